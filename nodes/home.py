@@ -1,0 +1,179 @@
+"""A node home: the folder that holds one node's settings, keys, database and spool.
+
+::
+
+    HOME/
+      node.toml        settings (code, database URL, sync interval)
+      topology.toml    the topology this node belongs to (endpoints absolute)
+      node.db          the database, when it is SQLite (the default)
+      keys/            private key, certificate, CA certificate (mode 0700)
+      spool/           change-sets being written, sent or received
+      mailboxes/       where children deliver and collect (nodes with children, center)
+
+A home is created whole or not at all: it is built under a temporary name beside its
+final place and renamed into place once its database is migrated.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from nodes.settings import DEFAULT_SYNC_INTERVAL, SETTINGS_FILE, render_settings
+from nodes.topology import Topology
+from schema import migrate, tables
+from schema.engine import drop_database, ensure_database, open_engine, redact, sqlite_url
+from schema.types import utcnow
+from sync.errors import HomeError
+
+__all__ = ["NodeHome", "create_home"]
+
+TOPOLOGY_FILE = "topology.toml"
+
+
+@dataclass(frozen=True)
+class NodeHome:
+    """The paths of a node home."""
+
+    path: Path
+
+    @property
+    def settings_file(self) -> Path:
+        return self.path / SETTINGS_FILE
+
+    @property
+    def topology_file(self) -> Path:
+        return self.path / TOPOLOGY_FILE
+
+    @property
+    def keys(self) -> Path:
+        return self.path / "keys"
+
+    @property
+    def spool(self) -> Path:
+        return self.path / "spool"
+
+    @property
+    def mailboxes(self) -> Path:
+        return self.path / "mailboxes"
+
+
+def _check_empty(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise HomeError(f"{path} exists and is not a folder", hint="choose another HOME")
+    if path.is_dir() and any(path.iterdir()):
+        raise HomeError(
+            f"{path} is not empty",
+            hint="choose a new or empty folder for the node home; nothing was changed",
+        )
+
+
+def create_home(
+    path: Path,
+    topology: Topology,
+    code: str,
+    database_url: str | None = None,
+) -> NodeHome:
+    """Create a node home for ``code`` at ``path`` with a migrated database.
+
+    ``database_url`` defaults to SQLite ``node.db`` inside the home. A PostgreSQL
+    database is created if missing and must not already hold a fiscalsync schema.
+    On any failure nothing is left behind: no folder, and no database this call created.
+    """
+    path = path.resolve()
+    _check_empty(path)
+    spec = topology.node(code)
+    staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:8]}"
+    created_db = False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+        home = NodeHome(staging)
+        home.keys.mkdir(mode=0o700)
+        home.spool.mkdir()
+        if topology.children(code) or spec.role == "center":
+            home.mailboxes.mkdir()
+        home.topology_file.write_text(topology.to_toml(), encoding="utf-8")
+        home.settings_file.write_text(
+            render_settings(code, database_url, DEFAULT_SYNC_INTERVAL[spec.role]),
+            encoding="utf-8",
+        )
+        url = database_url or sqlite_url(home.path / "node.db")
+        created_db = ensure_database(url)
+        _migrate_new_database(url, topology, code)
+        _fsync_tree(staging)
+        if path.exists():
+            path.rmdir()
+        os.replace(staging, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created_db and database_url:
+            drop_database(database_url)
+        raise
+    return NodeHome(path)
+
+
+def _migrate_new_database(url: str, topology: Topology, code: str) -> None:
+    spec = topology.node(code)
+    engine = open_engine(url)
+    try:
+        if migrate.current_revision(engine) is not None:
+            raise HomeError(
+                f"database {redact(url)} already holds a fiscalsync schema",
+                hint="give each node a new, empty database",
+            )
+
+        def record_identity(conn: Connection) -> None:
+            conn.execute(
+                tables.node_identity.insert().values(
+                    code=spec.code,
+                    name=spec.name,
+                    role=spec.role,
+                    parent_code=spec.parent,
+                    topology_sha256=topology.sha256(),
+                    created_at=utcnow(),
+                )
+            )
+            conn.execute(
+                tables.topology_node.insert(),
+                [
+                    {
+                        "code": n.code,
+                        "name": n.name,
+                        "role": n.role,
+                        "parent_code": n.parent,
+                        "endpoint": n.endpoint.location if n.endpoint else None,
+                        "host_key": n.endpoint.host_key if n.endpoint else None,
+                    }
+                    for n in topology
+                ],
+            )
+
+        migrate.upgrade(engine, after=record_identity)
+    finally:
+        engine.dispose()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(Path(folder) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(folder))

@@ -1,0 +1,105 @@
+"""Node settings (``node.toml``), parsed once at the edge into a frozen object.
+
+``FISCALSYNC_DATABASE_URL`` overrides the database URL (all overrides share the
+``FISCALSYNC_`` prefix; the home itself comes from ``--home`` or ``FISCALSYNC_HOME``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schema.engine import sqlite_url
+from schema.types import is_node_code
+from sync.errors import ConfigError
+
+__all__ = [
+    "DATABASE_FILE",
+    "DEFAULT_SYNC_INTERVAL",
+    "SETTINGS_FILE",
+    "Settings",
+    "load_settings",
+    "render_settings",
+]
+
+SETTINGS_FILE = "node.toml"
+DATABASE_FILE = "node.db"
+ENV_PREFIX = "FISCALSYNC_"
+DEFAULT_SYNC_INTERVAL = {"province": 300, "city": 300, "county": 300, "center": 600}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``node.toml`` says, checked."""
+
+    home: Path
+    code: str
+    topology: Path
+    database_url: str
+    sync_interval_seconds: int
+
+
+def render_settings(code: str, database_url: str | None, sync_interval_seconds: int) -> str:
+    """The text of a new ``node.toml``; without a URL the database is ``node.db`` here."""
+
+    def s(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    url_line = (
+        f"url = {s(database_url)}"
+        if database_url
+        else f'# url = "sqlite:///PATH"  (default: {DATABASE_FILE} in this folder)'
+    )
+    return (
+        "# fiscalsync node settings. Environment variables FISCALSYNC_* override them.\n"
+        "\n[node]\n"
+        f"code = {s(code)}\n"
+        '# The topology this node belongs to, relative to this folder.\ntopology = "topology.toml"\n'
+        "\n[database]\n"
+        "# sqlite:///PATH (embedded default) or postgresql://USER@HOST:PORT/DBNAME\n"
+        f"{url_line}\n"
+        "\n[sync]\n"
+        "# How often `fiscalsync agent` syncs with the parent.\n"
+        f"interval_seconds = {sync_interval_seconds}\n"
+    )
+
+
+def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read ``HOME/node.toml``; environment overrides apply on top."""
+    path = home / SETTINGS_FILE
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{home} is not a node home (no {SETTINGS_FILE})",
+            hint="pass --home DIR or set FISCALSYNC_HOME, or create one with 'fiscalsync init'",
+        ) from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", hint="fix the settings file") from exc
+
+    def get(section: str, key: str, kind: type, default: Any = None) -> Any:
+        value = document.get(section, {}).get(key, default)
+        if value is None:
+            raise ConfigError(f"{path}: [{section}] {key} is missing")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"{path}: [{section}] {key} must be a {kind.__name__}")
+        return value
+
+    code = get("node", "code", str)
+    if not is_node_code(code):
+        raise ConfigError(f"{path}: [node] code {code!r} is not a node code")
+    topology = home / get("node", "topology", str, "topology.toml")
+    url = environ.get(ENV_PREFIX + "DATABASE_URL") or document.get("database", {}).get("url")
+    if url is None:
+        url = sqlite_url(home / DATABASE_FILE)
+    elif not isinstance(url, str):
+        raise ConfigError(f"{path}: [database] url must be a string")
+    interval = get("sync", "interval_seconds", int, 300)
+    if interval < 10:
+        raise ConfigError(f"{path}: [sync] interval_seconds must be at least 10")
+    return Settings(home.resolve(), code, topology, url, interval)

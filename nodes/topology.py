@@ -1,0 +1,394 @@
+"""The topology: every node of a province, its role, its fiscal parent and its endpoint.
+
+A topology is a TOML file::
+
+    [topology]
+    name = "demo"
+
+    [[node]]
+    code = "410000"
+    name = "河南省"
+    role = "province"
+    endpoint = "sftp://fiscalsync@10.41.0.10:22/srv/fiscalsync"
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."
+
+    [[node]]
+    code = "410181"
+    name = "巩义市"
+    role = "county"
+    parent = "410000"          # 省直管县: the province, although the code is Zhengzhou's
+
+The fiscal parent is always explicit, never derived from the code prefix. ``endpoint``
+is where a node's children reach it: an ``sftp://`` URL (with its pinned ``host_key``)
+or a local folder (relative paths are relative to the topology file). The central
+node's code is its province's code with a suffix, such as ``410000-dc``.
+
+:func:`load_topology` checks everything and reports every problem at once, each with
+its line, in a :class:`~sync.errors.TopologyError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from nodes.regions import RegionList, load_regions
+from schema.types import is_node_code
+from sync.errors import ConfigError, TopologyError
+
+__all__ = ["ROLES", "Endpoint", "NodeSpec", "Topology", "load_topology", "parse_topology"]
+
+ROLES = ("province", "city", "county", "center")
+NODE_KEYS = {"code", "name", "role", "parent", "endpoint", "host_key"}
+_HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a node's children deliver and collect change-sets."""
+
+    kind: str  # "sftp" or "local"
+    location: str  # the sftp URL, or an absolute folder path
+    host_key: str | None = None
+
+    @property
+    def path(self) -> Path:
+        """The folder of a local endpoint."""
+        assert self.kind == "local"
+        return Path(self.location)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the topology."""
+
+    code: str
+    name: str
+    role: str
+    parent: str | None
+    endpoint: Endpoint | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A checked topology. Nodes keep the file's order."""
+
+    name: str
+    nodes: dict[str, NodeSpec]
+    source: Path | None
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.nodes
+
+    def __iter__(self) -> Iterator[NodeSpec]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def node(self, code: str) -> NodeSpec:
+        try:
+            return self.nodes[code]
+        except KeyError:
+            raise ConfigError(
+                f"node {code} is not in topology {self.name!r}",
+                hint="use one of the codes listed by 'fiscalsync topology check FILE'",
+            ) from None
+
+    def children(self, code: str) -> list[NodeSpec]:
+        return [n for n in self.nodes.values() if n.parent == code]
+
+    def ancestors(self, code: str) -> list[str]:
+        """Codes from the node's parent up to the root."""
+        chain: list[str] = []
+        parent = self.nodes[code].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.nodes[parent].parent
+        return chain
+
+    def is_ancestor(self, ancestor: str, code: str) -> bool:
+        return ancestor in self.ancestors(code)
+
+    @property
+    def province(self) -> NodeSpec:
+        return next(n for n in self.nodes.values() if n.role == "province")
+
+    @property
+    def center(self) -> NodeSpec | None:
+        return next((n for n in self.nodes.values() if n.role == "center"), None)
+
+    def with_endpoints(self, endpoints: dict[str, Endpoint]) -> Topology:
+        """A copy with the given nodes' endpoints replaced."""
+        nodes = {
+            code: NodeSpec(n.code, n.name, n.role, n.parent, endpoints.get(code, n.endpoint), 0)
+            for code, n in self.nodes.items()
+        }
+        return Topology(self.name, nodes, None)
+
+    def to_toml(self) -> str:
+        """Render as TOML (endpoints absolute); :func:`parse_topology` reads it back."""
+        lines = ["[topology]", f"name = {_toml_string(self.name)}", ""]
+        for n in self.nodes.values():
+            lines.append("[[node]]")
+            lines.append(f"code = {_toml_string(n.code)}")
+            lines.append(f"name = {_toml_string(n.name)}")
+            lines.append(f"role = {_toml_string(n.role)}")
+            if n.parent is not None:
+                lines.append(f"parent = {_toml_string(n.parent)}")
+            if n.endpoint is not None:
+                lines.append(f"endpoint = {_toml_string(n.endpoint.location)}")
+                if n.endpoint.host_key:
+                    lines.append(f"host_key = {_toml_string(n.endpoint.host_key)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_toml().encode("utf-8")).hexdigest()
+
+
+def _toml_string(value: str) -> str:
+    # A JSON string with non-ASCII kept is a valid TOML basic string.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def load_topology(path: Path, regions: RegionList | None = None) -> Topology:
+    """Read and check a topology file; every problem is reported at once."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read topology {path}: {exc.strerror}", hint="check the path"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text", hint="save it as UTF-8") from exc
+    return parse_topology(text, path, regions)
+
+
+def parse_topology(text: str, path: Path, regions: RegionList | None = None) -> Topology:
+    """Check topology text read from ``path`` (used for messages and relative endpoints)."""
+    regions = regions if regions is not None else load_regions()
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TopologyError(
+            f"{path} is not valid TOML", [f"{path}: {exc}"], hint="fix the TOML syntax"
+        ) from exc
+    checker = _Checker(text, path, regions)
+    topology = checker.check(document)
+    if checker.problems:
+        count = len(checker.problems)
+        raise TopologyError(
+            f"{path}: {count} problem{'s' if count > 1 else ''} in the topology",
+            checker.problems,
+        )
+    assert topology is not None
+    return topology
+
+
+class _Lines:
+    """Finds the line of each ``[[node]]`` table and of the keys inside it."""
+
+    _HEADER = re.compile(r"^\s*\[\[\s*node\s*\]\]")
+    _TABLE = re.compile(r"^\s*\[")
+
+    def __init__(self, text: str) -> None:
+        self._lines = text.splitlines()
+        self.headers = [i + 1 for i, ln in enumerate(self._lines) if self._HEADER.match(ln)]
+
+    def of_node(self, index: int) -> int:
+        return self.headers[index] if index < len(self.headers) else 0
+
+    def of_key(self, index: int, key: str) -> int:
+        start = self.of_node(index)
+        if not start:
+            return 0
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number in range(start, len(self._lines)):
+            line = self._lines[number]
+            if self._TABLE.match(line):
+                break
+            if pattern.match(line):
+                return number + 1
+        return start
+
+
+class _Checker:
+    def __init__(self, text: str, path: Path, regions: RegionList) -> None:
+        self.path = path
+        self.regions = regions
+        self.lines = _Lines(text)
+        self.problems: list[str] = []
+
+    def problem(self, line: int, message: str) -> None:
+        self.problems.append(
+            f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}"
+        )
+
+    def check(self, document: dict[str, Any]) -> Topology | None:
+        header = document.get("topology", {})
+        name = header.get("name") if isinstance(header, dict) else None
+        if not isinstance(name, str) or not name:
+            name = self.path.stem
+        raw_nodes = document.get("node")
+        if not isinstance(raw_nodes, list) or not raw_nodes:
+            self.problem(0, "no [[node]] tables: a topology lists every node")
+            return None
+        nodes: dict[str, NodeSpec] = {}
+        for index, raw in enumerate(raw_nodes):
+            spec = self._node(index, raw)
+            if spec is None:
+                continue
+            if spec.code in nodes:
+                first = nodes[spec.code].line
+                self.problem(spec.line, f"duplicate code {spec.code} (first at line {first})")
+                continue
+            nodes[spec.code] = spec
+        self._check_tree(nodes)
+        return Topology(name, nodes, self.path)
+
+    def _node(self, index: int, raw: dict[str, Any]) -> NodeSpec | None:
+        line = self.lines.of_node(index)
+        for key in sorted(set(raw) - NODE_KEYS):
+            self.problem(
+                self.lines.of_key(index, key),
+                f"unknown key {key!r} (known: {', '.join(sorted(NODE_KEYS))})",
+            )
+        values: dict[str, str | None] = {}
+        for key in ("code", "name", "role", "parent", "endpoint", "host_key"):
+            value = raw.get(key)
+            if value is not None and not isinstance(value, str):
+                self.problem(self.lines.of_key(index, key), f"{key} must be a string")
+                value = None
+            values[key] = value
+        code, name, role = values["code"], values["name"], values["role"]
+        ok = True
+        if not code:
+            self.problem(line, "node without a code")
+            return None
+        if not is_node_code(code):
+            self.problem(
+                self.lines.of_key(index, "code"),
+                f"{code!r} is not a node code (six digits, e.g. 410102, or 410000-dc for a center)",
+            )
+            ok = False
+        elif role == "center":
+            if "-" not in code or code.split("-")[0] not in self.regions:
+                self.problem(
+                    self.lines.of_key(index, "code"),
+                    f"center code {code} must be its province's code with a suffix, e.g. 410000-dc",
+                )
+                ok = False
+        elif code not in self.regions:
+            self.problem(
+                self.lines.of_key(index, "code"),
+                f"code {code} is not in the region list ({self.regions.source.name})",
+            )
+            ok = False
+        if not name:
+            self.problem(line, f"node {code} has no name")
+            ok = False
+        if role not in ROLES:
+            self.problem(
+                self.lines.of_key(index, "role"),
+                f"node {code} has role {role!r}; expected one of {', '.join(ROLES)}",
+            )
+            ok = False
+        endpoint = self._endpoint(index, code, values["endpoint"], values["host_key"])
+        if not ok:
+            return None
+        assert name is not None and role is not None
+        return NodeSpec(code, name, role, values["parent"], endpoint, line)
+
+    def _endpoint(
+        self, index: int, code: str, location: str | None, host_key: str | None
+    ) -> Endpoint | None:
+        line = self.lines.of_key(index, "endpoint")
+        if location is None:
+            if host_key is not None:
+                self.problem(
+                    self.lines.of_key(index, "host_key"), f"{code}: host_key without an endpoint"
+                )
+            return None
+        if location.startswith("sftp://"):
+            parts = urlsplit(location)
+            try:
+                parts.port  # noqa: B018  (raises on a bad port)
+            except ValueError:
+                self.problem(line, f"{code}: bad port in endpoint {location!r}")
+                return None
+            if not parts.hostname or not parts.username or not parts.path:
+                self.problem(line, f"{code}: endpoint must be sftp://USER@HOST[:PORT]/PATH")
+                return None
+            if host_key is None:
+                self.problem(
+                    line, f"{code}: an sftp endpoint needs host_key (pinned, never learned)"
+                )
+                return None
+            if not _HOST_KEY.match(host_key.strip()):
+                self.problem(
+                    self.lines.of_key(index, "host_key"),
+                    f"{code}: host_key must be 'TYPE BASE64' as in known_hosts, e.g. 'ssh-ed25519 AAAA...'",
+                )
+                return None
+            return Endpoint("sftp", location, host_key.strip())
+        if "://" in location:
+            self.problem(line, f"{code}: endpoint {location!r} is neither sftp:// nor a folder")
+            return None
+        folder = Path(location)
+        if not folder.is_absolute():
+            folder = (self.path.parent / folder).resolve()
+        return Endpoint("local", str(folder))
+
+    def _check_tree(self, nodes: dict[str, NodeSpec]) -> None:
+        provinces = [n for n in nodes.values() if n.role == "province"]
+        centers = [n for n in nodes.values() if n.role == "center"]
+        if not provinces:
+            self.problem(0, "no node has role 'province'")
+        for extra in provinces[1:]:
+            self.problem(
+                extra.line, f"more than one province ({provinces[0].code} and {extra.code})"
+            )
+        for extra in centers[1:]:
+            self.problem(extra.line, f"more than one center ({centers[0].code} and {extra.code})")
+        for n in nodes.values():
+            if n.role == "province":
+                if n.parent is not None:
+                    self.problem(n.line, f"province {n.code} must not have a parent")
+                continue
+            if n.parent is None:
+                self.problem(n.line, f"{n.role} {n.code} has no parent")
+                continue
+            parent = nodes.get(n.parent)
+            if parent is None:
+                self.problem(n.line, f"{n.code} names unknown parent {n.parent}")
+            elif parent.role == "center":
+                self.problem(
+                    n.line, f"{n.code}: the center {parent.code} cannot be a fiscal parent"
+                )
+            elif n.role == "center" and parent.role != "province":
+                self.problem(n.line, f"center {n.code} must have the province as parent")
+        self._check_cycles(nodes)
+
+    def _check_cycles(self, nodes: dict[str, NodeSpec]) -> None:
+        reported: set[str] = set()
+        for start in nodes.values():
+            seen: list[str] = []
+            code: str | None = start.code
+            while code is not None and code in nodes and code not in seen:
+                seen.append(code)
+                code = nodes[code].parent
+            if code is not None and code in seen:
+                cycle = seen[seen.index(code) :]
+                if not reported.intersection(cycle):
+                    reported.update(cycle)
+                    path = " -> ".join([*cycle, code])
+                    self.problem(nodes[code].line, f"parent cycle: {path}")

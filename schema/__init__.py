@@ -1,0 +1,57 @@
+"""The node database: tables, value types, engines and migrations.
+
+This package imports nothing else of fiscalsync's.
+"""
+
+from schema.channels import changeset_log, channel_head, outbox, quarantine
+from schema.engine import drop_database, ensure_database, open_engine, redact
+from schema.errors import (
+    DatabaseError,
+    DatabaseUnavailable,
+    FiscalsyncError,
+    SchemaOutdated,
+    SchemaTooNew,
+)
+from schema.migrate import check_schema, current_revision, head_revision, upgrade
+from schema.tables import (
+    appropriation,
+    appropriation_event,
+    code_item,
+    ledger_entry,
+    metadata,
+    node_identity,
+    topology_node,
+)
+from schema.types import format_yuan, is_node_code, is_region_code, parse_yuan, utcnow
+
+__all__ = [
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "FiscalsyncError",
+    "SchemaOutdated",
+    "SchemaTooNew",
+    "appropriation",
+    "appropriation_event",
+    "changeset_log",
+    "channel_head",
+    "check_schema",
+    "code_item",
+    "current_revision",
+    "drop_database",
+    "ensure_database",
+    "format_yuan",
+    "head_revision",
+    "is_node_code",
+    "is_region_code",
+    "ledger_entry",
+    "metadata",
+    "node_identity",
+    "open_engine",
+    "outbox",
+    "parse_yuan",
+    "quarantine",
+    "redact",
+    "topology_node",
+    "upgrade",
+    "utcnow",
+]

@@ -1,0 +1,177 @@
+"""Opening node databases: SQLite (the embedded default) and PostgreSQL.
+
+SQLite connections get WAL, ``synchronous=FULL``, foreign keys and a busy timeout,
+and transactions that really begin with ``BEGIN IMMEDIATE`` (pysqlite's own handling
+would start them late and defeat savepoints). PostgreSQL is reached through psycopg2
+with a connect timeout. Connection failures leave as :class:`DatabaseUnavailable`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from schema.errors import DatabaseError, DatabaseUnavailable
+
+__all__ = [
+    "drop_database",
+    "ensure_database",
+    "open_engine",
+    "parse_url",
+    "redact",
+    "sqlite_url",
+]
+
+BUSY_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT_S = 10
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse and check a database URL: SQLite or PostgreSQL (psycopg2) only."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(
+            f"{url!r} is not a database URL",
+            hint="use sqlite:///PATH or postgresql://HOST/DBNAME",
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg2")
+    if backend == "sqlite":
+        return parsed
+    raise DatabaseError(
+        f"database {backend!r} is not supported",
+        hint="use sqlite:///PATH or postgresql://HOST/DBNAME",
+    )
+
+
+def sqlite_url(path: Path) -> str:
+    """The URL of a SQLite database file."""
+    return f"sqlite:///{path.resolve()}"
+
+
+def redact(url: str | URL) -> str:
+    """A URL fit to print: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def open_engine(url: str | URL, *, check: bool = True) -> Engine:
+    """Open an engine on a node database and, with ``check``, prove it answers."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = _open_sqlite(parsed)
+    else:
+        engine = sa.create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "fiscalsync"},
+        )
+    if check:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise DatabaseUnavailable(
+                f"cannot open database {redact(parsed)}: {_first_line(exc)}"
+            ) from exc
+    return engine
+
+
+def _open_sqlite(url: URL) -> Engine:
+    database = url.database
+    if database and database != ":memory:":
+        parent = Path(database).parent
+        if not parent.is_dir():
+            raise DatabaseUnavailable(
+                f"cannot open database {url}: folder {parent} does not exist",
+                hint="create the folder or correct the path in the URL",
+            )
+    engine = sa.create_engine(url, connect_args={"isolation_level": None})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def ensure_database(url: str | URL) -> bool:
+    """Create the PostgreSQL database named in ``url`` if it is missing.
+
+    Returns True when it was created. SQLite files are created on first connection,
+    so for SQLite this does nothing and returns False.
+    """
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return False
+    name = parsed.database
+    if not name:
+        raise DatabaseError(f"{redact(parsed)} names no database", hint="end the URL with /DBNAME")
+    admin = _admin_engine(parsed)
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if exists:
+                return False
+            conn.exec_driver_sql(f'CREATE DATABASE "{_pg_identifier(name)}"')
+            return True
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(
+            f"cannot create database {redact(parsed)}: {_first_line(exc)}"
+        ) from exc
+    finally:
+        admin.dispose()
+
+
+def drop_database(url: str | URL) -> None:
+    """Drop a PostgreSQL database (used to undo a half-finished set-up and by tests)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        return
+    admin = _admin_engine(parsed)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{_pg_identifier(parsed.database)}"')
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot drop database {redact(parsed)}: {_first_line(exc)}") from exc
+    finally:
+        admin.dispose()
+
+
+def _admin_engine(url: URL) -> Engine:
+    return sa.create_engine(
+        url.set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "fiscalsync"},
+    )
+
+
+def _pg_identifier(name: str) -> str:
+    if '"' in name or "\x00" in name:
+        raise DatabaseError(f"database name {name!r} contains a quote")
+    return name
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__

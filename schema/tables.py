@@ -1,0 +1,143 @@
+"""Business tables of a node database, on one :class:`MetaData` with a naming convention.
+
+Nothing here is ever updated in place where money is concerned: an appropriation's
+amount is the sum of its events, and every event keeps who, when and under which
+document number (文号) it was made.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from schema.types import DIGEST_LENGTH, Fen, UTCDateTime, code_column_type
+
+__all__ = [
+    "appropriation",
+    "appropriation_event",
+    "code_item",
+    "ledger_entry",
+    "metadata",
+    "node_identity",
+    "topology_node",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+node_identity = Table(
+    "node_identity",
+    metadata,
+    Column("code", code_column_type(), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("parent_code", code_column_type()),
+    Column("topology_sha256", String(DIGEST_LENGTH), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint("role IN ('province', 'city', 'county', 'center')", name="role"),
+)
+"""The one row saying which node this database belongs to."""
+
+topology_node = Table(
+    "topology_node",
+    metadata,
+    Column("code", code_column_type(), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("parent_code", code_column_type()),
+    Column("endpoint", String(500)),
+    Column("host_key", String(1000)),
+)
+"""The topology this node was set up with (a snapshot; the file in the home is the source)."""
+
+code_item = Table(
+    "code_item",
+    metadata,
+    Column("codeset", String(16), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("code", String(16), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("parent_code", String(16)),
+    Column("level", Integer, nullable=False),
+    Column("is_extension", Boolean, nullable=False, default=False),
+)
+"""Code sets (基础数据规范): functional and economic classifications, fund types, regions."""
+
+appropriation = Table(
+    "appropriation",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("issuer", code_column_type(), nullable=False),
+    Column("recipient", code_column_type(), nullable=False),
+    Column("doc_no", String(100), nullable=False),
+    Column("title", String(300), nullable=False, default=""),
+    Column("upper_doc_no", String(100)),
+    Column("parent_id", String(40), ForeignKey("appropriation.id")),
+    Column("func_code", String(16), nullable=False),
+    Column("econ_code", String(16), nullable=False),
+    Column("fund_code", String(16), nullable=False),
+    Column("transfer_type", String(16), nullable=False),
+    Column("project_code", String(64)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    CheckConstraint("transfer_type IN ('general', 'special')", name="transfer_type"),
+    Index(None, "recipient", "year"),
+    Index(None, "issuer", "year"),
+    Index(None, "parent_id"),
+)
+"""Budget appropriations (预算指标), issued here or received from above."""
+
+appropriation_event = Table(
+    "appropriation_event",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("appropriation_id", String(40), ForeignKey("appropriation.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_fen", Fen, nullable=False),
+    Column("doc_no", String(100), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("changeset_id", String(DIGEST_LENGTH)),
+    UniqueConstraint("appropriation_id", "seq"),
+    CheckConstraint("kind IN ('issue', 'increase', 'decrease', 'recover')", name="kind"),
+)
+"""Events of an appropriation (下达/调增/调减/收回); its amount is their sum, in fen."""
+
+ledger_entry = Table(
+    "ledger_entry",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_date", Date, nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("func_code", String(16), nullable=False),
+    Column("econ_code", String(16)),
+    Column("amount_fen", Fen, nullable=False),
+    Column("appropriation_id", String(40), ForeignKey("appropriation.id")),
+    Column("memo", Text, nullable=False, default=""),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    CheckConstraint("direction IN ('expenditure', 'revenue')", name="direction"),
+    Index(None, "entry_date"),
+)
+"""Expenditure payments and revenue receipts at this node, the source of its reports."""

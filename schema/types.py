@@ -1,0 +1,108 @@
+"""Value types of the node database: money in fen, region codes, digests, UTC time.
+
+Money is an exact integer number of fen (分). Amounts typed by people are parsed with
+:func:`parse_yuan` (at most two decimals, never through ``float``) and shown with
+:func:`format_yuan`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "DIGEST_LENGTH",
+    "NODE_CODE_LENGTH",
+    "Fen",
+    "UTCDateTime",
+    "format_yuan",
+    "is_node_code",
+    "is_region_code",
+    "parse_yuan",
+    "utcnow",
+]
+
+NODE_CODE_LENGTH = 16
+DIGEST_LENGTH = 64
+
+_REGION_CODE = re.compile(r"^[1-9]\d{5}$")
+_NODE_CODE = re.compile(r"^[1-9]\d{5}(-[a-z][a-z0-9]{0,8})?$")
+_YUAN = re.compile(r"^[+-]?\d+(\.\d{1,2})?$")
+
+Fen = BigInteger
+"""Column type of every amount: a signed 64-bit integer number of fen."""
+
+
+def is_region_code(code: str) -> bool:
+    """True for a six-digit GB/T 2260 administrative division code such as ``410102``."""
+    return bool(_REGION_CODE.match(code))
+
+
+def is_node_code(code: str) -> bool:
+    """True for a node code: a region code, optionally with a suffix (``410000-dc``)."""
+    return bool(_NODE_CODE.match(code))
+
+
+def parse_yuan(text: str) -> int:
+    """Parse an amount in 元 with at most two decimals into integer fen.
+
+    >>> parse_yuan("1234.56")
+    123456
+    """
+    cleaned = text.strip().replace(",", "")
+    if not _YUAN.match(cleaned):
+        raise ValueError(f"{text!r} is not an amount in yuan with at most two decimals")
+    try:
+        fen = Decimal(cleaned) * 100
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
+        raise ValueError(f"{text!r} is not an amount") from exc
+    return int(fen)
+
+
+def format_yuan(fen: int) -> str:
+    """Render integer fen as 元 with two decimals and thousands separators."""
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), 100)
+    return f"{sign}{yuan:,}.{cents:02d}"
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned as an aware UTC datetime.
+
+    Naive datetimes are refused: a time without a zone is a bug waiting to happen.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"naive or non-datetime value for a UTC column: {value!r}")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def code_column_type() -> String:
+    """Column type of node and region codes."""
+    return String(NODE_CODE_LENGTH)

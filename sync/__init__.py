@@ -1,0 +1,1 @@
+"""Domain-free sync machinery: change-sets, signatures, PKI, channels, transports."""

@@ -1,0 +1,149 @@
+"""fiscalsync's exception tree.
+
+Every error that reaches an operator is one of these; foreign exceptions (SQLAlchemy,
+cryptography, paramiko, socket, OS) are translated at the boundary where they occur with
+``raise OurError(...) from exc``. The exit status of each family is its ``exit_code``::
+
+    FiscalsyncError                      1   (schema.errors)
+    ├── InputError                       3   bad input: malformed file, bad amount, unknown code
+    │   └── ConfigError                  3   a settings or topology file that cannot be used
+    │       └── TopologyError            6   a topology that fails its checks (lists every problem)
+    ├── HomeError                        4   node home missing, not empty, locked, unknown node
+    ├── DatabaseError                    5   (schema.errors)
+    │   ├── DatabaseUnavailable          5   server unreachable, connection refused
+    │   └── SchemaVersionError           9
+    │       ├── SchemaTooNew             9   database migrated by a newer fiscalsync
+    │       └── SchemaOutdated           9   database needs 'fiscalsync db upgrade'
+    ├── TransportError                   7   the parent or a mailbox could not be reached
+    ├── KeyMaterialError                 8   a key, CSR, certificate or CA that cannot be used
+    └── VerificationError               10   a change-set that must not be accepted
+        ├── MalformedChangeSet          10   compression, framing or field syntax broken
+        ├── IntegrityError              11   body hash or operation count does not match
+        ├── SignatureInvalid            12   header signature does not verify
+        ├── CertificateRejected         13   chain, validity, revocation or code/role binding
+        ├── WrongRecipient              14   addressed to another node
+        └── NotAuthorized               15   that origin's role may not send that kind there
+"""
+
+from __future__ import annotations
+
+from schema.errors import (
+    DatabaseError,
+    DatabaseUnavailable,
+    FiscalsyncError,
+    SchemaOutdated,
+    SchemaTooNew,
+    SchemaVersionError,
+)
+
+__all__ = [
+    "CertificateRejected",
+    "ConfigError",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "FiscalsyncError",
+    "HomeError",
+    "InputError",
+    "IntegrityError",
+    "KeyMaterialError",
+    "MalformedChangeSet",
+    "NotAuthorized",
+    "SchemaOutdated",
+    "SchemaTooNew",
+    "SchemaVersionError",
+    "SignatureInvalid",
+    "TopologyError",
+    "TransportError",
+    "VerificationError",
+    "WrongRecipient",
+]
+
+
+class InputError(FiscalsyncError):
+    """Input given by the operator cannot be used as it is."""
+
+    exit_code = 3
+
+
+class ConfigError(InputError):
+    """A settings or topology file cannot be used."""
+
+
+class TopologyError(ConfigError):
+    """A topology fails its checks; ``problems`` lists every one, with its line."""
+
+    exit_code = 6
+
+    default_hint = "run 'fiscalsync topology check FILE' and fix every problem it lists"
+
+    def __init__(self, message: str, problems: list[str], *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+
+
+class HomeError(FiscalsyncError):
+    """A node home is missing, already in use, or does not fit the request."""
+
+    exit_code = 4
+
+
+class TransportError(FiscalsyncError):
+    """A mailbox could not be reached or a transfer failed; nothing was lost."""
+
+    exit_code = 7
+    default_hint = "check the network path to the parent; the next sync resumes where this stopped"
+
+
+class KeyMaterialError(FiscalsyncError):
+    """A private key, signing request, certificate or CA cannot be used."""
+
+    exit_code = 8
+
+
+class VerificationError(FiscalsyncError):
+    """A change-set must not be accepted. ``reason`` is a stable machine-readable word."""
+
+    exit_code = 10
+    reason = "malformed"
+
+
+class MalformedChangeSet(VerificationError):
+    """Compression, framing or field syntax is broken."""
+
+    exit_code = 10
+    reason = "malformed"
+
+
+class IntegrityError(VerificationError):
+    """The body does not match the body hash or operation count in the header."""
+
+    exit_code = 11
+    reason = "integrity"
+
+
+class SignatureInvalid(VerificationError):
+    """The header signature does not verify under the signer's certificate."""
+
+    exit_code = 12
+    reason = "signature"
+
+
+class CertificateRejected(VerificationError):
+    """The signer's certificate is not acceptable for this origin."""
+
+    exit_code = 13
+    reason = "certificate"
+
+
+class WrongRecipient(VerificationError):
+    """The change-set is addressed to another node."""
+
+    exit_code = 14
+    reason = "recipient"
+
+
+class NotAuthorized(VerificationError):
+    """The origin's role may not send this kind of change-set to this recipient."""
+
+    exit_code = 15
+    reason = "authorization"

@@ -1,0 +1,1 @@
+"""Transports that move change-set files between nodes."""
