@@ -9,9 +9,10 @@ from __future__ import annotations
 import errno
 import json
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -40,11 +41,39 @@ Exit status:
 HOME_OPTION_HELP = "Node home folder (default: $FISCALSYNC_HOME)."
 
 
+class Failure(click.ClickException):
+    """A fiscalsync error on its way out: ``Error: <what>`` and a hint, its own status."""
+
+    def __init__(self, message: str, hint: str = "", details: Sequence[str] = (), code: int = 1):
+        super().__init__(message)
+        self.hint = hint
+        self.details = list(details)
+        self.exit_code = code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.message}", err=True)
+        for line in self.details:
+            click.echo(f"  {line}", err=True)
+        if self.hint:
+            click.echo(f"Hint: {self.hint}", err=True)
+
+
 class _Group(click.Group):
-    """Keeps the commands in the order they are declared in ``--help``."""
+    """Lists commands in declared order and translates our errors into :class:`Failure`."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FiscalsyncError as exc:
+            details = exc.problems if isinstance(exc, TopologyError) else ()
+            raise Failure(exc.message, exc.hint, details, exc.exit_code) from exc
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            hint = "free disk space and run the command again" if exc.errno == errno.ENOSPC else ""
+            raise Failure(f"{exc.strerror or exc}{where}", hint, code=74) from exc
 
 
 def _home(ctx: click.Context) -> Path:
@@ -52,6 +81,12 @@ def _home(ctx: click.Context) -> Path:
     if home is None:
         raise click.UsageError("no node home: pass --home DIR or set FISCALSYNC_HOME")
     return Path(home)
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align text in a terminal column; CJK characters take two cells."""
+    cells = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - cells, 1)
 
 
 def _describe(spec: NodeSpec | None) -> str:
@@ -258,12 +293,13 @@ def demo(directory: Path | None) -> None:
     net = result.network
     click.echo(f"Demo province {net.topology.name!r} created under {net.path}")
     click.echo("")
-    click.echo(f"{'code':<10} {'name':<10} {'role':<8} {'parent':<8} endpoint for children")
+    widths = (11, 20, 10, 8)
+    header = ("code", "name", "role", "parent")
+    click.echo("".join(_pad(h, w) for h, w in zip(header, widths, strict=True)) + "mailboxes")
     for spec in net.topology:
         endpoint = spec.endpoint.location if spec.endpoint else "-"
-        click.echo(
-            f"{spec.code:<10} {spec.name:<10} {spec.role:<8} {spec.parent or '-':<8} {endpoint}"
-        )
+        cells = (spec.code, spec.name, spec.role, spec.parent or "-")
+        click.echo("".join(_pad(c, w) for c, w in zip(cells, widths, strict=True)) + endpoint)
     click.echo("")
     click.echo(
         f"{len(net.homes)} node homes, each with its own SQLite database, in {result.seconds:.1f} s."
@@ -272,35 +308,9 @@ def demo(directory: Path | None) -> None:
     click.echo(f"Try: fiscalsync --home {province} status")
 
 
-def _fail(exc: FiscalsyncError) -> NoReturn:
-    click.echo(f"Error: {exc.message}", err=True)
-    if isinstance(exc, TopologyError):
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
-    if exc.hint:
-        click.echo(f"Hint: {exc.hint}", err=True)
-    sys.exit(exc.exit_code)
-
-
 def main(argv: Sequence[str] | None = None) -> Any:
     """Entry point of the ``fiscalsync`` console script."""
-    try:
-        return cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except FiscalsyncError as exc:
-        _fail(exc)
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        hint = "free disk space and run the command again" if exc.errno == errno.ENOSPC else None
-        click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
-        if hint:
-            click.echo(f"Hint: {hint}", err=True)
-        sys.exit(74)
+    return cli.main(args=list(argv) if argv is not None else None, prog_name="fiscalsync")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from nodes.topology import Topology
 from schema import migrate, tables
 from schema.engine import drop_database, ensure_database, open_engine, redact, sqlite_url
 from schema.types import utcnow
-from sync.errors import HomeError
+from sync.errors import HomeError, SchemaTooNew
 
 __all__ = ["NodeHome", "create_home"]
 
@@ -123,7 +123,13 @@ def _migrate_new_database(url: str, topology: Topology, code: str) -> None:
     spec = topology.node(code)
     engine = open_engine(url)
     try:
-        if migrate.current_revision(engine) is not None:
+        current = migrate.current_revision(engine)
+        if current is not None and not migrate.is_known_revision(current):
+            raise SchemaTooNew(
+                f"database {redact(url)} is at schema revision {current}, "
+                "newer than this fiscalsync"
+            )
+        if current is not None:
             raise HomeError(
                 f"database {redact(url)} already holds a fiscalsync schema",
                 hint="give each node a new, empty database",

@@ -226,12 +226,16 @@ class _Checker:
         self.path = path
         self.regions = regions
         self.lines = _Lines(text)
-        self.problems: list[str] = []
+        self._found: list[tuple[int, str]] = []
 
     def problem(self, line: int, message: str) -> None:
-        self.problems.append(
-            f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}"
-        )
+        self._found.append((line, message))
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem, in line order, as ``FILE:LINE: message``."""
+        ordered = sorted(self._found, key=lambda found: found[0])
+        return [f"{self.path}:{ln}: {msg}" if ln else f"{self.path}: {msg}" for ln, msg in ordered]
 
     def check(self, document: dict[str, Any]) -> Topology | None:
         header = document.get("topology", {})
@@ -243,15 +247,23 @@ class _Checker:
             self.problem(0, "no [[node]] tables: a topology lists every node")
             return None
         nodes: dict[str, NodeSpec] = {}
+        first_line: dict[str, int] = {}
         for index, raw in enumerate(raw_nodes):
+            if not isinstance(raw, dict):
+                self.problem(self.lines.of_node(index), "each [[node]] must be a table")
+                continue
+            code = raw.get("code")
+            if isinstance(code, str) and code in first_line:
+                first = first_line[code]
+                self.problem(
+                    self.lines.of_node(index), f"duplicate code {code} (first at line {first})"
+                )
+                continue
+            if isinstance(code, str):
+                first_line[code] = self.lines.of_node(index)
             spec = self._node(index, raw)
-            if spec is None:
-                continue
-            if spec.code in nodes:
-                first = nodes[spec.code].line
-                self.problem(spec.line, f"duplicate code {spec.code} (first at line {first})")
-                continue
-            nodes[spec.code] = spec
+            if spec is not None:
+                nodes[spec.code] = spec
         self._check_tree(nodes)
         return Topology(name, nodes, self.path)
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from schema.errors import DatabaseError, SchemaOutdated, SchemaTooNew
 
-__all__ = ["check_schema", "current_revision", "head_revision", "upgrade"]
+__all__ = ["check_schema", "current_revision", "head_revision", "is_known_revision", "upgrade"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -54,7 +54,8 @@ def current_revision(engine: Engine) -> str | None:
         raise DatabaseError(f"cannot read the schema version: {exc}") from exc
 
 
-def _is_known(revision: str) -> bool:
+def is_known_revision(revision: str) -> bool:
+    """True when this fiscalsync has the migration ``revision``."""
     try:
         return _scripts().get_revision(revision) is not None
     except CommandError:
@@ -74,7 +75,7 @@ def upgrade(
     Refuses a database migrated by a newer fiscalsync (:class:`SchemaTooNew`).
     """
     current = current_revision(engine)
-    if current is not None and not _is_known(current):
+    if current is not None and not is_known_revision(current):
         raise SchemaTooNew(
             f"the database is at schema revision {current}, newer than this fiscalsync "
             f"(which knows up to {head_revision()})"
@@ -103,7 +104,7 @@ def check_schema(engine: Engine) -> str:
         return current
     if current is None:
         raise SchemaOutdated("the database has no fiscalsync schema", hint="run 'fiscalsync init'")
-    if not _is_known(current):
+    if not is_known_revision(current):
         raise SchemaTooNew(
             f"the database is at schema revision {current}, newer than this fiscalsync "
             f"(which knows up to {head})"

@@ -1,0 +1,141 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), node homes, a leak detector.
+
+A PostgreSQL test skips when no server answers, unless ``FISCALSYNC_TEST_REQUIRE``
+names ``postgres``: then it fails, so that CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import config
+from schema.engine import drop_database, ensure_database, parse_url, sqlite_url
+
+PG_SERVER = os.environ.get("FISCALSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+REQUIRED = {
+    s.strip() for s in os.environ.get("FISCALSYNC_TEST_REQUIRE", "").split(",") if s.strip()
+}
+DEMO_TOPOLOGY = config.TOPOLOGIES / "demo.toml"
+
+
+def unavailable(service: str, reason: str) -> None:
+    """Skip, or fail when the service is required (CI)."""
+    if service in REQUIRED:
+        pytest.fail(f"{service} is required (FISCALSYNC_TEST_REQUIRE) but {reason}")
+    pytest.skip(f"{service} not available: {reason}")
+
+
+_pg_state: dict[str, str | None] = {}
+
+
+def _postgres_problem() -> str | None:
+    if "problem" not in _pg_state:
+        engine = sa.create_engine(
+            parse_url(f"{PG_SERVER}/postgres"), connect_args={"connect_timeout": 3}
+        )
+        try:
+            with engine.connect():
+                _pg_state["problem"] = None
+        except sa.exc.OperationalError as exc:
+            _pg_state["problem"] = str(exc.orig).strip().splitlines()[0]
+        finally:
+            engine.dispose()
+    return _pg_state["problem"]
+
+
+def _fresh_pg_name() -> str:
+    return f"fst_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for this test, dropped afterwards.
+
+    Dropping fails if a connection is still open, which catches leaked connections.
+    """
+    problem = _postgres_problem()
+    if problem:
+        unavailable("postgres", problem)
+    url = f"{PG_SERVER}/{_fresh_pg_name()}"
+    ensure_database(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def pg_url_template() -> Iterator[str]:
+    """A database URL template with ``{code}``; every database made from it is dropped."""
+    problem = _postgres_problem()
+    if problem:
+        unavailable("postgres", problem)
+    prefix = _fresh_pg_name()
+    yield f"{PG_SERVER}/{prefix}_{{code}}"
+    engine = sa.create_engine(parse_url(f"{PG_SERVER}/postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        names = conn.execute(
+            sa.text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": f"{prefix}_%"}
+        ).scalars()
+        for name in list(names):
+            conn.exec_driver_sql(f'DROP DATABASE "{name}"')
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of this test run: each database test runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database of the current backend."""
+    if backend == "sqlite":
+        return sqlite_url(tmp_path / "test.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def db_url_template(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """A per-node database URL template for the backend (None: SQLite in each home)."""
+    if backend == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url_template"))
+
+
+@pytest.fixture
+def demo_topology() -> Path:
+    return DEMO_TOPOLOGY
+
+
+@pytest.fixture
+def node_home(tmp_path: Path, db_url: str, backend: str) -> Path:
+    """A county's node home (410102 of the demo province) on the current backend."""
+    from nodes import init_node
+
+    home = tmp_path / "410102"
+    init_node(home, "410102", DEMO_TOPOLOGY, None if backend == "sqlite" else db_url)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_sqlite_connections(tmp_path: Path) -> Iterator[None]:
+    """Fail a test that leaves a SQLite database file of its own open."""
+    yield
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.is_dir():
+        return
+    leaked = []
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(str(tmp_path)) and target.endswith(".db"):
+            leaked.append(target)
+    assert not leaked, f"database connections left open: {leaked}"

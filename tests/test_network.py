@@ -1,0 +1,135 @@
+"""A whole province on one machine, on SQLite and on PostgreSQL (one database per node)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+import config
+from cli import cli
+from nodes import Node, init_network, load_topology
+from schema import migrate
+from schema.engine import ensure_database, open_engine
+from sync.errors import HomeError, InputError
+
+
+def test_network_init_creates_every_node(
+    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+) -> None:
+    network = init_network(tmp_path / "province", demo_topology, db_url_template)
+    assert sorted(network.homes) == sorted(n.code for n in load_topology(demo_topology))
+    for code, home in network.homes.items():
+        with Node.open(home.path) as node:
+            status = node.status()
+        assert status.code == code
+        assert status.schema_revision == migrate.head_revision()
+        if db_url_template:
+            assert status.database_url.endswith("_" + code.replace("-", "_"))
+    # every parent and the center host mailboxes; the topology points children at them
+    topo = network.topology
+    for spec in topo:
+        if topo.children(spec.code) or spec.role == "center":
+            assert spec.endpoint is not None and spec.endpoint.kind == "local"
+            assert spec.endpoint.path == network.homes[spec.code].mailboxes
+            assert spec.endpoint.path.is_dir()
+
+
+def test_henan_province_on_sqlite(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "network",
+            "init",
+            str(tmp_path / "henan"),
+            "--topology",
+            str(config.TOPOLOGIES / "henan.toml"),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "Created 177 node homes" in result.output
+    assert len([p for p in (tmp_path / "henan").iterdir() if p.is_dir()]) == 177
+    status = CliRunner().invoke(
+        cli, ["--home", str(tmp_path / "henan" / "410526"), "status", "--json"]
+    )
+    # 滑县 carries Anyang's prefix but is managed by the province
+    assert json.loads(status.output)["parent"]["code"] == "410000"
+
+
+def test_failed_network_init_leaves_nothing(
+    tmp_path: Path, pg_url_template: str, demo_topology: Path
+) -> None:
+    # One node's database is already in use: the whole province must not be half-created.
+    taken = pg_url_template.replace("{code}", "410300")
+    ensure_database(taken)
+    engine = open_engine(taken)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    with pytest.raises(HomeError, match="already holds a fiscalsync schema"):
+        init_network(tmp_path / "province", demo_topology, pg_url_template)
+    assert list(tmp_path.iterdir()) == []
+    server = pg_url_template.rsplit("/", 1)[0]
+    prefix = pg_url_template.rsplit("/", 1)[1].replace("{code}", "")
+    admin = open_engine(server + "/postgres")
+    try:
+        with admin.connect() as conn:
+            names = (
+                conn.execute(
+                    sa.text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                    {"p": prefix + "%"},
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        admin.dispose()
+    assert names == [prefix + "410300"]  # only the one that existed before
+
+
+def test_template_without_code_is_refused(tmp_path: Path, demo_topology: Path) -> None:
+    with pytest.raises(InputError, match="has no"):
+        init_network(tmp_path / "p", demo_topology, "postgresql://127.0.0.1/fs")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_network_init_into_a_non_empty_folder(tmp_path: Path, demo_topology: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "x").write_text("x")
+    result = CliRunner().invoke(
+        cli, ["network", "init", str(tmp_path / "p"), "--topology", str(demo_topology)]
+    )
+    assert result.exit_code == 4
+    assert "is not empty" in result.stderr
+
+
+def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "fiscalsync"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FISCALSYNC_")}
+    done = subprocess.run(
+        [*command, "demo", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "8 node homes" in done.stdout
+    assert "410181" in done.stdout and "巩义市" in done.stdout
+    status = subprocess.run(
+        [*command, "--home", str(tmp_path / "demo" / "410000"), "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    assert "410000 河南省 (province)" in status.stdout

@@ -1,0 +1,177 @@
+"""The node database: migrations, engine options, value types — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from schema import channels, metadata, migrate, tables
+from schema.engine import open_engine
+from schema.errors import DatabaseError, DatabaseUnavailable, SchemaOutdated, SchemaTooNew
+from schema.types import format_yuan, parse_yuan
+
+
+@pytest.fixture
+def engine(db_url: str):  # type: ignore[no-untyped-def]
+    engine = open_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def test_migrations_build_exactly_the_declared_tables(engine: sa.Engine) -> None:
+    assert migrate.current_revision(engine) is None
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    assert migrate.check_schema(engine) == migrate.head_revision()
+
+
+def test_upgrade_twice_changes_nothing(engine: sa.Engine) -> None:
+    first = migrate.upgrade(engine)
+    assert migrate.upgrade(engine) == first
+
+
+def test_empty_database_is_refused_as_outdated(engine: sa.Engine) -> None:
+    with pytest.raises(SchemaOutdated):
+        migrate.check_schema(engine)
+
+
+def test_database_from_a_newer_fiscalsync_is_refused(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(SchemaTooNew, match="9999_future"):
+        migrate.check_schema(engine)
+    with pytest.raises(SchemaTooNew):
+        migrate.upgrade(engine)
+
+
+def test_sqlite_connections_are_durable_and_checked(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    try:
+        with engine.connect() as conn:
+            pragmas = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+    finally:
+        engine.dispose()
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 10000,
+    }
+
+
+def test_foreign_keys_are_enforced(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(
+            tables.appropriation_event.insert().values(
+                appropriation_id="nope",
+                seq=1,
+                kind="issue",
+                amount_fen=1,
+                doc_no="d",
+                actor="a",
+                at=datetime.now(UTC),
+            )
+        )
+
+
+def test_a_failed_transaction_writes_nothing(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    row = {
+        "codeset": "fund",
+        "year": 2026,
+        "code": "111",
+        "name": "一般公共预算",
+        "level": 1,
+        "is_extension": False,
+    }
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(tables.code_item.insert().values(**row))
+        conn.execute(tables.code_item.insert().values(**row))
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.code_item)).scalar() == 0
+
+
+def test_times_are_stored_and_returned_in_utc(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    beijing = timezone(timedelta(hours=8))
+    local = datetime(2026, 11, 23, 16, 30, tzinfo=beijing)
+    with engine.begin() as conn:
+        conn.execute(
+            channels.quarantine.insert().values(
+                filename="f", reason="malformed", detail="d", received_at=local
+            )
+        )
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(channels.quarantine.c.received_at)).scalar_one()
+    assert stored == local
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored.hour == 8
+
+
+def test_naive_times_are_refused(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    with pytest.raises(sa.exc.StatementError, match="naive"), engine.begin() as conn:
+        conn.execute(
+            channels.quarantine.insert().values(
+                filename="f", reason="r", detail="d", received_at=datetime(2026, 1, 1)
+            )
+        )
+
+
+def test_money_columns_hold_large_exact_fen(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    big = 9_000_000_000_000_000  # 90 trillion yuan, in fen, beyond 32 bits and float precision
+    with engine.begin() as conn:
+        conn.execute(
+            tables.ledger_entry.insert().values(
+                entry_date=datetime(2026, 10, 1).date(),
+                direction="expenditure",
+                func_code="2050201",
+                amount_fen=big + 1,
+                recorded_at=datetime.now(UTC),
+                recorded_by="t",
+            )
+        )
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(tables.ledger_entry.c.amount_fen)).scalar_one() == big + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [("1234.56", 123456), ("0.01", 1), ("1,000", 100000), ("-100.5", -10050), ("7", 700)],
+)
+def test_yuan_amounts_parse_to_exact_fen(text: str, fen: int) -> None:
+    assert parse_yuan(text) == fen
+
+
+@pytest.mark.parametrize("text", ["1.234", "abc", "", "1e5", "nan", "1.2.3", "0x10"])
+def test_malformed_amounts_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_yuan(text)
+
+
+def test_fen_render_as_yuan_with_two_decimals() -> None:
+    assert format_yuan(123456789) == "1,234,567.89"
+    assert format_yuan(-5) == "-0.05"
+
+
+def test_unreachable_postgres_is_a_clear_error() -> None:
+    with pytest.raises(DatabaseUnavailable, match="cannot open database"):
+        open_engine("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_unsupported_database_is_refused() -> None:
+    with pytest.raises(DatabaseError, match="not supported"):
+        open_engine("mysql://localhost/x")
