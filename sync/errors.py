@@ -15,6 +15,10 @@ cryptography, paramiko, socket, OS) are translated at the boundary where they oc
     │       ├── SchemaTooNew             9   database migrated by a newer fiscalsync
     │       └── SchemaOutdated           9   database needs 'fiscalsync db upgrade'
     ├── TransportError                   7   the parent or a mailbox could not be reached
+    │   ├── TransportUnreachable         7   connection refused, timed out, authentication failed
+    │   ├── HostKeyRejected              7   the server's host key is not the pinned one
+    │   ├── TransferFailed               7   a transfer broke off or stalled (transient)
+    │   └── RemoteFileMissing            7   the file asked for is not (or no longer) there
     ├── KeyMaterialError                 8   a key, CSR, certificate or CA that cannot be used
     └── VerificationError               10   a change-set that must not be accepted
         ├── MalformedChangeSet          10   compression, framing or field syntax broken
@@ -43,17 +47,21 @@ __all__ = [
     "DatabaseUnavailable",
     "FiscalsyncError",
     "HomeError",
+    "HostKeyRejected",
     "InputError",
     "IntegrityError",
     "KeyMaterialError",
     "MalformedChangeSet",
     "NotAuthorized",
+    "RemoteFileMissing",
     "SchemaOutdated",
     "SchemaTooNew",
     "SchemaVersionError",
     "SignatureInvalid",
     "TopologyError",
+    "TransferFailed",
     "TransportError",
+    "TransportUnreachable",
     "VerificationError",
     "WrongRecipient",
 ]
@@ -92,6 +100,29 @@ class TransportError(FiscalsyncError):
 
     exit_code = 7
     default_hint = "check the network path to the parent; the next sync resumes where this stopped"
+
+
+class TransportUnreachable(TransportError):
+    """The endpoint could not be reached, or refused the connection or the login."""
+
+
+class HostKeyRejected(TransportError):
+    """The server presented a host key other than the one pinned in the topology."""
+
+    default_hint = (
+        "the server's host key changed: confirm the new key with the province's operators "
+        "and update host_key in the topology; nothing was sent"
+    )
+
+
+class TransferFailed(TransportError):
+    """A transfer broke off or stalled; retrying may succeed."""
+
+
+class RemoteFileMissing(TransportError):
+    """The file asked for is not (or no longer) in the mailbox."""
+
+    default_hint = "list the mailbox again; another round may have collected the file"
 
 
 class KeyMaterialError(FiscalsyncError):
