@@ -1,0 +1,96 @@
+"""Who may send which kind of change-set to whom (handed to ``sync`` as ``authorize``).
+
+The rules, checked against the topology and the signer's certified role:
+
+- ``appropriation``: only an ancestor issues appropriations (下达) to a descendant.
+- ``receipt``: any two nodes that exchange change-sets; that the receipt is signed by
+  the recipient of the change-set it acknowledges is checked where it is matched.
+- ``report``: from a node to its parent, or to the center.
+- ``reconcile``: between a node and its parent, either way.
+- ``codeset`` and ``revocation``: only the province signs them, for any other node.
+- ``backup``: only to the center.
+
+The certified role must also be the role the topology gives the origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from nodes.topology import Topology
+from sync.errors import NotAuthorized
+
+__all__ = ["KINDS", "Authorizer", "authorizer", "check_send"]
+
+KINDS = ("appropriation", "receipt", "report", "reconcile", "codeset", "revocation", "backup")
+
+
+class _Header(Protocol):
+    @property
+    def origin(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+class _Signer(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+
+
+Authorizer = Callable[[_Header, _Signer], None]
+
+
+def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> None:
+    """Raise :class:`NotAuthorized` unless ``origin`` may send ``kind`` to ``recipient``."""
+    if origin not in topology or recipient not in topology:
+        unknown = origin if origin not in topology else recipient
+        raise NotAuthorized(f"{unknown} is not a node of topology {topology.name!r}")
+    if origin == recipient:
+        raise NotAuthorized(f"{origin} cannot send a change-set to itself")
+    sender = topology.node(origin)
+    receiver = topology.node(recipient)
+    allowed: bool
+    if kind == "appropriation":
+        allowed = topology.is_ancestor(origin, recipient)
+        why = f"only an ancestor issues appropriations; {origin} is not above {recipient}"
+    elif kind == "receipt":
+        allowed = True
+        why = ""
+    elif kind == "report":
+        allowed = receiver.role == "center" or sender.parent == recipient
+        why = f"reports go to the parent or the center; {recipient} is neither for {origin}"
+    elif kind == "reconcile":
+        allowed = sender.parent == recipient or receiver.parent == origin
+        why = f"reconciliation is between a node and its parent; {origin} and {recipient} are not"
+    elif kind in ("codeset", "revocation"):
+        allowed = sender.role == "province"
+        why = f"only the province signs {kind} change-sets, not {sender.role} {origin}"
+    elif kind == "backup":
+        allowed = receiver.role == "center"
+        why = f"backups go only to the center, not to {receiver.role} {recipient}"
+    else:
+        allowed = False
+        why = f"unknown change-set kind {kind!r}"
+    if not allowed:
+        raise NotAuthorized(f"{kind} from {origin} to {recipient} refused: {why}")
+
+
+def authorizer(topology: Topology) -> Authorizer:
+    """The ``authorize`` callback for :func:`sync.changeset.verify` on this topology."""
+
+    def authorize(header: _Header, signer: _Signer) -> None:
+        if header.origin in topology:
+            expected = topology.node(header.origin).role
+            if signer.role != expected:
+                raise NotAuthorized(
+                    f"{header.origin} is certified as {signer.role} but the topology "
+                    f"makes it a {expected}"
+                )
+        check_send(topology, header.origin, header.recipient, header.kind)
+
+    return authorize
