@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -16,10 +17,14 @@ from typing import Any
 
 import click
 
-from nodes import Node, init_network, init_node, load_topology, run_demo
+from nodes import Node, init_network, init_node, keys, load_topology, run_demo
+from nodes.codes import import_codes
+from nodes.exchange import Exchange, RoundSummary
+from nodes.network import sync_network
+from nodes.node import inspect_changeset
 from nodes.topology import NodeSpec
 from schema.errors import FiscalsyncError
-from sync.errors import TopologyError
+from sync.errors import TopologyError, TransportError
 
 EXIT_STATUS = """\b
 Exit status:
@@ -273,6 +278,479 @@ def network_init(directory: Path, topology_file: Path, db_url_template: str | No
     ) as bar:
         created = init_network(directory, topology_file, db_url_template, lambda _: bar.update(1))
     click.echo(f"Created {len(created.homes)} node homes under {created.path}.")
+
+
+def _passphrase(passphrase_file: Path | None) -> bytes | None:
+    """The CA passphrase: from a file, else $FISCALSYNC_CA_PASSPHRASE, else none."""
+    if passphrase_file is not None:
+        try:
+            return passphrase_file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {passphrase_file}: {exc.strerror}") from exc
+    value = os.environ.get("FISCALSYNC_CA_PASSPHRASE")
+    return value.encode("utf-8") if value else None
+
+
+_passphrase_option = click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the CA key's passphrase (default: $FISCALSYNC_CA_PASSPHRASE).",
+)
+
+
+@cli.group(cls=_Group)
+def pki() -> None:
+    """The province's root CA: certificates for nodes, and their revocation.
+
+    \b
+    Example:
+      fiscalsync pki init-root /secure/ca --province 410000
+    """
+
+
+@pki.command("init-root")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--province", "province_code", required=True, help="The province's code, e.g. 410000."
+)
+@_passphrase_option
+def pki_init_root(directory: Path, province_code: str, passphrase_file: Path | None) -> None:
+    """Create the province's root CA in DIRECTORY (key file mode 0600).
+
+    With a passphrase (from --passphrase-file or $FISCALSYNC_CA_PASSPHRASE) the CA key
+    is stored encrypted; keep the folder offline.
+
+    \b
+    Example:
+      FISCALSYNC_CA_PASSPHRASE=... fiscalsync pki init-root /secure/ca --province 410000
+    """
+    passphrase = _passphrase(passphrase_file)
+    ca = keys.create_root(directory, province_code, passphrase)
+    protected = "encrypted with the passphrase" if passphrase else "NOT encrypted"
+    click.echo(f"Created root CA of {province_code} in {ca.ca_dir} (key {protected}).")
+    click.echo(f"Distribute {ca.ca_dir / 'ca.crt'} to every node with its certificate.")
+
+
+@pki.command("sign")
+@click.argument("csr", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--ca",
+    "ca_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Root CA folder.",
+)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["province", "city", "county", "center"]),
+    help="The node's role.",
+)
+@click.option("--days", default=825, show_default=True, help="Validity in days.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Certificate file (default: CODE.crt beside CSR).",
+)
+@_passphrase_option
+def pki_sign(
+    csr: Path, ca_dir: Path, role: str, days: int, out: Path | None, passphrase_file: Path | None
+) -> None:
+    """Issue a certificate binding a node's code and role to the key of its CSR.
+
+    \b
+    Example:
+      fiscalsync pki sign 410102.csr --ca /secure/ca --role county
+    """
+    target, identity = keys.sign_request(
+        csr, ca_dir, role, validity_days=days, passphrase=_passphrase(passphrase_file), out=out
+    )
+    until = identity.not_valid_after.strftime("%Y-%m-%d")
+    click.echo(
+        f"Issued certificate for {identity.code} ({identity.role}), serial {identity.serial:x}, valid until {until}: {target}"
+    )
+
+
+@pki.command("revoke")
+@click.option(
+    "--ca",
+    "ca_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Root CA folder.",
+)
+@click.option(
+    "--node", "code", required=True, help="Code of the node whose certificates are revoked."
+)
+@click.option("--reason", help="RFC 5280 reason, e.g. key_compromise, superseded.")
+@_passphrase_option
+def pki_revoke(ca_dir: Path, code: str, reason: str | None, passphrase_file: Path | None) -> None:
+    """Revoke every certificate of a node; the revocation list's number goes up.
+
+    \b
+    Example:
+      fiscalsync pki revoke --ca /secure/ca --node 410102 --reason key_compromise
+    """
+    crl = keys.revoke_node(ca_dir, code, reason, _passphrase(passphrase_file))
+    click.echo(f"Revocation list number {crl.number}: {len(crl.serials)} certificate(s) revoked.")
+
+
+@cli.group(cls=_Group, name="keys")
+def keys_group() -> None:
+    """This node's key pair and certificate.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 keys new
+    """
+
+
+@keys_group.command("new")
+@click.pass_context
+def keys_new(ctx: click.Context) -> None:
+    """Make this node's private key (it never leaves the node) and a signing request.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 keys new
+    """
+    with Node.open(_home(ctx), check_schema=False) as node:
+        csr = keys.new_key(node.home, node.spec.code)
+    click.echo(f"Wrote the private key and the signing request {csr}.")
+    click.echo("Send the request to the province: fiscalsync pki sign node.csr --ca CA --role ROLE")
+
+
+@keys_group.command("install")
+@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--ca-cert",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The province's ca.crt.",
+)
+@click.pass_context
+def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
+    """Install this node's certificate and the root certificate, after checking them.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 keys install 410102.crt --ca-cert ca.crt
+    """
+    with Node.open(_home(ctx), check_schema=False) as node:
+        identity = keys.install_certificate(node.home, cert, ca_cert)
+        if identity.code != node.spec.code:
+            raise click.UsageError(
+                f"certificate is for {identity.code}, this node is {node.spec.code}"
+            )
+    click.echo(
+        f"Installed certificate of {identity.code} ({identity.role}), serial {identity.serial:x}."
+    )
+
+
+@cli.group(cls=_Group)
+def changeset() -> None:
+    """Change-set files: look inside one, or verify it against this node's trust.
+
+    \b
+    Example:
+      fiscalsync changeset inspect 410000_410100_0000000001_ab12...fcs
+    """
+
+
+@changeset.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ops", "limit", default=10, show_default=True, help="How many operations to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
+    """Print a change-set's header and its first operations (nothing is verified).
+
+    \b
+    Example:
+      fiscalsync changeset inspect 410000_410100_0000000001_ab12...fcs --ops 3
+    """
+    view = inspect_changeset(file, limit)
+    if as_json:
+        click.echo(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
+        return
+    for label, value in view.header_rows():
+        click.echo(f"{label:<10} {value}")
+    shown = len(view.operations)
+    click.echo(f"operations (first {shown} of {view.header.count}):")
+    for op in view.operations:
+        click.echo("  " + json.dumps(op, ensure_ascii=False))
+
+
+@changeset.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def changeset_verify(ctx: click.Context, file: Path) -> None:
+    """Verify a change-set for this node: framing, body, signature, certificate, rights.
+
+    Prints OK and the change-set id, or the precise reason with its own exit status
+    (10 malformed, 11 integrity, 12 signature, 13 certificate, 14 not for this node,
+    15 not authorized).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 changeset verify 410000_410100_...fcs
+    """
+    with Node.open(_home(ctx), check_schema=False) as node:
+        verified = node.verify_changeset(file)
+    header = verified.header
+    click.echo(f"OK {verified.id}")
+    click.echo(
+        f"   {header.kind} {header.origin} -> {header.recipient}, seq {header.seq}, {header.count} operations, signed by {verified.signer.code} ({verified.signer.role})"
+    )
+
+
+def _summary_line(summary: RoundSummary) -> str:
+    return (
+        f"sent {summary.sent}, received {summary.received}, applied {summary.applied}, "
+        f"rejected {summary.rejected}, duplicates {summary.duplicates}, "
+        f"waiting {summary.waiting}, quarantined {summary.quarantined}, "
+        f"relayed {summary.relayed}, receipts in {summary.receipts_received} / "
+        f"out {summary.receipts_sent}"
+    )
+
+
+@cli.command("sync")
+@click.option("--retransmit-now", is_flag=True, help="Resend every unacknowledged change-set now.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> None:
+    """Run one sync round with the parent (and the center).
+
+    Delivers the due outbox and the receipts, collects and applies what waits for this
+    node, and relays what is for others. If the parent cannot be reached the rest of
+    the round still runs, nothing is lost, and the command exits with status 7.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 sync
+    """
+    with Node.open(_home(ctx)) as node:
+        exchange = Exchange(node)
+        try:
+            summary = exchange.run_round(retransmit_now=retransmit_now)
+        finally:
+            exchange.close()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(_summary_line(summary))
+        click.echo(f"awaiting receipts: {summary.pending_receipts}")
+    if summary.errors:
+        raise TransportError("; ".join(summary.errors))
+
+
+@network.command("sync")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--until-quiet", is_flag=True, help="Repeat rounds until nothing is in flight.")
+@click.option("--max-rounds", default=100, show_default=True, help="Stop after this many rounds.")
+def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
+    """Run sync rounds over every node of a province hosted under DIRECTORY.
+
+    \b
+    Example:
+      fiscalsync network sync /tmp/province --until-quiet
+    """
+
+    def show(number: int, summary: RoundSummary) -> None:
+        click.echo(f"round {number}: {_summary_line(summary)}", err=True)
+
+    result = sync_network(directory, until_quiet=until_quiet, max_rounds=max_rounds, on_round=show)
+    state = (
+        "quiet" if result.quiet else f"{result.unacknowledged} change-set(s) still unacknowledged"
+    )
+    click.echo(f"{result.rounds} round(s); {state}.")
+    click.echo(_summary_line(result.totals))
+    if until_quiet and not result.quiet:
+        raise TransportError(
+            f"the province did not go quiet in {result.rounds} rounds",
+            hint="look at 'fiscalsync outbox', 'inbox' and 'quarantine' of the nodes involved",
+        )
+
+
+@cli.command("outbox")
+@click.option("--all", "include_all", is_flag=True, help="Include acknowledged change-sets.")
+@click.pass_context
+def outbox_command(ctx: click.Context, include_all: bool) -> None:
+    """List change-sets this node sent that still wait for their receipt.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 outbox
+    """
+    with Node.open(_home(ctx)) as node:
+        entries = node.outbox(include_acknowledged=include_all)
+    if not entries:
+        click.echo("Outbox empty: every change-set has its receipt.")
+        return
+    click.echo(f"{'recipient':<10} {'kind':<14} {'seq':>6} {'tries':>5}  {'receipt':<9} id")
+    for e in entries:
+        receipt = e.receipt_verdict or "-"
+        click.echo(
+            f"{e.recipient:<10} {e.kind:<14} {e.seq:>6} {e.attempts:>5}  {receipt:<9} {e.id[:16]}"
+        )
+
+
+@cli.command("inbox")
+@click.pass_context
+def inbox_command(ctx: click.Context) -> None:
+    """List change-sets that arrived early and wait for their predecessors.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 inbox
+    """
+    with Node.open(_home(ctx)) as node:
+        items = node.waiting()
+    if not items:
+        click.echo("Inbox empty: nothing waits.")
+        return
+    for item in items:
+        click.echo(
+            f"{item.origin:<10} {item.kind:<14} seq {item.seq} (channel expects {item.expected})  {item.filename}"
+        )
+
+
+@cli.group("quarantine", cls=_Group, invoke_without_command=True)
+@click.option("--all", "include_all", is_flag=True, help="Include released and dropped entries.")
+@click.pass_context
+def quarantine_group(ctx: click.Context, include_all: bool) -> None:
+    """List refused change-sets and why; show, release or drop one.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 quarantine
+      fiscalsync --home /srv/fiscalsync/410102 quarantine show 3
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with Node.open(_home(ctx)) as node:
+        entries = node.quarantined(include_closed=include_all)
+    if not entries:
+        click.echo("Quarantine empty.")
+        return
+    for e in entries:
+        click.echo(f"{e.id:>4}  {e.received_at:%Y-%m-%d %H:%M:%S}Z  {e.reason:<13} {e.detail}")
+
+
+@quarantine_group.command("show")
+@click.argument("entry_id", type=int)
+@click.pass_context
+def quarantine_show(ctx: click.Context, entry_id: int) -> None:
+    """Show one quarantine entry in full.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 quarantine show 3
+    """
+    with Node.open(_home(ctx)) as node:
+        e = node.quarantine_entry(entry_id)
+    for label in (
+        "id",
+        "filename",
+        "changeset_id",
+        "origin",
+        "recipient",
+        "reason",
+        "detail",
+        "received_at",
+        "released_at",
+        "dropped_at",
+    ):
+        click.echo(f"{label:<13} {getattr(e, label) if getattr(e, label) is not None else '-'}")
+
+
+@quarantine_group.command("release")
+@click.argument("entry_id", type=int)
+@click.pass_context
+def quarantine_release(ctx: click.Context, entry_id: int) -> None:
+    """Put a quarantined file back to be verified and taken again at the next sync.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 quarantine release 3
+    """
+    with Node.open(_home(ctx)) as node:
+        target = node.release(entry_id)
+    click.echo(f"Released {entry_id}: {target.name} will be taken at the next sync.")
+
+
+@quarantine_group.command("drop")
+@click.argument("entry_id", type=int)
+@click.pass_context
+def quarantine_drop(ctx: click.Context, entry_id: int) -> None:
+    """Delete a quarantined file for good (its entry stays, marked dropped).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 quarantine drop 3
+    """
+    with Node.open(_home(ctx)) as node:
+        node.drop(entry_id)
+    click.echo(f"Dropped {entry_id}.")
+
+
+@cli.group(cls=_Group)
+def codes() -> None:
+    """Code sets (基础数据规范): classification codes, fund and transfer types.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
+    """
+
+
+@codes.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def codes_import(ctx: click.Context, file: Path) -> None:
+    """Import the province's code-set extensions and send them to every node.
+
+    FILE is a CSV with the columns codeset,year,code,name,parent,level. Every bad row is
+    reported and nothing is imported unless all are good.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
+    """
+    with Node.open(_home(ctx)) as node:
+        items, sent = import_codes(node, file)
+    click.echo(f"Imported {items} code(s); {sent} signed change-set(s) queued for the other nodes.")
+
+
+@cli.group(cls=_Group)
+def revocation() -> None:
+    """Certificate revocation lists, distributed down the tree.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 revocation publish --ca /secure/ca
+    """
+
+
+@revocation.command("publish")
+@click.option(
+    "--ca",
+    "ca_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Root CA folder.",
+)
+@_passphrase_option
+@click.pass_context
+def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path | None) -> None:
+    """Send the CA's current revocation list to every node (run at the province).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 revocation publish --ca /secure/ca
+    """
+    with Node.open(_home(ctx)) as node:
+        number, sent = keys.publish_revocation(node, ca_dir, _passphrase(passphrase_file))
+    click.echo(f"Revocation list {number} queued for {sent} node(s).")
 
 
 @cli.command()

@@ -1,6 +1,6 @@
 """A whole province on one machine: one node home per topology node, local transport.
 
-This is the 地市级集中管理 model, where a data center hosts many nodes' agents, and
+Its root CA is in ``DIR/ca``. This is the 地市级集中管理 model, where a data center hosts many nodes' agents, and
 what tests, demos and benchmarks use. ``DIR/topology.toml`` is the topology with every
 endpoint pointing at a local folder (``DIR/<code>/mailboxes``), and ``DIR/<code>/`` is
 each node's home.
@@ -15,12 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from nodes import keys
+from nodes.exchange import Exchange, RoundSummary
 from nodes.home import NodeHome, create_home
+from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology
 from schema.engine import drop_database, ensure_database
+from sync import pki
+from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import HomeError, InputError
 
-__all__ = ["Network", "init_network"]
+__all__ = ["Network", "NetworkSync", "init_network", "sync_network"]
 
 TOPOLOGY_FILE = "topology.toml"
 
@@ -32,6 +37,10 @@ class Network:
     path: Path
     topology: Topology
     homes: dict[str, NodeHome]
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.path / keys.CA_FOLDER
 
 
 def database_url_for(template: str | None, code: str) -> str | None:
@@ -51,8 +60,14 @@ def init_network(
     topology_file: Path,
     db_url_template: str | None = None,
     progress: Callable[[NodeSpec], None] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Network:
-    """Create every node of the topology under ``path``; all of it or nothing."""
+    """Create every node of the topology under ``path``; all of it or nothing.
+
+    The province's root CA goes to ``path/ca`` (unencrypted: a province hosted on one
+    machine is for demos, tests and a city data center's own nodes), and every node gets
+    its key and certificate.
+    """
     source = load_topology(topology_file)
     path = path.resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -69,11 +84,13 @@ def init_network(
     try:
         staging.mkdir(parents=True)
         (staging / TOPOLOGY_FILE).write_text(topology.to_toml(), encoding="utf-8")
+        ca = pki.init_root(staging / keys.CA_FOLDER, topology.province.code, clock=clock)
         for spec in topology:
             url = database_url_for(db_url_template, spec.code)
             if url is not None and ensure_database(url):
                 created.append(url)
-            create_home(staging / spec.code, topology, spec.code, url)
+            home = create_home(staging / spec.code, topology, spec.code, url)
+            keys.issue(ca, spec, home, clock)
             if progress is not None:
                 progress(spec)
         if path.exists():
@@ -86,3 +103,66 @@ def init_network(
         raise
     final = load_topology(path / TOPOLOGY_FILE)
     return Network(path, final, {n.code: NodeHome(path / n.code) for n in final})
+
+
+@dataclass
+class NetworkSync:
+    """What ``network sync`` did: rounds run, and whether the province went quiet."""
+
+    rounds: int
+    quiet: bool
+    totals: RoundSummary
+    unacknowledged: int
+
+
+def sync_network(
+    path: Path,
+    *,
+    until_quiet: bool = True,
+    max_rounds: int = 100,
+    clock: Clock = SYSTEM_CLOCK,
+    on_round: Callable[[int, RoundSummary], None] | None = None,
+) -> NetworkSync:
+    """Run sync rounds over every node of a province hosted under ``path``.
+
+    Each round runs every node once, in topology order (so what goes down travels a
+    level per node, what goes up a level per round). With ``until_quiet`` rounds go on
+    until no file moves and every change-set has its receipt; a round that moves
+    nothing while receipts are still missing retransmits at once rather than waiting
+    for the backoff.
+    """
+    topology = load_topology(path / TOPOLOGY_FILE)
+    opened: list[Node] = []
+    totals = RoundSummary()
+    rounds = 0
+    idle = 0
+    unacknowledged = 0
+    try:
+        exchanges = []
+        for spec in topology:
+            node = Node.open(path / spec.code)
+            opened.append(node)
+            exchanges.append(Exchange(node, clock))
+        while rounds < max_rounds:
+            rounds += 1
+            this_round = RoundSummary()
+            for exchange in exchanges:
+                this_round.add(exchange.run_round(retransmit_now=idle > 0))
+            unacknowledged = this_round.pending_receipts
+            totals.add(this_round)
+            if on_round is not None:
+                on_round(rounds, this_round)
+            if not until_quiet:
+                break
+            if this_round.moved == 0:
+                if unacknowledged == 0 and this_round.waiting == 0:
+                    return NetworkSync(rounds, True, totals, 0)
+                idle += 1
+                if idle > 2:
+                    break
+            else:
+                idle = 0
+        return NetworkSync(rounds, False, totals, unacknowledged)
+    finally:
+        for node in opened:
+            node.close()

@@ -2,21 +2,74 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from nodes import keys
 from nodes.home import NodeHome, create_home
+from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
 from nodes.topology import NodeSpec, Topology, load_topology
 from schema import migrate, tables
 from schema.engine import open_engine, redact
-from sync.errors import ConfigError, HomeError
+from sync import changeset, channel
+from sync.changeset import Header, Verified, WrittenChangeSet
+from sync.channel import Spool, enqueue
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import ConfigError, HomeError, InputError
+from sync.pki import TrustStore, load_signer
 
-__all__ = ["Node", "NodeStatus", "init_node"]
+__all__ = ["ChangeSetView", "Node", "NodeStatus", "init_node", "inspect_changeset"]
+
+
+@dataclass(frozen=True)
+class ChangeSetView:
+    """What ``changeset inspect`` shows: the header, the seal, the first operations."""
+
+    path: Path
+    header: Header
+    signer_fingerprint: str
+    operations: list[dict[str, Any]]
+
+    def header_rows(self) -> list[tuple[str, str]]:
+        h = self.header
+        return [
+            ("id", h.id),
+            ("kind", h.kind),
+            ("origin", h.origin),
+            ("recipient", h.recipient),
+            ("seq", str(h.seq)),
+            ("prev", h.prev or "-"),
+            ("created", h.to_dict()["created"]),
+            ("count", str(h.count)),
+            ("body", h.body),
+            ("suite", h.suite),
+            ("signer", h.signer),
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": str(self.path),
+            "id": self.header.id,
+            "header": self.header.to_dict(),
+            "operations": self.operations,
+        }
+
+
+def inspect_changeset(path: Path, limit: int) -> ChangeSetView:
+    """Read a change-set's header and first ``limit`` operations, verifying nothing."""
+    if not path.is_file():
+        raise InputError(f"no change-set file {path}")
+    header, seal = changeset.read_header(path)
+    operations = list(itertools.islice(changeset.iter_operations(path), max(limit, 0)))
+    return ChangeSetView(path, header, seal.fingerprint, operations)
 
 
 @dataclass(frozen=True)
@@ -137,6 +190,70 @@ class Node:
             schema_revision=migrate.current_revision(self.engine),
             schema_head=migrate.head_revision(),
         )
+
+    def trust(self) -> TrustStore:
+        """What this node trusts: its installed root certificate and revocation list."""
+        return keys.trust_store(self.home)
+
+    def verify_changeset(self, path: Path) -> Verified:
+        """Verify a change-set addressed to this node, under this node's trust and policy."""
+        if not path.is_file():
+            raise InputError(f"no change-set file {path}")
+        return changeset.verify(
+            path,
+            self.trust(),
+            recipient=self.spec.code,
+            authorize=authorizer(self.topology),
+            check_operations=True,
+        )
+
+    @property
+    def spool(self) -> Spool:
+        return Spool(self.home.spool).ensure()
+
+    def broadcast(
+        self,
+        kind: str,
+        operations: list[dict[str, Any]],
+        *,
+        also: Callable[[Connection], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> list[WrittenChangeSet]:
+        """Send the same operations to every other node, one signed change-set each.
+
+        One transaction: ``also`` (this node's own change) and every outbox entry are
+        committed together or not at all.
+        """
+        signer = load_signer(self.home.keys)
+        spool = self.spool
+        recipients = [n.code for n in self.topology if n.code != self.spec.code]
+        for code in recipients:
+            check_send(self.topology, self.spec.code, code, kind)
+        written = []
+        with self.engine.begin() as conn:
+            if also is not None:
+                also(conn)
+            for code in recipients:
+                written.append(enqueue(conn, spool, signer, code, kind, operations, clock))
+        return written
+
+    def outbox(self, *, include_acknowledged: bool = False) -> list[Any]:
+        return channel.pending_outbox(self.engine, include_acknowledged=include_acknowledged)
+
+    def waiting(self) -> list[channel.Waiting]:
+        return channel.waiting(self.engine, self.spool, self.spec.code)
+
+    def quarantined(self, *, include_closed: bool = False) -> list[Any]:
+        return channel.quarantined(self.engine, include_closed=include_closed)
+
+    def quarantine_entry(self, entry_id: int) -> Any:
+        return channel.quarantine_entry(self.engine, entry_id)
+
+    def release(self, entry_id: int) -> Path:
+        return channel.release(self.engine, self.spool, entry_id, SYSTEM_CLOCK)
+
+    def drop(self, entry_id: int) -> None:
+        channel.drop(self.engine, self.spool, entry_id, SYSTEM_CLOCK)
 
     def upgrade_database(self) -> tuple[str | None, str]:
         """Run pending migrations; return the revisions before and after."""

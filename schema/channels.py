@@ -7,7 +7,17 @@ next one must carry ``seq = head.seq + 1`` and ``prev = head.last_id``.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from schema.tables import metadata
 from schema.types import DIGEST_LENGTH, UTCDateTime, code_column_type
@@ -26,10 +36,21 @@ changeset_log = Table(
     Column("op_count", BigInteger, nullable=False),
     Column("created", UTCDateTime(), nullable=False),
     Column("applied_at", UTCDateTime(), nullable=False),
-    Column("receipt_id", String(DIGEST_LENGTH)),
+    Column("verdict", String(16), nullable=False),
+    Column("reason", Text),
+    Column("receipt_id", String(DIGEST_LENGTH), nullable=False),
+    Column("receipt_file", String(200), nullable=False),
+    Column("receipt_sent_at", UTCDateTime()),
     UniqueConstraint("origin", "recipient", "seq"),
+    CheckConstraint("verdict IN ('applied', 'rejected')", name="verdict"),
+    Index(None, "receipt_sent_at"),
 )
-"""Every change-set applied at this node, in the order it was applied."""
+"""Every change-set taken at this node, in order, with the verdict and the signed receipt.
+
+A ``rejected`` change-set (valid signature, content refused) still takes its place on the
+channel, so that one bad change-set never blocks the ones after it; nothing of it is
+applied and its negative receipt tells the origin why.
+"""
 
 channel_head = Table(
     "channel_head",
@@ -38,9 +59,14 @@ channel_head = Table(
     Column("recipient", code_column_type(), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("last_id", String(DIGEST_LENGTH), nullable=False),
+    Column("state", String(DIGEST_LENGTH), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
-"""The last change-set of each channel: applied (inbound) or enqueued (outbound)."""
+"""The last change-set of each channel: applied (inbound) or enqueued (outbound).
+
+``state`` is a running digest of the channel's history (every id and verdict in order);
+receipts carry it so both ends can prove they agree on the whole channel.
+"""
 
 outbox = Table(
     "outbox",
@@ -56,7 +82,9 @@ outbox = Table(
     Column("sent_at", UTCDateTime()),
     Column("acked_at", UTCDateTime()),
     Column("receipt_id", String(DIGEST_LENGTH)),
+    Column("receipt_file", String(200)),
     Column("receipt_verdict", String(16)),
+    Column("receipt_reason", Text),
     UniqueConstraint("recipient", "seq"),
     Index(None, "acked_at", "next_attempt_at"),
 )

@@ -66,11 +66,21 @@ def upgrade() -> None:
         sa.Column("op_count", sa.BigInteger(), nullable=False),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("receipt_id", sa.String(length=64), nullable=True),
+        sa.Column("verdict", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("receipt_id", sa.String(length=64), nullable=False),
+        sa.Column("receipt_file", sa.String(length=200), nullable=False),
+        sa.Column("receipt_sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "verdict IN ('applied', 'rejected')", name=op.f("ck_changeset_log_verdict")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_changeset_log")),
         sa.UniqueConstraint(
             "origin", "recipient", "seq", name=op.f("uq_changeset_log_origin_recipient_seq")
         ),
+    )
+    op.create_index(
+        op.f("ix_changeset_log_receipt_sent_at"), "changeset_log", ["receipt_sent_at"], unique=False
     )
     op.create_table(
         "channel_head",
@@ -78,6 +88,7 @@ def upgrade() -> None:
         sa.Column("recipient", sa.String(length=16), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("last_id", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=64), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("origin", "recipient", name=op.f("pk_channel_head")),
     )
@@ -118,7 +129,9 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("acked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("receipt_id", sa.String(length=64), nullable=True),
+        sa.Column("receipt_file", sa.String(length=200), nullable=True),
         sa.Column("receipt_verdict", sa.String(length=16), nullable=True),
+        sa.Column("receipt_reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
         sa.UniqueConstraint("recipient", "seq", name=op.f("uq_outbox_recipient_seq")),
     )
@@ -216,6 +229,7 @@ def downgrade() -> None:
     op.drop_table("node_identity")
     op.drop_table("code_item")
     op.drop_table("channel_head")
+    op.drop_index(op.f("ix_changeset_log_receipt_sent_at"), table_name="changeset_log")
     op.drop_table("changeset_log")
     op.drop_index(op.f("ix_appropriation_recipient_year"), table_name="appropriation")
     op.drop_index(op.f("ix_appropriation_parent_id"), table_name="appropriation")

@@ -1,0 +1,53 @@
+"""What a node does with each kind of change-set it takes (the channel's ``applier``).
+
+Each handler runs inside the channel's transaction, reads every operation, and raises
+:class:`InputError` to refuse the content (the change-set is then logged as rejected,
+nothing of it kept, and a negative receipt goes back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Connection
+
+from nodes import codes
+from nodes.node import Node
+from sync import pki
+from sync.changeset import Verified
+from sync.channel import Applier
+from sync.errors import CertificateRejected, InputError
+
+__all__ = ["for_node"]
+
+Handler = Callable[[Connection, Verified], None]
+
+
+def for_node(node: Node, trust: pki.TrustStore) -> Applier:
+    """The applier of ``node``: dispatches each change-set by its kind."""
+
+    def apply_codeset(conn: Connection, verified: Verified) -> None:
+        codes.store(conn, codes.parse_operations(verified.operations()))
+
+    def apply_revocation(conn: Connection, verified: Verified) -> None:
+        operations = list(verified.operations())
+        if len(operations) != 1 or not isinstance(operations[0].get("pem"), str):
+            raise InputError("a revocation change-set carries exactly one {'pem': ...} operation")
+        try:
+            crl = pki.load_crl(operations[0]["pem"].encode("ascii"), trust.root)
+            if trust.update_crl(crl):
+                pki.write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
+        except CertificateRejected as exc:
+            raise InputError(exc.message) from exc
+
+    handlers: dict[str, Handler] = {"codeset": apply_codeset, "revocation": apply_revocation}
+
+    def apply(conn: Connection, verified: Verified) -> None:
+        handler = handlers.get(verified.header.kind)
+        if handler is None:
+            raise InputError(
+                f"{node.spec.role} {node.spec.code} takes no {verified.header.kind} change-sets"
+            )
+        handler(conn, verified)
+
+    return apply

@@ -1,0 +1,160 @@
+"""Code sets (基础数据规范): classification codes, fund types, transfer types, regions.
+
+A code item is (codeset, year, code) with its name, parent code and level. The province
+imports its extensions (``codes import``) and they flow down the tree as a signed
+change-set of kind ``codeset`` to every node.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schema.tables import code_item
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = ["CODESETS", "CodeItem", "import_codes", "parse_operations", "read_csv", "store"]
+
+CODESETS = ("func", "econ", "fund", "transfer", "region")
+COLUMNS = ("codeset", "year", "code", "name", "parent", "level")
+
+
+@dataclass(frozen=True)
+class CodeItem:
+    codeset: str
+    year: int
+    code: str
+    name: str
+    parent: str | None
+    level: int
+    extension: bool
+
+    def as_operation(self) -> dict[str, Any]:
+        return {
+            "op": "code",
+            "codeset": self.codeset,
+            "year": self.year,
+            "code": self.code,
+            "name": self.name,
+            "parent": self.parent,
+            "level": self.level,
+            "extension": self.extension,
+        }
+
+
+def _check(raw: dict[str, Any], where: str, extension: bool) -> CodeItem:
+    problems = []
+    codeset = raw.get("codeset")
+    if codeset not in CODESETS:
+        problems.append(f"codeset {codeset!r} is not one of {', '.join(CODESETS)}")
+    year = raw.get("year")
+    if isinstance(year, str) and year.strip().isdigit():
+        year = int(year)
+    if not isinstance(year, int) or not 2000 <= year <= 2100:
+        problems.append(f"year {raw.get('year')!r} is not a fiscal year")
+    code = str(raw.get("code") or "").strip()
+    if not code.isdigit() or len(code) > 16:
+        problems.append(f"code {raw.get('code')!r} is not a code of digits")
+    name = str(raw.get("name") or "").strip()
+    if not name:
+        problems.append("name is empty")
+    parent = str(raw.get("parent") or "").strip() or None
+    if parent is not None and not (code.startswith(parent) and len(parent) < len(code)):
+        problems.append(f"parent {parent} is not a prefix of {code}")
+    level = raw.get("level")
+    if isinstance(level, str) and level.strip().isdigit():
+        level = int(level)
+    if not isinstance(level, int) or not 1 <= level <= 5:
+        problems.append(f"level {raw.get('level')!r} is not 1 to 5")
+    if problems:
+        raise InputError(f"{where}: " + "; ".join(problems))
+    assert isinstance(codeset, str) and isinstance(year, int) and isinstance(level, int)
+    return CodeItem(codeset, year, code, name, parent, level, extension)
+
+
+def read_csv(path: Path) -> list[CodeItem]:
+    """Read a code-set CSV (``codeset,year,code,name,parent,level``); every bad row at once."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+            header = rows[0].keys() if rows else []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    missing = [c for c in COLUMNS if c not in header]
+    if not rows or missing:
+        raise InputError(
+            f"{path}: missing columns {', '.join(missing) or '(no rows)'}",
+            hint="the first line must be: " + ",".join(COLUMNS),
+        )
+    items, problems = [], []
+    for number, row in enumerate(rows, start=2):
+        try:
+            items.append(_check(row, f"{path.name} row {number}", extension=True))
+        except InputError as exc:
+            problems.append(exc.message)
+    if problems:
+        raise InputError(
+            f"{len(problems)} bad row(s) in {path.name}, nothing imported: " + " | ".join(problems)
+        )
+    return items
+
+
+def parse_operations(operations: Iterable[dict[str, Any]]) -> Iterator[CodeItem]:
+    """Code items from a ``codeset`` change-set's operations (checked again on arrival)."""
+    for index, op in enumerate(operations, start=1):
+        if op.get("op") != "code":
+            raise InputError(f"operation {index} is {op.get('op')!r}, not 'code'")
+        yield _check(op, f"operation {index}", extension=bool(op.get("extension")))
+
+
+def store(conn: Connection, items: Iterable[CodeItem]) -> int:
+    """Insert or replace code items; return how many."""
+    count = 0
+    for item in items:
+        key = (
+            (code_item.c.codeset == item.codeset)
+            & (code_item.c.year == item.year)
+            & (code_item.c.code == item.code)
+        )
+        values = {
+            "name": item.name,
+            "parent_code": item.parent,
+            "level": item.level,
+            "is_extension": item.extension,
+        }
+        if conn.execute(sa.select(code_item.c.code).where(key)).first() is None:
+            conn.execute(
+                code_item.insert().values(
+                    codeset=item.codeset, year=item.year, code=item.code, **values
+                )
+            )
+        else:
+            conn.execute(code_item.update().where(key).values(**values))
+        count += 1
+    return count
+
+
+def import_codes(node: Node, path: Path) -> tuple[int, int]:
+    """``codes import``: store the province's extensions and send them to every node.
+
+    Returns (code items, change-sets). Only the province may import code sets.
+    """
+    if node.spec.role != "province":
+        raise InputError(
+            f"only the province imports code sets; this node is a {node.spec.role}",
+            hint="run it in the province's node home",
+        )
+    items = read_csv(path)
+    written = node.broadcast(
+        "codeset", [item.as_operation() for item in items], also=lambda conn: store(conn, items)
+    )
+    return len(items), len(written)

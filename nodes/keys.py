@@ -1,0 +1,125 @@
+"""A node's keys and trust: its private key and certificate, the province's root CA.
+
+The private key is made on the node and never leaves it (``keys new`` writes the key
+and a signing request); the province signs the request (``pki sign``) and the node
+installs the certificate beside the root certificate (``keys install``). A province
+hosted on one machine (``network init``) gets its root CA in ``DIR/ca`` and every node
+its key and certificate in one go.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nodes.home import NodeHome
+from nodes.topology import NodeSpec
+from sync import pki
+from sync.clock import Clock, SystemClock
+from sync.errors import KeyMaterialError
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = [
+    "CA_FOLDER",
+    "create_root",
+    "install_certificate",
+    "issue",
+    "new_key",
+    "publish_revocation",
+    "revoke_node",
+    "sign_request",
+    "trust_store",
+]
+
+CA_FOLDER = "ca"
+
+
+def new_key(home: NodeHome, code: str) -> Path:
+    """Make this node's key pair and signing request; return the request's path."""
+    return pki.new_node_key(home.keys, code)
+
+
+def install_certificate(home: NodeHome, cert_file: Path, ca_cert_file: Path) -> pki.NodeIdentity:
+    """Install the node's certificate with the root certificate, after checking both."""
+    return pki.install_certificate(
+        home.keys, _read(cert_file, "certificate"), _read(ca_cert_file, "CA certificate")
+    )
+
+
+def trust_store(home: NodeHome, clock: Clock | None = None) -> pki.TrustStore:
+    """What this node trusts: the installed root certificate and revocation list."""
+    return pki.TrustStore.load(home.keys, clock=clock or SystemClock())
+
+
+def issue(ca: pki.RootCA, spec: NodeSpec, home: NodeHome, clock: Clock | None = None) -> None:
+    """Give a node hosted beside its CA a key, a certificate for its role, and the CRL.
+
+    Used where the province hosts the nodes itself (``network init``); elsewhere the
+    key is made on the node with ``keys new`` and only the request travels.
+    """
+    csr = pki.new_node_key(home.keys, spec.code)
+    cert = pki.sign_csr(ca, csr.read_bytes(), spec.role, clock=clock or SystemClock())
+    pki.install_certificate(home.keys, cert, ca.cert_pem)
+    pki.write_atomic(home.keys / pki.CRL_FILE, ca.crl().pem)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def create_root(ca_dir: Path, province_code: str, passphrase: bytes | None) -> pki.RootCA:
+    """``pki init-root``: the province's root CA, its key optionally passphrase-protected."""
+    return pki.init_root(ca_dir, province_code, passphrase=passphrase, clock=SystemClock())
+
+
+def sign_request(
+    csr_file: Path,
+    ca_dir: Path,
+    role: str,
+    *,
+    validity_days: int,
+    passphrase: bytes | None,
+    out: Path | None,
+) -> tuple[Path, pki.NodeIdentity]:
+    """``pki sign``: issue a certificate for a node's signing request; return where it went."""
+    ca = pki.load_root(ca_dir, passphrase)
+    cert_pem = pki.sign_csr(
+        ca,
+        _read(csr_file, "signing request"),
+        role,
+        validity_days=validity_days,
+        clock=SystemClock(),
+    )
+    cert = pki.parse_certificate(cert_pem)
+    identity = pki.describe_certificate(cert)
+    target = out or csr_file.with_name(f"{identity.code}.crt")
+    pki.write_atomic(target, cert_pem)
+    return target, identity
+
+
+def revoke_node(
+    ca_dir: Path, code: str, reason: str | None, passphrase: bytes | None
+) -> pki.RevocationList:
+    """``pki revoke``: revoke every certificate of ``code``; return the new list."""
+    ca = pki.load_root(ca_dir, passphrase)
+    return pki.revoke(ca, code, reason, clock=SystemClock())
+
+
+def publish_revocation(node: Node, ca_dir: Path, passphrase: bytes | None) -> tuple[int, int]:
+    """Send the CA's current revocation list down the tree; return (number, change-sets).
+
+    The province adopts it itself first; a list older than the one in use is refused.
+    """
+    if node.spec.role != "province":
+        raise KeyMaterialError(f"only the province publishes revocations, not {node.spec.role}")
+    crl = pki.load_root(ca_dir, passphrase).crl()
+    trust = trust_store(node.home)
+    if trust.update_crl(crl):
+        pki.write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
+    written = node.broadcast("revocation", [{"op": "crl", "pem": crl.pem.decode("ascii")}])
+    return crl.number, len(written)

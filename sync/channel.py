@@ -1,0 +1,560 @@
+"""Channels: outbox until receipt, exactly-once apply, signed receipts, quarantine.
+
+A channel is the ordered stream of change-sets from one origin to one recipient. The
+origin :func:`enqueue` s a change-set in the same database transaction as the business
+change that caused it; it stays in the outbox until the recipient's signed receipt
+arrives, and is retransmitted on a backoff until then.
+
+The recipient :func:`receive` s each file it is given:
+
+1. It verifies the file completely before touching the database (framing, signature,
+   certificate, recipient, body hash). A file that fails goes to quarantine with the
+   reason; nothing else happens, so a tampered copy never poisons the channel and the
+   origin's retransmission heals it.
+2. A receipt is matched to the outbox entry it acknowledges and stored next to it.
+3. Anything else is taken in ONE transaction: it must be the next on its channel
+   (sequence number and previous id); the authorisation callback and the applier run;
+   the channel head advances; the change-set is logged; and the signed receipt is
+   written. A change-set whose content is refused (``NotAuthorized``, or an
+   :class:`InputError` from the applier) takes its place on the channel as ``rejected``,
+   with nothing of it applied and a negative receipt, so it never blocks the channel.
+   A crash anywhere leaves all of it or none of it.
+4. A change-set seen before is a duplicate: its receipt is sent again, byte-identical.
+   One that arrives early waits in the incoming folder for its predecessors. A different
+   change-set under a sequence number already taken is a replay or a fork: quarantined.
+
+Receipts are change-sets of kind ``receipt`` that take the ``seq`` and ``prev`` of the
+change-set they acknowledge (whose id, verdict and channel state digest are in their one
+operation); they are not sequenced on a channel of their own (a lost receipt is re-sent
+when the origin retransmits), and nothing acknowledges them in turn.
+
+Spool layout (under a node's ``spool/``)::
+
+    outbox/      change-sets this node originated, and the receipts that came back for them
+    receipts/    receipts this node signed, kept to be re-sent byte for byte
+    incoming/    fetched and not yet taken (early arrivals wait here)
+    relay/       change-sets for other nodes, waiting to be forwarded byte for byte
+    quarantine/  refused files, with the reason in the database
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from schema.channels import changeset_log, channel_head, outbox, quarantine
+from sync import changeset
+from sync.changeset import Header, Verified, WrittenChangeSet
+from sync.clock import Clock
+from sync.errors import InputError, NotAuthorized, VerificationError
+from sync.pki import Signer, SignerInfo, TrustStore
+
+__all__ = [
+    "RECEIPT",
+    "Applier",
+    "Authorize",
+    "Outcome",
+    "Received",
+    "Spool",
+    "backoff",
+    "Waiting",
+    "crashpoint",
+    "drop",
+    "pending_outbox",
+    "quarantine_entry",
+    "quarantine_file",
+    "quarantined",
+    "release",
+    "waiting",
+    "enqueue",
+    "receive",
+]
+
+RECEIPT = "receipt"
+GENESIS_STATE = hashlib.sha256(b"fiscalsync-channel-v1").hexdigest()
+
+Applier = Callable[[Connection, Verified], None]
+"""Applies a verified change-set's operations inside the channel's transaction.
+
+It reads ``verified.operations()`` to the end (which re-checks the body hash), and
+raises :class:`InputError` to refuse the content: the change-set is then logged as
+rejected and nothing it wrote is kept. Any other exception aborts the whole transaction
+and leaves the file to be taken again.
+"""
+
+Authorize = Callable[[Header, SignerInfo], None]
+"""Raises :class:`NotAuthorized` if the header's origin may not send it to its recipient."""
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    EARLY = "early"
+    QUARANTINED = "quarantined"
+    RECEIPT = "receipt"
+
+
+@dataclass(frozen=True)
+class Received:
+    """What :func:`receive` did with one file."""
+
+    outcome: Outcome
+    filename: str
+    origin: str | None = None
+    seq: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Spool:
+    """The folders of a node's spool."""
+
+    root: Path
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def receipts(self) -> Path:
+        return self.root / "receipts"
+
+    @property
+    def incoming(self) -> Path:
+        return self.root / "incoming"
+
+    @property
+    def relay(self) -> Path:
+        return self.root / "relay"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    def ensure(self) -> Spool:
+        for folder in (self.outbox, self.receipts, self.incoming, self.relay, self.quarantine):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def crashpoint(name: str) -> None:
+    """Die here, as a power cut would, when ``FISCALSYNC_CRASH_AT`` names this point.
+
+    Used by the crash tests to prove that every step of apply is all-or-nothing.
+    """
+    if os.environ.get("FISCALSYNC_CRASH_AT") == name:
+        os._exit(99)
+
+
+def backoff(attempts: int, base: timedelta = timedelta(seconds=30)) -> timedelta:
+    """Delay before the next retransmission: doubling from ``base``, at most six hours."""
+    delay: timedelta = base * (2 ** max(attempts - 1, 0))
+    return min(delay, timedelta(hours=6))
+
+
+def _next_state(state: str, changeset_id: str, verdict: str) -> str:
+    return hashlib.sha256(f"{state}:{changeset_id}:{verdict}".encode()).hexdigest()
+
+
+def _head(conn: Connection, origin: str, recipient: str) -> Any:
+    query = sa.select(channel_head).where(
+        channel_head.c.origin == origin, channel_head.c.recipient == recipient
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).one_or_none()
+
+
+def _advance(
+    conn: Connection,
+    head: Any,
+    origin: str,
+    recipient: str,
+    seq: int,
+    last_id: str,
+    state: str,
+    now: datetime,
+) -> None:
+    values = {"seq": seq, "last_id": last_id, "state": state, "updated_at": now}
+    if head is None:
+        conn.execute(channel_head.insert().values(origin=origin, recipient=recipient, **values))
+    else:
+        conn.execute(
+            channel_head.update()
+            .where(channel_head.c.origin == origin, channel_head.c.recipient == recipient)
+            .values(**values)
+        )
+
+
+def enqueue(
+    conn: Connection,
+    spool: Spool,
+    signer: Signer,
+    recipient: str,
+    kind: str,
+    operations: Iterable[dict[str, Any]],
+    clock: Clock,
+) -> WrittenChangeSet:
+    """Write the next change-set of the channel to ``recipient`` into the outbox.
+
+    Runs in the caller's transaction: if it rolls back, the outbox entry and the channel
+    head go with it (the file left in ``outbox/`` is then an orphan nobody sends).
+    """
+    head = _head(conn, signer.code, recipient)
+    seq = head.seq + 1 if head is not None else 1
+    prev = head.last_id if head is not None else ""
+    state = head.state if head is not None else GENESIS_STATE
+    written = changeset.write_changeset(
+        spool.outbox, signer, recipient, kind, seq, prev, operations, clock=clock
+    )
+    now = clock.now()
+    conn.execute(
+        outbox.insert().values(
+            id=written.id,
+            recipient=recipient,
+            kind=kind,
+            seq=seq,
+            filename=written.path.name,
+            created_at=now,
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
+    _advance(
+        conn,
+        head,
+        signer.code,
+        recipient,
+        seq,
+        written.id,
+        _next_state(state, written.id, "sent"),
+        now,
+    )
+    return written
+
+
+def receive(
+    engine: Engine,
+    spool: Spool,
+    path: Path,
+    *,
+    signer: Signer,
+    trust: TrustStore,
+    authorize: Authorize,
+    applier: Applier,
+    clock: Clock,
+) -> Received:
+    """Take one change-set file addressed to this node; see the module docstring."""
+    try:
+        verified = changeset.verify(path, trust, recipient=signer.code)
+    except VerificationError as exc:
+        return quarantine_file(engine, spool, path, exc.reason, exc.message, clock)
+    if verified.header.kind == RECEIPT:
+        return _take_receipt(engine, spool, path, verified, authorize, clock)
+    try:
+        with engine.begin() as conn:
+            result = _take(conn, spool, verified, signer, authorize, applier, clock)
+    except VerificationError as exc:  # the file changed after it was verified
+        return quarantine_file(engine, spool, path, exc.reason, exc.message, clock)
+    if isinstance(result, _Refusal):
+        return quarantine_file(engine, spool, path, result.reason, result.detail, clock)
+    crashpoint("after-commit")
+    if result.outcome is not Outcome.EARLY:
+        path.unlink(missing_ok=True)
+    return result
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    reason: str
+    detail: str
+
+
+def _take(
+    conn: Connection,
+    spool: Spool,
+    verified: Verified,
+    signer: Signer,
+    authorize: Authorize,
+    applier: Applier,
+    clock: Clock,
+) -> Received | _Refusal:
+    header = verified.header
+    name = header.filename
+    head = _head(conn, header.origin, signer.code)
+    expected = head.seq + 1 if head is not None else 1
+    if header.seq > expected:
+        return Received(Outcome.EARLY, name, header.origin, header.seq)
+    if header.seq < expected:
+        logged = conn.execute(
+            sa.select(changeset_log.c.id).where(
+                changeset_log.c.origin == header.origin,
+                changeset_log.c.recipient == signer.code,
+                changeset_log.c.seq == header.seq,
+            )
+        ).scalar_one_or_none()
+        if logged != verified.id:
+            return _Refusal(
+                "replay",
+                f"{name}: a different change-set under seq {header.seq}, already taken as "
+                f"{(logged or '?')[:12]}: a replay or a fork",
+            )
+        conn.execute(
+            changeset_log.update().where(changeset_log.c.id == logged).values(receipt_sent_at=None)
+        )
+        return Received(Outcome.DUPLICATE, name, header.origin, header.seq)
+    previous = head.last_id if head is not None else ""
+    if header.prev != previous:
+        return _Refusal(
+            "chain",
+            f"{name}: seq {header.seq} names predecessor {header.prev[:12] or '(none)'} but "
+            f"this node took {previous[:12] or '(none)'}: a fork",
+        )
+    verdict, reason = _apply(conn, verified, authorize, applier)
+    crashpoint("before-commit")
+    state = _next_state(head.state if head is not None else GENESIS_STATE, verified.id, verdict)
+    receipt = changeset.write_changeset(
+        spool.receipts,
+        signer,
+        header.origin,
+        RECEIPT,
+        header.seq,
+        header.prev,
+        [
+            {
+                "changeset": verified.id,
+                "origin": header.origin,
+                "recipient": signer.code,
+                "kind": header.kind,
+                "seq": header.seq,
+                "verdict": verdict,
+                "reason": reason,
+                "state": state,
+            }
+        ],
+        clock=clock,
+    )
+    now = clock.now()
+    conn.execute(
+        changeset_log.insert().values(
+            id=verified.id,
+            origin=header.origin,
+            recipient=signer.code,
+            kind=header.kind,
+            seq=header.seq,
+            prev=header.prev,
+            op_count=header.count,
+            created=header.created,
+            applied_at=now,
+            verdict=verdict,
+            reason=reason,
+            receipt_id=receipt.id,
+            receipt_file=receipt.path.name,
+        )
+    )
+    _advance(conn, head, header.origin, signer.code, header.seq, verified.id, state, now)
+    outcome = Outcome.APPLIED if verdict == "applied" else Outcome.REJECTED
+    return Received(outcome, name, header.origin, header.seq, reason)
+
+
+def _apply(
+    conn: Connection, verified: Verified, authorize: Authorize, applier: Applier
+) -> tuple[str, str | None]:
+    savepoint = conn.begin_nested()
+    try:
+        authorize(verified.header, verified.signer)
+        applier(conn, verified)
+    except (NotAuthorized, InputError) as exc:
+        savepoint.rollback()
+        return "rejected", exc.message
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return "applied", None
+
+
+def _take_receipt(
+    engine: Engine,
+    spool: Spool,
+    path: Path,
+    verified: Verified,
+    authorize: Authorize,
+    clock: Clock,
+) -> Received:
+    header = verified.header
+    try:
+        authorize(header, verified.signer)
+        operations = list(verified.operations())
+    except VerificationError as exc:
+        return quarantine_file(engine, spool, path, exc.reason, exc.message, clock)
+    body = operations[0] if len(operations) == 1 else {}
+    acknowledged = body.get("changeset")
+    if not isinstance(acknowledged, str) or body.get("recipient") != header.origin:
+        return quarantine_file(
+            engine, spool, path, "receipt", f"{path.name}: not a well-formed receipt", clock
+        )
+    with engine.begin() as conn:
+        entry = conn.execute(sa.select(outbox).where(outbox.c.id == acknowledged)).one_or_none()
+        known = entry is not None and entry.recipient == header.origin and entry.seq == header.seq
+        if entry is not None and known and entry.acked_at is None:
+            kept = spool.outbox / path.name
+            shutil.copyfile(path, kept)
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id == entry.id)
+                .values(
+                    acked_at=clock.now(),
+                    receipt_id=verified.id,
+                    receipt_file=kept.name,
+                    receipt_verdict=str(body.get("verdict")),
+                    receipt_reason=body.get("reason"),
+                )
+            )
+    if not known:
+        return quarantine_file(
+            engine,
+            spool,
+            path,
+            "receipt",
+            f"{path.name}: receipt from {header.origin} for a change-set it was not sent",
+            clock,
+        )
+    path.unlink(missing_ok=True)
+    return Received(Outcome.RECEIPT, path.name, header.origin, header.seq, body.get("reason"))
+
+
+def quarantine_file(
+    engine: Engine, spool: Spool, path: Path, reason: str, detail: str, clock: Clock
+) -> Received:
+    """Move a refused file to ``quarantine/`` and record why; nothing of it is applied."""
+    origin = recipient = changeset_id = None
+    try:
+        name = changeset.parse_filename(path.name)
+        origin, recipient, changeset_id = name.origin, name.recipient, name.id
+    except VerificationError:
+        pass
+    spool.quarantine.mkdir(parents=True, exist_ok=True)
+    target = spool.quarantine / f"{clock.now():%Y%m%dT%H%M%S%f}-{path.name}"
+    os.replace(path, target)
+    with engine.begin() as conn:
+        conn.execute(
+            quarantine.insert().values(
+                filename=target.name,
+                changeset_id=changeset_id,
+                origin=origin,
+                recipient=recipient,
+                reason=reason,
+                detail=detail,
+                received_at=clock.now(),
+            )
+        )
+    return Received(Outcome.QUARANTINED, path.name, origin, None, detail)
+
+
+# --- what an operator looks at -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A file in ``incoming/``: addressed here, waiting for its predecessors."""
+
+    filename: str
+    origin: str
+    kind: str
+    seq: int
+    expected: int
+
+
+def pending_outbox(engine: Engine, *, include_acknowledged: bool = False) -> list[Any]:
+    """Outbox entries (by default only those still waiting for their receipt)."""
+    query = sa.select(outbox).order_by(outbox.c.recipient, outbox.c.seq)
+    if not include_acknowledged:
+        query = query.where(outbox.c.acked_at.is_(None))
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())
+
+
+def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
+    """Files in ``incoming/`` and the sequence number each channel expects next."""
+    found = []
+    with engine.connect() as conn:
+        heads = {
+            row.origin: row.seq
+            for row in conn.execute(
+                sa.select(channel_head.c.origin, channel_head.c.seq).where(
+                    channel_head.c.recipient == me
+                )
+            )
+        }
+    if not spool.incoming.is_dir():
+        return []
+    for path in sorted(spool.incoming.iterdir()):
+        try:
+            header, _seal = changeset.read_header(path)
+        except VerificationError:
+            continue
+        found.append(
+            Waiting(
+                path.name, header.origin, header.kind, header.seq, heads.get(header.origin, 0) + 1
+            )
+        )
+    return found
+
+
+def quarantined(engine: Engine, *, include_closed: bool = False) -> list[Any]:
+    """Quarantine entries, newest last (by default those neither released nor dropped)."""
+    query = sa.select(quarantine).order_by(quarantine.c.id)
+    if not include_closed:
+        query = query.where(quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None))
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())
+
+
+def quarantine_entry(engine: Engine, entry_id: int) -> Any:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(quarantine).where(quarantine.c.id == entry_id)).one_or_none()
+    if row is None:
+        raise InputError(
+            f"no quarantine entry {entry_id}", hint="list them with 'fiscalsync quarantine'"
+        )
+    return row
+
+
+def release(engine: Engine, spool: Spool, entry_id: int, clock: Clock) -> Path:
+    """Put a quarantined file back in ``incoming/`` to be taken again (verified afresh)."""
+    row = quarantine_entry(engine, entry_id)
+    if row.released_at is not None or row.dropped_at is not None:
+        raise InputError(f"quarantine entry {entry_id} is already closed")
+    source = spool.quarantine / row.filename
+    original: str = str(row.filename).split("-", 1)[-1]
+    target = spool.incoming / original
+    with engine.begin() as conn:
+        conn.execute(
+            quarantine.update().where(quarantine.c.id == entry_id).values(released_at=clock.now())
+        )
+        os.replace(source, target)
+    return target
+
+
+def drop(engine: Engine, spool: Spool, entry_id: int, clock: Clock) -> None:
+    """Delete a quarantined file for good; its entry stays, marked dropped."""
+    row = quarantine_entry(engine, entry_id)
+    if row.dropped_at is not None:
+        raise InputError(f"quarantine entry {entry_id} is already dropped")
+    with engine.begin() as conn:
+        conn.execute(
+            quarantine.update().where(quarantine.c.id == entry_id).values(dropped_at=clock.now())
+        )
+        (spool.quarantine / row.filename).unlink(missing_ok=True)
