@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import sys
 import unicodedata
@@ -17,7 +18,7 @@ from typing import Any
 
 import click
 
-from nodes import Node, init_network, init_node, keys, load_topology, run_demo
+from nodes import Node, agent, init_network, init_node, keys, load_topology, run_demo
 from nodes.codes import import_codes
 from nodes.exchange import Exchange, RoundSummary
 from nodes.network import sync_network
@@ -751,6 +752,35 @@ def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path |
     with Node.open(_home(ctx)) as node:
         number, sent = keys.publish_revocation(node, ca_dir, _passphrase(passphrase_file))
     click.echo(f"Revocation list {number} queued for {sent} node(s).")
+
+
+@cli.command("agent")
+@click.option("--once", is_flag=True, help="Run every job once now and exit (for cron and tests).")
+@click.pass_context
+def agent_command(ctx: click.Context, once: bool) -> None:
+    """Run this node's scheduled jobs (sync with the parent) until stopped.
+
+    Jobs are kept in the node database; SIGTERM or Ctrl-C stops the agent after the
+    running job. Only one agent may run on a home.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 agent
+      fiscalsync --home /srv/fiscalsync/410102 agent --once
+    """
+    home = _home(ctx)
+    if once:
+        runs = agent.run_once(home)
+        failed = []
+        for run in runs:
+            click.echo(f"{run.job}: {_summary_line(run.summary)}")
+            failed.extend(run.summary.errors)
+        if failed:
+            raise TransportError("; ".join(failed))
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    agent.run_agent(home, on_start=lambda jobs: click.echo("Agent started: " + ", ".join(jobs)))
+    click.echo("Agent stopped.")
 
 
 @cli.command()
