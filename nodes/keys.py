@@ -114,12 +114,18 @@ def publish_revocation(node: Node, ca_dir: Path, passphrase: bytes | None) -> tu
     """Send the CA's current revocation list down the tree; return (number, change-sets).
 
     The province adopts it itself first; a list older than the one in use is refused.
+    Revoked nodes are left out: they could no longer sign a receipt for it.
     """
     if node.spec.role != "province":
         raise KeyMaterialError(f"only the province publishes revocations, not {node.spec.role}")
-    crl = pki.load_root(ca_dir, passphrase).crl()
+    ca = pki.load_root(ca_dir, passphrase)
+    crl = ca.crl()
     trust = trust_store(node.home)
     if trust.update_crl(crl):
         pki.write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
-    written = node.broadcast("revocation", [{"op": "crl", "pem": crl.pem.decode("ascii")}])
+    written = node.broadcast(
+        "revocation",
+        [{"op": "crl", "pem": crl.pem.decode("ascii")}],
+        exclude=pki.revoked_codes(ca),
+    )
     return crl.number, len(written)

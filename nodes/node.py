@@ -217,16 +217,20 @@ class Node:
         operations: list[dict[str, Any]],
         *,
         also: Callable[[Connection], None] | None = None,
+        exclude: frozenset[str] = frozenset(),
         clock: Clock = SYSTEM_CLOCK,
     ) -> list[WrittenChangeSet]:
         """Send the same operations to every other node, one signed change-set each.
 
         One transaction: ``also`` (this node's own change) and every outbox entry are
-        committed together or not at all.
+        committed together or not at all. Nodes in ``exclude`` (e.g. revoked ones, which
+        could never sign a receipt) are left out.
         """
         signer = load_signer(self.home.keys)
         spool = self.spool
-        recipients = [n.code for n in self.topology if n.code != self.spec.code]
+        recipients = [
+            n.code for n in self.topology if n.code != self.spec.code and n.code not in exclude
+        ]
         for code in recipients:
             check_send(self.topology, self.spec.code, code, kind)
         written = []

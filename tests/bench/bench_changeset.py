@@ -1,0 +1,224 @@
+"""Benchmark of the change-set codec: write, verify, read back; run by hand, not by pytest.
+
+    .venv/bin/python tests/bench/bench_changeset.py [--sizes 10000,100000,1000000]
+
+For each size, one fresh subprocess writes, signs, verifies and reads back a change-set of
+appropriation-sized operations and reports its peak RSS; another measures the raw
+``json.dumps``/``json.loads`` rate of the very same rows, so the two columns compare the
+codec with what plain JSON costs on this machine. Rows are made in batches of 10,000
+outside the timed sections, so no phase holds a million rows in memory. Sizes under
+300,000 are repeated and the best time kept.
+
+Targets: verify + decode at >= 50% of the raw json.loads rate; peak RSS < 200 MB at 1M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BATCH = 10_000
+FUNCS = ("2050201", "2050202", "2050203", "2080501", "2100101", "2130101", "2120101")
+ECONS = ("50201", "50299", "50501", "39999")
+TITLES = (
+    "城乡义务教育补助经费",
+    "基本公共卫生服务补助资金",
+    "农业生产发展资金",
+    "困难群众救助补助资金",
+    "城镇保障性安居工程专项资金",
+)
+
+
+def rows(n: int) -> Iterator[list[dict[str, Any]]]:
+    """Yield ``n`` appropriation-sized operations in batches; the same rows every run."""
+    for start in range(0, n, BATCH):
+        batch = []
+        for i in range(start, min(n, start + BATCH)):
+            h = (i * 2654435761) & 0xFFFFFFFF  # cheap deterministic scatter
+            batch.append(
+                {
+                    "op": "issue",
+                    "id": f"410000-2026-{i:07d}",
+                    "year": 2026,
+                    "func": FUNCS[h % 7],
+                    "econ": ECONS[h % 4],
+                    "fund": "111",
+                    "amount": h * 37 % 10_000_000_000,
+                    "doc": f"豫财教〔2026〕{h % 487 + 1}号",
+                    "title": f"2026年{TITLES[h % 5]}（第{h % 9 + 1}批）",
+                    "to": f"41{h % 17 + 1:02d}00",
+                }
+            )
+        yield batch
+
+
+def peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
+
+
+def repeats(n: int) -> int:
+    """Small sizes run several times (best time wins) so that noise does not decide."""
+    return max(1, 300_000 // n)
+
+
+def run_raw(n: int) -> dict[str, float]:
+    """Time json.dumps / json.loads of the rows, one line at a time, as the codec does."""
+    best_dumps = best_loads = float("inf")
+    for _ in range(repeats(n)):
+        dumps_time = loads_time = 0.0
+        for batch in rows(n):
+            start = time.perf_counter()
+            lines = [json.dumps(op, ensure_ascii=False, separators=(",", ":")) for op in batch]
+            middle = time.perf_counter()
+            for line in lines:
+                json.loads(line)
+            loads_time += time.perf_counter() - middle
+            dumps_time += middle - start
+        best_dumps = min(best_dumps, dumps_time)
+        best_loads = min(best_loads, loads_time)
+    return {"dumps": n / best_dumps, "loads": n / best_loads, "rss": peak_rss_mb()}
+
+
+def run_codec(n: int, workdir: Path) -> dict[str, float]:
+    from sync.changeset import ChangeSetWriter, iter_operations, verify
+    from sync.clock import FixedClock
+    from sync.pki import (
+        TrustStore,
+        init_root,
+        install_certificate,
+        load_signer,
+        new_node_key,
+        sign_csr,
+    )
+
+    clock = FixedClock(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
+    root = init_root(workdir / "ca", "410000", clock=clock)
+    csr = new_node_key(workdir / "keys", "410000")
+    install_certificate(
+        workdir / "keys",
+        sign_csr(root, csr.read_bytes(), "province", clock=clock),
+        root.cert_pem,
+    )
+    signer = load_signer(workdir / "keys")
+    trust = TrustStore(root.cert, root.crl(), clock)
+    outbox = workdir / "outbox"
+    outbox.mkdir()
+
+    best = {
+        "write": float("inf"),
+        "verify": float("inf"),
+        "read": float("inf"),
+        "both": float("inf"),
+    }
+    for _ in range(repeats(n)):
+        writer = ChangeSetWriter(outbox, signer, "410100", "appropriation", 1, "", clock)
+        start = time.perf_counter()
+        writer.__enter__()
+        writing = time.perf_counter() - start
+        for batch in rows(n):
+            start = time.perf_counter()
+            writer.add_many(batch)
+            writing += time.perf_counter() - start
+        start = time.perf_counter()
+        writer.__exit__(None, None, None)
+        writing += time.perf_counter() - start
+        path = writer.path
+
+        start = time.perf_counter()
+        verify(path, trust, recipient="410100")
+        verifying = time.perf_counter() - start
+
+        start = time.perf_counter()
+        count = sum(1 for _op in iter_operations(path))
+        reading = time.perf_counter() - start
+        assert count == n
+
+        start = time.perf_counter()
+        verified = verify(path, trust, recipient="410100")
+        count = sum(1 for _op in verified.operations())
+        both = time.perf_counter() - start
+        assert count == n
+        for key, value in (("write", writing), ("verify", verifying), ("read", reading)):
+            best[key] = min(best[key], value)
+        best["both"] = min(best["both"], both)
+
+    return {
+        "write": n / best["write"],
+        "verify": n / best["verify"],
+        "read": n / best["read"],
+        "verify_decode": n / best["both"],
+        "size": path.stat().st_size,
+        "rss": peak_rss_mb(),
+    }
+
+
+def child(mode: str, n: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-changeset-") as directory:
+        result = run_raw(n) if mode == "raw" else run_codec(n, Path(directory))
+    print(json.dumps(result))
+
+
+def measure(mode: str, n: int) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return
+
+    from sync.changeset import COMPRESSION_LEVEL
+
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"zlib {zlib.ZLIB_RUNTIME_VERSION}, level {COMPRESSION_LEVEL}"
+    )
+    print("rates in operations per second; RSS is the peak of a fresh process per size")
+    header = (
+        f"{'ops':>9} | {'json.dumps':>10} {'write':>9} | {'json.loads':>10} {'verify':>9} "
+        f"{'read':>9} {'verif+dec':>9} {'vs loads':>8} | {'file':>9} {'B/op':>5} | "
+        f"{'RSS codec':>9} {'RSS raw':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n in (int(size) for size in args.sizes.split(",")):
+        raw = measure("raw", n)
+        codec = measure("codec", n)
+        ratio = codec["verify_decode"] / raw["loads"]
+        print(
+            f"{n:>9,} | {raw['dumps']:>10,.0f} {codec['write']:>9,.0f} | "
+            f"{raw['loads']:>10,.0f} {codec['verify']:>9,.0f} {codec['read']:>9,.0f} "
+            f"{codec['verify_decode']:>9,.0f} {ratio:>8.0%} | "
+            f"{codec['size'] / 1e6:>7.2f}MB {codec['size'] / n:>5.1f} | "
+            f"{codec['rss']:>7.1f}MB {raw['rss']:>5.1f}MB",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
