@@ -810,10 +810,23 @@ def demo(directory: Path | None) -> None:
         click.echo("".join(_pad(c, w) for c, w in zip(cells, widths, strict=True)) + endpoint)
     click.echo("")
     click.echo(
-        f"{len(net.homes)} node homes, each with its own SQLite database, in {result.seconds:.1f} s."
+        f"{len(net.homes)} node homes, each with its own SQLite database and its own key "
+        f"and certificate from the province's root CA ({net.ca_dir})."
     )
+    click.echo("")
+    click.echo(
+        f"The province sent {result.codes} code-set extensions (基础数据) to every node: "
+        f"{result.changesets} signed change-sets, relayed through the cities."
+    )
+    click.echo(f"Sync took {result.sync.rounds} rounds until quiet. The province's outbox:")
+    click.echo("")
+    click.echo(f"  {'recipient':<11}{'kind':<10}{'seq':>4}  receipt")
+    for recipient, kind, seq, verdict in result.acknowledged:
+        click.echo(f"  {recipient:<11}{kind:<10}{seq:>4}  {verdict} (signed by {recipient})")
+    click.echo("")
+    click.echo(f"Done in {result.seconds:.1f} s.")
     province = net.homes[net.topology.province.code].path
-    click.echo(f"Try: fiscalsync --home {province} status")
+    click.echo(f"Try: fiscalsync --home {province} outbox --all")
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
