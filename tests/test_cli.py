@@ -40,9 +40,8 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.output
-    assert f"fiscalsync {' '.join(path)}" in result.output.replace(
-        "--home /srv/fiscalsync/410102 ", ""
-    )
+    examples = re.sub(r"--home \S+ ", "", result.output)
+    assert f"fiscalsync {' '.join(path)}" in examples
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
