@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
-from nodes import codes
+from nodes import appropriations, codes
 from nodes.node import Node
 from sync import pki
 from sync.changeset import Verified
@@ -40,7 +40,14 @@ def for_node(node: Node, trust: pki.TrustStore) -> Applier:
         except CertificateRejected as exc:
             raise InputError(exc.message) from exc
 
-    handlers: dict[str, Handler] = {"codeset": apply_codeset, "revocation": apply_revocation}
+    def apply_appropriation(conn: Connection, verified: Verified) -> None:
+        appropriations.apply_received(conn, verified)
+
+    handlers: dict[str, Handler] = {
+        "appropriation": apply_appropriation,
+        "codeset": apply_codeset,
+        "revocation": apply_revocation,
+    }
 
     def apply(conn: Connection, verified: Verified) -> None:
         handler = handlers.get(verified.header.kind)

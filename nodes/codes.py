@@ -155,6 +155,12 @@ def import_codes(node: Node, path: Path) -> tuple[int, int]:
         )
     items = read_csv(path)
     written = node.broadcast(
-        "codeset", [item.as_operation() for item in items], also=lambda conn: store(conn, items)
+        "codeset",
+        [item.as_operation() for item in items],
+        also=lambda conn: _store_all(conn, items),
     )
     return len(items), len(written)
+
+
+def _store_all(conn: Connection, items: list[CodeItem]) -> None:
+    store(conn, items)

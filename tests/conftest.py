@@ -17,6 +17,8 @@ import sqlalchemy as sa
 import config
 from schema.engine import drop_database, ensure_database, parse_url, sqlite_url
 
+pytest_plugins = ["sshd_fixture"]
+
 PG_SERVER = os.environ.get("FISCALSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REQUIRED = {
     s.strip() for s in os.environ.get("FISCALSYNC_TEST_REQUIRE", "").split(",") if s.strip()

@@ -1,0 +1,422 @@
+"""The sftp transport: paramiko over the provincial network, with pinned host keys.
+
+This is the only module that imports paramiko. What it promises beyond the contract of
+:mod:`sync.transports.base`:
+
+- **Pinned server.** The server must present the host key given in the topology
+  (known_hosts form, ``"ssh-ed25519 AAAA..."``); an unknown or changed key is refused
+  (``RejectPolicy``), never learned. No system or user known_hosts file is read.
+- **Key login only.** The client logs in with its own Ed25519 key file; no agent, no
+  ``~/.ssh`` keys, no password.
+- **One connection, opened lazily** on first use and reused; a broken one is dropped,
+  and the next call reconnects.
+- **Atomic upload**: a temporary name, then ``posix-rename@openssh.com`` (which replaces
+  an existing name atomically); missing folders are created (mkdir -p).
+- **Resumable download** from the size of the local partial file, with up to 1 MiB of
+  read requests in flight.
+- **Watchdog**: every read and write on the SFTP channel times out after
+  ``transfer_timeout`` seconds without progress, which aborts the transfer with
+  ``TransferFailed``.
+
+Errors are translated here: a changed host key gives ``HostKeyRejected``; a refused,
+timed-out or failed connection or login gives ``TransportUnreachable``; anything that
+breaks a transfer gives ``TransferFailed``; a missing file ``RemoteFileMissing``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import os
+import posixpath
+import socket
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sync.errors import (
+    ConfigError,
+    HostKeyRejected,
+    KeyMaterialError,
+    RemoteFileMissing,
+    TransferFailed,
+    TransportError,
+    TransportUnreachable,
+)
+from sync.transports.base import (
+    Progress,
+    RemoteFile,
+    Transport,
+    check_folder,
+    check_name,
+    is_temporary,
+    temp_name,
+)
+from sync.transports.local import receive
+
+__all__ = ["SftpTransport", "SftpUrl", "generate_client_key"]
+
+SSH_PORT = 22
+CHUNK = 32768  # the largest SFTP read or write request paramiko sends
+READ_AHEAD = 32  # read requests in flight during a download (1 MiB)
+
+
+def generate_client_key(path: Path, comment: str = "fiscalsync") -> str:
+    """Write a new Ed25519 private key to ``path`` (OpenSSH format, mode 0600).
+
+    Returns the public key line for the server's ``authorized_keys``
+    (``"ssh-ed25519 AAAA... comment"``). An existing file is never overwritten.
+    """
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise KeyMaterialError(f"{path} already exists; refusing to overwrite a key") from exc
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot create {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(private)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return f"{public.decode('ascii')} {comment}".rstrip()
+
+
+@dataclass(frozen=True)
+class SftpUrl:
+    """``sftp://USER@HOST[:PORT]/PATH``: who logs in where, and the mailbox root there."""
+
+    user: str
+    host: str
+    port: int
+    root: str
+
+    @classmethod
+    def parse(cls, url: str) -> SftpUrl:
+        try:
+            parts = urlsplit(url)
+            port = parts.port or SSH_PORT
+        except ValueError as exc:
+            raise ConfigError(f"not an sftp URL: {url!r} ({exc})") from exc
+        if parts.scheme != "sftp" or not parts.hostname or not parts.username:
+            raise ConfigError(
+                f"not an sftp URL: {url!r}", hint="write it as sftp://USER@HOST:PORT/PATH"
+            )
+        if parts.password is not None or parts.query or parts.fragment:
+            raise ConfigError(f"an sftp URL has no password, query or fragment: {url!r}")
+        root = posixpath.normpath(unquote(parts.path)) if parts.path else "."
+        return cls(unquote(parts.username), parts.hostname, port, root)
+
+    @property
+    def address(self) -> str:
+        """``host:port``, as messages name the server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The name OpenSSH (and paramiko) file the host key under."""
+        if self.port == SSH_PORT:
+            return self.host
+        return f"[{self.host}]:{self.port}"
+
+
+def _parse_host_key(host_key: str) -> Any:
+    fields = host_key.split()
+    if len(fields) < 2:
+        raise ConfigError(
+            f"host key must read 'TYPE BASE64', like 'ssh-ed25519 AAAA...': {host_key!r}"
+        )
+    try:
+        return paramiko.PKey.from_type_string(fields[0], base64.b64decode(fields[1], validate=True))
+    except (binascii.Error, ValueError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
+        raise ConfigError(f"unusable host key {fields[0]} {fields[1][:16]}...: {exc}") from exc
+
+
+def _load_client_key(key_path: Path) -> Any:
+    try:
+        return paramiko.PKey.from_path(key_path)
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read client key {key_path}: {exc.strerror}") from exc
+    except (paramiko.SSHException, paramiko.UnknownKeyType, ValueError, TypeError) as exc:
+        raise KeyMaterialError(
+            f"{key_path} is not an unencrypted OpenSSH private key: {exc}"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying what went wrong, for messages."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class SftpTransport(Transport):
+    """A mailbox tree at ``url`` on an SSH server whose host key is ``host_key``.
+
+    ``key_path`` is the client's private key (OpenSSH format, see
+    :func:`generate_client_key`). The timeouts are in seconds: TCP connect, SSH banner,
+    authentication, and the watchdog of every transfer (no progress for that long
+    aborts it).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        host_key: str,
+        key_path: Path,
+        *,
+        connect_timeout: float = 10,
+        banner_timeout: float = 10,
+        auth_timeout: float = 10,
+        transfer_timeout: float = 60,
+    ) -> None:
+        self.url = SftpUrl.parse(url)
+        self.key_path = Path(key_path)
+        self.connect_timeout = connect_timeout
+        self.banner_timeout = banner_timeout
+        self.auth_timeout = auth_timeout
+        self.transfer_timeout = transfer_timeout
+        self._host_key = _parse_host_key(host_key)
+        self._client_key = _load_client_key(self.key_path)
+        self._sock: socket.socket | None = None
+        self._client: Any = None  # paramiko.SSHClient
+        self._sftp: Any = None  # paramiko.SFTPClient
+
+    def __repr__(self) -> str:
+        u = self.url
+        return f"SftpTransport('sftp://{u.user}@{u.address}{u.root}')"
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        u = self.url
+        try:
+            sock = socket.create_connection((u.host, u.port), timeout=self.connect_timeout)
+        except OSError as exc:
+            raise TransportUnreachable(f"cannot connect to {u.address}: {_reason(exc)}") from exc
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.get_host_keys().add(u.known_hosts_name, self._host_key.get_name(), self._host_key)
+        try:
+            client.connect(
+                u.host,
+                port=u.port,
+                username=u.user,
+                pkey=self._client_key,
+                sock=sock,
+                timeout=self.connect_timeout,
+                banner_timeout=self.banner_timeout,
+                auth_timeout=self.auth_timeout,
+                channel_timeout=self.connect_timeout,
+                look_for_keys=False,
+                allow_agent=False,
+            )
+            channel = client.get_transport().open_session(timeout=self.connect_timeout)
+            channel.settimeout(self.connect_timeout)
+            channel.invoke_subsystem("sftp")
+            sftp = paramiko.SFTPClient(channel)
+            channel.settimeout(self.transfer_timeout)
+            root_is_folder = stat.S_ISDIR(sftp.stat(u.root).st_mode or 0)
+        except BaseException as exc:
+            client.close()
+            sock.close()
+            if isinstance(exc, Exception):
+                raise self._connect_error(exc) from exc
+            raise
+        self._sock, self._client, self._sftp = sock, client, sftp
+        if not root_is_folder:
+            self._disconnect()
+            raise TransportUnreachable(f"{u.address}: mailbox root {u.root} is not a folder")
+        return sftp
+
+    def _connect_error(self, exc: Exception) -> TransportError:
+        u = self.url
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return HostKeyRejected(
+                f"{u.address} presented host key {exc.key.get_name()} {exc.key.fingerprint}, "
+                f"not the pinned {self._host_key.get_name()} {self._host_key.fingerprint}"
+            )
+        if isinstance(exc, paramiko.AuthenticationException):
+            return TransportUnreachable(
+                f"{u.address} refused the login of {u.user} with key {self.key_path}: {_reason(exc)}",
+                hint="add this node's public key to the server's authorized_keys for that user",
+            )
+        if isinstance(exc, FileNotFoundError):
+            return TransportUnreachable(f"{u.address}: mailbox root {u.root} does not exist")
+        if isinstance(exc, TimeoutError):
+            return TransportUnreachable(f"{u.address}: timed out while connecting")
+        return TransportUnreachable(f"cannot connect to {u.address}: {_reason(exc)}")
+
+    def _session(self) -> Any:
+        """The SFTP session, connecting (again) if there is none or it died."""
+        if self._sftp is not None:
+            transport = self._client.get_transport()
+            if transport is not None and transport.is_active():
+                return self._sftp
+            self._disconnect()
+        return self._connect()
+
+    def _disconnect(self) -> None:
+        sftp, client, sock = self._sftp, self._client, self._sock
+        self._sftp = self._client = self._sock = None
+        if sftp is not None:
+            with suppress(Exception):  # the connection may already be broken
+                sftp.close()
+        if client is not None:
+            client.close()
+        if sock is not None:
+            sock.close()
+
+    def close(self) -> None:
+        self._disconnect()
+
+    @contextmanager
+    def _using(self, path: str) -> Iterator[Any]:
+        """Yield a live SFTP session; translate what breaks while using it for ``path``."""
+        sftp = self._session()
+        where = f"{self.url.address}: {path}"
+        try:
+            yield sftp
+        except TransportError:
+            raise
+        except PermissionError as exc:
+            raise TransportError(
+                f"{where}: permission denied",
+                hint="check the rights of the sftp account on the mailbox folders",
+            ) from exc
+        except TimeoutError as exc:
+            self._disconnect()
+            raise TransferFailed(
+                f"{where}: no progress for {self.transfer_timeout:g} s; transfer aborted"
+            ) from exc
+        except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as exc:
+            self._disconnect()
+            raise TransferFailed(f"{where}: {_reason(exc)}") from exc
+
+    def _abandon(self, remote: Any) -> None:
+        """Drop the connection, then let go of ``remote`` without waiting on the server."""
+        self._disconnect()
+        remote.set_pipelined(False)  # nothing left to wait for
+        with suppress(Exception):  # fails fast on the closed channel: nothing to report
+            remote.close()
+
+    def _path(self, folder: str, name: str | None = None) -> str:
+        parts = [self.url.root, check_folder(folder)]
+        if name is not None:
+            parts.append(check_name(name))
+        return posixpath.join(*[p for p in parts if p])
+
+    # -- the contract -------------------------------------------------------------------
+
+    def publish(self, folder: str, name: str, source: Path) -> None:
+        final = self._path(folder, name)
+        tmp = posixpath.join(posixpath.dirname(final), temp_name(name))
+        with open(source, "rb") as src, self._using(final) as sftp:
+            try:
+                remote = sftp.open(tmp, "wb")
+            except FileNotFoundError:
+                self._make_folders(sftp, folder)
+                remote = sftp.open(tmp, "wb")
+            try:
+                remote.set_pipelined(True)
+                while block := src.read(CHUNK):
+                    remote.write(block)
+                remote.close()  # waits until every write is acknowledged
+                sftp.posix_rename(tmp, final)
+            except BaseException as exc:
+                self._abandon(remote)
+                if isinstance(exc, Exception) and not isinstance(exc, TimeoutError):
+                    self._remove_quietly(tmp)
+                raise
+
+    def _make_folders(self, sftp: Any, folder: str) -> None:
+        path = self.url.root
+        for part in check_folder(folder).split("/"):
+            path = posixpath.join(path, part)
+            try:
+                sftp.mkdir(path)
+            except PermissionError:
+                raise
+            except OSError as exc:  # most likely there already; stat says
+                if not stat.S_ISDIR(sftp.stat(path).st_mode or 0):
+                    raise TransportError(
+                        f"{self.url.address}: cannot create folder {path}: a file has its name"
+                    ) from exc
+
+    def _remove_quietly(self, path: str) -> None:
+        """Best effort, after a failed upload: a temporary file is never listed anyway."""
+        with suppress(TransportError), self._using(path) as sftp, suppress(FileNotFoundError):
+            sftp.remove(path)
+
+    def list(self, folder: str) -> builtins.list[RemoteFile]:
+        directory = self._path(folder)
+        with self._using(directory) as sftp:
+            try:
+                entries = sftp.listdir_attr(directory)
+            except FileNotFoundError:
+                return []
+        files = [
+            RemoteFile(e.filename, e.st_size)
+            for e in entries
+            if stat.S_ISREG(e.st_mode or 0) and not is_temporary(e.filename)
+        ]
+        return sorted(files, key=lambda f: f.name)
+
+    def fetch(self, folder: str, name: str, dest: Path, progress: Progress | None = None) -> None:
+        path = self._path(folder, name)
+        with self._using(path) as sftp:
+            try:
+                remote = sftp.open(path, "rb")
+            except FileNotFoundError as exc:
+                raise RemoteFileMissing(f"{self.url.address}: no file {path}") from exc
+            try:
+                size = remote.stat().st_size
+                receive(dest, size, lambda offset: self._read(remote, path, offset, size), progress)
+            except TransportError:  # our side failed (local disk): the session is fine
+                try:
+                    remote.close()
+                except Exception:  # the original error matters more; start afresh next time
+                    self._disconnect()
+                raise
+            except BaseException:
+                self._abandon(remote)
+                raise
+            remote.close()
+
+    def _read(self, remote: Any, path: str, offset: int, size: int) -> Iterator[bytes]:
+        """The bytes of ``remote`` from ``offset`` to ``size``, READ_AHEAD requests at a time."""
+        while offset < size:
+            end = min(size, offset + CHUNK * READ_AHEAD)
+            batch = [(o, min(CHUNK, end - o)) for o in range(offset, end, CHUNK)]
+            for (_, length), block in zip(batch, remote.readv(batch), strict=True):
+                if len(block) != length:
+                    raise TransferFailed(f"{self.url.address}: {path} shrank while reading")
+                yield block
+            offset = end
+
+    def remove(self, folder: str, name: str) -> None:
+        path = self._path(folder, name)
+        with self._using(path) as sftp, suppress(FileNotFoundError):
+            sftp.remove(path)
