@@ -416,9 +416,11 @@ def keys_new(ctx: click.Context) -> None:
       fiscalsync --home /srv/fiscalsync/410102 keys new
     """
     with Node.open(_home(ctx), check_schema=False) as node:
-        csr = keys.new_key(node.home, node.spec.code)
+        csr, ssh_public = keys.new_key(node.home, node.spec.code)
     click.echo(f"Wrote the private key and the signing request {csr}.")
     click.echo("Send the request to the province: fiscalsync pki sign node.csr --ca CA --role ROLE")
+    click.echo("SSH key for the parent's authorized_keys (to reach its SFTP endpoint):")
+    click.echo(f"  {ssh_public}")
 
 
 @keys_group.command("install")

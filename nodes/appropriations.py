@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from schema.bulk import insert_rows
 from schema.tables import appropriation, appropriation_event
 from sync.changeset import Verified
 from sync.errors import InputError
@@ -35,6 +36,33 @@ EVENT_SIGN = {"issue": 1, "increase": 1, "decrease": -1, "recover": -1}
 TRANSFER_TYPES = ("general", "special")
 BATCH = 5_000
 _ISSUE_TEXT = ("id", "doc", "func", "econ", "fund", "actor", "at")
+APPROPRIATION_COLUMNS = (
+    "id",
+    "year",
+    "issuer",
+    "recipient",
+    "doc_no",
+    "title",
+    "upper_doc_no",
+    "parent_id",
+    "func_code",
+    "econ_code",
+    "fund_code",
+    "transfer_type",
+    "project_code",
+    "created_at",
+    "created_by",
+)
+EVENT_COLUMNS = (
+    "appropriation_id",
+    "seq",
+    "kind",
+    "amount_fen",
+    "doc_no",
+    "actor",
+    "at",
+    "changeset_id",
+)
 
 
 def _when(text: Any, where: str) -> datetime:
@@ -129,10 +157,20 @@ def apply_received(conn: Connection, verified: Verified) -> int:
             )
         if new_rows:
             _refuse_known(conn, [r["id"] for r in new_rows])
-            conn.execute(appropriation.insert(), new_rows)
+            insert_rows(
+                conn,
+                appropriation,
+                APPROPRIATION_COLUMNS,
+                [tuple(r[c] for c in APPROPRIATION_COLUMNS) for r in new_rows],
+            )
         if adjusted:
             _number_adjustments(conn, event_rows, recipient)
-        conn.execute(appropriation_event.insert(), event_rows)
+        insert_rows(
+            conn,
+            appropriation_event,
+            EVENT_COLUMNS,
+            [tuple(e[c] for c in EVENT_COLUMNS) for e in event_rows],
+        )
         events += len(event_rows)
     return events
 

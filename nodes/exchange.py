@@ -47,8 +47,6 @@ from sync.transports.retry import RetryingTransport
 
 __all__ = ["Exchange", "RoundSummary", "open_transport"]
 
-SSH_KEY = "ssh_ed25519"
-
 
 @dataclass
 class RoundSummary:
@@ -91,7 +89,7 @@ def open_transport(endpoint: Endpoint, keys_dir: Path) -> Transport:
         from sync.transports.sftp import SftpTransport
 
         assert endpoint.host_key is not None
-        inner = SftpTransport(endpoint.location, endpoint.host_key, keys_dir / SSH_KEY)
+        inner = SftpTransport(endpoint.location, endpoint.host_key, keys_dir / keys.SSH_KEY)
     return RetryingTransport(inner, attempts=3, base_delay=0.5, max_delay=5.0)
 
 

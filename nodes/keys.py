@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CA_FOLDER",
+    "SSH_KEY",
     "create_root",
     "install_certificate",
     "issue",
@@ -30,15 +31,34 @@ __all__ = [
     "publish_revocation",
     "revoke_node",
     "sign_request",
+    "ssh_key",
     "trust_store",
 ]
 
 CA_FOLDER = "ca"
+SSH_KEY = "ssh_ed25519"
+"""The node's SSH client key for reaching its parent's SFTP endpoint (OpenSSH format)."""
 
 
-def new_key(home: NodeHome, code: str) -> Path:
-    """Make this node's key pair and signing request; return the request's path."""
-    return pki.new_node_key(home.keys, code)
+def new_key(home: NodeHome, code: str) -> tuple[Path, str]:
+    """Make this node's signing key and request, and its SSH client key.
+
+    Returns the request's path and the SSH public key line, which the parent's SFTP
+    server must list in its ``authorized_keys``.
+    """
+    csr = pki.new_node_key(home.keys, code)
+    ssh_public = ssh_key(home, code)
+    return csr, ssh_public
+
+
+def ssh_key(home: NodeHome, code: str) -> str:
+    """The node's SSH public key line, making the key pair on first use."""
+    private = home.keys / SSH_KEY
+    public = home.keys / f"{SSH_KEY}.pub"
+    if not private.exists():
+        line = pki.generate_ssh_key(private, f"fiscalsync-{code}")
+        pki.write_atomic(public, (line + "\n").encode("ascii"))
+    return public.read_text(encoding="ascii").strip()
 
 
 def install_certificate(home: NodeHome, cert_file: Path, ca_cert_file: Path) -> pki.NodeIdentity:
@@ -63,6 +83,7 @@ def issue(ca: pki.RootCA, spec: NodeSpec, home: NodeHome, clock: Clock | None = 
     cert = pki.sign_csr(ca, csr.read_bytes(), spec.role, clock=clock or SystemClock())
     pki.install_certificate(home.keys, cert, ca.cert_pem)
     pki.write_atomic(home.keys / pki.CRL_FILE, ca.crl().pem)
+    ssh_key(home, spec.code)
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -87,6 +87,7 @@ __all__ = [
     "parse_certificate",
     "revoke",
     "revoked_codes",
+    "generate_ssh_key",
     "sign_csr",
     "write_atomic",
 ]
@@ -799,6 +800,38 @@ def _issued_to(ca: RootCA, code: str) -> list[x509.Certificate]:
         if _attribute(cert.subject, NameOID.COMMON_NAME) == code:
             certs.append(cert)
     return certs
+
+
+def generate_ssh_key(path: Path, comment: str = "fiscalsync") -> str:
+    """Write a new Ed25519 private key to ``path`` (OpenSSH format, mode 0600).
+
+    Returns the public key line for the server's ``authorized_keys``
+    (``"ssh-ed25519 AAAA... comment"``). An existing file is never overwritten.
+    """
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise KeyMaterialError(f"{path} already exists; refusing to overwrite a key") from exc
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot create {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(private)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return f"{public.decode('ascii')} {comment}".rstrip()
 
 
 def revoked_codes(ca: RootCA) -> frozenset[str]:

@@ -28,7 +28,8 @@ from urllib.parse import quote
 import pytest
 
 from sync.errors import TransportError
-from sync.transports.sftp import SftpTransport, generate_client_key
+from sync.pki import generate_ssh_key as generate_client_key
+from sync.transports.sftp import SftpTransport
 
 SSHD = shutil.which("sshd", path=f"/usr/sbin:/usr/local/sbin:{os.environ.get('PATH', '')}")
 PRIVSEP_DIR = Path("/run/sshd")

@@ -28,11 +28,12 @@ from sync.errors import (
     TransportError,
     TransportUnreachable,
 )
+from sync.pki import generate_ssh_key as generate_client_key
 from sync.transports.base import RemoteFile, Transport, is_temporary, partial_path
 from sync.transports.faulty import AppliedFault, Fault, FaultyTransport
 from sync.transports.local import LocalTransport
 from sync.transports.retry import RetryingTransport
-from sync.transports.sftp import SftpTransport, SftpUrl, generate_client_key
+from sync.transports.sftp import SftpTransport, SftpUrl
 
 if TYPE_CHECKING:
     from sshd_fixture import Sshd

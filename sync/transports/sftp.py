@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-import os
 import posixpath
 import socket
 import stat
@@ -40,8 +39,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paramiko
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync.errors import (
     ConfigError,
@@ -63,43 +60,11 @@ from sync.transports.base import (
 )
 from sync.transports.local import receive
 
-__all__ = ["SftpTransport", "SftpUrl", "generate_client_key"]
+__all__ = ["SftpTransport", "SftpUrl"]
 
 SSH_PORT = 22
 CHUNK = 32768  # the largest SFTP read or write request paramiko sends
 READ_AHEAD = 32  # read requests in flight during a download (1 MiB)
-
-
-def generate_client_key(path: Path, comment: str = "fiscalsync") -> str:
-    """Write a new Ed25519 private key to ``path`` (OpenSSH format, mode 0600).
-
-    Returns the public key line for the server's ``authorized_keys``
-    (``"ssh-ed25519 AAAA... comment"``). An existing file is never overwritten.
-    """
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise KeyMaterialError(f"{path} already exists; refusing to overwrite a key") from exc
-    except OSError as exc:
-        raise KeyMaterialError(f"cannot create {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(private)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    return f"{public.decode('ascii')} {comment}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -176,7 +141,7 @@ class SftpTransport(Transport):
     """A mailbox tree at ``url`` on an SSH server whose host key is ``host_key``.
 
     ``key_path`` is the client's private key (OpenSSH format, see
-    :func:`generate_client_key`). The timeouts are in seconds: TCP connect, SSH banner,
+    :func:`sync.pki.generate_ssh_key`). The timeouts are in seconds: TCP connect, SSH banner,
     authentication, and the watchdog of every transfer (no progress for that long
     aborts it).
     """
