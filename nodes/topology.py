@@ -47,7 +47,7 @@ __all__ = ["ROLES", "Endpoint", "NodeSpec", "Topology", "load_topology", "parse_
 
 ROLES = ("province", "city", "county", "center")
 NODE_KEYS = {"code", "name", "role", "parent", "endpoint", "host_key"}
-_HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+$")
+_HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
 
 
 @dataclass(frozen=True)
@@ -351,7 +351,8 @@ class _Checker:
                     f"{code}: host_key must be 'TYPE BASE64' as in known_hosts, e.g. 'ssh-ed25519 AAAA...'",
                 )
                 return None
-            return Endpoint("sftp", location, host_key.strip())
+            key_type, key_data = host_key.split()[:2]  # a trailing comment is dropped
+            return Endpoint("sftp", location, f"{key_type} {key_data}")
         if "://" in location:
             self.problem(line, f"{code}: endpoint {location!r} is neither sftp:// nor a folder")
             return None
