@@ -6,13 +6,14 @@ standard error, with the exit status of its family (listed in ``fiscalsync --hel
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ Exit status:
          13 certificate, 14 wrong recipient, 15 not authorized
   74  disk or file-system failure (e.g. disk full); nothing half-written
 """
+
+LARGE_TRANSFER = 512 * 1024
+"""Downloads at least this large show a progress bar."""
 
 HOME_OPTION_HELP = "Node home folder (default: $FISCALSYNC_HOME)."
 
@@ -531,8 +535,16 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
     Example:
       fiscalsync --home /srv/fiscalsync/410102 sync
     """
-    with Node.open(_home(ctx)) as node:
-        exchange = Exchange(node)
+    with Node.open(_home(ctx)) as node, contextlib.ExitStack() as bars:
+
+        def progress_for(name: str, size: int) -> Callable[[int], None] | None:
+            if size < LARGE_TRANSFER:
+                return None
+            label = f"fetching {name[:32]}… ({size / 1e6:.1f} MB)"
+            bar = bars.enter_context(click.progressbar(length=size, label=label, file=sys.stderr))
+            return bar.update
+
+        exchange = Exchange(node, on_transfer=progress_for)
         try:
             summary = exchange.run_round(retransmit_now=retransmit_now)
         finally:

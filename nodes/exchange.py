@@ -112,7 +112,11 @@ class Exchange:
         node: Node,
         clock: Clock = SYSTEM_CLOCK,
         transport_for: Callable[[Endpoint, Path], Transport] = open_transport,
+        on_transfer: Callable[[str, int], Callable[[int], None] | None] | None = None,
     ) -> None:
+        """``on_transfer(name, size)`` may return a callback that gets the bytes of each
+        chunk of that download (for a progress bar); None means no progress shown."""
+        self.on_transfer = on_transfer
         self.node = node
         self.clock = clock
         self.transport_for = transport_for
@@ -211,7 +215,8 @@ class Exchange:
         try:
             for remote in link.transport.list(link.down):
                 target = self.spool.incoming / remote.name
-                link.transport.fetch(link.down, remote.name, target)
+                progress = self.on_transfer(remote.name, remote.size) if self.on_transfer else None
+                link.transport.fetch(link.down, remote.name, target, progress)
                 link.transport.remove(link.down, remote.name)
                 summary.received += 1
         except TransportError as exc:
