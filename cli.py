@@ -80,6 +80,9 @@ class _Group(click.Group):
         except FiscalsyncError as exc:
             details = exc.problems if isinstance(exc, TopologyError) else ()
             raise Failure(exc.message, exc.hint, details, exc.exit_code) from exc
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (e.g. `| head`): stop quietly
+            sys.exit(0)
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             hint = "free disk space and run the command again" if exc.errno == errno.ENOSPC else ""

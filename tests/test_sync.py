@@ -22,7 +22,7 @@ from cli import cli
 from nodes import Node, init_network
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, channel_head, outbox, quarantine
-from schema.tables import code_item
+from schema.tables import code_item, metadata
 from sync import changeset, pki
 from sync.channel import Spool, enqueue
 from sync.clock import SYSTEM_CLOCK
@@ -58,6 +58,16 @@ def rows(
 
 def codes_at(network: Network, code: str) -> set[str]:
     return {r.code for r in rows(network, code, code_item)}
+
+
+def snapshot(network: Network, code: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table but the quarantine log, to prove nothing else changed."""
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        return {
+            table.name: sorted(tuple(map(str, r)) for r in conn.execute(sa.select(table)))
+            for table in metadata.sorted_tables
+            if table.name != "quarantine"
+        }
 
 
 def mailbox(network: Network, parent: str, child: str, direction: str = "down") -> Path:
@@ -154,7 +164,10 @@ def test_a_bit_flipped_copy_is_quarantined_and_the_retransmission_heals(province
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0x10
     copy.write_bytes(bytes(data))
+    before = snapshot(province, "410181")
     run_round(province, "410181")
+    # a failed verification writes nothing but its quarantine record
+    assert snapshot(province, "410181") == before
     refused = rows(province, "410181", quarantine)
     assert len(refused) == 1 and refused[0].changeset_id is not None
     assert codes_at(province, "410181") == set()
