@@ -5,77 +5,130 @@ change-set carries a million rows, so the apply path hands rows straight to the 
 inside the caller's transaction: ``executemany`` on SQLite, ``COPY FROM STDIN`` on
 PostgreSQL. Rows are tuples in column order. Times must be aware datetimes (stored in
 UTC exactly as :class:`~schema.types.UTCDateTime` stores them); ``None`` is NULL.
+
+Rows may come from a generator: they are taken as the database takes them, so memory
+stays bounded, and on PostgreSQL the generator's work (decoding, checking) runs while the
+server is still inserting the rows sent before (COPY streams). An exception raised by the
+generator comes out of :func:`insert_rows` unchanged; what was inserted until then stays
+in the caller's transaction, for the caller to roll back.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain, islice
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Boolean, DateTime, Table
 from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeEngine
 
 __all__ = ["insert_rows"]
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+_NULL = "\\N"
+_STREAM_ROWS = 1_000
+"""Rows turned into CSV per read of the COPY stream (about 200 KB)."""
 
 
 def insert_rows(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
     """Insert ``rows`` into ``table`` within the connection's transaction; return the count."""
-    if not rows:
+    if isinstance(rows, list | tuple) and not rows:
         return 0
     for name in columns:
         table.c[name]  # noqa: B018  (a KeyError here names a column that does not exist)
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return 0
+    rows = chain((first,), iterator)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if conn.dialect.name == "sqlite":
-            _sqlite(cursor, table, columns, rows)
-        else:
-            _postgresql(cursor, table, columns, rows)
+            return _sqlite(cursor, table, columns, first, rows)
+        return _postgresql(cursor, table, columns, first, rows)
     finally:
         cursor.close()
-    return len(rows)
 
 
-def _sqlite(cursor: Any, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    times = [i for i, row_value in enumerate(rows[0]) if isinstance(row_value, datetime)]
-    if times:
-        rows = [_sqlite_times(row, times) for row in rows]
+def _sqlite(
+    cursor: Any,
+    table: Table,
+    columns: Sequence[str],
+    first: Sequence[Any],
+    rows: Iterator[Sequence[Any]],
+) -> int:
+    special = _special(table, columns, first, (DateTime,), datetime, _sqlite_time)
     marks = ", ".join("?" for _ in columns)
-    cursor.executemany(f'INSERT INTO "{table.name}" ({_names(columns)}) VALUES ({marks})', rows)
+    cursor.executemany(
+        f'INSERT INTO "{table.name}" ({_names(columns)}) VALUES ({marks})',
+        _converted(rows, special) if special else rows,
+    )
+    return int(cursor.rowcount)
 
 
-def _sqlite_times(row: tuple[Any, ...], times: list[int]) -> tuple[Any, ...]:
-    values = list(row)
-    for i in times:
-        moment = values[i]
-        if moment is not None:
-            if moment.tzinfo is None:
-                raise ValueError(f"naive datetime for a UTC column: {moment!r}")
-            values[i] = moment.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
-    return tuple(values)
+def _sqlite_time(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime for a UTC column: {value!r}")
+        return value.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
+    return value
 
 
 def _postgresql(
-    cursor: Any, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["\\N" if v is None else _pg_text(v) for v in row])
-    buffer.seek(0)
-    cursor.copy_expert(
-        f"COPY \"{table.name}\" ({_names(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
-        buffer,
-    )
+    cursor: Any,
+    table: Table,
+    columns: Sequence[str],
+    first: Sequence[Any],
+    rows: Iterator[Sequence[Any]],
+) -> int:
+    special = _special(table, columns, first, (DateTime, Boolean), (datetime, bool), _pg_text)
+    stream = _CsvStream(_converted(rows, special, null=_NULL))
+    try:
+        cursor.copy_expert(
+            f"COPY \"{table.name}\" ({_names(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+            stream,
+        )
+    except Exception as exc:
+        if stream.error is not None:  # psycopg2 reports it as a cancelled COPY
+            raise stream.error from exc
+        raise
+    return stream.count
+
+
+class _CsvStream:
+    """What COPY FROM STDIN reads: the rows, turned into CSV a slice at a time."""
+
+    def __init__(self, rows: Iterator[Sequence[Any]]) -> None:
+        self.rows = rows
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\n")
+        self.count = 0
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> str:
+        try:
+            rows = list(islice(self.rows, _STREAM_ROWS))
+        except BaseException as exc:
+            self.error = exc
+            raise
+        if not rows:
+            return ""
+        self.count += len(rows)
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.writer.writerows(rows)
+        return self.buffer.getvalue()
 
 
 def _pg_text(value: Any) -> Any:
+    if value is None:
+        return _NULL
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime for a UTC column: {value!r}")
@@ -83,6 +136,58 @@ def _pg_text(value: Any) -> Any:
     if isinstance(value, bool):
         return "t" if value else "f"
     return value
+
+
+# Rows are handed over with only their "special" columns converted: those declared as a
+# time (or boolean) and those holding one in the first row. Each distinct value is
+# converted once per call (a change-set's rows mostly share their time), through a dict
+# whose misses do the work, so a row costs one lookup per special column.
+
+
+class _Memo(dict[Any, Any]):
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        converted = self[value] = self.convert(value)
+        return converted
+
+
+def _special(
+    table: Table,
+    columns: Sequence[str],
+    first: Sequence[Any],
+    declared: tuple[type[TypeEngine[Any]], ...],
+    held: type | tuple[type, ...],
+    convert: Callable[[Any], Any],
+) -> list[tuple[int, _Memo]]:
+    special = []
+    for i, name in enumerate(columns):
+        column_type = table.c[name].type
+        impl = getattr(column_type, "impl", column_type)
+        if isinstance(column_type, declared) or isinstance(impl, declared):
+            special.append((i, _Memo(convert)))
+        elif isinstance(first[i], held):
+            special.append((i, _Memo(convert)))
+    return special
+
+
+def _converted(
+    rows: Iterator[Sequence[Any]], special: list[tuple[int, _Memo]], null: str | None = None
+) -> Iterator[list[Any]]:
+    if null is None and len(special) == 1:
+        ((i, memo),) = special
+        for row in rows:
+            values = list(row)
+            values[i] = memo[values[i]]
+            yield values
+        return
+    for row in rows:
+        values = list(row) if null is None else [null if v is None else v for v in row]
+        for i, memo in special:
+            values[i] = memo[row[i]]
+        yield values
 
 
 def _names(columns: Sequence[str]) -> str:
