@@ -75,7 +75,7 @@ def test_third_party_libraries_each_live_in_one_module() -> None:
         assert users <= allowed, f"{library} imported outside {sorted(allowed)}: {sorted(users)}"
 
 
-@pytest.mark.parametrize("package", ["schema", "nodes"])
+@pytest.mark.parametrize("package", ["schema", "sync", "nodes", "config"])
 def test_public_surface_is_declared(package: str) -> None:
     module = __import__(package)
     exported = getattr(module, "__all__", None)
