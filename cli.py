@@ -7,26 +7,39 @@ standard error, with the exit status of its family (listed in ``fiscalsync --hel
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import getpass
 import json
 import logging
 import os
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from nodes import Node, agent, init_network, init_node, keys, load_topology, run_demo
+from nodes import (
+    Node,
+    agent,
+    appropriations,
+    init_network,
+    init_node,
+    keys,
+    load_topology,
+    run_demo,
+)
 from nodes.codes import import_codes
 from nodes.exchange import Exchange, RoundSummary
 from nodes.network import sync_network
 from nodes.node import inspect_changeset
 from nodes.topology import NodeSpec
 from schema.errors import FiscalsyncError
-from sync.errors import TopologyError, TransportError
+from schema.types import format_yuan, parse_yuan
+from sync.errors import InputError, TopologyError, TransportError
 
 EXIT_STATUS = """\b
 Exit status:
@@ -769,6 +782,123 @@ def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path |
     with Node.open(_home(ctx)) as node:
         number, sent = keys.publish_revocation(node, ca_dir, _passphrase(passphrase_file))
     click.echo(f"Revocation list {number} queued for {sent} node(s).")
+
+
+def _yuan(value: str, field: str) -> int:
+    try:
+        return parse_yuan(value)
+    except ValueError as exc:
+        raise InputError(
+            f"{field}: {exc}", hint="an amount in 元 with at most two decimals, e.g. 1234.56"
+        ) from exc
+
+
+@cli.command("allocate")
+@click.option("--to", "recipient", required=True, help="Recipient node code (a descendant).")
+@click.option("--amount", required=True, help="Amount in 元, at most two decimals, e.g. 1234.56.")
+@click.option(
+    "--func", "func", required=True, help="Functional classification, 7 digits (功能分类)."
+)
+@click.option("--econ", "econ", required=True, help="Economic classification, 5 digits (经济分类).")
+@click.option("--fund", required=True, help="Fund type (资金性质), e.g. 111.")
+@click.option("--doc", required=True, help="This level's document number (本级文号).")
+@click.option("--title", default="", help="Title of the appropriation.")
+@click.option("--year", type=int, help="Fiscal year (default: this year).")
+@click.option(
+    "--type",
+    "transfer_type",
+    type=click.Choice(["general", "special"]),
+    default="general",
+    show_default=True,
+    help="一般性 / 专项转移支付.",
+)
+@click.option("--project", help="Project code.")
+@click.option("--from", "parent_id", help="Break down (分解) this received appropriation.")
+@click.pass_context
+def allocate_command(
+    ctx: click.Context,
+    recipient: str,
+    amount: str,
+    func: str,
+    econ: str,
+    fund: str,
+    doc: str,
+    title: str,
+    year: int | None,
+    transfer_type: str,
+    project: str | None,
+    parent_id: str | None,
+) -> None:
+    """Issue (下达) an appropriation to a descendant, or break one down (分解) with --from.
+
+    It is recorded here and sent to the recipient as a signed change-set at the next
+    sync. A breakdown may not exceed what is still available of the received
+    appropriation (指标控制); the refusal names the balance.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 allocate --to 410100 --amount 1234.56 \\
+          --func 2050201 --econ 50201 --fund 111 --doc "豫财教〔2026〕12号"
+    """
+    line = appropriations.Allocation(
+        recipient=recipient,
+        amount_fen=_yuan(amount, "--amount"),
+        func=func,
+        econ=econ,
+        fund=fund,
+        doc=doc,
+        year=year or datetime.now(UTC).year,
+        title=title,
+        transfer_type=transfer_type,
+        project=project,
+        parent_id=parent_id,
+    )
+    with Node.open(_home(ctx)) as node:
+        (ident,) = appropriations.allocate(node, [line], actor=getpass.getuser())
+    click.echo(
+        f"Issued {ident}: {format_yuan(line.amount_fen)} 元 to {recipient}; it travels at the next sync."
+    )
+
+
+@cli.command("appropriations")
+@click.option("--issued", "which", flag_value="issued", help="Those this node issued.")
+@click.option(
+    "--received",
+    "which",
+    flag_value="received",
+    default=True,
+    help="Those this node received (default).",
+)
+@click.option("--year", type=int, help="Only this fiscal year.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def appropriations_command(ctx: click.Context, which: str, year: int | None, fmt: str) -> None:
+    """List appropriations received (with what is still available) or issued.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations --received --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        rows = appropriations.holdings(node, issued=which == "issued", year=year)
+    if fmt == "json":
+        click.echo(json.dumps([dataclasses.asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo(f"No appropriations {which}.")
+        return
+    party = "recipient" if which == "issued" else "issuer"
+    click.echo(
+        f"{'id':<22}{party:<10}{'func':<9}{'doc':<20}{'amount (元)':>16}{'available (元)':>18}"
+    )
+    for r in rows:
+        other = r.recipient if which == "issued" else r.issuer
+        click.echo(
+            f"{r.id:<22}{other:<10}{r.func_code:<9}{_pad(r.doc_no, 20)}"
+            f"{format_yuan(r.amount_fen):>16}{format_yuan(r.available_fen):>18}"
+        )
 
 
 @cli.command("agent")

@@ -1,5 +1,6 @@
 """What each level of government does, on top of the sync machinery."""
 
+from nodes import agent, appropriations, keys
 from nodes.demo import DemoResult, run_demo
 from nodes.home import NodeHome, create_home
 from nodes.network import Network, init_network
@@ -10,6 +11,9 @@ from nodes.topology import Endpoint, NodeSpec, Topology, load_topology
 
 __all__ = [
     "DemoResult",
+    "agent",
+    "appropriations",
+    "keys",
     "Endpoint",
     "Network",
     "Node",

@@ -19,19 +19,36 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes.policy import check_send
 from schema.bulk import insert_rows
-from schema.tables import appropriation, appropriation_event
+from schema.tables import appropriation, appropriation_event, ledger_entry
+from schema.types import format_yuan
 from sync.changeset import Verified
-from sync.errors import InputError
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError, NotAuthorized
+from sync.pki import load_signer
 
-__all__ = ["EVENT_SIGN", "apply_received"]
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = [
+    "EVENT_SIGN",
+    "Allocation",
+    "Holding",
+    "allocate",
+    "apply_received",
+    "available",
+    "holdings",
+]
 
 EVENT_SIGN = {"issue": 1, "increase": 1, "decrease": -1, "recover": -1}
 TRANSFER_TYPES = ("general", "special")
@@ -324,3 +341,239 @@ def _number_adjustments(
             raise InputError(f"{kind} would take appropriation {ident} below zero")
         numbered.append((ident, state[ident][0], *event[2:]))
     return numbered
+
+
+# --- the issuing side ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One line to issue (下达): to a descendant, or broken down (分解) from a received one."""
+
+    recipient: str
+    amount_fen: int
+    func: str
+    econ: str
+    fund: str
+    doc: str
+    year: int
+    title: str = ""
+    transfer_type: str = "general"
+    project: str | None = None
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Holding:
+    """An appropriation as this node sees it, with what is still available of it."""
+
+    id: str
+    year: int
+    issuer: str
+    recipient: str
+    doc_no: str
+    title: str
+    func_code: str
+    econ_code: str
+    fund_code: str
+    transfer_type: str
+    parent_id: str | None
+    amount_fen: int
+    available_fen: int
+
+
+def available(conn: Connection, appropriation_id: str) -> int:
+    """What is still available of an appropriation received here, in fen (指标余额):
+    received, minus what was broken down from it (net of recoveries), minus spending."""
+    received = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0)).where(
+            appropriation_event.c.appropriation_id == appropriation_id
+        )
+    ).scalar_one()
+    children = sa.select(appropriation.c.id).where(appropriation.c.parent_id == appropriation_id)
+    broken_down = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0)).where(
+            appropriation_event.c.appropriation_id.in_(children)
+        )
+    ).scalar_one()
+    spent = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(ledger_entry.c.amount_fen), 0)).where(
+            ledger_entry.c.appropriation_id == appropriation_id,
+            ledger_entry.c.direction == "expenditure",
+        )
+    ).scalar_one()
+    return int(received) - int(broken_down) - int(spent)
+
+
+def _check_line(number: int, line: Allocation, node: Node) -> list[str]:
+    problems = []
+    where = f"line {number}"
+    try:
+        check_send(node.topology, node.spec.code, line.recipient, "appropriation")
+    except NotAuthorized as exc:
+        problems.append(f"{where}: recipient {line.recipient}: {exc.message}")
+    if line.amount_fen <= 0:
+        problems.append(f"{where}: amount must be more than zero")
+    if not (line.func.isdigit() and len(line.func) == 7):
+        problems.append(f"{where}: functional classification {line.func!r} is not 7 digits")
+    if not (line.econ.isdigit() and len(line.econ) == 5):
+        problems.append(f"{where}: economic classification {line.econ!r} is not 5 digits")
+    if not line.fund.strip():
+        problems.append(f"{where}: fund type is missing")
+    if not line.doc.strip():
+        problems.append(f"{where}: document number (文号) is missing")
+    if line.transfer_type not in TRANSFER_TYPES:
+        problems.append(f"{where}: type must be general or special")
+    return problems
+
+
+def allocate(
+    node: Node, lines: list[Allocation], *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> list[str]:
+    """Issue every line, all or nothing; return the new appropriation ids.
+
+    Each line is recorded here and sent to its recipient as a signed change-set (one per
+    recipient), in one transaction. A breakdown (``parent_id``) may take no more than
+    is still available of the received appropriation; the refusal names the balance.
+    """
+    problems = [p for number, line in enumerate(lines, 1) for p in _check_line(number, line, node)]
+    if problems:
+        raise InputError(f"{len(problems)} problem(s), nothing issued: " + " | ".join(problems))
+    me = node.spec.code
+    now = clock.now()
+    at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    signer = load_signer(node.home.keys)
+    with node.engine.begin() as conn:
+        drawn: dict[str, int] = {}
+        parents: dict[str, Any] = {}
+        for number, line in enumerate(lines, 1):
+            if line.parent_id is None:
+                continue
+            if line.parent_id not in parents:
+                parent = conn.execute(
+                    sa.select(appropriation).where(appropriation.c.id == line.parent_id)
+                ).one_or_none()
+                if parent is None or parent.recipient != me:
+                    raise InputError(
+                        f"line {number}: {line.parent_id} is not an appropriation received here",
+                        hint="list them with 'fiscalsync appropriations --received'",
+                    )
+                parents[line.parent_id] = parent
+            drawn[line.parent_id] = drawn.get(line.parent_id, 0) + line.amount_fen
+            balance = available(conn, line.parent_id)
+            if drawn[line.parent_id] > balance:
+                raise InputError(
+                    f"line {number}: breaking down {format_yuan(drawn[line.parent_id])} 元 from "
+                    f"{line.parent_id} exceeds its available balance of {format_yuan(balance)} 元",
+                    hint="指标控制: a breakdown may not exceed what is still available",
+                )
+        ids = _next_ids(conn, me, [line.year for line in lines])
+        by_recipient: dict[str, list[dict[str, Any]]] = {}
+        for ident, line in zip(ids, lines, strict=True):
+            parent = parents.get(line.parent_id) if line.parent_id else None
+            upper_doc = parent.doc_no if parent is not None else None
+            conn.execute(
+                appropriation.insert().values(
+                    id=ident,
+                    year=line.year,
+                    issuer=me,
+                    recipient=line.recipient,
+                    doc_no=line.doc,
+                    title=line.title,
+                    upper_doc_no=upper_doc,
+                    parent_id=line.parent_id,
+                    func_code=line.func,
+                    econ_code=line.econ,
+                    fund_code=line.fund,
+                    transfer_type=line.transfer_type,
+                    project_code=line.project,
+                    created_at=now,
+                    created_by=actor,
+                )
+            )
+            conn.execute(
+                appropriation_event.insert().values(
+                    appropriation_id=ident,
+                    seq=1,
+                    kind="issue",
+                    amount_fen=line.amount_fen,
+                    doc_no=line.doc,
+                    actor=actor,
+                    at=now,
+                )
+            )
+            by_recipient.setdefault(line.recipient, []).append(
+                {
+                    "op": "issue",
+                    "id": ident,
+                    "year": line.year,
+                    "doc": line.doc,
+                    "title": line.title,
+                    "upper_doc": upper_doc,
+                    "parent_id": None,
+                    "func": line.func,
+                    "econ": line.econ,
+                    "fund": line.fund,
+                    "type": line.transfer_type,
+                    "project": line.project,
+                    "amount": line.amount_fen,
+                    "actor": actor,
+                    "at": at,
+                }
+            )
+        for recipient, operations in by_recipient.items():
+            enqueue(conn, node.spool, signer, recipient, "appropriation", operations, clock)
+    return ids
+
+
+def _next_ids(conn: Connection, issuer: str, years: list[int]) -> list[str]:
+    """Issuer-assigned ids, globally unique: ``<issuer>-<year>-<number>``."""
+    counters: dict[int, int] = {}
+    ids = []
+    for year in years:
+        if year not in counters:
+            prefix = f"{issuer}-{year}-"
+            last = conn.execute(
+                sa.select(sa.func.max(appropriation.c.id)).where(
+                    appropriation.c.id.like(prefix + "%")
+                )
+            ).scalar_one()
+            counters[year] = int(last.rsplit("-", 1)[1]) if last else 0
+        counters[year] += 1
+        ids.append(f"{issuer}-{year}-{counters[year]:06d}")
+    return ids
+
+
+def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holding]:
+    """Appropriations issued by this node (``issued``) or received by it, with amounts."""
+    me = node.spec.code
+    amount = sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0)
+    query = (
+        sa.select(appropriation, amount.label("amount"))
+        .select_from(appropriation.outerjoin(appropriation_event))
+        .where((appropriation.c.issuer if issued else appropriation.c.recipient) == me)
+        .group_by(*appropriation.c)
+        .order_by(appropriation.c.id)
+    )
+    if year is not None:
+        query = query.where(appropriation.c.year == year)
+    with node.engine.connect() as conn:
+        rows = conn.execute(query).all()
+        return [
+            Holding(
+                id=r.id,
+                year=r.year,
+                issuer=r.issuer,
+                recipient=r.recipient,
+                doc_no=r.doc_no,
+                title=r.title,
+                func_code=r.func_code,
+                econ_code=r.econ_code,
+                fund_code=r.fund_code,
+                transfer_type=r.transfer_type,
+                parent_id=r.parent_id,
+                amount_fen=int(r.amount),
+                available_fen=available(conn, r.id) if not issued else int(r.amount),
+            )
+            for r in rows
+        ]
