@@ -17,6 +17,7 @@ from sync import pki
 from sync.changeset import Verified
 from sync.channel import Applier
 from sync.errors import CertificateRejected, InputError
+from sync.files import write_atomic
 
 __all__ = ["for_node"]
 
@@ -36,7 +37,7 @@ def for_node(node: Node, trust: pki.TrustStore) -> Applier:
         try:
             crl = pki.load_crl(operations[0]["pem"].encode("ascii"), trust.root)
             if trust.update_crl(crl):
-                pki.write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
+                write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
         except CertificateRejected as exc:
             raise InputError(exc.message) from exc
 

@@ -30,6 +30,7 @@ from schema import migrate, tables
 from schema.engine import drop_database, ensure_database, open_engine, redact, sqlite_url
 from schema.types import utcnow
 from sync.errors import HomeError, SchemaTooNew
+from sync.files import fsync_directory, fsync_tree
 
 __all__ = ["NodeHome", "create_home"]
 
@@ -106,11 +107,11 @@ def create_home(
         url = database_url or sqlite_url(home.path / "node.db")
         created_db = ensure_database(url)
         _migrate_new_database(url, topology, code)
-        _fsync_tree(staging)
+        fsync_tree(staging)
         if path.exists():
             path.rmdir()
         os.replace(staging, path)
-        _fsync_dir(path.parent)
+        fsync_directory(path.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if created_db and database_url:
@@ -164,22 +165,3 @@ def _migrate_new_database(url: str, topology: Topology, code: str) -> None:
         migrate.upgrade(engine, after=record_identity)
     finally:
         engine.dispose()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(root: Path) -> None:
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            fd = os.open(Path(folder) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(folder))

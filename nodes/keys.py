@@ -17,6 +17,7 @@ from nodes.topology import NodeSpec
 from sync import pki
 from sync.clock import Clock, SystemClock
 from sync.errors import KeyMaterialError
+from sync.files import write_atomic
 
 if TYPE_CHECKING:
     from nodes.node import Node
@@ -57,7 +58,7 @@ def ssh_key(home: NodeHome, code: str) -> str:
     public = home.keys / f"{SSH_KEY}.pub"
     if not private.exists():
         line = pki.generate_ssh_key(private, f"fiscalsync-{code}")
-        pki.write_atomic(public, (line + "\n").encode("ascii"))
+        write_atomic(public, (line + "\n").encode("ascii"))
     return public.read_text(encoding="ascii").strip()
 
 
@@ -82,7 +83,7 @@ def issue(ca: pki.RootCA, spec: NodeSpec, home: NodeHome, clock: Clock | None = 
     csr = pki.new_node_key(home.keys, spec.code)
     cert = pki.sign_csr(ca, csr.read_bytes(), spec.role, clock=clock or SystemClock())
     pki.install_certificate(home.keys, cert, ca.cert_pem)
-    pki.write_atomic(home.keys / pki.CRL_FILE, ca.crl().pem)
+    write_atomic(home.keys / pki.CRL_FILE, ca.crl().pem)
     ssh_key(home, spec.code)
 
 
@@ -119,7 +120,7 @@ def sign_request(
     cert = pki.parse_certificate(cert_pem)
     identity = pki.describe_certificate(cert)
     target = out or csr_file.with_name(f"{identity.code}.crt")
-    pki.write_atomic(target, cert_pem)
+    write_atomic(target, cert_pem)
     return target, identity
 
 
@@ -143,7 +144,7 @@ def publish_revocation(node: Node, ca_dir: Path, passphrase: bytes | None) -> tu
     crl = ca.crl()
     trust = trust_store(node.home)
     if trust.update_crl(crl):
-        pki.write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
+        write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
     written = node.broadcast(
         "revocation",
         [{"op": "crl", "pem": crl.pem.decode("ascii")}],

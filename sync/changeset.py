@@ -66,12 +66,12 @@ from sync.errors import (
     SignatureInvalid,
     WrongRecipient,
 )
+from sync.files import atomic_file
 from sync.pki import (
     Certificate,
     Signer,
     SignerInfo,
     TrustStore,
-    atomic_file,
     certificate_public_key,
     is_node_code,
     parse_certificate,

@@ -24,17 +24,13 @@ revocation list that must not be trusted).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -52,6 +48,7 @@ from sync.errors import (
     InputError,
     KeyMaterialError,
 )
+from sync.files import write_atomic
 from sync.signing import DEFAULT_SUITE, SignatureSuite, canonical_json, get_suite
 
 __all__ = [
@@ -72,11 +69,9 @@ __all__ = [
     "Signer",
     "SignerInfo",
     "TrustStore",
-    "atomic_file",
     "certificate_fingerprint",
     "certificate_public_key",
     "describe_certificate",
-    "fsync_directory",
     "init_root",
     "install_certificate",
     "is_node_code",
@@ -89,7 +84,6 @@ __all__ = [
     "revoked_codes",
     "generate_ssh_key",
     "sign_csr",
-    "write_atomic",
 ]
 
 Certificate = x509.Certificate
@@ -118,53 +112,6 @@ def is_node_code(code: object) -> bool:
         and len(code) <= _NODE_CODE_MAX
         and _NODE_CODE.fullmatch(code) is not None
     )
-
-
-# --- files --------------------------------------------------------------------------------
-
-
-def fsync_directory(directory: Path) -> None:
-    """Flush ``directory``'s entries to disk, so a rename inside it survives a crash."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path, mode: int = 0o644, *, exclusive: bool = False) -> Iterator[BinaryIO]:
-    """Yield a file that appears at ``path`` complete, or not at all.
-
-    The data goes to a temporary name in the same folder; on a clean exit it is fsynced,
-    renamed onto ``path`` and the folder fsynced. On an exception the temporary file is
-    removed and ``path`` is untouched. With ``exclusive`` an existing ``path`` is never
-    replaced: ``FileExistsError`` is raised instead. ``OSError`` propagates untranslated;
-    callers say what they were writing.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            os.fchmod(stream.fileno(), mode)
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        if exclusive:
-            os.link(tmp, path)
-            tmp.unlink()
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically and durably (see :func:`atomic_file`)."""
-    with atomic_file(path, mode, exclusive=exclusive) as stream:
-        stream.write(data)
 
 
 def _write_key_material(path: Path, data: bytes, mode: int, *, exclusive: bool = False) -> None:
@@ -814,20 +761,7 @@ def generate_ssh_key(path: Path, comment: str = "fiscalsync") -> str:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise KeyMaterialError(f"{path} already exists; refusing to overwrite a key") from exc
-    except OSError as exc:
-        raise KeyMaterialError(f"cannot create {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(private)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    _write_key_material(path, private, 0o600, exclusive=True)
     public = key.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )

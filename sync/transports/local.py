@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from sync.errors import RemoteFileMissing, TransferFailed, TransportError, TransportUnreachable
+from sync.files import fsync_directory
 from sync.transports.base import (
     Progress,
     RemoteFile,
@@ -53,11 +54,7 @@ def disk_error(exc: OSError, path: Path, doing: str = "write") -> TransportError
 def fsync_folder(folder: Path) -> None:
     """Make the entries of ``folder`` (created, renamed, removed files) durable."""
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_directory(folder)
     except OSError as exc:
         raise disk_error(exc, folder, "sync") from exc
 
