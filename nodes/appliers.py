@@ -11,13 +11,12 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
-from nodes import appropriations, codes
+from nodes import appropriations, codes, keys
 from nodes.node import Node
 from sync import pki
 from sync.changeset import Verified
 from sync.channel import Applier
 from sync.errors import CertificateRejected, InputError
-from sync.files import write_atomic
 
 __all__ = ["for_node"]
 
@@ -36,8 +35,7 @@ def for_node(node: Node, trust: pki.TrustStore) -> Applier:
             raise InputError("a revocation change-set carries exactly one {'pem': ...} operation")
         try:
             crl = pki.load_crl(operations[0]["pem"].encode("ascii"), trust.root)
-            if trust.update_crl(crl):
-                write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
+            keys.adopt_crl(node.home, trust, crl)
         except CertificateRejected as exc:
             raise InputError(exc.message) from exc
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CA_FOLDER",
     "SSH_KEY",
+    "adopt_crl",
     "create_root",
     "install_certificate",
     "issue",
@@ -132,6 +133,18 @@ def revoke_node(
     return pki.revoke(ca, code, reason, clock=SystemClock())
 
 
+def adopt_crl(home: NodeHome, trust: pki.TrustStore, crl: pki.RevocationList) -> bool:
+    """Make ``crl`` the node's revocation list, in memory and in ``keys/crl.pem``.
+
+    Returns False when it is the list already held; an older list is refused
+    (:class:`CertificateRejected`), since revocation never goes backwards.
+    """
+    if not trust.update_crl(crl):
+        return False
+    write_atomic(home.keys / pki.CRL_FILE, crl.pem)
+    return True
+
+
 def publish_revocation(node: Node, ca_dir: Path, passphrase: bytes | None) -> tuple[int, int]:
     """Send the CA's current revocation list down the tree; return (number, change-sets).
 
@@ -142,9 +155,7 @@ def publish_revocation(node: Node, ca_dir: Path, passphrase: bytes | None) -> tu
         raise KeyMaterialError(f"only the province publishes revocations, not {node.spec.role}")
     ca = pki.load_root(ca_dir, passphrase)
     crl = ca.crl()
-    trust = trust_store(node.home)
-    if trust.update_crl(crl):
-        write_atomic(node.home.keys / pki.CRL_FILE, crl.pem)
+    adopt_crl(node.home, trust_store(node.home), crl)
     written = node.broadcast(
         "revocation",
         [{"op": "crl", "pem": crl.pem.decode("ascii")}],
