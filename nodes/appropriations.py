@@ -18,7 +18,7 @@ The recipient registers what it received on apply, with the issuer's document nu
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -47,6 +47,7 @@ __all__ = [
     "allocate",
     "apply_received",
     "available",
+    "balances",
     "holdings",
 ]
 
@@ -382,27 +383,39 @@ class Holding:
     available_fen: int
 
 
-def available(conn: Connection, appropriation_id: str) -> int:
-    """What is still available of an appropriation received here, in fen (指标余额):
-    received, minus what was broken down from it (net of recoveries), minus spending."""
+def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[str, int]:
+    """What is still available of each appropriation in ``ids`` (指标余额), in fen:
+    received, minus what was broken down from it (net of recoveries), minus spending.
+
+    ``ids`` may be a list or a query selecting the ids; three grouped queries in all.
+    """
+    total = sa.func.sum(appropriation_event.c.amount_fen)
     received = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0)).where(
-            appropriation_event.c.appropriation_id == appropriation_id
-        )
-    ).scalar_one()
-    children = sa.select(appropriation.c.id).where(appropriation.c.parent_id == appropriation_id)
+        sa.select(appropriation_event.c.appropriation_id, total)
+        .where(appropriation_event.c.appropriation_id.in_(ids))
+        .group_by(appropriation_event.c.appropriation_id)
+    ).all()
     broken_down = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0)).where(
-            appropriation_event.c.appropriation_id.in_(children)
-        )
-    ).scalar_one()
+        sa.select(appropriation.c.parent_id, total)
+        .join(appropriation_event)
+        .where(appropriation.c.parent_id.in_(ids))
+        .group_by(appropriation.c.parent_id)
+    ).all()
     spent = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(ledger_entry.c.amount_fen), 0)).where(
-            ledger_entry.c.appropriation_id == appropriation_id,
-            ledger_entry.c.direction == "expenditure",
-        )
-    ).scalar_one()
-    return int(received) - int(broken_down) - int(spent)
+        sa.select(ledger_entry.c.appropriation_id, sa.func.sum(ledger_entry.c.amount_fen))
+        .where(ledger_entry.c.appropriation_id.in_(ids), ledger_entry.c.direction == "expenditure")
+        .group_by(ledger_entry.c.appropriation_id)
+    ).all()
+    result = {ident: int(amount) for ident, amount in received}
+    for rows in (broken_down, spent):
+        for ident, amount in rows:
+            result[ident] = result.get(ident, 0) - int(amount)
+    return result
+
+
+def available(conn: Connection, appropriation_id: str) -> int:
+    """What is still available of one appropriation received here, in fen."""
+    return balances(conn, [appropriation_id]).get(appropriation_id, 0)
 
 
 def _check_line(number: int, line: Allocation, node: Node) -> list[str]:
@@ -446,6 +459,7 @@ def allocate(
     with node.engine.begin() as conn:
         drawn: dict[str, int] = {}
         parents: dict[str, Any] = {}
+        balance: dict[str, int] = {}
         for number, line in enumerate(lines, 1):
             if line.parent_id is None:
                 continue
@@ -459,12 +473,13 @@ def allocate(
                         hint="list them with 'fiscalsync appropriations --received'",
                     )
                 parents[line.parent_id] = parent
+                balance[line.parent_id] = available(conn, line.parent_id)
             drawn[line.parent_id] = drawn.get(line.parent_id, 0) + line.amount_fen
-            balance = available(conn, line.parent_id)
-            if drawn[line.parent_id] > balance:
+            if drawn[line.parent_id] > balance[line.parent_id]:
                 raise InputError(
                     f"line {number}: breaking down {format_yuan(drawn[line.parent_id])} 元 from "
-                    f"{line.parent_id} exceeds its available balance of {format_yuan(balance)} 元",
+                    f"{line.parent_id} exceeds its available balance of "
+                    f"{format_yuan(balance[line.parent_id])} 元",
                     hint="指标控制: a breakdown may not exceed what is still available",
                 )
         ids = _next_ids(conn, me, [line.year for line in lines])
@@ -548,32 +563,34 @@ def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holdi
     """Appropriations issued by this node (``issued``) or received by it, with amounts."""
     me = node.spec.code
     amount = sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0)
+    mine = (appropriation.c.issuer if issued else appropriation.c.recipient) == me
+    if year is not None:
+        mine = mine & (appropriation.c.year == year)
     query = (
         sa.select(appropriation, amount.label("amount"))
         .select_from(appropriation.outerjoin(appropriation_event))
-        .where((appropriation.c.issuer if issued else appropriation.c.recipient) == me)
+        .where(mine)
         .group_by(*appropriation.c)
         .order_by(appropriation.c.id)
     )
-    if year is not None:
-        query = query.where(appropriation.c.year == year)
     with node.engine.connect() as conn:
         rows = conn.execute(query).all()
-        return [
-            Holding(
-                id=r.id,
-                year=r.year,
-                issuer=r.issuer,
-                recipient=r.recipient,
-                doc_no=r.doc_no,
-                title=r.title,
-                func_code=r.func_code,
-                econ_code=r.econ_code,
-                fund_code=r.fund_code,
-                transfer_type=r.transfer_type,
-                parent_id=r.parent_id,
-                amount_fen=int(r.amount),
-                available_fen=available(conn, r.id) if not issued else int(r.amount),
-            )
-            for r in rows
-        ]
+        left = {} if issued else balances(conn, sa.select(appropriation.c.id).where(mine))
+    return [
+        Holding(
+            id=r.id,
+            year=r.year,
+            issuer=r.issuer,
+            recipient=r.recipient,
+            doc_no=r.doc_no,
+            title=r.title,
+            func_code=r.func_code,
+            econ_code=r.econ_code,
+            fund_code=r.fund_code,
+            transfer_type=r.transfer_type,
+            parent_id=r.parent_id,
+            amount_fen=int(r.amount),
+            available_fen=int(r.amount) if issued else left.get(r.id, 0),
+        )
+        for r in rows
+    ]
