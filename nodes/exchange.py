@@ -74,7 +74,12 @@ class RoundSummary:
         return dict(self.__dict__)
 
     def add(self, other: RoundSummary) -> None:
-        """Add another round's counts to these (pending receipts and waiting are summed too)."""
+        """Add another summary's counts to these, e.g. every node's of one round.
+
+        ``waiting`` and ``pending_receipts`` are states, not counts: summed over nodes
+        they say how many wait in the province now, but summed over rounds they mean
+        nothing, so totals over rounds take them from the last round instead.
+        """
         for name, value in other.__dict__.items():
             if isinstance(value, int):
                 setattr(self, name, getattr(self, name) + value)
@@ -111,7 +116,6 @@ class Exchange:
         self,
         node: Node,
         clock: Clock = SYSTEM_CLOCK,
-        transport_for: Callable[[Endpoint, Path], Transport] = open_transport,
         on_transfer: Callable[[str, int], Callable[[int], None] | None] | None = None,
     ) -> None:
         """``on_transfer(name, size)`` may return a callback that gets the bytes of each
@@ -119,7 +123,6 @@ class Exchange:
         self.on_transfer = on_transfer
         self.node = node
         self.clock = clock
-        self.transport_for = transport_for
         self.me = node.spec.code
         self.spool = Spool(node.home.spool).ensure()
         self.signer = load_signer(node.home.keys)
@@ -148,7 +151,7 @@ class Exchange:
                 f"{code} has no endpoint in the topology: {self.me} cannot reach it",
                 hint="add endpoint (and host_key for sftp) to that node in the topology",
             )
-        return _Link(name, self.transport_for(endpoint, self.node.home.keys), self.me)
+        return _Link(name, open_transport(endpoint, self.node.home.keys), self.me)
 
     def close(self) -> None:
         for link in self.links.values():
@@ -333,7 +336,7 @@ class Exchange:
                 )
                 summary.quarantined += 1
                 continue
-            if self.route(name.recipient) is None and name.recipient not in self.node.topology:
+            if name.recipient not in self.node.topology:
                 channel.quarantine_file(
                     self.node.engine,
                     self.spool,

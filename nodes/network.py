@@ -150,6 +150,8 @@ def sync_network(
                 this_round.add(exchange.run_round(retransmit_now=idle > 0))
             unacknowledged = this_round.pending_receipts
             totals.add(this_round)
+            totals.waiting = this_round.waiting
+            totals.pending_receipts = unacknowledged
             if on_round is not None:
                 on_round(rounds, this_round)
             if not until_quiet:
