@@ -16,7 +16,7 @@ import os
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,10 @@ from nodes import (
     init_network,
     init_node,
     keys,
+    ledger,
     load_topology,
     run_demo,
+    tabular,
 )
 from nodes.codes import import_codes
 from nodes.exchange import Exchange, RoundSummary
@@ -39,7 +41,7 @@ from nodes.node import inspect_changeset
 from nodes.topology import NodeSpec
 from schema.errors import FiscalsyncError
 from schema.types import format_yuan, parse_yuan
-from sync.errors import InputError, TopologyError, TransportError
+from sync.errors import InputError, RowsRefused, TopologyError, TransportError
 
 EXIT_STATUS = """\b
 Exit status:
@@ -91,7 +93,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except FiscalsyncError as exc:
-            details = exc.problems if isinstance(exc, TopologyError) else ()
+            details = exc.problems if isinstance(exc, TopologyError | RowsRefused) else ()
             raise Failure(exc.message, exc.hint, details, exc.exit_code) from exc
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): stop quietly
@@ -793,15 +795,58 @@ def _yuan(value: str, field: str) -> int:
         ) from exc
 
 
+def _output_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--format`` and ``--output`` for a listing (xlsx needs a file)."""
+    func = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write to this file instead of the terminal (required for xlsx).",
+    )(func)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "xlsx", "json"]),
+        default="table",
+        show_default=True,
+        help="table for the terminal; csv, xlsx or json for other programs.",
+    )(func)
+
+
+def _emit(
+    columns: Sequence[tabular.Column],
+    rows: list[Sequence[Any]],
+    fmt: str,
+    output: Path | None,
+    *,
+    title: str,
+    empty: str,
+) -> None:
+    """Render a listing: an aligned table, or a csv/xlsx/json file (or standard output)."""
+    if fmt == "table":
+        text = tabular.render_text(columns, rows) if rows else empty
+        if output is None:
+            click.echo(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+        return
+    tabular.write_table(columns, rows, fmt, output, title=title)
+    if output is not None:
+        click.echo(f"Wrote {len(rows)} row(s) to {output}", err=True)
+
+
+def _bar(total: int, label: str) -> Any:
+    """A progress bar on standard error for long work (hidden when it is not a terminal)."""
+    return click.progressbar(length=total, label=label, file=sys.stderr)
+
+
 @cli.command("allocate")
-@click.option("--to", "recipient", required=True, help="Recipient node code (a descendant).")
-@click.option("--amount", required=True, help="Amount in 元, at most two decimals, e.g. 1234.56.")
-@click.option(
-    "--func", "func", required=True, help="Functional classification, 7 digits (功能分类)."
-)
-@click.option("--econ", "econ", required=True, help="Economic classification, 5 digits (经济分类).")
-@click.option("--fund", required=True, help="Fund type (资金性质), e.g. 111.")
-@click.option("--doc", required=True, help="This level's document number (本级文号).")
+@click.option("--to", "recipient", help="Recipient node code (a descendant).")
+@click.option("--amount", help="Amount in 元, at most two decimals, e.g. 1234.56.")
+@click.option("--func", "func", help="Functional classification, 7 digits (功能分类).")
+@click.option("--econ", "econ", help="Economic classification, 5 digits (经济分类).")
+@click.option("--fund", help="Fund type (资金性质), e.g. 111.")
+@click.option("--doc", help="This level's document number (本级文号).")
 @click.option("--title", default="", help="Title of the appropriation.")
 @click.option("--year", type=int, help="Fiscal year (default: this year).")
 @click.option(
@@ -814,32 +859,84 @@ def _yuan(value: str, field: str) -> int:
 )
 @click.option("--project", help="Project code.")
 @click.option("--from", "parent_id", help="Break down (分解) this received appropriation.")
+@click.option(
+    "--file",
+    "batch",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Issue every line of a CSV or XLSX file instead (all or nothing).",
+)
 @click.pass_context
 def allocate_command(
     ctx: click.Context,
-    recipient: str,
-    amount: str,
-    func: str,
-    econ: str,
-    fund: str,
-    doc: str,
+    recipient: str | None,
+    amount: str | None,
+    func: str | None,
+    econ: str | None,
+    fund: str | None,
+    doc: str | None,
     title: str,
     year: int | None,
     transfer_type: str,
     project: str | None,
     parent_id: str | None,
+    batch: Path | None,
 ) -> None:
     """Issue (下达) an appropriation to a descendant, or break one down (分解) with --from.
 
     It is recorded here and sent to the recipient as a signed change-set at the next
     sync. A breakdown may not exceed what is still available of the received
-    appropriation (指标控制); the refusal names the balance.
+    appropriation (指标控制); the refusal names the balance. Codes must be valid for
+    the fiscal year (national code sets plus the province's extensions).
+
+    With --file, every line of a spreadsheet (CSV or XLSX) is checked first and every
+    bad row is named; one bad row and nothing is issued. Columns (English or Chinese
+    headers): recipient, amount, func, econ, fund, doc, and optionally title, year,
+    type, project, from.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 allocate --to 410100 --amount 1234.56 \\
           --func 2050201 --econ 50201 --fund 111 --doc "豫财教〔2026〕12号"
+      fiscalsync --home /srv/fiscalsync/410000 allocate --file allocations-2026.xlsx
     """
+    default_year = year or datetime.now(UTC).year
+    if batch is not None:
+        given = [
+            n for n, v in (("--to", recipient), ("--amount", amount), ("--from", parent_id)) if v
+        ]
+        if given:
+            raise click.UsageError(f"--file replaces {', '.join(given)}: give one or the other")
+        lines = appropriations.read_allocations(batch, default_year)
+        with Node.open(_home(ctx)) as node, _bar(len(lines), "Issuing") as bar:
+            last = [0]
+
+            def advance(done: int) -> None:
+                bar.update(done - last[0])
+                last[0] = done
+
+            ids = appropriations.allocate(node, lines, actor=getpass.getuser(), progress=advance)
+        total = sum(line.amount_fen for line in lines)
+        recipients = len({line.recipient for line in lines})
+        click.echo(
+            f"Issued {len(ids)} appropriation(s), {format_yuan(total)} 元, to {recipients} "
+            f"recipient(s) ({ids[0]} … {ids[-1]}); they travel at the next sync."
+        )
+        return
+    missing = [
+        n
+        for n, v in (
+            ("--to", recipient),
+            ("--amount", amount),
+            ("--func", func),
+            ("--econ", econ),
+            ("--fund", fund),
+            ("--doc", doc),
+        )
+        if not v
+    ]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or give --file)")
+    assert recipient and amount and func and econ and fund and doc
     line = appropriations.Allocation(
         recipient=recipient,
         amount_fen=_yuan(amount, "--amount"),
@@ -847,7 +944,7 @@ def allocate_command(
         econ=econ,
         fund=fund,
         doc=doc,
-        year=year or datetime.now(UTC).year,
+        year=default_year,
         title=title,
         transfer_type=transfer_type,
         project=project,
@@ -860,7 +957,95 @@ def allocate_command(
     )
 
 
-@cli.command("appropriations")
+@cli.command("adjust")
+@click.argument("ident", metavar="ID")
+@click.option(
+    "--delta",
+    required=True,
+    help="Change in 元: positive increases (调增), negative decreases (调减).",
+)
+@click.option("--doc", required=True, help="The document number (文号) of the adjustment.")
+@click.pass_context
+def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None:
+    """Increase (调增) or decrease (调减) an appropriation issued here.
+
+    The change is a new event (nothing is overwritten) and travels to the recipient as
+    a signed change-set. An increase of a breakdown takes from the received
+    appropriation's balance. A decrease counts once the recipient's receipt accepts it;
+    the recipient refuses it when less than that is still available down there.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 adjust 410000-2026-000012 \\
+          --delta -100.00 --doc "豫财教〔2026〕31号"
+    """
+    text = delta.strip()
+    negative = text.startswith("-")
+    fen = _yuan(text.lstrip("+-"), "--delta")
+    kind = "decrease" if negative else "increase"
+    with Node.open(_home(ctx)) as node:
+        seq = appropriations.change(node, ident, kind, fen, doc, actor=getpass.getuser())
+    click.echo(
+        f"{ident}: {kind} of {format_yuan(fen)} 元 recorded as event {seq}; "
+        "it travels at the next sync."
+    )
+
+
+@cli.command("recover")
+@click.argument("ident", metavar="ID")
+@click.option("--amount", required=True, help="Amount in 元 to bring back up (收回).")
+@click.option("--doc", required=True, help="The document number (文号) of the recovery.")
+@click.pass_context
+def recover_command(ctx: click.Context, ident: str, amount: str, doc: str) -> None:
+    """Recover (收回) the unspent part of an appropriation issued here.
+
+    The recipient refuses the recovery (negative receipt) when less than the amount is
+    still available there (not spent, not broken down further); it counts once accepted.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 recover 410100-2026-000003 \\
+          --amount 5000.00 --doc "郑财预〔2026〕40号"
+    """
+    fen = _yuan(amount, "--amount")
+    with Node.open(_home(ctx)) as node:
+        seq = appropriations.change(node, ident, "recover", fen, doc, actor=getpass.getuser())
+    click.echo(
+        f"{ident}: recovery of {format_yuan(fen)} 元 recorded as event {seq}; "
+        "it travels at the next sync."
+    )
+
+
+HOLDING_COLUMNS = {
+    "issued": [
+        tabular.Column("id", "id"),
+        tabular.Column("year", "year", "int"),
+        tabular.Column("recipient", "recipient"),
+        tabular.Column("func_code", "func"),
+        tabular.Column("econ_code", "econ"),
+        tabular.Column("fund_code", "fund"),
+        tabular.Column("transfer_type", "type"),
+        tabular.Column("doc_no", "doc"),
+        tabular.Column("parent_id", "from"),
+        tabular.Column("amount", "issued (元)", "money"),
+        tabular.Column("acknowledged", "acknowledged (元)", "money"),
+    ],
+    "received": [
+        tabular.Column("id", "id"),
+        tabular.Column("year", "year", "int"),
+        tabular.Column("issuer", "issuer"),
+        tabular.Column("func_code", "func"),
+        tabular.Column("econ_code", "econ"),
+        tabular.Column("fund_code", "fund"),
+        tabular.Column("transfer_type", "type"),
+        tabular.Column("doc_no", "doc"),
+        tabular.Column("amount", "received (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ],
+}
+
+
+@cli.group("appropriations", cls=_Group, invoke_without_command=True)
 @click.option("--issued", "which", flag_value="issued", help="Those this node issued.")
 @click.option(
     "--received",
@@ -870,35 +1055,205 @@ def allocate_command(
     help="Those this node received (default).",
 )
 @click.option("--year", type=int, help="Only this fiscal year.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@_output_option
 @click.pass_context
-def appropriations_command(ctx: click.Context, which: str, year: int | None, fmt: str) -> None:
+def appropriations_command(
+    ctx: click.Context, which: str, year: int | None, fmt: str, output: Path | None
+) -> None:
     """List appropriations received (with what is still available) or issued.
+
+    Issued ones show what stands (change-sets the recipient refused left out) and what
+    the recipients' signed receipts acknowledge. `appropriations show ID` gives one
+    appropriation's whole history.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410100 appropriations --received --year 2026
+      fiscalsync --home /srv/fiscalsync/410000 appropriations --issued --format xlsx -o issued.xlsx
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with Node.open(_home(ctx)) as node:
+        held = appropriations.holdings(node, issued=which == "issued", year=year)
+    columns = HOLDING_COLUMNS[which]
+    fen = {"amount": "amount_fen", "acknowledged": "acknowledged_fen", "available": "available_fen"}
+    rows = [[getattr(h, fen.get(c.key, c.key)) for c in columns] for h in held]
+    _emit(
+        columns,
+        rows,
+        fmt,
+        output,
+        title=f"appropriations {which}",
+        empty=f"No appropriations {which}.",
+    )
+
+
+@appropriations_command.command("show")
+@click.argument("ident", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
+    """The full history of one appropriation: every event with its change-set and receipt.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations show 410000-2026-000012
     """
     with Node.open(_home(ctx)) as node:
-        rows = appropriations.holdings(node, issued=which == "issued", year=year)
-    if fmt == "json":
-        click.echo(json.dumps([dataclasses.asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        found = appropriations.history(node, ident)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(found), ensure_ascii=False, indent=2, default=str))
         return
-    if not rows:
-        click.echo(f"No appropriations {which}.")
-        return
-    party = "recipient" if which == "issued" else "issuer"
-    click.echo(
-        f"{'id':<22}{party:<10}{'func':<9}{'doc':<20}{'amount (元)':>16}{'available (元)':>18}"
+    a = found.appropriation
+    side = "issued here" if found.issued_here else "received here"
+    rows = [
+        ("Appropriation", f"{a.id} ({side})"),
+        ("Year", str(a.year)),
+        ("Issuer → recipient", f"{a.issuer} → {a.recipient}"),
+        ("Document (文号)", a.doc_no),
+        ("Title", a.title or "-"),
+        ("Classification", f"func {a.func_code}, econ {a.econ_code}, fund {a.fund_code}"),
+        ("Transfer type", a.transfer_type),
+        ("Broken down from", a.parent_id or "-"),
+        ("Amount", f"{format_yuan(a.amount_fen)} 元"),
+    ]
+    if found.issued_here:
+        rows.append(("Acknowledged", f"{format_yuan(a.acknowledged_fen)} 元"))
+    else:
+        rows.append(("Available", f"{format_yuan(a.available_fen)} 元"))
+    for label, value in rows:
+        click.echo(f"{_pad(label, 20)}{value}")
+    click.echo("")
+    columns = [
+        tabular.Column("seq", "#", "int"),
+        tabular.Column("kind", "event"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("doc", "doc"),
+        tabular.Column("actor", "by"),
+        tabular.Column("at", "at (UTC)"),
+        tabular.Column("changeset", "change-set"),
+        tabular.Column("receipt", "receipt"),
+    ]
+    events = [
+        [
+            e.seq,
+            e.kind,
+            e.amount_fen,
+            e.doc_no,
+            e.actor,
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            (e.changeset_id or "-")[:12],
+            _receipt_text(e, found.issued_here),
+        ]
+        for e in found.events
+    ]
+    click.echo(tabular.render_text(columns, events))
+    if found.breakdowns:
+        click.echo("")
+        click.echo("Broken down (分解) to:")
+        for b in found.breakdowns:
+            click.echo(
+                f"  {b.id}  {b.recipient}  {format_yuan(b.amount_fen):>16} 元"
+                f"  acknowledged {format_yuan(b.acknowledged_fen)} 元"
+            )
+
+
+def _receipt_text(event: appropriations.Event, issued_here: bool) -> str:
+    if event.changeset_id is None:
+        return "-"
+    if event.verdict is None:
+        return "awaiting receipt" if issued_here else "-"
+    receipt = (event.receipt_id or "")[:12]
+    reason = f": {event.reason}" if event.reason else ""
+    return f"{event.verdict} {receipt}{reason}"
+
+
+@cli.group("ledger", cls=_Group)
+def ledger_group() -> None:
+    """Expenditure payments and revenue receipts at this node (the source of reports).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger import payments-2026-10.xlsx
+    """
+
+
+@ledger_group.command("add")
+@click.option("--date", "when", required=True, help="Date of the payment or receipt, 2026-10-15.")
+@click.option(
+    "--direction",
+    type=click.Choice(["expenditure", "revenue"]),
+    default="expenditure",
+    show_default=True,
+)
+@click.option(
+    "--code", required=True, help="功能分类 code (expenditure) or 收入分类 code (revenue)."
+)
+@click.option("--amount", required=True, help="Amount in 元, e.g. 1234.56.")
+@click.option("--econ", help="Economic classification (经济分类), 5 digits.")
+@click.option("--appropriation", "appropriation_id", help="The appropriation it is spent against.")
+@click.option("--memo", default="", help="A note (摘要).")
+@click.pass_context
+def ledger_add(
+    ctx: click.Context,
+    when: str,
+    direction: str,
+    code: str,
+    amount: str,
+    econ: str | None,
+    appropriation_id: str | None,
+    memo: str,
+) -> None:
+    """Record one payment or receipt.
+
+    Spending against an appropriation may not exceed what is still available of it.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger add --date 2026-10-15 \\
+          --code 2050202 --econ 50201 --amount 3000.00 --appropriation 410100-2026-000004
+    """
+    try:
+        day = date.fromisoformat(when)
+    except ValueError as exc:
+        raise InputError(f"--date {when!r} is not a date", hint="e.g. 2026-10-15") from exc
+    entry = ledger.Entry(
+        entry_date=day,
+        direction=direction,
+        code=code,
+        amount_fen=_yuan(amount, "--amount"),
+        econ=econ,
+        appropriation_id=appropriation_id,
+        memo=memo,
     )
-    for r in rows:
-        other = r.recipient if which == "issued" else r.issuer
-        click.echo(
-            f"{r.id:<22}{other:<10}{r.func_code:<9}{_pad(r.doc_no, 20)}"
-            f"{format_yuan(r.amount_fen):>16}{format_yuan(r.available_fen):>18}"
-        )
+    with Node.open(_home(ctx)) as node:
+        ledger.record(node, [entry], actor=getpass.getuser())
+    click.echo(f"Recorded {direction} of {format_yuan(entry.amount_fen)} 元 under {code} on {day}.")
+
+
+@ledger_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def ledger_import(ctx: click.Context, file: Path) -> None:
+    """Record every payment and receipt of a CSV or XLSX file, all or nothing.
+
+    Columns (English or Chinese headers): date, direction (expenditure/revenue or
+    支出/收入), code, amount, and optionally econ, appropriation, memo. Every bad row
+    is named; one bad row and nothing is recorded.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger import payments-2026-10.csv
+    """
+    entries = ledger.read_entries(file)
+    with Node.open(_home(ctx)) as node:
+        count = ledger.record(node, entries, actor=getpass.getuser())
+    spent = sum(e.amount_fen for e in entries if e.direction == "expenditure")
+    received = sum(e.amount_fen for e in entries if e.direction == "revenue")
+    click.echo(
+        f"Recorded {count} entries from {file.name}: expenditure {format_yuan(spent)} 元, "
+        f"revenue {format_yuan(received)} 元."
+    )
 
 
 @cli.command("agent")

@@ -1,6 +1,6 @@
 """What each level of government does, on top of the sync machinery."""
 
-from nodes import agent, appropriations, keys
+from nodes import agent, appropriations, keys, ledger, tabular
 from nodes.demo import DemoResult, run_demo
 from nodes.home import NodeHome, create_home
 from nodes.network import Network, init_network
@@ -14,6 +14,8 @@ __all__ = [
     "agent",
     "appropriations",
     "keys",
+    "ledger",
+    "tabular",
     "Endpoint",
     "Network",
     "Node",

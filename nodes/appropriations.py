@@ -18,23 +18,27 @@ The recipient registers what it received on apply, with the issuer's document nu
 from __future__ import annotations
 
 import gc
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes.codes import Known
 from nodes.policy import check_send
+from nodes.tabular import read_table
 from schema.bulk import insert_rows
+from schema.channels import changeset_log, outbox
 from schema.tables import appropriation, appropriation_event, ledger_entry
-from schema.types import format_yuan
+from schema.types import format_yuan, parse_yuan
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import InputError, NotAuthorized
+from sync.errors import InputError, NotAuthorized, RowsRefused
 from sync.pki import load_signer
 
 if TYPE_CHECKING:
@@ -46,6 +50,11 @@ __all__ = [
     "Holding",
     "allocate",
     "apply_received",
+    "budget_by_func",
+    "change",
+    "history",
+    "read_allocations",
+    "refuse",
     "available",
     "balances",
     "holdings",
@@ -54,6 +63,7 @@ __all__ = [
 EVENT_SIGN = {"issue": 1, "increase": 1, "decrease": -1, "recover": -1}
 TRANSFER_TYPES = ("general", "special")
 BATCH = 5_000
+MAX_PROBLEMS = 50  # a refusal lists this many problems, then counts the rest
 CHUNK = 50_000
 _ISSUE_TEXT = ("id", "doc", "func", "econ", "fund", "actor", "at")
 APPROPRIATION_COLUMNS = (
@@ -109,7 +119,9 @@ def _batches(items: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def _checked(op: dict[str, Any], where: str, times: dict[str, datetime]) -> datetime:
+def _checked(
+    op: dict[str, Any], where: str, times: dict[str, datetime], known: Known | None = None
+) -> datetime:
     """Check one operation completely, in the order the errors are reported; return its time.
 
     The slow path: :func:`apply_received` takes it only for an operation its inline checks
@@ -129,6 +141,11 @@ def _checked(op: dict[str, Any], where: str, times: dict[str, datetime]) -> date
             raise InputError(f"{where}: type must be general or special")
         if type(op.get("year")) is not int:
             raise InputError(f"{where}: year must be a whole number")
+        if known is not None:
+            for codeset, key in (("func", "func"), ("econ", "econ"), ("fund", "fund")):
+                problem = known.problem(codeset, op["year"], op[key])
+                if problem:
+                    raise InputError(f"{where}: {problem}")
     times[text] = at
     return at
 
@@ -172,11 +189,12 @@ def _apply_streaming(conn: Connection, verified: Verified) -> int:
     """
     header = verified.header
     operations = verified.operations()
+    known = Known(conn)
     events = 0
     done = 0
     while True:
         chunk = _Chunk(
-            islice(operations, CHUNK), done, header.origin, header.recipient, verified.id
+            islice(operations, CHUNK), done, header.origin, header.recipient, verified.id, known
         )
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, chunk.appropriations())
         event_rows = chunk.events
@@ -192,10 +210,11 @@ def _apply_streaming(conn: Connection, verified: Verified) -> int:
 def _apply_batches(conn: Connection, verified: Verified) -> int:
     """The reference way: batches checked whole (ids too) before anything is inserted."""
     header = verified.header
+    known = Known(conn)
     events = 0
     done = 0
     for batch in _batches(verified.operations()):
-        chunk = _Chunk(iter(batch), done, header.origin, header.recipient, verified.id)
+        chunk = _Chunk(iter(batch), done, header.origin, header.recipient, verified.id, known)
         new_rows = list(chunk.appropriations())
         done = chunk.index
         if new_rows:
@@ -223,6 +242,7 @@ class _Chunk:
         issuer: str,
         recipient: str,
         changeset_id: str,
+        known: Known,
     ) -> None:
         self.operations = operations
         self.index = done  # operations before this chunk, then the number of the last taken
@@ -232,6 +252,8 @@ class _Chunk:
         self.recipient = recipient
         self.changeset_id = changeset_id
         self.events: list[tuple[Any, ...]] = []
+        self.known = known
+        self.by_year: dict[Any, tuple[frozenset[str], ...]] = {}
 
     def appropriations(self) -> Iterator[tuple[Any, ...]]:
         issuer = self.issuer
@@ -239,6 +261,8 @@ class _Chunk:
         changeset_id = self.changeset_id
         append = self.events.append
         times: dict[str, datetime] = {}  # 'at' texts already checked in this chunk
+        by_year = self.by_year  # the valid func, econ and fund codes of each year seen
+        known = self.known
         for op in self.operations:
             self.index += 1
             self.taken += 1
@@ -256,8 +280,14 @@ class _Chunk:
                 fund = get("fund")
                 transfer = get("type", "general")
                 year = get("year")
+                valid = by_year.get(year)
+                if valid is None and type(year) is int:
+                    valid = by_year[year] = tuple(
+                        known.codes(c, year) for c in ("func", "econ", "fund")
+                    )
                 if (
                     at is None
+                    or valid is None
                     or type(amount) is not int
                     or amount <= 0
                     or type(ident) is not str
@@ -273,9 +303,11 @@ class _Chunk:
                     or type(actor) is not str
                     or not actor
                     or (transfer != "special" and transfer != "general")
-                    or type(year) is not int
+                    or func not in valid[0]
+                    or econ not in valid[1]
+                    or fund not in valid[2]
                 ):
-                    at = _checked(op, f"operation {self.index}", times)
+                    at = _checked(op, f"operation {self.index}", times, known)
                 append((ident, 1, kind, amount, doc, actor, at, changeset_id))
                 yield (
                     ident,
@@ -311,36 +343,44 @@ def _refuse_known(conn: Connection, ids: list[str]) -> None:
 def _number_adjustments(
     conn: Connection, events: list[tuple[Any, ...]], recipient: str
 ) -> list[tuple[Any, ...]]:
-    """Return ``events`` (rows in EVENT_COLUMNS order) with each adjustment's seq filled in."""
+    """Return ``events`` (rows in EVENT_COLUMNS order) with each adjustment's seq filled in.
+
+    A decrease or recovery may take no more than is still available here (what was
+    received, less what was broken down to children and spent): the issuer cannot see
+    that, so the recipient checks it and refuses the change-set otherwise.
+    """
     ids = {e[0] for e in events if e[1] == 0}
     rows = conn.execute(
         sa.select(
             appropriation.c.id,
             appropriation.c.recipient,
             sa.func.coalesce(sa.func.max(appropriation_event.c.seq), 0).label("last"),
-            sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0).label("amount"),
         )
         .select_from(appropriation.outerjoin(appropriation_event))
         .where(appropriation.c.id.in_(ids))
         .group_by(appropriation.c.id, appropriation.c.recipient)
     ).all()
-    state = {r.id: [int(r.last), int(r.amount), r.recipient] for r in rows}
+    last = {r.id: int(r.last) for r in rows if r.recipient == recipient}
+    left = balances(conn, list(last))
     numbered = []
     for event in events:
         ident, seq, kind, amount = event[0], event[1], event[2], event[3]
         if seq:
-            if ident in state:
-                state[ident][0] = max(state[ident][0], seq)
-                state[ident][1] += amount
+            if ident in last:
+                last[ident] = max(last[ident], seq)
+                left[ident] = left.get(ident, 0) + amount
             numbered.append(event)
             continue
-        if ident not in state or state[ident][2] != recipient:
+        if ident not in last:
             raise InputError(f"{kind} of unknown appropriation {ident}")
-        state[ident][0] += 1
-        state[ident][1] += amount
-        if state[ident][1] < 0:
-            raise InputError(f"{kind} would take appropriation {ident} below zero")
-        numbered.append((ident, state[ident][0], *event[2:]))
+        if amount < 0 and -amount > left.get(ident, 0):
+            raise InputError(
+                f"{kind} of {format_yuan(-amount)} 元 exceeds what is still available of "
+                f"{ident} here: {format_yuan(left.get(ident, 0))} 元"
+            )
+        last[ident] += 1
+        left[ident] = left.get(ident, 0) + amount
+        numbered.append((ident, last[ident], *event[2:]))
     return numbered
 
 
@@ -349,7 +389,10 @@ def _number_adjustments(
 
 @dataclass(frozen=True)
 class Allocation:
-    """One line to issue (下达): to a descendant, or broken down (分解) from a received one."""
+    """One line to issue (下达): to a descendant, or broken down (分解) from a received one.
+
+    ``label`` names the line in refusals (``batch.xlsx row 7``); by default ``line N``.
+    """
 
     recipient: str
     amount_fen: int
@@ -362,11 +405,17 @@ class Allocation:
     transfer_type: str = "general"
     project: str | None = None
     parent_id: str | None = None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
 class Holding:
-    """An appropriation as this node sees it, with what is still available of it."""
+    """An appropriation as this node sees it.
+
+    Issued here: ``amount_fen`` is what stands (refused change-sets left out),
+    ``acknowledged_fen`` what the recipient's signed receipts confirm. Received here:
+    both are the amount received, and ``available_fen`` is what is still available of it.
+    """
 
     id: str
     year: int
@@ -380,7 +429,101 @@ class Holding:
     transfer_type: str
     parent_id: str | None
     amount_fen: int
+    acknowledged_fen: int
     available_fen: int
+
+
+FILE_COLUMNS = {
+    "recipient": ("recipient", "to", "下达对象", "接收单位", "地区编码"),
+    "amount": ("amount", "金额", "金额（元）", "金额(元)"),
+    "func": ("func", "功能分类", "功能科目"),
+    "econ": ("econ", "经济分类", "经济科目"),
+    "fund": ("fund", "资金性质"),
+    "doc": ("doc", "文号", "本级文号"),
+    "title": ("title", "标题", "指标名称"),
+    "year": ("year", "年度"),
+    "type": ("type", "转移支付类型", "类型"),
+    "project": ("project", "项目", "项目编码"),
+    "from": ("from", "parent", "来源指标"),
+}
+FILE_REQUIRED = ("recipient", "amount", "func", "econ", "fund", "doc")
+FILE_HEADER = "recipient,amount,func,econ,fund,doc,title,year,type,project,from"
+TYPE_WORDS = {"general": "general", "一般性": "general", "special": "special", "专项": "special"}
+
+
+def read_allocations(path: Path, default_year: int) -> list[Allocation]:
+    """Read a batch of lines from a CSV or XLSX file; every bad row and field at once.
+
+    Amounts are in 元 (at most two decimals); ``from`` names a received appropriation to
+    break down. What the file cannot know (codes, balances) :func:`allocate` checks.
+    """
+    sheet = read_table(path, FILE_COLUMNS, FILE_REQUIRED)
+    if not sheet.rows:
+        raise InputError(f"{path.name} has no lines", hint=f"the header line is: {FILE_HEADER}")
+    lines, problems = [], []
+    for row in sheet.rows:
+        where = f"{path.name} row {row.number}"
+        v = row.values
+        found = [f"{key} is empty" for key in FILE_REQUIRED if not v.get(key)]
+        amount = 0
+        if v.get("amount"):
+            try:
+                amount = parse_yuan(v["amount"])
+            except ValueError as exc:
+                found.append(f"amount: {exc}")
+        year = default_year
+        if v.get("year"):
+            if not v["year"].isdigit():
+                found.append(f"year {v['year']!r} is not a year")
+            else:
+                year = int(v["year"])
+        transfer = TYPE_WORDS.get((v.get("type") or "general").lower())
+        if transfer is None:
+            found.append(f"type {v['type']!r} is not general or special")
+        if found:
+            problems.extend(f"{where}: {p}" for p in found)
+            continue
+        lines.append(
+            Allocation(
+                recipient=v["recipient"],
+                amount_fen=amount,
+                func=v["func"],
+                econ=v["econ"],
+                fund=v["fund"],
+                doc=v["doc"],
+                year=year,
+                title=v.get("title", ""),
+                transfer_type=transfer or "general",
+                project=v.get("project") or None,
+                parent_id=v.get("from") or None,
+                label=where,
+            )
+        )
+    refuse(problems, "issued", f"the header line is: {FILE_HEADER}")
+    return lines
+
+
+def _issued_events() -> sa.Join:
+    """Appropriations joined to their events and to the outbox entry that carried each."""
+    return appropriation.join(appropriation_event).outerjoin(
+        outbox, outbox.c.id == appropriation_event.c.changeset_id
+    )
+
+
+def counted() -> sa.ColumnElement[bool]:
+    """Which events count, over :func:`_issued_events` (指标控制 errs on the safe side).
+
+    An event sent in a change-set its recipient refused (negative receipt) never took
+    effect. An issue or increase counts from the moment it is sent; a decrease or
+    recovery only once the recipient's receipt accepts it, since the recipient may
+    refuse it when the money is no longer available there. Events received from above
+    have no outbox entry here and always count.
+    """
+    return sa.or_(
+        outbox.c.id.is_(None),
+        outbox.c.receipt_verdict == "applied",
+        sa.and_(outbox.c.receipt_verdict.is_(None), appropriation_event.c.amount_fen > 0),
+    )
 
 
 def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[str, int]:
@@ -397,8 +540,8 @@ def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[st
     ).all()
     broken_down = conn.execute(
         sa.select(appropriation.c.parent_id, total)
-        .join(appropriation_event)
-        .where(appropriation.c.parent_id.in_(ids))
+        .select_from(_issued_events())
+        .where(appropriation.c.parent_id.in_(ids), counted())
         .group_by(appropriation.c.parent_id)
     ).all()
     spent = conn.execute(
@@ -418,9 +561,31 @@ def available(conn: Connection, appropriation_id: str) -> int:
     return balances(conn, [appropriation_id]).get(appropriation_id, 0)
 
 
-def _check_line(number: int, line: Allocation, node: Node) -> list[str]:
+def budget_by_func(conn: Connection, node_code: str, year: int) -> dict[str, int]:
+    """This node's own budget by functional classification for ``year``, in fen:
+    what it received, less what it broke down to its children (the reports' budget)."""
+    total = sa.func.sum(appropriation_event.c.amount_fen)
+    received = conn.execute(
+        sa.select(appropriation.c.func_code, total)
+        .select_from(appropriation.join(appropriation_event))
+        .where(appropriation.c.recipient == node_code, appropriation.c.year == year)
+        .group_by(appropriation.c.func_code)
+    ).all()
+    parent = appropriation.alias("parent")
+    broken_down = conn.execute(
+        sa.select(parent.c.func_code, total)
+        .select_from(_issued_events().join(parent, parent.c.id == appropriation.c.parent_id))
+        .where(parent.c.recipient == node_code, parent.c.year == year, counted())
+        .group_by(parent.c.func_code)
+    ).all()
+    result = {code: int(amount) for code, amount in received}
+    for code, amount in broken_down:
+        result[code] = result.get(code, 0) - int(amount)
+    return result
+
+
+def _static_problems(where: str, line: Allocation, node: Node, known: Known) -> list[str]:
     problems = []
-    where = f"line {number}"
     try:
         check_send(node.topology, node.spec.code, line.recipient, "appropriation")
     except NotAuthorized as exc:
@@ -429,10 +594,16 @@ def _check_line(number: int, line: Allocation, node: Node) -> list[str]:
         problems.append(f"{where}: amount must be more than zero")
     if not (line.func.isdigit() and len(line.func) == 7):
         problems.append(f"{where}: functional classification {line.func!r} is not 7 digits")
+    elif problem := known.problem("func", line.year, line.func):
+        problems.append(f"{where}: {problem}")
     if not (line.econ.isdigit() and len(line.econ) == 5):
         problems.append(f"{where}: economic classification {line.econ!r} is not 5 digits")
+    elif problem := known.problem("econ", line.year, line.econ):
+        problems.append(f"{where}: {problem}")
     if not line.fund.strip():
         problems.append(f"{where}: fund type is missing")
+    elif problem := known.problem("fund", line.year, line.fund):
+        problems.append(f"{where}: {problem}")
     if not line.doc.strip():
         problems.append(f"{where}: document number (文号) is missing")
     if line.transfer_type not in TRANSFER_TYPES:
@@ -440,81 +611,103 @@ def _check_line(number: int, line: Allocation, node: Node) -> list[str]:
     return problems
 
 
+def refuse(problems: list[str], what: str, hint: str | None = None) -> None:
+    """Refuse a whole batch for its ``problems`` (the first MAX_PROBLEMS are listed)."""
+    if problems:
+        shown = problems[:MAX_PROBLEMS]
+        if len(problems) > len(shown):
+            shown.append(f"... and {len(problems) - len(shown)} more")
+        raise RowsRefused(f"{len(problems)} problem(s), nothing {what}", shown, hint=hint)
+
+
+def _parents(
+    conn: Connection, lines: list[Allocation], me: str, problems: list[str]
+) -> dict[str, Any]:
+    """The received appropriations the lines break down, checked against their balances."""
+    wanted = sorted({line.parent_id for line in lines if line.parent_id})
+    parents: dict[str, Any] = {}
+    balance: dict[str, int] = {}
+    for start in range(0, len(wanted), BATCH):
+        some = wanted[start : start + BATCH]
+        for row in conn.execute(sa.select(appropriation).where(appropriation.c.id.in_(some))):
+            if row.recipient == me:
+                parents[row.id] = row
+        balance.update(balances(conn, some))
+    drawn: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        if line.parent_id is None:
+            continue
+        where = line.label or f"line {number}"
+        parent = parents.get(line.parent_id)
+        if parent is None:
+            problems.append(f"{where}: {line.parent_id} is not an appropriation received here")
+            continue
+        if parent.year != line.year:
+            problems.append(
+                f"{where}: year {line.year} differs from {line.parent_id}'s year {parent.year}"
+            )
+        drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
+        left = balance.get(line.parent_id, 0)
+        if drawn[line.parent_id] > left:
+            problems.append(
+                f"{where}: breaking down {format_yuan(drawn[line.parent_id])} 元 from "
+                f"{line.parent_id} exceeds its available balance of {format_yuan(left)} 元"
+            )
+    return parents
+
+
 def allocate(
-    node: Node, lines: list[Allocation], *, actor: str, clock: Clock = SYSTEM_CLOCK
+    node: Node,
+    lines: list[Allocation],
+    *,
+    actor: str,
+    clock: Clock = SYSTEM_CLOCK,
+    progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Issue every line, all or nothing; return the new appropriation ids.
 
-    Each line is recorded here and sent to its recipient as a signed change-set (one per
-    recipient), in one transaction. A breakdown (``parent_id``) may take no more than
-    is still available of the received appropriation; the refusal names the balance.
+    Every line is checked first (recipient, amount, codes valid for its year, and for a
+    breakdown (``parent_id``) the balance of the received appropriation: 指标控制); any
+    problem refuses the whole batch and names every bad line. Then each line is recorded
+    here and sent to its recipient as a signed change-set (one per recipient), in one
+    transaction. ``progress`` is told how many lines were written so far.
     """
-    problems = [p for number, line in enumerate(lines, 1) for p in _check_line(number, line, node)]
-    if problems:
-        raise InputError(f"{len(problems)} problem(s), nothing issued: " + " | ".join(problems))
     me = node.spec.code
     now = clock.now()
     at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     signer = load_signer(node.home.keys)
     with node.engine.begin() as conn:
-        drawn: dict[str, int] = {}
-        parents: dict[str, Any] = {}
-        balance: dict[str, int] = {}
-        for number, line in enumerate(lines, 1):
-            if line.parent_id is None:
-                continue
-            if line.parent_id not in parents:
-                parent = conn.execute(
-                    sa.select(appropriation).where(appropriation.c.id == line.parent_id)
-                ).one_or_none()
-                if parent is None or parent.recipient != me:
-                    raise InputError(
-                        f"line {number}: {line.parent_id} is not an appropriation received here",
-                        hint="list them with 'fiscalsync appropriations --received'",
-                    )
-                parents[line.parent_id] = parent
-                balance[line.parent_id] = available(conn, line.parent_id)
-            drawn[line.parent_id] = drawn.get(line.parent_id, 0) + line.amount_fen
-            if drawn[line.parent_id] > balance[line.parent_id]:
-                raise InputError(
-                    f"line {number}: breaking down {format_yuan(drawn[line.parent_id])} 元 from "
-                    f"{line.parent_id} exceeds its available balance of "
-                    f"{format_yuan(balance[line.parent_id])} 元",
-                    hint="指标控制: a breakdown may not exceed what is still available",
-                )
+        known = Known(conn)
+        problems = [
+            p
+            for number, line in enumerate(lines, 1)
+            for p in _static_problems(line.label or f"line {number}", line, node, known)
+        ]
+        parents = _parents(conn, lines, me, problems)
+        refuse(problems, "issued", "指标控制: a breakdown may not exceed what is still available")
         ids = _next_ids(conn, me, [line.year for line in lines])
+        rows = []
         by_recipient: dict[str, list[dict[str, Any]]] = {}
-        for ident, line in zip(ids, lines, strict=True):
+        for done, (ident, line) in enumerate(zip(ids, lines, strict=True), 1):
             parent = parents.get(line.parent_id) if line.parent_id else None
             upper_doc = parent.doc_no if parent is not None else None
-            conn.execute(
-                appropriation.insert().values(
-                    id=ident,
-                    year=line.year,
-                    issuer=me,
-                    recipient=line.recipient,
-                    doc_no=line.doc,
-                    title=line.title,
-                    upper_doc_no=upper_doc,
-                    parent_id=line.parent_id,
-                    func_code=line.func,
-                    econ_code=line.econ,
-                    fund_code=line.fund,
-                    transfer_type=line.transfer_type,
-                    project_code=line.project,
-                    created_at=now,
-                    created_by=actor,
-                )
-            )
-            conn.execute(
-                appropriation_event.insert().values(
-                    appropriation_id=ident,
-                    seq=1,
-                    kind="issue",
-                    amount_fen=line.amount_fen,
-                    doc_no=line.doc,
-                    actor=actor,
-                    at=now,
+            rows.append(
+                (
+                    ident,
+                    line.year,
+                    me,
+                    line.recipient,
+                    line.doc,
+                    line.title,
+                    upper_doc,
+                    line.parent_id,
+                    line.func,
+                    line.econ,
+                    line.fund,
+                    line.transfer_type,
+                    line.project,
+                    now,
+                    actor,
                 )
             )
             by_recipient.setdefault(line.recipient, []).append(
@@ -536,9 +729,120 @@ def allocate(
                     "at": at,
                 }
             )
+            if progress is not None and done % 1000 == 0:
+                progress(done)
+        insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
+        events = []
         for recipient, operations in by_recipient.items():
-            enqueue(conn, node.spool, signer, recipient, "appropriation", operations, clock)
+            written = enqueue(
+                conn, node.spool, signer, recipient, "appropriation", operations, clock
+            )
+            events.extend(
+                (op["id"], 1, "issue", op["amount"], op["doc"], actor, now, written.id)
+                for op in operations
+            )
+        insert_rows(conn, appropriation_event, EVENT_COLUMNS, events)
+    if progress is not None:
+        progress(len(lines))
     return ids
+
+
+def change(
+    node: Node,
+    ident: str,
+    kind: str,
+    amount_fen: int,
+    doc: str,
+    *,
+    actor: str,
+    clock: Clock = SYSTEM_CLOCK,
+) -> int:
+    """Increase (调增), decrease (调减) or recover (收回) an appropriation issued here.
+
+    Recorded as a new event and sent to the recipient as a signed change-set, in one
+    transaction; returns the event's number. An increase of a breakdown takes from the
+    received appropriation's balance; a decrease or recovery may not exceed what was
+    issued, and the recipient refuses it (negative receipt, and the event never counts)
+    when less than that is still available down there.
+    """
+    if kind not in ("increase", "decrease", "recover"):
+        raise InputError(f"unknown change {kind!r}")
+    if amount_fen <= 0:
+        raise InputError("the amount must be more than zero", hint="an amount in 元, e.g. 100.00")
+    if not doc.strip():
+        raise InputError("the document number (文号) is missing", hint="pass --doc")
+    me = node.spec.code
+    signer = load_signer(node.home.keys)
+    with node.engine.begin() as conn:
+        row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
+        if row is None:
+            raise InputError(
+                f"no appropriation {ident} here",
+                hint="list them with 'fiscalsync appropriations --issued'",
+            )
+        if row.issuer != me:
+            raise InputError(
+                f"{ident} was issued by {row.issuer}; only its issuer can {kind} it",
+                hint="list those issued here with 'fiscalsync appropriations --issued'",
+            )
+        standing = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0))
+            .select_from(_issued_events())
+            .where(
+                appropriation.c.id == ident,
+                sa.or_(outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"),
+            )
+        ).scalar_one()
+        standing = int(standing)
+        if kind == "increase" and row.parent_id is not None:
+            left = available(conn, row.parent_id)
+            if amount_fen > left:
+                raise InputError(
+                    f"increasing {ident} by {format_yuan(amount_fen)} 元 exceeds the available "
+                    f"balance of {row.parent_id}: {format_yuan(left)} 元",
+                    hint="指标控制: a breakdown may not exceed what is still available",
+                )
+        if kind != "increase" and amount_fen > standing:
+            raise InputError(
+                f"a {kind} of {format_yuan(amount_fen)} 元 exceeds what stands of {ident}: "
+                f"{format_yuan(standing)} 元",
+                hint="指标控制: no more than was issued can come back",
+            )
+        now = clock.now()
+        operation = {
+            "op": kind,
+            "id": ident,
+            "amount": amount_fen,
+            "doc": doc,
+            "actor": actor,
+            "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        written = enqueue(
+            conn, node.spool, signer, row.recipient, "appropriation", [operation], clock
+        )
+        seq = (
+            int(
+                conn.execute(
+                    sa.select(sa.func.max(appropriation_event.c.seq)).where(
+                        appropriation_event.c.appropriation_id == ident
+                    )
+                ).scalar_one()
+            )
+            + 1
+        )
+        conn.execute(
+            appropriation_event.insert().values(
+                appropriation_id=ident,
+                seq=seq,
+                kind=kind,
+                amount_fen=EVENT_SIGN[kind] * amount_fen,
+                doc_no=doc,
+                actor=actor,
+                at=now,
+                changeset_id=written.id,
+            )
+        )
+    return seq
 
 
 def _next_ids(conn: Connection, issuer: str, years: list[int]) -> list[str]:
@@ -562,13 +866,27 @@ def _next_ids(conn: Connection, issuer: str, years: list[int]) -> list[str]:
 def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holding]:
     """Appropriations issued by this node (``issued``) or received by it, with amounts."""
     me = node.spec.code
-    amount = sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0)
     mine = (appropriation.c.issuer if issued else appropriation.c.recipient) == me
     if year is not None:
         mine = mine & (appropriation.c.year == year)
+    amount = appropriation_event.c.amount_fen
+    if issued:
+        standing = sa.or_(
+            outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"
+        )
+        sums = [
+            sa.func.coalesce(sa.func.sum(sa.case((standing, amount), else_=0)), 0),
+            sa.func.coalesce(
+                sa.func.sum(sa.case((outbox.c.receipt_verdict == "applied", amount), else_=0)), 0
+            ),
+        ]
+        source: Any = _issued_events()
+    else:
+        sums = [sa.func.coalesce(sa.func.sum(amount), 0)] * 2
+        source = appropriation.join(appropriation_event)
     query = (
-        sa.select(appropriation, amount.label("amount"))
-        .select_from(appropriation.outerjoin(appropriation_event))
+        sa.select(appropriation, sums[0].label("amount"), sums[1].label("acknowledged"))
+        .select_from(source)
         .where(mine)
         .group_by(*appropriation.c)
         .order_by(appropriation.c.id)
@@ -590,7 +908,92 @@ def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holdi
             transfer_type=r.transfer_type,
             parent_id=r.parent_id,
             amount_fen=int(r.amount),
+            acknowledged_fen=int(r.acknowledged),
             available_fen=int(r.amount) if issued else left.get(r.id, 0),
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of an appropriation's history, with the change-set that carried it."""
+
+    seq: int
+    kind: str
+    amount_fen: int
+    doc_no: str
+    actor: str
+    at: datetime
+    changeset_id: str | None
+    receipt_id: str | None
+    verdict: str | None  # applied / rejected; None while no receipt is back
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class History:
+    """An appropriation, every event of it, and what was broken down from it."""
+
+    appropriation: Holding
+    events: list[Event]
+    breakdowns: list[Holding]
+    issued_here: bool
+
+
+def history(node: Node, ident: str) -> History:
+    """``appropriations show``: the full history of one appropriation known here."""
+    me = node.spec.code
+    with node.engine.connect() as conn:
+        row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
+        if row is None:
+            raise InputError(
+                f"no appropriation {ident} here",
+                hint="list them with 'fiscalsync appropriations --issued' or '--received'",
+            )
+        issued_here = row.issuer == me
+        if issued_here:
+            log_query = sa.select(
+                appropriation_event,
+                outbox.c.receipt_id,
+                outbox.c.receipt_verdict.label("verdict"),
+                outbox.c.receipt_reason.label("reason"),
+            ).select_from(
+                appropriation_event.outerjoin(
+                    outbox, outbox.c.id == appropriation_event.c.changeset_id
+                )
+            )
+        else:
+            log_query = sa.select(
+                appropriation_event,
+                changeset_log.c.receipt_id,
+                changeset_log.c.verdict,
+                changeset_log.c.reason,
+            ).select_from(
+                appropriation_event.outerjoin(
+                    changeset_log, changeset_log.c.id == appropriation_event.c.changeset_id
+                )
+            )
+        events = [
+            Event(
+                seq=e.seq,
+                kind=e.kind,
+                amount_fen=int(e.amount_fen),
+                doc_no=e.doc_no,
+                actor=e.actor,
+                at=e.at,
+                changeset_id=e.changeset_id,
+                receipt_id=e.receipt_id,
+                verdict=e.verdict,
+                reason=e.reason,
+            )
+            for e in conn.execute(
+                log_query.where(appropriation_event.c.appropriation_id == ident).order_by(
+                    appropriation_event.c.seq
+                )
+            )
+        ]
+    listing = holdings(node, issued=issued_here, year=row.year)
+    own = next(h for h in listing if h.id == ident)
+    children = [h for h in holdings(node, issued=True, year=row.year) if h.parent_id == ident]
+    return History(own, events, children, issued_here)

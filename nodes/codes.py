@@ -1,8 +1,11 @@
 """Code sets (基础数据规范): classification codes, fund types, transfer types, regions.
 
-A code item is (codeset, year, code) with its name, parent code and level. The province
-imports its extensions (``codes import``) and they flow down the tree as a signed
-change-set of kind ``codeset`` to every node.
+A code item is (codeset, year, code) with its name, parent code and level. The national
+sets ship under ``config/codesets/<year>/`` and are loaded into every node's database
+when it is created (:func:`load_national`). The province imports its extensions
+(``codes import``) and they flow down the tree as a signed change-set of kind
+``codeset`` to every node. :class:`Known` answers "is this code valid for that year",
+where an appropriation or a ledger entry is made and again where one arrives.
 """
 
 from __future__ import annotations
@@ -16,15 +19,27 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+import config
+from schema.bulk import insert_rows
 from schema.tables import code_item
 from sync.errors import InputError
 
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["CODESETS", "CodeItem", "import_codes", "parse_operations", "read_csv", "store"]
+__all__ = [
+    "CODESETS",
+    "CodeItem",
+    "Known",
+    "import_codes",
+    "load_national",
+    "national_years",
+    "parse_operations",
+    "read_csv",
+    "store",
+]
 
-CODESETS = ("func", "econ", "fund", "transfer", "region")
+CODESETS = ("func", "econ", "fund", "transfer", "revenue", "region")
 COLUMNS = ("codeset", "year", "code", "name", "parent", "level")
 
 
@@ -62,7 +77,9 @@ def _check(raw: dict[str, Any], where: str, extension: bool) -> CodeItem:
     if not isinstance(year, int) or not 2000 <= year <= 2100:
         problems.append(f"year {raw.get('year')!r} is not a fiscal year")
     code = str(raw.get("code") or "").strip()
-    if not code.isdigit() or len(code) > 16:
+    # Transfer types are words (general, special); every other code set is digits.
+    wellformed = code.isascii() and (code.isalpha() if codeset == "transfer" else code.isdigit())
+    if not wellformed or len(code) > 16:
         problems.append(f"code {raw.get('code')!r} is not a code of digits")
     name = str(raw.get("name") or "").strip()
     if not name:
@@ -81,7 +98,7 @@ def _check(raw: dict[str, Any], where: str, extension: bool) -> CodeItem:
     return CodeItem(codeset, year, code, name, parent, level, extension)
 
 
-def read_csv(path: Path) -> list[CodeItem]:
+def read_csv(path: Path, *, extension: bool = True) -> list[CodeItem]:
     """Read a code-set CSV (``codeset,year,code,name,parent,level``); every bad row at once."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -98,7 +115,7 @@ def read_csv(path: Path) -> list[CodeItem]:
     items, problems = [], []
     for number, row in enumerate(rows, start=2):
         try:
-            items.append(_check(row, f"{path.name} row {number}", extension=True))
+            items.append(_check(row, f"{path.name} row {number}", extension=extension))
         except InputError as exc:
             problems.append(exc.message)
     if problems:
@@ -164,3 +181,59 @@ def import_codes(node: Node, path: Path) -> tuple[int, int]:
 
 def _store_all(conn: Connection, items: list[CodeItem]) -> None:
     store(conn, items)
+
+
+def national_years(directory: Path = config.CODESETS) -> list[int]:
+    """The fiscal years for which national code sets ship."""
+    return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
+    """Load every shipped national code set into a new node's database; return the count."""
+    items = [
+        item
+        for year in national_years(directory)
+        for path in sorted((directory / str(year)).glob("*.csv"))
+        for item in read_csv(path, extension=False)
+    ]
+    rows = ((i.codeset, i.year, i.code, i.name, i.parent, i.level, i.extension) for i in items)
+    columns = ("codeset", "year", "code", "name", "parent_code", "level", "is_extension")
+    insert_rows(conn, code_item, columns, rows)
+    return len(items)
+
+
+class Known:
+    """The codes valid at this node, by code set and year, read once per set and year."""
+
+    NAMES = {
+        "func": "functional classification (功能分类)",
+        "econ": "economic classification (经济分类)",
+        "fund": "fund type (资金性质)",
+        "transfer": "transfer type",
+        "revenue": "revenue classification (收入分类)",
+    }
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sets: dict[tuple[str, int], frozenset[str]] = {}
+
+    def codes(self, codeset: str, year: int) -> frozenset[str]:
+        key = (codeset, year)
+        if key not in self.sets:
+            self.sets[key] = frozenset(
+                self.conn.execute(
+                    sa.select(code_item.c.code).where(
+                        code_item.c.codeset == codeset, code_item.c.year == year
+                    )
+                ).scalars()
+            )
+        return self.sets[key]
+
+    def problem(self, codeset: str, year: int, code: str) -> str | None:
+        """Why ``code`` is not valid in ``codeset`` for ``year``, or None when it is."""
+        if code in self.codes(codeset, year):
+            return None
+        what = self.NAMES.get(codeset, codeset)
+        if not self.codes(codeset, year):
+            return f"no {what} code set is known for {year}"
+        return f"{what} {code!r} is not a code of {year}"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
+from nodes import codes
 from nodes.settings import DEFAULT_SYNC_INTERVAL, SETTINGS_FILE, render_settings
 from nodes.topology import Topology
 from schema import migrate, tables
@@ -161,6 +162,7 @@ def _migrate_new_database(url: str, topology: Topology, code: str) -> None:
                     for n in topology
                 ],
             )
+            codes.load_national(conn)
 
         migrate.upgrade(engine, after=record_identity)
     finally:

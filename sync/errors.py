@@ -73,6 +73,14 @@ class InputError(FiscalsyncError):
     exit_code = 3
 
 
+class RowsRefused(InputError):
+    """A file or batch has bad rows; ``problems`` names every one (row and field)."""
+
+    def __init__(self, message: str, problems: list[str], *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+
+
 class ConfigError(InputError):
     """A settings or topology file cannot be used."""
 

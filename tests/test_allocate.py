@@ -17,6 +17,7 @@ from nodes import Node, init_network
 from nodes.network import Network, sync_network
 from schema.channels import outbox
 from schema.tables import appropriation
+from schema.types import parse_yuan
 
 LINE = ["--func", "2050202", "--econ", "50201", "--fund", "111"]
 
@@ -49,9 +50,15 @@ def allocate(network: Network, code: str, to: str, amount: str, *extra: str) -> 
 
 
 def listing(network: Network, code: str, which: str) -> list[dict[str, object]]:
+    """The listing as JSON, amounts (元 text there) turned back into fen."""
     result = run(network, code, "appropriations", f"--{which}", "--format", "json")
     assert result.exit_code == 0, result.stderr
-    return list(json.loads(result.output))
+    rows = list(json.loads(result.output))
+    for row in rows:
+        for key in ("amount", "acknowledged", "available"):
+            if key in row:
+                row[f"{key}_fen"] = parse_yuan(row.pop(key))
+    return rows
 
 
 def settle(network: Network) -> None:

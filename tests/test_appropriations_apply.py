@@ -137,7 +137,7 @@ def test_issues_and_adjustments_are_registered_with_their_history(province: Netw
         ([adjust("increase", "NOPE", 100)], "increase of unknown appropriation NOPE"),
         (
             [issue("B-1", 100), adjust("decrease", "B-1", 101)],
-            "would take appropriation B-1 below zero",
+            "exceeds what is still available of B-1 here: 1.00 元",
         ),
     ],
 )

@@ -1,0 +1,398 @@
+"""Spreadsheet files in and out (表格导入导出): batch rows read, listings and reports written.
+
+Operators prepare allocation batches and ledgers in Excel or WPS and want reports back
+in the same form. :func:`read_table` turns a ``.csv`` or ``.xlsx`` file into rows of
+stripped text keyed by canonical column names, whatever header spelling the operator
+used (``amount``, ``金额``, ``金额（元）``), each with the row number Excel shows.
+:func:`write_table` writes csv, xlsx or json atomically; :func:`render_text` lays the
+same table out for a terminal.
+
+Money never passes through ``float``: a numeric XLSX cell is read as the shortest exact
+decimal text, and amounts (integer fen) are written as yuan text, ``Decimal`` XLSX cells
+or JSON strings. openpyxl is imported here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+import unicodedata
+import warnings
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from schema.types import format_yuan
+from sync.errors import InputError
+from sync.files import atomic_file
+
+__all__ = ["Column", "Row", "Sheet", "read_table", "render_text", "write_table"]
+
+FORMATS = ("csv", "xlsx", "json")
+KINDS = ("text", "money", "int")
+MONEY_FORMAT = "#,##0.00"
+_SHEET_TITLE_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+Rows = Iterable[Sequence[Any]]
+"""Rows to write: each one value per column, in column order."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: ``number`` as Excel shows it, ``values`` the stripped cell text.
+
+    ``values`` holds every key the caller asked for; a key whose cell is empty, or whose
+    column is absent from the file (see :attr:`Sheet.columns`), maps to ``''``.
+    """
+
+    number: int
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The data rows of one file, fully empty rows skipped, and the canonical keys found."""
+
+    path: Path
+    columns: tuple[str, ...]
+    rows: list[Row]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column; ``kind`` is ``text``, ``money`` (integer fen) or ``int``."""
+
+    key: str
+    label: str
+    kind: str = "text"
+
+
+# Reading
+
+
+def read_table(
+    path: Path, columns: Mapping[str, Sequence[str]], required: Collection[str]
+) -> Sheet:
+    """Read the rows of a ``.csv``/``.txt`` or ``.xlsx`` file, keyed by canonical column.
+
+    ``columns`` maps each key to the header texts accepted for it; headers are compared
+    casefolded, without whitespace, after NFKC (so ``金额（元）`` equals ``金额 (元)``).
+    The header row is the first of the leading ten non-empty rows that names a known
+    column (so a title line such as ``2024年第一批下达表`` above it is passed over), else
+    the first non-empty row. Unknown columns are ignored; an empty file gives no rows.
+    Raises :class:`InputError` for a missing, unreadable or damaged file, an unknown
+    suffix, two columns giving the same key, or a header that lacks ``required`` keys
+    (all of them named at once).
+    """
+    unknown = set(required) - set(columns)
+    if unknown:
+        raise ValueError(f"required keys without accepted headers: {sorted(unknown)}")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        lines = _csv_lines(path)
+    elif suffix == ".xlsx":
+        lines = _xlsx_lines(path)
+    else:
+        raise InputError(
+            f"{path}: cannot read a '{suffix or path.name}' file as a table",
+            hint="save it as .csv (UTF-8 or GBK) or as .xlsx",
+        )
+    filled = [(number, cells) for number, cells in lines if any(cells)]
+    if not filled:
+        return Sheet(path, (), [])
+    header_at = next(
+        (i for i, (_, cells) in enumerate(filled[:10]) if _match_header(path, cells, columns)), 0
+    )
+    (header_number, header), data = filled[header_at], filled[header_at + 1 :]
+    found = _match_header(path, header, columns)
+    missing = [key for key in columns if key in required and key not in found]
+    if missing:
+        names = ", ".join(f"{key} ({' / '.join(columns[key])})" for key in missing)
+        expected = ",".join(aliases[0] if aliases else key for key, aliases in columns.items())
+        raise InputError(
+            f"{path}: missing column{'s' if len(missing) > 1 else ''} {names} (header in row {header_number})",
+            hint=f"the header row should read: {expected}",
+        )
+    rows = [
+        Row(number, {key: _cell_at(cells, found.get(key)) for key in columns})
+        for number, cells in data
+    ]
+    return Sheet(path, tuple(sorted(found, key=found.__getitem__)), rows)
+
+
+def _cell_at(cells: Sequence[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def _header_key(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def _match_header(
+    path: Path, header: Sequence[str], columns: Mapping[str, Sequence[str]]
+) -> dict[str, int]:
+    """Canonical key -> index of its column in ``header``."""
+    accepted = {_header_key(name): key for key, names in columns.items() for name in names}
+    found: dict[str, int] = {}
+    for index, text in enumerate(header):
+        key = accepted.get(_header_key(text))
+        if key is None:
+            continue
+        if key in found:
+            first, second = get_column_letter(found[key] + 1), get_column_letter(index + 1)
+            raise InputError(
+                f"{path}: columns {first} and {second} both give {key}",
+                hint="delete or rename one of the two columns",
+            )
+        found[key] = index
+    return found
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 with or without BOM, else GB18030 (what Excel on Chinese Windows saves)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InputError(
+        f"{path}: the text is neither UTF-8 nor GBK/GB18030",
+        hint="save it from Excel as 'CSV UTF-8 (逗号分隔)' or as .xlsx",
+    )
+
+
+def _csv_lines(path: Path) -> list[tuple[int, list[str]]]:
+    text = _decode(path, _read_bytes(path))
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from exc
+    # One record is one spreadsheet row (a blank line included), as Excel numbers them.
+    return [(number, [cell.strip() for cell in cells]) for number, cells in enumerate(records, 1)]
+
+
+def _xlsx_lines(path: Path) -> list[tuple[int, list[str]]]:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    damaged = InputError(
+        f"{path}: not a readable .xlsx workbook",
+        hint="open it in Excel or WPS and save it again as .xlsx, without a password",
+    )
+    with warnings.catch_warnings():
+        # openpyxl warns about styles and extensions it skips; the values are unaffected.
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            book = load_workbook(path, read_only=True, data_only=True)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        except Exception as exc:  # a damaged zip or XML surfaces as many exception types
+            raise damaged from exc
+        try:
+            if not book.worksheets:
+                return []
+            sheet = book.worksheets[0]
+            sheet.reset_dimensions()  # the stored dimension may be wrong; read every row
+            return [
+                (number, [_cell_text(value).strip() for value in values])
+                for number, values in enumerate(sheet.iter_rows(values_only=True), 1)
+            ]
+        except Exception as exc:
+            raise damaged from exc
+        finally:
+            book.close()
+
+
+def _cell_text(value: object) -> str:
+    """A cell value as text; numbers in exact decimal form, never through float arithmetic."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # repr is the shortest text that reads back as the same float: 1234.56, not ...5600003.
+        text = format(Decimal(repr(value)), "f")
+        text = text.rstrip("0").rstrip(".") if "." in text else text
+        return "0" if text == "-0" else text
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+# Writing
+
+
+def write_table(
+    columns: Sequence[Column], rows: Rows, fmt: str, out: Path | None, *, title: str | None = None
+) -> None:
+    """Write ``rows`` (one value per column) as ``csv``, ``xlsx`` or ``json``.
+
+    ``out=None`` writes csv (without BOM) or json to standard output; a file appears
+    complete or not at all (:func:`sync.files.atomic_file`); csv files carry a UTF-8 BOM
+    for Excel. Money cells take integer fen, or None for an empty cell. Raises
+    :class:`InputError` for an unknown format, xlsx without a file, or an unwritable
+    path; ``TypeError`` for a money or int value that is not an int.
+    """
+    for column in columns:
+        if column.kind not in KINDS:
+            raise ValueError(f"column {column.key}: kind {column.kind!r} is not one of {KINDS}")
+    if fmt not in FORMATS:
+        raise InputError(f"unknown output format {fmt!r}", hint="use csv, xlsx or json")
+    if out is None:
+        if fmt == "xlsx":
+            raise InputError("xlsx output needs a file", hint="--output FILE.xlsx")
+        if fmt == "csv":
+            _write_csv(sys.stdout, columns, rows, lineterminator="\n")
+        else:
+            sys.stdout.write(_json_text(columns, rows))
+        return
+    try:
+        with atomic_file(out) as stream:
+            if fmt == "xlsx":
+                _write_xlsx(stream, columns, rows, title)
+            elif fmt == "csv":
+                text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+                try:
+                    _write_csv(text, columns, rows, lineterminator="\r\n")
+                finally:
+                    text.detach()  # flushes; atomic_file still owns and closes the stream
+            else:
+                stream.write(_json_text(columns, rows).encode("utf-8"))
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {out}: {exc.strerror or exc}",
+            hint="check that the folder exists and is writable",
+        ) from exc
+
+
+def render_text(columns: Sequence[Column], rows: Rows) -> str:
+    """An aligned plain-text table: header, rule, rows; CJK characters count two columns."""
+    table = [[column.label for column in columns]]
+    for row in rows:
+        cells = (_text(column, value) for column, value in zip(columns, row, strict=True))
+        table.append([" ".join(cell.splitlines()) for cell in cells])
+    widths = [max(_display_width(line[i]) for line in table) for i in range(len(columns))]
+    right = [column.kind != "text" for column in columns]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = []
+        for cell, width, flush_right in zip(cells, widths, right, strict=True):
+            gap = " " * (width - _display_width(cell))
+            padded.append(gap + cell if flush_right else cell + gap)
+        return "  ".join(padded).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(table[0]), rule, *(line(cells) for cells in table[1:])])
+
+
+def _display_width(text: str) -> int:
+    return sum(
+        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        for char in text
+    )
+
+
+def _integer(column: Column, value: object) -> int:
+    """The value of a money (integer fen) or int cell; anything else is a programming error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{column.kind} column {column.key} needs an int, not {value!r}")
+    return value
+
+
+def _text(column: Column, value: object) -> str:
+    if value is None:
+        return ""
+    if column.kind == "money":  # plain 1234.56, which Excel and parse_yuan both read back
+        return format_yuan(_integer(column, value)).replace(",", "")
+    if column.kind == "int":
+        return str(_integer(column, value))
+    return _cell_text(value)
+
+
+def _write_csv(stream: IO[str], columns: Sequence[Column], rows: Rows, lineterminator: str) -> None:
+    writer = csv.writer(stream, lineterminator=lineterminator)
+    writer.writerow([column.label for column in columns])
+    for row in rows:
+        writer.writerow([_text(column, value) for column, value in zip(columns, row, strict=True)])
+
+
+def _json_text(columns: Sequence[Column], rows: Rows) -> str:
+    def cell(column: Column, value: object) -> str | int | None:
+        if value is None:
+            return None
+        return _integer(column, value) if column.kind == "int" else _text(column, value)
+
+    records = [
+        {column.key: cell(column, value) for column, value in zip(columns, row, strict=True)}
+        for row in rows
+    ]
+    return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+
+
+def _sheet_title(title: str | None) -> str:
+    cleaned = _SHEET_TITLE_FORBIDDEN.sub("_", title or "").strip().strip("'")[:31].strip()
+    return cleaned or "Sheet1"
+
+
+def _write_xlsx(stream: BinaryIO, columns: Sequence[Column], rows: Rows, title: str | None) -> None:
+    book = Workbook(write_only=True)  # rows stream through a temporary file: bounded memory
+    sheet = book.create_sheet(_sheet_title(title))
+    for number, column in enumerate(columns, 1):
+        least = 14 if column.kind == "money" else 10
+        width = min(max(_display_width(column.label) + 2, least), 60)
+        sheet.column_dimensions[get_column_letter(number)].width = width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def cell(column: Column, value: object) -> WriteOnlyCell:
+        if value is None:
+            return WriteOnlyCell(sheet, value=None)
+        if column.kind == "money":
+            written = WriteOnlyCell(sheet, value=Decimal(_integer(column, value)).scaleb(-2))
+            written.number_format = MONEY_FORMAT
+            return written
+        if column.kind == "int":
+            return WriteOnlyCell(sheet, value=_integer(column, value))
+        written = WriteOnlyCell(sheet, value=_cell_text(value))
+        if written.data_type == "f":  # text such as "=SUM(...)" stays text, never a formula
+            written.data_type = "s"
+        return written
+
+    header = [WriteOnlyCell(sheet, value=column.label) for column in columns]
+    for label in header:
+        label.font = bold
+    sheet.append(header)
+    try:
+        for row in rows:
+            sheet.append([cell(column, value) for column, value in zip(columns, row, strict=True)])
+    except BaseException:
+        sheet.close()  # end the row stream cleanly; openpyxl deletes its temporary file at exit
+        raise
+    book.save(stream)
