@@ -6,6 +6,7 @@ Through real change-sets on a ``network init`` province, on SQLite and on Postgr
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ from nodes.network import Network, sync_network
 from schema.channels import outbox
 from schema.tables import appropriation
 from schema.types import parse_yuan
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK
+from sync.pki import load_signer
 
 LINE = ["--func", "2050202", "--econ", "50201", "--fund", "111"]
 
@@ -171,3 +175,190 @@ def test_bad_classification_codes_are_refused(province: Network) -> None:
     )
     assert result.exit_code == 3
     assert "'205' is not 7 digits" in result.stderr and "'5020' is not 5 digits" in result.stderr
+
+
+def test_codes_unknown_for_the_year_are_refused(province: Network) -> None:
+    unknown = run(
+        province,
+        "410000",
+        "allocate",
+        "--to",
+        "410100",
+        "--amount",
+        "1",
+        "--func",
+        "2059998",
+        "--econ",
+        "50201",
+        "--fund",
+        "111",
+        "--doc",
+        "d",
+        "--year",
+        "2026",
+    )
+    assert unknown.exit_code == 3
+    assert "functional classification (功能分类) '2059998' is not a code of 2026" in unknown.stderr
+    no_year = allocate(province, "410000", "410100", "1.00", "--year", "2031")
+    assert no_year.exit_code == 3
+    assert "no functional classification (功能分类) code set is known for 2031" in no_year.stderr
+    assert listing(province, "410000", "issued") == []
+
+
+def test_a_change_set_carrying_an_unknown_code_is_rejected_by_its_recipient(
+    province: Network,
+) -> None:
+    """Defence in depth: what the issuer's checks would have refused, the recipient refuses."""
+    operation = {
+        "op": "issue",
+        "id": "410000-2026-900001",
+        "year": 2026,
+        "doc": "d",
+        "title": "",
+        "upper_doc": None,
+        "parent_id": None,
+        "func": "2059998",
+        "econ": "50201",
+        "fund": "111",
+        "type": "general",
+        "project": None,
+        "amount": 100,
+        "actor": "x",
+        "at": "2026-11-23T08:00:00Z",
+    }
+    with Node.open(province.path / "410000") as node, node.engine.begin() as conn:
+        enqueue(
+            conn,
+            node.spool,
+            load_signer(node.home.keys),
+            "410100",
+            "appropriation",
+            [operation],
+            SYSTEM_CLOCK,
+        )
+    settle(province)
+    with Node.open(province.path / "410000") as node:
+        (entry,) = node.outbox(include_acknowledged=True)
+    assert entry.receipt_verdict == "rejected"
+    assert "'2059998' is not a code of 2026" in entry.receipt_reason
+    assert listing(province, "410100", "received") == []
+
+
+BATCH_HEADER = "recipient,amount,func,econ,fund,doc,title,type"
+
+
+def test_a_batch_file_is_issued_all_or_nothing(province: Network, tmp_path: Path) -> None:
+    good = tmp_path / "batch.csv"
+    good.write_text(
+        BATCH_HEADER + "\n"
+        "410100,1000.00,2050201,51301,111,豫财教〔2026〕1号,学前教育,general\n"
+        "410300,2000.50,2050202,51301,111,豫财教〔2026〕1号,小学教育,special\n"
+        "410181,300,2050203,51301,111,豫财教〔2026〕1号,初中教育,专项\n",
+        encoding="utf-8",
+    )
+    result = run(province, "410000", "allocate", "--file", str(good), "--year", "2026")
+    assert result.exit_code == 0, result.stderr
+    assert "Issued 3 appropriation(s), 3,300.50 元, to 3 recipient(s)" in result.output
+    settle(province)
+    issued = listing(province, "410000", "issued")
+    assert [(r["recipient"], r["amount_fen"], r["acknowledged_fen"]) for r in issued] == [
+        ("410100", 100_000, 100_000),
+        ("410300", 200_050, 200_050),
+        ("410181", 30_000, 30_000),
+    ]
+    assert [r["transfer_type"] for r in issued] == ["general", "special", "special"]
+
+
+def test_every_bad_row_of_a_spreadsheet_is_named(province: Network, tmp_path: Path) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["下达对象", "金额", "功能分类", "经济分类", "资金性质", "文号"])
+    sheet.append(["410100", 1000.5, "2050201", "51301", "111", "豫财教〔2026〕2号"])  # row 2 fine
+    sheet.append(["410100", "12.345", "2050201", "51301", "111", "d"])  # row 3: 3 decimals
+    sheet.append(["410100", "一千", "2050201", "51301", "111", "d"])  # row 4: text amount
+    sheet.append(["410100", -5, "2050201", "51301", "111", "d"])  # row 5: negative
+    sheet.append(["410322", 1, "2050201", "51301", "111", "d"])  # row 6: fine (a descendant)
+    sheet.append(["410100", 1, "2059998", "51301", "111", "d"])  # row 7: unknown code
+    sheet.append(["410100", 1, "2050201", "51301", "111", ""])  # row 8: no doc
+    path = tmp_path / "batch.xlsx"
+    book.save(path)
+    result = run(province, "410000", "allocate", "--file", str(path), "--year", "2026")
+    assert result.exit_code == 3
+    for row in ("row 3: amount", "row 4: amount", "row 8: doc is empty"):
+        assert f"batch.xlsx {row}" in result.stderr
+    assert listing(province, "410000", "issued") == []
+    # With the file's own mistakes fixed, the checks that need the database name their rows.
+    for number in (3, 4, 8):
+        sheet.delete_rows(number)
+        sheet.insert_rows(number)
+    book.save(path)
+    second = run(province, "410000", "allocate", "--file", str(path), "--year", "2026")
+    assert second.exit_code == 3
+    assert "batch.xlsx row 5: amount must be more than zero" in second.stderr
+    assert "batch.xlsx row 7: functional classification (功能分类) '2059998'" in second.stderr
+    assert "row 2" not in second.stderr and "row 6" not in second.stderr
+    assert listing(province, "410000", "issued") == []
+
+
+def test_a_batch_file_with_missing_columns_is_refused(province: Network, tmp_path: Path) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text("recipient,amount\n410100,1\n", encoding="utf-8")
+    result = run(province, "410000", "allocate", "--file", str(path))
+    assert result.exit_code == 3
+    for column in ("func", "econ", "fund", "doc"):
+        assert column in result.stderr
+    assert listing(province, "410000", "issued") == []
+
+
+def test_adjust_recover_and_the_history_of_each_event(province: Network) -> None:
+    allocate(province, "410000", "410100", "1000.00")
+    settle(province)
+    ident = "410000-2026-000001"
+    assert (
+        run(province, "410000", "adjust", ident, "--delta", "500.00", "--doc", "调增1号").exit_code
+        == 0
+    )
+    assert (
+        run(province, "410000", "adjust", ident, "--delta", "-200.00", "--doc", "调减1号").exit_code
+        == 0
+    )
+    assert (
+        run(province, "410000", "recover", ident, "--amount", "300", "--doc", "收回1号").exit_code
+        == 0
+    )
+    too_much = run(province, "410000", "recover", ident, "--amount", "1000.01", "--doc", "x")
+    assert too_much.exit_code == 3 and "exceeds what stands" in too_much.stderr
+    settle(province)
+    (received,) = listing(province, "410100", "received")
+    assert (received["amount_fen"], received["available_fen"]) == (100_000, 100_000)
+    (issued,) = listing(province, "410000", "issued")
+    assert issued["acknowledged_fen"] == 100_000
+    shown = run(province, "410100", "appropriations", "show", ident)
+    assert shown.exit_code == 0, shown.stderr
+    for text in ("issue", "increase", "decrease", "recover", "调增1号", "收回1号", "applied"):
+        assert text in shown.output
+    history = json.loads(run(province, "410000", "appropriations", "show", ident, "--json").output)
+    assert [e["kind"] for e in history["events"]] == ["issue", "increase", "decrease", "recover"]
+    assert [e["amount_fen"] for e in history["events"]] == [100_000, 50_000, -20_000, -30_000]
+    assert all(e["verdict"] == "applied" and e["receipt_id"] for e in history["events"])
+    not_mine = run(province, "410100", "adjust", ident, "--delta", "1", "--doc", "x")
+    assert not_mine.exit_code == 3 and "only its issuer" in not_mine.stderr
+
+
+def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:
+    allocate(province, "410000", "410100", "1234.56")
+    csv_out = run(province, "410000", "appropriations", "--issued", "--format", "csv")
+    assert csv_out.exit_code == 0
+    assert "410000-2026-000001" in csv_out.output and "1234.56" in csv_out.output
+    target = tmp_path / "issued.xlsx"
+    xlsx = run(
+        province, "410000", "appropriations", "--issued", "--format", "xlsx", "-o", str(target)
+    )
+    assert xlsx.exit_code == 0, xlsx.stderr
+    openpyxl = pytest.importorskip("openpyxl")
+    rows = list(openpyxl.load_workbook(target).active.iter_rows(values_only=True))
+    assert rows[1][0] == "410000-2026-000001"
+    assert Decimal(repr(rows[1][9])) == Decimal("1234.56")  # the issued column, as a number
+    no_file = run(province, "410000", "appropriations", "--issued", "--format", "xlsx")
+    assert no_file.exit_code == 3 and "--output" in no_file.stderr
