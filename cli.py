@@ -31,10 +31,12 @@ from nodes import (
     keys,
     ledger,
     load_topology,
+    reports,
     run_demo,
     tabular,
 )
 from nodes.codes import import_codes
+from nodes.demo import DEMO_ALLOCATIONS
 from nodes.exchange import Exchange, RoundSummary
 from nodes.network import sync_network
 from nodes.node import inspect_changeset
@@ -1285,6 +1287,215 @@ def agent_command(ctx: click.Context, once: bool) -> None:
     click.echo("Agent stopped.")
 
 
+def _report_columns(words: dict[str, str]) -> list[tabular.Column]:
+    return [
+        tabular.Column("section", words["section"]),
+        tabular.Column("level", words["level"], "int"),
+        tabular.Column("code", words["code"]),
+        tabular.Column("name", words["name"]),
+        tabular.Column("budget", f"{words['budget']} ({words['unit']})", "money"),
+        tabular.Column("period", f"{words['period']} ({words['unit']})", "money"),
+        tabular.Column("ytd", f"{words['ytd']} ({words['unit']})", "money"),
+    ]
+
+
+def _report_rows(
+    view: reports.ReportView, words: dict[str, str], *, indent: bool
+) -> list[list[Any]]:
+    rows = []
+    for line in view.lines:
+        name = words["total"] if line.level == 0 else (line.name or "")
+        if indent and line.level:
+            name = "  " * (len(line.code) // 2 - 1) + name
+        rows.append(
+            [
+                words[line.section],
+                line.level,
+                line.code,
+                name,
+                line.budget_fen,
+                line.period_fen,
+                line.ytd_fen,
+            ]
+        )
+    return rows
+
+
+def _show_report(view: reports.ReportView, words: dict[str, str]) -> None:
+    """A report on the terminal: a heading, then its lines with subtotals indented."""
+    kind = words[view.period.kind]
+    scope = words[view.scope]
+    click.echo(f"{view.region} {view.region_name} · {view.period.label} {kind} · {scope}")
+    columns = _report_columns(words)
+    del columns[1]
+    rows = [row[:1] + row[2:] for row in _report_rows(view, words, indent=True)]
+    click.echo(tabular.render_text(columns, rows))
+    if view.scope == "all":
+        versions = ", ".join(f"{s.node} v{s.version}" for s in view.sources)
+        click.echo(f"Reports summed ({len(view.sources)}): {versions or '-'}")
+    if view.missing:
+        click.echo(f"No report held from: {', '.join(view.missing)}")
+
+
+def _show_submitters(who: list[reports.Submitter], words: dict[str, str]) -> None:
+    behind = [w for w in who if w.state != "on time"]
+    on_time = len(who) - len(behind)
+    click.echo(f"{on_time} of {len(who)} node(s) reported on time.")
+    if behind:
+        columns = [
+            tabular.Column("code", words["node"]),
+            tabular.Column("name", words["region"]),
+            tabular.Column("state", words["state"]),
+            tabular.Column("deadline", words["deadline"]),
+            tabular.Column("submitted", words["submitted_at"]),
+        ]
+        rows = [
+            [
+                w.code,
+                w.name,
+                words[w.state],
+                w.due_date.isoformat(),
+                w.submitted_at.astimezone(reports.LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+                if w.submitted_at
+                else "-",
+            ]
+            for w in behind
+        ]
+        click.echo(tabular.render_text(columns, rows))
+
+
+@cli.group("report", cls=_Group)
+def report_group() -> None:
+    """Revenue and expenditure reports: ten-day (旬报) and monthly (月报), and their
+    consolidation (汇总) at the data center.
+
+    Periods: 2026-10 (the month), 2026-10-D1 (days 1-10), 2026-10-D2 (days 11-20),
+    2026-10-D3 (day 21 to the month's end).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 report submit 2026-10
+    """
+
+
+_lang_option = click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Labels in English or Chinese (中文).",
+)
+
+
+@report_group.command("generate")
+@click.option("--period", required=True, help="2026-10, 2026-10-D1, 2026-10-D2 or 2026-10-D3.")
+@_lang_option
+@click.pass_context
+def report_generate(ctx: click.Context, period: str, lang: str) -> None:
+    """Generate this node's report for a period from its ledger and appropriations.
+
+    Lines by classification code for revenue and expenditure, with the budget
+    (appropriations held for this level's own spending), the period and the year to
+    date; subtotals at 类 and 款; every sum is checked. It stays a draft until
+    `fiscalsync report submit`; generating again replaces the draft, or after a
+    submission makes a correction (the next version).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 report generate --period 2026-10
+    """
+    words = reports.labels(lang)
+    with Node.open(_home(ctx)) as node:
+        view = reports.generate(node, period, actor=getpass.getuser())
+        (current, *_) = reversed(reports.versions(node, view.period))
+    _show_report(view, words)
+    click.echo(f"Version {current.version}, {current.state}.")
+
+
+@report_group.command("submit")
+@click.argument("period")
+@click.pass_context
+def report_submit(ctx: click.Context, period: str) -> None:
+    """Send this node's report to its parent and a copy to the data center.
+
+    Two signed change-sets (the province sends to the center only). Generates the
+    report first when there is none; to correct a submitted report, generate it again
+    and submit: the new version supersedes the old, which stays in the history.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 report submit 2026-10
+    """
+    with Node.open(_home(ctx)) as node:
+        sent = reports.submit(node, period, actor=getpass.getuser())
+    click.echo(
+        f"Submitted version {sent.version} of {sent.period} to {' and '.join(sent.recipients)} "
+        f"({len(sent.changesets)} signed change-set(s)); they travel at the next sync."
+    )
+
+
+@report_group.command("show")
+@click.argument("period")
+@click.option("--region", help="Whose report (default: this node; at the center, the province).")
+@click.option(
+    "--scope",
+    type=click.Choice(["own", "all"]),
+    default=None,
+    help="own: the region's own report (本级); all: its consolidation (全辖汇总). "
+    "Default: all at the center, own elsewhere.",
+)
+@_output_option
+@_lang_option
+@click.pass_context
+def report_show(
+    ctx: click.Context,
+    period: str,
+    region: str | None,
+    scope: str | None,
+    fmt: str,
+    output: Path | None,
+    lang: str,
+) -> None:
+    """Show a report, or consolidate a region's reports (市级汇总, 全省汇总).
+
+    At the data center, which holds every report, --scope all sums a city with its
+    counties, or the whole province, and lists who has not reported by the deadline
+    (set in node.toml, [reports]). A city holds its own and its counties' reports.
+    Amounts are in 元 with two decimals.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000-dc report show 2026-10 --lang zh
+      fiscalsync --home /srv/fiscalsync/410000-dc report show 2026-10 --region 410100 \\
+          --format xlsx -o zhengzhou-2026-10.xlsx
+    """
+    words = reports.labels(lang)
+    with Node.open(_home(ctx)) as node:
+        at_center = node.spec.role == "center"
+        scope = scope or ("all" if at_center else "own")
+        view = reports.view(node, period, region=region, scope=scope)
+        who = reports.submitters(node, period, region=region) if at_center else []
+    if fmt == "json":
+        document = view.as_dict()
+        if at_center:
+            document["submitters"] = [w.as_dict() for w in who]
+        text = json.dumps(document, ensure_ascii=False, indent=2)
+        if output is None:
+            click.echo(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+        return
+    if fmt in ("csv", "xlsx"):
+        rows = _report_rows(view, words, indent=False)
+        title = f"{view.region} {view.period.label}"
+        tabular.write_table(_report_columns(words), rows, fmt, output, title=title)
+        return
+    _show_report(view, words)
+    if at_center:
+        click.echo("")
+        _show_submitters(who, words)
+
+
 @cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def demo(directory: Path | None) -> None:
@@ -1292,7 +1503,10 @@ def demo(directory: Path | None) -> None:
 
     Creates the demo province (a province, two cities, four counties, one of them
     managed directly by the province, and the data center) under DIRECTORY, or a new
-    temporary folder, and prints what it did.
+    temporary folder. The province allocates from a spreadsheet, the cities break down
+    to their counties, counties and cities record spending, every node submits its
+    monthly report, and the data center consolidates; every step travels as signed
+    change-sets with signed receipts back.
 
     \b
     Example:
@@ -1301,34 +1515,72 @@ def demo(directory: Path | None) -> None:
     """
     result = run_demo(directory)
     net = result.network
-    click.echo(f"Demo province {net.topology.name!r} created under {net.path}")
-    click.echo("")
-    widths = (11, 20, 10, 8)
-    header = ("code", "name", "role", "parent")
-    click.echo("".join(_pad(h, w) for h, w in zip(header, widths, strict=True)) + "mailboxes")
-    for spec in net.topology:
-        endpoint = spec.endpoint.location if spec.endpoint else "-"
-        cells = (spec.code, spec.name, spec.role, spec.parent or "-")
-        click.echo("".join(_pad(c, w) for c, w in zip(cells, widths, strict=True)) + endpoint)
-    click.echo("")
+    topology = net.topology
+    click.echo(f"Demo province {topology.name!r} created under {net.path}: {len(net.homes)} nodes,")
     click.echo(
-        f"{len(net.homes)} node homes, each with its own SQLite database and its own key "
-        f"and certificate from the province's root CA ({net.ca_dir})."
+        "each with its own SQLite database, key and certificate from the province's root CA."
     )
     click.echo("")
     click.echo(
-        f"The province sent {result.codes} code-set extensions (基础数据) to every node: "
-        f"{result.changesets} signed change-sets, relayed through the cities."
+        f"1. Code sets: {result.codes} province extensions sent to every node "
+        f"({result.changesets} signed change-sets)."
     )
-    click.echo(f"Sync took {result.sync.rounds} rounds until quiet. The province's outbox:")
+    click.echo(
+        f"2. Allocation: {result.allocated} lines, {format_yuan(result.allocated_fen)} 元, "
+        f"from {DEMO_ALLOCATIONS.name} to the cities and the directly managed county."
+    )
+    click.echo(f"3. Breakdown: the cities issued {result.breakdowns} lines to their counties.")
+    click.echo(
+        f"4. Ledger: {result.entries} payments and receipts recorded at cities and counties."
+    )
+    click.echo(
+        f"5. Reports: every node submitted its {result.period.label} monthly report; "
+        f"sync took {result.rounds} rounds in all."
+    )
     click.echo("")
-    click.echo(f"  {'recipient':<11}{'kind':<10}{'seq':>4}  receipt")
-    for recipient, kind, seq, verdict in result.acknowledged:
-        click.echo(f"  {recipient:<11}{kind:<10}{seq:>4}  {verdict} (signed by {recipient})")
+    click.echo("The province's view of what it issued (receipts signed by each recipient):")
+    columns = [
+        tabular.Column("id", "id"),
+        tabular.Column("recipient", "recipient"),
+        tabular.Column("func", "func"),
+        tabular.Column("doc", "doc"),
+        tabular.Column("issued", "issued (元)", "money"),
+        tabular.Column("acknowledged", "acknowledged (元)", "money"),
+    ]
+    click.echo(
+        tabular.render_text(
+            columns,
+            [
+                [h.id, h.recipient, h.func_code, h.doc_no, h.amount_fen, h.acknowledged_fen]
+                for h in result.issued
+            ],
+        )
+    )
+    click.echo("")
+    click.echo("What the cities received and still have available (after breakdown and spending):")
+    columns = [
+        tabular.Column("city", "city"),
+        tabular.Column("id", "id"),
+        tabular.Column("func", "func"),
+        tabular.Column("received", "received (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ]
+    rows = [
+        [city, h.id, h.func_code, h.amount_fen, h.available_fen]
+        for city, held in result.received.items()
+        for h in held
+    ]
+    click.echo(tabular.render_text(columns, rows))
+    click.echo("")
+    click.echo("The data center's consolidation (全省汇总):")
+    words = reports.labels("zh")
+    _show_report(result.consolidated, words)
+    click.echo("")
+    _show_submitters(result.submitters, words)
     click.echo("")
     click.echo(f"Done in {result.seconds:.1f} s.")
-    province = net.homes[net.topology.province.code].path
-    click.echo(f"Try: fiscalsync --home {province} outbox --all")
+    center = net.homes[topology.center.code].path if topology.center else net.path
+    click.echo(f"Try: fiscalsync --home {center} report show {result.period.label} --region 410100")
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

@@ -1,6 +1,6 @@
 """What each level of government does, on top of the sync machinery."""
 
-from nodes import agent, appropriations, keys, ledger, tabular
+from nodes import agent, appropriations, keys, ledger, reports, tabular
 from nodes.demo import DemoResult, run_demo
 from nodes.home import NodeHome, create_home
 from nodes.network import Network, init_network
@@ -15,6 +15,7 @@ __all__ = [
     "appropriations",
     "keys",
     "ledger",
+    "reports",
     "tabular",
     "Endpoint",
     "Network",

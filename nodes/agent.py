@@ -3,7 +3,9 @@
 Jobs live in the node database (table ``agent_jobs``), so a restarted agent knows what
 was due while it was down; misfired runs are coalesced into one; a job never overlaps
 itself; a lock file keeps a second agent off the same home; SIGTERM and SIGINT stop the
-agent after the running job finishes. Jobs: ``sync`` every ``[sync] interval_seconds``.
+agent after the running job finishes. Jobs: ``sync`` every ``[sync] interval_seconds``;
+``report`` (not at the center) on the report period boundaries, the 1st, 11th and 21st of
+each month at 00:10 Beijing time, generating and submitting the periods just ended.
 """
 
 from __future__ import annotations
@@ -22,13 +24,27 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 
+from nodes import reports
 from nodes.exchange import Exchange, RoundSummary
 from nodes.node import Node
-from sync.errors import HomeError
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import FiscalsyncError, HomeError
 
-__all__ = ["JOB_TABLE", "AgentRun", "run_agent", "run_once", "sync_job"]
+__all__ = [
+    "JOB_TABLE",
+    "REPORT_SCHEDULE",
+    "AgentRun",
+    "report_job",
+    "run_agent",
+    "run_once",
+    "schedule_jobs",
+    "scheduler_for",
+    "sync_job",
+]
 
 JOB_TABLE = "agent_jobs"
 LOCK_FILE = "agent.lock"
@@ -61,7 +77,44 @@ def sync_job(home: str) -> RoundSummary:
     return summary
 
 
+REPORT_SCHEDULE = {"day": "1,11,21", "hour": 0, "minute": 10}
+"""When the ``report`` job runs (cron fields, Beijing time): just after each period ends."""
+REPORT_ACTOR = "fiscalsync agent"
+
+
+def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submission]:
+    """The ``report`` job: generate and submit the ten-day and monthly periods just ended.
+
+    A period is submitted once: one already submitted (by the agent or by hand) is left
+    alone, so a late or repeated run does no harm, and a correction stays a deliberate
+    act. The center reports nothing. Every period is tried; the first failure is raised
+    afterwards, for the scheduler to record.
+    """
+    submitted: list[reports.Submission] = []
+    failures: list[FiscalsyncError] = []
+    with Node.open(Path(home)) as node:
+        if node.spec.role == "center":
+            return submitted
+        today = reports.local_today(clock)
+        for kind in reports.KINDS:
+            period = reports.Period.last_ended(kind, today)
+            if any(v.state == "submitted" for v in reports.versions(node, period)):
+                continue
+            try:
+                reports.generate(node, period, actor=REPORT_ACTOR, clock=clock)
+                submitted.append(reports.submit(node, period, actor=REPORT_ACTOR, clock=clock))
+            except FiscalsyncError as exc:
+                log.error("report %s: %s", period, exc.message)
+                failures.append(exc)
+                continue
+            log.info("report %s: version %d submitted", period, submitted[-1].version)
+    if failures:
+        raise failures[0]
+    return submitted
+
+
 JOBS: dict[str, Callable[[str], RoundSummary]] = {"sync": sync_job}
+"""What ``agent --once`` runs (the report job runs on its period boundaries only)."""
 
 
 @contextmanager
@@ -94,25 +147,52 @@ def run_once(home: Path) -> list[AgentRun]:
         return [AgentRun(name, job(str(home))) for name, job in JOBS.items()]
 
 
+def scheduler_for(node: Node) -> BlockingScheduler:
+    """A scheduler (not started) keeping its jobs in the node database; one job at a time."""
+    return BlockingScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=node.engine, tablename=JOB_TABLE)},
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone=UTC,
+    )
+
+
+def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]:
+    """Add this node's jobs to ``scheduler`` (replacing stored ones); describe each."""
+    scheduler.add_job(
+        sync_job,
+        "interval",
+        seconds=node.settings.sync_interval_seconds,
+        id="sync",
+        name="sync with the parent",
+        kwargs={"home": str(home)},
+        next_run_time=datetime.now(UTC),
+        replace_existing=True,
+    )
+    described = [f"sync every {node.settings.sync_interval_seconds}s"]
+    if node.spec.role == "center":
+        return described
+    scheduler.add_job(
+        report_job,
+        CronTrigger(**REPORT_SCHEDULE, timezone=reports.LOCAL_TIME),
+        id="report",
+        name="generate and submit the reports of the periods just ended",
+        kwargs={"home": str(home)},
+        replace_existing=True,
+    )
+    when = REPORT_SCHEDULE
+    described.append(
+        f"report on days {when['day']} at {when['hour']:02d}:{when['minute']:02d} "
+        f"{reports.LOCAL_TIME}"
+    )
+    return described
+
+
 def run_agent(home: Path, on_start: Callable[[list[str]], None] | None = None) -> None:
     """Run the scheduler until SIGTERM or SIGINT; the running job is let finish."""
     with agent_lock(home), Node.open(home) as node:
-        scheduler = BlockingScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=node.engine, tablename=JOB_TABLE)},
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
-            timezone=UTC,
-        )
-        scheduler.add_job(
-            sync_job,
-            "interval",
-            seconds=node.settings.sync_interval_seconds,
-            id="sync",
-            name="sync with the parent",
-            kwargs={"home": str(home)},
-            next_run_time=datetime.now(UTC),
-            replace_existing=True,
-        )
+        scheduler = scheduler_for(node)
+        described = schedule_jobs(scheduler, node, home)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %d: stopping after the running job", signum)
@@ -123,12 +203,7 @@ def run_agent(home: Path, on_start: Callable[[list[str]], None] | None = None) -
         }
         try:
             if on_start is not None:
-                on_start(
-                    [
-                        f"{job.id} every {node.settings.sync_interval_seconds}s"
-                        for job in scheduler.get_jobs()
-                    ]
-                )
+                on_start(described)
             scheduler.start()
         finally:
             for sig, handler in previous.items():

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
-from nodes import appropriations, codes, keys
+from nodes import appropriations, codes, keys, reports
 from nodes.node import Node
 from sync import pki
 from sync.changeset import Verified
@@ -42,8 +42,12 @@ def for_node(node: Node, trust: pki.TrustStore) -> Applier:
     def apply_appropriation(conn: Connection, verified: Verified) -> None:
         appropriations.apply_received(conn, verified)
 
+    def apply_report(conn: Connection, verified: Verified) -> None:
+        reports.apply_received(conn, verified, node.topology)
+
     handlers: dict[str, Handler] = {
         "appropriation": apply_appropriation,
+        "report": apply_report,
         "codeset": apply_codeset,
         "revocation": apply_revocation,
     }

@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,7 @@ from nodes.tabular import read_table
 from schema.bulk import insert_rows
 from schema.channels import changeset_log, outbox
 from schema.tables import appropriation, appropriation_event, ledger_entry
-from schema.types import format_yuan, parse_yuan
+from schema.types import format_yuan, parse_utc, parse_yuan
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -99,12 +99,9 @@ def _when(text: Any, where: str) -> datetime:
     if not isinstance(text, str):
         raise InputError(f"{where}: 'at' must be a UTC time")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_utc(text)
     except ValueError as exc:
-        raise InputError(f"{where}: 'at' {text!r} is not a time") from exc
-    if moment.tzinfo is None:
-        raise InputError(f"{where}: 'at' {text!r} has no time zone")
-    return moment.astimezone(UTC)
+        raise InputError(f"{where}: 'at' {text!r} is not a UTC time: {exc}") from exc
 
 
 def _amount(value: Any, where: str) -> int:

@@ -1,4 +1,19 @@
-"""``fiscalsync demo``: the product's main job on the demo province, on SQLite."""
+"""``fiscalsync demo``: the product's main job on the demo province, on SQLite.
+
+The demo province (config/topologies/demo.toml) does a month's work end to end, every
+step through signed change-sets between the nodes' own databases:
+
+1. the province sends its code-set extensions (基础数据) to every node;
+2. it allocates to the cities and to the county it manages directly, one batch from the
+   spreadsheet ``config/demo/allocations-2026.xlsx`` (下达);
+3. each city breaks what it received down to its counties (分解), keeping a share;
+4. counties and cities record spending against their appropriations, and revenue;
+5. every node generates its monthly report for the last complete month and submits it
+   to its parent and to the data center (月报), which consolidates them (汇总).
+
+Signed receipts come back for every change-set; the result holds what the province
+sees (issued, acknowledged), what the cities have available, and the consolidation.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +21,29 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import config
+from nodes import appropriations, ledger, reports
 from nodes.codes import import_codes
 from nodes.network import Network, NetworkSync, init_network, sync_network
 from nodes.node import Node
 from nodes.topology import NodeSpec
+from sync.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["DEMO_TOPOLOGY", "DemoResult", "run_demo"]
+__all__ = ["DEMO_ALLOCATIONS", "DEMO_TOPOLOGY", "DemoResult", "run_demo"]
 
 DEMO_TOPOLOGY = config.TOPOLOGIES / "demo.toml"
-DEMO_CODES = config.DIR / "demo" / "code-extensions.csv"
+DEMO_CODES = config.DEMO / "code-extensions.csv"
+DEMO_ALLOCATIONS = config.DEMO / "allocations-2026.xlsx"
+ACTOR = "demo"
+KEEP_PERCENT = 20
+"""What a city keeps of each appropriation for its own spending; the rest goes down."""
+SPEND_PERCENT = 55
+"""What each node spends of what it holds for itself in the reported month."""
+REVENUE = (("10101", 61), ("10106", 23), ("10304", 9))
+"""Revenue codes (增值税, 个人所得税, 行政事业性收费收入) and a weight for each node's receipts."""
 
 
 @dataclass(frozen=True)
@@ -25,26 +51,154 @@ class DemoResult:
     network: Network
     codes: int
     changesets: int
-    sync: NetworkSync
-    acknowledged: list[tuple[str, str, int, str]]
+    allocated: int
+    allocated_fen: int
+    breakdowns: int
+    entries: int
+    period: reports.Period
+    syncs: list[NetworkSync]
+    issued: list[appropriations.Holding]
+    received: dict[str, list[appropriations.Holding]]
+    consolidated: reports.ReportView
+    submitters: list[reports.Submitter]
     seconds: float
 
+    @property
+    def rounds(self) -> int:
+        return sum(s.rounds for s in self.syncs)
 
-def run_demo(path: Path | None, progress: Callable[[NodeSpec], None] | None = None) -> DemoResult:
-    """Build the demo province under ``path`` (a new temporary folder when None), have
-    the province send its code-set extensions to every node as signed change-sets, sync
-    until every receipt is back, and report what the province sees."""
+
+def last_month(today: date) -> reports.Period:
+    """The last complete month before ``today``."""
+    previous = today.replace(day=1) - timedelta(days=1)
+    return reports.Period(previous.year, previous.month)
+
+
+def run_demo(
+    path: Path | None,
+    progress: Callable[[NodeSpec], None] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> DemoResult:
+    """Build the demo province under ``path`` (a new temporary folder when None) and run
+    a month of its work (see the module's docstring); return what it shows."""
     started = time.monotonic()
     if path is None:
         path = Path(tempfile.mkdtemp(prefix="fiscalsync-demo-")) / "province"
     network = init_network(path, DEMO_TOPOLOGY, progress=progress)
-    province = network.homes[network.topology.province.code].path
+    topology = network.topology
+    province = network.homes[topology.province.code].path
+    period = last_month(reports.local_today(clock))
+    syncs = []
+
+    def settle() -> None:
+        syncs.append(sync_network(path, until_quiet=True, clock=clock))
+
     with Node.open(province) as node:
         codes, changesets = import_codes(node, DEMO_CODES)
-    synced = sync_network(path, until_quiet=True)
+        lines = appropriations.read_allocations(DEMO_ALLOCATIONS, period.year)
+        appropriations.allocate(node, lines, actor=ACTOR, clock=clock)
+    settle()
+
+    breakdowns = 0
+    for city in (n for n in topology if n.role == "city"):
+        counties = [n.code for n in topology if n.parent == city.code]
+        with Node.open(network.homes[city.code].path) as node:
+            held = appropriations.holdings(node, issued=False, year=period.year)
+            down = [
+                _share(h, county, city.code, number, len(counties))
+                for number, h in enumerate(held, 1)
+                for county in counties
+            ]
+            appropriations.allocate(node, down, actor=ACTOR, clock=clock)
+            breakdowns += len(down)
+    settle()
+
+    entries = 0
+    spenders = [n for n in topology if n.role in ("city", "county")]
+    for spec in spenders:
+        with Node.open(network.homes[spec.code].path) as node:
+            book = _entries(node, spec.code, period)
+            entries += ledger.record(node, book, actor=ACTOR, clock=clock)
+    for spec in topology:
+        if spec.role != "center":
+            with Node.open(network.homes[spec.code].path) as node:
+                reports.submit(node, period, actor=ACTOR, clock=clock)
+    settle()
+
+    received = {}
+    for spec in topology:
+        if spec.role == "city":
+            with Node.open(network.homes[spec.code].path) as node:
+                received[spec.code] = appropriations.holdings(node, issued=False)
     with Node.open(province) as node:
-        acknowledged = [
-            (e.recipient, e.kind, e.seq, e.receipt_verdict or "pending")
-            for e in node.outbox(include_acknowledged=True)
-        ]
-    return DemoResult(network, codes, changesets, synced, acknowledged, time.monotonic() - started)
+        issued = appropriations.holdings(node, issued=True)
+    with Node.open(network.homes[topology.center.code].path) as node:
+        consolidated = reports.view(node, period, scope="all")
+        who = reports.submitters(node, period, clock.now())
+    return DemoResult(
+        network=network,
+        codes=codes,
+        changesets=changesets,
+        allocated=len(lines),
+        allocated_fen=sum(line.amount_fen for line in lines),
+        breakdowns=breakdowns,
+        entries=entries,
+        period=period,
+        syncs=syncs,
+        issued=issued,
+        received=received,
+        consolidated=consolidated,
+        submitters=who,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _share(
+    held: appropriations.Holding, county: str, city: str, number: int, counties: int
+) -> appropriations.Allocation:
+    """One county's part of a received appropriation: an equal share of what the city
+    passes down (all but KEEP_PERCENT), whole fen."""
+    share = held.available_fen * (100 - KEEP_PERCENT) // 100 // counties
+    return appropriations.Allocation(
+        recipient=county,
+        amount_fen=share,
+        func=held.func_code,
+        econ=held.econ_code,
+        fund=held.fund_code,
+        doc=f"{city}财预〔{held.year}〕{number}号",
+        year=held.year,
+        title=held.title,
+        transfer_type=held.transfer_type,
+        parent_id=held.id,
+    )
+
+
+def _entries(node: Node, code: str, period: reports.Period) -> list[ledger.Entry]:
+    """A month's payments against what the node holds, and its tax and fee receipts."""
+    book = []
+    for held in appropriations.holdings(node, issued=False, year=period.year):
+        spend = held.available_fen * SPEND_PERCENT // 100
+        first = spend * 2 // 5
+        for day, amount in ((5, first), (18, spend - first)):
+            book.append(
+                ledger.Entry(
+                    entry_date=date(period.year, period.month, day),
+                    direction="expenditure",
+                    code=held.func_code,
+                    econ="50201",
+                    amount_fen=amount,
+                    appropriation_id=held.id,
+                    memo=held.title,
+                )
+            )
+    scale = int(code[2:4]) + int(code[4:6]) + 7  # a different size of economy per node
+    for revenue, weight in REVENUE:
+        book.append(
+            ledger.Entry(
+                entry_date=date(period.year, period.month, 25),
+                direction="revenue",
+                code=revenue,
+                amount_fen=weight * scale * 1_000_00,
+            )
+        )
+    return book

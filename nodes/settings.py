@@ -20,7 +20,9 @@ from sync.errors import ConfigError
 
 __all__ = [
     "DATABASE_FILE",
+    "DEFAULT_MONTHLY_DEADLINE_DAY",
     "DEFAULT_SYNC_INTERVAL",
+    "DEFAULT_TENDAY_DEADLINE_DAYS",
     "SETTINGS_FILE",
     "Settings",
     "load_settings",
@@ -31,6 +33,8 @@ SETTINGS_FILE = "node.toml"
 DATABASE_FILE = "node.db"
 ENV_PREFIX = "FISCALSYNC_"
 DEFAULT_SYNC_INTERVAL = {"province": 300, "city": 300, "county": 300, "center": 600}
+DEFAULT_MONTHLY_DEADLINE_DAY = 5
+DEFAULT_TENDAY_DEADLINE_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class Settings:
     topology: Path
     database_url: str
     sync_interval_seconds: int
+    monthly_deadline_day: int = DEFAULT_MONTHLY_DEADLINE_DAY
+    """A monthly report (月报) is due by this day of the next month."""
+    tenday_deadline_days: int = DEFAULT_TENDAY_DEADLINE_DAYS
+    """A ten-day report (旬报) is due this many days after its period's last day."""
 
 
 def render_settings(code: str, database_url: str | None, sync_interval_seconds: int) -> str:
@@ -66,6 +74,12 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         "\n[sync]\n"
         "# How often `fiscalsync agent` syncs with the parent.\n"
         f"interval_seconds = {sync_interval_seconds}\n"
+        "\n[reports]\n"
+        "# Deadlines, Beijing time (a submission on the last day allowed is on time).\n"
+        "# The monthly report (月报) is due by this day of the next month (1 to 28).\n"
+        f"monthly_deadline_day = {DEFAULT_MONTHLY_DEADLINE_DAY}\n"
+        "# A ten-day report (旬报) is due this many days after its period's last day (1 to 10).\n"
+        f"tenday_deadline_days = {DEFAULT_TENDAY_DEADLINE_DAYS}\n"
     )
 
 
@@ -102,4 +116,12 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     interval = get("sync", "interval_seconds", int, 300)
     if interval < 10:
         raise ConfigError(f"{path}: [sync] interval_seconds must be at least 10")
-    return Settings(home.resolve(), code, topology, url, interval)
+    monthly_day = get("reports", "monthly_deadline_day", int, DEFAULT_MONTHLY_DEADLINE_DAY)
+    if not 1 <= monthly_day <= 28:
+        raise ConfigError(
+            f"{path}: [reports] monthly_deadline_day must be a day from 1 to 28 (every month has it)"
+        )
+    tenday_days = get("reports", "tenday_deadline_days", int, DEFAULT_TENDAY_DEADLINE_DAYS)
+    if not 1 <= tenday_days <= 10:
+        raise ConfigError(f"{path}: [reports] tenday_deadline_days must be from 1 to 10")
+    return Settings(home.resolve(), code, topology, url, interval, monthly_day, tenday_days)

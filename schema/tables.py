@@ -31,6 +31,8 @@ __all__ = [
     "ledger_entry",
     "metadata",
     "node_identity",
+    "report",
+    "report_line",
     "topology_node",
 ]
 
@@ -141,3 +143,50 @@ ledger_entry = Table(
     Index(None, "entry_date"),
 )
 """Expenditure payments and revenue receipts at this node, the source of its reports."""
+
+report = Table(
+    "report",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node_code", code_column_type(), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("negative_entries", Boolean, nullable=False),
+    Column("generated_at", UTCDateTime(), nullable=False),
+    Column("generated_by", String(100), nullable=False),
+    Column("submitted_at", UTCDateTime()),
+    Column("changeset_id", String(DIGEST_LENGTH)),
+    Column("received_at", UTCDateTime()),
+    UniqueConstraint("node_code", "period", "version"),
+    CheckConstraint("kind IN ('monthly', 'tenday')", name="kind"),
+    CheckConstraint("state IN ('draft', 'submitted', 'received')", name="state"),
+    CheckConstraint("version >= 1", name="version"),
+    Index(None, "period"),
+)
+"""Revenue and expenditure reports (旬报, 月报): this node's own and those it received.
+
+Every version is kept: a correction is a new version, and the newest is the current one.
+Own reports are ``draft`` until ``submitted`` (``changeset_id``: the copy sent to the
+central node, or to the parent where there is none); reports of other nodes are
+``received``, with ``submitted_at`` the creation time of the signed change-set that
+brought them (``changeset_id``). ``negative_entries`` says a negative ledger entry went
+into the report, which lifts the check that no year to date is below its period.
+"""
+
+report_line = Table(
+    "report_line",
+    metadata,
+    Column("report_id", Integer, ForeignKey("report.id"), primary_key=True),
+    Column("section", String(16), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("code", String(16), primary_key=True),
+    Column("budget_fen", Fen, nullable=False),
+    Column("period_fen", Fen, nullable=False),
+    Column("ytd_fen", Fen, nullable=False),
+    CheckConstraint("section IN ('revenue', 'expenditure')", name="section"),
+    CheckConstraint("level BETWEEN 0 AND 3", name="level"),
+)
+"""The lines of a report: 0 the section total, 1 类 and 2 款 subtotals, 3 the leaf codes."""

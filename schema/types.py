@@ -17,6 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "parse_utc",
     "DIGEST_LENGTH",
     "NODE_CODE_LENGTH",
     "Fen",
@@ -70,6 +71,17 @@ def format_yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
     return f"{sign}{yuan:,}.{cents:02d}"
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO 8601 time with its zone (``Z`` allowed), as an aware UTC datetime.
+
+    Raises ValueError for text that is not a time or has no zone.
+    """
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return moment.astimezone(UTC)
 
 
 def utcnow() -> datetime:

@@ -1,4 +1,4 @@
-"""The agent: scheduled sync on APScheduler, a lock per home, a clean stop on SIGTERM."""
+"""The agent: scheduled sync and reports on APScheduler, a lock per home, a clean stop."""
 
 from __future__ import annotations
 
@@ -7,20 +7,25 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, init_network
+from nodes import Node, agent, init_network, ledger, reports
 from nodes.agent import agent_lock
 from nodes.network import Network
 from schema.tables import code_item
+from sync.clock import FixedClock
 from sync.errors import HomeError
 
 EXE = Path(sys.executable).parent / "fiscalsync"
+BEIJING = ZoneInfo("Asia/Shanghai")
+CENTER = "410000-dc"
 
 
 @pytest.fixture
@@ -43,7 +48,8 @@ def env() -> dict[str, str]:
 
 def codes_at(network: Network, code: str) -> set[str]:
     with Node.open(network.path / code) as node, node.engine.connect() as conn:
-        return set(conn.execute(sa.select(code_item.c.code)).scalars())
+        query = sa.select(code_item.c.code).where(code_item.c.is_extension)
+        return set(conn.execute(query).scalars())
 
 
 def test_agent_once_runs_the_sync_job(province: Network) -> None:
@@ -86,7 +92,7 @@ def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_sigter
         assert codes_at(province, "410181") == {"2059901"}
         with Node.open(home) as node, node.engine.connect() as conn:
             jobs = conn.execute(sa.text("SELECT id FROM agent_jobs")).scalars().all()
-        assert jobs == ["sync"]
+        assert sorted(jobs) == ["report", "sync"]
         agent.send_signal(signal.SIGTERM)
         out, err = agent.communicate(timeout=30)
     finally:
@@ -96,3 +102,44 @@ def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_sigter
     assert agent.returncode == 0, err
     assert "Agent started: sync every 300s" in out
     assert "Agent stopped." in out
+
+
+def test_the_report_job_is_scheduled_on_the_period_boundaries(province: Network) -> None:
+    scheduled = {}
+    for code in ("410181", CENTER):
+        with Node.open(province.path / code) as node:
+            scheduler = agent.scheduler_for(node)
+            described = agent.schedule_jobs(scheduler, node, node.settings.home)
+            scheduled[code] = {job.id: job for job in scheduler.get_jobs()}
+        assert len(described) == len(scheduled[code])
+    assert set(scheduled[CENTER]) == {"sync"}  # the center reports nothing
+    report = scheduled["410181"]["report"]
+    assert report.func is agent.report_job
+    fires = []
+    moment = datetime(2026, 10, 31, 23, 0, tzinfo=BEIJING)
+    for _ in range(4):
+        moment = report.trigger.get_next_fire_time(None, moment)
+        fires.append(moment.astimezone(BEIJING).strftime("%m-%d %H:%M"))
+        moment = moment.replace(minute=11)
+    assert fires == ["11-01 00:10", "11-11 00:10", "11-21 00:10", "12-01 00:10"]
+
+
+def test_the_report_job_submits_the_periods_just_ended_once(province: Network) -> None:
+    home = province.path / "410181"
+    with Node.open(home) as node:
+        entry = ledger.Entry(date(2026, 10, 25), "expenditure", "2050202", 1234)
+        ledger.record(node, [entry], actor="tester")
+    clock = FixedClock(datetime(2026, 11, 1, 0, 10, tzinfo=BEIJING))
+    done = agent.report_job(str(home), clock=clock)
+    assert [(s.period, s.version, s.recipients) for s in done] == [
+        ("2026-10", 1, ["410000", CENTER]),
+        ("2026-10-D3", 1, ["410000", CENTER]),
+    ]
+    assert agent.report_job(str(home), clock=clock) == []  # already submitted: left alone
+    with Node.open(home) as node:
+        queued = sorted((e.recipient, e.kind) for e in node.outbox())
+        month = reports.view(node, "2026-10")
+    assert queued == [("410000", "report")] * 2 + [(CENTER, "report")] * 2
+    assert month.total("expenditure").period_fen == 1234
+    assert [s.state for s in month.sources] == ["submitted"]
+    assert agent.report_job(str(province.path / CENTER), clock=clock) == []

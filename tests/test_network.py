@@ -124,8 +124,17 @@ def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "8 node homes" in done.stdout
-    assert "410181" in done.stdout and "巩义市" in done.stdout
+    out = done.stdout
+    assert "8 nodes" in out and "2. Allocation: 8 lines, 18,750,000.00 元" in out
+    # Every line the province issued is acknowledged in full by its recipient's receipt.
+    issued = [line.split() for line in out.splitlines() if line.startswith("410000-2026-")]
+    assert len(issued) == 8 and all(cells[-1] == cells[-2] for cells in issued)
+    # The consolidation spends what the cities and counties recorded, out of 18,750,000.00.
+    (total,) = [
+        line.split() for line in out.splitlines() if line.startswith("支出") and "合计" in line
+    ]
+    assert total[2] == "18750000.00" and total[3] == total[4] != "0.00"
+    assert "Reports summed (7)" in out and "巩义市" in out
     status = subprocess.run(
         [*command, "--home", str(tmp_path / "demo" / "410000"), "status"],
         capture_output=True,

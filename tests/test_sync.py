@@ -57,7 +57,7 @@ def rows(
 
 
 def codes_at(network: Network, code: str) -> set[str]:
-    return {r.code for r in rows(network, code, code_item)}
+    return {r.code for r in rows(network, code, code_item) if r.is_extension}
 
 
 def snapshot(network: Network, code: str) -> dict[str, list[tuple[object, ...]]]:

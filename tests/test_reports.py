@@ -1,0 +1,591 @@
+"""Reports (旬报 / 月报): generated from the ledger and budget, sent up, consolidated (汇总).
+
+Through real change-sets on a ``network init`` province, on SQLite and on PostgreSQL.
+One province per backend is built for the module (budgets issued and broken down, ledger
+entries recorded, reports submitted on fixed clocks, synced until quiet); each test
+asserts one thing about it, and a test that adds data uses a period no other test reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import DEMO_TOPOLOGY, PG_SERVER, _fresh_pg_name, _postgres_problem, unavailable
+
+from nodes import Node, init_network, ledger, reports
+from nodes.appropriations import Allocation, allocate, holdings
+from nodes.network import Network, database_url_for, sync_network
+from nodes.reports import Period, ReportLine, ReportView, check_lines
+from nodes.settings import Settings, load_settings, render_settings
+from schema.channels import changeset_log, outbox
+from schema.engine import drop_database
+from schema.types import parse_yuan
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK, FixedClock
+from sync.errors import ConfigError, InputError
+from sync.pki import load_signer
+
+CENTER = "410000-dc"
+ACTOR = "tester"
+
+# (date, direction, code, yuan) recorded at each node; 410300 records nothing.
+LEDGER = {
+    "410000": [("2026-10-03", "revenue", "10101", "9999.99")],
+    "410100": [
+        ("2026-10-02", "expenditure", "2050201", "40.00"),
+        ("2026-10-12", "expenditure", "2050202", "15.50"),
+    ],
+    "410102": [
+        ("2026-09-15", "expenditure", "2050201", "100.00"),
+        ("2026-10-05", "expenditure", "2050201", "250.00"),
+        ("2026-10-15", "expenditure", "2050201", "300.00"),
+        ("2026-10-08", "revenue", "10101", "1000.00"),
+        ("2026-10-20", "revenue", "103", "50.00"),  # booked at 类, beside a 款 of it
+        ("2026-10-21", "revenue", "10302", "70.00"),
+    ],
+    "410122": [
+        ("2026-10-09", "expenditure", "2010101", "80.00"),
+        ("2026-10-30", "revenue", "10101", "500.00"),
+    ],
+    "410322": [("2026-10-03", "expenditure", "2050202", "10.00")],
+    "410181": [
+        ("2026-08-01", "revenue", "10101", "12.34"),
+        ("2026-10-10", "expenditure", "2050202", "20.00"),
+    ],
+}
+ON_TIME = ("410000", "410100", "410102", "410122", "410181")
+LATE = "410300"
+MISSING = "410322"  # generates a draft of 2026-10 but never submits it
+
+
+def beijing(day: str, hour: int = 9) -> FixedClock:
+    moment = datetime.fromisoformat(f"{day}T{hour:02d}:00:00+08:00")
+    return FixedClock(moment)
+
+
+def at(network: Network, code: str) -> Node:
+    return Node.open(network.path / code)
+
+
+def record(network: Network, code: str, rows: list[tuple[str, str, str, str]]) -> None:
+    entries = [
+        ledger.Entry(date.fromisoformat(day), direction, code_, parse_yuan(yuan))
+        for day, direction, code_, yuan in rows
+    ]
+    with at(network, code) as node:
+        ledger.record(node, entries, actor=ACTOR)
+
+
+def settle(network: Network) -> None:
+    assert sync_network(network.path, until_quiet=True, max_rounds=20).quiet
+
+
+def build_province(network: Network) -> None:
+    with at(network, "410000") as node:
+        allocate(
+            node,
+            [
+                Allocation(
+                    "410100", 100_000_000, "2050201", "50201", "111", "豫财〔2026〕1号", 2026
+                ),
+                Allocation(
+                    "410181", 20_000_000, "2050202", "50201", "111", "豫财〔2026〕2号", 2026
+                ),
+            ],
+            actor=ACTOR,
+        )
+    settle(network)
+    with at(network, "410100") as node:
+        (received,) = [h.id for h in holdings(node, issued=False)]
+        allocate(
+            node,
+            [
+                Allocation(
+                    "410102",
+                    60_000_000,
+                    "2050201",
+                    "50201",
+                    "111",
+                    "郑财〔2026〕1号",
+                    2026,
+                    parent_id=received,
+                )
+            ],
+            actor=ACTOR,
+        )
+    settle(network)
+    for code, rows in LEDGER.items():
+        record(network, code, rows)
+    for code in ON_TIME:
+        with at(network, code) as node:
+            reports.submit(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-03"))
+    with at(network, LATE) as node:
+        reports.submit(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-09"))
+    with at(network, MISSING) as node:
+        reports.generate(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-03"))
+    # 旬报 of the first ten days: one on time (due 13 October), one late.
+    for code, day in (("410102", "2026-10-12"), ("410122", "2026-10-15")):
+        with at(network, code) as node:
+            reports.submit(node, "2026-10-D1", actor=ACTOR, clock=beijing(day))
+    settle(network)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def province(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Network]:
+    template = None
+    if request.param == "postgresql":
+        problem = _postgres_problem()
+        if problem:
+            unavailable("postgres", problem)
+        template = f"{PG_SERVER}/{_fresh_pg_name()}_{{code}}"
+    network = None
+    try:
+        network = init_network(
+            tmp_path_factory.mktemp("reports") / "province", DEMO_TOPOLOGY, template
+        )
+        build_province(network)
+        yield network
+    finally:
+        if template is not None:
+            for spec in network.topology if network else []:
+                url = database_url_for(template, spec.code)
+                assert url is not None
+                drop_database(url)
+
+
+def amounts(view: ReportView) -> dict[tuple[str, int, str], tuple[int, int, int]]:
+    return {(x.section, x.level, x.code): x.amounts for x in view.lines}
+
+
+def summed(views: list[ReportView]) -> dict[tuple[str, int, str], tuple[int, int, int]]:
+    """Line by line: each line's amounts added over the views that have it."""
+    total: dict[tuple[str, int, str], list[int]] = {}
+    for v in views:
+        for key, values in amounts(v).items():
+            line = total.setdefault(key, [0, 0, 0])
+            for i, value in enumerate(values):
+                line[i] += value
+    return {key: (a[0], a[1], a[2]) for key, a in total.items()}
+
+
+def own(node: Node, code: str, period: str = "2026-10") -> ReportView:
+    return reports.view(node, period, region=code, scope="own")
+
+
+def leaf(view: ReportView, section: str, code: str) -> ReportLine:
+    found = view.line(section, code, level=3)
+    assert found is not None, (section, code)
+    return found
+
+
+def children(view: ReportView, parent: ReportLine) -> list[ReportLine]:
+    below = [
+        x
+        for x in view.lines
+        if x.section == parent.section and x.level > parent.level and x.code.startswith(parent.code)
+    ]
+    return [
+        x
+        for x in below
+        if not any(parent.level < y.level < x.level and x.code.startswith(y.code) for y in below)
+    ]
+
+
+# --- through the province -------------------------------------------------------------
+
+
+def test_a_county_report_has_budget_period_and_year_to_date(province: Network) -> None:
+    with at(province, "410102") as node:
+        month = reports.view(node, "2026-10")
+        first = reports.view(node, "2026-10-D1")
+    item = leaf(month, "expenditure", "2050201")
+    assert item.name == "学前教育"
+    assert item.amounts == (60_000_000, 55_000, 65_000)  # budget as broken down to it
+    assert month.line("expenditure", "205") == ReportLine(
+        "expenditure", 1, "205", 60_000_000, 55_000, 65_000, name="教育支出"
+    )
+    assert leaf(first, "expenditure", "2050201").amounts == (60_000_000, 25_000, 35_000)
+    non_tax = month.line("revenue", "103")
+    assert non_tax is not None and (non_tax.level, non_tax.amounts) == (1, (0, 12_000, 12_000))
+    assert month.total("revenue").amounts == (0, 112_000, 112_000)
+    assert [s.state for s in month.sources] == ["submitted"]
+
+
+def test_each_city_consolidation_is_the_sum_of_its_parts(province: Network) -> None:
+    with at(province, CENTER) as center:
+        for city in ("410100", "410300"):
+            consolidated = reports.view(center, "2026-10", region=city, scope="all")
+            parts = [c for c in (city, *_counties(province, city)) if c != MISSING]
+            assert amounts(consolidated) == summed([own(center, c) for c in parts])
+            assert [s.node for s in consolidated.sources] == parts
+        assert consolidated.missing == [MISSING]
+
+
+def _counties(network: Network, city: str) -> list[str]:
+    return [n.code for n in network.topology.children(city)]
+
+
+def test_the_province_consolidation_is_every_node_once(province: Network) -> None:
+    with at(province, CENTER) as center:
+        whole = reports.view(center, "2026-10", scope="all")
+        every_node = summed([own(center, c) for c in (*ON_TIME, LATE)])
+        by_level = summed(
+            [
+                own(center, "410000"),
+                reports.view(center, "2026-10", region="410100", scope="all"),
+                reports.view(center, "2026-10", region="410300", scope="all"),
+                own(center, "410181"),
+            ]
+        )
+    assert whole.region == "410000" and whole.scope == "all"
+    assert amounts(whole) == every_node == by_level
+    assert whole.missing == [MISSING]
+    revenue = whole.total("revenue").period_fen
+    assert revenue == 999_999 + 100_000 + 5_000 + 7_000 + 50_000  # every revenue entry of October
+
+
+def test_budgets_are_conserved_through_the_breakdown(province: Network) -> None:
+    with at(province, CENTER) as center:
+        city_own = leaf(own(center, "410100"), "expenditure", "2050201")
+        city_all = reports.view(center, "2026-10", region="410100", scope="all")
+        whole = reports.view(center, "2026-10", scope="all")
+        province_own = own(center, "410000")
+    assert city_own.budget_fen == 40_000_000
+    assert leaf(city_all, "expenditure", "2050201").budget_fen == 100_000_000
+    assert whole.total("expenditure").budget_fen == 120_000_000  # everything the province issued
+    assert province_own.total("expenditure").budget_fen == 0
+    assert all(x.budget_fen == 0 for x in whole.lines if x.section == "revenue")
+
+
+def test_subtotals_equal_the_sum_of_their_children(province: Network) -> None:
+    with at(province, CENTER) as center:
+        whole = reports.view(center, "2026-10", scope="all")
+    parents = [x for x in whole.lines if x.level < 3]
+    assert {(x.section, x.code) for x in parents} >= {("revenue", "103"), ("expenditure", "20502")}
+    for parent in parents:
+        below = children(whole, parent)
+        assert below, parent
+        for i in range(3):
+            assert parent.amounts[i] == sum(x.amounts[i] for x in below), parent
+    for section in reports.SECTIONS:
+        leaves = [x for x in whole.lines if x.section == section and x.level == 3]
+        assert whole.total(section).ytd_fen == sum(x.ytd_fen for x in leaves)
+    check_lines(whole.lines, negative_entries=False)
+
+
+def test_a_city_consolidates_its_counties_and_the_province_cannot(province: Network) -> None:
+    with at(province, "410100") as city, at(province, CENTER) as center:
+        mine = reports.view(city, "2026-10", scope="all")
+        assert amounts(mine) == amounts(
+            reports.view(center, "2026-10", region="410100", scope="all")
+        )
+        assert [(s.node, s.state) for s in mine.sources] == [
+            ("410100", "submitted"),
+            ("410102", "received"),
+            ("410122", "received"),
+        ]
+    with at(province, "410000") as node:
+        with pytest.raises(InputError, match="does not receive the reports of 410102"):
+            reports.view(node, "2026-10", scope="all")
+        assert [s.node for s in reports.view(node, "2026-10", region="410181").sources] == [
+            "410181"
+        ]
+
+
+def test_late_and_missing_submitters_are_listed(province: Network) -> None:
+    after = beijing("2026-11-10").now()
+    with at(province, CENTER) as center:
+        month = {s.code: s.state for s in reports.submitters(center, "2026-10", after)}
+        early = {
+            s.code: s.state
+            for s in reports.submitters(center, "2026-10", beijing("2026-11-04").now())
+        }
+        tenday = {s.code: s.state for s in reports.submitters(center, "2026-10-D1", after)}
+        (late,) = [s for s in reports.submitters(center, "2026-10", after) if s.state == "late"]
+    assert month == {**dict.fromkeys(ON_TIME, "on time"), LATE: "late", MISSING: "missing"}
+    assert early[MISSING] == "not yet due"
+    assert (tenday["410102"], tenday["410122"], tenday["410000"]) == ("on time", "late", "missing")
+    assert late.code == LATE and late.deadline == datetime.fromisoformat("2026-11-06T00:00+08:00")
+    assert late.due_date == date(2026, 11, 5)
+    with at(province, "410100") as city:
+        assert [s.code for s in reports.submitters(city, "2026-10", after)] == [
+            "410100",
+            "410102",
+            "410122",
+        ]
+
+
+def test_a_correction_supersedes_and_the_old_version_stays(province: Network) -> None:
+    period = "2026-10-D2"  # read by no other test
+    county = "410122"
+    with at(province, county) as node:
+        first = reports.submit(node, period, actor=ACTOR, clock=beijing("2026-10-22"))
+    record(province, county, [("2026-10-18", "expenditure", "2010101", "33.00")])
+    with at(province, county) as node:
+        with pytest.raises(InputError, match="already submitted"):
+            reports.submit(node, period, actor=ACTOR, clock=beijing("2026-10-23"))
+        draft = reports.generate(node, period, actor=ACTOR, clock=beijing("2026-10-23"))
+        assert [(v.version, v.state) for v in draft.sources] == [(2, "draft")]
+        second = reports.submit(node, period, actor=ACTOR, clock=beijing("2026-10-23"))
+    assert (first.version, second.version) == (1, 2)
+    settle(province)
+    for holder in (CENTER, "410100"):
+        with at(province, holder) as node:
+            history = reports.versions(node, period, county)
+            current = own(node, county, period)
+        assert [(v.version, v.state) for v in history] == [(1, "received"), (2, "received")]
+        assert history[0].submitted_at == beijing("2026-10-22").now()
+        assert [s.version for s in current.sources] == [2]
+        assert current.total("expenditure").period_fen == 3_300
+    with at(province, CENTER) as center:
+        (state,) = [s for s in reports.submitters(center, period) if s.code == county]
+    assert (state.state, state.version) == ("on time", 2)  # judged by its first submission
+
+
+def test_the_receiver_refuses_inconsistent_foreign_and_stale_reports(province: Network) -> None:
+    county = "410181"
+
+    def line(section: str, level: int, code: str, ytd: int) -> dict[str, Any]:
+        amounts = {"budget": 0, "period": 0, "ytd": ytd}
+        return {"op": "line", "section": section, "level": level, "code": code, **amounts}
+
+    lines = [
+        line("revenue", 0, "", 1234),
+        line("revenue", 1, "101", 1234),
+        line("revenue", 3, "10101", 1234),
+        line("expenditure", 0, "", 0),
+    ]
+
+    def head(period: str, node: str = county, version: int = 1) -> dict[str, Any]:
+        return {
+            "op": "report",
+            "node": node,
+            "period": period,
+            "kind": Period.parse(period).kind,
+            "year": 2026,
+            "version": version,
+            "generated_at": "2026-10-01T00:00:00.000000Z",
+            "generated_by": ACTOR,
+            "negative_entries": False,
+            "lines": len(lines),
+        }
+
+    tampered = [dict(x) for x in lines]
+    tampered[1]["ytd"] = 1000  # the 类 subtotal no longer adds up
+    crafted = {
+        "2026-08": [head("2026-08"), *tampered],
+        "2026-07": [head("2026-07", node="410102"), *lines],
+        "2026-10": [head("2026-10", version=1), *lines],  # the center holds version 1
+    }
+    with at(province, county) as node:
+        signer = load_signer(node.home.keys)
+        with node.engine.begin() as conn:
+            sent = {
+                period: enqueue(conn, node.spool, signer, CENTER, "report", ops, SYSTEM_CLOCK).id
+                for period, ops in crafted.items()
+            }
+    settle(province)
+    with at(province, CENTER) as center:
+        with center.engine.connect() as conn:
+            logged = {
+                row.id: (row.verdict, row.reason)
+                for row in conn.execute(
+                    sa.select(changeset_log).where(changeset_log.c.id.in_(sent.values()))
+                )
+            }
+        assert reports.versions(center, "2026-08", county) == []
+        assert reports.versions(center, "2026-07", "410102") == []
+        assert len(reports.versions(center, "2026-10", county)) == 1
+    verdicts = {period: logged[ident] for period, ident in sent.items()}
+    assert verdicts["2026-08"] == (
+        "rejected",
+        "revenue 类 101 (subtotal): year to date 10.00 元 is not the sum of the lines under it, 12.34 元",
+    )
+    assert verdicts["2026-07"] == (
+        "rejected",
+        "the report of 410102 came from 410181: a node sends only its own",
+    )
+    assert verdicts["2026-10"][0] == "rejected"
+    assert "is not newer than version 1" in str(verdicts["2026-10"][1])
+    with at(province, county) as node, node.engine.connect() as conn:
+        receipts = (
+            conn.execute(sa.select(outbox.c.receipt_verdict).where(outbox.c.id.in_(sent.values())))
+            .scalars()
+            .all()
+        )
+    assert receipts == ["rejected"] * 3
+
+
+def test_regenerating_a_draft_replaces_it(province: Network) -> None:
+    with at(province, "410322") as node:
+        first = reports.generate(node, "2026-09", actor="a")
+        second = reports.generate(node, "2026-09", actor="b")
+        history = reports.versions(node, "2026-09")
+    assert [(v.version, v.state, v.generated_by) for v in history] == [(1, "draft", "b")]
+    assert first.sources[0].version == second.sources[0].version == 1
+
+
+def test_what_cannot_be_generated_or_submitted(province: Network) -> None:
+    with at(province, MISSING) as node:
+        with pytest.raises(InputError, match="not over until 2026-11-01"):
+            reports.submit(node, "2026-10", actor=ACTOR, clock=beijing("2026-10-31", 23))
+        with pytest.raises(InputError, match="has not begun"):
+            reports.generate(node, "2026-12", actor=ACTOR, clock=beijing("2026-11-30"))
+        assert [v.state for v in reports.versions(node, "2026-10")] == ["draft"]
+        assert node.outbox() == []
+    with at(province, CENTER) as center:
+        with pytest.raises(InputError, match="central node 410000-dc generates no reports"):
+            reports.generate(center, "2026-10", actor=ACTOR)
+        with pytest.raises(InputError, match="no 2026-09 report of 410102 here"):
+            own(center, "410102", "2026-09")
+
+
+# --- periods, deadlines, arithmetic ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "start", "end"),
+    [
+        ("2026-10", "monthly", date(2026, 10, 1), date(2026, 11, 1)),
+        ("2026-12", "monthly", date(2026, 12, 1), date(2027, 1, 1)),
+        ("2026-10-D1", "tenday", date(2026, 10, 1), date(2026, 10, 11)),
+        ("2026-10-d2", "tenday", date(2026, 10, 11), date(2026, 10, 21)),
+        ("2026-02-D3", "tenday", date(2026, 2, 21), date(2026, 3, 1)),
+    ],
+)
+def test_periods_parse(text: str, kind: str, start: date, end: date) -> None:
+    period = Period.parse(text)
+    assert (period.kind, period.start, period.end, period.year) == (kind, start, end, start.year)
+    assert Period.parse(period.label) == period
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-13", "2026-1", "26-10", "2026-10-D4", "2026-10-D", "2026/10", "", "2026-10-M1"]
+)
+def test_bad_periods_are_refused_with_the_three_forms(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        Period.parse(text)
+    assert "2026-10-D1" in str(caught.value.hint)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("monthly_deadline_day = 31", "monthly_deadline_day must be a day from 1 to 28"),
+        ("tenday_deadline_days = 0", "tenday_deadline_days must be from 1 to 10"),
+        ('tenday_deadline_days = "3"', "tenday_deadline_days must be a int"),
+    ],
+)
+def test_deadline_settings_are_rendered_and_checked(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    text = render_settings("410102", None, 300)
+    assert "[reports]" in text and "monthly_deadline_day = 5" in text
+    (tmp_path / "node.toml").write_text(text, encoding="utf-8")
+    settings = load_settings(tmp_path, environ={})
+    assert (settings.monthly_deadline_day, settings.tenday_deadline_days) == (5, 3)
+    key = setting.split(" = ")[0]
+    (tmp_path / "node.toml").write_text(
+        "\n".join(setting if line.startswith(key) else line for line in text.splitlines()),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path, environ={})
+
+
+def test_deadlines_follow_the_settings_in_beijing_time(tmp_path: Path) -> None:
+    settings = Settings(tmp_path, "410102", tmp_path / "t.toml", "sqlite://", 300, 5, 3)
+    assert Period.parse("2026-10").due_date(settings) == date(2026, 11, 5)
+    assert Period.parse("2026-10").deadline(settings) == datetime.fromisoformat(
+        "2026-11-06T00:00+08:00"
+    )
+    assert Period.parse("2026-10-D1").due_date(settings) == date(2026, 10, 13)
+    assert Period.parse("2026-10-D3").due_date(settings) == date(2026, 11, 3)
+    assert Period.parse("2026-10-D2").title("zh") == "2026年10月中旬"
+
+
+@pytest.mark.parametrize(
+    ("today", "tenday", "monthly"),
+    [
+        ("2026-11-01", "2026-10-D3", "2026-10"),
+        ("2026-11-11", "2026-11-D1", "2026-10"),
+        ("2026-11-21", "2026-11-D2", "2026-10"),
+        ("2026-01-05", "2025-12-D3", "2025-12"),
+    ],
+)
+def test_the_periods_just_ended(today: str, tenday: str, monthly: str) -> None:
+    day = date.fromisoformat(today)
+    assert Period.last_ended("tenday", day).label == tenday
+    assert Period.last_ended("monthly", day).label == monthly
+
+
+def _leaves() -> dict[tuple[str, str], tuple[int, int, int]]:
+    return {
+        ("expenditure", "2050201"): (500, 100, 300),
+        ("expenditure", "2050202"): (0, 10, 20),
+        ("revenue", "103"): (0, 5, 5),
+        ("revenue", "10302"): (0, 7, 9),
+    }
+
+
+def test_generated_lines_pass_their_checks() -> None:
+    lines = reports.build_lines(_leaves())
+    check_lines(lines, negative_entries=False)
+    assert [(x.level, x.code) for x in lines] == [
+        (0, ""), (1, "103"), (3, "103"), (3, "10302"),
+        (0, ""), (1, "205"), (2, "20502"), (3, "2050201"), (3, "2050202"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("expenditure", 2, "20502", 1, 111), "expenditure 款 20502 (subtotal): period 1.11 元"),
+        (("expenditure", 0, "", 2, 0), "expenditure total: year to date 0.00 元 is not the sum"),
+        (("revenue", 3, "10302", 0, 1), "revenue 款 10302: revenue lines have no budget"),
+        (("expenditure", 3, "2050202", 2, 5), "year to date 0.05 元 is less than the period's"),
+    ],
+)
+def test_lines_that_do_not_add_up_are_refused(change: tuple[Any, ...], message: str) -> None:
+    section, level, code, column, value = change
+    lines = []
+    for x in reports.build_lines(_leaves()):
+        if (x.section, x.level, x.code) == (section, level, code):
+            values = list(x.amounts)
+            values[column] = value
+            x = ReportLine(section, level, code, *values)
+        lines.append(x)
+    if level == 3:  # keep the sums right, so that only the line's own fault is left
+        leaves = {(x.section, x.code): x.amounts for x in lines if x.level == 3}
+        lines = reports.build_lines(leaves)
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_lines(lines, negative_entries=False)
+
+
+def test_negative_entries_lift_the_period_check_only() -> None:
+    leaves = {("revenue", "10101"): (0, 500, -200)}  # a refund earlier in the year
+    check_lines(reports.build_lines(leaves), negative_entries=True)
+    with pytest.raises(InputError, match="less than the period's"):
+        check_lines(reports.build_lines(leaves), negative_entries=False)
+
+
+def test_labels_in_english_and_chinese() -> None:
+    zh = reports.labels("zh")
+    assert (zh["revenue"], zh["expenditure"], zh["budget"], zh["period"], zh["ytd"]) == (
+        "收入",
+        "支出",
+        "预算数",
+        "本期数",
+        "累计数",
+    )
+    assert (zh["class"], zh["subclass"], zh["item"], zh["total"]) == ("类", "款", "项", "合计")
+    assert reports.labels("en").keys() == zh.keys()
+    with pytest.raises(InputError):
+        reports.labels("fr")
