@@ -19,8 +19,11 @@ lint: $(BIN)/fiscalsync
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Tests run in parallel, one worker per core; `make test JOBS=0` runs them in one process.
+JOBS ?= auto
+
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,11 @@ from nodes import (
 from nodes.codes import import_codes
 from nodes.demo import DEMO_ALLOCATIONS
 from nodes.exchange import Exchange, RoundSummary
+from nodes.locks import home_lock
 from nodes.network import sync_network
 from nodes.node import inspect_changeset
 from nodes.topology import NodeSpec
+from schema.engine import database_failure
 from schema.errors import FiscalsyncError
 from schema.types import format_yuan, parse_yuan
 from sync.errors import InputError, RowsRefused, TopologyError, TransportError
@@ -104,6 +106,11 @@ class _Group(click.Group):
             where = f" ({exc.filename})" if exc.filename else ""
             hint = "free disk space and run the command again" if exc.errno == errno.ENOSPC else ""
             raise Failure(f"{exc.strerror or exc}{where}", hint, code=74) from exc
+        except Exception as exc:
+            failure = database_failure(exc)
+            if failure is None:
+                raise
+            raise Failure(failure.message, failure.hint, code=failure.exit_code) from exc
 
 
 def _home(ctx: click.Context) -> Path:
@@ -111,6 +118,17 @@ def _home(ctx: click.Context) -> Path:
     if home is None:
         raise click.UsageError("no node home: pass --home DIR or set FISCALSYNC_HOME")
     return Path(home)
+
+
+@contextlib.contextmanager
+def _writing(
+    ctx: click.Context, *, exclusive: bool = False, check_schema: bool = True
+) -> Iterator[Node]:
+    """The node, for a command that writes to it: under the home lock (shared, or
+    ``exclusive`` for what must be alone with the home)."""
+    home = _home(ctx)
+    with Node.open(home, check_schema=check_schema) as node, home_lock(home, exclusive=exclusive):
+        yield node
 
 
 def _pad(text: str, width: int) -> str:
@@ -225,7 +243,7 @@ def db_upgrade(ctx: click.Context) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 db upgrade
     """
-    with Node.open(_home(ctx), check_schema=False) as node:
+    with _writing(ctx, exclusive=True, check_schema=False) as node:
         before, after = node.upgrade_database()
     if before == after:
         click.echo(f"Database already at schema {after}.")
@@ -439,7 +457,7 @@ def keys_new(ctx: click.Context) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 keys new
     """
-    with Node.open(_home(ctx), check_schema=False) as node:
+    with _writing(ctx, check_schema=False) as node:
         csr, ssh_public = keys.new_key(node.home, node.spec.code)
     click.echo(f"Wrote the private key and the signing request {csr}.")
     click.echo("Send the request to the province: fiscalsync pki sign node.csr --ca CA --role ROLE")
@@ -463,7 +481,7 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 keys install 410102.crt --ca-cert ca.crt
     """
-    with Node.open(_home(ctx), check_schema=False) as node:
+    with _writing(ctx, check_schema=False) as node:
         identity = keys.install_certificate(node.home, cert, ca_cert)
         if identity.code != node.spec.code:
             raise click.UsageError(
@@ -708,7 +726,7 @@ def quarantine_release(ctx: click.Context, entry_id: int) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 quarantine release 3
     """
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         target = node.release(entry_id)
     click.echo(f"Released {entry_id}: {target.name} will be taken at the next sync.")
 
@@ -723,7 +741,7 @@ def quarantine_drop(ctx: click.Context, entry_id: int) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 quarantine drop 3
     """
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         node.drop(entry_id)
     click.echo(f"Dropped {entry_id}.")
 
@@ -751,7 +769,7 @@ def codes_import(ctx: click.Context, file: Path) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
     """
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         items, sent = import_codes(node, file)
     click.echo(f"Imported {items} code(s); {sent} signed change-set(s) queued for the other nodes.")
 
@@ -783,7 +801,7 @@ def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path |
     Example:
       fiscalsync --home /srv/fiscalsync/410000 revocation publish --ca /secure/ca
     """
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         number, sent = keys.publish_revocation(node, ca_dir, _passphrase(passphrase_file))
     click.echo(f"Revocation list {number} queued for {sent} node(s).")
 
@@ -909,7 +927,7 @@ def allocate_command(
         if given:
             raise click.UsageError(f"--file replaces {', '.join(given)}: give one or the other")
         lines = appropriations.read_allocations(batch, default_year)
-        with Node.open(_home(ctx)) as node, _bar(len(lines), "Issuing") as bar:
+        with _writing(ctx) as node, _bar(len(lines), "Issuing") as bar:
             last = [0]
 
             def advance(done: int) -> None:
@@ -952,7 +970,7 @@ def allocate_command(
         project=project,
         parent_id=parent_id,
     )
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         (ident,) = appropriations.allocate(node, [line], actor=getpass.getuser())
     click.echo(
         f"Issued {ident}: {format_yuan(line.amount_fen)} 元 to {recipient}; it travels at the next sync."
@@ -985,7 +1003,7 @@ def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None
     negative = text.startswith("-")
     fen = _yuan(text.lstrip("+-"), "--delta")
     kind = "decrease" if negative else "increase"
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         seq = appropriations.change(node, ident, kind, fen, doc, actor=getpass.getuser())
     click.echo(
         f"{ident}: {kind} of {format_yuan(fen)} 元 recorded as event {seq}; "
@@ -1010,7 +1028,7 @@ def recover_command(ctx: click.Context, ident: str, amount: str, doc: str) -> No
           --amount 5000.00 --doc "郑财预〔2026〕40号"
     """
     fen = _yuan(amount, "--amount")
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         seq = appropriations.change(node, ident, "recover", fen, doc, actor=getpass.getuser())
     click.echo(
         f"{ident}: recovery of {format_yuan(fen)} 元 recorded as event {seq}; "
@@ -1228,7 +1246,7 @@ def ledger_add(
         appropriation_id=appropriation_id,
         memo=memo,
     )
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         ledger.record(node, [entry], actor=getpass.getuser())
     click.echo(f"Recorded {direction} of {format_yuan(entry.amount_fen)} 元 under {code} on {day}.")
 
@@ -1248,7 +1266,7 @@ def ledger_import(ctx: click.Context, file: Path) -> None:
       fiscalsync --home /srv/fiscalsync/410102 ledger import payments-2026-10.csv
     """
     entries = ledger.read_entries(file)
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         count = ledger.record(node, entries, actor=getpass.getuser())
     spent = sum(e.amount_fen for e in entries if e.direction == "expenditure")
     received = sum(e.amount_fen for e in entries if e.direction == "revenue")
@@ -1405,7 +1423,7 @@ def report_generate(ctx: click.Context, period: str, lang: str) -> None:
       fiscalsync --home /srv/fiscalsync/410102 report generate --period 2026-10
     """
     words = reports.labels(lang)
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         view = reports.generate(node, period, actor=getpass.getuser())
         (current, *_) = reversed(reports.versions(node, view.period))
     _show_report(view, words)
@@ -1426,7 +1444,7 @@ def report_submit(ctx: click.Context, period: str) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 report submit 2026-10
     """
-    with Node.open(_home(ctx)) as node:
+    with _writing(ctx) as node:
         sent = reports.submit(node, period, actor=getpass.getuser())
     click.echo(
         f"Submitted version {sent.version} of {sent.period} to {' and '.join(sent.recipients)} "

@@ -10,12 +10,9 @@ each month at 00:10 Beijing time, generating and submitting the periods just end
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,9 +27,10 @@ from apscheduler.triggers.cron import CronTrigger
 
 from nodes import reports
 from nodes.exchange import Exchange, RoundSummary
+from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import FiscalsyncError, HomeError
+from sync.errors import FiscalsyncError
 
 __all__ = [
     "JOB_TABLE",
@@ -47,7 +45,6 @@ __all__ = [
 ]
 
 JOB_TABLE = "agent_jobs"
-LOCK_FILE = "agent.lock"
 log = logging.getLogger("fiscalsync.agent")
 
 
@@ -92,7 +89,7 @@ def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submissio
     """
     submitted: list[reports.Submission] = []
     failures: list[FiscalsyncError] = []
-    with Node.open(Path(home)) as node:
+    with home_lock(Path(home)), Node.open(Path(home)) as node:
         if node.spec.role == "center":
             return submitted
         today = reports.local_today(clock)
@@ -115,30 +112,6 @@ def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submissio
 
 JOBS: dict[str, Callable[[str], RoundSummary]] = {"sync": sync_job}
 """What ``agent --once`` runs (the report job runs on its period boundaries only)."""
-
-
-@contextmanager
-def agent_lock(home: Path) -> Iterator[None]:
-    """Hold the home's agent lock, or refuse: two agents must never run on one home."""
-    path = home / LOCK_FILE
-    handle = path.open("a+")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise HomeError(
-                f"another agent is running on {home} (pid {holder})",
-                hint="stop it first; one agent per node home",
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
 
 
 def run_once(home: Path) -> list[AgentRun]:

@@ -33,6 +33,7 @@ from nodes.policy import check_send
 from nodes.tabular import read_table
 from schema.bulk import insert_rows
 from schema.channels import changeset_log, outbox
+from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry
 from schema.types import format_yuan, parse_utc, parse_yuan
 from sync.changeset import Verified
@@ -888,7 +889,7 @@ def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holdi
         .group_by(*appropriation.c)
         .order_by(appropriation.c.id)
     )
-    with node.engine.connect() as conn:
+    with reading(node.engine) as conn:
         rows = conn.execute(query).all()
         left = {} if issued else balances(conn, sa.select(appropriation.c.id).where(mine))
     return [
@@ -941,7 +942,7 @@ class History:
 def history(node: Node, ident: str) -> History:
     """``appropriations show``: the full history of one appropriation known here."""
     me = node.spec.code
-    with node.engine.connect() as conn:
+    with reading(node.engine) as conn:
         row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
         if row is None:
             raise InputError(

@@ -32,10 +32,12 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from nodes import appliers, keys
+from nodes.locks import home_lock, sync_lock
 from nodes.node import Node
 from nodes.policy import authorizer
 from nodes.topology import Endpoint
 from schema.channels import changeset_log, outbox
+from schema.engine import reading
 from sync import changeset, channel
 from sync.channel import Outcome, Spool
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -184,6 +186,13 @@ class Exchange:
     # --- the round ------------------------------------------------------------------------
 
     def run_round(self, *, retransmit_now: bool = False) -> RoundSummary:
+        """One round, holding the home's sync lock (one round at a time) and, shared, its
+        home lock; a round already running elsewhere is waited for, then refused."""
+        home = self.node.home.path
+        with sync_lock(home), home_lock(home):
+            return self._round(retransmit_now)
+
+    def _round(self, retransmit_now: bool) -> RoundSummary:
         summary = RoundSummary()
         for link in self.links.values():
             link.error = None
@@ -288,7 +297,7 @@ class Exchange:
         )
         if not retransmit_now:
             query = query.where(outbox.c.next_attempt_at <= now)
-        with self.node.engine.connect() as conn:
+        with reading(self.node.engine) as conn:
             due = conn.execute(query).all()
         for entry in due:
             if not self._send(entry.recipient, self.spool.outbox / entry.filename):
@@ -307,7 +316,7 @@ class Exchange:
             summary.sent += 1
 
     def _send_receipts(self, summary: RoundSummary) -> None:
-        with self.node.engine.connect() as conn:
+        with reading(self.node.engine) as conn:
             pending = conn.execute(
                 sa.select(changeset_log.c.id, changeset_log.c.origin, changeset_log.c.receipt_file)
                 .where(changeset_log.c.receipt_sent_at.is_(None))
@@ -352,7 +361,7 @@ class Exchange:
                 summary.relayed += 1
 
     def _count_unacknowledged(self) -> int:
-        with self.node.engine.connect() as conn:
+        with reading(self.node.engine) as conn:
             return int(
                 conn.execute(
                     sa.select(sa.func.count())

@@ -18,7 +18,7 @@ from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
 from nodes.topology import NodeSpec, Topology, load_topology
 from schema import migrate, tables
-from schema.engine import open_engine, redact
+from schema.engine import open_engine, reading, redact
 from sync import changeset, channel
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.channel import Spool, enqueue
@@ -149,7 +149,7 @@ class Node:
 
     @staticmethod
     def _check_identity(engine: Engine, settings: Settings) -> None:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             stored = conn.execute(sa.select(tables.node_identity.c.code)).scalar_one_or_none()
         if stored != settings.code:
             raise HomeError(

@@ -72,6 +72,7 @@ from nodes import appropriations
 from nodes.policy import check_send
 from nodes.settings import Settings
 from nodes.topology import NodeSpec, Topology
+from schema.engine import reading
 from schema.tables import code_item, ledger_entry, report, report_line
 from schema.types import format_yuan, parse_utc, utcnow
 from sync.changeset import Verified
@@ -978,7 +979,7 @@ def view(
     code = _region(node, region)
     members = [code] if scope == "own" else _subtree(node.topology, code)
     _check_held(node, members)
-    with node.engine.connect() as conn:
+    with reading(node.engine) as conn:
         current = _current(conn, members, period)
         if scope == "own" and not current:
             raise InputError(
@@ -1011,7 +1012,7 @@ def versions(node: Node, period: Period | str, code: str | None = None) -> list[
     oldest first: the history that corrections leave."""
     period = Period.of(period)
     code = code or node.spec.code
-    with node.engine.connect() as conn:
+    with reading(node.engine) as conn:
         rows = conn.execute(
             sa.select(report)
             .where(report.c.node_code == code, report.c.period == period.label)
@@ -1076,7 +1077,7 @@ def submitters(
         _check_held(node, codes)
     deadline = period.deadline(node.settings)
     sent = report.c.state.in_(("submitted", "received"))
-    with node.engine.connect() as conn:
+    with reading(node.engine) as conn:
         rows = conn.execute(
             sa.select(
                 report.c.node_code,

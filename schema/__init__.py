@@ -4,8 +4,16 @@ This package imports nothing else of fiscalsync's.
 """
 
 from schema.channels import changeset_log, channel_head, outbox, quarantine
-from schema.engine import drop_database, ensure_database, open_engine, redact
+from schema.engine import (
+    database_failure,
+    drop_database,
+    ensure_database,
+    open_engine,
+    reading,
+    redact,
+)
 from schema.errors import (
+    DatabaseBusy,
     DatabaseError,
     DatabaseUnavailable,
     FiscalsyncError,
@@ -25,6 +33,7 @@ from schema.tables import (
 from schema.types import format_yuan, is_node_code, is_region_code, parse_yuan, utcnow
 
 __all__ = [
+    "DatabaseBusy",
     "DatabaseError",
     "DatabaseUnavailable",
     "FiscalsyncError",
@@ -37,6 +46,7 @@ __all__ = [
     "check_schema",
     "code_item",
     "current_revision",
+    "database_failure",
     "drop_database",
     "ensure_database",
     "format_yuan",
@@ -50,6 +60,7 @@ __all__ = [
     "outbox",
     "parse_yuan",
     "quarantine",
+    "reading",
     "redact",
     "topology_node",
     "upgrade",

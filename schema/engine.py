@@ -1,34 +1,45 @@
 """Opening node databases: SQLite (the embedded default) and PostgreSQL.
 
-SQLite connections get WAL, ``synchronous=FULL``, foreign keys and a busy timeout,
-and transactions that really begin with ``BEGIN IMMEDIATE`` (pysqlite's own handling
-would start them late and defeat savepoints). PostgreSQL is reached through psycopg2
-with a connect timeout. Connection failures leave as :class:`DatabaseUnavailable`.
+SQLite connections get WAL, ``synchronous=FULL``, foreign keys and a busy timeout.
+A transaction that may write really begins with ``BEGIN IMMEDIATE`` (pysqlite's own
+handling would start it late, defeat savepoints, and let two read-then-write
+transactions deadlock); one opened with :func:`reading` begins deferred, reads a
+snapshot and never waits behind a writer (WAL). PostgreSQL is reached through psycopg2
+with a connect timeout; :func:`reading` makes its transaction read-only.
+
+Connection failures leave as :class:`DatabaseUnavailable`; :func:`database_failure`
+translates any other error of the database or its driver at the command boundary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from schema.errors import DatabaseError, DatabaseUnavailable
+from schema.errors import DatabaseBusy, DatabaseError, DatabaseUnavailable
 
 __all__ = [
+    "database_failure",
     "drop_database",
     "ensure_database",
     "open_engine",
     "parse_url",
+    "reading",
     "redact",
     "sqlite_url",
 ]
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 10
+READ_ONLY = "fiscalsync_read_only"
+"""Execution option of a connection opened by :func:`reading`."""
 
 
 def parse_url(url: str | URL) -> URL:
@@ -106,9 +117,48 @@ def _open_sqlite(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection for reading only: on SQLite its transaction takes no write lock, so it
+    never waits behind (or blocks) a long apply; on PostgreSQL it is ``READ ONLY``."""
+    with engine.connect() as conn:
+        options: dict[str, Any] = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        conn.execution_options(**options)
+        yield conn
+
+
+def database_failure(exc: BaseException) -> DatabaseError | None:
+    """Our error for an error raised by SQLAlchemy or the database driver, else None.
+
+    Used at the command boundary, so that no driver traceback reaches an operator: a
+    lock held too long is :class:`DatabaseBusy`, a lost connection
+    :class:`DatabaseUnavailable`, anything else a :class:`DatabaseError` naming it.
+    """
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    text = _first_line(exc)
+    lowered = text.lower()
+    if "database is locked" in lowered or "lock timeout" in lowered:
+        return DatabaseBusy(f"the database is busy: {text}")
+    if "disk is full" in lowered or "no space left" in lowered:
+        return DatabaseError(
+            f"the database cannot write: {text}", hint="free disk space and run the command again"
+        )
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return DatabaseUnavailable(f"the database connection was lost: {text}")
+    if isinstance(exc, sa.exc.OperationalError) and (
+        "connection" in lowered or "server" in lowered or "unable to open" in lowered
+    ):
+        return DatabaseUnavailable(f"the database cannot be used: {text}")
+    return DatabaseError(f"the database refused an operation: {text}")
 
 
 def ensure_database(url: str | URL) -> bool:

@@ -35,6 +35,12 @@ class DatabaseUnavailable(DatabaseError):
     default_hint = "check the database URL and that the server is running"
 
 
+class DatabaseBusy(DatabaseError):
+    """Another process held the database (or the rows needed) for too long; nothing changed."""
+
+    default_hint = "another operator or the agent is writing; run the command again shortly"
+
+
 class SchemaVersionError(DatabaseError):
     """The database schema does not match this version of fiscalsync."""
 

@@ -8,6 +8,7 @@ document number (文号) it was made.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -28,6 +29,7 @@ __all__ = [
     "appropriation",
     "appropriation_event",
     "code_item",
+    "counter",
     "ledger_entry",
     "metadata",
     "node_identity",
@@ -70,6 +72,18 @@ topology_node = Table(
     Column("host_key", String(1000)),
 )
 """The topology this node was set up with (a snapshot; the file in the home is the source)."""
+
+counter = Table(
+    "counter",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("scope", String(64), primary_key=True),
+    Column("last", BigInteger, nullable=False),
+    CheckConstraint("last >= 0", name="last"),
+)
+"""Numbers handed out under a row lock (:func:`schema.locks.take_numbers`), never max()+1:
+e.g. ``appropriation`` / ``410000-2026`` holds the last appropriation number the province
+gave for 2026."""
 
 code_item = Table(
     "code_item",

@@ -53,6 +53,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from schema.channels import changeset_log, channel_head, outbox, quarantine
+from schema.engine import reading
+from schema.locks import insert_missing
 from sync import changeset
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.clock import Clock
@@ -167,34 +169,36 @@ def _next_state(state: str, changeset_id: str, verdict: str) -> str:
     return hashlib.sha256(f"{state}:{changeset_id}:{verdict}".encode()).hexdigest()
 
 
-def _head(conn: Connection, origin: str, recipient: str) -> Any:
-    query = sa.select(channel_head).where(
-        channel_head.c.origin == origin, channel_head.c.recipient == recipient
+def _head(conn: Connection, origin: str, recipient: str, now: datetime) -> Any:
+    """The channel's head row, locked until the transaction ends (created at seq 0 if new).
+
+    Creating it with ``ON CONFLICT DO NOTHING`` first means two transactions taking the
+    first change-set of a channel at once queue on one row instead of racing to insert it.
+    """
+    insert_missing(
+        conn,
+        channel_head,
+        {
+            "origin": origin,
+            "recipient": recipient,
+            "seq": 0,
+            "last_id": "",
+            "state": GENESIS_STATE,
+            "updated_at": now,
+        },
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return conn.execute(query).one_or_none()
+    where = (channel_head.c.origin == origin) & (channel_head.c.recipient == recipient)
+    return conn.execute(sa.select(channel_head).where(where).with_for_update()).one()
 
 
 def _advance(
-    conn: Connection,
-    head: Any,
-    origin: str,
-    recipient: str,
-    seq: int,
-    last_id: str,
-    state: str,
-    now: datetime,
+    conn: Connection, origin: str, recipient: str, seq: int, last_id: str, state: str, now: datetime
 ) -> None:
-    values = {"seq": seq, "last_id": last_id, "state": state, "updated_at": now}
-    if head is None:
-        conn.execute(channel_head.insert().values(origin=origin, recipient=recipient, **values))
-    else:
-        conn.execute(
-            channel_head.update()
-            .where(channel_head.c.origin == origin, channel_head.c.recipient == recipient)
-            .values(**values)
-        )
+    conn.execute(
+        channel_head.update()
+        .where(channel_head.c.origin == origin, channel_head.c.recipient == recipient)
+        .values(seq=seq, last_id=last_id, state=state, updated_at=now)
+    )
 
 
 def enqueue(
@@ -211,14 +215,12 @@ def enqueue(
     Runs in the caller's transaction: if it rolls back, the outbox entry and the channel
     head go with it (the file left in ``outbox/`` is then an orphan nobody sends).
     """
-    head = _head(conn, signer.code, recipient)
-    seq = head.seq + 1 if head is not None else 1
-    prev = head.last_id if head is not None else ""
-    state = head.state if head is not None else GENESIS_STATE
-    written = changeset.write_changeset(
-        spool.outbox, signer, recipient, kind, seq, prev, operations, clock=clock
-    )
     now = clock.now()
+    head = _head(conn, signer.code, recipient, now)
+    seq = head.seq + 1
+    written = changeset.write_changeset(
+        spool.outbox, signer, recipient, kind, seq, head.last_id, operations, clock=clock
+    )
     conn.execute(
         outbox.insert().values(
             id=written.id,
@@ -231,16 +233,8 @@ def enqueue(
             next_attempt_at=now,
         )
     )
-    _advance(
-        conn,
-        head,
-        signer.code,
-        recipient,
-        seq,
-        written.id,
-        _next_state(state, written.id, "sent"),
-        now,
-    )
+    state = _next_state(head.state, written.id, "sent")
+    _advance(conn, signer.code, recipient, seq, written.id, state, now)
     return written
 
 
@@ -292,8 +286,8 @@ def _take(
 ) -> Received | _Refusal:
     header = verified.header
     name = header.filename
-    head = _head(conn, header.origin, signer.code)
-    expected = head.seq + 1 if head is not None else 1
+    head = _head(conn, header.origin, signer.code, clock.now())
+    expected = head.seq + 1
     if header.seq > expected:
         return Received(Outcome.EARLY, name, header.origin, header.seq)
     if header.seq < expected:
@@ -314,7 +308,7 @@ def _take(
             changeset_log.update().where(changeset_log.c.id == logged).values(receipt_sent_at=None)
         )
         return Received(Outcome.DUPLICATE, name, header.origin, header.seq)
-    previous = head.last_id if head is not None else ""
+    previous = head.last_id
     if header.prev != previous:
         return _Refusal(
             "chain",
@@ -323,7 +317,7 @@ def _take(
         )
     verdict, reason = _apply(conn, verified, authorize, applier)
     crashpoint("before-commit")
-    state = _next_state(head.state if head is not None else GENESIS_STATE, verified.id, verdict)
+    state = _next_state(head.state, verified.id, verdict)
     receipt = changeset.write_changeset(
         spool.receipts,
         signer,
@@ -363,7 +357,7 @@ def _take(
             receipt_file=receipt.path.name,
         )
     )
-    _advance(conn, head, header.origin, signer.code, header.seq, verified.id, state, now)
+    _advance(conn, header.origin, signer.code, header.seq, verified.id, state, now)
     outcome = Outcome.APPLIED if verdict == "applied" else Outcome.REJECTED
     return Received(outcome, name, header.origin, header.seq, reason)
 
@@ -482,14 +476,14 @@ def pending_outbox(engine: Engine, *, include_acknowledged: bool = False) -> lis
     query = sa.select(outbox).order_by(outbox.c.recipient, outbox.c.seq)
     if not include_acknowledged:
         query = query.where(outbox.c.acked_at.is_(None))
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return list(conn.execute(query).all())
 
 
 def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
     """Files in ``incoming/`` and the sequence number each channel expects next."""
     found = []
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         heads = {
             row.origin: row.seq
             for row in conn.execute(
@@ -518,12 +512,12 @@ def quarantined(engine: Engine, *, include_closed: bool = False) -> list[Any]:
     query = sa.select(quarantine).order_by(quarantine.c.id)
     if not include_closed:
         query = query.where(quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None))
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return list(conn.execute(query).all())
 
 
 def quarantine_entry(engine: Engine, entry_id: int) -> Any:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(sa.select(quarantine).where(quarantine.c.id == entry_id)).one_or_none()
     if row is None:
         raise InputError(

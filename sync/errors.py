@@ -10,7 +10,8 @@ cryptography, paramiko, socket, OS) are translated at the boundary where they oc
     │       └── TopologyError            6   a topology that fails its checks (lists every problem)
     ├── HomeError                        4   node home missing, not empty, locked, unknown node
     ├── DatabaseError                    5   (schema.errors)
-    │   ├── DatabaseUnavailable          5   server unreachable, connection refused
+    │   ├── DatabaseUnavailable          5   server unreachable, connection refused or lost
+    │   ├── DatabaseBusy                 5   another process held the database too long
     │   └── SchemaVersionError           9
     │       ├── SchemaTooNew             9   database migrated by a newer fiscalsync
     │       └── SchemaOutdated           9   database needs 'fiscalsync db upgrade'
@@ -32,6 +33,7 @@ cryptography, paramiko, socket, OS) are translated at the boundary where they oc
 from __future__ import annotations
 
 from schema.errors import (
+    DatabaseBusy,
     DatabaseError,
     DatabaseUnavailable,
     FiscalsyncError,
@@ -43,6 +45,7 @@ from schema.errors import (
 __all__ = [
     "CertificateRejected",
     "ConfigError",
+    "DatabaseBusy",
     "DatabaseError",
     "DatabaseUnavailable",
     "FiscalsyncError",

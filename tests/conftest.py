@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +25,28 @@ REQUIRED = {
     s.strip() for s in os.environ.get("FISCALSYNC_TEST_REQUIRE", "").split(",") if s.strip()
 }
 DEMO_TOPOLOGY = config.TOPOLOGIES / "demo.toml"
+
+
+ENABLE = {
+    "postgres": "start PostgreSQL on 127.0.0.1:5432 (or set FISCALSYNC_TEST_PG)",
+    "sshd": "install OpenSSH's server: apt-get install openssh-server",
+}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """End with a loud line naming every group of tests that was skipped, and how to run it."""
+    skipped: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        text = str(report.longrepr)
+        for service in ENABLE:
+            if f"{service} not available" in text:
+                skipped[service] = skipped.get(service, 0) + 1
+    for service, count in sorted(skipped.items()):
+        terminalreporter.write_line(
+            f"!!! {count} {service} test(s) SKIPPED: {ENABLE[service]}",
+            red=True,
+            bold=True,
+        )
 
 
 def unavailable(service: str, reason: str) -> None:

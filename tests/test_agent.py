@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from nodes import Node, agent, init_network, ledger, reports
-from nodes.agent import agent_lock
+from nodes.locks import agent_lock
 from nodes.network import Network
 from schema.tables import code_item
 from sync.clock import FixedClock

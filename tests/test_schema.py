@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from schema import channels, metadata, migrate, tables
-from schema.engine import open_engine
+from schema.engine import BUSY_TIMEOUT_MS, open_engine
 from schema.errors import DatabaseError, DatabaseUnavailable, SchemaOutdated, SchemaTooNew
 from schema.types import format_yuan, parse_yuan
 
@@ -66,7 +66,7 @@ def test_sqlite_connections_are_durable_and_checked(tmp_path: Path) -> None:
         "journal_mode": "wal",
         "synchronous": 2,
         "foreign_keys": 1,
-        "busy_timeout": 10000,
+        "busy_timeout": BUSY_TIMEOUT_MS,
     }
 
 

@@ -1,0 +1,132 @@
+"""Locks on a node home, so that processes sharing one home never step on each other.
+
+Three advisory locks (``flock``), each a file in the home:
+
+- ``home.lock``: every command that writes to the home holds it *shared* (operators
+  allocating, recording, reporting, releasing from quarantine, a sync round); what must
+  be alone with the home (``db upgrade``, a restore) holds it *exclusive*.
+- ``sync.lock``: a sync round holds it exclusive (the agent's job, ``fiscalsync sync``,
+  ``network sync``): two rounds on one home would take the same files twice.
+- ``agent.lock``: the agent holds it for as long as it runs; a second agent is refused.
+
+A lock that is busy is waited for a bounded time (30 seconds, or
+``FISCALSYNC_LOCK_WAIT`` seconds), then refused with a message naming its holder when
+that is known. Money itself is protected by row locks in the database
+(:mod:`schema.locks`), not by these.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sync.errors import ConfigError, HomeError
+
+__all__ = ["AGENT_LOCK", "HOME_LOCK", "SYNC_LOCK", "agent_lock", "home_lock", "sync_lock"]
+
+HOME_LOCK = "home.lock"
+SYNC_LOCK = "sync.lock"
+AGENT_LOCK = "agent.lock"
+WAIT_SECONDS = 30.0
+WAIT_VARIABLE = "FISCALSYNC_LOCK_WAIT"
+_POLL_SECONDS = 0.05
+
+
+def _wait() -> float:
+    text = os.environ.get(WAIT_VARIABLE)
+    if text is None:
+        return WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise ConfigError(
+            f"{WAIT_VARIABLE}={text!r} is not a number of seconds",
+            hint=f"e.g. {WAIT_VARIABLE}=60, or unset it for {WAIT_SECONDS:g} seconds",
+        )
+    return seconds
+
+
+@contextmanager
+def _held(
+    path: Path, *, exclusive: bool, wait: float | None, busy: str, hint: str
+) -> Iterator[None]:
+    try:
+        handle = path.open("a+")
+    except OSError as exc:
+        raise HomeError(
+            f"cannot open the lock {path}: {exc.strerror or exc}",
+            hint="check that the node home exists and is writable",
+        ) from exc
+    with handle:
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        deadline = time.monotonic() + (_wait() if wait is None else wait)
+        while True:
+            try:
+                fcntl.flock(handle, mode)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip()
+                    raise HomeError(busy + (f" ({holder})" if holder else ""), hint=hint) from None
+                time.sleep(_POLL_SECONDS)
+        if exclusive:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}: {' '.join(sys.argv[:3]) or 'fiscalsync'}")
+            handle.flush()
+        try:
+            yield
+        finally:
+            if exclusive:
+                handle.seek(0)
+                handle.truncate()
+                handle.flush()
+
+
+@contextmanager
+def home_lock(home: Path, *, exclusive: bool = False, wait: float | None = None) -> Iterator[None]:
+    """Hold the home lock: shared to write, exclusive to be alone with the home."""
+    with _held(
+        home / HOME_LOCK,
+        exclusive=exclusive,
+        wait=wait,
+        busy=f"node home {home} is in use by another command"
+        if exclusive
+        else f"node home {home} is held for maintenance",
+        hint="wait for the other command to finish, then run this one again",
+    ):
+        yield
+
+
+@contextmanager
+def sync_lock(home: Path, *, wait: float | None = None) -> Iterator[None]:
+    """Hold the sync lock for one round: one round at a time on a home."""
+    with _held(
+        home / SYNC_LOCK,
+        exclusive=True,
+        wait=wait,
+        busy=f"a sync round is already running on {home}",
+        hint="the agent or another 'fiscalsync sync' is syncing this node; try again shortly",
+    ):
+        yield
+
+
+@contextmanager
+def agent_lock(home: Path) -> Iterator[None]:
+    """Hold the agent lock, or refuse at once: two agents must never run on one home."""
+    with _held(
+        home / AGENT_LOCK,
+        exclusive=True,
+        wait=0.0,
+        busy=f"another agent is running on {home}",
+        hint="stop it first; one agent per node home",
+    ):
+        yield

@@ -1,0 +1,67 @@
+"""Row locks for every check-then-write: what a check reasons about is locked first.
+
+A balance, a next number or a channel head read by one transaction must not change
+before that transaction writes what it decided. On PostgreSQL (READ COMMITTED) the rows
+are taken with ``SELECT … FOR UPDATE``, always in sorted key order so that two
+transactions locking overlapping sets cannot deadlock; a statement that runs after the
+lock is granted sees every commit made before it. On SQLite every writing transaction
+already holds the database's write lock from its first statement (``BEGIN IMMEDIATE``,
+:mod:`schema.engine`), and the same calls run there, so both databases take one code path.
+
+Lock order across the product, to keep it free of deadlocks: appropriation rows (by id),
+then counters, then channel heads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from schema.tables import counter
+
+__all__ = ["insert_missing", "lock_rows", "take_numbers"]
+
+_LOCK_BATCH = 5_000
+
+
+def insert_missing(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+    """Insert one row unless its primary key is already there; True when inserted.
+
+    ``INSERT … ON CONFLICT DO NOTHING``: two transactions creating the same row at once
+    never fail with a unique violation; the second waits for the first and then finds it.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    return bool(conn.execute(statement).rowcount)
+
+
+def lock_rows(conn: Connection, column: sa.Column[Any], keys: Collection[Any]) -> list[Any]:
+    """Lock the rows of ``column``'s table whose ``column`` is in ``keys``, in key order;
+    return them (rows that do not exist are simply not returned)."""
+    table = column.table
+    found: list[Any] = []
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), _LOCK_BATCH):
+        some = ordered[start : start + _LOCK_BATCH]
+        query = sa.select(table).where(column.in_(some)).order_by(column).with_for_update()
+        found.extend(conn.execute(query).all())
+    return found
+
+
+def take_numbers(conn: Connection, name: str, scope: str, count: int) -> range:
+    """Take the next ``count`` numbers of counter ``name`` in ``scope`` (1, 2, … at first).
+
+    The counter row is created if missing and locked until the transaction ends: numbers
+    are never handed out twice, and a rolled-back transaction gives its numbers back.
+    """
+    if count <= 0:
+        return range(0)
+    insert_missing(conn, counter, {"name": name, "scope": scope, "last": 0})
+    where = (counter.c.name == name) & (counter.c.scope == scope)
+    last = int(conn.execute(sa.select(counter.c.last).where(where).with_for_update()).scalar_one())
+    conn.execute(counter.update().where(where).values(last=last + count))
+    return range(last + 1, last + count + 1)
