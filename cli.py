@@ -885,6 +885,11 @@ def _bar(total: int, label: str) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Issue every line of a CSV or XLSX file instead (all or nothing).",
 )
+@click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Issue a line even if the same 文号, recipient, function and amount was issued already.",
+)
 @click.pass_context
 def allocate_command(
     ctx: click.Context,
@@ -900,6 +905,7 @@ def allocate_command(
     project: str | None,
     parent_id: str | None,
     batch: Path | None,
+    allow_duplicate: bool,
 ) -> None:
     """Issue (下达) an appropriation to a descendant, or break one down (分解) with --from.
 
@@ -907,6 +913,13 @@ def allocate_command(
     sync. A breakdown may not exceed what is still available of the received
     appropriation (指标控制); the refusal names the balance. Codes must be valid for
     the fiscal year (national code sets plus the province's extensions).
+
+    A breakdown keeps the fund type and transfer type of what it is taken from, and
+    its functional classification is the same or one below it. A line whose 文号,
+    recipient, function and amount were issued already this year is refused as a
+    duplicate (naming the earlier id) unless --allow-duplicate is given, so importing
+    the same spreadsheet twice issues nothing twice. One line is at most
+    10,000,000,000,000.00 元.
 
     With --file, every line of a spreadsheet (CSV or XLSX) is checked first and every
     bad row is named; one bad row and nothing is issued. Columns (English or Chinese
@@ -934,7 +947,13 @@ def allocate_command(
                 bar.update(done - last[0])
                 last[0] = done
 
-            ids = appropriations.allocate(node, lines, actor=getpass.getuser(), progress=advance)
+            ids = appropriations.allocate(
+                node,
+                lines,
+                actor=getpass.getuser(),
+                allow_duplicate=allow_duplicate,
+                progress=advance,
+            )
         total = sum(line.amount_fen for line in lines)
         recipients = len({line.recipient for line in lines})
         click.echo(
@@ -971,7 +990,9 @@ def allocate_command(
         parent_id=parent_id,
     )
     with _writing(ctx) as node:
-        (ident,) = appropriations.allocate(node, [line], actor=getpass.getuser())
+        (ident,) = appropriations.allocate(
+            node, [line], actor=getpass.getuser(), allow_duplicate=allow_duplicate
+        )
     click.echo(
         f"Issued {ident}: {format_yuan(line.amount_fen)} 元 to {recipient}; it travels at the next sync."
     )

@@ -11,13 +11,21 @@ operations of an ``appropriation`` change-set::
     {"op": "increase" | "decrease" | "recover", "id": "...", "amount": 100,
      "doc": "...", "actor": "...", "at": "..."}
 
-Amounts are integer fen and always positive; the event's sign comes from its kind.
-The recipient registers what it received on apply, with the issuer's document number.
+Amounts are integer fen, positive and at most ``MAX_AMOUNT_FEN``; the event's sign
+comes from its kind. The recipient registers what it received on apply, with the
+issuer's document number, and enforces the issuer's authority itself: an ``issue`` only
+under an id of the origin's own numbering (``<origin>-<year>-<n>``), an increase,
+decrease or recovery only from the appropriation's issuer.
+
+Every check of a balance locks the appropriation rows it reasons about first
+(:func:`schema.locks.lock_rows`, in id order), so two operators, or an operator and the
+agent, can never both spend the same available balance.
 """
 
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,8 +42,10 @@ from nodes.tabular import read_table
 from schema.bulk import insert_rows
 from schema.channels import changeset_log, outbox
 from schema.engine import reading
+from schema.locks import lock_rows, take_numbers
+from schema.sums import total
 from schema.tables import appropriation, appropriation_event, ledger_entry
-from schema.types import format_yuan, parse_utc, parse_yuan
+from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_utc, parse_yuan
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -67,6 +77,19 @@ BATCH = 5_000
 MAX_PROBLEMS = 50  # a refusal lists this many problems, then counts the rest
 CHUNK = 50_000
 _ISSUE_TEXT = ("id", "doc", "func", "econ", "fund", "actor", "at")
+_LENGTH = {
+    "id": appropriation.c.id.type.length,
+    "doc": appropriation.c.doc_no.type.length,
+    "title": appropriation.c.title.type.length,
+    "upper_doc": appropriation.c.upper_doc_no.type.length,
+    "func": appropriation.c.func_code.type.length,
+    "econ": appropriation.c.econ_code.type.length,
+    "fund": appropriation.c.fund_code.type.length,
+    "project": appropriation.c.project_code.type.length,
+    "actor": appropriation_event.c.actor.type.length,
+}
+"""The longest text each field of an operation may carry (what its column holds)."""
+_OPTIONAL_TEXT = ("title", "upper_doc", "project")
 APPROPRIATION_COLUMNS = (
     "id",
     "year",
@@ -108,7 +131,34 @@ def _when(text: Any, where: str) -> datetime:
 def _amount(value: Any, where: str) -> int:
     if type(value) is not int or value <= 0:
         raise InputError(f"{where}: amount must be a positive whole number of fen, not {value!r}")
+    if value > MAX_AMOUNT_FEN:
+        raise InputError(
+            f"{where}: amount {format_yuan(value)} 元 is more than the largest amount of one "
+            f"line, {format_yuan(MAX_AMOUNT_FEN)} 元"
+        )
     return value
+
+
+def _text(op: dict[str, Any], key: str, where: str, *, required: bool = True) -> None:
+    value = op.get(key)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value):
+        raise InputError(
+            f"{where}: {key!r} is missing" if required else f"{where}: {key!r} is not text"
+        )
+    limit = _LENGTH.get(key)
+    if limit is not None and len(value) > limit:
+        raise InputError(f"{where}: {key!r} is longer than {limit} characters")
+
+
+def issued_under(issuer: str, year: int) -> str:
+    """The prefix of every appropriation id ``issuer`` numbers for ``year``."""
+    return f"{issuer}-{year}-"
+
+
+def _own_number(ident: str, prefix: str) -> bool:
+    return ident.startswith(prefix) and ident[len(prefix) :].isdigit()
 
 
 def _batches(items: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -118,7 +168,11 @@ def _batches(items: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 def _checked(
-    op: dict[str, Any], where: str, times: dict[str, datetime], known: Known | None = None
+    op: dict[str, Any],
+    where: str,
+    times: dict[str, datetime],
+    issuer: str,
+    known: Known | None = None,
 ) -> datetime:
     """Check one operation completely, in the order the errors are reported; return its time.
 
@@ -131,14 +185,22 @@ def _checked(
     _amount(op.get("amount"), where)
     text: Any = op.get("at")
     at = _when(text, where)
+    for key in ("id", "doc", "actor"):
+        _text(op, key, where)
     if kind == "issue":
         for key in _ISSUE_TEXT:
-            if not isinstance(op.get(key), str) or not op[key]:
-                raise InputError(f"{where}: {key!r} is missing")
+            _text(op, key, where)
+        for key in _OPTIONAL_TEXT:
+            _text(op, key, where, required=False)
         if op.get("type", "general") not in TRANSFER_TYPES:
             raise InputError(f"{where}: type must be general or special")
         if type(op.get("year")) is not int:
             raise InputError(f"{where}: year must be a whole number")
+        if not _own_number(op["id"], issued_under(issuer, op["year"])):
+            raise InputError(
+                f"{where}: {issuer} may issue only ids it numbers itself "
+                f"({issued_under(issuer, op['year'])}N), not {op['id']}"
+            )
         if known is not None:
             for codeset, key in (("func", "func"), ("econ", "econ"), ("fund", "fund")):
                 problem = known.problem(codeset, op["year"], op[key])
@@ -197,7 +259,7 @@ def _apply_streaming(conn: Connection, verified: Verified) -> int:
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, chunk.appropriations())
         event_rows = chunk.events
         if chunk.adjusted:
-            event_rows = _number_adjustments(conn, event_rows, header.recipient)
+            event_rows = _number_adjustments(conn, event_rows, header.origin, header.recipient)
         insert_rows(conn, appropriation_event, EVENT_COLUMNS, event_rows)
         events += len(event_rows)
         done = chunk.index
@@ -220,7 +282,7 @@ def _apply_batches(conn: Connection, verified: Verified) -> int:
             insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, new_rows)
         event_rows = chunk.events
         if chunk.adjusted:
-            event_rows = _number_adjustments(conn, event_rows, header.recipient)
+            event_rows = _number_adjustments(conn, event_rows, header.origin, header.recipient)
         insert_rows(conn, appropriation_event, EVENT_COLUMNS, event_rows)
         events += len(event_rows)
     return events
@@ -251,7 +313,7 @@ class _Chunk:
         self.changeset_id = changeset_id
         self.events: list[tuple[Any, ...]] = []
         self.known = known
-        self.by_year: dict[Any, tuple[frozenset[str], ...]] = {}
+        self.by_year: dict[Any, tuple[Any, ...]] = {}
 
     def appropriations(self) -> Iterator[tuple[Any, ...]]:
         issuer = self.issuer
@@ -259,8 +321,11 @@ class _Chunk:
         changeset_id = self.changeset_id
         append = self.events.append
         times: dict[str, datetime] = {}  # 'at' texts already checked in this chunk
-        by_year = self.by_year  # the valid func, econ and fund codes of each year seen
+        by_year = self.by_year  # each year seen: its func, econ and fund codes, id prefix
         known = self.known
+        id_max, doc_max, actor_max, title_max, upper_max, project_max = (
+            _LENGTH[k] for k in ("id", "doc", "actor", "title", "upper_doc", "project")
+        )
         for op in self.operations:
             self.index += 1
             self.taken += 1
@@ -278,20 +343,28 @@ class _Chunk:
                 fund = get("fund")
                 transfer = get("type", "general")
                 year = get("year")
+                title = get("title")
+                upper_doc = get("upper_doc")
+                project = get("project")
                 valid = by_year.get(year)
                 if valid is None and type(year) is int:
-                    valid = by_year[year] = tuple(
-                        known.codes(c, year) for c in ("func", "econ", "fund")
+                    valid = by_year[year] = (
+                        *(known.codes(c, year) for c in ("func", "econ", "fund")),
+                        issued_under(issuer, year),
                     )
                 if (
                     at is None
                     or valid is None
                     or type(amount) is not int
                     or amount <= 0
+                    or amount > MAX_AMOUNT_FEN
                     or type(ident) is not str
-                    or not ident
+                    or not ident.startswith(valid[3])
+                    or not ident[len(valid[3]) :].isdigit()
+                    or len(ident) > id_max
                     or type(doc) is not str
                     or not doc
+                    or len(doc) > doc_max
                     or type(func) is not str
                     or not func
                     or type(econ) is not str
@@ -300,12 +373,22 @@ class _Chunk:
                     or not fund
                     or type(actor) is not str
                     or not actor
+                    or len(actor) > actor_max
                     or (transfer != "special" and transfer != "general")
                     or func not in valid[0]
                     or econ not in valid[1]
                     or fund not in valid[2]
+                    or (title is not None and (type(title) is not str or len(title) > title_max))
+                    or (
+                        upper_doc is not None
+                        and (type(upper_doc) is not str or len(upper_doc) > upper_max)
+                    )
+                    or (
+                        project is not None
+                        and (type(project) is not str or len(project) > project_max)
+                    )
                 ):
-                    at = _checked(op, f"operation {self.index}", times, known)
+                    at = _checked(op, f"operation {self.index}", times, issuer, known)
                 append((ident, 1, kind, amount, doc, actor, at, changeset_id))
                 yield (
                     ident,
@@ -313,19 +396,19 @@ class _Chunk:
                     issuer,
                     recipient,
                     doc,
-                    get("title") or "",
-                    get("upper_doc"),
+                    title or "",
+                    upper_doc,
                     None,
                     func,
                     econ,
                     fund,
                     transfer,
-                    get("project"),
+                    project,
                     at,
                     actor,
                 )
             else:
-                at = _checked(op, f"operation {self.index}", times)
+                at = _checked(op, f"operation {self.index}", times, issuer)
                 self.adjusted = True
                 append((op["id"], 0, kind, EVENT_SIGN[kind] * amount, doc, actor, at, changeset_id))
 
@@ -339,44 +422,59 @@ def _refuse_known(conn: Connection, ids: list[str]) -> None:
 
 
 def _number_adjustments(
-    conn: Connection, events: list[tuple[Any, ...]], recipient: str
+    conn: Connection, events: list[tuple[Any, ...]], issuer: str, recipient: str
 ) -> list[tuple[Any, ...]]:
     """Return ``events`` (rows in EVENT_COLUMNS order) with each adjustment's seq filled in.
 
+    Only the appropriation's issuer may change it, and only what it issued to this node.
     A decrease or recovery may take no more than is still available here (what was
     received, less what was broken down to children and spent): the issuer cannot see
-    that, so the recipient checks it and refuses the change-set otherwise.
+    that, so the recipient checks it, with the rows locked, and refuses the change-set
+    otherwise. An increase may not take the appropriation past ``MAX_AMOUNT_FEN``.
     """
     ids = {e[0] for e in events if e[1] == 0}
-    rows = conn.execute(
+    held = {r.id: r for r in lock_rows(conn, appropriation.c.id, ids)}
+    standing = conn.execute(
         sa.select(
-            appropriation.c.id,
-            appropriation.c.recipient,
-            sa.func.coalesce(sa.func.max(appropriation_event.c.seq), 0).label("last"),
+            appropriation_event.c.appropriation_id,
+            sa.func.max(appropriation_event.c.seq),
+            total(appropriation_event.c.amount_fen),
         )
-        .select_from(appropriation.outerjoin(appropriation_event))
-        .where(appropriation.c.id.in_(ids))
-        .group_by(appropriation.c.id, appropriation.c.recipient)
+        .where(appropriation_event.c.appropriation_id.in_(ids))
+        .group_by(appropriation_event.c.appropriation_id)
     ).all()
-    last = {r.id: int(r.last) for r in rows if r.recipient == recipient}
-    left = balances(conn, list(last))
+    last = {ident: int(seq) for ident, seq, _amount in standing}
+    amount_of = {ident: int(amount) for ident, _seq, amount in standing}
+    left = balances(conn, list(held))
     numbered = []
     for event in events:
         ident, seq, kind, amount = event[0], event[1], event[2], event[3]
-        if seq:
-            if ident in last:
-                last[ident] = max(last[ident], seq)
-                left[ident] = left.get(ident, 0) + amount
+        if seq:  # issued by this very change-set
+            last[ident] = max(last.get(ident, 0), seq)
+            amount_of[ident] = amount_of.get(ident, 0) + amount
+            left[ident] = left.get(ident, 0) + amount
             numbered.append(event)
             continue
-        if ident not in last:
+        row = held.get(ident)
+        if row is None or row.recipient != recipient:
             raise InputError(f"{kind} of unknown appropriation {ident}")
+        if row.issuer != issuer:
+            raise InputError(
+                f"{kind} of {ident} refused: only its issuer {row.issuer} may change it, "
+                f"not {issuer}"
+            )
         if amount < 0 and -amount > left.get(ident, 0):
             raise InputError(
                 f"{kind} of {format_yuan(-amount)} 元 exceeds what is still available of "
                 f"{ident} here: {format_yuan(left.get(ident, 0))} 元"
             )
-        last[ident] += 1
+        if amount_of.get(ident, 0) + amount > MAX_AMOUNT_FEN:
+            raise InputError(
+                f"{kind} of {format_yuan(amount)} 元 takes {ident} past the largest amount "
+                f"of one appropriation, {format_yuan(MAX_AMOUNT_FEN)} 元"
+            )
+        last[ident] = last.get(ident, 0) + 1
+        amount_of[ident] = amount_of.get(ident, 0) + amount
         left[ident] = left.get(ident, 0) + amount
         numbered.append((ident, last[ident], *event[2:]))
     return numbered
@@ -528,29 +626,30 @@ def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[st
     """What is still available of each appropriation in ``ids`` (指标余额), in fen:
     received, minus what was broken down from it (net of recoveries), minus spending.
 
-    ``ids`` may be a list or a query selecting the ids; three grouped queries in all.
+    ``ids`` may be a list or a query selecting the ids; three grouped queries in all. A
+    caller about to write what it decides from a balance holds the rows locked.
     """
-    total = sa.func.sum(appropriation_event.c.amount_fen)
+    amount = total(appropriation_event.c.amount_fen)
     received = conn.execute(
-        sa.select(appropriation_event.c.appropriation_id, total)
+        sa.select(appropriation_event.c.appropriation_id, amount)
         .where(appropriation_event.c.appropriation_id.in_(ids))
         .group_by(appropriation_event.c.appropriation_id)
     ).all()
     broken_down = conn.execute(
-        sa.select(appropriation.c.parent_id, total)
+        sa.select(appropriation.c.parent_id, amount)
         .select_from(_issued_events())
         .where(appropriation.c.parent_id.in_(ids), counted())
         .group_by(appropriation.c.parent_id)
     ).all()
     spent = conn.execute(
-        sa.select(ledger_entry.c.appropriation_id, sa.func.sum(ledger_entry.c.amount_fen))
+        sa.select(ledger_entry.c.appropriation_id, total(ledger_entry.c.amount_fen))
         .where(ledger_entry.c.appropriation_id.in_(ids), ledger_entry.c.direction == "expenditure")
         .group_by(ledger_entry.c.appropriation_id)
     ).all()
-    result = {ident: int(amount) for ident, amount in received}
+    result: dict[str, int] = dict(received)
     for rows in (broken_down, spent):
-        for ident, amount in rows:
-            result[ident] = result.get(ident, 0) - int(amount)
+        for ident, fen in rows:
+            result[ident] = result.get(ident, 0) - fen
     return result
 
 
@@ -562,23 +661,23 @@ def available(conn: Connection, appropriation_id: str) -> int:
 def budget_by_func(conn: Connection, node_code: str, year: int) -> dict[str, int]:
     """This node's own budget by functional classification for ``year``, in fen:
     what it received, less what it broke down to its children (the reports' budget)."""
-    total = sa.func.sum(appropriation_event.c.amount_fen)
+    amount = total(appropriation_event.c.amount_fen)
     received = conn.execute(
-        sa.select(appropriation.c.func_code, total)
+        sa.select(appropriation.c.func_code, amount)
         .select_from(appropriation.join(appropriation_event))
         .where(appropriation.c.recipient == node_code, appropriation.c.year == year)
         .group_by(appropriation.c.func_code)
     ).all()
     parent = appropriation.alias("parent")
     broken_down = conn.execute(
-        sa.select(parent.c.func_code, total)
+        sa.select(parent.c.func_code, amount)
         .select_from(_issued_events().join(parent, parent.c.id == appropriation.c.parent_id))
         .where(parent.c.recipient == node_code, parent.c.year == year, counted())
         .group_by(parent.c.func_code)
     ).all()
-    result = {code: int(amount) for code, amount in received}
-    for code, amount in broken_down:
-        result[code] = result.get(code, 0) - int(amount)
+    result: dict[str, int] = dict(received)
+    for code, fen in broken_down:
+        result[code] = result.get(code, 0) - fen
     return result
 
 
@@ -590,6 +689,11 @@ def _static_problems(where: str, line: Allocation, node: Node, known: Known) -> 
         problems.append(f"{where}: recipient {line.recipient}: {exc.message}")
     if line.amount_fen <= 0:
         problems.append(f"{where}: amount must be more than zero")
+    elif line.amount_fen > MAX_AMOUNT_FEN:
+        problems.append(
+            f"{where}: amount {format_yuan(line.amount_fen)} 元 is more than the largest "
+            f"amount of one line, {format_yuan(MAX_AMOUNT_FEN)} 元"
+        )
     if not (line.func.isdigit() and len(line.func) == 7):
         problems.append(f"{where}: functional classification {line.func!r} is not 7 digits")
     elif problem := known.problem("func", line.year, line.func):
@@ -604,6 +708,13 @@ def _static_problems(where: str, line: Allocation, node: Node, known: Known) -> 
         problems.append(f"{where}: {problem}")
     if not line.doc.strip():
         problems.append(f"{where}: document number (文号) is missing")
+    for what, text, key in (
+        ("document number (文号)", line.doc, "doc"),
+        ("title", line.title, "title"),
+        ("project", line.project or "", "project"),
+    ):
+        if len(text) > _LENGTH[key]:
+            problems.append(f"{where}: {what} is longer than {_LENGTH[key]} characters")
     if line.transfer_type not in TRANSFER_TYPES:
         problems.append(f"{where}: type must be general or special")
     return problems
@@ -621,16 +732,12 @@ def refuse(problems: list[str], what: str, hint: str | None = None) -> None:
 def _parents(
     conn: Connection, lines: list[Allocation], me: str, problems: list[str]
 ) -> dict[str, Any]:
-    """The received appropriations the lines break down, checked against their balances."""
-    wanted = sorted({line.parent_id for line in lines if line.parent_id})
-    parents: dict[str, Any] = {}
-    balance: dict[str, int] = {}
-    for start in range(0, len(wanted), BATCH):
-        some = wanted[start : start + BATCH]
-        for row in conn.execute(sa.select(appropriation).where(appropriation.c.id.in_(some))):
-            if row.recipient == me:
-                parents[row.id] = row
-        balance.update(balances(conn, some))
+    """The received appropriations the lines break down, locked, then checked: each line
+    against its parent's balance (指标控制) and classification (a breakdown keeps its fund
+    type and transfer type, and its function is the parent's or one below it)."""
+    wanted = {line.parent_id for line in lines if line.parent_id}
+    parents = {r.id: r for r in lock_rows(conn, appropriation.c.id, wanted) if r.recipient == me}
+    balance = balances(conn, list(parents))
     drawn: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
         if line.parent_id is None:
@@ -640,10 +747,7 @@ def _parents(
         if parent is None:
             problems.append(f"{where}: {line.parent_id} is not an appropriation received here")
             continue
-        if parent.year != line.year:
-            problems.append(
-                f"{where}: year {line.year} differs from {line.parent_id}'s year {parent.year}"
-            )
+        problems.extend(f"{where}: {p}" for p in _breakdown_problems(line, parent))
         drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
         left = balance.get(line.parent_id, 0)
         if drawn[line.parent_id] > left:
@@ -654,21 +758,112 @@ def _parents(
     return parents
 
 
+def _breakdown_problems(line: Allocation, parent: Any) -> list[str]:
+    """How a breakdown (分解) strays from the appropriation it is taken from."""
+    ident = parent.id
+    found = []
+    if parent.year != line.year:
+        found.append(f"year {line.year} differs from {ident}'s year {parent.year}")
+    if line.fund != parent.fund_code:
+        found.append(
+            f"a breakdown keeps the fund type (资金性质) of {ident}, {parent.fund_code}, "
+            f"not {line.fund}"
+        )
+    if line.transfer_type != parent.transfer_type:
+        found.append(
+            f"a breakdown keeps the transfer type of {ident}, {parent.transfer_type}, "
+            f"not {line.transfer_type}"
+        )
+    if not line.func.startswith(parent.func_code):
+        found.append(
+            f"a breakdown's functional classification is that of {ident} or one below it: "
+            f"{line.func} is not {parent.func_code} or under it"
+        )
+    return found
+
+
+def _duplicates(conn: Connection, me: str, lines: list[Allocation]) -> list[str]:
+    """Lines issued twice: the same 文号, recipient, function and amount in one year, within
+    the batch or already issued here (and not refused by the recipient).
+
+    The caller holds the issuer's counter for every year of the batch, so two batches
+    checked at once cannot both miss each other.
+    """
+
+    def key(year: int, doc: str, recipient: str, func: str, amount: int) -> tuple[Any, ...]:
+        return (year, doc.strip(), recipient, func, amount)
+
+    problems = []
+    seen: dict[tuple[Any, ...], str] = {}
+    for number, line in enumerate(lines, 1):
+        where = line.label or f"line {number}"
+        k = key(line.year, line.doc, line.recipient, line.func, line.amount_fen)
+        if k in seen:
+            problems.append(
+                f"{where}: repeats {seen[k]} (the same 文号, recipient, function and amount)"
+            )
+        else:
+            seen[k] = where
+    docs = sorted({line.doc.strip() for line in lines})
+    years = sorted({line.year for line in lines})
+    earlier: dict[tuple[Any, ...], str] = {}
+    for start in range(0, len(docs), BATCH):
+        query = (
+            sa.select(
+                appropriation.c.id,
+                appropriation.c.year,
+                appropriation.c.doc_no,
+                appropriation.c.recipient,
+                appropriation.c.func_code,
+                appropriation_event.c.amount_fen,
+            )
+            .select_from(_issued_events())
+            .where(
+                appropriation.c.issuer == me,
+                appropriation.c.year.in_(years),
+                appropriation.c.doc_no.in_(docs[start : start + BATCH]),
+                appropriation_event.c.kind == "issue",
+                sa.or_(outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"),
+            )
+        )
+        for row in conn.execute(query):
+            earlier.setdefault(
+                key(row.year, row.doc_no, row.recipient, row.func_code, row.amount_fen), row.id
+            )
+    for number, line in enumerate(lines, 1):
+        k = key(line.year, line.doc, line.recipient, line.func, line.amount_fen)
+        if k in earlier:
+            where = line.label or f"line {number}"
+            problems.append(
+                f"{where}: already issued as {earlier[k]} (the same 文号, recipient, function "
+                "and amount)"
+            )
+    return problems
+
+
 def allocate(
     node: Node,
     lines: list[Allocation],
     *,
     actor: str,
+    allow_duplicate: bool = False,
     clock: Clock = SYSTEM_CLOCK,
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Issue every line, all or nothing; return the new appropriation ids.
 
-    Every line is checked first (recipient, amount, codes valid for its year, and for a
-    breakdown (``parent_id``) the balance of the received appropriation: 指标控制); any
-    problem refuses the whole batch and names every bad line. Then each line is recorded
-    here and sent to its recipient as a signed change-set (one per recipient), in one
-    transaction. ``progress`` is told how many lines were written so far.
+    Every line is checked first (recipient, amount, codes valid for its year; for a
+    breakdown (``parent_id``) the balance of the received appropriation, 指标控制, and its
+    classification; unless ``allow_duplicate``, that the same 文号, recipient, function
+    and amount was not issued already); any problem refuses the whole batch and names
+    every bad line. Then each line is recorded here and sent to its recipient as a
+    signed change-set (one per recipient), in one transaction. ``progress`` is told how
+    many lines were written so far.
+
+    What the checks reason about is locked first, in the product's lock order: the
+    parents' rows, then this issuer's counter of each year (ids are taken from it), then
+    the channel heads. A second operator doing the same at once waits, then sees what the
+    first one did.
     """
     me = node.spec.code
     now = clock.now()
@@ -682,8 +877,21 @@ def allocate(
             for p in _static_problems(line.label or f"line {number}", line, node, known)
         ]
         parents = _parents(conn, lines, me, problems)
-        refuse(problems, "issued", "指标控制: a breakdown may not exceed what is still available")
-        ids = _next_ids(conn, me, [line.year for line in lines])
+        numbers = {
+            year: iter(take_numbers(conn, "appropriation", issued_under(me, year)[:-1], count))
+            for year, count in sorted(Counter(line.year for line in lines).items())
+        }
+        duplicates = [] if allow_duplicate else _duplicates(conn, me, lines)
+        problems.extend(duplicates)
+        refuse(
+            problems,
+            "issued",
+            "add --allow-duplicate to issue the same line again on purpose"
+            if problems and problems == duplicates
+            else "指标控制: a breakdown may not exceed what is still available, and keeps the "
+            "classification of what it is taken from",
+        )
+        ids = [f"{issued_under(me, line.year)}{next(numbers[line.year]):06d}" for line in lines]
         rows = []
         by_recipient: dict[str, list[dict[str, Any]]] = {}
         for done, (ident, line) in enumerate(zip(ids, lines, strict=True), 1):
@@ -761,18 +969,29 @@ def change(
     transaction; returns the event's number. An increase of a breakdown takes from the
     received appropriation's balance; a decrease or recovery may not exceed what was
     issued, and the recipient refuses it (negative receipt, and the event never counts)
-    when less than that is still available down there.
+    when less than that is still available down there. The appropriation (and, for an
+    increase of a breakdown, the one it was taken from) is locked before it is checked.
     """
     if kind not in ("increase", "decrease", "recover"):
         raise InputError(f"unknown change {kind!r}")
     if amount_fen <= 0:
         raise InputError("the amount must be more than zero", hint="an amount in 元, e.g. 100.00")
+    if amount_fen > MAX_AMOUNT_FEN:
+        raise InputError(
+            f"{format_yuan(amount_fen)} 元 is more than the largest amount of one line, "
+            f"{format_yuan(MAX_AMOUNT_FEN)} 元"
+        )
     if not doc.strip():
         raise InputError("the document number (文号) is missing", hint="pass --doc")
+    if len(doc) > _LENGTH["doc"]:
+        raise InputError(f"the document number (文号) is longer than {_LENGTH['doc']} characters")
     me = node.spec.code
     signer = load_signer(node.home.keys)
     with node.engine.begin() as conn:
         row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
+        if row is not None:  # its parent never changes: lock both, in id order
+            locked = [ident] if row.parent_id is None else [ident, row.parent_id]
+            row = next(r for r in lock_rows(conn, appropriation.c.id, locked) if r.id == ident)
         if row is None:
             raise InputError(
                 f"no appropriation {ident} here",
@@ -784,14 +1003,18 @@ def change(
                 hint="list those issued here with 'fiscalsync appropriations --issued'",
             )
         standing = conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(appropriation_event.c.amount_fen), 0))
+            sa.select(total(appropriation_event.c.amount_fen))
             .select_from(_issued_events())
             .where(
                 appropriation.c.id == ident,
                 sa.or_(outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"),
             )
         ).scalar_one()
-        standing = int(standing)
+        if kind == "increase" and standing + amount_fen > MAX_AMOUNT_FEN:
+            raise InputError(
+                f"increasing {ident} by {format_yuan(amount_fen)} 元 takes it past the largest "
+                f"amount of one appropriation, {format_yuan(MAX_AMOUNT_FEN)} 元"
+            )
         if kind == "increase" and row.parent_id is not None:
             left = available(conn, row.parent_id)
             if amount_fen > left:
@@ -843,24 +1066,6 @@ def change(
     return seq
 
 
-def _next_ids(conn: Connection, issuer: str, years: list[int]) -> list[str]:
-    """Issuer-assigned ids, globally unique: ``<issuer>-<year>-<number>``."""
-    counters: dict[int, int] = {}
-    ids = []
-    for year in years:
-        if year not in counters:
-            prefix = f"{issuer}-{year}-"
-            last = conn.execute(
-                sa.select(sa.func.max(appropriation.c.id)).where(
-                    appropriation.c.id.like(prefix + "%")
-                )
-            ).scalar_one()
-            counters[year] = int(last.rsplit("-", 1)[1]) if last else 0
-        counters[year] += 1
-        ids.append(f"{issuer}-{year}-{counters[year]:06d}")
-    return ids
-
-
 def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holding]:
     """Appropriations issued by this node (``issued``) or received by it, with amounts."""
     me = node.spec.code
@@ -873,14 +1078,12 @@ def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holdi
             outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"
         )
         sums = [
-            sa.func.coalesce(sa.func.sum(sa.case((standing, amount), else_=0)), 0),
-            sa.func.coalesce(
-                sa.func.sum(sa.case((outbox.c.receipt_verdict == "applied", amount), else_=0)), 0
-            ),
+            total(sa.case((standing, amount), else_=0)),
+            total(sa.case((outbox.c.receipt_verdict == "applied", amount), else_=0)),
         ]
         source: Any = _issued_events()
     else:
-        sums = [sa.func.coalesce(sa.func.sum(amount), 0)] * 2
+        sums = [total(amount)] * 2
         source = appropriation.join(appropriation_event)
     query = (
         sa.select(appropriation, sums[0].label("amount"), sums[1].label("acknowledged"))

@@ -16,14 +16,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from nodes.appropriations import balances, refuse
 from nodes.codes import Known
 from nodes.tabular import read_table
 from schema.bulk import insert_rows
+from schema.locks import lock_rows
 from schema.tables import appropriation, ledger_entry
-from schema.types import format_yuan, parse_yuan
+from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_yuan
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
 
@@ -48,6 +47,8 @@ COLUMNS = {
     "memo": ("memo", "摘要", "备注"),
 }
 REQUIRED = ("date", "direction", "code", "amount")
+CODE_LIMIT = ledger_entry.c.func_code.type.length
+MEMO_LIMIT = 2000
 HEADER = "date,direction,code,econ,amount,appropriation,memo"
 
 
@@ -115,20 +116,18 @@ def record(
     clock: Clock = SYSTEM_CLOCK,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Record every entry, all or nothing; return how many."""
+    """Record every entry, all or nothing; return how many.
+
+    The appropriations spent against are locked before their balances are read, so two
+    operators (or an operator and the agent applying a recovery) never both take the same
+    available balance: the second waits, then sees what the first one left.
+    """
     me = node.spec.code
     now = clock.now()
     with node.engine.begin() as conn:
         known = Known(conn)
-        wanted = sorted({e.appropriation_id for e in entries if e.appropriation_id})
-        held = {
-            r.id: r
-            for r in conn.execute(
-                sa.select(appropriation).where(
-                    appropriation.c.id.in_(wanted), appropriation.c.recipient == me
-                )
-            )
-        }
+        wanted = {e.appropriation_id for e in entries if e.appropriation_id}
+        held = {r.id: r for r in lock_rows(conn, appropriation.c.id, wanted) if r.recipient == me}
         left = balances(conn, list(held))
         problems = []
         for number, entry in enumerate(entries, 1):
@@ -136,6 +135,18 @@ def record(
             year = entry.entry_date.year
             if entry.amount_fen <= 0:
                 problems.append(f"{where}: amount must be more than zero")
+            elif entry.amount_fen > MAX_AMOUNT_FEN:
+                problems.append(
+                    f"{where}: amount {format_yuan(entry.amount_fen)} 元 is more than the "
+                    f"largest amount of one entry, {format_yuan(MAX_AMOUNT_FEN)} 元"
+                )
+            for what, text, limit in (
+                ("memo", entry.memo, MEMO_LIMIT),
+                ("code", entry.code, CODE_LIMIT),
+                ("econ", entry.econ or "", CODE_LIMIT),
+            ):
+                if len(text) > limit:
+                    problems.append(f"{where}: {what} is longer than {limit} characters")
             if entry.direction not in ("expenditure", "revenue"):
                 problems.append(f"{where}: direction must be expenditure or revenue")
                 continue

@@ -73,8 +73,10 @@ from nodes.policy import check_send
 from nodes.settings import Settings
 from nodes.topology import NodeSpec, Topology
 from schema.engine import reading
+from schema.locks import lock_scope
+from schema.sums import total
 from schema.tables import code_item, ledger_entry, report, report_line
-from schema.types import format_yuan, parse_utc, utcnow
+from schema.types import MAX_STORED_FEN, format_yuan, parse_utc, utcnow
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -528,8 +530,8 @@ def _ledger_leaves(
         sa.select(
             ledger_entry.c.direction,
             ledger_entry.c.func_code,
-            sa.func.sum(in_period),
-            sa.func.sum(ledger_entry.c.amount_fen),
+            total(in_period),
+            total(ledger_entry.c.amount_fen),
             sa.func.min(ledger_entry.c.amount_fen),
         )
         .where(
@@ -547,7 +549,7 @@ def _ledger_leaves(
                 "classification code of 3, 5, 7 or 9 digits: they cannot be reported",
                 hint="correct those ledger entries, then generate the report again",
             )
-        leaves[(direction, code)] = [0, int(in_period_sum), int(ytd)]
+        leaves[(direction, code)] = [0, in_period_sum, ytd]
         negative = negative or int(smallest) < 0
     return leaves, negative
 
@@ -559,19 +561,26 @@ def _compute(conn: Connection, me: str, period: Period) -> tuple[list[ReportLine
             leaves.setdefault(("expenditure", code), [0, 0, 0])[0] = budget
     lines = build_lines(leaves)
     check_lines(lines, negative_entries=negative)
+    for x in lines:
+        if max(abs(x.budget_fen), abs(x.period_fen), abs(x.ytd_fen)) > MAX_STORED_FEN:
+            raise InputError(
+                f"the {x.section} line {x.code or 'total'} adds up to more than a report can "
+                f"hold ({format_yuan(MAX_STORED_FEN)} 元)",
+                hint="look for ledger entries recorded many times over, and correct them",
+            )
     return lines, negative
 
 
 def _latest_own(conn: Connection, me: str, period: Period) -> Any:
-    """This node's newest version for ``period``, locked against a concurrent writer."""
+    """This node's newest version for ``period``, with the period's versions locked against
+    a concurrent writer (the first version too: the lock is the period's counter row)."""
+    lock_scope(conn, "report", f"{me}/{period.label}")
     query = (
         sa.select(report)
         .where(report.c.node_code == me, report.c.period == period.label)
         .order_by(report.c.version.desc())
         .limit(1)
     )
-    if conn.dialect.name == "postgresql":  # SQLite writers are serialised by BEGIN IMMEDIATE
-        query = query.with_for_update()
     return conn.execute(query).one_or_none()
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from schema.tables import counter
 
-__all__ = ["insert_missing", "lock_rows", "take_numbers"]
+__all__ = ["insert_missing", "lock_rows", "lock_scope", "take_numbers"]
 
 _LOCK_BATCH = 5_000
 
@@ -52,6 +52,15 @@ def lock_rows(conn: Connection, column: sa.Column[Any], keys: Collection[Any]) -
     return found
 
 
+def lock_scope(conn: Connection, name: str, scope: str) -> int:
+    """Lock counter ``name`` in ``scope`` (created at 0 if missing) until the transaction
+    ends; return its value. Also a mutex for what has no row to lock yet (the first
+    version of a report, say)."""
+    insert_missing(conn, counter, {"name": name, "scope": scope, "last": 0})
+    where = (counter.c.name == name) & (counter.c.scope == scope)
+    return int(conn.execute(sa.select(counter.c.last).where(where).with_for_update()).scalar_one())
+
+
 def take_numbers(conn: Connection, name: str, scope: str, count: int) -> range:
     """Take the next ``count`` numbers of counter ``name`` in ``scope`` (1, 2, … at first).
 
@@ -60,8 +69,10 @@ def take_numbers(conn: Connection, name: str, scope: str, count: int) -> range:
     """
     if count <= 0:
         return range(0)
-    insert_missing(conn, counter, {"name": name, "scope": scope, "last": 0})
-    where = (counter.c.name == name) & (counter.c.scope == scope)
-    last = int(conn.execute(sa.select(counter.c.last).where(where).with_for_update()).scalar_one())
-    conn.execute(counter.update().where(where).values(last=last + count))
+    last = lock_scope(conn, name, scope)
+    conn.execute(
+        counter.update()
+        .where(counter.c.name == name, counter.c.scope == scope)
+        .values(last=last + count)
+    )
     return range(last + 1, last + count + 1)

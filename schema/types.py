@@ -3,6 +3,12 @@
 Money is an exact integer number of fen (分). Amounts typed by people are parsed with
 :func:`parse_yuan` (at most two decimals, never through ``float``) and shown with
 :func:`format_yuan`.
+
+One amount (a line of a batch, an event of an appropriation, a ledger entry, the standing
+amount of an appropriation) is at most :data:`MAX_AMOUNT_FEN`, 10^15 fen (10 万亿元,
+some ten times a large province's whole annual budget): far beyond any real amount, and
+small enough that nine thousand of them still fit a signed 64-bit column. Sums over
+many rows are taken with :func:`schema.sums.total`, which cannot overflow.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "parse_utc",
     "DIGEST_LENGTH",
+    "MAX_AMOUNT_FEN",
+    "MAX_STORED_FEN",
     "NODE_CODE_LENGTH",
     "Fen",
     "UTCDateTime",
@@ -35,6 +43,11 @@ DIGEST_LENGTH = 64
 _REGION_CODE = re.compile(r"^[1-9]\d{5}$")
 _NODE_CODE = re.compile(r"^[1-9]\d{5}(-[a-z][a-z0-9]{0,8})?$")
 _YUAN = re.compile(r"^[+-]?\d+(\.\d{1,2})?$")
+
+MAX_AMOUNT_FEN = 10**15
+"""The largest amount of one line, event, entry or appropriation, in fen."""
+MAX_STORED_FEN = 2**63 - 1
+"""The largest amount a money column holds (a signed 64-bit integer), e.g. a report total."""
 
 Fen = BigInteger
 """Column type of every amount: a signed 64-bit integer number of fen."""
@@ -53,6 +66,8 @@ def is_node_code(code: str) -> bool:
 def parse_yuan(text: str) -> int:
     """Parse an amount in 元 with at most two decimals into integer fen.
 
+    Amounts beyond ±:data:`MAX_AMOUNT_FEN` are refused.
+
     >>> parse_yuan("1234.56")
     123456
     """
@@ -63,6 +78,11 @@ def parse_yuan(text: str) -> int:
         fen = Decimal(cleaned) * 100
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
         raise ValueError(f"{text!r} is not an amount") from exc
+    if abs(fen) > MAX_AMOUNT_FEN:
+        raise ValueError(
+            f"{text.strip()} is more than the largest amount of one line, "
+            f"{format_yuan(MAX_AMOUNT_FEN)} 元"
+        )
     return int(fen)
 
 

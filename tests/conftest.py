@@ -139,6 +139,14 @@ def demo_topology() -> Path:
 
 
 @pytest.fixture
+def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Any:
+    """The demo province hosted in one folder (``network init``) on the current backend."""
+    from nodes import init_network
+
+    return init_network(tmp_path / "province", demo_topology, db_url_template)
+
+
+@pytest.fixture
 def node_home(tmp_path: Path, db_url: str, backend: str) -> Path:
     """A county's node home (410102 of the demo province) on the current backend."""
     from nodes import init_node

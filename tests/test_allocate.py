@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from cli import cli
-from nodes import Node, init_network
+from nodes import Node
 from nodes.network import Network, sync_network
 from schema.channels import outbox
 from schema.tables import appropriation
@@ -24,11 +24,6 @@ from sync.clock import SYSTEM_CLOCK
 from sync.pki import load_signer
 
 LINE = ["--func", "2050202", "--econ", "50201", "--fund", "111"]
-
-
-@pytest.fixture
-def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
-    return init_network(tmp_path / "province", demo_topology, db_url_template)
 
 
 def run(network: Network, code: str, *args: str) -> Result:

@@ -20,12 +20,13 @@ by its recipient, a decrease pending its receipt, an increase beyond the parent'
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,7 +43,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from nodes import Node, init_network
+from nodes import Node
 from nodes.appropriations import (
     Allocation,
     allocate,
@@ -71,11 +72,6 @@ FUND = "111"
 ACTOR = "test"
 SPENT_ON = date(YEAR, 6, 30)
 SHRINKS = ("decrease", "recover")
-
-
-@pytest.fixture
-def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
-    return init_network(tmp_path / "province", demo_topology, db_url_template)
 
 
 @dataclass
@@ -629,6 +625,60 @@ class BalanceControl(RuleBasedStateMachine):
         )
         allowed = arrived and entry.amount_fen <= limit
         self.expect(why, allowed, reason, f"spending {entry.amount_fen} fen of {ident}")
+
+    @rule(ident=appropriations, first=AMOUNT, second=AMOUNT)
+    def two_operators_at_once(self, ident: str, first: int | str, second: int | str) -> None:
+        """Two operators at the holder of ``ident`` at the same moment, each against it: one
+        spends, the other breaks down (or, at a county, spends too). Together they may
+        take no more than is available: where each fits alone but not both, exactly one
+        goes through and the other is refused naming what the first one left."""
+        row = self.row(ident)
+        holder = row.recipient
+        self.step(holder)
+        node = self.live.nodes[holder]
+        children = self.live.network.topology.children(holder)
+        books = self.books(holder)
+        arrived = ident in books.received
+        limit = books.available(ident) if arrived else 0
+        amounts = (fen(first, limit), fen(second, limit))
+        spending = Entry(SPENT_ON, "expenditure", row.func_code, amounts[0], appropriation_id=ident)
+        actions: list[Callable[[], object]] = [lambda: record(node, [spending], actor=ACTOR)]
+        if children:
+            line = Allocation(
+                children[0].code,
+                amounts[1],
+                row.func_code,
+                ECON,
+                FUND,
+                self.doc(),
+                YEAR,
+                parent_id=ident,
+            )
+            actions.append(lambda: self.mine.update(allocate(node, [line], actor=ACTOR)))
+        else:
+            other = Entry(
+                SPENT_ON, "expenditure", row.func_code, amounts[1], appropriation_id=ident
+            )
+            actions.append(lambda: record(node, [other], actor=ACTOR))
+        barrier = threading.Barrier(2, timeout=60)
+
+        def at_once(action: Callable[[], object]) -> str | None:
+            barrier.wait()
+            return refusal(action)
+
+        with ThreadPoolExecutor(2) as pool:
+            whys = list(pool.map(at_once, actions))
+        alone = [arrived and amount <= limit for amount in amounts]
+        what = f"{amounts[0]} and {amounts[1]} fen at once from {ident} ({limit} available)"
+        if all(alone) and sum(amounts) > limit:
+            assert sum(why is None for why in whys) == 1, f"{what}: {whys}"
+            taken = next(a for a, why in zip(amounts, whys, strict=True) if why is None)
+            refused = next(why for why in whys if why is not None)
+            assert yuan(limit - taken) in refused, f"{what}: refused for {refused}"
+        else:
+            for fits, why in zip(alone, whys, strict=True):
+                assert (why is None) == fits, f"{what}: {whys}"
+        self.refused = all(why is not None for why in whys)
 
     @rule(code=st.sampled_from((PROVINCE, *CITIES, "410102", "410122", "410322", DIRECT_COUNTY)))
     def sync_node(self, code: str) -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, init_network
+from nodes import Node
 from nodes.locks import home_lock, sync_lock
 from nodes.network import Network
 from schema.channels import channel_head, outbox
@@ -29,11 +29,6 @@ from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK
 from sync.errors import HomeError
 from sync.pki import load_signer
-
-
-@pytest.fixture
-def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
-    return init_network(tmp_path / "province", demo_topology, db_url_template)
 
 
 def test_two_writers_on_a_new_channel_queue_instead_of_racing(province: Network) -> None:

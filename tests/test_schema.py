@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from schema import channels, metadata, migrate, tables
 from schema.engine import BUSY_TIMEOUT_MS, open_engine
 from schema.errors import DatabaseError, DatabaseUnavailable, SchemaOutdated, SchemaTooNew
+from schema.sums import total
 from schema.types import format_yuan, parse_yuan
 
 
@@ -148,6 +149,38 @@ def test_money_columns_hold_large_exact_fen(engine: sa.Engine) -> None:
         assert conn.execute(sa.select(tables.ledger_entry.c.amount_fen)).scalar_one() == big + 1
 
 
+def test_totals_are_exact_past_64_bits_and_never_overflow(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    amounts = [2**62, 2**62, 2**62 - 1, -7, 3]  # sums past 2**63 - 1 while adding up
+    rows = [
+        {
+            "entry_date": datetime(2026, 10, 1).date(),
+            "direction": direction,
+            "func_code": "2050201",
+            "amount_fen": amount,
+            "recorded_at": datetime.now(UTC),
+            "recorded_by": "t",
+        }
+        for direction, sign in (("revenue", 1), ("expenditure", -1))
+        for amount in amounts
+        for amount in [amount * sign]
+    ]
+    with engine.begin() as conn:
+        conn.execute(tables.ledger_entry.insert(), rows)
+    entry = tables.ledger_entry
+    with engine.connect() as conn:
+        by_direction = dict(
+            conn.execute(
+                sa.select(entry.c.direction, total(entry.c.amount_fen)).group_by(entry.c.direction)
+            ).all()
+        )
+        nothing = conn.execute(
+            sa.select(total(entry.c.amount_fen)).where(entry.c.func_code == "none")
+        ).scalar_one()
+    assert by_direction == {"revenue": sum(amounts), "expenditure": -sum(amounts)}
+    assert sum(amounts) > 2**63 and nothing == 0
+
+
 @pytest.mark.parametrize(
     ("text", "fen"),
     [("1234.56", 123456), ("0.01", 1), ("1,000", 100000), ("-100.5", -10050), ("7", 700)],
@@ -156,7 +189,9 @@ def test_yuan_amounts_parse_to_exact_fen(text: str, fen: int) -> None:
     assert parse_yuan(text) == fen
 
 
-@pytest.mark.parametrize("text", ["1.234", "abc", "", "1e5", "nan", "1.2.3", "0x10"])
+@pytest.mark.parametrize(
+    "text", ["1.234", "abc", "", "1e5", "nan", "1.2.3", "0x10", "10000000000000.01", "9" * 30]
+)
 def test_malformed_amounts_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_yuan(text)
