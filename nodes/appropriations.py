@@ -939,7 +939,7 @@ def allocate(
                 progress(done)
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
         events = []
-        for recipient, operations in by_recipient.items():
+        for recipient, operations in sorted(by_recipient.items()):  # heads in lock order
             written = enqueue(
                 conn, node.spool, signer, recipient, "appropriation", operations, clock
             )

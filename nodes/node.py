@@ -228,9 +228,9 @@ class Node:
         """
         signer = load_signer(self.home.keys)
         spool = self.spool
-        recipients = [
+        recipients = sorted(  # channel heads are locked in code order
             n.code for n in self.topology if n.code != self.spec.code and n.code not in exclude
-        ]
+        )
         for code in recipients:
             check_send(self.topology, self.spec.code, code, kind)
         written = []

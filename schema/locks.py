@@ -9,7 +9,9 @@ already holds the database's write lock from its first statement (``BEGIN IMMEDI
 :mod:`schema.engine`), and the same calls run there, so both databases take one code path.
 
 Lock order across the product, to keep it free of deadlocks: appropriation rows (by id),
-then counters, then channel heads.
+then counters, then outbound channel heads (by recipient). Applying a change-set takes
+its inbound channel head first and appropriation rows after it; that cannot close a cycle,
+because nothing else ever takes an inbound head.
 """
 
 from __future__ import annotations
