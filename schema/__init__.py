@@ -4,6 +4,7 @@ This package imports nothing else of fiscalsync's.
 """
 
 from schema.channels import changeset_log, channel_head, outbox, quarantine
+from schema.digests import digest_bucket
 from schema.engine import (
     database_failure,
     drop_database,
@@ -46,6 +47,7 @@ __all__ = [
     "check_schema",
     "code_item",
     "current_revision",
+    "digest_bucket",
     "database_failure",
     "drop_database",
     "ensure_database",

@@ -1,0 +1,218 @@
+"""Bucket digests over a set of records, kept as the records change, and their comparison.
+
+Two sides that should hold the same records (an issuer and its recipient, say) each keep
+a two-level tree of digests over them, so that comparing a million identical records
+reads and sends a few kilobytes, and the work grows with the number of differences:
+
+- a record is a key (an id) and a digest, the SHA-256 of its canonical content
+  (:func:`record_digest`, over a list of JSON values in a fixed order);
+- the key's SHA-256 places it in one of :data:`LEAVES` leaves, grouped
+  :data:`LEAVES_PER_BUCKET` to a level-1 bucket, :data:`LEVEL1` buckets under the root;
+- a bucket's digest is the sum of its records' digests modulo 2^256, so a change is an
+  update in place (subtract the old digest, add the new one) and the order in which
+  records were written does not matter.
+
+:class:`Changes` collects what a transaction changed and :func:`apply` writes it into
+``digest_bucket`` in that transaction, bucket rows locked in order. Comparison exchanges
+the root, then the level-1 digests, then the leaves of the level-1 buckets that differ,
+then the records of the leaves that differ (:func:`differing`). On the wire a bucket
+digest travels as its first :data:`WIRE_BYTES` bytes: a difference hides only if two
+different sets of records agree on 64 bits.
+
+This module knows nothing of what the records are; the caller builds their content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schema.bulk import insert_rows
+from schema.digests import digest_bucket
+
+__all__ = [
+    "LEAVES",
+    "LEAVES_PER_BUCKET",
+    "LEVEL1",
+    "WIRE_BYTES",
+    "Changes",
+    "apply",
+    "decode_level",
+    "differing",
+    "encode_level",
+    "leaf_of",
+    "read_level",
+    "record_digest",
+    "rebuild",
+]
+
+LEVEL1 = 1024
+LEAVES_PER_BUCKET = 64
+LEAVES = LEVEL1 * LEAVES_PER_BUCKET
+WIRE_BYTES = 8
+_MODULUS = 2**256
+_ROOT = 0
+
+
+def leaf_of(key: str) -> int:
+    """The leaf (0 … LEAVES-1) that holds the record with ``key``."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:2], "big") % LEAVES
+
+
+def record_digest(content: Sequence[Any]) -> int:
+    """The digest of a record's content: SHA-256 of its canonical JSON, as an integer.
+
+    ``content`` is a list of JSON values in an order fixed by the caller (strings,
+    integers, None, nested lists); both sides must build it the same way.
+    """
+    text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+
+
+class Changes:
+    """What one transaction does to the records of one scope, as digest deltas per leaf."""
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.delta: dict[int, int] = defaultdict(int)
+        self.count: dict[int, int] = defaultdict(int)
+
+    def add(self, key: str, digest: int) -> None:
+        """A new record."""
+        leaf = leaf_of(key)
+        self.delta[leaf] += digest
+        self.count[leaf] += 1
+
+    def remove(self, key: str, digest: int) -> None:
+        """A record that goes away (``digest`` as it was)."""
+        leaf = leaf_of(key)
+        self.delta[leaf] -= digest
+        self.count[leaf] -= 1
+
+    def replace(self, key: str, old: int, new: int) -> None:
+        """A record whose content changed."""
+        if old != new:
+            self.delta[leaf_of(key)] += new - old
+
+    def __bool__(self) -> bool:
+        return any(self.delta.values()) or any(self.count.values())
+
+
+def apply(conn: Connection, changes: Changes) -> None:
+    """Write ``changes`` into the scope's buckets (leaves, level 1, root) in the caller's
+    transaction, every touched row locked first, in (level, bucket) order."""
+    if not changes:
+        return
+    per_level: list[dict[int, tuple[int, int]]] = [{}, {}, {}]
+    for leaf, delta in changes.delta.items():
+        count = changes.count.get(leaf, 0)
+        for level, bucket in ((2, leaf), (1, leaf // LEAVES_PER_BUCKET), (0, _ROOT)):
+            digest, records = per_level[level].get(bucket, (0, 0))
+            per_level[level][bucket] = (digest + delta, records + count)
+    for level in (0, 1, 2):
+        _apply_level(conn, changes.scope, level, per_level[level])
+
+
+def _apply_level(
+    conn: Connection, scope: str, level: int, deltas: Mapping[int, tuple[int, int]]
+) -> None:
+    table = digest_bucket
+    where = (table.c.scope == scope) & (table.c.level == level)
+    buckets = sorted(deltas)
+    existing: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(buckets), 5_000):
+        some = buckets[start : start + 5_000]
+        query = (
+            sa.select(table.c.bucket, table.c.digest, table.c.records)
+            .where(where, table.c.bucket.in_(some))
+            .order_by(table.c.bucket)
+            .with_for_update()
+        )
+        for bucket, digest, records in conn.execute(query):
+            existing[bucket] = (int(digest, 16), records)
+    rows = []
+    for bucket in buckets:
+        delta, count = deltas[bucket]
+        digest, records = existing.get(bucket, (0, 0))
+        digest, records = (digest + delta) % _MODULUS, records + count
+        if records < 0:
+            raise ValueError(f"scope {scope}: bucket {level}/{bucket} would hold {records} records")
+        if records:
+            rows.append((scope, level, bucket, f"{digest:064x}", records))
+    for start in range(0, len(buckets), 5_000):  # replaced whole: one delete, one bulk insert
+        some = [b for b in buckets[start : start + 5_000] if b in existing]
+        if some:
+            conn.execute(table.delete().where(where, table.c.bucket.in_(some)))
+    insert_rows(conn, table, ("scope", "level", "bucket", "digest", "records"), rows)
+
+
+def read_level(
+    conn: Connection, scope: str, level: int, within: Iterable[int] | None = None
+) -> dict[int, int]:
+    """The digests of one level's non-empty buckets (those under the level-1 buckets
+    ``within``, for the leaves), as integers."""
+    query = sa.select(digest_bucket.c.bucket, digest_bucket.c.digest).where(
+        digest_bucket.c.scope == scope, digest_bucket.c.level == level
+    )
+    if within is not None:
+        parents = sorted(set(within))
+        if level == 2:
+            ranges = [
+                digest_bucket.c.bucket.between(
+                    p * LEAVES_PER_BUCKET, (p + 1) * LEAVES_PER_BUCKET - 1
+                )
+                for p in parents
+            ]
+            query = query.where(sa.or_(*ranges)) if ranges else query.where(sa.false())
+        else:
+            query = query.where(digest_bucket.c.bucket.in_(parents))
+    return {bucket: int(digest, 16) for bucket, digest in conn.execute(query)}
+
+
+def rebuild(conn: Connection, scope: str, records: Iterable[tuple[str, int]]) -> None:
+    """Recompute the scope's buckets from scratch from every (key, digest) it holds."""
+    conn.execute(digest_bucket.delete().where(digest_bucket.c.scope == scope))
+    changes = Changes(scope)
+    for key, digest in records:
+        changes.add(key, digest)
+    apply(conn, changes)
+
+
+def differing(mine: Mapping[int, int], theirs: Mapping[int, int]) -> list[int]:
+    """The buckets whose digests differ (compared on their wire bytes); absent is zero."""
+    mask = (1 << (8 * WIRE_BYTES)) - 1
+    shift = 256 - 8 * WIRE_BYTES
+
+    def short(digest: int) -> int:
+        return (digest >> shift) & mask
+
+    return sorted(
+        b for b in set(mine) | set(theirs) if short(mine.get(b, 0)) != short(theirs.get(b, 0))
+    )
+
+
+def encode_level(digests: Mapping[int, int]) -> dict[str, str]:
+    """Bucket digests for the wire: ``{"bucket": hex of its first WIRE_BYTES bytes}``."""
+    shift = 256 - 8 * WIRE_BYTES
+    return {str(b): f"{d >> shift:0{2 * WIRE_BYTES}x}" for b, d in sorted(digests.items())}
+
+
+def decode_level(encoded: object, buckets: int) -> dict[int, int]:
+    """The inverse of :func:`encode_level`; raises ValueError for anything malformed."""
+    if not isinstance(encoded, dict):
+        raise ValueError("bucket digests must be an object")
+    shift = 256 - 8 * WIRE_BYTES
+    found = {}
+    for key, value in encoded.items():
+        if not (isinstance(key, str) and key.isdigit() and int(key) < buckets):
+            raise ValueError(f"bucket {key!r} is not one of 0…{buckets - 1}")
+        if not (isinstance(value, str) and len(value) == 2 * WIRE_BYTES):
+            raise ValueError(f"bucket {key}: {value!r} is not a {WIRE_BYTES}-byte hex digest")
+        found[int(key)] = int(value, 16) << shift
+    return found
