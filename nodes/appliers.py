@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
-from nodes import appropriations, codes, keys, reports
+from nodes import codes, keys, reports
+from nodes.fiscal import appropriations
 from nodes.node import Node
 from sync import pki
 from sync.changeset import Verified

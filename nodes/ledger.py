@@ -16,8 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nodes.appropriations import balances, refuse
 from nodes.codes import Known
+from nodes.fiscal.appropriations import balances, refuse
 from nodes.tabular import read_table
 from schema.bulk import insert_rows
 from schema.locks import lock_rows

@@ -68,7 +68,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes import appropriations
+from nodes.fiscal import appropriations
 from nodes.policy import check_send
 from nodes.settings import Settings
 from nodes.topology import NodeSpec, Topology

@@ -44,7 +44,8 @@ from hypothesis.stateful import (
 )
 
 from nodes import Node
-from nodes.appropriations import (
+from nodes.exchange import Exchange, RoundSummary
+from nodes.fiscal.appropriations import (
     Allocation,
     allocate,
     balances,
@@ -53,7 +54,6 @@ from nodes.appropriations import (
     history,
     holdings,
 )
-from nodes.exchange import Exchange, RoundSummary
 from nodes.ledger import Entry, record
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, outbox

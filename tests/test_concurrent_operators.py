@@ -27,8 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from nodes import Node
-from nodes.appropriations import Allocation, allocate, balances, change
 from nodes.exchange import Exchange
+from nodes.fiscal.appropriations import Allocation, allocate, balances, change
 from nodes.ledger import Entry, record
 from nodes.network import Network, sync_network
 from schema.channels import outbox

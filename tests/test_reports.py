@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from conftest import DEMO_TOPOLOGY, PG_SERVER, _fresh_pg_name, _postgres_problem, unavailable
 
 from nodes import Node, init_network, ledger, reports
-from nodes.appropriations import Allocation, allocate, holdings
+from nodes.fiscal.appropriations import Allocation, allocate, holdings
 from nodes.network import Network, database_url_for, sync_network
 from nodes.reports import Period, ReportLine, ReportView, check_lines
 from nodes.settings import Settings, load_settings, render_settings

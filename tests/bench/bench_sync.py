@@ -393,8 +393,8 @@ def _start_sshd(workdir: Path, authorized_key: Path) -> Any:
 def run_fiscalsync(
     n: int, transport: str, database: str, workdir: Path, prefix: str, profile: Path | None
 ) -> dict[str, Any]:
-    from nodes import appropriations
     from nodes.exchange import Exchange
+    from nodes.fiscal import appropriations
     from nodes.network import TOPOLOGY_FILE, init_network
     from nodes.node import Node
     from nodes.topology import Endpoint, load_topology
