@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nodes.codes import Known
-from nodes.fiscal.appropriations import balances, refuse
-from nodes.tabular import read_table
+from nodes.fiscal.appropriations import balances
+from nodes.tabular import read_table, refuse
 from schema.bulk import insert_rows
 from schema.locks import lock_rows
 from schema.tables import appropriation, ledger_entry

@@ -34,10 +34,10 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from schema.types import format_yuan
-from sync.errors import InputError
+from sync.errors import InputError, RowsRefused
 from sync.files import atomic_file
 
-__all__ = ["Column", "Row", "Sheet", "read_table", "render_text", "write_table"]
+__all__ = ["Column", "Row", "Sheet", "read_table", "refuse", "render_text", "write_table"]
 
 FORMATS = ("csv", "xlsx", "json")
 KINDS = ("text", "money", "int")
@@ -396,3 +396,15 @@ def _write_xlsx(stream: BinaryIO, columns: Sequence[Column], rows: Rows, title: 
         sheet.close()  # end the row stream cleanly; openpyxl deletes its temporary file at exit
         raise
     book.save(stream)
+
+
+MAX_PROBLEMS = 50  # a refusal lists this many problems, then counts the rest
+
+
+def refuse(problems: list[str], what: str, hint: str | None = None) -> None:
+    """Refuse a whole batch for its ``problems`` (the first MAX_PROBLEMS are listed)."""
+    if problems:
+        shown = problems[:MAX_PROBLEMS]
+        if len(problems) > len(shown):
+            shown.append(f"... and {len(problems) - len(shown)} more")
+        raise RowsRefused(f"{len(problems)} problem(s), nothing {what}", shown, hint=hint)

@@ -1,0 +1,104 @@
+"""What is available (指标余额): received, less broken down, less spent; which events count.
+
+A caller about to write what it decides from a balance holds the rows locked
+(:func:`schema.locks.lock_rows`); sums are exact past 64 bits (:func:`schema.sums.total`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schema.channels import outbox
+from schema.sums import total
+from schema.tables import appropriation, appropriation_event, ledger_entry
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["available", "balances", "budget_by_func", "counted", "issued_events"]
+
+
+def issued_events() -> sa.Join:
+    """Appropriations joined to their events and to the outbox entry that carried each."""
+    return appropriation.join(appropriation_event).outerjoin(
+        outbox, outbox.c.id == appropriation_event.c.changeset_id
+    )
+
+
+def counted() -> sa.ColumnElement[bool]:
+    """Which events count, over :func:`issued_events` (指标控制 errs on the safe side).
+
+    An event sent in a change-set its recipient refused (negative receipt) never took
+    effect. An issue or increase counts from the moment it is sent; a decrease or
+    recovery only once the recipient's receipt accepts it, since the recipient may
+    refuse it when the money is no longer available there. Events received from above
+    have no outbox entry here and always count.
+    """
+    return sa.or_(
+        outbox.c.id.is_(None),
+        outbox.c.receipt_verdict == "applied",
+        sa.and_(outbox.c.receipt_verdict.is_(None), appropriation_event.c.amount_fen > 0),
+    )
+
+
+def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[str, int]:
+    """What is still available of each appropriation in ``ids`` (指标余额), in fen:
+    received, minus what was broken down from it (net of recoveries), minus spending.
+
+    ``ids`` may be a list or a query selecting the ids; three grouped queries in all. A
+    caller about to write what it decides from a balance holds the rows locked.
+    """
+    amount = total(appropriation_event.c.amount_fen)
+    received = conn.execute(
+        sa.select(appropriation_event.c.appropriation_id, amount)
+        .where(appropriation_event.c.appropriation_id.in_(ids))
+        .group_by(appropriation_event.c.appropriation_id)
+    ).all()
+    broken_down = conn.execute(
+        sa.select(appropriation.c.parent_id, amount)
+        .select_from(issued_events())
+        .where(appropriation.c.parent_id.in_(ids), counted())
+        .group_by(appropriation.c.parent_id)
+    ).all()
+    spent = conn.execute(
+        sa.select(ledger_entry.c.appropriation_id, total(ledger_entry.c.amount_fen))
+        .where(ledger_entry.c.appropriation_id.in_(ids), ledger_entry.c.direction == "expenditure")
+        .group_by(ledger_entry.c.appropriation_id)
+    ).all()
+    result: dict[str, int] = dict(received)
+    for rows in (broken_down, spent):
+        for ident, fen in rows:
+            result[ident] = result.get(ident, 0) - fen
+    return result
+
+
+def available(conn: Connection, appropriation_id: str) -> int:
+    """What is still available of one appropriation received here, in fen."""
+    return balances(conn, [appropriation_id]).get(appropriation_id, 0)
+
+
+def budget_by_func(conn: Connection, node_code: str, year: int) -> dict[str, int]:
+    """This node's own budget by functional classification for ``year``, in fen:
+    what it received, less what it broke down to its children (the reports' budget)."""
+    amount = total(appropriation_event.c.amount_fen)
+    received = conn.execute(
+        sa.select(appropriation.c.func_code, amount)
+        .select_from(appropriation.join(appropriation_event))
+        .where(appropriation.c.recipient == node_code, appropriation.c.year == year)
+        .group_by(appropriation.c.func_code)
+    ).all()
+    parent = appropriation.alias("parent")
+    broken_down = conn.execute(
+        sa.select(parent.c.func_code, amount)
+        .select_from(issued_events().join(parent, parent.c.id == appropriation.c.parent_id))
+        .where(parent.c.recipient == node_code, parent.c.year == year, counted())
+        .group_by(parent.c.func_code)
+    ).all()
+    result: dict[str, int] = dict(received)
+    for code, fen in broken_down:
+        result[code] = result.get(code, 0) - fen
+    return result

@@ -1,0 +1,180 @@
+"""Appropriations as a node lists them, and one appropriation's whole history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from nodes.fiscal.appropriations.balances import balances, issued_events
+from schema.channels import changeset_log, outbox
+from schema.engine import reading
+from schema.sums import total
+from schema.tables import appropriation, appropriation_event
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = ["Event", "History", "Holding", "history", "holdings"]
+
+
+@dataclass(frozen=True)
+class Holding:
+    """An appropriation as this node sees it.
+
+    Issued here: ``amount_fen`` is what stands (refused change-sets left out),
+    ``acknowledged_fen`` what the recipient's signed receipts confirm. Received here:
+    both are the amount received, and ``available_fen`` is what is still available of it.
+    """
+
+    id: str
+    year: int
+    issuer: str
+    recipient: str
+    doc_no: str
+    title: str
+    func_code: str
+    econ_code: str
+    fund_code: str
+    transfer_type: str
+    parent_id: str | None
+    amount_fen: int
+    acknowledged_fen: int
+    available_fen: int
+
+
+def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holding]:
+    """Appropriations issued by this node (``issued``) or received by it, with amounts."""
+    me = node.spec.code
+    mine = (appropriation.c.issuer if issued else appropriation.c.recipient) == me
+    if year is not None:
+        mine = mine & (appropriation.c.year == year)
+    amount = appropriation_event.c.amount_fen
+    if issued:
+        standing = sa.or_(
+            outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"
+        )
+        sums = [
+            total(sa.case((standing, amount), else_=0)),
+            total(sa.case((outbox.c.receipt_verdict == "applied", amount), else_=0)),
+        ]
+        source: Any = issued_events()
+    else:
+        sums = [total(amount)] * 2
+        source = appropriation.join(appropriation_event)
+    query = (
+        sa.select(appropriation, sums[0].label("amount"), sums[1].label("acknowledged"))
+        .select_from(source)
+        .where(mine)
+        .group_by(*appropriation.c)
+        .order_by(appropriation.c.id)
+    )
+    with reading(node.engine) as conn:
+        rows = conn.execute(query).all()
+        left = {} if issued else balances(conn, sa.select(appropriation.c.id).where(mine))
+    return [
+        Holding(
+            id=r.id,
+            year=r.year,
+            issuer=r.issuer,
+            recipient=r.recipient,
+            doc_no=r.doc_no,
+            title=r.title,
+            func_code=r.func_code,
+            econ_code=r.econ_code,
+            fund_code=r.fund_code,
+            transfer_type=r.transfer_type,
+            parent_id=r.parent_id,
+            amount_fen=int(r.amount),
+            acknowledged_fen=int(r.acknowledged),
+            available_fen=int(r.amount) if issued else left.get(r.id, 0),
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of an appropriation's history, with the change-set that carried it."""
+
+    seq: int
+    kind: str
+    amount_fen: int
+    doc_no: str
+    actor: str
+    at: datetime
+    changeset_id: str | None
+    receipt_id: str | None
+    verdict: str | None  # applied / rejected; None while no receipt is back
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class History:
+    """An appropriation, every event of it, and what was broken down from it."""
+
+    appropriation: Holding
+    events: list[Event]
+    breakdowns: list[Holding]
+    issued_here: bool
+
+
+def history(node: Node, ident: str) -> History:
+    """``appropriations show``: the full history of one appropriation known here."""
+    me = node.spec.code
+    with reading(node.engine) as conn:
+        row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
+        if row is None:
+            raise InputError(
+                f"no appropriation {ident} here",
+                hint="list them with 'fiscalsync appropriations --issued' or '--received'",
+            )
+        issued_here = row.issuer == me
+        if issued_here:
+            log_query = sa.select(
+                appropriation_event,
+                outbox.c.receipt_id,
+                outbox.c.receipt_verdict.label("verdict"),
+                outbox.c.receipt_reason.label("reason"),
+            ).select_from(
+                appropriation_event.outerjoin(
+                    outbox, outbox.c.id == appropriation_event.c.changeset_id
+                )
+            )
+        else:
+            log_query = sa.select(
+                appropriation_event,
+                changeset_log.c.receipt_id,
+                changeset_log.c.verdict,
+                changeset_log.c.reason,
+            ).select_from(
+                appropriation_event.outerjoin(
+                    changeset_log, changeset_log.c.id == appropriation_event.c.changeset_id
+                )
+            )
+        events = [
+            Event(
+                seq=e.seq,
+                kind=e.kind,
+                amount_fen=int(e.amount_fen),
+                doc_no=e.doc_no,
+                actor=e.actor,
+                at=e.at,
+                changeset_id=e.changeset_id,
+                receipt_id=e.receipt_id,
+                verdict=e.verdict,
+                reason=e.reason,
+            )
+            for e in conn.execute(
+                log_query.where(appropriation_event.c.appropriation_id == ident).order_by(
+                    appropriation_event.c.seq
+                )
+            )
+        ]
+    listing = holdings(node, issued=issued_here, year=row.year)
+    own = next(h for h in listing if h.id == ident)
+    children = [h for h in holdings(node, issued=True, year=row.year) if h.parent_id == ident]
+    return History(own, events, children, issued_here)

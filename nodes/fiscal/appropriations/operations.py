@@ -1,0 +1,169 @@
+"""The operations of an ``appropriation`` change-set, and the checks every one must pass.
+
+::
+
+    {"op": "issue", "id": "...", "year": 2026, "doc": "豫财教〔2026〕12号", "title": "...",
+     "upper_doc": null, "parent_id": null, "func": "2050201", "econ": "50201",
+     "fund": "111", "type": "general", "project": null, "amount": 123456,
+     "actor": "...", "at": "2026-11-23T08:00:00Z"}
+    {"op": "increase" | "decrease" | "recover", "id": "...", "amount": 100,
+     "doc": "...", "actor": "...", "at": "..."}
+
+Amounts are integer fen, positive and at most ``MAX_AMOUNT_FEN``; the event's sign
+comes from its kind. Text fields are no longer than their columns. An ``issue`` carries
+an id of the origin's own numbering (``<origin>-<year>-<n>``). The rows an operation
+becomes are in the column orders :data:`APPROPRIATION_COLUMNS` and :data:`EVENT_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from nodes.codes import Known
+from schema.tables import appropriation, appropriation_event
+from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_utc
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "APPROPRIATION_COLUMNS",
+    "EVENT_COLUMNS",
+    "EVENT_SIGN",
+    "FIELD_LENGTH",
+    "TRANSFER_TYPES",
+    "check_operation",
+    "issued_under",
+]
+
+EVENT_SIGN = {"issue": 1, "increase": 1, "decrease": -1, "recover": -1}
+TRANSFER_TYPES = ("general", "special")
+
+_ISSUE_TEXT = ("id", "doc", "func", "econ", "fund", "actor", "at")
+FIELD_LENGTH = {
+    "id": appropriation.c.id.type.length,
+    "doc": appropriation.c.doc_no.type.length,
+    "title": appropriation.c.title.type.length,
+    "upper_doc": appropriation.c.upper_doc_no.type.length,
+    "func": appropriation.c.func_code.type.length,
+    "econ": appropriation.c.econ_code.type.length,
+    "fund": appropriation.c.fund_code.type.length,
+    "project": appropriation.c.project_code.type.length,
+    "actor": appropriation_event.c.actor.type.length,
+}
+"""The longest text each field of an operation may carry (what its column holds)."""
+_OPTIONAL_TEXT = ("title", "upper_doc", "project")
+APPROPRIATION_COLUMNS = (
+    "id",
+    "year",
+    "issuer",
+    "recipient",
+    "doc_no",
+    "title",
+    "upper_doc_no",
+    "parent_id",
+    "func_code",
+    "econ_code",
+    "fund_code",
+    "transfer_type",
+    "project_code",
+    "created_at",
+    "created_by",
+)
+EVENT_COLUMNS = (
+    "appropriation_id",
+    "seq",
+    "kind",
+    "amount_fen",
+    "doc_no",
+    "actor",
+    "at",
+    "changeset_id",
+)
+
+
+def _when(text: Any, where: str) -> datetime:
+    if not isinstance(text, str):
+        raise InputError(f"{where}: 'at' must be a UTC time")
+    try:
+        return parse_utc(text)
+    except ValueError as exc:
+        raise InputError(f"{where}: 'at' {text!r} is not a UTC time: {exc}") from exc
+
+
+def _amount(value: Any, where: str) -> int:
+    if type(value) is not int or value <= 0:
+        raise InputError(f"{where}: amount must be a positive whole number of fen, not {value!r}")
+    if value > MAX_AMOUNT_FEN:
+        raise InputError(
+            f"{where}: amount {format_yuan(value)} 元 is more than the largest amount of one "
+            f"line, {format_yuan(MAX_AMOUNT_FEN)} 元"
+        )
+    return value
+
+
+def _text(op: dict[str, Any], key: str, where: str, *, required: bool = True) -> None:
+    value = op.get(key)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value):
+        raise InputError(
+            f"{where}: {key!r} is missing" if required else f"{where}: {key!r} is not text"
+        )
+    limit = FIELD_LENGTH.get(key)
+    if limit is not None and len(value) > limit:
+        raise InputError(f"{where}: {key!r} is longer than {limit} characters")
+
+
+def issued_under(issuer: str, year: int) -> str:
+    """The prefix of every appropriation id ``issuer`` numbers for ``year``."""
+    return f"{issuer}-{year}-"
+
+
+def _own_number(ident: str, prefix: str) -> bool:
+    return ident.startswith(prefix) and ident[len(prefix) :].isdigit()
+
+
+def check_operation(
+    op: dict[str, Any],
+    where: str,
+    times: dict[str, datetime],
+    issuer: str,
+    known: Known | None = None,
+) -> datetime:
+    """Check one operation completely, in the order the errors are reported; return its time.
+
+    The slow path: :func:`apply_received` takes it only for an operation its inline checks
+    did not pass at once (an adjustment, a time not seen before in the batch, or a fault).
+    """
+    kind = op.get("op")
+    if kind not in EVENT_SIGN:
+        raise InputError(f"{where}: unknown appropriation operation {kind!r}")
+    _amount(op.get("amount"), where)
+    text: Any = op.get("at")
+    at = _when(text, where)
+    for key in ("id", "doc", "actor"):
+        _text(op, key, where)
+    if kind == "issue":
+        for key in _ISSUE_TEXT:
+            _text(op, key, where)
+        for key in _OPTIONAL_TEXT:
+            _text(op, key, where, required=False)
+        if op.get("type", "general") not in TRANSFER_TYPES:
+            raise InputError(f"{where}: type must be general or special")
+        if type(op.get("year")) is not int:
+            raise InputError(f"{where}: year must be a whole number")
+        if not _own_number(op["id"], issued_under(issuer, op["year"])):
+            raise InputError(
+                f"{where}: {issuer} may issue only ids it numbers itself "
+                f"({issued_under(issuer, op['year'])}N), not {op['id']}"
+            )
+        if known is not None:
+            for codeset, key in (("func", "func"), ("econ", "econ"), ("fund", "fund")):
+                problem = known.problem(codeset, op["year"], op[key])
+                if problem:
+                    raise InputError(f"{where}: {problem}")
+    times[text] = at
+    return at
