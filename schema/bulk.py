@@ -9,7 +9,8 @@ UTC exactly as :class:`~schema.types.UTCDateTime` stores them); ``None`` is NULL
 Rows may come from a generator: they are taken as the database takes them, so memory
 stays bounded, and on PostgreSQL the generator's work (decoding, checking) runs while the
 server is still inserting the rows sent before (COPY streams). An exception raised by the
-generator comes out of :func:`insert_rows` unchanged; what was inserted until then stays
+generator comes out of :func:`insert_rows` unchanged, one of the driver's as SQLAlchemy
+would raise it (``sqlalchemy.exc.IntegrityError`` for a broken key, and so on); what was inserted until then stays
 in the caller's transaction, for the caller to roll back.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, DateTime, Table
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
 __all__ = ["insert_rows"]
@@ -48,10 +50,15 @@ def insert_rows(
         return 0
     rows = chain((first,), iterator)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    driver_error = conn.dialect.loaded_dbapi.Error
     try:
         if conn.dialect.name == "sqlite":
             return _sqlite(cursor, table, columns, first, rows)
         return _postgresql(cursor, table, columns, first, rows)
+    except driver_error as exc:  # as SQLAlchemy would raise it (IntegrityError, ...)
+        raise DBAPIError.instance(
+            f"bulk insert into {table.name}", None, exc, driver_error
+        ) from exc
     finally:
         cursor.close()
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "Issues",
     "APPROPRIATION_COLUMNS",
     "EVENT_COLUMNS",
     "EVENT_SIGN",
@@ -135,11 +136,11 @@ def check_operation(
 ) -> datetime:
     """Check one operation completely, in the order the errors are reported; return its time.
 
-    The slow path: :func:`apply_received` takes it only for an operation its inline checks
-    did not pass at once (an adjustment, a time not seen before in the batch, or a fault).
+    ``times`` caches the 'at' texts already parsed. The exact path: every adjustment goes
+    through it, and an issue whenever :meth:`Issues.take`'s quick test does not pass.
     """
     kind = op.get("op")
-    if kind not in EVENT_SIGN:
+    if type(kind) is not str or kind not in EVENT_SIGN:
         raise InputError(f"{where}: unknown appropriation operation {kind!r}")
     _amount(op.get("amount"), where)
     text: Any = op.get("at")
@@ -167,3 +168,111 @@ def check_operation(
                     raise InputError(f"{where}: {problem}")
     times[text] = at
     return at
+
+
+class Issues:
+    """Turns the ``issue`` operations of one change-set into rows, each checked exactly as
+    :func:`check_operation` checks it.
+
+    The common case (every field as it must be, its time already parsed) is recognised by
+    one quick test; anything else goes through :func:`check_operation`, which names the
+    problem or finds none. The quick test is an exact summary of the full checks: it
+    passes only operations they pass (``tests/test_appropriation_checks.py`` holds the two
+    together on random operations).
+    """
+
+    def __init__(self, issuer: str, recipient: str, changeset_id: str, known: Known) -> None:
+        self.issuer = issuer
+        self.recipient = recipient
+        self.changeset_id = changeset_id
+        self.known = known
+        self.by_year: dict[Any, tuple[Any, ...]] = {}  # codes of each year seen, id prefix
+
+    def valid(self, year: Any) -> tuple[Any, ...] | None:
+        """The func, econ and fund codes of ``year`` and this issuer's id prefix for it."""
+        found = self.by_year.get(year)
+        if found is None and type(year) is int:
+            known = self.known
+            found = self.by_year[year] = (
+                *(known.codes(c, year) for c in ("func", "econ", "fund")),
+                issued_under(self.issuer, year),
+            )
+        return found
+
+    def quick(self, op: dict[str, Any], times: dict[str, datetime]) -> datetime | None:
+        """The operation's time if it passes every check at a glance, else None."""
+        get: Any = op.get
+        text = get("at")
+        at = times.get(text) if type(text) is str else None
+        if at is None or get("op") != "issue":
+            return None
+        valid = self.valid(get("year"))
+        if valid is None:
+            return None
+        ident, doc, actor, amount = get("id"), get("doc"), get("actor"), get("amount")
+        func, econ, fund = get("func"), get("econ"), get("fund")
+        transfer = get("type", "general")
+        title, upper_doc, project = get("title"), get("upper_doc"), get("project")
+        limit = FIELD_LENGTH
+        prefix = valid[3]
+        if (
+            type(amount) is not int
+            or amount <= 0
+            or amount > MAX_AMOUNT_FEN
+            or type(ident) is not str
+            or not ident.startswith(prefix)
+            or not ident[len(prefix) :].isdigit()
+            or len(ident) > limit["id"]
+            or type(doc) is not str
+            or not doc
+            or len(doc) > limit["doc"]
+            or type(actor) is not str
+            or not actor
+            or len(actor) > limit["actor"]
+            or type(func) is not str
+            or type(econ) is not str
+            or type(fund) is not str
+            or func not in valid[0]
+            or econ not in valid[1]
+            or fund not in valid[2]
+            or (transfer != "special" and transfer != "general")
+            or (title is not None and (type(title) is not str or len(title) > limit["title"]))
+            or (
+                upper_doc is not None
+                and (type(upper_doc) is not str or len(upper_doc) > limit["upper_doc"])
+            )
+            or (
+                project is not None
+                and (type(project) is not str or len(project) > limit["project"])
+            )
+        ):
+            return None
+        return at
+
+    def take(
+        self, op: dict[str, Any], index: int, times: dict[str, datetime]
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The appropriation row and the event row of an ``issue``; InputError if it is bad."""
+        at = self.quick(op, times)
+        if at is None:
+            at = check_operation(op, f"operation {index}", times, self.issuer, self.known)
+        get = op.get
+        ident, doc, actor, title = get("id"), get("doc"), get("actor"), get("title")
+        row = (
+            ident,
+            get("year"),
+            self.issuer,
+            self.recipient,
+            doc,
+            title or "",
+            get("upper_doc"),
+            None,
+            get("func"),
+            get("econ"),
+            get("fund"),
+            get("type", "general"),
+            get("project"),
+            at,
+            actor,
+        )
+        return row, (ident, 1, "issue", get("amount"), doc, actor, at, self.changeset_id)

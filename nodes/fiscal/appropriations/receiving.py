@@ -9,7 +9,7 @@ and a decrease or recovery no larger than what is still available here (the rows
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -23,9 +23,8 @@ from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
     EVENT_SIGN,
-    FIELD_LENGTH,
+    Issues,
     check_operation,
-    issued_under,
 )
 from schema.bulk import insert_rows
 from schema.locks import lock_rows
@@ -40,15 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["apply_received"]
 
-BATCH = 5_000
-
 CHUNK = 50_000
-
-
-def _batches(items: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, BATCH)):
-        yield batch
+"""Operations decoded and turned into rows at a time (bounded memory)."""
+_NAMING = 5_000
 
 
 def apply_received(conn: Connection, verified: Verified) -> int:
@@ -56,6 +49,14 @@ def apply_received(conn: Connection, verified: Verified) -> int:
 
     Runs inside the channel's transaction; any bad operation raises :class:`InputError`
     and the whole change-set is refused. Returns the number of events recorded.
+
+    Chunks of operations are streamed into the database as they are decoded: a chunk's
+    appropriation rows go to :func:`insert_rows` as a generator, then its event rows, so
+    nothing is held but the chunk's event rows, and on PostgreSQL, whose COPY streams,
+    the decoding and checking overlap the server's inserts. Ids are not looked up
+    beforehand: an id issued twice, or already known, breaks the primary key, and only
+    then are the ids read again to name it. Any other failure is not the content's and
+    goes up as it is.
     """
     # The cyclic garbage collector would walk the young objects again and again while a
     # million operations make dicts and tuples, none of which form cycles (about 10% of
@@ -65,38 +66,29 @@ def apply_received(conn: Connection, verified: Verified) -> int:
     try:
         savepoint = conn.begin_nested()
         try:
-            events = _apply_streaming(conn, verified)
-        except Exception:
-            # Whatever went wrong (a bad operation, an id already issued), the batches
-            # below find it again and say it exactly as they always did.
+            events = _apply(conn, verified)
+        except sa.exc.IntegrityError:
             savepoint.rollback()
-        else:
-            savepoint.commit()
-            return events
-        return _apply_batches(conn, verified)
+            _name_known_ids(conn, verified)  # raises InputError when an id is the cause
+            raise
+        except BaseException:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
+        return events
     finally:
         if collecting:
             gc.enable()
 
 
-def _apply_streaming(conn: Connection, verified: Verified) -> int:
-    """The fast way: chunks of operations streamed into the database as they are decoded.
-
-    A chunk's appropriation rows go to :func:`insert_rows` as a generator, then its event
-    rows: nothing is held but the chunk's event rows, and on PostgreSQL, whose COPY
-    streams, the decoding and checking overlap the server's inserts. No ids are looked up
-    beforehand: an id issued twice, or already known, breaks the primary key, and the
-    caller then takes the change-set again by :func:`_apply_batches`, which names it.
-    """
+def _apply(conn: Connection, verified: Verified) -> int:
     header = verified.header
     operations = verified.operations()
-    known = Known(conn)
+    issues = Issues(header.origin, header.recipient, verified.id, Known(conn))
     events = 0
     done = 0
     while True:
-        chunk = _Chunk(
-            islice(operations, CHUNK), done, header.origin, header.recipient, verified.id, known
-        )
+        chunk = _Chunk(islice(operations, CHUNK), done, issues)
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, chunk.appropriations())
         event_rows = chunk.events
         if chunk.adjusted:
@@ -108,27 +100,6 @@ def _apply_streaming(conn: Connection, verified: Verified) -> int:
             return events
 
 
-def _apply_batches(conn: Connection, verified: Verified) -> int:
-    """The reference way: batches checked whole (ids too) before anything is inserted."""
-    header = verified.header
-    known = Known(conn)
-    events = 0
-    done = 0
-    for batch in _batches(verified.operations()):
-        chunk = _Chunk(iter(batch), done, header.origin, header.recipient, verified.id, known)
-        new_rows = list(chunk.appropriations())
-        done = chunk.index
-        if new_rows:
-            _refuse_known(conn, [r[0] for r in new_rows])
-            insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, new_rows)
-        event_rows = chunk.events
-        if chunk.adjusted:
-            event_rows = _number_adjustments(conn, event_rows, header.origin, header.recipient)
-        insert_rows(conn, appropriation_event, EVENT_COLUMNS, event_rows)
-        events += len(event_rows)
-    return events
-
-
 class _Chunk:
     """Turns operations into rows: appropriation rows yielded, event rows kept in order.
 
@@ -136,130 +107,69 @@ class _Chunk:
     operation taken, and :attr:`adjusted` tells whether some need their seq numbered.
     """
 
-    def __init__(
-        self,
-        operations: Iterator[dict[str, Any]],
-        done: int,
-        issuer: str,
-        recipient: str,
-        changeset_id: str,
-        known: Known,
-    ) -> None:
+    def __init__(self, operations: Iterator[dict[str, Any]], done: int, issues: Issues) -> None:
         self.operations = operations
         self.index = done  # operations before this chunk, then the number of the last taken
         self.taken = 0
         self.adjusted = False  # holds increases, decreases or recoveries (seq 0 until numbered)
-        self.issuer = issuer
-        self.recipient = recipient
-        self.changeset_id = changeset_id
+        self.issues = issues
         self.events: list[tuple[Any, ...]] = []
-        self.known = known
-        self.by_year: dict[Any, tuple[Any, ...]] = {}
 
     def appropriations(self) -> Iterator[tuple[Any, ...]]:
-        issuer = self.issuer
-        recipient = self.recipient
-        changeset_id = self.changeset_id
+        issues = self.issues
+        take = issues.take
         append = self.events.append
         times: dict[str, datetime] = {}  # 'at' texts already checked in this chunk
-        by_year = self.by_year  # each year seen: its func, econ and fund codes, id prefix
-        known = self.known
-        id_max, doc_max, actor_max, title_max, upper_max, project_max = (
-            FIELD_LENGTH[k] for k in ("id", "doc", "actor", "title", "upper_doc", "project")
-        )
         for op in self.operations:
             self.index += 1
             self.taken += 1
-            get: Any = op.get
-            kind = get("op")
-            ident = get("id")
-            doc = get("doc")
-            actor = get("actor")
-            amount = get("amount")
-            text = get("at")
-            at = times.get(text) if type(text) is str else None
-            if kind == "issue":
-                func = get("func")
-                econ = get("econ")
-                fund = get("fund")
-                transfer = get("type", "general")
-                year = get("year")
-                title = get("title")
-                upper_doc = get("upper_doc")
-                project = get("project")
-                valid = by_year.get(year)
-                if valid is None and type(year) is int:
-                    valid = by_year[year] = (
-                        *(known.codes(c, year) for c in ("func", "econ", "fund")),
-                        issued_under(issuer, year),
-                    )
-                if (
-                    at is None
-                    or valid is None
-                    or type(amount) is not int
-                    or amount <= 0
-                    or amount > MAX_AMOUNT_FEN
-                    or type(ident) is not str
-                    or not ident.startswith(valid[3])
-                    or not ident[len(valid[3]) :].isdigit()
-                    or len(ident) > id_max
-                    or type(doc) is not str
-                    or not doc
-                    or len(doc) > doc_max
-                    or type(func) is not str
-                    or not func
-                    or type(econ) is not str
-                    or not econ
-                    or type(fund) is not str
-                    or not fund
-                    or type(actor) is not str
-                    or not actor
-                    or len(actor) > actor_max
-                    or (transfer != "special" and transfer != "general")
-                    or func not in valid[0]
-                    or econ not in valid[1]
-                    or fund not in valid[2]
-                    or (title is not None and (type(title) is not str or len(title) > title_max))
-                    or (
-                        upper_doc is not None
-                        and (type(upper_doc) is not str or len(upper_doc) > upper_max)
-                    )
-                    or (
-                        project is not None
-                        and (type(project) is not str or len(project) > project_max)
-                    )
-                ):
-                    at = check_operation(op, f"operation {self.index}", times, issuer, known)
-                append((ident, 1, kind, amount, doc, actor, at, changeset_id))
-                yield (
-                    ident,
-                    year,
-                    issuer,
-                    recipient,
-                    doc,
-                    title or "",
-                    upper_doc,
-                    None,
-                    func,
-                    econ,
-                    fund,
-                    transfer,
-                    project,
-                    at,
-                    actor,
-                )
+            if op.get("op") == "issue":
+                row, event = take(op, self.index, times)
+                append(event)
+                yield row
             else:
-                at = check_operation(op, f"operation {self.index}", times, issuer)
+                at = check_operation(op, f"operation {self.index}", times, issues.issuer)
                 self.adjusted = True
-                append((op["id"], 0, kind, EVENT_SIGN[kind] * amount, doc, actor, at, changeset_id))
+                kind = op["op"]
+                append(
+                    (
+                        op["id"],
+                        0,
+                        kind,
+                        EVENT_SIGN[kind] * op["amount"],
+                        op["doc"],
+                        op["actor"],
+                        at,
+                        issues.changeset_id,
+                    )
+                )
 
 
-def _refuse_known(conn: Connection, ids: list[str]) -> None:
-    if len(set(ids)) != len(ids):
-        raise InputError("the same appropriation id is issued twice in one change-set")
-    known = conn.execute(sa.select(appropriation.c.id).where(appropriation.c.id.in_(ids))).first()
-    if known is not None:
-        raise InputError(f"appropriation {known.id} was already issued")
+def _name_known_ids(conn: Connection, verified: Verified) -> None:
+    """Raise :class:`InputError` naming the first id the change-set issues twice or that
+    was issued already; return quietly if there is none."""
+    seen: set[str] = set()
+    batch: list[str] = []
+
+    def check(ids: list[str]) -> None:
+        query = sa.select(appropriation.c.id).where(appropriation.c.id.in_(ids)).limit(1)
+        known = conn.execute(query).scalar_one_or_none()
+        if known is not None:
+            raise InputError(f"appropriation {known} was already issued")
+
+    for op in verified.operations():
+        if op.get("op") != "issue":
+            continue
+        ident = op["id"]
+        if ident in seen:
+            raise InputError(f"the same appropriation id {ident} is issued twice in one change-set")
+        seen.add(ident)
+        batch.append(ident)
+        if len(batch) == _NAMING:
+            check(batch)
+            batch = []
+    if batch:
+        check(batch)
 
 
 def _number_adjustments(

@@ -1,0 +1,103 @@
+"""The quick test of an ``issue`` operation agrees with the full checks.
+
+The apply path recognises the common case (every field as it must be) with one quick
+test and sends everything else through :func:`check_operation`; the quick test must
+never pass an operation the full checks would refuse. Random operations, made by
+breaking a good one field by field, on the code sets of a real node database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nodes import Node
+from nodes.codes import Known
+from nodes.fiscal.appropriations.operations import Issues, check_operation
+from schema.engine import reading
+from sync.errors import InputError
+
+AT = "2026-11-23T08:00:00.000000Z"
+GOOD: dict[str, Any] = {
+    "op": "issue",
+    "id": "410000-2026-000001",
+    "year": 2026,
+    "doc": "豫财教〔2026〕12号",
+    "title": "义务教育补助",
+    "upper_doc": None,
+    "parent_id": None,
+    "func": "2050202",
+    "econ": "50201",
+    "fund": "111",
+    "type": "special",
+    "project": None,
+    "amount": 123456,
+    "actor": "operator",
+    "at": AT,
+}
+ODD = [None, "", 0, -1, 1, 2026, 10**15, 10**15 + 1, True, [], {}, "x" * 101, "x" * 301]
+CHOICES: dict[str, list[Any]] = {
+    "id": ["410000-2026-7", "410100-2026-000001", "410000-2025-000001", "410000-2026-x1"],
+    "year": [2025, "2026", 2026.0],
+    "doc": ["d", "文" * 100],
+    "title": ["t", "文" * 300],
+    "upper_doc": ["u", "文" * 100],
+    "func": ["2050201", "2059998", "205"],
+    "econ": ["50201", "99999"],
+    "fund": ["112", "999"],
+    "type": ["general", "loan", "Special"],
+    "project": ["P1", "p" * 64, "p" * 65],
+    "amount": [1, 10**15, 10**15 + 1, 12.5],
+    "actor": ["a", "a" * 100],
+    "at": [AT, "2026-11-23T08:00:00+08:00", "2026-11-23T08:00:00", "yesterday"],
+    "op": ["issue"],
+}
+BREAK = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(sorted(CHOICES)), st.sampled_from(ODD)),
+        st.sampled_from(sorted(CHOICES)).flatmap(
+            lambda key: st.tuples(st.just(key), st.sampled_from(CHOICES[key]))
+        ),
+        st.tuples(st.sampled_from(sorted(GOOD)), st.just(KeyError)),  # the field left out
+    ),
+    max_size=3,
+)
+
+
+@pytest.fixture
+def known(node_home: Path) -> Iterator[Known]:
+    with Node.open(node_home) as node, reading(node.engine) as conn:
+        yield Known(conn)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(changes=BREAK)
+def test_the_quick_test_passes_only_what_the_full_checks_pass(
+    known: Known, changes: list[tuple[str, Any]]
+) -> None:
+    op = dict(GOOD)
+    for key, value in changes:
+        if value is KeyError:
+            op.pop(key, None)
+        else:
+            op[key] = value
+    issues = Issues("410000", "410181", "c" * 64, known)
+    times: dict[str, datetime] = {}
+    check_operation(dict(GOOD), "operation 1", times, "410000", known)  # the good time, seen
+    quick = issues.quick(op, times)
+    try:
+        full: datetime | None = check_operation(op, "operation 1", dict(times), "410000", known)
+    except InputError:
+        full = None
+    if quick is not None:
+        assert full == quick, f"the quick test passed what the full checks refuse: {op}"
+    if not changes:
+        assert quick is not None
