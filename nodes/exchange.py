@@ -19,9 +19,9 @@ after a bound (:mod:`sync.attempts`). Every failure is in the round's summary, b
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from nodes.locks import home_lock, sync_lock
 from nodes.node import Node
 from nodes.policy import authorizer
 from nodes.routes import CENTER, PARENT, Hop, Routes
+from nodes.summary import RoundSummary
 from nodes.topology import Endpoint
 from schema.channels import changeset_log, outbox, relay_log
 from schema.engine import reading
@@ -53,71 +54,6 @@ from sync.transports.local import LocalTransport
 from sync.transports.retry import RetryingTransport
 
 __all__ = ["Exchange", "RoundSummary", "open_transport"]
-
-
-@dataclass
-class RoundSummary:
-    """What one round did, for the operator."""
-
-    sent: int = 0
-    resent: int = 0
-    """Of ``sent``, retransmissions of change-sets sent before."""
-    received: int = 0
-    applied: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    waiting: int = 0
-    quarantined: int = 0
-    receipts_received: int = 0
-    receipts_sent: int = 0
-    relayed: int = 0
-    new_relays: int = 0
-    """Change-sets admitted for relaying here for the first time (not retransmissions)."""
-    failed: int = 0
-    """Files that failed this round, to be tried again in a later round."""
-    parked: int = 0
-    """Files that failed their last allowed round this round and were parked."""
-    damaged: int = 0
-    """This node's own copies (outbox, receipts) found damaged and not sent."""
-    pending_receipts: int = 0
-    purged: int = 0
-    errors: list[str] = field(default_factory=list)
-    """Upstream links that could not be reached."""
-    problems: list[str] = field(default_factory=list)
-    """Every file that could not be taken, relayed or sent this round, and why."""
-
-    @property
-    def moved(self) -> int:
-        """Files that crossed a boundary this round (zero means the node is quiet)."""
-        return self.sent + self.received + self.receipts_sent + self.relayed
-
-    @property
-    def progress(self) -> int:
-        """Steps forward this round: change-sets taken, receipts back, first sends and
-        first relays. Retransmissions that change nothing are not progress."""
-        return (
-            self.applied
-            + self.rejected
-            + self.receipts_received
-            + (self.sent - self.resent)
-            + self.new_relays
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-    def add(self, other: RoundSummary) -> None:
-        """Add another summary's counts to these, e.g. every node's of one round.
-
-        ``waiting``, ``pending_receipts`` and ``damaged`` are states, not counts: summed
-        over nodes they say how many wait in the province now, but summed over rounds
-        they mean nothing, so totals over rounds take them from the last round instead.
-        """
-        for name, value in other.__dict__.items():
-            if isinstance(value, int):
-                setattr(self, name, getattr(self, name) + value)
-        self.errors.extend(other.errors)
-        self.problems.extend(other.problems)
 
 
 def open_transport(endpoint: Endpoint, keys_dir: Path) -> Transport:
@@ -231,6 +167,7 @@ class Exchange:
         failing = attempts.failures(self.engine)
         self._parked = {(f.stage, f.name) for f in failing if f.parked}
         self._failing = {(f.stage, f.name) for f in failing}
+        self._failed_now: set[str] = set()  # files of the spool tried once this round
         listed = self._collect_local(summary)
         for link in self.links.values():
             listed |= self._fetch(link, summary)
@@ -282,8 +219,7 @@ class Exchange:
             listing = link.transport.list(link.down)
         except TransportError as exc:
             link.error = f"{link.name} unreachable: {exc.message}"
-            # what failed there before is still there, as far as this round knows
-            return {name for stage, name in self._failing if name.startswith(f"{link.code}:")}
+            return self._failing_at(link)
         for remote in listing:
             key = f"{link.code}:{remote.name}"
             seen.add(key)
@@ -295,16 +231,30 @@ class Exchange:
                 link.transport.fetch(link.down, remote.name, target, progress)
                 link.transport.remove(link.down, remote.name)
             except TransportError as exc:
-                link.error = f"{link.name} unreachable: {exc.message}"
-                return seen | {
-                    name for _stage, name in self._failing if name.startswith(f"{link.code}:")
-                }
+                if not self._still_up(link, exc):
+                    return seen | self._failing_at(link)
+                self._fetch_failed(key, exc, summary)  # the link is up: this file failed
+                continue
             except Exception as exc:  # one file never stops the round
                 self._fetch_failed(key, exc, summary)
                 continue
             summary.received += 1
             self._arrived(target, link.code, summary)
         return seen
+
+    def _still_up(self, link: _Link, exc: TransportError) -> bool:
+        """After one file failed to transfer: is the link still up (the file's failure),
+        or down (marked so for the rest of the round)?"""
+        try:
+            link.transport.list(link.down)
+        except TransportError:
+            link.error = f"{link.name} unreachable: {exc.message}"
+            return False
+        return True
+
+    def _failing_at(self, link: _Link) -> set[str]:
+        """The files of ``link`` known to fail: still there, as far as this round knows."""
+        return {name for _stage, name in self._failing if name.startswith(f"{link.code}:")}
 
     def _fetch_failed(self, key: str, exc: Exception, summary: RoundSummary) -> None:
         failure = attempts.failed(self.engine, Stage.FETCH, key, failure_message(exc), self.clock)
@@ -337,29 +287,31 @@ class Exchange:
 
     def _screen(
         self, path: Path, header: Header, source: str | None, summary: RoundSummary
-    ) -> None:
-        """Admit a file for another node to ``relay/``, or quarantine it here."""
+    ) -> bool:
+        """Admit a file for another node to ``relay/`` (True), or quarantine it here."""
         try:
             refusal = self.routes.refusal(path.name, header.recipient, source)
             if refusal is not None:
                 self._quarantine(path, "route", refusal, summary)
-                return
+                return False
             try:
                 relays.verify_for_relay(path, self.trust)
             except VerificationError as exc:
                 self._quarantine(path, exc.reason, exc.message, summary)
-                return
+                return False
             hop = self.routes.next_hop(header.recipient)
             assert hop is not None
             admission = relays.admit(self.engine, header, source, hop.neighbor, self.clock)
             if admission.problem is not None:
                 self._quarantine(path, "route", admission.problem, summary)
-                return
+                return False
             if path.parent != self.spool.relay:
                 os.replace(path, self.spool.relay / path.name)
-            summary.new_relays += admission.first
         except Exception as exc:  # one file never stops the round
             self._spool_file_failed(path, Stage.RELAY, exc, summary)
+            return False
+        summary.new_relays += admission.first
+        return True
 
     def _quarantine(self, path: Path, reason: str, detail: str, summary: RoundSummary) -> None:
         quarantine.quarantine_file(self.engine, self.spool, path, reason, detail, self.clock)
@@ -368,6 +320,7 @@ class Exchange:
     def _spool_file_failed(
         self, path: Path, stage: Stage, exc: Exception, summary: RoundSummary
     ) -> None:
+        self._failed_now.add(path.name)
         failure = attempts.count_failure(
             self.engine, self.spool, path, stage, failure_message(exc), self.clock
         )
@@ -389,20 +342,18 @@ class Exchange:
     def _take_incoming(self, summary: RoundSummary) -> None:
         progress = True
         waiting = 0
-        failed: set[str] = set()  # tried once this round is enough
         while progress:
             progress = False
             waiting = 0
             for path in self._incoming_in_order():
-                if path.name in failed:
-                    continue
+                if path.name in self._failed_now:
+                    continue  # tried once this round is enough
                 try:
                     header, _seal = changeset.read_header(path)
                 except VerificationError as exc:
                     self._quarantine(path, exc.reason, exc.message, summary)
                     continue
                 except Exception as exc:  # one file never stops the round
-                    failed.add(path.name)
                     self._spool_file_failed(path, Stage.TAKE, exc, summary)
                     continue
                 if header.recipient != self.me:  # arrived in an earlier round, or released
@@ -422,11 +373,11 @@ class Exchange:
                     waiting += 1
                     continue
                 if result.outcome in (Outcome.FAILED, Outcome.PARKED):
-                    failed.add(path.name)
+                    self._failed_now.add(path.name)
                     self._count_received_failure(result, summary)
                     continue
                 progress = True
-                _count(summary, result.outcome)
+                summary.count(result.outcome)
         summary.waiting = waiting
 
     def _count_received_failure(self, result: channel.Received, summary: RoundSummary) -> None:
@@ -564,15 +515,20 @@ class Exchange:
         files = sorted(
             p for p in self.spool.relay.iterdir() if p.is_file() and not is_temporary(p.name)
         )
+        ids = []
+        for path in files:
+            with contextlib.suppress(VerificationError):
+                ids.append(changeset.parse_filename(path.name).id)
         with reading(self.engine) as conn:
-            admitted = set(conn.execute(sa.select(relay_log.c.id)).scalars())
+            admitted = set(
+                conn.execute(sa.select(relay_log.c.id).where(relay_log.c.id.in_(ids))).scalars()
+            )
         for path in files:
             try:
                 name = changeset.parse_filename(path.name)
                 if name.id not in admitted:  # left by an earlier version: check it first
                     header, _seal = changeset.read_header(path)
-                    self._screen(path, header, None, summary)
-                    if not path.exists():
+                    if not self._screen(path, header, None, summary):
                         continue
                 if self._send(self.routes.next_hop(name.recipient), path):
                     path.unlink()
@@ -603,16 +559,3 @@ class Exchange:
                     .where(outbox.c.acked_at.is_(None))
                 ).scalar_one()
             )
-
-
-def _count(summary: RoundSummary, outcome: Outcome) -> None:
-    if outcome is Outcome.APPLIED:
-        summary.applied += 1
-    elif outcome is Outcome.REJECTED:
-        summary.rejected += 1
-    elif outcome is Outcome.DUPLICATE:
-        summary.duplicates += 1
-    elif outcome is Outcome.QUARANTINED:
-        summary.quarantined += 1
-    elif outcome is Outcome.RECEIPT:
-        summary.receipts_received += 1

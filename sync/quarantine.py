@@ -29,7 +29,7 @@ from schema.engine import reading
 from schema.locks import insert_missing
 from sync import changeset
 from sync.clock import Clock
-from sync.errors import InputError, StorageError, VerificationError
+from sync.errors import InputError, VerificationError
 from sync.spool import Spool
 
 __all__ = [
@@ -56,14 +56,16 @@ class Quarantined:
     changeset_id: str | None
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path) -> str | None:
+    """The file's content hash; None when it cannot be read (it is then kept as it is,
+    under an entry of its own)."""
     digest = hashlib.sha256()
     try:
         with path.open("rb") as stream:
             while chunk := stream.read(_CHUNK):
                 digest.update(chunk)
-    except OSError as exc:
-        raise StorageError.reading(path.name, exc) from exc
+    except OSError:
+        return None
     return digest.hexdigest()
 
 
@@ -85,26 +87,27 @@ def quarantine_file(
         pass
     digest = _sha256(path)
     now = clock.now()
+    values = {
+        "filename": f"{now:%Y%m%dT%H%M%S%f}-{path.name}"[:200],
+        "changeset_id": changeset_id,
+        "origin": origin,
+        "recipient": recipient,
+        "reason": reason,
+        "detail": detail,
+        "received_at": now,
+        "last_seen_at": now,
+        "sha256": digest,
+        "seen_count": 1,
+    }
     with engine.begin() as conn:
-        new = insert_missing(
-            conn,
-            quarantine,
-            {
-                "filename": f"{now:%Y%m%dT%H%M%S%f}-{path.name}"[:200],
-                "changeset_id": changeset_id,
-                "origin": origin,
-                "recipient": recipient,
-                "reason": reason,
-                "detail": detail,
-                "received_at": now,
-                "last_seen_at": now,
-                "sha256": digest,
-                "seen_count": 1,
-            },
-        )
-        row = conn.execute(
-            sa.select(quarantine).where(quarantine.c.sha256 == digest).with_for_update()
-        ).one()
+        if digest is None:  # unreadable: an entry of its own
+            new = True
+            inserted = quarantine.insert().values(**values).returning(quarantine.c.id)
+            found = quarantine.c.id == conn.execute(inserted).scalar_one()
+        else:
+            new = insert_missing(conn, quarantine, values)
+            found = quarantine.c.sha256 == digest
+        row = conn.execute(sa.select(quarantine).where(found).with_for_update()).one()
         count = row.seen_count
         if not new:
             count += 1
