@@ -585,7 +585,7 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
     Delivers the due outbox and the receipts, collects and applies what waits for this
     node, and relays what is for others. If the parent cannot be reached the rest of
     the round still runs, nothing is lost, and the command exits with status 7. A file
-    that cannot be taken, relayed or sent is named under "could not take" and tried
+    that cannot be taken, relayed or sent is named under "could not take or send" and tried
     again next round; after 5 failed rounds it is parked in quarantine (see 'status').
 
     \b
@@ -612,7 +612,7 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
         click.echo(_summary_line(summary))
         click.echo(f"awaiting receipts: {summary.pending_receipts}")
         if summary.problems:
-            click.echo(f"could not take {len(summary.problems)} file(s):")
+            click.echo(f"could not take or send {len(summary.problems)} file(s):")
             for problem in summary.problems:
                 click.echo(f"  {problem}")
     if summary.errors:

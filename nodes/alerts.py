@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from schema.channels import changeset_log, channel_head, outbox, quarantine
+from schema.channels import changeset_log, outbox, quarantine
 from schema.engine import reading
-from sync import attempts, changeset
+from sync import attempts, changeset, channel
 from sync.attempts import MAX_ATTEMPTS, Failure, Stage
 from sync.channel import Spool
 from sync.errors import VerificationError
+from sync.quarantine import original_name
 from sync.transports.base import is_temporary
 
 __all__ = ["Alert", "Unsettled", "alerts", "unsettled"]
@@ -101,7 +102,7 @@ def alerts(engine: Engine) -> list[Alert]:
         found.append(
             Alert(
                 kind,
-                entry.filename,
+                original_name(entry.filename),
                 f"quarantine entry {entry.id} ({entry.reason}{copies}): {entry.detail}",
             )
         )
@@ -144,9 +145,9 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
     for entry in unsent:
         failure = failing.get((Stage.RECEIPT, entry.receipt_file))
         state = (
-            "receipt unsent" if failure is None else ("damaged" if failure.parked else "retrying")
+            "receipt unsent" if failure is None else ("damaged" if failure.damaged else "retrying")
         )
-        why = "the parent cannot be reached" if failure is None else failure.error
+        why = "not sent yet (no route this round)" if failure is None else failure.error
         found.append(
             Unsettled(me, f"{me} -> {entry.origin}", state, f"receipt for seq {entry.seq}: {why}")
         )
@@ -156,46 +157,33 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
         found.append(
             Unsettled(me, channel, "parked", f"quarantine entry {entry.id}: {entry.detail}")
         )
-    for (stage, name), failure in failing.items():
-        if stage is Stage.FETCH:
-            state = "parked" if failure.parked else "retrying"
-            found.append(Unsettled(me, "-", state, f"{name}: {failure.error}"))
     return found
 
 
 def _spooled(
     engine: Engine, spool: Spool, me: str, failing: dict[tuple[Stage, str], Failure]
 ) -> list[Unsettled]:
-    """Files waiting in ``incoming/`` (early, or failing) and ``relay/``."""
-    with reading(engine) as conn:
-        heads = {
-            row.origin: row.seq
-            for row in conn.execute(
-                sa.select(channel_head.c.origin, channel_head.c.seq).where(
-                    channel_head.c.recipient == me
-                )
-            )
-        }
+    """Files waiting in ``incoming/`` (early, for another node, or failing) and ``relay/``."""
     found = []
-    for folder, state in ((spool.incoming, "waiting"), (spool.relay, "relaying")):
-        for path in sorted(folder.iterdir()):
-            if not path.is_file() or is_temporary(path.name):
-                continue
+    for item in channel.waiting(engine, spool, me):
+        route = f"{item.origin} -> {item.recipient}"
+        if (Stage.TAKE, item.filename) in failing or (Stage.RELAY, item.filename) in failing:
+            continue  # named below, with its failure
+        if item.recipient != me:
+            found.append(Unsettled(me, route, "relaying", f"{item.filename}: to be checked"))
+        else:
+            detail = f"{item.kind} seq {item.seq} waits for seq {item.expected}"
+            found.append(Unsettled(me, route, "waiting", detail))
+    for path in sorted(spool.relay.iterdir()):
+        if path.is_file() and not is_temporary(path.name):
             try:
-                header, _seal = changeset.read_header(path)
-                channel = f"{header.origin} -> {header.recipient}"
+                name = changeset.parse_filename(path.name)
+                route = f"{name.origin} -> {name.recipient}"
             except VerificationError:
-                header, channel = None, "-"
-            failure = failing.get((Stage.TAKE, path.name)) or failing.get((Stage.RELAY, path.name))
-            if failure is not None:
-                found.append(Unsettled(me, channel, "retrying", f"{path.name}: {failure.error}"))
-            elif state == "relaying" or header is None or header.recipient != me:
-                found.append(
-                    Unsettled(me, channel, "relaying", f"{path.name}: waits for its next hop")
-                )
-            else:
-                expected = heads.get(header.origin, 0) + 1
-                found.append(
-                    Unsettled(me, channel, "waiting", f"seq {header.seq} waits for seq {expected}")
-                )
+                route = "-"
+            found.append(Unsettled(me, route, "relaying", f"{path.name}: waits for its next hop"))
+    for (stage, name), failure in failing.items():
+        if stage in (Stage.TAKE, Stage.RELAY, Stage.FETCH):
+            state = "parked" if failure.parked else "retrying"
+            found.append(Unsettled(me, "-", state, f"{name}: {failure.error}"))
     return found

@@ -37,7 +37,7 @@ from nodes.topology import Endpoint
 from schema.channels import changeset_log, outbox, relay_log
 from schema.engine import reading
 from sync import attempts, changeset, channel, quarantine, relays
-from sync.attempts import MAX_ATTEMPTS, Stage
+from sync.attempts import Stage
 from sync.changeset import Header
 from sync.channel import Outcome, Spool
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -259,18 +259,7 @@ class Exchange:
     def _fetch_failed(self, key: str, exc: Exception, summary: RoundSummary) -> None:
         failure = attempts.failed(self.engine, Stage.FETCH, key, failure_message(exc), self.clock)
         where, _, name = key.partition(":")
-        if failure.parked:
-            summary.parked += 1
-            summary.problems.append(
-                f"{name} (from {where}): not collected, and no longer tried after "
-                f"{failure.attempts} failed rounds: {failure.error}"
-            )
-        else:
-            summary.failed += 1
-            summary.problems.append(
-                f"{name} (from {where}): not collected ({failure.attempts} of "
-                f"{MAX_ATTEMPTS} rounds): {failure.error}"
-            )
+        summary.fail(f"{name} (from {where})", failure, doing="collected", parked="left there")
 
     def _arrived(self, path: Path, source: str, summary: RoundSummary) -> None:
         """A file just arrived from neighbour ``source``: one for another node is checked
@@ -324,20 +313,7 @@ class Exchange:
         failure = attempts.count_failure(
             self.engine, self.spool, path, stage, failure_message(exc), self.clock
         )
-        self._failed_name(path.name, failure, summary)
-
-    def _failed_name(self, name: str, failure: attempts.Failure, summary: RoundSummary) -> None:
-        if failure.parked:
-            summary.parked += 1
-            summary.problems.append(
-                f"{name}: parked in quarantine after {failure.attempts} failed rounds: "
-                f"{failure.error}"
-            )
-        else:
-            summary.failed += 1
-            summary.problems.append(
-                f"{name}: not taken ({failure.attempts} of {MAX_ATTEMPTS} rounds): {failure.error}"
-            )
+        summary.fail(path.name, failure, doing="taken", parked="parked in quarantine")
 
     def _take_incoming(self, summary: RoundSummary) -> None:
         progress = True
@@ -372,21 +348,15 @@ class Exchange:
                 if result.outcome is Outcome.EARLY:
                     waiting += 1
                     continue
-                if result.outcome in (Outcome.FAILED, Outcome.PARKED):
+                if result.failure is not None:
                     self._failed_now.add(path.name)
-                    self._count_received_failure(result, summary)
+                    summary.fail(
+                        path.name, result.failure, doing="taken", parked="parked in quarantine"
+                    )
                     continue
                 progress = True
                 summary.count(result.outcome)
         summary.waiting = waiting
-
-    def _count_received_failure(self, result: channel.Received, summary: RoundSummary) -> None:
-        if result.outcome is Outcome.PARKED:
-            summary.parked += 1
-            summary.problems.append(f"{result.filename}: parked in quarantine: {result.reason}")
-        else:
-            summary.failed += 1
-            summary.problems.append(f"{result.filename}: not taken: {result.reason}")
 
     def _incoming_in_order(self) -> list[Path]:
         # origin_recipient_seq_id.fcs: sorted names put each channel in sequence order
@@ -411,25 +381,40 @@ class Exchange:
             return False
         return True
 
-    def _sound(
-        self, stage: Stage, path: Path, expect_id: str, what: str, summary: RoundSummary
+    def _send_own(
+        self,
+        stage: Stage,
+        path: Path,
+        expect_id: str,
+        recipient: str,
+        what: str,
+        summary: RoundSummary,
     ) -> bool:
-        """Whether this node's own copy is fit to send; a damaged one is parked and named."""
+        """Send a copy of this node's own (``what``) one hop toward ``recipient``, after
+        checking it; True when sent. A damaged copy, or one that cannot be sent, is
+        parked at once and named; it is checked again every round (a copy repaired or
+        restored goes out again) but never sent damaged."""
+        hop = self.routes.next_hop(recipient)
+        if hop is None or self._way(hop) is None:
+            return False
         try:
             changeset.check_stored(path, expect_id)
+            sent = self._send(hop, path)
         except (VerificationError, StorageError) as exc:
-            self._unsendable(stage, path.name, f"{what} is damaged: {exc.message}", summary)
+            why = exc.message.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
+            self._unsendable(stage, path.name, f"{what} is damaged: {why}", summary)
             return False
-        return True
-
-    def _sent_own_copy(self, stage: Stage, name: str) -> None:
-        if (stage, name) in self._failing:
+        except Exception as exc:  # one file never stops the round
+            self._unsendable(
+                stage, path.name, f"{what} cannot be sent: {failure_message(exc)}", summary
+            )
+            return False
+        if sent and (stage, path.name) in self._failing:
             with self.engine.begin() as conn:
-                attempts.forget(conn, stage, name)
+                attempts.forget(conn, stage, path.name)
+        return sent
 
     def _unsendable(self, stage: Stage, name: str, error: str, summary: RoundSummary) -> None:
-        """This node's own copy cannot be sent: named, parked at once, checked again
-        every round (a copy repaired or restored goes out again)."""
         attempts.failed(self.engine, stage, name, error, self.clock, park=True)
         summary.damaged += 1
         summary.problems.append(f"{name}: not sent, {error}")
@@ -447,17 +432,9 @@ class Exchange:
             due = conn.execute(query).all()
         for entry in due:
             path = self.spool.outbox / entry.filename
-            hop = self.routes.next_hop(entry.recipient)
-            if hop is None or self._way(hop) is None:
-                continue
-            if not self._sound(Stage.SEND, path, entry.id, "this node's copy", summary):
-                continue
-            try:
-                if not self._send(hop, path):
-                    continue
-            except Exception as exc:  # one file never stops the round
-                error = f"this node's copy cannot be sent: {failure_message(exc)}"
-                self._unsendable(Stage.SEND, entry.filename, error, summary)
+            if not self._send_own(
+                Stage.SEND, path, entry.id, entry.recipient, "this node's copy", summary
+            ):
                 continue
             sent = entry.attempts + 1
             with self.engine.begin() as conn:
@@ -470,7 +447,6 @@ class Exchange:
                         next_attempt_at=now + channel.backoff(sent),
                     )
                 )
-            self._sent_own_copy(Stage.SEND, entry.filename)
             summary.sent += 1
             summary.resent += entry.attempts > 0
 
@@ -488,19 +464,9 @@ class Exchange:
             ).all()
         for entry in pending:
             path = self.spool.receipts / entry.receipt_file
-            hop = self.routes.next_hop(entry.origin)
-            if hop is None or self._way(hop) is None:
-                continue
-            if not self._sound(
-                Stage.RECEIPT, path, entry.receipt_id, "the signed receipt", summary
+            if not self._send_own(
+                Stage.RECEIPT, path, entry.receipt_id, entry.origin, "the signed receipt", summary
             ):
-                continue
-            try:
-                if not self._send(hop, path):
-                    continue
-            except Exception as exc:  # one file never stops the round
-                error = f"the signed receipt cannot be sent: {failure_message(exc)}"
-                self._unsendable(Stage.RECEIPT, entry.receipt_file, error, summary)
                 continue
             with self.engine.begin() as conn:
                 conn.execute(
@@ -508,7 +474,6 @@ class Exchange:
                     .where(changeset_log.c.id == entry.id)
                     .values(receipt_sent_at=self.clock.now())
                 )
-            self._sent_own_copy(Stage.RECEIPT, entry.receipt_file)
             summary.receipts_sent += 1
 
     def _send_relays(self, summary: RoundSummary) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sync.attempts import MAX_ATTEMPTS, Failure
 from sync.channel import Outcome
 
 __all__ = ["RoundSummary"]
@@ -85,3 +86,18 @@ class RoundSummary:
             self.quarantined += 1
         elif outcome is Outcome.RECEIPT:
             self.receipts_received += 1
+
+    def fail(self, name: str, failure: Failure, *, doing: str, parked: str) -> None:
+        """Count a file that failed this round and name it, with why: not ``doing`` yet
+        (tried again next round), or ``parked`` at the bound."""
+        if failure.parked:
+            self.parked += 1
+            self.problems.append(
+                f"{name}: {parked} after {failure.attempts} failed rounds: {failure.error}"
+            )
+        else:
+            self.failed += 1
+            self.problems.append(
+                f"{name}: not {doing} ({failure.attempts} of {MAX_ATTEMPTS} rounds): "
+                f"{failure.error}"
+            )

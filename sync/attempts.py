@@ -141,10 +141,7 @@ def count_failure(
     and its failures forgotten, the quarantine entry keeping them."""
     failure = failed(engine, stage, path.name, error, clock)
     if failure.parked:
-        detail = (
-            f"{path.name}: parked after {failure.attempts} failed rounds "
-            f"({stage.value}); the last: {error}"
-        )
+        detail = f"parked after {failure.attempts} failed rounds ({stage.value}); the last: {error}"
         quarantine_file(engine, spool, path, "parked", detail, clock)
         with engine.begin() as conn:
             forget(conn, stage, path.name)

@@ -58,7 +58,13 @@ from sync import attempts, changeset
 from sync.attempts import Stage
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.clock import Clock
-from sync.errors import InputError, NotAuthorized, VerificationError, failure_message
+from sync.errors import (
+    InputError,
+    NotAuthorized,
+    StorageError,
+    VerificationError,
+    failure_message,
+)
 from sync.files import copy_atomic
 from sync.pki import Signer, SignerInfo, TrustStore
 from sync.quarantine import quarantine_file
@@ -123,6 +129,8 @@ class Received:
     origin: str | None = None
     seq: int | None = None
     reason: str | None = None
+    failure: attempts.Failure | None = None
+    """For :attr:`Outcome.FAILED` and :attr:`Outcome.PARKED`: the file's failures so far."""
 
 
 def crashpoint(name: str) -> None:
@@ -241,46 +249,34 @@ def receive(
     comes back as :attr:`Outcome.FAILED` (the file stays) or, at the bound,
     :attr:`Outcome.PARKED`. Only a failure to record that (the database gone) leaves.
     """
+
+    def take() -> Received:
+        try:
+            verified = changeset.verify(path, trust, recipient=signer.code)
+        except VerificationError as exc:
+            return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
+        if verified.header.kind == RECEIPT:
+            return _take_receipt(engine, spool, path, verified, authorize, clock)
+        try:
+            with engine.begin() as conn:
+                result = _take(conn, spool, verified, signer, authorize, applier, clock)
+        except VerificationError as exc:  # the file changed after it was verified
+            return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
+        if isinstance(result, _Refusal):
+            return _quarantine(engine, spool, path, result.reason, result.detail, clock)
+        crashpoint("after-commit")
+        if result.outcome is not Outcome.EARLY:
+            path.unlink(missing_ok=True)
+        return result
+
     try:
-        return _receive(engine, spool, path, signer, trust, authorize, applier, clock)
+        return take()
     except Exception as exc:  # one file never stops the round: counted, retried, parked
         failure = attempts.count_failure(
             engine, spool, path, Stage.TAKE, failure_message(exc), clock
         )
-        if failure.parked:
-            why = f"after {failure.attempts} failed rounds: {failure.error}"
-            return Received(Outcome.PARKED, path.name, reason=why)
-        why = f"{failure.error} ({failure.attempts} of {attempts.MAX_ATTEMPTS} rounds)"
-        return Received(Outcome.FAILED, path.name, reason=why)
-
-
-def _receive(
-    engine: Engine,
-    spool: Spool,
-    path: Path,
-    signer: Signer,
-    trust: TrustStore,
-    authorize: Authorize,
-    applier: Applier,
-    clock: Clock,
-) -> Received:
-    try:
-        verified = changeset.verify(path, trust, recipient=signer.code)
-    except VerificationError as exc:
-        return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
-    if verified.header.kind == RECEIPT:
-        return _take_receipt(engine, spool, path, verified, authorize, clock)
-    try:
-        with engine.begin() as conn:
-            result = _take(conn, spool, verified, signer, authorize, applier, clock)
-    except VerificationError as exc:  # the file changed after it was verified
-        return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
-    if isinstance(result, _Refusal):
-        return _quarantine(engine, spool, path, result.reason, result.detail, clock)
-    crashpoint("after-commit")
-    if result.outcome is not Outcome.EARLY:
-        path.unlink(missing_ok=True)
-    return result
+        outcome = Outcome.PARKED if failure.parked else Outcome.FAILED
+        return Received(outcome, path.name, reason=failure.error, failure=failure)
 
 
 def _quarantine(
@@ -459,13 +455,15 @@ def _take_receipt(
 
 @dataclass(frozen=True)
 class Waiting:
-    """A file in ``incoming/``: addressed here, waiting for its predecessors."""
+    """A file in ``incoming/``: addressed here, waiting for its predecessors (or, for
+    another node, waiting to be checked for relaying)."""
 
     filename: str
     origin: str
     kind: str
     seq: int
     expected: int
+    recipient: str
 
 
 def pending_outbox(engine: Engine, *, include_acknowledged: bool = False) -> list[Any]:
@@ -494,11 +492,10 @@ def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
     for path in sorted(spool.incoming.iterdir()):
         try:
             header, _seal = changeset.read_header(path)
-        except VerificationError:
-            continue
+        except (VerificationError, StorageError):
+            continue  # quarantined, or counted and parked, by the next round
+        expected = heads.get(header.origin, 0) + 1
         found.append(
-            Waiting(
-                path.name, header.origin, header.kind, header.seq, heads.get(header.origin, 0) + 1
-            )
+            Waiting(path.name, header.origin, header.kind, header.seq, expected, header.recipient)
         )
     return found

@@ -37,6 +37,7 @@ __all__ = [
     "drop",
     "entries",
     "entry",
+    "original_name",
     "purge",
     "quarantine_file",
     "release",
@@ -67,6 +68,11 @@ def _sha256(path: Path) -> str | None:
     except OSError:
         return None
     return digest.hexdigest()
+
+
+def original_name(filename: str) -> str:
+    """The name a quarantined file had before (its quarantine name is time-stamped)."""
+    return filename.split("-", 1)[-1]
 
 
 def quarantine_file(
@@ -157,8 +163,7 @@ def release(engine: Engine, spool: Spool, entry_id: int, clock: Clock) -> Path:
     if row.released_at is not None or row.dropped_at is not None:
         raise InputError(f"quarantine entry {entry_id} is already closed")
     source = spool.quarantine / row.filename
-    original: str = str(row.filename).split("-", 1)[-1]
-    target = spool.incoming / original
+    target = spool.incoming / original_name(row.filename)
     with engine.begin() as conn:
         conn.execute(
             quarantine.update().where(quarantine.c.id == entry_id).values(released_at=clock.now())
