@@ -504,16 +504,30 @@ class Exchange:
                 self._spool_file_failed(path, Stage.RELAY, exc, summary)
 
     def _forget_gone(self, listed: set[str]) -> None:
-        """Forget the failures of files no longer there (taken, quarantined, removed)."""
-        present = {
-            Stage.TAKE: {p.name for p in self.spool.incoming.iterdir()},
-            Stage.RELAY: {p.name for p in self.spool.incoming.iterdir()}
-            | {p.name for p in self.spool.relay.iterdir()},
-            Stage.FETCH: listed,
-        }
-        for stage, names in present.items():
-            if any(s is stage for s, _name in self._failing):
-                attempts.forget_absent(self.engine, stage, names)
+        """Forget the failures of files no longer there (taken, quarantined, removed) or
+        no longer to be sent (acknowledged after all)."""
+        stages = {stage for stage, _name in self._failing}
+        if not stages:
+            return
+        incoming = {p.name for p in self.spool.incoming.iterdir()}
+        with reading(self.engine) as conn:
+            unacknowledged = conn.execute(
+                sa.select(outbox.c.filename).where(outbox.c.acked_at.is_(None))
+            ).scalars()
+            unsent = conn.execute(
+                sa.select(changeset_log.c.receipt_file).where(
+                    changeset_log.c.receipt_sent_at.is_(None)
+                )
+            ).scalars()
+            present = {
+                Stage.TAKE: incoming,
+                Stage.RELAY: incoming | {p.name for p in self.spool.relay.iterdir()},
+                Stage.FETCH: listed,
+                Stage.SEND: set(unacknowledged),
+                Stage.RECEIPT: set(unsent),
+            }
+        for stage in stages:
+            attempts.forget_absent(self.engine, stage, present[stage])
 
     def _count_unacknowledged(self) -> int:
         with reading(self.engine) as conn:

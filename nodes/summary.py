@@ -90,14 +90,12 @@ class RoundSummary:
     def fail(self, name: str, failure: Failure, *, doing: str, parked: str) -> None:
         """Count a file that failed this round and name it, with why: not ``doing`` yet
         (tried again next round), or ``parked`` at the bound."""
+        why = failure.error.removeprefix(f"{name}: ")
         if failure.parked:
             self.parked += 1
-            self.problems.append(
-                f"{name}: {parked} after {failure.attempts} failed rounds: {failure.error}"
-            )
+            self.problems.append(f"{name}: {parked} after {failure.attempts} failed rounds: {why}")
         else:
             self.failed += 1
             self.problems.append(
-                f"{name}: not {doing} ({failure.attempts} of {MAX_ATTEMPTS} rounds): "
-                f"{failure.error}"
+                f"{name}: not {doing} ({failure.attempts} of {MAX_ATTEMPTS} rounds): {why}"
             )

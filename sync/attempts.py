@@ -141,7 +141,8 @@ def count_failure(
     and its failures forgotten, the quarantine entry keeping them."""
     failure = failed(engine, stage, path.name, error, clock)
     if failure.parked:
-        detail = f"parked after {failure.attempts} failed rounds ({stage.value}); the last: {error}"
+        why = error.removeprefix(f"{path.name}: ")
+        detail = f"parked after {failure.attempts} failed rounds ({stage.value}); the last: {why}"
         quarantine_file(engine, spool, path, "parked", detail, clock)
         with engine.begin() as conn:
             forget(conn, stage, path.name)
