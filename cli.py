@@ -45,7 +45,7 @@ from nodes.topology import NodeSpec
 from schema.engine import database_failure
 from schema.errors import FiscalsyncError
 from schema.types import format_yuan, parse_yuan
-from sync.errors import InputError, RowsRefused, TopologyError, TransportError
+from sync.errors import InputError, NotQuiet, RowsRefused, TopologyError, TransportError
 
 EXIT_STATUS = """\b
 Exit status:
@@ -61,6 +61,7 @@ Exit status:
   9   database schema newer or older than this fiscalsync
   10-15  change-set refused: 10 malformed, 11 integrity, 12 signature,
          13 certificate, 14 wrong recipient, 15 not authorized
+  16  network sync --until-quiet ended with something still in flight (named)
   74  disk or file-system failure (e.g. disk full); nothing half-written
 """
 
@@ -192,7 +193,9 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show this node's identity, parent, children, database and schema version.
+    """Show this node's identity, parent, children, database and schema version, and the
+    alerts that need an operator: files parked after failing too many sync rounds, this
+    node's own copies found damaged (never sent), files failing now, and quarantine.
 
     \b
     Example:
@@ -222,6 +225,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     ]
     for label, value in rows:
         click.echo(f"{label:<9} {value}")
+    if report.schema_revision == report.schema_head:
+        click.echo(f"{'Alerts':<9} {len(report.alerts) or 'none'}")
+    for alert in report.alerts:
+        click.echo(f"  {alert.kind:<11} {alert.subject}: {alert.detail}")
 
 
 @cli.group(cls=_Group)
@@ -549,13 +556,23 @@ def changeset_verify(ctx: click.Context, file: Path) -> None:
 
 
 def _summary_line(summary: RoundSummary) -> str:
-    return (
+    line = (
         f"sent {summary.sent}, received {summary.received}, applied {summary.applied}, "
         f"rejected {summary.rejected}, duplicates {summary.duplicates}, "
         f"waiting {summary.waiting}, quarantined {summary.quarantined}, "
         f"relayed {summary.relayed}, receipts in {summary.receipts_received} / "
         f"out {summary.receipts_sent}"
     )
+    trouble = [
+        f"{label} {count}"
+        for label, count in (
+            ("failed", summary.failed),
+            ("parked", summary.parked),
+            ("damaged", summary.damaged),
+        )
+        if count
+    ]
+    return line + (f"; {', '.join(trouble)}" if trouble else "")
 
 
 @cli.command("sync")
@@ -567,7 +584,9 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
 
     Delivers the due outbox and the receipts, collects and applies what waits for this
     node, and relays what is for others. If the parent cannot be reached the rest of
-    the round still runs, nothing is lost, and the command exits with status 7.
+    the round still runs, nothing is lost, and the command exits with status 7. A file
+    that cannot be taken, relayed or sent is named under "could not take or send" and tried
+    again next round; after 5 failed rounds it is parked in quarantine (see 'status').
 
     \b
     Example:
@@ -592,6 +611,10 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
     else:
         click.echo(_summary_line(summary))
         click.echo(f"awaiting receipts: {summary.pending_receipts}")
+        if summary.problems:
+            click.echo(f"could not take or send {len(summary.problems)} file(s):")
+            for problem in summary.problems:
+                click.echo(f"  {problem}")
     if summary.errors:
         raise TransportError("; ".join(summary.errors))
 
@@ -603,6 +626,12 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
 def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
     """Run sync rounds over every node of a province hosted under DIRECTORY.
 
+    With --until-quiet, rounds go on until nothing is in flight anywhere, or until they
+    stop making progress. It then ends with everything that did not go quiet, node by
+    node and channel by channel, with why: unacknowledged, damaged (the origin's copy;
+    never sent), waiting (for a predecessor), relaying, retrying or parked (failed too
+    many rounds). Exit status: 0 quiet, 16 not quiet, 7 a mailbox unreachable.
+
     \b
     Example:
       fiscalsync network sync /tmp/province --until-quiet
@@ -612,16 +641,21 @@ def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
         click.echo(f"round {number}: {_summary_line(summary)}", err=True)
 
     result = sync_network(directory, until_quiet=until_quiet, max_rounds=max_rounds, on_round=show)
-    state = (
-        "quiet" if result.quiet else f"{result.unacknowledged} change-set(s) still unacknowledged"
-    )
+    state = "quiet" if result.quiet else "NOT quiet"
+    if not until_quiet:
+        state = f"{result.unacknowledged} change-set(s) still unacknowledged"
     click.echo(f"{result.rounds} round(s); {state}.")
     click.echo(_summary_line(result.totals))
-    if until_quiet and not result.quiet:
-        raise TransportError(
-            f"the province did not go quiet in {result.rounds} rounds",
-            hint="look at 'fiscalsync outbox', 'inbox' and 'quarantine' of the nodes involved",
-        )
+    if not until_quiet or result.quiet:
+        return
+    click.echo(f"Still in flight ({len(result.unsettled)}):")
+    for item in result.unsettled:
+        click.echo(f"  {item.node:<10} {item.channel:<22} {item.state:<15} {item.detail}")
+    nodes = sorted({item.node for item in result.unsettled})
+    raise NotQuiet(
+        f"the province did not go quiet in {result.rounds} round(s): "
+        f"{len(result.unsettled)} thing(s) in flight at {', '.join(nodes) or 'no node'}"
+    )
 
 
 @cli.command("outbox")
@@ -630,12 +664,16 @@ def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
 def outbox_command(ctx: click.Context, include_all: bool) -> None:
     """List change-sets this node sent that still wait for their receipt.
 
+    A change-set whose stored copy is damaged is marked DAMAGED: it is not sent (a
+    damaged copy would only be refused), and it is named in 'status' until repaired.
+
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 outbox
     """
     with Node.open(_home(ctx)) as node:
         entries = node.outbox(include_acknowledged=include_all)
+        damaged = node.damaged_copies()
     if not entries:
         click.echo("Outbox empty: every change-set has its receipt.")
         return
@@ -645,6 +683,8 @@ def outbox_command(ctx: click.Context, include_all: bool) -> None:
         click.echo(
             f"{e.recipient:<10} {e.kind:<14} {e.seq:>6} {e.attempts:>5}  {receipt:<9} {e.id[:16]}"
         )
+        if e.filename in damaged:
+            click.echo(f"  DAMAGED, not sent: {e.filename}: {damaged[e.filename]}")
 
 
 @cli.command("inbox")
@@ -671,7 +711,11 @@ def inbox_command(ctx: click.Context) -> None:
 @click.option("--all", "include_all", is_flag=True, help="Include released and dropped entries.")
 @click.pass_context
 def quarantine_group(ctx: click.Context, include_all: bool) -> None:
-    """List refused change-sets and why; show, release or drop one.
+    """List refused and parked files and why; show, release or drop one.
+
+    One entry per file content: a copy that arrives again is counted (xN), not added.
+    Entries released or dropped longer ago than [quarantine] retention_days (node.toml,
+    90 by default) are purged by the sync round.
 
     \b
     Example:
@@ -686,7 +730,12 @@ def quarantine_group(ctx: click.Context, include_all: bool) -> None:
         click.echo("Quarantine empty.")
         return
     for e in entries:
-        click.echo(f"{e.id:>4}  {e.received_at:%Y-%m-%d %H:%M:%S}Z  {e.reason:<13} {e.detail}")
+        seen = (
+            f" (x{e.seen_count}, last {e.last_seen_at:%Y-%m-%d %H:%M}Z)" if e.seen_count > 1 else ""
+        )
+        click.echo(
+            f"{e.id:>4}  {e.received_at:%Y-%m-%d %H:%M:%S}Z  {e.reason:<13} {e.detail}{seen}"
+        )
 
 
 @quarantine_group.command("show")
@@ -710,10 +759,14 @@ def quarantine_show(ctx: click.Context, entry_id: int) -> None:
         "reason",
         "detail",
         "received_at",
+        "last_seen_at",
+        "seen_count",
+        "sha256",
         "released_at",
         "dropped_at",
     ):
-        click.echo(f"{label:<13} {getattr(e, label) if getattr(e, label) is not None else '-'}")
+        value = e._mapping[label]
+        click.echo(f"{label:<13} {value if value is not None else '-'}")
 
 
 @quarantine_group.command("release")

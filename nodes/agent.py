@@ -65,12 +65,17 @@ def sync_job(home: str) -> RoundSummary:
         finally:
             exchange.close()
     log.info(
-        "sync: sent %d, applied %d, receipts out %d, errors %s",
+        "sync: sent %d, applied %d, receipts out %d, failed %d, parked %d, damaged %d, errors %s",
         summary.sent,
         summary.applied,
         summary.receipts_sent,
+        summary.failed,
+        summary.parked,
+        summary.damaged,
         summary.errors or "none",
     )
+    for problem in summary.problems:
+        log.warning("sync: %s", problem)
     return summary
 
 

@@ -6,27 +6,23 @@ Children dial their parent; a parent never dials a child. A parent's endpoint (i
     <child>/up/     what the child delivers: for the parent, or for it to relay
     <child>/down/   what the parent leaves for the child to collect
 
-The central node (数据中心) is a hub every other node dials the same way (its parent,
-the province, excepted: the center collects from the province as its child). A
-change-set for node R leaves node N by the first route that fits:
-
-1. R is below N: into N's own ``mailboxes/<child on the way>/down/``;
-2. N is the center: into its own ``mailboxes/R/down/``, or up to its parent;
-3. R is the center: to the center's endpoint;
-4. otherwise: up to N's parent, which relays it onward byte for byte.
-
-A round: collect what children delivered and fetch what waits upstream; take every
-file addressed to this node (in channel order, so early arrivals catch up in the same
-round) and set aside those for others; then send the due outbox, the receipts not yet
-sent, and the relays. An unreachable upstream does not stop the rest of the round;
-it is reported at the end, and nothing is lost: the next round resumes.
+Where a change-set goes next is :mod:`nodes.routes`. A round: collect what children
+delivered and fetch what waits upstream, checking at once each file for another node
+(relayed only if it verifies and goes on along the tree, else quarantined here, at its
+first hop); take every file addressed to this node (in channel order, so early
+arrivals catch up in the same round); then send the due outbox, the receipts not yet
+sent, and the relays, each after checking this node's own copy (a damaged copy is
+named and never sent). An unreachable upstream does not stop the rest of the round;
+neither does one file that fails: it is counted, retried in later rounds and parked
+after a bound (:mod:`sync.attempts`). Every failure is in the round's summary, by name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -35,57 +31,29 @@ from nodes import appliers, keys
 from nodes.locks import home_lock, sync_lock
 from nodes.node import Node
 from nodes.policy import authorizer
+from nodes.routes import CENTER, PARENT, Hop, Routes
+from nodes.summary import RoundSummary
 from nodes.topology import Endpoint
-from schema.channels import changeset_log, outbox
+from schema.channels import changeset_log, outbox, relay_log
 from schema.engine import reading
-from sync import changeset, channel
+from sync import attempts, changeset, channel, quarantine, relays
+from sync.attempts import Stage
+from sync.changeset import Header
 from sync.channel import Outcome, Spool
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import InputError, TransportError, VerificationError
+from sync.errors import (
+    InputError,
+    StorageError,
+    TransportError,
+    VerificationError,
+    failure_message,
+)
 from sync.pki import load_signer
 from sync.transports.base import Transport, is_temporary
 from sync.transports.local import LocalTransport
 from sync.transports.retry import RetryingTransport
 
 __all__ = ["Exchange", "RoundSummary", "open_transport"]
-
-
-@dataclass
-class RoundSummary:
-    """What one round did, for the operator."""
-
-    sent: int = 0
-    received: int = 0
-    applied: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    waiting: int = 0
-    quarantined: int = 0
-    receipts_received: int = 0
-    receipts_sent: int = 0
-    relayed: int = 0
-    pending_receipts: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def moved(self) -> int:
-        """Files that crossed a boundary this round (zero means the node is quiet)."""
-        return self.sent + self.received + self.receipts_sent + self.relayed
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-    def add(self, other: RoundSummary) -> None:
-        """Add another summary's counts to these, e.g. every node's of one round.
-
-        ``waiting`` and ``pending_receipts`` are states, not counts: summed over nodes
-        they say how many wait in the province now, but summed over rounds they mean
-        nothing, so totals over rounds take them from the last round instead.
-        """
-        for name, value in other.__dict__.items():
-            if isinstance(value, int):
-                setattr(self, name, getattr(self, name) + value)
-        self.errors.extend(other.errors)
 
 
 def open_transport(endpoint: Endpoint, keys_dir: Path) -> Transport:
@@ -103,8 +71,9 @@ def open_transport(endpoint: Endpoint, keys_dir: Path) -> Transport:
 class _Link:
     """An upstream endpoint this node dials: its parent, or the center."""
 
-    def __init__(self, name: str, transport: Transport, me: str) -> None:
+    def __init__(self, name: str, code: str, transport: Transport, me: str) -> None:
         self.name = name
+        self.code = code
         self.transport = transport
         self.up = f"{me}/up"
         self.down = f"{me}/down"
@@ -124,6 +93,7 @@ class Exchange:
         chunk of that download (for a progress bar); None means no progress shown."""
         self.on_transfer = on_transfer
         self.node = node
+        self.engine = node.engine
         self.clock = clock
         self.me = node.spec.code
         self.spool = Spool(node.home.spool).ensure()
@@ -131,21 +101,24 @@ class Exchange:
         self.trust = keys.trust_store(node.home, clock)
         self.authorize = authorizer(node.topology)
         self.applier = appliers.for_node(node, self.trust)
+        self.retention = timedelta(days=node.settings.quarantine_retention_days)
         topology = node.topology
-        self.center = topology.center
+        center = topology.center
         self.links: dict[str, _Link] = {}
         parent = node.parent
         if parent is not None:
-            self.links["parent"] = self._link("parent", parent.endpoint, parent.code)
-        if (
-            self.center is not None
-            and self.center.code != self.me
-            and self.center.parent != self.me
-        ):
-            self.links["center"] = self._link("center", self.center.endpoint, self.center.code)
+            self.links[PARENT] = self._link(PARENT, parent.endpoint, parent.code)
+        if center is not None and center.code != self.me and center.parent != self.me:
+            self.links[CENTER] = self._link(CENTER, center.endpoint, center.code)
         self.local: Transport | None = None
         if node.home.mailboxes.is_dir():
             self.local = LocalTransport(node.home.mailboxes)
+        self.routes = Routes(
+            topology,
+            self.me,
+            hosts_mailboxes=self.local is not None,
+            links={name: link.code for name, link in self.links.items()},
+        )
 
     def _link(self, name: str, endpoint: Endpoint | None, code: str) -> _Link:
         if endpoint is None:
@@ -153,7 +126,7 @@ class Exchange:
                 f"{code} has no endpoint in the topology: {self.me} cannot reach it",
                 hint="add endpoint (and host_key for sftp) to that node in the topology",
             )
-        return _Link(name, open_transport(endpoint, self.node.home.keys), self.me)
+        return _Link(name, code, open_transport(endpoint, self.node.home.keys), self.me)
 
     def close(self) -> None:
         for link in self.links.values():
@@ -164,24 +137,17 @@ class Exchange:
     # --- routing ------------------------------------------------------------------------
 
     def route(self, recipient: str) -> tuple[Transport, str] | None:
-        """Where a change-set for ``recipient`` goes next: (transport, folder)."""
-        topology = self.node.topology
-        if recipient not in topology:
-            return None
-        if self.local is not None and topology.is_ancestor(self.me, recipient):
-            path = [recipient, *topology.ancestors(recipient)]
-            child = path[path.index(self.me) - 1]
-            return self.local, f"{child}/down"
-        if self.center is not None and self.me == self.center.code:
-            if recipient != self.node.spec.parent and self.local is not None:
-                return self.local, f"{recipient}/down"
-        elif self.center is not None and recipient == self.center.code and "center" in self.links:
-            link = self.links["center"]
-            return (link.transport, link.up) if link.error is None else None
-        if "parent" in self.links:
-            link = self.links["parent"]
-            return (link.transport, link.up) if link.error is None else None
-        return None
+        """Where a change-set for ``recipient`` goes now: (transport, folder); None when
+        there is no route, or its link is down this round."""
+        hop = self.routes.next_hop(recipient)
+        return None if hop is None else self._way(hop)
+
+    def _way(self, hop: Hop) -> tuple[Transport, str] | None:
+        if hop.link is None:
+            assert self.local is not None
+            return self.local, hop.folder
+        link = self.links[hop.link]
+        return (link.transport, hop.folder) if link.error is None else None
 
     # --- the round ------------------------------------------------------------------------
 
@@ -196,23 +162,35 @@ class Exchange:
         summary = RoundSummary()
         for link in self.links.values():
             link.error = None
-        self._collect_local(summary)
+        summary.purged = quarantine.purge(self.engine, self.spool, self.retention, self.clock)
+        relays.purge(self.engine, self.retention, self.clock)
+        failing = attempts.failures(self.engine)
+        self._parked = {(f.stage, f.name) for f in failing if f.parked}
+        self._failing = {(f.stage, f.name) for f in failing}
+        self._failed_now: set[str] = set()  # files of the spool tried once this round
+        listed = self._collect_local(summary)
         for link in self.links.values():
-            self._fetch(link, summary)
+            listed |= self._fetch(link, summary)
         self._take_incoming(summary)
         self._send_outbox(summary, retransmit_now)
         self._send_receipts(summary)
         self._send_relays(summary)
+        self._forget_gone(listed)
         summary.pending_receipts = self._count_unacknowledged()
         for link in self.links.values():
             if link.error:
                 summary.errors.append(link.error)
         return summary
 
-    def _collect_local(self, summary: RoundSummary) -> None:
+    # --- what arrives -----------------------------------------------------------------------
+
+    def _collect_local(self, summary: RoundSummary) -> set[str]:
+        """Take what children delivered into ``mailboxes/<child>/up``; return the names
+        of the files seen there (as the fetch stage knows them)."""
         mailboxes = self.node.home.mailboxes
+        seen: set[str] = set()
         if not mailboxes.is_dir():
-            return
+            return seen
         for child in sorted(mailboxes.iterdir()):
             up = child / "up"
             if not up.is_dir():
@@ -220,19 +198,122 @@ class Exchange:
             for item in sorted(up.iterdir()):
                 if is_temporary(item.name) or not item.is_file():
                     continue
-                os.replace(item, self.spool.incoming / item.name)
+                key = f"{child.name}:{item.name}"
+                seen.add(key)
+                if (Stage.FETCH, key) in self._parked:
+                    continue
+                target = self.spool.incoming / item.name
+                try:
+                    os.replace(item, target)
+                except Exception as exc:  # one file never stops the round
+                    self._fetch_failed(key, exc, summary)
+                    continue
                 summary.received += 1
+                self._arrived(target, child.name, summary)
+        return seen
 
-    def _fetch(self, link: _Link, summary: RoundSummary) -> None:
+    def _fetch(self, link: _Link, summary: RoundSummary) -> set[str]:
+        """Fetch what waits for this node upstream; return the names listed there."""
+        seen: set[str] = set()
         try:
-            for remote in link.transport.list(link.down):
-                target = self.spool.incoming / remote.name
+            listing = link.transport.list(link.down)
+        except TransportError as exc:
+            link.error = f"{link.name} unreachable: {exc.message}"
+            return self._failing_at(link)
+        for remote in listing:
+            key = f"{link.code}:{remote.name}"
+            seen.add(key)
+            if (Stage.FETCH, key) in self._parked:
+                continue
+            target = self.spool.incoming / remote.name
+            try:
                 progress = self.on_transfer(remote.name, remote.size) if self.on_transfer else None
                 link.transport.fetch(link.down, remote.name, target, progress)
                 link.transport.remove(link.down, remote.name)
-                summary.received += 1
-        except TransportError as exc:
+            except TransportError as exc:
+                if not self._still_up(link, exc):
+                    return seen | self._failing_at(link)
+                self._fetch_failed(key, exc, summary)  # the link is up: this file failed
+                continue
+            except Exception as exc:  # one file never stops the round
+                self._fetch_failed(key, exc, summary)
+                continue
+            summary.received += 1
+            self._arrived(target, link.code, summary)
+        return seen
+
+    def _still_up(self, link: _Link, exc: TransportError) -> bool:
+        """After one file failed to transfer: is the link still up (the file's failure),
+        or down (marked so for the rest of the round)?"""
+        try:
+            link.transport.list(link.down)
+        except TransportError:
             link.error = f"{link.name} unreachable: {exc.message}"
+            return False
+        return True
+
+    def _failing_at(self, link: _Link) -> set[str]:
+        """The files of ``link`` known to fail: still there, as far as this round knows."""
+        return {name for _stage, name in self._failing if name.startswith(f"{link.code}:")}
+
+    def _fetch_failed(self, key: str, exc: Exception, summary: RoundSummary) -> None:
+        failure = attempts.failed(self.engine, Stage.FETCH, key, failure_message(exc), self.clock)
+        where, _, name = key.partition(":")
+        summary.fail(f"{name} (from {where})", failure, doing="collected", parked="left there")
+
+    def _arrived(self, path: Path, source: str, summary: RoundSummary) -> None:
+        """A file just arrived from neighbour ``source``: one for another node is checked
+        now, while it is known where it came from."""
+        try:
+            header, _seal = changeset.read_header(path)
+        except VerificationError:
+            return  # quarantined when taken
+        except Exception as exc:  # one file never stops the round
+            self._spool_file_failed(path, Stage.TAKE, exc, summary)
+            return
+        if header.recipient != self.me:
+            self._screen(path, header, source, summary)
+
+    def _screen(
+        self, path: Path, header: Header, source: str | None, summary: RoundSummary
+    ) -> bool:
+        """Admit a file for another node to ``relay/`` (True), or quarantine it here."""
+        try:
+            refusal = self.routes.refusal(path.name, header.recipient, source)
+            if refusal is not None:
+                self._quarantine(path, "route", refusal, summary)
+                return False
+            try:
+                relays.verify_for_relay(path, self.trust)
+            except VerificationError as exc:
+                self._quarantine(path, exc.reason, exc.message, summary)
+                return False
+            hop = self.routes.next_hop(header.recipient)
+            assert hop is not None
+            admission = relays.admit(self.engine, header, source, hop.neighbor, self.clock)
+            if admission.problem is not None:
+                self._quarantine(path, "route", admission.problem, summary)
+                return False
+            if path.parent != self.spool.relay:
+                os.replace(path, self.spool.relay / path.name)
+        except Exception as exc:  # one file never stops the round
+            self._spool_file_failed(path, Stage.RELAY, exc, summary)
+            return False
+        summary.new_relays += admission.first
+        return True
+
+    def _quarantine(self, path: Path, reason: str, detail: str, summary: RoundSummary) -> None:
+        quarantine.quarantine_file(self.engine, self.spool, path, reason, detail, self.clock)
+        summary.quarantined += 1
+
+    def _spool_file_failed(
+        self, path: Path, stage: Stage, exc: Exception, summary: RoundSummary
+    ) -> None:
+        self._failed_now.add(path.name)
+        failure = attempts.count_failure(
+            self.engine, self.spool, path, stage, failure_message(exc), self.clock
+        )
+        summary.fail(path.name, failure, doing="taken", parked="parked in quarantine")
 
     def _take_incoming(self, summary: RoundSummary) -> None:
         progress = True
@@ -241,19 +322,21 @@ class Exchange:
             progress = False
             waiting = 0
             for path in self._incoming_in_order():
+                if path.name in self._failed_now:
+                    continue  # tried once this round is enough
                 try:
                     header, _seal = changeset.read_header(path)
                 except VerificationError as exc:
-                    channel.quarantine_file(
-                        self.node.engine, self.spool, path, exc.reason, exc.message, self.clock
-                    )
-                    summary.quarantined += 1
+                    self._quarantine(path, exc.reason, exc.message, summary)
                     continue
-                if header.recipient != self.me:
-                    os.replace(path, self.spool.relay / path.name)
+                except Exception as exc:  # one file never stops the round
+                    self._spool_file_failed(path, Stage.TAKE, exc, summary)
+                    continue
+                if header.recipient != self.me:  # arrived in an earlier round, or released
+                    self._screen(path, header, None, summary)
                     continue
                 result = channel.receive(
-                    self.node.engine,
+                    self.engine,
                     self.spool,
                     path,
                     signer=self.signer,
@@ -265,8 +348,14 @@ class Exchange:
                 if result.outcome is Outcome.EARLY:
                     waiting += 1
                     continue
+                if result.failure is not None:
+                    self._failed_now.add(path.name)
+                    summary.fail(
+                        path.name, result.failure, doing="taken", parked="parked in quarantine"
+                    )
+                    continue
                 progress = True
-                _count(summary, result.outcome)
+                summary.count(result.outcome)
         summary.waiting = waiting
 
     def _incoming_in_order(self) -> list[Path]:
@@ -274,11 +363,15 @@ class Exchange:
         incoming = self.spool.incoming.iterdir()
         return sorted(p for p in incoming if p.is_file() and not is_temporary(p.name))
 
-    def _send(self, recipient: str, source: Path) -> bool:
-        route = self.route(recipient)
-        if route is None:
+    # --- what leaves ------------------------------------------------------------------------
+
+    def _send(self, hop: Hop | None, source: Path) -> bool:
+        """Publish ``source`` one hop on; False when there is no way this round. A link
+        that fails is marked down for the rest of the round; other errors propagate."""
+        way = None if hop is None else self._way(hop)
+        if way is None:
             return False
-        transport, folder = route
+        transport, folder = way
         try:
             transport.publish(folder, source.name, source)
         except TransportError as exc:
@@ -287,6 +380,44 @@ class Exchange:
                     link.error = f"{link.name} unreachable: {exc.message}"
             return False
         return True
+
+    def _send_own(
+        self,
+        stage: Stage,
+        path: Path,
+        expect_id: str,
+        recipient: str,
+        what: str,
+        summary: RoundSummary,
+    ) -> bool:
+        """Send a copy of this node's own (``what``) one hop toward ``recipient``, after
+        checking it; True when sent. A damaged copy, or one that cannot be sent, is
+        parked at once and named; it is checked again every round (a copy repaired or
+        restored goes out again) but never sent damaged."""
+        hop = self.routes.next_hop(recipient)
+        if hop is None or self._way(hop) is None:
+            return False
+        try:
+            changeset.check_stored(path, expect_id)
+            sent = self._send(hop, path)
+        except (VerificationError, StorageError) as exc:
+            why = exc.message.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
+            self._unsendable(stage, path.name, f"{what} is damaged: {why}", summary)
+            return False
+        except Exception as exc:  # one file never stops the round
+            self._unsendable(
+                stage, path.name, f"{what} cannot be sent: {failure_message(exc)}", summary
+            )
+            return False
+        if sent and (stage, path.name) in self._failing:
+            with self.engine.begin() as conn:
+                attempts.forget(conn, stage, path.name)
+        return sent
+
+    def _unsendable(self, stage: Stage, name: str, error: str, summary: RoundSummary) -> None:
+        attempts.failed(self.engine, stage, name, error, self.clock, park=True)
+        summary.damaged += 1
+        summary.problems.append(f"{name}: not sent, {error}")
 
     def _send_outbox(self, summary: RoundSummary, retransmit_now: bool) -> None:
         now = self.clock.now()
@@ -297,35 +428,47 @@ class Exchange:
         )
         if not retransmit_now:
             query = query.where(outbox.c.next_attempt_at <= now)
-        with reading(self.node.engine) as conn:
+        with reading(self.engine) as conn:
             due = conn.execute(query).all()
         for entry in due:
-            if not self._send(entry.recipient, self.spool.outbox / entry.filename):
+            path = self.spool.outbox / entry.filename
+            if not self._send_own(
+                Stage.SEND, path, entry.id, entry.recipient, "this node's copy", summary
+            ):
                 continue
-            attempts = entry.attempts + 1
-            with self.node.engine.begin() as conn:
+            sent = entry.attempts + 1
+            with self.engine.begin() as conn:
                 conn.execute(
                     outbox.update()
                     .where(outbox.c.id == entry.id)
                     .values(
-                        attempts=attempts,
+                        attempts=sent,
                         sent_at=now,
-                        next_attempt_at=now + channel.backoff(attempts),
+                        next_attempt_at=now + channel.backoff(sent),
                     )
                 )
             summary.sent += 1
+            summary.resent += entry.attempts > 0
 
     def _send_receipts(self, summary: RoundSummary) -> None:
-        with reading(self.node.engine) as conn:
+        with reading(self.engine) as conn:
             pending = conn.execute(
-                sa.select(changeset_log.c.id, changeset_log.c.origin, changeset_log.c.receipt_file)
+                sa.select(
+                    changeset_log.c.id,
+                    changeset_log.c.origin,
+                    changeset_log.c.receipt_id,
+                    changeset_log.c.receipt_file,
+                )
                 .where(changeset_log.c.receipt_sent_at.is_(None))
                 .order_by(changeset_log.c.origin, changeset_log.c.seq)
             ).all()
         for entry in pending:
-            if not self._send(entry.origin, self.spool.receipts / entry.receipt_file):
+            path = self.spool.receipts / entry.receipt_file
+            if not self._send_own(
+                Stage.RECEIPT, path, entry.receipt_id, entry.origin, "the signed receipt", summary
+            ):
                 continue
-            with self.node.engine.begin() as conn:
+            with self.engine.begin() as conn:
                 conn.execute(
                     changeset_log.update()
                     .where(changeset_log.c.id == entry.id)
@@ -334,34 +477,60 @@ class Exchange:
             summary.receipts_sent += 1
 
     def _send_relays(self, summary: RoundSummary) -> None:
-        for path in sorted(self.spool.relay.iterdir()):
-            if not path.is_file() or is_temporary(path.name):
-                continue
+        files = sorted(
+            p for p in self.spool.relay.iterdir() if p.is_file() and not is_temporary(p.name)
+        )
+        ids = []
+        for path in files:
+            with contextlib.suppress(VerificationError):
+                ids.append(changeset.parse_filename(path.name).id)
+        with reading(self.engine) as conn:
+            admitted = set(
+                conn.execute(sa.select(relay_log.c.id).where(relay_log.c.id.in_(ids))).scalars()
+            )
+        for path in files:
             try:
                 name = changeset.parse_filename(path.name)
+                if name.id not in admitted:  # left by an earlier version: check it first
+                    header, _seal = changeset.read_header(path)
+                    if not self._screen(path, header, None, summary):
+                        continue
+                if self._send(self.routes.next_hop(name.recipient), path):
+                    path.unlink()
+                    summary.relayed += 1
             except VerificationError as exc:
-                channel.quarantine_file(
-                    self.node.engine, self.spool, path, exc.reason, exc.message, self.clock
+                self._quarantine(path, exc.reason, exc.message, summary)
+            except Exception as exc:  # one file never stops the round
+                self._spool_file_failed(path, Stage.RELAY, exc, summary)
+
+    def _forget_gone(self, listed: set[str]) -> None:
+        """Forget the failures of files no longer there (taken, quarantined, removed) or
+        no longer to be sent (acknowledged after all)."""
+        stages = {stage for stage, _name in self._failing}
+        if not stages:
+            return
+        incoming = {p.name for p in self.spool.incoming.iterdir()}
+        with reading(self.engine) as conn:
+            unacknowledged = conn.execute(
+                sa.select(outbox.c.filename).where(outbox.c.acked_at.is_(None))
+            ).scalars()
+            unsent = conn.execute(
+                sa.select(changeset_log.c.receipt_file).where(
+                    changeset_log.c.receipt_sent_at.is_(None)
                 )
-                summary.quarantined += 1
-                continue
-            if name.recipient not in self.node.topology:
-                channel.quarantine_file(
-                    self.node.engine,
-                    self.spool,
-                    path,
-                    "route",
-                    f"{path.name}: recipient {name.recipient} is not in the topology",
-                    self.clock,
-                )
-                summary.quarantined += 1
-                continue
-            if self._send(name.recipient, path):
-                path.unlink()
-                summary.relayed += 1
+            ).scalars()
+            present = {
+                Stage.TAKE: incoming,
+                Stage.RELAY: incoming | {p.name for p in self.spool.relay.iterdir()},
+                Stage.FETCH: listed,
+                Stage.SEND: set(unacknowledged),
+                Stage.RECEIPT: set(unsent),
+            }
+        for stage in stages:
+            attempts.forget_absent(self.engine, stage, present[stage])
 
     def _count_unacknowledged(self) -> int:
-        with reading(self.node.engine) as conn:
+        with reading(self.engine) as conn:
             return int(
                 conn.execute(
                     sa.select(sa.func.count())
@@ -369,16 +538,3 @@ class Exchange:
                     .where(outbox.c.acked_at.is_(None))
                 ).scalar_one()
             )
-
-
-def _count(summary: RoundSummary, outcome: Outcome) -> None:
-    if outcome is Outcome.APPLIED:
-        summary.applied += 1
-    elif outcome is Outcome.REJECTED:
-        summary.rejected += 1
-    elif outcome is Outcome.DUPLICATE:
-        summary.duplicates += 1
-    elif outcome is Outcome.QUARANTINED:
-        summary.quarantined += 1
-    elif outcome is Outcome.RECEIPT:
-        summary.receipts_received += 1

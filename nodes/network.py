@@ -12,10 +12,11 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from nodes import keys
+from nodes import alerts, keys
+from nodes.alerts import Unsettled
 from nodes.exchange import Exchange, RoundSummary
 from nodes.home import NodeHome, create_home
 from nodes.node import Node
@@ -107,12 +108,17 @@ def init_network(
 
 @dataclass
 class NetworkSync:
-    """What ``network sync`` did: rounds run, and whether the province went quiet."""
+    """What ``network sync`` did: rounds run, and whether the province went quiet.
+
+    When it did not, ``unsettled`` names everything still in flight, node by node, with
+    its channel and why (unacknowledged, damaged, waiting, relaying, retrying, parked).
+    """
 
     rounds: int
     quiet: bool
     totals: RoundSummary
     unacknowledged: int
+    unsettled: list[Unsettled] = field(default_factory=list)
 
 
 def sync_network(
@@ -127,15 +133,20 @@ def sync_network(
 
     Each round runs every node once, in topology order (so what goes down travels a
     level per node, what goes up a level per round). With ``until_quiet`` rounds go on
-    until no file moves and every change-set has its receipt; a round that moves
-    nothing while receipts are still missing retransmits at once rather than waiting
-    for the backoff.
+    until no file moves and nothing is in flight anywhere; a round that moves nothing
+    while something is still in flight retransmits at once rather than waiting for the
+    backoff. They stop, not quiet, after ``max_rounds`` or once rounds stall: as many
+    rounds as a retransmission needs to travel the tree and come back as a receipt
+    (twice its depth, and two more) without any step forward (see
+    :attr:`RoundSummary.progress`): what will not settle by itself then needs a person.
     """
     topology = load_topology(path / TOPOLOGY_FILE)
+    stall_limit = 2 * max(len(topology.ancestors(n.code)) for n in topology) + 2
     opened: list[Node] = []
     totals = RoundSummary()
     rounds = 0
     idle = 0
+    stalled = 0
     unacknowledged = 0
     try:
         exchanges = []
@@ -152,19 +163,27 @@ def sync_network(
             totals.add(this_round)
             totals.waiting = this_round.waiting
             totals.pending_receipts = unacknowledged
+            totals.damaged = this_round.damaged
             if on_round is not None:
                 on_round(rounds, this_round)
             if not until_quiet:
                 break
             if this_round.moved == 0:
-                if unacknowledged == 0 and this_round.waiting == 0:
+                if not _unsettled(opened):
                     return NetworkSync(rounds, True, totals, 0)
                 idle += 1
-                if idle > 2:
-                    break
             else:
                 idle = 0
-        return NetworkSync(rounds, False, totals, unacknowledged)
+            stalled = 0 if this_round.progress else stalled + 1
+            if stalled > stall_limit:
+                break
+        return NetworkSync(rounds, False, totals, unacknowledged, _unsettled(opened))
     finally:
         for node in opened:
             node.close()
+
+
+def _unsettled(nodes: list[Node]) -> list[Unsettled]:
+    return [
+        item for node in nodes for item in alerts.unsettled(node.engine, node.spool, node.spec.code)
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -13,13 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from nodes import keys
+from nodes.alerts import Alert, alerts
 from nodes.home import NodeHome, create_home
 from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
 from nodes.topology import NodeSpec, Topology, load_topology
 from schema import migrate, tables
 from schema.engine import open_engine, reading, redact
-from sync import changeset, channel
+from sync import attempts, changeset, channel, quarantine
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.channel import Spool, enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -87,6 +88,9 @@ class NodeStatus:
     database_url: str
     schema_revision: str | None
     schema_head: str
+    alerts: list[Alert] = field(default_factory=list)
+    """What needs an operator (parked, damaged, retrying, quarantined files); only
+    known when the schema is up to date."""
 
     def as_dict(self) -> dict[str, object]:
         def brief(n: NodeSpec) -> dict[str, str]:
@@ -106,6 +110,7 @@ class NodeStatus:
                 "schema_head": self.schema_head,
                 "up_to_date": self.schema_revision == self.schema_head,
             },
+            "alerts": [alert.as_dict() for alert in self.alerts],
         }
 
 
@@ -177,6 +182,8 @@ class Node:
         return self.topology.nodes[self.spec.parent] if self.spec.parent else None
 
     def status(self) -> NodeStatus:
+        revision = migrate.current_revision(self.engine)
+        head = migrate.head_revision()
         return NodeStatus(
             code=self.spec.code,
             name=self.spec.name,
@@ -187,8 +194,9 @@ class Node:
             topology_name=self.topology.name,
             topology_size=len(self.topology),
             database_url=redact(self.settings.database_url),
-            schema_revision=migrate.current_revision(self.engine),
-            schema_head=migrate.head_revision(),
+            schema_revision=revision,
+            schema_head=head,
+            alerts=alerts(self.engine) if revision == head else [],
         )
 
     def trust(self) -> TrustStore:
@@ -244,20 +252,24 @@ class Node:
     def outbox(self, *, include_acknowledged: bool = False) -> list[Any]:
         return channel.pending_outbox(self.engine, include_acknowledged=include_acknowledged)
 
+    def damaged_copies(self) -> dict[str, str]:
+        """This node's own stored copies found damaged (never sent): file name → why."""
+        return {f.name: f.error for f in attempts.failures(self.engine) if f.damaged}
+
     def waiting(self) -> list[channel.Waiting]:
         return channel.waiting(self.engine, self.spool, self.spec.code)
 
     def quarantined(self, *, include_closed: bool = False) -> list[Any]:
-        return channel.quarantined(self.engine, include_closed=include_closed)
+        return quarantine.entries(self.engine, include_closed=include_closed)
 
     def quarantine_entry(self, entry_id: int) -> Any:
-        return channel.quarantine_entry(self.engine, entry_id)
+        return quarantine.entry(self.engine, entry_id)
 
     def release(self, entry_id: int) -> Path:
-        return channel.release(self.engine, self.spool, entry_id, SYSTEM_CLOCK)
+        return quarantine.release(self.engine, self.spool, entry_id, SYSTEM_CLOCK)
 
     def drop(self, entry_id: int) -> None:
-        channel.drop(self.engine, self.spool, entry_id, SYSTEM_CLOCK)
+        quarantine.drop(self.engine, self.spool, entry_id, SYSTEM_CLOCK)
 
     def upgrade_database(self) -> tuple[str | None, str]:
         """Run pending migrations; return the revisions before and after."""

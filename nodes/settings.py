@@ -21,6 +21,7 @@ from sync.errors import ConfigError
 __all__ = [
     "DATABASE_FILE",
     "DEFAULT_MONTHLY_DEADLINE_DAY",
+    "DEFAULT_QUARANTINE_RETENTION_DAYS",
     "DEFAULT_SYNC_INTERVAL",
     "DEFAULT_TENDAY_DEADLINE_DAYS",
     "SETTINGS_FILE",
@@ -35,6 +36,7 @@ ENV_PREFIX = "FISCALSYNC_"
 DEFAULT_SYNC_INTERVAL = {"province": 300, "city": 300, "county": 300, "center": 600}
 DEFAULT_MONTHLY_DEADLINE_DAY = 5
 DEFAULT_TENDAY_DEADLINE_DAYS = 3
+DEFAULT_QUARANTINE_RETENTION_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Settings:
     """A monthly report (月报) is due by this day of the next month."""
     tenday_deadline_days: int = DEFAULT_TENDAY_DEADLINE_DAYS
     """A ten-day report (旬报) is due this many days after its period's last day."""
+    quarantine_retention_days: int = DEFAULT_QUARANTINE_RETENTION_DAYS
+    """Quarantine entries released or dropped this many days ago are purged by the round."""
 
 
 def render_settings(code: str, database_url: str | None, sync_interval_seconds: int) -> str:
@@ -80,6 +84,10 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         f"monthly_deadline_day = {DEFAULT_MONTHLY_DEADLINE_DAY}\n"
         "# A ten-day report (旬报) is due this many days after its period's last day (1 to 10).\n"
         f"tenday_deadline_days = {DEFAULT_TENDAY_DEADLINE_DAYS}\n"
+        "\n[quarantine]\n"
+        "# Entries released or dropped more than this many days ago are purged, with any file\n"
+        "# of theirs, by the sync round (open entries are kept until an operator closes them).\n"
+        f"retention_days = {DEFAULT_QUARANTINE_RETENTION_DAYS}\n"
     )
 
 
@@ -124,4 +132,9 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     tenday_days = get("reports", "tenday_deadline_days", int, DEFAULT_TENDAY_DEADLINE_DAYS)
     if not 1 <= tenday_days <= 10:
         raise ConfigError(f"{path}: [reports] tenday_deadline_days must be from 1 to 10")
-    return Settings(home.resolve(), code, topology, url, interval, monthly_day, tenday_days)
+    retention = get("quarantine", "retention_days", int, DEFAULT_QUARANTINE_RETENTION_DAYS)
+    if not 1 <= retention <= 36_500:
+        raise ConfigError(f"{path}: [quarantine] retention_days must be from 1 to 36500")
+    return Settings(
+        home.resolve(), code, topology, url, interval, monthly_day, tenday_days, retention
+    )

@@ -3,7 +3,14 @@
 This package imports nothing else of fiscalsync's.
 """
 
-from schema.channels import changeset_log, channel_head, outbox, quarantine
+from schema.channels import (
+    changeset_log,
+    channel_head,
+    file_attempt,
+    outbox,
+    quarantine,
+    relay_log,
+)
 from schema.digests import digest_bucket
 from schema.engine import (
     database_failure,
@@ -18,6 +25,7 @@ from schema.errors import (
     DatabaseError,
     DatabaseUnavailable,
     FiscalsyncError,
+    LocalFailure,
     SchemaOutdated,
     SchemaTooNew,
 )
@@ -38,6 +46,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailable",
     "FiscalsyncError",
+    "LocalFailure",
     "SchemaOutdated",
     "SchemaTooNew",
     "appropriation",
@@ -51,6 +60,7 @@ __all__ = [
     "database_failure",
     "drop_database",
     "ensure_database",
+    "file_attempt",
     "format_yuan",
     "head_revision",
     "is_node_code",
@@ -64,6 +74,7 @@ __all__ = [
     "quarantine",
     "reading",
     "redact",
+    "relay_log",
     "topology_node",
     "upgrade",
     "utcnow",

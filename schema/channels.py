@@ -1,4 +1,5 @@
-"""Tables of the sync machinery: change-set log, channel heads, outbox, quarantine.
+"""Tables of the sync machinery: change-set log, channel heads, outbox, quarantine, relays,
+and the files that failed inside a sync round.
 
 A channel is the ordered stream of change-sets from one origin to one recipient;
 its head records the last change-set applied (sequence number and id), so that the
@@ -22,7 +23,7 @@ from sqlalchemy import (
 from schema.tables import metadata
 from schema.types import DIGEST_LENGTH, UTCDateTime, code_column_type
 
-__all__ = ["changeset_log", "channel_head", "outbox", "quarantine"]
+__all__ = ["changeset_log", "channel_head", "file_attempt", "outbox", "quarantine", "relay_log"]
 
 changeset_log = Table(
     "changeset_log",
@@ -103,5 +104,53 @@ quarantine = Table(
     Column("received_at", UTCDateTime(), nullable=False),
     Column("released_at", UTCDateTime()),
     Column("dropped_at", UTCDateTime()),
+    Column("sha256", String(DIGEST_LENGTH)),
+    Column("seen_count", Integer, nullable=False, server_default="1"),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("sha256"),
+    CheckConstraint("seen_count >= 1", name="seen_count"),
 )
-"""Change-sets refused by verification or validation, with the reason, never applied."""
+"""Files refused by verification or validation, or parked, with the reason; never applied.
+
+One entry per file content (``sha256``): a copy that arrives again bumps ``seen_count`` and
+``last_seen_at`` (``received_at`` is when it was first seen) and adds no row and no file.
+Entries written before content hashes were kept have none.
+"""
+
+file_attempt = Table(
+    "file_attempt",
+    metadata,
+    Column("stage", String(16), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", UTCDateTime(), nullable=False),
+    Column("last_failed_at", UTCDateTime(), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("parked_at", UTCDateTime()),
+    CheckConstraint("stage IN ('take', 'relay', 'send', 'receipt', 'fetch')", name="stage"),
+)
+"""Files that failed inside a sync round, by stage and file name, until they succeed.
+
+A failing file is retried on later rounds; after a bounded number of attempts (or at
+once, for a damaged copy of this node's own) it is parked (``parked_at``) and named in
+``status`` until it is taken, repaired or gone.
+"""
+
+relay_log = Table(
+    "relay_log",
+    metadata,
+    Column("id", String(DIGEST_LENGTH), primary_key=True),
+    Column("origin", code_column_type(), nullable=False),
+    Column("recipient", code_column_type(), nullable=False),
+    Column("source", code_column_type()),
+    Column("target", code_column_type(), nullable=False),
+    Column("times", Integer, nullable=False),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
+    Index(None, "last_at"),
+)
+"""Change-sets this node relayed for others: where each came from and where it went.
+
+A change-set travels one path: a copy coming from another neighbour than the first
+(``source``; NULL when not known) is going round in a loop, and is quarantined.
+"""

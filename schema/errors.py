@@ -23,7 +23,15 @@ class FiscalsyncError(Exception):
         self.hint = hint if hint is not None else self.default_hint
 
 
-class DatabaseError(FiscalsyncError):
+class LocalFailure(FiscalsyncError):
+    """This node could not do its part (its database, its disk): nothing was judged.
+
+    Never a verdict on what was being read: a change-set being taken when one occurs is
+    not refused; its transaction rolls back and the file is taken again in a later round.
+    """
+
+
+class DatabaseError(LocalFailure):
     """The node database could not be used."""
 
     exit_code = 5

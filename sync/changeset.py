@@ -64,6 +64,7 @@ from sync.errors import (
     MalformedChangeSet,
     NotAuthorized,
     SignatureInvalid,
+    StorageError,
     WrongRecipient,
 )
 from sync.files import atomic_file
@@ -91,6 +92,7 @@ __all__ = [
     "Seal",
     "Verified",
     "WrittenChangeSet",
+    "check_stored",
     "iter_operations",
     "parse_filename",
     "read_header",
@@ -393,8 +395,8 @@ class _Reader:
     def _read(self, size: int) -> bytes:
         try:
             return self.stream.read(size)
-        except OSError as exc:
-            raise InputError(f"{self.label}: cannot read ({exc.strerror or exc})") from exc
+        except OSError as exc:  # the disk's failure, never a verdict on the content
+            raise StorageError.reading(self.label, exc) from exc
 
     def _take(self, size: int, what: str) -> bytes:
         data = self._pending
@@ -559,7 +561,7 @@ def _opened(source: Path | BinaryIO) -> Iterator[tuple[BinaryIO, str, Path | Non
         try:
             stream = source.open("rb", buffering=0)
         except OSError as exc:
-            raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from exc
+            raise StorageError.reading(str(source), exc) from exc
         with stream:
             yield stream, source.name, source
         return
@@ -661,6 +663,27 @@ def verify(
         else:
             _check_body(reader, header, label)
         return Verified(header=header, id=header.id, signer=signer, path=path)
+
+
+def check_stored(path: Path, expect_id: str) -> Header:
+    """Check a copy this node stored (its outbox, its receipts) before sending it again.
+
+    Framing and checksums, the header (its id must be ``expect_id``, the id recorded when
+    the copy was written) and the body's hash and count: the checks that need no trust
+    store, and that any damage on disk fails. Raises :class:`MalformedChangeSet` or
+    :class:`IntegrityError` for a damaged copy, :class:`StorageError` for one that cannot
+    be read (missing, I/O error). Read-only; memory stays bounded.
+    """
+    with _opened(path) as (stream, label, _path):
+        reader = _Reader(stream, label)
+        header, _seal, _line = reader.head()
+        if header.id != expect_id:
+            raise IntegrityError(
+                f"{label}: the header is that of change-set {header.id[:16]}…, "
+                f"not of {expect_id[:16]}…"
+            )
+        _check_body(reader, header, label)
+        return header
 
 
 def _check_name(label: str, header: Header) -> None:

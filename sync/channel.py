@@ -1,4 +1,4 @@
-"""Channels: outbox until receipt, exactly-once apply, signed receipts, quarantine.
+"""Channels: outbox until receipt, exactly-once apply, signed receipts.
 
 A channel is the ordered stream of change-sets from one origin to one recipient. The
 origin :func:`enqueue` s a change-set in the same database transaction as the business
@@ -9,9 +9,10 @@ The recipient :func:`receive` s each file it is given:
 
 1. It verifies the file completely before touching the database (framing, signature,
    certificate, recipient, body hash). A file that fails goes to quarantine with the
-   reason; nothing else happens, so a tampered copy never poisons the channel and the
-   origin's retransmission heals it.
-2. A receipt is matched to the outbox entry it acknowledges and stored next to it.
+   reason (:mod:`sync.quarantine`); nothing else happens, so a tampered copy never
+   poisons the channel and the origin's retransmission heals it.
+2. A receipt is matched to the outbox entry it acknowledges and stored next to it,
+   durably, before the entry is marked acknowledged.
 3. Anything else is taken in ONE transaction: it must be the next on its channel
    (sequence number and previous id); the authorisation callback and the applier run;
    the channel head advances; the change-set is logged; and the signed receipt is
@@ -22,26 +23,24 @@ The recipient :func:`receive` s each file it is given:
 4. A change-set seen before is a duplicate: its receipt is sent again, byte-identical.
    One that arrives early waits in the incoming folder for its predecessors. A different
    change-set under a sequence number already taken is a replay or a fork: quarantined.
+5. Anything else that goes wrong is this node's failure, not a verdict on the file: a
+   :class:`LocalFailure` (I/O error, disk full, database unavailable or busy), a driver
+   error, a bug. The transaction rolls back, no receipt is signed, the failure is
+   counted (:mod:`sync.attempts`) and the file stays for a later round; after a bounded
+   number of failed rounds it is parked in quarantine. :func:`receive` never raises for
+   a file's sake, so one file never stops a round.
 
 Receipts are change-sets of kind ``receipt`` that take the ``seq`` and ``prev`` of the
 change-set they acknowledge (whose id, verdict and channel state digest are in their one
 operation); they are not sequenced on a channel of their own (a lost receipt is re-sent
-when the origin retransmits), and nothing acknowledges them in turn.
-
-Spool layout (under a node's ``spool/``)::
-
-    outbox/      change-sets this node originated, and the receipts that came back for them
-    receipts/    receipts this node signed, kept to be re-sent byte for byte
-    incoming/    fetched and not yet taken (early arrivals wait here)
-    relay/       change-sets for other nodes, waiting to be forwarded byte for byte
-    quarantine/  refused files, with the reason in the database
+when the origin retransmits), and nothing acknowledges them in turn. The spool's folders
+are described in :mod:`sync.spool`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,34 +51,41 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from schema.channels import changeset_log, channel_head, outbox, quarantine
+from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
-from schema.locks import insert_missing
-from sync import changeset
+from schema.locks import insert_missing, lock_rows
+from sync import attempts, changeset
+from sync.attempts import Stage
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.clock import Clock
-from sync.errors import InputError, NotAuthorized, VerificationError
+from sync.errors import (
+    InputError,
+    NotAuthorized,
+    StorageError,
+    VerificationError,
+    failure_message,
+)
+from sync.files import copy_atomic
 from sync.pki import Signer, SignerInfo, TrustStore
+from sync.quarantine import quarantine_file
+from sync.spool import Spool
 
 __all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_CEILING",
     "RECEIPT",
     "Applier",
     "Authorize",
     "Outcome",
     "Received",
     "Spool",
-    "backoff",
     "Waiting",
+    "backoff",
     "crashpoint",
-    "drop",
-    "pending_outbox",
-    "quarantine_entry",
-    "quarantine_file",
-    "quarantined",
-    "release",
-    "waiting",
     "enqueue",
+    "pending_outbox",
     "receive",
+    "waiting",
 ]
 
 RECEIPT = "receipt"
@@ -89,9 +95,12 @@ Applier = Callable[[Connection, Verified], None]
 """Applies a verified change-set's operations inside the channel's transaction.
 
 It reads ``verified.operations()`` to the end (which re-checks the body hash), and
-raises :class:`InputError` to refuse the content: the change-set is then logged as
-rejected and nothing it wrote is kept. Any other exception aborts the whole transaction
-and leaves the file to be taken again.
+raises :class:`InputError` to refuse the content it read: the change-set is then logged
+as rejected, nothing it wrote is kept, and the origin gets a negative receipt. An
+:class:`InputError` is a verdict, so it must never stand for this node's own trouble:
+a file that cannot be read raises :class:`StorageError`, the database its
+:class:`DatabaseError` or driver error, and those (like any other exception) abort the
+whole transaction, sign nothing, and leave the file to be taken again in a later round.
 """
 
 Authorize = Callable[[Header, SignerInfo], None]
@@ -105,6 +114,10 @@ class Outcome(StrEnum):
     EARLY = "early"
     QUARANTINED = "quarantined"
     RECEIPT = "receipt"
+    FAILED = "failed"
+    """Not taken this round, for this node's own failure; tried again in a later round."""
+    PARKED = "parked"
+    """Failed too many rounds: moved to quarantine for the operator."""
 
 
 @dataclass(frozen=True)
@@ -116,38 +129,8 @@ class Received:
     origin: str | None = None
     seq: int | None = None
     reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Spool:
-    """The folders of a node's spool."""
-
-    root: Path
-
-    @property
-    def outbox(self) -> Path:
-        return self.root / "outbox"
-
-    @property
-    def receipts(self) -> Path:
-        return self.root / "receipts"
-
-    @property
-    def incoming(self) -> Path:
-        return self.root / "incoming"
-
-    @property
-    def relay(self) -> Path:
-        return self.root / "relay"
-
-    @property
-    def quarantine(self) -> Path:
-        return self.root / "quarantine"
-
-    def ensure(self) -> Spool:
-        for folder in (self.outbox, self.receipts, self.incoming, self.relay, self.quarantine):
-            folder.mkdir(parents=True, exist_ok=True)
-        return self
+    failure: attempts.Failure | None = None
+    """For :attr:`Outcome.FAILED` and :attr:`Outcome.PARKED`: the file's failures so far."""
 
 
 def crashpoint(name: str) -> None:
@@ -159,10 +142,21 @@ def crashpoint(name: str) -> None:
         os._exit(99)
 
 
-def backoff(attempts: int, base: timedelta = timedelta(seconds=30)) -> timedelta:
-    """Delay before the next retransmission: doubling from ``base``, at most six hours."""
-    delay: timedelta = base * (2 ** max(attempts - 1, 0))
-    return min(delay, timedelta(hours=6))
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CEILING = timedelta(hours=6)
+
+
+def backoff(
+    attempts: int, base: timedelta = BACKOFF_BASE, ceiling: timedelta = BACKOFF_CEILING
+) -> timedelta:
+    """Delay before the next retransmission: ``base``, doubling with each attempt, at most
+    ``ceiling``; defined for any number of attempts (it stops doubling at the ceiling)."""
+    delay = base
+    for _ in range(max(attempts - 1, 0)):
+        if delay >= ceiling:
+            break
+        delay *= 2
+    return min(delay, ceiling)
 
 
 def _next_state(state: str, changeset_id: str, verdict: str) -> str:
@@ -249,24 +243,47 @@ def receive(
     applier: Applier,
     clock: Clock,
 ) -> Received:
-    """Take one change-set file addressed to this node; see the module docstring."""
+    """Take one change-set file addressed to this node; see the module docstring.
+
+    Never raises for the file's sake: a failure of this node's (or a bug) is counted and
+    comes back as :attr:`Outcome.FAILED` (the file stays) or, at the bound,
+    :attr:`Outcome.PARKED`. Only a failure to record that (the database gone) leaves.
+    """
+
+    def take() -> Received:
+        try:
+            verified = changeset.verify(path, trust, recipient=signer.code)
+        except VerificationError as exc:
+            return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
+        if verified.header.kind == RECEIPT:
+            return _take_receipt(engine, spool, path, verified, authorize, clock)
+        try:
+            with engine.begin() as conn:
+                result = _take(conn, spool, verified, signer, authorize, applier, clock)
+        except VerificationError as exc:  # the file changed after it was verified
+            return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
+        if isinstance(result, _Refusal):
+            return _quarantine(engine, spool, path, result.reason, result.detail, clock)
+        crashpoint("after-commit")
+        if result.outcome is not Outcome.EARLY:
+            path.unlink(missing_ok=True)
+        return result
+
     try:
-        verified = changeset.verify(path, trust, recipient=signer.code)
-    except VerificationError as exc:
-        return quarantine_file(engine, spool, path, exc.reason, exc.message, clock)
-    if verified.header.kind == RECEIPT:
-        return _take_receipt(engine, spool, path, verified, authorize, clock)
-    try:
-        with engine.begin() as conn:
-            result = _take(conn, spool, verified, signer, authorize, applier, clock)
-    except VerificationError as exc:  # the file changed after it was verified
-        return quarantine_file(engine, spool, path, exc.reason, exc.message, clock)
-    if isinstance(result, _Refusal):
-        return quarantine_file(engine, spool, path, result.reason, result.detail, clock)
-    crashpoint("after-commit")
-    if result.outcome is not Outcome.EARLY:
-        path.unlink(missing_ok=True)
-    return result
+        return take()
+    except Exception as exc:  # one file never stops the round: counted, retried, parked
+        failure = attempts.count_failure(
+            engine, spool, path, Stage.TAKE, failure_message(exc), clock
+        )
+        outcome = Outcome.PARKED if failure.parked else Outcome.FAILED
+        return Received(outcome, path.name, reason=failure.error, failure=failure)
+
+
+def _quarantine(
+    engine: Engine, spool: Spool, path: Path, reason: str, detail: str, clock: Clock
+) -> Received:
+    done = quarantine_file(engine, spool, path, reason, detail, clock)
+    return Received(Outcome.QUARANTINED, path.name, done.origin, None, detail)
 
 
 @dataclass(frozen=True)
@@ -392,19 +409,22 @@ def _take_receipt(
         authorize(header, verified.signer)
         operations = list(verified.operations())
     except VerificationError as exc:
-        return quarantine_file(engine, spool, path, exc.reason, exc.message, clock)
+        return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
     body = operations[0] if len(operations) == 1 else {}
     acknowledged = body.get("changeset")
     if not isinstance(acknowledged, str) or body.get("recipient") != header.origin:
-        return quarantine_file(
+        return _quarantine(
             engine, spool, path, "receipt", f"{path.name}: not a well-formed receipt", clock
         )
     with engine.begin() as conn:
-        entry = conn.execute(sa.select(outbox).where(outbox.c.id == acknowledged)).one_or_none()
+        found = lock_rows(conn, outbox.c.id, [acknowledged])
+        entry = found[0] if found else None
         known = entry is not None and entry.recipient == header.origin and entry.seq == header.seq
         if entry is not None and known and entry.acked_at is None:
+            # The receipt is on disk for good before the entry says it is acknowledged.
             kept = spool.outbox / path.name
-            shutil.copyfile(path, kept)
+            copy_atomic(path, kept)
+            crashpoint("receipt-stored")
             conn.execute(
                 outbox.update()
                 .where(outbox.c.id == entry.id)
@@ -417,7 +437,7 @@ def _take_receipt(
                 )
             )
     if not known:
-        return quarantine_file(
+        return _quarantine(
             engine,
             spool,
             path,
@@ -425,36 +445,9 @@ def _take_receipt(
             f"{path.name}: receipt from {header.origin} for a change-set it was not sent",
             clock,
         )
+    crashpoint("receipt-committed")
     path.unlink(missing_ok=True)
     return Received(Outcome.RECEIPT, path.name, header.origin, header.seq, body.get("reason"))
-
-
-def quarantine_file(
-    engine: Engine, spool: Spool, path: Path, reason: str, detail: str, clock: Clock
-) -> Received:
-    """Move a refused file to ``quarantine/`` and record why; nothing of it is applied."""
-    origin = recipient = changeset_id = None
-    try:
-        name = changeset.parse_filename(path.name)
-        origin, recipient, changeset_id = name.origin, name.recipient, name.id
-    except VerificationError:
-        pass
-    spool.quarantine.mkdir(parents=True, exist_ok=True)
-    target = spool.quarantine / f"{clock.now():%Y%m%dT%H%M%S%f}-{path.name}"
-    os.replace(path, target)
-    with engine.begin() as conn:
-        conn.execute(
-            quarantine.insert().values(
-                filename=target.name,
-                changeset_id=changeset_id,
-                origin=origin,
-                recipient=recipient,
-                reason=reason,
-                detail=detail,
-                received_at=clock.now(),
-            )
-        )
-    return Received(Outcome.QUARANTINED, path.name, origin, None, detail)
 
 
 # --- what an operator looks at -----------------------------------------------------------
@@ -462,13 +455,15 @@ def quarantine_file(
 
 @dataclass(frozen=True)
 class Waiting:
-    """A file in ``incoming/``: addressed here, waiting for its predecessors."""
+    """A file in ``incoming/``: addressed here, waiting for its predecessors (or, for
+    another node, waiting to be checked for relaying)."""
 
     filename: str
     origin: str
     kind: str
     seq: int
     expected: int
+    recipient: str
 
 
 def pending_outbox(engine: Engine, *, include_acknowledged: bool = False) -> list[Any]:
@@ -497,58 +492,10 @@ def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
     for path in sorted(spool.incoming.iterdir()):
         try:
             header, _seal = changeset.read_header(path)
-        except VerificationError:
-            continue
+        except (VerificationError, StorageError):
+            continue  # quarantined, or counted and parked, by the next round
+        expected = heads.get(header.origin, 0) + 1
         found.append(
-            Waiting(
-                path.name, header.origin, header.kind, header.seq, heads.get(header.origin, 0) + 1
-            )
+            Waiting(path.name, header.origin, header.kind, header.seq, expected, header.recipient)
         )
     return found
-
-
-def quarantined(engine: Engine, *, include_closed: bool = False) -> list[Any]:
-    """Quarantine entries, newest last (by default those neither released nor dropped)."""
-    query = sa.select(quarantine).order_by(quarantine.c.id)
-    if not include_closed:
-        query = query.where(quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None))
-    with reading(engine) as conn:
-        return list(conn.execute(query).all())
-
-
-def quarantine_entry(engine: Engine, entry_id: int) -> Any:
-    with reading(engine) as conn:
-        row = conn.execute(sa.select(quarantine).where(quarantine.c.id == entry_id)).one_or_none()
-    if row is None:
-        raise InputError(
-            f"no quarantine entry {entry_id}", hint="list them with 'fiscalsync quarantine'"
-        )
-    return row
-
-
-def release(engine: Engine, spool: Spool, entry_id: int, clock: Clock) -> Path:
-    """Put a quarantined file back in ``incoming/`` to be taken again (verified afresh)."""
-    row = quarantine_entry(engine, entry_id)
-    if row.released_at is not None or row.dropped_at is not None:
-        raise InputError(f"quarantine entry {entry_id} is already closed")
-    source = spool.quarantine / row.filename
-    original: str = str(row.filename).split("-", 1)[-1]
-    target = spool.incoming / original
-    with engine.begin() as conn:
-        conn.execute(
-            quarantine.update().where(quarantine.c.id == entry_id).values(released_at=clock.now())
-        )
-        os.replace(source, target)
-    return target
-
-
-def drop(engine: Engine, spool: Spool, entry_id: int, clock: Clock) -> None:
-    """Delete a quarantined file for good; its entry stays, marked dropped."""
-    row = quarantine_entry(engine, entry_id)
-    if row.dropped_at is not None:
-        raise InputError(f"quarantine entry {entry_id} is already dropped")
-    with engine.begin() as conn:
-        conn.execute(
-            quarantine.update().where(quarantine.c.id == entry_id).values(dropped_at=clock.now())
-        )
-        (spool.quarantine / row.filename).unlink(missing_ok=True)

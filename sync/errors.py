@@ -9,18 +9,21 @@ cryptography, paramiko, socket, OS) are translated at the boundary where they oc
     │   └── ConfigError                  3   a settings or topology file that cannot be used
     │       └── TopologyError            6   a topology that fails its checks (lists every problem)
     ├── HomeError                        4   node home missing, not empty, locked, unknown node
-    ├── DatabaseError                    5   (schema.errors)
-    │   ├── DatabaseUnavailable          5   server unreachable, connection refused or lost
-    │   ├── DatabaseBusy                 5   another process held the database too long
-    │   └── SchemaVersionError           9
-    │       ├── SchemaTooNew             9   database migrated by a newer fiscalsync
-    │       └── SchemaOutdated           9   database needs 'fiscalsync db upgrade'
+    ├── LocalFailure                         this node could not do its part (schema.errors)
+    │   ├── DatabaseError                5   (schema.errors)
+    │   │   ├── DatabaseUnavailable      5   server unreachable, connection refused or lost
+    │   │   ├── DatabaseBusy             5   another process held the database too long
+    │   │   └── SchemaVersionError       9
+    │   │       ├── SchemaTooNew         9   database migrated by a newer fiscalsync
+    │   │       └── SchemaOutdated       9   database needs 'fiscalsync db upgrade'
+    │   └── StorageError                74   a file of this node cannot be read or written
     ├── TransportError                   7   the parent or a mailbox could not be reached
     │   ├── TransportUnreachable         7   connection refused, timed out, authentication failed
     │   ├── HostKeyRejected              7   the server's host key is not the pinned one
     │   ├── TransferFailed               7   a transfer broke off or stalled (transient)
     │   └── RemoteFileMissing            7   the file asked for is not (or no longer) there
     ├── KeyMaterialError                 8   a key, CSR, certificate or CA that cannot be used
+    ├── NotQuiet                        16   sync rounds ended with something still in flight
     └── VerificationError               10   a change-set that must not be accepted
         ├── MalformedChangeSet          10   compression, framing or field syntax broken
         ├── IntegrityError              11   body hash or operation count does not match
@@ -28,15 +31,24 @@ cryptography, paramiko, socket, OS) are translated at the boundary where they oc
         ├── CertificateRejected         13   chain, validity, revocation or code/role binding
         ├── WrongRecipient              14   addressed to another node
         └── NotAuthorized               15   that origin's role may not send that kind there
+
+Two families must never be confused while a change-set is taken. An :class:`InputError`
+(or a :class:`VerificationError`) is a verdict on content that was read: the change-set is
+refused, with a negative receipt or a quarantine entry. A :class:`LocalFailure` (and any
+error of the database driver or the operating system, translated by
+:func:`failure_message`) says nothing about the content: the transaction rolls back, no
+receipt is signed, and the file stays to be taken again in a later round.
 """
 
 from __future__ import annotations
 
+from schema.engine import database_failure
 from schema.errors import (
     DatabaseBusy,
     DatabaseError,
     DatabaseUnavailable,
     FiscalsyncError,
+    LocalFailure,
     SchemaOutdated,
     SchemaTooNew,
     SchemaVersionError,
@@ -54,19 +66,23 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "KeyMaterialError",
+    "LocalFailure",
     "MalformedChangeSet",
     "NotAuthorized",
+    "NotQuiet",
     "RemoteFileMissing",
     "SchemaOutdated",
     "SchemaTooNew",
     "SchemaVersionError",
     "SignatureInvalid",
+    "StorageError",
     "TopologyError",
     "TransferFailed",
     "TransportError",
     "TransportUnreachable",
     "VerificationError",
     "WrongRecipient",
+    "failure_message",
 ]
 
 
@@ -106,6 +122,34 @@ class HomeError(FiscalsyncError):
     exit_code = 4
 
 
+class StorageError(LocalFailure):
+    """A file of this node cannot be read or written (I/O error, disk full, file gone)."""
+
+    exit_code = 74
+    default_hint = "check the disk and the file's permissions; nothing was judged or lost"
+
+    @classmethod
+    def reading(cls, what: str, exc: OSError) -> StorageError:
+        """The error for ``exc``, raised while reading ``what``."""
+        return cls(f"{what}: cannot read ({exc.strerror or exc})")
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line naming what went wrong, for any error (ours, the database's, the OS's, a bug).
+
+    Used where one file's failure is recorded and the round goes on.
+    """
+    if isinstance(exc, FiscalsyncError):
+        return exc.message
+    translated = database_failure(exc)
+    if translated is not None:
+        return translated.message
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class TransportError(FiscalsyncError):
     """A mailbox could not be reached or a transfer failed; nothing was lost."""
 
@@ -140,6 +184,15 @@ class KeyMaterialError(FiscalsyncError):
     """A private key, signing request, certificate or CA cannot be used."""
 
     exit_code = 8
+
+
+class NotQuiet(FiscalsyncError):
+    """Sync rounds ended with change-sets or files still in flight (each one was named)."""
+
+    exit_code = 16
+    default_hint = (
+        "look at 'fiscalsync status', 'outbox', 'inbox' and 'quarantine' of the nodes named"
+    )
 
 
 class VerificationError(FiscalsyncError):

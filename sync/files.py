@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_file", "fsync_directory", "fsync_tree", "write_atomic"]
+__all__ = ["atomic_file", "copy_atomic", "fsync_directory", "fsync_tree", "write_atomic"]
 
 
 def fsync_directory(directory: Path) -> None:
@@ -71,3 +72,9 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool 
     """Write ``data`` to ``path`` atomically and durably (see :func:`atomic_file`)."""
     with atomic_file(path, mode, exclusive=exclusive) as stream:
         stream.write(data)
+
+
+def copy_atomic(source: Path, path: Path, mode: int = 0o644) -> None:
+    """Copy ``source`` to ``path`` atomically and durably (see :func:`atomic_file`)."""
+    with source.open("rb") as stream, atomic_file(path, mode) as out:
+        shutil.copyfileobj(stream, out)

@@ -3,6 +3,7 @@ and compared at the cost of the differences. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -43,7 +44,7 @@ def test_digests_kept_as_records_change_equal_a_recomputation(
 ) -> None:
     """Random records added, changed and removed in several transactions: the buckets
     always equal those rebuilt from scratch from the records that remain."""
-    scope = f"t:{id(batches)}"
+    scope = f"t:{uuid.uuid4().hex}"
     held: dict[str, int] = {}
     for batch in batches:
         changes = merkle.Changes(scope)

@@ -111,7 +111,7 @@ def test_times_are_stored_and_returned_in_utc(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(
             channels.quarantine.insert().values(
-                filename="f", reason="malformed", detail="d", received_at=local
+                filename="f", reason="malformed", detail="d", received_at=local, last_seen_at=local
             )
         )
     with engine.connect() as conn:

@@ -262,20 +262,26 @@ def test_a_city_may_not_send_code_sets_its_content_is_rejected_with_a_negative_r
     assert sent[0].receipt_verdict == "rejected"
 
 
-@pytest.mark.parametrize("point", ["before-commit", "after-commit"])
-def test_a_crash_at_each_step_of_apply_leaves_all_or_nothing(province: Network, point: str) -> None:
-    import_codes(province)
-    run_round(province, "410000")
+def sync_until_crash(network: Network, code: str, point: str) -> None:
+    """Run ``fiscalsync sync`` for ``code`` in a process that dies, as in a power cut, at
+    the crash point ``point``."""
     exe = Path(sys.executable).parent / "fiscalsync"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FISCALSYNC_")}
     crashed = subprocess.run(
-        [str(exe), "--home", str(province.path / "410181"), "sync"],
+        [str(exe), "--home", str(network.path / code), "sync"],
         env={**env, "FISCALSYNC_CRASH_AT": point},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert crashed.returncode == 99, crashed.stderr
+
+
+@pytest.mark.parametrize("point", ["before-commit", "after-commit"])
+def test_a_crash_at_each_step_of_apply_leaves_all_or_nothing(province: Network, point: str) -> None:
+    import_codes(province)
+    run_round(province, "410000")
+    sync_until_crash(province, "410181", point)
     applied = codes_at(province, "410181")
     logged = rows(province, "410181", changeset_log)
     if point == "before-commit":

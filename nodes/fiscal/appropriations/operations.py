@@ -190,8 +190,10 @@ class Issues:
 
     def valid(self, year: Any) -> tuple[Any, ...] | None:
         """The func, econ and fund codes of ``year`` and this issuer's id prefix for it."""
+        if type(year) is not int:
+            return None
         found = self.by_year.get(year)
-        if found is None and type(year) is int:
+        if found is None:
             known = self.known
             found = self.by_year[year] = (
                 *(known.codes(c, year) for c in ("func", "econ", "fund")),

@@ -1,0 +1,189 @@
+"""What needs an operator at a node, and what keeps it from being quiet.
+
+:func:`alerts` is what ``status`` shows: files parked after failing too many rounds,
+this node's own copies found damaged (never sent), files failing now (retried every
+round), and refused files waiting in quarantine. :func:`unsettled` is everything still
+in flight, each named with its channel and why: what ``network sync --until-quiet``
+reports when a province does not go quiet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from schema.channels import changeset_log, outbox, quarantine
+from schema.engine import reading
+from sync import attempts, changeset, channel
+from sync.attempts import MAX_ATTEMPTS, Failure, Stage
+from sync.channel import Spool
+from sync.errors import VerificationError
+from sync.quarantine import original_name
+from sync.transports.base import is_temporary
+
+__all__ = ["Alert", "Unsettled", "alerts", "unsettled"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One thing at a node that an operator should look at."""
+
+    kind: str
+    """``parked``, ``damaged``, ``retrying`` or ``quarantined``."""
+    subject: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """One thing still in flight at a node, and why."""
+
+    node: str
+    channel: str
+    """``origin -> recipient``, or ``-`` when the file says nothing that can be trusted."""
+    state: str
+    """``unacknowledged``, ``damaged``, ``waiting``, ``relaying``, ``receipt unsent``,
+    ``retrying`` or ``parked``."""
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+_WHAT = {
+    Stage.TAKE: "to take",
+    Stage.RELAY: "to relay",
+    Stage.SEND: "this node's copy",
+    Stage.RECEIPT: "a signed receipt",
+    Stage.FETCH: "to collect",
+}
+
+
+def _failure_alert(failure: Failure) -> Alert:
+    name = failure.name.partition(":")[2] if failure.stage is Stage.FETCH else failure.name
+    where = (
+        f" (in {failure.name.partition(':')[0]}'s mailbox)" if failure.stage is Stage.FETCH else ""
+    )
+    if failure.damaged:
+        return Alert(
+            "damaged", name, f"{failure.error}; not sent (checked {failure.attempts} times)"
+        )
+    if failure.parked:
+        return Alert(
+            "parked",
+            name + where,
+            f"{_WHAT[failure.stage]}: no longer tried after {failure.attempts} failed rounds: "
+            f"{failure.error}",
+        )
+    return Alert(
+        "retrying",
+        name + where,
+        f"{_WHAT[failure.stage]}: failed {failure.attempts} of {MAX_ATTEMPTS} rounds: {failure.error}",
+    )
+
+
+def alerts(engine: Engine) -> list[Alert]:
+    """What needs an operator at the node of ``engine`` (its schema must be current)."""
+    found = [_failure_alert(f) for f in attempts.failures(engine)]
+    with reading(engine) as conn:
+        held = conn.execute(
+            sa.select(quarantine)
+            .where(quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None))
+            .order_by(quarantine.c.id)
+        ).all()
+    for entry in held:
+        copies = f", arrived {entry.seen_count} times" if entry.seen_count > 1 else ""
+        kind = "parked" if entry.reason == "parked" else "quarantined"
+        found.append(
+            Alert(
+                kind,
+                original_name(entry.filename),
+                f"quarantine entry {entry.id} ({entry.reason}{copies}): {entry.detail}",
+            )
+        )
+    return found
+
+
+def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
+    """Everything still in flight at node ``me``: empty when it is quiet."""
+    failing = {(f.stage, f.name): f for f in attempts.failures(engine)}
+    found: list[Unsettled] = []
+    with reading(engine) as conn:
+        waiting_receipt = conn.execute(
+            sa.select(outbox)
+            .where(outbox.c.acked_at.is_(None))
+            .order_by(outbox.c.recipient, outbox.c.seq)
+        ).all()
+        unsent = conn.execute(
+            sa.select(changeset_log)
+            .where(changeset_log.c.receipt_sent_at.is_(None))
+            .order_by(changeset_log.c.origin, changeset_log.c.seq)
+        ).all()
+        parked = conn.execute(
+            sa.select(quarantine).where(
+                quarantine.c.reason == "parked",
+                quarantine.c.released_at.is_(None),
+                quarantine.c.dropped_at.is_(None),
+            )
+        ).all()
+    for entry in waiting_receipt:
+        failure = failing.get((Stage.SEND, entry.filename))
+        state, why = "unacknowledged", f"sent {entry.attempts} time(s), no receipt yet"
+        if failure is not None:
+            state = "damaged" if failure.damaged else "retrying"
+            why = failure.error
+        found.append(
+            Unsettled(
+                me, f"{me} -> {entry.recipient}", state, f"{entry.kind} seq {entry.seq}: {why}"
+            )
+        )
+    for entry in unsent:
+        failure = failing.get((Stage.RECEIPT, entry.receipt_file))
+        state = (
+            "receipt unsent" if failure is None else ("damaged" if failure.damaged else "retrying")
+        )
+        why = "not sent yet (no route this round)" if failure is None else failure.error
+        found.append(
+            Unsettled(me, f"{me} -> {entry.origin}", state, f"receipt for seq {entry.seq}: {why}")
+        )
+    found.extend(_spooled(engine, spool, me, failing))
+    for entry in parked:
+        channel = f"{entry.origin} -> {entry.recipient}" if entry.origin else "-"
+        found.append(
+            Unsettled(me, channel, "parked", f"quarantine entry {entry.id}: {entry.detail}")
+        )
+    return found
+
+
+def _spooled(
+    engine: Engine, spool: Spool, me: str, failing: dict[tuple[Stage, str], Failure]
+) -> list[Unsettled]:
+    """Files waiting in ``incoming/`` (early, for another node, or failing) and ``relay/``."""
+    found = []
+    for item in channel.waiting(engine, spool, me):
+        route = f"{item.origin} -> {item.recipient}"
+        if (Stage.TAKE, item.filename) in failing or (Stage.RELAY, item.filename) in failing:
+            continue  # named below, with its failure
+        if item.recipient != me:
+            found.append(Unsettled(me, route, "relaying", f"{item.filename}: to be checked"))
+        else:
+            detail = f"{item.kind} seq {item.seq} waits for seq {item.expected}"
+            found.append(Unsettled(me, route, "waiting", detail))
+    for path in sorted(spool.relay.iterdir()):
+        if path.is_file() and not is_temporary(path.name):
+            try:
+                name = changeset.parse_filename(path.name)
+                route = f"{name.origin} -> {name.recipient}"
+            except VerificationError:
+                route = "-"
+            found.append(Unsettled(me, route, "relaying", f"{path.name}: waits for its next hop"))
+    for (stage, name), failure in failing.items():
+        if stage in (Stage.TAKE, Stage.RELAY, Stage.FETCH):
+            state = "parked" if failure.parked else "retrying"
+            found.append(Unsettled(me, "-", state, f"{name}: {failure.error}"))
+    return found

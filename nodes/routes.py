@@ -1,0 +1,91 @@
+"""Routes through the tree: where a change-set goes next, and which ways a relay refuses.
+
+Children dial their parent and every node dials the data center (数据中心), but the
+province, whose child the center is; a parent never dials a child. A change-set for
+node R leaves node N by the first route that fits:
+
+1. R is below N: into N's own ``mailboxes/<child on the way>/down/``;
+2. N is the center: into its own ``mailboxes/R/down/``, or up to its parent;
+3. R is the center: to the center's endpoint;
+4. otherwise: up to N's parent, which relays it onward.
+
+A relay forwards only along these routes toward the recipient named in the signed
+header, and never back the way a change-set came (:meth:`Routes.refusal`): one that
+came from a child goes up or down to another child, one that came from above (the
+parent, or the center) only goes down. So a change-set crosses each edge of the tree
+at most once, and its hops are bounded by the tree's depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nodes.topology import Topology
+
+__all__ = ["CENTER", "PARENT", "Hop", "Routes"]
+
+PARENT = "parent"
+CENTER = "center"
+
+
+@dataclass(frozen=True)
+class Hop:
+    """The next step of a change-set: the neighbour it goes to, and through what."""
+
+    neighbor: str
+    link: str | None
+    """The upstream link it is delivered through (``parent``, ``center``); None: down,
+    into this node's own mailboxes, where ``neighbor`` collects it."""
+    folder: str
+
+
+class Routes:
+    """The routes of one node, from its place in the topology and the links it dials."""
+
+    def __init__(
+        self, topology: Topology, me: str, *, hosts_mailboxes: bool, links: dict[str, str]
+    ) -> None:
+        """``links`` maps each upstream link this node dials to the node it reaches."""
+        self.topology = topology
+        self.me = me
+        self.hosts_mailboxes = hosts_mailboxes
+        self.links = links
+        center = topology.center
+        self.center = center.code if center is not None else None
+        self.parent = topology.node(me).parent
+
+    def next_hop(self, recipient: str) -> Hop | None:
+        """Where a change-set for ``recipient`` goes next; None when it cannot go anywhere."""
+        topology = self.topology
+        if recipient not in topology or recipient == self.me:
+            return None
+        if self.hosts_mailboxes and topology.is_ancestor(self.me, recipient):
+            path = [recipient, *topology.ancestors(recipient)]
+            child = path[path.index(self.me) - 1]
+            return Hop(child, None, f"{child}/down")
+        if self.me == self.center:
+            if recipient != self.parent and self.hosts_mailboxes:
+                return Hop(recipient, None, f"{recipient}/down")
+        elif recipient == self.center and CENTER in self.links:
+            return Hop(self.links[CENTER], CENTER, f"{self.me}/up")
+        if PARENT in self.links:
+            return Hop(self.links[PARENT], PARENT, f"{self.me}/up")
+        return None
+
+    def refusal(self, filename: str, recipient: str, source: str | None) -> str | None:
+        """Why this node must not relay ``filename`` for ``recipient``, which came from the
+        neighbour ``source`` (None: not known), or None when it may."""
+        hop = self.next_hop(recipient)
+        if hop is None:
+            return f"{filename}: {self.me} has no route to its recipient {recipient}"
+        if source is None:
+            return None
+        if hop.neighbor == source:
+            return f"{filename}: for {recipient}, it would go back to {source}, where it came from"
+        from_above = source in self.links.values()
+        if from_above and hop.link is not None:
+            return (
+                f"{filename}: it came down from {source} but its recipient {recipient} "
+                f"is not below {self.me}"
+            )
+        return None

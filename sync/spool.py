@@ -1,0 +1,49 @@
+"""A node's spool: the folders where change-set files wait, travel and are kept.
+
+Layout (under a node's ``spool/``)::
+
+    outbox/      change-sets this node originated, and the receipts that came back for them
+    receipts/    receipts this node signed, kept to be re-sent byte for byte
+    incoming/    fetched and not yet taken (early arrivals wait here)
+    relay/       change-sets for other nodes, checked and waiting to be forwarded byte for byte
+    quarantine/  refused and parked files, with the reason in the database
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Spool"]
+
+
+@dataclass(frozen=True)
+class Spool:
+    """The folders of a node's spool."""
+
+    root: Path
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def receipts(self) -> Path:
+        return self.root / "receipts"
+
+    @property
+    def incoming(self) -> Path:
+        return self.root / "incoming"
+
+    @property
+    def relay(self) -> Path:
+        return self.root / "relay"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    def ensure(self) -> Spool:
+        for folder in (self.outbox, self.receipts, self.incoming, self.relay, self.quarantine):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
