@@ -8,18 +8,20 @@ nothing of it kept, and a negative receipt goes back).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from nodes import codes, keys, reports
 from nodes.fiscal import appropriations
+from nodes.fiscal.reconcile import records
 from nodes.node import Node
 from sync import pki
 from sync.changeset import Verified
-from sync.channel import Applier
+from sync.channel import Acknowledged, Applier
 from sync.errors import CertificateRejected, InputError
 
-__all__ = ["for_node"]
+__all__ = ["acknowledged_for", "for_node"]
 
 Handler = Callable[[Connection, Verified], None]
 
@@ -62,3 +64,14 @@ def for_node(node: Node, trust: pki.TrustStore) -> Applier:
         handler(conn, verified)
 
     return apply
+
+
+def acknowledged_for(node: Node) -> Acknowledged:
+    """What ``node`` does when a receipt comes back for one of its change-sets."""
+    me = node.spec.code
+
+    def acknowledged(conn: Connection, entry: Any, verdict: str) -> None:
+        if entry.kind == "appropriation":
+            records.receipt_taken(conn, me, entry, verdict)
+
+    return acknowledged

@@ -101,6 +101,7 @@ class Exchange:
         self.trust = keys.trust_store(node.home, clock)
         self.authorize = authorizer(node.topology)
         self.applier = appliers.for_node(node, self.trust)
+        self.acknowledged = appliers.acknowledged_for(node)
         self.retention = timedelta(days=node.settings.quarantine_retention_days)
         topology = node.topology
         center = topology.center
@@ -344,6 +345,7 @@ class Exchange:
                     authorize=self.authorize,
                     applier=self.applier,
                     clock=self.clock,
+                    on_receipt=self.acknowledged,
                 )
                 if result.outcome is Outcome.EARLY:
                     waiting += 1

@@ -74,6 +74,7 @@ __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_CEILING",
     "RECEIPT",
+    "Acknowledged",
     "Applier",
     "Authorize",
     "Outcome",
@@ -102,6 +103,11 @@ a file that cannot be read raises :class:`StorageError`, the database its
 :class:`DatabaseError` or driver error, and those (like any other exception) abort the
 whole transaction, sign nothing, and leave the file to be taken again in a later round.
 """
+
+Acknowledged = Callable[[Connection, Any, str], None]
+"""Runs in the transaction that stores a receipt, once the outbox entry (the row, as it
+was) is marked acknowledged with the receipt's verdict (``applied`` or ``rejected``):
+what the origin keeps in step with its recipients' verdicts."""
 
 Authorize = Callable[[Header, SignerInfo], None]
 """Raises :class:`NotAuthorized` if the header's origin may not send it to its recipient."""
@@ -242,8 +248,11 @@ def receive(
     authorize: Authorize,
     applier: Applier,
     clock: Clock,
+    on_receipt: Acknowledged | None = None,
 ) -> Received:
     """Take one change-set file addressed to this node; see the module docstring.
+
+    ``on_receipt`` runs when the file is a receipt for one of this node's change-sets.
 
     Never raises for the file's sake: a failure of this node's (or a bug) is counted and
     comes back as :attr:`Outcome.FAILED` (the file stays) or, at the bound,
@@ -256,7 +265,7 @@ def receive(
         except VerificationError as exc:
             return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
         if verified.header.kind == RECEIPT:
-            return _take_receipt(engine, spool, path, verified, authorize, clock)
+            return _take_receipt(engine, spool, path, verified, authorize, clock, on_receipt)
         try:
             with engine.begin() as conn:
                 result = _take(conn, spool, verified, signer, authorize, applier, clock)
@@ -403,6 +412,7 @@ def _take_receipt(
     verified: Verified,
     authorize: Authorize,
     clock: Clock,
+    on_receipt: Acknowledged | None = None,
 ) -> Received:
     header = verified.header
     try:
@@ -436,6 +446,8 @@ def _take_receipt(
                     receipt_reason=body.get("reason"),
                 )
             )
+            if on_receipt is not None:
+                on_receipt(conn, entry, str(body.get("verdict")))
     if not known:
         return _quarantine(
             engine,

@@ -50,6 +50,9 @@ __all__ = [
     "read_level",
     "record_digest",
     "rebuild",
+    "scopes",
+    "stored",
+    "tree",
 ]
 
 LEVEL1 = 1024
@@ -173,6 +176,39 @@ def read_level(
         else:
             query = query.where(digest_bucket.c.bucket.in_(parents))
     return {bucket: int(digest, 16) for bucket, digest in conn.execute(query)}
+
+
+def tree(records: Iterable[tuple[str, int]]) -> dict[tuple[int, int], tuple[int, int]]:
+    """The buckets of a set of (key, digest) records, computed in memory:
+    ``{(level, bucket): (digest, records)}`` for every non-empty bucket."""
+    found: dict[tuple[int, int], tuple[int, int]] = {}
+    for key, digest in records:
+        leaf = leaf_of(key)
+        for place in ((2, leaf), (1, leaf // LEAVES_PER_BUCKET), (0, _ROOT)):
+            total, count = found.get(place, (0, 0))
+            found[place] = ((total + digest) % _MODULUS, count + 1)
+    return found
+
+
+def stored(conn: Connection, scope: str) -> dict[tuple[int, int], tuple[int, int]]:
+    """The buckets of ``scope`` as kept in the database, in the shape of :func:`tree`."""
+    query = sa.select(
+        digest_bucket.c.level,
+        digest_bucket.c.bucket,
+        digest_bucket.c.digest,
+        digest_bucket.c.records,
+    ).where(digest_bucket.c.scope == scope)
+    return {(lvl, b): (int(d, 16), n) for lvl, b, d, n in conn.execute(query)}
+
+
+def scopes(conn: Connection, prefix: str = "") -> list[str]:
+    """The scopes that have buckets, those starting with ``prefix``."""
+    query = (
+        sa.select(digest_bucket.c.scope)
+        .where(digest_bucket.c.level == 0, digest_bucket.c.scope.startswith(prefix))
+        .order_by(digest_bucket.c.scope)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def rebuild(conn: Connection, scope: str, records: Iterable[tuple[str, int]]) -> None:

@@ -5,7 +5,8 @@ A Hypothesis state machine issues (下达), breaks down (分解), adjusts (调�
 province is shared: each example starts from a year in progress of its own (new ids),
 is checked on its own appropriations only, and ends synced until quiet. Every operation
 is predicted from the raw tables (allowed, or refused and why) before it is tried.
-After every step the databases it touched are read whole: nothing is overdrawn, the
+After every step the databases it touched are read whole: the reconciliation digests
+equal a recomputation from the records, nothing is overdrawn, the
 figures the product reports (:func:`holdings`, :func:`balances`, :func:`budget_by_func`)
 equal those computed here from the raw tables, a refused operation left every table and
 the spool exactly as they were, and a recipient took or refused each decrease and
@@ -54,9 +55,11 @@ from nodes.fiscal.appropriations import (
     history,
     holdings,
 )
+from nodes.fiscal.reconcile.records import stale
 from nodes.ledger import Entry, record
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, outbox
+from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry
 from schema.types import format_yuan
 from sync.errors import InputError, RowsRefused
@@ -394,6 +397,13 @@ def check_conservation(states: dict[str, NodeState], live: Live) -> None:
     assert sum(province.standing.values()) == everywhere
 
 
+def check_digests(live: Live, codes: Iterable[str]) -> None:
+    """Every node's reconciliation digests equal a recomputation from its records."""
+    for code in codes:
+        with reading(live.nodes[code].engine) as conn:
+            assert stale(conn, code) == [], f"digests at {code} drifted from its records"
+
+
 def refusal(action: Callable[[], object]) -> str | None:
     """Run ``action``; return None if it went through, or the reasons it was refused."""
     try:
@@ -708,6 +718,7 @@ class BalanceControl(RuleBasedStateMachine):
         self.states.update(fresh)
         view = {code: scoped(state, self.mine) for code, state in self.states.items()}
         check_control(self.live, view, changed, self.verified, self.budget_before)
+        check_digests(self.live, changed)
         if self.quiet:
             check_conservation(view, self.live)
         self.touched, self.refused, self.quiet = set(), False, False

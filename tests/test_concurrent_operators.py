@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from nodes import Node
 from nodes.exchange import Exchange
+from nodes.fiscal.reconcile.records import stale
 from nodes.fiscal.appropriations import Allocation, allocate, balances, change
 from nodes.ledger import Entry, record
 from nodes.network import Network, sync_network
@@ -263,3 +264,6 @@ def test_many_operators_and_the_agent_at_once_lose_no_fen(province: Network) -> 
             held_below.update(amounts(conn))
     assert held_below == {i: fen for i, fen in city_issued.items() if i in held_below}
     assert set(held_below) == set(city_issued)
+    for code in (PROVINCE, CITY, *COUNTIES):  # digests kept in step by every writer at once
+        with Node.open(province.path / code) as node, reading(node.engine) as conn:
+            assert stale(conn, code) == [], code

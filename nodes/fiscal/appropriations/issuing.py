@@ -26,6 +26,8 @@ from nodes.fiscal.appropriations.operations import (
     TRANSFER_TYPES,
     issued_under,
 )
+from nodes.fiscal.reconcile import records
+from nodes.fiscal.reconcile.records import wire_time
 from nodes.policy import check_send
 from nodes.tabular import refuse
 from schema.bulk import insert_rows
@@ -34,6 +36,7 @@ from schema.locks import lock_rows, take_numbers
 from schema.sums import total
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan
+from sync import merkle
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, NotAuthorized
@@ -317,18 +320,42 @@ def allocate(
                 progress(done)
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
         events = []
+        seq_of: dict[str, int] = {}
         for recipient, operations in sorted(by_recipient.items()):  # heads in lock order
             written = enqueue(
                 conn, node.spool, signer, recipient, "appropriation", operations, clock
             )
+            seq_of[recipient] = written.header.seq
             events.extend(
                 (op["id"], 1, "issue", op["amount"], op["doc"], actor, now, written.id)
                 for op in operations
             )
         insert_rows(conn, appropriation_event, EVENT_COLUMNS, events)
+        _keep_digests(conn, me, rows, lines, seq_of, wire_time(now))
     if progress is not None:
         progress(len(lines))
     return ids
+
+
+def _keep_digests(
+    conn: Connection,
+    me: str,
+    rows: list[tuple[Any, ...]],
+    lines: list[Allocation],
+    seq_of: dict[str, int],
+    at: str,
+) -> None:
+    """Add the appropriations just issued to the digests of their edges."""
+    changes: dict[str, merkle.Changes] = {}
+    for row, line in zip(rows, lines, strict=True):
+        edge = changes.get(line.recipient)
+        if edge is None:
+            edge = changes[line.recipient] = merkle.Changes(records.scope(me, line.recipient))
+        edge.add(
+            row[0], records.new_record(row, seq_of[line.recipient], line.amount_fen, at).digest
+        )
+    for edge in changes.values():
+        merkle.apply(conn, edge)
 
 
 def change(
@@ -431,6 +458,7 @@ def change(
             )
             + 1
         )
+        before = records.view(conn, records.ISSUER, [ident])
         conn.execute(
             appropriation_event.insert().values(
                 appropriation_id=ident,
@@ -443,4 +471,6 @@ def change(
                 changeset_id=written.id,
             )
         )
+        after = records.view(conn, records.ISSUER, [ident])
+        records.refresh(conn, records.scope(me, row.recipient), before, after)
     return seq

@@ -26,11 +26,13 @@ from nodes.fiscal.appropriations.operations import (
     Issues,
     check_operation,
 )
+from nodes.fiscal.reconcile import records
 from schema.bulk import insert_rows
 from schema.locks import lock_rows
 from schema.sums import total
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan
+from sync import merkle
 from sync.changeset import Verified
 from sync.errors import InputError
 
@@ -85,19 +87,49 @@ def _apply(conn: Connection, verified: Verified) -> int:
     header = verified.header
     operations = verified.operations()
     issues = Issues(header.origin, header.recipient, verified.id, Known(conn))
+    digests = merkle.Changes(records.scope(header.origin, header.recipient))
+    adjusted: set[str] = set()
     events = 0
     done = 0
     while True:
-        chunk = _Chunk(islice(operations, CHUNK), done, issues)
+        chunk = _Chunk(islice(operations, CHUNK), done, issues, header.seq, digests)
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, chunk.appropriations())
         event_rows = chunk.events
         if chunk.adjusted:
             event_rows = _number_adjustments(conn, event_rows, header.origin, header.recipient)
+            adjusted.update(e[0] for e in event_rows if e[2] != "issue")
         insert_rows(conn, appropriation_event, EVENT_COLUMNS, event_rows)
         events += len(event_rows)
         done = chunk.index
         if chunk.taken < CHUNK:
-            return events
+            break
+    merkle.apply(conn, digests)
+    if adjusted:
+        _refresh_adjusted(conn, verified, adjusted)
+    return events
+
+
+def _refresh_adjusted(conn: Connection, verified: Verified, ids: set[str]) -> None:
+    """Bring the digests of appropriations this change-set adjusted up to date: from what
+    they were before it (or, for one it also issued, from its issue alone, which the
+    streaming already counted) to what they are now."""
+    cs = verified.id
+    pending = {cs: verified.header.seq}
+    here = records.RECIPIENT
+    issued_too = set(
+        conn.execute(
+            sa.select(appropriation_event.c.appropriation_id).where(
+                appropriation_event.c.changeset_id == cs,
+                appropriation_event.c.kind == "issue",
+                appropriation_event.c.appropriation_id.in_(ids),
+            )
+        ).scalars()
+    )
+    before = records.view(conn, here, ids - issued_too, excluding={cs})
+    before.update(records.view(conn, here, issued_too, pending=pending, kinds={"issue"}))
+    after = records.view(conn, here, ids, pending=pending)
+    header = verified.header
+    records.refresh(conn, records.scope(header.origin, header.recipient), before, after)
 
 
 class _Chunk:
@@ -107,8 +139,17 @@ class _Chunk:
     operation taken, and :attr:`adjusted` tells whether some need their seq numbered.
     """
 
-    def __init__(self, operations: Iterator[dict[str, Any]], done: int, issues: Issues) -> None:
+    def __init__(
+        self,
+        operations: Iterator[dict[str, Any]],
+        done: int,
+        issues: Issues,
+        seq: int,
+        digests: merkle.Changes,
+    ) -> None:
         self.operations = operations
+        self.seq = seq  # of the change-set on its channel, which records carry
+        self.digests = digests
         self.index = done  # operations before this chunk, then the number of the last taken
         self.taken = 0
         self.adjusted = False  # holds increases, decreases or recoveries (seq 0 until numbered)
@@ -120,12 +161,20 @@ class _Chunk:
         take = issues.take
         append = self.events.append
         times: dict[str, datetime] = {}  # 'at' texts already checked in this chunk
+        wire: dict[datetime, str] = {}  # and each time as records hold it
+        add = self.digests.add
+        seq = self.seq
         for op in self.operations:
             self.index += 1
             self.taken += 1
             if op.get("op") == "issue":
                 row, event = take(op, self.index, times)
                 append(event)
+                at = event[6]
+                text = wire.get(at)
+                if text is None:
+                    text = wire[at] = records.wire_time(at)
+                add(row[0], records.new_record(row, seq, event[3], text).digest)
                 yield row
             else:
                 at = check_operation(op, f"operation {self.index}", times, issues.issuer)
