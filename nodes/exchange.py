@@ -130,7 +130,7 @@ class Exchange:
         self.signer = load_signer(node.home.keys)
         self.trust = keys.trust_store(node.home, clock)
         self.authorize = authorizer(node.topology)
-        self.applier = appliers.for_node(node, self.trust)
+        self.applier = appliers.for_node(node, self.trust, clock)
         topology = node.topology
         self.center = topology.center
         self.links: dict[str, _Link] = {}

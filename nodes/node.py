@@ -24,7 +24,8 @@ from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.channel import Spool, enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import ConfigError, HomeError, InputError
-from sync.pki import TrustStore, load_signer
+from sync.pki import load_signer
+from sync.trust import TrustStore
 
 __all__ = ["ChangeSetView", "Node", "NodeStatus", "init_node", "inspect_changeset"]
 
@@ -87,6 +88,12 @@ class NodeStatus:
     database_url: str
     schema_revision: str | None
     schema_head: str
+    trust: keys.TrustStatus
+
+    @property
+    def alerts(self) -> list[str]:
+        """What needs the operator, one line each."""
+        return list(self.trust.alerts)
 
     def as_dict(self) -> dict[str, object]:
         def brief(n: NodeSpec) -> dict[str, str]:
@@ -106,6 +113,7 @@ class NodeStatus:
                 "schema_head": self.schema_head,
                 "up_to_date": self.schema_revision == self.schema_head,
             },
+            **self.trust.as_dict(),
         }
 
 
@@ -176,7 +184,7 @@ class Node:
     def parent(self) -> NodeSpec | None:
         return self.topology.nodes[self.spec.parent] if self.spec.parent else None
 
-    def status(self) -> NodeStatus:
+    def status(self, clock: Clock = SYSTEM_CLOCK) -> NodeStatus:
         return NodeStatus(
             code=self.spec.code,
             name=self.spec.name,
@@ -189,6 +197,7 @@ class Node:
             database_url=redact(self.settings.database_url),
             schema_revision=migrate.current_revision(self.engine),
             schema_head=migrate.head_revision(),
+            trust=keys.trust_status(self, clock),
         )
 
     def trust(self) -> TrustStore:

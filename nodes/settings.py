@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from schema.engine import sqlite_url
 from schema.types import is_node_code
@@ -20,9 +21,11 @@ from sync.errors import ConfigError
 
 __all__ = [
     "DATABASE_FILE",
+    "DEFAULT_CRL_VALIDITY_DAYS",
     "DEFAULT_MONTHLY_DEADLINE_DAY",
     "DEFAULT_SYNC_INTERVAL",
     "DEFAULT_TENDAY_DEADLINE_DAYS",
+    "LOCAL_TIME",
     "SETTINGS_FILE",
     "Settings",
     "load_settings",
@@ -35,6 +38,10 @@ ENV_PREFIX = "FISCALSYNC_"
 DEFAULT_SYNC_INTERVAL = {"province": 300, "city": 300, "county": 300, "center": 600}
 DEFAULT_MONTHLY_DEADLINE_DAY = 5
 DEFAULT_TENDAY_DEADLINE_DAYS = 3
+DEFAULT_CRL_VALIDITY_DAYS = 7
+LOCAL_TIME = ZoneInfo("Asia/Shanghai")
+"""The zone of every node (Beijing time): times are stored in UTC and shown in it, and
+report days begin and end in it."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,12 @@ class Settings:
     """A monthly report (月报) is due by this day of the next month."""
     tenday_deadline_days: int = DEFAULT_TENDAY_DEADLINE_DAYS
     """A ten-day report (旬报) is due this many days after its period's last day."""
+    revocation_ca: Path | None = None
+    """(province) The root CA folder, for the agent to re-publish the revocation list."""
+    revocation_passphrase_file: Path | None = None
+    """(province) The file holding the CA key's passphrase, if the key is encrypted."""
+    crl_validity_days: int = DEFAULT_CRL_VALIDITY_DAYS
+    """(province) How long each revocation list it publishes is valid."""
 
 
 def render_settings(code: str, database_url: str | None, sync_interval_seconds: int) -> str:
@@ -80,6 +93,13 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         f"monthly_deadline_day = {DEFAULT_MONTHLY_DEADLINE_DAY}\n"
         "# A ten-day report (旬报) is due this many days after its period's last day (1 to 10).\n"
         f"tenday_deadline_days = {DEFAULT_TENDAY_DEADLINE_DAYS}\n"
+        "\n[revocation]\n"
+        "# (province) The root CA folder: with it the agent re-publishes the revocation list\n"
+        "# at half its validity; without it, run `fiscalsync revocation publish --ca DIR`.\n"
+        '# ca = "/secure/ca"\n'
+        '# passphrase_file = "/secure/ca.passphrase"   (if the CA key is encrypted)\n'
+        "# How long each published list is valid, in days (1 to 60).\n"
+        f"validity_days = {DEFAULT_CRL_VALIDITY_DAYS}\n"
     )
 
 
@@ -124,4 +144,20 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     tenday_days = get("reports", "tenday_deadline_days", int, DEFAULT_TENDAY_DEADLINE_DAYS)
     if not 1 <= tenday_days <= 10:
         raise ConfigError(f"{path}: [reports] tenday_deadline_days must be from 1 to 10")
-    return Settings(home.resolve(), code, topology, url, interval, monthly_day, tenday_days)
+    ca = get("revocation", "ca", str, "")
+    passphrase_file = get("revocation", "passphrase_file", str, "")
+    crl_days = get("revocation", "validity_days", int, DEFAULT_CRL_VALIDITY_DAYS)
+    if not 1 <= crl_days <= 60:
+        raise ConfigError(f"{path}: [revocation] validity_days must be from 1 to 60")
+    return Settings(
+        home.resolve(),
+        code,
+        topology,
+        url,
+        interval,
+        monthly_day,
+        tenday_days,
+        revocation_ca=home.resolve() / ca if ca else None,
+        revocation_passphrase_file=home.resolve() / passphrase_file if passphrase_file else None,
+        crl_validity_days=crl_days,
+    )

@@ -25,8 +25,10 @@ The recipient :func:`receive` s each file it is given:
 
 Receipts are change-sets of kind ``receipt`` that take the ``seq`` and ``prev`` of the
 change-set they acknowledge (whose id, verdict and channel state digest are in their one
-operation); they are not sequenced on a channel of their own (a lost receipt is re-sent
-when the origin retransmits), and nothing acknowledges them in turn.
+operation, with ``taken_at``: when the recipient took it, by the recipient's own clock,
+which the origin keeps as the outbox entry's ``receipt_taken_at``); they are not
+sequenced on a channel of their own (a lost receipt is re-sent when the origin
+retransmits), and nothing acknowledges them in turn.
 
 Spool layout (under a node's ``spool/``)::
 
@@ -55,11 +57,13 @@ from sqlalchemy.engine import Connection, Engine
 from schema.channels import changeset_log, channel_head, outbox, quarantine
 from schema.engine import reading
 from schema.locks import insert_missing
+from schema.types import format_utc, parse_utc
 from sync import changeset
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.clock import Clock
 from sync.errors import InputError, NotAuthorized, VerificationError
-from sync.pki import Signer, SignerInfo, TrustStore
+from sync.pki import Signer
+from sync.trust import SignerInfo, TrustStore
 
 __all__ = [
     "RECEIPT",
@@ -318,6 +322,7 @@ def _take(
     verdict, reason = _apply(conn, verified, authorize, applier)
     crashpoint("before-commit")
     state = _next_state(head.state, verified.id, verdict)
+    now = clock.now()
     receipt = changeset.write_changeset(
         spool.receipts,
         signer,
@@ -335,11 +340,11 @@ def _take(
                 "verdict": verdict,
                 "reason": reason,
                 "state": state,
+                "taken_at": format_utc(now),
             }
         ],
         clock=clock,
     )
-    now = clock.now()
     conn.execute(
         changeset_log.insert().values(
             id=verified.id,
@@ -395,6 +400,10 @@ def _take_receipt(
         return quarantine_file(engine, spool, path, exc.reason, exc.message, clock)
     body = operations[0] if len(operations) == 1 else {}
     acknowledged = body.get("changeset")
+    try:
+        taken_at = _receipt_time(body.get("taken_at"))
+    except ValueError:
+        acknowledged = None  # a receipt with a bad time is not a well-formed receipt
     if not isinstance(acknowledged, str) or body.get("recipient") != header.origin:
         return quarantine_file(
             engine, spool, path, "receipt", f"{path.name}: not a well-formed receipt", clock
@@ -414,6 +423,7 @@ def _take_receipt(
                     receipt_file=kept.name,
                     receipt_verdict=str(body.get("verdict")),
                     receipt_reason=body.get("reason"),
+                    receipt_taken_at=taken_at,
                 )
             )
     if not known:
@@ -427,6 +437,16 @@ def _take_receipt(
         )
     path.unlink(missing_ok=True)
     return Received(Outcome.RECEIPT, path.name, header.origin, header.seq, body.get("reason"))
+
+
+def _receipt_time(value: object) -> datetime | None:
+    """The receipt's ``taken_at``: when the recipient took the change-set, by its own
+    clock (None if the receipt has none); ValueError if it is not a UTC time."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"taken_at {value!r} is not a time")
+    return parse_utc(value)
 
 
 def quarantine_file(

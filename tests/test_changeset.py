@@ -47,11 +47,8 @@ from sync.errors import (
     WrongRecipient,
 )
 from sync.pki import (
-    RevocationList,
     RootCA,
     Signer,
-    SignerInfo,
-    TrustStore,
     init_root,
     install_certificate,
     load_signer,
@@ -59,7 +56,9 @@ from sync.pki import (
     revoke,
     sign_csr,
 )
+from sync.revocation import RevocationList
 from sync.signing import Ed25519Suite, Hasher, canonical_json, register_suite
+from sync.trust import SignerInfo, TrustStore
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 KINDS = ("appropriation", "receipt", "report", "codeset", "revocation", "reconcile", "backup")
@@ -565,17 +564,69 @@ def test_certificate_for_another_code(pki: SmallPki, outbox: Path) -> None:
         check(path, pki, "410102")
 
 
-def test_expired_certificate(tmp_path: Path, outbox: Path) -> None:
+def test_a_certificate_that_expired_after_signing_still_verifies(
+    tmp_path: Path, outbox: Path
+) -> None:
+    # Signed while the certificate was valid, delivered after it expired (its node has
+    # renewed meanwhile): the change-set keeps its place on its channel.
     pki = make_pki(tmp_path, {})
     signer = pki.enrol("410000", "province", validity_days=30)
     written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
-    later = T0 + timedelta(days=30, minutes=6)
+    long_after = T0 + timedelta(days=400)
+    assert verify(written.path, pki.trust(at=long_after), recipient="410100").id == written.id
+
+
+def test_a_change_set_signed_after_its_certificate_expired(tmp_path: Path, outbox: Path) -> None:
+    pki = make_pki(tmp_path, {})
+    signer = pki.enrol("410000", "province", validity_days=30)
+    late = FixedClock(T0 + timedelta(days=30, minutes=6))
+    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=late)
     with pytest.raises(
-        CertificateRejected, match="certificate of 410000 expired on 2026-03-31T08:00:00Z"
+        CertificateRejected,
+        match="certificate of 410000 expired on 2026-03-31T08:00:00Z, before the change-set "
+        "was signed at 2026-03-31T08:06:00Z",
+    ) as refused:
+        verify(written.path, pki.trust(at=late.now()), recipient="410100")
+    assert "renew" in refused.value.hint
+    within_skew = FixedClock(T0 + timedelta(days=30, minutes=4))
+    written = write_changeset(
+        outbox, signer, "410100", "appropriation", 2, "a" * 64, [], within_skew
+    )
+    assert verify(written.path, pki.trust(at=within_skew.now()), recipient="410100")
+
+
+def test_a_change_set_signed_before_its_certificate_was_valid(tmp_path: Path, outbox: Path) -> None:
+    # A node whose clock is a day slow: its change-set is dated before its certificate
+    # began, and is refused even once the certificate is valid at the recipient.
+    pki = make_pki(tmp_path, {})
+    signer = pki.enrol("410000", "province")
+    slow = FixedClock(T0 - timedelta(days=1))
+    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=slow)
+    with pytest.raises(
+        CertificateRejected,
+        match="certificate of 410000 is not valid before 2026-03-01T08:00:00Z, yet the "
+        "change-set says it was signed at 2026-02-28T08:00:00Z",
     ):
-        verify(written.path, pki.trust(at=later), recipient="410100")
-    within_skew = T0 + timedelta(days=30, minutes=4)
-    assert verify(written.path, pki.trust(at=within_skew), recipient="410100")
+        verify(written.path, pki.trust(at=T0 + timedelta(days=2)), recipient="410100")
+    four_minutes_slow = FixedClock(T0 - timedelta(minutes=4))
+    written = write_changeset(
+        outbox, signer, "410100", "appropriation", 1, "", [], clock=four_minutes_slow
+    )
+    assert verify(written.path, pki.trust(), recipient="410100")
+
+
+def test_without_a_revocation_list_nothing_verifies(
+    sample: Path, pki: SmallPki, tmp_path: Path
+) -> None:
+    keys = tmp_path / "bare"
+    keys.mkdir()
+    (keys / "ca.crt").write_bytes(pki.root.cert_pem)
+    trust = TrustStore.load(keys, clock=pki.clock)
+    assert trust.crl is None
+    with pytest.raises(CertificateRejected, match="no revocation list") as refused:
+        verify(sample, trust, recipient="410100")
+    assert str(keys / "crl.pem") in refused.value.message
+    assert "fiscalsync revocation install crl.pem" in refused.value.hint
 
 
 def test_not_yet_valid_certificate(tmp_path: Path, outbox: Path) -> None:

@@ -18,11 +18,9 @@ from sync.errors import CertificateRejected, InputError, KeyMaterialError
 from sync.pki import (
     IDENTITY_OID,
     RootCA,
-    TrustStore,
     describe_certificate,
     init_root,
     install_certificate,
-    load_crl,
     load_root,
     load_signer,
     new_node_key,
@@ -31,6 +29,8 @@ from sync.pki import (
     sign_csr,
     write_atomic,
 )
+from sync.revocation import load_crl
+from sync.trust import TrustStore
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -153,7 +153,7 @@ def test_enrolment_round_trip(tmp_path: Path, root: RootCA, clock: FixedClock) -
     signer = load_signer(keys)
     assert (signer.code, signer.role) == ("410102", "county")
     assert signer.fingerprint == installed.fingerprint
-    info = TrustStore.load(keys, clock=clock).check_signer(signer.certificate)
+    info = TrustStore.load(keys, root.crl().pem, clock=clock).check_signer(signer.certificate)
     assert (info.code, info.role, info.serial) == ("410102", "county", cert.serial_number)
 
 
@@ -288,16 +288,16 @@ def test_crl_signed_by_another_root_is_refused(
 
 
 def test_trust_refuses_a_ca_certificate_as_signer(root: RootCA, clock: FixedClock) -> None:
-    trust = TrustStore(root.cert, None, clock)
+    trust = TrustStore(root.cert, root.crl(), clock)
     with pytest.raises(CertificateRejected, match="is a CA certificate"):
         trust.check_signer(root.cert)
 
 
 def test_trust_allows_clock_skew(tmp_path: Path, root: RootCA, clock: FixedClock) -> None:
     cert = parse_certificate(_enrol(root, tmp_path / "k", "410102", "county", clock))
-    early = TrustStore(root.cert, None, FixedClock(T0 - timedelta(minutes=4)))
+    early = TrustStore(root.cert, root.crl(), FixedClock(T0 - timedelta(minutes=4)))
     assert early.check_signer(cert).code == "410102"
-    too_early = TrustStore(root.cert, None, FixedClock(T0 - timedelta(minutes=6)))
+    too_early = TrustStore(root.cert, root.crl(), FixedClock(T0 - timedelta(minutes=6)))
     with pytest.raises(CertificateRejected, match="not valid before 2026-03-01T08:00:00Z"):
         too_early.check_signer(cert)
 
@@ -328,7 +328,7 @@ def test_trust_refuses_a_binding_that_disagrees_with_the_subject(
         .sign(root.key, None)
     )
     with pytest.raises(CertificateRejected, match="does not match its subject"):
-        TrustStore(root.cert, None, clock).check_signer(cert)
+        TrustStore(root.cert, root.crl(), clock).check_signer(cert)
 
 
 # --- files --------------------------------------------------------------------------------
