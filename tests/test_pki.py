@@ -221,6 +221,71 @@ def test_load_signer_needs_a_certificate(tmp_path: Path) -> None:
     assert "install the certificate" in info.value.hint
 
 
+# --- renewal ------------------------------------------------------------------------------
+
+
+def test_renewal_signs_with_the_old_key_until_the_new_certificate_is_installed(
+    tmp_path: Path, root: RootCA, clock: FixedClock
+) -> None:
+    keys = tmp_path / "keys"
+    old = parse_certificate(_enrol(root, keys, "410102", "county", clock))
+    old_key = (keys / "node.key").read_bytes()
+    with pytest.raises(KeyMaterialError, match="already exists") as info:
+        new_node_key(keys, "410102")
+    assert "keys new --renew" in info.value.hint
+
+    csr = new_node_key(keys, "410102", renew=True)
+    assert _mode(keys / "node.key.new") == 0o600
+    assert (keys / "node.key").read_bytes() == old_key
+    assert load_signer(keys).certificate == old  # the node goes on signing meanwhile
+    with pytest.raises(KeyMaterialError, match="a renewal is already pending"):
+        new_node_key(keys, "410102", renew=True)
+
+    clock.advance(timedelta(days=800))
+    new_pem = sign_csr(root, csr.read_bytes(), "county", clock=clock)
+    install_certificate(keys, new_pem, root.cert_pem)
+    signer = load_signer(keys)
+    assert signer.certificate == parse_certificate(new_pem)
+    assert (keys / "node.key").read_bytes() != old_key  # the old key is gone
+    assert not (keys / "node.key.new").exists()
+    assert (
+        parse_certificate((keys / "superseded" / f"{old.serial_number:x}.crt").read_bytes()) == old
+    )
+    install_certificate(keys, new_pem, root.cert_pem)  # idempotent
+
+
+def test_an_interrupted_renewal_is_completed_by_installing_again(
+    tmp_path: Path, root: RootCA, clock: FixedClock
+) -> None:
+    keys = tmp_path / "keys"
+    _enrol(root, keys, "410102", "county", clock)
+    csr = new_node_key(keys, "410102", renew=True)
+    new_pem = sign_csr(root, csr.read_bytes(), "county", clock=clock)
+    (keys / "node.key.new").replace(keys / "node.key")  # a crash after the key moved
+    with pytest.raises(KeyMaterialError, match="does not belong to") as info:
+        load_signer(keys)
+    assert "install the new one again" in info.value.hint
+    install_certificate(keys, new_pem, root.cert_pem)
+    assert load_signer(keys).certificate == parse_certificate(new_pem)
+
+
+def test_renewal_needs_an_installed_certificate_of_the_same_node(
+    tmp_path: Path, root: RootCA, clock: FixedClock
+) -> None:
+    with pytest.raises(KeyMaterialError, match="nothing to renew") as info:
+        new_node_key(tmp_path / "empty", "410102", renew=True)
+    assert "keys new" in info.value.hint
+    keys = tmp_path / "keys"
+    _enrol(root, keys, "410102", "county", clock)
+    with pytest.raises(KeyMaterialError, match="is not a certificate of 410103"):
+        new_node_key(keys, "410103", renew=True)
+    # a certificate for another node's key is not taken for the pending one
+    other = _enrol(root, tmp_path / "other", "410103", "county", clock)
+    new_node_key(keys, "410102", renew=True)
+    with pytest.raises(KeyMaterialError, match="for another key than .*node.key or node.key.new"):
+        install_certificate(keys, other, root.cert_pem)
+
+
 # --- revocation ---------------------------------------------------------------------------
 
 
