@@ -1367,7 +1367,9 @@ def agent_command(ctx: click.Context, once: bool) -> None:
     """Run this node's scheduled jobs (sync with the parent) until stopped.
 
     Jobs are kept in the node database; SIGTERM or Ctrl-C stops the agent after the
-    running job. Only one agent may run on a home.
+    running job. Only one agent may run on a home. At the province, when node.toml names
+    the CA folder ([revocation] ca), the agent also re-publishes the revocation list once
+    half its validity is over; --once does it too when it is due.
 
     \b
     Example:

@@ -27,7 +27,7 @@ from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec
 from sync import pki, revocation
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import FiscalsyncError, KeyMaterialError
+from sync.errors import CertificateRejected, FiscalsyncError, KeyMaterialError
 from sync.files import write_atomic
 from sync.revocation import CRL_FILE, Freshness, RevocationList
 from sync.trust import TrustStore
@@ -197,10 +197,16 @@ def adopt_crl(home: NodeHome, trust: TrustStore, crl: RevocationList) -> bool:
 def install_crl(home: NodeHome, crl_file: Path, clock: Clock = SYSTEM_CLOCK) -> RevocationList:
     """``revocation install``: adopt the province's list from a file, after checking it.
 
-    It must be signed by the installed root CA and no older than the list held.
+    It must be signed by the installed root CA and no older than the list held; a held
+    list that can no longer be read (a damaged file) is replaced.
     """
-    trust = TrustStore.load(home.keys, clock=clock)
-    crl = revocation.load_crl(_read(crl_file, "revocation list"), trust.root)
+    pem = _read(crl_file, "revocation list")
+    crl = TrustStore.load(home.keys, pem, clock=clock).require_crl()  # checks the root
+    try:
+        trust = TrustStore.load(home.keys, clock=clock)
+    except CertificateRejected:
+        revocation.write_crl(home.keys / CRL_FILE, crl)
+        return crl
     adopt_crl(home, trust, crl)
     return crl
 

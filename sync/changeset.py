@@ -858,7 +858,9 @@ class ChangeSetWriter:
     name, fsynced, renamed to its content-addressed name and the folder fsynced. On an
     exception nothing is published and the temporary files are removed. Invalid
     operations (floats, non-JSON values) raise :class:`InputError`; I/O failures raise
-    :class:`HomeError`.
+    :class:`HomeError`; a clock outside the signer's certificate validity (a slow clock,
+    an expired certificate) raises :class:`KeyMaterialError`, since every recipient
+    would refuse the change-set.
     """
 
     def __init__(
@@ -882,6 +884,7 @@ class ChangeSetWriter:
             raise InputError(
                 f"cannot write change-set: origin {origin} is not the signer's code {signer.code}"
             )
+        signer.require_valid(clock.now())
         self._out_dir = out_dir
         self._signer = signer
         self._origin = origin
@@ -991,13 +994,15 @@ class ChangeSetWriter:
         self._flush()
         self._write(self._compressor.flush())
         signer = self._signer
+        created = self._clock.now()
+        signer.require_valid(created)
         header = Header(
             origin=self._origin,
             recipient=self._recipient,
             kind=self._kind,
             seq=self._seq,
             prev=self._prev,
-            created=self._clock.now(),
+            created=created,
             count=self._count,
             body=f"{signer.suite.hash_name}:{self._digest.hexdigest()}",
             suite=signer.suite.name,

@@ -477,6 +477,25 @@ class Signer:
         """Return this node's signature of ``message`` under its suite."""
         return self.suite.sign(self.private_key, message)
 
+    def require_valid(self, moment: datetime) -> None:
+        """Refuse (:class:`KeyMaterialError`) to sign at ``moment``, by this node's clock,
+        outside its certificate's validity: every recipient would refuse what it signed."""
+        begins = self.certificate.not_valid_before_utc
+        ends = self.certificate.not_valid_after_utc
+        if moment < begins:
+            raise KeyMaterialError(
+                f"this node's clock says {utc_text(moment)}, before its certificate is valid "
+                f"(from {utc_text(begins)}): nothing it signs now would be accepted",
+                hint="set the node's clock right (the province issued the certificate by its own)",
+            )
+        if moment > ends:
+            raise KeyMaterialError(
+                f"this node's certificate expired on {utc_text(ends)}: nothing it signs now "
+                "would be accepted",
+                hint="renew it: fiscalsync keys new --renew, have the province sign node.csr, "
+                "then fiscalsync keys install",
+            )
+
 
 def new_node_key(keys_dir: Path, code: str, *, renew: bool = False) -> Path:
     """Make the node's key pair and signing request; return the path of ``node.csr``.

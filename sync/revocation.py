@@ -176,7 +176,11 @@ def read_crl(path: Path, root: x509.Certificate) -> RevocationList | None:
     try:
         return load_crl(pem, root)
     except CertificateRejected as exc:
-        raise CertificateRejected(f"{path}: {exc.message}", hint=exc.hint) from exc
+        hint = (
+            exc.hint
+            or "install the province's crl.pem again: fiscalsync revocation install crl.pem"
+        )
+        raise CertificateRejected(f"{path}: {exc.message}", hint=hint) from exc
 
 
 def write_crl(path: Path, crl: RevocationList) -> None:

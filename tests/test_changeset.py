@@ -40,6 +40,7 @@ from sync.errors import (
     HomeError,
     InputError,
     IntegrityError,
+    KeyMaterialError,
     MalformedChangeSet,
     NotAuthorized,
     SignatureInvalid,
@@ -182,6 +183,14 @@ def assemble(directory: Path, header: Header, seal: Seal, body: bytes) -> Path:
 
 def reseal(signer: Signer, header: Header) -> Seal:
     return Seal(signer.sign(signing_message(header)), signer.certificate_der)
+
+
+def dated(path: Path, signer: Signer, created: datetime) -> Path:
+    """The change-set at ``path`` as a node whose clock said ``created`` would sign it
+    (its own writer refuses to): the same body, the header re-dated and really signed."""
+    header, _seal = read_header(path)
+    redated = dataclasses.replace(header, created=created)
+    return assemble(path.parent, redated, reseal(signer, redated), body_of(path))
 
 
 def lines(ops: Iterable[dict[str, Any]]) -> bytes:
@@ -579,20 +588,19 @@ def test_a_certificate_that_expired_after_signing_still_verifies(
 def test_a_change_set_signed_after_its_certificate_expired(tmp_path: Path, outbox: Path) -> None:
     pki = make_pki(tmp_path, {})
     signer = pki.enrol("410000", "province", validity_days=30)
-    late = FixedClock(T0 + timedelta(days=30, minutes=6))
-    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=late)
+    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
+    late = T0 + timedelta(days=30, minutes=6)
+    path = dated(written.path, signer, late)
     with pytest.raises(
         CertificateRejected,
         match="certificate of 410000 expired on 2026-03-31T08:00:00Z, before the change-set "
         "was signed at 2026-03-31T08:06:00Z",
     ) as refused:
-        verify(written.path, pki.trust(at=late.now()), recipient="410100")
+        verify(path, pki.trust(at=late), recipient="410100")
     assert "renew" in refused.value.hint
-    within_skew = FixedClock(T0 + timedelta(days=30, minutes=4))
-    written = write_changeset(
-        outbox, signer, "410100", "appropriation", 2, "a" * 64, [], within_skew
-    )
-    assert verify(written.path, pki.trust(at=within_skew.now()), recipient="410100")
+    within_skew = T0 + timedelta(days=30, minutes=4)
+    path = dated(written.path, signer, within_skew)
+    assert verify(path, pki.trust(at=within_skew), recipient="410100")
 
 
 def test_a_change_set_signed_before_its_certificate_was_valid(tmp_path: Path, outbox: Path) -> None:
@@ -600,19 +608,44 @@ def test_a_change_set_signed_before_its_certificate_was_valid(tmp_path: Path, ou
     # began, and is refused even once the certificate is valid at the recipient.
     pki = make_pki(tmp_path, {})
     signer = pki.enrol("410000", "province")
-    slow = FixedClock(T0 - timedelta(days=1))
-    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=slow)
+    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
+    path = dated(written.path, signer, T0 - timedelta(days=1))
     with pytest.raises(
         CertificateRejected,
         match="certificate of 410000 is not valid before 2026-03-01T08:00:00Z, yet the "
         "change-set says it was signed at 2026-02-28T08:00:00Z",
     ):
-        verify(written.path, pki.trust(at=T0 + timedelta(days=2)), recipient="410100")
-    four_minutes_slow = FixedClock(T0 - timedelta(minutes=4))
-    written = write_changeset(
-        outbox, signer, "410100", "appropriation", 1, "", [], clock=four_minutes_slow
-    )
-    assert verify(written.path, pki.trust(), recipient="410100")
+        verify(path, pki.trust(at=T0 + timedelta(days=2)), recipient="410100")
+    path = dated(written.path, signer, T0 - timedelta(minutes=4))
+    assert verify(path, pki.trust(), recipient="410100")
+
+
+@pytest.mark.parametrize(
+    ("moment", "problem", "hint"),
+    [
+        (
+            T0 - timedelta(seconds=1),
+            "clock says 2026-03-01T07:59:59Z, before its certificate is valid",
+            "clock",
+        ),
+        (
+            T0 + timedelta(days=31),
+            "certificate expired on 2026-03-31T08:00:00Z",
+            "keys new --renew",
+        ),
+    ],
+)
+def test_the_writer_refuses_to_sign_outside_its_certificate(
+    tmp_path: Path, outbox: Path, moment: datetime, problem: str, hint: str
+) -> None:
+    # What every recipient would refuse is not written at all: a clear error at the
+    # origin instead of a change-set that would block its channel for good.
+    pki = make_pki(tmp_path, {})
+    signer = pki.enrol("410000", "province", validity_days=30)
+    with pytest.raises(KeyMaterialError, match=problem) as refused:
+        write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], FixedClock(moment))
+    assert hint in refused.value.hint
+    assert list(outbox.iterdir()) == []
 
 
 def test_without_a_revocation_list_nothing_verifies(
@@ -632,8 +665,9 @@ def test_without_a_revocation_list_nothing_verifies(
 def test_not_yet_valid_certificate(tmp_path: Path, outbox: Path) -> None:
     pki = make_pki(tmp_path, {})
     signer = pki.enrol("410000", "province", issued_at=T0 + timedelta(days=10))
-    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
-    with pytest.raises(
+    signed = FixedClock(T0 + timedelta(days=10))
+    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=signed)
+    with pytest.raises(  # the recipient's clock says the certificate has not begun
         CertificateRejected, match="certificate of 410000 is not valid before 2026-03-11T08:00:00Z"
     ):
         verify(written.path, pki.trust(), recipient="410100")

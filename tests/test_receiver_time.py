@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from test_changeset import dated
 
 from nodes import Node, init_network, ledger, reports
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, outbox, quarantine
 from sync import changeset
 from sync.clock import FixedClock
+from sync.errors import KeyMaterialError
+from sync.pki import load_signer
 
 CENTER = "410000-dc"
 CITY = "410100"
@@ -72,20 +75,33 @@ def test_a_slow_clock_county_that_reports_late_is_late(province: Network) -> Non
     assert next(changeset.iter_operations(receipt))["taken_at"] == "2026-11-20T01:00:00.000000Z"
 
 
-def test_a_change_set_dated_before_its_certificate_is_refused(province: Network) -> None:
+def test_a_change_set_dated_before_its_certificate_is_refused(
+    province: Network, tmp_path: Path
+) -> None:
     county = "410122"
-    # A clock so slow that the report says it was signed before the county had a key.
+    slow = beijing("2026-08-20")  # before the county had a certificate
     with at(province, county) as node:
-        reports.submit(node, "2026-07", actor=ACTOR, clock=beijing("2026-08-20"))
-    sync_network(province.path, until_quiet=True, max_rounds=3, clock=beijing("2026-11-20"))
+        with pytest.raises(KeyMaterialError, match="before its certificate is valid"):
+            reports.submit(node, "2026-07", actor=ACTOR, clock=slow)
+        assert node.outbox() == []  # nothing queued that every receiver would refuse
+        signer = load_signer(node.home.keys)
+    # A county whose own writer would not stop it (an older fiscalsync, a tampered one):
+    # its report to the city and the center, signed, dated 20 August.
+    for recipient in (CITY, CENTER):
+        written = changeset.write_changeset(
+            tmp_path, signer, recipient, "report", 1, "", [{"op": "report"}], beijing("2026-09-02")
+        )
+        forged = dated(written.path, signer, slow.now())
+        up = province.path / recipient / "mailboxes" / county / "up"
+        up.mkdir(parents=True, exist_ok=True)
+        forged.rename(up / forged.name)
+    sync_network(province.path, until_quiet=True, max_rounds=2, clock=beijing("2026-11-20"))
     for holder in (CENTER, CITY):
-        refused = rows(province, holder, quarantine)
-        assert refused and {r.reason for r in refused} == {"certificate"}, holder
-        assert "certificate of 410122 is not valid before 2026-09-01T01:00:00Z" in refused[0].detail
-        assert "signed at 2026-08-20T01:00:00Z" in refused[0].detail
+        (refused,) = rows(province, holder, quarantine)
+        assert refused.reason == "certificate", holder
+        assert "certificate of 410122 is not valid before 2026-09-01T01:00:00Z" in refused.detail
+        assert "signed at 2026-08-20T01:00:00Z" in refused.detail
         assert rows(province, holder, changeset_log, changeset_log.c.origin == county) == []
-        with at(province, holder) as node:
-            assert reports.versions(node, "2026-07", county) == []
 
 
 def test_a_citys_all_levels_view_sums_submitted_reports_only(province: Network) -> None:

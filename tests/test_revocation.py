@@ -143,6 +143,24 @@ def test_a_missing_list_refuses_every_change_set_with_a_clear_error(
     assert status(network, "410100")["revocation"]["state"] == "fresh"
 
 
+def test_a_damaged_list_is_named_and_can_be_replaced(
+    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+) -> None:
+    network = province_at(tmp_path, db_url_template, demo_topology, days_ago=0)
+    crl = network.path / "410102" / "keys" / "crl.pem"
+    crl.write_bytes(b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")
+    refused = run("--home", network.path / "410102", "sync")
+    assert refused.exit_code == 13
+    assert f"Error: {crl}: not a readable PEM revocation list" in refused.stderr
+    assert "Hint: install the province's crl.pem again" in refused.stderr
+    assert any("cannot be used" in alert for alert in status(network, "410102")["alerts"])
+    installed = run(
+        "--home", network.path / "410102", "revocation", "install", network.ca_dir / "crl.pem"
+    )
+    assert installed.exit_code == 0, installed.stderr
+    assert run("--home", network.path / "410102", "sync").exit_code == 0
+
+
 # --- stale ------------------------------------------------------------------------------
 
 
