@@ -157,7 +157,7 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         interval,
         monthly_day,
         tenday_days,
-        revocation_ca=home.resolve() / ca if ca else None,
-        revocation_passphrase_file=home.resolve() / passphrase_file if passphrase_file else None,
+        revocation_ca=(home / ca).resolve() if ca else None,
+        revocation_passphrase_file=(home / passphrase_file).resolve() if passphrase_file else None,
         crl_validity_days=crl_days,
     )

@@ -43,7 +43,6 @@ from sync.pki import (
 )
 from sync.revocation import (
     CRL_FILE,
-    Freshness,
     RevocationList,
     checked_crl,
     load_crl,
@@ -94,8 +93,8 @@ class TrustStore:
     """What a node trusts: its province's root certificate and latest revocation list.
 
     :meth:`check_signer` decides whether a certificate may have signed a change-set.
-    Without a revocation list nothing is trusted (see :mod:`sync.revocation`); a stale
-    list is still used, and :meth:`freshness` says so for ``fiscalsync status``.
+    Without a revocation list nothing is trusted (:meth:`require_crl`); a stale list is
+    still used (see :mod:`sync.revocation` for why).
     """
 
     def __init__(
@@ -142,12 +141,6 @@ class TrustStore:
     @property
     def crl(self) -> RevocationList | None:
         return self._crl
-
-    def freshness(self) -> Freshness:
-        """Whether the revocation list is fresh, stale (past its next update) or missing."""
-        if self._crl is None:
-            return Freshness.MISSING
-        return self._crl.freshness(self._clock.now())
 
     def require_crl(self) -> RevocationList:
         """The revocation list; without one, :class:`CertificateRejected` naming the file."""
