@@ -881,7 +881,7 @@ def revocation_install(ctx: click.Context, file: Path) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 revocation install crl.pem
     """
-    with _writing(ctx, check_schema=False) as node:
+    with _writing(ctx, exclusive=True, check_schema=False) as node:  # not during a round
         crl = keys.install_crl(node.home, file)
     due = _local(crl.next_update) if crl.next_update else "-"
     click.echo(

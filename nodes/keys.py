@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nodes.home import NodeHome
+from nodes.locks import ca_lock
 from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec
 from sync import pki, revocation
@@ -178,7 +179,8 @@ def revoke_node(
 ) -> RevocationList:
     """``pki revoke``: revoke every certificate of ``code``; return the new list."""
     ca = pki.load_root(ca_dir, passphrase)
-    return pki.revoke(ca, code, reason, clock=SYSTEM_CLOCK)
+    with ca_lock(ca_dir):
+        return pki.revoke(ca, code, reason, clock=SYSTEM_CLOCK)
 
 
 def adopt_crl(home: NodeHome, trust: TrustStore, crl: RevocationList) -> bool:
@@ -245,13 +247,14 @@ def publish_revocation(
     if node.spec.role != "province":
         raise KeyMaterialError(f"only the province publishes revocations, not {node.spec.role}")
     ca = pki.load_root(ca_dir, passphrase)
-    crl = _reissued(node, ca, clock)
-    written = node.broadcast(
-        "revocation",
-        [{"op": "crl", "pem": crl.pem.decode("ascii")}],
-        exclude=pki.revoked_codes(ca),
-        clock=clock,
-    )
+    with ca_lock(ca_dir):
+        crl = _reissued(node, ca, clock)
+        written = node.broadcast(
+            "revocation",
+            [{"op": "crl", "pem": crl.pem.decode("ascii")}],
+            exclude=pki.revoked_codes(ca),
+            clock=clock,
+        )
     return crl.number, len(written)
 
 

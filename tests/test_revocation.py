@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from cli import cli
 from nodes import Node, init_network, keys
+from nodes.locks import ca_lock
 from nodes.network import Network, sync_network
 from schema.channels import quarantine
 from sync import revocation
@@ -257,3 +258,17 @@ def test_without_its_ca_folder_the_province_is_told_to_publish_by_hand(
         "--home", network.path / "410102", "revocation", "install", foreign.ca_dir / "crl.pem"
     )
     assert refused.exit_code == 13 and "not signed by this province's root CA" in refused.stderr
+
+
+def test_one_list_at_a_time_is_issued_from_the_ca_folder(tmp_path: Path) -> None:
+    ca = tmp_path / "ca"
+    assert run("pki", "init-root", ca, "--province", "410000").exit_code == 0
+    with ca_lock(ca):
+        busy = CliRunner().invoke(
+            cli,
+            ["pki", "revoke", "--ca", str(ca), "--node", "410102"],
+            env={"FISCALSYNC_LOCK_WAIT": "0"},
+        )
+    assert busy.exit_code == 4
+    assert busy.stderr.startswith(f"Error: the CA folder {ca} is in use by another command")
+    assert load_crl((ca / "crl.pem").read_bytes(), load_root(ca).cert).number == 1
