@@ -193,9 +193,11 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show this node's identity, parent, children, database and schema version, and the
-    alerts that need an operator: files parked after failing too many sync rounds, this
-    node's own copies found damaged (never sent), files failing now, and quarantine.
+    """Show this node's identity, parent, children, database and schema version, its
+    certificate and revocation list, and the alerts that need an operator: files parked
+    after failing too many sync rounds, this node's own copies found damaged (never
+    sent), files failing now, quarantine, a missing or stale revocation list, a
+    certificate about to expire.
 
     \b
     Example:
@@ -222,13 +224,43 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "Schema",
             f"{report.schema_revision or '-'} ({schema_state}; code at {report.schema_head})",
         ),
+        *_trust_rows(report.trust),
     ]
     for label, value in rows:
-        click.echo(f"{label:<9} {value}")
-    if report.schema_revision == report.schema_head:
-        click.echo(f"{'Alerts':<9} {len(report.alerts) or 'none'}")
+        click.echo(f"{label:<11} {value}")
+    if report.schema_revision == report.schema_head or report.alerts:
+        click.echo(f"{'Alerts':<11} {len(report.alerts) or 'none'}")
     for alert in report.alerts:
         click.echo(f"  {alert.kind:<11} {alert.subject}: {alert.detail}")
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(reports.LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+def _trust_rows(trust: keys.TrustStatus) -> list[tuple[str, str]]:
+    cert = trust.certificate
+    certificate = "-"
+    if cert is not None:
+        certificate = (
+            f"serial {cert.serial:x}, valid {_local(cert.not_valid_before)} to "
+            f"{_local(cert.not_valid_after)}"
+        )
+        if trust.renewal_pending:
+            certificate += " (renewal pending)"
+    crl = trust.crl
+    listing = "missing"
+    if crl is not None:
+        due = _local(crl.next_update) if crl.next_update else "-"
+        listing = (
+            f"number {crl.number}, {len(crl.serials)} revoked, issued "
+            f"{_local(crl.last_update)}, next update by {due}: {trust.freshness}"
+        )
+    if trust.republished_by == "agent":
+        listing += "; re-published by the agent"
+    elif trust.republished_by == "hand":
+        listing += f"; re-published by hand ({keys.PUBLISH_BY_HAND})"
+    return [("Certificate", certificate), ("Revocation", listing)]
 
 
 @cli.group(cls=_Group)
@@ -456,17 +488,35 @@ def keys_group() -> None:
 
 
 @keys_group.command("new")
+@click.option(
+    "--renew",
+    is_flag=True,
+    help="Renew the certificate: a new key waits beside the current one, which goes on "
+    "signing until the new certificate is installed.",
+)
 @click.pass_context
-def keys_new(ctx: click.Context) -> None:
+def keys_new(ctx: click.Context, renew: bool) -> None:
     """Make this node's private key (it never leaves the node) and a signing request.
+
+    With --renew (before the certificate expires, or to change keys) the new key waits
+    in keys/node.key.new; `keys install` of its certificate makes it the node's key and
+    keeps the old certificate in keys/superseded/. Change-sets the node signed before
+    stay valid, even once the old certificate has expired.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 keys new
+      fiscalsync --home /srv/fiscalsync/410102 keys new --renew
     """
     with _writing(ctx, check_schema=False) as node:
-        csr, ssh_public = keys.new_key(node.home, node.spec.code)
-    click.echo(f"Wrote the private key and the signing request {csr}.")
+        csr, ssh_public = keys.new_key(node.home, node.spec.code, renew=renew)
+    if renew:
+        click.echo(
+            f"Wrote a new private key (pending, keys/node.key.new) and the signing request "
+            f"{csr}; the node signs with its current key until the new certificate is installed."
+        )
+    else:
+        click.echo(f"Wrote the private key and the signing request {csr}.")
     click.echo("Send the request to the province: fiscalsync pki sign node.csr --ca CA --role ROLE")
     click.echo("SSH key for the parent's authorized_keys (to reach its SFTP endpoint):")
     click.echo(f"  {ssh_public}")
@@ -489,7 +539,7 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
       fiscalsync --home /srv/fiscalsync/410102 keys install 410102.crt --ca-cert ca.crt
     """
     with _writing(ctx, check_schema=False) as node:
-        identity = keys.install_certificate(node.home, cert, ca_cert)
+        identity, superseded = keys.install_certificate(node.home, cert, ca_cert)
         if identity.code != node.spec.code:
             raise click.UsageError(
                 f"certificate is for {identity.code}, this node is {node.spec.code}"
@@ -497,6 +547,11 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
     click.echo(
         f"Installed certificate of {identity.code} ({identity.role}), serial {identity.serial:x}."
     )
+    if superseded is not None:
+        click.echo(
+            f"Renewed: certificate {superseded.serial:x} is superseded (kept in "
+            "keys/superseded/) and its key is gone; what it signed stays valid."
+        )
 
 
 @cli.group(cls=_Group)
@@ -848,7 +903,12 @@ def revocation() -> None:
 @_passphrase_option
 @click.pass_context
 def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path | None) -> None:
-    """Send the CA's current revocation list to every node (run at the province).
+    """Issue the CA's revocation list afresh and send it to every node (at the province).
+
+    The list is signed again with a new number and a new validity ([revocation]
+    validity_days of node.toml, 7 days by default), and must be published again before
+    it lapses: the province's agent does it when node.toml names the CA folder
+    ([revocation] ca); `fiscalsync status` says when it is due.
 
     \b
     Example:
@@ -857,6 +917,28 @@ def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path |
     with _writing(ctx) as node:
         number, sent = keys.publish_revocation(node, ca_dir, _passphrase(passphrase_file))
     click.echo(f"Revocation list {number} queued for {sent} node(s).")
+
+
+@revocation.command("install")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def revocation_install(ctx: click.Context, file: Path) -> None:
+    """Install the province's revocation list (crl.pem) on this node, after checking it.
+
+    A node takes nothing in without one. It must be signed by the installed root CA and
+    be no older than the list the node holds; later lists arrive by sync.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 revocation install crl.pem
+    """
+    with _writing(ctx, exclusive=True, check_schema=False) as node:  # not during a round
+        crl = keys.install_crl(node.home, file)
+    due = _local(crl.next_update) if crl.next_update else "-"
+    click.echo(
+        f"Installed revocation list {crl.number} ({len(crl.serials)} revoked, "
+        f"next update by {due})."
+    )
 
 
 def _yuan(value: str, field: str) -> int:
@@ -1357,7 +1439,9 @@ def agent_command(ctx: click.Context, once: bool) -> None:
     """Run this node's scheduled jobs (sync with the parent) until stopped.
 
     Jobs are kept in the node database; SIGTERM or Ctrl-C stops the agent after the
-    running job. Only one agent may run on a home.
+    running job. Only one agent may run on a home. At the province, when node.toml names
+    the CA folder ([revocation] ca), the agent also re-publishes the revocation list once
+    half its validity is over; --once does it too when it is due.
 
     \b
     Example:
@@ -1369,6 +1453,9 @@ def agent_command(ctx: click.Context, once: bool) -> None:
         runs = agent.run_once(home)
         failed = []
         for run in runs:
+            if run.summary is None:
+                click.echo(f"{run.job}: {run.note}")
+                continue
             click.echo(f"{run.job}: {_summary_line(run.summary)}")
             failed.extend(run.summary.errors)
         if failed:
@@ -1447,9 +1534,7 @@ def _show_submitters(who: list[reports.Submitter], words: dict[str, str]) -> Non
                 w.name,
                 words[w.state],
                 w.due_date.isoformat(),
-                w.submitted_at.astimezone(reports.LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
-                if w.submitted_at
-                else "-",
+                _local(w.submitted_at) if w.submitted_at else "-",
             ]
             for w in behind
         ]

@@ -5,7 +5,9 @@ was due while it was down; misfired runs are coalesced into one; a job never ove
 itself; a lock file keeps a second agent off the same home; SIGTERM and SIGINT stop the
 agent after the running job finishes. Jobs: ``sync`` every ``[sync] interval_seconds``;
 ``report`` (not at the center) on the report period boundaries, the 1st, 11th and 21st of
-each month at 00:10 Beijing time, generating and submitting the periods just ended.
+each month at 00:10 Beijing time, generating and submitting the periods just ended;
+``revocation`` (at the province, when ``node.toml`` names the CA folder) every hour,
+re-publishing the revocation list once half its validity is over.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from nodes import reports
+from nodes import keys, reports
 from nodes.exchange import Exchange, RoundSummary
 from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
@@ -35,8 +37,10 @@ from sync.errors import FiscalsyncError
 __all__ = [
     "JOB_TABLE",
     "REPORT_SCHEDULE",
+    "REVOCATION_INTERVAL_HOURS",
     "AgentRun",
     "report_job",
+    "revocation_job",
     "run_agent",
     "run_once",
     "schedule_jobs",
@@ -50,10 +54,11 @@ log = logging.getLogger("fiscalsync.agent")
 
 @dataclass(frozen=True)
 class AgentRun:
-    """One run of one job."""
+    """One run of one job: a sync round's summary, or what another job did."""
 
     job: str
-    summary: RoundSummary
+    summary: RoundSummary | None = None
+    note: str = ""
 
 
 def sync_job(home: str) -> RoundSummary:
@@ -115,14 +120,35 @@ def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submissio
     return submitted
 
 
-JOBS: dict[str, Callable[[str], RoundSummary]] = {"sync": sync_job}
-"""What ``agent --once`` runs (the report job runs on its period boundaries only)."""
+REVOCATION_INTERVAL_HOURS = 1
+
+
+def revocation_job(home: str, clock: Clock = SYSTEM_CLOCK) -> str | None:
+    """The ``revocation`` job (province): re-publish the revocation list when it is due.
+
+    Returns what it did, or None when nothing was due (or this node does not publish).
+    """
+    with home_lock(Path(home)), Node.open(Path(home)) as node:
+        published = keys.refresh_revocation(node, clock)
+    if published is None:
+        return None
+    number, sent = published
+    note = f"revocation list {number} re-published to {sent} node(s)"
+    log.info("revocation: %s", note)
+    return note
 
 
 def run_once(home: Path) -> list[AgentRun]:
-    """``agent --once``: run every job once now, under the agent lock (for cron and tests)."""
+    """``agent --once``: run every job that is due now, under the agent lock (for cron
+    and tests): the revocation list if it must be re-published, then a sync round. The
+    report job runs on its period boundaries only."""
     with agent_lock(home):
-        return [AgentRun(name, job(str(home))) for name, job in JOBS.items()]
+        runs = []
+        note = revocation_job(str(home))
+        if note is not None:
+            runs.append(AgentRun("revocation", note=note))
+        runs.append(AgentRun("sync", sync_job(str(home))))
+        return runs
 
 
 def scheduler_for(node: Node) -> BlockingScheduler:
@@ -148,6 +174,20 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
         replace_existing=True,
     )
     described = [f"sync every {node.settings.sync_interval_seconds}s"]
+    if node.spec.role == "province" and node.settings.revocation_ca is not None:
+        scheduler.add_job(
+            revocation_job,
+            "interval",
+            hours=REVOCATION_INTERVAL_HOURS,
+            id="revocation",
+            name="re-publish the revocation list before it lapses",
+            kwargs={"home": str(home)},
+            next_run_time=datetime.now(UTC),
+            replace_existing=True,
+        )
+        described.append(
+            f"revocation list from {node.settings.revocation_ca} re-published at half-life"
+        )
     if node.spec.role == "center":
         return described
     scheduler.add_job(

@@ -16,18 +16,24 @@ from nodes import codes, keys, reports
 from nodes.fiscal import appropriations
 from nodes.fiscal.reconcile import records
 from nodes.node import Node
-from sync import pki
+from sync import revocation
 from sync.changeset import Verified
 from sync.channel import Acknowledged, Applier
+from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import CertificateRejected, InputError
+from sync.trust import TrustStore
 
 __all__ = ["acknowledged_for", "for_node"]
 
 Handler = Callable[[Connection, Verified], None]
 
 
-def for_node(node: Node, trust: pki.TrustStore) -> Applier:
-    """The applier of ``node``: dispatches each change-set by its kind."""
+def for_node(node: Node, trust: TrustStore, clock: Clock = SYSTEM_CLOCK) -> Applier:
+    """The applier of ``node``: dispatches each change-set by its kind.
+
+    ``clock`` is this node's: where a handler records when something was taken here
+    (a report's receive time), it is this clock's time, never the sender's.
+    """
 
     def apply_codeset(conn: Connection, verified: Verified) -> None:
         codes.store(conn, codes.parse_operations(verified.operations()))
@@ -37,7 +43,7 @@ def for_node(node: Node, trust: pki.TrustStore) -> Applier:
         if len(operations) != 1 or not isinstance(operations[0].get("pem"), str):
             raise InputError("a revocation change-set carries exactly one {'pem': ...} operation")
         try:
-            crl = pki.load_crl(operations[0]["pem"].encode("ascii"), trust.root)
+            crl = revocation.load_crl(operations[0]["pem"].encode("ascii"), trust.root)
             keys.adopt_crl(node.home, trust, crl)
         except CertificateRejected as exc:
             raise InputError(exc.message) from exc
@@ -46,7 +52,7 @@ def for_node(node: Node, trust: pki.TrustStore) -> Applier:
         appropriations.apply_received(conn, verified)
 
     def apply_report(conn: Connection, verified: Verified) -> None:
-        reports.apply_received(conn, verified, node.topology)
+        reports.apply_received(conn, verified, node.topology, taken_at=clock.now())
 
     handlers: dict[str, Handler] = {
         "appropriation": apply_appropriation,

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 import config
 from schema.bulk import insert_rows
+from schema.limits import misfit
 from schema.tables import code_item
 from sync.errors import InputError
 
@@ -52,6 +53,18 @@ class CodeItem:
     parent: str | None
     level: int
     extension: bool
+
+    def as_row(self) -> dict[str, Any]:
+        """The item as a row of ``code_item``."""
+        return {
+            "codeset": self.codeset,
+            "year": self.year,
+            "code": self.code,
+            "name": self.name,
+            "parent_code": self.parent,
+            "level": self.level,
+            "is_extension": self.extension,
+        }
 
     def as_operation(self) -> dict[str, Any]:
         return {
@@ -95,7 +108,11 @@ def _check(raw: dict[str, Any], where: str, extension: bool) -> CodeItem:
     if problems:
         raise InputError(f"{where}: " + "; ".join(problems))
     assert isinstance(codeset, str) and isinstance(year, int) and isinstance(level, int)
-    return CodeItem(codeset, year, code, name, parent, level, extension)
+    item = CodeItem(codeset, year, code, name, parent, level, extension)
+    problem = misfit(code_item, item.as_row())
+    if problem is not None:
+        raise InputError(f"{where}: {problem}")
+    return item
 
 
 def read_csv(path: Path, *, extension: bool = True) -> list[CodeItem]:
@@ -125,12 +142,28 @@ def read_csv(path: Path, *, extension: bool = True) -> list[CodeItem]:
     return items
 
 
+_WIRE_TYPES: dict[str, tuple[type, ...]] = {
+    "codeset": (str,),
+    "year": (int,),
+    "code": (str,),
+    "name": (str,),
+    "parent": (str, type(None)),
+    "level": (int,),
+    "extension": (bool,),
+}
+"""The type of every field of a ``code`` operation: on the wire nothing is converted."""
+
+
 def parse_operations(operations: Iterable[dict[str, Any]]) -> Iterator[CodeItem]:
-    """Code items from a ``codeset`` change-set's operations (checked again on arrival)."""
+    """Code items from a ``codeset`` change-set's operations (checked again on arrival:
+    exact types, the shape of each code, and every field fitting its column)."""
     for index, op in enumerate(operations, start=1):
         if op.get("op") != "code":
             raise InputError(f"operation {index} is {op.get('op')!r}, not 'code'")
-        yield _check(op, f"operation {index}", extension=bool(op.get("extension")))
+        for key, kinds in _WIRE_TYPES.items():
+            if type(op.get(key)) not in kinds:
+                raise InputError(f"operation {index}: {key} {op.get(key)!r} has the wrong type")
+        yield _check(op, f"operation {index}", extension=op["extension"])
 
 
 def store(conn: Connection, items: Iterable[CodeItem]) -> int:
@@ -142,12 +175,8 @@ def store(conn: Connection, items: Iterable[CodeItem]) -> int:
             & (code_item.c.year == item.year)
             & (code_item.c.code == item.code)
         )
-        values = {
-            "name": item.name,
-            "parent_code": item.parent,
-            "level": item.level,
-            "is_extension": item.extension,
-        }
+        row = item.as_row()
+        values = {name: row[name] for name in ("name", "parent_code", "level", "is_extension")}
         if conn.execute(sa.select(code_item.c.code).where(key)).first() is None:
             conn.execute(
                 code_item.insert().values(

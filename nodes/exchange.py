@@ -100,7 +100,7 @@ class Exchange:
         self.signer = load_signer(node.home.keys)
         self.trust = keys.trust_store(node.home, clock)
         self.authorize = authorizer(node.topology)
-        self.applier = appliers.for_node(node, self.trust)
+        self.applier = appliers.for_node(node, self.trust, clock)
         self.acknowledged = appliers.acknowledged_for(node)
         self.retention = timedelta(days=node.settings.quarantine_retention_days)
         topology = node.topology

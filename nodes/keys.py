@@ -1,54 +1,77 @@
-"""A node's keys and trust: its private key and certificate, the province's root CA.
+"""A node's keys and trust: its private key and certificate, the province's root CA and
+revocation list.
 
 The private key is made on the node and never leaves it (``keys new`` writes the key
 and a signing request); the province signs the request (``pki sign``) and the node
-installs the certificate beside the root certificate (``keys install``). A province
-hosted on one machine (``network init``) gets its root CA in ``DIR/ca`` and every node
-its key and certificate in one go.
+installs the certificate beside the root certificate (``keys install``) and the
+province's revocation list (``revocation install``). A certificate is renewed the same
+way with a new key (``keys new --renew``): the node signs with its current key until
+the new certificate is installed, and what it signed before stays valid (see
+:mod:`sync.trust`). A province hosted on one machine (``network init``) gets its root CA
+in ``DIR/ca`` and every node its key, certificate and revocation list in one go.
+
+The province re-publishes the revocation list before it lapses (:func:`refresh_revocation`,
+run by its agent when ``node.toml`` names the CA folder); :func:`trust_status` says what
+``fiscalsync status`` shows of all this, with an alert for whatever needs the operator.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nodes.home import NodeHome
+from nodes.locks import ca_lock
+from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec
-from sync import pki
-from sync.clock import Clock, SystemClock
-from sync.errors import KeyMaterialError
+from sync import pki, revocation
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import CertificateRejected, FiscalsyncError, KeyMaterialError
 from sync.files import write_atomic
+from sync.revocation import CRL_FILE, Freshness, RevocationList
+from sync.trust import TrustStore
 
 if TYPE_CHECKING:
     from nodes.node import Node
 
 __all__ = [
     "CA_FOLDER",
+    "EXPIRY_WARNING",
     "SSH_KEY",
+    "TrustStatus",
     "adopt_crl",
     "create_root",
     "install_certificate",
+    "install_crl",
     "issue",
     "new_key",
     "publish_revocation",
+    "refresh_revocation",
     "revoke_node",
     "sign_request",
     "ssh_key",
+    "trust_status",
     "trust_store",
 ]
 
 CA_FOLDER = "ca"
 SSH_KEY = "ssh_ed25519"
 """The node's SSH client key for reaching its parent's SFTP endpoint (OpenSSH format)."""
+EXPIRY_WARNING = timedelta(days=30)
+"""How long before its certificate expires ``status`` starts asking for a renewal."""
+PUBLISH_BY_HAND = "fiscalsync revocation publish --ca DIR"
 
 
-def new_key(home: NodeHome, code: str) -> tuple[Path, str]:
+def new_key(home: NodeHome, code: str, *, renew: bool = False) -> tuple[Path, str]:
     """Make this node's signing key and request, and its SSH client key.
 
-    Returns the request's path and the SSH public key line, which the parent's SFTP
-    server must list in its ``authorized_keys``.
+    With ``renew`` the new key waits beside the current one until its certificate is
+    installed. Returns the request's path and the SSH public key line, which the
+    parent's SFTP server must list in its ``authorized_keys``.
     """
-    csr = pki.new_node_key(home.keys, code)
+    csr = pki.new_node_key(home.keys, code, renew=renew)
     ssh_public = ssh_key(home, code)
     return csr, ssh_public
 
@@ -63,16 +86,42 @@ def ssh_key(home: NodeHome, code: str) -> str:
     return public.read_text(encoding="ascii").strip()
 
 
-def install_certificate(home: NodeHome, cert_file: Path, ca_cert_file: Path) -> pki.NodeIdentity:
-    """Install the node's certificate with the root certificate, after checking both."""
-    return pki.install_certificate(
+def install_certificate(
+    home: NodeHome, cert_file: Path, ca_cert_file: Path
+) -> tuple[pki.NodeIdentity, pki.NodeIdentity | None]:
+    """Install the node's certificate with the root certificate, after checking both.
+
+    Returns the installed certificate and, when it completed a renewal, the one it
+    superseded (kept in ``keys/superseded/``).
+    """
+    before = _installed(home)
+    pending = (home.keys / pki.NODE_KEY_PENDING).exists()
+    identity = pki.install_certificate(
         home.keys, _read(cert_file, "certificate"), _read(ca_cert_file, "CA certificate")
     )
+    renewed = pending and not (home.keys / pki.NODE_KEY_PENDING).exists()
+    return identity, before if renewed and before != identity else None
 
 
-def trust_store(home: NodeHome, clock: Clock | None = None) -> pki.TrustStore:
-    """What this node trusts: the installed root certificate and revocation list."""
-    return pki.TrustStore.load(home.keys, clock=clock or SystemClock())
+def _installed(home: NodeHome) -> pki.NodeIdentity | None:
+    try:
+        data = (home.keys / pki.NODE_CERT).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read {home.keys / pki.NODE_CERT}: {exc.strerror}") from exc
+    return pki.describe_certificate(pki.parse_certificate(data))
+
+
+def trust_store(home: NodeHome, clock: Clock | None = None) -> TrustStore:
+    """What this node trusts: the installed root certificate and revocation list.
+
+    Without a revocation list this raises :class:`CertificateRejected` naming the
+    missing file: a node that cannot check revocation takes nothing in.
+    """
+    trust = TrustStore.load(home.keys, clock=clock or SYSTEM_CLOCK)
+    trust.require_crl()
+    return trust
 
 
 def issue(ca: pki.RootCA, spec: NodeSpec, home: NodeHome, clock: Clock | None = None) -> None:
@@ -82,9 +131,9 @@ def issue(ca: pki.RootCA, spec: NodeSpec, home: NodeHome, clock: Clock | None = 
     key is made on the node with ``keys new`` and only the request travels.
     """
     csr = pki.new_node_key(home.keys, spec.code)
-    cert = pki.sign_csr(ca, csr.read_bytes(), spec.role, clock=clock or SystemClock())
+    cert = pki.sign_csr(ca, csr.read_bytes(), spec.role, clock=clock or SYSTEM_CLOCK)
     pki.install_certificate(home.keys, cert, ca.cert_pem)
-    write_atomic(home.keys / pki.CRL_FILE, ca.crl().pem)
+    revocation.write_crl(home.keys / CRL_FILE, ca.crl())
     ssh_key(home, spec.code)
 
 
@@ -97,7 +146,7 @@ def _read(path: Path, what: str) -> bytes:
 
 def create_root(ca_dir: Path, province_code: str, passphrase: bytes | None) -> pki.RootCA:
     """``pki init-root``: the province's root CA, its key optionally passphrase-protected."""
-    return pki.init_root(ca_dir, province_code, passphrase=passphrase, clock=SystemClock())
+    return pki.init_root(ca_dir, province_code, passphrase=passphrase, clock=SYSTEM_CLOCK)
 
 
 def sign_request(
@@ -116,7 +165,7 @@ def sign_request(
         _read(csr_file, "signing request"),
         role,
         validity_days=validity_days,
-        clock=SystemClock(),
+        clock=SYSTEM_CLOCK,
     )
     cert = pki.parse_certificate(cert_pem)
     identity = pki.describe_certificate(cert)
@@ -127,38 +176,249 @@ def sign_request(
 
 def revoke_node(
     ca_dir: Path, code: str, reason: str | None, passphrase: bytes | None
-) -> pki.RevocationList:
+) -> RevocationList:
     """``pki revoke``: revoke every certificate of ``code``; return the new list."""
     ca = pki.load_root(ca_dir, passphrase)
-    return pki.revoke(ca, code, reason, clock=SystemClock())
+    with ca_lock(ca_dir):
+        return pki.revoke(ca, code, reason, clock=SYSTEM_CLOCK)
 
 
-def adopt_crl(home: NodeHome, trust: pki.TrustStore, crl: pki.RevocationList) -> bool:
+def adopt_crl(home: NodeHome, trust: TrustStore, crl: RevocationList) -> bool:
     """Make ``crl`` the node's revocation list, in memory and in ``keys/crl.pem``.
 
-    Returns False when it is the list already held; an older list is refused
-    (:class:`CertificateRejected`), since revocation never goes backwards.
+    Returns False when it is the list already held; an older list, or one that drops a
+    revoked certificate, is refused (:class:`CertificateRejected`), since revocation
+    never goes backwards.
     """
     if not trust.update_crl(crl):
         return False
-    write_atomic(home.keys / pki.CRL_FILE, crl.pem)
+    revocation.write_crl(home.keys / CRL_FILE, crl)
     return True
 
 
-def publish_revocation(node: Node, ca_dir: Path, passphrase: bytes | None) -> tuple[int, int]:
-    """Send the CA's current revocation list down the tree; return (number, change-sets).
+def install_crl(home: NodeHome, crl_file: Path, clock: Clock = SYSTEM_CLOCK) -> RevocationList:
+    """``revocation install``: adopt the province's list from a file, after checking it.
 
-    The province adopts it itself first; a list older than the one in use is refused.
-    Revoked nodes are left out: they could no longer sign a receipt for it.
+    It must be signed by the installed root CA and no older than the list held; a held
+    list that can no longer be read (a damaged file) is replaced.
+    """
+    pem = _read(crl_file, "revocation list")
+    crl = TrustStore.load(home.keys, pem, clock=clock).require_crl()  # checks the root
+    try:
+        trust = TrustStore.load(home.keys, clock=clock)
+    except CertificateRejected:
+        revocation.write_crl(home.keys / CRL_FILE, crl)
+        return crl
+    adopt_crl(home, trust, crl)
+    return crl
+
+
+def _reissued(node: Node, ca: pki.RootCA, clock: Clock) -> RevocationList:
+    """The CA's current list issued again with a fresh validity, numbered above both the
+    CA's list and the one the province holds; written to the CA folder."""
+    trust = TrustStore.load(node.home.keys, clock=clock)
+    held = trust.crl
+    current = ca.crl()
+    if held is not None and not held.serials <= current.serials:
+        raise KeyMaterialError(
+            f"the revocation list in {ca.ca_dir} lacks revocations that list {held.number}, "
+            "already published, holds",
+            hint="the CA folder may have been restored from an old copy; restore its latest "
+            "crl.pem before publishing",
+        )
+    validity = timedelta(days=node.settings.crl_validity_days)
+    crl = revocation.renewed(
+        current, ca.cert, ca.key, clock.now(), validity, above=held.number if held else 0
+    )
+    ca.publish_crl(crl)
+    adopt_crl(node.home, trust, crl)
+    return crl
+
+
+def publish_revocation(
+    node: Node, ca_dir: Path, passphrase: bytes | None, clock: Clock = SYSTEM_CLOCK
+) -> tuple[int, int]:
+    """Re-issue the CA's revocation list with a fresh validity and send it down the
+    tree; return (its number, change-sets queued).
+
+    The province adopts it itself first. Revoked nodes are left out: they could no
+    longer sign a receipt for it.
     """
     if node.spec.role != "province":
         raise KeyMaterialError(f"only the province publishes revocations, not {node.spec.role}")
     ca = pki.load_root(ca_dir, passphrase)
-    crl = ca.crl()
-    adopt_crl(node.home, trust_store(node.home), crl)
-    written = node.broadcast(
-        "revocation",
-        [{"op": "crl", "pem": crl.pem.decode("ascii")}],
-        exclude=pki.revoked_codes(ca),
-    )
+    with ca_lock(ca_dir):
+        crl = _reissued(node, ca, clock)
+        written = node.broadcast(
+            "revocation",
+            [{"op": "crl", "pem": crl.pem.decode("ascii")}],
+            exclude=pki.revoked_codes(ca),
+            clock=clock,
+        )
     return crl.number, len(written)
+
+
+def _half_spent(crl: RevocationList, now: datetime) -> bool:
+    """True once half the list's validity is over (or it names no next update)."""
+    due = crl.next_update
+    if due is None:
+        return True
+    return now - crl.last_update >= (due - crl.last_update) / 2
+
+
+def refresh_revocation(node: Node, clock: Clock = SYSTEM_CLOCK) -> tuple[int, int] | None:
+    """The province agent's job: re-publish the revocation list once half its validity is
+    over, or when the CA folder holds a newer list (``pki revoke`` not yet published).
+
+    Does nothing (returns None) elsewhere than at the province, when ``node.toml``
+    names no CA folder (``[revocation] ca``), or when nothing is due; else returns what
+    :func:`publish_revocation` does.
+    """
+    settings = node.settings
+    if node.spec.role != "province" or settings.revocation_ca is None:
+        return None
+    trust = TrustStore.load(node.home.keys, clock=clock)
+    held = trust.crl
+    in_ca = revocation.read_crl(settings.revocation_ca / CRL_FILE, trust.root)
+    newer = in_ca is not None and (held is None or in_ca.number > held.number)
+    if held is not None and not newer and not _half_spent(held, clock.now()):
+        return None
+    passphrase = None
+    if settings.revocation_passphrase_file is not None:
+        passphrase = _read(settings.revocation_passphrase_file, "CA passphrase file")
+        passphrase = passphrase.rstrip(b"\r\n")
+    return publish_revocation(node, settings.revocation_ca, passphrase, clock)
+
+
+# --- what status shows ----------------------------------------------------------------
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class TrustStatus:
+    """This node's certificate and revocation list as ``status`` shows them.
+
+    ``republished_by`` (at the province only): ``agent`` when ``node.toml`` names the CA
+    folder, else ``hand``. ``alerts`` are what needs the operator, one line each.
+    """
+
+    certificate: pki.NodeIdentity | None
+    renewal_pending: bool
+    crl: RevocationList | None
+    freshness: Freshness
+    republished_by: str | None
+    alerts: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        cert = self.certificate
+        crl = self.crl
+
+        def iso(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment is not None else None
+
+        return {
+            "certificate": None
+            if cert is None
+            else {
+                "serial": f"{cert.serial:x}",
+                "fingerprint": cert.fingerprint,
+                "not_valid_before": iso(cert.not_valid_before),
+                "not_valid_after": iso(cert.not_valid_after),
+                "renewal_pending": self.renewal_pending,
+            },
+            "revocation": {
+                "state": str(self.freshness),
+                "number": crl.number if crl else None,
+                "revoked": len(crl.serials) if crl else None,
+                "last_update": iso(crl.last_update) if crl else None,
+                "next_update": iso(crl.next_update) if crl else None,
+                "republished_by": self.republished_by,
+            },
+            "alerts": list(self.alerts),
+        }
+
+
+def trust_status(node: Node, clock: Clock = SYSTEM_CLOCK) -> TrustStatus:
+    """What ``status`` shows of this node's certificate and revocation list, with an
+    alert for a missing or stale list, a list the province must re-publish by hand, a
+    certificate that expires within :data:`EXPIRY_WARNING` (or has), and a pending
+    renewal. Never raises for what it can report instead."""
+    now = clock.now()
+    alerts: list[str] = []
+    certificate = None
+    try:
+        certificate = _installed(node.home)
+    except FiscalsyncError as exc:
+        alerts.append(f"the node's certificate cannot be read: {exc.message}")
+    if certificate is None and not alerts:
+        alerts.append(
+            "no certificate installed: run 'fiscalsync keys new', have the province sign "
+            "node.csr, then 'fiscalsync keys install' it and 'fiscalsync revocation install' "
+            "the province's crl.pem"
+        )
+    elif certificate is not None:
+        alerts.extend(_certificate_alerts(certificate, now))
+    pending = (node.home.keys / pki.NODE_KEY_PENDING).exists()
+    if pending:
+        alerts.append(
+            "a certificate renewal is pending: install the certificate signed for "
+            "keys/node.csr (fiscalsync keys install CERT --ca-cert ca.crt)"
+        )
+    crl = None
+    enrolled = (node.home.keys / pki.CA_CERT).exists()
+    try:
+        crl = TrustStore.load(node.home.keys, clock=clock).crl if enrolled else None
+    except FiscalsyncError as exc:
+        alerts.append(f"the revocation list cannot be used: {exc.message}")
+        enrolled = False
+    freshness = Freshness.MISSING if crl is None else crl.freshness(now)
+    republished_by = None
+    if node.spec.role == "province":
+        republished_by = "agent" if node.settings.revocation_ca is not None else "hand"
+    if enrolled:
+        alerts.extend(_revocation_alerts(node, crl, freshness, republished_by, now))
+    return TrustStatus(certificate, pending, crl, freshness, republished_by, alerts)
+
+
+def _certificate_alerts(certificate: pki.NodeIdentity, now: datetime) -> list[str]:
+    ends = certificate.not_valid_after
+    renew = "renew it: fiscalsync keys new --renew, then pki sign and keys install"
+    if now > ends:
+        return [
+            f"this node's certificate expired on {_local(ends)}: nothing it signs is accepted; {renew}"
+        ]
+    if ends - now <= EXPIRY_WARNING:
+        return [f"this node's certificate expires on {_local(ends)}: {renew}"]
+    return []
+
+
+def _revocation_alerts(
+    node: Node,
+    crl: RevocationList | None,
+    freshness: Freshness,
+    republished_by: str | None,
+    now: datetime,
+) -> list[str]:
+    if crl is None:
+        return [
+            f"no revocation list ({node.home.keys / CRL_FILE}): nothing is accepted until the "
+            "province's crl.pem is installed (fiscalsync revocation install crl.pem)"
+        ]
+    who = (
+        f"re-publish it: {PUBLISH_BY_HAND}, or name the CA folder in node.toml "
+        "([revocation] ca) for the agent to do it"
+        if republished_by == "hand"
+        else "the agent re-publishes it from the CA folder: check that it runs"
+        if republished_by == "agent"
+        else "the province must re-publish it; change-sets are still verified with this list"
+    )
+    due = crl.next_update
+    if freshness is Freshness.STALE:
+        since = f"since {_local(due)}" if due is not None else "(it names no next update)"
+        return [f"the revocation list (number {crl.number}) is stale {since}: {who}"]
+    if republished_by == "hand" and _half_spent(crl, now) and due is not None:
+        return [f"the revocation list (number {crl.number}) lapses on {_local(due)}: {who}"]
+    return []

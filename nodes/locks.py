@@ -9,6 +9,11 @@ Three advisory locks (``flock``), each a file in the home:
   ``network sync``): two rounds on one home would take the same files twice.
 - ``agent.lock``: the agent holds it for as long as it runs; a second agent is refused.
 
+And one in the province's CA folder: ``ca.lock``, held exclusive by whatever issues a
+revocation list from it (``pki revoke``, ``revocation publish``, the agent's
+re-publication), each of which reads the current list and writes the next: two at once
+would give two lists one number, or lose a revocation.
+
 A lock that is busy is waited for a bounded time (30 seconds, or
 ``FISCALSYNC_LOCK_WAIT`` seconds), then refused with a message naming its holder when
 that is known. Money itself is protected by row locks in the database
@@ -27,11 +32,21 @@ from pathlib import Path
 
 from sync.errors import ConfigError, HomeError
 
-__all__ = ["AGENT_LOCK", "HOME_LOCK", "SYNC_LOCK", "agent_lock", "home_lock", "sync_lock"]
+__all__ = [
+    "AGENT_LOCK",
+    "CA_LOCK",
+    "HOME_LOCK",
+    "SYNC_LOCK",
+    "agent_lock",
+    "ca_lock",
+    "home_lock",
+    "sync_lock",
+]
 
 HOME_LOCK = "home.lock"
 SYNC_LOCK = "sync.lock"
 AGENT_LOCK = "agent.lock"
+CA_LOCK = "ca.lock"
 WAIT_SECONDS = 30.0
 WAIT_VARIABLE = "FISCALSYNC_LOCK_WAIT"
 _POLL_SECONDS = 0.05
@@ -128,5 +143,18 @@ def agent_lock(home: Path) -> Iterator[None]:
         wait=0.0,
         busy=f"another agent is running on {home}",
         hint="stop it first; one agent per node home",
+    ):
+        yield
+
+
+@contextmanager
+def ca_lock(ca_dir: Path) -> Iterator[None]:
+    """Hold the CA folder's lock while a revocation list is read and the next written."""
+    with _held(
+        ca_dir / CA_LOCK,
+        exclusive=True,
+        wait=None,
+        busy=f"the CA folder {ca_dir} is in use by another command",
+        hint="another revocation is being issued or published; run this again when it is done",
     ):
         yield

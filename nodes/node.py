@@ -25,7 +25,8 @@ from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.channel import Spool, enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import ConfigError, HomeError, InputError
-from sync.pki import TrustStore, load_signer
+from sync.pki import load_signer
+from sync.trust import TrustStore
 
 __all__ = ["ChangeSetView", "Node", "NodeStatus", "init_node", "inspect_changeset"]
 
@@ -88,9 +89,11 @@ class NodeStatus:
     database_url: str
     schema_revision: str | None
     schema_head: str
+    trust: keys.TrustStatus
     alerts: list[Alert] = field(default_factory=list)
-    """What needs an operator (parked, damaged, retrying, quarantined files); only
-    known when the schema is up to date."""
+    """What needs an operator: parked, damaged, retrying and quarantined files (only
+    known when the schema is up to date), then the trust store's (revocation list,
+    certificate)."""
 
     def as_dict(self) -> dict[str, object]:
         def brief(n: NodeSpec) -> dict[str, str]:
@@ -110,6 +113,7 @@ class NodeStatus:
                 "schema_head": self.schema_head,
                 "up_to_date": self.schema_revision == self.schema_head,
             },
+            **self.trust.as_dict(),
             "alerts": [alert.as_dict() for alert in self.alerts],
         }
 
@@ -181,9 +185,10 @@ class Node:
     def parent(self) -> NodeSpec | None:
         return self.topology.nodes[self.spec.parent] if self.spec.parent else None
 
-    def status(self) -> NodeStatus:
+    def status(self, clock: Clock = SYSTEM_CLOCK) -> NodeStatus:
         revision = migrate.current_revision(self.engine)
         head = migrate.head_revision()
+        trust = keys.trust_status(self, clock)
         return NodeStatus(
             code=self.spec.code,
             name=self.spec.name,
@@ -196,7 +201,11 @@ class Node:
             database_url=redact(self.settings.database_url),
             schema_revision=revision,
             schema_head=head,
-            alerts=alerts(self.engine) if revision == head else [],
+            trust=trust,
+            alerts=[
+                *(alerts(self.engine) if revision == head else []),
+                *(Alert("trust", "keys", text) for text in trust.alerts),
+            ],
         )
 
     def trust(self) -> TrustStore:

@@ -42,18 +42,23 @@ submits nothing). Their operations, amounts in integer fen::
      "budget": 123456, "period": 1000, "ytd": 5000}
 
 The receiver refuses (a negative receipt) a report whose arithmetic does not hold, a
-report of a node other than the change-set's origin, or a version no newer than the
-one it holds; otherwise it keeps it as ``received``, with the change-set's creation time
-as the submission time.
+report of a node other than the change-set's origin, a version no newer than the one it
+holds, or a field its database could not store as it is (a name too long for its
+column, a number beyond 64 bits); otherwise it keeps it as ``received``, with its own
+clock's time of taking it (``received_at``).
 
 **Consolidation.** :func:`view` sums the current reports of a region: ``own`` is one
 node's report, ``all`` its whole subtree (全辖): for a city the city and its counties
 (市级汇总), for the province every node once (全省汇总: the province, every city's
 consolidation and the counties the province manages directly). The center holds every
 report; any other node holds its own and its children's, and is refused a view that
-needs others. :func:`submitters` lists who reported on time, late or not at all, judged
-by the creation time of the signed change-set that first brought each node's report (a
-later correction does not make a report late).
+needs others; a consolidation sums submitted versions only, never a draft.
+:func:`submitters` lists who reported on time, late or not at all, judged by the time
+the first receiver (the parent, or the center) took each node's first report, by the
+receiver's clock: a node whose own clock is slow cannot report late and be listed on
+time. Where this node is the first receiver, that is its own clock; for its own report,
+the time its first receiver put in its signed receipt (a later correction does not make
+a report late).
 """
 
 from __future__ import annotations
@@ -63,16 +68,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal import appropriations
 from nodes.policy import check_send
-from nodes.settings import Settings
+from nodes.settings import LOCAL_TIME, Settings
 from nodes.topology import NodeSpec, Topology
+from schema.channels import outbox
 from schema.engine import reading
+from schema.limits import misfit
 from schema.locks import lock_scope
 from schema.sums import total
 from schema.tables import code_item, ledger_entry, report, report_line
@@ -110,13 +116,11 @@ __all__ = [
     "view",
 ]
 
-LOCAL_TIME = ZoneInfo("Asia/Shanghai")
-"""Where report days begin and end: ledgers, periods and deadlines are Beijing days."""
 
 KINDS = ("monthly", "tenday")
 SECTIONS = ("revenue", "expenditure")
 SCOPES = ("own", "all")
-STATES = ("on time", "late", "missing", "not yet due")
+STATES = ("on time", "late", "sent", "missing", "not yet due")
 SUBTOTAL_DIGITS = {1: 3, 2: 5}
 """Subtotal levels and the length of their codes: 1 类 (3 digits), 2 款 (5 digits)."""
 LEAF = 3
@@ -605,20 +609,28 @@ def _store(conn: Connection, header: dict[str, Any], lines: Iterable[ReportLine]
     return int(key[0])
 
 
+def _line_row(report_id: int, line: ReportLine) -> dict[str, Any]:
+    return {
+        "report_id": report_id,
+        "section": line.section,
+        "level": line.level,
+        "code": line.code,
+        "budget_fen": line.budget_fen,
+        "period_fen": line.period_fen,
+        "ytd_fen": line.ytd_fen,
+    }
+
+
 def _insert_lines(conn: Connection, report_id: int, lines: Iterable[ReportLine]) -> None:
-    rows = [
-        {
-            "report_id": report_id,
-            "section": x.section,
-            "level": x.level,
-            "code": x.code,
-            "budget_fen": x.budget_fen,
-            "period_fen": x.period_fen,
-            "ytd_fen": x.ytd_fen,
-        }
-        for x in lines
-    ]
-    conn.execute(report_line.insert(), rows)
+    conn.execute(report_line.insert(), [_line_row(report_id, x) for x in lines])
+
+
+def _fitting(table: sa.Table, where: str, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` if every value fits its column of ``table``; else InputError naming it."""
+    problem = misfit(table, row)
+    if problem is not None:
+        raise InputError(f"{where}: {problem}")
+    return row
 
 
 def _generate(conn: Connection, node: Node, period: Period, actor: str, clock: Clock) -> int:
@@ -781,11 +793,11 @@ def submit(
         written = [
             enqueue(conn, spool, signer, code, "report", operations, clock) for code in recipients
         ]
-        submitted_at = written[-1].header.created
+        submitted_at = written[0].header.created
         conn.execute(
             report.update()
             .where(report.c.id == row.id)
-            .values(state="submitted", submitted_at=submitted_at, changeset_id=written[-1].id)
+            .values(state="submitted", submitted_at=submitted_at, changeset_id=written[0].id)
         )
     return Submission(
         me, period.label, int(row.version), recipients, [w.id for w in written], submitted_at
@@ -809,10 +821,16 @@ def _received_time(text: str, where: str) -> datetime:
         raise InputError(f"{where}: {text!r} is not a UTC time: {exc}") from exc
 
 
-def apply_received(conn: Connection, verified: Verified, topology: Topology) -> None:
+def apply_received(
+    conn: Connection, verified: Verified, topology: Topology, *, taken_at: datetime
+) -> None:
     """Keep a report that arrived in a ``report`` change-set, after checking it whole.
 
-    Runs in the channel's transaction; :class:`InputError` refuses the change-set.
+    ``taken_at`` is this node's clock now: the report's receive time, by which it is
+    judged on time or late here (the sender's ``created`` is kept as ``submitted_at``,
+    for the record only). Every field is checked against the table's declaration, so a
+    value PostgreSQL would refuse is refused the same way on SQLite. Runs in the
+    channel's transaction; :class:`InputError` refuses the change-set.
     """
     origin = verified.header.origin
     operations = verified.operations()
@@ -853,6 +871,8 @@ def apply_received(conn: Connection, verified: Verified, topology: Topology) -> 
     if len(lines) != count:
         raise InputError(f"the report announces {count} lines but carries {len(lines)}")
     check_lines(lines, negative_entries=negative)
+    for line in lines:
+        _fitting(report_line, line.describe(), _line_row(0, line))
     held = conn.execute(
         sa.select(sa.func.max(report.c.version)).where(
             report.c.node_code == node, report.c.period == period.label
@@ -865,20 +885,24 @@ def apply_received(conn: Connection, verified: Verified, topology: Topology) -> 
         )
     _store(
         conn,
-        {
-            "node_code": node,
-            "period": period.label,
-            "kind": period.kind,
-            "year": period.year,
-            "version": version,
-            "state": "received",
-            "negative_entries": negative,
-            "generated_at": generated_at,
-            "generated_by": generated_by,
-            "submitted_at": verified.header.created,
-            "changeset_id": verified.id,
-            "received_at": utcnow(),
-        },
+        _fitting(
+            report,
+            where,
+            {
+                "node_code": node,
+                "period": period.label,
+                "kind": period.kind,
+                "year": period.year,
+                "version": version,
+                "state": "received",
+                "negative_entries": negative,
+                "generated_at": generated_at,
+                "generated_by": generated_by,
+                "submitted_at": verified.header.created,
+                "changeset_id": verified.id,
+                "received_at": taken_at,
+            },
+        ),
         lines,
     )
 
@@ -928,11 +952,21 @@ def _check_held(node: Node, codes: Iterable[str]) -> None:
         )
 
 
-def _current(conn: Connection, codes: list[str], period: Period) -> dict[str, Any]:
-    """The current (newest) version held of each node's report, by node code."""
+SENT = ("submitted", "received")
+"""States of a version that went up the tree: this node's submitted ones, others' received."""
+
+
+def _current(
+    conn: Connection, codes: list[str], period: Period, *, sent_only: bool = False
+) -> dict[str, Any]:
+    """The current (newest) version held of each node's report, by node code; with
+    ``sent_only`` the newest that was submitted (a newer draft is left out)."""
+    where = [report.c.period == period.label, report.c.node_code.in_(codes)]
+    if sent_only:
+        where.append(report.c.state.in_(SENT))
     newest = (
         sa.select(report.c.node_code, sa.func.max(report.c.version).label("version"))
-        .where(report.c.period == period.label, report.c.node_code.in_(codes))
+        .where(*where)
         .group_by(report.c.node_code)
         .subquery()
     )
@@ -978,7 +1012,10 @@ def view(
     """One node's current report (``own``) or its region's consolidation (``all``).
 
     ``region`` defaults to this node (at the center: the province). Subtotals and totals
-    are recomputed from the leaves of the current version of every report summed.
+    are recomputed from the leaves of the current version of every report summed. A
+    consolidation (全辖) sums only versions that went up the tree (submitted or
+    received), never this node's unsubmitted draft, so that a city's 全辖 is the
+    center's 市级汇总 of it; ``own`` shows the newest version, draft or not.
     Raises :class:`InputError` when this node does not receive the reports asked for,
     or holds no report for ``own``.
     """
@@ -989,7 +1026,7 @@ def view(
     members = [code] if scope == "own" else _subtree(node.topology, code)
     _check_held(node, members)
     with reading(node.engine) as conn:
-        current = _current(conn, members, period)
+        current = _current(conn, members, period, sent_only=scope == "all")
         if scope == "own" and not current:
             raise InputError(
                 f"no {period} report of {code} here",
@@ -1035,8 +1072,15 @@ def versions(node: Node, period: Period | str, code: str | None = None) -> list[
 
 @dataclass(frozen=True)
 class Submitter:
-    """Whether one node has reported for a period: ``on time``, ``late`` (first submitted
-    after the deadline), ``missing`` (nothing by the deadline) or ``not yet due``."""
+    """Whether one node has reported for a period: ``on time``, ``late`` (first taken
+    after the deadline), ``sent`` (submitted here, its first receiver's receipt not yet
+    back), ``missing`` (nothing by the deadline) or ``not yet due``.
+
+    ``submitted_at`` is when the report counts as submitted: when its first receiver
+    took it, by the receiver's clock (this node's, for a report it received; the one in
+    the parent's signed receipt, or the center's, for this node's own), never by the
+    sender's clock.
+    """
 
     code: str
     name: str
@@ -1074,8 +1118,11 @@ def submitters(
     """Who has reported for ``period`` as of ``now``, by this node's deadlines.
 
     Without ``region``: every node whose reports this node receives (at the center,
-    every node but itself); with it, the region's subtree. A node is judged by its first
-    submission: a correction after the deadline does not make it late.
+    every node but itself); with it, the region's subtree. A node is judged by the
+    first of its versions taken by a first receiver, at the receiver's clock: a report
+    received here by this node's receive time; this node's own report by the time in
+    its first receiver's signed receipt (a refused version does not count). A
+    correction after the deadline does not make a report late.
     """
     period = Period.of(period)
     now = now or utcnow()
@@ -1085,30 +1132,39 @@ def submitters(
         codes = _subtree(node.topology, _region(node, region))
         _check_held(node, codes)
     deadline = period.deadline(node.settings)
-    sent = report.c.state.in_(("submitted", "received"))
+    receipted = sa.case((outbox.c.receipt_verdict == "applied", outbox.c.receipt_taken_at))
+    taken = sa.case((report.c.state == "received", report.c.received_at), else_=receipted)
+    unanswered = sa.case((outbox.c.acked_at.is_(None) & (report.c.state == "submitted"), 1))
     with reading(node.engine) as conn:
         rows = conn.execute(
             sa.select(
                 report.c.node_code,
-                sa.func.min(report.c.submitted_at).label("first"),
+                sa.func.min(taken).label("first"),
                 sa.func.max(report.c.version).label("version"),
+                sa.func.count(unanswered).label("unanswered"),
             )
-            .where(report.c.period == period.label, report.c.node_code.in_(codes), sent)
+            .select_from(report.outerjoin(outbox, outbox.c.id == report.c.changeset_id))
+            .where(
+                report.c.period == period.label,
+                report.c.node_code.in_(codes),
+                report.c.state.in_(SENT),
+            )
             .group_by(report.c.node_code)
         ).all()
-    first = {row.node_code: row for row in rows}
+    held = {row.node_code: row for row in rows}
     found = []
     for code in codes:
         spec = node.topology.node(code)
-        row = first.get(code)
-        if row is not None:
-            state = "on time" if row.first < deadline else "late"
-            found.append(
-                Submitter(code, spec.name, spec.role, state, deadline, row.first, row.version)
-            )
+        row = held.get(code)
+        first = row.first if row is not None else None
+        if first is not None:
+            state = "on time" if first < deadline else "late"
+        elif row is not None and row.unanswered:
+            state = "sent"
         else:
             state = "missing" if now >= deadline else "not yet due"
-            found.append(Submitter(code, spec.name, spec.role, state, deadline, None, None))
+        version = row.version if row is not None and state in STATES[:3] else None
+        found.append(Submitter(code, spec.name, spec.role, state, deadline, first, version))
     return found
 
 
@@ -1145,6 +1201,7 @@ _LABELS = {
         "received": "received",
         "on time": "on time",
         "late": "late",
+        "sent": "sent, no receipt yet",
         "missing": "missing",
         "not yet due": "not yet due",
         "unit": "yuan",
@@ -1179,6 +1236,7 @@ _LABELS = {
         "received": "已接收",
         "on time": "按时",
         "late": "逾期",
+        "sent": "已发送待回执",
         "missing": "未报",
         "not yet due": "未到期",
         "unit": "元",

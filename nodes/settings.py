@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from schema.engine import sqlite_url
 from schema.types import is_node_code
@@ -20,10 +21,12 @@ from sync.errors import ConfigError
 
 __all__ = [
     "DATABASE_FILE",
+    "DEFAULT_CRL_VALIDITY_DAYS",
     "DEFAULT_MONTHLY_DEADLINE_DAY",
     "DEFAULT_QUARANTINE_RETENTION_DAYS",
     "DEFAULT_SYNC_INTERVAL",
     "DEFAULT_TENDAY_DEADLINE_DAYS",
+    "LOCAL_TIME",
     "SETTINGS_FILE",
     "Settings",
     "load_settings",
@@ -37,6 +40,10 @@ DEFAULT_SYNC_INTERVAL = {"province": 300, "city": 300, "county": 300, "center": 
 DEFAULT_MONTHLY_DEADLINE_DAY = 5
 DEFAULT_TENDAY_DEADLINE_DAYS = 3
 DEFAULT_QUARANTINE_RETENTION_DAYS = 90
+DEFAULT_CRL_VALIDITY_DAYS = 7
+LOCAL_TIME = ZoneInfo("Asia/Shanghai")
+"""The zone of every node (Beijing time): times are stored in UTC and shown in it, and
+report days begin and end in it."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,12 @@ class Settings:
     """A ten-day report (旬报) is due this many days after its period's last day."""
     quarantine_retention_days: int = DEFAULT_QUARANTINE_RETENTION_DAYS
     """Quarantine entries released or dropped this many days ago are purged by the round."""
+    revocation_ca: Path | None = None
+    """(province) The root CA folder, for the agent to re-publish the revocation list."""
+    revocation_passphrase_file: Path | None = None
+    """(province) The file holding the CA key's passphrase, if the key is encrypted."""
+    crl_validity_days: int = DEFAULT_CRL_VALIDITY_DAYS
+    """(province) How long each revocation list it publishes is valid."""
 
 
 def render_settings(code: str, database_url: str | None, sync_interval_seconds: int) -> str:
@@ -88,6 +101,13 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         "# Entries released or dropped more than this many days ago are purged, with any file\n"
         "# of theirs, by the sync round (open entries are kept until an operator closes them).\n"
         f"retention_days = {DEFAULT_QUARANTINE_RETENTION_DAYS}\n"
+        "\n[revocation]\n"
+        "# (province) The root CA folder: with it the agent re-publishes the revocation list\n"
+        "# at half its validity; without it, run `fiscalsync revocation publish --ca DIR`.\n"
+        '# ca = "/secure/ca"\n'
+        '# passphrase_file = "/secure/ca.passphrase"   (if the CA key is encrypted)\n'
+        "# How long each published list is valid, in days (1 to 60).\n"
+        f"validity_days = {DEFAULT_CRL_VALIDITY_DAYS}\n"
     )
 
 
@@ -135,6 +155,21 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     retention = get("quarantine", "retention_days", int, DEFAULT_QUARANTINE_RETENTION_DAYS)
     if not 1 <= retention <= 36_500:
         raise ConfigError(f"{path}: [quarantine] retention_days must be from 1 to 36500")
+    ca = get("revocation", "ca", str, "")
+    passphrase_file = get("revocation", "passphrase_file", str, "")
+    crl_days = get("revocation", "validity_days", int, DEFAULT_CRL_VALIDITY_DAYS)
+    if not 1 <= crl_days <= 60:
+        raise ConfigError(f"{path}: [revocation] validity_days must be from 1 to 60")
     return Settings(
-        home.resolve(), code, topology, url, interval, monthly_day, tenday_days, retention
+        home.resolve(),
+        code,
+        topology,
+        url,
+        interval,
+        monthly_day,
+        tenday_days,
+        quarantine_retention_days=retention,
+        revocation_ca=(home / ca).resolve() if ca else None,
+        revocation_passphrase_file=(home / passphrase_file).resolve() if passphrase_file else None,
+        crl_validity_days=crl_days,
     )

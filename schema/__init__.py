@@ -29,6 +29,7 @@ from schema.errors import (
     SchemaOutdated,
     SchemaTooNew,
 )
+from schema.limits import misfit
 from schema.migrate import check_schema, current_revision, head_revision, upgrade
 from schema.tables import (
     appropriation,
@@ -67,6 +68,7 @@ __all__ = [
     "is_region_code",
     "ledger_entry",
     "metadata",
+    "misfit",
     "node_identity",
     "open_engine",
     "outbox",

@@ -86,10 +86,14 @@ outbox = Table(
     Column("receipt_file", String(200)),
     Column("receipt_verdict", String(16)),
     Column("receipt_reason", Text),
+    Column("receipt_taken_at", UTCDateTime()),
     UniqueConstraint("recipient", "seq"),
     Index(None, "acked_at", "next_attempt_at"),
 )
-"""Change-sets this node originated, kept until the recipient's signed receipt arrives."""
+"""Change-sets this node originated, kept until the recipient's signed receipt arrives.
+
+``receipt_taken_at`` is when the recipient took the change-set, by the recipient's clock,
+as its signed receipt says (``acked_at`` is when the receipt arrived, by this node's)."""
 
 quarantine = Table(
     "quarantine",

@@ -184,9 +184,11 @@ report = Table(
 
 Every version is kept: a correction is a new version, and the newest is the current one.
 Own reports are ``draft`` until ``submitted`` (``changeset_id``: the copy sent to the
-central node, or to the parent where there is none); reports of other nodes are
-``received``, with ``submitted_at`` the creation time of the signed change-set that
-brought them (``changeset_id``). ``negative_entries`` says a negative ledger entry went
+first receiver, the parent, or the central node where there is none; its receipt in the
+outbox says when that receiver took it). Reports of other nodes are ``received``, with
+``received_at`` this node's time of taking them (by which they are judged on time or
+late) and ``submitted_at`` the sender's own creation time of the signed change-set that
+brought them (``changeset_id``), for the record. ``negative_entries`` says a negative ledger entry went
 into the report, which lifts the check that no year to date is below its period.
 """
 

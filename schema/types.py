@@ -23,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "format_utc",
     "parse_utc",
     "DIGEST_LENGTH",
     "MAX_AMOUNT_FEN",
@@ -102,6 +103,11 @@ def parse_utc(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone")
     return moment.astimezone(UTC)
+
+
+def format_utc(moment: datetime) -> str:
+    """An aware time as it is written on the wire: ``2026-11-05T01:30:00.000000Z`` (UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def utcnow() -> datetime:

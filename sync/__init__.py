@@ -8,8 +8,9 @@ from sync.changeset import Header, Verified, WrittenChangeSet, read_header, veri
 from sync.channel import Outcome, Received, Spool, enqueue, receive
 from sync.clock import SYSTEM_CLOCK, Clock, FixedClock, SystemClock
 from sync.errors import FiscalsyncError, VerificationError
-from sync.pki import RootCA, Signer, SignerInfo, TrustStore, load_signer
+from sync.pki import RootCA, Signer, load_signer
 from sync.signing import SignatureSuite, get_suite, register_suite
+from sync.trust import SignerInfo, TrustStore
 
 __all__ = [
     "SYSTEM_CLOCK",

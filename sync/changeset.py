@@ -28,10 +28,10 @@ operation count.
 
 :func:`verify` checks a file in this order, each failure with its own exception: framing
 and header syntax (:class:`MalformedChangeSet`), header signature
-(:class:`SignatureInvalid`), signer certificate and its binding to the origin
-(:class:`CertificateRejected`), recipient (:class:`WrongRecipient`), the caller's
-authorisation (:class:`NotAuthorized`), and last a streaming pass over the body
-(:class:`IntegrityError`). Reading and writing use bounded memory whatever the size.
+(:class:`SignatureInvalid`), signer certificate, valid at the header's ``created``, and
+its binding to the origin (:class:`CertificateRejected`), recipient
+(:class:`WrongRecipient`), the caller's authorisation (:class:`NotAuthorized`), and last
+a streaming pass over the body (:class:`IntegrityError`). Reading and writing use bounded memory whatever the size.
 """
 
 from __future__ import annotations
@@ -71,13 +71,12 @@ from sync.files import atomic_file
 from sync.pki import (
     Certificate,
     Signer,
-    SignerInfo,
-    TrustStore,
     certificate_public_key,
     is_node_code,
     parse_certificate,
 )
 from sync.signing import DEFAULT_SUITE, SignatureSuite, canonical_json, get_suite
+from sync.trust import SignerInfo, TrustStore
 
 __all__ = [
     "COMPRESSION_LEVEL",
@@ -606,8 +605,9 @@ def verify(
 ) -> Verified:
     """Verify a change-set completely, cheapest checks first; return who signed it.
 
-    Order: framing and header syntax, header signature, signer certificate (trusted now,
-    code equal to the origin), recipient, ``authorize(header, signer)`` (which raises
+    Order: framing and header syntax, header signature, signer certificate (chained to
+    the root, unrevoked, valid when the header says it was signed, code equal to the
+    origin: :meth:`TrustStore.check_signer`), recipient, ``authorize(header, signer)`` (which raises
     :class:`NotAuthorized` to refuse), then one streaming pass over the body for its
     hash and count. With ``check_operations`` every operation is also decoded (no floats,
     objects only); otherwise that is left to :func:`iter_operations`. A file whose name
@@ -640,7 +640,7 @@ def verify(
                 f"{label}: header signature does not verify ({exc.message})"
             ) from exc
         try:
-            signer = trust.check_signer(cert)
+            signer = trust.check_signer(cert, signed_at=header.created)
         except CertificateRejected as exc:
             raise CertificateRejected(f"{label}: {exc.message}", hint=exc.hint) from exc
         if signer.code != header.origin:
@@ -881,7 +881,9 @@ class ChangeSetWriter:
     name, fsynced, renamed to its content-addressed name and the folder fsynced. On an
     exception nothing is published and the temporary files are removed. Invalid
     operations (floats, non-JSON values) raise :class:`InputError`; I/O failures raise
-    :class:`HomeError`.
+    :class:`HomeError`; a clock outside the signer's certificate validity (a slow clock,
+    an expired certificate) raises :class:`KeyMaterialError`, since every recipient
+    would refuse the change-set.
     """
 
     def __init__(
@@ -905,6 +907,7 @@ class ChangeSetWriter:
             raise InputError(
                 f"cannot write change-set: origin {origin} is not the signer's code {signer.code}"
             )
+        signer.require_valid(clock.now())
         self._out_dir = out_dir
         self._signer = signer
         self._origin = origin
@@ -1014,13 +1017,15 @@ class ChangeSetWriter:
         self._flush()
         self._write(self._compressor.flush())
         signer = self._signer
+        created = self._clock.now()
+        signer.require_valid(created)
         header = Header(
             origin=self._origin,
             recipient=self._recipient,
             kind=self._kind,
             seq=self._seq,
             prev=self._prev,
-            created=self._clock.now(),
+            created=created,
             count=self._count,
             body=f"{signer.suite.hash_name}:{self._digest.hexdigest()}",
             suite=signer.suite.name,

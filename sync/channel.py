@@ -32,9 +32,11 @@ The recipient :func:`receive` s each file it is given:
 
 Receipts are change-sets of kind ``receipt`` that take the ``seq`` and ``prev`` of the
 change-set they acknowledge (whose id, verdict and channel state digest are in their one
-operation); they are not sequenced on a channel of their own (a lost receipt is re-sent
-when the origin retransmits), and nothing acknowledges them in turn. The spool's folders
-are described in :mod:`sync.spool`.
+operation, with ``taken_at``: when the recipient took it, by the recipient's own clock,
+which the origin keeps as the outbox entry's ``receipt_taken_at``); they are not
+sequenced on a channel of their own (a lost receipt is re-sent when the origin
+retransmits), and nothing acknowledges them in turn. The spool's folders are described
+in :mod:`sync.spool`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from sqlalchemy.engine import Connection, Engine
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.locks import insert_missing, lock_rows
+from schema.types import format_utc, parse_utc
 from sync import attempts, changeset
 from sync.attempts import Stage
 from sync.changeset import Header, Verified, WrittenChangeSet
@@ -66,9 +69,10 @@ from sync.errors import (
     failure_message,
 )
 from sync.files import copy_atomic
-from sync.pki import Signer, SignerInfo, TrustStore
+from sync.pki import Signer
 from sync.quarantine import quarantine_file
 from sync.spool import Spool
+from sync.trust import SignerInfo, TrustStore
 
 __all__ = [
     "BACKOFF_BASE",
@@ -344,6 +348,7 @@ def _take(
     verdict, reason = _apply(conn, verified, authorize, applier)
     crashpoint("before-commit")
     state = _next_state(head.state, verified.id, verdict)
+    now = clock.now()
     receipt = changeset.write_changeset(
         spool.receipts,
         signer,
@@ -361,11 +366,11 @@ def _take(
                 "verdict": verdict,
                 "reason": reason,
                 "state": state,
+                "taken_at": format_utc(now),
             }
         ],
         clock=clock,
     )
-    now = clock.now()
     conn.execute(
         changeset_log.insert().values(
             id=verified.id,
@@ -422,6 +427,10 @@ def _take_receipt(
         return _quarantine(engine, spool, path, exc.reason, exc.message, clock)
     body = operations[0] if len(operations) == 1 else {}
     acknowledged = body.get("changeset")
+    try:
+        taken_at = _receipt_time(body.get("taken_at"))
+    except ValueError:
+        acknowledged = None  # a receipt with a bad time is not a well-formed receipt
     if not isinstance(acknowledged, str) or body.get("recipient") != header.origin:
         return _quarantine(
             engine, spool, path, "receipt", f"{path.name}: not a well-formed receipt", clock
@@ -444,6 +453,7 @@ def _take_receipt(
                     receipt_file=kept.name,
                     receipt_verdict=str(body.get("verdict")),
                     receipt_reason=body.get("reason"),
+                    receipt_taken_at=taken_at,
                 )
             )
             if on_receipt is not None:
@@ -460,6 +470,16 @@ def _take_receipt(
     crashpoint("receipt-committed")
     path.unlink(missing_ok=True)
     return Received(Outcome.RECEIPT, path.name, header.origin, header.seq, body.get("reason"))
+
+
+def _receipt_time(value: object) -> datetime | None:
+    """The receipt's ``taken_at``: when the recipient took the change-set, by its own
+    clock (None if the receipt has none); ValueError if it is not a UTC time."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"taken_at {value!r} is not a time")
+    return parse_utc(value)
 
 
 # --- what an operator looks at -----------------------------------------------------------

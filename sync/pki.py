@@ -1,4 +1,4 @@
-"""The province's PKI: root CA, node certificates, revocation list and the trust check.
+"""The province's PKI: root CA, node certificates and their renewal, and the trust check.
 
 The province holds the root CA (``ca_dir``: ``ca.key``, ``ca.crt``, ``crl.pem`` and the
 ``issued/`` record of every certificate it signed). A node makes its own key pair, which
@@ -14,7 +14,23 @@ Node certificates carry subject ``CN=<code>, OU=<role>, O=fiscalsync`` and a non
 private extension (OID ``1.3.6.1.4.1.61131.1.1``) holding the RFC 8785 JSON
 ``{"code": ..., "role": ...}``; the two must agree. The chain is one level deep, so
 :class:`TrustStore` checks it by hand rather than with a TLS path builder. Revocation is a
-CRL signed by the root whose CRL number only ever grows.
+CRL signed by the root whose CRL number only ever grows (:mod:`sync.revocation`).
+
+**Renewal.** A node renews its certificate with a new key: ``new_node_key(keys_dir,
+code, renew=True)`` writes ``node.key.new`` and a new ``node.csr`` while the node goes
+on signing with ``node.key``; installing the certificate signed for the new key keeps
+the old certificate in ``superseded/`` and replaces ``node.key`` (the old private key is
+gone: nothing needs it any more). What the node signed before stays verifiable, because
+:meth:`TrustStore.check_signer` judges a certificate at the change-set's signing time:
+every change-set carries its signer's certificate in its seal, so a change-set still in
+flight when its signer renewed, or when the superseded certificate expired, is accepted
+as long as it was signed within that certificate's validity and the certificate is not
+revoked. Nothing is re-signed, so change-set ids, the ``prev`` chain of every channel
+and the receipts already on their way stay exactly as they were. The price is that an
+expired certificate's key could still sign change-sets dated within its validity:
+that is why renewal destroys the old key, and why revocation lists never drop an entry
+(revoke the old certificate if its key may have leaked; a revoked certificate verifies
+nothing, whenever it signed).
 
 Foreign errors (``cryptography``'s ``ValueError``/``TypeError``/``InvalidSignature``,
 ``OSError``) are translated here into :class:`KeyMaterialError` (a key, request,
@@ -26,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,41 +58,51 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.x509.oid import NameOID
 
-from sync.clock import SYSTEM_CLOCK, Clock
+from sync.clock import Clock
 from sync.errors import (
-    CertificateRejected,
     FiscalsyncError,
     InputError,
     KeyMaterialError,
 )
-from sync.files import write_atomic
+from sync.files import fsync_directory, write_atomic
+from sync.revocation import (
+    CRL_FILE,
+    RevocationList,
+    issue_crl,
+    load_crl,
+    reason_flag,
+    revocation_entry,
+    write_crl,
+)
 from sync.signing import DEFAULT_SUITE, SignatureSuite, canonical_json, get_suite
 
 __all__ = [
     "CA_CERT",
     "CA_KEY",
-    "CRL_FILE",
     "IDENTITY_OID",
     "ISSUED_DIR",
     "NODE_CERT",
     "NODE_CSR",
     "NODE_KEY",
+    "NODE_KEY_PENDING",
     "ORGANIZATION",
     "ROLES",
+    "SUPERSEDED_DIR",
     "Certificate",
     "NodeIdentity",
-    "RevocationList",
     "RootCA",
     "Signer",
-    "SignerInfo",
-    "TrustStore",
     "certificate_fingerprint",
+    "certificate_identity",
     "certificate_public_key",
+    "check_root",
     "describe_certificate",
+    "ed25519_public",
     "init_root",
     "install_certificate",
+    "is_ca_certificate",
     "is_node_code",
-    "load_crl",
+    "issued_certificates",
     "load_root",
     "load_signer",
     "new_node_key",
@@ -84,6 +111,9 @@ __all__ = [
     "revoked_codes",
     "generate_ssh_key",
     "sign_csr",
+    "signed_by",
+    "subject_code",
+    "utc_text",
 ]
 
 Certificate = x509.Certificate
@@ -95,9 +125,12 @@ ROOT_CN_PREFIX = "fiscalsync root CA "
 
 CA_KEY = "ca.key"
 CA_CERT = "ca.crt"
-CRL_FILE = "crl.pem"
 ISSUED_DIR = "issued"
 NODE_KEY = "node.key"
+NODE_KEY_PENDING = "node.key.new"
+"""A renewal's new key, waiting for its certificate (the node signs with ``node.key``)."""
+SUPERSEDED_DIR = "superseded"
+"""Where a renewal keeps the node's earlier certificates, as ``<serial-hex>.crt``."""
 NODE_CSR = "node.csr"
 NODE_CERT = "node.crt"
 
@@ -158,7 +191,7 @@ def certificate_public_key(cert: x509.Certificate) -> Any:
         return cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise KeyMaterialError(
-            f"certificate of {_subject_code(cert)} holds an unsupported key ({exc})"
+            f"certificate of {subject_code(cert)} holds an unsupported key ({exc})"
         ) from exc
 
 
@@ -171,7 +204,7 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _utc_text(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -182,13 +215,13 @@ def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     return values[0].value
 
 
-def _subject_code(cert: x509.Certificate) -> str:
+def subject_code(cert: x509.Certificate) -> str:
     """Return the certificate's CN for messages, or a placeholder when it has none."""
     code = _attribute(cert.subject, NameOID.COMMON_NAME)
     return code if code is not None else "(no common name)"
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def is_ca_certificate(cert: x509.Certificate) -> bool:
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     except x509.ExtensionNotFound:
@@ -196,7 +229,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return constraints.value.ca
 
 
-def _identity(cert: x509.Certificate, error: type[FiscalsyncError]) -> tuple[str, str]:
+def certificate_identity(cert: x509.Certificate, error: type[FiscalsyncError]) -> tuple[str, str]:
     """Return ``(code, role)`` bound by a node certificate, or raise ``error``.
 
     Subject CN and OU, the organisation and the private extension must all agree.
@@ -235,17 +268,17 @@ def _identity(cert: x509.Certificate, error: type[FiscalsyncError]) -> tuple[str
     return code, role
 
 
-def _ed25519_public(cert: x509.Certificate, error: type[FiscalsyncError]) -> Ed25519PublicKey:
+def ed25519_public(cert: x509.Certificate, error: type[FiscalsyncError]) -> Ed25519PublicKey:
     try:
         key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise error(f"certificate of {_subject_code(cert)} has an unreadable key") from exc
+        raise error(f"certificate of {subject_code(cert)} has an unreadable key") from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise error(f"certificate of {_subject_code(cert)} does not hold an ed25519 key")
+        raise error(f"certificate of {subject_code(cert)} does not hold an ed25519 key")
     return key
 
 
-def _signed_by(cert: x509.Certificate, issuer_key: Ed25519PublicKey) -> bool:
+def signed_by(cert: x509.Certificate, issuer_key: Ed25519PublicKey) -> bool:
     try:
         issuer_key.verify(cert.signature, cert.tbs_certificate_bytes)
     except InvalidSignature:
@@ -257,9 +290,9 @@ def _raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def _check_root(cert: x509.Certificate) -> Ed25519PublicKey:
-    key = _ed25519_public(cert, KeyMaterialError)
-    if not _is_ca(cert) or cert.issuer != cert.subject or not _signed_by(cert, key):
+def check_root(cert: x509.Certificate) -> Ed25519PublicKey:
+    key = ed25519_public(cert, KeyMaterialError)
+    if not is_ca_certificate(cert) or cert.issuer != cert.subject or not signed_by(cert, key):
         raise KeyMaterialError(
             f"{cert.subject.rfc4514_string()} is not a self-signed CA certificate",
             hint="use the province's ca.crt",
@@ -288,6 +321,10 @@ class RootCA:
         return load_crl(
             _read(self.ca_dir / CRL_FILE, "revocation list", "restore the CA folder"), self.cert
         )
+
+    def publish_crl(self, crl: RevocationList) -> None:
+        """Make ``crl`` the CA's current list, ``crl.pem``."""
+        write_crl(self.ca_dir / CRL_FILE, crl)
 
 
 def init_root(
@@ -351,8 +388,7 @@ def init_root(
     root = RootCA(ca_dir=ca_dir, province_code=province_code, cert=cert, key=key)
     _write_key_material(ca_dir / CA_KEY, key_pem, 0o600, exclusive=True)
     _write_key_material(ca_dir / CA_CERT, _pem(cert), 0o644, exclusive=True)
-    crl = _build_crl(root, 1, [], now)
-    _write_key_material(ca_dir / CRL_FILE, crl.pem, 0o644)
+    root.publish_crl(issue_crl(cert, key, 1, [], now))
     return root
 
 
@@ -383,7 +419,7 @@ def load_root(ca_dir: Path, passphrase: bytes | None = None) -> RootCA:
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyMaterialError(f"{ca_dir / CA_KEY} is not an ed25519 key")
     cert = parse_certificate(cert_pem)
-    public = _check_root(cert)
+    public = check_root(cert)
     if _raw_public(public) != _raw_public(key.public_key()):
         raise KeyMaterialError(f"{ca_dir / CA_CERT} does not belong to {ca_dir / CA_KEY}")
     common_name = _attribute(cert.subject, NameOID.COMMON_NAME) or ""
@@ -408,16 +444,6 @@ def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
 
 
 # --- node keys and certificates -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignerInfo:
-    """Who signed a change-set, as established by :meth:`TrustStore.check_signer`."""
-
-    code: str
-    role: str
-    serial: int
-    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -451,19 +477,43 @@ class Signer:
         """Return this node's signature of ``message`` under its suite."""
         return self.suite.sign(self.private_key, message)
 
+    def require_valid(self, moment: datetime) -> None:
+        """Refuse (:class:`KeyMaterialError`) to sign at ``moment``, by this node's clock,
+        outside its certificate's validity: every recipient would refuse what it signed."""
+        begins = self.certificate.not_valid_before_utc
+        ends = self.certificate.not_valid_after_utc
+        if moment < begins:
+            raise KeyMaterialError(
+                f"this node's clock says {utc_text(moment)}, before its certificate is valid "
+                f"(from {utc_text(begins)}): nothing it signs now would be accepted",
+                hint="set the node's clock right (the province issued the certificate by its own)",
+            )
+        if moment > ends:
+            raise KeyMaterialError(
+                f"this node's certificate expired on {utc_text(ends)}: nothing it signs now "
+                "would be accepted",
+                hint="renew it: fiscalsync keys new --renew, have the province sign node.csr, "
+                "then fiscalsync keys install",
+            )
 
-def new_node_key(keys_dir: Path, code: str) -> Path:
+
+def new_node_key(keys_dir: Path, code: str, *, renew: bool = False) -> Path:
     """Make the node's key pair and signing request; return the path of ``node.csr``.
 
     ``node.key`` (unencrypted PKCS#8 PEM, mode 0600) never leaves ``keys_dir``; an
-    existing key is never overwritten.
+    existing key is never overwritten. With ``renew`` the node already holds a key and
+    a certificate: the new key waits in ``node.key.new`` until its certificate is
+    installed (:func:`install_certificate`), and the node goes on signing meanwhile.
     """
     if not is_node_code(code):
         raise InputError(f"{code!r} is not a node code")
-    if (keys_dir / NODE_KEY).exists():
+    target = keys_dir / NODE_KEY
+    if renew:
+        target = _renewal_target(keys_dir, code)
+    elif target.exists():
         raise KeyMaterialError(
-            f"{keys_dir / NODE_KEY} already exists; refusing to replace this node's key",
-            hint="a node keeps its key; move the old one away only if it is compromised",
+            f"{target} already exists; refusing to replace this node's key",
+            hint="to renew the certificate with a new key, run 'fiscalsync keys new --renew'",
         )
     _make_private_dir(keys_dir)
     key = Ed25519PrivateKey.generate()
@@ -477,10 +527,30 @@ def new_node_key(keys_dir: Path, code: str) -> Path:
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, code)]))
         .sign(key, None)
     )
-    _write_key_material(keys_dir / NODE_KEY, key_pem, 0o600, exclusive=True)
+    _write_key_material(target, key_pem, 0o600, exclusive=True)
     csr_path = keys_dir / NODE_CSR
     _write_key_material(csr_path, csr.public_bytes(serialization.Encoding.PEM), 0o644)
     return csr_path
+
+
+def _renewal_target(keys_dir: Path, code: str) -> Path:
+    """Where a renewal's key goes, once the node is known to hold a key and certificate."""
+    if not (keys_dir / NODE_KEY).exists() or not (keys_dir / NODE_CERT).exists():
+        raise KeyMaterialError(
+            f"nothing to renew: {keys_dir} holds no installed key and certificate",
+            hint="make the node's first key with 'fiscalsync keys new'",
+        )
+    installed = parse_certificate(_read(keys_dir / NODE_CERT, "node certificate", ""))
+    if certificate_identity(installed, KeyMaterialError)[0] != code:
+        raise KeyMaterialError(f"{keys_dir / NODE_CERT} is not a certificate of {code}")
+    pending = keys_dir / NODE_KEY_PENDING
+    if pending.exists():
+        raise KeyMaterialError(
+            f"a renewal is already pending: {pending} waits for its certificate",
+            hint="install the certificate signed for node.csr (fiscalsync keys install), "
+            f"or delete {pending.name} to start the renewal again",
+        )
+    return pending
 
 
 def sign_csr(
@@ -515,7 +585,7 @@ def sign_csr(
     now = clock.now()
     root_end = ca.cert.not_valid_after_utc
     if now >= root_end:
-        raise KeyMaterialError(f"the root CA certificate expired on {_utc_text(root_end)}")
+        raise KeyMaterialError(f"the root CA certificate expired on {utc_text(root_end)}")
     not_after = min(now + timedelta(days=validity_days), root_end)
     root_public = ca.key.public_key()
     cert = (
@@ -552,42 +622,57 @@ def sign_csr(
     return pem
 
 
-def _load_node_key(keys_dir: Path) -> Ed25519PrivateKey:
+def _load_node_key(keys_dir: Path, name: str = NODE_KEY) -> Ed25519PrivateKey:
+    path = keys_dir / name
     data = _read(
-        keys_dir / NODE_KEY,
+        path,
         "node key",
         "make the node's key first (new_node_key) and have the province sign its node.csr",
     )
     try:
         key = serialization.load_pem_private_key(data, None)
     except (TypeError, ValueError) as exc:
-        raise KeyMaterialError(f"{keys_dir / NODE_KEY} is not a readable private key") from exc
+        raise KeyMaterialError(f"{path} is not a readable private key") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyMaterialError(f"{keys_dir / NODE_KEY} is not an ed25519 key")
+        raise KeyMaterialError(f"{path} is not an ed25519 key")
     return key
+
+
+def _holds(key: Ed25519PrivateKey, public: Ed25519PublicKey) -> bool:
+    return _raw_public(public) == _raw_public(key.public_key())
 
 
 def install_certificate(keys_dir: Path, cert_pem: bytes, ca_cert_pem: bytes) -> NodeIdentity:
     """Install the node's certificate and the province's root certificate in ``keys_dir``.
 
-    The certificate must be signed by that root and hold the public half of ``node.key``.
-    A ``keys_dir`` that already trusts a different root is refused. Idempotent.
+    The certificate must be signed by that root and hold the public half of ``node.key``,
+    or, during a renewal, of the pending ``node.key.new``, and then name the same node as
+    the installed certificate. A renewal keeps the installed certificate as
+    ``superseded/<serial-hex>.crt``, makes the pending key ``node.key`` (the old key is
+    gone) and writes the new ``node.crt``; a crash in between leaves the new key with the
+    old certificate, and installing the same certificate again completes it. A
+    ``keys_dir`` that already trusts a different root is refused. Idempotent.
     """
-    key = _load_node_key(keys_dir)
     cert = parse_certificate(cert_pem)
     root = parse_certificate(ca_cert_pem)
-    root_public = _check_root(root)
-    if cert.issuer != root.subject or not _signed_by(cert, root_public):
+    root_public = check_root(root)
+    if cert.issuer != root.subject or not signed_by(cert, root_public):
         raise KeyMaterialError(
-            f"certificate of {_subject_code(cert)} is not issued by the given root CA",
+            f"certificate of {subject_code(cert)} is not issued by the given root CA",
             hint="install the certificate together with the ca.crt of the CA that signed it",
         )
-    if _is_ca(cert):
-        raise KeyMaterialError(f"certificate of {_subject_code(cert)} is a CA certificate")
-    public = _ed25519_public(cert, KeyMaterialError)
-    if _raw_public(public) != _raw_public(key.public_key()):
+    if is_ca_certificate(cert):
+        raise KeyMaterialError(f"certificate of {subject_code(cert)} is a CA certificate")
+    public = ed25519_public(cert, KeyMaterialError)
+    key = _load_node_key(keys_dir)
+    pending = keys_dir / NODE_KEY_PENDING
+    renewing = not _holds(key, public)
+    if renewing and not (
+        pending.exists() and _holds(_load_node_key(keys_dir, NODE_KEY_PENDING), public)
+    ):
+        keys = f"{keys_dir / NODE_KEY}" + (f" or {pending.name}" if pending.exists() else "")
         raise KeyMaterialError(
-            f"certificate of {_subject_code(cert)} is for another key than {keys_dir / NODE_KEY}",
+            f"certificate of {subject_code(cert)} is for another key than {keys}",
             hint="install the certificate issued for this node's own node.csr",
         )
     identity = describe_certificate(cert)
@@ -599,9 +684,31 @@ def install_certificate(keys_dir: Path, cert_pem: bytes, ca_cert_pem: bytes) -> 
                 f"{existing_root} already holds a different root CA",
                 hint="remove it by hand only if the province really replaced its root CA",
             )
+    if renewing:
+        _supersede(keys_dir, identity.code)
     _write_key_material(keys_dir / NODE_CERT, _pem(cert), 0o644)
     _write_key_material(existing_root, _pem(root), 0o644)
     return identity
+
+
+def _supersede(keys_dir: Path, code: str) -> None:
+    """Keep the installed certificate in ``superseded/`` and make the pending key the
+    node's key (replacing, and so destroying, the old one)."""
+    installed = parse_certificate(
+        _read(keys_dir / NODE_CERT, "node certificate", "a renewal needs the installed one")
+    )
+    if certificate_identity(installed, KeyMaterialError)[0] != code:
+        raise KeyMaterialError(
+            f"the certificate is for {code}, but {keys_dir / NODE_CERT} is of another node"
+        )
+    _make_private_dir(keys_dir / SUPERSEDED_DIR)
+    kept = keys_dir / SUPERSEDED_DIR / f"{installed.serial_number:x}.crt"
+    _write_key_material(kept, _pem(installed), 0o644)
+    try:
+        os.replace(keys_dir / NODE_KEY_PENDING, keys_dir / NODE_KEY)
+        fsync_directory(keys_dir)
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot replace {keys_dir / NODE_KEY}: {exc.strerror}") from exc
 
 
 def describe_certificate(cert: x509.Certificate) -> NodeIdentity:
@@ -610,7 +717,7 @@ def describe_certificate(cert: x509.Certificate) -> NodeIdentity:
     Raises :class:`KeyMaterialError` if it is not a consistent fiscalsync node certificate.
     Nothing about its issuer, validity or revocation is checked: see :class:`TrustStore`.
     """
-    code, role = _identity(cert, KeyMaterialError)
+    code, role = certificate_identity(cert, KeyMaterialError)
     return NodeIdentity(
         code=code,
         role=role,
@@ -631,10 +738,13 @@ def load_signer(keys_dir: Path) -> Signer:
             "have the province sign node.csr, then install the certificate",
         )
     )
-    public = _ed25519_public(cert, KeyMaterialError)
-    if _raw_public(public) != _raw_public(key.public_key()):
-        raise KeyMaterialError(f"{keys_dir / NODE_CERT} does not belong to {keys_dir / NODE_KEY}")
-    code, role = _identity(cert, KeyMaterialError)
+    if not _holds(key, ed25519_public(cert, KeyMaterialError)):
+        raise KeyMaterialError(
+            f"{keys_dir / NODE_CERT} does not belong to {keys_dir / NODE_KEY}",
+            hint="install the certificate signed for this key (fiscalsync keys install CERT "
+            "--ca-cert ca.crt); after an interrupted renewal, install the new one again",
+        )
+    code, role = certificate_identity(cert, KeyMaterialError)
     return Signer(
         code=code,
         role=role,
@@ -648,105 +758,17 @@ def load_signer(keys_dir: Path) -> Signer:
 # --- revocation ---------------------------------------------------------------------------
 
 
-class RevocationList:
-    """A certificate revocation list signed by the root; load it with :func:`load_crl`."""
-
-    def __init__(self, crl: x509.CertificateRevocationList) -> None:
-        try:
-            number_ext = crl.extensions.get_extension_for_class(x509.CRLNumber)
-        except x509.ExtensionNotFound:
-            raise CertificateRejected("revocation list has no CRL number") from None
-        self._crl = crl
-        self._number = number_ext.value.crl_number
-        self._serials = frozenset(entry.serial_number for entry in crl)
-
-    @property
-    def number(self) -> int:
-        """The CRL number: every new list has a higher one."""
-        return self._number
-
-    @property
-    def last_update(self) -> datetime:
-        return self._crl.last_update_utc
-
-    @property
-    def serials(self) -> frozenset[int]:
-        """Serial numbers of every revoked certificate."""
-        return self._serials
-
-    @property
-    def pem(self) -> bytes:
-        return self._crl.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def x509(self) -> x509.CertificateRevocationList:
-        return self._crl
-
-    def is_revoked(self, serial: int) -> bool:
-        return serial in self._serials
-
-    def __repr__(self) -> str:
-        return f"RevocationList(number={self._number}, revoked={len(self._serials)})"
-
-
-def load_crl(pem: bytes, root_cert: x509.Certificate) -> RevocationList:
-    """Parse a PEM CRL and check that ``root_cert`` signed it; else CertificateRejected."""
-    try:
-        crl = x509.load_pem_x509_crl(pem)
-    except ValueError as exc:
-        raise CertificateRejected(f"not a readable PEM revocation list ({exc})") from exc
-    return _checked_crl(crl, root_cert)
-
-
-def _checked_crl(crl: x509.CertificateRevocationList, root: x509.Certificate) -> RevocationList:
-    root_public = _ed25519_public(root, KeyMaterialError)
-    if crl.issuer != root.subject or not crl.is_signature_valid(root_public):
-        raise CertificateRejected(
-            "revocation list is not signed by this province's root CA",
-            hint="take the revocation list from the province that issued this node's certificate",
-        )
-    return RevocationList(crl)
-
-
-_REASONS = {flag.value: flag for flag in x509.ReasonFlags} | {
-    flag.name: flag for flag in x509.ReasonFlags
-}
-
-
-def _build_crl(
-    ca: RootCA,
-    number: int,
-    entries: list[x509.RevokedCertificate],
-    now: datetime,
-) -> RevocationList:
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.cert.subject)
-        .last_update(now)
-        .next_update(max(ca.cert.not_valid_after_utc, now + timedelta(days=1)))
-        .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
-            critical=False,
-        )
-    )
-    for entry in entries:
-        builder = builder.add_revoked_certificate(entry)
-    return RevocationList(builder.sign(ca.key, None))
-
-
-def _issued_to(ca: RootCA, code: str) -> list[x509.Certificate]:
+def issued_certificates(ca: RootCA, code: str | None = None) -> list[x509.Certificate]:
+    """Every certificate the CA issued (its ``issued/`` record), or only those of ``code``."""
     issued = ca.ca_dir / ISSUED_DIR
     try:
         records = sorted(issued.glob("*.pem"))
     except OSError as exc:
         raise KeyMaterialError(f"cannot list {issued}: {exc.strerror or exc}") from exc
-    certs = []
-    for record in records:
-        cert = parse_certificate(_read(record, "issued certificate", ""))
-        if _attribute(cert.subject, NameOID.COMMON_NAME) == code:
-            certs.append(cert)
-    return certs
+    certs = [parse_certificate(_read(record, "issued certificate", "")) for record in records]
+    if code is None:
+        return certs
+    return [cert for cert in certs if _attribute(cert.subject, NameOID.COMMON_NAME) == code]
 
 
 def generate_ssh_key(path: Path, comment: str = "fiscalsync") -> str:
@@ -772,8 +794,7 @@ def revoked_codes(ca: RootCA) -> frozenset[str]:
     """Codes of the nodes whose every issued certificate is revoked."""
     revoked = ca.crl().serials
     by_code: dict[str, list[int]] = {}
-    for record in sorted((ca.ca_dir / ISSUED_DIR).glob("*.pem")):
-        cert = parse_certificate(_read(record, "issued certificate", ""))
+    for cert in issued_certificates(ca):
         code = _attribute(cert.subject, NameOID.COMMON_NAME)
         if code is not None:
             by_code.setdefault(code, []).append(cert.serial_number)
@@ -781,21 +802,15 @@ def revoked_codes(ca: RootCA) -> frozenset[str]:
 
 
 def revoke(ca: RootCA, code: str, reason: str | None, clock: Clock) -> RevocationList:
-    """Revoke every certificate ever issued to ``code`` and publish the next ``crl.pem``.
+    """Revoke every certificate ever issued to ``code`` and write the next ``crl.pem``.
 
-    The new list keeps every earlier entry and has the next CRL number. If every
-    certificate of ``code`` is already revoked the current list is returned unchanged.
-    ``reason`` is an RFC 5280 reason (``keyCompromise`` or ``key_compromise``) or None.
+    The new list keeps every earlier entry, has the next CRL number and a fresh
+    validity. If every certificate of ``code`` is already revoked the current list is
+    returned unchanged. ``reason`` is an RFC 5280 reason (``keyCompromise`` or
+    ``key_compromise``) or None.
     """
-    flag = None
-    if reason is not None:
-        flag = _REASONS.get(reason)
-        if flag is None:
-            raise InputError(
-                f"unknown revocation reason {reason!r}; reasons are "
-                + ", ".join(f.value for f in x509.ReasonFlags)
-            )
-    certs = _issued_to(ca, code)
+    flag = reason_flag(reason)
+    certs = issued_certificates(ca, code)
     if not certs:
         raise KeyMaterialError(f"no certificate was ever issued to {code} by this CA")
     current = ca.crl()
@@ -803,146 +818,7 @@ def revoke(ca: RootCA, code: str, reason: str | None, clock: Clock) -> Revocatio
     if not fresh:
         return current
     now = clock.now()
-    entries = list(current.x509)
-    for cert in fresh:
-        entry = (
-            x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(now)
-        )
-        if flag is not None:
-            entry = entry.add_extension(x509.CRLReason(flag), critical=False)
-        entries.append(entry.build())
-    crl = _build_crl(ca, current.number + 1, entries, now)
-    _write_key_material(ca.ca_dir / CRL_FILE, crl.pem, 0o644)
+    entries = current.entries + [revocation_entry(c.serial_number, now, flag) for c in fresh]
+    crl = issue_crl(ca.cert, ca.key, current.number + 1, entries, now)
+    write_crl(ca.ca_dir / CRL_FILE, crl)
     return crl
-
-
-# --- trust --------------------------------------------------------------------------------
-
-_KNOWN_CRITICAL = {x509.BasicConstraints.oid, x509.KeyUsage.oid}
-
-
-class TrustStore:
-    """What a node trusts: its province's root certificate and latest revocation list.
-
-    :meth:`check_signer` decides whether a certificate may sign change-sets now.
-    """
-
-    def __init__(
-        self,
-        root_cert: x509.Certificate,
-        crl: RevocationList | None,
-        clock: Clock,
-        skew: timedelta = timedelta(minutes=5),
-    ) -> None:
-        self._root = root_cert
-        self._root_public = _check_root(root_cert)
-        self._clock = clock
-        self._skew = skew
-        self._crl: RevocationList | None = None
-        if crl is not None:
-            self._crl = _checked_crl(crl.x509, root_cert)
-
-    @classmethod
-    def load(
-        cls,
-        keys_dir: Path,
-        crl_pem: bytes | None = None,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        skew: timedelta = timedelta(minutes=5),
-    ) -> TrustStore:
-        """Trust the ``ca.crt`` in ``keys_dir`` and ``crl_pem`` (else ``keys_dir/crl.pem``)."""
-        root = parse_certificate(
-            _read(keys_dir / CA_CERT, "CA certificate", "install the node's certificate first")
-        )
-        if crl_pem is None and (keys_dir / CRL_FILE).exists():
-            crl_pem = _read(keys_dir / CRL_FILE, "revocation list", "")
-        crl = load_crl(crl_pem, root) if crl_pem is not None else None
-        return cls(root, crl, clock, skew)
-
-    @property
-    def root(self) -> x509.Certificate:
-        return self._root
-
-    @property
-    def crl(self) -> RevocationList | None:
-        return self._crl
-
-    def update_crl(self, crl: RevocationList) -> bool:
-        """Adopt a newer revocation list; return False if it is the one already held.
-
-        A list of a lower number, or a different list under the same number, is refused
-        with :class:`CertificateRejected`: revocation never goes backwards.
-        """
-        checked = _checked_crl(crl.x509, self._root)
-        current = self._crl
-        if current is not None:
-            if checked.number < current.number:
-                raise CertificateRejected(
-                    f"revocation list number {checked.number} is older than the one in use "
-                    f"({current.number}); revocation never goes backwards"
-                )
-            if checked.number == current.number:
-                if checked.pem == current.pem:
-                    return False
-                raise CertificateRejected(
-                    f"a different revocation list with the same number {checked.number} "
-                    "as the one in use; refusing it"
-                )
-        self._crl = checked
-        return True
-
-    def check_signer(self, cert: x509.Certificate) -> SignerInfo:
-        """Return who ``cert`` identifies if it may sign now, else raise CertificateRejected.
-
-        Checks, each with its own message: issued and signed by the root, not a CA,
-        no unknown critical extension, within its validity (and the root's) allowing
-        ``skew``, not revoked, and a code/role binding that agrees with the subject.
-        """
-        who = f"certificate of {_subject_code(cert)}"
-        if cert.issuer != self._root.subject:
-            raise CertificateRejected(f"{who} is not issued by this province's root CA")
-        if not _signed_by(cert, self._root_public):
-            raise CertificateRejected(
-                f"{who} is not signed by this province's root CA (signature does not verify)"
-            )
-        try:
-            extensions = cert.extensions
-        except ValueError as exc:
-            raise CertificateRejected(f"{who} has unreadable extensions ({exc})") from exc
-        if _is_ca(cert):
-            raise CertificateRejected(f"{who} is a CA certificate, not a node certificate")
-        try:
-            usage = extensions.get_extension_for_class(x509.KeyUsage).value
-        except x509.ExtensionNotFound:
-            usage = None
-        if usage is not None and not usage.digital_signature:
-            raise CertificateRejected(f"{who} is not allowed to sign (key usage)")
-        for ext in extensions:
-            if ext.critical and ext.oid not in _KNOWN_CRITICAL:
-                raise CertificateRejected(
-                    f"{who} carries an unknown critical extension {ext.oid.dotted_string}"
-                )
-        now = self._clock.now()
-        for subject, holder in ((who, cert), ("the root CA certificate", self._root)):
-            if now + self._skew < holder.not_valid_before_utc:
-                raise CertificateRejected(
-                    f"{subject} is not valid before {_utc_text(holder.not_valid_before_utc)}"
-                )
-            if now - self._skew > holder.not_valid_after_utc:
-                raise CertificateRejected(
-                    f"{subject} expired on {_utc_text(holder.not_valid_after_utc)}"
-                )
-        if self._crl is not None and self._crl.is_revoked(cert.serial_number):
-            raise CertificateRejected(
-                f"{who} is revoked (serial {cert.serial_number:x}, "
-                f"revocation list {self._crl.number})"
-            )
-        code, role = _identity(cert, CertificateRejected)
-        _ed25519_public(cert, CertificateRejected)
-        return SignerInfo(
-            code=code,
-            role=role,
-            serial=cert.serial_number,
-            fingerprint=certificate_fingerprint(cert),
-        )

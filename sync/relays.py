@@ -27,7 +27,7 @@ from schema.locks import insert_missing
 from sync import changeset
 from sync.changeset import Header, Verified
 from sync.clock import Clock
-from sync.pki import TrustStore
+from sync.trust import TrustStore
 
 __all__ = ["Admission", "admit", "purge", "verify_for_relay"]
 

@@ -30,7 +30,9 @@ CENTER = "410000-dc"
 
 @pytest.fixture
 def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
-    network = init_network(tmp_path / "province", demo_topology, db_url_template)
+    # Keys issued on 1 September, before the report periods the tests run through.
+    issued = FixedClock(datetime(2026, 9, 1, tzinfo=BEIJING))
+    network = init_network(tmp_path / "province", demo_topology, db_url_template, clock=issued)
     csv = tmp_path / "codes.csv"
     csv.write_text(
         "codeset,year,code,name,parent,level\nfunc,2026,2059901,扩展,20599,3\n", encoding="utf-8"
@@ -143,3 +145,22 @@ def test_the_report_job_submits_the_periods_just_ended_once(province: Network) -
     assert month.total("expenditure").period_fen == 1234
     assert [s.state for s in month.sources] == ["submitted"]
     assert agent.report_job(str(province.path / CENTER), clock=clock) == []
+
+
+def test_the_province_schedules_the_revocation_list_when_it_holds_its_ca(
+    province: Network,
+) -> None:
+    home = province.path / "410000"
+    settings = home / "node.toml"
+    with Node.open(home) as node:
+        scheduler = agent.scheduler_for(node)
+        agent.schedule_jobs(scheduler, node, home)
+        assert "revocation" not in {job.id for job in scheduler.get_jobs()}
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace('# ca = "/secure/ca"', 'ca = "../ca"'), encoding="utf-8")
+    with Node.open(home) as node:
+        scheduler = agent.scheduler_for(node)
+        described = agent.schedule_jobs(scheduler, node, home)
+        (job,) = [job for job in scheduler.get_jobs() if job.id == "revocation"]
+    assert job.func is agent.revocation_job
+    assert f"revocation list from {province.ca_dir} re-published at half-life" in described

@@ -40,6 +40,7 @@ from sync.errors import (
     HomeError,
     InputError,
     IntegrityError,
+    KeyMaterialError,
     MalformedChangeSet,
     NotAuthorized,
     SignatureInvalid,
@@ -47,11 +48,8 @@ from sync.errors import (
     WrongRecipient,
 )
 from sync.pki import (
-    RevocationList,
     RootCA,
     Signer,
-    SignerInfo,
-    TrustStore,
     init_root,
     install_certificate,
     load_signer,
@@ -59,7 +57,9 @@ from sync.pki import (
     revoke,
     sign_csr,
 )
+from sync.revocation import RevocationList
 from sync.signing import Ed25519Suite, Hasher, canonical_json, register_suite
+from sync.trust import SignerInfo, TrustStore
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 KINDS = ("appropriation", "receipt", "report", "codeset", "revocation", "reconcile", "backup")
@@ -183,6 +183,14 @@ def assemble(directory: Path, header: Header, seal: Seal, body: bytes) -> Path:
 
 def reseal(signer: Signer, header: Header) -> Seal:
     return Seal(signer.sign(signing_message(header)), signer.certificate_der)
+
+
+def dated(path: Path, signer: Signer, created: datetime) -> Path:
+    """The change-set at ``path`` as a node whose clock said ``created`` would sign it
+    (its own writer refuses to): the same body, the header re-dated and really signed."""
+    header, _seal = read_header(path)
+    redated = dataclasses.replace(header, created=created)
+    return assemble(path.parent, redated, reseal(signer, redated), body_of(path))
 
 
 def lines(ops: Iterable[dict[str, Any]]) -> bytes:
@@ -565,24 +573,101 @@ def test_certificate_for_another_code(pki: SmallPki, outbox: Path) -> None:
         check(path, pki, "410102")
 
 
-def test_expired_certificate(tmp_path: Path, outbox: Path) -> None:
+def test_a_certificate_that_expired_after_signing_still_verifies(
+    tmp_path: Path, outbox: Path
+) -> None:
+    # Signed while the certificate was valid, delivered after it expired (its node has
+    # renewed meanwhile): the change-set keeps its place on its channel.
     pki = make_pki(tmp_path, {})
     signer = pki.enrol("410000", "province", validity_days=30)
     written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
-    later = T0 + timedelta(days=30, minutes=6)
+    long_after = T0 + timedelta(days=400)
+    assert verify(written.path, pki.trust(at=long_after), recipient="410100").id == written.id
+
+
+def test_a_change_set_signed_after_its_certificate_expired(tmp_path: Path, outbox: Path) -> None:
+    pki = make_pki(tmp_path, {})
+    signer = pki.enrol("410000", "province", validity_days=30)
+    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
+    late = T0 + timedelta(days=30, minutes=6)
+    path = dated(written.path, signer, late)
     with pytest.raises(
-        CertificateRejected, match="certificate of 410000 expired on 2026-03-31T08:00:00Z"
-    ):
-        verify(written.path, pki.trust(at=later), recipient="410100")
+        CertificateRejected,
+        match="certificate of 410000 expired on 2026-03-31T08:00:00Z, before the change-set "
+        "was signed at 2026-03-31T08:06:00Z",
+    ) as refused:
+        verify(path, pki.trust(at=late), recipient="410100")
+    assert "renew" in refused.value.hint
     within_skew = T0 + timedelta(days=30, minutes=4)
-    assert verify(written.path, pki.trust(at=within_skew), recipient="410100")
+    path = dated(written.path, signer, within_skew)
+    assert verify(path, pki.trust(at=within_skew), recipient="410100")
+
+
+def test_a_change_set_signed_before_its_certificate_was_valid(tmp_path: Path, outbox: Path) -> None:
+    # A node whose clock is a day slow: its change-set is dated before its certificate
+    # began, and is refused even once the certificate is valid at the recipient.
+    pki = make_pki(tmp_path, {})
+    signer = pki.enrol("410000", "province")
+    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
+    path = dated(written.path, signer, T0 - timedelta(days=1))
+    with pytest.raises(
+        CertificateRejected,
+        match="certificate of 410000 is not valid before 2026-03-01T08:00:00Z, yet the "
+        "change-set says it was signed at 2026-02-28T08:00:00Z",
+    ):
+        verify(path, pki.trust(at=T0 + timedelta(days=2)), recipient="410100")
+    path = dated(written.path, signer, T0 - timedelta(minutes=4))
+    assert verify(path, pki.trust(), recipient="410100")
+
+
+@pytest.mark.parametrize(
+    ("moment", "problem", "hint"),
+    [
+        (
+            T0 - timedelta(seconds=1),
+            "clock says 2026-03-01T07:59:59Z, before its certificate is valid",
+            "clock",
+        ),
+        (
+            T0 + timedelta(days=31),
+            "certificate expired on 2026-03-31T08:00:00Z",
+            "keys new --renew",
+        ),
+    ],
+)
+def test_the_writer_refuses_to_sign_outside_its_certificate(
+    tmp_path: Path, outbox: Path, moment: datetime, problem: str, hint: str
+) -> None:
+    # What every recipient would refuse is not written at all: a clear error at the
+    # origin instead of a change-set that would block its channel for good.
+    pki = make_pki(tmp_path, {})
+    signer = pki.enrol("410000", "province", validity_days=30)
+    with pytest.raises(KeyMaterialError, match=problem) as refused:
+        write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], FixedClock(moment))
+    assert hint in refused.value.hint
+    assert list(outbox.iterdir()) == []
+
+
+def test_without_a_revocation_list_nothing_verifies(
+    sample: Path, pki: SmallPki, tmp_path: Path
+) -> None:
+    keys = tmp_path / "bare"
+    keys.mkdir()
+    (keys / "ca.crt").write_bytes(pki.root.cert_pem)
+    trust = TrustStore.load(keys, clock=pki.clock)
+    assert trust.crl is None
+    with pytest.raises(CertificateRejected, match="no revocation list") as refused:
+        verify(sample, trust, recipient="410100")
+    assert str(keys / "crl.pem") in refused.value.message
+    assert "fiscalsync revocation install crl.pem" in refused.value.hint
 
 
 def test_not_yet_valid_certificate(tmp_path: Path, outbox: Path) -> None:
     pki = make_pki(tmp_path, {})
     signer = pki.enrol("410000", "province", issued_at=T0 + timedelta(days=10))
-    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
-    with pytest.raises(
+    signed = FixedClock(T0 + timedelta(days=10))
+    written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=signed)
+    with pytest.raises(  # the recipient's clock says the certificate has not begun
         CertificateRejected, match="certificate of 410000 is not valid before 2026-03-11T08:00:00Z"
     ):
         verify(written.path, pki.trust(), recipient="410100")

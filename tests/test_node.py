@@ -59,7 +59,7 @@ def test_status_shows_identity_family_database_and_schema(node_home: Path, backe
     result = run("--home", node_home, "status")
     assert result.exit_code == 0, result.stderr
     assert "410102 中原区 (county)" in result.output
-    assert "Parent    410100 郑州市 (city)" in result.output
+    assert "Parent      410100 郑州市 (city)" in result.output
     assert "(up to date" in result.output
     assert ("sqlite" if backend == "sqlite" else "postgresql") in result.output
 

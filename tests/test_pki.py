@@ -18,11 +18,9 @@ from sync.errors import CertificateRejected, InputError, KeyMaterialError
 from sync.pki import (
     IDENTITY_OID,
     RootCA,
-    TrustStore,
     describe_certificate,
     init_root,
     install_certificate,
-    load_crl,
     load_root,
     load_signer,
     new_node_key,
@@ -31,6 +29,8 @@ from sync.pki import (
     sign_csr,
     write_atomic,
 )
+from sync.revocation import load_crl
+from sync.trust import TrustStore
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -153,7 +153,7 @@ def test_enrolment_round_trip(tmp_path: Path, root: RootCA, clock: FixedClock) -
     signer = load_signer(keys)
     assert (signer.code, signer.role) == ("410102", "county")
     assert signer.fingerprint == installed.fingerprint
-    info = TrustStore.load(keys, clock=clock).check_signer(signer.certificate)
+    info = TrustStore.load(keys, root.crl().pem, clock=clock).check_signer(signer.certificate)
     assert (info.code, info.role, info.serial) == ("410102", "county", cert.serial_number)
 
 
@@ -219,6 +219,71 @@ def test_load_signer_needs_a_certificate(tmp_path: Path) -> None:
     with pytest.raises(KeyMaterialError, match="node certificate .* does not exist") as info:
         load_signer(tmp_path)
     assert "install the certificate" in info.value.hint
+
+
+# --- renewal ------------------------------------------------------------------------------
+
+
+def test_renewal_signs_with_the_old_key_until_the_new_certificate_is_installed(
+    tmp_path: Path, root: RootCA, clock: FixedClock
+) -> None:
+    keys = tmp_path / "keys"
+    old = parse_certificate(_enrol(root, keys, "410102", "county", clock))
+    old_key = (keys / "node.key").read_bytes()
+    with pytest.raises(KeyMaterialError, match="already exists") as info:
+        new_node_key(keys, "410102")
+    assert "keys new --renew" in info.value.hint
+
+    csr = new_node_key(keys, "410102", renew=True)
+    assert _mode(keys / "node.key.new") == 0o600
+    assert (keys / "node.key").read_bytes() == old_key
+    assert load_signer(keys).certificate == old  # the node goes on signing meanwhile
+    with pytest.raises(KeyMaterialError, match="a renewal is already pending"):
+        new_node_key(keys, "410102", renew=True)
+
+    clock.advance(timedelta(days=800))
+    new_pem = sign_csr(root, csr.read_bytes(), "county", clock=clock)
+    install_certificate(keys, new_pem, root.cert_pem)
+    signer = load_signer(keys)
+    assert signer.certificate == parse_certificate(new_pem)
+    assert (keys / "node.key").read_bytes() != old_key  # the old key is gone
+    assert not (keys / "node.key.new").exists()
+    assert (
+        parse_certificate((keys / "superseded" / f"{old.serial_number:x}.crt").read_bytes()) == old
+    )
+    install_certificate(keys, new_pem, root.cert_pem)  # idempotent
+
+
+def test_an_interrupted_renewal_is_completed_by_installing_again(
+    tmp_path: Path, root: RootCA, clock: FixedClock
+) -> None:
+    keys = tmp_path / "keys"
+    _enrol(root, keys, "410102", "county", clock)
+    csr = new_node_key(keys, "410102", renew=True)
+    new_pem = sign_csr(root, csr.read_bytes(), "county", clock=clock)
+    (keys / "node.key.new").replace(keys / "node.key")  # a crash after the key moved
+    with pytest.raises(KeyMaterialError, match="does not belong to") as info:
+        load_signer(keys)
+    assert "install the new one again" in info.value.hint
+    install_certificate(keys, new_pem, root.cert_pem)
+    assert load_signer(keys).certificate == parse_certificate(new_pem)
+
+
+def test_renewal_needs_an_installed_certificate_of_the_same_node(
+    tmp_path: Path, root: RootCA, clock: FixedClock
+) -> None:
+    with pytest.raises(KeyMaterialError, match="nothing to renew") as info:
+        new_node_key(tmp_path / "empty", "410102", renew=True)
+    assert "keys new" in info.value.hint
+    keys = tmp_path / "keys"
+    _enrol(root, keys, "410102", "county", clock)
+    with pytest.raises(KeyMaterialError, match="is not a certificate of 410103"):
+        new_node_key(keys, "410103", renew=True)
+    # a certificate for another node's key is not taken for the pending one
+    other = _enrol(root, tmp_path / "other", "410103", "county", clock)
+    new_node_key(keys, "410102", renew=True)
+    with pytest.raises(KeyMaterialError, match="for another key than .*node.key or node.key.new"):
+        install_certificate(keys, other, root.cert_pem)
 
 
 # --- revocation ---------------------------------------------------------------------------
@@ -288,16 +353,16 @@ def test_crl_signed_by_another_root_is_refused(
 
 
 def test_trust_refuses_a_ca_certificate_as_signer(root: RootCA, clock: FixedClock) -> None:
-    trust = TrustStore(root.cert, None, clock)
+    trust = TrustStore(root.cert, root.crl(), clock)
     with pytest.raises(CertificateRejected, match="is a CA certificate"):
         trust.check_signer(root.cert)
 
 
 def test_trust_allows_clock_skew(tmp_path: Path, root: RootCA, clock: FixedClock) -> None:
     cert = parse_certificate(_enrol(root, tmp_path / "k", "410102", "county", clock))
-    early = TrustStore(root.cert, None, FixedClock(T0 - timedelta(minutes=4)))
+    early = TrustStore(root.cert, root.crl(), FixedClock(T0 - timedelta(minutes=4)))
     assert early.check_signer(cert).code == "410102"
-    too_early = TrustStore(root.cert, None, FixedClock(T0 - timedelta(minutes=6)))
+    too_early = TrustStore(root.cert, root.crl(), FixedClock(T0 - timedelta(minutes=6)))
     with pytest.raises(CertificateRejected, match="not valid before 2026-03-01T08:00:00Z"):
         too_early.check_signer(cert)
 
@@ -328,7 +393,7 @@ def test_trust_refuses_a_binding_that_disagrees_with_the_subject(
         .sign(root.key, None)
     )
     with pytest.raises(CertificateRejected, match="does not match its subject"):
-        TrustStore(root.cert, None, clock).check_signer(cert)
+        TrustStore(root.cert, root.crl(), clock).check_signer(cert)
 
 
 # --- files --------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from schema.channels import changeset_log, outbox
 from schema.engine import drop_database
 from schema.types import parse_yuan
 from sync.channel import enqueue
-from sync.clock import SYSTEM_CLOCK, FixedClock
+from sync.clock import SYSTEM_CLOCK, Clock, FixedClock
 from sync.errors import ConfigError, InputError
 from sync.pki import load_signer
 
@@ -81,8 +81,13 @@ def record(network: Network, code: str, rows: list[tuple[str, str, str, str]]) -
         ledger.record(node, entries, actor=ACTOR)
 
 
-def settle(network: Network) -> None:
-    assert sync_network(network.path, until_quiet=True, max_rounds=20).quiet
+def settle(network: Network, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Sync until quiet; ``clock`` is every receiver's, which judges lateness."""
+    assert sync_network(network.path, until_quiet=True, max_rounds=20, clock=clock).quiet
+
+
+KEYS_ISSUED = datetime.fromisoformat("2026-09-01T00:00:00+08:00")
+"""When the province's certificates are issued: before anything in it is signed."""
 
 
 def build_province(network: Network) -> None:
@@ -124,15 +129,17 @@ def build_province(network: Network) -> None:
     for code in ON_TIME:
         with at(network, code) as node:
             reports.submit(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-03"))
+    settle(network, beijing("2026-11-03"))
     with at(network, LATE) as node:
         reports.submit(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-09"))
+    settle(network, beijing("2026-11-09"))
     with at(network, MISSING) as node:
         reports.generate(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-03"))
     # 旬报 of the first ten days: one on time (due 13 October), one late.
     for code, day in (("410102", "2026-10-12"), ("410122", "2026-10-15")):
         with at(network, code) as node:
             reports.submit(node, "2026-10-D1", actor=ACTOR, clock=beijing(day))
-    settle(network)
+        settle(network, beijing(day))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -148,7 +155,10 @@ def province(
     network = None
     try:
         network = init_network(
-            tmp_path_factory.mktemp("reports") / "province", DEMO_TOPOLOGY, template
+            tmp_path_factory.mktemp("reports") / "province",
+            DEMO_TOPOLOGY,
+            template,
+            clock=FixedClock(KEYS_ISSUED),
         )
         build_province(network)
         yield network
@@ -335,7 +345,7 @@ def test_a_correction_supersedes_and_the_old_version_stays(province: Network) ->
         assert [(v.version, v.state) for v in draft.sources] == [(2, "draft")]
         second = reports.submit(node, period, actor=ACTOR, clock=beijing("2026-10-23"))
     assert (first.version, second.version) == (1, 2)
-    settle(province)
+    settle(province, beijing("2026-10-23"))
     for holder in (CENTER, "410100"):
         with at(province, holder) as node:
             history = reports.versions(node, period, county)

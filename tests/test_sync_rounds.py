@@ -47,6 +47,7 @@ from sync.changeset import Verified
 from sync.channel import Spool
 from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.signing import Ed25519Suite
+from sync.trust import TrustStore
 
 CODESET_OP = {
     "op": "code",
@@ -187,7 +188,7 @@ def test_a_file_failing_every_round_never_stops_the_rest_and_is_parked_after_fiv
     alerts = status_alerts(province, "410100")
     assert [a["kind"] for a in alerts] == ["parked"]
     text = cli_run("--home", str(province.path / "410100"), "status")
-    assert "Alerts    1" in text.output and "parked" in text.output
+    assert "Alerts      1" in text.output and "parked" in text.output
     # once the bug is fixed, the operator releases it and it is applied
     city.exchange.applier = appliers.for_node(city.node, city.exchange.trust)
     released = cli_run(
@@ -395,7 +396,7 @@ def test_a_power_cut_while_a_receipt_is_stored_leaves_it_whole_or_untaken(
     run_round(province, "410181")  # applied; its receipt waits in the province's mailbox
     sync_until_crash(province, "410000", point)
     spool = province.homes["410000"].spool
-    trust = pki.TrustStore.load(province.homes["410000"].keys)
+    trust = TrustStore.load(province.homes["410000"].keys)
     entry = next(e for e in rows(province, "410000", outbox) if e.recipient == "410181")
     if point == "receipt-stored":
         assert entry.acked_at is None  # the commit never happened

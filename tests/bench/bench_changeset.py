@@ -96,13 +96,13 @@ def run_codec(n: int, workdir: Path) -> dict[str, float]:
     from sync.changeset import ChangeSetWriter, iter_operations, verify
     from sync.clock import FixedClock
     from sync.pki import (
-        TrustStore,
         init_root,
         install_certificate,
         load_signer,
         new_node_key,
         sign_csr,
     )
+    from sync.trust import TrustStore
 
     clock = FixedClock(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
     root = init_root(workdir / "ca", "410000", clock=clock)
