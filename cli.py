@@ -35,9 +35,9 @@ from nodes import (
     run_demo,
     tabular,
 )
-from nodes.codes import import_codes
-from nodes.demo import DEMO_ALLOCATIONS
 from nodes.exchange import Exchange, RoundSummary
+from nodes.fiscal.codes import import_codes
+from nodes.fiscal.demo import DEMO_ALLOCATIONS
 from nodes.locks import home_lock
 from nodes.network import sync_network
 from nodes.node import inspect_changeset

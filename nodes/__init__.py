@@ -1,8 +1,8 @@
 """What each level of government does, on top of the sync machinery."""
 
-from nodes import agent, keys, ledger, reports, tabular
-from nodes.demo import DemoResult, run_demo
-from nodes.fiscal import appropriations
+from nodes import agent, keys
+from nodes.fiscal import appropriations, ledger, reports, tabular
+from nodes.fiscal.demo import DemoResult, run_demo
 from nodes.home import NodeHome, create_home
 from nodes.network import Network, init_network
 from nodes.node import Node, NodeStatus, init_node

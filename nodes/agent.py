@@ -27,8 +27,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from nodes import keys, reports
+from nodes import keys
 from nodes.exchange import Exchange, RoundSummary
+from nodes.fiscal import reports
 from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
 from sync.clock import SYSTEM_CLOCK, Clock

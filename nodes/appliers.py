@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from nodes import codes, keys, reports
-from nodes.fiscal import appropriations
+from nodes import keys
+from nodes.fiscal import appropriations, codes, reports
 from nodes.fiscal.reconcile import records
 from nodes.node import Node
 from sync import revocation

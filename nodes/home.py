@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from nodes import codes
+from nodes.fiscal import codes
 from nodes.settings import DEFAULT_SYNC_INTERVAL, SETTINGS_FILE, render_settings
 from nodes.topology import Topology
 from schema import migrate, tables

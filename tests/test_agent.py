@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, agent, init_network, ledger, reports
+from nodes import Node, agent, init_network
+from nodes.fiscal import ledger, reports
 from nodes.locks import agent_lock
 from nodes.network import Network
 from schema.tables import code_item

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nodes import Node
-from nodes.codes import Known
 from nodes.fiscal.appropriations.operations import Issues, check_operation
+from nodes.fiscal.codes import Known
 from schema.engine import reading
 from sync.errors import InputError
 

@@ -55,8 +55,8 @@ from nodes.fiscal.appropriations import (
     history,
     holdings,
 )
+from nodes.fiscal.ledger import Entry, record
 from nodes.fiscal.reconcile.records import stale
-from nodes.ledger import Entry, record
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, outbox
 from schema.engine import reading

@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from nodes import Node
 from nodes.exchange import Exchange
 from nodes.fiscal.appropriations import Allocation, allocate, balances, change
+from nodes.fiscal.ledger import Entry, record
 from nodes.fiscal.reconcile.records import stale
-from nodes.ledger import Entry, record
 from nodes.network import Network, sync_network
 from schema.channels import outbox
 from schema.engine import reading

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, init_network, reports
+from nodes import Node, init_network
+from nodes.fiscal import reports
 from nodes.network import Network, sync_network
 from schema import misfit
 from schema.channels import changeset_log, outbox

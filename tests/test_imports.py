@@ -62,7 +62,7 @@ def test_third_party_libraries_each_live_in_one_module() -> None:
         "alembic": {"schema/migrate.py", "schema/migrations/env.py"},
         "paramiko": {"sync/transports/sftp.py"},
         "apscheduler": {"nodes/agent.py"},
-        "openpyxl": {"nodes/tabular.py"},
+        "openpyxl": {"nodes/fiscal/tabular.py"},
     }
     for library, allowed in homes.items():
         users = set()

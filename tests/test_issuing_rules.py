@@ -13,7 +13,7 @@ from pathlib import Path
 from test_allocate import BATCH_HEADER, allocate, listing, run, settle
 
 from nodes import Node
-from nodes.ledger import Entry, record
+from nodes.fiscal.ledger import Entry, record
 from nodes.network import Network
 from schema.types import MAX_AMOUNT_FEN
 

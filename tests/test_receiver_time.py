@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from test_changeset import dated
 
-from nodes import Node, init_network, ledger, reports
+from nodes import Node, init_network
+from nodes.fiscal import ledger, reports
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, outbox, quarantine
 from sync import changeset

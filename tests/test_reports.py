@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 from conftest import DEMO_TOPOLOGY, PG_SERVER, _fresh_pg_name, _postgres_problem, unavailable
 
-from nodes import Node, init_network, ledger, reports
+from nodes import Node, init_network
+from nodes.fiscal import ledger, reports
 from nodes.fiscal.appropriations import Allocation, allocate, holdings
+from nodes.fiscal.reports import Period, ReportLine, ReportView, check_lines
 from nodes.network import Network, database_url_for, sync_network
-from nodes.reports import Period, ReportLine, ReportView, check_lines
 from nodes.settings import Settings, load_settings, render_settings
 from schema.channels import changeset_log, outbox
 from schema.engine import drop_database

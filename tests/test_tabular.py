@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from nodes.tabular import Column, Sheet, read_table, render_text, write_table
+from nodes.fiscal.tabular import Column, Sheet, read_table, render_text, write_table
 from schema.types import parse_yuan
 from sync.errors import InputError
 

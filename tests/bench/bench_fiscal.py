@@ -43,8 +43,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import config
-from nodes import ledger, reports
-from nodes.fiscal import appropriations
+from nodes.fiscal import appropriations, ledger, reports
 from nodes.network import Network, init_network, sync_network
 from nodes.node import Node
 from schema.tables import appropriation, appropriation_event, ledger_entry

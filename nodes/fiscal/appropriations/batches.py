@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nodes.fiscal.appropriations.issuing import Allocation
-from nodes.tabular import read_table, refuse
+from nodes.fiscal.tabular import read_table, refuse
 from schema.types import parse_yuan
 from sync.errors import InputError
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.codes import Known
 from nodes.fiscal.appropriations.balances import available, balances, issued_events
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
@@ -26,10 +25,11 @@ from nodes.fiscal.appropriations.operations import (
     TRANSFER_TYPES,
     issued_under,
 )
+from nodes.fiscal.codes import Known
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
+from nodes.fiscal.tabular import refuse
 from nodes.policy import check_send
-from nodes.tabular import refuse
 from schema.bulk import insert_rows
 from schema.channels import outbox
 from schema.locks import lock_rows, take_numbers

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nodes.codes import Known
+from nodes.fiscal.codes import Known
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_utc
 from sync.errors import InputError

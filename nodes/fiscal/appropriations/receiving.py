@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.codes import Known
 from nodes.fiscal.appropriations.balances import balances
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
@@ -26,6 +25,7 @@ from nodes.fiscal.appropriations.operations import (
     Issues,
     check_operation,
 )
+from nodes.fiscal.codes import Known
 from nodes.fiscal.reconcile import records
 from schema.bulk import insert_rows
 from schema.locks import lock_rows

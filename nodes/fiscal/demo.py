@@ -25,9 +25,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import config
-from nodes import ledger, reports
-from nodes.codes import import_codes
-from nodes.fiscal import appropriations
+from nodes.fiscal import appropriations, ledger, reports
+from nodes.fiscal.codes import import_codes
 from nodes.network import Network, NetworkSync, init_network, sync_network
 from nodes.node import Node
 from nodes.topology import NodeSpec

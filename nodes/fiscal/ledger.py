@@ -1,6 +1,6 @@
 """Ledger entries: the expenditure payments and revenue receipts recorded at a node.
 
-They stay at the node; reports (``nodes/reports.py``) carry their sums up. An entry is
+They stay at the node; reports (:mod:`nodes.fiscal.reports`) carry their sums up. An entry is
 classified by a code valid for its year: a functional classification (功能分类) code
 for an expenditure, a revenue classification (收入分类) code for a revenue. Spending
 against an appropriation may not exceed what is still available of it (指标控制).
@@ -16,9 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nodes.codes import Known
 from nodes.fiscal.appropriations import balances
-from nodes.tabular import read_table, refuse
+from nodes.fiscal.codes import Known
+from nodes.fiscal.tabular import read_table, refuse
 from schema.bulk import insert_rows
 from schema.locks import lock_rows
 from schema.tables import appropriation, ledger_entry
