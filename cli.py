@@ -22,22 +22,11 @@ from typing import Any
 
 import click
 
-from nodes import (
-    Node,
-    agent,
-    appropriations,
-    init_network,
-    init_node,
-    keys,
-    ledger,
-    load_topology,
-    reports,
-    run_demo,
-    tabular,
-)
+from nodes import Node, agent, init_network, init_node, keys, load_topology
 from nodes.exchange import Exchange, RoundSummary
+from nodes.fiscal import appropriations, ledger, reports, tabular
 from nodes.fiscal.codes import import_codes
-from nodes.fiscal.demo import DEMO_ALLOCATIONS
+from nodes.fiscal.demo import DEMO_ALLOCATIONS, run_demo
 from nodes.locks import home_lock
 from nodes.network import sync_network
 from nodes.node import inspect_changeset

@@ -1,8 +1,13 @@
-"""What each level of government does, on top of the sync machinery."""
+"""The node runtime: a node's home, keys, topology, database, sync rounds and agent.
 
+It knows nothing of what the change-sets carry: the fiscal domain (:mod:`nodes.fiscal`:
+appropriations, the ledger, reports, code sets, reconciliation) registers with it
+through :mod:`nodes.capabilities`, and is imported here, last, so that any use of
+``nodes`` finds it registered.
+"""
+
+import nodes.fiscal  # noqa: E402, F401, I001  (registers the fiscal domain; must come last)
 from nodes import agent, keys
-from nodes.fiscal import appropriations, ledger, reports, tabular
-from nodes.fiscal.demo import DemoResult, run_demo
 from nodes.home import NodeHome, create_home
 from nodes.network import Network, init_network
 from nodes.node import Node, NodeStatus, init_node
@@ -11,13 +16,6 @@ from nodes.settings import Settings, load_settings
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology
 
 __all__ = [
-    "DemoResult",
-    "agent",
-    "appropriations",
-    "keys",
-    "ledger",
-    "reports",
-    "tabular",
     "Endpoint",
     "Network",
     "Node",
@@ -27,11 +25,12 @@ __all__ = [
     "RegionList",
     "Settings",
     "Topology",
+    "agent",
     "create_home",
     "init_network",
     "init_node",
+    "keys",
     "load_regions",
     "load_settings",
     "load_topology",
-    "run_demo",
 ]

@@ -4,10 +4,10 @@ Jobs live in the node database (table ``agent_jobs``), so a restarted agent know
 was due while it was down; misfired runs are coalesced into one; a job never overlaps
 itself; a lock file keeps a second agent off the same home; SIGTERM and SIGINT stop the
 agent after the running job finishes. Jobs: ``sync`` every ``[sync] interval_seconds``;
-``report`` (not at the center) on the report period boundaries, the 1st, 11th and 21st of
-each month at 00:10 Beijing time, generating and submitting the periods just ended;
 ``revocation`` (at the province, when ``node.toml`` names the CA folder) every hour,
-re-publishing the revocation list once half its validity is over.
+re-publishing the revocation list once half its validity is over; and those the
+capabilities register (:data:`nodes.capabilities.JOBS`), such as the fiscal domain's
+``report`` job on the report period boundaries.
 """
 
 from __future__ import annotations
@@ -28,19 +28,17 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from nodes import keys
+from nodes.capabilities import JOBS
 from nodes.exchange import Exchange, RoundSummary
-from nodes.fiscal import reports
 from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
+from nodes.settings import LOCAL_TIME
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import FiscalsyncError
 
 __all__ = [
     "JOB_TABLE",
-    "REPORT_SCHEDULE",
     "REVOCATION_INTERVAL_HOURS",
     "AgentRun",
-    "report_job",
     "revocation_job",
     "run_agent",
     "run_once",
@@ -83,42 +81,6 @@ def sync_job(home: str) -> RoundSummary:
     for problem in summary.problems:
         log.warning("sync: %s", problem)
     return summary
-
-
-REPORT_SCHEDULE = {"day": "1,11,21", "hour": 0, "minute": 10}
-"""When the ``report`` job runs (cron fields, Beijing time): just after each period ends."""
-REPORT_ACTOR = "fiscalsync agent"
-
-
-def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submission]:
-    """The ``report`` job: generate and submit the ten-day and monthly periods just ended.
-
-    A period is submitted once: one already submitted (by the agent or by hand) is left
-    alone, so a late or repeated run does no harm, and a correction stays a deliberate
-    act. The center reports nothing. Every period is tried; the first failure is raised
-    afterwards, for the scheduler to record.
-    """
-    submitted: list[reports.Submission] = []
-    failures: list[FiscalsyncError] = []
-    with home_lock(Path(home)), Node.open(Path(home)) as node:
-        if node.spec.role == "center":
-            return submitted
-        today = reports.local_today(clock)
-        for kind in reports.KINDS:
-            period = reports.Period.last_ended(kind, today)
-            if any(v.state == "submitted" for v in reports.versions(node, period)):
-                continue
-            try:
-                reports.generate(node, period, actor=REPORT_ACTOR, clock=clock)
-                submitted.append(reports.submit(node, period, actor=REPORT_ACTOR, clock=clock))
-            except FiscalsyncError as exc:
-                log.error("report %s: %s", period, exc.message)
-                failures.append(exc)
-                continue
-            log.info("report %s: version %d submitted", period, submitted[-1].version)
-    if failures:
-        raise failures[0]
-    return submitted
 
 
 REVOCATION_INTERVAL_HOURS = 1
@@ -189,21 +151,26 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
         described.append(
             f"revocation list from {node.settings.revocation_ca} re-published at half-life"
         )
-    if node.spec.role == "center":
-        return described
-    scheduler.add_job(
-        report_job,
-        CronTrigger(**REPORT_SCHEDULE, timezone=reports.LOCAL_TIME),
-        id="report",
-        name="generate and submit the reports of the periods just ended",
-        kwargs={"home": str(home)},
-        replace_existing=True,
-    )
-    when = REPORT_SCHEDULE
-    described.append(
-        f"report on days {when['day']} at {when['hour']:02d}:{when['minute']:02d} "
-        f"{reports.LOCAL_TIME}"
-    )
+    for job in JOBS:
+        schedule = job.schedule(node)
+        if schedule is None:
+            continue
+        trigger: dict[str, Any] = (
+            {"trigger": CronTrigger(**schedule.cron, timezone=LOCAL_TIME)}
+            if schedule.cron
+            else {"trigger": "interval", "seconds": schedule.every_seconds}
+        )
+        if schedule.at_start:
+            trigger["next_run_time"] = datetime.now(UTC)
+        scheduler.add_job(
+            job.run,
+            **trigger,
+            id=job.id,
+            name=job.name,
+            kwargs={"home": str(home)},
+            replace_existing=True,
+        )
+        described.append(job.describe(node))
     return described
 
 

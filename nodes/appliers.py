@@ -1,20 +1,20 @@
-"""What a node does with each kind of change-set it takes (the channel's ``applier``).
+"""What a node does with each kind of change-set it takes (the channel's ``applier``),
+and with each receipt that comes back (the channel's ``on_receipt``).
 
 Each handler runs inside the channel's transaction, reads every operation, and raises
 :class:`InputError` to refuse the content (the change-set is then logged as rejected,
-nothing of it kept, and a negative receipt goes back).
+nothing of it kept, and a negative receipt goes back). The runtime handles revocation
+lists itself; every other kind is a capability's (:mod:`nodes.capabilities`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from nodes import keys
-from nodes.fiscal import appropriations, codes, reports
-from nodes.fiscal.reconcile import records
+from nodes.capabilities import APPLIERS, RECEIPT_HOOKS, Context, Handler
 from nodes.node import Node
 from sync import revocation
 from sync.changeset import Verified
@@ -25,18 +25,14 @@ from sync.trust import TrustStore
 
 __all__ = ["acknowledged_for", "for_node"]
 
-Handler = Callable[[Connection, Verified], None]
-
 
 def for_node(node: Node, trust: TrustStore, clock: Clock = SYSTEM_CLOCK) -> Applier:
-    """The applier of ``node``: dispatches each change-set by its kind.
+    """The applier of ``node``: dispatches each change-set by its kind, to the runtime's
+    own handler (revocation lists) or to the one a capability registered.
 
     ``clock`` is this node's: where a handler records when something was taken here
     (a report's receive time), it is this clock's time, never the sender's.
     """
-
-    def apply_codeset(conn: Connection, verified: Verified) -> None:
-        codes.store(conn, codes.parse_operations(verified.operations()))
 
     def apply_revocation(conn: Connection, verified: Verified) -> None:
         operations = list(verified.operations())
@@ -48,18 +44,9 @@ def for_node(node: Node, trust: TrustStore, clock: Clock = SYSTEM_CLOCK) -> Appl
         except CertificateRejected as exc:
             raise InputError(exc.message) from exc
 
-    def apply_appropriation(conn: Connection, verified: Verified) -> None:
-        appropriations.apply_received(conn, verified)
-
-    def apply_report(conn: Connection, verified: Verified) -> None:
-        reports.apply_received(conn, verified, node.topology, taken_at=clock.now())
-
-    handlers: dict[str, Handler] = {
-        "appropriation": apply_appropriation,
-        "report": apply_report,
-        "codeset": apply_codeset,
-        "revocation": apply_revocation,
-    }
+    context = Context(node, trust, clock)
+    handlers: dict[str, Handler] = {kind: make(context) for kind, make in APPLIERS.items()}
+    handlers["revocation"] = apply_revocation
 
     def apply(conn: Connection, verified: Verified) -> None:
         handler = handlers.get(verified.header.kind)
@@ -74,10 +61,11 @@ def for_node(node: Node, trust: TrustStore, clock: Clock = SYSTEM_CLOCK) -> Appl
 
 def acknowledged_for(node: Node) -> Acknowledged:
     """What ``node`` does when a receipt comes back for one of its change-sets."""
-    me = node.spec.code
+    hooks = {kind: make(node) for kind, make in RECEIPT_HOOKS.items()}
 
     def acknowledged(conn: Connection, entry: Any, verdict: str) -> None:
-        if entry.kind == "appropriation":
-            records.receipt_taken(conn, me, entry, verdict)
+        hook = hooks.get(entry.kind)
+        if hook is not None:
+            hook(conn, entry, verdict)
 
     return acknowledged

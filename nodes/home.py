@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from nodes.fiscal import codes
+from nodes.capabilities import HOME_LOADERS
 from nodes.settings import DEFAULT_SYNC_INTERVAL, SETTINGS_FILE, render_settings
 from nodes.topology import Topology
 from schema import migrate, tables
@@ -162,7 +162,8 @@ def _migrate_new_database(url: str, topology: Topology, code: str) -> None:
                     for n in topology
                 ],
             )
-            codes.load_national(conn)
+            for load in HOME_LOADERS:
+                load(conn)
 
         migrate.upgrade(engine, after=record_identity)
     finally:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from nodes import keys
 from nodes.alerts import Alert, alerts
+from nodes.capabilities import UPGRADE_STEPS
 from nodes.home import NodeHome, create_home
 from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
@@ -281,7 +282,19 @@ class Node:
         quarantine.drop(self.engine, self.spool, entry_id, SYSTEM_CLOCK)
 
     def upgrade_database(self) -> tuple[str | None, str]:
-        """Run pending migrations; return the revisions before and after."""
+        """Run pending migrations, and the capabilities' steps for the revisions passed,
+        in one transaction; return the revisions before and after."""
         before = migrate.current_revision(self.engine)
-        after = migrate.upgrade(self.engine)
+        known = before is not None and migrate.is_known_revision(before)  # else refused below
+        passed = [
+            step
+            for step in UPGRADE_STEPS
+            if known and str(before) < step.revision <= migrate.head_revision()
+        ]
+
+        def steps(conn: Connection) -> None:
+            for step in passed:
+                step.run(conn, self.spec.code)
+
+        after = migrate.upgrade(self.engine, after=steps)
         return before, after

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from cli import cli
 from nodes import Node, agent, init_network
 from nodes.fiscal import ledger, reports
+from nodes.fiscal.reports.job import report_job
 from nodes.locks import agent_lock
 from nodes.network import Network
 from schema.tables import code_item
@@ -117,7 +118,7 @@ def test_the_report_job_is_scheduled_on_the_period_boundaries(province: Network)
         assert len(described) == len(scheduled[code])
     assert set(scheduled[CENTER]) == {"sync"}  # the center reports nothing
     report = scheduled["410181"]["report"]
-    assert report.func is agent.report_job
+    assert report.func is report_job
     fires = []
     moment = datetime(2026, 10, 31, 23, 0, tzinfo=BEIJING)
     for _ in range(4):
@@ -133,19 +134,19 @@ def test_the_report_job_submits_the_periods_just_ended_once(province: Network) -
         entry = ledger.Entry(date(2026, 10, 25), "expenditure", "2050202", 1234)
         ledger.record(node, [entry], actor="tester")
     clock = FixedClock(datetime(2026, 11, 1, 0, 10, tzinfo=BEIJING))
-    done = agent.report_job(str(home), clock=clock)
+    done = report_job(str(home), clock=clock)
     assert [(s.period, s.version, s.recipients) for s in done] == [
         ("2026-10", 1, ["410000", CENTER]),
         ("2026-10-D3", 1, ["410000", CENTER]),
     ]
-    assert agent.report_job(str(home), clock=clock) == []  # already submitted: left alone
+    assert report_job(str(home), clock=clock) == []  # already submitted: left alone
     with Node.open(home) as node:
         queued = sorted((e.recipient, e.kind) for e in node.outbox())
         month = reports.view(node, "2026-10")
     assert queued == [("410000", "report")] * 2 + [(CENTER, "report")] * 2
     assert month.total("expenditure").period_fen == 1234
     assert [s.state for s in month.sources] == ["submitted"]
-    assert agent.report_job(str(province.path / CENTER), clock=clock) == []
+    assert report_job(str(province.path / CENTER), clock=clock) == []
 
 
 def test_the_province_schedules_the_revocation_list_when_it_holds_its_ca(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -56,24 +57,74 @@ def test_our_packages_shadow_the_public_index_namesakes(package: str) -> None:
     assert Path(out).resolve() == (ROOT / package / "__init__.py").resolve()
 
 
-def test_third_party_libraries_each_live_in_one_module() -> None:
-    homes = {
-        "click": {"cli.py"},
-        "alembic": {"schema/migrate.py", "schema/migrations/env.py"},
-        "paramiko": {"sync/transports/sftp.py"},
-        "apscheduler": {"nodes/agent.py"},
-        "openpyxl": {"nodes/fiscal/tabular.py"},
-    }
-    for library, allowed in homes.items():
-        users = set()
-        for path in ROOT.glob("**/*.py"):
-            rel = path.relative_to(ROOT).as_posix()
-            if rel.startswith((".venv/", "tests/", "build/")) or "/versions/" in rel:
+def _imports(path: Path) -> set[str]:
+    """The modules a file imports, by their full dotted name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def _product_files() -> list[Path]:
+    return [
+        path
+        for package in (*OURS[:3], "config")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "/versions/" not in path.as_posix()
+    ] + [ROOT / "cli.py"]
+
+
+# Where each third-party library may be imported: most in one module, so that replacing
+# one is a one-file change; the database layer and the cryptography of the PKI where
+# their concepts live.
+LIBRARY_HOMES = {
+    "click": {"cli.py"},
+    "alembic": {"schema/migrate.py", "schema/migrations/env.py"},
+    "paramiko": {"sync/transports/sftp.py"},
+    "apscheduler": {"nodes/agent.py"},
+    "openpyxl": {"nodes/fiscal/tabular.py"},
+    "rfc8785": {"sync/signing.py"},
+    "cryptography": {"sync/pki.py", "sync/signing.py", "sync/trust.py", "sync/revocation.py"},
+    "psycopg2": set(),  # the driver is SQLAlchemy's business alone
+    "sqlalchemy": {"*"},  # the database layer, wherever rows are read or written
+}
+
+
+def test_every_third_party_library_lives_where_it_is_allowed() -> None:
+    stdlib = sys.stdlib_module_names
+    for path in _product_files():
+        rel = path.relative_to(ROOT).as_posix()
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in stdlib or top in OURS or top == "__future__":
                 continue
-            text = path.read_text(encoding="utf-8")
-            if f"import {library}" in text or f"from {library}" in text:
-                users.add(rel)
-        assert users <= allowed, f"{library} imported outside {sorted(allowed)}: {sorted(users)}"
+            assert top in LIBRARY_HOMES, f"{rel} imports {top}, which is not in LIBRARY_HOMES"
+            allowed = LIBRARY_HOMES[top]
+            assert "*" in allowed or rel in allowed, f"{rel} imports {top} (allowed: {allowed})"
+
+
+def test_the_runtime_never_imports_the_fiscal_domain() -> None:
+    """Only the package's own ``__init__`` (which registers the domain) may import it."""
+    for path in sorted((ROOT / "nodes").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("nodes/fiscal/") or rel == "nodes/__init__.py":
+            continue
+        wrong = {name for name in _imports(path) if name.startswith("nodes.fiscal")}
+        assert not wrong, f"{rel} (the runtime) imports the fiscal domain: {sorted(wrong)}"
+
+
+def test_the_fiscal_domain_is_registered_wherever_the_runtime_is_used() -> None:
+    code = (
+        "import json\nfrom nodes import capabilities\n"
+        "print(json.dumps(sorted(capabilities.APPLIERS)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    assert json.loads(out) == ["appropriation", "codeset", "report"]
 
 
 @pytest.mark.parametrize("package", ["schema", "sync", "nodes", "config"])

@@ -1,0 +1,103 @@
+"""What the fiscal domain, or any capability after it, plugs into the node runtime.
+
+The runtime (homes, keys, topology, sync rounds, the agent) never imports a capability;
+a capability registers here, when it is imported, what the runtime must know of it:
+
+- :data:`APPLIERS`: per change-set kind, what a node does with one it takes;
+- :data:`RECEIPT_HOOKS`: per kind, what the origin does when a receipt comes back;
+- :data:`JOBS`: what the agent schedules, and when;
+- :data:`HOME_LOADERS`: what a new node's database is filled with (national code sets);
+- :data:`UPGRADE_STEPS`: data a migration cannot compute itself, run in the same
+  transaction as the migrations that need it.
+
+``nodes/__init__.py`` imports the capabilities the product ships, so that any use of
+``nodes`` finds them registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection
+
+from sync.changeset import Verified
+from sync.clock import Clock
+from sync.trust import TrustStore
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = [
+    "APPLIERS",
+    "HOME_LOADERS",
+    "JOBS",
+    "RECEIPT_HOOKS",
+    "UPGRADE_STEPS",
+    "Context",
+    "Handler",
+    "Job",
+    "Schedule",
+    "UpgradeStep",
+]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler may need of the node taking a change-set: the node, what it trusts,
+    and its own clock (what is recorded as taken *here* is taken by this clock)."""
+
+    node: Node
+    trust: TrustStore
+    clock: Clock
+
+
+Handler = Callable[[Connection, Verified], None]
+"""Applies one change-set in the channel's transaction; :class:`InputError` refuses it."""
+
+APPLIERS: dict[str, Callable[[Context], Handler]] = {}
+"""Change-set kind → the handler of a node for it."""
+
+RECEIPT_HOOKS: dict[str, Callable[[Node], Callable[[Connection, Any, str], None]]] = {}
+"""Change-set kind → what the origin does, in the receipt's transaction, with the outbox
+entry of a change-set of that kind and the receipt's verdict."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a job runs: on a cron pattern in Beijing time, or every so many seconds."""
+
+    cron: dict[str, Any] = field(default_factory=dict)
+    every_seconds: int | None = None
+    at_start: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job of the agent: ``run(home)`` is a module-level function (the job store keeps
+    its name); ``schedule(node)`` says when, or None where the node has no such job."""
+
+    id: str
+    name: str
+    run: Callable[[str], object]
+    schedule: Callable[[Node], Schedule | None]
+    describe: Callable[[Node], str]
+
+
+JOBS: list[Job] = []
+
+HOME_LOADERS: list[Callable[[Connection], None]] = []
+"""Run in the transaction that creates a node's database, after its identity is written."""
+
+
+@dataclass(frozen=True)
+class UpgradeStep:
+    """Run by ``db upgrade`` when it migrates a database past ``revision``, with the
+    node's code, in the migrations' transaction."""
+
+    revision: str
+    run: Callable[[Connection, str], None]
+
+
+UPGRADE_STEPS: list[UpgradeStep] = []

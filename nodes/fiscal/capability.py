@@ -1,0 +1,63 @@
+"""The fiscal domain's place in the node runtime: what it registers with
+:mod:`nodes.capabilities` (imported once, by ``nodes/__init__.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from nodes.capabilities import (
+    APPLIERS,
+    HOME_LOADERS,
+    JOBS,
+    RECEIPT_HOOKS,
+    UPGRADE_STEPS,
+    Context,
+    Handler,
+    UpgradeStep,
+)
+from nodes.fiscal import appropriations, codes, reports
+from nodes.fiscal.reconcile import records
+from nodes.fiscal.reports.job import REPORT_JOB
+from nodes.node import Node
+from sync.changeset import Verified
+
+__all__: list[str] = []
+
+
+def _appropriation(_context: Context) -> Handler:
+    def apply(conn: Connection, verified: Verified) -> None:
+        appropriations.apply_received(conn, verified)
+
+    return apply
+
+
+def _report(context: Context) -> Handler:
+    def apply(conn: Connection, verified: Verified) -> None:
+        reports.apply_received(conn, verified, context.node.topology, taken_at=context.clock.now())
+
+    return apply
+
+
+def _codeset(_context: Context) -> Handler:
+    def apply(conn: Connection, verified: Verified) -> None:
+        codes.store(conn, codes.parse_operations(verified.operations()))
+
+    return apply
+
+
+def _appropriation_receipt(node: Node) -> Any:
+    me = node.spec.code
+
+    def taken(conn: Connection, entry: Any, verdict: str) -> None:
+        records.receipt_taken(conn, me, entry, verdict)
+
+    return taken
+
+
+APPLIERS.update(appropriation=_appropriation, report=_report, codeset=_codeset)
+RECEIPT_HOOKS["appropriation"] = _appropriation_receipt
+JOBS.append(REPORT_JOB)
+HOME_LOADERS.append(codes.load_national)
+UPGRADE_STEPS.append(UpgradeStep("0006", records.rebuild))

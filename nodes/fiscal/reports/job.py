@@ -1,0 +1,68 @@
+"""The agent's ``report`` job: generate and submit the periods just ended, once."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from nodes.capabilities import Job, Schedule
+from nodes.fiscal import reports
+from nodes.locks import home_lock
+from nodes.node import Node
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import FiscalsyncError
+
+__all__ = ["REPORT_ACTOR", "REPORT_JOB", "REPORT_SCHEDULE", "report_job"]
+
+REPORT_SCHEDULE = {"day": "1,11,21", "hour": 0, "minute": 10}
+"""When the ``report`` job runs (cron fields, Beijing time): just after each period ends."""
+REPORT_ACTOR = "fiscalsync agent"
+log = logging.getLogger("fiscalsync.agent")
+
+
+def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submission]:
+    """The ``report`` job: generate and submit the ten-day and monthly periods just ended.
+
+    A period is submitted once: one already submitted (by the agent or by hand) is left
+    alone, so a late or repeated run does no harm, and a correction stays a deliberate
+    act. The center reports nothing. Every period is tried; the first failure is raised
+    afterwards, for the scheduler to record.
+    """
+    submitted: list[reports.Submission] = []
+    failures: list[FiscalsyncError] = []
+    with home_lock(Path(home)), Node.open(Path(home)) as node:
+        if node.spec.role == "center":
+            return submitted
+        today = reports.local_today(clock)
+        for kind in reports.KINDS:
+            period = reports.Period.last_ended(kind, today)
+            if any(v.state == "submitted" for v in reports.versions(node, period)):
+                continue
+            try:
+                reports.generate(node, period, actor=REPORT_ACTOR, clock=clock)
+                submitted.append(reports.submit(node, period, actor=REPORT_ACTOR, clock=clock))
+            except FiscalsyncError as exc:
+                log.error("report %s: %s", period, exc.message)
+                failures.append(exc)
+                continue
+            log.info("report %s: version %d submitted", period, submitted[-1].version)
+    if failures:
+        raise failures[0]
+    return submitted
+
+
+def _describe(_node: Node) -> str:
+    when = REPORT_SCHEDULE
+    return (
+        f"report on days {when['day']} at {when['hour']:02d}:{when['minute']:02d} "
+        f"{reports.LOCAL_TIME}"
+    )
+
+
+REPORT_JOB = Job(
+    id="report",
+    name="generate and submit the reports of the periods just ended",
+    run=report_job,
+    schedule=lambda node: None if node.spec.role == "center" else Schedule(cron=REPORT_SCHEDULE),
+    describe=_describe,
+)
