@@ -1,0 +1,197 @@
+"""Generating this node's report for a period from its ledger and the budget it holds
+(a draft, or a correction after a submission)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes.fiscal import appropriations
+from nodes.fiscal.reports.consolidation import view
+from nodes.fiscal.reports.lines import LEAF_DIGITS, ReportLine, build_lines, check_lines
+from nodes.fiscal.reports.periods import Period, local_today
+from nodes.fiscal.reports.versions import ReportView
+from schema.limits import misfit
+from schema.locks import lock_scope
+from schema.sums import total
+from schema.tables import ledger_entry, report, report_line
+from schema.types import MAX_STORED_FEN, format_yuan
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+
+def refuse_center(node: Node, what: str) -> None:
+    if node.spec.role == "center":
+        raise InputError(
+            f"the central node {node.spec.code} {what} no reports of its own",
+            hint="run it in the home of the province, a city or a county",
+        )
+
+
+def _ledger_leaves(
+    conn: Connection, period: Period
+) -> tuple[dict[tuple[str, str], list[int]], bool]:
+    """(section, code) -> [0, period, ytd] from this node's ledger, and whether any entry
+    that went in is negative."""
+    in_period = sa.case(
+        (ledger_entry.c.entry_date >= period.start, ledger_entry.c.amount_fen), else_=0
+    )
+    rows = conn.execute(
+        sa.select(
+            ledger_entry.c.direction,
+            ledger_entry.c.func_code,
+            total(in_period),
+            total(ledger_entry.c.amount_fen),
+            sa.func.min(ledger_entry.c.amount_fen),
+        )
+        .where(
+            ledger_entry.c.entry_date >= period.year_start,
+            ledger_entry.c.entry_date < period.end,
+        )
+        .group_by(ledger_entry.c.direction, ledger_entry.c.func_code)
+    ).all()
+    leaves: dict[tuple[str, str], list[int]] = {}
+    negative = False
+    for direction, code, in_period_sum, ytd, smallest in rows:
+        if not (code.isascii() and code.isdigit() and len(code) in LEAF_DIGITS):
+            raise InputError(
+                f"the ledger has {direction} entries under {code!r}, which is not a "
+                "classification code of 3, 5, 7 or 9 digits: they cannot be reported",
+                hint="correct those ledger entries, then generate the report again",
+            )
+        leaves[(direction, code)] = [0, in_period_sum, ytd]
+        negative = negative or int(smallest) < 0
+    return leaves, negative
+
+
+def _compute(conn: Connection, me: str, period: Period) -> tuple[list[ReportLine], bool]:
+    leaves, negative = _ledger_leaves(conn, period)
+    for code, budget in appropriations.budget_by_func(conn, me, period.year).items():
+        if budget != 0:
+            leaves.setdefault(("expenditure", code), [0, 0, 0])[0] = budget
+    lines = build_lines(leaves)
+    check_lines(lines, negative_entries=negative)
+    for x in lines:
+        if max(abs(x.budget_fen), abs(x.period_fen), abs(x.ytd_fen)) > MAX_STORED_FEN:
+            raise InputError(
+                f"the {x.section} line {x.code or 'total'} adds up to more than a report can "
+                f"hold ({format_yuan(MAX_STORED_FEN)} 元)",
+                hint="look for ledger entries recorded many times over, and correct them",
+            )
+    return lines, negative
+
+
+def latest_own(conn: Connection, me: str, period: Period) -> Any:
+    """This node's newest version for ``period``, with the period's versions locked against
+    a concurrent writer (the first version too: the lock is the period's counter row)."""
+    lock_scope(conn, "report", f"{me}/{period.label}")
+    query = (
+        sa.select(report)
+        .where(report.c.node_code == me, report.c.period == period.label)
+        .order_by(report.c.version.desc())
+        .limit(1)
+    )
+    return conn.execute(query).one_or_none()
+
+
+@contextmanager
+def writing(node: Node) -> Iterator[Connection]:
+    """A write transaction; two writers racing for the same new version meet here."""
+    try:
+        with node.engine.begin() as conn:
+            yield conn
+    except sa.exc.IntegrityError as exc:
+        raise InputError(
+            "the report was generated or submitted by someone else at the same time",
+            hint="look at it with 'fiscalsync report show', then run this again if needed",
+        ) from exc
+
+
+def store(conn: Connection, header: dict[str, Any], lines: Iterable[ReportLine]) -> int:
+    """Insert a report and its lines; return the report's id."""
+    key = conn.execute(report.insert().values(**header)).inserted_primary_key
+    assert key is not None
+    _insert_lines(conn, int(key[0]), lines)
+    return int(key[0])
+
+
+def line_row(report_id: int, line: ReportLine) -> dict[str, Any]:
+    return {
+        "report_id": report_id,
+        "section": line.section,
+        "level": line.level,
+        "code": line.code,
+        "budget_fen": line.budget_fen,
+        "period_fen": line.period_fen,
+        "ytd_fen": line.ytd_fen,
+    }
+
+
+def _insert_lines(conn: Connection, report_id: int, lines: Iterable[ReportLine]) -> None:
+    conn.execute(report_line.insert(), [line_row(report_id, x) for x in lines])
+
+
+def fitting(table: sa.Table, where: str, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` if every value fits its column of ``table``; else InputError naming it."""
+    problem = misfit(table, row)
+    if problem is not None:
+        raise InputError(f"{where}: {problem}")
+    return row
+
+
+def generate_in(conn: Connection, node: Node, period: Period, actor: str, clock: Clock) -> int:
+    """Generate this node's report in the caller's transaction; return its row id."""
+    me = node.spec.code
+    if period.start > local_today(clock):
+        raise InputError(
+            f"period {period} has not begun",
+            hint="a report covers a period that has begun, usually one that has ended",
+        )
+    lines, negative = _compute(conn, me, period)
+    values = {
+        "negative_entries": negative,
+        "generated_at": clock.now(),
+        "generated_by": actor,
+    }
+    latest = latest_own(conn, me, period)
+    if latest is not None and latest.state == "draft":
+        conn.execute(report_line.delete().where(report_line.c.report_id == latest.id))
+        conn.execute(report.update().where(report.c.id == latest.id).values(**values))
+        _insert_lines(conn, latest.id, lines)
+        return int(latest.id)
+    return store(
+        conn,
+        {
+            "node_code": me,
+            "period": period.label,
+            "kind": period.kind,
+            "year": period.year,
+            "version": 1 if latest is None else latest.version + 1,
+            "state": "draft",
+            **values,
+        },
+        lines,
+    )
+
+
+def generate(
+    node: Node, period: Period | str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> ReportView:
+    """Generate this node's report for ``period`` from its ledger and budget; return it.
+
+    Replaces an unsubmitted draft; after a submission it is the next version (a
+    correction), a draft until submitted. All or nothing; a failed check raises
+    :class:`InputError` naming the line.
+    """
+    period = Period.of(period)
+    refuse_center(node, "generates")
+    with writing(node) as conn:
+        generate_in(conn, node, period, actor, clock)
+    return view(node, period, scope="own")

@@ -1,0 +1,92 @@
+"""Labels of reports for people, in English and Chinese (中文)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    pass
+
+
+_LABELS = {
+    "en": {
+        "revenue": "Revenue",
+        "expenditure": "Expenditure",
+        "section": "Section",
+        "code": "Code",
+        "name": "Name",
+        "level": "Level",
+        "budget": "Budget",
+        "period": "Period",
+        "ytd": "Year to date",
+        "total": "Total",
+        "class": "Class",
+        "subclass": "Subclass",
+        "item": "Item",
+        "subitem": "Subitem",
+        "monthly": "Monthly report",
+        "tenday": "Ten-day report",
+        "own": "Own",
+        "all": "Consolidated",
+        "region": "Region",
+        "node": "Node",
+        "version": "Version",
+        "state": "State",
+        "submitted_at": "Submitted",
+        "deadline": "Deadline",
+        "draft": "draft",
+        "submitted": "submitted",
+        "received": "received",
+        "on time": "on time",
+        "late": "late",
+        "sent": "sent, no receipt yet",
+        "missing": "missing",
+        "not yet due": "not yet due",
+        "unit": "yuan",
+    },
+    "zh": {
+        "revenue": "收入",
+        "expenditure": "支出",
+        "section": "收支",
+        "code": "科目编码",
+        "name": "科目名称",
+        "level": "级次",
+        "budget": "预算数",
+        "period": "本期数",
+        "ytd": "累计数",
+        "total": "合计",
+        "class": "类",
+        "subclass": "款",
+        "item": "项",
+        "subitem": "目",
+        "monthly": "月报",
+        "tenday": "旬报",
+        "own": "本级",
+        "all": "全辖汇总",
+        "region": "地区",
+        "node": "单位",
+        "version": "版本",
+        "state": "状态",
+        "submitted_at": "报送时间",
+        "deadline": "截止时间",
+        "draft": "草稿",
+        "submitted": "已报送",
+        "received": "已接收",
+        "on time": "按时",
+        "late": "逾期",
+        "sent": "已发送待回执",
+        "missing": "未报",
+        "not yet due": "未到期",
+        "unit": "元",
+    },
+}
+
+
+def labels(lang: str = "en") -> dict[str, str]:
+    """Labels of sections, columns, levels and states, in English (``en``) or Chinese (``zh``)."""
+    try:
+        return dict(_LABELS[lang])
+    except KeyError:
+        raise InputError(f"no labels in {lang!r}", hint="use --lang en or --lang zh") from None

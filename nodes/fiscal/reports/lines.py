@@ -1,0 +1,176 @@
+"""The lines of a report and their arithmetic: leaves, subtotals at 类 and 款, totals, and
+the checks every report passes where it is made, sent and received."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nodes.fiscal.reports.labels import labels
+from schema.types import format_yuan
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    pass
+
+
+SECTIONS = ("revenue", "expenditure")
+
+
+SUBTOTAL_DIGITS = {1: 3, 2: 5}
+"""Subtotal levels and the length of their codes: 1 类 (3 digits), 2 款 (5 digits)."""
+LEAF = 3
+TOTAL = 0
+LEAF_DIGITS = (3, 5, 7, 9)
+"""Lengths of classification codes a leaf may have: 类, 款, 项, 目."""
+CODESET = {"expenditure": "func", "revenue": "revenue"}
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One line of a report: a leaf code (level 3), a 款 or 类 subtotal (2, 1), a total (0)."""
+
+    section: str
+    level: int
+    code: str
+    budget_fen: int
+    period_fen: int
+    ytd_fen: int
+    name: str | None = None
+
+    @property
+    def grade(self) -> str:
+        """What the line is: ``total``, or the rank of its code: ``class`` (类),
+        ``subclass`` (款), ``item`` (项), ``subitem`` (目); a key of :func:`labels`."""
+        if self.level == TOTAL:
+            return "total"
+        return {3: "class", 5: "subclass", 7: "item", 9: "subitem"}.get(len(self.code), "item")
+
+    @property
+    def is_subtotal(self) -> bool:
+        return self.level in SUBTOTAL_DIGITS
+
+    def describe(self) -> str:
+        """How refusals name it, e.g. ``expenditure 款 20502 (subtotal)``."""
+        if self.level == TOTAL:
+            return f"{self.section} total"
+        rank = labels("zh")[self.grade]
+        return f"{self.section} {rank} {self.code}" + (" (subtotal)" if self.is_subtotal else "")
+
+    @property
+    def amounts(self) -> tuple[int, int, int]:
+        return (self.budget_fen, self.period_fen, self.ytd_fen)
+
+
+_Key = tuple[str, int, str]
+"""A line's identity in a report: (section, level, code)."""
+_COLUMNS = (("budget", 0), ("period", 1), ("year to date", 2))
+
+
+def add_amounts(into: dict[Any, list[int]], key: Any, amounts: Iterable[int]) -> None:
+    total = into.setdefault(key, [0, 0, 0])
+    for i, amount in enumerate(amounts):
+        total[i] += amount
+
+
+def _sums(leaves: Mapping[tuple[str, str], Sequence[int]]) -> dict[_Key, tuple[int, int, int]]:
+    """Every subtotal and total of ``leaves`` ((section, code) -> amounts), by line key."""
+    sums: dict[_Key, list[int]] = {(section, TOTAL, ""): [0, 0, 0] for section in SECTIONS}
+    # A subtotal exists where a leaf has a longer code; a leaf booked at the subtotal's
+    # own code (revenue at 类 beside revenue at 款) then counts in it too.
+    for section, code in leaves:
+        for level, digits in SUBTOTAL_DIGITS.items():
+            if len(code) > digits:
+                sums.setdefault((section, level, code[:digits]), [0, 0, 0])
+    for (section, code), amounts in leaves.items():
+        values = list(amounts)
+        add_amounts(sums, (section, TOTAL, ""), values)
+        for level, digits in SUBTOTAL_DIGITS.items():
+            key = (section, level, code[:digits])
+            if len(code) >= digits and key in sums:
+                add_amounts(sums, key, values)
+    return {key: (a[0], a[1], a[2]) for key, a in sums.items()}
+
+
+def line_order(line: ReportLine) -> tuple[int, str, int]:
+    # Codes sort with their prefixes first, so the tree comes out in reading order: the
+    # total, then each 类 subtotal followed by what is under it.
+    return (SECTIONS.index(line.section), line.code, line.level)
+
+
+def build_lines(
+    leaves: Mapping[tuple[str, str], Sequence[int]],
+    names: Mapping[tuple[str, str], str] | None = None,
+) -> list[ReportLine]:
+    """The full report from its leaves ((section, code) -> (budget, period, ytd)):
+    the leaves with their 款 and 类 subtotals and each section's total, in reading order."""
+    names = names or {}
+    keyed = [((section, LEAF, code), list(v)) for (section, code), v in leaves.items()]
+    keyed.extend((key, list(v)) for key, v in _sums(leaves).items())
+    lines = [
+        ReportLine(section, level, code, a[0], a[1], a[2], name=names.get((section, code)))
+        for (section, level, code), a in keyed
+    ]
+    return sorted(lines, key=line_order)
+
+
+def _shape_problem(line: ReportLine) -> str | None:
+    if line.section not in SECTIONS:
+        return f"section {line.section!r} is neither revenue nor expenditure"
+    for column, amount in zip(("budget", "period", "ytd"), line.amounts, strict=True):
+        if type(amount) is not int:
+            return f"{column} {amount!r} is not a whole number of fen"
+    code = line.code
+    if line.level == TOTAL:
+        return None if code == "" else f"a total line has no code, not {code!r}"
+    if not (code.isascii() and code.isdigit()):
+        return f"code {code!r} is not a classification code"
+    if line.level in SUBTOTAL_DIGITS:
+        digits = SUBTOTAL_DIGITS[line.level]
+        return None if len(code) == digits else f"a level {line.level} code has {digits} digits"
+    if line.level == LEAF:
+        return None if len(code) in LEAF_DIGITS else "a classification code has 3, 5, 7 or 9 digits"
+    return f"level {line.level!r} is not 0 (total), 1 (类), 2 (款) or 3 (the codes booked)"
+
+
+def check_lines(lines: Iterable[ReportLine], *, negative_entries: bool) -> None:
+    """Refuse, naming the line, a report whose arithmetic does not hold (see the module)."""
+    held: dict[_Key, ReportLine] = {}
+    for line in lines:
+        problem = _shape_problem(line)
+        if problem is not None:
+            raise InputError(f"report line {line.section} {line.code or 'total'}: {problem}")
+        key = (line.section, line.level, line.code)
+        if key in held:
+            raise InputError(f"{line.describe()}: the line appears twice")
+        held[key] = line
+        if line.level == LEAF and line.section == "revenue" and line.budget_fen != 0:
+            raise InputError(f"{line.describe()}: revenue lines have no budget")
+    leaves = {(s, c): line.amounts for (s, level, c), line in held.items() if level == LEAF}
+    expected = _sums(leaves)
+    for key, amounts in expected.items():
+        found = held.get(key)
+        if found is None:
+            what = "total" if key[1] == TOTAL else f"subtotal {key[2]}"
+            raise InputError(f"{key[0]}: the {what} line is missing")
+        for column, index in _COLUMNS:
+            if found.amounts[index] != amounts[index]:
+                raise InputError(
+                    f"{found.describe()}: {column} {format_yuan(found.amounts[index])} 元 is not "
+                    f"the sum of the lines under it, {format_yuan(amounts[index])} 元",
+                    hint="the report's arithmetic does not hold; generate it again",
+                )
+    for key, line in held.items():
+        if key[1] != LEAF and key not in expected:
+            raise InputError(f"{line.describe()}: a subtotal with no line under it")
+    if negative_entries:
+        return
+    # The sums hold, so a subtotal can only break this rule where a leaf under it does.
+    for line in sorted((x for x in held.values() if x.level == LEAF), key=line_order):
+        if line.period_fen < 0 or line.ytd_fen < line.period_fen:
+            raise InputError(
+                f"{line.describe()}: the year to date {format_yuan(line.ytd_fen)} 元 is less "
+                f"than the period's {format_yuan(line.period_fen)} 元 (or the period is "
+                "negative), yet no negative ledger entry went into the report"
+            )

@@ -1,0 +1,123 @@
+"""Taking a report that arrives: checked again, refused (negative receipt) when it does
+not hold, kept as ``received`` with this node's own time of taking it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes.fiscal.reports.generating import fitting, line_row, store
+from nodes.fiscal.reports.lines import ReportLine, check_lines
+from nodes.fiscal.reports.periods import Period
+from nodes.topology import Topology
+from schema.tables import report, report_line
+from schema.types import parse_utc
+from sync.changeset import Verified
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    pass
+
+
+def _field(op: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = op.get(key)
+    if type(value) is not kind:
+        raise InputError(f"{where}: {key!r} must be a {kind.__name__}, not {value!r}")
+    return value
+
+
+def _received_time(text: str, where: str) -> datetime:
+    try:
+        return parse_utc(text)
+    except ValueError as exc:
+        raise InputError(f"{where}: {text!r} is not a UTC time: {exc}") from exc
+
+
+def apply_received(
+    conn: Connection, verified: Verified, topology: Topology, *, taken_at: datetime
+) -> None:
+    """Keep a report that arrived in a ``report`` change-set, after checking it whole.
+
+    ``taken_at`` is this node's clock now: the report's receive time, by which it is
+    judged on time or late here (the sender's ``created`` is kept as ``submitted_at``,
+    for the record only). Every field is checked against the table's declaration, so a
+    value PostgreSQL would refuse is refused the same way on SQLite. Runs in the
+    channel's transaction; :class:`InputError` refuses the change-set.
+    """
+    origin = verified.header.origin
+    operations = verified.operations()
+    head = next(operations, None)
+    if head is None or head.get("op") != "report":
+        raise InputError("a report change-set starts with its 'report' operation")
+    where = "report operation"
+    node = _field(head, "node", str, where)
+    if node not in topology or topology.node(node).role == "center":
+        raise InputError(f"a report of {node!r}, which is not a reporting node of the topology")
+    if node != origin:
+        raise InputError(f"the report of {node} came from {origin}: a node sends only its own")
+    period = Period.parse(_field(head, "period", str, where))
+    if _field(head, "kind", str, where) != period.kind or head.get("year") != period.year:
+        raise InputError(f"{where}: kind and year do not match period {period}")
+    version = _field(head, "version", int, where)
+    if version < 1:
+        raise InputError(f"{where}: version {version} is not a version number")
+    generated_at = _received_time(_field(head, "generated_at", str, where), where)
+    generated_by = _field(head, "generated_by", str, where)
+    negative = _field(head, "negative_entries", bool, where)
+    count = _field(head, "lines", int, where)
+    lines = []
+    for number, op in enumerate(operations, start=1):
+        at = f"line operation {number}"
+        if op.get("op") != "line":
+            raise InputError(f"{at}: {op.get('op')!r} is not a 'line' operation")
+        lines.append(
+            ReportLine(
+                section=_field(op, "section", str, at),
+                level=_field(op, "level", int, at),
+                code=_field(op, "code", str, at),
+                budget_fen=_field(op, "budget", int, at),
+                period_fen=_field(op, "period", int, at),
+                ytd_fen=_field(op, "ytd", int, at),
+            )
+        )
+    if len(lines) != count:
+        raise InputError(f"the report announces {count} lines but carries {len(lines)}")
+    check_lines(lines, negative_entries=negative)
+    for line in lines:
+        fitting(report_line, line.describe(), line_row(0, line))
+    held = conn.execute(
+        sa.select(sa.func.max(report.c.version)).where(
+            report.c.node_code == node, report.c.period == period.label
+        )
+    ).scalar_one_or_none()
+    if held is not None and version <= held:
+        raise InputError(
+            f"version {version} of the {period} report of {node} is not newer than "
+            f"version {held}, held here"
+        )
+    store(
+        conn,
+        fitting(
+            report,
+            where,
+            {
+                "node_code": node,
+                "period": period.label,
+                "kind": period.kind,
+                "year": period.year,
+                "version": version,
+                "state": "received",
+                "negative_entries": negative,
+                "generated_at": generated_at,
+                "generated_by": generated_by,
+                "submitted_at": verified.header.created,
+                "changeset_id": verified.id,
+                "received_at": taken_at,
+            },
+        ),
+        lines,
+    )

@@ -1,0 +1,128 @@
+"""Submitting a report: to the parent, and a copy to the central node, as signed
+change-sets of kind ``report``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from nodes.fiscal.reports.generating import generate_in, latest_own, refuse_center, writing
+from nodes.fiscal.reports.lines import ReportLine, check_lines, line_order
+from nodes.fiscal.reports.periods import Period
+from nodes.fiscal.reports.versions import line_of, stored_lines
+from nodes.policy import check_send
+from schema.tables import report
+from schema.types import format_utc
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError
+from sync.pki import load_signer
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What :func:`submit` sent: one version, one signed change-set per recipient."""
+
+    node: str
+    period: str
+    version: int
+    recipients: list[str]
+    changesets: list[str]
+    submitted_at: datetime
+
+
+def _recipients(node: Node) -> list[str]:
+    recipients = []
+    if node.spec.parent is not None:
+        recipients.append(node.spec.parent)
+    center = node.topology.center
+    if center is not None and center.code not in recipients:
+        recipients.append(center.code)
+    if not recipients:
+        raise InputError(
+            f"{node.spec.code} has neither a parent nor a central node to report to",
+            hint="add the central node to the topology",
+        )
+    for code in recipients:
+        check_send(node.topology, node.spec.code, code, "report")
+    return recipients
+
+
+def _operations(row: Any, lines: list[ReportLine]) -> list[dict[str, Any]]:
+    header = {
+        "op": "report",
+        "node": row.node_code,
+        "period": row.period,
+        "kind": row.kind,
+        "year": row.year,
+        "version": row.version,
+        "generated_at": format_utc(row.generated_at),
+        "generated_by": row.generated_by,
+        "negative_entries": bool(row.negative_entries),
+        "lines": len(lines),
+    }
+    return [header] + [
+        {
+            "op": "line",
+            "section": x.section,
+            "level": x.level,
+            "code": x.code,
+            "budget": x.budget_fen,
+            "period": x.period_fen,
+            "ytd": x.ytd_fen,
+        }
+        for x in lines
+    ]
+
+
+def submit(
+    node: Node, period: Period | str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> Submission:
+    """Send the current version of this node's report to its parent and to the center.
+
+    Generates it first when there is none. One transaction: both signed change-sets are
+    queued and the report marked submitted together, or nothing happens. A version
+    already submitted is refused: a correction is generated first, then submitted.
+    """
+    period = Period.of(period)
+    refuse_center(node, "submits")
+    recipients = _recipients(node)
+    if clock.now() < period.ends_at():
+        raise InputError(
+            f"period {period} is not over until {period.end.isoformat()}",
+            hint="a report is submitted once its period has ended",
+        )
+    me = node.spec.code
+    signer = load_signer(node.home.keys)
+    spool = node.spool
+    with writing(node) as conn:
+        row = latest_own(conn, me, period)
+        if row is None:
+            generate_in(conn, node, period, actor, clock)
+            row = latest_own(conn, me, period)
+        if row.state != "draft":
+            raise InputError(
+                f"version {row.version} of the {period} report was already submitted "
+                f"({format_utc(row.submitted_at)})",
+                hint=f"to correct it, run 'fiscalsync report generate {period}' and submit "
+                "the new version",
+            )
+        lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
+        check_lines(lines, negative_entries=bool(row.negative_entries))
+        operations = _operations(row, lines)
+        written = [
+            enqueue(conn, spool, signer, code, "report", operations, clock) for code in recipients
+        ]
+        submitted_at = written[0].header.created
+        conn.execute(
+            report.update()
+            .where(report.c.id == row.id)
+            .values(state="submitted", submitted_at=submitted_at, changeset_id=written[0].id)
+        )
+    return Submission(
+        me, period.label, int(row.version), recipients, [w.id for w in written], submitted_at
+    )
