@@ -87,6 +87,7 @@ LIBRARY_HOMES = {
     "apscheduler": {"nodes/agent.py"},
     "openpyxl": {"nodes/fiscal/tabular.py"},
     "rfc8785": {"sync/signing.py"},
+    "orjson": {"sync/changeset/codec.py"},
     "cryptography": {"sync/pki.py", "sync/signing.py", "sync/trust.py", "sync/revocation.py"},
     "psycopg2": set(),  # the driver is SQLAlchemy's business alone
     "sqlalchemy": {"*"},  # the database layer, wherever rows are read or written
