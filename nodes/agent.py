@@ -5,7 +5,9 @@ was due while it was down; misfired runs are coalesced into one; a job never ove
 itself; a lock file keeps a second agent off the same home; SIGTERM and SIGINT stop the
 agent after the running job finishes. Jobs: ``sync`` every ``[sync] interval_seconds``;
 ``report`` (not at the center) on the report period boundaries, the 1st, 11th and 21st of
-each month at 00:10 Beijing time, generating and submitting the periods just ended.
+each month at 00:10 Beijing time, generating and submitting the periods just ended;
+``check`` every day at 03:30 Beijing time, the home's consistency with every stored file
+read whole (``fiscalsync check --read-data``), its problems logged and kept for ``status``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from nodes import reports
+from nodes.check import CheckReport, check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
@@ -33,9 +36,11 @@ from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import FiscalsyncError
 
 __all__ = [
+    "CHECK_SCHEDULE",
     "JOB_TABLE",
     "REPORT_SCHEDULE",
     "AgentRun",
+    "check_job",
     "report_job",
     "run_agent",
     "run_once",
@@ -115,6 +120,30 @@ def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submissio
     return submitted
 
 
+CHECK_SCHEDULE = {"hour": 3, "minute": 30}
+"""When the ``check`` job runs (cron fields, Beijing time): every day, at a quiet hour."""
+
+
+def check_job(home: str, clock: Clock = SYSTEM_CLOCK) -> CheckReport:
+    """The ``check`` job: check the home's consistency, reading every stored file whole;
+    log each problem (``status`` shows them from the database). Repairs nothing: what to
+    delete is an operator's call (``fiscalsync check --repair``)."""
+    with Node.open(Path(home)) as node:
+        report = check_home(node, read_data=True, clock=clock)
+    problems = report.problems
+    log.info(
+        "check: %d outbox entries, %d change-sets taken, %d channels, %d files read; %d problem(s)",
+        report.entries,
+        report.logged,
+        report.channels,
+        report.files_read,
+        len(problems),
+    )
+    for finding in problems:
+        log.warning("check: %s %s: %s", finding.kind, finding.subject, finding.problem)
+    return report
+
+
 JOBS: dict[str, Callable[[str], RoundSummary]] = {"sync": sync_job}
 """What ``agent --once`` runs (the report job runs on its period boundaries only)."""
 
@@ -148,22 +177,42 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
         replace_existing=True,
     )
     described = [f"sync every {node.settings.sync_interval_seconds}s"]
+    at = _add_cron(
+        scheduler, check_job, CHECK_SCHEDULE, home, "check", "check the home, every file read"
+    )
+    described.append(f"check daily at {at}")
     if node.spec.role == "center":
         return described
-    scheduler.add_job(
+    at = _add_cron(
+        scheduler,
         report_job,
-        CronTrigger(**REPORT_SCHEDULE, timezone=reports.LOCAL_TIME),
-        id="report",
-        name="generate and submit the reports of the periods just ended",
+        REPORT_SCHEDULE,
+        home,
+        "report",
+        "generate and submit the reports of the periods just ended",
+    )
+    described.append(f"report on days {REPORT_SCHEDULE['day']} at {at}")
+    return described
+
+
+def _add_cron(
+    scheduler: BaseScheduler,
+    job: Callable[..., Any],
+    when: dict[str, Any],
+    home: Path,
+    ident: str,
+    name: str,
+) -> str:
+    """Add ``job`` at the cron fields ``when`` (Beijing time); return the time of day."""
+    scheduler.add_job(
+        job,
+        CronTrigger(**when, timezone=reports.LOCAL_TIME),
+        id=ident,
+        name=name,
         kwargs={"home": str(home)},
         replace_existing=True,
     )
-    when = REPORT_SCHEDULE
-    described.append(
-        f"report on days {when['day']} at {when['hour']:02d}:{when['minute']:02d} "
-        f"{reports.LOCAL_TIME}"
-    )
-    return described
+    return f"{when['hour']:02d}:{when['minute']:02d} {reports.LOCAL_TIME}"
 
 
 def run_agent(home: Path, on_start: Callable[[list[str]], None] | None = None) -> None:
