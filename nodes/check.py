@@ -2,16 +2,16 @@
 
 What is compared, each problem a :class:`Finding` (what is wrong, and what to do):
 
-- **the outbox and** ``spool/outbox/``: every change-set this node sent has its file, whose
-  header is that change-set's; a file that no entry names is an orphan, left by a
-  transaction that was rolled back;
+- **the outbox and** ``spool/outbox/``: every change-set this node sent has its file (and
+  while it is unacknowledged, one whose header is that change-set's); a file that no
+  entry names is an orphan, left by a transaction that was rolled back;
 - **receipts**: every acknowledged change-set has the recipient's counter-signed receipt
   beside it, and that receipt acknowledges it (id and seq); every change-set taken here
   (``changeset_log``) has the receipt this node signed in ``spool/receipts/``; receipts
   are tiny and read whole;
 - ``spool/incoming/`` **and the channel heads**: files already taken (leftovers), another
   change-set under a seq already taken (a fork), files for another node, two files under
-  one seq, files that cannot be read;
+  one seq, files that cannot be read or whose name is not their header's;
 - **channel heads and their history**: an inbound head is the last change-set logged on
   its channel, the log holds seqs 1 to the head without gaps, each names its
   predecessor, and the head's state digest replays from the log's ids and verdicts; an
@@ -269,6 +269,10 @@ class _Inspection:
         self.reads: list[_Read] = []
         self.bad_channels: set[tuple[str, str]] = set()
         """Channels whose head disagrees with their history: their orphans are kept."""
+        self.sent: dict[tuple[str, int], Any] = {}
+        """Outbox entries (by recipient and seq) that a receipt in ``incoming/`` names."""
+        self.taken: dict[tuple[str, int], str] = {}
+        """Logged change-set ids (by origin and seq) that a file in ``incoming/`` names."""
 
     def found(
         self,
@@ -317,7 +321,6 @@ class _Inspection:
         names they give in ``outbox/``."""
         named: set[str] = set()
         receipts_for = {(a.header.origin, a.header.seq) for a in incoming if a.is_receipt}
-        self.sent: dict[tuple[str, int], Any] = {}
         query = sa.select(outbox).order_by(outbox.c.recipient, outbox.c.seq)
 
         def history(entries: Iterable[Any]) -> Iterator[_Link]:
@@ -396,7 +399,6 @@ class _Inspection:
         names they give in ``receipts/``."""
         named: set[str] = set()
         wanted = {(a.header.origin, a.header.seq) for a in incoming if not a.is_receipt}
-        self.taken: dict[tuple[str, int], str] = {}
         query = sa.select(changeset_log).order_by(
             changeset_log.c.origin, changeset_log.c.recipient, changeset_log.c.seq
         )
@@ -512,17 +514,22 @@ class _Inspection:
             if name.startswith(".") or is_temporary(name):
                 continue  # a temporary file or a partial download, resumed by the next fetch
             try:
-                parsed = changeset.parse_filename(name)
+                changeset.parse_filename(name)
                 header, _seal = changeset.read_header(path)
+                problem = None
+                if header.filename != name:
+                    problem = f"its name is not its header's ({header.filename})"
             except (VerificationError, StorageError) as exc:
+                problem = f"cannot be read: {_without_label(exc.message, path)}"
+            if problem is not None:
                 self.found(
                     Kind.UNREADABLE,
                     name,
-                    f"waits in incoming/ but cannot be read: {_without_label(exc.message, path)}",
+                    f"waits in incoming/ but {problem}",
                     "the next sync quarantines it",
                 )
                 continue
-            arrivals.append(_Arrival(path, parsed, header))
+            arrivals.append(_Arrival(path, header))
         return arrivals
 
     def _incoming(self, arrivals: list[_Arrival]) -> None:
@@ -779,7 +786,6 @@ class _Arrival:
     """A file in ``incoming/`` with its (unverified) header."""
 
     path: Path
-    name: ChangeSetName
     header: Header
 
     @property

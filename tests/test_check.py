@@ -126,7 +126,10 @@ def settled(province: Network) -> Network:
     return province
 
 
-def test_a_province_after_a_month_of_work_is_consistent_on_every_node(month: Network) -> None:
+def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_repaired_safely(
+    month: Network,
+) -> None:
+    # a province after a month of work: nothing to report on any node
     for spec in month.topology:
         result = CliRunner().invoke(
             cli, ["--home", str(month.path / spec.code), "check", "--read-data"]
@@ -141,10 +144,6 @@ def test_a_province_after_a_month_of_work_is_consistent_on_every_node(month: Net
     assert checked["outbox_entries"] == 11 and checked["logged"] == 3
     assert checked["files_read"] == 11 + 11 + 3  # copies, their receipts, its own receipts
 
-
-def test_every_inconsistency_is_found_exactly_and_repair_deletes_only_what_is_safe(
-    month: Network,
-) -> None:
     expected: dict[str, set[tuple[str, str]]] = {spec.code: set() for spec in month.topology}
     read_data: dict[str, set[tuple[str, str]]] = {spec.code: set() for spec in month.topology}
     repairable: dict[str, set[tuple[str, str]]] = {spec.code: set() for spec in month.topology}
@@ -251,6 +250,10 @@ def test_every_inconsistency_is_found_exactly_and_repair_deletes_only_what_is_sa
     unreadable = f"{PROVINCE}_{DIRECT}_0000000009_{'ab' * 32}.fcs"
     (county / "incoming" / unreadable).write_bytes(b"garbage")
     expected[DIRECT].add(("unreadable", unreadable))
+    genuine = entry(month, PROVINCE, DIRECT, 2)
+    renamed = genuine.filename.replace("_0000000002_", "_0000000005_")
+    shutil.copyfile(out / genuine.filename, county / "incoming" / renamed)
+    expected[DIRECT].add(("unreadable", renamed))  # its name is not its header's
 
     # each found exactly, nothing else anywhere; --read-data finds the damaged bytes too
     for spec in month.topology:
@@ -283,28 +286,13 @@ def test_every_inconsistency_is_found_exactly_and_repair_deletes_only_what_is_sa
         incoming / elsewhere,
         county / "quarantine" / "unnamed.fcs",
         county / "incoming" / unreadable,
+        county / "incoming" / renamed,
     ):
         assert kept.exists(), kept
     assert len(list(incoming.glob(f"{PROVINCE}_{CITY2}_0000000010_*.fcs"))) == 2
 
 
-def test_the_text_output_names_each_problem_with_what_to_do(settled: Network) -> None:
-    home = settled.path / PROVINCE
-    receipt = entry(settled, PROVINCE, CITY, 1).receipt_file
-    (settled.homes[PROVINCE].spool / "outbox" / receipt).unlink()
-    result = CliRunner().invoke(cli, ["--home", str(home), "check"])
-    assert result.exit_code == 17
-    lines = result.stdout.splitlines()
-    assert lines[1] == "1 problem(s):"
-    assert lines[2].startswith(f"  missing-receipt    {receipt}: the receipt {CITY} signed for ")
-    assert "→ restore it from a backup of this home" in lines[2]
-    assert result.stderr.splitlines() == [
-        f"Error: 1 problem(s) in the home of {PROVINCE}",
-        "Hint: do what each problem above says; 'fiscalsync check --repair' fixes the safe ones",
-    ]
-
-
-def test_status_shows_what_the_last_check_found_until_a_check_finds_it_no_more(
+def test_each_problem_is_named_with_what_to_do_and_shown_in_status_until_it_is_fixed(
     settled: Network,
 ) -> None:
     home = settled.path / CITY
@@ -312,7 +300,16 @@ def test_status_shows_what_the_last_check_found_until_a_check_finds_it_no_more(
     name = logged(settled, CITY, PROVINCE, 1).receipt_file
     aside = settled.path.parent / "aside.fcs"
     shutil.move(receipts / name, aside)
-    check(settled, CITY)
+    result = CliRunner().invoke(cli, ["--home", str(home), "check"])
+    assert result.exit_code == 17
+    lines = result.stdout.splitlines()
+    assert lines[1] == "1 problem(s):"
+    assert lines[2].startswith(f"  missing-receipt    {name}: this node's receipt for codeset ")
+    assert "→ restore it from a backup of this home" in lines[2]
+    assert result.stderr.splitlines() == [
+        f"Error: 1 problem(s) in the home of {CITY}",
+        "Hint: do what each problem above says; 'fiscalsync check --repair' fixes the safe ones",
+    ]
 
     def alerts() -> list[dict[str, str]]:
         result = CliRunner().invoke(cli, ["--home", str(home), "status", "--json"])
