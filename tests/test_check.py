@@ -28,7 +28,7 @@ from nodes import Node, agent
 from nodes.check import STALE, check_home
 from nodes.codes import import_codes
 from nodes.demo import work_a_month
-from nodes.locks import sync_lock
+from nodes.locks import home_lock, sync_lock
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, check_run, outbox
 from sync import changeset, quarantine
@@ -361,7 +361,7 @@ def test_the_agent_checks_every_day_logs_what_it_found_and_keeps_it_for_status(
         assert [a.subject for a in node.status().alerts if a.kind == "check"] == [copy]
 
 
-def test_a_check_waits_for_a_running_sync_round_then_says_so(
+def test_a_check_waits_for_a_sync_round_and_repair_for_every_writer_then_says_so(
     province: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = province.path / CITY
@@ -371,6 +371,18 @@ def test_a_check_waits_for_a_running_sync_round_then_says_so(
     assert result.exit_code == 4
     assert result.stderr.startswith(f"Error: a sync round is already running on {home}")
     assert "Hint: " in result.stderr and "Traceback" not in result.stderr
+    with Node.open(home) as node:
+        stale = node.spool.outbox / ".left.fcs.abc.tmp"
+    stale.write_bytes(b"half written")
+    old(stale)
+    with home_lock(home):  # an operator is writing: nothing is deleted under them
+        result = CliRunner().invoke(cli, ["--home", str(home), "check", "--repair"])
+        assert result.exit_code == 4
+        assert result.stderr.startswith(f"Error: node home {home} is in use by another command")
+        assert stale.exists()
+        assert CliRunner().invoke(cli, ["--home", str(home), "check"]).exit_code == 17
+    assert check(province, CITY, "--repair")[0] == 0
+    assert not stale.exists()
 
 
 def test_a_young_file_may_belong_to_a_transaction_in_flight_and_is_not_judged(
