@@ -315,12 +315,12 @@ class _Inspection:
         conn: Connection,
         heads: dict[tuple[str, str], Any],
         files: dict[str, Path],
-        incoming: list[_Arrival],
+        incoming: dict[Path, Header],
     ) -> set[str]:
         """Outbox entries against their files and receipts, channel by channel; return the
         names they give in ``outbox/``."""
         named: set[str] = set()
-        receipts_for = {(a.header.origin, a.header.seq) for a in incoming if a.is_receipt}
+        receipts_for = {(h.origin, h.seq) for h in incoming.values() if h.kind == RECEIPT}
         query = sa.select(outbox).order_by(outbox.c.recipient, outbox.c.seq)
 
         def history(entries: Iterable[Any]) -> Iterator[_Link]:
@@ -393,12 +393,12 @@ class _Inspection:
         conn: Connection,
         heads: dict[tuple[str, str], Any],
         files: dict[str, Path],
-        incoming: list[_Arrival],
+        incoming: dict[Path, Header],
     ) -> set[str]:
         """Change-sets taken here against their receipts, channel by channel; return the
         names they give in ``receipts/``."""
         named: set[str] = set()
-        wanted = {(a.header.origin, a.header.seq) for a in incoming if not a.is_receipt}
+        wanted = {(h.origin, h.seq) for h in incoming.values() if h.kind != RECEIPT}
         query = sa.select(changeset_log).order_by(
             changeset_log.c.origin, changeset_log.c.recipient, changeset_log.c.seq
         )
@@ -508,8 +508,9 @@ class _Inspection:
 
     # --- incoming ---------------------------------------------------------------------------------
 
-    def _incoming_headers(self, files: dict[str, Path]) -> list[_Arrival]:
-        arrivals = []
+    def _incoming_headers(self, files: dict[str, Path]) -> dict[Path, Header]:
+        """The (unverified) headers of the files in ``incoming/`` that can be read."""
+        arrivals = {}
         for name, path in sorted(files.items()):
             if name.startswith(".") or is_temporary(name):
                 continue  # a temporary file or a partial download, resumed by the next fetch
@@ -529,14 +530,13 @@ class _Inspection:
                     "the next sync quarantines it",
                 )
                 continue
-            arrivals.append(_Arrival(path, header))
+            arrivals[path] = header
         return arrivals
 
-    def _incoming(self, arrivals: list[_Arrival]) -> None:
-        early: dict[tuple[str, int], list[_Arrival]] = {}
-        for arrival in arrivals:
-            header = arrival.header
-            name = arrival.path.name
+    def _incoming(self, arrivals: dict[Path, Header]) -> None:
+        early: dict[tuple[str, int], list[Path]] = {}
+        for path, header in arrivals.items():
+            name = path.name
             if header.recipient != self.me:
                 self.found(
                     Kind.MISADDRESSED,
@@ -544,29 +544,28 @@ class _Inspection:
                     f"waits in incoming/ but is for {header.recipient}",
                     "the next sync checks it and relays it toward its recipient, or quarantines it",
                 )
-                self.reads.append(_Read(arrival.path, None, "the next sync quarantines it"))
-            elif arrival.is_receipt:
-                self._incoming_receipt(arrival)
+                self.reads.append(_Read(path, None, "the next sync quarantines it"))
+            elif header.kind == RECEIPT:
+                self._incoming_receipt(path, header)
             elif (header.origin, header.seq) in self.taken:
-                self._incoming_taken(arrival, self.taken[(header.origin, header.seq)])
+                self._incoming_taken(path, header, self.taken[(header.origin, header.seq)])
             else:
-                early.setdefault((header.origin, header.seq), []).append(arrival)
+                early.setdefault((header.origin, header.seq), []).append(path)
         for (origin, seq), same in early.items():
             if len(same) > 1:
                 self.found(
                     Kind.DUPLICATE_SEQ,
                     f"{origin} -> {self.me} seq {seq}",
                     f"{len(same)} different change-sets wait under one seq: "
-                    + ", ".join(a.path.name for a in same),
+                    + ", ".join(p.name for p in same),
                     "the first taken wins and the next sync quarantines the others as forks; "
                     f"ask {origin} why it sent them",
                 )
             else:
-                self.reads.append(_Read(same[0].path, None, "the next sync quarantines it"))
+                self.reads.append(_Read(same[0], None, "the next sync quarantines it"))
 
-    def _incoming_taken(self, arrival: _Arrival, logged: str) -> None:
-        header = arrival.header
-        name = arrival.path.name
+    def _incoming_taken(self, path: Path, header: Header, logged: str) -> None:
+        name = path.name
         if logged == header.id:
             self.found(
                 Kind.TAKEN,
@@ -574,7 +573,7 @@ class _Inspection:
                 f"waits in incoming/ but seq {header.seq} from {header.origin} is taken already",
                 "harmless: 'fiscalsync check --repair' deletes it (the next sync would only "
                 "send its receipt again)",
-                removable=arrival.path,
+                removable=path,
             )
         else:
             self.found(
@@ -585,31 +584,30 @@ class _Inspection:
                 f"the next sync quarantines it; ask {header.origin} why it sent it",
             )
 
-    def _incoming_receipt(self, arrival: _Arrival) -> None:
-        header = arrival.header
+    def _incoming_receipt(self, path: Path, header: Header) -> None:
         entry = self.sent.get((header.origin, header.seq))
         if entry is None:
             self.found(
                 Kind.FORK,
-                arrival.path.name,
+                path.name,
                 f"a receipt from {header.origin} for seq {header.seq}, which this node never "
                 "sent it",
                 "the next sync quarantines it",
             )
             return
         if entry.acked_at is None:  # its change-set waits for it: the next sync takes it
-            self.reads.append(_Read(arrival.path, None, "the next sync quarantines it"))
+            self.reads.append(_Read(path, None, "the next sync quarantines it"))
             return
         same = entry.receipt_id == header.id
         self.found(
             Kind.TAKEN,
-            arrival.path.name,
+            path.name,
             f"waits in incoming/ but seq {header.seq} for {header.origin} is acknowledged "
             "already" + ("" if same else " by another receipt"),
             "harmless: 'fiscalsync check --repair' deletes it"
             if same
             else "harmless: the next sync discards it",
-            removable=arrival.path if same else None,
+            removable=path if same else None,
         )
 
     # --- orphans, quarantine, temporary files ---------------------------------------------------
@@ -779,18 +777,6 @@ class _Inspection:
             self.report.files_read += 1
             if advance is not None:
                 advance(1)
-
-
-@dataclass(frozen=True)
-class _Arrival:
-    """A file in ``incoming/`` with its (unverified) header."""
-
-    path: Path
-    header: Header
-
-    @property
-    def is_receipt(self) -> bool:
-        return self.header.kind == RECEIPT
 
 
 def _is_open(entry: Any) -> bool:
