@@ -590,8 +590,8 @@ class _Inspection:
             self.found(
                 Kind.FORK,
                 path.name,
-                f"a receipt from {header.origin} for seq {header.seq}, which this node never "
-                "sent it",
+                f"a receipt from {header.origin} for seq {header.seq}, a change-set this node "
+                "never sent it",
                 "the next sync quarantines it",
             )
             return

@@ -88,14 +88,21 @@ def logged(network: Network, code: str, origin: str, seq: int) -> Any:
         ).one()
 
 
-def forge(network: Network, to: Path, recipient: str, seq: int, text: str) -> Path:
-    """A change-set really signed by the province, but never enqueued by it."""
-    signer = load_signer(network.homes[PROVINCE].keys)
+def forge(
+    network: Network,
+    to: Path,
+    recipient: str,
+    seq: int,
+    text: str,
+    *,
+    by: str = PROVINCE,
+    kind: str = "codeset",
+) -> Path:
+    """A change-set really signed by node ``by`` (the province), but never enqueued."""
+    signer = load_signer(network.homes[by].keys)
     op = dict(OP, text=text)
     prev = "" if seq == 1 else "ab" * 32
-    written = changeset.write_changeset(
-        to, signer, recipient, "codeset", seq, prev, [op], SYSTEM_CLOCK
-    )
+    written = changeset.write_changeset(to, signer, recipient, kind, seq, prev, [op], SYSTEM_CLOCK)
     return old(written.path)
 
 
@@ -176,6 +183,13 @@ def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_rep
     repairable[PROVINCE].add(("temporary", f"outbox/{stale.name}"))
     fresh = out / ".body-being-written.tmp"
     fresh.write_bytes(b"being written")  # younger than a minute: not judged
+    arrived = spool(month, PROVINCE) / "incoming"
+    twice = entry(month, PROVINCE, CITY, 2).receipt_file  # a receipt that came twice
+    shutil.copyfile(out / twice, arrived / twice)
+    expected[PROVINCE].add(("taken", twice))
+    repairable[PROVINCE].add(("taken", twice))
+    unsent = forge(month, arrived, PROVINCE, 9, "for nothing sent", by=CITY, kind="receipt")
+    expected[PROVINCE].add(("fork", unsent.name))
     flipped = entry(month, PROVINCE, CITY2, 2).filename  # acknowledged: read only whole
     flip_byte(out / flipped)
     read_data[PROVINCE].add(("damaged", flipped))
@@ -276,6 +290,7 @@ def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_rep
         status, again = check(month, spec.code)
         assert found(again) == expected[spec.code] - repairable[spec.code], spec.code
     assert not (out / orphan).exists() and not stale.exists()
+    assert not (arrived / twice).exists() and (out / twice).exists()
     assert fresh.exists()
     assert not (incoming / taken).exists()
     assert not (county / "quarantine" / rows[junk[2].entry_id]).exists()
@@ -283,6 +298,7 @@ def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_rep
         spool(month, CITY) / "receipts" / dropped.receipt_file,
         spool(month, "410122") / "outbox" / sent.filename,
         incoming / fork,
+        unsent,
         incoming / elsewhere,
         county / "quarantine" / "unnamed.fcs",
         county / "incoming" / unreadable,
