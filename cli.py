@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from nodes import Node, agent, init_network, init_node, keys, load_topology
+from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reports, tabular
 from nodes.fiscal.codes import import_codes
@@ -34,7 +35,14 @@ from nodes.topology import NodeSpec
 from schema.engine import database_failure
 from schema.errors import FiscalsyncError
 from schema.types import format_yuan, parse_yuan
-from sync.errors import InputError, NotQuiet, RowsRefused, TopologyError, TransportError
+from sync.errors import (
+    Inconsistent,
+    InputError,
+    NotQuiet,
+    RowsRefused,
+    TopologyError,
+    TransportError,
+)
 
 EXIT_STATUS = """\b
 Exit status:
@@ -51,6 +59,7 @@ Exit status:
   10-15  change-set refused: 10 malformed, 11 integrity, 12 signature,
          13 certificate, 14 wrong recipient, 15 not authorized
   16  network sync --until-quiet ended with something still in flight (named)
+  17  check found problems in the node home (each named, with what to do)
   74  disk or file-system failure (e.g. disk full); nothing half-written
 """
 
@@ -186,7 +195,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     certificate and revocation list, and the alerts that need an operator: files parked
     after failing too many sync rounds, this node's own copies found damaged (never
     sent), files failing now, quarantine, a missing or stale revocation list, a
-    certificate about to expire.
+    certificate about to expire, and the problems the last 'fiscalsync check' found.
 
     \b
     Example:
@@ -843,6 +852,57 @@ def quarantine_drop(ctx: click.Context, entry_id: int) -> None:
     click.echo(f"Dropped {entry_id}.")
 
 
+@cli.command("check")
+@click.option(
+    "--read-data", is_flag=True, help="Also read every stored change-set whole and verify it."
+)
+@click.option("--repair", is_flag=True, help="Delete what is safe to delete; say what it did.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_context
+def check_command(ctx: click.Context, read_data: bool, repair: bool, as_json: bool) -> None:
+    """Check that this node's database and spool agree; name every problem, with what to do.
+
+    Compares the outbox with its files and receipts, the change-sets taken with their
+    signed receipts, the incoming files with the channel heads, each channel head with
+    its history, and the quarantine with its files; finds temporary files left by a
+    crash. --read-data also reads every stored change-set whole (signature, body hash).
+    --repair deletes only what is safe: orphans left by a rolled-back transaction,
+    stale temporary files, files already taken, files of dropped quarantine entries;
+    never the only copy of anything unacknowledged or unapplied. Runs beside the agent
+    and operators (it waits for a sync round to end); the agent runs it every day and
+    'status' shows what the last check found. Exit status: 0 consistent, 17 problems.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 check
+      fiscalsync --home /srv/fiscalsync/410100 check --read-data --repair
+    """
+    with Node.open(_home(ctx)) as node, contextlib.ExitStack() as bars:
+
+        def progress(total: int) -> Callable[[int], None]:
+            bar = bars.enter_context(_bar(total, "Reading stored change-sets"))
+            return bar.update
+
+        report = check_home(node, read_data=read_data, repair=repair, on_read=progress)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(
+            f"Checked {report.node}: {report.entries} outbox entries, {report.logged} "
+            f"change-sets taken, {report.channels} channels, {report.files_read} files read whole."
+        )
+        for finding in report.repaired:
+            click.echo(f"repaired {finding.kind:<18} {finding.subject}: deleted")
+        problems = report.problems
+        click.echo(f"{len(problems)} problem(s):" if problems else "No problems found.")
+        for finding in problems:
+            click.echo(
+                f"  {finding.kind:<18} {finding.subject}: {finding.problem} → {finding.action}"
+            )
+    if report.problems:
+        raise Inconsistent(f"{len(report.problems)} problem(s) in the home of {report.node}")
+
+
 @cli.group(cls=_Group)
 def codes() -> None:
     """Code sets (基础数据规范): classification codes, fund and transfer types.
@@ -1425,7 +1485,9 @@ def ledger_import(ctx: click.Context, file: Path) -> None:
 @click.option("--once", is_flag=True, help="Run every job once now and exit (for cron and tests).")
 @click.pass_context
 def agent_command(ctx: click.Context, once: bool) -> None:
-    """Run this node's scheduled jobs (sync with the parent) until stopped.
+    """Run this node's scheduled jobs until stopped: sync with the parent, reports on
+    their period boundaries, and every day at 03:30 (Beijing time) 'fiscalsync check
+    --read-data', whose problems 'status' shows.
 
     Jobs are kept in the node database; SIGTERM or Ctrl-C stops the agent after the
     running job. Only one agent may run on a home. At the province, when node.toml names

@@ -6,7 +6,6 @@ through :mod:`nodes.capabilities`, and is imported here, last, so that any use o
 ``nodes`` finds it registered.
 """
 
-import nodes.fiscal  # noqa: E402, F401, I001  (registers the fiscal domain; must come last)
 from nodes import agent, keys
 from nodes.home import NodeHome, create_home
 from nodes.network import Network, init_network
@@ -34,3 +33,6 @@ __all__ = [
     "load_settings",
     "load_topology",
 ]
+
+# Last, once the runtime above is whole: the fiscal domain registers itself with it.
+import nodes.fiscal  # noqa: E402, F401

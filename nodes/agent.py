@@ -5,9 +5,11 @@ was due while it was down; misfired runs are coalesced into one; a job never ove
 itself; a lock file keeps a second agent off the same home; SIGTERM and SIGINT stop the
 agent after the running job finishes. Jobs: ``sync`` every ``[sync] interval_seconds``;
 ``revocation`` (at the province, when ``node.toml`` names the CA folder) every hour,
-re-publishing the revocation list once half its validity is over; and those the
-capabilities register (:data:`nodes.capabilities.JOBS`), such as the fiscal domain's
-``report`` job on the report period boundaries.
+re-publishing the revocation list once half its validity is over; ``check`` every day at
+03:30 Beijing time, the home's consistency with every stored file read whole
+(``fiscalsync check --read-data``), its problems logged and kept for ``status``; and
+those the capabilities register (:data:`nodes.capabilities.JOBS`), such as the fiscal
+domain's ``report`` job on the report period boundaries.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from nodes import keys
 from nodes.capabilities import JOBS
+from nodes.check import CheckReport, check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
@@ -36,10 +39,12 @@ from nodes.settings import LOCAL_TIME
 from sync.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
+    "CHECK_SCHEDULE",
     "JOB_TABLE",
     "REVOCATION_INTERVAL_HOURS",
     "AgentRun",
     "revocation_job",
+    "check_job",
     "run_agent",
     "run_once",
     "schedule_jobs",
@@ -101,6 +106,30 @@ def revocation_job(home: str, clock: Clock = SYSTEM_CLOCK) -> str | None:
     return note
 
 
+CHECK_SCHEDULE = {"hour": 3, "minute": 30}
+"""When the ``check`` job runs (cron fields, Beijing time): every day, at a quiet hour."""
+
+
+def check_job(home: str, clock: Clock = SYSTEM_CLOCK) -> CheckReport:
+    """The ``check`` job: check the home's consistency, reading every stored file whole;
+    log each problem (``status`` shows them from the database). Repairs nothing: what to
+    delete is an operator's call (``fiscalsync check --repair``)."""
+    with Node.open(Path(home)) as node:
+        report = check_home(node, read_data=True, clock=clock)
+    problems = report.problems
+    log.info(
+        "check: %d outbox entries, %d change-sets taken, %d channels, %d files read; %d problem(s)",
+        report.entries,
+        report.logged,
+        report.channels,
+        report.files_read,
+        len(problems),
+    )
+    for finding in problems:
+        log.warning("check: %s %s: %s", finding.kind, finding.subject, finding.problem)
+    return report
+
+
 def run_once(home: Path) -> list[AgentRun]:
     """``agent --once``: run every job that is due now, under the agent lock (for cron
     and tests): the revocation list if it must be re-published, then a sync round. The
@@ -151,6 +180,17 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
         described.append(
             f"revocation list from {node.settings.revocation_ca} re-published at half-life"
         )
+    scheduler.add_job(
+        check_job,
+        CronTrigger(**CHECK_SCHEDULE, timezone=LOCAL_TIME),
+        id="check",
+        name="check the home, every file read",
+        kwargs={"home": str(home)},
+        replace_existing=True,
+    )
+    described.append(
+        f"check daily at {CHECK_SCHEDULE['hour']:02d}:{CHECK_SCHEDULE['minute']:02d} {LOCAL_TIME}"
+    )
     for job in JOBS:
         schedule = job.schedule(node)
         if schedule is None:

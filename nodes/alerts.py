@@ -2,9 +2,10 @@
 
 :func:`alerts` is what ``status`` shows: files parked after failing too many rounds,
 this node's own copies found damaged (never sent), files failing now (retried every
-round), and refused files waiting in quarantine. :func:`unsettled` is everything still
-in flight, each named with its channel and why: what ``network sync --until-quiet``
-reports when a province does not go quiet.
+round), refused files waiting in quarantine, and the problems the last ``check`` of the
+home left (:func:`nodes.check.last_problems`). :func:`unsettled` is everything still in
+flight, each named with its channel and why: what ``network sync --until-quiet`` reports
+when a province does not go quiet.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from nodes.check import last_problems
 from schema.channels import changeset_log, outbox, quarantine
 from schema.engine import reading
 from sync import attempts, changeset, channel
@@ -31,7 +33,7 @@ class Alert:
     """One thing at a node that an operator should look at."""
 
     kind: str
-    """``parked``, ``damaged``, ``retrying`` or ``quarantined``."""
+    """``parked``, ``damaged``, ``retrying``, ``quarantined`` or ``check``."""
     subject: str
     detail: str
 
@@ -104,6 +106,31 @@ def alerts(engine: Engine) -> list[Alert]:
                 kind,
                 original_name(entry.filename),
                 f"quarantine entry {entry.id} ({entry.reason}{copies}): {entry.detail}",
+            )
+        )
+    return found + _check_alerts(engine)
+
+
+CHECK_ALERTS = 10
+"""At most this many problems of the last check are shown one by one; the rest counted."""
+
+
+def _check_alerts(engine: Engine) -> list[Alert]:
+    problems = last_problems(engine)
+    found = [
+        Alert(
+            "check",
+            p.subject,
+            f"{p.kind} (check of {when:%Y-%m-%d %H:%M}Z): {p.problem} → {p.action}",
+        )
+        for when, p in problems[:CHECK_ALERTS]
+    ]
+    if len(problems) > CHECK_ALERTS:
+        found.append(
+            Alert(
+                "check",
+                f"{len(problems) - CHECK_ALERTS} more",
+                "problems found by the last check: run 'fiscalsync check --read-data'",
             )
         )
     return found

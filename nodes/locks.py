@@ -4,9 +4,11 @@ Three advisory locks (``flock``), each a file in the home:
 
 - ``home.lock``: every command that writes to the home holds it *shared* (operators
   allocating, recording, reporting, releasing from quarantine, a sync round); what must
-  be alone with the home (``db upgrade``, a restore) holds it *exclusive*.
+  be alone with the home (``db upgrade``, a restore, ``check --repair`` while it
+  deletes) holds it *exclusive*.
 - ``sync.lock``: a sync round holds it exclusive (the agent's job, ``fiscalsync sync``,
   ``network sync``): two rounds on one home would take the same files twice.
+  ``fiscalsync check`` holds it too, so that no round moves files under it.
 - ``agent.lock``: the agent holds it for as long as it runs; a second agent is refused.
 
 And one in the province's CA folder: ``ca.lock``, held exclusive by whatever issues a

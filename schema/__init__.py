@@ -6,6 +6,8 @@ This package imports nothing else of fiscalsync's.
 from schema.channels import (
     changeset_log,
     channel_head,
+    check_finding,
+    check_run,
     file_attempt,
     outbox,
     quarantine,
@@ -54,6 +56,8 @@ __all__ = [
     "appropriation_event",
     "changeset_log",
     "channel_head",
+    "check_finding",
+    "check_run",
     "check_schema",
     "code_item",
     "current_revision",

@@ -1,5 +1,5 @@
 """Tables of the sync machinery: change-set log, channel heads, outbox, quarantine, relays,
-and the files that failed inside a sync round.
+the files that failed inside a sync round, and the checks of a home's consistency.
 
 A channel is the ordered stream of change-sets from one origin to one recipient;
 its head records the last change-set applied (sequence number and id), so that the
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -23,7 +25,16 @@ from sqlalchemy import (
 from schema.tables import metadata
 from schema.types import DIGEST_LENGTH, UTCDateTime, code_column_type
 
-__all__ = ["changeset_log", "channel_head", "file_attempt", "outbox", "quarantine", "relay_log"]
+__all__ = [
+    "changeset_log",
+    "channel_head",
+    "check_finding",
+    "check_run",
+    "file_attempt",
+    "outbox",
+    "quarantine",
+    "relay_log",
+]
 
 changeset_log = Table(
     "changeset_log",
@@ -158,3 +169,32 @@ relay_log = Table(
 A change-set travels one path: a copy coming from another neighbour than the first
 (``source``; NULL when not known) is going round in a loop, and is quarantined.
 """
+
+check_run = Table(
+    "check_run",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+    Column("read_data", Boolean, nullable=False),
+    Column("files_read", Integer, nullable=False),
+    Column("problems", Integer, nullable=False),
+    Column("repaired", Integer, nullable=False),
+)
+"""Each ``fiscalsync check`` of this home (by hand or by the agent): when, how deep, and
+how many problems it left (``problems``) after repairing what it could (``repaired``)."""
+
+check_finding = Table(
+    "check_finding",
+    metadata,
+    Column("run_id", Integer, ForeignKey("check_run.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("problem", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("repaired", Boolean, nullable=False),
+    Column("by_reading", Boolean, nullable=False),
+)
+"""What a check found, one row each, in the order found; ``status`` shows the last run's
+(and what the last run that read every stored file found by reading them)."""

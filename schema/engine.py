@@ -124,13 +124,20 @@ def _open_sqlite(url: URL) -> Engine:
 
 
 @contextmanager
-def reading(engine: Engine) -> Iterator[sa.Connection]:
+def reading(engine: Engine, *, snapshot: bool = False) -> Iterator[sa.Connection]:
     """A connection for reading only: on SQLite its transaction takes no write lock, so it
-    never waits behind (or blocks) a long apply; on PostgreSQL it is ``READ ONLY``."""
+    never waits behind (or blocks) a long apply; on PostgreSQL it is ``READ ONLY``.
+
+    With ``snapshot`` every query of the transaction sees the database as it was at the
+    first one, so that tables read one after the other agree (SQLite's read transaction
+    always does; PostgreSQL's is then ``REPEATABLE READ``, which never blocks a writer).
+    """
     with engine.connect() as conn:
         options: dict[str, Any] = {READ_ONLY: True}
         if engine.dialect.name == "postgresql":
             options["postgresql_readonly"] = True
+            if snapshot:
+                options["isolation_level"] = "REPEATABLE READ"
         conn.execution_options(**options)
         yield conn
 

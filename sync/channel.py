@@ -77,6 +77,7 @@ from sync.trust import SignerInfo, TrustStore
 __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_CEILING",
+    "GENESIS_STATE",
     "RECEIPT",
     "Acknowledged",
     "Applier",
@@ -88,6 +89,7 @@ __all__ = [
     "backoff",
     "crashpoint",
     "enqueue",
+    "next_state",
     "pending_outbox",
     "receive",
     "waiting",
@@ -169,7 +171,9 @@ def backoff(
     return min(delay, ceiling)
 
 
-def _next_state(state: str, changeset_id: str, verdict: str) -> str:
+def next_state(state: str, changeset_id: str, verdict: str) -> str:
+    """A channel's state digest after one more change-set: ``state`` is the one before
+    (:data:`GENESIS_STATE` for the first), ``verdict`` its verdict (``sent`` at the origin)."""
     return hashlib.sha256(f"{state}:{changeset_id}:{verdict}".encode()).hexdigest()
 
 
@@ -237,7 +241,7 @@ def enqueue(
             next_attempt_at=now,
         )
     )
-    state = _next_state(head.state, written.id, "sent")
+    state = next_state(head.state, written.id, "sent")
     _advance(conn, signer.code, recipient, seq, written.id, state, now)
     return written
 
@@ -347,7 +351,7 @@ def _take(
         )
     verdict, reason = _apply(conn, verified, authorize, applier)
     crashpoint("before-commit")
-    state = _next_state(head.state, verified.id, verdict)
+    state = next_state(head.state, verified.id, verdict)
     now = clock.now()
     receipt = changeset.write_changeset(
         spool.receipts,

@@ -24,6 +24,7 @@ cryptography, paramiko, socket, OS) are translated at the boundary where they oc
     │   └── RemoteFileMissing            7   the file asked for is not (or no longer) there
     ├── KeyMaterialError                 8   a key, CSR, certificate or CA that cannot be used
     ├── NotQuiet                        16   sync rounds ended with something still in flight
+    ├── Inconsistent                    17   a check of a node home found problems (each one named)
     └── VerificationError               10   a change-set that must not be accepted
         ├── MalformedChangeSet          10   compression, framing or field syntax broken
         ├── IntegrityError              11   body hash or operation count does not match
@@ -63,6 +64,7 @@ __all__ = [
     "FiscalsyncError",
     "HomeError",
     "HostKeyRejected",
+    "Inconsistent",
     "InputError",
     "IntegrityError",
     "KeyMaterialError",
@@ -192,6 +194,15 @@ class NotQuiet(FiscalsyncError):
     exit_code = 16
     default_hint = (
         "look at 'fiscalsync status', 'outbox', 'inbox' and 'quarantine' of the nodes named"
+    )
+
+
+class Inconsistent(FiscalsyncError):
+    """A check of a node home found problems (each one was named, with what to do)."""
+
+    exit_code = 17
+    default_hint = (
+        "do what each problem above says; 'fiscalsync check --repair' fixes the safe ones"
     )
 
 

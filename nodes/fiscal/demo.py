@@ -32,7 +32,7 @@ from nodes.node import Node
 from nodes.topology import NodeSpec
 from sync.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["DEMO_ALLOCATIONS", "DEMO_TOPOLOGY", "DemoResult", "run_demo"]
+__all__ = ["DEMO_ALLOCATIONS", "DEMO_TOPOLOGY", "DemoResult", "run_demo", "work_a_month"]
 
 DEMO_TOPOLOGY = config.TOPOLOGIES / "demo.toml"
 DEMO_CODES = config.DEMO / "code-extensions.csv"
@@ -85,6 +85,16 @@ def run_demo(
     if path is None:
         path = Path(tempfile.mkdtemp(prefix="fiscalsync-demo-")) / "province"
     network = init_network(path, DEMO_TOPOLOGY, progress=progress)
+    return work_a_month(network, clock, started=started)
+
+
+def work_a_month(
+    network: Network, clock: Clock = SYSTEM_CLOCK, *, started: float | None = None
+) -> DemoResult:
+    """Run a month of the demo province's work (see the module's docstring) on
+    ``network``, a ``network init`` of the demo topology on any database."""
+    started = time.monotonic() if started is None else started
+    path = network.path
     topology = network.topology
     province = network.homes[topology.province.code].path
     period = last_month(reports.local_today(clock))

@@ -28,9 +28,7 @@ from sync.errors import (
     SignatureInvalid,
     WrongRecipient,
 )
-from sync.pki import (
-    certificate_public_key,
-)
+from sync.pki import Certificate, certificate_public_key
 from sync.trust import SignerInfo, TrustStore
 
 # --- reading ------------------------------------------------------------------------------
@@ -83,26 +81,7 @@ def verify(
         header, seal, _line = reader.head()
         if path is not None:
             _check_name(label, header)
-        if seal.fingerprint != header.signer:
-            raise SignatureInvalid(
-                f"{label}: the embedded certificate ({seal.fingerprint[:16]}…) is not the "
-                f"signer named in the header ({header.signer[:16]}…)"
-            )
-        try:
-            cert = seal.certificate()
-        except KeyMaterialError as exc:
-            raise MalformedChangeSet(f"{label}: embedded certificate: {exc.message}") from exc
-        try:
-            public_key = certificate_public_key(cert)
-            suite_of(header.suite).verify(public_key, seal.signature, signing_message(header))
-        except KeyMaterialError as exc:
-            raise SignatureInvalid(
-                f"{label}: the signer's key is unusable ({exc.message})"
-            ) from exc
-        except SignatureInvalid as exc:
-            raise SignatureInvalid(
-                f"{label}: header signature does not verify ({exc.message})"
-            ) from exc
+        cert = _check_seal(label, header, seal)
         try:
             signer = trust.check_signer(cert, signed_at=header.created)
         except CertificateRejected as exc:
@@ -129,25 +108,54 @@ def verify(
         return Verified(header=header, id=header.id, signer=signer, path=path)
 
 
-def check_stored(path: Path, expect_id: str) -> Header:
+def check_stored(path: Path, expect_id: str, *, signature: bool = False) -> Header:
     """Check a copy this node stored (its outbox, its receipts) before sending it again.
 
     Framing and checksums, the header (its id must be ``expect_id``, the id recorded when
     the copy was written) and the body's hash and count: the checks that need no trust
-    store, and that any damage on disk fails. Raises :class:`MalformedChangeSet` or
-    :class:`IntegrityError` for a damaged copy, :class:`StorageError` for one that cannot
-    be read (missing, I/O error). Read-only; memory stays bounded.
+    store, and that any damage on disk fails. With ``signature`` the header signature is
+    verified too, under the embedded certificate (which must be the one the header
+    names); whether that certificate is trusted now is not asked, since the copy was
+    judged when it was written or taken. Raises :class:`MalformedChangeSet`,
+    :class:`SignatureInvalid` or :class:`IntegrityError` for a damaged copy,
+    :class:`StorageError` for one that cannot be read (missing, I/O error). Read-only;
+    memory stays bounded.
     """
     with opened(path) as (stream, label, _path):
         reader = Reader(stream, label)
-        header, _seal, _line = reader.head()
+        header, seal, _line = reader.head()
         if header.id != expect_id:
             raise IntegrityError(
                 f"{label}: the header is that of change-set {header.id[:16]}…, "
                 f"not of {expect_id[:16]}…"
             )
+        if signature:
+            _check_seal(label, header, seal)
         _check_body(reader, header, label)
         return header
+
+
+def _check_seal(label: str, header: Header, seal: Seal) -> Certificate:
+    """Verify the header signature under the embedded certificate; return the certificate."""
+    if seal.fingerprint != header.signer:
+        raise SignatureInvalid(
+            f"{label}: the embedded certificate ({seal.fingerprint[:16]}…) is not the "
+            f"signer named in the header ({header.signer[:16]}…)"
+        )
+    try:
+        cert = seal.certificate()
+    except KeyMaterialError as exc:
+        raise MalformedChangeSet(f"{label}: embedded certificate: {exc.message}") from exc
+    try:
+        public_key = certificate_public_key(cert)
+        suite_of(header.suite).verify(public_key, seal.signature, signing_message(header))
+    except KeyMaterialError as exc:
+        raise SignatureInvalid(f"{label}: the signer's key is unusable ({exc.message})") from exc
+    except SignatureInvalid as exc:
+        raise SignatureInvalid(
+            f"{label}: header signature does not verify ({exc.message})"
+        ) from exc
+    return cert
 
 
 def _check_name(label: str, header: Header) -> None:

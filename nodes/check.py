@@ -1,0 +1,977 @@
+"""``fiscalsync check``: whether a node home's database and spool agree (like ``restic check``).
+
+What is compared, each problem a :class:`Finding` (what is wrong, and what to do):
+
+- **the outbox and** ``spool/outbox/``: every change-set this node sent has its file (and
+  while it is unacknowledged, one whose header is that change-set's); a file that no
+  entry names is an orphan, left by a transaction that was rolled back;
+- **receipts**: every acknowledged change-set has the recipient's counter-signed receipt
+  beside it, and that receipt acknowledges it (id and seq); every change-set taken here
+  (``changeset_log``) has the receipt this node signed in ``spool/receipts/``; receipts
+  are tiny and read whole;
+- ``spool/incoming/`` **and the channel heads**: files already taken (leftovers), another
+  change-set under a seq already taken (a fork), files for another node, two files under
+  one seq, files that cannot be read or whose name is not their header's;
+- **channel heads and their history**: an inbound head is the last change-set logged on
+  its channel, the log holds seqs 1 to the head without gaps, each names its
+  predecessor, and the head's state digest replays from the log's ids and verdicts; an
+  outbound head is the last outbox entry of its channel, in the same way;
+- **the quarantine and** ``spool/quarantine/``: open entries without their file, files
+  that no open entry names;
+- **temporary files** (``.*.tmp``) left by a crash, older than :data:`STALE`;
+- with ``read_data``, every stored change-set is read whole: this node's own copies
+  (framing, id, body hash, and the signature under the embedded certificate:
+  :func:`sync.changeset.check_stored`), and what waits in ``incoming/`` and ``relay/``
+  verified as the next round will (:func:`sync.changeset.verify`).
+
+It runs on a live home: it holds the sync lock (no round runs meanwhile) and reads the
+database in one snapshot taken before the folders are listed, so that an entry it reads
+has its file already. Operators may still be writing: a file younger than
+:data:`STALE` may belong to a transaction not yet committed and is not judged.
+
+``repair`` fixes what is safe and nothing else: orphans (unless their channel disagrees
+with its history, when they may be evidence), stale temporary files, leftovers already
+taken (whose change-set is logged, or whose receipt is kept) and quarantined files of
+dropped entries. It deletes while holding the home lock exclusively (no command is
+writing), after confirming each deletion against the database again; it never deletes
+a file that is the only copy of anything unacknowledged or unapplied.
+
+Every run is recorded (``check_run``, ``check_finding``) and ``status`` shows the
+problems the last one left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from nodes import keys
+from nodes.locks import home_lock, sync_lock
+from schema.channels import (
+    changeset_log,
+    channel_head,
+    check_finding,
+    check_run,
+    outbox,
+    quarantine,
+)
+from schema.engine import reading
+from sync import changeset, relays
+from sync.changeset import ChangeSetName, Header
+from sync.channel import GENESIS_STATE, RECEIPT, Spool, next_state
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import StorageError, VerificationError
+from sync.transports.base import is_temporary
+from sync.trust import TrustStore
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = ["KEEP_RUNS", "STALE", "CheckReport", "Finding", "Kind", "check_home", "last_problems"]
+
+STALE = timedelta(minutes=1)
+"""A temporary or unnamed file younger than this may still be written or committed."""
+KEEP_RUNS = 30
+"""How many checks are kept in the database, with what they found."""
+_TEMPORARY_SUFFIX = ".tmp"
+_BATCH = 1000
+
+
+class Kind(StrEnum):
+    """What kind of problem a finding is (a stable word, for scripts)."""
+
+    MISSING_COPY = "missing-copy"
+    WRONG_COPY = "wrong-copy"
+    DAMAGED = "damaged"
+    ORPHAN = "orphan"
+    MISSING_RECEIPT = "missing-receipt"
+    WRONG_RECEIPT = "wrong-receipt"
+    TAKEN = "taken"
+    FORK = "fork"
+    MISADDRESSED = "misaddressed"
+    DUPLICATE_SEQ = "duplicate-seq"
+    UNREADABLE = "unreadable"
+    REFUSED = "refused"
+    HEAD = "head"
+    QUARANTINE_MISSING = "quarantine-missing"
+    QUARANTINE_STRAY = "quarantine-stray"
+    TEMPORARY = "temporary"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: what is wrong with what, and what to do about it."""
+
+    kind: Kind
+    subject: str
+    """A file name, a channel (``origin -> recipient``) or a quarantine entry."""
+    problem: str
+    action: str
+    removable: Path | None = None
+    """The file ``--repair`` may delete (None: not safe to repair)."""
+    repaired: bool = False
+    by_reading: bool = False
+    """Found only by reading stored change-sets whole (``read_data``)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "subject": self.subject,
+            "problem": self.problem,
+            "action": self.action,
+            "repairable": self.removable is not None,
+            "repaired": self.repaired,
+            "by_reading": self.by_reading,
+        }
+
+
+@dataclass
+class CheckReport:
+    """What one check looked at and found."""
+
+    node: str
+    started_at: datetime
+    read_data: bool
+    repair: bool
+    finished_at: datetime | None = None
+    entries: int = 0
+    """Outbox entries compared with their files and receipts."""
+    logged: int = 0
+    """Change-sets of ``changeset_log`` compared with their receipts."""
+    channels: int = 0
+    files_read: int = 0
+    """Files read whole (receipts always; change-sets with ``read_data``)."""
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Finding]:
+        """What is still wrong (found and not repaired)."""
+        return [f for f in self.findings if not f.repaired]
+
+    @property
+    def repaired(self) -> list[Finding]:
+        return [f for f in self.findings if f.repaired]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "read_data": self.read_data,
+            "repair": self.repair,
+            "checked": {
+                "outbox_entries": self.entries,
+                "logged": self.logged,
+                "channels": self.channels,
+                "files_read": self.files_read,
+            },
+            "problems": len(self.problems),
+            "repaired": len(self.repaired),
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+ReadProgress = Callable[[int], Callable[[int], None]]
+"""Called once with the number of files ``read_data`` reads whole; returns a callback
+advanced by one for each file read (a progress bar's ``update``)."""
+
+
+def check_home(
+    node: Node,
+    *,
+    read_data: bool = False,
+    repair: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    on_read: ReadProgress | None = None,
+) -> CheckReport:
+    """Check ``node``'s home (see the module docstring), repair what is safe with
+    ``repair``, record the run and return it. Holds the sync lock throughout (waiting a
+    bounded time for a running round); repairing also takes the home lock exclusively."""
+    home = node.home.path
+    report = CheckReport(node.spec.code, clock.now(), read_data, repair)
+    with sync_lock(home):
+        _Inspection(node, report, clock).run(on_read)
+        removing = repair and any(f.removable is not None for f in report.findings)
+        with home_lock(home, exclusive=removing):
+            if repair:
+                report.findings = _repaired(node.engine, report.findings, clock)
+            report.finished_at = clock.now()
+            _record(node.engine, report)
+    return report
+
+
+def last_problems(engine: Engine) -> list[tuple[datetime, Finding]]:
+    """The problems the last check left, each with when that check ended; when the last
+    check did not read the stored change-sets whole, also what the last one that did
+    found by reading them (a quicker check could not have seen it go)."""
+    with reading(engine) as conn:
+        last = conn.execute(sa.select(check_run).order_by(check_run.c.id.desc())).first()
+        if last is None:
+            return []
+        runs = [(last, check_finding.c.run_id == last.id)]
+        if not last.read_data:
+            deep = conn.execute(
+                sa.select(check_run).where(check_run.c.read_data).order_by(check_run.c.id.desc())
+            ).first()
+            if deep is not None:
+                runs.append(
+                    (deep, (check_finding.c.run_id == deep.id) & check_finding.c.by_reading)
+                )
+        found = []
+        for run, which in runs:
+            rows = conn.execute(
+                sa.select(check_finding)
+                .where(which, check_finding.c.repaired.is_(False))
+                .order_by(check_finding.c.number)
+            )
+            found += [
+                (run.finished_at, Finding(Kind(r.kind), r.subject, r.problem, r.action))
+                for r in rows
+            ]
+    return found
+
+
+# --- looking --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A file to read whole with ``read_data``: how, and what to say if it fails."""
+
+    path: Path
+    expect_id: str | None
+    """This node's own copy with the id recorded for it; None: a file still to be taken
+    or relayed, verified as the next round will."""
+    action: str
+
+
+class _Inspection:
+    """One pass over a home; adds to ``report.findings``."""
+
+    def __init__(self, node: Node, report: CheckReport, clock: Clock) -> None:
+        self.node = node
+        self.engine = node.engine
+        self.spool: Spool = node.spool
+        self.me = node.spec.code
+        self.report = report
+        self.clock = clock
+        self.now = clock.now()
+        self.reads: list[_Read] = []
+        self.bad_channels: set[tuple[str, str]] = set()
+        """Channels whose head disagrees with their history: their orphans are kept."""
+        self.sent: dict[tuple[str, int], Any] = {}
+        """Outbox entries (by recipient and seq) that a receipt in ``incoming/`` names."""
+        self.taken: dict[tuple[str, int], str] = {}
+        """Logged change-set ids (by origin and seq) that a file in ``incoming/`` names."""
+
+    def found(
+        self,
+        kind: Kind,
+        subject: str,
+        problem: str,
+        action: str,
+        removable: Path | None = None,
+        *,
+        by_reading: bool = False,
+    ) -> None:
+        self.report.findings.append(
+            Finding(kind, subject, problem, action, removable, by_reading=by_reading)
+        )
+
+    def run(self, on_read: ReadProgress | None) -> None:
+        with reading(self.engine, snapshot=True) as conn:
+            heads = {(h.origin, h.recipient): h for h in conn.execute(sa.select(channel_head))}
+            # the snapshot is taken: an entry read from now on had its file before
+            listed = {folder: _listing(folder) for folder in self._folders()}
+            incoming = self._incoming_headers(listed[self.spool.incoming])
+            named = self._outbox(conn, heads, listed[self.spool.outbox], incoming)
+            named |= self._log(conn, heads, listed[self.spool.receipts], incoming)
+            held = self._quarantine(conn, listed[self.spool.quarantine])
+        self._incoming(incoming)
+        self._orphans(listed[self.spool.outbox] | listed[self.spool.receipts], named)
+        self._confirm_quarantine(held)
+        self._temporaries(listed)
+        if self.report.read_data:
+            self._read_data(listed[self.spool.relay], on_read)
+
+    def _folders(self) -> list[Path]:
+        s = self.spool
+        return [s.outbox, s.receipts, s.incoming, s.relay, s.quarantine, self.node.home.keys]
+
+    # --- outbox, outbound heads ---------------------------------------------------------------
+
+    def _outbox(
+        self,
+        conn: Connection,
+        heads: dict[tuple[str, str], Any],
+        files: dict[str, Path],
+        incoming: dict[Path, Header],
+    ) -> set[str]:
+        """Outbox entries against their files and receipts, channel by channel; return the
+        names they give in ``outbox/``."""
+        named: set[str] = set()
+        receipts_for = {(h.origin, h.seq) for h in incoming.values() if h.kind == RECEIPT}
+        query = sa.select(outbox).order_by(outbox.c.recipient, outbox.c.seq)
+
+        def history(entries: Iterable[Any]) -> Iterator[_Link]:
+            for entry in entries:
+                named.add(entry.filename)
+                if entry.receipt_file:
+                    named.add(entry.receipt_file)
+                if (entry.recipient, entry.seq) in receipts_for:
+                    self.sent[(entry.recipient, entry.seq)] = entry
+                self._entry(entry, files)
+                yield _Link(entry.seq, entry.id, "sent", None)
+
+        rows = conn.execute(_streamed(query))
+        self._channels(rows, lambda r: (self.me, r.recipient), heads, history, outbound=True)
+        return named
+
+    def _entry(self, entry: Any, files: dict[str, Path]) -> None:
+        self.report.entries += 1
+        what = f"{entry.kind} seq {entry.seq} for {entry.recipient}"
+        acknowledged = entry.acked_at is not None
+        path = files.get(entry.filename)
+        if path is None:
+            if acknowledged:
+                self.found(
+                    Kind.MISSING_COPY,
+                    entry.filename,
+                    f"this node's copy of {what} is gone (acknowledged)",
+                    "the recipient holds it; restore the file from a backup of this home "
+                    "to keep the signed record",
+                )
+            else:
+                self.found(
+                    Kind.MISSING_COPY,
+                    entry.filename,
+                    f"this node's copy of {what} is gone and it is not acknowledged yet",
+                    "restore the file from a backup of this home; until then it cannot be "
+                    "sent and the channel waits",
+                )
+        elif not acknowledged:
+            problem = _header_problem(path, entry.id)
+            if problem is not None:
+                self.found(
+                    problem[0],
+                    entry.filename,
+                    f"this node's copy of {what}: {problem[1]}",
+                    "restore the file from a backup of this home; a damaged copy is never sent",
+                )
+                path = None
+        if path is not None:
+            action = "restore the file from a backup of this home"
+            if not acknowledged:
+                action += "; a damaged copy is never sent"
+            self.reads.append(_Read(path, entry.id, action))
+        if acknowledged:
+            self._receipt(
+                entry.receipt_file,
+                files,
+                entry.receipt_id,
+                entry.id,
+                entry.seq,
+                signer=entry.recipient,
+                what=f"the receipt {entry.recipient} signed for {what}",
+                why="it is the recipient's proof that it took the change-set",
+            )
+
+    # --- the log, inbound heads -----------------------------------------------------------------
+
+    def _log(
+        self,
+        conn: Connection,
+        heads: dict[tuple[str, str], Any],
+        files: dict[str, Path],
+        incoming: dict[Path, Header],
+    ) -> set[str]:
+        """Change-sets taken here against their receipts, channel by channel; return the
+        names they give in ``receipts/``."""
+        named: set[str] = set()
+        wanted = {(h.origin, h.seq) for h in incoming.values() if h.kind != RECEIPT}
+        query = sa.select(changeset_log).order_by(
+            changeset_log.c.origin, changeset_log.c.recipient, changeset_log.c.seq
+        )
+
+        def history(rows: Iterable[Any]) -> Iterator[_Link]:
+            for row in rows:
+                self.report.logged += 1
+                named.add(row.receipt_file)
+                if (row.origin, row.seq) in wanted:
+                    self.taken[(row.origin, row.seq)] = row.id
+                self._receipt(
+                    row.receipt_file,
+                    files,
+                    row.receipt_id,
+                    row.id,
+                    row.seq,
+                    signer=self.me,
+                    what=f"this node's receipt for {row.kind} seq {row.seq} from {row.origin}",
+                    why="it is sent again whenever the origin asks",
+                )
+                yield _Link(row.seq, row.id, row.verdict, row.prev)
+
+        rows = conn.execute(_streamed(query))
+        self._channels(rows, lambda r: (r.origin, r.recipient), heads, history, outbound=False)
+        return named
+
+    def _receipt(
+        self,
+        name: str | None,
+        files: dict[str, Path],
+        receipt_id: str | None,
+        changeset_id: str,
+        seq: int,
+        *,
+        signer: str,
+        what: str,
+        why: str,
+    ) -> None:
+        path = files.get(name) if name else None
+        subject = name or changeset_id
+        if path is None or receipt_id is None:
+            self.found(
+                Kind.MISSING_RECEIPT,
+                subject,
+                f"{what} is gone",
+                f"restore it from a backup of this home: {why}",
+            )
+            return
+        self.report.files_read += 1
+        try:
+            header = changeset.check_stored(path, receipt_id, signature=self.report.read_data)
+            operations = list(changeset.iter_operations(path))
+        except (VerificationError, StorageError) as exc:
+            self.found(
+                Kind.DAMAGED,
+                subject,
+                f"{what}: {_without_label(exc.message, path)}",
+                f"restore it from a backup of this home: {why}",
+            )
+            return
+        body = operations[0] if len(operations) == 1 else {}
+        if (
+            header.kind != RECEIPT
+            or header.origin != signer
+            or header.seq != seq
+            or body.get("changeset") != changeset_id
+        ):
+            self.found(
+                Kind.WRONG_RECEIPT,
+                subject,
+                f"{what} does not acknowledge change-set {changeset_id[:16]}… (seq {seq})",
+                f"restore the right receipt from a backup of this home: {why}",
+            )
+
+    def _channels(
+        self,
+        rows: Iterable[Any],
+        channel: Callable[[Any], tuple[str, str]],
+        heads: dict[tuple[str, str], Any],
+        history: Callable[[Iterable[Any]], Iterator[_Link]],
+        *,
+        outbound: bool,
+    ) -> None:
+        """Compare every channel of one direction with its head: ``rows`` in channel and
+        seq order, ``history`` turning a channel's rows into its links."""
+        seen = set()
+        for key, group in itertools.groupby(rows, key=channel):
+            seen.add(key)
+            self._chain(key, heads.get(key), history(group))
+        for key, head in heads.items():
+            if key[0 if outbound else 1] == self.me and key not in seen:
+                self._chain(key, head, [])
+
+    def _chain(self, channel: tuple[str, str], head: Any, history: Iterable[_Link]) -> None:
+        """Compare a channel's head (None: it has none) with its history, in seq order."""
+        self.report.channels += 1
+        problems = _chain_problems(head, history)
+        if problems:
+            self.bad_channels.add(channel)
+            self.found(
+                Kind.HEAD,
+                f"{channel[0]} -> {channel[1]}",
+                "; ".join(problems),
+                "the database disagrees with itself: restore it from a backup of this home "
+                "or ask for support; delete no file of this channel meanwhile",
+            )
+
+    # --- incoming ---------------------------------------------------------------------------------
+
+    def _incoming_headers(self, files: dict[str, Path]) -> dict[Path, Header]:
+        """The (unverified) headers of the files in ``incoming/`` that can be read."""
+        arrivals = {}
+        for name, path in sorted(files.items()):
+            if name.startswith(".") or is_temporary(name):
+                continue  # a temporary file or a partial download, resumed by the next fetch
+            try:
+                changeset.parse_filename(name)
+                header, _seal = changeset.read_header(path)
+                problem = None
+                if header.filename != name:
+                    problem = f"its name is not its header's ({header.filename})"
+            except (VerificationError, StorageError) as exc:
+                problem = f"cannot be read: {_without_label(exc.message, path)}"
+            if problem is not None:
+                self.found(
+                    Kind.UNREADABLE,
+                    name,
+                    f"waits in incoming/ but {problem}",
+                    "the next sync quarantines it",
+                )
+                continue
+            arrivals[path] = header
+        return arrivals
+
+    def _incoming(self, arrivals: dict[Path, Header]) -> None:
+        early: dict[tuple[str, int], list[Path]] = {}
+        for path, header in arrivals.items():
+            name = path.name
+            if header.recipient != self.me:
+                self.found(
+                    Kind.MISADDRESSED,
+                    name,
+                    f"waits in incoming/ but is for {header.recipient}",
+                    "the next sync checks it and relays it toward its recipient, or quarantines it",
+                )
+                self.reads.append(_Read(path, None, "the next sync quarantines it"))
+            elif header.kind == RECEIPT:
+                self._incoming_receipt(path, header)
+            elif (header.origin, header.seq) in self.taken:
+                self._incoming_taken(path, header, self.taken[(header.origin, header.seq)])
+            else:
+                early.setdefault((header.origin, header.seq), []).append(path)
+        for (origin, seq), same in early.items():
+            if len(same) > 1:
+                self.found(
+                    Kind.DUPLICATE_SEQ,
+                    f"{origin} -> {self.me} seq {seq}",
+                    f"{len(same)} different change-sets wait under one seq: "
+                    + ", ".join(p.name for p in same),
+                    "the first taken wins and the next sync quarantines the others as forks; "
+                    f"ask {origin} why it sent them",
+                )
+            else:
+                self.reads.append(_Read(same[0], None, "the next sync quarantines it"))
+
+    def _incoming_taken(self, path: Path, header: Header, logged: str) -> None:
+        name = path.name
+        if logged == header.id:
+            self.found(
+                Kind.TAKEN,
+                name,
+                f"waits in incoming/ but seq {header.seq} from {header.origin} is taken already",
+                "harmless: 'fiscalsync check --repair' deletes it (the next sync would only "
+                "send its receipt again)",
+                removable=path,
+            )
+        else:
+            self.found(
+                Kind.FORK,
+                name,
+                f"another change-set under seq {header.seq} from {header.origin}, which is "
+                f"taken already as {logged[:16]}…",
+                f"the next sync quarantines it; ask {header.origin} why it sent it",
+            )
+
+    def _incoming_receipt(self, path: Path, header: Header) -> None:
+        entry = self.sent.get((header.origin, header.seq))
+        if entry is None:
+            self.found(
+                Kind.FORK,
+                path.name,
+                f"a receipt from {header.origin} for seq {header.seq}, a change-set this node "
+                "never sent it",
+                "the next sync quarantines it",
+            )
+            return
+        if entry.acked_at is None:  # its change-set waits for it: the next sync takes it
+            self.reads.append(_Read(path, None, "the next sync quarantines it"))
+            return
+        same = entry.receipt_id == header.id
+        self.found(
+            Kind.TAKEN,
+            path.name,
+            f"waits in incoming/ but seq {header.seq} for {header.origin} is acknowledged "
+            "already" + ("" if same else " by another receipt"),
+            "harmless: 'fiscalsync check --repair' deletes it"
+            if same
+            else "harmless: the next sync discards it",
+            removable=path if same else None,
+        )
+
+    # --- orphans, quarantine, temporary files ---------------------------------------------------
+
+    def _orphans(self, files: dict[str, Path], named: set[str]) -> None:
+        candidates = [
+            path
+            for name, path in sorted(files.items())
+            if name not in named and not name.startswith(".") and self._stale(path)
+        ]
+        if not candidates:
+            return
+        with reading(self.engine) as conn:  # committed since the snapshot?
+            referenced = _referenced(conn, [p.name for p in candidates])
+        for path in candidates:
+            if path.name in referenced:
+                continue
+            where = f"{path.parent.name}/"
+            try:
+                parsed = changeset.parse_filename(path.name)
+            except VerificationError:
+                self.found(
+                    Kind.ORPHAN,
+                    path.name,
+                    f"in {where}, not a change-set file",
+                    f"move it out of {where}: fiscalsync keeps only its own files there",
+                )
+                continue
+            channel = self._channel_of(path, parsed)
+            if channel in self.bad_channels:
+                self.found(
+                    Kind.ORPHAN,
+                    path.name,
+                    f"in {where}, named by no entry of {channel[0]} -> {channel[1]}, a channel "
+                    "that disagrees with its history",
+                    "keep it: it may be the record of what the database lost",
+                )
+            else:
+                self.found(
+                    Kind.ORPHAN,
+                    path.name,
+                    f"in {where}, named by no entry (left by a transaction that was rolled back)",
+                    "harmless: 'fiscalsync check --repair' deletes it",
+                    removable=path,
+                )
+
+    def _channel_of(self, path: Path, name: ChangeSetName) -> tuple[str, str]:
+        other = name.recipient if name.origin == self.me else name.origin
+        if path.parent == self.spool.outbox:
+            return (self.me, other)
+        return (other, self.me)
+
+    def _quarantine(self, conn: Connection, files: dict[str, Path]) -> list[tuple[int, Finding]]:
+        """Quarantine entries against their files: findings with the entry they are about
+        (0: none), confirmed afterwards."""
+        rows = conn.execute(sa.select(quarantine).order_by(quarantine.c.id)).all()
+        found = []
+        by_name = {}
+        for row in rows:
+            if _is_open(row) and row.filename not in files:
+                found.append(
+                    (
+                        row.id,
+                        Finding(
+                            Kind.QUARANTINE_MISSING,
+                            f"quarantine entry {row.id}",
+                            f"its file {row.filename} is gone",
+                            f"drop the entry: 'fiscalsync quarantine drop {row.id}' (the origin's "
+                            "retransmission heals the channel)",
+                        ),
+                    )
+                )
+            by_name[row.filename] = row
+        for name, path in sorted(files.items()):
+            entry = by_name.get(name)
+            if name.startswith(".") or (entry is not None and _is_open(entry)):
+                continue
+            if entry is not None and entry.dropped_at is not None:
+                found.append(
+                    (
+                        entry.id,
+                        Finding(
+                            Kind.QUARANTINE_STRAY,
+                            name,
+                            f"in quarantine/, but its entry {entry.id} was dropped",
+                            "harmless: 'fiscalsync check --repair' deletes it",
+                            removable=path,
+                        ),
+                    )
+                )
+            else:
+                why = "no entry names it" if entry is None else f"its entry {entry.id} was released"
+                found.append(
+                    (
+                        0,
+                        Finding(
+                            Kind.QUARANTINE_STRAY,
+                            name,
+                            f"in quarantine/, but {why}",
+                            "move it to spool/incoming/ to have it verified again by the next "
+                            "sync, or delete it",
+                        ),
+                    )
+                )
+        return found
+
+    def _confirm_quarantine(self, found: list[tuple[int, Finding]]) -> None:
+        """Keep what still holds now (an operator may have released or dropped meanwhile)."""
+        if not found:
+            return
+        with reading(self.engine) as conn:
+            still_open = {r.id for r in conn.execute(sa.select(quarantine)) if _is_open(r)}
+        for entry_id, finding in found:
+            if finding.kind is Kind.QUARANTINE_MISSING and entry_id not in still_open:
+                continue
+            if (
+                finding.kind is Kind.QUARANTINE_STRAY
+                and not (self.spool.quarantine / finding.subject).exists()
+            ):
+                continue
+            self.report.findings.append(finding)
+
+    def _temporaries(self, listed: dict[Path, dict[str, Path]]) -> None:
+        for files in listed.values():
+            for name, path in sorted(files.items()):
+                if _is_temporary(name) and self._stale(path):
+                    self.found(
+                        Kind.TEMPORARY,
+                        f"{path.parent.name}/{name}",
+                        "a temporary file left by an interrupted write",
+                        "harmless: 'fiscalsync check --repair' deletes it",
+                        removable=path,
+                    )
+
+    def _stale(self, path: Path) -> bool:
+        return _stale(path, self.now)
+
+    # --- reading every byte ---------------------------------------------------------------------
+
+    def _read_data(self, relay: dict[str, Path], on_read: ReadProgress | None) -> None:
+        for name, path in sorted(relay.items()):
+            if not is_temporary(name) and not name.startswith("."):
+                self.reads.append(_Read(path, None, "the next sync quarantines it"))
+        advance = on_read(len(self.reads)) if on_read is not None else None
+        trust: TrustStore | None = None
+        for item in self.reads:
+            try:
+                if item.expect_id is not None:
+                    changeset.check_stored(item.path, item.expect_id, signature=True)
+                else:
+                    if trust is None:
+                        trust = keys.trust_store(self.node.home, self.clock)
+                    header, _seal = changeset.read_header(item.path)
+                    if header.recipient == self.me:
+                        changeset.verify(item.path, trust, recipient=self.me)
+                    else:
+                        relays.verify_for_relay(item.path, trust)
+            except (VerificationError, StorageError) as exc:
+                own = item.expect_id is not None
+                self.found(
+                    Kind.DAMAGED if own else Kind.REFUSED,
+                    item.path.name,
+                    f"in {item.path.parent.name}/: {_without_label(exc.message, item.path)}",
+                    item.action,
+                    by_reading=True,
+                )
+            self.report.files_read += 1
+            if advance is not None:
+                advance(1)
+
+
+def _is_open(entry: Any) -> bool:
+    return entry.released_at is None and entry.dropped_at is None
+
+
+def _listing(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.name: p for p in folder.iterdir() if p.is_file()}
+
+
+def _streamed(query: sa.Select[Any]) -> sa.Select[Any]:
+    """``query``, to be fetched in batches rather than all at once into memory."""
+    return query.execution_options(yield_per=_BATCH)
+
+
+def _header_problem(path: Path, expect_id: str) -> tuple[Kind, str] | None:
+    """Why the file's header is not that of change-set ``expect_id`` (None: it is)."""
+    try:
+        header, _seal = changeset.read_header(path)
+    except (VerificationError, StorageError) as exc:
+        return Kind.DAMAGED, _without_label(exc.message, path)
+    if header.id != expect_id:
+        return (
+            Kind.WRONG_COPY,
+            f"the header is that of change-set {header.id[:16]}…, not of {expect_id[:16]}…",
+        )
+    return None
+
+
+def _without_label(message: str, path: Path) -> str:
+    return message.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(_TEMPORARY_SUFFIX)
+
+
+def _stale(path: Path, now: datetime) -> bool:
+    try:
+        modified = path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return modified < (now - STALE).timestamp()
+
+
+class _Link(NamedTuple):
+    """One change-set of a channel's history."""
+
+    seq: int
+    id: str
+    verdict: str
+    prev: str | None
+    """The predecessor it names; None where it is not kept (the outbox)."""
+
+
+def _chain_problems(head: Any, history: Iterable[_Link]) -> list[str]:
+    """What is wrong between a channel's head and its history (empty: nothing); reads
+    the history once, in seq order."""
+    problems = []
+    gaps = []
+    expected = 1
+    state = GENESIS_STATE
+    last_id = ""
+    count = 0
+    for link in history:
+        count += 1
+        if link.seq != expected:
+            gaps.append(_span(expected, link.seq - 1))
+        elif link.prev is not None and link.prev != last_id:
+            problems.append(
+                f"seq {link.seq} names predecessor {link.prev[:16] or '(none)'} but seq "
+                f"{link.seq - 1} is {last_id[:16] or '(none)'}"
+            )
+        expected = link.seq + 1
+        last_id = link.id
+        state = next_state(state, link.id, link.verdict)
+    last_seq = expected - 1
+    if head is None:
+        return [f"{count} change-set(s) but no channel head"] if count else []
+    if head.seq > last_seq:
+        gaps.append(_span(last_seq + 1, head.seq))
+    if gaps:
+        problems.append(f"seq {', '.join(gaps)} missing (the head is at seq {head.seq})")
+    if (head.seq, head.last_id) != (last_seq, last_id) and not gaps:
+        problems.append(
+            f"the head is at seq {head.seq} ({head.last_id[:16] or 'none'}) but the last "
+            f"change-set is seq {last_seq} ({last_id[:16] or 'none'})"
+        )
+    if not problems and head.state != state:
+        problems.append("the head's state digest does not replay from the ids and verdicts")
+    return problems
+
+
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
+def _referenced(conn: Connection, names: Iterable[str]) -> set[str]:
+    """Which of ``names`` an outbox entry or a logged change-set names."""
+    names = list(names)
+    found: set[str] = set()
+    for chunk in _chunks(names):
+        for column in (outbox.c.filename, outbox.c.receipt_file, changeset_log.c.receipt_file):
+            found.update(conn.execute(sa.select(column).where(column.in_(chunk))).scalars())
+    return found
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
+
+
+# --- repairing, recording -------------------------------------------------------------------
+
+
+def _repaired(engine: Engine, findings: list[Finding], clock: Clock) -> list[Finding]:
+    """Delete the removable files of ``findings`` that are still safe to delete (checked
+    again against the database); return the findings, those repaired marked so."""
+    now = clock.now()
+    result = []
+    with reading(engine) as conn:
+        for finding in findings:
+            path = finding.removable
+            if path is not None and _still_safe(conn, finding.kind, path, now):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                finding = dataclasses.replace(finding, repaired=True)
+            result.append(finding)
+    return result
+
+
+def _still_safe(conn: Connection, kind: Kind, path: Path, now: datetime) -> bool:
+    if kind is Kind.TEMPORARY:
+        return _stale(path, now)
+    if kind is Kind.ORPHAN:
+        return _stale(path, now) and not _referenced(conn, [path.name])
+    if kind is Kind.QUARANTINE_STRAY:
+        dropped = conn.execute(
+            sa.select(quarantine.c.id).where(
+                quarantine.c.filename == path.name, quarantine.c.dropped_at.is_not(None)
+            )
+        ).first()
+        return dropped is not None
+    if kind is Kind.TAKEN:
+        ident = changeset.parse_filename(path.name).id
+        if conn.execute(sa.select(changeset_log.c.id).where(changeset_log.c.id == ident)).first():
+            return True  # logged: applied or rejected here, its receipt kept
+        kept = conn.execute(
+            sa.select(outbox.c.receipt_file).where(
+                outbox.c.receipt_id == ident, outbox.c.acked_at.is_not(None)
+            )
+        ).scalar_one_or_none()
+        return kept is not None and (path.parent.parent / "outbox" / kept).is_file()
+    return False
+
+
+def _record(engine: Engine, report: CheckReport) -> None:
+    """Keep the run and its findings; forget all but the last :data:`KEEP_RUNS` runs."""
+    assert report.finished_at is not None
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            check_run.insert()
+            .values(
+                started_at=report.started_at,
+                finished_at=report.finished_at,
+                read_data=report.read_data,
+                files_read=report.files_read,
+                problems=len(report.problems),
+                repaired=len(report.repaired),
+            )
+            .returning(check_run.c.id)
+        ).scalar_one()
+        if report.findings:
+            conn.execute(
+                check_finding.insert(),
+                [
+                    {
+                        "run_id": run_id,
+                        "number": number,
+                        "kind": f.kind.value,
+                        "subject": f.subject[:255],
+                        "problem": f.problem,
+                        "action": f.action,
+                        "repaired": f.repaired,
+                        "by_reading": f.by_reading,
+                    }
+                    for number, f in enumerate(report.findings, 1)
+                ],
+            )
+        old = check_run.c.id <= run_id - KEEP_RUNS
+        conn.execute(
+            check_finding.delete().where(
+                check_finding.c.run_id.in_(sa.select(check_run.c.id).where(old))
+            )
+        )
+        conn.execute(check_run.delete().where(old))
