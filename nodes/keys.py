@@ -26,11 +26,12 @@ from nodes.home import NodeHome
 from nodes.locks import ca_lock
 from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec
-from sync import pki, revocation
+from sync import certificates, pki, revocation
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import CertificateRejected, FiscalsyncError, KeyMaterialError
 from sync.files import write_atomic
 from sync.revocation import CRL_FILE, Freshness, RevocationList
+from sync.sshkeys import generate_ssh_key
 from sync.trust import TrustStore
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def ssh_key(home: NodeHome, code: str) -> str:
     private = home.keys / SSH_KEY
     public = home.keys / f"{SSH_KEY}.pub"
     if not private.exists():
-        line = pki.generate_ssh_key(private, f"fiscalsync-{code}")
+        line = generate_ssh_key(private, f"fiscalsync-{code}")
         write_atomic(public, (line + "\n").encode("ascii"))
     return public.read_text(encoding="ascii").strip()
 
@@ -110,7 +111,7 @@ def _installed(home: NodeHome) -> pki.NodeIdentity | None:
         return None
     except OSError as exc:
         raise KeyMaterialError(f"cannot read {home.keys / pki.NODE_CERT}: {exc.strerror}") from exc
-    return pki.describe_certificate(pki.parse_certificate(data))
+    return pki.describe_certificate(certificates.parse_certificate(data))
 
 
 def trust_store(home: NodeHome, clock: Clock | None = None) -> TrustStore:
@@ -167,7 +168,7 @@ def sign_request(
         validity_days=validity_days,
         clock=SYSTEM_CLOCK,
     )
-    cert = pki.parse_certificate(cert_pem)
+    cert = certificates.parse_certificate(cert_pem)
     identity = pki.describe_certificate(cert)
     target = out or csr_file.with_name(f"{identity.code}.crt")
     write_atomic(target, cert_pem)

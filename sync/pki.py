@@ -40,17 +40,13 @@ revocation list that must not be trusted).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -58,9 +54,27 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.x509.oid import NameOID
 
+from sync.certificates import (
+    IDENTITY_OID,
+    ORGANIZATION,
+    ROLES,
+    ROOT_CN_PREFIX,
+    certificate_fingerprint,
+    certificate_identity,
+    certificate_pem,
+    check_root,
+    ed25519_public,
+    is_ca_certificate,
+    is_node_code,
+    name_attribute,
+    parse_certificate,
+    raw_public_key,
+    signed_by,
+    subject_code,
+    utc_text,
+)
 from sync.clock import Clock
 from sync.errors import (
-    FiscalsyncError,
     InputError,
     KeyMaterialError,
 )
@@ -77,51 +91,29 @@ from sync.revocation import (
 from sync.signing import DEFAULT_SUITE, SignatureSuite, canonical_json, get_suite
 
 __all__ = [
+    "write_key_material",
     "CA_CERT",
     "CA_KEY",
-    "IDENTITY_OID",
     "ISSUED_DIR",
     "NODE_CERT",
     "NODE_CSR",
     "NODE_KEY",
     "NODE_KEY_PENDING",
-    "ORGANIZATION",
-    "ROLES",
     "SUPERSEDED_DIR",
-    "Certificate",
     "NodeIdentity",
     "RootCA",
     "Signer",
-    "certificate_fingerprint",
-    "certificate_identity",
-    "certificate_public_key",
-    "check_root",
     "describe_certificate",
-    "ed25519_public",
     "init_root",
     "install_certificate",
-    "is_ca_certificate",
-    "is_node_code",
     "issued_certificates",
     "load_root",
     "load_signer",
     "new_node_key",
-    "parse_certificate",
     "revoke",
     "revoked_codes",
-    "generate_ssh_key",
     "sign_csr",
-    "signed_by",
-    "subject_code",
-    "utc_text",
 ]
-
-Certificate = x509.Certificate
-
-ROLES = ("province", "city", "county", "center")
-ORGANIZATION = "fiscalsync"
-IDENTITY_OID = x509.ObjectIdentifier("1.3.6.1.4.1.61131.1.1")
-ROOT_CN_PREFIX = "fiscalsync root CA "
 
 CA_KEY = "ca.key"
 CA_CERT = "ca.crt"
@@ -134,20 +126,8 @@ SUPERSEDED_DIR = "superseded"
 NODE_CSR = "node.csr"
 NODE_CERT = "node.crt"
 
-_NODE_CODE = re.compile(r"[0-9A-Za-z]+(?:-[0-9A-Za-z]+)*")
-_NODE_CODE_MAX = 32
 
-
-def is_node_code(code: object) -> bool:
-    """Tell whether ``code`` is a usable node code: ``410000``, ``410000-dc``; never ``_``."""
-    return (
-        isinstance(code, str)
-        and len(code) <= _NODE_CODE_MAX
-        and _NODE_CODE.fullmatch(code) is not None
-    )
-
-
-def _write_key_material(path: Path, data: bytes, mode: int, *, exclusive: bool = False) -> None:
+def write_key_material(path: Path, data: bytes, mode: int, *, exclusive: bool = False) -> None:
     try:
         write_atomic(path, data, mode, exclusive=exclusive)
     except FileExistsError as exc:
@@ -172,134 +152,6 @@ def _make_private_dir(directory: Path) -> None:
         raise KeyMaterialError(f"cannot create {directory}: {exc.strerror or exc}") from exc
 
 
-# --- certificates -------------------------------------------------------------------------
-
-
-def parse_certificate(data: bytes) -> x509.Certificate:
-    """Parse a certificate given as PEM or DER; raise :class:`KeyMaterialError` otherwise."""
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
-        raise KeyMaterialError(f"not a readable X.509 certificate ({exc})") from exc
-
-
-def certificate_public_key(cert: x509.Certificate) -> Any:
-    """Return the certificate's public key; KeyMaterialError if its type is unsupported."""
-    try:
-        return cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyMaterialError(
-            f"certificate of {subject_code(cert)} holds an unsupported key ({exc})"
-        ) from exc
-
-
-def certificate_fingerprint(cert: x509.Certificate) -> str:
-    """Return the SHA-256 hex digest of the certificate's DER encoding."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def utc_text(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
-    values = name.get_attributes_for_oid(oid)
-    if len(values) != 1 or not isinstance(values[0].value, str):
-        return None
-    return values[0].value
-
-
-def subject_code(cert: x509.Certificate) -> str:
-    """Return the certificate's CN for messages, or a placeholder when it has none."""
-    code = _attribute(cert.subject, NameOID.COMMON_NAME)
-    return code if code is not None else "(no common name)"
-
-
-def is_ca_certificate(cert: x509.Certificate) -> bool:
-    try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-    except x509.ExtensionNotFound:
-        return False
-    return constraints.value.ca
-
-
-def certificate_identity(cert: x509.Certificate, error: type[FiscalsyncError]) -> tuple[str, str]:
-    """Return ``(code, role)`` bound by a node certificate, or raise ``error``.
-
-    Subject CN and OU, the organisation and the private extension must all agree.
-    """
-    code = _attribute(cert.subject, NameOID.COMMON_NAME)
-    role = _attribute(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
-    org = _attribute(cert.subject, NameOID.ORGANIZATION_NAME)
-    who = f"certificate of {code}" if code else "certificate"
-    if not is_node_code(code):
-        raise error(f"{who} does not name a node code in its subject CN")
-    if org != ORGANIZATION:
-        raise error(f"{who} is not a fiscalsync certificate (O={org})")
-    if role not in ROLES:
-        raise error(f"{who} has no known role in its subject OU (OU={role})")
-    try:
-        ext = cert.extensions.get_extension_for_oid(IDENTITY_OID)
-    except x509.ExtensionNotFound:
-        raise error(
-            f"{who} lacks the fiscalsync identity extension {IDENTITY_OID.dotted_string}"
-        ) from None
-    except ValueError as exc:  # duplicate extensions
-        raise error(f"{who} has unreadable extensions ({exc})") from exc
-    value = ext.value
-    if not isinstance(value, x509.UnrecognizedExtension):
-        raise error(f"{who} has an unreadable identity extension")
-    try:
-        bound = json.loads(value.value.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise error(f"{who} has an identity extension that is not JSON") from exc
-    if bound != {"code": code, "role": role} or value.value != canonical_json(bound):
-        raise error(
-            f"{who} has an identity extension {value.value.decode('utf-8', 'replace')} "
-            f"that does not match its subject (code {code}, role {role})"
-        )
-    assert code is not None and role is not None  # for mypy: checked above
-    return code, role
-
-
-def ed25519_public(cert: x509.Certificate, error: type[FiscalsyncError]) -> Ed25519PublicKey:
-    try:
-        key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise error(f"certificate of {subject_code(cert)} has an unreadable key") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise error(f"certificate of {subject_code(cert)} does not hold an ed25519 key")
-    return key
-
-
-def signed_by(cert: x509.Certificate, issuer_key: Ed25519PublicKey) -> bool:
-    try:
-        issuer_key.verify(cert.signature, cert.tbs_certificate_bytes)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _raw_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def check_root(cert: x509.Certificate) -> Ed25519PublicKey:
-    key = ed25519_public(cert, KeyMaterialError)
-    if not is_ca_certificate(cert) or cert.issuer != cert.subject or not signed_by(cert, key):
-        raise KeyMaterialError(
-            f"{cert.subject.rfc4514_string()} is not a self-signed CA certificate",
-            hint="use the province's ca.crt",
-        )
-    return key
-
-
 # --- root CA ------------------------------------------------------------------------------
 
 
@@ -314,7 +166,7 @@ class RootCA:
 
     @property
     def cert_pem(self) -> bytes:
-        return _pem(self.cert)
+        return certificate_pem(self.cert)
 
     def crl(self) -> RevocationList:
         """Return the current revocation list, ``crl.pem``."""
@@ -386,8 +238,8 @@ def init_root(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
     root = RootCA(ca_dir=ca_dir, province_code=province_code, cert=cert, key=key)
-    _write_key_material(ca_dir / CA_KEY, key_pem, 0o600, exclusive=True)
-    _write_key_material(ca_dir / CA_CERT, _pem(cert), 0o644, exclusive=True)
+    write_key_material(ca_dir / CA_KEY, key_pem, 0o600, exclusive=True)
+    write_key_material(ca_dir / CA_CERT, certificate_pem(cert), 0o644, exclusive=True)
     root.publish_crl(issue_crl(cert, key, 1, [], now))
     return root
 
@@ -420,9 +272,9 @@ def load_root(ca_dir: Path, passphrase: bytes | None = None) -> RootCA:
         raise KeyMaterialError(f"{ca_dir / CA_KEY} is not an ed25519 key")
     cert = parse_certificate(cert_pem)
     public = check_root(cert)
-    if _raw_public(public) != _raw_public(key.public_key()):
+    if raw_public_key(public) != raw_public_key(key.public_key()):
         raise KeyMaterialError(f"{ca_dir / CA_CERT} does not belong to {ca_dir / CA_KEY}")
-    common_name = _attribute(cert.subject, NameOID.COMMON_NAME) or ""
+    common_name = name_attribute(cert.subject, NameOID.COMMON_NAME) or ""
     code = common_name.removeprefix(ROOT_CN_PREFIX)
     if not common_name.startswith(ROOT_CN_PREFIX) or not is_node_code(code):
         raise KeyMaterialError(f"{ca_dir / CA_CERT} is not a fiscalsync root CA certificate")
@@ -527,9 +379,9 @@ def new_node_key(keys_dir: Path, code: str, *, renew: bool = False) -> Path:
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, code)]))
         .sign(key, None)
     )
-    _write_key_material(target, key_pem, 0o600, exclusive=True)
+    write_key_material(target, key_pem, 0o600, exclusive=True)
     csr_path = keys_dir / NODE_CSR
-    _write_key_material(csr_path, csr.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_key_material(csr_path, csr.public_bytes(serialization.Encoding.PEM), 0o644)
     return csr_path
 
 
@@ -576,7 +428,7 @@ def sign_csr(
         raise KeyMaterialError(f"not a PEM certificate signing request ({exc})") from exc
     if not csr.is_signature_valid:
         raise KeyMaterialError("the signing request's signature does not verify (damaged?)")
-    code = _attribute(csr.subject, NameOID.COMMON_NAME)
+    code = name_attribute(csr.subject, NameOID.COMMON_NAME)
     if code is None or not is_node_code(code):
         raise KeyMaterialError(f"the signing request's CN {code!r} is not a node code")
     public = csr.public_key()
@@ -616,9 +468,9 @@ def sign_csr(
         )
         .sign(ca.key, None)
     )
-    pem = _pem(cert)
+    pem = certificate_pem(cert)
     record = ca.ca_dir / ISSUED_DIR / f"{cert.serial_number:x}.pem"
-    _write_key_material(record, pem, 0o644, exclusive=True)
+    write_key_material(record, pem, 0o644, exclusive=True)
     return pem
 
 
@@ -639,7 +491,7 @@ def _load_node_key(keys_dir: Path, name: str = NODE_KEY) -> Ed25519PrivateKey:
 
 
 def _holds(key: Ed25519PrivateKey, public: Ed25519PublicKey) -> bool:
-    return _raw_public(public) == _raw_public(key.public_key())
+    return raw_public_key(public) == raw_public_key(key.public_key())
 
 
 def install_certificate(keys_dir: Path, cert_pem: bytes, ca_cert_pem: bytes) -> NodeIdentity:
@@ -686,8 +538,8 @@ def install_certificate(keys_dir: Path, cert_pem: bytes, ca_cert_pem: bytes) -> 
             )
     if renewing:
         _supersede(keys_dir, identity.code)
-    _write_key_material(keys_dir / NODE_CERT, _pem(cert), 0o644)
-    _write_key_material(existing_root, _pem(root), 0o644)
+    write_key_material(keys_dir / NODE_CERT, certificate_pem(cert), 0o644)
+    write_key_material(existing_root, certificate_pem(root), 0o644)
     return identity
 
 
@@ -703,7 +555,7 @@ def _supersede(keys_dir: Path, code: str) -> None:
         )
     _make_private_dir(keys_dir / SUPERSEDED_DIR)
     kept = keys_dir / SUPERSEDED_DIR / f"{installed.serial_number:x}.crt"
-    _write_key_material(kept, _pem(installed), 0o644)
+    write_key_material(kept, certificate_pem(installed), 0o644)
     try:
         os.replace(keys_dir / NODE_KEY_PENDING, keys_dir / NODE_KEY)
         fsync_directory(keys_dir)
@@ -768,26 +620,7 @@ def issued_certificates(ca: RootCA, code: str | None = None) -> list[x509.Certif
     certs = [parse_certificate(_read(record, "issued certificate", "")) for record in records]
     if code is None:
         return certs
-    return [cert for cert in certs if _attribute(cert.subject, NameOID.COMMON_NAME) == code]
-
-
-def generate_ssh_key(path: Path, comment: str = "fiscalsync") -> str:
-    """Write a new Ed25519 private key to ``path`` (OpenSSH format, mode 0600).
-
-    Returns the public key line for the server's ``authorized_keys``
-    (``"ssh-ed25519 AAAA... comment"``). An existing file is never overwritten.
-    """
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    _write_key_material(path, private, 0o600, exclusive=True)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    return f"{public.decode('ascii')} {comment}".rstrip()
+    return [cert for cert in certs if name_attribute(cert.subject, NameOID.COMMON_NAME) == code]
 
 
 def revoked_codes(ca: RootCA) -> frozenset[str]:
@@ -795,7 +628,7 @@ def revoked_codes(ca: RootCA) -> frozenset[str]:
     revoked = ca.crl().serials
     by_code: dict[str, list[int]] = {}
     for cert in issued_certificates(ca):
-        code = _attribute(cert.subject, NameOID.COMMON_NAME)
+        code = name_attribute(cert.subject, NameOID.COMMON_NAME)
         if code is not None:
             by_code.setdefault(code, []).append(cert.serial_number)
     return frozenset(c for c, serials in by_code.items() if all(s in revoked for s in serials))

@@ -27,10 +27,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import CertificateRejected, KeyMaterialError
-from sync.pki import (
-    CA_CERT,
+from sync.certificates import (
     certificate_fingerprint,
     certificate_identity,
     check_root,
@@ -41,6 +38,9 @@ from sync.pki import (
     subject_code,
     utc_text,
 )
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import CertificateRejected, KeyMaterialError
+from sync.pki import CA_CERT
 from sync.revocation import (
     CRL_FILE,
     RevocationList,

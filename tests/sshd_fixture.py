@@ -28,7 +28,7 @@ from urllib.parse import quote
 import pytest
 
 from sync.errors import TransportError
-from sync.pki import generate_ssh_key as generate_client_key
+from sync.sshkeys import generate_ssh_key as generate_client_key
 from sync.transports.sftp import SftpTransport
 
 SSHD = shutil.which("sshd", path=f"/usr/sbin:/usr/local/sbin:{os.environ.get('PATH', '')}")

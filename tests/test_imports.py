@@ -88,7 +88,14 @@ LIBRARY_HOMES = {
     "openpyxl": {"nodes/fiscal/tabular.py"},
     "rfc8785": {"sync/signing.py"},
     "orjson": {"sync/changeset/codec.py"},
-    "cryptography": {"sync/pki.py", "sync/signing.py", "sync/trust.py", "sync/revocation.py"},
+    "cryptography": {
+        "sync/pki.py",
+        "sync/signing.py",
+        "sync/trust.py",
+        "sync/revocation.py",
+        "sync/sshkeys.py",
+        "sync/certificates.py",
+    },
     "psycopg2": set(),  # the driver is SQLAlchemy's business alone
     "sqlalchemy": {"*"},  # the database layer, wherever rows are read or written
 }

@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from sync.certificates import IDENTITY_OID, parse_certificate
 from sync.clock import FixedClock
 from sync.errors import CertificateRejected, InputError, KeyMaterialError
 from sync.pki import (
-    IDENTITY_OID,
     RootCA,
     describe_certificate,
     init_root,
@@ -24,7 +24,6 @@ from sync.pki import (
     load_root,
     load_signer,
     new_node_key,
-    parse_certificate,
     revoke,
     sign_csr,
     write_atomic,

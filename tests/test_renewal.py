@@ -24,7 +24,7 @@ from nodes.fiscal.appropriations import Allocation, allocate, holdings
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, outbox, quarantine
 from schema.tables import appropriation
-from sync import changeset, pki
+from sync import certificates, changeset, pki
 from sync.clock import SYSTEM_CLOCK, FixedClock
 
 CITY = "410100"
@@ -70,7 +70,7 @@ def line(recipient: str, yuan: int, doc: str, parent_id: str | None = None) -> A
     )
 
 
-def expiring_tomorrow(network: Network, code: str) -> pki.Certificate:
+def expiring_tomorrow(network: Network, code: str) -> certificates.Certificate:
     """Give ``code`` a certificate for its key that expires a day from today."""
     keys = network.path / code / "keys"
     ca = pki.load_root(network.ca_dir)
@@ -80,7 +80,7 @@ def expiring_tomorrow(network: Network, code: str) -> pki.Certificate:
         ca, (keys / "node.csr").read_bytes(), role, validity_days=days, clock=FixedClock(ISSUED)
     )
     pki.install_certificate(keys, cert, ca.cert_pem)
-    return pki.parse_certificate(cert)
+    return certificates.parse_certificate(cert)
 
 
 def renew(network: Network, code: str, tmp_path: Path, *new: str) -> Result:

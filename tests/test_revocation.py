@@ -17,17 +17,10 @@ from nodes.locks import ca_lock
 from nodes.network import Network, sync_network
 from schema.channels import quarantine
 from sync import revocation
+from sync.certificates import Certificate
 from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.errors import CertificateRejected, InputError
-from sync.pki import (
-    Certificate,
-    init_root,
-    install_certificate,
-    load_root,
-    new_node_key,
-    revoke,
-    sign_csr,
-)
+from sync.pki import init_root, install_certificate, load_root, new_node_key, revoke, sign_csr
 from sync.revocation import DEFAULT_VALIDITY, Freshness, issue_crl, load_crl, renewed
 from sync.trust import TrustStore
 

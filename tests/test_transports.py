@@ -28,7 +28,7 @@ from sync.errors import (
     TransportError,
     TransportUnreachable,
 )
-from sync.pki import generate_ssh_key as generate_client_key
+from sync.sshkeys import generate_ssh_key as generate_client_key
 from sync.transports.base import RemoteFile, Transport, is_temporary, partial_path
 from sync.transports.faulty import AppliedFault, Fault, FaultyTransport
 from sync.transports.local import LocalTransport

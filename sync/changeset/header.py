@@ -10,14 +10,10 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from sync.certificates import Certificate, is_node_code, parse_certificate
 from sync.errors import (
     KeyMaterialError,
     MalformedChangeSet,
-)
-from sync.pki import (
-    Certificate,
-    is_node_code,
-    parse_certificate,
 )
 from sync.signing import DEFAULT_SUITE, SignatureSuite, canonical_json, get_suite
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sync.certificates import Certificate, certificate_public_key
 from sync.changeset.codec import MAX_OPERATION_BYTES, FloatFound, NotAnObject, decode_operation
 from sync.changeset.framing import Reader, opened
 from sync.changeset.header import (
@@ -28,7 +29,6 @@ from sync.errors import (
     SignatureInvalid,
     WrongRecipient,
 )
-from sync.pki import Certificate, certificate_public_key
 from sync.trust import SignerInfo, TrustStore
 
 # --- reading ------------------------------------------------------------------------------

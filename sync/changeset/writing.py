@@ -29,9 +29,7 @@ from sync.errors import (
     InputError,
 )
 from sync.files import atomic_file
-from sync.pki import (
-    Signer,
-)
+from sync.pki import Signer
 from sync.signing import canonical_json
 
 # --- writing ------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ class SftpTransport(Transport):
     """A mailbox tree at ``url`` on an SSH server whose host key is ``host_key``.
 
     ``key_path`` is the client's private key (OpenSSH format, see
-    :func:`sync.pki.generate_ssh_key`). The timeouts are in seconds: TCP connect, SSH banner,
+    :func:`sync.sshkeys.generate_ssh_key`). The timeouts are in seconds: TCP connect, SSH banner,
     authentication, and the watchdog of every transfer (no progress for that long
     aborts it).
     """
