@@ -1,4 +1,4 @@
-"""The province's PKI: root CA, node certificates and their renewal, and the trust check.
+"""The province's PKI: the root CA, and node keys and certificates and their renewal.
 
 The province holds the root CA (``ca_dir``: ``ca.key``, ``ca.crt``, ``crl.pem`` and the
 ``issued/`` record of every certificate it signed). A node makes its own key pair, which
