@@ -6,7 +6,7 @@ The rules, checked against the topology and the signer's certified role:
 - ``receipt``: any two nodes that exchange change-sets; that the receipt is signed by
   the recipient of the change-set it acknowledges is checked where it is matched.
 - ``report``: from a node to its parent, or to the center.
-- ``reconcile``: between a node and its parent, either way.
+- ``reconcile``: between a node and one above it (an issuer and its recipient), either way.
 - ``codeset`` and ``revocation``: only the province signs them, for any other node.
 - ``backup``: only to the center.
 
@@ -65,8 +65,8 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
         allowed = receiver.role == "center" or sender.parent == recipient
         why = f"reports go to the parent or the center; {recipient} is neither for {origin}"
     elif kind == "reconcile":
-        allowed = sender.parent == recipient or receiver.parent == origin
-        why = f"reconciliation is between a node and its parent; {origin} and {recipient} are not"
+        allowed = topology.is_ancestor(origin, recipient) or topology.is_ancestor(recipient, origin)
+        why = f"reconciliation is between a node and one above it; {origin} and {recipient} are not"
     elif kind in ("codeset", "revocation"):
         allowed = sender.role == "province"
         why = f"only the province signs {kind} change-sets, not {sender.role} {origin}"

@@ -40,6 +40,7 @@ DEFAULT_SYNC_INTERVAL = {"province": 300, "city": 300, "county": 300, "center": 
 DEFAULT_MONTHLY_DEADLINE_DAY = 5
 DEFAULT_TENDAY_DEADLINE_DAYS = 3
 DEFAULT_QUARANTINE_RETENTION_DAYS = 90
+DEFAULT_RECONCILE_DAYS = {"unacknowledged_days": 3, "late_receipt_days": 3, "breakdown_days": 30}
 DEFAULT_CRL_VALIDITY_DAYS = 7
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 """The zone of every node (Beijing time): times are stored in UTC and shown in it, and
@@ -60,6 +61,9 @@ class Settings:
     tenday_deadline_days: int = DEFAULT_TENDAY_DEADLINE_DAYS
     """A ten-day report (旬报) is due this many days after its period's last day."""
     quarantine_retention_days: int = DEFAULT_QUARANTINE_RETENTION_DAYS
+    reconcile_days: tuple[tuple[str, int], ...] = tuple(DEFAULT_RECONCILE_DAYS.items())
+    """[reconcile]: after how many days a receipt is missing or late, and a breakdown late
+    (超时下达; the Budget Law's 30 days), as (key, days)."""
     """Quarantine entries released or dropped this many days ago are purged by the round."""
     revocation_ca: Path | None = None
     """(province) The root CA folder, for the agent to re-publish the revocation list."""
@@ -101,6 +105,12 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         "# Entries released or dropped more than this many days ago are purged, with any file\n"
         "# of theirs, by the sync round (open entries are kept until an operator closes them).\n"
         f"retention_days = {DEFAULT_QUARANTINE_RETENTION_DAYS}\n"
+        "\n[reconcile]\n"
+        "# A change-set with no receipt after this many days, a receipt back later than this,\n"
+        "# and a breakdown (分解) made this long after its appropriation arrived are findings.\n"
+        f"unacknowledged_days = {DEFAULT_RECONCILE_DAYS['unacknowledged_days']}\n"
+        f"late_receipt_days = {DEFAULT_RECONCILE_DAYS['late_receipt_days']}\n"
+        f"breakdown_days = {DEFAULT_RECONCILE_DAYS['breakdown_days']}\n"
         "\n[revocation]\n"
         "# (province) The root CA folder: with it the agent re-publishes the revocation list\n"
         "# at half its validity; without it, run `fiscalsync revocation publish --ca DIR`.\n"
@@ -172,4 +182,14 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         revocation_ca=(home / ca).resolve() if ca else None,
         revocation_passphrase_file=(home / passphrase_file).resolve() if passphrase_file else None,
         crl_validity_days=crl_days,
+        reconcile_days=tuple(
+            (key, _days(get("reconcile", key, int, default), path, key))
+            for key, default in DEFAULT_RECONCILE_DAYS.items()
+        ),
     )
+
+
+def _days(value: int, path: Path, key: str) -> int:
+    if not 1 <= value <= 3_650:
+        raise ConfigError(f"{path}: [reconcile] {key} must be from 1 to 3650 days")
+    return value

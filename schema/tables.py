@@ -30,6 +30,8 @@ __all__ = [
     "appropriation_event",
     "code_item",
     "counter",
+    "reconciliation",
+    "reconciliation_finding",
     "ledger_entry",
     "metadata",
     "node_identity",
@@ -116,12 +118,16 @@ appropriation = Table(
     Column("project_code", String(64)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(100), nullable=False),
+    Column("leaf", Integer, nullable=False),
     CheckConstraint("transfer_type IN ('general', 'special')", name="transfer_type"),
     Index(None, "recipient", "year"),
     Index(None, "issuer", "year"),
     Index(None, "parent_id"),
+    Index(None, "issuer", "recipient", "leaf"),
 )
-"""Budget appropriations (预算指标), issued here or received from above."""
+"""Budget appropriations (预算指标), issued here or received from above. ``leaf`` is the
+reconciliation leaf of the id (:func:`sync.merkle.leaf_of`), so that the records of one
+leaf are found without reading the others."""
 
 appropriation_event = Table(
     "appropriation_event",
@@ -206,3 +212,49 @@ report_line = Table(
     CheckConstraint("level BETWEEN 0 AND 3", name="level"),
 )
 """The lines of a report: 0 the section total, 1 类 and 2 款 subtotals, 3 the leaf codes."""
+
+reconciliation = Table(
+    "reconciliation",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("dataset", String(16), nullable=False),
+    Column("origin", code_column_type(), nullable=False),
+    Column("recipient", code_column_type(), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("cut", BigInteger),
+    Column("state", String(16), nullable=False),
+    Column("agree", Boolean),
+    Column("discrepancies", Integer, nullable=False, default=0),
+    Column("in_transit", Integer, nullable=False, default=0),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("concluded_at", UTCDateTime()),
+    Column("summary", Text),
+    Column("statement_changeset", String(DIGEST_LENGTH)),
+    CheckConstraint("dataset IN ('appropriation', 'report')", name="dataset"),
+    CheckConstraint("role IN ('initiator', 'peer')", name="role"),
+    CheckConstraint(
+        "state IN ('requested', 'answered', 'comparing', 'concluded', 'failed')", name="state"
+    ),
+    Index(None, "origin", "recipient"),
+)
+"""Reconciliations (对账) this node started (``initiator``: the origin of the channel) or
+answered (``peer``), with their cut (the channel position both sides compare at), where
+they stand and what they found. ``summary`` is JSON: the totals per function class of
+each side, the certificate fingerprints, what was in transit."""
+
+reconciliation_finding = Table(
+    "reconciliation_finding",
+    metadata,
+    Column("reconciliation_id", String(40), ForeignKey("reconciliation.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("field", String(32)),
+    Column("ours", Text),
+    Column("theirs", Text),
+    Column("detail", Text, nullable=False),
+    Column("discrepancy", Boolean, nullable=False),
+)
+"""What a reconciliation found, one row each, with both sides' values (JSON text): a
+discrepancy, or something to know that is not one (in transit, 在途)."""

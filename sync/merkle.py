@@ -44,6 +44,7 @@ __all__ = [
     "Changes",
     "apply",
     "decode_level",
+    "decode_level_ids",
     "differing",
     "encode_level",
     "leaf_of",
@@ -51,6 +52,7 @@ __all__ = [
     "record_digest",
     "rebuild",
     "scopes",
+    "short",
     "stored",
     "tree",
 ]
@@ -220,14 +222,13 @@ def rebuild(conn: Connection, scope: str, records: Iterable[tuple[str, int]]) ->
     apply(conn, changes)
 
 
+def short(digest: int) -> int:
+    """A digest as it is compared on the wire: its first :data:`WIRE_BYTES` bytes."""
+    return (digest >> (256 - 8 * WIRE_BYTES)) & ((1 << (8 * WIRE_BYTES)) - 1)
+
+
 def differing(mine: Mapping[int, int], theirs: Mapping[int, int]) -> list[int]:
     """The buckets whose digests differ (compared on their wire bytes); absent is zero."""
-    mask = (1 << (8 * WIRE_BYTES)) - 1
-    shift = 256 - 8 * WIRE_BYTES
-
-    def short(digest: int) -> int:
-        return (digest >> shift) & mask
-
     return sorted(
         b for b in set(mine) | set(theirs) if short(mine.get(b, 0)) != short(theirs.get(b, 0))
     )
@@ -237,6 +238,21 @@ def encode_level(digests: Mapping[int, int]) -> dict[str, str]:
     """Bucket digests for the wire: ``{"bucket": hex of its first WIRE_BYTES bytes}``."""
     shift = 256 - 8 * WIRE_BYTES
     return {str(b): f"{d >> shift:0{2 * WIRE_BYTES}x}" for b, d in sorted(digests.items())}
+
+
+def decode_level_ids(encoded: object) -> dict[str, int]:
+    """Record digests on the wire, ``{"id": hex of its first WIRE_BYTES bytes}``, as
+    :func:`short` values; raises ValueError for anything malformed."""
+    if not isinstance(encoded, dict):
+        raise ValueError("record digests must be an object")
+    found = {}
+    for key, value in encoded.items():
+        if not (isinstance(key, str) and 0 < len(key) <= 64):
+            raise ValueError(f"{key!r} is not a record id")
+        if not (isinstance(value, str) and len(value) == 2 * WIRE_BYTES):
+            raise ValueError(f"{key}: {value!r} is not a {WIRE_BYTES}-byte hex digest")
+        found[key] = int(value, 16)
+    return found
 
 
 def decode_level(encoded: object, buckets: int) -> dict[int, int]:

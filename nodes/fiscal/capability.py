@@ -18,7 +18,7 @@ from nodes.capabilities import (
     UpgradeStep,
 )
 from nodes.fiscal import appropriations, codes, reports
-from nodes.fiscal.reconcile import records
+from nodes.fiscal.reconcile import protocol, records
 from nodes.fiscal.reports.job import REPORT_JOB
 from nodes.node import Node
 from sync.changeset import Verified
@@ -56,8 +56,19 @@ def _appropriation_receipt(node: Node) -> Any:
     return taken
 
 
-APPLIERS.update(appropriation=_appropriation, report=_report, codeset=_codeset)
+def _reconcile_receipt(node: Node) -> Any:
+    def taken(conn: Connection, entry: Any, verdict: str) -> None:
+        if verdict == "rejected":
+            protocol.refused(conn, entry)
+
+    return taken
+
+
+APPLIERS.update(
+    appropriation=_appropriation, report=_report, codeset=_codeset, reconcile=protocol.handler
+)
 RECEIPT_HOOKS["appropriation"] = _appropriation_receipt
+RECEIPT_HOOKS["reconcile"] = _reconcile_receipt
 JOBS.append(REPORT_JOB)
 HOME_LOADERS.append(codes.load_national)
 UPGRADE_STEPS.append(UpgradeStep("0006", records.rebuild))

@@ -71,6 +71,7 @@ import sqlalchemy as sa
 import config
 from schema import migrate
 from schema.engine import open_engine, sqlite_url
+from sync.merkle import leaf_of
 
 PG_SERVER = os.environ.get("FISCALSYNC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 DEMO = config.TOPOLOGIES / "demo.toml"
@@ -130,7 +131,7 @@ def raw_rows(n: int, at: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ..
         ident = appropriation_id(i)
         appropriations.append(
             (ident, 2026, PROVINCE, COUNTY, DOC, TITLE, None, None)
-            + ("2050202", "50201", "111", "special", None, at, "operator")
+            + ("2050202", "50201", "111", "special", None, at, "operator", leaf_of(ident))
         )
         events.append((ident, 1, "issue", BASE_AMOUNT + i, DOC, "operator", at, "0" * 64))
     return appropriations, events
@@ -138,7 +139,7 @@ def raw_rows(n: int, at: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ..
 
 APPROPRIATION_COLUMNS = (
     "id, year, issuer, recipient, doc_no, title, upper_doc_no, parent_id, func_code, "
-    "econ_code, fund_code, transfer_type, project_code, created_at, created_by"
+    "econ_code, fund_code, transfer_type, project_code, created_at, created_by, leaf"
 )
 EVENT_COLUMNS = "appropriation_id, seq, kind, amount_fen, doc_no, actor, at, changeset_id"
 
@@ -212,7 +213,7 @@ def bench_raw_sqlite(n: int, workdir: Path) -> dict[str, Any]:
         start = time.perf_counter()
         con.execute("BEGIN IMMEDIATE")
         con.executemany(
-            f"INSERT INTO appropriation ({APPROPRIATION_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+            f"INSERT INTO appropriation ({APPROPRIATION_COLUMNS}) VALUES ({', '.join('?' * 16)})",
             appropriations,
         )
         con.executemany(

@@ -40,6 +40,7 @@ from sync import merkle
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, NotAuthorized
+from sync.merkle import leaf_of
 from sync.pki import load_signer
 
 if TYPE_CHECKING:
@@ -295,6 +296,7 @@ def allocate(
                     line.project,
                     now,
                     actor,
+                    leaf_of(ident),
                 )
             )
             by_recipient.setdefault(line.recipient, []).append(

@@ -24,6 +24,7 @@ from nodes.fiscal.codes import Known
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_utc
 from sync.errors import InputError
+from sync.merkle import leaf_of
 
 if TYPE_CHECKING:
     pass
@@ -72,6 +73,7 @@ APPROPRIATION_COLUMNS = (
     "project_code",
     "created_at",
     "created_by",
+    "leaf",
 )
 EVENT_COLUMNS = (
     "appropriation_id",
@@ -276,5 +278,6 @@ class Issues:
             get("project"),
             at,
             actor,
+            leaf_of(ident),
         )
         return row, (ident, 1, "issue", get("amount"), doc, actor, at, self.changeset_id)

@@ -43,6 +43,7 @@ __all__ = [
     "edges",
     "new_record",
     "rebuild",
+    "rebuild_edge",
     "receipt_taken",
     "record",
     "refresh",
@@ -270,7 +271,10 @@ def stale(conn: Connection, me: str) -> list[str]:
 def rebuild(conn: Connection, me: str) -> None:
     """Recompute the digests of every edge this node is on, from its records."""
     for issuer, recipient in edges(conn):
-        side = ISSUER if issuer == me else RECIPIENT
-        ids = list(edge_ids(conn, issuer, recipient))
-        held = view(conn, side, ids)
-        merkle.rebuild(conn, scope(issuer, recipient), ((i, r.digest) for i, r in held.items()))
+        rebuild_edge(conn, ISSUER if issuer == me else RECIPIENT, issuer, recipient)
+
+
+def rebuild_edge(conn: Connection, side: str, issuer: str, recipient: str) -> None:
+    """Recompute the digests of one edge from its records (every one of them is read)."""
+    held = view(conn, side, list(edge_ids(conn, issuer, recipient)))
+    merkle.rebuild(conn, scope(issuer, recipient), ((i, r.digest) for i, r in held.items()))

@@ -1,0 +1,519 @@
+"""The reconciliation protocol: signed change-sets of kind ``reconcile`` on the channels
+both sides already share, so that it works over the same network, relays and receipts.
+
+The issuer (the origin of the channel, the *initiator*) and its recipient (the *peer*)
+compare the appropriations between them at a cut: the highest sequence number up to
+which the issuer holds every receipt, which the recipient has therefore applied. Steps,
+one change-set each, every one signed by its sender::
+
+    request    issuer → recipient   the cut, the issuer's root and level-1 digests
+    answer     recipient → issuer   agreement, or its leaves under the differing buckets;
+                                    also its totals and what it noticed (late breakdowns)
+    leaves     issuer → recipient   the issuer's record digests in the differing leaves
+    records    recipient → issuer   the recipient's records that differ, and those it lacks
+    statement  issuer → recipient   the conclusion: agreement, or every difference found
+
+Identical sides exchange a request, an answer and a statement of a few kilobytes
+whatever their size; with differences, the bytes and the work grow with them. Both
+sides keep the statement (对账单): the recipient's answers and the issuer's conclusion
+are change-sets signed by each, so either can show the other's signed word. Nothing is
+ever corrected automatically: each finding says what would correct it.
+
+A recipient found behind the cut (restored from an older copy) is reported, and the
+comparison starts again at what it does hold; an issuer behind its recipient likewise.
+A step that does not fit (a session unknown, or not waiting for that step, a peer other
+than the session's, a malformed step) is refused with a negative receipt and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes.capabilities import Context, Handler
+from nodes.fiscal.reconcile import findings as found_in
+from nodes.fiscal.reconcile import records
+from nodes.fiscal.reconcile.cut import Edge, acknowledged_prefix, channel_head_seq
+from nodes.fiscal.reconcile.findings import Finding
+from nodes.fiscal.reconcile.records import ISSUER, RECIPIENT
+from nodes.node import Node
+from nodes.policy import check_send
+from schema.locks import take_numbers
+from schema.tables import reconciliation, reconciliation_finding
+from sync import merkle
+from sync.changeset import Verified
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError, NotAuthorized
+from sync.pki import load_signer
+
+__all__ = ["KIND", "apply_step", "handler", "refused", "start"]
+
+KIND = "reconcile"
+DATASET = "appropriation"
+_HEX64 = 64
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """What a step needs to answer: the node, its clock, and a transaction to write in."""
+
+    node: Node
+    clock: Clock
+
+    def send(self, conn: Connection, recipient: str, op: dict[str, Any]) -> str:
+        signer = load_signer(self.node.home.keys)
+        written = enqueue(conn, self.node.spool, signer, recipient, KIND, [op], self.clock)
+        return written.id
+
+
+def start(
+    node: Node,
+    peer: str,
+    *,
+    full: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    cut: int | None = None,
+) -> str:
+    """Start reconciling the appropriations this node issued ``peer``; return the
+    session's id. The request travels at the next sync; the rounds do the rest.
+
+    With ``full``, each side first recomputes its digests from its records (reading them
+    all), so that a record changed behind the product's back (a hand edit, a restored
+    table) is compared as it is, not as it was written."""
+    me = node.spec.code
+    try:
+        check_send(node.topology, me, peer, "appropriation")
+    except NotAuthorized as exc:
+        raise InputError(
+            f"{me} issues no appropriations to {peer}: {exc.message}",
+            hint="reconcile with a node below this one",
+        ) from exc
+    with node.engine.begin() as conn:
+        return _request(conn, _Sender(node, clock), peer, cut, full)
+
+
+def _request(
+    conn: Connection, sender: _Sender, peer: str, cut: int | None, full: bool = False
+) -> str:
+    me = sender.node.spec.code
+    if full:
+        records.rebuild_edge(conn, ISSUER, me, peer)
+    acknowledged = acknowledged_prefix(conn, peer)
+    at = acknowledged if cut is None else min(cut, acknowledged)
+    sent = channel_head_seq(conn, me, peer)
+    edge = Edge(conn, ISSUER, me, peer, at)
+    (number,) = take_numbers(conn, "reconciliation", me, 1)
+    session = f"{me}-R{number:06d}"
+    now = sender.clock.now()
+    conn.execute(
+        reconciliation.insert().values(
+            id=session,
+            dataset=DATASET,
+            origin=me,
+            recipient=peer,
+            role="initiator",
+            cut=at,
+            state="requested",
+            discrepancies=0,
+            in_transit=0,
+            started_at=now,
+            updated_at=now,
+            summary=json.dumps({"issuer_totals": edge.totals(), "sent": sent, "full": full}),
+        )
+    )
+    sender.send(
+        conn,
+        peer,
+        {
+            "step": "request",
+            "session": session,
+            "dataset": DATASET,
+            "cut": at,
+            "sent": sent,
+            "full": full,
+            "root": _hex(edge.level(0).get(0, 0)),
+            "level1": merkle.encode_level(edge.level(1)),
+        },
+    )
+    return session
+
+
+def handler(context: Context) -> Handler:
+    """The applier of ``reconcile`` change-sets at a node (registered by the domain)."""
+
+    def apply(conn: Connection, verified: Verified) -> None:
+        apply_step(conn, verified, _Sender(context.node, context.clock))
+
+    return apply
+
+
+def apply_step(conn: Connection, verified: Verified, sender: _Sender) -> None:
+    """Take one step of a reconciliation, in the channel's transaction; InputError refuses
+    it (negative receipt) and nothing of it is kept."""
+    operations = list(verified.operations())
+    if len(operations) != 1 or not isinstance(operations[0], dict):
+        raise InputError("a reconcile change-set carries exactly one step")
+    op = operations[0]
+    step = op.get("step")
+    session = op.get("session")
+    if not isinstance(session, str) or not 1 <= len(session) <= 40:
+        raise InputError("a reconcile step names its session")
+    origin = verified.header.origin
+    steps = {
+        "request": _on_request,
+        "answer": _on_answer,
+        "leaves": _on_leaves,
+        "records": _on_records,
+        "statement": _on_statement,
+    }
+    take = steps.get(step) if isinstance(step, str) else None
+    if take is None:
+        raise InputError(f"unknown reconcile step {step!r}")
+    take(conn, sender, origin, session, op)
+
+
+# --- the peer (the recipient of the appropriations) -----------------------------------------
+
+
+def _on_request(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+    me = sender.node.spec.code
+    if op.get("dataset") != DATASET:
+        raise InputError(f"reconciliation of {op.get('dataset')!r} is not known here")
+    cut, sent = _count(op, "cut"), _count(op, "sent")
+    root = _digest(op.get("root"))
+    try:
+        theirs = merkle.decode_level(op.get("level1"), merkle.LEVEL1)
+    except ValueError as exc:
+        raise InputError(f"reconcile request {session}: {exc}") from exc
+    if conn.execute(sa.select(reconciliation.c.id).where(reconciliation.c.id == session)).first():
+        raise InputError(f"reconciliation {session} was requested already")
+    if op.get("full") is True:
+        records.rebuild_edge(conn, RECIPIENT, origin, me)
+    head = channel_head_seq(conn, origin, me)
+    now = sender.clock.now()
+    answer: dict[str, Any] = {"step": "answer", "session": session, "head": head}
+    if head < cut:
+        answer["behind"] = True
+    else:
+        edge = Edge(conn, RECIPIENT, origin, me, cut)
+        answer["totals"] = edge.totals()
+        days = dict(sender.node.settings.reconcile_days)["breakdown_days"]
+        late = found_in.late_breakdowns(conn, origin, me, timedelta(days=days))
+        answer["noticed"] = [f.as_op() for f in late]
+        if head > sent:
+            answer["ahead"] = True
+        mine = edge.level(0).get(0, 0)
+        if mine == root:
+            answer["agree"] = True
+        else:
+            differing = merkle.differing(edge.level(1), theirs)
+            answer["leaves"] = merkle.encode_level(edge.level(2, differing))
+            answer["buckets"] = differing
+    conn.execute(
+        reconciliation.insert().values(
+            id=session,
+            dataset=DATASET,
+            origin=origin,
+            recipient=me,
+            role="peer",
+            cut=cut,
+            state="answered",
+            discrepancies=0,
+            in_transit=0,
+            started_at=now,
+            updated_at=now,
+        )
+    )
+    sender.send(conn, origin, answer)
+
+
+def _on_leaves(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+    me = sender.node.spec.code
+    row = _session(conn, session, "peer", "answered", origin)
+    listed = op.get("records")
+    if not isinstance(listed, dict):
+        raise InputError(f"reconcile step leaves of {session}: records must be an object")
+    theirs: dict[str, int] = {}
+    leaves = []
+    for leaf, by_id in listed.items():
+        if not (isinstance(leaf, str) and leaf.isdigit() and int(leaf) < merkle.LEAVES):
+            raise InputError(f"reconcile step leaves of {session}: {leaf!r} is not a leaf")
+        leaves.append(int(leaf))
+        try:
+            theirs.update(merkle.decode_level_ids(by_id))
+        except ValueError as exc:
+            raise InputError(f"reconcile step leaves of {session}: {exc}") from exc
+    edge = Edge(conn, RECIPIENT, origin, me, int(row.cut))
+    mine = edge.records(leaves)
+    differ = sorted(
+        ident
+        for ident in set(mine) | set(theirs)
+        if ident not in theirs
+        or ident not in mine
+        or merkle.short(mine[ident].digest) != theirs[ident]
+    )
+    records = [mine[i].content for i in differ if i in mine]
+    absent = [i for i in differ if i not in mine]
+    _touch(conn, session, "comparing", sender.clock)
+    sender.send(
+        conn, origin, {"step": "records", "session": session, "records": records, "absent": absent}
+    )
+
+
+def _on_statement(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+    _session(conn, session, "peer", ("answered", "comparing"), origin)
+    listed = op.get("findings")
+    if not isinstance(listed, list):
+        raise InputError(f"the statement of {session} lists no findings")
+    try:
+        kept = [Finding.from_op(f) for f in listed]
+    except (ValueError, AttributeError) as exc:
+        raise InputError(f"the statement of {session}: {exc}") from exc
+    summary = op.get("summary") if isinstance(op.get("summary"), dict) else {}
+    _conclude(conn, session, bool(op.get("agree")), kept, summary, sender.clock, None)
+
+
+# --- the initiator (the issuer) -------------------------------------------------------------
+
+
+def _on_answer(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+    me = sender.node.spec.code
+    row = _session(conn, session, "initiator", "requested", origin)
+    cut = int(row.cut)
+    summary = json.loads(row.summary or "{}")
+    head = _count(op, "head")
+    summary["recipient_head"] = head
+    summary["recipient_totals"] = op.get("totals") if isinstance(op.get("totals"), dict) else {}
+    noticed = _noticed(op, session)
+    if op.get("behind"):
+        behind = Finding(
+            "behind",
+            origin,
+            f"the recipient holds the channel up to seq {head}, not up to the cut {cut} this "
+            "node has receipts for: it was restored from an older copy, or lost change-sets; "
+            "they are sent again once it rejoins",
+            ours=cut,
+            theirs=head,
+        )
+        _finish(conn, sender, session, origin, cut, [behind], summary)
+        _request(conn, sender, origin, head, bool(summary.get("full")))  # again, at its head
+        return
+    if op.get("ahead"):
+        noticed.append(
+            Finding(
+                "ahead",
+                me,
+                f"the recipient applied the channel up to seq {head}, beyond the {summary.get('sent')} "
+                "this node sent: this node was restored from an older copy; restore it properly",
+                ours=summary.get("sent"),
+                theirs=head,
+            )
+        )
+    summary["noticed"] = [f.as_op() for f in noticed]
+    if op.get("agree"):
+        _finish(conn, sender, session, origin, cut, noticed, summary)
+        return
+    try:
+        theirs = merkle.decode_level(op.get("leaves"), merkle.LEAVES)
+    except ValueError as exc:
+        raise InputError(f"the answer of {session}: {exc}") from exc
+    buckets = op.get("buckets")
+    if not isinstance(buckets, list) or not all(isinstance(b, int) for b in buckets):
+        raise InputError(f"the answer of {session} names no buckets")
+    edge = Edge(conn, ISSUER, me, origin, cut)
+    leaves = merkle.differing(edge.level(2, buckets), theirs)
+    if not leaves:
+        _finish(conn, sender, session, origin, cut, noticed, summary)
+        return
+    mine = edge.records(leaves)
+    by_leaf: dict[str, dict[str, str]] = {str(leaf): {} for leaf in leaves}
+    for ident, record in mine.items():
+        by_leaf[str(merkle.leaf_of(ident))][ident] = f"{merkle.short(record.digest):016x}"
+    summary["leaves"] = leaves
+    conn.execute(
+        reconciliation.update()
+        .where(reconciliation.c.id == session)
+        .values(state="comparing", summary=json.dumps(summary), updated_at=sender.clock.now())
+    )
+    sender.send(conn, origin, {"step": "leaves", "session": session, "records": by_leaf})
+
+
+def _on_records(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+    me = sender.node.spec.code
+    row = _session(conn, session, "initiator", "comparing", origin)
+    cut = int(row.cut)
+    summary = json.loads(row.summary or "{}")
+    listed, absent = op.get("records"), op.get("absent")
+    if not isinstance(listed, list) or not isinstance(absent, list):
+        raise InputError(f"the records of {session} are not lists")
+    theirs = {}
+    for content in listed:
+        if not (isinstance(content, list) and len(content) == 11 and isinstance(content[0], str)):
+            raise InputError(f"the records of {session} hold something that is not a record")
+        theirs[content[0]] = content
+    edge = Edge(conn, ISSUER, me, origin, cut)
+    mine = edge.records(summary.get("leaves", []))
+    asked = set(theirs) | {i for i in absent if isinstance(i, str)}
+    ours = {i: r.content for i, r in mine.items() if i in asked}
+    found = found_in.compare(ours, theirs)
+    noticed = [Finding.from_op(f) for f in summary.get("noticed", [])]
+    _finish(conn, sender, session, origin, cut, found + noticed, summary)
+
+
+def _finish(
+    conn: Connection,
+    sender: _Sender,
+    session: str,
+    peer: str,
+    cut: int,
+    found: list[Finding],
+    summary: dict[str, Any],
+) -> None:
+    """Conclude at the initiator: add what the issuer notices itself and what is in
+    transit, keep the statement, and send it to the peer."""
+    me = sender.node.spec.code
+    days = dict(sender.node.settings.reconcile_days)
+    now = sender.clock.now()
+    everything = [
+        *found,
+        *found_in.duplicates(conn, me, peer),
+        *found_in.receipts(
+            conn,
+            peer,
+            now,
+            timedelta(days=days["unacknowledged_days"]),
+            timedelta(days=days["late_receipt_days"]),
+        ),
+        *found_in.in_transit(conn, peer, cut),
+    ]
+    agree = not any(f.discrepancy for f in everything)
+    summary.pop("noticed", None)
+    summary.pop("leaves", None)
+    statement = sender.send(
+        conn,
+        peer,
+        {
+            "step": "statement",
+            "session": session,
+            "agree": agree,
+            "findings": [f.as_op() for f in everything],
+            "summary": summary,
+        },
+    )
+    _conclude(conn, session, agree, everything, summary, sender.clock, statement)
+
+
+def refused(conn: Connection, entry: Any) -> None:
+    """A step this node sent was refused by its peer (negative receipt): the sessions
+    waiting on that peer's next step have failed."""
+    peer = entry.recipient
+    waiting = sa.or_(
+        (reconciliation.c.role == "initiator")
+        & (reconciliation.c.recipient == peer)
+        & reconciliation.c.state.in_(("requested", "comparing")),
+        (reconciliation.c.role == "peer")
+        & (reconciliation.c.origin == peer)
+        & reconciliation.c.state.in_(("answered", "comparing")),
+    )
+    conn.execute(
+        reconciliation.update()
+        .where(waiting)
+        .values(state="failed", summary=json.dumps({"refused": f"{peer} refused a step"}))
+    )
+
+
+# --- shared --------------------------------------------------------------------------------
+
+
+def _conclude(
+    conn: Connection,
+    session: str,
+    agree: bool,
+    found: list[Finding],
+    summary: dict[str, Any],
+    clock: Clock,
+    statement: str | None,
+) -> None:
+    now = clock.now()
+    conn.execute(
+        reconciliation_finding.delete().where(reconciliation_finding.c.reconciliation_id == session)
+    )
+    if found:
+        conn.execute(
+            reconciliation_finding.insert(),
+            [f.row(session, number) for number, f in enumerate(found, 1)],
+        )
+    values: dict[str, Any] = {
+        "state": "concluded",
+        "agree": agree,
+        "discrepancies": sum(f.discrepancy for f in found),
+        "in_transit": sum(f.kind == "in_transit" for f in found),
+        "updated_at": now,
+        "concluded_at": now,
+        "summary": json.dumps(summary, ensure_ascii=False),
+    }
+    if statement is not None:
+        values["statement_changeset"] = statement
+    conn.execute(reconciliation.update().where(reconciliation.c.id == session).values(**values))
+
+
+def _session(
+    conn: Connection, session: str, role: str, states: str | Iterable[str], peer: str
+) -> Any:
+    wanted = (states,) if isinstance(states, str) else tuple(states)
+    row = conn.execute(
+        sa.select(reconciliation).where(reconciliation.c.id == session).with_for_update()
+    ).one_or_none()
+    other = None if row is None else (row.recipient if role == "initiator" else row.origin)
+    if row is None or row.role != role or other != peer or row.state not in wanted:
+        raise InputError(
+            f"no reconciliation {session} with {peer} waits for this step here "
+            f"(a replay, a step out of order, or another node's)"
+        )
+    return row
+
+
+def _touch(conn: Connection, session: str, state: str, clock: Clock) -> None:
+    conn.execute(
+        reconciliation.update()
+        .where(reconciliation.c.id == session)
+        .values(state=state, updated_at=clock.now())
+    )
+
+
+def _noticed(op: Any, session: str) -> list[Finding]:
+    listed = op.get("noticed", [])
+    if not isinstance(listed, list):
+        raise InputError(f"the answer of {session}: what it noticed is not a list")
+    try:
+        return [Finding.from_op(f) for f in listed]
+    except (ValueError, AttributeError) as exc:
+        raise InputError(f"the answer of {session}: {exc}") from exc
+
+
+def _count(op: Any, key: str) -> int:
+    value = op.get(key)
+    if type(value) is not int or value < 0:
+        raise InputError(f"a reconcile step's {key} must be a sequence number, not {value!r}")
+    return value
+
+
+def _digest(value: Any) -> int:
+    if not (isinstance(value, str) and len(value) == _HEX64):
+        raise InputError("a reconcile request's root digest must be 64 hex digits")
+    try:
+        return int(value, 16)
+    except ValueError as exc:
+        raise InputError("a reconcile request's root digest must be 64 hex digits") from exc
+
+
+def _hex(digest: int) -> str:
+    return f"{digest:064x}"
