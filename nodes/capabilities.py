@@ -8,7 +8,8 @@ a capability registers here, when it is imported, what the runtime must know of 
 - :data:`JOBS`: what the agent schedules, and when;
 - :data:`HOME_LOADERS`: what a new node's database is filled with (national code sets);
 - :data:`UPGRADE_STEPS`: data a migration cannot compute itself, run in the same
-  transaction as the migrations that need it.
+  transaction as the migrations that need it;
+- :data:`ALERTS`: what needs an operator, shown by ``status`` beside the runtime's own.
 
 ``nodes/__init__.py`` imports the capabilities the product ships, so that any use of
 ``nodes`` finds them registered.
@@ -27,9 +28,11 @@ from sync.clock import Clock
 from sync.trust import TrustStore
 
 if TYPE_CHECKING:
+    from nodes.alerts import Alert
     from nodes.node import Node
 
 __all__ = [
+    "ALERTS",
     "APPLIERS",
     "HOME_LOADERS",
     "JOBS",
@@ -101,3 +104,7 @@ class UpgradeStep:
 
 
 UPGRADE_STEPS: list[UpgradeStep] = []
+
+
+ALERTS: list[Callable[[Node], list[Alert]]] = []
+"""Each returns what needs an operator at a node whose schema is current."""

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from nodes import keys
 from nodes.alerts import Alert, alerts
-from nodes.capabilities import UPGRADE_STEPS
+from nodes.capabilities import ALERTS, UPGRADE_STEPS
 from nodes.home import NodeHome, create_home
 from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
@@ -205,6 +205,7 @@ class Node:
             trust=trust,
             alerts=[
                 *(alerts(self.engine) if revision == head else []),
+                *(alert for source in ALERTS if revision == head for alert in source(self)),
                 *(Alert("trust", "keys", text) for text in trust.alerts),
             ],
         )

@@ -96,7 +96,7 @@ def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_sigter
         assert codes_at(province, "410181") == {"2059901"}
         with Node.open(home) as node, node.engine.connect() as conn:
             jobs = conn.execute(sa.text("SELECT id FROM agent_jobs")).scalars().all()
-        assert sorted(jobs) == ["check", "report", "sync"]
+        assert sorted(jobs) == ["check", "reconcile", "report", "sync"]
         agent.send_signal(signal.SIGTERM)
         out, err = agent.communicate(timeout=30)
     finally:

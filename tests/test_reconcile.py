@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -191,3 +195,90 @@ def test_duplicates_and_receipts_late_or_missing_are_found(province: Network) ->
 def backend_of(network: Network) -> str:
     with Node.open(network.path / "410000") as node:
         return node.engine.dialect.name
+
+
+def run(network: Network, code: str, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["--home", str(network.path / code), *args])
+
+
+def test_from_the_command_line_with_every_statement_format(
+    province: Network, tmp_path: Path
+) -> None:
+    ids = issue(province, "410000", "410100", 100_00, 200_00)
+    assert sync_network(province.path, until_quiet=True).quiet
+    edit(province, "410100", f"UPDATE appropriation SET econ_code = '50202' WHERE id = '{ids[0]}'")
+    result = run(province, "410000", "reconcile", "--with", "410100", "--full", "--wait")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "1 discrepancy(ies)" in result.output and "科目不符" in result.output
+    shown = run(province, "410100", "reconcile", "show", "--format", "json")
+    assert shown.exit_code == 0, shown.stderr
+    statement = json.loads(shown.output)
+    assert statement["role"] == "peer" and statement["discrepancies"] == 1
+    assert statement["findings"][0]["issuer"] == "50201"
+    assert statement["findings"][0]["recipient"] == "50202"
+    page = tmp_path / "statement.html"
+    assert (
+        run(province, "410000", "reconcile", "show", "--format", "html", "-o", str(page)).exit_code
+        == 0
+    )
+    text = page.read_text(encoding="utf-8")
+    assert "上下级指标对账单" in text and "410100 郑州市" in text and "50202" in text
+    fingerprints = statement["summary"]["fingerprints"]
+    assert set(fingerprints) == {"410000", "410100"} and all(fingerprints.values())
+    for fmt in ("csv", "xlsx"):
+        out = tmp_path / f"s.{fmt}"
+        assert (
+            run(province, "410000", "reconcile", "show", "--format", fmt, "-o", str(out)).exit_code
+            == 0
+        )
+        assert out.stat().st_size > 0
+    listed = run(province, "410000", "reconcile", "show", "--all")
+    assert "410000-R000001" in listed.output
+    for code in ("410000", "410100"):  # a discrepancy is an alert on both sides
+        alerts = json.loads(run(province, code, "status", "--json").output)["alerts"]
+        assert [a["kind"] for a in alerts] == ["reconcile"], alerts
+        assert "1 discrepancy(ies)" in alerts[0]["detail"]
+
+
+def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:
+    above = run(province, "410100", "reconcile", "--with", "410000")
+    assert above.exit_code == 3 and "issues no appropriations to 410000" in above.stderr
+    unknown = run(province, "410000", "reconcile", "show", "410000-R999999")
+    assert unknown.exit_code == 3 and "no reconciliation 410000-R999999 here" in unknown.stderr
+    none = run(province, "410000", "reconcile", "show")
+    assert none.exit_code == 3 and "Hint:" in none.stderr
+
+
+def test_a_whole_province_is_reconciled_edge_by_edge(province: Network) -> None:
+    parent = issue(province, "410000", "410100", 1000_00)[0]
+    issue(province, "410000", "410181", 50_00)
+    assert sync_network(province.path, until_quiet=True).quiet
+    with Node.open(province.path / "410100") as node:
+        line = Allocation(
+            "410102", 100_00, FUNC, ECON, FUND, "郑财预〔2026〕1号", YEAR, parent_id=parent
+        )
+        allocate(node, [line], actor="test")
+    assert sync_network(province.path, until_quiet=True).quiet
+    result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path)])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert (
+        "3 edge(s) reconciled" in result.output and "3 agree, 0 with discrepancies" in result.output
+    )
+
+
+def test_a_breakdown_made_long_after_its_appropriation_arrived_is_late(province: Network) -> None:
+    parent = issue(province, "410000", "410100", 1000_00)[0]
+    assert sync_network(province.path, until_quiet=True).quiet
+    with Node.open(province.path / "410100") as node:
+        line = Allocation(
+            "410102", 100_00, FUNC, ECON, FUND, "郑财预〔2026〕1号", YEAR, parent_id=parent
+        )
+        (child,) = allocate(node, [line], actor="test")
+    later = (
+        "created_at + INTERVAL '40 days'"
+        if backend_of(province) == "postgresql"
+        else "datetime(created_at, '+40 days')"
+    )
+    edit(province, "410100", f"UPDATE appropriation SET created_at = {later} WHERE id = '{child}'")
+    session = reconcile(province, "410000", "410100", full=False)
+    assert found(province, "410000", session) == {("late_breakdown", child, None)}

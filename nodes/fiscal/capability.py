@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from nodes.capabilities import (
+    ALERTS,
     APPLIERS,
     HOME_LOADERS,
     JOBS,
@@ -18,7 +19,8 @@ from nodes.capabilities import (
     UpgradeStep,
 )
 from nodes.fiscal import appropriations, codes, reports
-from nodes.fiscal.reconcile import protocol, records
+from nodes.fiscal.reconcile import protocol, records, statement
+from nodes.fiscal.reconcile.rounds import RECONCILE_JOB
 from nodes.fiscal.reports.job import REPORT_JOB
 from nodes.node import Node
 from sync.changeset import Verified
@@ -69,6 +71,7 @@ APPLIERS.update(
 )
 RECEIPT_HOOKS["appropriation"] = _appropriation_receipt
 RECEIPT_HOOKS["reconcile"] = _reconcile_receipt
-JOBS.append(REPORT_JOB)
+JOBS.extend((REPORT_JOB, RECONCILE_JOB))
 HOME_LOADERS.append(codes.load_national)
 UPGRADE_STEPS.append(UpgradeStep("0006", records.rebuild))
+ALERTS.append(statement.alerts)

@@ -126,7 +126,14 @@ def _request(
             in_transit=0,
             started_at=now,
             updated_at=now,
-            summary=json.dumps({"issuer_totals": edge.totals(), "sent": sent, "full": full}),
+            summary=json.dumps(
+                {
+                    "issuer_totals": edge.totals(),
+                    "sent": sent,
+                    "full": full,
+                    "fingerprints": {me: load_signer(sender.node.home.keys).fingerprint},
+                }
+            ),
         )
     )
     sender.send(
@@ -177,13 +184,15 @@ def apply_step(conn: Connection, verified: Verified, sender: _Sender) -> None:
     take = steps.get(step) if isinstance(step, str) else None
     if take is None:
         raise InputError(f"unknown reconcile step {step!r}")
-    take(conn, sender, origin, session, op)
+    take(conn, sender, origin, session, op, verified.header.signer)
 
 
 # --- the peer (the recipient of the appropriations) -----------------------------------------
 
 
-def _on_request(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+def _on_request(
+    conn: Connection, sender: _Sender, origin: str, session: str, op: Any, signer: str
+) -> None:
     me = sender.node.spec.code
     if op.get("dataset") != DATASET:
         raise InputError(f"reconciliation of {op.get('dataset')!r} is not known here")
@@ -235,7 +244,9 @@ def _on_request(conn: Connection, sender: _Sender, origin: str, session: str, op
     sender.send(conn, origin, answer)
 
 
-def _on_leaves(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+def _on_leaves(
+    conn: Connection, sender: _Sender, origin: str, session: str, op: Any, signer: str
+) -> None:
     me = sender.node.spec.code
     row = _session(conn, session, "peer", "answered", origin)
     listed = op.get("records")
@@ -268,7 +279,9 @@ def _on_leaves(conn: Connection, sender: _Sender, origin: str, session: str, op:
     )
 
 
-def _on_statement(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+def _on_statement(
+    conn: Connection, sender: _Sender, origin: str, session: str, op: Any, signer: str
+) -> None:
     _session(conn, session, "peer", ("answered", "comparing"), origin)
     listed = op.get("findings")
     if not isinstance(listed, list):
@@ -284,12 +297,15 @@ def _on_statement(conn: Connection, sender: _Sender, origin: str, session: str, 
 # --- the initiator (the issuer) -------------------------------------------------------------
 
 
-def _on_answer(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+def _on_answer(
+    conn: Connection, sender: _Sender, origin: str, session: str, op: Any, signer: str
+) -> None:
     me = sender.node.spec.code
     row = _session(conn, session, "initiator", "requested", origin)
     cut = int(row.cut)
     summary = json.loads(row.summary or "{}")
     head = _count(op, "head")
+    summary.setdefault("fingerprints", {})[origin] = signer
     summary["recipient_head"] = head
     summary["recipient_totals"] = op.get("totals") if isinstance(op.get("totals"), dict) else {}
     noticed = _noticed(op, session)
@@ -346,7 +362,9 @@ def _on_answer(conn: Connection, sender: _Sender, origin: str, session: str, op:
     sender.send(conn, origin, {"step": "leaves", "session": session, "records": by_leaf})
 
 
-def _on_records(conn: Connection, sender: _Sender, origin: str, session: str, op: Any) -> None:
+def _on_records(
+    conn: Connection, sender: _Sender, origin: str, session: str, op: Any, signer: str
+) -> None:
     me = sender.node.spec.code
     row = _session(conn, session, "initiator", "comparing", origin)
     cut = int(row.cut)
