@@ -25,9 +25,9 @@ This module knows nothing of what the records are; the caller builds their conte
 from __future__ import annotations
 
 import hashlib
-import json
+import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 
 from schema.bulk import insert_rows
 from schema.digests import digest_bucket
+from sync.changeset.codec import encode_line
 
 __all__ = [
     "LEAVES",
@@ -66,18 +67,19 @@ _ROOT = 0
 
 
 def leaf_of(key: str) -> int:
-    """The leaf (0 … LEAVES-1) that holds the record with ``key``."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:2], "big") % LEAVES
+    """The leaf (0 … LEAVES-1) that holds the record with ``key``: the low bits of the
+    key's CRC-32 (placement only needs to spread keys evenly, and costs ~0.1 µs)."""
+    return zlib.crc32(key.encode()) % LEAVES
 
 
-def record_digest(content: Sequence[Any]) -> int:
-    """The digest of a record's content: SHA-256 of its canonical JSON, as an integer.
+def record_digest(content: list[Any]) -> int:
+    """The digest of a record's content: SHA-256 of its compact JSON, as an integer.
 
     ``content`` is a list of JSON values in an order fixed by the caller (strings,
-    integers, None, nested lists); both sides must build it the same way.
+    integers, None, nested lists); both sides must build it the same way, and encode it
+    with the change-set codec's encoder, which writes a value the same way everywhere.
     """
-    text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+    return int.from_bytes(hashlib.sha256(encode_line(content)).digest(), "big")
 
 
 class Changes:
@@ -88,9 +90,10 @@ class Changes:
         self.delta: dict[int, int] = defaultdict(int)
         self.count: dict[int, int] = defaultdict(int)
 
-    def add(self, key: str, digest: int) -> None:
-        """A new record."""
-        leaf = leaf_of(key)
+    def add(self, key: str, digest: int, leaf: int | None = None) -> None:
+        """A new record (``leaf``: its leaf, when the caller has it at hand)."""
+        if leaf is None:
+            leaf = leaf_of(key)
         self.delta[leaf] += digest
         self.count[leaf] += 1
 

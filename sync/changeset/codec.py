@@ -43,11 +43,13 @@ _STRICT = json.JSONDecoder(
 )
 
 
-def encode_line(op: dict[str, Any]) -> bytes:
-    """An operation as one compact line (UTF-8, no NaN); the caller has checked that it
-    holds only exact JSON values (:func:`sync.changeset.writing` refuses floats first)."""
+def encode_line(value: dict[str, Any] | list[Any]) -> bytes:
+    """A JSON value as one compact line (UTF-8, no NaN, nothing between tokens): an
+    operation, or any other value that must encode the same way everywhere (a record
+    whose digest two nodes compare). The caller has checked that it holds only exact
+    JSON values (:func:`sync.changeset.writing` refuses floats first)."""
     try:
-        return orjson.dumps(op)
+        return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
         raise TypeError(str(exc)) from exc
 

@@ -174,7 +174,7 @@ class _Chunk:
                 text = wire.get(at)
                 if text is None:
                     text = wire[at] = records.wire_time(at)
-                add(row[0], records.new_record(row, seq, event[3], text).digest)
+                add(row[0], records.new_record(row, seq, event[3], text).digest, row[15])
                 yield row
             else:
                 at = check_operation(op, f"operation {self.index}", times, issues.issuer)
