@@ -6,7 +6,8 @@ The rules, checked against the topology and the signer's certified role:
 - ``receipt``: any two nodes that exchange change-sets; that the receipt is signed by
   the recipient of the change-set it acknowledges is checked where it is matched.
 - ``report``: from a node to its parent, or to the center.
-- ``reconcile``: between a node and one above it (an issuer and its recipient), either way.
+- ``reconcile``: between a node and one above it (an issuer and its recipient), or a node
+  and the center (its reports), either way.
 - ``codeset`` and ``revocation``: only the province signs them, for any other node.
 - ``backup``: only to the center.
 
@@ -65,8 +66,15 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
         allowed = receiver.role == "center" or sender.parent == recipient
         why = f"reports go to the parent or the center; {recipient} is neither for {origin}"
     elif kind == "reconcile":
-        allowed = topology.is_ancestor(origin, recipient) or topology.is_ancestor(recipient, origin)
-        why = f"reconciliation is between a node and one above it; {origin} and {recipient} are not"
+        allowed = (
+            topology.is_ancestor(origin, recipient)
+            or topology.is_ancestor(recipient, origin)
+            or "center" in (sender.role, receiver.role)
+        )
+        why = (
+            f"reconciliation is between a node and one above it, or the center; {origin} and "
+            f"{recipient} are neither"
+        )
     elif kind in ("codeset", "revocation"):
         allowed = sender.role == "province"
         why = f"only the province signs {kind} change-sets, not {sender.role} {origin}"

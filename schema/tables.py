@@ -143,6 +143,7 @@ appropriation_event = Table(
     Column("changeset_id", String(DIGEST_LENGTH)),
     UniqueConstraint("appropriation_id", "seq"),
     CheckConstraint("kind IN ('issue', 'increase', 'decrease', 'recover')", name="kind"),
+    Index(None, "changeset_id"),
 )
 """Events of an appropriation (下达/调增/调减/收回); its amount is their sum, in fen."""
 

@@ -52,7 +52,7 @@ REFUSED = [
     ("410100", "410102", "codeset", "only the province signs codeset"),
     ("410100", "410102", "revocation", "only the province signs revocation"),
     ("410102", "410100", "backup", "backups go only to the center"),
-    ("410102", "410322", "reconcile", "between a node and one above it"),
+    ("410102", "410322", "reconcile", "between a node and one above it, or the center"),
     ("410102", "410102", "report", "to itself"),
     ("410102", "419999", "report", "not a node"),
     ("410000", "410100", "gossip", "unknown change-set kind"),

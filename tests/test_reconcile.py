@@ -183,7 +183,7 @@ def test_duplicates_and_receipts_late_or_missing_are_found(province: Network) ->
     from nodes.fiscal.reconcile.protocol import start
 
     with Node.open(province.path / "410000") as node:
-        session = start(node, "410100")
+        session = start(node, "410100", full=True)
     for code in ("410000", "410100", "410000", "410100", "410000"):  # not seq 3
         assert CliRunner().invoke(cli, ["--home", str(province.path / code), "sync"]).exit_code == 0
     kinds = {(f.kind, f.subject) for f in findings_at(province, "410000", session)}
@@ -241,8 +241,8 @@ def test_from_the_command_line_with_every_statement_format(
 
 
 def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:
-    above = run(province, "410100", "reconcile", "--with", "410000")
-    assert above.exit_code == 3 and "issues no appropriations to 410000" in above.stderr
+    aside = run(province, "410100", "reconcile", "--with", "410322")
+    assert aside.exit_code == 3 and "issues no appropriations to 410322" in aside.stderr
     unknown = run(province, "410000", "reconcile", "show", "410000-R999999")
     assert unknown.exit_code == 3 and "no reconciliation 410000-R999999 here" in unknown.stderr
     none = run(province, "410000", "reconcile", "show")
@@ -261,9 +261,9 @@ def test_a_whole_province_is_reconciled_edge_by_edge(province: Network) -> None:
     assert sync_network(province.path, until_quiet=True).quiet
     result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path)])
     assert result.exit_code == 0, result.output + result.stderr
-    assert (
-        "3 edge(s) reconciled" in result.output and "3 agree, 0 with discrepancies" in result.output
-    )
+    # 3 edges of appropriations, and every node's reports to its parent and the center
+    assert "16 edge(s) reconciled" in result.output
+    assert "16 agree, 0 with discrepancies" in result.output
 
 
 def test_a_breakdown_made_long_after_its_appropriation_arrived_is_late(province: Network) -> None:
@@ -282,3 +282,29 @@ def test_a_breakdown_made_long_after_its_appropriation_arrived_is_late(province:
     edit(province, "410100", f"UPDATE appropriation SET created_at = {later} WHERE id = '{child}'")
     session = reconcile(province, "410000", "410100", full=False)
     assert found(province, "410000", session) == {("late_breakdown", child, None)}
+
+
+def test_reports_sent_up_are_reconciled_with_the_parent_and_the_center(province: Network) -> None:
+    from datetime import date
+
+    from nodes.fiscal import reports
+    from nodes.fiscal.ledger import Entry, record
+    from sync.clock import SYSTEM_CLOCK as clock
+
+    with Node.open(province.path / "410102") as node:
+        record(node, [Entry(date(2026, 10, 15), "revenue", "10101", 123_45)], actor="t")
+        reports.generate(node, "2026-10", actor="t", clock=clock)
+        reports.submit(node, "2026-10", actor="t", clock=clock)
+    assert sync_network(province.path, until_quiet=True).quiet
+    for peer in ("410100", "410000-dc"):
+        result = run(province, "410102", "reconcile", "--with", peer)
+        assert result.exit_code == 0, result.stderr
+    assert sync_network(province.path, until_quiet=True).quiet
+    assert [(s.dataset, s.agree) for s in sessions(province, "410102")] == [
+        ("report", True),
+        ("report", True),
+    ]
+    edit(province, "410100", "UPDATE report_line SET period_fen = period_fen + 1 WHERE level = 3")
+    session = reconcile(province, "410102", "410100")
+    assert found(province, "410102", session) == {("report_mismatch", "2026-10", None)}
+    assert found(province, "410100", session) == {("report_mismatch", "2026-10", None)}

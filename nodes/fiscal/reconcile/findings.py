@@ -43,6 +43,7 @@ KINDS = {
     "unacknowledged": "未回执 unacknowledged",
     "late_receipt": "回执迟到 late receipt",
     "late_breakdown": "超时下达 late breakdown",
+    "report_mismatch": "报表不符 report mismatch",
     "behind": "下级落后 recipient behind",
     "ahead": "上级落后 issuer behind",
     "in_transit": "在途 in transit",

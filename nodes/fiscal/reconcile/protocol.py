@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.capabilities import Context, Handler
 from nodes.fiscal.reconcile import findings as found_in
-from nodes.fiscal.reconcile import records
+from nodes.fiscal.reconcile import records, reported
 from nodes.fiscal.reconcile.cut import Edge, acknowledged_prefix, channel_head_seq
 from nodes.fiscal.reconcile.findings import Finding
 from nodes.fiscal.reconcile.records import ISSUER, RECIPIENT
@@ -58,6 +58,7 @@ __all__ = ["KIND", "apply_step", "handler", "refused", "start"]
 
 KIND = "reconcile"
 DATASET = "appropriation"
+REPORTS = "report"
 _HEX64 = 64
 
 
@@ -89,15 +90,67 @@ def start(
     all), so that a record changed behind the product's back (a hand edit, a restored
     table) is compared as it is, not as it was written."""
     me = node.spec.code
+    sender = _Sender(node, clock)
+    if peer in node.topology and _reports_to(node, peer):
+        with node.engine.begin() as conn:
+            return _request_reports(conn, sender, peer)
     try:
         check_send(node.topology, me, peer, "appropriation")
     except NotAuthorized as exc:
         raise InputError(
-            f"{me} issues no appropriations to {peer}: {exc.message}",
-            hint="reconcile with a node below this one",
+            f"{me} issues no appropriations to {peer}, nor reports to it: {exc.message}",
+            hint="reconcile with a node below this one, or with its parent or the center",
         ) from exc
     with node.engine.begin() as conn:
-        return _request(conn, _Sender(node, clock), peer, cut, full)
+        return _request(conn, sender, peer, cut, full)
+
+
+def _reports_to(node: Node, peer: str) -> bool:
+    """Whether ``peer`` is where this node sends its reports (its parent, the center)."""
+    center = node.topology.center
+    return node.spec.role != "center" and (
+        peer == node.spec.parent or (center is not None and peer == center.code)
+    )
+
+
+def _new_session(
+    conn: Connection,
+    sender: _Sender,
+    dataset: str,
+    peer: str,
+    cut: int | None,
+    summary: dict[str, Any],
+) -> str:
+    me = sender.node.spec.code
+    (number,) = take_numbers(conn, "reconciliation", me, 1)
+    session = f"{me}-R{number:06d}"
+    now = sender.clock.now()
+    summary.setdefault("fingerprints", {})[me] = load_signer(sender.node.home.keys).fingerprint
+    conn.execute(
+        reconciliation.insert().values(
+            id=session,
+            dataset=dataset,
+            origin=me,
+            recipient=peer,
+            role="initiator",
+            cut=cut,
+            state="requested",
+            discrepancies=0,
+            in_transit=0,
+            started_at=now,
+            updated_at=now,
+            summary=json.dumps(summary),
+        )
+    )
+    return session
+
+
+def _request_reports(conn: Connection, sender: _Sender, peer: str) -> str:
+    me = sender.node.spec.code
+    ours = reported.held(conn, me, own=True)
+    session = _new_session(conn, sender, REPORTS, peer, None, {"reports": ours})
+    sender.send(conn, peer, {"step": "request", "session": session, "dataset": REPORTS})
+    return session
 
 
 def _request(
@@ -110,32 +163,10 @@ def _request(
     at = acknowledged if cut is None else min(cut, acknowledged)
     sent = channel_head_seq(conn, me, peer)
     edge = Edge(conn, ISSUER, me, peer, at)
-    (number,) = take_numbers(conn, "reconciliation", me, 1)
-    session = f"{me}-R{number:06d}"
-    now = sender.clock.now()
-    conn.execute(
-        reconciliation.insert().values(
-            id=session,
-            dataset=DATASET,
-            origin=me,
-            recipient=peer,
-            role="initiator",
-            cut=at,
-            state="requested",
-            discrepancies=0,
-            in_transit=0,
-            started_at=now,
-            updated_at=now,
-            summary=json.dumps(
-                {
-                    "issuer_totals": edge.totals(),
-                    "sent": sent,
-                    "full": full,
-                    "fingerprints": {me: load_signer(sender.node.home.keys).fingerprint},
-                }
-            ),
-        )
-    )
+    summary: dict[str, Any] = {"sent": sent, "full": full}
+    if full:  # totals read every record: only where every record is read anyway
+        summary["issuer_totals"] = edge.totals()
+    session = _new_session(conn, sender, DATASET, peer, at, summary)
     sender.send(
         conn,
         peer,
@@ -194,6 +225,9 @@ def _on_request(
     conn: Connection, sender: _Sender, origin: str, session: str, op: Any, signer: str
 ) -> None:
     me = sender.node.spec.code
+    if op.get("dataset") == REPORTS:
+        _on_report_request(conn, sender, origin, session)
+        return
     if op.get("dataset") != DATASET:
         raise InputError(f"reconciliation of {op.get('dataset')!r} is not known here")
     cut, sent = _count(op, "cut"), _count(op, "sent")
@@ -213,7 +247,8 @@ def _on_request(
         answer["behind"] = True
     else:
         edge = Edge(conn, RECIPIENT, origin, me, cut)
-        answer["totals"] = edge.totals()
+        if op.get("full") is True:
+            answer["totals"] = edge.totals()
         days = dict(sender.node.settings.reconcile_days)["breakdown_days"]
         late = found_in.late_breakdowns(conn, origin, me, timedelta(days=days))
         answer["noticed"] = [f.as_op() for f in late]
@@ -242,6 +277,28 @@ def _on_request(
         )
     )
     sender.send(conn, origin, answer)
+
+
+def _on_report_request(conn: Connection, sender: _Sender, origin: str, session: str) -> None:
+    if conn.execute(sa.select(reconciliation.c.id).where(reconciliation.c.id == session)).first():
+        raise InputError(f"reconciliation {session} was requested already")
+    now = sender.clock.now()
+    conn.execute(
+        reconciliation.insert().values(
+            id=session,
+            dataset=REPORTS,
+            origin=origin,
+            recipient=sender.node.spec.code,
+            role="peer",
+            state="answered",
+            discrepancies=0,
+            in_transit=0,
+            started_at=now,
+            updated_at=now,
+        )
+    )
+    theirs = reported.held(conn, origin, own=False)
+    sender.send(conn, origin, {"step": "answer", "session": session, "reports": theirs})
 
 
 def _on_leaves(
@@ -302,8 +359,27 @@ def _on_answer(
 ) -> None:
     me = sender.node.spec.code
     row = _session(conn, session, "initiator", "requested", origin)
-    cut = int(row.cut)
     summary = json.loads(row.summary or "{}")
+    if row.dataset == REPORTS:
+        summary.setdefault("fingerprints", {})[origin] = signer
+        theirs = op.get("reports")
+        if not isinstance(theirs, dict):
+            raise InputError(f"the answer of {session} lists no reports")
+        ours = summary.pop("reports", {})
+        found = reported.compare(ours, theirs, origin)
+        waiting = reported.in_flight(conn, origin)
+        if waiting:
+            found.append(
+                Finding(
+                    "in_transit",
+                    origin,
+                    f"{waiting} report change-set(s) to {origin} wait for their receipt",
+                    discrepancy=False,
+                )
+            )
+        _finish(conn, sender, session, origin, 0, found, summary, local_checks=False)
+        return
+    cut = int(row.cut)
     head = _count(op, "head")
     summary.setdefault("fingerprints", {})[origin] = signer
     summary["recipient_head"] = head
@@ -394,24 +470,28 @@ def _finish(
     cut: int,
     found: list[Finding],
     summary: dict[str, Any],
+    *,
+    local_checks: bool = True,
 ) -> None:
     """Conclude at the initiator: add what the issuer notices itself and what is in
     transit, keep the statement, and send it to the peer."""
     me = sender.node.spec.code
     days = dict(sender.node.settings.reconcile_days)
     now = sender.clock.now()
-    everything = [
-        *found,
-        *found_in.duplicates(conn, me, peer),
-        *found_in.receipts(
-            conn,
-            peer,
-            now,
-            timedelta(days=days["unacknowledged_days"]),
-            timedelta(days=days["late_receipt_days"]),
-        ),
-        *found_in.in_transit(conn, peer, cut),
-    ]
+    everything = list(found)
+    if local_checks:
+        if summary.get("full"):  # a scan of every issue: with the full comparison only
+            everything += found_in.duplicates(conn, me, peer)
+        everything += [
+            *found_in.receipts(
+                conn,
+                peer,
+                now,
+                timedelta(days=days["unacknowledged_days"]),
+                timedelta(days=days["late_receipt_days"]),
+            ),
+            *found_in.in_transit(conn, peer, cut),
+        ]
     agree = not any(f.discrepancy for f in everything)
     summary.pop("noticed", None)
     summary.pop("leaves", None)

@@ -30,9 +30,22 @@ def recipients(node: Node) -> list[str]:
         return [recipient for issuer, recipient in records.edges(conn) if issuer == me]
 
 
+def report_peers(node: Node) -> list[str]:
+    """Where this node sends its reports: its parent and the center (none at the center)."""
+    if node.spec.role == "center":
+        return []
+    center = node.topology.center
+    peers = [node.spec.parent] if node.spec.parent else []
+    if center is not None and center.code not in peers:
+        peers.append(center.code)
+    return [p for p in peers if p is not None]
+
+
 def start_everywhere(node: Node, *, full: bool = False, clock: Clock = SYSTEM_CLOCK) -> list[str]:
-    """Start a reconciliation with every node this one issued appropriations to."""
-    return [protocol.start(node, peer, full=full, clock=clock) for peer in recipients(node)]
+    """Start a reconciliation with every node this one issued appropriations to, and of
+    its reports with every node it reports to."""
+    peers = recipients(node) + report_peers(node)
+    return [protocol.start(node, peer, full=full, clock=clock) for peer in peers]
 
 
 def reconcile_job(home: str) -> list[str]:

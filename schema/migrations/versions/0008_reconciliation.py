@@ -1,4 +1,5 @@
-"""Reconciliations and their findings; each appropriation's reconciliation leaf.
+"""Reconciliations and their findings; each appropriation's reconciliation leaf, and the
+events of a change-set found by its id.
 
 Revision ID: 0008
 Revises: 0007
@@ -39,6 +40,9 @@ def upgrade() -> None:
         )
     if conn.dialect.name == "postgresql":  # every writer gives the leaf: no default
         op.alter_column("appropriation", "leaf", server_default=None)
+    op.create_index(
+        op.f("ix_appropriation_event_changeset_id"), "appropriation_event", ["changeset_id"]
+    )
     op.create_index(
         op.f("ix_appropriation_issuer_recipient_leaf"),
         "appropriation",
@@ -101,4 +105,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_reconciliation_origin_recipient"), table_name="reconciliation")
     op.drop_table("reconciliation")
     op.drop_index(op.f("ix_appropriation_issuer_recipient_leaf"), table_name="appropriation")
+    op.drop_index(op.f("ix_appropriation_event_changeset_id"), table_name="appropriation_event")
     op.drop_column("appropriation", "leaf")  # SQLite 3.35 and later drop a column in place

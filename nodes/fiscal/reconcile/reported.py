@@ -1,0 +1,82 @@
+"""Reports sent up, as the sender and as its parent (or the center) hold them: for each
+period the newest version and the hash of its lines, compared by a reconciliation of the
+``report`` dataset (报表对账)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes.fiscal.reconcile.findings import Finding
+from schema.channels import outbox
+from schema.tables import report, report_line
+from sync.changeset.codec import encode_line
+
+__all__ = ["compare", "held", "in_flight"]
+
+
+def _hash(conn: Connection, report_id: int) -> str:
+    lines = sorted(
+        [r.section, r.level, r.code, int(r.budget_fen), int(r.period_fen), int(r.ytd_fen)]
+        for r in conn.execute(sa.select(report_line).where(report_line.c.report_id == report_id))
+    )
+    return hashlib.sha256(encode_line(lines)).hexdigest()
+
+
+def held(conn: Connection, sender: str, *, own: bool) -> dict[str, list[Any]]:
+    """Period → [version, hash of lines] of the newest version of ``sender``'s report held
+    here: submitted ones when it is this node's own (``own``), received ones otherwise."""
+    state = "submitted" if own else "received"
+    rows = conn.execute(
+        sa.select(report.c.id, report.c.period, report.c.version)
+        .where(report.c.node_code == sender, report.c.state == state)
+        .order_by(report.c.period, report.c.version)
+    ).all()
+    newest = {row.period: row for row in rows}
+    return {period: [row.version, _hash(conn, row.id)] for period, row in newest.items()}
+
+
+def in_flight(conn: Connection, peer: str) -> int:
+    """How many report change-sets this node sent ``peer`` still wait for their receipt."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                outbox.c.recipient == peer, outbox.c.kind == "report", outbox.c.acked_at.is_(None)
+            )
+        ).scalar_one()
+    )
+
+
+def compare(
+    ours: Mapping[str, list[Any]], theirs: Mapping[str, list[Any]], peer: str
+) -> list[Finding]:
+    """Every period the receiver holds another version (or none, or other lines) than the
+    sender's newest submitted one."""
+    found = []
+    for period in sorted(set(ours) | set(theirs)):
+        mine, other = ours.get(period), theirs.get(period)
+        if mine == other:
+            continue
+        if other is None:
+            detail = f"version {mine[0] if mine else '?'} was submitted; {peer} holds none"
+        elif mine is None:
+            detail = f"{peer} holds version {other[0]}, which this node never submitted"
+        elif mine[0] != other[0]:
+            detail = f"version {mine[0]} submitted; {peer} holds version {other[0]}: submit again"
+        else:
+            detail = f"version {mine[0]}: {peer} holds other lines than were submitted"
+        found.append(
+            Finding(
+                "report_mismatch",
+                period,
+                detail,
+                field="version" if mine and other and mine[0] != other[0] else None,
+                ours=mine,
+                theirs=other,
+            )
+        )
+    return found
