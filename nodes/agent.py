@@ -7,9 +7,11 @@ agent after the running job finishes. Jobs: ``sync`` every ``[sync] interval_sec
 ``revocation`` (at the province, when ``node.toml`` names the CA folder) every hour,
 re-publishing the revocation list once half its validity is over; ``check`` every day at
 03:30 Beijing time, the home's consistency with every stored file read whole
-(``fiscalsync check --read-data``), its problems logged and kept for ``status``; and
-those the capabilities register (:data:`nodes.capabilities.JOBS`), such as the fiscal
-domain's ``report`` job on the report period boundaries.
+(``fiscalsync check --read-data``), its problems logged and kept for ``status``;
+``backup`` every night (when the topology has a data center), and at a node that keeps
+others' backups ``backup-check`` (verify, then prune) two hours later; and those the
+capabilities register (:data:`nodes.capabilities.JOBS`), such as the fiscal domain's
+``report`` job on the report period boundaries.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ __all__ = [
     "JOB_TABLE",
     "REVOCATION_INTERVAL_HOURS",
     "AgentRun",
+    "backup_job",
+    "keeper_job",
     "revocation_job",
     "check_job",
     "run_agent",
@@ -130,6 +134,46 @@ def check_job(home: str, clock: Clock = SYSTEM_CLOCK) -> CheckReport:
     return report
 
 
+def backup_job(home: str) -> str:
+    """The ``backup`` job: a nightly backup of this node, shipped to its keeper."""
+    from nodes import backups
+    from nodes.exchange import Exchange
+
+    with home_lock(Path(home)), Node.open(Path(home)) as node:
+        taken = backups.take_backup(node)
+        exchange = Exchange(node)
+        try:
+            left, why = backups.upload(node, exchange.backup_way())
+        finally:
+            exchange.close()
+    note = f"backup #{taken.number}: {taken.new_objects} new object(s), {taken.new_bytes} bytes"
+    if left:
+        note += f"; {left} to upload ({why})"
+    log.info("backup: %s", note)
+    return note
+
+
+def keeper_job(home: str) -> str:
+    """The ``backup-check`` job of a keeper: verify what it keeps, then prune."""
+    from datetime import timedelta
+
+    from nodes import keeper
+
+    with home_lock(Path(home)), Node.open(Path(home)) as node:
+        results = keeper.verify(
+            node,
+            keys.trust_store(node.home),
+            max_age=timedelta(hours=node.settings.backup_max_age_hours),
+        )
+        pruned = keeper.prune(
+            node, daily=node.settings.backup_keep_daily, monthly=node.settings.backup_keep_monthly
+        )
+    bad = [f"{r.node}: {'; '.join(r.problems)}" for r in results if r.problems]
+    for line in bad:
+        log.warning("backup check: %s", line)
+    return f"verified {len(results)} node(s), {len(bad)} with problems; pruned {pruned[0]}"
+
+
 def run_once(home: Path) -> list[AgentRun]:
     """``agent --once``: run every job that is due now, under the agent lock (for cron
     and tests): the revocation list if it must be re-published, then a sync round. The
@@ -191,6 +235,30 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
     described.append(
         f"check daily at {CHECK_SCHEDULE['hour']:02d}:{CHECK_SCHEDULE['minute']:02d} {LOCAL_TIME}"
     )
+    if node.topology.center is not None:
+        hour = node.settings.backup_hour
+        scheduler.add_job(
+            backup_job,
+            CronTrigger(hour=hour, minute=0, timezone=LOCAL_TIME),
+            id="backup",
+            name="back this node up to its keeper",
+            kwargs={"home": str(home)},
+            replace_existing=True,
+        )
+        described.append(f"backup every night at {hour:02d}:00")
+        if any(
+            n.code != node.spec.code and n.code in node.topology and _keeps(node, n.code)
+            for n in node.topology
+        ):
+            scheduler.add_job(
+                keeper_job,
+                CronTrigger(hour=(hour + 2) % 24, minute=0, timezone=LOCAL_TIME),
+                id="backup-check",
+                name="verify and prune the backups kept here",
+                kwargs={"home": str(home)},
+                replace_existing=True,
+            )
+            described.append(f"backups kept here verified every night at {(hour + 2) % 24:02d}:00")
     for job in JOBS:
         schedule = job.schedule(node)
         if schedule is None:
@@ -212,6 +280,12 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
         )
         described.append(job.describe(node))
     return described
+
+
+def _keeps(node: Node, code: str) -> bool:
+    from nodes.backups import keeper_of
+
+    return keeper_of(node.topology, code) == node.spec.code
 
 
 def run_agent(home: Path, on_start: Callable[[list[str]], None] | None = None) -> None:

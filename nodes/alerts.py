@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from nodes.check import last_problems
+from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, quarantine
 from schema.engine import reading
 from sync import attempts, changeset, channel
@@ -50,7 +51,7 @@ class Unsettled:
     """``origin -> recipient``, or ``-`` when the file says nothing that can be trusted."""
     state: str
     """``unacknowledged``, ``damaged``, ``waiting``, ``relaying``, ``receipt unsent``,
-    ``retrying`` or ``parked``."""
+    ``retrying``, ``parked`` or ``rejoining``."""
     detail: str
 
     def as_dict(self) -> dict[str, str]:
@@ -179,6 +180,16 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
             Unsettled(me, f"{me} -> {entry.origin}", state, f"receipt for seq {entry.seq}: {why}")
         )
     found.extend(_spooled(engine, spool, me, failing))
+    with reading(engine) as conn:
+        asking = conn.execute(
+            sa.select(rejoin_peer.c.peer)
+            .where(rejoin_peer.c.answered_at.is_(None))
+            .order_by(rejoin_peer.c.peer)
+        ).scalars()
+        for peer in asking:
+            found.append(
+                Unsettled(me, f"{me} -> {peer}", "rejoining", "restored: waits for its answer")
+            )
     for entry in parked:
         channel = f"{entry.origin} -> {entry.recipient}" if entry.origin else "-"
         found.append(

@@ -5,6 +5,9 @@ a capability registers here, when it is imported, what the runtime must know of 
 
 - :data:`APPLIERS`: per change-set kind, what a node does with one it takes;
 - :data:`RECEIPT_HOOKS`: per kind, what the origin does when a receipt comes back;
+- :data:`ADOPTERS`: per kind, what the origin redoes when one of its own change-sets is
+  returned to it after it was restored from a backup that predates it;
+- :data:`DRILL_CHECKS`: what a restored database must satisfy (``backup drill``);
 - :data:`JOBS`: what the agent schedules, and when;
 - :data:`HOME_LOADERS`: what a new node's database is filled with (national code sets);
 - :data:`UPGRADE_STEPS`: data a migration cannot compute itself, run in the same
@@ -32,8 +35,10 @@ if TYPE_CHECKING:
     from nodes.node import Node
 
 __all__ = [
+    "ADOPTERS",
     "ALERTS",
     "APPLIERS",
+    "DRILL_CHECKS",
     "HOME_LOADERS",
     "JOBS",
     "RECEIPT_HOOKS",
@@ -65,6 +70,17 @@ APPLIERS: dict[str, Callable[[Context], Handler]] = {}
 RECEIPT_HOOKS: dict[str, Callable[[Node], Callable[[Connection, Any, str], None]]] = {}
 """Change-set kind → what the origin does, in the receipt's transaction, with the outbox
 entry of a change-set of that kind and the receipt's verdict."""
+
+
+ADOPTERS: dict[str, Callable[[Context], Handler]] = {}
+"""Change-set kind → what the origin does with one of its own change-sets returned after a
+restore, in the transaction that puts it back into the outbox: redo here what sending it
+did then (the issuer's rows, counters and digests), from what the change-set says. No
+check of balance or duplicates runs again: it happened, the recipient took it."""
+
+DRILL_CHECKS: list[Callable[[Connection, str], list[str]]] = []
+"""Checks of a restored database, given the node's code: each returns what it found wrong
+(e.g. reconciliation digests that differ from a recomputation from their records)."""
 
 
 @dataclass(frozen=True)

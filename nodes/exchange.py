@@ -27,13 +27,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from nodes import appliers, keys
+from nodes import appliers, backups, keeper, keys, rejoin
+from nodes.backups import keeper_of
 from nodes.locks import home_lock, sync_lock
 from nodes.node import Node
 from nodes.policy import authorizer
 from nodes.routes import CENTER, PARENT, Hop, Routes
 from nodes.summary import RoundSummary
 from nodes.topology import Endpoint
+from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, relay_log
 from schema.engine import reading
 from sync import attempts, changeset, channel, quarantine, relays
@@ -54,6 +56,9 @@ from sync.transports.local import LocalTransport
 from sync.transports.retry import RetryingTransport
 
 __all__ = ["Exchange", "RoundSummary", "open_transport"]
+
+REQUEST_RESEND = 300
+"""Seconds before a rejoin request not answered yet is sent again."""
 
 
 def open_transport(endpoint: Endpoint, keys_dir: Path) -> Transport:
@@ -111,6 +116,8 @@ class Exchange:
             self.links[PARENT] = self._link(PARENT, parent.endpoint, parent.code)
         if center is not None and center.code != self.me and center.parent != self.me:
             self.links[CENTER] = self._link(CENTER, center.endpoint, center.code)
+        self._backup_pending = False
+        self._rejoining = False
         self.local: Transport | None = None
         if node.home.mailboxes.is_dir():
             self.local = LocalTransport(node.home.mailboxes)
@@ -172,7 +179,11 @@ class Exchange:
         listed = self._collect_local(summary)
         for link in self.links.values():
             listed |= self._fetch(link, summary)
+        self._collect_backups(summary)
+        self._rejoining = rejoin.in_progress(self.node)
         self._take_incoming(summary)
+        self._ship_backup(summary)
+        self._send_messages(summary)
         self._send_outbox(summary, retransmit_now)
         self._send_receipts(summary)
         self._send_relays(summary)
@@ -336,6 +347,12 @@ class Exchange:
                 if header.recipient != self.me:  # arrived in an earlier round, or released
                     self._screen(path, header, None, summary)
                     continue
+                if header.kind == rejoin.KIND:
+                    progress = self._take_message(path, summary) or progress
+                    continue
+                if self._rejoining:
+                    waiting += 1
+                    continue  # taken once every peer has answered
                 result = channel.receive(
                     self.engine,
                     self.spool,
@@ -358,7 +375,88 @@ class Exchange:
                     continue
                 progress = True
                 summary.count(result.outcome)
+                if result.refusal in ("replay", "chain") and result.first and result.origin:
+                    self._tell_forked(result)
         summary.waiting = waiting
+
+    def _take_message(self, path: Path, summary: RoundSummary) -> bool:
+        """Take a ``rejoin`` change-set (request, answer or notice); True when taken."""
+        try:
+            note = rejoin.take(self, path)
+        except VerificationError as exc:
+            self._quarantine(path, exc.reason, exc.message, summary)
+            return False
+        except InputError as exc:
+            self._quarantine(path, "rejoin", exc.message, summary)
+            return False
+        except Exception as exc:  # one file never stops the round
+            self._spool_file_failed(path, Stage.TAKE, exc, summary)
+            return False
+        summary.notes.append(note)
+        summary.messages += 1
+        if self._rejoining:
+            try:
+                done = rejoin.finish(self)
+            except Exception as exc:  # the node stays rejoining; tried again next round
+                summary.problems.append(f"rejoin: {failure_message(exc)}")
+                return True
+            if done is not None:
+                self._rejoining = False
+                summary.notes.append(done)
+        return True
+
+    def quarantine_message(self, path: Path, detail: str) -> None:
+        """Keep a peer's notice in quarantine, where ``status`` shows it."""
+        quarantine.quarantine_file(self.engine, self.spool, path, "restore", detail, self.clock)
+
+    def _tell_forked(self, result: channel.Received) -> None:
+        origin = result.origin
+        if origin is None or origin not in self.node.topology:
+            return
+        detail = (
+            f"{self.me} already took another change-set under the number of {result.filename} "
+            f"({result.reason})"
+        )
+        with contextlib.suppress(Exception):  # a notice is a courtesy; the refusal stands
+            rejoin.notice(self, origin, detail)
+
+    def _send_messages(self, summary: RoundSummary) -> None:
+        """Send the ``rejoin`` change-sets this node signed: requests until answered,
+        answers and notices once."""
+        folder = self.spool.root / rejoin.MESSAGES
+        if not folder.is_dir():
+            return
+        now = self.clock.now()
+        with reading(self.engine) as conn:
+            asking = {
+                row.request_id: row
+                for row in conn.execute(
+                    sa.select(rejoin_peer).where(rejoin_peer.c.answered_at.is_(None))
+                )
+            }
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or is_temporary(path.name) or path.name.startswith("."):
+                continue
+            try:
+                name = changeset.parse_filename(path.name)
+                asked = asking.get(name.id)
+                if asked is not None and asked.sent_at is not None:
+                    if (now - asked.sent_at).total_seconds() < REQUEST_RESEND:
+                        continue  # a request is sent again only after a while
+                if not self._send(self.routes.next_hop(name.recipient), path):
+                    continue
+                summary.messages += 1
+                if asked is None:
+                    path.unlink()
+                    continue
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        rejoin_peer.update()
+                        .where(rejoin_peer.c.peer == asked.peer)
+                        .values(sent_at=now)
+                    )
+            except Exception as exc:  # one file never stops the round
+                summary.problems.append(f"{path.name}: not sent: {failure_message(exc)}")
 
     def _incoming_in_order(self) -> list[Path]:
         # origin_recipient_seq_id.fcs: sorted names put each channel in sequence order
@@ -421,6 +519,40 @@ class Exchange:
         summary.damaged += 1
         summary.problems.append(f"{name}: not sent, {error}")
 
+    def _collect_backups(self, summary: RoundSummary) -> None:
+        """At a keeper: collect the backup objects a node it dials left for it."""
+        for link in self.links.values():
+            if link.error is not None or keeper_of(self.node.topology, link.code) != self.me:
+                continue
+            try:
+                keeper.collect(self.node, link.transport, link.code)
+            except TransportError as exc:
+                summary.problems.append(f"backup objects of {link.code}: {exc.message}")
+
+    def backup_way(self) -> tuple[Transport, str] | None:
+        """Where this node's backup objects go: straight into its keeper's store, or,
+        when the keeper dials this node, into this node's mailboxes for it to collect."""
+        keeper_code = keeper_of(self.node.topology, self.me)
+        hop = self.routes.next_hop(keeper_code)
+        if hop is None or hop.neighbor != keeper_code:
+            return None
+        if hop.link is None:
+            assert self.local is not None
+            return self.local, f"{keeper_code}/{backups.PICKUP}"
+        link = self.links[hop.link]
+        return (link.transport, backups.store_folder(self.me)) if link.error is None else None
+
+    def _ship_backup(self, summary: RoundSummary) -> None:
+        self._backup_pending = False
+        if not backups.staged(self.node):
+            return
+        left, why = backups.upload(self.node, self.backup_way())
+        if left:
+            self._backup_pending = True
+            summary.problems.append(
+                f"backup: {left} object(s) still to upload ({why}); its manifest waits for them"
+            )
+
     def _send_outbox(self, summary: RoundSummary, retransmit_now: bool) -> None:
         now = self.clock.now()
         query = (
@@ -433,6 +565,8 @@ class Exchange:
         with reading(self.engine) as conn:
             due = conn.execute(query).all()
         for entry in due:
+            if entry.kind == backups.KIND and self._backup_pending:
+                continue  # nothing half-written is listed: its objects go first
             path = self.spool.outbox / entry.filename
             if not self._send_own(
                 Stage.SEND, path, entry.id, entry.recipient, "this node's copy", summary

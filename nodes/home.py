@@ -33,7 +33,7 @@ from schema.types import utcnow
 from sync.errors import HomeError, SchemaTooNew
 from sync.files import fsync_directory, fsync_tree
 
-__all__ = ["NodeHome", "create_home"]
+__all__ = ["NodeHome", "check_empty", "create_home"]
 
 TOPOLOGY_FILE = "topology.toml"
 
@@ -65,7 +65,7 @@ class NodeHome:
         return self.path / "mailboxes"
 
 
-def _check_empty(path: Path) -> None:
+def check_empty(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise HomeError(f"{path} exists and is not a folder", hint="choose another HOME")
     if path.is_dir() and any(path.iterdir()):
@@ -88,7 +88,7 @@ def create_home(
     On any failure nothing is left behind: no folder, and no database this call created.
     """
     path = path.resolve()
-    _check_empty(path)
+    check_empty(path)
     spec = topology.node(code)
     staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:8]}"
     created_db = False

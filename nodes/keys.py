@@ -27,6 +27,7 @@ from nodes.locks import ca_lock
 from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec
 from sync import certificates, pki, revocation
+from sync.backup import keys as backup_keys
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import CertificateRejected, FiscalsyncError, KeyMaterialError
 from sync.files import write_atomic
@@ -43,7 +44,10 @@ __all__ = [
     "SSH_KEY",
     "TrustStatus",
     "adopt_crl",
+    "RECOVERY_KIT",
+    "create_recovery",
     "create_root",
+    "install_recovery",
     "install_certificate",
     "install_crl",
     "issue",
@@ -182,6 +186,37 @@ def revoke_node(
     ca = pki.load_root(ca_dir, passphrase)
     with ca_lock(ca_dir):
         return pki.revoke(ca, code, reason, clock=SYSTEM_CLOCK)
+
+
+RECOVERY_KIT = "recovery-kit.pem"
+
+
+def create_recovery(
+    ca_dir: Path, kit: Path, passphrase: bytes | None, clock: Clock = SYSTEM_CLOCK
+) -> Path:
+    """``backup recovery-key new``: the province's recovery key. The kit (private key,
+    certificate, root certificate; mode 0600) goes to ``kit``, to be kept offline; the
+    certificate to ``ca_dir/recovery.crt``, for every node to install. Returns it."""
+    if kit.exists():
+        raise KeyMaterialError(f"{kit} exists", hint="choose a new file for the recovery kit")
+    ca = pki.load_root(ca_dir, passphrase)
+    kit_pem, cert_pem = backup_keys.issue_recovery(ca.cert, ca.key, ca.province_code, clock.now())
+    write_atomic(kit, kit_pem, 0o600, exclusive=True)
+    target = ca_dir / backup_keys.RECOVERY_CERT
+    write_atomic(target, cert_pem)
+    return target
+
+
+def install_recovery(home: NodeHome, cert_file: Path) -> Path:
+    """``backup recovery-key install``: the province's recovery certificate, after checking
+    it against this node's root certificate."""
+    data = _read(cert_file, "recovery certificate")
+    backup_keys.load_recovery_certificate(
+        data, _read(home.keys / pki.CA_CERT, "CA certificate"), str(cert_file)
+    )
+    target = home.keys / backup_keys.RECOVERY_CERT
+    write_atomic(target, data)
+    return target
 
 
 def adopt_crl(home: NodeHome, trust: TrustStore, crl: RevocationList) -> bool:

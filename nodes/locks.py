@@ -10,6 +10,7 @@ Three advisory locks (``flock``), each a file in the home:
   ``network sync``): two rounds on one home would take the same files twice.
   ``fiscalsync check`` holds it too, so that no round moves files under it.
 - ``agent.lock``: the agent holds it for as long as it runs; a second agent is refused.
+- ``backup.lock``: a backup being taken holds it; a second one waits, then follows it.
 
 And one in the province's CA folder: ``ca.lock``, held exclusive by whatever issues a
 revocation list from it (``pki revoke``, ``revocation publish``, the agent's
@@ -36,10 +37,12 @@ from sync.errors import ConfigError, HomeError
 
 __all__ = [
     "AGENT_LOCK",
+    "BACKUP_LOCK",
     "CA_LOCK",
     "HOME_LOCK",
     "SYNC_LOCK",
     "agent_lock",
+    "backup_lock",
     "ca_lock",
     "home_lock",
     "sync_lock",
@@ -48,6 +51,7 @@ __all__ = [
 HOME_LOCK = "home.lock"
 SYNC_LOCK = "sync.lock"
 AGENT_LOCK = "agent.lock"
+BACKUP_LOCK = "backup.lock"
 CA_LOCK = "ca.lock"
 WAIT_SECONDS = 30.0
 WAIT_VARIABLE = "FISCALSYNC_LOCK_WAIT"
@@ -132,6 +136,20 @@ def sync_lock(home: Path, *, wait: float | None = None) -> Iterator[None]:
         wait=wait,
         busy=f"a sync round is already running on {home}",
         hint="the agent or another 'fiscalsync sync' is syncing this node; try again shortly",
+    ):
+        yield
+
+
+@contextmanager
+def backup_lock(home: Path) -> Iterator[None]:
+    """Hold the backup lock while a backup is taken: two at once would both follow the
+    same previous manifest, and the keeper takes only one of them."""
+    with _held(
+        home / BACKUP_LOCK,
+        exclusive=True,
+        wait=None,
+        busy=f"a backup of {home} is already being taken",
+        hint="wait for it to finish; it will be the latest backup",
     ):
         yield
 

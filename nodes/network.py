@@ -1,6 +1,7 @@
 """A whole province on one machine: one node home per topology node, local transport.
 
-Its root CA is in ``DIR/ca``. This is the 地市级集中管理 model, where a data center hosts many nodes' agents, and
+Its root CA is in ``DIR/ca``, with the province's backup recovery kit
+(``DIR/ca/recovery-kit.pem``) whose certificate every node has installed. This is the 地市级集中管理 model, where a data center hosts many nodes' agents, and
 what tests, demos and benchmarks use. ``DIR/topology.toml`` is the topology with every
 endpoint pointing at a local folder (``DIR/<code>/mailboxes``), and ``DIR/<code>/`` is
 each node's home.
@@ -86,12 +87,14 @@ def init_network(
         staging.mkdir(parents=True)
         (staging / TOPOLOGY_FILE).write_text(topology.to_toml(), encoding="utf-8")
         ca = pki.init_root(staging / keys.CA_FOLDER, topology.province.code, clock=clock)
+        recovery = keys.create_recovery(ca.ca_dir, ca.ca_dir / keys.RECOVERY_KIT, None, clock)
         for spec in topology:
             url = database_url_for(db_url_template, spec.code)
             if url is not None and ensure_database(url):
                 created.append(url)
             home = create_home(staging / spec.code, topology, spec.code, url)
             keys.issue(ca, spec, home, clock)
+            keys.install_recovery(home, recovery)
             if progress is not None:
                 progress(spec)
         if path.exists():

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from nodes import keys
+from nodes import keeper, keys
 from nodes.alerts import Alert, alerts
 from nodes.capabilities import ALERTS, UPGRADE_STEPS
 from nodes.home import NodeHome, create_home
@@ -206,6 +206,12 @@ class Node:
             alerts=[
                 *(alerts(self.engine) if revision == head else []),
                 *(alert for source in ALERTS if revision == head for alert in source(self)),
+                *(
+                    Alert(kind, subject, detail)
+                    for kind, subject, detail in (
+                        keeper.status_alerts(self, clock) if revision == head else []
+                    )
+                ),
                 *(Alert("trust", "keys", text) for text in trust.alerts),
             ],
         )

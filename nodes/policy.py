@@ -9,7 +9,8 @@ The rules, checked against the topology and the signer's certified role:
 - ``reconcile``: between a node and one above it (an issuer and its recipient), or a node
   and the center (its reports), either way.
 - ``codeset`` and ``revocation``: only the province signs them, for any other node.
-- ``backup``: only to the center.
+- ``backup``: only to the center, and the center's own to its parent (the province).
+- ``rejoin``: between two nodes that share a channel (after one of them was restored).
 
 The certified role must also be the role the topology gives the origin.
 """
@@ -24,7 +25,16 @@ from sync.errors import NotAuthorized
 
 __all__ = ["KINDS", "Authorizer", "authorizer", "check_send"]
 
-KINDS = ("appropriation", "receipt", "report", "reconcile", "codeset", "revocation", "backup")
+KINDS = (
+    "appropriation",
+    "receipt",
+    "report",
+    "reconcile",
+    "codeset",
+    "revocation",
+    "backup",
+    "rejoin",
+)
 
 
 class _Header(Protocol):
@@ -78,14 +88,35 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
     elif kind in ("codeset", "revocation"):
         allowed = sender.role == "province"
         why = f"only the province signs {kind} change-sets, not {sender.role} {origin}"
+    elif kind == "rejoin":
+        allowed = any(
+            _may(topology, a, b, other)
+            for other in KINDS
+            if other not in ("receipt", "rejoin")
+            for a, b in ((origin, recipient), (recipient, origin))
+        )
+        why = f"{origin} and {recipient} share no channel to rejoin on"
     elif kind == "backup":
-        allowed = receiver.role == "center"
-        why = f"backups go only to the center, not to {receiver.role} {recipient}"
+        allowed = receiver.role == "center" or (
+            sender.role == "center" and sender.parent == recipient
+        )
+        why = (
+            f"backups go only to the center (the center's own to its parent), "
+            f"not to {receiver.role} {recipient}"
+        )
     else:
         allowed = False
         why = f"unknown change-set kind {kind!r}"
     if not allowed:
         raise NotAuthorized(f"{kind} from {origin} to {recipient} refused: {why}")
+
+
+def _may(topology: Topology, origin: str, recipient: str, kind: str) -> bool:
+    try:
+        check_send(topology, origin, recipient, kind)
+    except NotAuthorized:
+        return False
+    return True
 
 
 def authorizer(topology: Topology) -> Authorizer:

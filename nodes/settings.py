@@ -71,6 +71,15 @@ class Settings:
     """(province) The file holding the CA key's passphrase, if the key is encrypted."""
     crl_validity_days: int = DEFAULT_CRL_VALIDITY_DAYS
     """(province) How long each revocation list it publishes is valid."""
+    backup_max_age_hours: int = 36
+    """A node's latest backup older than this is an alert (at the node and its keeper)."""
+    backup_keep_daily: int = 30
+    """(keeper) The last backup of each of this many days is kept."""
+    backup_keep_monthly: int = 12
+    """(keeper) The last backup of each of this many months is kept (and of every year)."""
+    backup_hour: int = 1
+    """The hour (Beijing time) the agent takes the nightly backup; the keeper verifies at
+    this hour plus two."""
 
 
 def render_settings(code: str, database_url: str | None, sync_interval_seconds: int) -> str:
@@ -118,6 +127,16 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         '# passphrase_file = "/secure/ca.passphrase"   (if the CA key is encrypted)\n'
         "# How long each published list is valid, in days (1 to 60).\n"
         f"validity_days = {DEFAULT_CRL_VALIDITY_DAYS}\n"
+        "\n[backup]\n"
+        "# The agent backs the node up every night at this hour (Beijing time) to the data\n"
+        "# center; the center verifies what it keeps two hours later.\n"
+        "hour = 1\n"
+        "# A latest backup older than this many hours is an alert.\n"
+        "max_age_hours = 36\n"
+        "# (center) Kept: the last backup of each of the last daily days, of each of the last\n"
+        "# monthly months, and of every year.\n"
+        "keep_daily = 30\n"
+        "keep_monthly = 12\n"
     )
 
 
@@ -170,6 +189,16 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     crl_days = get("revocation", "validity_days", int, DEFAULT_CRL_VALIDITY_DAYS)
     if not 1 <= crl_days <= 60:
         raise ConfigError(f"{path}: [revocation] validity_days must be from 1 to 60")
+    backup_hour = get("backup", "hour", int, 1)
+    max_age = get("backup", "max_age_hours", int, 36)
+    keep_daily = get("backup", "keep_daily", int, 30)
+    keep_monthly = get("backup", "keep_monthly", int, 12)
+    if not 0 <= backup_hour <= 23:
+        raise ConfigError(f"{path}: [backup] hour must be from 0 to 23")
+    if not 1 <= max_age <= 24 * 366:
+        raise ConfigError(f"{path}: [backup] max_age_hours must be from 1 to 8784")
+    if not 1 <= keep_daily <= 3660 or not 0 <= keep_monthly <= 1200:
+        raise ConfigError(f"{path}: [backup] keep_daily (1 to 3660) or keep_monthly (0 to 1200)")
     return Settings(
         home.resolve(),
         code,
@@ -186,6 +215,10 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
             (key, _days(get("reconcile", key, int, default), path, key))
             for key, default in DEFAULT_RECONCILE_DAYS.items()
         ),
+        backup_max_age_hours=max_age,
+        backup_keep_daily=keep_daily,
+        backup_keep_monthly=keep_monthly,
+        backup_hour=backup_hour,
     )
 
 

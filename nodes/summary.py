@@ -40,11 +40,15 @@ class RoundSummary:
     """Upstream links that could not be reached."""
     problems: list[str] = field(default_factory=list)
     """Every file that could not be taken, relayed or sent this round, and why."""
+    messages: int = 0
+    """``rejoin`` change-sets taken (requests, answers, notices) and sent."""
+    notes: list[str] = field(default_factory=list)
+    """What happened of note: rejoin requests answered, a rejoin completed."""
 
     @property
     def moved(self) -> int:
         """Files that crossed a boundary this round (zero means the node is quiet)."""
-        return self.sent + self.received + self.receipts_sent + self.relayed
+        return self.sent + self.received + self.receipts_sent + self.relayed + self.messages
 
     @property
     def progress(self) -> int:
@@ -56,6 +60,7 @@ class RoundSummary:
             + self.receipts_received
             + (self.sent - self.resent)
             + self.new_relays
+            + self.messages
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -73,6 +78,7 @@ class RoundSummary:
                 setattr(self, name, getattr(self, name) + value)
         self.errors.extend(other.errors)
         self.problems.extend(other.problems)
+        self.notes.extend(other.notes)
 
     def count(self, outcome: Outcome) -> None:
         """Count what :func:`sync.channel.receive` did with one file."""

@@ -3,6 +3,7 @@
 This package imports nothing else of fiscalsync's.
 """
 
+from schema.backups import backup_catalogue, rejoin_fence, rejoin_peer, restore_log
 from schema.channels import (
     changeset_log,
     channel_head,
@@ -54,6 +55,7 @@ __all__ = [
     "SchemaTooNew",
     "appropriation",
     "appropriation_event",
+    "backup_catalogue",
     "changeset_log",
     "channel_head",
     "check_finding",
@@ -80,6 +82,9 @@ __all__ = [
     "quarantine",
     "reading",
     "redact",
+    "rejoin_fence",
+    "rejoin_peer",
+    "restore_log",
     "relay_log",
     "topology_node",
     "upgrade",

@@ -53,6 +53,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from schema.backups import rejoin_fence, rejoin_peer
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.locks import insert_missing, lock_rows
@@ -62,6 +63,7 @@ from sync.attempts import Stage
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.clock import Clock
 from sync.errors import (
+    HomeError,
     InputError,
     NotAuthorized,
     StorageError,
@@ -86,12 +88,16 @@ __all__ = [
     "Received",
     "Spool",
     "Waiting",
+    "adopt_own",
     "backoff",
     "crashpoint",
     "enqueue",
+    "keep_taken",
     "next_state",
     "pending_outbox",
     "receive",
+    "store_receipt",
+    "take_again",
     "waiting",
 ]
 
@@ -143,6 +149,10 @@ class Received:
     reason: str | None = None
     failure: attempts.Failure | None = None
     """For :attr:`Outcome.FAILED` and :attr:`Outcome.PARKED`: the file's failures so far."""
+    refusal: str | None = None
+    """For :attr:`Outcome.QUARANTINED`: the reason word (``replay``, ``chain``, ``void``…)."""
+    first: bool = False
+    """For :attr:`Outcome.QUARANTINED`: the first copy of this content quarantined here."""
 
 
 def crashpoint(name: str) -> None:
@@ -224,6 +234,12 @@ def enqueue(
     head go with it (the file left in ``outbox/`` is then an orphan nobody sends).
     """
     now = clock.now()
+    if conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None:
+        raise HomeError(
+            f"{signer.code} was restored from a backup and is rejoining: it sends nothing new "
+            "until every peer has answered",
+            hint="run 'fiscalsync sync' (the agent does) and look at 'fiscalsync status'",
+        )
     head = _head(conn, signer.code, recipient, now)
     seq = head.seq + 1
     written = changeset.write_changeset(
@@ -283,7 +299,7 @@ def receive(
             return _quarantine(engine, spool, path, result.reason, result.detail, clock)
         crashpoint("after-commit")
         if result.outcome is not Outcome.EARLY:
-            path.unlink(missing_ok=True)
+            keep_taken(spool, path)
         return result
 
     try:
@@ -296,11 +312,24 @@ def receive(
         return Received(outcome, path.name, reason=failure.error, failure=failure)
 
 
+def keep_taken(spool: Spool, path: Path) -> None:
+    """Move a change-set just taken (or found taken already) into ``taken/``, where it is
+    kept byte for byte; a copy already there is the same file (names are by content)."""
+    target = spool.taken / path.name
+    if target.exists():
+        path.unlink(missing_ok=True)
+        return
+    spool.taken.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+
+
 def _quarantine(
     engine: Engine, spool: Spool, path: Path, reason: str, detail: str, clock: Clock
 ) -> Received:
     done = quarantine_file(engine, spool, path, reason, detail, clock)
-    return Received(Outcome.QUARANTINED, path.name, done.origin, None, detail)
+    return Received(
+        Outcome.QUARANTINED, path.name, done.origin, None, detail, refusal=reason, first=done.new
+    )
 
 
 @dataclass(frozen=True)
@@ -342,6 +371,9 @@ def _take(
             changeset_log.update().where(changeset_log.c.id == logged).values(receipt_sent_at=None)
         )
         return Received(Outcome.DUPLICATE, name, header.origin, header.seq)
+    void = _void(conn, header, header.seq, "out_seq")
+    if void is not None:
+        return _Refusal("void", void)
     previous = head.last_id
     if header.prev != previous:
         return _Refusal(
@@ -375,26 +407,59 @@ def _take(
         ],
         clock=clock,
     )
+    _log(conn, verified, signer.code, verdict, reason, receipt.id, receipt.path.name, now)
+    _advance(conn, header.origin, signer.code, header.seq, verified.id, state, now)
+    outcome = Outcome.APPLIED if verdict == "applied" else Outcome.REJECTED
+    return Received(outcome, name, header.origin, header.seq, reason)
+
+
+def _void(conn: Connection, header: Header, seq: int, column: str) -> str | None:
+    """Why a change-set or receipt its origin signed before being restored from a backup,
+    and did not take back when it rejoined, is void here (None when it is not)."""
+    fence = conn.execute(
+        sa.select(rejoin_fence).where(rejoin_fence.c.node == header.origin)
+    ).first()
+    if fence is None or seq <= getattr(fence, column) or header.created >= fence.void_before:
+        return None
+    return (
+        f"{header.filename}: signed by {header.origin} before it was restored from a backup "
+        f"({format_utc(fence.void_before)}) and not among what it took back when it rejoined: "
+        "void, it went with the state it lost"
+    )
+
+
+def _log(
+    conn: Connection,
+    verified: Verified,
+    me: str,
+    verdict: str,
+    reason: str | None,
+    receipt_id: str,
+    receipt_file: str,
+    applied_at: datetime,
+    *,
+    sent_at: datetime | None = None,
+) -> None:
+    """Log a change-set taken here, with its verdict and signed receipt."""
+    header = verified.header
     conn.execute(
         changeset_log.insert().values(
             id=verified.id,
             origin=header.origin,
-            recipient=signer.code,
+            recipient=me,
             kind=header.kind,
             seq=header.seq,
             prev=header.prev,
             op_count=header.count,
             created=header.created,
-            applied_at=now,
+            applied_at=applied_at,
             verdict=verdict,
             reason=reason,
-            receipt_id=receipt.id,
-            receipt_file=receipt.path.name,
+            receipt_id=receipt_id,
+            receipt_file=receipt_file,
+            receipt_sent_at=sent_at,
         )
     )
-    _advance(conn, header.origin, signer.code, header.seq, verified.id, state, now)
-    outcome = Outcome.APPLIED if verdict == "applied" else Outcome.REJECTED
-    return Received(outcome, name, header.origin, header.seq, reason)
 
 
 def _apply(
@@ -440,9 +505,12 @@ def _take_receipt(
             engine, spool, path, "receipt", f"{path.name}: not a well-formed receipt", clock
         )
     with engine.begin() as conn:
+        void = _void(conn, header, header.seq, "in_seq")
         found = lock_rows(conn, outbox.c.id, [acknowledged])
         entry = found[0] if found else None
         known = entry is not None and entry.recipient == header.origin and entry.seq == header.seq
+        if void is not None:
+            known, entry = False, None
         if entry is not None and known and entry.acked_at is None:
             # The receipt is on disk for good before the entry says it is acknowledged.
             kept = spool.outbox / path.name
@@ -467,8 +535,8 @@ def _take_receipt(
             engine,
             spool,
             path,
-            "receipt",
-            f"{path.name}: receipt from {header.origin} for a change-set it was not sent",
+            "void" if void else "receipt",
+            void or f"{path.name}: receipt from {header.origin} for a change-set it was not sent",
             clock,
         )
     crashpoint("receipt-committed")
@@ -535,3 +603,148 @@ def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
             Waiting(path.name, header.origin, header.kind, header.seq, expected, header.recipient)
         )
     return found
+
+
+# --- after a restore: what the node's peers give back --------------------------------------
+
+
+def adopt_own(conn: Connection, spool: Spool, verified: Verified, now: datetime) -> Any:
+    """Take back one of this node's own change-sets, returned by its recipient after this
+    node was restored from a backup that predates it: the same file (byte for byte) goes
+    back into the outbox, as sent, and the channel head moves past it, so the node goes
+    on after it instead of forking. Returns the outbox row (not acknowledged yet: see
+    :func:`store_receipt`). :class:`InputError` if it does not follow the channel."""
+    header = verified.header
+    head = _head(conn, header.origin, header.recipient, now)
+    if header.seq != head.seq + 1 or header.prev != head.last_id:
+        raise InputError(
+            f"{header.filename}: returned as seq {header.seq}, but this node's channel to "
+            f"{header.recipient} is at seq {head.seq}: it does not follow"
+        )
+    assert verified.path is not None
+    copy_atomic(verified.path, spool.outbox / header.filename)
+    conn.execute(
+        outbox.insert().values(
+            id=verified.id,
+            recipient=header.recipient,
+            kind=header.kind,
+            seq=header.seq,
+            filename=header.filename,
+            created_at=header.created,
+            attempts=1,
+            next_attempt_at=now + backoff(1),
+            sent_at=header.created,
+        )
+    )
+    state = next_state(head.state, verified.id, "sent")
+    _advance(conn, header.origin, header.recipient, header.seq, verified.id, state, now)
+    return conn.execute(sa.select(outbox).where(outbox.c.id == verified.id)).one()
+
+
+def store_receipt(
+    conn: Connection, spool: Spool, entry: Any, receipt: Verified, now: datetime
+) -> str:
+    """Mark outbox ``entry`` acknowledged by ``receipt`` (kept beside it); return its
+    verdict. :class:`InputError` if the receipt is not the recipient's for it."""
+    body = next(iter(receipt.operations()), {})
+    if (
+        receipt.header.kind != RECEIPT
+        or receipt.header.origin != entry.recipient
+        or body.get("changeset") != entry.id
+    ):
+        raise InputError(
+            f"{receipt.header.filename} is not {entry.recipient}'s receipt for seq {entry.seq}"
+        )
+    assert receipt.path is not None
+    copy_atomic(receipt.path, spool.outbox / receipt.header.filename)
+    verdict = str(body.get("verdict"))
+    conn.execute(
+        outbox.update()
+        .where(outbox.c.id == entry.id)
+        .values(
+            acked_at=now,
+            receipt_id=receipt.id,
+            receipt_file=receipt.header.filename,
+            receipt_verdict=verdict,
+            receipt_reason=body.get("reason"),
+            receipt_taken_at=_receipt_time(body.get("taken_at")),
+        )
+    )
+    return verdict
+
+
+def take_again(
+    conn: Connection,
+    spool: Spool,
+    verified: Verified,
+    receipt: Verified | None,
+    *,
+    signer: Signer,
+    authorize: Authorize,
+    applier: Applier,
+    clock: Clock,
+) -> str:
+    """Take again a change-set this node had taken before it was restored, re-sent by its
+    origin. With the receipt this node signed then (``receipt``), its verdict stands: a
+    change-set refused then is refused again, one applied then must apply now (else
+    :class:`InputError`), the channel state must come out as that receipt says, and the
+    very same receipt is kept. Without one it is taken as new. Returns the verdict."""
+    header = verified.header
+    now = clock.now()
+    head = _head(conn, header.origin, signer.code, now)
+    if header.seq <= head.seq:
+        return "duplicate"
+    if receipt is None:
+        result = _take(conn, spool, verified, signer, authorize, applier, clock)
+        if isinstance(result, _Refusal):
+            raise InputError(result.detail)
+        assert verified.path is not None
+        _keep_copy(spool, verified.path)
+        return str(result.outcome)
+    if header.seq != head.seq + 1 or header.prev != head.last_id:
+        raise InputError(f"{header.filename}: re-sent out of its channel's order")
+    body = next(iter(receipt.operations()), {})
+    if receipt.header.origin != signer.code or body.get("changeset") != verified.id:
+        raise InputError(
+            f"{receipt.header.filename} is not this node's receipt for {header.filename}"
+        )
+    before = str(body.get("verdict"))
+    reason = body.get("reason")
+    if before == "rejected":
+        verdict = "rejected"
+    else:
+        verdict, reason = _apply(conn, verified, authorize, applier)
+        if verdict != before:
+            raise InputError(
+                f"{header.filename} was {before} here before the restore, but is {verdict} "
+                f"now ({reason}): this node's restored state cannot honour its own receipt"
+            )
+    state = next_state(head.state, verified.id, verdict)
+    if body.get("state") != state:
+        raise InputError(
+            f"{header.filename}: the channel from {header.origin} comes out other than "
+            "this node's own receipt says"
+        )
+    assert receipt.path is not None and verified.path is not None
+    copy_atomic(receipt.path, spool.receipts / receipt.header.filename)
+    taken_at = _receipt_time(body.get("taken_at")) or now
+    _log(
+        conn,
+        verified,
+        signer.code,
+        verdict,
+        reason,
+        receipt.id,
+        receipt.header.filename,
+        taken_at,
+        sent_at=now,
+    )
+    _advance(conn, header.origin, signer.code, header.seq, verified.id, state, now)
+    _keep_copy(spool, verified.path)
+    return verdict
+
+
+def _keep_copy(spool: Spool, path: Path) -> None:
+    target = spool.taken / path.name
+    if not target.exists():
+        copy_atomic(path, target)

@@ -5,6 +5,8 @@ Layout (under a node's ``spool/``)::
     outbox/      change-sets this node originated, and the receipts that came back for them
     receipts/    receipts this node signed, kept to be re-sent byte for byte
     incoming/    fetched and not yet taken (early arrivals wait here)
+    taken/       change-sets taken here, kept byte for byte: the journal that backups ship,
+                 and what is returned to their origin if it is restored from a backup
     relay/       change-sets for other nodes, checked and waiting to be forwarded byte for byte
     quarantine/  refused and parked files, with the reason in the database
 """
@@ -36,6 +38,10 @@ class Spool:
         return self.root / "incoming"
 
     @property
+    def taken(self) -> Path:
+        return self.root / "taken"
+
+    @property
     def relay(self) -> Path:
         return self.root / "relay"
 
@@ -44,6 +50,13 @@ class Spool:
         return self.root / "quarantine"
 
     def ensure(self) -> Spool:
-        for folder in (self.outbox, self.receipts, self.incoming, self.relay, self.quarantine):
+        for folder in (
+            self.outbox,
+            self.receipts,
+            self.incoming,
+            self.taken,
+            self.relay,
+            self.quarantine,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -105,7 +105,11 @@ class TrustStore:
         skew: timedelta = DEFAULT_SKEW,
         *,
         crl_file: Path | None = None,
+        revocation: bool = True,
     ) -> None:
+        """``revocation=False`` checks no revocation list (``restore`` on a fresh machine,
+        which has none yet: the restored node checks every signer again as it goes on)."""
+        self._revocation = revocation
         self._root = root_cert
         self._root_public = check_root(root_cert)
         self._clock = clock
@@ -197,7 +201,7 @@ class TrustStore:
         a code/role binding that agrees with the subject. A certificate that expired (or
         was superseded by a renewal) after signing is accepted: see the module docstring.
         """
-        crl = self.require_crl()
+        crl = self.require_crl() if self._revocation else self._crl
         who = f"certificate of {subject_code(cert)}"
         if cert.issuer != self._root.subject:
             raise CertificateRejected(f"{who} is not issued by this province's root CA")
@@ -223,7 +227,7 @@ class TrustStore:
                     f"{who} carries an unknown critical extension {ext.oid.dotted_string}"
                 )
         self._check_validity(who, cert, signed_at)
-        if crl.is_revoked(cert.serial_number):
+        if crl is not None and crl.is_revoked(cert.serial_number):
             raise CertificateRejected(
                 f"{who} is revoked (serial {cert.serial_number:x}, revocation list {crl.number})"
             )

@@ -95,7 +95,10 @@ LIBRARY_HOMES = {
         "sync/revocation.py",
         "sync/sshkeys.py",
         "sync/certificates.py",
+        "sync/backup/keys.py",
+        "sync/backup/envelope.py",
     },
+    "fastcdc": {"sync/backup/chunks.py"},
     "psycopg2": set(),  # the driver is SQLAlchemy's business alone
     "sqlalchemy": {"*"},  # the database layer, wherever rows are read or written
 }

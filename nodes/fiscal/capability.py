@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from nodes.capabilities import (
+    ADOPTERS,
     ALERTS,
     APPLIERS,
+    DRILL_CHECKS,
     HOME_LOADERS,
     JOBS,
     RECEIPT_HOOKS,
@@ -66,6 +68,20 @@ def _reconcile_receipt(node: Node) -> Any:
     return taken
 
 
+def _adopt_appropriation(_context: Context) -> Handler:
+    return appropriations.adopt_issued
+
+
+def _adopt_report(context: Context) -> Handler:
+    node = context.node
+    first = node.spec.parent or (node.topology.center.code if node.topology.center else "")
+
+    def adopt(conn: Connection, verified: Verified) -> None:
+        reports.adopt_submitted(conn, verified, first)
+
+    return adopt
+
+
 APPLIERS.update(
     appropriation=_appropriation, report=_report, codeset=_codeset, reconcile=protocol.handler
 )
@@ -75,3 +91,10 @@ JOBS.extend((REPORT_JOB, RECONCILE_JOB))
 HOME_LOADERS.append(codes.load_national)
 UPGRADE_STEPS.append(UpgradeStep("0006", records.rebuild))
 ALERTS.append(statement.alerts)
+ADOPTERS.update(appropriation=_adopt_appropriation, report=_adopt_report, codeset=_codeset)
+DRILL_CHECKS.append(
+    lambda conn, me: [
+        f"reconciliation digests of {edge} differ from their records"
+        for edge in records.stale(conn, me)
+    ]
+)

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nodes import rejoin
 from nodes.fiscal.appropriations import balances
 from nodes.fiscal.codes import Known
 from nodes.fiscal.tabular import read_table, refuse
@@ -125,6 +126,7 @@ def record(
     me = node.spec.code
     now = clock.now()
     with node.engine.begin() as conn:
+        rejoin.require_joined(conn, node.spec.code)
         known = Known(conn)
         wanted = {e.appropriation_id for e in entries if e.appropriation_id}
         held = {r.id: r for r in lock_rows(conn, appropriation.c.id, wanted) if r.recipient == me}

@@ -14,17 +14,21 @@ agent, can never both spend the same available balance.
 - :mod:`.listings`: listings and one appropriation's history.
 """
 
+from nodes.fiscal.appropriations.adopting import adopt_issued
 from nodes.fiscal.appropriations.balances import available, balances, budget_by_func
 from nodes.fiscal.appropriations.batches import read_allocations
 from nodes.fiscal.appropriations.issuing import Allocation, allocate, change
-from nodes.fiscal.appropriations.listings import Holding, history, holdings
+from nodes.fiscal.appropriations.listings import Event, History, Holding, history, holdings
 from nodes.fiscal.appropriations.operations import EVENT_SIGN
 from nodes.fiscal.appropriations.receiving import apply_received
 
 __all__ = [
     "EVENT_SIGN",
+    "Event",
+    "History",
     "Allocation",
     "Holding",
+    "adopt_issued",
     "allocate",
     "apply_received",
     "available",

@@ -308,6 +308,7 @@ def allocate(
                     "title": line.title,
                     "upper_doc": upper_doc,
                     "parent_id": None,
+                    "from": line.parent_id,
                     "func": line.func,
                     "econ": line.econ,
                     "fund": line.fund,

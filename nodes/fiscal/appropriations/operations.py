@@ -5,11 +5,13 @@
     {"op": "issue", "id": "...", "year": 2026, "doc": "豫财教〔2026〕12号", "title": "...",
      "upper_doc": null, "parent_id": null, "func": "2050201", "econ": "50201",
      "fund": "111", "type": "general", "project": null, "amount": 123456,
-     "actor": "...", "at": "2026-11-23T08:00:00Z"}
+     "actor": "...", "at": "2026-11-23T08:00:00Z", "from": null}
     {"op": "increase" | "decrease" | "recover", "id": "...", "amount": 100,
      "doc": "...", "actor": "...", "at": "..."}
 
-Amounts are integer fen, positive and at most ``MAX_AMOUNT_FEN``; the event's sign
+``from`` is, for a breakdown (分解), the id of the received appropriation it was taken
+from at the issuer: the recipient ignores it; the issuer needs it to take its own
+change-set back after a restore (:mod:`.adopting`). Amounts are integer fen, positive and at most ``MAX_AMOUNT_FEN``; the event's sign
 comes from its kind. Text fields are no longer than their columns. An ``issue`` carries
 an id of the origin's own numbering (``<origin>-<year>-<n>``). The rows an operation
 becomes are in the column orders :data:`APPROPRIATION_COLUMNS` and :data:`EVENT_COLUMNS`.

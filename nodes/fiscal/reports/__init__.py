@@ -61,6 +61,7 @@ the time its first receiver put in its signed receipt (a later correction does n
 a report late).
 """
 
+from nodes.fiscal.reports.adopting import adopt_submitted
 from nodes.fiscal.reports.consolidation import versions, view
 from nodes.fiscal.reports.generating import generate
 from nodes.fiscal.reports.labels import labels
@@ -73,6 +74,7 @@ from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView
 from nodes.settings import LOCAL_TIME
 
 __all__ = [
+    "adopt_submitted",
     "KINDS",
     "LOCAL_TIME",
     "SCOPES",

@@ -1,0 +1,409 @@
+"""Taking a node's backup and shipping it to the node that keeps it.
+
+**What a backup holds.** A snapshot of the node database (:mod:`schema.snapshot`:
+SQLite's online backup API, or COPY of every table in one repeatable-read transaction
+on PostgreSQL), and the files of the home that the database needs and cannot rebuild:
+``node.toml``, ``topology.toml``, ``keys/`` and the spool's journal, every change-set
+this node originated (``spool/outbox``, with the receipts that came back), every receipt
+it signed (``spool/receipts``) and every change-set it took (``spool/taken``), all of
+them signed files that never change.
+
+**How it travels.** Backups go to the data center (the center's own go to the province,
+so no node is a single point of loss), and a backup is too big to be one change-set: a
+county's snapshot can be tens of MB, and change-sets stay in outboxes and are returned
+byte for byte after a restore. So the bulk travels beside the change-sets, as
+content-addressed *objects* (encrypted chunks named by their SHA-256, :mod:`sync.backup`)
+put straight into the keeper's endpoint (``<node>/backup/objects/``; the province, which
+no one below dials, leaves them in its own mailboxes for the center to collect), and
+only the *manifest*, a small signed list of those objects, is a change-set of kind
+``backup`` on the node's channel to the keeper, with its receipt, retransmission and
+exactly-once apply. The manifest is sent only once every object it needs is at the
+keeper (the sync round uploads what is still staged, resuming where an unreachable
+keeper stopped it), so nothing half-written is ever listed as a backup.
+
+**Incremental.** Each chunk's plaintext SHA-256 is in the previous backup's encrypted
+index: a chunk seen before is not encrypted or shipped again, its object is named in
+the new manifest (with the earlier data key wrapped again). ``--full`` ships everything
+anew under the fresh key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from nodes.locks import backup_lock
+from nodes.topology import Topology
+from schema import snapshot
+from schema.channels import outbox
+from schema.engine import reading
+from schema.types import format_utc
+from sync import changeset
+from sync.backup import chunks, envelope, keys
+from sync.backup.envelope import DataKey
+from sync.backup.manifest import (
+    KIND,
+    Chunk,
+    Index,
+    Manifest,
+    Part,
+    ReadManifest,
+    manifest_operations,
+    read_manifest,
+    seal_index,
+)
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import ConfigError, KeyMaterialError, StorageError, TransportError
+from sync.files import write_atomic
+from sync.pki import load_signer
+from sync.transports.base import Transport
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = [
+    "BACKUPS_DIR",
+    "KIND",
+    "PICKUP",
+    "OBJECTS",
+    "Taken",
+    "keeper_of",
+    "last_manifest",
+    "object_size",
+    "recovery_key",
+    "store_folder",
+    "take_backup",
+    "upload",
+]
+
+BACKUPS_DIR = "backups"
+OBJECTS = "objects"
+MANIFESTS = "manifests"
+PICKUP = "backup-down"
+"""Folder in a node's own mailboxes where objects wait for a keeper that dials it."""
+JOURNAL = ("outbox", "receipts", "taken", "quarantine")
+HOME_FILES = ("node.toml", "topology.toml")
+
+
+def keeper_of(topology: Topology, code: str) -> str:
+    """The node that keeps ``code``'s backups: the data center, or for the center itself
+    its parent (the province)."""
+    center = topology.center
+    if center is None:
+        raise ConfigError(
+            f"topology {topology.name!r} has no data center to keep backups",
+            hint="add the node with role center to the topology",
+        )
+    if code != center.code:
+        return center.code
+    if center.parent is None:
+        raise ConfigError("the data center has no parent to keep its own backups")
+    return center.parent
+
+
+def store_folder(node: str, what: str = OBJECTS) -> str:
+    """Where the keeper's endpoint holds ``node``'s backup objects (or manifests)."""
+    return f"{node}/backup/{what}"
+
+
+def object_size(plain: int) -> int:
+    """The size of the object sealing ``plain`` bytes (header, segments and tags)."""
+    segments = max(1, -(-plain // envelope.SEGMENT))
+    return 36 + plain + 16 * segments
+
+
+def recovery_key(node: Node) -> Any:
+    """The province's recovery public key installed on this node, checked against its
+    root certificate (:class:`KeyMaterialError` if there is none)."""
+    path = node.home.keys / keys.RECOVERY_CERT
+    try:
+        data = path.read_bytes()
+        root = (node.home.keys / "ca.crt").read_bytes()
+    except FileNotFoundError as exc:
+        raise KeyMaterialError(
+            f"no recovery certificate in {node.home.keys}: a backup would be readable by "
+            "this node's own key only",
+            hint="install the province's: fiscalsync backup recovery-key install recovery.crt",
+        ) from exc
+    return keys.load_recovery_certificate(data, root, str(path))
+
+
+@dataclass
+class Taken:
+    """What ``backup`` did."""
+
+    manifest_id: str
+    number: int
+    taken_at: datetime
+    keeper: str
+    objects: int
+    new_objects: int
+    bytes: int
+    new_bytes: int
+    seconds: float
+    staged: int = 0
+    """Objects still to upload (the keeper was unreachable): the sync round resumes."""
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def last_manifest(node: Node) -> tuple[Any, ReadManifest] | None:
+    """This node's latest backup manifest that its keeper did not refuse (its outbox row
+    and what it says), or None before the first backup."""
+    with reading(node.engine) as conn:
+        row = conn.execute(
+            sa.select(outbox)
+            .where(outbox.c.kind == KIND)
+            .where(
+                sa.or_(outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected")
+            )
+            .order_by(outbox.c.created_at.desc(), outbox.c.seq.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    path = node.spool.outbox / row.filename
+    header = changeset.check_stored(path, row.id)
+    return row, read_manifest(header, changeset.iter_operations(path, expect_id=row.id))
+
+
+def _previous_keys(previous: ReadManifest, own: keys.BackupKey) -> dict[bytes, DataKey]:
+    return {
+        bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, own)
+        for name, wraps in previous.manifest.keys.items()
+    }
+
+
+class _Objects:
+    """Seals new chunks into staged objects; reuses the objects of chunks seen before."""
+
+    def __init__(
+        self,
+        staging: Path,
+        key: DataKey,
+        known: dict[str, Chunk],
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.staging = staging
+        self.key = key
+        self.known = dict(known)
+        self.progress = progress
+        self.new = 0
+        self.new_bytes = 0
+
+    def add(self, data: bytes) -> Chunk:
+        sha = hashlib.sha256(data).hexdigest()
+        found = self.known.get(sha)
+        if found is None:
+            sealed = envelope.encrypt_object(self.key, data)
+            name = envelope.object_id(sealed)
+            try:
+                write_atomic(self.staging / name, sealed)
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot stage backup object in {self.staging}: {exc.strerror or exc}",
+                    hint="free disk space and take the backup again; nothing was queued",
+                ) from exc
+            found = self.known[sha] = Chunk(sha, name, self.key.name, len(data))
+            self.new += 1
+            self.new_bytes += len(sealed)
+        if self.progress is not None:
+            self.progress(len(data))
+        return found
+
+
+def _home_files(home: Path) -> Iterator[Path]:
+    for name in HOME_FILES:
+        if (home / name).is_file():
+            yield home / name
+    for path in sorted((home / "keys").rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            yield path
+    for folder in JOURNAL:
+        root = home / "spool" / folder
+        if root.is_dir():
+            for path in sorted(root.iterdir()):
+                if path.is_file() and not path.name.startswith("."):
+                    yield path
+
+
+def take_backup(
+    node: Node,
+    *,
+    full: bool = False,
+    digests: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    progress: Callable[[int], None] | None = None,
+) -> Taken:
+    """Take a backup: snapshot and journal, sealed and staged, and queue its manifest for
+    the keeper. Two at once wait for each other (``backup.lock``); a failure of this
+    node's (disk full) leaves nothing queued and nothing half-written behind.
+
+    ``digests`` also records each table's digest in the index (``backup drill``).
+    """
+    started = time.perf_counter()
+    home = node.home.path
+    me = node.spec.code
+    keeper = keeper_of(node.topology, me)
+    with backup_lock(home):
+        signer = load_signer(node.home.keys)
+        own = keys.load_or_create_backup_key(node.home.keys)
+        recovery = recovery_key(node)
+        previous = last_manifest(node)
+        key = DataKey.fresh()
+        carried: dict[bytes, DataKey] = {}
+        known: dict[str, Chunk] = {}
+        if previous is not None and not full:
+            carried = _previous_keys(previous[1], own)
+            for chunk in previous[1].index(carried).chunks():
+                known.setdefault(chunk.sha256, chunk)
+        root = home / BACKUPS_DIR
+        staging = root / "staging"
+        work = root / "work"
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+            work.mkdir(parents=True)
+        except OSError as exc:
+            raise StorageError(f"cannot prepare {root}: {exc.strerror or exc}") from exc
+        objects = _Objects(staging, key, known, progress)
+        try:
+            taken_at = clock.now()
+            database, snap, found = _snapshot(node, work, objects, digests)
+            files = []
+            for path in _home_files(home):
+                part = Part(path.relative_to(home).as_posix(), mode=path.stat().st_mode & 0o777)
+                with path.open("rb") as stream:
+                    part.chunks = [
+                        objects.add(c)
+                        for c in chunks.content_chunks(iter(lambda: stream.read(1 << 20), b""))
+                    ]
+                files.append(part)
+            index = Index(snap.form, database, files, found)
+            used = {c.key for c in index.chunks()}
+            all_keys = {key.name: key, **{k.hex(): v for k, v in carried.items()}}
+            wraps = {
+                name: all_keys[name].wraps([own.public, recovery])
+                for name in sorted(used | {key.name})
+            }
+            sizes = {c.object: object_size(c.size) for c in index.chunks()}
+            pieces = seal_index(index, key)
+            number = 1 if previous is None else previous[1].manifest.number + 1
+            manifest = Manifest(
+                node=me,
+                number=number,
+                prev="" if previous is None else previous[0].id,
+                taken_at=format_utc(taken_at),
+                schema=snap.revision,
+                backend=node.engine.dialect.name,
+                heads=snap.heads,
+                keys=wraps,
+                index_pieces=len(pieces),
+                objects=len(sizes),
+                size=sum(sizes.values()),
+                restored_from=None,
+            )
+            with node.engine.begin() as conn:
+                written = enqueue(
+                    conn,
+                    node.spool,
+                    signer,
+                    keeper,
+                    KIND,
+                    manifest_operations(manifest, pieces, sizes),
+                    clock,
+                )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return Taken(
+        manifest_id=written.id,
+        number=number,
+        taken_at=taken_at,
+        keeper=keeper,
+        objects=len(sizes),
+        new_objects=objects.new,
+        bytes=sum(sizes.values()),
+        new_bytes=objects.new_bytes,
+        seconds=time.perf_counter() - started,
+        staged=len(staged(node)),
+        digests=found,
+    )
+
+
+def _snapshot(
+    node: Node, work: Path, objects: _Objects, digests: bool
+) -> tuple[list[Part], snapshot.Snapshot, dict[str, str]]:
+    me = node.spec.code
+    if node.engine.dialect.name == "sqlite":
+        target = work / "snapshot.db"
+        snap = snapshot.export_sqlite(node.engine, target, me)
+        found: dict[str, str] = {}
+        if digests:
+            engine = sa.create_engine(f"sqlite:///{target}")
+            try:
+                with engine.connect() as conn:
+                    found = snapshot.table_digests(conn)
+            finally:
+                engine.dispose()
+        part = Part("node.db")
+        with target.open("rb") as stream:
+            part.chunks = [objects.add(c) for c in chunks.fixed_chunks(stream)]
+        return [part], snap, found
+    parts: list[Part] = []
+    cutters: list[chunks.ContentCutter] = []
+
+    def sink(table: str) -> chunks.ContentCutter:
+        if cutters:
+            cutters[-1].close()
+        part = Part(table)
+        parts.append(part)
+        cutter = chunks.ContentCutter(lambda data: part.chunks.append(objects.add(data)))
+        cutters.append(cutter)
+        return cutter
+
+    snap, found = snapshot.export_postgresql(node.engine, me, sink, digests=digests)
+    if cutters:
+        cutters[-1].close()
+    return parts, snap, found
+
+
+def staged(node: Node) -> list[Path]:
+    """Objects sealed here and not yet at the keeper."""
+    folder = node.home.path / BACKUPS_DIR / "staging"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def upload(
+    node: Node, way: tuple[Transport, str] | None, progress: Callable[[int], None] | None = None
+) -> tuple[int, str | None]:
+    """Put the staged objects into the keeper's endpoint (``way``: transport and folder,
+    None when there is no way this round); return (left, why not). Objects already
+    there are not sent again, so an upload broken off resumes where it stopped."""
+    waiting = staged(node)
+    if not waiting:
+        return 0, None
+    if way is None:
+        return len(waiting), "the keeper cannot be reached this round"
+    transport, folder = way
+    try:
+        present = {f.name for f in transport.list(folder)}
+        for path in waiting:
+            if path.name not in present:
+                transport.publish(folder, path.name, path)
+            if progress is not None:
+                progress(path.stat().st_size)
+            os.unlink(path)
+    except TransportError as exc:
+        return len(staged(node)), exc.message
+    return 0, None

@@ -1,0 +1,452 @@
+"""The node that keeps other nodes' backups: the data center (and, for the center's
+own, the province). It never holds a key that decrypts them.
+
+Its store, for each node, is under its own endpoint, where the node puts its objects
+and, for ``restore``, reads them back::
+
+    mailboxes/<node>/backup/objects/<sha256>     encrypted chunks, named by their hash
+    mailboxes/<node>/backup/manifests/<number>_<id>.fcs   the signed manifests it took
+
+A manifest (a change-set of kind ``backup``) is taken only whole, in the channel's
+transaction: it must follow the latest manifest held for that node (its ``prev`` and
+``number``: an older one replayed, or a forged link, is refused), and every object it
+names must be here, of its size, and those it brings new must hash to their names.
+Objects not arrived yet are this node's wait, not a verdict: the manifest is taken
+again at a later round. :func:`verify` re-checks what is kept, like ``restic check``:
+signatures, chains, objects present (with ``read_data``, every object's hash), and
+names the nodes whose latest backup is missing or older than the policy allows.
+:func:`prune` keeps the latest backup, the last of each of the last ``daily`` days and
+``monthly`` months, and the last of every year, and deletes the objects no kept
+manifest needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes.backups import MANIFESTS, OBJECTS, PICKUP, keeper_of
+from nodes.settings import LOCAL_TIME
+from schema.backups import backup_catalogue
+from schema.engine import reading
+from schema.types import parse_utc
+from sync import changeset
+from sync.backup.envelope import BackupDamaged
+from sync.backup.manifest import KIND, ReadManifest, read_manifest
+from sync.changeset import Verified
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError, StorageError, TransportError, VerificationError
+from sync.files import copy_atomic
+from sync.transports.base import Transport
+from sync.trust import TrustStore
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = [
+    "Checked",
+    "apply_manifest",
+    "backed_up_here",
+    "collect",
+    "kept",
+    "problems",
+    "prune",
+    "store",
+    "verify",
+]
+
+_READ = 1 << 20
+
+
+def store(node: Node, owner: str) -> Path:
+    """The folder holding ``owner``'s backups at this keeper."""
+    return node.home.mailboxes / owner / "backup"
+
+
+def backed_up_here(node: Node) -> list[str]:
+    """The nodes whose backups this node keeps."""
+    me = node.spec.code
+    return [
+        n.code for n in node.topology if n.code != me and keeper_of(node.topology, n.code) == me
+    ]
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(_READ), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest_name(number: int, ident: str) -> str:
+    return f"{number:010d}_{ident}{changeset.SUFFIX}"
+
+
+def apply_manifest(node: Node, conn: Connection, verified: Verified, now: datetime) -> None:
+    """Take a ``backup`` change-set in the channel's transaction (see the module)."""
+    owner = verified.header.origin
+    if keeper_of(node.topology, owner) != node.spec.code:
+        raise InputError(f"{node.spec.code} does not keep the backups of {owner}")
+    try:
+        read = read_manifest(verified.header, verified.operations())
+    except BackupDamaged as exc:
+        raise InputError(exc.message) from exc
+    manifest = read.manifest
+    latest = conn.execute(
+        sa.select(backup_catalogue)
+        .where(backup_catalogue.c.node == owner)
+        .order_by(backup_catalogue.c.number.desc())
+        .limit(1)
+    ).first()
+    if latest is not None and (
+        manifest.number != latest.number + 1 or manifest.prev != latest.manifest_id
+    ):
+        raise InputError(
+            f"backup #{manifest.number} of {owner} does not follow the latest kept here, "
+            f"#{latest.number} ({latest.manifest_id[:12]}): an older manifest replayed, or a "
+            "link of the chain forged"
+        )
+    folder = store(node, owner)
+    objects = folder / OBJECTS
+    earlier = set(_objects_of(folder / MANIFESTS / latest.filename)) if latest else set()
+    missing = []
+    lost = []
+    for name, size in read.objects.items():
+        path = objects / name
+        try:
+            held = path.stat().st_size
+        except FileNotFoundError:
+            (lost if name in earlier else missing).append(name)
+            continue
+        if held != size or (name not in earlier and _hash_file(path) != name):
+            path.unlink(missing_ok=True)
+            missing.append(name)
+    if lost:
+        raise InputError(
+            f"{len(lost)} object(s) of earlier backups of {owner} are no longer kept here "
+            f"(e.g. {lost[0][:16]}…)",
+            hint=f"take a full backup at {owner}: fiscalsync backup --full",
+        )
+    if missing:
+        raise StorageError(
+            f"backup #{manifest.number} of {owner}: {len(missing)} object(s) not (or not whole) "
+            f"here yet (e.g. {missing[0][:16]}…); taken again when they arrive"
+        )
+    name = _manifest_name(manifest.number, verified.id)
+    assert verified.path is not None
+    (folder / MANIFESTS).mkdir(parents=True, exist_ok=True)
+    copy_atomic(verified.path, folder / MANIFESTS / name)
+    conn.execute(
+        backup_catalogue.insert().values(
+            manifest_id=verified.id,
+            node=owner,
+            number=manifest.number,
+            prev=manifest.prev,
+            taken_at=parse_utc(manifest.taken_at),
+            received_at=now,
+            objects=manifest.objects,
+            bytes=manifest.size,
+            filename=name,
+        )
+    )
+
+
+def _objects_of(path: Path) -> Iterator[str]:
+    """The objects a kept manifest names (streamed; nothing if the file is gone)."""
+    if not path.is_file():
+        return
+    for op in changeset.iter_operations(path):
+        if op.get("op") == "object":
+            yield str(op["id"])
+
+
+def collect(node: Node, transport: Transport, owner: str) -> int:
+    """Collect the objects ``owner`` (a node this one dials, the province) left in its
+    mailboxes for this keeper; return how many. Transport errors go up."""
+    folder = f"{node.spec.code}/{PICKUP}"
+    target = store(node, owner) / OBJECTS
+    count = 0
+    for remote in transport.list(folder):
+        transport.fetch(folder, remote.name, target / remote.name)
+        transport.remove(folder, remote.name)
+        count += 1
+    return count
+
+
+@dataclass
+class Checked:
+    """What :func:`verify` found for one node."""
+
+    node: str
+    backups: int = 0
+    latest: datetime | None = None
+    objects: int = 0
+    bytes: int = 0
+    read: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def kept(node: Node, owner: str | None = None) -> list[Any]:
+    """The backups kept here (not pruned), by node and number."""
+    query = sa.select(backup_catalogue).where(backup_catalogue.c.pruned_at.is_(None))
+    if owner is not None:
+        query = query.where(backup_catalogue.c.node == owner)
+    with reading(node.engine) as conn:
+        return list(
+            conn.execute(query.order_by(backup_catalogue.c.node, backup_catalogue.c.number))
+        )
+
+
+def verify(
+    node: Node,
+    trust: TrustStore,
+    *,
+    owner: str | None = None,
+    read_data: bool = False,
+    max_age: timedelta,
+    clock: Clock = SYSTEM_CLOCK,
+    progress: Any = None,
+) -> list[Checked]:
+    """Check every backup kept here (or ``owner``'s) without any key; record the result."""
+    owners = [owner] if owner else backed_up_here(node)
+    if owner is not None and owner not in backed_up_here(node):
+        raise InputError(f"{node.spec.code} does not keep the backups of {owner}")
+    rows = kept(node)
+    now = clock.now()
+    results = []
+    for code in owners:
+        checked = Checked(code)
+        mine = [r for r in rows if r.node == code]
+        checked.backups = len(mine)
+        hashed: set[str] = set()
+        previous: Any = None
+        for row in mine:
+            found = _check_one(node, trust, row, previous, read_data, hashed, checked, progress)
+            with node.engine.begin() as conn:
+                conn.execute(
+                    backup_catalogue.update()
+                    .where(backup_catalogue.c.manifest_id == row.manifest_id)
+                    .values(verified_at=now, problem="; ".join(found) or None)
+                )
+            checked.problems.extend(f"#{row.number}: {p}" for p in found)
+            previous = row
+        if not mine:
+            checked.problems.append("no backup kept here")
+        else:
+            checked.latest = mine[-1].taken_at
+            if now - mine[-1].taken_at > max_age:
+                hours = (now - mine[-1].taken_at).total_seconds() / 3600
+                checked.problems.append(
+                    f"the latest backup is {hours:.0f} hours old (policy: {max_age.total_seconds() / 3600:.0f})"
+                )
+        results.append(checked)
+    return results
+
+
+def _check_one(
+    node: Node,
+    trust: TrustStore,
+    row: Any,
+    previous: Any,
+    read_data: bool,
+    hashed: set[str],
+    checked: Checked,
+    progress: Any,
+) -> list[str]:
+    folder = store(node, row.node)
+    path = folder / MANIFESTS / row.filename
+    if not path.is_file():
+        return [f"manifest {row.filename} is missing"]
+    try:
+        verified = changeset.verify(path, trust, recipient=node.spec.code)
+        if verified.header.kind != KIND or verified.id != row.manifest_id:
+            return [f"{row.filename} is not the manifest taken as {row.manifest_id[:12]}"]
+        read: ReadManifest = read_manifest(verified.header, verified.operations())
+    except (VerificationError, BackupDamaged) as exc:
+        return [exc.message]
+    problems = []
+    if previous is not None and previous.number == row.number - 1:
+        if read.manifest.prev != previous.manifest_id:
+            problems.append(f"does not name #{previous.number} as its previous manifest")
+    for name, size in read.objects.items():
+        target = folder / OBJECTS / name
+        try:
+            held = target.stat().st_size
+        except FileNotFoundError:
+            problems.append(f"object {name[:16]}… is missing")
+            continue
+        if held != size:
+            problems.append(f"object {name[:16]}… has {held} bytes, not {size}")
+            continue
+        if read_data and name not in hashed:
+            hashed.add(name)
+            if _hash_file(target) != name:
+                problems.append(f"object {name[:16]}… does not hash to its name (damaged)")
+            checked.read += 1
+            if progress is not None:
+                progress(size)
+    checked.objects = max(checked.objects, len(read.objects))
+    checked.bytes = max(checked.bytes, read.manifest.size)
+    return problems
+
+
+def problems(node: Node, max_age: timedelta, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, str]]:
+    """What ``status`` shows at a keeper: (node, problem) for every node whose latest
+    backup is missing, stale, or found damaged by the last verify."""
+    owners = backed_up_here(node)
+    if not owners:
+        return []
+    rows = kept(node)
+    now = clock.now()
+    found = []
+    for code in owners:
+        mine = [r for r in rows if r.node == code]
+        if not mine:
+            found.append((code, "no backup kept here yet"))
+            continue
+        latest = mine[-1]
+        if now - latest.taken_at > max_age:
+            found.append(
+                (
+                    code,
+                    f"latest backup #{latest.number} is stale (taken {latest.taken_at:%Y-%m-%d %H:%M} UTC)",
+                )
+            )
+        for row in mine:
+            if row.problem:
+                found.append((code, f"backup #{row.number}: {row.problem}"))
+    return found
+
+
+def _keep(taken: list[Any], daily: int, monthly: int) -> set[str]:
+    """The manifests the retention policy keeps (``taken``: rows, oldest first)."""
+    keep = {taken[-1].manifest_id}
+    last: dict[tuple[str, Any], Any] = {}
+    for row in taken:
+        local = row.taken_at.astimezone(LOCAL_TIME)
+        last[("day", local.date())] = row
+        last[("month", (local.year, local.month))] = row
+        last[("year", local.year)] = row
+    days = sorted(k[1] for k in last if k[0] == "day")[-daily:] if daily else []
+    months = sorted(k[1] for k in last if k[0] == "month")[-monthly:] if monthly else []
+    keep |= {last[("day", d)].manifest_id for d in days}
+    keep |= {last[("month", m)].manifest_id for m in months}
+    keep |= {last[k].manifest_id for k in last if k[0] == "year"}
+    return keep
+
+
+def prune(
+    node: Node,
+    *,
+    daily: int,
+    monthly: int,
+    grace: timedelta = timedelta(days=2),
+    clock: Clock = SYSTEM_CLOCK,
+) -> tuple[int, int]:
+    """Apply the retention policy to every node's backups kept here; return (manifests,
+    objects) deleted. Objects younger than ``grace`` are kept: they may belong to a
+    backup whose manifest is still on its way."""
+    now = clock.now()
+    pruned = objects = 0
+    for owner in backed_up_here(node):
+        rows = kept(node, owner)
+        if not rows:
+            continue
+        keep = _keep(rows, daily, monthly)
+        folder = store(node, owner)
+        for row in rows:
+            if row.manifest_id in keep:
+                continue
+            (folder / MANIFESTS / row.filename).unlink(missing_ok=True)
+            with node.engine.begin() as conn:
+                conn.execute(
+                    backup_catalogue.update()
+                    .where(backup_catalogue.c.manifest_id == row.manifest_id)
+                    .values(pruned_at=now)
+                )
+            pruned += 1
+        needed: set[str] = set()
+        for row in rows:
+            if row.manifest_id in keep:
+                needed.update(_objects_of(folder / MANIFESTS / row.filename))
+        objects_dir = folder / OBJECTS
+        if not objects_dir.is_dir():
+            continue
+        for path in objects_dir.iterdir():
+            if path.name in needed or path.name.startswith("."):
+                continue
+            age = now.timestamp() - path.stat().st_mtime
+            if age > grace.total_seconds():
+                os.unlink(path)
+                objects += 1
+    return pruned, objects
+
+
+def pull_all(node: Node, links: dict[str, Any]) -> list[str]:
+    """Collect objects waiting upstream for this keeper; errors as one line each."""
+    errors = []
+    for link in links.values():
+        if keeper_of(node.topology, link.code) != node.spec.code:
+            continue
+        try:
+            collect(node, link.transport, link.code)
+        except TransportError as exc:
+            errors.append(f"backup objects of {link.code}: {exc.message}")
+    return errors
+
+
+def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, str, str]]:
+    """(kind, subject, detail) of what ``status`` shows about backups: this node's own
+    (refused, or older than the policy), the restore it rejoins from, and, at a keeper
+    that keeps any backup, every node whose latest is missing, stale or found damaged."""
+    from nodes import rejoin
+    from nodes.backups import KIND
+    from schema.channels import outbox
+
+    found: list[tuple[str, str, str]] = []
+    max_age = timedelta(hours=node.settings.backup_max_age_hours)
+    state = rejoin.rejoining(node)
+    if state is not None and state.rejoined_at is None:
+        found.append(
+            (
+                "restored",
+                f"backup #{state.number}",
+                f"restored from the backup taken {state.taken_at:%Y-%m-%d %H:%M} UTC; rejoining: "
+                f"waits for {', '.join(state.waiting) or 'the last answers to be taken'} "
+                "and sends nothing new until then",
+            )
+        )
+    with reading(node.engine) as conn:
+        latest = conn.execute(
+            sa.select(outbox)
+            .where(outbox.c.kind == KIND)
+            .order_by(outbox.c.created_at.desc())
+            .limit(1)
+        ).first()
+        any_kept = conn.execute(sa.select(backup_catalogue.c.node).limit(1)).first()
+    now = clock.now()
+    if latest is not None:
+        if latest.receipt_verdict == "rejected":
+            found.append(
+                ("backup", f"seq {latest.seq}", f"refused by the keeper: {latest.receipt_reason}")
+            )
+        elif now - latest.created_at > max_age:
+            found.append(
+                (
+                    "backup",
+                    "latest",
+                    f"the latest backup was taken {latest.created_at:%Y-%m-%d %H:%M} UTC, more than {max_age.total_seconds() / 3600:.0f} hours ago",
+                )
+            )
+    if any_kept is not None:
+        found.extend(("backups kept", code, text) for code, text in problems(node, max_age, clock))
+    return found

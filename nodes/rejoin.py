@@ -1,0 +1,443 @@
+"""Rejoining the network after a restore: nothing lost, and no fork.
+
+A node restored from a backup lost what happened after it: change-sets it took (its
+peers think it has them: they hold its receipts) and change-sets it sent (its peers
+took them, and would refuse a different change-set under the same number: a fork).
+So a restored node sends nothing new, and takes nothing but answers, until every peer
+(every node it may share a channel with) has answered its *request*, a signed
+change-set of kind ``rejoin`` that says where each of its two channels with that peer
+stands in its restored state. A peer answers with a signed ``rejoin`` change-set that
+carries, byte for byte:
+
+- the node's own change-sets it took past that point, each with its signed receipt:
+  the node takes them back (:func:`sync.channel.adopt_own`, then the capability's
+  adopter redoes what sending them did) and goes on after them, same seq, prev and id;
+- its own change-sets to the node past that point, each with the receipt the node
+  signed before it was restored when it has one: the node takes them again and its
+  verdict stands (:func:`sync.channel.take_again`); those without are taken as new.
+
+Once every peer has answered, the node redoes all of it in one transaction, in the
+order it did it the first time (each step is stamped by the node's own clock: the
+``created`` of its change-sets, the ``taken_at`` of its receipts), and is rejoined.
+
+Answering, the peer records a *fence* (:data:`schema.backups.rejoin_fence`): whatever
+the node signed before its request and did not get back (a change-set still on its way,
+a receipt of a change-set the node took before it died) is void there from now on
+(:func:`sync.channel.receive` quarantines it as ``void``), so nothing the node lost can
+come back from the network to fork a channel. A peer that meets a fork from a node that
+did *not* rejoin (re-initialised with ``init``, or an old database copied back) sends it
+a ``rejoin`` *notice*, which the node shows in ``status``: restore from the center.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from nodes.capabilities import ADOPTERS, Context
+from nodes.policy import KINDS, check_send
+from nodes.topology import Topology
+from schema.backups import rejoin_fence, rejoin_peer, restore_log
+from schema.channels import changeset_log, channel_head, outbox
+from schema.engine import reading
+from schema.types import format_utc, parse_utc
+from sync import changeset, channel
+from sync.changeset import Verified
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError, NotAuthorized, VerificationError
+from sync.files import write_atomic
+from sync.pki import load_signer
+
+if TYPE_CHECKING:
+    from nodes.exchange import Exchange
+    from nodes.node import Node
+
+__all__ = ["KIND", "Rejoining", "answer", "peers_of", "rejoining", "start", "take"]
+
+KIND = "rejoin"
+MESSAGES = "messages"
+ANSWERS = "rejoin"
+PIECE = 6 * 1024 * 1024
+NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def peers_of(topology: Topology, me: str) -> list[str]:
+    """Every node ``me`` may share a channel with (either way), by policy."""
+    found = []
+    for spec in topology:
+        if spec.code == me:
+            continue
+        for kind in KINDS:
+            if kind == "receipt":
+                continue
+            for origin, recipient in ((me, spec.code), (spec.code, me)):
+                try:
+                    check_send(topology, origin, recipient, kind)
+                except NotAuthorized:
+                    continue
+                found.append(spec.code)
+                break
+            if found and found[-1] == spec.code:
+                break
+    return found
+
+
+def _heads(conn: Any, me: str, peer: str) -> dict[str, list[Any]]:
+    def head(origin: str, recipient: str) -> list[Any]:
+        row = conn.execute(
+            sa.select(channel_head.c.seq, channel_head.c.last_id).where(
+                channel_head.c.origin == origin, channel_head.c.recipient == recipient
+            )
+        ).first()
+        return [int(row.seq), row.last_id] if row else [0, ""]
+
+    return {"in": head(peer, me), "out": head(me, peer)}
+
+
+def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+    """Ask every peer for what this node lost; return them (called by ``restore``)."""
+    me = node.spec.code
+    signer = load_signer(node.home.keys)
+    folder = node.home.spool / MESSAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    peers = peers_of(node.topology, me)
+    now = clock.now()
+    with node.engine.begin() as conn:
+        conn.execute(rejoin_peer.delete())
+        for peer in peers:
+            heads = _heads(conn, me, peer)
+            written = changeset.write_changeset(
+                folder, signer, peer, KIND, 1, "", [{"rejoin": "request", **heads}], clock
+            )
+            conn.execute(
+                rejoin_peer.insert().values(peer=peer, request_id=written.id, asked_at=now)
+            )
+    return peers
+
+
+@dataclass(frozen=True)
+class Rejoining:
+    """Where a restored node stands."""
+
+    number: int
+    taken_at: datetime
+    restored_at: datetime
+    rejoined_at: datetime | None
+    waiting: list[str]
+
+
+def rejoining(node: Node) -> Rejoining | None:
+    """The latest restore of this node and what it still waits for (None: never restored)."""
+    with reading(node.engine) as conn:
+        last = conn.execute(sa.select(restore_log).order_by(restore_log.c.id.desc())).first()
+        if last is None:
+            return None
+        waiting = conn.execute(
+            sa.select(rejoin_peer.c.peer)
+            .where(rejoin_peer.c.answered_at.is_(None))
+            .order_by(rejoin_peer.c.peer)
+        ).scalars()
+        return Rejoining(
+            int(last.number), last.taken_at, last.restored_at, last.rejoined_at, list(waiting)
+        )
+
+
+def in_progress(node: Node) -> bool:
+    """True while this node rejoins: it then sends nothing new and takes only answers."""
+    with reading(node.engine) as conn:
+        return conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None
+
+
+def require_joined(conn: Any, me: str) -> None:
+    """Refuse to record anything new while the node rejoins (in the writer's transaction)."""
+    if conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None:
+        raise InputError(
+            f"{me} was restored from a backup and is rejoining: nothing new until every "
+            "peer has answered",
+            hint="run 'fiscalsync sync' (the agent does) and look at 'fiscalsync status'",
+        )
+
+
+# --- a peer answers -----------------------------------------------------------------------
+
+
+def _file_ops(path: Path, role: str) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as stream:
+        number = 0
+        while True:
+            data = stream.read(PIECE)
+            last = len(data) < PIECE
+            if data or number == 0:
+                yield {
+                    "file": path.name,
+                    "role": role,
+                    "piece": number,
+                    "last": last,
+                    "data": base64.b64encode(data).decode("ascii"),
+                }
+            if last:
+                return
+            number += 1
+
+
+def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> Path:
+    """Answer a restored node's request (see the module): fence, then the answer."""
+    node = exchange.node
+    me = node.spec.code
+    asker = verified.header.origin
+    spool = exchange.spool
+    try:
+        s_in, id_in = int(request["in"][0]), str(request["in"][1])
+        s_out, id_out = int(request["out"][0]), str(request["out"][1])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise InputError(f"{verified.header.filename}: not a well-formed rejoin request") from exc
+    files: list[tuple[Path, str]] = []
+    problems: list[str] = []
+    with node.engine.begin() as conn:
+        inbound = conn.execute(
+            sa.select(channel_head)
+            .where(channel_head.c.origin == asker, channel_head.c.recipient == me)
+            .with_for_update()
+        ).first()
+        taken = conn.execute(
+            sa.select(changeset_log)
+            .where(changeset_log.c.origin == asker, changeset_log.c.recipient == me)
+            .where(changeset_log.c.seq >= s_out)
+            .order_by(changeset_log.c.seq)
+        ).all()
+        for row in taken:
+            if row.seq == s_out:
+                if row.id != id_out:
+                    problems.append(f"its seq {s_out} to {me} is not the one {me} took")
+                continue
+            files.append((spool.taken / f"{asker}_{me}_{row.seq:010d}_{row.id}.fcs", "mine"))
+            files.append((spool.receipts / row.receipt_file, "mine-receipt"))
+        sent = conn.execute(
+            sa.select(outbox)
+            .where(outbox.c.recipient == asker, outbox.c.seq >= s_in)
+            .order_by(outbox.c.seq)
+        ).all()
+        for row in sent:
+            if row.seq == s_in:
+                if row.id != id_in:
+                    problems.append(f"the seq {s_in} it took from {me} is not the one {me} sent")
+                continue
+            files.append((spool.outbox / row.filename, "yours"))
+            if row.receipt_file and row.receipt_verdict is not None:
+                files.append((spool.outbox / row.receipt_file, "yours-receipt"))
+        values = {
+            "request_id": verified.id,
+            "void_before": verified.header.created,
+            "out_seq": max(int(inbound.seq) if inbound else 0, s_out),
+            "in_seq": s_in,
+            "answered_at": exchange.clock.now(),
+        }
+        conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
+        conn.execute(rejoin_fence.insert().values(node=asker, **values))
+
+        def operations() -> Iterator[dict[str, Any]]:
+            yield {"rejoin": "answer", "request": verified.id, "problems": problems}
+            for path, role in files:
+                yield from _file_ops(path, role)
+
+        folder = spool.root / MESSAGES
+        folder.mkdir(parents=True, exist_ok=True)
+        written = changeset.write_changeset(
+            folder, exchange.signer, asker, KIND, 1, "", operations(), exchange.clock
+        )
+    return written.path
+
+
+def notice(exchange: Exchange, origin: str, detail: str) -> None:
+    """Tell ``origin`` that it forked a channel with this node and must be restored."""
+    folder = exchange.spool.root / MESSAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    changeset.write_changeset(
+        folder,
+        exchange.signer,
+        origin,
+        KIND,
+        1,
+        "",
+        [{"rejoin": "notice", "detail": detail}],
+        exchange.clock,
+    )
+
+
+# --- the restored node takes the answers --------------------------------------------------
+
+
+def take(exchange: Exchange, path: Path) -> str:
+    """Take a ``rejoin`` change-set addressed here; return what happened, in a few words.
+
+    Verification failures go up (:class:`VerificationError`) for the caller to quarantine.
+    """
+    verified = changeset.verify(
+        path, exchange.trust, recipient=exchange.me, authorize=exchange.authorize
+    )
+    first = next(iter(verified.operations()), {})
+    what = first.get("rejoin")
+    origin = verified.header.origin
+    if what == "request":
+        answer(exchange, verified, first)
+        path.unlink(missing_ok=True)
+        return f"answered the rejoin request of {origin}"
+    if what == "notice":
+        detail = str(first.get("detail", ""))[:500]
+        exchange.quarantine_message(
+            path,
+            f"{origin} says this node lost its history: {detail}. Restore this node from its "
+            "backups: fiscalsync restore --node CODE --from CENTER --topology FILE "
+            "--recovery-key FILE HOME",
+        )
+        return f"{origin} says this node must be restored"
+    if what != "answer":
+        raise InputError(f"{path.name}: a rejoin change-set that is neither request nor answer")
+    node = exchange.node
+    with node.engine.begin() as conn:
+        row = conn.execute(
+            sa.select(rejoin_peer).where(rejoin_peer.c.peer == origin).with_for_update()
+        ).first()
+        if row is None or row.request_id != first.get("request") or row.answered_at is not None:
+            path.unlink(missing_ok=True)
+            return f"an answer of {origin} to an older request, dropped"
+        folder = exchange.spool.root / ANSWERS
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(path, folder / path.name)
+        conn.execute(
+            rejoin_peer.update()
+            .where(rejoin_peer.c.peer == origin)
+            .values(answer_file=path.name, answered_at=exchange.clock.now())
+        )
+    request = (
+        exchange.spool.root / MESSAGES / f"{exchange.me}_{origin}_{1:010d}_{row.request_id}.fcs"
+    )
+    request.unlink(missing_ok=True)
+    problems = first.get("problems") or []
+    if problems:
+        return f"{origin} answered, with problems: {'; '.join(map(str, problems))}"
+    return f"{origin} answered"
+
+
+@dataclass(frozen=True)
+class _Step:
+    stamp: datetime
+    order: tuple[Any, ...]
+    own: bool
+    changeset: Verified
+    receipt: Verified | None
+
+
+def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[_Step]:
+    """The files an answer carries, written out and verified, as steps to redo."""
+    me = exchange.me
+    peer = changeset.read_header(answer_path)[0].origin
+    pending: dict[str, bytearray] = {}
+    done: list[tuple[str, Path]] = []
+    for op in changeset.iter_operations(answer_path):
+        if "file" not in op:
+            continue
+        name = str(op["file"])
+        if "/" in name or name.startswith("."):
+            raise InputError(f"{answer_path.name}: a carried file is misnamed: {name!r}")
+        pending.setdefault(name, bytearray()).extend(base64.b64decode(str(op["data"])))
+        if op.get("last"):
+            target = into / name
+            write_atomic(target, bytes(pending.pop(name)))
+            done.append((str(op["role"]), target))
+    steps: list[_Step] = []
+    trust = exchange.trust
+    for number, (role, target) in enumerate(done):
+        if role == "mine":
+            own = changeset.verify(target, trust, recipient=peer)
+            if own.header.origin != me:
+                raise InputError(f"{target.name} is not this node's own change-set")
+            receipt = None
+            if number + 1 < len(done) and done[number + 1][0] == "mine-receipt":
+                receipt = changeset.verify(done[number + 1][1], trust, recipient=me)
+            steps.append(_Step(own.header.created, (0, peer, own.header.seq), True, own, receipt))
+        elif role == "yours":
+            theirs = changeset.verify(target, trust, recipient=me, authorize=exchange.authorize)
+            receipt = None
+            if number + 1 < len(done) and done[number + 1][0] == "yours-receipt":
+                receipt = changeset.verify(done[number + 1][1], trust, recipient=peer)
+            if receipt is not None:
+                body = next(iter(receipt.operations()), {})
+                stamp = parse_utc(str(body.get("taken_at")))
+                steps.append(_Step(stamp, (0, peer, theirs.header.seq), False, theirs, receipt))
+            else:  # never acknowledged: taken after everything else, in channel order
+                steps.append(_Step(NEVER, (1, peer, theirs.header.seq), False, theirs, None))
+    return steps
+
+
+def finish(exchange: Exchange) -> str | None:
+    """Once every peer has answered, redo what they returned, in one transaction, and
+    end the rejoin; return what was done (None while answers are missing)."""
+    node = exchange.node
+    with reading(node.engine) as conn:
+        rows = conn.execute(sa.select(rejoin_peer)).all()
+    if not rows or any(r.answered_at is None for r in rows):
+        return None
+    folder = exchange.spool.root / ANSWERS
+    unpacked = folder / "files"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    unpacked.mkdir(parents=True)
+    try:
+        steps = []
+        for row in rows:
+            steps.extend(_unpack(exchange, folder / row.answer_file, unpacked))
+        steps.sort(key=lambda s: (s.stamp, s.order))
+        context = Context(node, exchange.trust, exchange.clock)
+        adopters = {kind: make(context) for kind, make in ADOPTERS.items()}
+        own = taken = 0
+        now = exchange.clock.now()
+        with node.engine.begin() as conn:
+            for step in steps:
+                if step.own:
+                    entry = channel.adopt_own(conn, exchange.spool, step.changeset, now)
+                    kind = step.changeset.header.kind
+                    adopter = adopters.get(kind)
+                    if adopter is not None:
+                        adopter(conn, step.changeset)
+                    elif kind not in ("backup", "revocation", "receipt"):
+                        raise InputError(f"{node.spec.code} cannot take back a {kind} change-set")
+                    if step.receipt is not None:
+                        verdict = channel.store_receipt(
+                            conn, exchange.spool, entry, step.receipt, now
+                        )
+                        exchange.acknowledged(conn, entry, verdict)
+                    own += 1
+                else:
+                    channel.take_again(
+                        conn,
+                        exchange.spool,
+                        step.changeset,
+                        step.receipt,
+                        signer=exchange.signer,
+                        authorize=exchange.authorize,
+                        applier=exchange.applier,
+                        clock=exchange.clock,
+                    )
+                    taken += 1
+            conn.execute(rejoin_peer.delete())
+            last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()
+            conn.execute(
+                restore_log.update().where(restore_log.c.id == last).values(rejoined_at=now)
+            )
+    except VerificationError as exc:
+        raise InputError(f"a returned file does not verify: {exc.message}") from exc
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    return (
+        f"rejoined: took back {own} change-set(s) of its own and took {taken} again "
+        f"from {len(rows)} peer(s) ({format_utc(now)})"
+    )

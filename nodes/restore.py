@@ -1,0 +1,363 @@
+"""Restoring a node from its backups, on a fresh machine, to the latest backup or to a
+point in time.
+
+``restore`` needs only the topology (to reach the keeper), the key file (the province's
+recovery kit, or the node's own ``keys/backup.key``) and an empty place for the home.
+It fetches the node's manifests from the keeper, verifies every one (signature under
+the province's root, the node's own, named after itself) and their chain, picks the
+latest taken at or before ``at``, opens its data keys, fetches every object it needs
+(each must hash to its name, then decrypt and hash to what the index says) and builds
+the home beside its final place: settings, topology, keys, the spool's journal, and
+the database (the SQLite file, or a new PostgreSQL database loaded by COPY). Only then
+is it renamed into place; any failure leaves nothing behind.
+
+A restored node is not where its peers are: it lost what happened after its backup.
+It therefore starts *rejoining* (:mod:`nodes.rejoin`) and sends nothing new until
+every peer has answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from nodes import rejoin
+from nodes.backups import MANIFESTS, OBJECTS, keeper_of, store_folder
+from nodes.exchange import open_transport
+from nodes.home import check_empty
+from nodes.node import Node
+from nodes.settings import SETTINGS_FILE
+from nodes.topology import load_topology
+from schema import snapshot
+from schema.backups import restore_log
+from schema.engine import drop_database, ensure_database, open_engine, parse_url, sqlite_url
+from schema.types import parse_utc
+from sync import certificates, changeset
+from sync.backup import envelope
+from sync.backup import keys as backup_keys
+from sync.backup.envelope import BackupDamaged, DataKey
+from sync.backup.manifest import KIND, Index, Part, ReadManifest, read_manifest
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import (
+    ConfigError,
+    HomeError,
+    InputError,
+    KeyMaterialError,
+    RemoteFileMissing,
+    VerificationError,
+)
+from sync.files import fsync_directory, fsync_tree
+from sync.transports.base import Transport
+from sync.trust import TrustStore
+
+__all__ = ["Fetcher", "Restored", "choose", "fetch_manifests", "load_database", "restore"]
+
+_NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What ``restore`` did."""
+
+    home: Path
+    node: str
+    number: int
+    manifest_id: str
+    taken_at: datetime
+    database: str
+    files: int
+    bytes: int
+    seconds: float
+    peers: list[str]
+
+
+def fetch_manifests(
+    transport: Transport, owner: str, keeper: str, trust: TrustStore, work: Path
+) -> list[ReadManifest]:
+    """Every manifest of ``owner`` the keeper holds, each verified, in number order;
+    a chain link that does not hold is :class:`BackupDamaged`."""
+    folder = store_folder(owner, MANIFESTS)
+    found: list[ReadManifest] = []
+    for remote in transport.list(folder):
+        match = _NAME.fullmatch(remote.name)
+        if match is None:
+            continue
+        path = work / remote.name
+        transport.fetch(folder, remote.name, path)
+        try:
+            verified = changeset.verify(path, trust, recipient=keeper)
+        except VerificationError as exc:
+            raise BackupDamaged(f"manifest {remote.name}: {exc.message}") from exc
+        header = verified.header
+        if header.kind != KIND:
+            raise BackupDamaged(f"manifest {remote.name} is a {header.kind} change-set")
+        if header.origin != owner:
+            raise BackupDamaged(
+                f"manifest {remote.name} is a backup of {header.origin}, not of {owner}"
+            )
+        read = read_manifest(header, verified.operations())
+        if read.manifest.number != int(match["number"]) or verified.id != match["id"]:
+            raise BackupDamaged(
+                f"manifest {remote.name} is backup #{read.manifest.number} ({verified.id[:12]}): "
+                "its name was changed (an older manifest replayed?)"
+            )
+        found.append(read)
+    found.sort(key=lambda r: r.manifest.number)
+    for earlier, later in zip(found, found[1:], strict=False):
+        if later.manifest.number == earlier.manifest.number + 1 and (
+            later.manifest.prev != earlier.header.id
+        ):
+            raise BackupDamaged(
+                f"backup #{later.manifest.number} does not follow #{earlier.manifest.number}: "
+                "the chain of manifests is broken"
+            )
+    return found
+
+
+def choose(manifests: list[ReadManifest], at: datetime | None, owner: str) -> ReadManifest:
+    """The latest backup taken at or before ``at`` (the latest of all without it)."""
+    fit = [m for m in manifests if at is None or parse_utc(m.manifest.taken_at) <= at]
+    if not fit:
+        when = f" at or before {at:%Y-%m-%d %H:%M} UTC" if at else ""
+        raise InputError(
+            f"the keeper holds no backup of {owner}{when}",
+            hint="list them with 'fiscalsync backup list' at the keeper",
+        )
+    return fit[-1]
+
+
+class Fetcher:
+    """Fetches, checks and opens objects, one at a time."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        owner: str,
+        keys: dict[bytes, DataKey],
+        work: Path,
+        progress: Callable[[int], None] | None,
+        *,
+        also: tuple[Transport, str] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.folder = store_folder(owner, OBJECTS)
+        self.also = also
+        self.keys = keys
+        self.work = work
+        self.progress = progress
+        self.bytes = 0
+
+    def chunks(self, part: Part) -> Iterator[bytes]:
+        for chunk in part.chunks:
+            target = self.work / chunk.object
+            try:
+                self.transport.fetch(self.folder, chunk.object, target)
+            except RemoteFileMissing:
+                if self.also is None:
+                    raise
+                self.also[0].fetch(self.also[1], chunk.object, target)
+            data = target.read_bytes()
+            target.unlink()
+            if envelope.object_id(data) != chunk.object:
+                raise BackupDamaged(f"object {chunk.object[:16]}… does not hash to its name")
+            plain = envelope.decrypt_object(self.keys, data, chunk.object)
+            if hashlib.sha256(plain).hexdigest() != chunk.sha256 or len(plain) != chunk.size:
+                raise BackupDamaged(f"object {chunk.object[:16]}… is not the chunk the index names")
+            self.bytes += len(data)
+            if self.progress is not None:
+                self.progress(len(plain))
+            yield plain
+
+
+def _root(kit: backup_keys.RecoveryKit, ca_cert: Path | None) -> bytes:
+    if ca_cert is not None:
+        try:
+            return ca_cert.read_bytes()
+        except OSError as exc:
+            raise KeyMaterialError(f"cannot read {ca_cert}: {exc.strerror or exc}") from exc
+    if kit.root_pem is None:
+        raise KeyMaterialError(
+            "no root certificate to verify the backups with",
+            hint="give --ca-cert with the province's ca.crt (a recovery kit holds it)",
+        )
+    return kit.root_pem
+
+
+def _set_database_url(settings: Path, url: str) -> None:
+    text = settings.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    section = None
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped
+        elif section == "[database]" and re.match(r"#?\s*url\s*=", stripped):
+            lines[number] = f'url = "{url}"'
+            break
+    settings.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def restore(
+    code: str,
+    topology_file: Path,
+    home: Path,
+    key_file: Path,
+    *,
+    keeper: str | None = None,
+    at: datetime | None = None,
+    db_url: str | None = None,
+    ca_cert: Path | None = None,
+    ssh_key: Path | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> Restored:
+    """Rebuild node ``code`` at ``home`` (which must be new or empty); see the module."""
+    started = time.perf_counter()
+    home = home.resolve()
+    check_empty(home)
+    topology = load_topology(topology_file)
+    if code not in topology:
+        raise ConfigError(f"{topology_file} does not list node {code}")
+    keeper = keeper or keeper_of(topology, code)
+    if keeper not in topology:
+        raise ConfigError(f"{topology_file} does not list the keeper {keeper}")
+    endpoint = topology.node(keeper).endpoint
+    if endpoint is None:
+        raise ConfigError(f"{keeper} has no endpoint in {topology_file}: it cannot be reached")
+    kit = backup_keys.load_kit(key_file)
+    trust = TrustStore(
+        certificates.parse_certificate(_root(kit, ca_cert)), None, clock, revocation=False
+    )
+    staging = home.parent / f".{home.name}.partial-{uuid.uuid4().hex[:8]}"
+    created_db: str | None = None
+    with tempfile.TemporaryDirectory(prefix="fiscalsync-restore-") as scratch:
+        work = Path(scratch)
+        keys_dir = work / "keys"
+        keys_dir.mkdir()
+        if ssh_key is not None:
+            shutil.copy(ssh_key, keys_dir / "ssh_ed25519")
+        transport = open_transport(endpoint, keys_dir)
+        try:
+            manifests = fetch_manifests(transport, code, keeper, trust, work)
+            chosen = choose(manifests, at, code)
+            manifest = chosen.manifest
+            if parse_utc(manifest.taken_at) > clock.now():
+                raise InputError(
+                    f"backup #{manifest.number} was taken at {manifest.taken_at}, after this "
+                    "machine's clock: set the clock right before restoring"
+                )
+            keys = {
+                bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, kit.key)
+                for name, wraps in manifest.keys.items()
+            }
+            index: Index = chosen.index(keys)
+            url = _target_url(manifest.backend, index.database_form, db_url, staging)
+            if on_total is not None:
+                on_total(sum(p.size for p in (*index.database, *index.files)))
+            fetcher = Fetcher(transport, code, keys, work, progress)
+            staging.mkdir(parents=True)
+            for part in index.files:
+                _write_part(staging, part, fetcher)
+            if db_url is not None:
+                _set_database_url(staging / SETTINGS_FILE, db_url)
+            if manifest.backend == "postgresql" and ensure_database(url):
+                created_db = url
+            load_database(manifest.backend, manifest.schema, index, fetcher, url)
+            for folder in ("spool", "spool/outbox", "spool/receipts", "spool/taken", "keys"):
+                (staging / folder).mkdir(parents=True, exist_ok=True)
+            os.chmod(staging / "keys", 0o700)
+            if topology.children(code) or topology.node(code).role == "center":
+                (staging / "mailboxes").mkdir(exist_ok=True)
+            fsync_tree(staging)
+            os.replace(staging, home)
+            fsync_directory(home.parent)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created_db is not None:
+                drop_database(created_db)
+            raise
+        finally:
+            transport.close()
+    with Node.open(home, check_schema=False) as node:
+        node.upgrade_database()
+        with node.engine.begin() as conn:
+            conn.execute(
+                restore_log.insert().values(
+                    manifest_id=chosen.header.id,
+                    number=manifest.number,
+                    taken_at=parse_utc(manifest.taken_at),
+                    restored_at=clock.now(),
+                )
+            )
+        peers = rejoin.start(node, clock)
+    return Restored(
+        home=home,
+        node=code,
+        number=manifest.number,
+        manifest_id=chosen.header.id,
+        taken_at=parse_utc(manifest.taken_at),
+        database=url,
+        files=len(index.files),
+        bytes=fetcher.bytes,
+        seconds=time.perf_counter() - started,
+        peers=peers,
+    )
+
+
+def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url: str) -> None:
+    """Load the snapshot of ``index`` into the new database at ``url``."""
+    if backend == "postgresql":
+        engine = open_engine(url)
+        try:
+            snapshot.load_postgresql(
+                engine, schema, ((p.name, fetcher.chunks(p)) for p in index.database)
+            )
+        finally:
+            engine.dispose()
+        return
+    target = Path(parse_url(url).database or "")
+    if target.exists():
+        raise HomeError(f"{target} exists", hint="restore into a new database file")
+    with target.open("xb") as out:
+        for piece in fetcher.chunks(index.database[0]):
+            out.write(piece)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _target_url(backend: str, form: str, db_url: str | None, staging: Path) -> str:
+    if db_url is None:
+        if backend == "postgresql":
+            raise InputError(
+                "this backup is of a PostgreSQL database: say where to restore it",
+                hint="give --db-url postgresql://USER@HOST/DBNAME (a new, empty database)",
+            )
+        return sqlite_url(staging / "node.db")
+    wanted = parse_url(db_url).get_backend_name()
+    if wanted != backend:
+        raise InputError(
+            f"this backup is of a {backend} database; it restores into {backend} only",
+            hint=f"give a {backend} --db-url, or none for SQLite in the home",
+        )
+    return db_url
+
+
+def _write_part(root: Path, part: Part, fetcher: Fetcher) -> None:
+    target = (root / part.name).resolve()
+    if root.resolve() not in target.parents:
+        raise BackupDamaged(f"the backup names a file outside the home: {part.name!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("xb") as out:
+        for piece in fetcher.chunks(part):
+            out.write(piece)
+    os.chmod(target, part.mode & 0o777)

@@ -1,0 +1,248 @@
+"""Consistent snapshots of a node database, and loading one into a new database.
+
+Two forms, each the database's own consistent export:
+
+- **SQLite**: the online backup API copies every page of the live database into a file
+  while holding one read snapshot (WAL mode: writers go on, nobody waits); pages keep
+  their places, so a page that did not change keeps its bytes from one backup to the
+  next. Loading is writing the file back.
+- **PostgreSQL**: every table of the schema is exported with ``COPY … TO STDOUT``
+  (text format), in primary-key order, inside ONE ``REPEATABLE READ READ ONLY``
+  transaction: the same snapshot for all tables, without a lock that blocks a writer.
+  Loading runs the migrations up to the snapshot's schema revision on an empty database,
+  then ``COPY … FROM STDIN`` each table, in one transaction.
+
+Channel heads and the schema revision are read inside the same snapshot, so what a
+backup says of itself is exactly what it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from schema import migrate
+from schema.engine import redact
+from schema.errors import DatabaseError
+from schema.tables import metadata
+
+__all__ = [
+    "PG_FORM",
+    "SQLITE_FORM",
+    "Snapshot",
+    "Writable",
+    "export_postgresql",
+    "export_sqlite",
+    "load_postgresql",
+    "table_digests",
+    "tables",
+]
+
+SQLITE_FORM = "sqlite-file"
+PG_FORM = "pg-copy"
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+@dataclass
+class Snapshot:
+    """What a snapshot says of itself, read inside it."""
+
+    form: str
+    revision: str
+    heads: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def tables() -> list[sa.Table]:
+    """The tables of a snapshot, in an order that loads without breaking a foreign key."""
+    return list(metadata.sorted_tables)
+
+
+def _heads(conn: Connection | sqlite3.Connection, me: str) -> dict[str, dict[str, list[Any]]]:
+    query = "SELECT origin, recipient, seq, last_id FROM channel_head"
+    rows = (
+        conn.execute(query).fetchall()
+        if isinstance(conn, sqlite3.Connection)
+        else conn.execute(sa.text(query)).all()
+    )
+    heads: dict[str, dict[str, list[Any]]] = {"in": {}, "out": {}}
+    for origin, recipient, seq, last_id in rows:
+        if recipient == me:
+            heads["in"][origin] = [int(seq), last_id]
+        elif origin == me:
+            heads["out"][recipient] = [int(seq), last_id]
+    return heads
+
+
+def export_sqlite(engine: Engine, target: Path, me: str) -> Snapshot:
+    """Copy the live SQLite database into ``target`` (a new file) with the backup API."""
+    database = engine.url.database
+    if not database:
+        raise DatabaseError("the SQLite database has no file to back up")
+    try:
+        # sqlite3's own context manager only ends the transaction; closing() closes.
+        with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(target)) as copy:
+            source.execute("PRAGMA busy_timeout=30000")
+            source.backup(copy)
+            revision = copy.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+            heads = _heads(copy, me)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot take a snapshot of {database}: {exc}") from exc
+    return Snapshot(SQLITE_FORM, str(revision), heads)
+
+
+def _order(table: sa.Table) -> str:
+    keys = [c.name for c in table.primary_key.columns] or [c.name for c in table.columns]
+    return ", ".join(f'"{k}"' for k in keys)
+
+
+def export_postgresql(
+    engine: Engine, me: str, sink: Callable[[str], Writable], *, digests: bool = False
+) -> tuple[Snapshot, dict[str, str]]:
+    """Export every table with COPY inside one repeatable-read snapshot.
+
+    ``sink(table)`` gives where that table's COPY text goes. With ``digests`` the
+    SHA-256 of each table's COPY text is returned too (``backup drill``).
+    """
+    found: dict[str, str] = {}
+    raw = engine.raw_connection()
+    try:
+        driver: Any = raw.driver_connection
+        driver.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with driver.cursor() as cursor:
+            cursor.execute("SELECT version_num FROM alembic_version")
+            revision = str(cursor.fetchone()[0])
+            cursor.execute("SELECT origin, recipient, seq, last_id FROM channel_head")
+            heads: dict[str, dict[str, list[Any]]] = {"in": {}, "out": {}}
+            for origin, recipient, seq, last_id in cursor.fetchall():
+                if recipient == me:
+                    heads["in"][origin] = [int(seq), last_id]
+                elif origin == me:
+                    heads["out"][recipient] = [int(seq), last_id]
+            snapshot = Snapshot(PG_FORM, revision, heads)
+            for table in tables():
+                out = sink(table.name)
+                if digests:
+                    out = _Hashing(out)
+                cursor.copy_expert(
+                    f'COPY (SELECT * FROM "{table.name}" ORDER BY {_order(table)}) TO STDOUT',
+                    out,
+                )
+                if isinstance(out, _Hashing):
+                    found[table.name] = out.digest.hexdigest()
+        driver.rollback()
+        driver.set_session(isolation_level="READ COMMITTED", readonly=False)
+    except sa.exc.DBAPIError as exc:
+        raise DatabaseError(f"cannot export {redact(engine.url)}: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("psycopg2"):
+            raise DatabaseError(f"cannot export {redact(engine.url)}: {exc}") from exc
+        raise
+    finally:
+        raw.close()
+    return snapshot, found
+
+
+class _Hashing:
+    def __init__(self, out: Writable) -> None:
+        self.out = out
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> object:
+        self.digest.update(data)
+        return self.out.write(data)
+
+
+class _Reader(io.RawIOBase):
+    """A readable stream over an iterator of byte strings (what COPY FROM reads)."""
+
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self.blocks = blocks
+        self.pending = b""
+        self.error: BaseException | None = None
+        """What the blocks raised (the driver reports it as its own error)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            try:
+                nxt = next(self.blocks, None)
+            except BaseException as exc:
+                self.error = exc
+                raise
+            if nxt is None:
+                return 0
+            self.pending = nxt
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+
+def load_postgresql(
+    engine: Engine, revision: str, parts: Iterable[tuple[str, Iterator[bytes]]]
+) -> None:
+    """Load a ``pg-copy`` snapshot into the empty database of ``engine``: migrations up to
+    ``revision``, then each table's COPY text, all in one transaction."""
+    if migrate.current_revision(engine) is not None:
+        raise DatabaseError(
+            f"the database {redact(engine.url)} is not empty",
+            hint="restore into a new, empty database",
+        )
+    known = {t.name: t for t in tables()}
+
+    def load(conn: Connection) -> None:
+        cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for name, blocks in parts:
+            if name not in known:
+                raise DatabaseError(f"the snapshot holds a table {name!r} this fiscalsync lacks")
+            reader = _Reader(blocks)
+            try:
+                cursor.copy_expert(f'COPY "{name}" FROM STDIN', io.BufferedReader(reader))
+            except Exception:
+                if reader.error is not None:
+                    raise reader.error from None
+                raise
+        for table in tables():
+            for column in table.columns:
+                if column.autoincrement is True and isinstance(column.type, sa.Integer):
+                    conn.execute(
+                        sa.text(
+                            f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', "
+                            f"'{column.name}'), COALESCE(MAX(\"{column.name}\"), 0) + 1, false) "
+                            f'FROM "{table.name}"'
+                        )
+                    )
+
+    migrate.upgrade(engine, revision, after=load)
+
+
+def table_digests(conn: Connection) -> dict[str, str]:
+    """SHA-256 of every table's rows in primary-key order, as text: to compare a restored
+    database with the one it came from, on either database."""
+    found = {}
+    for table in tables():
+        digest = hashlib.sha256()
+        keys = list(table.primary_key.columns) or list(table.columns)
+        for row in conn.execute(sa.select(table).order_by(*keys)):
+            digest.update(repr(tuple(_plain(v) for v in row)).encode())
+        found[table.name] = digest.hexdigest()
+    return found
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -1,0 +1,98 @@
+"""Cutting backup streams into chunks, the unit of deduplication.
+
+A stream whose bytes move when something is inserted (a table exported with COPY, a
+file of the spool) is cut by content (FastCDC, from the ``fastcdc`` library, the only
+module that imports it): a change shifts the cut points only near it, so a second backup
+of a node that changed little ships only the chunks around what changed. A SQLite
+database file changes in place, page by page, so it is cut into fixed chunks aligned
+to its pages (:func:`fixed_chunks`), and a page that did not change keeps its chunk.
+
+Every function reads its source in bounded memory: at most :data:`WINDOW` plus one
+chunk at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
+
+import fastcdc
+
+__all__ = [
+    "AVERAGE",
+    "FIXED",
+    "ContentCutter",
+    "MAXIMUM",
+    "MINIMUM",
+    "WINDOW",
+    "content_chunks",
+    "fixed_chunks",
+]
+
+MINIMUM = 64 * 1024
+AVERAGE = 256 * 1024
+MAXIMUM = 1024 * 1024
+FIXED = 64 * 1024
+"""Fixed chunk of a SQLite file: 16 pages of 4 KiB (a multiple of any page size). Measured
+on 100,000 events plus 1 %: 256 KiB chunks ship 10 % of the first backup again, 64 KiB
+4.7 %, 16 KiB 3.5 % (at four times the objects)."""
+WINDOW = 16 * MAXIMUM
+
+
+def fixed_chunks(stream: BinaryIO, size: int = FIXED) -> Iterator[bytes]:
+    """The stream in pieces of ``size`` bytes (the last may be shorter)."""
+    while True:
+        piece = stream.read(size)
+        if not piece:
+            return
+        yield piece
+
+
+class ContentCutter:
+    """Cuts what is written to it by content (FastCDC) and hands each chunk to ``emit``,
+    in order; :meth:`close` hands over the rest. For streams that are pushed (COPY)."""
+
+    def __init__(self, emit: Callable[[bytes], object]) -> None:
+        self.emit = emit
+        self.pending = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.pending += data
+        if len(self.pending) >= WINDOW:
+            cut = 0
+            for offset, length in _cut(self.pending):
+                if offset + length == len(self.pending):
+                    break  # the last chunk may end only because the window does
+                self.emit(bytes(self.pending[offset : offset + length]))
+                cut = offset + length
+            del self.pending[:cut]
+        return len(data)
+
+    def close(self) -> None:
+        for offset, length in _cut(self.pending):
+            self.emit(bytes(self.pending[offset : offset + length]))
+        self.pending = bytearray()
+
+
+def content_chunks(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The bytes of ``blocks`` cut by content (FastCDC), in order; nothing for none."""
+    out: list[bytes] = []
+    cutter = ContentCutter(out.append)
+    for block in blocks:
+        cutter.write(block)
+        yield from out
+        out.clear()
+    cutter.close()
+    yield from out
+
+
+def _cut(data: bytearray) -> list[tuple[int, int]]:
+    """Where FastCDC cuts ``data``: (offset, length) of each chunk. A list, so that no
+    view of ``data`` outlives the call (it is resized afterwards)."""
+    with memoryview(data) as view:
+        return [
+            (chunk.offset, chunk.length)
+            for chunk in fastcdc.fastcdc(
+                view, min_size=MINIMUM, avg_size=AVERAGE, max_size=MAXIMUM, fat=False
+            )
+        ]

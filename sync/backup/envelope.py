@@ -1,0 +1,217 @@
+"""The encryption envelope of backups: AES-256-GCM objects under wrapped data keys.
+
+**Data keys.** Each backup draws a fresh 32-byte data key, named by a random 16-byte
+key id. It is wrapped for every recipient (the node's own backup key and the
+province's recovery key, :mod:`sync.backup.keys`) by X25519: an ephemeral key pair is
+drawn, its shared secret with the recipient goes through HKDF-SHA256 (salt: the
+ephemeral and the recipient public keys; info: :data:`WRAP_INFO`), and the data key is
+sealed under the result with AES-256-GCM (the key id and the recipient's fingerprint as
+associated data). The manifest carries the wraps; the center, which holds neither
+private key, cannot unwrap them.
+
+**Objects.** A chunk of a backup is encrypted into one object::
+
+    MAGIC (4) | key id (16) | salt (16) | segment 0 | segment 1 | ...
+
+The object key is HKDF-SHA256(data key, salt, :data:`OBJECT_INFO`), unique to the
+object. The plaintext is cut into segments of :data:`SEGMENT` bytes; segment *i* is
+sealed with AES-256-GCM, nonce *i* (96-bit big-endian), associated data ``MAGIC | key
+id | i | final`` where *final* is 1 for the last segment only, so a truncated,
+reordered, spliced or extended object fails to decrypt. An object is named by the
+SHA-256 of its bytes, which anyone can check without a key (``backup verify
+--read-data`` at the center).
+
+Foreign errors of ``cryptography`` are translated into :class:`BackupDamaged` or
+:class:`KeyMaterialError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from sync.backup.keys import BackupKey, fingerprint, public_bytes
+from sync.errors import InputError, KeyMaterialError
+
+__all__ = [
+    "MAGIC",
+    "SEGMENT",
+    "BackupDamaged",
+    "DataKey",
+    "Wrap",
+    "decrypt_object",
+    "encrypt_object",
+    "object_id",
+    "unwrap",
+]
+
+MAGIC = b"FSB1"
+SEGMENT = 1024 * 1024
+WRAP_INFO = b"fiscalsync backup data key v1"
+OBJECT_INFO = b"fiscalsync backup object v1"
+_TAG = 16
+_HEADER = len(MAGIC) + 16 + 16
+_FLAGS = struct.Struct(">QB")
+
+
+class BackupDamaged(InputError):
+    """A backup object, manifest or index that fails its checks: tampered, truncated, from
+    another node, or not decryptable with the key given."""
+
+    exit_code = 11
+
+
+def object_id(data: bytes) -> str:
+    """The name of an object: SHA-256 hex of its bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
+
+
+@dataclass(frozen=True)
+class Wrap:
+    """A data key sealed for one recipient."""
+
+    recipient: str
+    ephemeral: bytes
+    sealed: bytes
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "recipient": self.recipient,
+            "ephemeral": base64.b64encode(self.ephemeral).decode("ascii"),
+            "sealed": base64.b64encode(self.sealed).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Wrap:
+        try:
+            return cls(
+                str(data["recipient"]),
+                base64.b64decode(data["ephemeral"], validate=True),
+                base64.b64decode(data["sealed"], validate=True),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BackupDamaged(f"a wrapped data key is malformed: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A data key and its id; :meth:`fresh` draws one from the operating system."""
+
+    id: bytes
+    secret: bytes
+
+    @classmethod
+    def fresh(cls) -> DataKey:
+        return cls(os.urandom(16), AESGCM.generate_key(bit_length=256))
+
+    @property
+    def name(self) -> str:
+        return self.id.hex()
+
+    def wrap(self, recipient: X25519PublicKey) -> Wrap:
+        """Seal this key for ``recipient`` (X25519 + HKDF + AES-256-GCM)."""
+        ephemeral = X25519PrivateKey.generate()
+        shared = ephemeral.exchange(recipient)
+        mine = public_bytes(ephemeral.public_key())
+        theirs = public_bytes(recipient)
+        sealing = _hkdf(shared, mine + theirs, WRAP_INFO)
+        who = fingerprint(recipient)
+        sealed = AESGCM(sealing).encrypt(bytes(12), self.secret, self.id + who.encode("ascii"))
+        return Wrap(who, mine, sealed)
+
+    def wraps(self, recipients: Iterable[X25519PublicKey]) -> list[Wrap]:
+        return [self.wrap(r) for r in recipients]
+
+
+def unwrap(key_id: bytes, wraps: list[Wrap], key: BackupKey) -> DataKey:
+    """Open the wrap meant for ``key``; :class:`KeyMaterialError` if there is none or it
+    does not open (a wrong key), :class:`BackupDamaged` if it was altered."""
+    mine = [w for w in wraps if w.recipient == key.fingerprint]
+    if not mine:
+        raise KeyMaterialError(
+            f"this backup is not encrypted for the key given (fingerprint {key.fingerprint[:16]}…)",
+            hint="give the province's recovery kit, or this node's own keys/backup.key",
+        )
+    wrap = mine[0]
+    try:
+        ephemeral = X25519PublicKey.from_public_bytes(wrap.ephemeral)
+        shared = key.private.exchange(ephemeral)
+    except ValueError as exc:
+        raise BackupDamaged(f"a wrapped data key is malformed: {exc}") from exc
+    sealing = _hkdf(shared, wrap.ephemeral + public_bytes(key.public), WRAP_INFO)
+    try:
+        secret = AESGCM(sealing).decrypt(bytes(12), wrap.sealed, key_id + wrap.recipient.encode())
+    except InvalidTag as exc:
+        raise BackupDamaged(
+            "the data key wrapped for this key does not open: the manifest was altered"
+        ) from exc
+    return DataKey(key_id, secret)
+
+
+def _aad(key_id: bytes, index: int, final: bool) -> bytes:
+    return MAGIC + key_id + _FLAGS.pack(index, 1 if final else 0)
+
+
+def _nonce(index: int) -> bytes:
+    return index.to_bytes(12, "big")
+
+
+def encrypt_object(key: DataKey, plaintext: bytes | memoryview) -> bytes:
+    """Seal one chunk into an object (see the module docstring)."""
+    salt = os.urandom(16)
+    aead = AESGCM(_hkdf(key.secret, salt, OBJECT_INFO))
+    parts = [MAGIC, key.id, salt]
+    view = memoryview(plaintext)
+    count = max(1, -(-len(view) // SEGMENT))
+    for index in range(count):
+        segment = view[index * SEGMENT : (index + 1) * SEGMENT]
+        final = index == count - 1
+        parts.append(aead.encrypt(_nonce(index), bytes(segment), _aad(key.id, index, final)))
+    return b"".join(parts)
+
+
+def object_key_id(data: bytes) -> bytes:
+    """The key id an object names (BackupDamaged if it is not an object at all)."""
+    if len(data) < _HEADER + _TAG or data[: len(MAGIC)] != MAGIC:
+        raise BackupDamaged("not a backup object (no FSB1 header, or truncated)")
+    return data[len(MAGIC) : len(MAGIC) + 16]
+
+
+def decrypt_object(keys: dict[bytes, DataKey], data: bytes, name: str) -> bytes:
+    """Open an object sealed under one of ``keys``; :class:`BackupDamaged` names what is
+    wrong (truncated, altered, reordered, or under an unknown key)."""
+    key_id = object_key_id(data)
+    key = keys.get(key_id)
+    if key is None:
+        raise BackupDamaged(f"object {name[:16]}… is sealed under a key no manifest gives")
+    salt = data[len(MAGIC) + 16 : _HEADER]
+    aead = AESGCM(_hkdf(key.secret, salt, OBJECT_INFO))
+    body = memoryview(data)[_HEADER:]
+    step = SEGMENT + _TAG
+    count = max(1, -(-len(body) // step))
+    out = []
+    for index in range(count):
+        sealed = bytes(body[index * step : (index + 1) * step])
+        try:
+            out.append(aead.decrypt(_nonce(index), sealed, _aad(key_id, index, index == count - 1)))
+        except InvalidTag as exc:
+            raise BackupDamaged(
+                f"object {name[:16]}… fails authentication at segment {index} "
+                "(altered, truncated or reordered)"
+            ) from exc
+    return b"".join(out)

@@ -1,0 +1,301 @@
+"""The backup manifest: what a node signs for each backup, and the index it encrypts.
+
+A manifest travels as the operations of a change-set of kind ``backup`` from the node
+to the node that keeps its backups (the data center; the province keeps the center's),
+so it is signed by the node's certificate, sequenced, acknowledged and relayed like
+any change-set. Its operations::
+
+    {"op": "manifest", "format": 1, "node": "410102", "number": 7, "prev": "<id>",
+     "taken_at": "...Z", "schema": "0008", "backend": "sqlite",
+     "heads": {"in": {"410100": [12, "<id>"]}, "out": {"410100": [3, "<id>"]}},
+     "keys": [{"id": "<hex>", "wraps": [{"recipient", "ephemeral", "sealed"}, ...]}],
+     "index": {"pieces": 1, "size": 5123}, "objects": 412, "bytes": 40123456,
+     "restored_from": null}
+    {"op": "index", "data": "<base64 of a piece of the encrypted index>"}   (pieces)
+    {"op": "object", "id": "<sha256 hex>", "size": 262188}             (every object)
+
+``prev`` is the id of the node's previous manifest (empty for its first) and
+``number`` counts them: manifests form a chain, so the keeper refuses one that does not
+follow the latest it holds, and ``restore`` refuses a chain with a link missing or
+forged. ``objects`` lists every ciphertext object the backup needs (new or kept from
+earlier backups) with its size: enough for the keeper to check, without any key, that
+the backup is whole (and, with ``--read-data``, that each object hashes to its name).
+
+The *index* is encrypted like an object: which chunks (plaintext SHA-256, object, key)
+make the database snapshot and each file of the home, in order. Only a key holder can
+read it; it is also what the node deduplicates against at its next backup.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sync.backup.envelope import BackupDamaged, DataKey, Wrap, decrypt_object, encrypt_object
+from sync.changeset import Header
+
+__all__ = [
+    "FORMAT",
+    "KIND",
+    "Chunk",
+    "Index",
+    "Manifest",
+    "Part",
+    "ReadManifest",
+    "manifest_operations",
+    "read_manifest",
+    "seal_index",
+]
+
+FORMAT = 1
+KIND = "backup"
+INDEX_PIECE = 768 * 1024
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a part: its plaintext hash and size, and the object holding it."""
+
+    sha256: str
+    object: str
+    key: str
+    size: int
+
+    def as_list(self) -> list[Any]:
+        return [self.sha256, self.object, self.key, self.size]
+
+
+@dataclass
+class Part:
+    """A file of the home, the database snapshot or one table of it: its chunks in order."""
+
+    name: str
+    chunks: list[Chunk] = field(default_factory=list)
+    mode: int = 0o644
+    rows: int | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(c.size for c in self.chunks)
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "name": self.name,
+            "mode": self.mode,
+            "chunks": [c.as_list() for c in self.chunks],
+        }
+        if self.rows is not None:
+            found["rows"] = self.rows
+        return found
+
+
+@dataclass
+class Index:
+    """What a backup holds, readable by key holders only."""
+
+    database_form: str
+    """``sqlite-file`` (the file, page by page) or ``pg-copy`` (each table as COPY text)."""
+    database: list[Part]
+    files: list[Part]
+    digests: dict[str, str] = field(default_factory=dict)
+    """Table name → SHA-256 of its rows at the snapshot, when taken (``backup drill``)."""
+
+    def chunks(self) -> Iterator[Chunk]:
+        for part in (*self.database, *self.files):
+            yield from part.chunks
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "format": FORMAT,
+            "database_form": self.database_form,
+            "database": [p.as_dict() for p in self.database],
+            "files": [p.as_dict() for p in self.files],
+            "digests": self.digests,
+        }
+        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Index:
+        try:
+            document = json.loads(zlib.decompress(data))
+            if document.get("format") != FORMAT:
+                raise ValueError(f"format {document.get('format')!r}")
+
+            def parts(items: Any) -> list[Part]:
+                return [
+                    Part(
+                        str(p["name"]),
+                        [Chunk(str(a), str(b), str(c), int(d)) for a, b, c, d in p["chunks"]],
+                        int(p.get("mode", 0o644)),
+                        p.get("rows"),
+                    )
+                    for p in items
+                ]
+
+            return cls(
+                str(document["database_form"]),
+                parts(document["database"]),
+                parts(document["files"]),
+                {str(k): str(v) for k, v in document.get("digests", {}).items()},
+            )
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise BackupDamaged(f"the backup's index is unreadable: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The public part of a backup manifest (first operation), checked on reading."""
+
+    node: str
+    number: int
+    prev: str
+    taken_at: str
+    schema: str
+    backend: str
+    heads: dict[str, dict[str, list[Any]]]
+    keys: dict[str, list[Wrap]]
+    index_pieces: int
+    objects: int
+    size: int
+    restored_from: str | None = None
+
+    def as_operation(self) -> dict[str, Any]:
+        return {
+            "op": "manifest",
+            "format": FORMAT,
+            "node": self.node,
+            "number": self.number,
+            "prev": self.prev,
+            "taken_at": self.taken_at,
+            "schema": self.schema,
+            "backend": self.backend,
+            "heads": self.heads,
+            "keys": [
+                {"id": name, "wraps": [w.as_dict() for w in wraps]}
+                for name, wraps in sorted(self.keys.items())
+            ],
+            "index": {"pieces": self.index_pieces},
+            "objects": self.objects,
+            "bytes": self.size,
+            "restored_from": self.restored_from,
+        }
+
+    @classmethod
+    def from_operation(cls, op: Any, where: str) -> Manifest:
+        try:
+            if op.get("op") != "manifest" or op.get("format") != FORMAT:
+                raise ValueError("the first operation is not a manifest of format 1")
+            number = op["number"]
+            prev = op["prev"]
+            if type(number) is not int or number < 1:
+                raise ValueError(f"number {number!r}")
+            if not isinstance(prev, str) or (prev and not _HEX64.fullmatch(prev)):
+                raise ValueError(f"prev {prev!r}")
+            if (number == 1) != (prev == ""):
+                raise ValueError("only the first manifest names no previous one")
+            keys = {}
+            for item in op["keys"]:
+                name = str(item["id"])
+                if not _HEX32.fullmatch(name):
+                    raise ValueError(f"key id {name!r}")
+                keys[name] = [Wrap.from_dict(w) for w in item["wraps"]]
+            heads = op["heads"]
+            if not isinstance(heads, dict) or set(heads) != {"in", "out"}:
+                raise ValueError("heads")
+            datetime.fromisoformat(str(op["taken_at"]).replace("Z", "+00:00"))
+            return cls(
+                node=str(op["node"]),
+                number=number,
+                prev=prev,
+                taken_at=str(op["taken_at"]),
+                schema=str(op["schema"]),
+                backend=str(op["backend"]),
+                heads=heads,
+                keys=keys,
+                index_pieces=int(op["index"]["pieces"]),
+                objects=int(op["objects"]),
+                size=int(op["bytes"]),
+                restored_from=op.get("restored_from"),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise BackupDamaged(f"{where}: not a well-formed backup manifest ({exc})") from exc
+
+
+def seal_index(index: Index, key: DataKey) -> list[bytes]:
+    """The index encrypted like an object, in the pieces the manifest carries it in."""
+    sealed = encrypt_object(key, index.to_bytes())
+    return [sealed[i : i + INDEX_PIECE] for i in range(0, len(sealed), INDEX_PIECE)]
+
+
+def manifest_operations(
+    manifest: Manifest, pieces: list[bytes], objects: dict[str, int]
+) -> Iterator[dict[str, Any]]:
+    """The operations of a manifest's change-set: the manifest, the sealed index in
+    pieces and every object, by name."""
+    if len(pieces) != manifest.index_pieces or len(objects) != manifest.objects:
+        raise ValueError("the manifest must count the index pieces and objects it carries")
+    yield manifest.as_operation()
+    for piece in pieces:
+        yield {"op": "index", "data": base64.b64encode(piece).decode("ascii")}
+    for name in sorted(objects):
+        yield {"op": "object", "id": name, "size": objects[name]}
+
+
+@dataclass(frozen=True)
+class ReadManifest:
+    """A manifest as read from its change-set: public part, sealed index, objects."""
+
+    header: Header
+    manifest: Manifest
+    sealed_index: bytes
+    objects: dict[str, int]
+
+    def index(self, keys: dict[bytes, DataKey]) -> Index:
+        """Decrypt the index with the manifest's data keys."""
+        return Index.from_bytes(decrypt_object(keys, self.sealed_index, "index"))
+
+
+def read_manifest(header: Header, operations: Iterable[dict[str, Any]]) -> ReadManifest:
+    """Parse a ``backup`` change-set's operations; :class:`BackupDamaged` if malformed.
+
+    The manifest must be the origin's own (``node`` is the header's origin).
+    """
+    where = header.filename
+    ops = iter(operations)
+    manifest = Manifest.from_operation(next(ops, None) or {}, where)
+    if manifest.node != header.origin:
+        raise BackupDamaged(
+            f"{where}: a manifest of node {manifest.node} signed by {header.origin}: "
+            "a node backs up only itself"
+        )
+    sealed = bytearray()
+    objects: dict[str, int] = {}
+    pieces = 0
+    for op in ops:
+        kind = op.get("op")
+        if kind == "index" and not objects:
+            try:
+                sealed += base64.b64decode(str(op["data"]), validate=True)
+            except ValueError as exc:
+                raise BackupDamaged(f"{where}: an index piece is not base64") from exc
+            pieces += 1
+        elif kind == "object":
+            name, size = op.get("id"), op.get("size")
+            if not isinstance(name, str) or not _HEX64.fullmatch(name) or type(size) is not int:
+                raise BackupDamaged(f"{where}: an object entry is malformed: {op!r:.80}")
+            if name in objects:
+                raise BackupDamaged(f"{where}: object {name[:16]}… is listed twice")
+            objects[name] = size
+        else:
+            raise BackupDamaged(f"{where}: unexpected operation {kind!r}")
+    if pieces != manifest.index_pieces or len(objects) != manifest.objects:
+        raise BackupDamaged(f"{where}: the manifest's counts do not match what it carries")
+    return ReadManifest(header, manifest, bytes(sealed), objects)

@@ -1,0 +1,428 @@
+"""Backups at the data center, restore and rejoin, on SQLite and PostgreSQL provinces.
+
+Real ``network init`` provinces, real keys, real files, synced with ``sync_network``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from cli import cli
+from nodes import Node, init_node
+from nodes.backups import take_backup
+from nodes.drill import drill
+from nodes.exchange import Exchange
+from nodes.fiscal.appropriations import Allocation, allocate
+from nodes.fiscal.reconcile.records import stale
+from nodes.keeper import kept
+from nodes.network import Network, sync_network
+from nodes.restore import restore
+from schema.engine import drop_database
+from schema.tables import appropriation, appropriation_event
+from sync.backup import envelope, keys
+from sync.backup.envelope import BackupDamaged, DataKey
+from sync.errors import HomeError, InputError, KeyMaterialError
+
+CENTER = "410000-dc"
+
+
+def settle(network: Network) -> None:
+    result = sync_network(network.path, until_quiet=True, max_rounds=40)
+    assert result.quiet, result.unsettled
+
+
+def issue(
+    network: Network, origin: str, recipient: str, amount: int, doc: str, parent: str | None = None
+) -> str:
+    with Node.open(network.path / origin) as node:
+        line = Allocation(recipient, amount, "2050202", "50201", "111", doc, 2026, parent_id=parent)
+        return allocate(node, [line], actor="test")[0]
+
+
+def backup(network: Network, code: str) -> Any:
+    with Node.open(network.path / code) as node:
+        return take_backup(node)
+
+
+def books(network: Network, code: str) -> tuple[list[Any], list[Any]]:
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        rows = sorted(tuple(map(str, r)) for r in conn.execute(sa.select(appropriation)))
+        events = sorted(
+            (r.appropriation_id, r.seq, r.kind, r.amount_fen, r.changeset_id)
+            for r in conn.execute(sa.select(appropriation_event))
+        )
+        return rows, events
+
+
+def amounts(network: Network, code: str, side: str) -> dict[str, int]:
+    """What ``code`` holds of every appropriation it issued or received, in fen."""
+    column = appropriation.c.issuer if side == "issued" else appropriation.c.recipient
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        query = (
+            sa.select(appropriation.c.id, sa.func.sum(appropriation_event.c.amount_fen))
+            .join(appropriation_event)
+            .where(column == code)
+            .group_by(appropriation.c.id)
+        )
+        return {ident: int(total) for ident, total in conn.execute(query)}
+
+
+def lose(network: Network, code: str) -> str | None:
+    """The disk of ``code`` dies: its home (and PostgreSQL database) are gone."""
+    with Node.open(network.path / code) as node:
+        url = node.settings.database_url
+        backend = node.engine.dialect.name
+    shutil.rmtree(network.path / code)
+    if backend == "postgresql":
+        drop_database(url)
+        return url
+    return None
+
+
+def bring_back(network: Network, code: str, url: str | None, **options: Any) -> Any:
+    return restore(
+        code,
+        network.path / "topology.toml",
+        network.path / code,
+        network.ca_dir / "recovery-kit.pem",
+        db_url=url,
+        **options,
+    )
+
+
+def check_books(network: Network) -> None:
+    """Every issuer and recipient agree to the fen, and every digest matches its records."""
+    for spec in network.topology:
+        for other in network.topology:
+            issued = {
+                k: v
+                for k, v in amounts(network, spec.code, "issued").items()
+                if k.startswith(spec.code)
+            }
+            received = amounts(network, other.code, "received")
+            for ident, total in issued.items():
+                if ident in received:
+                    assert received[ident] == total, (ident, spec.code, other.code)
+        with Node.open(network.path / spec.code) as node, node.engine.connect() as conn:
+            assert stale(conn, spec.code) == [], spec.code
+
+
+def test_a_county_lost_mid_month_is_restored_with_the_recovery_key_and_rejoins(
+    province: Network,
+) -> None:
+    first = issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    down = issue(province, "410100", "410102", 400_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    assert backup(province, "410102").number == 1
+    settle(province)
+    later = issue(province, "410100", "410102", 123_45, "郑财预〔2026〕2号", parent=first)
+    settle(province)
+    before = books(province, "410102")
+    url = lose(province, "410102")
+    done = bring_back(province, "410102", url)
+    assert done.number == 1 and CENTER in done.peers
+    with Node.open(province.path / "410102") as node:
+        shown = node.status().as_dict()
+    assert any(a["kind"] == "restored" for a in shown["alerts"])
+    settle(province)
+    assert books(province, "410102") == before
+    assert amounts(province, "410102", "received") == {down: 400_00, later: 123_45}
+    check_books(province)
+    with Node.open(province.path / "410102") as node:
+        assert not any(a["kind"] == "restored" for a in node.status().as_dict()["alerts"])
+
+
+def test_a_parent_restored_to_before_an_allocation_gets_it_back_from_its_children(
+    province: Network,
+) -> None:
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    assert backup(province, "410100").number == 1
+    settle(province)
+    second = issue(province, "410000", "410100", 500_00, "豫财预〔2026〕2号")
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=second)
+    settle(province)
+    before = books(province, "410100")
+    url = lose(province, "410100")
+    bring_back(province, "410100", url)
+    assert books(province, "410100") != before  # the backup predates both
+    settle(province)
+    assert books(province, "410100") == before
+    with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
+        acked = (
+            conn.execute(sa.text("SELECT receipt_verdict FROM outbox WHERE kind = 'appropriation'"))
+            .scalars()
+            .all()
+        )
+    assert acked == ["applied"]  # the county's receipt came back with its change-set
+    more = issue(province, "410100", "410102", 100_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)  # no fork: the next change-set follows the one taken back
+    assert amounts(province, "410102", "received") == {down: 300_00, more: 100_00}
+    check_books(province)
+
+
+def test_the_center_holds_no_key_that_decrypts(province: Network) -> None:
+    issue(province, "410000", "410100", 100_00, "豫财预〔2026〕1号")
+    backup(province, "410102")
+    settle(province)
+    center = province.path / CENTER
+    (row,) = [r for r in kept_rows(province) if r.node == "410102"]
+    manifest = center / "mailboxes" / "410102" / "backup" / "manifests" / row.filename
+    from sync import changeset
+    from sync.backup.manifest import read_manifest
+
+    header, _seal = changeset.read_header(manifest)
+    read = read_manifest(header, changeset.iter_operations(manifest))
+    recipients = {w.recipient for wraps in read.manifest.keys.values() for w in wraps}
+    for path in center.rglob("*"):
+        if path.is_file() and path.suffix in (".key", ".pem", ""):
+            data = path.read_bytes()
+            if b"PRIVATE KEY" in data:
+                try:
+                    kit = keys.load_kit(path)
+                except KeyMaterialError:
+                    continue  # an ed25519 signing key: it unwraps nothing
+                assert kit.key.fingerprint not in recipients, path
+    with pytest.raises(KeyMaterialError):
+        own = keys.load_or_create_backup_key(center / "keys")
+        name, wraps = next(iter(read.manifest.keys.items()))
+        envelope.unwrap(bytes.fromhex(name), wraps, own)
+
+
+def kept_rows(network: Network) -> list[Any]:
+    with Node.open(network.path / CENTER) as node:
+        return kept(node)
+
+
+def test_a_second_backup_ships_only_what_changed_and_chains(province: Network) -> None:
+    first = backup(province, "410102")
+    second = backup(province, "410102")
+    assert second.number == 2 and second.new_objects < first.new_objects
+    settle(province)
+    assert [r.number for r in kept_rows(province) if r.node == "410102"] == [1, 2]
+
+
+def test_bad_inputs_are_refused_and_nothing_is_created(province: Network, tmp_path: Path) -> None:
+    backup(province, "410102")
+    settle(province)
+    topology = province.path / "topology.toml"
+    kit = province.ca_dir / "recovery-kit.pem"
+    store = province.path / CENTER / "mailboxes" / "410102" / "backup"
+    target = tmp_path / "restored"
+
+    with Node.open(province.path / "410102") as node:
+        live = node.settings.database_url
+    fresh = f"{live}_restored" if live.startswith("postgresql") else None
+
+    def attempt(error: type[Exception], key: Path = kit, **options: Any) -> str:
+        with pytest.raises(error) as caught:
+            restore("410102", topology, target, key, db_url=fresh, **options)
+        assert not target.exists() or [p.name for p in target.iterdir()] in ([], ["something"])
+        assert not list(target.parent.glob(".restored.partial-*"))
+        return str(caught.value)
+
+    # a wrong key, and no key file at all
+    other = tmp_path / "other.pem"
+    other.write_bytes(keys.issue_recovery(*_root(province), "410000", _now())[0])
+    assert "not encrypted for the key given" in attempt(KeyMaterialError, other)
+    assert "cannot read the key file" in attempt(KeyMaterialError, tmp_path / "missing.pem")
+    # a target that is not empty
+    target.mkdir()
+    (target / "something").write_text("x")
+    assert "is not empty" in attempt(HomeError)
+    (target / "something").unlink()
+    # a flipped byte in an object, then a truncated one
+    victim = max((store / "objects").iterdir(), key=lambda p: p.stat().st_size)
+    original = victim.read_bytes()
+    victim.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
+    assert "does not hash to its name" in attempt(BackupDamaged)
+    victim.write_bytes(original[: len(original) // 2])
+    assert "hash" in attempt(BackupDamaged)
+    victim.write_bytes(original)
+    # a manifest from another node, and an older manifest replayed under a newer name
+    backup(province, "410122")
+    backup(province, "410102")
+    settle(province)
+    manifests = store / "manifests"
+    (older, newer) = sorted(manifests.iterdir())
+    saved = newer.read_bytes()
+    newer.write_bytes(older.read_bytes())
+    assert "its name was changed" in attempt(BackupDamaged)
+    foreign = next(
+        (province.path / CENTER / "mailboxes" / "410122" / "backup" / "manifests").iterdir()
+    )
+    newer.write_bytes(foreign.read_bytes())
+    assert "not of 410102" in attempt(BackupDamaged)
+    newer.write_bytes(saved)
+    # a point in time before any backup
+    from datetime import UTC, datetime
+
+    assert "no backup of 410102" in attempt(InputError, at=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def _root(network: Network) -> tuple[Any, Any]:
+    from sync import pki
+
+    ca = pki.load_root(network.ca_dir)
+    return ca.cert, ca.key
+
+
+def _now() -> Any:
+    from schema.types import utcnow
+
+    return utcnow()
+
+
+def test_object_envelope_detects_tampering() -> None:
+    key = DataKey.fresh()
+    data = bytes(range(256)) * 9000  # three segments
+    sealed = envelope.encrypt_object(key, data)
+    keys_by_id = {key.id: key}
+    assert envelope.decrypt_object(keys_by_id, sealed, "x") == data
+    step = envelope.SEGMENT + 16
+    for bad in (
+        sealed[:-1],  # truncated
+        sealed[: 36 + step],  # a whole final segment dropped
+        sealed[:36]
+        + sealed[36 + step : 36 + 2 * step]
+        + sealed[36 : 36 + step]
+        + sealed[36 + 2 * step :],
+        sealed[:50] + bytes([sealed[50] ^ 0x80]) + sealed[51:],
+    ):
+        with pytest.raises(BackupDamaged):
+            envelope.decrypt_object(keys_by_id, bad, "x")
+    with pytest.raises(BackupDamaged):
+        envelope.decrypt_object({}, sealed, "x")
+
+
+def test_the_center_unreachable_mid_backup_resumes_and_lists_nothing_half_written(
+    province: Network,
+) -> None:
+    mailboxes = province.path / CENTER / "mailboxes"
+    hidden = province.path / "hidden-mailboxes"
+    mailboxes.rename(hidden)
+    try:
+        taken = backup(province, "410102")
+        with Node.open(province.path / "410102") as node:
+            exchange = Exchange(node)
+            try:
+                summary = exchange.run_round()
+            finally:
+                exchange.close()
+        assert any("still to upload" in p for p in summary.problems)
+        assert taken.staged > 0
+    finally:
+        hidden.rename(mailboxes)
+    assert [r for r in kept_rows(province) if r.node == "410102"] == []
+    settle(province)
+    assert [r.number for r in kept_rows(province) if r.node == "410102"] == [1]
+
+
+def test_a_backup_taken_while_operators_write_is_consistent_and_two_at_once_chain(
+    province: Network,
+) -> None:
+    first = issue(province, "410000", "410100", 10_000_00, "豫财预〔2026〕1号")
+    settle(province)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        number = 0
+        while not stop.is_set():
+            number += 1
+            try:
+                issue(province, "410100", "410102", 1_00, f"郑财预〔2026〕{number}号", parent=first)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        results: list[Any] = []
+        backers = [
+            threading.Thread(target=lambda: results.append(backup(province, "410100")))
+            for _ in range(2)
+        ]
+        for thread in backers:
+            thread.start()
+        for thread in backers:
+            thread.join()
+    finally:
+        stop.set()
+        writer.join()
+    assert not errors
+    assert sorted(r.number for r in results) == [1, 2]
+    with Node.open(province.path / "410100") as node:
+        report = drill(node)
+    assert report.passed, report.differences
+    settle(province)
+    assert [r.number for r in kept_rows(province) if r.node == "410100"] == [1, 2, 3]
+
+
+def test_a_reinitialised_node_is_told_to_restore(province: Network) -> None:
+    from nodes.home import NodeHome
+
+    backup(province, "410102")  # seq 1 of its channel to the center
+    settle(province)
+    url = lose(province, "410102")
+    from nodes import keys as node_keys
+    from sync import pki
+
+    home = province.path / "410102"
+    init_node(home, "410102", province.path / "topology.toml", url)
+    ca = pki.load_root(province.ca_dir)
+    node_keys.issue(ca, province.topology.node("410102"), NodeHome(home))
+    node_keys.install_recovery(NodeHome(home), province.ca_dir / "recovery.crt")
+    backup(province, "410102")  # seq 1 again on its channel to the center: a fork
+    sync_network(province.path, until_quiet=True, max_rounds=8)
+    with Node.open(home) as county:
+        alerts = county.status().as_dict()["alerts"]
+    assert any("Restore this node" in a["detail"] for a in alerts), alerts
+
+
+def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--home", str(province.path / "410102"), "backup"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Backup #1 of 410102" in result.output
+    settle(province)
+    result = runner.invoke(
+        cli,
+        [
+            "--home",
+            str(province.path / CENTER),
+            "backup",
+            "verify",
+            "--read-data",
+            "--node",
+            "410102",
+        ],
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "OK       410102" in result.output
+    result = runner.invoke(
+        cli,
+        [
+            "restore",
+            str(tmp_path / "elsewhere"),
+            "--node",
+            "410102",
+            "--topology",
+            str(province.path / "topology.toml"),
+            "--recovery-key",
+            str(tmp_path / "nope.pem"),
+        ],
+    )
+    assert result.exit_code == 8
+    assert result.stderr.startswith("Error: cannot read the key file") and "Hint:" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
