@@ -1,0 +1,369 @@
+"""One seed's run: its history played on a province, the invariants checked after each step.
+
+:func:`play` runs the steps one by one on a fresh :class:`~world.World`, reads the nodes a
+step touched and checks the invariants of every step; then the faults stop (partitions
+healed, held files put back, clocks true, every node up) and the province gets rounds
+until it is quiet, bounded; then the final invariants. The first invariant broken ends
+the run with a :class:`Failure` naming it, the step and the way to replay it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import traceback
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from nodes import alerts
+from nodes.fiscal.appropriations import Allocation, allocate, change, holdings
+from nodes.fiscal.ledger import Entry, record
+from nodes.summary import RoundSummary
+from schema.errors import LocalFailure
+from sync.errors import InputError
+from sync.transports.base import is_temporary
+from sync.transports.faulty import Fault
+
+from .history import FAULTS, Step, Swarm, generate
+from .invariants import Snapshot, Violation, check_final, check_step, read
+from .world import Crash, Shape, World, make_world
+
+__all__ = ["Failure", "Outcome", "play", "replay_command"]
+
+YEAR = 2026
+FUNCS = ("2050201", "2050202", "2100408")
+ECON = "50201"
+FUND = "111"
+SPENT_ON = date(YEAR, 2, 20)
+SETTLE_ROUNDS = 40
+"""Rounds the province gets to go quiet once the faults stop (it needs a handful)."""
+
+
+@dataclass
+class Failure:
+    """An invariant broken at step ``index`` (``len(steps)`` when it broke after them)."""
+
+    invariant: str
+    detail: str
+    index: int
+    step: str
+
+
+@dataclass
+class Outcome:
+    """What a run did."""
+
+    seed: int
+    swarm: Swarm
+    steps: int
+    failure: Failure | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    settle_rounds: int = 0
+
+
+def replay_command(
+    seed: int, steps: int, shape: Shape, faults: tuple[str, ...], keep: list[int] | None = None
+) -> str:
+    """The one command that plays ``seed`` again exactly (only the steps ``keep``, if given)."""
+    parts = ["python -m tests.sim", f"--seed {seed}", f"--steps {steps}", f"--shape {shape}"]
+    if faults != FAULTS:
+        parts.append(f"--faults {','.join(faults) or 'none'}")
+    if keep is not None:
+        parts.append(f"--keep {','.join(map(str, keep))}")
+    return " ".join(parts)
+
+
+class _Run:
+    """A history being played on a world."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.states: dict[str, Snapshot] = {c: read(world.node(c)) for c in world.codes}
+        self.spoilers = 0  # faults that could leave a file in quarantine
+        self.held: list[tuple[Path, bytes]] = []  # files taken out of the mailboxes
+        self.docs = 0
+        self.counts: dict[str, int] = {}
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def do(self, step: Step) -> set[str]:
+        """Play ``step``; return the nodes it may have changed."""
+        self.counts[step.kind] = self.counts.get(step.kind, 0) + 1
+        world = self.world
+        if step.kind in ("issue", "break_down", "adjust", "spend"):
+            self._operate(step)
+            return {step.node}
+        if step.kind == "round":
+            self._round(step.node)
+            return {step.node}
+        if step.kind == "province round":
+            for code in world.codes:
+                self._round(code)
+            return set(world.codes)
+        if step.kind == "tick":
+            world.time.advance(timedelta(seconds=int(step.args[0])))
+            return set()
+        if step.kind == "inject":
+            link, fault = step.args
+            if world.inject(step.node, str(link), Fault(fault)) and fault in ("truncate", "corrupt", "duplicate"):
+                self.spoilers += 1
+            return set()
+        if step.kind in ("hold", "release", "replay", "misroute"):
+            self._delay(step.kind, int(step.args[0]), int(step.args[1]))
+            return set()
+        if step.kind == "damage":
+            self._damage(step.node, str(step.args[0]), str(step.args[1]), int(step.args[2]))
+            return set()
+        if step.kind == "crash":
+            after, then, which = step.args
+            world.hosts[step.node].clock.arm(int(after))
+            self._then(step.node, str(then), int(which))
+            world.hosts[step.node].clock.crash_at = None
+            return {step.node}
+        if step.kind == "full":
+            then, which = step.args
+            world.hosts[step.node].full = True
+            try:
+                self._then(step.node, str(then), int(which))
+            finally:
+                world.hosts[step.node].full = False
+            return {step.node}
+        if step.kind == "restart":
+            world.restart(step.node)
+            return {step.node}
+        if step.kind == "partition":
+            world.partition(step.node)
+            return set()
+        if step.kind == "heal":
+            world.heal()
+            return set()
+        if step.kind == "skew":
+            world.hosts[step.node].clock.skew = timedelta(hours=int(step.args[0]))
+            return set()
+        raise ValueError(f"unknown step {step}")
+
+    def _then(self, code: str, what: str, which: int) -> None:
+        """What a node does while a fault is armed: a round, or an operator's spending."""
+        if what == "round":
+            self._round(code)
+        else:
+            self._operate(Step("spend", code, (which, "part")))
+
+    def _doc(self) -> str:
+        self.docs += 1
+        return f"豫财预〔{YEAR}〕{self.docs}号"
+
+    def _operate(self, step: Step) -> None:
+        """An operator's step at ``step.node``; refused ones (InputError) are part of life."""
+        world = self.world
+        code = step.node
+        node = world.node(code)
+        clock = world.hosts[code].clock
+        which, amount = int(step.args[0]), step.args[1]
+        try:
+            if step.kind == "issue":
+                children = [c.code for c in world.topology.children(code) if c.role != "center"]
+                line = Allocation(
+                    children[which % len(children)], int(amount), FUNCS[which % len(FUNCS)], ECON, FUND, self._doc(), YEAR
+                )
+                allocate(node, [line], actor="sim", clock=clock)
+                return
+            if step.kind == "adjust":
+                issued = sorted(holdings(node, issued=True), key=lambda h: h.id)
+                if not issued:
+                    return
+                held = issued[which % len(issued)]
+                wanted = _amount(amount, held.amount_fen)
+                change(node, held.id, str(step.args[2]), wanted, self._doc(), actor="sim", clock=clock)
+                return
+            mine = sorted(holdings(node, issued=False), key=lambda h: h.id)
+            if not mine:
+                return
+            held = mine[which % len(mine)]
+            wanted = _amount(amount, held.available_fen)
+            if step.kind == "spend":
+                entry = Entry(SPENT_ON, "expenditure", held.func_code, wanted, appropriation_id=held.id)
+                record(node, [entry], actor="sim", clock=clock)
+                return
+            children = world.topology.children(code)
+            line = Allocation(
+                children[which % len(children)].code,
+                wanted,
+                held.func_code,
+                ECON,
+                FUND,
+                self._doc(),
+                YEAR,
+                parent_id=held.id,
+            )
+            allocate(node, [line], actor="sim", clock=clock)
+        except InputError:
+            self.counts["refused"] = self.counts.get("refused", 0) + 1
+        except LocalFailure:  # the disk was full: nothing done, the operator is told
+            self.counts["failed"] = self.counts.get("failed", 0) + 1
+        except Crash:
+            self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+            world.restart(code)
+
+    def _round(self, code: str, retransmit_now: bool = False) -> RoundSummary:
+        """One sync round at ``code``; one that raises stops on a file: liveness is broken."""
+        try:
+            return self.world.exchange(code).run_round(retransmit_now=retransmit_now)
+        except Crash:
+            self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+            self.world.restart(code)
+            return RoundSummary()
+        except Exception as exc:
+            raise Violation(
+                "liveness", f"{code}: the round stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+            ) from exc
+
+    def _mailbox_files(self) -> list[Path]:
+        found = []
+        root = self.world.network.path
+        for code in self.world.codes:
+            boxes = root / code / "mailboxes"
+            if boxes.is_dir():
+                found += [
+                    p
+                    for p in boxes.glob("*/*/*")
+                    if p.is_file() and not is_temporary(p.name) and p.parent.name in ("up", "down")
+                ]
+        return sorted(found)
+
+    def _delay(self, kind: str, which: int, where: int) -> None:
+        if kind == "misroute":
+            folders = sorted({p.parent for p in self._mailbox_files()})
+            if self.held and folders:
+                _path, data = self.held[which % len(self.held)]
+                target = folders[where % len(folders)] / _path.name
+                target.write_bytes(data)
+                self.spoilers += 1
+            return
+        if kind == "hold":
+            files = self._mailbox_files()
+            if files:
+                path = files[which % len(files)]
+                self.held.append((path, path.read_bytes()))
+                path.unlink()
+        elif self.held:
+            path, data = self.held[which % len(self.held)]
+            if kind == "release":
+                self.held.remove((path, data))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def _damage(self, code: str, where: str, how: str, which: int) -> None:
+        home = self.world.network.path / code
+        if where == "mailbox":
+            files = [p for p in self._mailbox_files() if p.is_relative_to(home)]
+        else:
+            folder = home / "spool" / where
+            files = sorted(p for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)) if folder.is_dir() else []
+        if not files:
+            return
+        path = files[which % len(files)]
+        data = path.read_bytes()
+        self.spoilers += 1
+        if how == "lose":
+            path.unlink()
+        elif how == "truncate":
+            path.write_bytes(data[: len(data) // 2])
+        elif data:
+            bit = which * 7919 % (len(data) * 8)
+            spoiled = bytearray(data)
+            spoiled[bit // 8] ^= 1 << (bit % 8)
+            path.write_bytes(bytes(spoiled))
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def check(self, changed: set[str]) -> None:
+        before = self.states
+        fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
+        self.states = {**before, **fresh}
+        check_step(self.states, before, [c for c in self.world.codes if c in changed], self.spoilers)
+
+    def settle(self) -> int:
+        """Stop the faults and give the province rounds until quiet; return how many."""
+        world = self.world
+        world.heal()
+        for host in world.hosts.values():
+            host.clock.skew = timedelta(0)
+            for faulty in host.faults.values():
+                faulty._forced.clear()
+        for path, data in self.held:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        self.held.clear()
+        idle = 0
+        for rounds in range(1, SETTLE_ROUNDS + 1):
+            world.time.advance(timedelta(hours=1))
+            summary = RoundSummary()
+            for code in world.codes:
+                summary.add(self._round(code, retransmit_now=idle > 0))
+            self.check(set(world.codes))
+            if summary.moved == 0:
+                if not any(self._unsettled(code) for code in world.codes):
+                    return rounds
+                idle += 1
+            else:
+                idle = 0
+        stuck = [str(u) for code in world.codes for u in self._unsettled(code)]
+        raise Violation(
+            "convergence", f"not quiet after {SETTLE_ROUNDS} rounds without faults: " + "; ".join(stuck[:8])
+        )
+
+    def _unsettled(self, code: str) -> list[alerts.Unsettled]:
+        node = self.world.node(code)
+        return alerts.unsettled(node.engine, node.spool, code)
+
+
+def _amount(amount: int | str, limit: int) -> int:
+    if amount == "part":
+        return max(limit // 3, 1)
+    if amount == "all":
+        return max(limit, 1)
+    if amount == "over":
+        return max(limit, 0) + 1
+    return int(amount)
+
+
+def play(
+    base: Path,
+    seed: int,
+    steps: int,
+    shape: Shape = Shape(),
+    faults: tuple[str, ...] = FAULTS,
+    keep: list[int] | None = None,
+    database: str | None = None,
+    log: bool = False,
+) -> Outcome:
+    """Play ``seed``'s history (only the steps ``keep``, if given) on a fresh province."""
+    world = make_world(base, shape, seed, database)
+    try:
+        parents = {s.code: s.parent for s in world.topology}
+        swarm, history = generate(seed, steps, world.codes, parents, faults)
+        chosen = range(len(history)) if keep is None else keep
+        outcome = Outcome(seed, swarm, len(chosen))
+        run = _Run(world)
+        index = -1
+        step = "settling"
+        try:
+            for index in chosen:
+                step = str(history[index])
+                if log:
+                    print(f"{index:5d}  {step}")
+                run.check(run.do(history[index]))
+            index, step = len(history), "settling"
+            outcome.settle_rounds = run.settle()
+            step = "final"
+            check_final(run.states)
+        except Violation as exc:
+            outcome.failure = Failure(exc.invariant, exc.detail, index, step)
+        outcome.counts = run.counts
+        return outcome
+    finally:
+        world.close()
+        if database is None and not os.environ.get("FISCALSYNC_SIM_KEEP"):
+            shutil.rmtree(base / "province", ignore_errors=True)
