@@ -25,7 +25,7 @@ FAULTS = (
     "delay",  # a file in a mailbox held back, and later put back (delay, reorder, replay),
     # or put in another node's mailbox (misrouted)
     "damage",  # a file at rest in a mailbox or a spool truncated, flipped or lost
-    "full",  # a node's disk full (its database refuses to grow) for a round or an operation
+    "full",  # a node's disk full at one write of a round or an operation
     "crash",  # a node killed at its n-th clock reading, then started again
     "restart",  # a node closed and opened between steps
     "partition",  # a subtree cut off for a while, then healed
@@ -106,11 +106,12 @@ def generate(
         elif kind == "crash":
             then = rng.choice(("round", "operation"))
             node = node if then == "round" else rng.choice(holders)
-            history.append(Step("crash", node, (rng.randrange(1, 16), then, rng.randrange(1000))))
+            history.append(Step("crash", node, (rng.choice((1, 2, 3, 4, 6, 8, 12)), then, rng.randrange(1000))))
         elif kind == "full":
             then = rng.choice(("round", "operation"))
             node = node if then == "round" else rng.choice(holders)
-            history.append(Step("full", node, (then, rng.randrange(1000))))
+            room = rng.choice((0, 1, 2, 3, 5, 8, 13))
+            history.append(Step("full", node, (room, then, rng.randrange(1000))))
         elif kind == "restart":
             history.append(Step("restart", node))
         elif kind == "partition":

@@ -13,8 +13,8 @@ simulation owns are the seams the product already has:
   is at any point where the product stamps time (inside a transaction, between a commit
   and a file, while storing a receipt); the node is then closed and opened again from its
   database and spool, as a restarted process would be;
-- a full disk: a node's SQLite database capped at the pages it has, so that every write
-  that needs more fails as on a full disk.
+- a full disk: after n writes, the next statement that writes to a node's database fails
+  with the error its driver gives for a full disk (the database itself is real).
 
 A province is made once per shape and process (``network init`` signs every key), kept
 as a template, and copied back to the same path for each seed: node homes hold their
@@ -52,7 +52,18 @@ BORN = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """When the province's keys are made; the simulation starts some weeks later."""
 
 START = BORN + timedelta(days=40)
-NO_CAP = 1073741823  # SQLite's default max_page_count
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def disk_full(dialect: str) -> Exception:
+    """The error each driver raises when the disk is full."""
+    if dialect == "sqlite":
+        import sqlite3
+
+        return sqlite3.OperationalError("database or disk is full")
+    import psycopg2
+
+    return psycopg2.OperationalError("could not extend file: No space left on device")
 
 
 class Crash(BaseException):  # noqa: N818  (a crash is not an error the product may catch)
@@ -166,20 +177,17 @@ class Host:
     exchange: Exchange | None = None
     cables: dict[str, Cable] = field(default_factory=dict)
     faults: dict[str, FaultyTransport] = field(default_factory=dict)
-    full: bool = False  # its disk is full: its SQLite database cannot grow
+    room: int | None = None  # writes before its disk fails one; None: it fails none
+    disk_failed: bool = False  # a write failed since the disk was armed
 
-    def limit_growth(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        """On every connection taken from the pool: a full disk caps the database at the
-        pages it has (SQLite then answers "database or disk is full"), else no cap."""
-        cursor = dbapi_connection.cursor()
-        try:
-            if self.full:
-                pages = cursor.execute("PRAGMA page_count").fetchone()[0]
-                cursor.execute(f"PRAGMA max_page_count = {int(pages)}")
-            else:
-                cursor.execute(f"PRAGMA max_page_count = {NO_CAP}")
-        finally:
-            cursor.close()
+    def fill_disk(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        """Before every statement: once the disk has no more room, the next write fails as
+        the driver fails it (and the disk, freed, takes the writes after it)."""
+        if self.room is not None and statement.lstrip()[:6].upper() in WRITES:
+            if self.room <= 0:
+                self.room, self.disk_failed = None, True
+                raise disk_full(_conn.dialect.name)
+            self.room -= 1
 
 
 class World:
@@ -214,8 +222,7 @@ class World:
             return cable
 
         host.node = Node.open(self.network.path / code)
-        if host.node.engine.dialect.name == "sqlite":
-            sa.event.listen(host.node.engine, "checkout", host.limit_growth)
+        sa.event.listen(host.node.engine, "before_cursor_execute", host.fill_disk)
         host.exchange = Exchange(host.node, host.clock, wrap=wrap)
         self._wire(code)
 
