@@ -90,6 +90,13 @@ class _Run:
 
     def do(self, step: Step) -> set[str]:
         """Play ``step``; return the nodes it may have changed."""
+        try:
+            return self._do(step)
+        finally:
+            for host in self.world.hosts.values():
+                host.disk_failed = False
+
+    def _do(self, step: Step) -> set[str]:
         self.counts[step.kind] = self.counts.get(step.kind, 0) + 1
         world = self.world
         if step.kind in ("issue", "break_down", "adjust", "spend"):
@@ -116,21 +123,12 @@ class _Run:
         if step.kind == "damage":
             self._damage(step.node, str(step.args[0]), str(step.args[1]), int(step.args[2]))
             return set()
-        if step.kind == "crash":
-            after, then, which = step.args
-            world.hosts[step.node].clock.arm(int(after))
-            self._then(step.node, str(then), int(which))
-            world.hosts[step.node].clock.crash_at = None
-            return {step.node}
-        if step.kind == "full":
-            room, then, which = step.args
-            host = world.hosts[step.node]
-            host.room, host.disk_failed = int(room), False
-            try:
-                self._then(step.node, str(then), int(which))
-            finally:
-                host.room, host.disk_failed = None, False
-            return {step.node}
+        if step.kind == "crash":  # at the n-th clock reading of whatever the node does next
+            world.hosts[step.node].clock.arm(int(step.args[0]))
+            return set()
+        if step.kind == "full":  # at the (n+1)-th write of whatever the node does next
+            world.hosts[step.node].room = int(step.args[0])
+            return set()
         if step.kind == "restart":
             world.restart(step.node)
             return {step.node}
@@ -144,13 +142,6 @@ class _Run:
             world.hosts[step.node].clock.skew = timedelta(hours=int(step.args[0]))
             return set()
         raise ValueError(f"unknown step {step}")
-
-    def _then(self, code: str, what: str, which: int) -> None:
-        """What a node does while a fault is armed: a round, or an operator's spending."""
-        if what == "round":
-            self._round(code)
-        else:
-            self._operate(Step("spend", code, (which, "part")))
 
     def _doc(self) -> str:
         self.docs += 1
@@ -296,7 +287,7 @@ class _Run:
         world = self.world
         world.heal()
         for host in world.hosts.values():
-            host.clock.skew = timedelta(0)
+            host.clock.skew, host.clock.crash_at, host.room = timedelta(0), None, None
             for faulty in host.faults.values():
                 faulty._forced.clear()
         for path, data in self.held:
