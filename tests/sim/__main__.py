@@ -20,7 +20,7 @@ from pathlib import Path
 from .history import FAULTS
 from .shrinking import shrink
 from .simulation import Outcome, play, replay_command
-from .world import Shape
+from .world import DEFAULT_SHAPE, Shape
 
 _base: Path | None = None
 
@@ -36,7 +36,9 @@ def _folder() -> Path:
 def _run(job: tuple[int, argparse.Namespace]) -> tuple[Outcome, list[int] | None]:
     seed, args = job
     keep = None if args.keep is None else [int(i) for i in args.keep.split(",") if i]
-    outcome = play(_folder(), seed, args.steps, args.shape, args.faults, keep, args.database, args.log)
+    outcome = play(
+        _folder(), seed, args.steps, args.shape, args.faults, keep, args.database, args.log
+    )
     shrunk = None
     if outcome.failure is not None and not args.no_shrink:
         wanted = outcome.failure.invariant
@@ -55,7 +57,9 @@ def _faults(text: str) -> tuple[str, ...]:
     chosen = tuple(f for f in text.split(",") if f and f != "none")
     unknown = set(chosen) - set(FAULTS)
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown faults {sorted(unknown)}; known: {','.join(FAULTS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown faults {sorted(unknown)}; known: {','.join(FAULTS)}"
+        )
     return chosen
 
 
@@ -65,8 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=100, help="how many seeds (default 100)")
     parser.add_argument("--first", type=int, default=1, help="the first seed (default 1)")
     parser.add_argument("--steps", type=int, default=150, help="steps per seed (default 150)")
-    parser.add_argument("--shape", type=Shape.parse, default=Shape(), help="cities x counties + direct counties (3x3+1)")
-    parser.add_argument("--faults", type=_faults, default=FAULTS, help=f"which faults ({','.join(FAULTS)})")
+    parser.add_argument(
+        "--shape",
+        type=Shape.parse,
+        default=DEFAULT_SHAPE,
+        help="cities x counties + direct counties (3x3+1)",
+    )
+    parser.add_argument(
+        "--faults", type=_faults, default=FAULTS, help=f"which faults ({','.join(FAULTS)})"
+    )
     parser.add_argument("--keep", help="play only these steps of the history (a shrunk replay)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers")
     parser.add_argument("--database", help="PostgreSQL URL template with {code} (default SQLite)")
@@ -74,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-shrink", action="store_true", help="do not shrink failing seeds")
     parser.add_argument("--shrink-budget", type=int, default=150, help="runs a shrink may take")
     args = parser.parse_args(argv)
-    seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
+    seeds = (
+        [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
+    )
     jobs = [(seed, args) for seed in seeds]
     started = time.monotonic()
     failed = 0
@@ -105,17 +118,23 @@ def main(argv: list[str] | None = None) -> int:
 def _report(outcome: Outcome, shrunk: list[int] | None, args: argparse.Namespace) -> int:
     if outcome.failure is None:
         if args.seed is not None:
-            print(f"seed {outcome.seed}: ok ({outcome.swarm}); quiet after {outcome.settle_rounds} round(s)")
+            print(
+                f"seed {outcome.seed}: ok ({outcome.swarm}); quiet after {outcome.settle_rounds} round(s)"
+            )
         return 0
     failure = outcome.failure
-    print(f"FAIL seed {outcome.seed} ({outcome.swarm}): {failure.invariant} at step {failure.index} [{failure.step}]")
+    print(
+        f"FAIL seed {outcome.seed} ({outcome.swarm}): {failure.invariant} at step {failure.index} [{failure.step}]"
+    )
     print(f"  {failure.detail.splitlines()[0] if failure.detail else ''}")
     if args.seed is not None and len(failure.detail.splitlines()) > 1:
         print("\n".join("  " + line for line in failure.detail.splitlines()[1:]))
     keep = None if args.keep is None else [int(i) for i in args.keep.split(",") if i]
     print(f"  replay: {replay_command(outcome.seed, args.steps, args.shape, args.faults, keep)}")
     if shrunk is not None:
-        print(f"  shrunk to {len(shrunk)} step(s): {replay_command(outcome.seed, args.steps, args.shape, args.faults, shrunk)}")
+        print(
+            f"  shrunk to {len(shrunk)} step(s): {replay_command(outcome.seed, args.steps, args.shape, args.faults, shrunk)}"
+        )
     sys.stdout.flush()
     return 1
 

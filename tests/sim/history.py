@@ -85,10 +85,14 @@ def generate(
             op = rng.choices(OPERATIONS, (3, 4, 2, 4))[0]
             node = fiscal[0] if op == "issue" else rng.choice(issuers if op != "spend" else holders)
             amount: int | str = (
-                rng.randrange(1, 10_000_000) if op == "issue" else rng.choice((*AMOUNTS, rng.randrange(1, 500_000)))
+                rng.randrange(1, 10_000_000)
+                if op == "issue"
+                else rng.choice((*AMOUNTS, rng.randrange(1, 500_000)))
             )
             extra = rng.choice(("increase", "decrease", "recover")) if op == "adjust" else ""
-            history.append(Step(op, node, (rng.randrange(1000), amount, *((extra,) if extra else ()))))
+            history.append(
+                Step(op, node, (rng.randrange(1000), amount, *((extra,) if extra else ())))
+            )
         elif kind in ("round", "province round"):
             history.append(Step(kind, node if kind == "round" else "*"))
         elif kind == "tick":
@@ -102,7 +106,13 @@ def generate(
             history.append(Step(kind, "*", (rng.randrange(1000), rng.randrange(1000))))
         elif kind == "damage":
             where = rng.choice(("mailbox", "incoming", "relay"))
-            history.append(Step("damage", node, (where, rng.choice(("truncate", "flip", "lose")), rng.randrange(1000))))
+            history.append(
+                Step(
+                    "damage",
+                    node,
+                    (where, rng.choice(("truncate", "flip", "lose")), rng.randrange(1000)),
+                )
+            )
         elif kind == "crash":
             history.append(Step("crash", node, (rng.randrange(1, 30),)))
         elif kind == "full":

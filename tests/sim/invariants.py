@@ -37,7 +37,7 @@ import sqlalchemy as sa
 
 from nodes.fiscal.appropriations import balances
 from nodes.node import Node
-from schema.channels import channel_head, changeset_log, outbox, quarantine
+from schema.channels import changeset_log, channel_head, outbox, quarantine
 from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry
 
@@ -81,7 +81,9 @@ def read(node: Node) -> Snapshot:
     code = node.spec.code
     with reading(node.engine) as conn:
         rows = {r.id: r for r in conn.execute(sa.select(appropriation))}
-        events = {(e.appropriation_id, e.seq): e for e in conn.execute(sa.select(appropriation_event))}
+        events = {
+            (e.appropriation_id, e.seq): e for e in conn.execute(sa.select(appropriation_event))
+        }
         ledger = {e.id: e for e in conn.execute(sa.select(ledger_entry))}
         boxed = {r.id: r for r in conn.execute(sa.select(outbox))}
         log = {r.id: r for r in conn.execute(sa.select(changeset_log))}
@@ -116,7 +118,9 @@ def counts(event: Any, state: Snapshot) -> bool:
 
 def raw_available(state: Snapshot) -> dict[str, int]:
     """What is available of each appropriation received here, from the raw tables."""
-    left: dict[str, int] = {i: 0 for i, r in state.appropriations.items() if r.recipient == state.code}
+    left: dict[str, int] = {
+        i: 0 for i, r in state.appropriations.items() if r.recipient == state.code
+    }
     for event in state.events.values():
         row = state.appropriations[event.appropriation_id]
         if row.recipient == state.code:
@@ -176,9 +180,7 @@ def _channels(state: Snapshot, states: dict[str, Snapshot]) -> None:
         rows.sort(key=lambda r: r.seq)
         where = f"{origin} -> {state.code}"
         seqs = [r.seq for r in rows]
-        require(
-            seqs == list(range(1, len(rows) + 1)), "channel order", f"{where}: taken {seqs}"
-        )
+        require(seqs == list(range(1, len(rows) + 1)), "channel order", f"{where}: taken {seqs}")
         for earlier, later in zip(rows, rows[1:], strict=False):
             require(
                 later.prev == earlier.id,
@@ -256,7 +258,11 @@ def _refusals(state: Snapshot, states: dict[str, Snapshot]) -> None:
         if row.verdict != "rejected":
             continue
         sender = states.get(row.origin)
-        kinds = set() if sender is None else {e.kind for e in sender.events.values() if e.changeset_id == row.id}
+        kinds = (
+            set()
+            if sender is None
+            else {e.kind for e in sender.events.values() if e.changeset_id == row.id}
+        )
         require(
             row.kind == "appropriation"
             and kinds <= set(SHRINKS)
@@ -291,7 +297,9 @@ def _atomicity(state: Snapshot) -> None:
 
 
 def _append_only(old: Snapshot, new: Snapshot) -> None:
-    def same(kind: str, before: dict[Any, Any], after: dict[Any, Any], fields: tuple[str, ...]) -> None:
+    def same(
+        kind: str, before: dict[Any, Any], after: dict[Any, Any], fields: tuple[str, ...]
+    ) -> None:
         for key, row in before.items():
             now = after.get(key)
             was = tuple(getattr(row, f) for f in fields)

@@ -9,6 +9,7 @@ the run with a :class:`Failure` naming it, the step and the way to replay it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import traceback
@@ -28,7 +29,7 @@ from sync.transports.faulty import Fault
 
 from .history import FAULTS, Step, Swarm, generate
 from .invariants import Snapshot, Violation, check_final, check_step, read
-from .world import Crash, Shape, World, make_world
+from .world import DEFAULT_SHAPE, Crash, Shape, World, make_world
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
 
@@ -61,6 +62,7 @@ class Outcome:
     failure: Failure | None = None
     counts: dict[str, int] = field(default_factory=dict)
     settle_rounds: int = 0
+    fingerprint: str = ""  # of every change-set queued and taken, and their verdicts
 
 
 def replay_command(
@@ -114,7 +116,11 @@ class _Run:
             return set()
         if step.kind == "inject":
             link, fault = step.args
-            if world.inject(step.node, str(link), Fault(fault)) and fault in ("truncate", "corrupt", "duplicate"):
+            if world.inject(step.node, str(link), Fault(fault)) and fault in (
+                "truncate",
+                "corrupt",
+                "duplicate",
+            ):
                 self.spoilers += 1
             return set()
         if step.kind in ("hold", "release", "replay", "misroute"):
@@ -158,7 +164,13 @@ class _Run:
             if step.kind == "issue":
                 children = [c.code for c in world.topology.children(code) if c.role != "center"]
                 line = Allocation(
-                    children[which % len(children)], int(amount), FUNCS[which % len(FUNCS)], ECON, FUND, self._doc(), YEAR
+                    children[which % len(children)],
+                    int(amount),
+                    FUNCS[which % len(FUNCS)],
+                    ECON,
+                    FUND,
+                    self._doc(),
+                    YEAR,
                 )
                 allocate(node, [line], actor="sim", clock=clock)
                 return
@@ -168,7 +180,9 @@ class _Run:
                     return
                 held = issued[which % len(issued)]
                 wanted = _amount(amount, held.amount_fen)
-                change(node, held.id, str(step.args[2]), wanted, self._doc(), actor="sim", clock=clock)
+                change(
+                    node, held.id, str(step.args[2]), wanted, self._doc(), actor="sim", clock=clock
+                )
                 return
             mine = sorted(holdings(node, issued=False), key=lambda h: h.id)
             if not mine:
@@ -176,7 +190,9 @@ class _Run:
             held = mine[which % len(mine)]
             wanted = _amount(amount, held.available_fen)
             if step.kind == "spend":
-                entry = Entry(SPENT_ON, "expenditure", held.func_code, wanted, appropriation_id=held.id)
+                entry = Entry(
+                    SPENT_ON, "expenditure", held.func_code, wanted, appropriation_id=held.id
+                )
                 record(node, [entry], actor="sim", clock=clock)
                 return
             children = world.topology.children(code)
@@ -214,7 +230,8 @@ class _Run:
                 self.counts["failed"] = self.counts.get("failed", 0) + 1
                 return RoundSummary()  # the round rolled back; the next one tries again
             raise Violation(
-                "liveness", f"{code}: the round stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+                "liveness",
+                f"{code}: the round stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}",
             ) from exc
 
     def _mailbox_files(self) -> list[Path]:
@@ -258,7 +275,11 @@ class _Run:
             files = [p for p in self._mailbox_files() if p.is_relative_to(home)]
         else:
             folder = home / "spool" / where
-            files = sorted(p for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)) if folder.is_dir() else []
+            files = (
+                sorted(p for p in folder.iterdir() if p.is_file() and not is_temporary(p.name))
+                if folder.is_dir()
+                else []
+            )
         if not files:
             return
         path = files[which % len(files)]
@@ -280,7 +301,9 @@ class _Run:
         before = self.states
         fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
         self.states = {**before, **fresh}
-        check_step(self.states, before, [c for c in self.world.codes if c in changed], self.spoilers)
+        check_step(
+            self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
+        )
 
     def settle(self) -> int:
         """Stop the faults and give the province rounds until quiet; return how many."""
@@ -309,12 +332,26 @@ class _Run:
                 idle = 0
         stuck = [str(u) for code in world.codes for u in self._unsettled(code)]
         raise Violation(
-            "convergence", f"not quiet after {SETTLE_ROUNDS} rounds without faults: " + "; ".join(stuck[:8])
+            "convergence",
+            f"not quiet after {SETTLE_ROUNDS} rounds without faults: " + "; ".join(stuck[:8]),
         )
 
     def _unsettled(self, code: str) -> list[alerts.Unsettled]:
         node = self.world.node(code)
         return alerts.unsettled(node.engine, node.spool, code)
+
+
+def _fingerprint(states: dict[str, Snapshot]) -> str:
+    """What two plays of one history must agree on: every change-set each node queued and
+    took, by channel and number, with its verdict."""
+    seen = sorted(
+        (code, kind, row.recipient if kind == "out" else row.origin, row.seq, row.kind, verdict)
+        for code, state in states.items()
+        for kind, rows in (("out", state.outbox), ("in", state.log))
+        for row in rows.values()
+        for verdict in [row.receipt_verdict if kind == "out" else row.verdict]
+    )
+    return hashlib.sha256(repr(seen).encode()).hexdigest()
 
 
 def _local(exc: Exception) -> bool:
@@ -336,7 +373,7 @@ def play(
     base: Path,
     seed: int,
     steps: int,
-    shape: Shape = Shape(),
+    shape: Shape = DEFAULT_SHAPE,
     faults: tuple[str, ...] = FAULTS,
     keep: list[int] | None = None,
     database: str | None = None,
@@ -365,6 +402,7 @@ def play(
         except Violation as exc:
             outcome.failure = Failure(exc.invariant, exc.detail, index, step)
         outcome.counts = run.counts
+        outcome.fingerprint = _fingerprint(run.states)
         return outcome
     finally:
         world.close()

@@ -46,7 +46,7 @@ from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
 from sync.transports.faulty import Fault, FaultyTransport
 
-__all__ = ["Cable", "Crash", "Shape", "SimClock", "World", "make_world"]
+__all__ = ["DEFAULT_SHAPE", "Cable", "Crash", "Shape", "SimClock", "World", "make_world"]
 
 BORN = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """When the province's keys are made; the simulation starts some weeks later."""
@@ -165,6 +165,10 @@ class Shape:
         for county in sorted(c for c in direct if c[4] == "8")[: self.direct]:
             node(county, "county", "410000")
         return "\n".join(lines)
+
+
+DEFAULT_SHAPE = Shape()
+"""1 province, 3 cities of 3 counties, 1 county under the province, and the center."""
 
 
 @dataclass
