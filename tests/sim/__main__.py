@@ -35,10 +35,11 @@ def _folder() -> Path:
 
 def _run(job: tuple[int, argparse.Namespace]) -> tuple[Outcome, list[int] | None]:
     seed, args = job
+    database = args.database
+    if database is not None:  # each worker its own databases
+        database = database.replace("{code}", f"w{os.getpid()}_{{code}}")
     keep = None if args.keep is None else [int(i) for i in args.keep.split(",") if i]
-    outcome = play(
-        _folder(), seed, args.steps, args.shape, args.faults, keep, args.database, args.log
-    )
+    outcome = play(_folder(), seed, args.steps, args.shape, args.faults, keep, database, args.log)
     shrunk = None
     if outcome.failure is not None and not args.no_shrink:
         wanted = outcome.failure.invariant
@@ -46,7 +47,7 @@ def _run(job: tuple[int, argparse.Namespace]) -> tuple[Outcome, list[int] | None
         every = keep if keep is not None else list(range(last + 1))
 
         def fails(trial: list[int]) -> bool:
-            again = play(_folder(), seed, args.steps, args.shape, args.faults, trial, args.database)
+            again = play(_folder(), seed, args.steps, args.shape, args.faults, trial, database)
             return again.failure is not None and again.failure.invariant == wanted
 
         shrunk = shrink([i for i in every if i <= last], fails, args.shrink_budget)

@@ -74,7 +74,7 @@ def generate(
     fiscal = [c for c in codes if c != center]
     holders = [c for c in fiscal if parents[c] is not None]
     issuers = [c for c in fiscal if any(parents[o] == c for o in fiscal)]
-    kinds = {"operation": 12, "round": 6, "province round": 2, "tick": 3}
+    kinds = {"operation": 12, "together": 2, "round": 6, "province round": 2, "tick": 3}
     kinds.update(swarm.weights)
     names, weights = zip(*kinds.items(), strict=True)
     history: list[Step] = []
@@ -93,6 +93,11 @@ def generate(
             history.append(
                 Step(op, node, (rng.randrange(1000), amount, *((extra,) if extra else ())))
             )
+        elif kind == "together":
+            node = rng.choice(holders)
+            first, second = rng.choice(AMOUNTS), rng.choice(AMOUNTS[:2])
+            args = (rng.choice((1, 1, 2, 3)), rng.randrange(1000), first, second)
+            history.append(Step("together", node, args))
         elif kind in ("round", "province round"):
             history.append(Step(kind, node if kind == "round" else "*"))
         elif kind == "tick":

@@ -14,6 +14,8 @@ Each check raises :class:`Violation` naming its invariant:
   before has changed or gone;
 - ``refused for cause``: a change-set refused only for what it says (a decrease or
   recovery beyond what is available), never for a failure of the node taking it;
+- ``no way back``: a relay never sends a change-set back to the neighbour it came from
+  (the way loops start);
 - ``atomicity``: nothing half-applied after a crash: every unacknowledged change-set
   has its file, every event a change-set, every appropriation its events;
 - ``quarantine bounded``: no more files refused than faults that could spoil one;
@@ -37,7 +39,7 @@ import sqlalchemy as sa
 
 from nodes.fiscal.appropriations import balances
 from nodes.node import Node
-from schema.channels import changeset_log, channel_head, outbox, quarantine
+from schema.channels import changeset_log, channel_head, outbox, quarantine, relay_log
 from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry
 
@@ -72,6 +74,7 @@ class Snapshot:
     log: dict[str, Any]
     heads: dict[str, Any]
     quarantined: int
+    relayed: dict[str, Any]
     spooled: frozenset[str]
     available: dict[str, int]  # what the product says is available of each received one
 
@@ -96,12 +99,23 @@ def read(node: Node) -> Snapshot:
             .select_from(quarantine)
             .where(quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None))
         ).scalar_one()
+        relayed = {r.id: r for r in conn.execute(sa.select(relay_log))}
         received = [i for i, r in rows.items() if r.recipient == code]
         available = balances(conn, received) if received else {}
     folder = node.spool.outbox
     spooled = frozenset(p.name for p in folder.iterdir()) if folder.is_dir() else frozenset()
     return Snapshot(
-        code, rows, events, ledger, boxed, log, heads, int(open_entries), spooled, available
+        code,
+        rows,
+        events,
+        ledger,
+        boxed,
+        log,
+        heads,
+        int(open_entries),
+        relayed,
+        spooled,
+        available,
     )
 
 
@@ -150,6 +164,7 @@ def check_step(
         _exactly_once(state, states)
         _refusals(state, states)
         _atomicity(state)
+        _relays(state)
         if code in before:
             _append_only(before[code], state)
     quarantined = sum(s.quarantined for s in states.values())
@@ -270,6 +285,16 @@ def _refusals(state: Snapshot, states: dict[str, Snapshot]) -> None:
             "refused for cause",
             f"{state.code}: refused {row.kind} seq {row.seq} from {row.origin} "
             f"({', '.join(sorted(kinds)) or 'no events'}): {row.reason}",
+        )
+
+
+def _relays(state: Snapshot) -> None:
+    for row in state.relayed.values():
+        require(
+            row.source is None or row.target != row.source,
+            "no way back",
+            f"{state.code}: relayed {row.id[:12]} ({row.origin} -> {row.recipient}) back to "
+            f"{row.source}, where it came from",
         )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import traceback
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -20,16 +19,17 @@ from pathlib import Path
 from nodes import alerts
 from nodes.fiscal.appropriations import Allocation, allocate, change, holdings
 from nodes.fiscal.ledger import Entry, record
+from nodes.node import Node
 from nodes.summary import RoundSummary
 from schema.engine import database_failure
-from schema.errors import LocalFailure
+from schema.errors import DatabaseBusy, LocalFailure
 from sync.errors import InputError
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
 
 from .history import FAULTS, Step, Swarm, generate
 from .invariants import Snapshot, Violation, check_final, check_step, read
-from .world import DEFAULT_SHAPE, Crash, Shape, World, make_world
+from .world import DEFAULT_SHAPE, Crash, Shape, SimClock, World, clear, make_world
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
 
@@ -104,6 +104,9 @@ class _Run:
         if step.kind in ("issue", "break_down", "adjust", "spend"):
             self._operate(step)
             return {step.node}
+        if step.kind == "together":
+            self._together(step)
+            return {step.node}
         if step.kind == "round":
             self._round(step.node)
             return {step.node}
@@ -153,12 +156,35 @@ class _Run:
         self.docs += 1
         return f"豫财预〔{YEAR}〕{self.docs}号"
 
-    def _operate(self, step: Step) -> None:
-        """An operator's step at ``step.node``; refused ones (InputError) are part of life."""
+    def _together(self, step: Step) -> None:
+        """Two operators at one node: while the first is inside its transaction (at its
+        n-th clock reading), a second process spends from the same appropriation."""
         world = self.world
         code = step.node
-        node = world.node(code)
+        after, which, first, second = step.args
         clock = world.hosts[code].clock
+        other = world.second_operator(code)
+        spending = Step("spend", code, (which, second))
+
+        def meanwhile() -> None:
+            self.counts["interleaved"] = self.counts.get("interleaved", 0) + 1
+            self._operate(spending, other, clock.twin())
+
+        clock.interrupt(int(after), meanwhile)
+        try:
+            kind = "break_down" if world.topology.children(code) else "spend"
+            self._operate(Step(kind, code, (which, first)))
+        finally:
+            clock.meanwhile = None
+            other.close()
+
+    def _operate(self, step: Step, node: Node | None = None, clock: SimClock | None = None) -> None:
+        """An operator's step at ``step.node`` (by default its process, with its clock);
+        refused ones (InputError) are part of life, as is a busy or full database."""
+        world = self.world
+        code = step.node
+        node = node or world.node(code)
+        clock = clock or world.hosts[code].clock
         which, amount = int(step.args[0]), step.args[1]
         try:
             if step.kind == "issue":
@@ -209,10 +235,13 @@ class _Run:
             allocate(node, [line], actor="sim", clock=clock)
         except InputError:
             self.counts["refused"] = self.counts.get("refused", 0) + 1
-        except Exception as exc:  # the disk was full: nothing done, the operator is told
-            if not (world.hosts[code].disk_failed and _local(exc)):
+        except Exception as exc:  # the disk was full, or the database busy: nothing done
+            busy = isinstance(exc, DatabaseBusy) or isinstance(database_failure(exc), DatabaseBusy)
+            if not (busy or (world.hosts[code].disk_failed and _local(exc))):
                 raise
-            self.counts["failed"] = self.counts.get("failed", 0) + 1
+            self.counts["busy" if busy else "failed"] = (
+                self.counts.get("busy" if busy else "failed", 0) + 1
+            )
         except Crash:
             self.counts["crashed"] = self.counts.get("crashed", 0) + 1
             world.restart(code)
@@ -406,5 +435,5 @@ def play(
         return outcome
     finally:
         world.close()
-        if database is None and not os.environ.get("FISCALSYNC_SIM_KEEP"):
-            shutil.rmtree(base / "province", ignore_errors=True)
+        if not os.environ.get("FISCALSYNC_SIM_KEEP"):
+            clear(base / "province", database)

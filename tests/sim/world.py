@@ -12,7 +12,9 @@ simulation owns are the seams the product already has:
 - crashes: a node's clock can be armed to raise :class:`Crash` at its n-th reading, which
   is at any point where the product stamps time (inside a transaction, between a commit
   and a file, while storing a receipt); the node is then closed and opened again from its
-  database and spool, as a restarted process would be;
+  database and spool, as a restarted process would be; armed otherwise, it lets a second
+  operator's process do its work while the first is inside its transaction (two
+  operators at one node, interleaved as far as the database lets them);
 - a full disk: after n writes, the next statement that writes to a node's database fails
   with the error its driver gives for a full disk (the database itself is real).
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 import builtins
 import shutil
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,13 +48,27 @@ from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
 from sync.transports.faulty import Fault, FaultyTransport
 
-__all__ = ["DEFAULT_SHAPE", "Cable", "Crash", "Shape", "SimClock", "World", "make_world"]
+__all__ = ["DEFAULT_SHAPE", "Cable", "Crash", "Shape", "SimClock", "World", "clear", "make_world"]
 
 BORN = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """When the province's keys are made; the simulation starts some weeks later."""
 
 START = BORN + timedelta(days=40)
 WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+IMPATIENT_MS = 200
+
+
+def _impatient(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        if "psycopg2" in type(dbapi_connection).__module__:
+            cursor.execute(f"SET lock_timeout = {IMPATIENT_MS}")
+        else:
+            cursor.execute(f"PRAGMA busy_timeout = {IMPATIENT_MS}")
+    finally:
+        cursor.close()
 
 
 def disk_full(dialect: str) -> Exception:
@@ -73,25 +89,41 @@ class Crash(BaseException):  # noqa: N818  (a crash is not an error the product 
 
 
 class SimClock:
-    """One node's view of the simulated time: the province's time plus its skew; armed,
-    it raises :class:`Crash` at its ``crash_at``-th reading."""
+    """One node's view of the simulated time: the province's time plus its skew.
+
+    Armed, it raises :class:`Crash` at its ``crash_at``-th reading; given a ``meanwhile``,
+    it runs it once at its ``meanwhile_at``-th reading (what another process does while
+    this one is inside its transaction)."""
 
     def __init__(self, province: FixedClock) -> None:
         self.province = province
         self.skew = timedelta(0)
         self.crash_at: int | None = None
         self.readings = 0
+        self.meanwhile: Callable[[], None] | None = None
+        self.meanwhile_at = 0
 
     def now(self) -> datetime:
-        if self.crash_at is not None:
-            self.readings += 1
-            if self.readings >= self.crash_at:
-                self.crash_at = None
-                raise Crash(f"crashed at clock reading {self.readings}")
+        self.readings += 1
+        if self.crash_at is not None and self.readings >= self.crash_at:
+            self.crash_at = None
+            raise Crash(f"crashed at clock reading {self.readings}")
+        if self.meanwhile is not None and self.readings >= self.meanwhile_at:
+            action, self.meanwhile = self.meanwhile, None
+            action()
         return self.province.now() + self.skew
 
     def arm(self, after: int) -> None:
-        self.crash_at, self.readings = after, 0
+        self.crash_at = self.readings + after
+
+    def interrupt(self, after: int, action: Callable[[], None]) -> None:
+        self.meanwhile, self.meanwhile_at = action, self.readings + after
+
+    def twin(self) -> SimClock:
+        """The same time, for another process of this node, with nothing armed."""
+        other = SimClock(self.province)
+        other.skew = self.skew
+        return other
 
 
 class Cable(Transport):
@@ -230,6 +262,13 @@ class World:
         host.exchange = Exchange(host.node, host.clock, wrap=wrap)
         self._wire(code)
 
+    def second_operator(self, code: str) -> Node:
+        """Another process at node ``code``, with its own connections, that waits for a
+        lock held by this one a moment only (then it is told the database is busy)."""
+        node = Node.open(self.network.path / code)
+        sa.event.listen(node.engine, "checkout", _impatient)
+        return node
+
     def stop(self, code: str) -> None:
         """Close the node: its connections and transports; nothing is flushed on purpose."""
         host = self.hosts[code]
@@ -306,20 +345,20 @@ def make_world(base: Path, shape: Shape, seed: int, database: str | None = None)
     """
     path = base / "province"
     if database is not None:
-        _clear(path, database)
+        clear(path, database)
         network = _init(base, shape, database)
         return World(network, seed, database)
     key = (base, str(shape))
     template = _templates.get(key)
     if template is None:
-        _clear(path, None)
+        clear(path, None)
         _init(base, shape, None)
         template = base / f"template-{shape}"
         shutil.rmtree(template, ignore_errors=True)
         shutil.copytree(path, template)
         _templates[key] = template
     else:
-        _clear(path, None)
+        clear(path, None)
         shutil.copytree(template, path)
     return World(_load(path), seed, None)
 
@@ -338,7 +377,8 @@ def _load(path: Path) -> Network:
     return Network(path, topology, {n.code: NodeHome(path / n.code) for n in topology})
 
 
-def _clear(path: Path, database: str | None) -> None:
+def clear(path: Path, database: str | None) -> None:
+    """Remove the province at ``path``, and its databases when they are PostgreSQL ones."""
     if database is not None and path.is_dir():
         for code in _codes(path):
             drop_database(database.replace("{code}", code.replace("-", "_")))
