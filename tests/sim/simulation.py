@@ -407,12 +407,16 @@ def play(
     keep: list[int] | None = None,
     database: str | None = None,
     log: bool = False,
+    written: list[Step] | None = None,
 ) -> Outcome:
-    """Play ``seed``'s history (only the steps ``keep``, if given) on a fresh province."""
+    """Play ``seed``'s history (only the steps ``keep``, if given) on a fresh province;
+    or the history ``written`` by hand, when given."""
     world = make_world(base, shape, seed, database)
     try:
         parents = {s.code: s.parent for s in world.topology}
         swarm, history = generate(seed, steps, world.codes, parents, faults)
+        if written is not None:
+            swarm, history = Swarm({}), written
         chosen = range(len(history)) if keep is None else keep
         outcome = Outcome(seed, swarm, len(chosen))
         run = _Run(world)

@@ -15,8 +15,9 @@ simulation owns are the seams the product already has:
   database and spool, as a restarted process would be; armed otherwise, it lets a second
   operator's process do its work while the first is inside its transaction (two
   operators at one node, interleaved as far as the database lets them);
-- a full disk: after n writes, the next statement that writes to a node's database fails
-  with the error its driver gives for a full disk (the database itself is real).
+- a full disk: after n writes, the next write to a node's database fails in its driver
+  (on SQLite the driver's authorizer refuses it, which reaches raw cursors too; on
+  PostgreSQL the driver's error for a full disk); the database itself is real.
 
 A province is made once per shape and process (``network init`` signs every key), kept
 as a template, and copied back to the same path for each seed: node homes hold their
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import shutil
+import sqlite3
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ BORN = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 START = BORN + timedelta(days=40)
 WRITES = ("INSERT", "UPDATE", "DELETE")
+SQLITE_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
 
 
 IMPATIENT_MS = 200
@@ -65,21 +68,11 @@ def _impatient(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     try:
         if "psycopg2" in type(dbapi_connection).__module__:
             cursor.execute(f"SET lock_timeout = {IMPATIENT_MS}")
+            dbapi_connection.commit()  # the setting stays for the session
         else:
             cursor.execute(f"PRAGMA busy_timeout = {IMPATIENT_MS}")
     finally:
         cursor.close()
-
-
-def disk_full(dialect: str) -> Exception:
-    """The error each driver raises when the disk is full."""
-    if dialect == "sqlite":
-        import sqlite3
-
-        return sqlite3.OperationalError("database or disk is full")
-    import psycopg2
-
-    return psycopg2.OperationalError("could not extend file: No space left on device")
 
 
 class Crash(BaseException):  # noqa: N818  (a crash is not an error the product may catch)
@@ -216,14 +209,37 @@ class Host:
     room: int | None = None  # writes before its disk fails one; None: it fails none
     disk_failed: bool = False  # a write failed since the disk was armed
 
-    def fill_disk(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        """Before every statement: once the disk has no more room, the next write fails as
-        the driver fails it (and the disk, freed, takes the writes after it)."""
-        if self.room is not None and statement.lstrip()[:6].upper() in WRITES:
-            if self.room <= 0:
-                self.room, self.disk_failed = None, True
-                raise disk_full(_conn.dialect.name)
-            self.room -= 1
+    def _write_fits(self) -> bool:
+        """Count one write; False for the one that finds the disk full (the disk, freed
+        then, takes the writes after it)."""
+        if self.room is None:
+            return True
+        if self.room <= 0:
+            self.room, self.disk_failed = None, True
+            return False
+        self.room -= 1
+        return True
+
+    def fill_disk(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        """PostgreSQL, before every statement: a write that does not fit fails as the
+        driver fails it when the disk is full."""
+        if statement.lstrip()[:6].upper() in WRITES and not self._write_fits():
+            import psycopg2
+
+            raise psycopg2.OperationalError("could not extend file: No space left on device")
+
+    def watch_writes(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        """SQLite, on every connection taken from the pool: while the disk is armed, the
+        driver's authorizer sees every write as it is prepared (also those of a raw
+        cursor, as bulk inserts use) and refuses the one that does not fit; setting it
+        makes SQLite prepare every cached statement again."""
+        dbapi_connection.set_authorizer(None if self.room is None else self._authorize)
+
+    def _authorize(self, action: int, table: str | None, *_args: Any) -> int:
+        if action in SQLITE_WRITES and not (table or "").startswith("sqlite_"):
+            if not self._write_fits():
+                return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
 
 
 class World:
@@ -258,7 +274,10 @@ class World:
             return cable
 
         host.node = Node.open(self.network.path / code)
-        sa.event.listen(host.node.engine, "before_cursor_execute", host.fill_disk)
+        if host.node.engine.dialect.name == "sqlite":
+            sa.event.listen(host.node.engine, "checkout", host.watch_writes)
+        else:
+            sa.event.listen(host.node.engine, "before_cursor_execute", host.fill_disk)
         host.exchange = Exchange(host.node, host.clock, wrap=wrap)
         self._wire(code)
 
