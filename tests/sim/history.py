@@ -19,7 +19,7 @@ from sync.transports.faulty import Fault
 
 __all__ = ["FAULTS", "Step", "Swarm", "generate"]
 
-OPERATIONS = ("issue", "break_down", "adjust", "spend")
+OPERATIONS = ("issue", "break_down", "adjust", "spend", "report")
 FAULTS = (
     "transport",  # drop, truncate, flip a bit, duplicate, stall a transfer, reorder a listing
     "delay",  # a file in a mailbox held back, and later put back (delay, reorder, replay),
@@ -82,7 +82,10 @@ def generate(
         kind = rng.choices(names, weights)[0]
         node = rng.choice(codes)
         if kind == "operation":
-            op = rng.choices(OPERATIONS, (3, 4, 2, 4))[0]
+            op = rng.choices(OPERATIONS, (3, 4, 2, 4, 1))[0]
+            if op == "report":
+                history.append(Step(op, rng.choice(fiscal)))
+                continue
             node = fiscal[0] if op == "issue" else rng.choice(issuers if op != "spend" else holders)
             amount: int | str = (
                 rng.randrange(1, 10_000_000)

@@ -24,6 +24,8 @@ and once the faults stop and the province has had its rounds:
 
 - ``convergence``: every node quiet (nothing unacknowledged, waiting, retrying, parked);
 - ``acknowledged``: every change-set has its receipt, and every refusal a reason;
+- ``reports delivered``: every version of a report submitted is held by the parent and
+  the center, no more, no fewer;
 - ``conservation``: issuer and recipient agree on every appropriation event by event,
   and every fen issued is broken down, spent or available somewhere below, to the fen.
 """
@@ -41,7 +43,7 @@ from nodes.fiscal.appropriations import balances
 from nodes.node import Node
 from schema.channels import changeset_log, channel_head, outbox, quarantine, relay_log
 from schema.engine import reading
-from schema.tables import appropriation, appropriation_event, ledger_entry
+from schema.tables import appropriation, appropriation_event, ledger_entry, report
 
 __all__ = ["Snapshot", "Violation", "check_final", "check_step", "read"]
 
@@ -75,6 +77,7 @@ class Snapshot:
     heads: dict[str, Any]
     quarantined: int
     relayed: dict[str, Any]
+    reports: dict[tuple[str, str, int], str]  # (node, period, version): its state here
     spooled: frozenset[str]
     available: dict[str, int]  # what the product says is available of each received one
 
@@ -100,6 +103,12 @@ def read(node: Node) -> Snapshot:
             .where(quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None))
         ).scalar_one()
         relayed = {r.id: r for r in conn.execute(sa.select(relay_log))}
+        reports = {
+            (r.node_code, r.period, r.version): r.state
+            for r in conn.execute(
+                sa.select(report.c.node_code, report.c.period, report.c.version, report.c.state)
+            )
+        }
         received = [i for i, r in rows.items() if r.recipient == code]
         available = balances(conn, received) if received else {}
     folder = node.spool.outbox
@@ -114,6 +123,7 @@ def read(node: Node) -> Snapshot:
         heads,
         int(open_entries),
         relayed,
+        reports,
         spooled,
         available,
     )
@@ -346,8 +356,20 @@ def _append_only(old: Snapshot, new: Snapshot) -> None:
 # --- once quiet -----------------------------------------------------------------------------
 
 
-def check_final(states: dict[str, Snapshot]) -> None:
-    """Every change-set acknowledged; issuer and recipient agree; every fen accounted for."""
+def check_final(states: dict[str, Snapshot], receivers: dict[str, list[str]]) -> None:
+    """Every change-set acknowledged; issuer and recipient agree; every fen accounted for;
+    every version of a report submitted is held by each of its ``receivers``."""
+    for code, state in states.items():
+        submitted = sorted(k for k, s in state.reports.items() if k[0] == code and s == "submitted")
+        for receiver in receivers.get(code, []):
+            held = sorted(
+                k for k, s in states[receiver].reports.items() if k[0] == code and s == "received"
+            )
+            require(
+                held == submitted,
+                "reports delivered",
+                f"{code} submitted {submitted}; {receiver} holds {held}",
+            )
     received: dict[str, int] = {}
     for code, state in states.items():
         for entry in state.outbox.values():

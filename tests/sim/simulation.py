@@ -16,13 +16,18 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from nodes import alerts
 from nodes.fiscal.appropriations import Allocation, allocate, change, holdings
 from nodes.fiscal.ledger import Entry, record
+from nodes.fiscal.reports import generate as generate_report
+from nodes.fiscal.reports import submit
 from nodes.node import Node
 from nodes.summary import RoundSummary
-from schema.engine import database_failure
+from schema.engine import database_failure, reading
 from schema.errors import DatabaseBusy, LocalFailure
+from schema.tables import report
 from sync.errors import InputError
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
@@ -37,7 +42,8 @@ YEAR = 2026
 FUNCS = ("2050201", "2050202", "2100408")
 ECON = "50201"
 FUND = "111"
-SPENT_ON = date(YEAR, 2, 20)
+SPENT_ON = date(YEAR, 1, 20)
+PERIOD = "2026-01"  # over when the simulation starts: reported, and corrected
 SETTLE_ROUNDS = 40
 """Rounds the province gets to go quiet once the faults stop (it needs a handful)."""
 
@@ -101,7 +107,7 @@ class _Run:
     def _do(self, step: Step) -> set[str]:
         self.counts[step.kind] = self.counts.get(step.kind, 0) + 1
         world = self.world
-        if step.kind in ("issue", "break_down", "adjust", "spend"):
+        if step.kind in ("issue", "break_down", "adjust", "spend", "report"):
             self._operate(step)
             return {step.node}
         if step.kind == "together":
@@ -185,8 +191,11 @@ class _Run:
         code = step.node
         node = node or world.node(code)
         clock = clock or world.hosts[code].clock
-        which, amount = int(step.args[0]), step.args[1]
         try:
+            if step.kind == "report":
+                self._report(node, clock)
+                return
+            which, amount = int(step.args[0]), step.args[1]
             if step.kind == "issue":
                 children = [c.code for c in world.topology.children(code) if c.role != "center"]
                 line = Allocation(
@@ -245,6 +254,22 @@ class _Run:
         except Crash:
             self.counts["crashed"] = self.counts.get("crashed", 0) + 1
             world.restart(code)
+
+    def _report(self, node: Node, clock: SimClock) -> None:
+        """Submit this node's monthly report (月报); once submitted, a correction."""
+        with reading(node.engine) as conn:
+            submitted = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(report)
+                .where(
+                    report.c.node_code == node.spec.code,
+                    report.c.period == PERIOD,
+                    report.c.state == "submitted",
+                )
+            ).scalar_one()
+        if submitted:
+            generate_report(node, PERIOD, actor="sim", clock=clock)
+        submit(node, PERIOD, actor="sim", clock=clock)
 
     def _round(self, code: str, retransmit_now: bool = False) -> RoundSummary:
         """One sync round at ``code``; one that raises stops on a file: liveness is broken."""
@@ -370,6 +395,19 @@ class _Run:
         return alerts.unsettled(node.engine, node.spool, code)
 
 
+def _report_receivers(world: World) -> dict[str, list[str]]:
+    """Where each node's reports go: its parent and the center."""
+    center = world.topology.center
+    found = {}
+    for spec in world.topology:
+        if spec.role == "center":
+            continue
+        found[spec.code] = sorted(
+            {c for c in (spec.parent, center and center.code) if c is not None} - {spec.code}
+        )
+    return found
+
+
 def _fingerprint(states: dict[str, Snapshot]) -> str:
     """What two plays of one history must agree on: every change-set each node queued and
     took, by channel and number, with its verdict."""
@@ -431,7 +469,7 @@ def play(
             index, step = len(history), "settling"
             outcome.settle_rounds = run.settle()
             step = "final"
-            check_final(run.states)
+            check_final(run.states, _report_receivers(world))
         except Violation as exc:
             outcome.failure = Failure(exc.invariant, exc.detail, index, step)
         outcome.counts = run.counts
