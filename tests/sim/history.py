@@ -28,6 +28,7 @@ FAULTS = (
     "full",  # a node's disk full at its n-th write from now (whatever it is doing then)
     "crash",  # a node killed at its n-th clock reading from now, then started again
     "restart",  # a node closed and opened between steps
+    "lost",  # backups taken; a node's disk lost, restored from a backup, rejoining
     "partition",  # a subtree cut off for a while, then healed
     "skew",  # a node's clock days off
 )
@@ -78,6 +79,7 @@ def generate(
     kinds.update(swarm.weights)
     names, weights = zip(*kinds.items(), strict=True)
     history: list[Step] = []
+    backed_up: list[str] = []  # nodes with a backup step so far: those restored
     for _ in range(steps):
         kind = rng.choices(names, weights)[0]
         node = rng.choice(codes)
@@ -125,6 +127,13 @@ def generate(
             history.append(Step("crash", node, (rng.randrange(1, 30),)))
         elif kind == "full":
             history.append(Step("full", node, (rng.randrange(0, 12),)))
+        elif kind == "lost":
+            if rng.random() < 0.5 or not backed_up:
+                backed_up.append(rng.choice(fiscal))
+                history.append(Step("backup", backed_up[-1]))
+            else:
+                which = rng.choice(("latest", "latest", "oldest"))
+                history.append(Step("restore", rng.choice(backed_up), (which,)))
         elif kind == "restart":
             history.append(Step("restart", node))
         elif kind == "partition":

@@ -39,6 +39,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from nodes import rejoin
 from nodes.fiscal.appropriations import balances
 from nodes.node import Node
 from schema.channels import changeset_log, channel_head, outbox, quarantine, relay_log
@@ -78,6 +79,7 @@ class Snapshot:
     quarantined: int
     relayed: dict[str, Any]
     reports: dict[tuple[str, str, int], str]  # (node, period, version): its state here
+    rejoining: bool  # restored, and not yet back where its peers are
     spooled: frozenset[str]
     available: dict[str, int]  # what the product says is available of each received one
 
@@ -124,6 +126,7 @@ def read(node: Node) -> Snapshot:
         int(open_entries),
         relayed,
         reports,
+        rejoin.in_progress(node),
         spooled,
         available,
     )
@@ -220,8 +223,8 @@ def _channels(state: Snapshot, states: dict[str, Snapshot]) -> None:
             f"seq {rows[-1].seq}",
         )
         sender = states.get(origin)
-        if sender is None:
-            continue
+        if sender is None or sender.rejoining or state.rejoining:
+            continue  # a node restored gets back what it lost from its peers
         queued = {r.seq: r.id for r in sender.outbox.values() if r.recipient == state.code}
         for row in rows:
             require(
@@ -262,9 +265,9 @@ def _exactly_once(state: Snapshot, states: dict[str, Snapshot]) -> None:
             f"{state.code}: {entry.id[:12]} acknowledged with verdict {entry.receipt_verdict}",
         )
         there = states.get(entry.recipient)
-        taken = None if there is None else there.log.get(entry.id)
-        if there is None or (taken is None and entry.recipient not in states):
-            continue
+        if there is None or there.rejoining or state.rejoining:
+            continue  # a node restored gets back what it lost from its peers
+        taken = there.log.get(entry.id)
         require(
             taken is not None
             and taken.receipt_id == entry.receipt_id

@@ -93,6 +93,7 @@ class _Run:
         self.held: list[tuple[Path, bytes]] = []  # files taken out of the mailboxes
         self.docs = 0
         self.counts: dict[str, int] = {}
+        self.restored: set[str] = set()  # nodes restored since the last check
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -144,6 +145,23 @@ class _Run:
         if step.kind == "full":  # at the (n+1)-th write of whatever the node does next
             world.hosts[step.node].room = int(step.args[0])
             return set()
+        if step.kind == "backup":
+            try:
+                world.back_up(step.node)
+            except Crash:
+                self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+                world.restart(step.node)
+            except Exception as exc:
+                if not (world.hosts[step.node].disk_failed and _local(exc)):
+                    raise
+            return {step.node}
+        if step.kind == "restore":
+            if world.database is None and world.lose_and_restore(
+                step.node, step.args[0] == "oldest"
+            ):
+                self.counts["restored"] = self.counts.get("restored", 0) + 1
+                self.restored.add(step.node)
+            return {step.node}
         if step.kind == "restart":
             world.restart(step.node)
             return {step.node}
@@ -352,9 +370,10 @@ class _Run:
     # --- checks ---------------------------------------------------------------------------
 
     def check(self, changed: set[str]) -> None:
-        before = self.states
+        before = {c: s for c, s in self.states.items() if c not in self.restored}
+        self.restored.clear()  # a restored node lost its history since its backup
         fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
-        self.states = {**before, **fresh}
+        self.states = {**self.states, **fresh}
         check_step(
             self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
         )

@@ -15,6 +15,8 @@ simulation owns are the seams the product already has:
   database and spool, as a restarted process would be; armed otherwise, it lets a second
   operator's process do its work while the first is inside its transaction (two
   operators at one node, interleaved as far as the database lets them);
+- a lost disk: a node's home gone, restored from its backups at the keeper with the
+  province's recovery kit (SQLite provinces), to rejoin its peers;
 - a full disk: after n writes, the next write to a node's database fails in its driver
   (on SQLite the driver's authorizer refuses it, which reaches raw cursors too; on
   PostgreSQL the driver's error for a full disk); the database itself is real.
@@ -27,6 +29,7 @@ own path, so the copy must stand where the original stood.
 from __future__ import annotations
 
 import builtins
+import os
 import shutil
 import sqlite3
 import zlib
@@ -38,13 +41,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from nodes import keys
+from nodes.backups import take_backup
 from nodes.exchange import Exchange
 from nodes.network import Network, init_network
 from nodes.node import Node
 from nodes.regions import load_regions
+from nodes.restore import restore
 from nodes.routes import CENTER
 from nodes.topology import Topology, load_topology
 from schema.engine import drop_database
+from schema.errors import FiscalsyncError
 from sync.clock import FixedClock
 from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
@@ -206,6 +213,7 @@ class Host:
     exchange: Exchange | None = None
     cables: dict[str, Cable] = field(default_factory=dict)
     faults: dict[str, FaultyTransport] = field(default_factory=dict)
+    backups: list[datetime] = field(default_factory=list)  # when each was taken, its time
     room: int | None = None  # writes before its disk fails one; None: it fails none
     disk_failed: bool = False  # a write failed since the disk was armed
 
@@ -287,6 +295,36 @@ class World:
         node = Node.open(self.network.path / code)
         sa.event.listen(node.engine, "checkout", _impatient)
         return node
+
+    def back_up(self, code: str) -> None:
+        """Take a backup of ``code``; its objects and manifest go to the keeper in rounds."""
+        host = self.hosts[code]
+        take_backup(self.node(code), clock=host.clock)
+        host.backups.append(host.clock.now())
+
+    def lose_and_restore(self, code: str, oldest: bool) -> bool:
+        """The disk of ``code`` dies; it is restored from its keeper's backups (the latest,
+        or the oldest it took when ``oldest``) with the province's recovery kit, and
+        rejoins. False when the keeper holds none of those yet: the disk did not die."""
+        host = self.hosts[code]
+        home = self.network.path / code
+        lost = home.with_name(f"{code}.lost")
+        self.stop(code)
+        os.replace(home, lost)
+        kit = self.network.ca_dir / keys.RECOVERY_KIT
+        at = host.backups[0] if oldest and host.backups else None
+        try:
+            restore(
+                code, self.network.path / "topology.toml", home, kit, at=at, clock=host.clock.twin()
+            )
+        except FiscalsyncError:
+            shutil.rmtree(home, ignore_errors=True)
+            os.replace(lost, home)
+            self.start(code)
+            return False
+        shutil.rmtree(lost)
+        self.start(code)
+        return True
 
     def stop(self, code: str) -> None:
         """Close the node: its connections and transports; nothing is flushed on purpose."""
