@@ -26,6 +26,8 @@ and once the faults stop and the province has had its rounds:
 - ``acknowledged``: every change-set has its receipt, and every refusal a reason;
 - ``reports delivered``: every version of a report submitted is held by the parent and
   the center, no more, no fewer;
+- ``reconciled`` (checked by the simulation, which runs them): every reconciliation of
+  an edge and of the reports concludes, finding nothing but lateness;
 - ``conservation``: issuer and recipient agree on every appropriation event by event,
   and every fen issued is broken down, spent or available somewhere below, to the fen.
 """
@@ -46,7 +48,7 @@ from schema.channels import changeset_log, channel_head, outbox, quarantine, rel
 from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry, report
 
-__all__ = ["Snapshot", "Violation", "check_final", "check_step", "read"]
+__all__ = ["Snapshot", "Violation", "check_final", "check_step", "read", "require"]
 
 SHRINKS = ("decrease", "recover")
 

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from nodes import alerts
 from nodes.fiscal.appropriations import Allocation, allocate, change, holdings
 from nodes.fiscal.ledger import Entry, record
+from nodes.fiscal.reconcile.rounds import start_everywhere
+from nodes.fiscal.reconcile.statement import load
 from nodes.fiscal.reports import generate as generate_report
 from nodes.fiscal.reports import submit
 from nodes.node import Node
@@ -33,7 +35,7 @@ from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
 
 from .history import FAULTS, Step, Swarm, generate
-from .invariants import Snapshot, Violation, check_final, check_step, read
+from .invariants import Snapshot, Violation, check_final, check_step, read, require
 from .world import DEFAULT_SHAPE, Crash, Shape, SimClock, World, clear, make_world
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
@@ -44,6 +46,8 @@ ECON = "50201"
 FUND = "111"
 SPENT_ON = date(YEAR, 1, 20)
 PERIOD = "2026-01"  # over when the simulation starts: reported, and corrected
+LATENESS = ("late_receipt", "late_breakdown")
+"""Findings of reconciliation about time, which faults make true."""
 SETTLE_ROUNDS = 40
 """Rounds the province gets to go quiet once the faults stop (it needs a handful)."""
 
@@ -390,6 +394,34 @@ class _Run:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         self.held.clear()
+        return self._until_quiet()
+
+    def reconcile(self) -> None:
+        """Once quiet: every node reconciles every edge (上下级对账) and its reports; once
+        quiet again, every statement is concluded and finds nothing but lateness (which
+        partitions and skewed clocks make real)."""
+        world = self.world
+        started = {}
+        for code in world.codes:
+            if world.topology.node(code).role != "center":
+                node = world.node(code)
+                started[code] = start_everywhere(node, clock=world.hosts[code].clock)
+        self._until_quiet()
+        for code, sessions in started.items():
+            for session in sessions:
+                statement = load(world.node(code), session)
+                found = sorted(
+                    {(f.kind, f.subject) for f in statement.findings if f.kind not in LATENESS}
+                )
+                require(
+                    statement.session.state == "concluded" and not found,
+                    "reconciled",
+                    f"{code} with {statement.session.recipient} "
+                    f"({statement.session.dataset}, {statement.session.state}): {found[:6]}",
+                )
+
+    def _until_quiet(self) -> int:
+        world = self.world
         idle = 0
         for rounds in range(1, SETTLE_ROUNDS + 1):
             world.time.advance(timedelta(hours=1))
@@ -489,6 +521,8 @@ def play(
             outcome.settle_rounds = run.settle()
             step = "final"
             check_final(run.states, _report_receivers(world))
+            step = "reconciling"
+            run.reconcile()
         except Violation as exc:
             outcome.failure = Failure(exc.invariant, exc.detail, index, step)
         outcome.counts = run.counts
