@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint sim clean
 
 $(BIN)/fiscalsync: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ JOBS ?= auto
 
 test: lint
 	$(BIN)/pytest -n $(JOBS) $(PYTEST_ARGS)
+
+# The simulation of a whole province under faults, by hand, on every core:
+# `make sim SEEDS=50000`; a failing seed is printed with the command that replays it.
+SEEDS ?= 500
+STEPS ?= 150
+
+sim: $(BIN)/fiscalsync
+	$(BIN)/python -m tests.sim --seeds $(SEEDS) --steps $(STEPS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -57,6 +57,9 @@ from sync.transports.retry import RetryingTransport
 
 __all__ = ["Exchange", "RoundSummary", "open_transport"]
 
+MAILBOXES = "mailboxes"
+"""The name under which :class:`Exchange` wraps the transport of its own mailboxes."""
+
 REQUEST_RESEND = 300
 """Seconds before a rejoin request not answered yet is sent again."""
 
@@ -93,10 +96,15 @@ class Exchange:
         node: Node,
         clock: Clock = SYSTEM_CLOCK,
         on_transfer: Callable[[str, int], Callable[[int], None] | None] | None = None,
+        wrap: Callable[[str, Transport], Transport] | None = None,
     ) -> None:
         """``on_transfer(name, size)`` may return a callback that gets the bytes of each
-        chunk of that download (for a progress bar); None means no progress shown."""
+        chunk of that download (for a progress bar); None means no progress shown.
+        ``wrap(name, transport)`` may put each transport this node uses (its link
+        ``parent`` or ``center``, or ``mailboxes``, its own) inside another, as a
+        simulation does to inject a bad network; None uses them as they are."""
         self.on_transfer = on_transfer
+        self._wrap = wrap
         self.node = node
         self.engine = node.engine
         self.clock = clock
@@ -120,7 +128,7 @@ class Exchange:
         self._rejoining = False
         self.local: Transport | None = None
         if node.home.mailboxes.is_dir():
-            self.local = LocalTransport(node.home.mailboxes)
+            self.local = self._wrapped(MAILBOXES, LocalTransport(node.home.mailboxes))
         self.routes = Routes(
             topology,
             self.me,
@@ -134,7 +142,11 @@ class Exchange:
                 f"{code} has no endpoint in the topology: {self.me} cannot reach it",
                 hint="add endpoint (and host_key for sftp) to that node in the topology",
             )
-        return _Link(name, code, open_transport(endpoint, self.node.home.keys), self.me)
+        transport = self._wrapped(name, open_transport(endpoint, self.node.home.keys))
+        return _Link(name, code, transport, self.me)
+
+    def _wrapped(self, name: str, transport: Transport) -> Transport:
+        return transport if self._wrap is None else self._wrap(name, transport)
 
     def close(self) -> None:
         for link in self.links.values():

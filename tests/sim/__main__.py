@@ -1,0 +1,144 @@
+"""Run the simulation by hand: ``python -m tests.sim --seeds 1000`` (``make sim SEEDS=1000``).
+
+Seeds run in parallel, one worker per core, each worker with its own folder (on
+``/dev/shm`` when there is one). Every failing seed is printed with the invariant it broke,
+the step, the command that replays it, and, shrunk, the command that replays the fewest
+steps found to break it still. The exit status is 1 when any seed failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .history import FAULTS
+from .shrinking import shrink
+from .simulation import Outcome, play, replay_command
+from .world import DEFAULT_SHAPE, Shape
+
+_base: Path | None = None
+
+
+def _folder() -> Path:
+    global _base
+    if _base is None:
+        root = "/dev/shm" if Path("/dev/shm").is_dir() else None
+        _base = Path(tempfile.mkdtemp(prefix="fiscalsync-sim-", dir=root))
+    return _base
+
+
+def _run(job: tuple[int, argparse.Namespace]) -> tuple[Outcome, list[int] | None]:
+    seed, args = job
+    database = args.database
+    if database is not None:  # each worker its own databases
+        database = database.replace("{code}", f"w{os.getpid()}_{{code}}")
+    keep = None if args.keep is None else [int(i) for i in args.keep.split(",") if i]
+    outcome = play(_folder(), seed, args.steps, args.shape, args.faults, keep, database, args.log)
+    shrunk = None
+    if outcome.failure is not None and not args.no_shrink:
+        wanted = outcome.failure.invariant
+        last = min(outcome.failure.index, args.steps - 1)
+        every = keep if keep is not None else list(range(last + 1))
+
+        def fails(trial: list[int]) -> bool:
+            again = play(_folder(), seed, args.steps, args.shape, args.faults, trial, database)
+            return again.failure is not None and again.failure.invariant == wanted
+
+        shrunk = shrink([i for i in every if i <= last], fails, args.shrink_budget)
+    return outcome, shrunk
+
+
+def _faults(text: str) -> tuple[str, ...]:
+    chosen = tuple(f for f in text.split(",") if f and f != "none")
+    unknown = set(chosen) - set(FAULTS)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown faults {sorted(unknown)}; known: {','.join(FAULTS)}"
+        )
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.sim", description=__doc__)
+    parser.add_argument("--seed", type=int, help="run this one seed (with --log, step by step)")
+    parser.add_argument("--seeds", type=int, default=100, help="how many seeds (default 100)")
+    parser.add_argument("--first", type=int, default=1, help="the first seed (default 1)")
+    parser.add_argument("--steps", type=int, default=150, help="steps per seed (default 150)")
+    parser.add_argument(
+        "--shape",
+        type=Shape.parse,
+        default=DEFAULT_SHAPE,
+        help="cities x counties + direct counties (3x3+1)",
+    )
+    parser.add_argument(
+        "--faults", type=_faults, default=FAULTS, help=f"which faults ({','.join(FAULTS)})"
+    )
+    parser.add_argument("--keep", help="play only these steps of the history (a shrunk replay)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers")
+    parser.add_argument("--database", help="PostgreSQL URL template with {code} (default SQLite)")
+    parser.add_argument("--log", action="store_true", help="print every step as it is played")
+    parser.add_argument("--no-shrink", action="store_true", help="do not shrink failing seeds")
+    parser.add_argument("--shrink-budget", type=int, default=150, help="runs a shrink may take")
+    args = parser.parse_args(argv)
+    seeds = (
+        [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
+    )
+    jobs = [(seed, args) for seed in seeds]
+    started = time.monotonic()
+    failed = 0
+    steps = 0
+    try:
+        if args.jobs > 1 and len(seeds) > 1:
+            with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+                results = pool.imap_unordered(_run, jobs)
+                for outcome, shrunk in results:
+                    steps += outcome.steps
+                    failed += _report(outcome, shrunk, args)
+        else:
+            for job in jobs:
+                outcome, shrunk = _run(job)
+                steps += outcome.steps
+                failed += _report(outcome, shrunk, args)
+    finally:
+        if _base is not None:
+            shutil.rmtree(_base, ignore_errors=True)
+    minutes = (time.monotonic() - started) / 60
+    print(
+        f"{len(seeds)} seed(s), {steps} steps, {failed} failed, in {minutes * 60:.0f} s "
+        f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {args.jobs} worker(s))"
+    )
+    return 1 if failed else 0
+
+
+def _report(outcome: Outcome, shrunk: list[int] | None, args: argparse.Namespace) -> int:
+    if outcome.failure is None:
+        if args.seed is not None:
+            print(
+                f"seed {outcome.seed}: ok ({outcome.swarm}); quiet after {outcome.settle_rounds} round(s)"
+            )
+        return 0
+    failure = outcome.failure
+    print(
+        f"FAIL seed {outcome.seed} ({outcome.swarm}): {failure.invariant} at step {failure.index} [{failure.step}]"
+    )
+    print(f"  {failure.detail.splitlines()[0] if failure.detail else ''}")
+    if args.seed is not None and len(failure.detail.splitlines()) > 1:
+        print("\n".join("  " + line for line in failure.detail.splitlines()[1:]))
+    keep = None if args.keep is None else [int(i) for i in args.keep.split(",") if i]
+    print(f"  replay: {replay_command(outcome.seed, args.steps, args.shape, args.faults, keep)}")
+    if shrunk is not None:
+        print(
+            f"  shrunk to {len(shrunk)} step(s): {replay_command(outcome.seed, args.steps, args.shape, args.faults, shrunk)}"
+        )
+    sys.stdout.flush()
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

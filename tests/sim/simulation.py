@@ -1,0 +1,534 @@
+"""One seed's run: its history played on a province, the invariants checked after each step.
+
+:func:`play` runs the steps one by one on a fresh :class:`~world.World`, reads the nodes a
+step touched and checks the invariants of every step; then the faults stop (partitions
+healed, held files put back, clocks true, every node up) and the province gets rounds
+until it is quiet, bounded; then the final invariants. The first invariant broken ends
+the run with a :class:`Failure` naming it, the step and the way to replay it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from nodes import alerts
+from nodes.fiscal.appropriations import Allocation, allocate, change, holdings
+from nodes.fiscal.ledger import Entry, record
+from nodes.fiscal.reconcile.rounds import start_everywhere
+from nodes.fiscal.reconcile.statement import load
+from nodes.fiscal.reports import generate as generate_report
+from nodes.fiscal.reports import submit
+from nodes.node import Node
+from nodes.summary import RoundSummary
+from schema.engine import database_failure, reading
+from schema.errors import DatabaseBusy, LocalFailure
+from schema.tables import report
+from sync.errors import InputError
+from sync.transports.base import is_temporary
+from sync.transports.faulty import Fault
+
+from .history import FAULTS, Step, Swarm, generate
+from .invariants import Snapshot, Violation, check_final, check_step, read, require
+from .world import DEFAULT_SHAPE, Crash, Shape, SimClock, World, clear, make_world
+
+__all__ = ["Failure", "Outcome", "play", "replay_command"]
+
+YEAR = 2026
+FUNCS = ("2050201", "2050202", "2100408")
+ECON = "50201"
+FUND = "111"
+SPENT_ON = date(YEAR, 1, 20)
+PERIOD = "2026-01"  # over when the simulation starts: reported, and corrected
+LATENESS = ("late_receipt", "late_breakdown")
+"""Findings of reconciliation about time, which faults make true."""
+SETTLE_ROUNDS = 40
+"""Rounds the province gets to go quiet once the faults stop (it needs a handful)."""
+
+
+@dataclass
+class Failure:
+    """An invariant broken at step ``index`` (``len(steps)`` when it broke after them)."""
+
+    invariant: str
+    detail: str
+    index: int
+    step: str
+
+
+@dataclass
+class Outcome:
+    """What a run did."""
+
+    seed: int
+    swarm: Swarm
+    steps: int
+    failure: Failure | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    settle_rounds: int = 0
+    fingerprint: str = ""  # of every change-set queued and taken, and their verdicts
+
+
+def replay_command(
+    seed: int, steps: int, shape: Shape, faults: tuple[str, ...], keep: list[int] | None = None
+) -> str:
+    """The one command that plays ``seed`` again exactly (only the steps ``keep``, if given)."""
+    parts = ["python -m tests.sim", f"--seed {seed}", f"--steps {steps}", f"--shape {shape}"]
+    if faults != FAULTS:
+        parts.append(f"--faults {','.join(faults) or 'none'}")
+    if keep is not None:
+        parts.append(f"--keep {','.join(map(str, keep))}")
+    return " ".join(parts)
+
+
+class _Run:
+    """A history being played on a world."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.states: dict[str, Snapshot] = {c: read(world.node(c)) for c in world.codes}
+        self.spoilers = 0  # faults that could leave a file in quarantine
+        self.held: list[tuple[Path, bytes]] = []  # files taken out of the mailboxes
+        self.docs = 0
+        self.counts: dict[str, int] = {}
+        self.restored: set[str] = set()  # nodes restored since the last check
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def do(self, step: Step) -> set[str]:
+        """Play ``step``; return the nodes it may have changed."""
+        try:
+            return self._do(step)
+        finally:
+            for host in self.world.hosts.values():
+                host.disk_failed = False
+
+    def _do(self, step: Step) -> set[str]:
+        self.counts[step.kind] = self.counts.get(step.kind, 0) + 1
+        world = self.world
+        if step.kind in ("issue", "break_down", "adjust", "spend", "report"):
+            self._operate(step)
+            return {step.node}
+        if step.kind == "together":
+            self._together(step)
+            return {step.node}
+        if step.kind == "round":
+            self._round(step.node)
+            return {step.node}
+        if step.kind == "province round":
+            for code in world.codes:
+                self._round(code)
+            return set(world.codes)
+        if step.kind == "tick":
+            world.time.advance(timedelta(seconds=int(step.args[0])))
+            return set()
+        if step.kind == "inject":
+            link, fault = step.args
+            if world.inject(step.node, str(link), Fault(fault)) and fault in (
+                "truncate",
+                "corrupt",
+                "duplicate",
+            ):
+                self.spoilers += 1
+            return set()
+        if step.kind in ("hold", "release", "replay", "misroute"):
+            self._delay(step.kind, int(step.args[0]), int(step.args[1]))
+            return set()
+        if step.kind == "damage":
+            self._damage(step.node, str(step.args[0]), str(step.args[1]), int(step.args[2]))
+            return set()
+        if step.kind == "crash":  # at the n-th clock reading of whatever the node does next
+            world.hosts[step.node].clock.arm(int(step.args[0]))
+            return set()
+        if step.kind == "full":  # at the (n+1)-th write of whatever the node does next
+            world.hosts[step.node].room = int(step.args[0])
+            return set()
+        if step.kind == "backup":
+            try:
+                world.back_up(step.node)
+            except Crash:
+                self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+                world.restart(step.node)
+            except Exception as exc:
+                if not (world.hosts[step.node].disk_failed and _local(exc)):
+                    raise
+            return {step.node}
+        if step.kind == "restore":
+            if world.database is None and world.lose_and_restore(
+                step.node, step.args[0] == "oldest"
+            ):
+                self.counts["restored"] = self.counts.get("restored", 0) + 1
+                self.restored.add(step.node)
+            return {step.node}
+        if step.kind == "restart":
+            world.restart(step.node)
+            return {step.node}
+        if step.kind == "partition":
+            world.partition(step.node)
+            return set()
+        if step.kind == "heal":
+            world.heal()
+            return set()
+        if step.kind == "skew":
+            world.hosts[step.node].clock.skew = timedelta(hours=int(step.args[0]))
+            return set()
+        raise ValueError(f"unknown step {step}")
+
+    def _doc(self) -> str:
+        self.docs += 1
+        return f"豫财预〔{YEAR}〕{self.docs}号"
+
+    def _together(self, step: Step) -> None:
+        """Two operators at one node: while the first is inside its transaction (at its
+        n-th clock reading), a second process spends from the same appropriation."""
+        world = self.world
+        code = step.node
+        after, which, first, second = step.args
+        clock = world.hosts[code].clock
+        other = world.second_operator(code)
+        spending = Step("spend", code, (which, second))
+
+        def meanwhile() -> None:
+            self.counts["interleaved"] = self.counts.get("interleaved", 0) + 1
+            self._operate(spending, other, clock.twin())
+
+        clock.interrupt(int(after), meanwhile)
+        try:
+            kind = "break_down" if world.topology.children(code) else "spend"
+            self._operate(Step(kind, code, (which, first)))
+        finally:
+            clock.meanwhile = None
+            other.close()
+
+    def _operate(self, step: Step, node: Node | None = None, clock: SimClock | None = None) -> None:
+        """An operator's step at ``step.node`` (by default its process, with its clock);
+        refused ones (InputError) are part of life, as is a busy or full database."""
+        world = self.world
+        code = step.node
+        node = node or world.node(code)
+        clock = clock or world.hosts[code].clock
+        try:
+            if step.kind == "report":
+                self._report(node, clock)
+                return
+            which, amount = int(step.args[0]), step.args[1]
+            if step.kind == "issue":
+                children = [c.code for c in world.topology.children(code) if c.role != "center"]
+                line = Allocation(
+                    children[which % len(children)],
+                    int(amount),
+                    FUNCS[which % len(FUNCS)],
+                    ECON,
+                    FUND,
+                    self._doc(),
+                    YEAR,
+                )
+                allocate(node, [line], actor="sim", clock=clock)
+                return
+            if step.kind == "adjust":
+                issued = sorted(holdings(node, issued=True), key=lambda h: h.id)
+                if not issued:
+                    return
+                held = issued[which % len(issued)]
+                wanted = _amount(amount, held.amount_fen)
+                change(
+                    node, held.id, str(step.args[2]), wanted, self._doc(), actor="sim", clock=clock
+                )
+                return
+            mine = sorted(holdings(node, issued=False), key=lambda h: h.id)
+            if not mine:
+                return
+            held = mine[which % len(mine)]
+            wanted = _amount(amount, held.available_fen)
+            if step.kind == "spend":
+                entry = Entry(
+                    SPENT_ON, "expenditure", held.func_code, wanted, appropriation_id=held.id
+                )
+                record(node, [entry], actor="sim", clock=clock)
+                return
+            children = world.topology.children(code)
+            line = Allocation(
+                children[which % len(children)].code,
+                wanted,
+                held.func_code,
+                ECON,
+                FUND,
+                self._doc(),
+                YEAR,
+                parent_id=held.id,
+            )
+            allocate(node, [line], actor="sim", clock=clock)
+        except InputError:
+            self.counts["refused"] = self.counts.get("refused", 0) + 1
+        except Exception as exc:  # the disk was full, or the database busy: nothing done
+            busy = isinstance(exc, DatabaseBusy) or isinstance(database_failure(exc), DatabaseBusy)
+            if not (busy or (world.hosts[code].disk_failed and _local(exc))):
+                raise
+            self.counts["busy" if busy else "failed"] = (
+                self.counts.get("busy" if busy else "failed", 0) + 1
+            )
+        except Crash:
+            self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+            world.restart(code)
+
+    def _report(self, node: Node, clock: SimClock) -> None:
+        """Submit this node's monthly report (月报); once submitted, a correction."""
+        with reading(node.engine) as conn:
+            submitted = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(report)
+                .where(
+                    report.c.node_code == node.spec.code,
+                    report.c.period == PERIOD,
+                    report.c.state == "submitted",
+                )
+            ).scalar_one()
+        if submitted:
+            generate_report(node, PERIOD, actor="sim", clock=clock)
+        submit(node, PERIOD, actor="sim", clock=clock)
+
+    def _round(self, code: str, retransmit_now: bool = False) -> RoundSummary:
+        """One sync round at ``code``; one that raises stops on a file: liveness is broken."""
+        try:
+            return self.world.exchange(code).run_round(retransmit_now=retransmit_now)
+        except Crash:
+            self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+            self.world.restart(code)
+            return RoundSummary()
+        except Exception as exc:
+            if self.world.hosts[code].disk_failed and _local(exc):
+                self.counts["failed"] = self.counts.get("failed", 0) + 1
+                return RoundSummary()  # the round rolled back; the next one tries again
+            raise Violation(
+                "liveness",
+                f"{code}: the round stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+            ) from exc
+
+    def _mailbox_files(self) -> list[Path]:
+        found = []
+        root = self.world.network.path
+        for code in self.world.codes:
+            boxes = root / code / "mailboxes"
+            if boxes.is_dir():
+                found += [
+                    p
+                    for p in boxes.glob("*/*/*")
+                    if p.is_file() and not is_temporary(p.name) and p.parent.name in ("up", "down")
+                ]
+        return sorted(found)
+
+    def _delay(self, kind: str, which: int, where: int) -> None:
+        if kind == "misroute":
+            folders = sorted({p.parent for p in self._mailbox_files()})
+            if self.held and folders:
+                _path, data = self.held[which % len(self.held)]
+                target = folders[where % len(folders)] / _path.name
+                target.write_bytes(data)
+                self.spoilers += 1
+            return
+        if kind == "hold":
+            files = self._mailbox_files()
+            if files:
+                path = files[which % len(files)]
+                self.held.append((path, path.read_bytes()))
+                path.unlink()
+        elif self.held:
+            path, data = self.held[which % len(self.held)]
+            if kind == "release":
+                self.held.remove((path, data))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def _damage(self, code: str, where: str, how: str, which: int) -> None:
+        home = self.world.network.path / code
+        if where == "mailbox":
+            files = [p for p in self._mailbox_files() if p.is_relative_to(home)]
+        else:
+            folder = home / "spool" / where
+            files = (
+                sorted(p for p in folder.iterdir() if p.is_file() and not is_temporary(p.name))
+                if folder.is_dir()
+                else []
+            )
+        if not files:
+            return
+        path = files[which % len(files)]
+        data = path.read_bytes()
+        self.spoilers += 1
+        if how == "lose":
+            path.unlink()
+        elif how == "truncate":
+            path.write_bytes(data[: len(data) // 2])
+        elif data:
+            bit = which * 7919 % (len(data) * 8)
+            spoiled = bytearray(data)
+            spoiled[bit // 8] ^= 1 << (bit % 8)
+            path.write_bytes(bytes(spoiled))
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def check(self, changed: set[str]) -> None:
+        before = {c: s for c, s in self.states.items() if c not in self.restored}
+        self.restored.clear()  # a restored node lost its history since its backup
+        fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
+        self.states = {**self.states, **fresh}
+        check_step(
+            self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
+        )
+
+    def settle(self) -> int:
+        """Stop the faults and give the province rounds until quiet; return how many."""
+        world = self.world
+        world.heal()
+        for host in world.hosts.values():
+            host.clock.skew, host.clock.crash_at, host.room = timedelta(0), None, None
+            for faulty in host.faults.values():
+                faulty._forced.clear()
+        for path, data in self.held:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        self.held.clear()
+        return self._until_quiet()
+
+    def reconcile(self) -> None:
+        """Once quiet: every node reconciles every edge (上下级对账) and its reports; once
+        quiet again, every statement is concluded and finds nothing but lateness (which
+        partitions and skewed clocks make real)."""
+        world = self.world
+        started = {}
+        for code in world.codes:
+            if world.topology.node(code).role != "center":
+                node = world.node(code)
+                started[code] = start_everywhere(node, clock=world.hosts[code].clock)
+        self._until_quiet()
+        for code, sessions in started.items():
+            for session in sessions:
+                statement = load(world.node(code), session)
+                found = sorted(
+                    {(f.kind, f.subject) for f in statement.findings if f.kind not in LATENESS}
+                )
+                require(
+                    statement.session.state == "concluded" and not found,
+                    "reconciled",
+                    f"{code} with {statement.session.recipient} "
+                    f"({statement.session.dataset}, {statement.session.state}): {found[:6]}",
+                )
+
+    def _until_quiet(self) -> int:
+        world = self.world
+        idle = 0
+        for rounds in range(1, SETTLE_ROUNDS + 1):
+            world.time.advance(timedelta(hours=1))
+            summary = RoundSummary()
+            for code in world.codes:
+                summary.add(self._round(code, retransmit_now=idle > 0))
+            self.check(set(world.codes))
+            if summary.moved == 0:
+                if not any(self._unsettled(code) for code in world.codes):
+                    return rounds
+                idle += 1
+            else:
+                idle = 0
+        stuck = [str(u) for code in world.codes for u in self._unsettled(code)]
+        raise Violation(
+            "convergence",
+            f"not quiet after {SETTLE_ROUNDS} rounds without faults: " + "; ".join(stuck[:8]),
+        )
+
+    def _unsettled(self, code: str) -> list[alerts.Unsettled]:
+        node = self.world.node(code)
+        return alerts.unsettled(node.engine, node.spool, code)
+
+
+def _report_receivers(world: World) -> dict[str, list[str]]:
+    """Where each node's reports go: its parent and the center."""
+    center = world.topology.center
+    found = {}
+    for spec in world.topology:
+        if spec.role == "center":
+            continue
+        found[spec.code] = sorted(
+            {c for c in (spec.parent, center and center.code) if c is not None} - {spec.code}
+        )
+    return found
+
+
+def _fingerprint(states: dict[str, Snapshot]) -> str:
+    """What two plays of one history must agree on: every change-set each node queued and
+    took, by channel and number, with its verdict."""
+    seen = sorted(
+        (code, kind, row.recipient if kind == "out" else row.origin, row.seq, row.kind, verdict)
+        for code, state in states.items()
+        for kind, rows in (("out", state.outbox), ("in", state.log))
+        for row in rows.values()
+        for verdict in [row.receipt_verdict if kind == "out" else row.verdict]
+    )
+    return hashlib.sha256(repr(seen).encode()).hexdigest()
+
+
+def _local(exc: Exception) -> bool:
+    """Whether ``exc`` is a failure of this node (as the command line reports it)."""
+    return isinstance(exc, LocalFailure) or database_failure(exc) is not None
+
+
+def _amount(amount: int | str, limit: int) -> int:
+    if amount == "part":
+        return max(limit // 3, 1)
+    if amount == "all":
+        return max(limit, 1)
+    if amount == "over":
+        return max(limit, 0) + 1
+    return int(amount)
+
+
+def play(
+    base: Path,
+    seed: int,
+    steps: int,
+    shape: Shape = DEFAULT_SHAPE,
+    faults: tuple[str, ...] = FAULTS,
+    keep: list[int] | None = None,
+    database: str | None = None,
+    log: bool = False,
+    written: list[Step] | None = None,
+) -> Outcome:
+    """Play ``seed``'s history (only the steps ``keep``, if given) on a fresh province;
+    or the history ``written`` by hand, when given."""
+    world = make_world(base, shape, seed, database)
+    try:
+        parents = {s.code: s.parent for s in world.topology}
+        swarm, history = generate(seed, steps, world.codes, parents, faults)
+        if written is not None:
+            swarm, history = Swarm({}), written
+        chosen = range(len(history)) if keep is None else keep
+        outcome = Outcome(seed, swarm, len(chosen))
+        run = _Run(world)
+        index = -1
+        step = "settling"
+        try:
+            for index in chosen:
+                step = str(history[index])
+                if log:
+                    print(f"{index:5d}  {step}")
+                run.check(run.do(history[index]))
+            index, step = len(history), "settling"
+            outcome.settle_rounds = run.settle()
+            step = "final"
+            check_final(run.states, _report_receivers(world))
+            step = "reconciling"
+            run.reconcile()
+        except Violation as exc:
+            outcome.failure = Failure(exc.invariant, exc.detail, index, step)
+        outcome.counts = run.counts
+        outcome.fingerprint = _fingerprint(run.states)
+        return outcome
+    finally:
+        world.close()
+        if not os.environ.get("FISCALSYNC_SIM_KEEP"):
+            clear(base / "province", database)

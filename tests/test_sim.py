@@ -1,0 +1,130 @@
+"""The simulation of a whole province under faults (tests/sim), a short run of it per seed.
+
+Each seed plays its own history of operators' work, sync rounds and every kind of fault
+on the real node code, and checks the invariants after every step; the long runs are
+made by hand (``make sim SEEDS=...``). A failing seed names its invariant and the command
+that replays it. The simulation itself is held to its word: one seed replays exactly,
+the shrinker keeps what still fails, and a defect put back into the product is caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sim import FAULTS, Shape, Step, play, replay_command
+from sim.shrinking import shrink
+
+import sync.channel
+from sync.errors import InputError, NotAuthorized
+
+SEEDS = range(1, 9)
+STEPS = 80
+
+
+def explain(seed: int, steps: int, shape: Shape, outcome: object) -> str:
+    return f"{outcome}\nreplay: {replay_command(seed, steps, shape, FAULTS)}"
+
+
+@pytest.fixture(scope="module")
+def sim_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder per test module: its template province is made once, copied per seed."""
+    return tmp_path_factory.mktemp("sim")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_seeded_history_under_every_fault_keeps_every_invariant(
+    sim_base: Path, seed: int
+) -> None:
+    shape = Shape()
+    outcome = play(sim_base, seed, STEPS, shape)
+    assert outcome.failure is None, explain(seed, STEPS, shape, outcome)
+    assert outcome.counts.get("round", 0) + outcome.counts.get("province round", 0) > 0
+
+
+@pytest.mark.slow
+def test_a_seeded_history_keeps_every_invariant_on_postgresql(
+    tmp_path: Path, pg_url_template: str
+) -> None:
+    shape = Shape(cities=2, counties=2, direct=1)
+    outcome = play(tmp_path, 3, 60, shape, database=pg_url_template)
+    assert outcome.failure is None, explain(3, 60, shape, outcome)
+
+
+def test_one_seed_is_one_history(sim_base: Path) -> None:
+    first = play(sim_base, 11, 40)
+    again = play(sim_base, 11, 40)
+    assert first.failure is None and again.failure is None, first.failure or again.failure
+    assert (again.swarm, again.counts, again.fingerprint) == (
+        first.swarm,
+        first.counts,
+        first.fingerprint,
+    )
+    other = play(sim_base, 12, 40)
+    assert other.fingerprint != first.fingerprint
+
+
+def test_the_shrinker_keeps_the_fewest_steps_that_still_fail() -> None:
+    def fails(steps: list[int]) -> bool:  # fails when steps 3 and 17 are both played
+        return 3 in steps and 17 in steps
+
+    assert shrink(list(range(40)), fails) == [3, 17]
+
+
+def full_disk_histories() -> Iterator[list[Step]]:
+    """The province issues to a city; the city's disk fills at its n-th write of the
+    round that takes it, for every n up to past the end of that round."""
+    for room in range(12):
+        yield [
+            Step("issue", "410000", (0, 500_000)),
+            Step("round", "410000"),
+            Step("full", "410100", (room,)),
+            Step("round", "410100"),
+        ]
+
+
+def test_a_full_disk_while_a_change_set_is_taken_is_retried_not_refused(sim_base: Path) -> None:
+    for history in full_disk_histories():
+        outcome = play(sim_base, 1, 0, written=history)
+        assert outcome.failure is None, (history[2], outcome.failure)
+        assert outcome.counts.get("refused", 0) == 0
+
+
+@pytest.fixture
+def refusing_local_failures(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The product with a defect put back: a change-set whose applier failed for a reason
+    of the node's own (its disk full) is refused, with a negative receipt."""
+    original = sync.channel._apply
+
+    def refuse_anything(conn, verified, authorize, applier):  # type: ignore[no-untyped-def]
+        savepoint = conn.begin_nested()
+        try:
+            authorize(verified.header, verified.signer)
+            applier(conn, verified)
+        except (NotAuthorized, InputError) as exc:
+            savepoint.rollback()
+            return "rejected", exc.message
+        except Exception as exc:
+            savepoint.rollback()
+            return "rejected", str(exc)
+        savepoint.commit()
+        return "applied", None
+
+    monkeypatch.setattr(sync.channel, "_apply", refuse_anything)
+    yield
+    monkeypatch.setattr(sync.channel, "_apply", original)
+
+
+@pytest.mark.usefixtures("refusing_local_failures")
+def test_a_refusal_for_a_full_disk_is_caught(sim_base: Path) -> None:
+    """Some of those full disks strike inside the applier: the refusal is caught."""
+    caught = []
+    for history in full_disk_histories():
+        outcome = play(sim_base, 1, 0, written=history)
+        if outcome.failure is not None:
+            caught.append(outcome.failure)
+    assert caught, "the defect went unnoticed"
+    assert {f.invariant for f in caught} == {"refused for cause"}, caught
+    assert all("410100: refused appropriation seq 1 from 410000" in f.detail for f in caught)
