@@ -11,9 +11,18 @@ the home beside its final place: settings, topology, keys, the spool's journal, 
 the database (the SQLite file, or a new PostgreSQL database loaded by COPY). Only then
 is it renamed into place; any failure leaves nothing behind.
 
-A restored node is not where its peers are: it lost what happened after its backup.
-It therefore starts *rejoining* (:mod:`nodes.rejoin`) and sends nothing new until
-every peer has answered.
+**To a point in time.** With ``at``, the snapshot is the latest taken at or before it,
+and the journal (:mod:`nodes.journal`) is that of the next backup, which holds every
+change-set the node sent or took until then: what it adds to the snapshot's own files
+is fetched and checked like the rest, and replayed on the restored database up to
+``at`` (in the home being built, so that a journal that does not replay leaves nothing
+behind). The node then stands where it stood at ``at``, as far as change-sets go; what
+it did after, and its work of its own between the snapshot and ``at`` that sent
+nothing (a payment recorded), comes back as it rejoins or is lost with the snapshot.
+
+A restored node is not where its peers are: it lost what happened after its backup
+(or its point in time). It therefore starts *rejoining* (:mod:`nodes.rejoin`) and
+sends nothing new until every peer has answered.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from nodes import rejoin
+from nodes import journal, rejoin
 from nodes.backups import MANIFESTS, OBJECTS, keeper_of, store_folder
 from nodes.exchange import open_transport
 from nodes.home import check_empty
@@ -78,6 +87,9 @@ class Restored:
     bytes: int
     seconds: float
     peers: list[str]
+    replayed: journal.Replayed | None = None
+    """With ``at``: what was replayed of the journal of the next backup (None: no backup
+    after the point in time holds a journal to replay)."""
 
 
 def fetch_manifests(
@@ -256,18 +268,23 @@ def restore(
                     f"backup #{manifest.number} was taken at {manifest.taken_at}, after this "
                     "machine's clock: set the clock right before restoring"
                 )
-            keys = {
-                bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, kit.key)
-                for name, wraps in manifest.keys.items()
-            }
+            later = _journal_of(manifests, chosen, at)
+            keys = _open_keys(chosen, kit.key)
             index: Index = chosen.index(keys)
+            extra: list[Part] = []
+            if later is not None:
+                later_keys = _open_keys(later, kit.key)
+                keys.update(later_keys)
+                extra = _journal_parts(index, later.index(later_keys))
             url = _target_url(manifest.backend, index.database_form, db_url, staging)
             if on_total is not None:
-                on_total(sum(p.size for p in (*index.database, *index.files)))
+                on_total(sum(p.size for p in (*index.database, *index.files, *extra)))
             fetcher = Fetcher(transport, code, keys, work, progress)
             staging.mkdir(parents=True)
             for part in index.files:
                 _write_part(staging, part, fetcher)
+            for part in extra:
+                _write_part(work / "journal", part, fetcher)
             if db_url is not None:
                 _set_database_url(staging / SETTINGS_FILE, db_url)
             if manifest.backend == "postgresql" and ensure_database(url):
@@ -278,6 +295,21 @@ def restore(
             os.chmod(staging / "keys", 0o700)
             if topology.children(code) or topology.node(code).role == "center":
                 (staging / "mailboxes").mkdir(exist_ok=True)
+            with Node.open(staging, check_schema=False) as node:
+                node.upgrade_database()
+                replayed = None
+                if later is not None:
+                    replayed = journal.replay(node, work / "journal" / "spool", at, clock)
+                with node.engine.begin() as conn:
+                    conn.execute(
+                        restore_log.insert().values(
+                            manifest_id=chosen.header.id,
+                            number=manifest.number,
+                            taken_at=parse_utc(manifest.taken_at),
+                            restored_at=clock.now(),
+                        )
+                    )
+                peers = rejoin.start(node, clock)
             fsync_tree(staging)
             os.replace(staging, home)
             fsync_directory(home.parent)
@@ -288,18 +320,6 @@ def restore(
             raise
         finally:
             transport.close()
-    with Node.open(home, check_schema=False) as node:
-        node.upgrade_database()
-        with node.engine.begin() as conn:
-            conn.execute(
-                restore_log.insert().values(
-                    manifest_id=chosen.header.id,
-                    number=manifest.number,
-                    taken_at=parse_utc(manifest.taken_at),
-                    restored_at=clock.now(),
-                )
-            )
-        peers = rejoin.start(node, clock)
     return Restored(
         home=home,
         node=code,
@@ -311,7 +331,33 @@ def restore(
         bytes=fetcher.bytes,
         seconds=time.perf_counter() - started,
         peers=peers,
+        replayed=replayed,
     )
+
+
+def _open_keys(read: ReadManifest, key: backup_keys.BackupKey) -> dict[bytes, DataKey]:
+    return {
+        bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, key)
+        for name, wraps in read.manifest.keys.items()
+    }
+
+
+def _journal_of(
+    manifests: list[ReadManifest], chosen: ReadManifest, at: datetime | None
+) -> ReadManifest | None:
+    """The backup whose journal takes ``chosen`` on to ``at``: the next one (it holds every
+    change-set of the node until it was taken); None without ``at`` or when there is none."""
+    if at is None:
+        return None
+    return next((m for m in manifests if m.manifest.number > chosen.manifest.number), None)
+
+
+def _journal_parts(snapshot: Index, later: Index) -> list[Part]:
+    """The journal's files in ``later`` that the snapshot's backup does not hold (files of
+    the journal are named by their content, so a name held is the same file)."""
+    held = {p.name for p in snapshot.files}
+    folders = tuple(f"spool/{folder}/" for folder in journal.FOLDERS)
+    return [p for p in later.files if p.name.startswith(folders) and p.name not in held]
 
 
 def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url: str) -> None:
