@@ -90,6 +90,8 @@ class Restored:
     replayed: journal.Replayed | None = None
     """With ``at``: what was replayed of the journal of the next backup (None: no backup
     after the point in time holds a journal to replay)."""
+    journal_from: int | None = None
+    """The number of the backup whose journal was replayed."""
 
 
 def fetch_manifests(
@@ -332,6 +334,7 @@ def restore(
         seconds=time.perf_counter() - started,
         peers=peers,
         replayed=replayed,
+        journal_from=None if later is None else later.manifest.number,
     )
 
 
