@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 
 from nodes import journal, rejoin
-from nodes.backups import MANIFESTS, OBJECTS, keeper_of, store_folder
+from nodes.backups import MANIFESTS, OBJECTS, keeper_of, object_size, store_folder
 from nodes.exchange import open_transport
 from nodes.home import check_empty
 from nodes.node import Node
@@ -51,7 +51,7 @@ from schema.backups import restore_log
 from schema.engine import drop_database, ensure_database, open_engine, parse_url, sqlite_url
 from schema.types import parse_utc
 from sync import certificates, changeset
-from sync.backup import envelope
+from sync.backup import chunks, envelope
 from sync.backup import keys as backup_keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import KIND, Index, Part, ReadManifest, read_manifest
@@ -70,6 +70,8 @@ from sync.trust import TrustStore
 
 __all__ = ["Fetcher", "Restored", "choose", "fetch_manifests", "load_database", "restore"]
 
+LARGEST = object_size(chunks.MAXIMUM)
+"""No object of a chunk is larger: what is read of one at most."""
 _NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
 
 
@@ -172,15 +174,12 @@ class Fetcher:
 
     def chunks(self, part: Part) -> Iterator[bytes]:
         for chunk in part.chunks:
-            target = self.work / chunk.object
             try:
-                self.transport.fetch(self.folder, chunk.object, target)
+                data = self.transport.read(self.folder, chunk.object, LARGEST)
             except RemoteFileMissing:
                 if self.also is None:
                     raise
-                self.also[0].fetch(self.also[1], chunk.object, target)
-            data = target.read_bytes()
-            target.unlink()
+                data = self.also[0].read(self.also[1], chunk.object, LARGEST)
             if envelope.object_id(data) != chunk.object:
                 raise BackupDamaged(f"object {chunk.object[:16]}… does not hash to its name")
             plain = envelope.decrypt_object(self.keys, data, chunk.object)
