@@ -2068,7 +2068,7 @@ def restore_command(
         f"Restored {done.node} from backup #{done.number} taken {_local(done.taken_at)} "
         f"({done.files} files, {_mb(done.bytes)}) in {done.seconds:.1f} s into {done.home}."
     )
-    if done.replayed is not None and at is not None:
+    if done.replayed is not None and done.journal_from is not None and at is not None:
         click.echo(
             f"Replayed the journal of backup #{done.journal_from} up to {_local(at)}: took back "
             f"{done.replayed.own} change-set(s) of its own and took {done.replayed.taken} again"

@@ -64,7 +64,7 @@ from sync.backup.manifest import (
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import ConfigError, KeyMaterialError, StorageError, TransportError
-from sync.files import fsync_all, fsync_directory
+from sync.files import Batch
 from sync.pki import load_signer
 from sync.transports.base import Transport
 
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKUPS_DIR",
     "KIND",
+    "LARGEST_OBJECT",
     "PICKUP",
     "OBJECTS",
     "Taken",
@@ -122,6 +123,10 @@ def object_size(plain: int) -> int:
     """The size of the object sealing ``plain`` bytes (header, segments and tags)."""
     segments = max(1, -(-plain // envelope.SEGMENT))
     return 36 + plain + 16 * segments
+
+
+LARGEST_OBJECT = object_size(chunks.MAXIMUM)
+"""No object of a chunk is larger: what is read of one at most."""
 
 
 def recovery_key(node: Node) -> Any:
@@ -201,8 +206,8 @@ class _Objects:
         self.progress = progress
         self.new = 0
         self.new_bytes = 0
-        self.written: list[Path] = []
-        """Objects sealed under a temporary name, not yet flushed (see :meth:`commit`)."""
+        self.batch = Batch(staging)
+        """Objects sealed and not yet durable (see :meth:`commit`)."""
 
     def add(self, data: bytes) -> Chunk:
         sha = hashlib.sha256(data).hexdigest()
@@ -210,13 +215,10 @@ class _Objects:
         if found is None:
             sealed = envelope.encrypt_object(self.key, data)
             name = envelope.object_id(sealed)
-            unsynced = self.staging / f".{name}.tmp"
             try:
-                with open(unsynced, "wb") as out:
-                    out.write(sealed)
+                self.batch.write(name, sealed)
             except OSError as exc:
                 raise self._failed(exc) from exc
-            self.written.append(unsynced)
             found = self.known[sha] = Chunk(sha, name, self.key.name, len(data))
             self.new += 1
             self.new_bytes += len(sealed)
@@ -225,20 +227,11 @@ class _Objects:
         return found
 
     def commit(self) -> None:
-        """Make the new objects durable together, then stage them under their names."""
+        """Make the new objects durable together, staged under their names."""
         try:
-            fsync_all(self.written)
-            for unsynced in self.written:
-                os.replace(unsynced, self.staging / unsynced.name[1 : -len(".tmp")])
-            fsync_directory(self.staging)
+            self.batch.commit()
         except OSError as exc:
             raise self._failed(exc) from exc
-        self.written.clear()
-
-    def discard(self) -> None:
-        """Remove the objects written and not committed (the backup failed)."""
-        for unsynced in self.written:
-            unsynced.unlink(missing_ok=True)
 
     def _failed(self, exc: OSError) -> StorageError:
         return StorageError(
@@ -299,7 +292,7 @@ def take_backup(
         try:
             staging.mkdir(parents=True, exist_ok=True)
             work.mkdir(parents=True)
-            for stray in staging.glob(".*.tmp"):  # sealed by a backup that did not finish
+            for stray in Batch.strays(staging):  # sealed by a backup that did not finish
                 stray.unlink()
         except OSError as exc:
             raise StorageError(f"cannot prepare {root}: {exc.strerror or exc}") from exc
@@ -352,7 +345,7 @@ def take_backup(
                     clock,
                 )
         finally:
-            objects.discard()
+            objects.batch.discard()
             shutil.rmtree(work, ignore_errors=True)
     return Taken(
         manifest_id=written.id,

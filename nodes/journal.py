@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.capabilities import ADOPTERS, Context
 from nodes.policy import authorizer
-from schema.channels import channel_head
+from schema.channels import channel_head, outbox
 from schema.types import parse_utc
 from sync import changeset, channel
 from sync.backup.envelope import BackupDamaged
@@ -138,6 +138,18 @@ class Replayer:
                 taken += 1
         return own, taken
 
+    def acknowledge(self, conn: Connection, steps: Iterable[Step]) -> None:
+        """Store the receipt of each step, whose change-set the outbox holds unacknowledged,
+        as if it had just come back."""
+        now = self.clock.now()
+        for step in steps:
+            assert step.receipt is not None
+            entry = conn.execute(
+                sa.select(outbox).where(outbox.c.id == step.changeset.id).with_for_update()
+            ).one()
+            verdict = channel.store_receipt(conn, self.spool, entry, step.receipt, now)
+            self.acknowledged(conn, entry, verdict)
+
 
 @dataclass(frozen=True)
 class Replayed:
@@ -145,6 +157,8 @@ class Replayed:
 
     own: int
     taken: int
+    receipts: int
+    """Receipts stored for change-sets the snapshot holds unacknowledged."""
     last: datetime | None
     """The stamp of the last step redone (None: nothing after the snapshot)."""
 
@@ -164,17 +178,18 @@ def _taken_at(receipt: Path) -> datetime:
 
 def read(
     conn: Connection,
-    journal: Path,
+    journals: Iterable[Path],
     me: str,
     replayer: Replayer,
     until: datetime | None,
-) -> list[Step]:
-    """The steps of the journal under ``journal`` (its ``outbox/``, ``receipts/`` and
-    ``taken/``) that come after the database's channel heads, up to ``until`` (all without
-    it), each verified, in the order to redo them. A channel stops at its first step past
-    ``until``, at a gap, or at a change-set taken with no receipt to date it.
-    :class:`BackupDamaged` if a file of the journal is not what its name says or does
-    not verify."""
+) -> tuple[list[Step], list[Step]]:
+    """What the journal under ``journals`` (spool folders holding ``outbox/``,
+    ``receipts/`` and ``taken/``) adds to the database after its channel heads, up to
+    ``until`` (all of it without): the steps, each verified, in the order to redo them,
+    and the receipts that came back for change-sets the database holds unacknowledged.
+    A channel stops at its first step past ``until``, at a gap, or at a change-set taken
+    with no receipt to date it. :class:`BackupDamaged` if a file of the journal is not
+    what its name says or does not verify."""
     heads = {
         (row.origin, row.recipient): int(row.seq)
         for row in conn.execute(
@@ -183,41 +198,52 @@ def read(
     }
     lanes: dict[tuple[str, str], dict[int, tuple[Header, Path]]] = {}
     receipts: dict[tuple[str, str, int], Path] = {}
-    for folder in FOLDERS:
-        for path in _files(journal / folder):
-            header = _header(path)
-            if header.kind == channel.RECEIPT:
-                # a recipient's receipt (outbox/) or this node's own (receipts/): it takes
-                # the seq of the change-set it acknowledges, on the reverse channel
-                receipts[(header.recipient, header.origin, header.seq)] = path
-            elif (folder == "outbox") == (header.origin == me):
-                key = (header.origin, header.recipient)
-                if header.seq > heads.get(key, 0):
-                    lanes.setdefault(key, {})[header.seq] = (header, path)
+    for root in journals:
+        for folder in FOLDERS:
+            for path in _files(root / folder):
+                header = _header(path)
+                if header.kind == channel.RECEIPT:
+                    # a recipient's receipt (outbox/) or this node's own (receipts/): it
+                    # takes the seq of the change-set it acknowledges, on the other channel
+                    receipts[(header.recipient, header.origin, header.seq)] = path
+                elif (folder == "outbox") == (header.origin == me):
+                    key = (header.origin, header.recipient)
+                    if header.seq > heads.get(key, 0):
+                        lanes.setdefault(key, {})[header.seq] = (header, path)
     steps: list[Step] = []
     for (origin, recipient), found in sorted(lanes.items()):
         seq = heads.get((origin, recipient), 0) + 1
         own = origin == me
         while seq in found:
             header, path = found[seq]
-            receipt_path = receipts.get((origin, recipient, seq))
+            receipt = receipts.get((origin, recipient, seq))
             if own:
                 stamp = header.created
-                if (
-                    receipt_path is not None
-                    and until is not None
-                    and _taken_at(receipt_path) > until
-                ):
-                    receipt_path = None  # signed by the recipient after the point in time
+                if receipt is not None and until is not None and _taken_at(receipt) > until:
+                    receipt = None  # signed by the recipient after the point in time
             else:
-                if receipt_path is None:
+                if receipt is None:
                     break  # taken, but undated: it comes back when the node rejoins
-                stamp = _taken_at(receipt_path)
+                stamp = _taken_at(receipt)
             if until is not None and stamp > until:
                 break
-            steps.append(Step(stamp, own, *_verified(replayer, path, receipt_path, me)))
+            steps.append(Step(stamp, own, *_verified(replayer, path, receipt)))
             seq += 1
-    return in_order(steps)
+    late = []
+    waiting = conn.execute(
+        sa.select(outbox.c.recipient, outbox.c.seq, outbox.c.filename).where(
+            outbox.c.acked_at.is_(None)
+        )
+    ).all()
+    for row in waiting:
+        receipt = receipts.get((me, row.recipient, int(row.seq)))
+        if receipt is None:
+            continue
+        stamp = _taken_at(receipt)
+        if until is None or stamp <= until:
+            path = replayer.spool.outbox / row.filename
+            late.append(Step(stamp, True, *_verified(replayer, path, receipt)))
+    return in_order(steps), sorted(late, key=lambda s: s.stamp)
 
 
 def _header(path: Path) -> Header:
@@ -231,7 +257,7 @@ def _header(path: Path) -> Header:
 
 
 def _verified(
-    replayer: Replayer, path: Path, receipt: Path | None, me: str
+    replayer: Replayer, path: Path, receipt: Path | None
 ) -> tuple[Verified, Verified | None]:
     trust = replayer.trust
     try:
@@ -247,11 +273,15 @@ def _verified(
 def replay(
     node: Node, journal: Path, until: datetime | None, clock: Clock = SYSTEM_CLOCK
 ) -> Replayed:
-    """Redo the journal under ``journal`` on ``node``'s database, after its snapshot and up
-    to ``until``, in one transaction (see the module): all of it or, on
-    :class:`InputError` or :class:`BackupDamaged`, none."""
+    """Redo the journal on ``node``'s database, after its snapshot and up to ``until``, in
+    one transaction (see the module): all of it or, on :class:`InputError` or
+    :class:`BackupDamaged`, none. The journal is the files under ``journal`` and those
+    of the node's own spool (a file listed by the snapshot's backup after its database
+    was copied belongs to the journal too)."""
     replayer = Replayer(node, clock)
     with node.engine.begin() as conn:
-        steps = read(conn, journal, node.spec.code, replayer, until)
+        steps, late = read(conn, [node.home.spool, journal], node.spec.code, replayer, until)
         own, taken = replayer.redo(conn, steps)
-    return Replayed(own, taken, steps[-1].stamp if steps else None)
+        replayer.acknowledge(conn, late)
+    stamps = [s.stamp for s in (*steps, *late)]
+    return Replayed(own, taken, len(late), max(stamps) if stamps else None)

@@ -6,7 +6,7 @@ recovery kit, or the node's own ``keys/backup.key``) and an empty place for the 
 It fetches the node's manifests from the keeper, verifies every one (signature under
 the province's root, the node's own, named after itself) and their chain, picks the
 latest taken at or before ``at``, opens its data keys, fetches every object it needs
-(each must hash to its name, then decrypt and hash to what the index says) and builds
+(each must hash to its name, then decrypt, which authenticates it) and builds
 the home beside its final place: settings, topology, keys, the spool's journal, and
 the database (the SQLite file, or a new PostgreSQL database loaded by COPY). Only then
 is it renamed into place; any failure leaves nothing behind.
@@ -16,9 +16,10 @@ and the journal (:mod:`nodes.journal`) is that of the next backup, which holds e
 change-set the node sent or took until then: what it adds to the snapshot's own files
 is fetched and checked like the rest, and replayed on the restored database up to
 ``at`` (in the home being built, so that a journal that does not replay leaves nothing
-behind). The node then stands where it stood at ``at``, as far as change-sets go; what
-it did after, and its work of its own between the snapshot and ``at`` that sent
-nothing (a payment recorded), comes back as it rejoins or is lost with the snapshot.
+behind). The node then stands where it stood at ``at``, as far as change-sets go: what
+came after comes back as it rejoins, and work of its own that sent nothing (a payment
+recorded between the snapshot and ``at``) is not in any journal. Without ``at``, the
+files a backup listed after copying its database are replayed the same way.
 
 A restored node is not where its peers are: it lost what happened after its backup
 (or its point in time). It therefore starts *rejoining* (:mod:`nodes.rejoin`) and
@@ -27,7 +28,6 @@ sends nothing new until every peer has answered.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 
 from nodes import journal, rejoin
-from nodes.backups import MANIFESTS, OBJECTS, keeper_of, object_size, store_folder
+from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_folder
 from nodes.exchange import open_transport
 from nodes.home import check_empty
 from nodes.node import Node
@@ -51,7 +51,7 @@ from schema.backups import restore_log
 from schema.engine import drop_database, ensure_database, open_engine, parse_url, sqlite_url
 from schema.types import parse_utc
 from sync import certificates, changeset
-from sync.backup import chunks, envelope
+from sync.backup import envelope
 from sync.backup import keys as backup_keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import KIND, Index, Part, ReadManifest, read_manifest
@@ -70,8 +70,6 @@ from sync.trust import TrustStore
 
 __all__ = ["Fetcher", "Restored", "choose", "fetch_manifests", "load_database", "restore"]
 
-LARGEST = object_size(chunks.MAXIMUM)
-"""No object of a chunk is larger: what is read of one at most."""
 _NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
 
 
@@ -90,10 +88,11 @@ class Restored:
     seconds: float
     peers: list[str]
     replayed: journal.Replayed | None = None
-    """With ``at``: what was replayed of the journal of the next backup (None: no backup
-    after the point in time holds a journal to replay)."""
+    """What was replayed of the journal: the files the backup listed after copying its
+    database and, with ``at``, those of the next backup up to ``at``."""
     journal_from: int | None = None
-    """The number of the backup whose journal was replayed."""
+    """With ``at``: the number of the next backup, whose journal was replayed (None: no
+    backup after the point in time)."""
 
 
 def fetch_manifests(
@@ -175,15 +174,16 @@ class Fetcher:
     def chunks(self, part: Part) -> Iterator[bytes]:
         for chunk in part.chunks:
             try:
-                data = self.transport.read(self.folder, chunk.object, LARGEST)
+                data = self.transport.read(self.folder, chunk.object, LARGEST_OBJECT)
             except RemoteFileMissing:
                 if self.also is None:
                     raise
-                data = self.also[0].read(self.also[1], chunk.object, LARGEST)
+                data = self.also[0].read(self.also[1], chunk.object, LARGEST_OBJECT)
             if envelope.object_id(data) != chunk.object:
                 raise BackupDamaged(f"object {chunk.object[:16]}… does not hash to its name")
+            # the name binds the bytes and the AEAD their plaintext: no second digest needed
             plain = envelope.decrypt_object(self.keys, data, chunk.object)
-            if hashlib.sha256(plain).hexdigest() != chunk.sha256 or len(plain) != chunk.size:
+            if len(plain) != chunk.size:
                 raise BackupDamaged(f"object {chunk.object[:16]}… is not the chunk the index names")
             self.bytes += len(data)
             if self.progress is not None:
@@ -298,9 +298,7 @@ def restore(
                 (staging / "mailboxes").mkdir(exist_ok=True)
             with Node.open(staging, check_schema=False) as node:
                 node.upgrade_database()
-                replayed = None
-                if later is not None:
-                    replayed = journal.replay(node, work / "journal" / "spool", at, clock)
+                replayed = journal.replay(node, work / "journal" / "spool", at, clock)
                 with node.engine.begin() as conn:
                     conn.execute(
                         restore_log.insert().values(

@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 __all__ = [
     "FSYNC_WORKERS",
+    "Batch",
     "atomic_file",
     "copy_atomic",
     "fsync_all",
@@ -112,3 +113,41 @@ def copy_atomic(source: Path, path: Path, mode: int = 0o644) -> None:
     """Copy ``source`` to ``path`` atomically and durably (see :func:`atomic_file`)."""
     with source.open("rb") as stream, atomic_file(path, mode) as out:
         shutil.copyfileobj(stream, out)
+
+
+class Batch:
+    """Many files written into ``folder`` as one durable batch (see the module): each
+    under a temporary name, then :meth:`commit` flushes them all at once, renames them
+    into place and fsyncs the folder once; :meth:`discard` (or an error) removes what was
+    not committed. ``OSError`` propagates untranslated; callers say what they wrote."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pending: list[tuple[Path, Path]] = []
+
+    def write(self, name: str, data: bytes) -> None:
+        unsynced = self.folder / f".{name}.batch"
+        self.pending.append((unsynced, self.folder / name))
+        with open(unsynced, "wb") as out:
+            out.write(data)
+
+    def commit(self) -> None:
+        try:
+            fsync_all(unsynced for unsynced, _final in self.pending)
+            for unsynced, final in self.pending:
+                os.replace(unsynced, final)
+        except BaseException:
+            self.discard()
+            raise
+        self.pending.clear()
+        fsync_directory(self.folder)
+
+    def discard(self) -> None:
+        for unsynced, _final in self.pending:
+            unsynced.unlink(missing_ok=True)
+        self.pending.clear()
+
+    @staticmethod
+    def strays(folder: Path) -> list[Path]:
+        """Files a batch left in ``folder`` uncommitted (its writer died): safe to delete."""
+        return sorted(folder.glob(".*.batch")) if folder.is_dir() else []

@@ -303,6 +303,18 @@ def test_read_gives_the_bytes_and_refuses_a_missing_or_larger_file(
         transport.read(FOLDER, "x.obj", 10)
 
 
+def test_remove_many_removes_each_and_is_idempotent(
+    transport: Transport, mailboxes: Path, write: Callable[[str, bytes], Path]
+) -> None:
+    for name in ("a.obj", "b.obj", "c.obj"):
+        transport.publish(FOLDER, name, write(name, name.encode()))
+    transport.remove_many(FOLDER, ["a.obj", "c.obj", "missing.obj"])
+    assert transport.list(FOLDER) == [RemoteFile("b.obj", 5)]
+    transport.remove_many(FOLDER, ["a.obj"])
+    transport.remove_many("no/such/folder", ["x.obj"])
+    assert on_disk(mailboxes / FOLDER) == ["b.obj"]
+
+
 def test_remove_is_idempotent(
     transport: Transport, mailboxes: Path, write: Callable[[str, bytes], Path]
 ) -> None:

@@ -131,7 +131,8 @@ class Transport(ABC):
         """Put many files (``(name, source)`` pairs) into ``folder``, each as
         :meth:`publish` does: atomic and idempotent one by one, not as a whole (after an
         error some may be there; publishing them again is harmless). A transport may make
-        them durable together (a local folder fsyncs them at once). This default
+        them durable together (a local folder fsyncs them at once), and may link a source
+        rather than copy it: a source must never change afterwards. This default
         publishes them one by one.
         """
         for name, source in files:
@@ -153,6 +154,12 @@ class Transport(ABC):
     @abstractmethod
     def remove(self, folder: str, name: str) -> None:
         """Delete ``folder/name``. Idempotent: removing a missing file is not an error."""
+
+    def remove_many(self, folder: str, names: Sequence[str]) -> None:
+        """Delete every ``folder/name`` of ``names``, as :meth:`remove` does (a transport
+        may make the removals durable together). This default removes them one by one."""
+        for name in names:
+            self.remove(folder, name)
 
     @abstractmethod
     def close(self) -> None:

@@ -116,5 +116,11 @@ class RetryingTransport(Transport):
     def remove(self, folder: str, name: str) -> None:
         self._call(f"remove {folder}/{name}", lambda: self.inner.remove(folder, name))
 
+    def remove_many(self, folder: str, names: Sequence[str]) -> None:
+        self._call(
+            f"remove {len(names)} file(s) from {folder}",
+            lambda: self.inner.remove_many(folder, names),
+        )
+
     def close(self) -> None:
         self.inner.close()
