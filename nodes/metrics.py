@@ -14,7 +14,6 @@ both.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -23,6 +22,7 @@ from prometheus_client import start_http_server as _start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from nodes.retention import spool_bytes
 from nodes.summary import RoundSummary
 from schema.channels import changeset_log, outbox, quarantine
 from schema.engine import reading
@@ -37,25 +37,12 @@ __all__ = [
     "agent_registry",
     "exposition",
     "record_round",
-    "spool_bytes",
     "start_server",
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_SAMPLE = 1000
 """The apply delay is summed over this many of the latest change-sets taken."""
-
-
-def spool_bytes(spool_root: Path) -> int:
-    """The bytes of every file under a spool folder (what ``purge`` lets go of)."""
-    size = 0
-    for path in spool_root.rglob("*"):
-        try:
-            if path.is_file() and not path.is_symlink():
-                size += path.stat().st_size
-        except OSError:
-            continue  # a file renamed or deleted while counted
-    return size
 
 
 class NodeCollector(Collector):
