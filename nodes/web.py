@@ -17,9 +17,11 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,15 @@ from schema.types import parse_utc
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import ConfigError
 
-__all__ = ["DEFAULT_HOST", "LABELS", "Serving", "app", "check_binding", "serve"]
+__all__ = [
+    "DEFAULT_HOST",
+    "LABELS",
+    "Serving",
+    "app",
+    "check_binding",
+    "running",
+    "serve",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 REFRESH_SECONDS = 5
@@ -425,6 +435,31 @@ def app(serving: Serving) -> Any:
     if serving.logins is not None:
         return _BasicAuth(application, serving.logins)
     return application
+
+
+@contextmanager
+def running(serving: Serving, host: str = DEFAULT_HOST, port: int = 0) -> Iterator[str]:
+    """Serve the wall from a background thread while the block runs; yield its URL
+    (``port`` 0: a free one). For tests, benchmarks and embedding; no TLS, loopback."""
+    check_binding(host, None, serving.logins)
+    with socket.socket() as probe:
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app(serving), host=host, port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name="wall", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ConfigError(f"the data wall could not start on {host}:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def serve(
