@@ -11,7 +11,6 @@ import dataclasses
 import errno
 import getpass
 import json
-import logging
 import os
 import sys
 import unicodedata
@@ -22,7 +21,17 @@ from typing import Any
 
 import click
 
-from nodes import Node, agent, init_network, init_node, keys, load_topology, retention, web
+from nodes import (
+    Node,
+    agent,
+    init_network,
+    init_node,
+    keys,
+    load_topology,
+    retention,
+    service,
+    web,
+)
 from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
@@ -1682,8 +1691,17 @@ def ledger_import(ctx: click.Context, file: Path) -> None:
     type=click.IntRange(1, 65535),
     help="Serve the node's metrics (Prometheus) on 127.0.0.1 at this port.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or JSON, each naming the node.",
+)
 @click.pass_context
-def agent_command(ctx: click.Context, once: bool, metrics_port: int | None) -> None:
+def agent_command(
+    ctx: click.Context, once: bool, metrics_port: int | None, log_format: str
+) -> None:
     """Run this node's scheduled jobs until stopped: sync with the parent, reports on
     their period boundaries, and every day at 03:30 (Beijing time) 'fiscalsync check
     --read-data', whose problems 'status' shows.
@@ -1697,7 +1715,7 @@ def agent_command(ctx: click.Context, once: bool, metrics_port: int | None) -> N
     Example:
       fiscalsync --home /srv/fiscalsync/410102 agent
       fiscalsync --home /srv/fiscalsync/410102 agent --once
-      fiscalsync --home /srv/fiscalsync/410102 agent --metrics-port 9470
+      fiscalsync --home /srv/fiscalsync/410102 agent --metrics-port 9470 --log-format json
     """
     home = _home(ctx)
     if once:
@@ -1712,11 +1730,11 @@ def agent_command(ctx: click.Context, once: bool, metrics_port: int | None) -> N
         if failed:
             raise TransportError("; ".join(failed))
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     agent.run_agent(
         home,
         on_start=lambda jobs: click.echo("Agent started: " + ", ".join(jobs)),
         metrics_port=metrics_port,
+        log_format=log_format,
     )
     click.echo("Agent stopped.")
 
@@ -2473,7 +2491,49 @@ def purge_command(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
         f"acknowledged before {_local(done.cutoff)} ({done.files} file(s), {_mb(done.bytes)}) "
         f"and {done.quarantine} closed quarantine entries."
     )
-    click.echo(f"Spool now {_mb(done.spool_bytes)}." if not dry_run else f"Spool {_mb(done.spool_bytes)}.")
+    click.echo(
+        f"Spool now {_mb(done.spool_bytes)}." if not dry_run else f"Spool {_mb(done.spool_bytes)}."
+    )
+
+
+@cli.command("install-service")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/systemd/system"),
+    show_default=True,
+    help="Where to write the unit files.",
+)
+@click.option("--user", default="fiscalsync", show_default=True, help="The user the units run as.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="The agent's metrics port.")
+@click.pass_context
+def install_service(
+    ctx: click.Context, folder: Path, user: str, port: int, metrics_port: int | None
+) -> None:
+    """Write systemd units for this node's agent and data wall (serve): run as --user,
+    restarted on failure, hardened (read-only system, only the home writable, no new
+    privileges nor capabilities). Then: systemctl daemon-reload; systemctl enable --now
+    the units.
+
+    \b
+    Example:
+      sudo fiscalsync --home /srv/fiscalsync/410102 install-service --user fiscalsync
+      sudo systemctl daemon-reload
+      sudo systemctl enable --now fiscalsync-agent-410102 fiscalsync-serve-410102
+    """
+    home = _home(ctx).resolve()
+    with Node.open(home, check_schema=False) as node:
+        code, name = node.spec.code, node.spec.name
+    executable = Path(sys.argv[0]).resolve()
+    if executable.name != "fiscalsync":
+        executable = Path(sys.executable).parent / "fiscalsync"
+    made = service.units(
+        code, name, home, executable, user=user, port=port, metrics_port=metrics_port
+    )
+    for path in service.write_units(folder, made):
+        click.echo(f"Wrote {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

@@ -33,7 +33,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from nodes import keys, metrics, retention
+from nodes import keys, logs, metrics, retention
 from nodes.capabilities import JOBS
 from nodes.check import CheckReport, check_home
 from nodes.exchange import Exchange, RoundSummary
@@ -325,10 +325,13 @@ def run_agent(
     on_start: Callable[[list[str]], None] | None = None,
     *,
     metrics_port: int | None = None,
+    log_format: str = "text",
 ) -> None:
     """Run the scheduler until SIGTERM or SIGINT; the running job is let finish. With
-    ``metrics_port``, the node's metrics are served on 127.0.0.1 at that port."""
+    ``metrics_port``, the node's metrics are served on 127.0.0.1 at that port. Logs go
+    to standard error, as text or JSON lines (``log_format``), each naming the node."""
     with agent_lock(home), Node.open(home) as node:
+        logs.configure(node.spec.code, log_format)
         scheduler = scheduler_for(node)
         described = schedule_jobs(scheduler, node, home)
         if metrics_port is not None:

@@ -60,11 +60,15 @@ class NodeCollector(Collector):
         with reading(node.engine) as conn:
             sent = conn.execute(
                 sa.select(
-                    sa.func.count(), sa.func.count(outbox.c.acked_at), sa.func.max(outbox.c.acked_at)
+                    sa.func.count(),
+                    sa.func.count(outbox.c.acked_at),
+                    sa.func.max(outbox.c.acked_at),
                 )
             ).one()
             taken = conn.execute(
-                sa.select(changeset_log.c.verdict, sa.func.count()).group_by(changeset_log.c.verdict)
+                sa.select(changeset_log.c.verdict, sa.func.count()).group_by(
+                    changeset_log.c.verdict
+                )
             ).all()
             last_taken = conn.execute(
                 sa.select(sa.func.max(changeset_log.c.applied_at)).where(

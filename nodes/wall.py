@@ -206,4 +206,3 @@ def wall(node: Node, clock: Clock = SYSTEM_CLOCK) -> Wall:
     for source in WALL_TOTALS:
         totals.update(source(node, now))
     return Wall(me, topology.name, now, rows, totals)
-

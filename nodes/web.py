@@ -277,9 +277,7 @@ def _context(serving: Serving, request: Request) -> dict[str, Any]:
         classes = sorted({k for what in FIGURES for lv in money[what].values() for k in lv})
 
     def klass_any(klass: str, level: str) -> bool:
-        return bool(money) and any(
-            (money[what].get(level) or {}).get(klass) for what in FIGURES
-        )
+        return bool(money) and any((money[what].get(level) or {}).get(klass) for what in FIGURES)
 
     me = data.node(data.served_by) or {}
     return {
@@ -485,4 +483,3 @@ def serve(
         scheme = "https" if tls else "http"
         on_start(f"{scheme}://{host}:{port}/")
     server.run()
-

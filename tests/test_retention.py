@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from click.testing import CliRunner
+from test_backup import amounts, backup, bring_back, check_books, issue, lose, settle
 
 from cli import cli
 from nodes import Node
@@ -14,8 +15,7 @@ from nodes.check import check_home
 from nodes.network import Network
 from nodes.retention import horizon, purge, taken_name
 from schema.channels import changeset_log, outbox
-from sync.clock import FixedClock, SYSTEM_CLOCK
-from test_backup import amounts, backup, bring_back, check_books, issue, lose, settle
+from sync.clock import SYSTEM_CLOCK, FixedClock
 
 PROVINCE, CITY, COUNTY = "410000", "410100", "410102"
 

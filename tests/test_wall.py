@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from conftest import unavailable
 
 from cli import cli
-from conftest import unavailable
 from nodes import Node
 from nodes.exchange import Exchange
 from nodes.fiscal import reports
@@ -88,7 +88,9 @@ def _today() -> Any:
 def _lag(node: Node, recipient: str) -> tuple[int, int]:
     with node.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(outbox.c.id).where(outbox.c.recipient == recipient, outbox.c.acked_at.is_(None))
+            sa.select(outbox.c.id).where(
+                outbox.c.recipient == recipient, outbox.c.acked_at.is_(None)
+            )
         ).all()
     return len(rows), 777_77
 
