@@ -3,6 +3,7 @@ PostgreSQL provinces, and a node restored from a backup still kept rejoins after
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from cli import cli
 from nodes import Node
 from nodes.check import check_home
 from nodes.network import Network
-from nodes.retention import horizon, purge, taken_name
+from nodes.retention import Purge, horizon, purge, taken_name
 from schema.channels import changeset_log, outbox
 from sync.clock import SYSTEM_CLOCK, FixedClock
 
@@ -36,6 +37,29 @@ def _files(node: Node) -> tuple[set[str], set[str]]:
     return purged, kept
 
 
+def _purge_twice_at_once(home: Path, clock: FixedClock) -> Purge:
+    """Two purges of one home at once: one lets go of everything, the other of nothing."""
+    results: list[Purge] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            with Node.open(home) as node:
+                results.append(purge(node, clock=clock))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    first, second = sorted(results, key=lambda r: r.sent, reverse=True)
+    assert (second.sent, second.taken, second.files) == (0, 0, 0)
+    return first
+
+
 def test_purge_lets_go_of_old_acknowledged_files_only_and_a_restore_still_rejoins(
     province: Network,
 ) -> None:
@@ -54,7 +78,7 @@ def test_purge_lets_go_of_old_acknowledged_files_only_and_a_restore_still_rejoin
         dry = purge(node, dry_run=True, clock=clock)
         assert dry.sent > 0 and dry.taken > 0 and dry.files > 0
         assert _files(node)[0] == set()  # a dry run marks nothing
-        done = purge(node, clock=clock)
+        done = _purge_twice_at_once(province.path / CITY, clock)
         assert (done.sent, done.taken, done.files, done.bytes) == (
             dry.sent,
             dry.taken,
