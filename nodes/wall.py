@@ -5,8 +5,9 @@ The runtime's figures come from the sync tables: when this node last heard from 
 node (a change-set taken, a receipt back, a file relayed), the channel lag towards it
 (change-sets sent and not yet acknowledged, the oldest one's age), the refused and
 parked files that came from it, and the freshness of its backups (kept here when this
-node is its keeper; this node's own from its outbox). The serving node's own
-certificate expiry is its own. Capabilities add theirs through
+node is its keeper; this node's own from its outbox), and certificate expiry: the
+serving node's own, and at a province whose ``node.toml`` names its CA folder
+(``[revocation] ca``), every node's latest unrevoked certificate the CA issued. Capabilities add theirs through
 :data:`nodes.capabilities.WALL_FIGURES` (per node: the amount in the lag, report
 submission, reconciliation) and :data:`nodes.capabilities.WALL_TOTALS` (money totals).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -29,7 +31,10 @@ from nodes.capabilities import WALL_FIGURES, WALL_TOTALS
 from schema.backups import backup_catalogue
 from schema.channels import changeset_log, outbox, quarantine, relay_log
 from schema.engine import reading
+from schema.errors import FiscalsyncError
 from schema.types import format_utc
+from sync import pki
+from sync.certificates import subject_code
 from sync.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
@@ -73,6 +78,35 @@ def _iso(moment: datetime | None) -> str | None:
 def _latest(*moments: datetime | None) -> datetime | None:
     known = [m for m in moments if m is not None]
     return max(known) if known else None
+
+
+_ISSUED: dict[tuple[Path, int, frozenset[int]], dict[str, datetime]] = {}
+
+
+def _issued_expiry(ca_dir: Path, revoked: frozenset[int]) -> dict[str, datetime]:
+    """The latest expiry of each node's unrevoked certificates in the province's CA record
+    (read again only when the record or the revocation list changes)."""
+    try:
+        stamp = (ca_dir / pki.ISSUED_DIR).stat().st_mtime_ns
+    except OSError:
+        return {}
+    key = (ca_dir, stamp, revoked)
+    if key not in _ISSUED:
+        found: dict[str, datetime] = {}
+        try:
+            certificates = pki.issued_in(ca_dir)
+        except FiscalsyncError:
+            return {}
+        for cert in certificates:
+            if cert.serial_number in revoked:
+                continue
+            code = subject_code(cert)
+            ends = cert.not_valid_after_utc
+            if code not in found or ends > found[code]:
+                found[code] = ends
+        _ISSUED.clear()
+        _ISSUED[key] = found
+    return _ISSUED[key]
 
 
 def wall(node: Node, clock: Clock = SYSTEM_CLOCK) -> Wall:
@@ -139,8 +173,13 @@ def wall(node: Node, clock: Clock = SYSTEM_CLOCK) -> Wall:
         ).scalar()
     if own_backup is not None:
         kept[me] = own_backup
-    own = keys.trust_status(node, clock).certificate
-    certificate = {"not_valid_after": _iso(own.not_valid_after)} if own is not None else None
+    trust = keys.trust_status(node, clock)
+    expiry = {}
+    if trust.certificate is not None:
+        expiry[me] = trust.certificate.not_valid_after
+    if node.settings.revocation_ca is not None:
+        revoked = trust.crl.serials if trust.crl is not None else frozenset()
+        expiry = {**_issued_expiry(node.settings.revocation_ca, revoked), **expiry}
     late = timedelta(seconds=BEHIND_AFTER_INTERVALS * node.settings.sync_interval_seconds)
     max_backup_age = timedelta(hours=node.settings.backup_max_age_hours)
     extra: dict[str, dict[str, Any]] = {}
@@ -194,7 +233,9 @@ def wall(node: Node, clock: Clock = SYSTEM_CLOCK) -> Wall:
                 "latest": _iso(backup),
                 "fresh": None if backup is None else now - backup <= max_backup_age,
             },
-            "certificate": certificate if spec.code == me else None,
+            "certificate": {"not_valid_after": _iso(expiry[spec.code])}
+            if spec.code in expiry
+            else None,
         }
         for key, value in extra.get(spec.code, {}).items():
             if isinstance(value, dict) and isinstance(row.get(key), dict):

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import unavailable
+from cryptography.x509 import load_pem_x509_certificate
 
 from cli import cli
 from nodes import Node
@@ -31,8 +32,10 @@ from nodes.fiscal.reports.periods import Period
 from nodes.logins import hash_password, load_logins
 from nodes.network import Network
 from nodes.settings import LOCAL_TIME
+from nodes.wall import wall
 from nodes.web import Serving, check_binding, running
 from schema.channels import outbox
+from schema.types import format_utc
 from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.errors import ConfigError
 
@@ -190,6 +193,23 @@ def test_the_json_api_and_the_metrics_match_the_databases(
         for recipient, count in waiting.items():
             line = f'fiscalsync_channel_lag_changesets{{node="{PROVINCE}",recipient="{recipient}"}}'
             assert f"{line} {float(count)}" in text
+
+
+def test_at_a_province_with_its_ca_folder_every_certificate_expiry_is_shown(
+    province: Network,
+) -> None:
+    settings = province.path / PROVINCE / "node.toml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(
+        text.replace("[revocation]\n", f'[revocation]\nca = "{province.ca_dir}"\n'),
+        encoding="utf-8",
+    )
+    with Node.open(province.path / PROVINCE) as node:
+        rows = {row["code"]: row for row in wall(node).nodes}
+    for spec in province.topology:
+        cert = load_pem_x509_certificate((province.path / spec.code / "keys/node.crt").read_bytes())
+        expected = format_utc(cert.not_valid_after_utc)
+        assert rows[spec.code]["certificate"] == {"not_valid_after": expected}, spec.code
 
 
 def test_binding_beyond_the_loopback_needs_tls_and_a_login(tmp_path: Path, node_home: Path) -> None:
