@@ -55,7 +55,8 @@ __all__ = [
 DEFAULT_HOST = "127.0.0.1"
 REFRESH_SECONDS = 5
 FRESH_FOR = 1.0
-"""Seconds one computed wall is served to every viewer before it is read again."""
+"""Seconds one computed wall (and metrics text) is served to every viewer before it is
+read again: many screens on the wall cost the database no more than one."""
 
 LABELS = {
     "zh": {
@@ -233,8 +234,11 @@ class Serving:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._metrics_lock = threading.Lock()
         self._wall: Wall | None = None
         self._read_at = 0.0
+        self._metrics: bytes | None = None
+        self._metrics_at = 0.0
 
     def wall(self) -> Wall:
         """The wall, read again once it is older than ``fresh_for`` seconds."""
@@ -243,6 +247,14 @@ class Serving:
                 self._wall = wall(self.node, self.clock)
                 self._read_at = time.monotonic()
             return self._wall
+
+    def metrics(self) -> bytes:
+        """The metrics text, read again once it is older than ``fresh_for`` seconds."""
+        with self._metrics_lock:
+            if self._metrics is None or time.monotonic() - self._metrics_at > self.fresh_for:
+                self._metrics = metrics.exposition(self.node, self.clock)
+                self._metrics_at = time.monotonic()
+            return self._metrics
 
 
 def _lang(request: Request) -> str:
@@ -416,9 +428,7 @@ def app(serving: Serving) -> Any:
         return JSONResponse(row)
 
     def metrics_page(_request: Request) -> Response:
-        return Response(
-            metrics.exposition(serving.node, serving.clock), media_type=metrics.CONTENT_TYPE
-        )
+        return Response(serving.metrics(), media_type=metrics.CONTENT_TYPE)
 
     application = Starlette(
         routes=[

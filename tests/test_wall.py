@@ -35,6 +35,7 @@ from nodes.settings import LOCAL_TIME
 from nodes.wall import wall
 from nodes.web import Serving, check_binding, running
 from schema.channels import outbox
+from schema.tables import appropriation_event
 from schema.types import format_utc
 from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.errors import ConfigError
@@ -89,13 +90,18 @@ def _today() -> Any:
 
 
 def _lag(node: Node, recipient: str) -> tuple[int, int]:
+    """Change-sets to ``recipient`` waiting for their receipt, and the money in them."""
+    waiting = sa.select(outbox.c.id).where(
+        outbox.c.recipient == recipient, outbox.c.acked_at.is_(None)
+    )
     with node.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(outbox.c.id).where(
-                outbox.c.recipient == recipient, outbox.c.acked_at.is_(None)
+        count = len(conn.execute(waiting).all())
+        fen = conn.execute(
+            sa.select(sa.func.sum(appropriation_event.c.amount_fen)).where(
+                appropriation_event.c.changeset_id.in_(waiting)
             )
-        ).all()
-    return len(rows), 777_77
+        ).scalar_one()
+    return count, int(fen or 0)
 
 
 def _driver() -> Any:
@@ -121,7 +127,7 @@ def test_the_wall_in_a_browser_shows_every_node_the_held_back_county_and_the_mis
     later = FixedClock(SYSTEM_CLOCK.now() + timedelta(hours=1))
     with Node.open(province.path / PROVINCE) as node:
         count, amount = _lag(node, HELD_BACK)
-        assert count >= 1
+        assert count >= 1 and amount > 0
         with running(Serving(node, clock=later)) as url:
             driver = _driver()
             try:
@@ -184,7 +190,13 @@ def test_the_json_api_and_the_metrics_match_the_databases(
         assert {c: rows[c]["reports"]["last"]["state"] for c in judged} == judged
         assert judged[SILENT] == "missing"
         status, body = _get(url + f"api/nodes/{HELD_BACK}")
-        assert status == 200 and json.loads(body)["lag"]["changesets"] == waiting[HELD_BACK]
+        count, fen = _lag(node, HELD_BACK)
+        assert status == 200 and fen > 0
+        assert json.loads(body)["lag"] == {
+            **json.loads(body)["lag"],
+            "changesets": count,
+            "amount_fen": fen,
+        }
         assert _get(url + "api/nodes/999999")[0] == 404
         status, body = _get(url + "metrics")
         text = body.decode()
