@@ -11,7 +11,6 @@ import dataclasses
 import errno
 import getpass
 import json
-import logging
 import os
 import sys
 import unicodedata
@@ -22,13 +21,24 @@ from typing import Any
 
 import click
 
-from nodes import Node, agent, init_network, init_node, keys, load_topology
+from nodes import (
+    Node,
+    agent,
+    init_network,
+    init_node,
+    keys,
+    load_topology,
+    retention,
+    service,
+    web,
+)
 from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, run_demo
 from nodes.locks import home_lock
+from nodes.logins import hash_password, load_logins
 from nodes.network import sync_network
 from nodes.node import inspect_changeset
 from nodes.topology import NodeSpec
@@ -223,6 +233,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             f"{report.schema_revision or '-'} ({schema_state}; code at {report.schema_head})",
         ),
         *_trust_rows(report.trust),
+        ("Spool", f"{report.spool_bytes / 1e6:.1f} MB (fiscalsync purge)"),
     ]
     for label, value in rows:
         click.echo(f"{label:<11} {value}")
@@ -1675,8 +1686,22 @@ def ledger_import(ctx: click.Context, file: Path) -> None:
 
 @cli.command("agent")
 @click.option("--once", is_flag=True, help="Run every job once now and exit (for cron and tests).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve the node's metrics (Prometheus) on 127.0.0.1 at this port.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or JSON, each naming the node.",
+)
 @click.pass_context
-def agent_command(ctx: click.Context, once: bool) -> None:
+def agent_command(
+    ctx: click.Context, once: bool, metrics_port: int | None, log_format: str
+) -> None:
     """Run this node's scheduled jobs until stopped: sync with the parent, reports on
     their period boundaries, and every day at 03:30 (Beijing time) 'fiscalsync check
     --read-data', whose problems 'status' shows.
@@ -1690,6 +1715,7 @@ def agent_command(ctx: click.Context, once: bool) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 agent
       fiscalsync --home /srv/fiscalsync/410102 agent --once
+      fiscalsync --home /srv/fiscalsync/410102 agent --metrics-port 9470 --log-format json
     """
     home = _home(ctx)
     if once:
@@ -1704,8 +1730,12 @@ def agent_command(ctx: click.Context, once: bool) -> None:
         if failed:
             raise TransportError("; ".join(failed))
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    agent.run_agent(home, on_start=lambda jobs: click.echo("Agent started: " + ", ".join(jobs)))
+    agent.run_agent(
+        home,
+        on_start=lambda jobs: click.echo("Agent started: " + ", ".join(jobs)),
+        metrics_port=metrics_port,
+        log_format=log_format,
+    )
     click.echo("Agent stopped.")
 
 
@@ -2375,6 +2405,147 @@ def demo(directory: Path | None) -> None:
     click.echo(f"Done in {result.seconds:.1f} s.")
     center = net.homes[topology.center.code].path if topology.center else net.path
     click.echo(f"Try: fiscalsync --home {center} report show {result.period.label} --region 410100")
+
+
+# --- data wall (金财数据墙), metrics and retention commands ---
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind to.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--tls-cert", type=click.Path(dir_okay=False, path_type=Path), help="TLS certificate (PEM)."
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="Its key (PEM).")
+@click.option(
+    "--logins",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Users and hashed passwords (fiscalsync serve-password) for HTTP basic login.",
+)
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    logins: Path | None,
+) -> None:
+    """Serve the data wall (金财数据墙) of this node, read-only, from its own database:
+    every node of the province with its last contact, channel lag, quarantine, report
+    submission, reconciliation, backup and the money totals, refreshed live; a node's
+    detail on click; '?lang=en' for English. Also /api/wall, /api/nodes/CODE (JSON) and
+    /metrics (Prometheus).
+
+    It binds to 127.0.0.1 unless told otherwise; another address needs both TLS
+    (--tls-cert, --tls-key) and --logins.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 serve --port 8470
+      fiscalsync --home /srv/fiscalsync/410000-dc serve --host 0.0.0.0 \\
+          --tls-cert wall.crt --tls-key wall.key --logins wall.logins
+    """
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give both --tls-cert and --tls-key, or neither")
+    tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
+    users = load_logins(logins) if logins is not None else None
+    web.check_binding(host, tls, users)
+    with Node.open(_home(ctx)) as node:
+        web.serve(
+            web.Serving(node, logins=users),
+            host,
+            port,
+            tls,
+            on_start=lambda url: click.echo(f"Data wall of {node.spec.code} on {url}"),
+        )
+
+
+@cli.command("serve-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def serve_password(name: str, password_stdin: bool) -> None:
+    """Print a line for the logins file of 'serve' (the password hashed with scrypt).
+
+    \b
+    Example:
+      fiscalsync serve-password wang >> /srv/fiscalsync/wall.logins
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    click.echo(hash_password(name, password))
+
+
+@cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Say what would go, delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+@click.pass_context
+def purge_command(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+    """Purge the spool: the files of change-sets acknowledged (sent) or answered (taken)
+    longer ago than [retention] days, never sooner than the backup retention, and
+    closed quarantine entries. The rows stay, marked purged; the agent does it daily.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 purge --dry-run
+      fiscalsync --home /srv/fiscalsync/410000 purge
+    """
+    with _writing(ctx) as node:
+        done = retention.purge(node, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(done.as_dict(), ensure_ascii=False, indent=2))
+        return
+    verb = "Would purge" if dry_run else "Purged"
+    click.echo(
+        f"{verb} the files of {done.sent} sent and {done.taken} taken change-set(s) "
+        f"acknowledged before {_local(done.cutoff)} ({done.files} file(s), {_mb(done.bytes)}) "
+        f"and {done.quarantine} closed quarantine entries."
+    )
+    click.echo(
+        f"Spool now {_mb(done.spool_bytes)}." if not dry_run else f"Spool {_mb(done.spool_bytes)}."
+    )
+
+
+@cli.command("install-service")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/systemd/system"),
+    show_default=True,
+    help="Where to write the unit files.",
+)
+@click.option("--user", default="fiscalsync", show_default=True, help="The user the units run as.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="The agent's metrics port.")
+@click.pass_context
+def install_service(
+    ctx: click.Context, folder: Path, user: str, port: int, metrics_port: int | None
+) -> None:
+    """Write systemd units for this node's agent and data wall (serve): run as --user,
+    restarted on failure, hardened (read-only system, only the home writable, no new
+    privileges nor capabilities). Then: systemctl daemon-reload; systemctl enable --now
+    the units.
+
+    \b
+    Example:
+      sudo fiscalsync --home /srv/fiscalsync/410102 install-service --user fiscalsync
+      sudo systemctl daemon-reload
+      sudo systemctl enable --now fiscalsync-agent-410102 fiscalsync-serve-410102
+    """
+    home = _home(ctx).resolve()
+    with Node.open(home, check_schema=False) as node:
+        code, name = node.spec.code, node.spec.name
+    executable = Path(sys.argv[0]).resolve()
+    if executable.name != "fiscalsync":
+        executable = Path(sys.executable).parent / "fiscalsync"
+    made = service.units(
+        code, name, home, executable, user=user, port=port, metrics_port=metrics_port
+    )
+    for path in service.write_units(folder, made):
+        click.echo(f"Wrote {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

@@ -9,7 +9,9 @@ re-publishing the revocation list once half its validity is over; ``check`` ever
 03:30 Beijing time, the home's consistency with every stored file read whole
 (``fiscalsync check --read-data``), its problems logged and kept for ``status``;
 ``backup`` every night (when the topology has a data center), and at a node that keeps
-others' backups ``backup-check`` (verify, then prune) two hours later; and those the
+others' backups ``backup-check`` (verify, then prune) two hours later; ``purge`` every
+day at 04:30, letting go of the spool's files older than the retention
+(:mod:`nodes.retention`); and those the
 capabilities register (:data:`nodes.capabilities.JOBS`), such as the fiscal domain's
 ``report`` job on the report period boundaries.
 """
@@ -31,7 +33,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from nodes import keys
+from nodes import keys, logs, metrics, retention
 from nodes.capabilities import JOBS
 from nodes.check import CheckReport, check_home
 from nodes.exchange import Exchange, RoundSummary
@@ -47,6 +49,7 @@ __all__ = [
     "AgentRun",
     "backup_job",
     "keeper_job",
+    "purge_job",
     "revocation_job",
     "check_job",
     "run_agent",
@@ -77,6 +80,7 @@ def sync_job(home: str) -> RoundSummary:
             summary = exchange.run_round()
         finally:
             exchange.close()
+    metrics.record_round(summary)
     log.info(
         "sync: sent %d, applied %d, receipts out %d, failed %d, parked %d, damaged %d, errors %s",
         summary.sent,
@@ -132,6 +136,22 @@ def check_job(home: str, clock: Clock = SYSTEM_CLOCK) -> CheckReport:
     for finding in problems:
         log.warning("check: %s %s: %s", finding.kind, finding.subject, finding.problem)
     return report
+
+
+PURGE_SCHEDULE = {"hour": 4, "minute": 30}
+"""When the ``purge`` job runs (cron fields, Beijing time): every day, after the check."""
+
+
+def purge_job(home: str) -> str:
+    """The ``purge`` job: let go of the spool's files older than the retention."""
+    with home_lock(Path(home)), Node.open(Path(home)) as node:
+        done = retention.purge(node)
+    note = (
+        f"purged {done.sent} sent and {done.taken} taken change-set(s), {done.quarantine} "
+        f"quarantine entries: {done.files} file(s), {done.bytes} bytes; spool {done.spool_bytes} bytes"
+    )
+    log.info("purge: %s", note)
+    return note
 
 
 def backup_job(home: str) -> str:
@@ -235,6 +255,18 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
     described.append(
         f"check daily at {CHECK_SCHEDULE['hour']:02d}:{CHECK_SCHEDULE['minute']:02d} {LOCAL_TIME}"
     )
+    scheduler.add_job(
+        purge_job,
+        CronTrigger(**PURGE_SCHEDULE, timezone=LOCAL_TIME),
+        id="purge",
+        name="purge the spool's files older than the retention",
+        kwargs={"home": str(home)},
+        replace_existing=True,
+    )
+    described.append(
+        f"purge daily at {PURGE_SCHEDULE['hour']:02d}:{PURGE_SCHEDULE['minute']:02d}, "
+        f"files older than {retention.horizon(node.settings).days} days"
+    )
     if node.topology.center is not None:
         hour = node.settings.backup_hour
         scheduler.add_job(
@@ -288,11 +320,23 @@ def _keeps(node: Node, code: str) -> bool:
     return keeper_of(node.topology, code) == node.spec.code
 
 
-def run_agent(home: Path, on_start: Callable[[list[str]], None] | None = None) -> None:
-    """Run the scheduler until SIGTERM or SIGINT; the running job is let finish."""
+def run_agent(
+    home: Path,
+    on_start: Callable[[list[str]], None] | None = None,
+    *,
+    metrics_port: int | None = None,
+    log_format: str = "text",
+) -> None:
+    """Run the scheduler until SIGTERM or SIGINT; the running job is let finish. With
+    ``metrics_port``, the node's metrics are served on 127.0.0.1 at that port. Logs go
+    to standard error, as text or JSON lines (``log_format``), each naming the node."""
     with agent_lock(home), Node.open(home) as node:
+        logs.configure(node.spec.code, log_format)
         scheduler = scheduler_for(node)
         described = schedule_jobs(scheduler, node, home)
+        if metrics_port is not None:
+            metrics.start_server(metrics.agent_registry(node), metrics_port)
+            described.append(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %d: stopping after the running job", signum)

@@ -12,7 +12,9 @@ a capability registers here, when it is imported, what the runtime must know of 
 - :data:`HOME_LOADERS`: what a new node's database is filled with (national code sets);
 - :data:`UPGRADE_STEPS`: data a migration cannot compute itself, run in the same
   transaction as the migrations that need it;
-- :data:`ALERTS`: what needs an operator, shown by ``status`` beside the runtime's own.
+- :data:`ALERTS`: what needs an operator, shown by ``status`` beside the runtime's own;
+- :data:`WALL_FIGURES` and :data:`WALL_TOTALS`: what the data wall (``serve``) shows
+  beside the runtime's own figures.
 
 ``nodes/__init__.py`` imports the capabilities the product ships, so that any use of
 ``nodes`` finds them registered.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
@@ -43,6 +46,8 @@ __all__ = [
     "JOBS",
     "RECEIPT_HOOKS",
     "UPGRADE_STEPS",
+    "WALL_FIGURES",
+    "WALL_TOTALS",
     "Context",
     "Handler",
     "Job",
@@ -124,3 +129,11 @@ UPGRADE_STEPS: list[UpgradeStep] = []
 
 ALERTS: list[Callable[[Node], list[Alert]]] = []
 """Each returns what needs an operator at a node whose schema is current."""
+
+WALL_FIGURES: list[Callable[[Node, datetime], dict[str, dict[str, Any]]]] = []
+"""Figures a capability adds to the data wall's rows (``fiscalsync serve``): each returns,
+given the node serving and the time, node code → fields of that node's row (a dict
+field is merged into the runtime's field of the same name)."""
+
+WALL_TOTALS: list[Callable[[Node, datetime], dict[str, Any]]] = []
+"""Totals a capability adds to the data wall, each under its own keys."""

@@ -339,6 +339,8 @@ class _Inspection:
 
     def _entry(self, entry: Any, files: dict[str, Path]) -> None:
         self.report.entries += 1
+        if entry.purged_at is not None:
+            return  # its files were let go by 'fiscalsync purge', after its receipt
         what = f"{entry.kind} seq {entry.seq} for {entry.recipient}"
         acknowledged = entry.acked_at is not None
         path = files.get(entry.filename)
@@ -409,6 +411,9 @@ class _Inspection:
                 named.add(row.receipt_file)
                 if (row.origin, row.seq) in wanted:
                     self.taken[(row.origin, row.seq)] = row.id
+                if row.purged_at is not None:  # its receipt was let go by 'fiscalsync purge'
+                    yield _Link(row.seq, row.id, row.verdict, row.prev)
+                    continue
                 self._receipt(
                     row.receipt_file,
                     files,

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from nodes import keeper, keys
+from nodes import keeper, keys, retention
 from nodes.alerts import Alert, alerts
 from nodes.capabilities import ALERTS, UPGRADE_STEPS
 from nodes.home import NodeHome, create_home
@@ -91,6 +91,8 @@ class NodeStatus:
     schema_revision: str | None
     schema_head: str
     trust: keys.TrustStatus
+    spool_bytes: int = 0
+    """The size of the spool (what ``fiscalsync purge`` lets go of when it is old)."""
     alerts: list[Alert] = field(default_factory=list)
     """What needs an operator: parked, damaged, retrying and quarantined files (only
     known when the schema is up to date), then the trust store's (revocation list,
@@ -115,6 +117,7 @@ class NodeStatus:
                 "up_to_date": self.schema_revision == self.schema_head,
             },
             **self.trust.as_dict(),
+            "spool_bytes": self.spool_bytes,
             "alerts": [alert.as_dict() for alert in self.alerts],
         }
 
@@ -203,6 +206,7 @@ class Node:
             schema_revision=revision,
             schema_head=head,
             trust=trust,
+            spool_bytes=retention.spool_bytes(self.home.spool),
             alerts=[
                 *(alerts(self.engine) if revision == head else []),
                 *(alert for source in ALERTS if revision == head for alert in source(self)),

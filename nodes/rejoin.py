@@ -217,6 +217,11 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
                 if row.id != id_out:
                     problems.append(f"its seq {s_out} to {me} is not the one {me} took")
                 continue
+            if row.purged_at is not None:
+                problems.append(
+                    f"its seq {row.seq} to {me} was purged here (older than the retention)"
+                )
+                continue
             files.append((spool.taken / f"{asker}_{me}_{row.seq:010d}_{row.id}.fcs", "mine"))
             files.append((spool.receipts / row.receipt_file, "mine-receipt"))
         sent = conn.execute(
@@ -228,6 +233,11 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             if row.seq == s_in:
                 if row.id != id_in:
                     problems.append(f"the seq {s_in} it took from {me} is not the one {me} sent")
+                continue
+            if row.purged_at is not None:
+                problems.append(
+                    f"seq {row.seq} from {me} was purged here (older than the retention)"
+                )
                 continue
             files.append((spool.outbox / row.filename, "yours"))
             if row.receipt_file and row.receipt_verdict is not None:

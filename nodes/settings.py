@@ -80,6 +80,9 @@ class Settings:
     backup_hour: int = 1
     """The hour (Beijing time) the agent takes the nightly backup; the keeper verifies at
     this hour plus two."""
+    retention_days: int = 400
+    """[retention] days: acknowledged change-sets' files older than this (and never
+    younger than the backup retention) are purged (:mod:`nodes.retention`)."""
 
 
 def render_settings(code: str, database_url: str | None, sync_interval_seconds: int) -> str:
@@ -137,6 +140,11 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         "# monthly months, and of every year.\n"
         "keep_daily = 30\n"
         "keep_monthly = 12\n"
+        "\n[retention]\n"
+        "# The files of change-sets acknowledged (sent) or answered (taken) more than this many\n"
+        "# days ago are purged by the agent every day and by `fiscalsync purge`; never sooner\n"
+        "# than the backup retention above (keep_daily days, keep_monthly months).\n"
+        "days = 400\n"
     )
 
 
@@ -199,6 +207,9 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         raise ConfigError(f"{path}: [backup] max_age_hours must be from 1 to 8784")
     if not 1 <= keep_daily <= 3660 or not 0 <= keep_monthly <= 1200:
         raise ConfigError(f"{path}: [backup] keep_daily (1 to 3660) or keep_monthly (0 to 1200)")
+    retention_days = get("retention", "days", int, 400)
+    if not 1 <= retention_days <= 36_500:
+        raise ConfigError(f"{path}: [retention] days must be from 1 to 36500")
     return Settings(
         home.resolve(),
         code,
@@ -219,6 +230,7 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         backup_keep_daily=keep_daily,
         backup_keep_monthly=keep_monthly,
         backup_hour=backup_hour,
+        retention_days=retention_days,
     )
 
 

@@ -53,6 +53,7 @@ changeset_log = Table(
     Column("receipt_id", String(DIGEST_LENGTH), nullable=False),
     Column("receipt_file", String(200), nullable=False),
     Column("receipt_sent_at", UTCDateTime()),
+    Column("purged_at", UTCDateTime()),
     UniqueConstraint("origin", "recipient", "seq"),
     CheckConstraint("verdict IN ('applied', 'rejected')", name="verdict"),
     Index(None, "receipt_sent_at"),
@@ -61,7 +62,8 @@ changeset_log = Table(
 
 A ``rejected`` change-set (valid signature, content refused) still takes its place on the
 channel, so that one bad change-set never blocks the ones after it; nothing of it is
-applied and its negative receipt tells the origin why.
+applied and its negative receipt tells the origin why. ``purged_at``: when its file in
+``spool/taken/`` and the receipt this node signed were let go (``fiscalsync purge``).
 """
 
 channel_head = Table(
@@ -98,13 +100,15 @@ outbox = Table(
     Column("receipt_verdict", String(16)),
     Column("receipt_reason", Text),
     Column("receipt_taken_at", UTCDateTime()),
+    Column("purged_at", UTCDateTime()),
     UniqueConstraint("recipient", "seq"),
     Index(None, "acked_at", "next_attempt_at"),
 )
 """Change-sets this node originated, kept until the recipient's signed receipt arrives.
 
 ``receipt_taken_at`` is when the recipient took the change-set, by the recipient's clock,
-as its signed receipt says (``acked_at`` is when the receipt arrived, by this node's)."""
+as its signed receipt says (``acked_at`` is when the receipt arrived, by this node's).
+``purged_at``: when the file and its receipt were let go (``fiscalsync purge``)."""
 
 quarantine = Table(
     "quarantine",

@@ -107,6 +107,7 @@ __all__ = [
     "init_root",
     "install_certificate",
     "issued_certificates",
+    "issued_in",
     "load_root",
     "load_signer",
     "new_node_key",
@@ -612,7 +613,13 @@ def load_signer(keys_dir: Path) -> Signer:
 
 def issued_certificates(ca: RootCA, code: str | None = None) -> list[x509.Certificate]:
     """Every certificate the CA issued (its ``issued/`` record), or only those of ``code``."""
-    issued = ca.ca_dir / ISSUED_DIR
+    return issued_in(ca.ca_dir, code)
+
+
+def issued_in(ca_dir: Path, code: str | None = None) -> list[x509.Certificate]:
+    """Every certificate the CA folder ``ca_dir`` records as issued (no key is needed),
+    or only those of ``code``."""
+    issued = ca_dir / ISSUED_DIR
     try:
         records = sorted(issued.glob("*.pem"))
     except OSError as exc:

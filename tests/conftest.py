@@ -30,6 +30,7 @@ DEMO_TOPOLOGY = config.TOPOLOGIES / "demo.toml"
 ENABLE = {
     "postgres": "start PostgreSQL on 127.0.0.1:5432 (or set FISCALSYNC_TEST_PG)",
     "sshd": "install OpenSSH's server: apt-get install openssh-server",
+    "chromium": "install Debian's browser: apt-get install chromium chromium-driver",
 }
 
 

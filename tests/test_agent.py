@@ -96,7 +96,7 @@ def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_sigter
         assert codes_at(province, "410181") == {"2059901"}
         with Node.open(home) as node, node.engine.connect() as conn:
             jobs = conn.execute(sa.text("SELECT id FROM agent_jobs")).scalars().all()
-        assert sorted(jobs) == ["backup", "check", "reconcile", "report", "sync"]
+        assert sorted(jobs) == ["backup", "check", "purge", "reconcile", "report", "sync"]
         agent.send_signal(signal.SIGTERM)
         out, err = agent.communicate(timeout=30)
     finally:
@@ -116,7 +116,13 @@ def test_the_report_job_is_scheduled_on_the_period_boundaries(province: Network)
             described = agent.schedule_jobs(scheduler, node, node.settings.home)
             scheduled[code] = {job.id: job for job in scheduler.get_jobs()}
         assert len(described) == len(scheduled[code])
-    assert set(scheduled[CENTER]) == {"backup", "backup-check", "sync", "check"}  # no reports
+    assert set(scheduled[CENTER]) == {
+        "backup",
+        "backup-check",
+        "sync",
+        "check",
+        "purge",
+    }  # no reports
     report = scheduled["410181"]["report"]
     assert report.func is report_job
     fires = []

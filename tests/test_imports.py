@@ -99,6 +99,10 @@ LIBRARY_HOMES = {
         "sync/backup/envelope.py",
     },
     "fastcdc": {"sync/backup/chunks.py"},
+    "starlette": {"nodes/web.py"},
+    "uvicorn": {"nodes/web.py"},
+    "jinja2": {"nodes/web.py"},
+    "prometheus_client": {"nodes/metrics.py"},
     "psycopg2": set(),  # the driver is SQLAlchemy's business alone
     "sqlalchemy": {"*"},  # the database layer, wherever rows are read or written
 }

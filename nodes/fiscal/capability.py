@@ -16,11 +16,13 @@ from nodes.capabilities import (
     JOBS,
     RECEIPT_HOOKS,
     UPGRADE_STEPS,
+    WALL_FIGURES,
+    WALL_TOTALS,
     Context,
     Handler,
     UpgradeStep,
 )
-from nodes.fiscal import appropriations, codes, reports
+from nodes.fiscal import appropriations, codes, figures, reports
 from nodes.fiscal.reconcile import protocol, records, statement
 from nodes.fiscal.reconcile.rounds import RECONCILE_JOB
 from nodes.fiscal.reports.job import REPORT_JOB
@@ -91,6 +93,8 @@ JOBS.extend((REPORT_JOB, RECONCILE_JOB))
 HOME_LOADERS.append(codes.load_national)
 UPGRADE_STEPS.append(UpgradeStep("0006", records.rebuild))
 ALERTS.append(statement.alerts)
+WALL_FIGURES.append(figures.node_figures)
+WALL_TOTALS.append(figures.totals)
 ADOPTERS.update(appropriation=_adopt_appropriation, report=_adopt_report, codeset=_codeset)
 DRILL_CHECKS.append(
     lambda conn, me: [

@@ -1,0 +1,83 @@
+"""The logins of the data wall: user names and scrypt-hashed passwords kept in a file.
+
+One line per user, ``name:scrypt$n$r$p$salt$hash`` (salt and hash in base64); blank
+lines and lines starting with ``#`` are ignored. ``fiscalsync serve-password`` writes a
+line. A password is never stored nor compared in clear: :meth:`Logins.check` hashes the
+one given with the stored salt and parameters and compares in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync.errors import ConfigError, InputError
+
+__all__ = ["Logins", "hash_password", "load_logins"]
+
+SCHEME = "scrypt"
+N, R, P = 2**14, 8, 1
+MIN_PASSWORD = 10
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32)
+
+
+def hash_password(name: str, password: str) -> str:
+    """The line of a logins file for ``name`` with ``password``."""
+    if not name or ":" in name or any(c.isspace() for c in name):
+        raise InputError(f"user name {name!r} is empty or holds ':' or a space")
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"the password is shorter than {MIN_PASSWORD} characters")
+    salt = os.urandom(16)
+    digest = _scrypt(password, salt, N, R, P)
+    b64 = base64.b64encode
+    return f"{name}:{SCHEME}${N}${R}${P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+@dataclass(frozen=True)
+class Logins:
+    """Who may log in, with their hashed passwords."""
+
+    users: dict[str, tuple[int, int, int, bytes, bytes]]
+
+    def check(self, name: str, password: str) -> bool:
+        entry = self.users.get(name)
+        if entry is None:
+            return False
+        n, r, p, salt, digest = entry
+        return hmac.compare_digest(_scrypt(password, salt, n, r, p), digest)
+
+
+def load_logins(path: Path) -> Logins:
+    """Read a logins file; a malformed line is a :class:`ConfigError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the logins file {path}: {exc}") from exc
+    users = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, stored = line.partition(":")
+        parts = stored.split("$")
+        try:
+            if parts[0] != SCHEME or len(parts) != 6:
+                raise ValueError(parts[0])
+            n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+            salt, digest = base64.b64decode(parts[4]), base64.b64decode(parts[5])
+        except (ValueError, IndexError) as exc:
+            raise ConfigError(
+                f"{path}, line {number}: not 'name:scrypt$n$r$p$salt$hash'",
+                hint="write lines with 'fiscalsync serve-password NAME'",
+            ) from exc
+        users[name] = (n, r, p, salt, digest)
+    if not users:
+        raise ConfigError(f"the logins file {path} names no user")
+    return Logins(users)

@@ -1,0 +1,495 @@
+"""``fiscalsync serve``: the data wall (金财数据墙) as a read-only web page, its JSON API
+and the node's metrics, from the node's own database (the only import of Starlette,
+uvicorn and Jinja2).
+
+Routes: ``/`` the wall (Chinese; ``?lang=en`` English), refreshed in place every few
+seconds from ``/fragment``; ``/node/CODE`` one node's detail; ``/api/wall`` and
+``/api/nodes/CODE`` the same figures as JSON (:mod:`nodes.wall`); ``/metrics`` the
+Prometheus text (:mod:`nodes.metrics`). Nothing writes.
+
+It binds to 127.0.0.1 by default. Any other address is refused unless both TLS (a
+certificate and its key) and a logins file (:mod:`nodes.logins`, HTTP basic) are given:
+the wall shows every node of the province and what it holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from nodes import metrics
+from nodes.logins import Logins
+from nodes.node import Node
+from nodes.settings import LOCAL_TIME
+from nodes.wall import Wall, wall
+from schema.types import parse_utc
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_HOST",
+    "LABELS",
+    "Serving",
+    "app",
+    "check_binding",
+    "running",
+    "serve",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+REFRESH_SECONDS = 5
+FRESH_FOR = 1.0
+"""Seconds one computed wall (and metrics text) is served to every viewer before it is
+read again: many screens on the wall cost the database no more than one."""
+
+LABELS = {
+    "zh": {
+        "title": "金财数据墙",
+        "at": "数据时间",
+        "ok": "正常",
+        "in flight": "传输中",
+        "behind": "滞后",
+        "nodes": "节点",
+        "missing_reports": "未报",
+        "province": "省级",
+        "city": "市级",
+        "county": "县级",
+        "center": "数据中心",
+        "province_managed": "省直管",
+        "province_managed_group": "省直管县",
+        "lag": "待回执",
+        "changesets": "个变更集",
+        "yuan": "元",
+        "oldest": "最久",
+        "last_contact": "最近联系",
+        "reports": "报表",
+        "on time": "按时",
+        "late": "逾期",
+        "sent": "已发送待回执",
+        "missing": "未报",
+        "not yet due": "未到期",
+        "reconcile": "对账",
+        "concluded": "已完成",
+        "failed": "失败",
+        "discrepancies": "处差异",
+        "quarantine": "隔离",
+        "parked": "搁置",
+        "backup": "备份",
+        "totals": "资金汇总",
+        "level": "级次",
+        "func_class": "功能分类(类)",
+        "issued": "下达",
+        "received": "收到",
+        "broken_down": "分解",
+        "spent": "支出",
+        "code": "编码",
+        "name": "名称",
+        "role": "级别",
+        "parent": "上级",
+        "state": "状态",
+        "lag_changesets": "待回执变更集",
+        "lag_amount": "待回执金额(元)",
+        "lag_oldest": "最久待回执",
+        "report_current": "本期报表",
+        "report_last": "上期报表",
+        "deadline": "截止",
+        "certificate": "证书到期",
+        "backup_fresh": "备份新鲜",
+        "yes": "是",
+        "no": "否",
+    },
+    "en": {
+        "title": "Finance data wall",
+        "at": "as of",
+        "ok": "ok",
+        "in flight": "in flight",
+        "behind": "behind",
+        "nodes": "nodes",
+        "missing_reports": "missing reports",
+        "province": "Province",
+        "city": "City",
+        "county": "County",
+        "center": "Data center",
+        "province_managed": "province-managed",
+        "province_managed_group": "Counties managed by the province",
+        "lag": "unacknowledged",
+        "changesets": "change-sets",
+        "yuan": "yuan",
+        "oldest": "oldest",
+        "last_contact": "last contact",
+        "reports": "reports",
+        "on time": "on time",
+        "late": "late",
+        "sent": "sent, no receipt yet",
+        "missing": "missing",
+        "not yet due": "not yet due",
+        "reconcile": "reconciliation",
+        "concluded": "concluded",
+        "failed": "failed",
+        "discrepancies": "discrepancies",
+        "quarantine": "quarantined",
+        "parked": "parked",
+        "backup": "backup",
+        "totals": "Money totals",
+        "level": "Level",
+        "func_class": "Function class",
+        "issued": "Issued",
+        "received": "Received",
+        "broken_down": "Broken down",
+        "spent": "Spent",
+        "code": "Code",
+        "name": "Name",
+        "role": "Role",
+        "parent": "Parent",
+        "state": "State",
+        "lag_changesets": "Unacknowledged change-sets",
+        "lag_amount": "Unacknowledged amount (yuan)",
+        "lag_oldest": "Oldest unacknowledged",
+        "report_current": "Report, current period",
+        "report_last": "Report, last period",
+        "deadline": "deadline",
+        "certificate": "Certificate expires",
+        "backup_fresh": "Backup fresh",
+        "yes": "yes",
+        "no": "no",
+    },
+}
+
+LEVELS = ("province", "city", "county")
+FIGURES = ("issued", "received", "broken_down", "spent")
+
+
+def _local(text: str | None) -> str:
+    if not text:
+        return "-"
+    return parse_utc(text).astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+def _yuan(fen: Any) -> str:
+    fen = int(fen or 0)
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+def _age(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+_TEMPLATES.filters.update(local=_local, yuan=_yuan, age=_age)
+
+
+def check_binding(host: str, tls: tuple[Path, Path] | None, logins: Logins | None) -> None:
+    """Refuse to bind beyond the loopback without both TLS and a login."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return
+    if tls is None or logins is None:
+        raise ConfigError(
+            f"refusing to serve the data wall on {host} without TLS and a login",
+            hint="give --tls-cert, --tls-key and --logins (fiscalsync serve-password), "
+            "or bind to 127.0.0.1 behind your own proxy",
+        )
+    for path in tls:
+        if not path.is_file():
+            raise ConfigError(f"no TLS file {path}")
+
+
+@dataclass
+class Serving:
+    """What the server holds: the node, its clock, who may log in, the last wall read."""
+
+    node: Node
+    clock: Clock = SYSTEM_CLOCK
+    logins: Logins | None = None
+    fresh_for: float = FRESH_FOR
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._metrics_lock = threading.Lock()
+        self._wall: Wall | None = None
+        self._read_at = 0.0
+        self._metrics: bytes | None = None
+        self._metrics_at = 0.0
+
+    def wall(self) -> Wall:
+        """The wall, read again once it is older than ``fresh_for`` seconds."""
+        with self._lock:
+            if self._wall is None or time.monotonic() - self._read_at > self.fresh_for:
+                self._wall = wall(self.node, self.clock)
+                self._read_at = time.monotonic()
+            return self._wall
+
+    def metrics(self) -> bytes:
+        """The metrics text, read again once it is older than ``fresh_for`` seconds."""
+        with self._metrics_lock:
+            if self._metrics is None or time.monotonic() - self._metrics_at > self.fresh_for:
+                self._metrics = metrics.exposition(self.node, self.clock)
+                self._metrics_at = time.monotonic()
+            return self._metrics
+
+
+def _lang(request: Request) -> str:
+    return "en" if request.query_params.get("lang") == "en" else "zh"
+
+
+def _groups(data: Wall, t: dict[str, str]) -> list[dict[str, Any]]:
+    by_code = {row["code"]: row for row in data.nodes}
+    top = [row for row in data.nodes if row["role"] in ("province", "center")]
+    groups = [{"title": f"{t['province']} / {t['center']}", "nodes": top}]
+    for row in data.nodes:
+        if row["role"] == "city":
+            children = [r for r in data.nodes if r["parent"] == row["code"]]
+            groups.append({"title": f"{row['name']} {row['code']}", "nodes": [row, *children]})
+    managed = [r for r in data.nodes if r["province_managed"]]
+    if managed:
+        groups.append({"title": t["province_managed_group"], "nodes": managed})
+    placed = {r["code"] for g in groups for r in g["nodes"]}
+    rest = [r for code, r in by_code.items() if code not in placed]
+    if rest:
+        groups.append({"title": "", "nodes": rest})
+    return groups
+
+
+def _context(serving: Serving, request: Request) -> dict[str, Any]:
+    data = serving.wall()
+    lang = _lang(request)
+    t = LABELS[lang]
+    money = data.totals.get("money")
+    classes: list[str] = []
+    if money:
+        classes = sorted({k for what in FIGURES for lv in money[what].values() for k in lv})
+
+    def klass_any(klass: str, level: str) -> bool:
+        return bool(money) and any((money[what].get(level) or {}).get(klass) for what in FIGURES)
+
+    me = data.node(data.served_by) or {}
+    return {
+        "wall": {
+            "served_by": data.served_by,
+            "nodes": data.nodes,
+            "at_local": data.at.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M:%S"),
+        },
+        "self_name": f"{me.get('name', '')} {data.served_by}",
+        "groups": _groups(data, t),
+        "behind": sum(1 for r in data.nodes if r["state"] == "behind"),
+        "missing": sum(
+            1
+            for r in data.nodes
+            if (r.get("reports") or {}).get("current", {}).get("state") == "missing"
+        ),
+        "money": money,
+        "levels": LEVELS,
+        "figures": FIGURES,
+        "classes": classes,
+        "klass_any": klass_any,
+        "lang": lang,
+        "t": t,
+        "refresh_ms": REFRESH_SECONDS * 1000,
+    }
+
+
+def _detail_rows(row: dict[str, Any], t: dict[str, str]) -> list[tuple[str, str]]:
+    lag = row["lag"]
+    rows = [
+        (t["code"], row["code"]),
+        (t["name"], row["name"]),
+        (t["role"], t.get(row["role"], row["role"])),
+        (t["parent"], row["parent"] or "-"),
+        (t["state"], t[row["state"]]),
+        (t["last_contact"], _local(row["last_contact"])),
+        (t["lag_changesets"], str(lag["changesets"])),
+        (t["lag_amount"], _yuan(lag.get("amount_fen", 0))),
+        (t["lag_oldest"], _age(lag["oldest_age_seconds"])),
+        (t["quarantine"], str(row["quarantine"])),
+        (t["parked"], str(row["parked"])),
+    ]
+    for key, label in (("current", "report_current"), ("last", "report_last")):
+        report = (row.get("reports") or {}).get(key)
+        if report:
+            submitted = _local(report["submitted_at"]) if report["submitted_at"] else ""
+            rows.append(
+                (
+                    t[label],
+                    f"{report['period']} {t[report['state']]} ({t['deadline']} "
+                    f"{report['due_date']}) {submitted}".strip(),
+                )
+            )
+    reconcile = row.get("reconcile")
+    if reconcile:
+        rows.append(
+            (
+                t["reconcile"],
+                f"{t.get(reconcile['state'], reconcile['state'])}, "
+                f"{reconcile['discrepancies']} {t['discrepancies']}, {_local(reconcile['at'])}",
+            )
+        )
+    backup = row["backup"]
+    rows.append((t["backup"], _local(backup["latest"])))
+    if backup["fresh"] is not None:
+        rows.append((t["backup_fresh"], t["yes"] if backup["fresh"] else t["no"]))
+    if row.get("certificate"):
+        rows.append((t["certificate"], _local(row["certificate"]["not_valid_after"])))
+    return rows
+
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class _BasicAuth:
+    """HTTP basic authentication in front of every route, when logins are given."""
+
+    def __init__(self, inner: Any, logins: Logins) -> None:
+        self.inner = inner
+        self.logins = logins
+
+    def _allowed(self, header: str) -> bool:
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            name, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return self.logins.check(name, password)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            header = headers.get(b"authorization", b"").decode("latin-1")
+            if not self._allowed(header):
+                response = PlainTextResponse(
+                    "login required",
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Basic realm="fiscalsync", charset="UTF-8"'},
+                )
+                await response(scope, receive, send)
+                return
+        await self.inner(scope, receive, send)
+
+
+def app(serving: Serving) -> Any:
+    """The ASGI application of the wall for ``serving``."""
+
+    def page(request: Request) -> Response:
+        html = _TEMPLATES.get_template("wall.html").render(_context(serving, request))
+        return HTMLResponse(html)
+
+    def fragment(request: Request) -> Response:
+        html = _TEMPLATES.get_template("wall_body.html").render(_context(serving, request))
+        return HTMLResponse(html)
+
+    def node_page(request: Request) -> Response:
+        row = serving.wall().node(request.path_params["code"])
+        if row is None:
+            return PlainTextResponse("no such node", status_code=404)
+        t = LABELS[_lang(request)]
+        html = _TEMPLATES.get_template("node.html").render(
+            n=row, rows=_detail_rows(row, t), t=t, lang=_lang(request)
+        )
+        return HTMLResponse(html)
+
+    def api_wall(_request: Request) -> Response:
+        return JSONResponse(serving.wall().as_dict())
+
+    def api_node(request: Request) -> Response:
+        row = serving.wall().node(request.path_params["code"])
+        if row is None:
+            return JSONResponse({"error": "no such node"}, status_code=404)
+        return JSONResponse(row)
+
+    def metrics_page(_request: Request) -> Response:
+        return Response(serving.metrics(), media_type=metrics.CONTENT_TYPE)
+
+    application = Starlette(
+        routes=[
+            Route("/", page),
+            Route("/fragment", fragment),
+            Route("/node/{code}", node_page),
+            Route("/api/wall", api_wall),
+            Route("/api/nodes/{code}", api_node),
+            Route("/metrics", metrics_page),
+        ]
+    )
+    if serving.logins is not None:
+        return _BasicAuth(application, serving.logins)
+    return application
+
+
+@contextmanager
+def running(serving: Serving, host: str = DEFAULT_HOST, port: int = 0) -> Iterator[str]:
+    """Serve the wall from a background thread while the block runs; yield its URL
+    (``port`` 0: a free one). For tests, benchmarks and embedding; no TLS, loopback."""
+    check_binding(host, None, serving.logins)
+    with socket.socket() as probe:
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app(serving), host=host, port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name="wall", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ConfigError(f"the data wall could not start on {host}:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def serve(
+    serving: Serving,
+    host: str = DEFAULT_HOST,
+    port: int = 8470,
+    tls: tuple[Path, Path] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the wall until stopped (SIGINT, SIGTERM); refuse an unsafe binding first."""
+    check_binding(host, tls, serving.logins)
+    config = uvicorn.Config(
+        app(serving),
+        host=host,
+        port=port,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    if on_start is not None:
+        scheme = "https" if tls else "http"
+        on_start(f"{scheme}://{host}:{port}/")
+    server.run()
