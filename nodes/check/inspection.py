@@ -1,67 +1,22 @@
-"""``fiscalsync check``: whether a node home's database and spool agree (like ``restic check``).
-
-What is compared, each problem a :class:`Finding` (what is wrong, and what to do):
-
-- **the outbox and** ``spool/outbox/``: every change-set this node sent has its file (and
-  while it is unacknowledged, one whose header is that change-set's); a file that no
-  entry names is an orphan, left by a transaction that was rolled back;
-- **receipts**: every acknowledged change-set has the recipient's counter-signed receipt
-  beside it, and that receipt acknowledges it (id and seq); every change-set taken here
-  (``changeset_log``) has the receipt this node signed in ``spool/receipts/``; receipts
-  are tiny and read whole;
-- ``spool/incoming/`` **and the channel heads**: files already taken (leftovers), another
-  change-set under a seq already taken (a fork), files for another node, two files under
-  one seq, files that cannot be read or whose name is not their header's;
-- **channel heads and their history**: an inbound head is the last change-set logged on
-  its channel, the log holds seqs 1 to the head without gaps, each names its
-  predecessor, and the head's state digest replays from the log's ids and verdicts; an
-  outbound head is the last outbox entry of its channel, in the same way;
-- **the quarantine and** ``spool/quarantine/``: open entries without their file, files
-  that no open entry names;
-- **temporary files** (``.*.tmp``) left by a crash, older than :data:`STALE`;
-- with ``read_data``, every stored change-set is read whole: this node's own copies
-  (framing, id, body hash, and the signature under the embedded certificate:
-  :func:`sync.changeset.check_stored`), and what waits in ``incoming/`` and ``relay/``
-  verified as the next round will (:func:`sync.changeset.verify`).
-
-It runs on a live home: it holds the sync lock (no round runs meanwhile) and reads the
-database in one snapshot taken before the folders are listed, so that an entry it reads
-has its file already. Operators may still be writing: a file younger than
-:data:`STALE` may belong to a transaction not yet committed and is not judged.
-
-``repair`` fixes what is safe and nothing else: orphans (unless their channel disagrees
-with its history, when they may be evidence), stale temporary files, leftovers already
-taken (whose change-set is logged, or whose receipt is kept) and quarantined files of
-dropped entries. It deletes while holding the home lock exclusively (no command is
-writing), after confirming each deletion against the database again; it never deletes
-a file that is the only copy of anything unacknowledged or unapplied.
-
-Every run is recorded (``check_run``, ``check_finding``) and ``status`` shows the
-problems the last one left.
-"""
+"""The looking of ``fiscalsync check``: one pass over a home, comparing the database with
+the spool's folders (see :mod:`nodes.check`)."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from nodes import keys
-from nodes.locks import home_lock, sync_lock
 from schema.channels import (
     changeset_log,
     channel_head,
-    check_finding,
-    check_run,
     outbox,
     quarantine,
 )
@@ -69,179 +24,22 @@ from schema.engine import reading
 from sync import changeset, relays
 from sync.changeset import ChangeSetName, Header
 from sync.channel import GENESIS_STATE, RECEIPT, Spool, next_state
-from sync.clock import SYSTEM_CLOCK, Clock
+from sync.clock import Clock
 from sync.errors import StorageError, VerificationError
 from sync.transports.base import is_temporary
 from sync.trust import TrustStore
 
 if TYPE_CHECKING:
     from nodes.node import Node
+from nodes.check.findings import STALE, CheckReport, Finding, Kind
 
-__all__ = ["KEEP_RUNS", "STALE", "CheckReport", "Finding", "Kind", "check_home", "last_problems"]
-
-STALE = timedelta(minutes=1)
-"""A temporary or unnamed file younger than this may still be written or committed."""
-KEEP_RUNS = 30
-"""How many checks are kept in the database, with what they found."""
 _TEMPORARY_SUFFIX = ".tmp"
 _BATCH = 1000
-
-
-class Kind(StrEnum):
-    """What kind of problem a finding is (a stable word, for scripts)."""
-
-    MISSING_COPY = "missing-copy"
-    WRONG_COPY = "wrong-copy"
-    DAMAGED = "damaged"
-    ORPHAN = "orphan"
-    MISSING_RECEIPT = "missing-receipt"
-    WRONG_RECEIPT = "wrong-receipt"
-    TAKEN = "taken"
-    FORK = "fork"
-    MISADDRESSED = "misaddressed"
-    DUPLICATE_SEQ = "duplicate-seq"
-    UNREADABLE = "unreadable"
-    REFUSED = "refused"
-    HEAD = "head"
-    QUARANTINE_MISSING = "quarantine-missing"
-    QUARANTINE_STRAY = "quarantine-stray"
-    TEMPORARY = "temporary"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: what is wrong with what, and what to do about it."""
-
-    kind: Kind
-    subject: str
-    """A file name, a channel (``origin -> recipient``) or a quarantine entry."""
-    problem: str
-    action: str
-    removable: Path | None = None
-    """The file ``--repair`` may delete (None: not safe to repair)."""
-    repaired: bool = False
-    by_reading: bool = False
-    """Found only by reading stored change-sets whole (``read_data``)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "subject": self.subject,
-            "problem": self.problem,
-            "action": self.action,
-            "repairable": self.removable is not None,
-            "repaired": self.repaired,
-            "by_reading": self.by_reading,
-        }
-
-
-@dataclass
-class CheckReport:
-    """What one check looked at and found."""
-
-    node: str
-    started_at: datetime
-    read_data: bool
-    repair: bool
-    finished_at: datetime | None = None
-    entries: int = 0
-    """Outbox entries compared with their files and receipts."""
-    logged: int = 0
-    """Change-sets of ``changeset_log`` compared with their receipts."""
-    channels: int = 0
-    files_read: int = 0
-    """Files read whole (receipts always; change-sets with ``read_data``)."""
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def problems(self) -> list[Finding]:
-        """What is still wrong (found and not repaired)."""
-        return [f for f in self.findings if not f.repaired]
-
-    @property
-    def repaired(self) -> list[Finding]:
-        return [f for f in self.findings if f.repaired]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "read_data": self.read_data,
-            "repair": self.repair,
-            "checked": {
-                "outbox_entries": self.entries,
-                "logged": self.logged,
-                "channels": self.channels,
-                "files_read": self.files_read,
-            },
-            "problems": len(self.problems),
-            "repaired": len(self.repaired),
-            "findings": [f.as_dict() for f in self.findings],
-        }
 
 
 ReadProgress = Callable[[int], Callable[[int], None]]
 """Called once with the number of files ``read_data`` reads whole; returns a callback
 advanced by one for each file read (a progress bar's ``update``)."""
-
-
-def check_home(
-    node: Node,
-    *,
-    read_data: bool = False,
-    repair: bool = False,
-    clock: Clock = SYSTEM_CLOCK,
-    on_read: ReadProgress | None = None,
-) -> CheckReport:
-    """Check ``node``'s home (see the module docstring), repair what is safe with
-    ``repair``, record the run and return it. Holds the sync lock throughout (waiting a
-    bounded time for a running round); repairing also takes the home lock exclusively."""
-    home = node.home.path
-    report = CheckReport(node.spec.code, clock.now(), read_data, repair)
-    with sync_lock(home):
-        _Inspection(node, report, clock).run(on_read)
-        removing = repair and any(f.removable is not None for f in report.findings)
-        with home_lock(home, exclusive=removing):
-            if repair:
-                report.findings = _repaired(node.engine, report.findings, clock)
-            report.finished_at = clock.now()
-            _record(node.engine, report)
-    return report
-
-
-def last_problems(engine: Engine) -> list[tuple[datetime, Finding]]:
-    """The problems the last check left, each with when that check ended; when the last
-    check did not read the stored change-sets whole, also what the last one that did
-    found by reading them (a quicker check could not have seen it go)."""
-    with reading(engine) as conn:
-        last = conn.execute(sa.select(check_run).order_by(check_run.c.id.desc())).first()
-        if last is None:
-            return []
-        runs = [(last, check_finding.c.run_id == last.id)]
-        if not last.read_data:
-            deep = conn.execute(
-                sa.select(check_run).where(check_run.c.read_data).order_by(check_run.c.id.desc())
-            ).first()
-            if deep is not None:
-                runs.append(
-                    (deep, (check_finding.c.run_id == deep.id) & check_finding.c.by_reading)
-                )
-        found = []
-        for run, which in runs:
-            rows = conn.execute(
-                sa.select(check_finding)
-                .where(which, check_finding.c.repaired.is_(False))
-                .order_by(check_finding.c.number)
-            )
-            found += [
-                (run.finished_at, Finding(Kind(r.kind), r.subject, r.problem, r.action))
-                for r in rows
-            ]
-    return found
-
-
-# --- looking --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -255,7 +53,7 @@ class _Read:
     action: str
 
 
-class _Inspection:
+class Inspection:
     """One pass over a home; adds to ``report.findings``."""
 
     def __init__(self, node: Node, report: CheckReport, clock: Clock) -> None:
@@ -621,12 +419,12 @@ class _Inspection:
         candidates = [
             path
             for name, path in sorted(files.items())
-            if name not in named and not name.startswith(".") and self._stale(path)
+            if name not in named and not name.startswith(".") and self.is_stale(path)
         ]
         if not candidates:
             return
         with reading(self.engine) as conn:  # committed since the snapshot?
-            referenced = _referenced(conn, [p.name for p in candidates])
+            referenced = names_referenced(conn, [p.name for p in candidates])
         for path in candidates:
             if path.name in referenced:
                 continue
@@ -738,7 +536,7 @@ class _Inspection:
     def _temporaries(self, listed: dict[Path, dict[str, Path]]) -> None:
         for files in listed.values():
             for name, path in sorted(files.items()):
-                if _is_temporary(name) and self._stale(path):
+                if _is_temporary(name) and self.is_stale(path):
                     self.found(
                         Kind.TEMPORARY,
                         f"{path.parent.name}/{name}",
@@ -747,8 +545,8 @@ class _Inspection:
                         removable=path,
                     )
 
-    def _stale(self, path: Path) -> bool:
-        return _stale(path, self.now)
+    def is_stale(self, path: Path) -> bool:
+        return is_stale(path, self.now)
 
     # --- reading every byte ---------------------------------------------------------------------
 
@@ -821,7 +619,7 @@ def _is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(_TEMPORARY_SUFFIX)
 
 
-def _stale(path: Path, now: datetime) -> bool:
+def is_stale(path: Path, now: datetime) -> bool:
     try:
         modified = path.stat().st_mtime
     except FileNotFoundError:
@@ -881,7 +679,7 @@ def _span(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}-{last}"
 
 
-def _referenced(conn: Connection, names: Iterable[str]) -> set[str]:
+def names_referenced(conn: Connection, names: Iterable[str]) -> set[str]:
     """Which of ``names`` an outbox entry or a logged change-set names."""
     names = list(names)
     found: set[str] = set()
@@ -894,89 +692,3 @@ def _referenced(conn: Connection, names: Iterable[str]) -> set[str]:
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), _BATCH):
         yield items[start : start + _BATCH]
-
-
-# --- repairing, recording -------------------------------------------------------------------
-
-
-def _repaired(engine: Engine, findings: list[Finding], clock: Clock) -> list[Finding]:
-    """Delete the removable files of ``findings`` that are still safe to delete (checked
-    again against the database); return the findings, those repaired marked so."""
-    now = clock.now()
-    result = []
-    with reading(engine) as conn:
-        for finding in findings:
-            path = finding.removable
-            if path is not None and _still_safe(conn, finding.kind, path, now):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                finding = dataclasses.replace(finding, repaired=True)
-            result.append(finding)
-    return result
-
-
-def _still_safe(conn: Connection, kind: Kind, path: Path, now: datetime) -> bool:
-    if kind is Kind.TEMPORARY:
-        return _stale(path, now)
-    if kind is Kind.ORPHAN:
-        return _stale(path, now) and not _referenced(conn, [path.name])
-    if kind is Kind.QUARANTINE_STRAY:
-        dropped = conn.execute(
-            sa.select(quarantine.c.id).where(
-                quarantine.c.filename == path.name, quarantine.c.dropped_at.is_not(None)
-            )
-        ).first()
-        return dropped is not None
-    if kind is Kind.TAKEN:
-        ident = changeset.parse_filename(path.name).id
-        if conn.execute(sa.select(changeset_log.c.id).where(changeset_log.c.id == ident)).first():
-            return True  # logged: applied or rejected here, its receipt kept
-        kept = conn.execute(
-            sa.select(outbox.c.receipt_file).where(
-                outbox.c.receipt_id == ident, outbox.c.acked_at.is_not(None)
-            )
-        ).scalar_one_or_none()
-        return kept is not None and (path.parent.parent / "outbox" / kept).is_file()
-    return False
-
-
-def _record(engine: Engine, report: CheckReport) -> None:
-    """Keep the run and its findings; forget all but the last :data:`KEEP_RUNS` runs."""
-    assert report.finished_at is not None
-    with engine.begin() as conn:
-        run_id = conn.execute(
-            check_run.insert()
-            .values(
-                started_at=report.started_at,
-                finished_at=report.finished_at,
-                read_data=report.read_data,
-                files_read=report.files_read,
-                problems=len(report.problems),
-                repaired=len(report.repaired),
-            )
-            .returning(check_run.c.id)
-        ).scalar_one()
-        if report.findings:
-            conn.execute(
-                check_finding.insert(),
-                [
-                    {
-                        "run_id": run_id,
-                        "number": number,
-                        "kind": f.kind.value,
-                        "subject": f.subject[:255],
-                        "problem": f.problem,
-                        "action": f.action,
-                        "repaired": f.repaired,
-                        "by_reading": f.by_reading,
-                    }
-                    for number, f in enumerate(report.findings, 1)
-                ],
-            )
-        old = check_run.c.id <= run_id - KEEP_RUNS
-        conn.execute(
-            check_finding.delete().where(
-                check_finding.c.run_id.in_(sa.select(check_run.c.id).where(old))
-            )
-        )
-        conn.execute(check_run.delete().where(old))
