@@ -310,25 +310,36 @@ class _Run:
                 f"{code}: the round stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}",
             ) from exc
 
+    def _mailbox_folders(self) -> list[Path]:
+        """Every ``up`` and ``down`` folder of every node's mailboxes (there or not yet):
+        one pair for each node that dials it, its children, and everyone at the center."""
+        topology = self.world.topology
+        folders = []
+        for host in topology:
+            if host.role == "center":
+                dialers = [n.code for n in topology if n.code not in (host.code, host.parent)]
+            else:
+                dialers = [n.code for n in topology.children(host.code)]
+            boxes = self.world.network.path / host.code / "mailboxes"
+            folders += [boxes / code / way for code in dialers for way in ("up", "down")]
+        return sorted(folders)
+
     def _mailbox_files(self) -> list[Path]:
-        found = []
-        root = self.world.network.path
-        for code in self.world.codes:
-            boxes = root / code / "mailboxes"
-            if boxes.is_dir():
-                found += [
-                    p
-                    for p in boxes.glob("*/*/*")
-                    if p.is_file() and not is_temporary(p.name) and p.parent.name in ("up", "down")
-                ]
-        return sorted(found)
+        return sorted(
+            p
+            for folder in self._mailbox_folders()
+            if folder.is_dir()
+            for p in folder.iterdir()
+            if p.is_file() and not is_temporary(p.name)
+        )
 
     def _delay(self, kind: str, which: int, where: int) -> None:
         if kind == "misroute":
-            folders = sorted({p.parent for p in self._mailbox_files()})
+            folders = self._mailbox_folders()
             if self.held and folders:
                 _path, data = self.held[which % len(self.held)]
                 target = folders[where % len(folders)] / _path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
                 self.spoilers += 1
             return
