@@ -166,3 +166,20 @@ def test_a_relay_back_the_way_it_came_is_caught(
     assert (
         "410102: relayed" in outcome.failure.detail and "back to 410100" in outcome.failure.detail
     )
+
+
+def test_a_second_operator_inside_the_first_ones_transaction_cannot_overdraw(
+    tmp_path: Path, db_url_template: str | None
+) -> None:
+    """郑州市 breaks down all it holds; inside that transaction a second process spends a
+    third of it. The row lock makes the second wait (and be told the database is busy):
+    without it both went through (caught as ``control``, an overdraft)."""
+    history = [
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("together", "410100", (2, 0, "all", "part")),
+        Step("province round", "*"),
+    ]
+    outcome = play(tmp_path, 1, 0, Shape(2, 1, 0), database=db_url_template, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts.get("interleaved") == outcome.counts.get("busy") == 1
