@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.monotonic() - started) / 60
     print(
         f"{len(seeds)} seed(s), {steps} steps, {failed} failed, in {minutes * 60:.0f} s "
-        f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {args.jobs} worker(s))"
+        f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {min(args.jobs, len(seeds))} worker(s))"
     )
     return 1 if failed else 0
 
