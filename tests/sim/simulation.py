@@ -400,7 +400,7 @@ class _Run:
         for host in world.hosts.values():
             host.clock.skew, host.clock.crash_at, host.room = timedelta(0), None, None
             for faulty in host.faults.values():
-                faulty._forced.clear()
+                faulty.forget()
         for path, data in self.held:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
