@@ -1984,7 +1984,11 @@ def _utc_time(text: str) -> datetime:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The province's topology (to reach the keeper).",
 )
-@click.option("--at", "at_text", help="Restore the latest backup taken at or before this time.")
+@click.option(
+    "--at",
+    "at_text",
+    help="Restore to this time: the latest snapshot at or before it, then its journal up to it.",
+)
 @click.option(
     "--recovery-key",
     "key_file",
@@ -2064,6 +2068,14 @@ def restore_command(
         f"Restored {done.node} from backup #{done.number} taken {_local(done.taken_at)} "
         f"({done.files} files, {_mb(done.bytes)}) in {done.seconds:.1f} s into {done.home}."
     )
+    if done.replayed is not None and done.journal_from is not None and at is not None:
+        click.echo(
+            f"Replayed the journal of backup #{done.journal_from} up to {_local(at)}: took back "
+            f"{done.replayed.own} change-set(s) of its own and took {done.replayed.taken} again"
+            + (f" (the last at {_local(done.replayed.last)})." if done.replayed.last else ".")
+        )
+    elif at is not None:
+        click.echo(f"No backup after #{done.number} holds a journal to replay up to {_local(at)}.")
     click.echo(
         f"Rejoining: asked {len(done.peers)} peer(s) ({', '.join(done.peers)}) for what it "
         "lost; it sends nothing new until all have answered."

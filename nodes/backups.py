@@ -64,7 +64,7 @@ from sync.backup.manifest import (
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import ConfigError, KeyMaterialError, StorageError, TransportError
-from sync.files import write_atomic
+from sync.files import Batch
 from sync.pki import load_signer
 from sync.transports.base import Transport
 
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKUPS_DIR",
     "KIND",
+    "LARGEST_OBJECT",
     "PICKUP",
     "OBJECTS",
     "Taken",
@@ -92,6 +93,8 @@ MANIFESTS = "manifests"
 PICKUP = "backup-down"
 """Folder in a node's own mailboxes where objects wait for a keeper that dials it."""
 JOURNAL = ("outbox", "receipts", "taken", "quarantine")
+UPLOAD_BATCH = 256
+"""Objects put into the keeper's endpoint at once (made durable there together)."""
 HOME_FILES = ("node.toml", "topology.toml")
 
 
@@ -120,6 +123,10 @@ def object_size(plain: int) -> int:
     """The size of the object sealing ``plain`` bytes (header, segments and tags)."""
     segments = max(1, -(-plain // envelope.SEGMENT))
     return 36 + plain + 16 * segments
+
+
+LARGEST_OBJECT = object_size(chunks.MAXIMUM)
+"""No object of a chunk is larger: what is read of one at most."""
 
 
 def recovery_key(node: Node) -> Any:
@@ -199,6 +206,8 @@ class _Objects:
         self.progress = progress
         self.new = 0
         self.new_bytes = 0
+        self.batch = Batch(staging)
+        """Objects sealed and not yet durable (see :meth:`commit`)."""
 
     def add(self, data: bytes) -> Chunk:
         sha = hashlib.sha256(data).hexdigest()
@@ -207,18 +216,28 @@ class _Objects:
             sealed = envelope.encrypt_object(self.key, data)
             name = envelope.object_id(sealed)
             try:
-                write_atomic(self.staging / name, sealed)
+                self.batch.write(name, sealed)
             except OSError as exc:
-                raise StorageError(
-                    f"cannot stage backup object in {self.staging}: {exc.strerror or exc}",
-                    hint="free disk space and take the backup again; nothing was queued",
-                ) from exc
+                raise self._failed(exc) from exc
             found = self.known[sha] = Chunk(sha, name, self.key.name, len(data))
             self.new += 1
             self.new_bytes += len(sealed)
         if self.progress is not None:
             self.progress(len(data))
         return found
+
+    def commit(self) -> None:
+        """Make the new objects durable together, staged under their names."""
+        try:
+            self.batch.commit()
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: OSError) -> StorageError:
+        return StorageError(
+            f"cannot stage backup object in {self.staging}: {exc.strerror or exc}",
+            hint="free disk space and take the backup again; nothing was queued",
+        )
 
 
 def _home_files(home: Path) -> Iterator[Path]:
@@ -273,6 +292,8 @@ def take_backup(
         try:
             staging.mkdir(parents=True, exist_ok=True)
             work.mkdir(parents=True)
+            for stray in Batch.strays(staging):  # sealed by a backup that did not finish
+                stray.unlink()
         except OSError as exc:
             raise StorageError(f"cannot prepare {root}: {exc.strerror or exc}") from exc
         objects = _Objects(staging, key, known, progress)
@@ -295,6 +316,7 @@ def take_backup(
                 name: all_keys[name].wraps([own.public, recovery])
                 for name in sorted(used | {key.name})
             }
+            objects.commit()
             sizes = {c.object: object_size(c.size) for c in index.chunks()}
             pieces = seal_index(index, key)
             number = 1 if previous is None else previous[1].manifest.number + 1
@@ -323,6 +345,7 @@ def take_backup(
                     clock,
                 )
         finally:
+            objects.batch.discard()
             shutil.rmtree(work, ignore_errors=True)
     return Taken(
         manifest_id=written.id,
@@ -398,12 +421,13 @@ def upload(
     transport, folder = way
     try:
         present = {f.name for f in transport.list(folder)}
-        for path in waiting:
-            if path.name not in present:
-                transport.publish(folder, path.name, path)
-            if progress is not None:
-                progress(path.stat().st_size)
-            os.unlink(path)
+        for start in range(0, len(waiting), UPLOAD_BATCH):
+            batch = waiting[start : start + UPLOAD_BATCH]
+            transport.publish_many(folder, [(p.name, p) for p in batch if p.name not in present])
+            for path in batch:
+                if progress is not None:
+                    progress(path.stat().st_size)
+                os.unlink(path)
     except TransportError as exc:
         return len(staged(node)), exc.message
     return 0, None

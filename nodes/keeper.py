@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.backups import MANIFESTS, OBJECTS, PICKUP, keeper_of
+from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, PICKUP, UPLOAD_BATCH, keeper_of
 from nodes.settings import LOCAL_TIME
 from schema.backups import backup_catalogue
 from schema.engine import reading
@@ -44,8 +44,9 @@ from sync.backup.manifest import KIND, ReadManifest, read_manifest
 from sync.changeset import Verified
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, StorageError, TransportError, VerificationError
-from sync.files import copy_atomic
+from sync.files import Batch, copy_atomic
 from sync.transports.base import Transport
+from sync.transports.local import disk_error
 from sync.trust import TrustStore
 
 if TYPE_CHECKING:
@@ -174,12 +175,21 @@ def collect(node: Node, transport: Transport, owner: str) -> int:
     mailboxes for this keeper; return how many. Transport errors go up."""
     folder = f"{node.spec.code}/{PICKUP}"
     target = store(node, owner) / OBJECTS
-    count = 0
-    for remote in transport.list(folder):
-        transport.fetch(folder, remote.name, target / remote.name)
-        transport.remove(folder, remote.name)
-        count += 1
-    return count
+    waiting = [r.name for r in transport.list(folder)]
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for stray in Batch.strays(target):  # a collection that did not finish
+            stray.unlink()
+        for start in range(0, len(waiting), UPLOAD_BATCH):
+            names = waiting[start : start + UPLOAD_BATCH]
+            batch = Batch(target)
+            for name in names:
+                batch.write(name, transport.read(folder, name, LARGEST_OBJECT))
+            batch.commit()
+            transport.remove_many(folder, names)
+    except OSError as exc:
+        raise disk_error(exc, target) from exc
+    return len(waiting)
 
 
 @dataclass

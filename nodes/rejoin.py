@@ -36,20 +36,20 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from nodes.capabilities import ADOPTERS, Context
+from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.policy import KINDS, check_send
 from nodes.topology import Topology
 from schema.backups import rejoin_fence, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.types import format_utc, parse_utc
-from sync import changeset, channel
+from sync import changeset
 from sync.changeset import Verified
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, NotAuthorized, VerificationError
@@ -66,7 +66,6 @@ KIND = "rejoin"
 MESSAGES = "messages"
 ANSWERS = "rejoin"
 PIECE = 6 * 1024 * 1024
-NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def peers_of(topology: Topology, me: str) -> list[str]:
@@ -327,16 +326,7 @@ def take(exchange: Exchange, path: Path) -> str:
     return f"{origin} answered"
 
 
-@dataclass(frozen=True)
-class _Step:
-    stamp: datetime
-    order: tuple[Any, ...]
-    own: bool
-    changeset: Verified
-    receipt: Verified | None
-
-
-def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[_Step]:
+def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[Step]:
     """The files an answer carries, written out and verified, as steps to redo."""
     me = exchange.me
     peer = changeset.read_header(answer_path)[0].origin
@@ -353,7 +343,7 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[_Step]:
             target = into / name
             write_atomic(target, bytes(pending.pop(name)))
             done.append((str(op["role"]), target))
-    steps: list[_Step] = []
+    steps: list[Step] = []
     trust = exchange.trust
     for number, (role, target) in enumerate(done):
         if role == "mine":
@@ -363,7 +353,7 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[_Step]:
             receipt = None
             if number + 1 < len(done) and done[number + 1][0] == "mine-receipt":
                 receipt = changeset.verify(done[number + 1][1], trust, recipient=me)
-            steps.append(_Step(own.header.created, (0, peer, own.header.seq), True, own, receipt))
+            steps.append(Step(own.header.created, True, own, receipt))
         elif role == "yours":
             theirs = changeset.verify(target, trust, recipient=me, authorize=exchange.authorize)
             receipt = None
@@ -372,9 +362,9 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[_Step]:
             if receipt is not None:
                 body = next(iter(receipt.operations()), {})
                 stamp = parse_utc(str(body.get("taken_at")))
-                steps.append(_Step(stamp, (0, peer, theirs.header.seq), False, theirs, receipt))
+                steps.append(Step(stamp, False, theirs, receipt))
             else:  # never acknowledged: taken after everything else, in channel order
-                steps.append(_Step(NEVER, (1, peer, theirs.header.seq), False, theirs, None))
+                steps.append(Step(NEVER, False, theirs, None))
     return steps
 
 
@@ -394,39 +384,10 @@ def finish(exchange: Exchange) -> str | None:
         steps = []
         for row in rows:
             steps.extend(_unpack(exchange, folder / row.answer_file, unpacked))
-        steps.sort(key=lambda s: (s.stamp, s.order))
-        context = Context(node, exchange.trust, exchange.clock)
-        adopters = {kind: make(context) for kind, make in ADOPTERS.items()}
-        own = taken = 0
+        replayer = Replayer(node, exchange.clock)
         now = exchange.clock.now()
         with node.engine.begin() as conn:
-            for step in steps:
-                if step.own:
-                    entry = channel.adopt_own(conn, exchange.spool, step.changeset, now)
-                    kind = step.changeset.header.kind
-                    adopter = adopters.get(kind)
-                    if adopter is not None:
-                        adopter(conn, step.changeset)
-                    elif kind not in ("backup", "revocation", "receipt"):
-                        raise InputError(f"{node.spec.code} cannot take back a {kind} change-set")
-                    if step.receipt is not None:
-                        verdict = channel.store_receipt(
-                            conn, exchange.spool, entry, step.receipt, now
-                        )
-                        exchange.acknowledged(conn, entry, verdict)
-                    own += 1
-                else:
-                    channel.take_again(
-                        conn,
-                        exchange.spool,
-                        step.changeset,
-                        step.receipt,
-                        signer=exchange.signer,
-                        authorize=exchange.authorize,
-                        applier=exchange.applier,
-                        clock=exchange.clock,
-                    )
-                    taken += 1
+            own, taken = replayer.redo(conn, in_order(steps))
             conn.execute(rejoin_peer.delete())
             last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()
             conn.execute(

@@ -6,19 +6,28 @@ recovery kit, or the node's own ``keys/backup.key``) and an empty place for the 
 It fetches the node's manifests from the keeper, verifies every one (signature under
 the province's root, the node's own, named after itself) and their chain, picks the
 latest taken at or before ``at``, opens its data keys, fetches every object it needs
-(each must hash to its name, then decrypt and hash to what the index says) and builds
+(each must hash to its name, then decrypt, which authenticates it) and builds
 the home beside its final place: settings, topology, keys, the spool's journal, and
 the database (the SQLite file, or a new PostgreSQL database loaded by COPY). Only then
 is it renamed into place; any failure leaves nothing behind.
 
-A restored node is not where its peers are: it lost what happened after its backup.
-It therefore starts *rejoining* (:mod:`nodes.rejoin`) and sends nothing new until
-every peer has answered.
+**To a point in time.** With ``at``, the snapshot is the latest taken at or before it,
+and the journal (:mod:`nodes.journal`) is that of the next backup, which holds every
+change-set the node sent or took until then: what it adds to the snapshot's own files
+is fetched and checked like the rest, and replayed on the restored database up to
+``at`` (in the home being built, so that a journal that does not replay leaves nothing
+behind). The node then stands where it stood at ``at``, as far as change-sets go: what
+came after comes back as it rejoins, and work of its own that sent nothing (a payment
+recorded between the snapshot and ``at``) is not in any journal. Without ``at``, the
+files a backup listed after copying its database are replayed the same way.
+
+A restored node is not where its peers are: it lost what happened after its backup
+(or its point in time). It therefore starts *rejoining* (:mod:`nodes.rejoin`) and
+sends nothing new until every peer has answered.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -30,8 +39,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from nodes import rejoin
-from nodes.backups import MANIFESTS, OBJECTS, keeper_of, store_folder
+from nodes import journal, rejoin
+from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_folder
 from nodes.exchange import open_transport
 from nodes.home import check_empty
 from nodes.node import Node
@@ -78,6 +87,12 @@ class Restored:
     bytes: int
     seconds: float
     peers: list[str]
+    replayed: journal.Replayed | None = None
+    """What was replayed of the journal: the files the backup listed after copying its
+    database and, with ``at``, those of the next backup up to ``at``."""
+    journal_from: int | None = None
+    """With ``at``: the number of the next backup, whose journal was replayed (None: no
+    backup after the point in time)."""
 
 
 def fetch_manifests(
@@ -158,19 +173,17 @@ class Fetcher:
 
     def chunks(self, part: Part) -> Iterator[bytes]:
         for chunk in part.chunks:
-            target = self.work / chunk.object
             try:
-                self.transport.fetch(self.folder, chunk.object, target)
+                data = self.transport.read(self.folder, chunk.object, LARGEST_OBJECT)
             except RemoteFileMissing:
                 if self.also is None:
                     raise
-                self.also[0].fetch(self.also[1], chunk.object, target)
-            data = target.read_bytes()
-            target.unlink()
+                data = self.also[0].read(self.also[1], chunk.object, LARGEST_OBJECT)
             if envelope.object_id(data) != chunk.object:
                 raise BackupDamaged(f"object {chunk.object[:16]}… does not hash to its name")
+            # the name binds the bytes and the AEAD their plaintext: no second digest needed
             plain = envelope.decrypt_object(self.keys, data, chunk.object)
-            if hashlib.sha256(plain).hexdigest() != chunk.sha256 or len(plain) != chunk.size:
+            if len(plain) != chunk.size:
                 raise BackupDamaged(f"object {chunk.object[:16]}… is not the chunk the index names")
             self.bytes += len(data)
             if self.progress is not None:
@@ -256,18 +269,23 @@ def restore(
                     f"backup #{manifest.number} was taken at {manifest.taken_at}, after this "
                     "machine's clock: set the clock right before restoring"
                 )
-            keys = {
-                bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, kit.key)
-                for name, wraps in manifest.keys.items()
-            }
+            later = _journal_of(manifests, chosen, at)
+            keys = _open_keys(chosen, kit.key)
             index: Index = chosen.index(keys)
+            extra: list[Part] = []
+            if later is not None:
+                later_keys = _open_keys(later, kit.key)
+                keys.update(later_keys)
+                extra = _journal_parts(index, later.index(later_keys))
             url = _target_url(manifest.backend, index.database_form, db_url, staging)
             if on_total is not None:
-                on_total(sum(p.size for p in (*index.database, *index.files)))
+                on_total(sum(p.size for p in (*index.database, *index.files, *extra)))
             fetcher = Fetcher(transport, code, keys, work, progress)
             staging.mkdir(parents=True)
             for part in index.files:
                 _write_part(staging, part, fetcher)
+            for part in extra:
+                _write_part(work / "journal", part, fetcher)
             if db_url is not None:
                 _set_database_url(staging / SETTINGS_FILE, db_url)
             if manifest.backend == "postgresql" and ensure_database(url):
@@ -278,6 +296,19 @@ def restore(
             os.chmod(staging / "keys", 0o700)
             if topology.children(code) or topology.node(code).role == "center":
                 (staging / "mailboxes").mkdir(exist_ok=True)
+            with Node.open(staging, check_schema=False) as node:
+                node.upgrade_database()
+                replayed = journal.replay(node, work / "journal" / "spool", at, clock)
+                with node.engine.begin() as conn:
+                    conn.execute(
+                        restore_log.insert().values(
+                            manifest_id=chosen.header.id,
+                            number=manifest.number,
+                            taken_at=parse_utc(manifest.taken_at),
+                            restored_at=clock.now(),
+                        )
+                    )
+                peers = rejoin.start(node, clock)
             fsync_tree(staging)
             os.replace(staging, home)
             fsync_directory(home.parent)
@@ -288,18 +319,6 @@ def restore(
             raise
         finally:
             transport.close()
-    with Node.open(home, check_schema=False) as node:
-        node.upgrade_database()
-        with node.engine.begin() as conn:
-            conn.execute(
-                restore_log.insert().values(
-                    manifest_id=chosen.header.id,
-                    number=manifest.number,
-                    taken_at=parse_utc(manifest.taken_at),
-                    restored_at=clock.now(),
-                )
-            )
-        peers = rejoin.start(node, clock)
     return Restored(
         home=home,
         node=code,
@@ -311,7 +330,34 @@ def restore(
         bytes=fetcher.bytes,
         seconds=time.perf_counter() - started,
         peers=peers,
+        replayed=replayed,
+        journal_from=None if later is None else later.manifest.number,
     )
+
+
+def _open_keys(read: ReadManifest, key: backup_keys.BackupKey) -> dict[bytes, DataKey]:
+    return {
+        bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, key)
+        for name, wraps in read.manifest.keys.items()
+    }
+
+
+def _journal_of(
+    manifests: list[ReadManifest], chosen: ReadManifest, at: datetime | None
+) -> ReadManifest | None:
+    """The backup whose journal takes ``chosen`` on to ``at``: the next one (it holds every
+    change-set of the node until it was taken); None without ``at`` or when there is none."""
+    if at is None:
+        return None
+    return next((m for m in manifests if m.manifest.number > chosen.manifest.number), None)
+
+
+def _journal_parts(snapshot: Index, later: Index) -> list[Part]:
+    """The journal's files in ``later`` that the snapshot's backup does not hold (files of
+    the journal are named by their content, so a name held is the same file)."""
+    held = {p.name for p in snapshot.files}
+    folders = tuple(f"spool/{folder}/" for folder in journal.FOLDERS)
+    return [p for p in later.files if p.name.startswith(folders) and p.name not in held]
 
 
 def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url: str) -> None:

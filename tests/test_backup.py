@@ -170,6 +170,82 @@ def test_a_parent_restored_to_before_an_allocation_gets_it_back_from_its_childre
     check_books(province)
 
 
+def journal_objects(network: Network, code: str, number: int) -> list[Path]:
+    """The objects at the center that hold files of the journal new in backup ``number``."""
+    from sync import changeset
+    from sync.backup.manifest import read_manifest
+
+    store = network.path / CENTER / "mailboxes" / code / "backup"
+    kit = keys.load_kit(network.ca_dir / "recovery-kit.pem")
+    held: dict[int, set[str]] = {}
+    for path in sorted((store / "manifests").iterdir()):
+        header, _seal = changeset.read_header(path)
+        read = read_manifest(header, changeset.iter_operations(path))
+        opened = {
+            bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, kit.key)
+            for name, wraps in read.manifest.keys.items()
+        }
+        held[read.manifest.number] = {
+            c.object
+            for part in read.index(opened).files
+            if part.name.startswith("spool/")
+            for c in part.chunks
+        }
+    return [store / "objects" / name for name in sorted(held[number] - held[number - 1])]
+
+
+def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: Network) -> None:
+    from schema.types import utcnow
+
+    assert backup(province, "410100").number == 1  # the snapshot predates everything below
+    settle(province)
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    between = utcnow()
+    later = issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)
+    assert backup(province, "410100").number == 2  # its journal reaches past ``between``
+    settle(province)
+    before = books(province, "410100")
+    url = lose(province, "410100")
+
+    # a journal object flipped, then truncated: refused, and nothing is left behind
+    target = province.path / "410100"
+    for victim in journal_objects(province, "410100", 2)[:1]:
+        original = victim.read_bytes()
+        for bad in (original[:60] + bytes([original[60] ^ 1]) + original[61:], original[:-7]):
+            victim.write_bytes(bad)
+            with pytest.raises(BackupDamaged, match="does not hash to its name"):
+                bring_back(province, "410100", url, at=between)
+            assert not target.exists()
+            assert not list(province.path.glob(".410100.partial-*"))
+        victim.write_bytes(original)
+
+    arguments = ["restore", str(target), "--node", "410100", "--at", between.isoformat()]
+    arguments += ["--topology", str(province.path / "topology.toml")]
+    arguments += ["--recovery-key", str(province.ca_dir / "recovery-kit.pem")]
+    result = CliRunner().invoke(cli, arguments + (["--db-url", url] if url else []))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "from backup #1 taken" in result.output
+    # the province's allocation taken again; the breakdown and backup #1's manifest taken back
+    assert "Replayed the journal of backup #2 up to" in result.output
+    assert "took back 2 change-set(s) of its own and took 1 again" in result.output
+    # before rejoining: the first allocation and its breakdown, not the second breakdown
+    assert amounts(province, "410100", "received") == {first: 1000_00}
+    assert amounts(province, "410100", "issued") == {down: 300_00}
+    settle(province)
+    assert books(province, "410100") == before
+    assert amounts(province, "410100", "issued") == {down: 300_00, later: 200_00}
+    assert amounts(province, "410102", "received") == {down: 300_00, later: 200_00}
+    check_books(province)
+    more = issue(province, "410100", "410102", 100_00, "郑财预〔2026〕3号", parent=first)
+    settle(province)  # no fork: the city goes on after what it took back
+    assert amounts(province, "410102", "received")[more] == 100_00
+    check_books(province)
+
+
 def test_the_center_holds_no_key_that_decrypts(province: Network) -> None:
     issue(province, "410000", "410100", 100_00, "豫财预〔2026〕1号")
     backup(province, "410102")

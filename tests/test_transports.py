@@ -266,6 +266,55 @@ def test_fetch_of_a_missing_file_raises_remote_file_missing(
     assert not dest.exists() and not partial_path(dest).exists()
 
 
+def test_publish_many_puts_every_file_and_is_idempotent(
+    transport: Transport, mailboxes: Path, write: Callable[[str, bytes], Path]
+) -> None:
+    files = [(f"o{n}.obj", write(f"o{n}.obj", payload(1000 + n, seed=n))) for n in range(20)]
+    transport.publish_many(FOLDER, files[:5])
+    transport.publish_many(FOLDER, files)  # some there already: published again, same bytes
+    transport.publish_many(FOLDER, [])
+    assert transport.list(FOLDER) == sorted(
+        (RemoteFile(name, 1000 + n) for n, (name, _source) in enumerate(files)),
+        key=lambda f: f.name,
+    )
+    for name, source in files:
+        assert (mailboxes / FOLDER / name).read_bytes() == source.read_bytes()
+    assert not [n for n in on_disk(mailboxes / FOLDER) if is_temporary(n)]
+
+
+def test_publish_many_with_a_missing_source_leaves_no_temporary_file(
+    transport: Transport, mailboxes: Path, write: Callable[[str, bytes], Path], tmp_path: Path
+) -> None:
+    files = [("a.obj", write("a.obj", b"a")), ("b.obj", tmp_path / "missing")]
+    with pytest.raises(OSError):
+        transport.publish_many(FOLDER, files)
+    assert not [n for n in on_disk(mailboxes / FOLDER) if is_temporary(n)]
+
+
+def test_read_gives_the_bytes_and_refuses_a_missing_or_larger_file(
+    transport: Transport, write: Callable[[str, bytes], Path]
+) -> None:
+    data = payload(100_003)
+    transport.publish(FOLDER, "f.obj", write("f.obj", data))
+    assert transport.read(FOLDER, "f.obj", len(data)) == data
+    with pytest.raises(TransferFailed):
+        transport.read(FOLDER, "f.obj", len(data) - 1)
+    with pytest.raises(RemoteFileMissing):
+        transport.read(FOLDER, "x.obj", 10)
+
+
+def test_remove_many_removes_each_and_is_idempotent(
+    transport: Transport, mailboxes: Path, write: Callable[[str, bytes], Path]
+) -> None:
+    for name in ("a.obj", "b.obj", "c.obj"):
+        transport.publish(FOLDER, name, write(name, name.encode()))
+    transport.remove_many(FOLDER, ["a.obj", "c.obj", "missing.obj"])
+    assert transport.list(FOLDER) == [RemoteFile("b.obj", 5)]
+    transport.remove_many(FOLDER, ["a.obj"])
+    transport.remove_many("no/such/folder", ["x.obj"])
+    assert on_disk(mailboxes / FOLDER) == ["b.obj"]
+
+
 def test_remove_is_idempotent(
     transport: Transport, mailboxes: Path, write: Callable[[str, bytes], Path]
 ) -> None:

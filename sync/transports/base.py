@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import builtins
 import secrets
+import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Self
+
+from sync.errors import TransferFailed
 
 __all__ = [
     "PARTIAL_SUFFIX",
@@ -124,9 +127,39 @@ class Transport(ABC):
         partial file stays, for the next attempt).
         """
 
+    def publish_many(self, folder: str, files: Sequence[tuple[str, Path]]) -> None:
+        """Put many files (``(name, source)`` pairs) into ``folder``, each as
+        :meth:`publish` does: atomic and idempotent one by one, not as a whole (after an
+        error some may be there; publishing them again is harmless). A transport may make
+        them durable together (a local folder fsyncs them at once), and may link a source
+        rather than copy it: a source must never change afterwards. This default
+        publishes them one by one.
+        """
+        for name, source in files:
+            self.publish(folder, name, source)
+
+    def read(self, folder: str, name: str, limit: int) -> bytes:
+        """The bytes of ``folder/name``, a file of at most ``limit`` bytes, without
+        writing it to disk. Raises ``RemoteFileMissing`` if it is not there,
+        ``TransferFailed`` if it is larger than ``limit`` or the transfer breaks off.
+        This default fetches it into a temporary file.
+        """
+        with tempfile.TemporaryDirectory(prefix="fiscalsync-read-") as scratch:
+            target = Path(scratch) / check_name(name)
+            self.fetch(folder, name, target)
+            if target.stat().st_size > limit:
+                raise TransferFailed(f"{folder}/{name} is larger than {limit} bytes")
+            return target.read_bytes()
+
     @abstractmethod
     def remove(self, folder: str, name: str) -> None:
         """Delete ``folder/name``. Idempotent: removing a missing file is not an error."""
+
+    def remove_many(self, folder: str, names: Sequence[str]) -> None:
+        """Delete every ``folder/name`` of ``names``, as :meth:`remove` does (a transport
+        may make the removals durable together). This default removes them one by one."""
+        for name in names:
+            self.remove(folder, name)
 
     @abstractmethod
     def close(self) -> None:

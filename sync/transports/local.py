@@ -14,11 +14,11 @@ import builtins
 import errno
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from sync.errors import RemoteFileMissing, TransferFailed, TransportError, TransportUnreachable
-from sync.files import fsync_directory
+from sync.files import fsync_all, fsync_directory
 from sync.transports.base import (
     Progress,
     RemoteFile,
@@ -173,6 +173,57 @@ class LocalTransport(Transport):
                 raise
         fsync_folder(target)
 
+    def publish_many(self, folder: str, files: Sequence[tuple[str, Path]]) -> None:
+        """Each file linked (on the same file system; else copied) under a temporary
+        name, all fsynced at once, all renamed into place, the folder fsynced once: the
+        order of :meth:`publish`, as a batch. A linked file shares the source's bytes,
+        which never change (files are named by their content)."""
+        target = self._folder(folder)
+        self._make_folders(target)
+        written: builtins.list[tuple[Path, Path]] = []
+        try:
+            for name, source in files:
+                final = target / check_name(name)
+                tmp = target / temp_name(name)
+                written.append((tmp, final))
+                try:
+                    os.link(source, tmp)
+                    continue
+                except FileNotFoundError:
+                    raise
+                except OSError:
+                    pass  # another file system, or links not allowed: copy
+                with open(source, "rb") as src:
+                    try:
+                        with open(tmp, "xb") as out:
+                            shutil.copyfileobj(src, out, CHUNK)
+                    except OSError as exc:
+                        raise disk_error(exc, final) from exc
+            try:
+                fsync_all(tmp for tmp, _final in written)
+                for tmp, final in written:
+                    os.replace(tmp, final)
+            except OSError as exc:
+                raise disk_error(exc, target) from exc
+        finally:
+            for tmp, _final in written:
+                if tmp.exists():
+                    _discard(tmp)
+        fsync_folder(target)
+
+    def read(self, folder: str, name: str, limit: int) -> bytes:
+        path = self._folder(folder) / check_name(name)
+        try:
+            with open(path, "rb") as src:
+                data = src.read(limit + 1)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise RemoteFileMissing(f"no file {path}") from exc
+        except OSError as exc:
+            raise disk_error(exc, path, "read") from exc
+        if len(data) > limit:
+            raise TransferFailed(f"{path} is larger than {limit} bytes")
+        return data
+
     def list(self, folder: str) -> builtins.list[RemoteFile]:
         path = self._folder(folder)
         try:
@@ -223,6 +274,19 @@ class LocalTransport(Transport):
         except OSError as exc:
             raise disk_error(exc, path, "remove") from exc
         fsync_folder(target)
+
+    def remove_many(self, folder: str, names: Sequence[str]) -> None:
+        target = self._folder(folder)
+        for name in names:
+            path = target / check_name(name)
+            try:
+                path.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                raise disk_error(exc, path, "remove") from exc
+        if names and target.is_dir():
+            fsync_folder(target)
 
     def close(self) -> None:
         pass  # nothing held between calls

@@ -19,7 +19,7 @@ import builtins
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -104,8 +104,23 @@ class RetryingTransport(Transport):
     def fetch(self, folder: str, name: str, dest: Path, progress: Progress | None = None) -> None:
         self._call(f"fetch {folder}/{name}", lambda: self.inner.fetch(folder, name, dest, progress))
 
+    def publish_many(self, folder: str, files: Sequence[tuple[str, Path]]) -> None:
+        self._call(
+            f"publish {len(files)} file(s) to {folder}",
+            lambda: self.inner.publish_many(folder, files),
+        )
+
+    def read(self, folder: str, name: str, limit: int) -> bytes:
+        return self._call(f"read {folder}/{name}", lambda: self.inner.read(folder, name, limit))
+
     def remove(self, folder: str, name: str) -> None:
         self._call(f"remove {folder}/{name}", lambda: self.inner.remove(folder, name))
+
+    def remove_many(self, folder: str, names: Sequence[str]) -> None:
+        self._call(
+            f"remove {len(names)} file(s) from {folder}",
+            lambda: self.inner.remove_many(folder, names),
+        )
 
     def close(self) -> None:
         self.inner.close()

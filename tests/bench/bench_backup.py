@@ -50,6 +50,7 @@ from nodes.network import sync_network  # noqa: E402
 from nodes.restore import restore  # noqa: E402
 from schema.engine import parse_url  # noqa: E402
 from schema.tables import appropriation, appropriation_event  # noqa: E402
+from sync.merkle import leaf_of  # noqa: E402
 
 PROVINCE = "410000"
 PG = os.environ.get("FISCALSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -84,6 +85,7 @@ def fill(url: str, events: int, start: int = 0) -> None:
                         "transfer_type": "general",
                         "created_at": at,
                         "created_by": "bench",
+                        "leaf": leaf_of(ident),
                     }
                 )
             batch_e.append(
