@@ -30,7 +30,7 @@ from nodes.summary import RoundSummary
 from schema.engine import database_failure, reading
 from schema.errors import DatabaseBusy, LocalFailure
 from schema.tables import report
-from sync.errors import InputError
+from sync.errors import HomeError, InputError
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
 
@@ -152,6 +152,8 @@ class _Run:
         if step.kind == "backup":
             try:
                 world.back_up(step.node)
+            except HomeError:  # rejoining: it backs up once back where its peers are
+                self.counts["refused"] = self.counts.get("refused", 0) + 1
             except Crash:
                 self.counts["crashed"] = self.counts.get("crashed", 0) + 1
                 world.restart(step.node)
@@ -264,7 +266,7 @@ class _Run:
                 parent_id=held.id,
             )
             allocate(node, [line], actor="sim", clock=clock)
-        except InputError:
+        except (InputError, HomeError):  # told why: bad amount, or the node is rejoining
             self.counts["refused"] = self.counts.get("refused", 0) + 1
         except Exception as exc:  # the disk was full, or the database busy: nothing done
             busy = isinstance(exc, DatabaseBusy) or isinstance(database_failure(exc), DatabaseBusy)
