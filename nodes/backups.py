@@ -93,6 +93,8 @@ MANIFESTS = "manifests"
 PICKUP = "backup-down"
 """Folder in a node's own mailboxes where objects wait for a keeper that dials it."""
 JOURNAL = ("outbox", "receipts", "taken", "quarantine")
+SENT = "sent"
+"""Where objects at the keeper stay until every manifest has its receipt (in ``backups/``)."""
 UPLOAD_BATCH = 256
 """Objects put into the keeper's endpoint at once (made durable there together)."""
 HOME_FILES = ("node.toml", "topology.toml")
@@ -401,10 +403,26 @@ def _snapshot(
 
 def staged(node: Node) -> list[Path]:
     """Objects sealed here and not yet at the keeper."""
-    folder = node.home.path / BACKUPS_DIR / "staging"
+    return _files(node.home.path / BACKUPS_DIR / "staging")
+
+
+def to_upload(node: Node) -> bool:
+    """Whether :func:`upload` has anything to do: objects staged, or sent and kept."""
+    root = node.home.path / BACKUPS_DIR
+    return bool(staged(node) or _files(root / SENT))
+
+
+def _files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _awaiting_receipt(node: Node) -> bool:
+    """Whether a manifest of this node has no receipt from its keeper yet."""
+    with reading(node.engine) as conn:
+        query = sa.select(outbox.c.id).where(outbox.c.kind == KIND, outbox.c.acked_at.is_(None))
+        return conn.execute(query.limit(1)).first() is not None
 
 
 def upload(
@@ -412,10 +430,43 @@ def upload(
 ) -> tuple[int, str | None]:
     """Put the staged objects into the keeper's endpoint (``way``: transport and folder,
     None when there is no way this round); return (left, why not). Objects already
-    there are not sent again, so an upload broken off resumes where it stopped."""
+    there are not sent again, so an upload broken off resumes where it stopped.
+
+    An object sent is kept (in ``sent/``) until every manifest has its keeper's receipt:
+    one the keeper found damaged, or lost, and deleted is sent again from there, while
+    the manifest that names it waits at the keeper. (Objects left for a keeper that
+    collects them are not sent again: what it took cannot be told from what it lost.)
+    """
+    root = node.home.path / BACKUPS_DIR
+    sent = _files(root / SENT)
+    if sent and not _awaiting_receipt(node):
+        for path in sent:
+            path.unlink(missing_ok=True)
+        sent = []
     waiting = staged(node)
-    if not waiting:
+    if not waiting and not sent:
         return 0, None
+    if way is None:
+        return len(waiting), "the keeper cannot be reached this round" if waiting else None
+    transport, folder = way
+    try:
+        present = {f.name for f in transport.list(folder)}
+        if folder == store_folder(node.spec.code):
+            lost = [(p.name, p) for p in sent if p.name not in present]
+            transport.publish_many(folder, lost)
+        (root / SENT).mkdir(exist_ok=True)
+        for start in range(0, len(waiting), UPLOAD_BATCH):
+            batch = waiting[start : start + UPLOAD_BATCH]
+            transport.publish_many(folder, [(p.name, p) for p in batch if p.name not in present])
+            for path in batch:
+                if progress is not None:
+                    progress(path.stat().st_size)
+                os.replace(path, root / SENT / path.name)
+    except TransportError as exc:
+        return len(staged(node)), exc.message
+    except OSError as exc:
+        raise StorageError(f"cannot keep backup objects in {root}: {exc.strerror or exc}") from exc
+    return 0, None
     if way is None:
         return len(waiting), "the keeper cannot be reached this round"
     transport, folder = way

@@ -556,7 +556,7 @@ class Exchange:
 
     def _ship_backup(self, summary: RoundSummary) -> None:
         self._backup_pending = False
-        if not backups.staged(self.node):
+        if not backups.to_upload(self.node):
             return
         left, why = backups.upload(self.node, self.backup_way())
         if left:

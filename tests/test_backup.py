@@ -502,3 +502,25 @@ def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: P
     assert result.exit_code == 8
     assert result.stderr.startswith("Error: cannot read the key file") and "Hint:" in result.stderr
     assert "Traceback" not in result.output + result.stderr
+
+
+def test_an_object_damaged_on_its_way_to_the_center_is_sent_again(province: Network) -> None:
+    issue(province, "410000", "410100", 250_00, "豫财预〔2026〕1号")
+    settle(province)
+    assert backup(province, "410102").number == 1
+    with Node.open(province.path / "410102") as node:
+        exchange = Exchange(node)
+        try:
+            exchange.run_round()  # the objects go up; the manifest after them
+        finally:
+            exchange.close()
+    objects = province.path / "410000-dc" / "mailboxes" / "410102" / "backup" / "objects"
+    damaged = sorted(objects.iterdir())[0]
+    whole = damaged.read_bytes()
+    damaged.unlink()  # a copy that lost its end on the way (the sender's copy is whole)
+    damaged.write_bytes(whole[:-7])
+    settle(province)
+    with Node.open(province.path / "410000-dc") as center:
+        assert [b.number for b in kept(center, "410102")] == [1]
+    kept_here = province.path / "410102" / "backups" / "sent"
+    assert not kept_here.is_dir() or not any(kept_here.iterdir())  # gone once acknowledged

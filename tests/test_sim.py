@@ -17,6 +17,7 @@ from sim import FAULTS, Shape, Step, play, replay_command
 from sim.shrinking import shrink
 
 import sync.channel
+from nodes.routes import Routes
 from sync.errors import InputError, NotAuthorized
 
 SEEDS = range(1, 9)
@@ -128,3 +129,57 @@ def test_a_refusal_for_a_full_disk_is_caught(sim_base: Path) -> None:
     assert caught, "the defect went unnoticed"
     assert {f.invariant for f in caught} == {"refused for cause"}, caught
     assert all("410100: refused appropriation seq 1 from 410000" in f.detail for f in caught)
+
+
+def misrouted_history() -> list[Step]:
+    """The province's change-set for 郑州市, taken out of the way down and left in the
+    down folder of 中原区 below it, which then runs its round (folder 36 of the list)."""
+    return [
+        Step("issue", "410000", (0, 500_000)),
+        Step("round", "410000"),
+        Step("hold", "*", (0, 0)),
+        Step("misroute", "*", (0, 36)),
+        Step("round", "410102"),
+        Step("province round", "*"),
+    ]
+
+
+def test_a_misrouted_change_set_is_not_sent_back_and_still_arrives(sim_base: Path) -> None:
+    outcome = play(sim_base, 1, 0, written=misrouted_history())
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["misroute"] == 1
+
+
+def test_a_relay_back_the_way_it_came_is_caught(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product with a defect put back: a relay forgets where a file came from."""
+    checked = Routes.refusal
+
+    def forgetting(self: Routes, filename: str, recipient: str, source: str | None) -> str | None:
+        return checked(self, filename, recipient, None)
+
+    monkeypatch.setattr(Routes, "refusal", forgetting)
+    outcome = play(sim_base, 1, 0, written=misrouted_history())
+    assert outcome.failure is not None, "the defect went unnoticed"
+    assert outcome.failure.invariant == "no way back", outcome.failure
+    assert (
+        "410102: relayed" in outcome.failure.detail and "back to 410100" in outcome.failure.detail
+    )
+
+
+def test_a_second_operator_inside_the_first_ones_transaction_cannot_overdraw(
+    tmp_path: Path, db_url_template: str | None
+) -> None:
+    """郑州市 breaks down all it holds; inside that transaction a second process spends a
+    third of it. The row lock makes the second wait (and be told the database is busy):
+    without it both went through (caught as ``control``, an overdraft)."""
+    history = [
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("together", "410100", (2, 0, "all", "part")),
+        Step("province round", "*"),
+    ]
+    outcome = play(tmp_path, 1, 0, Shape(2, 1, 0), database=db_url_template, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts.get("interleaved") == outcome.counts.get("busy") == 1

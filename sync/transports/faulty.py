@@ -103,6 +103,10 @@ class FaultyTransport(Transport):
         """Make the next calls that each fault fits suffer it, in the order given."""
         self._forced.extend(faults)
 
+    def forget(self) -> None:
+        """Forget the faults injected and not yet suffered."""
+        self._forced.clear()
+
     def _choose(self, fits: tuple[Fault, ...], folder: str, name: str) -> Fault | None:
         chosen = next((f for f in self._forced if f in fits), None)
         if chosen is not None:

@@ -22,15 +22,13 @@ from .shrinking import shrink
 from .simulation import Outcome, play, replay_command
 from .world import DEFAULT_SHAPE, Shape
 
-_base: Path | None = None
+_root: Path | None = None  # made by the main process, removed when it ends
 
 
 def _folder() -> Path:
-    global _base
-    if _base is None:
-        root = "/dev/shm" if Path("/dev/shm").is_dir() else None
-        _base = Path(tempfile.mkdtemp(prefix="fiscalsync-sim-", dir=root))
-    return _base
+    """This process's folder (a worker's own, below the main process's)."""
+    assert _root is not None
+    return _root / f"w{os.getpid()}"
 
 
 def _run(job: tuple[int, argparse.Namespace]) -> tuple[Outcome, list[int] | None]:
@@ -93,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     failed = 0
     steps = 0
+    global _root
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    _root = Path(tempfile.mkdtemp(prefix="fiscalsync-sim-", dir=shm))
     try:
         if args.jobs > 1 and len(seeds) > 1:
             with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
@@ -106,12 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                 steps += outcome.steps
                 failed += _report(outcome, shrunk, args)
     finally:
-        if _base is not None:
-            shutil.rmtree(_base, ignore_errors=True)
+        shutil.rmtree(_root, ignore_errors=True)
     minutes = (time.monotonic() - started) / 60
     print(
         f"{len(seeds)} seed(s), {steps} steps, {failed} failed, in {minutes * 60:.0f} s "
-        f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {args.jobs} worker(s))"
+        f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {min(args.jobs, len(seeds))} worker(s))"
     )
     return 1 if failed else 0
 

@@ -30,7 +30,7 @@ from nodes.summary import RoundSummary
 from schema.engine import database_failure, reading
 from schema.errors import DatabaseBusy, LocalFailure
 from schema.tables import report
-from sync.errors import InputError
+from sync.errors import HomeError, InputError
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
 
@@ -152,6 +152,8 @@ class _Run:
         if step.kind == "backup":
             try:
                 world.back_up(step.node)
+            except HomeError:  # rejoining: it backs up once back where its peers are
+                self.counts["refused"] = self.counts.get("refused", 0) + 1
             except Crash:
                 self.counts["crashed"] = self.counts.get("crashed", 0) + 1
                 world.restart(step.node)
@@ -264,7 +266,7 @@ class _Run:
                 parent_id=held.id,
             )
             allocate(node, [line], actor="sim", clock=clock)
-        except InputError:
+        except (InputError, HomeError):  # told why: bad amount, or the node is rejoining
             self.counts["refused"] = self.counts.get("refused", 0) + 1
         except Exception as exc:  # the disk was full, or the database busy: nothing done
             busy = isinstance(exc, DatabaseBusy) or isinstance(database_failure(exc), DatabaseBusy)
@@ -310,25 +312,36 @@ class _Run:
                 f"{code}: the round stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}",
             ) from exc
 
+    def _mailbox_folders(self) -> list[Path]:
+        """Every ``up`` and ``down`` folder of every node's mailboxes (there or not yet):
+        one pair for each node that dials it, its children, and everyone at the center."""
+        topology = self.world.topology
+        folders = []
+        for host in topology:
+            if host.role == "center":
+                dialers = [n.code for n in topology if n.code not in (host.code, host.parent)]
+            else:
+                dialers = [n.code for n in topology.children(host.code)]
+            boxes = self.world.network.path / host.code / "mailboxes"
+            folders += [boxes / code / way for code in dialers for way in ("up", "down")]
+        return sorted(folders)
+
     def _mailbox_files(self) -> list[Path]:
-        found = []
-        root = self.world.network.path
-        for code in self.world.codes:
-            boxes = root / code / "mailboxes"
-            if boxes.is_dir():
-                found += [
-                    p
-                    for p in boxes.glob("*/*/*")
-                    if p.is_file() and not is_temporary(p.name) and p.parent.name in ("up", "down")
-                ]
-        return sorted(found)
+        return sorted(
+            p
+            for folder in self._mailbox_folders()
+            if folder.is_dir()
+            for p in folder.iterdir()
+            if p.is_file() and not is_temporary(p.name)
+        )
 
     def _delay(self, kind: str, which: int, where: int) -> None:
         if kind == "misroute":
-            folders = sorted({p.parent for p in self._mailbox_files()})
+            folders = self._mailbox_folders()
             if self.held and folders:
                 _path, data = self.held[which % len(self.held)]
                 target = folders[where % len(folders)] / _path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
                 self.spoilers += 1
             return
@@ -389,7 +402,7 @@ class _Run:
         for host in world.hosts.values():
             host.clock.skew, host.clock.crash_at, host.room = timedelta(0), None, None
             for faulty in host.faults.values():
-                faulty._forced.clear()
+                faulty.forget()
         for path, data in self.held:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
