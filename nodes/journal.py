@@ -170,10 +170,20 @@ def _files(folder: Path) -> Iterable[Path]:
                 yield path
 
 
-def _taken_at(receipt: Path) -> datetime:
-    """The ``taken_at`` of a receipt (when its signer took the change-set, by its clock)."""
-    body = next(iter(changeset.iter_operations(receipt)), {})
-    return parse_utc(str(body.get("taken_at")))
+@dataclass(frozen=True)
+class _Receipt:
+    path: Path
+    changeset: str
+    taken_at: datetime
+    """When its signer took the change-set, by the signer's clock."""
+
+
+def _receipt(path: Path) -> _Receipt:
+    try:
+        body = next(iter(changeset.iter_operations(path)), {})
+        return _Receipt(path, str(body.get("changeset")), parse_utc(str(body.get("taken_at"))))
+    except (VerificationError, StorageError, ValueError) as exc:
+        raise BackupDamaged(f"the journal's receipt {path.name} is unreadable: {exc}") from exc
 
 
 def read(
@@ -187,17 +197,29 @@ def read(
     ``receipts/`` and ``taken/``) adds to the database after its channel heads, up to
     ``until`` (all of it without): the steps, each verified, in the order to redo them,
     and the receipts that came back for change-sets the database holds unacknowledged.
-    A channel stops at its first step past ``until``, at a gap, or at a change-set taken
-    with no receipt to date it. :class:`BackupDamaged` if a file of the journal is not
-    what its name says or does not verify."""
+
+    A step needs its receipt, which names it by id: one this node took is dated by
+    it, and one of its own without one may be a file a rolled-back transaction left
+    (never sent) as well as one still travelling, so it is not redone (if it was sent,
+    its recipient returns it when the node rejoins). A channel stops there, at its
+    first step past ``until``, or at a gap. :class:`BackupDamaged` if a file of the
+    journal is not what its name says or does not verify."""
     heads = {
         (row.origin, row.recipient): int(row.seq)
         for row in conn.execute(
             sa.select(channel_head.c.origin, channel_head.c.recipient, channel_head.c.seq)
         )
     }
-    lanes: dict[tuple[str, str], dict[int, tuple[Header, Path]]] = {}
-    receipts: dict[tuple[str, str, int], Path] = {}
+    waiting = {
+        (me, row.recipient, int(row.seq)): row
+        for row in conn.execute(
+            sa.select(outbox.c.id, outbox.c.recipient, outbox.c.seq, outbox.c.filename).where(
+                outbox.c.acked_at.is_(None)
+            )
+        )
+    }
+    files: dict[str, tuple[Header, Path]] = {}
+    receipts: dict[tuple[str, str, int], list[_Receipt]] = {}
     for root in journals:
         for folder in FOLDERS:
             for path in _files(root / folder):
@@ -205,44 +227,36 @@ def read(
                 if header.kind == channel.RECEIPT:
                     # a recipient's receipt (outbox/) or this node's own (receipts/): it
                     # takes the seq of the change-set it acknowledges, on the other channel
-                    receipts[(header.recipient, header.origin, header.seq)] = path
+                    key = (header.recipient, header.origin, header.seq)
+                    if header.seq > heads.get(key[:2], 0) or key in waiting:
+                        receipts.setdefault(key, []).append(_receipt(path))
                 elif (folder == "outbox") == (header.origin == me):
-                    key = (header.origin, header.recipient)
-                    if header.seq > heads.get(key, 0):
-                        lanes.setdefault(key, {})[header.seq] = (header, path)
+                    files[header.id] = (header, path)
     steps: list[Step] = []
-    for (origin, recipient), found in sorted(lanes.items()):
-        seq = heads.get((origin, recipient), 0) + 1
-        own = origin == me
-        while seq in found:
-            header, path = found[seq]
-            receipt = receipts.get((origin, recipient, seq))
-            if own:
-                stamp = header.created
-                if receipt is not None and until is not None and _taken_at(receipt) > until:
-                    receipt = None  # signed by the recipient after the point in time
-            else:
-                if receipt is None:
-                    break  # taken, but undated: it comes back when the node rejoins
-                stamp = _taken_at(receipt)
+    for (origin, recipient, seq), found in sorted(receipts.items()):
+        if seq != heads.get((origin, recipient), 0) + 1:
+            continue  # each channel starts after its head, and is followed below
+        while found:
+            match = [(r, files[r.changeset]) for r in found if r.changeset in files]
+            if len(match) != 1:
+                break  # missing, or two different change-sets under one seq: rejoin tells
+            receipt, (header, path) = match[0]
+            own = origin == me
+            stamp = header.created if own else receipt.taken_at
             if until is not None and stamp > until:
                 break
-            steps.append(Step(stamp, own, *_verified(replayer, path, receipt)))
+            attached: Path | None = receipt.path
+            if own and until is not None and receipt.taken_at > until:
+                attached = None  # the recipient took it after the point in time
+            steps.append(Step(stamp, own, *_verified(replayer, path, attached)))
             seq += 1
+            found = receipts.get((origin, recipient, seq), [])
     late = []
-    waiting = conn.execute(
-        sa.select(outbox.c.recipient, outbox.c.seq, outbox.c.filename).where(
-            outbox.c.acked_at.is_(None)
-        )
-    ).all()
-    for row in waiting:
-        receipt = receipts.get((me, row.recipient, int(row.seq)))
-        if receipt is None:
-            continue
-        stamp = _taken_at(receipt)
-        if until is None or stamp <= until:
-            path = replayer.spool.outbox / row.filename
-            late.append(Step(stamp, True, *_verified(replayer, path, receipt)))
+    for key, row in waiting.items():
+        for receipt in receipts.get(key, []):
+            if receipt.changeset == row.id and (until is None or receipt.taken_at <= until):
+                path = replayer.spool.outbox / row.filename
+                late.append(Step(receipt.taken_at, True, *_verified(replayer, path, receipt.path)))
     return in_order(steps), sorted(late, key=lambda s: s.stamp)
 
 

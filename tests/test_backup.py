@@ -246,6 +246,34 @@ def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: N
     check_books(province)
 
 
+def test_a_receipt_that_came_back_after_the_snapshot_is_replayed_with_the_journal(
+    province: Network,
+) -> None:
+    from schema.types import utcnow
+
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    assert backup(province, "410100").number == 1  # its breakdown not acknowledged yet
+    settle(province)  # the county's receipt comes back
+    between = utcnow()
+    issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    url = lose(province, "410100")
+    done = bring_back(province, "410100", url, at=between)
+    assert done.replayed is not None and done.replayed.receipts >= 1
+    with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
+        verdicts = conn.execute(
+            sa.text("SELECT receipt_verdict FROM outbox WHERE kind = 'appropriation'")
+        ).all()
+    assert verdicts == [("applied",)]  # as it stood at ``between``: acknowledged
+    assert amounts(province, "410100", "issued") == {down: 300_00}
+    settle(province)
+    check_books(province)
+
+
 def test_the_center_holds_no_key_that_decrypts(province: Network) -> None:
     issue(province, "410000", "410100", 100_00, "豫财预〔2026〕1号")
     backup(province, "410102")

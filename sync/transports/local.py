@@ -265,15 +265,7 @@ class LocalTransport(Transport):
             receive(dest, os.fstat(src.fileno()).st_size, chunks_from, progress)
 
     def remove(self, folder: str, name: str) -> None:
-        target = self._folder(folder)
-        path = target / check_name(name)
-        try:
-            path.unlink()
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        except OSError as exc:
-            raise disk_error(exc, path, "remove") from exc
-        fsync_folder(target)
+        self.remove_many(folder, [name])
 
     def remove_many(self, folder: str, names: Sequence[str]) -> None:
         target = self._folder(folder)
