@@ -1095,10 +1095,33 @@ def _bar(total: int, label: str) -> Any:
 @click.option(
     "--type",
     "transfer_type",
-    type=click.Choice(["general", "special"]),
+    type=click.Choice(sorted(appropriations.TRANSFER_WORDS)),
     default="general",
     show_default=True,
-    help="一般性 / 专项转移支付.",
+    help="general 一般性, special 专项 or shared 共同财政事权 (转移支付类型).",
+)
+@click.option(
+    "--direct/--not-direct",
+    default=None,
+    help="直达资金 or not (default: not; a breakdown keeps the flag of what it is taken from).",
+)
+@click.option(
+    "--indicator",
+    type=click.Choice(sorted(appropriations.INDICATOR_WORDS)),
+    default="annual",
+    show_default=True,
+    help="指标类型: annual 年初预算, additional 追加 or advance 提前下达 (its 文号 may be of the "
+    "year before).",
+)
+@click.option(
+    "--level",
+    type=click.Choice(sorted(appropriations.LEVEL_WORDS)),
+    help="预算级次 (default: the recipient's level).",
+)
+@click.option(
+    "--upper-doc",
+    help="上级文号: the document received from above this issue is made under, e.g. the "
+    "central 财预〔2026〕3号 (a breakdown takes its parent's 文号).",
 )
 @click.option("--project", help="Project code.")
 @click.option("--from", "parent_id", help="Break down (分解) this received appropriation.")
@@ -1129,6 +1152,10 @@ def allocate_command(
     parent_id: str | None,
     batch: Path | None,
     allow_duplicate: bool,
+    direct: bool | None,
+    indicator: str,
+    level: str | None,
+    upper_doc: str | None,
 ) -> None:
     """Issue (下达) an appropriation to a descendant, or break one down (分解) with --from.
 
@@ -1147,7 +1174,12 @@ def allocate_command(
     With --file, every line of a spreadsheet (CSV or XLSX) is checked first and every
     bad row is named; one bad row and nothing is issued. Columns (English or Chinese
     headers): recipient, amount, func, econ, fund, doc, and optionally title, year,
-    type, project, from.
+    type, project, from, direct (直达: yes/no, 是/否), indicator (指标类型), level
+    (预算级次), upper_doc (上级文号).
+
+    A 文号 is <简称><kind>〔YYYY〕N号 with this node's abbreviation in the topology and one
+    of its document kinds (豫财教〔2026〕12号), of the fiscal year (or the year before for
+    提前下达).
 
     \b
     Example:
@@ -1208,9 +1240,13 @@ def allocate_command(
         doc=doc,
         year=default_year,
         title=title,
-        transfer_type=transfer_type,
+        transfer_type=appropriations.TRANSFER_WORDS[transfer_type],
         project=project,
         parent_id=parent_id,
+        direct=direct,
+        indicator=appropriations.INDICATOR_WORDS[indicator],
+        level=appropriations.LEVEL_WORDS[level] if level else None,
+        upper_doc=upper_doc,
     )
     with _writing(ctx) as node:
         (ident,) = appropriations.allocate(
@@ -1289,7 +1325,10 @@ HOLDING_COLUMNS = {
         tabular.Column("econ_code", "econ"),
         tabular.Column("fund_code", "fund"),
         tabular.Column("transfer_type", "type"),
+        tabular.Column("direct_label", "直达"),
+        tabular.Column("indicator_label", "指标类型"),
         tabular.Column("doc_no", "doc"),
+        tabular.Column("upper_doc_no", "上级文号"),
         tabular.Column("parent_id", "from"),
         tabular.Column("amount", "issued (元)", "money"),
         tabular.Column("acknowledged", "acknowledged (元)", "money"),
@@ -1302,7 +1341,11 @@ HOLDING_COLUMNS = {
         tabular.Column("econ_code", "econ"),
         tabular.Column("fund_code", "fund"),
         tabular.Column("transfer_type", "type"),
+        tabular.Column("direct_label", "直达"),
+        tabular.Column("indicator_label", "指标类型"),
+        tabular.Column("source_label", "指标来源"),
         tabular.Column("doc_no", "doc"),
+        tabular.Column("upper_doc_no", "上级文号"),
         tabular.Column("amount", "received (元)", "money"),
         tabular.Column("available", "available (元)", "money"),
     ],
@@ -1530,7 +1573,12 @@ def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
         ("Document (文号)", a.doc_no),
         ("Title", a.title or "-"),
         ("Classification", f"func {a.func_code}, econ {a.econ_code}, fund {a.fund_code}"),
-        ("Transfer type", a.transfer_type),
+        ("Transfer type", f"{a.transfer_type} ({appropriations.TRANSFER_LABELS[a.transfer_type]})"),
+        ("直达资金", "yes (直达)" if a.direct else "no"),
+        ("指标类型", a.indicator_label),
+        ("指标来源", a.source_label),
+        ("预算级次", a.level_label or "-"),
+        ("Upper doc (上级文号)", a.upper_doc_no or "-"),
         ("Broken down from", a.parent_id or "-"),
         ("Amount", f"{format_yuan(a.amount_fen)} 元"),
     ]
@@ -2363,6 +2411,111 @@ def demo(directory: Path | None) -> None:
     click.echo(f"Done in {result.seconds:.1f} s.")
     center = net.homes[topology.center.code].path if topology.center else net.path
     click.echo(f"Try: fiscalsync --home {center} report show {result.period.label} --region 410100")
+
+
+# --- transfer types and 直达资金 commands ---
+
+
+@appropriations_command.command("trace")
+@click.argument("ident", metavar="ID")
+@_output_option
+@click.pass_context
+def appropriations_trace(ctx: click.Context, ident: str, fmt: str, output: Path | None) -> None:
+    """Follow an appropriation down the chain (资金追踪, for 直达资金), from what this node
+    knows: what it received (and the 上级文号), what it broke down from it to the nodes
+    below with what their receipts acknowledge, what it spent against it; or the
+    information copy (抄送) of one issued over its head.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations trace 410000-2026-000012
+    """
+    with Node.open(_home(ctx)) as node:
+        steps = appropriations.trace(node, ident)
+    columns = [
+        tabular.Column("id", "id"),
+        tabular.Column("role", "here"),
+        tabular.Column("route", "issuer → recipient"),
+        tabular.Column("type", "type"),
+        tabular.Column("direct", "直达"),
+        tabular.Column("doc", "doc (文号)"),
+        tabular.Column("upper_doc", "上级文号"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("acknowledged", "acknowledged (元)", "money"),
+        tabular.Column("spent", "spent (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ]
+    roles = {"received": "received 收到", "issued": "issued 下达", "copy": "copy 抄送"}
+    rows = [
+        [
+            "  " * s.depth + s.id,
+            roles[s.role],
+            f"{s.issuer} → {s.recipient}",
+            appropriations.TRANSFER_LABELS[s.transfer_type],
+            "直达" if s.direct else "",
+            s.doc_no,
+            s.upper_doc_no or "",
+            s.amount_fen,
+            s.acknowledged_fen,
+            s.spent_fen,
+            s.available_fen,
+        ]
+        for s in steps
+    ]
+    _emit(columns, rows, fmt, output, title=f"trace {ident}", empty="")
+
+
+@appropriations_command.command("jurisdiction")
+@click.option("--year", type=int, help="Only this fiscal year.")
+@_output_option
+@click.pass_context
+def appropriations_jurisdiction(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None
+) -> None:
+    """What came into this node's jurisdiction (全辖) from above: what it received, and the
+    information copies (抄送) of what was issued over its head to the nodes below it,
+    which count in the 全辖 total but not in this node's own balance.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations jurisdiction --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        shares = appropriations.jurisdiction(node, year)
+    columns = [
+        tabular.Column("id", "id"),
+        tabular.Column("held", "here"),
+        tabular.Column("issuer", "issuer"),
+        tabular.Column("recipient", "recipient"),
+        tabular.Column("func", "func"),
+        tabular.Column("type", "type"),
+        tabular.Column("direct", "直达"),
+        tabular.Column("doc", "doc (文号)"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ]
+    rows = [
+        [
+            s.id,
+            "copy 抄送" if s.copy else "received 本级",
+            s.issuer,
+            s.recipient,
+            s.func_code,
+            appropriations.TRANSFER_LABELS[s.transfer_type],
+            "直达" if s.direct else "",
+            s.doc_no,
+            s.amount_fen,
+            s.available_fen,
+        ]
+        for s in shares
+    ]
+    _emit(columns, rows, fmt, output, title="jurisdiction", empty="Nothing received.")
+    if fmt == "table" and output is None and shares:
+        own = sum(s.amount_fen for s in shares if not s.copy)
+        click.echo(
+            f"本级 own {format_yuan(own)} 元 · 全辖 jurisdiction "
+            f"{format_yuan(sum(s.amount_fen for s in shares))} 元"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

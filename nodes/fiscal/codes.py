@@ -231,6 +231,17 @@ def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
     return len(items)
 
 
+def load_transfer_types(conn: Connection, _me: str = "", directory: Path = config.CODESETS) -> int:
+    """Bring the shipped transfer types (转移支付类型) into a database made before one was
+    added (共同财政事权); return how many were stored."""
+    items = [
+        item
+        for year in national_years(directory)
+        for item in read_csv(directory / str(year) / "transfer.csv", extension=False)
+    ]
+    return store(conn, items)
+
+
 class Known:
     """The codes valid at this node, by code set and year, read once per set and year."""
 

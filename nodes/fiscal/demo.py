@@ -115,7 +115,7 @@ def work_a_month(
         with Node.open(network.homes[city.code].path) as node:
             held = appropriations.holdings(node, issued=False, year=period.year)
             down = [
-                _share(h, county, city.code, number, len(counties))
+                _share(h, county, city.abbreviation or city.name, number, len(counties))
                 for number, h in enumerate(held, 1)
                 for county in counties
             ]
@@ -164,10 +164,10 @@ def work_a_month(
 
 
 def _share(
-    held: appropriations.Holding, county: str, city: str, number: int, counties: int
+    held: appropriations.Holding, county: str, abbreviation: str, number: int, counties: int
 ) -> appropriations.Allocation:
     """One county's part of a received appropriation: an equal share of what the city
-    passes down (all but KEEP_PERCENT), whole fen."""
+    passes down (all but KEEP_PERCENT), whole fen, under the city's 文号 (郑财预〔2026〕1号)."""
     share = held.available_fen * (100 - KEEP_PERCENT) // 100 // counties
     return appropriations.Allocation(
         recipient=county,
@@ -175,7 +175,7 @@ def _share(
         func=held.func_code,
         econ=held.econ_code,
         fund=held.fund_code,
-        doc=f"{city}财预〔{held.year}〕{number}号",
+        doc=f"{abbreviation}预〔{held.year}〕{number}号",
         year=held.year,
         title=held.title,
         transfer_type=held.transfer_type,
