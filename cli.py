@@ -22,11 +22,12 @@ from typing import Any
 
 import click
 
-from nodes import Node, agent, init_network, init_node, keys, load_topology
+from nodes import Node, NodeHome, agent, init_network, init_node, keys, load_topology
 from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
 from nodes.fiscal.codes import import_codes
+from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, run_demo
 from nodes.locks import home_lock
 from nodes.network import sync_network
@@ -184,7 +185,9 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
     """
     created = init_node(home, code, topology_file, db_url)
     click.echo(f"Created node home {created.path} for {code}.")
-    click.echo(f"Next: fiscalsync --home {created.path} status")
+    click.echo(
+        _next_steps(created.path, code, load_topology(created.topology_file).node(code).role)
+    )
 
 
 @cli.command()
@@ -432,18 +435,50 @@ def pki_init_root(directory: Path, province_code: str, passphrase_file: Path | N
     type=click.Path(dir_okay=False, path_type=Path),
     help="Certificate file (default: CODE.crt beside CSR).",
 )
+@click.option(
+    "--topology",
+    "topology_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The topology the role is checked against (default: that of --home).",
+)
 @_passphrase_option
+@click.pass_context
 def pki_sign(
-    csr: Path, ca_dir: Path, role: str, days: int, out: Path | None, passphrase_file: Path | None
+    ctx: click.Context,
+    csr: Path,
+    ca_dir: Path,
+    role: str,
+    days: int,
+    out: Path | None,
+    topology_file: Path | None,
+    passphrase_file: Path | None,
 ) -> None:
     """Issue a certificate binding a node's code and role to the key of its CSR.
 
+    The node must have that role in the topology (--topology FILE, or the province's
+    home given with --home): a county is never certified as a city.
+
     \b
     Example:
-      fiscalsync pki sign 410102.csr --ca /secure/ca --role county
+      fiscalsync --home /srv/fiscalsync/410000 pki sign 410102.csr --ca /secure/ca --role county
+      fiscalsync pki sign 410102.csr --ca /secure/ca --role county --topology henan.toml
     """
+    if topology_file is not None:
+        topology = load_topology(topology_file)
+    elif ctx.find_root().params.get("home") is not None:
+        topology = load_topology(NodeHome(_home(ctx)).topology_file)
+    else:
+        raise click.UsageError(
+            "the role is checked against the topology: give --topology FILE or --home DIR"
+        )
     target, identity = keys.sign_request(
-        csr, ca_dir, role, validity_days=days, passphrase=_passphrase(passphrase_file), out=out
+        csr,
+        ca_dir,
+        role,
+        validity_days=days,
+        passphrase=_passphrase(passphrase_file),
+        out=out,
+        topology=topology,
     )
     until = identity.not_valid_after.strftime("%Y-%m-%d")
     click.echo(
@@ -1514,6 +1549,12 @@ def reconcile_show(
     default=True,
     help="Those this node received (default).",
 )
+@click.option(
+    "--refused",
+    "which",
+    flag_value="refused",
+    help="Change-sets of appropriations refused, by their recipient or here, and why.",
+)
 @click.option("--year", type=int, help="Only this fiscal year.")
 @_output_option
 @click.pass_context
@@ -1530,8 +1571,12 @@ def appropriations_command(
     Example:
       fiscalsync --home /srv/fiscalsync/410100 appropriations --received --year 2026
       fiscalsync --home /srv/fiscalsync/410000 appropriations --issued --format xlsx -o issued.xlsx
+      fiscalsync --home /srv/fiscalsync/410000 appropriations --refused
     """
     if ctx.invoked_subcommand is not None:
+        return
+    if which == "refused":
+        _refused(ctx, fmt, output)
         return
     with Node.open(_home(ctx)) as node:
         held = appropriations.holdings(node, issued=which == "issued", year=year)
@@ -2218,10 +2263,13 @@ _lang_option = click.option(
 
 
 @report_group.command("generate")
-@click.option("--period", required=True, help="2026-10, 2026-10-D1, 2026-10-D2 or 2026-10-D3.")
+@click.argument("period", required=False)
+@click.option("--period", "period_option", hidden=True, help="The same as PERIOD (older form).")
 @_lang_option
 @click.pass_context
-def report_generate(ctx: click.Context, period: str, lang: str) -> None:
+def report_generate(
+    ctx: click.Context, period: str | None, period_option: str | None, lang: str
+) -> None:
     """Generate this node's report for a period from its ledger and appropriations.
 
     Lines by classification code for revenue and expenditure, with the budget
@@ -2232,8 +2280,17 @@ def report_generate(ctx: click.Context, period: str, lang: str) -> None:
 
     \b
     Example:
-      fiscalsync --home /srv/fiscalsync/410102 report generate --period 2026-10
+      fiscalsync --home /srv/fiscalsync/410102 report generate 2026-10
+      fiscalsync --home /srv/fiscalsync/410102 report generate 2026-10-D2
+
+    PERIOD is a month (2026-10) or one of its ten-day periods (2026-10-D1, D2, D3), as
+    for `report submit` and `report show`.
     """
+    if period and period_option and period != period_option:
+        raise click.UsageError(f"two periods given: {period} and --period {period_option}")
+    period = period or period_option
+    if not period:
+        raise click.UsageError("missing PERIOD, e.g. 'fiscalsync report generate 2026-10'")
     words = reports.labels(lang)
     with _writing(ctx) as node:
         view = reports.generate(node, period, actor=getpass.getuser())
@@ -2411,6 +2468,139 @@ def demo(directory: Path | None) -> None:
     click.echo(f"Done in {result.seconds:.1f} s.")
     center = net.homes[topology.center.code].path if topology.center else net.path
     click.echo(f"Try: fiscalsync --home {center} report show {result.period.label} --region 410100")
+
+
+# --- CLI consistency commands ---
+
+
+def _next_steps(home: Path, code: str, role: str) -> str:
+    """What an operator does after ``init``: a key, the province's certificate, the
+    revocation list, then status."""
+    h = f"fiscalsync --home {home}"
+    return "\n".join(
+        [
+            "Next steps (下一步):",
+            f"  1. {h} keys new                      # here: the key and node.csr",
+            f"  2. fiscalsync --home PROVINCE pki sign {home}/keys/node.csr --ca CA_DIR "
+            f"--role {role}   # at the province",
+            f"  3. {h} keys install {code}.crt --ca-cert ca.crt   # here, with the root certificate",
+            f"  4. {h} revocation install crl.pem     # the province's revocation list",
+            f"  5. {h} status",
+        ]
+    )
+
+
+def _refused(ctx: click.Context, fmt: str, output: Path | None) -> None:
+    """``appropriations --refused``: refused change-sets of appropriations and why."""
+    with Node.open(_home(ctx)) as node:
+        found = appropriations.refused(node)
+    columns = [
+        tabular.Column("side", "refused"),
+        tabular.Column("changeset", "change-set"),
+        tabular.Column("kind", "kind"),
+        tabular.Column("route", "origin → recipient"),
+        tabular.Column("seq", "seq", "int"),
+        tabular.Column("at", "at (UTC)"),
+        tabular.Column("reason", "reason"),
+    ]
+    sides = {"sent": "by recipient 对方拒收", "taken": "here 本级拒收"}
+    rows = [
+        [
+            sides[f.direction],
+            f.changeset_id[:12],
+            f.kind,
+            f"{f.origin} → {f.recipient}",
+            f.seq,
+            f.at.strftime("%Y-%m-%d %H:%M"),
+            f.reason,
+        ]
+        for f in found
+    ]
+    _emit(columns, rows, fmt, output, title="refused", empty="No refused change-sets.")
+
+
+@codes.command("list")
+@click.option(
+    "--codeset",
+    default="func",
+    show_default=True,
+    help="func, econ, fund, transfer, revenue or region.",
+)
+@click.option("--year", type=int, help="Only this year.")
+@_output_option
+@click.pass_context
+def codes_list(
+    ctx: click.Context, codeset: str, year: int | None, fmt: str, output: Path | None
+) -> None:
+    """List the codes known here (national code sets and the province's extensions).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 codes list --codeset func --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        found = code_items(node, codeset, year)
+    columns = [
+        tabular.Column("year", "year", "int"),
+        tabular.Column("code", "code (编码)"),
+        tabular.Column("name", "name (名称)"),
+        tabular.Column("parent", "parent"),
+        tabular.Column("tier", "tier (层次)", "int"),
+        tabular.Column("extension", "extension (扩展)"),
+    ]
+    rows = [
+        [i.year, "  " * (i.level - 1) + i.code if fmt == "table" else i.code, i.name,
+         i.parent or "", i.level, "扩展" if i.extension else ""]
+        for i in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty="No codes.")
+
+
+@ledger_group.command("list")
+@click.option("--from", "start", help="From this date, e.g. 2026-10-01.")
+@click.option("--to", "end", help="Up to this date, included.")
+@click.option("--appropriation", "appropriation_id", help="Only what was spent against it.")
+@_output_option
+@click.pass_context
+def ledger_list(
+    ctx: click.Context,
+    start: str | None,
+    end: str | None,
+    appropriation_id: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """List the payments and receipts recorded here, by date.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger list --from 2026-10-01 --to 2026-10-31
+    """
+    days = []
+    for option, text in (("--from", start), ("--to", end)):
+        try:
+            days.append(date.fromisoformat(text) if text else None)
+        except ValueError as exc:
+            raise InputError(f"{option} {text!r} is not a date", hint="e.g. 2026-10-15") from exc
+    with Node.open(_home(ctx)) as node:
+        found = ledger.entries(node, start=days[0], end=days[1], appropriation_id=appropriation_id)
+    columns = [
+        tabular.Column("date", "date (日期)"),
+        tabular.Column("direction", "收支"),
+        tabular.Column("code", "code (科目)"),
+        tabular.Column("econ", "econ"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("appropriation", "appropriation (指标)"),
+        tabular.Column("memo", "memo (摘要)"),
+        tabular.Column("by", "by"),
+    ]
+    words = {"expenditure": "支出", "revenue": "收入"}
+    rows = [
+        [e.entry_date.isoformat(), words[e.direction], e.code, e.econ or "", e.amount_fen,
+         e.appropriation_id or "", e.memo, e.recorded_by]
+        for e in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title="ledger", empty="No entries.")
 
 
 # --- transfer types and 直达资金 commands ---

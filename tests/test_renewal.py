@@ -92,8 +92,8 @@ def renew(network: Network, code: str, tmp_path: Path, *new: str) -> Result:
     role = network.topology.node(code).role
     cert = tmp_path / f"{code}-renewed.crt"
     signed = run(
-        "pki", "sign", home / "keys" / "node.csr", "--ca", network.ca_dir, "--role", role,
-        "--out", cert,
+        "--home", home, "pki", "sign", home / "keys" / "node.csr", "--ca", network.ca_dir,
+        "--role", role, "--out", cert,
     )  # fmt: skip
     assert signed.exit_code == 0, signed.stderr
     installed = run("--home", home, "keys", "install", cert, "--ca-cert", network.ca_dir / "ca.crt")

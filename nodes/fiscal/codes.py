@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 import config
 from schema.bulk import insert_rows
+from schema.engine import reading
 from schema.limits import misfit
 from schema.tables import code_item
 from sync.errors import InputError
@@ -33,6 +34,7 @@ __all__ = [
     "CodeItem",
     "Known",
     "import_codes",
+    "items",
     "load_national",
     "national_years",
     "parse_operations",
@@ -210,6 +212,22 @@ def import_codes(node: Node, path: Path) -> tuple[int, int]:
 
 def _store_all(conn: Connection, items: list[CodeItem]) -> None:
     store(conn, items)
+
+
+def items(node: Node, codeset: str, year: int | None = None) -> list[CodeItem]:
+    """``codes list``: the codes of ``codeset`` known here (national and extensions), of
+    ``year`` or of every year, in code order."""
+    if codeset not in CODESETS:
+        raise InputError(f"unknown code set {codeset!r}", hint=f"one of {', '.join(CODESETS)}")
+    query = sa.select(code_item).where(code_item.c.codeset == codeset)
+    if year is not None:
+        query = query.where(code_item.c.year == year)
+    with reading(node.engine) as conn:
+        rows = conn.execute(query.order_by(code_item.c.year, code_item.c.code)).all()
+    return [
+        CodeItem(r.codeset, r.year, r.code, r.name, r.parent_code, r.level, bool(r.is_extension))
+        for r in rows
+    ]
 
 
 def national_years(directory: Path = config.CODESETS) -> list[int]:

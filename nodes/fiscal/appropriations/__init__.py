@@ -21,7 +21,15 @@ from nodes.fiscal.appropriations.balances import available, balances, budget_by_
 from nodes.fiscal.appropriations.batches import INDICATOR_WORDS, LEVEL_WORDS, read_allocations
 from nodes.fiscal.appropriations.copies import Share, apply_copy, jurisdiction
 from nodes.fiscal.appropriations.issuing import Allocation, allocate, change
-from nodes.fiscal.appropriations.listings import Event, History, Holding, history, holdings
+from nodes.fiscal.appropriations.listings import (
+    Event,
+    History,
+    Holding,
+    Refusal,
+    history,
+    holdings,
+    refused,
+)
 from nodes.fiscal.appropriations.operations import EVENT_SIGN, TRANSFER_LABELS, TRANSFER_WORDS
 from nodes.fiscal.appropriations.receiving import apply_received
 from nodes.fiscal.appropriations.tracing import Step, trace
@@ -34,6 +42,7 @@ __all__ = [
     "History",
     "Allocation",
     "Holding",
+    "Refusal",
     "Share",
     "Step",
     "TRANSFER_LABELS",
@@ -50,5 +59,6 @@ __all__ = [
     "holdings",
     "jurisdiction",
     "read_allocations",
+    "refused",
     "trace",
 ]

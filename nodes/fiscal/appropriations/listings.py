@@ -19,7 +19,7 @@ from sync.errors import InputError
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["Event", "History", "Holding", "history", "holdings"]
+__all__ = ["Event", "History", "Holding", "Refusal", "history", "holdings", "refused"]
 
 
 @dataclass(frozen=True)
@@ -209,3 +209,57 @@ def history(node: Node, ident: str) -> History:
     own = next(h for h in listing if h.id == ident)
     children = [h for h in holdings(node, issued=True, year=row.year) if h.parent_id == ident]
     return History(own, events, children, issued_here)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A change-set of appropriations (or of their copies) that was refused: sent from
+    here and refused by its recipient (``direction`` ``sent``), or refused here
+    (``taken``), with the reason its negative receipt gives."""
+
+    direction: str
+    changeset_id: str
+    kind: str
+    origin: str
+    recipient: str
+    seq: int
+    at: datetime
+    reason: str
+
+
+def refused(node: Node) -> list[Refusal]:
+    """``appropriations --refused``: every refused change-set of appropriations, newest
+    first, whichever side refused it."""
+    me = node.spec.code
+    kinds = ("appropriation", "copy")
+    with reading(node.engine) as conn:
+        sent = conn.execute(
+            sa.select(outbox).where(
+                outbox.c.kind.in_(kinds), outbox.c.receipt_verdict == "rejected"
+            )
+        ).all()
+        taken = conn.execute(
+            sa.select(changeset_log).where(
+                changeset_log.c.kind.in_(kinds), changeset_log.c.verdict == "rejected"
+            )
+        ).all()
+    found = [
+        Refusal(
+            "sent",
+            r.id,
+            r.kind,
+            me,
+            r.recipient,
+            int(r.seq),
+            r.receipt_taken_at or r.acked_at or r.created_at,
+            r.receipt_reason or "",
+        )  # fmt: skip
+        for r in sent
+    ]
+    found.extend(
+        Refusal(
+            "taken", r.id, r.kind, r.origin, r.recipient, int(r.seq), r.applied_at, r.reason or ""
+        )
+        for r in taken
+    )
+    return sorted(found, key=lambda f: f.at, reverse=True)
