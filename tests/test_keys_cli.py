@@ -198,9 +198,7 @@ def test_verify_a_missing_file(province: Network) -> None:
     assert result.exit_code == 3
 
 
-def test_pki_sign_checks_the_role_against_the_topology(
-    tmp_path: Path, demo_topology: Path
-) -> None:
+def test_pki_sign_checks_the_role_against_the_topology(tmp_path: Path, demo_topology: Path) -> None:
     home = tmp_path / "410102"
     init_node(home, "410102", demo_topology, None)
     ca = tmp_path / "ca"
