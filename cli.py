@@ -1640,7 +1640,7 @@ def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
         tabular.Column("amount", "amount (元)", "money"),
         tabular.Column("doc", "doc"),
         tabular.Column("actor", "by"),
-        tabular.Column("at", "at (UTC)"),
+        tabular.Column("at", "at (北京时间)"),
         tabular.Column("changeset", "change-set"),
         tabular.Column("receipt", "receipt"),
     ]
@@ -1651,7 +1651,7 @@ def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
             e.amount_fen,
             e.doc_no,
             e.actor,
-            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            _local(e.at),
             (e.changeset_id or "-")[:12],
             _receipt_text(e, found.issued_here),
         ]
@@ -2256,9 +2256,9 @@ def report_group() -> None:
 _lang_option = click.option(
     "--lang",
     type=click.Choice(["en", "zh"]),
-    default="en",
-    show_default=True,
-    help="Labels in English or Chinese (中文).",
+    default=None,
+    callback=lambda _ctx, _param, value: value or _locale_language(),
+    help="Labels in English or Chinese (中文); default: the locale's (LANG=zh_CN.UTF-8: zh).",
 )
 
 
@@ -2473,6 +2473,16 @@ def demo(directory: Path | None) -> None:
 # --- CLI consistency commands ---
 
 
+def _locale_language() -> str:
+    """``zh`` when the locale is Chinese (LC_ALL, LC_MESSAGES or LANG, as POSIX orders
+    them: zh_CN.UTF-8), else ``en``."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
 def _next_steps(home: Path, code: str, role: str) -> str:
     """What an operator does after ``init``: a key, the province's certificate, the
     revocation list, then status."""
@@ -2500,7 +2510,7 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None) -> None:
         tabular.Column("kind", "kind"),
         tabular.Column("route", "origin → recipient"),
         tabular.Column("seq", "seq", "int"),
-        tabular.Column("at", "at (UTC)"),
+        tabular.Column("at", "at (北京时间)"),
         tabular.Column("reason", "reason"),
     ]
     sides = {"sent": "by recipient 对方拒收", "taken": "here 本级拒收"}
@@ -2511,7 +2521,7 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None) -> None:
             f.kind,
             f"{f.origin} → {f.recipient}",
             f.seq,
-            f.at.strftime("%Y-%m-%d %H:%M"),
+            _local(f.at),
             f.reason,
         ]
         for f in found

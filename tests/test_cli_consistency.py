@@ -143,3 +143,21 @@ def test_refused_change_sets_are_listed_on_both_sides(province: Network) -> None
     assert [(r["side"], r["kind"], r["reason"]) for r in taken] == [
         ("here 本级拒收", "appropriation", reason)
     ]
+
+
+def test_labels_follow_the_locale_and_lang_overrides(province: Network) -> None:
+    assert run(province, "410181", "report", "generate", "2026-10").exit_code == 0
+    home = ["--home", str(province.path / "410181")]
+    show = [*home, "report", "show", "2026-10", "--format", "csv"]
+    chinese = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None}).invoke(cli, show)
+    assert chinese.exit_code == 0, chinese.stderr
+    header = chinese.output.splitlines()[0]
+    assert (
+        "科目编码" in header and "科目层次" in header and "级次" not in header.replace("层次", "")
+    )
+    english = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None}).invoke(
+        cli, [*show, "--lang", "en"]
+    )
+    assert "Code tier" in english.output.splitlines()[0]
+    plain = CliRunner(env={"LANG": "C.UTF-8", "LC_ALL": None}).invoke(cli, show)
+    assert "Code" in plain.output.splitlines()[0]
