@@ -28,7 +28,7 @@ from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
-from nodes.fiscal.demo import DEMO_ALLOCATIONS, run_demo
+from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
 from nodes.locks import home_lock
 from nodes.network import sync_network
 from nodes.node import inspect_changeset
@@ -2391,9 +2391,11 @@ def demo(directory: Path | None) -> None:
     Creates the demo province (a province, two cities, four counties, one of them
     managed directly by the province, and the data center) under DIRECTORY, or a new
     temporary folder. The province allocates from a spreadsheet, the cities break down
-    to their counties, counties and cities record spending, every node submits its
+    to their counties, counties and cities record spending, the nodes submit their
     monthly report, and the data center consolidates; every step travels as signed
-    change-sets with signed receipts back.
+    change-sets with signed receipts back. It runs on its own calendar (from
+    2026-11-02), so that its submission table shows reports on time, one late (孟津县)
+    and one missing (中牟县) every time.
 
     \b
     Example:
@@ -2403,6 +2405,7 @@ def demo(directory: Path | None) -> None:
     result = run_demo(directory)
     net = result.network
     topology = net.topology
+    click.echo(f"The demo's calendar starts on {DEMO_TODAY:%Y-%m-%d %H:%M} (Beijing time).")
     click.echo(f"Demo province {topology.name!r} created under {net.path}: {len(net.homes)} nodes,")
     click.echo(
         "each with its own SQLite database, key and certificate from the province's root CA."
@@ -2420,9 +2423,10 @@ def demo(directory: Path | None) -> None:
     click.echo(
         f"4. Ledger: {result.entries} payments and receipts recorded at cities and counties."
     )
+    sent = sum(1 for w in result.submitters if w.state != "missing")
     click.echo(
-        f"5. Reports: every node submitted its {result.period.label} monthly report; "
-        f"sync took {result.rounds} rounds in all."
+        f"5. Reports: {sent} of {len(result.submitters)} nodes submitted their "
+        f"{result.period.label} monthly report; sync took {result.rounds} rounds in all."
     )
     click.echo("")
     click.echo("The province's view of what it issued (receipts signed by each recipient):")
