@@ -90,7 +90,7 @@ def test_amounts_beyond_the_bound_are_refused_at_every_entry_point(
     )  # fmt: skip
     assert spend.exit_code == 3 and "more than the largest amount" in spend.stderr
     listed = run(province, "410181", "appropriations")
-    assert listed.exit_code == 0 and "10000000000000.00" in listed.output
+    assert listed.exit_code == 0 and "10,000,000,000,000.00" in listed.output
 
 
 def test_a_breakdown_keeps_the_classification_it_is_taken_from(province: Network) -> None:
