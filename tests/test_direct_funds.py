@@ -9,6 +9,9 @@ receiving side is tried with change-sets crafted to break each rule.
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,6 +23,8 @@ from test_allocate import allocate, listing, run, settle
 
 from cli import cli
 from nodes import Node
+from nodes.fiscal.appropriations import Allocation
+from nodes.fiscal.appropriations import allocate as issue_lines
 from nodes.network import Network
 from nodes.policy import check_send
 from schema.engine import reading
@@ -298,3 +303,41 @@ def test_a_network_from_before_upgrades_with_db_upgrade(province: Network) -> No
         "general",
         "shared",
     ]
+
+
+def test_two_operators_issuing_over_the_citys_head_at_once(province: Network) -> None:
+    """Each issue to a county under a city writes the county's change-set and the city's
+    copy in one transaction, their channel heads locked in one order: two operators at
+    once neither deadlock nor lose a copy, and every id is handed out once."""
+    barrier = threading.Barrier(2)
+    failures: list[str] = []
+    rounds = 6
+
+    def operator(lines: list[Allocation]) -> list[str]:
+        made: list[str] = []
+        with Node.open(province.path / "410000") as node:
+            for number in range(rounds):
+                barrier.wait()
+                try:
+                    batch = [replace(line, doc=f"豫财预〔2026〕{number + 1}号") for line in lines]
+                    made += issue_lines(node, batch, actor="op")
+                except Exception as exc:  # noqa: BLE001  (any failure is what is looked for)
+                    failures.append(f"{type(exc).__name__}: {exc}")
+        return made
+
+    to_county = [Allocation("410102", 100, "2050202", "50201", "111", "", 2026)]
+    to_both = [
+        Allocation("410100", 200, "2050202", "50201", "111", "", 2026),
+        Allocation("410122", 300, "2050202", "50201", "111", "", 2026),
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(operator, [to_county, to_both])
+    assert failures == []
+    ids = first + second
+    assert len(ids) == len(set(ids)) == 3 * rounds
+    settle(province)
+    shares = as_json(province, "410100", "appropriations", "jurisdiction")
+    copies = sorted(s["id"] for s in shares if s["held"] == "copy 抄送")
+    expected = sorted(i for i in ids if i not in second[0::2])  # all but those to the city
+    assert copies == expected
+    assert sum(parse_yuan(s["amount"]) for s in shares) == rounds * 600
