@@ -154,6 +154,10 @@ def test_a_city_gets_a_copy_of_what_the_province_issues_to_its_county(
 
     traced = as_json(province, "410100", "appropriations", "trace", "410000-2026-000002")
     assert [(t["role"], t["amount"]) for t in traced] == [("copy 抄送", "200.00")]
+    # copies share the province's channel to the city; reconciliation is not misled by them
+    result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path)])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert ", 0 with discrepancies" in result.output
 
 
 def test_a_direct_appropriation_is_traced_at_every_level(province: Network) -> None:

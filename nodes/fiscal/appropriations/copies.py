@@ -192,38 +192,25 @@ def jurisdiction(node: Node, year: int | None = None) -> list[Share]:
                 .group_by(a.c.id)
             ).all()
         )
-    shares = [
-        Share(
-            r.id,
-            r.year,
-            r.issuer,
-            r.recipient,
-            r.doc_no,
-            r.upper_doc_no,
-            r.func_code,
-            r.transfer_type,
-            bool(r.direct),
-            int(amounts.get(r.id, 0)),
-            left.get(r.id, 0),
-            False,
-        )  # fmt: skip
-        for r in received
-    ]
-    shares.extend(
-        Share(
-            r.id,
-            r.year,
-            r.issuer,
-            r.recipient,
-            r.doc_no,
-            None,
-            r.func_code,
-            r.transfer_type,
-            bool(r.direct),
-            int(r.amount),
-            None,
-            True,
-        )  # fmt: skip
-        for r in copy_rows
-    )
+    shares = [_share(r, int(amounts.get(r.id, 0)), left.get(r.id, 0)) for r in received]
+    shares.extend(_share(r, int(r.amount), None) for r in copy_rows)
     return shares
+
+
+def _share(row: Any, amount_fen: int, available_fen: int | None) -> Share:
+    """A received appropriation (with what is available of it) or a copy (without)."""
+    copy = available_fen is None
+    return Share(
+        row.id,
+        row.year,
+        row.issuer,
+        row.recipient,
+        row.doc_no,
+        None if copy else row.upper_doc_no,
+        row.func_code,
+        row.transfer_type,
+        bool(row.direct),
+        amount_fen,
+        available_fen,
+        copy,
+    )
