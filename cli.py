@@ -2173,6 +2173,7 @@ def _report_columns(words: dict[str, str]) -> list[tabular.Column]:
         tabular.Column("budget", f"{words['budget']} ({words['unit']})", "money"),
         tabular.Column("period", f"{words['period']} ({words['unit']})", "money"),
         tabular.Column("ytd", f"{words['ytd']} ({words['unit']})", "money"),
+        tabular.Column("completion", words["completion"]),
     ]
 
 
@@ -2193,6 +2194,7 @@ def _report_rows(
                 line.budget_fen,
                 line.period_fen,
                 line.ytd_fen,
+                line.completion,
             ]
         )
     return rows

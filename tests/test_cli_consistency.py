@@ -161,3 +161,19 @@ def test_labels_follow_the_locale_and_lang_overrides(province: Network) -> None:
     assert "Code tier" in english.output.splitlines()[0]
     plain = CliRunner(env={"LANG": "C.UTF-8", "LC_ALL": None}).invoke(cli, show)
     assert "Code" in plain.output.splitlines()[0]
+
+
+def test_a_report_shows_what_of_its_budget_is_spent(province: Network) -> None:
+    assert allocate(province, "410000", "410181", "100.00").exit_code == 0
+    settle(province)
+    spent = run(province, "410181", "ledger", "add", "--date", "2026-10-15", "--code", "2050202",
+                "--amount", "33.35", "--appropriation", FIRST)  # fmt: skip
+    assert spent.exit_code == 0, spent.stderr
+    assert run(province, "410181", "report", "generate", "2026-10").exit_code == 0
+    shown = run(province, "410181", "report", "show", "2026-10", "--lang", "zh", "--format", "csv")
+    lines = [line.split(",") for line in shown.output.splitlines()]
+    assert lines[0][-1] == "完成预算%"
+    leaf = next(line for line in lines if line[2] == "2050202")
+    assert (leaf[4], leaf[6], leaf[-1]) == ("100.00", "33.35", "33.4%")  # rounded half up
+    revenue = next(line for line in lines if line[0] == "收入")
+    assert revenue[-1] == ""  # no budget, no percentage
