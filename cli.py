@@ -23,6 +23,7 @@ import click
 
 from nodes import (
     Node,
+    NodeHome,
     agent,
     init_network,
     init_node,
@@ -36,7 +37,8 @@ from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
 from nodes.fiscal.codes import import_codes
-from nodes.fiscal.demo import DEMO_ALLOCATIONS, run_demo
+from nodes.fiscal.codes import items as code_items
+from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import sync_network
@@ -194,7 +196,9 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
     """
     created = init_node(home, code, topology_file, db_url)
     click.echo(f"Created node home {created.path} for {code}.")
-    click.echo(f"Next: fiscalsync --home {created.path} status")
+    click.echo(
+        _next_steps(created.path, code, load_topology(created.topology_file).node(code).role)
+    )
 
 
 @cli.command()
@@ -443,18 +447,50 @@ def pki_init_root(directory: Path, province_code: str, passphrase_file: Path | N
     type=click.Path(dir_okay=False, path_type=Path),
     help="Certificate file (default: CODE.crt beside CSR).",
 )
+@click.option(
+    "--topology",
+    "topology_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The topology the role is checked against (default: that of --home).",
+)
 @_passphrase_option
+@click.pass_context
 def pki_sign(
-    csr: Path, ca_dir: Path, role: str, days: int, out: Path | None, passphrase_file: Path | None
+    ctx: click.Context,
+    csr: Path,
+    ca_dir: Path,
+    role: str,
+    days: int,
+    out: Path | None,
+    topology_file: Path | None,
+    passphrase_file: Path | None,
 ) -> None:
     """Issue a certificate binding a node's code and role to the key of its CSR.
 
+    The node must have that role in the topology (--topology FILE, or the province's
+    home given with --home): a county is never certified as a city.
+
     \b
     Example:
-      fiscalsync pki sign 410102.csr --ca /secure/ca --role county
+      fiscalsync --home /srv/fiscalsync/410000 pki sign 410102.csr --ca /secure/ca --role county
+      fiscalsync pki sign 410102.csr --ca /secure/ca --role county --topology henan.toml
     """
+    if topology_file is not None:
+        topology = load_topology(topology_file)
+    elif ctx.find_root().params.get("home") is not None:
+        topology = load_topology(NodeHome(_home(ctx)).topology_file)
+    else:
+        raise click.UsageError(
+            "the role is checked against the topology: give --topology FILE or --home DIR"
+        )
     target, identity = keys.sign_request(
-        csr, ca_dir, role, validity_days=days, passphrase=_passphrase(passphrase_file), out=out
+        csr,
+        ca_dir,
+        role,
+        validity_days=days,
+        passphrase=_passphrase(passphrase_file),
+        out=out,
+        topology=topology,
     )
     until = identity.not_valid_after.strftime("%Y-%m-%d")
     click.echo(
@@ -1106,10 +1142,33 @@ def _bar(total: int, label: str) -> Any:
 @click.option(
     "--type",
     "transfer_type",
-    type=click.Choice(["general", "special"]),
+    type=click.Choice(sorted(appropriations.TRANSFER_WORDS)),
     default="general",
     show_default=True,
-    help="一般性 / 专项转移支付.",
+    help="general 一般性, special 专项 or shared 共同财政事权 (转移支付类型).",
+)
+@click.option(
+    "--direct/--not-direct",
+    default=None,
+    help="直达资金 or not (default: not; a breakdown keeps the flag of what it is taken from).",
+)
+@click.option(
+    "--indicator",
+    type=click.Choice(sorted(appropriations.INDICATOR_WORDS)),
+    default="annual",
+    show_default=True,
+    help="指标类型: annual 年初预算, additional 追加 or advance 提前下达 (its 文号 may be of the "
+    "year before).",
+)
+@click.option(
+    "--level",
+    type=click.Choice(sorted(appropriations.LEVEL_WORDS)),
+    help="预算级次 (default: the recipient's level).",
+)
+@click.option(
+    "--upper-doc",
+    help="上级文号: the document received from above this issue is made under, e.g. the "
+    "central 财预〔2026〕3号 (a breakdown takes its parent's 文号).",
 )
 @click.option("--project", help="Project code.")
 @click.option("--from", "parent_id", help="Break down (分解) this received appropriation.")
@@ -1140,6 +1199,10 @@ def allocate_command(
     parent_id: str | None,
     batch: Path | None,
     allow_duplicate: bool,
+    direct: bool | None,
+    indicator: str,
+    level: str | None,
+    upper_doc: str | None,
 ) -> None:
     """Issue (下达) an appropriation to a descendant, or break one down (分解) with --from.
 
@@ -1158,7 +1221,12 @@ def allocate_command(
     With --file, every line of a spreadsheet (CSV or XLSX) is checked first and every
     bad row is named; one bad row and nothing is issued. Columns (English or Chinese
     headers): recipient, amount, func, econ, fund, doc, and optionally title, year,
-    type, project, from.
+    type, project, from, direct (直达: yes/no, 是/否), indicator (指标类型), level
+    (预算级次), upper_doc (上级文号).
+
+    A 文号 is <简称><kind>〔YYYY〕N号 with this node's abbreviation in the topology and one
+    of its document kinds (豫财教〔2026〕12号), of the fiscal year (or the year before for
+    提前下达).
 
     \b
     Example:
@@ -1219,9 +1287,13 @@ def allocate_command(
         doc=doc,
         year=default_year,
         title=title,
-        transfer_type=transfer_type,
+        transfer_type=appropriations.TRANSFER_WORDS[transfer_type],
         project=project,
         parent_id=parent_id,
+        direct=direct,
+        indicator=appropriations.INDICATOR_WORDS[indicator],
+        level=appropriations.LEVEL_WORDS[level] if level else None,
+        upper_doc=upper_doc,
     )
     with _writing(ctx) as node:
         (ident,) = appropriations.allocate(
@@ -1300,7 +1372,10 @@ HOLDING_COLUMNS = {
         tabular.Column("econ_code", "econ"),
         tabular.Column("fund_code", "fund"),
         tabular.Column("transfer_type", "type"),
+        tabular.Column("direct_label", "直达"),
+        tabular.Column("indicator_label", "指标类型"),
         tabular.Column("doc_no", "doc"),
+        tabular.Column("upper_doc_no", "上级文号"),
         tabular.Column("parent_id", "from"),
         tabular.Column("amount", "issued (元)", "money"),
         tabular.Column("acknowledged", "acknowledged (元)", "money"),
@@ -1313,7 +1388,11 @@ HOLDING_COLUMNS = {
         tabular.Column("econ_code", "econ"),
         tabular.Column("fund_code", "fund"),
         tabular.Column("transfer_type", "type"),
+        tabular.Column("direct_label", "直达"),
+        tabular.Column("indicator_label", "指标类型"),
+        tabular.Column("source_label", "指标来源"),
         tabular.Column("doc_no", "doc"),
+        tabular.Column("upper_doc_no", "上级文号"),
         tabular.Column("amount", "received (元)", "money"),
         tabular.Column("available", "available (元)", "money"),
     ],
@@ -1482,6 +1561,12 @@ def reconcile_show(
     default=True,
     help="Those this node received (default).",
 )
+@click.option(
+    "--refused",
+    "which",
+    flag_value="refused",
+    help="Change-sets of appropriations refused, by their recipient or here, and why.",
+)
 @click.option("--year", type=int, help="Only this fiscal year.")
 @_output_option
 @click.pass_context
@@ -1498,8 +1583,12 @@ def appropriations_command(
     Example:
       fiscalsync --home /srv/fiscalsync/410100 appropriations --received --year 2026
       fiscalsync --home /srv/fiscalsync/410000 appropriations --issued --format xlsx -o issued.xlsx
+      fiscalsync --home /srv/fiscalsync/410000 appropriations --refused
     """
     if ctx.invoked_subcommand is not None:
+        return
+    if which == "refused":
+        _refused(ctx, fmt, output)
         return
     with Node.open(_home(ctx)) as node:
         held = appropriations.holdings(node, issued=which == "issued", year=year)
@@ -1541,7 +1630,12 @@ def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
         ("Document (文号)", a.doc_no),
         ("Title", a.title or "-"),
         ("Classification", f"func {a.func_code}, econ {a.econ_code}, fund {a.fund_code}"),
-        ("Transfer type", a.transfer_type),
+        ("Transfer type", f"{a.transfer_type} ({appropriations.TRANSFER_LABELS[a.transfer_type]})"),
+        ("直达资金", "yes (直达)" if a.direct else "no"),
+        ("指标类型", a.indicator_label),
+        ("指标来源", a.source_label),
+        ("预算级次", a.level_label or "-"),
+        ("Upper doc (上级文号)", a.upper_doc_no or "-"),
         ("Broken down from", a.parent_id or "-"),
         ("Amount", f"{format_yuan(a.amount_fen)} 元"),
     ]
@@ -1558,7 +1652,7 @@ def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
         tabular.Column("amount", "amount (元)", "money"),
         tabular.Column("doc", "doc"),
         tabular.Column("actor", "by"),
-        tabular.Column("at", "at (UTC)"),
+        tabular.Column("at", "at (北京时间)"),
         tabular.Column("changeset", "change-set"),
         tabular.Column("receipt", "receipt"),
     ]
@@ -1569,7 +1663,7 @@ def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
             e.amount_fen,
             e.doc_no,
             e.actor,
-            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            _local(e.at),
             (e.changeset_id or "-")[:12],
             _receipt_text(e, found.issued_here),
         ]
@@ -2122,6 +2216,7 @@ def _report_columns(words: dict[str, str]) -> list[tabular.Column]:
         tabular.Column("budget", f"{words['budget']} ({words['unit']})", "money"),
         tabular.Column("period", f"{words['period']} ({words['unit']})", "money"),
         tabular.Column("ytd", f"{words['ytd']} ({words['unit']})", "money"),
+        tabular.Column("completion", words["completion"]),
     ]
 
 
@@ -2142,6 +2237,7 @@ def _report_rows(
                 line.budget_fen,
                 line.period_fen,
                 line.ytd_fen,
+                line.completion,
             ]
         )
     return rows
@@ -2205,17 +2301,20 @@ def report_group() -> None:
 _lang_option = click.option(
     "--lang",
     type=click.Choice(["en", "zh"]),
-    default="en",
-    show_default=True,
-    help="Labels in English or Chinese (中文).",
+    default=None,
+    callback=lambda _ctx, _param, value: value or _locale_language(),
+    help="Labels in English or Chinese (中文); default: the locale's (LANG=zh_CN.UTF-8: zh).",
 )
 
 
 @report_group.command("generate")
-@click.option("--period", required=True, help="2026-10, 2026-10-D1, 2026-10-D2 or 2026-10-D3.")
+@click.argument("period", required=False)
+@click.option("--period", "period_option", hidden=True, help="The same as PERIOD (older form).")
 @_lang_option
 @click.pass_context
-def report_generate(ctx: click.Context, period: str, lang: str) -> None:
+def report_generate(
+    ctx: click.Context, period: str | None, period_option: str | None, lang: str
+) -> None:
     """Generate this node's report for a period from its ledger and appropriations.
 
     Lines by classification code for revenue and expenditure, with the budget
@@ -2226,8 +2325,17 @@ def report_generate(ctx: click.Context, period: str, lang: str) -> None:
 
     \b
     Example:
-      fiscalsync --home /srv/fiscalsync/410102 report generate --period 2026-10
+      fiscalsync --home /srv/fiscalsync/410102 report generate 2026-10
+      fiscalsync --home /srv/fiscalsync/410102 report generate 2026-10-D2
+
+    PERIOD is a month (2026-10) or one of its ten-day periods (2026-10-D1, D2, D3), as
+    for `report submit` and `report show`.
     """
+    if period and period_option and period != period_option:
+        raise click.UsageError(f"two periods given: {period} and --period {period_option}")
+    period = period or period_option
+    if not period:
+        raise click.UsageError("missing PERIOD, e.g. 'fiscalsync report generate 2026-10'")
     words = reports.labels(lang)
     with _writing(ctx) as node:
         view = reports.generate(node, period, actor=getpass.getuser())
@@ -2328,9 +2436,11 @@ def demo(directory: Path | None) -> None:
     Creates the demo province (a province, two cities, four counties, one of them
     managed directly by the province, and the data center) under DIRECTORY, or a new
     temporary folder. The province allocates from a spreadsheet, the cities break down
-    to their counties, counties and cities record spending, every node submits its
+    to their counties, counties and cities record spending, the nodes submit their
     monthly report, and the data center consolidates; every step travels as signed
-    change-sets with signed receipts back.
+    change-sets with signed receipts back. It runs on its own calendar (from
+    2026-11-02), so that its submission table shows reports on time, one late (孟津县)
+    and one missing (中牟县) every time.
 
     \b
     Example:
@@ -2340,6 +2450,7 @@ def demo(directory: Path | None) -> None:
     result = run_demo(directory)
     net = result.network
     topology = net.topology
+    click.echo(f"The demo's calendar starts on {DEMO_TODAY:%Y-%m-%d %H:%M} (Beijing time).")
     click.echo(f"Demo province {topology.name!r} created under {net.path}: {len(net.homes)} nodes,")
     click.echo(
         "each with its own SQLite database, key and certificate from the province's root CA."
@@ -2357,9 +2468,10 @@ def demo(directory: Path | None) -> None:
     click.echo(
         f"4. Ledger: {result.entries} payments and receipts recorded at cities and counties."
     )
+    sent = sum(1 for w in result.submitters if w.state != "missing")
     click.echo(
-        f"5. Reports: every node submitted its {result.period.label} monthly report; "
-        f"sync took {result.rounds} rounds in all."
+        f"5. Reports: {sent} of {len(result.submitters)} nodes submitted their "
+        f"{result.period.label} monthly report; sync took {result.rounds} rounds in all."
     )
     click.echo("")
     click.echo("The province's view of what it issued (receipts signed by each recipient):")
@@ -2546,6 +2658,254 @@ def install_service(
     )
     for path in service.write_units(folder, made):
         click.echo(f"Wrote {path}")
+
+
+# --- CLI consistency commands ---
+
+
+def _locale_language() -> str:
+    """``zh`` when the locale is Chinese (LC_ALL, LC_MESSAGES or LANG, as POSIX orders
+    them: zh_CN.UTF-8), else ``en``."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def _next_steps(home: Path, code: str, role: str) -> str:
+    """What an operator does after ``init``: a key, the province's certificate, the
+    revocation list, then status."""
+    h = f"fiscalsync --home {home}"
+    return "\n".join(
+        [
+            "Next steps (下一步):",
+            f"  1. {h} keys new                      # here: the key and node.csr",
+            f"  2. fiscalsync --home PROVINCE pki sign {home}/keys/node.csr --ca CA_DIR "
+            f"--role {role}   # at the province",
+            f"  3. {h} keys install {code}.crt --ca-cert ca.crt   # here, with the root certificate",
+            f"  4. {h} revocation install crl.pem     # the province's revocation list",
+            f"  5. {h} status",
+        ]
+    )
+
+
+def _refused(ctx: click.Context, fmt: str, output: Path | None) -> None:
+    """``appropriations --refused``: refused change-sets of appropriations and why."""
+    with Node.open(_home(ctx)) as node:
+        found = appropriations.refused(node)
+    columns = [
+        tabular.Column("side", "refused"),
+        tabular.Column("changeset", "change-set"),
+        tabular.Column("kind", "kind"),
+        tabular.Column("route", "origin → recipient"),
+        tabular.Column("seq", "seq", "int"),
+        tabular.Column("at", "at (北京时间)"),
+        tabular.Column("reason", "reason"),
+    ]
+    sides = {"sent": "by recipient 对方拒收", "taken": "here 本级拒收"}
+    rows = [
+        [
+            sides[f.direction],
+            f.changeset_id[:12],
+            f.kind,
+            f"{f.origin} → {f.recipient}",
+            f.seq,
+            _local(f.at),
+            f.reason,
+        ]
+        for f in found
+    ]
+    _emit(columns, rows, fmt, output, title="refused", empty="No refused change-sets.")
+
+
+@codes.command("list")
+@click.option(
+    "--codeset",
+    default="func",
+    show_default=True,
+    help="func, econ, fund, transfer, revenue or region.",
+)
+@click.option("--year", type=int, help="Only this year.")
+@_output_option
+@click.pass_context
+def codes_list(
+    ctx: click.Context, codeset: str, year: int | None, fmt: str, output: Path | None
+) -> None:
+    """List the codes known here (national code sets and the province's extensions).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 codes list --codeset func --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        found = code_items(node, codeset, year)
+    columns = [
+        tabular.Column("year", "year", "int"),
+        tabular.Column("code", "code (编码)"),
+        tabular.Column("name", "name (名称)"),
+        tabular.Column("parent", "parent"),
+        tabular.Column("tier", "tier (层次)", "int"),
+        tabular.Column("extension", "extension (扩展)"),
+    ]
+    rows = [
+        [i.year, "  " * (i.level - 1) + i.code if fmt == "table" else i.code, i.name,
+         i.parent or "", i.level, "扩展" if i.extension else ""]
+        for i in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty="No codes.")
+
+
+@ledger_group.command("list")
+@click.option("--from", "start", help="From this date, e.g. 2026-10-01.")
+@click.option("--to", "end", help="Up to this date, included.")
+@click.option("--appropriation", "appropriation_id", help="Only what was spent against it.")
+@_output_option
+@click.pass_context
+def ledger_list(
+    ctx: click.Context,
+    start: str | None,
+    end: str | None,
+    appropriation_id: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """List the payments and receipts recorded here, by date.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger list --from 2026-10-01 --to 2026-10-31
+    """
+    days = []
+    for option, text in (("--from", start), ("--to", end)):
+        try:
+            days.append(date.fromisoformat(text) if text else None)
+        except ValueError as exc:
+            raise InputError(f"{option} {text!r} is not a date", hint="e.g. 2026-10-15") from exc
+    with Node.open(_home(ctx)) as node:
+        found = ledger.entries(node, start=days[0], end=days[1], appropriation_id=appropriation_id)
+    columns = [
+        tabular.Column("date", "date (日期)"),
+        tabular.Column("direction", "收支"),
+        tabular.Column("code", "code (科目)"),
+        tabular.Column("econ", "econ"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("appropriation", "appropriation (指标)"),
+        tabular.Column("memo", "memo (摘要)"),
+        tabular.Column("by", "by"),
+    ]
+    words = {"expenditure": "支出", "revenue": "收入"}
+    rows = [
+        [e.entry_date.isoformat(), words[e.direction], e.code, e.econ or "", e.amount_fen,
+         e.appropriation_id or "", e.memo, e.recorded_by]
+        for e in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title="ledger", empty="No entries.")
+
+
+# --- transfer types and 直达资金 commands ---
+
+
+@appropriations_command.command("trace")
+@click.argument("ident", metavar="ID")
+@_output_option
+@click.pass_context
+def appropriations_trace(ctx: click.Context, ident: str, fmt: str, output: Path | None) -> None:
+    """Follow an appropriation down the chain (资金追踪, for 直达资金), from what this node
+    knows: what it received (and the 上级文号), what it broke down from it to the nodes
+    below with what their receipts acknowledge, what it spent against it; or the
+    information copy (抄送) of one issued over its head.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations trace 410000-2026-000012
+    """
+    with Node.open(_home(ctx)) as node:
+        steps = appropriations.trace(node, ident)
+    columns = [
+        tabular.Column("id", "id"),
+        tabular.Column("role", "here"),
+        tabular.Column("route", "issuer → recipient"),
+        tabular.Column("type", "type"),
+        tabular.Column("direct", "直达"),
+        tabular.Column("doc", "doc (文号)"),
+        tabular.Column("upper_doc", "上级文号"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("acknowledged", "acknowledged (元)", "money"),
+        tabular.Column("spent", "spent (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ]
+    roles = {"received": "received 收到", "issued": "issued 下达", "copy": "copy 抄送"}
+    rows = [
+        [
+            "  " * s.depth + s.id,
+            roles[s.role],
+            f"{s.issuer} → {s.recipient}",
+            appropriations.TRANSFER_LABELS[s.transfer_type],
+            "直达" if s.direct else "",
+            s.doc_no,
+            s.upper_doc_no or "",
+            s.amount_fen,
+            s.acknowledged_fen,
+            s.spent_fen,
+            s.available_fen,
+        ]
+        for s in steps
+    ]
+    _emit(columns, rows, fmt, output, title=f"trace {ident}", empty="")
+
+
+@appropriations_command.command("jurisdiction")
+@click.option("--year", type=int, help="Only this fiscal year.")
+@_output_option
+@click.pass_context
+def appropriations_jurisdiction(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None
+) -> None:
+    """What came into this node's jurisdiction (全辖) from above: what it received, and the
+    information copies (抄送) of what was issued over its head to the nodes below it,
+    which count in the 全辖 total but not in this node's own balance.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations jurisdiction --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        shares = appropriations.jurisdiction(node, year)
+    columns = [
+        tabular.Column("id", "id"),
+        tabular.Column("held", "here"),
+        tabular.Column("issuer", "issuer"),
+        tabular.Column("recipient", "recipient"),
+        tabular.Column("func", "func"),
+        tabular.Column("type", "type"),
+        tabular.Column("direct", "直达"),
+        tabular.Column("doc", "doc (文号)"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ]
+    rows = [
+        [
+            s.id,
+            "copy 抄送" if s.copy else "received 本级",
+            s.issuer,
+            s.recipient,
+            s.func_code,
+            appropriations.TRANSFER_LABELS[s.transfer_type],
+            "直达" if s.direct else "",
+            s.doc_no,
+            s.amount_fen,
+            s.available_fen,
+        ]
+        for s in shares
+    ]
+    _emit(columns, rows, fmt, output, title="jurisdiction", empty="Nothing received.")
+    if fmt == "table" and output is None and shares:
+        own = sum(s.amount_fen for s in shares if not s.copy)
+        click.echo(
+            f"本级 own {format_yuan(own)} 元 · 全辖 jurisdiction "
+            f"{format_yuan(sum(s.amount_fen for s in shares))} 元"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from nodes.home import NodeHome
 from nodes.locks import ca_lock
 from nodes.settings import LOCAL_TIME
-from nodes.topology import NodeSpec
+from nodes.topology import NodeSpec, Topology
 from sync import certificates, pki, revocation
 from sync.backup import keys as backup_keys
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import CertificateRejected, FiscalsyncError, KeyMaterialError
+from sync.errors import CertificateRejected, FiscalsyncError, InputError, KeyMaterialError
 from sync.files import write_atomic
 from sync.revocation import CRL_FILE, Freshness, RevocationList
 from sync.sshkeys import generate_ssh_key
@@ -162,12 +162,29 @@ def sign_request(
     validity_days: int,
     passphrase: bytes | None,
     out: Path | None,
+    topology: Topology,
 ) -> tuple[Path, pki.NodeIdentity]:
-    """``pki sign``: issue a certificate for a node's signing request; return where it went."""
+    """``pki sign``: issue a certificate for a node's signing request; return where it went.
+
+    The node must be in ``topology`` with ``role``: a county is never certified a city."""
+    request = _read(csr_file, "signing request")
+    code = pki.requested_code(request)
+    if code not in topology:
+        raise InputError(
+            f"{code} asks for a certificate but is not a node of topology {topology.name!r}",
+            hint="check the signing request, or the topology (--topology FILE)",
+        )
+    expected = topology.node(code).role
+    if role != expected:
+        raise InputError(
+            f"{code} ({topology.node(code).name}) is a {expected} in topology "
+            f"{topology.name!r}, not a {role}",
+            hint=f"sign it with --role {expected}",
+        )
     ca = pki.load_root(ca_dir, passphrase)
     cert_pem = pki.sign_csr(
         ca,
-        _read(csr_file, "signing request"),
+        request,
         role,
         validity_days=validity_days,
         clock=SYSTEM_CLOCK,

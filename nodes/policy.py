@@ -3,6 +3,9 @@
 The rules, checked against the topology and the signer's certified role:
 
 - ``appropriation``: only an ancestor issues appropriations (下达) to a descendant.
+- ``copy`` (抄送): an information copy of an appropriation issued over a node's head; only
+  an ancestor sends one to a descendant (that the copied recipient is below it is checked
+  where it is applied).
 - ``receipt``: any two nodes that exchange change-sets; that the receipt is signed by
   the recipient of the change-set it acknowledges is checked where it is matched.
 - ``report``: from a node to its parent, or to the center.
@@ -27,6 +30,7 @@ __all__ = ["KINDS", "Authorizer", "authorizer", "check_send"]
 
 KINDS = (
     "appropriation",
+    "copy",
     "receipt",
     "report",
     "reconcile",
@@ -69,6 +73,9 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
     if kind == "appropriation":
         allowed = topology.is_ancestor(origin, recipient)
         why = f"only an ancestor issues appropriations; {origin} is not above {recipient}"
+    elif kind == "copy":
+        allowed = topology.is_ancestor(origin, recipient)
+        why = f"only an ancestor sends copies (抄送); {origin} is not above {recipient}"
     elif kind == "receipt":
         allowed = True
         why = ""

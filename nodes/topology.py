@@ -4,11 +4,13 @@ A topology is a TOML file::
 
     [topology]
     name = "demo"
+    document_kinds = ["预", "教", "社"]   # optional: the kinds of document (文号) in use
 
     [[node]]
     code = "410000"
     name = "河南省"
     role = "province"
+    abbreviation = "豫财"      # what its document numbers start with: 豫财预〔2026〕12号
     endpoint = "sftp://fiscalsync@10.41.0.10:22/srv/fiscalsync"
     host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."
 
@@ -43,10 +45,25 @@ from nodes.regions import RegionList, load_regions
 from schema.types import is_node_code
 from sync.errors import ConfigError, TopologyError
 
-__all__ = ["ROLES", "Endpoint", "NodeSpec", "Topology", "load_topology", "parse_topology"]
+__all__ = [
+    "DOCUMENT_KINDS",
+    "ROLES",
+    "Endpoint",
+    "NodeSpec",
+    "Topology",
+    "load_topology",
+    "parse_topology",
+]
 
 ROLES = ("province", "city", "county", "center")
-NODE_KEYS = {"code", "name", "role", "parent", "endpoint", "host_key"}
+NODE_KEYS = {"code", "name", "role", "parent", "endpoint", "host_key", "abbreviation"}
+DOCUMENT_KINDS = (
+    "预", "教", "社", "农", "建", "行", "企", "金", "债", "科", "文", "外", "采", "综", "绩",
+    "监", "会", "库", "税", "资环",
+)  # fmt: skip
+"""The kinds of document (文号 after the issuer's abbreviation) when a topology names none:
+预 budget, 教 education, 社 social security, 农 agriculture, 建 construction, ..."""
+_ABBREVIATION = re.compile(r"^[\u4e00-\u9fff]{1,8}$")
 _HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
 
 
@@ -75,6 +92,7 @@ class NodeSpec:
     parent: str | None
     endpoint: Endpoint | None
     line: int
+    abbreviation: str | None = None  # 简称 its document numbers start with (豫财, 郑财)
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,7 @@ class Topology:
     name: str
     nodes: dict[str, NodeSpec]
     source: Path | None
+    document_kinds: tuple[str, ...] = DOCUMENT_KINDS
 
     def __contains__(self, code: object) -> bool:
         return code in self.nodes
@@ -129,19 +148,33 @@ class Topology:
     def with_endpoints(self, endpoints: dict[str, Endpoint]) -> Topology:
         """A copy with the given nodes' endpoints replaced."""
         nodes = {
-            code: NodeSpec(n.code, n.name, n.role, n.parent, endpoints.get(code, n.endpoint), 0)
+            code: NodeSpec(
+                n.code,
+                n.name,
+                n.role,
+                n.parent,
+                endpoints.get(code, n.endpoint),
+                0,
+                n.abbreviation,
+            )  # fmt: skip
             for code, n in self.nodes.items()
         }
-        return Topology(self.name, nodes, None)
+        return Topology(self.name, nodes, None, self.document_kinds)
 
     def to_toml(self) -> str:
         """Render as TOML (endpoints absolute); :func:`parse_topology` reads it back."""
-        lines = ["[topology]", f"name = {_toml_string(self.name)}", ""]
+        lines = ["[topology]", f"name = {_toml_string(self.name)}"]
+        if self.document_kinds != DOCUMENT_KINDS:
+            kinds = ", ".join(_toml_string(k) for k in self.document_kinds)
+            lines.append(f"document_kinds = [{kinds}]")
+        lines.append("")
         for n in self.nodes.values():
             lines.append("[[node]]")
             lines.append(f"code = {_toml_string(n.code)}")
             lines.append(f"name = {_toml_string(n.name)}")
             lines.append(f"role = {_toml_string(n.role)}")
+            if n.abbreviation is not None:
+                lines.append(f"abbreviation = {_toml_string(n.abbreviation)}")
             if n.parent is not None:
                 lines.append(f"parent = {_toml_string(n.parent)}")
             if n.endpoint is not None:
@@ -265,7 +298,19 @@ class _Checker:
             if spec is not None:
                 nodes[spec.code] = spec
         self._check_tree(nodes)
-        return Topology(name, nodes, self.path)
+        kinds = (
+            header.get("document_kinds", list(DOCUMENT_KINDS)) if isinstance(header, dict) else []
+        )
+        if not (
+            isinstance(kinds, list)
+            and kinds
+            and all(isinstance(k, str) and _ABBREVIATION.match(k) for k in kinds)
+        ):
+            self.problem(
+                0, 'document_kinds must be a list of Chinese words, e.g. ["预", "教", "社"]'
+            )
+            kinds = list(DOCUMENT_KINDS)
+        return Topology(name, nodes, self.path, tuple(kinds))
 
     def _node(self, index: int, raw: dict[str, Any]) -> NodeSpec | None:
         line = self.lines.of_node(index)
@@ -275,7 +320,7 @@ class _Checker:
                 f"unknown key {key!r} (known: {', '.join(sorted(NODE_KEYS))})",
             )
         values: dict[str, str | None] = {}
-        for key in ("code", "name", "role", "parent", "endpoint", "host_key"):
+        for key in ("code", "name", "role", "parent", "endpoint", "host_key", "abbreviation"):
             value = raw.get(key)
             if value is not None and not isinstance(value, str):
                 self.problem(self.lines.of_key(index, key), f"{key} must be a string")
@@ -315,10 +360,18 @@ class _Checker:
             )
             ok = False
         endpoint = self._endpoint(index, code, values["endpoint"], values["host_key"])
+        abbreviation = values["abbreviation"]
+        if abbreviation is not None and not _ABBREVIATION.match(abbreviation):
+            self.problem(
+                self.lines.of_key(index, "abbreviation"),
+                f"{code}: abbreviation {abbreviation!r} is not 1 to 8 Chinese characters "
+                "(e.g. 豫财)",
+            )
+            ok = False
         if not ok:
             return None
         assert name is not None and role is not None
-        return NodeSpec(code, name, role, values["parent"], endpoint, line)
+        return NodeSpec(code, name, role, values["parent"], endpoint, line, abbreviation)
 
     def _endpoint(
         self, index: int, code: str, location: str | None, host_key: str | None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -81,12 +82,31 @@ def upgrade(
             f"(which knows up to {head_revision()})"
         )
     config = _config()
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-            if after is not None:
-                after(conn)
+        with engine.connect() as conn:
+            # SQLite rebuilds a table to change its constraints (Alembic's batch mode):
+            # foreign keys are off while it does, as SQLite's ALTER TABLE procedure says,
+            # then checked whole before the transaction commits.
+            raw: Any = conn.connection.driver_connection if sqlite else None
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, revision)
+                    if after is not None:
+                        after(conn)
+                    if sqlite and (
+                        broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    ):
+                        raise DatabaseError(
+                            f"migration failed, nothing was changed: {len(broken)} row(s) would "
+                            f"break a foreign key, the first in table {broken[0][0]}"
+                        )
+            finally:
+                if sqlite:
+                    raw.execute("PRAGMA foreign_keys=ON")
     except SQLAlchemyError as exc:
         raise DatabaseError(f"migration failed, nothing was changed: {exc}") from exc
     finally:

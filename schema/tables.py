@@ -21,12 +21,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from schema.types import DIGEST_LENGTH, Fen, UTCDateTime, code_column_type
 
 __all__ = [
     "appropriation",
+    "appropriation_copy",
+    "appropriation_copy_event",
     "appropriation_event",
     "code_item",
     "counter",
@@ -119,7 +122,16 @@ appropriation = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(100), nullable=False),
     Column("leaf", Integer, nullable=False),
-    CheckConstraint("transfer_type IN ('general', 'special')", name="transfer_type"),
+    Column("direct", Boolean, nullable=False, default=False, server_default=false()),
+    Column("indicator_kind", String(16), nullable=False, server_default="annual"),
+    Column("fund_source", String(16), nullable=False, server_default="own"),
+    Column("budget_level", String(16)),
+    CheckConstraint("transfer_type IN ('general', 'special', 'shared')", name="transfer_type"),
+    CheckConstraint("indicator_kind IN ('annual', 'additional', 'advance')", name="indicator_kind"),
+    CheckConstraint("fund_source IN ('upper', 'own')", name="fund_source"),
+    CheckConstraint(
+        "budget_level IN ('central', 'province', 'city', 'county')", name="budget_level"
+    ),
     Index(None, "recipient", "year"),
     Index(None, "issuer", "year"),
     Index(None, "parent_id"),
@@ -127,7 +139,47 @@ appropriation = Table(
 )
 """Budget appropriations (预算指标), issued here or received from above. ``leaf`` is the
 reconciliation leaf of the id (:func:`sync.merkle.leaf_of`), so that the records of one
-leaf are found without reading the others."""
+leaf are found without reading the others. ``transfer_type`` is ``general`` (一般性转移支付),
+``special`` (专项转移支付) or ``shared`` (共同财政事权转移支付); ``direct`` marks 直达资金,
+which every breakdown keeps. ``indicator_kind`` is the 指标类型 (``annual`` 年初预算,
+``additional`` 追加, ``advance`` 提前下达), ``fund_source`` the 指标来源 (``upper`` 上级补助,
+with its ``upper_doc_no``, or ``own`` 本级安排) and ``budget_level`` the 预算级次."""
+
+appropriation_copy = Table(
+    "appropriation_copy",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("issuer", code_column_type(), nullable=False),
+    Column("recipient", code_column_type(), nullable=False),
+    Column("doc_no", String(100), nullable=False),
+    Column("title", String(300), nullable=False, default=""),
+    Column("func_code", String(16), nullable=False),
+    Column("econ_code", String(16), nullable=False),
+    Column("fund_code", String(16), nullable=False),
+    Column("transfer_type", String(16), nullable=False),
+    Column("direct", Boolean, nullable=False),
+    Column("project_code", String(64)),
+    Column("taken_at", UTCDateTime(), nullable=False),
+    Index(None, "recipient", "year"),
+)
+"""Information copies (抄送) of appropriations issued by a node above straight to a node
+below this one (a province to a county under this city): counted in this node's 全辖
+view, never in its own balance."""
+
+appropriation_copy_event = Table(
+    "appropriation_copy_event",
+    metadata,
+    Column("appropriation_id", String(40), ForeignKey("appropriation_copy.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount_fen", Fen, nullable=False),
+    Column("doc_no", String(100), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("changeset_id", String(DIGEST_LENGTH), nullable=False),
+    CheckConstraint("kind IN ('issue', 'increase', 'decrease', 'recover')", name="kind"),
+)
+"""The events of a copied appropriation, as its copies told them; its amount is their sum."""
 
 appropriation_event = Table(
     "appropriation_event",

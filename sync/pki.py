@@ -113,6 +113,7 @@ __all__ = [
     "new_node_key",
     "revoke",
     "revoked_codes",
+    "requested_code",
     "sign_csr",
 ]
 
@@ -404,6 +405,19 @@ def _renewal_target(keys_dir: Path, code: str) -> Path:
             f"or delete {pending.name} to start the renewal again",
         )
     return pending
+
+
+def requested_code(csr_pem: bytes) -> str:
+    """The node code a certificate signing request asks for (its subject CN), unchecked
+    beyond being a node code: :func:`sign_csr` checks the request whole."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise KeyMaterialError(f"not a PEM certificate signing request ({exc})") from exc
+    code = name_attribute(csr.subject, NameOID.COMMON_NAME)
+    if code is None or not is_node_code(code):
+        raise KeyMaterialError(f"the signing request's CN {code!r} is not a node code")
+    return code
 
 
 def sign_csr(

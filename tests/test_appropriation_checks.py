@@ -20,10 +20,13 @@ from hypothesis import strategies as st
 from nodes import Node
 from nodes.fiscal.appropriations.operations import Issues, check_operation
 from nodes.fiscal.codes import Known
+from nodes.fiscal.documents import Documents
+from nodes.topology import load_topology
 from schema.engine import reading
 from sync.errors import InputError
 
 AT = "2026-11-23T08:00:00.000000Z"
+DOCUMENTS = Documents(load_topology(Path(__file__).parents[1] / "config/topologies/demo.toml"))
 GOOD: dict[str, Any] = {
     "op": "issue",
     "id": "410000-2026-000001",
@@ -36,6 +39,10 @@ GOOD: dict[str, Any] = {
     "econ": "50201",
     "fund": "111",
     "type": "special",
+    "direct": False,
+    "indicator": "additional",
+    "source": "own",
+    "level": "county",
     "project": None,
     "amount": 123456,
     "actor": "operator",
@@ -45,13 +52,24 @@ ODD = [None, "", 0, -1, 1, 2026, 10**15, 10**15 + 1, True, [], {}, "x" * 101, "x
 CHOICES: dict[str, list[Any]] = {
     "id": ["410000-2026-7", "410100-2026-000001", "410000-2025-000001", "410000-2026-x1"],
     "year": [2025, "2026", 2026.0],
-    "doc": ["d", "文" * 100],
+    "doc": [
+        "d",
+        "文" * 100,
+        "豫财预〔2025〕1号",
+        "豫财预〔2026〕01号",
+        "郑财预〔2026〕1号",
+        "豫财[2026]1号",
+    ],
     "title": ["t", "文" * 300],
-    "upper_doc": ["u", "文" * 100],
+    "upper_doc": ["u", "文" * 100, "财预〔2026〕3号", "郑财预〔2026〕1号"],
     "func": ["2050201", "2059998", "205"],
     "econ": ["50201", "99999"],
     "fund": ["112", "999"],
-    "type": ["general", "loan", "Special"],
+    "type": ["general", "loan", "Special", "shared"],
+    "direct": [True, "yes", 1],
+    "indicator": ["annual", "advance", "Annual"],
+    "source": ["upper", "own", "mine"],
+    "level": ["city", "central", "town"],
     "project": ["P1", "p" * 64, "p" * 65],
     "amount": [1, 10**15, 10**15 + 1, 12.5],
     "actor": ["a", "a" * 100],
@@ -89,12 +107,14 @@ def test_the_quick_test_passes_only_what_the_full_checks_pass(
             op.pop(key, None)
         else:
             op[key] = value
-    issues = Issues("410000", "410181", "c" * 64, known)
+    issues = Issues("410000", "410181", "c" * 64, known, DOCUMENTS)
     times: dict[str, datetime] = {}
-    check_operation(dict(GOOD), "operation 1", times, "410000", known)  # the good time, seen
+    check_operation(dict(GOOD), "operation 1", times, "410000", known, DOCUMENTS)  # seen
     quick = issues.quick(op, times)
     try:
-        full: datetime | None = check_operation(op, "operation 1", dict(times), "410000", known)
+        full: datetime | None = check_operation(
+            op, "operation 1", dict(times), "410000", known, DOCUMENTS
+        )
     except InputError:
         full = None
     if quick is not None:

@@ -137,7 +137,7 @@ def test_issues_and_adjustments_are_registered_with_their_history(province: Netw
             "operation 2: amount must be a positive whole number",
         ),
         ([issue(ID(201), 100), {**issue(ID(202), 1), "doc": ""}], "operation 2: 'doc' is missing"),
-        ([issue(ID(201), 100, type="loan")], "type must be general or special"),
+        ([issue(ID(201), 100, type="loan")], "type must be one of general, special, shared"),
         ([issue(ID(201), 100, at="2026-11-23T08:00:00")], "has no time zone"),
         (
             [{"op": "transfer", "id": ID(201), "amount": 1}],
@@ -198,7 +198,12 @@ def test_only_the_issuer_moves_an_appropriation(province: Network) -> None:
     province's increase and recovery of it are refused by the county and change nothing."""
     county = "410102"
     city_issued = ID(1, "410100")
-    send(province, [issue(city_issued, 500_00)], origin="410100", recipient=county)
+    send(
+        province,
+        [issue(city_issued, 500_00, doc="郑财教〔2026〕12号")],
+        origin="410100",
+        recipient=county,
+    )
     send(province, [adjust("increase", city_issued, 100_00)], recipient=county)
     send(province, [adjust("recover", city_issued, 100_00)], recipient=county)
     amounts, verdicts = state(province, county)

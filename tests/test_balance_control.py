@@ -484,8 +484,10 @@ class BalanceControl(RuleBasedStateMachine):
         for code in codes:
             self.live.run_round(code)
 
-    def doc(self) -> str:
-        return f"豫财预〔{YEAR}〕{next(self.docs)}号"
+    def doc(self, code: str = PROVINCE) -> str:
+        """A fresh 文号 of ``code`` (豫财预〔2026〕7号 at the province)."""
+        abbreviation = self.live.network.topology.node(code).abbreviation
+        return f"{abbreviation}预〔{YEAR}〕{next(self.docs)}号"
 
     def books(self, code: str) -> Books:
         return books_of(code, self.states[code])
@@ -536,7 +538,7 @@ class BalanceControl(RuleBasedStateMachine):
                 func,
                 ECON,
                 FUND,
-                self.doc(),
+                self.doc(city),
                 YEAR,
                 parent_id=parent,
             )
@@ -580,7 +582,7 @@ class BalanceControl(RuleBasedStateMachine):
             row.func_code,
             ECON,
             FUND,
-            self.doc(),
+            self.doc(holder),
             YEAR,
             parent_id=parent,
         )
@@ -613,7 +615,7 @@ class BalanceControl(RuleBasedStateMachine):
         wanted = fen(amount, limit, below)
         allowed = wanted <= limit or (kind == "increase" and row.parent_id is None)
         node = self.live.nodes[row.issuer]
-        why = refusal(lambda: change(node, ident, kind, wanted, self.doc(), actor=ACTOR))
+        why = refusal(lambda: change(node, ident, kind, wanted, self.doc(row.issuer), actor=ACTOR))
         self.expect(why, allowed, reason, f"a {kind} of {wanted} fen of {ident}")
 
     @rule(ident=appropriations, amount=AMOUNT)
@@ -660,7 +662,7 @@ class BalanceControl(RuleBasedStateMachine):
                 row.func_code,
                 ECON,
                 FUND,
-                self.doc(),
+                self.doc(holder),
                 YEAR,
                 parent_id=ident,
             )

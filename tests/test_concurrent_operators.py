@@ -87,7 +87,7 @@ def city_operator(home: Path, number: int, parents: list[str], tally: Tally, doc
                     FUNC,
                     ECON,
                     FUND,
-                    next(docs),
+                    "郑财" + next(docs),
                     YEAR,
                     parent_id=parent,
                 )
@@ -100,7 +100,7 @@ def city_operator(home: Path, number: int, parents: list[str], tally: Tally, doc
                         FUNC,
                         ECON,
                         FUND,
-                        next(docs),
+                        "郑财" + next(docs),
                         YEAR,
                         parent_id=p,
                     )
@@ -119,7 +119,7 @@ def city_operator(home: Path, number: int, parents: list[str], tally: Tally, doc
                 target = rng.choice(mine)
                 how = rng.choice(("increase", "decrease", "recover"))
                 tally.attempt(
-                    how, change, node, target, how, amount // 4 + 1, next(docs), actor="op"
+                    how, change, node, target, how, amount // 4 + 1, "郑财" + next(docs), actor="op"
                 )
 
 
@@ -128,13 +128,15 @@ def province_operator(home: Path, parents: list[str], tally: Tally, docs: Any) -
     with Node.open(home) as node:
         for _ in range(OPERATIONS):
             if rng.random() < 0.2:
-                line = Allocation(CITY, rng.randint(1, ISSUED), FUNC, ECON, FUND, next(docs), YEAR)
+                line = Allocation(
+                    CITY, rng.randint(1, ISSUED), FUNC, ECON, FUND, "豫财" + next(docs), YEAR
+                )
                 tally.attempt("issue", allocate, node, [line], actor="province")
                 continue
             how = rng.choice(("increase", "decrease", "recover"))
             target = rng.choice(parents)
             amount = rng.randint(1, ISSUED // 4)
-            tally.attempt(how, change, node, target, how, amount, next(docs), actor="p")
+            tally.attempt(how, change, node, target, how, amount, "豫财" + next(docs), actor="p")
 
 
 def agent(network: Network, stop: threading.Event, tally: Tally) -> None:
@@ -182,9 +184,11 @@ def amounts(conn: sa.Connection, *where: Any) -> dict[str, int]:
 
 
 def test_many_operators_and_the_agent_at_once_lose_no_fen(province: Network) -> None:
-    docs = iter(f"豫财预〔{YEAR}〕{n}号" for n in range(1, 100_000))
+    docs = iter(f"预〔{YEAR}〕{n}号" for n in range(1, 100_000))  # after the issuer's 简称
     with Node.open(province.path / PROVINCE) as node:
-        lines = [Allocation(CITY, ISSUED, FUNC, ECON, FUND, next(docs), YEAR) for _ in range(3)]
+        lines = [
+            Allocation(CITY, ISSUED, FUNC, ECON, FUND, "豫财" + next(docs), YEAR) for _ in range(3)
+        ]
         parents = allocate(node, lines, actor="province")
     assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
 

@@ -79,7 +79,9 @@ def test_amounts_beyond_the_bound_are_refused_at_every_entry_point(
 
     assert allocate(province, "410000", "410181", "10000000000000.00").exit_code == 0
     settle(province)
-    more = run(province, "410000", "adjust", PARENT, "--delta", "0.01", "--doc", "d2")
+    more = run(
+        province, "410000", "adjust", PARENT, "--delta", "0.01", "--doc", "豫财预〔2026〕2号"
+    )
     assert more.exit_code == 3
     assert "past the largest amount of one appropriation" in more.stderr
     spend = run(
@@ -88,7 +90,7 @@ def test_amounts_beyond_the_bound_are_refused_at_every_entry_point(
     )  # fmt: skip
     assert spend.exit_code == 3 and "more than the largest amount" in spend.stderr
     listed = run(province, "410181", "appropriations")
-    assert listed.exit_code == 0 and "10000000000000.00" in listed.output
+    assert listed.exit_code == 0 and "10,000,000,000,000.00" in listed.output
 
 
 def test_a_breakdown_keeps_the_classification_it_is_taken_from(province: Network) -> None:

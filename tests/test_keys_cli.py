@@ -73,6 +73,8 @@ def test_key_made_on_the_node_signed_by_the_province_installed_on_the_node(
         "county",
         "--out",
         tmp_path / "410102.crt",
+        "--topology",
+        demo_topology,
     )
     assert signed.exit_code == 0, signed.stderr
     assert "Issued certificate for 410102 (county)" in signed.output
@@ -105,6 +107,8 @@ def test_a_certificate_for_another_key_is_not_installed(
         "county",
         "--out",
         tmp_path / "other.crt",
+        "--topology",
+        demo_topology,
     )
     result = run(
         "--home",
@@ -192,3 +196,21 @@ def test_verify_a_missing_file(province: Network) -> None:
         "--home", province.path / "410100", "changeset", "verify", province.path / "none.fcs"
     )
     assert result.exit_code == 3
+
+
+def test_pki_sign_checks_the_role_against_the_topology(tmp_path: Path, demo_topology: Path) -> None:
+    home = tmp_path / "410102"
+    init_node(home, "410102", demo_topology, None)
+    ca = tmp_path / "ca"
+    assert run("pki", "init-root", ca, "--province", "410000").exit_code == 0
+    assert run("--home", home, "keys", "new").exit_code == 0
+    csr = home / "keys" / "node.csr"
+    as_city = run("pki", "sign", csr, "--ca", ca, "--role", "city", "--topology", demo_topology)
+    assert as_city.exit_code == 3
+    assert "Error: 410102 (中原区) is a county in topology 'demo', not a city" in as_city.stderr
+    assert "--role county" in as_city.stderr
+    assert list((ca / "issued").glob("*.pem")) == []  # nothing was issued
+    unchecked = run("pki", "sign", csr, "--ca", ca, "--role", "county")
+    assert unchecked.exit_code == 2 and "--topology FILE or --home DIR" in unchecked.stderr
+    by_home = run("--home", home, "pki", "sign", csr, "--ca", ca, "--role", "county")
+    assert by_home.exit_code == 0, by_home.stderr

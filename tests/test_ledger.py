@@ -38,7 +38,7 @@ def county(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> 
         "--fund",
         "111",
         "--doc",
-        "d",
+        "豫财预〔2026〕1号",
         "--year",
         "2026",
     )

@@ -39,9 +39,12 @@ def test_an_upgrade_past_the_digests_builds_them_from_the_records(province: Netw
         with Node.open(province.path / code) as node:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
-            with node.engine.begin() as conn:
-                config.attributes["connection"] = conn
-                command.downgrade(config, "0005")
+            with node.engine.connect() as conn:
+                if node.engine.dialect.name == "sqlite":  # batch mode rebuilds tables
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.downgrade(config, "0005")
         result = CliRunner().invoke(cli, ["--home", str(province.path / code), "db", "upgrade"])
         assert result.exit_code == 0, result.output + result.stderr
         with Node.open(province.path / code) as node, reading(node.engine) as conn:

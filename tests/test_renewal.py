@@ -92,8 +92,8 @@ def renew(network: Network, code: str, tmp_path: Path, *new: str) -> Result:
     role = network.topology.node(code).role
     cert = tmp_path / f"{code}-renewed.crt"
     signed = run(
-        "pki", "sign", home / "keys" / "node.csr", "--ca", network.ca_dir, "--role", role,
-        "--out", cert,
+        "--home", home, "pki", "sign", home / "keys" / "node.csr", "--ca", network.ca_dir,
+        "--role", role, "--out", cert,
     )  # fmt: skip
     assert signed.exit_code == 0, signed.stderr
     installed = run("--home", home, "keys", "install", cert, "--ca-cert", network.ca_dir / "ca.crt")
@@ -113,16 +113,18 @@ def test_renewal_with_change_sets_in_flight_on_two_channels(
 ) -> None:
     old_cert = expiring_tomorrow(province, CITY)
     clock = FixedClock(ISSUED + timedelta(days=1))
-    issue(province, "410000", [line(CITY, 100_000, "豫财〔2026〕1号")], clock)
+    issue(province, "410000", [line(CITY, 100_000, "豫财预〔2026〕1号")], clock)
     settle(province, clock)
     with Node.open(province.path / CITY) as node:
         (received,) = [h.id for h in holdings(node, issued=False)]
     # Two breakdowns to each county, one change-set each: seq 1 and 2 on both channels.
     for number in (1, 2):
         for county in COUNTIES:
-            issue(province, CITY, [line(county, 1_000, f"郑财〔2026〕{number}号", received)], clock)
+            issue(
+                province, CITY, [line(county, 1_000, f"郑财预〔2026〕{number}号", received)], clock
+            )
     # And one more appropriation from the province, which the city will take.
-    issue(province, "410000", [line(CITY, 5_000, "豫财〔2026〕2号")], clock)
+    issue(province, "410000", [line(CITY, 5_000, "豫财预〔2026〕2号")], clock)
     one_round(province, "410000", clock)
     one_round(province, CITY, clock)  # takes it, sends its receipt and the breakdowns
     down = {c: province.path / CITY / "mailboxes" / c / "down" for c in COUNTIES}
@@ -149,7 +151,7 @@ def test_renewal_with_change_sets_in_flight_on_two_channels(
     # Two days on, the old certificate has expired; the city signs with its new one.
     clock.set(LATER)
     assert old_cert.not_valid_after_utc < clock.now()
-    issue(province, CITY, [line("410102", 1_000, "郑财〔2026〕3号", received)], clock)
+    issue(province, CITY, [line("410102", 1_000, "郑财预〔2026〕3号", received)], clock)
     settle(province, clock)
 
     # Nothing was re-signed: the change-sets in flight kept their ids, signed by the old
@@ -181,7 +183,7 @@ def test_a_key_replaced_by_hand_leaves_what_the_old_one_signed_valid(
     # old certificate signed before it expired still verifies after the expiry.
     expiring_tomorrow(province, "410000")
     clock = FixedClock(ISSUED + timedelta(days=1))
-    issue(province, "410000", [line(CITY, 100_000, "豫财〔2026〕1号")], clock)
+    issue(province, "410000", [line(CITY, 100_000, "豫财预〔2026〕1号")], clock)
     one_round(province, "410000", clock)
     keys = province.path / "410000" / "keys"
     (keys / "node.key").rename(tmp_path / "old.key")

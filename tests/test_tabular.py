@@ -310,7 +310,7 @@ def test_render_text_aligns_cjk_and_right_aligns_money() -> None:
     assert len(widths) == 1, text  # header and rule equally wide
     # Every row's amount ends at the same display column as the amount's header.
     amount_end = display_width(lines[0][: lines[0].index("金额（元）") + len("金额（元）")])
-    for line, amount in zip(lines[2:], ["1234.56", "-0.05", "1234567890.12"], strict=False):
+    for line, amount in zip(lines[2:], ["1,234.56", "-0.05", "1,234,567,890.12"], strict=False):
         assert display_width(line[: line.index(amount) + len(amount)]) == amount_end
     assert lines[2].startswith("郑州市财政局  ")
     assert display_width(lines[3].split("-0.05")[0]) == amount_end - len("-0.05")

@@ -23,6 +23,7 @@ from nodes.capabilities import (
     UpgradeStep,
 )
 from nodes.fiscal import appropriations, codes, figures, reports
+from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import protocol, records, statement
 from nodes.fiscal.reconcile.rounds import RECONCILE_JOB
 from nodes.fiscal.reports.job import REPORT_JOB
@@ -32,11 +33,29 @@ from sync.changeset import Verified
 __all__: list[str] = []
 
 
-def _appropriation(_context: Context) -> Handler:
+def _appropriation(context: Context) -> Handler:
+    documents = Documents(context.node.topology)
+
     def apply(conn: Connection, verified: Verified) -> None:
-        appropriations.apply_received(conn, verified)
+        appropriations.apply_received(conn, verified, documents)
 
     return apply
+
+
+def _copy(context: Context) -> Handler:
+    topology = context.node.topology
+
+    def apply(conn: Connection, verified: Verified) -> None:
+        appropriations.apply_copy(conn, verified, topology)
+
+    return apply
+
+
+def _adopt_copy(_context: Context) -> Handler:
+    def adopt(conn: Connection, verified: Verified) -> None:
+        """The issuer keeps nothing of a copy it sent: nothing to redo."""
+
+    return adopt
 
 
 def _report(context: Context) -> Handler:
@@ -85,17 +104,25 @@ def _adopt_report(context: Context) -> Handler:
 
 
 APPLIERS.update(
-    appropriation=_appropriation, report=_report, codeset=_codeset, reconcile=protocol.handler
+    appropriation=_appropriation,
+    copy=_copy,
+    report=_report,
+    codeset=_codeset,
+    reconcile=protocol.handler,
 )
 RECEIPT_HOOKS["appropriation"] = _appropriation_receipt
 RECEIPT_HOOKS["reconcile"] = _reconcile_receipt
 JOBS.extend((REPORT_JOB, RECONCILE_JOB))
 HOME_LOADERS.append(codes.load_national)
-UPGRADE_STEPS.append(UpgradeStep("0006", records.rebuild))
+UPGRADE_STEPS.extend(
+    (UpgradeStep("0006", records.rebuild), UpgradeStep("0011", codes.load_transfer_types))
+)
 ALERTS.append(statement.alerts)
 WALL_FIGURES.append(figures.node_figures)
 WALL_TOTALS.append(figures.totals)
-ADOPTERS.update(appropriation=_adopt_appropriation, report=_adopt_report, codeset=_codeset)
+ADOPTERS.update(
+    appropriation=_adopt_appropriation, copy=_adopt_copy, report=_adopt_report, codeset=_codeset
+)
 DRILL_CHECKS.append(
     lambda conn, me: [
         f"reconciliation digests of {edge} differ from their records"

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 import config
 from schema.bulk import insert_rows
+from schema.engine import reading
 from schema.limits import misfit
 from schema.tables import code_item
 from sync.errors import InputError
@@ -33,6 +34,7 @@ __all__ = [
     "CodeItem",
     "Known",
     "import_codes",
+    "items",
     "load_national",
     "national_years",
     "parse_operations",
@@ -212,6 +214,22 @@ def _store_all(conn: Connection, items: list[CodeItem]) -> None:
     store(conn, items)
 
 
+def items(node: Node, codeset: str, year: int | None = None) -> list[CodeItem]:
+    """``codes list``: the codes of ``codeset`` known here (national and extensions), of
+    ``year`` or of every year, in code order."""
+    if codeset not in CODESETS:
+        raise InputError(f"unknown code set {codeset!r}", hint=f"one of {', '.join(CODESETS)}")
+    query = sa.select(code_item).where(code_item.c.codeset == codeset)
+    if year is not None:
+        query = query.where(code_item.c.year == year)
+    with reading(node.engine) as conn:
+        rows = conn.execute(query.order_by(code_item.c.year, code_item.c.code)).all()
+    return [
+        CodeItem(r.codeset, r.year, r.code, r.name, r.parent_code, r.level, bool(r.is_extension))
+        for r in rows
+    ]
+
+
 def national_years(directory: Path = config.CODESETS) -> list[int]:
     """The fiscal years for which national code sets ship."""
     return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
@@ -229,6 +247,17 @@ def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
     columns = ("codeset", "year", "code", "name", "parent_code", "level", "is_extension")
     insert_rows(conn, code_item, columns, rows)
     return len(items)
+
+
+def load_transfer_types(conn: Connection, _me: str = "", directory: Path = config.CODESETS) -> int:
+    """Bring the shipped transfer types (转移支付类型) into a database made before one was
+    added (共同财政事权); return how many were stored."""
+    items = [
+        item
+        for year in national_years(directory)
+        for item in read_csv(directory / str(year) / "transfer.csv", extension=False)
+    ]
+    return store(conn, items)
 
 
 class Known:

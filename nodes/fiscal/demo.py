@@ -9,7 +9,14 @@ step through signed change-sets between the nodes' own databases:
 3. each city breaks what it received down to its counties (分解), keeping a share;
 4. counties and cities record spending against their appropriations, and revenue;
 5. every node generates its monthly report for the last complete month and submits it
-   to its parent and to the data center (月报), which consolidates them (汇总).
+   to its parent and to the data center (月报), which consolidates them (汇总): all of
+   them two days before the deadline, but 孟津县 (:data:`LATE`) two days after it and
+   中牟县 (:data:`MISSING`) never.
+
+The demo runs on its own calendar (:data:`DEMO_TODAY`, a :class:`FixedClock` that the
+steps move on), so that its submission table shows reports on time, one late and one
+missing every time it runs. On the system clock (``work_a_month`` in tests) every step
+happens now, and the late one is on time or late as the real date has it.
 
 Signed receipts come back for every change-set; the result holds what the province
 sees (issued, acknowledged), what the cities have available, and the consolidation.
@@ -21,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import config
@@ -29,10 +36,20 @@ from nodes.fiscal import appropriations, ledger, reports
 from nodes.fiscal.codes import import_codes
 from nodes.network import Network, NetworkSync, init_network, sync_network
 from nodes.node import Node
+from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec
-from sync.clock import SYSTEM_CLOCK, Clock
+from sync.clock import SYSTEM_CLOCK, Clock, FixedClock
 
-__all__ = ["DEMO_ALLOCATIONS", "DEMO_TOPOLOGY", "DemoResult", "run_demo", "work_a_month"]
+__all__ = [
+    "DEMO_ALLOCATIONS",
+    "DEMO_TODAY",
+    "DEMO_TOPOLOGY",
+    "LATE",
+    "MISSING",
+    "DemoResult",
+    "run_demo",
+    "work_a_month",
+]
 
 DEMO_TOPOLOGY = config.TOPOLOGIES / "demo.toml"
 DEMO_CODES = config.DEMO / "code-extensions.csv"
@@ -44,6 +61,12 @@ SPEND_PERCENT = 55
 """What each node spends of what it holds for itself in the reported month."""
 REVENUE = (("10101", 61), ("10106", 23), ("10304", 9))
 """Revenue codes (增值税, 个人所得税, 行政事业性收费收入) and a weight for each node's receipts."""
+DEMO_TODAY = datetime(2026, 11, 2, 9, 0, tzinfo=LOCAL_TIME)
+"""The demo's own "today" (Beijing time): the month it reports is October 2026."""
+LATE = "410322"
+"""The node that submits its monthly report two days after the deadline (孟津县)."""
+MISSING = "410122"
+"""The node that never submits it (中牟县)."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +100,23 @@ def last_month(today: date) -> reports.Period:
 def run_demo(
     path: Path | None,
     progress: Callable[[NodeSpec], None] | None = None,
-    clock: Clock = SYSTEM_CLOCK,
+    clock: Clock | None = None,
 ) -> DemoResult:
     """Build the demo province under ``path`` (a new temporary folder when None) and run
-    a month of its work (see the module's docstring); return what it shows."""
+    a month of its work (see the module's docstring) on the demo's calendar (from
+    :data:`DEMO_TODAY`, unless ``clock`` is given); return what it shows."""
     started = time.monotonic()
+    clock = clock if clock is not None else FixedClock(DEMO_TODAY)
     if path is None:
         path = Path(tempfile.mkdtemp(prefix="fiscalsync-demo-")) / "province"
-    network = init_network(path, DEMO_TOPOLOGY, progress=progress)
+    network = init_network(path, DEMO_TOPOLOGY, progress=progress, clock=clock)
     return work_a_month(network, clock, started=started)
+
+
+def _turn_to(clock: Clock, moment: datetime) -> None:
+    """Move a calendar clock on to ``moment`` (never back); the system clock moves itself."""
+    if isinstance(clock, FixedClock) and moment > clock.now():
+        clock.set(moment)
 
 
 def work_a_month(
@@ -115,7 +146,7 @@ def work_a_month(
         with Node.open(network.homes[city.code].path) as node:
             held = appropriations.holdings(node, issued=False, year=period.year)
             down = [
-                _share(h, county, city.code, number, len(counties))
+                _share(h, county, city.abbreviation or city.name, number, len(counties))
                 for number, h in enumerate(held, 1)
                 for county in counties
             ]
@@ -129,11 +160,18 @@ def work_a_month(
         with Node.open(network.homes[spec.code].path) as node:
             book = _entries(node, spec.code, period)
             entries += ledger.record(node, book, actor=ACTOR, clock=clock)
-    for spec in topology:
-        if spec.role != "center":
-            with Node.open(network.homes[spec.code].path) as node:
+    with Node.open(network.homes[topology.center.code].path) as node:
+        deadline = period.deadline(node.settings)
+    submitting = [s.code for s in topology if s.role != "center" and s.code != MISSING]
+    for due, codes_now in (
+        (deadline - timedelta(days=1, hours=14), [c for c in submitting if c != LATE]),
+        (deadline + timedelta(days=1, hours=15), [c for c in submitting if c == LATE]),
+    ):
+        _turn_to(clock, due)
+        for code in codes_now:
+            with Node.open(network.homes[code].path) as node:
                 reports.submit(node, period, actor=ACTOR, clock=clock)
-    settle()
+        settle()
 
     received = {}
     for spec in topology:
@@ -164,10 +202,10 @@ def work_a_month(
 
 
 def _share(
-    held: appropriations.Holding, county: str, city: str, number: int, counties: int
+    held: appropriations.Holding, county: str, abbreviation: str, number: int, counties: int
 ) -> appropriations.Allocation:
     """One county's part of a received appropriation: an equal share of what the city
-    passes down (all but KEEP_PERCENT), whole fen."""
+    passes down (all but KEEP_PERCENT), whole fen, under the city's 文号 (郑财预〔2026〕1号)."""
     share = held.available_fen * (100 - KEEP_PERCENT) // 100 // counties
     return appropriations.Allocation(
         recipient=county,
@@ -175,7 +213,7 @@ def _share(
         func=held.func_code,
         econ=held.econ_code,
         fund=held.fund_code,
-        doc=f"{city}财预〔{held.year}〕{number}号",
+        doc=f"{abbreviation}预〔{held.year}〕{number}号",
         year=held.year,
         title=held.title,
         transfer_type=held.transfer_type,

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from nodes import rejoin
 from nodes.fiscal.appropriations import balances
 from nodes.fiscal.codes import Known
 from nodes.fiscal.tabular import read_table, refuse
 from schema.bulk import insert_rows
+from schema.engine import reading
 from schema.locks import lock_rows
 from schema.tables import appropriation, ledger_entry
 from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_yuan
@@ -30,7 +33,7 @@ from sync.errors import InputError
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["DIRECTIONS", "Entry", "read_entries", "record"]
+__all__ = ["DIRECTIONS", "Entry", "Recorded", "entries", "read_entries", "record"]
 
 DIRECTIONS = {
     "expenditure": "expenditure",
@@ -65,18 +68,33 @@ class Entry:
     appropriation_id: str | None = None
     memo: str = ""
     label: str | None = None  # how refusals name it, e.g. "spending.csv row 4"
+    problems: tuple[str, ...] = ()  # what is wrong with it as written in its file
+
+
+def _hint(problems: list[str], *, from_file: bool) -> str:
+    """The hint that applies to what was found."""
+    if any("still available" in p or "received here" in p for p in problems):
+        return "指标控制: see what is available with 'fiscalsync appropriations'"
+    if any("is not a code of" in p or "code set" in p for p in problems):
+        return "see the codes of the year with 'fiscalsync codes list --codeset func'"
+    if from_file:
+        return f"the header line is: {HEADER}"
+    return "fix what is named; nothing was recorded"
 
 
 def read_entries(path: Path) -> list[Entry]:
-    """Read a CSV or XLSX of entries; every bad row and field is named at once."""
+    """Read a CSV or XLSX of entries. What is wrong with a row as written goes with its
+    entry (``Entry.problems``), so that :func:`record` names it with everything else it
+    finds (codes, balances), in one pass."""
     sheet = read_table(path, COLUMNS, REQUIRED)
     if not sheet.rows:
         raise InputError(f"{path.name} has no entries", hint=f"the header line is: {HEADER}")
-    entries, problems = [], []
+    entries = []
     for row in sheet.rows:
         where = f"{path.name} row {row.number}"
         values = row.values
         found = []
+        when = None
         try:
             when = date.fromisoformat(values["date"])
         except ValueError:
@@ -84,28 +102,24 @@ def read_entries(path: Path) -> list[Entry]:
         direction = DIRECTIONS.get(values["direction"].lower())
         if direction is None:
             found.append(f"direction {values['direction']!r} is not expenditure or revenue")
+        amount = 0
         try:
             amount = parse_yuan(values["amount"])
         except ValueError as exc:
             found.append(f"amount: {exc}")
-        if found:
-            problems.extend(f"{where}: {p}" for p in found)
-            continue
-        assert direction is not None
         entries.append(
             Entry(
-                entry_date=when,
-                direction=direction,
+                entry_date=when or date.min,
+                direction=direction or "",
                 code=values["code"],
                 amount_fen=amount,
                 econ=values.get("econ") or None,
                 appropriation_id=values.get("appropriation") or None,
                 memo=values.get("memo", ""),
                 label=where,
+                problems=tuple(found),
             )
         )
-    if problems:
-        refuse(problems, "recorded", f"the header line is: {HEADER}")
     return entries
 
 
@@ -134,8 +148,13 @@ def record(
         problems = []
         for number, entry in enumerate(entries, 1):
             where = entry.label or f"entry {number}"
+            problems.extend(f"{where}: {p}" for p in entry.problems)
+            if entry.problems and (not entry.direction or entry.entry_date == date.min):
+                continue  # what the rest is checked against is unreadable, and named
             year = entry.entry_date.year
-            if entry.amount_fen <= 0:
+            if entry.problems and entry.amount_fen == 0:
+                pass  # its amount is named already
+            elif entry.amount_fen <= 0:
                 problems.append(f"{where}: amount must be more than zero")
             elif entry.amount_fen > MAX_AMOUNT_FEN:
                 problems.append(
@@ -180,7 +199,7 @@ def record(
                     f"{format_yuan(left[ident] + entry.amount_fen)} 元"
                 )
         if problems:
-            refuse(problems, "recorded", f"the header line is: {HEADER}")
+            refuse(problems, "recorded", _hint(problems, from_file=any(e.label for e in entries)))
         rows = [
             (
                 e.entry_date.isoformat(),
@@ -210,3 +229,54 @@ def record(
     if progress is not None:
         progress(len(entries))
     return len(entries)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An entry as the ledger holds it, with who recorded it and when (UTC)."""
+
+    id: int
+    entry_date: date
+    direction: str
+    code: str
+    econ: str | None
+    amount_fen: int
+    appropriation_id: str | None
+    memo: str
+    recorded_at: datetime
+    recorded_by: str
+
+
+def entries(
+    node: Node,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    appropriation_id: str | None = None,
+) -> list[Recorded]:
+    """``ledger list``: the entries recorded here, by date (between ``start`` and ``end``,
+    both included), or those spent against one appropriation."""
+    query = sa.select(ledger_entry).order_by(ledger_entry.c.entry_date, ledger_entry.c.id)
+    if start is not None:
+        query = query.where(ledger_entry.c.entry_date >= start)
+    if end is not None:
+        query = query.where(ledger_entry.c.entry_date <= end)
+    if appropriation_id is not None:
+        query = query.where(ledger_entry.c.appropriation_id == appropriation_id)
+    with reading(node.engine) as conn:
+        rows = conn.execute(query).all()
+    return [
+        Recorded(
+            r.id,
+            r.entry_date,
+            r.direction,
+            r.func_code,
+            r.econ_code,
+            int(r.amount_fen),
+            r.appropriation_id,
+            r.memo,
+            r.recorded_at,
+            r.recorded_by,
+        )  # fmt: skip
+        for r in rows
+    ]

@@ -293,10 +293,16 @@ def write_table(
 
 
 def render_text(columns: Sequence[Column], rows: Rows) -> str:
-    """An aligned plain-text table: header, rule, rows; CJK characters count two columns."""
+    """An aligned plain-text table: header, rule, rows; CJK characters count two columns.
+    Amounts are grouped by thousands for the eye (1,234,567.89); files keep them plain."""
     table = [[column.label for column in columns]]
     for row in rows:
-        cells = (_text(column, value) for column, value in zip(columns, row, strict=True))
+        cells = (
+            format_yuan(_integer(column, value))
+            if column.kind == "money" and value is not None
+            else _text(column, value)
+            for column, value in zip(columns, row, strict=True)
+        )
         table.append([" ".join(cell.splitlines()) for cell in cells])
     widths = [max(_display_width(line[i]) for line in table) for i in range(len(columns))]
     right = [column.kind != "text" for column in columns]

@@ -11,24 +11,44 @@ agent, can never both spend the same available balance.
 - :mod:`.batches`: lines to issue read from a spreadsheet;
 - :mod:`.receiving`: what the recipient does with a change-set that arrives;
 - :mod:`.balances`: what is available, and which events count;
-- :mod:`.listings`: listings and one appropriation's history.
+- :mod:`.listings`: listings and one appropriation's history;
+- :mod:`.copies`: information copies (抄送) of what is issued over a node's head, 全辖;
+- :mod:`.tracing`: one appropriation followed down the chain (直达资金).
 """
 
 from nodes.fiscal.appropriations.adopting import adopt_issued
 from nodes.fiscal.appropriations.balances import available, balances, budget_by_func
-from nodes.fiscal.appropriations.batches import read_allocations
+from nodes.fiscal.appropriations.batches import INDICATOR_WORDS, LEVEL_WORDS, read_allocations
+from nodes.fiscal.appropriations.copies import Share, apply_copy, jurisdiction
 from nodes.fiscal.appropriations.issuing import Allocation, allocate, change
-from nodes.fiscal.appropriations.listings import Event, History, Holding, history, holdings
-from nodes.fiscal.appropriations.operations import EVENT_SIGN
+from nodes.fiscal.appropriations.listings import (
+    Event,
+    History,
+    Holding,
+    Refusal,
+    history,
+    holdings,
+    refused,
+)
+from nodes.fiscal.appropriations.operations import EVENT_SIGN, TRANSFER_LABELS, TRANSFER_WORDS
 from nodes.fiscal.appropriations.receiving import apply_received
+from nodes.fiscal.appropriations.tracing import Step, trace
 
 __all__ = [
     "EVENT_SIGN",
+    "INDICATOR_WORDS",
+    "LEVEL_WORDS",
     "Event",
     "History",
     "Allocation",
     "Holding",
+    "Refusal",
+    "Share",
+    "Step",
+    "TRANSFER_LABELS",
+    "TRANSFER_WORDS",
     "adopt_issued",
+    "apply_copy",
     "allocate",
     "apply_received",
     "available",
@@ -37,5 +57,8 @@ __all__ = [
     "change",
     "history",
     "holdings",
+    "jurisdiction",
     "read_allocations",
+    "refused",
+    "trace",
 ]

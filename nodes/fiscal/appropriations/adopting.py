@@ -67,6 +67,10 @@ def adopt_issued(conn: Connection, verified: Verified) -> None:
                 parse_utc(op["at"]),
                 op["actor"],
                 leaf_of(str(op["id"])),
+                op.get("direct", False),
+                op.get("indicator", "annual"),
+                op.get("source", "own" if op.get("upper_doc") is None else "upper"),
+                op.get("level"),
             )
         )
         _count_past(conn, me, str(op["id"]), int(op["year"]))

@@ -6,14 +6,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nodes.fiscal.appropriations.issuing import Allocation
-from nodes.fiscal.tabular import read_table, refuse
+from nodes.fiscal.appropriations.operations import (
+    BUDGET_LEVELS,
+    INDICATOR_KINDS,
+    TRANSFER_WORDS,
+)
+from nodes.fiscal.tabular import read_table
 from schema.types import parse_yuan
 from sync.errors import InputError
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["FILE_HEADER", "read_allocations"]
+__all__ = ["FILE_HEADER", "INDICATOR_WORDS", "LEVEL_WORDS", "read_allocations"]
 
 FILE_COLUMNS = {
     "recipient": ("recipient", "to", "下达对象", "接收单位", "地区编码"),
@@ -27,22 +32,46 @@ FILE_COLUMNS = {
     "type": ("type", "转移支付类型", "类型"),
     "project": ("project", "项目", "项目编码"),
     "from": ("from", "parent", "来源指标"),
+    "direct": ("direct", "直达", "直达资金"),
+    "indicator": ("indicator", "指标类型"),
+    "level": ("level", "预算级次"),
+    "upper_doc": ("upper_doc", "上级文号"),
 }
 FILE_REQUIRED = ("recipient", "amount", "func", "econ", "fund", "doc")
-FILE_HEADER = "recipient,amount,func,econ,fund,doc,title,year,type,project,from"
-TYPE_WORDS = {"general": "general", "一般性": "general", "special": "special", "专项": "special"}
+FILE_HEADER = (
+    "recipient,amount,func,econ,fund,doc,title,year,type,project,from,direct,indicator,level,"
+    "upper_doc"
+)
+INDICATOR_WORDS = {
+    **{k: k for k in INDICATOR_KINDS},
+    **{label: k for k, label in INDICATOR_KINDS.items()},
+}
+"""What an operator may write for a 指标类型: the code or its Chinese name."""
+LEVEL_WORDS = {**{k: k for k in BUDGET_LEVELS}, **{label: k for k, label in BUDGET_LEVELS.items()}}
+"""What an operator may write for a 预算级次: the code or its Chinese name."""
+DIRECT_WORDS = {
+    "yes": True,
+    "true": True,
+    "是": True,
+    "直达": True,
+    "no": False,
+    "false": False,
+    "否": False,
+}
 
 
 def read_allocations(path: Path, default_year: int) -> list[Allocation]:
-    """Read a batch of lines from a CSV or XLSX file; every bad row and field at once.
+    """Read a batch of lines from a CSV or XLSX file.
 
     Amounts are in 元 (at most two decimals); ``from`` names a received appropriation to
-    break down. What the file cannot know (codes, balances) :func:`allocate` checks.
+    break down. What is wrong with a row as written (an empty field, an amount that is
+    not one) goes with its line (``Allocation.problems``), so that :func:`allocate`
+    names it with everything it finds itself (codes, 文号, balances), in one pass.
     """
     sheet = read_table(path, FILE_COLUMNS, FILE_REQUIRED)
     if not sheet.rows:
         raise InputError(f"{path.name} has no lines", hint=f"the header line is: {FILE_HEADER}")
-    lines, problems = [], []
+    lines = []
     for row in sheet.rows:
         where = f"{path.name} row {row.number}"
         v = row.values
@@ -59,27 +88,42 @@ def read_allocations(path: Path, default_year: int) -> list[Allocation]:
                 found.append(f"year {v['year']!r} is not a year")
             else:
                 year = int(v["year"])
-        transfer = TYPE_WORDS.get((v.get("type") or "general").lower())
+        transfer = TRANSFER_WORDS.get((v.get("type") or "general").lower())
         if transfer is None:
-            found.append(f"type {v['type']!r} is not general or special")
-        if found:
-            problems.extend(f"{where}: {p}" for p in found)
-            continue
+            found.append(f"type {v['type']!r} is not one of {', '.join(TRANSFER_WORDS)}")
+        indicator = INDICATOR_WORDS.get(v.get("indicator") or "annual")
+        if indicator is None:
+            found.append(
+                f"indicator (指标类型) {v['indicator']!r} is not one of "
+                f"{', '.join(INDICATOR_WORDS)}"
+            )
+        level = LEVEL_WORDS.get(v["level"]) if v.get("level") else None
+        if v.get("level") and level is None:
+            found.append(f"level (预算级次) {v['level']!r} is not one of {', '.join(LEVEL_WORDS)}")
+        direct = None
+        if v.get("direct"):
+            direct = DIRECT_WORDS.get(v["direct"].lower())
+            if direct is None:
+                found.append(f"direct {v['direct']!r} is not yes or no (是/否)")
         lines.append(
             Allocation(
-                recipient=v["recipient"],
+                recipient=v.get("recipient") or "",
                 amount_fen=amount,
-                func=v["func"],
-                econ=v["econ"],
-                fund=v["fund"],
-                doc=v["doc"],
+                func=v.get("func") or "",
+                econ=v.get("econ") or "",
+                fund=v.get("fund") or "",
+                doc=v.get("doc") or "",
                 year=year,
                 title=v.get("title", ""),
                 transfer_type=transfer or "general",
                 project=v.get("project") or None,
                 parent_id=v.get("from") or None,
                 label=where,
+                direct=direct,
+                indicator=indicator or "annual",
+                level=level,
+                upper_doc=v.get("upper_doc") or None,
+                problems=tuple(found),
             )
         )
-    refuse(problems, "issued", f"the header line is: {FILE_HEADER}")
     return lines

@@ -8,6 +8,7 @@ doing the same at once waits, then sees what the first one did.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,16 +17,22 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes.fiscal.appropriations import copies
 from nodes.fiscal.appropriations.balances import available, balances, issued_events
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
+    BUDGET_LEVELS,
     EVENT_COLUMNS,
     EVENT_SIGN,
     FIELD_LENGTH,
+    INDICATOR_KINDS,
+    TRANSFER_LABELS,
     TRANSFER_TYPES,
     issued_under,
 )
 from nodes.fiscal.codes import Known
+from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
+from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
 from nodes.fiscal.tabular import refuse
@@ -56,6 +63,11 @@ class Allocation:
     """One line to issue (下达): to a descendant, or broken down (分解) from a received one.
 
     ``label`` names the line in refusals (``batch.xlsx row 7``); by default ``line N``.
+    ``direct`` marks 直达资金; None takes it from the appropriation broken down (or not
+    直达 for an issue), and a breakdown that gives another value is refused.
+    ``indicator`` is the 指标类型; ``level`` the 预算级次 (None: the recipient's role);
+    ``upper_doc`` the document received from above that an issue (not a breakdown, whose
+    上级文号 is its parent's 文号) is made under, such as the central 财预〔2026〕3号.
     """
 
     recipient: str
@@ -70,10 +82,21 @@ class Allocation:
     project: str | None = None
     parent_id: str | None = None
     label: str | None = None
+    direct: bool | None = None
+    indicator: str = "annual"
+    level: str | None = None
+    upper_doc: str | None = None
+    problems: tuple[str, ...] = ()
+    """What is wrong with the line as written in its file (named with the rest)."""
 
 
 def _static_problems(where: str, line: Allocation, node: Node, known: Known) -> list[str]:
-    problems = []
+    problems = [f"{where}: {p}" for p in line.problems]
+    if line.problems:  # what its file left empty or unreadable is named already
+        if not (line.recipient and line.func and line.econ and line.fund and line.doc):
+            return problems
+        if line.amount_fen <= 0:
+            line = dataclasses.replace(line, amount_fen=1)
     try:
         check_send(node.topology, node.spec.code, line.recipient, "appropriation")
     except NotAuthorized as exc:
@@ -107,7 +130,26 @@ def _static_problems(where: str, line: Allocation, node: Node, known: Known) -> 
         if len(text) > FIELD_LENGTH[key]:
             problems.append(f"{where}: {what} is longer than {FIELD_LENGTH[key]} characters")
     if line.transfer_type not in TRANSFER_TYPES:
-        problems.append(f"{where}: type must be general or special")
+        problems.append(f"{where}: type must be one of {', '.join(TRANSFER_TYPES)}")
+    documents = Documents(node.topology)
+    if line.indicator not in INDICATOR_KINDS:
+        problems.append(f"{where}: 指标类型 must be one of {', '.join(INDICATOR_KINDS)}")
+    elif line.doc.strip() and (
+        problem := documents.problem(
+            line.doc, node.spec.code, line.year, advance=line.indicator == "advance"
+        )
+    ):
+        problems.append(f"{where}: {problem}")
+    if line.level is not None and line.level not in BUDGET_LEVELS:
+        problems.append(f"{where}: 预算级次 must be one of {', '.join(BUDGET_LEVELS)}")
+    if line.upper_doc is not None:
+        if line.parent_id is not None:
+            problems.append(
+                f"{where}: a breakdown's upper document (上级文号) is the 文号 of "
+                f"{line.parent_id}: give no other"
+            )
+        elif problem := documents.upper_problem(line.upper_doc, node.spec.code):
+            problems.append(f"{where}: {problem}")
     return problems
 
 
@@ -153,8 +195,13 @@ def _breakdown_problems(line: Allocation, parent: Any) -> list[str]:
         )
     if line.transfer_type != parent.transfer_type:
         found.append(
-            f"a breakdown keeps the transfer type of {ident}, {parent.transfer_type}, "
-            f"not {line.transfer_type}"
+            f"a breakdown keeps the transfer type of {ident}, {parent.transfer_type} "
+            f"({TRANSFER_LABELS.get(parent.transfer_type, '')}), not {line.transfer_type}"
+        )
+    if line.direct is not None and line.direct != parent.direct:
+        found.append(
+            f"a breakdown keeps the 直达资金 flag of {ident}: it is "
+            f"{'直达' if parent.direct else 'not 直达'}, so must its breakdowns be"
         )
     if not line.func.startswith(parent.func_code):
         found.append(
@@ -258,27 +305,25 @@ def allocate(
             for number, line in enumerate(lines, 1)
             for p in _static_problems(line.label or f"line {number}", line, node, known)
         ]
+        before = len(problems)
         parents = _parents(conn, lines, me, problems)
+        parents_checked = problems[before:]
         numbers = {
             year: iter(take_numbers(conn, "appropriation", issued_under(me, year)[:-1], count))
             for year, count in sorted(Counter(line.year for line in lines).items())
         }
         duplicates = [] if allow_duplicate else _duplicates(conn, me, lines)
         problems.extend(duplicates)
-        refuse(
-            problems,
-            "issued",
-            "add --allow-duplicate to issue the same line again on purpose"
-            if problems and problems == duplicates
-            else "指标控制: a breakdown may not exceed what is still available, and keeps the "
-            "classification of what it is taken from",
-        )
+        refuse(problems, "issued", _hint(problems, duplicates, parents_checked))
         ids = [f"{issued_under(me, line.year)}{next(numbers[line.year]):06d}" for line in lines]
         rows = []
         by_recipient: dict[str, list[dict[str, Any]]] = {}
         for done, (ident, line) in enumerate(zip(ids, lines, strict=True), 1):
             parent = parents.get(line.parent_id) if line.parent_id else None
-            upper_doc = parent.doc_no if parent is not None else None
+            upper_doc = parent.doc_no if parent is not None else line.upper_doc
+            direct = bool(parent.direct) if parent is not None else bool(line.direct)
+            source = "own" if upper_doc is None else "upper"
+            level = line.level or _level(node, line.recipient)
             rows.append(
                 (
                     ident,
@@ -297,6 +342,10 @@ def allocate(
                     now,
                     actor,
                     leaf_of(ident),
+                    direct,
+                    line.indicator,
+                    source,
+                    level,
                 )
             )
             by_recipient.setdefault(line.recipient, []).append(
@@ -313,6 +362,10 @@ def allocate(
                     "econ": line.econ,
                     "fund": line.fund,
                     "type": line.transfer_type,
+                    "direct": direct,
+                    "indicator": line.indicator,
+                    "source": source,
+                    "level": level,
                     "project": line.project,
                     "amount": line.amount_fen,
                     "actor": actor,
@@ -324,20 +377,50 @@ def allocate(
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
         events = []
         seq_of: dict[str, int] = {}
-        for recipient, operations in sorted(by_recipient.items()):  # heads in lock order
-            written = enqueue(
-                conn, node.spool, signer, recipient, "appropriation", operations, clock
-            )
-            seq_of[recipient] = written.header.seq
-            events.extend(
-                (op["id"], 1, "issue", op["amount"], op["doc"], actor, now, written.id)
-                for op in operations
-            )
+        for recipient, kind, operations in _sends(node, by_recipient):  # heads in lock order
+            written = enqueue(conn, node.spool, signer, recipient, kind, operations, clock)
+            if kind != copies.KIND:
+                seq_of[recipient] = written.header.seq
+                events.extend(
+                    (op["id"], 1, "issue", op["amount"], op["doc"], actor, now, written.id)
+                    for op in operations
+                )
         insert_rows(conn, appropriation_event, EVENT_COLUMNS, events)
         _keep_digests(conn, me, rows, lines, seq_of, wire_time(now))
     if progress is not None:
         progress(len(lines))
     return ids
+
+
+def _hint(problems: list[str], duplicates: list[str], breakdowns: list[str]) -> str:
+    """The hint that applies to what was found."""
+    if problems and problems == duplicates:
+        return "add --allow-duplicate to issue the same line again on purpose"
+    if breakdowns:
+        return (
+            "指标控制: a breakdown may not exceed what is still available, and keeps the "
+            "classification of what it is taken from"
+        )
+    return f"fix the lines named; nothing was issued (文号 like {DOCUMENT_EXAMPLE})"
+
+
+def _level(node: Node, recipient: str) -> str | None:
+    """The 预算级次 of what ``recipient`` receives: its role's level."""
+    role = node.topology.nodes[recipient].role if recipient in node.topology else None
+    return role if role in BUDGET_LEVELS else None
+
+
+def _sends(
+    node: Node, by_recipient: dict[str, list[dict[str, Any]]]
+) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """The change-sets to write, in the lock order of their channel heads: each
+    recipient's appropriations, and the information copies (抄送) for every node between
+    this one and a recipient below its child."""
+    sends = [(to, "appropriation", ops) for to, ops in by_recipient.items()]
+    for to, ops in by_recipient.items():
+        for between in copies.in_between(node.topology, node.spec.code, to):
+            sends.append((between, copies.KIND, copies.copied(ops, to)))
+    return sorted(sends, key=lambda send: (send[0], send[1] == copies.KIND))
 
 
 def _keep_digests(
@@ -396,6 +479,8 @@ def change(
             f"the document number (文号) is longer than {FIELD_LENGTH['doc']} characters"
         )
     me = node.spec.code
+    if problem := Documents(node.topology).problem(doc, me):
+        raise InputError(problem, hint=f"e.g. --doc '{DOCUMENT_EXAMPLE}'")
     signer = load_signer(node.home.keys)
     with node.engine.begin() as conn:
         row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
@@ -448,9 +533,11 @@ def change(
             "actor": actor,
             "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         }
-        written = enqueue(
-            conn, node.spool, signer, row.recipient, "appropriation", [operation], clock
-        )
+        written = None
+        for recipient, sent, operations in _sends(node, {row.recipient: [operation]}):
+            done = enqueue(conn, node.spool, signer, recipient, sent, operations, clock)
+            written = done if sent != copies.KIND else written
+        assert written is not None
         seq = (
             int(
                 conn.execute(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from nodes.fiscal.appropriations.balances import balances, issued_events
+from nodes.fiscal.appropriations.operations import BUDGET_LEVELS, INDICATOR_KINDS, SOURCES
 from schema.channels import changeset_log, outbox
 from schema.engine import reading
 from schema.sums import total
@@ -18,7 +19,7 @@ from sync.errors import InputError
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["Event", "History", "Holding", "history", "holdings"]
+__all__ = ["Event", "History", "Holding", "Refusal", "history", "holdings", "refused"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,31 @@ class Holding:
     amount_fen: int
     acknowledged_fen: int
     available_fen: int
+    direct: bool = False
+    upper_doc_no: str | None = None
+    indicator_kind: str = "annual"
+    fund_source: str = "own"
+    budget_level: str | None = None
+
+    @property
+    def direct_label(self) -> str:
+        """直达 for 直达资金, else empty."""
+        return "直达" if self.direct else ""
+
+    @property
+    def indicator_label(self) -> str:
+        """The 指标类型 in Chinese (年初预算, 追加, 提前下达)."""
+        return INDICATOR_KINDS.get(self.indicator_kind, self.indicator_kind)
+
+    @property
+    def source_label(self) -> str:
+        """The 指标来源 in Chinese (上级补助, 本级安排)."""
+        return SOURCES.get(self.fund_source, self.fund_source)
+
+    @property
+    def level_label(self) -> str:
+        """The 预算级次 in Chinese (省级, 市级, 县级), or empty."""
+        return BUDGET_LEVELS.get(self.budget_level or "", "")
 
 
 def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holding]:
@@ -91,6 +117,11 @@ def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holdi
             amount_fen=int(r.amount),
             acknowledged_fen=int(r.acknowledged),
             available_fen=int(r.amount) if issued else left.get(r.id, 0),
+            direct=bool(r.direct),
+            upper_doc_no=r.upper_doc_no,
+            indicator_kind=r.indicator_kind,
+            fund_source=r.fund_source,
+            budget_level=r.budget_level,
         )
         for r in rows
     ]
@@ -178,3 +209,57 @@ def history(node: Node, ident: str) -> History:
     own = next(h for h in listing if h.id == ident)
     children = [h for h in holdings(node, issued=True, year=row.year) if h.parent_id == ident]
     return History(own, events, children, issued_here)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A change-set of appropriations (or of their copies) that was refused: sent from
+    here and refused by its recipient (``direction`` ``sent``), or refused here
+    (``taken``), with the reason its negative receipt gives."""
+
+    direction: str
+    changeset_id: str
+    kind: str
+    origin: str
+    recipient: str
+    seq: int
+    at: datetime
+    reason: str
+
+
+def refused(node: Node) -> list[Refusal]:
+    """``appropriations --refused``: every refused change-set of appropriations, newest
+    first, whichever side refused it."""
+    me = node.spec.code
+    kinds = ("appropriation", "copy")
+    with reading(node.engine) as conn:
+        sent = conn.execute(
+            sa.select(outbox).where(
+                outbox.c.kind.in_(kinds), outbox.c.receipt_verdict == "rejected"
+            )
+        ).all()
+        taken = conn.execute(
+            sa.select(changeset_log).where(
+                changeset_log.c.kind.in_(kinds), changeset_log.c.verdict == "rejected"
+            )
+        ).all()
+    found = [
+        Refusal(
+            "sent",
+            r.id,
+            r.kind,
+            me,
+            r.recipient,
+            int(r.seq),
+            r.receipt_taken_at or r.acked_at or r.created_at,
+            r.receipt_reason or "",
+        )  # fmt: skip
+        for r in sent
+    ]
+    found.extend(
+        Refusal(
+            "taken", r.id, r.kind, r.origin, r.recipient, int(r.seq), r.applied_at, r.reason or ""
+        )
+        for r in taken
+    )
+    return sorted(found, key=lambda f: f.at, reverse=True)

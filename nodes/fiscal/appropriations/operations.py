@@ -4,15 +4,22 @@
 
     {"op": "issue", "id": "...", "year": 2026, "doc": "豫财教〔2026〕12号", "title": "...",
      "upper_doc": null, "parent_id": null, "func": "2050201", "econ": "50201",
-     "fund": "111", "type": "general", "project": null, "amount": 123456,
-     "actor": "...", "at": "2026-11-23T08:00:00Z", "from": null}
+     "fund": "111", "type": "general", "direct": false, "project": null,
+     "indicator": "annual", "source": "own", "level": "city",
+     "amount": 123456, "actor": "...", "at": "2026-11-23T08:00:00Z", "from": null}
     {"op": "increase" | "decrease" | "recover", "id": "...", "amount": 100,
      "doc": "...", "actor": "...", "at": "..."}
 
 ``from`` is, for a breakdown (分解), the id of the received appropriation it was taken
 from at the issuer: the recipient ignores it; the issuer needs it to take its own
 change-set back after a restore (:mod:`.adopting`). Amounts are integer fen, positive and at most ``MAX_AMOUNT_FEN``; the event's sign
-comes from its kind. Text fields are no longer than their columns. An ``issue`` carries
+comes from its kind. ``type`` is one of :data:`TRANSFER_TYPES` (``general`` when absent);
+``direct`` (直达资金) is true or false (false when absent). ``indicator`` (指标类型) is one
+of :data:`INDICATOR_KINDS` (``annual`` when absent), ``source`` (指标来源) ``upper`` exactly
+when an ``upper_doc`` is named, else ``own``, and ``level`` (预算级次) one of
+:data:`BUDGET_LEVELS` or absent. With the topology's rules (:mod:`nodes.fiscal.documents`),
+``doc`` is a document of the issuer of the fiscal year (or the year before for 提前下达),
+and ``upper_doc`` one of the Ministry of Finance or of a node above it. Text fields are no longer than their columns. An ``issue`` carries
 an id of the origin's own numbering (``<origin>-<year>-<n>``). The rows an operation
 becomes are in the column orders :data:`APPROPRIATION_COLUMNS` and :data:`EVENT_COLUMNS`.
 """
@@ -23,6 +30,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nodes.fiscal.codes import Known
+from nodes.fiscal.documents import Documents
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_utc
 from sync.errors import InputError
@@ -34,16 +42,35 @@ if TYPE_CHECKING:
 __all__ = [
     "Issues",
     "APPROPRIATION_COLUMNS",
+    "BUDGET_LEVELS",
+    "INDICATOR_KINDS",
+    "SOURCES",
     "EVENT_COLUMNS",
     "EVENT_SIGN",
     "FIELD_LENGTH",
+    "TRANSFER_LABELS",
     "TRANSFER_TYPES",
     "check_operation",
     "issued_under",
 ]
 
 EVENT_SIGN = {"issue": 1, "increase": 1, "decrease": -1, "recover": -1}
-TRANSFER_TYPES = ("general", "special")
+TRANSFER_TYPES = ("general", "special", "shared")
+TRANSFER_LABELS = {"general": "一般性", "special": "专项", "shared": "共同财政事权"}
+"""Transfer-payment types (转移支付类型) and the words a finance officer knows them by."""
+TRANSFER_WORDS = {
+    **{t: t for t in TRANSFER_TYPES},
+    **{label: t for t, label in TRANSFER_LABELS.items()},
+    **{f"{label}转移支付": t for t, label in TRANSFER_LABELS.items()},
+}
+"""What an operator may write for a transfer type: the code, or its Chinese name."""
+INDICATOR_KINDS = {"annual": "年初预算", "additional": "追加", "advance": "提前下达"}
+"""指标类型: in the budget passed at the start of the year, added during it, or allocated
+in advance of the next year."""
+SOURCES = {"upper": "上级补助", "own": "本级安排"}
+"""指标来源: money from the level above (with its 上级文号), or this level's own."""
+BUDGET_LEVELS = {"central": "中央级", "province": "省级", "city": "市级", "county": "县级"}
+"""预算级次: the level of government whose budget the money belongs to."""
 
 _ISSUE_TEXT = ("id", "doc", "func", "econ", "fund", "actor", "at")
 FIELD_LENGTH = {
@@ -76,6 +103,10 @@ APPROPRIATION_COLUMNS = (
     "created_at",
     "created_by",
     "leaf",
+    "direct",
+    "indicator_kind",
+    "fund_source",
+    "budget_level",
 )
 EVENT_COLUMNS = (
     "appropriation_id",
@@ -137,6 +168,7 @@ def check_operation(
     times: dict[str, datetime],
     issuer: str,
     known: Known | None = None,
+    documents: Documents | None = None,
 ) -> datetime:
     """Check one operation completely, in the order the errors are reported; return its time.
 
@@ -151,13 +183,18 @@ def check_operation(
     at = _when(text, where)
     for key in ("id", "doc", "actor"):
         _text(op, key, where)
+    if kind != "issue" and documents is not None:
+        if problem := documents.problem(op["doc"], issuer):
+            raise InputError(f"{where}: {problem}")
     if kind == "issue":
         for key in _ISSUE_TEXT:
             _text(op, key, where)
         for key in _OPTIONAL_TEXT:
             _text(op, key, where, required=False)
         if op.get("type", "general") not in TRANSFER_TYPES:
-            raise InputError(f"{where}: type must be general or special")
+            raise InputError(f"{where}: type must be one of {', '.join(TRANSFER_TYPES)}")
+        if type(op.get("direct", False)) is not bool:
+            raise InputError(f"{where}: direct (直达资金) must be true or false")
         if type(op.get("year")) is not int:
             raise InputError(f"{where}: year must be a whole number")
         if not _own_number(op["id"], issued_under(issuer, op["year"])):
@@ -170,8 +207,32 @@ def check_operation(
                 problem = known.problem(codeset, op["year"], op[key])
                 if problem:
                     raise InputError(f"{where}: {problem}")
+        if problem := _fields_problem(op, issuer, documents):
+            raise InputError(f"{where}: {problem}")
     times[text] = at
     return at
+
+
+def _fields_problem(op: dict[str, Any], issuer: str, documents: Documents | None) -> str | None:
+    """What is wrong with an issue's 指标类型, 指标来源, 预算级次 and 文号, or None."""
+    indicator = op.get("indicator", "annual")
+    if type(indicator) is not str or indicator not in INDICATOR_KINDS:
+        return f"indicator (指标类型) must be one of {', '.join(INDICATOR_KINDS)}"
+    upper_doc = op.get("upper_doc")
+    source = op.get("source", "own" if upper_doc is None else "upper")
+    if type(source) is not str or source not in SOURCES:
+        return f"source (指标来源) must be one of {', '.join(SOURCES)}"
+    if (source == "upper") != (upper_doc is not None):
+        return "source (指标来源) is upper (上级补助) exactly when an upper document (上级文号) is named"
+    level = op.get("level")
+    if level is not None and (type(level) is not str or level not in BUDGET_LEVELS):
+        return f"level (预算级次) must be one of {', '.join(BUDGET_LEVELS)}"
+    if documents is not None:
+        problem = documents.problem(op["doc"], issuer, op["year"], advance=indicator == "advance")
+        if problem is None and upper_doc is not None:
+            problem = documents.upper_problem(upper_doc, issuer)
+        return problem
+    return None
 
 
 class Issues:
@@ -185,12 +246,21 @@ class Issues:
     together on random operations).
     """
 
-    def __init__(self, issuer: str, recipient: str, changeset_id: str, known: Known) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        recipient: str,
+        changeset_id: str,
+        known: Known,
+        documents: Documents | None = None,
+    ) -> None:
         self.issuer = issuer
         self.recipient = recipient
         self.changeset_id = changeset_id
         self.known = known
+        self.documents = documents
         self.by_year: dict[Any, tuple[Any, ...]] = {}  # codes of each year seen, id prefix
+        self.fields_seen: set[tuple[Any, ...]] = set()  # 文号 and fields found good
 
     def valid(self, year: Any) -> tuple[Any, ...] | None:
         """The func, econ and fund codes of ``year`` and this issuer's id prefix for it."""
@@ -218,6 +288,8 @@ class Issues:
         ident, doc, actor, amount = get("id"), get("doc"), get("actor"), get("amount")
         func, econ, fund = get("func"), get("econ"), get("fund")
         transfer = get("type", "general")
+        direct = get("direct", False)
+        fields = (doc, get("year"), get("indicator"), get("source"), get("level"), get("upper_doc"))
         title, upper_doc, project = get("title"), get("upper_doc"), get("project")
         limit = FIELD_LENGTH
         prefix = valid[3]
@@ -241,7 +313,8 @@ class Issues:
             or func not in valid[0]
             or econ not in valid[1]
             or fund not in valid[2]
-            or (transfer != "special" and transfer != "general")
+            or (transfer != "special" and transfer != "general" and transfer != "shared")
+            or (direct is not True and direct is not False)
             or (title is not None and (type(title) is not str or len(title) > limit["title"]))
             or (
                 upper_doc is not None
@@ -253,6 +326,12 @@ class Issues:
             )
         ):
             return None
+        if not all(v is None or type(v) is str for v in fields[2:5]):
+            return None
+        if fields not in self.fields_seen:
+            if _fields_problem(op, self.issuer, self.documents) is not None:
+                return None
+            self.fields_seen.add(fields)
         return at
 
     def take(
@@ -261,7 +340,9 @@ class Issues:
         """The appropriation row and the event row of an ``issue``; InputError if it is bad."""
         at = self.quick(op, times)
         if at is None:
-            at = check_operation(op, f"operation {index}", times, self.issuer, self.known)
+            at = check_operation(
+                op, f"operation {index}", times, self.issuer, self.known, self.documents
+            )
         get = op.get
         ident, doc, actor, title = get("id"), get("doc"), get("actor"), get("title")
         row = (
@@ -281,5 +362,9 @@ class Issues:
             at,
             actor,
             leaf_of(ident),
+            get("direct", False),
+            get("indicator", "annual"),
+            get("source", "own" if get("upper_doc") is None else "upper"),
+            get("level"),
         )
         return row, (ident, 1, "issue", get("amount"), doc, actor, at, self.changeset_id)

@@ -26,6 +26,7 @@ from nodes.fiscal.appropriations.operations import (
     check_operation,
 )
 from nodes.fiscal.codes import Known
+from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
 from schema.bulk import insert_rows
 from schema.locks import lock_rows
@@ -46,8 +47,10 @@ CHUNK = 50_000
 _NAMING = 5_000
 
 
-def apply_received(conn: Connection, verified: Verified) -> int:
+def apply_received(conn: Connection, verified: Verified, documents: Documents | None = None) -> int:
     """Register the appropriations of a verified change-set at its recipient.
+
+    ``documents`` are the 文号 rules of the node's topology (none checked without them).
 
     Runs inside the channel's transaction; any bad operation raises :class:`InputError`
     and the whole change-set is refused. Returns the number of events recorded.
@@ -68,7 +71,7 @@ def apply_received(conn: Connection, verified: Verified) -> int:
     try:
         savepoint = conn.begin_nested()
         try:
-            events = _apply(conn, verified)
+            events = _apply(conn, verified, documents)
         except sa.exc.IntegrityError:
             savepoint.rollback()
             _name_known_ids(conn, verified)  # raises InputError when an id is the cause
@@ -83,10 +86,10 @@ def apply_received(conn: Connection, verified: Verified) -> int:
             gc.enable()
 
 
-def _apply(conn: Connection, verified: Verified) -> int:
+def _apply(conn: Connection, verified: Verified, documents: Documents | None) -> int:
     header = verified.header
     operations = verified.operations()
-    issues = Issues(header.origin, header.recipient, verified.id, Known(conn))
+    issues = Issues(header.origin, header.recipient, verified.id, Known(conn), documents)
     digests = merkle.Changes(records.scope(header.origin, header.recipient))
     adjusted: set[str] = set()
     events = 0
@@ -177,7 +180,9 @@ class _Chunk:
                 add(row[0], records.new_record(row, seq, event[3], text).digest, row[15])
                 yield row
             else:
-                at = check_operation(op, f"operation {self.index}", times, issues.issuer)
+                at = check_operation(
+                    op, f"operation {self.index}", times, issues.issuer, None, issues.documents
+                )
                 self.adjusted = True
                 kind = op["op"]
                 append(

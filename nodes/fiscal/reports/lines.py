@@ -62,6 +62,16 @@ class ReportLine:
     def amounts(self) -> tuple[int, int, int]:
         return (self.budget_fen, self.period_fen, self.ytd_fen)
 
+    @property
+    def completion(self) -> str:
+        """完成预算%: the year to date as a percentage of the budget, to a tenth, rounded
+        half up (``84.4%``); empty where there is no budget."""
+        if self.budget_fen <= 0:
+            return ""
+        tenths = (self.ytd_fen * 2000 + self.budget_fen) // (2 * self.budget_fen)
+        sign = "-" if tenths < 0 else ""
+        return f"{sign}{abs(tenths) // 10}.{abs(tenths) % 10}%"
+
 
 _Key = tuple[str, int, str]
 """A line's identity in a report: (section, level, code)."""

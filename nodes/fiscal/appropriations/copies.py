@@ -1,0 +1,216 @@
+"""Information copies (抄送) of appropriations issued over a node's head.
+
+When a node issues to a descendant that is not its child (the province to a county
+under a city), every node in between receives a ``copy`` change-set with the same
+operations, each naming its recipient in ``to``::
+
+    {"op": "issue", ..., "to": "410102"}      # the operation as the county got it
+    {"op": "decrease", "id": "...", "amount": 100, ..., "to": "410102"}
+
+A copy is sent in the same transaction as the appropriation it copies. The node in
+between keeps it apart from its own appropriations (``appropriation_copy``): it counts
+in its 全辖 view (:func:`jurisdiction`), never in its own balance. The receiving node
+checks a copy as it would check the appropriation itself, and more: the issuer is the
+origin (an id of its own numbering), ``to`` is a node below the receiving one, and an
+adjustment changes only a copy it holds from that issuer, never below zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes.fiscal.appropriations.balances import balances
+from nodes.fiscal.appropriations.operations import EVENT_SIGN, check_operation
+from nodes.fiscal.codes import Known
+from nodes.fiscal.documents import Documents
+from nodes.topology import Topology
+from schema.engine import reading
+from schema.locks import lock_rows
+from schema.sums import total
+from schema.tables import (
+    appropriation,
+    appropriation_copy,
+    appropriation_copy_event,
+    appropriation_event,
+)
+from schema.types import MAX_AMOUNT_FEN, format_yuan
+from sync.changeset import Verified
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = ["KIND", "Share", "apply_copy", "copied", "in_between", "jurisdiction"]
+
+KIND = "copy"
+"""The change-set kind of an information copy (抄送)."""
+
+
+def in_between(topology: Topology, issuer: str, recipient: str) -> list[str]:
+    """The nodes strictly between ``issuer`` and ``recipient`` (each gets a copy)."""
+    chain = topology.ancestors(recipient)
+    if issuer not in chain:
+        return []
+    return chain[: chain.index(issuer)]
+
+
+def copied(operations: Iterable[dict[str, Any]], recipient: str) -> list[dict[str, Any]]:
+    """The operations of a copy: those sent to ``recipient``, each naming it in ``to``."""
+    return [{**op, "to": recipient} for op in operations]
+
+
+def apply_copy(conn: Connection, verified: Verified, topology: Topology) -> int:
+    """Keep the copies of a verified ``copy`` change-set; return the events kept.
+
+    Runs in the channel's transaction; a bad operation raises :class:`InputError` and the
+    whole change-set is refused with that reason. The copies an adjustment changes are
+    locked before they are read.
+    """
+    header = verified.header
+    issuer, me = header.origin, header.recipient
+    known = Known(conn)
+    documents = Documents(topology)
+    times: dict[str, datetime] = {}
+    count = 0
+    for index, op in enumerate(verified.operations(), 1):
+        where = f"operation {index}"
+        at = check_operation(op, where, times, issuer, known, documents)
+        to = op.get("to")
+        if not isinstance(to, str) or to not in topology or not topology.is_ancestor(me, to):
+            raise InputError(f"{where}: a copy names a recipient below {me} in 'to', not {to!r}")
+        if issuer in (me, to) or not topology.is_ancestor(issuer, me):
+            raise InputError(f"{where}: {issuer} is not above {me} and {to}")
+        ident, kind = op["id"], op["op"]
+        held = lock_rows(conn, appropriation_copy.c.id, [ident])
+        if kind == "issue":
+            if held:
+                raise InputError(f"{where}: a copy of {ident} is held already")
+            conn.execute(
+                appropriation_copy.insert().values(
+                    id=ident,
+                    year=op["year"],
+                    issuer=issuer,
+                    recipient=to,
+                    doc_no=op["doc"],
+                    title=op.get("title") or "",
+                    func_code=op["func"],
+                    econ_code=op["econ"],
+                    fund_code=op["fund"],
+                    transfer_type=op.get("type", "general"),
+                    direct=op.get("direct", False),
+                    project_code=op.get("project"),
+                    taken_at=at,
+                )
+            )
+            seq = 1
+        else:
+            if not held or held[0].issuer != issuer or held[0].recipient != to:
+                raise InputError(
+                    f"{where}: {kind} of {ident}, of which no copy from {issuer} to {to} is held"
+                )
+            last, standing = conn.execute(
+                sa.select(
+                    sa.func.max(appropriation_copy_event.c.seq),
+                    total(appropriation_copy_event.c.amount_fen),
+                ).where(appropriation_copy_event.c.appropriation_id == ident)
+            ).one()
+            change = EVENT_SIGN[kind] * op["amount"]
+            if not 0 <= int(standing) + change <= MAX_AMOUNT_FEN:
+                raise InputError(
+                    f"{where}: {kind} of {format_yuan(op['amount'])} 元 takes the copy of "
+                    f"{ident} ({format_yuan(int(standing))} 元) out of bounds"
+                )
+            seq = int(last) + 1
+        conn.execute(
+            appropriation_copy_event.insert().values(
+                appropriation_id=ident,
+                seq=seq,
+                kind=kind,
+                amount_fen=EVENT_SIGN[kind] * op["amount"],
+                doc_no=op["doc"],
+                at=at,
+                changeset_id=verified.id,
+            )
+        )
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class Share:
+    """One appropriation that came into this node's jurisdiction (全辖) from above.
+
+    ``copy`` says it was issued over this node's head to a node below (抄送): it counts
+    in the 全辖 total, not in this node's balance (``available_fen`` is None then).
+    """
+
+    id: str
+    year: int
+    issuer: str
+    recipient: str
+    doc_no: str
+    upper_doc_no: str | None
+    func_code: str
+    transfer_type: str
+    direct: bool
+    amount_fen: int
+    available_fen: int | None
+    copy: bool
+
+
+def jurisdiction(node: Node, year: int | None = None) -> list[Share]:
+    """What came into this node's jurisdiction (全辖) from above: what it received, and
+    the copies of what was issued over its head to the nodes below it."""
+    me = node.spec.code
+    own = appropriation.c.recipient == me
+    copies = sa.true()
+    if year is not None:
+        own = own & (appropriation.c.year == year)
+        copies = appropriation_copy.c.year == year
+    a, c = appropriation, appropriation_copy
+    with reading(node.engine) as conn:
+        received = conn.execute(sa.select(a).where(own).order_by(a.c.id)).all()
+        left = balances(conn, [r.id for r in received])
+        copy_rows = conn.execute(
+            sa.select(c, total(appropriation_copy_event.c.amount_fen).label("amount"))
+            .select_from(c.join(appropriation_copy_event))
+            .where(copies)
+            .group_by(*c.c)
+            .order_by(c.c.id)
+        ).all()
+        amounts = dict(
+            conn.execute(
+                sa.select(a.c.id, total(appropriation_event.c.amount_fen))
+                .select_from(a.join(appropriation_event))
+                .where(own)
+                .group_by(a.c.id)
+            ).all()
+        )
+    shares = [_share(r, int(amounts.get(r.id, 0)), left.get(r.id, 0)) for r in received]
+    shares.extend(_share(r, int(r.amount), None) for r in copy_rows)
+    return shares
+
+
+def _share(row: Any, amount_fen: int, available_fen: int | None) -> Share:
+    """A received appropriation (with what is available of it) or a copy (without)."""
+    copy = available_fen is None
+    return Share(
+        row.id,
+        row.year,
+        row.issuer,
+        row.recipient,
+        row.doc_no,
+        None if copy else row.upper_doc_no,
+        row.func_code,
+        row.transfer_type,
+        bool(row.direct),
+        amount_fen,
+        available_fen,
+        copy,
+    )
