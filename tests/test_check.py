@@ -202,12 +202,12 @@ def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_rep
     expected[CITY].add(("orphan", dropped.receipt_file))  # kept: its channel disagrees
 
     # --- a county: a change-set dropped from its outbox; the center: a verdict changed -----
-    sent = entry(month, "410122", CITY, 1)
-    with Node.open(month.path / "410122") as node, node.engine.begin() as conn:
+    sent = entry(month, "410102", CITY, 1)
+    with Node.open(month.path / "410102") as node, node.engine.begin() as conn:
         conn.execute(outbox.delete().where(outbox.c.id == sent.id))
-    expected["410122"].add(("head", f"410122 -> {CITY}"))
-    expected["410122"].add(("orphan", sent.filename))  # kept: its channel disagrees
-    expected["410122"].add(("orphan", sent.receipt_file))
+    expected["410102"].add(("head", f"410102 -> {CITY}"))
+    expected["410102"].add(("orphan", sent.filename))  # kept: its channel disagrees
+    expected["410102"].add(("orphan", sent.receipt_file))
     changed = logged(month, CENTER, CITY, 1)
     with Node.open(month.path / CENTER) as node, node.engine.begin() as conn:
         conn.execute(
@@ -296,7 +296,7 @@ def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_rep
     assert not (county / "quarantine" / rows[junk[2].entry_id]).exists()
     for kept in (
         spool(month, CITY) / "receipts" / dropped.receipt_file,
-        spool(month, "410122") / "outbox" / sent.filename,
+        spool(month, "410102") / "outbox" / sent.filename,
         incoming / fork,
         unsent,
         incoming / elsewhere,
