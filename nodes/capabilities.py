@@ -7,6 +7,8 @@ a capability registers here, when it is imported, what the runtime must know of 
 - :data:`RECEIPT_HOOKS`: per kind, what the origin does when a receipt comes back;
 - :data:`ADOPTERS`: per kind, what the origin redoes when one of its own change-sets is
   returned to it after it was restored from a backup that predates it;
+- :data:`FORGOTTEN_ON_RESTORE`: kinds whose effect a restored node forgets instead of
+  redoing (an exchange between two nodes that can be run again, like reconciliation);
 - :data:`DRILL_CHECKS`: what a restored database must satisfy (``backup drill``);
 - :data:`JOBS`: what the agent schedules, and when;
 - :data:`HOME_LOADERS`: what a new node's database is filled with (national code sets);
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADOPTERS",
+    "FORGOTTEN_ON_RESTORE",
     "ALERTS",
     "APPLIERS",
     "DRILL_CHECKS",
@@ -75,6 +78,15 @@ APPLIERS: dict[str, Callable[[Context], Handler]] = {}
 RECEIPT_HOOKS: dict[str, Callable[[Node], Callable[[Connection, Any, str], None]]] = {}
 """Change-set kind → what the origin does, in the receipt's transaction, with the outbox
 entry of a change-set of that kind and the receipt's verdict."""
+
+
+FORGOTTEN_ON_RESTORE: set[str] = set()
+"""Kinds whose change-sets a restored node replays for their channels only: its own are
+taken back without redoing anything, and those it had taken are taken again with the
+verdict of the receipt it signed then, without applying them. For a dialogue whose steps
+change no money and answer one another (a reconciliation): redoing a step would make the
+node speak again, which a rejoining node may not; forgetting it leaves the session to be
+run again, the peer's next step for it refused as belonging to no session here."""
 
 
 ADOPTERS: dict[str, Callable[[Context], Handler]] = {}

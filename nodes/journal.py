@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.capabilities import ADOPTERS, Context
+from nodes.capabilities import ADOPTERS, FORGOTTEN_ON_RESTORE, Context
 from nodes.policy import authorizer
 from schema.channels import channel_head, outbox
 from schema.types import parse_utc
@@ -100,7 +100,13 @@ class Replayer:
         self.signer = load_signer(node.home.keys)
         self.trust = keys.trust_store(node.home, clock)
         self.authorize = authorizer(node.topology)
-        self.applier = appliers.for_node(node, self.trust, clock)
+        applier = appliers.for_node(node, self.trust, clock)
+
+        def apply_again(conn: Connection, verified: Verified) -> None:
+            if verified.header.kind not in FORGOTTEN_ON_RESTORE:
+                applier(conn, verified)
+
+        self.applier = apply_again
         self.acknowledged = appliers.acknowledged_for(node)
         context = Context(node, self.trust, clock)
         self.adopters = {kind: make(context) for kind, make in ADOPTERS.items()}
@@ -118,7 +124,7 @@ class Replayer:
                 adopter = self.adopters.get(kind)
                 if adopter is not None:
                     adopter(conn, step.changeset)
-                elif kind not in ("backup", "revocation", "receipt"):
+                elif kind not in ("backup", "revocation", "receipt", *FORGOTTEN_ON_RESTORE):
                     raise InputError(f"{self.node.spec.code} cannot take back a {kind} change-set")
                 if step.receipt is not None:
                     verdict = channel.store_receipt(conn, self.spool, entry, step.receipt, now)

@@ -552,3 +552,30 @@ def test_an_object_damaged_on_its_way_to_the_center_is_sent_again(province: Netw
         assert [b.number for b in kept(center, "410102")] == [1]
     kept_here = province.path / "410102" / "backups" / "sent"
     assert not kept_here.is_dir() or not any(kept_here.iterdir())  # gone once acknowledged
+
+
+def test_a_node_restored_to_before_a_reconciliation_rejoins_and_reconciles_again(
+    province: Network,
+) -> None:
+    from nodes.fiscal.reconcile.protocol import start
+    from nodes.fiscal.reconcile.statement import sessions
+
+    issue(province, "410000", "410100", 700_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        first = start(node, "410102")  # the city's steps and the county's follow the backup
+    settle(province)
+    url = lose(province, "410100")
+    bring_back(province, "410100", url)
+    settle(province)  # the session is forgotten at the city; the channels go on
+    check_books(province)
+    with Node.open(province.path / "410100") as node:
+        assert [s.id for s in sessions(node)] == []
+        again = start(node, "410102")
+    settle(province)
+    assert again != first  # the numbering went past the forgotten session
+    with Node.open(province.path / "410100") as node:
+        (row,) = sessions(node)
+    assert (row.id, row.state, row.agree) == (again, "concluded", True)

@@ -12,6 +12,7 @@ from nodes.capabilities import (
     ALERTS,
     APPLIERS,
     DRILL_CHECKS,
+    FORGOTTEN_ON_RESTORE,
     HOME_LOADERS,
     JOBS,
     RECEIPT_HOOKS,
@@ -118,10 +119,15 @@ UPGRADE_STEPS.extend(
     (UpgradeStep("0006", records.rebuild), UpgradeStep("0011", codes.load_transfer_types))
 )
 ALERTS.append(statement.alerts)
+FORGOTTEN_ON_RESTORE.add("reconcile")  # run again after a restore, never redone
 WALL_FIGURES.append(figures.node_figures)
 WALL_TOTALS.append(figures.totals)
 ADOPTERS.update(
-    appropriation=_adopt_appropriation, copy=_adopt_copy, report=_adopt_report, codeset=_codeset
+    appropriation=_adopt_appropriation,
+    copy=_adopt_copy,
+    report=_adopt_report,
+    codeset=_codeset,
+    reconcile=lambda _context: protocol.forget_own_step,
 )
 DRILL_CHECKS.append(
     lambda conn, me: [

@@ -45,8 +45,8 @@ from nodes.fiscal.reconcile.findings import Finding
 from nodes.fiscal.reconcile.records import ISSUER, RECIPIENT
 from nodes.node import Node
 from nodes.policy import check_send
-from schema.locks import take_numbers
-from schema.tables import reconciliation, reconciliation_finding
+from schema.locks import lock_scope, take_numbers
+from schema.tables import counter, reconciliation, reconciliation_finding
 from sync import merkle
 from sync.changeset import Verified
 from sync.channel import enqueue
@@ -54,7 +54,7 @@ from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, NotAuthorized
 from sync.pki import load_signer
 
-__all__ = ["KIND", "apply_step", "handler", "refused", "start"]
+__all__ = ["KIND", "apply_step", "forget_own_step", "handler", "refused", "start"]
 
 KIND = "reconcile"
 DATASET = "appropriation"
@@ -111,6 +111,26 @@ def _reports_to(node: Node, peer: str) -> bool:
     return node.spec.role != "center" and (
         peer == node.spec.parent or (center is not None and peer == center.code)
     )
+
+
+def forget_own_step(conn: Connection, verified: Verified) -> None:
+    """One of this node's own steps, returned after it was restored from a backup that
+    predates it: the session is forgotten here (reconciliation is run again, never
+    redone), but the node's numbering goes past it, so that its next session does not take
+    a name its peer already knows."""
+    me = verified.header.origin
+    prefix = f"{me}-R"
+    for op in verified.operations():
+        session = op.get("session") if isinstance(op, dict) else None
+        if not (isinstance(session, str) and session.startswith(prefix)):
+            continue
+        digits = session.removeprefix(prefix)
+        if digits.isdigit() and lock_scope(conn, "reconciliation", me) < int(digits):
+            conn.execute(
+                counter.update()
+                .where(counter.c.name == "reconciliation", counter.c.scope == me)
+                .values(last=int(digits))
+            )
 
 
 def _new_session(
