@@ -149,6 +149,8 @@ def main() -> int:
             nonlocal breakdown_lines
             for city in cities:
                 counties = [n.code for n in topology if n.parent == city.code]
+                if not counties:  # 济源: a city-level unit without counties
+                    continue
                 with Node.open(network.homes[city.code].path) as node:
                     held = appropriations.holdings(node, issued=False, year=2026)
                     down = [
@@ -158,7 +160,7 @@ def main() -> int:
                             func=h.func_code,
                             econ=h.econ_code,
                             fund=h.fund_code,
-                            doc=f"{city.code}财预〔2026〕1号",
+                            doc=f"{city.abbreviation or city.code + '财'}预〔2026〕1号",
                             year=2026,
                             parent_id=h.id,
                         )

@@ -74,7 +74,7 @@ def _issue(path: Path, n: int, *, seed: int = 0) -> None:
                     "2050202",
                     "50201",
                     "111",
-                    f"豫财预〔2026〕{seed}-{start + i}号",
+                    f"豫财预〔2026〕{seed * 100_000 + (start + i) // 1_000 + 1}号",
                     2026,
                 )
                 for i in range(count)
