@@ -1,0 +1,2917 @@
+"""The ``fiscalsync`` command: parse, one Node call, render.
+
+Every user-facing failure leaves through :func:`main`: ``Error: <what>`` and a hint on
+standard error, with the exit status of its family (listed in ``fiscalsync --help``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import getpass
+import json
+import os
+import sys
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nodes import (
+    Node,
+    NodeHome,
+    agent,
+    init_network,
+    init_node,
+    keys,
+    load_topology,
+    retention,
+    service,
+    web,
+)
+from nodes.check import check_home
+from nodes.exchange import Exchange, RoundSummary
+from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
+from nodes.fiscal.codes import import_codes
+from nodes.fiscal.codes import items as code_items
+from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
+from nodes.locks import home_lock
+from nodes.logins import hash_password, load_logins
+from nodes.network import sync_network
+from nodes.node import inspect_changeset
+from nodes.topology import NodeSpec
+from schema.engine import database_failure
+from schema.errors import FiscalsyncError
+from schema.types import format_yuan, parse_yuan
+from sync.errors import (
+    Inconsistent,
+    InputError,
+    NotQuiet,
+    RowsRefused,
+    TopologyError,
+    TransportError,
+)
+
+EXIT_STATUS = """\b
+Exit status:
+  0   success
+  1   unexpected failure (a bug: please report it with its traceback)
+  2   wrong command-line usage
+  3   bad input: malformed file, unknown node code, bad amount
+  4   node home missing, not empty, or not this node's
+  5   database unreachable or unusable
+  6   topology fails its checks (every problem is listed)
+  7   parent or mailbox unreachable (nothing lost; the next sync resumes)
+  8   key, certificate or CA unusable
+  9   database schema newer or older than this fiscalsync
+  10-15  change-set refused: 10 malformed, 11 integrity, 12 signature,
+         13 certificate, 14 wrong recipient, 15 not authorized
+  16  network sync --until-quiet ended with something still in flight (named)
+  17  check found problems in the node home (each named, with what to do)
+  74  disk or file-system failure (e.g. disk full); nothing half-written
+"""
+
+LARGE_TRANSFER = 512 * 1024
+"""Downloads at least this large show a progress bar."""
+
+HOME_OPTION_HELP = "Node home folder (default: $FISCALSYNC_HOME)."
+
+
+class Failure(click.ClickException):
+    """A fiscalsync error on its way out: ``Error: <what>`` and a hint, its own status."""
+
+    def __init__(self, message: str, hint: str = "", details: Sequence[str] = (), code: int = 1):
+        super().__init__(message)
+        self.hint = hint
+        self.details = list(details)
+        self.exit_code = code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.message}", err=True)
+        for line in self.details:
+            click.echo(f"  {line}", err=True)
+        if self.hint:
+            click.echo(f"Hint: {self.hint}", err=True)
+
+
+class _Group(click.Group):
+    """Lists commands in declared order and translates our errors into :class:`Failure`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FiscalsyncError as exc:
+            details = exc.problems if isinstance(exc, TopologyError | RowsRefused) else ()
+            raise Failure(exc.message, exc.hint, details, exc.exit_code) from exc
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (e.g. `| head`): stop quietly
+            sys.exit(0)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            hint = "free disk space and run the command again" if exc.errno == errno.ENOSPC else ""
+            raise Failure(f"{exc.strerror or exc}{where}", hint, code=74) from exc
+        except Exception as exc:
+            failure = database_failure(exc)
+            if failure is None:
+                raise
+            raise Failure(failure.message, failure.hint, code=failure.exit_code) from exc
+
+
+def _home(ctx: click.Context) -> Path:
+    home = ctx.find_root().params.get("home")
+    if home is None:
+        raise click.UsageError("no node home: pass --home DIR or set FISCALSYNC_HOME")
+    return Path(home)
+
+
+@contextlib.contextmanager
+def _writing(
+    ctx: click.Context, *, exclusive: bool = False, check_schema: bool = True
+) -> Iterator[Node]:
+    """The node, for a command that writes to it: under the home lock (shared, or
+    ``exclusive`` for what must be alone with the home)."""
+    home = _home(ctx)
+    with Node.open(home, check_schema=check_schema) as node, home_lock(home, exclusive=exclusive):
+        yield node
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align text in a terminal column; CJK characters take two cells."""
+    cells = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - cells, 1)
+
+
+def _describe(spec: NodeSpec | None) -> str:
+    return f"{spec.code} {spec.name} ({spec.role})" if spec else "-"
+
+
+@click.group(
+    cls=_Group, epilog=EXIT_STATUS, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FISCALSYNC_HOME",
+    help=HOME_OPTION_HELP,
+)
+@click.version_option(package_name="fiscalsync")
+def cli(home: Path | None) -> None:
+    """fiscalsync: province → city → county sync of budget appropriations (预算指标),
+    receipts, reports and reconciliation, as signed change-sets.
+
+    \b
+    Example:
+      fiscalsync demo
+      fiscalsync --home /srv/fiscalsync/410102 status
+    """
+
+
+@cli.command()
+@click.argument("home", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--node", "code", required=True, help="This node's code, e.g. 410102.")
+@click.option(
+    "--topology",
+    "topology_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Topology file listing every node.",
+)
+@click.option("--db", "db_url", help="Database URL (default: SQLite node.db in HOME).")
+def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None:
+    """Create a node home: settings, migrated database, folders for keys and spool.
+
+    \b
+    Example:
+      fiscalsync init /srv/fiscalsync/410102 --node 410102 \\
+          --topology config/topologies/henan.toml
+      fiscalsync init /srv/fiscalsync/410100 --node 410100 \\
+          --topology henan.toml --db postgresql://fiscal@db.local/fs_410100
+    """
+    created = init_node(home, code, topology_file, db_url)
+    click.echo(f"Created node home {created.path} for {code}.")
+    click.echo(
+        _next_steps(created.path, code, load_topology(created.topology_file).node(code).role)
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show this node's identity, parent, children, database and schema version, its
+    certificate and revocation list, and the alerts that need an operator: files parked
+    after failing too many sync rounds, this node's own copies found damaged (never
+    sent), files failing now, quarantine, a missing or stale revocation list, a
+    certificate about to expire, and the problems the last 'fiscalsync check' found.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 status
+      FISCALSYNC_HOME=/srv/fiscalsync/410102 fiscalsync status --json
+    """
+    with Node.open(_home(ctx), check_schema=False) as node:
+        report = node.status()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    schema_state = "up to date" if report.schema_revision == report.schema_head else "OUTDATED"
+    if report.schema_revision is None:
+        schema_state = "empty"
+    children = ", ".join(f"{c.code} {c.name}" for c in report.children) or "-"
+    rows = [
+        ("Node", f"{report.code} {report.name} ({report.role})"),
+        ("Parent", _describe(report.parent)),
+        ("Children", children),
+        ("Home", str(report.home)),
+        ("Topology", f"{report.topology_name}, {report.topology_size} nodes"),
+        ("Database", report.database_url),
+        (
+            "Schema",
+            f"{report.schema_revision or '-'} ({schema_state}; code at {report.schema_head})",
+        ),
+        *_trust_rows(report.trust),
+        ("Spool", f"{report.spool_bytes / 1e6:.1f} MB (fiscalsync purge)"),
+    ]
+    for label, value in rows:
+        click.echo(f"{label:<11} {value}")
+    if report.schema_revision == report.schema_head or report.alerts:
+        click.echo(f"{'Alerts':<11} {len(report.alerts) or 'none'}")
+    for alert in report.alerts:
+        click.echo(f"  {alert.kind:<11} {alert.subject}: {alert.detail}")
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(reports.LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+def _trust_rows(trust: keys.TrustStatus) -> list[tuple[str, str]]:
+    cert = trust.certificate
+    certificate = "-"
+    if cert is not None:
+        certificate = (
+            f"serial {cert.serial:x}, valid {_local(cert.not_valid_before)} to "
+            f"{_local(cert.not_valid_after)}"
+        )
+        if trust.renewal_pending:
+            certificate += " (renewal pending)"
+    crl = trust.crl
+    listing = "missing"
+    if crl is not None:
+        due = _local(crl.next_update) if crl.next_update else "-"
+        listing = (
+            f"number {crl.number}, {len(crl.serials)} revoked, issued "
+            f"{_local(crl.last_update)}, next update by {due}: {trust.freshness}"
+        )
+    if trust.republished_by == "agent":
+        listing += "; re-published by the agent"
+    elif trust.republished_by == "hand":
+        listing += f"; re-published by hand ({keys.PUBLISH_BY_HAND})"
+    return [("Certificate", certificate), ("Revocation", listing)]
+
+
+@cli.group(cls=_Group)
+def db() -> None:
+    """The node database.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 db upgrade
+    """
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending schema migrations (in one transaction).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 db upgrade
+    """
+    with _writing(ctx, exclusive=True, check_schema=False) as node:
+        before, after = node.upgrade_database()
+    if before == after:
+        click.echo(f"Database already at schema {after}.")
+    else:
+        click.echo(f"Database upgraded from schema {before or '(empty)'} to {after}.")
+
+
+@cli.group(cls=_Group)
+def topology() -> None:
+    """Topology files: every node, its role, parent and endpoint.
+
+    \b
+    Example:
+      fiscalsync topology check config/topologies/henan.toml
+    """
+
+
+@topology.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def topology_check(file: Path) -> None:
+    """Check a topology file and report every problem at once, with its line.
+
+    \b
+    Example:
+      fiscalsync topology check config/topologies/henan.toml
+    """
+    checked = load_topology(file)
+    counts: dict[str, int] = {}
+    for spec in checked:
+        counts[spec.role] = counts.get(spec.role, 0) + 1
+    direct = [n for n in checked if n.role == "county" and n.parent == checked.province.code]
+    summary = ", ".join(
+        f"{counts[r]} {r}" for r in ("province", "city", "county", "center") if r in counts
+    )
+    click.echo(f"OK {file}: {len(checked)} nodes ({summary})")
+    if direct:
+        click.echo(f"   {len(direct)} counties managed directly by the province (省直管县)")
+
+
+@cli.group(cls=_Group)
+def network() -> None:
+    """A whole province hosted on one machine (local folder transport).
+
+    \b
+    Example:
+      fiscalsync network init /srv/province --topology config/topologies/henan.toml
+    """
+
+
+@network.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--topology",
+    "topology_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Topology file listing every node.",
+)
+@click.option(
+    "--db-url-template",
+    help="Database URL per node, with {code}; default SQLite in each home.",
+)
+def network_init(directory: Path, topology_file: Path, db_url_template: str | None) -> None:
+    """Create one node home per topology node under DIRECTORY/<code>/.
+
+    \b
+    Example:
+      fiscalsync network init /tmp/province --topology config/topologies/demo.toml
+      fiscalsync network init /tmp/henan --topology config/topologies/henan.toml \\
+          --db-url-template 'postgresql://127.0.0.1/fs_{code}'
+    """
+    total = len(load_topology(topology_file))
+    with click.progressbar(
+        length=total, label="Creating node homes", file=sys.stderr, show_pos=True
+    ) as bar:
+        created = init_network(directory, topology_file, db_url_template, lambda _: bar.update(1))
+    click.echo(f"Created {len(created.homes)} node homes under {created.path}.")
+
+
+def _passphrase(passphrase_file: Path | None) -> bytes | None:
+    """The CA passphrase: from a file, else $FISCALSYNC_CA_PASSPHRASE, else none."""
+    if passphrase_file is not None:
+        try:
+            return passphrase_file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {passphrase_file}: {exc.strerror}") from exc
+    value = os.environ.get("FISCALSYNC_CA_PASSPHRASE")
+    return value.encode("utf-8") if value else None
+
+
+_passphrase_option = click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the CA key's passphrase (default: $FISCALSYNC_CA_PASSPHRASE).",
+)
+
+
+@cli.group(cls=_Group)
+def pki() -> None:
+    """The province's root CA: certificates for nodes, and their revocation.
+
+    \b
+    Example:
+      fiscalsync pki init-root /secure/ca --province 410000
+    """
+
+
+@pki.command("init-root")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--province", "province_code", required=True, help="The province's code, e.g. 410000."
+)
+@_passphrase_option
+def pki_init_root(directory: Path, province_code: str, passphrase_file: Path | None) -> None:
+    """Create the province's root CA in DIRECTORY (key file mode 0600).
+
+    With a passphrase (from --passphrase-file or $FISCALSYNC_CA_PASSPHRASE) the CA key
+    is stored encrypted; keep the folder offline.
+
+    \b
+    Example:
+      FISCALSYNC_CA_PASSPHRASE=... fiscalsync pki init-root /secure/ca --province 410000
+    """
+    passphrase = _passphrase(passphrase_file)
+    ca = keys.create_root(directory, province_code, passphrase)
+    protected = "encrypted with the passphrase" if passphrase else "NOT encrypted"
+    click.echo(f"Created root CA of {province_code} in {ca.ca_dir} (key {protected}).")
+    click.echo(f"Distribute {ca.ca_dir / 'ca.crt'} to every node with its certificate.")
+
+
+@pki.command("sign")
+@click.argument("csr", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--ca",
+    "ca_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Root CA folder.",
+)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["province", "city", "county", "center"]),
+    help="The node's role.",
+)
+@click.option("--days", default=825, show_default=True, help="Validity in days.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Certificate file (default: CODE.crt beside CSR).",
+)
+@click.option(
+    "--topology",
+    "topology_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The topology the role is checked against (default: that of --home).",
+)
+@_passphrase_option
+@click.pass_context
+def pki_sign(
+    ctx: click.Context,
+    csr: Path,
+    ca_dir: Path,
+    role: str,
+    days: int,
+    out: Path | None,
+    topology_file: Path | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Issue a certificate binding a node's code and role to the key of its CSR.
+
+    The node must have that role in the topology (--topology FILE, or the province's
+    home given with --home): a county is never certified as a city.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 pki sign 410102.csr --ca /secure/ca --role county
+      fiscalsync pki sign 410102.csr --ca /secure/ca --role county --topology henan.toml
+    """
+    if topology_file is not None:
+        topology = load_topology(topology_file)
+    elif ctx.find_root().params.get("home") is not None:
+        topology = load_topology(NodeHome(_home(ctx)).topology_file)
+    else:
+        raise click.UsageError(
+            "the role is checked against the topology: give --topology FILE or --home DIR"
+        )
+    target, identity = keys.sign_request(
+        csr,
+        ca_dir,
+        role,
+        validity_days=days,
+        passphrase=_passphrase(passphrase_file),
+        out=out,
+        topology=topology,
+    )
+    until = identity.not_valid_after.strftime("%Y-%m-%d")
+    click.echo(
+        f"Issued certificate for {identity.code} ({identity.role}), serial {identity.serial:x}, valid until {until}: {target}"
+    )
+
+
+@pki.command("revoke")
+@click.option(
+    "--ca",
+    "ca_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Root CA folder.",
+)
+@click.option(
+    "--node", "code", required=True, help="Code of the node whose certificates are revoked."
+)
+@click.option("--reason", help="RFC 5280 reason, e.g. key_compromise, superseded.")
+@_passphrase_option
+def pki_revoke(ca_dir: Path, code: str, reason: str | None, passphrase_file: Path | None) -> None:
+    """Revoke every certificate of a node; the revocation list's number goes up.
+
+    \b
+    Example:
+      fiscalsync pki revoke --ca /secure/ca --node 410102 --reason key_compromise
+    """
+    crl = keys.revoke_node(ca_dir, code, reason, _passphrase(passphrase_file))
+    click.echo(f"Revocation list number {crl.number}: {len(crl.serials)} certificate(s) revoked.")
+
+
+@cli.group(cls=_Group, name="keys")
+def keys_group() -> None:
+    """This node's key pair and certificate.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 keys new
+    """
+
+
+@keys_group.command("new")
+@click.option(
+    "--renew",
+    is_flag=True,
+    help="Renew the certificate: a new key waits beside the current one, which goes on "
+    "signing until the new certificate is installed.",
+)
+@click.pass_context
+def keys_new(ctx: click.Context, renew: bool) -> None:
+    """Make this node's private key (it never leaves the node) and a signing request.
+
+    With --renew (before the certificate expires, or to change keys) the new key waits
+    in keys/node.key.new; `keys install` of its certificate makes it the node's key and
+    keeps the old certificate in keys/superseded/. Change-sets the node signed before
+    stay valid, even once the old certificate has expired.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 keys new
+      fiscalsync --home /srv/fiscalsync/410102 keys new --renew
+    """
+    with _writing(ctx, check_schema=False) as node:
+        csr, ssh_public = keys.new_key(node.home, node.spec.code, renew=renew)
+    if renew:
+        click.echo(
+            f"Wrote a new private key (pending, keys/node.key.new) and the signing request "
+            f"{csr}; the node signs with its current key until the new certificate is installed."
+        )
+    else:
+        click.echo(f"Wrote the private key and the signing request {csr}.")
+    click.echo("Send the request to the province: fiscalsync pki sign node.csr --ca CA --role ROLE")
+    click.echo("SSH key for the parent's authorized_keys (to reach its SFTP endpoint):")
+    click.echo(f"  {ssh_public}")
+
+
+@keys_group.command("install")
+@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--ca-cert",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The province's ca.crt.",
+)
+@click.pass_context
+def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
+    """Install this node's certificate and the root certificate, after checking them.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 keys install 410102.crt --ca-cert ca.crt
+    """
+    with _writing(ctx, check_schema=False) as node:
+        identity, superseded = keys.install_certificate(node.home, cert, ca_cert)
+        if identity.code != node.spec.code:
+            raise click.UsageError(
+                f"certificate is for {identity.code}, this node is {node.spec.code}"
+            )
+    click.echo(
+        f"Installed certificate of {identity.code} ({identity.role}), serial {identity.serial:x}."
+    )
+    if superseded is not None:
+        click.echo(
+            f"Renewed: certificate {superseded.serial:x} is superseded (kept in "
+            "keys/superseded/) and its key is gone; what it signed stays valid."
+        )
+
+
+@cli.group(cls=_Group)
+def changeset() -> None:
+    """Change-set files: look inside one, or verify it against this node's trust.
+
+    \b
+    Example:
+      fiscalsync changeset inspect 410000_410100_0000000001_ab12...fcs
+    """
+
+
+@changeset.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ops", "limit", default=10, show_default=True, help="How many operations to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
+    """Print a change-set's header and its first operations (nothing is verified).
+
+    \b
+    Example:
+      fiscalsync changeset inspect 410000_410100_0000000001_ab12...fcs --ops 3
+    """
+    view = inspect_changeset(file, limit)
+    if as_json:
+        click.echo(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
+        return
+    for label, value in view.header_rows():
+        click.echo(f"{label:<10} {value}")
+    shown = len(view.operations)
+    click.echo(f"operations (first {shown} of {view.header.count}):")
+    for op in view.operations:
+        click.echo("  " + json.dumps(op, ensure_ascii=False))
+
+
+@changeset.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def changeset_verify(ctx: click.Context, file: Path) -> None:
+    """Verify a change-set for this node: framing, body, signature, certificate, rights.
+
+    Prints OK and the change-set id, or the precise reason with its own exit status
+    (10 malformed, 11 integrity, 12 signature, 13 certificate, 14 not for this node,
+    15 not authorized).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 changeset verify 410000_410100_...fcs
+    """
+    with Node.open(_home(ctx), check_schema=False) as node:
+        verified = node.verify_changeset(file)
+    header = verified.header
+    click.echo(f"OK {verified.id}")
+    click.echo(
+        f"   {header.kind} {header.origin} -> {header.recipient}, seq {header.seq}, {header.count} operations, signed by {verified.signer.code} ({verified.signer.role})"
+    )
+
+
+def _summary_line(summary: RoundSummary) -> str:
+    line = (
+        f"sent {summary.sent}, received {summary.received}, applied {summary.applied}, "
+        f"rejected {summary.rejected}, duplicates {summary.duplicates}, "
+        f"waiting {summary.waiting}, quarantined {summary.quarantined}, "
+        f"relayed {summary.relayed}, receipts in {summary.receipts_received} / "
+        f"out {summary.receipts_sent}"
+    )
+    trouble = [
+        f"{label} {count}"
+        for label, count in (
+            ("failed", summary.failed),
+            ("parked", summary.parked),
+            ("damaged", summary.damaged),
+        )
+        if count
+    ]
+    return line + (f"; {', '.join(trouble)}" if trouble else "")
+
+
+@cli.command("sync")
+@click.option("--retransmit-now", is_flag=True, help="Resend every unacknowledged change-set now.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> None:
+    """Run one sync round with the parent (and the center).
+
+    Delivers the due outbox and the receipts, collects and applies what waits for this
+    node, and relays what is for others. If the parent cannot be reached the rest of
+    the round still runs, nothing is lost, and the command exits with status 7. A file
+    that cannot be taken, relayed or sent is named under "could not take or send" and tried
+    again next round; after 5 failed rounds it is parked in quarantine (see 'status').
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 sync
+    """
+    with Node.open(_home(ctx)) as node, contextlib.ExitStack() as bars:
+
+        def progress_for(name: str, size: int) -> Callable[[int], None] | None:
+            if size < LARGE_TRANSFER:
+                return None
+            label = f"fetching {name[:32]}… ({size / 1e6:.1f} MB)"
+            bar = bars.enter_context(click.progressbar(length=size, label=label, file=sys.stderr))
+            return bar.update
+
+        exchange = Exchange(node, on_transfer=progress_for)
+        try:
+            summary = exchange.run_round(retransmit_now=retransmit_now)
+        finally:
+            exchange.close()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(_summary_line(summary))
+        click.echo(f"awaiting receipts: {summary.pending_receipts}")
+        for note in summary.notes:
+            click.echo(note)
+        if summary.problems:
+            click.echo(f"could not take or send {len(summary.problems)} file(s):")
+            for problem in summary.problems:
+                click.echo(f"  {problem}")
+    if summary.errors:
+        raise TransportError("; ".join(summary.errors))
+
+
+@network.command("reconcile")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--full", is_flag=True, help="Recompute every side's digests from its records.")
+def network_reconcile(directory: Path, full: bool) -> None:
+    """Reconcile every edge of a province hosted in one folder, and print its summary.
+
+    \b
+    Example:
+      fiscalsync network reconcile /srv/province
+    """
+    statements, result = reconcile.rounds.reconcile_network(directory, full=full)
+    rows = []
+    for statement in statements:
+        s = statement.session
+        rows.append(
+            [
+                s.id,
+                s.origin,
+                s.recipient,
+                s.role,
+                s.state,
+                s.cut,
+                s.agree,
+                s.discrepancies,
+                s.in_transit,
+            ]
+        )
+    click.echo(
+        tabular.render_text(SESSION_COLUMNS, rows) if rows else "No appropriations to reconcile."
+    )
+    differ = sum(1 for st in statements if st.session.discrepancies)
+    click.echo(
+        f"{len(statements)} edge(s) reconciled in {result.rounds} round(s): "
+        f"{len(statements) - differ} agree, {differ} with discrepancies."
+    )
+
+
+@network.command("sync")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--until-quiet", is_flag=True, help="Repeat rounds until nothing is in flight.")
+@click.option("--max-rounds", default=100, show_default=True, help="Stop after this many rounds.")
+def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
+    """Run sync rounds over every node of a province hosted under DIRECTORY.
+
+    With --until-quiet, rounds go on until nothing is in flight anywhere, or until they
+    stop making progress. It then ends with everything that did not go quiet, node by
+    node and channel by channel, with why: unacknowledged, damaged (the origin's copy;
+    never sent), waiting (for a predecessor), relaying, retrying or parked (failed too
+    many rounds). Exit status: 0 quiet, 16 not quiet, 7 a mailbox unreachable.
+
+    \b
+    Example:
+      fiscalsync network sync /tmp/province --until-quiet
+    """
+
+    def show(number: int, summary: RoundSummary) -> None:
+        click.echo(f"round {number}: {_summary_line(summary)}", err=True)
+
+    result = sync_network(directory, until_quiet=until_quiet, max_rounds=max_rounds, on_round=show)
+    state = "quiet" if result.quiet else "NOT quiet"
+    if not until_quiet:
+        state = f"{result.unacknowledged} change-set(s) still unacknowledged"
+    click.echo(f"{result.rounds} round(s); {state}.")
+    click.echo(_summary_line(result.totals))
+    if not until_quiet or result.quiet:
+        return
+    click.echo(f"Still in flight ({len(result.unsettled)}):")
+    for item in result.unsettled:
+        click.echo(f"  {item.node:<10} {item.channel:<22} {item.state:<15} {item.detail}")
+    nodes = sorted({item.node for item in result.unsettled})
+    raise NotQuiet(
+        f"the province did not go quiet in {result.rounds} round(s): "
+        f"{len(result.unsettled)} thing(s) in flight at {', '.join(nodes) or 'no node'}"
+    )
+
+
+@cli.command("outbox")
+@click.option("--all", "include_all", is_flag=True, help="Include acknowledged change-sets.")
+@click.pass_context
+def outbox_command(ctx: click.Context, include_all: bool) -> None:
+    """List change-sets this node sent that still wait for their receipt.
+
+    A change-set whose stored copy is damaged is marked DAMAGED: it is not sent (a
+    damaged copy would only be refused), and it is named in 'status' until repaired.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 outbox
+    """
+    with Node.open(_home(ctx)) as node:
+        entries = node.outbox(include_acknowledged=include_all)
+        damaged = node.damaged_copies()
+    if not entries:
+        click.echo("Outbox empty: every change-set has its receipt.")
+        return
+    click.echo(f"{'recipient':<10} {'kind':<14} {'seq':>6} {'tries':>5}  {'receipt':<9} id")
+    for e in entries:
+        receipt = e.receipt_verdict or "-"
+        click.echo(
+            f"{e.recipient:<10} {e.kind:<14} {e.seq:>6} {e.attempts:>5}  {receipt:<9} {e.id[:16]}"
+        )
+        if e.filename in damaged:
+            click.echo(f"  DAMAGED, not sent: {e.filename}: {damaged[e.filename]}")
+
+
+@cli.command("inbox")
+@click.pass_context
+def inbox_command(ctx: click.Context) -> None:
+    """List change-sets that arrived early and wait for their predecessors.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 inbox
+    """
+    with Node.open(_home(ctx)) as node:
+        items = node.waiting()
+    if not items:
+        click.echo("Inbox empty: nothing waits.")
+        return
+    for item in items:
+        click.echo(
+            f"{item.origin:<10} {item.kind:<14} seq {item.seq} (channel expects {item.expected})  {item.filename}"
+        )
+
+
+@cli.group("quarantine", cls=_Group, invoke_without_command=True)
+@click.option("--all", "include_all", is_flag=True, help="Include released and dropped entries.")
+@click.pass_context
+def quarantine_group(ctx: click.Context, include_all: bool) -> None:
+    """List refused and parked files and why; show, release or drop one.
+
+    One entry per file content: a copy that arrives again is counted (xN), not added.
+    Entries released or dropped longer ago than [quarantine] retention_days (node.toml,
+    90 by default) are purged by the sync round.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 quarantine
+      fiscalsync --home /srv/fiscalsync/410102 quarantine show 3
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with Node.open(_home(ctx)) as node:
+        entries = node.quarantined(include_closed=include_all)
+    if not entries:
+        click.echo("Quarantine empty.")
+        return
+    for e in entries:
+        seen = (
+            f" (x{e.seen_count}, last {e.last_seen_at:%Y-%m-%d %H:%M}Z)" if e.seen_count > 1 else ""
+        )
+        click.echo(
+            f"{e.id:>4}  {e.received_at:%Y-%m-%d %H:%M:%S}Z  {e.reason:<13} {e.detail}{seen}"
+        )
+
+
+@quarantine_group.command("show")
+@click.argument("entry_id", type=int)
+@click.pass_context
+def quarantine_show(ctx: click.Context, entry_id: int) -> None:
+    """Show one quarantine entry in full.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 quarantine show 3
+    """
+    with Node.open(_home(ctx)) as node:
+        e = node.quarantine_entry(entry_id)
+    for label in (
+        "id",
+        "filename",
+        "changeset_id",
+        "origin",
+        "recipient",
+        "reason",
+        "detail",
+        "received_at",
+        "last_seen_at",
+        "seen_count",
+        "sha256",
+        "released_at",
+        "dropped_at",
+    ):
+        value = e._mapping[label]
+        click.echo(f"{label:<13} {value if value is not None else '-'}")
+
+
+@quarantine_group.command("release")
+@click.argument("entry_id", type=int)
+@click.pass_context
+def quarantine_release(ctx: click.Context, entry_id: int) -> None:
+    """Put a quarantined file back to be verified and taken again at the next sync.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 quarantine release 3
+    """
+    with _writing(ctx) as node:
+        target = node.release(entry_id)
+    click.echo(f"Released {entry_id}: {target.name} will be taken at the next sync.")
+
+
+@quarantine_group.command("drop")
+@click.argument("entry_id", type=int)
+@click.pass_context
+def quarantine_drop(ctx: click.Context, entry_id: int) -> None:
+    """Delete a quarantined file for good (its entry stays, marked dropped).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 quarantine drop 3
+    """
+    with _writing(ctx) as node:
+        node.drop(entry_id)
+    click.echo(f"Dropped {entry_id}.")
+
+
+@cli.command("check")
+@click.option(
+    "--read-data", is_flag=True, help="Also read every stored change-set whole and verify it."
+)
+@click.option("--repair", is_flag=True, help="Delete what is safe to delete; say what it did.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_context
+def check_command(ctx: click.Context, read_data: bool, repair: bool, as_json: bool) -> None:
+    """Check that this node's database and spool agree; name every problem, with what to do.
+
+    Compares the outbox with its files and receipts, the change-sets taken with their
+    signed receipts, the incoming files with the channel heads, each channel head with
+    its history, and the quarantine with its files; finds temporary files left by a
+    crash. --read-data also reads every stored change-set whole (signature, body hash).
+    --repair deletes only what is safe: orphans left by a rolled-back transaction,
+    stale temporary files, files already taken, files of dropped quarantine entries;
+    never the only copy of anything unacknowledged or unapplied. Runs beside the agent
+    and operators (it waits for a sync round to end); the agent runs it every day and
+    'status' shows what the last check found. Exit status: 0 consistent, 17 problems.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 check
+      fiscalsync --home /srv/fiscalsync/410100 check --read-data --repair
+    """
+    with Node.open(_home(ctx)) as node, contextlib.ExitStack() as bars:
+
+        def progress(total: int) -> Callable[[int], None]:
+            bar = bars.enter_context(_bar(total, "Reading stored change-sets"))
+            return bar.update
+
+        report = check_home(node, read_data=read_data, repair=repair, on_read=progress)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(
+            f"Checked {report.node}: {report.entries} outbox entries, {report.logged} "
+            f"change-sets taken, {report.channels} channels, {report.files_read} files read whole."
+        )
+        for finding in report.repaired:
+            click.echo(f"repaired {finding.kind:<18} {finding.subject}: deleted")
+        problems = report.problems
+        click.echo(f"{len(problems)} problem(s):" if problems else "No problems found.")
+        for finding in problems:
+            click.echo(
+                f"  {finding.kind:<18} {finding.subject}: {finding.problem} → {finding.action}"
+            )
+    if report.problems:
+        raise Inconsistent(f"{len(report.problems)} problem(s) in the home of {report.node}")
+
+
+@cli.group(cls=_Group)
+def codes() -> None:
+    """Code sets (基础数据规范): classification codes, fund and transfer types.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
+    """
+
+
+@codes.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def codes_import(ctx: click.Context, file: Path) -> None:
+    """Import the province's code-set extensions and send them to every node.
+
+    FILE is a CSV with the columns codeset,year,code,name,parent,level. Every bad row is
+    reported and nothing is imported unless all are good.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
+    """
+    with _writing(ctx) as node:
+        items, sent = import_codes(node, file)
+    click.echo(f"Imported {items} code(s); {sent} signed change-set(s) queued for the other nodes.")
+
+
+@cli.group(cls=_Group)
+def revocation() -> None:
+    """Certificate revocation lists, distributed down the tree.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 revocation publish --ca /secure/ca
+    """
+
+
+@revocation.command("publish")
+@click.option(
+    "--ca",
+    "ca_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Root CA folder.",
+)
+@_passphrase_option
+@click.pass_context
+def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path | None) -> None:
+    """Issue the CA's revocation list afresh and send it to every node (at the province).
+
+    The list is signed again with a new number and a new validity ([revocation]
+    validity_days of node.toml, 7 days by default), and must be published again before
+    it lapses: the province's agent does it when node.toml names the CA folder
+    ([revocation] ca); `fiscalsync status` says when it is due.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 revocation publish --ca /secure/ca
+    """
+    with _writing(ctx) as node:
+        number, sent = keys.publish_revocation(node, ca_dir, _passphrase(passphrase_file))
+    click.echo(f"Revocation list {number} queued for {sent} node(s).")
+
+
+@revocation.command("install")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def revocation_install(ctx: click.Context, file: Path) -> None:
+    """Install the province's revocation list (crl.pem) on this node, after checking it.
+
+    A node takes nothing in without one. It must be signed by the installed root CA and
+    be no older than the list the node holds; later lists arrive by sync.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 revocation install crl.pem
+    """
+    with _writing(ctx, exclusive=True, check_schema=False) as node:  # not during a round
+        crl = keys.install_crl(node.home, file)
+    due = _local(crl.next_update) if crl.next_update else "-"
+    click.echo(
+        f"Installed revocation list {crl.number} ({len(crl.serials)} revoked, "
+        f"next update by {due})."
+    )
+
+
+def _yuan(value: str, field: str) -> int:
+    try:
+        return parse_yuan(value)
+    except ValueError as exc:
+        raise InputError(
+            f"{field}: {exc}", hint="an amount in 元 with at most two decimals, e.g. 1234.56"
+        ) from exc
+
+
+def _output_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--format`` and ``--output`` for a listing (xlsx needs a file)."""
+    func = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write to this file instead of the terminal (required for xlsx).",
+    )(func)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "xlsx", "json"]),
+        default="table",
+        show_default=True,
+        help="table for the terminal; csv, xlsx or json for other programs.",
+    )(func)
+
+
+def _emit(
+    columns: Sequence[tabular.Column],
+    rows: list[Sequence[Any]],
+    fmt: str,
+    output: Path | None,
+    *,
+    title: str,
+    empty: str,
+) -> None:
+    """Render a listing: an aligned table, or a csv/xlsx/json file (or standard output)."""
+    if fmt == "table":
+        text = tabular.render_text(columns, rows) if rows else empty
+        if output is None:
+            click.echo(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+        return
+    tabular.write_table(columns, rows, fmt, output, title=title)
+    if output is not None:
+        click.echo(f"Wrote {len(rows)} row(s) to {output}", err=True)
+
+
+def _bar(total: int, label: str) -> Any:
+    """A progress bar on standard error for long work (hidden when it is not a terminal)."""
+    return click.progressbar(length=total, label=label, file=sys.stderr)
+
+
+@cli.command("allocate")
+@click.option("--to", "recipient", help="Recipient node code (a descendant).")
+@click.option("--amount", help="Amount in 元, at most two decimals, e.g. 1234.56.")
+@click.option("--func", "func", help="Functional classification, 7 digits (功能分类).")
+@click.option("--econ", "econ", help="Economic classification, 5 digits (经济分类).")
+@click.option("--fund", help="Fund type (资金性质), e.g. 111.")
+@click.option("--doc", help="This level's document number (本级文号).")
+@click.option("--title", default="", help="Title of the appropriation.")
+@click.option("--year", type=int, help="Fiscal year (default: this year).")
+@click.option(
+    "--type",
+    "transfer_type",
+    type=click.Choice(sorted(appropriations.TRANSFER_WORDS)),
+    default="general",
+    show_default=True,
+    help="general 一般性, special 专项 or shared 共同财政事权 (转移支付类型).",
+)
+@click.option(
+    "--direct/--not-direct",
+    default=None,
+    help="直达资金 or not (default: not; a breakdown keeps the flag of what it is taken from).",
+)
+@click.option(
+    "--indicator",
+    type=click.Choice(sorted(appropriations.INDICATOR_WORDS)),
+    default="annual",
+    show_default=True,
+    help="指标类型: annual 年初预算, additional 追加 or advance 提前下达 (its 文号 may be of the "
+    "year before).",
+)
+@click.option(
+    "--level",
+    type=click.Choice(sorted(appropriations.LEVEL_WORDS)),
+    help="预算级次 (default: the recipient's level).",
+)
+@click.option(
+    "--upper-doc",
+    help="上级文号: the document received from above this issue is made under, e.g. the "
+    "central 财预〔2026〕3号 (a breakdown takes its parent's 文号).",
+)
+@click.option("--project", help="Project code.")
+@click.option("--from", "parent_id", help="Break down (分解) this received appropriation.")
+@click.option(
+    "--file",
+    "batch",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Issue every line of a CSV or XLSX file instead (all or nothing).",
+)
+@click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Issue a line even if the same 文号, recipient, function and amount was issued already.",
+)
+@click.pass_context
+def allocate_command(
+    ctx: click.Context,
+    recipient: str | None,
+    amount: str | None,
+    func: str | None,
+    econ: str | None,
+    fund: str | None,
+    doc: str | None,
+    title: str,
+    year: int | None,
+    transfer_type: str,
+    project: str | None,
+    parent_id: str | None,
+    batch: Path | None,
+    allow_duplicate: bool,
+    direct: bool | None,
+    indicator: str,
+    level: str | None,
+    upper_doc: str | None,
+) -> None:
+    """Issue (下达) an appropriation to a descendant, or break one down (分解) with --from.
+
+    It is recorded here and sent to the recipient as a signed change-set at the next
+    sync. A breakdown may not exceed what is still available of the received
+    appropriation (指标控制); the refusal names the balance. Codes must be valid for
+    the fiscal year (national code sets plus the province's extensions).
+
+    A breakdown keeps the fund type and transfer type of what it is taken from, and
+    its functional classification is the same or one below it. A line whose 文号,
+    recipient, function and amount were issued already this year is refused as a
+    duplicate (naming the earlier id) unless --allow-duplicate is given, so importing
+    the same spreadsheet twice issues nothing twice. One line is at most
+    10,000,000,000,000.00 元.
+
+    With --file, every line of a spreadsheet (CSV or XLSX) is checked first and every
+    bad row is named; one bad row and nothing is issued. Columns (English or Chinese
+    headers): recipient, amount, func, econ, fund, doc, and optionally title, year,
+    type, project, from, direct (直达: yes/no, 是/否), indicator (指标类型), level
+    (预算级次), upper_doc (上级文号).
+
+    A 文号 is <简称><kind>〔YYYY〕N号 with this node's abbreviation in the topology and one
+    of its document kinds (豫财教〔2026〕12号), of the fiscal year (or the year before for
+    提前下达).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 allocate --to 410100 --amount 1234.56 \\
+          --func 2050201 --econ 50201 --fund 111 --doc "豫财教〔2026〕12号"
+      fiscalsync --home /srv/fiscalsync/410000 allocate --file allocations-2026.xlsx
+    """
+    default_year = year or datetime.now(UTC).year
+    if batch is not None:
+        given = [
+            n for n, v in (("--to", recipient), ("--amount", amount), ("--from", parent_id)) if v
+        ]
+        if given:
+            raise click.UsageError(f"--file replaces {', '.join(given)}: give one or the other")
+        lines = appropriations.read_allocations(batch, default_year)
+        with _writing(ctx) as node, _bar(len(lines), "Issuing") as bar:
+            last = [0]
+
+            def advance(done: int) -> None:
+                bar.update(done - last[0])
+                last[0] = done
+
+            ids = appropriations.allocate(
+                node,
+                lines,
+                actor=getpass.getuser(),
+                allow_duplicate=allow_duplicate,
+                progress=advance,
+            )
+        total = sum(line.amount_fen for line in lines)
+        recipients = len({line.recipient for line in lines})
+        click.echo(
+            f"Issued {len(ids)} appropriation(s), {format_yuan(total)} 元, to {recipients} "
+            f"recipient(s) ({ids[0]} … {ids[-1]}); they travel at the next sync."
+        )
+        return
+    missing = [
+        n
+        for n, v in (
+            ("--to", recipient),
+            ("--amount", amount),
+            ("--func", func),
+            ("--econ", econ),
+            ("--fund", fund),
+            ("--doc", doc),
+        )
+        if not v
+    ]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or give --file)")
+    assert recipient and amount and func and econ and fund and doc
+    line = appropriations.Allocation(
+        recipient=recipient,
+        amount_fen=_yuan(amount, "--amount"),
+        func=func,
+        econ=econ,
+        fund=fund,
+        doc=doc,
+        year=default_year,
+        title=title,
+        transfer_type=appropriations.TRANSFER_WORDS[transfer_type],
+        project=project,
+        parent_id=parent_id,
+        direct=direct,
+        indicator=appropriations.INDICATOR_WORDS[indicator],
+        level=appropriations.LEVEL_WORDS[level] if level else None,
+        upper_doc=upper_doc,
+    )
+    with _writing(ctx) as node:
+        (ident,) = appropriations.allocate(
+            node, [line], actor=getpass.getuser(), allow_duplicate=allow_duplicate
+        )
+    click.echo(
+        f"Issued {ident}: {format_yuan(line.amount_fen)} 元 to {recipient}; it travels at the next sync."
+    )
+
+
+@cli.command("adjust")
+@click.argument("ident", metavar="ID")
+@click.option(
+    "--delta",
+    required=True,
+    help="Change in 元: positive increases (调增), negative decreases (调减).",
+)
+@click.option("--doc", required=True, help="The document number (文号) of the adjustment.")
+@click.pass_context
+def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None:
+    """Increase (调增) or decrease (调减) an appropriation issued here.
+
+    The change is a new event (nothing is overwritten) and travels to the recipient as
+    a signed change-set. An increase of a breakdown takes from the received
+    appropriation's balance. A decrease counts once the recipient's receipt accepts it;
+    the recipient refuses it when less than that is still available down there.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 adjust 410000-2026-000012 \\
+          --delta -100.00 --doc "豫财教〔2026〕31号"
+    """
+    text = delta.strip()
+    negative = text.startswith("-")
+    fen = _yuan(text.lstrip("+-"), "--delta")
+    kind = "decrease" if negative else "increase"
+    with _writing(ctx) as node:
+        seq = appropriations.change(node, ident, kind, fen, doc, actor=getpass.getuser())
+    click.echo(
+        f"{ident}: {kind} of {format_yuan(fen)} 元 recorded as event {seq}; "
+        "it travels at the next sync."
+    )
+
+
+@cli.command("recover")
+@click.argument("ident", metavar="ID")
+@click.option("--amount", required=True, help="Amount in 元 to bring back up (收回).")
+@click.option("--doc", required=True, help="The document number (文号) of the recovery.")
+@click.pass_context
+def recover_command(ctx: click.Context, ident: str, amount: str, doc: str) -> None:
+    """Recover (收回) the unspent part of an appropriation issued here.
+
+    The recipient refuses the recovery (negative receipt) when less than the amount is
+    still available there (not spent, not broken down further); it counts once accepted.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 recover 410100-2026-000003 \\
+          --amount 5000.00 --doc "郑财预〔2026〕40号"
+    """
+    fen = _yuan(amount, "--amount")
+    with _writing(ctx) as node:
+        seq = appropriations.change(node, ident, "recover", fen, doc, actor=getpass.getuser())
+    click.echo(
+        f"{ident}: recovery of {format_yuan(fen)} 元 recorded as event {seq}; "
+        "it travels at the next sync."
+    )
+
+
+HOLDING_COLUMNS = {
+    "issued": [
+        tabular.Column("id", "id"),
+        tabular.Column("year", "year", "int"),
+        tabular.Column("recipient", "recipient"),
+        tabular.Column("func_code", "func"),
+        tabular.Column("econ_code", "econ"),
+        tabular.Column("fund_code", "fund"),
+        tabular.Column("transfer_type", "type"),
+        tabular.Column("direct_label", "直达"),
+        tabular.Column("indicator_label", "指标类型"),
+        tabular.Column("doc_no", "doc"),
+        tabular.Column("upper_doc_no", "上级文号"),
+        tabular.Column("parent_id", "from"),
+        tabular.Column("amount", "issued (元)", "money"),
+        tabular.Column("acknowledged", "acknowledged (元)", "money"),
+    ],
+    "received": [
+        tabular.Column("id", "id"),
+        tabular.Column("year", "year", "int"),
+        tabular.Column("issuer", "issuer"),
+        tabular.Column("func_code", "func"),
+        tabular.Column("econ_code", "econ"),
+        tabular.Column("fund_code", "fund"),
+        tabular.Column("transfer_type", "type"),
+        tabular.Column("direct_label", "直达"),
+        tabular.Column("indicator_label", "指标类型"),
+        tabular.Column("source_label", "指标来源"),
+        tabular.Column("doc_no", "doc"),
+        tabular.Column("upper_doc_no", "上级文号"),
+        tabular.Column("amount", "received (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ],
+}
+
+
+RECONCILE_COLUMNS = [
+    tabular.Column("kind", "kind"),
+    tabular.Column("label", "类型"),
+    tabular.Column("subject", "subject"),
+    tabular.Column("field", "field"),
+    tabular.Column("issuer", "issuer (上级)"),
+    tabular.Column("recipient", "recipient (下级)"),
+    tabular.Column("detail", "detail"),
+]
+SESSION_COLUMNS = [
+    tabular.Column("id", "id"),
+    tabular.Column("issuer", "issuer"),
+    tabular.Column("recipient", "recipient"),
+    tabular.Column("role", "role"),
+    tabular.Column("state", "state"),
+    tabular.Column("cut", "cut", "int"),
+    tabular.Column("agree", "agree"),
+    tabular.Column("discrepancies", "discrepancies", "int"),
+    tabular.Column("in_transit", "in transit", "int"),
+]
+
+
+@cli.group("reconcile", cls=_Group, invoke_without_command=True)
+@click.option("--with", "peer", help="The node below this one to reconcile with.")
+@click.option("--full", is_flag=True, help="Recompute both sides' digests from their records.")
+@click.option("--wait", is_flag=True, help="Run the sync rounds of a local province until done.")
+@click.pass_context
+def reconcile_group(ctx: click.Context, peer: str | None, full: bool, wait: bool) -> None:
+    """Reconcile (上下级对账) the appropriations this node issued a node below it.
+
+    Both sides compare what they hold at the same channel position (the cut); what is
+    still in flight is listed as 在途 (in transit), never as a discrepancy. The request
+    travels at the next sync and the rounds do the rest; both sides then hold the same
+    statement, the issuer's conclusion signed by it after the recipient's signed answers.
+    Nothing is corrected automatically: each finding says what would correct it.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 reconcile --with 410100
+      fiscalsync --home /srv/fiscalsync/410000 reconcile show --format html -o statement.html
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if peer is None:
+        raise click.UsageError("give --with CODE (a node this one issued appropriations to)")
+    home = _home(ctx)
+    with _writing(ctx) as node:
+        session = reconcile.protocol.start(node, peer, full=full)
+    click.echo(f"Reconciliation {session} with {peer} requested; the sync rounds conclude it.")
+    if not wait:
+        return
+    network = home.resolve().parent
+    if not (network / "topology.toml").is_file() or not (network / peer).is_dir():
+        raise InputError(
+            f"{home} is not in a province hosted in one folder: --wait cannot run its rounds",
+            hint="leave out --wait and let the agents sync; then 'fiscalsync reconcile show'",
+        )
+    sync_network(network, until_quiet=True)
+    with Node.open(home) as node:
+        _show_statement(reconcile.statement.load(node, session))
+
+
+def _show_statement(statement: Any) -> None:
+    s = statement.session
+    verdict = (
+        "the two sides agree (双方一致)"
+        if s.agree
+        else f"{s.discrepancies} discrepancy(ies) (发现差异)"
+        if s.state == "concluded"
+        else f"not concluded yet ({s.state})"
+    )
+    click.echo(
+        f"Reconciliation {s.id}: {s.origin} → {s.recipient} at seq {s.cut}: {verdict}; "
+        f"{s.in_transit} change-set(s) in transit (在途)."
+    )
+    rows = statement.finding_rows()
+    if rows:
+        click.echo(tabular.render_text(RECONCILE_COLUMNS, rows))
+
+
+@reconcile_group.command("show")
+@click.argument("ident", metavar="[ID]", required=False)
+@click.option("--all", "list_all", is_flag=True, help="List every reconciliation instead.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "xlsx", "json", "html"]),
+    default="table",
+    show_default=True,
+    help="table for the terminal; csv, xlsx, json or a printable html statement.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File.")
+@click.pass_context
+def reconcile_show(
+    ctx: click.Context, ident: str | None, list_all: bool, fmt: str, output: Path | None
+) -> None:
+    """Show a reconciliation's statement (对账单): the newest, or ID.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 reconcile show
+      fiscalsync --home /srv/fiscalsync/410000 reconcile show 410000-R000003 --format xlsx -o s.xlsx
+    """
+    with Node.open(_home(ctx)) as node:
+        if list_all:
+            rows = [
+                [
+                    s.id,
+                    s.origin,
+                    s.recipient,
+                    s.role,
+                    s.state,
+                    s.cut,
+                    s.agree,
+                    s.discrepancies,
+                    s.in_transit,
+                ]
+                for s in reconcile.statement.sessions(node)
+            ]
+            _emit(
+                SESSION_COLUMNS,
+                rows,
+                "table" if fmt == "html" else fmt,
+                output,
+                title="reconciliations",
+                empty="No reconciliation yet.",
+            )
+            return
+        statement = reconcile.statement.load(node, ident)
+    if fmt == "table":
+        _show_statement(statement)
+        return
+    if fmt == "html":
+        text = reconcile.statement.render_html(statement)
+        if output is None:
+            click.echo(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+            click.echo(f"Wrote the statement to {output}", err=True)
+        return
+    if fmt == "json" and output is None:
+        click.echo(json.dumps(statement.as_dict(), ensure_ascii=False, indent=2))
+        return
+    _emit(
+        RECONCILE_COLUMNS,
+        statement.finding_rows(),
+        fmt,
+        output,
+        title=statement.session.id,
+        empty="",
+    )
+
+
+@cli.group("appropriations", cls=_Group, invoke_without_command=True)
+@click.option("--issued", "which", flag_value="issued", help="Those this node issued.")
+@click.option(
+    "--received",
+    "which",
+    flag_value="received",
+    default=True,
+    help="Those this node received (default).",
+)
+@click.option(
+    "--refused",
+    "which",
+    flag_value="refused",
+    help="Change-sets of appropriations refused, by their recipient or here, and why.",
+)
+@click.option("--year", type=int, help="Only this fiscal year.")
+@_output_option
+@click.pass_context
+def appropriations_command(
+    ctx: click.Context, which: str, year: int | None, fmt: str, output: Path | None
+) -> None:
+    """List appropriations received (with what is still available) or issued.
+
+    Issued ones show what stands (change-sets the recipient refused left out) and what
+    the recipients' signed receipts acknowledge. `appropriations show ID` gives one
+    appropriation's whole history.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations --received --year 2026
+      fiscalsync --home /srv/fiscalsync/410000 appropriations --issued --format xlsx -o issued.xlsx
+      fiscalsync --home /srv/fiscalsync/410000 appropriations --refused
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if which == "refused":
+        _refused(ctx, fmt, output)
+        return
+    with Node.open(_home(ctx)) as node:
+        held = appropriations.holdings(node, issued=which == "issued", year=year)
+    columns = HOLDING_COLUMNS[which]
+    fen = {"amount": "amount_fen", "acknowledged": "acknowledged_fen", "available": "available_fen"}
+    rows = [[getattr(h, fen.get(c.key, c.key)) for c in columns] for h in held]
+    _emit(
+        columns,
+        rows,
+        fmt,
+        output,
+        title=f"appropriations {which}",
+        empty=f"No appropriations {which}.",
+    )
+
+
+@appropriations_command.command("show")
+@click.argument("ident", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
+    """The full history of one appropriation: every event with its change-set and receipt.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations show 410000-2026-000012
+    """
+    with Node.open(_home(ctx)) as node:
+        found = appropriations.history(node, ident)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(found), ensure_ascii=False, indent=2, default=str))
+        return
+    a = found.appropriation
+    side = "issued here" if found.issued_here else "received here"
+    rows = [
+        ("Appropriation", f"{a.id} ({side})"),
+        ("Year", str(a.year)),
+        ("Issuer → recipient", f"{a.issuer} → {a.recipient}"),
+        ("Document (文号)", a.doc_no),
+        ("Title", a.title or "-"),
+        ("Classification", f"func {a.func_code}, econ {a.econ_code}, fund {a.fund_code}"),
+        ("Transfer type", f"{a.transfer_type} ({appropriations.TRANSFER_LABELS[a.transfer_type]})"),
+        ("直达资金", "yes (直达)" if a.direct else "no"),
+        ("指标类型", a.indicator_label),
+        ("指标来源", a.source_label),
+        ("预算级次", a.level_label or "-"),
+        ("Upper doc (上级文号)", a.upper_doc_no or "-"),
+        ("Broken down from", a.parent_id or "-"),
+        ("Amount", f"{format_yuan(a.amount_fen)} 元"),
+    ]
+    if found.issued_here:
+        rows.append(("Acknowledged", f"{format_yuan(a.acknowledged_fen)} 元"))
+    else:
+        rows.append(("Available", f"{format_yuan(a.available_fen)} 元"))
+    for label, value in rows:
+        click.echo(f"{_pad(label, 20)}{value}")
+    click.echo("")
+    columns = [
+        tabular.Column("seq", "#", "int"),
+        tabular.Column("kind", "event"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("doc", "doc"),
+        tabular.Column("actor", "by"),
+        tabular.Column("at", "at (北京时间)"),
+        tabular.Column("changeset", "change-set"),
+        tabular.Column("receipt", "receipt"),
+    ]
+    events = [
+        [
+            e.seq,
+            e.kind,
+            e.amount_fen,
+            e.doc_no,
+            e.actor,
+            _local(e.at),
+            (e.changeset_id or "-")[:12],
+            _receipt_text(e, found.issued_here),
+        ]
+        for e in found.events
+    ]
+    click.echo(tabular.render_text(columns, events))
+    if found.breakdowns:
+        click.echo("")
+        click.echo("Broken down (分解) to:")
+        for b in found.breakdowns:
+            click.echo(
+                f"  {b.id}  {b.recipient}  {format_yuan(b.amount_fen):>16} 元"
+                f"  acknowledged {format_yuan(b.acknowledged_fen)} 元"
+            )
+
+
+def _receipt_text(event: appropriations.Event, issued_here: bool) -> str:
+    if event.changeset_id is None:
+        return "-"
+    if event.verdict is None:
+        return "awaiting receipt" if issued_here else "-"
+    receipt = (event.receipt_id or "")[:12]
+    reason = f": {event.reason}" if event.reason else ""
+    return f"{event.verdict} {receipt}{reason}"
+
+
+@cli.group("ledger", cls=_Group)
+def ledger_group() -> None:
+    """Expenditure payments and revenue receipts at this node (the source of reports).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger import payments-2026-10.xlsx
+    """
+
+
+@ledger_group.command("add")
+@click.option("--date", "when", required=True, help="Date of the payment or receipt, 2026-10-15.")
+@click.option(
+    "--direction",
+    type=click.Choice(["expenditure", "revenue"]),
+    default="expenditure",
+    show_default=True,
+)
+@click.option(
+    "--code", required=True, help="功能分类 code (expenditure) or 收入分类 code (revenue)."
+)
+@click.option("--amount", required=True, help="Amount in 元, e.g. 1234.56.")
+@click.option("--econ", help="Economic classification (经济分类), 5 digits.")
+@click.option("--appropriation", "appropriation_id", help="The appropriation it is spent against.")
+@click.option("--memo", default="", help="A note (摘要).")
+@click.pass_context
+def ledger_add(
+    ctx: click.Context,
+    when: str,
+    direction: str,
+    code: str,
+    amount: str,
+    econ: str | None,
+    appropriation_id: str | None,
+    memo: str,
+) -> None:
+    """Record one payment or receipt.
+
+    Spending against an appropriation may not exceed what is still available of it.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger add --date 2026-10-15 \\
+          --code 2050202 --econ 50201 --amount 3000.00 --appropriation 410100-2026-000004
+    """
+    try:
+        day = date.fromisoformat(when)
+    except ValueError as exc:
+        raise InputError(f"--date {when!r} is not a date", hint="e.g. 2026-10-15") from exc
+    entry = ledger.Entry(
+        entry_date=day,
+        direction=direction,
+        code=code,
+        amount_fen=_yuan(amount, "--amount"),
+        econ=econ,
+        appropriation_id=appropriation_id,
+        memo=memo,
+    )
+    with _writing(ctx) as node:
+        ledger.record(node, [entry], actor=getpass.getuser())
+    click.echo(f"Recorded {direction} of {format_yuan(entry.amount_fen)} 元 under {code} on {day}.")
+
+
+@ledger_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def ledger_import(ctx: click.Context, file: Path) -> None:
+    """Record every payment and receipt of a CSV or XLSX file, all or nothing.
+
+    Columns (English or Chinese headers): date, direction (expenditure/revenue or
+    支出/收入), code, amount, and optionally econ, appropriation, memo. Every bad row
+    is named; one bad row and nothing is recorded.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger import payments-2026-10.csv
+    """
+    entries = ledger.read_entries(file)
+    with _writing(ctx) as node:
+        count = ledger.record(node, entries, actor=getpass.getuser())
+    spent = sum(e.amount_fen for e in entries if e.direction == "expenditure")
+    received = sum(e.amount_fen for e in entries if e.direction == "revenue")
+    click.echo(
+        f"Recorded {count} entries from {file.name}: expenditure {format_yuan(spent)} 元, "
+        f"revenue {format_yuan(received)} 元."
+    )
+
+
+@cli.command("agent")
+@click.option("--once", is_flag=True, help="Run every job once now and exit (for cron and tests).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve the node's metrics (Prometheus) on 127.0.0.1 at this port.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or JSON, each naming the node.",
+)
+@click.pass_context
+def agent_command(
+    ctx: click.Context, once: bool, metrics_port: int | None, log_format: str
+) -> None:
+    """Run this node's scheduled jobs until stopped: sync with the parent, reports on
+    their period boundaries, and every day at 03:30 (Beijing time) 'fiscalsync check
+    --read-data', whose problems 'status' shows.
+
+    Jobs are kept in the node database; SIGTERM or Ctrl-C stops the agent after the
+    running job. Only one agent may run on a home. At the province, when node.toml names
+    the CA folder ([revocation] ca), the agent also re-publishes the revocation list once
+    half its validity is over; --once does it too when it is due.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 agent
+      fiscalsync --home /srv/fiscalsync/410102 agent --once
+      fiscalsync --home /srv/fiscalsync/410102 agent --metrics-port 9470 --log-format json
+    """
+    home = _home(ctx)
+    if once:
+        runs = agent.run_once(home)
+        failed = []
+        for run in runs:
+            if run.summary is None:
+                click.echo(f"{run.job}: {run.note}")
+                continue
+            click.echo(f"{run.job}: {_summary_line(run.summary)}")
+            failed.extend(run.summary.errors)
+        if failed:
+            raise TransportError("; ".join(failed))
+        return
+    agent.run_agent(
+        home,
+        on_start=lambda jobs: click.echo("Agent started: " + ", ".join(jobs)),
+        metrics_port=metrics_port,
+        log_format=log_format,
+    )
+    click.echo("Agent stopped.")
+
+
+# --- backups (备份) and restore (恢复) -------------------------------------------------------
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+@contextlib.contextmanager
+def _bytes_bar(label: str, length: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on standard error for long work (nothing when it is short)."""
+    if length is not None and length < LARGE_TRANSFER:
+        yield lambda _n: None
+        return
+    with click.progressbar(length=length or 0, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@cli.group("backup", cls=_Group, invoke_without_command=True)
+@click.option("--full", is_flag=True, help="Ship every chunk anew (no reuse of earlier backups).")
+@click.pass_context
+def backup_group(ctx: click.Context, full: bool) -> None:
+    """Back this node up to the data center (备份): snapshot and journal, encrypted here.
+
+    The database snapshot and the home's journal are cut into chunks; chunks not in the
+    previous backup are encrypted (AES-256-GCM, a fresh data key wrapped for this node's
+    backup key and the province's recovery key) and put into the data center's endpoint;
+    the signed manifest follows with the next sync. If the center cannot be reached, the
+    sync rounds finish the upload later; nothing half-written is ever listed as a backup.
+    The center's own backups go to the province.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 backup
+      fiscalsync --home /srv/fiscalsync/410000-dc backup verify --read-data
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from nodes import backups
+    from nodes.exchange import Exchange
+
+    with _writing(ctx) as node:
+        size = _database_size(node)
+        with _bytes_bar("备份 backing up", size) as step:
+            taken = backups.take_backup(node, full=full, progress=step)
+        exchange = Exchange(node)
+        try:
+            with _bytes_bar("uploading", taken.new_bytes) as step:
+                left, why = backups.upload(node, exchange.backup_way(), step)
+        finally:
+            exchange.close()
+    click.echo(
+        f"Backup #{taken.number} of {node.spec.code} taken at {_local(taken.taken_at)}: "
+        f"{taken.objects} objects, {_mb(taken.bytes)}; new {taken.new_objects} objects, "
+        f"{_mb(taken.new_bytes)} in {taken.seconds:.1f} s."
+    )
+    if left:
+        click.echo(f"{left} object(s) not uploaded yet ({why}): the next sync resumes.")
+    click.echo(f"Its manifest goes to {taken.keeper} with the next sync.")
+
+
+def _database_size(node: Node) -> int | None:
+    if node.engine.dialect.name != "sqlite" or not node.engine.url.database:
+        return None
+    with contextlib.suppress(OSError):
+        return Path(node.engine.url.database).stat().st_size
+    return None
+
+
+@backup_group.command("list")
+@click.option("--node", "code", help="Only this node's backups.")
+@click.pass_context
+def backup_list(ctx: click.Context, code: str | None) -> None:
+    """List the backups this node keeps for others (at the data center, or the province).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000-dc backup list --node 410102
+    """
+    from nodes import keeper
+
+    with Node.open(_home(ctx)) as node:
+        rows = keeper.kept(node, code)
+    if not rows:
+        click.echo("No backups kept here.")
+        return
+    click.echo("node        #  taken (Beijing)    objects        size  verified  problem")
+    for row in rows:
+        verified = _local(row.verified_at) if row.verified_at else "-"
+        click.echo(
+            f"{row.node:<10} {row.number:>2}  {_local(row.taken_at)}  {row.objects:>7}  "
+            f"{_mb(row.bytes):>10}  {verified}  {row.problem or '-'}"
+        )
+
+
+@backup_group.command("verify")
+@click.option("--node", "code", help="Only this node's backups.")
+@click.option("--read-data", is_flag=True, help="Also read every object and check its hash.")
+@click.pass_context
+def backup_verify(ctx: click.Context, code: str | None, read_data: bool) -> None:
+    """Check the backups kept here, without any key (like restic check).
+
+    Signatures and chains of the manifests, every object present and of its size, and
+    with --read-data each object's SHA-256; a node whose latest backup is missing or
+    older than [backup] max_age_hours is named. Exit status 11 when anything is wrong.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000-dc backup verify --read-data
+    """
+    from datetime import timedelta
+
+    from nodes import keeper
+
+    with _writing(ctx) as node:
+        trust = keys.trust_store(node.home)
+        with click.progressbar(length=0, label="verifying", file=sys.stderr, show_pos=True) as bar:
+            results = keeper.verify(
+                node,
+                trust,
+                owner=code,
+                read_data=read_data,
+                max_age=timedelta(hours=node.settings.backup_max_age_hours),
+                progress=bar.update if read_data else None,
+            )
+    bad = 0
+    for item in results:
+        latest = _local(item.latest) if item.latest else "-"
+        state = "OK" if not item.problems else "PROBLEM"
+        click.echo(
+            f"{state:<8} {item.node:<10} {item.backups} backup(s), latest {latest}, "
+            f"{item.objects} objects, {_mb(item.bytes)}"
+            + (f", {item.read} read" if read_data else "")
+        )
+        for problem in item.problems:
+            click.echo(f"  {problem}")
+        bad += bool(item.problems)
+    if bad:
+        from sync.backup.envelope import BackupDamaged
+
+        raise BackupDamaged(
+            f"{bad} node(s) with a missing, stale or damaged backup",
+            hint="take a backup at each node named (fiscalsync backup; --full if objects are lost)",
+        )
+
+
+@backup_group.command("prune")
+@click.pass_context
+def backup_prune(ctx: click.Context) -> None:
+    """Apply the retention policy to the backups kept here ([backup] keep_daily,
+    keep_monthly, and the last of every year), and delete objects no kept backup needs.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000-dc backup prune
+    """
+    from nodes import keeper
+
+    with _writing(ctx) as node:
+        manifests, objects = keeper.prune(
+            node, daily=node.settings.backup_keep_daily, monthly=node.settings.backup_keep_monthly
+        )
+    click.echo(f"Pruned {manifests} backup(s) and {objects} object(s) no kept backup needs.")
+
+
+@backup_group.command("drill")
+@click.pass_context
+def backup_drill(ctx: click.Context) -> None:
+    """Take a backup, restore it from the data center into a scratch database, and
+    compare it with the live one, table by table and by its reconciliation digests;
+    report the restore time (恢复演练). Exit status 11 when they differ.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 backup drill
+    """
+    from nodes.drill import drill
+    from sync.backup.envelope import BackupDamaged
+
+    with _writing(ctx) as node:
+        with _bytes_bar("备份 backing up", _database_size(node)) as step:
+            result = drill(node, progress=step)
+    click.echo(
+        f"Drill of backup #{result.number}: backup {result.backup_seconds:.1f} s, restore from "
+        f"the center {result.restore_seconds:.1f} s ({_mb(result.bytes)}), {result.tables} tables"
+    )
+    if result.passed:
+        click.echo("The restored database equals the live one at the snapshot: PASSED.")
+        return
+    for difference in result.differences:
+        click.echo(f"  {difference}")
+    raise BackupDamaged(f"the drill found {len(result.differences)} difference(s): FAILED")
+
+
+@backup_group.group("recovery-key", cls=_Group)
+def recovery_key() -> None:
+    """The province's recovery key: every backup is also encrypted for it.
+
+    \b
+    Example:
+      fiscalsync backup recovery-key new --ca /secure/ca --out /offline/recovery-kit.pem
+      fiscalsync --home /srv/fiscalsync/410102 backup recovery-key install recovery.crt
+    """
+
+
+@recovery_key.command("new")
+@click.option(
+    "--ca",
+    "ca_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The province's root CA folder.",
+)
+@click.option(
+    "--out",
+    "kit",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the recovery kit goes (keep it offline).",
+)
+@_passphrase_option
+def recovery_key_new(ca_dir: Path, kit: Path, passphrase_file: Path | None) -> None:
+    """(province) Make the recovery key: the kit (private key, its certificate, the root
+    certificate) to keep offline, and CA/recovery.crt for every node to install.
+
+    \b
+    Example:
+      fiscalsync backup recovery-key new --ca /secure/ca --out /offline/recovery-kit.pem
+    """
+    cert = keys.create_recovery(ca_dir, kit, _passphrase(passphrase_file))
+    click.echo(f"Recovery kit written to {kit} (mode 0600): keep it offline.")
+    click.echo(f"Install {cert} on every node: fiscalsync backup recovery-key install {cert.name}")
+
+
+@recovery_key.command("install")
+@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def recovery_key_install(ctx: click.Context, cert: Path) -> None:
+    """Install the province's recovery certificate on this node, after checking it.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 backup recovery-key install recovery.crt
+    """
+    with _writing(ctx) as node:
+        target = keys.install_recovery(node.home, cert)
+    click.echo(
+        f"Installed {target}: backups are now encrypted for the province's recovery key too."
+    )
+
+
+def _utc_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(
+            f"--at {text!r} is not a time", hint="e.g. --at '2026-11-20 18:00' (Beijing time)"
+        ) from exc
+    if moment.tzinfo is None:
+        from nodes.settings import LOCAL_TIME
+
+        moment = moment.replace(tzinfo=LOCAL_TIME)
+    return moment.astimezone(UTC)
+
+
+@cli.command("restore")
+@click.argument("home", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--node", "code", required=True, help="The node to restore, e.g. 410102.")
+@click.option("--from", "keeper", help="The node keeping its backups (default: the data center).")
+@click.option(
+    "--topology",
+    "topology_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The province's topology (to reach the keeper).",
+)
+@click.option(
+    "--at",
+    "at_text",
+    help="Restore to this time: the latest snapshot at or before it, then its journal up to it.",
+)
+@click.option(
+    "--recovery-key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The province's recovery kit, or this node's own keys/backup.key.",
+)
+@click.option(
+    "--ca-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The root certificate, if the key file holds none.",
+)
+@click.option("--db-url", help="A new, empty database to restore into (default: SQLite in HOME).")
+@click.option(
+    "--ssh-key", type=click.Path(dir_okay=False, path_type=Path), help="SSH key for an sftp keeper."
+)
+def restore_command(
+    home: Path,
+    code: str,
+    keeper: str | None,
+    topology_file: Path,
+    at_text: str | None,
+    key_file: Path,
+    ca_cert: Path | None,
+    db_url: str | None,
+    ssh_key: Path | None,
+) -> None:
+    """Restore a node from its backups into HOME, on a fresh machine (恢复).
+
+    Fetches the node's manifests from the data center, verifies every signature, chain
+    link and object hash, decrypts with the recovery kit, and builds the home and its
+    database; then the node rejoins: it asks its peers for what it lost and sends
+    nothing new until each has answered (see 'status'). HOME must be new or empty.
+
+    \b
+    Example:
+      fiscalsync restore /srv/fiscalsync/410102 --node 410102 --from 410000-dc \\
+          --topology henan.toml --recovery-key /offline/recovery-kit.pem
+      fiscalsync restore /srv/fiscalsync/410100 --node 410100 --topology henan.toml \\
+          --recovery-key kit.pem --at '2026-11-20 18:00' \\
+          --db-url postgresql://fiscal@db.local/fs_410100
+    """
+    from nodes.restore import restore
+
+    at = _utc_time(at_text) if at_text else None
+    total: list[int] = []
+    with contextlib.ExitStack() as stack:
+        bar: list[Any] = []
+
+        def on_total(size: int) -> None:
+            total.append(size)
+            if size >= LARGE_TRANSFER:
+                bar.append(
+                    stack.enter_context(
+                        click.progressbar(length=size, label="恢复 restoring", file=sys.stderr)
+                    )
+                )
+
+        def step(size: int) -> None:
+            if bar:
+                bar[0].update(size)
+
+        done = restore(
+            code,
+            topology_file,
+            home,
+            key_file,
+            keeper=keeper,
+            at=at,
+            db_url=db_url,
+            ca_cert=ca_cert,
+            ssh_key=ssh_key,
+            progress=step,
+            on_total=on_total,
+        )
+    click.echo(
+        f"Restored {done.node} from backup #{done.number} taken {_local(done.taken_at)} "
+        f"({done.files} files, {_mb(done.bytes)}) in {done.seconds:.1f} s into {done.home}."
+    )
+    if done.replayed is not None and done.journal_from is not None and at is not None:
+        click.echo(
+            f"Replayed the journal of backup #{done.journal_from} up to {_local(at)}: took back "
+            f"{done.replayed.own} change-set(s) of its own and took {done.replayed.taken} again"
+            + (f" (the last at {_local(done.replayed.last)})." if done.replayed.last else ".")
+        )
+    elif at is not None:
+        click.echo(f"No backup after #{done.number} holds a journal to replay up to {_local(at)}.")
+    click.echo(
+        f"Rejoining: asked {len(done.peers)} peer(s) ({', '.join(done.peers)}) for what it "
+        "lost; it sends nothing new until all have answered."
+    )
+    click.echo(f"Next: fiscalsync --home {done.home} sync   (or start the agent), then status")
+
+
+def _report_columns(words: dict[str, str]) -> list[tabular.Column]:
+    return [
+        tabular.Column("section", words["section"]),
+        tabular.Column("level", words["level"], "int"),
+        tabular.Column("code", words["code"]),
+        tabular.Column("name", words["name"]),
+        tabular.Column("budget", f"{words['budget']} ({words['unit']})", "money"),
+        tabular.Column("period", f"{words['period']} ({words['unit']})", "money"),
+        tabular.Column("ytd", f"{words['ytd']} ({words['unit']})", "money"),
+        tabular.Column("completion", words["completion"]),
+    ]
+
+
+def _report_rows(
+    view: reports.ReportView, words: dict[str, str], *, indent: bool
+) -> list[list[Any]]:
+    rows = []
+    for line in view.lines:
+        name = words["total"] if line.level == 0 else (line.name or "")
+        if indent and line.level:
+            name = "  " * (len(line.code) // 2 - 1) + name
+        rows.append(
+            [
+                words[line.section],
+                line.level,
+                line.code,
+                name,
+                line.budget_fen,
+                line.period_fen,
+                line.ytd_fen,
+                line.completion,
+            ]
+        )
+    return rows
+
+
+def _show_report(view: reports.ReportView, words: dict[str, str]) -> None:
+    """A report on the terminal: a heading, then its lines with subtotals indented."""
+    kind = words[view.period.kind]
+    scope = words[view.scope]
+    click.echo(f"{view.region} {view.region_name} · {view.period.label} {kind} · {scope}")
+    columns = _report_columns(words)
+    del columns[1]
+    rows = [row[:1] + row[2:] for row in _report_rows(view, words, indent=True)]
+    click.echo(tabular.render_text(columns, rows))
+    if view.scope == "all":
+        versions = ", ".join(f"{s.node} v{s.version}" for s in view.sources)
+        click.echo(f"Reports summed ({len(view.sources)}): {versions or '-'}")
+    if view.missing:
+        click.echo(f"No report held from: {', '.join(view.missing)}")
+
+
+def _show_submitters(who: list[reports.Submitter], words: dict[str, str]) -> None:
+    behind = [w for w in who if w.state != "on time"]
+    on_time = len(who) - len(behind)
+    click.echo(f"{on_time} of {len(who)} node(s) reported on time.")
+    if behind:
+        columns = [
+            tabular.Column("code", words["node"]),
+            tabular.Column("name", words["region"]),
+            tabular.Column("state", words["state"]),
+            tabular.Column("deadline", words["deadline"]),
+            tabular.Column("submitted", words["submitted_at"]),
+        ]
+        rows = [
+            [
+                w.code,
+                w.name,
+                words[w.state],
+                w.due_date.isoformat(),
+                _local(w.submitted_at) if w.submitted_at else "-",
+            ]
+            for w in behind
+        ]
+        click.echo(tabular.render_text(columns, rows))
+
+
+@cli.group("report", cls=_Group)
+def report_group() -> None:
+    """Revenue and expenditure reports: ten-day (旬报) and monthly (月报), and their
+    consolidation (汇总) at the data center.
+
+    Periods: 2026-10 (the month), 2026-10-D1 (days 1-10), 2026-10-D2 (days 11-20),
+    2026-10-D3 (day 21 to the month's end).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 report submit 2026-10
+    """
+
+
+_lang_option = click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default=None,
+    callback=lambda _ctx, _param, value: value or _locale_language(),
+    help="Labels in English or Chinese (中文); default: the locale's (LANG=zh_CN.UTF-8: zh).",
+)
+
+
+@report_group.command("generate")
+@click.argument("period", required=False)
+@click.option("--period", "period_option", hidden=True, help="The same as PERIOD (older form).")
+@_lang_option
+@click.pass_context
+def report_generate(
+    ctx: click.Context, period: str | None, period_option: str | None, lang: str
+) -> None:
+    """Generate this node's report for a period from its ledger and appropriations.
+
+    Lines by classification code for revenue and expenditure, with the budget
+    (appropriations held for this level's own spending), the period and the year to
+    date; subtotals at 类 and 款; every sum is checked. It stays a draft until
+    `fiscalsync report submit`; generating again replaces the draft, or after a
+    submission makes a correction (the next version).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 report generate 2026-10
+      fiscalsync --home /srv/fiscalsync/410102 report generate 2026-10-D2
+
+    PERIOD is a month (2026-10) or one of its ten-day periods (2026-10-D1, D2, D3), as
+    for `report submit` and `report show`.
+    """
+    if period and period_option and period != period_option:
+        raise click.UsageError(f"two periods given: {period} and --period {period_option}")
+    period = period or period_option
+    if not period:
+        raise click.UsageError("missing PERIOD, e.g. 'fiscalsync report generate 2026-10'")
+    words = reports.labels(lang)
+    with _writing(ctx) as node:
+        view = reports.generate(node, period, actor=getpass.getuser())
+        (current, *_) = reversed(reports.versions(node, view.period))
+    _show_report(view, words)
+    click.echo(f"Version {current.version}, {current.state}.")
+
+
+@report_group.command("submit")
+@click.argument("period")
+@click.pass_context
+def report_submit(ctx: click.Context, period: str) -> None:
+    """Send this node's report to its parent and a copy to the data center.
+
+    Two signed change-sets (the province sends to the center only). Generates the
+    report first when there is none; to correct a submitted report, generate it again
+    and submit: the new version supersedes the old, which stays in the history.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 report submit 2026-10
+    """
+    with _writing(ctx) as node:
+        sent = reports.submit(node, period, actor=getpass.getuser())
+    click.echo(
+        f"Submitted version {sent.version} of {sent.period} to {' and '.join(sent.recipients)} "
+        f"({len(sent.changesets)} signed change-set(s)); they travel at the next sync."
+    )
+
+
+@report_group.command("show")
+@click.argument("period")
+@click.option("--region", help="Whose report (default: this node; at the center, the province).")
+@click.option(
+    "--scope",
+    type=click.Choice(["own", "all"]),
+    default=None,
+    help="own: the region's own report (本级); all: its consolidation (全辖汇总). "
+    "Default: all at the center, own elsewhere.",
+)
+@_output_option
+@_lang_option
+@click.pass_context
+def report_show(
+    ctx: click.Context,
+    period: str,
+    region: str | None,
+    scope: str | None,
+    fmt: str,
+    output: Path | None,
+    lang: str,
+) -> None:
+    """Show a report, or consolidate a region's reports (市级汇总, 全省汇总).
+
+    At the data center, which holds every report, --scope all sums a city with its
+    counties, or the whole province, and lists who has not reported by the deadline
+    (set in node.toml, [reports]). A city holds its own and its counties' reports.
+    Amounts are in 元 with two decimals.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000-dc report show 2026-10 --lang zh
+      fiscalsync --home /srv/fiscalsync/410000-dc report show 2026-10 --region 410100 \\
+          --format xlsx -o zhengzhou-2026-10.xlsx
+    """
+    words = reports.labels(lang)
+    with Node.open(_home(ctx)) as node:
+        at_center = node.spec.role == "center"
+        scope = scope or ("all" if at_center else "own")
+        view = reports.view(node, period, region=region, scope=scope)
+        who = reports.submitters(node, period, region=region) if at_center else []
+    if fmt == "json":
+        document = view.as_dict()
+        if at_center:
+            document["submitters"] = [w.as_dict() for w in who]
+        text = json.dumps(document, ensure_ascii=False, indent=2)
+        if output is None:
+            click.echo(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+        return
+    if fmt in ("csv", "xlsx"):
+        rows = _report_rows(view, words, indent=False)
+        title = f"{view.region} {view.period.label}"
+        tabular.write_table(_report_columns(words), rows, fmt, output, title=title)
+        return
+    _show_report(view, words)
+    if at_center:
+        click.echo("")
+        _show_submitters(who, words)
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def demo(directory: Path | None) -> None:
+    """Run the product's main job on the demo province, on SQLite.
+
+    Creates the demo province (a province, two cities, four counties, one of them
+    managed directly by the province, and the data center) under DIRECTORY, or a new
+    temporary folder. The province allocates from a spreadsheet, the cities break down
+    to their counties, counties and cities record spending, the nodes submit their
+    monthly report, and the data center consolidates; every step travels as signed
+    change-sets with signed receipts back. It runs on its own calendar (from
+    2026-11-02), so that its submission table shows reports on time, one late (孟津县)
+    and one missing (中牟县) every time.
+
+    \b
+    Example:
+      fiscalsync demo
+      fiscalsync demo /tmp/demo-province
+    """
+    result = run_demo(directory)
+    net = result.network
+    topology = net.topology
+    click.echo(f"The demo's calendar starts on {DEMO_TODAY:%Y-%m-%d %H:%M} (Beijing time).")
+    click.echo(f"Demo province {topology.name!r} created under {net.path}: {len(net.homes)} nodes,")
+    click.echo(
+        "each with its own SQLite database, key and certificate from the province's root CA."
+    )
+    click.echo("")
+    click.echo(
+        f"1. Code sets: {result.codes} province extensions sent to every node "
+        f"({result.changesets} signed change-sets)."
+    )
+    click.echo(
+        f"2. Allocation: {result.allocated} lines, {format_yuan(result.allocated_fen)} 元, "
+        f"from {DEMO_ALLOCATIONS.name} to the cities and the directly managed county."
+    )
+    click.echo(f"3. Breakdown: the cities issued {result.breakdowns} lines to their counties.")
+    click.echo(
+        f"4. Ledger: {result.entries} payments and receipts recorded at cities and counties."
+    )
+    sent = sum(1 for w in result.submitters if w.state != "missing")
+    click.echo(
+        f"5. Reports: {sent} of {len(result.submitters)} nodes submitted their "
+        f"{result.period.label} monthly report; sync took {result.rounds} rounds in all."
+    )
+    click.echo("")
+    click.echo("The province's view of what it issued (receipts signed by each recipient):")
+    columns = [
+        tabular.Column("id", "id"),
+        tabular.Column("recipient", "recipient"),
+        tabular.Column("func", "func"),
+        tabular.Column("doc", "doc"),
+        tabular.Column("issued", "issued (元)", "money"),
+        tabular.Column("acknowledged", "acknowledged (元)", "money"),
+    ]
+    click.echo(
+        tabular.render_text(
+            columns,
+            [
+                [h.id, h.recipient, h.func_code, h.doc_no, h.amount_fen, h.acknowledged_fen]
+                for h in result.issued
+            ],
+        )
+    )
+    click.echo("")
+    click.echo("What the cities received and still have available (after breakdown and spending):")
+    columns = [
+        tabular.Column("city", "city"),
+        tabular.Column("id", "id"),
+        tabular.Column("func", "func"),
+        tabular.Column("received", "received (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ]
+    rows = [
+        [city, h.id, h.func_code, h.amount_fen, h.available_fen]
+        for city, held in result.received.items()
+        for h in held
+    ]
+    click.echo(tabular.render_text(columns, rows))
+    click.echo("")
+    click.echo("The data center's consolidation (全省汇总):")
+    words = reports.labels("zh")
+    _show_report(result.consolidated, words)
+    click.echo("")
+    _show_submitters(result.submitters, words)
+    click.echo("")
+    click.echo(f"Done in {result.seconds:.1f} s.")
+    center = net.homes[topology.center.code].path if topology.center else net.path
+    click.echo(f"Try: fiscalsync --home {center} report show {result.period.label} --region 410100")
+
+
+# --- data wall (金财数据墙), metrics and retention commands ---
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind to.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--tls-cert", type=click.Path(dir_okay=False, path_type=Path), help="TLS certificate (PEM)."
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="Its key (PEM).")
+@click.option(
+    "--logins",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Users and hashed passwords (fiscalsync serve-password) for HTTP basic login.",
+)
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    logins: Path | None,
+) -> None:
+    """Serve the data wall (金财数据墙) of this node, read-only, from its own database:
+    every node of the province with its last contact, channel lag, quarantine, report
+    submission, reconciliation, backup and the money totals, refreshed live; a node's
+    detail on click; '?lang=en' for English. Also /api/wall, /api/nodes/CODE (JSON) and
+    /metrics (Prometheus).
+
+    It binds to 127.0.0.1 unless told otherwise; another address needs both TLS
+    (--tls-cert, --tls-key) and --logins.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 serve --port 8470
+      fiscalsync --home /srv/fiscalsync/410000-dc serve --host 0.0.0.0 \\
+          --tls-cert wall.crt --tls-key wall.key --logins wall.logins
+    """
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give both --tls-cert and --tls-key, or neither")
+    tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
+    users = load_logins(logins) if logins is not None else None
+    web.check_binding(host, tls, users)
+    with Node.open(_home(ctx)) as node:
+        web.serve(
+            web.Serving(node, logins=users),
+            host,
+            port,
+            tls,
+            on_start=lambda url: click.echo(f"Data wall of {node.spec.code} on {url}"),
+        )
+
+
+@cli.command("serve-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def serve_password(name: str, password_stdin: bool) -> None:
+    """Print a line for the logins file of 'serve' (the password hashed with scrypt).
+
+    \b
+    Example:
+      fiscalsync serve-password wang >> /srv/fiscalsync/wall.logins
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    click.echo(hash_password(name, password))
+
+
+@cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Say what would go, delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+@click.pass_context
+def purge_command(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+    """Purge the spool: the files of change-sets acknowledged (sent) or answered (taken)
+    longer ago than [retention] days, never sooner than the backup retention, and
+    closed quarantine entries. The rows stay, marked purged; the agent does it daily.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 purge --dry-run
+      fiscalsync --home /srv/fiscalsync/410000 purge
+    """
+    with _writing(ctx) as node:
+        done = retention.purge(node, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(done.as_dict(), ensure_ascii=False, indent=2))
+        return
+    verb = "Would purge" if dry_run else "Purged"
+    click.echo(
+        f"{verb} the files of {done.sent} sent and {done.taken} taken change-set(s) "
+        f"acknowledged before {_local(done.cutoff)} ({done.files} file(s), {_mb(done.bytes)}) "
+        f"and {done.quarantine} closed quarantine entries."
+    )
+    click.echo(
+        f"Spool now {_mb(done.spool_bytes)}." if not dry_run else f"Spool {_mb(done.spool_bytes)}."
+    )
+
+
+@cli.command("install-service")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/systemd/system"),
+    show_default=True,
+    help="Where to write the unit files.",
+)
+@click.option("--user", default="fiscalsync", show_default=True, help="The user the units run as.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="The agent's metrics port.")
+@click.pass_context
+def install_service(
+    ctx: click.Context, folder: Path, user: str, port: int, metrics_port: int | None
+) -> None:
+    """Write systemd units for this node's agent and data wall (serve): run as --user,
+    restarted on failure, hardened (read-only system, only the home writable, no new
+    privileges nor capabilities). Then: systemctl daemon-reload; systemctl enable --now
+    the units.
+
+    \b
+    Example:
+      sudo fiscalsync --home /srv/fiscalsync/410102 install-service --user fiscalsync
+      sudo systemctl daemon-reload
+      sudo systemctl enable --now fiscalsync-agent-410102 fiscalsync-serve-410102
+    """
+    home = _home(ctx).resolve()
+    with Node.open(home, check_schema=False) as node:
+        code, name = node.spec.code, node.spec.name
+    executable = Path(sys.argv[0]).resolve()
+    if executable.name != "fiscalsync":
+        executable = Path(sys.executable).parent / "fiscalsync"
+    made = service.units(
+        code, name, home, executable, user=user, port=port, metrics_port=metrics_port
+    )
+    for path in service.write_units(folder, made):
+        click.echo(f"Wrote {path}")
+
+
+# --- CLI consistency commands ---
+
+
+def _locale_language() -> str:
+    """``zh`` when the locale is Chinese (LC_ALL, LC_MESSAGES or LANG, as POSIX orders
+    them: zh_CN.UTF-8), else ``en``."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def _next_steps(home: Path, code: str, role: str) -> str:
+    """What an operator does after ``init``: a key, the province's certificate, the
+    revocation list, then status."""
+    h = f"fiscalsync --home {home}"
+    return "\n".join(
+        [
+            "Next steps (下一步):",
+            f"  1. {h} keys new                      # here: the key and node.csr",
+            f"  2. fiscalsync --home PROVINCE pki sign {home}/keys/node.csr --ca CA_DIR "
+            f"--role {role}   # at the province",
+            f"  3. {h} keys install {code}.crt --ca-cert ca.crt   # here, with the root certificate",
+            f"  4. {h} revocation install crl.pem     # the province's revocation list",
+            f"  5. {h} status",
+        ]
+    )
+
+
+def _refused(ctx: click.Context, fmt: str, output: Path | None) -> None:
+    """``appropriations --refused``: refused change-sets of appropriations and why."""
+    with Node.open(_home(ctx)) as node:
+        found = appropriations.refused(node)
+    columns = [
+        tabular.Column("side", "refused"),
+        tabular.Column("changeset", "change-set"),
+        tabular.Column("kind", "kind"),
+        tabular.Column("route", "origin → recipient"),
+        tabular.Column("seq", "seq", "int"),
+        tabular.Column("at", "at (北京时间)"),
+        tabular.Column("reason", "reason"),
+    ]
+    sides = {"sent": "by recipient 对方拒收", "taken": "here 本级拒收"}
+    rows = [
+        [
+            sides[f.direction],
+            f.changeset_id[:12],
+            f.kind,
+            f"{f.origin} → {f.recipient}",
+            f.seq,
+            _local(f.at),
+            f.reason,
+        ]
+        for f in found
+    ]
+    _emit(columns, rows, fmt, output, title="refused", empty="No refused change-sets.")
+
+
+@codes.command("list")
+@click.option(
+    "--codeset",
+    default="func",
+    show_default=True,
+    help="func, econ, fund, transfer, revenue or region.",
+)
+@click.option("--year", type=int, help="Only this year.")
+@_output_option
+@click.pass_context
+def codes_list(
+    ctx: click.Context, codeset: str, year: int | None, fmt: str, output: Path | None
+) -> None:
+    """List the codes known here (national code sets and the province's extensions).
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 codes list --codeset func --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        found = code_items(node, codeset, year)
+    columns = [
+        tabular.Column("year", "year", "int"),
+        tabular.Column("code", "code (编码)"),
+        tabular.Column("name", "name (名称)"),
+        tabular.Column("parent", "parent"),
+        tabular.Column("tier", "tier (层次)", "int"),
+        tabular.Column("extension", "extension (扩展)"),
+    ]
+    rows = [
+        [i.year, "  " * (i.level - 1) + i.code if fmt == "table" else i.code, i.name,
+         i.parent or "", i.level, "扩展" if i.extension else ""]
+        for i in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty="No codes.")
+
+
+@ledger_group.command("list")
+@click.option("--from", "start", help="From this date, e.g. 2026-10-01.")
+@click.option("--to", "end", help="Up to this date, included.")
+@click.option("--appropriation", "appropriation_id", help="Only what was spent against it.")
+@_output_option
+@click.pass_context
+def ledger_list(
+    ctx: click.Context,
+    start: str | None,
+    end: str | None,
+    appropriation_id: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """List the payments and receipts recorded here, by date.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger list --from 2026-10-01 --to 2026-10-31
+    """
+    days = []
+    for option, text in (("--from", start), ("--to", end)):
+        try:
+            days.append(date.fromisoformat(text) if text else None)
+        except ValueError as exc:
+            raise InputError(f"{option} {text!r} is not a date", hint="e.g. 2026-10-15") from exc
+    with Node.open(_home(ctx)) as node:
+        found = ledger.entries(node, start=days[0], end=days[1], appropriation_id=appropriation_id)
+    columns = [
+        tabular.Column("date", "date (日期)"),
+        tabular.Column("direction", "收支"),
+        tabular.Column("code", "code (科目)"),
+        tabular.Column("econ", "econ"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("appropriation", "appropriation (指标)"),
+        tabular.Column("memo", "memo (摘要)"),
+        tabular.Column("by", "by"),
+    ]
+    words = {"expenditure": "支出", "revenue": "收入"}
+    rows = [
+        [e.entry_date.isoformat(), words[e.direction], e.code, e.econ or "", e.amount_fen,
+         e.appropriation_id or "", e.memo, e.recorded_by]
+        for e in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title="ledger", empty="No entries.")
+
+
+# --- transfer types and 直达资金 commands ---
+
+
+@appropriations_command.command("trace")
+@click.argument("ident", metavar="ID")
+@_output_option
+@click.pass_context
+def appropriations_trace(ctx: click.Context, ident: str, fmt: str, output: Path | None) -> None:
+    """Follow an appropriation down the chain (资金追踪, for 直达资金), from what this node
+    knows: what it received (and the 上级文号), what it broke down from it to the nodes
+    below with what their receipts acknowledge, what it spent against it; or the
+    information copy (抄送) of one issued over its head.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations trace 410000-2026-000012
+    """
+    with Node.open(_home(ctx)) as node:
+        steps = appropriations.trace(node, ident)
+    columns = [
+        tabular.Column("id", "id"),
+        tabular.Column("role", "here"),
+        tabular.Column("route", "issuer → recipient"),
+        tabular.Column("type", "type"),
+        tabular.Column("direct", "直达"),
+        tabular.Column("doc", "doc (文号)"),
+        tabular.Column("upper_doc", "上级文号"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("acknowledged", "acknowledged (元)", "money"),
+        tabular.Column("spent", "spent (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ]
+    roles = {"received": "received 收到", "issued": "issued 下达", "copy": "copy 抄送"}
+    rows = [
+        [
+            "  " * s.depth + s.id,
+            roles[s.role],
+            f"{s.issuer} → {s.recipient}",
+            appropriations.TRANSFER_LABELS[s.transfer_type],
+            "直达" if s.direct else "",
+            s.doc_no,
+            s.upper_doc_no or "",
+            s.amount_fen,
+            s.acknowledged_fen,
+            s.spent_fen,
+            s.available_fen,
+        ]
+        for s in steps
+    ]
+    _emit(columns, rows, fmt, output, title=f"trace {ident}", empty="")
+
+
+@appropriations_command.command("jurisdiction")
+@click.option("--year", type=int, help="Only this fiscal year.")
+@_output_option
+@click.pass_context
+def appropriations_jurisdiction(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None
+) -> None:
+    """What came into this node's jurisdiction (全辖) from above: what it received, and the
+    information copies (抄送) of what was issued over its head to the nodes below it,
+    which count in the 全辖 total but not in this node's own balance.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 appropriations jurisdiction --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        shares = appropriations.jurisdiction(node, year)
+    columns = [
+        tabular.Column("id", "id"),
+        tabular.Column("held", "here"),
+        tabular.Column("issuer", "issuer"),
+        tabular.Column("recipient", "recipient"),
+        tabular.Column("func", "func"),
+        tabular.Column("type", "type"),
+        tabular.Column("direct", "直达"),
+        tabular.Column("doc", "doc (文号)"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("available", "available (元)", "money"),
+    ]
+    rows = [
+        [
+            s.id,
+            "copy 抄送" if s.copy else "received 本级",
+            s.issuer,
+            s.recipient,
+            s.func_code,
+            appropriations.TRANSFER_LABELS[s.transfer_type],
+            "直达" if s.direct else "",
+            s.doc_no,
+            s.amount_fen,
+            s.available_fen,
+        ]
+        for s in shares
+    ]
+    _emit(columns, rows, fmt, output, title="jurisdiction", empty="Nothing received.")
+    if fmt == "table" and output is None and shares:
+        own = sum(s.amount_fen for s in shares if not s.copy)
+        click.echo(
+            f"本级 own {format_yuan(own)} 元 · 全辖 jurisdiction "
+            f"{format_yuan(sum(s.amount_fen for s in shares))} 元"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
+    """Entry point of the ``fiscalsync`` console script."""
+    return cli.main(args=list(argv) if argv is not None else None, prog_name="fiscalsync")
+
+
+if __name__ == "__main__":
+    main()
