@@ -165,6 +165,6 @@ def _migrate_new_database(url: str, topology: Topology, code: str) -> None:
             for load in HOME_LOADERS:
                 load(conn)
 
-        migrate.upgrade(engine, after=record_identity)
+        migrate.install(engine, after=record_identity)
     finally:
         engine.dispose()

@@ -17,12 +17,22 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import URL, create_mock_engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from schema.errors import DatabaseError, SchemaOutdated, SchemaTooNew
+from schema.tables import metadata
 
-__all__ = ["check_schema", "current_revision", "head_revision", "is_known_revision", "upgrade"]
+__all__ = [
+    "check_schema",
+    "current_revision",
+    "head_revision",
+    "install",
+    "is_known_revision",
+    "upgrade",
+]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -114,6 +124,53 @@ def upgrade(
     new = current_revision(engine)
     assert new is not None
     return new
+
+
+def install(engine: Engine, *, after: Callable[[Connection], None] | None = None) -> str:
+    """Build the newest schema on an empty database in one transaction, stamped at head.
+
+    Alembic's recipe for a database made from scratch: the declared tables are created
+    directly rather than by replaying every migration since the first (a test proves both
+    ways give the same schema, on SQLite and PostgreSQL); later upgrades run migrations as
+    for any node. ``after`` runs in the same transaction, as for :func:`upgrade`. Refuses a
+    database that already has a schema revision.
+    """
+    try:
+        with engine.connect() as conn, conn.begin():
+            context = MigrationContext.configure(conn)
+            current = context.get_current_revision()
+            if current is not None:
+                raise DatabaseError(f"the database already has schema revision {current}")
+            for statement in _creation_script(conn.dialect):
+                conn.exec_driver_sql(statement)
+            context.stamp(_scripts(), "head")
+            if after is not None:
+                after(conn)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"creating the schema failed, nothing was changed: {exc}") from exc
+    return head_revision()
+
+
+_SCRIPTS: dict[tuple[str, object], tuple[str, ...]] = {}
+
+
+def _creation_script(dialect: Dialect) -> tuple[str, ...]:
+    """The statements that create the declared tables, compiled once per process for each
+    database kind and server version (``network init`` makes many nodes)."""
+    key = (dialect.name, dialect.server_version_info)
+    if key not in _SCRIPTS:
+        _SCRIPTS[key] = _compile_creation(dialect)
+    return _SCRIPTS[key]
+
+
+def _compile_creation(dialect: Dialect) -> tuple[str, ...]:
+    statements: list[str] = []
+
+    def collect(ddl: ExecutableDDLElement, *_args: Any, **_kwargs: Any) -> None:
+        statements.append(str(ddl.compile(dialect=dialect)).strip())
+
+    metadata.create_all(create_mock_engine(URL.create(dialect.name), collect), checkfirst=False)
+    return tuple(statements)
 
 
 def check_schema(engine: Engine) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,16 +238,23 @@ def national_years(directory: Path = config.CODESETS) -> list[int]:
 
 def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
     """Load every shipped national code set into a new node's database; return the count."""
-    items = [
-        item
-        for year in national_years(directory)
-        for path in sorted((directory / str(year)).glob("*.csv"))
-        for item in read_csv(path, extension=False)
-    ]
+    files = []
+    for year in national_years(directory):
+        for path in sorted((directory / str(year)).glob("*.csv")):
+            stat = path.stat()
+            files.append((path, stat.st_size, stat.st_mtime_ns))
+    items = _national_items(tuple(files))
     rows = ((i.codeset, i.year, i.code, i.name, i.parent, i.level, i.extension) for i in items)
     columns = ("codeset", "year", "code", "name", "parent_code", "level", "is_extension")
     insert_rows(conn, code_item, columns, rows)
     return len(items)
+
+
+@cache
+def _national_items(files: tuple[tuple[Path, int, int], ...]) -> tuple[CodeItem, ...]:
+    """The checked items of the shipped files, read once per process (``network init``
+    makes many nodes): a file is read again if its size or time has changed."""
+    return tuple(item for path, _size, _mtime in files for item in read_csv(path, extension=False))
 
 
 def load_transfer_types(conn: Connection, _me: str = "", directory: Path = config.CODESETS) -> int:
