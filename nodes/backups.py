@@ -34,7 +34,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,7 @@ from sync.backup import chunks, envelope, keys
 from sync.backup.envelope import DataKey
 from sync.backup.manifest import (
     KIND,
+    PACK,
     Chunk,
     Index,
     Manifest,
@@ -127,8 +128,8 @@ def object_size(plain: int) -> int:
     return 36 + plain + 16 * segments
 
 
-LARGEST_OBJECT = object_size(chunks.MAXIMUM)
-"""No object of a chunk is larger: what is read of one at most."""
+LARGEST_OBJECT = PACK + object_size(chunks.MAXIMUM)
+"""No object (a pack) is larger: what is read of one at most."""
 
 
 def recovery_key(node: Node) -> Any:
@@ -193,43 +194,67 @@ def _previous_keys(previous: ReadManifest, own: keys.BackupKey) -> dict[bytes, D
 
 
 class _Objects:
-    """Seals new chunks into staged objects; reuses the objects of chunks seen before."""
+    """Seals new chunks into packs staged as objects; reuses the chunks seen before where
+    they lie. :meth:`add` gives a chunk's hash; :meth:`chunk` its place once
+    :meth:`commit` has closed the last pack."""
 
     def __init__(
         self,
         staging: Path,
         key: DataKey,
         known: dict[str, Chunk],
+        sizes: dict[str, int],
         progress: Callable[[int], None] | None,
     ) -> None:
         self.staging = staging
         self.key = key
-        self.known = dict(known)
+        self.placed = dict(known)
+        self.sizes = dict(sizes)
+        """Object name → size, of every object a chunk here lies in."""
         self.progress = progress
         self.new = 0
         self.new_bytes = 0
+        self.pack = bytearray()
+        self.packing: dict[str, tuple[int, int, int]] = {}
+        """Chunks in the open pack: hash → (offset, sealed length, size)."""
         self.batch = Batch(staging)
-        """Objects sealed and not yet durable (see :meth:`commit`)."""
+        """Packs closed and not yet durable (see :meth:`commit`)."""
 
-    def add(self, data: bytes) -> Chunk:
+    def add(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        found = self.known.get(sha)
-        if found is None:
+        if sha not in self.placed and sha not in self.packing:
             sealed = envelope.encrypt_object(self.key, data)
-            name = envelope.object_id(sealed)
-            try:
-                self.batch.write(name, sealed)
-            except OSError as exc:
-                raise self._failed(exc) from exc
-            found = self.known[sha] = Chunk(sha, name, self.key.name, len(data))
-            self.new += 1
+            self.packing[sha] = (len(self.pack), len(sealed), len(data))
+            self.pack += sealed
             self.new_bytes += len(sealed)
+            if len(self.pack) >= PACK:
+                self._close_pack()
         if self.progress is not None:
             self.progress(len(data))
-        return found
+        return sha
+
+    def chunk(self, sha: str) -> Chunk:
+        return self.placed[sha]
+
+    def _close_pack(self) -> None:
+        if not self.packing:
+            return
+        name = envelope.object_id(self.pack)
+        try:
+            self.batch.write(name, self.pack)
+        except OSError as exc:
+            raise self._failed(exc) from exc
+        for sha, (offset, length, size) in self.packing.items():
+            self.placed[sha] = Chunk(sha, name, self.key.name, size, offset, length)
+        self.sizes[name] = len(self.pack)
+        self.new += 1
+        self.pack = bytearray()
+        self.packing = {}
 
     def commit(self) -> None:
-        """Make the new objects durable together, staged under their names."""
+        """Close the last pack and make the new ones durable together, staged under their
+        names."""
+        self._close_pack()
         try:
             self.batch.commit()
         except OSError as exc:
@@ -283,9 +308,13 @@ def take_backup(
         key = DataKey.fresh()
         carried: dict[bytes, DataKey] = {}
         known: dict[str, Chunk] = {}
+        sizes: dict[str, int] = {}
         if previous is not None and not full:
             carried = _previous_keys(previous[1], own)
+            sizes = previous[1].objects
             for chunk in previous[1].index(carried).chunks():
+                if chunk.length is None:  # format 1: the chunk is its whole object
+                    chunk = replace(chunk, length=object_size(chunk.size))
                 known.setdefault(chunk.sha256, chunk)
         root = home / BACKUPS_DIR
         staging = root / "staging"
@@ -298,28 +327,37 @@ def take_backup(
                 stray.unlink()
         except OSError as exc:
             raise StorageError(f"cannot prepare {root}: {exc.strerror or exc}") from exc
-        objects = _Objects(staging, key, known, progress)
+        objects = _Objects(staging, key, known, sizes, progress)
         try:
             taken_at = clock.now()
             database, snap, found = _snapshot(node, work, objects, digests)
             files = []
             for path in _home_files(home):
-                part = Part(path.relative_to(home).as_posix(), mode=path.stat().st_mode & 0o777)
                 with path.open("rb") as stream:
-                    part.chunks = [
+                    hashes = [
                         objects.add(c)
                         for c in chunks.content_chunks(iter(lambda: stream.read(1 << 20), b""))
                     ]
-                files.append(part)
-            index = Index(snap.form, database, files, found)
+                files.append((path.relative_to(home).as_posix(), path.stat().st_mode, hashes))
+            objects.commit()
+            for part, hashes in database:
+                part.chunks = [objects.chunk(sha) for sha in hashes]
+            index = Index(
+                snap.form,
+                [part for part, _hashes in database],
+                [
+                    Part(name, [objects.chunk(sha) for sha in hashes], mode & 0o777)
+                    for name, mode, hashes in files
+                ],
+                found,
+            )
             used = {c.key for c in index.chunks()}
             all_keys = {key.name: key, **{k.hex(): v for k, v in carried.items()}}
             wraps = {
                 name: all_keys[name].wraps([own.public, recovery])
                 for name in sorted(used | {key.name})
             }
-            objects.commit()
-            sizes = {c.object: object_size(c.size) for c in index.chunks()}
+            sizes = {c.object: objects.sizes[c.object] for c in index.chunks()}
             pieces = seal_index(index, key)
             number = 1 if previous is None else previous[1].manifest.number + 1
             manifest = Manifest(
@@ -366,7 +404,8 @@ def take_backup(
 
 def _snapshot(
     node: Node, work: Path, objects: _Objects, digests: bool
-) -> tuple[list[Part], snapshot.Snapshot, dict[str, str]]:
+) -> tuple[list[tuple[Part, list[str]]], snapshot.Snapshot, dict[str, str]]:
+    """The database's parts, each with the hashes of its chunks (placed at commit)."""
     me = node.spec.code
     if node.engine.dialect.name == "sqlite":
         target = work / "snapshot.db"
@@ -379,19 +418,18 @@ def _snapshot(
                     found = snapshot.table_digests(conn)
             finally:
                 engine.dispose()
-        part = Part("node.db")
         with target.open("rb") as stream:
-            part.chunks = [objects.add(c) for c in chunks.fixed_chunks(stream)]
-        return [part], snap, found
-    parts: list[Part] = []
+            hashes = [objects.add(c) for c in chunks.fixed_chunks(stream)]
+        return [(Part("node.db"), hashes)], snap, found
+    parts: list[tuple[Part, list[str]]] = []
     cutters: list[chunks.ContentCutter] = []
 
     def sink(table: str) -> chunks.ContentCutter:
         if cutters:
             cutters[-1].close()
-        part = Part(table)
-        parts.append(part)
-        cutter = chunks.ContentCutter(lambda data: part.chunks.append(objects.add(data)))
+        hashes: list[str] = []
+        parts.append((Part(table), hashes))
+        cutter = chunks.ContentCutter(lambda data: hashes.append(objects.add(data)))
         cutters.append(cutter)
         return cutter
 
@@ -466,19 +504,4 @@ def upload(
         return len(staged(node)), exc.message
     except OSError as exc:
         raise StorageError(f"cannot keep backup objects in {root}: {exc.strerror or exc}") from exc
-    return 0, None
-    if way is None:
-        return len(waiting), "the keeper cannot be reached this round"
-    transport, folder = way
-    try:
-        present = {f.name for f in transport.list(folder)}
-        for start in range(0, len(waiting), UPLOAD_BATCH):
-            batch = waiting[start : start + UPLOAD_BATCH]
-            transport.publish_many(folder, [(p.name, p) for p in batch if p.name not in present])
-            for path in batch:
-                if progress is not None:
-                    progress(path.stat().st_size)
-                os.unlink(path)
-    except TransportError as exc:
-        return len(staged(node)), exc.message
     return 0, None

@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,7 +152,11 @@ def choose(manifests: list[ReadManifest], at: datetime | None, owner: str) -> Re
 
 
 class Fetcher:
-    """Fetches, checks and opens objects, one at a time."""
+    """Fetches, checks and opens the chunks of a part, in order. An object (a pack of
+    many chunks) is fetched and checked once and kept while its chunks are read: the
+    last :data:`KEPT` objects are, which holds a part whose chunks are in few packs."""
+
+    KEPT = 4
 
     def __init__(
         self,
@@ -170,22 +175,40 @@ class Fetcher:
         self.work = work
         self.progress = progress
         self.bytes = 0
+        self.kept: OrderedDict[str, bytes] = OrderedDict()
+
+    def _object(self, name: str) -> bytes:
+        data = self.kept.get(name)
+        if data is not None:
+            self.kept.move_to_end(name)
+            return data
+        try:
+            data = self.transport.read(self.folder, name, LARGEST_OBJECT)
+        except RemoteFileMissing:
+            if self.also is None:
+                raise
+            data = self.also[0].read(self.also[1], name, LARGEST_OBJECT)
+        if envelope.object_id(data) != name:
+            raise BackupDamaged(f"object {name[:16]}… does not hash to its name")
+        self.bytes += len(data)
+        self.kept[name] = data
+        if len(self.kept) > self.KEPT:
+            self.kept.popitem(last=False)
+        return data
 
     def chunks(self, part: Part) -> Iterator[bytes]:
         for chunk in part.chunks:
-            try:
-                data = self.transport.read(self.folder, chunk.object, LARGEST_OBJECT)
-            except RemoteFileMissing:
-                if self.also is None:
-                    raise
-                data = self.also[0].read(self.also[1], chunk.object, LARGEST_OBJECT)
-            if envelope.object_id(data) != chunk.object:
-                raise BackupDamaged(f"object {chunk.object[:16]}… does not hash to its name")
+            data = self._object(chunk.object)
+            if chunk.length is not None:
+                if chunk.offset + chunk.length > len(data):
+                    raise BackupDamaged(
+                        f"object {chunk.object[:16]}… is shorter than the index says"
+                    )
+                data = data[chunk.offset : chunk.offset + chunk.length]
             # the name binds the bytes and the AEAD their plaintext: no second digest needed
             plain = envelope.decrypt_object(self.keys, data, chunk.object)
             if len(plain) != chunk.size:
                 raise BackupDamaged(f"object {chunk.object[:16]}… is not the chunk the index names")
-            self.bytes += len(data)
             if self.progress is not None:
                 self.progress(len(plain))
             yield plain

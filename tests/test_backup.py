@@ -5,8 +5,13 @@ Real ``network init`` provinces, real keys, real files, synced with ``sync_netwo
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import tempfile
 import threading
+import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +21,19 @@ from click.testing import CliRunner
 
 from cli import cli
 from nodes import Node, init_node
-from nodes.backups import take_backup
+from nodes.backups import last_manifest, take_backup
 from nodes.drill import drill
 from nodes.exchange import Exchange
 from nodes.fiscal.appropriations import Allocation, allocate
 from nodes.fiscal.reconcile.records import stale
 from nodes.keeper import kept
 from nodes.network import Network, sync_network
-from nodes.restore import restore
+from nodes.restore import Fetcher, restore
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
 from sync.backup import envelope, keys
 from sync.backup.envelope import BackupDamaged, DataKey
+from sync.backup.manifest import Chunk, Index, Part
 from sync.errors import HomeError, InputError, KeyMaterialError
 
 CENTER = "410000-dc"
@@ -310,7 +316,8 @@ def kept_rows(network: Network) -> list[Any]:
 def test_a_second_backup_ships_only_what_changed_and_chains(province: Network) -> None:
     first = backup(province, "410102")
     second = backup(province, "410102")
-    assert second.number == 2 and second.new_objects < first.new_objects
+    assert second.number == 2 and second.new_bytes * 4 < first.new_bytes
+    assert first.objects < 10  # the chunks travel in packs, not a file each
     settle(province)
     assert [r.number for r in kept_rows(province) if r.node == "410102"] == [1, 2]
 
@@ -384,6 +391,67 @@ def _now() -> Any:
     from schema.types import utcnow
 
     return utcnow()
+
+
+def test_the_object_key_derivation_is_rfc_5869_hkdf() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    for length in (0, 16, 64):
+        secret, salt = os.urandom(32), os.urandom(length)
+        expected = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=salt or None, info=envelope.OBJECT_INFO
+        ).derive(secret)
+        assert envelope._hkdf(secret, salt, envelope.OBJECT_INFO) == expected
+
+
+def test_an_index_names_where_each_chunk_lies_and_reads_the_first_format() -> None:
+    chunk = Chunk("a" * 64, "b" * 64, "c" * 32, 100, 4096, 152)
+    index = Index("sqlite-file", [Part("node.db", [chunk, chunk])], [], {})
+    assert Index.from_bytes(index.to_bytes()).database[0].chunks == [chunk, chunk]
+    first = {
+        "format": 1,
+        "database_form": "sqlite-file",
+        "database": [
+            {"name": "node.db", "mode": 420, "chunks": [["a" * 64, "b" * 64, "c" * 32, 9]]}
+        ],
+        "files": [],
+    }
+    old = Index.from_bytes(zlib.compress(json.dumps(first).encode()))
+    assert old.database[0].chunks == [Chunk("a" * 64, "b" * 64, "c" * 32, 9)]  # the whole object
+    for offset, length in ((-1, 152), (0, 0), (0, "152")):
+        bad = json.loads(zlib.decompress(index.to_bytes()))
+        bad["database"][0]["chunks"][0][4:6] = [offset, length]
+        with pytest.raises(BackupDamaged, match="index is unreadable"):
+            Index.from_bytes(zlib.compress(json.dumps(bad).encode()))
+
+
+def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) -> None:
+    backup(province, "410102")
+    settle(province)
+    with Node.open(province.path / "410102") as node:
+        row, read = last_manifest(node)  # type: ignore[misc]
+        own = keys.load_backup_key(node.home.keys / keys.BACKUP_KEY)
+        data_keys = {
+            bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, own)
+            for name, wraps in read.manifest.keys.items()
+        }
+        index = read.index(data_keys)
+        exchange = Exchange(node)
+        way = exchange.backup_way()
+        assert way is not None
+        every = list(index.chunks())
+        assert len({c.object for c in every}) < len(every)  # many chunks in a pack
+        size = read.objects[every[0].object]
+        moved = Part("node.db", [replace(every[0], offset=size - 10)])
+        try:
+            with tempfile.TemporaryDirectory() as work:
+                fetcher = Fetcher(way[0], "410102", data_keys, Path(work), None)
+                assert b"".join(fetcher.chunks(Part("node.db", every[:3])))
+                with pytest.raises(BackupDamaged, match="shorter than the index says"):
+                    list(fetcher.chunks(moved))
+        finally:
+            exchange.close()
 
 
 def test_object_envelope_detects_tampering() -> None:

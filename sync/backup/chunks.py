@@ -32,12 +32,12 @@ __all__ = [
 MINIMUM = 64 * 1024
 AVERAGE = 256 * 1024
 MAXIMUM = 1024 * 1024
-FIXED = 64 * 1024
-"""Fixed chunk of a SQLite file: 16 pages of 4 KiB (a multiple of any page size). Measured
-on 100,000 events plus 1 %: 256 KiB chunks ship 10 % of the first backup again, 64 KiB
-4.7 %, 16 KiB 3.5 % (at four times the objects). On 1,000,000 events plus 1 %, with the
-reconciliation leaf index (whose entries land all over the file): 64 KiB 7.9 %, 32 KiB
-5.6 %, 16 KiB 3.7 %, 4 KiB 1.7 % (the objects: 4,874, 9,748, 19,497, 77,990)."""
+FIXED = 16 * 1024
+"""Fixed chunk of a SQLite file: 4 pages of 4 KiB (a multiple of any page size up to
+16 KiB). On 1,000,000 events plus 1 %, with the reconciliation leaf index (whose entries
+land all over the file), a second backup ships again: 64 KiB chunks 7.9 % of the first,
+32 KiB 5.6 %, 16 KiB 3.7 %, 4 KiB 1.7 % (chunks: 4,874, 9,748, 19,497, 77,990). Chunks
+travel in packs (:data:`sync.backup.manifest.PACK`), so small ones cost no file each."""
 WINDOW = 16 * MAXIMUM
 
 

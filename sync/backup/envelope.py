@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import struct
 from collections.abc import Iterable
@@ -36,10 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sync.backup.keys import BackupKey, fingerprint, public_bytes
 from sync.errors import InputError, KeyMaterialError
@@ -78,7 +77,11 @@ def object_id(data: bytes) -> str:
 
 
 def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
+    """HKDF-SHA256 (RFC 5869) of 32 bytes: extract, then the one block of expand. Written
+    with the standard library's HMAC, which gives the same bytes as ``cryptography``'s
+    HKDF (a test compares them) at a fraction of the cost per object."""
+    pseudorandom = hmac.digest(salt or bytes(32), secret, "sha256")
+    return hmac.digest(pseudorandom, info + b"\x01", "sha256")
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,14 @@ to the node that keeps its backups (the data center; the province keeps the cent
 so it is signed by the node's certificate, sequenced, acknowledged and relayed like
 any change-set. Its operations::
 
-    {"op": "manifest", "format": 1, "node": "410102", "number": 7, "prev": "<id>",
+    {"op": "manifest", "format": 2, "node": "410102", "number": 7, "prev": "<id>",
      "taken_at": "...Z", "schema": "0008", "backend": "sqlite",
      "heads": {"in": {"410100": [12, "<id>"]}, "out": {"410100": [3, "<id>"]}},
      "keys": [{"id": "<hex>", "wraps": [{"recipient", "ephemeral", "sealed"}, ...]}],
      "index": {"pieces": 1, "size": 5123}, "objects": 412, "bytes": 40123456,
      "restored_from": null}
     {"op": "index", "data": "<base64 of a piece of the encrypted index>"}   (pieces)
-    {"op": "object", "id": "<sha256 hex>", "size": 262188}             (every object)
+    {"op": "object", "id": "<sha256 hex>", "size": 8391012}            (every object)
 
 ``prev`` is the id of the node's previous manifest (empty for its first) and
 ``number`` counts them: manifests form a chain, so the keeper refuses one that does not
@@ -21,9 +21,17 @@ forged. ``objects`` lists every ciphertext object the backup needs (new or kept 
 earlier backups) with its size: enough for the keeper to check, without any key, that
 the backup is whole (and, with ``--read-data``, that each object hashes to its name).
 
-The *index* is encrypted like an object: which chunks (plaintext SHA-256, object, key)
-make the database snapshot and each file of the home, in order. Only a key holder can
-read it; it is also what the node deduplicates against at its next backup.
+The *index* is encrypted like an object: which chunks (plaintext SHA-256, object, key,
+and where in the object) make the database snapshot and each file of the home, in
+order. Only a key holder can read it; it is also what the node deduplicates against at
+its next backup.
+
+**Packs (format 2).** An object is a *pack*: the sealed chunks of a backup laid end to
+end until it holds :data:`PACK` bytes, each chunk sealed on its own (so one is opened
+without the others, and a later backup reuses it where it lies), the pack named by the
+SHA-256 of its bytes as before. Small chunks, which a second backup needs to ship little,
+then cost neither a file each at the keeper nor a fsync each. Format 1 (one object per
+chunk) is still read: its chunks lie whole in their objects.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ __all__ = [
     "Chunk",
     "Index",
     "Manifest",
+    "PACK",
     "Part",
     "ReadManifest",
     "manifest_operations",
@@ -53,8 +62,13 @@ __all__ = [
     "seal_index",
 ]
 
-FORMAT = 1
+FORMAT = 2
+READABLE = (1, 2)
+"""Manifest and index formats this code reads (it writes :data:`FORMAT`)."""
 KIND = "backup"
+PACK = 8 * 1024 * 1024
+"""Sealed bytes gathered into one object before it is closed (it may exceed this by
+at most one sealed chunk)."""
 INDEX_PIECE = 768 * 1024
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -62,15 +76,15 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 @dataclass(frozen=True)
 class Chunk:
-    """One chunk of a part: its plaintext hash and size, and the object holding it."""
+    """One chunk of a part: its plaintext hash and size, the object holding it, and where
+    in the object its sealed bytes lie (``length`` None: the whole object, format 1)."""
 
     sha256: str
     object: str
     key: str
     size: int
-
-    def as_list(self) -> list[Any]:
-        return [self.sha256, self.object, self.key, self.size]
+    offset: int = 0
+    length: int | None = None
 
 
 @dataclass
@@ -86,11 +100,22 @@ class Part:
     def size(self) -> int:
         return sum(c.size for c in self.chunks)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, objects: dict[str, int], keys: dict[str, int]) -> dict[str, Any]:
+        """The part for the index, naming objects and keys by their numbers there."""
         found: dict[str, Any] = {
             "name": self.name,
             "mode": self.mode,
-            "chunks": [c.as_list() for c in self.chunks],
+            "chunks": [
+                [
+                    c.sha256,
+                    objects.setdefault(c.object, len(objects)),
+                    keys.setdefault(c.key, len(keys)),
+                    c.size,
+                    c.offset,
+                    c.length,
+                ]
+                for c in self.chunks
+            ],
         }
         if self.rows is not None:
             found["rows"] = self.rows
@@ -113,11 +138,17 @@ class Index:
             yield from part.chunks
 
     def to_bytes(self) -> bytes:
+        objects: dict[str, int] = {}
+        keys: dict[str, int] = {}
+        database = [p.as_dict(objects, keys) for p in self.database]
+        files = [p.as_dict(objects, keys) for p in self.files]
         document = {
             "format": FORMAT,
             "database_form": self.database_form,
-            "database": [p.as_dict() for p in self.database],
-            "files": [p.as_dict() for p in self.files],
+            "objects": list(objects),
+            "keys": list(keys),
+            "database": database,
+            "files": files,
             "digests": self.digests,
         }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
@@ -126,14 +157,26 @@ class Index:
     def from_bytes(cls, data: bytes) -> Index:
         try:
             document = json.loads(zlib.decompress(data))
-            if document.get("format") != FORMAT:
-                raise ValueError(f"format {document.get('format')!r}")
+            form = document.get("format")
+            if form not in READABLE:
+                raise ValueError(f"format {form!r}")
+            objects = [str(o) for o in document.get("objects", ())]
+            keys = [str(k) for k in document.get("keys", ())]
+
+            def chunk(entry: list[Any]) -> Chunk:
+                if form == 1:
+                    sha, name, key, size = entry
+                    return Chunk(str(sha), str(name), str(key), int(size))
+                sha, name, key, size, offset, length = entry
+                if type(offset) is not int or type(length) is not int or offset < 0 or length < 1:
+                    raise ValueError(f"chunk {str(sha)[:16]}… lies at {offset!r}+{length!r}")
+                return Chunk(str(sha), objects[name], keys[key], int(size), offset, length)
 
             def parts(items: Any) -> list[Part]:
                 return [
                     Part(
                         str(p["name"]),
-                        [Chunk(str(a), str(b), str(c), int(d)) for a, b, c, d in p["chunks"]],
+                        [chunk(entry) for entry in p["chunks"]],
                         int(p.get("mode", 0o644)),
                         p.get("rows"),
                     )
@@ -146,7 +189,7 @@ class Index:
                 parts(document["files"]),
                 {str(k): str(v) for k, v in document.get("digests", {}).items()},
             )
-        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+        except (ValueError, KeyError, TypeError, IndexError, zlib.error) as exc:
             raise BackupDamaged(f"the backup's index is unreadable: {exc}") from exc
 
 
@@ -191,8 +234,8 @@ class Manifest:
     @classmethod
     def from_operation(cls, op: Any, where: str) -> Manifest:
         try:
-            if op.get("op") != "manifest" or op.get("format") != FORMAT:
-                raise ValueError("the first operation is not a manifest of format 1")
+            if op.get("op") != "manifest" or op.get("format") not in READABLE:
+                raise ValueError("the first operation is not a manifest of a known format")
             number = op["number"]
             prev = op["prev"]
             if type(number) is not int or number < 1:
