@@ -105,6 +105,8 @@ class Exchange:
         simulation does to inject a bad network; None uses them as they are."""
         self.on_transfer = on_transfer
         self._wrap = wrap
+        self._summary = RoundSummary()
+        """The round running (its bytes are counted where files move)."""
         self.node = node
         self.engine = node.engine
         self.clock = clock
@@ -180,6 +182,7 @@ class Exchange:
 
     def _round(self, retransmit_now: bool) -> RoundSummary:
         summary = RoundSummary()
+        self._summary = summary
         for link in self.links.values():
             link.error = None
         summary.purged = quarantine.purge(self.engine, self.spool, self.retention, self.clock)
@@ -233,6 +236,7 @@ class Exchange:
                     self._fetch_failed(key, exc, summary)
                     continue
                 summary.received += 1
+                summary.bytes_received += _size(target)
                 self._arrived(target, child.name, summary)
         return seen
 
@@ -263,6 +267,7 @@ class Exchange:
                 self._fetch_failed(key, exc, summary)
                 continue
             summary.received += 1
+            summary.bytes_received += _size(target)
             self._arrived(target, link.code, summary)
         return seen
 
@@ -484,6 +489,7 @@ class Exchange:
         if way is None:
             return False
         transport, folder = way
+        size = _size(source)
         try:
             transport.publish(folder, source.name, source)
         except TransportError as exc:
@@ -491,6 +497,7 @@ class Exchange:
                 if link.transport is transport:
                     link.error = f"{link.name} unreachable: {exc.message}"
             return False
+        self._summary.bytes_sent += size
         return True
 
     def _send_own(
@@ -558,12 +565,15 @@ class Exchange:
         self._backup_pending = False
         if not backups.to_upload(self.node):
             return
-        left, why = backups.upload(self.node, self.backup_way())
+        left, why = backups.upload(self.node, self.backup_way(), self._count_sent)
         if left:
             self._backup_pending = True
             summary.problems.append(
                 f"backup: {left} object(s) still to upload ({why}); its manifest waits for them"
             )
+
+    def _count_sent(self, size: int) -> None:
+        self._summary.bytes_sent += size
 
     def _send_outbox(self, summary: RoundSummary, retransmit_now: bool) -> None:
         now = self.clock.now()
@@ -686,3 +696,11 @@ class Exchange:
                     .where(outbox.c.acked_at.is_(None))
                 ).scalar_one()
             )
+
+
+def _size(path: Path) -> int:
+    """The size of a file, 0 if it is already gone (counted for the metrics only)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -190,11 +190,22 @@ _MOVED = Counter(
 )
 
 
+_BYTES = Counter(
+    "fiscalsync_round_bytes",
+    "Bytes moved by the agent's sync rounds: sent (change-sets, receipts, relayed files, "
+    "backup objects) and received.",
+    ["direction"],
+    registry=_REGISTRY,
+)
+
+
 def record_round(summary: RoundSummary) -> None:
     """Count one sync round of the agent."""
     _ROUNDS.inc()
     for name in _ROUND_COUNTS:
         _MOVED.labels(name).inc(getattr(summary, name))
+    _BYTES.labels("sent").inc(summary.bytes_sent)
+    _BYTES.labels("received").inc(summary.bytes_received)
 
 
 def agent_registry(node: Node) -> CollectorRegistry:

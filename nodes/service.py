@@ -46,6 +46,8 @@ UMask=0077
 
 HIDDEN = ("/tmp", "/var/tmp", "/home", "/root", "/run/user")
 """Where ``PrivateTmp`` and ``ProtectHome`` leave the service nothing: no home there."""
+VOLATILE = ("/dev/shm", "/run")
+"""File systems in memory, emptied at every restart: no home there either."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,12 @@ def units(
     if hidden is not None:
         raise InputError(
             f"the home {home} is under {hidden}, which the units hide from the service",
+            hint="move the home under /srv or /var/lib (fiscalsync restore or a copy)",
+        )
+    volatile = next((p for p in VOLATILE if Path(p) in home.parents), None)
+    if volatile is not None:
+        raise InputError(
+            f"the home {home} is under {volatile}, which is emptied at every restart",
             hint="move the home under /srv or /var/lib (fiscalsync restore or a copy)",
         )
     if not user or any(c.isspace() for c in user):

@@ -34,6 +34,11 @@ class RoundSummary:
     """Files that failed their last allowed round this round and were parked."""
     damaged: int = 0
     """This node's own copies (outbox, receipts) found damaged and not sent."""
+    bytes_sent: int = 0
+    """Bytes of the files this round put on their way: change-sets, receipts, relayed
+    files and backup objects."""
+    bytes_received: int = 0
+    """Bytes of the files this round took in from its links and its children."""
     pending_receipts: int = 0
     purged: int = 0
     errors: list[str] = field(default_factory=list)

@@ -53,15 +53,18 @@ def test_the_units_are_hardened_and_systemd_accepts_them(tmp_path: Path) -> None
             [analyze, "verify", *map(str, written)], capture_output=True, text=True, check=False
         )
         assert checked.returncode == 0, checked.stderr
-    with pytest.raises(InputError, match="under /tmp"):
-        service.units("410102", "中原区", tmp_path / "410102", FISCALSYNC)
+    for hidden in (Path("/tmp/fiscalsync/410102"), Path("/home/finance/410102")):
+        with pytest.raises(InputError, match="which the units hide from the service"):
+            service.units("410102", "中原区", hidden, FISCALSYNC)
+    with pytest.raises(InputError, match="emptied at every restart"):
+        service.units("410102", "中原区", Path("/dev/shm/410102"), FISCALSYNC)
 
 
 def test_install_service_from_the_command_line(node_home: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli, ["--home", str(node_home), "install-service", "--dir", str(tmp_path)]
     )
-    assert result.exit_code != 0  # the test's home is under /tmp, hidden from a service
+    assert result.exit_code != 0  # the test's home is under /tmp or /dev/shm: not for a service
     assert result.output.startswith("Error: the home ")
 
 
@@ -97,6 +100,7 @@ def test_the_agent_logs_json_lines_naming_the_node_and_serves_its_metrics(
             time.sleep(0.2)
         assert "fiscalsync_sync_rounds_total 1.0" in text
         assert 'fiscalsync_changesets_sent_total{node="410102"}' in text
+        assert 'fiscalsync_round_bytes_total{direction="received"}' in text
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=60)

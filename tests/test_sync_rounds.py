@@ -544,3 +544,19 @@ def test_quarantine_entries_from_before_are_kept_by_the_upgrade(db_url: str) -> 
         assert (entry.seen_count, entry.last_seen_at, entry.sha256) == (1, received, None)
     finally:
         engine.dispose()
+
+
+def test_a_round_counts_the_bytes_it_moves(
+    province: Network, opened: Callable[[str], Opened]
+) -> None:
+    import_codes(province)
+    sent = opened("410000").exchange.run_round()
+    files = sorted((province.path / "410000" / "spool" / "outbox").glob("*.fcs"))
+    assert sent.sent == len(files) > 0
+    assert sent.bytes_sent == sum(f.stat().st_size for f in files)
+    below = {"410100", *(c.code for c in province.topology.children("410100"))}
+    via_city = [f for f in files if f.name.split("_")[1] in below]
+    city = opened("410100").exchange.run_round()
+    assert city.received == len(via_city) > 0
+    assert city.bytes_received == sum(f.stat().st_size for f in via_city)
+    assert city.bytes_sent > 0  # its receipt, and what it relays below
