@@ -354,6 +354,7 @@ _suite_option = click.option(
     help="Signature suite of the network: ed25519, or sm2 (SM2/SM3/SM4, 国密).",
 )
 
+
 @network.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option(

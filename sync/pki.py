@@ -238,9 +238,7 @@ def init_root(
         .not_valid_after(now + timedelta(days=validity_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(
-            x509.SubjectKeyIdentifier(signature.key_identifier(public)), critical=False
-        )
+        .add_extension(x509.SubjectKeyIdentifier(signature.key_identifier(public)), critical=False)
     )
     cert = signature.sign_certificate(builder, key, public)
     key_pem = signature.private_key_pem(key, passphrase)
@@ -477,8 +475,7 @@ def sign_csr(
     except KeyMaterialError as exc:
         raise KeyMaterialError(
             f"{exc.message} (this network's suite is {suite.name})",
-            hint="make the key with the network's suite: fiscalsync keys new --suite "
-            + suite.name,
+            hint="make the key with the network's suite: fiscalsync keys new --suite " + suite.name,
         ) from exc
     code = name_attribute(csr.subject, NameOID.COMMON_NAME)
     if code is None or not is_node_code(code):

@@ -241,9 +241,7 @@ def issue_crl(
         .next_update(now + validity)
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier(
-                suite.key_identifier(suite.public_key_of(key)), None, None
-            ),
+            x509.AuthorityKeyIdentifier(suite.key_identifier(suite.public_key_of(key)), None, None),
             critical=False,
         )
     )

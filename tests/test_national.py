@@ -34,9 +34,7 @@ NOW = datetime(2026, 11, 2, tzinfo=UTC)
 
 def test_sm3_abc_vector() -> None:
     """GB/T 32905-2016 Annex A.1."""
-    assert sm3(b"abc").hex() == (
-        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
-    )
+    assert sm3(b"abc").hex() == ("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
 
 
 def test_sm3_64_byte_vector() -> None:
@@ -89,7 +87,11 @@ def test_sm2_suite_signs_and_refuses_tampering() -> None:
     with pytest.raises(SignatureInvalid):
         suite.verify(suite.public_key_of(key), bytes(flipped), b"header")
     with pytest.raises(SignatureInvalid, match="not an sm2 key"):
-        suite.verify(Ed25519Suite().public_key_of(Ed25519Suite().generate_private_key()), signature, b"header")
+        suite.verify(
+            Ed25519Suite().public_key_of(Ed25519Suite().generate_private_key()),
+            signature,
+            b"header",
+        )
     with pytest.raises(KeyMaterialError, match="cannot sign with the sm2 suite"):
         suite.sign(Ed25519Suite().generate_private_key(), b"header")
 
