@@ -28,8 +28,9 @@ import base64
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
@@ -46,6 +47,7 @@ __all__ = ["SM2Suite", "SM3Hash", "sm3"]
 _PLAIN_LABEL = "PRIVATE KEY"
 _SEALED_LABEL = "FISCALSYNC ENCRYPTED SM2 PRIVATE KEY"
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
+_Parsed = TypeVar("_Parsed")
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}
 
 
@@ -246,7 +248,7 @@ class SM2Suite(SignatureSuite):
         parts[at] = sm2.algorithm_identifier()
         return self._parse(x509.load_der_x509_crl, _signed(der.sequence(*parts), key))
 
-    def _parse(self, load: Any, data: bytes) -> Any:
+    def _parse(self, load: Callable[[bytes], _Parsed], data: bytes) -> _Parsed:
         try:
             return load(data)
         except ValueError as exc:  # pragma: no cover - what we just built parses

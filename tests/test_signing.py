@@ -87,7 +87,9 @@ def test_registry_knows_the_default_suite() -> None:
 
 
 def test_unknown_suite_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(KeyMaterialError, match=r"unknown signature suite 'sm9' \(known: .*ed25519.*sm2"):
+    with pytest.raises(
+        KeyMaterialError, match=r"unknown signature suite 'sm9' \(known: .*ed25519.*sm2"
+    ):
         get_suite("sm9")
 
 
