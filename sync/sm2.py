@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gmalglib.sm2 import SM2, SM2_DEFAULT_UID
 
@@ -52,10 +53,13 @@ class SM2PublicKey:
     """An SM2 public key: the uncompressed curve point ``04 || x || y``."""
 
     point: bytes
+    _verifier: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.point) != _POINT_SIZE or not SM2.is_pk_valid(self.point):
             raise ValueError("not a point of the SM2 curve")
+        # Z_A of the default identifier is computed once, with the key.
+        object.__setattr__(self, "_verifier", SM2(pk=self.point))
 
     def verify(self, signature: bytes, message: bytes, uid: bytes = DEFAULT_ID) -> bool:
         """Whether ``signature`` (DER) signs ``message`` for this key and ``uid``."""
@@ -69,7 +73,8 @@ class SM2PublicKey:
         if r.bit_length() > 256 or s.bit_length() > 256:
             return False
         raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        return bool(SM2(pk=self.point, uid=uid).verify(message, raw))
+        verifier = self._verifier if uid == DEFAULT_ID else SM2(pk=self.point, uid=uid)
+        return bool(verifier.verify(message, raw))
 
     def info(self) -> bytes:
         """The DER ``SubjectPublicKeyInfo`` of this key (GM/T 0015)."""
@@ -82,11 +87,13 @@ class SM2PrivateKey:
 
     secret: bytes = field(repr=False)
     public: SM2PublicKey = field(init=False)
+    _signer: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.secret) != 32 or not SM2.is_sk_valid(self.secret):
             raise ValueError("not an SM2 private key")
         object.__setattr__(self, "public", SM2PublicKey(SM2.get_pk(self.secret)))
+        object.__setattr__(self, "_signer", SM2(self.secret))
 
     def sign(
         self,
@@ -100,7 +107,10 @@ class SM2PrivateKey:
         ``random`` replaces the CSPRNG that draws the per-signature ``k`` (only for the
         standard's worked example; ``gmalglib`` reads its bytes little-endian).
         """
-        signer = SM2(self.secret, uid=uid, rnd_fn=random) if random else SM2(self.secret, uid=uid)
+        if random is not None:
+            signer = SM2(self.secret, uid=uid, rnd_fn=random)
+        else:
+            signer = self._signer if uid == DEFAULT_ID else SM2(self.secret, uid=uid)
         raw = signer.sign(message)
         r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
         return der.sequence(der.integer(r), der.integer(s))
