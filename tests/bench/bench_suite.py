@@ -13,9 +13,10 @@ What is measured, in one run:
 - **sync**: the end-to-end flow of ``bench_sync.py`` (local folder, SQLite): the province
   enqueues one change-set of N ``issue`` operations for the county 410181, which fetches,
   verifies, applies and signs its receipt, which the province takes, on a demo network
-  created on each suite (``network init --suite``). Each suite runs in a fresh
-  subprocess; the ratio SM2 / Ed25519 of the end-to-end time is printed (target: at
-  most 1.3).
+  created on each suite (``network init --suite``). Each run is a fresh subprocess;
+  the suites take turns (``--repeat`` rounds, the best time of each kept) so that a
+  load that comes and goes on the machine does not fall on one suite only. The ratio
+  SM2 / Ed25519 of the end-to-end time is printed (target: at most 1.3).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=100_000, help="operations in the sync")
     parser.add_argument("--seconds", type=float, default=2.0, help="per signature measure")
+    parser.add_argument("--repeat", type=int, default=2, help="sync runs of each suite")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -155,8 +157,16 @@ def main() -> None:
     print(f"\n{'hash':<10}{'MB/s':>12}")
     for name, rate in hashes.items():
         print(f"{name:<10}{rate:>12,.0f}")
-    print(f"\nsync of one change-set of {args.size:,} operations, local folder, SQLite")
-    runs = {name: spawn(name, args.size) for name in SUITES}
+    print(
+        f"\nsync of one change-set of {args.size:,} operations, local folder, SQLite "
+        f"(best of {args.repeat}, suites taking turns)"
+    )
+    runs: dict[str, dict[str, Any]] = {}
+    for _ in range(args.repeat):
+        for name in SUITES:
+            result = spawn(name, args.size)
+            if name not in runs or result["seconds"] < runs[name]["seconds"]:
+                runs[name] = result
     phases = list(next(iter(runs.values()))["phases"])
     print(f"{'':<12}" + "".join(f"{name:>12}" for name in SUITES))
     print(f"{'total s':<12}" + "".join(f"{runs[n]['seconds']:>12.2f}" for n in SUITES))
