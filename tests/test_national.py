@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -12,9 +13,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
 
 from sync import der, sm2
+from sync.changeset import iter_operations, read_header, verify
+from sync.clock import FixedClock
 from sync.errors import KeyMaterialError, SignatureInvalid
 from sync.national import SM2Suite, SM3Hash, sm3
 from sync.signing import Ed25519Suite, get_suite, suite_of_certificate
+from sync.trust import TrustStore
 
 # GB/T 32918.2-2016 Annex A: signature on the recommended curve, default identifier.
 GB_D = bytes.fromhex("3945208F7B2144B13F36E38AC6D39F9588939369 2860B51A42FB81EF4DF7C5B8")
@@ -197,3 +201,21 @@ def test_malformed_signatures_do_not_verify() -> None:
     public = sm2.SM2PublicKey(GB_PUBLIC)
     for bad in (b"", GB_SIGNATURE[:-1], GB_SIGNATURE + b"\x00", bytes(64)):
         assert not public.verify(bad, GB_MESSAGE)
+
+
+VECTORS = Path(__file__).parent / "vectors" / "ed25519-network"
+
+
+def test_an_ed25519_network_made_before_the_suites_were_pluggable_still_verifies() -> None:
+    """A root certificate, revocation list and change-set written by the Ed25519-only
+    code: the same bytes verify, with the same id and fingerprint scheme (SHA-256)."""
+    trust = TrustStore.load(VECTORS, clock=FixedClock(datetime(2026, 3, 1, tzinfo=UTC)))
+    assert trust.suite.name == "ed25519"
+    (path,) = VECTORS.glob("*.fcs")
+    verified = verify(path, trust, recipient="410100")
+    assert verified.header.suite == "ed25519" and verified.header.body.startswith("sha256:")
+    assert path.name.endswith(f"_{verified.header.id}.fcs")
+    header, seal = read_header(path)
+    assert header.id == hashlib.sha256(header.canonical()).hexdigest()
+    assert header.signer == hashlib.sha256(seal.certificate_der).hexdigest()
+    assert list(iter_operations(path)) == [{"op": "x", "n": 1}]
