@@ -55,6 +55,7 @@ from sync.errors import (
     TopologyError,
     TransportError,
 )
+from sync.signing import DEFAULT_SUITE, registered_suites
 
 EXIT_STATUS = """\b
 Exit status:
@@ -345,6 +346,15 @@ def network() -> None:
     """
 
 
+_suite_option = click.option(
+    "--suite",
+    type=click.Choice(registered_suites()),
+    default=DEFAULT_SUITE,
+    show_default=True,
+    help="Signature suite of the network: ed25519, or sm2 (SM2/SM3/SM4, 国密).",
+)
+
+
 @network.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
@@ -358,12 +368,17 @@ def network() -> None:
     "--db-url-template",
     help="Database URL per node, with {code}; default SQLite in each home.",
 )
-def network_init(directory: Path, topology_file: Path, db_url_template: str | None) -> None:
+@_suite_option
+def network_init(
+    directory: Path, topology_file: Path, db_url_template: str | None, suite: str
+) -> None:
     """Create one node home per topology node under DIRECTORY/<code>/.
 
     \b
     Example:
       fiscalsync network init /tmp/province --topology config/topologies/demo.toml
+      fiscalsync network init /tmp/province-gm --topology config/topologies/demo.toml \\
+          --suite sm2
       fiscalsync network init /tmp/henan --topology config/topologies/henan.toml \\
           --db-url-template 'postgresql://127.0.0.1/fs_{code}'
     """
@@ -371,7 +386,9 @@ def network_init(directory: Path, topology_file: Path, db_url_template: str | No
     with click.progressbar(
         length=total, label="Creating node homes", file=sys.stderr, show_pos=True
     ) as bar:
-        created = init_network(directory, topology_file, db_url_template, lambda _: bar.update(1))
+        created = init_network(
+            directory, topology_file, db_url_template, lambda _: bar.update(1), suite=suite
+        )
     click.echo(f"Created {len(created.homes)} node homes under {created.path}.")
 
 
@@ -409,20 +426,29 @@ def pki() -> None:
     "--province", "province_code", required=True, help="The province's code, e.g. 410000."
 )
 @_passphrase_option
-def pki_init_root(directory: Path, province_code: str, passphrase_file: Path | None) -> None:
+@_suite_option
+def pki_init_root(
+    directory: Path, province_code: str, passphrase_file: Path | None, suite: str
+) -> None:
     """Create the province's root CA in DIRECTORY (key file mode 0600).
 
     With a passphrase (from --passphrase-file or $FISCALSYNC_CA_PASSPHRASE) the CA key
-    is stored encrypted; keep the folder offline.
+    is stored encrypted; keep the folder offline. The CA's suite is the network's:
+    every node key, certificate and change-set of the province uses it (sm2: SM2/SM3
+    national commercial cryptography, 国密).
 
     \b
     Example:
       FISCALSYNC_CA_PASSPHRASE=... fiscalsync pki init-root /secure/ca --province 410000
+      fiscalsync pki init-root /secure/ca --province 410000 --suite sm2
     """
     passphrase = _passphrase(passphrase_file)
-    ca = keys.create_root(directory, province_code, passphrase)
+    ca = keys.create_root(directory, province_code, passphrase, suite)
     protected = "encrypted with the passphrase" if passphrase else "NOT encrypted"
-    click.echo(f"Created root CA of {province_code} in {ca.ca_dir} (key {protected}).")
+    click.echo(
+        f"Created root CA of {province_code} in {ca.ca_dir} "
+        f"(suite {ca.suite.name}, key {protected})."
+    )
     click.echo(f"Distribute {ca.ca_dir / 'ca.crt'} to every node with its certificate.")
 
 
@@ -539,8 +565,14 @@ def keys_group() -> None:
     help="Renew the certificate: a new key waits beside the current one, which goes on "
     "signing until the new certificate is installed.",
 )
+@click.option(
+    "--suite",
+    type=click.Choice(registered_suites()),
+    default=None,
+    help="Signature suite of the network (default: the installed root's, else ed25519).",
+)
 @click.pass_context
-def keys_new(ctx: click.Context, renew: bool) -> None:
+def keys_new(ctx: click.Context, renew: bool, suite: str | None) -> None:
     """Make this node's private key (it never leaves the node) and a signing request.
 
     With --renew (before the certificate expires, or to change keys) the new key waits
@@ -551,10 +583,11 @@ def keys_new(ctx: click.Context, renew: bool) -> None:
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 keys new
+      fiscalsync --home /srv/fiscalsync/410102 keys new --suite sm2
       fiscalsync --home /srv/fiscalsync/410102 keys new --renew
     """
     with _writing(ctx, check_schema=False) as node:
-        csr, ssh_public = keys.new_key(node.home, node.spec.code, renew=renew)
+        csr, ssh_public = keys.new_key(node.home, node.spec.code, renew=renew, suite=suite)
     if renew:
         click.echo(
             f"Wrote a new private key (pending, keys/node.key.new) and the signing request "
@@ -2430,7 +2463,8 @@ def report_show(
 
 @cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-def demo(directory: Path | None) -> None:
+@_suite_option
+def demo(directory: Path | None, suite: str) -> None:
     """Run the product's main job on the demo province, on SQLite.
 
     Creates the demo province (a province, two cities, four counties, one of them
@@ -2446,8 +2480,9 @@ def demo(directory: Path | None) -> None:
     Example:
       fiscalsync demo
       fiscalsync demo /tmp/demo-province
+      fiscalsync demo --suite sm2
     """
-    result = run_demo(directory)
+    result = run_demo(directory, suite=suite)
     net = result.network
     topology = net.topology
     click.echo(f"The demo's calendar starts on {DEMO_TODAY:%Y-%m-%d %H:%M} (Beijing time).")

@@ -188,7 +188,9 @@ def last_manifest(node: Node) -> tuple[Any, ReadManifest] | None:
 
 def _previous_keys(previous: ReadManifest, own: keys.BackupKey) -> dict[bytes, DataKey]:
     return {
-        bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, own)
+        bytes.fromhex(name): envelope.unwrap(
+            bytes.fromhex(name), wraps, own, previous.manifest.cipher
+        )
         for name, wraps in previous.manifest.keys.items()
     }
 
@@ -305,7 +307,7 @@ def take_backup(
         own = keys.load_or_create_backup_key(node.home.keys)
         recovery = recovery_key(node)
         previous = last_manifest(node)
-        key = DataKey.fresh()
+        key = DataKey.fresh(envelope.cipher_for_suite(signer.suite.name))
         carried: dict[bytes, DataKey] = {}
         known: dict[str, Chunk] = {}
         sizes: dict[str, int] = {}
@@ -373,6 +375,7 @@ def take_backup(
                 objects=len(sizes),
                 size=sum(sizes.values()),
                 restored_from=None,
+                cipher=key.cipher,
             )
             with node.engine.begin() as conn:
                 written = enqueue(

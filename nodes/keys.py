@@ -32,6 +32,7 @@ from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import CertificateRejected, FiscalsyncError, InputError, KeyMaterialError
 from sync.files import write_atomic
 from sync.revocation import CRL_FILE, Freshness, RevocationList
+from sync.signing import DEFAULT_SUITE
 from sync.sshkeys import generate_ssh_key
 from sync.trust import TrustStore
 
@@ -69,14 +70,17 @@ EXPIRY_WARNING = timedelta(days=30)
 PUBLISH_BY_HAND = "fiscalsync revocation publish --ca DIR"
 
 
-def new_key(home: NodeHome, code: str, *, renew: bool = False) -> tuple[Path, str]:
+def new_key(
+    home: NodeHome, code: str, *, renew: bool = False, suite: str | None = None
+) -> tuple[Path, str]:
     """Make this node's signing key and request, and its SSH client key.
 
     With ``renew`` the new key waits beside the current one until its certificate is
-    installed. Returns the request's path and the SSH public key line, which the
-    parent's SFTP server must list in its ``authorized_keys``.
+    installed. ``suite`` is the network's signature suite (by default the one of the
+    installed root, else ``ed25519``). Returns the request's path and the SSH public
+    key line, which the parent's SFTP server must list in its ``authorized_keys``.
     """
-    csr = pki.new_node_key(home.keys, code, renew=renew)
+    csr = pki.new_node_key(home.keys, code, renew=renew, suite=suite)
     ssh_public = ssh_key(home, code)
     return csr, ssh_public
 
@@ -135,7 +139,7 @@ def issue(ca: pki.RootCA, spec: NodeSpec, home: NodeHome, clock: Clock | None = 
     Used where the province hosts the nodes itself (``network init``); elsewhere the
     key is made on the node with ``keys new`` and only the request travels.
     """
-    csr = pki.new_node_key(home.keys, spec.code)
+    csr = pki.new_node_key(home.keys, spec.code, suite=ca.suite.name)
     cert = pki.sign_csr(ca, csr.read_bytes(), spec.role, clock=clock or SYSTEM_CLOCK)
     pki.install_certificate(home.keys, cert, ca.cert_pem)
     revocation.write_crl(home.keys / CRL_FILE, ca.crl())
@@ -149,9 +153,14 @@ def _read(path: Path, what: str) -> bytes:
         raise KeyMaterialError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
-def create_root(ca_dir: Path, province_code: str, passphrase: bytes | None) -> pki.RootCA:
-    """``pki init-root``: the province's root CA, its key optionally passphrase-protected."""
-    return pki.init_root(ca_dir, province_code, passphrase=passphrase, clock=SYSTEM_CLOCK)
+def create_root(
+    ca_dir: Path, province_code: str, passphrase: bytes | None, suite: str = DEFAULT_SUITE
+) -> pki.RootCA:
+    """``pki init-root``: the province's root CA of the network's signature ``suite``
+    (``ed25519`` or ``sm2``), its key optionally passphrase-protected."""
+    return pki.init_root(
+        ca_dir, province_code, passphrase=passphrase, suite=suite, clock=SYSTEM_CLOCK
+    )
 
 
 def sign_request(

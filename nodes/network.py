@@ -26,6 +26,7 @@ from schema.engine import drop_database, ensure_database
 from sync import pki
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import HomeError, InputError
+from sync.signing import DEFAULT_SUITE, get_suite
 
 __all__ = ["Network", "NetworkSync", "init_network", "sync_network"]
 
@@ -63,13 +64,16 @@ def init_network(
     db_url_template: str | None = None,
     progress: Callable[[NodeSpec], None] | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    suite: str = DEFAULT_SUITE,
 ) -> Network:
     """Create every node of the topology under ``path``; all of it or nothing.
 
     The province's root CA goes to ``path/ca`` (unencrypted: a province hosted on one
     machine is for demos, tests and a city data center's own nodes), and every node gets
-    its key and certificate.
+    its key and certificate, all of the network's signature ``suite`` (``ed25519`` or
+    ``sm2``).
     """
+    get_suite(suite)  # an unknown suite is refused before anything is written
     source = load_topology(topology_file)
     path = path.resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -86,7 +90,9 @@ def init_network(
     try:
         staging.mkdir(parents=True)
         (staging / TOPOLOGY_FILE).write_text(topology.to_toml(), encoding="utf-8")
-        ca = pki.init_root(staging / keys.CA_FOLDER, topology.province.code, clock=clock)
+        ca = pki.init_root(
+            staging / keys.CA_FOLDER, topology.province.code, suite=suite, clock=clock
+        )
         recovery = keys.create_recovery(ca.ca_dir, ca.ca_dir / keys.RECOVERY_KIT, None, clock)
         for spec in topology:
             url = database_url_for(db_url_template, spec.code)

@@ -360,7 +360,7 @@ def restore(
 
 def _open_keys(read: ReadManifest, key: backup_keys.BackupKey) -> dict[bytes, DataKey]:
     return {
-        bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, key)
+        bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, key, read.manifest.cipher)
         for name, wraps in read.manifest.keys.items()
     }
 

@@ -1,6 +1,10 @@
 """X.509 certificates of the province's PKI, read and checked: what a node's certificate
 says (its code and role, in its subject and in a private extension that must agree), its
 public key, its fingerprint, and whether it was signed by the root.
+
+Keys, signatures and fingerprints go through the network's signature suite, which the
+certificate's own key names (:func:`~sync.signing.suite_of_certificate`): Ed25519 with
+SHA-256 fingerprints, or SM2 with SM3 fingerprints.
 """
 
 from __future__ import annotations
@@ -12,23 +16,18 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PublicKey,
-)
 from cryptography.x509.oid import NameOID
 
 from sync.errors import (
     FiscalsyncError,
     KeyMaterialError,
 )
-from sync.signing import canonical_json
+from sync.signing import SignatureSuite, canonical_json, suite_of_certificate
 
 __all__ = [
     "certificate_pem",
     "name_attribute",
-    "raw_public_key",
     "Certificate",
     "IDENTITY_OID",
     "ORGANIZATION",
@@ -38,7 +37,7 @@ __all__ = [
     "certificate_identity",
     "certificate_public_key",
     "check_root",
-    "ed25519_public",
+    "suite_public",
     "is_ca_certificate",
     "is_node_code",
     "parse_certificate",
@@ -83,17 +82,17 @@ def parse_certificate(data: bytes) -> x509.Certificate:
 
 def certificate_public_key(cert: x509.Certificate) -> Any:
     """Return the certificate's public key; KeyMaterialError if its type is unsupported."""
-    try:
-        return cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyMaterialError(
-            f"certificate of {subject_code(cert)} holds an unsupported key ({exc})"
-        ) from exc
+    return suite_public(cert, KeyMaterialError)[1]
 
 
 def certificate_fingerprint(cert: x509.Certificate) -> str:
-    """Return the SHA-256 hex digest of the certificate's DER encoding."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    """Return the hex digest of the certificate's DER encoding under its suite's hash
+    (SHA-256 for Ed25519, SM3 for SM2; SHA-256 for a key of no known suite)."""
+    data = cert.public_bytes(serialization.Encoding.DER)
+    try:
+        return suite_of_certificate(cert).digest(data)
+    except KeyMaterialError:
+        return hashlib.sha256(data).hexdigest()
 
 
 def certificate_pem(cert: x509.Certificate) -> bytes:
@@ -164,33 +163,32 @@ def certificate_identity(cert: x509.Certificate, error: type[FiscalsyncError]) -
     return code, role
 
 
-def ed25519_public(cert: x509.Certificate, error: type[FiscalsyncError]) -> Ed25519PublicKey:
+def suite_public(
+    cert: x509.Certificate, error: type[FiscalsyncError]
+) -> tuple[SignatureSuite, Any]:
+    """The certificate's signature suite and public key, or raise ``error``."""
     try:
-        key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise error(f"certificate of {subject_code(cert)} has an unreadable key") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise error(f"certificate of {subject_code(cert)} does not hold an ed25519 key")
-    return key
+        suite = suite_of_certificate(cert)
+        return suite, suite.certificate_public_key(cert)
+    except KeyMaterialError as exc:
+        raise error(f"certificate of {subject_code(cert)}: {exc.message}") from exc
 
 
-def signed_by(cert: x509.Certificate, issuer_key: Ed25519PublicKey) -> bool:
-    try:
-        issuer_key.verify(cert.signature, cert.tbs_certificate_bytes)
-    except InvalidSignature:
-        return False
-    return True
+def signed_by(cert: x509.Certificate, suite: SignatureSuite, issuer_key: Any) -> bool:
+    """Whether ``issuer_key`` (a key of ``suite``) signed ``cert``."""
+    return suite.signs(issuer_key, cert.signature, cert.tbs_certificate_bytes)
 
 
-def raw_public_key(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def check_root(cert: x509.Certificate) -> Ed25519PublicKey:
-    key = ed25519_public(cert, KeyMaterialError)
-    if not is_ca_certificate(cert) or cert.issuer != cert.subject or not signed_by(cert, key):
+def check_root(cert: x509.Certificate) -> tuple[SignatureSuite, Any]:
+    """The suite and key of a self-signed CA certificate; KeyMaterialError otherwise."""
+    suite, key = suite_public(cert, KeyMaterialError)
+    if (
+        not is_ca_certificate(cert)
+        or cert.issuer != cert.subject
+        or not signed_by(cert, suite, key)
+    ):
         raise KeyMaterialError(
             f"{cert.subject.rfc4514_string()} is not a self-signed CA certificate",
             hint="use the province's ca.crt",
         )
-    return key
+    return suite, key

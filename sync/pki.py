@@ -41,6 +41,7 @@ revocation list that must not be trusted).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,10 +49,6 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
 from cryptography.x509.oid import NameOID
 
 from sync.certificates import (
@@ -63,14 +60,13 @@ from sync.certificates import (
     certificate_identity,
     certificate_pem,
     check_root,
-    ed25519_public,
     is_ca_certificate,
     is_node_code,
     name_attribute,
     parse_certificate,
-    raw_public_key,
     signed_by,
     subject_code,
+    suite_public,
     utc_text,
 )
 from sync.clock import Clock
@@ -88,7 +84,13 @@ from sync.revocation import (
     revocation_entry,
     write_crl,
 )
-from sync.signing import DEFAULT_SUITE, SignatureSuite, canonical_json, get_suite
+from sync.signing import (
+    DEFAULT_SUITE,
+    SignatureSuite,
+    canonical_json,
+    get_suite,
+    suite_of_certificate,
+)
 
 __all__ = [
     "write_key_material",
@@ -164,11 +166,16 @@ class RootCA:
     ca_dir: Path
     province_code: str
     cert: x509.Certificate
-    key: Ed25519PrivateKey = field(repr=False)
+    key: Any = field(repr=False)
 
     @property
     def cert_pem(self) -> bytes:
         return certificate_pem(self.cert)
+
+    @property
+    def suite(self) -> SignatureSuite:
+        """The network's signature suite, which the root's key names."""
+        return suite_of_certificate(self.cert)
 
     def crl(self) -> RevocationList:
         """Return the current revocation list, ``crl.pem``."""
@@ -187,13 +194,17 @@ def init_root(
     *,
     passphrase: bytes | None = None,
     validity_days: int = 3650,
+    suite: str = DEFAULT_SUITE,
     clock: Clock,
 ) -> RootCA:
     """Create the province's root CA in ``ca_dir``, which must not hold one already.
 
-    Writes ``ca.key`` (PKCS#8 PEM, mode 0600, encrypted when ``passphrase`` is given),
-    ``ca.crt``, an empty ``crl.pem`` with CRL number 1, and the ``issued/`` folder.
+    ``suite`` is the network's signature suite (``ed25519`` or ``sm2``): the root's key
+    is of that suite, and so is every certificate it issues. Writes ``ca.key`` (PEM,
+    mode 0600, encrypted when ``passphrase`` is given), ``ca.crt``, an empty ``crl.pem``
+    with CRL number 1, and the ``issued/`` folder.
     """
+    signature = get_suite(suite)
     if not is_node_code(province_code):
         raise InputError(f"{province_code!r} is not a node code")
     if validity_days < 1:
@@ -209,8 +220,8 @@ def init_root(
     _make_private_dir(ca_dir)
     _make_private_dir(ca_dir / ISSUED_DIR)
 
-    key = Ed25519PrivateKey.generate()
-    public = key.public_key()
+    key = signature.generate_private_key()
+    public = signature.public_key_of(key)
     now = clock.now()
     name = x509.Name(
         [
@@ -218,27 +229,19 @@ def init_root(
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
         ]
     )
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
-        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=validity_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, None)
+        .add_extension(x509.SubjectKeyIdentifier(signature.key_identifier(public)), critical=False)
     )
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
+    cert = signature.sign_certificate(builder, key, public)
+    key_pem = signature.private_key_pem(key, passphrase)
     root = RootCA(ca_dir=ca_dir, province_code=province_code, cert=cert, key=key)
     write_key_material(ca_dir / CA_KEY, key_pem, 0o600, exclusive=True)
     write_key_material(ca_dir / CA_CERT, certificate_pem(cert), 0o644, exclusive=True)
@@ -251,36 +254,40 @@ def load_root(ca_dir: Path, passphrase: bytes | None = None) -> RootCA:
     hint = f"create it with init_root, or point to the folder holding {CA_KEY}"
     key_pem = _read(ca_dir / CA_KEY, "CA key", hint)
     cert_pem = _read(ca_dir / CA_CERT, "CA certificate", hint)
-    try:
-        key = serialization.load_pem_private_key(key_pem, passphrase)
-    except TypeError as exc:
-        if passphrase is None:
-            raise KeyMaterialError(
-                f"{ca_dir / CA_KEY} is encrypted and no passphrase was given",
-                hint="give the CA passphrase",
-            ) from exc
+    cert = parse_certificate(cert_pem)
+    suite, public = check_root(cert)
+    encrypted = _ENCRYPTED_PEM.search(key_pem) is not None
+    if encrypted and passphrase is None:
+        raise KeyMaterialError(
+            f"{ca_dir / CA_KEY} is encrypted and no passphrase was given",
+            hint="give the CA passphrase",
+        )
+    if not encrypted and passphrase is not None:
         raise KeyMaterialError(
             f"{ca_dir / CA_KEY} is not encrypted but a passphrase was given",
             hint="load it without a passphrase",
-        ) from exc
-    except ValueError as exc:
+        )
+    try:
+        key = suite.load_private_key_pem(key_pem, passphrase)
+    except KeyMaterialError as exc:
         if passphrase is not None:
             raise KeyMaterialError(
                 f"wrong passphrase for {ca_dir / CA_KEY} (or the key file is damaged)",
                 hint="check the CA passphrase",
             ) from exc
-        raise KeyMaterialError(f"{ca_dir / CA_KEY} is not a readable private key") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyMaterialError(f"{ca_dir / CA_KEY} is not an ed25519 key")
-    cert = parse_certificate(cert_pem)
-    public = check_root(cert)
-    if raw_public_key(public) != raw_public_key(key.public_key()):
+        raise KeyMaterialError(
+            f"{ca_dir / CA_KEY} is not a readable {suite.name} private key"
+        ) from exc
+    if suite.public_bytes(public) != suite.public_bytes(suite.public_key_of(key)):
         raise KeyMaterialError(f"{ca_dir / CA_CERT} does not belong to {ca_dir / CA_KEY}")
     common_name = name_attribute(cert.subject, NameOID.COMMON_NAME) or ""
     code = common_name.removeprefix(ROOT_CN_PREFIX)
     if not common_name.startswith(ROOT_CN_PREFIX) or not is_node_code(code):
         raise KeyMaterialError(f"{ca_dir / CA_CERT} is not a fiscalsync root CA certificate")
     return RootCA(ca_dir=ca_dir, province_code=code, cert=cert, key=key)
+
+
+_ENCRYPTED_PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]*ENCRYPTED[A-Z0-9 ]*-----")
 
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
@@ -351,16 +358,22 @@ class Signer:
             )
 
 
-def new_node_key(keys_dir: Path, code: str, *, renew: bool = False) -> Path:
+def new_node_key(
+    keys_dir: Path, code: str, *, renew: bool = False, suite: str | None = None
+) -> Path:
     """Make the node's key pair and signing request; return the path of ``node.csr``.
 
     ``node.key`` (unencrypted PKCS#8 PEM, mode 0600) never leaves ``keys_dir``; an
     existing key is never overwritten. With ``renew`` the node already holds a key and
     a certificate: the new key waits in ``node.key.new`` until its certificate is
     installed (:func:`install_certificate`), and the node goes on signing meanwhile.
+    The key is of ``suite``; by default of the network's (the installed root's, the
+    installed certificate's on renewal), else ``ed25519``. A suite other than the
+    installed root's is refused: a network has one suite.
     """
     if not is_node_code(code):
         raise InputError(f"{code!r} is not a node code")
+    signature = _node_suite(keys_dir, suite)
     target = keys_dir / NODE_KEY
     if renew:
         target = _renewal_target(keys_dir, code)
@@ -370,21 +383,36 @@ def new_node_key(keys_dir: Path, code: str, *, renew: bool = False) -> Path:
             hint="to renew the certificate with a new key, run 'fiscalsync keys new --renew'",
         )
     _make_private_dir(keys_dir)
-    key = Ed25519PrivateKey.generate()
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, code)]))
-        .sign(key, None)
+    key = signature.generate_private_key()
+    key_pem = signature.private_key_pem(key)
+    csr = signature.sign_request(
+        x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, code)])
+        ),
+        key,
     )
     write_key_material(target, key_pem, 0o600, exclusive=True)
     csr_path = keys_dir / NODE_CSR
     write_key_material(csr_path, csr.public_bytes(serialization.Encoding.PEM), 0o644)
     return csr_path
+
+
+def _node_suite(keys_dir: Path, name: str | None) -> SignatureSuite:
+    """The suite of a node's new key: ``name``, else its network's, else the default."""
+    installed: SignatureSuite | None = None
+    for held in (NODE_CERT, CA_CERT):
+        if (keys_dir / held).exists():
+            installed = suite_of_certificate(parse_certificate(_read(keys_dir / held, held, "")))
+            break
+    if name is None:
+        return installed or get_suite(DEFAULT_SUITE)
+    chosen = get_suite(name)
+    if installed is not None and chosen is not installed:
+        raise KeyMaterialError(
+            f"this node's network signs with {installed.name}, not {chosen.name}",
+            hint=f"leave --suite out, or give --suite {installed.name}",
+        )
+    return chosen
 
 
 def _renewal_target(keys_dir: Path, code: str) -> Path:
@@ -441,21 +469,24 @@ def sign_csr(
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
         raise KeyMaterialError(f"not a PEM certificate signing request ({exc})") from exc
-    if not csr.is_signature_valid:
-        raise KeyMaterialError("the signing request's signature does not verify (damaged?)")
+    suite = ca.suite
+    try:
+        public = suite.request_public_key(csr)
+    except KeyMaterialError as exc:
+        raise KeyMaterialError(
+            f"{exc.message} (this network's suite is {suite.name})",
+            hint="make the key with the network's suite: fiscalsync keys new --suite " + suite.name,
+        ) from exc
     code = name_attribute(csr.subject, NameOID.COMMON_NAME)
     if code is None or not is_node_code(code):
         raise KeyMaterialError(f"the signing request's CN {code!r} is not a node code")
-    public = csr.public_key()
-    if not isinstance(public, Ed25519PublicKey):
-        raise KeyMaterialError(f"the signing request of {code} does not hold an ed25519 key")
     now = clock.now()
     root_end = ca.cert.not_valid_after_utc
     if now >= root_end:
         raise KeyMaterialError(f"the root CA certificate expired on {utc_text(root_end)}")
     not_after = min(now + timedelta(days=validity_days), root_end)
-    root_public = ca.key.public_key()
-    cert = (
+    root_public = suite.public_key_of(ca.key)
+    builder = (
         x509.CertificateBuilder()
         .subject_name(
             x509.Name(
@@ -467,29 +498,29 @@ def sign_csr(
             )
         )
         .issuer_name(ca.cert.subject)
-        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier(suite.key_identifier(public)), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_public), critical=False
+            x509.AuthorityKeyIdentifier(suite.key_identifier(root_public), None, None),
+            critical=False,
         )
         .add_extension(
             x509.UnrecognizedExtension(IDENTITY_OID, canonical_json({"code": code, "role": role})),
             critical=False,
         )
-        .sign(ca.key, None)
     )
+    cert = suite.sign_certificate(builder, ca.key, public)
     pem = certificate_pem(cert)
     record = ca.ca_dir / ISSUED_DIR / f"{cert.serial_number:x}.pem"
     write_key_material(record, pem, 0o644, exclusive=True)
     return pem
 
 
-def _load_node_key(keys_dir: Path, name: str = NODE_KEY) -> Ed25519PrivateKey:
+def _load_node_key(keys_dir: Path, suite: SignatureSuite, name: str = NODE_KEY) -> Any:
     path = keys_dir / name
     data = _read(
         path,
@@ -497,16 +528,13 @@ def _load_node_key(keys_dir: Path, name: str = NODE_KEY) -> Ed25519PrivateKey:
         "make the node's key first (new_node_key) and have the province sign its node.csr",
     )
     try:
-        key = serialization.load_pem_private_key(data, None)
-    except (TypeError, ValueError) as exc:
-        raise KeyMaterialError(f"{path} is not a readable private key") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyMaterialError(f"{path} is not an ed25519 key")
-    return key
+        return suite.load_private_key_pem(data, None)
+    except KeyMaterialError as exc:
+        raise KeyMaterialError(f"{path} is not a readable {suite.name} key") from exc
 
 
-def _holds(key: Ed25519PrivateKey, public: Ed25519PublicKey) -> bool:
-    return raw_public_key(public) == raw_public_key(key.public_key())
+def _holds(suite: SignatureSuite, key: Any, public: Any) -> bool:
+    return suite.public_bytes(public) == suite.public_bytes(suite.public_key_of(key))
 
 
 def install_certificate(keys_dir: Path, cert_pem: bytes, ca_cert_pem: bytes) -> NodeIdentity:
@@ -522,20 +550,26 @@ def install_certificate(keys_dir: Path, cert_pem: bytes, ca_cert_pem: bytes) -> 
     """
     cert = parse_certificate(cert_pem)
     root = parse_certificate(ca_cert_pem)
-    root_public = check_root(root)
-    if cert.issuer != root.subject or not signed_by(cert, root_public):
+    root_suite, root_public = check_root(root)
+    if cert.issuer != root.subject or not signed_by(cert, root_suite, root_public):
         raise KeyMaterialError(
             f"certificate of {subject_code(cert)} is not issued by the given root CA",
             hint="install the certificate together with the ca.crt of the CA that signed it",
         )
     if is_ca_certificate(cert):
         raise KeyMaterialError(f"certificate of {subject_code(cert)} is a CA certificate")
-    public = ed25519_public(cert, KeyMaterialError)
-    key = _load_node_key(keys_dir)
+    suite, public = suite_public(cert, KeyMaterialError)
+    if suite is not root_suite:
+        raise KeyMaterialError(
+            f"certificate of {subject_code(cert)} holds an {suite.name} key, but its root "
+            f"signs with {root_suite.name}"
+        )
+    key = _load_node_key(keys_dir, suite)
     pending = keys_dir / NODE_KEY_PENDING
-    renewing = not _holds(key, public)
+    renewing = not _holds(suite, key, public)
     if renewing and not (
-        pending.exists() and _holds(_load_node_key(keys_dir, NODE_KEY_PENDING), public)
+        pending.exists()
+        and _holds(suite, _load_node_key(keys_dir, suite, NODE_KEY_PENDING), public)
     ):
         keys = f"{keys_dir / NODE_KEY}" + (f" or {pending.name}" if pending.exists() else "")
         raise KeyMaterialError(
@@ -597,7 +631,6 @@ def describe_certificate(cert: x509.Certificate) -> NodeIdentity:
 
 def load_signer(keys_dir: Path) -> Signer:
     """Load the node's key and certificate from ``keys_dir`` for signing change-sets."""
-    key = _load_node_key(keys_dir)
     cert = parse_certificate(
         _read(
             keys_dir / NODE_CERT,
@@ -605,7 +638,9 @@ def load_signer(keys_dir: Path) -> Signer:
             "have the province sign node.csr, then install the certificate",
         )
     )
-    if not _holds(key, ed25519_public(cert, KeyMaterialError)):
+    suite, public = suite_public(cert, KeyMaterialError)
+    key = _load_node_key(keys_dir, suite)
+    if not _holds(suite, key, public):
         raise KeyMaterialError(
             f"{keys_dir / NODE_CERT} does not belong to {keys_dir / NODE_KEY}",
             hint="install the certificate signed for this key (fiscalsync keys install CERT "
@@ -617,7 +652,7 @@ def load_signer(keys_dir: Path) -> Signer:
         role=role,
         certificate=cert,
         fingerprint=certificate_fingerprint(cert),
-        suite=get_suite(DEFAULT_SUITE),
+        suite=suite,
         private_key=key,
     )
 

@@ -35,17 +35,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
 
 from sync.errors import CertificateRejected, InputError, KeyMaterialError
 from sync.files import write_atomic
+from sync.signing import SignatureSuite, suite_of_certificate
 
 __all__ = [
     "CRL_FILE",
@@ -136,19 +133,18 @@ class RevocationList:
         return f"RevocationList(number={self._number}, revoked={len(self._serials)})"
 
 
-def _root_key(root: x509.Certificate) -> Ed25519PublicKey:
+def _root_key(root: x509.Certificate) -> tuple[SignatureSuite, Any]:
     try:
-        key = root.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyMaterialError("the root CA certificate has an unreadable key") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise KeyMaterialError("the root CA certificate does not hold an ed25519 key")
-    return key
+        suite = suite_of_certificate(root)
+        return suite, suite.certificate_public_key(root)
+    except KeyMaterialError as exc:
+        raise KeyMaterialError(f"the root CA certificate: {exc.message}") from exc
 
 
 def checked_crl(crl: x509.CertificateRevocationList, root: x509.Certificate) -> RevocationList:
     """Return ``crl`` as a :class:`RevocationList` if ``root`` signed it; else CertificateRejected."""
-    if crl.issuer != root.subject or not crl.is_signature_valid(_root_key(root)):
+    suite, key = _root_key(root)
+    if crl.issuer != root.subject or not suite.signs(key, crl.signature, crl.tbs_certlist_bytes):
         raise CertificateRejected(
             "revocation list is not signed by this province's root CA",
             hint="take the revocation list from the province that issued this node's certificate",
@@ -229,7 +225,7 @@ def _check_validity(validity: timedelta) -> None:
 
 def issue_crl(
     issuer: x509.Certificate,
-    key: Ed25519PrivateKey,
+    key: Any,
     number: int,
     entries: Iterable[x509.RevokedCertificate],
     now: datetime,
@@ -237,6 +233,7 @@ def issue_crl(
 ) -> RevocationList:
     """Sign a list of ``entries`` under ``number``, issued ``now``, due again after ``validity``."""
     _check_validity(validity)
+    suite = suite_of_certificate(issuer)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.subject)
@@ -244,19 +241,19 @@ def issue_crl(
         .next_update(now + validity)
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),
+            x509.AuthorityKeyIdentifier(suite.key_identifier(suite.public_key_of(key)), None, None),
             critical=False,
         )
     )
     for entry in entries:
         builder = builder.add_revoked_certificate(entry)
-    return RevocationList(builder.sign(key, None))
+    return RevocationList(suite.sign_revocation_list(builder, key))
 
 
 def renewed(
     current: RevocationList,
     issuer: x509.Certificate,
-    key: Ed25519PrivateKey,
+    key: Any,
     now: datetime,
     validity: timedelta = DEFAULT_VALIDITY,
     *,

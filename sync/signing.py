@@ -1,10 +1,14 @@
 """Signature suites: how change-set headers are signed and how their bodies are hashed.
 
-A :class:`SignatureSuite` bundles a signature algorithm with the hash used for change-set
-bodies. Suites are registered by name, and a change-set header names its suite, so a
-national-cryptography suite (SM2 signatures over SM3 hashes) can be added beside
-:class:`Ed25519Suite` without changing the file format: it registers itself under a new
-name and its body hashes are written as ``"sm3:<hex>"`` instead of ``"sha256:<hex>"``.
+A :class:`SignatureSuite` bundles a signature algorithm with the hash of a network: the
+hash of change-set bodies and ids and of certificate fingerprints. It also makes and
+reads the suite's keys and signs the province's X.509 structures (certificates, signing
+requests, revocation lists), so that :mod:`sync.pki`, :mod:`sync.revocation` and
+:mod:`sync.trust` never name an algorithm. A network has one suite, chosen when its
+root CA is made (``pki init-root --suite``): the root certificate's key tells which
+(:func:`suite_of_certificate`), and every change-set header names it. Two suites are
+registered: :class:`Ed25519Suite` (``ed25519``: Ed25519 with SHA-256) and the national
+commercial cryptography suite (``sm2``: SM2 with SM3, :mod:`sync.national`).
 
 This module also owns :func:`canonical_json`, the RFC 8785 canonical form of whatever
 gets signed or hashed, so that the ``rfc8785`` library is imported in one place.
@@ -17,7 +21,9 @@ from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -34,6 +40,7 @@ __all__ = [
     "get_suite",
     "register_suite",
     "registered_suites",
+    "suite_of_certificate",
 ]
 
 DEFAULT_SUITE = "ed25519"
@@ -98,6 +105,85 @@ class SignatureSuite(ABC):
     def new_hash(self) -> Hasher:
         """Return a new, empty hash object of this suite's body hash."""
 
+    def digest(self, data: bytes) -> str:
+        """The 64-hex-digit digest of change-set ids and certificate fingerprints.
+
+        The file format fixes it at 32 bytes whatever the body hash; SHA-256 unless the
+        suite says otherwise (the SM2 suite uses SM3).
+        """
+        return hashlib.sha256(data).hexdigest()
+
+    # --- keys and the province's X.509 structures ------------------------------------
+
+    @abstractmethod
+    def private_key_pem(self, private_key: Any, passphrase: bytes | None = None) -> bytes:
+        """The PEM of ``private_key``, encrypted under ``passphrase`` when given."""
+
+    @abstractmethod
+    def load_private_key_pem(self, data: bytes, passphrase: bytes | None = None) -> Any:
+        """The private key of a PEM made by :meth:`private_key_pem`.
+
+        Raises :class:`KeyMaterialError` for anything else (another suite's key, a wrong
+        passphrase, a damaged file).
+        """
+
+    @abstractmethod
+    def public_bytes(self, public_key: Any) -> bytes:
+        """The raw bytes of a public key of this suite, to compare two keys."""
+
+    @abstractmethod
+    def owns(self, cert: x509.Certificate) -> bool:
+        """Whether ``cert`` holds a public key of this suite."""
+
+    @abstractmethod
+    def certificate_public_key(self, cert: x509.Certificate) -> Any:
+        """The public key ``cert`` holds; :class:`KeyMaterialError` if not of this suite."""
+
+    @abstractmethod
+    def key_identifier(self, public_key: Any) -> bytes:
+        """The subject (and authority) key identifier of a public key of this suite."""
+
+    @abstractmethod
+    def sign_certificate(
+        self,
+        builder: x509.CertificateBuilder,
+        issuer_key: Any,
+        subject_key: Any = None,
+    ) -> x509.Certificate:
+        """Sign ``builder`` with the issuer's private key of this suite.
+
+        ``subject_key`` is the certified public key when it is of this suite (the
+        builder must then hold none); otherwise the builder holds it already.
+        """
+
+    @abstractmethod
+    def sign_request(
+        self, builder: x509.CertificateSigningRequestBuilder, private_key: Any
+    ) -> x509.CertificateSigningRequest:
+        """A signing request for ``private_key``'s public half, signed with it."""
+
+    @abstractmethod
+    def request_public_key(self, csr: x509.CertificateSigningRequest) -> Any:
+        """The key a request asks to certify, once its own signature verifies.
+
+        Raises :class:`KeyMaterialError` if it holds another suite's key or its
+        signature does not verify.
+        """
+
+    @abstractmethod
+    def sign_revocation_list(
+        self, builder: x509.CertificateRevocationListBuilder, issuer_key: Any
+    ) -> x509.CertificateRevocationList:
+        """Sign a revocation list with the issuer's private key."""
+
+    def signs(self, public_key: Any, signature: bytes, message: bytes) -> bool:
+        """Whether ``signature`` verifies (:meth:`verify` as a truth value)."""
+        try:
+            self.verify(public_key, signature, message)
+        except SignatureInvalid:
+            return False
+        return True
+
 
 class Ed25519Suite(SignatureSuite):
     """Ed25519 signatures (RFC 8032) with SHA-256 body hashes."""
@@ -126,6 +212,81 @@ class Ed25519Suite(SignatureSuite):
 
     def new_hash(self) -> Hasher:
         return hashlib.sha256()
+
+    def private_key_pem(self, private_key: Any, passphrase: bytes | None = None) -> bytes:
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase)
+            if passphrase
+            else serialization.NoEncryption()
+        )
+        return self._private(private_key).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        )
+
+    def load_private_key_pem(self, data: bytes, passphrase: bytes | None = None) -> Any:
+        try:
+            key = serialization.load_pem_private_key(data, passphrase)
+        except (TypeError, ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyMaterialError(f"not a readable private key ({exc})") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyMaterialError("not an ed25519 key")
+        return key
+
+    def public_bytes(self, public_key: Any) -> bytes:
+        if not isinstance(public_key, Ed25519PublicKey):
+            raise KeyMaterialError(f"a {type(public_key).__name__} is not an ed25519 key")
+        return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    def owns(self, cert: x509.Certificate) -> bool:
+        try:
+            return isinstance(cert.public_key(), Ed25519PublicKey)
+        except (ValueError, UnsupportedAlgorithm):
+            return False
+
+    def certificate_public_key(self, cert: x509.Certificate) -> Ed25519PublicKey:
+        try:
+            key = cert.public_key()
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyMaterialError(f"the certificate does not hold an ed25519 key ({exc})") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyMaterialError("the certificate does not hold an ed25519 key")
+        return key
+
+    def key_identifier(self, public_key: Any) -> bytes:
+        return x509.SubjectKeyIdentifier.from_public_key(public_key).digest
+
+    def sign_certificate(
+        self,
+        builder: x509.CertificateBuilder,
+        issuer_key: Any,
+        subject_key: Any = None,
+    ) -> x509.Certificate:
+        if subject_key is not None:
+            builder = builder.public_key(subject_key)
+        return builder.sign(self._private(issuer_key), None)
+
+    def sign_request(
+        self, builder: x509.CertificateSigningRequestBuilder, private_key: Any
+    ) -> x509.CertificateSigningRequest:
+        return builder.sign(self._private(private_key), None)
+
+    def request_public_key(self, csr: x509.CertificateSigningRequest) -> Ed25519PublicKey:
+        try:
+            public = csr.public_key()
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyMaterialError(
+                f"the signing request does not hold an ed25519 key ({exc})"
+            ) from exc
+        if not isinstance(public, Ed25519PublicKey):
+            raise KeyMaterialError("the signing request does not hold an ed25519 key")
+        if not csr.is_signature_valid:
+            raise KeyMaterialError("the signing request's signature does not verify (damaged?)")
+        return public
+
+    def sign_revocation_list(
+        self, builder: x509.CertificateRevocationListBuilder, issuer_key: Any
+    ) -> x509.CertificateRevocationList:
+        return builder.sign(self._private(issuer_key), None)
 
     def _private(self, private_key: Any) -> Ed25519PrivateKey:
         if not isinstance(private_key, Ed25519PrivateKey):
@@ -170,6 +331,20 @@ def registered_suites() -> tuple[str, ...]:
     return tuple(sorted(_SUITES))
 
 
+def suite_of_certificate(cert: x509.Certificate) -> SignatureSuite:
+    """The suite whose key ``cert`` holds: the suite of the network a root belongs to.
+
+    Raises :class:`KeyMaterialError` when no registered suite owns the key.
+    """
+    for name in sorted(_SUITES):
+        if _SUITES[name].owns(cert):
+            return _SUITES[name]
+    raise KeyMaterialError(
+        "the certificate holds a key of no known signature suite "
+        f"(known: {', '.join(sorted(_SUITES))})"
+    )
+
+
 def canonical_json(value: Any) -> bytes:
     """Return the RFC 8785 (JSON Canonicalization Scheme) UTF-8 bytes of ``value``.
 
@@ -183,3 +358,6 @@ def canonical_json(value: Any) -> bytes:
 
 
 register_suite(Ed25519Suite())
+
+# The national commercial cryptography suite registers itself on import.
+from sync import national  # noqa: E402, F401

@@ -31,11 +31,11 @@ from sync.certificates import (
     certificate_fingerprint,
     certificate_identity,
     check_root,
-    ed25519_public,
     is_ca_certificate,
     parse_certificate,
     signed_by,
     subject_code,
+    suite_public,
     utc_text,
 )
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -48,6 +48,7 @@ from sync.revocation import (
     load_crl,
     read_crl,
 )
+from sync.signing import SignatureSuite
 
 __all__ = ["DEFAULT_SKEW", "SignerInfo", "TrustStore"]
 
@@ -111,7 +112,7 @@ class TrustStore:
         which has none yet: the restored node checks every signer again as it goes on)."""
         self._revocation = revocation
         self._root = root_cert
-        self._root_public = check_root(root_cert)
+        self._suite, self._root_public = check_root(root_cert)
         self._clock = clock
         self._skew = skew
         self._crl_file = crl_file
@@ -141,6 +142,11 @@ class TrustStore:
     @property
     def root(self) -> x509.Certificate:
         return self._root
+
+    @property
+    def suite(self) -> SignatureSuite:
+        """The network's signature suite, which the root's key names."""
+        return self._suite
 
     @property
     def crl(self) -> RevocationList | None:
@@ -205,7 +211,7 @@ class TrustStore:
         who = f"certificate of {subject_code(cert)}"
         if cert.issuer != self._root.subject:
             raise CertificateRejected(f"{who} is not issued by this province's root CA")
-        if not signed_by(cert, self._root_public):
+        if not signed_by(cert, self._suite, self._root_public):
             raise CertificateRejected(
                 f"{who} is not signed by this province's root CA (signature does not verify)"
             )
@@ -232,7 +238,11 @@ class TrustStore:
                 f"{who} is revoked (serial {cert.serial_number:x}, revocation list {crl.number})"
             )
         code, role = certificate_identity(cert, CertificateRejected)
-        ed25519_public(cert, CertificateRejected)
+        suite, _public = suite_public(cert, CertificateRejected)
+        if suite is not self._suite:
+            raise CertificateRejected(
+                f"{who} holds an {suite.name} key; this network signs with {self._suite.name}"
+            )
         return SignerInfo(
             code=code,
             role=role,

@@ -173,3 +173,9 @@ def no_leaked_sqlite_connections(tmp_path: Path) -> Iterator[None]:
         if target.startswith(str(tmp_path)) and target.endswith(".db"):
             leaked.append(target)
     assert not leaked, f"database connections left open: {leaked}"
+
+
+@pytest.fixture(params=["ed25519", "sm2"])
+def suite_name(request: pytest.FixtureRequest) -> str:
+    """The network's signature suite: the PKI and change-set tests run under both."""
+    return str(request.param)

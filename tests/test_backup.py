@@ -380,6 +380,43 @@ def test_bad_inputs_are_refused_and_nothing_is_created(province: Network, tmp_pa
     assert "no backup of 410102" in attempt(InputError, at=datetime(2000, 1, 1, tzinfo=UTC))
 
 
+def test_an_sm2_province_seals_its_backups_with_sm4_and_restores_them(
+    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+) -> None:
+    from nodes import init_network
+
+    province = init_network(tmp_path / "province", demo_topology, db_url_template, suite="sm2")
+    first = issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    down = issue(province, "410100", "410102", 400_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    taken = backup(province, "410102")
+    assert taken.number == 1
+    settle(province)
+    with Node.open(province.path / "410102") as node:
+        last = last_manifest(node)
+    assert last is not None
+    held = last[1]
+    assert held.manifest.cipher == envelope.SM4_GCM
+    assert held.header.suite == "sm2" and held.header.body.startswith("sm3:")
+    assert held.manifest.as_operation()["cipher"] == "sm4-gcm"
+    with Node.open(province.path / CENTER) as center:
+        assert [k.number for k in kept(center, "410102")] == [1]
+    before = books(province, "410102")
+    url = lose(province, "410102")
+    done = bring_back(province, "410102", url)
+    assert done.number == 1
+    settle(province)
+    assert books(province, "410102") == before
+    assert amounts(province, "410102", "received") == {down: 400_00}
+    # An AES key cannot open what SM4 sealed, nor the other way round.
+    sm4 = DataKey.fresh(envelope.SM4_GCM)
+    sealed = envelope.encrypt_object(sm4, b"budget")
+    aes = DataKey(sm4.id, sm4.secret, envelope.AES_GCM)
+    with pytest.raises(BackupDamaged):
+        envelope.decrypt_object({aes.id: aes}, sealed, "x")
+
+
 def _root(network: Network) -> tuple[Any, Any]:
     from sync import pki
 
@@ -454,8 +491,9 @@ def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) ->
             exchange.close()
 
 
-def test_object_envelope_detects_tampering() -> None:
-    key = DataKey.fresh()
+@pytest.mark.parametrize("cipher", envelope.CIPHERS)
+def test_object_envelope_detects_tampering(cipher: str) -> None:
+    key = DataKey.fresh(cipher)
     data = bytes(range(256)) * 9000  # three segments
     sealed = envelope.encrypt_object(key, data)
     keys_by_id = {key.id: key}

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import struct
 import tempfile
 import zlib
@@ -58,7 +59,7 @@ from sync.pki import (
     sign_csr,
 )
 from sync.revocation import RevocationList
-from sync.signing import Ed25519Suite, Hasher, canonical_json, register_suite
+from sync.signing import Ed25519Suite, Hasher, SignatureSuite, canonical_json, register_suite
 from sync.trust import SignerInfo, TrustStore
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -89,7 +90,7 @@ class SmallPki:
         """Make a key for ``code`` on "its" machine, have the root certify it, load it."""
         self._enrolled += 1
         keys = self.base / "nodes" / f"{code}-{self._enrolled}"
-        csr = new_node_key(keys, code)
+        csr = new_node_key(keys, code, suite=self.root.suite.name)
         clock = FixedClock(issued_at) if issued_at is not None else self.clock
         cert = sign_csr(self.root, csr.read_bytes(), role, validity_days=validity_days, clock=clock)
         install_certificate(keys, cert, self.root.cert_pem)
@@ -108,10 +109,11 @@ def make_pki(
     *,
     province: str = "410000",
     clock: FixedClock | None = None,
+    suite: str = "ed25519",
 ) -> SmallPki:
-    """Build a root CA for ``province`` and enrol ``nodes`` (code → role)."""
+    """Build a root CA of ``suite`` for ``province`` and enrol ``nodes`` (code → role)."""
     clock = clock or FixedClock(T0)
-    pki = SmallPki(base, clock, init_root(base / "ca", province, clock=clock))
+    pki = SmallPki(base, clock, init_root(base / "ca", province, clock=clock, suite=suite))
     for code, role in nodes.items():
         pki.enrol(code, role)
     return pki
@@ -120,10 +122,11 @@ def make_pki(
 HENAN = {"410000": "province", "410100": "city", "410102": "county", "410103": "county"}
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> SmallPki:
-    """A province, a city and two counties. Tests must not revoke here (use make_pki)."""
-    return make_pki(tmp_path_factory.mktemp("pki"), HENAN)
+@pytest.fixture(scope="module", params=["ed25519", "sm2"])
+def pki(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SmallPki:
+    """A province, a city and two counties, under each signature suite. Tests must not
+    revoke here (use make_pki)."""
+    return make_pki(tmp_path_factory.mktemp("pki"), HENAN, suite=request.param)
 
 
 @pytest.fixture
@@ -199,6 +202,12 @@ def lines(ops: Iterable[dict[str, Any]]) -> bytes:
     )
 
 
+def _hexdigest(suite: SignatureSuite, body: bytes) -> str:
+    hasher = suite.new_hash()
+    hasher.update(body)
+    return hasher.hexdigest()
+
+
 def signed_file(directory: Path, signer: Signer, recipient: str, body: bytes, count: int) -> Path:
     """A change-set its origin really signed, around an arbitrary body."""
     header = Header(
@@ -209,7 +218,8 @@ def signed_file(directory: Path, signer: Signer, recipient: str, body: bytes, co
         prev="",
         created=T0,
         count=count,
-        body="sha256:" + hashlib.sha256(body).hexdigest(),
+        body=f"{signer.suite.hash_name}:{_hexdigest(signer.suite, body)}",
+        suite=signer.suite.name,
         signer=signer.fingerprint,
     )
     return assemble(directory, header, reseal(signer, header), body)
@@ -322,7 +332,8 @@ class _Sha512Suite(Ed25519Suite):
         return hashlib.sha512()
 
 
-def test_a_plug_in_suite_changes_the_body_hash_not_the_format(pki: SmallPki, outbox: Path) -> None:
+def test_a_plug_in_suite_changes_the_body_hash_not_the_format(tmp_path: Path, outbox: Path) -> None:
+    pki = make_pki(tmp_path, {"410000": "province", "410100": "city"})  # an ed25519 stand-in
     suite = _Sha512Suite()
     register_suite(suite)
     signer = dataclasses.replace(pki.signers["410000"], suite=suite)
@@ -566,8 +577,8 @@ def test_certificate_for_another_code(pki: SmallPki, outbox: Path) -> None:
     city = pki.signers["410100"]
     header = Header(
         origin="410000", recipient="410102", kind="appropriation", seq=1, prev="",
-        created=T0, count=0, body="sha256:" + "e3b0c44298fc1c149afbf4c8996fb924"
-        "27ae41e4649b934ca495991b7852b855", signer=city.fingerprint,
+        created=T0, count=0, body=f"{city.suite.hash_name}:{_hexdigest(city.suite, b'')}",
+        suite=city.suite.name, signer=city.fingerprint,
     )  # fmt: skip
     path = assemble(outbox, header, reseal(city, header), b"")
     with pytest.raises(CertificateRejected, match="certificate of 410100, which does not belong"):
@@ -575,19 +586,21 @@ def test_certificate_for_another_code(pki: SmallPki, outbox: Path) -> None:
 
 
 def test_a_certificate_that_expired_after_signing_still_verifies(
-    tmp_path: Path, outbox: Path
+    suite_name: str, tmp_path: Path, outbox: Path
 ) -> None:
     # Signed while the certificate was valid, delivered after it expired (its node has
     # renewed meanwhile): the change-set keeps its place on its channel.
-    pki = make_pki(tmp_path, {})
+    pki = make_pki(tmp_path, {}, suite=suite_name)
     signer = pki.enrol("410000", "province", validity_days=30)
     written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
     long_after = T0 + timedelta(days=400)
     assert verify(written.path, pki.trust(at=long_after), recipient="410100").id == written.id
 
 
-def test_a_change_set_signed_after_its_certificate_expired(tmp_path: Path, outbox: Path) -> None:
-    pki = make_pki(tmp_path, {})
+def test_a_change_set_signed_after_its_certificate_expired(
+    suite_name: str, tmp_path: Path, outbox: Path
+) -> None:
+    pki = make_pki(tmp_path, {}, suite=suite_name)
     signer = pki.enrol("410000", "province", validity_days=30)
     written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
     late = T0 + timedelta(days=30, minutes=6)
@@ -604,10 +617,12 @@ def test_a_change_set_signed_after_its_certificate_expired(tmp_path: Path, outbo
     assert verify(path, pki.trust(at=within_skew), recipient="410100")
 
 
-def test_a_change_set_signed_before_its_certificate_was_valid(tmp_path: Path, outbox: Path) -> None:
+def test_a_change_set_signed_before_its_certificate_was_valid(
+    suite_name: str, tmp_path: Path, outbox: Path
+) -> None:
     # A node whose clock is a day slow: its change-set is dated before its certificate
     # began, and is refused even once the certificate is valid at the recipient.
-    pki = make_pki(tmp_path, {})
+    pki = make_pki(tmp_path, {}, suite=suite_name)
     signer = pki.enrol("410000", "province")
     written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=pki.clock)
     path = dated(written.path, signer, T0 - timedelta(days=1))
@@ -637,11 +652,11 @@ def test_a_change_set_signed_before_its_certificate_was_valid(tmp_path: Path, ou
     ],
 )
 def test_the_writer_refuses_to_sign_outside_its_certificate(
-    tmp_path: Path, outbox: Path, moment: datetime, problem: str, hint: str
+    suite_name: str, tmp_path: Path, outbox: Path, moment: datetime, problem: str, hint: str
 ) -> None:
     # What every recipient would refuse is not written at all: a clear error at the
     # origin instead of a change-set that would block its channel for good.
-    pki = make_pki(tmp_path, {})
+    pki = make_pki(tmp_path, {}, suite=suite_name)
     signer = pki.enrol("410000", "province", validity_days=30)
     with pytest.raises(KeyMaterialError, match=problem) as refused:
         write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], FixedClock(moment))
@@ -663,8 +678,8 @@ def test_without_a_revocation_list_nothing_verifies(
     assert "fiscalsync revocation install crl.pem" in refused.value.hint
 
 
-def test_not_yet_valid_certificate(tmp_path: Path, outbox: Path) -> None:
-    pki = make_pki(tmp_path, {})
+def test_not_yet_valid_certificate(suite_name: str, tmp_path: Path, outbox: Path) -> None:
+    pki = make_pki(tmp_path, {}, suite=suite_name)
     signer = pki.enrol("410000", "province", issued_at=T0 + timedelta(days=10))
     signed = FixedClock(T0 + timedelta(days=10))
     written = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=signed)
@@ -674,8 +689,8 @@ def test_not_yet_valid_certificate(tmp_path: Path, outbox: Path) -> None:
         verify(written.path, pki.trust(), recipient="410100")
 
 
-def test_revoked_certificate(tmp_path: Path, outbox: Path) -> None:
-    pki = make_pki(tmp_path, {"410000": "province", "410100": "city"})
+def test_revoked_certificate(suite_name: str, tmp_path: Path, outbox: Path) -> None:
+    pki = make_pki(tmp_path, {"410000": "province", "410100": "city"}, suite=suite_name)
     written = write_changeset(
         outbox, pki.signers["410100"], "410000", "receipt", 1, "", [], clock=pki.clock
     )
@@ -689,10 +704,12 @@ def test_revoked_certificate(tmp_path: Path, outbox: Path) -> None:
 
 
 @pytest.mark.parametrize("province", ["410000", "420000"])
-def test_certificate_from_another_root(tmp_path: Path, pki: SmallPki, province: str) -> None:
+def test_certificate_from_another_root(
+    suite_name: str, tmp_path: Path, pki: SmallPki, province: str
+) -> None:
     # An impostor CA: with the same province code (same issuer name) its signature fails,
     # with another code its name already does.
-    impostor = make_pki(tmp_path, {"410000": "province"}, province=province)
+    impostor = make_pki(tmp_path, {"410000": "province"}, province=province, suite=suite_name)
     (tmp_path / "out").mkdir()
     written = write_changeset(
         tmp_path / "out", impostor.signers["410000"], "410100", "appropriation", 1, "", [],
@@ -859,7 +876,7 @@ def test_file_replaced_after_verify(sample: Path, pki: SmallPki, outbox: Path) -
     ("edit", "message"),
     [
         (lambda h: h.replace(b'"format":1', b'"format":2'), "format 2 is not 1"),
-        (lambda h: h.replace(b'"suite":"ed25519"', b'"suite":"sm2"'), "unknown signature suite"),
+        (lambda h: re.sub(rb'"suite":"[0-9a-z]+"', b'"suite":"sm9"', h), "unknown signature suite"),
         (lambda h: h.replace(b'"count":50', b'"count":50.0'), "non-integer number 50.0"),
         (lambda h: h.replace(b'"count":50', b'"count":"50"'), "count '50' is not"),
         (lambda h: h.replace(b'Z"', b'+08:00"', 1), "is not YYYY-MM-DDTHH:MM:SS.ffffffZ"),

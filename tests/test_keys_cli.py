@@ -214,3 +214,44 @@ def test_pki_sign_checks_the_role_against_the_topology(tmp_path: Path, demo_topo
     assert unchecked.exit_code == 2 and "--topology FILE or --home DIR" in unchecked.stderr
     by_home = run("--home", home, "pki", "sign", csr, "--ca", ca, "--role", "county")
     assert by_home.exit_code == 0, by_home.stderr
+
+
+def test_an_sm2_province_enrols_a_node_and_refuses_an_ed25519_key(
+    tmp_path: Path, demo_topology: Path
+) -> None:
+    ca = tmp_path / "ca"
+    env = {"FISCALSYNC_CA_PASSPHRASE": "correct horse"}
+    created = run("pki", "init-root", ca, "--province", "410000", "--suite", "sm2", env=env)
+    assert created.exit_code == 0, created.stderr
+    assert "suite sm2" in created.output
+    assert b"ENCRYPTED SM2 PRIVATE KEY" in (ca / "ca.key").read_bytes()
+
+    def sign(home: Path, out: Path) -> Result:
+        return run(
+            "pki", "sign", home / "keys" / "node.csr", "--ca", ca, "--role", "county",
+            "--out", out, "--topology", demo_topology, env=env,
+        )  # fmt: skip
+
+    # A node that made an ed25519 key: the SM2 province refuses its request, saying why.
+    stray = tmp_path / "410122"
+    init_node(stray, "410122", demo_topology, None)
+    assert run("--home", stray, "keys", "new").exit_code == 0
+    refused = sign(stray, tmp_path / "410122.crt")
+    assert refused.exit_code == 8, refused.output
+    assert "does not hold an sm2 key" in refused.stderr and "--suite sm2" in refused.stderr
+    assert not (tmp_path / "410122.crt").exists()
+
+    home = tmp_path / "410102"
+    init_node(home, "410102", demo_topology, None)
+    assert run("--home", home, "keys", "new", "--suite", "sm2").exit_code == 0
+    signed = sign(home, tmp_path / "410102.crt")
+    assert signed.exit_code == 0, signed.stderr
+    installed = run(
+        "--home", home, "keys", "install", tmp_path / "410102.crt", "--ca-cert", ca / "ca.crt"
+    )
+    assert installed.exit_code == 0, installed.stderr
+    # Once the node trusts an SM2 root, a key of another suite is refused before it is made.
+    renewal = run("--home", home, "keys", "new", "--renew", "--suite", "ed25519")
+    assert renewal.exit_code == 8 and "signs with sm2, not ed25519" in renewal.stderr
+    assert not (home / "keys" / "node.key.new").exists()
+    assert run("--home", home, "keys", "new", "--renew").exit_code == 0

@@ -102,9 +102,15 @@ def renew(network: Network, code: str, tmp_path: Path, *new: str) -> Result:
 
 
 @pytest.fixture
-def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
+def province(
+    suite_name: str, tmp_path: Path, db_url_template: str | None, demo_topology: Path
+) -> Network:
     return init_network(
-        tmp_path / "province", demo_topology, db_url_template, clock=FixedClock(ISSUED)
+        tmp_path / "province",
+        demo_topology,
+        db_url_template,
+        clock=FixedClock(ISSUED),
+        suite=suite_name,
     )
 
 

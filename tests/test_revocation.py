@@ -32,10 +32,12 @@ def run(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def province_at(tmp_path: Path, template: str | None, topology: Path, days_ago: float) -> Network:
+def province_at(
+    tmp_path: Path, template: str | None, topology: Path, days_ago: float, suite_name: str
+) -> Network:
     """A province set up (root CA, certificates, first revocation list) ``days_ago``."""
     clock = FixedClock(NOW - timedelta(days=days_ago))
-    return init_network(tmp_path / "province", topology, template, clock=clock)
+    return init_network(tmp_path / "province", topology, template, clock=clock, suite=suite_name)
 
 
 def status(network: Network, code: str) -> dict:
@@ -66,9 +68,9 @@ def settle(network: Network) -> None:
 # --- the list itself ------------------------------------------------------------------
 
 
-def test_every_list_is_due_again_a_week_after_it_is_issued(tmp_path: Path) -> None:
+def test_every_list_is_due_again_a_week_after_it_is_issued(suite_name: str, tmp_path: Path) -> None:
     start = NOW.replace(microsecond=0)  # a list's times are whole seconds
-    root = init_root(tmp_path / "ca", "410000", clock=FixedClock(start))
+    root = init_root(tmp_path / "ca", "410000", clock=FixedClock(start), suite=suite_name)
     first = root.crl()
     assert (first.last_update, first.next_update) == (start, start + DEFAULT_VALIDITY)
     assert first.next_update is not None and first.next_update < root.cert.not_valid_after_utc
@@ -78,11 +80,13 @@ def test_every_list_is_due_again_a_week_after_it_is_issued(tmp_path: Path) -> No
         issue_crl(root.cert, root.key, 2, [], NOW, timedelta(days=400))
 
 
-def test_a_list_issued_again_keeps_its_entries_under_a_higher_number(tmp_path: Path) -> None:
+def test_a_list_issued_again_keeps_its_entries_under_a_higher_number(
+    suite_name: str, tmp_path: Path
+) -> None:
     clock = FixedClock(NOW)
-    root = init_root(tmp_path / "ca", "410000", clock=clock)
+    root = init_root(tmp_path / "ca", "410000", clock=clock, suite=suite_name)
     keys_dir = tmp_path / "k"
-    csr = new_node_key(keys_dir, "410102")
+    csr = new_node_key(keys_dir, "410102", suite=suite_name)
     install_certificate(
         keys_dir, sign_csr(root, csr.read_bytes(), "county", clock=clock), root.cert_pem
     )
@@ -105,9 +109,11 @@ def test_a_list_issued_again_keeps_its_entries_under_a_higher_number(tmp_path: P
 
 
 def test_a_missing_list_refuses_every_change_set_with_a_clear_error(
-    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+    suite_name: str, tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> None:
-    network = province_at(tmp_path, db_url_template, demo_topology, days_ago=0)
+    network = province_at(
+        tmp_path, db_url_template, demo_topology, days_ago=0, suite_name=suite_name
+    )
     import_codes(network, tmp_path)
     assert run("--home", network.path / "410000", "sync").exit_code == 0
     crl = network.path / "410100" / "keys" / "crl.pem"
@@ -138,9 +144,11 @@ def test_a_missing_list_refuses_every_change_set_with_a_clear_error(
 
 
 def test_a_damaged_list_is_named_and_can_be_replaced(
-    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+    suite_name: str, tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> None:
-    network = province_at(tmp_path, db_url_template, demo_topology, days_ago=0)
+    network = province_at(
+        tmp_path, db_url_template, demo_topology, days_ago=0, suite_name=suite_name
+    )
     crl = network.path / "410102" / "keys" / "crl.pem"
     crl.write_bytes(b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")
     refused = run("--home", network.path / "410102", "sync")
@@ -159,11 +167,13 @@ def test_a_damaged_list_is_named_and_can_be_replaced(
 
 
 def test_a_stale_list_is_an_alert_and_sync_goes_on(
-    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+    suite_name: str, tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> None:
     # Set up nine days ago, its province never re-published the list since: a province
     # offline for a week must not stop every county's sync.
-    network = province_at(tmp_path, db_url_template, demo_topology, days_ago=9)
+    network = province_at(
+        tmp_path, db_url_template, demo_topology, days_ago=9, suite_name=suite_name
+    )
     county = status(network, "410102")
     assert county["revocation"]["state"] == "stale"
     assert county["revocation"]["number"] == 1
@@ -189,9 +199,11 @@ def test_a_stale_list_is_an_alert_and_sync_goes_on(
 
 
 def test_the_province_agent_republishes_the_list_at_half_life(
-    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+    suite_name: str, tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> None:
-    network = province_at(tmp_path, db_url_template, demo_topology, days_ago=4)
+    network = province_at(
+        tmp_path, db_url_template, demo_topology, days_ago=4, suite_name=suite_name
+    )
     settings = network.path / "410000" / "node.toml"
     text = settings.read_text(encoding="utf-8")
     assert '# ca = "/secure/ca"' in text
@@ -226,9 +238,11 @@ def test_the_province_agent_republishes_the_list_at_half_life(
 
 
 def test_without_its_ca_folder_the_province_is_told_to_publish_by_hand(
-    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+    suite_name: str, tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> None:
-    network = province_at(tmp_path, db_url_template, demo_topology, days_ago=5)
+    network = province_at(
+        tmp_path, db_url_template, demo_topology, days_ago=5, suite_name=suite_name
+    )
     shown = status(network, "410000")
     assert shown["revocation"]["republished_by"] == "hand"
     (alert,) = (a["detail"] for a in shown["alerts"])
@@ -250,7 +264,7 @@ def test_without_its_ca_folder_the_province_is_told_to_publish_by_hand(
     older.write_bytes(revocation.issue_crl(ca.cert, ca.key, 1, [], NOW).pem)
     refused = run("--home", network.path / "410102", "revocation", "install", older)
     assert refused.exit_code == 13 and "older than the one in use" in refused.stderr
-    foreign = init_root(tmp_path / "other-ca", "410000", clock=FixedClock(NOW))
+    foreign = init_root(tmp_path / "other-ca", "410000", clock=FixedClock(NOW), suite=suite_name)
     refused = run(
         "--home", network.path / "410102", "revocation", "install", foreign.ca_dir / "crl.pem"
     )

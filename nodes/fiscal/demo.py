@@ -39,6 +39,7 @@ from nodes.node import Node
 from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec
 from sync.clock import SYSTEM_CLOCK, Clock, FixedClock
+from sync.signing import DEFAULT_SUITE
 
 __all__ = [
     "DEMO_ALLOCATIONS",
@@ -101,6 +102,7 @@ def run_demo(
     path: Path | None,
     progress: Callable[[NodeSpec], None] | None = None,
     clock: Clock | None = None,
+    suite: str = DEFAULT_SUITE,
 ) -> DemoResult:
     """Build the demo province under ``path`` (a new temporary folder when None) and run
     a month of its work (see the module's docstring) on the demo's calendar (from
@@ -109,7 +111,7 @@ def run_demo(
     clock = clock if clock is not None else FixedClock(DEMO_TODAY)
     if path is None:
         path = Path(tempfile.mkdtemp(prefix="fiscalsync-demo-")) / "province"
-    network = init_network(path, DEMO_TOPOLOGY, progress=progress, clock=clock)
+    network = init_network(path, DEMO_TOPOLOGY, progress=progress, clock=clock, suite=suite)
     return work_a_month(network, clock, started=started)
 
 

@@ -1,4 +1,5 @@
-"""The encryption envelope of backups: AES-256-GCM objects under wrapped data keys.
+"""The encryption envelope of backups: AES-256-GCM (or SM4-GCM) objects under wrapped
+data keys.
 
 **Data keys.** Each backup draws a fresh 32-byte data key, named by a random 16-byte
 key id. It is wrapped for every recipient (the node's own backup key and the
@@ -21,6 +22,11 @@ reordered, spliced or extended object fails to decrypt. An object is named by th
 SHA-256 of its bytes, which anyone can check without a key (``backup verify
 --read-data`` at the center).
 
+**Ciphers.** A network on the ``sm2`` suite (national commercial cryptography) seals
+with SM4-GCM instead of AES-256-GCM everywhere above, with 16-byte keys derived by
+HKDF-SM3: the data key carries its cipher, and the manifest records it
+(:data:`CIPHERS`, :func:`cipher_for_suite`).
+
 Foreign errors of ``cryptography`` are translated into :class:`BackupDamaged` or
 :class:`KeyMaterialError`.
 """
@@ -37,13 +43,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sync.backup.keys import BackupKey, fingerprint, public_bytes
 from sync.errors import InputError, KeyMaterialError
 
 __all__ = [
+    "AES_GCM",
+    "CIPHERS",
+    "SM4_GCM",
+    "cipher_for_suite",
     "MAGIC",
     "SEGMENT",
     "BackupDamaged",
@@ -74,6 +87,45 @@ class BackupDamaged(InputError):
 def object_id(data: bytes) -> str:
     """The name of an object: SHA-256 hex of its bytes."""
     return hashlib.sha256(data).hexdigest()
+
+
+AES_GCM = "aes-256-gcm"
+SM4_GCM = "sm4-gcm"
+CIPHERS = (AES_GCM, SM4_GCM)
+"""The ciphers a backup may be sealed with; AES-256-GCM unless its manifest names another."""
+
+
+def cipher_for_suite(suite: str) -> str:
+    """The backup cipher of a network on signature ``suite``: SM4-GCM for ``sm2``."""
+    return SM4_GCM if suite == "sm2" else AES_GCM
+
+
+class _SM4GCM:
+    """SM4-GCM with the interface of :class:`AESGCM` (ciphertext followed by the tag)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def encrypt(self, nonce: bytes, data: bytes, associated: bytes) -> bytes:
+        encryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
+        encryptor.authenticate_additional_data(associated)
+        return encryptor.update(data) + encryptor.finalize() + encryptor.tag
+
+    def decrypt(self, nonce: bytes, sealed: bytes, associated: bytes) -> bytes:
+        if len(sealed) < _TAG:
+            raise InvalidTag()
+        decryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).decryptor()
+        decryptor.authenticate_additional_data(associated)
+        return decryptor.update(sealed[:-_TAG]) + decryptor.finalize_with_tag(sealed[-_TAG:])
+
+
+def _aead(cipher: str, secret: bytes, salt: bytes, info: bytes) -> AESGCM | _SM4GCM:
+    """The sealing of ``cipher`` under a key derived from ``secret`` (HKDF)."""
+    if cipher == SM4_GCM:
+        return _SM4GCM(HKDF(hashes.SM3(), 16, salt, info).derive(secret))
+    if cipher != AES_GCM:
+        raise BackupDamaged(f"unknown backup cipher {cipher!r}")
+    return AESGCM(_hkdf(secret, salt, info))
 
 
 def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
@@ -117,33 +169,35 @@ class DataKey:
 
     id: bytes
     secret: bytes
+    cipher: str = AES_GCM
 
     @classmethod
-    def fresh(cls) -> DataKey:
-        return cls(os.urandom(16), AESGCM.generate_key(bit_length=256))
+    def fresh(cls, cipher: str = AES_GCM) -> DataKey:
+        return cls(os.urandom(16), AESGCM.generate_key(bit_length=256), cipher)
 
     @property
     def name(self) -> str:
         return self.id.hex()
 
     def wrap(self, recipient: X25519PublicKey) -> Wrap:
-        """Seal this key for ``recipient`` (X25519 + HKDF + AES-256-GCM)."""
+        """Seal this key for ``recipient`` (X25519 + HKDF + the key's cipher)."""
         ephemeral = X25519PrivateKey.generate()
         shared = ephemeral.exchange(recipient)
         mine = public_bytes(ephemeral.public_key())
         theirs = public_bytes(recipient)
-        sealing = _hkdf(shared, mine + theirs, WRAP_INFO)
+        sealing = _aead(self.cipher, shared, mine + theirs, WRAP_INFO)
         who = fingerprint(recipient)
-        sealed = AESGCM(sealing).encrypt(bytes(12), self.secret, self.id + who.encode("ascii"))
+        sealed = sealing.encrypt(bytes(12), self.secret, self.id + who.encode("ascii"))
         return Wrap(who, mine, sealed)
 
     def wraps(self, recipients: Iterable[X25519PublicKey]) -> list[Wrap]:
         return [self.wrap(r) for r in recipients]
 
 
-def unwrap(key_id: bytes, wraps: list[Wrap], key: BackupKey) -> DataKey:
+def unwrap(key_id: bytes, wraps: list[Wrap], key: BackupKey, cipher: str = AES_GCM) -> DataKey:
     """Open the wrap meant for ``key``; :class:`KeyMaterialError` if there is none or it
-    does not open (a wrong key), :class:`BackupDamaged` if it was altered."""
+    does not open (a wrong key), :class:`BackupDamaged` if it was altered. ``cipher``
+    is the one the manifest names."""
     mine = [w for w in wraps if w.recipient == key.fingerprint]
     if not mine:
         raise KeyMaterialError(
@@ -156,14 +210,14 @@ def unwrap(key_id: bytes, wraps: list[Wrap], key: BackupKey) -> DataKey:
         shared = key.private.exchange(ephemeral)
     except ValueError as exc:
         raise BackupDamaged(f"a wrapped data key is malformed: {exc}") from exc
-    sealing = _hkdf(shared, wrap.ephemeral + public_bytes(key.public), WRAP_INFO)
+    sealing = _aead(cipher, shared, wrap.ephemeral + public_bytes(key.public), WRAP_INFO)
     try:
-        secret = AESGCM(sealing).decrypt(bytes(12), wrap.sealed, key_id + wrap.recipient.encode())
+        secret = sealing.decrypt(bytes(12), wrap.sealed, key_id + wrap.recipient.encode())
     except InvalidTag as exc:
         raise BackupDamaged(
             "the data key wrapped for this key does not open: the manifest was altered"
         ) from exc
-    return DataKey(key_id, secret)
+    return DataKey(key_id, secret, cipher)
 
 
 def _aad(key_id: bytes, index: int, final: bool) -> bytes:
@@ -177,7 +231,7 @@ def _nonce(index: int) -> bytes:
 def encrypt_object(key: DataKey, plaintext: bytes | memoryview) -> bytes:
     """Seal one chunk into an object (see the module docstring)."""
     salt = os.urandom(16)
-    aead = AESGCM(_hkdf(key.secret, salt, OBJECT_INFO))
+    aead = _aead(key.cipher, key.secret, salt, OBJECT_INFO)
     parts = [MAGIC, key.id, salt]
     view = memoryview(plaintext)
     count = max(1, -(-len(view) // SEGMENT))
@@ -203,7 +257,7 @@ def decrypt_object(keys: dict[bytes, DataKey], data: bytes, name: str) -> bytes:
     if key is None:
         raise BackupDamaged(f"object {name[:16]}… is sealed under a key no manifest gives")
     salt = data[len(MAGIC) + 16 : _HEADER]
-    aead = AESGCM(_hkdf(key.secret, salt, OBJECT_INFO))
+    aead = _aead(key.cipher, key.secret, salt, OBJECT_INFO)
     body = memoryview(data)[_HEADER:]
     step = SEGMENT + _TAG
     count = max(1, -(-len(body) // step))

@@ -20,16 +20,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.x509.oid import NameOID
 
 from sync.errors import KeyMaterialError
 from sync.files import write_atomic
+from sync.signing import suite_of_certificate
 
 __all__ = [
     "BACKUP_KEY",
@@ -163,7 +163,7 @@ def _certificate(data: bytes, where: str) -> x509.Certificate:
 
 def issue_recovery(
     root_cert: x509.Certificate,
-    root_key: Ed25519PrivateKey,
+    root_key: Any,
     province: str,
     now: datetime,
     *,
@@ -183,7 +183,7 @@ def issue_recovery(
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fiscalsync"),
         ]
     )
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(root_cert.subject)
@@ -192,8 +192,8 @@ def issue_recovery(
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=validity_days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(root_key, None)
     )
+    cert = suite_of_certificate(root_cert).sign_certificate(builder, root_key)
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     root_pem = root_cert.public_bytes(serialization.Encoding.PEM)
     return _private_pem(key) + cert_pem + root_pem, cert_pem
@@ -204,16 +204,13 @@ def load_recovery_certificate(data: bytes, root_pem: bytes, where: str) -> X2551
     recovery, an X25519 key. :class:`KeyMaterialError` names what is wrong."""
     cert = _certificate(data, where)
     root = _certificate(root_pem, "the root certificate")
-    root_key = root.public_key()
-    if not isinstance(root_key, Ed25519PublicKey):
-        raise KeyMaterialError("the root certificate's key is not an ed25519 key")
-    try:
-        root_key.verify(cert.signature, cert.tbs_certificate_bytes)
-    except InvalidSignature as exc:
+    suite = suite_of_certificate(root)
+    root_key = suite.certificate_public_key(root)
+    if not suite.signs(root_key, cert.signature, cert.tbs_certificate_bytes):
         raise KeyMaterialError(
             f"{where} is not signed by this province's root CA",
             hint="install the recovery certificate the province issued (ca/recovery.crt)",
-        ) from exc
+        )
     units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     if [a.value for a in units] != [RECOVERY_OU]:
         raise KeyMaterialError(f"{where} is not a recovery certificate")

@@ -45,7 +45,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sync.backup.envelope import BackupDamaged, DataKey, Wrap, decrypt_object, encrypt_object
+from sync.backup.envelope import (
+    AES_GCM,
+    CIPHERS,
+    BackupDamaged,
+    DataKey,
+    Wrap,
+    decrypt_object,
+    encrypt_object,
+)
 from sync.changeset import Header
 
 __all__ = [
@@ -209,9 +217,12 @@ class Manifest:
     objects: int
     size: int
     restored_from: str | None = None
+    cipher: str = AES_GCM
+    """The cipher of its data keys; written only when not AES-256-GCM."""
 
     def as_operation(self) -> dict[str, Any]:
-        return {
+        cipher = {} if self.cipher == AES_GCM else {"cipher": self.cipher}
+        return cipher | {
             "op": "manifest",
             "format": FORMAT,
             "node": self.node,
@@ -253,6 +264,9 @@ class Manifest:
             heads = op["heads"]
             if not isinstance(heads, dict) or set(heads) != {"in", "out"}:
                 raise ValueError("heads")
+            cipher = op.get("cipher", AES_GCM)
+            if cipher not in CIPHERS:
+                raise ValueError(f"cipher {cipher!r}")
             datetime.fromisoformat(str(op["taken_at"]).replace("Z", "+00:00"))
             return cls(
                 node=str(op["node"]),
@@ -267,6 +281,7 @@ class Manifest:
                 objects=int(op["objects"]),
                 size=int(op["bytes"]),
                 restored_from=op.get("restored_from"),
+                cipher=cipher,
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise BackupDamaged(f"{where}: not a well-formed backup manifest ({exc})") from exc

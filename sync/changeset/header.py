@@ -10,7 +10,12 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from sync.certificates import Certificate, is_node_code, parse_certificate
+from sync.certificates import (
+    Certificate,
+    certificate_fingerprint,
+    is_node_code,
+    parse_certificate,
+)
 from sync.errors import (
     KeyMaterialError,
     MalformedChangeSet,
@@ -104,8 +109,8 @@ class Header:
 
     ``created`` is an aware UTC datetime with microseconds (written as
     ``YYYY-MM-DDTHH:MM:SS.ffffffZ``); ``body`` is ``"<hash name>:<hex digest>"`` of the
-    decompressed body bytes; ``signer`` is the SHA-256 hex of the signer's DER
-    certificate. Construction raises :class:`MalformedChangeSet` on any bad field.
+    decompressed body bytes; ``signer`` is the hex hash of the signer's DER certificate
+    under the suite's hash. Construction raises :class:`MalformedChangeSet` on any bad field.
     """
 
     format: int = FORMAT
@@ -196,8 +201,9 @@ class Header:
 
     @cached_property
     def id(self) -> str:
-        """The change-set id: SHA-256 hex of the canonical header."""
-        return hashlib.sha256(self._canonical).hexdigest()
+        """The change-set id: hex hash of the canonical header under the header's suite
+        (SHA-256 for ``ed25519``, SM3 for ``sm2``)."""
+        return suite_of(self.suite).digest(self._canonical)
 
     @property
     def filename(self) -> str:
@@ -234,7 +240,11 @@ class Seal:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.certificate_der).hexdigest()
+        """The embedded certificate's fingerprint, under the hash of its key's suite."""
+        try:
+            return certificate_fingerprint(parse_certificate(self.certificate_der))
+        except KeyMaterialError:
+            return hashlib.sha256(self.certificate_der).hexdigest()
 
     def certificate(self) -> Certificate:
         """Parse the embedded certificate; raise KeyMaterialError if it is unreadable."""
