@@ -7,6 +7,9 @@ them on a new database.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -20,6 +23,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from schema.engine import open_engine, sqlite_url
 from schema.errors import DatabaseError, SchemaOutdated, SchemaTooNew
 
 __all__ = ["check_schema", "current_revision", "head_revision", "is_known_revision", "upgrade"]
@@ -81,8 +85,16 @@ def upgrade(
             f"the database is at schema revision {current}, newer than this fiscalsync "
             f"(which knows up to {head_revision()})"
         )
-    config = _config()
     sqlite = engine.dialect.name == "sqlite"
+    if sqlite and current is None and revision in ("head", head_revision()):
+        _copy_template(engine)
+    return _upgrade(engine, revision, after, sqlite)
+
+
+def _upgrade(
+    engine: Engine, revision: str, after: Callable[[Connection], None] | None, sqlite: bool
+) -> str:
+    config = _config()
     try:
         with engine.connect() as conn:
             # SQLite rebuilds a table to change its constraints (Alembic's batch mode):
@@ -94,7 +106,9 @@ def upgrade(
             try:
                 with conn.begin():
                     config.attributes["connection"] = conn
-                    command.upgrade(config, revision)
+                    at = MigrationContext.configure(conn).get_current_revision()
+                    if not (at == head_revision() and revision in ("head", at)):
+                        command.upgrade(config, revision)
                     if after is not None:
                         after(conn)
                     if sqlite and (
@@ -114,6 +128,48 @@ def upgrade(
     new = current_revision(engine)
     assert new is not None
     return new
+
+
+def _copy_template(engine: Engine) -> None:
+    """Give a new, empty SQLite database its schema as a copy of a database this process
+    migrated once (the same migrations, run once): a province's 177 node databases would
+    otherwise each run every migration. A database that holds anything is left alone."""
+    database = engine.url.database
+    if not database or database == ":memory:" or "mode=memory" in str(engine.url):
+        return
+    with engine.connect() as conn:
+        if conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar():
+            return
+    engine.dispose()  # no connection may see the file change under it
+    target = Path(database)
+    for suffix in ("-wal", "-shm", "-journal"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    partial = target.with_name(f".{target.name}.template")
+    try:
+        shutil.copyfile(_template(), partial)
+        with partial.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+_TEMPLATES: list[tempfile.TemporaryDirectory[str]] = []
+
+
+@cache
+def _template() -> Path:
+    """A SQLite database migrated to the head revision, made once per process in a private
+    temporary folder (removed when the process ends)."""
+    folder = tempfile.TemporaryDirectory(prefix="fiscalsync-schema-")
+    _TEMPLATES.append(folder)
+    path = Path(folder.name) / "template.db"
+    engine = open_engine(sqlite_url(path))
+    try:
+        _upgrade(engine, "head", None, True)
+    finally:
+        engine.dispose()
+    return path
 
 
 def check_schema(engine: Engine) -> str:

@@ -237,16 +237,31 @@ def national_years(directory: Path = config.CODESETS) -> list[int]:
 
 def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
     """Load every shipped national code set into a new node's database; return the count."""
-    items = [
-        item
-        for year in national_years(directory)
-        for path in sorted((directory / str(year)).glob("*.csv"))
-        for item in read_csv(path, extension=False)
-    ]
+    items = _national(directory)
     rows = ((i.codeset, i.year, i.code, i.name, i.parent, i.level, i.extension) for i in items)
     columns = ("codeset", "year", "code", "name", "parent_code", "level", "is_extension")
     insert_rows(conn, code_item, columns, rows)
     return len(items)
+
+
+_NATIONAL: dict[tuple[tuple[str, int, int], ...], list[CodeItem]] = {}
+
+
+def _national(directory: Path) -> list[CodeItem]:
+    """Every shipped national code item, read and checked once per process (a province's
+    177 new nodes each load them) and again only when a file changes."""
+    paths = [
+        path
+        for year in national_years(directory)
+        for path in sorted((directory / str(year)).glob("*.csv"))
+    ]
+    key = tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in paths)
+    items = _NATIONAL.get(key)
+    if items is None:
+        items = [item for path in paths for item in read_csv(path, extension=False)]
+        _NATIONAL.clear()
+        _NATIONAL[key] = items
+    return items
 
 
 def load_transfer_types(conn: Connection, _me: str = "", directory: Path = config.CODESETS) -> int:
