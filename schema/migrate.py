@@ -7,6 +7,7 @@ them on a new database.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -163,6 +164,7 @@ def _template() -> Path:
     temporary folder (removed when the process ends)."""
     folder = tempfile.TemporaryDirectory(prefix="fiscalsync-schema-")
     _TEMPLATES.append(folder)
+    atexit.register(folder.cleanup)
     path = Path(folder.name) / "template.db"
     engine = open_engine(sqlite_url(path))
     try:
