@@ -100,6 +100,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="work here and keep it")
+    parser.add_argument("--formats", default="json,csv,xlsx", help="listing formats to run")
     args = parser.parse_args()
     from nodes.network import init_network
 
@@ -118,7 +119,7 @@ def main() -> int:
                 *run(home, "allocate", "--file", str(batch), "--year", "2026"),
             )
         )
-        for fmt in ("json", "csv", "xlsx"):
+        for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
             out = base / f"issued.{fmt}"
             seconds, peak = run(home, "appropriations", "--issued", "--format", fmt, "-o", str(out))
             label = f"appropriations --issued --format {fmt} ({out.stat().st_size / 1e6:.0f} MB)"
