@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -1138,24 +1138,55 @@ def _output_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _emit(
     columns: Sequence[tabular.Column],
-    rows: list[Sequence[Any]],
+    rows: Iterable[Sequence[Any]] | Callable[[], Iterable[Sequence[Any]]],
     fmt: str,
     output: Path | None,
     *,
     title: str,
     empty: str,
 ) -> None:
-    """Render a listing: an aligned table, or a csv/xlsx/json file (or standard output)."""
+    """Render a listing: an aligned table, or a csv/xlsx/json file (or standard output).
+
+    ``rows`` may be a function giving them afresh: then they stream in bounded memory,
+    files in one pass, the table in two (the widths first)."""
     if fmt == "table":
+        if callable(rows):
+            stream = output.open("w", encoding="utf-8") if output is not None else None
+            try:
+                shown = tabular.write_text(stream or sys.stdout, columns, rows)
+            finally:
+                if stream is not None:
+                    stream.close()
+            if not shown:
+                if output is None:
+                    click.echo(empty)
+                else:
+                    output.write_text(empty + "\n", encoding="utf-8")
+            return
+        rows = list(rows)
         text = tabular.render_text(columns, rows) if rows else empty
         if output is None:
             click.echo(text)
         else:
             output.write_text(text + "\n", encoding="utf-8")
         return
-    tabular.write_table(columns, rows, fmt, output, title=title)
+    counted = _Counted(rows() if callable(rows) else rows)
+    tabular.write_table(columns, counted, fmt, output, title=title)
     if output is not None:
-        click.echo(f"Wrote {len(rows)} row(s) to {output}", err=True)
+        click.echo(f"Wrote {counted.count} row(s) to {output}", err=True)
+
+
+class _Counted:
+    """Rows passed through as they come, counted."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        for row in self._rows:
+            self.count += 1
+            yield row
 
 
 def _bar(total: int, label: str) -> Any:
@@ -1275,12 +1306,13 @@ def allocate_command(
         if given:
             raise click.UsageError(f"--file replaces {', '.join(given)}: give one or the other")
         lines = appropriations.read_allocations(batch, default_year)
-        with _writing(ctx) as node, _bar(len(lines), "Issuing") as bar:
-            last = [0]
+        with _writing(ctx) as node, contextlib.ExitStack() as stack:
+            bars: list[Any] = []
 
-            def advance(done: int) -> None:
-                bar.update(done - last[0])
-                last[0] = done
+            def advance(done: int, total: int) -> None:
+                if not bars:  # the count is known once every line is checked
+                    bars.append(stack.enter_context(_bar(total, "Issuing")))
+                bars[0].update(done - bars[0].pos)
 
             ids = appropriations.allocate(
                 node,
@@ -1289,8 +1321,7 @@ def allocate_command(
                 allow_duplicate=allow_duplicate,
                 progress=advance,
             )
-        total = sum(line.amount_fen for line in lines)
-        recipients = len({line.recipient for line in lines})
+        total, recipients = ids.total_fen, len(ids.recipients)
         click.echo(
             f"Issued {len(ids)} appropriation(s), {format_yuan(total)} 元, to {recipients} "
             f"recipient(s) ({ids[0]} … {ids[-1]}); they travel at the next sync."
@@ -1623,19 +1654,22 @@ def appropriations_command(
     if which == "refused":
         _refused(ctx, fmt, output)
         return
-    with Node.open(_home(ctx)) as node:
-        held = appropriations.holdings(node, issued=which == "issued", year=year)
     columns = HOLDING_COLUMNS[which]
     fen = {"amount": "amount_fen", "acknowledged": "acknowledged_fen", "available": "available_fen"}
-    rows = [[getattr(h, fen.get(c.key, c.key)) for c in columns] for h in held]
-    _emit(
-        columns,
-        rows,
-        fmt,
-        output,
-        title=f"appropriations {which}",
-        empty=f"No appropriations {which}.",
-    )
+    with Node.open(_home(ctx)) as node:
+
+        def rows() -> Iterator[list[Any]]:
+            for h in appropriations.iter_holdings(node, issued=which == "issued", year=year):
+                yield [getattr(h, fen.get(c.key, c.key)) for c in columns]
+
+        _emit(
+            columns,
+            rows,
+            fmt,
+            output,
+            title=f"appropriations {which}",
+            empty=f"No appropriations {which}.",
+        )
 
 
 @appropriations_command.command("show")

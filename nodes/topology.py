@@ -31,6 +31,8 @@ its line, in a :class:`~sync.errors.TopologyError`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -163,6 +165,10 @@ class Topology:
 
     def to_toml(self) -> str:
         """Render as TOML (endpoints absolute); :func:`parse_topology` reads it back."""
+        return self._toml
+
+    @functools.cached_property
+    def _toml(self) -> str:  # rendered once: every new node home of a province writes it
         lines = ["[topology]", f"name = {_toml_string(self.name)}"]
         if self.document_kinds != DOCUMENT_KINDS:
             kinds = ", ".join(_toml_string(k) for k in self.document_kinds)
@@ -206,9 +212,25 @@ def load_topology(path: Path, regions: RegionList | None = None) -> Topology:
     return parse_topology(text, path, regions)
 
 
+_PARSED: dict[tuple[str, str, RegionList], tuple[Topology, bool]] = {}
+_PARSED_KEPT = 8
+
+
 def parse_topology(text: str, path: Path, regions: RegionList | None = None) -> Topology:
-    """Check topology text read from ``path`` (used for messages and relative endpoints)."""
+    """Check topology text read from ``path`` (used for messages and relative endpoints).
+
+    A text checked once is not checked again in the same process: every node home of a
+    province holds the same topology, and a command over the whole network opens them
+    all. The checked topology is kept by the text's SHA-256 (and the file's name, which
+    names a topology without a name); one with relative endpoints only for its folder.
+    """
     regions = regions if regions is not None else load_regions()
+    key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), path.stem, regions)
+    kept = _PARSED.get(key)
+    if kept is not None:
+        topology, relative = kept
+        if not relative or (topology.source is not None and topology.source.parent == path.parent):
+            return dataclasses.replace(topology, source=path)
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -224,6 +246,9 @@ def parse_topology(text: str, path: Path, regions: RegionList | None = None) -> 
             checker.problems,
         )
     assert topology is not None
+    if len(_PARSED) >= _PARSED_KEPT:
+        _PARSED.clear()
+    _PARSED[key] = (topology, checker.relative)
     return topology
 
 
@@ -260,6 +285,7 @@ class _Checker:
         self.regions = regions
         self.lines = _Lines(text)
         self._found: list[tuple[int, str]] = []
+        self.relative = False  # an endpoint was a folder relative to the file's
 
     def problem(self, line: int, message: str) -> None:
         self._found.append((line, message))
@@ -411,6 +437,7 @@ class _Checker:
             return None
         folder = Path(location)
         if not folder.is_absolute():
+            self.relative = True
             folder = (self.path.parent / folder).resolve()
         return Endpoint("local", str(folder))
 

@@ -16,8 +16,6 @@ in the caller's transaction, for the caller to roll back.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import chain, islice
@@ -33,7 +31,7 @@ __all__ = ["insert_rows"]
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 _NULL = "\\N"
 _STREAM_ROWS = 1_000
-"""Rows turned into CSV per read of the COPY stream (about 200 KB)."""
+"""Rows turned into COPY text per read of the COPY stream (about 200 KB)."""
 
 
 def insert_rows(
@@ -95,12 +93,9 @@ def _postgresql(
     rows: Iterator[Sequence[Any]],
 ) -> int:
     special = _special(table, columns, first, (DateTime, Boolean), (datetime, bool), _pg_text)
-    stream = _CsvStream(_converted(rows, special, null=_NULL))
+    stream = _CopyStream(_converted(rows, special), len(columns))
     try:
-        cursor.copy_expert(
-            f"COPY \"{table.name}\" ({_names(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
-            stream,
-        )
+        cursor.copy_expert(f'COPY "{table.name}" ({_names(columns)}) FROM STDIN', stream)
     except Exception as exc:
         if stream.error is not None:  # psycopg2 reports it as a cancelled COPY
             raise stream.error from exc
@@ -108,13 +103,20 @@ def _postgresql(
     return stream.count
 
 
-class _CsvStream:
-    """What COPY FROM STDIN reads: the rows, turned into CSV a slice at a time."""
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
-    def __init__(self, rows: Iterator[Sequence[Any]]) -> None:
+
+class _CopyStream:
+    """What COPY FROM STDIN reads: the rows in COPY's text format, a slice at a time.
+
+    A slice is joined as it is (values with ``str``, NULL as ``\\N``), then checked:
+    every tab, newline and backslash in it must be one the joining put there. Only a slice
+    with a value holding one of them (or a carriage return) is escaped value by value.
+    """
+
+    def __init__(self, rows: Iterator[Sequence[Any]], width: int) -> None:
         self.rows = rows
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\n")
+        self.width = width
         self.count = 0
         self.error: BaseException | None = None
 
@@ -127,15 +129,37 @@ class _CsvStream:
         if not rows:
             return ""
         self.count += len(rows)
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        self.writer.writerows(rows)
-        return self.buffer.getvalue()
+        text = "".join(
+            [
+                "\t".join([_NULL if v is None else v if type(v) is str else str(v) for v in row])
+                + "\n"
+                for row in rows
+            ]
+        )
+        nulls = sum(row.count(None) for row in rows)
+        if (
+            text.count("\t") != len(rows) * (self.width - 1)
+            or text.count("\n") != len(rows)
+            or text.count("\\") != nulls
+            or "\r" in text
+        ):
+            text = "".join(_escaped(row) for row in rows)
+        return text
+
+
+def _escaped(row: Sequence[Any]) -> str:
+    return (
+        "\t".join(
+            _NULL if v is None else (v if type(v) is str else str(v)).translate(_ESCAPES)
+            for v in row
+        )
+        + "\n"
+    )
 
 
 def _pg_text(value: Any) -> Any:
     if value is None:
-        return _NULL
+        return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime for a UTC column: {value!r}")

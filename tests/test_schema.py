@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from schema import channels, metadata, migrate, tables
+from schema.bulk import insert_rows
 from schema.engine import BUSY_TIMEOUT_MS, ensure_database, open_engine
 from schema.errors import DatabaseError, DatabaseUnavailable, SchemaOutdated, SchemaTooNew
 from schema.sums import total
@@ -270,3 +271,49 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
 def test_unsupported_database_is_refused() -> None:
     with pytest.raises(DatabaseError, match="not supported"):
         open_engine("mysql://localhost/x")
+
+
+def test_a_sqlite_database_holding_anything_is_migrated_in_place(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'kept.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE mine (x INTEGER)")
+            conn.exec_driver_sql("INSERT INTO mine VALUES (42)")
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT x FROM mine").scalar() == 42
+        assert migrate.check_schema(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_bulk_insert_keeps_every_value_exactly(engine: sa.Engine) -> None:
+    """Rows handed to the driver in bulk (COPY text on PostgreSQL, built without the csv
+    module) come back exactly, whatever their text holds: tabs, newlines, backslashes, a
+    literal \\N, carriage returns, empty text; NULL stays NULL; times and booleans too."""
+    migrate.upgrade(engine)
+    at = datetime(2026, 11, 23, 8, 0, 0, 123456, tzinfo=UTC)
+    texts = ["a\tb", "c\nd", "e\\f", "\\N", "g\rh", "", "豫财教〔2026〕12号", "x\\\ty\n\\"]
+    columns = ("id", "year", "issuer", "recipient", "doc_no", "title", "upper_doc_no",
+               "func_code", "econ_code", "fund_code", "transfer_type", "project_code",
+               "created_at", "created_by", "leaf", "direct")  # fmt: skip
+    plain = [
+        (f"id-{n:04d}", 2026, "410000", "410100", f"豫财预〔2026〕{n + 1}号", f"第{n}项",
+         None, "2050201", "50201", "111", "general", None, at, "op", n, n % 2 == 0)
+        for n in range(2500)
+    ]  # fmt: skip
+    hostile = [
+        (f"odd-{n}", 2026, "410000", "410100", text, text, text or None, "2050201", "50201",
+         "111", "special", None if n % 2 else text, at, text, n, bool(n % 2))
+        for n, text in enumerate(texts)
+    ]  # fmt: skip
+    rows = plain[:1200] + hostile + plain[1200:]  # the odd ones inside one slice of many
+    with engine.begin() as conn:
+        assert insert_rows(conn, tables.appropriation, columns, iter(rows)) == len(rows)
+    with engine.connect() as conn:
+        got = conn.execute(
+            sa.select(*(tables.appropriation.c[name] for name in columns)).order_by(
+                tables.appropriation.c.id
+            )
+        ).all()
+    assert [tuple(r) for r in got] == sorted(rows)

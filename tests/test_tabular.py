@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import unicodedata
@@ -12,8 +13,15 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from nodes.fiscal.tabular import Column, Sheet, read_table, render_text, write_table
-from schema.types import parse_yuan
+from nodes.fiscal.tabular import (
+    Column,
+    Sheet,
+    read_table,
+    render_text,
+    write_table,
+    write_text,
+)
+from schema.types import format_yuan, parse_yuan
 from sync.errors import InputError
 
 BATCH = {
@@ -328,3 +336,25 @@ def test_parse_yuan_reads_what_is_written(tmp_path: Path) -> None:
     write_table(REPORT, [["x", 10000, 1]], "xlsx", path)
     amount = read_table(path, REPORT_HEADERS, required=()).rows[0].values["amount"]
     assert amount == "100" and parse_yuan(amount) == 10000
+
+
+def test_a_streamed_table_and_json_are_the_text_of_the_whole(tmp_path: Path) -> None:
+    """Rows given as a function (read twice: widths, then lines) give the same table as
+    rows in memory; json written row by row is the array json.dumps makes of them all."""
+    columns = [Column("code", "编码"), Column("amount", "金额", "money"), Column("n", "n", "int")]
+    rows = [["410100", 123_456, 7], ["410102 郑州\n中原区", None, None], ["x", -5, 12_345]]
+    out = io.StringIO()
+    assert write_text(out, columns, lambda: iter(rows)) == len(rows)
+    assert out.getvalue() == render_text(columns, rows) + "\n"
+    assert write_text(io.StringIO(), columns, lambda: iter([])) == 0
+    for given in (rows, []):
+        target = tmp_path / f"rows{len(given)}.json"
+        write_table(columns, iter(given), "json", target)
+        expected = [
+            {"code": r[0], "amount": None if r[1] is None else format_yuan(r[1]).replace(",", ""),
+             "n": r[2]}
+            for r in given
+        ]  # fmt: skip
+        assert target.read_text(encoding="utf-8") == (
+            json.dumps(expected, ensure_ascii=False, indent=2) + "\n"
+        )

@@ -163,3 +163,29 @@ def test_invalid_toml_is_one_clear_problem(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read topology"):
         load_topology(tmp_path / "missing.toml")
+
+
+def test_a_topology_is_checked_once_per_text_and_folder(tmp_path: Path) -> None:
+    """Every node home of a province holds the same topology: opening them all parses it
+    once. A copy elsewhere is the same topology with its own source; relative endpoints
+    resolve against each file's own folder; a changed text is checked again."""
+    text = node("410000", "province") + node("410100", "city", "410000", endpoint="box")
+    homes = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        homes.append(tmp_path / name / "topology.toml")
+        homes[-1].write_text(text, encoding="utf-8")
+    first, second = (load_topology(path) for path in homes)
+    assert (first.source, second.source) == tuple(homes)
+    for topology, home in zip((first, second), homes, strict=True):
+        endpoint = topology.node("410100").endpoint
+        assert endpoint is not None and endpoint.path == (home.parent / "box").resolve()
+    absolute = text.replace('"box"', f'"{tmp_path / "box"}"')
+    for path in homes:
+        path.write_text(absolute, encoding="utf-8")
+    a, b = (load_topology(path) for path in homes)
+    assert a.nodes is b.nodes and (a.source, b.source) == tuple(homes)  # checked once
+    homes[1].write_text(absolute.replace('role = "city"', 'role = "town"'), encoding="utf-8")
+    with pytest.raises(TopologyError):
+        load_topology(homes[1])
+    assert load_topology(homes[0]).nodes is a.nodes

@@ -139,7 +139,7 @@ def work_a_month(
     with Node.open(province) as node:
         codes, changesets = import_codes(node, DEMO_CODES)
         lines = appropriations.read_allocations(DEMO_ALLOCATIONS, period.year)
-        appropriations.allocate(node, lines, actor=ACTOR, clock=clock)
+        allocated = appropriations.allocate(node, lines, actor=ACTOR, clock=clock)
     settle()
 
     breakdowns = 0
@@ -189,8 +189,8 @@ def work_a_month(
         network=network,
         codes=codes,
         changesets=changesets,
-        allocated=len(lines),
-        allocated_fen=sum(line.amount_fen for line in lines),
+        allocated=len(allocated),
+        allocated_fen=allocated.total_fen,
         breakdowns=breakdowns,
         entries=entries,
         period=period,

@@ -14,14 +14,16 @@ or JSON strings. openpyxl is imported here and nowhere else.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
 import json
 import re
 import sys
 import unicodedata
 import warnings
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -37,7 +39,18 @@ from schema.types import format_yuan
 from sync.errors import InputError, RowsRefused
 from sync.files import atomic_file
 
-__all__ = ["Column", "Row", "Sheet", "read_table", "refuse", "render_text", "write_table"]
+__all__ = [
+    "Column",
+    "Row",
+    "Sheet",
+    "Table",
+    "open_table",
+    "read_table",
+    "refuse",
+    "render_text",
+    "write_table",
+    "write_text",
+]
 
 FORMATS = ("csv", "xlsx", "json")
 KINDS = ("text", "money", "int")
@@ -84,7 +97,8 @@ class Column:
 def read_table(
     path: Path, columns: Mapping[str, Sequence[str]], required: Collection[str]
 ) -> Sheet:
-    """Read the rows of a ``.csv``/``.txt`` or ``.xlsx`` file, keyed by canonical column.
+    """Read the rows of a ``.csv``/``.txt`` or ``.xlsx`` file, keyed by canonical column;
+    every row in memory at once (:func:`open_table` reads them one at a time).
 
     ``columns`` maps each key to the header texts accepted for it; headers are compared
     casefolded, without whitespace, after NFKC (so ``金额（元）`` equals ``金额 (元)``).
@@ -95,26 +109,72 @@ def read_table(
     suffix, two columns giving the same key, or a header that lacks ``required`` keys
     (all of them named at once).
     """
+    table = open_table(path, columns, required)
+    return Sheet(path, table.columns, list(table))
+
+
+class Table:
+    """The data rows of a ``.csv``/``.txt`` or ``.xlsx`` file, read from the file again on
+    each iteration, one row at a time (bounded memory whatever the file's size).
+
+    The header is found and checked when the table is opened (:func:`open_table`); a file
+    damaged further down raises :class:`InputError` while it is iterated.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        keys: Sequence[str],
+        found: dict[str, int],
+        header_number: int,
+        encoding: str | None,
+    ) -> None:
+        self.path = path
+        self.columns = tuple(sorted(found, key=found.__getitem__))
+        self._keys = tuple(keys)
+        self._found = found
+        self._header_number = header_number
+        self._encoding = encoding
+
+    def __iter__(self) -> Iterator[Row]:
+        if self._header_number == 0:  # an empty file
+            return
+        keys, found = self._keys, self._found
+        for number, cells in _lines(self.path, self._encoding):
+            if number > self._header_number and any(cells):
+                yield Row(number, {key: _cell_at(cells, found.get(key)) for key in keys})
+
+
+def open_table(
+    path: Path, columns: Mapping[str, Sequence[str]], required: Collection[str]
+) -> Table:
+    """Find and check the header of a ``.csv``/``.txt`` or ``.xlsx`` file (as
+    :func:`read_table` does) and return its rows as a :class:`Table` that streams them."""
     unknown = set(required) - set(columns)
     if unknown:
         raise ValueError(f"required keys without accepted headers: {sorted(unknown)}")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        lines = _csv_lines(path)
+        encoding: str | None = _csv_encoding(path)
     elif suffix == ".xlsx":
-        lines = _xlsx_lines(path)
+        encoding = None
     else:
         raise InputError(
             f"{path}: cannot read a '{suffix or path.name}' file as a table",
             hint="save it as .csv (UTF-8 or GBK) or as .xlsx",
         )
-    filled = [(number, cells) for number, cells in lines if any(cells)]
-    if not filled:
-        return Sheet(path, (), [])
+    leading: list[tuple[int, list[str]]] = []
+    for number, cells in _lines(path, encoding):
+        if any(cells):
+            leading.append((number, cells))
+            if len(leading) == 10:
+                break
+    if not leading:
+        return Table(path, tuple(columns), {}, 0, encoding)
     header_at = next(
-        (i for i, (_, cells) in enumerate(filled[:10]) if _match_header(path, cells, columns)), 0
+        (i for i, (_, cells) in enumerate(leading) if _match_header(path, cells, columns)), 0
     )
-    (header_number, header), data = filled[header_at], filled[header_at + 1 :]
+    header_number, header = leading[header_at]
     found = _match_header(path, header, columns)
     missing = [key for key in columns if key in required and key not in found]
     if missing:
@@ -124,11 +184,7 @@ def read_table(
             f"{path}: missing column{'s' if len(missing) > 1 else ''} {names} (header in row {header_number})",
             hint=f"the header row should read: {expected}",
         )
-    rows = [
-        Row(number, {key: _cell_at(cells, found.get(key)) for key in columns})
-        for number, cells in data
-    ]
-    return Sheet(path, tuple(sorted(found, key=found.__getitem__)), rows)
+    return Table(path, tuple(columns), found, header_number, encoding)
 
 
 def _cell_at(cells: Sequence[str], index: int | None) -> str:
@@ -159,39 +215,52 @@ def _match_header(
     return found
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+def _lines(path: Path, encoding: str | None) -> Iterator[tuple[int, list[str]]]:
+    """Every row of the file with its number as Excel shows it, cells stripped."""
+    return _xlsx_lines(path) if encoding is None else _csv_lines(path, encoding)
 
 
-def _decode(path: Path, data: bytes) -> str:
-    """UTF-8 with or without BOM, else GB18030 (what Excel on Chinese Windows saves)."""
+_CHUNK = 1 << 20
+
+
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 with or without BOM, else GB18030 (what Excel on Chinese Windows saves): the
+    first that decodes the whole file, read a chunk at a time."""
     for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            return data.decode(encoding)
+            with path.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except FileNotFoundError as exc:
+            raise InputError(f"{path}: no such file") from exc
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
         except UnicodeDecodeError:
             continue
+        return encoding
     raise InputError(
         f"{path}: the text is neither UTF-8 nor GBK/GB18030",
         hint="save it from Excel as 'CSV UTF-8 (逗号分隔)' or as .xlsx",
     )
 
 
-def _csv_lines(path: Path) -> list[tuple[int, list[str]]]:
-    text = _decode(path, _read_bytes(path))
+def _csv_lines(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    # One record is one spreadsheet row (a blank line included), as Excel numbers them.
     try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
+        with path.open(encoding=encoding, newline="") as handle:
+            for number, cells in enumerate(csv.reader(handle), 1):
+                yield number, [cell.strip() for cell in cells]
     except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from exc
-    # One record is one spreadsheet row (a blank line included), as Excel numbers them.
-    return [(number, [cell.strip() for cell in cells]) for number, cells in enumerate(records, 1)]
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:  # the file changed since its encoding was found
+        raise InputError(f"{path}: the text is not {encoding} any more ({exc})") from exc
 
 
-def _xlsx_lines(path: Path) -> list[tuple[int, list[str]]]:
+def _xlsx_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     damaged = InputError(
@@ -207,19 +276,24 @@ def _xlsx_lines(path: Path) -> list[tuple[int, list[str]]]:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
         except Exception as exc:  # a damaged zip or XML surfaces as many exception types
             raise damaged from exc
-        try:
-            if not book.worksheets:
-                return []
-            sheet = book.worksheets[0]
-            sheet.reset_dimensions()  # the stored dimension may be wrong; read every row
-            return [
-                (number, [_cell_text(value).strip() for value in values])
-                for number, values in enumerate(sheet.iter_rows(values_only=True), 1)
-            ]
-        except Exception as exc:
-            raise damaged from exc
-        finally:
-            book.close()
+    try:
+        if not book.worksheets:
+            return
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # the stored dimension may be wrong; read every row
+        rows = enumerate(sheet.iter_rows(values_only=True), 1)
+        while True:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                try:
+                    number, values = next(rows)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    raise damaged from exc
+            yield number, [_cell_text(value).strip() for value in values]
+    finally:
+        book.close()
 
 
 def _cell_text(value: object) -> str:
@@ -271,7 +345,7 @@ def write_table(
         if fmt == "csv":
             _write_csv(sys.stdout, columns, rows, lineterminator="\n")
         else:
-            sys.stdout.write(_json_text(columns, rows))
+            _write_json(sys.stdout, columns, rows)
         return
     try:
         with atomic_file(out) as stream:
@@ -284,7 +358,11 @@ def write_table(
                 finally:
                     text.detach()  # flushes; atomic_file still owns and closes the stream
             else:
-                stream.write(_json_text(columns, rows).encode("utf-8"))
+                text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+                try:
+                    _write_json(text, columns, rows)
+                finally:
+                    text.detach()
     except OSError as exc:
         raise InputError(
             f"cannot write {out}: {exc.strerror or exc}",
@@ -296,26 +374,60 @@ def render_text(columns: Sequence[Column], rows: Rows) -> str:
     """An aligned plain-text table: header, rule, rows; CJK characters count two columns.
     Amounts are grouped by thousands for the eye (1,234,567.89); files keep them plain."""
     table = [[column.label for column in columns]]
-    for row in rows:
-        cells = (
-            format_yuan(_integer(column, value))
-            if column.kind == "money" and value is not None
-            else _text(column, value)
-            for column, value in zip(columns, row, strict=True)
-        )
-        table.append([" ".join(cell.splitlines()) for cell in cells])
+    table.extend(_shown(columns, row) for row in rows)
     widths = [max(_display_width(line[i]) for line in table) for i in range(len(columns))]
+    return "\n".join(_text_lines(columns, widths, table))
+
+
+def write_text(stream: IO[str], columns: Sequence[Column], rows: Callable[[], Rows]) -> int:
+    """Write the table :func:`render_text` gives, and a newline, to ``stream`` in bounded
+    memory: ``rows()`` is called twice, once for the widths and once for the lines.
+    Return how many rows were written; none writes nothing."""
+    widths = [_display_width(column.label) for column in columns]
+    count = 0
+    for row in rows():
+        count += 1
+        widths = [
+            max(width, _display_width(cell))
+            for width, cell in zip(widths, _shown(columns, row), strict=True)
+        ]
+    if count:
+        table = itertools.chain(
+            [[column.label for column in columns]],
+            (_shown(columns, row) for row in itertools.islice(rows(), count)),
+        )
+        for line in _text_lines(columns, widths, table):
+            stream.write(line + "\n")
+    return count
+
+
+def _shown(columns: Sequence[Column], row: Sequence[Any]) -> list[str]:
+    cells = (
+        format_yuan(_integer(column, value))
+        if column.kind == "money" and value is not None
+        else _text(column, value)
+        for column, value in zip(columns, row, strict=True)
+    )
+    return [" ".join(cell.splitlines()) for cell in cells]
+
+
+def _text_lines(
+    columns: Sequence[Column], widths: Sequence[int], table: Iterable[Sequence[str]]
+) -> Iterator[str]:
     right = [column.kind != "text" for column in columns]
 
     def line(cells: Sequence[str]) -> str:
         padded = []
         for cell, width, flush_right in zip(cells, widths, right, strict=True):
-            gap = " " * (width - _display_width(cell))
+            gap = " " * max(width - _display_width(cell), 0)
             padded.append(gap + cell if flush_right else cell + gap)
         return "  ".join(padded).rstrip()
 
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(table[0]), rule, *(line(cells) for cells in table[1:])])
+    rows = iter(table)
+    yield line(next(rows))
+    yield "  ".join("-" * width for width in widths)
+    for cells in rows:
+        yield line(cells)
 
 
 def _display_width(text: str) -> int:
@@ -349,17 +461,24 @@ def _write_csv(stream: IO[str], columns: Sequence[Column], rows: Rows, linetermi
         writer.writerow([_text(column, value) for column, value in zip(columns, row, strict=True)])
 
 
-def _json_text(columns: Sequence[Column], rows: Rows) -> str:
+def _write_json(stream: IO[str], columns: Sequence[Column], rows: Rows) -> None:
+    """A JSON array of one object per row, written as the rows come (bounded memory);
+    the same text as ``json.dumps(records, ensure_ascii=False, indent=2)``."""
+
     def cell(column: Column, value: object) -> str | int | None:
         if value is None:
             return None
         return _integer(column, value) if column.kind == "int" else _text(column, value)
 
-    records = [
-        {column.key: cell(column, value) for column, value in zip(columns, row, strict=True)}
-        for row in rows
-    ]
-    return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    first = True
+    for row in rows:
+        record = {
+            column.key: cell(column, value) for column, value in zip(columns, row, strict=True)
+        }
+        text = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        stream.write(("[\n  " if first else ",\n  ") + text)
+        first = False
+    stream.write("[]\n" if first else "\n]\n")
 
 
 def _sheet_title(title: str | None) -> str:
@@ -407,10 +526,12 @@ def _write_xlsx(stream: BinaryIO, columns: Sequence[Column], rows: Rows, title: 
 MAX_PROBLEMS = 50  # a refusal lists this many problems, then counts the rest
 
 
-def refuse(problems: list[str], what: str, hint: str | None = None) -> None:
-    """Refuse a whole batch for its ``problems`` (the first MAX_PROBLEMS are listed)."""
-    if problems:
+def refuse(problems: list[str], what: str, hint: str | None = None, *, total: int = 0) -> None:
+    """Refuse a whole batch for its ``problems`` (the first MAX_PROBLEMS are listed);
+    ``total`` counts them when more were found than ``problems`` keeps."""
+    count = max(total, len(problems))
+    if count:
         shown = problems[:MAX_PROBLEMS]
-        if len(problems) > len(shown):
-            shown.append(f"... and {len(problems) - len(shown)} more")
-        raise RowsRefused(f"{len(problems)} problem(s), nothing {what}", shown, hint=hint)
+        if count > len(shown):
+            shown.append(f"... and {count - len(shown)} more")
+        raise RowsRefused(f"{count} problem(s), nothing {what}", shown, hint=hint)

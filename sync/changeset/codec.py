@@ -54,6 +54,12 @@ def encode_line(value: dict[str, Any] | list[Any]) -> bytes:
         raise TypeError(str(exc)) from exc
 
 
+def decode_value(line: bytes) -> Any:
+    """A line :func:`encode_line` wrote here, read back: for scratch files of this node's
+    own making, never for what another node sent (see :func:`decode_operation`)."""
+    return orjson.loads(line)
+
+
 def decode_operation(line: bytes) -> dict[str, Any]:
     """One operation line as a dict: exactly one JSON object of exact values.
 

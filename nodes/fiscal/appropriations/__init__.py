@@ -28,6 +28,7 @@ from nodes.fiscal.appropriations.listings import (
     Refusal,
     history,
     holdings,
+    iter_holdings,
     refused,
 )
 from nodes.fiscal.appropriations.operations import EVENT_SIGN, TRANSFER_LABELS, TRANSFER_WORDS
@@ -57,6 +58,7 @@ __all__ = [
     "change",
     "history",
     "holdings",
+    "iter_holdings",
     "jurisdiction",
     "read_allocations",
     "refused",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,14 +12,14 @@ from nodes.fiscal.appropriations.operations import (
     INDICATOR_KINDS,
     TRANSFER_WORDS,
 )
-from nodes.fiscal.tabular import read_table
+from nodes.fiscal.tabular import Row, Table, open_table
 from schema.types import parse_yuan
 from sync.errors import InputError
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["FILE_HEADER", "INDICATOR_WORDS", "LEVEL_WORDS", "read_allocations"]
+__all__ = ["FILE_HEADER", "AllocationFile", "INDICATOR_WORDS", "LEVEL_WORDS", "read_allocations"]
 
 FILE_COLUMNS = {
     "recipient": ("recipient", "to", "下达对象", "接收单位", "地区编码"),
@@ -60,70 +61,82 @@ DIRECT_WORDS = {
 }
 
 
-def read_allocations(path: Path, default_year: int) -> list[Allocation]:
-    """Read a batch of lines from a CSV or XLSX file.
+class AllocationFile:
+    """The lines of a batch file (:func:`read_allocations`), read from the file again on
+    each iteration, one at a time: bounded memory whatever the file's size."""
+
+    def __init__(self, table: Table, default_year: int) -> None:
+        self.path = table.path
+        self._table = table
+        self._default_year = default_year
+
+    def __iter__(self) -> Iterator[Allocation]:
+        for row in self._table:
+            yield _allocation(self.path, row, self._default_year)
+
+
+def read_allocations(path: Path, default_year: int) -> AllocationFile:
+    """Open a batch of lines in a CSV or XLSX file (its header checked at once).
 
     Amounts are in 元 (at most two decimals); ``from`` names a received appropriation to
     break down. What is wrong with a row as written (an empty field, an amount that is
     not one) goes with its line (``Allocation.problems``), so that :func:`allocate`
     names it with everything it finds itself (codes, 文号, balances), in one pass.
     """
-    sheet = read_table(path, FILE_COLUMNS, FILE_REQUIRED)
-    if not sheet.rows:
+    table = open_table(path, FILE_COLUMNS, FILE_REQUIRED)
+    if next(iter(table), None) is None:
         raise InputError(f"{path.name} has no lines", hint=f"the header line is: {FILE_HEADER}")
-    lines = []
-    for row in sheet.rows:
-        where = f"{path.name} row {row.number}"
-        v = row.values
-        found = [f"{key} is empty" for key in FILE_REQUIRED if not v.get(key)]
-        amount = 0
-        if v.get("amount"):
-            try:
-                amount = parse_yuan(v["amount"])
-            except ValueError as exc:
-                found.append(f"amount: {exc}")
-        year = default_year
-        if v.get("year"):
-            if not v["year"].isdigit():
-                found.append(f"year {v['year']!r} is not a year")
-            else:
-                year = int(v["year"])
-        transfer = TRANSFER_WORDS.get((v.get("type") or "general").lower())
-        if transfer is None:
-            found.append(f"type {v['type']!r} is not one of {', '.join(TRANSFER_WORDS)}")
-        indicator = INDICATOR_WORDS.get(v.get("indicator") or "annual")
-        if indicator is None:
-            found.append(
-                f"indicator (指标类型) {v['indicator']!r} is not one of "
-                f"{', '.join(INDICATOR_WORDS)}"
-            )
-        level = LEVEL_WORDS.get(v["level"]) if v.get("level") else None
-        if v.get("level") and level is None:
-            found.append(f"level (预算级次) {v['level']!r} is not one of {', '.join(LEVEL_WORDS)}")
-        direct = None
-        if v.get("direct"):
-            direct = DIRECT_WORDS.get(v["direct"].lower())
-            if direct is None:
-                found.append(f"direct {v['direct']!r} is not yes or no (是/否)")
-        lines.append(
-            Allocation(
-                recipient=v.get("recipient") or "",
-                amount_fen=amount,
-                func=v.get("func") or "",
-                econ=v.get("econ") or "",
-                fund=v.get("fund") or "",
-                doc=v.get("doc") or "",
-                year=year,
-                title=v.get("title", ""),
-                transfer_type=transfer or "general",
-                project=v.get("project") or None,
-                parent_id=v.get("from") or None,
-                label=where,
-                direct=direct,
-                indicator=indicator or "annual",
-                level=level,
-                upper_doc=v.get("upper_doc") or None,
-                problems=tuple(found),
-            )
+    return AllocationFile(table, default_year)
+
+
+def _allocation(path: Path, row: Row, default_year: int) -> Allocation:
+    where = f"{path.name} row {row.number}"
+    v = row.values
+    found = [f"{key} is empty" for key in FILE_REQUIRED if not v.get(key)]
+    amount = 0
+    if v.get("amount"):
+        try:
+            amount = parse_yuan(v["amount"])
+        except ValueError as exc:
+            found.append(f"amount: {exc}")
+    year = default_year
+    if v.get("year"):
+        if not v["year"].isdigit():
+            found.append(f"year {v['year']!r} is not a year")
+        else:
+            year = int(v["year"])
+    transfer = TRANSFER_WORDS.get((v.get("type") or "general").lower())
+    if transfer is None:
+        found.append(f"type {v['type']!r} is not one of {', '.join(TRANSFER_WORDS)}")
+    indicator = INDICATOR_WORDS.get(v.get("indicator") or "annual")
+    if indicator is None:
+        found.append(
+            f"indicator (指标类型) {v['indicator']!r} is not one of {', '.join(INDICATOR_WORDS)}"
         )
-    return lines
+    level = LEVEL_WORDS.get(v["level"]) if v.get("level") else None
+    if v.get("level") and level is None:
+        found.append(f"level (预算级次) {v['level']!r} is not one of {', '.join(LEVEL_WORDS)}")
+    direct = None
+    if v.get("direct"):
+        direct = DIRECT_WORDS.get(v["direct"].lower())
+        if direct is None:
+            found.append(f"direct {v['direct']!r} is not yes or no (是/否)")
+    return Allocation(
+        recipient=v.get("recipient") or "",
+        amount_fen=amount,
+        func=v.get("func") or "",
+        econ=v.get("econ") or "",
+        fund=v.get("fund") or "",
+        doc=v.get("doc") or "",
+        year=year,
+        title=v.get("title", ""),
+        transfer_type=transfer or "general",
+        project=v.get("project") or None,
+        parent_id=v.get("from") or None,
+        label=where,
+        direct=direct,
+        indicator=indicator or "annual",
+        level=level,
+        upper_doc=v.get("upper_doc") or None,
+        problems=tuple(found),
+    )

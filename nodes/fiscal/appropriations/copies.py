@@ -17,7 +17,7 @@ adjustment changes only a copy it holds from that issuer, never below zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -60,9 +60,10 @@ def in_between(topology: Topology, issuer: str, recipient: str) -> list[str]:
     return chain[: chain.index(issuer)]
 
 
-def copied(operations: Iterable[dict[str, Any]], recipient: str) -> list[dict[str, Any]]:
-    """The operations of a copy: those sent to ``recipient``, each naming it in ``to``."""
-    return [{**op, "to": recipient} for op in operations]
+def copied(operations: Iterable[dict[str, Any]], recipient: str) -> Iterator[dict[str, Any]]:
+    """The operations of a copy: those sent to ``recipient``, each naming it in ``to``
+    (made as they are read)."""
+    return ({**op, "to": recipient} for op in operations)
 
 
 def apply_copy(conn: Connection, verified: Verified, topology: Topology) -> int:

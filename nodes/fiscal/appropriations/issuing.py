@@ -9,10 +9,14 @@ doing the same at once waits, then sees what the first one did.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import tempfile
+from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,7 +39,7 @@ from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
 from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
-from nodes.fiscal.tabular import refuse
+from nodes.fiscal.tabular import MAX_PROBLEMS, refuse
 from nodes.policy import check_send
 from schema.bulk import insert_rows
 from schema.channels import outbox
@@ -44,6 +48,7 @@ from schema.sums import total
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan
 from sync import merkle
+from sync.changeset.codec import decode_value, encode_line
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, NotAuthorized
@@ -53,7 +58,7 @@ from sync.pki import load_signer
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["Allocation", "allocate", "change"]
+__all__ = ["Allocation", "Issued", "allocate", "change"]
 
 BATCH = 5_000  # ids or document numbers per query
 
@@ -90,7 +95,9 @@ class Allocation:
     """What is wrong with the line as written in its file (named with the rest)."""
 
 
-def _static_problems(where: str, line: Allocation, node: Node, known: Known) -> list[str]:
+def _static_problems(
+    where: str, line: Allocation, node: Node, known: Known, documents: Documents
+) -> list[str]:
     problems = [f"{where}: {p}" for p in line.problems]
     if line.problems:  # what its file left empty or unreadable is named already
         if not (line.recipient and line.func and line.econ and line.fund and line.doc):
@@ -131,7 +138,6 @@ def _static_problems(where: str, line: Allocation, node: Node, known: Known) -> 
             problems.append(f"{where}: {what} is longer than {FIELD_LENGTH[key]} characters")
     if line.transfer_type not in TRANSFER_TYPES:
         problems.append(f"{where}: type must be one of {', '.join(TRANSFER_TYPES)}")
-    documents = Documents(node.topology)
     if line.indicator not in INDICATOR_KINDS:
         problems.append(f"{where}: 指标类型 must be one of {', '.join(INDICATOR_KINDS)}")
     elif line.doc.strip() and (
@@ -153,33 +159,34 @@ def _static_problems(where: str, line: Allocation, node: Node, known: Known) -> 
     return problems
 
 
-def _parents(
-    conn: Connection, lines: list[Allocation], me: str, problems: list[str]
-) -> dict[str, Any]:
-    """The received appropriations the lines break down, locked, then checked: each line
-    against its parent's balance (指标控制) and classification (a breakdown keeps its fund
-    type and transfer type, and its function is the parent's or one below it)."""
-    wanted = {line.parent_id for line in lines if line.parent_id}
-    parents = {r.id: r for r in lock_rows(conn, appropriation.c.id, wanted) if r.recipient == me}
-    balance = balances(conn, list(parents))
-    drawn: dict[str, int] = {}
-    for number, line in enumerate(lines, 1):
-        if line.parent_id is None:
-            continue
-        where = line.label or f"line {number}"
-        parent = parents.get(line.parent_id)
-        if parent is None:
-            problems.append(f"{where}: {line.parent_id} is not an appropriation received here")
-            continue
-        problems.extend(f"{where}: {p}" for p in _breakdown_problems(line, parent))
-        drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
-        left = balance.get(line.parent_id, 0)
-        if drawn[line.parent_id] > left:
-            problems.append(
-                f"{where}: breaking down {format_yuan(drawn[line.parent_id])} 元 from "
-                f"{line.parent_id} exceeds its available balance of {format_yuan(left)} 元"
-            )
-    return parents
+def _lock_parents(conn: Connection, wanted: set[str], me: str) -> dict[str, Any]:
+    """The received appropriations the lines break down, locked (in id order)."""
+    return {r.id: r for r in lock_rows(conn, appropriation.c.id, wanted) if r.recipient == me}
+
+
+def _parent_problems(
+    line: Allocation,
+    where: str,
+    parents: dict[str, Any],
+    balance: dict[str, int],
+    drawn: dict[str, int],
+) -> list[str]:
+    """A breakdown checked against its parent's balance (指标控制, counting what the lines
+    before it drew) and classification (a breakdown keeps its fund type and transfer
+    type, and its function is the parent's or one below it)."""
+    assert line.parent_id is not None
+    parent = parents.get(line.parent_id)
+    if parent is None:
+        return [f"{where}: {line.parent_id} is not an appropriation received here"]
+    problems = [f"{where}: {p}" for p in _breakdown_problems(line, parent)]
+    drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
+    left = balance.get(line.parent_id, 0)
+    if drawn[line.parent_id] > left:
+        problems.append(
+            f"{where}: breaking down {format_yuan(drawn[line.parent_id])} 元 from "
+            f"{line.parent_id} exceeds its available balance of {format_yuan(left)} 元"
+        )
+    return problems
 
 
 def _breakdown_problems(line: Allocation, parent: Any) -> list[str]:
@@ -211,28 +218,33 @@ def _breakdown_problems(line: Allocation, parent: Any) -> list[str]:
     return found
 
 
-def _duplicates(conn: Connection, me: str, lines: list[Allocation]) -> list[str]:
-    """Lines issued twice: the same 文号, recipient, function and amount in one year, within
-    the batch or already issued here (and not refused by the recipient).
+def _key(line: Allocation) -> tuple[Any, ...]:
+    """What makes two lines the same issue: 文号, recipient, function and amount, in a year."""
+    return (line.year, line.doc.strip(), line.recipient, line.func, line.amount_fen)
 
-    The caller holds the issuer's counter for every year of the batch, so two batches
-    checked at once cannot both miss each other.
-    """
 
-    def key(year: int, doc: str, recipient: str, func: str, amount: int) -> tuple[Any, ...]:
-        return (year, doc.strip(), recipient, func, amount)
-
-    problems = []
-    seen: dict[tuple[Any, ...], str] = {}
-    for number, line in enumerate(lines, 1):
+def _repeats(spill: _Spill, again: list[tuple[int, int]]) -> Iterator[str]:
+    """Lines that repeat an earlier line of the batch, named with it: ``again`` holds the
+    lines whose key's hash was seen before (a hash may collide: keys are compared here)."""
+    later = {number for number, _ in again}
+    hashes = {digest for _, digest in again}
+    first: dict[tuple[Any, ...], str] = {}
+    for number, line in enumerate(spill.lines(), 1):
+        k = _key(line)
+        if hash(k) not in hashes:
+            continue
         where = line.label or f"line {number}"
-        k = key(line.year, line.doc, line.recipient, line.func, line.amount_fen)
-        if k in seen:
-            problems.append(
-                f"{where}: repeats {seen[k]} (the same 文号, recipient, function and amount)"
-            )
-        else:
-            seen[k] = where
+        if k not in first:
+            first[k] = where
+        elif number in later:
+            yield f"{where}: repeats {first[k]} (the same 文号, recipient, function and amount)"
+
+
+def _earlier(conn: Connection, me: str, lines: list[Allocation]) -> dict[tuple[Any, ...], str]:
+    """Of the keys of ``lines``, those issued here already (and not refused by the
+    recipient), with the id that has each. The caller holds the issuer's counter for
+    every year of the batch, so two batches checked at once cannot both miss each other.
+    """
     docs = sorted({line.doc.strip() for line in lines})
     years = sorted({line.year for line in lines})
     earlier: dict[tuple[Any, ...], str] = {}
@@ -256,29 +268,159 @@ def _duplicates(conn: Connection, me: str, lines: list[Allocation]) -> list[str]
             )
         )
         for row in conn.execute(query):
-            earlier.setdefault(
-                key(row.year, row.doc_no, row.recipient, row.func_code, row.amount_fen), row.id
+            k = (row.year, row.doc_no, row.recipient, row.func_code, row.amount_fen)
+            earlier.setdefault(k, row.id)
+    return earlier
+
+
+class _Found:
+    """Problems of a batch by kind, in the order found; the first MAX_PROBLEMS of each kind
+    are kept, all are counted (a million bad lines take no memory)."""
+
+    KINDS = ("static", "parent", "repeat", "earlier")
+
+    def __init__(self) -> None:
+        self.kept: dict[str, list[str]] = {kind: [] for kind in self.KINDS}
+        self.counts: dict[str, int] = dict.fromkeys(self.KINDS, 0)
+
+    def add(self, kind: str, problems: Iterable[str]) -> None:
+        for problem in problems:
+            self.counts[kind] += 1
+            if len(self.kept[kind]) < MAX_PROBLEMS:
+                self.kept[kind].append(problem)
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+    def refuse(self) -> None:
+        """Refuse the batch, naming the problems found, with the hint that applies."""
+        listed = [problem for kind in self.KINDS for problem in self.kept[kind]]
+        duplicates = self.counts["repeat"] + self.counts["earlier"]
+        if duplicates and duplicates == self.count:
+            hint = "add --allow-duplicate to issue the same line again on purpose"
+        elif self.counts["parent"]:
+            hint = (
+                "指标控制: a breakdown may not exceed what is still available, and keeps the "
+                "classification of what it is taken from"
             )
-    for number, line in enumerate(lines, 1):
-        k = key(line.year, line.doc, line.recipient, line.func, line.amount_fen)
-        if k in earlier:
-            where = line.label or f"line {number}"
-            problems.append(
-                f"{where}: already issued as {earlier[k]} (the same 文号, recipient, function "
-                "and amount)"
-            )
-    return problems
+        else:
+            hint = f"fix the lines named; nothing was issued (文号 like {DOCUMENT_EXAMPLE})"
+        refuse(listed, "issued", hint, total=self.count)
+
+
+class _Spill:
+    """Scratch files of one batch in a private folder: its lines as checked, and the
+    operations for each recipient, one JSON line each (read back in bounded memory)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._files: dict[str, BinaryIO] = {}
+        self._names: dict[str, Path] = {}
+
+    def write(self, name: str, value: list[Any] | dict[str, Any]) -> None:
+        out = self._files.get(name)
+        if out is None:
+            out = self._files[name] = (self.folder / f"{len(self._names)}.jsonl").open("wb")
+            self._names[name] = self.folder / f"{len(self._names)}.jsonl"
+        out.write(encode_line(value) + b"\n")
+
+    def close(self) -> None:
+        for out in self._files.values():
+            out.close()
+        self._files.clear()
+
+    def read(self, name: str) -> Iterator[Any]:
+        out = self._files.get(name)
+        if out is not None:
+            out.flush()
+        with self._names[name].open("rb") as handle:
+            for line in handle:
+                yield decode_value(line)
+
+    def lines(self) -> Iterator[Allocation]:
+        for fields in self.read(_LINES):
+            yield Allocation(*fields)
+
+
+_LINES = "\0lines"  # the spill of the batch's lines (never a node code)
+
+
+def _fields(line: Allocation, where: str) -> list[Any]:
+    """A line as it is spilled: every field but its problems, named by ``where``."""
+    return [
+        line.recipient,
+        line.amount_fen,
+        line.func,
+        line.econ,
+        line.fund,
+        line.doc,
+        line.year,
+        line.title,
+        line.transfer_type,
+        line.project,
+        line.parent_id,
+        where,
+        line.direct,
+        line.indicator,
+        line.level,
+        line.upper_doc,
+    ]
+
+
+class Issued(Sequence[str]):
+    """The ids of the appropriations a batch issued, in the order of its lines, kept
+    compactly (a million ids take a few megabytes), with the batch's total and recipients.
+    """
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self._prefixes: list[str] = []
+        self._prefix_index: dict[str, int] = {}
+        self._which = array("H")
+        self._numbers = array("Q")
+        self.total_fen = 0
+        self.recipients: set[str] = set()
+
+    def _append(self, prefix: str, number: int) -> None:
+        index = self._prefix_index.get(prefix)
+        if index is None:
+            index = self._prefix_index[prefix] = len(self._prefixes)
+            self._prefixes.append(prefix)
+        self._which.append(index)
+        self._numbers.append(number)
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return f"{self._prefixes[self._which[index]]}{self._numbers[index]:06d}"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Issued({list(self) if len(self) <= 10 else f'{len(self)} ids'})"
 
 
 def allocate(
     node: Node,
-    lines: list[Allocation],
+    lines: Iterable[Allocation],
     *,
     actor: str,
     allow_duplicate: bool = False,
     clock: Clock = SYSTEM_CLOCK,
-    progress: Callable[[int], None] | None = None,
-) -> list[str]:
+    progress: Callable[[int, int], None] | None = None,
+) -> Issued:
     """Issue every line, all or nothing; return the new appropriation ids.
 
     Every line is checked first (recipient, amount, codes valid for its year; for a
@@ -287,7 +429,13 @@ def allocate(
     and amount was not issued already); any problem refuses the whole batch and names
     every bad line. Then each line is recorded here and sent to its recipient as a
     signed change-set (one per recipient), in one transaction. ``progress`` is told how
-    many lines were written so far.
+    many lines were written so far, and of how many.
+
+    ``lines`` is read once, one line at a time (a generator will do): what is kept of
+    them goes to scratch files, so that memory stays bounded whatever their number. The
+    lines as written are checked in a first pass; the balances, the ids and the
+    duplicates of earlier batches in a second one, which writes the rows a few thousand at
+    a time; the change-sets and the events are written from the scratch files last.
 
     What the checks reason about is locked first, in the product's lock order: the
     parents' rows, then this issuer's counter of each year (ids are taken from it), then
@@ -298,110 +446,204 @@ def allocate(
     now = clock.now()
     at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     signer = load_signer(node.home.keys)
-    with node.engine.begin() as conn:
-        known = Known(conn)
-        problems = [
-            p
-            for number, line in enumerate(lines, 1)
-            for p in _static_problems(line.label or f"line {number}", line, node, known)
-        ]
-        before = len(problems)
-        parents = _parents(conn, lines, me, problems)
-        parents_checked = problems[before:]
-        numbers = {
-            year: iter(take_numbers(conn, "appropriation", issued_under(me, year)[:-1], count))
-            for year, count in sorted(Counter(line.year for line in lines).items())
-        }
-        duplicates = [] if allow_duplicate else _duplicates(conn, me, lines)
-        problems.extend(duplicates)
-        refuse(problems, "issued", _hint(problems, duplicates, parents_checked))
-        ids = [f"{issued_under(me, line.year)}{next(numbers[line.year]):06d}" for line in lines]
-        rows = []
-        by_recipient: dict[str, list[dict[str, Any]]] = {}
-        for done, (ident, line) in enumerate(zip(ids, lines, strict=True), 1):
-            parent = parents.get(line.parent_id) if line.parent_id else None
-            upper_doc = parent.doc_no if parent is not None else line.upper_doc
-            direct = bool(parent.direct) if parent is not None else bool(line.direct)
-            source = "own" if upper_doc is None else "upper"
-            level = line.level or _level(node, line.recipient)
-            rows.append(
-                (
-                    ident,
-                    line.year,
-                    me,
-                    line.recipient,
-                    line.doc,
-                    line.title,
-                    upper_doc,
-                    line.parent_id,
-                    line.func,
-                    line.econ,
-                    line.fund,
-                    line.transfer_type,
-                    line.project,
-                    now,
-                    actor,
-                    leaf_of(ident),
-                    direct,
-                    line.indicator,
-                    source,
-                    level,
-                )
-            )
-            by_recipient.setdefault(line.recipient, []).append(
-                {
-                    "op": "issue",
-                    "id": ident,
-                    "year": line.year,
-                    "doc": line.doc,
-                    "title": line.title,
-                    "upper_doc": upper_doc,
-                    "parent_id": None,
-                    "from": line.parent_id,
-                    "func": line.func,
-                    "econ": line.econ,
-                    "fund": line.fund,
-                    "type": line.transfer_type,
-                    "direct": direct,
-                    "indicator": line.indicator,
-                    "source": source,
-                    "level": level,
-                    "project": line.project,
-                    "amount": line.amount_fen,
-                    "actor": actor,
-                    "at": at,
+    documents = Documents(node.topology)
+    found = _Found()
+    issued = Issued()
+    with tempfile.TemporaryDirectory(prefix="fiscalsync-allocate-") as scratch:
+        spill = _Spill(Path(scratch))
+        try:
+            with node.engine.begin() as conn:
+                # 1. every line as written, in the spill
+                known = Known(conn)
+                years: Counter[int] = Counter()
+                wanted: set[str] = set()
+                seen: set[int] = set()
+                again: list[tuple[int, int]] = []
+                count = 0
+                for count, line in enumerate(lines, 1):
+                    where = line.label or f"line {count}"
+                    found.add("static", _static_problems(where, line, node, known, documents))
+                    years[line.year] += 1
+                    if line.parent_id:
+                        wanted.add(line.parent_id)
+                    if not allow_duplicate:
+                        digest = hash(_key(line))
+                        if digest in seen:
+                            again.append((count, digest))
+                        else:
+                            seen.add(digest)
+                    spill.write(_LINES, _fields(line, where))
+                del seen
+                if count == 0:
+                    return issued
+                # 2. locked in the product's order: the parents, then each year's counter
+                parents = _lock_parents(conn, wanted, me)
+                balance = balances(conn, list(parents))
+                numbers = {
+                    year: iter(take_numbers(conn, "appropriation", issued_under(me, year)[:-1], n))
+                    for year, n in sorted(years.items())
                 }
+                if again:
+                    found.add("repeat", _repeats(spill, again))
+                drawn: dict[str, int] = {}
+                done = 0
+                for chunk in _chunks(spill.lines(), BATCH):
+                    for number, line in enumerate(chunk, done + 1):
+                        if line.parent_id:
+                            where = line.label or f"line {number}"
+                            found.add(
+                                "parent", _parent_problems(line, where, parents, balance, drawn)
+                            )
+                    if not allow_duplicate:
+                        earlier = _earlier(conn, me, chunk)
+                        found.add(
+                            "earlier",
+                            (
+                                f"{line.label}: already issued as {earlier[_key(line)]} (the "
+                                "same 文号, recipient, function and amount)"
+                                for line in chunk
+                                if _key(line) in earlier
+                            ),
+                        )
+                    if not found.count:
+                        _write_chunk(
+                            conn, node, chunk, parents, numbers, issued, spill, now, at, actor
+                        )
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, count)
+                if found.count:
+                    found.refuse()
+                # 3. the change-sets, then the events that name them and the edges' digests
+                seq_of: dict[str, int] = {}
+                id_of: dict[str, str] = {}
+                for recipient, kind, to in _sends(node, sorted(issued.recipients)):
+                    operations = spill.read(to)
+                    if kind == copies.KIND:
+                        operations = copies.copied(operations, to)
+                    written = enqueue(conn, node.spool, signer, recipient, kind, operations, clock)
+                    if kind != copies.KIND:
+                        seq_of[recipient], id_of[recipient] = written.header.seq, written.id
+                for recipient in sorted(issued.recipients):
+                    _record_events(
+                        conn, me, recipient, spill, seq_of[recipient], id_of[recipient], now, actor
+                    )
+        finally:
+            spill.close()
+    return issued
+
+
+def _chunks(items: Iterable[Allocation], size: int) -> Iterator[list[Allocation]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _write_chunk(
+    conn: Connection,
+    node: Node,
+    chunk: list[Allocation],
+    parents: dict[str, Any],
+    numbers: dict[int, Iterator[int]],
+    issued: Issued,
+    spill: _Spill,
+    now: Any,
+    at: str,
+    actor: str,
+) -> None:
+    """Rows for a chunk of checked lines, and their operations spilled by recipient."""
+    me = node.spec.code
+    rows = []
+    for line in chunk:
+        prefix = issued_under(me, line.year)
+        number = next(numbers[line.year])
+        ident = f"{prefix}{number:06d}"
+        issued._append(prefix, number)
+        issued.total_fen += line.amount_fen
+        issued.recipients.add(line.recipient)
+        parent = parents.get(line.parent_id) if line.parent_id else None
+        upper_doc = parent.doc_no if parent is not None else line.upper_doc
+        direct = bool(parent.direct) if parent is not None else bool(line.direct)
+        source = "own" if upper_doc is None else "upper"
+        level = line.level or _level(node, line.recipient)
+        rows.append(
+            (
+                ident,
+                line.year,
+                me,
+                line.recipient,
+                line.doc,
+                line.title,
+                upper_doc,
+                line.parent_id,
+                line.func,
+                line.econ,
+                line.fund,
+                line.transfer_type,
+                line.project,
+                now,
+                actor,
+                leaf_of(ident),
+                direct,
+                line.indicator,
+                source,
+                level,
             )
-            if progress is not None and done % 1000 == 0:
-                progress(done)
-        insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
-        events = []
-        seq_of: dict[str, int] = {}
-        for recipient, kind, operations in _sends(node, by_recipient):  # heads in lock order
-            written = enqueue(conn, node.spool, signer, recipient, kind, operations, clock)
-            if kind != copies.KIND:
-                seq_of[recipient] = written.header.seq
-                events.extend(
-                    (op["id"], 1, "issue", op["amount"], op["doc"], actor, now, written.id)
-                    for op in operations
-                )
-        insert_rows(conn, appropriation_event, EVENT_COLUMNS, events)
-        _keep_digests(conn, me, rows, lines, seq_of, wire_time(now))
-    if progress is not None:
-        progress(len(lines))
-    return ids
-
-
-def _hint(problems: list[str], duplicates: list[str], breakdowns: list[str]) -> str:
-    """The hint that applies to what was found."""
-    if problems and problems == duplicates:
-        return "add --allow-duplicate to issue the same line again on purpose"
-    if breakdowns:
-        return (
-            "指标控制: a breakdown may not exceed what is still available, and keeps the "
-            "classification of what it is taken from"
         )
-    return f"fix the lines named; nothing was issued (文号 like {DOCUMENT_EXAMPLE})"
+        spill.write(
+            line.recipient,
+            {
+                "op": "issue",
+                "id": ident,
+                "year": line.year,
+                "doc": line.doc,
+                "title": line.title,
+                "upper_doc": upper_doc,
+                "parent_id": None,
+                "from": line.parent_id,
+                "func": line.func,
+                "econ": line.econ,
+                "fund": line.fund,
+                "type": line.transfer_type,
+                "direct": direct,
+                "indicator": line.indicator,
+                "source": source,
+                "level": level,
+                "project": line.project,
+                "amount": line.amount_fen,
+                "actor": actor,
+                "at": at,
+            },
+        )
+    insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
+
+
+def _record_events(
+    conn: Connection,
+    me: str,
+    recipient: str,
+    spill: _Spill,
+    seq: int,
+    changeset_id: str,
+    now: Any,
+    actor: str,
+) -> None:
+    """The issue events of what went to ``recipient`` in change-set ``changeset_id``, and
+    the appropriations added to the digests of the edge (read back from the spill)."""
+    edge = merkle.Changes(records.scope(me, recipient))
+    at = wire_time(now)
+
+    def events() -> Iterator[tuple[Any, ...]]:
+        for op in spill.read(recipient):
+            row = (
+                op["id"], op["year"], me, recipient, op["doc"], op["title"], op["upper_doc"],
+                op["from"], op["func"], op["econ"], op["fund"], op["type"], op["project"],
+            )  # fmt: skip
+            edge.add(op["id"], records.new_record(row, seq, op["amount"], at).digest)
+            yield (op["id"], 1, "issue", op["amount"], op["doc"], actor, now, changeset_id)
+
+    insert_rows(conn, appropriation_event, EVENT_COLUMNS, events())
+    merkle.apply(conn, edge)
 
 
 def _level(node: Node, recipient: str) -> str | None:
@@ -410,38 +652,15 @@ def _level(node: Node, recipient: str) -> str | None:
     return role if role in BUDGET_LEVELS else None
 
 
-def _sends(
-    node: Node, by_recipient: dict[str, list[dict[str, Any]]]
-) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """The change-sets to write, in the lock order of their channel heads: each
-    recipient's appropriations, and the information copies (抄送) for every node between
-    this one and a recipient below its child."""
-    sends = [(to, "appropriation", ops) for to, ops in by_recipient.items()]
-    for to, ops in by_recipient.items():
+def _sends(node: Node, recipients: Iterable[str]) -> list[tuple[str, str, str]]:
+    """The change-sets to write, in the lock order of their channel heads, as (to whom,
+    kind, whose operations): each recipient's appropriations, and the information copies
+    (抄送) for every node between this one and a recipient below its child."""
+    sends = [(to, "appropriation", to) for to in recipients]
+    for to in recipients:
         for between in copies.in_between(node.topology, node.spec.code, to):
-            sends.append((between, copies.KIND, copies.copied(ops, to)))
+            sends.append((between, copies.KIND, to))
     return sorted(sends, key=lambda send: (send[0], send[1] == copies.KIND))
-
-
-def _keep_digests(
-    conn: Connection,
-    me: str,
-    rows: list[tuple[Any, ...]],
-    lines: list[Allocation],
-    seq_of: dict[str, int],
-    at: str,
-) -> None:
-    """Add the appropriations just issued to the digests of their edges."""
-    changes: dict[str, merkle.Changes] = {}
-    for row, line in zip(rows, lines, strict=True):
-        edge = changes.get(line.recipient)
-        if edge is None:
-            edge = changes[line.recipient] = merkle.Changes(records.scope(me, line.recipient))
-        edge.add(
-            row[0], records.new_record(row, seq_of[line.recipient], line.amount_fen, at).digest
-        )
-    for edge in changes.values():
-        merkle.apply(conn, edge)
 
 
 def change(
@@ -534,7 +753,8 @@ def change(
             "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         }
         written = None
-        for recipient, sent, operations in _sends(node, {row.recipient: [operation]}):
+        for recipient, sent, to in _sends(node, [row.recipient]):
+            operations = [operation] if sent != copies.KIND else copies.copied([operation], to)
             done = enqueue(conn, node.spool, signer, recipient, sent, operations, clock)
             written = done if sent != copies.KIND else written
         assert written is not None

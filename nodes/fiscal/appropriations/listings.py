@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,16 @@ from sync.errors import InputError
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["Event", "History", "Holding", "Refusal", "history", "holdings", "refused"]
+__all__ = [
+    "Event",
+    "History",
+    "Holding",
+    "Refusal",
+    "history",
+    "holdings",
+    "iter_holdings",
+    "refused",
+]
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,18 @@ class Holding:
 
 def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holding]:
     """Appropriations issued by this node (``issued``) or received by it, with amounts."""
+    return list(iter_holdings(node, issued=issued, year=year))
+
+
+STREAM_ROWS = 2_000
+"""Rows fetched from the database at a time by :func:`iter_holdings`."""
+
+
+def iter_holdings(node: Node, *, issued: bool, year: int | None = None) -> Iterator[Holding]:
+    """:func:`holdings` one at a time, in id order, in bounded memory whatever their number:
+    rows are fetched a few thousand at a time (a server-side cursor on PostgreSQL) and the
+    balances of what was received are computed for each such block. The database
+    connection stays open until the iterator is exhausted or closed."""
     me = node.spec.code
     mine = (appropriation.c.issuer if issued else appropriation.c.recipient) == me
     if year is not None:
@@ -98,33 +120,36 @@ def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holdi
         .group_by(*appropriation.c)
         .order_by(appropriation.c.id)
     )
-    with reading(node.engine) as conn:
-        rows = conn.execute(query).all()
-        left = {} if issued else balances(conn, sa.select(appropriation.c.id).where(mine))
-    return [
-        Holding(
-            id=r.id,
-            year=r.year,
-            issuer=r.issuer,
-            recipient=r.recipient,
-            doc_no=r.doc_no,
-            title=r.title,
-            func_code=r.func_code,
-            econ_code=r.econ_code,
-            fund_code=r.fund_code,
-            transfer_type=r.transfer_type,
-            parent_id=r.parent_id,
-            amount_fen=int(r.amount),
-            acknowledged_fen=int(r.acknowledged),
-            available_fen=int(r.amount) if issued else left.get(r.id, 0),
-            direct=bool(r.direct),
-            upper_doc_no=r.upper_doc_no,
-            indicator_kind=r.indicator_kind,
-            fund_source=r.fund_source,
-            budget_level=r.budget_level,
-        )
-        for r in rows
-    ]
+    with reading(node.engine, snapshot=True) as conn:
+        result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(query)
+        for block in result.partitions():
+            left = {} if issued else balances(conn, [r.id for r in block])
+            for r in block:
+                yield _holding(r, issued, left)
+
+
+def _holding(r: Any, issued: bool, left: dict[str, int]) -> Holding:
+    return Holding(
+        id=r.id,
+        year=r.year,
+        issuer=r.issuer,
+        recipient=r.recipient,
+        doc_no=r.doc_no,
+        title=r.title,
+        func_code=r.func_code,
+        econ_code=r.econ_code,
+        fund_code=r.fund_code,
+        transfer_type=r.transfer_type,
+        parent_id=r.parent_id,
+        amount_fen=int(r.amount),
+        acknowledged_fen=int(r.acknowledged),
+        available_fen=int(r.amount) if issued else left.get(r.id, 0),
+        direct=bool(r.direct),
+        upper_doc_no=r.upper_doc_no,
+        indicator_kind=r.indicator_kind,
+        fund_source=r.fund_source,
+        budget_level=r.budget_level,
+    )
 
 
 @dataclass(frozen=True)

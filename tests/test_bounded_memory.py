@@ -1,0 +1,194 @@
+"""Commands over any number of rows in bounded memory: a batch is read once, a line at a
+time, and written in chunks in one transaction; listings stream their rows.
+
+On a ``network init`` demo province, on SQLite and on PostgreSQL. Nothing here times
+anything: what is checked is that the work is done from one pass over a generator, in
+chunks and blocks smaller than the data, with the same result as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from cli import cli
+from nodes import Node
+from nodes.fiscal import appropriations
+from nodes.fiscal.appropriations import issuing, listings
+from nodes.fiscal.appropriations.issuing import Allocation
+from nodes.network import Network, sync_network
+from schema.channels import outbox
+from schema.tables import appropriation, appropriation_event
+from sync.errors import RowsRefused
+
+FUNCS = ("2050201", "2050202", "2050203", "2080101", "2100101")
+RECIPIENTS = ("410100", "410102", "410181")  # a city, a county below it, a managed county
+
+
+def lines(count: int, first_doc: int = 1) -> Iterator[Allocation]:
+    """``count`` distinct lines of varied codes, 文号 and amounts, made as they are read."""
+    for number in range(count):
+        yield Allocation(
+            recipient=RECIPIENTS[number % len(RECIPIENTS)],
+            amount_fen=100 + (number * 7919) % 9_999_901,
+            func=FUNCS[number % len(FUNCS)],
+            econ="50201" if number % 2 else "51301",
+            fund="111",
+            doc=f"豫财{'预教社'[number % 3]}〔2026〕{first_doc + number // 7}号",
+            year=2026,
+            title=f"第{number}行",
+        )
+
+
+class Once:
+    """An iterable that can be iterated only once, as a generator or a pipe can."""
+
+    def __init__(self, items: Iterator[Allocation]) -> None:
+        self.items = items
+        self.passes = 0
+
+    def __iter__(self) -> Iterator[Allocation]:
+        self.passes += 1
+        assert self.passes == 1, "the lines were read twice"
+        return self.items
+
+
+def test_a_batch_is_issued_from_one_pass_over_a_generator(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(issuing, "BATCH", 40)  # many chunks from a few lines
+    count = 250
+    expected = sum(line.amount_fen for line in lines(count))
+    given = Once(lines(count))
+    progress: list[tuple[int, int]] = []
+    with Node.open(province.path / "410000") as node:
+        ids = appropriations.allocate(
+            node, given, actor="test", progress=lambda done, total: progress.append((done, total))
+        )
+        with node.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    appropriation.c.id, appropriation.c.recipient, appropriation.c.title
+                ).order_by(appropriation.c.id)
+            ).all()
+            events = conn.execute(
+                sa.select(sa.func.count(), sa.func.sum(appropriation_event.c.amount_fen))
+            ).one()
+            sent = conn.execute(
+                sa.select(outbox.c.recipient, outbox.c.kind).order_by(outbox.c.recipient)
+            ).all()
+    assert given.passes == 1
+    assert len(ids) == count and ids.total_fen == expected
+    assert ids.recipients == set(RECIPIENTS)
+    assert list(ids) == [f"410000-2026-{n:06d}" for n in range(1, count + 1)]
+    assert ids[0] == "410000-2026-000001" and ids[-1] == f"410000-2026-{count:06d}"
+    assert ids[1:3] == ["410000-2026-000002", "410000-2026-000003"]
+    # in the order of the lines: the line's title names its number
+    assert [(r.recipient, r.title) for r in rows] == [
+        (line.recipient, line.title) for line in lines(count)
+    ]
+    assert (events[0], int(events[1])) == (count, expected)
+    # one change-set per recipient, and the copy (抄送) to the city of what its county got
+    assert [tuple(s) for s in sent] == [
+        ("410100", "appropriation"),
+        ("410100", "copy"),
+        ("410102", "appropriation"),
+        ("410181", "appropriation"),
+    ]
+    assert progress[-1] == (count, count) and len(progress) == -(-count // 40)
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    for code in RECIPIENTS:
+        with Node.open(province.path / code) as node:
+            held = appropriations.holdings(node, issued=False, year=2026)
+        want = [line for line in lines(count) if line.recipient == code]
+        assert [h.amount_fen for h in held] == [line.amount_fen for line in want]
+        assert [h.available_fen for h in held] == [line.amount_fen for line in want]
+
+
+def test_a_refused_batch_names_the_first_problems_counts_all_and_writes_nothing(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(issuing, "BATCH", 40)
+
+    def batch() -> Iterator[Allocation]:
+        yield from lines(100)
+        for number in range(120):  # each with an unknown functional code
+            yield Allocation(
+                "410100", 100 + number, "2059998", "50201", "111", "豫财预〔2026〕999号", 2026
+            )
+        yield next(lines(1))  # repeats line 1, two hundred lines and several chunks later
+
+    with Node.open(province.path / "410000") as node:
+        with pytest.raises(RowsRefused) as refused:
+            appropriations.allocate(node, Once(batch()), actor="test")
+        with node.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(appropriation)).scalar() == 0
+            assert conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar() == 0
+    assert refused.value.message.startswith("121 problem(s), nothing issued")
+    shown = refused.value.problems
+    assert shown[0].startswith("line 101: functional classification")
+    assert shown[-1] == "... and 71 more"
+    spooled = province.path / "410000" / "spool" / "outbox"
+    assert not spooled.exists() or not any(spooled.iterdir())  # no change-set file written
+    # the repeat is named apart from the first 50 problems of the codes
+    again = appropriations.allocate
+    with Node.open(province.path / "410000") as node, pytest.raises(RowsRefused) as repeat:
+        again(node, Once(batch_with_repeat()), actor="test")
+    assert repeat.value.problems == [
+        "line 101: repeats line 1 (the same 文号, recipient, function and amount)"
+    ]
+    assert "--allow-duplicate" in (repeat.value.hint or "")
+
+
+def batch_with_repeat() -> Iterator[Allocation]:
+    yield from lines(100)
+    yield next(lines(1))
+
+
+def test_listings_stream_in_blocks_with_the_balances_of_each_block(
+    province: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(listings, "STREAM_ROWS", 7)  # blocks much smaller than the listing
+    count = 60
+    with Node.open(province.path / "410000") as node:
+        appropriations.allocate(node, lines(count), actor="test")
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    city_lines = [line for line in lines(count) if line.recipient == "410100"]
+    with Node.open(province.path / "410100") as node:
+        received = listings.iter_holdings(node, issued=False, year=2026)
+        assert isinstance(received, Iterator)  # a lazy iterator, not a list
+        first = next(received)
+        down = [
+            Allocation("410102", first.amount_fen // 3, first.func_code, "50201", "111",
+                       "郑财预〔2026〕5号", 2026, parent_id=first.id)
+        ]  # fmt: skip
+        received.close()
+        appropriations.allocate(node, down, actor="test")
+        held = list(listings.iter_holdings(node, issued=False, year=2026))
+    assert [h.amount_fen for h in held] == [line.amount_fen for line in city_lines]
+    assert held[0].available_fen == first.amount_fen - first.amount_fen // 3
+    assert [h.available_fen for h in held[1:]] == [line.amount_fen for line in city_lines[1:]]
+
+    runner = CliRunner()
+    home = ["--home", str(province.path / "410000"), "appropriations", "--issued"]
+    as_json = runner.invoke(cli, [*home, "--format", "json"])
+    assert as_json.exit_code == 0, as_json.stderr
+    records = json.loads(as_json.output)
+    assert [r["id"] for r in records] == [f"410000-2026-{n:06d}" for n in range(1, count + 1)]
+    target = tmp_path / "issued.json"
+    to_file = runner.invoke(cli, [*home, "--format", "json", "-o", str(target)])
+    assert to_file.exit_code == 0 and f"Wrote {count} row(s)" in to_file.stderr
+    assert json.loads(target.read_text(encoding="utf-8")) == records
+    table = runner.invoke(cli, home)
+    assert table.exit_code == 0
+    shown = table.output.splitlines()
+    assert len(shown) == count + 2 and set(shown[1]) == {"-", " "}
+    assert [line.split()[0] for line in shown[2:]] == [r["id"] for r in records]
+    empty = runner.invoke(cli, ["--home", str(province.path / "410181"), "appropriations",
+                                "--issued"])  # fmt: skip
+    assert empty.output == "No appropriations issued.\n"
