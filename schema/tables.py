@@ -31,6 +31,7 @@ __all__ = [
     "appropriation_copy",
     "appropriation_copy_event",
     "appropriation_event",
+    "budget_line",
     "code_item",
     "counter",
     "reconciliation",
@@ -261,10 +262,30 @@ report_line = Table(
     Column("budget_fen", Fen, nullable=False),
     Column("period_fen", Fen, nullable=False),
     Column("ytd_fen", Fen, nullable=False),
+    Column("month_fen", Fen, nullable=False, server_default="0"),
+    Column("last_year_fen", Fen, nullable=False, server_default="0"),
     CheckConstraint("section IN ('revenue', 'expenditure')", name="section"),
     CheckConstraint("level BETWEEN 0 AND 3", name="level"),
 )
-"""The lines of a report: 0 the section total, 1 类 and 2 款 subtotals, 3 the leaf codes."""
+"""The lines of a report: 0 the section total, 1 类 and 2 款 subtotals, 3 the leaf codes.
+``month_fen`` is the month to date (本月累计; a monthly report's is its period),
+``last_year_fen`` the year to date of the same period last year (上年同期)."""
+
+budget_line = Table(
+    "budget_line",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("section", String(16), primary_key=True),
+    Column("code", String(16), primary_key=True),
+    Column("amount_fen", Fen, nullable=False),
+    Column("imported_at", UTCDateTime(), nullable=False),
+    Column("imported_by", String(100), nullable=False),
+    Column("source", String(300), nullable=False),
+    CheckConstraint("section IN ('revenue', 'expenditure')", name="section"),
+)
+"""This node's own budget (本级预算) of a year by classification code, revenue and
+expenditure, as last imported (``budget import``): the budget column of its reports,
+beside the appropriations it holds."""
 
 reconciliation = Table(
     "reconciliation",

@@ -9,6 +9,7 @@ asserts one thing about it, and a test that adds data uses a period no other tes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,13 @@ import pytest
 import sqlalchemy as sa
 from conftest import DEMO_TOPOLOGY, PG_SERVER, _fresh_pg_name, _postgres_problem, unavailable
 
+import config
 from nodes import Node, init_network
 from nodes.fiscal import ledger, reports
 from nodes.fiscal.appropriations import Allocation, allocate, holdings
+from nodes.fiscal.codes import import_codes
 from nodes.fiscal.reports import Period, ReportLine, ReportView, check_lines
+from nodes.fiscal.reports.lines import of_amounts
 from nodes.network import Network, database_url_for, sync_network
 from nodes.settings import Settings, load_settings, render_settings
 from schema.channels import changeset_log, outbox
@@ -57,6 +61,14 @@ LEDGER = {
     "410181": [
         ("2026-08-01", "revenue", "10101", "12.34"),
         ("2026-10-10", "expenditure", "2050202", "20.00"),
+    ],
+}
+LAST_YEAR = {  # 上年同期: in and out of the same period of 2025
+    "410102": [
+        ("2025-03-01", "expenditure", "2050201", "400.00"),
+        ("2025-10-31", "expenditure", "2050201", "120.00"),
+        ("2025-11-01", "expenditure", "2050201", "999.00"),  # after the period
+        ("2025-10-08", "revenue", "10101", "800.00"),
     ],
 }
 ON_TIME = ("410000", "410100", "410102", "410122", "410181")
@@ -125,6 +137,20 @@ def build_province(network: Network) -> None:
             actor=ACTOR,
         )
     settle(network)
+    last_year = network.path.parent / "codes-2025.csv"  # the 2025 code sets, imported
+    with last_year.open("w", encoding="utf-8") as out:
+        out.write("codeset,code,name,parent,level\n")
+        for name in ("func", "revenue"):
+            for line in (
+                (config.CODESETS / "2026" / f"{name}.csv").read_text("utf-8").splitlines()[1:]
+            ):
+                codeset, _, rest = line.split(",", 2)
+                out.write(f"{codeset},{rest}\n")
+    with at(network, "410000") as node:
+        import_codes(node, last_year, year=2025)
+    settle(network)
+    for code, rows in LAST_YEAR.items():
+        record(network, code, rows)
     for code, rows in LEDGER.items():
         record(network, code, rows)
     for code in ON_TIME:
@@ -171,19 +197,19 @@ def province(
                 drop_database(url)
 
 
-def amounts(view: ReportView) -> dict[tuple[str, int, str], tuple[int, int, int]]:
+def amounts(view: ReportView) -> dict[tuple[str, int, str], tuple[int, ...]]:
     return {(x.section, x.level, x.code): x.amounts for x in view.lines}
 
 
-def summed(views: list[ReportView]) -> dict[tuple[str, int, str], tuple[int, int, int]]:
+def summed(views: list[ReportView]) -> dict[tuple[str, int, str], tuple[int, ...]]:
     """Line by line: each line's amounts added over the views that have it."""
     total: dict[tuple[str, int, str], list[int]] = {}
     for v in views:
         for key, values in amounts(v).items():
-            line = total.setdefault(key, [0, 0, 0])
+            line = total.setdefault(key, [0] * len(values))
             for i, value in enumerate(values):
                 line[i] += value
-    return {key: (a[0], a[1], a[2]) for key, a in total.items()}
+    return {key: tuple(a) for key, a in total.items()}
 
 
 def own(node: Node, code: str, period: str = "2026-10") -> ReportView:
@@ -218,15 +244,36 @@ def test_a_county_report_has_budget_period_and_year_to_date(province: Network) -
         first = reports.view(node, "2026-10-D1")
     item = leaf(month, "expenditure", "2050201")
     assert item.name == "学前教育"
-    assert item.amounts == (60_000_000, 55_000, 65_000)  # budget as broken down to it
+    # budget as broken down to it, period, month, year to date, same period of 2025
+    assert item.amounts == (60_000_000, 55_000, 55_000, 65_000, 52_000)
     assert month.line("expenditure", "205") == ReportLine(
-        "expenditure", 1, "205", 60_000_000, 55_000, 65_000, name="教育支出"
+        "expenditure", 1, "205", 60_000_000, 55_000, 65_000, "教育支出", 55_000, 52_000
     )
-    assert leaf(first, "expenditure", "2050201").amounts == (60_000_000, 25_000, 35_000)
+    assert leaf(first, "expenditure", "2050201").amounts == (
+        60_000_000,
+        25_000,
+        25_000,
+        35_000,
+        40_000,
+    )
     non_tax = month.line("revenue", "103")
-    assert non_tax is not None and (non_tax.level, non_tax.amounts) == (1, (0, 12_000, 12_000))
-    assert month.total("revenue").amounts == (0, 112_000, 112_000)
+    assert non_tax is not None
+    assert (non_tax.level, non_tax.amounts) == (1, (0, 12_000, 12_000, 12_000, 0))
+    assert month.total("revenue").amounts == (0, 112_000, 112_000, 112_000, 80_000)
+    assert (item.change, non_tax.change, month.total("revenue").change) == ("+25.0%", "—", "+40.0%")
     assert [s.state for s in month.sources] == ["submitted"]
+
+
+def test_a_ten_day_report_carries_its_month_to_date(province: Network) -> None:
+    with at(province, "410102") as node:
+        reports.submit(node, "2026-10-D3", actor=ACTOR, clock=beijing("2026-11-02"))
+    settle(province, beijing("2026-11-02"))
+    with at(province, "410100") as city:
+        last = own(city, "410102", "2026-10-D3")  # as the city received it
+    item = leaf(last, "expenditure", "2050201")
+    assert (item.period_fen, item.month_fen, item.ytd_fen) == (0, 55_000, 65_000)
+    assert leaf(last, "revenue", "103").amounts == (0, 0, 5_000, 5_000, 0)
+    assert leaf(last, "revenue", "10302").amounts == (0, 7_000, 7_000, 7_000, 0)
 
 
 def test_each_city_consolidation_is_the_sum_of_its_parts(province: Network) -> None:
@@ -272,7 +319,7 @@ def test_budgets_are_conserved_through_the_breakdown(province: Network) -> None:
     assert leaf(city_all, "expenditure", "2050201").budget_fen == 100_000_000
     assert whole.total("expenditure").budget_fen == 120_000_000  # everything the province issued
     assert province_own.total("expenditure").budget_fen == 0
-    assert all(x.budget_fen == 0 for x in whole.lines if x.section == "revenue")
+    assert all(x.budget_fen == 0 for x in whole.lines if x.section == "revenue")  # none imported
 
 
 def test_subtotals_equal_the_sum_of_their_children(province: Network) -> None:
@@ -283,7 +330,7 @@ def test_subtotals_equal_the_sum_of_their_children(province: Network) -> None:
     for parent in parents:
         below = children(whole, parent)
         assert below, parent
-        for i in range(3):
+        for i in range(len(parent.amounts)):
             assert parent.amounts[i] == sum(x.amounts[i] for x in below), parent
     for section in reports.SECTIONS:
         leaves = [x for x in whole.lines if x.section == section and x.level == 3]
@@ -537,12 +584,13 @@ def test_the_periods_just_ended(today: str, tenday: str, monthly: str) -> None:
     assert Period.last_ended("monthly", day).label == monthly
 
 
-def _leaves() -> dict[tuple[str, str], tuple[int, int, int]]:
+def _leaves() -> dict[tuple[str, str], tuple[int, ...]]:
+    """(budget, period, month to date, year to date, last year) of a ten-day report."""
     return {
-        ("expenditure", "2050201"): (500, 100, 300),
-        ("expenditure", "2050202"): (0, 10, 20),
-        ("revenue", "103"): (0, 5, 5),
-        ("revenue", "10302"): (0, 7, 9),
+        ("expenditure", "2050201"): (500, 100, 200, 300, 250),
+        ("expenditure", "2050202"): (0, 10, 10, 20, 0),
+        ("revenue", "103"): (0, 5, 5, 5, 4),
+        ("revenue", "10302"): (0, 7, 8, 9, 0),
     }
 
 
@@ -559,9 +607,10 @@ def test_generated_lines_pass_their_checks() -> None:
     ("change", "message"),
     [
         (("expenditure", 2, "20502", 1, 111), "expenditure 款 20502 (subtotal): period 1.11 元"),
-        (("expenditure", 0, "", 2, 0), "expenditure total: year to date 0.00 元 is not the sum"),
-        (("revenue", 3, "10302", 0, 1), "revenue 款 10302: revenue lines have no budget"),
-        (("expenditure", 3, "2050202", 2, 5), "year to date 0.05 元 is less than the period's"),
+        (("expenditure", 0, "", 3, 0), "expenditure total: year to date 0.00 元 is not the sum"),
+        (("expenditure", 1, "205", 4, 1), "expenditure 类 205 (subtotal): last year 0.01 元"),
+        (("expenditure", 3, "2050202", 3, 5), "year to date 0.05 元 is less than the period's"),
+        (("revenue", 3, "10302", 2, 10), "month to date 0.10 元 is not between the period's"),
     ],
 )
 def test_lines_that_do_not_add_up_are_refused(change: tuple[Any, ...], message: str) -> None:
@@ -571,7 +620,7 @@ def test_lines_that_do_not_add_up_are_refused(change: tuple[Any, ...], message: 
         if (x.section, x.level, x.code) == (section, level, code):
             values = list(x.amounts)
             values[column] = value
-            x = ReportLine(section, level, code, *values)
+            x = of_amounts(section, level, code, values)
         lines.append(x)
     if level == 3:  # keep the sums right, so that only the line's own fault is left
         leaves = {(x.section, x.code): x.amounts for x in lines if x.level == 3}
@@ -580,8 +629,25 @@ def test_lines_that_do_not_add_up_are_refused(change: tuple[Any, ...], message: 
         check_lines(lines, negative_entries=False)
 
 
+def test_a_monthly_report_s_month_to_date_is_its_period() -> None:
+    lines = reports.build_lines({("revenue", "10101"): (0, 500, 600, 900, 0)})
+    check_lines(lines, negative_entries=False, kind="tenday")
+    with pytest.raises(InputError, match="month to date 6.00 元 of a monthly report"):
+        check_lines(lines, negative_entries=False, kind="monthly")
+
+
+def test_revenue_budgets_are_allowed_and_the_change_is_exact() -> None:
+    lines = reports.build_lines({("revenue", "101"): (1_000, 300, 300, 300, 900)})
+    check_lines(lines, negative_entries=False, kind="monthly")
+    total, leaf_line = lines[:2]
+    assert (total.budget_fen, total.completion) == (1_000, "30.0%")
+    assert leaf_line.change == "-66.7%"  # (300 - 900) / 900, rounded half up
+    assert replace(leaf_line, ytd_fen=901, last_year_fen=600).change == "+50.2%"  # 50.1666..
+    assert replace(leaf_line, last_year_fen=0).change == "—"
+
+
 def test_negative_entries_lift_the_period_check_only() -> None:
-    leaves = {("revenue", "10101"): (0, 500, -200)}  # a refund earlier in the year
+    leaves = {("revenue", "10101"): (0, 500, 500, -200, 0)}  # a refund earlier in the year
     check_lines(reports.build_lines(leaves), negative_entries=True)
     with pytest.raises(InputError, match="less than the period's"):
         check_lines(reports.build_lines(leaves), negative_entries=False)

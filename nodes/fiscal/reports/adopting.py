@@ -32,6 +32,8 @@ def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -
             budget_fen=op["budget"],
             period_fen=op["period"],
             ytd_fen=op["ytd"],
+            month_fen=op.get("month", op["period"]),
+            last_year_fen=op.get("last_year", 0),
         )
         for op in operations
     ]

@@ -37,6 +37,14 @@ def _received_time(text: str, where: str) -> datetime:
         raise InputError(f"{where}: {text!r} is not a UTC time: {exc}") from exc
 
 
+def _month(op: Mapping[str, Any], period: Period, where: str) -> int:
+    """The month to date of a line; a report from a fiscalsync that did not send it has
+    its period there when that is the month to date (a month, its first ten days)."""
+    if "month" in op or period.part > 1:
+        return int(_field(op, "month", int, where))
+    return int(_field(op, "period", int, where))
+
+
 def apply_received(
     conn: Connection, verified: Verified, topology: Topology, *, taken_at: datetime
 ) -> None:
@@ -82,11 +90,13 @@ def apply_received(
                 budget_fen=_field(op, "budget", int, at),
                 period_fen=_field(op, "period", int, at),
                 ytd_fen=_field(op, "ytd", int, at),
+                month_fen=_month(op, period, at),
+                last_year_fen=_field(op, "last_year", int, at) if "last_year" in op else 0,
             )
         )
     if len(lines) != count:
         raise InputError(f"the report announces {count} lines but carries {len(lines)}")
-    check_lines(lines, negative_entries=negative)
+    check_lines(lines, negative_entries=negative, kind=period.kind)
     for line in lines:
         fitting(report_line, line.describe(), line_row(0, line))
     held = conn.execute(

@@ -74,6 +74,8 @@ def _operations(row: Any, lines: list[ReportLine]) -> list[dict[str, Any]]:
             "budget": x.budget_fen,
             "period": x.period_fen,
             "ytd": x.ytd_fen,
+            "month": x.month_fen,
+            "last_year": x.last_year_fen,
         }
         for x in lines
     ]
@@ -112,7 +114,7 @@ def submit(
                 "the new version",
             )
         lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
-        check_lines(lines, negative_entries=bool(row.negative_entries))
+        check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
         operations = _operations(row, lines)
         written = [
             enqueue(conn, spool, signer, code, "report", operations, clock) for code in recipients
