@@ -2207,58 +2207,6 @@ def restore_command(
     click.echo(f"Next: fiscalsync --home {done.home} sync   (or start the agent), then status")
 
 
-def _report_columns(words: dict[str, str]) -> list[tabular.Column]:
-    return [
-        tabular.Column("section", words["section"]),
-        tabular.Column("level", words["level"], "int"),
-        tabular.Column("code", words["code"]),
-        tabular.Column("name", words["name"]),
-        tabular.Column("budget", f"{words['budget']} ({words['unit']})", "money"),
-        tabular.Column("period", f"{words['period']} ({words['unit']})", "money"),
-        tabular.Column("ytd", f"{words['ytd']} ({words['unit']})", "money"),
-        tabular.Column("completion", words["completion"]),
-    ]
-
-
-def _report_rows(
-    view: reports.ReportView, words: dict[str, str], *, indent: bool
-) -> list[list[Any]]:
-    rows = []
-    for line in view.lines:
-        name = words["total"] if line.level == 0 else (line.name or "")
-        if indent and line.level:
-            name = "  " * (len(line.code) // 2 - 1) + name
-        rows.append(
-            [
-                words[line.section],
-                line.level,
-                line.code,
-                name,
-                line.budget_fen,
-                line.period_fen,
-                line.ytd_fen,
-                line.completion,
-            ]
-        )
-    return rows
-
-
-def _show_report(view: reports.ReportView, words: dict[str, str]) -> None:
-    """A report on the terminal: a heading, then its lines with subtotals indented."""
-    kind = words[view.period.kind]
-    scope = words[view.scope]
-    click.echo(f"{view.region} {view.region_name} · {view.period.label} {kind} · {scope}")
-    columns = _report_columns(words)
-    del columns[1]
-    rows = [row[:1] + row[2:] for row in _report_rows(view, words, indent=True)]
-    click.echo(tabular.render_text(columns, rows))
-    if view.scope == "all":
-        versions = ", ".join(f"{s.node} v{s.version}" for s in view.sources)
-        click.echo(f"Reports summed ({len(view.sources)}): {versions or '-'}")
-    if view.missing:
-        click.echo(f"No report held from: {', '.join(view.missing)}")
-
-
 def _show_submitters(who: list[reports.Submitter], words: dict[str, str]) -> None:
     behind = [w for w in who if w.state != "on time"]
     on_time = len(who) - len(behind)
@@ -2340,8 +2288,8 @@ def report_generate(
     with _writing(ctx) as node:
         view = reports.generate(node, period, actor=getpass.getuser())
         (current, *_) = reversed(reports.versions(node, view.period))
-    _show_report(view, words)
-    click.echo(f"Version {current.version}, {current.state}.")
+    click.echo(reports.render_text(view, lang))
+    click.echo(f"{words['version']} {current.version}, {words[current.state]}.")
 
 
 @report_group.command("submit")
@@ -2376,7 +2324,20 @@ def report_submit(ctx: click.Context, period: str) -> None:
     help="own: the region's own report (本级); all: its consolidation (全辖汇总). "
     "Default: all at the center, own elsewhere.",
 )
-@_output_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "table", "csv", "xlsx", "html", "json"]),
+    default="text",
+    show_default=True,
+    help="text for the terminal (table is the same); csv, xlsx, html or json for files.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of the terminal (required for xlsx).",
+)
 @_lang_option
 @click.pass_context
 def report_show(
@@ -2390,16 +2351,19 @@ def report_show(
 ) -> None:
     """Show a report, or consolidate a region's reports (市级汇总, 全省汇总).
 
-    At the data center, which holds every report, --scope all sums a city with its
-    counties, or the whole province, and lists who has not reported by the deadline
-    (set in node.toml, [reports]). A city holds its own and its counties' reports.
-    Amounts are in 元 with two decimals.
+    Every layout opens with the title block (title, 编制单位, 报送日期, 金额单位：元)
+    and has the columns 预算数, 本期数, 本月累计 (ten-day reports), 累计数, 完成预算%,
+    上年同期 and 增减%. At the data center, which holds every report, --scope all sums
+    a city with its counties, or the whole province, and lists who has not reported by
+    the deadline (set in node.toml, [reports]). A city holds its own and its counties'
+    reports.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000-dc report show 2026-10 --lang zh
       fiscalsync --home /srv/fiscalsync/410000-dc report show 2026-10 --region 410100 \\
           --format xlsx -o zhengzhou-2026-10.xlsx
+      fiscalsync --home /srv/fiscalsync/410102 report show 2026-10-D2 --format html -o d2.html
     """
     words = reports.labels(lang)
     with Node.open(_home(ctx)) as node:
@@ -2407,23 +2371,12 @@ def report_show(
         scope = scope or ("all" if at_center else "own")
         view = reports.view(node, period, region=region, scope=scope)
         who = reports.submitters(node, period, region=region) if at_center else []
-    if fmt == "json":
-        document = view.as_dict()
-        if at_center:
-            document["submitters"] = [w.as_dict() for w in who]
-        text = json.dumps(document, ensure_ascii=False, indent=2)
-        if output is None:
-            click.echo(text)
-        else:
-            output.write_text(text + "\n", encoding="utf-8")
-        return
-    if fmt in ("csv", "xlsx"):
-        rows = _report_rows(view, words, indent=False)
-        title = f"{view.region} {view.period.label}"
-        tabular.write_table(_report_columns(words), rows, fmt, output, title=title)
-        return
-    _show_report(view, words)
-    if at_center:
+    extra = {"submitters": [w.as_dict() for w in who]} if at_center else None
+    fmt = "text" if fmt == "table" else fmt
+    text = reports.write(view, fmt, output, lang, extra=extra)
+    if text is not None:
+        click.echo(text, nl=False)
+    if fmt == "text" and output is None and at_center:
         click.echo("")
         _show_submitters(who, words)
 
@@ -2510,7 +2463,7 @@ def demo(directory: Path | None) -> None:
     click.echo("")
     click.echo("The data center's consolidation (全省汇总):")
     words = reports.labels("zh")
-    _show_report(result.consolidated, words)
+    click.echo(reports.render_text(result.consolidated, "zh"))
     click.echo("")
     _show_submitters(result.submitters, words)
     click.echo("")

@@ -68,12 +68,15 @@ from nodes.fiscal.reports.labels import labels
 from nodes.fiscal.reports.lines import SECTIONS, ReportLine, build_lines, check_lines
 from nodes.fiscal.reports.periods import KINDS, Period, local_today
 from nodes.fiscal.reports.receiving import apply_received
+from nodes.fiscal.reports.rendering import FORMATS, Layout, layout, render_html, render_text, write
 from nodes.fiscal.reports.submitters import STATES, Submitter, submitters
 from nodes.fiscal.reports.submitting import Submission, submit
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView
 from nodes.settings import LOCAL_TIME
 
 __all__ = [
+    "FORMATS",
+    "Layout",
     "adopt_submitted",
     "KINDS",
     "LOCAL_TIME",
@@ -91,9 +94,13 @@ __all__ = [
     "check_lines",
     "generate",
     "labels",
+    "layout",
+    "render_html",
+    "render_text",
     "local_today",
     "submit",
     "submitters",
     "versions",
     "view",
+    "write",
 ]
