@@ -36,6 +36,8 @@ from nodes import (
 from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
+from nodes.fiscal.budget import import_budget
+from nodes.fiscal.budget import lines as budget_lines
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
@@ -1001,8 +1003,14 @@ def codes() -> None:
 
 @codes.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--year",
+    type=int,
+    help="Every row is of this fiscal year (the year column may then be left out): "
+    "a new year's code set (新年度科目).",
+)
 @click.pass_context
-def codes_import(ctx: click.Context, file: Path) -> None:
+def codes_import(ctx: click.Context, file: Path, year: int | None) -> None:
     """Import the province's code-set extensions and send them to every node.
 
     FILE is a CSV with the columns codeset,year,code,name,parent,level. Every bad row is
@@ -1011,9 +1019,10 @@ def codes_import(ctx: click.Context, file: Path) -> None:
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
+      fiscalsync --home /srv/fiscalsync/410000 codes import codes-2027.csv --year 2027
     """
     with _writing(ctx) as node:
-        items, sent = import_codes(node, file)
+        items, sent = import_codes(node, file, year)
     click.echo(f"Imported {items} code(s); {sent} signed change-set(s) queued for the other nodes.")
 
 
@@ -2379,6 +2388,97 @@ def report_show(
     if fmt == "text" and output is None and at_center:
         click.echo("")
         _show_submitters(who, words)
+
+
+@report_group.command("direct")
+@click.option("--year", type=int, help="Only appropriations of this year (default: every year).")
+@_output_option
+@_lang_option
+@click.pass_context
+def report_direct(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
+) -> None:
+    """The 直达资金 report: direct funds issued, received, allocated below, spent, left.
+
+    One row per direct-fund appropriation held at this level (received, or issued from
+    its own budget), then the total; every level runs it on its own data.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 report direct --year 2026
+      fiscalsync --home /srv/fiscalsync/410100 report direct --format xlsx -o direct.xlsx
+    """
+    with Node.open(_home(ctx)) as node:
+        funds = appropriations.direct_funds(node, year)
+        name = f"{node.spec.code} {node.spec.name}"
+    shape = reports.direct_layout(name, funds, lang)
+    if fmt == "table" and output is None and shape.rows:
+        click.echo("\n".join(shape.heading))
+    empty = "没有直达资金。" if lang == "zh" else "No direct funds."
+    _emit(shape.columns, shape.rows, fmt, output, title="direct", empty=empty)
+
+
+@cli.group("budget", cls=_Group)
+def budget_group() -> None:
+    """This node's own budget (本级预算): revenue and expenditure budget lines by code.
+
+    They are the budget column (预算数) of its reports, revenue included, beside the
+    appropriations it holds.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 budget import budget-2026.xlsx --year 2026
+    """
+
+
+@budget_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--year", type=int, required=True, help="The budget year, e.g. 2026.")
+@click.pass_context
+def budget_import(ctx: click.Context, file: Path, year: int) -> None:
+    """Replace this node's budget lines of a year with those of FILE (.csv or .xlsx).
+
+    Columns: section (收支: 收入/支出), code (科目编码), amount (金额, 元). Every bad line
+    is named at once and nothing is written unless all are good; importing the same
+    file again changes nothing.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 budget import budget-2026.csv --year 2026
+    """
+    with _writing(ctx) as node:
+        done = import_budget(node, file, year, actor=getpass.getuser())
+    click.echo(
+        f"Imported {done.lines} budget line(s) of {done.year}: revenue "
+        f"{format_yuan(done.revenue_fen)} 元, expenditure {format_yuan(done.expenditure_fen)} 元 "
+        f"(replacing {done.replaced})."
+    )
+
+
+@budget_group.command("list")
+@click.option("--year", type=int, required=True, help="The budget year, e.g. 2026.")
+@_output_option
+@_lang_option
+@click.pass_context
+def budget_list(ctx: click.Context, year: int, fmt: str, output: Path | None, lang: str) -> None:
+    """This node's budget lines of a year, revenue first, by code.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 budget list --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        found = budget_lines(node, year)
+    words = reports.labels(lang)
+    columns = [
+        tabular.Column("section", words["section"]),
+        tabular.Column("code", words["code"]),
+        tabular.Column("amount", words["budget"], "money"),
+        tabular.Column("source", "来源文件" if lang == "zh" else "File"),
+    ]
+    rows = [[words[b.section], b.code, b.amount_fen, b.source] for b in found]
+    empty = f"{year}年没有本级预算。" if lang == "zh" else f"No budget lines for {year}."
+    _emit(columns, rows, fmt, output, title=f"budget {year}", empty=empty)
 
 
 @cli.command()

@@ -68,7 +68,15 @@ from nodes.fiscal.reports.labels import labels
 from nodes.fiscal.reports.lines import SECTIONS, ReportLine, build_lines, check_lines
 from nodes.fiscal.reports.periods import KINDS, Period, local_today
 from nodes.fiscal.reports.receiving import apply_received
-from nodes.fiscal.reports.rendering import FORMATS, Layout, layout, render_html, render_text, write
+from nodes.fiscal.reports.rendering import (
+    FORMATS,
+    Layout,
+    direct_layout,
+    layout,
+    render_html,
+    render_text,
+    write,
+)
 from nodes.fiscal.reports.submitters import STATES, Submitter, submitters
 from nodes.fiscal.reports.submitting import Submission, submit
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView
@@ -92,6 +100,7 @@ __all__ = [
     "apply_received",
     "build_lines",
     "check_lines",
+    "direct_layout",
     "generate",
     "labels",
     "layout",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nodes.fiscal import tabular
+from nodes.fiscal.appropriations import DirectFund
 from nodes.fiscal.reports.labels import labels
 from nodes.fiscal.reports.lines import TOTAL, ReportLine
 from nodes.fiscal.reports.versions import ReportView
@@ -30,7 +31,15 @@ from schema.types import format_yuan
 from sync.errors import InputError
 from sync.files import atomic_file
 
-__all__ = ["FORMATS", "Layout", "layout", "render_html", "render_text", "write"]
+__all__ = [
+    "FORMATS",
+    "Layout",
+    "direct_layout",
+    "layout",
+    "render_html",
+    "render_text",
+    "write",
+]
 
 FORMATS = ("text", "csv", "xlsx", "html", "json")
 
@@ -223,3 +232,35 @@ def _write_text(out: Path, text: str) -> None:
             f"cannot write {out}: {exc.strerror or exc}",
             hint="check that the folder exists and is writable",
         ) from exc
+
+
+def direct_layout(node: str, funds: list[DirectFund], lang: str = "zh") -> Layout:
+    """The 直达资金 report as a table: one row per appropriation, then the total."""
+    words = labels(lang)
+    columns = [
+        tabular.Column("id", words["appropriation"]),
+        tabular.Column("year", words["year"], "int"),
+        tabular.Column("doc_no", words["doc_no"]),
+        tabular.Column("func", words["code"]),
+        tabular.Column("issuer", words["issuer"]),
+        tabular.Column("recipient", words["recipient"]),
+        tabular.Column("issued", words["issued"], "money"),
+        tabular.Column("received", words["received_fen"], "money"),
+        tabular.Column("allocated", words["allocated"], "money"),
+        tabular.Column("spent", words["spent"], "money"),
+        tabular.Column("balance", words["balance"], "money"),
+    ]
+    rows: list[list[Any]] = []
+    sums = [0] * 5
+    for f in funds:
+        amounts = [f.issued_fen, f.received_fen, f.allocated_fen, f.spent_fen, f.balance_fen]
+        sums = [a + b for a, b in zip(sums, amounts, strict=True)]
+        rows.append([f.id, f.year, f.doc_no, f.func_code, f.issuer, f.recipient, *amounts])
+    if rows:
+        rows.append([words["total"], None, "", "", "", "", *sums])
+    colon = "：" if lang == "zh" else ": "
+    heading = [
+        words["direct_title"].format(node=node),
+        f"{words['amount_unit']}{colon}{words['unit']}",
+    ]
+    return Layout(heading, columns, rows, [0] * len(rows), [])
