@@ -8,7 +8,10 @@ asserts one thing about it, and a test that adds data uses a period no other tes
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +25,8 @@ import config
 from nodes import Node, init_network
 from nodes.fiscal import ledger, reports
 from nodes.fiscal.appropriations import Allocation, allocate, holdings
+from nodes.fiscal.budget import import_budget
+from nodes.fiscal.budget import lines as budget_lines
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.reports import Period, ReportLine, ReportView, check_lines
 from nodes.fiscal.reports.lines import of_amounts
@@ -666,3 +671,107 @@ def test_labels_in_english_and_chinese() -> None:
     assert reports.labels("en").keys() == zh.keys()
     with pytest.raises(InputError):
         reports.labels("fr")
+
+
+# --- layouts and the node's own budget, from the command line -------------------------
+
+
+def cli_run(network: Network, code: str, *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    return CliRunner().invoke(cli, ["--home", str(network.path / code), *args])
+
+
+def test_report_show_writes_xlsx_and_html_with_the_title_block(
+    province: Network, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    book, page = tmp_path / "d1.xlsx", tmp_path / "d1.html"
+    for fmt, out in (("xlsx", book), ("html", page)):
+        shown = cli_run(province, "410100", "report", "show", "2026-10-D1", "--region", "410102",
+                        "--format", fmt, "-o", str(out), "--lang", "zh")  # fmt: skip
+        assert shown.exit_code == 0, shown.stderr
+    sheet = load_workbook(book).worksheets[0]
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert [row[0] for row in cells[:4]] == [
+        "2026年10月上旬财政收支旬报",
+        "编制单位：410102 中原区（本级）",
+        "报送日期：2026-10-12",
+        "金额单位：元",
+    ]
+    header = cells[4]
+    leaf_row = next(row for row in cells if row[2] == "2050201")
+    figures = dict(zip(header, leaf_row, strict=True))
+    assert (figures["本期数"], figures["本月累计"], figures["累计数"]) == (250, 250, 350)
+    assert figures["上年同期"] == 400  # 2025-01-01 to 2025-10-10
+    text = page.read_text("utf-8")
+    assert "<h1>2026年10月上旬财政收支旬报</h1>" in text and "上年同期" in text
+
+
+def test_a_budget_import_names_every_bad_line_and_writes_nothing(
+    province: Network, tmp_path: Path
+) -> None:
+    county, period = "410322", "2026-06"  # read by no other test
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "收支,科目编码,金额\n"
+        "收入,10101,5000.00\n"
+        "收入,99999,1.00\n"  # not a revenue code of 2026
+        "支出,2050202,abc\n"  # not an amount
+        "其他,2050202,1.00\n"  # neither 收入 nor 支出
+        "收入,10101,7.00\n",  # the same line again
+        encoding="utf-8",
+    )
+    refused = cli_run(province, county, "budget", "import", str(bad), "--year", "2026")
+    assert refused.exit_code == 3
+    assert "4 problem(s), nothing imported" in refused.stderr
+    for row in (3, 4, 5, 6):
+        assert f"bad.csv row {row}:" in refused.stderr
+    assert "given again (first in row 2)" in refused.stderr
+    listed = cli_run(province, county, "budget", "list", "--year", "2026", "--format", "json")
+    assert json.loads(listed.output) == []
+
+    good = tmp_path / "budget.csv"
+    good.write_text("收支,科目编码,金额\n收入,10101,5000.00\n支出,2050202,300.00\n", "utf-8")
+    for _ in range(2):  # the same file twice leaves the same lines
+        done = cli_run(province, county, "budget", "import", str(good), "--year", "2026")
+        assert done.exit_code == 0, done.stderr
+    assert "replacing 2" in done.output
+    listed = cli_run(province, county, "budget", "list", "--year", "2026", "--format", "json")
+    assert [(b["code"], b["amount"]) for b in json.loads(listed.output)] == [
+        ("10101", "5000.00"),
+        ("2050202", "300.00"),
+    ]
+    with at(province, county) as node:
+        view = reports.generate(node, period, actor=ACTOR, clock=beijing("2026-07-01"))
+    assert leaf(view, "revenue", "10101").budget_fen == 500_000  # a revenue budget shows
+    assert view.total("expenditure").budget_fen == 30_000
+
+
+def test_two_budget_imports_at_once_leave_one_whole_budget(
+    province: Network, tmp_path: Path
+) -> None:
+    county = "410300"
+    files = []
+    for number, amount in ((1, "100.00"), (2, "200.00")):
+        path = tmp_path / f"budget-{number}.csv"
+        lines = "".join(f"支出,{code},{amount}\n" for code in ("2050201", "2050202", "2010101"))
+        path.write_text("收支,科目编码,金额\n" + lines, "utf-8")
+        files.append(path)
+    barrier = threading.Barrier(2)
+
+    def one(path: Path) -> None:
+        with at(province, county) as node:
+            barrier.wait()
+            import_budget(node, path, 2025, actor=ACTOR)
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(one, path) for path in files]:
+            future.result()
+    with at(province, county) as node:
+        held = {b.amount_fen for b in budget_lines(node, 2025)}
+        assert len(budget_lines(node, 2025)) == 3
+    assert held in ({10_000}, {20_000})  # one file whole, never a mix
