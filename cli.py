@@ -2297,30 +2297,50 @@ def report_generate(
     with _writing(ctx) as node:
         view = reports.generate(node, period, actor=getpass.getuser())
         (current, *_) = reversed(reports.versions(node, view.period))
-    click.echo(reports.render_text(view, lang))
+        zone = node.settings.time_zone
+    click.echo(reports.render_text(view, lang, zone))
     click.echo(f"{words['version']} {current.version}, {words[current.state]}.")
 
 
 @report_group.command("submit")
 @click.argument("period")
+@click.option(
+    "--scope",
+    type=click.Choice(["own", "all"]),
+    default="own",
+    show_default=True,
+    help="all: send the parent this node's consolidation (全辖) again, after a report "
+    "below it changed.",
+)
 @click.pass_context
-def report_submit(ctx: click.Context, period: str) -> None:
+def report_submit(ctx: click.Context, period: str, scope: str) -> None:
     """Send this node's report to its parent and a copy to the data center.
 
     Two signed change-sets (the province sends to the center only). Generates the
     report first when there is none; to correct a submitted report, generate it again
-    and submit: the new version supersedes the old, which stays in the history.
+    and submit: the new version supersedes the old, which stays in the history. A node
+    with nodes below it also sends its parent its consolidation (全辖, 逐级): its own
+    report with what its children sent.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 report submit 2026-10
+      fiscalsync --home /srv/fiscalsync/410100 report submit 2026-10 --scope all
     """
     with _writing(ctx) as node:
+        if scope == "all":
+            version = reports.submit_region(node, period, actor=getpass.getuser())
+            click.echo(f"Submitted version {version} of the {period} consolidation (全辖).")
+            return
         sent = reports.submit(node, period, actor=getpass.getuser())
     click.echo(
         f"Submitted version {sent.version} of {sent.period} to {' and '.join(sent.recipients)} "
         f"({len(sent.changesets)} signed change-set(s)); they travel at the next sync."
     )
+    if sent.consolidated is not None:
+        click.echo(
+            f"With it, version {sent.consolidated} of its consolidation (全辖) to the parent."
+        )
 
 
 @report_group.command("show")
@@ -2380,9 +2400,10 @@ def report_show(
         scope = scope or ("all" if at_center else "own")
         view = reports.view(node, period, region=region, scope=scope)
         who = reports.submitters(node, period, region=region) if at_center else []
+        zone = node.settings.time_zone
     extra = {"submitters": [w.as_dict() for w in who]} if at_center else None
     fmt = "text" if fmt == "table" else fmt
-    text = reports.write(view, fmt, output, lang, extra=extra)
+    text = reports.write(view, fmt, output, lang, zone, extra=extra)
     if text is not None:
         click.echo(text, nl=False)
     if fmt == "text" and output is None and at_center:

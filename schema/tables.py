@@ -40,6 +40,8 @@ __all__ = [
     "metadata",
     "node_identity",
     "report",
+    "region_report",
+    "region_report_line",
     "report_line",
     "topology_node",
 ]
@@ -270,6 +272,49 @@ report_line = Table(
 """The lines of a report: 0 the section total, 1 类 and 2 款 subtotals, 3 the leaf codes.
 ``month_fen`` is the month to date (本月累计; a monthly report's is its period),
 ``last_year_fen`` the year to date of the same period last year (上年同期)."""
+
+region_report = Table(
+    "region_report",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node_code", code_column_type(), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("members", Text, nullable=False),
+    Column("generated_at", UTCDateTime(), nullable=False),
+    Column("generated_by", String(100), nullable=False),
+    Column("submitted_at", UTCDateTime()),
+    Column("changeset_id", String(DIGEST_LENGTH)),
+    Column("received_at", UTCDateTime()),
+    UniqueConstraint("node_code", "period", "version"),
+    CheckConstraint("kind IN ('monthly', 'tenday')", name="kind"),
+    CheckConstraint("state IN ('submitted', 'received')", name="state"),
+    CheckConstraint("version >= 1", name="version"),
+)
+"""Consolidated reports sent level by level (逐级全辖): a node with children sends its
+parent, beside its own report, the consolidation of its own and its subtree's, and keeps
+what it sent (``submitted``); the parent keeps those it took (``received``). ``members``
+names what was summed, one ``code:version:scope`` per report, space-separated."""
+
+region_report_line = Table(
+    "region_report_line",
+    metadata,
+    Column("report_id", Integer, ForeignKey("region_report.id"), primary_key=True),
+    Column("section", String(16), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("code", String(16), primary_key=True),
+    Column("budget_fen", Fen, nullable=False),
+    Column("period_fen", Fen, nullable=False),
+    Column("ytd_fen", Fen, nullable=False),
+    Column("month_fen", Fen, nullable=False),
+    Column("last_year_fen", Fen, nullable=False),
+    CheckConstraint("section IN ('revenue', 'expenditure')", name="section"),
+    CheckConstraint("level BETWEEN 0 AND 3", name="level"),
+)
+"""The lines of a consolidated report, as :data:`report_line`."""
 
 budget_line = Table(
     "budget_line",

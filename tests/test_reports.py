@@ -343,7 +343,9 @@ def test_subtotals_equal_the_sum_of_their_children(province: Network) -> None:
     check_lines(whole.lines, negative_entries=False)
 
 
-def test_a_city_consolidates_its_counties_and_the_province_cannot(province: Network) -> None:
+def test_a_city_consolidates_its_counties_and_sends_it_up_level_by_level(
+    province: Network,
+) -> None:
     with at(province, "410100") as city, at(province, CENTER) as center:
         mine = reports.view(city, "2026-10", scope="all")
         assert amounts(mine) == amounts(
@@ -354,12 +356,35 @@ def test_a_city_consolidates_its_counties_and_the_province_cannot(province: Netw
             ("410102", "received"),
             ("410122", "received"),
         ]
+        whole = reports.view(center, "2026-10", scope="all")
     with at(province, "410000") as node:
-        with pytest.raises(InputError, match="does not receive the reports of 410102"):
-            reports.view(node, "2026-10", scope="all")
+        # the city submitted before its counties: the 全辖 it sent then was its own alone
+        first = reports.view(node, "2026-10", region="410100", scope="all")
+        assert ([s.version for s in first.sources], first.missing) == ([1], ["410102", "410122"])
+        with pytest.raises(InputError, match="not of 410102"):
+            reports.view(node, "2026-10", region="410102", scope="all")
         assert [s.node for s in reports.view(node, "2026-10", region="410181").sources] == [
             "410181"
         ]
+    with at(province, "410100") as city:
+        assert reports.region_outdated(city, "2026-10")
+    again = cli_run(province, "410100", "report", "submit", "2026-10", "--scope", "all")
+    assert again.exit_code == 0, again.stderr
+    assert "version 2 of the 2026-10 consolidation (全辖)" in again.output
+    with at(province, "410100") as city:
+        assert not reports.region_outdated(city, "2026-10")
+    settle(province, beijing("2026-11-10"))
+    with at(province, "410000") as node:
+        second = reports.view(node, "2026-10", region="410100", scope="all")
+        level_by_level = reports.view(node, "2026-10", scope="all")
+    assert amounts(second) == amounts(mine) and second.missing == []
+    # the province's 全辖 from what its children sent is the center's 全省汇总
+    assert amounts(level_by_level) == amounts(whole)
+    assert [(s.node, s.scope) for s in level_by_level.sources] == [
+        ("410000", "own"), ("410100", "all"), ("410300", "all"), ("410181", "own"),
+    ]  # fmt: skip
+    county = cli_run(province, "410102", "report", "submit", "2026-10", "--scope", "all")
+    assert county.exit_code == 3 and "sends no consolidated" in county.stderr
 
 
 def test_late_and_missing_submitters_are_listed(province: Network) -> None:
@@ -775,3 +800,23 @@ def test_two_budget_imports_at_once_leave_one_whole_budget(
         held = {b.amount_fen for b in budget_lines(node, 2025)}
         assert len(budget_lines(node, 2025)) == 3
     assert held in ({10_000}, {20_000})  # one file whole, never a mix
+
+
+def test_times_are_shown_in_the_node_s_time_zone(province: Network) -> None:
+    settings = province.path / "410102" / "node.toml"
+    text = settings.read_text("utf-8")
+    assert 'time_zone = "Asia/Shanghai"' in text  # what a new node says
+    show = ("report", "show", "2026-10-D1", "--lang", "zh")
+    try:
+        # submitted at 09:00 on 12 October in Beijing: still the 11th in New York
+        settings.write_text(text.replace("Asia/Shanghai", "America/New_York"), "utf-8")
+        shown = cli_run(province, "410102", *show)
+        assert shown.exit_code == 0, shown.stderr
+        assert shown.output.splitlines()[2] == "报送日期：2026-10-11"
+        settings.write_text(text.replace("Asia/Shanghai", "Mars/Olympus_Mons"), "utf-8")
+        refused = cli_run(province, "410102", *show)
+        assert refused.exit_code != 0
+        assert "time_zone 'Mars/Olympus_Mons' is not a time zone" in refused.stderr
+    finally:
+        settings.write_text(text, "utf-8")
+    assert cli_run(province, "410102", *show).output.splitlines()[2] == "报送日期：2026-10-12"

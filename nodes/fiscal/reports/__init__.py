@@ -65,6 +65,7 @@ from nodes.fiscal.reports.adopting import adopt_submitted
 from nodes.fiscal.reports.consolidation import versions, view
 from nodes.fiscal.reports.generating import generate
 from nodes.fiscal.reports.labels import labels
+from nodes.fiscal.reports.levels import region_outdated
 from nodes.fiscal.reports.lines import SECTIONS, ReportLine, build_lines, check_lines
 from nodes.fiscal.reports.periods import KINDS, Period, local_today
 from nodes.fiscal.reports.receiving import apply_received
@@ -78,7 +79,7 @@ from nodes.fiscal.reports.rendering import (
     write,
 )
 from nodes.fiscal.reports.submitters import STATES, Submitter, submitters
-from nodes.fiscal.reports.submitting import Submission, submit
+from nodes.fiscal.reports.submitting import Submission, submit, submit_region
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView
 from nodes.settings import LOCAL_TIME
 
@@ -105,9 +106,11 @@ __all__ = [
     "labels",
     "layout",
     "render_html",
+    "region_outdated",
     "render_text",
     "local_today",
     "submit",
+    "submit_region",
     "submitters",
     "versions",
     "view",

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reports.generating import fitting, line_row, store
+from nodes.fiscal.reports.levels import has_children, store_region
 from nodes.fiscal.reports.lines import ReportLine, check_lines
 from nodes.fiscal.reports.periods import Period
 from nodes.topology import Topology
-from schema.tables import report, report_line
+from schema.tables import region_report, report, report_line
 from schema.types import parse_utc
 from sync.changeset import Verified
 from sync.errors import InputError
@@ -43,6 +44,62 @@ def _month(op: Mapping[str, Any], period: Period, where: str) -> int:
     if "month" in op or period.part > 1:
         return int(_field(op, "month", int, where))
     return int(_field(op, "period", int, where))
+
+
+def _keep_region(
+    conn: Connection,
+    verified: Verified,
+    topology: Topology,
+    head: Mapping[str, Any],
+    period: Period,
+    lines: list[ReportLine],
+    taken_at: datetime,
+) -> None:
+    """Keep a consolidated report (全辖) sent level by level, after its own checks."""
+    where = "report operation"
+    node = str(head["node"])
+    if not has_children(topology, node):
+        raise InputError(f"{node} has no nodes below it: it sends no consolidated (全辖) report")
+    members = _field(head, "members", str, where)
+    for member in members.split():
+        code, _, rest = member.partition(":")
+        version, _, scope = rest.partition(":")
+        ok = (code == node or topology.is_ancestor(node, code)) and version.isdigit()
+        if not ok or scope not in ("own", "all"):
+            raise InputError(f"{where}: member {member!r} is not a report of {node}'s region")
+    version = int(head["version"])
+    held = conn.execute(
+        sa.select(sa.func.max(region_report.c.version)).where(
+            region_report.c.node_code == node, region_report.c.period == period.label
+        )
+    ).scalar_one_or_none()
+    if held is not None and version <= held:
+        raise InputError(
+            f"version {version} of the {period} consolidated report of {node} is not newer "
+            f"than version {held}, held here"
+        )
+    store_region(
+        conn,
+        fitting(
+            region_report,
+            where,
+            {
+                "node_code": node,
+                "period": period.label,
+                "kind": period.kind,
+                "year": period.year,
+                "version": version,
+                "state": "received",
+                "members": members,
+                "generated_at": _received_time(str(head["generated_at"]), where),
+                "generated_by": str(head["generated_by"]),
+                "submitted_at": verified.header.created,
+                "changeset_id": verified.id,
+                "received_at": taken_at,
+            },
+        ),
+        lines,
+    )
 
 
 def apply_received(
@@ -99,6 +156,12 @@ def apply_received(
     check_lines(lines, negative_entries=negative, kind=period.kind)
     for line in lines:
         fitting(report_line, line.describe(), line_row(0, line))
+    scope = head.get("scope", "own")
+    if scope == "all":
+        _keep_region(conn, verified, topology, head, period, lines, taken_at)
+        return
+    if scope != "own":
+        raise InputError(f"{where}: scope {scope!r} is neither own nor all")
     held = conn.execute(
         sa.select(sa.func.max(report.c.version)).where(
             report.c.node_code == node, report.c.period == period.label

@@ -36,10 +36,13 @@ class ReportVersion:
     submitted_at: datetime | None
     received_at: datetime | None
     changeset_id: str | None
+    scope: str = "own"
+    """``own`` (本级), or ``all`` for a child's consolidation sent level by level (全辖)."""
 
     @classmethod
-    def from_row(cls, row: Any) -> ReportVersion:
+    def from_row(cls, row: Any, scope: str = "own") -> ReportVersion:
         return cls(
+            scope=scope,
             node=row.node_code,
             period=row.period,
             version=row.version,
@@ -65,6 +68,7 @@ class ReportVersion:
             "submitted_at": moment(self.submitted_at),
             "received_at": moment(self.received_at),
             "changeset": self.changeset_id,
+            "scope": self.scope,
         }
 
 
