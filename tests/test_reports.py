@@ -820,3 +820,22 @@ def test_times_are_shown_in_the_node_s_time_zone(province: Network) -> None:
     finally:
         settings.write_text(text, "utf-8")
     assert cli_run(province, "410102", *show).output.splitlines()[2] == "报送日期：2026-10-12"
+
+
+def test_codes_import_year_refuses_a_row_of_another_year(province: Network, tmp_path: Path) -> None:
+    codes = tmp_path / "codes-2027.csv"
+    codes.write_text(
+        "codeset,year,code,name,parent,level\n"
+        "func,,2050299,其他普通教育支出,20502,3\n"  # takes --year
+        "func,2024,2050298,其他,20502,3\n",  # names another year
+        encoding="utf-8",
+    )
+    refused = cli_run(province, "410000", "codes", "import", str(codes), "--year", "2027")
+    assert refused.exit_code == 3, refused.stderr
+    assert "codes-2027.csv row 3: year 2024 is not 2027" in refused.stderr
+    listed = cli_run(province, "410000", "codes", "list", "--year", "2027", "--format", "json")
+    assert json.loads(listed.output) == []  # nothing imported
+    # the 2025 code sets the module imported with --year reached the county that used them
+    shown = cli_run(province, "410102", "codes", "list", "--codeset", "func", "--year", "2025",
+                    "--format", "json")  # fmt: skip
+    assert "2050201" in {c["code"] for c in json.loads(shown.output)}

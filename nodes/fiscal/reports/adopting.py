@@ -51,9 +51,7 @@ def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -
                 conn,
                 {
                     "node_code": node,
-                    "period": period.label,
-                    "kind": period.kind,
-                    "year": period.year,
+                    **period.columns(),
                     "version": head["version"],
                     "state": "submitted",
                     "members": head["members"],
@@ -76,9 +74,7 @@ def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -
             conn,
             {
                 "node_code": node,
-                "period": period.label,
-                "kind": period.kind,
-                "year": period.year,
+                **period.columns(),
                 "version": head["version"],
                 "state": "draft",
                 "negative_entries": bool(head["negative_entries"]),

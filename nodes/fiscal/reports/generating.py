@@ -183,9 +183,7 @@ def generate_in(conn: Connection, node: Node, period: Period, actor: str, clock:
         conn,
         {
             "node_code": me,
-            "period": period.label,
-            "kind": period.kind,
-            "year": period.year,
+            **period.columns(),
             "version": 1 if latest is None else latest.version + 1,
             "state": "draft",
             **values,

@@ -139,9 +139,7 @@ def build_region(
     check_lines(lines, negative_entries=True, kind=period.kind)
     header = {
         "node_code": me,
-        "period": period.label,
-        "kind": period.kind,
-        "year": period.year,
+        **period.columns(),
         "version": next_region_version(conn, me, period),
         "state": "submitted",
         "members": members_text(sources),

@@ -85,6 +85,10 @@ class Period:
     def __str__(self) -> str:
         return self.label
 
+    def columns(self) -> dict[str, str | int]:
+        """The period's columns of a stored report: ``period``, ``kind`` and ``year``."""
+        return {"period": self.label, "kind": self.kind, "year": self.year}
+
     def title(self, lang: str = "en") -> str:
         """A heading: ``2026年10月上旬`` or ``October 2026, days 1-10``."""
         if lang == "zh":

@@ -46,6 +46,22 @@ def _month(op: Mapping[str, Any], period: Period, where: str) -> int:
     return int(_field(op, "period", int, where))
 
 
+def _refuse_stale(
+    conn: Connection, table: sa.Table, node: str, period: Period, version: int, what: str
+) -> None:
+    """Refuse a version no newer than the one of ``table`` held here."""
+    held = conn.execute(
+        sa.select(sa.func.max(table.c.version)).where(
+            table.c.node_code == node, table.c.period == period.label
+        )
+    ).scalar_one_or_none()
+    if held is not None and version <= held:
+        raise InputError(
+            f"version {version} of the {period} {what} of {node} is not newer than "
+            f"version {held}, held here"
+        )
+
+
 def _keep_region(
     conn: Connection,
     verified: Verified,
@@ -68,16 +84,7 @@ def _keep_region(
         if not ok or scope not in ("own", "all"):
             raise InputError(f"{where}: member {member!r} is not a report of {node}'s region")
     version = int(head["version"])
-    held = conn.execute(
-        sa.select(sa.func.max(region_report.c.version)).where(
-            region_report.c.node_code == node, region_report.c.period == period.label
-        )
-    ).scalar_one_or_none()
-    if held is not None and version <= held:
-        raise InputError(
-            f"version {version} of the {period} consolidated report of {node} is not newer "
-            f"than version {held}, held here"
-        )
+    _refuse_stale(conn, region_report, node, period, version, "consolidated report")
     store_region(
         conn,
         fitting(
@@ -85,9 +92,7 @@ def _keep_region(
             where,
             {
                 "node_code": node,
-                "period": period.label,
-                "kind": period.kind,
-                "year": period.year,
+                **period.columns(),
                 "version": version,
                 "state": "received",
                 "members": members,
@@ -162,16 +167,7 @@ def apply_received(
         return
     if scope != "own":
         raise InputError(f"{where}: scope {scope!r} is neither own nor all")
-    held = conn.execute(
-        sa.select(sa.func.max(report.c.version)).where(
-            report.c.node_code == node, report.c.period == period.label
-        )
-    ).scalar_one_or_none()
-    if held is not None and version <= held:
-        raise InputError(
-            f"version {version} of the {period} report of {node} is not newer than "
-            f"version {held}, held here"
-        )
+    _refuse_stale(conn, report, node, period, version, "report")
     store(
         conn,
         fitting(
@@ -179,9 +175,7 @@ def apply_received(
             where,
             {
                 "node_code": node,
-                "period": period.label,
-                "kind": period.kind,
-                "year": period.year,
+                **period.columns(),
                 "version": version,
                 "state": "received",
                 "negative_entries": negative,

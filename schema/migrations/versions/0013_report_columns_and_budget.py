@@ -82,8 +82,8 @@ def upgrade() -> None:
         sa.Column("budget_fen", sa.BigInteger(), nullable=False),
         sa.Column("period_fen", sa.BigInteger(), nullable=False),
         sa.Column("ytd_fen", sa.BigInteger(), nullable=False),
-        sa.Column("month_fen", sa.BigInteger(), nullable=False),
-        sa.Column("last_year_fen", sa.BigInteger(), nullable=False),
+        sa.Column("month_fen", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("last_year_fen", sa.BigInteger(), server_default="0", nullable=False),
         sa.CheckConstraint(
             "section IN ('revenue', 'expenditure')", name=op.f("ck_region_report_line_section")
         ),
