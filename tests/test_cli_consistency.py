@@ -161,7 +161,7 @@ def test_labels_follow_the_locale_and_lang_overrides(province: Network) -> None:
     )
     assert "Code tier" in english.output.splitlines()[4]
     plain = CliRunner(env={"LANG": "C.UTF-8", "LC_ALL": None}).invoke(cli, show)
-    assert plain.output.startswith("Revenue and expenditure monthly report, October 2026")
+    assert plain.output.startswith('"Revenue and expenditure monthly report, October 2026"')
     assert "Code" in plain.output.splitlines()[4]
 
 
@@ -174,8 +174,8 @@ def test_a_report_shows_what_of_its_budget_is_spent(province: Network) -> None:
     assert run(province, "410181", "report", "generate", "2026-10").exit_code == 0
     shown = run(province, "410181", "report", "show", "2026-10", "--lang", "zh", "--format", "csv")
     lines = [line.split(",") for line in shown.output.splitlines()[4:]]  # below the title block
-    assert lines[0][8] == "完成预算%"
+    assert lines[0][7] == "完成预算%"
     leaf = next(line for line in lines if line[2] == "2050202")
-    assert (leaf[4], leaf[6], leaf[8]) == ("100.00", "33.35", "33.4%")  # rounded half up
+    assert (leaf[4], leaf[6], leaf[7]) == ("100.00", "33.35", "33.4%")  # rounded half up
     revenue = next(line for line in lines if line[0] == "收入")
-    assert (revenue[4], revenue[8]) == ("", "")  # no budget, no percentage
+    assert (revenue[4], revenue[7]) == ("", "")  # no budget, no percentage

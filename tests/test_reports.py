@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from conftest import DEMO_TOPOLOGY, PG_SERVER, _fresh_pg_name, _postgres_problem, unavailable
+from openpyxl import Workbook
 
 import config
 from nodes import Node, init_network
@@ -770,6 +772,18 @@ def test_a_budget_import_names_every_bad_line_and_writes_nothing(
         ("10101", "5000.00"),
         ("2050202", "300.00"),
     ]
+    book = Workbook()  # the same budget from Excel, a title row above the header
+    sheet = book.active
+    for row in (["2026年本级预算"], ["收支", "科目编码", "金额（元）"], ["收入", "10101", 5000],
+                ["支出", "2050202", Decimal("300.00")]):  # fmt: skip
+        sheet.append(row)
+    book.save(tmp_path / "budget.xlsx")
+    done = cli_run(province, county, "budget", "import", str(tmp_path / "budget.xlsx"),
+                   "--year", "2026")  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    assert "Imported 2 budget line(s) of 2026: revenue 5,000.00 元, expenditure 300.00 元" in (
+        done.output
+    )
     with at(province, county) as node:
         view = reports.generate(node, period, actor=ACTOR, clock=beijing("2026-07-01"))
     assert leaf(view, "revenue", "10101").budget_fen == 500_000  # a revenue budget shows
