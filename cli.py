@@ -36,6 +36,8 @@ from nodes import (
 from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
+from nodes.fiscal.budget import import_budget
+from nodes.fiscal.budget import lines as budget_lines
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
@@ -1034,8 +1036,14 @@ def codes() -> None:
 
 @codes.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--year",
+    type=int,
+    help="Every row is of this fiscal year (the year column may then be left out): "
+    "a new year's code set (新年度科目).",
+)
 @click.pass_context
-def codes_import(ctx: click.Context, file: Path) -> None:
+def codes_import(ctx: click.Context, file: Path, year: int | None) -> None:
     """Import the province's code-set extensions and send them to every node.
 
     FILE is a CSV with the columns codeset,year,code,name,parent,level. Every bad row is
@@ -1044,9 +1052,10 @@ def codes_import(ctx: click.Context, file: Path) -> None:
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
+      fiscalsync --home /srv/fiscalsync/410000 codes import codes-2027.csv --year 2027
     """
     with _writing(ctx) as node:
-        items, sent = import_codes(node, file)
+        items, sent = import_codes(node, file, year)
     click.echo(f"Imported {items} code(s); {sent} signed change-set(s) queued for the other nodes.")
 
 
@@ -2274,58 +2283,6 @@ def restore_command(
     click.echo(f"Next: fiscalsync --home {done.home} sync   (or start the agent), then status")
 
 
-def _report_columns(words: dict[str, str]) -> list[tabular.Column]:
-    return [
-        tabular.Column("section", words["section"]),
-        tabular.Column("level", words["level"], "int"),
-        tabular.Column("code", words["code"]),
-        tabular.Column("name", words["name"]),
-        tabular.Column("budget", f"{words['budget']} ({words['unit']})", "money"),
-        tabular.Column("period", f"{words['period']} ({words['unit']})", "money"),
-        tabular.Column("ytd", f"{words['ytd']} ({words['unit']})", "money"),
-        tabular.Column("completion", words["completion"]),
-    ]
-
-
-def _report_rows(
-    view: reports.ReportView, words: dict[str, str], *, indent: bool
-) -> list[list[Any]]:
-    rows = []
-    for line in view.lines:
-        name = words["total"] if line.level == 0 else (line.name or "")
-        if indent and line.level:
-            name = "  " * (len(line.code) // 2 - 1) + name
-        rows.append(
-            [
-                words[line.section],
-                line.level,
-                line.code,
-                name,
-                line.budget_fen,
-                line.period_fen,
-                line.ytd_fen,
-                line.completion,
-            ]
-        )
-    return rows
-
-
-def _show_report(view: reports.ReportView, words: dict[str, str]) -> None:
-    """A report on the terminal: a heading, then its lines with subtotals indented."""
-    kind = words[view.period.kind]
-    scope = words[view.scope]
-    click.echo(f"{view.region} {view.region_name} · {view.period.label} {kind} · {scope}")
-    columns = _report_columns(words)
-    del columns[1]
-    rows = [row[:1] + row[2:] for row in _report_rows(view, words, indent=True)]
-    click.echo(tabular.render_text(columns, rows))
-    if view.scope == "all":
-        versions = ", ".join(f"{s.node} v{s.version}" for s in view.sources)
-        click.echo(f"Reports summed ({len(view.sources)}): {versions or '-'}")
-    if view.missing:
-        click.echo(f"No report held from: {', '.join(view.missing)}")
-
-
 def _show_submitters(who: list[reports.Submitter], words: dict[str, str]) -> None:
     behind = [w for w in who if w.state != "on time"]
     on_time = len(who) - len(behind)
@@ -2407,30 +2364,50 @@ def report_generate(
     with _writing(ctx) as node:
         view = reports.generate(node, period, actor=getpass.getuser())
         (current, *_) = reversed(reports.versions(node, view.period))
-    _show_report(view, words)
-    click.echo(f"Version {current.version}, {current.state}.")
+        zone = node.settings.time_zone
+    click.echo(reports.render_text(view, lang, zone))
+    click.echo(f"{words['version']} {current.version}, {words[current.state]}.")
 
 
 @report_group.command("submit")
 @click.argument("period")
+@click.option(
+    "--scope",
+    type=click.Choice(["own", "all"]),
+    default="own",
+    show_default=True,
+    help="all: send the parent this node's consolidation (全辖) again, after a report "
+    "below it changed.",
+)
 @click.pass_context
-def report_submit(ctx: click.Context, period: str) -> None:
+def report_submit(ctx: click.Context, period: str, scope: str) -> None:
     """Send this node's report to its parent and a copy to the data center.
 
     Two signed change-sets (the province sends to the center only). Generates the
     report first when there is none; to correct a submitted report, generate it again
-    and submit: the new version supersedes the old, which stays in the history.
+    and submit: the new version supersedes the old, which stays in the history. A node
+    with nodes below it also sends its parent its consolidation (全辖, 逐级): its own
+    report with what its children sent.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 report submit 2026-10
+      fiscalsync --home /srv/fiscalsync/410100 report submit 2026-10 --scope all
     """
     with _writing(ctx) as node:
+        if scope == "all":
+            version = reports.submit_region(node, period, actor=getpass.getuser())
+            click.echo(f"Submitted version {version} of the {period} consolidation (全辖).")
+            return
         sent = reports.submit(node, period, actor=getpass.getuser())
     click.echo(
         f"Submitted version {sent.version} of {sent.period} to {' and '.join(sent.recipients)} "
         f"({len(sent.changesets)} signed change-set(s)); they travel at the next sync."
     )
+    if sent.consolidated is not None:
+        click.echo(
+            f"With it, version {sent.consolidated} of its consolidation (全辖) to the parent."
+        )
 
 
 @report_group.command("show")
@@ -2443,7 +2420,20 @@ def report_submit(ctx: click.Context, period: str) -> None:
     help="own: the region's own report (本级); all: its consolidation (全辖汇总). "
     "Default: all at the center, own elsewhere.",
 )
-@_output_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "table", "csv", "xlsx", "html", "json"]),
+    default="text",
+    show_default=True,
+    help="text for the terminal (table is the same); csv, xlsx, html or json for files.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of the terminal (required for xlsx).",
+)
 @_lang_option
 @click.pass_context
 def report_show(
@@ -2457,16 +2447,19 @@ def report_show(
 ) -> None:
     """Show a report, or consolidate a region's reports (市级汇总, 全省汇总).
 
-    At the data center, which holds every report, --scope all sums a city with its
-    counties, or the whole province, and lists who has not reported by the deadline
-    (set in node.toml, [reports]). A city holds its own and its counties' reports.
-    Amounts are in 元 with two decimals.
+    Every layout opens with the title block (title, 编制单位, 报送日期, 金额单位：元)
+    and has the columns 预算数, 本期数, 本月累计 (ten-day reports), 累计数, 完成预算%,
+    上年同期 and 增减%. At the data center, which holds every report, --scope all sums
+    a city with its counties, or the whole province, and lists who has not reported by
+    the deadline (set in node.toml, [reports]). A city holds its own and its counties'
+    reports.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000-dc report show 2026-10 --lang zh
       fiscalsync --home /srv/fiscalsync/410000-dc report show 2026-10 --region 410100 \\
           --format xlsx -o zhengzhou-2026-10.xlsx
+      fiscalsync --home /srv/fiscalsync/410102 report show 2026-10-D2 --format html -o d2.html
     """
     words = reports.labels(lang)
     with Node.open(_home(ctx)) as node:
@@ -2474,25 +2467,106 @@ def report_show(
         scope = scope or ("all" if at_center else "own")
         view = reports.view(node, period, region=region, scope=scope)
         who = reports.submitters(node, period, region=region) if at_center else []
-    if fmt == "json":
-        document = view.as_dict()
-        if at_center:
-            document["submitters"] = [w.as_dict() for w in who]
-        text = json.dumps(document, ensure_ascii=False, indent=2)
-        if output is None:
-            click.echo(text)
-        else:
-            output.write_text(text + "\n", encoding="utf-8")
-        return
-    if fmt in ("csv", "xlsx"):
-        rows = _report_rows(view, words, indent=False)
-        title = f"{view.region} {view.period.label}"
-        tabular.write_table(_report_columns(words), rows, fmt, output, title=title)
-        return
-    _show_report(view, words)
-    if at_center:
+        zone = node.settings.time_zone
+    extra = {"submitters": [w.as_dict() for w in who]} if at_center else None
+    fmt = "text" if fmt == "table" else fmt
+    text = reports.write(view, fmt, output, lang, zone, extra=extra)
+    if text is not None:
+        click.echo(text, nl=False)
+    if fmt == "text" and output is None and at_center:
         click.echo("")
         _show_submitters(who, words)
+
+
+@report_group.command("direct")
+@click.option("--year", type=int, help="Only appropriations of this year (default: every year).")
+@_output_option
+@_lang_option
+@click.pass_context
+def report_direct(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
+) -> None:
+    """The 直达资金 report: direct funds issued, received, allocated below, spent, left.
+
+    One row per direct-fund appropriation held at this level (received, or issued from
+    its own budget), then the total; every level runs it on its own data.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 report direct --year 2026
+      fiscalsync --home /srv/fiscalsync/410100 report direct --format xlsx -o direct.xlsx
+    """
+    with Node.open(_home(ctx)) as node:
+        funds = appropriations.direct_funds(node, year)
+        name = f"{node.spec.code} {node.spec.name}"
+    shape = reports.direct_layout(name, funds, lang)
+    if fmt == "table" and output is None and shape.rows:
+        click.echo("\n".join(shape.heading))
+    empty = "没有直达资金。" if lang == "zh" else "No direct funds."
+    _emit(shape.columns, shape.rows, fmt, output, title="direct", empty=empty)
+
+
+@cli.group("budget", cls=_Group)
+def budget_group() -> None:
+    """This node's own budget (本级预算): revenue and expenditure budget lines by code.
+
+    They are the budget column (预算数) of its reports, revenue included, beside the
+    appropriations it holds.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 budget import budget-2026.xlsx --year 2026
+    """
+
+
+@budget_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--year", type=int, required=True, help="The budget year, e.g. 2026.")
+@click.pass_context
+def budget_import(ctx: click.Context, file: Path, year: int) -> None:
+    """Replace this node's budget lines of a year with those of FILE (.csv or .xlsx).
+
+    Columns: section (收支: 收入/支出), code (科目编码), amount (金额, 元). Every bad line
+    is named at once and nothing is written unless all are good; importing the same
+    file again changes nothing.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 budget import budget-2026.csv --year 2026
+    """
+    with _writing(ctx) as node:
+        done = import_budget(node, file, year, actor=getpass.getuser())
+    click.echo(
+        f"Imported {done.lines} budget line(s) of {done.year}: revenue "
+        f"{format_yuan(done.revenue_fen)} 元, expenditure {format_yuan(done.expenditure_fen)} 元 "
+        f"(replacing {done.replaced})."
+    )
+
+
+@budget_group.command("list")
+@click.option("--year", type=int, required=True, help="The budget year, e.g. 2026.")
+@_output_option
+@_lang_option
+@click.pass_context
+def budget_list(ctx: click.Context, year: int, fmt: str, output: Path | None, lang: str) -> None:
+    """This node's budget lines of a year, revenue first, by code.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 budget list --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        found = budget_lines(node, year)
+    words = reports.labels(lang)
+    columns = [
+        tabular.Column("section", words["section"]),
+        tabular.Column("code", words["code"]),
+        tabular.Column("amount", words["budget"], "money"),
+        tabular.Column("source", "来源文件" if lang == "zh" else "File"),
+    ]
+    rows = [[words[b.section], b.code, b.amount_fen, b.source] for b in found]
+    empty = f"{year}年没有本级预算。" if lang == "zh" else f"No budget lines for {year}."
+    _emit(columns, rows, fmt, output, title=f"budget {year}", empty=empty)
 
 
 @cli.command()
@@ -2579,7 +2653,7 @@ def demo(directory: Path | None, suite: str) -> None:
     click.echo("")
     click.echo("The data center's consolidation (全省汇总):")
     words = reports.labels("zh")
-    _show_report(result.consolidated, words)
+    click.echo(reports.render_text(result.consolidated, "zh"))
     click.echo("")
     _show_submitters(result.submitters, words)
     click.echo("")

@@ -61,6 +61,12 @@ class Settings:
     tenday_deadline_days: int = DEFAULT_TENDAY_DEADLINE_DAYS
     """A ten-day report (旬报) is due this many days after its period's last day."""
     quarantine_retention_days: int = DEFAULT_QUARANTINE_RETENTION_DAYS
+    time_zone: ZoneInfo = LOCAL_TIME
+    """[node] time_zone: the zone times are shown in (报送日期 of a report, say); times
+    are stored in UTC, and report periods and deadlines stay on Beijing days."""
+    agent_submits: tuple[str, ...] = ("monthly", "tenday")
+    """[reports] agent_submits: the kinds of report the agent generates and submits by
+    itself when their period ends; ``[]`` leaves every submission to an operator."""
     reconcile_days: tuple[tuple[str, int], ...] = tuple(DEFAULT_RECONCILE_DAYS.items())
     """[reconcile]: after how many days a receipt is missing or late, and a breakdown late
     (超时下达; the Budget Law's 30 days), as (key, days)."""
@@ -101,6 +107,8 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         "\n[node]\n"
         f"code = {s(code)}\n"
         '# The topology this node belongs to, relative to this folder.\ntopology = "topology.toml"\n'
+        "# The time zone times are shown in (stored in UTC; report days stay Beijing days).\n"
+        'time_zone = "Asia/Shanghai"\n'
         "\n[database]\n"
         "# sqlite:///PATH (embedded default) or postgresql://USER@HOST:PORT/DBNAME\n"
         f"{url_line}\n"
@@ -113,6 +121,9 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         f"monthly_deadline_day = {DEFAULT_MONTHLY_DEADLINE_DAY}\n"
         "# A ten-day report (旬报) is due this many days after its period's last day (1 to 10).\n"
         f"tenday_deadline_days = {DEFAULT_TENDAY_DEADLINE_DAYS}\n"
+        "# The reports the agent generates and submits by itself when their period ends:\n"
+        '# "monthly" (月报), "tenday" (旬报); [] leaves every submission to an operator.\n'
+        'agent_submits = ["monthly", "tenday"]\n'
         "\n[quarantine]\n"
         "# Entries released or dropped more than this many days ago are purged, with any file\n"
         "# of theirs, by the sync round (open entries are kept until an operator closes them).\n"
@@ -173,6 +184,14 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     if not is_node_code(code):
         raise ConfigError(f"{path}: [node] code {code!r} is not a node code")
     topology = home / get("node", "topology", str, "topology.toml")
+    zone_name = get("node", "time_zone", str, "Asia/Shanghai")
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ValueError, KeyError, OSError) as exc:  # not found is a KeyError
+        raise ConfigError(
+            f"{path}: [node] time_zone {zone_name!r} is not a time zone",
+            hint='write an IANA name such as "Asia/Shanghai" or "Asia/Urumqi"',
+        ) from exc
     url = environ.get(ENV_PREFIX + "DATABASE_URL") or document.get("database", {}).get("url")
     if url is None:
         url = sqlite_url(home / DATABASE_FILE)
@@ -189,6 +208,11 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     tenday_days = get("reports", "tenday_deadline_days", int, DEFAULT_TENDAY_DEADLINE_DAYS)
     if not 1 <= tenday_days <= 10:
         raise ConfigError(f"{path}: [reports] tenday_deadline_days must be from 1 to 10")
+    submits = get("reports", "agent_submits", list, ["monthly", "tenday"])
+    if not all(kind in ("monthly", "tenday") for kind in submits):
+        raise ConfigError(
+            f'{path}: [reports] agent_submits must list "monthly" and/or "tenday", not {submits!r}'
+        )
     retention = get("quarantine", "retention_days", int, DEFAULT_QUARANTINE_RETENTION_DAYS)
     if not 1 <= retention <= 36_500:
         raise ConfigError(f"{path}: [quarantine] retention_days must be from 1 to 36500")
@@ -219,6 +243,8 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         monthly_day,
         tenday_days,
         quarantine_retention_days=retention,
+        time_zone=zone,
+        agent_submits=tuple(kind for kind in ("monthly", "tenday") if kind in submits),
         revocation_ca=(home / ca).resolve() if ca else None,
         revocation_passphrase_file=(home / passphrase_file).resolve() if passphrase_file else None,
         crl_validity_days=crl_days,

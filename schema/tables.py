@@ -7,6 +7,8 @@ document number (文号) it was made.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -31,6 +33,7 @@ __all__ = [
     "appropriation_copy",
     "appropriation_copy_event",
     "appropriation_event",
+    "budget_line",
     "code_item",
     "counter",
     "reconciliation",
@@ -39,6 +42,8 @@ __all__ = [
     "metadata",
     "node_identity",
     "report",
+    "region_report",
+    "region_report_line",
     "report_line",
     "topology_node",
 ]
@@ -217,24 +222,48 @@ ledger_entry = Table(
 )
 """Expenditure payments and revenue receipts at this node, the source of its reports."""
 
+
+def _report_header(kept: Column[Any]) -> list[Any]:
+    """The columns of a report's header, ``kept`` among them (what differs by table)."""
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("node_code", code_column_type(), nullable=False),
+        Column("period", String(16), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("year", Integer, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("state", String(16), nullable=False),
+        kept,
+        Column("generated_at", UTCDateTime(), nullable=False),
+        Column("generated_by", String(100), nullable=False),
+        Column("submitted_at", UTCDateTime()),
+        Column("changeset_id", String(DIGEST_LENGTH)),
+        Column("received_at", UTCDateTime()),
+        UniqueConstraint("node_code", "period", "version"),
+        CheckConstraint("kind IN ('monthly', 'tenday')", name="kind"),
+    ]
+
+
+def _line_columns() -> list[Any]:
+    """The columns of a report line after its report's id."""
+    return [
+        Column("section", String(16), primary_key=True),
+        Column("level", Integer, primary_key=True),
+        Column("code", String(16), primary_key=True),
+        Column("budget_fen", Fen, nullable=False),
+        Column("period_fen", Fen, nullable=False),
+        Column("ytd_fen", Fen, nullable=False),
+        Column("month_fen", Fen, nullable=False, server_default="0"),
+        Column("last_year_fen", Fen, nullable=False, server_default="0"),
+        CheckConstraint("section IN ('revenue', 'expenditure')", name="section"),
+        CheckConstraint("level BETWEEN 0 AND 3", name="level"),
+    ]
+
+
 report = Table(
     "report",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("node_code", code_column_type(), nullable=False),
-    Column("period", String(16), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("year", Integer, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("negative_entries", Boolean, nullable=False),
-    Column("generated_at", UTCDateTime(), nullable=False),
-    Column("generated_by", String(100), nullable=False),
-    Column("submitted_at", UTCDateTime()),
-    Column("changeset_id", String(DIGEST_LENGTH)),
-    Column("received_at", UTCDateTime()),
-    UniqueConstraint("node_code", "period", "version"),
-    CheckConstraint("kind IN ('monthly', 'tenday')", name="kind"),
+    *_report_header(Column("negative_entries", Boolean, nullable=False)),
     CheckConstraint("state IN ('draft', 'submitted', 'received')", name="state"),
     CheckConstraint("version >= 1", name="version"),
     Index(None, "period"),
@@ -255,16 +284,48 @@ report_line = Table(
     "report_line",
     metadata,
     Column("report_id", Integer, ForeignKey("report.id"), primary_key=True),
-    Column("section", String(16), primary_key=True),
-    Column("level", Integer, primary_key=True),
-    Column("code", String(16), primary_key=True),
-    Column("budget_fen", Fen, nullable=False),
-    Column("period_fen", Fen, nullable=False),
-    Column("ytd_fen", Fen, nullable=False),
-    CheckConstraint("section IN ('revenue', 'expenditure')", name="section"),
-    CheckConstraint("level BETWEEN 0 AND 3", name="level"),
+    *_line_columns(),
 )
-"""The lines of a report: 0 the section total, 1 类 and 2 款 subtotals, 3 the leaf codes."""
+"""The lines of a report: 0 the section total, 1 类 and 2 款 subtotals, 3 the leaf codes.
+``month_fen`` is the month to date (本月累计; a monthly report's is its period),
+``last_year_fen`` the year to date of the same period last year (上年同期)."""
+
+
+region_report = Table(
+    "region_report",
+    metadata,
+    *_report_header(Column("members", Text, nullable=False)),
+    CheckConstraint("state IN ('submitted', 'received')", name="state"),
+    CheckConstraint("version >= 1", name="version"),
+)
+"""Consolidated reports sent level by level (逐级全辖): a node with children sends its
+parent, beside its own report, the consolidation of its own and its subtree's, and keeps
+what it sent (``submitted``); the parent keeps those it took (``received``). ``members``
+names what was summed, one ``code:version:scope`` per report, space-separated."""
+
+region_report_line = Table(
+    "region_report_line",
+    metadata,
+    Column("report_id", Integer, ForeignKey("region_report.id"), primary_key=True),
+    *_line_columns(),
+)
+"""The lines of a consolidated report, as :data:`report_line`."""
+
+budget_line = Table(
+    "budget_line",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("section", String(16), primary_key=True),
+    Column("code", String(16), primary_key=True),
+    Column("amount_fen", Fen, nullable=False),
+    Column("imported_at", UTCDateTime(), nullable=False),
+    Column("imported_by", String(100), nullable=False),
+    Column("source", String(300), nullable=False),
+    CheckConstraint("section IN ('revenue', 'expenditure')", name="section"),
+)
+"""This node's own budget (本级预算) of a year by classification code, revenue and
+expenditure, as last imported (``budget import``): the budget column of its reports,
+beside the appropriations it holds."""
 
 reconciliation = Table(
     "reconciliation",

@@ -23,7 +23,7 @@ from nodes.locks import agent_lock
 from nodes.network import Network
 from schema.tables import code_item
 from sync.clock import FixedClock
-from sync.errors import HomeError
+from sync.errors import ConfigError, HomeError
 
 EXE = Path(sys.executable).parent / "fiscalsync"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -172,3 +172,24 @@ def test_the_province_schedules_the_revocation_list_when_it_holds_its_ca(
         (job,) = [job for job in scheduler.get_jobs() if job.id == "revocation"]
     assert job.func is agent.revocation_job
     assert f"revocation list from {province.ca_dir} re-published at half-life" in described
+
+
+def test_the_report_job_submits_only_what_the_settings_say(province: Network) -> None:
+    clock = FixedClock(datetime(2026, 11, 1, 0, 10, tzinfo=BEIJING))
+    for code, kinds, expected in (
+        ("410300", "[]", []),
+        ("410122", '["monthly"]', ["2026-10"]),
+    ):
+        settings = province.path / code / "node.toml"
+        text = settings.read_text("utf-8")
+        assert 'agent_submits = ["monthly", "tenday"]' in text  # what a new node says
+        settings.write_text(
+            text.replace('agent_submits = ["monthly", "tenday"]', f"agent_submits = {kinds}"),
+            "utf-8",
+        )
+        assert [s.period for s in report_job(str(province.path / code), clock=clock)] == expected
+        with Node.open(province.path / code) as node:
+            assert [e.kind for e in node.outbox()] == ["report"] * 2 * len(expected)
+    settings.write_text(text.replace('["monthly", "tenday"]', '["weekly"]'), "utf-8")
+    with pytest.raises(ConfigError, match="agent_submits must list"):
+        Node.open(province.path / "410122")

@@ -151,16 +151,18 @@ def test_labels_follow_the_locale_and_lang_overrides(province: Network) -> None:
     show = [*home, "report", "show", "2026-10", "--format", "csv"]
     chinese = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None}).invoke(cli, show)
     assert chinese.exit_code == 0, chinese.stderr
-    header = chinese.output.splitlines()[0]
+    title, *_, header = chinese.output.splitlines()[:5]  # the title block, then the header
+    assert title == "2026年10月财政收支月报"
     assert (
         "科目编码" in header and "科目层次" in header and "级次" not in header.replace("层次", "")
     )
     english = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None}).invoke(
         cli, [*show, "--lang", "en"]
     )
-    assert "Code tier" in english.output.splitlines()[0]
+    assert "Code tier" in english.output.splitlines()[4]
     plain = CliRunner(env={"LANG": "C.UTF-8", "LC_ALL": None}).invoke(cli, show)
-    assert "Code" in plain.output.splitlines()[0]
+    assert plain.output.startswith('"Revenue and expenditure monthly report, October 2026"')
+    assert "Code" in plain.output.splitlines()[4]
 
 
 def test_a_report_shows_what_of_its_budget_is_spent(province: Network) -> None:
@@ -171,9 +173,9 @@ def test_a_report_shows_what_of_its_budget_is_spent(province: Network) -> None:
     assert spent.exit_code == 0, spent.stderr
     assert run(province, "410181", "report", "generate", "2026-10").exit_code == 0
     shown = run(province, "410181", "report", "show", "2026-10", "--lang", "zh", "--format", "csv")
-    lines = [line.split(",") for line in shown.output.splitlines()]
-    assert lines[0][-1] == "完成预算%"
+    lines = [line.split(",") for line in shown.output.splitlines()[4:]]  # below the title block
+    assert lines[0][7] == "完成预算%"
     leaf = next(line for line in lines if line[2] == "2050202")
-    assert (leaf[4], leaf[6], leaf[-1]) == ("100.00", "33.35", "33.4%")  # rounded half up
+    assert (leaf[4], leaf[6], leaf[7]) == ("100.00", "33.35", "33.4%")  # rounded half up
     revenue = next(line for line in lines if line[0] == "收入")
-    assert revenue[-1] == ""  # no budget, no percentage
+    assert (revenue[4], revenue[7]) == ("", "")  # no budget, no percentage

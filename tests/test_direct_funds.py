@@ -345,3 +345,40 @@ def test_two_operators_issuing_over_the_citys_head_at_once(province: Network) ->
     expected = sorted(i for i in ids if i not in second[0::2])  # all but those to the city
     assert copies == expected
     assert sum(parse_yuan(s["amount"]) for s in shares) == rounds * 600
+
+
+def test_the_direct_funds_report_at_every_level(province: Network) -> None:
+    assert allocate(province, "410000", "410100", "1000.00", "--direct").exit_code == 0
+    assert allocate(province, "410000", "410181", "77.00").exit_code == 0  # not 直达
+    settle(province)
+    for county, amount in (("410102", "600.00"), ("410122", "300.00")):
+        result = allocate(province, "410100", county, amount, "--from", FIRST)
+        assert result.exit_code == 0, result.stderr
+    for code, ident, amount in (("410100", FIRST, "50.00"),
+                                ("410102", "410100-2026-000001", "120.00")):  # fmt: skip
+        settle(province)
+        spend = run(province, code, "ledger", "add", "--date", "2026-10-15", "--code",
+                    "2050202", "--amount", amount, "--appropriation", ident)  # fmt: skip
+        assert spend.exit_code == 0, spend.stderr
+
+    def rows(code: str) -> list[tuple[str, ...]]:
+        found = as_json(province, code, "report", "direct", "--year", "2026", "--lang", "zh")
+        keys = ("id", "issued", "received", "allocated", "spent", "balance")
+        return [tuple(r[k] for k in keys) for r in found]
+
+    assert rows("410000") == [
+        (FIRST, "1000.00", "0.00", "0.00", "0.00", "0.00"),
+        ("合计", "1000.00", "0.00", "0.00", "0.00", "0.00"),
+    ]
+    assert rows("410100") == [
+        (FIRST, "0.00", "1000.00", "900.00", "50.00", "50.00"),
+        ("合计", "0.00", "1000.00", "900.00", "50.00", "50.00"),
+    ]
+    assert rows("410102")[0] == ("410100-2026-000001", "0.00", "600.00", "0.00", "120.00", "480.00")
+    assert rows("410181") == []  # what it holds is not 直达资金
+    table = run(province, "410100", "report", "direct", "--lang", "zh")
+    assert table.exit_code == 0, table.stderr
+    assert table.output.startswith("410100 郑州市直达资金情况表\n金额单位：元\n")
+    assert "分配下级" in table.output
+    none = run(province, "410181", "report", "direct", "--lang", "en")
+    assert none.output == "No direct funds.\n"

@@ -137,7 +137,8 @@ def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
     # (the budget of the county that did not report is not in it)
     budget = Decimal(total[2].replace(",", ""))
     assert 0 < budget < Decimal("18750000.00") and total[3] == total[4] != "0.00"
-    assert "Reports summed (6)" in out and "410181 v1" in out  # 巩义市, 省直管县
+    assert "汇总报表 (6)" in out and "410181 v1" in out  # 巩义市, 省直管县
+    assert "财政收支月报" in out and "金额单位：元" in out  # the title block
     # on the demo's own calendar: on time, one late and one missing, every time
     assert "5 of 7 node(s) reported on time." in out
     assert "410322  孟津县  逾期  2026-11-05  2026-11-07 15:00" in out

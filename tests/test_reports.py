@@ -8,19 +8,30 @@ asserts one thing about it, and a test that adds data uses a period no other tes
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from conftest import DEMO_TOPOLOGY, PG_SERVER, _fresh_pg_name, _postgres_problem, unavailable
+from openpyxl import Workbook
 
+import config
 from nodes import Node, init_network
 from nodes.fiscal import ledger, reports
 from nodes.fiscal.appropriations import Allocation, allocate, holdings
+from nodes.fiscal.budget import import_budget
+from nodes.fiscal.budget import lines as budget_lines
+from nodes.fiscal.codes import import_codes
 from nodes.fiscal.reports import Period, ReportLine, ReportView, check_lines
+from nodes.fiscal.reports.lines import of_amounts
 from nodes.network import Network, database_url_for, sync_network
 from nodes.settings import Settings, load_settings, render_settings
 from schema.channels import changeset_log, outbox
@@ -57,6 +68,14 @@ LEDGER = {
     "410181": [
         ("2026-08-01", "revenue", "10101", "12.34"),
         ("2026-10-10", "expenditure", "2050202", "20.00"),
+    ],
+}
+LAST_YEAR = {  # 上年同期: in and out of the same period of 2025
+    "410102": [
+        ("2025-03-01", "expenditure", "2050201", "400.00"),
+        ("2025-10-31", "expenditure", "2050201", "120.00"),
+        ("2025-11-01", "expenditure", "2050201", "999.00"),  # after the period
+        ("2025-10-08", "revenue", "10101", "800.00"),
     ],
 }
 ON_TIME = ("410000", "410100", "410102", "410122", "410181")
@@ -125,6 +144,20 @@ def build_province(network: Network) -> None:
             actor=ACTOR,
         )
     settle(network)
+    last_year = network.path.parent / "codes-2025.csv"  # the 2025 code sets, imported
+    with last_year.open("w", encoding="utf-8") as out:
+        out.write("codeset,code,name,parent,level\n")
+        for name in ("func", "revenue"):
+            for line in (
+                (config.CODESETS / "2026" / f"{name}.csv").read_text("utf-8").splitlines()[1:]
+            ):
+                codeset, _, rest = line.split(",", 2)
+                out.write(f"{codeset},{rest}\n")
+    with at(network, "410000") as node:
+        import_codes(node, last_year, year=2025)
+    settle(network)
+    for code, rows in LAST_YEAR.items():
+        record(network, code, rows)
     for code, rows in LEDGER.items():
         record(network, code, rows)
     for code in ON_TIME:
@@ -171,19 +204,19 @@ def province(
                 drop_database(url)
 
 
-def amounts(view: ReportView) -> dict[tuple[str, int, str], tuple[int, int, int]]:
+def amounts(view: ReportView) -> dict[tuple[str, int, str], tuple[int, ...]]:
     return {(x.section, x.level, x.code): x.amounts for x in view.lines}
 
 
-def summed(views: list[ReportView]) -> dict[tuple[str, int, str], tuple[int, int, int]]:
+def summed(views: list[ReportView]) -> dict[tuple[str, int, str], tuple[int, ...]]:
     """Line by line: each line's amounts added over the views that have it."""
     total: dict[tuple[str, int, str], list[int]] = {}
     for v in views:
         for key, values in amounts(v).items():
-            line = total.setdefault(key, [0, 0, 0])
+            line = total.setdefault(key, [0] * len(values))
             for i, value in enumerate(values):
                 line[i] += value
-    return {key: (a[0], a[1], a[2]) for key, a in total.items()}
+    return {key: tuple(a) for key, a in total.items()}
 
 
 def own(node: Node, code: str, period: str = "2026-10") -> ReportView:
@@ -218,15 +251,36 @@ def test_a_county_report_has_budget_period_and_year_to_date(province: Network) -
         first = reports.view(node, "2026-10-D1")
     item = leaf(month, "expenditure", "2050201")
     assert item.name == "学前教育"
-    assert item.amounts == (60_000_000, 55_000, 65_000)  # budget as broken down to it
+    # budget as broken down to it, period, month, year to date, same period of 2025
+    assert item.amounts == (60_000_000, 55_000, 55_000, 65_000, 52_000)
     assert month.line("expenditure", "205") == ReportLine(
-        "expenditure", 1, "205", 60_000_000, 55_000, 65_000, name="教育支出"
+        "expenditure", 1, "205", 60_000_000, 55_000, 65_000, "教育支出", 55_000, 52_000
     )
-    assert leaf(first, "expenditure", "2050201").amounts == (60_000_000, 25_000, 35_000)
+    assert leaf(first, "expenditure", "2050201").amounts == (
+        60_000_000,
+        25_000,
+        25_000,
+        35_000,
+        40_000,
+    )
     non_tax = month.line("revenue", "103")
-    assert non_tax is not None and (non_tax.level, non_tax.amounts) == (1, (0, 12_000, 12_000))
-    assert month.total("revenue").amounts == (0, 112_000, 112_000)
+    assert non_tax is not None
+    assert (non_tax.level, non_tax.amounts) == (1, (0, 12_000, 12_000, 12_000, 0))
+    assert month.total("revenue").amounts == (0, 112_000, 112_000, 112_000, 80_000)
+    assert (item.change, non_tax.change, month.total("revenue").change) == ("+25.0%", "—", "+40.0%")
     assert [s.state for s in month.sources] == ["submitted"]
+
+
+def test_a_ten_day_report_carries_its_month_to_date(province: Network) -> None:
+    with at(province, "410102") as node:
+        reports.submit(node, "2026-10-D3", actor=ACTOR, clock=beijing("2026-11-02"))
+    settle(province, beijing("2026-11-02"))
+    with at(province, "410100") as city:
+        last = own(city, "410102", "2026-10-D3")  # as the city received it
+    item = leaf(last, "expenditure", "2050201")
+    assert (item.period_fen, item.month_fen, item.ytd_fen) == (0, 55_000, 65_000)
+    assert leaf(last, "revenue", "103").amounts == (0, 0, 5_000, 5_000, 0)
+    assert leaf(last, "revenue", "10302").amounts == (0, 7_000, 7_000, 7_000, 0)
 
 
 def test_each_city_consolidation_is_the_sum_of_its_parts(province: Network) -> None:
@@ -272,7 +326,7 @@ def test_budgets_are_conserved_through_the_breakdown(province: Network) -> None:
     assert leaf(city_all, "expenditure", "2050201").budget_fen == 100_000_000
     assert whole.total("expenditure").budget_fen == 120_000_000  # everything the province issued
     assert province_own.total("expenditure").budget_fen == 0
-    assert all(x.budget_fen == 0 for x in whole.lines if x.section == "revenue")
+    assert all(x.budget_fen == 0 for x in whole.lines if x.section == "revenue")  # none imported
 
 
 def test_subtotals_equal_the_sum_of_their_children(province: Network) -> None:
@@ -283,7 +337,7 @@ def test_subtotals_equal_the_sum_of_their_children(province: Network) -> None:
     for parent in parents:
         below = children(whole, parent)
         assert below, parent
-        for i in range(3):
+        for i in range(len(parent.amounts)):
             assert parent.amounts[i] == sum(x.amounts[i] for x in below), parent
     for section in reports.SECTIONS:
         leaves = [x for x in whole.lines if x.section == section and x.level == 3]
@@ -291,7 +345,9 @@ def test_subtotals_equal_the_sum_of_their_children(province: Network) -> None:
     check_lines(whole.lines, negative_entries=False)
 
 
-def test_a_city_consolidates_its_counties_and_the_province_cannot(province: Network) -> None:
+def test_a_city_consolidates_its_counties_and_sends_it_up_level_by_level(
+    province: Network,
+) -> None:
     with at(province, "410100") as city, at(province, CENTER) as center:
         mine = reports.view(city, "2026-10", scope="all")
         assert amounts(mine) == amounts(
@@ -302,12 +358,35 @@ def test_a_city_consolidates_its_counties_and_the_province_cannot(province: Netw
             ("410102", "received"),
             ("410122", "received"),
         ]
+        whole = reports.view(center, "2026-10", scope="all")
     with at(province, "410000") as node:
-        with pytest.raises(InputError, match="does not receive the reports of 410102"):
-            reports.view(node, "2026-10", scope="all")
+        # the city submitted before its counties: the 全辖 it sent then was its own alone
+        first = reports.view(node, "2026-10", region="410100", scope="all")
+        assert ([s.version for s in first.sources], first.missing) == ([1], ["410102", "410122"])
+        with pytest.raises(InputError, match="not of 410102"):
+            reports.view(node, "2026-10", region="410102", scope="all")
         assert [s.node for s in reports.view(node, "2026-10", region="410181").sources] == [
             "410181"
         ]
+    with at(province, "410100") as city:
+        assert reports.region_outdated(city, "2026-10")
+    again = cli_run(province, "410100", "report", "submit", "2026-10", "--scope", "all")
+    assert again.exit_code == 0, again.stderr
+    assert "version 2 of the 2026-10 consolidation (全辖)" in again.output
+    with at(province, "410100") as city:
+        assert not reports.region_outdated(city, "2026-10")
+    settle(province, beijing("2026-11-10"))
+    with at(province, "410000") as node:
+        second = reports.view(node, "2026-10", region="410100", scope="all")
+        level_by_level = reports.view(node, "2026-10", scope="all")
+    assert amounts(second) == amounts(mine) and second.missing == []
+    # the province's 全辖 from what its children sent is the center's 全省汇总
+    assert amounts(level_by_level) == amounts(whole)
+    assert [(s.node, s.scope) for s in level_by_level.sources] == [
+        ("410000", "own"), ("410100", "all"), ("410300", "all"), ("410181", "own"),
+    ]  # fmt: skip
+    county = cli_run(province, "410102", "report", "submit", "2026-10", "--scope", "all")
+    assert county.exit_code == 3 and "sends no consolidated" in county.stderr
 
 
 def test_late_and_missing_submitters_are_listed(province: Network) -> None:
@@ -537,12 +616,13 @@ def test_the_periods_just_ended(today: str, tenday: str, monthly: str) -> None:
     assert Period.last_ended("monthly", day).label == monthly
 
 
-def _leaves() -> dict[tuple[str, str], tuple[int, int, int]]:
+def _leaves() -> dict[tuple[str, str], tuple[int, ...]]:
+    """(budget, period, month to date, year to date, last year) of a ten-day report."""
     return {
-        ("expenditure", "2050201"): (500, 100, 300),
-        ("expenditure", "2050202"): (0, 10, 20),
-        ("revenue", "103"): (0, 5, 5),
-        ("revenue", "10302"): (0, 7, 9),
+        ("expenditure", "2050201"): (500, 100, 200, 300, 250),
+        ("expenditure", "2050202"): (0, 10, 10, 20, 0),
+        ("revenue", "103"): (0, 5, 5, 5, 4),
+        ("revenue", "10302"): (0, 7, 8, 9, 0),
     }
 
 
@@ -559,9 +639,10 @@ def test_generated_lines_pass_their_checks() -> None:
     ("change", "message"),
     [
         (("expenditure", 2, "20502", 1, 111), "expenditure 款 20502 (subtotal): period 1.11 元"),
-        (("expenditure", 0, "", 2, 0), "expenditure total: year to date 0.00 元 is not the sum"),
-        (("revenue", 3, "10302", 0, 1), "revenue 款 10302: revenue lines have no budget"),
-        (("expenditure", 3, "2050202", 2, 5), "year to date 0.05 元 is less than the period's"),
+        (("expenditure", 0, "", 3, 0), "expenditure total: year to date 0.00 元 is not the sum"),
+        (("expenditure", 1, "205", 4, 1), "expenditure 类 205 (subtotal): last year 0.01 元"),
+        (("expenditure", 3, "2050202", 3, 5), "year to date 0.05 元 is less than the period's"),
+        (("revenue", 3, "10302", 2, 10), "month to date 0.10 元 is not between the period's"),
     ],
 )
 def test_lines_that_do_not_add_up_are_refused(change: tuple[Any, ...], message: str) -> None:
@@ -571,7 +652,7 @@ def test_lines_that_do_not_add_up_are_refused(change: tuple[Any, ...], message: 
         if (x.section, x.level, x.code) == (section, level, code):
             values = list(x.amounts)
             values[column] = value
-            x = ReportLine(section, level, code, *values)
+            x = of_amounts(section, level, code, values)
         lines.append(x)
     if level == 3:  # keep the sums right, so that only the line's own fault is left
         leaves = {(x.section, x.code): x.amounts for x in lines if x.level == 3}
@@ -580,8 +661,25 @@ def test_lines_that_do_not_add_up_are_refused(change: tuple[Any, ...], message: 
         check_lines(lines, negative_entries=False)
 
 
+def test_a_monthly_report_s_month_to_date_is_its_period() -> None:
+    lines = reports.build_lines({("revenue", "10101"): (0, 500, 600, 900, 0)})
+    check_lines(lines, negative_entries=False, kind="tenday")
+    with pytest.raises(InputError, match="month to date 6.00 元 of a monthly report"):
+        check_lines(lines, negative_entries=False, kind="monthly")
+
+
+def test_revenue_budgets_are_allowed_and_the_change_is_exact() -> None:
+    lines = reports.build_lines({("revenue", "101"): (1_000, 300, 300, 300, 900)})
+    check_lines(lines, negative_entries=False, kind="monthly")
+    total, leaf_line = lines[:2]
+    assert (total.budget_fen, total.completion) == (1_000, "30.0%")
+    assert leaf_line.change == "-66.7%"  # (300 - 900) / 900, rounded half up
+    assert replace(leaf_line, ytd_fen=901, last_year_fen=600).change == "+50.2%"  # 50.1666..
+    assert replace(leaf_line, last_year_fen=0).change == "—"
+
+
 def test_negative_entries_lift_the_period_check_only() -> None:
-    leaves = {("revenue", "10101"): (0, 500, -200)}  # a refund earlier in the year
+    leaves = {("revenue", "10101"): (0, 500, 500, -200, 0)}  # a refund earlier in the year
     check_lines(reports.build_lines(leaves), negative_entries=True)
     with pytest.raises(InputError, match="less than the period's"):
         check_lines(reports.build_lines(leaves), negative_entries=False)
@@ -600,3 +698,158 @@ def test_labels_in_english_and_chinese() -> None:
     assert reports.labels("en").keys() == zh.keys()
     with pytest.raises(InputError):
         reports.labels("fr")
+
+
+# --- layouts and the node's own budget, from the command line -------------------------
+
+
+def cli_run(network: Network, code: str, *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    return CliRunner().invoke(cli, ["--home", str(network.path / code), *args])
+
+
+def test_report_show_writes_xlsx_and_html_with_the_title_block(
+    province: Network, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    book, page = tmp_path / "d1.xlsx", tmp_path / "d1.html"
+    for fmt, out in (("xlsx", book), ("html", page)):
+        shown = cli_run(province, "410100", "report", "show", "2026-10-D1", "--region", "410102",
+                        "--format", fmt, "-o", str(out), "--lang", "zh")  # fmt: skip
+        assert shown.exit_code == 0, shown.stderr
+    sheet = load_workbook(book).worksheets[0]
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert [row[0] for row in cells[:4]] == [
+        "2026年10月上旬财政收支旬报",
+        "编制单位：410102 中原区（本级）",
+        "报送日期：2026-10-12",
+        "金额单位：元",
+    ]
+    header = cells[4]
+    leaf_row = next(row for row in cells if row[2] == "2050201")
+    figures = dict(zip(header, leaf_row, strict=True))
+    assert (figures["本期数"], figures["本月累计"], figures["累计数"]) == (250, 250, 350)
+    assert figures["上年同期"] == 400  # 2025-01-01 to 2025-10-10
+    text = page.read_text("utf-8")
+    assert "<h1>2026年10月上旬财政收支旬报</h1>" in text and "上年同期" in text
+
+
+def test_a_budget_import_names_every_bad_line_and_writes_nothing(
+    province: Network, tmp_path: Path
+) -> None:
+    county, period = "410322", "2026-06"  # read by no other test
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "收支,科目编码,金额\n"
+        "收入,10101,5000.00\n"
+        "收入,99999,1.00\n"  # not a revenue code of 2026
+        "支出,2050202,abc\n"  # not an amount
+        "其他,2050202,1.00\n"  # neither 收入 nor 支出
+        "收入,10101,7.00\n",  # the same line again
+        encoding="utf-8",
+    )
+    refused = cli_run(province, county, "budget", "import", str(bad), "--year", "2026")
+    assert refused.exit_code == 3
+    assert "4 problem(s), nothing imported" in refused.stderr
+    for row in (3, 4, 5, 6):
+        assert f"bad.csv row {row}:" in refused.stderr
+    assert "given again (first in row 2)" in refused.stderr
+    listed = cli_run(province, county, "budget", "list", "--year", "2026", "--format", "json")
+    assert json.loads(listed.output) == []
+
+    good = tmp_path / "budget.csv"
+    good.write_text("收支,科目编码,金额\n收入,10101,5000.00\n支出,2050202,300.00\n", "utf-8")
+    for _ in range(2):  # the same file twice leaves the same lines
+        done = cli_run(province, county, "budget", "import", str(good), "--year", "2026")
+        assert done.exit_code == 0, done.stderr
+    assert "replacing 2" in done.output
+    listed = cli_run(province, county, "budget", "list", "--year", "2026", "--format", "json")
+    assert [(b["code"], b["amount"]) for b in json.loads(listed.output)] == [
+        ("10101", "5000.00"),
+        ("2050202", "300.00"),
+    ]
+    book = Workbook()  # the same budget from Excel, a title row above the header
+    sheet = book.active
+    for row in (["2026年本级预算"], ["收支", "科目编码", "金额（元）"], ["收入", "10101", 5000],
+                ["支出", "2050202", Decimal("300.00")]):  # fmt: skip
+        sheet.append(row)
+    book.save(tmp_path / "budget.xlsx")
+    done = cli_run(province, county, "budget", "import", str(tmp_path / "budget.xlsx"),
+                   "--year", "2026")  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    assert "Imported 2 budget line(s) of 2026: revenue 5,000.00 元, expenditure 300.00 元" in (
+        done.output
+    )
+    with at(province, county) as node:
+        view = reports.generate(node, period, actor=ACTOR, clock=beijing("2026-07-01"))
+    assert leaf(view, "revenue", "10101").budget_fen == 500_000  # a revenue budget shows
+    assert view.total("expenditure").budget_fen == 30_000
+
+
+def test_two_budget_imports_at_once_leave_one_whole_budget(
+    province: Network, tmp_path: Path
+) -> None:
+    county = "410300"
+    files = []
+    for number, amount in ((1, "100.00"), (2, "200.00")):
+        path = tmp_path / f"budget-{number}.csv"
+        lines = "".join(f"支出,{code},{amount}\n" for code in ("2050201", "2050202", "2010101"))
+        path.write_text("收支,科目编码,金额\n" + lines, "utf-8")
+        files.append(path)
+    barrier = threading.Barrier(2)
+
+    def one(path: Path) -> None:
+        with at(province, county) as node:
+            barrier.wait()
+            import_budget(node, path, 2025, actor=ACTOR)
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(one, path) for path in files]:
+            future.result()
+    with at(province, county) as node:
+        held = {b.amount_fen for b in budget_lines(node, 2025)}
+        assert len(budget_lines(node, 2025)) == 3
+    assert held in ({10_000}, {20_000})  # one file whole, never a mix
+
+
+def test_times_are_shown_in_the_node_s_time_zone(province: Network) -> None:
+    settings = province.path / "410102" / "node.toml"
+    text = settings.read_text("utf-8")
+    assert 'time_zone = "Asia/Shanghai"' in text  # what a new node says
+    show = ("report", "show", "2026-10-D1", "--lang", "zh")
+    try:
+        # submitted at 09:00 on 12 October in Beijing: still the 11th in New York
+        settings.write_text(text.replace("Asia/Shanghai", "America/New_York"), "utf-8")
+        shown = cli_run(province, "410102", *show)
+        assert shown.exit_code == 0, shown.stderr
+        assert shown.output.splitlines()[2] == "报送日期：2026-10-11"
+        settings.write_text(text.replace("Asia/Shanghai", "Mars/Olympus_Mons"), "utf-8")
+        refused = cli_run(province, "410102", *show)
+        assert refused.exit_code != 0
+        assert "time_zone 'Mars/Olympus_Mons' is not a time zone" in refused.stderr
+    finally:
+        settings.write_text(text, "utf-8")
+    assert cli_run(province, "410102", *show).output.splitlines()[2] == "报送日期：2026-10-12"
+
+
+def test_codes_import_year_refuses_a_row_of_another_year(province: Network, tmp_path: Path) -> None:
+    codes = tmp_path / "codes-2027.csv"
+    codes.write_text(
+        "codeset,year,code,name,parent,level\n"
+        "func,,2050299,其他普通教育支出,20502,3\n"  # takes --year
+        "func,2024,2050298,其他,20502,3\n",  # names another year
+        encoding="utf-8",
+    )
+    refused = cli_run(province, "410000", "codes", "import", str(codes), "--year", "2027")
+    assert refused.exit_code == 3, refused.stderr
+    assert "codes-2027.csv row 3: year 2024 is not 2027" in refused.stderr
+    listed = cli_run(province, "410000", "codes", "list", "--year", "2027", "--format", "json")
+    assert json.loads(listed.output) == []  # nothing imported
+    # the 2025 code sets the module imported with --year reached the county that used them
+    shown = cli_run(province, "410102", "codes", "list", "--codeset", "func", "--year", "2025",
+                    "--format", "json")  # fmt: skip
+    assert "2050201" in {c["code"] for c in json.loads(shown.output)}

@@ -317,3 +317,45 @@ def test_bulk_insert_keeps_every_value_exactly(engine: sa.Engine) -> None:
             )
         ).all()
     assert [tuple(r) for r in got] == sorted(rows)
+
+
+def test_reports_from_before_get_their_month_to_date_and_keep_their_figures(
+    engine: sa.Engine,
+) -> None:
+    assert migrate.upgrade(engine, "0012") == "0012"
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        for number, period in ((1, "2026-10"), (2, "2026-10-D2")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO report (id, node_code, period, kind, year, version, state, "
+                    "negative_entries, generated_at, generated_by) VALUES (:id, '410102', "
+                    ":period, :kind, 2026, 1, 'draft', false, :at, 'x')"
+                ),
+                {
+                    "id": number,
+                    "period": period,
+                    "kind": "tenday" if "D" in period else "monthly",
+                    "at": at,
+                },  # fmt: skip
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO report_line (report_id, section, level, code, budget_fen, "
+                    "period_fen, ytd_fen) VALUES (:id, 'expenditure', 0, '', 5, 300, 900)"
+                ),
+                {"id": number},
+            )
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    line = tables.report_line
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                line.c.report_id,
+                line.c.period_fen,
+                line.c.month_fen,
+                line.c.last_year_fen,
+                line.c.ytd_fen,
+            ).order_by(line.c.report_id)  # fmt: skip
+        ).all()
+    assert [tuple(r) for r in rows] == [(1, 300, 300, 0, 900), (2, 300, 300, 0, 900)]

@@ -118,15 +118,18 @@ def _check(raw: dict[str, Any], where: str, extension: bool) -> CodeItem:
     return item
 
 
-def read_csv(path: Path, *, extension: bool = True) -> list[CodeItem]:
-    """Read a code-set CSV (``codeset,year,code,name,parent,level``); every bad row at once."""
+def read_csv(path: Path, *, extension: bool = True, year: int | None = None) -> list[CodeItem]:
+    """Read a code-set CSV (``codeset,year,code,name,parent,level``); every bad row at once.
+
+    With ``year`` (``codes import --year``) the year column may be left out or empty:
+    every row is of that year, and a row naming another year is refused."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.DictReader(handle))
             header = rows[0].keys() if rows else []
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
-    missing = [c for c in COLUMNS if c not in header]
+    missing = [c for c in COLUMNS if c not in header and not (c == "year" and year is not None)]
     if not rows or missing:
         raise InputError(
             f"{path}: missing columns {', '.join(missing) or '(no rows)'}",
@@ -134,6 +137,12 @@ def read_csv(path: Path, *, extension: bool = True) -> list[CodeItem]:
         )
     items, problems = [], []
     for number, row in enumerate(rows, start=2):
+        if year is not None:
+            given = (row.get("year") or "").strip()
+            if given and given != str(year):
+                problems.append(f"{path.name} row {number}: year {given} is not {year}")
+                continue
+            row["year"] = str(year)
         try:
             items.append(_check(row, f"{path.name} row {number}", extension=extension))
         except InputError as exc:
@@ -192,17 +201,20 @@ def store(conn: Connection, items: Iterable[CodeItem]) -> int:
     return count
 
 
-def import_codes(node: Node, path: Path) -> tuple[int, int]:
+def import_codes(node: Node, path: Path, year: int | None = None) -> tuple[int, int]:
     """``codes import``: store the province's extensions and send them to every node.
 
-    Returns (code items, change-sets). Only the province may import code sets.
+    With ``year``, every row is of that year (a new year's code set, 新年度科目). Returns
+    (code items, change-sets). Only the province may import code sets.
     """
     if node.spec.role != "province":
         raise InputError(
             f"only the province imports code sets; this node is a {node.spec.role}",
             hint="run it in the province's node home",
         )
-    items = read_csv(path)
+    if year is not None and not 2000 <= year <= 2100:
+        raise InputError(f"{year} is not a fiscal year", hint="give --year like 2027")
+    items = read_csv(path, year=year)
     written = node.broadcast(
         "codeset",
         [item.as_operation() for item in items],

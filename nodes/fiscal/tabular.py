@@ -324,9 +324,19 @@ def _cell_text(value: object) -> str:
 
 
 def write_table(
-    columns: Sequence[Column], rows: Rows, fmt: str, out: Path | None, *, title: str | None = None
+    columns: Sequence[Column],
+    rows: Rows,
+    fmt: str,
+    out: Path | None,
+    *,
+    title: str | None = None,
+    heading: Sequence[str] = (),
 ) -> None:
     """Write ``rows`` (one value per column) as ``csv``, ``xlsx`` or ``json``.
+
+    ``heading`` lines (a report's title block: its title, 编制单位, 金额单位) go above the
+    column header in csv and xlsx, one cell each, the first one as the title; json,
+    a list of records, has none. :func:`read_table` passes over them when reading back.
 
     ``out=None`` writes csv (without BOM) or json to standard output; a file appears
     complete or not at all (:func:`sync.files.atomic_file`); csv files carry a UTF-8 BOM
@@ -343,18 +353,18 @@ def write_table(
         if fmt == "xlsx":
             raise InputError("xlsx output needs a file", hint="--output FILE.xlsx")
         if fmt == "csv":
-            _write_csv(sys.stdout, columns, rows, lineterminator="\n")
+            _write_csv(sys.stdout, columns, rows, lineterminator="\n", heading=heading)
         else:
             _write_json(sys.stdout, columns, rows)
         return
     try:
         with atomic_file(out) as stream:
             if fmt == "xlsx":
-                _write_xlsx(stream, columns, rows, title)
+                _write_xlsx(stream, columns, rows, title, heading)
             elif fmt == "csv":
                 text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
                 try:
-                    _write_csv(text, columns, rows, lineterminator="\r\n")
+                    _write_csv(text, columns, rows, lineterminator="\r\n", heading=heading)
                 finally:
                     text.detach()  # flushes; atomic_file still owns and closes the stream
             else:
@@ -454,8 +464,16 @@ def _text(column: Column, value: object) -> str:
     return _cell_text(value)
 
 
-def _write_csv(stream: IO[str], columns: Sequence[Column], rows: Rows, lineterminator: str) -> None:
+def _write_csv(
+    stream: IO[str],
+    columns: Sequence[Column],
+    rows: Rows,
+    lineterminator: str,
+    heading: Sequence[str] = (),
+) -> None:
     writer = csv.writer(stream, lineterminator=lineterminator)
+    for line in heading:
+        writer.writerow([line])
     writer.writerow([column.label for column in columns])
     for row in rows:
         writer.writerow([_text(column, value) for column, value in zip(columns, row, strict=True)])
@@ -486,15 +504,27 @@ def _sheet_title(title: str | None) -> str:
     return cleaned or "Sheet1"
 
 
-def _write_xlsx(stream: BinaryIO, columns: Sequence[Column], rows: Rows, title: str | None) -> None:
+def _write_xlsx(
+    stream: BinaryIO,
+    columns: Sequence[Column],
+    rows: Rows,
+    title: str | None,
+    heading: Sequence[str] = (),
+) -> None:
     book = Workbook(write_only=True)  # rows stream through a temporary file: bounded memory
     sheet = book.create_sheet(_sheet_title(title))
     for number, column in enumerate(columns, 1):
         least = 14 if column.kind == "money" else 10
         width = min(max(_display_width(column.label) + 2, least), 60)
         sheet.column_dimensions[get_column_letter(number)].width = width
-    sheet.freeze_panes = "A2"
+    sheet.freeze_panes = f"A{len(heading) + 2}"
     bold = Font(bold=True)
+    for number, line in enumerate(heading):
+        written = WriteOnlyCell(sheet, value=line)
+        written.data_type = "s"
+        if number == 0:
+            written.font = Font(bold=True, size=14)
+        sheet.append([written])
 
     def cell(column: Column, value: object) -> WriteOnlyCell:
         if value is None:

@@ -13,13 +13,15 @@ agent, can never both spend the same available balance.
 - :mod:`.balances`: what is available, and which events count;
 - :mod:`.listings`: listings and one appropriation's history;
 - :mod:`.copies`: information copies (抄送) of what is issued over a node's head, 全辖;
-- :mod:`.tracing`: one appropriation followed down the chain (直达资金).
+- :mod:`.tracing`: one appropriation followed down the chain (直达资金);
+- :mod:`.direct`: the 直达资金 report of what this level holds.
 """
 
 from nodes.fiscal.appropriations.adopting import adopt_issued
 from nodes.fiscal.appropriations.balances import available, balances, budget_by_func
 from nodes.fiscal.appropriations.batches import INDICATOR_WORDS, LEVEL_WORDS, read_allocations
 from nodes.fiscal.appropriations.copies import Share, apply_copy, jurisdiction
+from nodes.fiscal.appropriations.direct import DirectFund, direct_funds
 from nodes.fiscal.appropriations.issuing import Allocation, allocate, change
 from nodes.fiscal.appropriations.listings import (
     Event,
@@ -36,6 +38,8 @@ from nodes.fiscal.appropriations.receiving import apply_received
 from nodes.fiscal.appropriations.tracing import Step, trace
 
 __all__ = [
+    "DirectFund",
+    "direct_funds",
     "EVENT_SIGN",
     "INDICATOR_WORDS",
     "LEVEL_WORDS",

@@ -21,7 +21,16 @@ __all__ = ["compare", "held", "in_flight"]
 
 def _hash(conn: Connection, report_id: int) -> str:
     lines = sorted(
-        [r.section, r.level, r.code, int(r.budget_fen), int(r.period_fen), int(r.ytd_fen)]
+        [
+            r.section,
+            r.level,
+            r.code,
+            int(r.budget_fen),
+            int(r.period_fen),
+            int(r.ytd_fen),
+            int(r.month_fen),
+            int(r.last_year_fen),
+        ]
         for r in conn.execute(sa.select(report_line).where(report_line.c.report_id == report_id))
     )
     return hashlib.sha256(encode_line(lines)).hexdigest()

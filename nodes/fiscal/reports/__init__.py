@@ -7,11 +7,15 @@ report by the ``[reports] monthly_deadline_day`` of the next month, a ten-day re
 ``tenday_deadline_days`` after its last day. Days are Beijing days (Asia/Shanghai): a
 deadline is the local midnight that ends the last day allowed.
 
-**Lines.** A report has two sections, revenue (收入) and expenditure (支出), with three
-columns each: budget (预算数, the appropriations of the year this node holds for its own
+**Lines.** A report has two sections, revenue (收入) and expenditure (支出), with five
+columns each: budget (预算数: this node's own budget lines of the year, from ``budget
+import``, revenue and expenditure, plus the appropriations it holds for its own
 spending, as they stand when the report is generated: received less broken down to its
-children, so that budgets add up without counting a fen twice; revenue has none), the
-period (本期数) and the year to date (累计数, from 1 January to the period's end). Lines are kept at four
+children, so that budgets add up without counting a fen twice), the period (本期数), the
+month to date (本月累计: a monthly report's is its period), the year to date (累计数,
+from 1 January to the period's end) and the year to date of the same period last year
+(上年同期, from this node's own ledger of the year before; 增减% compares the year to
+date with it). Lines are kept at four
 levels: 3, the leaves, one per classification code booked (a 7-digit 功能分类 项 for
 expenditure, a 3- or 5-digit 收入分类 code for revenue); 2 and 1, the subtotals at 款
 (5 digits) and 类 (3 digits) of every leaf with a longer code; 0, the section's total
@@ -20,9 +24,10 @@ code, under its subtotal, so every subtotal is exactly the sum of the lines unde
 
 **Checks** (:func:`check_lines`), where a report is generated, before it is submitted and
 where it arrives: every code has the shape of its level; every subtotal and total equals
-the sum of the leaves under it; revenue has no budget; and unless negative ledger
-entries went into the report (a refund can make a period negative), no amount is
-negative and no year to date is less than its period. Leaves alone would do on the wire;
+the sum of the leaves under it, in every column; a monthly report's month to date is its
+period; and unless negative ledger entries went into the report (a refund can make a
+period negative), no amount is negative and the period, month to date and year to date
+never decrease in that order. Leaves alone would do on the wire;
 every line is sent, so that the receiver checks the sender's arithmetic instead of
 trusting or silently redoing it.
 
@@ -39,13 +44,20 @@ submits nothing). Their operations, amounts in integer fen::
      "year": 2026, "version": 1, "generated_at": "2026-11-01T00:10:00.000000Z",
      "generated_by": "...", "negative_entries": false, "lines": 12}
     {"op": "line", "section": "expenditure", "level": 3, "code": "2050201",
-     "budget": 123456, "period": 1000, "ytd": 5000}
+     "budget": 123456, "period": 1000, "month": 3000, "ytd": 5000, "last_year": 4200}
+
+A line without ``month`` (from a fiscalsync before it) is taken with its period there
+for a month or first ten days, and refused for the other ten-day periods; one without
+``last_year`` has 0 there.
 
 The receiver refuses (a negative receipt) a report whose arithmetic does not hold, a
 report of a node other than the change-set's origin, a version no newer than the one it
 holds, or a field its database could not store as it is (a name too long for its
 column, a number beyond 64 bits); otherwise it keeps it as ``received``, with its own
 clock's time of taking it (``received_at``).
+
+**Layouts** (:mod:`.rendering`): the title block and table as text, csv, xlsx and HTML.
+**Level by level** (:mod:`.levels`): a node with children also sends its 全辖.
 
 **Consolidation.** :func:`view` sums the current reports of a region: ``own`` is one
 node's report, ``all`` its whole subtree (全辖): for a city the city and its counties
@@ -65,15 +77,27 @@ from nodes.fiscal.reports.adopting import adopt_submitted
 from nodes.fiscal.reports.consolidation import versions, view
 from nodes.fiscal.reports.generating import generate
 from nodes.fiscal.reports.labels import labels
+from nodes.fiscal.reports.levels import region_outdated
 from nodes.fiscal.reports.lines import SECTIONS, ReportLine, build_lines, check_lines
 from nodes.fiscal.reports.periods import KINDS, Period, local_today
 from nodes.fiscal.reports.receiving import apply_received
+from nodes.fiscal.reports.rendering import (
+    FORMATS,
+    Layout,
+    direct_layout,
+    layout,
+    render_html,
+    render_text,
+    write,
+)
 from nodes.fiscal.reports.submitters import STATES, Submitter, submitters
-from nodes.fiscal.reports.submitting import Submission, submit
+from nodes.fiscal.reports.submitting import Submission, submit, submit_region
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView
 from nodes.settings import LOCAL_TIME
 
 __all__ = [
+    "FORMATS",
+    "Layout",
     "adopt_submitted",
     "KINDS",
     "LOCAL_TIME",
@@ -89,11 +113,18 @@ __all__ = [
     "apply_received",
     "build_lines",
     "check_lines",
+    "direct_layout",
     "generate",
     "labels",
+    "layout",
+    "render_html",
+    "region_outdated",
+    "render_text",
     "local_today",
     "submit",
+    "submit_region",
     "submitters",
     "versions",
     "view",
+    "write",
 ]

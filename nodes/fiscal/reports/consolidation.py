@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.reports.lines import CODESET, LEAF, add_amounts, build_lines
+from nodes.fiscal.reports.levels import has_children, level_sum
+from nodes.fiscal.reports.lines import CODESET, LEAF, ReportLine, add_amounts, build_lines
 from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView, line_of, stored_lines
 from nodes.topology import NodeSpec, Topology
 from schema.engine import reading
-from schema.tables import code_item, report
+from schema.tables import code_item, region_report, region_report_line, report
 from sync.errors import InputError
 
 if TYPE_CHECKING:
@@ -127,7 +128,10 @@ def view(
     are recomputed from the leaves of the current version of every report summed. A
     consolidation (全辖) sums only versions that went up the tree (submitted or
     received), never this node's unsubmitted draft, so that a city's 全辖 is the
-    center's 市级汇总 of it; ``own`` shows the newest version, draft or not.
+    center's 市级汇总 of it; ``own`` shows the newest version, draft or not. Away from
+    the center, ``all`` is level by level (逐级, :mod:`.levels`): this node's region from
+    its own report and what its children sent (a city's own consolidation), or a child's
+    as the child sent it.
     Raises :class:`InputError` when this node does not receive the reports asked for,
     or holds no report for ``own``.
     """
@@ -135,6 +139,8 @@ def view(
     if scope not in SCOPES:
         raise InputError(f"scope {scope!r} is neither own nor all", hint="use --scope own|all")
     code = region_of(node, region)
+    if scope == "all" and node.spec.role != "center":
+        return _level_view(node, period, code)
     members = [code] if scope == "own" else subtree(node.topology, code)
     check_held(node, members)
     with reading(node.engine) as conn:
@@ -151,9 +157,7 @@ def view(
         for row in stored_lines(conn, ids):
             if row.level == LEAF:
                 add_amounts(leaves, (row.section, row.code), line_of(row).amounts)
-        lines = build_lines(leaves)
-        names = _names(conn, period.year, ((x.section, x.code) for x in lines))
-    lines = [replace(x, name=names.get((x.section, x.code))) for x in lines]
+        lines = _named(conn, period, build_lines(leaves))
     return ReportView(
         period=period,
         region=code,
@@ -162,6 +166,62 @@ def view(
         lines=lines,
         sources=[ReportVersion.from_row(current[c]) for c in members if c in current],
         missing=[c for c in members if c not in current],
+    )
+
+
+def _named(conn: Connection, period: Period, lines: list[ReportLine]) -> list[ReportLine]:
+    names = _names(conn, period.year, ((x.section, x.code) for x in lines))
+    return [replace(x, name=names.get((x.section, x.code))) for x in lines]
+
+
+def _level_view(node: Node, period: Period, code: str) -> ReportView:
+    """全辖 level by level (逐级), away from the center: this node's own consolidation
+    from its own report and what its children sent; a child's, as the child sent it."""
+    topology = node.topology
+    me = node.spec.code
+    if code != me and topology.node(code).parent != me:
+        raise InputError(
+            f"{me} sees the consolidation (全辖) of its own region and of the nodes right "
+            f"below it, not of {code}",
+            hint="ask the node above it, or the center (数据中心), which holds every report",
+        )
+    with reading(node.engine) as conn:
+        if code != me and has_children(topology, code):
+            row = conn.execute(
+                sa.select(region_report)
+                .where(region_report.c.node_code == code, region_report.c.period == period.label)
+                .order_by(region_report.c.version.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                raise InputError(
+                    f"no {period} consolidated (全辖) report of {code} here",
+                    hint="it has not been received (yet)",
+                )
+            lines = [
+                line_of(x)
+                for x in conn.execute(
+                    sa.select(region_report_line).where(region_report_line.c.report_id == row.id)
+                )
+            ]
+            lines = build_lines(
+                {(x.section, x.code): list(x.amounts) for x in lines if x.level == LEAF}
+            )
+            sources = [ReportVersion.from_row(row, scope="all")]
+            summed = {member.split(":")[0] for member in row.members.split()}
+            expected = [code] + [c.code for c in topology.children(code) if c.role != "center"]
+            missing = [c for c in expected if c not in summed]
+        else:
+            lines, sources, missing = level_sum(conn, topology, code, period)
+        lines = _named(conn, period, lines)
+    return ReportView(
+        period=period,
+        region=code,
+        region_name=topology.node(code).name,
+        scope="all",
+        lines=lines,
+        sources=sources,
+        missing=missing,
     )
 
 

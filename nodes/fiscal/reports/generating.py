@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal import appropriations
+from nodes.fiscal.budget import own_budget
 from nodes.fiscal.reports.consolidation import view
-from nodes.fiscal.reports.lines import LEAF_DIGITS, ReportLine, build_lines, check_lines
+from nodes.fiscal.reports.lines import LEAF_DIGITS, ReportLine, build_lines, check_lines, zero
 from nodes.fiscal.reports.periods import Period, local_today
 from nodes.fiscal.reports.versions import ReportView
 from schema.limits import misfit
@@ -38,48 +39,58 @@ def refuse_center(node: Node, what: str) -> None:
 def _ledger_leaves(
     conn: Connection, period: Period
 ) -> tuple[dict[tuple[str, str], list[int]], bool]:
-    """(section, code) -> [0, period, ytd] from this node's ledger, and whether any entry
-    that went in is negative."""
-    in_period = sa.case(
-        (ledger_entry.c.entry_date >= period.start, ledger_entry.c.amount_fen), else_=0
-    )
+    """(section, code) -> amounts (budget 0, period, month, year to date, last year) from
+    this node's ledger, and whether any entry that went into this year's figures is
+    negative."""
+    day = ledger_entry.c.entry_date
+    amount = ledger_entry.c.amount_fen
+    this_year = day >= period.year_start
+
+    def between(condition: Any) -> Any:
+        return total(sa.case((condition, amount), else_=0))
+
     rows = conn.execute(
         sa.select(
             ledger_entry.c.direction,
             ledger_entry.c.func_code,
-            total(in_period),
-            total(ledger_entry.c.amount_fen),
-            sa.func.min(ledger_entry.c.amount_fen),
+            between(day >= period.start),
+            between(day >= period.month_start),
+            between(this_year),
+            between(day < period.last_year_end),
+            sa.func.min(sa.case((this_year, amount), else_=None)),
         )
         .where(
-            ledger_entry.c.entry_date >= period.year_start,
-            ledger_entry.c.entry_date < period.end,
+            ((day >= period.last_year_start) & (day < period.last_year_end))
+            | (this_year & (day < period.end))
         )
         .group_by(ledger_entry.c.direction, ledger_entry.c.func_code)
     ).all()
     leaves: dict[tuple[str, str], list[int]] = {}
     negative = False
-    for direction, code, in_period_sum, ytd, smallest in rows:
+    for direction, code, in_period, in_month, ytd, last_year, smallest in rows:
         if not (code.isascii() and code.isdigit() and len(code) in LEAF_DIGITS):
             raise InputError(
                 f"the ledger has {direction} entries under {code!r}, which is not a "
                 "classification code of 3, 5, 7 or 9 digits: they cannot be reported",
                 hint="correct those ledger entries, then generate the report again",
             )
-        leaves[(direction, code)] = [0, in_period_sum, ytd]
-        negative = negative or int(smallest) < 0
+        leaves[(direction, code)] = [0, in_period, in_month, ytd, last_year]
+        negative = negative or (smallest is not None and int(smallest) < 0)
     return leaves, negative
 
 
 def _compute(conn: Connection, me: str, period: Period) -> tuple[list[ReportLine], bool]:
     leaves, negative = _ledger_leaves(conn, period)
-    for code, budget in appropriations.budget_by_func(conn, me, period.year).items():
+    budgets = own_budget(conn, period.year)
+    for code, fen in appropriations.budget_by_func(conn, me, period.year).items():
+        budgets[("expenditure", code)] = budgets.get(("expenditure", code), 0) + fen
+    for key, budget in budgets.items():
         if budget != 0:
-            leaves.setdefault(("expenditure", code), [0, 0, 0])[0] = budget
+            leaves.setdefault(key, zero())[0] = budget
     lines = build_lines(leaves)
-    check_lines(lines, negative_entries=negative)
+    check_lines(lines, negative_entries=negative, kind=period.kind)
     for x in lines:
-        if max(abs(x.budget_fen), abs(x.period_fen), abs(x.ytd_fen)) > MAX_STORED_FEN:
+        if max(abs(amount) for amount in x.amounts) > MAX_STORED_FEN:
             raise InputError(
                 f"the {x.section} line {x.code or 'total'} adds up to more than a report can "
                 f"hold ({format_yuan(MAX_STORED_FEN)} 元)",
@@ -131,6 +142,8 @@ def line_row(report_id: int, line: ReportLine) -> dict[str, Any]:
         "budget_fen": line.budget_fen,
         "period_fen": line.period_fen,
         "ytd_fen": line.ytd_fen,
+        "month_fen": line.month_fen,
+        "last_year_fen": line.last_year_fen,
     }
 
 
@@ -170,9 +183,7 @@ def generate_in(conn: Connection, node: Node, period: Period, actor: str, clock:
         conn,
         {
             "node_code": me,
-            "period": period.label,
-            "kind": period.kind,
-            "year": period.year,
+            **period.columns(),
             "version": 1 if latest is None else latest.version + 1,
             "state": "draft",
             **values,

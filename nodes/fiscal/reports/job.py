@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 
 from nodes.capabilities import Job, Schedule
@@ -23,9 +24,10 @@ log = logging.getLogger("fiscalsync.agent")
 def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submission]:
     """The ``report`` job: generate and submit the ten-day and monthly periods just ended.
 
-    A period is submitted once: one already submitted (by the agent or by hand) is left
-    alone, so a late or repeated run does no harm, and a correction stays a deliberate
-    act. The center reports nothing. Every period is tried; the first failure is raised
+    Only the kinds ``[reports] agent_submits`` of ``node.toml`` lists (both by default;
+    ``[]`` leaves every submission to an operator). A period is submitted once: one
+    already submitted (by the agent or by hand) is left alone, so a late or repeated run
+    does no harm, and a correction stays a deliberate act. The center reports nothing. Every period is tried; the first failure is raised
     afterwards, for the scheduler to record.
     """
     submitted: list[reports.Submission] = []
@@ -34,7 +36,7 @@ def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submissio
         if node.spec.role == "center":
             return submitted
         today = reports.local_today(clock)
-        for kind in reports.KINDS:
+        for kind in node.settings.agent_submits:
             period = reports.Period.last_ended(kind, today)
             if any(v.state == "submitted" for v in reports.versions(node, period)):
                 continue
@@ -46,9 +48,24 @@ def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submissio
                 failures.append(exc)
                 continue
             log.info("report %s: version %d submitted", period, submitted[-1].version)
+        _resend_regions(node, today, clock, failures)
     if failures:
         raise failures[0]
     return submitted
+
+
+def _resend_regions(node: Node, today: date, clock: Clock, failures: list[FiscalsyncError]) -> None:
+    """Send the 全辖 (逐级) of the periods just ended again where reports from below
+    arrived since it was sent (the children report after their parent, as often as not)."""
+    for kind in node.settings.agent_submits:
+        period = reports.Period.last_ended(kind, today)
+        try:
+            if reports.region_outdated(node, period):
+                version = reports.submit_region(node, period, actor=REPORT_ACTOR, clock=clock)
+                log.info("report %s: consolidated version %d submitted", period, version)
+        except FiscalsyncError as exc:
+            log.error("report %s (全辖): %s", period, exc.message)
+            failures.append(exc)
 
 
 def _describe(_node: Node) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from nodes.fiscal.reports.labels import labels
@@ -29,7 +30,12 @@ CODESET = {"expenditure": "func", "revenue": "revenue"}
 
 @dataclass(frozen=True)
 class ReportLine:
-    """One line of a report: a leaf code (level 3), a 款 or 类 subtotal (2, 1), a total (0)."""
+    """One line of a report: a leaf code (level 3), a 款 or 类 subtotal (2, 1), a total (0).
+
+    Its columns: the budget (预算数), the period (本期数), the month to date (本月累计; a
+    monthly report's is its period), the year to date (累计数) and the year to date of
+    the same period last year (上年同期), all in fen.
+    """
 
     section: str
     level: int
@@ -38,6 +44,8 @@ class ReportLine:
     period_fen: int
     ytd_fen: int
     name: str | None = None
+    month_fen: int = 0
+    last_year_fen: int = 0
 
     @property
     def grade(self) -> str:
@@ -59,8 +67,20 @@ class ReportLine:
         return f"{self.section} {rank} {self.code}" + (" (subtotal)" if self.is_subtotal else "")
 
     @property
-    def amounts(self) -> tuple[int, int, int]:
-        return (self.budget_fen, self.period_fen, self.ytd_fen)
+    def amounts(self) -> tuple[int, int, int, int, int]:
+        """(budget, period, month to date, year to date, last year), the order of
+        :data:`COLUMNS`."""
+        return (self.budget_fen, self.period_fen, self.month_fen, self.ytd_fen, self.last_year_fen)
+
+    @property
+    def change(self) -> str:
+        """增减%: the year to date against the same period last year, as a percentage to a
+        tenth rounded half up (``+12.5%``, ``-3.0%``); ``—`` where last year is 0."""
+        if self.last_year_fen == 0:
+            return "—"
+        ratio = (Decimal(self.ytd_fen - self.last_year_fen) * 100) / Decimal(self.last_year_fen)
+        tenth = ratio.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        return f"{'+' if tenth > 0 else ''}{tenth}%"
 
     @property
     def completion(self) -> str:
@@ -75,24 +95,30 @@ class ReportLine:
 
 _Key = tuple[str, int, str]
 """A line's identity in a report: (section, level, code)."""
-_COLUMNS = (("budget", 0), ("period", 1), ("year to date", 2))
+COLUMNS = ("budget", "period", "month to date", "year to date", "last year")
+"""The amount columns of a line, in the order of :attr:`ReportLine.amounts`."""
+WIDTH = len(COLUMNS)
+
+
+def zero() -> list[int]:
+    return [0] * WIDTH
 
 
 def add_amounts(into: dict[Any, list[int]], key: Any, amounts: Iterable[int]) -> None:
-    total = into.setdefault(key, [0, 0, 0])
+    total = into.setdefault(key, zero())
     for i, amount in enumerate(amounts):
         total[i] += amount
 
 
-def _sums(leaves: Mapping[tuple[str, str], Sequence[int]]) -> dict[_Key, tuple[int, int, int]]:
+def _sums(leaves: Mapping[tuple[str, str], Sequence[int]]) -> dict[_Key, tuple[int, ...]]:
     """Every subtotal and total of ``leaves`` ((section, code) -> amounts), by line key."""
-    sums: dict[_Key, list[int]] = {(section, TOTAL, ""): [0, 0, 0] for section in SECTIONS}
+    sums: dict[_Key, list[int]] = {(section, TOTAL, ""): zero() for section in SECTIONS}
     # A subtotal exists where a leaf has a longer code; a leaf booked at the subtotal's
     # own code (revenue at 类 beside revenue at 款) then counts in it too.
     for section, code in leaves:
         for level, digits in SUBTOTAL_DIGITS.items():
             if len(code) > digits:
-                sums.setdefault((section, level, code[:digits]), [0, 0, 0])
+                sums.setdefault((section, level, code[:digits]), zero())
     for (section, code), amounts in leaves.items():
         values = list(amounts)
         add_amounts(sums, (section, TOTAL, ""), values)
@@ -100,7 +126,7 @@ def _sums(leaves: Mapping[tuple[str, str], Sequence[int]]) -> dict[_Key, tuple[i
             key = (section, level, code[:digits])
             if len(code) >= digits and key in sums:
                 add_amounts(sums, key, values)
-    return {key: (a[0], a[1], a[2]) for key, a in sums.items()}
+    return {key: tuple(a) for key, a in sums.items()}
 
 
 def line_order(line: ReportLine) -> tuple[int, str, int]:
@@ -113,22 +139,41 @@ def build_lines(
     leaves: Mapping[tuple[str, str], Sequence[int]],
     names: Mapping[tuple[str, str], str] | None = None,
 ) -> list[ReportLine]:
-    """The full report from its leaves ((section, code) -> (budget, period, ytd)):
-    the leaves with their 款 and 类 subtotals and each section's total, in reading order."""
+    """The full report from its leaves ((section, code) -> amounts in the order of
+    :data:`COLUMNS`): the leaves with their 款 and 类 subtotals and each section's total,
+    in reading order."""
     names = names or {}
     keyed = [((section, LEAF, code), list(v)) for (section, code), v in leaves.items()]
     keyed.extend((key, list(v)) for key, v in _sums(leaves).items())
     lines = [
-        ReportLine(section, level, code, a[0], a[1], a[2], name=names.get((section, code)))
+        of_amounts(section, level, code, a, names.get((section, code)))
         for (section, level, code), a in keyed
     ]
     return sorted(lines, key=line_order)
 
 
+def of_amounts(
+    section: str, level: int, code: str, amounts: Sequence[int], name: str | None = None
+) -> ReportLine:
+    """The line of ``amounts`` in the order of :data:`COLUMNS`."""
+    budget, period, month, ytd, last_year = amounts
+    return ReportLine(
+        section,
+        level,
+        code,
+        budget,
+        period,
+        ytd,
+        name=name,
+        month_fen=month,
+        last_year_fen=last_year,
+    )
+
+
 def _shape_problem(line: ReportLine) -> str | None:
     if line.section not in SECTIONS:
         return f"section {line.section!r} is neither revenue nor expenditure"
-    for column, amount in zip(("budget", "period", "ytd"), line.amounts, strict=True):
+    for column, amount in zip(COLUMNS, line.amounts, strict=True):
         if type(amount) is not int:
             return f"{column} {amount!r} is not a whole number of fen"
     code = line.code
@@ -144,8 +189,11 @@ def _shape_problem(line: ReportLine) -> str | None:
     return f"level {line.level!r} is not 0 (total), 1 (类), 2 (款) or 3 (the codes booked)"
 
 
-def check_lines(lines: Iterable[ReportLine], *, negative_entries: bool) -> None:
-    """Refuse, naming the line, a report whose arithmetic does not hold (see the module)."""
+def check_lines(
+    lines: Iterable[ReportLine], *, negative_entries: bool, kind: str | None = None
+) -> None:
+    """Refuse, naming the line, a report whose arithmetic does not hold (see the module).
+    A ``monthly`` report's month to date is its period."""
     held: dict[_Key, ReportLine] = {}
     for line in lines:
         problem = _shape_problem(line)
@@ -155,8 +203,11 @@ def check_lines(lines: Iterable[ReportLine], *, negative_entries: bool) -> None:
         if key in held:
             raise InputError(f"{line.describe()}: the line appears twice")
         held[key] = line
-        if line.level == LEAF and line.section == "revenue" and line.budget_fen != 0:
-            raise InputError(f"{line.describe()}: revenue lines have no budget")
+        if kind == "monthly" and line.month_fen != line.period_fen:
+            raise InputError(
+                f"{line.describe()}: the month to date {format_yuan(line.month_fen)} 元 of a "
+                f"monthly report is not its period's {format_yuan(line.period_fen)} 元"
+            )
     leaves = {(s, c): line.amounts for (s, level, c), line in held.items() if level == LEAF}
     expected = _sums(leaves)
     for key, amounts in expected.items():
@@ -164,7 +215,7 @@ def check_lines(lines: Iterable[ReportLine], *, negative_entries: bool) -> None:
         if found is None:
             what = "total" if key[1] == TOTAL else f"subtotal {key[2]}"
             raise InputError(f"{key[0]}: the {what} line is missing")
-        for column, index in _COLUMNS:
+        for index, column in enumerate(COLUMNS):
             if found.amounts[index] != amounts[index]:
                 raise InputError(
                     f"{found.describe()}: {column} {format_yuan(found.amounts[index])} 元 is not "
@@ -183,4 +234,11 @@ def check_lines(lines: Iterable[ReportLine], *, negative_entries: bool) -> None:
                 f"{line.describe()}: the year to date {format_yuan(line.ytd_fen)} 元 is less "
                 f"than the period's {format_yuan(line.period_fen)} 元 (or the period is "
                 "negative), yet no negative ledger entry went into the report"
+            )
+        if not line.period_fen <= line.month_fen <= line.ytd_fen:
+            raise InputError(
+                f"{line.describe()}: the month to date {format_yuan(line.month_fen)} 元 is not "
+                f"between the period's {format_yuan(line.period_fen)} 元 and the year to "
+                f"date {format_yuan(line.ytd_fen)} 元, yet no negative ledger entry went into "
+                "the report"
             )

@@ -85,6 +85,10 @@ class Period:
     def __str__(self) -> str:
         return self.label
 
+    def columns(self) -> dict[str, str | int]:
+        """The period's columns of a stored report: ``period``, ``kind`` and ``year``."""
+        return {"period": self.label, "kind": self.kind, "year": self.year}
+
     def title(self, lang: str = "en") -> str:
         """A heading: ``2026年10月上旬`` or ``October 2026, days 1-10``."""
         if lang == "zh":
@@ -110,6 +114,21 @@ class Period:
     @property
     def year_start(self) -> date:
         return date(self.year, 1, 1)
+
+    @property
+    def month_start(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def last_year_start(self) -> date:
+        """The first day of the year before (上年同期 runs from it)."""
+        return date(self.year - 1, 1, 1)
+
+    @property
+    def last_year_end(self) -> date:
+        """The first day after the same period last year (a period ends on the 1st, 11th
+        or 21st, which every month has)."""
+        return self.end.replace(year=self.end.year - 1)
 
     def ends_at(self) -> datetime:
         """The moment the period is over (local midnight), in UTC."""

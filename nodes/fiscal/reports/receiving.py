@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reports.generating import fitting, line_row, store
+from nodes.fiscal.reports.levels import has_children, store_region
 from nodes.fiscal.reports.lines import ReportLine, check_lines
 from nodes.fiscal.reports.periods import Period
 from nodes.topology import Topology
-from schema.tables import report, report_line
+from schema.tables import region_report, report, report_line
 from schema.types import parse_utc
 from sync.changeset import Verified
 from sync.errors import InputError
@@ -35,6 +36,75 @@ def _received_time(text: str, where: str) -> datetime:
         return parse_utc(text)
     except ValueError as exc:
         raise InputError(f"{where}: {text!r} is not a UTC time: {exc}") from exc
+
+
+def _month(op: Mapping[str, Any], period: Period, where: str) -> int:
+    """The month to date of a line; a report from a fiscalsync that did not send it has
+    its period there when that is the month to date (a month, its first ten days)."""
+    if "month" in op or period.part > 1:
+        return int(_field(op, "month", int, where))
+    return int(_field(op, "period", int, where))
+
+
+def _refuse_stale(
+    conn: Connection, table: sa.Table, node: str, period: Period, version: int, what: str
+) -> None:
+    """Refuse a version no newer than the one of ``table`` held here."""
+    held = conn.execute(
+        sa.select(sa.func.max(table.c.version)).where(
+            table.c.node_code == node, table.c.period == period.label
+        )
+    ).scalar_one_or_none()
+    if held is not None and version <= held:
+        raise InputError(
+            f"version {version} of the {period} {what} of {node} is not newer than "
+            f"version {held}, held here"
+        )
+
+
+def _keep_region(
+    conn: Connection,
+    verified: Verified,
+    topology: Topology,
+    head: Mapping[str, Any],
+    period: Period,
+    lines: list[ReportLine],
+    taken_at: datetime,
+) -> None:
+    """Keep a consolidated report (全辖) sent level by level, after its own checks."""
+    where = "report operation"
+    node = str(head["node"])
+    if not has_children(topology, node):
+        raise InputError(f"{node} has no nodes below it: it sends no consolidated (全辖) report")
+    members = _field(head, "members", str, where)
+    for member in members.split():
+        code, _, rest = member.partition(":")
+        version, _, scope = rest.partition(":")
+        ok = (code == node or topology.is_ancestor(node, code)) and version.isdigit()
+        if not ok or scope not in ("own", "all"):
+            raise InputError(f"{where}: member {member!r} is not a report of {node}'s region")
+    version = int(head["version"])
+    _refuse_stale(conn, region_report, node, period, version, "consolidated report")
+    store_region(
+        conn,
+        fitting(
+            region_report,
+            where,
+            {
+                "node_code": node,
+                **period.columns(),
+                "version": version,
+                "state": "received",
+                "members": members,
+                "generated_at": _received_time(str(head["generated_at"]), where),
+                "generated_by": str(head["generated_by"]),
+                "submitted_at": verified.header.created,
+                "changeset_id": verified.id,
+                "received_at": taken_at,
+            },
+        ),
+        lines,
+    )
 
 
 def apply_received(
@@ -82,23 +152,22 @@ def apply_received(
                 budget_fen=_field(op, "budget", int, at),
                 period_fen=_field(op, "period", int, at),
                 ytd_fen=_field(op, "ytd", int, at),
+                month_fen=_month(op, period, at),
+                last_year_fen=_field(op, "last_year", int, at) if "last_year" in op else 0,
             )
         )
     if len(lines) != count:
         raise InputError(f"the report announces {count} lines but carries {len(lines)}")
-    check_lines(lines, negative_entries=negative)
+    check_lines(lines, negative_entries=negative, kind=period.kind)
     for line in lines:
         fitting(report_line, line.describe(), line_row(0, line))
-    held = conn.execute(
-        sa.select(sa.func.max(report.c.version)).where(
-            report.c.node_code == node, report.c.period == period.label
-        )
-    ).scalar_one_or_none()
-    if held is not None and version <= held:
-        raise InputError(
-            f"version {version} of the {period} report of {node} is not newer than "
-            f"version {held}, held here"
-        )
+    scope = head.get("scope", "own")
+    if scope == "all":
+        _keep_region(conn, verified, topology, head, period, lines, taken_at)
+        return
+    if scope != "own":
+        raise InputError(f"{where}: scope {scope!r} is neither own nor all")
+    _refuse_stale(conn, report, node, period, version, "report")
     store(
         conn,
         fitting(
@@ -106,9 +175,7 @@ def apply_received(
             where,
             {
                 "node_code": node,
-                "period": period.label,
-                "kind": period.kind,
-                "year": period.year,
+                **period.columns(),
                 "version": version,
                 "state": "received",
                 "negative_entries": negative,

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import Connection
+
 from nodes.fiscal.reports.generating import generate_in, latest_own, refuse_center, writing
+from nodes.fiscal.reports.levels import build_region, has_children, store_region
 from nodes.fiscal.reports.lines import ReportLine, check_lines, line_order
 from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.versions import line_of, stored_lines
@@ -33,6 +37,8 @@ class Submission:
     recipients: list[str]
     changesets: list[str]
     submitted_at: datetime
+    consolidated: int | None = None
+    """The version of the 全辖 sent to the parent with it (a node with children)."""
 
 
 def _recipients(node: Node) -> list[str]:
@@ -52,8 +58,13 @@ def _recipients(node: Node) -> list[str]:
     return recipients
 
 
-def _operations(row: Any, lines: list[ReportLine]) -> list[dict[str, Any]]:
+def _operations(
+    row: Any, lines: list[ReportLine], members: str | None = None
+) -> list[dict[str, Any]]:
+    """The operations of a report change-set; with ``members``, of a 全辖 (scope all)."""
+    scope: dict[str, Any] = {} if members is None else {"scope": "all", "members": members}
     header = {
+        **scope,
         "op": "report",
         "node": row.node_code,
         "period": row.period,
@@ -62,7 +73,7 @@ def _operations(row: Any, lines: list[ReportLine]) -> list[dict[str, Any]]:
         "version": row.version,
         "generated_at": format_utc(row.generated_at),
         "generated_by": row.generated_by,
-        "negative_entries": bool(row.negative_entries),
+        "negative_entries": bool(row.negative_entries) if members is None else True,
         "lines": len(lines),
     }
     return [header] + [
@@ -74,6 +85,8 @@ def _operations(row: Any, lines: list[ReportLine]) -> list[dict[str, Any]]:
             "budget": x.budget_fen,
             "period": x.period_fen,
             "ytd": x.ytd_fen,
+            "month": x.month_fen,
+            "last_year": x.last_year_fen,
         }
         for x in lines
     ]
@@ -112,7 +125,7 @@ def submit(
                 "the new version",
             )
         lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
-        check_lines(lines, negative_entries=bool(row.negative_entries))
+        check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
         operations = _operations(row, lines)
         written = [
             enqueue(conn, spool, signer, code, "report", operations, clock) for code in recipients
@@ -123,6 +136,66 @@ def submit(
             .where(report.c.id == row.id)
             .values(state="submitted", submitted_at=submitted_at, changeset_id=written[0].id)
         )
+        consolidated = _send_region(conn, node, period, actor, clock)
     return Submission(
-        me, period.label, int(row.version), recipients, [w.id for w in written], submitted_at
+        me,
+        period.label,
+        int(row.version),
+        recipients,
+        [w.id for w in written],
+        submitted_at,
+        consolidated,
     )
+
+
+def _send_region(
+    conn: Connection, node: Node, period: Period, actor: str, clock: Clock
+) -> int | None:
+    """Send the parent this node's 全辖 (逐级) in the caller's transaction; its version,
+    or None where there is no parent or nothing below."""
+    parent = node.spec.parent
+    if parent is None or not has_children(node.topology, node.spec.code):
+        return None
+    header, lines = build_region(conn, node, period, actor, clock.now())
+    signer = load_signer(node.home.keys)
+    row = SimpleNamespace(negative_entries=True, **header)
+    written = enqueue(
+        conn,
+        node.spool,
+        signer,
+        parent,
+        "report",
+        _operations(row, lines, header["members"]),
+        clock,
+    )
+    store_region(
+        conn,
+        {**header, "submitted_at": written.header.created, "changeset_id": written.id},
+        lines,
+    )
+    return int(header["version"])
+
+
+def submit_region(
+    node: Node, period: Period | str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> int:
+    """``report submit PERIOD --scope all``: send the parent this node's 全辖 again (the
+    next version), after a report below it changed; its own report must be submitted."""
+    period = Period.of(period)
+    refuse_center(node, "submits")
+    if node.spec.parent is None or not has_children(node.topology, node.spec.code):
+        raise InputError(
+            f"{node.spec.code} sends no consolidated (全辖) report: it needs a parent and "
+            "nodes below it",
+            hint="submit its own report with 'fiscalsync report submit PERIOD'",
+        )
+    with writing(node) as conn:
+        row = latest_own(conn, node.spec.code, period)
+        if row is None or row.state != "submitted":
+            raise InputError(
+                f"the {period} report of {node.spec.code} itself is not submitted yet",
+                hint=f"run 'fiscalsync report submit {period}', which sends both",
+            )
+        version = _send_region(conn, node, period, actor, clock)
+    assert version is not None
+    return version

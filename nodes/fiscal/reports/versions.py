@@ -36,10 +36,13 @@ class ReportVersion:
     submitted_at: datetime | None
     received_at: datetime | None
     changeset_id: str | None
+    scope: str = "own"
+    """``own`` (本级), or ``all`` for a child's consolidation sent level by level (全辖)."""
 
     @classmethod
-    def from_row(cls, row: Any) -> ReportVersion:
+    def from_row(cls, row: Any, scope: str = "own") -> ReportVersion:
         return cls(
+            scope=scope,
             node=row.node_code,
             period=row.period,
             version=row.version,
@@ -65,6 +68,7 @@ class ReportVersion:
             "submitted_at": moment(self.submitted_at),
             "received_at": moment(self.received_at),
             "changeset": self.changeset_id,
+            "scope": self.scope,
         }
 
 
@@ -112,9 +116,14 @@ class ReportView:
                     "budget_fen": x.budget_fen,
                     "period_fen": x.period_fen,
                     "ytd_fen": x.ytd_fen,
+                    "month_fen": x.month_fen,
+                    "last_year_fen": x.last_year_fen,
                     "budget": _yuan(x.budget_fen),
                     "period": _yuan(x.period_fen),
                     "ytd": _yuan(x.ytd_fen),
+                    "month": _yuan(x.month_fen),
+                    "last_year": _yuan(x.last_year_fen),
+                    "change": x.change,
                 }
                 for x in self.lines
             ],
@@ -135,5 +144,12 @@ def stored_lines(conn: Connection, report_ids: Iterable[int]) -> Iterator[Any]:
 
 def line_of(row: Any) -> ReportLine:
     return ReportLine(
-        row.section, row.level, row.code, int(row.budget_fen), int(row.period_fen), int(row.ytd_fen)
+        row.section,
+        row.level,
+        row.code,
+        int(row.budget_fen),
+        int(row.period_fen),
+        int(row.ytd_fen),
+        month_fen=int(row.month_fen),
+        last_year_fen=int(row.last_year_fen),
     )

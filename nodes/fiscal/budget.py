@@ -1,0 +1,174 @@
+"""A node's own budget (本级预算): its revenue and expenditure budget lines of a year, by
+classification code, imported from a spreadsheet (``budget import``).
+
+They are the budget column (预算数) of its reports: revenue budgets from here alone,
+expenditure budgets from here beside the appropriations it holds for its own spending.
+An import replaces the year's lines, all or nothing: every bad line of the file is named
+at once (a code not of the year's code set, an amount that is not money, a line given
+twice), and nothing is written unless all are good.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes.fiscal.codes import Known
+from nodes.fiscal.ledger import DIRECTIONS
+from nodes.fiscal.tabular import read_table, refuse
+from schema.engine import reading
+from schema.locks import lock_scope
+from schema.tables import budget_line
+from schema.types import parse_yuan
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = ["BudgetLine", "Imported", "import_budget", "lines", "own_budget"]
+
+COLUMNS = {
+    "section": ("section", "direction", "收支", "类型"),
+    "code": ("code", "classification", "科目", "科目编码", "功能分类", "收入分类"),
+    "amount": ("amount", "budget", "金额", "金额（元）", "金额(元)", "预算数", "预算数（元）"),
+}
+HEADER = "section,code,amount"
+CODESET = {"expenditure": "func", "revenue": "revenue"}
+LEAF_DIGITS = (3, 5, 7, 9)
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    """One budget line as held: the year, section, code and amount in fen."""
+
+    year: int
+    section: str
+    code: str
+    amount_fen: int
+    imported_at: datetime
+    imported_by: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What :func:`import_budget` stored: how many lines, the totals by section, and how
+    many lines of the year it replaced."""
+
+    year: int
+    lines: int
+    revenue_fen: int
+    expenditure_fen: int
+    replaced: int
+
+
+def own_budget(conn: Connection, year: int) -> dict[tuple[str, str], int]:
+    """(section, code) -> this node's own budget of ``year`` in fen."""
+    rows = conn.execute(
+        sa.select(budget_line.c.section, budget_line.c.code, budget_line.c.amount_fen).where(
+            budget_line.c.year == year
+        )
+    )
+    return {(section, code): int(fen) for section, code, fen in rows}
+
+
+def _read(path: Path, year: int, known: Known) -> list[tuple[str, str, int]]:
+    """The lines of ``path``, or every problem of it at once (:class:`RowsRefused`)."""
+    sheet = read_table(path, COLUMNS, tuple(COLUMNS))
+    if not sheet.rows:
+        raise InputError(f"{path.name} has no budget lines", hint=f"the header line is: {HEADER}")
+    problems: list[str] = []
+    found: list[tuple[str, str, int]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for row in sheet.rows:
+        where = f"{path.name} row {row.number}"
+        values = row.values
+        section = DIRECTIONS.get(values["section"].lower())
+        code = values["code"]
+        if section is None:
+            problems.append(f"{where}: section {values['section']!r} is not 收入 or 支出")
+        elif not (code.isascii() and code.isdigit() and len(code) in LEAF_DIGITS):
+            problems.append(f"{where}: code {code!r} is not a classification code of 3-9 digits")
+        elif problem := known.problem(CODESET[section], year, code):
+            problems.append(f"{where}: {problem}")
+        amount = None
+        try:
+            amount = parse_yuan(values["amount"])
+        except ValueError as exc:
+            problems.append(f"{where}: amount: {exc}")
+        if amount is not None and amount < 0:
+            problems.append(f"{where}: a budget is not negative")
+            amount = None
+        if section is None or amount is None:
+            continue
+        first = seen.setdefault((section, code), row.number)
+        if first != row.number:
+            problems.append(f"{where}: {section} {code} is given again (first in row {first})")
+            continue
+        found.append((section, code, amount))
+    refuse(problems, "imported", hint=f"the header line is: {HEADER}")
+    return found
+
+
+def import_budget(
+    node: Node, path: Path, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> Imported:
+    """``budget import``: replace this node's budget lines of ``year`` with those of
+    ``path`` (a .csv or .xlsx), all or nothing.
+
+    Idempotent: importing the same file again leaves the same lines. Two imports of the
+    same year at once are serialised (the year's budget scope is locked first). Raises
+    :class:`RowsRefused` naming every bad line, :class:`InputError` for an unreadable
+    file or a year outside 2000-2100.
+    """
+    if not 2000 <= year <= 2100:
+        raise InputError(f"{year} is not a budget year", hint="give --year like 2026")
+    if node.spec.role == "center":
+        raise InputError(
+            f"the central node {node.spec.code} has no budget of its own",
+            hint="run it in the home of the province, a city or a county",
+        )
+    now = clock.now()
+    with node.engine.begin() as conn:
+        lock_scope(conn, "budget", str(year))
+        found = _read(path, year, Known(conn))
+        replaced = conn.execute(budget_line.delete().where(budget_line.c.year == year)).rowcount
+        conn.execute(
+            budget_line.insert(),
+            [
+                {
+                    "year": year,
+                    "section": section,
+                    "code": code,
+                    "amount_fen": amount,
+                    "imported_at": now,
+                    "imported_by": actor,
+                    "source": path.name[:300],
+                }
+                for section, code, amount in found
+            ],
+        )
+    sums = {s: sum(a for section, _, a in found if section == s) for s in CODESET}
+    return Imported(year, len(found), sums["revenue"], sums["expenditure"], int(replaced))
+
+
+def lines(node: Node, year: int) -> list[BudgetLine]:
+    """``budget list``: this node's budget lines of ``year``, revenue first, by code."""
+    with reading(node.engine) as conn:
+        rows = conn.execute(
+            sa.select(budget_line)
+            .where(budget_line.c.year == year)
+            .order_by(budget_line.c.section.desc(), budget_line.c.code)
+        ).all()
+    return [
+        BudgetLine(
+            r.year, r.section, r.code, int(r.amount_fen), r.imported_at, r.imported_by, r.source
+        )
+        for r in rows
+    ]
