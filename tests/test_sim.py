@@ -183,3 +183,21 @@ def test_a_second_operator_inside_the_first_ones_transaction_cannot_overdraw(
     outcome = play(tmp_path, 1, 0, Shape(2, 1, 0), database=db_url_template, written=history)
     assert outcome.failure is None, outcome.failure
     assert outcome.counts.get("interleaved") == outcome.counts.get("busy") == 1
+
+
+def test_a_node_restored_with_its_clock_ahead_then_set_right_is_not_voided(sim_base: Path) -> None:
+    """郑州市, its clock a day ahead, is restored from its oldest backup (its peers fence
+    what it signed before its request, by its own clock); then the faults stop and its
+    clock is set right; the receipt it signs for the province's next issue is taken, not
+    voided (seed 10006, shrunk)."""
+    history = [
+        Step("backup", "410100"),
+        Step("province round", "*"),
+        Step("round", "410000-dc"),
+        Step("skew", "410100", (24,)),
+        Step("restore", "410100", ("oldest",)),
+        Step("issue", "410000", (364, 3_738_844)),
+    ]
+    outcome = play(sim_base, 10006, 0, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["restored"] == 1
