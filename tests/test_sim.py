@@ -18,6 +18,7 @@ from sim.shrinking import shrink
 
 import sync.channel
 from nodes.routes import Routes
+from nodes.summary import RoundSummary
 from sync.errors import InputError, NotAuthorized
 
 SEEDS = range(1, 9)
@@ -201,3 +202,32 @@ def test_a_node_restored_with_its_clock_ahead_then_set_right_is_not_voided(sim_b
     outcome = play(sim_base, 10006, 0, written=history)
     assert outcome.failure is None, outcome.failure
     assert outcome.counts["restored"] == 1
+
+
+def test_a_round_that_loops_is_caught_by_the_watchdog(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product with a defect put back: a round that sends its outbox again and again
+    until its parent is reachable. Cut off, 郑州市's round would never end."""
+    from nodes.exchange import Exchange
+
+    sending = Exchange._send_outbox
+
+    def until_through(self: Exchange, summary: RoundSummary, retransmit_now: bool) -> None:
+        while True:
+            sending(self, summary, True)
+            if not any(link.error for link in self.links.values()):
+                return
+
+    monkeypatch.setattr(Exchange, "_send_outbox", until_through)
+    history = [
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("partition", "410100"),
+        Step("break_down", "410100", (0, "part")),
+        Step("round", "410100"),
+    ]
+    outcome = play(sim_base, 1, 0, written=history)
+    assert outcome.failure is not None, "the defect went unnoticed"
+    assert outcome.failure.invariant == "round watchdog", outcome.failure
+    assert outcome.failure.detail.startswith("410100: the round ran away"), outcome.failure

@@ -19,6 +19,9 @@ Each check raises :class:`Violation` naming its invariant:
 - ``atomicity``: nothing half-applied after a crash: every unacknowledged change-set
   has its file, every event a change-set, every appropriation its events;
 - ``quarantine bounded``: no more files refused than faults that could spoil one;
+- ``round watchdog`` (checked by the simulation, around each round): a sync round ends
+  within a budget of clock readings and transport calls linear in the files within its
+  reach: no round loops;
 
 and once the faults stop and the province has had its rounds:
 
@@ -27,7 +30,8 @@ and once the faults stop and the province has had its rounds:
 - ``reports delivered``: every version of a report submitted is held by the parent and
   the center, no more, no fewer;
 - ``reconciled`` (checked by the simulation, which runs them): every reconciliation of
-  an edge and of the reports concludes, finding nothing but lateness;
+  an edge and of the reports concludes, finding nothing but lateness, and a recipient
+  behind (下级落后, never a discrepancy) only where it was restored;
 - ``conservation``: issuer and recipient agree on every appropriation event by event,
   and every fen issued is broken down, spent or available somewhere below, to the fen.
 """

@@ -57,7 +57,18 @@ from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
 from sync.transports.faulty import Fault, FaultyTransport
 
-__all__ = ["DEFAULT_SHAPE", "Cable", "Crash", "Shape", "SimClock", "World", "clear", "make_world"]
+__all__ = [
+    "DEFAULT_SHAPE",
+    "Budget",
+    "Cable",
+    "Crash",
+    "Runaway",
+    "Shape",
+    "SimClock",
+    "World",
+    "clear",
+    "make_world",
+]
 
 BORN = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """When the province's keys are made; the simulation starts some weeks later."""
@@ -88,6 +99,37 @@ class Crash(BaseException):  # noqa: N818  (a crash is not an error the product 
     and what was not committed is lost."""
 
 
+class Runaway(BaseException):  # noqa: N818  (not an error the product may catch either)
+    """A round went past its budget of clock readings or transport calls: it loops."""
+
+
+class Budget:
+    """What one round may spend (:mod:`.simulation` sets it per round): clock readings and
+    transport calls, counted; past either bound, :class:`Runaway` unwinds the round."""
+
+    def __init__(self) -> None:
+        self.readings = self.calls = 0
+        self.max_readings: int | None = None
+        self.max_calls: int | None = None
+
+    def start(self, readings: int, calls: int) -> None:
+        self.readings = self.calls = 0
+        self.max_readings, self.max_calls = readings, calls
+
+    def stop(self) -> None:
+        self.max_readings = self.max_calls = None
+
+    def read(self) -> None:
+        self.readings += 1
+        if self.max_readings is not None and self.readings > self.max_readings:
+            raise Runaway(f"{self.readings} clock readings, more than {self.max_readings}")
+
+    def call(self) -> None:
+        self.calls += 1
+        if self.max_calls is not None and self.calls > self.max_calls:
+            raise Runaway(f"{self.calls} transport calls, more than {self.max_calls}")
+
+
 class SimClock:
     """One node's view of the simulated time: the province's time plus its skew.
 
@@ -95,8 +137,9 @@ class SimClock:
     it runs it once at its ``meanwhile_at``-th reading (what another process does while
     this one is inside its transaction)."""
 
-    def __init__(self, province: FixedClock) -> None:
+    def __init__(self, province: FixedClock, budget: Budget | None = None) -> None:
         self.province = province
+        self.budget = budget or Budget()
         self.skew = timedelta(0)
         self.crash_at: int | None = None
         self.readings = 0
@@ -105,6 +148,7 @@ class SimClock:
 
     def now(self) -> datetime:
         self.readings += 1
+        self.budget.read()
         if self.crash_at is not None and self.readings >= self.crash_at:
             self.crash_at = None
             raise Crash(f"crashed at clock reading {self.readings}")
@@ -127,13 +171,16 @@ class SimClock:
 
 
 class Cable(Transport):
-    """A transport that a partition cuts: while ``cut``, every call is unreachable."""
+    """A transport that a partition cuts: while ``cut``, every call is unreachable. Every
+    call is counted against the round's :class:`Budget`."""
 
-    def __init__(self, inner: Transport) -> None:
+    def __init__(self, inner: Transport, budget: Budget | None = None) -> None:
         self.inner = inner
         self.cut = False
+        self.budget = budget or Budget()
 
     def _check(self) -> None:
+        self.budget.call()
         if self.cut:
             raise TransportUnreachable("the network is partitioned (simulated)")
 
@@ -209,6 +256,7 @@ class Host:
 
     code: str
     clock: SimClock
+    budget: Budget
     node: Node | None = None
     exchange: Exchange | None = None
     cables: dict[str, Cable] = field(default_factory=dict)
@@ -259,7 +307,10 @@ class World:
         self.seed = seed
         self.database = database
         self.time = FixedClock(START)
-        self.hosts = {spec.code: Host(spec.code, SimClock(self.time)) for spec in self.topology}
+        self.hosts = {}
+        for spec in self.topology:
+            budget = Budget()
+            self.hosts[spec.code] = Host(spec.code, SimClock(self.time, budget), budget)
         self.cut: set[str] = set()  # nodes whose way up is partitioned
         for code in self.hosts:
             self.start(code)
@@ -277,7 +328,7 @@ class World:
 
         def wrap(name: str, transport: Transport) -> Transport:
             faulty = FaultyTransport(transport, seed=salt ^ zlib.crc32(name.encode()))
-            cable = Cable(faulty)
+            cable = Cable(faulty, host.budget)
             host.faults[name], host.cables[name] = faulty, cable
             return cable
 
