@@ -231,3 +231,26 @@ def test_a_round_that_loops_is_caught_by_the_watchdog(
     assert outcome.failure is not None, "the defect went unnoticed"
     assert outcome.failure.invariant == "round watchdog", outcome.failure
     assert outcome.failure.detail.startswith("410100: the round ran away"), outcome.failure
+
+
+def test_a_node_restored_on_postgresql_rejoins_and_keeps_every_invariant(
+    tmp_path: Path, pg_url_template: str
+) -> None:
+    """On PostgreSQL the lost disk takes the node's database with it: 郑州市 is restored
+    from its backup at the center into a new database, rejoins, and the province goes on."""
+    history = [
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("backup", "410100"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("issue", "410000", (0, 300_000)),
+        Step("province round", "*"),
+        Step("break_down", "410100", (0, "part")),
+        Step("restore", "410100", ("latest",)),
+        Step("province round", "*"),
+        Step("break_down", "410100", (1, "part")),
+    ]
+    outcome = play(tmp_path, 1, 0, Shape(2, 1, 0), database=pg_url_template, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts.get("restored") == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
 
 from .history import FAULTS, Step, Swarm, generate
-from .invariants import Snapshot, Violation, check_final, check_step, read, require
+from .invariants import Snapshot, Violation, check_final, check_step, read, require, spooled
 from .world import DEFAULT_SHAPE, Crash, Runaway, Shape, SimClock, World, clear, make_world
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
@@ -54,6 +54,9 @@ ROUND_CALLS, CALLS_PER_FILE = 60, 12
 """A round's budget: clock readings and transport calls, a base and so many per file in
 its reach (a round seen to spend about 5 readings and 2 calls a file, and some 25 calls
 listing its links); past it, the round loops."""
+REUSE_UNCHANGED = True
+"""Whether a node's tables are read again only when its database changed (off: after
+every step that may have changed it, as ``tests/bench/bench_sim.py`` compares)."""
 SETTLE_ROUNDS = 40
 """Rounds the province gets to go quiet once the faults stop (it needs a handful)."""
 
@@ -105,6 +108,7 @@ class _Run:
         self.counts: dict[str, int] = {}
         self.restored: set[str] = set()  # nodes restored since the last check
         self.ever_restored: set[str] = set()
+        self.stamps: dict[str, tuple[int, ...] | None] = {}  # of each database when read
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -169,9 +173,7 @@ class _Run:
                     raise
             return {step.node}
         if step.kind == "restore":
-            if world.database is None and world.lose_and_restore(
-                step.node, step.args[0] == "oldest"
-            ):
+            if world.lose_and_restore(step.node, step.args[0] == "oldest"):
                 self.counts["restored"] = self.counts.get("restored", 0) + 1
                 self.restored.add(step.node)
                 self.ever_restored.add(step.node)
@@ -416,11 +418,24 @@ class _Run:
     def check(self, changed: set[str]) -> None:
         before = {c: s for c, s in self.states.items() if c not in self.restored}
         self.restored.clear()  # a restored node lost its history since its backup
-        fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
+        fresh = {c: self._read(c) for c in sorted(changed)}
         self.states = {**self.states, **fresh}
         check_step(
             self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
         )
+
+    def _read(self, code: str) -> Snapshot:
+        """Node ``code``'s tables: read again, unless its SQLite database has not changed
+        since they were last read (its file and journal as they were): then only its
+        spool is listed again."""
+        node = self.world.node(code)
+        stamp = _database_stamp(node) if REUSE_UNCHANGED else None
+        kept = self.states.get(code)
+        if stamp is not None and kept is not None and self.stamps.get(code) == stamp:
+            return replace(kept, spooled=spooled(node))
+        state = read(node)
+        self.stamps[code] = stamp
+        return state
 
     def settle(self) -> int:
         """Stop the faults and give the province rounds until quiet; return how many."""
@@ -522,6 +537,22 @@ def _fingerprint(states: dict[str, Snapshot]) -> str:
         for verdict in [row.receipt_verdict if kind == "out" else row.verdict]
     )
     return hashlib.sha256(repr(seen).encode()).hexdigest()
+
+
+def _database_stamp(node: Node) -> tuple[int, ...] | None:
+    """What changes whenever a SQLite database does (its file and write-ahead log: inode,
+    size, time written); None for another database, read again every time."""
+    if node.engine.dialect.name != "sqlite" or not node.engine.url.database:
+        return None
+    stamp: list[int] = []
+    for suffix in ("", "-wal"):
+        try:
+            found = os.stat(node.engine.url.database + suffix)
+        except FileNotFoundError:
+            stamp += [0, 0, 0]
+            continue
+        stamp += [found.st_ino, found.st_size, found.st_mtime_ns]
+    return tuple(stamp)
 
 
 def _local(exc: Exception) -> bool:

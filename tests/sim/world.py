@@ -15,8 +15,8 @@ simulation owns are the seams the product already has:
   database and spool, as a restarted process would be; armed otherwise, it lets a second
   operator's process do its work while the first is inside its transaction (two
   operators at one node, interleaved as far as the database lets them);
-- a lost disk: a node's home gone, restored from its backups at the keeper with the
-  province's recovery kit (SQLite provinces), to rejoin its peers;
+- a lost disk: a node's home (and its PostgreSQL database) gone, restored from its
+  backups at the keeper with the province's recovery kit, to rejoin its peers;
 - a full disk: after n writes, the next write to a node's database fails in its driver
   (on SQLite the driver's authorizer refuses it, which reaches raw cursors too; on
   PostgreSQL the driver's error for a full disk); the database itself is real.
@@ -49,6 +49,7 @@ from nodes.node import Node
 from nodes.regions import load_regions
 from nodes.restore import restore
 from nodes.routes import CENTER
+from nodes.settings import SETTINGS_FILE, load_settings
 from nodes.topology import Topology, load_topology
 from schema.engine import drop_database
 from schema.errors import FiscalsyncError
@@ -312,6 +313,7 @@ class World:
             budget = Budget()
             self.hosts[spec.code] = Host(spec.code, SimClock(self.time, budget), budget)
         self.cut: set[str] = set()  # nodes whose way up is partitioned
+        self.restores = 0  # on PostgreSQL: databases restored into, numbered
         for code in self.hosts:
             self.start(code)
 
@@ -356,17 +358,31 @@ class World:
     def lose_and_restore(self, code: str, oldest: bool) -> bool:
         """The disk of ``code`` dies; it is restored from its keeper's backups (the latest,
         or the oldest it took when ``oldest``) with the province's recovery kit, and
-        rejoins. False when the keeper holds none of those yet: the disk did not die."""
+        rejoins. False when the keeper holds none of those yet: the disk did not die.
+
+        On PostgreSQL the node's database dies with it: it is restored into a new
+        database (``<code>_r<n>``), and the old one dropped once the restore is done."""
         host = self.hosts[code]
         home = self.network.path / code
         lost = home.with_name(f"{code}.lost")
+        before = self.node(code).settings.database_url
+        url = None
+        if self.database is not None:
+            self.restores += 1
+            url = self.database.replace("{code}", f"{code.replace('-', '_')}_r{self.restores}")
         self.stop(code)
         os.replace(home, lost)
         kit = self.network.ca_dir / keys.RECOVERY_KIT
         at = host.backups[0] if oldest and host.backups else None
         try:
             restore(
-                code, self.network.path / "topology.toml", home, kit, at=at, clock=host.clock.twin()
+                code,
+                self.network.path / "topology.toml",
+                home,
+                kit,
+                at=at,
+                db_url=url,
+                clock=host.clock.twin(),
             )
         except FiscalsyncError:
             shutil.rmtree(home, ignore_errors=True)
@@ -374,6 +390,8 @@ class World:
             self.start(code)
             return False
         shutil.rmtree(lost)
+        if url is not None:
+            drop_database(before)
         self.start(code)
         return True
 
@@ -486,10 +504,13 @@ def _load(path: Path) -> Network:
 
 
 def clear(path: Path, database: str | None) -> None:
-    """Remove the province at ``path``, and its databases when they are PostgreSQL ones."""
+    """Remove the province at ``path``, and its databases when they are PostgreSQL ones
+    (those it was made with, and those its nodes were restored into)."""
     if database is not None and path.is_dir():
         for code in _codes(path):
             drop_database(database.replace("{code}", code.replace("-", "_")))
+            if (path / code / SETTINGS_FILE).is_file():
+                drop_database(load_settings(path / code).database_url)
     shutil.rmtree(path, ignore_errors=True)
 
 
