@@ -254,3 +254,33 @@ def test_a_node_restored_on_postgresql_rejoins_and_keeps_every_invariant(
     outcome = play(tmp_path, 1, 0, Shape(2, 1, 0), database=pg_url_template, written=history)
     assert outcome.failure is None, outcome.failure
     assert outcome.counts.get("restored") == 1
+
+
+def revocation_history() -> list[Step]:
+    """A second key of 中原区 (410102) went astray: its certificate is revoked and the
+    list published down the tree; the province publishes a code-set extension too."""
+    return [
+        Step("codeset", "410000", (3,)),
+        Step("revoke", "410102"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+    ]
+
+
+def test_a_revocation_and_a_code_set_reach_every_node(sim_base: Path) -> None:
+    outcome = play(sim_base, 1, 0, written=revocation_history())
+    assert outcome.failure is None, outcome.failure
+    assert (outcome.counts["codeset"], outcome.counts["revoke"]) == (1, 1)
+
+
+def test_a_revoked_certificate_that_verifies_again_is_caught(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product with a defect put back: the revocation list is held, but not looked at."""
+    from sync.revocation import RevocationList
+
+    monkeypatch.setattr(RevocationList, "is_revoked", lambda self, serial: False)
+    outcome = play(sim_base, 1, 0, written=revocation_history())
+    assert outcome.failure is not None, "the defect went unnoticed"
+    assert outcome.failure.invariant == "monotonic trust", outcome.failure
+    assert "verifies again" in outcome.failure.detail

@@ -24,6 +24,7 @@ from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.limits import misfit
 from schema.tables import code_item
+from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ def store(conn: Connection, items: Iterable[CodeItem]) -> int:
     return count
 
 
-def import_codes(node: Node, path: Path) -> tuple[int, int]:
+def import_codes(node: Node, path: Path, clock: Clock = SYSTEM_CLOCK) -> tuple[int, int]:
     """``codes import``: store the province's extensions and send them to every node.
 
     Returns (code items, change-sets). Only the province may import code sets.
@@ -206,6 +207,7 @@ def import_codes(node: Node, path: Path) -> tuple[int, int]:
         "codeset",
         [item.as_operation() for item in items],
         also=lambda conn: _store_all(conn, items),
+        clock=clock,
     )
     return len(items), len(written)
 

@@ -30,10 +30,11 @@ from nodes.node import Node
 from nodes.summary import RoundSummary
 from schema.engine import database_failure, reading
 from schema.errors import DatabaseBusy, LocalFailure
-from schema.tables import report
-from sync.errors import HomeError, InputError
+from schema.tables import code_item, report
+from sync.errors import CertificateRejected, HomeError, InputError
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
+from sync.trust import TrustStore
 
 from .history import FAULTS, Step, Swarm, generate
 from .invariants import Snapshot, Violation, check_final, check_step, read, require, spooled
@@ -109,6 +110,8 @@ class _Run:
         self.restored: set[str] = set()  # nodes restored since the last check
         self.ever_restored: set[str] = set()
         self.stamps: dict[str, tuple[int, ...] | None] = {}  # of each database when read
+        self.published: list[tuple[str, int, str]] = []  # codes the province sent down
+        self.revoked_seen: dict[str, set[int]] = {}  # serials each node's list ever held
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -126,6 +129,31 @@ class _Run:
         if step.kind in ("issue", "break_down", "adjust", "spend", "report"):
             self._operate(step)
             return {step.node}
+        if step.kind == "codeset":
+            try:
+                self.published += world.publish_codes(int(step.args[0]))
+            except HomeError:  # the province rejoining: it publishes once back
+                self.counts["refused"] = self.counts.get("refused", 0) + 1
+            except Crash:
+                self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+                world.restart(step.node)
+            except Exception as exc:
+                if not (world.hosts[step.node].disk_failed and _local(exc)):
+                    raise
+            return {step.node}
+        if step.kind == "revoke":
+            province = world.topology.province.code
+            try:
+                world.revoke_stolen(step.node)
+            except HomeError:  # the province rejoining: the list waits in the CA folder
+                self.counts["refused"] = self.counts.get("refused", 0) + 1
+            except Crash:
+                self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+                world.restart(province)
+            except Exception as exc:
+                if not (world.hosts[province].disk_failed and _local(exc)):
+                    raise
+            return {province}
         if step.kind == "together":
             self._together(step)
             return {step.node}
@@ -423,6 +451,39 @@ class _Run:
         check_step(
             self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
         )
+        self._trust(sorted(changed))
+
+    def _trust(self, codes: list[str]) -> None:
+        """Monotonic trust: once a node's revocation list named a certificate, that
+        certificate never verifies there again, and the list it holds never goes back to
+        one naming fewer. A node restored from an older copy holds that copy's list until
+        it has rejoined (it takes nothing but its peers' answers meanwhile): from then on
+        it holds every certificate it ever held revoked again."""
+        for code in codes:
+            if self.states[code].rejoining:
+                continue
+            node = self.world.node(code)
+            trust = TrustStore.load(node.home.keys, clock=self.world.hosts[code].clock.twin())
+            held = trust.crl.serials if trust.crl is not None else frozenset()
+            seen = self.revoked_seen.setdefault(code, set())
+            dropped = seen - held
+            require(
+                not dropped,
+                "monotonic trust",
+                f"{code}: its revocation list no longer names {sorted(f'{s:x}' for s in dropped)}",
+            )
+            seen |= held
+            for cert in self.world.stolen:
+                if cert.serial_number not in seen:
+                    continue
+                try:
+                    trust.check_signer(cert)
+                except CertificateRejected:
+                    continue
+                raise Violation(
+                    "monotonic trust",
+                    f"{code}: the revoked certificate {cert.serial_number:x} verifies again",
+                )
 
     def _read(self, code: str) -> Snapshot:
         """Node ``code``'s tables: read again, unless its SQLite database has not changed
@@ -436,6 +497,24 @@ class _Run:
         state = read(node)
         self.stamps[code] = stamp
         return state
+
+    def check_codes(self) -> None:
+        """Code sets delivered: every code the province published is held by every node."""
+        wanted = set(self.published)
+        for code in self.world.codes:
+            with reading(self.world.node(code).engine) as conn:
+                held = set(
+                    conn.execute(
+                        sa.select(code_item.c.codeset, code_item.c.year, code_item.c.code).where(
+                            code_item.c.is_extension.is_(True)
+                        )
+                    ).tuples()
+                )
+            require(
+                wanted <= held,
+                "code sets delivered",
+                f"{code} lacks {sorted(wanted - held)[:4]} of the codes the province published",
+            )
 
     def settle(self) -> int:
         """Stop the faults and give the province rounds until quiet; return how many."""
@@ -604,6 +683,7 @@ def play(
             outcome.settle_rounds = run.settle()
             step = "final"
             check_final(run.states, _report_receivers(world))
+            run.check_codes()
             step = "reconciling"
             run.reconcile()
         except Violation as exc:

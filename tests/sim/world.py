@@ -40,10 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography import x509
 
 from nodes import keys
 from nodes.backups import take_backup
 from nodes.exchange import Exchange
+from nodes.fiscal.codes import import_codes
 from nodes.network import Network, init_network
 from nodes.node import Node
 from nodes.regions import load_regions
@@ -53,6 +55,7 @@ from nodes.settings import SETTINGS_FILE, load_settings
 from nodes.topology import Topology, load_topology
 from schema.engine import drop_database
 from schema.errors import FiscalsyncError
+from sync import pki, revocation
 from sync.clock import FixedClock
 from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
@@ -314,6 +317,7 @@ class World:
             self.hosts[spec.code] = Host(spec.code, SimClock(self.time, budget), budget)
         self.cut: set[str] = set()  # nodes whose way up is partitioned
         self.restores = 0  # on PostgreSQL: databases restored into, numbered
+        self.stolen: list[x509.Certificate] = []  # certificates revoked for a lost key
         for code in self.hosts:
             self.start(code)
 
@@ -394,6 +398,46 @@ class World:
             drop_database(before)
         self.start(code)
         return True
+
+    def publish_codes(self, number: int) -> list[tuple[str, int, str]]:
+        """The province imports a code-set extension (its ``number``-th function code under
+        20502) and sends it to every node; return the codes published."""
+        code = f"20502{90 + number % 10:02d}"
+        table = self.network.path / f"codes-{number}.csv"
+        table.write_text(
+            f"codeset,year,code,name,parent,level\nfunc,2026,{code},省扩展{number},20502,3\n",
+            encoding="utf-8",
+        )
+        province = self.topology.province.code
+        import_codes(self.node(province), table, clock=self.hosts[province].clock)
+        return [("func", 2026, code)]
+
+    def revoke_stolen(self, code: str) -> x509.Certificate:
+        """A second key of node ``code`` went astray with a certificate the CA issued it
+        (a key compromise): the CA revokes that certificate only, and the province
+        publishes the list down the tree. Returns the certificate revoked."""
+        ca_dir = self.network.ca_dir
+        clock = self.hosts[self.topology.province.code].clock
+        stolen = self.network.path / "stolen" / f"{code}-{len(self.stolen)}"
+        stolen.mkdir(parents=True)
+        request = pki.new_node_key(stolen, code)
+        ca = pki.load_root(ca_dir)
+        role = self.topology.node(code).role
+        cert = x509.load_pem_x509_certificate(
+            pki.sign_csr(ca, request.read_bytes(), role, clock=clock)
+        )
+        current = ca.crl()
+        now = clock.now()
+        entry = revocation.revocation_entry(
+            cert.serial_number, now, revocation.reason_flag("key_compromise")
+        )
+        crl = revocation.issue_crl(
+            ca.cert, ca.key, current.number + 1, [*current.entries, entry], now
+        )
+        ca.publish_crl(crl)
+        keys.publish_revocation(self.node(self.topology.province.code), ca_dir, None, clock)
+        self.stolen.append(cert)
+        return cert
 
     def stop(self, code: str) -> None:
         """Close the node: its connections and transports; nothing is flushed on purpose."""
