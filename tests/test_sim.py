@@ -9,6 +9,8 @@ the shrinker keeps what still fails, and a defect put back into the product is c
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,9 +32,16 @@ def explain(seed: int, steps: int, shape: Shape, outcome: object) -> str:
 
 
 @pytest.fixture(scope="module")
-def sim_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One folder per test module: its template province is made once, copied per seed."""
-    return tmp_path_factory.mktemp("sim")
+def sim_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One folder per test module: its template province is made once, copied per seed;
+    in memory (``/dev/shm``) where there is one, as ``make sim`` runs (see
+    tests/bench/bench_sim.py), else on disk."""
+    if not Path("/dev/shm").is_dir():
+        yield tmp_path_factory.mktemp("sim")
+        return
+    base = Path(tempfile.mkdtemp(prefix="fiscalsync-test-sim-", dir="/dev/shm"))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -57,7 +57,7 @@ from schema.channels import changeset_log, channel_head, outbox, quarantine, rel
 from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry, report
 
-__all__ = ["Snapshot", "Violation", "check_final", "check_step", "read", "require", "spooled"]
+__all__ = ["Snapshot", "Violation", "check_final", "check_step", "read", "require"]
 
 SHRINKS = ("decrease", "recover")
 
@@ -124,6 +124,8 @@ def read(node: Node) -> Snapshot:
         }
         received = [i for i, r in rows.items() if r.recipient == code]
         available = balances(conn, received) if received else {}
+    folder = node.spool.outbox
+    spooled = frozenset(p.name for p in folder.iterdir()) if folder.is_dir() else frozenset()
     return Snapshot(
         code,
         rows,
@@ -136,15 +138,9 @@ def read(node: Node) -> Snapshot:
         relayed,
         reports,
         rejoin.in_progress(node),
-        spooled(node),
+        spooled,
         available,
     )
-
-
-def spooled(node: Node) -> frozenset[str]:
-    """The files in node ``node``'s ``spool/outbox``."""
-    folder = node.spool.outbox
-    return frozenset(p.name for p in folder.iterdir()) if folder.is_dir() else frozenset()
 
 
 def counts(event: Any, state: Snapshot) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from sync.transports.faulty import Fault
 from sync.trust import TrustStore
 
 from .history import FAULTS, Step, Swarm, generate
-from .invariants import Snapshot, Violation, check_final, check_step, read, require, spooled
+from .invariants import Snapshot, Violation, check_final, check_step, read, require
 from .world import DEFAULT_SHAPE, Crash, Runaway, Shape, SimClock, World, clear, make_world
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
@@ -55,9 +55,6 @@ ROUND_CALLS, CALLS_PER_FILE = 60, 12
 """A round's budget: clock readings and transport calls, a base and so many per file in
 its reach (a round seen to spend about 5 readings and 2 calls a file, and some 25 calls
 listing its links); past it, the round loops."""
-REUSE_UNCHANGED = True
-"""Whether a node's tables are read again only when its database changed (off: after
-every step that may have changed it, as ``tests/bench/bench_sim.py`` compares)."""
 SETTLE_ROUNDS = 40
 """Rounds the province gets to go quiet once the faults stop (it needs a handful)."""
 
@@ -109,7 +106,6 @@ class _Run:
         self.counts: dict[str, int] = {}
         self.restored: set[str] = set()  # nodes restored since the last check
         self.ever_restored: set[str] = set()
-        self.stamps: dict[str, tuple[int, ...] | None] = {}  # of each database when read
         self.published: list[tuple[str, int, str]] = []  # codes the province sent down
         self.revoked_seen: dict[str, set[int]] = {}  # serials each node's list ever held
 
@@ -446,7 +442,7 @@ class _Run:
     def check(self, changed: set[str]) -> None:
         before = {c: s for c, s in self.states.items() if c not in self.restored}
         self.restored.clear()  # a restored node lost its history since its backup
-        fresh = {c: self._read(c) for c in sorted(changed)}
+        fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
         self.states = {**self.states, **fresh}
         check_step(
             self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
@@ -484,19 +480,6 @@ class _Run:
                     "monotonic trust",
                     f"{code}: the revoked certificate {cert.serial_number:x} verifies again",
                 )
-
-    def _read(self, code: str) -> Snapshot:
-        """Node ``code``'s tables: read again, unless its SQLite database has not changed
-        since they were last read (its file and journal as they were): then only its
-        spool is listed again."""
-        node = self.world.node(code)
-        stamp = _database_stamp(node) if REUSE_UNCHANGED else None
-        kept = self.states.get(code)
-        if stamp is not None and kept is not None and self.stamps.get(code) == stamp:
-            return replace(kept, spooled=spooled(node))
-        state = read(node)
-        self.stamps[code] = stamp
-        return state
 
     def check_codes(self) -> None:
         """Code sets delivered: every code the province published is held by every node."""
@@ -616,22 +599,6 @@ def _fingerprint(states: dict[str, Snapshot]) -> str:
         for verdict in [row.receipt_verdict if kind == "out" else row.verdict]
     )
     return hashlib.sha256(repr(seen).encode()).hexdigest()
-
-
-def _database_stamp(node: Node) -> tuple[int, ...] | None:
-    """What changes whenever a SQLite database does (its file and write-ahead log: inode,
-    size, time written); None for another database, read again every time."""
-    if node.engine.dialect.name != "sqlite" or not node.engine.url.database:
-        return None
-    stamp: list[int] = []
-    for suffix in ("", "-wal"):
-        try:
-            found = os.stat(node.engine.url.database + suffix)
-        except FileNotFoundError:
-            stamp += [0, 0, 0]
-            continue
-        stamp += [found.st_ino, found.st_size, found.st_mtime_ns]
-    return tuple(stamp)
 
 
 def _local(exc: Exception) -> bool:
