@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -126,29 +127,12 @@ class _Run:
             self._operate(step)
             return {step.node}
         if step.kind == "codeset":
-            try:
-                self.published += world.publish_codes(int(step.args[0]))
-            except HomeError:  # the province rejoining: it publishes once back
-                self.counts["refused"] = self.counts.get("refused", 0) + 1
-            except Crash:
-                self.counts["crashed"] = self.counts.get("crashed", 0) + 1
-                world.restart(step.node)
-            except Exception as exc:
-                if not (world.hosts[step.node].disk_failed and _local(exc)):
-                    raise
+            number = int(step.args[0])
+            self._work_at(step.node, lambda: self.published.extend(world.publish_codes(number)))
             return {step.node}
         if step.kind == "revoke":
             province = world.topology.province.code
-            try:
-                world.revoke_stolen(step.node)
-            except HomeError:  # the province rejoining: the list waits in the CA folder
-                self.counts["refused"] = self.counts.get("refused", 0) + 1
-            except Crash:
-                self.counts["crashed"] = self.counts.get("crashed", 0) + 1
-                world.restart(province)
-            except Exception as exc:
-                if not (world.hosts[province].disk_failed and _local(exc)):
-                    raise
+            self._work_at(province, lambda: world.revoke_stolen(step.node))
             return {province}
         if step.kind == "together":
             self._together(step)
@@ -185,16 +169,7 @@ class _Run:
             world.hosts[step.node].room = int(step.args[0])
             return set()
         if step.kind == "backup":
-            try:
-                world.back_up(step.node)
-            except HomeError:  # rejoining: it backs up once back where its peers are
-                self.counts["refused"] = self.counts.get("refused", 0) + 1
-            except Crash:
-                self.counts["crashed"] = self.counts.get("crashed", 0) + 1
-                world.restart(step.node)
-            except Exception as exc:
-                if not (world.hosts[step.node].disk_failed and _local(exc)):
-                    raise
+            self._work_at(step.node, lambda: world.back_up(step.node))
             return {step.node}
         if step.kind == "restore":
             if world.lose_and_restore(step.node, step.args[0] == "oldest"):
@@ -215,6 +190,20 @@ class _Run:
             world.hosts[step.node].clock.skew = timedelta(hours=int(step.args[0]))
             return set()
         raise ValueError(f"unknown step {step}")
+
+    def _work_at(self, code: str, work: Callable[[], object]) -> None:
+        """Do ``work`` at node ``code``: refused while it rejoins (it does it once back
+        where its peers are), cut short by a crash (restarted) or by its full disk."""
+        try:
+            work()
+        except HomeError:
+            self.counts["refused"] = self.counts.get("refused", 0) + 1
+        except Crash:
+            self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+            self.world.restart(code)
+        except Exception as exc:
+            if not (self.world.hosts[code].disk_failed and _local(exc)):
+                raise
 
     def _doc(self) -> str:
         self.docs += 1
