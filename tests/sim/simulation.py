@@ -475,13 +475,14 @@ class _Run:
         wanted = set(self.published)
         for code in self.world.codes:
             with reading(self.world.node(code).engine) as conn:
-                held = set(
-                    conn.execute(
+                held = {
+                    (row.codeset, row.year, row.code)
+                    for row in conn.execute(
                         sa.select(code_item.c.codeset, code_item.c.year, code_item.c.code).where(
                             code_item.c.is_extension.is_(True)
                         )
-                    ).tuples()
-                )
+                    )
+                }
             require(
                 wanted <= held,
                 "code sets delivered",
