@@ -24,7 +24,10 @@ Answering, the peer records a *fence* (:data:`schema.backups.rejoin_fence`): wha
 the node signed before its request and did not get back (a change-set still on its way,
 a receipt of a change-set the node took before it died) is void there from now on
 (:func:`sync.channel.receive` quarantines it as ``void``), so nothing the node lost can
-come back from the network to fork a channel. A peer that meets a fork from a node that
+come back from the network to fork a channel. "Before" is by the node's own stamps,
+which never go back (:func:`sync.channel.signing_clock`): its request is dated after
+every stamp it holds, and all it signs after the request is dated at or after it, even
+once a clock that ran ahead at the restore is set right. A peer that meets a fork from a node that
 did *not* rejoin (re-initialised with ``init``, or an old database copied back) sends it
 a ``rejoin`` *notice*, which the node shows in ``status``: restore from the center.
 """
@@ -36,7 +39,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,9 +52,9 @@ from schema.backups import rejoin_fence, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.types import format_utc, parse_utc
-from sync import changeset
+from sync import changeset, channel
 from sync.changeset import Verified
-from sync.clock import SYSTEM_CLOCK, Clock
+from sync.clock import SYSTEM_CLOCK, Clock, NotBefore
 from sync.errors import InputError, NotAuthorized, VerificationError
 from sync.files import write_atomic
 from sync.pki import load_signer
@@ -66,6 +69,8 @@ KIND = "rejoin"
 MESSAGES = "messages"
 ANSWERS = "rejoin"
 PIECE = 6 * 1024 * 1024
+STAMP_STEP = timedelta(microseconds=1)
+"""How far a rejoin request is dated after the latest stamp the restored node holds."""
 
 
 def peers_of(topology: Topology, me: str) -> list[str]:
@@ -108,8 +113,11 @@ def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
     folder = node.home.spool / MESSAGES
     folder.mkdir(parents=True, exist_ok=True)
     peers = peers_of(node.topology, me)
-    now = clock.now()
     with node.engine.begin() as conn:
+        # Strictly after every stamp of its own it still holds: what it signed before the
+        # restore and did not get back is dated before its request, and void at its peers.
+        latest = channel.latest_stamp(conn)
+        clock = NotBefore(clock, None if latest is None else latest + STAMP_STEP)
         conn.execute(rejoin_peer.delete())
         for peer in peers:
             heads = _heads(conn, me, peer)
@@ -117,7 +125,9 @@ def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
                 folder, signer, peer, KIND, 1, "", [{"rejoin": "request", **heads}], clock
             )
             conn.execute(
-                rejoin_peer.insert().values(peer=peer, request_id=written.id, asked_at=now)
+                rejoin_peer.insert().values(
+                    peer=peer, request_id=written.id, asked_at=written.header.created
+                )
             )
     return peers
 
@@ -395,8 +405,8 @@ def finish(exchange: Exchange) -> str | None:
         for row in rows:
             steps.extend(_unpack(exchange, folder / row.answer_file, unpacked))
         replayer = Replayer(node, exchange.clock)
-        now = exchange.clock.now()
         with node.engine.begin() as conn:
+            now = channel.signing_clock(conn, exchange.clock).now()  # not before its requests
             own, taken = replayer.redo(conn, in_order(steps))
             conn.execute(rejoin_peer.delete())
             last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()

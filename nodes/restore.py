@@ -56,7 +56,7 @@ from sync.backup import envelope
 from sync.backup import keys as backup_keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import KIND, Index, Part, ReadManifest, read_manifest
-from sync.clock import SYSTEM_CLOCK, Clock
+from sync.clock import SYSTEM_CLOCK, Clock, NotBefore
 from sync.errors import (
     ConfigError,
     HomeError,
@@ -322,13 +322,16 @@ def restore(
             with Node.open(staging, check_schema=False) as node:
                 node.upgrade_database()
                 replayed = journal.replay(node, work / "journal" / "spool", at, clock)
+                # Its stamps never go back (sync.channel.signing_clock), not even behind
+                # the newest backup the keeper holds of it, which its lost state signed.
+                newest = max(parse_utc(m.manifest.taken_at) for m in manifests)
                 with node.engine.begin() as conn:
                     conn.execute(
                         restore_log.insert().values(
                             manifest_id=chosen.header.id,
                             number=manifest.number,
                             taken_at=parse_utc(manifest.taken_at),
-                            restored_at=clock.now(),
+                            restored_at=NotBefore(clock, newest).now(),
                         )
                     )
                 peers = rejoin.start(node, clock)

@@ -37,6 +37,18 @@ which the origin keeps as the outbox entry's ``receipt_taken_at``); they are not
 sequenced on a channel of their own (a lost receipt is re-sent when the origin
 retransmits), and nothing acknowledges them in turn. The spool's folders are described
 in :mod:`sync.spool`.
+
+**Stamps never go back.** Everything a node signs (its change-sets' and receipts'
+``created``, the ``taken_at`` of its receipts) is stamped by :func:`signing_clock`: its
+clock, but never earlier than the latest stamp its database holds (its channels'
+``updated_at``, its restores and rejoin requests). Two things rest on it. A peer that
+answered a restored node's rejoin request voids what the node signed *before* that
+request (:func:`_void`, comparing the node's stamps with its own request's): a node
+whose clock ran ahead when it was restored, then was set right, would otherwise sign
+change-sets dated before its request, and see them voided. And the journal of a node
+is redone interleaved by these stamps (:mod:`nodes.journal`): a step that depends on
+another must carry a later stamp, even across a clock set back. Only this node's own
+stamps are compared with each other; no node judges another's against its own clock.
 """
 
 from __future__ import annotations
@@ -53,7 +65,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from schema.backups import rejoin_fence, rejoin_peer
+from schema.backups import rejoin_fence, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.locks import insert_missing, lock_rows
@@ -61,7 +73,7 @@ from schema.types import format_utc, parse_utc
 from sync import attempts, changeset
 from sync.attempts import Stage
 from sync.changeset import Header, Verified, WrittenChangeSet
-from sync.clock import Clock
+from sync.clock import Clock, NotBefore
 from sync.errors import (
     HomeError,
     InputError,
@@ -94,8 +106,10 @@ __all__ = [
     "enqueue",
     "keep_taken",
     "next_state",
+    "latest_stamp",
     "pending_outbox",
     "receive",
+    "signing_clock",
     "store_receipt",
     "take_again",
     "waiting",
@@ -187,6 +201,28 @@ def next_state(state: str, changeset_id: str, verdict: str) -> str:
     return hashlib.sha256(f"{state}:{changeset_id}:{verdict}".encode()).hexdigest()
 
 
+def latest_stamp(conn: Connection) -> datetime | None:
+    """The latest time this node stamped in its database: a channel of its advanced (by
+    a change-set it signed or took), a restore, a rejoin request (None: none yet)."""
+    found = conn.execute(
+        sa.select(
+            sa.select(sa.func.max(channel_head.c.updated_at)).scalar_subquery(),
+            sa.select(sa.func.max(restore_log.c.restored_at)).scalar_subquery(),
+            sa.select(sa.func.max(restore_log.c.rejoined_at)).scalar_subquery(),
+            sa.select(sa.func.max(rejoin_peer.c.asked_at)).scalar_subquery(),
+        )
+    ).one()
+    stamps = [s for s in found if s is not None]
+    return max(stamps) if stamps else None
+
+
+def signing_clock(conn: Connection, clock: Clock) -> Clock:
+    """``clock`` as this node signs with it in the transaction of ``conn``: never earlier
+    than :func:`latest_stamp` (see the module docstring). What another transaction
+    stamps meanwhile is not waited for: what depends on it has seen it committed."""
+    return NotBefore(clock, latest_stamp(conn))
+
+
 def _head(conn: Connection, origin: str, recipient: str, now: datetime) -> Any:
     """The channel's head row, locked until the transaction ends (created at seq 0 if new).
 
@@ -233,6 +269,7 @@ def enqueue(
     Runs in the caller's transaction: if it rolls back, the outbox entry and the channel
     head go with it (the file left in ``outbox/`` is then an orphan nobody sends).
     """
+    clock = signing_clock(conn, clock)
     now = clock.now()
     if conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None:
         raise HomeError(
@@ -349,6 +386,7 @@ def _take(
 ) -> Received | _Refusal:
     header = verified.header
     name = header.filename
+    clock = signing_clock(conn, clock)
     head = _head(conn, header.origin, signer.code, clock.now())
     expected = head.seq + 1
     if header.seq > expected:
@@ -690,6 +728,7 @@ def take_again(
     :class:`InputError`), the channel state must come out as that receipt says, and the
     very same receipt is kept. Without one it is taken as new. Returns the verdict."""
     header = verified.header
+    clock = signing_clock(conn, clock)
     now = clock.now()
     head = _head(conn, header.origin, signer.code, now)
     if header.seq <= head.seq:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "FixedClock", "SystemClock", "as_utc"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "FixedClock", "NotBefore", "SystemClock", "as_utc"]
 
 
 class Clock(Protocol):
@@ -59,3 +59,23 @@ class FixedClock:
 
     def __repr__(self) -> str:
         return f"FixedClock({self._now.isoformat()})"
+
+
+class NotBefore:
+    """``clock``, never earlier than ``floor``: while ``clock`` reads earlier (set back,
+    or a machine that runs behind the one before it), it reads ``floor``.
+
+    What a node signs is stamped through one, with the latest stamp it has already
+    signed as the floor (:func:`sync.channel.signing_clock`), so its stamps never go
+    back: see :mod:`sync.channel` on why its peers rely on that.
+    """
+
+    def __init__(self, clock: Clock, floor: datetime | None) -> None:
+        self._clock = clock
+        self.floor = None if floor is None else as_utc(floor)
+
+    def now(self) -> datetime:
+        moment = self._clock.now()
+        if self.floor is not None and moment < self.floor:
+            return self.floor
+        return moment

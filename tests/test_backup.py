@@ -12,6 +12,7 @@ import tempfile
 import threading
 import zlib
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,14 @@ from nodes.fiscal.reconcile.records import stale
 from nodes.keeper import kept
 from nodes.network import Network, sync_network
 from nodes.restore import Fetcher, restore
+from schema.backups import rejoin_fence
+from schema.channels import outbox, quarantine
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
 from sync.backup import envelope, keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import Chunk, Index, Part
+from sync.clock import FixedClock
 from sync.errors import HomeError, InputError, KeyMaterialError
 
 CENTER = "410000-dc"
@@ -685,3 +689,49 @@ def test_a_node_restored_to_before_a_reconciliation_rejoins_and_reconciles_again
     with Node.open(province.path / "410100") as node:
         (row,) = sessions(node)
     assert (row.id, row.state, row.agree) == (again, "concluded", True)
+
+
+def quarantined(network: Network) -> list[tuple[str, str, str | None]]:
+    """Every file quarantined anywhere in the province: (where, why, from whom)."""
+    found = []
+    for spec in network.topology:
+        with Node.open(network.path / spec.code) as node, node.engine.connect() as conn:
+            found += [
+                (spec.code, r.reason, r.origin)
+                for r in conn.execute(sa.select(quarantine.c.reason, quarantine.c.origin))
+            ]
+    return found
+
+
+def test_a_node_restored_with_its_clock_ahead_then_set_right_is_not_voided_by_its_peers(
+    province: Network,
+) -> None:
+    """郑州市 is restored on a machine whose clock runs a day ahead, so its peers fence
+    what it signed before its rejoin request, dated a day ahead; then its clock is set
+    right. What it signs afterwards (a receipt to the province, an appropriation to a
+    county) is dated at its request, never before: taken, not voided."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    url = lose(province, "410100")
+    ahead = FixedClock(datetime.now(UTC) + timedelta(days=1))
+    bring_back(province, "410100", url, clock=ahead)
+    settle(province)  # every node on the machine's own clock again: the city rejoins
+    with Node.open(province.path / "410000") as node, node.engine.connect() as conn:
+        fence = conn.execute(sa.select(rejoin_fence).where(rejoin_fence.c.node == "410100")).one()
+    assert fence.void_before > datetime.now(UTC) + timedelta(hours=23)
+    later = issue(province, "410000", "410100", 500_00, "豫财预〔2026〕2号")
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    assert quarantined(province) == []
+    assert amounts(province, "410100", "received") == {first: 1000_00, later: 500_00}
+    assert amounts(province, "410102", "received") == {down: 300_00}
+    with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
+        (signed,) = conn.execute(
+            sa.select(outbox.c.created_at).where(outbox.c.recipient == "410102")
+        ).scalars()
+        verdicts = conn.execute(sa.select(outbox.c.receipt_verdict)).scalars().all()
+    assert signed >= fence.void_before  # its stamps did not go back with its clock
+    assert set(verdicts) == {"applied"}
+    check_books(province)

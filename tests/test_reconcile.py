@@ -311,3 +311,44 @@ def test_reports_sent_up_are_reconciled_with_the_parent_and_the_center(province:
     session = reconcile(province, "410102", "410100")
     assert found(province, "410102", session) == {("report_mismatch", "2026-10", None)}
     assert found(province, "410100", session) == {("report_mismatch", "2026-10", None)}
+
+
+def test_a_recipient_restored_behind_the_cut_is_reported_behind_not_as_discrepancies(
+    province: Network,
+) -> None:
+    """郑州市 is restored from a backup that holds the province's channel up to seq 1 of 3;
+    it rejoins (seq 2 and 3 come back to it). The province's next reconciliation says
+    so (下级落后, not a discrepancy), lists what is in transit (在途), agrees, and the one
+    after says nothing of the restore any more."""
+    from test_backup import backup, bring_back, lose
+
+    from nodes.fiscal.reconcile.protocol import start
+
+    issue(province, "410000", "410100", 100_00)
+    assert sync_network(province.path, until_quiet=True).quiet
+    backup(province, "410100")
+    assert sync_network(province.path, until_quiet=True).quiet
+    issue(province, "410000", "410100", 200_00)
+    issue(province, "410000", "410100", 300_00)
+    assert sync_network(province.path, until_quiet=True).quiet
+    bring_back(province, "410100", lose(province, "410100"))
+    assert sync_network(province.path, until_quiet=True).quiet  # it rejoins
+    issue(province, "410000", "410100", 555_00)  # seq 4: sent, its receipt not back yet
+    with Node.open(province.path / "410000") as node:
+        session = start(node, "410100")
+    assert sync_network(province.path, until_quiet=True).quiet
+    for code in ("410000", "410100"):
+        listed = [(f.kind, f.subject, f.discrepancy) for f in findings_at(province, code, session)]
+        assert listed == [("in_transit", "seq 4", False), ("behind", "410100", False)], code
+        (behind,) = [f for f in findings_at(province, code, session) if f.kind == "behind"]
+        assert (json.loads(behind.ours), json.loads(behind.theirs)) == (3, 1)
+    mine = next(s for s in sessions(province, "410000") if s.id == session)
+    assert (mine.state, mine.agree, mine.cut, mine.discrepancies, mine.in_transit) == (
+        "concluded",
+        True,
+        3,
+        0,
+        1,
+    )
+    again = reconcile(province, "410000", "410100")
+    assert found(province, "410000", again) == set()

@@ -9,6 +9,8 @@ the shrinker keeps what still fails, and a defect put back into the product is c
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from sim.shrinking import shrink
 
 import sync.channel
 from nodes.routes import Routes
+from nodes.summary import RoundSummary
 from sync.errors import InputError, NotAuthorized
 
 SEEDS = range(1, 9)
@@ -29,9 +32,16 @@ def explain(seed: int, steps: int, shape: Shape, outcome: object) -> str:
 
 
 @pytest.fixture(scope="module")
-def sim_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One folder per test module: its template province is made once, copied per seed."""
-    return tmp_path_factory.mktemp("sim")
+def sim_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One folder per test module: its template province is made once, copied per seed;
+    in memory (``/dev/shm``) where there is one, as ``make sim`` runs (see
+    tests/bench/bench_sim.py), else on disk."""
+    if not Path("/dev/shm").is_dir():
+        yield tmp_path_factory.mktemp("sim")
+        return
+    base = Path(tempfile.mkdtemp(prefix="fiscalsync-test-sim-", dir="/dev/shm"))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.slow
@@ -183,3 +193,103 @@ def test_a_second_operator_inside_the_first_ones_transaction_cannot_overdraw(
     outcome = play(tmp_path, 1, 0, Shape(2, 1, 0), database=db_url_template, written=history)
     assert outcome.failure is None, outcome.failure
     assert outcome.counts.get("interleaved") == outcome.counts.get("busy") == 1
+
+
+def test_a_node_restored_with_its_clock_ahead_then_set_right_is_not_voided(sim_base: Path) -> None:
+    """郑州市, its clock a day ahead, is restored from its oldest backup (its peers fence
+    what it signed before its request, by its own clock); then the faults stop and its
+    clock is set right; the receipt it signs for the province's next issue is taken, not
+    voided (seed 10006, shrunk)."""
+    history = [
+        Step("backup", "410100"),
+        Step("province round", "*"),
+        Step("round", "410000-dc"),
+        Step("skew", "410100", (24,)),
+        Step("restore", "410100", ("oldest",)),
+        Step("issue", "410000", (364, 3_738_844)),
+    ]
+    outcome = play(sim_base, 10006, 0, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["restored"] == 1
+
+
+def test_a_round_that_loops_is_caught_by_the_watchdog(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product with a defect put back: a round that sends its outbox again and again
+    until its parent is reachable. Cut off, 郑州市's round would never end."""
+    from nodes.exchange import Exchange
+
+    sending = Exchange._send_outbox
+
+    def until_through(self: Exchange, summary: RoundSummary, retransmit_now: bool) -> None:
+        while True:
+            sending(self, summary, True)
+            if not any(link.error for link in self.links.values()):
+                return
+
+    monkeypatch.setattr(Exchange, "_send_outbox", until_through)
+    history = [
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("partition", "410100"),
+        Step("break_down", "410100", (0, "part")),
+        Step("round", "410100"),
+    ]
+    outcome = play(sim_base, 1, 0, written=history)
+    assert outcome.failure is not None, "the defect went unnoticed"
+    assert outcome.failure.invariant == "round watchdog", outcome.failure
+    assert outcome.failure.detail.startswith("410100: the round ran away"), outcome.failure
+
+
+def test_a_node_restored_on_postgresql_rejoins_and_keeps_every_invariant(
+    tmp_path: Path, pg_url_template: str
+) -> None:
+    """On PostgreSQL the lost disk takes the node's database with it: 郑州市 is restored
+    from its backup at the center into a new database, rejoins, and the province goes on."""
+    history = [
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("backup", "410100"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("issue", "410000", (0, 300_000)),
+        Step("province round", "*"),
+        Step("break_down", "410100", (0, "part")),
+        Step("restore", "410100", ("latest",)),
+        Step("province round", "*"),
+        Step("break_down", "410100", (1, "part")),
+    ]
+    outcome = play(tmp_path, 1, 0, Shape(2, 1, 0), database=pg_url_template, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts.get("restored") == 1
+
+
+def revocation_history() -> list[Step]:
+    """A second key of 中原区 (410102) went astray: its certificate is revoked and the
+    list published down the tree; the province publishes a code-set extension too."""
+    return [
+        Step("codeset", "410000", (3,)),
+        Step("revoke", "410102"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+    ]
+
+
+def test_a_revocation_and_a_code_set_reach_every_node(sim_base: Path) -> None:
+    outcome = play(sim_base, 1, 0, written=revocation_history())
+    assert outcome.failure is None, outcome.failure
+    assert (outcome.counts["codeset"], outcome.counts["revoke"]) == (1, 1)
+
+
+def test_a_revoked_certificate_that_verifies_again_is_caught(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product with a defect put back: the revocation list is held, but not looked at."""
+    from sync.revocation import RevocationList
+
+    monkeypatch.setattr(RevocationList, "is_revoked", lambda self, serial: False)
+    outcome = play(sim_base, 1, 0, written=revocation_history())
+    assert outcome.failure is not None, "the defect went unnoticed"
+    assert outcome.failure.invariant == "monotonic trust", outcome.failure
+    assert "verifies again" in outcome.failure.detail

@@ -25,6 +25,7 @@ from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.limits import misfit
 from schema.tables import code_item
+from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
 
 if TYPE_CHECKING:
@@ -201,7 +202,9 @@ def store(conn: Connection, items: Iterable[CodeItem]) -> int:
     return count
 
 
-def import_codes(node: Node, path: Path, year: int | None = None) -> tuple[int, int]:
+def import_codes(
+    node: Node, path: Path, year: int | None = None, clock: Clock = SYSTEM_CLOCK
+) -> tuple[int, int]:
     """``codes import``: store the province's extensions and send them to every node.
 
     With ``year``, every row is of that year (a new year's code set, 新年度科目). Returns
@@ -219,6 +222,7 @@ def import_codes(node: Node, path: Path, year: int | None = None) -> tuple[int, 
         "codeset",
         [item.as_operation() for item in items],
         also=lambda conn: _store_all(conn, items),
+        clock=clock,
     )
     return len(items), len(written)
 

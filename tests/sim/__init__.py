@@ -1,8 +1,8 @@
 """A deterministic simulation of a whole province under faults (仿真).
 
 One seed is one exact history: the real node code (change-sets, channels, appliers,
-exchange rounds, receipts, relays, allocation, ledger and report operations, backups,
-restore and rejoin, reconciliation) runs on real node homes and databases,
+exchange rounds, receipts, relays, allocation, ledger and report operations, code-set
+publication, certificate revocation, backups, restore and rejoin, reconciliation) runs on real node homes and databases,
 single-threaded, on a simulated clock and a network the simulation controls, while
 faults are injected through the seams the product has (its transports, its clock, the
 files of its mailboxes and spools, its database driver, a node's process stopped and

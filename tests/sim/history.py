@@ -75,7 +75,15 @@ def generate(
     fiscal = [c for c in codes if c != center]
     holders = [c for c in fiscal if parents[c] is not None]
     issuers = [c for c in fiscal if any(parents[o] == c for o in fiscal)]
-    kinds = {"operation": 12, "together": 2, "round": 6, "province round": 2, "tick": 3}
+    kinds = {
+        "operation": 12,
+        "together": 2,
+        "round": 6,
+        "province round": 2,
+        "tick": 3,
+        "codeset": 1,
+        "revoke": 1,
+    }
     kinds.update(swarm.weights)
     names, weights = zip(*kinds.items(), strict=True)
     history: list[Step] = []
@@ -103,6 +111,10 @@ def generate(
             first, second = rng.choice(AMOUNTS), rng.choice(AMOUNTS[:2])
             args = (rng.choice((1, 1, 2, 3)), rng.randrange(1000), first, second)
             history.append(Step("together", node, args))
+        elif kind == "codeset":  # the province publishes a code-set extension
+            history.append(Step("codeset", fiscal[0], (rng.randrange(10),)))
+        elif kind == "revoke":  # a key of a node lost: its certificate revoked, published
+            history.append(Step("revoke", rng.choice(fiscal[1:])))
         elif kind in ("round", "province round"):
             history.append(Step(kind, node if kind == "round" else "*"))
         elif kind == "tick":

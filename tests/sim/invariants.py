@@ -19,15 +19,24 @@ Each check raises :class:`Violation` naming its invariant:
 - ``atomicity``: nothing half-applied after a crash: every unacknowledged change-set
   has its file, every event a change-set, every appropriation its events;
 - ``quarantine bounded``: no more files refused than faults that could spoil one;
+- ``monotonic trust`` (checked by the simulation, which revokes certificates): once a
+  node's revocation list named a certificate, it never verifies there again and the
+  list never names fewer (a node restored from an older copy: once it has rejoined);
+- ``round watchdog`` (checked by the simulation, around each round): a sync round ends
+  within a budget of clock readings and transport calls linear in the files within its
+  reach: no round loops;
 
 and once the faults stop and the province has had its rounds:
 
 - ``convergence``: every node quiet (nothing unacknowledged, waiting, retrying, parked);
 - ``acknowledged``: every change-set has its receipt, and every refusal a reason;
+- ``code sets delivered`` (checked by the simulation): every code-set extension the
+  province published is held by every node;
 - ``reports delivered``: every version of a report submitted is held by the parent and
   the center, no more, no fewer;
 - ``reconciled`` (checked by the simulation, which runs them): every reconciliation of
-  an edge and of the reports concludes, finding nothing but lateness;
+  an edge and of the reports concludes, finding nothing but lateness, and a recipient
+  behind (下级落后, never a discrepancy) only where it was restored;
 - ``conservation``: issuer and recipient agree on every appropriation event by event,
   and every fen issued is broken down, spent or available somewhere below, to the fen.
 """

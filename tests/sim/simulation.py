@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -29,14 +31,15 @@ from nodes.node import Node
 from nodes.summary import RoundSummary
 from schema.engine import database_failure, reading
 from schema.errors import DatabaseBusy, LocalFailure
-from schema.tables import report
-from sync.errors import HomeError, InputError
+from schema.tables import code_item, report
+from sync.errors import CertificateRejected, HomeError, InputError
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
+from sync.trust import TrustStore
 
 from .history import FAULTS, Step, Swarm, generate
 from .invariants import Snapshot, Violation, check_final, check_step, read, require
-from .world import DEFAULT_SHAPE, Crash, Shape, SimClock, World, clear, make_world
+from .world import DEFAULT_SHAPE, Crash, Runaway, Shape, SimClock, World, clear, make_world
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
 
@@ -48,6 +51,11 @@ SPENT_ON = date(YEAR, 1, 20)
 PERIOD = "2026-01"  # over when the simulation starts: reported, and corrected
 LATENESS = ("late_receipt", "late_breakdown")
 """Findings of reconciliation about time, which faults make true."""
+ROUND_READINGS, READINGS_PER_FILE = 200, 30
+ROUND_CALLS, CALLS_PER_FILE = 60, 12
+"""A round's budget: clock readings and transport calls, a base and so many per file in
+its reach (a round seen to spend about 5 readings and 2 calls a file, and some 25 calls
+listing its links); past it, the round loops."""
 SETTLE_ROUNDS = 40
 """Rounds the province gets to go quiet once the faults stop (it needs a handful)."""
 
@@ -98,6 +106,9 @@ class _Run:
         self.docs = 0
         self.counts: dict[str, int] = {}
         self.restored: set[str] = set()  # nodes restored since the last check
+        self.ever_restored: set[str] = set()
+        self.published: list[tuple[str, int, str]] = []  # codes the province sent down
+        self.revoked_seen: dict[str, set[int]] = {}  # serials each node's list ever held
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -115,6 +126,14 @@ class _Run:
         if step.kind in ("issue", "break_down", "adjust", "spend", "report"):
             self._operate(step)
             return {step.node}
+        if step.kind == "codeset":
+            number = int(step.args[0])
+            self._work_at(step.node, lambda: self.published.extend(world.publish_codes(number)))
+            return {step.node}
+        if step.kind == "revoke":
+            province = world.topology.province.code
+            self._work_at(province, lambda: world.revoke_stolen(step.node))
+            return {province}
         if step.kind == "together":
             self._together(step)
             return {step.node}
@@ -150,23 +169,13 @@ class _Run:
             world.hosts[step.node].room = int(step.args[0])
             return set()
         if step.kind == "backup":
-            try:
-                world.back_up(step.node)
-            except HomeError:  # rejoining: it backs up once back where its peers are
-                self.counts["refused"] = self.counts.get("refused", 0) + 1
-            except Crash:
-                self.counts["crashed"] = self.counts.get("crashed", 0) + 1
-                world.restart(step.node)
-            except Exception as exc:
-                if not (world.hosts[step.node].disk_failed and _local(exc)):
-                    raise
+            self._work_at(step.node, lambda: world.back_up(step.node))
             return {step.node}
         if step.kind == "restore":
-            if world.database is None and world.lose_and_restore(
-                step.node, step.args[0] == "oldest"
-            ):
+            if world.lose_and_restore(step.node, step.args[0] == "oldest"):
                 self.counts["restored"] = self.counts.get("restored", 0) + 1
                 self.restored.add(step.node)
+                self.ever_restored.add(step.node)
             return {step.node}
         if step.kind == "restart":
             world.restart(step.node)
@@ -181,6 +190,20 @@ class _Run:
             world.hosts[step.node].clock.skew = timedelta(hours=int(step.args[0]))
             return set()
         raise ValueError(f"unknown step {step}")
+
+    def _work_at(self, code: str, work: Callable[[], object]) -> None:
+        """Do ``work`` at node ``code``: refused while it rejoins (it does it once back
+        where its peers are), cut short by a crash (restarted) or by its full disk."""
+        try:
+            work()
+        except HomeError:
+            self.counts["refused"] = self.counts.get("refused", 0) + 1
+        except Crash:
+            self.counts["crashed"] = self.counts.get("crashed", 0) + 1
+            self.world.restart(code)
+        except Exception as exc:
+            if not (self.world.hosts[code].disk_failed and _local(exc)):
+                raise
 
     def _doc(self) -> str:
         self.docs += 1
@@ -296,9 +319,18 @@ class _Run:
         submit(node, PERIOD, actor="sim", clock=clock)
 
     def _round(self, code: str, retransmit_now: bool = False) -> RoundSummary:
-        """One sync round at ``code``; one that raises stops on a file: liveness is broken."""
+        """One sync round at ``code``; one that raises stops on a file: liveness is broken;
+        one that spends more than its budget (a bound linear in the files it can meet)
+        loops: the round watchdog."""
+        budget = self.world.hosts[code].budget
+        work = self._work(code)
+        budget.start(ROUND_READINGS + READINGS_PER_FILE * work, ROUND_CALLS + CALLS_PER_FILE * work)
         try:
             return self.world.exchange(code).run_round(retransmit_now=retransmit_now)
+        except Runaway as exc:
+            raise Violation(
+                "round watchdog", f"{code}: the round ran away ({exc}) with {work} file(s) in reach"
+            ) from None
         except Crash:
             self.counts["crashed"] = self.counts.get("crashed", 0) + 1
             self.world.restart(code)
@@ -311,6 +343,16 @@ class _Run:
                 "liveness",
                 f"{code}: the round stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}",
             ) from exc
+        finally:
+            budget.stop()
+
+    def _work(self, code: str) -> int:
+        """The files a round at ``code`` can meet: its spool and mailboxes, and its own
+        folders in the mailboxes of the nodes it dials."""
+        path = self.world.network.path
+        folders = [path / code / "spool", path / code / "mailboxes"]
+        folders += [path / other / "mailboxes" / code for other in self.world.codes]
+        return sum(len(names) for folder in folders for _, _, names in os.walk(folder))
 
     def _mailbox_folders(self) -> list[Path]:
         """Every ``up`` and ``down`` folder of every node's mailboxes (there or not yet):
@@ -394,6 +436,58 @@ class _Run:
         check_step(
             self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
         )
+        self._trust(sorted(changed))
+
+    def _trust(self, codes: list[str]) -> None:
+        """Monotonic trust: once a node's revocation list named a certificate, that
+        certificate never verifies there again, and the list it holds never goes back to
+        one naming fewer. A node restored from an older copy holds that copy's list until
+        it has rejoined (it takes nothing but its peers' answers meanwhile): from then on
+        it holds every certificate it ever held revoked again."""
+        for code in codes:
+            if self.states[code].rejoining:
+                continue
+            node = self.world.node(code)
+            trust = TrustStore.load(node.home.keys, clock=self.world.hosts[code].clock.twin())
+            held = trust.crl.serials if trust.crl is not None else frozenset()
+            seen = self.revoked_seen.setdefault(code, set())
+            dropped = seen - held
+            require(
+                not dropped,
+                "monotonic trust",
+                f"{code}: its revocation list no longer names {sorted(f'{s:x}' for s in dropped)}",
+            )
+            seen |= held
+            for cert in self.world.stolen:
+                if cert.serial_number not in seen:
+                    continue
+                try:
+                    trust.check_signer(cert)
+                except CertificateRejected:
+                    continue
+                raise Violation(
+                    "monotonic trust",
+                    f"{code}: the revoked certificate {cert.serial_number:x} verifies again",
+                )
+
+    def check_codes(self) -> None:
+        """Code sets delivered: every code the province published is held by every node."""
+        wanted = set(self.published)
+        for code in self.world.codes:
+            with reading(self.world.node(code).engine) as conn:
+                held = {
+                    (row.codeset, row.year, row.code)
+                    for row in conn.execute(
+                        sa.select(code_item.c.codeset, code_item.c.year, code_item.c.code).where(
+                            code_item.c.is_extension.is_(True)
+                        )
+                    )
+                }
+            require(
+                wanted <= held,
+                "code sets delivered",
+                f"{code} lacks {sorted(wanted - held)[:4]} of the codes the province published",
+            )
 
     def settle(self) -> int:
         """Stop the faults and give the province rounds until quiet; return how many."""
@@ -424,7 +518,11 @@ class _Run:
             for session in sessions:
                 statement = load(world.node(code), session)
                 found = sorted(
-                    {(f.kind, f.subject) for f in statement.findings if f.kind not in LATENESS}
+                    {
+                        (f.kind, f.subject)
+                        for f in statement.findings
+                        if f.kind not in LATENESS and not self._restored_behind(f)
+                    }
                 )
                 require(
                     statement.session.state == "concluded" and not found,
@@ -432,6 +530,14 @@ class _Run:
                     f"{code} with {statement.session.recipient} "
                     f"({statement.session.dataset}, {statement.session.state}): {found[:6]}",
                 )
+
+    def _restored_behind(self, finding: Any) -> bool:
+        """A recipient behind (下级落后), told as no discrepancy, that was restored here."""
+        return (
+            finding.kind == "behind"
+            and not finding.discrepancy
+            and finding.subject in self.ever_restored
+        )
 
     def _until_quiet(self) -> int:
         world = self.world
@@ -534,6 +640,7 @@ def play(
             outcome.settle_rounds = run.settle()
             step = "final"
             check_final(run.states, _report_receivers(world))
+            run.check_codes()
             step = "reconciling"
             run.reconcile()
         except Violation as exc:

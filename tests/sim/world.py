@@ -15,8 +15,8 @@ simulation owns are the seams the product already has:
   database and spool, as a restarted process would be; armed otherwise, it lets a second
   operator's process do its work while the first is inside its transaction (two
   operators at one node, interleaved as far as the database lets them);
-- a lost disk: a node's home gone, restored from its backups at the keeper with the
-  province's recovery kit (SQLite provinces), to rejoin its peers;
+- a lost disk: a node's home (and its PostgreSQL database) gone, restored from its
+  backups at the keeper with the province's recovery kit, to rejoin its peers;
 - a full disk: after n writes, the next write to a node's database fails in its driver
   (on SQLite the driver's authorizer refuses it, which reaches raw cursors too; on
   PostgreSQL the driver's error for a full disk); the database itself is real.
@@ -40,24 +40,39 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography import x509
 
 from nodes import keys
 from nodes.backups import take_backup
 from nodes.exchange import Exchange
+from nodes.fiscal.codes import import_codes
 from nodes.network import Network, init_network
 from nodes.node import Node
 from nodes.regions import load_regions
 from nodes.restore import restore
 from nodes.routes import CENTER
+from nodes.settings import SETTINGS_FILE, load_settings
 from nodes.topology import Topology, load_topology
 from schema.engine import drop_database
 from schema.errors import FiscalsyncError
+from sync import pki, revocation
 from sync.clock import FixedClock
 from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
 from sync.transports.faulty import Fault, FaultyTransport
 
-__all__ = ["DEFAULT_SHAPE", "Cable", "Crash", "Shape", "SimClock", "World", "clear", "make_world"]
+__all__ = [
+    "DEFAULT_SHAPE",
+    "Budget",
+    "Cable",
+    "Crash",
+    "Runaway",
+    "Shape",
+    "SimClock",
+    "World",
+    "clear",
+    "make_world",
+]
 
 BORN = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """When the province's keys are made; the simulation starts some weeks later."""
@@ -88,6 +103,37 @@ class Crash(BaseException):  # noqa: N818  (a crash is not an error the product 
     and what was not committed is lost."""
 
 
+class Runaway(BaseException):  # noqa: N818  (not an error the product may catch either)
+    """A round went past its budget of clock readings or transport calls: it loops."""
+
+
+class Budget:
+    """What one round may spend (:mod:`.simulation` sets it per round): clock readings and
+    transport calls, counted; past either bound, :class:`Runaway` unwinds the round."""
+
+    def __init__(self) -> None:
+        self.readings = self.calls = 0
+        self.max_readings: int | None = None
+        self.max_calls: int | None = None
+
+    def start(self, readings: int, calls: int) -> None:
+        self.readings = self.calls = 0
+        self.max_readings, self.max_calls = readings, calls
+
+    def stop(self) -> None:
+        self.max_readings = self.max_calls = None
+
+    def read(self) -> None:
+        self.readings += 1
+        if self.max_readings is not None and self.readings > self.max_readings:
+            raise Runaway(f"{self.readings} clock readings, more than {self.max_readings}")
+
+    def call(self) -> None:
+        self.calls += 1
+        if self.max_calls is not None and self.calls > self.max_calls:
+            raise Runaway(f"{self.calls} transport calls, more than {self.max_calls}")
+
+
 class SimClock:
     """One node's view of the simulated time: the province's time plus its skew.
 
@@ -95,8 +141,9 @@ class SimClock:
     it runs it once at its ``meanwhile_at``-th reading (what another process does while
     this one is inside its transaction)."""
 
-    def __init__(self, province: FixedClock) -> None:
+    def __init__(self, province: FixedClock, budget: Budget | None = None) -> None:
         self.province = province
+        self.budget = budget or Budget()
         self.skew = timedelta(0)
         self.crash_at: int | None = None
         self.readings = 0
@@ -105,6 +152,7 @@ class SimClock:
 
     def now(self) -> datetime:
         self.readings += 1
+        self.budget.read()
         if self.crash_at is not None and self.readings >= self.crash_at:
             self.crash_at = None
             raise Crash(f"crashed at clock reading {self.readings}")
@@ -127,13 +175,16 @@ class SimClock:
 
 
 class Cable(Transport):
-    """A transport that a partition cuts: while ``cut``, every call is unreachable."""
+    """A transport that a partition cuts: while ``cut``, every call is unreachable. Every
+    call is counted against the round's :class:`Budget`."""
 
-    def __init__(self, inner: Transport) -> None:
+    def __init__(self, inner: Transport, budget: Budget | None = None) -> None:
         self.inner = inner
         self.cut = False
+        self.budget = budget or Budget()
 
     def _check(self) -> None:
+        self.budget.call()
         if self.cut:
             raise TransportUnreachable("the network is partitioned (simulated)")
 
@@ -209,6 +260,7 @@ class Host:
 
     code: str
     clock: SimClock
+    budget: Budget
     node: Node | None = None
     exchange: Exchange | None = None
     cables: dict[str, Cable] = field(default_factory=dict)
@@ -259,8 +311,13 @@ class World:
         self.seed = seed
         self.database = database
         self.time = FixedClock(START)
-        self.hosts = {spec.code: Host(spec.code, SimClock(self.time)) for spec in self.topology}
+        self.hosts = {}
+        for spec in self.topology:
+            budget = Budget()
+            self.hosts[spec.code] = Host(spec.code, SimClock(self.time, budget), budget)
         self.cut: set[str] = set()  # nodes whose way up is partitioned
+        self.restores = 0  # on PostgreSQL: databases restored into, numbered
+        self.stolen: list[x509.Certificate] = []  # certificates revoked for a lost key
         for code in self.hosts:
             self.start(code)
 
@@ -277,7 +334,7 @@ class World:
 
         def wrap(name: str, transport: Transport) -> Transport:
             faulty = FaultyTransport(transport, seed=salt ^ zlib.crc32(name.encode()))
-            cable = Cable(faulty)
+            cable = Cable(faulty, host.budget)
             host.faults[name], host.cables[name] = faulty, cable
             return cable
 
@@ -305,17 +362,31 @@ class World:
     def lose_and_restore(self, code: str, oldest: bool) -> bool:
         """The disk of ``code`` dies; it is restored from its keeper's backups (the latest,
         or the oldest it took when ``oldest``) with the province's recovery kit, and
-        rejoins. False when the keeper holds none of those yet: the disk did not die."""
+        rejoins. False when the keeper holds none of those yet: the disk did not die.
+
+        On PostgreSQL the node's database dies with it: it is restored into a new
+        database (``<code>_r<n>``), and the old one dropped once the restore is done."""
         host = self.hosts[code]
         home = self.network.path / code
         lost = home.with_name(f"{code}.lost")
+        before = self.node(code).settings.database_url
+        url = None
+        if self.database is not None:
+            self.restores += 1
+            url = self.database.replace("{code}", f"{code.replace('-', '_')}_r{self.restores}")
         self.stop(code)
         os.replace(home, lost)
         kit = self.network.ca_dir / keys.RECOVERY_KIT
         at = host.backups[0] if oldest and host.backups else None
         try:
             restore(
-                code, self.network.path / "topology.toml", home, kit, at=at, clock=host.clock.twin()
+                code,
+                self.network.path / "topology.toml",
+                home,
+                kit,
+                at=at,
+                db_url=url,
+                clock=host.clock.twin(),
             )
         except FiscalsyncError:
             shutil.rmtree(home, ignore_errors=True)
@@ -323,8 +394,50 @@ class World:
             self.start(code)
             return False
         shutil.rmtree(lost)
+        if url is not None:
+            drop_database(before)
         self.start(code)
         return True
+
+    def publish_codes(self, number: int) -> list[tuple[str, int, str]]:
+        """The province imports a code-set extension (its ``number``-th function code under
+        20502) and sends it to every node; return the codes published."""
+        code = f"20502{90 + number % 10:02d}"
+        table = self.network.path / f"codes-{number}.csv"
+        table.write_text(
+            f"codeset,year,code,name,parent,level\nfunc,2026,{code},省扩展{number},20502,3\n",
+            encoding="utf-8",
+        )
+        province = self.topology.province.code
+        import_codes(self.node(province), table, clock=self.hosts[province].clock)
+        return [("func", 2026, code)]
+
+    def revoke_stolen(self, code: str) -> x509.Certificate:
+        """A second key of node ``code`` went astray with a certificate the CA issued it
+        (a key compromise): the CA revokes that certificate only, and the province
+        publishes the list down the tree. Returns the certificate revoked."""
+        ca_dir = self.network.ca_dir
+        clock = self.hosts[self.topology.province.code].clock
+        stolen = self.network.path / "stolen" / f"{code}-{len(self.stolen)}"
+        stolen.mkdir(parents=True)
+        request = pki.new_node_key(stolen, code)
+        ca = pki.load_root(ca_dir)
+        role = self.topology.node(code).role
+        cert = x509.load_pem_x509_certificate(
+            pki.sign_csr(ca, request.read_bytes(), role, clock=clock)
+        )
+        current = ca.crl()
+        now = clock.now()
+        entry = revocation.revocation_entry(
+            cert.serial_number, now, revocation.reason_flag("key_compromise")
+        )
+        crl = revocation.issue_crl(
+            ca.cert, ca.key, current.number + 1, [*current.entries, entry], now
+        )
+        ca.publish_crl(crl)
+        keys.publish_revocation(self.node(self.topology.province.code), ca_dir, None, clock)
+        self.stolen.append(cert)
+        return cert
 
     def stop(self, code: str) -> None:
         """Close the node: its connections and transports; nothing is flushed on purpose."""
@@ -435,10 +548,13 @@ def _load(path: Path) -> Network:
 
 
 def clear(path: Path, database: str | None) -> None:
-    """Remove the province at ``path``, and its databases when they are PostgreSQL ones."""
+    """Remove the province at ``path``, and its databases when they are PostgreSQL ones
+    (those it was made with, and those its nodes were restored into)."""
     if database is not None and path.is_dir():
         for code in _codes(path):
             drop_database(database.replace("{code}", code.replace("-", "_")))
+            if (path / code / SETTINGS_FILE).is_file():
+                drop_database(load_settings(path / code).database_url)
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -17,8 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from schema.backups import rejoin_fence
 from schema.channels import changeset_log, outbox
-from schema.tables import appropriation, appropriation_event
+from schema.tables import appropriation, appropriation_event, reconciliation
 from schema.types import format_utc, format_yuan
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "in_transit",
     "late_breakdowns",
     "receipts",
+    "restored_behind",
 ]
 
 KINDS = {
@@ -209,6 +211,40 @@ def in_transit(conn: Connection, recipient: str, cut: int) -> list[Finding]:
             )
         )
     return found
+
+
+def restored_behind(conn: Connection, issuer: str, recipient: str, cut: int) -> list[Finding]:
+    """The recipient restored from an older copy (下级落后), as this issuer learned when it
+    answered its rejoin request (the fence it keeps, :mod:`nodes.rejoin`): it held the
+    channel only up to a seq before the cut, and what came after was sent back to it as
+    it rejoined. Not a discrepancy: it takes this reconciliation's request in channel
+    order, so it holds the whole cut again by then, and the comparison shows whether
+    anything was lost. Told once: in the first statement of the edge after the restore."""
+    fence = conn.execute(sa.select(rejoin_fence).where(rejoin_fence.c.node == recipient)).first()
+    if fence is None or fence.in_seq >= cut:
+        return []
+    since = conn.execute(
+        sa.select(sa.func.max(reconciliation.c.concluded_at)).where(
+            reconciliation.c.role == "initiator",
+            reconciliation.c.origin == issuer,
+            reconciliation.c.recipient == recipient,
+            reconciliation.c.dataset == "appropriation",
+        )
+    ).scalar_one_or_none()
+    if since is not None and since >= fence.answered_at:
+        return []
+    return [
+        Finding(
+            "behind",
+            recipient,
+            f"{recipient} was restored from an older copy holding this channel up to seq "
+            f"{fence.in_seq}, not up to the cut {cut}; seq {fence.in_seq + 1} to {cut} were sent "
+            f"back to it when it rejoined ({format_utc(fence.answered_at)}), and compared here",
+            ours=cut,
+            theirs=int(fence.in_seq),
+            discrepancy=False,
+        )
+    ]
 
 
 def duplicates(conn: Connection, issuer: str, recipient: str) -> list[Finding]:

@@ -19,8 +19,12 @@ sides keep the statement (对账单): the recipient's answers and the issuer's c
 are change-sets signed by each, so either can show the other's signed word. Nothing is
 ever corrected automatically: each finding says what would correct it.
 
-A recipient found behind the cut (restored from an older copy) is reported, and the
-comparison starts again at what it does hold; an issuer behind its recipient likewise.
+A recipient restored from an older copy is never compared behind the cut: it takes the
+request in channel order, so only once it has rejoined and holds the channel again up
+to the request. The first statement after such a restore says so (``behind``, not a
+discrepancy), from what the issuer learned answering its rejoin request; the
+comparison then shows whether anything was lost. An issuer behind its recipient is
+reported too (``ahead``).
 A step that does not fit (a session unknown, or not waiting for that step, a peer other
 than the session's, a malformed step) is refused with a negative receipt and changes
 nothing.
@@ -263,24 +267,23 @@ def _on_request(
     head = channel_head_seq(conn, origin, me)
     now = sender.clock.now()
     answer: dict[str, Any] = {"step": "answer", "session": session, "head": head}
-    if head < cut:
-        answer["behind"] = True
+    if head < cut:  # the request is taken in channel order: after everything up to the cut
+        raise InputError(f"reconcile request {session}: its cut {cut} is past seq {head} here")
+    edge = Edge(conn, RECIPIENT, origin, me, cut)
+    if op.get("full") is True:
+        answer["totals"] = edge.totals()
+    days = dict(sender.node.settings.reconcile_days)["breakdown_days"]
+    late = found_in.late_breakdowns(conn, origin, me, timedelta(days=days))
+    answer["noticed"] = [f.as_op() for f in late]
+    if head > sent:
+        answer["ahead"] = True
+    mine = edge.level(0).get(0, 0)
+    if mine == root:
+        answer["agree"] = True
     else:
-        edge = Edge(conn, RECIPIENT, origin, me, cut)
-        if op.get("full") is True:
-            answer["totals"] = edge.totals()
-        days = dict(sender.node.settings.reconcile_days)["breakdown_days"]
-        late = found_in.late_breakdowns(conn, origin, me, timedelta(days=days))
-        answer["noticed"] = [f.as_op() for f in late]
-        if head > sent:
-            answer["ahead"] = True
-        mine = edge.level(0).get(0, 0)
-        if mine == root:
-            answer["agree"] = True
-        else:
-            differing = merkle.differing(edge.level(1), theirs)
-            answer["leaves"] = merkle.encode_level(edge.level(2, differing))
-            answer["buckets"] = differing
+        differing = merkle.differing(edge.level(1), theirs)
+        answer["leaves"] = merkle.encode_level(edge.level(2, differing))
+        answer["buckets"] = differing
     conn.execute(
         reconciliation.insert().values(
             id=session,
@@ -405,19 +408,6 @@ def _on_answer(
     summary["recipient_head"] = head
     summary["recipient_totals"] = op.get("totals") if isinstance(op.get("totals"), dict) else {}
     noticed = _noticed(op, session)
-    if op.get("behind"):
-        behind = Finding(
-            "behind",
-            origin,
-            f"the recipient holds the channel up to seq {head}, not up to the cut {cut} this "
-            "node has receipts for: it was restored from an older copy, or lost change-sets; "
-            "they are sent again once it rejoins",
-            ours=cut,
-            theirs=head,
-        )
-        _finish(conn, sender, session, origin, cut, [behind], summary)
-        _request(conn, sender, origin, head, bool(summary.get("full")))  # again, at its head
-        return
     if op.get("ahead"):
         noticed.append(
             Finding(
@@ -511,6 +501,7 @@ def _finish(
                 timedelta(days=days["late_receipt_days"]),
             ),
             *found_in.in_transit(conn, peer, cut),
+            *found_in.restored_behind(conn, me, peer, cut),
         ]
     agree = not any(f.discrepancy for f in everything)
     summary.pop("noticed", None)

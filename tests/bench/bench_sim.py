@@ -1,0 +1,71 @@
+"""Benchmark: seeds of the simulation (tests/sim) per minute, its province on
+``/dev/shm`` (memory: what ``make sim`` and the simulation's tests use) against a folder
+on disk (the test suite's ``tmp_path``, as its tests used before), in the same run.
+
+Run by hand (pytest never collects it)::
+
+    .venv/bin/python tests/bench/bench_sim.py                  # seeds 1-4, 150 steps
+    .venv/bin/python tests/bench/bench_sim.py --seeds 20 --steps 80
+
+The seeds run one after another in one process, each seed once per place, the two
+places alternating, so that a machine busy with something else slows both alike. Each
+place's template province is made once, before the clock starts. Printed: seconds per
+place and seeds per minute, and whether every seed gave the same history in both (the
+fingerprint of every change-set queued and taken).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sim import play  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--first", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--disk", default=tempfile.gettempdir(), help="a folder on disk")
+    args = parser.parse_args()
+    if not Path("/dev/shm").is_dir():
+        print("no /dev/shm here: nothing to compare")
+        return 0
+    places = {
+        "disk": Path(tempfile.mkdtemp(prefix="fiscalsync-bench-sim-", dir=args.disk)),
+        "/dev/shm": Path(tempfile.mkdtemp(prefix="fiscalsync-bench-sim-", dir="/dev/shm")),
+    }
+    spent = dict.fromkeys(places, 0.0)
+    same = True
+    try:
+        for base in places.values():
+            play(base, 0, 0)  # the template province, made once per place
+        for seed in range(args.first, args.first + args.seeds):
+            prints = []
+            for name, base in places.items():
+                started = time.perf_counter()
+                outcome = play(base, seed, args.steps)
+                spent[name] += time.perf_counter() - started
+                prints.append((outcome.fingerprint, outcome.failure is None))
+            same = same and prints[0] == prints[1]
+            print(f"seed {seed}: {'ok' if prints[0][1] else 'FAILED'}", flush=True)
+    finally:
+        for base in places.values():
+            shutil.rmtree(base, ignore_errors=True)
+    print(f"\n{args.seeds} seed(s) of {args.steps} steps, one process, alternating")
+    print(f"{'province on':<12}{'seconds':>10}{'seeds/min':>12}")
+    for name, seconds in spent.items():
+        print(f"{name:<12}{seconds:>10.1f}{args.seeds / seconds * 60:>12.2f}")
+    print(f"speed-up: {spent['disk'] / spent['/dev/shm']:.2f}x; same histories: {same}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
