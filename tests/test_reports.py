@@ -37,7 +37,7 @@ from nodes.settings import Settings, load_settings, render_settings
 from schema.channels import changeset_log, outbox
 from schema.engine import drop_database
 from schema.types import parse_yuan
-from sync.channel import enqueue
+from sync.channel import enqueue, latest_stamp
 from sync.clock import SYSTEM_CLOCK, Clock, FixedClock
 from sync.errors import ConfigError, InputError
 from sync.pki import load_signer
@@ -111,6 +111,8 @@ KEYS_ISSUED = datetime.fromisoformat("2026-09-01T00:00:00+08:00")
 
 
 def build_province(network: Network) -> None:
+    """October as it happened, every node's clock going forward: a node never stamps what
+    it signs earlier than what it signed before."""
     with at(network, "410000") as node:
         allocate(
             node,
@@ -123,8 +125,9 @@ def build_province(network: Network) -> None:
                 ),
             ],
             actor=ACTOR,
+            clock=beijing("2026-10-08"),
         )
-    settle(network)
+    settle(network, beijing("2026-10-08"))
     with at(network, "410100") as node:
         (received,) = [h.id for h in holdings(node, issued=False)]
         allocate(
@@ -142,8 +145,9 @@ def build_province(network: Network) -> None:
                 )
             ],
             actor=ACTOR,
+            clock=beijing("2026-10-08", 10),
         )
-    settle(network)
+    settle(network, beijing("2026-10-08", 10))
     last_year = network.path.parent / "codes-2025.csv"  # the 2025 code sets, imported
     with last_year.open("w", encoding="utf-8") as out:
         out.write("codeset,code,name,parent,level\n")
@@ -154,12 +158,17 @@ def build_province(network: Network) -> None:
                 codeset, _, rest = line.split(",", 2)
                 out.write(f"{codeset},{rest}\n")
     with at(network, "410000") as node:
-        import_codes(node, last_year, year=2025)
-    settle(network)
+        import_codes(node, last_year, year=2025, clock=beijing("2026-10-09"))
+    settle(network, beijing("2026-10-09"))
     for code, rows in LAST_YEAR.items():
         record(network, code, rows)
     for code, rows in LEDGER.items():
         record(network, code, rows)
+    # 旬报 of the first ten days: one on time (due 13 October), one late.
+    for code, day in (("410102", "2026-10-12"), ("410122", "2026-10-15")):
+        with at(network, code) as node:
+            reports.submit(node, "2026-10-D1", actor=ACTOR, clock=beijing(day))
+        settle(network, beijing(day))
     for code in ON_TIME:
         with at(network, code) as node:
             reports.submit(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-03"))
@@ -169,11 +178,6 @@ def build_province(network: Network) -> None:
     settle(network, beijing("2026-11-09"))
     with at(network, MISSING) as node:
         reports.generate(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-03"))
-    # 旬报 of the first ten days: one on time (due 13 October), one late.
-    for code, day in (("410102", "2026-10-12"), ("410122", "2026-10-15")):
-        with at(network, code) as node:
-            reports.submit(node, "2026-10-D1", actor=ACTOR, clock=beijing(day))
-        settle(network, beijing(day))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -416,7 +420,11 @@ def test_a_correction_supersedes_and_the_old_version_stays(province: Network) ->
     period = "2026-10-D2"  # read by no other test
     county = "410122"
     with at(province, county) as node:
+        with node.engine.connect() as conn:
+            floor = latest_stamp(conn)
         first = reports.submit(node, period, actor=ACTOR, clock=beijing("2026-10-22"))
+    # its clock reads the 22nd, but it signed the month's report later: stamps never go back
+    submitted = max(beijing("2026-10-22").now(), floor or beijing("2026-10-22").now())
     record(province, county, [("2026-10-18", "expenditure", "2010101", "33.00")])
     with at(province, county) as node:
         with pytest.raises(InputError, match="already submitted"):
@@ -431,7 +439,7 @@ def test_a_correction_supersedes_and_the_old_version_stays(province: Network) ->
             history = reports.versions(node, period, county)
             current = own(node, county, period)
         assert [(v.version, v.state) for v in history] == [(1, "received"), (2, "received")]
-        assert history[0].submitted_at == beijing("2026-10-22").now()
+        assert history[0].submitted_at == submitted
         assert [s.version for s in current.sources] == [2]
         assert current.total("expenditure").period_fen == 3_300
     with at(province, CENTER) as center:
