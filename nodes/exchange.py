@@ -267,7 +267,7 @@ class Exchange:
                 self._fetch_failed(key, exc, summary)
                 continue
             summary.received += 1
-            summary.bytes_received += _size(target)
+            summary.bytes_received += remote.size
             self._arrived(target, link.code, summary)
         return seen
 

@@ -465,6 +465,11 @@ def test_an_index_names_where_each_chunk_lies_and_reads_the_first_format() -> No
         bad["database"][0]["chunks"][0][4:6] = [offset, length]
         with pytest.raises(BackupDamaged, match="index is unreadable"):
             Index.from_bytes(zlib.compress(json.dumps(bad).encode()))
+    for where, number in ((1, -1), (1, 1), (2, True)):  # object or key: by a number it has
+        bad = json.loads(zlib.decompress(index.to_bytes()))
+        bad["database"][0]["chunks"][0][where] = number
+        with pytest.raises(BackupDamaged, match="index is unreadable"):
+            Index.from_bytes(zlib.compress(json.dumps(bad).encode()))
 
 
 def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) -> None:

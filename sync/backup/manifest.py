@@ -178,7 +178,9 @@ class Index:
                 sha, name, key, size, offset, length = entry
                 if type(offset) is not int or type(length) is not int or offset < 0 or length < 1:
                     raise ValueError(f"chunk {str(sha)[:16]}… lies at {offset!r}+{length!r}")
-                return Chunk(str(sha), objects[name], keys[key], int(size), offset, length)
+                return Chunk(
+                    str(sha), _nth(objects, name), _nth(keys, key), int(size), offset, length
+                )
 
             def parts(items: Any) -> list[Part]:
                 return [
@@ -199,6 +201,13 @@ class Index:
             )
         except (ValueError, KeyError, TypeError, IndexError, zlib.error) as exc:
             raise BackupDamaged(f"the backup's index is unreadable: {exc}") from exc
+
+
+def _nth(names: list[str], number: Any) -> str:
+    """The name an index entry gives by its number (a negative or foreign one is damage)."""
+    if type(number) is not int or not 0 <= number < len(names):
+        raise ValueError(f"no object or key number {number!r}")
+    return names[number]
 
 
 @dataclass(frozen=True)
