@@ -142,9 +142,9 @@ def demo_topology() -> Path:
 @pytest.fixture
 def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Any:
     """The demo province hosted in one folder (``network init``) on the current backend."""
-    from nodes import init_network
+    import provinces
 
-    return init_network(tmp_path / "province", demo_topology, db_url_template)
+    return provinces.make(tmp_path / "province", demo_topology, db_url_template)
 
 
 @pytest.fixture

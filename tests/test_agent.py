@@ -11,12 +11,13 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, agent, init_network
+from nodes import Node, agent
 from nodes.fiscal import ledger, reports
 from nodes.fiscal.reports.job import report_job
 from nodes.locks import agent_lock
@@ -34,7 +35,7 @@ CENTER = "410000-dc"
 def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
     # Keys issued on 1 September, before the report periods the tests run through.
     issued = FixedClock(datetime(2026, 9, 1, tzinfo=BEIJING))
-    network = init_network(tmp_path / "province", demo_topology, db_url_template, clock=issued)
+    network = provinces.make(tmp_path / "province", demo_topology, db_url_template, clock=issued)
     csv = tmp_path / "codes.csv"
     csv.write_text(
         "codeset,year,code,name,parent,level\nfunc,2026,2059901,扩展,20599,3\n", encoding="utf-8"

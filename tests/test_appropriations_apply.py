@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from nodes import Node
+from nodes.fiscal.appropriations import receiving
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log
 from schema.tables import appropriation, appropriation_event
@@ -184,8 +185,11 @@ def test_an_id_already_issued_is_refused(province: Network) -> None:
     assert verdicts[1] == ("rejected", f"appropriation {ID(301)} was already issued")
 
 
-def test_a_large_change_set_spans_several_chunks(province: Network) -> None:
-    count = 120_000  # more than two streaming chunks
+def test_a_large_change_set_spans_several_chunks(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(receiving, "CHUNK", 500)  # 50,000 operations a chunk in service
+    count = 1_200  # more than two streaming chunks
     send(province, [issue(ID(1_000_000 + i), 1 + i % 1000) for i in range(count)])
     amounts, verdicts = state(province)
     assert len(amounts) == count

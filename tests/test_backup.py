@@ -387,9 +387,9 @@ def test_bad_inputs_are_refused_and_nothing_is_created(province: Network, tmp_pa
 def test_an_sm2_province_seals_its_backups_with_sm4_and_restores_them(
     tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> None:
-    from nodes import init_network
+    import provinces
 
-    province = init_network(tmp_path / "province", demo_topology, db_url_template, suite="sm2")
+    province = provinces.make(tmp_path / "province", demo_topology, db_url_template, suite="sm2")
     first = issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
     settle(province)
     down = issue(province, "410100", "410102", 400_00, "郑财预〔2026〕1号", parent=first)

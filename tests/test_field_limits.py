@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, init_network
+from nodes import Node
 from nodes.fiscal import reports
 from nodes.network import Network, sync_network
 from schema import misfit
@@ -28,7 +29,7 @@ COUNTY = "410181"
 
 @pytest.fixture
 def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
-    return init_network(tmp_path / "province", demo_topology, db_url_template)
+    return provinces.make(tmp_path / "province", demo_topology, db_url_template)
 
 
 def send(

@@ -6,11 +6,12 @@ import json
 import stat
 from pathlib import Path
 
+import provinces
 import pytest
 from click.testing import CliRunner, Result
 
 from cli import cli
-from nodes import init_network, init_node
+from nodes import init_node
 from nodes.network import Network
 
 
@@ -20,7 +21,7 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> Result:
 
 @pytest.fixture
 def province(tmp_path: Path, demo_topology: Path) -> Network:
-    return init_network(tmp_path / "province", demo_topology)
+    return provinces.make(tmp_path / "province", demo_topology)
 
 
 @pytest.fixture

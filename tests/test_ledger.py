@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from cli import cli
-from nodes import Node, init_network
+from nodes import Node
 from nodes.network import Network, sync_network
 from schema.tables import ledger_entry
 
@@ -22,7 +23,7 @@ APPROPRIATION = "410000-2026-000001"
 @pytest.fixture
 def county(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
     """A province whose direct county 410181 received 1000.00 元 for 2050202."""
-    network = init_network(tmp_path / "province", demo_topology, db_url_template)
+    network = provinces.make(tmp_path / "province", demo_topology, db_url_template)
     issued = run(
         network,
         "410000",

@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from test_changeset import dated
 
-from nodes import Node, init_network
+from nodes import Node
 from nodes.fiscal import ledger, reports
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, outbox, quarantine
@@ -32,7 +33,7 @@ def beijing(day: str, hour: int = 9) -> FixedClock:
 @pytest.fixture
 def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
     # Keys issued on 1 September: everything below is signed after that.
-    return init_network(
+    return provinces.make(
         tmp_path / "province", demo_topology, db_url_template, clock=beijing("2026-09-01")
     )
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from cli import cli
-from nodes import Node, init_network
+from nodes import Node
 from nodes.exchange import Exchange
 from nodes.fiscal.appropriations import Allocation, allocate, holdings
 from nodes.network import Network, sync_network
@@ -105,7 +106,7 @@ def renew(network: Network, code: str, tmp_path: Path, *new: str) -> Result:
 def province(
     suite_name: str, tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> Network:
-    return init_network(
+    return provinces.make(
         tmp_path / "province",
         demo_topology,
         db_url_template,

@@ -7,12 +7,13 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from cli import cli
-from nodes import Node, init_network, keys
+from nodes import Node, keys
 from nodes.locks import ca_lock
 from nodes.network import Network, sync_network
 from schema.channels import quarantine
@@ -37,7 +38,7 @@ def province_at(
 ) -> Network:
     """A province set up (root CA, certificates, first revocation list) ``days_ago``."""
     clock = FixedClock(NOW - timedelta(days=days_ago))
-    return init_network(tmp_path / "province", topology, template, clock=clock, suite=suite_name)
+    return provinces.make(tmp_path / "province", topology, template, clock=clock, suite=suite_name)
 
 
 def status(network: Network, code: str) -> dict:

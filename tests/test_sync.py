@@ -14,12 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, init_network
+from nodes import Node
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, channel_head, outbox, quarantine
 from schema.tables import code_item, metadata
@@ -32,7 +33,7 @@ CODES = "codeset,year,code,name,parent,level\nfunc,2026,{code},扩展项目{code
 
 @pytest.fixture
 def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
-    return init_network(tmp_path / "province", demo_topology, db_url_template)
+    return provinces.make(tmp_path / "province", demo_topology, db_url_template)
 
 
 def import_codes(network: Network, code: str = "2059901") -> None:

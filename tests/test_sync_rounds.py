@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -34,7 +35,7 @@ from test_sync import (
 )
 
 from cli import cli
-from nodes import Node, appliers, init_network
+from nodes import Node, appliers
 from nodes.exchange import Exchange
 from nodes.network import Network, sync_network
 from schema import migrate
@@ -65,7 +66,7 @@ EIO_FILE = Path("/proc/self/mem")
 
 @pytest.fixture
 def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
-    return init_network(tmp_path / "province", demo_topology, db_url_template)
+    return provinces.make(tmp_path / "province", demo_topology, db_url_template)
 
 
 def cli_run(*args: str) -> Any:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import provinces
 import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import init_network
 from nodes.network import Network, sync_network
 from nodes.topology import Endpoint, load_topology
 
@@ -28,7 +28,7 @@ CODES = "codeset,year,code,name,parent,level\nfunc,2026,{code},扩展项目{code
 def province(
     tmp_path: Path, db_url_template: str | None, demo_topology: Path, sshd: Sshd
 ) -> Network:
-    network = init_network(tmp_path / "province", demo_topology, db_url_template)
+    network = provinces.make(tmp_path / "province", demo_topology, db_url_template)
     county = network.homes[COUNTY]
     public = (county.keys / "ssh_ed25519.pub").read_text().strip()
     with sshd.authorized_keys.open("a") as keys:
