@@ -624,6 +624,7 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
             raise click.UsageError(
                 f"certificate is for {identity.code}, this node is {node.spec.code}"
             )
+        node.settle_suite()
     click.echo(
         f"Installed certificate of {identity.code} ({identity.role}), serial {identity.serial:x}."
     )
