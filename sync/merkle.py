@@ -92,9 +92,7 @@ def record_digest(content: list[Any], suite: SignatureSuite | None = None) -> in
     data = encode_line(content)
     if suite is None:
         return int.from_bytes(hashlib.sha256(data).digest(), "big")
-    hashed = suite.new_hash()
-    hashed.update(data)
-    found = hashed.digest()
+    found = suite.digest_bytes(data)
     if len(found) != 32:
         raise ValueError(f"suite {suite.name}: a record digest must be 32 bytes")
     return int.from_bytes(found, "big")

@@ -80,7 +80,9 @@ class SM3Hash:
 
 def sm3(data: bytes) -> bytes:
     """The SM3 digest of ``data``."""
-    return SM3Hash(data).digest()
+    hashed = hashes.Hash(hashes.SM3())
+    hashed.update(data)
+    return hashed.finalize()
 
 
 def _pem(label: str, body: bytes) -> bytes:
@@ -142,7 +144,10 @@ class SM2Suite(SignatureSuite):
         return SM3Hash()
 
     def digest(self, data: bytes) -> str:
-        return SM3Hash(data).hexdigest()
+        return sm3(data).hex()
+
+    def digest_bytes(self, data: bytes) -> bytes:
+        return sm3(data)
 
     def private_key_pem(self, private_key: Any, passphrase: bytes | None = None) -> bytes:
         plain = sm2.private_key_der(self._private(private_key))
