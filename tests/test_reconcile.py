@@ -450,3 +450,47 @@ def test_an_upgrade_records_the_sm2_suite_and_digests_again_with_sm3(
         assert merkle.stored(conn, edge) == _sm3_tree({i: r.content for i, r in held.items()})
     session = reconcile(network, "410000", "410100", full=False)
     assert found(network, "410000", session) == set()
+
+
+def test_reports_sent_up_in_an_sm2_network_are_compared_by_their_sm3(
+    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+) -> None:
+    """The hash of a report's lines that a report reconciliation compares is SM3 in an SM2
+    network (computed here with ``cryptography``), and the two sides agree on it."""
+    from datetime import date
+
+    from cryptography.hazmat.primitives import hashes
+
+    from nodes import init_network
+    from nodes.fiscal import reports
+    from nodes.fiscal.ledger import Entry, record
+    from nodes.fiscal.reconcile import reported
+    from schema.tables import report, report_line
+    from sync.changeset.codec import encode_line
+    from sync.clock import SYSTEM_CLOCK as clock
+
+    network = init_network(tmp_path / "sm2", demo_topology, db_url_template, suite="sm2")
+    with Node.open(network.path / "410102") as node:
+        record(node, [Entry(date(2026, 10, 15), "revenue", "10101", 123_45)], actor="t")
+        reports.generate(node, "2026-10", actor="t", clock=clock)
+        reports.submit(node, "2026-10", actor="t", clock=clock)
+    assert sync_network(network.path, until_quiet=True).quiet
+    with Node.open(network.path / "410102") as node, reading(node.engine) as conn:
+        (version, held) = reported.held(conn, "410102", own=True)["2026-10"]
+        lines = sorted(
+            [r.section, r.level, r.code, int(r.budget_fen), int(r.period_fen), int(r.ytd_fen),
+             int(r.month_fen), int(r.last_year_fen)]
+            for r in conn.execute(
+                sa.select(report_line).join(report).where(
+                    report.c.node_code == "410102", report.c.period == "2026-10",
+                    report.c.version == version, report.c.state == "submitted",
+                )
+            )
+        )  # fmt: skip
+    hashed = hashes.Hash(hashes.SM3())
+    hashed.update(encode_line(lines))
+    assert held == hashed.finalize().hex()
+    with Node.open(network.path / "410100") as node, reading(node.engine) as conn:
+        assert reported.held(conn, "410102", own=False)["2026-10"] == [version, held]
+    session = reconcile(network, "410102", "410100")
+    assert found(network, "410102", session) == set()
