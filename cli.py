@@ -624,6 +624,7 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
             raise click.UsageError(
                 f"certificate is for {identity.code}, this node is {node.spec.code}"
             )
+        node.settle_suite()
     click.echo(
         f"Installed certificate of {identity.code} ({identity.role}), serial {identity.serial:x}."
     )
@@ -1934,7 +1935,8 @@ def backup_group(ctx: click.Context, full: bool) -> None:
 
     The database snapshot and the home's journal are cut into chunks; chunks not in the
     previous backup are encrypted (AES-256-GCM, a fresh data key wrapped for this node's
-    backup key and the province's recovery key) and put into the data center's endpoint;
+    backup key and the province's recovery key; SM4-GCM and SM2 key wrapping in an SM2
+    network) and put into the data center's endpoint;
     the signed manifest follows with the next sync. If the center cannot be reached, the
     sync rounds finish the upload later; nothing half-written is ever listed as a backup.
     The center's own backups go to the province.

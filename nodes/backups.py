@@ -304,7 +304,7 @@ def take_backup(
     keeper = keeper_of(node.topology, me)
     with backup_lock(home):
         signer = load_signer(node.home.keys)
-        own = keys.load_or_create_backup_key(node.home.keys)
+        own = keys.load_or_create_backup_key(node.home.keys, signer.suite.name)
         recovery = recovery_key(node)
         previous = last_manifest(node)
         key = DataKey.fresh(envelope.cipher_for_suite(signer.suite.name))

@@ -14,6 +14,8 @@ a capability registers here, when it is imported, what the runtime must know of 
 - :data:`HOME_LOADERS`: what a new node's database is filled with (national code sets);
 - :data:`UPGRADE_STEPS`: data a migration cannot compute itself, run in the same
   transaction as the migrations that need it;
+- :data:`SUITE_CHANGED`: what is recomputed when the node's recorded network suite
+  changes (the digests kept under its hash);
 - :data:`ALERTS`: what needs an operator, shown by ``status`` beside the runtime's own;
 - :data:`WALL_FIGURES` and :data:`WALL_TOTALS`: what the data wall (``serve``) shows
   beside the runtime's own figures.
@@ -48,6 +50,7 @@ __all__ = [
     "HOME_LOADERS",
     "JOBS",
     "RECEIPT_HOOKS",
+    "SUITE_CHANGED",
     "UPGRADE_STEPS",
     "WALL_FIGURES",
     "WALL_TOTALS",
@@ -137,6 +140,10 @@ class UpgradeStep:
 
 
 UPGRADE_STEPS: list[UpgradeStep] = []
+
+SUITE_CHANGED: list[Callable[[Connection, str], None]] = []
+"""Run with the node's code in the transaction that records another network suite for
+it (:func:`nodes.identity.settle_suite`): recompute what is digested under the suite."""
 
 
 ALERTS: list[Callable[[Node], list[Alert]]] = []

@@ -71,7 +71,9 @@ def drill(
         read = found[1]
         own = keys.load_backup_key(node.home.keys / keys.BACKUP_KEY)
         data_keys = {
-            bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, own)
+            bytes.fromhex(name): envelope.unwrap(
+                bytes.fromhex(name), wraps, own, read.manifest.cipher
+            )
             for name, wraps in read.manifest.keys.items()
         }
         index = read.index(data_keys)

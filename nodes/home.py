@@ -32,6 +32,7 @@ from schema.engine import drop_database, ensure_database, open_engine, redact, s
 from schema.types import utcnow
 from sync.errors import HomeError, SchemaTooNew
 from sync.files import fsync_directory, fsync_tree
+from sync.signing import DEFAULT_SUITE, get_suite
 
 __all__ = ["NodeHome", "check_empty", "create_home"]
 
@@ -80,15 +81,19 @@ def create_home(
     topology: Topology,
     code: str,
     database_url: str | None = None,
+    suite: str = DEFAULT_SUITE,
 ) -> NodeHome:
     """Create a node home for ``code`` at ``path`` with a migrated database.
 
     ``database_url`` defaults to SQLite ``node.db`` inside the home. A PostgreSQL
     database is created if missing and must not already hold a fiscalsync schema.
+    ``suite`` is the network's signature suite, as far as it is known yet (``keys
+    install`` records the installed root's).
     On any failure nothing is left behind: no folder, and no database this call created.
     """
     path = path.resolve()
     check_empty(path)
+    get_suite(suite)  # an unknown suite is refused before anything is written
     spec = topology.node(code)
     staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:8]}"
     created_db = False
@@ -107,7 +112,7 @@ def create_home(
         )
         url = database_url or sqlite_url(home.path / "node.db")
         created_db = ensure_database(url)
-        _migrate_new_database(url, topology, code)
+        _migrate_new_database(url, topology, code, suite)
         fsync_tree(staging)
         if path.exists():
             path.rmdir()
@@ -121,7 +126,7 @@ def create_home(
     return NodeHome(path)
 
 
-def _migrate_new_database(url: str, topology: Topology, code: str) -> None:
+def _migrate_new_database(url: str, topology: Topology, code: str, suite: str) -> None:
     spec = topology.node(code)
     engine = open_engine(url)
     try:
@@ -146,6 +151,7 @@ def _migrate_new_database(url: str, topology: Topology, code: str) -> None:
                     parent_code=spec.parent,
                     topology_sha256=topology.sha256(),
                     created_at=utcnow(),
+                    suite=suite,
                 )
             )
             conn.execute(

@@ -32,7 +32,7 @@ from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import CertificateRejected, FiscalsyncError, InputError, KeyMaterialError
 from sync.files import write_atomic
 from sync.revocation import CRL_FILE, Freshness, RevocationList
-from sync.signing import DEFAULT_SUITE
+from sync.signing import DEFAULT_SUITE, suite_of_certificate
 from sync.sshkeys import generate_ssh_key
 from sync.trust import TrustStore
 
@@ -51,6 +51,7 @@ __all__ = [
     "install_recovery",
     "install_certificate",
     "install_crl",
+    "installed_suite",
     "issue",
     "new_key",
     "publish_revocation",
@@ -110,6 +111,18 @@ def install_certificate(
     )
     renewed = pending and not (home.keys / pki.NODE_KEY_PENDING).exists()
     return identity, before if renewed and before != identity else None
+
+
+def installed_suite(home: NodeHome) -> str | None:
+    """The signature suite of the installed root certificate (the network's), or None
+    while no root is installed."""
+    try:
+        data = (home.keys / pki.CA_CERT).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read {home.keys / pki.CA_CERT}: {exc.strerror}") from exc
+    return suite_of_certificate(certificates.parse_certificate(data)).name
 
 
 def _installed(home: NodeHome) -> pki.NodeIdentity | None:

@@ -98,7 +98,7 @@ def init_network(
             url = database_url_for(db_url_template, spec.code)
             if url is not None and ensure_database(url):
                 created.append(url)
-            home = create_home(staging / spec.code, topology, spec.code, url)
+            home = create_home(staging / spec.code, topology, spec.code, url, suite)
             keys.issue(ca, spec, home, clock)
             keys.install_recovery(home, recovery)
             if progress is not None:

@@ -16,6 +16,7 @@ from nodes import keeper, keys, retention
 from nodes.alerts import Alert, alerts
 from nodes.capabilities import ALERTS, UPGRADE_STEPS
 from nodes.home import NodeHome, create_home
+from nodes.identity import settle_suite
 from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
 from nodes.topology import NodeSpec, Topology, load_topology
@@ -294,7 +295,8 @@ class Node:
 
     def upgrade_database(self) -> tuple[str | None, str]:
         """Run pending migrations, and the capabilities' steps for the revisions passed,
-        in one transaction; return the revisions before and after."""
+        in one transaction, the network's suite recorded from the installed root first
+        (:meth:`settle_suite`); return the revisions before and after."""
         before = migrate.current_revision(self.engine)
         known = before is not None and migrate.is_known_revision(before)  # else refused below
         passed = [
@@ -303,9 +305,23 @@ class Node:
             if known and str(before) < step.revision <= migrate.head_revision()
         ]
 
+        suite = keys.installed_suite(self.home)
+
         def steps(conn: Connection) -> None:
+            if suite is not None:
+                settle_suite(conn, suite)
             for step in passed:
                 step.run(conn, self.spec.code)
 
         after = migrate.upgrade(self.engine, after=steps)
         return before, after
+
+    def settle_suite(self) -> bool:
+        """Record the installed root's signature suite as the network's in the database
+        (its digests recomputed if it was another); False when nothing changed, or no
+        root is installed, or the database awaits ``db upgrade`` (which does it)."""
+        suite = keys.installed_suite(self.home)
+        if suite is None or migrate.current_revision(self.engine) != migrate.head_revision():
+            return False
+        with self.engine.begin() as conn:
+            return settle_suite(conn, suite)

@@ -67,9 +67,12 @@ node_identity = Table(
     Column("parent_code", code_column_type()),
     Column("topology_sha256", String(DIGEST_LENGTH), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("suite", String(16), nullable=False, server_default="ed25519"),
     CheckConstraint("role IN ('province', 'city', 'county', 'center')", name="role"),
 )
-"""The one row saying which node this database belongs to."""
+"""The one row saying which node this database belongs to, and the signature suite of its
+network (``ed25519``, ``sm2``): the hash of the digests kept in this database is the
+suite's (SHA-256, SM3)."""
 
 topology_node = Table(
     "topology_node",

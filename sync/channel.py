@@ -85,12 +85,14 @@ from sync.errors import (
 from sync.files import copy_atomic
 from sync.pki import Signer
 from sync.quarantine import quarantine_file
+from sync.signing import SignatureSuite, get_suite
 from sync.spool import Spool
 from sync.trust import SignerInfo, TrustStore
 
 __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_CEILING",
+    "CHANNEL_LABEL",
     "GENESIS_STATE",
     "RECEIPT",
     "Acknowledged",
@@ -105,6 +107,7 @@ __all__ = [
     "crashpoint",
     "enqueue",
     "keep_taken",
+    "genesis_state",
     "next_state",
     "latest_stamp",
     "pending_outbox",
@@ -116,7 +119,9 @@ __all__ = [
 ]
 
 RECEIPT = "receipt"
-GENESIS_STATE = hashlib.sha256(b"fiscalsync-channel-v1").hexdigest()
+CHANNEL_LABEL = b"fiscalsync-channel-v1"
+GENESIS_STATE = hashlib.sha256(CHANNEL_LABEL).hexdigest()
+"""The state of an empty channel in an Ed25519 network (:func:`genesis_state`)."""
 
 Applier = Callable[[Connection, Verified], None]
 """Applies a verified change-set's operations inside the channel's transaction.
@@ -195,10 +200,20 @@ def backoff(
     return min(delay, ceiling)
 
 
-def next_state(state: str, changeset_id: str, verdict: str) -> str:
+def genesis_state(suite: SignatureSuite | None = None) -> str:
+    """The state digest of an empty channel: the hash of the network's ``suite`` (SHA-256
+    without one, SM3 in an SM2 network) of :data:`CHANNEL_LABEL`."""
+    return GENESIS_STATE if suite is None else suite.digest(CHANNEL_LABEL)
+
+
+def next_state(
+    state: str, changeset_id: str, verdict: str, suite: SignatureSuite | None = None
+) -> str:
     """A channel's state digest after one more change-set: ``state`` is the one before
-    (:data:`GENESIS_STATE` for the first), ``verdict`` its verdict (``sent`` at the origin)."""
-    return hashlib.sha256(f"{state}:{changeset_id}:{verdict}".encode()).hexdigest()
+    (:func:`genesis_state` for the first), ``verdict`` its verdict (``sent`` at the
+    origin), hashed as the network's ``suite`` hashes (SHA-256 without one)."""
+    data = f"{state}:{changeset_id}:{verdict}".encode()
+    return hashlib.sha256(data).hexdigest() if suite is None else suite.digest(data)
 
 
 def latest_stamp(conn: Connection) -> datetime | None:
@@ -223,7 +238,9 @@ def signing_clock(conn: Connection, clock: Clock) -> Clock:
     return NotBefore(clock, latest_stamp(conn))
 
 
-def _head(conn: Connection, origin: str, recipient: str, now: datetime) -> Any:
+def _head(
+    conn: Connection, origin: str, recipient: str, now: datetime, suite: SignatureSuite
+) -> Any:
     """The channel's head row, locked until the transaction ends (created at seq 0 if new).
 
     Creating it with ``ON CONFLICT DO NOTHING`` first means two transactions taking the
@@ -237,7 +254,7 @@ def _head(conn: Connection, origin: str, recipient: str, now: datetime) -> Any:
             "recipient": recipient,
             "seq": 0,
             "last_id": "",
-            "state": GENESIS_STATE,
+            "state": genesis_state(suite),
             "updated_at": now,
         },
     )
@@ -277,7 +294,7 @@ def enqueue(
             "until every peer has answered",
             hint="run 'fiscalsync sync' (the agent does) and look at 'fiscalsync status'",
         )
-    head = _head(conn, signer.code, recipient, now)
+    head = _head(conn, signer.code, recipient, now, signer.suite)
     seq = head.seq + 1
     written = changeset.write_changeset(
         spool.outbox, signer, recipient, kind, seq, head.last_id, operations, clock=clock
@@ -294,7 +311,7 @@ def enqueue(
             next_attempt_at=now,
         )
     )
-    state = next_state(head.state, written.id, "sent")
+    state = next_state(head.state, written.id, "sent", signer.suite)
     _advance(conn, signer.code, recipient, seq, written.id, state, now)
     return written
 
@@ -387,7 +404,7 @@ def _take(
     header = verified.header
     name = header.filename
     clock = signing_clock(conn, clock)
-    head = _head(conn, header.origin, signer.code, clock.now())
+    head = _head(conn, header.origin, signer.code, clock.now(), signer.suite)
     expected = head.seq + 1
     if header.seq > expected:
         return Received(Outcome.EARLY, name, header.origin, header.seq)
@@ -421,7 +438,7 @@ def _take(
         )
     verdict, reason = _apply(conn, verified, authorize, applier)
     crashpoint("before-commit")
-    state = next_state(head.state, verified.id, verdict)
+    state = next_state(head.state, verified.id, verdict, signer.suite)
     now = clock.now()
     receipt = changeset.write_changeset(
         spool.receipts,
@@ -653,7 +670,8 @@ def adopt_own(conn: Connection, spool: Spool, verified: Verified, now: datetime)
     on after it instead of forking. Returns the outbox row (not acknowledged yet: see
     :func:`store_receipt`). :class:`InputError` if it does not follow the channel."""
     header = verified.header
-    head = _head(conn, header.origin, header.recipient, now)
+    suite = get_suite(header.suite)
+    head = _head(conn, header.origin, header.recipient, now, suite)
     if header.seq != head.seq + 1 or header.prev != head.last_id:
         raise InputError(
             f"{header.filename}: returned as seq {header.seq}, but this node's channel to "
@@ -674,7 +692,7 @@ def adopt_own(conn: Connection, spool: Spool, verified: Verified, now: datetime)
             sent_at=header.created,
         )
     )
-    state = next_state(head.state, verified.id, "sent")
+    state = next_state(head.state, verified.id, "sent", suite)
     _advance(conn, header.origin, header.recipient, header.seq, verified.id, state, now)
     return conn.execute(sa.select(outbox).where(outbox.c.id == verified.id)).one()
 
@@ -730,7 +748,7 @@ def take_again(
     header = verified.header
     clock = signing_clock(conn, clock)
     now = clock.now()
-    head = _head(conn, header.origin, signer.code, now)
+    head = _head(conn, header.origin, signer.code, now, signer.suite)
     if header.seq <= head.seq:
         return "duplicate"
     if receipt is None:
@@ -758,7 +776,7 @@ def take_again(
                 f"{header.filename} was {before} here before the restore, but is {verdict} "
                 f"now ({reason}): this node's restored state cannot honour its own receipt"
             )
-    state = next_state(head.state, verified.id, verdict)
+    state = next_state(head.state, verified.id, verdict, signer.suite)
     if body.get("state") != state:
         raise InputError(
             f"{header.filename}: the channel from {header.origin} comes out other than "

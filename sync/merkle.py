@@ -4,9 +4,10 @@ Two sides that should hold the same records (an issuer and its recipient, say) e
 a two-level tree of digests over them, so that comparing a million identical records
 reads and sends a few kilobytes, and the work grows with the number of differences:
 
-- a record is a key (an id) and a digest, the SHA-256 of its canonical content
-  (:func:`record_digest`, over a list of JSON values in a fixed order);
-- the key's SHA-256 places it in one of :data:`LEAVES` leaves, grouped
+- a record is a key (an id) and a digest, the hash of its canonical content under the
+  network's signature suite (:func:`record_digest`, over a list of JSON values in a fixed
+  order): SHA-256 in an Ed25519 network, SM3 in an SM2 one;
+- the key's CRC-32 places it in one of :data:`LEAVES` leaves, grouped
   :data:`LEAVES_PER_BUCKET` to a level-1 bucket, :data:`LEVEL1` buckets under the root;
 - a bucket's digest is the sum of its records' digests modulo 2^256, so a change is an
   update in place (subtract the old digest, add the new one) and the order in which
@@ -27,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,7 @@ from sqlalchemy.engine import Connection
 from schema.bulk import insert_rows
 from schema.digests import digest_bucket
 from sync.changeset.codec import encode_line
+from sync.signing import SignatureSuite
 
 __all__ = [
     "LEAVES",
@@ -43,6 +45,7 @@ __all__ = [
     "LEVEL1",
     "WIRE_BYTES",
     "Changes",
+    "RecordDigest",
     "apply",
     "decode_level",
     "decode_level_ids",
@@ -51,6 +54,7 @@ __all__ = [
     "leaf_of",
     "read_level",
     "record_digest",
+    "record_digester",
     "rebuild",
     "scopes",
     "short",
@@ -72,14 +76,37 @@ def leaf_of(key: str) -> int:
     return zlib.crc32(key.encode()) % LEAVES
 
 
-def record_digest(content: list[Any]) -> int:
-    """The digest of a record's content: SHA-256 of its compact JSON, as an integer.
+RecordDigest = Callable[[list[Any]], int]
+"""A network's :func:`record_digest`, its suite fixed (:func:`record_digester`)."""
+
+
+def record_digest(content: list[Any], suite: SignatureSuite | None = None) -> int:
+    """The digest of a record's content: the hash of ``suite`` (SHA-256 without one) of
+    its compact JSON, as an integer.
 
     ``content`` is a list of JSON values in an order fixed by the caller (strings,
     integers, None, nested lists); both sides must build it the same way, and encode it
     with the change-set codec's encoder, which writes a value the same way everywhere.
+    Both sides hash it under their network's suite, which is the same.
     """
-    return int.from_bytes(hashlib.sha256(encode_line(content)).digest(), "big")
+    data = encode_line(content)
+    if suite is None:
+        return int.from_bytes(hashlib.sha256(data).digest(), "big")
+    found = suite.digest_bytes(data)
+    if len(found) != 32:
+        raise ValueError(f"suite {suite.name}: a record digest must be 32 bytes")
+    return int.from_bytes(found, "big")
+
+
+def record_digester(suite: SignatureSuite) -> RecordDigest:
+    """:func:`record_digest` under ``suite``."""
+    if suite.hash_name == "sha256":
+        return record_digest
+
+    def digest(content: list[Any]) -> int:
+        return record_digest(content, suite)
+
+    return digest
 
 
 class Changes:

@@ -16,6 +16,12 @@ the placeholder's in the to-be-signed part (:mod:`sync.der`), signs that with SM
 has ``cryptography`` parse the result. Key identifiers are the first 20 bytes of the
 SM3 hash of the public key (RFC 7093 method 1, with SM3 for SHA-256).
 
+OpenSSL verifies them given the identifier (``openssl verify -vfyopt
+distid:1234567812345678 -CAfile ca.crt node.crt``). Its ``-check_ss_sig`` refuses the
+root's self-signature all the same, as it refuses a root OpenSSL itself signs under that
+identifier: the option does not reach the trust store's copy of the root, whose
+self-signature it checks under an empty identifier.
+
 **Key files** are PKCS#8 PEM (``PRIVATE KEY``). ``cryptography`` cannot encrypt an SM2
 key, so a passphrase-protected one (the root CA's) is written as ``FISCALSYNC ENCRYPTED
 SM2 PRIVATE KEY``: scrypt (N=2**15, r=8, p=1) of the passphrase keys SM4-GCM over the
@@ -74,7 +80,9 @@ class SM3Hash:
 
 def sm3(data: bytes) -> bytes:
     """The SM3 digest of ``data``."""
-    return SM3Hash(data).digest()
+    hashed = hashes.Hash(hashes.SM3())
+    hashed.update(data)
+    return hashed.finalize()
 
 
 def _pem(label: str, body: bytes) -> bytes:
@@ -136,7 +144,10 @@ class SM2Suite(SignatureSuite):
         return SM3Hash()
 
     def digest(self, data: bytes) -> str:
-        return SM3Hash(data).hexdigest()
+        return sm3(data).hex()
+
+    def digest_bytes(self, data: bytes) -> bytes:
+        return sm3(data)
 
     def private_key_pem(self, private_key: Any, passphrase: bytes | None = None) -> bytes:
         plain = sm2.private_key_der(self._private(private_key))

@@ -9,6 +9,11 @@ X.509 ``SubjectPublicKeyInfo`` of algorithm id-ecPublicKey on the SM2 curve (GM/
 Private keys are stored as PKCS#8 of the same algorithm holding an RFC 5915
 ``ECPrivateKey``.
 
+**Encryption** (GB/T 32918.4) seals a short secret for a public key: the ciphertext is
+``C1 || C3 || C2`` (the ephemeral point uncompressed, the SM3 check value, the masked
+message), the order of the 2016 standard, which OpenSSL's ``pkeyutl -decrypt`` reads
+once written as GM/T 0009's ``SEQUENCE { x, y, C3, C2 }``.
+
 ``gmalglib`` is a C implementation (measured in ``tests/bench/bench_suite.py``). Its
 errors (``ValueError`` and the like on malformed keys) are translated here into
 ``ValueError`` with our own words; a signature that does not verify is ``False``.
@@ -46,6 +51,7 @@ SM2_WITH_SM3_OID = "1.2.156.10197.1.501"
 
 _ALGORITHM = der.sequence(der.oid(EC_PUBLIC_KEY_OID), der.oid(SM2_CURVE_OID))
 _POINT_SIZE = 65
+_CHECK_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,12 @@ class SM2PublicKey:
     def info(self) -> bytes:
         """The DER ``SubjectPublicKeyInfo`` of this key (GM/T 0015)."""
         return der.sequence(_ALGORITHM, der.bit_string(self.point))
+
+    def encrypt(self, message: bytes) -> bytes:
+        """``message`` encrypted for this key (GB/T 32918.4): ``C1 || C3 || C2``."""
+        if not message:
+            raise ValueError("SM2 encrypts a message of at least one byte")
+        return bytes(SM2(pk=self.point).encrypt(message))
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,16 @@ class SM2PrivateKey:
         raw = signer.sign(message)
         r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
         return der.sequence(der.integer(r), der.integer(s))
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        """The message of a ``C1 || C3 || C2`` ciphertext for this key; ``ValueError`` if
+        it is malformed, altered, or for another key (its check value differs)."""
+        if len(ciphertext) <= _POINT_SIZE + _CHECK_SIZE or ciphertext[:1] != b"\x04":
+            raise ValueError("not an SM2 ciphertext (too short, or not C1 || C3 || C2)")
+        try:
+            return bytes(self._signer.decrypt(ciphertext))
+        except (ValueError, MemoryError) as exc:
+            raise ValueError("the SM2 ciphertext does not decrypt with this key") from exc
 
 
 def generate() -> SM2PrivateKey:

@@ -34,11 +34,13 @@ from schema.backups import rejoin_fence
 from schema.channels import outbox, quarantine
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
+from sync import sm2
 from sync.backup import envelope, keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import Chunk, Index, Part
 from sync.clock import FixedClock
 from sync.errors import HomeError, InputError, KeyMaterialError
+from sync.national import sm3
 
 CENTER = "410000-dc"
 
@@ -404,12 +406,24 @@ def test_an_sm2_province_seals_its_backups_with_sm4_and_restores_them(
     assert held.manifest.cipher == envelope.SM4_GCM
     assert held.header.suite == "sm2" and held.header.body.startswith("sm3:")
     assert held.manifest.as_operation()["cipher"] == "sm4-gcm"
+    # The data key is wrapped by SM2 encryption for the node's SM2 backup key and the
+    # province's SM2 recovery key, each named by the SM3 of its public key.
+    own = keys.load_backup_key(province.path / "410102" / "keys" / keys.BACKUP_KEY)
+    kit = keys.load_kit(province.ca_dir / "recovery-kit.pem")
+    assert isinstance(own.public, sm2.SM2PublicKey) and isinstance(kit.key.public, sm2.SM2PublicKey)
+    expected = {sm3(own.public.point).hex(), sm3(kit.key.public.point).hex()}
+    for wraps in held.manifest.keys.values():
+        assert {w.recipient for w in wraps} == expected
+        assert {(w.scheme, w.ephemeral) for w in wraps} == {(envelope.SM2_WRAP, b"")}
+    with Node.open(province.path / "410102") as node:
+        assert drill(node).passed  # opened with the node's own key
+    settle(province)
     with Node.open(province.path / CENTER) as center:
-        assert [k.number for k in kept(center, "410102")] == [1]
+        assert [k.number for k in kept(center, "410102")] == [1, 2]
     before = books(province, "410102")
     url = lose(province, "410102")
-    done = bring_back(province, "410102", url)
-    assert done.number == 1
+    done = bring_back(province, "410102", url)  # with the recovery kit
+    assert done.number == 2
     settle(province)
     assert books(province, "410102") == before
     assert amounts(province, "410102", "received") == {down: 400_00}
@@ -419,6 +433,63 @@ def test_an_sm2_province_seals_its_backups_with_sm4_and_restores_them(
     aes = DataKey(sm4.id, sm4.secret, envelope.AES_GCM)
     with pytest.raises(BackupDamaged):
         envelope.decrypt_object({aes.id: aes}, sealed, "x")
+
+
+@pytest.mark.parametrize("cipher", envelope.CIPHERS)
+def test_a_data_key_wraps_for_x25519_and_sm2_keys_alike(cipher: str) -> None:
+    """A data key wrapped for an X25519 key (as in every backup before) and for an SM2
+    key opens with each; an SM2 wrap altered, or moved to another key id, does not."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    old, new = keys.BackupKey(X25519PrivateKey.generate()), keys.BackupKey(sm2.generate())
+    key = DataKey.fresh(cipher)
+    wraps = [envelope.Wrap.from_dict(w.as_dict()) for w in key.wraps([old.public, new.public])]
+    assert [w.scheme for w in wraps] == [envelope.X25519_WRAP, envelope.SM2_WRAP]
+    assert "scheme" not in wraps[0].as_dict()  # written as before
+    assert envelope.unwrap(key.id, wraps, old, cipher) == key
+    assert envelope.unwrap(key.id, wraps, new, cipher) == key
+    sm2_wrap = wraps[1]
+    altered = replace(sm2_wrap, sealed=sm2_wrap.sealed[:-1] + bytes([sm2_wrap.sealed[-1] ^ 1]))
+    for bad, key_id in (
+        (altered, key.id),
+        (sm2_wrap, os.urandom(16)),
+        (replace(sm2_wrap, scheme=envelope.X25519_WRAP), key.id),
+    ):
+        with pytest.raises(BackupDamaged):
+            envelope.unwrap(key_id, [bad], new, cipher)
+    with pytest.raises(KeyMaterialError, match="not encrypted for the key given"):
+        envelope.unwrap(key.id, wraps[:1], new, cipher)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
+def test_an_sm2_wrap_is_gbt_32918_4_encryption_that_openssl_decrypts(tmp_path: Path) -> None:
+    """The SM2 wrap is C1 || C3 || C2 of GB/T 32918.4: OpenSSL decrypts it, once written
+    as GM/T 0009's SEQUENCE { x, y, C3, C2 }, to the key id and the data key."""
+    import subprocess
+
+    from sync import der
+    from sync.national import SM2Suite
+
+    private = sm2.generate()
+    (tmp_path / "key.pem").write_bytes(SM2Suite().private_key_pem(private))
+    key = DataKey.fresh(envelope.SM4_GCM)
+    sealed = key.wrap(private.public).sealed
+    x, y, c3, c2 = sealed[1:33], sealed[33:65], sealed[65:97], sealed[97:]
+    (tmp_path / "wrap.der").write_bytes(
+        der.sequence(
+            der.integer(int.from_bytes(x, "big")),
+            der.integer(int.from_bytes(y, "big")),
+            der.element(der.OCTET_STRING, c3),
+            der.element(der.OCTET_STRING, c2),
+        )
+    )
+    opened = subprocess.run(
+        ["openssl", "pkeyutl", "-decrypt", "-inkey", str(tmp_path / "key.pem"),
+         "-in", str(tmp_path / "wrap.der")],
+        capture_output=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout == key.id + key.secret
 
 
 def _root(network: Network) -> tuple[Any, Any]:

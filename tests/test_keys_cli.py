@@ -11,8 +11,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import cli
-from nodes import init_node
+from nodes import Node, init_node
+from nodes.identity import network_suite
 from nodes.network import Network
+from schema.engine import reading
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> Result:
@@ -251,6 +253,9 @@ def test_an_sm2_province_enrols_a_node_and_refuses_an_ed25519_key(
         "--home", home, "keys", "install", tmp_path / "410102.crt", "--ca-cert", ca / "ca.crt"
     )
     assert installed.exit_code == 0, installed.stderr
+    # Its database records the network's suite, which its reconciliation digests hash with.
+    with Node.open(home) as node, reading(node.engine) as conn:
+        assert network_suite(conn).name == "sm2"
     # Once the node trusts an SM2 root, a key of another suite is refused before it is made.
     renewal = run("--home", home, "keys", "new", "--renew", "--suite", "ed25519")
     assert renewal.exit_code == 8 and "signs with sm2, not ed25519" in renewal.stderr

@@ -4,6 +4,8 @@ worked examples, and the SM2 suite's keys, certificates, requests and revocation
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -219,3 +221,64 @@ def test_an_ed25519_network_made_before_the_suites_were_pluggable_still_verifies
     assert header.id == hashlib.sha256(header.canonical()).hexdigest()
     assert header.signer == hashlib.sha256(seal.certificate_der).hexdigest()
     assert list(iter_operations(path)) == [{"op": "x", "n": 1}]
+
+
+def _openssl(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["openssl", *map(str, args)], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
+def test_openssl_verifies_the_sm2_certificates_under_the_standard_identifier(
+    tmp_path: Path,
+) -> None:
+    """OpenSSL (3.x) checks our SM2 signatures under GB/T 32918's default identifier.
+
+    Its ``verify -check_ss_sig`` refuses the root's self-signature even with ``-vfyopt
+    distid:1234567812345678``: the option reaches the certificate given to verify, not
+    the copy of it the trust store holds, whose self-signature is then checked under an
+    empty identifier. It refuses a root OpenSSL itself signs with that identifier the
+    same way (``req -x509 -sigopt distid:1234567812345678``), and accepts one it signs
+    with an empty identifier, which no GB/T 32918 verifier accepts: the behaviour is
+    OpenSSL's. The root's signature itself verifies under the standard identifier.
+    """
+    from sync import pki
+
+    clock = FixedClock(NOW)
+    ca = pki.init_root(tmp_path / "ca", "410000", suite="sm2", clock=clock)
+    csr = pki.new_node_key(tmp_path / "keys", "410102", suite="sm2")
+    node = tmp_path / "node.crt"
+    node.write_bytes(pki.sign_csr(ca, csr.read_bytes(), "county", clock=clock))
+    root = tmp_path / "ca" / pki.CA_CERT
+    distid = "distid:1234567812345678"
+    checked = _openssl("verify", "-attime", int(NOW.timestamp()), "-vfyopt", distid,
+                       "-CAfile", root, node)  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert _openssl("verify", "-attime", int(NOW.timestamp()), "-CAfile", root, node).returncode
+
+    cert = x509.load_pem_x509_certificate(root.read_bytes())
+    (tmp_path / "tbs").write_bytes(cert.tbs_certificate_bytes)
+    (tmp_path / "sig").write_bytes(cert.signature)
+    public = _openssl("x509", "-in", root, "-noout", "-pubkey")
+    (tmp_path / "public.pem").write_text(public.stdout)
+
+    def self_signed(*options: str) -> int:
+        return _openssl("pkeyutl", "-verify", "-digest", "sm3", *options, "-pubin", "-inkey",
+                        tmp_path / "public.pem", "-rawin", "-in", tmp_path / "tbs",
+                        "-sigfile", tmp_path / "sig").returncode  # fmt: skip
+
+    assert self_signed("-pkeyopt", distid) == 0
+    assert self_signed() != 0  # the empty identifier is not the standard's
+
+    def check_ss_sig(cert_file: Path) -> int:
+        return _openssl("verify", "-check_ss_sig", "-vfyopt", distid, "-CAfile", cert_file,
+                        cert_file).returncode  # fmt: skip
+
+    key = tmp_path / "openssl.key"
+    assert _openssl("genpkey", "-algorithm", "SM2", "-out", key).returncode == 0
+    theirs = tmp_path / "openssl.crt"
+    made = _openssl("req", "-new", "-x509", "-key", key, "-sm3", "-sigopt", distid,
+                    "-subj", "/CN=openssl root", "-days", "30", "-out", theirs)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert check_ss_sig(root) == check_ss_sig(theirs)

@@ -16,6 +16,7 @@ from nodes import Node
 from nodes.fiscal.appropriations import Allocation, allocate
 from nodes.fiscal.reconcile.records import stale
 from nodes.network import Network, sync_network
+from schema.channels import outbox
 from schema.digests import digest_bucket
 from schema.engine import reading
 from schema.migrate import MIGRATIONS
@@ -352,3 +353,146 @@ def test_a_recipient_restored_behind_the_cut_is_reported_behind_not_as_discrepan
     )
     again = reconcile(province, "410000", "410100")
     assert found(province, "410000", again) == set()
+
+
+def _sm3_tree(records: dict[str, Any]) -> dict[tuple[int, int], tuple[int, int]]:
+    """The buckets of ``records`` (id → content) with every digest computed here: SM3,
+    by ``cryptography``, over the record's canonical bytes."""
+    from cryptography.hazmat.primitives import hashes
+
+    from sync import merkle
+    from sync.changeset.codec import encode_line
+
+    def sm3(content: Any) -> int:
+        hashed = hashes.Hash(hashes.SM3())
+        hashed.update(encode_line(content))
+        return int.from_bytes(hashed.finalize(), "big")
+
+    return merkle.tree((ident, sm3(content)) for ident, content in records.items())
+
+
+def test_an_sm2_network_digests_its_records_with_sm3(
+    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+) -> None:
+    """Both sides of an SM2 network keep SM3 digests over the canonical record bytes (not
+    SHA-256), the request carries their root, the two agree after a sync and find an
+    amount changed below."""
+    import provinces
+
+    from nodes.fiscal.reconcile import records
+    from sync import changeset, merkle
+
+    network = provinces.make(tmp_path / "sm2", demo_topology, db_url_template, suite="sm2")
+    ids = issue(network, "410000", "410100", 100_00, 200_00, 300_00)
+    assert sync_network(network.path, until_quiet=True).quiet
+    edge = records.scope("410000", "410100")
+    for code, side in (("410000", records.ISSUER), ("410100", records.RECIPIENT)):
+        with Node.open(network.path / code) as node, reading(node.engine) as conn:
+            held = records.view(conn, side, ids)
+            expected = _sm3_tree({i: r.content for i, r in held.items()})
+            assert merkle.stored(conn, edge) == expected, code
+            sha = merkle.tree((i, merkle.record_digest(r.content)) for i, r in held.items())
+            assert sha != expected
+            assert stale(conn, code) == []
+    session = reconcile(network, "410000", "410100", full=False)
+    assert [(s.agree, s.discrepancies) for s in sessions(network, "410000")] == [(True, 0)]
+    with Node.open(network.path / "410000") as node, reading(node.engine) as conn:
+        request = conn.execute(
+            sa.select(outbox.c.filename).where(outbox.c.kind == "reconcile").order_by(outbox.c.seq)
+        ).scalars()
+        (step,) = changeset.iter_operations(node.home.spool / "outbox" / next(request))
+        assert (step["session"], step["step"]) == (session, "request")
+        assert step["root"] == f"{expected[(0, 0)][0]:064x}"
+    edit(
+        network,
+        "410100",
+        f"UPDATE appropriation_event SET amount_fen = amount_fen + 1 "
+        f"WHERE appropriation_id = '{ids[1]}'",
+    )
+    changed = reconcile(network, "410000", "410100")
+    assert found(network, "410000", changed) == {("amount", ids[1], "amount")}
+    assert found(network, "410100", changed) == {("amount", ids[1], "amount")}
+
+
+def test_an_upgrade_records_the_sm2_suite_and_digests_again_with_sm3(
+    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+) -> None:
+    """A node of an SM2 network whose database does not name the suite yet (from before
+    revision 0014, its digests SHA-256) gets it from its installed root at ``db upgrade``,
+    and its digests recomputed with SM3."""
+    import provinces
+
+    from nodes.fiscal.reconcile import records
+    from schema.tables import node_identity
+    from sync import merkle
+
+    network = provinces.make(tmp_path / "sm2", demo_topology, db_url_template, suite="sm2")
+    ids = issue(network, "410000", "410100", 100_00, 200_00)
+    assert sync_network(network.path, until_quiet=True).quiet
+    edge = records.scope("410000", "410100")
+    home = network.path / "410100"
+    with Node.open(home) as node:
+        with reading(node.engine) as conn:
+            held = records.view(conn, records.RECIPIENT, ids)
+        sha = {i: merkle.record_digest(r.content) for i, r in held.items()}
+        with node.engine.begin() as conn:  # as a node from before kept them
+            merkle.rebuild(conn, edge, sha.items())
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with node.engine.connect() as conn:
+            if node.engine.dialect.name == "sqlite":
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.downgrade(config, "0013")
+    result = CliRunner().invoke(cli, ["--home", str(home), "db", "upgrade"])
+    assert result.exit_code == 0, result.output + result.stderr
+    with Node.open(home) as node, reading(node.engine) as conn:
+        assert conn.execute(sa.select(node_identity.c.suite)).scalar_one() == "sm2"
+        assert merkle.stored(conn, edge) == _sm3_tree({i: r.content for i, r in held.items()})
+    session = reconcile(network, "410000", "410100", full=False)
+    assert found(network, "410000", session) == set()
+
+
+def test_reports_sent_up_in_an_sm2_network_are_compared_by_their_sm3(
+    tmp_path: Path, db_url_template: str | None, demo_topology: Path
+) -> None:
+    """The hash of a report's lines that a report reconciliation compares is SM3 in an SM2
+    network (computed here with ``cryptography``), and the two sides agree on it."""
+    from datetime import date
+
+    import provinces
+    from cryptography.hazmat.primitives import hashes
+
+    from nodes.fiscal import reports
+    from nodes.fiscal.ledger import Entry, record
+    from nodes.fiscal.reconcile import reported
+    from schema.tables import report, report_line
+    from sync.changeset.codec import encode_line
+    from sync.clock import SYSTEM_CLOCK as clock
+
+    network = provinces.make(tmp_path / "sm2", demo_topology, db_url_template, suite="sm2")
+    with Node.open(network.path / "410102") as node:
+        record(node, [Entry(date(2026, 10, 15), "revenue", "10101", 123_45)], actor="t")
+        reports.generate(node, "2026-10", actor="t", clock=clock)
+        reports.submit(node, "2026-10", actor="t", clock=clock)
+    assert sync_network(network.path, until_quiet=True).quiet
+    with Node.open(network.path / "410102") as node, reading(node.engine) as conn:
+        (version, held) = reported.held(conn, "410102", own=True)["2026-10"]
+        lines = sorted(
+            [r.section, r.level, r.code, int(r.budget_fen), int(r.period_fen), int(r.ytd_fen),
+             int(r.month_fen), int(r.last_year_fen)]
+            for r in conn.execute(
+                sa.select(report_line).join(report).where(
+                    report.c.node_code == "410102", report.c.period == "2026-10",
+                    report.c.version == version, report.c.state == "submitted",
+                )
+            )
+        )  # fmt: skip
+    hashed = hashes.Hash(hashes.SM3())
+    hashed.update(encode_line(lines))
+    assert held == hashed.finalize().hex()
+    with Node.open(network.path / "410100") as node, reading(node.engine) as conn:
+        assert reported.held(conn, "410102", own=False)["2026-10"] == [version, held]
+    session = reconcile(network, "410102", "410100")
+    assert found(network, "410102", session) == set()

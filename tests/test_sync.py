@@ -104,6 +104,40 @@ def test_code_sets_reach_every_node_and_every_receipt_comes_back(province: Netwo
     assert next(changeset.iter_operations(receipt))["state"] == head.state
 
 
+def test_the_channel_state_in_receipts_is_hashed_as_the_suite_hashes(
+    tmp_path: Path, db_url_template: str | None, demo_topology: Path, suite_name: str
+) -> None:
+    """A receipt's channel state digest is SHA-256 in an Ed25519 network (as it always
+    was) and SM3 in an SM2 one, computed here with ``cryptography``: the hash of the
+    label for an empty channel, then of ``state:id:verdict`` at each change-set; ``check``
+    replays it from the history."""
+    from cryptography.hazmat.primitives import hashes
+
+    def digest(data: bytes) -> str:
+        hashed = hashes.Hash(hashes.SM3() if suite_name == "sm2" else hashes.SHA256())
+        hashed.update(data)
+        return hashed.finalize().hex()
+
+    network = provinces.make(
+        tmp_path / "province", demo_topology, db_url_template, suite=suite_name
+    )
+    import_codes(network)
+    import_codes(network, "2059902")
+    settle(network)
+    sent = sorted(
+        rows(network, "410000", outbox, outbox.c.recipient == "410100"), key=lambda e: e.seq
+    )
+    state = digest(b"fiscalsync-channel-v1")
+    for entry in sent:
+        receipt = network.homes["410000"].spool / "outbox" / entry.receipt_file
+        state = digest(f"{state}:{entry.id}:applied".encode())
+        assert next(changeset.iter_operations(receipt))["state"] == state
+    (head,) = rows(network, "410100", channel_head, channel_head.c.origin == "410000")
+    assert (head.seq, head.state) == (2, state)
+    checked = CliRunner().invoke(cli, ["--home", str(network.path / "410100"), "check"])
+    assert checked.exit_code == 0, checked.output + checked.stderr
+
+
 def test_a_dropped_file_is_retransmitted_and_applied_once(province: Network) -> None:
     import_codes(province)
     run_round(province, "410000")

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes import keys
+from nodes.identity import network_suite
 from schema.channels import (
     changeset_log,
     channel_head,
@@ -23,9 +24,10 @@ from schema.channels import (
 from schema.engine import reading
 from sync import changeset, relays
 from sync.changeset import ChangeSetName, Header
-from sync.channel import GENESIS_STATE, RECEIPT, Spool, next_state
+from sync.channel import RECEIPT, Spool, genesis_state, next_state
 from sync.clock import Clock
 from sync.errors import StorageError, VerificationError
+from sync.signing import SignatureSuite
 from sync.transports.base import is_temporary
 from sync.trust import TrustStore
 
@@ -71,6 +73,8 @@ class Inspection:
         """Outbox entries (by recipient and seq) that a receipt in ``incoming/`` names."""
         self.taken: dict[tuple[str, int], str] = {}
         """Logged change-set ids (by origin and seq) that a file in ``incoming/`` names."""
+        self.suite: SignatureSuite | None = None
+        """The network's suite, whose hash the channels' state digests are (read by run)."""
 
     def found(
         self,
@@ -88,6 +92,7 @@ class Inspection:
 
     def run(self, on_read: ReadProgress | None) -> None:
         with reading(self.engine, snapshot=True) as conn:
+            self.suite = network_suite(conn)
             heads = {(h.origin, h.recipient): h for h in conn.execute(sa.select(channel_head))}
             # the snapshot is taken: an entry read from now on had its file before
             listed = {folder: _listing(folder) for folder in self._folders()}
@@ -298,7 +303,7 @@ class Inspection:
     def _chain(self, channel: tuple[str, str], head: Any, history: Iterable[_Link]) -> None:
         """Compare a channel's head (None: it has none) with its history, in seq order."""
         self.report.channels += 1
-        problems = _chain_problems(head, history)
+        problems = _chain_problems(head, history, self.suite)
         if problems:
             self.bad_channels.add(channel)
             self.found(
@@ -637,13 +642,13 @@ class _Link(NamedTuple):
     """The predecessor it names; None where it is not kept (the outbox)."""
 
 
-def _chain_problems(head: Any, history: Iterable[_Link]) -> list[str]:
+def _chain_problems(head: Any, history: Iterable[_Link], suite: SignatureSuite | None) -> list[str]:
     """What is wrong between a channel's head and its history (empty: nothing); reads
-    the history once, in seq order."""
+    the history once, in seq order; state digests under the network's ``suite``."""
     problems = []
     gaps = []
     expected = 1
-    state = GENESIS_STATE
+    state = genesis_state(suite)
     last_id = ""
     count = 0
     for link in history:
@@ -657,7 +662,7 @@ def _chain_problems(head: Any, history: Iterable[_Link]) -> list[str]:
             )
         expected = link.seq + 1
         last_id = link.id
-        state = next_state(state, link.id, link.verdict)
+        state = next_state(state, link.id, link.verdict, suite)
     last_seq = expected - 1
     if head is None:
         return [f"{count} change-set(s) but no channel head"] if count else []

@@ -16,6 +16,7 @@ from nodes.capabilities import (
     HOME_LOADERS,
     JOBS,
     RECEIPT_HOOKS,
+    SUITE_CHANGED,
     UPGRADE_STEPS,
     WALL_FIGURES,
     WALL_TOTALS,
@@ -118,6 +119,7 @@ HOME_LOADERS.append(codes.load_national)
 UPGRADE_STEPS.extend(
     (UpgradeStep("0006", records.rebuild), UpgradeStep("0011", codes.load_transfer_types))
 )
+SUITE_CHANGED.append(records.rebuild)
 ALERTS.append(statement.alerts)
 FORGOTTEN_ON_RESTORE.add("reconcile")  # run again after a restore, never redone
 WALL_FIGURES.append(figures.node_figures)

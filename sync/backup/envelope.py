@@ -7,8 +7,11 @@ province's recovery key, :mod:`sync.backup.keys`) by X25519: an ephemeral key pa
 drawn, its shared secret with the recipient goes through HKDF-SHA256 (salt: the
 ephemeral and the recipient public keys; info: :data:`WRAP_INFO`), and the data key is
 sealed under the result with AES-256-GCM (the key id and the recipient's fingerprint as
-associated data). The manifest carries the wraps; the center, which holds neither
-private key, cannot unwrap them.
+associated data). In an SM2 network the recipients' keys are SM2, and the key id and
+the data key are encrypted for each with SM2 public-key encryption (GB/T 32918.4); the
+wrap says so (``"scheme": "sm2"``, no ephemeral key beside the ciphertext, whose ``C1``
+is one). The manifest carries the wraps; the center, which holds neither private key,
+cannot unwrap them.
 
 **Objects.** A chunk of a backup is encrypted into one object::
 
@@ -49,7 +52,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sync.backup.keys import BackupKey, fingerprint, public_bytes
+from sync import sm2
+from sync.backup.keys import BackupKey, PublicBackupKey, fingerprint, public_bytes
 from sync.errors import InputError, KeyMaterialError
 
 __all__ = [
@@ -59,6 +63,8 @@ __all__ = [
     "cipher_for_suite",
     "MAGIC",
     "SEGMENT",
+    "SM2_WRAP",
+    "X25519_WRAP",
     "BackupDamaged",
     "DataKey",
     "Wrap",
@@ -136,6 +142,11 @@ def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
     return hmac.digest(pseudorandom, info + b"\x01", "sha256")
 
 
+X25519_WRAP = "x25519"
+SM2_WRAP = "sm2"
+"""How a data key is wrapped: X25519 + HKDF + AEAD, or SM2 encryption (GB/T 32918.4)."""
+
+
 @dataclass(frozen=True)
 class Wrap:
     """A data key sealed for one recipient."""
@@ -143,23 +154,31 @@ class Wrap:
     recipient: str
     ephemeral: bytes
     sealed: bytes
+    scheme: str = X25519_WRAP
 
     def as_dict(self) -> dict[str, str]:
-        return {
+        found = {
             "recipient": self.recipient,
             "ephemeral": base64.b64encode(self.ephemeral).decode("ascii"),
             "sealed": base64.b64encode(self.sealed).decode("ascii"),
         }
+        if self.scheme != X25519_WRAP:  # an X25519 wrap is written as it always was
+            found["scheme"] = self.scheme
+        return found
 
     @classmethod
     def from_dict(cls, data: Any) -> Wrap:
         try:
+            scheme = str(data.get("scheme", X25519_WRAP))
+            if scheme not in (X25519_WRAP, SM2_WRAP):
+                raise ValueError(f"unknown scheme {scheme!r}")
             return cls(
                 str(data["recipient"]),
                 base64.b64decode(data["ephemeral"], validate=True),
                 base64.b64decode(data["sealed"], validate=True),
+                scheme,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise BackupDamaged(f"a wrapped data key is malformed: {exc}") from exc
 
 
@@ -179,8 +198,12 @@ class DataKey:
     def name(self) -> str:
         return self.id.hex()
 
-    def wrap(self, recipient: X25519PublicKey) -> Wrap:
-        """Seal this key for ``recipient`` (X25519 + HKDF + the key's cipher)."""
+    def wrap(self, recipient: PublicBackupKey) -> Wrap:
+        """Seal this key for ``recipient``: X25519 + HKDF + the key's cipher for an X25519
+        key, SM2 encryption of the key id and the key for an SM2 one."""
+        if isinstance(recipient, sm2.SM2PublicKey):
+            sealed = recipient.encrypt(self.id + self.secret)
+            return Wrap(fingerprint(recipient), b"", sealed, SM2_WRAP)
         ephemeral = X25519PrivateKey.generate()
         shared = ephemeral.exchange(recipient)
         mine = public_bytes(ephemeral.public_key())
@@ -190,7 +213,7 @@ class DataKey:
         sealed = sealing.encrypt(bytes(12), self.secret, self.id + who.encode("ascii"))
         return Wrap(who, mine, sealed)
 
-    def wraps(self, recipients: Iterable[X25519PublicKey]) -> list[Wrap]:
+    def wraps(self, recipients: Iterable[PublicBackupKey]) -> list[Wrap]:
         return [self.wrap(r) for r in recipients]
 
 
@@ -205,6 +228,10 @@ def unwrap(key_id: bytes, wraps: list[Wrap], key: BackupKey, cipher: str = AES_G
             hint="give the province's recovery kit, or this node's own keys/backup.key",
         )
     wrap = mine[0]
+    if isinstance(key.private, sm2.SM2PrivateKey):
+        return _unwrap_sm2(key_id, wrap, key.private, cipher)
+    if wrap.scheme != X25519_WRAP:
+        raise BackupDamaged(f"the data key wrapped for an X25519 key is an {wrap.scheme} wrap")
     try:
         ephemeral = X25519PublicKey.from_public_bytes(wrap.ephemeral)
         shared = key.private.exchange(ephemeral)
@@ -218,6 +245,20 @@ def unwrap(key_id: bytes, wraps: list[Wrap], key: BackupKey, cipher: str = AES_G
             "the data key wrapped for this key does not open: the manifest was altered"
         ) from exc
     return DataKey(key_id, secret, cipher)
+
+
+def _unwrap_sm2(key_id: bytes, wrap: Wrap, key: sm2.SM2PrivateKey, cipher: str) -> DataKey:
+    if wrap.scheme != SM2_WRAP:
+        raise BackupDamaged(f"the data key wrapped for an SM2 key is an {wrap.scheme} wrap")
+    try:
+        opened = key.decrypt(wrap.sealed)
+    except ValueError as exc:
+        raise BackupDamaged(
+            "the data key wrapped for this key does not open: the manifest was altered"
+        ) from exc
+    if len(opened) != len(key_id) + 32 or opened[: len(key_id)] != key_id:
+        raise BackupDamaged(f"the data key wrapped for this key is not key {key_id.hex()}")
+    return DataKey(key_id, opened[len(key_id) :], cipher)
 
 
 def _aad(key_id: bytes, index: int, final: bool) -> bytes:

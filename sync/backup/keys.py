@@ -1,4 +1,4 @@
-"""Backup keys (X25519): a node's own backup key and the province's recovery key.
+"""Backup keys: a node's own backup key and the province's recovery key.
 
 Every backup is encrypted under a fresh data key, which is wrapped for two recipients
 (:mod:`sync.backup.envelope`): the node's own backup key (``keys/backup.key``, made on
@@ -10,6 +10,12 @@ private half stays offline in a *recovery kit*: one PEM file holding the private
 the recovery certificate and the root certificate, which is all that ``restore`` needs
 on a fresh machine to decrypt and to verify what it fetches.
 
+**Key types.** In an Ed25519 network backup keys are X25519 (data keys wrapped by
+X25519 + HKDF); in an SM2 network they are SM2 keys (data keys wrapped by SM2 public-key
+encryption, GB/T 32918.4), their files PKCS#8 as the network's other SM2 keys, their
+fingerprints SM3. A key is used as it was made: a node of an SM2 network that made an
+X25519 backup key before keeps it, and backups wrapped for either kind stay readable.
+
 Foreign errors of ``cryptography`` are translated here into :class:`KeyMaterialError`.
 """
 
@@ -20,22 +26,26 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.x509.oid import NameOID
 
+from sync import sm2
 from sync.errors import KeyMaterialError
 from sync.files import write_atomic
-from sync.signing import suite_of_certificate
+from sync.signing import get_suite, suite_of_certificate
 
 __all__ = [
     "BACKUP_KEY",
     "RECOVERY_CERT",
     "RECOVERY_OU",
     "BackupKey",
+    "PrivateBackupKey",
+    "PublicBackupKey",
     "RecoveryKit",
     "fingerprint",
     "issue_recovery",
@@ -52,24 +62,36 @@ RECOVERY_OU = "recovery"
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----\s*", re.S)
 
 
-def public_bytes(key: X25519PublicKey) -> bytes:
-    """The 32 raw bytes of an X25519 public key."""
+PublicBackupKey = X25519PublicKey | sm2.SM2PublicKey
+"""A key data keys are wrapped for: X25519 (Ed25519 networks) or SM2 (SM2 networks)."""
+PrivateBackupKey = X25519PrivateKey | sm2.SM2PrivateKey
+
+
+def public_bytes(key: PublicBackupKey) -> bytes:
+    """The raw public key: 32 bytes of X25519, or the SM2 point ``04 || x || y``."""
+    if isinstance(key, sm2.SM2PublicKey):
+        return key.point
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def fingerprint(key: X25519PublicKey) -> str:
-    """SHA-256 hex of the raw public key: how a wrapped key names its recipient."""
+def fingerprint(key: PublicBackupKey) -> str:
+    """How a wrapped key names its recipient: the hex hash of the raw public key, SHA-256
+    for X25519, SM3 for SM2."""
+    if isinstance(key, sm2.SM2PublicKey):
+        return get_suite("sm2").digest(key.point)
     return hashlib.sha256(public_bytes(key)).hexdigest()
 
 
 @dataclass(frozen=True)
 class BackupKey:
-    """An X25519 private key that can unwrap data keys: a node's own, or the recovery key."""
+    """A private key that can unwrap data keys: a node's own, or the recovery key."""
 
-    private: X25519PrivateKey = field(repr=False)
+    private: PrivateBackupKey = field(repr=False)
 
     @property
-    def public(self) -> X25519PublicKey:
+    def public(self) -> PublicBackupKey:
+        if isinstance(self.private, sm2.SM2PrivateKey):
+            return self.private.public
         return self.private.public_key()
 
     @property
@@ -86,21 +108,45 @@ class RecoveryKit:
     root_pem: bytes | None
 
 
-def _private_pem(key: X25519PrivateKey) -> bytes:
+def _new_private(suite: str) -> PrivateBackupKey:
+    """A fresh backup key for a network of signature ``suite``."""
+    return sm2.generate() if suite == "sm2" else X25519PrivateKey.generate()
+
+
+def _private_pem(key: PrivateBackupKey) -> bytes:
+    if isinstance(key, sm2.SM2PrivateKey):
+        return get_suite("sm2").private_key_pem(key)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def _load_private(data: bytes, where: str) -> X25519PrivateKey:
+def _load_private(data: bytes, where: str) -> PrivateBackupKey:
     try:
         key = serialization.load_pem_private_key(data, None)
+    except UnsupportedAlgorithm:  # the SM2 curve, which cryptography does not read
+        return _sm2_private(data, where)
     except (ValueError, TypeError) as exc:
         raise KeyMaterialError(
             f"{where} holds no readable backup key", hint="give the recovery kit (PEM) file"
         ) from exc
     if not isinstance(key, X25519PrivateKey):
-        raise KeyMaterialError(f"{where} holds a {type(key).__name__}, not an X25519 backup key")
+        raise KeyMaterialError(
+            f"{where} holds a {type(key).__name__}, not an X25519 or SM2 backup key"
+        )
+    return key
+
+
+def _sm2_private(data: bytes, where: str) -> sm2.SM2PrivateKey:
+    try:
+        key = get_suite("sm2").load_private_key_pem(data)
+    except KeyMaterialError as exc:
+        raise KeyMaterialError(
+            f"{where} holds no readable backup key ({exc.message})",
+            hint="give the recovery kit (PEM) file",
+        ) from exc
+    if not isinstance(key, sm2.SM2PrivateKey):  # pragma: no cover - the suite makes these
+        raise KeyMaterialError(f"{where} holds no readable backup key")
     return key
 
 
@@ -113,12 +159,13 @@ def load_backup_key(path: Path) -> BackupKey:
     return BackupKey(_load_private(data, str(path)))
 
 
-def load_or_create_backup_key(keys_dir: Path) -> BackupKey:
-    """This node's backup key, made (mode 0600) the first time it is needed."""
+def load_or_create_backup_key(keys_dir: Path, suite: str = "ed25519") -> BackupKey:
+    """This node's backup key, made (mode 0600) the first time it is needed, of the kind
+    of its network's signature ``suite`` (SM2 for ``sm2``, else X25519)."""
     path = keys_dir / BACKUP_KEY
     if path.exists():
         return load_backup_key(path)
-    key = X25519PrivateKey.generate()
+    key = _new_private(suite)
     try:
         write_atomic(path, _private_pem(key), 0o600, exclusive=True)
     except FileExistsError:
@@ -136,7 +183,7 @@ def load_kit(path: Path) -> RecoveryKit:
             f"cannot read the key file {path}: {exc.strerror or exc}",
             hint="give the province's recovery kit, or this node's keys/backup.key",
         ) from exc
-    key: X25519PrivateKey | None = None
+    key: PrivateBackupKey | None = None
     root: bytes | None = None
     for block in _PEM_BLOCK.finditer(data):
         label = block.group(1)
@@ -171,11 +218,12 @@ def issue_recovery(
 ) -> tuple[bytes, bytes]:
     """Make the province's recovery key; return (kit PEM, certificate PEM).
 
-    The certificate binds the X25519 public key to the province (``CN=recovery
-    <province>, OU=recovery``) under the root CA; the kit holds the private key, the
-    certificate and the root certificate, to be kept offline.
+    The certificate binds the public key (SM2 under an SM2 root, else X25519) to the
+    province (``CN=recovery <province>, OU=recovery``) under the root CA; the kit holds
+    the private key, the certificate and the root certificate, to be kept offline.
     """
-    key = X25519PrivateKey.generate()
+    suite = suite_of_certificate(root_cert)
+    key = _new_private(suite.name)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, f"fiscalsync recovery {province}"),
@@ -187,21 +235,23 @@ def issue_recovery(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(root_cert.subject)
-        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=validity_days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
-    cert = suite_of_certificate(root_cert).sign_certificate(builder, root_key)
+    if isinstance(key, sm2.SM2PrivateKey):
+        cert = suite.sign_certificate(builder, root_key, key.public)
+    else:
+        cert = suite.sign_certificate(builder.public_key(key.public_key()), root_key)
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     root_pem = root_cert.public_bytes(serialization.Encoding.PEM)
     return _private_pem(key) + cert_pem + root_pem, cert_pem
 
 
-def load_recovery_certificate(data: bytes, root_pem: bytes, where: str) -> X25519PublicKey:
+def load_recovery_certificate(data: bytes, root_pem: bytes, where: str) -> PublicBackupKey:
     """The recovery public key of a certificate, checked: signed by the root, for
-    recovery, an X25519 key. :class:`KeyMaterialError` names what is wrong."""
+    recovery, an X25519 or SM2 key. :class:`KeyMaterialError` names what is wrong."""
     cert = _certificate(data, where)
     root = _certificate(root_pem, "the root certificate")
     suite = suite_of_certificate(root)
@@ -214,7 +264,14 @@ def load_recovery_certificate(data: bytes, root_pem: bytes, where: str) -> X2551
     units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     if [a.value for a in units] != [RECOVERY_OU]:
         raise KeyMaterialError(f"{where} is not a recovery certificate")
-    public = cert.public_key()
+    national = get_suite("sm2")
+    if national.owns(cert):
+        found: Any = national.certificate_public_key(cert)
+        return cast(sm2.SM2PublicKey, found)
+    try:
+        public = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise KeyMaterialError(f"{where} holds an unreadable key") from exc
     if not isinstance(public, X25519PublicKey):
-        raise KeyMaterialError(f"{where} does not hold an X25519 key")
+        raise KeyMaterialError(f"{where} does not hold an X25519 or SM2 key")
     return public

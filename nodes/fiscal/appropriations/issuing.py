@@ -631,6 +631,7 @@ def _record_events(
     """The issue events of what went to ``recipient`` in change-set ``changeset_id``, and
     the appropriations added to the digests of the edge (read back from the spill)."""
     edge = merkle.Changes(records.scope(me, recipient))
+    digest = records.digester(conn)
     at = wire_time(now)
 
     def events() -> Iterator[tuple[Any, ...]]:
@@ -639,7 +640,7 @@ def _record_events(
                 op["id"], op["year"], me, recipient, op["doc"], op["title"], op["upper_doc"],
                 op["from"], op["func"], op["econ"], op["fund"], op["type"], op["project"],
             )  # fmt: skip
-            edge.add(op["id"], records.new_record(row, seq, op["amount"], at).digest)
+            edge.add(op["id"], records.new_record(row, seq, op["amount"], at, digest).digest)
             yield (op["id"], 1, "issue", op["amount"], op["doc"], actor, now, changeset_id)
 
     insert_rows(conn, appropriation_event, EVENT_COLUMNS, events())

@@ -91,11 +91,12 @@ def _apply(conn: Connection, verified: Verified, documents: Documents | None) ->
     operations = verified.operations()
     issues = Issues(header.origin, header.recipient, verified.id, Known(conn), documents)
     digests = merkle.Changes(records.scope(header.origin, header.recipient))
+    digest = records.digester(conn)
     adjusted: set[str] = set()
     events = 0
     done = 0
     while True:
-        chunk = _Chunk(islice(operations, CHUNK), done, issues, header.seq, digests)
+        chunk = _Chunk(islice(operations, CHUNK), done, issues, header.seq, digests, digest)
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, chunk.appropriations())
         event_rows = chunk.events
         if chunk.adjusted:
@@ -149,10 +150,12 @@ class _Chunk:
         issues: Issues,
         seq: int,
         digests: merkle.Changes,
+        digest: merkle.RecordDigest,
     ) -> None:
         self.operations = operations
         self.seq = seq  # of the change-set on its channel, which records carry
         self.digests = digests
+        self.digest = digest  # of a record, under the network's suite
         self.index = done  # operations before this chunk, then the number of the last taken
         self.taken = 0
         self.adjusted = False  # holds increases, decreases or recoveries (seq 0 until numbered)
@@ -166,6 +169,7 @@ class _Chunk:
         times: dict[str, datetime] = {}  # 'at' texts already checked in this chunk
         wire: dict[datetime, str] = {}  # and each time as records hold it
         add = self.digests.add
+        digest = self.digest
         seq = self.seq
         for op in self.operations:
             self.index += 1
@@ -177,7 +181,7 @@ class _Chunk:
                 text = wire.get(at)
                 if text is None:
                     text = wire[at] = records.wire_time(at)
-                add(row[0], records.new_record(row, seq, event[3], text).digest, row[15])
+                add(row[0], records.new_record(row, seq, event[3], text, digest).digest, row[15])
                 yield row
             else:
                 at = check_operation(

@@ -18,6 +18,9 @@ both sides have reached, with every receipt up to it back at the issuer) they ag
 exactly: the issuer counts the events carried up to the cut and applied, the recipient
 those carried up to the cut. Digests are kept for the current state; :func:`view` reads
 records at a cut, so the few records that changed past it can be set aside.
+
+A record's digest is the hash of the network's suite over its content (SHA-256 in an
+Ed25519 network, SM3 in an SM2 one: :func:`digester`), which both sides share.
 """
 
 from __future__ import annotations
@@ -30,15 +33,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes.identity import network_suite
 from schema.channels import changeset_log, outbox
 from schema.tables import appropriation, appropriation_event
 from sync import merkle
+from sync.merkle import RecordDigest
 
 __all__ = [
     "ISSUER",
     "RECIPIENT",
     "Record",
     "content",
+    "digester",
     "edge_ids",
     "edges",
     "new_record",
@@ -102,16 +108,26 @@ class Record:
         return sum(event[2] for event in self.content[10])
 
 
-def record(row: Any, events: list[tuple[int, str, int, str, datetime]]) -> Record:
-    """The record of ``row`` with the events that count."""
+def digester(conn: Connection) -> RecordDigest:
+    """How this node digests a record: under its network's suite (SHA-256, SM3)."""
+    return merkle.record_digester(network_suite(conn))
+
+
+def record(
+    row: Any, events: list[tuple[int, str, int, str, datetime]], digest: RecordDigest
+) -> Record:
+    """The record of ``row`` with the events that count, digested by ``digest``."""
     found = content(row, events)
-    return Record(found, merkle.record_digest(found))
+    return Record(found, digest(found))
 
 
-def new_record(row: tuple[Any, ...], seq: int, amount: int, at: str) -> Record:
+def new_record(
+    row: tuple[Any, ...], seq: int, amount: int, at: str, digest: RecordDigest
+) -> Record:
     """The record of an appropriation just issued, built as :func:`content` builds it:
     ``row`` a tuple in the order of ``APPROPRIATION_COLUMNS``, its one ``issue`` event of
-    ``amount`` carried at ``seq``, at ``at`` (as :func:`wire_time` writes it)."""
+    ``amount`` carried at ``seq``, at ``at`` (as :func:`wire_time` writes it); ``digest``
+    the node's :func:`digester`."""
     found = [
         row[0],
         row[1],
@@ -125,7 +141,7 @@ def new_record(row: tuple[Any, ...], seq: int, amount: int, at: str) -> Record:
         row[12],
         [[seq, "issue", amount, row[4], at]],
     ]
-    return Record(found, merkle.record_digest(found))
+    return Record(found, digest(found))
 
 
 def view(
@@ -150,6 +166,9 @@ def view(
     """
     found: dict[str, Record] = {}
     ordered = sorted(set(ids))
+    if not ordered:
+        return found
+    digest = digester(conn)
     pending = pending or {}
     for start in range(0, len(ordered), _BATCH):
         some = ordered[start : start + _BATCH]
@@ -196,7 +215,7 @@ def view(
                 (int(seq), r.kind, int(r.amount_fen), r.event_doc, r.at)
             )
         for ident, counted in events.items():
-            found[ident] = record(rows[ident], counted)
+            found[ident] = record(rows[ident], counted, digest)
     return found
 
 

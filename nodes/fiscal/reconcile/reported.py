@@ -1,10 +1,10 @@
 """Reports sent up, as the sender and as its parent (or the center) hold them: for each
-period the newest version and the hash of its lines, compared by a reconciliation of the
-``report`` dataset (报表对账)."""
+period the newest version and the hash of its lines (under the network's suite: SHA-256,
+or SM3 in an SM2 network), compared by a reconciliation of the ``report`` dataset
+(报表对账)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,14 +12,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reconcile.findings import Finding
+from nodes.identity import network_suite
 from schema.channels import outbox
 from schema.tables import report, report_line
 from sync.changeset.codec import encode_line
+from sync.signing import SignatureSuite
 
 __all__ = ["compare", "held", "in_flight"]
 
 
-def _hash(conn: Connection, report_id: int) -> str:
+def _hash(conn: Connection, report_id: int, suite: SignatureSuite) -> str:
     lines = sorted(
         [
             r.section,
@@ -33,7 +35,7 @@ def _hash(conn: Connection, report_id: int) -> str:
         ]
         for r in conn.execute(sa.select(report_line).where(report_line.c.report_id == report_id))
     )
-    return hashlib.sha256(encode_line(lines)).hexdigest()
+    return suite.digest(encode_line(lines))
 
 
 def held(conn: Connection, sender: str, *, own: bool) -> dict[str, list[Any]]:
@@ -46,7 +48,8 @@ def held(conn: Connection, sender: str, *, own: bool) -> dict[str, list[Any]]:
         .order_by(report.c.period, report.c.version)
     ).all()
     newest = {row.period: row for row in rows}
-    return {period: [row.version, _hash(conn, row.id)] for period, row in newest.items()}
+    suite = network_suite(conn)
+    return {period: [row.version, _hash(conn, row.id, suite)] for period, row in newest.items()}
 
 
 def in_flight(conn: Connection, peer: str) -> int:
