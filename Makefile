@@ -19,11 +19,12 @@ lint: $(BIN)/fiscalsync
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Tests run in parallel, one worker per core; `make test JOBS=0` runs them in one process.
+# Tests run in parallel, one worker per core (an idle worker takes tests queued for a busy
+# one); `make test JOBS=0` runs them in one process.
 JOBS ?= auto
 
 test: lint
-	$(BIN)/pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) --dist worksteal $(PYTEST_ARGS)
 
 # The simulation of a whole province under faults, by hand, on every core:
 # `make sim SEEDS=50000`; a failing seed is printed with the command that replays it.

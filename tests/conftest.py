@@ -50,6 +50,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow first (in their order), so that the parallel workers share
+    them out and none is left running one alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def unavailable(service: str, reason: str) -> None:
     """Skip, or fail when the service is required (CI)."""
     if service in REQUIRED:

@@ -126,6 +126,7 @@ def check_books(network: Network) -> None:
             assert stale(conn, spec.code) == [], spec.code
 
 
+@pytest.mark.slow
 def test_a_county_lost_mid_month_is_restored_with_the_recovery_key_and_rejoins(
     province: Network,
 ) -> None:
@@ -152,6 +153,7 @@ def test_a_county_lost_mid_month_is_restored_with_the_recovery_key_and_rejoins(
         assert not any(a["kind"] == "restored" for a in node.status().as_dict()["alerts"])
 
 
+@pytest.mark.slow
 def test_a_parent_restored_to_before_an_allocation_gets_it_back_from_its_children(
     province: Network,
 ) -> None:
@@ -206,6 +208,7 @@ def journal_objects(network: Network, code: str, number: int) -> list[Path]:
     return [store / "objects" / name for name in sorted(held[number] - held[number - 1])]
 
 
+@pytest.mark.slow
 def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: Network) -> None:
     from schema.types import utcnow
 
@@ -258,6 +261,7 @@ def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: N
     check_books(province)
 
 
+@pytest.mark.slow
 def test_a_receipt_that_came_back_after_the_snapshot_is_replayed_with_the_journal(
     province: Network,
 ) -> None:
@@ -386,6 +390,7 @@ def test_bad_inputs_are_refused_and_nothing_is_created(province: Network, tmp_pa
     assert "no backup of 410102" in attempt(InputError, at=datetime(2000, 1, 1, tzinfo=UTC))
 
 
+@pytest.mark.slow
 def test_an_sm2_province_seals_its_backups_with_sm4_and_restores_them(
     tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> None:
@@ -740,6 +745,7 @@ def test_an_object_damaged_on_its_way_to_the_center_is_sent_again(province: Netw
     assert not kept_here.is_dir() or not any(kept_here.iterdir())  # gone once acknowledged
 
 
+@pytest.mark.slow
 def test_a_node_restored_to_before_a_reconciliation_rejoins_and_reconciles_again(
     province: Network,
 ) -> None:
@@ -779,6 +785,7 @@ def quarantined(network: Network) -> list[tuple[str, str, str | None]]:
     return found
 
 
+@pytest.mark.slow
 def test_a_node_restored_with_its_clock_ahead_then_set_right_is_not_voided_by_its_peers(
     province: Network,
 ) -> None:

@@ -133,6 +133,7 @@ def settled(province: Network) -> Network:
     return province
 
 
+@pytest.mark.slow
 def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_repaired_safely(
     month: Network,
 ) -> None:

@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from nodes import Node
@@ -183,6 +184,7 @@ def amounts(conn: sa.Connection, *where: Any) -> dict[str, int]:
     return {ident: int(fen) for ident, fen in conn.execute(query)}
 
 
+@pytest.mark.slow
 def test_many_operators_and_the_agent_at_once_lose_no_fen(province: Network) -> None:
     docs = iter(f"预〔{YEAR}〕{n}号" for n in range(1, 100_000))  # after the issuer's 简称
     with Node.open(province.path / PROVINCE) as node:

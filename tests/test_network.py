@@ -113,6 +113,7 @@ def test_network_init_into_a_non_empty_folder(tmp_path: Path, demo_topology: Pat
     assert "is not empty" in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "fiscalsync"
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]

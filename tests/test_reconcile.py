@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -253,6 +254,7 @@ def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:
     assert none.exit_code == 3 and "Hint:" in none.stderr
 
 
+@pytest.mark.slow
 def test_a_whole_province_is_reconciled_edge_by_edge(province: Network) -> None:
     parent = issue(province, "410000", "410100", 1000_00)[0]
     issue(province, "410000", "410181", 50_00)
@@ -314,6 +316,7 @@ def test_reports_sent_up_are_reconciled_with_the_parent_and_the_center(province:
     assert found(province, "410100", session) == {("report_mismatch", "2026-10", None)}
 
 
+@pytest.mark.slow
 def test_a_recipient_restored_behind_the_cut_is_reported_behind_not_as_discrepancies(
     province: Network,
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from test_backup import amounts, backup, bring_back, check_books, issue, lose, settle
@@ -60,6 +61,7 @@ def _purge_twice_at_once(home: Path, clock: FixedClock) -> Purge:
     return first
 
 
+@pytest.mark.slow
 def test_purge_lets_go_of_old_acknowledged_files_only_and_a_restore_still_rejoins(
     province: Network,
 ) -> None:

@@ -199,6 +199,7 @@ def test_a_stale_list_is_an_alert_and_sync_goes_on(
 # --- re-published -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_province_agent_republishes_the_list_at_half_life(
     suite_name: str, tmp_path: Path, db_url_template: str | None, demo_topology: Path
 ) -> None:

@@ -119,6 +119,7 @@ def _driver() -> Any:
     return webdriver.Chrome(service=Service(chromedriver), options=options)
 
 
+@pytest.mark.slow
 def test_the_wall_in_a_browser_shows_every_node_the_held_back_county_and_the_missing_report(
     province: Network, month: dict[str, Any], tmp_path: Path
 ) -> None:
