@@ -116,23 +116,23 @@ def install_certificate(
 def installed_suite(home: NodeHome) -> str | None:
     """The signature suite of the installed root certificate (the network's), or None
     while no root is installed."""
-    try:
-        data = (home.keys / pki.CA_CERT).read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise KeyMaterialError(f"cannot read {home.keys / pki.CA_CERT}: {exc.strerror}") from exc
-    return suite_of_certificate(certificates.parse_certificate(data)).name
+    found = _installed_certificate(home, pki.CA_CERT)
+    return None if found is None else suite_of_certificate(found).name
 
 
 def _installed(home: NodeHome) -> pki.NodeIdentity | None:
+    found = _installed_certificate(home, pki.NODE_CERT)
+    return None if found is None else pki.describe_certificate(found)
+
+
+def _installed_certificate(home: NodeHome, name: str) -> certificates.Certificate | None:
     try:
-        data = (home.keys / pki.NODE_CERT).read_bytes()
+        data = (home.keys / name).read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read {home.keys / pki.NODE_CERT}: {exc.strerror}") from exc
-    return pki.describe_certificate(certificates.parse_certificate(data))
+        raise KeyMaterialError(f"cannot read {home.keys / name}: {exc.strerror}") from exc
+    return certificates.parse_certificate(data)
 
 
 def trust_store(home: NodeHome, clock: Clock | None = None) -> TrustStore:
