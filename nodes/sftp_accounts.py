@@ -145,6 +145,15 @@ class SftpPlan:
             f'    echo "{self.chroots} must be on the file system of {self.spool}" >&2; exit 1',
             "fi",
         ]
+        conf, keys_folder = self.config_dir, self.config_dir / KEYS_FOLDER
+        key_files = " ".join(q(str(a.authorized_keys)) for a in self.accounts)
+        lines += [
+            "# sshd reads these only if root owns them and no one else may write them",
+            f"chown root:root {q(str(conf))} {q(str(keys_folder))} {q(str(self.config_file))} "
+            f"{key_files}",
+            f"chmod 0755 {q(str(conf))} {q(str(keys_folder))}",
+            f"chmod 0644 {q(str(self.config_file))} {key_files}",
+        ]
         for a in self.accounts:
             user, mailbox, link = q(a.user), q(str(a.mailbox)), q(str(a.link))
             owner = f"{user}:{q(self.group)}"

@@ -82,10 +82,13 @@ class Sshd:
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path, extra_config: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workdir: Path, extra_config: Sequence[str] = (), *, strict_modes: bool = False
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.extra_config = list(extra_config)  # after the fixture's own lines
+        self.strict_modes = strict_modes  # sshd checks who owns and may write the key files
         self.port = _free_port()
         self.user = getpass.getuser()
         self.client_key = workdir / "client_key"
@@ -222,7 +225,7 @@ class Sshd:
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
             "UsePAM no",
-            "StrictModes no",
+            f"StrictModes {'yes' if self.strict_modes else 'no'}",
             "PermitRootLogin prohibit-password",
             "Subsystem sftp internal-sftp",
             "UseDNS no",
@@ -247,7 +250,9 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"sshd not available: {reason}")
 
 
-def start_server(workdir: Path, extra_config: Sequence[str] = ()) -> Sshd:
+def start_server(
+    workdir: Path, extra_config: Sequence[str] = (), *, strict_modes: bool = False
+) -> Sshd:
     """A running sshd whose configuration ends with ``extra_config``; the caller stops it.
     Raises :class:`SshdUnavailable` when it cannot be started here."""
     if SSHD is None:
@@ -257,7 +262,7 @@ def start_server(workdir: Path, extra_config: Sequence[str] = ()) -> Sshd:
     except OSError as exc:
         raise SshdUnavailable(f"cannot create {PRIVSEP_DIR}: {exc.strerror}") from exc
     for attempt in range(3):  # another program may take the free port before sshd does
-        server = Sshd(workdir / f"try{attempt}", extra_config)
+        server = Sshd(workdir / f"try{attempt}", extra_config, strict_modes=strict_modes)
         try:
             server.start()
             break

@@ -95,7 +95,8 @@ def deployment(db_url_template: str | None, demo_topology: Path) -> Iterator[Dep
         assert result.exit_code == 0, result.output + result.stderr
         subprocess.run(["sh", str(etc / "setup.sh")], check=True, capture_output=True)
         try:
-            sshd = start_server(base / "sshd", [f"Include {etc / 'fiscalsync-sftp.conf'}"])
+            include = f"Include {etc / 'fiscalsync-sftp.conf'}"
+            sshd = start_server(base / "sshd", [include], strict_modes=True)
         except SshdUnavailable as exc:
             unavailable(str(exc))
         endpoint = f"sftp://fs-{{code}}@{sshd.host}:{sshd.port}/"
