@@ -10,6 +10,7 @@ The accounts are created and removed by the test, so it needs root (CI runs as r
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -35,6 +36,7 @@ from sync.errors import (
 )
 from sync.transports.sftp import SftpTransport
 
+ACCOUNTS_LOCK = Path("/run/fiscalsync-test-sftp-accounts.lock")
 CITY = "410100"
 COUNTIES = ("410102", "410122")
 CODES = "codeset,year,code,name,parent,level\nfunc,2026,2059901,扩展项目,20599,3\n"
@@ -78,6 +80,12 @@ def deployment(db_url_template: str | None, demo_topology: Path) -> Iterator[Dep
     # Every folder above a ChrootDirectory must be root-owned and writable by no one else
     # (not /tmp or /dev/shm), and the chroots on the file system of the homes.
     Path("/srv").mkdir(mode=0o755, exist_ok=True)
+    with open(ACCOUNTS_LOCK, "a") as lock:  # the accounts are the machine's: one test at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _deploy(db_url_template, demo_topology)
+
+
+def _deploy(db_url_template: str | None, demo_topology: Path) -> Iterator[Deployment]:
     base = Path(tempfile.mkdtemp(prefix="fiscalsync-sftp-accounts-", dir="/srv"))
     base.chmod(0o755)
     sshd: Sshd | None = None
