@@ -31,6 +31,7 @@ from nodes import (
     load_topology,
     retention,
     service,
+    sftp_accounts,
     web,
 )
 from nodes.check import check_home
@@ -633,6 +634,83 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
             f"Renewed: certificate {superseded.serial:x} is superseded (kept in "
             "keys/superseded/) and its key is gone; what it signed stays valid."
         )
+
+
+@cli.command("sftp-config")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="写入此目录 (sshd 片段、authorized_keys、setup.sh), 并以它为 AuthorizedKeysFile 所在目录 "
+    f"(default: print, for {sftp_accounts.DEFAULT_CONFIG_DIR}).",
+)
+@click.option(
+    "--chroots",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=sftp_accounts.DEFAULT_CHROOTS,
+    show_default=True,
+    help="各下级 chroot 的上级目录: root 所有, 与节点目录同一文件系统.",
+)
+@click.option(
+    "--keys",
+    "keys_from",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="下级 SSH 公钥所在目录: CODE.pub 或 CODE/keys/ssh_ed25519.pub (default: the folder "
+    "holding the home).",
+)
+@click.option("--group", help="本节点 agent 的用户组 (default: the group owning the home).")
+@click.pass_context
+def sftp_config(
+    ctx: click.Context,
+    output: Path | None,
+    chroots: Path,
+    keys_from: Path | None,
+    group: str | None,
+) -> None:
+    """为每个下级生成独立的 SFTP 账户 (one SFTP account per child).
+
+    在上级节点的目录运行. 对每个连入本节点的下级, 给出系统账户 fs-CODE 及其创建命令
+    (useradd --system --no-create-home --shell /usr/sbin/nologin), sshd_config 片段
+    (每个下级一个 Match User 块: ChrootDirectory 只含它自己的邮箱, ForceCommand
+    internal-sftp, 禁止转发和终端), 以及带 restrict 的 authorized_keys. 命令只打印,
+    不执行: 由运维人员审阅后以 root 执行. 下级看到的邮箱仍是 /CODE, 其拓扑中本节点的
+    endpoint 写作 sftp://fs-{code}@HOST:PORT/ .
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 sftp-config --keys /srv/keys
+      fiscalsync --home /srv/fiscalsync/410100 sftp-config -o /etc/ssh/fiscalsync
+    """
+    with Node.open(_home(ctx), check_schema=False) as node:
+        plan = sftp_accounts.plan_accounts(
+            node.home,
+            node.topology,
+            node.spec.code,
+            chroots=chroots,
+            config_dir=output if output is not None else sftp_accounts.DEFAULT_CONFIG_DIR,
+            keys_from=keys_from,
+            group=group,
+        )
+    if output is None:
+        click.echo(f"# ==== {sftp_accounts.SCRIPT_FILE}: 账户与目录 (accounts and folders) ====")
+        click.echo(plan.commands())
+        click.echo(f"# ==== {plan.config_file}: sshd_config ====")
+        click.echo(plan.sshd_config())
+        for account in plan.accounts:
+            click.echo(f"# ==== {account.authorized_keys} ====")
+            click.echo(account.authorized_keys_line)
+        click.echo("")
+        click.echo(
+            "# 将以上各段存为所示文件, 或用 -o DIR 直接写入 (save each part as the file it names)."
+        )
+        for number, step in enumerate(plan.next_steps(), 1):
+            click.echo(f"# {number}. {step}")
+        return
+    for path in plan.write(output):
+        click.echo(f"已写入 (wrote) {path}")
+    for number, step in enumerate(plan.next_steps(), 1):
+        click.echo(f"{number}. {step}")
 
 
 @cli.group(cls=_Group)

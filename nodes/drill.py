@@ -77,7 +77,7 @@ def drill(
             for name, wraps in read.manifest.keys.items()
         }
         index = read.index(data_keys)
-        transport = open_transport(keeper.endpoint, node.home.keys)
+        transport = open_transport(keeper.endpoint, node.home.keys, node.spec.code)
         pickup = (exchange.local, f"{keeper.code}/{backups.PICKUP}") if exchange.local else None
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="fiscalsync-drill-") as scratch:

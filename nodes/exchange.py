@@ -64,8 +64,10 @@ REQUEST_RESEND = 300
 """Seconds before a rejoin request not answered yet is sent again."""
 
 
-def open_transport(endpoint: Endpoint, keys_dir: Path) -> Transport:
-    """The transport that reaches ``endpoint``, with bounded retries."""
+def open_transport(endpoint: Endpoint, keys_dir: Path, code: str) -> Transport:
+    """The transport by which node ``code`` reaches ``endpoint`` (logging in with its own
+    account where the endpoint has one per node), with bounded retries."""
+    endpoint = endpoint.for_node(code)
     if endpoint.kind == "local":
         inner: Transport = LocalTransport(endpoint.path)
     else:
@@ -144,7 +146,7 @@ class Exchange:
                 f"{code} has no endpoint in the topology: {self.me} cannot reach it",
                 hint="add endpoint (and host_key for sftp) to that node in the topology",
             )
-        transport = self._wrapped(name, open_transport(endpoint, self.node.home.keys))
+        transport = self._wrapped(name, open_transport(endpoint, self.node.home.keys, self.me))
         return _Link(name, code, transport, self.me)
 
     def _wrapped(self, name: str, transport: Transport) -> Transport:

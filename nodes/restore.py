@@ -282,7 +282,7 @@ def restore(
         keys_dir.mkdir()
         if ssh_key is not None:
             shutil.copy(ssh_key, keys_dir / "ssh_ed25519")
-        transport = open_transport(endpoint, keys_dir)
+        transport = open_transport(endpoint, keys_dir, code)
         try:
             manifests = fetch_manifests(transport, code, keeper, trust, work)
             chosen = choose(manifests, at, code)

@@ -11,7 +11,7 @@ A topology is a TOML file::
     name = "河南省"
     role = "province"
     abbreviation = "豫财"      # what its document numbers start with: 豫财预〔2026〕12号
-    endpoint = "sftp://fiscalsync@10.41.0.10:22/srv/fiscalsync"
+    endpoint = "sftp://fs-{code}@10.41.0.10:22/"   # one account per child (sftp-config)
     host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."
 
     [[node]]
@@ -22,7 +22,10 @@ A topology is a TOML file::
 
 The fiscal parent is always explicit, never derived from the code prefix. ``endpoint``
 is where a node's children reach it: an ``sftp://`` URL (with its pinned ``host_key``)
-or a local folder (relative paths are relative to the topology file). The central
+or a local folder (relative paths are relative to the topology file). ``{code}`` in the
+user name of an sftp endpoint stands for the code of the node that dials it: each child
+logs in with its own account, confined to its own mailbox (``fiscalsync sftp-config``);
+an endpoint without it is one account shared by every child. The central
 node's code is its province's code with a suffix, such as ``410000-dc``.
 
 :func:`load_topology` checks everything and reports every problem at once, each with
@@ -48,6 +51,7 @@ from schema.types import is_node_code
 from sync.errors import ConfigError, TopologyError
 
 __all__ = [
+    "CODE_PLACEHOLDER",
     "DOCUMENT_KINDS",
     "ROLES",
     "Endpoint",
@@ -66,6 +70,8 @@ DOCUMENT_KINDS = (
 """The kinds of document (文号 after the issuer's abbreviation) when a topology names none:
 预 budget, 教 education, 社 social security, 农 agriculture, 建 construction, ..."""
 _ABBREVIATION = re.compile(r"^[\u4e00-\u9fff]{1,8}$")
+CODE_PLACEHOLDER = "{code}"
+"""In an sftp endpoint's user name: the code of the node that dials it."""
 _HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
 
 
@@ -82,6 +88,17 @@ class Endpoint:
         """The folder of a local endpoint."""
         assert self.kind == "local"
         return Path(self.location)
+
+    @property
+    def per_child(self) -> bool:
+        """Whether each node that dials it logs in with its own account."""
+        return CODE_PLACEHOLDER in self.location
+
+    def for_node(self, code: str) -> Endpoint:
+        """The endpoint as node ``code`` dials it: its own account where there is one."""
+        if not self.per_child:
+            return self
+        return dataclasses.replace(self, location=self.location.replace(CODE_PLACEHOLDER, code))
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,14 @@ class Topology:
 
     def children(self, code: str) -> list[NodeSpec]:
         return [n for n in self.nodes.values() if n.parent == code]
+
+    def dialers(self, code: str) -> list[NodeSpec]:
+        """The nodes that log in to ``code``'s endpoint: its children, and, at the
+        center, every node but the center's parent (which the center dials instead)."""
+        spec = self.node(code)
+        if spec.role != "center":
+            return self.children(code)
+        return [n for n in self.nodes.values() if n.code not in (code, spec.parent)]
 
     def ancestors(self, code: str) -> list[str]:
         """Codes from the node's parent up to the root."""
@@ -418,6 +443,15 @@ class _Checker:
                 return None
             if not parts.hostname or not parts.username or not parts.path:
                 self.problem(line, f"{code}: endpoint must be sftp://USER@HOST[:PORT]/PATH")
+                return None
+            if "{" in location.replace(CODE_PLACEHOLDER, "", 1) or (
+                CODE_PLACEHOLDER in location and CODE_PLACEHOLDER not in parts.username
+            ):
+                self.problem(
+                    line,
+                    f"{code}: {CODE_PLACEHOLDER} may stand once, in the user name only, "
+                    'e.g. "sftp://fs-{code}@10.41.0.10:22/"',
+                )
                 return None
             if host_key is None:
                 self.problem(

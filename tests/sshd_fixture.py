@@ -6,6 +6,9 @@ accepting one generated client key and nothing else (no password, no PAM), servi
 empty root folder; a test may stop and start it, break or freeze its sessions, or give
 it a new host key.
 
+A test that needs a server of its own (more configuration, such as the ``Match`` blocks
+of ``fiscalsync sftp-config``) starts one with :func:`start_server` and stops it.
+
 The server must be installed (``apt-get install -y openssh-server``). When it cannot be
 started the tests that need it skip, unless ``FISCALSYNC_TEST_REQUIRE`` names ``sshd``:
 then they fail, so that CI never passes by skipping.
@@ -21,7 +24,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -79,9 +82,13 @@ class Sshd:
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self, workdir: Path, extra_config: Sequence[str] = (), *, strict_modes: bool = False
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
+        self.extra_config = list(extra_config)  # after the fixture's own lines
+        self.strict_modes = strict_modes  # sshd checks who owns and may write the key files
         self.port = _free_port()
         self.user = getpass.getuser()
         self.client_key = workdir / "client_key"
@@ -218,7 +225,7 @@ class Sshd:
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
             "UsePAM no",
-            "StrictModes no",
+            f"StrictModes {'yes' if self.strict_modes else 'no'}",
             "PermitRootLogin prohibit-password",
             "Subsystem sftp internal-sftp",
             "UseDNS no",
@@ -227,7 +234,7 @@ class Sshd:
         ]
         # OpenSSH 9.8+ penalises sources that fail often, which our tests do on purpose.
         for extra in (["PerSourcePenalties no"], []):
-            self.config.write_text("\n".join(lines + extra) + "\n")
+            self.config.write_text("\n".join(lines + extra + self.extra_config) + "\n")
             check = subprocess.run(
                 [str(SSHD), "-t", "-f", str(self.config)], capture_output=True, text=True
             )
@@ -243,7 +250,11 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"sshd not available: {reason}")
 
 
-def _start_server(workdir: Path) -> Sshd:
+def start_server(
+    workdir: Path, extra_config: Sequence[str] = (), *, strict_modes: bool = False
+) -> Sshd:
+    """A running sshd whose configuration ends with ``extra_config``; the caller stops it.
+    Raises :class:`SshdUnavailable` when it cannot be started here."""
     if SSHD is None:
         raise SshdUnavailable("no sshd binary; install it: apt-get install -y openssh-server")
     try:
@@ -251,7 +262,7 @@ def _start_server(workdir: Path) -> Sshd:
     except OSError as exc:
         raise SshdUnavailable(f"cannot create {PRIVSEP_DIR}: {exc.strerror}") from exc
     for attempt in range(3):  # another program may take the free port before sshd does
-        server = Sshd(workdir / f"try{attempt}")
+        server = Sshd(workdir / f"try{attempt}", extra_config, strict_modes=strict_modes)
         try:
             server.start()
             break
@@ -272,7 +283,7 @@ def _start_server(workdir: Path) -> Sshd:
 def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     """The session's sshd (prefer ``sshd``, which also resets it for each test)."""
     try:
-        server = _start_server(tmp_path_factory.mktemp("sshd"))
+        server = start_server(tmp_path_factory.mktemp("sshd"))
     except SshdUnavailable as exc:
         unavailable(str(exc))
     yield server
