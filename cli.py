@@ -1899,7 +1899,7 @@ def appropriations_show(ctx: click.Context, ident: str, as_json: bool, lang: str
         rows.append(("show.acknowledged", f"{format_yuan(a.acknowledged_fen)} 元"))
     else:
         rows.append(("show.available", f"{format_yuan(a.available_fen)} 元"))
-    width = max(_cells(words[key]) for key, _ in rows) + 2
+    width = 20
     for key, value in rows:
         click.echo(f"{_pad(words[key], width)}{value}")
     click.echo("")
@@ -3034,6 +3034,7 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None, lang: str) -> No
         tabular.Column("at", "at"),
         tabular.Column("reason", "reason"),
     ]
+    sides = {"sent": "by recipient 对方拒收", "taken": "here 本级拒收"}
     words = labels(lang)
     human = _for_people(fmt)
     if human:
@@ -3042,7 +3043,7 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None, lang: str) -> No
         columns = [tabular.Column(c.key, words[names[c.key]], c.kind) for c in columns]
     rows = [
         [
-            say(words, "refused", f.direction) if human else f.direction,
+            say(words, "refused", f.direction) if human else sides[f.direction],
             f.changeset_id[:12],
             say(words, "kind", f.kind) if human else f.kind,
             f"{f.origin} → {f.recipient}",
