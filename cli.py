@@ -273,13 +273,14 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
             words["st.spool_value"].format(size=f"{report.spool_bytes / 1e6:.1f} MB"),
         ),
     ]
-    width = max(_cells(words[key]) for key, _ in rows) + 2
+    width = max(_cells(words[key]) for key, _ in rows) + 1
     for key, value in rows:
         click.echo(f"{_pad(words[key], width)}{value}")
     if report.schema_revision == report.schema_head or report.alerts:
         click.echo(f"{_pad(words['st.alerts'], width)}{len(report.alerts) or words['st.none']}")
     for alert in report.alerts:
-        click.echo(f"  {_pad(say(words, 'alert', alert.kind), 11)}{alert.subject}: {alert.detail}")
+        kind = _pad(say(words, "alert", alert.kind), 12)
+        click.echo(f"  {kind}{alert.subject}: {alert.detail}")
 
 
 def _local(moment: datetime, zone: tzinfo) -> str:
@@ -976,15 +977,14 @@ def quarantine_group(ctx: click.Context, include_all: bool, lang: str) -> None:
     columns = _columns(
         words,
         "c",
-        [("id", "int"), ("received_at", "text"), ("reason", "text"), ("seen", "int"),
-         ("state", "text"), ("detail", "text")],
+        [("id", "int"), ("received_at", "text"), ("reason", "text"), ("state", "text"),
+         ("detail", "text")],
     )  # fmt: skip
     rows = [
         [
             e.id,
             _local(e.received_at, zone),
             say(words, "reason", e.reason),
-            e.seen_count,
             words[
                 "quarantine.dropped"
                 if e.dropped_at
@@ -992,7 +992,12 @@ def quarantine_group(ctx: click.Context, include_all: bool, lang: str) -> None:
                 if e.released_at
                 else "quarantine.open"
             ],
-            e.detail,
+            e.detail
+            + (
+                words["quarantine.seen"].format(n=e.seen_count, last=_local(e.last_seen_at, zone))
+                if e.seen_count > 1
+                else ""
+            ),
         ]
         for e in entries
     ]

@@ -212,7 +212,7 @@ def test_from_the_command_line_with_every_statement_format(
     edit(province, "410100", f"UPDATE appropriation SET econ_code = '50202' WHERE id = '{ids[0]}'")
     result = run(province, "410000", "reconcile", "--with", "410100", "--full", "--wait")
     assert result.exit_code == 0, result.output + result.stderr
-    assert "1 discrepancy(ies)" in result.output and "科目不符" in result.output
+    assert "发现 1 处差异" in result.output and "科目不符" in result.output
     shown = run(province, "410100", "reconcile", "show", "--format", "json")
     assert shown.exit_code == 0, shown.stderr
     statement = json.loads(shown.output)
