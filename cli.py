@@ -809,15 +809,15 @@ def network_reconcile(directory: Path, full: bool, lang: str) -> None:
     statements, result = reconcile.rounds.reconcile_network(directory, full=full)
     words = labels(lang)
     rows = _session_rows((statement.session for statement in statements), words)
-    click.echo(
-        tabular.render_text(_session_columns(words), rows)
-        if rows
-        else "No appropriations to reconcile."
-    )
+    click.echo(tabular.render_text(_session_columns(words), rows) if rows else words["r.nothing"])
     differ = sum(1 for st in statements if st.session.discrepancies)
     click.echo(
-        f"{len(statements)} edge(s) reconciled in {result.rounds} round(s): "
-        f"{len(statements) - differ} agree, {differ} with discrepancies."
+        words["r.network"].format(
+            edges=len(statements),
+            rounds=result.rounds,
+            agree=len(statements) - differ,
+            differ=differ,
+        )
     )
 
 
@@ -964,7 +964,6 @@ def quarantine_group(ctx: click.Context, include_all: bool, lang: str) -> None:
       fiscalsync --home /srv/fiscalsync/410102 quarantine
       fiscalsync --home /srv/fiscalsync/410102 quarantine show 3
     """
-    ctx.obj = {"lang": lang}
     if ctx.invoked_subcommand is not None:
         return
     words = labels(lang)
@@ -1046,8 +1045,9 @@ def quarantine_show(ctx: click.Context, entry_id: int, lang: str) -> None:
 
 @quarantine_group.command("release")
 @click.argument("entry_id", type=int)
+@_lang_option
 @click.pass_context
-def quarantine_release(ctx: click.Context, entry_id: int) -> None:
+def quarantine_release(ctx: click.Context, entry_id: int, lang: str) -> None:
     """Put a quarantined file back to be verified and taken again at the next sync.
 
     \b
@@ -1056,14 +1056,15 @@ def quarantine_release(ctx: click.Context, entry_id: int) -> None:
     """
     with _writing(ctx) as node:
         target = node.release(entry_id)
-    words = labels(ctx.obj["lang"])
+    words = labels(lang)
     click.echo(words["quarantine.released_msg"].format(id=entry_id, name=target.name))
 
 
 @quarantine_group.command("drop")
 @click.argument("entry_id", type=int)
+@_lang_option
 @click.pass_context
-def quarantine_drop(ctx: click.Context, entry_id: int) -> None:
+def quarantine_drop(ctx: click.Context, entry_id: int, lang: str) -> None:
     """Delete a quarantined file for good (its entry stays, marked dropped).
 
     \b
@@ -1072,7 +1073,7 @@ def quarantine_drop(ctx: click.Context, entry_id: int) -> None:
     """
     with _writing(ctx) as node:
         node.drop(entry_id)
-    click.echo(labels(ctx.obj["lang"])["quarantine.dropped_msg"].format(id=entry_id))
+    click.echo(labels(lang)["quarantine.dropped_msg"].format(id=entry_id))
 
 
 @cli.command("check")
@@ -1626,7 +1627,6 @@ def reconcile_group(
       fiscalsync --home /srv/fiscalsync/410000 reconcile --with 410100
       fiscalsync --home /srv/fiscalsync/410000 reconcile show --format html -o statement.html
     """
-    ctx.obj = {"lang": lang}
     if ctx.invoked_subcommand is not None:
         return
     if peer is None:

@@ -370,6 +370,8 @@ _LISTINGS = {
         "r.in_transit": "在途数",
         "r.started_at": "发起时间",
         "r.empty": "还没有对账。",
+        "r.nothing": "没有要对账的指标。",
+        "r.network": "{edges} 条边经 {rounds} 轮完成对账：{agree} 条一致，{differ} 条有差异。",
         "r.requested": "已发起与 {peer} 的对账 {id}；同步时完成。",
         "r.agree_text": "双方一致",
         "r.differ_text": "发现 {n} 处差异",
@@ -608,6 +610,9 @@ _LISTINGS = {
         "r.in_transit": "in transit",
         "r.started_at": "started",
         "r.empty": "No reconciliation yet.",
+        "r.nothing": "No appropriations to reconcile.",
+        "r.network": "{edges} edge(s) reconciled in {rounds} round(s): {agree} agree, "
+        "{differ} with discrepancies.",
         "r.requested": "Reconciliation {id} with {peer} requested; the sync rounds conclude it.",
         "r.agree_text": "the two sides agree",
         "r.differ_text": "{n} discrepancy(ies)",

@@ -262,7 +262,7 @@ def test_a_whole_province_is_reconciled_edge_by_edge(province: Network) -> None:
         )
         allocate(node, [line], actor="test")
     assert sync_network(province.path, until_quiet=True).quiet
-    result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path)])
+    result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path), "--lang", "en"])
     assert result.exit_code == 0, result.output + result.stderr
     # 3 edges of appropriations, and every node's reports to its parent and the center
     assert "16 edge(s) reconciled" in result.output
