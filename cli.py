@@ -3199,7 +3199,7 @@ def appropriations_trace(
     if _for_people(fmt):
         names = {"id": "a.id", "role": "a.role", "route": "a.route", "type": "a.transfer_type",
                  "direct": "a.direct_label", "doc": "a.doc_no", "upper_doc": "a.upper_doc_no",
-                 "amount": "a.issued", "acknowledged": "a.acknowledged", "spent": "a.spent",
+                 "amount": "e.amount", "acknowledged": "a.acknowledged", "spent": "a.spent",
                  "available": "a.available"}  # fmt: skip
         columns = [tabular.Column(c.key, words[names[c.key]], c.kind) for c in columns]
         roles = {role: say(words, "trace", role) for role in roles}
