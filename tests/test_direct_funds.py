@@ -159,7 +159,7 @@ def test_a_city_gets_a_copy_of_what_the_province_issues_to_its_county(
     # copies share the province's channel to the city; reconciliation is not misled by them
     result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path)])
     assert result.exit_code == 0, result.output + result.stderr
-    assert ", 0 with discrepancies" in result.output
+    assert "，0 条有差异。" in result.output
 
 
 def test_a_direct_appropriation_is_traced_at_every_level(province: Network) -> None:
