@@ -15,7 +15,7 @@ import os
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,12 @@ from nodes.fiscal.budget import lines as budget_lines
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
+from nodes.labels import labels, say
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import sync_network
 from nodes.node import inspect_changeset
+from nodes.settings import LOCAL_TIME, load_settings
 from nodes.topology import NodeSpec
 from schema.engine import database_failure
 from schema.errors import FiscalsyncError
@@ -146,14 +148,18 @@ def _writing(
         yield node
 
 
+def _cells(text: str) -> int:
+    """How many terminal cells ``text`` takes: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _pad(text: str, width: int) -> str:
     """Left-align text in a terminal column; CJK characters take two cells."""
-    cells = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(width - cells, 1)
+    return text + " " * max(width - _cells(text), 1)
 
 
-def _describe(spec: NodeSpec | None) -> str:
-    return f"{spec.code} {spec.name} ({spec.role})" if spec else "-"
+def _describe(spec: NodeSpec | None, words: dict[str, str]) -> str:
+    return f"{spec.code} {spec.name} ({say(words, 'role', spec.role)})" if spec else "-"
 
 
 @click.group(
@@ -205,79 +211,112 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
     )
 
 
+_lang_option = click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    callback=lambda _ctx, _param, value: value or _locale_language(),
+    help="Labels in Chinese (中文, the default) or English; without it, English only when "
+    "the locale names another language (LANG=en_US.UTF-8).",
+)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_lang_option
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, as_json: bool, lang: str) -> None:
     """Show this node's identity, parent, children, database and schema version, its
     certificate and revocation list, and the alerts that need an operator: files parked
     after failing too many sync rounds, this node's own copies found damaged (never
     sent), files failing now, quarantine, a missing or stale revocation list, a
     certificate about to expire, and the problems the last 'fiscalsync check' found.
+    Times are in the node's zone ([node] time_zone); --json keeps its English keys.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 status
+      fiscalsync --home /srv/fiscalsync/410102 status --lang en
       FISCALSYNC_HOME=/srv/fiscalsync/410102 fiscalsync status --json
     """
     with Node.open(_home(ctx), check_schema=False) as node:
         report = node.status()
+        zone = node.settings.time_zone
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
-    schema_state = "up to date" if report.schema_revision == report.schema_head else "OUTDATED"
+    words = labels(lang)
+    schema_state = "current" if report.schema_revision == report.schema_head else "outdated"
     if report.schema_revision is None:
         schema_state = "empty"
     children = ", ".join(f"{c.code} {c.name}" for c in report.children) or "-"
     rows = [
-        ("Node", f"{report.code} {report.name} ({report.role})"),
-        ("Parent", _describe(report.parent)),
-        ("Children", children),
-        ("Home", str(report.home)),
-        ("Topology", f"{report.topology_name}, {report.topology_size} nodes"),
-        ("Database", report.database_url),
+        ("st.node", f"{report.code} {report.name} ({say(words, 'role', report.role)})"),
+        ("st.parent", _describe(report.parent, words)),
+        ("st.children", children),
+        ("st.home", str(report.home)),
         (
-            "Schema",
-            f"{report.schema_revision or '-'} ({schema_state}; code at {report.schema_head})",
+            "st.topology",
+            words["st.topology_value"].format(name=report.topology_name, size=report.topology_size),
         ),
-        *_trust_rows(report.trust),
-        ("Spool", f"{report.spool_bytes / 1e6:.1f} MB (fiscalsync purge)"),
+        ("st.database", report.database_url),
+        (
+            "st.schema",
+            words["st.schema_value"].format(
+                revision=report.schema_revision or "-",
+                state=words[f"schema.{schema_state}"],
+                head=report.schema_head,
+            ),
+        ),
+        *_trust_rows(report.trust, words, zone),
+        (
+            "st.spool",
+            words["st.spool_value"].format(size=f"{report.spool_bytes / 1e6:.1f} MB"),
+        ),
     ]
-    for label, value in rows:
-        click.echo(f"{label:<11} {value}")
+    width = max(_cells(words[key]) for key, _ in rows) + 1
+    for key, value in rows:
+        click.echo(f"{_pad(words[key], width)}{value}")
     if report.schema_revision == report.schema_head or report.alerts:
-        click.echo(f"{'Alerts':<11} {len(report.alerts) or 'none'}")
+        click.echo(f"{_pad(words['st.alerts'], width)}{len(report.alerts) or words['st.none']}")
     for alert in report.alerts:
-        click.echo(f"  {alert.kind:<11} {alert.subject}: {alert.detail}")
+        kind = _pad(say(words, "alert", alert.kind), 12)
+        click.echo(f"  {kind}{alert.subject}: {alert.detail}")
 
 
-def _local(moment: datetime) -> str:
-    return moment.astimezone(reports.LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+def _local(moment: datetime, zone: tzinfo) -> str:
+    """A time for people: in ``zone`` (the node's [node] time_zone), to the minute."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _trust_rows(trust: keys.TrustStatus) -> list[tuple[str, str]]:
+def _trust_rows(
+    trust: keys.TrustStatus, words: dict[str, str], zone: tzinfo
+) -> list[tuple[str, str]]:
     cert = trust.certificate
     certificate = "-"
     if cert is not None:
-        certificate = (
-            f"serial {cert.serial:x}, valid {_local(cert.not_valid_before)} to "
-            f"{_local(cert.not_valid_after)}"
+        certificate = words["st.certificate_value"].format(
+            serial=f"{cert.serial:x}",
+            start=_local(cert.not_valid_before, zone),
+            end=_local(cert.not_valid_after, zone),
         )
         if trust.renewal_pending:
-            certificate += " (renewal pending)"
+            certificate += words["st.renewal"]
     crl = trust.crl
-    listing = "missing"
+    listing = words["st.missing"]
     if crl is not None:
-        due = _local(crl.next_update) if crl.next_update else "-"
-        listing = (
-            f"number {crl.number}, {len(crl.serials)} revoked, issued "
-            f"{_local(crl.last_update)}, next update by {due}: {trust.freshness}"
+        listing = words["st.revocation_value"].format(
+            number=crl.number,
+            revoked=len(crl.serials),
+            issued=_local(crl.last_update, zone),
+            due=_local(crl.next_update, zone) if crl.next_update else "-",
+            freshness=say(words, "freshness", trust.freshness),
         )
     if trust.republished_by == "agent":
-        listing += "; re-published by the agent"
+        listing += words["st.by_agent"]
     elif trust.republished_by == "hand":
-        listing += f"; re-published by hand ({keys.PUBLISH_BY_HAND})"
-    return [("Certificate", certificate), ("Revocation", listing)]
+        listing += words["st.by_hand"].format(command=keys.PUBLISH_BY_HAND)
+    return [("st.certificate", certificate), ("st.revocation", listing)]
 
 
 @cli.group(cls=_Group)
@@ -838,7 +877,8 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
 @network.command("reconcile")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--full", is_flag=True, help="Recompute every side's digests from its records.")
-def network_reconcile(directory: Path, full: bool) -> None:
+@_lang_option
+def network_reconcile(directory: Path, full: bool, lang: str) -> None:
     """Reconcile every edge of a province hosted in one folder, and print its summary.
 
     \b
@@ -846,29 +886,17 @@ def network_reconcile(directory: Path, full: bool) -> None:
       fiscalsync network reconcile /srv/province
     """
     statements, result = reconcile.rounds.reconcile_network(directory, full=full)
-    rows = []
-    for statement in statements:
-        s = statement.session
-        rows.append(
-            [
-                s.id,
-                s.origin,
-                s.recipient,
-                s.role,
-                s.state,
-                s.cut,
-                s.agree,
-                s.discrepancies,
-                s.in_transit,
-            ]
-        )
-    click.echo(
-        tabular.render_text(SESSION_COLUMNS, rows) if rows else "No appropriations to reconcile."
-    )
+    words = labels(lang)
+    rows = _session_rows((statement.session for statement in statements), words)
+    click.echo(tabular.render_text(_session_columns(words), rows) if rows else words["r.nothing"])
     differ = sum(1 for st in statements if st.session.discrepancies)
     click.echo(
-        f"{len(statements)} edge(s) reconciled in {result.rounds} round(s): "
-        f"{len(statements) - differ} agree, {differ} with discrepancies."
+        words["r.network"].format(
+            edges=len(statements),
+            rounds=result.rounds,
+            agree=len(statements) - differ,
+            differ=differ,
+        )
     )
 
 
@@ -913,62 +941,102 @@ def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
 
 @cli.command("outbox")
 @click.option("--all", "include_all", is_flag=True, help="Include acknowledged change-sets.")
+@_lang_option
 @click.pass_context
-def outbox_command(ctx: click.Context, include_all: bool) -> None:
-    """List change-sets this node sent that still wait for their receipt.
+def outbox_command(ctx: click.Context, include_all: bool, lang: str) -> None:
+    """List change-sets this node sent that still wait for their receipt (发件箱).
 
-    A change-set whose stored copy is damaged is marked DAMAGED: it is not sent (a
-    damaged copy would only be refused), and it is named in 'status' until repaired.
+    A change-set whose stored copy is damaged is marked DAMAGED (已损坏): it is not sent
+    (a damaged copy would only be refused), and it is named in 'status' until repaired.
+    Times are in the node's zone ([node] time_zone).
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 outbox
+      fiscalsync --home /srv/fiscalsync/410000 outbox --all --lang en
     """
+    words = labels(lang)
     with Node.open(_home(ctx)) as node:
         entries = node.outbox(include_acknowledged=include_all)
         damaged = node.damaged_copies()
+        zone = node.settings.time_zone
     if not entries:
-        click.echo("Outbox empty: every change-set has its receipt.")
+        click.echo(words["outbox.empty"])
         return
-    click.echo(f"{'recipient':<10} {'kind':<14} {'seq':>6} {'tries':>5}  {'receipt':<9} id")
-    for e in entries:
-        receipt = e.receipt_verdict or "-"
-        click.echo(
-            f"{e.recipient:<10} {e.kind:<14} {e.seq:>6} {e.attempts:>5}  {receipt:<9} {e.id[:16]}"
-        )
+    columns = _columns(
+        words,
+        "c",
+        [("recipient", "text"), ("kind", "text"), ("seq", "int"), ("tries", "int"),
+         ("receipt", "text"), ("created", "text"), ("id", "text")],
+    )  # fmt: skip
+    rows = [
+        [
+            e.recipient,
+            say(words, "kind", e.kind),
+            e.seq,
+            e.attempts,
+            say(words, "verdict", e.receipt_verdict),
+            _local(e.created_at, zone),
+            e.id[:16],
+        ]
+        for e in entries
+    ]
+    lines = tabular.render_text(columns, rows).split("\n")
+    click.echo("\n".join(lines[:2]))
+    for e, line in zip(entries, lines[2:], strict=True):
+        click.echo(line)
         if e.filename in damaged:
-            click.echo(f"  DAMAGED, not sent: {e.filename}: {damaged[e.filename]}")
+            message = words["outbox.damaged"].format(file=e.filename, error=damaged[e.filename])
+            click.echo(f"  {message}")
 
 
 @cli.command("inbox")
+@_lang_option
 @click.pass_context
-def inbox_command(ctx: click.Context) -> None:
-    """List change-sets that arrived early and wait for their predecessors.
+def inbox_command(ctx: click.Context, lang: str) -> None:
+    """List change-sets that arrived early and wait for their predecessors (收件箱).
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 inbox
     """
+    words = labels(lang)
     with Node.open(_home(ctx)) as node:
         items = node.waiting()
+        zone = node.settings.time_zone
     if not items:
-        click.echo("Inbox empty: nothing waits.")
+        click.echo(words["inbox.empty"])
         return
-    for item in items:
-        click.echo(
-            f"{item.origin:<10} {item.kind:<14} seq {item.seq} (channel expects {item.expected})  {item.filename}"
-        )
+    columns = _columns(
+        words,
+        "c",
+        [("origin", "text"), ("kind", "text"), ("seq", "int"), ("expects", "int"),
+         ("created", "text"), ("file", "text")],
+    )  # fmt: skip
+    rows = [
+        [
+            item.origin,
+            say(words, "kind", item.kind),
+            item.seq,
+            item.expected,
+            _local(item.created, zone),
+            item.filename,
+        ]
+        for item in items
+    ]
+    click.echo(tabular.render_text(columns, rows))
 
 
 @cli.group("quarantine", cls=_Group, invoke_without_command=True)
 @click.option("--all", "include_all", is_flag=True, help="Include released and dropped entries.")
+@_lang_option
 @click.pass_context
-def quarantine_group(ctx: click.Context, include_all: bool) -> None:
-    """List refused and parked files and why; show, release or drop one.
+def quarantine_group(ctx: click.Context, include_all: bool, lang: str) -> None:
+    """List refused and parked files and why (隔离区); show, release or drop one.
 
-    One entry per file content: a copy that arrives again is counted (xN), not added.
+    One entry per file content: a copy that arrives again is counted, not added.
     Entries released or dropped longer ago than [quarantine] retention_days (node.toml,
-    90 by default) are purged by the sync round.
+    90 by default) are purged by the sync round. Times are in the node's zone.
 
     \b
     Example:
@@ -977,33 +1045,59 @@ def quarantine_group(ctx: click.Context, include_all: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    words = labels(lang)
     with Node.open(_home(ctx)) as node:
         entries = node.quarantined(include_closed=include_all)
+        zone = node.settings.time_zone
     if not entries:
-        click.echo("Quarantine empty.")
+        click.echo(words["quarantine.empty"])
         return
-    for e in entries:
-        seen = (
-            f" (x{e.seen_count}, last {e.last_seen_at:%Y-%m-%d %H:%M}Z)" if e.seen_count > 1 else ""
-        )
-        click.echo(
-            f"{e.id:>4}  {e.received_at:%Y-%m-%d %H:%M:%S}Z  {e.reason:<13} {e.detail}{seen}"
-        )
+    columns = _columns(
+        words,
+        "c",
+        [("id", "int"), ("received_at", "text"), ("reason", "text"), ("state", "text"),
+         ("detail", "text")],
+    )  # fmt: skip
+    rows = [
+        [
+            e.id,
+            _local(e.received_at, zone),
+            say(words, "reason", e.reason),
+            words[
+                "quarantine.dropped"
+                if e.dropped_at
+                else "quarantine.released"
+                if e.released_at
+                else "quarantine.open"
+            ],
+            e.detail
+            + (
+                words["quarantine.seen"].format(n=e.seen_count, last=_local(e.last_seen_at, zone))
+                if e.seen_count > 1
+                else ""
+            ),
+        ]
+        for e in entries
+    ]
+    click.echo(tabular.render_text(columns, rows))
 
 
 @quarantine_group.command("show")
 @click.argument("entry_id", type=int)
+@_lang_option
 @click.pass_context
-def quarantine_show(ctx: click.Context, entry_id: int) -> None:
+def quarantine_show(ctx: click.Context, entry_id: int, lang: str) -> None:
     """Show one quarantine entry in full.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 quarantine show 3
     """
+    words = labels(lang)
     with Node.open(_home(ctx)) as node:
         e = node.quarantine_entry(entry_id)
-    for label in (
+        zone = node.settings.time_zone
+    keys_shown = (
         "id",
         "filename",
         "changeset_id",
@@ -1017,15 +1111,22 @@ def quarantine_show(ctx: click.Context, entry_id: int) -> None:
         "sha256",
         "released_at",
         "dropped_at",
-    ):
-        value = e._mapping[label]
-        click.echo(f"{label:<13} {value if value is not None else '-'}")
+    )
+    width = max(_cells(words[f"q.{key}"]) for key in keys_shown) + 2
+    for key in keys_shown:
+        value = e._mapping[key]
+        if isinstance(value, datetime):
+            value = _local(value, zone)
+        elif key == "reason":
+            value = say(words, "reason", value)
+        click.echo(f"{_pad(words[f'q.{key}'], width)}{value if value is not None else '-'}")
 
 
 @quarantine_group.command("release")
 @click.argument("entry_id", type=int)
+@_lang_option
 @click.pass_context
-def quarantine_release(ctx: click.Context, entry_id: int) -> None:
+def quarantine_release(ctx: click.Context, entry_id: int, lang: str) -> None:
     """Put a quarantined file back to be verified and taken again at the next sync.
 
     \b
@@ -1034,13 +1135,15 @@ def quarantine_release(ctx: click.Context, entry_id: int) -> None:
     """
     with _writing(ctx) as node:
         target = node.release(entry_id)
-    click.echo(f"Released {entry_id}: {target.name} will be taken at the next sync.")
+    words = labels(lang)
+    click.echo(words["quarantine.released_msg"].format(id=entry_id, name=target.name))
 
 
 @quarantine_group.command("drop")
 @click.argument("entry_id", type=int)
+@_lang_option
 @click.pass_context
-def quarantine_drop(ctx: click.Context, entry_id: int) -> None:
+def quarantine_drop(ctx: click.Context, entry_id: int, lang: str) -> None:
     """Delete a quarantined file for good (its entry stays, marked dropped).
 
     \b
@@ -1049,7 +1152,7 @@ def quarantine_drop(ctx: click.Context, entry_id: int) -> None:
     """
     with _writing(ctx) as node:
         node.drop(entry_id)
-    click.echo(f"Dropped {entry_id}.")
+    click.echo(labels(lang)["quarantine.dropped_msg"].format(id=entry_id))
 
 
 @cli.command("check")
@@ -1190,7 +1293,8 @@ def revocation_install(ctx: click.Context, file: Path) -> None:
     """
     with _writing(ctx, exclusive=True, check_schema=False) as node:  # not during a round
         crl = keys.install_crl(node.home, file)
-    due = _local(crl.next_update) if crl.next_update else "-"
+        zone = node.settings.time_zone
+    due = _local(crl.next_update, zone) if crl.next_update else "-"
     click.echo(
         f"Installed revocation list {crl.number} ({len(crl.serials)} revoked, "
         f"next update by {due})."
@@ -1275,6 +1379,13 @@ class _Counted:
         for row in self._rows:
             self.count += 1
             yield row
+
+
+def _columns(
+    words: dict[str, str], prefix: str, spec: Sequence[tuple[str, str]]
+) -> list[tabular.Column]:
+    """Columns ``(key, kind)`` labelled in the words of ``labels`` under ``prefix``."""
+    return [tabular.Column(key, words[f"{prefix}.{key}"], kind) for key, kind in spec]
 
 
 def _bar(total: int, label: str) -> Any:
@@ -1577,8 +1688,11 @@ SESSION_COLUMNS = [
 @click.option("--with", "peer", help="The node below this one to reconcile with.")
 @click.option("--full", is_flag=True, help="Recompute both sides' digests from their records.")
 @click.option("--wait", is_flag=True, help="Run the sync rounds of a local province until done.")
+@_lang_option
 @click.pass_context
-def reconcile_group(ctx: click.Context, peer: str | None, full: bool, wait: bool) -> None:
+def reconcile_group(
+    ctx: click.Context, peer: str | None, full: bool, wait: bool, lang: str
+) -> None:
     """Reconcile (上下级对账) the appropriations this node issued a node below it.
 
     Both sides compare what they hold at the same channel position (the cut); what is
@@ -1596,10 +1710,11 @@ def reconcile_group(ctx: click.Context, peer: str | None, full: bool, wait: bool
         return
     if peer is None:
         raise click.UsageError("give --with CODE (a node this one issued appropriations to)")
+    words = labels(lang)
     home = _home(ctx)
     with _writing(ctx) as node:
         session = reconcile.protocol.start(node, peer, full=full)
-    click.echo(f"Reconciliation {session} with {peer} requested; the sync rounds conclude it.")
+    click.echo(words["r.requested"].format(id=session, peer=peer))
     if not wait:
         return
     network = home.resolve().parent
@@ -1610,25 +1725,71 @@ def reconcile_group(ctx: click.Context, peer: str | None, full: bool, wait: bool
         )
     sync_network(network, until_quiet=True)
     with Node.open(home) as node:
-        _show_statement(reconcile.statement.load(node, session))
+        _show_statement(reconcile.statement.load(node, session), lang)
 
 
-def _show_statement(statement: Any) -> None:
+def _show_statement(statement: Any, lang: str) -> None:
+    """A statement for the terminal: its verdict, then its findings, in ``lang``."""
+    words = labels(lang)
     s = statement.session
     verdict = (
-        "the two sides agree (双方一致)"
+        words["r.agree_text"]
         if s.agree
-        else f"{s.discrepancies} discrepancy(ies) (发现差异)"
+        else words["r.differ_text"].format(n=s.discrepancies)
         if s.state == "concluded"
-        else f"not concluded yet ({s.state})"
+        else words["r.pending_text"].format(state=say(words, "rstate", s.state))
     )
     click.echo(
-        f"Reconciliation {s.id}: {s.origin} → {s.recipient} at seq {s.cut}: {verdict}; "
-        f"{s.in_transit} change-set(s) in transit (在途)."
+        words["r.heading"].format(
+            id=s.id,
+            origin=s.origin,
+            recipient=s.recipient,
+            cut=s.cut,
+            verdict=verdict,
+            transit=s.in_transit,
+        )
     )
     rows = statement.finding_rows()
     if rows:
-        click.echo(tabular.render_text(RECONCILE_COLUMNS, rows))
+        columns, rows = _finding_words(rows, lang)
+        click.echo(tabular.render_text(columns, rows))
+
+
+def _finding_words(
+    rows: list[list[Any]], lang: str
+) -> tuple[list[tabular.Column], list[list[Any]]]:
+    """Findings for people: the label of each kind in ``lang`` alone (the statement's
+    labels read "下级缺失 missing below")."""
+    words = labels(lang)
+    shown = []
+    for kind, label, *rest in rows:
+        chinese, _, english = str(label).partition(" ")
+        shown.append([kind, english or chinese if lang == "en" else chinese, *rest])
+    columns = [tabular.Column(c.key, words[f"r.{c.key}"], c.kind) for c in RECONCILE_COLUMNS]
+    return columns, shown
+
+
+def _session_rows(sessions: Iterable[Any], words: dict[str, str] | None) -> list[list[Any]]:
+    """Reconciliations, one row each; in words when ``words`` is given (else as codes)."""
+    rows = []
+    for s in sessions:
+        if words is None:
+            rows.append([s.id, s.origin, s.recipient, s.role, s.state, s.cut, s.agree,
+                         s.discrepancies, s.in_transit])  # fmt: skip
+        else:
+            rows.append([s.id, s.origin, s.recipient, say(words, "rrole", s.role),
+                         say(words, "rstate", s.state), s.cut,
+                         words["r.yes" if s.agree else "r.no"] if s.agree is not None else "-",
+                         s.discrepancies, s.in_transit])  # fmt: skip
+    return rows
+
+
+def _session_columns(words: dict[str, str]) -> list[tabular.Column]:
+    names = {"issuer": "r.issuer", "recipient": "r.recipient"}
+    return [
+        tabular.Column(c.key, words[names.get(c.key, f"r.{c.key}")], c.kind)
+        for c in SESSION_COLUMNS
+    ]
 
 
 @reconcile_group.command("show")
@@ -1643,9 +1804,10 @@ def _show_statement(statement: Any) -> None:
     help="table for the terminal; csv, xlsx, json or a printable html statement.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File.")
+@_lang_option
 @click.pass_context
 def reconcile_show(
-    ctx: click.Context, ident: str | None, list_all: bool, fmt: str, output: Path | None
+    ctx: click.Context, ident: str | None, list_all: bool, fmt: str, output: Path | None, lang: str
 ) -> None:
     """Show a reconciliation's statement (对账单): the newest, or ID.
 
@@ -1654,37 +1816,27 @@ def reconcile_show(
       fiscalsync --home /srv/fiscalsync/410000 reconcile show
       fiscalsync --home /srv/fiscalsync/410000 reconcile show 410000-R000003 --format xlsx -o s.xlsx
     """
+    words = labels(lang)
     with Node.open(_home(ctx)) as node:
+        zone = node.settings.time_zone
         if list_all:
-            rows = [
-                [
-                    s.id,
-                    s.origin,
-                    s.recipient,
-                    s.role,
-                    s.state,
-                    s.cut,
-                    s.agree,
-                    s.discrepancies,
-                    s.in_transit,
-                ]
-                for s in reconcile.statement.sessions(node)
-            ]
+            fmt = "table" if fmt == "html" else fmt
+            human = _for_people(fmt)
             _emit(
-                SESSION_COLUMNS,
-                rows,
-                "table" if fmt == "html" else fmt,
+                _session_columns(words) if human else SESSION_COLUMNS,
+                _session_rows(reconcile.statement.sessions(node), words if human else None),
+                fmt,
                 output,
                 title="reconciliations",
-                empty="No reconciliation yet.",
+                empty=words["r.empty"],
             )
             return
         statement = reconcile.statement.load(node, ident)
     if fmt == "table":
-        _show_statement(statement)
+        _show_statement(statement, lang)
         return
     if fmt == "html":
-        text = reconcile.statement.render_html(statement)
+        text = reconcile.statement.render_html(statement, zone)
         if output is None:
             click.echo(text)
         else:
@@ -1694,14 +1846,10 @@ def reconcile_show(
     if fmt == "json" and output is None:
         click.echo(json.dumps(statement.as_dict(), ensure_ascii=False, indent=2))
         return
-    _emit(
-        RECONCILE_COLUMNS,
-        statement.finding_rows(),
-        fmt,
-        output,
-        title=statement.session.id,
-        empty="",
-    )
+    columns, rows = RECONCILE_COLUMNS, statement.finding_rows()
+    if _for_people(fmt):
+        columns, rows = _finding_words(rows, lang)
+    _emit(columns, rows, fmt, output, title=statement.session.id, empty="")
 
 
 @cli.group("appropriations", cls=_Group, invoke_without_command=True)
@@ -1721,9 +1869,10 @@ def reconcile_show(
 )
 @click.option("--year", type=int, help="Only this fiscal year.")
 @_output_option
+@_lang_option
 @click.pass_context
 def appropriations_command(
-    ctx: click.Context, which: str, year: int | None, fmt: str, output: Path | None
+    ctx: click.Context, which: str, year: int | None, fmt: str, output: Path | None, lang: str
 ) -> None:
     """List appropriations received (with what is still available) or issued.
 
@@ -1740,15 +1889,25 @@ def appropriations_command(
     if ctx.invoked_subcommand is not None:
         return
     if which == "refused":
-        _refused(ctx, fmt, output)
+        _refused(ctx, fmt, output, lang)
         return
+    words = labels(lang)
     columns = HOLDING_COLUMNS[which]
     fen = {"amount": "amount_fen", "acknowledged": "acknowledged_fen", "available": "available_fen"}
+    human = _for_people(fmt)
+    if human:
+        columns = [
+            tabular.Column(
+                c.key, words[f"a.{which}" if c.key == "amount" else f"a.{c.key}"], c.kind
+            )
+            for c in columns
+        ]
     with Node.open(_home(ctx)) as node:
 
         def rows() -> Iterator[list[Any]]:
             for h in appropriations.iter_holdings(node, issued=which == "issued", year=year):
-                yield [getattr(h, fen.get(c.key, c.key)) for c in columns]
+                row = [getattr(h, fen.get(c.key, c.key)) for c in columns]
+                yield _holding_words(columns, row, words) if human else row
 
         _emit(
             columns,
@@ -1756,15 +1915,36 @@ def appropriations_command(
             fmt,
             output,
             title=f"appropriations {which}",
-            empty=f"No appropriations {which}.",
+            empty=words[f"a.empty_{which}"],
         )
+
+
+def _for_people(fmt: str) -> bool:
+    """Whether a listing in ``fmt`` is read by people (the terminal table, an xlsx a
+    finance office prints) and so shows labels and values in words; csv and json are
+    for programs and keep their English keys and codes."""
+    return fmt in ("table", "xlsx")
+
+
+def _holding_words(
+    columns: Sequence[tabular.Column], row: list[Any], words: dict[str, str]
+) -> list[Any]:
+    """A row of appropriations with its transfer type and 直达 flag in words."""
+    shown = list(row)
+    for i, column in enumerate(columns):
+        if column.key == "transfer_type":
+            shown[i] = say(words, "transfer", row[i])
+        elif column.key == "direct_label":
+            shown[i] = words["direct.yes"] if row[i] else ""
+    return shown
 
 
 @appropriations_command.command("show")
 @click.argument("ident", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_lang_option
 @click.pass_context
-def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
+def appropriations_show(ctx: click.Context, ident: str, as_json: bool, lang: str) -> None:
     """The full history of one appropriation: every event with its change-set and receipt.
 
     \b
@@ -1773,76 +1953,78 @@ def appropriations_show(ctx: click.Context, ident: str, as_json: bool) -> None:
     """
     with Node.open(_home(ctx)) as node:
         found = appropriations.history(node, ident)
+        zone = node.settings.time_zone
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(found), ensure_ascii=False, indent=2, default=str))
         return
+    words = labels(lang)
     a = found.appropriation
-    side = "issued here" if found.issued_here else "received here"
+    side = words["side.issued" if found.issued_here else "side.received"]
+    classification = words["show.classification_value"].format(
+        func=a.func_code, econ=a.econ_code, fund=a.fund_code
+    )
     rows = [
-        ("Appropriation", f"{a.id} ({side})"),
-        ("Year", str(a.year)),
-        ("Issuer → recipient", f"{a.issuer} → {a.recipient}"),
-        ("Document (文号)", a.doc_no),
-        ("Title", a.title or "-"),
-        ("Classification", f"func {a.func_code}, econ {a.econ_code}, fund {a.fund_code}"),
-        ("Transfer type", f"{a.transfer_type} ({appropriations.TRANSFER_LABELS[a.transfer_type]})"),
-        ("直达资金", "yes (直达)" if a.direct else "no"),
-        ("指标类型", a.indicator_label),
-        ("指标来源", a.source_label),
-        ("预算级次", a.level_label or "-"),
-        ("Upper doc (上级文号)", a.upper_doc_no or "-"),
-        ("Broken down from", a.parent_id or "-"),
-        ("Amount", f"{format_yuan(a.amount_fen)} 元"),
+        ("show.appropriation", f"{a.id} ({side})"),
+        ("show.year", str(a.year)),
+        ("show.route", f"{a.issuer} → {a.recipient}"),
+        ("show.doc", a.doc_no),
+        ("show.title", a.title or "-"),
+        ("show.classification", classification),
+        ("show.transfer", say(words, "transfer", a.transfer_type)),
+        ("show.direct", words["show.yes" if a.direct else "show.no"]),
+        ("show.indicator", a.indicator_label),
+        ("show.source", a.source_label),
+        ("show.level", a.level_label or "-"),
+        ("show.upper", a.upper_doc_no or "-"),
+        ("show.from", a.parent_id or "-"),
+        ("show.amount", f"{format_yuan(a.amount_fen)} 元"),
     ]
     if found.issued_here:
-        rows.append(("Acknowledged", f"{format_yuan(a.acknowledged_fen)} 元"))
+        rows.append(("show.acknowledged", f"{format_yuan(a.acknowledged_fen)} 元"))
     else:
-        rows.append(("Available", f"{format_yuan(a.available_fen)} 元"))
-    for label, value in rows:
-        click.echo(f"{_pad(label, 20)}{value}")
+        rows.append(("show.available", f"{format_yuan(a.available_fen)} 元"))
+    width = 20
+    for key, value in rows:
+        click.echo(f"{_pad(words[key], width)}{value}")
     click.echo("")
-    columns = [
-        tabular.Column("seq", "#", "int"),
-        tabular.Column("kind", "event"),
-        tabular.Column("amount", "amount (元)", "money"),
-        tabular.Column("doc", "doc"),
-        tabular.Column("actor", "by"),
-        tabular.Column("at", "at (北京时间)"),
-        tabular.Column("changeset", "change-set"),
-        tabular.Column("receipt", "receipt"),
-    ]
+    columns = _columns(
+        words,
+        "e",
+        [("seq", "int"), ("kind", "text"), ("amount", "money"), ("doc", "text"),
+         ("actor", "text"), ("at", "text"), ("changeset", "text"), ("receipt", "text")],
+    )  # fmt: skip
     events = [
         [
             e.seq,
-            e.kind,
+            say(words, "event", e.kind),
             e.amount_fen,
             e.doc_no,
             e.actor,
-            _local(e.at),
+            _local(e.at, zone),
             (e.changeset_id or "-")[:12],
-            _receipt_text(e, found.issued_here),
+            _receipt_text(e, found.issued_here, words),
         ]
         for e in found.events
     ]
     click.echo(tabular.render_text(columns, events))
     if found.breakdowns:
         click.echo("")
-        click.echo("Broken down (分解) to:")
+        click.echo(words["show.breakdowns"])
         for b in found.breakdowns:
             click.echo(
                 f"  {b.id}  {b.recipient}  {format_yuan(b.amount_fen):>16} 元"
-                f"  acknowledged {format_yuan(b.acknowledged_fen)} 元"
+                f"  {words['show.breakdown_ack']} {format_yuan(b.acknowledged_fen)} 元"
             )
 
 
-def _receipt_text(event: appropriations.Event, issued_here: bool) -> str:
+def _receipt_text(event: appropriations.Event, issued_here: bool, words: dict[str, str]) -> str:
     if event.changeset_id is None:
         return "-"
     if event.verdict is None:
-        return "awaiting receipt" if issued_here else "-"
+        return words["show.awaiting"] if issued_here else "-"
     receipt = (event.receipt_id or "")[:12]
     reason = f": {event.reason}" if event.reason else ""
-    return f"{event.verdict} {receipt}{reason}"
+    return f"{say(words, 'verdict', event.verdict)} {receipt}{reason}"
 
 
 @cli.group("ledger", cls=_Group)
@@ -2040,7 +2222,8 @@ def backup_group(ctx: click.Context, full: bool) -> None:
         finally:
             exchange.close()
     click.echo(
-        f"Backup #{taken.number} of {node.spec.code} taken at {_local(taken.taken_at)}: "
+        f"Backup #{taken.number} of {node.spec.code} taken at "
+        f"{_local(taken.taken_at, node.settings.time_zone)}: "
         f"{taken.objects} objects, {_mb(taken.bytes)}; new {taken.new_objects} objects, "
         f"{_mb(taken.new_bytes)} in {taken.seconds:.1f} s."
     )
@@ -2059,8 +2242,9 @@ def _database_size(node: Node) -> int | None:
 
 @backup_group.command("list")
 @click.option("--node", "code", help="Only this node's backups.")
+@_lang_option
 @click.pass_context
-def backup_list(ctx: click.Context, code: str | None) -> None:
+def backup_list(ctx: click.Context, code: str | None, lang: str) -> None:
     """List the backups this node keeps for others (at the data center, or the province).
 
     \b
@@ -2069,18 +2253,32 @@ def backup_list(ctx: click.Context, code: str | None) -> None:
     """
     from nodes import keeper
 
+    words = labels(lang)
     with Node.open(_home(ctx)) as node:
-        rows = keeper.kept(node, code)
-    if not rows:
-        click.echo("No backups kept here.")
+        kept = keeper.kept(node, code)
+        zone = node.settings.time_zone
+    if not kept:
+        click.echo(words["b.empty"])
         return
-    click.echo("node        #  taken (Beijing)    objects        size  verified  problem")
-    for row in rows:
-        verified = _local(row.verified_at) if row.verified_at else "-"
-        click.echo(
-            f"{row.node:<10} {row.number:>2}  {_local(row.taken_at)}  {row.objects:>7}  "
-            f"{_mb(row.bytes):>10}  {verified}  {row.problem or '-'}"
-        )
+    columns = _columns(
+        words,
+        "b",
+        [("node", "text"), ("number", "int"), ("taken", "text"), ("objects", "int"),
+         ("size", "text"), ("verified", "text"), ("problem", "text")],
+    )  # fmt: skip
+    rows = [
+        [
+            row.node,
+            row.number,
+            _local(row.taken_at, zone),
+            row.objects,
+            _mb(row.bytes),
+            _local(row.verified_at, zone) if row.verified_at else "-",
+            row.problem or "-",
+        ]
+        for row in kept
+    ]
+    click.echo(tabular.render_text(columns, rows))
 
 
 @backup_group.command("verify")
@@ -2115,7 +2313,7 @@ def backup_verify(ctx: click.Context, code: str | None, read_data: bool) -> None
             )
     bad = 0
     for item in results:
-        latest = _local(item.latest) if item.latest else "-"
+        latest = _local(item.latest, node.settings.time_zone) if item.latest else "-"
         state = "OK" if not item.problems else "PROBLEM"
         click.echo(
             f"{state:<8} {item.node:<10} {item.backups} backup(s), latest {latest}, "
@@ -2247,8 +2445,6 @@ def _utc_time(text: str) -> datetime:
             f"--at {text!r} is not a time", hint="e.g. --at '2026-11-20 18:00' (Beijing time)"
         ) from exc
     if moment.tzinfo is None:
-        from nodes.settings import LOCAL_TIME
-
         moment = moment.replace(tzinfo=LOCAL_TIME)
     return moment.astimezone(UTC)
 
@@ -2344,18 +2540,21 @@ def restore_command(
             progress=step,
             on_total=on_total,
         )
+    zone = load_settings(done.home).time_zone
     click.echo(
-        f"Restored {done.node} from backup #{done.number} taken {_local(done.taken_at)} "
+        f"Restored {done.node} from backup #{done.number} taken {_local(done.taken_at, zone)} "
         f"({done.files} files, {_mb(done.bytes)}) in {done.seconds:.1f} s into {done.home}."
     )
     if done.replayed is not None and done.journal_from is not None and at is not None:
         click.echo(
-            f"Replayed the journal of backup #{done.journal_from} up to {_local(at)}: took back "
+            f"Replayed the journal of backup #{done.journal_from} up to {_local(at, zone)}: took back "
             f"{done.replayed.own} change-set(s) of its own and took {done.replayed.taken} again"
-            + (f" (the last at {_local(done.replayed.last)})." if done.replayed.last else ".")
+            + (f" (the last at {_local(done.replayed.last, zone)})." if done.replayed.last else ".")
         )
     elif at is not None:
-        click.echo(f"No backup after #{done.number} holds a journal to replay up to {_local(at)}.")
+        click.echo(
+            f"No backup after #{done.number} holds a journal to replay up to {_local(at, zone)}."
+        )
     click.echo(
         f"Rejoining: asked {len(done.peers)} peer(s) ({', '.join(done.peers)}) for what it "
         "lost; it sends nothing new until all have answered."
@@ -2363,7 +2562,7 @@ def restore_command(
     click.echo(f"Next: fiscalsync --home {done.home} sync   (or start the agent), then status")
 
 
-def _show_submitters(who: list[reports.Submitter], words: dict[str, str]) -> None:
+def _show_submitters(who: list[reports.Submitter], words: dict[str, str], zone: tzinfo) -> None:
     behind = [w for w in who if w.state != "on time"]
     on_time = len(who) - len(behind)
     click.echo(f"{on_time} of {len(who)} node(s) reported on time.")
@@ -2381,7 +2580,7 @@ def _show_submitters(who: list[reports.Submitter], words: dict[str, str]) -> Non
                 w.name,
                 words[w.state],
                 w.due_date.isoformat(),
-                _local(w.submitted_at) if w.submitted_at else "-",
+                _local(w.submitted_at, zone) if w.submitted_at else "-",
             ]
             for w in behind
         ]
@@ -2400,15 +2599,6 @@ def report_group() -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 report submit 2026-10
     """
-
-
-_lang_option = click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default=None,
-    callback=lambda _ctx, _param, value: value or _locale_language(),
-    help="Labels in English or Chinese (中文); default: the locale's (LANG=zh_CN.UTF-8: zh).",
-)
 
 
 @report_group.command("generate")
@@ -2555,7 +2745,7 @@ def report_show(
         click.echo(text, nl=False)
     if fmt == "text" and output is None and at_center:
         click.echo("")
-        _show_submitters(who, words)
+        _show_submitters(who, words, zone)
 
 
 @report_group.command("direct")
@@ -2735,7 +2925,7 @@ def demo(directory: Path | None, suite: str) -> None:
     words = reports.labels("zh")
     click.echo(reports.render_text(result.consolidated, "zh"))
     click.echo("")
-    _show_submitters(result.submitters, words)
+    _show_submitters(result.submitters, words, LOCAL_TIME)
     click.echo("")
     click.echo(f"Done in {result.seconds:.1f} s.")
     center = net.homes[topology.center.code].path if topology.center else net.path
@@ -2835,7 +3025,7 @@ def purge_command(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     verb = "Would purge" if dry_run else "Purged"
     click.echo(
         f"{verb} the files of {done.sent} sent and {done.taken} taken change-set(s) "
-        f"acknowledged before {_local(done.cutoff)} ({done.files} file(s), {_mb(done.bytes)}) "
+        f"acknowledged before {_local(done.cutoff, node.settings.time_zone)} ({done.files} file(s), {_mb(done.bytes)}) "
         f"and {done.quarantine} closed quarantine entries."
     )
     click.echo(
@@ -2887,13 +3077,15 @@ def install_service(
 
 
 def _locale_language() -> str:
-    """``zh`` when the locale is Chinese (LC_ALL, LC_MESSAGES or LANG, as POSIX orders
-    them: zh_CN.UTF-8), else ``en``."""
+    """``zh`` (Chinese, the default) unless the locale names another language (LC_ALL,
+    LC_MESSAGES or LANG, as POSIX orders them: en_US.UTF-8 gives ``en``); the C and
+    POSIX locales of servers and containers name none, and give ``zh``."""
     for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(name)
         if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
+            language = value.split(".")[0].split("_")[0].lower()
+            return "zh" if language in ("zh", "c", "posix") else "en"
+    return "zh"
 
 
 def _next_steps(home: Path, code: str, role: str) -> str:
@@ -2913,33 +3105,40 @@ def _next_steps(home: Path, code: str, role: str) -> str:
     )
 
 
-def _refused(ctx: click.Context, fmt: str, output: Path | None) -> None:
+def _refused(ctx: click.Context, fmt: str, output: Path | None, lang: str) -> None:
     """``appropriations --refused``: refused change-sets of appropriations and why."""
     with Node.open(_home(ctx)) as node:
         found = appropriations.refused(node)
+        zone = node.settings.time_zone
     columns = [
         tabular.Column("side", "refused"),
         tabular.Column("changeset", "change-set"),
         tabular.Column("kind", "kind"),
         tabular.Column("route", "origin → recipient"),
         tabular.Column("seq", "seq", "int"),
-        tabular.Column("at", "at (北京时间)"),
+        tabular.Column("at", "at"),
         tabular.Column("reason", "reason"),
     ]
     sides = {"sent": "by recipient 对方拒收", "taken": "here 本级拒收"}
+    words = labels(lang)
+    human = _for_people(fmt)
+    if human:
+        names = {"side": "a.side", "changeset": "e.changeset", "kind": "c.kind",
+                 "route": "a.route", "seq": "c.seq", "at": "a.at", "reason": "c.reason"}  # fmt: skip
+        columns = [tabular.Column(c.key, words[names[c.key]], c.kind) for c in columns]
     rows = [
         [
-            sides[f.direction],
+            say(words, "refused", f.direction) if human else sides[f.direction],
             f.changeset_id[:12],
-            f.kind,
+            say(words, "kind", f.kind) if human else f.kind,
             f"{f.origin} → {f.recipient}",
             f.seq,
-            _local(f.at),
+            _local(f.at, zone),
             f.reason,
         ]
         for f in found
     ]
-    _emit(columns, rows, fmt, output, title="refused", empty="No refused change-sets.")
+    _emit(columns, rows, fmt, output, title="refused", empty=words["a.empty_refused"])
 
 
 @codes.command("list")
@@ -2951,9 +3150,10 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None) -> None:
 )
 @click.option("--year", type=int, help="Only this year.")
 @_output_option
+@_lang_option
 @click.pass_context
 def codes_list(
-    ctx: click.Context, codeset: str, year: int | None, fmt: str, output: Path | None
+    ctx: click.Context, codeset: str, year: int | None, fmt: str, output: Path | None, lang: str
 ) -> None:
     """List the codes known here (national code sets and the province's extensions).
 
@@ -2963,6 +3163,7 @@ def codes_list(
     """
     with Node.open(_home(ctx)) as node:
         found = code_items(node, codeset, year)
+    words = labels(lang)
     columns = [
         tabular.Column("year", "year", "int"),
         tabular.Column("code", "code (编码)"),
@@ -2971,12 +3172,15 @@ def codes_list(
         tabular.Column("tier", "tier (层次)", "int"),
         tabular.Column("extension", "extension (扩展)"),
     ]
+    if _for_people(fmt):
+        columns = [tabular.Column(c.key, words[f"k.{c.key}"], c.kind) for c in columns]
+    extension = words["k.is_extension"] if _for_people(fmt) else "扩展"
     rows = [
         [i.year, "  " * (i.level - 1) + i.code if fmt == "table" else i.code, i.name,
-         i.parent or "", i.level, "扩展" if i.extension else ""]
+         i.parent or "", i.level, extension if i.extension else ""]
         for i in found
     ]  # fmt: skip
-    _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty="No codes.")
+    _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty=words["k.empty"])
 
 
 @ledger_group.command("list")
@@ -2984,6 +3188,7 @@ def codes_list(
 @click.option("--to", "end", help="Up to this date, included.")
 @click.option("--appropriation", "appropriation_id", help="Only what was spent against it.")
 @_output_option
+@_lang_option
 @click.pass_context
 def ledger_list(
     ctx: click.Context,
@@ -2992,6 +3197,7 @@ def ledger_list(
     appropriation_id: str | None,
     fmt: str,
     output: Path | None,
+    lang: str,
 ) -> None:
     """List the payments and receipts recorded here, by date.
 
@@ -3017,13 +3223,18 @@ def ledger_list(
         tabular.Column("memo", "memo (摘要)"),
         tabular.Column("by", "by"),
     ]
-    words = {"expenditure": "支出", "revenue": "收入"}
+    words = labels(lang)
+    if _for_people(fmt):
+        columns = [tabular.Column(c.key, words[f"l.{c.key}"], c.kind) for c in columns]
+        direction = {d: say(words, "direction", d) for d in ("expenditure", "revenue")}
+    else:
+        direction = {"expenditure": "支出", "revenue": "收入"}
     rows = [
-        [e.entry_date.isoformat(), words[e.direction], e.code, e.econ or "", e.amount_fen,
+        [e.entry_date.isoformat(), direction[e.direction], e.code, e.econ or "", e.amount_fen,
          e.appropriation_id or "", e.memo, e.recorded_by]
         for e in found
     ]  # fmt: skip
-    _emit(columns, rows, fmt, output, title="ledger", empty="No entries.")
+    _emit(columns, rows, fmt, output, title="ledger", empty=words["l.empty"])
 
 
 # --- transfer types and 直达资金 commands ---
@@ -3032,8 +3243,11 @@ def ledger_list(
 @appropriations_command.command("trace")
 @click.argument("ident", metavar="ID")
 @_output_option
+@_lang_option
 @click.pass_context
-def appropriations_trace(ctx: click.Context, ident: str, fmt: str, output: Path | None) -> None:
+def appropriations_trace(
+    ctx: click.Context, ident: str, fmt: str, output: Path | None, lang: str
+) -> None:
     """Follow an appropriation down the chain (资金追踪, for 直达资金), from what this node
     knows: what it received (and the 上级文号), what it broke down from it to the nodes
     below with what their receipts acknowledge, what it spent against it; or the
@@ -3058,14 +3272,26 @@ def appropriations_trace(ctx: click.Context, ident: str, fmt: str, output: Path 
         tabular.Column("spent", "spent (元)", "money"),
         tabular.Column("available", "available (元)", "money"),
     ]
+    words = labels(lang)
     roles = {"received": "received 收到", "issued": "issued 下达", "copy": "copy 抄送"}
+    transfers = dict(appropriations.TRANSFER_LABELS)
+    direct = "直达"
+    if _for_people(fmt):
+        names = {"id": "a.id", "role": "a.role", "route": "a.route", "type": "a.transfer_type",
+                 "direct": "a.direct_label", "doc": "a.doc_no", "upper_doc": "a.upper_doc_no",
+                 "amount": "e.amount", "acknowledged": "a.acknowledged", "spent": "a.spent",
+                 "available": "a.available"}  # fmt: skip
+        columns = [tabular.Column(c.key, words[names[c.key]], c.kind) for c in columns]
+        roles = {role: say(words, "trace", role) for role in roles}
+        transfers = {kind: say(words, "transfer", kind) for kind in transfers}
+        direct = words["direct.yes"]
     rows = [
         [
             "  " * s.depth + s.id,
             roles[s.role],
             f"{s.issuer} → {s.recipient}",
-            appropriations.TRANSFER_LABELS[s.transfer_type],
-            "直达" if s.direct else "",
+            transfers[s.transfer_type],
+            direct if s.direct else "",
             s.doc_no,
             s.upper_doc_no or "",
             s.amount_fen,
@@ -3081,9 +3307,10 @@ def appropriations_trace(ctx: click.Context, ident: str, fmt: str, output: Path 
 @appropriations_command.command("jurisdiction")
 @click.option("--year", type=int, help="Only this fiscal year.")
 @_output_option
+@_lang_option
 @click.pass_context
 def appropriations_jurisdiction(
-    ctx: click.Context, year: int | None, fmt: str, output: Path | None
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
 ) -> None:
     """What came into this node's jurisdiction (全辖) from above: what it received, and the
     information copies (抄送) of what was issued over its head to the nodes below it,
@@ -3107,28 +3334,38 @@ def appropriations_jurisdiction(
         tabular.Column("amount", "amount (元)", "money"),
         tabular.Column("available", "available (元)", "money"),
     ]
+    words = labels(lang)
+    held = {True: "copy 抄送", False: "received 本级"}
+    transfers = dict(appropriations.TRANSFER_LABELS)
+    direct = "直达"
+    if _for_people(fmt):
+        names = {"id": "a.id", "held": "a.held", "issuer": "a.issuer", "recipient": "a.recipient",
+                 "func": "a.func_code", "type": "a.transfer_type", "direct": "a.direct_label",
+                 "doc": "a.doc_no", "amount": "a.received", "available": "a.available"}  # fmt: skip
+        columns = [tabular.Column(c.key, words[names[c.key]], c.kind) for c in columns]
+        held = {True: words["held.copy"], False: words["held.own"]}
+        transfers = {kind: say(words, "transfer", kind) for kind in transfers}
+        direct = words["direct.yes"]
     rows = [
         [
             s.id,
-            "copy 抄送" if s.copy else "received 本级",
+            held[s.copy],
             s.issuer,
             s.recipient,
             s.func_code,
-            appropriations.TRANSFER_LABELS[s.transfer_type],
-            "直达" if s.direct else "",
+            transfers[s.transfer_type],
+            direct if s.direct else "",
             s.doc_no,
             s.amount_fen,
             s.available_fen,
         ]
         for s in shares
     ]
-    _emit(columns, rows, fmt, output, title="jurisdiction", empty="Nothing received.")
+    _emit(columns, rows, fmt, output, title="jurisdiction", empty=words["a.empty_jurisdiction"])
     if fmt == "table" and output is None and shares:
         own = sum(s.amount_fen for s in shares if not s.copy)
-        click.echo(
-            f"本级 own {format_yuan(own)} 元 · 全辖 jurisdiction "
-            f"{format_yuan(sum(s.amount_fen for s in shares))} 元"
-        )
+        everything = sum(s.amount_fen for s in shares)
+        click.echo(words["a.totals"].format(own=format_yuan(own), all=format_yuan(everything)))
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

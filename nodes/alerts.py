@@ -11,11 +11,13 @@ when a province does not go quiet.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime, tzinfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from nodes.check import last_problems
+from nodes.settings import LOCAL_TIME
 from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, quarantine
 from schema.engine import reading
@@ -90,8 +92,9 @@ def _failure_alert(failure: Failure) -> Alert:
     )
 
 
-def alerts(engine: Engine) -> list[Alert]:
-    """What needs an operator at the node of ``engine`` (its schema must be current)."""
+def alerts(engine: Engine, zone: tzinfo = LOCAL_TIME) -> list[Alert]:
+    """What needs an operator at the node of ``engine`` (its schema must be current);
+    times in ``zone``, the node's [node] time_zone."""
     found = [_failure_alert(f) for f in attempts.failures(engine)]
     with reading(engine) as conn:
         held = conn.execute(
@@ -109,20 +112,27 @@ def alerts(engine: Engine) -> list[Alert]:
                 f"quarantine entry {entry.id} ({entry.reason}{copies}): {entry.detail}",
             )
         )
-    return found + _check_alerts(engine)
+    return found + _check_alerts(engine, zone)
+
+
+def shown_time(moment: datetime, zone: tzinfo) -> str:
+    """A time in an alert, for people: in ``zone``, to the minute, with the zone's name
+    (2026-11-05 09:30 CST)."""
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 CHECK_ALERTS = 10
 """At most this many problems of the last check are shown one by one; the rest counted."""
 
 
-def _check_alerts(engine: Engine) -> list[Alert]:
+def _check_alerts(engine: Engine, zone: tzinfo) -> list[Alert]:
     problems = last_problems(engine)
     found = [
         Alert(
             "check",
             p.subject,
-            f"{p.kind} (check of {when:%Y-%m-%d %H:%M}Z): {p.problem} → {p.action}",
+            f"{p.kind} (check of {shown_time(when, zone)}): {p.problem} → {p.action}",
         )
         for when, p in problems[:CHECK_ALERTS]
     ]

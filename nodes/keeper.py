@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes.alerts import shown_time
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, PICKUP, UPLOAD_BATCH, keeper_of
 from nodes.settings import LOCAL_TIME
 from schema.backups import backup_catalogue
@@ -328,7 +329,7 @@ def problems(node: Node, max_age: timedelta, clock: Clock = SYSTEM_CLOCK) -> lis
             found.append(
                 (
                     code,
-                    f"latest backup #{latest.number} is stale (taken {latest.taken_at:%Y-%m-%d %H:%M} UTC)",
+                    f"latest backup #{latest.number} is stale (taken {shown_time(latest.taken_at, node.settings.time_zone)})",
                 )
             )
         for row in mine:
@@ -430,7 +431,8 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
             (
                 "restored",
                 f"backup #{state.number}",
-                f"restored from the backup taken {state.taken_at:%Y-%m-%d %H:%M} UTC; rejoining: "
+                f"restored from the backup taken {shown_time(state.taken_at, node.settings.time_zone)}; "
+                "rejoining: "
                 f"waits for {', '.join(state.waiting) or 'the last answers to be taken'} "
                 "and sends nothing new until then",
             )
@@ -454,7 +456,7 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
                 (
                     "backup",
                     "latest",
-                    f"the latest backup was taken {latest.created_at:%Y-%m-%d %H:%M} UTC, more than {max_age.total_seconds() / 3600:.0f} hours ago",
+                    f"the latest backup was taken {shown_time(latest.created_at, node.settings.time_zone)}, more than {max_age.total_seconds() / 3600:.0f} hours ago",
                 )
             )
     if any_kept is not None:

@@ -209,7 +209,7 @@ class Node:
             trust=trust,
             spool_bytes=retention.spool_bytes(self.home.spool),
             alerts=[
-                *(alerts(self.engine) if revision == head else []),
+                *(alerts(self.engine, self.settings.time_zone) if revision == head else []),
                 *(alert for source in ALERTS if revision == head for alert in source(self)),
                 *(
                     Alert(kind, subject, detail)

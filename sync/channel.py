@@ -623,6 +623,8 @@ class Waiting:
     seq: int
     expected: int
     recipient: str
+    created: datetime
+    """When its origin made it (the header's ``created``, UTC)."""
 
 
 def pending_outbox(engine: Engine, *, include_acknowledged: bool = False) -> list[Any]:
@@ -655,7 +657,15 @@ def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
             continue  # quarantined, or counted and parked, by the next round
         expected = heads.get(header.origin, 0) + 1
         found.append(
-            Waiting(path.name, header.origin, header.kind, header.seq, expected, header.recipient)
+            Waiting(
+                path.name,
+                header.origin,
+                header.kind,
+                header.seq,
+                expected,
+                header.recipient,
+                header.created,
+            )
         )
     return found
 

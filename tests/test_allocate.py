@@ -345,7 +345,7 @@ def test_adjust_recover_and_the_history_of_each_event(province: Network) -> None
     assert (received["amount_fen"], received["available_fen"]) == (100_000, 100_000)
     (issued,) = listing(province, "410000", "issued")
     assert issued["acknowledged_fen"] == 100_000
-    shown = run(province, "410100", "appropriations", "show", ident)
+    shown = run(province, "410100", "appropriations", "show", ident, "--lang", "en")
     assert shown.exit_code == 0, shown.stderr
     for text in ("issue", "increase", "decrease", "recover", doc("410000", 2), "applied"):
         assert text in shown.output
@@ -370,7 +370,7 @@ def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:
     openpyxl = pytest.importorskip("openpyxl")
     rows = list(openpyxl.load_workbook(target).active.iter_rows(values_only=True))
     assert rows[1][0] == "410000-2026-000001"
-    issued = rows[1][rows[0].index("issued (元)")]
+    issued = rows[1][rows[0].index("下达数（元）")]  # a sheet for people: Chinese labels
     assert Decimal(repr(issued)) == Decimal("1234.56")  # the issued column, as a number
     no_file = run(province, "410000", "appropriations", "--issued", "--format", "xlsx")
     assert no_file.exit_code == 3 and "--output" in no_file.stderr

@@ -190,5 +190,5 @@ def test_listings_stream_in_blocks_with_the_balances_of_each_block(
     assert len(shown) == count + 2 and set(shown[1]) == {"-", " "}
     assert [line.split()[0] for line in shown[2:]] == [r["id"] for r in records]
     empty = runner.invoke(cli, ["--home", str(province.path / "410181"), "appropriations",
-                                "--issued"])  # fmt: skip
+                                "--issued", "--lang", "en"])  # fmt: skip
     assert empty.output == "No appropriations issued.\n"

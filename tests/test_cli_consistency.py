@@ -130,8 +130,11 @@ def test_codes_list_and_ledger_list(province: Network) -> None:
 
 def test_refused_change_sets_are_listed_on_both_sides(province: Network) -> None:
     assert run(province, "410000", "appropriations", "--refused").output.strip() == (
-        "No refused change-sets."
+        "没有被拒收的变更集。"
     )
+    assert run(
+        province, "410000", "appropriations", "--refused", "--lang", "en"
+    ).output.strip() == ("No refused change-sets.")
     reason = crafted(province, "appropriation", "410100", [{**ISSUE, "doc": "x"}])
     sent = json.loads(run(province, "410000", "appropriations", "--refused", "--format",
                           "json").output)  # fmt: skip
@@ -161,8 +164,10 @@ def test_labels_follow_the_locale_and_lang_overrides(province: Network) -> None:
     )
     assert "Code tier" in english.output.splitlines()[4]
     plain = CliRunner(env={"LANG": "C.UTF-8", "LC_ALL": None}).invoke(cli, show)
-    assert plain.output.startswith('"Revenue and expenditure monthly report, October 2026"')
-    assert "Code" in plain.output.splitlines()[4]
+    assert plain.output.splitlines()[0] == "2026年10月财政收支月报"  # Chinese by default
+    american = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None}).invoke(cli, show)
+    assert american.output.startswith('"Revenue and expenditure monthly report, October 2026"')
+    assert "Code" in american.output.splitlines()[4]
 
 
 def test_a_report_shows_what_of_its_budget_is_spent(province: Network) -> None:

@@ -90,7 +90,7 @@ def test_shared_responsibility_transfers_are_issued_and_kept(province: Network, 
     (got,) = listing(province, "410100", "received")
     assert got["transfer_type"] == "shared"
     shown = run(province, "410100", "appropriations", "show", FIRST)
-    assert "shared (共同财政事权)" in shown.output
+    assert "转移支付类型        共同财政事权转移支付" in shown.output
     loan = allocate(province, "410000", "410100", "1.00", "--type", "loan")
     assert loan.exit_code == 2 and "loan" in loan.stderr
 
@@ -140,7 +140,9 @@ def test_a_city_gets_a_copy_of_what_the_province_issues_to_its_county(
     ]
     assert sum(parse_yuan(s["amount"]) for s in shares) == 125_000
     table = run(province, "410100", "appropriations", "jurisdiction")
-    assert "本级 own 1,000.00 元 · 全辖 jurisdiction 1,250.00 元" in table.output
+    assert "本级 1,000.00 元 · 全辖 1,250.00 元" in table.output
+    english = run(province, "410100", "appropriations", "jurisdiction", "--lang", "en")
+    assert "own 1,000.00 元 · jurisdiction 1,250.00 元" in english.output
     assert as_json(province, "410300", "appropriations", "jurisdiction") == []
 
     # an adjustment is copied too; the city's own balance never moves
@@ -157,7 +159,7 @@ def test_a_city_gets_a_copy_of_what_the_province_issues_to_its_county(
     # copies share the province's channel to the city; reconciliation is not misled by them
     result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path)])
     assert result.exit_code == 0, result.output + result.stderr
-    assert ", 0 with discrepancies" in result.output
+    assert "，0 条有差异。" in result.output
 
 
 def test_a_direct_appropriation_is_traced_at_every_level(province: Network) -> None:
@@ -192,7 +194,7 @@ def test_a_direct_appropriation_is_traced_at_every_level(province: Network) -> N
         ("豫财预〔2026〕1号", "120.00", "480.00")
     ]
     table = run(province, "410102", "appropriations", "trace", "410100-2026-000001")
-    assert table.exit_code == 0 and "received 收到" in table.output
+    assert table.exit_code == 0 and "收到" in table.output and "一般性转移支付" in table.output
     missing = run(province, "410102", "appropriations", "trace", "410000-2026-000404")
     assert missing.exit_code == 3
     assert "Error: no appropriation 410000-2026-000404 here" in missing.stderr

@@ -74,7 +74,7 @@ def test_the_province_records_the_central_document_and_breakdowns_carry_it_on(
     table = run(province, "410100", "appropriations")
     assert "财预〔2026〕3号" in table.output
     shown = run(province, "410100", "appropriations", "show", FIRST)
-    assert "Upper doc (上级文号) 财预〔2026〕3号" in shown.output
+    assert "上级文号            财预〔2026〕3号" in shown.output
     issued = run(province, "410000", "appropriations", "--issued")
     assert "财预〔2026〕3号" in issued.output
 

@@ -145,7 +145,7 @@ def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
     assert "410322  孟津县  逾期  2026-11-05  2026-11-07 15:00" in out
     assert "410122  中牟县  未报  2026-11-05  -" in out
     status = subprocess.run(
-        [*command, "--home", str(tmp_path / "demo" / "410000"), "status"],
+        [*command, "--home", str(tmp_path / "demo" / "410000"), "status", "--lang", "en"],
         capture_output=True,
         text=True,
         env=env,

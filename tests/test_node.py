@@ -56,7 +56,7 @@ def test_init_creates_a_whole_home(
 
 
 def test_status_shows_identity_family_database_and_schema(node_home: Path, backend: str) -> None:
-    result = run("--home", node_home, "status")
+    result = run("--home", node_home, "status", "--lang", "en")
     assert result.exit_code == 0, result.stderr
     assert "410102 中原区 (county)" in result.output
     assert "Parent      410100 郑州市 (city)" in result.output

@@ -214,7 +214,7 @@ def test_from_the_command_line_with_every_statement_format(
     edit(province, "410100", f"UPDATE appropriation SET econ_code = '50202' WHERE id = '{ids[0]}'")
     result = run(province, "410000", "reconcile", "--with", "410100", "--full", "--wait")
     assert result.exit_code == 0, result.output + result.stderr
-    assert "1 discrepancy(ies)" in result.output and "科目不符" in result.output
+    assert "发现 1 处差异" in result.output and "科目不符" in result.output
     shown = run(province, "410100", "reconcile", "show", "--format", "json")
     assert shown.exit_code == 0, shown.stderr
     statement = json.loads(shown.output)
@@ -265,7 +265,7 @@ def test_a_whole_province_is_reconciled_edge_by_edge(province: Network) -> None:
         )
         allocate(node, [line], actor="test")
     assert sync_network(province.path, until_quiet=True).quiet
-    result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path)])
+    result = CliRunner().invoke(cli, ["network", "reconcile", str(province.path), "--lang", "en"])
     assert result.exit_code == 0, result.output + result.stderr
     # 3 edges of appropriations, and every node's reports to its parent and the center
     assert "16 edge(s) reconciled" in result.output

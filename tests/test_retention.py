@@ -130,7 +130,7 @@ def test_purge_and_status_from_the_command_line(province: Network) -> None:
     settle(province)
     home = str(province.path / PROVINCE)
     runner = CliRunner()
-    shown = runner.invoke(cli, ["--home", home, "status"])
+    shown = runner.invoke(cli, ["--home", home, "status", "--lang", "en"])
     assert shown.exit_code == 0, shown.output
     assert "Spool" in shown.output
     result = runner.invoke(cli, ["--home", home, "purge", "--dry-run"])

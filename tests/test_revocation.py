@@ -181,7 +181,7 @@ def test_a_stale_list_is_an_alert_and_sync_goes_on(
     (alert,) = (a["detail"] for a in county["alerts"])
     assert alert.startswith("the revocation list (number 1) is stale since ")
     assert "change-sets are still verified with this list" in alert
-    text = run("--home", network.path / "410102", "status").output
+    text = run("--home", network.path / "410102", "status", "--lang", "en").output
     assert "Revocation  number 1, 0 revoked, issued " in text and text.count(": stale") == 1
     assert (
         "Alerts      1\n  trust       keys: the revocation list (number 1) is stale since" in text

@@ -183,8 +183,12 @@ def test_out_of_order_arrival_is_applied_in_order(province: Network) -> None:
     shutil.move(first, held)
     run_round(province, "410181")
     assert codes_at(province, "410181") == set()
-    waiting = CliRunner().invoke(cli, ["--home", str(province.path / "410181"), "inbox"])
-    assert "seq 2 (channel expects 1)" in waiting.output
+    waiting = CliRunner().invoke(
+        cli, ["--home", str(province.path / "410181"), "inbox", "--lang", "en"]
+    )
+    (header, _rule, row) = waiting.output.splitlines()
+    assert header.split()[:4] == ["origin", "kind", "seq", "channel"]
+    assert row.split()[:4] == ["410000", "codeset", "2", "1"]  # seq 2 waits for seq 1
     shutil.move(held, down / held.name)
     run_round(province, "410181")
     assert codes_at(province, "410181") == {"2059901", "2059902"}
@@ -208,7 +212,9 @@ def test_a_bit_flipped_copy_is_quarantined_and_the_retransmission_heals(province
     assert codes_at(province, "410181") == set()
     settle(province)
     assert codes_at(province, "410181") == {"2059901"}
-    listing = CliRunner().invoke(cli, ["--home", str(province.path / "410181"), "quarantine"])
+    listing = CliRunner().invoke(
+        cli, ["--home", str(province.path / "410181"), "quarantine", "--lang", "en"]
+    )
     assert refused[0].reason in listing.output
 
 

@@ -188,7 +188,7 @@ def test_a_file_failing_every_round_never_stops_the_rest_and_is_parked_after_fiv
     assert rows(province, "410100", file_attempt) == []
     alerts = status_alerts(province, "410100")
     assert [a["kind"] for a in alerts] == ["parked"]
-    text = cli_run("--home", str(province.path / "410100"), "status")
+    text = cli_run("--home", str(province.path / "410100"), "status", "--lang", "en")
     assert "Alerts      1" in text.output and "parked" in text.output
     # once the bug is fixed, the operator releases it and it is applied
     city.exchange.applier = appliers.for_node(city.node, city.exchange.trust)
@@ -348,7 +348,7 @@ def test_a_damaged_outbox_copy_is_named_and_never_sent(province: Network, how: s
     assert codes_at(province, "410181") == set() and codes_at(province, "410100") == {"2059901"}
     (alert,) = status_alerts(province, "410000")
     assert alert["kind"] == "damaged" and alert["subject"] == entry.filename
-    listing = cli_run("--home", str(province.path / "410000"), "outbox")
+    listing = cli_run("--home", str(province.path / "410000"), "outbox", "--lang", "en")
     assert f"DAMAGED, not sent: {entry.filename}" in listing.output
     sync = cli_run("--home", str(province.path / "410000"), "sync")
     assert f"{entry.filename}: not sent, this node's copy is damaged" in sync.output
@@ -429,9 +429,11 @@ def test_the_same_bad_copy_arriving_again_is_counted_not_added(province: Network
     (entry,) = rows(province, "410181", quarantine)
     assert entry.seen_count == 3 and entry.last_seen_at > entry.received_at
     assert len(quarantine_files(province, "410181")) == 1
-    listing = cli_run("--home", str(province.path / "410181"), "quarantine")
+    listing = cli_run("--home", str(province.path / "410181"), "quarantine", "--lang", "en")
     assert "(x3, last" in listing.output
-    shown = cli_run("--home", str(province.path / "410181"), "quarantine", "show", str(entry.id))
+    shown = cli_run(
+        "--home", str(province.path / "410181"), "quarantine", "show", str(entry.id), "--lang", "en"
+    )
     assert "seen_count    3" in shown.output
     # released, refused again: the same entry opens again, with its one file
     cli_run("--home", str(province.path / "410181"), "quarantine", "release", str(entry.id))

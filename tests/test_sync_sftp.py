@@ -67,7 +67,9 @@ def test_the_county_syncs_over_sftp(province: Network) -> None:
     import_codes(province, "2059901")
     result = sync_network(province.path, until_quiet=True, max_rounds=20)
     assert result.quiet
-    status = CliRunner().invoke(cli, ["--home", str(province.path / "410000"), "outbox", "--all"])
+    status = CliRunner().invoke(
+        cli, ["--home", str(province.path / "410000"), "outbox", "--all", "--lang", "en"]
+    )
     line = next(ln for ln in status.output.splitlines() if ln.startswith(COUNTY))
     assert "applied" in line
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,8 +102,8 @@ def _value(text: str | None) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _local(moment: datetime | None) -> str:
-    return moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M") if moment else "-"
+def _local(moment: datetime | None, zone: tzinfo = LOCAL_TIME) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 def sessions(node: Node) -> list[Any]:
@@ -155,8 +155,9 @@ def load(node: Node, ident: str | None = None) -> Statement:
     )
 
 
-def render_html(statement: Statement) -> str:
-    """A printable statement: title block, totals per function class, every finding."""
+def render_html(statement: Statement, zone: tzinfo = LOCAL_TIME) -> str:
+    """A printable statement: title block, totals per function class, every finding;
+    its time in ``zone`` (the node's [node] time_zone)."""
     s = statement.session
     e = html.escape
     title = "上下级指标对账单 Reconciliation statement"
@@ -188,7 +189,7 @@ def render_html(statement: Statement) -> str:
         ("对账编号 Statement", s.id),
         ("对账单位 Issuer", f"{s.origin} {statement.names.get(s.origin, '')}"),
         ("对账单位 Recipient", f"{s.recipient} {statement.names.get(s.recipient, '')}"),
-        ("对账截止 Cut", f"channel seq {s.cut}, concluded {_local(s.concluded_at)} (北京时间)"),
+        ("对账截止 Cut", f"channel seq {s.cut}, concluded {_local(s.concluded_at, zone)} ({zone})"),
         ("上级证书 Issuer certificate", fingerprints.get(s.origin, "-")),
         ("下级证书 Recipient certificate", fingerprints.get(s.recipient, "-")),
         ("结论 Verdict", verdict),

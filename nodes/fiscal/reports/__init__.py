@@ -76,7 +76,6 @@ a report late).
 from nodes.fiscal.reports.adopting import adopt_submitted
 from nodes.fiscal.reports.consolidation import versions, view
 from nodes.fiscal.reports.generating import generate
-from nodes.fiscal.reports.labels import labels
 from nodes.fiscal.reports.levels import region_outdated
 from nodes.fiscal.reports.lines import SECTIONS, ReportLine, build_lines, check_lines
 from nodes.fiscal.reports.periods import KINDS, Period, local_today
@@ -93,6 +92,7 @@ from nodes.fiscal.reports.rendering import (
 from nodes.fiscal.reports.submitters import STATES, Submitter, submitters
 from nodes.fiscal.reports.submitting import Submission, submit, submit_region
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView
+from nodes.labels import labels
 from nodes.settings import LOCAL_TIME
 
 __all__ = [

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from nodes.fiscal.reports.labels import labels
+from nodes.labels import labels
 from schema.types import format_yuan
 from sync.errors import InputError
 

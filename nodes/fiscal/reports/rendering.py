@@ -23,9 +23,9 @@ from typing import Any
 
 from nodes.fiscal import tabular
 from nodes.fiscal.appropriations import DirectFund
-from nodes.fiscal.reports.labels import labels
 from nodes.fiscal.reports.lines import TOTAL, ReportLine
 from nodes.fiscal.reports.versions import ReportView
+from nodes.labels import labels
 from nodes.settings import LOCAL_TIME
 from schema.types import format_yuan
 from sync.errors import InputError
