@@ -148,7 +148,8 @@ def test_each_county_syncs_with_its_own_account(deployment: Deployment) -> None:
     assert imported.exit_code == 0, imported.stderr
     result = sync_network(network.path, until_quiet=True, max_rounds=20)
     assert result.quiet
-    outbox = runner.invoke(cli, ["--home", str(network.path / "410000"), "outbox", "--all"])
+    home = str(network.path / "410000")
+    outbox = runner.invoke(cli, ["--home", home, "outbox", "--all", "--lang", "en"])
     for code in COUNTIES:
         line = next(ln for ln in outbox.output.splitlines() if ln.startswith(code))
         assert "applied" in line, outbox.output
