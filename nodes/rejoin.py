@@ -24,10 +24,12 @@ Answering, the peer records a *fence* (:data:`schema.backups.rejoin_fence`): wha
 the node signed before its request and did not get back (a change-set still on its way,
 a receipt of a change-set the node took before it died) is void there from now on
 (:func:`sync.channel.receive` quarantines it as ``void``), so nothing the node lost can
-come back from the network to fork a channel. "Before" is by the node's own stamps,
-which never go back (:func:`sync.channel.signing_clock`): its request is dated after
-every stamp it holds, and all it signs after the request is dated at or after it, even
-once a clock that ran ahead at the restore is set right. A peer that meets a fork from a node that
+come back from the network to fork a channel. "Before" is by identity: the request names
+a new random *epoch*, which the header of everything the node signs from then on names
+too (:func:`sync.channel.epoch`); what the lost state signed cannot name it, however far
+ahead the lost machine's clock ran. (A request from a node that names no epoch is judged
+by its own stamps, which never go back (:func:`sync.channel.signing_clock`): void is what
+is dated before the request.) A peer that meets a fork from a node that
 did *not* rejoin (re-initialised with ``init``, or an old database copied back) sends it
 a ``rejoin`` *notice*, which the node shows in ``status``: restore from the center.
 """
@@ -36,6 +38,8 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +73,7 @@ KIND = "rejoin"
 MESSAGES = "messages"
 ANSWERS = "rejoin"
 PIECE = 6 * 1024 * 1024
+EPOCH = re.compile(r"[0-9a-f]{32}")
 STAMP_STEP = timedelta(microseconds=1)
 """How far a rejoin request is dated after the latest stamp the restored node holds."""
 
@@ -118,12 +123,16 @@ def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
         # restore and did not get back is dated before its request, and void at its peers.
         latest = channel.latest_stamp(conn)
         clock = NotBefore(clock, None if latest is None else latest + STAMP_STEP)
+        # A new epoch, which all it signs from now on names (sync.channel.epoch): what it
+        # signed before the loss cannot name it, however far ahead its clock then ran.
+        epoch = secrets.token_hex(16)
+        restored = sa.select(sa.func.max(restore_log.c.id)).scalar_subquery()
+        conn.execute(restore_log.update().where(restore_log.c.id == restored).values(epoch=epoch))
         conn.execute(rejoin_peer.delete())
         for peer in peers:
             heads = _heads(conn, me, peer)
-            written = changeset.write_changeset(
-                folder, signer, peer, KIND, 1, "", [{"rejoin": "request", **heads}], clock
-            )
+            request = {"rejoin": "request", **heads, "epoch": epoch}
+            written = changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
             conn.execute(
                 rejoin_peer.insert().values(
                     peer=peer, request_id=written.id, asked_at=written.header.created
@@ -208,6 +217,9 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         s_out, id_out = int(request["out"][0]), str(request["out"][1])
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise InputError(f"{verified.header.filename}: not a well-formed rejoin request") from exc
+    epoch = request.get("epoch")  # None from a node that names none
+    if epoch is not None and not (isinstance(epoch, str) and EPOCH.fullmatch(epoch)):
+        raise InputError(f"{verified.header.filename}: epoch {epoch!r} is not 32 hex digits")
     files: list[tuple[Path, str]] = []
     problems: list[str] = []
     with node.engine.begin() as conn:
@@ -258,6 +270,7 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             "out_seq": max(int(inbound.seq) if inbound else 0, s_out),
             "in_seq": s_in,
             "answered_at": exchange.clock.now(),
+            "epoch": epoch,
         }
         conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
         conn.execute(rejoin_fence.insert().values(node=asker, **values))

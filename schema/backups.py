@@ -14,6 +14,9 @@ from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, 
 from schema.tables import metadata
 from schema.types import DIGEST_LENGTH, UTCDateTime, code_column_type
 
+EPOCH_LENGTH = 32
+"""Hex digits of a restored node's epoch (16 random bytes)."""
+
 __all__ = ["backup_catalogue", "rejoin_fence", "rejoin_peer", "restore_log"]
 
 backup_catalogue = Table(
@@ -47,8 +50,10 @@ restore_log = Table(
     Column("taken_at", UTCDateTime(), nullable=False),
     Column("restored_at", UTCDateTime(), nullable=False),
     Column("rejoined_at", UTCDateTime()),
+    Column("epoch", String(EPOCH_LENGTH)),
 )
-"""Restores of this node: from which backup, when, and when it rejoined its peers."""
+"""Restores of this node: from which backup, when, and when it rejoined its peers; the
+``epoch`` of the latest is named in the header of everything the node signs after it."""
 
 rejoin_peer = Table(
     "rejoin_peer",
@@ -71,8 +76,11 @@ rejoin_fence = Table(
     Column("out_seq", BigInteger, nullable=False),
     Column("in_seq", BigInteger, nullable=False),
     Column("answered_at", UTCDateTime(), nullable=False),
+    Column("epoch", String(EPOCH_LENGTH)),
 )
 """A peer's record of a node's restore. ``out_seq``: the last change-set of the node's
 channel to this one that was returned to it; ``in_seq``: the last of this node's
 channel to it that the node still held. What the node signed before ``void_before``
-beyond those is void: it went with the node's lost state."""
+beyond those is void: it went with the node's lost state. When the node named an ``epoch``
+in its request, whatever it signs beyond those that does not name that epoch is void,
+however it is dated (a clock that ran ahead before the loss cannot carry it past)."""

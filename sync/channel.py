@@ -90,6 +90,7 @@ from sync.spool import Spool
 from sync.trust import SignerInfo, TrustStore
 
 __all__ = [
+    "epoch",
     "BACKOFF_BASE",
     "BACKOFF_CEILING",
     "CHANNEL_LABEL",
@@ -297,7 +298,15 @@ def enqueue(
     head = _head(conn, signer.code, recipient, now, signer.suite)
     seq = head.seq + 1
     written = changeset.write_changeset(
-        spool.outbox, signer, recipient, kind, seq, head.last_id, operations, clock=clock
+        spool.outbox,
+        signer,
+        recipient,
+        kind,
+        seq,
+        head.last_id,
+        operations,
+        clock=clock,
+        epoch=epoch(conn),
     )
     conn.execute(
         outbox.insert().values(
@@ -461,6 +470,7 @@ def _take(
             }
         ],
         clock=clock,
+        epoch=epoch(conn),
     )
     _log(conn, verified, signer.code, verdict, reason, receipt.id, receipt.path.name, now)
     _advance(conn, header.origin, signer.code, header.seq, verified.id, state, now)
@@ -468,13 +478,31 @@ def _take(
     return Received(outcome, name, header.origin, header.seq, reason)
 
 
+def epoch(conn: Connection) -> str | None:
+    """This node's epoch since its latest restore (None: never restored, or restored by a
+    fiscalsync that kept none), named in the header of everything it signs."""
+    return conn.execute(
+        sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
 def _void(conn: Connection, header: Header, seq: int, column: str) -> str | None:
     """Why a change-set or receipt its origin signed before being restored from a backup,
-    and did not take back when it rejoined, is void here (None when it is not)."""
+    and did not take back when it rejoined, is void here (None when it is not).
+
+    Beyond what it took back, a node that named an epoch in its rejoin request must name
+    it in everything it signs: what does not was signed by its lost state, whenever it is
+    dated (the lost machine's clock may have run ahead of the new one). A node that named
+    none is judged by time: void when dated before its request."""
     fence = conn.execute(
         sa.select(rejoin_fence).where(rejoin_fence.c.node == header.origin)
     ).first()
-    if fence is None or seq <= getattr(fence, column) or header.created >= fence.void_before:
+    if fence is None or seq <= getattr(fence, column):
+        return None
+    if fence.epoch is not None:
+        if header.epoch == fence.epoch:
+            return None
+    elif header.created >= fence.void_before:
         return None
     return (
         f"{header.filename}: signed by {header.origin} before it was restored from a backup "

@@ -818,3 +818,46 @@ def test_a_node_restored_with_its_clock_ahead_then_set_right_is_not_voided_by_it
     assert signed >= fence.void_before  # its stamps did not go back with its clock
     assert set(verdicts) == {"applied"}
     check_books(province)
+
+
+@pytest.mark.slow
+def test_what_a_lost_node_signed_with_its_clock_ahead_is_void_after_it_rejoins(
+    province: Network,
+) -> None:
+    """郑州市's lost machine ran a day ahead: after its last backup it issued 300.00 元 to
+    中原区, and that change-set was still on its way when the disk died. The city is
+    restored on a machine whose clock is right, so the change-set is dated after its rejoin
+    request; it still names no epoch, so 中原区 takes it as void, and the city's next
+    change-set under the same number is taken with no fork."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    ahead = FixedClock(datetime.now(UTC) + timedelta(days=1))
+    with Node.open(province.path / "410100") as node:
+        line = Allocation(
+            "410102", 300_00, "2050202", "50201", "111", "郑财预〔2026〕1号", 2026, parent_id=first
+        )
+        (lost,) = allocate(node, [line], actor="test", clock=ahead)
+        outbox_folder = node.home.spool / "outbox"
+        (name,) = [p.name for p in outbox_folder.iterdir() if "_410102_" in p.name]
+        in_flight = province.path.parent / name
+        shutil.copyfile(outbox_folder / name, in_flight)
+    url = lose(province, "410100")
+    bring_back(province, "410100", url)
+    settle(province)  # the city rejoins; its lost change-set had not reached the county
+    with Node.open(province.path / "410000") as node, node.engine.connect() as conn:
+        fence = conn.execute(sa.select(rejoin_fence).where(rejoin_fence.c.node == "410100")).one()
+    assert fence.epoch is not None and fence.void_before < datetime.now(UTC) + timedelta(hours=1)
+
+    county = province.homes["410102"]
+    shutil.copyfile(in_flight, county.spool / "incoming" / name)  # it arrives at last
+    settle(province)
+    assert ("410102", "void", "410100") in quarantined(province)
+    assert amounts(province, "410102", "received") == {}
+    down = issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)  # the same seq, named by the city's epoch: taken, no fork
+    assert amounts(province, "410102", "received") == {down: 200_00}
+    assert down == lost  # the number the lost state had used is the restored one's again
+    assert amounts(province, "410100", "issued") == {down: 200_00}  # the 300.00 is nowhere
+    check_books(province)

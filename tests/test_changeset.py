@@ -277,6 +277,28 @@ def test_the_file_is_plain_gzip_ndjson(sample: Path) -> None:
     assert rows[2:] == appropriations(50)
 
 
+def test_an_epoch_is_signed_with_the_header(pki: SmallPki, outbox: Path) -> None:
+    """A node restored from a backup names its epoch in every header (nodes.rejoin): it is
+    part of what is signed and of the id, and a node never restored names none."""
+    signer = pki.signers["410000"]
+    ops = appropriations(2)
+    named = write_changeset(
+        outbox, signer, "410100", "appropriation", 1, "", ops, clock=pki.clock, epoch="ab" * 16
+    )
+    assert check(named.path, pki).header.epoch == "ab" * 16
+    plain = write_changeset(outbox, signer, "410100", "appropriation", 1, "", ops, clock=pki.clock)
+    assert check(plain.path, pki).header.epoch is None
+    assert b"epoch" not in gzip.decompress(plain.path.read_bytes()).split(b"\n", 1)[0]
+    assert named.id != plain.id
+    content = gzip.decompress(named.path.read_bytes())
+    header_line, rest = content.split(b"\n", 1)
+    seal_line, body = rest.split(b"\n", 1)
+    forged = header_line.replace(b"ab" * 16, b"cd" * 16)
+    named.path.write_bytes(member(forged + b"\n" + seal_line + b"\n") + member(body))
+    with pytest.raises(VerificationError):
+        check(named.path, pki)
+
+
 def test_chained_change_sets(pki: SmallPki, outbox: Path) -> None:
     signer, clock = pki.signers["410000"], FixedClock(T0)
     first = write_changeset(outbox, signer, "410100", "appropriation", 1, "", [], clock=clock)
@@ -884,6 +906,8 @@ def test_file_replaced_after_verify(sample: Path, pki: SmallPki, outbox: Path) -
         (lambda h: h.replace(b"{", b'{"body":"x",', 1), "repeats a key"),
         (lambda h: h.replace(b",", b", ", 1), "not in RFC 8785 canonical form"),
         (lambda h: h.replace(b'"seq":1', b'"seq":true'), "seq True is not an integer"),
+        (lambda h: h.replace(b'"format"', b'"epoch":null,"format"'), "epoch is null"),
+        (lambda h: h.replace(b'"format"', b'"epoch":"0a1b","format"'), "epoch '0a1b' is not 32"),
     ],
 )
 def test_malformed_headers_are_refused(

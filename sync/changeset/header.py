@@ -42,6 +42,8 @@ _HEADER_KEYS = frozenset(
     ("format", "origin", "recipient", "kind", "seq", "prev", "created", "count", "body")
     + ("suite", "signer")
 )
+_OPTIONAL_KEYS = frozenset(("epoch",))
+_EPOCH = re.compile(r"[0-9a-f]{32}")
 SEAL_KEYS = frozenset(("sig", "cert"))
 
 
@@ -124,6 +126,10 @@ class Header:
     body: str
     suite: str = DEFAULT_SUITE
     signer: str
+    epoch: str | None = None
+    """The origin's epoch since it was last restored from a backup (32 hex digits), or None
+    for a node never restored: a peer that answered its rejoin takes nothing of its
+    channels beyond what it gave back unless it names that epoch (:mod:`nodes.rejoin`)."""
 
     def __post_init__(self) -> None:
         problem = self._problem()
@@ -155,6 +161,10 @@ class Header:
             return f"body {self.body!r} is not '{suite.hash_name}:' and a hex digest"
         if not isinstance(self.signer, str) or _HEX64.fullmatch(self.signer) is None:
             return f"signer {self.signer!r} is not a 64-hex-digit certificate fingerprint"
+        if self.epoch is not None and (
+            not isinstance(self.epoch, str) or _EPOCH.fullmatch(self.epoch) is None
+        ):
+            return f"epoch {self.epoch!r} is not 32 hex digits"
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,7 +181,7 @@ class Header:
             "body": self.body,
             "suite": self.suite,
             "signer": self.signer,
-        }
+        } | ({} if self.epoch is None else {"epoch": self.epoch})
 
     @classmethod
     def from_dict(cls, data: object) -> Header:
@@ -179,10 +189,13 @@ class Header:
         if not isinstance(data, dict):
             raise MalformedChangeSet("invalid header: not a JSON object")
         keys = set(data)
-        if keys != _HEADER_KEYS:
+        if not _HEADER_KEYS <= keys <= _HEADER_KEYS | _OPTIONAL_KEYS:
             missing = ", ".join(sorted(_HEADER_KEYS - keys)) or "none"
-            extra = ", ".join(sorted(str(key) for key in keys - _HEADER_KEYS)) or "none"
+            known = _HEADER_KEYS | _OPTIONAL_KEYS
+            extra = ", ".join(sorted(str(key) for key in keys - known)) or "none"
             raise MalformedChangeSet(f"invalid header: missing fields {missing}; unknown {extra}")
+        if "epoch" in data and data["epoch"] is None:
+            raise MalformedChangeSet("invalid header: epoch is null (leave it out instead)")
         created_text = data["created"]
         created = _parse_created(created_text) if isinstance(created_text, str) else None
         if created is None:

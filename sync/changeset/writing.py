@@ -138,6 +138,7 @@ class ChangeSetWriter:
         *,
         origin: str | None = None,
         level: int = COMPRESSION_LEVEL,
+        epoch: str | None = None,
     ) -> None:
         origin = signer.code if origin is None else origin
         problem = channel_problem(origin, recipient, kind, seq, prev)
@@ -157,6 +158,7 @@ class ChangeSetWriter:
         self._prev = prev
         self._clock = clock
         self._level = level
+        self._epoch = epoch
         self._digest = signer.suite.new_hash()
         self._compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
         self._crc = 0
@@ -275,6 +277,7 @@ class ChangeSetWriter:
             body=f"{signer.suite.hash_name}:{self._digest.hexdigest()}",
             suite=signer.suite.name,
             signer=signer.fingerprint,
+            epoch=self._epoch,
         )
         seal = Seal(signer.sign(signing_message(header)), signer.certificate_der)
         head = header.canonical() + b"\n" + canonical_json(seal.to_dict()) + b"\n"
@@ -333,10 +336,11 @@ def write_changeset(
     clock: Clock,
     *,
     origin: str | None = None,
+    epoch: str | None = None,
 ) -> WrittenChangeSet:
     """Write, sign and publish a change-set of ``operations``; see :class:`ChangeSetWriter`."""
     with ChangeSetWriter(
-        out_dir, signer, recipient, kind, seq, prev, clock=clock, origin=origin
+        out_dir, signer, recipient, kind, seq, prev, clock=clock, origin=origin, epoch=epoch
     ) as writer:
         writer.add_many(operations)
     return writer.result
