@@ -25,6 +25,7 @@ from nodes import (
     Node,
     NodeHome,
     agent,
+    hosting,
     init_network,
     init_node,
     keys,
@@ -2129,9 +2130,29 @@ def ledger_import(ctx: click.Context, file: Path) -> None:
     show_default=True,
     help="Log lines as text or JSON, each naming the node.",
 )
+@click.option(
+    "--homes",
+    "homes_folders",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run every node home under this folder (or this home) in one agent, instead of "
+    "--home; may be given more than once (市级集中部署: a city's servers host its counties).",
+)
+@click.option(
+    "--retry-seconds",
+    type=click.IntRange(5, 86400),
+    default=hosting.RETRY_SECONDS,
+    show_default=True,
+    help="With --homes: how often a home that could not be opened is tried again.",
+)
 @click.pass_context
 def agent_command(
-    ctx: click.Context, once: bool, metrics_port: int | None, log_format: str
+    ctx: click.Context,
+    once: bool,
+    metrics_port: int | None,
+    log_format: str,
+    homes_folders: tuple[Path, ...],
+    retry_seconds: int,
 ) -> None:
     """Run this node's scheduled jobs until stopped: sync with the parent, reports on
     their period boundaries, and every day at 03:30 (Beijing time) 'fiscalsync check
@@ -2147,7 +2168,24 @@ def agent_command(
       fiscalsync --home /srv/fiscalsync/410102 agent
       fiscalsync --home /srv/fiscalsync/410102 agent --once
       fiscalsync --home /srv/fiscalsync/410102 agent --metrics-port 9470 --log-format json
+      fiscalsync agent --homes /srv/fiscalsync --log-format json
+
+    With --homes, every node home under the folder runs in this one agent: each with
+    its own database, keys, jobs, lock and worker thread, its log lines naming it; a home
+    that cannot be opened is logged and tried again, and never stops the others.
     """
+    if homes_folders:
+        if once:
+            raise click.UsageError("--once runs one home: give it --home, not --homes")
+        hosting.run_homes(
+            list(homes_folders),
+            on_start=lambda jobs: click.echo("Agent started: " + "; ".join(jobs)),
+            metrics_port=metrics_port,
+            log_format=log_format,
+            retry_seconds=retry_seconds,
+        )
+        click.echo("Agent stopped.")
+        return
     home = _home(ctx)
     if once:
         runs = agent.run_once(home)

@@ -23,6 +23,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -80,7 +81,7 @@ def sync_job(home: str) -> RoundSummary:
             summary = exchange.run_round()
         finally:
             exchange.close()
-    metrics.record_round(summary)
+    metrics.record_round(node.spec.code, summary)
     log.info(
         "sync: sent %d, applied %d, receipts out %d, failed %d, parked %d, damaged %d, errors %s",
         summary.sent,
@@ -217,9 +218,13 @@ def scheduler_for(node: Node) -> BlockingScheduler:
     )
 
 
-def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]:
-    """Add this node's jobs to ``scheduler`` (replacing stored ones); describe each."""
-    scheduler.add_job(
+def schedule_jobs(
+    scheduler: BaseScheduler, node: Node, home: Path, *, store: str = "default"
+) -> list[str]:
+    """Add this node's jobs to ``scheduler`` (replacing stored ones), kept in the job store
+    and run by the executor named ``store``; describe each."""
+    add = partial(scheduler.add_job, jobstore=store, executor=store)
+    add(
         sync_job,
         "interval",
         seconds=node.settings.sync_interval_seconds,
@@ -231,7 +236,7 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
     )
     described = [f"sync every {node.settings.sync_interval_seconds}s"]
     if node.spec.role == "province" and node.settings.revocation_ca is not None:
-        scheduler.add_job(
+        add(
             revocation_job,
             "interval",
             hours=REVOCATION_INTERVAL_HOURS,
@@ -244,7 +249,7 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
         described.append(
             f"revocation list from {node.settings.revocation_ca} re-published at half-life"
         )
-    scheduler.add_job(
+    add(
         check_job,
         CronTrigger(**CHECK_SCHEDULE, timezone=LOCAL_TIME),
         id="check",
@@ -255,7 +260,7 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
     described.append(
         f"check daily at {CHECK_SCHEDULE['hour']:02d}:{CHECK_SCHEDULE['minute']:02d} {LOCAL_TIME}"
     )
-    scheduler.add_job(
+    add(
         purge_job,
         CronTrigger(**PURGE_SCHEDULE, timezone=LOCAL_TIME),
         id="purge",
@@ -269,7 +274,7 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
     )
     if node.topology.center is not None:
         hour = node.settings.backup_hour
-        scheduler.add_job(
+        add(
             backup_job,
             CronTrigger(hour=hour, minute=0, timezone=LOCAL_TIME),
             id="backup",
@@ -282,7 +287,7 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
             n.code != node.spec.code and n.code in node.topology and _keeps(node, n.code)
             for n in node.topology
         ):
-            scheduler.add_job(
+            add(
                 keeper_job,
                 CronTrigger(hour=(hour + 2) % 24, minute=0, timezone=LOCAL_TIME),
                 id="backup-check",
@@ -302,7 +307,7 @@ def schedule_jobs(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]
         )
         if schedule.at_start:
             trigger["next_run_time"] = datetime.now(UTC)
-        scheduler.add_job(
+        add(
             job.run,
             **trigger,
             id=job.id,

@@ -14,9 +14,14 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-__all__ = ["FORMATS", "configure"]
+__all__ = ["FORMATS", "THREAD_PREFIX", "configure"]
 
 FORMATS = ("text", "json")
+
+
+THREAD_PREFIX = "node-"
+"""Threads named ``node-CODE…`` (an agent running many homes gives each home's jobs their
+own: :mod:`nodes.hosting`) log lines naming ``CODE``."""
 
 
 class _NodeFilter(logging.Filter):
@@ -25,7 +30,11 @@ class _NodeFilter(logging.Filter):
         self.code = code
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.node = self.code
+        thread = record.threadName or ""
+        if thread.startswith(THREAD_PREFIX):
+            record.node = thread[len(THREAD_PREFIX) :].split("_", 1)[0]
+        else:
+            record.node = self.code
         return True
 
 
@@ -44,7 +53,8 @@ class _JsonFormatter(logging.Formatter):
 
 
 def configure(code: str, fmt: str = "text", level: int = logging.INFO) -> logging.Handler:
-    """Log to standard error in ``fmt`` (``text`` or ``json``), every line naming ``code``."""
+    """Log to standard error in ``fmt`` (``text`` or ``json``), every line naming ``code``
+    (or the node whose thread wrote it, see :data:`THREAD_PREFIX`)."""
     if fmt not in FORMATS:
         raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
     handler = logging.StreamHandler(sys.stderr)

@@ -13,7 +13,7 @@ both.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -181,11 +181,13 @@ def exposition(node: Node, clock: Clock = SYSTEM_CLOCK) -> bytes:
 
 _ROUND_COUNTS = ("sent", "applied", "rejected", "receipts_received", "receipts_sent", "failed")
 _REGISTRY = CollectorRegistry(auto_describe=False)
-_ROUNDS = Counter("fiscalsync_sync_rounds", "Sync rounds run by the agent.", registry=_REGISTRY)
+_ROUNDS = Counter(
+    "fiscalsync_sync_rounds", "Sync rounds run by the agent.", ["node"], registry=_REGISTRY
+)
 _MOVED = Counter(
     "fiscalsync_round_files",
     "Files moved by the agent's sync rounds, by what was done with them.",
-    ["what"],
+    ["node", "what"],
     registry=_REGISTRY,
 )
 
@@ -194,23 +196,45 @@ _BYTES = Counter(
     "fiscalsync_round_bytes",
     "Bytes moved by the agent's sync rounds: sent (change-sets, receipts, relayed files, "
     "backup objects) and received.",
-    ["direction"],
+    ["node", "direction"],
     registry=_REGISTRY,
 )
 
 
-def record_round(summary: RoundSummary) -> None:
-    """Count one sync round of the agent."""
-    _ROUNDS.inc()
+def record_round(code: str, summary: RoundSummary) -> None:
+    """Count one sync round of the agent at node ``code``."""
+    _ROUNDS.labels(code).inc()
     for name in _ROUND_COUNTS:
-        _MOVED.labels(name).inc(getattr(summary, name))
-    _BYTES.labels("sent").inc(summary.bytes_sent)
-    _BYTES.labels("received").inc(summary.bytes_received)
+        _MOVED.labels(code, name).inc(getattr(summary, name))
+    _BYTES.labels(code, "sent").inc(summary.bytes_sent)
+    _BYTES.labels(code, "received").inc(summary.bytes_received)
 
 
-def agent_registry(node: Node) -> CollectorRegistry:
-    """The agent's registry: its rounds, and the node's figures read at each scrape."""
-    _REGISTRY.register(NodeCollector(node))
+class _Nodes(Collector):
+    """Several nodes' collectors as one: each metric family once, with every node's
+    samples (a family named twice would be refused by whoever scrapes it)."""
+
+    def __init__(self, nodes: Callable[[], Iterable[Node]]) -> None:
+        self.nodes = nodes
+
+    def collect(self) -> Iterator[Any]:
+        families: dict[str, Any] = {}
+        for node in self.nodes():
+            for family in NodeCollector(node).collect():
+                if family.name in families:
+                    families[family.name].samples.extend(family.samples)
+                else:
+                    families[family.name] = family
+        yield from families.values()
+
+
+def agent_registry(nodes: Node | Callable[[], Iterable[Node]]) -> CollectorRegistry:
+    """The agent's registry: its rounds, and the figures of its node (or of the nodes it
+    runs, as they are at each scrape) read at each scrape."""
+    if not callable(nodes):
+        one = nodes
+        nodes = lambda: (one,)  # noqa: E731
+    _REGISTRY.register(_Nodes(nodes))
     return _REGISTRY
 
 

@@ -93,14 +93,14 @@ def test_the_agent_logs_json_lines_naming_the_node_and_serves_its_metrics(
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
                     text = r.read().decode()
-                if "fiscalsync_sync_rounds_total 1.0" in text:
+                if 'fiscalsync_sync_rounds_total{node="410102"} 1.0' in text:
                     break
             except OSError:
                 pass
             time.sleep(0.2)
-        assert "fiscalsync_sync_rounds_total 1.0" in text
+        assert 'fiscalsync_sync_rounds_total{node="410102"} 1.0' in text
         assert 'fiscalsync_changesets_sent_total{node="410102"}' in text
-        assert 'fiscalsync_round_bytes_total{direction="received"}' in text
+        assert 'fiscalsync_round_bytes_total{direction="received",node="410102"}' in text
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=60)

@@ -1,0 +1,168 @@
+"""``fiscalsync agent --homes DIR``: one agent for every node home under a folder.
+
+Many provinces run their counties' systems on the city's servers (市级集中部署). Such a
+data center runs one agent for all of them: each home keeps its own database (a SQLite
+file, or a database of one PostgreSQL cluster), its own keys and its own jobs, exactly as
+``fiscalsync agent`` would run them on that home alone (the jobs are the same functions,
+kept in the same table of its database, so a home moves between the two freely).
+
+- Each home has its own job store (its database) and its own worker thread, so one
+  home's long job never holds up another's; its log lines name it (:mod:`nodes.logs`).
+- Each home is held under its own agent lock, as ``fiscalsync agent`` holds it.
+- A home that cannot be opened (its database down, another agent on it, a broken
+  ``node.toml``) is logged and tried again every ``retry_seconds``; the others run on.
+  A job that fails is logged by the scheduler, and runs again at its next time.
+- ``--metrics-port`` serves every running home's figures, each series labelled ``node``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from nodes import logs, metrics
+from nodes.agent import JOB_TABLE, schedule_jobs
+from nodes.locks import agent_lock
+from nodes.node import Node
+from nodes.settings import SETTINGS_FILE
+from schema.errors import FiscalsyncError
+from sync.errors import InputError
+
+__all__ = ["RETRY_SECONDS", "find_homes", "run_homes"]
+
+RETRY_SECONDS = 60
+log = logging.getLogger("fiscalsync.agent")
+
+
+def find_homes(folders: list[Path]) -> list[Path]:
+    """The node homes among ``folders`` and their subfolders (a folder with ``node.toml``),
+    in order, each once; refused when there is none."""
+    found: list[Path] = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise InputError(f"{folder} is not a folder", hint="give a folder of node homes")
+        if (folder / SETTINGS_FILE).is_file():
+            candidates = [folder]
+        else:
+            candidates = sorted(p for p in folder.iterdir() if (p / SETTINGS_FILE).is_file())
+        found += [p.resolve() for p in candidates if p.resolve() not in found]
+    if not found:
+        names = ", ".join(str(f) for f in folders)
+        raise InputError(
+            f"no node home (a folder with {SETTINGS_FILE}) in {names}",
+            hint="give the folder that holds the homes, e.g. --homes /srv/fiscalsync",
+        )
+    return found
+
+
+class _Homes:
+    """The homes of one agent: those running, and those to try again."""
+
+    def __init__(self, scheduler: BlockingScheduler, homes: list[Path]) -> None:
+        self.scheduler = scheduler
+        self.waiting = list(homes)
+        self.running: tuple[Node, ...] = ()  # replaced whole: a scrape reads it meanwhile
+        self.stack = contextlib.ExitStack()
+
+    def start_waiting(self) -> list[str]:
+        """Open and schedule every waiting home that can be; describe what started."""
+        started = []
+        for home in list(self.waiting):
+            try:
+                started.append(self._start(home))
+            except FiscalsyncError as exc:
+                log.error("%s: not running: %s (tried again in a while)", home, exc.message)
+                continue
+            except Exception as exc:  # one home's failure never stops the others
+                log.error("%s: not running: %s (tried again in a while)", home, exc)
+                continue
+            self.waiting.remove(home)
+        return started
+
+    def _start(self, home: Path) -> str:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(agent_lock(home))
+            node = stack.enter_context(Node.open(home))
+            code = node.spec.code
+            store = f"home-{code}"
+            self.scheduler.add_jobstore(
+                SQLAlchemyJobStore(engine=node.engine, tablename=JOB_TABLE), store
+            )
+            self.scheduler.add_executor(
+                ThreadPoolExecutor(1, {"thread_name_prefix": f"{logs.THREAD_PREFIX}{code}"}),
+                store,
+            )
+            described = schedule_jobs(self.scheduler, node, home, store=store)
+            self.stack.enter_context(stack.pop_all())
+        self.running = (*self.running, node)
+        return f"{code} ({', '.join(described)})"
+
+
+def run_homes(
+    folders: list[Path],
+    on_start: Callable[[list[str]], None] | None = None,
+    *,
+    metrics_port: int | None = None,
+    log_format: str = "text",
+    retry_seconds: int = RETRY_SECONDS,
+) -> None:
+    """Run the jobs of every home under ``folders`` until SIGTERM or SIGINT (see the module)."""
+    homes = find_homes(folders)
+    logs.configure("agent", log_format)
+    scheduler = BlockingScheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone=UTC,
+    )
+    state = _Homes(scheduler, homes)
+    with state.stack:
+        described = state.start_waiting()
+        if state.waiting:
+            scheduler.add_job(
+                _retry,
+                "interval",
+                seconds=retry_seconds,
+                args=[state],
+                id="homes",
+                name="open the homes that could not be",
+            )
+            described.append(f"{len(state.waiting)} home(s) tried again every {retry_seconds}s")
+        if metrics_port is not None:
+            metrics.start_server(metrics.agent_registry(lambda: state.running), metrics_port)
+            described.append(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
+        for line in described:
+            log.info("started: %s", line)
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %d: stopping after the running jobs", signum)
+            scheduler.shutdown(wait=False)
+
+        previous: dict[int, Any] = {
+            sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            if on_start is not None:
+                on_start(described)
+            scheduler.start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _retry(state: _Homes) -> None:
+    for line in state.start_waiting():
+        log.info("started: %s", line)
+    if not state.waiting:
+        state.scheduler.remove_job("homes")
