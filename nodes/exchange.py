@@ -131,6 +131,8 @@ class Exchange:
         self.local: Transport | None = None
         if node.home.mailboxes.is_dir():
             self.local = self._wrapped(MAILBOXES, LocalTransport(node.home.mailboxes))
+        with contextlib.suppress(Exception):  # else the round says why
+            keeper.offer_crl(node, self.trust.crl)  # one taken by a process that died
         self.routes = Routes(
             topology,
             self.me,
@@ -197,6 +199,7 @@ class Exchange:
         self._collect_backups(summary)
         self._rejoining = rejoin.in_progress(self.node)
         self._take_incoming(summary)
+        self._offer_crl(summary)
         self._ship_backup(summary)
         self._send_messages(summary)
         self._send_outbox(summary, retransmit_now)
@@ -547,6 +550,14 @@ class Exchange:
                 keeper.collect(self.node, link.transport, link.code)
             except TransportError as exc:
                 summary.problems.append(f"backup objects of {link.code}: {exc.message}")
+
+    def _offer_crl(self, summary: RoundSummary) -> None:
+        """At a keeper: offer its revocation list to the nodes it keeps backups of, for a
+        restore to start from (one just taken this round included)."""
+        try:
+            keeper.offer_crl(self.node, self.trust.crl)
+        except Exception as exc:  # a restore still gets the list from the rejoin answers
+            summary.problems.append(f"revocation list for restores: {failure_message(exc)}")
 
     def backup_way(self) -> tuple[Transport, str] | None:
         """Where this node's backup objects go: straight into its keeper's store, or,

@@ -45,6 +45,7 @@ __all__ = [
     "SSH_KEY",
     "TrustStatus",
     "adopt_crl",
+    "adopt_newer_crl",
     "RECOVERY_KIT",
     "create_recovery",
     "create_root",
@@ -256,6 +257,20 @@ def adopt_crl(home: NodeHome, trust: TrustStore, crl: RevocationList) -> bool:
         return False
     revocation.write_crl(home.keys / CRL_FILE, crl)
     return True
+
+
+def adopt_newer_crl(home: NodeHome, trust: TrustStore, pem: bytes) -> RevocationList | None:
+    """Adopt the list ``pem`` if the root signed it and it is newer than the one held
+    (a higher number); return it then, else None. Whoever handed it over, the root's
+    signature is what makes it trusted; an older or equal list is left, since a list
+    never goes back, and a newer one that drops a revoked certificate is refused
+    (:class:`CertificateRejected`)."""
+    crl = revocation.load_crl(pem, trust.root)
+    held = trust.crl
+    if held is not None and crl.number <= held.number:
+        return None
+    adopt_crl(home, trust, crl)
+    return crl
 
 
 def install_crl(home: NodeHome, crl_file: Path, clock: Clock = SYSTEM_CLOCK) -> RevocationList:

@@ -293,3 +293,29 @@ def test_a_revoked_certificate_that_verifies_again_is_caught(
     assert outcome.failure is not None, "the defect went unnoticed"
     assert outcome.failure.invariant == "monotonic trust", outcome.failure
     assert "verifies again" in outcome.failure.detail
+
+
+def revoked_then_restored_history() -> list[Step]:
+    """中原区 (410102) is backed up; then a key of 郑州市 goes astray, its certificate is
+    revoked and the list reaches every node, the center included; then 中原区's disk dies
+    and it is restored from the backup, which holds the list of its day."""
+    return [
+        Step("backup", "410102"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("revoke", "410100"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("restore", "410102", ("latest",)),
+        Step("round", "410102"),
+    ]
+
+
+def test_a_node_restored_from_before_a_revocation_refuses_the_certificate_at_once(
+    sim_base: Path,
+) -> None:
+    """Monotonic trust holds at every step, the restore's included: the restored node
+    starts from its keeper's list, not its backup's."""
+    outcome = play(sim_base, 1, 0, written=revoked_then_restored_history())
+    assert outcome.failure is None, outcome.failure
+    assert (outcome.counts["revoke"], outcome.counts["restored"]) == (1, 1)

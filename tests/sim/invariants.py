@@ -18,7 +18,9 @@ Each check raises :class:`Violation` naming its invariant:
   (the way loops start);
 - ``atomicity``: nothing half-applied after a crash: every unacknowledged change-set
   has its file, every event a change-set, every appropriation its events;
-- ``quarantine bounded``: no more files refused than faults that could spoil one;
+- ``quarantine bounded``: no more files refused than faults that could spoil one, but
+  those void (signed by a node before it was restored, and lost with its state: its
+  peers fence them), which only a node restored may have;
 - ``monotonic trust`` (checked by the simulation, which revokes certificates): once a
   node's revocation list named a certificate, it never verifies there again and the
   list never names fewer (a node restored from an older copy: once it has rejoined);
@@ -87,7 +89,8 @@ class Snapshot:
     outbox: dict[str, Any]
     log: dict[str, Any]
     heads: dict[str, Any]
-    quarantined: int
+    quarantined: int  # files in quarantine, but those void
+    voided: frozenset[str]  # origins of the files void here (signed before a restore)
     relayed: dict[str, Any]
     reports: dict[tuple[str, str, int], str]  # (node, period, version): its state here
     rejoining: bool  # restored, and not yet back where its peers are
@@ -110,11 +113,13 @@ def read(node: Node) -> Snapshot:
             h.origin: h
             for h in conn.execute(sa.select(channel_head).where(channel_head.c.recipient == code))
         }
-        open_entries = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(quarantine)
-            .where(quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None))
-        ).scalar_one()
+        held_back = conn.execute(
+            sa.select(quarantine.c.reason, quarantine.c.origin).where(
+                quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None)
+            )
+        ).all()
+        open_entries = sum(1 for r in held_back if r.reason != "void")
+        voided = frozenset(str(r.origin) for r in held_back if r.reason == "void")
         relayed = {r.id: r for r in conn.execute(sa.select(relay_log))}
         reports = {
             (r.node_code, r.period, r.version): r.state
@@ -135,6 +140,7 @@ def read(node: Node) -> Snapshot:
         log,
         heads,
         int(open_entries),
+        voided,
         relayed,
         reports,
         rejoin.in_progress(node),
@@ -179,8 +185,10 @@ def check_step(
     before: dict[str, Snapshot],
     changed: Iterable[str],
     spoilers: int,
+    restored: frozenset[str] = frozenset(),
 ) -> None:
-    """The invariants of every step, for the nodes ``changed`` since ``before``."""
+    """The invariants of every step, for the nodes ``changed`` since ``before``; the nodes
+    ``restored`` ever may have had files void at their peers."""
     for code in changed:
         state = states[code]
         _control(state)
@@ -191,6 +199,12 @@ def check_step(
         _relays(state)
         if code in before:
             _append_only(before[code], state)
+        strange = state.voided - restored
+        require(
+            not strange,
+            "quarantine bounded",
+            f"{state.code}: files of {sorted(strange)} void, which were never restored",
+        )
     quarantined = sum(s.quarantined for s in states.values())
     require(
         quarantined <= spoilers,

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nodes import alerts
+from nodes import alerts, rejoin
 from nodes.fiscal.appropriations import Allocation, allocate, change, holdings
 from nodes.fiscal.ledger import Entry, record
 from nodes.fiscal.reconcile.rounds import start_everywhere
@@ -108,7 +108,9 @@ class _Run:
         self.restored: set[str] = set()  # nodes restored since the last check
         self.ever_restored: set[str] = set()
         self.published: list[tuple[str, int, str]] = []  # codes the province sent down
-        self.revoked_seen: dict[str, set[int]] = {}  # serials each node's list ever held
+        self.revoked_seen: dict[str, set[int]] = {}  # serials each node's list must hold
+        self.owed: dict[str, set[int]] = {}  # held before a restore, not offered to it since
+        self.offered: dict[str, frozenset[int]] = {}  # its keeper's list when restored
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -172,7 +174,9 @@ class _Run:
             self._work_at(step.node, lambda: world.back_up(step.node))
             return {step.node}
         if step.kind == "restore":
+            offered = world.keepers_crl(step.node)
             if world.lose_and_restore(step.node, step.args[0] == "oldest"):
+                self.offered[step.node] = offered
                 self.counts["restored"] = self.counts.get("restored", 0) + 1
                 self.restored.add(step.node)
                 self.ever_restored.add(step.node)
@@ -430,27 +434,59 @@ class _Run:
 
     def check(self, changed: set[str]) -> None:
         before = {c: s for c, s in self.states.items() if c not in self.restored}
+        restored = set(self.restored)
         self.restored.clear()  # a restored node lost its history since its backup
         fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
         self.states = {**self.states, **fresh}
         check_step(
-            self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
+            self.states,
+            before,
+            [c for c in self.world.codes if c in changed],
+            self.spoilers,
+            frozenset(self.ever_restored),
         )
-        self._trust(sorted(changed))
+        self._trust(sorted(changed), restored)
 
-    def _trust(self, codes: list[str]) -> None:
+    def _trust(self, codes: list[str], restored: set[str]) -> None:
         """Monotonic trust: once a node's revocation list named a certificate, that
         certificate never verifies there again, and the list it holds never goes back to
-        one naming fewer. A node restored from an older copy holds that copy's list until
-        it has rejoined (it takes nothing but its peers' answers meanwhile): from then on
-        it holds every certificate it ever held revoked again."""
+        one naming fewer; at every step, a node rejoining included.
+
+        Except where no node could know better: a node restored from an older copy holds,
+        from the first moment, at least the list its keeper held (and offered it); a
+        revocation it knew and its keeper did not have yet is owed to it until the
+        province (whose list names every revocation) has answered it, or it has rejoined;
+        a revocation the province itself lost in a restore (the list it published gone
+        with its outbox, before any peer took it) is owed to nobody until the province
+        publishes from its CA folder again."""
+        province = self.world.topology.province.code
         for code in codes:
-            if self.states[code].rejoining:
-                continue
             node = self.world.node(code)
             trust = TrustStore.load(node.home.keys, clock=self.world.hosts[code].clock.twin())
             held = trust.crl.serials if trust.crl is not None else frozenset()
             seen = self.revoked_seen.setdefault(code, set())
+            owed = self.owed.setdefault(code, set())
+            if code in restored:
+                lacking = self.offered.pop(code, frozenset()) - held
+                require(
+                    not lacking,
+                    "monotonic trust",
+                    f"{code}: restored, its list lacks {sorted(f'{s:x}' for s in lacking)} "
+                    "its keeper held",
+                )
+                owed |= seen - held
+                seen.clear()
+            if owed and code != province:
+                state = rejoin.rejoining(node)
+                if state is None or not state.waiting or province not in state.waiting:
+                    # the province answered (or it rejoined): what the province holds is due
+                    due = owed & self._held(province)
+                    seen |= due
+                    owed -= due
+                    if state is None or not state.waiting:
+                        owed.clear()
+            elif owed and not self.states[code].rejoining:
+                owed.clear()
             dropped = seen - held
             require(
                 not dropped,
@@ -469,6 +505,10 @@ class _Run:
                     "monotonic trust",
                     f"{code}: the revoked certificate {cert.serial_number:x} verifies again",
                 )
+
+    def _held(self, code: str) -> frozenset[int]:
+        trust = TrustStore.load(self.world.node(code).home.keys, clock=self.world.time)
+        return trust.crl.serials if trust.crl is not None else frozenset()
 
     def check_codes(self) -> None:
         """Code sets delivered: every code the province published is held by every node."""

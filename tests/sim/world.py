@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from cryptography import x509
 
 from nodes import keys
-from nodes.backups import take_backup
+from nodes.backups import keeper_of, take_backup
 from nodes.exchange import Exchange
 from nodes.fiscal.codes import import_codes
 from nodes.network import Network, init_network
@@ -60,6 +60,7 @@ from sync.clock import FixedClock
 from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
 from sync.transports.faulty import Fault, FaultyTransport
+from sync.trust import TrustStore
 
 __all__ = [
     "DEFAULT_SHAPE",
@@ -398,6 +399,13 @@ class World:
             drop_database(before)
         self.start(code)
         return True
+
+    def keepers_crl(self, code: str) -> frozenset[int]:
+        """What the revocation list held by the keeper of ``code`` names (the keeper
+        offers it to ``code`` for a restore, :func:`nodes.keeper.offer_crl`)."""
+        keeper = self.node(keeper_of(self.topology, code))
+        crl = TrustStore.load(keeper.home.keys, clock=self.time).crl
+        return frozenset() if crl is None else crl.serials
 
     def publish_codes(self, number: int) -> list[tuple[str, int, str]]:
         """The province imports a code-set extension (its ``number``-th function code under
