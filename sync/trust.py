@@ -117,6 +117,7 @@ class TrustStore:
         self._skew = skew
         self._crl_file = crl_file
         self._crl: RevocationList | None = None
+        self._root_signed: set[x509.Certificate] = set()  # only those the root signed
         if crl is not None:
             self._crl = checked_crl(crl.x509, root_cert)
 
@@ -211,10 +212,12 @@ class TrustStore:
         who = f"certificate of {subject_code(cert)}"
         if cert.issuer != self._root.subject:
             raise CertificateRejected(f"{who} is not issued by this province's root CA")
-        if not signed_by(cert, self._suite, self._root_public):
-            raise CertificateRejected(
-                f"{who} is not signed by this province's root CA (signature does not verify)"
-            )
+        if cert not in self._root_signed:  # each certificate is checked against the root once
+            if not signed_by(cert, self._suite, self._root_public):
+                raise CertificateRejected(
+                    f"{who} is not signed by this province's root CA (signature does not verify)"
+                )
+            self._root_signed.add(cert)
         try:
             extensions = cert.extensions
         except ValueError as exc:

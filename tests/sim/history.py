@@ -65,10 +65,19 @@ class Swarm:
 
 
 def generate(
-    seed: int, steps: int, codes: list[str], parents: dict[str, str | None], faults: tuple[str, ...]
+    seed: int,
+    steps: int,
+    codes: list[str],
+    parents: dict[str, str | None],
+    faults: tuple[str, ...],
+    shortest: int | None = None,
 ) -> tuple[Swarm, list[Step]]:
     """The history of ``seed``: ``steps`` steps over the nodes ``codes`` (in topology order;
-    ``parents`` gives each one's parent), with only the fault kinds ``faults``."""
+    ``parents`` gives each one's parent), with only the fault kinds ``faults``.
+
+    With ``shortest``, the seed also draws how long its history is, from ``shortest`` to
+    ``steps``: the first so many steps of its history of ``steps`` (a longer history of
+    the same seed goes on from a shorter one)."""
     rng = random.Random(seed)
     swarm = Swarm.draw(rng, faults)
     center = next(c for c in codes if c.endswith("-dc"))
@@ -155,4 +164,6 @@ def generate(
                 history.append(Step("heal", "*"))
         elif kind == "skew":
             history.append(Step("skew", node, (rng.choice((-3, -1, 0, 0, 1, 2)) * 24,)))
+    if shortest is not None and shortest < steps:
+        history = history[: random.Random(f"length of {seed}").randint(shortest, steps)]
     return swarm, history

@@ -59,7 +59,15 @@ from schema.channels import changeset_log, channel_head, outbox, quarantine, rel
 from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry, report
 
-__all__ = ["Snapshot", "Violation", "check_final", "check_step", "read", "require"]
+__all__ = [
+    "Snapshot",
+    "Violation",
+    "check_final",
+    "check_step",
+    "read",
+    "require",
+    "spooled_files",
+]
 
 SHRINKS = ("decrease", "recover")
 
@@ -129,8 +137,6 @@ def read(node: Node) -> Snapshot:
         }
         received = [i for i, r in rows.items() if r.recipient == code]
         available = balances(conn, received) if received else {}
-    folder = node.spool.outbox
-    spooled = frozenset(p.name for p in folder.iterdir()) if folder.is_dir() else frozenset()
     return Snapshot(
         code,
         rows,
@@ -144,9 +150,15 @@ def read(node: Node) -> Snapshot:
         relayed,
         reports,
         rejoin.in_progress(node),
-        spooled,
+        spooled_files(node),
         available,
     )
+
+
+def spooled_files(node: Node) -> frozenset[str]:
+    """The files in node ``node``'s spool outbox."""
+    folder = node.spool.outbox
+    return frozenset(p.name for p in folder.iterdir()) if folder.is_dir() else frozenset()
 
 
 def counts(event: Any, state: Snapshot) -> bool:

@@ -33,12 +33,21 @@ from schema.engine import database_failure, reading
 from schema.errors import DatabaseBusy, LocalFailure
 from schema.tables import code_item, report
 from sync.errors import CertificateRejected, HomeError, InputError
+from sync.revocation import CRL_FILE
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
 from sync.trust import TrustStore
 
 from .history import FAULTS, Step, Swarm, generate
-from .invariants import Snapshot, Violation, check_final, check_step, read, require
+from .invariants import (
+    Snapshot,
+    Violation,
+    check_final,
+    check_step,
+    read,
+    require,
+    spooled_files,
+)
 from .world import DEFAULT_SHAPE, Crash, Runaway, Shape, SimClock, World, clear, make_world
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
@@ -84,10 +93,17 @@ class Outcome:
 
 
 def replay_command(
-    seed: int, steps: int, shape: Shape, faults: tuple[str, ...], keep: list[int] | None = None
+    seed: int,
+    steps: int,
+    shape: Shape,
+    faults: tuple[str, ...],
+    keep: list[int] | None = None,
+    shortest: int | None = None,
 ) -> str:
     """The one command that plays ``seed`` again exactly (only the steps ``keep``, if given)."""
     parts = ["python -m tests.sim", f"--seed {seed}", f"--steps {steps}", f"--shape {shape}"]
+    if shortest is not None:
+        parts.append(f"--shortest {shortest}")
     if faults != FAULTS:
         parts.append(f"--faults {','.join(faults) or 'none'}")
     if keep is not None:
@@ -100,7 +116,9 @@ class _Run:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.states: dict[str, Snapshot] = {c: read(world.node(c)) for c in world.codes}
+        self.states: dict[str, Snapshot] = {}
+        self.read_at: dict[str, tuple[int, int]] = {}  # the database's version when read
+        self.states = {c: self._read(c) for c in world.codes}
         self.spoilers = 0  # faults that could leave a file in quarantine
         self.held: list[tuple[Path, bytes]] = []  # files taken out of the mailboxes
         self.docs = 0
@@ -111,6 +129,7 @@ class _Run:
         self.revoked_seen: dict[str, set[int]] = {}  # serials each node's list must hold
         self.owed: dict[str, set[int]] = {}  # held before a restore, not offered to it since
         self.offered: dict[str, frozenset[int]] = {}  # its keeper's list when restored
+        self.trusts: dict[str, tuple[bytes, TrustStore]] = {}  # by the list it was loaded with
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -436,7 +455,7 @@ class _Run:
         before = {c: s for c, s in self.states.items() if c not in self.restored}
         restored = set(self.restored)
         self.restored.clear()  # a restored node lost its history since its backup
-        fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
+        fresh = {c: self._read(c) for c in sorted(changed)}
         self.states = {**self.states, **fresh}
         check_step(
             self.states,
@@ -446,6 +465,21 @@ class _Run:
             frozenset(self.ever_restored),
         )
         self._trust(sorted(changed), restored)
+
+    def _read(self, code: str) -> Snapshot:
+        """Node ``code``'s tables: read again only when a transaction committed there
+        since they were last read, or the files of its spool's outbox changed."""
+        host = self.world.hosts[code]
+        version = host.version()
+        spooled = spooled_files(self.world.node(code))
+        known = self.read_at.get(code)
+        state = self.states.get(code)
+        if version is not None and known == version and state and state.spooled == spooled:
+            return state
+        state = read(self.world.node(code))
+        if version is not None:
+            self.read_at[code] = version
+        return state
 
     def _trust(self, codes: list[str], restored: set[str]) -> None:
         """Monotonic trust: once a node's revocation list named a certificate, that
@@ -462,7 +496,7 @@ class _Run:
         province = self.world.topology.province.code
         for code in codes:
             node = self.world.node(code)
-            trust = TrustStore.load(node.home.keys, clock=self.world.hosts[code].clock.twin())
+            trust = self._trust_store(code)
             held = trust.crl.serials if trust.crl is not None else frozenset()
             seen = self.revoked_seen.setdefault(code, set())
             owed = self.owed.setdefault(code, set())
@@ -507,8 +541,22 @@ class _Run:
                 )
 
     def _held(self, code: str) -> frozenset[int]:
-        trust = TrustStore.load(self.world.node(code).home.keys, clock=self.world.time)
-        return trust.crl.serials if trust.crl is not None else frozenset()
+        crl = self._trust_store(code).crl
+        return crl.serials if crl is not None else frozenset()
+
+    def _trust_store(self, code: str) -> TrustStore:
+        """What node ``code`` trusts as its keys stand (loaded again when its revocation
+        list changed), on a clock that reads the node's time without counting."""
+        keys = self.world.node(code).home.keys
+        try:
+            pem = (keys / CRL_FILE).read_bytes()
+        except FileNotFoundError:
+            pem = b""
+        known = self.trusts.get(code)
+        if known is None or known[0] != pem:
+            known = pem, TrustStore.load(keys, clock=self.world.hosts[code].clock.glance())
+            self.trusts[code] = known
+        return known[1]
 
     def check_codes(self) -> None:
         """Code sets delivered: every code the province published is held by every node."""
@@ -656,13 +704,15 @@ def play(
     database: str | None = None,
     log: bool = False,
     written: list[Step] | None = None,
+    shortest: int | None = None,
 ) -> Outcome:
     """Play ``seed``'s history (only the steps ``keep``, if given) on a fresh province;
-    or the history ``written`` by hand, when given."""
+    or the history ``written`` by hand, when given. With ``shortest``, the seed draws
+    how many steps its history has, from ``shortest`` to ``steps``."""
     world = make_world(base, shape, seed, database)
     try:
         parents = {s.code: s.parent for s in world.topology}
-        swarm, history = generate(seed, steps, world.codes, parents, faults)
+        swarm, history = generate(seed, steps, world.codes, parents, faults, shortest)
         if written is not None:
             swarm, history = Swarm({}), written
         chosen = range(len(history)) if keep is None else keep
