@@ -323,3 +323,41 @@ def test_a_node_restored_from_before_a_revocation_refuses_the_certificate_at_onc
     outcome = play(sim_base, 1, 0, SMALL, written=revoked_then_restored_history())
     assert outcome.failure is None, outcome.failure
     assert (outcome.counts["revoke"], outcome.counts["restored"]) == (1, 1)
+
+
+def renewal_history(skew: int = 0) -> list[Step]:
+    """郑州市 renews its certificate while its breakdown to 中原区 and its receipt for the
+    province's issue are on their way (the receipt held back in the network); then a
+    second breakdown is signed with the new key, and the old change-sets arrive."""
+    return [
+        Step("skew", "410100", (skew,)),
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("break_down", "410100", (0, "part")),
+        Step("round", "410100"),
+        Step("hold", "*", (0, 0)),
+        Step("renew", "410100"),
+        Step("tick", "*", (3600,)),
+        Step("break_down", "410100", (0, "part")),
+        Step("release", "*", (0, 0)),
+        Step("province round", "*"),
+        Step("province round", "*"),
+    ]
+
+
+def test_a_certificate_renewed_with_change_sets_in_flight_keeps_every_invariant(
+    sim_base: Path,
+) -> None:
+    outcome = play(sim_base, 1, 0, SMALL, written=renewal_history())
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["renew"] == 1 and outcome.counts.get("refused", 0) == 0
+
+
+def test_a_node_whose_clock_runs_slow_keeps_its_certificate_when_renewing(
+    sim_base: Path,
+) -> None:
+    """郑州市's clock runs a day slow: the certificate the province signs for it begins
+    after its clock, and is not installed; it goes on with the one it holds."""
+    outcome = play(sim_base, 1, 0, SMALL, written=renewal_history(skew=-24))
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["renew"] == outcome.counts["refused"] == 1

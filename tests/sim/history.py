@@ -92,6 +92,7 @@ def generate(
         "tick": 3,
         "codeset": 1,
         "revoke": 1,
+        "renew": 1,
     }
     kinds.update(swarm.weights)
     names, weights = zip(*kinds.items(), strict=True)
@@ -124,6 +125,8 @@ def generate(
             history.append(Step("codeset", fiscal[0], (rng.randrange(10),)))
         elif kind == "revoke":  # a key of a node lost: its certificate revoked, published
             history.append(Step("revoke", rng.choice(fiscal[1:])))
+        elif kind == "renew":  # a node renews its certificate, whatever is in flight
+            history.append(Step("renew", node))
         elif kind in ("round", "province round"):
             history.append(Step(kind, node if kind == "round" else "*"))
         elif kind == "tick":

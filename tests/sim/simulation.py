@@ -32,7 +32,7 @@ from nodes.summary import RoundSummary
 from schema.engine import database_failure, reading
 from schema.errors import DatabaseBusy, LocalFailure
 from schema.tables import code_item, report
-from sync.errors import CertificateRejected, HomeError, InputError
+from sync.errors import CertificateRejected, HomeError, InputError, KeyMaterialError
 from sync.revocation import CRL_FILE
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
@@ -155,6 +155,12 @@ class _Run:
             province = world.topology.province.code
             self._work_at(province, lambda: world.revoke_stolen(step.node))
             return {province}
+        if step.kind == "renew":
+            try:
+                world.renew(step.node)
+            except KeyMaterialError:  # its clock runs slow: it keeps its certificate
+                self.counts["refused"] = self.counts.get("refused", 0) + 1
+            return {step.node}
         if step.kind == "together":
             self._together(step)
             return {step.node}

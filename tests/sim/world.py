@@ -46,6 +46,7 @@ from nodes import keys
 from nodes.backups import keeper_of, take_backup
 from nodes.exchange import Exchange
 from nodes.fiscal.codes import import_codes
+from nodes.home import NodeHome
 from nodes.network import Network, init_network
 from nodes.node import Node
 from nodes.regions import load_regions
@@ -451,6 +452,27 @@ class World:
         crl = TrustStore.load(keeper.home.keys, clock=self.time).crl
         return frozenset() if crl is None else crl.serials
 
+    def renew(self, code: str) -> None:
+        """Node ``code`` renews its certificate (``keys new --renew``, ``pki sign`` by the
+        province's clock, ``keys install``) with whatever it signed still in flight, and
+        its process is started again on its new key. What it signed before keeps its
+        signature, its id and its place in its channels (see :mod:`sync.trust`). A node
+        whose clock reads before the new certificate begins is refused the install
+        (:class:`KeyMaterialError`) and goes on with the certificate it holds."""
+        home = NodeHome(self.network.path / code)
+        (home.keys / pki.NODE_KEY_PENDING).unlink(missing_ok=True)  # one refused before
+        request, _ssh = keys.new_key(home, code, renew=True)
+        ca = pki.load_root(self.network.ca_dir)
+        role = self.topology.node(code).role
+        issued = self.network.path / f"renewed-{code}.crt"
+        issued.write_bytes(pki.sign_csr(ca, request.read_bytes(), role, clock=self.time))
+        try:
+            clock = self.hosts[code].clock.glance()
+            keys.install_certificate(home, issued, self.network.ca_dir / pki.CA_CERT, clock)
+        finally:
+            issued.unlink()
+        self.restart(code)
+
     def publish_codes(self, number: int) -> list[tuple[str, int, str]]:
         """The province imports a code-set extension (its ``number``-th function code under
         20502) and sends it to every node; return the codes published."""
@@ -595,8 +617,6 @@ def _init(base: Path, shape: Shape, database: str | None) -> Network:
 
 
 def _load(path: Path) -> Network:
-    from nodes.home import NodeHome
-
     topology = load_topology(path / "topology.toml")
     return Network(path, topology, {n.code: NodeHome(path / n.code) for n in topology})
 
