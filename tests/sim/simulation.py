@@ -216,7 +216,15 @@ class _Run:
             world.heal()
             return set()
         if step.kind == "skew":
-            world.hosts[step.node].clock.skew = timedelta(hours=int(step.args[0]))
+            skew = timedelta(hours=int(step.args[0]))
+            # Never behind the start of the certificate the node holds (one renewed hours
+            # ago): it would sign nothing then, refused by its own writer, and park what it
+            # cannot acknowledge; a clock that wrong is for its operator to set right.
+            floor = world.certificate_begins(step.node) - world.time.now()
+            if skew < floor:
+                skew = floor
+                self.counts["skew held"] = self.counts.get("skew held", 0) + 1
+            world.hosts[step.node].clock.skew = skew
             return set()
         raise ValueError(f"unknown step {step}")
 

@@ -473,6 +473,11 @@ class World:
             issued.unlink()
         self.restart(code)
 
+    def certificate_begins(self, code: str) -> datetime:
+        """When the certificate node ``code`` signs with begins."""
+        node_cert = self.node(code).home.keys / pki.NODE_CERT
+        return x509.load_pem_x509_certificate(node_cert.read_bytes()).not_valid_before_utc
+
     def publish_codes(self, number: int) -> list[tuple[str, int, str]]:
         """The province imports a code-set extension (its ``number``-th function code under
         20502) and sends it to every node; return the codes published."""
