@@ -44,6 +44,7 @@ from sync.changeset import Header
 from sync.channel import Outcome, Spool
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import (
+    CertificateNotYetBegun,
     InputError,
     StorageError,
     TransportError,
@@ -317,6 +318,8 @@ class Exchange:
                 return False
             try:
                 relays.verify_for_relay(path, self.trust)
+            except CertificateNotYetBegun:
+                return False  # this node's clock runs slow: screened again next round
             except VerificationError as exc:
                 self._quarantine(path, exc.reason, exc.message, summary)
                 return False
@@ -403,6 +406,8 @@ class Exchange:
         """Take a ``rejoin`` change-set (request, answer or notice); True when taken."""
         try:
             note = rejoin.take(self, path)
+        except CertificateNotYetBegun:
+            return False  # this node's clock runs slow: taken once it has caught up
         except VerificationError as exc:
             self._quarantine(path, exc.reason, exc.message, summary)
             return False

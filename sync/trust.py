@@ -39,7 +39,7 @@ from sync.certificates import (
     utc_text,
 )
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import CertificateRejected, KeyMaterialError
+from sync.errors import CertificateNotYetBegun, CertificateRejected, KeyMaterialError
 from sync.pki import CA_CERT
 from sync.revocation import (
     CRL_FILE,
@@ -267,6 +267,12 @@ class TrustStore:
             )
         begins, ends = cert.not_valid_before_utc, cert.not_valid_after_utc
         if _before(now, begins, skew):
+            if signed_at is not None and not _before(signed_at, begins, skew):
+                raise CertificateNotYetBegun(  # this node's clock is behind the signer's
+                    f"{who} is not valid before {utc_text(begins)} and this node's clock says "
+                    f"{utc_text(now)}: the change-set waits until the clock has caught up",
+                    hint="check this node's clock",
+                )
             raise CertificateRejected(f"{who} is not valid before {utc_text(begins)}")
         if signed_at is None:
             if _after(now, ends, skew):

@@ -233,3 +233,22 @@ def test_a_renewed_certificate_that_begins_after_the_nodes_clock_is_not_installe
         home, issued, network.ca_dir / "ca.crt", FixedClock(TODAY)
     )
     assert superseded is not None and (home.keys / "node.crt").read_bytes() != held
+
+
+def test_a_node_whose_clock_runs_slow_waits_for_a_renewed_certificate_to_begin(
+    province: Network, tmp_path: Path
+) -> None:
+    """The province renews and issues to the city at once; the city's clock runs a day
+    slow, so by it the province's new certificate has not begun. The change-set is not
+    refused (nothing is wrong with it) nor quarantined: it waits, and is taken once the
+    city's clock has caught up."""
+    renew(province, "410000", tmp_path, "--renew")
+    now = SYSTEM_CLOCK.now() + timedelta(minutes=1)
+    issue(province, "410000", [line(CITY, 1_000, "豫财预〔2026〕7号")], FixedClock(now))
+    one_round(province, "410000", FixedClock(now))
+    one_round(province, CITY, FixedClock(now - timedelta(days=1)))
+    assert rows(province, CITY, quarantine) == []
+    assert rows(province, CITY, changeset_log, changeset_log.c.origin == "410000") == []
+    one_round(province, CITY, FixedClock(now + timedelta(minutes=1)))
+    (taken,) = rows(province, CITY, changeset_log, changeset_log.c.origin == "410000")
+    assert taken.verdict == "applied"
