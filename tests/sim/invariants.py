@@ -23,7 +23,9 @@ Each check raises :class:`Violation` naming its invariant:
   peers fence them), which only a node restored may have;
 - ``monotonic trust`` (checked by the simulation, which revokes certificates): once a
   node's revocation list named a certificate, it never verifies there again and the
-  list never names fewer (a node restored from an older copy: once it has rejoined);
+  list never names fewer, at every step; a node restored from an older copy starts from
+  its keeper's list, and what it knew beyond that is owed to it only until the province
+  has answered its rejoin request (see ``_Run._trust``);
 - ``round watchdog`` (checked by the simulation, around each round): a sync round ends
   within a budget of clock readings and transport calls linear in the files within its
   reach: no round loops;
