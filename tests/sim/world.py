@@ -360,6 +360,7 @@ class World:
         self.cut: set[str] = set()  # nodes whose way up is partitioned
         self.restores = 0  # on PostgreSQL: databases restored into, numbered
         self.stolen: list[x509.Certificate] = []  # certificates revoked for a lost key
+        self.keys_lost = 0  # keys gone astray, each in its own folder
         for code in self.hosts:
             self.start(code)
 
@@ -497,7 +498,8 @@ class World:
         publishes the list down the tree. Returns the certificate revoked."""
         ca_dir = self.network.ca_dir
         clock = self.hosts[self.topology.province.code].clock
-        stolen = self.network.path / "stolen" / f"{code}-{len(self.stolen)}"
+        self.keys_lost += 1  # a revocation cut short by a crash left its folder behind
+        stolen = self.network.path / "stolen" / f"{code}-{self.keys_lost}"
         stolen.mkdir(parents=True)
         request = pki.new_node_key(stolen, code)
         ca = pki.load_root(ca_dir)
