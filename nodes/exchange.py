@@ -351,6 +351,7 @@ class Exchange:
         summary.fail(path.name, failure, doing="taken", parked="parked in quarantine")
 
     def _take_incoming(self, summary: RoundSummary) -> None:
+        self._finish_rejoin(summary)  # every answer may have come in an earlier round
         progress = True
         waiting = 0
         while progress:
@@ -419,16 +420,23 @@ class Exchange:
             return False
         summary.notes.append(note)
         summary.messages += 1
-        if self._rejoining:
-            try:
-                done = rejoin.finish(self)
-            except Exception as exc:  # the node stays rejoining; tried again next round
-                summary.problems.append(f"rejoin: {failure_message(exc)}")
-                return True
-            if done is not None:
-                self._rejoining = False
-                summary.notes.append(done)
+        self._finish_rejoin(summary)
         return True
+
+    def _finish_rejoin(self, summary: RoundSummary) -> None:
+        """Once every peer has answered, redo what they returned (:func:`rejoin.finish`);
+        what fails (a returned file whose signer's certificate has not begun by this
+        node's clock) is tried again at every round, not only when an answer arrives."""
+        if not self._rejoining:
+            return
+        try:
+            done = rejoin.finish(self)
+        except Exception as exc:  # the node stays rejoining; tried again next round
+            summary.problems.append(f"rejoin: {failure_message(exc)}")
+            return
+        if done is not None:
+            self._rejoining = False
+            summary.notes.append(done)
 
     def quarantine_message(self, path: Path, detail: str) -> None:
         """Keep a peer's notice in quarantine, where ``status`` shows it."""
