@@ -361,3 +361,14 @@ def test_a_node_whose_clock_runs_slow_keeps_its_certificate_when_renewing(
     outcome = play(sim_base, 1, 0, SMALL, written=renewal_history(skew=-24))
     assert outcome.failure is None, outcome.failure
     assert outcome.counts["renew"] == outcome.counts["refused"] == 1
+
+
+def test_a_restored_node_crashed_after_its_last_answer_still_rejoins(sim_base: Path) -> None:
+    """中原区 is restored and asks its peers; it crashes in the round that takes the last
+    answer, after recording it and before redoing what the answers returned. No answer
+    is left to come: the rejoin must still finish, at its next round, or it waits for
+    good (seed 443, shrunk: caught as ``convergence``)."""
+    keep = [18, 33, 40, 41, 42, 43, 44, 45, 76, 77, 78, 85, 86, 87, 94, 95, 96]
+    outcome = play(sim_base, 443, 150, keep=keep, shortest=30)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["restored"] == 1 and outcome.counts["crashed"] >= 1
