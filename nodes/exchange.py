@@ -425,8 +425,9 @@ class Exchange:
 
     def _finish_rejoin(self, summary: RoundSummary) -> None:
         """Once every peer has answered, redo what they returned (:func:`rejoin.finish`);
-        what fails (a returned file whose signer's certificate has not begun by this
-        node's clock) is tried again at every round, not only when an answer arrives."""
+        tried at every round, not only when an answer arrives: the process may have died
+        right after taking the last one, or a returned file may not verify yet (its
+        signer's certificate not begun by this node's clock)."""
         if not self._rejoining:
             return
         try:
