@@ -40,6 +40,9 @@ def for_node(node: Node, trust: TrustStore, clock: Clock = SYSTEM_CLOCK) -> Appl
             raise InputError("a revocation change-set carries exactly one {'pem': ...} operation")
         try:
             crl = revocation.load_crl(operations[0]["pem"].encode("ascii"), trust.root)
+            held = trust.crl
+            if held is not None and crl.number < held.number:
+                return  # superseded by a newer list that came another way (a rejoin answer)
             keys.adopt_crl(node.home, trust, crl)
         except CertificateRejected as exc:
             raise InputError(exc.message) from exc

@@ -117,9 +117,10 @@ def keeper_of(topology: Topology, code: str) -> str:
     return center.parent
 
 
-def store_folder(node: str, what: str = OBJECTS) -> str:
-    """Where the keeper's endpoint holds ``node``'s backup objects (or manifests)."""
-    return f"{node}/backup/{what}"
+def store_folder(node: str, what: str | None = OBJECTS) -> str:
+    """Where the keeper's endpoint holds ``node``'s backup objects (or manifests; with
+    ``what`` None, the store itself, where the keeper's revocation list is offered)."""
+    return f"{node}/backup" if what is None else f"{node}/backup/{what}"
 
 
 def object_size(plain: int) -> int:

@@ -44,6 +44,7 @@ from sync.changeset import Header
 from sync.channel import Outcome, Spool
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import (
+    CertificateNotYetBegun,
     InputError,
     StorageError,
     TransportError,
@@ -133,6 +134,8 @@ class Exchange:
         self.local: Transport | None = None
         if node.home.mailboxes.is_dir():
             self.local = self._wrapped(MAILBOXES, LocalTransport(node.home.mailboxes))
+        with contextlib.suppress(Exception):  # else the round says why
+            keeper.offer_crl(node, self.trust.crl)  # one taken by a process that died
         self.routes = Routes(
             topology,
             self.me,
@@ -199,6 +202,7 @@ class Exchange:
         self._collect_backups(summary)
         self._rejoining = rejoin.in_progress(self.node)
         self._take_incoming(summary)
+        self._offer_crl(summary)
         self._ship_backup(summary)
         self._send_messages(summary)
         self._send_outbox(summary, retransmit_now)
@@ -316,6 +320,8 @@ class Exchange:
                 return False
             try:
                 relays.verify_for_relay(path, self.trust)
+            except CertificateNotYetBegun:
+                return False  # this node's clock runs slow: screened again next round
             except VerificationError as exc:
                 self._quarantine(path, exc.reason, exc.message, summary)
                 return False
@@ -347,6 +353,7 @@ class Exchange:
         summary.fail(path.name, failure, doing="taken", parked="parked in quarantine")
 
     def _take_incoming(self, summary: RoundSummary) -> None:
+        self._finish_rejoin(summary)  # every answer may have come in an earlier round
         progress = True
         waiting = 0
         while progress:
@@ -402,6 +409,8 @@ class Exchange:
         """Take a ``rejoin`` change-set (request, answer or notice); True when taken."""
         try:
             note = rejoin.take(self, path)
+        except CertificateNotYetBegun:
+            return False  # this node's clock runs slow: taken once it has caught up
         except VerificationError as exc:
             self._quarantine(path, exc.reason, exc.message, summary)
             return False
@@ -413,16 +422,24 @@ class Exchange:
             return False
         summary.notes.append(note)
         summary.messages += 1
-        if self._rejoining:
-            try:
-                done = rejoin.finish(self)
-            except Exception as exc:  # the node stays rejoining; tried again next round
-                summary.problems.append(f"rejoin: {failure_message(exc)}")
-                return True
-            if done is not None:
-                self._rejoining = False
-                summary.notes.append(done)
+        self._finish_rejoin(summary)
         return True
+
+    def _finish_rejoin(self, summary: RoundSummary) -> None:
+        """Once every peer has answered, redo what they returned (:func:`rejoin.finish`);
+        tried at every round, not only when an answer arrives: the process may have died
+        right after taking the last one, or a returned file may not verify yet (its
+        signer's certificate not begun by this node's clock)."""
+        if not self._rejoining:
+            return
+        try:
+            done = rejoin.finish(self)
+        except Exception as exc:  # the node stays rejoining; tried again next round
+            summary.problems.append(f"rejoin: {failure_message(exc)}")
+            return
+        if done is not None:
+            self._rejoining = False
+            summary.notes.append(done)
 
     def quarantine_message(self, path: Path, detail: str) -> None:
         """Keep a peer's notice in quarantine, where ``status`` shows it."""
@@ -549,6 +566,14 @@ class Exchange:
                 keeper.collect(self.node, link.transport, link.code)
             except TransportError as exc:
                 summary.problems.append(f"backup objects of {link.code}: {exc.message}")
+
+    def _offer_crl(self, summary: RoundSummary) -> None:
+        """At a keeper: offer its revocation list to the nodes it keeps backups of, for a
+        restore to start from (one just taken this round included)."""
+        try:
+            keeper.offer_crl(self.node, self.trust.crl)
+        except Exception as exc:  # a restore still gets the list from the rejoin answers
+            summary.problems.append(f"revocation list for restores: {failure_message(exc)}")
 
     def backup_way(self) -> tuple[Transport, str] | None:
         """Where this node's backup objects go: straight into its keeper's store, or,

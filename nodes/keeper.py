@@ -6,6 +6,12 @@ and, for ``restore``, reads them back::
 
     mailboxes/<node>/backup/objects/<sha256>     encrypted chunks, named by their hash
     mailboxes/<node>/backup/manifests/<number>_<id>.fcs   the signed manifests it took
+    mailboxes/<node>/backup/crl.pem      the newest revocation list this keeper holds
+
+The revocation list is offered there (:func:`offer_crl`) because a node restored from an
+older backup gets back that backup's older list: ``restore`` reads the keeper's and
+adopts it when it is newer, so a certificate revoked since the backup is refused from
+the first moment. The root signs the list, so it is trusted whoever hands it over.
 
 A manifest (a change-set of kind ``backup``) is taken only whole, in the channel's
 transaction: it must follow the latest manifest held for that node (its ``prev`` and
@@ -45,7 +51,8 @@ from sync.backup.manifest import KIND, ReadManifest, read_manifest
 from sync.changeset import Verified
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, StorageError, TransportError, VerificationError
-from sync.files import Batch, copy_atomic
+from sync.files import Batch, copy_atomic, write_atomic
+from sync.revocation import CRL_FILE, RevocationList
 from sync.transports.base import Transport
 from sync.transports.local import disk_error
 from sync.trust import TrustStore
@@ -56,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Checked",
     "apply_manifest",
+    "offer_crl",
     "backed_up_here",
     "collect",
     "kept",
@@ -71,6 +79,30 @@ _READ = 1 << 20
 def store(node: Node, owner: str) -> Path:
     """The folder holding ``owner``'s backups at this keeper."""
     return node.home.mailboxes / owner / "backup"
+
+
+def offer_crl(node: Node, crl: RevocationList | None) -> None:
+    """Offer ``crl`` (this keeper's list) to every node whose backups are kept here, in
+    its store, for ``restore``; a store that holds it already is left alone."""
+    if crl is None:
+        return
+    pem = crl.pem
+    for owner in backed_up_here(node):
+        folder = store(node, owner)
+        if not folder.is_dir():
+            continue  # no backup yet: nothing to restore from
+        target = folder / CRL_FILE
+        try:
+            if target.read_bytes() == pem:
+                continue
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise disk_error(exc, target) from exc
+        try:
+            write_atomic(target, pem, 0o644)
+        except OSError as exc:
+            raise disk_error(exc, target) from exc
 
 
 def backed_up_here(node: Node) -> list[str]:

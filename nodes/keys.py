@@ -45,6 +45,7 @@ __all__ = [
     "SSH_KEY",
     "TrustStatus",
     "adopt_crl",
+    "adopt_newer_crl",
     "RECOVERY_KIT",
     "create_recovery",
     "create_root",
@@ -97,15 +98,32 @@ def ssh_key(home: NodeHome, code: str) -> str:
 
 
 def install_certificate(
-    home: NodeHome, cert_file: Path, ca_cert_file: Path
+    home: NodeHome, cert_file: Path, ca_cert_file: Path, clock: Clock = SYSTEM_CLOCK
 ) -> tuple[pki.NodeIdentity, pki.NodeIdentity | None]:
     """Install the node's certificate with the root certificate, after checking both.
 
     Returns the installed certificate and, when it completed a renewal, the one it
     superseded (kept in ``keys/superseded/``).
+
+    A renewal whose certificate begins after this node's ``clock`` reads (a clock that
+    runs slow, the province having signed by its own) is refused and nothing changes:
+    the node could sign nothing with it (:meth:`sync.pki.Signer.require_valid`), while
+    the certificate it holds still signs. Set the clock right, then install it again.
     """
     before = _installed(home)
     pending = (home.keys / pki.NODE_KEY_PENDING).exists()
+    if pending:
+        begins = certificates.parse_certificate(
+            _read(cert_file, "certificate")
+        ).not_valid_before_utc
+        now = clock.now()
+        if now < begins:
+            raise KeyMaterialError(
+                f"the renewed certificate is valid from {certificates.utc_text(begins)}; this "
+                f"node's clock says {certificates.utc_text(now)}: it could sign nothing with it, "
+                "so the certificate it holds goes on signing",
+                hint="set the node's clock right, then install the certificate again",
+            )
     identity = pki.install_certificate(
         home.keys, _read(cert_file, "certificate"), _read(ca_cert_file, "CA certificate")
     )
@@ -269,6 +287,20 @@ def adopt_crl(home: NodeHome, trust: TrustStore, crl: RevocationList) -> bool:
         return False
     revocation.write_crl(home.keys / CRL_FILE, crl)
     return True
+
+
+def adopt_newer_crl(home: NodeHome, trust: TrustStore, pem: bytes) -> RevocationList | None:
+    """Adopt the list ``pem`` if the root signed it and it is newer than the one held
+    (a higher number); return it then, else None. Whoever handed it over, the root's
+    signature is what makes it trusted; an older or equal list is left, since a list
+    never goes back, and a newer one that drops a revoked certificate is refused
+    (:class:`CertificateRejected`)."""
+    crl = revocation.load_crl(pem, trust.root)
+    held = trust.crl
+    if held is not None and crl.number <= held.number:
+        return None
+    adopt_crl(home, trust, crl)
+    return crl
 
 
 def install_crl(home: NodeHome, crl_file: Path, clock: Clock = SYSTEM_CLOCK) -> RevocationList:

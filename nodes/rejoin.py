@@ -16,6 +16,14 @@ carries, byte for byte:
   signed before it was restored when it has one: the node takes them again and its
   verdict stands (:func:`sync.channel.take_again`); those without are taken as new.
 
+Every answer also carries the peer's revocation list, which the node adopts when it is
+newer *before* it checks the answer (:func:`adopt_carried_crl`): restored, it holds its
+backup's list (or its keeper's, :func:`nodes.restore.restore`), and a certificate
+revoked since must not verify there, an answer's signer's included. The root signs the
+list, so it counts whoever carried it; the province answers every node, and its list
+holds every revocation, so each answer is checked again under the newest list before
+anything of it is redone.
+
 Once every peer has answered, the node redoes all of it in one transaction, in the
 order it did it the first time (each step is stamped by the node's own clock: the
 ``created`` of its change-sets, the ``taken_at`` of its receipts), and is rejoined.
@@ -37,6 +45,7 @@ a ``rejoin`` *notice*, which the node shows in ``status``: restore from the cent
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import secrets
@@ -49,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from nodes import keys
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.policy import KINDS, check_send
 from nodes.topology import Topology
@@ -59,7 +69,7 @@ from schema.types import format_utc, parse_utc
 from sync import changeset, channel
 from sync.changeset import Verified
 from sync.clock import SYSTEM_CLOCK, Clock, NotBefore
-from sync.errors import InputError, NotAuthorized, VerificationError
+from sync.errors import CertificateRejected, InputError, NotAuthorized, VerificationError
 from sync.files import write_atomic
 from sync.pki import load_signer
 
@@ -275,8 +285,13 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
         conn.execute(rejoin_fence.insert().values(node=asker, **values))
 
+        crl = exchange.trust.crl
+        first: dict[str, Any] = {"rejoin": "answer", "request": verified.id, "problems": problems}
+        if crl is not None:
+            first["crl"] = crl.pem.decode("ascii")
+
         def operations() -> Iterator[dict[str, Any]]:
-            yield {"rejoin": "answer", "request": verified.id, "problems": problems}
+            yield first
             for path, role in files:
                 yield from _file_ops(path, role)
 
@@ -311,7 +326,10 @@ def take(exchange: Exchange, path: Path) -> str:
     """Take a ``rejoin`` change-set addressed here; return what happened, in a few words.
 
     Verification failures go up (:class:`VerificationError`) for the caller to quarantine.
+    An answer's revocation list is adopted before anything is checked (see
+    :func:`adopt_carried_crl`).
     """
+    adopt_carried_crl(exchange, path)
     verified = changeset.verify(
         path, exchange.trust, recipient=exchange.me, authorize=exchange.authorize
     )
@@ -357,6 +375,34 @@ def take(exchange: Exchange, path: Path) -> str:
     if problems:
         return f"{origin} answered, with problems: {'; '.join(map(str, problems))}"
     return f"{origin} answered"
+
+
+def adopt_carried_crl(exchange: Exchange, path: Path) -> bool:
+    """Adopt the revocation list a peer's answer carries (its first operation), if it is
+    newer than the one held; True when it was. This comes before the answer itself is
+    checked: a node restored from a backup holds that backup's list, and a certificate
+    revoked since must not verify there, an answer's signer's included. The root signs
+    the list, so it is trusted from any sender, even one whose answer is then refused;
+    a list the root did not sign, or one that drops a revoked certificate, is refused
+    (:class:`InputError`) with the file that carried it."""
+    try:
+        header, _seal = changeset.read_header(path)
+        if header.kind != KIND or header.recipient != exchange.me:
+            return False
+        with contextlib.closing(changeset.iter_operations(path)) as operations:
+            first = next(operations, {})
+    except VerificationError:
+        return False  # not readable: verifying it says why
+    pem = first.get("crl") if first.get("rejoin") == "answer" else None
+    if not isinstance(pem, str):
+        return False
+    try:
+        adopted = keys.adopt_newer_crl(exchange.node.home, exchange.trust, pem.encode())
+    except CertificateRejected as exc:
+        raise InputError(
+            f"{path.name}: the revocation list it carries is refused: {exc.message}"
+        ) from exc
+    return adopted is not None
 
 
 def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[Step]:
@@ -416,6 +462,10 @@ def finish(exchange: Exchange) -> str | None:
     try:
         steps = []
         for row in rows:
+            # Checked again under the newest list any answer carried (the province's
+            # holds every revocation): one that verified under an older list does not
+            # count once its signer is known to be revoked.
+            changeset.verify(folder / row.answer_file, exchange.trust, recipient=exchange.me)
             steps.extend(_unpack(exchange, folder / row.answer_file, unpacked))
         replayer = Replayer(node, exchange.clock)
         with node.engine.begin() as conn:

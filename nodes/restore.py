@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from nodes import journal, rejoin
+from nodes import journal, keys, rejoin
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_folder
 from nodes.exchange import open_transport
-from nodes.home import check_empty
+from nodes.home import NodeHome, check_empty
 from nodes.node import Node
 from nodes.settings import SETTINGS_FILE
 from nodes.topology import load_topology
@@ -66,11 +66,14 @@ from sync.errors import (
     VerificationError,
 )
 from sync.files import fsync_directory, fsync_tree
+from sync.revocation import CRL_FILE
 from sync.transports.base import Transport
 from sync.trust import TrustStore
 
 __all__ = ["Fetcher", "Restored", "choose", "fetch_manifests", "load_database", "restore"]
 
+LARGEST_CRL = 16 << 20
+"""No revocation list offered by a keeper is read past this size."""
 _NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
 
 
@@ -319,6 +322,7 @@ def restore(
             os.chmod(staging / "keys", 0o700)
             if topology.children(code) or topology.node(code).role == "center":
                 (staging / "mailboxes").mkdir(exist_ok=True)
+            _adopt_keepers_crl(transport, code, staging, clock)
             with Node.open(staging, check_schema=False) as node:
                 node.upgrade_database()
                 replayed = journal.replay(node, work / "journal" / "spool", at, clock)
@@ -359,6 +363,19 @@ def restore(
         replayed=replayed,
         journal_from=None if later is None else later.manifest.number,
     )
+
+
+def _adopt_keepers_crl(transport: Transport, code: str, staging: Path, clock: Clock) -> None:
+    """The backup holds the revocation list of its day; the keeper offers the newest it
+    holds (:func:`nodes.keeper.offer_crl`): adopted when newer, so that a certificate
+    revoked since the backup is refused from the first moment. One revoked after the
+    keeper's list comes with the rejoin answers (:mod:`nodes.rejoin`)."""
+    try:
+        pem = transport.read(store_folder(code, None), CRL_FILE, LARGEST_CRL)
+    except RemoteFileMissing:
+        return  # a keeper that offers none: the answers bring it
+    home = NodeHome(staging)
+    keys.adopt_newer_crl(home, TrustStore.load(home.keys, clock=clock), pem)
 
 
 def _open_keys(read: ReadManifest, key: backup_keys.BackupKey) -> dict[bytes, DataKey]:

@@ -30,6 +30,7 @@ cryptography, paramiko, socket, OS) are translated at the boundary where they oc
         ├── IntegrityError              11   body hash or operation count does not match
         ├── SignatureInvalid            12   header signature does not verify
         ├── CertificateRejected         13   chain, validity, revocation or code/role binding
+        │   └── CertificateNotYetBegun  13   begins after this node's clock: wait, not refuse
         ├── WrongRecipient              14   addressed to another node
         └── NotAuthorized               15   that origin's role may not send that kind there
 
@@ -56,6 +57,7 @@ from schema.errors import (
 )
 
 __all__ = [
+    "CertificateNotYetBegun",
     "CertificateRejected",
     "ConfigError",
     "DatabaseBusy",
@@ -239,6 +241,13 @@ class CertificateRejected(VerificationError):
 
     exit_code = 13
     reason = "certificate"
+
+
+class CertificateNotYetBegun(CertificateRejected):
+    """The signer's certificate begins after this node's clock reads, though the change-set
+    is dated within it: this node's clock runs slow (the province signed the certificate by
+    its own, a renewal hours ago). Nothing is wrong with the file: it is taken once this
+    node's clock has caught up, neither refused nor quarantined."""
 
 
 class WrongRecipient(VerificationError):

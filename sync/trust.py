@@ -39,7 +39,7 @@ from sync.certificates import (
     utc_text,
 )
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import CertificateRejected, KeyMaterialError
+from sync.errors import CertificateNotYetBegun, CertificateRejected, KeyMaterialError
 from sync.pki import CA_CERT
 from sync.revocation import (
     CRL_FILE,
@@ -117,6 +117,7 @@ class TrustStore:
         self._skew = skew
         self._crl_file = crl_file
         self._crl: RevocationList | None = None
+        self._root_signed: set[x509.Certificate] = set()  # only those the root signed
         if crl is not None:
             self._crl = checked_crl(crl.x509, root_cert)
 
@@ -211,10 +212,12 @@ class TrustStore:
         who = f"certificate of {subject_code(cert)}"
         if cert.issuer != self._root.subject:
             raise CertificateRejected(f"{who} is not issued by this province's root CA")
-        if not signed_by(cert, self._suite, self._root_public):
-            raise CertificateRejected(
-                f"{who} is not signed by this province's root CA (signature does not verify)"
-            )
+        if cert not in self._root_signed:  # each certificate is checked against the root once
+            if not signed_by(cert, self._suite, self._root_public):
+                raise CertificateRejected(
+                    f"{who} is not signed by this province's root CA (signature does not verify)"
+                )
+            self._root_signed.add(cert)
         try:
             extensions = cert.extensions
         except ValueError as exc:
@@ -264,6 +267,12 @@ class TrustStore:
             )
         begins, ends = cert.not_valid_before_utc, cert.not_valid_after_utc
         if _before(now, begins, skew):
+            if signed_at is not None and not _before(signed_at, begins, skew):
+                raise CertificateNotYetBegun(  # this node's clock is behind the signer's
+                    f"{who} is not valid before {utc_text(begins)} and this node's clock says "
+                    f"{utc_text(now)}: the change-set waits until the clock has caught up",
+                    hint="check this node's clock",
+                )
             raise CertificateRejected(f"{who} is not valid before {utc_text(begins)}")
         if signed_at is None:
             if _after(now, ends, skew):

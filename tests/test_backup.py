@@ -38,7 +38,7 @@ from sync import sm2
 from sync.backup import envelope, keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import Chunk, Index, Part
-from sync.clock import FixedClock
+from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.errors import HomeError, InputError, KeyMaterialError
 from sync.national import sm3
 
@@ -861,3 +861,86 @@ def test_what_a_lost_node_signed_with_its_clock_ahead_is_void_after_it_rejoins(
     assert down == lost  # the number the lost state had used is the restored one's again
     assert amounts(province, "410100", "issued") == {down: 200_00}  # the 300.00 is nowhere
     check_books(province)
+
+
+def revoke_a_stolen_key(network: Network, code: str) -> Any:
+    """A second key of ``code`` went astray with a certificate the CA issued it: the CA
+    revokes that certificate, and the province publishes the list down the tree (its
+    change-sets queued, not sent). Returns the certificate revoked."""
+    from cryptography import x509
+
+    from nodes import keys as node_keys
+    from sync import pki, revocation
+
+    stolen = network.path / f"stolen-{code}"
+    request = pki.new_node_key(stolen, code)
+    ca = pki.load_root(network.ca_dir)
+    role = network.topology.node(code).role
+    cert = x509.load_pem_x509_certificate(
+        pki.sign_csr(ca, request.read_bytes(), role, clock=SYSTEM_CLOCK)
+    )
+    current = ca.crl()
+    now = datetime.now(UTC)
+    entry = revocation.revocation_entry(
+        cert.serial_number, now, revocation.reason_flag("key_compromise")
+    )
+    ca.publish_crl(
+        revocation.issue_crl(ca.cert, ca.key, current.number + 1, [*current.entries, entry], now)
+    )
+    with Node.open(network.path / "410000") as node:
+        node_keys.publish_revocation(node, network.ca_dir, None)
+    return cert
+
+
+def verifies_at(network: Network, code: str, cert: Any) -> bool:
+    """Whether node ``code``, as its home stands, would take a change-set ``cert`` signed."""
+    from sync.errors import CertificateRejected
+    from sync.trust import TrustStore
+
+    trust = TrustStore.load(network.path / code / "keys")
+    try:
+        trust.check_signer(cert)
+    except CertificateRejected:
+        return False
+    return True
+
+
+def test_a_certificate_revoked_after_the_backup_is_refused_at_once_by_the_restored_node(
+    province: Network,
+) -> None:
+    """The backup holds the revocation list of its day; the center offers the newest it
+    holds, and the restore adopts it before the node does anything."""
+    backup(province, "410102")
+    settle(province)
+    stolen = revoke_a_stolen_key(province, "410100")
+    settle(province)
+    assert not verifies_at(province, "410102", stolen)
+    url = lose(province, "410102")
+    bring_back(province, "410102", url)
+    assert not verifies_at(province, "410102", stolen)  # before any round: not rejoined
+    settle(province)
+    assert not verifies_at(province, "410102", stolen)
+
+
+def test_a_revocation_the_center_never_got_comes_with_the_rejoin_answers(
+    province: Network,
+) -> None:
+    """Restored while the newest list is still on its way to everyone (the center
+    included), the node adopts the list the province's rejoin answer carries before it
+    checks that answer, and holds it while it still waits for the center's answer."""
+    from nodes import rejoin
+
+    backup(province, "410102")
+    settle(province)
+    url = lose(province, "410102")
+    bring_back(province, "410102", url)
+    stolen = revoke_a_stolen_key(province, "410100")
+    assert verifies_at(province, "410102", stolen)  # nobody has told it yet
+    for code in ("410102", "410100", "410000", "410100", "410102"):  # the center sleeps
+        with Node.open(province.path / code) as node:
+            Exchange(node).run_round()
+    with Node.open(province.path / "410102") as county:
+        assert rejoin.in_progress(county)  # the center has not answered
+    assert not verifies_at(province, "410102", stolen)
+    settle(province)
+    assert not verifies_at(province, "410102", stolen)

@@ -200,3 +200,56 @@ def test_a_key_replaced_by_hand_leaves_what_the_old_one_signed_valid(
     (logged,) = rows(province, CITY, changeset_log, changeset_log.c.origin == "410000")
     assert logged.verdict == "applied"
     assert rows(province, CITY, quarantine) == []
+
+
+def test_a_renewed_certificate_that_begins_after_the_nodes_clock_is_not_installed(
+    tmp_path: Path, demo_topology: Path
+) -> None:
+    """A city whose clock runs a day slow renews: the province signs by its own clock, so
+    the new certificate begins a day after the city's clock. Installed, the city could
+    sign nothing; so it is refused, and the city goes on signing with the one it holds
+    until its clock is set right."""
+    from nodes import keys
+    from nodes.home import NodeHome
+    from sync.errors import KeyMaterialError
+
+    network = provinces.make(tmp_path / "province", demo_topology, None, clock=FixedClock(ISSUED))
+    home = NodeHome(network.path / CITY)
+    held = (home.keys / "node.crt").read_bytes()
+    request, _ssh = keys.new_key(home, CITY, renew=True)
+    ca = pki.load_root(network.ca_dir)
+    issued = tmp_path / "renewed.crt"
+    issued.write_bytes(pki.sign_csr(ca, request.read_bytes(), "city", clock=FixedClock(TODAY)))
+    slow = FixedClock(TODAY - timedelta(days=1))
+    with pytest.raises(KeyMaterialError, match="this node's clock says .* it could sign nothing"):
+        keys.install_certificate(home, issued, network.ca_dir / "ca.crt", slow)
+    assert (home.keys / "node.crt").read_bytes() == held
+    assert (home.keys / pki.NODE_KEY_PENDING).exists()  # the renewal still waits
+    # and the city still signs: it takes an appropriation and signs its receipt
+    issue(network, "410000", [line(CITY, 100, "豫财预〔2026〕9号")], slow)
+    one_round(network, "410000", slow)
+    one_round(network, CITY, slow)
+    assert rows(network, CITY, changeset_log, changeset_log.c.verdict == "applied")
+    _identity, superseded = keys.install_certificate(
+        home, issued, network.ca_dir / "ca.crt", FixedClock(TODAY)
+    )
+    assert superseded is not None and (home.keys / "node.crt").read_bytes() != held
+
+
+def test_a_node_whose_clock_runs_slow_waits_for_a_renewed_certificate_to_begin(
+    province: Network, tmp_path: Path
+) -> None:
+    """The province renews and issues to the city at once; the city's clock runs a day
+    slow, so by it the province's new certificate has not begun. The change-set is not
+    refused (nothing is wrong with it) nor quarantined: it waits, and is taken once the
+    city's clock has caught up."""
+    renew(province, "410000", tmp_path, "--renew")
+    now = SYSTEM_CLOCK.now() + timedelta(minutes=1)
+    issue(province, "410000", [line(CITY, 1_000, "豫财预〔2026〕7号")], FixedClock(now))
+    one_round(province, "410000", FixedClock(now))
+    one_round(province, CITY, FixedClock(now - timedelta(days=1)))
+    assert rows(province, CITY, quarantine) == []
+    assert rows(province, CITY, changeset_log, changeset_log.c.origin == "410000") == []
+    one_round(province, CITY, FixedClock(now + timedelta(minutes=1)))
+    (taken,) = rows(province, CITY, changeset_log, changeset_log.c.origin == "410000")
+    assert taken.verdict == "applied"

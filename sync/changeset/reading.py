@@ -84,8 +84,8 @@ def verify(
         cert = _check_seal(label, header, seal)
         try:
             signer = trust.check_signer(cert, signed_at=header.created)
-        except CertificateRejected as exc:
-            raise CertificateRejected(f"{label}: {exc.message}", hint=exc.hint) from exc
+        except CertificateRejected as exc:  # of its kind (one not begun yet waits)
+            raise type(exc)(f"{label}: {exc.message}", hint=exc.hint) from exc
         if signer.code != header.origin:
             raise CertificateRejected(
                 f"{label}: signed with the certificate of {signer.code}, "

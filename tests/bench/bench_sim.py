@@ -6,12 +6,14 @@ Run by hand (pytest never collects it)::
 
     .venv/bin/python tests/bench/bench_sim.py                  # seeds 1-4, 150 steps
     .venv/bin/python tests/bench/bench_sim.py --seeds 20 --steps 80
+    .venv/bin/python tests/bench/bench_sim.py --seeds 10 --shortest 30   # as make sim-ci
 
 The seeds run one after another in one process, each seed once per place, the two
 places alternating, so that a machine busy with something else slows both alike. Each
 place's template province is made once, before the clock starts. Printed: seconds per
-place and seeds per minute, and whether every seed gave the same history in both (the
-fingerprint of every change-set queued and taken).
+place and seeds per minute, the CPU seconds a seed takes and what 500 seeds would take
+on 2 cores doing nothing else (``make sim-ci``), and whether every seed gave the same
+history in both (the fingerprint of every change-set queued and taken).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--first", type=int, default=1)
     parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--shortest", type=int, help="each seed draws its length from this")
     parser.add_argument("--disk", default=tempfile.gettempdir(), help="a folder on disk")
     args = parser.parse_args()
     if not Path("/dev/shm").is_dir():
@@ -43,6 +46,7 @@ def main() -> int:
         "/dev/shm": Path(tempfile.mkdtemp(prefix="fiscalsync-bench-sim-", dir="/dev/shm")),
     }
     spent = dict.fromkeys(places, 0.0)
+    cpu = dict.fromkeys(places, 0.0)
     same = True
     try:
         for base in places.values():
@@ -50,9 +54,10 @@ def main() -> int:
         for seed in range(args.first, args.first + args.seeds):
             prints = []
             for name, base in places.items():
-                started = time.perf_counter()
-                outcome = play(base, seed, args.steps)
+                started, used = time.perf_counter(), time.process_time()
+                outcome = play(base, seed, args.steps, shortest=args.shortest)
                 spent[name] += time.perf_counter() - started
+                cpu[name] += time.process_time() - used
                 prints.append((outcome.fingerprint, outcome.failure is None))
             same = same and prints[0] == prints[1]
             print(f"seed {seed}: {'ok' if prints[0][1] else 'FAILED'}", flush=True)
@@ -60,9 +65,13 @@ def main() -> int:
         for base in places.values():
             shutil.rmtree(base, ignore_errors=True)
     print(f"\n{args.seeds} seed(s) of {args.steps} steps, one process, alternating")
-    print(f"{'province on':<12}{'seconds':>10}{'seeds/min':>12}")
+    print(f"{'province on':<12}{'seconds':>10}{'seeds/min':>12}{'CPU s/seed':>12}{'500 on 2':>10}")
     for name, seconds in spent.items():
-        print(f"{name:<12}{seconds:>10.1f}{args.seeds / seconds * 60:>12.2f}")
+        per_seed = cpu[name] / args.seeds
+        print(
+            f"{name:<12}{seconds:>10.1f}{args.seeds / seconds * 60:>12.2f}{per_seed:>12.2f}"
+            f"{500 * per_seed / 2 / 60:>9.1f}m"
+        )
     print(f"speed-up: {spent['disk'] / spent['/dev/shm']:.2f}x; same histories: {same}")
     return 0 if same else 1
 

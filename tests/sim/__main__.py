@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from .history import FAULTS
@@ -37,15 +38,34 @@ def _run(job: tuple[int, argparse.Namespace]) -> tuple[Outcome, list[int] | None
     if database is not None:  # each worker its own databases
         database = database.replace("{code}", f"w{os.getpid()}_{{code}}")
     keep = None if args.keep is None else [int(i) for i in args.keep.split(",") if i]
-    outcome = play(_folder(), seed, args.steps, args.shape, args.faults, keep, database, args.log)
+    outcome = play(
+        _folder(),
+        seed,
+        args.steps,
+        args.shape,
+        args.faults,
+        keep,
+        database,
+        args.log,
+        shortest=args.shortest,
+    )
     shrunk = None
     if outcome.failure is not None and not args.no_shrink:
         wanted = outcome.failure.invariant
-        last = min(outcome.failure.index, args.steps - 1)
+        last = min(outcome.failure.index, max(keep) if keep else outcome.steps - 1)
         every = keep if keep is not None else list(range(last + 1))
 
         def fails(trial: list[int]) -> bool:
-            again = play(_folder(), seed, args.steps, args.shape, args.faults, trial, database)
+            again = play(
+                _folder(),
+                seed,
+                args.steps,
+                args.shape,
+                args.faults,
+                trial,
+                database,
+                shortest=args.shortest,
+            )
             return again.failure is not None and again.failure.invariant == wanted
 
         shrunk = shrink([i for i in every if i <= last], fails, args.shrink_budget)
@@ -69,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=1, help="the first seed (default 1)")
     parser.add_argument("--steps", type=int, default=150, help="steps per seed (default 150)")
     parser.add_argument(
+        "--shortest",
+        type=int,
+        help="each seed draws its number of steps, from this many to --steps",
+    )
+    parser.add_argument(
         "--shape",
         type=Shape.parse,
         default=DEFAULT_SHAPE,
@@ -91,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     failed = 0
     steps = 0
+    played: Counter[str] = Counter()  # steps played, and what came of them, by kind
     global _root
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
     _root = Path(tempfile.mkdtemp(prefix="fiscalsync-sim-", dir=shm))
@@ -100,15 +126,19 @@ def main(argv: list[str] | None = None) -> int:
                 results = pool.imap_unordered(_run, jobs)
                 for outcome, shrunk in results:
                     steps += outcome.steps
+                    played.update(outcome.counts)
                     failed += _report(outcome, shrunk, args)
         else:
             for job in jobs:
                 outcome, shrunk = _run(job)
                 steps += outcome.steps
+                played.update(outcome.counts)
                 failed += _report(outcome, shrunk, args)
     finally:
         shutil.rmtree(_root, ignore_errors=True)
     minutes = (time.monotonic() - started) / 60
+    if len(seeds) > 1:
+        print("played: " + ", ".join(f"{kind} {n}" for kind, n in sorted(played.items())))
     print(
         f"{len(seeds)} seed(s), {steps} steps, {failed} failed, in {minutes * 60:.0f} s "
         f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {min(args.jobs, len(seeds))} worker(s))"
@@ -131,10 +161,12 @@ def _report(outcome: Outcome, shrunk: list[int] | None, args: argparse.Namespace
     if args.seed is not None and len(failure.detail.splitlines()) > 1:
         print("\n".join("  " + line for line in failure.detail.splitlines()[1:]))
     keep = None if args.keep is None else [int(i) for i in args.keep.split(",") if i]
-    print(f"  replay: {replay_command(outcome.seed, args.steps, args.shape, args.faults, keep)}")
+    print(
+        f"  replay: {replay_command(outcome.seed, args.steps, args.shape, args.faults, keep, args.shortest)}"
+    )
     if shrunk is not None:
         print(
-            f"  shrunk to {len(shrunk)} step(s): {replay_command(outcome.seed, args.steps, args.shape, args.faults, shrunk)}"
+            f"  shrunk to {len(shrunk)} step(s): {replay_command(outcome.seed, args.steps, args.shape, args.faults, shrunk, args.shortest)}"
         )
     sys.stdout.flush()
     return 1

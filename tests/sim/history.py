@@ -65,10 +65,19 @@ class Swarm:
 
 
 def generate(
-    seed: int, steps: int, codes: list[str], parents: dict[str, str | None], faults: tuple[str, ...]
+    seed: int,
+    steps: int,
+    codes: list[str],
+    parents: dict[str, str | None],
+    faults: tuple[str, ...],
+    shortest: int | None = None,
 ) -> tuple[Swarm, list[Step]]:
     """The history of ``seed``: ``steps`` steps over the nodes ``codes`` (in topology order;
-    ``parents`` gives each one's parent), with only the fault kinds ``faults``."""
+    ``parents`` gives each one's parent), with only the fault kinds ``faults``.
+
+    With ``shortest``, the seed also draws how long its history is, from ``shortest`` to
+    ``steps``: the first so many steps of its history of ``steps`` (a longer history of
+    the same seed goes on from a shorter one)."""
     rng = random.Random(seed)
     swarm = Swarm.draw(rng, faults)
     center = next(c for c in codes if c.endswith("-dc"))
@@ -83,6 +92,7 @@ def generate(
         "tick": 3,
         "codeset": 1,
         "revoke": 1,
+        "renew": 1,
     }
     kinds.update(swarm.weights)
     names, weights = zip(*kinds.items(), strict=True)
@@ -115,6 +125,8 @@ def generate(
             history.append(Step("codeset", fiscal[0], (rng.randrange(10),)))
         elif kind == "revoke":  # a key of a node lost: its certificate revoked, published
             history.append(Step("revoke", rng.choice(fiscal[1:])))
+        elif kind == "renew":  # a node renews its certificate, whatever is in flight
+            history.append(Step("renew", node))
         elif kind in ("round", "province round"):
             history.append(Step(kind, node if kind == "round" else "*"))
         elif kind == "tick":
@@ -155,4 +167,6 @@ def generate(
                 history.append(Step("heal", "*"))
         elif kind == "skew":
             history.append(Step("skew", node, (rng.choice((-3, -1, 0, 0, 1, 2)) * 24,)))
+    if shortest is not None and shortest < steps:
+        history = history[: random.Random(f"length of {seed}").randint(shortest, steps)]
     return swarm, history

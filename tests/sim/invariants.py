@@ -18,10 +18,14 @@ Each check raises :class:`Violation` naming its invariant:
   (the way loops start);
 - ``atomicity``: nothing half-applied after a crash: every unacknowledged change-set
   has its file, every event a change-set, every appropriation its events;
-- ``quarantine bounded``: no more files refused than faults that could spoil one;
+- ``quarantine bounded``: no more files refused than faults that could spoil one, but
+  those void (signed by a node before it was restored, and lost with its state: its
+  peers fence them), which only a node restored may have;
 - ``monotonic trust`` (checked by the simulation, which revokes certificates): once a
   node's revocation list named a certificate, it never verifies there again and the
-  list never names fewer (a node restored from an older copy: once it has rejoined);
+  list never names fewer, at every step; a node restored from an older copy starts from
+  its keeper's list, and what it knew beyond that is owed to it only until the province
+  has answered its rejoin request (see ``_Run._trust``);
 - ``round watchdog`` (checked by the simulation, around each round): a sync round ends
   within a budget of clock readings and transport calls linear in the files within its
   reach: no round loops;
@@ -57,7 +61,15 @@ from schema.channels import changeset_log, channel_head, outbox, quarantine, rel
 from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry, report
 
-__all__ = ["Snapshot", "Violation", "check_final", "check_step", "read", "require"]
+__all__ = [
+    "Snapshot",
+    "Violation",
+    "check_final",
+    "check_step",
+    "read",
+    "require",
+    "spooled_files",
+]
 
 SHRINKS = ("decrease", "recover")
 
@@ -87,7 +99,8 @@ class Snapshot:
     outbox: dict[str, Any]
     log: dict[str, Any]
     heads: dict[str, Any]
-    quarantined: int
+    quarantined: int  # files in quarantine, but those void
+    voided: frozenset[str]  # origins of the files void here (signed before a restore)
     relayed: dict[str, Any]
     reports: dict[tuple[str, str, int], str]  # (node, period, version): its state here
     rejoining: bool  # restored, and not yet back where its peers are
@@ -110,11 +123,13 @@ def read(node: Node) -> Snapshot:
             h.origin: h
             for h in conn.execute(sa.select(channel_head).where(channel_head.c.recipient == code))
         }
-        open_entries = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(quarantine)
-            .where(quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None))
-        ).scalar_one()
+        held_back = conn.execute(
+            sa.select(quarantine.c.reason, quarantine.c.origin).where(
+                quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None)
+            )
+        ).all()
+        open_entries = sum(1 for r in held_back if r.reason != "void")
+        voided = frozenset(str(r.origin) for r in held_back if r.reason == "void")
         relayed = {r.id: r for r in conn.execute(sa.select(relay_log))}
         reports = {
             (r.node_code, r.period, r.version): r.state
@@ -124,8 +139,6 @@ def read(node: Node) -> Snapshot:
         }
         received = [i for i, r in rows.items() if r.recipient == code]
         available = balances(conn, received) if received else {}
-    folder = node.spool.outbox
-    spooled = frozenset(p.name for p in folder.iterdir()) if folder.is_dir() else frozenset()
     return Snapshot(
         code,
         rows,
@@ -135,12 +148,19 @@ def read(node: Node) -> Snapshot:
         log,
         heads,
         int(open_entries),
+        voided,
         relayed,
         reports,
         rejoin.in_progress(node),
-        spooled,
+        spooled_files(node),
         available,
     )
+
+
+def spooled_files(node: Node) -> frozenset[str]:
+    """The files in node ``node``'s spool outbox."""
+    folder = node.spool.outbox
+    return frozenset(p.name for p in folder.iterdir()) if folder.is_dir() else frozenset()
 
 
 def counts(event: Any, state: Snapshot) -> bool:
@@ -179,8 +199,10 @@ def check_step(
     before: dict[str, Snapshot],
     changed: Iterable[str],
     spoilers: int,
+    restored: frozenset[str] = frozenset(),
 ) -> None:
-    """The invariants of every step, for the nodes ``changed`` since ``before``."""
+    """The invariants of every step, for the nodes ``changed`` since ``before``; the nodes
+    ``restored`` ever may have had files void at their peers."""
     for code in changed:
         state = states[code]
         _control(state)
@@ -191,6 +213,12 @@ def check_step(
         _relays(state)
         if code in before:
             _append_only(before[code], state)
+        strange = state.voided - restored
+        require(
+            not strange,
+            "quarantine bounded",
+            f"{state.code}: files of {sorted(strange)} void, which were never restored",
+        )
     quarantined = sum(s.quarantined for s in states.values())
     require(
         quarantined <= spoilers,

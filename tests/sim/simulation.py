@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nodes import alerts
+from nodes import alerts, rejoin
 from nodes.fiscal.appropriations import Allocation, allocate, change, holdings
 from nodes.fiscal.ledger import Entry, record
 from nodes.fiscal.reconcile.rounds import start_everywhere
@@ -32,13 +32,22 @@ from nodes.summary import RoundSummary
 from schema.engine import database_failure, reading
 from schema.errors import DatabaseBusy, LocalFailure
 from schema.tables import code_item, report
-from sync.errors import CertificateRejected, HomeError, InputError
+from sync.errors import CertificateRejected, HomeError, InputError, KeyMaterialError
+from sync.revocation import CRL_FILE
 from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
 from sync.trust import TrustStore
 
 from .history import FAULTS, Step, Swarm, generate
-from .invariants import Snapshot, Violation, check_final, check_step, read, require
+from .invariants import (
+    Snapshot,
+    Violation,
+    check_final,
+    check_step,
+    read,
+    require,
+    spooled_files,
+)
 from .world import DEFAULT_SHAPE, Crash, Runaway, Shape, SimClock, World, clear, make_world
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
@@ -84,10 +93,17 @@ class Outcome:
 
 
 def replay_command(
-    seed: int, steps: int, shape: Shape, faults: tuple[str, ...], keep: list[int] | None = None
+    seed: int,
+    steps: int,
+    shape: Shape,
+    faults: tuple[str, ...],
+    keep: list[int] | None = None,
+    shortest: int | None = None,
 ) -> str:
     """The one command that plays ``seed`` again exactly (only the steps ``keep``, if given)."""
     parts = ["python -m tests.sim", f"--seed {seed}", f"--steps {steps}", f"--shape {shape}"]
+    if shortest is not None:
+        parts.append(f"--shortest {shortest}")
     if faults != FAULTS:
         parts.append(f"--faults {','.join(faults) or 'none'}")
     if keep is not None:
@@ -100,7 +116,9 @@ class _Run:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.states: dict[str, Snapshot] = {c: read(world.node(c)) for c in world.codes}
+        self.states: dict[str, Snapshot] = {}
+        self.read_at: dict[str, tuple[int, int]] = {}  # the database's version when read
+        self.states = {c: self._read(c) for c in world.codes}
         self.spoilers = 0  # faults that could leave a file in quarantine
         self.held: list[tuple[Path, bytes]] = []  # files taken out of the mailboxes
         self.docs = 0
@@ -108,7 +126,10 @@ class _Run:
         self.restored: set[str] = set()  # nodes restored since the last check
         self.ever_restored: set[str] = set()
         self.published: list[tuple[str, int, str]] = []  # codes the province sent down
-        self.revoked_seen: dict[str, set[int]] = {}  # serials each node's list ever held
+        self.revoked_seen: dict[str, set[int]] = {}  # serials each node's list must hold
+        self.owed: dict[str, set[int]] = {}  # held before a restore, not offered to it since
+        self.offered: dict[str, frozenset[int]] = {}  # its keeper's list when restored
+        self.trusts: dict[str, tuple[bytes, TrustStore]] = {}  # by the list it was loaded with
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -134,6 +155,12 @@ class _Run:
             province = world.topology.province.code
             self._work_at(province, lambda: world.revoke_stolen(step.node))
             return {province}
+        if step.kind == "renew":
+            try:
+                world.renew(step.node)
+            except KeyMaterialError:  # its clock runs slow: it keeps its certificate
+                self.counts["refused"] = self.counts.get("refused", 0) + 1
+            return {step.node}
         if step.kind == "together":
             self._together(step)
             return {step.node}
@@ -172,7 +199,9 @@ class _Run:
             self._work_at(step.node, lambda: world.back_up(step.node))
             return {step.node}
         if step.kind == "restore":
+            offered = world.keepers_crl(step.node)
             if world.lose_and_restore(step.node, step.args[0] == "oldest"):
+                self.offered[step.node] = offered
                 self.counts["restored"] = self.counts.get("restored", 0) + 1
                 self.restored.add(step.node)
                 self.ever_restored.add(step.node)
@@ -187,7 +216,15 @@ class _Run:
             world.heal()
             return set()
         if step.kind == "skew":
-            world.hosts[step.node].clock.skew = timedelta(hours=int(step.args[0]))
+            skew = timedelta(hours=int(step.args[0]))
+            # Never behind the start of the certificate the node holds (one renewed hours
+            # ago): it would sign nothing then, refused by its own writer, and park what it
+            # cannot acknowledge; a clock that wrong is for its operator to set right.
+            floor = world.certificate_begins(step.node) - world.time.now()
+            if skew < floor:
+                skew = floor
+                self.counts["skew held"] = self.counts.get("skew held", 0) + 1
+            world.hosts[step.node].clock.skew = skew
             return set()
         raise ValueError(f"unknown step {step}")
 
@@ -430,27 +467,74 @@ class _Run:
 
     def check(self, changed: set[str]) -> None:
         before = {c: s for c, s in self.states.items() if c not in self.restored}
+        restored = set(self.restored)
         self.restored.clear()  # a restored node lost its history since its backup
-        fresh = {c: read(self.world.node(c)) for c in sorted(changed)}
+        fresh = {c: self._read(c) for c in sorted(changed)}
         self.states = {**self.states, **fresh}
         check_step(
-            self.states, before, [c for c in self.world.codes if c in changed], self.spoilers
+            self.states,
+            before,
+            [c for c in self.world.codes if c in changed],
+            self.spoilers,
+            frozenset(self.ever_restored),
         )
-        self._trust(sorted(changed))
+        self._trust(sorted(changed), restored)
 
-    def _trust(self, codes: list[str]) -> None:
+    def _read(self, code: str) -> Snapshot:
+        """Node ``code``'s tables: read again only when a transaction committed there
+        since they were last read, or the files of its spool's outbox changed."""
+        host = self.world.hosts[code]
+        version = host.version()
+        spooled = spooled_files(self.world.node(code))
+        known = self.read_at.get(code)
+        state = self.states.get(code)
+        if version is not None and known == version and state and state.spooled == spooled:
+            return state
+        state = read(self.world.node(code))
+        if version is not None:
+            self.read_at[code] = version
+        return state
+
+    def _trust(self, codes: list[str], restored: set[str]) -> None:
         """Monotonic trust: once a node's revocation list named a certificate, that
         certificate never verifies there again, and the list it holds never goes back to
-        one naming fewer. A node restored from an older copy holds that copy's list until
-        it has rejoined (it takes nothing but its peers' answers meanwhile): from then on
-        it holds every certificate it ever held revoked again."""
+        one naming fewer; at every step, a node rejoining included.
+
+        Except where no node could know better: a node restored from an older copy holds,
+        from the first moment, at least the list its keeper held (and offered it); a
+        revocation it knew and its keeper did not have yet is owed to it until the
+        province (whose list names every revocation) has answered it, or it has rejoined;
+        a revocation the province itself lost in a restore (the list it published gone
+        with its outbox, before any peer took it) is owed to nobody until the province
+        publishes from its CA folder again."""
+        province = self.world.topology.province.code
         for code in codes:
-            if self.states[code].rejoining:
-                continue
             node = self.world.node(code)
-            trust = TrustStore.load(node.home.keys, clock=self.world.hosts[code].clock.twin())
+            trust = self._trust_store(code)
             held = trust.crl.serials if trust.crl is not None else frozenset()
             seen = self.revoked_seen.setdefault(code, set())
+            owed = self.owed.setdefault(code, set())
+            if code in restored:
+                lacking = self.offered.pop(code, frozenset()) - held
+                require(
+                    not lacking,
+                    "monotonic trust",
+                    f"{code}: restored, its list lacks {sorted(f'{s:x}' for s in lacking)} "
+                    "its keeper held",
+                )
+                owed |= seen - held
+                seen.clear()
+            if owed and code != province:
+                state = rejoin.rejoining(node)
+                if state is None or not state.waiting or province not in state.waiting:
+                    # the province answered (or it rejoined): what the province holds is due
+                    due = owed & self._held(province)
+                    seen |= due
+                    owed -= due
+                    if state is None or not state.waiting:
+                        owed.clear()
+            elif owed and not self.states[code].rejoining:
+                owed.clear()
             dropped = seen - held
             require(
                 not dropped,
@@ -469,6 +553,24 @@ class _Run:
                     "monotonic trust",
                     f"{code}: the revoked certificate {cert.serial_number:x} verifies again",
                 )
+
+    def _held(self, code: str) -> frozenset[int]:
+        crl = self._trust_store(code).crl
+        return crl.serials if crl is not None else frozenset()
+
+    def _trust_store(self, code: str) -> TrustStore:
+        """What node ``code`` trusts as its keys stand (loaded again when its revocation
+        list changed), on a clock that reads the node's time without counting."""
+        keys = self.world.node(code).home.keys
+        try:
+            pem = (keys / CRL_FILE).read_bytes()
+        except FileNotFoundError:
+            pem = b""
+        known = self.trusts.get(code)
+        if known is None or known[0] != pem:
+            known = pem, TrustStore.load(keys, clock=self.world.hosts[code].clock.glance())
+            self.trusts[code] = known
+        return known[1]
 
     def check_codes(self) -> None:
         """Code sets delivered: every code the province published is held by every node."""
@@ -616,13 +718,15 @@ def play(
     database: str | None = None,
     log: bool = False,
     written: list[Step] | None = None,
+    shortest: int | None = None,
 ) -> Outcome:
     """Play ``seed``'s history (only the steps ``keep``, if given) on a fresh province;
-    or the history ``written`` by hand, when given."""
+    or the history ``written`` by hand, when given. With ``shortest``, the seed draws
+    how many steps its history has, from ``shortest`` to ``steps``."""
     world = make_world(base, shape, seed, database)
     try:
         parents = {s.code: s.parent for s in world.topology}
-        swarm, history = generate(seed, steps, world.codes, parents, faults)
+        swarm, history = generate(seed, steps, world.codes, parents, faults, shortest)
         if written is not None:
             swarm, history = Swarm({}), written
         chosen = range(len(history)) if keep is None else keep

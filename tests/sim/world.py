@@ -43,9 +43,10 @@ import sqlalchemy as sa
 from cryptography import x509
 
 from nodes import keys
-from nodes.backups import take_backup
+from nodes.backups import keeper_of, take_backup
 from nodes.exchange import Exchange
 from nodes.fiscal.codes import import_codes
+from nodes.home import NodeHome
 from nodes.network import Network, init_network
 from nodes.node import Node
 from nodes.regions import load_regions
@@ -60,6 +61,7 @@ from sync.clock import FixedClock
 from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
 from sync.transports.faulty import Fault, FaultyTransport
+from sync.trust import TrustStore
 
 __all__ = [
     "DEFAULT_SHAPE",
@@ -95,6 +97,22 @@ def _impatient(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {IMPATIENT_MS}")
     finally:
         cursor.close()
+
+
+_dialects: dict[str, Any] = {}
+_statements: Any = sa.util.LRUCache(20_000)
+
+
+def share_statements(engine: sa.Engine) -> None:
+    """Let ``engine`` use the statements every other engine of this process compiled.
+
+    SQLAlchemy caches each statement compiled per engine, under its dialect: a province's
+    nodes, opened afresh for every seed and at every restart, would otherwise compile the
+    same few hundred statements again each time (a tenth of a seed's time). The engines
+    of one backend are made alike (:func:`schema.engine.open_engine`), so they share one
+    dialect and one cache; what runs on the connection is unchanged."""
+    engine.dialect = _dialects.setdefault(engine.dialect.name, engine.dialect)
+    engine._compiled_cache = _statements
 
 
 class Crash(BaseException):  # noqa: N818  (a crash is not an error the product may catch)
@@ -167,11 +185,25 @@ class SimClock:
     def interrupt(self, after: int, action: Callable[[], None]) -> None:
         self.meanwhile, self.meanwhile_at = action, self.readings + after
 
+    def glance(self) -> Glance:
+        """This node's time as it goes on, read without counting or crashing."""
+        return Glance(self)
+
     def twin(self) -> SimClock:
         """The same time, for another process of this node, with nothing armed."""
         other = SimClock(self.province)
         other.skew = self.skew
         return other
+
+
+class Glance:
+    """A node's time, read by the simulation itself: its skew as it is when read."""
+
+    def __init__(self, clock: SimClock) -> None:
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return self.clock.province.now() + self.clock.skew
 
 
 class Cable(Transport):
@@ -268,6 +300,16 @@ class Host:
     backups: list[datetime] = field(default_factory=list)  # when each was taken, its time
     room: int | None = None  # writes before its disk fails one; None: it fails none
     disk_failed: bool = False  # a write failed since the disk was armed
+    watch: sqlite3.Connection | None = None  # on SQLite: a connection that only looks
+    started: int = 0  # how many times it was started (its watch with it)
+
+    def version(self) -> tuple[int, int] | None:
+        """Which state its database is in: the same pair again means no transaction
+        committed in between (SQLite's ``data_version``, which changes with every commit
+        of any other connection); None on PostgreSQL, where nothing tells."""
+        if self.watch is None:
+            return None
+        return self.started, int(self.watch.execute("PRAGMA data_version").fetchone()[0])
 
     def _write_fits(self) -> bool:
         """Count one write; False for the one that finds the disk full (the disk, freed
@@ -318,6 +360,7 @@ class World:
         self.cut: set[str] = set()  # nodes whose way up is partitioned
         self.restores = 0  # on PostgreSQL: databases restored into, numbered
         self.stolen: list[x509.Certificate] = []  # certificates revoked for a lost key
+        self.keys_lost = 0  # keys gone astray, each in its own folder
         for code in self.hosts:
             self.start(code)
 
@@ -339,7 +382,11 @@ class World:
             return cable
 
         host.node = Node.open(self.network.path / code)
+        share_statements(host.node.engine)
+        host.started += 1
         if host.node.engine.dialect.name == "sqlite":
+            database = Path(host.node.engine.url.database or "")
+            host.watch = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
             sa.event.listen(host.node.engine, "checkout", host.watch_writes)
         else:
             sa.event.listen(host.node.engine, "before_cursor_execute", host.fill_disk)
@@ -399,6 +446,39 @@ class World:
         self.start(code)
         return True
 
+    def keepers_crl(self, code: str) -> frozenset[int]:
+        """What the revocation list held by the keeper of ``code`` names (the keeper
+        offers it to ``code`` for a restore, :func:`nodes.keeper.offer_crl`)."""
+        keeper = self.node(keeper_of(self.topology, code))
+        crl = TrustStore.load(keeper.home.keys, clock=self.time).crl
+        return frozenset() if crl is None else crl.serials
+
+    def renew(self, code: str) -> None:
+        """Node ``code`` renews its certificate (``keys new --renew``, ``pki sign`` by the
+        province's clock, ``keys install``) with whatever it signed still in flight, and
+        its process is started again on its new key. What it signed before keeps its
+        signature, its id and its place in its channels (see :mod:`sync.trust`). A node
+        whose clock reads before the new certificate begins is refused the install
+        (:class:`KeyMaterialError`) and goes on with the certificate it holds."""
+        home = NodeHome(self.network.path / code)
+        (home.keys / pki.NODE_KEY_PENDING).unlink(missing_ok=True)  # one refused before
+        request, _ssh = keys.new_key(home, code, renew=True)
+        ca = pki.load_root(self.network.ca_dir)
+        role = self.topology.node(code).role
+        issued = self.network.path / f"renewed-{code}.crt"
+        issued.write_bytes(pki.sign_csr(ca, request.read_bytes(), role, clock=self.time))
+        try:
+            clock = self.hosts[code].clock.glance()
+            keys.install_certificate(home, issued, self.network.ca_dir / pki.CA_CERT, clock)
+        finally:
+            issued.unlink()
+        self.restart(code)
+
+    def certificate_begins(self, code: str) -> datetime:
+        """When the certificate node ``code`` signs with begins."""
+        node_cert = self.node(code).home.keys / pki.NODE_CERT
+        return x509.load_pem_x509_certificate(node_cert.read_bytes()).not_valid_before_utc
+
     def publish_codes(self, number: int) -> list[tuple[str, int, str]]:
         """The province imports a code-set extension (its ``number``-th function code under
         20502) and sends it to every node; return the codes published."""
@@ -418,7 +498,8 @@ class World:
         publishes the list down the tree. Returns the certificate revoked."""
         ca_dir = self.network.ca_dir
         clock = self.hosts[self.topology.province.code].clock
-        stolen = self.network.path / "stolen" / f"{code}-{len(self.stolen)}"
+        self.keys_lost += 1  # a revocation cut short by a crash left its folder behind
+        stolen = self.network.path / "stolen" / f"{code}-{self.keys_lost}"
         stolen.mkdir(parents=True)
         request = pki.new_node_key(stolen, code)
         ca = pki.load_root(ca_dir)
@@ -446,7 +527,9 @@ class World:
             host.exchange.close()
         if host.node is not None:
             host.node.close()
-        host.node = host.exchange = None
+        if host.watch is not None:
+            host.watch.close()
+        host.node = host.exchange = host.watch = None
         host.clock.crash_at = None
 
     def restart(self, code: str) -> None:
@@ -541,8 +624,6 @@ def _init(base: Path, shape: Shape, database: str | None) -> Network:
 
 
 def _load(path: Path) -> Network:
-    from nodes.home import NodeHome
-
     topology = load_topology(path / "topology.toml")
     return Network(path, topology, {n.code: NodeHome(path / n.code) for n in topology})
 
