@@ -29,6 +29,7 @@ from types import FrameType
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -48,6 +49,7 @@ __all__ = [
     "JOB_TABLE",
     "REVOCATION_INTERVAL_HOURS",
     "AgentRun",
+    "add_home",
     "backup_job",
     "keeper_job",
     "purge_job",
@@ -57,6 +59,7 @@ __all__ = [
     "run_once",
     "schedule_jobs",
     "scheduler_for",
+    "scheduler_for_homes",
     "sync_job",
 ]
 
@@ -216,6 +219,30 @@ def scheduler_for(node: Node) -> BlockingScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=UTC,
     )
+
+
+def scheduler_for_homes() -> BlockingScheduler:
+    """A scheduler (not started) for many homes (:mod:`nodes.hosting`): its own jobs in
+    memory; each home's join it with :func:`add_home`."""
+    return BlockingScheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone=UTC,
+    )
+
+
+def add_home(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]:
+    """Give ``node`` a job store (its database) and a worker thread of its own in
+    ``scheduler``, its threads named for its log lines (:data:`nodes.logs.THREAD_PREFIX`),
+    and schedule its jobs there; describe them."""
+    code = node.spec.code
+    store = f"home-{code}"
+    scheduler.add_jobstore(SQLAlchemyJobStore(engine=node.engine, tablename=JOB_TABLE), store)
+    scheduler.add_executor(
+        ThreadPoolExecutor(1, {"thread_name_prefix": f"{logs.THREAD_PREFIX}{code}"}), store
+    )
+    return schedule_jobs(scheduler, node, home, store=store)
 
 
 def schedule_jobs(

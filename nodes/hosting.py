@@ -21,18 +21,12 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.blocking import BlockingScheduler
-
 from nodes import logs, metrics
-from nodes.agent import JOB_TABLE, schedule_jobs
+from nodes.agent import add_home, scheduler_for_homes
 from nodes.locks import agent_lock
 from nodes.node import Node
 from nodes.settings import SETTINGS_FILE
@@ -69,7 +63,7 @@ def find_homes(folders: list[Path]) -> list[Path]:
 class _Homes:
     """The homes of one agent: those running, and those to try again."""
 
-    def __init__(self, scheduler: BlockingScheduler, homes: list[Path]) -> None:
+    def __init__(self, scheduler: Any, homes: list[Path]) -> None:
         self.scheduler = scheduler
         self.waiting = list(homes)
         self.running: tuple[Node, ...] = ()  # replaced whole: a scrape reads it meanwhile
@@ -94,19 +88,10 @@ class _Homes:
         with contextlib.ExitStack() as stack:
             stack.enter_context(agent_lock(home))
             node = stack.enter_context(Node.open(home))
-            code = node.spec.code
-            store = f"home-{code}"
-            self.scheduler.add_jobstore(
-                SQLAlchemyJobStore(engine=node.engine, tablename=JOB_TABLE), store
-            )
-            self.scheduler.add_executor(
-                ThreadPoolExecutor(1, {"thread_name_prefix": f"{logs.THREAD_PREFIX}{code}"}),
-                store,
-            )
-            described = schedule_jobs(self.scheduler, node, home, store=store)
+            described = add_home(self.scheduler, node, home)
             self.stack.enter_context(stack.pop_all())
         self.running = (*self.running, node)
-        return f"{code} ({', '.join(described)})"
+        return f"{node.spec.code} ({', '.join(described)})"
 
 
 def run_homes(
@@ -120,12 +105,7 @@ def run_homes(
     """Run the jobs of every home under ``folders`` until SIGTERM or SIGINT (see the module)."""
     homes = find_homes(folders)
     logs.configure("agent", log_format)
-    scheduler = BlockingScheduler(
-        jobstores={"default": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(1)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
-        timezone=UTC,
-    )
+    scheduler = scheduler_for_homes()
     state = _Homes(scheduler, homes)
     with state.stack:
         described = state.start_waiting()
