@@ -45,6 +45,7 @@ def scrape(port: int, until: list[str], seconds: float = 90) -> str:
     return text
 
 
+@pytest.mark.slow
 def test_one_agent_runs_a_city_and_its_counties_and_a_locked_home_waits(
     province: Network, tmp_path: Path
 ) -> None:
