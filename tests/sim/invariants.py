@@ -35,7 +35,8 @@ and once the faults stop and the province has had its rounds:
 - ``convergence``: every node quiet (nothing unacknowledged, waiting, retrying, parked);
 - ``acknowledged``: every change-set has its receipt, and every refusal a reason;
 - ``code sets delivered`` (checked by the simulation): every code-set extension the
-  province published is held by every node;
+  province published is held by every node (but one that went with the province's lost
+  state, held by no node at all);
 - ``reports delivered``: every version of a report submitted is held by the parent and
   the center, no more, no fewer;
 - ``reconciled`` (checked by the simulation, which runs them): every reconciliation of
