@@ -239,10 +239,19 @@ def add_home(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]:
     code = node.spec.code
     store = f"home-{code}"
     scheduler.add_jobstore(SQLAlchemyJobStore(engine=node.engine, tablename=JOB_TABLE), store)
-    scheduler.add_executor(
-        ThreadPoolExecutor(1, {"thread_name_prefix": f"{logs.THREAD_PREFIX}{code}"}), store
-    )
-    return schedule_jobs(scheduler, node, home, store=store)
+    try:
+        scheduler.add_executor(
+            ThreadPoolExecutor(1, {"thread_name_prefix": f"{logs.THREAD_PREFIX}{code}"}), store
+        )
+        try:
+            return schedule_jobs(scheduler, node, home, store=store)
+        except BaseException:
+            scheduler.remove_executor(store, shutdown=False)
+            raise
+    except BaseException:
+        # Nothing of a home that could not start stays behind: it is tried again whole.
+        scheduler.remove_jobstore(store, shutdown=False)
+        raise
 
 
 def schedule_jobs(

@@ -13,6 +13,7 @@ both.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+log = logging.getLogger("fiscalsync.metrics")
 LATENCY_SAMPLE = 1000
 """The apply delay is summed over this many of the latest change-sets taken."""
 
@@ -220,7 +222,12 @@ class _Nodes(Collector):
     def collect(self) -> Iterator[Any]:
         families: dict[str, Any] = {}
         for node in self.nodes():
-            for family in NodeCollector(node).collect():
+            try:
+                found = list(NodeCollector(node).collect())
+            except Exception:  # one home's database down never hides the others' figures
+                log.exception("metrics of %s", node.spec.code)
+                continue
+            for family in found:
                 if family.name in families:
                     families[family.name].samples.extend(family.samples)
                 else:

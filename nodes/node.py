@@ -56,6 +56,7 @@ class ChangeSetView:
             ("body", h.body),
             ("suite", h.suite),
             ("signer", h.signer),
+            ("epoch", h.epoch or "-"),
         ]
 
     def as_dict(self) -> dict[str, Any]:

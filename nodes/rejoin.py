@@ -282,8 +282,15 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             "answered_at": exchange.clock.now(),
             "epoch": epoch,
         }
-        conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
-        conn.execute(rejoin_fence.insert().values(node=asker, **values))
+        held = conn.execute(
+            sa.select(rejoin_fence.c.void_before).where(rejoin_fence.c.node == asker)
+        ).scalar_one_or_none()
+        # A request of an earlier restore, delayed, never takes the place of a later one's
+        # fence (its stamps are earlier: they never go back), or all the node signs since
+        # would be void here.
+        if held is None or held <= verified.header.created:
+            conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
+            conn.execute(rejoin_fence.insert().values(node=asker, **values))
 
         crl = exchange.trust.crl
         first: dict[str, Any] = {"rejoin": "answer", "request": verified.id, "problems": problems}

@@ -48,7 +48,7 @@ from nodes.node import Node
 from nodes.settings import SETTINGS_FILE
 from nodes.topology import load_topology
 from schema import snapshot
-from schema.backups import restore_log
+from schema.backups import rejoin_fence, restore_log
 from schema.engine import drop_database, ensure_database, open_engine, parse_url, sqlite_url
 from schema.types import parse_utc
 from sync import certificates, changeset
@@ -338,6 +338,10 @@ def restore(
                             restored_at=NotBefore(clock, newest).now(),
                         )
                     )
+                    # The epochs of its peers' own restores that it kept are as old as
+                    # its backup: a peer restored since names another. Judged by time
+                    # instead, an old fence voids nothing a peer signs after it.
+                    conn.execute(rejoin_fence.update().values(epoch=None))
                 peers = rejoin.start(node, clock)
             fsync_tree(staging)
             os.replace(staging, home)

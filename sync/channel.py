@@ -418,6 +418,12 @@ def _take(
     name = header.filename
     clock = signing_clock(conn, clock)
     head = _head(conn, header.origin, signer.code, clock.now(), signer.suite)
+    # Before its place in the channel: what a restored node's lost state signed is void
+    # wherever it arrives, before, at or after the restored node's own change-set under its
+    # number, never a replay or a fork to restore it for again, nor an early one to wait for.
+    void = _void(conn, header, header.seq, "out_seq")
+    if void is not None:
+        return _Refusal("void", void)
     expected = head.seq + 1
     if header.seq > expected:
         return Received(Outcome.EARLY, name, header.origin, header.seq)
@@ -439,9 +445,6 @@ def _take(
             changeset_log.update().where(changeset_log.c.id == logged).values(receipt_sent_at=None)
         )
         return Received(Outcome.DUPLICATE, name, header.origin, header.seq)
-    void = _void(conn, header, header.seq, "out_seq")
-    if void is not None:
-        return _Refusal("void", void)
     previous = head.last_id
     if header.prev != previous:
         return _Refusal(

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, init_node
+from nodes import Node, init_node, rejoin
 from nodes.backups import last_manifest, take_backup
 from nodes.drill import drill
 from nodes.exchange import Exchange
@@ -944,3 +944,73 @@ def test_a_revocation_the_center_never_got_comes_with_the_rejoin_answers(
     assert not verifies_at(province, "410102", stolen)
     settle(province)
     assert not verifies_at(province, "410102", stolen)
+
+
+@pytest.mark.slow
+def test_a_lost_change_set_arriving_after_the_new_one_under_its_number_is_void_not_a_fork(
+    province: Network,
+) -> None:
+    """As above, but the restored city's own change-set under the number reaches 中原区
+    first: the lost one, arriving after it, is void too, and the city is not told to
+    restore again (no fork)."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    ahead = FixedClock(datetime.now(UTC) + timedelta(days=1))
+    with Node.open(province.path / "410100") as node:
+        line = Allocation(
+            "410102", 300_00, "2050202", "50201", "111", "郑财预〔2026〕1号", 2026, parent_id=first
+        )
+        allocate(node, [line], actor="test", clock=ahead)
+        outbox_folder = node.home.spool / "outbox"
+        (name,) = [p.name for p in outbox_folder.iterdir() if "_410102_" in p.name]
+        in_flight = province.path.parent / name
+        shutil.copyfile(outbox_folder / name, in_flight)
+    bring_back(province, "410100", lose(province, "410100"))
+    settle(province)
+    down = issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)
+    shutil.copyfile(in_flight, province.homes["410102"].spool / "incoming" / name)
+    settle(province)
+    assert [q for q in quarantined(province) if q[0] == "410102"] == [("410102", "void", "410100")]
+    assert amounts(province, "410102", "received") == {down: 200_00}
+    with Node.open(province.path / "410100") as node:
+        assert rejoin.rejoining(node) is not None and not rejoin.in_progress(node)
+    result = CliRunner().invoke(cli, ["--home", str(province.path / "410100"), "status", "--json"])
+    assert result.exit_code == 0 and "restore" not in json.dumps(
+        json.loads(result.output)["alerts"]
+    )
+    check_books(province)
+
+
+@pytest.mark.slow
+def test_a_node_restored_twice_is_not_cut_off_by_the_fence_its_peer_got_back_from_a_backup(
+    province: Network,
+) -> None:
+    """中原区 is restored (the city fences it, epoch one), the city is backed up, 中原区 is
+    restored again (epoch two). Then the city is restored from that backup, with the fence
+    of epoch one: it judges 中原区 by time again, so 中原区's receipts, which name epoch
+    two, are taken, and the channel goes on."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    for _ in range(2):
+        backup(province, "410102")
+        settle(province)
+        bring_back(province, "410102", lose(province, "410102"))
+        settle(province)
+        if _ == 0:
+            backup(province, "410100")
+            settle(province)
+    bring_back(province, "410100", lose(province, "410100"))
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    assert amounts(province, "410102", "received") == {down: 300_00}
+    assert quarantined(province) == []
+    with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
+        (verdict,) = conn.execute(
+            sa.select(outbox.c.receipt_verdict).where(outbox.c.recipient == "410102")
+        ).scalars()
+    assert verdict == "applied"
+    check_books(province)
