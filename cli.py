@@ -2807,7 +2807,8 @@ def report_direct(
     with Node.open(_home(ctx)) as node:
         funds = appropriations.direct_funds(node, year)
         name = f"{node.spec.code} {node.spec.name}"
-    shape = reports.direct_layout(name, funds, lang)
+    # csv and json are for programs: English keys and words, whatever the language.
+    shape = reports.direct_layout(name, funds, lang if _for_people(fmt) else "en")
     if fmt == "table" and output is None and shape.rows:
         click.echo("\n".join(shape.heading))
     empty = "没有直达资金。" if lang == "zh" else "No direct funds."
@@ -2865,6 +2866,8 @@ def budget_list(ctx: click.Context, year: int, fmt: str, output: Path | None, la
     """
     with Node.open(_home(ctx)) as node:
         found = budget_lines(node, year)
+    if not _for_people(fmt):  # csv and json are for programs: English, whatever the language
+        lang = "en"
     words = reports.labels(lang)
     columns = [
         tabular.Column("section", words["section"]),

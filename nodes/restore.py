@@ -28,6 +28,7 @@ sends nothing new until every peer has answered.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -63,12 +64,15 @@ from sync.errors import (
     InputError,
     KeyMaterialError,
     RemoteFileMissing,
+    TransportError,
     VerificationError,
 )
 from sync.files import fsync_directory, fsync_tree
 from sync.revocation import CRL_FILE
 from sync.transports.base import Transport
 from sync.trust import TrustStore
+
+log = logging.getLogger("fiscalsync.restore")
 
 __all__ = ["Fetcher", "Restored", "choose", "fetch_manifests", "load_database", "restore"]
 
@@ -378,8 +382,16 @@ def _adopt_keepers_crl(transport: Transport, code: str, staging: Path, clock: Cl
         pem = transport.read(store_folder(code, None), CRL_FILE, LARGEST_CRL)
     except RemoteFileMissing:
         return  # a keeper that offers none: the answers bring it
+    except TransportError as exc:  # the list is a head start, never a condition
+        log.warning(
+            "the keeper's revocation list could not be read (%s): the answers bring it", exc
+        )
+        return
     home = NodeHome(staging)
-    keys.adopt_newer_crl(home, TrustStore.load(home.keys, clock=clock), pem)
+    try:
+        keys.adopt_newer_crl(home, TrustStore.load(home.keys, clock=clock), pem)
+    except (VerificationError, KeyMaterialError) as exc:
+        log.warning("the keeper's revocation list was not adopted (%s): the answers bring it", exc)
 
 
 def _open_keys(read: ReadManifest, key: backup_keys.BackupKey) -> dict[bytes, DataKey]:

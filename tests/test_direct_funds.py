@@ -368,13 +368,13 @@ def test_the_direct_funds_report_at_every_level(province: Network) -> None:
         keys = ("id", "issued", "received", "allocated", "spent", "balance")
         return [tuple(r[k] for k in keys) for r in found]
 
-    assert rows("410000") == [
+    assert rows("410000") == [  # json is for programs: its words are English in any language
         (FIRST, "1000.00", "0.00", "0.00", "0.00", "0.00"),
-        ("合计", "1000.00", "0.00", "0.00", "0.00", "0.00"),
+        ("Total", "1000.00", "0.00", "0.00", "0.00", "0.00"),
     ]
     assert rows("410100") == [
         (FIRST, "0.00", "1000.00", "900.00", "50.00", "50.00"),
-        ("合计", "0.00", "1000.00", "900.00", "50.00", "50.00"),
+        ("Total", "0.00", "1000.00", "900.00", "50.00", "50.00"),
     ]
     assert rows("410102")[0] == ("410100-2026-000001", "0.00", "600.00", "0.00", "120.00", "480.00")
     assert rows("410181") == []  # what it holds is not 直达资金

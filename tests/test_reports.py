@@ -776,9 +776,9 @@ def test_a_budget_import_names_every_bad_line_and_writes_nothing(
         assert done.exit_code == 0, done.stderr
     assert "replacing 2" in done.output
     listed = cli_run(province, county, "budget", "list", "--year", "2026", "--format", "json")
-    assert [(b["code"], b["amount"]) for b in json.loads(listed.output)] == [
-        ("10101", "5000.00"),
-        ("2050202", "300.00"),
+    assert [(b["section"], b["code"], b["amount"]) for b in json.loads(listed.output)] == [
+        ("Revenue", "10101", "5000.00"),  # json is for programs: English in any language
+        ("Expenditure", "2050202", "300.00"),
     ]
     book = Workbook()  # the same budget from Excel, a title row above the header
     sheet = book.active
