@@ -57,6 +57,7 @@ __all__ = [
     "check_job",
     "run_agent",
     "run_once",
+    "run_until_stopped",
     "schedule_jobs",
     "scheduler_for",
     "scheduler_for_homes",
@@ -378,18 +379,28 @@ def run_agent(
         if metrics_port is not None:
             metrics.start_server(metrics.agent_registry(node), metrics_port)
             described.append(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
+        run_until_stopped(scheduler, described, on_start)
 
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %d: stopping after the running job", signum)
-            scheduler.shutdown(wait=False)
 
-        previous: dict[int, Any] = {
-            sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
-            if on_start is not None:
-                on_start(described)
-            scheduler.start()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+def run_until_stopped(
+    scheduler: BlockingScheduler,
+    described: list[str],
+    on_start: Callable[[list[str]], None] | None = None,
+) -> None:
+    """Run ``scheduler`` until SIGTERM or SIGINT (the running jobs are let finish), having
+    told ``on_start`` what it runs."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the running job", signum)
+        scheduler.shutdown(wait=False)
+
+    previous: dict[int, Any] = {
+        sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        if on_start is not None:
+            on_start(described)
+        scheduler.start()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from nodes import logs, metrics
-from nodes.agent import add_home, scheduler_for_homes
+from nodes.agent import add_home, run_until_stopped, scheduler_for_homes
 from nodes.locks import agent_lock
 from nodes.node import Node
 from nodes.settings import SETTINGS_FILE
@@ -124,21 +122,7 @@ def run_homes(
             described.append(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
         for line in described:
             log.info("started: %s", line)
-
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %d: stopping after the running jobs", signum)
-            scheduler.shutdown(wait=False)
-
-        previous: dict[int, Any] = {
-            sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
-            if on_start is not None:
-                on_start(described)
-            scheduler.start()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        run_until_stopped(scheduler, described, on_start)
 
 
 def _retry(state: _Homes) -> None:
