@@ -50,7 +50,7 @@ from sync.revocation import (
 )
 from sync.signing import SignatureSuite
 
-__all__ = ["DEFAULT_SKEW", "SignerInfo", "TrustStore"]
+__all__ = ["DEFAULT_SKEW", "LONGEST_WAIT", "SignerInfo", "TrustStore"]
 
 
 def _read_root(path: Path) -> x509.Certificate:
@@ -63,6 +63,12 @@ def _read_root(path: Path) -> x509.Certificate:
     except OSError as exc:
         raise KeyMaterialError(f"cannot read CA certificate {path}: {exc.strerror}") from exc
     return parse_certificate(data)
+
+
+LONGEST_WAIT = timedelta(days=7)
+"""How far this node's clock may run behind a certificate's start for a change-set signed
+within it to wait (:class:`CertificateNotYetBegun`) rather than be quarantined, where an
+operator sees it: a day slow is a clock to wait for, a week is one to set right."""
 
 
 @dataclass(frozen=True)
@@ -267,13 +273,21 @@ class TrustStore:
             )
         begins, ends = cert.not_valid_before_utc, cert.not_valid_after_utc
         if _before(now, begins, skew):
-            if signed_at is not None and not _before(signed_at, begins, skew):
+            if (
+                signed_at is not None
+                and not _before(signed_at, begins, skew)
+                and begins - now <= LONGEST_WAIT
+            ):
                 raise CertificateNotYetBegun(  # this node's clock is behind the signer's
                     f"{who} is not valid before {utc_text(begins)} and this node's clock says "
                     f"{utc_text(now)}: the change-set waits until the clock has caught up",
                     hint="check this node's clock",
                 )
-            raise CertificateRejected(f"{who} is not valid before {utc_text(begins)}")
+            raise CertificateRejected(
+                f"{who} is not valid before {utc_text(begins)}, and this node's clock says "
+                f"{utc_text(now)}",
+                hint="check this node's clock; once it is right, release the file from quarantine",
+            )
         if signed_at is None:
             if _after(now, ends, skew):
                 raise CertificateRejected(f"{who} expired on {utc_text(ends)}")

@@ -27,6 +27,7 @@ from schema.channels import changeset_log, outbox, quarantine
 from schema.tables import appropriation
 from sync import certificates, changeset, pki
 from sync.clock import SYSTEM_CLOCK, FixedClock
+from sync.trust import LONGEST_WAIT
 
 CITY = "410100"
 COUNTIES = ("410102", "410122")
@@ -253,3 +254,17 @@ def test_a_node_whose_clock_runs_slow_waits_for_a_renewed_certificate_to_begin(
     one_round(province, CITY, FixedClock(now + timedelta(minutes=1)))
     (taken,) = rows(province, CITY, changeset_log, changeset_log.c.origin == "410000")
     assert taken.verdict == "applied"
+
+
+def test_a_clock_more_than_a_week_slow_is_not_waited_for(province: Network, tmp_path: Path) -> None:
+    """As above, but the city's clock runs eight days slow: beyond the longest wait, the
+    change-set goes to quarantine, where an operator sees the clock named, not waits unseen."""
+    renew(province, "410000", tmp_path, "--renew")
+    now = SYSTEM_CLOCK.now() + timedelta(minutes=1)
+    issue(province, "410000", [line(CITY, 1_000, "豫财预〔2026〕7号")], FixedClock(now))
+    one_round(province, "410000", FixedClock(now))
+    slow = now - LONGEST_WAIT - timedelta(days=1)
+    one_round(province, CITY, FixedClock(slow))
+    (held,) = rows(province, CITY, quarantine)
+    assert "is not valid before" in held.detail and "this node's clock says" in held.detail
+    assert rows(province, CITY, changeset_log, changeset_log.c.origin == "410000") == []
