@@ -86,9 +86,13 @@ class _Homes:
         with contextlib.ExitStack() as stack:
             stack.enter_context(agent_lock(home))
             node = stack.enter_context(Node.open(home))
-            described = add_home(self.scheduler, node, home)
+            self.running = (*self.running, node)  # its figures shown from its first round
+            try:
+                described = add_home(self.scheduler, node, home)
+            except BaseException:
+                self.running = tuple(n for n in self.running if n is not node)
+                raise
             self.stack.enter_context(stack.pop_all())
-        self.running = (*self.running, node)
         return f"{node.spec.code} ({', '.join(described)})"
 
 
