@@ -123,6 +123,7 @@ def _driver() -> Any:
 def test_the_wall_in_a_browser_shows_every_node_the_held_back_county_and_the_missing_report(
     province: Network, month: dict[str, Any], tmp_path: Path
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -158,13 +159,18 @@ def test_the_wall_in_a_browser_shows_every_node_the_held_back_county_and_the_mis
                 assert (tmp_path / "wall.png").stat().st_size > 10_000
                 settle = sync_network(province.path, until_quiet=True, max_rounds=40)
                 assert settle.quiet, settle.unsettled  # 410122 is back: the page follows
-                WebDriverWait(driver, 60).until(
+                # The page redraws its tiles as it refreshes: an element found a moment
+                # before may be gone, and is looked for again.
+                wait = WebDriverWait(
+                    driver, 60, ignored_exceptions=(StaleElementReferenceException,)
+                )
+                wait.until(
                     lambda d: (
                         d.find_element(By.ID, f"node-{HELD_BACK}").get_attribute("data-state")
                         == "ok"
                     )
                 )
-                driver.find_element(By.ID, f"node-{HELD_BACK}").click()
+                wait.until(lambda d: d.find_element(By.ID, f"node-{HELD_BACK}").click() or True)
                 assert driver.find_element(By.ID, "detail").text == f"中牟县 {HELD_BACK}"
                 driver.get(url + "?lang=en")
                 english = driver.find_element(By.ID, f"node-{HELD_BACK}").text
