@@ -21,7 +21,7 @@ from nodes.settings import LOCAL_TIME
 from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, quarantine
 from schema.engine import reading
-from sync import attempts, changeset, channel
+from sync import attempts, changeset, waiting
 from sync.attempts import MAX_ATTEMPTS, Failure, Stage
 from sync.channel import Spool
 from sync.errors import VerificationError
@@ -213,7 +213,7 @@ def _spooled(
 ) -> list[Unsettled]:
     """Files waiting in ``incoming/`` (early, for another node, or failing) and ``relay/``."""
     found = []
-    for item in channel.waiting(engine, spool, me):
+    for item in waiting.waiting(engine, spool, me):
         route = f"{item.origin} -> {item.recipient}"
         if (Stage.TAKE, item.filename) in failing or (Stage.RELAY, item.filename) in failing:
             continue  # named below, with its failure

@@ -22,7 +22,7 @@ from nodes.settings import Settings, load_settings
 from nodes.topology import NodeSpec, Topology, load_topology
 from schema import migrate, tables
 from schema.engine import open_engine, reading, redact
-from sync import attempts, changeset, channel, quarantine
+from sync import attempts, changeset, quarantine, waiting
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.channel import Spool, enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -273,14 +273,14 @@ class Node:
         return written
 
     def outbox(self, *, include_acknowledged: bool = False) -> list[Any]:
-        return channel.pending_outbox(self.engine, include_acknowledged=include_acknowledged)
+        return waiting.pending_outbox(self.engine, include_acknowledged=include_acknowledged)
 
     def damaged_copies(self) -> dict[str, str]:
         """This node's own stored copies found damaged (never sent): file name → why."""
         return {f.name: f.error for f in attempts.failures(self.engine) if f.damaged}
 
-    def waiting(self) -> list[channel.Waiting]:
-        return channel.waiting(self.engine, self.spool, self.spec.code)
+    def waiting(self) -> list[waiting.Waiting]:
+        return waiting.waiting(self.engine, self.spool, self.spec.code)
 
     def quarantined(self, *, include_closed: bool = False) -> list[Any]:
         return quarantine.entries(self.engine, include_closed=include_closed)

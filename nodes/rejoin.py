@@ -34,7 +34,7 @@ a receipt of a change-set the node took before it died) is void there from now o
 (:func:`sync.channel.receive` quarantines it as ``void``), so nothing the node lost can
 come back from the network to fork a channel. "Before" is by identity: the request names
 a new random *epoch*, which the header of everything the node signs from then on names
-too (:func:`sync.channel.epoch`); what the lost state signed cannot name it, however far
+too (:func:`sync.fence.epoch`); what the lost state signed cannot name it, however far
 ahead the lost machine's clock ran. (A request from a node that names no epoch is judged
 by its own stamps, which never go back (:func:`sync.channel.signing_clock`): void is what
 is dated before the request.) A peer that meets a fork from a node that
@@ -133,7 +133,7 @@ def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
         # restore and did not get back is dated before its request, and void at its peers.
         latest = channel.latest_stamp(conn)
         clock = NotBefore(clock, None if latest is None else latest + STAMP_STEP)
-        # A new epoch, which all it signs from now on names (sync.channel.epoch): what it
+        # A new epoch, which all it signs from now on names (sync.fence.epoch): what it
         # signed before the loss cannot name it, however far ahead its clock then ran.
         epoch = secrets.token_hex(16)
         restored = sa.select(sa.func.max(restore_log.c.id)).scalar_subquery()

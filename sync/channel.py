@@ -65,9 +65,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from schema.backups import rejoin_fence, rejoin_peer, restore_log
+from schema.backups import rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
-from schema.engine import reading
 from schema.locks import insert_missing, lock_rows
 from schema.types import format_utc, parse_utc
 from sync import attempts, changeset
@@ -79,10 +78,10 @@ from sync.errors import (
     HomeError,
     InputError,
     NotAuthorized,
-    StorageError,
     VerificationError,
     failure_message,
 )
+from sync.fence import epoch, why_void
 from sync.files import copy_atomic
 from sync.pki import Signer
 from sync.quarantine import quarantine_file
@@ -91,7 +90,6 @@ from sync.spool import Spool
 from sync.trust import SignerInfo, TrustStore
 
 __all__ = [
-    "epoch",
     "BACKOFF_BASE",
     "BACKOFF_CEILING",
     "CHANNEL_LABEL",
@@ -103,7 +101,6 @@ __all__ = [
     "Outcome",
     "Received",
     "Spool",
-    "Waiting",
     "adopt_own",
     "backoff",
     "crashpoint",
@@ -112,12 +109,10 @@ __all__ = [
     "genesis_state",
     "next_state",
     "latest_stamp",
-    "pending_outbox",
     "receive",
     "signing_clock",
     "store_receipt",
     "take_again",
-    "waiting",
 ]
 
 RECEIPT = "receipt"
@@ -421,7 +416,7 @@ def _take(
     # Before its place in the channel: what a restored node's lost state signed is void
     # wherever it arrives, before, at or after the restored node's own change-set under its
     # number, never a replay or a fork to restore it for again, nor an early one to wait for.
-    void = _void(conn, header, header.seq, "out_seq")
+    void = why_void(conn, header, header.seq, "out_seq")
     if void is not None:
         return _Refusal("void", void)
     expected = head.seq + 1
@@ -483,39 +478,6 @@ def _take(
     _advance(conn, header.origin, signer.code, header.seq, verified.id, state, now)
     outcome = Outcome.APPLIED if verdict == "applied" else Outcome.REJECTED
     return Received(outcome, name, header.origin, header.seq, reason)
-
-
-def epoch(conn: Connection) -> str | None:
-    """This node's epoch since its latest restore (None: never restored, or restored by a
-    fiscalsync that kept none), named in the header of everything it signs."""
-    return conn.execute(
-        sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
-    ).scalar_one_or_none()
-
-
-def _void(conn: Connection, header: Header, seq: int, column: str) -> str | None:
-    """Why a change-set or receipt its origin signed before being restored from a backup,
-    and did not take back when it rejoined, is void here (None when it is not).
-
-    Beyond what it took back, a node that named an epoch in its rejoin request must name
-    it in everything it signs: what does not was signed by its lost state, whenever it is
-    dated (the lost machine's clock may have run ahead of the new one). A node that named
-    none is judged by time: void when dated before its request."""
-    fence = conn.execute(
-        sa.select(rejoin_fence).where(rejoin_fence.c.node == header.origin)
-    ).first()
-    if fence is None or seq <= getattr(fence, column):
-        return None
-    if fence.epoch is not None:
-        if header.epoch == fence.epoch:
-            return None
-    elif header.created >= fence.void_before:
-        return None
-    return (
-        f"{header.filename}: signed by {header.origin} before it was restored from a backup "
-        f"({format_utc(fence.void_before)}) and not among what it took back when it rejoined: "
-        "void, it went with the state it lost"
-    )
 
 
 def _log(
@@ -595,7 +557,7 @@ def _take_receipt(
             engine, spool, path, "receipt", f"{path.name}: not a well-formed receipt", clock
         )
     with engine.begin() as conn:
-        void = _void(conn, header, header.seq, "in_seq")
+        void = why_void(conn, header, header.seq, "in_seq")
         found = lock_rows(conn, outbox.c.id, [acknowledged])
         entry = found[0] if found else None
         known = entry is not None and entry.recipient == header.origin and entry.seq == header.seq
@@ -642,67 +604,6 @@ def _receipt_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         raise ValueError(f"taken_at {value!r} is not a time")
     return parse_utc(value)
-
-
-# --- what an operator looks at -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """A file in ``incoming/``: addressed here, waiting for its predecessors (or, for
-    another node, waiting to be checked for relaying)."""
-
-    filename: str
-    origin: str
-    kind: str
-    seq: int
-    expected: int
-    recipient: str
-    created: datetime
-    """When its origin made it (the header's ``created``, UTC)."""
-
-
-def pending_outbox(engine: Engine, *, include_acknowledged: bool = False) -> list[Any]:
-    """Outbox entries (by default only those still waiting for their receipt)."""
-    query = sa.select(outbox).order_by(outbox.c.recipient, outbox.c.seq)
-    if not include_acknowledged:
-        query = query.where(outbox.c.acked_at.is_(None))
-    with reading(engine) as conn:
-        return list(conn.execute(query).all())
-
-
-def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
-    """Files in ``incoming/`` and the sequence number each channel expects next."""
-    found = []
-    with reading(engine) as conn:
-        heads = {
-            row.origin: row.seq
-            for row in conn.execute(
-                sa.select(channel_head.c.origin, channel_head.c.seq).where(
-                    channel_head.c.recipient == me
-                )
-            )
-        }
-    if not spool.incoming.is_dir():
-        return []
-    for path in sorted(spool.incoming.iterdir()):
-        try:
-            header, _seal = changeset.read_header(path)
-        except (VerificationError, StorageError):
-            continue  # quarantined, or counted and parked, by the next round
-        expected = heads.get(header.origin, 0) + 1
-        found.append(
-            Waiting(
-                path.name,
-                header.origin,
-                header.kind,
-                header.seq,
-                expected,
-                header.recipient,
-                header.created,
-            )
-        )
-    return found
 
 
 # --- after a restore: what the node's peers give back --------------------------------------

@@ -1,0 +1,54 @@
+"""The fence a peer keeps around a node restored from a backup (:mod:`nodes.rejoin`).
+
+A restored node lost what it signed after its backup, and part of that may still be on
+its way. Each peer that answers its rejoin request records a fence (``rejoin_fence``);
+beyond what the peer gave back, whatever the node's lost state signed is void there.
+Since schema revision 0015 the request names a random *epoch*, which the header of
+everything the node signs afterwards names too (:func:`epoch`): what does not name it is
+void, however far ahead the lost machine's clock ran. A fence without an epoch (from a
+node that named none, or kept by a node restored since) is judged by time.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schema.backups import rejoin_fence, restore_log
+from schema.types import format_utc
+from sync.changeset import Header
+
+__all__ = ["epoch", "why_void"]
+
+
+def epoch(conn: Connection) -> str | None:
+    """This node's epoch since its latest restore (None: never restored, or restored by a
+    fiscalsync that kept none), named in the header of everything it signs."""
+    return conn.execute(
+        sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def why_void(conn: Connection, header: Header, seq: int, column: str) -> str | None:
+    """Why a change-set or receipt its origin signed before being restored from a backup,
+    and did not take back when it rejoined, is void here (None when it is not).
+
+    Beyond what it took back, a node that named an epoch in its rejoin request must name
+    it in everything it signs: what does not was signed by its lost state, whenever it is
+    dated (the lost machine's clock may have run ahead of the new one). A node that named
+    none is judged by time: void when dated before its request."""
+    fence = conn.execute(
+        sa.select(rejoin_fence).where(rejoin_fence.c.node == header.origin)
+    ).first()
+    if fence is None or seq <= getattr(fence, column):
+        return None
+    if fence.epoch is not None:
+        if header.epoch == fence.epoch:
+            return None
+    elif header.created >= fence.void_before:
+        return None
+    return (
+        f"{header.filename}: signed by {header.origin} before it was restored from a backup "
+        f"({format_utc(fence.void_before)}) and not among what it took back when it rejoined: "
+        "void, it went with the state it lost"
+    )
