@@ -205,6 +205,7 @@ class Exchange:
         self._offer_crl(summary)
         self._ship_backup(summary)
         self._send_messages(summary)
+        self._send_kept(summary)
         self._send_outbox(summary, retransmit_now)
         self._send_receipts(summary)
         self._send_relays(summary)
@@ -491,6 +492,31 @@ class Exchange:
                         .where(rejoin_peer.c.peer == asked.peer)
                         .values(sent_at=now)
                     )
+            except Exception as exc:  # one file never stops the round
+                summary.problems.append(f"{path.name}: not sent: {failure_message(exc)}")
+
+    def _send_kept(self, summary: RoundSummary) -> None:
+        """Send each *kept* message of this node's last rejoin (:func:`rejoin.owed`) again
+        every while until what it names is acknowledged; then drop it."""
+        folder = self.spool.root / rejoin.KEPT
+        if not folder.is_dir():
+            return
+        now = self.clock.now().timestamp()
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or is_temporary(path.name) or path.name.startswith("."):
+                continue
+            try:
+                with reading(self.engine) as conn:
+                    owed = rejoin.owed(conn, path)
+                if not owed:
+                    path.unlink()
+                    continue
+                if now - path.stat().st_mtime < REQUEST_RESEND:
+                    continue
+                name = changeset.parse_filename(path.name)
+                if self._send(self.routes.next_hop(name.recipient), path):
+                    summary.messages += 1
+                    os.utime(path, (now, now))
             except Exception as exc:  # one file never stops the round
                 summary.problems.append(f"{path.name}: not sent: {failure_message(exc)}")
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -45,6 +45,7 @@ from sync.backup.envelope import BackupDamaged
 from sync.changeset import Header, Verified
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, StorageError, VerificationError
+from sync.fence import why_void
 from sync.pki import load_signer
 from sync.spool import Spool
 
@@ -127,8 +128,7 @@ class Replayer:
                 elif kind not in ("backup", "revocation", "receipt", *FORGOTTEN_ON_RESTORE):
                     raise InputError(f"{self.node.spec.code} cannot take back a {kind} change-set")
                 if step.receipt is not None:
-                    verdict = channel.store_receipt(conn, self.spool, entry, step.receipt, now)
-                    self.acknowledged(conn, entry, verdict)
+                    self._store(conn, entry, step.receipt, now)
                 own += 1
             else:
                 channel.take_again(
@@ -153,8 +153,16 @@ class Replayer:
             entry = conn.execute(
                 sa.select(outbox).where(outbox.c.id == step.changeset.id).with_for_update()
             ).one()
-            verdict = channel.store_receipt(conn, self.spool, entry, step.receipt, now)
-            self.acknowledged(conn, entry, verdict)
+            self._store(conn, entry, step.receipt, now)
+
+    def _store(self, conn: Connection, entry: Any, receipt: Verified, now: datetime) -> None:
+        """Store ``receipt`` for outbox ``entry``, unless its recipient signed it in a state
+        it has lost since (restored from a backup, it rejoined after): then the recipient
+        no longer holds the change-set, which stays unacknowledged and goes to it again."""
+        if why_void(conn, receipt.header, int(entry.seq), "in_seq") is not None:
+            return
+        verdict = channel.store_receipt(conn, self.spool, entry, receipt, now)
+        self.acknowledged(conn, entry, verdict)
 
 
 @dataclass(frozen=True)

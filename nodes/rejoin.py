@@ -37,7 +37,12 @@ a new random *epoch*, which the header of everything the node signs from then on
 too (:func:`sync.fence.epoch`); what the lost state signed cannot name it, however far
 ahead the lost machine's clock ran. (A request from a node that names no epoch is judged
 by its own stamps, which never go back (:func:`sync.channel.signing_clock`): void is what
-is dated before the request.) A peer that meets a fork from a node that
+is dated before the request.) A node may take back some of its own change-sets from another node than their recipient
+(its keeper's journal, when it and that recipient were restored at once and the recipient
+had answered from its own restored state): once rejoined, it tells each such recipient
+which (a ``rejoin`` *kept* message, sent again until each of them is acknowledged), and
+the recipient lets exactly those through its fence (:data:`schema.backups.rejoin_kept`).
+A peer that meets a fork from a node that
 did *not* rejoin (re-initialised with ``init``, or an old database copied back) sends it
 a ``rejoin`` *notice*, which the node shows in ``status``: restore from the center.
 """
@@ -62,9 +67,10 @@ from nodes import keys
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.policy import KINDS, check_send
 from nodes.topology import Topology
-from schema.backups import rejoin_fence, rejoin_peer, restore_log
+from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
+from schema.locks import insert_missing
 from schema.types import format_utc, parse_utc
 from sync import changeset, channel
 from sync.changeset import Verified
@@ -77,13 +83,18 @@ if TYPE_CHECKING:
     from nodes.exchange import Exchange
     from nodes.node import Node
 
-__all__ = ["KIND", "Rejoining", "answer", "peers_of", "rejoining", "start", "take"]
+__all__ = ["KEPT", "KIND", "Rejoining", "answer", "owed", "peers_of", "rejoining", "start", "take"]
 
 KIND = "rejoin"
 MESSAGES = "messages"
 ANSWERS = "rejoin"
+KEPT = "rejoin-kept"
+"""The folder of ``spool/`` with the *kept* messages, sent until what they name is acknowledged."""
+KEPT_MOST = 1_000_000
+"""The most change-set ids a *kept* message may name."""
 PIECE = 6 * 1024 * 1024
 EPOCH = re.compile(r"[0-9a-f]{32}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 STAMP_STEP = timedelta(microseconds=1)
 """How far a rejoin request is dated after the latest stamp the restored node holds."""
 
@@ -290,6 +301,7 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         # would be void here.
         if held is None or held <= verified.header.created:
             conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
+            conn.execute(rejoin_kept.delete().where(rejoin_kept.c.node == asker))
             conn.execute(rejoin_fence.insert().values(node=asker, **values))
 
         crl = exchange.trust.crl
@@ -356,8 +368,14 @@ def take(exchange: Exchange, path: Path) -> str:
             "--recovery-key FILE HOME",
         )
         return f"{origin} says this node must be restored"
+    if what == "kept":
+        note = _keep(exchange, verified, first)
+        path.unlink(missing_ok=True)
+        return note
     if what != "answer":
-        raise InputError(f"{path.name}: a rejoin change-set that is neither request nor answer")
+        raise InputError(
+            f"{path.name}: a rejoin change-set that is neither request, answer, notice nor kept"
+        )
     node = exchange.node
     with node.engine.begin() as conn:
         row = conn.execute(
@@ -382,6 +400,74 @@ def take(exchange: Exchange, path: Path) -> str:
     if problems:
         return f"{origin} answered, with problems: {'; '.join(map(str, problems))}"
     return f"{origin} answered"
+
+
+def _write_kept(
+    exchange: Exchange, conn: Any, asked: dict[str, str], taken_back: list[Verified]
+) -> None:
+    """Write, for each peer, a *kept* message naming its own change-sets to that peer that
+    this node took back and that are still unacknowledged (in the rejoin's transaction: a
+    message written before a rollback names only what the retried rejoin takes back again)."""
+    unacked = {
+        row.id
+        for row in conn.execute(
+            sa.select(outbox.c.id).where(
+                outbox.c.id.in_([v.id for v in taken_back]), outbox.c.acked_at.is_(None)
+            )
+        )
+    }
+    folder = exchange.spool.root / KEPT
+    shutil.rmtree(folder, ignore_errors=True)  # of an attempt that rolled back, or before
+    for peer, request_id in sorted(asked.items()):
+        ids = [v.id for v in taken_back if v.header.recipient == peer and v.id in unacked]
+        if not ids:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        body = {"rejoin": "kept", "request": request_id, "kept": ids}
+        written = changeset.write_changeset(
+            folder, exchange.signer, peer, KIND, 1, "", [body], exchange.clock
+        )
+        os.utime(written.path, (0, 0))  # never sent yet: sent at the next round
+
+
+def owed(conn: Any, path: Path) -> bool:
+    """True while a *kept* message names a change-set still unacknowledged here (it is
+    sent again until its recipient has let them all through and acknowledged them)."""
+    with contextlib.closing(changeset.iter_operations(path)) as operations:
+        first = next(operations, {})
+    ids = [i for i in first.get("kept") or [] if isinstance(i, str)]
+    if not ids:
+        return False
+    return (
+        conn.execute(
+            sa.select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.acked_at.is_(None))
+        ).first()
+        is not None
+    )
+
+
+def _keep(exchange: Exchange, verified: Verified, body: dict[str, Any]) -> str:
+    """At a peer: let through its fence the change-sets a restored node took back."""
+    origin = verified.header.origin
+    ids = body.get("kept")
+    if (
+        not isinstance(ids, list)
+        or len(ids) > KEPT_MOST
+        or not all(isinstance(i, str) and _DIGEST.fullmatch(i) for i in ids)
+    ):
+        raise InputError(f"{verified.header.filename}: not a well-formed rejoin kept message")
+    with exchange.node.engine.begin() as conn:
+        fence = conn.execute(
+            sa.select(rejoin_fence.c.request_id)
+            .where(rejoin_fence.c.node == origin)
+            .with_for_update()
+        ).first()
+        if fence is None or fence.request_id != body.get("request"):
+            return f"a kept message of {origin} for an older rejoin, dropped"
+        added = sum(
+            insert_missing(conn, rejoin_kept, {"node": origin, "changeset_id": i}) for i in ids
+        )
+    return f"{origin} took back {len(ids)} change-set(s) of its own for this node ({added} new)"
 
 
 def adopt_carried_crl(exchange: Exchange, path: Path) -> bool:
@@ -475,9 +561,12 @@ def finish(exchange: Exchange) -> str | None:
             changeset.verify(folder / row.answer_file, exchange.trust, recipient=exchange.me)
             steps.extend(_unpack(exchange, folder / row.answer_file, unpacked))
         replayer = Replayer(node, exchange.clock)
+        asked = {row.peer: row.request_id for row in rows}
         with node.engine.begin() as conn:
             now = channel.signing_clock(conn, exchange.clock).now()  # not before its requests
-            own, taken = replayer.redo(conn, in_order(steps))
+            ordered = in_order(steps)
+            own, taken = replayer.redo(conn, ordered)
+            _write_kept(exchange, conn, asked, [s.changeset for s in ordered if s.own])
             conn.execute(rejoin_peer.delete())
             last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()
             conn.execute(

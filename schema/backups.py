@@ -4,7 +4,8 @@ At the node that keeps backups (the data center; the province keeps the center's
 :data:`backup_catalogue` lists every backup it took whole. At a node restored from a
 backup, :data:`restore_log` says from what, and :data:`rejoin_peer` tracks the peers
 it asked for what it lost; at each peer, :data:`rejoin_fence` remembers the restore, so
-that what the restored node signed before it and did not get back is void.
+that what the restored node signed before it and did not get back is void (but for what
+:data:`rejoin_kept` names).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from schema.types import DIGEST_LENGTH, UTCDateTime, code_column_type
 EPOCH_LENGTH = 32
 """Hex digits of a restored node's epoch (16 random bytes)."""
 
-__all__ = ["backup_catalogue", "rejoin_fence", "rejoin_peer", "restore_log"]
+__all__ = ["backup_catalogue", "rejoin_fence", "rejoin_kept", "rejoin_peer", "restore_log"]
 
 backup_catalogue = Table(
     "backup_catalogue",
@@ -84,3 +85,14 @@ channel to it that the node still held. What the node signed before ``void_befor
 beyond those is void: it went with the node's lost state. When the node named an ``epoch``
 in its request, whatever it signs beyond those that does not name that epoch is void,
 however it is dated (a clock that ran ahead before the loss cannot carry it past)."""
+
+rejoin_kept = Table(
+    "rejoin_kept",
+    metadata,
+    Column("node", code_column_type(), primary_key=True),
+    Column("changeset_id", String(DIGEST_LENGTH), primary_key=True),
+)
+"""Beside a node's fence: its own change-sets to this node that its lost state signed and
+that it took back when it rejoined (from another peer, or its keeper's journal, after this
+one had answered). They are not void; the rest of that state is. Emptied when the fence
+is replaced."""

@@ -416,7 +416,7 @@ def _take(
     # Before its place in the channel: what a restored node's lost state signed is void
     # wherever it arrives, before, at or after the restored node's own change-set under its
     # number, never a replay or a fork to restore it for again, nor an early one to wait for.
-    void = why_void(conn, header, header.seq, "out_seq")
+    void = why_void(conn, header, header.seq, "out_seq", verified.id)
     if void is not None:
         return _Refusal("void", void)
     expected = head.seq + 1

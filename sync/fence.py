@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schema.backups import rejoin_fence, restore_log
+from schema.backups import rejoin_fence, rejoin_kept, restore_log
 from schema.types import format_utc
 from sync.changeset import Header
 
@@ -29,14 +29,18 @@ def epoch(conn: Connection) -> str | None:
     ).scalar_one_or_none()
 
 
-def why_void(conn: Connection, header: Header, seq: int, column: str) -> str | None:
+def why_void(
+    conn: Connection, header: Header, seq: int, column: str, changeset_id: str | None = None
+) -> str | None:
     """Why a change-set or receipt its origin signed before being restored from a backup,
     and did not take back when it rejoined, is void here (None when it is not).
 
     Beyond what it took back, a node that named an epoch in its rejoin request must name
     it in everything it signs: what does not was signed by its lost state, whenever it is
     dated (the lost machine's clock may have run ahead of the new one). A node that named
-    none is judged by time: void when dated before its request."""
+    none is judged by time: void when dated before its request. A change-set of the lost
+    state that the node took back when it rejoined (``changeset_id`` among those it named
+    since, :data:`schema.backups.rejoin_kept`) is not void."""
     fence = conn.execute(
         sa.select(rejoin_fence).where(rejoin_fence.c.node == header.origin)
     ).first()
@@ -46,6 +50,15 @@ def why_void(conn: Connection, header: Header, seq: int, column: str) -> str | N
         if header.epoch == fence.epoch:
             return None
     elif header.created >= fence.void_before:
+        return None
+    if (
+        changeset_id is not None
+        and conn.execute(
+            sa.select(rejoin_kept.c.changeset_id).where(
+                rejoin_kept.c.node == header.origin, rejoin_kept.c.changeset_id == changeset_id
+            )
+        ).first()
+    ):
         return None
     return (
         f"{header.filename}: signed by {header.origin} before it was restored from a backup "

@@ -372,3 +372,25 @@ def test_a_restored_node_crashed_after_its_last_answer_still_rejoins(sim_base: P
     outcome = play(sim_base, 443, 150, keep=keep, shortest=30)
     assert outcome.failure is None, outcome.failure
     assert outcome.counts["restored"] == 1 and outcome.counts["crashed"] >= 1
+
+
+@pytest.mark.slow
+def test_a_province_and_a_county_restored_days_apart_lose_nothing_between_them(
+    sim_base: Path, db_url_template: str | None
+) -> None:
+    """Seed 110, whole: the province is restored; 410304 answers its rejoin request, and is
+    then restored itself (from a backup older than a code set the province published to
+    it). The restored county answers the province's request sent again (its fence there:
+    nothing past the province's seq 2), and the province, still rejoining, answers the
+    county's from its own restored state. The province then takes back its code set (seq
+    3) from the county's first answer, with the receipt the county's lost state signed.
+
+    That receipt is void (the county no longer holds the code set), so the code set stays
+    unacknowledged and goes to the county again; and the province tells the county which
+    of its lost state's change-sets it took back (a *kept* message), which the county's
+    fence then lets through. Before, the province held the receipt while the county
+    lacked the codes (``exactly-once``), or the county voided the code set every round
+    (``convergence``)."""
+    outcome = play(sim_base, 110, 142, database=db_url_template)
+    assert outcome.failure is None, explain(110, 142, Shape(), outcome)
+    assert outcome.counts.get("restored", 0) >= 2
