@@ -511,8 +511,8 @@ class Exchange:
                 if not owed:
                     path.unlink()
                     continue
-                if now - path.stat().st_mtime < REQUEST_RESEND:
-                    continue
+                if 0 <= now - path.stat().st_mtime < REQUEST_RESEND:
+                    continue  # sent a while ago (a clock set back does not hold it for long)
                 name = changeset.parse_filename(path.name)
                 if self._send(self.routes.next_hop(name.recipient), path):
                     summary.messages += 1

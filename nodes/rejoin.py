@@ -90,8 +90,8 @@ MESSAGES = "messages"
 ANSWERS = "rejoin"
 KEPT = "rejoin-kept"
 """The folder of ``spool/`` with the *kept* messages, sent until what they name is acknowledged."""
-KEPT_MOST = 1_000_000
-"""The most change-set ids a *kept* message may name."""
+KEPT_MOST = 100_000
+"""The most change-set ids a *kept* message may name: one naming more is refused."""
 PIECE = 6 * 1024 * 1024
 EPOCH = re.compile(r"[0-9a-f]{32}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
