@@ -7,6 +7,8 @@ a capability registers here, when it is imported, what the runtime must know of 
 - :data:`RECEIPT_HOOKS`: per kind, what the origin does when a receipt comes back;
 - :data:`ADOPTERS`: per kind, what the origin redoes when one of its own change-sets is
   returned to it after it was restored from a backup that predates it;
+- :data:`REJOINED`: what a node does once rejoined, with its own change-sets it took
+  back (the province sends its code sets again);
 - :data:`FORGOTTEN_ON_RESTORE`: kinds whose effect a restored node forgets instead of
   redoing (an exchange between two nodes that can be run again, like reconciliation);
 - :data:`DRILL_CHECKS`: what a restored database must satisfy (``backup drill``);
@@ -50,6 +52,7 @@ __all__ = [
     "HOME_LOADERS",
     "JOBS",
     "RECEIPT_HOOKS",
+    "REJOINED",
     "SUITE_CHANGED",
     "UPGRADE_STEPS",
     "WALL_FIGURES",
@@ -82,6 +85,12 @@ RECEIPT_HOOKS: dict[str, Callable[[Node], Callable[[Connection, Any, str], None]
 """Change-set kind → what the origin does, in the receipt's transaction, with the outbox
 entry of a change-set of that kind and the receipt's verdict."""
 
+
+REJOINED: list[Callable[[Context, Connection, list[Verified]], None]] = []
+"""What a node restored from a backup does once it has rejoined, in the transaction that
+ends the rejoin, given the change-sets of its own it took back from its peers. What it
+sent and took back may have been lost by some of their recipients (restored at once
+with it) but not by others: the province sends again the code sets among them."""
 
 FORGOTTEN_ON_RESTORE: set[str] = set()
 """Kinds whose change-sets a restored node replays for their channels only: its own are

@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from nodes import keys
+from nodes.capabilities import REJOINED, Context
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.policy import KINDS, check_send
 from nodes.topology import Topology
@@ -566,8 +567,12 @@ def finish(exchange: Exchange) -> str | None:
             now = channel.signing_clock(conn, exchange.clock).now()  # not before its requests
             ordered = in_order(steps)
             own, taken = replayer.redo(conn, ordered)
-            _write_kept(exchange, conn, asked, [s.changeset for s in ordered if s.own])
+            taken_back = [s.changeset for s in ordered if s.own]
+            _write_kept(exchange, conn, asked, taken_back)
             conn.execute(rejoin_peer.delete())
+            context = Context(node, replayer.trust, exchange.clock)
+            for rejoined in REJOINED:
+                rejoined(context, conn, taken_back)
             last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()
             conn.execute(
                 restore_log.update().where(restore_log.c.id == last).values(rejoined_at=now)

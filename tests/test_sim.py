@@ -394,3 +394,30 @@ def test_a_province_and_a_county_restored_days_apart_lose_nothing_between_them(
     outcome = play(sim_base, 110, 142, database=db_url_template)
     assert outcome.failure is None, explain(110, 142, Shape(), outcome)
     assert outcome.counts.get("restored", 0) >= 2
+
+
+def test_a_code_set_lost_by_the_province_and_a_county_at_once_reaches_the_county(
+    sim_base: Path, db_url_template: str | None
+) -> None:
+    """The province and 中原区 are both restored from backups older than a code set the
+    province published. 郑州市 and the center return the province's change-sets to them,
+    so the province holds the codes again; the county's copy went with both lost states,
+    and nobody holds a change-set to it that could come back. Once rejoined, the province
+    sends the code sets it took back to every node again, and the county gets its codes."""
+    history = [
+        Step("backup", "410102"),
+        Step("backup", "410000"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("codeset", "410000", (3,)),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("restore", "410000", ("latest",)),
+        Step("restore", "410102", ("latest",)),
+        Step("province round", "*"),
+        Step("province round", "*"),
+    ]
+    outcome = play(sim_base, 110, 0, SMALL, database=db_url_template, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts.get("restored") == 2

@@ -25,17 +25,22 @@ from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.limits import misfit
 from schema.tables import code_item
+from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
+from sync.pki import load_signer
 
 if TYPE_CHECKING:
+    from nodes.capabilities import Context
     from nodes.node import Node
+    from sync.changeset import Verified
 
 __all__ = [
     "CODESETS",
     "CodeItem",
     "Known",
     "import_codes",
+    "publish_again",
     "items",
     "load_national",
     "national_years",
@@ -225,6 +230,27 @@ def import_codes(
         clock=clock,
     )
     return len(items), len(written)
+
+
+def publish_again(context: Context, conn: Connection, taken_back: list[Verified]) -> None:
+    """Once the province has rejoined: send again to every node the code items of the
+    ``codeset`` change-sets it took back. A node restored at the same time as the province
+    may have lost them, and no peer could return them to either; storing them is the same
+    whether a node holds them or not (:func:`store`)."""
+    node = context.node
+    if node.spec.role != "province":
+        return
+    found: dict[tuple[str, int, str], CodeItem] = {}
+    for verified in taken_back:
+        if verified.header.kind == "codeset":
+            for item in parse_operations(verified.operations()):
+                found[(item.codeset, item.year, item.code)] = item
+    if not found:
+        return
+    operations = [item.as_operation() for _key, item in sorted(found.items())]
+    signer = load_signer(node.home.keys)
+    for code in sorted(n.code for n in node.topology if n.code != node.spec.code):
+        enqueue(conn, node.spool, signer, code, "codeset", operations, context.clock)
 
 
 def _store_all(conn: Connection, items: list[CodeItem]) -> None:
