@@ -22,7 +22,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -34,6 +34,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from nodes import keys, logs, metrics, retention
 from nodes.capabilities import JOBS
@@ -46,9 +47,11 @@ from sync.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "CHECK_SCHEDULE",
+    "HOLD_SECONDS",
     "JOB_TABLE",
     "REVOCATION_INTERVAL_HOURS",
     "AgentRun",
+    "HomeJobStore",
     "add_home",
     "backup_job",
     "keeper_job",
@@ -65,7 +68,67 @@ __all__ = [
 ]
 
 JOB_TABLE = "agent_jobs"
+HOLD_SECONDS = 60
+"""How long a home's jobs are held back after its database refused to record them."""
 log = logging.getLogger("fiscalsync.agent")
+
+
+class HomeJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  (APScheduler has no types)
+    """A home's jobs, kept in its database.
+
+    The scheduler reads the due jobs of every store in one loop, and stops for good when
+    a store fails to record a job's next time (APScheduler 3 guards only the read): one
+    home whose disk is full, or whose database went away after the read, would stop
+    every home of the agent. Here such a failure is logged, naming the home, and holds
+    that home's jobs back for ``hold_seconds``; the job stays due in its database, so it
+    runs once the hold is over and the database takes writes again."""
+
+    def __init__(self, code: str, hold_seconds: int = HOLD_SECONDS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.code = code
+        self.hold = timedelta(seconds=hold_seconds)
+        self.held_until: datetime | None = None
+
+    def _held(self, now: datetime) -> bool:
+        return self.held_until is not None and now < self.held_until
+
+    def _refused(self, doing: str, exc: SQLAlchemyError) -> None:
+        self.held_until = datetime.now(UTC) + self.hold
+        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip()
+        log.error(
+            "%s: its database refused to %s: %s (its jobs held back %ds)",
+            self.code,
+            doing,
+            reason.splitlines()[0] if reason else type(exc).__name__,
+            int(self.hold.total_seconds()),
+        )
+
+    def get_due_jobs(self, now: datetime) -> list[Any]:
+        if self._held(now):
+            return []
+        return list(super().get_due_jobs(now))
+
+    def get_next_run_time(self) -> datetime | None:
+        try:
+            upcoming: datetime | None = super().get_next_run_time()
+        except SQLAlchemyError as exc:
+            self._refused("tell when its next job is due", exc)
+            return self.held_until
+        if self._held(datetime.now(UTC)):
+            return self.held_until if upcoming is None else max(upcoming, self.held_until)
+        return upcoming
+
+    def update_job(self, job: Any) -> None:
+        try:
+            super().update_job(job)
+        except SQLAlchemyError as exc:
+            self._refused(f"record the next time of job {job.id!r}", exc)
+
+    def remove_job(self, job_id: str) -> None:
+        try:
+            super().remove_job(job_id)
+        except SQLAlchemyError as exc:
+            self._refused(f"remove job {job_id!r}", exc)
 
 
 @dataclass(frozen=True)
@@ -215,7 +278,9 @@ def run_once(home: Path) -> list[AgentRun]:
 def scheduler_for(node: Node) -> BlockingScheduler:
     """A scheduler (not started) keeping its jobs in the node database; one job at a time."""
     return BlockingScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=node.engine, tablename=JOB_TABLE)},
+        jobstores={
+            "default": HomeJobStore(node.spec.code, engine=node.engine, tablename=JOB_TABLE)
+        },
         executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=UTC,
@@ -233,13 +298,17 @@ def scheduler_for_homes() -> BlockingScheduler:
     )
 
 
-def add_home(scheduler: BaseScheduler, node: Node, home: Path) -> list[str]:
-    """Give ``node`` a job store (its database) and a worker thread of its own in
-    ``scheduler``, its threads named for its log lines (:data:`nodes.logs.THREAD_PREFIX`),
-    and schedule its jobs there; describe them."""
+def add_home(
+    scheduler: BaseScheduler, node: Node, home: Path, hold_seconds: int = HOLD_SECONDS
+) -> list[str]:
+    """Give ``node`` a job store (its database, :class:`HomeJobStore`) and a worker thread
+    of its own in ``scheduler``, its threads named for its log lines
+    (:data:`nodes.logs.THREAD_PREFIX`), and schedule its jobs there; describe them."""
     code = node.spec.code
     store = f"home-{code}"
-    scheduler.add_jobstore(SQLAlchemyJobStore(engine=node.engine, tablename=JOB_TABLE), store)
+    scheduler.add_jobstore(
+        HomeJobStore(code, hold_seconds, engine=node.engine, tablename=JOB_TABLE), store
+    )
     try:
         scheduler.add_executor(
             ThreadPoolExecutor(1, {"thread_name_prefix": f"{logs.THREAD_PREFIX}{code}"}), store

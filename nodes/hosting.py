@@ -11,7 +11,9 @@ kept in the same table of its database, so a home moves between the two freely).
 - Each home is held under its own agent lock, as ``fiscalsync agent`` holds it.
 - A home that cannot be opened (its database down, another agent on it, a broken
   ``node.toml``) is logged and tried again every ``retry_seconds``; the others run on.
-  A job that fails is logged by the scheduler, and runs again at its next time.
+  A job that fails is logged by the scheduler, and runs again at its next time; a home
+  whose database refuses to record its jobs' times (a full disk) has its jobs held back
+  ``retry_seconds`` (:class:`nodes.agent.HomeJobStore`).
 - ``--metrics-port`` serves every running home's figures, each series labelled ``node``.
 """
 
@@ -61,8 +63,9 @@ def find_homes(folders: list[Path]) -> list[Path]:
 class _Homes:
     """The homes of one agent: those running, and those to try again."""
 
-    def __init__(self, scheduler: Any, homes: list[Path]) -> None:
+    def __init__(self, scheduler: Any, homes: list[Path], retry_seconds: int) -> None:
         self.scheduler = scheduler
+        self.retry_seconds = retry_seconds
         self.waiting = list(homes)
         self.running: tuple[Node, ...] = ()  # replaced whole: a scrape reads it meanwhile
         self.stack = contextlib.ExitStack()
@@ -88,7 +91,7 @@ class _Homes:
             node = stack.enter_context(Node.open(home))
             self.running = (*self.running, node)  # its figures shown from its first round
             try:
-                described = add_home(self.scheduler, node, home)
+                described = add_home(self.scheduler, node, home, self.retry_seconds)
             except BaseException:
                 self.running = tuple(n for n in self.running if n is not node)
                 raise
@@ -108,7 +111,7 @@ def run_homes(
     homes = find_homes(folders)
     logs.configure("agent", log_format)
     scheduler = scheduler_for_homes()
-    state = _Homes(scheduler, homes)
+    state = _Homes(scheduler, homes, retry_seconds)
     with state.stack:
         described = state.start_waiting()
         if state.waiting:

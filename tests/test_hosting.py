@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from cli import cli
 from nodes.locks import agent_lock
 from nodes.network import Network
+from nodes.node import Node
 
 FISCALSYNC = Path(sys.executable).parent / "fiscalsync"
 CITY, COUNTIES = "410100", ("410102", "410122")
@@ -114,3 +116,90 @@ def test_homes_refuses_what_is_not_a_folder(tmp_path: Path, bad: str) -> None:
     result = CliRunner().invoke(cli, ["agent", "--homes", str(target)])
     assert result.exit_code != 0
     assert "Traceback" not in result.output + result.stderr
+
+
+REFUSE_UPDATES = {
+    "sqlite": (
+        "CREATE TRIGGER disk_full BEFORE UPDATE ON agent_jobs "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    ),
+    "postgresql": (
+        "CREATE FUNCTION disk_full() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'could not extend file: No space left on device'; END $$ "
+        "LANGUAGE plpgsql",
+        "CREATE TRIGGER disk_full BEFORE UPDATE ON agent_jobs "
+        "FOR EACH ROW EXECUTE FUNCTION disk_full()",
+    ),
+}
+
+
+@pytest.mark.slow
+def test_a_home_whose_database_refuses_its_job_times_never_stops_the_others(
+    province: Network, tmp_path: Path
+) -> None:
+    """中原区's database refuses every write to the agent's job table (as a full disk
+    would) once its first round is recorded. The agent names it and holds its jobs back
+    for a while, and runs 郑州市's rounds on time meanwhile; once the database takes
+    writes again, 中原区's rounds go on. (The scheduler stopped for good, every home with
+    it, when a job store failed to record a job's next time.)"""
+    hosted = tmp_path / "hosted"
+    hosted.mkdir()
+    county = COUNTIES[0]
+    for code in (CITY, county):
+        home = province.homes[code].path
+        settings = home / "node.toml"
+        text = settings.read_text(encoding="utf-8")
+        settings.write_text(
+            text.replace("interval_seconds = 300", "interval_seconds = 10"), encoding="utf-8"
+        )
+        (hosted / code).symlink_to(home)
+    node = Node.open(province.homes[county].path)
+    engine = node.engine
+    port = free_port()
+    process = subprocess.Popen(
+        [str(FISCALSYNC), "agent", "--homes", str(hosted), "--log-format", "json"]
+        + ["--metrics-port", str(port), "--retry-seconds", "5"],
+        env={k: v for k, v in os.environ.items() if k != "FISCALSYNC_HOME"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = [f'fiscalsync_sync_rounds_total{{node="{c}"}} 1.0' for c in (CITY, county)]
+        text = scrape(port, first)
+        assert all(line in text for line in first), text
+        with engine.begin() as conn:
+            for statement in REFUSE_UPDATES[engine.dialect.name]:
+                conn.exec_driver_sql(statement)
+        city_on = f'fiscalsync_sync_rounds_total{{node="{CITY}"}} 3.0'
+        text = scrape(port, [city_on], seconds=60)
+        assert city_on in text, text
+        assert process.poll() is None
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "DROP TRIGGER disk_full"
+                + (" ON agent_jobs" if engine.dialect.name == "postgresql" else "")
+            )
+        dropped = time.time()
+        # Its jobs' times are recorded again: the sync job's next time moves past now.
+        deadline = time.monotonic() + 90
+        while _next_sync(engine) <= dropped:
+            assert time.monotonic() < deadline, "its job times were never recorded again"
+            time.sleep(0.5)
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        node.close()
+    assert process.returncode == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    refused = [line for line in lines if "its database refused" in line["message"]]
+    assert refused and all(line["message"].startswith(f"{county}:") for line in refused)
+    assert "held back 5s" in refused[0]["message"]
+
+
+def _next_sync(engine: Any) -> float:
+    """When the agent's job table says a home's next sync is due (seconds since 1970)."""
+    with engine.connect() as conn:
+        due = conn.exec_driver_sql("SELECT next_run_time FROM agent_jobs WHERE id = 'sync'")
+        return float(due.scalar_one())
