@@ -37,7 +37,7 @@ from nodes import (
 )
 from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
-from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
+from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular, yearend
 from nodes.fiscal.budget import import_budget
 from nodes.fiscal.budget import lines as budget_lines
 from nodes.fiscal.codes import import_codes
@@ -3416,3 +3416,122 @@ def main(argv: Sequence[str] | None = None) -> Any:
 
 if __name__ == "__main__":
     main()
+
+
+# --- year-end close (年终结转) ---
+
+
+@cli.group("year", cls=_Group)
+def year_group() -> None:
+    """Year-end close (年终结转): unspent balances carried over or recovered.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 year close 2026
+      fiscalsync --home /srv/fiscalsync/410100 year close 2026 --accept 410102 \\
+          --doc "郑财预〔2027〕5号"
+    """
+
+
+@year_group.command("close")
+@click.argument("year", type=int)
+@click.option("--accept", "recipient", help="Accept this node's statement (at the issuer).")
+@click.option("--doc", help="With --accept: the 文号 of the next year that carries it over.")
+@_lang_option
+@click.pass_context
+def year_close(
+    ctx: click.Context, year: int, recipient: str | None, doc: str | None, lang: str
+) -> None:
+    """Close YEAR here, or accept the close of a node below.
+
+    Without --accept: send each issuer a signed statement of what is still available of
+    every appropriation of YEAR received from it; nothing more of YEAR is spent or
+    broken down here. A node closes after the nodes it issued YEAR's appropriations to
+    (counties first, then their city), and not while what it issued is in flight.
+
+    With --accept CODE --doc 文号: recover every balance CODE stated and, as [year] close
+    says ("carry", the default, or "recover"), issue each again as an appropriation of
+    YEAR+1 of 指标类型 结转, linked to the old one, all in one transaction.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 year close 2026
+      fiscalsync --home /srv/fiscalsync/410100 year close 2026 --accept 410102 \\
+          --doc "郑财预〔2027〕5号"
+    """
+    words = labels(lang)
+    if recipient is None:
+        if doc is not None:
+            raise click.UsageError("--doc goes with --accept (the issuer's side)")
+        with _writing(ctx) as node:
+            sent = yearend.close(node, year, actor=getpass.getuser())
+        for s in sent:
+            click.echo(
+                words["y.sent"].format(
+                    year=year,
+                    issuer=s.issuer,
+                    amount=format_yuan(s.balance_fen),
+                    count=s.appropriations,
+                )
+            )
+        return
+    if not doc:
+        raise click.UsageError("--accept needs --doc, the 文号 of the carry-over")
+    with _writing(ctx) as node:
+        done = yearend.accept(node, year, recipient, doc, actor=getpass.getuser())
+    click.echo(
+        words["y.accepted"].format(
+            recipient=recipient,
+            year=year,
+            doc=doc,
+            stated=format_yuan(done.stated_fen),
+            carried=format_yuan(done.carried_fen),
+            recovered=format_yuan(done.recovered_fen),
+        )
+    )
+    for old, new in done.carried.items():
+        click.echo(f"  {old} → {new}")
+
+
+_YEAR_KINDS = {"balance": "money", "lines": "int", "year": "int"}
+
+
+@year_group.command("list")
+@click.option("--year", type=int, help="Only this year.")
+@_output_option
+@_lang_option
+@click.pass_context
+def year_list(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
+) -> None:
+    """List the year-end statements here: sent up, and received from below.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 year list --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        zone = node.settings.time_zone
+        found = yearend.closes(node, year)
+    keys = ["year", "issuer", "recipient", "state", "balance", "lines", "closed", "mode", "doc"]
+    words = labels(lang)
+    people = _for_people(fmt)
+    columns = [
+        tabular.Column(k, words[f"y.{k}"] if people else k, _YEAR_KINDS.get(k, "text"))
+        for k in keys
+    ]
+    rows = [
+        [
+            c.year,
+            c.issuer,
+            c.recipient,
+            say(words, "y.state", c.state) if people else c.state,
+            c.balance_fen,
+            c.appropriations,
+            _local(c.closed_at, zone) if people else c.closed_at.isoformat(),
+            (say(words, "y.mode", c.mode) if people else c.mode) if c.mode else "",
+            c.doc or "",
+        ]
+        for c in found
+    ]
+    _emit(columns, rows, fmt, output, title="year closes", empty=words["y.empty"])
