@@ -8,6 +8,7 @@ operators accepting the same statement at once, in threads with their own connec
 from __future__ import annotations
 
 import threading
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from test_allocate import allocate, listing, run, settle
 from nodes import Node
 from nodes.fiscal import yearend
 from nodes.fiscal.appropriations import balances
+from nodes.fiscal.ledger import Entry, record
 from nodes.fiscal.reconcile.records import stale
 from nodes.network import Network
 from schema.engine import reading
@@ -280,3 +282,43 @@ def test_a_carry_over_is_not_issued_by_hand(province: Network, indicator: str) -
     result = allocate(province, "410000", "410100", "1.00", "--indicator", indicator)
     assert result.exit_code == 3
     assert "is issued by accepting a year-end statement" in result.stderr
+
+
+def test_spending_at_the_moment_of_the_close_is_in_the_statement_or_refused(
+    province: Network, tmp_path: Path
+) -> None:
+    """The close and a payment at once: the payment comes first and the statement holds
+    what it left, or comes after and is refused; never spent and stated both."""
+    two_levels(province, tmp_path)
+    start = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def close() -> None:
+        with Node.open(province.path / "410102") as node:
+            start.wait()
+            try:
+                outcomes["close"] = yearend.close(node, 2026, actor="closer")
+            except InputError as exc:
+                outcomes["close"] = exc.message
+
+    def pay() -> None:
+        entry = Entry(date(2026, 12, 30), "expenditure", "2050202", 100_00, appropriation_id=C1)
+        with Node.open(province.path / "410102") as node:
+            start.wait()
+            try:
+                outcomes["pay"] = record(node, [entry], actor="payer")
+            except InputError as exc:
+                outcomes["pay"] = exc.message
+
+    threads = [threading.Thread(target=close), threading.Thread(target=pay)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (statement,) = outcomes["close"]  # type: ignore[misc]
+    if outcomes["pay"] == 1:
+        assert statement.balance_fen == 250_00
+    else:
+        assert "closed here (已结转)" in str(outcomes["pay"])
+        assert statement.balance_fen == 350_00
+    assert unspent(province, "410102", 2026) == statement.balance_fen
