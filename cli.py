@@ -2475,16 +2475,17 @@ def recovery_key_install(ctx: click.Context, cert: Path) -> None:
     )
 
 
-def _utc_time(text: str) -> datetime:
+def _point_in_time(text: str) -> datetime:
+    """``--at``: in UTC when it names a zone; without one it is left naive, to be read
+    in the restored node's own [node] time_zone."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise InputError(
-            f"--at {text!r} is not a time", hint="e.g. --at '2026-11-20 18:00' (Beijing time)"
+            f"--at {text!r} is not a time",
+            hint="e.g. --at '2026-11-20 18:00' (the node's own time zone) or '2026-11-20T10:00Z'",
         ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL_TIME)
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @cli.command("restore")
@@ -2501,7 +2502,8 @@ def _utc_time(text: str) -> datetime:
 @click.option(
     "--at",
     "at_text",
-    help="Restore to this time: the latest snapshot at or before it, then its journal up to it.",
+    help="Restore to this time: the latest snapshot at or before it, then its journal up to it. "
+    "A time without a zone is in the node's own [node] time_zone (from its backup).",
 )
 @click.option(
     "--recovery-key",
@@ -2547,7 +2549,7 @@ def restore_command(
     """
     from nodes.restore import restore
 
-    at = _utc_time(at_text) if at_text else None
+    at = _point_in_time(at_text) if at_text else None
     total: list[int] = []
     with contextlib.ExitStack() as stack:
         bar: list[Any] = []
@@ -2579,6 +2581,7 @@ def restore_command(
             on_total=on_total,
         )
     zone = load_settings(done.home).time_zone
+    at = done.at
     click.echo(
         f"Restored {done.node} from backup #{done.number} taken {_local(done.taken_at, zone)} "
         f"({done.files} files, {_mb(done.bytes)}) in {done.seconds:.1f} s into {done.home}."
