@@ -43,7 +43,7 @@ from nodes.fiscal.budget import lines as budget_lines
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import labels, say
+from nodes.labels import labels, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import sync_network
@@ -282,7 +282,7 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
         click.echo(f"{_pad(words['st.alerts'], width)}{len(report.alerts) or words['st.none']}")
     for alert in report.alerts:
         kind = _pad(say(words, "alert", alert.kind), 12)
-        click.echo(f"  {kind}{alert.subject}: {alert.detail}")
+        click.echo(f"  {kind}{alert.subject}: {shown(alert.detail, words)}")
 
 
 def _local(moment: datetime, zone: tzinfo) -> str:
@@ -1750,7 +1750,7 @@ def _show_statement(statement: Any, lang: str) -> None:
             transit=s.in_transit,
         )
     )
-    rows = statement.finding_rows()
+    rows = statement.finding_rows(words)
     if rows:
         columns, rows = _finding_words(rows, lang)
         click.echo(tabular.render_text(columns, rows))
@@ -1849,7 +1849,7 @@ def reconcile_show(
         return
     columns, rows = RECONCILE_COLUMNS, statement.finding_rows()
     if _for_people(fmt):
-        columns, rows = _finding_words(rows, lang)
+        columns, rows = _finding_words(statement.finding_rows(labels(lang)), lang)
     _emit(columns, rows, fmt, output, title=statement.session.id, empty="")
 
 

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.alerts import shown_time
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, PICKUP, UPLOAD_BATCH, keeper_of
+from nodes.labels import Said, said
 from nodes.settings import LOCAL_TIME
 from schema.backups import backup_catalogue
 from schema.engine import reading
@@ -447,7 +448,7 @@ def pull_all(node: Node, links: dict[str, Any]) -> list[str]:
     return errors
 
 
-def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, str, str]]:
+def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, str, str | Said]]:
     """(kind, subject, detail) of what ``status`` shows about backups: this node's own
     (refused, or older than the policy), the restore it rejoins from, and, at a keeper
     that keeps any backup, every node whose latest is missing, stale or found damaged."""
@@ -455,7 +456,7 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
     from nodes.backups import KIND
     from schema.channels import outbox
 
-    found: list[tuple[str, str, str]] = []
+    found: list[tuple[str, str, str | Said]] = []
     max_age = timedelta(hours=node.settings.backup_max_age_hours)
     state = rejoin.rejoining(node)
     if state is not None and state.rejoined_at is None:
@@ -463,10 +464,15 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
             (
                 "restored",
                 f"backup #{state.number}",
-                f"restored from the backup taken {shown_time(state.taken_at, node.settings.time_zone)}; "
-                "rejoining: "
-                f"waits for {', '.join(state.waiting) or 'the last answers to be taken'} "
-                "and sends nothing new until then",
+                said(
+                    "alert_restored",
+                    taken=shown_time(state.taken_at, node.settings.time_zone),
+                    waiting=", ".join(state.waiting),
+                )
+                if state.waiting
+                else said(
+                    "alert_restored_last", taken=shown_time(state.taken_at, node.settings.time_zone)
+                ),
             )
         )
     with reading(node.engine) as conn:
@@ -481,14 +487,22 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
     if latest is not None:
         if latest.receipt_verdict == "rejected":
             found.append(
-                ("backup", f"seq {latest.seq}", f"refused by the keeper: {latest.receipt_reason}")
+                (
+                    "backup",
+                    f"seq {latest.seq}",
+                    said("alert_backup_refused", reason=latest.receipt_reason),
+                )
             )
         elif now - latest.created_at > max_age:
             found.append(
                 (
                     "backup",
                     "latest",
-                    f"the latest backup was taken {shown_time(latest.created_at, node.settings.time_zone)}, more than {max_age.total_seconds() / 3600:.0f} hours ago",
+                    said(
+                        "alert_backup_old",
+                        taken=shown_time(latest.created_at, node.settings.time_zone),
+                        hours=f"{max_age.total_seconds() / 3600:.0f}",
+                    ),
                 )
             )
     if any_kept is not None:

@@ -10,9 +10,12 @@ its keys and values and never goes through here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sync.errors import InputError
 
-__all__ = ["LANGUAGES", "labels", "say"]
+__all__ = ["LANGUAGES", "Said", "labels", "said", "say", "shown"]
 
 LANGUAGES = ("zh", "en")
 
@@ -142,6 +145,34 @@ def labels(lang: str = "zh") -> dict[str, str]:
         return {**_LABELS[lang], **_LISTINGS[lang]}
     except KeyError:
         raise InputError(f"no labels in {lang!r}", hint="use --lang en or --lang zh") from None
+
+
+@dataclass(frozen=True)
+class Said:
+    """A message for people, kept as its key (labels ``m.<key>``) and the values it names,
+    so that it is shown in the reader's language; ``str()`` gives the English text (for
+    logs, JSON and scripts). A value may itself be a :class:`Said`."""
+
+    key: str
+    values: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        return self.said_in(labels("en"))
+
+    def said_in(self, words: dict[str, str]) -> str:
+        values = {k: shown(v, words) if isinstance(v, Said) else v for k, v in self.values}
+        return words[f"m.{self.key}"].format(**values)
+
+
+def said(key: str, **values: Any) -> Said:
+    """The message ``m.<key>`` naming ``values``: ``said("backup_refused", reason=...)``."""
+    return Said(key, tuple(values.items()))
+
+
+def shown(text: object, words: dict[str, str]) -> str:
+    """``text`` for people in the language of ``words``: a :class:`Said` in their words,
+    anything else as it is (a foreign error's own text, say)."""
+    return text.said_in(words) if isinstance(text, Said) else str(text)
 
 
 def say(words: dict[str, str], family: str, value: object) -> str:
@@ -344,6 +375,65 @@ _LISTINGS = {
         "l.memo": "摘要",
         "l.by": "经办人",
         "l.empty": "没有记录。",
+        # alerts (提醒) of status
+        "m.stage_take": "接收",
+        "m.stage_relay": "转发",
+        "m.stage_send": "本节点的副本",
+        "m.stage_receipt": "签名回执",
+        "m.stage_fetch": "收取",
+        "m.alert_damaged": "{error}；未发送（已检查 {attempts} 次）",
+        "m.alert_parked": "{what}：失败 {attempts} 轮后不再尝试：{error}",
+        "m.alert_retrying": "{what}：{max} 轮中已失败 {attempts} 轮：{error}",
+        "m.alert_quarantined": "隔离条目 {id}（{reason}）：{detail}",
+        "m.alert_quarantined_again": "隔离条目 {id}（{reason}，已到达 {count} 次）：{detail}",
+        "m.alert_check": "{kind}（{time} 的检查）：{problem} → {action}",
+        "m.alert_check_more": "上次检查发现的问题：运行 'fiscalsync check --read-data'",
+        "m.alert_discrepancies": "与 {other} 对账有 {count} 处不符（fiscalsync reconcile show {id}）",
+        "m.alert_refused": "{other} 拒绝了对账",
+        "m.alert_waiting": "自 {since} 起等待 {other}：它在同步吗？",
+        "m.alert_restored": "已从 {taken} 的备份恢复；正在重连：等待 {waiting}，在此之前不发送新内容",
+        "m.alert_restored_last": "已从 {taken} 的备份恢复；正在重连：等待接收最后的应答，在此之前不发送新内容",
+        "m.alert_backup_refused": "被备份保管方拒收：{reason}",
+        "m.alert_backup_old": "最近一次备份在 {taken}，已超过 {hours} 小时",
+        "m.trust_unreadable": "无法读取本节点证书：{error}",
+        "m.trust_no_certificate": "未安装证书：运行 'fiscalsync keys new'，请省级签发 node.csr，"
+        "再 'fiscalsync keys install' 安装，并 'fiscalsync revocation install' 省级的 crl.pem",
+        "m.trust_renewal_pending": "证书续期待完成：安装为 keys/node.csr 签发的证书"
+        "（fiscalsync keys install CERT --ca-cert ca.crt）",
+        "m.trust_crl_unusable": "吊销列表不可用：{error}",
+        "m.trust_renew": "请续期：fiscalsync keys new --renew，然后 pki sign 和 keys install",
+        "m.trust_expired": "本节点证书已于 {date} 过期：其签名一律不被接受；{renew}",
+        "m.trust_expires": "本节点证书将于 {date} 到期：{renew}",
+        "m.trust_no_crl": "没有吊销列表（{path}）：安装省级的 crl.pem 之前不接受任何内容"
+        "（fiscalsync revocation install crl.pem）",
+        "m.crl_by_hand": "请重新发布：{command}，或在 node.toml 中指定 CA 目录（[revocation] ca）由代理发布",
+        "m.crl_by_agent": "代理从 CA 目录重新发布：请确认代理在运行",
+        "m.crl_by_province": "须由省级重新发布；变更集仍按此列表验证",
+        "m.crl_stale": "吊销列表（第 {number} 号）自 {date} 起已过期：{who}",
+        "m.crl_stale_undated": "吊销列表（第 {number} 号）已过期（未写明下次更新）：{who}",
+        "m.crl_lapses": "吊销列表（第 {number} 号）将于 {date} 失效：{who}",
+        # reconciliation findings (对账发现), their details
+        "f.missing_below": "已下达 {amount} 元（{doc}），下级没有此指标：重发，或恢复下级",
+        "f.unknown_above": "下级持有 {amount} 元（{doc}），上级没有此指标：恢复上级，或收回",
+        "f.amount": "上级下达 {ours} 元，下级持有 {theirs} 元：由上级调增或调减更正",
+        "f.field": "{name}：上级为 {ours}，下级为 {theirs}",
+        "f.history": "金额相同，但经过的事件不同",
+        "f.in_transit_acked": "变更集 {id}（{sent} 发出，{count} 个指标事件）：回执已回，在截止点之后",
+        "f.in_transit_waiting": "变更集 {id}（{sent} 发出，{count} 个指标事件）：尚无回执",
+        "f.behind": "{recipient} 从较早的备份恢复，本通道只到序号 {held}，未到截止点 {cut}；"
+        "序号 {next} 至 {cut} 已在其重连时（{at}）补发，并在此比对",
+        "f.duplicate": "{count} 笔指标文号、科目、金额相同（{doc}，{func}，{amount} 元；"
+        "{first} … {last}）：收回误下达的一笔",
+        "f.unacknowledged": "变更集 {id} 于 {sent} 发出，{days} 天后仍无回执：请同步下级",
+        "f.late_receipt": "变更集 {id}：发出 {days} 天后才收到回执",
+        "f.late_breakdown": "自 {parent} 分解，距其到达已 {days} 天（期限 {limit} 天）",
+        "f.reports_in_transit": "{count} 个报表变更集待 {origin} 回执",
+        "f.ahead": "下级已应用本通道至序号 {head}，超过本节点发出的 {sent}："
+        "本节点是从较早的备份恢复的，请正确恢复",
+        "f.report_unheld": "已报送第 {mine} 版；{peer} 没有",
+        "f.report_unsent": "{peer} 持有第 {theirs} 版，本节点从未报送",
+        "f.report_version": "已报送第 {mine} 版；{peer} 持有第 {theirs} 版：请重新报送",
+        "f.report_lines": "第 {mine} 版：{peer} 持有的行与报送的不同",
         # year-end close (结转)
         "y.year": "年度",
         "y.issuer": "上级",
@@ -604,6 +694,83 @@ _LISTINGS = {
         "l.memo": "memo",
         "l.by": "by",
         "l.empty": "No entries.",
+        # alerts of status
+        "m.stage_take": "to take",
+        "m.stage_relay": "to relay",
+        "m.stage_send": "this node's copy",
+        "m.stage_receipt": "a signed receipt",
+        "m.stage_fetch": "to collect",
+        "m.alert_damaged": "{error}; not sent (checked {attempts} times)",
+        "m.alert_parked": "{what}: no longer tried after {attempts} failed rounds: {error}",
+        "m.alert_retrying": "{what}: failed {attempts} of {max} rounds: {error}",
+        "m.alert_quarantined": "quarantine entry {id} ({reason}): {detail}",
+        "m.alert_quarantined_again": "quarantine entry {id} ({reason}, arrived {count} times): "
+        "{detail}",
+        "m.alert_check": "{kind} (check of {time}): {problem} → {action}",
+        "m.alert_check_more": "problems found by the last check: run 'fiscalsync check "
+        "--read-data'",
+        "m.alert_discrepancies": "{count} discrepancy(ies) with {other} (fiscalsync reconcile "
+        "show {id})",
+        "m.alert_refused": "{other} refused the reconciliation",
+        "m.alert_waiting": "waiting for {other} since {since}: is it syncing?",
+        "m.alert_restored": "restored from the backup taken {taken}; rejoining: waits for "
+        "{waiting} and sends nothing new until then",
+        "m.alert_restored_last": "restored from the backup taken {taken}; rejoining: waits for "
+        "the last answers to be taken and sends nothing new until then",
+        "m.alert_backup_refused": "refused by the keeper: {reason}",
+        "m.alert_backup_old": "the latest backup was taken {taken}, more than {hours} hours ago",
+        "m.trust_unreadable": "the node's certificate cannot be read: {error}",
+        "m.trust_no_certificate": "no certificate installed: run 'fiscalsync keys new', have the "
+        "province sign node.csr, then 'fiscalsync keys install' it and 'fiscalsync revocation "
+        "install' the province's crl.pem",
+        "m.trust_renewal_pending": "a certificate renewal is pending: install the certificate "
+        "signed for keys/node.csr (fiscalsync keys install CERT --ca-cert ca.crt)",
+        "m.trust_crl_unusable": "the revocation list cannot be used: {error}",
+        "m.trust_renew": "renew it: fiscalsync keys new --renew, then pki sign and keys install",
+        "m.trust_expired": "this node's certificate expired on {date}: nothing it signs is "
+        "accepted; {renew}",
+        "m.trust_expires": "this node's certificate expires on {date}: {renew}",
+        "m.trust_no_crl": "no revocation list ({path}): nothing is accepted until the province's "
+        "crl.pem is installed (fiscalsync revocation install crl.pem)",
+        "m.crl_by_hand": "re-publish it: {command}, or name the CA folder in node.toml "
+        "([revocation] ca) for the agent to do it",
+        "m.crl_by_agent": "the agent re-publishes it from the CA folder: check that it runs",
+        "m.crl_by_province": "the province must re-publish it; change-sets are still verified "
+        "with this list",
+        "m.crl_stale": "the revocation list (number {number}) is stale since {date}: {who}",
+        "m.crl_stale_undated": "the revocation list (number {number}) is stale (it names no next "
+        "update): {who}",
+        "m.crl_lapses": "the revocation list (number {number}) lapses on {date}: {who}",
+        # reconciliation findings, their details
+        "f.missing_below": "issued {amount} 元 under {doc}; the recipient does not hold it: "
+        "retransmit, or restore the recipient",
+        "f.unknown_above": "the recipient holds {amount} 元 under {doc} that the issuer does "
+        "not: restore the issuer, or recover it",
+        "f.amount": "{ours} 元 issued, {theirs} 元 held below: an adjustment by the issuer "
+        "corrects it",
+        "f.field": "{name}: {ours} issued, {theirs} held below",
+        "f.history": "the same amount through different events",
+        "f.in_transit_acked": "appropriation change-set {id} sent {sent} ({count} appropriation "
+        "event(s)): receipt back, after the cut",
+        "f.in_transit_waiting": "appropriation change-set {id} sent {sent} ({count} "
+        "appropriation event(s)): no receipt yet",
+        "f.behind": "{recipient} was restored from an older copy holding this channel up to seq "
+        "{held}, not up to the cut {cut}; seq {next} to {cut} were sent back to it when it "
+        "rejoined ({at}), and compared here",
+        "f.duplicate": "{count} appropriations under {doc}, {func}, {amount} 元 ({first} … "
+        "{last}): recover the one issued by mistake",
+        "f.unacknowledged": "appropriation change-set {id} sent {sent}, no receipt after {days} "
+        "day(s): sync the recipient",
+        "f.late_receipt": "appropriation change-set {id}: receipt {days} day(s) after it was sent",
+        "f.late_breakdown": "broken down from {parent} {days} day(s) after it arrived (the limit "
+        "is {limit})",
+        "f.reports_in_transit": "{count} report change-set(s) to {origin} wait for their receipt",
+        "f.ahead": "the recipient applied the channel up to seq {head}, beyond the {sent} this "
+        "node sent: this node was restored from an older copy; restore it properly",
+        "f.report_unheld": "version {mine} was submitted; {peer} holds none",
+        "f.report_unsent": "{peer} holds version {theirs}, which this node never submitted",
+        "f.report_version": "version {mine} submitted; {peer} holds version {theirs}: submit again",
+        "f.report_lines": "version {mine}: {peer} holds other lines than were submitted",
         # year-end close (结转)
         "y.year": "Year",
         "y.issuer": "Issuer",

@@ -377,9 +377,12 @@ reconciliation_finding = Table(
     Column("theirs", Text),
     Column("detail", Text, nullable=False),
     Column("discrepancy", Boolean, nullable=False),
+    Column("params", Text),
 )
 """What a reconciliation found, one row each, with both sides' values (JSON text): a
-discrepancy, or something to know that is not one (in transit, 在途)."""
+discrepancy, or something to know that is not one (in transit, 在途). ``detail`` is in
+English; ``params`` (JSON) names its message and the values it names, to show it in the
+reader's language."""
 
 year_close = Table(
     "year_close",

@@ -243,6 +243,16 @@ def test_from_the_command_line_with_every_statement_format(
         alerts = json.loads(run(province, code, "status", "--json").output)["alerts"]
         assert [a["kind"] for a in alerts] == ["reconcile"], alerts
         assert "1 discrepancy(ies)" in alerts[0]["detail"]
+        # each side reads the finding's detail and the alert in its operator's language
+        other = "410100" if code == "410000" else "410000"
+        chinese = run(province, code, "reconcile", "show").output
+        assert "econ：上级为 '50201'，下级为 '50202'" in chinese, chinese
+        english = run(province, code, "reconcile", "show", "--lang", "en").output
+        assert "econ: '50201' issued, '50202' held below" in english, english
+        assert f"与 {other} 对账有 1 处不符" in run(province, code, "status").output
+        assert f"1 discrepancy(ies) with {other}" in run(
+            province, code, "status", "--lang", "en"
+        ).output
 
 
 def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:

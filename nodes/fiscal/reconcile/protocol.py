@@ -398,6 +398,7 @@ def _on_answer(
                     origin,
                     f"{waiting} report change-set(s) to {origin} wait for their receipt",
                     discrepancy=False,
+                    params={"m": "reports_in_transit", "count": waiting, "origin": origin},
                 )
             )
         _finish(conn, sender, session, origin, 0, found, summary, local_checks=False)
@@ -417,6 +418,7 @@ def _on_answer(
                 "this node sent: this node was restored from an older copy; restore it properly",
                 ours=summary.get("sent"),
                 theirs=head,
+                params={"m": "ahead", "head": head, "sent": summary.get("sent")},
             )
         )
     summary["noticed"] = [f.as_op() for f in noticed]

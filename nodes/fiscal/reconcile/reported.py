@@ -75,12 +75,16 @@ def compare(
             continue
         if other is None:
             detail = f"version {mine[0] if mine else '?'} was submitted; {peer} holds none"
+            params = {"m": "report_unheld", "mine": mine[0] if mine else "?", "peer": peer}
         elif mine is None:
             detail = f"{peer} holds version {other[0]}, which this node never submitted"
+            params = {"m": "report_unsent", "theirs": other[0], "peer": peer}
         elif mine[0] != other[0]:
             detail = f"version {mine[0]} submitted; {peer} holds version {other[0]}: submit again"
+            params = {"m": "report_version", "mine": mine[0], "theirs": other[0], "peer": peer}
         else:
             detail = f"version {mine[0]}: {peer} holds other lines than were submitted"
+            params = {"m": "report_lines", "mine": mine[0], "peer": peer}
         found.append(
             Finding(
                 "report_mismatch",
@@ -89,6 +93,7 @@ def compare(
                 field="version" if mine and other and mine[0] != other[0] else None,
                 ours=mine,
                 theirs=other,
+                params=params,
             )
         )
     return found
