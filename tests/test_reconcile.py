@@ -250,9 +250,10 @@ def test_from_the_command_line_with_every_statement_format(
         english = run(province, code, "reconcile", "show", "--lang", "en").output
         assert "econ: '50201' issued, '50202' held below" in english, english
         assert f"与 {other} 对账有 1 处不符" in run(province, code, "status").output
-        assert f"1 discrepancy(ies) with {other}" in run(
-            province, code, "status", "--lang", "en"
-        ).output
+        assert (
+            f"1 discrepancy(ies) with {other}"
+            in run(province, code, "status", "--lang", "en").output
+        )
 
 
 def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:
