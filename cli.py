@@ -809,16 +809,22 @@ def changeset_verify(ctx: click.Context, file: Path) -> None:
     )
 
 
-def _summary_line(summary: RoundSummary) -> str:
-    line = (
-        f"sent {summary.sent}, received {summary.received}, applied {summary.applied}, "
-        f"rejected {summary.rejected}, duplicates {summary.duplicates}, "
-        f"waiting {summary.waiting}, quarantined {summary.quarantined}, "
-        f"relayed {summary.relayed}, receipts in {summary.receipts_received} / "
-        f"out {summary.receipts_sent}"
+def _summary_line(summary: RoundSummary, lang: str = "en") -> str:
+    words = labels(lang)
+    line = words["m.sync_summary"].format(
+        sent=summary.sent,
+        received=summary.received,
+        applied=summary.applied,
+        rejected=summary.rejected,
+        duplicates=summary.duplicates,
+        waiting=summary.waiting,
+        quarantined=summary.quarantined,
+        relayed=summary.relayed,
+        receipts_in=summary.receipts_received,
+        receipts_out=summary.receipts_sent,
     )
     trouble = [
-        f"{label} {count}"
+        words[f"m.sync_{label}"].format(n=count)
         for label, count in (
             ("failed", summary.failed),
             ("parked", summary.parked),
@@ -832,8 +838,9 @@ def _summary_line(summary: RoundSummary) -> str:
 @cli.command("sync")
 @click.option("--retransmit-now", is_flag=True, help="Resend every unacknowledged change-set now.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_lang_option
 @click.pass_context
-def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> None:
+def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool, lang: str) -> None:
     """Run one sync round with the parent (and the center).
 
     Delivers the due outbox and the receipts, collects and applies what waits for this
@@ -863,14 +870,15 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
     else:
-        click.echo(_summary_line(summary))
-        click.echo(f"awaiting receipts: {summary.pending_receipts}")
+        words = labels(lang)
+        click.echo(_summary_line(summary, lang))
+        click.echo(words["m.sync_awaiting"].format(n=summary.pending_receipts))
         for note in summary.notes:
-            click.echo(note)
+            click.echo(shown(note, words))
         if summary.problems:
-            click.echo(f"could not take or send {len(summary.problems)} file(s):")
+            click.echo(words["m.sync_problems"].format(n=len(summary.problems)))
             for problem in summary.problems:
-                click.echo(f"  {problem}")
+                click.echo(f"  {shown(problem, words)}")
     if summary.errors:
         raise TransportError("; ".join(summary.errors))
 
@@ -1162,8 +1170,11 @@ def quarantine_drop(ctx: click.Context, entry_id: int, lang: str) -> None:
 )
 @click.option("--repair", is_flag=True, help="Delete what is safe to delete; say what it did.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@_lang_option
 @click.pass_context
-def check_command(ctx: click.Context, read_data: bool, repair: bool, as_json: bool) -> None:
+def check_command(
+    ctx: click.Context, read_data: bool, repair: bool, as_json: bool, lang: str
+) -> None:
     """Check that this node's database and spool agree; name every problem, with what to do.
 
     Compares the outbox with its files and receipts, the change-sets taken with their
@@ -1191,18 +1202,31 @@ def check_command(ctx: click.Context, read_data: bool, repair: bool, as_json: bo
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
+        words = labels(lang)
         click.echo(
-            f"Checked {report.node}: {report.entries} outbox entries, {report.logged} "
-            f"change-sets taken, {report.channels} channels, {report.files_read} files read whole."
+            words["m.check_done"].format(
+                node=report.node,
+                entries=report.entries,
+                logged=report.logged,
+                channels=report.channels,
+                files=report.files_read,
+            )
         )
         for finding in report.repaired:
-            click.echo(f"repaired {finding.kind:<18} {finding.subject}: deleted")
-        problems = report.problems
-        click.echo(f"{len(problems)} problem(s):" if problems else "No problems found.")
-        for finding in problems:
             click.echo(
-                f"  {finding.kind:<18} {finding.subject}: {finding.problem} → {finding.action}"
+                words["m.check_repaired"].format(
+                    kind=f"{finding.kind:<18}", subject=finding.subject
+                )
             )
+        problems = report.problems
+        click.echo(
+            words["m.check_problems"].format(n=len(problems))
+            if problems
+            else words["m.check_clean"]
+        )
+        for finding in problems:
+            problem, action = shown(finding.problem, words), shown(finding.action, words)
+            click.echo(f"  {finding.kind:<18} {finding.subject}: {problem} → {action}")
     if report.problems:
         raise Inconsistent(f"{len(report.problems)} problem(s) in the home of {report.node}")
 
@@ -2322,8 +2346,9 @@ def backup_list(ctx: click.Context, code: str | None, lang: str) -> None:
 @backup_group.command("verify")
 @click.option("--node", "code", help="Only this node's backups.")
 @click.option("--read-data", is_flag=True, help="Also read every object and check its hash.")
+@_lang_option
 @click.pass_context
-def backup_verify(ctx: click.Context, code: str | None, read_data: bool) -> None:
+def backup_verify(ctx: click.Context, code: str | None, read_data: bool, lang: str) -> None:
     """Check the backups kept here, without any key (like restic check).
 
     Signatures and chains of the manifests, every object present and of its size, and
@@ -2350,16 +2375,24 @@ def backup_verify(ctx: click.Context, code: str | None, read_data: bool) -> None
                 progress=bar.update if read_data else None,
             )
     bad = 0
+    words = labels(lang)
     for item in results:
         latest = _local(item.latest, node.settings.time_zone) if item.latest else "-"
-        state = "OK" if not item.problems else "PROBLEM"
+        state = words["m.verify_ok" if not item.problems else "m.verify_problem"]
+        line = words["m.verify_line"].format(
+            node=f"{item.node:<10}",
+            backups=item.backups,
+            latest=latest,
+            objects=item.objects,
+            size=_mb(item.bytes),
+        )
         click.echo(
-            f"{state:<8} {item.node:<10} {item.backups} backup(s), latest {latest}, "
-            f"{item.objects} objects, {_mb(item.bytes)}"
-            + (f", {item.read} read" if read_data else "")
+            _pad(state, 9)
+            + line
+            + (words["m.verify_read"].format(read=item.read) if read_data else "")
         )
         for problem in item.problems:
-            click.echo(f"  {problem}")
+            click.echo(f"  {shown(problem, words)}")
         bad += bool(item.problems)
     if bad:
         from sync.backup.envelope import BackupDamaged

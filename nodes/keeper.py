@@ -236,7 +236,7 @@ class Checked:
     objects: int = 0
     bytes: int = 0
     read: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str | Said] = field(default_factory=list)
 
 
 def kept(node: Node, owner: str | None = None) -> list[Any]:
@@ -279,18 +279,24 @@ def verify(
                 conn.execute(
                     backup_catalogue.update()
                     .where(backup_catalogue.c.manifest_id == row.manifest_id)
-                    .values(verified_at=now, problem="; ".join(found) or None)
+                    .values(verified_at=now, problem="; ".join(map(str, found)) or None)
                 )
-            checked.problems.extend(f"#{row.number}: {p}" for p in found)
+            checked.problems.extend(
+                said("backup_numbered", number=row.number, problem=p) for p in found
+            )
             previous = row
         if not mine:
-            checked.problems.append("no backup kept here")
+            checked.problems.append(said("backup_none_kept"))
         else:
             checked.latest = mine[-1].taken_at
             if now - mine[-1].taken_at > max_age:
                 hours = (now - mine[-1].taken_at).total_seconds() / 3600
                 checked.problems.append(
-                    f"the latest backup is {hours:.0f} hours old (policy: {max_age.total_seconds() / 3600:.0f})"
+                    said(
+                        "backup_stale",
+                        hours=f"{hours:.0f}",
+                        policy=f"{max_age.total_seconds() / 3600:.0f}",
+                    )
                 )
         results.append(checked)
     return results
@@ -305,36 +311,36 @@ def _check_one(
     hashed: set[str],
     checked: Checked,
     progress: Any,
-) -> list[str]:
+) -> list[str | Said]:
     folder = store(node, row.node)
     path = folder / MANIFESTS / row.filename
     if not path.is_file():
-        return [f"manifest {row.filename} is missing"]
+        return [said("manifest_missing", name=row.filename)]
     try:
         verified = changeset.verify(path, trust, recipient=node.spec.code)
         if verified.header.kind != KIND or verified.id != row.manifest_id:
-            return [f"{row.filename} is not the manifest taken as {row.manifest_id[:12]}"]
+            return [said("manifest_other", name=row.filename, id=row.manifest_id[:12])]
         read: ReadManifest = read_manifest(verified.header, verified.operations())
     except (VerificationError, BackupDamaged) as exc:
         return [exc.message]
-    problems = []
+    problems: list[str | Said] = []
     if previous is not None and previous.number == row.number - 1:
         if read.manifest.prev != previous.manifest_id:
-            problems.append(f"does not name #{previous.number} as its previous manifest")
+            problems.append(said("manifest_unchained", number=previous.number))
     for name, size in read.objects.items():
         target = folder / OBJECTS / name
         try:
             held = target.stat().st_size
         except FileNotFoundError:
-            problems.append(f"object {name[:16]}… is missing")
+            problems.append(said("object_missing", name=name[:16]))
             continue
         if held != size:
-            problems.append(f"object {name[:16]}… has {held} bytes, not {size}")
+            problems.append(said("object_size", name=name[:16], held=held, size=size))
             continue
         if read_data and name not in hashed:
             hashed.add(name)
             if _hash_file(target) != name:
-                problems.append(f"object {name[:16]}… does not hash to its name (damaged)")
+                problems.append(said("object_damaged", name=name[:16]))
             checked.read += 1
             if progress is not None:
                 progress(size)

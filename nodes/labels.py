@@ -10,7 +10,6 @@ its keys and values and never goes through here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sync.errors import InputError
@@ -147,21 +146,51 @@ def labels(lang: str = "zh") -> dict[str, str]:
         raise InputError(f"no labels in {lang!r}", hint="use --lang en or --lang zh") from None
 
 
-@dataclass(frozen=True)
-class Said:
-    """A message for people, kept as its key (labels ``m.<key>``) and the values it names,
-    so that it is shown in the reader's language; ``str()`` gives the English text (for
-    logs, JSON and scripts). A value may itself be a :class:`Said`."""
+class Said(str):
+    """A message for people: its English text (what logs, JSON and scripts read, and
+    what it is as a ``str``), kept with its key (labels ``m.<key>``) and the values it
+    names, so that :func:`shown` gives it in the reader's language. A value may itself
+    be a :class:`Said`."""
 
     key: str
-    values: tuple[tuple[str, Any], ...] = ()
+    values: tuple[tuple[str, Any], ...]
 
-    def __str__(self) -> str:
-        return self.said_in(labels("en"))
+    def __new__(cls, key: str, values: tuple[tuple[str, Any], ...] = ()) -> Said:
+        text = _LISTINGS["en"][f"m.{key}"].format(**dict(values))
+        made = super().__new__(cls, text)
+        made.key, made.values = key, values
+        return made
+
+    def __getnewargs__(self) -> tuple[str, tuple[tuple[str, Any], ...]]:  # type: ignore[override]
+        return self.key, self.values
 
     def said_in(self, words: dict[str, str]) -> str:
-        values = {k: shown(v, words) if isinstance(v, Said) else v for k, v in self.values}
+        values = {k: shown(v, words) for k, v in self.values}
         return words[f"m.{self.key}"].format(**values)
+
+    def as_json(self) -> dict[str, Any]:
+        """The message as JSON values, to be kept: its key and values (nested ones too)."""
+        return {
+            "m": self.key,
+            "v": {k: v.as_json() if isinstance(v, Said) else v for k, v in self.values},
+        }
+
+    @classmethod
+    def from_json(cls, kept: object) -> Said | None:
+        """A message kept by :meth:`as_json`; None when it is not one this version knows."""
+        if not isinstance(kept, dict) or not isinstance(kept.get("v"), dict):
+            return None
+        values = []
+        for k, v in kept["v"].items():
+            if isinstance(v, dict):
+                v = cls.from_json(v)
+                if v is None:
+                    return None
+            values.append((k, v))
+        try:
+            return cls(str(kept.get("m")), tuple(values))
+        except (KeyError, IndexError, ValueError):
+            return None
 
 
 def said(key: str, **values: Any) -> Said:
@@ -169,10 +198,10 @@ def said(key: str, **values: Any) -> Said:
     return Said(key, tuple(values.items()))
 
 
-def shown(text: object, words: dict[str, str]) -> str:
+def shown(text: object, words: dict[str, str]) -> Any:
     """``text`` for people in the language of ``words``: a :class:`Said` in their words,
-    anything else as it is (a foreign error's own text, say)."""
-    return text.said_in(words) if isinstance(text, Said) else str(text)
+    anything else as it is (a foreign error's own text, a number)."""
+    return text.said_in(words) if isinstance(text, Said) else text
 
 
 def say(words: dict[str, str], family: str, value: object) -> str:
@@ -412,6 +441,92 @@ _LISTINGS = {
         "m.crl_stale": "吊销列表（第 {number} 号）自 {date} 起已过期：{who}",
         "m.crl_stale_undated": "吊销列表（第 {number} 号）已过期（未写明下次更新）：{who}",
         "m.crl_lapses": "吊销列表（第 {number} 号）将于 {date} 失效：{who}",
+        # what a check finds (检查发现)
+        "m.ck_what_outbox": "发往 {recipient} 的 {kind} 序号 {seq}",
+        "m.ck_copy_gone_acked": "本节点的 {what} 副本已丢失（已确认）",
+        "m.ck_act_copy_gone_acked": "接收方持有它；从本目录的备份恢复该文件，以保留签名记录",
+        "m.ck_copy_gone": "本节点的 {what} 副本已丢失，且尚未确认",
+        "m.ck_act_copy_gone": "从本目录的备份恢复该文件；在此之前它无法发送，通道等待",
+        "m.ck_copy_problem": "本节点的 {what} 副本：{problem}",
+        "m.ck_act_damaged_copy": "从本目录的备份恢复该文件；损坏的副本不会被发送",
+        "m.ck_act_restore_file": "从本目录的备份恢复该文件",
+        "m.ck_what_receipt": "{recipient} 为 {what} 签署的回执",
+        "m.ck_why_proof": "它是接收方已接收该变更集的凭证",
+        "m.ck_what_own_receipt": "本节点对来自 {origin} 的 {kind} 序号 {seq} 的回执",
+        "m.ck_why_resent": "发送方索要时会再次发送",
+        "m.ck_gone": "{what} 已丢失",
+        "m.ck_act_restore_it": "从本目录的备份恢复：{why}",
+        "m.ck_what_error": "{what}：{error}",
+        "m.ck_wrong_receipt": "{what} 确认的不是变更集 {id}…（序号 {seq}）",
+        "m.ck_act_right_receipt": "从本目录的备份恢复正确的回执：{why}",
+        "m.ck_act_head": "数据库自相矛盾：从本目录的备份恢复，或寻求支持；在此期间不要删除该通道的任何文件",
+        "m.ck_misnamed": "其文件名与其头部不符（{filename}）",
+        "m.ck_unreadable": "无法读取：{error}",
+        "m.ck_incoming_but": "在 incoming/ 中等待，但{problem}",
+        "m.ck_act_quarantines": "下次同步会将其隔离",
+        "m.ck_misaddressed": "在 incoming/ 中等待，但收件方是 {recipient}",
+        "m.ck_act_relay": "下次同步会检查它并转发给收件方，或将其隔离",
+        "m.ck_duplicate_seq": "同一序号下有 {count} 个不同的变更集在等待：{names}",
+        "m.ck_act_duplicate_seq": "先接收的有效，下次同步会把其余的作为分叉隔离；请询问 {origin} 为何发送",
+        "m.ck_taken": "在 incoming/ 中等待，但来自 {origin} 的序号 {seq} 已接收",
+        "m.ck_act_repair_receipt": "无害：'fiscalsync check --repair' 会删除它（下次同步只会再发一次回执）",
+        "m.ck_fork": "来自 {origin} 的序号 {seq} 下的另一个变更集，该序号已作为 {id}… 接收",
+        "m.ck_act_fork": "下次同步会将其隔离；请询问 {origin} 为何发送",
+        "m.ck_receipt_never_sent": "来自 {origin} 的序号 {seq} 的回执，而本节点从未向其发送该变更集",
+        "m.ck_receipt_acked": "在 incoming/ 中等待，但发往 {origin} 的序号 {seq} 已确认",
+        "m.ck_receipt_acked_other": "在 incoming/ 中等待，但发往 {origin} 的序号 {seq} 已由另一回执确认",
+        "m.ck_act_repair": "无害：'fiscalsync check --repair' 会删除它",
+        "m.ck_act_discards": "无害：下次同步会丢弃它",
+        "m.ck_not_changeset": "在 {where} 中，不是变更集文件",
+        "m.ck_act_move_out": "将其移出 {where}：fiscalsync 在那里只保存自己的文件",
+        "m.ck_orphan_bad_channel": "在 {where} 中，{origin} -> {recipient} 通道没有条目指向它，"
+        "而该通道与其历史不符",
+        "m.ck_act_keep": "保留它：它可能是数据库所丢失内容的记录",
+        "m.ck_orphan": "在 {where} 中，没有条目指向它（由回滚的事务遗留）",
+        "m.ck_temporary": "中断的写入遗留的临时文件",
+        "m.ck_read_error": "在 {folder}/ 中：{error}",
+        # sync, backup verify and check (同步、备份核验、检查)
+        "m.parked_collected": "{name}：失败 {attempts} 轮后留在原处：{why}",
+        "m.parked_taken": "{name}：失败 {attempts} 轮后移入隔离区：{why}",
+        "m.not_collected": "{name}：未收取（{max} 轮中第 {attempts} 轮）：{why}",
+        "m.not_taken": "{name}：未接收（{max} 轮中第 {attempts} 轮）：{why}",
+        "m.rejoin_failed": "重连：{error}",
+        "m.message_unsent": "{name}：未发送：{error}",
+        "m.unsendable": "{name}：未发送，{error}",
+        "m.backup_objects_failed": "{code} 的备份对象：{error}",
+        "m.crl_offer_failed": "供恢复用的吊销列表：{error}",
+        "m.backup_upload_left": "备份：还有 {left} 个对象待上传（{why}）；其清单等待它们",
+        "m.rejoin_answered_request": "已应答 {origin} 的重连请求",
+        "m.rejoin_notice": "{origin} 告知本节点须从备份恢复",
+        "m.rejoin_old_answer": "{origin} 对较早请求的应答，已丢弃",
+        "m.rejoin_answer_problems": "{origin} 已应答，但有问题：{problems}",
+        "m.rejoin_answer": "{origin} 已应答",
+        "m.rejoined": "已重连：收回本节点的变更集 {own} 个，重新接收 {taken} 个，来自 {peers} 个节点（{at}）",
+        "m.backup_numbered": "#{number}：{problem}",
+        "m.backup_none_kept": "此处没有保管备份",
+        "m.backup_stale": "最近一次备份已有 {hours} 小时（规定：{policy} 小时）",
+        "m.manifest_missing": "清单 {name} 缺失",
+        "m.manifest_other": "{name} 不是作为 {id} 接收的清单",
+        "m.manifest_unchained": "未指明 #{number} 为其上一份清单",
+        "m.object_missing": "对象 {name}… 缺失",
+        "m.object_size": "对象 {name}… 有 {held} 字节，应为 {size}",
+        "m.object_damaged": "对象 {name}… 的哈希与其名称不符（已损坏）",
+        "m.sync_summary": "发送 {sent}，收到 {received}，应用 {applied}，拒收 {rejected}，重复 {duplicates}，"
+        "等待 {waiting}，隔离 {quarantined}，转发 {relayed}，回执 收 {receipts_in} / 发 {receipts_out}",
+        "m.sync_failed": "失败 {n}",
+        "m.sync_parked": "搁置 {n}",
+        "m.sync_damaged": "损坏 {n}",
+        "m.sync_awaiting": "待回执：{n}",
+        "m.sync_problems": "有 {n} 个文件未能接收或发送：",
+        "m.verify_ok": "正常",
+        "m.verify_problem": "有问题",
+        "m.verify_line": "{node} {backups} 份备份，最近 {latest}，{objects} 个对象，{size}",
+        "m.verify_read": "，读取 {read} 个",
+        "m.check_done": "已检查 {node}：发件箱 {entries} 条，已接收变更集 {logged} 个，通道 {channels} 个，"
+        "完整读取文件 {files} 个。",
+        "m.check_repaired": "已修复 {kind} {subject}：已删除",
+        "m.check_problems": "{n} 个问题：",
+        "m.check_clean": "未发现问题。",
         # reconciliation findings (对账发现), their details
         "f.missing_below": "已下达 {amount} 元（{doc}），下级没有此指标：重发，或恢复下级",
         "f.unknown_above": "下级持有 {amount} 元（{doc}），上级没有此指标：恢复上级，或收回",
@@ -741,6 +856,106 @@ _LISTINGS = {
         "m.crl_stale_undated": "the revocation list (number {number}) is stale (it names no next "
         "update): {who}",
         "m.crl_lapses": "the revocation list (number {number}) lapses on {date}: {who}",
+        # what a check finds
+        "m.ck_what_outbox": "{kind} seq {seq} for {recipient}",
+        "m.ck_copy_gone_acked": "this node's copy of {what} is gone (acknowledged)",
+        "m.ck_act_copy_gone_acked": "the recipient holds it; restore the file from a backup of "
+        "this home to keep the signed record",
+        "m.ck_copy_gone": "this node's copy of {what} is gone and it is not acknowledged yet",
+        "m.ck_act_copy_gone": "restore the file from a backup of this home; until then it cannot "
+        "be sent and the channel waits",
+        "m.ck_copy_problem": "this node's copy of {what}: {problem}",
+        "m.ck_act_damaged_copy": "restore the file from a backup of this home; a damaged copy is "
+        "never sent",
+        "m.ck_act_restore_file": "restore the file from a backup of this home",
+        "m.ck_what_receipt": "the receipt {recipient} signed for {what}",
+        "m.ck_why_proof": "it is the recipient's proof that it took the change-set",
+        "m.ck_what_own_receipt": "this node's receipt for {kind} seq {seq} from {origin}",
+        "m.ck_why_resent": "it is sent again whenever the origin asks",
+        "m.ck_gone": "{what} is gone",
+        "m.ck_act_restore_it": "restore it from a backup of this home: {why}",
+        "m.ck_what_error": "{what}: {error}",
+        "m.ck_wrong_receipt": "{what} does not acknowledge change-set {id}… (seq {seq})",
+        "m.ck_act_right_receipt": "restore the right receipt from a backup of this home: {why}",
+        "m.ck_act_head": "the database disagrees with itself: restore it from a backup of this "
+        "home or ask for support; delete no file of this channel meanwhile",
+        "m.ck_misnamed": "its name is not its header's ({filename})",
+        "m.ck_unreadable": "cannot be read: {error}",
+        "m.ck_incoming_but": "waits in incoming/ but {problem}",
+        "m.ck_act_quarantines": "the next sync quarantines it",
+        "m.ck_misaddressed": "waits in incoming/ but is for {recipient}",
+        "m.ck_act_relay": "the next sync checks it and relays it toward its recipient, or "
+        "quarantines it",
+        "m.ck_duplicate_seq": "{count} different change-sets wait under one seq: {names}",
+        "m.ck_act_duplicate_seq": "the first taken wins and the next sync quarantines the others "
+        "as forks; ask {origin} why it sent them",
+        "m.ck_taken": "waits in incoming/ but seq {seq} from {origin} is taken already",
+        "m.ck_act_repair_receipt": "harmless: 'fiscalsync check --repair' deletes it (the next "
+        "sync would only send its receipt again)",
+        "m.ck_fork": "another change-set under seq {seq} from {origin}, which is taken already "
+        "as {id}…",
+        "m.ck_act_fork": "the next sync quarantines it; ask {origin} why it sent it",
+        "m.ck_receipt_never_sent": "a receipt from {origin} for seq {seq}, a change-set this node "
+        "never sent it",
+        "m.ck_receipt_acked": "waits in incoming/ but seq {seq} for {origin} is acknowledged "
+        "already",
+        "m.ck_receipt_acked_other": "waits in incoming/ but seq {seq} for {origin} is "
+        "acknowledged already by another receipt",
+        "m.ck_act_repair": "harmless: 'fiscalsync check --repair' deletes it",
+        "m.ck_act_discards": "harmless: the next sync discards it",
+        "m.ck_not_changeset": "in {where}, not a change-set file",
+        "m.ck_act_move_out": "move it out of {where}: fiscalsync keeps only its own files there",
+        "m.ck_orphan_bad_channel": "in {where}, named by no entry of {origin} -> {recipient}, a "
+        "channel that disagrees with its history",
+        "m.ck_act_keep": "keep it: it may be the record of what the database lost",
+        "m.ck_orphan": "in {where}, named by no entry (left by a transaction that was rolled back)",
+        "m.ck_temporary": "a temporary file left by an interrupted write",
+        "m.ck_read_error": "in {folder}/: {error}",
+        # sync, backup verify and check
+        "m.parked_collected": "{name}: left there after {attempts} failed rounds: {why}",
+        "m.parked_taken": "{name}: parked in quarantine after {attempts} failed rounds: {why}",
+        "m.not_collected": "{name}: not collected ({attempts} of {max} rounds): {why}",
+        "m.not_taken": "{name}: not taken ({attempts} of {max} rounds): {why}",
+        "m.rejoin_failed": "rejoin: {error}",
+        "m.message_unsent": "{name}: not sent: {error}",
+        "m.unsendable": "{name}: not sent, {error}",
+        "m.backup_objects_failed": "backup objects of {code}: {error}",
+        "m.crl_offer_failed": "revocation list for restores: {error}",
+        "m.backup_upload_left": "backup: {left} object(s) still to upload ({why}); its manifest "
+        "waits for them",
+        "m.rejoin_answered_request": "answered the rejoin request of {origin}",
+        "m.rejoin_notice": "{origin} says this node must be restored",
+        "m.rejoin_old_answer": "an answer of {origin} to an older request, dropped",
+        "m.rejoin_answer_problems": "{origin} answered, with problems: {problems}",
+        "m.rejoin_answer": "{origin} answered",
+        "m.rejoined": "rejoined: took back {own} change-set(s) of its own and took {taken} again "
+        "from {peers} peer(s) ({at})",
+        "m.backup_numbered": "#{number}: {problem}",
+        "m.backup_none_kept": "no backup kept here",
+        "m.backup_stale": "the latest backup is {hours} hours old (policy: {policy})",
+        "m.manifest_missing": "manifest {name} is missing",
+        "m.manifest_other": "{name} is not the manifest taken as {id}",
+        "m.manifest_unchained": "does not name #{number} as its previous manifest",
+        "m.object_missing": "object {name}… is missing",
+        "m.object_size": "object {name}… has {held} bytes, not {size}",
+        "m.object_damaged": "object {name}… does not hash to its name (damaged)",
+        "m.sync_summary": "sent {sent}, received {received}, applied {applied}, rejected "
+        "{rejected}, duplicates {duplicates}, waiting {waiting}, quarantined {quarantined}, "
+        "relayed {relayed}, receipts in {receipts_in} / out {receipts_out}",
+        "m.sync_failed": "failed {n}",
+        "m.sync_parked": "parked {n}",
+        "m.sync_damaged": "damaged {n}",
+        "m.sync_awaiting": "awaiting receipts: {n}",
+        "m.sync_problems": "could not take or send {n} file(s):",
+        "m.verify_ok": "OK",
+        "m.verify_problem": "PROBLEM",
+        "m.verify_line": "{node} {backups} backup(s), latest {latest}, {objects} objects, {size}",
+        "m.verify_read": ", {read} read",
+        "m.check_done": "Checked {node}: {entries} outbox entries, {logged} change-sets taken, "
+        "{channels} channels, {files} files read whole.",
+        "m.check_repaired": "repaired {kind} {subject}: deleted",
+        "m.check_problems": "{n} problem(s):",
+        "m.check_clean": "No problems found.",
         # reconciliation findings, their details
         "f.missing_below": "issued {amount} 元 under {doc}; the recipient does not hold it: "
         "retransmit, or restore the recipient",

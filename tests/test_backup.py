@@ -713,10 +713,24 @@ def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: P
             "--read-data",
             "--node",
             "410102",
+            "--lang",
+            "en",
         ],
     )
     assert result.exit_code == 0, result.output + result.stderr
     assert "OK       410102" in result.output
+    objects = province.path / CENTER / "mailboxes" / "410102" / "backup" / "objects"
+    lost = sorted(objects.iterdir())[0]
+    aside = tmp_path / "aside"
+    shutil.move(lost, aside)
+    verify = ["--home", str(province.path / CENTER), "backup", "verify", "--node", "410102"]
+    result = runner.invoke(cli, verify)  # in Chinese, the default
+    assert result.exit_code == 11, result.output + result.stderr
+    assert "有问题   410102" in result.output
+    assert f"#1：对象 {lost.name[:16]}… 缺失" in result.output, result.output
+    result = runner.invoke(cli, [*verify, "--lang", "en"])
+    assert f"#1: object {lost.name[:16]}… is missing" in result.output, result.output
+    shutil.move(aside, lost)
     result = runner.invoke(
         cli,
         [
