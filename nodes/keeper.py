@@ -361,19 +361,23 @@ def problems(node: Node, max_age: timedelta, clock: Clock = SYSTEM_CLOCK) -> lis
     for code in owners:
         mine = [r for r in rows if r.node == code]
         if not mine:
-            found.append((code, "no backup kept here yet"))
+            found.append((code, said("kept_none")))
             continue
         latest = mine[-1]
         if now - latest.taken_at > max_age:
             found.append(
                 (
                     code,
-                    f"latest backup #{latest.number} is stale (taken {shown_time(latest.taken_at, node.settings.time_zone)})",
+                    said(
+                        "kept_stale",
+                        number=latest.number,
+                        taken=shown_time(latest.taken_at, node.settings.time_zone),
+                    ),
                 )
             )
         for row in mine:
             if row.problem:
-                found.append((code, f"backup #{row.number}: {row.problem}"))
+                found.append((code, said("kept_problem", number=row.number, problem=row.problem)))
     return found
 
 
