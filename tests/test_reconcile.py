@@ -301,6 +301,13 @@ def test_a_breakdown_made_long_after_its_appropriation_arrived_is_late(province:
     assert found(province, "410000", session) == {("late_breakdown", child, None)}
 
 
+def reported_held(node: Node, code: str, **options: Any) -> dict[str, Any]:
+    from nodes.fiscal.reconcile.reported import held
+
+    with reading(node.engine) as conn:
+        return held(conn, code, **options)
+
+
 def test_reports_sent_up_are_reconciled_with_the_parent_and_the_center(province: Network) -> None:
     from datetime import date
 
@@ -325,6 +332,27 @@ def test_reports_sent_up_are_reconciled_with_the_parent_and_the_center(province:
     session = reconcile(province, "410102", "410100")
     assert found(province, "410102", session) == {("report_mismatch", "2026-10", None)}
     assert found(province, "410100", session) == {("report_mismatch", "2026-10", None)}
+
+    # the city's 全辖 (level by level, to its parent only) is reconciled beside its own
+    edit(province, "410100", "UPDATE report_line SET period_fen = period_fen - 1 WHERE level = 3")
+    with Node.open(province.path / "410100") as node:
+        reports.generate(node, "2026-10", actor="t", clock=clock)
+        reports.submit(node, "2026-10", actor="t", clock=clock)
+    assert sync_network(province.path, until_quiet=True).quiet
+    session = reconcile(province, "410100", "410000")
+    assert found(province, "410100", session) == set()
+    with Node.open(province.path / "410100") as node:
+        mine = reported_held(node, "410100", own=True, region=True)
+    assert set(mine) == {"2026-10", "2026-10 全辖"}
+    assert found(province, "410100", reconcile(province, "410100", "410000-dc")) == set()
+    edit(
+        province,
+        "410000",
+        "UPDATE region_report_line SET ytd_fen = ytd_fen + 1 WHERE level = 3",
+    )
+    session = reconcile(province, "410100", "410000")
+    assert found(province, "410100", session) == {("report_mismatch", "2026-10 全辖", None)}
+    assert found(province, "410000", session) == {("report_mismatch", "2026-10 全辖", None)}
 
 
 @pytest.mark.slow

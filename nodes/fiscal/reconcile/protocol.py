@@ -171,7 +171,8 @@ def _new_session(
 
 def _request_reports(conn: Connection, sender: _Sender, peer: str) -> str:
     me = sender.node.spec.code
-    ours = reported.held(conn, me, own=True)
+    region = peer == sender.node.spec.parent  # its 全辖 goes to its parent only
+    ours = reported.held(conn, me, own=True, region=region)
     session = _new_session(conn, sender, REPORTS, peer, None, {"reports": ours})
     sender.send(conn, peer, {"step": "request", "session": session, "dataset": REPORTS})
     return session
@@ -320,7 +321,9 @@ def _on_report_request(conn: Connection, sender: _Sender, origin: str, session: 
             updated_at=now,
         )
     )
-    theirs = reported.held(conn, origin, own=False)
+    topology = sender.node.topology
+    region = origin in topology and topology.node(origin).parent == sender.node.spec.code
+    theirs = reported.held(conn, origin, own=False, region=region)
     sender.send(conn, origin, {"step": "answer", "session": session, "reports": theirs})
 
 

@@ -14,14 +14,20 @@ from sqlalchemy.engine import Connection
 from nodes.fiscal.reconcile.findings import Finding
 from nodes.identity import network_suite
 from schema.channels import outbox
-from schema.tables import report, report_line
+from schema.tables import region_report, region_report_line, report, report_line
 from sync.changeset.codec import encode_line
 from sync.signing import SignatureSuite
 
-__all__ = ["compare", "held", "in_flight"]
+__all__ = ["REGION", "compare", "held", "in_flight"]
 
 
-def _hash(conn: Connection, report_id: int, suite: SignatureSuite) -> str:
+REGION = "全辖"
+"""The mark of a consolidated (全辖) report's period among those compared: 2026-10 全辖."""
+
+
+def _hash(
+    conn: Connection, report_id: int, suite: SignatureSuite, lines_of: sa.Table = report_line
+) -> str:
     lines = sorted(
         [
             r.section,
@@ -33,23 +39,32 @@ def _hash(conn: Connection, report_id: int, suite: SignatureSuite) -> str:
             int(r.month_fen),
             int(r.last_year_fen),
         ]
-        for r in conn.execute(sa.select(report_line).where(report_line.c.report_id == report_id))
+        for r in conn.execute(sa.select(lines_of).where(lines_of.c.report_id == report_id))
     )
     return suite.digest(encode_line(lines))
 
 
-def held(conn: Connection, sender: str, *, own: bool) -> dict[str, list[Any]]:
+def held(conn: Connection, sender: str, *, own: bool, region: bool = False) -> dict[str, list[Any]]:
     """Period → [version, hash of lines] of the newest version of ``sender``'s report held
-    here: submitted ones when it is this node's own (``own``), received ones otherwise."""
+    here: submitted ones when it is this node's own (``own``), received ones otherwise;
+    with ``region`` (between a node and its parent, which its 全辖 goes to) also its
+    consolidated reports, as ``PERIOD 全辖``."""
     state = "submitted" if own else "received"
-    rows = conn.execute(
-        sa.select(report.c.id, report.c.period, report.c.version)
-        .where(report.c.node_code == sender, report.c.state == state)
-        .order_by(report.c.period, report.c.version)
-    ).all()
-    newest = {row.period: row for row in rows}
     suite = network_suite(conn)
-    return {period: [row.version, _hash(conn, row.id, suite)] for period, row in newest.items()}
+    found: dict[str, list[Any]] = {}
+    for table, lines_of, mark in (
+        (report, report_line, ""),
+        *([(region_report, region_report_line, f" {REGION}")] if region else []),
+    ):
+        rows = conn.execute(
+            sa.select(table.c.id, table.c.period, table.c.version)
+            .where(table.c.node_code == sender, table.c.state == state)
+            .order_by(table.c.period, table.c.version)
+        ).all()
+        newest = {row.period: row for row in rows}
+        for period, row in newest.items():
+            found[period + mark] = [row.version, _hash(conn, row.id, suite, lines_of)]
+    return found
 
 
 def in_flight(conn: Connection, peer: str) -> int:
