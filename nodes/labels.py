@@ -552,6 +552,8 @@ _LISTINGS = {
         "f.report_unsent": "{peer} 持有第 {theirs} 版，本节点从未报送",
         "f.report_version": "已报送第 {mine} 版；{peer} 持有第 {theirs} 版：请重新报送",
         "f.report_lines": "第 {mine} 版：{peer} 持有的行与报送的不同",
+        "f.province_wide": "省级 {period} 全辖与数据中心的全省汇总不符：下级某个全辖已过时"
+        "（report submit PERIOD --scope all），或一方缺少报表",
         # year-end close (结转)
         "y.year": "年度",
         "y.issuer": "上级",
@@ -992,6 +994,9 @@ _LISTINGS = {
         "f.report_unsent": "{peer} holds version {theirs}, which this node never submitted",
         "f.report_version": "version {mine} submitted; {peer} holds version {theirs}: submit again",
         "f.report_lines": "version {mine}: {peer} holds other lines than were submitted",
+        "f.province_wide": "the province's 全辖 of {period} is not the center's 全省汇总 of it: "
+        "a 全辖 below is out of date (report submit PERIOD --scope all), or one side lacks a "
+        "report",
         # year-end close (结转)
         "y.year": "Year",
         "y.issuer": "Issuer",

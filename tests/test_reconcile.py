@@ -538,3 +538,50 @@ def test_reports_sent_up_in_an_sm2_network_are_compared_by_their_sm3(
         assert reported.held(conn, "410102", own=False)["2026-10"] == [version, held]
     session = reconcile(network, "410102", "410100")
     assert found(network, "410102", session) == set()
+
+
+def test_the_provinces_quanxia_is_reconciled_with_the_centers_province_wide_sum(
+    province: Network,
+) -> None:
+    """The province's 全辖 (its own report, each city's 全辖, its direct counties) against
+    the center's 全省汇总 (every node's own): equal while every 全辖 is up to date; a
+    county's correction the city has not passed up yet is found, and its 全辖 sent again
+    settles it."""
+    from datetime import date
+
+    from nodes.fiscal import reports
+    from nodes.fiscal.ledger import Entry, record
+    from sync.clock import SYSTEM_CLOCK as clock
+
+    def submit(code: str, amount: int) -> None:
+        with Node.open(province.path / code) as node:
+            record(node, [Entry(date(2026, 10, 15), "revenue", "10101", amount)], actor="t")
+            reports.generate(node, "2026-10", actor="t", clock=clock)
+            reports.submit(node, "2026-10", actor="t", clock=clock)
+        assert sync_network(province.path, until_quiet=True).quiet
+
+    for code, amount in (("410102", 100_00), ("410100", 20_00), ("410000", 3_00)):
+        submit(code, amount)
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == set()
+    with Node.open(province.path / "410000") as node:
+        assert "2026-10 全省" in reported_held_wide(node)
+
+    submit("410102", 7_00)  # a correction: version 2 reaches the city and the center
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == {("report_mismatch", "2026-10 全省", None)}
+    shown = run(province, "410000", "reconcile", "show", session).output
+    assert "省级 2026-10 全辖与数据中心的全省汇总不符" in shown, shown
+
+    result = run(province, "410100", "report", "submit", "2026-10", "--scope", "all")
+    assert result.exit_code == 0, result.stderr
+    assert sync_network(province.path, until_quiet=True).quiet
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == set()
+
+
+def reported_held_wide(node: Node) -> dict[str, Any]:
+    from nodes.fiscal.reconcile.reported import province_wide
+
+    with reading(node.engine) as conn:
+        return province_wide(conn, node.topology, node.spec.code, at_center=False)

@@ -13,16 +13,19 @@ from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reconcile.findings import Finding
 from nodes.identity import network_suite
+from nodes.topology import Topology
 from schema.channels import outbox
 from schema.tables import region_report, region_report_line, report, report_line
 from sync.changeset.codec import encode_line
 from sync.signing import SignatureSuite
 
-__all__ = ["REGION", "compare", "held", "in_flight"]
+__all__ = ["PROVINCE_WIDE", "REGION", "compare", "held", "in_flight", "province_wide"]
 
 
 REGION = "全辖"
 """The mark of a consolidated (全辖) report's period among those compared: 2026-10 全辖."""
+PROVINCE_WIDE = "全省"
+"""The mark of the province's 全辖 against the center's 全省汇总: 2026-10 全省."""
 
 
 def _hash(
@@ -67,6 +70,42 @@ def held(conn: Connection, sender: str, *, own: bool, region: bool = False) -> d
     return found
 
 
+def province_wide(
+    conn: Connection, topology: Topology, province: str, *, at_center: bool
+) -> dict[str, list[Any]]:
+    """``PERIOD 全省`` → ["all", hash of its leaf lines] for every period of the province's
+    own reports held here: at the province its 全辖 (level by level: its own report, each
+    city's 全辖, the counties it manages), at the center its 全省汇总 (every node's own).
+    Equal when every 全辖 below is up to date and both hold the same reports."""
+    # the reports package imports appropriations, which import this one's package
+    from nodes.fiscal.reports.consolidation import region_lines
+    from nodes.fiscal.reports.levels import level_sum
+    from nodes.fiscal.reports.lines import LEAF
+    from nodes.fiscal.reports.periods import Period
+
+    state = "received" if at_center else "submitted"
+    periods = sorted(
+        set(
+            conn.execute(
+                sa.select(report.c.period).where(
+                    report.c.node_code == province, report.c.state == state
+                )
+            ).scalars()
+        )
+    )
+    suite = network_suite(conn)
+    found: dict[str, list[Any]] = {}
+    for label in periods:
+        period = Period.of(label)
+        if at_center:
+            lines = region_lines(conn, topology, province, period)
+        else:
+            lines, _sources, _missing = level_sum(conn, topology, province, period)
+        leaves = sorted([x.section, x.code, *x.amounts] for x in lines if x.level == LEAF)
+        found[f"{label} {PROVINCE_WIDE}"] = ["all", suite.digest(encode_line(leaves))]
+    return found
+
+
 def in_flight(conn: Connection, peer: str) -> int:
     """How many report change-sets this node sent ``peer`` still wait for their receipt."""
     return int(
@@ -87,6 +126,21 @@ def compare(
     for period in sorted(set(ours) | set(theirs)):
         mine, other = ours.get(period), theirs.get(period)
         if mine == other:
+            continue
+        if period.endswith(f" {PROVINCE_WIDE}"):
+            label = period.removesuffix(f" {PROVINCE_WIDE}")
+            found.append(
+                Finding(
+                    "report_mismatch",
+                    period,
+                    f"the province's 全辖 of {label} is not the center's 全省汇总 of it: a "
+                    "全辖 below is out of date (report submit PERIOD --scope all), or one side "
+                    "lacks a report",
+                    ours=mine,
+                    theirs=other,
+                    params={"m": "province_wide", "period": label},
+                )
+            )
             continue
         if other is None:
             detail = f"version {mine[0] if mine else '?'} was submitted; {peer} holds none"
