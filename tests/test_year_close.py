@@ -307,8 +307,8 @@ def test_spending_at_the_moment_of_the_close_is_in_the_statement_or_refused(
             start.wait()
             try:
                 outcomes["pay"] = record(node, [entry], actor="payer")
-            except InputError as exc:
-                outcomes["pay"] = exc.message
+            except InputError as exc:  # the entries refused, each named with why
+                outcomes["pay"] = " ".join([exc.message, *getattr(exc, "problems", [])])
 
     threads = [threading.Thread(target=close), threading.Thread(target=pay)]
     for thread in threads:
