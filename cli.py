@@ -37,13 +37,13 @@ from nodes import (
 )
 from nodes.check import check_home
 from nodes.exchange import Exchange, RoundSummary
-from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular
+from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular, yearend
 from nodes.fiscal.budget import import_budget
 from nodes.fiscal.budget import lines as budget_lines
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import labels, say
+from nodes.labels import labels, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import sync_network
@@ -282,7 +282,7 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
         click.echo(f"{_pad(words['st.alerts'], width)}{len(report.alerts) or words['st.none']}")
     for alert in report.alerts:
         kind = _pad(say(words, "alert", alert.kind), 12)
-        click.echo(f"  {kind}{alert.subject}: {alert.detail}")
+        click.echo(f"  {kind}{alert.subject}: {shown(alert.detail, words)}")
 
 
 def _local(moment: datetime, zone: tzinfo) -> str:
@@ -809,16 +809,22 @@ def changeset_verify(ctx: click.Context, file: Path) -> None:
     )
 
 
-def _summary_line(summary: RoundSummary) -> str:
-    line = (
-        f"sent {summary.sent}, received {summary.received}, applied {summary.applied}, "
-        f"rejected {summary.rejected}, duplicates {summary.duplicates}, "
-        f"waiting {summary.waiting}, quarantined {summary.quarantined}, "
-        f"relayed {summary.relayed}, receipts in {summary.receipts_received} / "
-        f"out {summary.receipts_sent}"
+def _summary_line(summary: RoundSummary, lang: str = "en") -> str:
+    words = labels(lang)
+    line = words["m.sync_summary"].format(
+        sent=summary.sent,
+        received=summary.received,
+        applied=summary.applied,
+        rejected=summary.rejected,
+        duplicates=summary.duplicates,
+        waiting=summary.waiting,
+        quarantined=summary.quarantined,
+        relayed=summary.relayed,
+        receipts_in=summary.receipts_received,
+        receipts_out=summary.receipts_sent,
     )
     trouble = [
-        f"{label} {count}"
+        words[f"m.sync_{label}"].format(n=count)
         for label, count in (
             ("failed", summary.failed),
             ("parked", summary.parked),
@@ -832,8 +838,9 @@ def _summary_line(summary: RoundSummary) -> str:
 @cli.command("sync")
 @click.option("--retransmit-now", is_flag=True, help="Resend every unacknowledged change-set now.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_lang_option
 @click.pass_context
-def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> None:
+def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool, lang: str) -> None:
     """Run one sync round with the parent (and the center).
 
     Delivers the due outbox and the receipts, collects and applies what waits for this
@@ -863,14 +870,15 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
     else:
-        click.echo(_summary_line(summary))
-        click.echo(f"awaiting receipts: {summary.pending_receipts}")
+        words = labels(lang)
+        click.echo(_summary_line(summary, lang))
+        click.echo(words["m.sync_awaiting"].format(n=summary.pending_receipts))
         for note in summary.notes:
-            click.echo(note)
+            click.echo(shown(note, words))
         if summary.problems:
-            click.echo(f"could not take or send {len(summary.problems)} file(s):")
+            click.echo(words["m.sync_problems"].format(n=len(summary.problems)))
             for problem in summary.problems:
-                click.echo(f"  {problem}")
+                click.echo(f"  {shown(problem, words)}")
     if summary.errors:
         raise TransportError("; ".join(summary.errors))
 
@@ -1162,8 +1170,11 @@ def quarantine_drop(ctx: click.Context, entry_id: int, lang: str) -> None:
 )
 @click.option("--repair", is_flag=True, help="Delete what is safe to delete; say what it did.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@_lang_option
 @click.pass_context
-def check_command(ctx: click.Context, read_data: bool, repair: bool, as_json: bool) -> None:
+def check_command(
+    ctx: click.Context, read_data: bool, repair: bool, as_json: bool, lang: str
+) -> None:
     """Check that this node's database and spool agree; name every problem, with what to do.
 
     Compares the outbox with its files and receipts, the change-sets taken with their
@@ -1191,18 +1202,31 @@ def check_command(ctx: click.Context, read_data: bool, repair: bool, as_json: bo
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
+        words = labels(lang)
         click.echo(
-            f"Checked {report.node}: {report.entries} outbox entries, {report.logged} "
-            f"change-sets taken, {report.channels} channels, {report.files_read} files read whole."
+            words["m.check_done"].format(
+                node=report.node,
+                entries=report.entries,
+                logged=report.logged,
+                channels=report.channels,
+                files=report.files_read,
+            )
         )
         for finding in report.repaired:
-            click.echo(f"repaired {finding.kind:<18} {finding.subject}: deleted")
-        problems = report.problems
-        click.echo(f"{len(problems)} problem(s):" if problems else "No problems found.")
-        for finding in problems:
             click.echo(
-                f"  {finding.kind:<18} {finding.subject}: {finding.problem} → {finding.action}"
+                words["m.check_repaired"].format(
+                    kind=f"{finding.kind:<18}", subject=finding.subject
+                )
             )
+        problems = report.problems
+        click.echo(
+            words["m.check_problems"].format(n=len(problems))
+            if problems
+            else words["m.check_clean"]
+        )
+        for finding in problems:
+            problem, action = shown(finding.problem, words), shown(finding.action, words)
+            click.echo(f"  {finding.kind:<18} {finding.subject}: {problem} → {action}")
     if report.problems:
         raise Inconsistent(f"{len(report.problems)} problem(s) in the home of {report.node}")
 
@@ -1750,7 +1774,7 @@ def _show_statement(statement: Any, lang: str) -> None:
             transit=s.in_transit,
         )
     )
-    rows = statement.finding_rows()
+    rows = statement.finding_rows(words)
     if rows:
         columns, rows = _finding_words(rows, lang)
         click.echo(tabular.render_text(columns, rows))
@@ -1849,7 +1873,7 @@ def reconcile_show(
         return
     columns, rows = RECONCILE_COLUMNS, statement.finding_rows()
     if _for_people(fmt):
-        columns, rows = _finding_words(rows, lang)
+        columns, rows = _finding_words(statement.finding_rows(labels(lang)), lang)
     _emit(columns, rows, fmt, output, title=statement.session.id, empty="")
 
 
@@ -2322,8 +2346,9 @@ def backup_list(ctx: click.Context, code: str | None, lang: str) -> None:
 @backup_group.command("verify")
 @click.option("--node", "code", help="Only this node's backups.")
 @click.option("--read-data", is_flag=True, help="Also read every object and check its hash.")
+@_lang_option
 @click.pass_context
-def backup_verify(ctx: click.Context, code: str | None, read_data: bool) -> None:
+def backup_verify(ctx: click.Context, code: str | None, read_data: bool, lang: str) -> None:
     """Check the backups kept here, without any key (like restic check).
 
     Signatures and chains of the manifests, every object present and of its size, and
@@ -2350,16 +2375,24 @@ def backup_verify(ctx: click.Context, code: str | None, read_data: bool) -> None
                 progress=bar.update if read_data else None,
             )
     bad = 0
+    words = labels(lang)
     for item in results:
         latest = _local(item.latest, node.settings.time_zone) if item.latest else "-"
-        state = "OK" if not item.problems else "PROBLEM"
+        state = words["m.verify_ok" if not item.problems else "m.verify_problem"]
+        line = words["m.verify_line"].format(
+            node=f"{item.node:<10}",
+            backups=item.backups,
+            latest=latest,
+            objects=item.objects,
+            size=_mb(item.bytes),
+        )
         click.echo(
-            f"{state:<8} {item.node:<10} {item.backups} backup(s), latest {latest}, "
-            f"{item.objects} objects, {_mb(item.bytes)}"
-            + (f", {item.read} read" if read_data else "")
+            _pad(state, 9)
+            + line
+            + (words["m.verify_read"].format(read=item.read) if read_data else "")
         )
         for problem in item.problems:
-            click.echo(f"  {problem}")
+            click.echo(f"  {shown(problem, words)}")
         bad += bool(item.problems)
     if bad:
         from sync.backup.envelope import BackupDamaged
@@ -2475,16 +2508,17 @@ def recovery_key_install(ctx: click.Context, cert: Path) -> None:
     )
 
 
-def _utc_time(text: str) -> datetime:
+def _point_in_time(text: str) -> datetime:
+    """``--at``: in UTC when it names a zone; without one it is left naive, to be read
+    in the restored node's own [node] time_zone."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise InputError(
-            f"--at {text!r} is not a time", hint="e.g. --at '2026-11-20 18:00' (Beijing time)"
+            f"--at {text!r} is not a time",
+            hint="e.g. --at '2026-11-20 18:00' (the node's own time zone) or '2026-11-20T10:00Z'",
         ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL_TIME)
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @cli.command("restore")
@@ -2501,7 +2535,8 @@ def _utc_time(text: str) -> datetime:
 @click.option(
     "--at",
     "at_text",
-    help="Restore to this time: the latest snapshot at or before it, then its journal up to it.",
+    help="Restore to this time: the latest snapshot at or before it, then its journal up to it. "
+    "A time without a zone is in the node's own [node] time_zone (from its backup).",
 )
 @click.option(
     "--recovery-key",
@@ -2547,7 +2582,7 @@ def restore_command(
     """
     from nodes.restore import restore
 
-    at = _utc_time(at_text) if at_text else None
+    at = _point_in_time(at_text) if at_text else None
     total: list[int] = []
     with contextlib.ExitStack() as stack:
         bar: list[Any] = []
@@ -2579,6 +2614,7 @@ def restore_command(
             on_total=on_total,
         )
     zone = load_settings(done.home).time_zone
+    at = done.at
     click.echo(
         f"Restored {done.node} from backup #{done.number} taken {_local(done.taken_at, zone)} "
         f"({done.files} files, {_mb(done.bytes)}) in {done.seconds:.1f} s into {done.home}."
@@ -3416,3 +3452,122 @@ def main(argv: Sequence[str] | None = None) -> Any:
 
 if __name__ == "__main__":
     main()
+
+
+# --- year-end close (年终结转) ---
+
+
+@cli.group("year", cls=_Group)
+def year_group() -> None:
+    """Year-end close (年终结转): unspent balances carried over or recovered.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 year close 2026
+      fiscalsync --home /srv/fiscalsync/410100 year close 2026 --accept 410102 \\
+          --doc "郑财预〔2027〕5号"
+    """
+
+
+@year_group.command("close")
+@click.argument("year", type=int)
+@click.option("--accept", "recipient", help="Accept this node's statement (at the issuer).")
+@click.option("--doc", help="With --accept: the 文号 of the next year that carries it over.")
+@_lang_option
+@click.pass_context
+def year_close(
+    ctx: click.Context, year: int, recipient: str | None, doc: str | None, lang: str
+) -> None:
+    """Close YEAR here, or accept the close of a node below.
+
+    Without --accept: send each issuer a signed statement of what is still available of
+    every appropriation of YEAR received from it; nothing more of YEAR is spent or
+    broken down here. A node closes after the nodes it issued YEAR's appropriations to
+    (counties first, then their city), and not while what it issued is in flight.
+
+    With --accept CODE --doc 文号: recover every balance CODE stated and, as [year] close
+    says ("carry", the default, or "recover"), issue each again as an appropriation of
+    YEAR+1 of 指标类型 结转, linked to the old one, all in one transaction.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 year close 2026
+      fiscalsync --home /srv/fiscalsync/410100 year close 2026 --accept 410102 \\
+          --doc "郑财预〔2027〕5号"
+    """
+    words = labels(lang)
+    if recipient is None:
+        if doc is not None:
+            raise click.UsageError("--doc goes with --accept (the issuer's side)")
+        with _writing(ctx) as node:
+            sent = yearend.close(node, year, actor=getpass.getuser())
+        for s in sent:
+            click.echo(
+                words["y.sent"].format(
+                    year=year,
+                    issuer=s.issuer,
+                    amount=format_yuan(s.balance_fen),
+                    count=s.appropriations,
+                )
+            )
+        return
+    if not doc:
+        raise click.UsageError("--accept needs --doc, the 文号 of the carry-over")
+    with _writing(ctx) as node:
+        done = yearend.accept(node, year, recipient, doc, actor=getpass.getuser())
+    click.echo(
+        words["y.accepted"].format(
+            recipient=recipient,
+            year=year,
+            doc=doc,
+            stated=format_yuan(done.stated_fen),
+            carried=format_yuan(done.carried_fen),
+            recovered=format_yuan(done.recovered_fen),
+        )
+    )
+    for old, new in done.carried.items():
+        click.echo(f"  {old} → {new}")
+
+
+_YEAR_KINDS = {"balance": "money", "lines": "int", "year": "int"}
+
+
+@year_group.command("list")
+@click.option("--year", type=int, help="Only this year.")
+@_output_option
+@_lang_option
+@click.pass_context
+def year_list(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
+) -> None:
+    """List the year-end statements here: sent up, and received from below.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410100 year list --year 2026
+    """
+    with Node.open(_home(ctx)) as node:
+        zone = node.settings.time_zone
+        found = yearend.closes(node, year)
+    keys = ["year", "issuer", "recipient", "state", "balance", "lines", "closed", "mode", "doc"]
+    words = labels(lang)
+    people = _for_people(fmt)
+    columns = [
+        tabular.Column(k, words[f"y.{k}"] if people else k, _YEAR_KINDS.get(k, "text"))
+        for k in keys
+    ]
+    rows = [
+        [
+            c.year,
+            c.issuer,
+            c.recipient,
+            say(words, "y.state", c.state) if people else c.state,
+            c.balance_fen,
+            c.appropriations,
+            _local(c.closed_at, zone) if people else c.closed_at.isoformat(),
+            (say(words, "y.mode", c.mode) if people else c.mode) if c.mode else "",
+            c.doc or "",
+        ]
+        for c in found
+    ]
+    _emit(columns, rows, fmt, output, title="year closes", empty=words["y.empty"])

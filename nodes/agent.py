@@ -256,7 +256,7 @@ def keeper_job(home: str) -> str:
         pruned = keeper.prune(
             node, daily=node.settings.backup_keep_daily, monthly=node.settings.backup_keep_monthly
         )
-    bad = [f"{r.node}: {'; '.join(r.problems)}" for r in results if r.problems]
+    bad = [f"{r.node}: {'; '.join(map(str, r.problems))}" for r in results if r.problems]
     for line in bad:
         log.warning("backup check: %s", line)
     return f"verified {len(results)} node(s), {len(bad)} with problems; pruned {pruned[0]}"

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from nodes.check import last_problems
+from nodes.labels import Said, said
 from nodes.settings import LOCAL_TIME
 from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, quarantine
@@ -38,10 +39,11 @@ class Alert:
     kind: str
     """``parked``, ``damaged``, ``retrying``, ``quarantined`` or ``check``."""
     subject: str
-    detail: str
+    detail: str | Said
+    """For people in their language (:func:`nodes.labels.shown`); ``str()`` is English."""
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {"kind": self.kind, "subject": self.subject, "detail": str(self.detail)}
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,11 @@ class Unsettled:
 
 
 _WHAT = {
-    Stage.TAKE: "to take",
-    Stage.RELAY: "to relay",
-    Stage.SEND: "this node's copy",
-    Stage.RECEIPT: "a signed receipt",
-    Stage.FETCH: "to collect",
+    Stage.TAKE: said("stage_take"),
+    Stage.RELAY: said("stage_relay"),
+    Stage.SEND: said("stage_send"),
+    Stage.RECEIPT: said("stage_receipt"),
+    Stage.FETCH: said("stage_fetch"),
 }
 
 
@@ -76,19 +78,27 @@ def _failure_alert(failure: Failure) -> Alert:
     )
     if failure.damaged:
         return Alert(
-            "damaged", name, f"{failure.error}; not sent (checked {failure.attempts} times)"
+            "damaged",
+            name,
+            said("alert_damaged", error=failure.error, attempts=failure.attempts),
         )
+    what = _WHAT[failure.stage]
     if failure.parked:
         return Alert(
             "parked",
             name + where,
-            f"{_WHAT[failure.stage]}: no longer tried after {failure.attempts} failed rounds: "
-            f"{failure.error}",
+            said("alert_parked", what=what, attempts=failure.attempts, error=failure.error),
         )
     return Alert(
         "retrying",
         name + where,
-        f"{_WHAT[failure.stage]}: failed {failure.attempts} of {MAX_ATTEMPTS} rounds: {failure.error}",
+        said(
+            "alert_retrying",
+            what=what,
+            attempts=failure.attempts,
+            max=MAX_ATTEMPTS,
+            error=failure.error,
+        ),
     )
 
 
@@ -103,15 +113,19 @@ def alerts(engine: Engine, zone: tzinfo = LOCAL_TIME) -> list[Alert]:
             .order_by(quarantine.c.id)
         ).all()
     for entry in held:
-        copies = f", arrived {entry.seen_count} times" if entry.seen_count > 1 else ""
         kind = "parked" if entry.reason == "parked" else "quarantined"
-        found.append(
-            Alert(
-                kind,
-                original_name(entry.filename),
-                f"quarantine entry {entry.id} ({entry.reason}{copies}): {entry.detail}",
+        detail = (
+            said(
+                "alert_quarantined_again",
+                id=entry.id,
+                reason=entry.reason,
+                count=entry.seen_count,
+                detail=entry.detail,
             )
+            if entry.seen_count > 1
+            else said("alert_quarantined", id=entry.id, reason=entry.reason, detail=entry.detail)
         )
+        found.append(Alert(kind, original_name(entry.filename), detail))
     return found + _check_alerts(engine, zone)
 
 
@@ -132,7 +146,13 @@ def _check_alerts(engine: Engine, zone: tzinfo) -> list[Alert]:
         Alert(
             "check",
             p.subject,
-            f"{p.kind} (check of {shown_time(when, zone)}): {p.problem} → {p.action}",
+            said(
+                "alert_check",
+                kind=p.kind,
+                time=shown_time(when, zone),
+                problem=p.problem,
+                action=p.action,
+            ),
         )
         for when, p in problems[:CHECK_ALERTS]
     ]
@@ -141,7 +161,7 @@ def _check_alerts(engine: Engine, zone: tzinfo) -> list[Alert]:
             Alert(
                 "check",
                 f"{len(problems) - CHECK_ALERTS} more",
-                "problems found by the last check: run 'fiscalsync check --read-data'",
+                said("alert_check_more"),
             )
         )
     return found

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from nodes import appliers, backups, keeper, keys, rejoin
 from nodes.backups import keeper_of
+from nodes.labels import said
 from nodes.locks import home_lock, sync_lock
 from nodes.node import Node
 from nodes.policy import authorizer
@@ -295,7 +296,7 @@ class Exchange:
     def _fetch_failed(self, key: str, exc: Exception, summary: RoundSummary) -> None:
         failure = attempts.failed(self.engine, Stage.FETCH, key, failure_message(exc), self.clock)
         where, _, name = key.partition(":")
-        summary.fail(f"{name} (from {where})", failure, doing="collected", parked="left there")
+        summary.fail(f"{name} (from {where})", failure, doing="collected")
 
     def _arrived(self, path: Path, source: str, summary: RoundSummary) -> None:
         """A file just arrived from neighbour ``source``: one for another node is checked
@@ -351,7 +352,7 @@ class Exchange:
         failure = attempts.count_failure(
             self.engine, self.spool, path, stage, failure_message(exc), self.clock
         )
-        summary.fail(path.name, failure, doing="taken", parked="parked in quarantine")
+        summary.fail(path.name, failure, doing="taken")
 
     def _take_incoming(self, summary: RoundSummary) -> None:
         self._finish_rejoin(summary)  # every answer may have come in an earlier round
@@ -396,9 +397,7 @@ class Exchange:
                     continue
                 if result.failure is not None:
                     self._failed_now.add(path.name)
-                    summary.fail(
-                        path.name, result.failure, doing="taken", parked="parked in quarantine"
-                    )
+                    summary.fail(path.name, result.failure, doing="taken")
                     continue
                 progress = True
                 summary.count(result.outcome)
@@ -436,7 +435,7 @@ class Exchange:
         try:
             done = rejoin.finish(self)
         except Exception as exc:  # the node stays rejoining; tried again next round
-            summary.problems.append(f"rejoin: {failure_message(exc)}")
+            summary.problems.append(said("rejoin_failed", error=failure_message(exc)))
             return
         if done is not None:
             self._rejoining = False
@@ -493,7 +492,9 @@ class Exchange:
                         .values(sent_at=now)
                     )
             except Exception as exc:  # one file never stops the round
-                summary.problems.append(f"{path.name}: not sent: {failure_message(exc)}")
+                summary.problems.append(
+                    said("message_unsent", name=path.name, error=failure_message(exc))
+                )
 
     def _send_kept(self, summary: RoundSummary) -> None:
         """Send each *kept* message of this node's last rejoin (:func:`rejoin.owed`) again
@@ -581,7 +582,7 @@ class Exchange:
     def _unsendable(self, stage: Stage, name: str, error: str, summary: RoundSummary) -> None:
         attempts.failed(self.engine, stage, name, error, self.clock, park=True)
         summary.damaged += 1
-        summary.problems.append(f"{name}: not sent, {error}")
+        summary.problems.append(said("unsendable", name=name, error=error))
 
     def _collect_backups(self, summary: RoundSummary) -> None:
         """At a keeper: collect the backup objects a node it dials left for it."""
@@ -591,7 +592,9 @@ class Exchange:
             try:
                 keeper.collect(self.node, link.transport, link.code)
             except TransportError as exc:
-                summary.problems.append(f"backup objects of {link.code}: {exc.message}")
+                summary.problems.append(
+                    said("backup_objects_failed", code=link.code, error=exc.message)
+                )
 
     def _offer_crl(self, summary: RoundSummary) -> None:
         """At a keeper: offer its revocation list to the nodes it keeps backups of, for a
@@ -599,7 +602,7 @@ class Exchange:
         try:
             keeper.offer_crl(self.node, self.trust.crl)
         except Exception as exc:  # a restore still gets the list from the rejoin answers
-            summary.problems.append(f"revocation list for restores: {failure_message(exc)}")
+            summary.problems.append(said("crl_offer_failed", error=failure_message(exc)))
 
     def backup_way(self) -> tuple[Transport, str] | None:
         """Where this node's backup objects go: straight into its keeper's store, or,
@@ -621,9 +624,7 @@ class Exchange:
         left, why = backups.upload(self.node, self.backup_way(), self._count_sent)
         if left:
             self._backup_pending = True
-            summary.problems.append(
-                f"backup: {left} object(s) still to upload ({why}); its manifest waits for them"
-            )
+            summary.problems.append(said("backup_upload_left", left=left, why=why))
 
     def _count_sent(self, size: int) -> None:
         self._summary.bytes_sent += size

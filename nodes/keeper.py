@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.alerts import shown_time
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, PICKUP, UPLOAD_BATCH, keeper_of
+from nodes.labels import Said, said
 from nodes.settings import LOCAL_TIME
 from schema.backups import backup_catalogue
 from schema.engine import reading
@@ -235,7 +236,7 @@ class Checked:
     objects: int = 0
     bytes: int = 0
     read: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str | Said] = field(default_factory=list)
 
 
 def kept(node: Node, owner: str | None = None) -> list[Any]:
@@ -278,18 +279,24 @@ def verify(
                 conn.execute(
                     backup_catalogue.update()
                     .where(backup_catalogue.c.manifest_id == row.manifest_id)
-                    .values(verified_at=now, problem="; ".join(found) or None)
+                    .values(verified_at=now, problem="; ".join(map(str, found)) or None)
                 )
-            checked.problems.extend(f"#{row.number}: {p}" for p in found)
+            checked.problems.extend(
+                said("backup_numbered", number=row.number, problem=p) for p in found
+            )
             previous = row
         if not mine:
-            checked.problems.append("no backup kept here")
+            checked.problems.append(said("backup_none_kept"))
         else:
             checked.latest = mine[-1].taken_at
             if now - mine[-1].taken_at > max_age:
                 hours = (now - mine[-1].taken_at).total_seconds() / 3600
                 checked.problems.append(
-                    f"the latest backup is {hours:.0f} hours old (policy: {max_age.total_seconds() / 3600:.0f})"
+                    said(
+                        "backup_stale",
+                        hours=f"{hours:.0f}",
+                        policy=f"{max_age.total_seconds() / 3600:.0f}",
+                    )
                 )
         results.append(checked)
     return results
@@ -304,36 +311,36 @@ def _check_one(
     hashed: set[str],
     checked: Checked,
     progress: Any,
-) -> list[str]:
+) -> list[str | Said]:
     folder = store(node, row.node)
     path = folder / MANIFESTS / row.filename
     if not path.is_file():
-        return [f"manifest {row.filename} is missing"]
+        return [said("manifest_missing", name=row.filename)]
     try:
         verified = changeset.verify(path, trust, recipient=node.spec.code)
         if verified.header.kind != KIND or verified.id != row.manifest_id:
-            return [f"{row.filename} is not the manifest taken as {row.manifest_id[:12]}"]
+            return [said("manifest_other", name=row.filename, id=row.manifest_id[:12])]
         read: ReadManifest = read_manifest(verified.header, verified.operations())
     except (VerificationError, BackupDamaged) as exc:
         return [exc.message]
-    problems = []
+    problems: list[str | Said] = []
     if previous is not None and previous.number == row.number - 1:
         if read.manifest.prev != previous.manifest_id:
-            problems.append(f"does not name #{previous.number} as its previous manifest")
+            problems.append(said("manifest_unchained", number=previous.number))
     for name, size in read.objects.items():
         target = folder / OBJECTS / name
         try:
             held = target.stat().st_size
         except FileNotFoundError:
-            problems.append(f"object {name[:16]}… is missing")
+            problems.append(said("object_missing", name=name[:16]))
             continue
         if held != size:
-            problems.append(f"object {name[:16]}… has {held} bytes, not {size}")
+            problems.append(said("object_size", name=name[:16], held=held, size=size))
             continue
         if read_data and name not in hashed:
             hashed.add(name)
             if _hash_file(target) != name:
-                problems.append(f"object {name[:16]}… does not hash to its name (damaged)")
+                problems.append(said("object_damaged", name=name[:16]))
             checked.read += 1
             if progress is not None:
                 progress(size)
@@ -354,19 +361,23 @@ def problems(node: Node, max_age: timedelta, clock: Clock = SYSTEM_CLOCK) -> lis
     for code in owners:
         mine = [r for r in rows if r.node == code]
         if not mine:
-            found.append((code, "no backup kept here yet"))
+            found.append((code, said("kept_none")))
             continue
         latest = mine[-1]
         if now - latest.taken_at > max_age:
             found.append(
                 (
                     code,
-                    f"latest backup #{latest.number} is stale (taken {shown_time(latest.taken_at, node.settings.time_zone)})",
+                    said(
+                        "kept_stale",
+                        number=latest.number,
+                        taken=shown_time(latest.taken_at, node.settings.time_zone),
+                    ),
                 )
             )
         for row in mine:
             if row.problem:
-                found.append((code, f"backup #{row.number}: {row.problem}"))
+                found.append((code, said("kept_problem", number=row.number, problem=row.problem)))
     return found
 
 
@@ -447,7 +458,7 @@ def pull_all(node: Node, links: dict[str, Any]) -> list[str]:
     return errors
 
 
-def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, str, str]]:
+def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, str, str | Said]]:
     """(kind, subject, detail) of what ``status`` shows about backups: this node's own
     (refused, or older than the policy), the restore it rejoins from, and, at a keeper
     that keeps any backup, every node whose latest is missing, stale or found damaged."""
@@ -455,7 +466,7 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
     from nodes.backups import KIND
     from schema.channels import outbox
 
-    found: list[tuple[str, str, str]] = []
+    found: list[tuple[str, str, str | Said]] = []
     max_age = timedelta(hours=node.settings.backup_max_age_hours)
     state = rejoin.rejoining(node)
     if state is not None and state.rejoined_at is None:
@@ -463,10 +474,15 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
             (
                 "restored",
                 f"backup #{state.number}",
-                f"restored from the backup taken {shown_time(state.taken_at, node.settings.time_zone)}; "
-                "rejoining: "
-                f"waits for {', '.join(state.waiting) or 'the last answers to be taken'} "
-                "and sends nothing new until then",
+                said(
+                    "alert_restored",
+                    taken=shown_time(state.taken_at, node.settings.time_zone),
+                    waiting=", ".join(state.waiting),
+                )
+                if state.waiting
+                else said(
+                    "alert_restored_last", taken=shown_time(state.taken_at, node.settings.time_zone)
+                ),
             )
         )
     with reading(node.engine) as conn:
@@ -481,14 +497,22 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
     if latest is not None:
         if latest.receipt_verdict == "rejected":
             found.append(
-                ("backup", f"seq {latest.seq}", f"refused by the keeper: {latest.receipt_reason}")
+                (
+                    "backup",
+                    f"seq {latest.seq}",
+                    said("alert_backup_refused", reason=latest.receipt_reason),
+                )
             )
         elif now - latest.created_at > max_age:
             found.append(
                 (
                     "backup",
                     "latest",
-                    f"the latest backup was taken {shown_time(latest.created_at, node.settings.time_zone)}, more than {max_age.total_seconds() / 3600:.0f} hours ago",
+                    said(
+                        "alert_backup_old",
+                        taken=shown_time(latest.created_at, node.settings.time_zone),
+                        hours=f"{max_age.total_seconds() / 3600:.0f}",
+                    ),
                 )
             )
     if any_kept is not None:

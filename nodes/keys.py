@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nodes.home import NodeHome
+from nodes.labels import Said, said
 from nodes.locks import ca_lock
 from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec, Topology
@@ -417,7 +418,7 @@ class TrustStatus:
     crl: RevocationList | None
     freshness: Freshness
     republished_by: str | None
-    alerts: list[str]
+    alerts: list[str | Said]
 
     def as_dict(self) -> dict[str, Any]:
         cert = self.certificate
@@ -444,7 +445,7 @@ class TrustStatus:
                 "next_update": iso(crl.next_update) if crl else None,
                 "republished_by": self.republished_by,
             },
-            "alerts": list(self.alerts),
+            "alerts": [str(alert) for alert in self.alerts],
         }
 
 
@@ -454,32 +455,25 @@ def trust_status(node: Node, clock: Clock = SYSTEM_CLOCK) -> TrustStatus:
     certificate that expires within :data:`EXPIRY_WARNING` (or has), and a pending
     renewal. Never raises for what it can report instead."""
     now = clock.now()
-    alerts: list[str] = []
+    alerts: list[str | Said] = []
     certificate = None
     try:
         certificate = _installed(node.home)
     except FiscalsyncError as exc:
-        alerts.append(f"the node's certificate cannot be read: {exc.message}")
+        alerts.append(said("trust_unreadable", error=exc.message))
     if certificate is None and not alerts:
-        alerts.append(
-            "no certificate installed: run 'fiscalsync keys new', have the province sign "
-            "node.csr, then 'fiscalsync keys install' it and 'fiscalsync revocation install' "
-            "the province's crl.pem"
-        )
+        alerts.append(said("trust_no_certificate"))
     elif certificate is not None:
         alerts.extend(_certificate_alerts(certificate, now))
     pending = (node.home.keys / pki.NODE_KEY_PENDING).exists()
     if pending:
-        alerts.append(
-            "a certificate renewal is pending: install the certificate signed for "
-            "keys/node.csr (fiscalsync keys install CERT --ca-cert ca.crt)"
-        )
+        alerts.append(said("trust_renewal_pending"))
     crl = None
     enrolled = (node.home.keys / pki.CA_CERT).exists()
     try:
         crl = TrustStore.load(node.home.keys, clock=clock).crl if enrolled else None
     except FiscalsyncError as exc:
-        alerts.append(f"the revocation list cannot be used: {exc.message}")
+        alerts.append(said("trust_crl_unusable", error=exc.message))
         enrolled = False
     freshness = Freshness.MISSING if crl is None else crl.freshness(now)
     republished_by = None
@@ -490,15 +484,13 @@ def trust_status(node: Node, clock: Clock = SYSTEM_CLOCK) -> TrustStatus:
     return TrustStatus(certificate, pending, crl, freshness, republished_by, alerts)
 
 
-def _certificate_alerts(certificate: pki.NodeIdentity, now: datetime) -> list[str]:
+def _certificate_alerts(certificate: pki.NodeIdentity, now: datetime) -> list[str | Said]:
     ends = certificate.not_valid_after
-    renew = "renew it: fiscalsync keys new --renew, then pki sign and keys install"
+    renew = said("trust_renew")
     if now > ends:
-        return [
-            f"this node's certificate expired on {_local(ends)}: nothing it signs is accepted; {renew}"
-        ]
+        return [said("trust_expired", date=_local(ends), renew=renew)]
     if ends - now <= EXPIRY_WARNING:
-        return [f"this node's certificate expires on {_local(ends)}: {renew}"]
+        return [said("trust_expires", date=_local(ends), renew=renew)]
     return []
 
 
@@ -508,24 +500,21 @@ def _revocation_alerts(
     freshness: Freshness,
     republished_by: str | None,
     now: datetime,
-) -> list[str]:
+) -> list[str | Said]:
     if crl is None:
-        return [
-            f"no revocation list ({node.home.keys / CRL_FILE}): nothing is accepted until the "
-            "province's crl.pem is installed (fiscalsync revocation install crl.pem)"
-        ]
+        return [said("trust_no_crl", path=node.home.keys / CRL_FILE)]
     who = (
-        f"re-publish it: {PUBLISH_BY_HAND}, or name the CA folder in node.toml "
-        "([revocation] ca) for the agent to do it"
+        said("crl_by_hand", command=PUBLISH_BY_HAND)
         if republished_by == "hand"
-        else "the agent re-publishes it from the CA folder: check that it runs"
+        else said("crl_by_agent")
         if republished_by == "agent"
-        else "the province must re-publish it; change-sets are still verified with this list"
+        else said("crl_by_province")
     )
     due = crl.next_update
     if freshness is Freshness.STALE:
-        since = f"since {_local(due)}" if due is not None else "(it names no next update)"
-        return [f"the revocation list (number {crl.number}) is stale {since}: {who}"]
+        if due is None:
+            return [said("crl_stale_undated", number=crl.number, who=who)]
+        return [said("crl_stale", number=crl.number, date=_local(due), who=who)]
     if republished_by == "hand" and _half_spent(crl, now) and due is not None:
-        return [f"the revocation list (number {crl.number}) lapses on {_local(due)}: {who}"]
+        return [said("crl_lapses", number=crl.number, date=_local(due), who=who)]
     return []

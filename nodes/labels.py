@@ -10,9 +10,11 @@ its keys and values and never goes through here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sync.errors import InputError
 
-__all__ = ["LANGUAGES", "labels", "say"]
+__all__ = ["LANGUAGES", "Said", "labels", "said", "say", "shown"]
 
 LANGUAGES = ("zh", "en")
 
@@ -144,6 +146,64 @@ def labels(lang: str = "zh") -> dict[str, str]:
         raise InputError(f"no labels in {lang!r}", hint="use --lang en or --lang zh") from None
 
 
+class Said(str):
+    """A message for people: its English text (what logs, JSON and scripts read, and
+    what it is as a ``str``), kept with its key (labels ``m.<key>``) and the values it
+    names, so that :func:`shown` gives it in the reader's language. A value may itself
+    be a :class:`Said`."""
+
+    key: str
+    values: tuple[tuple[str, Any], ...]
+
+    def __new__(cls, key: str, values: tuple[tuple[str, Any], ...] = ()) -> Said:
+        text = _LISTINGS["en"][f"m.{key}"].format(**dict(values))
+        made = super().__new__(cls, text)
+        made.key, made.values = key, values
+        return made
+
+    def __getnewargs__(self) -> tuple[str, tuple[tuple[str, Any], ...]]:  # type: ignore[override]
+        return self.key, self.values
+
+    def said_in(self, words: dict[str, str]) -> str:
+        values = {k: shown(v, words) for k, v in self.values}
+        return words[f"m.{self.key}"].format(**values)
+
+    def as_json(self) -> dict[str, Any]:
+        """The message as JSON values, to be kept: its key and values (nested ones too)."""
+        return {
+            "m": self.key,
+            "v": {k: v.as_json() if isinstance(v, Said) else v for k, v in self.values},
+        }
+
+    @classmethod
+    def from_json(cls, kept: object) -> Said | None:
+        """A message kept by :meth:`as_json`; None when it is not one this version knows."""
+        if not isinstance(kept, dict) or not isinstance(kept.get("v"), dict):
+            return None
+        values = []
+        for k, v in kept["v"].items():
+            if isinstance(v, dict):
+                v = cls.from_json(v)
+                if v is None:
+                    return None
+            values.append((k, v))
+        try:
+            return cls(str(kept.get("m")), tuple(values))
+        except (KeyError, IndexError, ValueError):
+            return None
+
+
+def said(key: str, **values: Any) -> Said:
+    """The message ``m.<key>`` naming ``values``: ``said("backup_refused", reason=...)``."""
+    return Said(key, tuple(values.items()))
+
+
+def shown(text: object, words: dict[str, str]) -> Any:
+    """``text`` for people in the language of ``words``: a :class:`Said` in their words,
+    anything else as it is (a foreign error's own text, a number)."""
+    return text.said_in(words) if isinstance(text, Said) else text
+
+
 def say(words: dict[str, str], family: str, value: object) -> str:
     """The label of ``value`` of an enumeration (``say(words, "transfer", "general")``:
     一般性转移支付), or the value itself when it has none."""
@@ -219,6 +279,7 @@ _LISTINGS = {
         "kind.reconcile": "对账",
         "kind.rejoin": "恢复重连",
         "kind.backup": "备份",
+        "kind.yearclose": "年终结转",
         "verdict.applied": "已确认",
         "verdict.duplicate": "已确认（重复）",
         "verdict.rejected": "已拒收",
@@ -343,6 +404,176 @@ _LISTINGS = {
         "l.memo": "摘要",
         "l.by": "经办人",
         "l.empty": "没有记录。",
+        # alerts (提醒) of status
+        "m.stage_take": "接收",
+        "m.stage_relay": "转发",
+        "m.stage_send": "本节点的副本",
+        "m.stage_receipt": "签名回执",
+        "m.stage_fetch": "收取",
+        "m.alert_damaged": "{error}；未发送（已检查 {attempts} 次）",
+        "m.alert_parked": "{what}：失败 {attempts} 轮后不再尝试：{error}",
+        "m.alert_retrying": "{what}：{max} 轮中已失败 {attempts} 轮：{error}",
+        "m.alert_quarantined": "隔离条目 {id}（{reason}）：{detail}",
+        "m.alert_quarantined_again": "隔离条目 {id}（{reason}，已到达 {count} 次）：{detail}",
+        "m.alert_check": "{kind}（{time} 的检查）：{problem} → {action}",
+        "m.alert_check_more": "上次检查发现的问题：运行 'fiscalsync check --read-data'",
+        "m.alert_discrepancies": "与 {other} 对账有 {count} 处不符（fiscalsync reconcile show {id}）",
+        "m.alert_refused": "{other} 拒绝了对账",
+        "m.alert_waiting": "自 {since} 起等待 {other}：它在同步吗？",
+        "m.alert_restored": "已从 {taken} 的备份恢复；正在重连：等待 {waiting}，在此之前不发送新内容",
+        "m.alert_restored_last": "已从 {taken} 的备份恢复；正在重连：等待接收最后的应答，在此之前不发送新内容",
+        "m.alert_backup_refused": "被备份保管方拒收：{reason}",
+        "m.alert_backup_old": "最近一次备份在 {taken}，已超过 {hours} 小时",
+        "m.trust_unreadable": "无法读取本节点证书：{error}",
+        "m.trust_no_certificate": "未安装证书：运行 'fiscalsync keys new'，请省级签发 node.csr，"
+        "再 'fiscalsync keys install' 安装，并 'fiscalsync revocation install' 省级的 crl.pem",
+        "m.trust_renewal_pending": "证书续期待完成：安装为 keys/node.csr 签发的证书"
+        "（fiscalsync keys install CERT --ca-cert ca.crt）",
+        "m.trust_crl_unusable": "吊销列表不可用：{error}",
+        "m.trust_renew": "请续期：fiscalsync keys new --renew，然后 pki sign 和 keys install",
+        "m.trust_expired": "本节点证书已于 {date} 过期：其签名一律不被接受；{renew}",
+        "m.trust_expires": "本节点证书将于 {date} 到期：{renew}",
+        "m.trust_no_crl": "没有吊销列表（{path}）：安装省级的 crl.pem 之前不接受任何内容"
+        "（fiscalsync revocation install crl.pem）",
+        "m.crl_by_hand": "请重新发布：{command}，或在 node.toml 中指定 CA 目录（[revocation] ca）由代理发布",
+        "m.crl_by_agent": "代理从 CA 目录重新发布：请确认代理在运行",
+        "m.crl_by_province": "须由省级重新发布；变更集仍按此列表验证",
+        "m.crl_stale": "吊销列表（第 {number} 号）自 {date} 起已过期：{who}",
+        "m.crl_stale_undated": "吊销列表（第 {number} 号）已过期（未写明下次更新）：{who}",
+        "m.crl_lapses": "吊销列表（第 {number} 号）将于 {date} 失效：{who}",
+        # what a check finds (检查发现)
+        "m.ck_what_outbox": "发往 {recipient} 的 {kind} 序号 {seq}",
+        "m.ck_copy_gone_acked": "本节点的 {what} 副本已丢失（已确认）",
+        "m.ck_act_copy_gone_acked": "接收方持有它；从本目录的备份恢复该文件，以保留签名记录",
+        "m.ck_copy_gone": "本节点的 {what} 副本已丢失，且尚未确认",
+        "m.ck_act_copy_gone": "从本目录的备份恢复该文件；在此之前它无法发送，通道等待",
+        "m.ck_copy_problem": "本节点的 {what} 副本：{problem}",
+        "m.ck_act_damaged_copy": "从本目录的备份恢复该文件；损坏的副本不会被发送",
+        "m.ck_act_restore_file": "从本目录的备份恢复该文件",
+        "m.ck_what_receipt": "{recipient} 为 {what} 签署的回执",
+        "m.ck_why_proof": "它是接收方已接收该变更集的凭证",
+        "m.ck_what_own_receipt": "本节点对来自 {origin} 的 {kind} 序号 {seq} 的回执",
+        "m.ck_why_resent": "发送方索要时会再次发送",
+        "m.ck_gone": "{what} 已丢失",
+        "m.ck_act_restore_it": "从本目录的备份恢复：{why}",
+        "m.ck_what_error": "{what}：{error}",
+        "m.ck_wrong_receipt": "{what} 确认的不是变更集 {id}…（序号 {seq}）",
+        "m.ck_act_right_receipt": "从本目录的备份恢复正确的回执：{why}",
+        "m.ck_act_head": "数据库自相矛盾：从本目录的备份恢复，或寻求支持；在此期间不要删除该通道的任何文件",
+        "m.ck_misnamed": "其文件名与其头部不符（{filename}）",
+        "m.ck_unreadable": "无法读取：{error}",
+        "m.ck_incoming_but": "在 incoming/ 中等待，但{problem}",
+        "m.ck_act_quarantines": "下次同步会将其隔离",
+        "m.ck_misaddressed": "在 incoming/ 中等待，但收件方是 {recipient}",
+        "m.ck_act_relay": "下次同步会检查它并转发给收件方，或将其隔离",
+        "m.ck_duplicate_seq": "同一序号下有 {count} 个不同的变更集在等待：{names}",
+        "m.ck_act_duplicate_seq": "先接收的有效，下次同步会把其余的作为分叉隔离；请询问 {origin} 为何发送",
+        "m.ck_taken": "在 incoming/ 中等待，但来自 {origin} 的序号 {seq} 已接收",
+        "m.ck_act_repair_receipt": "无害：'fiscalsync check --repair' 会删除它（下次同步只会再发一次回执）",
+        "m.ck_fork": "来自 {origin} 的序号 {seq} 下的另一个变更集，该序号已作为 {id}… 接收",
+        "m.ck_act_fork": "下次同步会将其隔离；请询问 {origin} 为何发送",
+        "m.ck_receipt_never_sent": "来自 {origin} 的序号 {seq} 的回执，而本节点从未向其发送该变更集",
+        "m.ck_receipt_acked": "在 incoming/ 中等待，但发往 {origin} 的序号 {seq} 已确认",
+        "m.ck_receipt_acked_other": "在 incoming/ 中等待，但发往 {origin} 的序号 {seq} 已由另一回执确认",
+        "m.ck_act_repair": "无害：'fiscalsync check --repair' 会删除它",
+        "m.ck_act_discards": "无害：下次同步会丢弃它",
+        "m.ck_not_changeset": "在 {where} 中，不是变更集文件",
+        "m.ck_act_move_out": "将其移出 {where}：fiscalsync 在那里只保存自己的文件",
+        "m.ck_orphan_bad_channel": "在 {where} 中，{origin} -> {recipient} 通道没有条目指向它，"
+        "而该通道与其历史不符",
+        "m.ck_act_keep": "保留它：它可能是数据库所丢失内容的记录",
+        "m.ck_orphan": "在 {where} 中，没有条目指向它（由回滚的事务遗留）",
+        "m.ck_temporary": "中断的写入遗留的临时文件",
+        "m.ck_read_error": "在 {folder}/ 中：{error}",
+        # sync, backup verify and check (同步、备份核验、检查)
+        "m.parked_collected": "{name}：失败 {attempts} 轮后留在原处：{why}",
+        "m.parked_taken": "{name}：失败 {attempts} 轮后移入隔离区：{why}",
+        "m.not_collected": "{name}：未收取（{max} 轮中第 {attempts} 轮）：{why}",
+        "m.not_taken": "{name}：未接收（{max} 轮中第 {attempts} 轮）：{why}",
+        "m.rejoin_failed": "重连：{error}",
+        "m.message_unsent": "{name}：未发送：{error}",
+        "m.unsendable": "{name}：未发送，{error}",
+        "m.backup_objects_failed": "{code} 的备份对象：{error}",
+        "m.crl_offer_failed": "供恢复用的吊销列表：{error}",
+        "m.backup_upload_left": "备份：还有 {left} 个对象待上传（{why}）；其清单等待它们",
+        "m.rejoin_answered_request": "已应答 {origin} 的重连请求",
+        "m.rejoin_notice": "{origin} 告知本节点须从备份恢复",
+        "m.rejoin_old_answer": "{origin} 对较早请求的应答，已丢弃",
+        "m.rejoin_answer_problems": "{origin} 已应答，但有问题：{problems}",
+        "m.rejoin_answer": "{origin} 已应答",
+        "m.rejoin_kept_old": "{origin} 为较早一次重连发来的收回清单，已丢弃",
+        "m.rejoin_kept": "{origin} 收回了发给本节点的变更集 {count} 个（新记 {added} 个），放行",
+        "m.rejoined": "已重连：收回本节点的变更集 {own} 个，重新接收 {taken} 个，来自 {peers} 个节点（{at}）",
+        "m.backup_numbered": "#{number}：{problem}",
+        "m.kept_none": "此处尚未保管其备份",
+        "m.kept_stale": "最近的备份 #{number} 已过期（{taken} 备份）",
+        "m.kept_problem": "备份 #{number}：{problem}",
+        "m.backup_none_kept": "此处没有保管备份",
+        "m.backup_stale": "最近一次备份已有 {hours} 小时（规定：{policy} 小时）",
+        "m.manifest_missing": "清单 {name} 缺失",
+        "m.manifest_other": "{name} 不是作为 {id} 接收的清单",
+        "m.manifest_unchained": "未指明 #{number} 为其上一份清单",
+        "m.object_missing": "对象 {name}… 缺失",
+        "m.object_size": "对象 {name}… 有 {held} 字节，应为 {size}",
+        "m.object_damaged": "对象 {name}… 的哈希与其名称不符（已损坏）",
+        "m.sync_summary": "发送 {sent}，收到 {received}，应用 {applied}，拒收 {rejected}，重复 {duplicates}，"
+        "等待 {waiting}，隔离 {quarantined}，转发 {relayed}，回执 收 {receipts_in} / 发 {receipts_out}",
+        "m.sync_failed": "失败 {n}",
+        "m.sync_parked": "搁置 {n}",
+        "m.sync_damaged": "损坏 {n}",
+        "m.sync_awaiting": "待回执：{n}",
+        "m.sync_problems": "有 {n} 个文件未能接收或发送：",
+        "m.verify_ok": "正常",
+        "m.verify_problem": "有问题",
+        "m.verify_line": "{node} {backups} 份备份，最近 {latest}，{objects} 个对象，{size}",
+        "m.verify_read": "，读取 {read} 个",
+        "m.check_done": "已检查 {node}：发件箱 {entries} 条，已接收变更集 {logged} 个，通道 {channels} 个，"
+        "完整读取文件 {files} 个。",
+        "m.check_repaired": "已修复 {kind} {subject}：已删除",
+        "m.check_problems": "{n} 个问题：",
+        "m.check_clean": "未发现问题。",
+        # reconciliation findings (对账发现), their details
+        "f.missing_below": "已下达 {amount} 元（{doc}），下级没有此指标：重发，或恢复下级",
+        "f.unknown_above": "下级持有 {amount} 元（{doc}），上级没有此指标：恢复上级，或收回",
+        "f.amount": "上级下达 {ours} 元，下级持有 {theirs} 元：由上级调增或调减更正",
+        "f.field": "{name}：上级为 {ours}，下级为 {theirs}",
+        "f.history": "金额相同，但经过的事件不同",
+        "f.in_transit_acked": "变更集 {id}（{sent} 发出，{count} 个指标事件）：回执已回，在截止点之后",
+        "f.in_transit_waiting": "变更集 {id}（{sent} 发出，{count} 个指标事件）：尚无回执",
+        "f.behind": "{recipient} 从较早的备份恢复，本通道只到序号 {held}，未到截止点 {cut}；"
+        "序号 {next} 至 {cut} 已在其重连时（{at}）补发，并在此比对",
+        "f.duplicate": "{count} 笔指标文号、科目、金额相同（{doc}，{func}，{amount} 元；"
+        "{first} … {last}）：收回误下达的一笔",
+        "f.unacknowledged": "变更集 {id} 于 {sent} 发出，{days} 天后仍无回执：请同步下级",
+        "f.late_receipt": "变更集 {id}：发出 {days} 天后才收到回执",
+        "f.late_breakdown": "自 {parent} 分解，距其到达已 {days} 天（期限 {limit} 天）",
+        "f.reports_in_transit": "{count} 个报表变更集待 {origin} 回执",
+        "f.ahead": "下级已应用本通道至序号 {head}，超过本节点发出的 {sent}："
+        "本节点是从较早的备份恢复的，请正确恢复",
+        "f.report_unheld": "已报送第 {mine} 版；{peer} 没有",
+        "f.report_unsent": "{peer} 持有第 {theirs} 版，本节点从未报送",
+        "f.report_version": "已报送第 {mine} 版；{peer} 持有第 {theirs} 版：请重新报送",
+        "f.report_lines": "第 {mine} 版：{peer} 持有的行与报送的不同",
+        "f.province_wide": "省级 {period} 全辖与数据中心的全省汇总不符：下级某个全辖已过时"
+        "（report submit PERIOD --scope all），或一方缺少报表",
+        # year-end close (结转)
+        "y.year": "年度",
+        "y.issuer": "上级",
+        "y.recipient": "下级",
+        "y.state": "状态",
+        "y.balance": "结余（元）",
+        "y.lines": "指标数",
+        "y.closed": "结转时间",
+        "y.mode": "处理",
+        "y.doc": "文号",
+        "y.empty": "没有年终结转。",
+        "y.sent": "{year} 年已结转：向 {issuer} 报送结余 {amount} 元（{count} 条指标），下次同步送达。",
+        "y.accepted": "已接受 {recipient} 的 {year} 年结转（{doc}）：结余 {stated} 元，结转 {carried} 元，收回 {recovered} 元。",
+        "y.state.sent": "已报送",
+        "y.state.stated": "待接受",
+        "y.state.accepted": "已接受",
+        "y.mode.carry": "结转下年",
+        "y.mode.recover": "收回",
         "direction.expenditure": "支出",
         "direction.revenue": "收入",
         "k.year": "年度",
@@ -462,6 +693,7 @@ _LISTINGS = {
         "kind.reconcile": "reconcile",
         "kind.rejoin": "rejoin",
         "kind.backup": "backup",
+        "kind.yearclose": "year close",
         "verdict.applied": "applied",
         "verdict.duplicate": "duplicate",
         "verdict.rejected": "rejected",
@@ -584,6 +816,210 @@ _LISTINGS = {
         "l.memo": "memo",
         "l.by": "by",
         "l.empty": "No entries.",
+        # alerts of status
+        "m.stage_take": "to take",
+        "m.stage_relay": "to relay",
+        "m.stage_send": "this node's copy",
+        "m.stage_receipt": "a signed receipt",
+        "m.stage_fetch": "to collect",
+        "m.alert_damaged": "{error}; not sent (checked {attempts} times)",
+        "m.alert_parked": "{what}: no longer tried after {attempts} failed rounds: {error}",
+        "m.alert_retrying": "{what}: failed {attempts} of {max} rounds: {error}",
+        "m.alert_quarantined": "quarantine entry {id} ({reason}): {detail}",
+        "m.alert_quarantined_again": "quarantine entry {id} ({reason}, arrived {count} times): "
+        "{detail}",
+        "m.alert_check": "{kind} (check of {time}): {problem} → {action}",
+        "m.alert_check_more": "problems found by the last check: run 'fiscalsync check "
+        "--read-data'",
+        "m.alert_discrepancies": "{count} discrepancy(ies) with {other} (fiscalsync reconcile "
+        "show {id})",
+        "m.alert_refused": "{other} refused the reconciliation",
+        "m.alert_waiting": "waiting for {other} since {since}: is it syncing?",
+        "m.alert_restored": "restored from the backup taken {taken}; rejoining: waits for "
+        "{waiting} and sends nothing new until then",
+        "m.alert_restored_last": "restored from the backup taken {taken}; rejoining: waits for "
+        "the last answers to be taken and sends nothing new until then",
+        "m.alert_backup_refused": "refused by the keeper: {reason}",
+        "m.alert_backup_old": "the latest backup was taken {taken}, more than {hours} hours ago",
+        "m.trust_unreadable": "the node's certificate cannot be read: {error}",
+        "m.trust_no_certificate": "no certificate installed: run 'fiscalsync keys new', have the "
+        "province sign node.csr, then 'fiscalsync keys install' it and 'fiscalsync revocation "
+        "install' the province's crl.pem",
+        "m.trust_renewal_pending": "a certificate renewal is pending: install the certificate "
+        "signed for keys/node.csr (fiscalsync keys install CERT --ca-cert ca.crt)",
+        "m.trust_crl_unusable": "the revocation list cannot be used: {error}",
+        "m.trust_renew": "renew it: fiscalsync keys new --renew, then pki sign and keys install",
+        "m.trust_expired": "this node's certificate expired on {date}: nothing it signs is "
+        "accepted; {renew}",
+        "m.trust_expires": "this node's certificate expires on {date}: {renew}",
+        "m.trust_no_crl": "no revocation list ({path}): nothing is accepted until the province's "
+        "crl.pem is installed (fiscalsync revocation install crl.pem)",
+        "m.crl_by_hand": "re-publish it: {command}, or name the CA folder in node.toml "
+        "([revocation] ca) for the agent to do it",
+        "m.crl_by_agent": "the agent re-publishes it from the CA folder: check that it runs",
+        "m.crl_by_province": "the province must re-publish it; change-sets are still verified "
+        "with this list",
+        "m.crl_stale": "the revocation list (number {number}) is stale since {date}: {who}",
+        "m.crl_stale_undated": "the revocation list (number {number}) is stale (it names no next "
+        "update): {who}",
+        "m.crl_lapses": "the revocation list (number {number}) lapses on {date}: {who}",
+        # what a check finds
+        "m.ck_what_outbox": "{kind} seq {seq} for {recipient}",
+        "m.ck_copy_gone_acked": "this node's copy of {what} is gone (acknowledged)",
+        "m.ck_act_copy_gone_acked": "the recipient holds it; restore the file from a backup of "
+        "this home to keep the signed record",
+        "m.ck_copy_gone": "this node's copy of {what} is gone and it is not acknowledged yet",
+        "m.ck_act_copy_gone": "restore the file from a backup of this home; until then it cannot "
+        "be sent and the channel waits",
+        "m.ck_copy_problem": "this node's copy of {what}: {problem}",
+        "m.ck_act_damaged_copy": "restore the file from a backup of this home; a damaged copy is "
+        "never sent",
+        "m.ck_act_restore_file": "restore the file from a backup of this home",
+        "m.ck_what_receipt": "the receipt {recipient} signed for {what}",
+        "m.ck_why_proof": "it is the recipient's proof that it took the change-set",
+        "m.ck_what_own_receipt": "this node's receipt for {kind} seq {seq} from {origin}",
+        "m.ck_why_resent": "it is sent again whenever the origin asks",
+        "m.ck_gone": "{what} is gone",
+        "m.ck_act_restore_it": "restore it from a backup of this home: {why}",
+        "m.ck_what_error": "{what}: {error}",
+        "m.ck_wrong_receipt": "{what} does not acknowledge change-set {id}… (seq {seq})",
+        "m.ck_act_right_receipt": "restore the right receipt from a backup of this home: {why}",
+        "m.ck_act_head": "the database disagrees with itself: restore it from a backup of this "
+        "home or ask for support; delete no file of this channel meanwhile",
+        "m.ck_misnamed": "its name is not its header's ({filename})",
+        "m.ck_unreadable": "cannot be read: {error}",
+        "m.ck_incoming_but": "waits in incoming/ but {problem}",
+        "m.ck_act_quarantines": "the next sync quarantines it",
+        "m.ck_misaddressed": "waits in incoming/ but is for {recipient}",
+        "m.ck_act_relay": "the next sync checks it and relays it toward its recipient, or "
+        "quarantines it",
+        "m.ck_duplicate_seq": "{count} different change-sets wait under one seq: {names}",
+        "m.ck_act_duplicate_seq": "the first taken wins and the next sync quarantines the others "
+        "as forks; ask {origin} why it sent them",
+        "m.ck_taken": "waits in incoming/ but seq {seq} from {origin} is taken already",
+        "m.ck_act_repair_receipt": "harmless: 'fiscalsync check --repair' deletes it (the next "
+        "sync would only send its receipt again)",
+        "m.ck_fork": "another change-set under seq {seq} from {origin}, which is taken already "
+        "as {id}…",
+        "m.ck_act_fork": "the next sync quarantines it; ask {origin} why it sent it",
+        "m.ck_receipt_never_sent": "a receipt from {origin} for seq {seq}, a change-set this node "
+        "never sent it",
+        "m.ck_receipt_acked": "waits in incoming/ but seq {seq} for {origin} is acknowledged "
+        "already",
+        "m.ck_receipt_acked_other": "waits in incoming/ but seq {seq} for {origin} is "
+        "acknowledged already by another receipt",
+        "m.ck_act_repair": "harmless: 'fiscalsync check --repair' deletes it",
+        "m.ck_act_discards": "harmless: the next sync discards it",
+        "m.ck_not_changeset": "in {where}, not a change-set file",
+        "m.ck_act_move_out": "move it out of {where}: fiscalsync keeps only its own files there",
+        "m.ck_orphan_bad_channel": "in {where}, named by no entry of {origin} -> {recipient}, a "
+        "channel that disagrees with its history",
+        "m.ck_act_keep": "keep it: it may be the record of what the database lost",
+        "m.ck_orphan": "in {where}, named by no entry (left by a transaction that was rolled back)",
+        "m.ck_temporary": "a temporary file left by an interrupted write",
+        "m.ck_read_error": "in {folder}/: {error}",
+        # sync, backup verify and check
+        "m.parked_collected": "{name}: left there after {attempts} failed rounds: {why}",
+        "m.parked_taken": "{name}: parked in quarantine after {attempts} failed rounds: {why}",
+        "m.not_collected": "{name}: not collected ({attempts} of {max} rounds): {why}",
+        "m.not_taken": "{name}: not taken ({attempts} of {max} rounds): {why}",
+        "m.rejoin_failed": "rejoin: {error}",
+        "m.message_unsent": "{name}: not sent: {error}",
+        "m.unsendable": "{name}: not sent, {error}",
+        "m.backup_objects_failed": "backup objects of {code}: {error}",
+        "m.crl_offer_failed": "revocation list for restores: {error}",
+        "m.backup_upload_left": "backup: {left} object(s) still to upload ({why}); its manifest "
+        "waits for them",
+        "m.rejoin_answered_request": "answered the rejoin request of {origin}",
+        "m.rejoin_notice": "{origin} says this node must be restored",
+        "m.rejoin_old_answer": "an answer of {origin} to an older request, dropped",
+        "m.rejoin_answer_problems": "{origin} answered, with problems: {problems}",
+        "m.rejoin_answer": "{origin} answered",
+        "m.rejoin_kept_old": "a kept message of {origin} for an older rejoin, dropped",
+        "m.rejoin_kept": "{origin} took back {count} change-set(s) of its own for this node "
+        "({added} new), let through",
+        "m.rejoined": "rejoined: took back {own} change-set(s) of its own and took {taken} again "
+        "from {peers} peer(s) ({at})",
+        "m.backup_numbered": "#{number}: {problem}",
+        "m.kept_none": "no backup kept here yet",
+        "m.kept_stale": "latest backup #{number} is stale (taken {taken})",
+        "m.kept_problem": "backup #{number}: {problem}",
+        "m.backup_none_kept": "no backup kept here",
+        "m.backup_stale": "the latest backup is {hours} hours old (policy: {policy})",
+        "m.manifest_missing": "manifest {name} is missing",
+        "m.manifest_other": "{name} is not the manifest taken as {id}",
+        "m.manifest_unchained": "does not name #{number} as its previous manifest",
+        "m.object_missing": "object {name}… is missing",
+        "m.object_size": "object {name}… has {held} bytes, not {size}",
+        "m.object_damaged": "object {name}… does not hash to its name (damaged)",
+        "m.sync_summary": "sent {sent}, received {received}, applied {applied}, rejected "
+        "{rejected}, duplicates {duplicates}, waiting {waiting}, quarantined {quarantined}, "
+        "relayed {relayed}, receipts in {receipts_in} / out {receipts_out}",
+        "m.sync_failed": "failed {n}",
+        "m.sync_parked": "parked {n}",
+        "m.sync_damaged": "damaged {n}",
+        "m.sync_awaiting": "awaiting receipts: {n}",
+        "m.sync_problems": "could not take or send {n} file(s):",
+        "m.verify_ok": "OK",
+        "m.verify_problem": "PROBLEM",
+        "m.verify_line": "{node} {backups} backup(s), latest {latest}, {objects} objects, {size}",
+        "m.verify_read": ", {read} read",
+        "m.check_done": "Checked {node}: {entries} outbox entries, {logged} change-sets taken, "
+        "{channels} channels, {files} files read whole.",
+        "m.check_repaired": "repaired {kind} {subject}: deleted",
+        "m.check_problems": "{n} problem(s):",
+        "m.check_clean": "No problems found.",
+        # reconciliation findings, their details
+        "f.missing_below": "issued {amount} 元 under {doc}; the recipient does not hold it: "
+        "retransmit, or restore the recipient",
+        "f.unknown_above": "the recipient holds {amount} 元 under {doc} that the issuer does "
+        "not: restore the issuer, or recover it",
+        "f.amount": "{ours} 元 issued, {theirs} 元 held below: an adjustment by the issuer "
+        "corrects it",
+        "f.field": "{name}: {ours} issued, {theirs} held below",
+        "f.history": "the same amount through different events",
+        "f.in_transit_acked": "appropriation change-set {id} sent {sent} ({count} appropriation "
+        "event(s)): receipt back, after the cut",
+        "f.in_transit_waiting": "appropriation change-set {id} sent {sent} ({count} "
+        "appropriation event(s)): no receipt yet",
+        "f.behind": "{recipient} was restored from an older copy holding this channel up to seq "
+        "{held}, not up to the cut {cut}; seq {next} to {cut} were sent back to it when it "
+        "rejoined ({at}), and compared here",
+        "f.duplicate": "{count} appropriations under {doc}, {func}, {amount} 元 ({first} … "
+        "{last}): recover the one issued by mistake",
+        "f.unacknowledged": "appropriation change-set {id} sent {sent}, no receipt after {days} "
+        "day(s): sync the recipient",
+        "f.late_receipt": "appropriation change-set {id}: receipt {days} day(s) after it was sent",
+        "f.late_breakdown": "broken down from {parent} {days} day(s) after it arrived (the limit "
+        "is {limit})",
+        "f.reports_in_transit": "{count} report change-set(s) to {origin} wait for their receipt",
+        "f.ahead": "the recipient applied the channel up to seq {head}, beyond the {sent} this "
+        "node sent: this node was restored from an older copy; restore it properly",
+        "f.report_unheld": "version {mine} was submitted; {peer} holds none",
+        "f.report_unsent": "{peer} holds version {theirs}, which this node never submitted",
+        "f.report_version": "version {mine} submitted; {peer} holds version {theirs}: submit again",
+        "f.report_lines": "version {mine}: {peer} holds other lines than were submitted",
+        "f.province_wide": "the province's 全辖 of {period} is not the center's 全省汇总 of it: "
+        "a 全辖 below is out of date (report submit PERIOD --scope all), or one side lacks a "
+        "report",
+        # year-end close (结转)
+        "y.year": "Year",
+        "y.issuer": "Issuer",
+        "y.recipient": "Recipient",
+        "y.state": "State",
+        "y.balance": "Balance (yuan)",
+        "y.lines": "Appropriations",
+        "y.closed": "Closed",
+        "y.mode": "Done",
+        "y.doc": "Document",
+        "y.empty": "No year-end closes.",
+        "y.sent": "{year} closed: a balance statement of {amount} yuan ({count} appropriation(s)) to {issuer}; it travels at the next sync.",
+        "y.accepted": "Accepted {recipient}'s close of {year} ({doc}): {stated} yuan stated, {carried} carried over, {recovered} recovered.",
+        "y.state.sent": "sent",
+        "y.state.stated": "to accept",
+        "y.state.accepted": "accepted",
+        "y.mode.carry": "carried over",
+        "y.mode.recover": "recovered",
         "direction.expenditure": "expenditure",
         "direction.revenue": "revenue",
         "k.year": "year",

@@ -14,6 +14,7 @@ The rules, checked against the topology and the signer's certified role:
 - ``codeset`` and ``revocation``: only the province signs them, for any other node.
 - ``backup``: only to the center, and the center's own to its parent (the province).
 - ``rejoin``: between two nodes that share a channel (after one of them was restored).
+- ``yearclose``: a year-end balance statement (结转), from a recipient to a node above it.
 
 The certified role must also be the role the topology gives the origin.
 """
@@ -38,6 +39,7 @@ KINDS = (
     "revocation",
     "backup",
     "rejoin",
+    "yearclose",
 )
 
 
@@ -103,6 +105,9 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
             for a, b in ((origin, recipient), (recipient, origin))
         )
         why = f"{origin} and {recipient} share no channel to rejoin on"
+    elif kind == "yearclose":
+        allowed = topology.is_ancestor(recipient, origin)
+        why = f"a year-end statement goes to a node above; {recipient} is not above {origin}"
     elif kind == "backup":
         allowed = receiver.role == "center" or (
             sender.role == "center" and sender.parent == recipient

@@ -66,6 +66,7 @@ import sqlalchemy as sa
 from nodes import keys
 from nodes.capabilities import REJOINED, Context
 from nodes.journal import NEVER, Replayer, Step, in_order
+from nodes.labels import Said, said
 from nodes.policy import KINDS, check_send
 from nodes.topology import Topology
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
@@ -342,7 +343,7 @@ def notice(exchange: Exchange, origin: str, detail: str) -> None:
 # --- the restored node takes the answers --------------------------------------------------
 
 
-def take(exchange: Exchange, path: Path) -> str:
+def take(exchange: Exchange, path: Path) -> Said:
     """Take a ``rejoin`` change-set addressed here; return what happened, in a few words.
 
     Verification failures go up (:class:`VerificationError`) for the caller to quarantine.
@@ -359,7 +360,7 @@ def take(exchange: Exchange, path: Path) -> str:
     if what == "request":
         answer(exchange, verified, first)
         path.unlink(missing_ok=True)
-        return f"answered the rejoin request of {origin}"
+        return said("rejoin_answered_request", origin=origin)
     if what == "notice":
         detail = str(first.get("detail", ""))[:500]
         exchange.quarantine_message(
@@ -368,7 +369,7 @@ def take(exchange: Exchange, path: Path) -> str:
             "backups: fiscalsync restore --node CODE --from CENTER --topology FILE "
             "--recovery-key FILE HOME",
         )
-        return f"{origin} says this node must be restored"
+        return said("rejoin_notice", origin=origin)
     if what == "kept":
         note = _keep(exchange, verified, first)
         path.unlink(missing_ok=True)
@@ -384,7 +385,7 @@ def take(exchange: Exchange, path: Path) -> str:
         ).first()
         if row is None or row.request_id != first.get("request") or row.answered_at is not None:
             path.unlink(missing_ok=True)
-            return f"an answer of {origin} to an older request, dropped"
+            return said("rejoin_old_answer", origin=origin)
         folder = exchange.spool.root / ANSWERS
         folder.mkdir(parents=True, exist_ok=True)
         os.replace(path, folder / path.name)
@@ -399,8 +400,8 @@ def take(exchange: Exchange, path: Path) -> str:
     request.unlink(missing_ok=True)
     problems = first.get("problems") or []
     if problems:
-        return f"{origin} answered, with problems: {'; '.join(map(str, problems))}"
-    return f"{origin} answered"
+        return said("rejoin_answer_problems", origin=origin, problems="; ".join(map(str, problems)))
+    return said("rejoin_answer", origin=origin)
 
 
 def _write_kept(
@@ -447,7 +448,7 @@ def owed(conn: Any, path: Path) -> bool:
     )
 
 
-def _keep(exchange: Exchange, verified: Verified, body: dict[str, Any]) -> str:
+def _keep(exchange: Exchange, verified: Verified, body: dict[str, Any]) -> Said:
     """At a peer: let through its fence the change-sets a restored node took back."""
     origin = verified.header.origin
     ids = body.get("kept")
@@ -464,11 +465,11 @@ def _keep(exchange: Exchange, verified: Verified, body: dict[str, Any]) -> str:
             .with_for_update()
         ).first()
         if fence is None or fence.request_id != body.get("request"):
-            return f"a kept message of {origin} for an older rejoin, dropped"
+            return said("rejoin_kept_old", origin=origin)
         added = sum(
             insert_missing(conn, rejoin_kept, {"node": origin, "changeset_id": i}) for i in ids
         )
-    return f"{origin} took back {len(ids)} change-set(s) of its own for this node ({added} new)"
+    return said("rejoin_kept", origin=origin, count=len(ids), added=added)
 
 
 def adopt_carried_crl(exchange: Exchange, path: Path) -> bool:
@@ -541,7 +542,7 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[Step]:
     return steps
 
 
-def finish(exchange: Exchange) -> str | None:
+def finish(exchange: Exchange) -> Said | None:
     """Once every peer has answered, redo what they returned, in one transaction, and
     end the rejoin; return what was done (None while answers are missing)."""
     node = exchange.node
@@ -582,7 +583,4 @@ def finish(exchange: Exchange) -> str | None:
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)
-    return (
-        f"rejoined: took back {own} change-set(s) of its own and took {taken} again "
-        f"from {len(rows)} peer(s) ({format_utc(now)})"
-    )
+    return said("rejoined", own=own, taken=taken, peers=len(rows), at=format_utc(now))

@@ -34,19 +34,21 @@ import re
 import shutil
 import tempfile
 import time
+import tomllib
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from nodes import journal, keys, rejoin
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_folder
 from nodes.exchange import open_transport
 from nodes.home import NodeHome, check_empty
 from nodes.node import Node
-from nodes.settings import SETTINGS_FILE
+from nodes.settings import LOCAL_TIME, SETTINGS_FILE
 from nodes.topology import load_topology
 from schema import snapshot
 from schema.backups import rejoin_fence, restore_log
@@ -101,6 +103,9 @@ class Restored:
     journal_from: int | None = None
     """With ``at``: the number of the next backup, whose journal was replayed (None: no
     backup after the point in time)."""
+    at: datetime | None = None
+    """The point in time restored to, in UTC (a time given without a zone read in the
+    node's own [node] time_zone)."""
 
 
 def fetch_manifests(
@@ -292,6 +297,9 @@ def restore(
         transport = open_transport(endpoint, keys_dir, code)
         try:
             manifests = fetch_manifests(transport, code, keeper, trust, work)
+            if at is not None and at.tzinfo is None and manifests:
+                zone = _zone_of(manifests[-1], kit.key, transport, code, work)
+                at = at.replace(tzinfo=zone).astimezone(UTC)
             chosen = choose(manifests, at, code)
             manifest = chosen.manifest
             if parse_utc(manifest.taken_at) > clock.now():
@@ -370,7 +378,32 @@ def restore(
         peers=peers,
         replayed=replayed,
         journal_from=None if later is None else later.manifest.number,
+        at=at,
     )
+
+
+def _zone_of(
+    manifest: ReadManifest,
+    key: backup_keys.BackupKey,
+    transport: Transport,
+    code: str,
+    work: Path,
+) -> ZoneInfo:
+    """The [node] time_zone of the node as its backup ``manifest`` holds its settings
+    (Beijing time when they name none)."""
+    keys = _open_keys(manifest, key)
+    index: Index = manifest.index(keys)
+    part = next((p for p in index.files if p.name == SETTINGS_FILE), None)
+    if part is None:
+        return LOCAL_TIME
+    folder = work / "settings"
+    folder.mkdir(exist_ok=True)
+    _write_part(folder, part, Fetcher(transport, code, keys, work, None))
+    try:
+        name = tomllib.loads((folder / SETTINGS_FILE).read_text("utf-8"))["node"]["time_zone"]
+        return ZoneInfo(name)
+    except (KeyError, TypeError, ValueError, OSError, tomllib.TOMLDecodeError):
+        return LOCAL_TIME
 
 
 def _adopt_keepers_crl(transport: Transport, code: str, staging: Path, clock: Clock) -> None:

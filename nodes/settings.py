@@ -77,6 +77,9 @@ class Settings:
     """(province) The file holding the CA key's passphrase, if the key is encrypted."""
     crl_validity_days: int = DEFAULT_CRL_VALIDITY_DAYS
     """(province) How long each revocation list it publishes is valid."""
+    year_close: str = "carry"
+    """[year] close: what accepting a recipient's year-end statement does with its
+    balances: ``carry`` them over into the next year (结转), or ``recover`` them (收回)."""
     backup_max_age_hours: int = 36
     """A node's latest backup older than this is an alert (at the node and its keeper)."""
     backup_keep_daily: int = 30
@@ -231,6 +234,9 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         raise ConfigError(f"{path}: [backup] max_age_hours must be from 1 to 8784")
     if not 1 <= keep_daily <= 3660 or not 0 <= keep_monthly <= 1200:
         raise ConfigError(f"{path}: [backup] keep_daily (1 to 3660) or keep_monthly (0 to 1200)")
+    year_close = get("year", "close", str, "carry")
+    if year_close not in ("carry", "recover"):
+        raise ConfigError(f'{path}: [year] close must be "carry" or "recover", not {year_close!r}')
     retention_days = get("retention", "days", int, 400)
     if not 1 <= retention_days <= 36_500:
         raise ConfigError(f"{path}: [retention] days must be from 1 to 36500")
@@ -257,6 +263,7 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         backup_keep_monthly=keep_monthly,
         backup_hour=backup_hour,
         retention_days=retention_days,
+        year_close=year_close,
     )
 
 

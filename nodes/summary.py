@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nodes.labels import Said, said
 from sync.attempts import MAX_ATTEMPTS, Failure
 from sync.channel import Outcome
 
@@ -43,11 +44,11 @@ class RoundSummary:
     purged: int = 0
     errors: list[str] = field(default_factory=list)
     """Upstream links that could not be reached."""
-    problems: list[str] = field(default_factory=list)
+    problems: list[str | Said] = field(default_factory=list)
     """Every file that could not be taken, relayed or sent this round, and why."""
     messages: int = 0
     """``rejoin`` change-sets taken (requests, answers, notices) and sent."""
-    notes: list[str] = field(default_factory=list)
+    notes: list[str | Said] = field(default_factory=list)
     """What happened of note: rejoin requests answered, a rejoin completed."""
 
     @property
@@ -69,7 +70,11 @@ class RoundSummary:
         )
 
     def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        """The counts, and the problems and notes in English (for scripts and logs)."""
+        found: dict[str, object] = dict(self.__dict__)
+        found["problems"] = [str(p) for p in self.problems]
+        found["notes"] = [str(n) for n in self.notes]
+        return found
 
     def add(self, other: RoundSummary) -> None:
         """Add another summary's counts to these, e.g. every node's of one round.
@@ -98,15 +103,17 @@ class RoundSummary:
         elif outcome is Outcome.RECEIPT:
             self.receipts_received += 1
 
-    def fail(self, name: str, failure: Failure, *, doing: str, parked: str) -> None:
+    def fail(self, name: str, failure: Failure, *, doing: str) -> None:
         """Count a file that failed this round and name it, with why: not ``doing`` yet
-        (tried again next round), or ``parked`` at the bound."""
+        (``collected`` or ``taken``; tried again next round), or parked at the bound (left
+        where it is, or in quarantine)."""
         why = failure.error.removeprefix(f"{name}: ")
+        attempts = failure.attempts
         if failure.parked:
             self.parked += 1
-            self.problems.append(f"{name}: {parked} after {failure.attempts} failed rounds: {why}")
+            self.problems.append(said(f"parked_{doing}", name=name, attempts=attempts, why=why))
         else:
             self.failed += 1
             self.problems.append(
-                f"{name}: not {doing} ({failure.attempts} of {MAX_ATTEMPTS} rounds): {why}"
+                said(f"not_{doing}", name=name, attempts=attempts, max=MAX_ATTEMPTS, why=why)
             )

@@ -199,6 +199,9 @@ check_finding = Table(
     Column("action", Text, nullable=False),
     Column("repaired", Boolean, nullable=False),
     Column("by_reading", Boolean, nullable=False),
+    Column("said", Text),
 )
 """What a check found, one row each, in the order found; ``status`` shows the last run's
-(and what the last run that read every stored file found by reading them)."""
+(and what the last run that read every stored file found by reading them). ``problem``
+and ``action`` are in English; ``said`` (JSON) keeps their messages by key, to show them
+in the reader's language."""

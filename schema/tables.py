@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -46,6 +47,8 @@ __all__ = [
     "region_report_line",
     "report_line",
     "topology_node",
+    "year_close",
+    "year_close_line",
 ]
 
 NAMING_CONVENTION = {
@@ -135,7 +138,9 @@ appropriation = Table(
     Column("fund_source", String(16), nullable=False, server_default="own"),
     Column("budget_level", String(16)),
     CheckConstraint("transfer_type IN ('general', 'special', 'shared')", name="transfer_type"),
-    CheckConstraint("indicator_kind IN ('annual', 'additional', 'advance')", name="indicator_kind"),
+    CheckConstraint(
+        "indicator_kind IN ('annual', 'additional', 'advance', 'carryover')", name="indicator_kind"
+    ),
     CheckConstraint("fund_source IN ('upper', 'own')", name="fund_source"),
     CheckConstraint(
         "budget_level IN ('central', 'province', 'city', 'county')", name="budget_level"
@@ -150,7 +155,7 @@ reconciliation leaf of the id (:func:`sync.merkle.leaf_of`), so that the records
 leaf are found without reading the others. ``transfer_type`` is ``general`` (一般性转移支付),
 ``special`` (专项转移支付) or ``shared`` (共同财政事权转移支付); ``direct`` marks 直达资金,
 which every breakdown keeps. ``indicator_kind`` is the 指标类型 (``annual`` 年初预算,
-``additional`` 追加, ``advance`` 提前下达), ``fund_source`` the 指标来源 (``upper`` 上级补助,
+``additional`` 追加, ``advance`` 提前下达, ``carryover`` 结转), ``fund_source`` the 指标来源 (``upper`` 上级补助,
 with its ``upper_doc_no``, or ``own`` 本级安排) and ``budget_level`` the 预算级次."""
 
 appropriation_copy = Table(
@@ -372,6 +377,50 @@ reconciliation_finding = Table(
     Column("theirs", Text),
     Column("detail", Text, nullable=False),
     Column("discrepancy", Boolean, nullable=False),
+    Column("params", Text),
 )
 """What a reconciliation found, one row each, with both sides' values (JSON text): a
-discrepancy, or something to know that is not one (in transit, 在途)."""
+discrepancy, or something to know that is not one (in transit, 在途). ``detail`` is in
+English; ``params`` (JSON) names its message and the values it names, to show it in the
+reader's language."""
+
+year_close = Table(
+    "year_close",
+    metadata,
+    Column("issuer", code_column_type(), primary_key=True),
+    Column("recipient", code_column_type(), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("balance_fen", Fen, nullable=False),
+    Column("statement_id", String(DIGEST_LENGTH), nullable=False),
+    Column("closed_at", UTCDateTime(), nullable=False),
+    Column("closed_by", String(100), nullable=False),
+    Column("mode", String(16)),
+    Column("doc_no", String(100)),
+    Column("accepted_at", UTCDateTime()),
+    Column("accepted_by", String(100)),
+    CheckConstraint("state IN ('sent', 'stated', 'accepted')", name="state"),
+    CheckConstraint("mode IN ('carry', 'recover')", name="mode"),
+)
+"""Year-end closes (结转): a recipient's balance statement of one year's appropriations
+from one issuer. At the recipient the row is ``sent`` (the year is closed there: no more
+spending or breaking down); at the issuer ``stated`` until an operator accepts it, then
+``accepted``, with how (``carry`` 结转 into the next year, or ``recover`` 收回) and the
+document (文号) of the acceptance. A second close of the same year breaks the key."""
+
+year_close_line = Table(
+    "year_close_line",
+    metadata,
+    Column("issuer", code_column_type(), primary_key=True),
+    Column("recipient", code_column_type(), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("appropriation_id", String(40), primary_key=True),
+    Column("balance_fen", Fen, nullable=False),
+    Column("carried_to", String(40)),
+    ForeignKeyConstraint(
+        ["issuer", "recipient", "year"],
+        ["year_close.issuer", "year_close.recipient", "year_close.year"],
+    ),
+)
+"""One appropriation's unspent balance in a year-end statement, and (at the issuer, once
+carried over) the next year's appropriation (结转) that carries it."""

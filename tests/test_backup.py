@@ -210,8 +210,19 @@ def journal_objects(network: Network, code: str, number: int) -> list[Path]:
 
 @pytest.mark.slow
 def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: Network) -> None:
+    """``--at`` without a zone is the node's own time ([node] time_zone, here New York's,
+    13 hours behind Beijing: read as Beijing time it would come before every backup)."""
+    from zoneinfo import ZoneInfo
+
     from schema.types import utcnow
 
+    settings = province.path / "410100" / "node.toml"
+    text = settings.read_text(encoding="utf-8")
+    assert 'time_zone = "Asia/Shanghai"' in text
+    settings.write_text(
+        text.replace('time_zone = "Asia/Shanghai"', 'time_zone = "America/New_York"'),
+        encoding="utf-8",
+    )
     assert backup(province, "410100").number == 1  # the snapshot predates everything below
     settle(province)
     first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
@@ -238,14 +249,15 @@ def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: N
             assert not list(province.path.glob(".410100.partial-*"))
         victim.write_bytes(original)
 
-    arguments = ["restore", str(target), "--node", "410100", "--at", between.isoformat()]
+    local = between.astimezone(ZoneInfo("America/New_York")).replace(tzinfo=None)
+    arguments = ["restore", str(target), "--node", "410100", "--at", local.isoformat(" ")]
     arguments += ["--topology", str(province.path / "topology.toml")]
     arguments += ["--recovery-key", str(province.ca_dir / "recovery-kit.pem")]
     result = CliRunner().invoke(cli, arguments + (["--db-url", url] if url else []))
     assert result.exit_code == 0, result.output + result.stderr
     assert "from backup #1 taken" in result.output
     # the province's allocation taken again; the breakdown and backup #1's manifest taken back
-    assert "Replayed the journal of backup #2 up to" in result.output
+    assert f"Replayed the journal of backup #2 up to {local:%Y-%m-%d %H:%M}" in result.output
     assert "took back 2 change-set(s) of its own and took 1 again" in result.output
     # before rejoining: the first allocation and its breakdown, not the second breakdown
     assert amounts(province, "410100", "received") == {first: 1000_00}
@@ -701,10 +713,24 @@ def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: P
             "--read-data",
             "--node",
             "410102",
+            "--lang",
+            "en",
         ],
     )
     assert result.exit_code == 0, result.output + result.stderr
     assert "OK       410102" in result.output
+    objects = province.path / CENTER / "mailboxes" / "410102" / "backup" / "objects"
+    lost = sorted(objects.iterdir())[0]
+    aside = tmp_path / "aside"
+    shutil.move(lost, aside)
+    verify = ["--home", str(province.path / CENTER), "backup", "verify", "--node", "410102"]
+    result = runner.invoke(cli, verify)  # in Chinese, the default
+    assert result.exit_code == 11, result.output + result.stderr
+    assert "有问题   410102" in result.output
+    assert f"#1：对象 {lost.name[:16]}… 缺失" in result.output, result.output
+    result = runner.invoke(cli, [*verify, "--lang", "en"])
+    assert f"#1: object {lost.name[:16]}… is missing" in result.output, result.output
+    shutil.move(aside, lost)
     result = runner.invoke(
         cli,
         [

@@ -140,7 +140,7 @@ def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_rep
     # a province after a month of work: nothing to report on any node
     for spec in month.topology:
         result = CliRunner().invoke(
-            cli, ["--home", str(month.path / spec.code), "check", "--read-data"]
+            cli, ["--home", str(month.path / spec.code), "check", "--read-data", "--lang", "en"]
         )
         assert result.exit_code == 0, spec.code + result.output + result.stderr
         assert result.stdout.startswith(f"Checked {spec.code}: ")
@@ -319,12 +319,21 @@ def test_each_problem_is_named_with_what_to_do_and_shown_in_status_until_it_is_f
     name = logged(settled, CITY, PROVINCE, 1).receipt_file
     aside = settled.path.parent / "aside.fcs"
     shutil.move(receipts / name, aside)
-    result = CliRunner().invoke(cli, ["--home", str(home), "check"])
+    result = CliRunner().invoke(cli, ["--home", str(home), "check", "--lang", "en"])
     assert result.exit_code == 17
     lines = result.stdout.splitlines()
     assert lines[1] == "1 problem(s):"
     assert lines[2].startswith(f"  missing-receipt    {name}: this node's receipt for codeset ")
     assert "→ restore it from a backup of this home" in lines[2]
+    chinese = CliRunner().invoke(cli, ["--home", str(home), "check"]).stdout.splitlines()
+    assert chinese[0].startswith(f"已检查 {CITY}：") and chinese[1] == "1 个问题："
+    assert f"{name}: 本节点对来自 {PROVINCE} 的 codeset 序号 1 的回执 已丢失" in chinese[2]
+    assert "→ 从本目录的备份恢复：发送方索要时会再次发送" in chinese[2]
+    # and status, from the check kept in the database, in either language
+    status = CliRunner().invoke(cli, ["--home", str(home), "status"]).stdout
+    assert "本节点对来自" in status and "发送方索要时会再次发送" in status, status
+    status = CliRunner().invoke(cli, ["--home", str(home), "status", "--lang", "en"]).stdout
+    assert "it is sent again whenever the origin asks" in status
     assert result.stderr.splitlines() == [
         f"Error: 1 problem(s) in the home of {CITY}",
         "Hint: do what each problem above says; 'fiscalsync check --repair' fixes the safe ones",

@@ -141,7 +141,14 @@ def test_the_fiscal_domain_is_registered_wherever_the_runtime_is_used() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
     ).stdout
-    assert json.loads(out) == ["appropriation", "codeset", "copy", "reconcile", "report"]
+    assert json.loads(out) == [
+        "appropriation",
+        "codeset",
+        "copy",
+        "reconcile",
+        "report",
+        "yearclose",
+    ]
 
 
 @pytest.mark.parametrize("package", ["schema", "sync", "nodes", "config"])

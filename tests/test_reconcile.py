@@ -243,6 +243,17 @@ def test_from_the_command_line_with_every_statement_format(
         alerts = json.loads(run(province, code, "status", "--json").output)["alerts"]
         assert [a["kind"] for a in alerts] == ["reconcile"], alerts
         assert "1 discrepancy(ies)" in alerts[0]["detail"]
+        # each side reads the finding's detail and the alert in its operator's language
+        other = "410100" if code == "410000" else "410000"
+        chinese = run(province, code, "reconcile", "show").output
+        assert "econ：上级为 '50201'，下级为 '50202'" in chinese, chinese
+        english = run(province, code, "reconcile", "show", "--lang", "en").output
+        assert "econ: '50201' issued, '50202' held below" in english, english
+        assert f"与 {other} 对账有 1 处不符" in run(province, code, "status").output
+        assert (
+            f"1 discrepancy(ies) with {other}"
+            in run(province, code, "status", "--lang", "en").output
+        )
 
 
 def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:
@@ -290,6 +301,13 @@ def test_a_breakdown_made_long_after_its_appropriation_arrived_is_late(province:
     assert found(province, "410000", session) == {("late_breakdown", child, None)}
 
 
+def reported_held(node: Node, code: str, **options: Any) -> dict[str, Any]:
+    from nodes.fiscal.reconcile.reported import held
+
+    with reading(node.engine) as conn:
+        return held(conn, code, **options)
+
+
 def test_reports_sent_up_are_reconciled_with_the_parent_and_the_center(province: Network) -> None:
     from datetime import date
 
@@ -314,6 +332,27 @@ def test_reports_sent_up_are_reconciled_with_the_parent_and_the_center(province:
     session = reconcile(province, "410102", "410100")
     assert found(province, "410102", session) == {("report_mismatch", "2026-10", None)}
     assert found(province, "410100", session) == {("report_mismatch", "2026-10", None)}
+
+    # the city's 全辖 (level by level, to its parent only) is reconciled beside its own
+    edit(province, "410100", "UPDATE report_line SET period_fen = period_fen - 1 WHERE level = 3")
+    with Node.open(province.path / "410100") as node:
+        reports.generate(node, "2026-10", actor="t", clock=clock)
+        reports.submit(node, "2026-10", actor="t", clock=clock)
+    assert sync_network(province.path, until_quiet=True).quiet
+    session = reconcile(province, "410100", "410000")
+    assert found(province, "410100", session) == set()
+    with Node.open(province.path / "410100") as node:
+        mine = reported_held(node, "410100", own=True, region=True)
+    assert set(mine) == {"2026-10", "2026-10 全辖"}
+    assert found(province, "410100", reconcile(province, "410100", "410000-dc")) == set()
+    edit(
+        province,
+        "410000",
+        "UPDATE region_report_line SET ytd_fen = ytd_fen + 1 WHERE level = 3",
+    )
+    session = reconcile(province, "410100", "410000")
+    assert found(province, "410100", session) == {("report_mismatch", "2026-10 全辖", None)}
+    assert found(province, "410000", session) == {("report_mismatch", "2026-10 全辖", None)}
 
 
 @pytest.mark.slow
@@ -499,3 +538,50 @@ def test_reports_sent_up_in_an_sm2_network_are_compared_by_their_sm3(
         assert reported.held(conn, "410102", own=False)["2026-10"] == [version, held]
     session = reconcile(network, "410102", "410100")
     assert found(network, "410102", session) == set()
+
+
+def test_the_provinces_quanxia_is_reconciled_with_the_centers_province_wide_sum(
+    province: Network,
+) -> None:
+    """The province's 全辖 (its own report, each city's 全辖, its direct counties) against
+    the center's 全省汇总 (every node's own): equal while every 全辖 is up to date; a
+    county's correction the city has not passed up yet is found, and its 全辖 sent again
+    settles it."""
+    from datetime import date
+
+    from nodes.fiscal import reports
+    from nodes.fiscal.ledger import Entry, record
+    from sync.clock import SYSTEM_CLOCK as clock
+
+    def submit(code: str, amount: int) -> None:
+        with Node.open(province.path / code) as node:
+            record(node, [Entry(date(2026, 10, 15), "revenue", "10101", amount)], actor="t")
+            reports.generate(node, "2026-10", actor="t", clock=clock)
+            reports.submit(node, "2026-10", actor="t", clock=clock)
+        assert sync_network(province.path, until_quiet=True).quiet
+
+    for code, amount in (("410102", 100_00), ("410100", 20_00), ("410000", 3_00)):
+        submit(code, amount)
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == set()
+    with Node.open(province.path / "410000") as node:
+        assert "2026-10 全省" in reported_held_wide(node)
+
+    submit("410102", 7_00)  # a correction: version 2 reaches the city and the center
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == {("report_mismatch", "2026-10 全省", None)}
+    shown = run(province, "410000", "reconcile", "show", session).output
+    assert "省级 2026-10 全辖与数据中心的全省汇总不符" in shown, shown
+
+    result = run(province, "410100", "report", "submit", "2026-10", "--scope", "all")
+    assert result.exit_code == 0, result.stderr
+    assert sync_network(province.path, until_quiet=True).quiet
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == set()
+
+
+def reported_held_wide(node: Node) -> dict[str, Any]:
+    from nodes.fiscal.reconcile.reported import province_wide
+
+    with reading(node.engine) as conn:
+        return province_wide(conn, node.topology, node.spec.code, at_center=False)

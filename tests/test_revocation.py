@@ -186,6 +186,8 @@ def test_a_stale_list_is_an_alert_and_sync_goes_on(
     assert (
         "Alerts      1\n  trust       keys: the revocation list (number 1) is stale since" in text
     )
+    chinese = run("--home", network.path / "410102", "status").output  # the default
+    assert "keys: 吊销列表（第 1 号）自 " in chinese and "须由省级重新发布" in chinese, chinese
     (province_alert,) = (a["detail"] for a in status(network, "410000")["alerts"])
     assert "re-publish it: fiscalsync revocation publish --ca DIR" in province_alert
 

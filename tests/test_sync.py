@@ -166,7 +166,9 @@ def test_a_duplicate_is_applied_once_and_its_receipt_resent_byte_identical(
     first_bytes = first_receipt.read_bytes()
     first_receipt.unlink()
     shutil.copy(kept, mailbox(province, "410000", "410181") / kept.name)  # delivered again
-    result = CliRunner().invoke(cli, ["--home", str(province.path / "410181"), "sync"])
+    result = CliRunner().invoke(
+        cli, ["--home", str(province.path / "410181"), "sync", "--lang", "en"]
+    )
     assert "duplicates 1" in result.output
     again = next(mailbox(province, "410000", "410181", "up").iterdir())
     assert again.read_bytes() == first_bytes

@@ -206,7 +206,7 @@ def test_an_unreadable_file_is_named_by_sync_retried_and_parked(province: Networ
     name = f"410181_410000_0000000001_{'ab' * 32}.fcs"
     os.symlink(EIO_FILE, up / name)  # a file the disk cannot read
     home = str(province.path / "410000")
-    result = cli_run("--home", home, "sync")
+    result = cli_run("--home", home, "sync", "--lang", "en")
     assert result.exit_code == 0, result.stderr
     assert "could not take or send 1 file(s):" in result.output
     assert name in result.output and "Input/output error" in result.output
@@ -215,12 +215,13 @@ def test_an_unreadable_file_is_named_by_sync_retried_and_parked(province: Networ
     for _ in range(MAX_ATTEMPTS - 1):
         result = cli_run("--home", home, "sync")
         assert result.exit_code == 0, result.stderr
-    assert "parked 1" in result.output and "parked in quarantine" in result.output
+    # in the operator's language, Chinese by default
+    assert "搁置 1" in result.output and "失败 5 轮后移入隔离区" in result.output, result.output
     held = rows(province, "410000", quarantine)
     assert [(q.reason, q.sha256) for q in held] == [("parked", None)]
     assert [a["kind"] for a in status_alerts(province, "410000")] == ["parked"]
-    result = cli_run("--home", home, "sync")
-    assert "could not take" not in result.output
+    result = cli_run("--home", home, "sync", "--lang", "en")
+    assert "sent 0" in result.output and "could not take" not in result.output
 
 
 # --- 3. relays ------------------------------------------------------------------------------
@@ -350,7 +351,7 @@ def test_a_damaged_outbox_copy_is_named_and_never_sent(province: Network, how: s
     assert alert["kind"] == "damaged" and alert["subject"] == entry.filename
     listing = cli_run("--home", str(province.path / "410000"), "outbox", "--lang", "en")
     assert f"DAMAGED, not sent: {entry.filename}" in listing.output
-    sync = cli_run("--home", str(province.path / "410000"), "sync")
+    sync = cli_run("--home", str(province.path / "410000"), "sync", "--lang", "en")
     assert f"{entry.filename}: not sent, this node's copy is damaged" in sync.output
     # restored from a backup, it goes out at the next round and the province goes quiet
     copy.write_bytes(good)

@@ -57,7 +57,7 @@ def province_round(network: Network) -> None:
 
 
 def run_county(network: Network) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--home", str(network.path / COUNTY), "sync"])
+    result = CliRunner().invoke(cli, ["--home", str(network.path / COUNTY), "sync", "--lang", "en"])
     return result.exit_code, result.output, result.stderr
 
 

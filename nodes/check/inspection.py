@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import keys
 from nodes.identity import network_suite
+from nodes.labels import said
 from schema.channels import (
     changeset_log,
     channel_head,
@@ -144,7 +145,7 @@ class Inspection:
         self.report.entries += 1
         if entry.purged_at is not None:
             return  # its files were let go by 'fiscalsync purge', after its receipt
-        what = f"{entry.kind} seq {entry.seq} for {entry.recipient}"
+        what = said("ck_what_outbox", kind=entry.kind, seq=entry.seq, recipient=entry.recipient)
         acknowledged = entry.acked_at is not None
         path = files.get(entry.filename)
         if path is None:
@@ -152,17 +153,15 @@ class Inspection:
                 self.found(
                     Kind.MISSING_COPY,
                     entry.filename,
-                    f"this node's copy of {what} is gone (acknowledged)",
-                    "the recipient holds it; restore the file from a backup of this home "
-                    "to keep the signed record",
+                    said("ck_copy_gone_acked", what=what),
+                    said("ck_act_copy_gone_acked"),
                 )
             else:
                 self.found(
                     Kind.MISSING_COPY,
                     entry.filename,
-                    f"this node's copy of {what} is gone and it is not acknowledged yet",
-                    "restore the file from a backup of this home; until then it cannot be "
-                    "sent and the channel waits",
+                    said("ck_copy_gone", what=what),
+                    said("ck_act_copy_gone"),
                 )
         elif not acknowledged:
             problem = _header_problem(path, entry.id)
@@ -170,14 +169,12 @@ class Inspection:
                 self.found(
                     problem[0],
                     entry.filename,
-                    f"this node's copy of {what}: {problem[1]}",
-                    "restore the file from a backup of this home; a damaged copy is never sent",
+                    said("ck_copy_problem", what=what, problem=problem[1]),
+                    said("ck_act_damaged_copy"),
                 )
                 path = None
         if path is not None:
-            action = "restore the file from a backup of this home"
-            if not acknowledged:
-                action += "; a damaged copy is never sent"
+            action = said("ck_act_restore_file" if acknowledged else "ck_act_damaged_copy")
             self.reads.append(_Read(path, entry.id, action))
         if acknowledged:
             self._receipt(
@@ -187,8 +184,8 @@ class Inspection:
                 entry.id,
                 entry.seq,
                 signer=entry.recipient,
-                what=f"the receipt {entry.recipient} signed for {what}",
-                why="it is the recipient's proof that it took the change-set",
+                what=said("ck_what_receipt", recipient=entry.recipient, what=what),
+                why=said("ck_why_proof"),
             )
 
     # --- the log, inbound heads -----------------------------------------------------------------
@@ -224,8 +221,8 @@ class Inspection:
                     row.id,
                     row.seq,
                     signer=self.me,
-                    what=f"this node's receipt for {row.kind} seq {row.seq} from {row.origin}",
-                    why="it is sent again whenever the origin asks",
+                    what=said("ck_what_own_receipt", kind=row.kind, seq=row.seq, origin=row.origin),
+                    why=said("ck_why_resent"),
                 )
                 yield _Link(row.seq, row.id, row.verdict, row.prev)
 
@@ -251,8 +248,8 @@ class Inspection:
             self.found(
                 Kind.MISSING_RECEIPT,
                 subject,
-                f"{what} is gone",
-                f"restore it from a backup of this home: {why}",
+                said("ck_gone", what=what),
+                said("ck_act_restore_it", why=why),
             )
             return
         self.report.files_read += 1
@@ -263,8 +260,8 @@ class Inspection:
             self.found(
                 Kind.DAMAGED,
                 subject,
-                f"{what}: {_without_label(exc.message, path)}",
-                f"restore it from a backup of this home: {why}",
+                said("ck_what_error", what=what, error=_without_label(exc.message, path)),
+                said("ck_act_restore_it", why=why),
             )
             return
         body = operations[0] if len(operations) == 1 else {}
@@ -277,8 +274,8 @@ class Inspection:
             self.found(
                 Kind.WRONG_RECEIPT,
                 subject,
-                f"{what} does not acknowledge change-set {changeset_id[:16]}… (seq {seq})",
-                f"restore the right receipt from a backup of this home: {why}",
+                said("ck_wrong_receipt", what=what, id=changeset_id[:16], seq=seq),
+                said("ck_act_right_receipt", why=why),
             )
 
     def _channels(
@@ -310,8 +307,7 @@ class Inspection:
                 Kind.HEAD,
                 f"{channel[0]} -> {channel[1]}",
                 "; ".join(problems),
-                "the database disagrees with itself: restore it from a backup of this home "
-                "or ask for support; delete no file of this channel meanwhile",
+                said("ck_act_head"),
             )
 
     # --- incoming ---------------------------------------------------------------------------------
@@ -327,15 +323,15 @@ class Inspection:
                 header, _seal = changeset.read_header(path)
                 problem = None
                 if header.filename != name:
-                    problem = f"its name is not its header's ({header.filename})"
+                    problem = said("ck_misnamed", filename=header.filename)
             except (VerificationError, StorageError) as exc:
-                problem = f"cannot be read: {_without_label(exc.message, path)}"
+                problem = said("ck_unreadable", error=_without_label(exc.message, path))
             if problem is not None:
                 self.found(
                     Kind.UNREADABLE,
                     name,
-                    f"waits in incoming/ but {problem}",
-                    "the next sync quarantines it",
+                    said("ck_incoming_but", problem=problem),
+                    said("ck_act_quarantines"),
                 )
                 continue
             arrivals[path] = header
@@ -349,10 +345,10 @@ class Inspection:
                 self.found(
                     Kind.MISADDRESSED,
                     name,
-                    f"waits in incoming/ but is for {header.recipient}",
-                    "the next sync checks it and relays it toward its recipient, or quarantines it",
+                    said("ck_misaddressed", recipient=header.recipient),
+                    said("ck_act_relay"),
                 )
-                self.reads.append(_Read(path, None, "the next sync quarantines it"))
+                self.reads.append(_Read(path, None, said("ck_act_quarantines")))
             elif header.kind == RECEIPT:
                 self._incoming_receipt(path, header)
             elif (header.origin, header.seq) in self.taken:
@@ -364,10 +360,10 @@ class Inspection:
                 self.found(
                     Kind.DUPLICATE_SEQ,
                     f"{origin} -> {self.me} seq {seq}",
-                    f"{len(same)} different change-sets wait under one seq: "
-                    + ", ".join(p.name for p in same),
-                    "the first taken wins and the next sync quarantines the others as forks; "
-                    f"ask {origin} why it sent them",
+                    said(
+                        "ck_duplicate_seq", count=len(same), names=", ".join(p.name for p in same)
+                    ),
+                    said("ck_act_duplicate_seq", origin=origin),
                 )
             else:
                 self.reads.append(_Read(same[0], None, "the next sync quarantines it"))
@@ -378,18 +374,16 @@ class Inspection:
             self.found(
                 Kind.TAKEN,
                 name,
-                f"waits in incoming/ but seq {header.seq} from {header.origin} is taken already",
-                "harmless: 'fiscalsync check --repair' deletes it (the next sync would only "
-                "send its receipt again)",
+                said("ck_taken", seq=header.seq, origin=header.origin),
+                said("ck_act_repair_receipt"),
                 removable=path,
             )
         else:
             self.found(
                 Kind.FORK,
                 name,
-                f"another change-set under seq {header.seq} from {header.origin}, which is "
-                f"taken already as {logged[:16]}…",
-                f"the next sync quarantines it; ask {header.origin} why it sent it",
+                said("ck_fork", seq=header.seq, origin=header.origin, id=logged[:16]),
+                said("ck_act_fork", origin=header.origin),
             )
 
     def _incoming_receipt(self, path: Path, header: Header) -> None:
@@ -398,9 +392,8 @@ class Inspection:
             self.found(
                 Kind.FORK,
                 path.name,
-                f"a receipt from {header.origin} for seq {header.seq}, a change-set this node "
-                "never sent it",
-                "the next sync quarantines it",
+                said("ck_receipt_never_sent", origin=header.origin, seq=header.seq),
+                said("ck_act_quarantines"),
             )
             return
         if entry.acked_at is None:  # its change-set waits for it: the next sync takes it
@@ -410,11 +403,12 @@ class Inspection:
         self.found(
             Kind.TAKEN,
             path.name,
-            f"waits in incoming/ but seq {header.seq} for {header.origin} is acknowledged "
-            "already" + ("" if same else " by another receipt"),
-            "harmless: 'fiscalsync check --repair' deletes it"
-            if same
-            else "harmless: the next sync discards it",
+            said(
+                "ck_receipt_acked" if same else "ck_receipt_acked_other",
+                seq=header.seq,
+                origin=header.origin,
+            ),
+            said("ck_act_repair") if same else said("ck_act_discards"),
             removable=path if same else None,
         )
 
@@ -440,8 +434,8 @@ class Inspection:
                 self.found(
                     Kind.ORPHAN,
                     path.name,
-                    f"in {where}, not a change-set file",
-                    f"move it out of {where}: fiscalsync keeps only its own files there",
+                    said("ck_not_changeset", where=where),
+                    said("ck_act_move_out", where=where),
                 )
                 continue
             channel = self._channel_of(path, parsed)
@@ -449,16 +443,20 @@ class Inspection:
                 self.found(
                     Kind.ORPHAN,
                     path.name,
-                    f"in {where}, named by no entry of {channel[0]} -> {channel[1]}, a channel "
-                    "that disagrees with its history",
-                    "keep it: it may be the record of what the database lost",
+                    said(
+                        "ck_orphan_bad_channel",
+                        where=where,
+                        origin=channel[0],
+                        recipient=channel[1],
+                    ),
+                    said("ck_act_keep"),
                 )
             else:
                 self.found(
                     Kind.ORPHAN,
                     path.name,
-                    f"in {where}, named by no entry (left by a transaction that was rolled back)",
-                    "harmless: 'fiscalsync check --repair' deletes it",
+                    said("ck_orphan", where=where),
+                    said("ck_act_repair"),
                     removable=path,
                 )
 
@@ -545,8 +543,8 @@ class Inspection:
                     self.found(
                         Kind.TEMPORARY,
                         f"{path.parent.name}/{name}",
-                        "a temporary file left by an interrupted write",
-                        "harmless: 'fiscalsync check --repair' deletes it",
+                        said("ck_temporary"),
+                        said("ck_act_repair"),
                         removable=path,
                     )
 
@@ -558,7 +556,7 @@ class Inspection:
     def _read_data(self, relay: dict[str, Path], on_read: ReadProgress | None) -> None:
         for name, path in sorted(relay.items()):
             if not is_temporary(name) and not name.startswith("."):
-                self.reads.append(_Read(path, None, "the next sync quarantines it"))
+                self.reads.append(_Read(path, None, said("ck_act_quarantines")))
         advance = on_read(len(self.reads)) if on_read is not None else None
         trust: TrustStore | None = None
         for item in self.reads:
@@ -578,7 +576,11 @@ class Inspection:
                 self.found(
                     Kind.DAMAGED if own else Kind.REFUSED,
                     item.path.name,
-                    f"in {item.path.parent.name}/: {_without_label(exc.message, item.path)}",
+                    said(
+                        "ck_read_error",
+                        folder=item.path.parent.name,
+                        error=_without_label(exc.message, item.path),
+                    ),
                     item.action,
                     by_reading=True,
                 )

@@ -3,8 +3,9 @@ left for ``status`` to show."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,6 +19,7 @@ from schema.engine import reading
 if TYPE_CHECKING:
     pass
 from nodes.check.findings import CheckReport, Finding, Kind
+from nodes.labels import Said
 
 KEEP_RUNS = 30
 """How many checks are kept in the database, with what they found."""
@@ -52,6 +54,7 @@ def record(engine: Engine, report: CheckReport) -> None:
                         "action": f.action,
                         "repaired": f.repaired,
                         "by_reading": f.by_reading,
+                        "said": _kept(f),
                     }
                     for number, f in enumerate(report.findings, 1)
                 ],
@@ -89,8 +92,24 @@ def last_problems(engine: Engine) -> list[tuple[datetime, Finding]]:
                 .where(which, check_finding.c.repaired.is_(False))
                 .order_by(check_finding.c.number)
             )
-            found += [
-                (run.finished_at, Finding(Kind(r.kind), r.subject, r.problem, r.action))
-                for r in rows
-            ]
+            found += [(run.finished_at, Finding(Kind(r.kind), r.subject, *_said(r))) for r in rows]
     return found
+
+
+def _kept(finding: Finding) -> str | None:
+    """A finding's problem and action as messages by key (JSON), when they are."""
+    if isinstance(finding.problem, Said) and isinstance(finding.action, Said):
+        kept = {"problem": finding.problem.as_json(), "action": finding.action.as_json()}
+        return json.dumps(kept, ensure_ascii=False)
+    return None
+
+
+def _said(row: Any) -> tuple[str, str]:
+    """The problem and action of a kept finding: as messages when this version knows
+    them, else their English text."""
+    kept = json.loads(row.said) if row.said else {}
+    problem = Said.from_json(kept.get("problem"))
+    action = Said.from_json(kept.get("action"))
+    if problem is None or action is None:
+        return row.problem, row.action
+    return problem, action

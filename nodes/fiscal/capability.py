@@ -25,7 +25,7 @@ from nodes.capabilities import (
     Handler,
     UpgradeStep,
 )
-from nodes.fiscal import appropriations, codes, figures, reports
+from nodes.fiscal import appropriations, codes, figures, reports, yearend
 from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import protocol, records, statement
 from nodes.fiscal.reconcile.rounds import RECONCILE_JOB
@@ -112,6 +112,7 @@ APPLIERS.update(
     report=_report,
     codeset=_codeset,
     reconcile=protocol.handler,
+    yearclose=lambda _context: yearend.apply_statement,
 )
 RECEIPT_HOOKS["appropriation"] = _appropriation_receipt
 RECEIPT_HOOKS["reconcile"] = _reconcile_receipt
@@ -132,6 +133,7 @@ ADOPTERS.update(
     report=_adopt_report,
     codeset=_codeset,
     reconcile=lambda _context: protocol.forget_own_step,
+    yearclose=lambda _context: yearend.adopt_statement,
 )
 DRILL_CHECKS.append(
     lambda conn, me: [

@@ -74,15 +74,18 @@ class Documents:
                 )
         return None
 
-    def upper_problem(self, doc: object, issuer: str) -> str | None:
+    def upper_problem(self, doc: object, issuer: str, *, carried: bool = False) -> str | None:
         """What is wrong with ``doc`` as the 上级文号 of what ``issuer`` issues, or None: a
-        document of the Ministry of Finance (财) or of a node above the issuer."""
+        document of the Ministry of Finance (财) or of a node above the issuer; for a
+        carry-over (结转, ``carried``) also one of the issuer's own, the one carried over."""
         if not isinstance(doc, str) or _SHAPE.match(doc) is None:
             return (
                 f"upper document number (上级文号) {doc!r} is not of the form "
                 f"<简称><kind>〔YYYY〕N号 (e.g. 财预〔2026〕3号)"
             )
         above = [CENTRAL]
+        if carried and issuer in self.topology and self.topology.node(issuer).abbreviation:
+            above.append(self.topology.node(issuer).abbreviation)  # type: ignore[arg-type]
         if issuer in self.topology:
             above += [
                 a

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from nodes import rejoin
 from nodes.fiscal.appropriations import balances
+from nodes.fiscal.appropriations.closed import closed_ids
 from nodes.fiscal.codes import Known
 from nodes.fiscal.tabular import read_table, refuse
 from schema.bulk import insert_rows
@@ -145,6 +146,7 @@ def record(
         wanted = {e.appropriation_id for e in entries if e.appropriation_id}
         held = {r.id: r for r in lock_rows(conn, appropriation.c.id, wanted) if r.recipient == me}
         left = balances(conn, list(held))
+        closed = closed_ids(conn, list(held))
         problems = []
         for number, entry in enumerate(entries, 1):
             where = entry.label or f"entry {number}"
@@ -191,6 +193,11 @@ def record(
                 )
             if held[ident].year != year:
                 problems.append(f"{where}: {ident} belongs to {held[ident].year}, not {year}")
+            if ident in closed:
+                problems.append(
+                    f"{where}: {ident} is of {closed[ident]}, closed here (已结转): nothing "
+                    "more is spent against it"
+                )
             left[ident] = left.get(ident, 0) - max(entry.amount_fen, 0)
             if left[ident] < 0:
                 problems.append(

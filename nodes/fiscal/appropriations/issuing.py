@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations import copies
 from nodes.fiscal.appropriations.balances import available, balances, issued_events
+from nodes.fiscal.appropriations.closed import closed_ids
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     BUDGET_LEVELS,
@@ -140,6 +141,11 @@ def _static_problems(
         problems.append(f"{where}: type must be one of {', '.join(TRANSFER_TYPES)}")
     if line.indicator not in INDICATOR_KINDS:
         problems.append(f"{where}: 指标类型 must be one of {', '.join(INDICATOR_KINDS)}")
+    elif line.indicator == "carryover":
+        problems.append(
+            f"{where}: a carry-over (结转) is issued by accepting a year-end statement "
+            f"('fiscalsync year close {line.year - 1} --accept CODE --doc 文号')"
+        )
     elif line.doc.strip() and (
         problem := documents.problem(
             line.doc, node.spec.code, line.year, advance=line.indicator == "advance"
@@ -170,6 +176,7 @@ def _parent_problems(
     parents: dict[str, Any],
     balance: dict[str, int],
     drawn: dict[str, int],
+    closed: dict[str, int],
 ) -> list[str]:
     """A breakdown checked against its parent's balance (指标控制, counting what the lines
     before it drew) and classification (a breakdown keeps its fund type and transfer
@@ -178,6 +185,11 @@ def _parent_problems(
     parent = parents.get(line.parent_id)
     if parent is None:
         return [f"{where}: {line.parent_id} is not an appropriation received here"]
+    if line.parent_id in closed:
+        return [
+            f"{where}: {line.parent_id} is of {closed[line.parent_id]}, closed here "
+            "(已结转): nothing more is broken down from it"
+        ]
     problems = [f"{where}: {p}" for p in _breakdown_problems(line, parent)]
     drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
     left = balance.get(line.parent_id, 0)
@@ -479,6 +491,7 @@ def allocate(
                 # 2. locked in the product's order: the parents, then each year's counter
                 parents = _lock_parents(conn, wanted, me)
                 balance = balances(conn, list(parents))
+                closed = closed_ids(conn, list(parents))
                 numbers = {
                     year: iter(take_numbers(conn, "appropriation", issued_under(me, year)[:-1], n))
                     for year, n in sorted(years.items())
@@ -492,7 +505,8 @@ def allocate(
                         if line.parent_id:
                             where = line.label or f"line {number}"
                             found.add(
-                                "parent", _parent_problems(line, where, parents, balance, drawn)
+                                "parent",
+                                _parent_problems(line, where, parents, balance, drawn, closed),
                             )
                     if not allow_duplicate:
                         earlier = _earlier(conn, me, chunk)
@@ -729,6 +743,11 @@ def change(
             raise InputError(
                 f"increasing {ident} by {format_yuan(amount_fen)} 元 takes it past the largest "
                 f"amount of one appropriation, {format_yuan(MAX_AMOUNT_FEN)} 元"
+            )
+        if kind == "increase" and row.parent_id in closed_ids(conn, [row.parent_id]):
+            raise InputError(
+                f"{row.parent_id}, which {ident} was broken down from, is of a year closed "
+                "here (已结转): nothing more is taken from it"
             )
         if kind == "increase" and row.parent_id is not None:
             left = available(conn, row.parent_id)

@@ -64,9 +64,15 @@ TRANSFER_WORDS = {
     **{f"{label}转移支付": t for t, label in TRANSFER_LABELS.items()},
 }
 """What an operator may write for a transfer type: the code, or its Chinese name."""
-INDICATOR_KINDS = {"annual": "年初预算", "additional": "追加", "advance": "提前下达"}
-"""指标类型: in the budget passed at the start of the year, added during it, or allocated
-in advance of the next year."""
+INDICATOR_KINDS = {
+    "annual": "年初预算",
+    "additional": "追加",
+    "advance": "提前下达",
+    "carryover": "结转",
+}
+"""指标类型: in the budget passed at the start of the year, added during it, allocated
+in advance of the next year, or carried over (结转) from the year before at its close
+(its 上级文号 the carried appropriation's 文号, which may be the issuer's own)."""
 SOURCES = {"upper": "上级补助", "own": "本级安排"}
 """指标来源: money from the level above (with its 上级文号), or this level's own."""
 BUDGET_LEVELS = {"central": "中央级", "province": "省级", "city": "市级", "county": "县级"}
@@ -222,7 +228,10 @@ def _fields_problem(op: dict[str, Any], issuer: str, documents: Documents | None
     source = op.get("source", "own" if upper_doc is None else "upper")
     if type(source) is not str or source not in SOURCES:
         return f"source (指标来源) must be one of {', '.join(SOURCES)}"
-    if (source == "upper") != (upper_doc is not None):
+    carried = indicator == "carryover"
+    if carried and upper_doc is None:
+        return "a carry-over (结转) names the 文号 it carries over as its upper document (上级文号)"
+    if not carried and (source == "upper") != (upper_doc is not None):
         return "source (指标来源) is upper (上级补助) exactly when an upper document (上级文号) is named"
     level = op.get("level")
     if level is not None and (type(level) is not str or level not in BUDGET_LEVELS):
@@ -230,7 +239,7 @@ def _fields_problem(op: dict[str, Any], issuer: str, documents: Documents | None
     if documents is not None:
         problem = documents.problem(op["doc"], issuer, op["year"], advance=indicator == "advance")
         if problem is None and upper_doc is not None:
-            problem = documents.upper_problem(upper_doc, issuer)
+            problem = documents.upper_problem(upper_doc, issuer, carried=carried)
         return problem
     return None
 

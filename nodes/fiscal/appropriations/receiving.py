@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations.balances import balances
+from nodes.fiscal.appropriations.closed import closed_ids, closed_years
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
@@ -93,10 +94,12 @@ def _apply(conn: Connection, verified: Verified, documents: Documents | None) ->
     digests = merkle.Changes(records.scope(header.origin, header.recipient))
     digest = records.digester(conn)
     adjusted: set[str] = set()
+    years: set[int] = set()
     events = 0
     done = 0
     while True:
         chunk = _Chunk(islice(operations, CHUNK), done, issues, header.seq, digests, digest)
+        chunk.years = years
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, chunk.appropriations())
         event_rows = chunk.events
         if chunk.adjusted:
@@ -107,6 +110,11 @@ def _apply(conn: Connection, verified: Verified, documents: Documents | None) ->
         done = chunk.index
         if chunk.taken < CHUNK:
             break
+    closed = closed_years(conn, header.origin, header.recipient, years)
+    if closed:
+        raise InputError(
+            f"{header.recipient} closed {closed[0]} (已结转): it takes no new appropriation of it"
+        )
     merkle.apply(conn, digests)
     if adjusted:
         _refresh_adjusted(conn, verified, adjusted)
@@ -161,6 +169,7 @@ class _Chunk:
         self.adjusted = False  # holds increases, decreases or recoveries (seq 0 until numbered)
         self.issues = issues
         self.events: list[tuple[Any, ...]] = []
+        self.years: set[int] = set()  # of the appropriations issued
 
     def appropriations(self) -> Iterator[tuple[Any, ...]]:
         issues = self.issues
@@ -182,6 +191,7 @@ class _Chunk:
                 if text is None:
                     text = wire[at] = records.wire_time(at)
                 add(row[0], records.new_record(row, seq, event[3], text, digest).digest, row[15])
+                self.years.add(row[1])
                 yield row
             else:
                 at = check_operation(
@@ -255,6 +265,7 @@ def _number_adjustments(
     last = {ident: int(seq) for ident, seq, _amount in standing}
     amount_of = {ident: int(amount) for ident, _seq, amount in standing}
     left = balances(conn, list(held))
+    closed = closed_ids(conn, list(held))
     numbered = []
     for event in events:
         ident, seq, kind, amount = event[0], event[1], event[2], event[3]
@@ -271,6 +282,11 @@ def _number_adjustments(
             raise InputError(
                 f"{kind} of {ident} refused: only its issuer {row.issuer} may change it, "
                 f"not {issuer}"
+            )
+        if ident in closed and (kind != "recover" or -amount != left.get(ident, 0)):
+            raise InputError(
+                f"{kind} of {ident} refused: {closed[ident]} is closed here (已结转); it takes "
+                f"only the recovery of its balance, {format_yuan(left.get(ident, 0))} 元"
             )
         if amount < 0 and -amount > left.get(ident, 0):
             raise InputError(

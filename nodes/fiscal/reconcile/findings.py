@@ -26,6 +26,7 @@ __all__ = [
     "KINDS",
     "Finding",
     "compare",
+    "describe",
     "duplicates",
     "in_transit",
     "late_breakdowns",
@@ -75,6 +76,9 @@ class Finding:
     ours: Any = None
     theirs: Any = None
     discrepancy: bool = True
+    params: dict[str, Any] | None = None
+    """What ``detail`` says, for other languages: ``m``, the message (labels ``f.<m>``),
+    and the values it names. ``detail`` is the English text, kept for scripts."""
 
     def as_op(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +98,7 @@ class Finding:
             ours=op.get("ours"),
             theirs=op.get("theirs"),
             discrepancy=bool(op.get("discrepancy", True)),
+            params=op["params"] if isinstance(op.get("params"), dict) else None,
         )
 
     def row(self, session: str, number: int) -> dict[str, Any]:
@@ -107,7 +112,25 @@ class Finding:
             "theirs": None if self.theirs is None else json.dumps(self.theirs, ensure_ascii=False),
             "detail": self.detail,
             "discrepancy": self.discrepancy,
+            "params": None if self.params is None else json.dumps(self.params, ensure_ascii=False),
         }
+
+
+def describe(detail: str, params: dict[str, Any] | str | None, words: Mapping[str, str]) -> str:
+    """A finding's detail in the language of ``words``: its message (``params``, as a
+    finding holds them or as JSON text) in those words, or ``detail`` as it was written
+    when it names none that they have (a finding from before, or from a newer node)."""
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return detail
+    if not isinstance(params, dict):
+        return detail
+    try:
+        return words[f"f.{params['m']}"].format(**params)
+    except (KeyError, IndexError, ValueError, TypeError):
+        return detail
 
 
 def _amount(content: list[Any]) -> int:
@@ -131,6 +154,11 @@ def compare(ours: Mapping[str, list[Any]], theirs: Mapping[str, list[Any]]) -> l
                     f"issued {format_yuan(_amount(mine))} 元 under {mine[2]}; the recipient "
                     "does not hold it: retransmit, or restore the recipient",
                     ours=_amount(mine),
+                    params={
+                        "m": "missing_below",
+                        "amount": format_yuan(_amount(mine)),
+                        "doc": mine[2],
+                    },
                 )
             )
             continue
@@ -142,6 +170,11 @@ def compare(ours: Mapping[str, list[Any]], theirs: Mapping[str, list[Any]]) -> l
                     f"the recipient holds {format_yuan(_amount(other))} 元 under {other[2]} "
                     "that the issuer does not: restore the issuer, or recover it",
                     theirs=_amount(other),
+                    params={
+                        "m": "unknown_above",
+                        "amount": format_yuan(_amount(other)),
+                        "doc": other[2],
+                    },
                 )
             )
             continue
@@ -155,6 +188,11 @@ def compare(ours: Mapping[str, list[Any]], theirs: Mapping[str, list[Any]]) -> l
                     field="amount",
                     ours=_amount(mine),
                     theirs=_amount(other),
+                    params={
+                        "m": "amount",
+                        "ours": format_yuan(_amount(mine)),
+                        "theirs": format_yuan(_amount(other)),
+                    },
                 )
             )
         for position, (name, kind) in _FIELDS.items():
@@ -167,6 +205,12 @@ def compare(ours: Mapping[str, list[Any]], theirs: Mapping[str, list[Any]]) -> l
                         field=name,
                         ours=mine[position],
                         theirs=other[position],
+                        params={
+                            "m": "field",
+                            "name": name,
+                            "ours": repr(mine[position]),
+                            "theirs": repr(other[position]),
+                        },
                     )
                 )
         if mine[10] != other[10] and _amount(mine) == _amount(other):
@@ -178,6 +222,7 @@ def compare(ours: Mapping[str, list[Any]], theirs: Mapping[str, list[Any]]) -> l
                     field="events",
                     ours=mine[10],
                     theirs=other[10],
+                    params={"m": "history"},
                 )
             )
     return found
@@ -208,6 +253,12 @@ def in_transit(conn: Connection, recipient: str, cut: int) -> list[Finding]:
                 f"{row.kind} change-set {row.id[:12]} sent {format_utc(row.created_at)} "
                 f"({count} appropriation event(s)): {state}",
                 discrepancy=False,
+                params={
+                    "m": "in_transit_acked" if row.acked_at else "in_transit_waiting",
+                    "id": row.id[:12],
+                    "sent": format_utc(row.created_at),
+                    "count": count,
+                },
             )
         )
     return found
@@ -243,6 +294,14 @@ def restored_behind(conn: Connection, issuer: str, recipient: str, cut: int) -> 
             ours=cut,
             theirs=int(fence.in_seq),
             discrepancy=False,
+            params={
+                "m": "behind",
+                "recipient": recipient,
+                "held": int(fence.in_seq),
+                "next": int(fence.in_seq) + 1,
+                "cut": cut,
+                "at": format_utc(fence.answered_at),
+            },
         )
     ]
 
@@ -281,6 +340,15 @@ def duplicates(conn: Connection, issuer: str, recipient: str) -> list[Finding]:
             f"{count} appropriations under {doc}, {func}, {format_yuan(amount)} 元 "
             f"({first} … {last}): recover the one issued by mistake",
             ours=count,
+            params={
+                "m": "duplicate",
+                "count": count,
+                "doc": doc,
+                "func": func,
+                "amount": format_yuan(amount),
+                "first": first,
+                "last": last,
+            },
         )
         for doc, func, amount, count, first, last in conn.execute(query)
     ]
@@ -306,6 +374,12 @@ def receipts(
                     f"{row.kind} change-set {row.id[:12]} sent {format_utc(row.created_at)}, no "
                     f"receipt after {(now - row.created_at).days} day(s): sync the recipient",
                     ours=format_utc(row.created_at),
+                    params={
+                        "m": "unacknowledged",
+                        "id": row.id[:12],
+                        "sent": format_utc(row.created_at),
+                        "days": (now - row.created_at).days,
+                    },
                 )
             )
         elif row.acked_at is not None and row.acked_at - row.created_at > late:
@@ -318,6 +392,11 @@ def receipts(
                     ours=format_utc(row.created_at),
                     theirs=format_utc(row.acked_at),
                     discrepancy=False,
+                    params={
+                        "m": "late_receipt",
+                        "id": row.id[:12],
+                        "days": (row.acked_at - row.created_at).days,
+                    },
                 )
             )
     return found
@@ -351,6 +430,12 @@ def late_breakdowns(conn: Connection, issuer: str, me: str, limit: timedelta) ->
                     f"arrived (the limit is {limit.days})",
                     ours=format_utc(arrived),
                     theirs=format_utc(made),
+                    params={
+                        "m": "late_breakdown",
+                        "parent": received,
+                        "days": (made - arrived).days,
+                        "limit": limit.days,
+                    },
                 )
             )
     return found

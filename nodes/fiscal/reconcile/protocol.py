@@ -171,7 +171,11 @@ def _new_session(
 
 def _request_reports(conn: Connection, sender: _Sender, peer: str) -> str:
     me = sender.node.spec.code
-    ours = reported.held(conn, me, own=True)
+    region = peer == sender.node.spec.parent  # its 全辖 goes to its parent only
+    ours = reported.held(conn, me, own=True, region=region)
+    topology = sender.node.topology
+    if sender.node.spec.role == "province" and topology.center and peer == topology.center.code:
+        ours.update(reported.province_wide(conn, topology, me, at_center=False))
     session = _new_session(conn, sender, REPORTS, peer, None, {"reports": ours})
     sender.send(conn, peer, {"step": "request", "session": session, "dataset": REPORTS})
     return session
@@ -320,7 +324,12 @@ def _on_report_request(conn: Connection, sender: _Sender, origin: str, session: 
             updated_at=now,
         )
     )
-    theirs = reported.held(conn, origin, own=False)
+    topology = sender.node.topology
+    region = origin in topology and topology.node(origin).parent == sender.node.spec.code
+    theirs = reported.held(conn, origin, own=False, region=region)
+    if sender.node.spec.role == "center" and origin in topology:
+        if topology.node(origin).role == "province":
+            theirs.update(reported.province_wide(conn, topology, origin, at_center=True))
     sender.send(conn, origin, {"step": "answer", "session": session, "reports": theirs})
 
 
@@ -398,6 +407,7 @@ def _on_answer(
                     origin,
                     f"{waiting} report change-set(s) to {origin} wait for their receipt",
                     discrepancy=False,
+                    params={"m": "reports_in_transit", "count": waiting, "origin": origin},
                 )
             )
         _finish(conn, sender, session, origin, 0, found, summary, local_checks=False)
@@ -417,6 +427,7 @@ def _on_answer(
                 "this node sent: this node was restored from an older copy; restore it properly",
                 ours=summary.get("sent"),
                 theirs=head,
+                params={"m": "ahead", "head": head, "sent": summary.get("sent")},
             )
         )
     summary["noticed"] = [f.as_op() for f in noticed]

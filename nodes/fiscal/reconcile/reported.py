@@ -13,15 +13,24 @@ from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reconcile.findings import Finding
 from nodes.identity import network_suite
+from nodes.topology import Topology
 from schema.channels import outbox
-from schema.tables import report, report_line
+from schema.tables import region_report, region_report_line, report, report_line
 from sync.changeset.codec import encode_line
 from sync.signing import SignatureSuite
 
-__all__ = ["compare", "held", "in_flight"]
+__all__ = ["PROVINCE_WIDE", "REGION", "compare", "held", "in_flight", "province_wide"]
 
 
-def _hash(conn: Connection, report_id: int, suite: SignatureSuite) -> str:
+REGION = "全辖"
+"""The mark of a consolidated (全辖) report's period among those compared: 2026-10 全辖."""
+PROVINCE_WIDE = "全省"
+"""The mark of the province's 全辖 against the center's 全省汇总: 2026-10 全省."""
+
+
+def _hash(
+    conn: Connection, report_id: int, suite: SignatureSuite, lines_of: sa.Table = report_line
+) -> str:
     lines = sorted(
         [
             r.section,
@@ -33,23 +42,68 @@ def _hash(conn: Connection, report_id: int, suite: SignatureSuite) -> str:
             int(r.month_fen),
             int(r.last_year_fen),
         ]
-        for r in conn.execute(sa.select(report_line).where(report_line.c.report_id == report_id))
+        for r in conn.execute(sa.select(lines_of).where(lines_of.c.report_id == report_id))
     )
     return suite.digest(encode_line(lines))
 
 
-def held(conn: Connection, sender: str, *, own: bool) -> dict[str, list[Any]]:
+def held(conn: Connection, sender: str, *, own: bool, region: bool = False) -> dict[str, list[Any]]:
     """Period → [version, hash of lines] of the newest version of ``sender``'s report held
-    here: submitted ones when it is this node's own (``own``), received ones otherwise."""
+    here: submitted ones when it is this node's own (``own``), received ones otherwise;
+    with ``region`` (between a node and its parent, which its 全辖 goes to) also its
+    consolidated reports, as ``PERIOD 全辖``."""
     state = "submitted" if own else "received"
-    rows = conn.execute(
-        sa.select(report.c.id, report.c.period, report.c.version)
-        .where(report.c.node_code == sender, report.c.state == state)
-        .order_by(report.c.period, report.c.version)
-    ).all()
-    newest = {row.period: row for row in rows}
     suite = network_suite(conn)
-    return {period: [row.version, _hash(conn, row.id, suite)] for period, row in newest.items()}
+    found: dict[str, list[Any]] = {}
+    for table, lines_of, mark in (
+        (report, report_line, ""),
+        *([(region_report, region_report_line, f" {REGION}")] if region else []),
+    ):
+        rows = conn.execute(
+            sa.select(table.c.id, table.c.period, table.c.version)
+            .where(table.c.node_code == sender, table.c.state == state)
+            .order_by(table.c.period, table.c.version)
+        ).all()
+        newest = {row.period: row for row in rows}
+        for period, row in newest.items():
+            found[period + mark] = [row.version, _hash(conn, row.id, suite, lines_of)]
+    return found
+
+
+def province_wide(
+    conn: Connection, topology: Topology, province: str, *, at_center: bool
+) -> dict[str, list[Any]]:
+    """``PERIOD 全省`` → ["all", hash of its leaf lines] for every period of the province's
+    own reports held here: at the province its 全辖 (level by level: its own report, each
+    city's 全辖, the counties it manages), at the center its 全省汇总 (every node's own).
+    Equal when every 全辖 below is up to date and both hold the same reports."""
+    # the reports package imports appropriations, which import this one's package
+    from nodes.fiscal.reports.consolidation import region_lines
+    from nodes.fiscal.reports.levels import level_sum
+    from nodes.fiscal.reports.lines import LEAF
+    from nodes.fiscal.reports.periods import Period
+
+    state = "received" if at_center else "submitted"
+    periods = sorted(
+        set(
+            conn.execute(
+                sa.select(report.c.period).where(
+                    report.c.node_code == province, report.c.state == state
+                )
+            ).scalars()
+        )
+    )
+    suite = network_suite(conn)
+    found: dict[str, list[Any]] = {}
+    for label in periods:
+        period = Period.of(label)
+        if at_center:
+            lines = region_lines(conn, topology, province, period)
+        else:
+            lines, _sources, _missing = level_sum(conn, topology, province, period)
+        leaves = sorted([x.section, x.code, *x.amounts] for x in lines if x.level == LEAF)
+        found[f"{label} {PROVINCE_WIDE}"] = ["all", suite.digest(encode_line(leaves))]
+    return found
 
 
 def in_flight(conn: Connection, peer: str) -> int:
@@ -73,14 +127,33 @@ def compare(
         mine, other = ours.get(period), theirs.get(period)
         if mine == other:
             continue
+        if period.endswith(f" {PROVINCE_WIDE}"):
+            label = period.removesuffix(f" {PROVINCE_WIDE}")
+            found.append(
+                Finding(
+                    "report_mismatch",
+                    period,
+                    f"the province's 全辖 of {label} is not the center's 全省汇总 of it: a "
+                    "全辖 below is out of date (report submit PERIOD --scope all), or one side "
+                    "lacks a report",
+                    ours=mine,
+                    theirs=other,
+                    params={"m": "province_wide", "period": label},
+                )
+            )
+            continue
         if other is None:
             detail = f"version {mine[0] if mine else '?'} was submitted; {peer} holds none"
+            params = {"m": "report_unheld", "mine": mine[0] if mine else "?", "peer": peer}
         elif mine is None:
             detail = f"{peer} holds version {other[0]}, which this node never submitted"
+            params = {"m": "report_unsent", "theirs": other[0], "peer": peer}
         elif mine[0] != other[0]:
             detail = f"version {mine[0]} submitted; {peer} holds version {other[0]}: submit again"
+            params = {"m": "report_version", "mine": mine[0], "theirs": other[0], "peer": peer}
         else:
             detail = f"version {mine[0]}: {peer} holds other lines than were submitted"
+            params = {"m": "report_lines", "mine": mine[0], "peer": peer}
         found.append(
             Finding(
                 "report_mismatch",
@@ -89,6 +162,7 @@ def compare(
                 field="version" if mine and other and mine[0] != other[0] else None,
                 ours=mine,
                 theirs=other,
+                params=params,
             )
         )
     return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from nodes.alerts import Alert
-from nodes.fiscal.reconcile.findings import KINDS
+from nodes.fiscal.reconcile.findings import KINDS, describe
+from nodes.labels import said
 from nodes.node import Node
 from nodes.settings import LOCAL_TIME
 from schema.engine import reading
@@ -60,7 +62,9 @@ class Statement:
     def recipient(self) -> str:
         return str(self.session.recipient)
 
-    def finding_rows(self) -> list[list[Any]]:
+    def finding_rows(self, words: Mapping[str, str] | None = None) -> list[list[Any]]:
+        """The findings, one row each (:data:`FINDING_COLUMNS`); with ``words``, each
+        detail in their language (else as written, in English)."""
         return [
             [
                 f.kind,
@@ -69,7 +73,7 @@ class Statement:
                 f.field or "",
                 _value(f.ours),
                 _value(f.theirs),
-                f.detail,
+                f.detail if words is None else describe(f.detail, f.params, words),
             ]
             for f in self.findings
         ]
@@ -231,18 +235,17 @@ def alerts(node: Node) -> list[Alert]:
                 Alert(
                     "reconcile",
                     s.id,
-                    f"{s.discrepancies} discrepancy(ies) with {other} "
-                    f"(fiscalsync reconcile show {s.id})",
+                    said("alert_discrepancies", count=s.discrepancies, other=other, id=s.id),
                 )
             )
         elif s.state == "failed":
-            found.append(Alert("reconcile", s.id, f"{other} refused the reconciliation"))
+            found.append(Alert("reconcile", s.id, said("alert_refused", other=other)))
         elif s.state != "concluded" and now - s.started_at > WAITING:
             found.append(
                 Alert(
                     "reconcile",
                     s.id,
-                    f"waiting for {other} since {_local(s.started_at)}: is it syncing?",
+                    said("alert_waiting", other=other, since=_local(s.started_at)),
                 )
             )
     return found

@@ -169,6 +169,19 @@ def view(
     )
 
 
+def region_lines(
+    conn: Connection, topology: Topology, code: str, period: Period
+) -> list[ReportLine]:
+    """At the center: the consolidation of ``code``'s region (全省汇总 for the province)
+    from the newest submitted version of every report in it, as ``view`` sums it."""
+    current = _current(conn, subtree(topology, code), period, sent_only=True)
+    leaves: dict[tuple[str, str], list[int]] = {}
+    for row in stored_lines(conn, [row.id for row in current.values()]):
+        if row.level == LEAF:
+            add_amounts(leaves, (row.section, row.code), line_of(row).amounts)
+    return build_lines(leaves)
+
+
 def _named(conn: Connection, period: Period, lines: list[ReportLine]) -> list[ReportLine]:
     names = _names(conn, period.year, ((x.section, x.code) for x in lines))
     return [replace(x, name=names.get((x.section, x.code))) for x in lines]

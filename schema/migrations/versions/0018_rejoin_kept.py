@@ -3,16 +3,16 @@ state had signed: each peer lets those through its fence (:mod:`sync.fence`), th
 that state stays void. A node restored at the same time as its peer takes some of them
 back from a third node (the keeper's journal), after that peer has fenced them.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-11-27
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,71 @@
+"""Which appropriations belong to a year closed here (已结转): a closed year takes no
+more spending, no breakdown, and from above nothing but the recovery of each balance its
+statement named (:mod:`nodes.fiscal.yearend`).
+
+Whoever closes, accepts, or receives a year's appropriations on an edge first takes
+:func:`lock_edge` for it, then reads: a close and what it must see never miss each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schema.locks import lock_scope
+from schema.tables import appropriation, year_close
+
+__all__ = ["KIND", "closed_ids", "closed_years", "lock_edge"]
+
+KIND = "yearclose"
+"""The kind of change-set of a year-end statement."""
+
+
+def lock_edge(conn: Connection, issuer: str, recipient: str, year: int) -> None:
+    """Hold the close of ``year`` between ``issuer`` and ``recipient`` until the
+    transaction ends: whoever closes, accepts or receives that year's appropriations
+    takes it first, then reads."""
+    lock_scope(conn, KIND, f"{issuer}/{recipient}/{year}")
+
+
+def closed_ids(conn: Connection, ids: Collection[str]) -> dict[str, int]:
+    """Of the appropriations ``ids`` received here, those of a year closed here, with it."""
+    if not ids:
+        return {}
+    query = (
+        sa.select(appropriation.c.id, appropriation.c.year)
+        .select_from(
+            appropriation.join(
+                year_close,
+                sa.and_(
+                    year_close.c.issuer == appropriation.c.issuer,
+                    year_close.c.recipient == appropriation.c.recipient,
+                    year_close.c.year == appropriation.c.year,
+                    year_close.c.state == "sent",
+                ),
+            )
+        )
+        .where(appropriation.c.id.in_(sorted(ids)))
+    )
+    return {ident: int(year) for ident, year in conn.execute(query)}
+
+
+def closed_years(
+    conn: Connection, issuer: str, recipient: str, years: Collection[int]
+) -> list[int]:
+    """Of ``years``, those ``recipient`` closed with ``issuer`` (each edge locked first)."""
+    for year in sorted(years):
+        lock_edge(conn, issuer, recipient, year)
+    if not years:
+        return []
+    return sorted(
+        conn.execute(
+            sa.select(year_close.c.year).where(
+                year_close.c.issuer == issuer,
+                year_close.c.recipient == recipient,
+                year_close.c.year.in_(sorted(years)),
+                year_close.c.state == "sent",
+            )
+        ).scalars()
+    )

@@ -1,0 +1,360 @@
+"""Accepting a year-end statement at the issuer (年终结转, the issuer's side).
+
+A statement that arrives is checked against what was issued and kept (``stated``); an
+operator accepts it with the document (文号) of the next year that carries the balances
+over. In one transaction, with the edge's close and the appropriations locked first, the
+issuer recovers (收回) every stated balance from the old appropriation and, under
+``[year] close = "carry"``, issues it again as an appropriation of the next year of
+指标类型 结转 (carryover): 上级文号 the old 文号, the same classification, transfer type,
+直达资金 flag, project and 预算级次, and (at this issuer) the same appropriation it was
+broken down from, whose balance the pair leaves as it was. Both go to the recipient in
+one change-set. Under ``"recover"`` the balances come back to this level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes import rejoin
+from nodes.fiscal.appropriations import copies
+from nodes.fiscal.appropriations.closed import lock_edge
+from nodes.fiscal.appropriations.issuing import _sends
+from nodes.fiscal.appropriations.operations import (
+    APPROPRIATION_COLUMNS,
+    EVENT_COLUMNS,
+    issued_under,
+)
+from nodes.fiscal.codes import Known
+from nodes.fiscal.documents import Documents
+from nodes.fiscal.reconcile import records
+from nodes.fiscal.yearend.closing import (
+    _record,
+    in_flight,
+    named,
+    standing,
+    statement_operations,
+)
+from schema.bulk import insert_rows
+from schema.locks import lock_rows, take_numbers
+from schema.tables import appropriation, appropriation_event, year_close, year_close_line
+from schema.types import format_yuan
+from sync.changeset import Verified
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError
+from sync.merkle import leaf_of
+from sync.pki import load_signer
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = ["MODES", "Accepted", "accept", "apply_statement"]
+
+MODES = ("carry", "recover")
+
+
+@dataclass
+class Accepted:
+    """What accepting one statement did, in fen: ``stated`` = ``carried`` + ``recovered``
+    (recovered and not carried over)."""
+
+    recipient: str
+    year: int
+    mode: str
+    doc: str
+    stated_fen: int = 0
+    carried_fen: int = 0
+    recovered_fen: int = 0
+    carried: dict[str, str] = field(default_factory=dict)
+    """Old appropriation id → the next year's that carries its balance."""
+
+
+def apply_statement(conn: Connection, verified: Verified) -> None:
+    """Keep a statement from below: every appropriation named was issued here to its
+    sender in that year, and no balance is more than what stands of it."""
+    year, operations, at = statement_operations(verified)
+    header = verified.header
+    me, sender = header.recipient, header.origin
+    ids = [op["id"] for op in operations]
+    lock_edge(conn, me, sender, year)
+    rows = {r.id: r for r in lock_rows(conn, appropriation.c.id, ids)}
+    stands = standing(conn, ids)
+    for number, op in enumerate(operations, 1):
+        row = rows.get(op["id"])
+        if row is None or row.issuer != me or row.recipient != sender or row.year != year:
+            raise InputError(
+                f"operation {number}: {op['id']} is not an appropriation of {year} that "
+                f"{me} issued to {sender}"
+            )
+        if op["balance"] > stands.get(op["id"], 0):
+            raise InputError(
+                f"operation {number}: the balance of {op['id']}, "
+                f"{format_yuan(op['balance'])} 元, is more than what stands of it: "
+                f"{format_yuan(stands.get(op['id'], 0))} 元"
+            )
+    _record(conn, me, sender, year, "stated", verified.id, operations, at)
+
+
+def accept(
+    node: Node,
+    year: int,
+    recipient: str,
+    doc: str,
+    *,
+    actor: str,
+    mode: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Accepted:
+    """Accept ``recipient``'s statement of ``year``: recover every balance, and carry it
+    over into ``year + 1`` under ``doc`` (a 文号 of that year) unless ``mode`` (by
+    default the node's ``[year] close``) is ``recover``. One transaction.
+
+    Refused when there is no statement from ``recipient``, when it was accepted already
+    (two operators at once: the second waits for the first, then sees its acceptance),
+    while something issued to ``recipient`` that year is in flight, and when a code of
+    a carried appropriation is not in the next year's code set.
+    """
+    me = node.spec.code
+    mode = mode or node.settings.year_close
+    if mode not in MODES:
+        raise InputError(f"a close is carried over or recovered, not {mode!r}")
+    following = year + 1
+    if problem := Documents(node.topology).problem(doc, me, following):
+        raise InputError(
+            problem, hint=f"the document of {following} that carries the balances over"
+        )
+    now = clock.now()
+    at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    done = Accepted(recipient, year, mode, doc)
+    with node.engine.begin() as conn:
+        rejoin.require_joined(conn, me)
+        lock_edge(conn, me, recipient, year)
+        held = conn.execute(
+            sa.select(year_close).where(
+                year_close.c.issuer == me,
+                year_close.c.recipient == recipient,
+                year_close.c.year == year,
+            )
+        ).first()
+        if held is None:
+            raise InputError(
+                f"no year-end statement of {year} from {recipient} here",
+                hint=f"{recipient} runs 'fiscalsync year close {year}'; it arrives at the next sync",
+            )
+        if held.state == "accepted":
+            raise InputError(
+                f"{recipient}'s close of {year} was accepted already, by {held.accepted_by} "
+                f"under {held.doc_no}",
+                hint="a statement is accepted once; see it with 'fiscalsync year list'",
+            )
+        pending = in_flight(conn, me, year, recipient)
+        if pending:
+            raise InputError(
+                f"{len(pending)} appropriation(s) of {year} issued to {recipient} are in "
+                f"flight (no receipt yet): {named(pending)}",
+                hint="run 'fiscalsync sync' until their receipts are back, then accept again",
+            )
+        lines = {
+            r.appropriation_id: int(r.balance_fen)
+            for r in conn.execute(
+                sa.select(year_close_line).where(
+                    year_close_line.c.issuer == me,
+                    year_close_line.c.recipient == recipient,
+                    year_close_line.c.year == year,
+                )
+            )
+        }
+        issued = set(
+            conn.execute(
+                sa.select(appropriation.c.id).where(
+                    appropriation.c.issuer == me,
+                    appropriation.c.recipient == recipient,
+                    appropriation.c.year == year,
+                )
+            ).scalars()
+        )
+        rows = {r.id: r for r in lock_rows(conn, appropriation.c.id, issued | set(lines))}
+        stands = standing(conn, issued)
+        left_out = sorted(i for i in issued if stands.get(i, 0) and i not in lines)
+        if left_out:
+            raise InputError(
+                f"the statement of {year} from {recipient} leaves out {named(left_out)}",
+                hint="it was closed before they arrived there; sync, and ask it to check",
+            )
+        over = sorted(i for i, fen in lines.items() if fen > stands.get(i, 0))
+        if over:
+            raise InputError(
+                f"the statement of {year} from {recipient} states more than stands of {named(over)}"
+            )
+        carrying = sorted(i for i, fen in lines.items() if fen > 0)
+        if mode == "carry":
+            _check_codes(conn, [rows[i] for i in carrying], following)
+        done.stated_fen = sum(lines.values())
+        operations: list[dict[str, Any]] = []
+        new_rows: list[tuple[Any, ...]] = []
+        numbers = iter(
+            take_numbers(
+                conn,
+                "appropriation",
+                issued_under(me, following)[:-1],
+                len(carrying) if mode == "carry" else 0,
+            )
+        )
+        for ident in carrying:
+            fen = lines[ident]
+            operations.append(
+                {"op": "recover", "id": ident, "amount": fen, "doc": doc, "actor": actor, "at": at}
+            )
+            if mode == "recover":
+                done.recovered_fen += fen
+                continue
+            old = rows[ident]
+            new = f"{issued_under(me, following)}{next(numbers):06d}"
+            done.carried[ident] = new
+            done.carried_fen += fen
+            new_rows.append(_carried_row(old, new, following, doc, now, actor))
+            operations.append(_carried_operation(old, new, following, doc, fen, actor, at))
+        before = records.view(conn, records.ISSUER, carrying)
+        written_id = None
+        if operations:
+            signer = load_signer(node.home.keys)
+            for to, kind, _whose in _sends(node, [recipient]):
+                sent = operations if kind != copies.KIND else list(copies.copied(operations, to))
+                written = enqueue(conn, node.spool, signer, to, kind, sent, clock)
+                if kind != copies.KIND:
+                    written_id = written.id
+            insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, new_rows)
+            _record_events(conn, operations, written_id, doc, actor, now)
+            after = records.view(conn, records.ISSUER, [*carrying, *done.carried.values()])
+            records.refresh(conn, records.scope(me, recipient), before, after)
+        conn.execute(
+            year_close.update()
+            .where(
+                year_close.c.issuer == me,
+                year_close.c.recipient == recipient,
+                year_close.c.year == year,
+            )
+            .values(state="accepted", mode=mode, doc_no=doc, accepted_at=now, accepted_by=actor)
+        )
+        for old_id, new_id in done.carried.items():
+            conn.execute(
+                year_close_line.update()
+                .where(
+                    year_close_line.c.issuer == me,
+                    year_close_line.c.recipient == recipient,
+                    year_close_line.c.year == year,
+                    year_close_line.c.appropriation_id == old_id,
+                )
+                .values(carried_to=new_id)
+            )
+    return done
+
+
+def _check_codes(conn: Connection, rows: list[Any], year: int) -> None:
+    """Every code carried over is in ``year``'s code set (imported, or the national one)."""
+    known = Known(conn)
+    problems = sorted(
+        {
+            problem
+            for r in rows
+            for codeset, code in (
+                ("func", r.func_code),
+                ("econ", r.econ_code),
+                ("fund", r.fund_code),
+            )
+            if (problem := known.problem(codeset, year, code))
+        }
+    )
+    if problems:
+        raise InputError(
+            f"cannot carry over into {year}: " + "; ".join(problems[:5]),
+            hint=f"import the {year} code set first: 'fiscalsync codes import FILE --year {year}'",
+        )
+
+
+def _carried_row(old: Any, new: str, year: int, doc: str, now: Any, actor: str) -> tuple[Any, ...]:
+    """The row of the next year's appropriation that carries ``old``'s balance over."""
+    return (
+        new,
+        year,
+        old.issuer,
+        old.recipient,
+        doc,
+        old.title,
+        old.doc_no,
+        old.parent_id,
+        old.func_code,
+        old.econ_code,
+        old.fund_code,
+        old.transfer_type,
+        old.project_code,
+        now,
+        actor,
+        leaf_of(new),
+        old.direct,
+        "carryover",
+        old.fund_source,
+        old.budget_level,
+    )
+
+
+def _carried_operation(
+    old: Any, new: str, year: int, doc: str, fen: int, actor: str, at: str
+) -> dict[str, Any]:
+    return {
+        "op": "issue",
+        "id": new,
+        "year": year,
+        "doc": doc,
+        "title": old.title,
+        "upper_doc": old.doc_no,
+        "parent_id": None,
+        "from": old.parent_id,
+        "carried_from": old.id,
+        "func": old.func_code,
+        "econ": old.econ_code,
+        "fund": old.fund_code,
+        "type": old.transfer_type,
+        "direct": bool(old.direct),
+        "indicator": "carryover",
+        "source": old.fund_source,
+        "level": old.budget_level,
+        "project": old.project_code,
+        "amount": fen,
+        "actor": actor,
+        "at": at,
+    }
+
+
+def _record_events(
+    conn: Connection,
+    operations: list[dict[str, Any]],
+    changeset_id: str | None,
+    doc: str,
+    actor: str,
+    now: Any,
+) -> None:
+    """The events of the recoveries (numbered after each old appropriation's last) and
+    of the carry-overs' issues, all carried by ``changeset_id``."""
+    recovered = [op["id"] for op in operations if op["op"] == "recover"]
+    last = dict(
+        conn.execute(
+            sa.select(
+                appropriation_event.c.appropriation_id, sa.func.max(appropriation_event.c.seq)
+            )
+            .where(appropriation_event.c.appropriation_id.in_(recovered))
+            .group_by(appropriation_event.c.appropriation_id)
+        ).all()
+    )
+    rows = []
+    for op in operations:
+        if op["op"] == "recover":
+            seq, amount = int(last[op["id"]]) + 1, -op["amount"]
+        else:
+            seq, amount = 1, op["amount"]
+        rows.append((op["id"], seq, op["op"], amount, doc, actor, now, changeset_id))
+    insert_rows(conn, appropriation_event, EVENT_COLUMNS, rows)
