@@ -30,6 +30,7 @@ from nodes import (
     init_node,
     keys,
     load_topology,
+    membership,
     retention,
     service,
     sftp_accounts,
@@ -46,7 +47,7 @@ from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
 from nodes.labels import labels, say
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
-from nodes.network import sync_network
+from nodes.network import add_node, move_node, retire_node, sync_network
 from nodes.node import inspect_changeset
 from nodes.settings import LOCAL_TIME, load_settings
 from nodes.topology import NodeSpec
@@ -873,6 +874,127 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
                 click.echo(f"  {problem}")
     if summary.errors:
         raise TransportError("; ".join(summary.errors))
+
+
+@network.command("add-node")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--code", required=True, help="Region code of the node that joins, e.g. 410183.")
+@click.option("--parent", required=True, help="Code of its fiscal parent (province or city).")
+@click.option("--name", help="Its name (default: the region list's).")
+@click.option("--role", type=click.Choice(["county", "city"]), default="county", show_default=True)
+@click.option("--abbreviation", help="What its document numbers start with, e.g. 新财.")
+@click.option("--db-url", help="Its database URL (default: SQLite in its home).")
+@_lang_option
+def network_add_node(
+    directory: Path,
+    code: str,
+    parent: str,
+    name: str | None,
+    role: str,
+    abbreviation: str | None,
+    db_url: str | None,
+    lang: str,
+) -> None:
+    """Add a node to a province hosted under DIRECTORY (加入 join).
+
+    Its home gets a key and certificate from DIRECTORY/ca as 'network init' gives them;
+    the province sends the next topology version to every node, and the new node gets
+    first the topology, the province's code-set extensions and the revocation list.
+    The next 'network sync' delivers them.
+
+    \b
+    Example:
+      fiscalsync network add-node /srv/province --code 410183 --parent 410100
+    """
+    published = add_node(
+        directory,
+        code,
+        parent,
+        name=name,
+        role=role,
+        abbreviation=abbreviation,
+        database_url=db_url,
+    )
+    spec = published.topology.node(code)
+    click.echo(
+        labels(lang)["n.added"].format(
+            code=code,
+            name=spec.name,
+            parent=parent,
+            version=published.topology.version,
+            count=published.changesets,
+        )
+    )
+
+
+@network.command("move-node")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--code", required=True, help="Code of the node to move, e.g. 410122.")
+@click.option("--parent", required=True, help="Code of its new fiscal parent, e.g. 410000.")
+@_lang_option
+@click.pass_context
+def network_move_node(
+    ctx: click.Context, directory: Path | None, code: str, parent: str, lang: str
+) -> None:
+    """Move a node under another parent, e.g. a county to provincial management (省直管).
+
+    Run at the province: in its home (--home), or on a province hosted under DIRECTORY.
+    The next topology version goes to every node; what the old parent issued to the node
+    is still adjusted and reconciled there.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 network move-node --code 410122 --parent 410000
+      fiscalsync network move-node /srv/province --code 410122 --parent 410000
+    """
+    if directory is not None:
+        published = move_node(directory, code, parent)
+    else:
+        with Node.open(_home(ctx)) as node:
+            published = membership.publish(
+                node, lambda current: membership.moved(current, code, parent)
+            )
+    spec = published.topology.node(code)
+    click.echo(
+        labels(lang)["n.moved"].format(
+            code=code,
+            name=spec.name,
+            parent=parent,
+            version=published.topology.version,
+            count=published.changesets,
+        )
+    )
+
+
+@network.command("retire-node")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--code", required=True, help="Code of the node to retire, e.g. 410322.")
+@click.option("--no-drain", is_flag=True, help="Do not sync until quiet first.")
+@_lang_option
+def network_retire_node(directory: Path, code: str, no_drain: bool, lang: str) -> None:
+    """Retire a node of a province hosted under DIRECTORY (撤销 retire).
+
+    Sync rounds drain its channels first; then every certificate of it is revoked, the
+    revocation list published, and the next topology version, without it, sent to every
+    node. What was still in flight with it is closed at each node, with a statement in
+    HOME/statements/. Its home stays, and its backups stay at the center.
+
+    \b
+    Example:
+      fiscalsync network retire-node /srv/province --code 410322
+    """
+    retired = retire_node(directory, code, drain=not no_drain)
+    words = labels(lang)
+    click.echo(
+        words["n.retired"].format(
+            code=code,
+            crl=retired.crl_number,
+            version=retired.published.topology.version,
+            count=retired.published.changesets,
+        )
+    )
+    if not retired.drained:
+        click.echo(words["n.not_drained"])
 
 
 @network.command("reconcile")
