@@ -382,14 +382,15 @@ class Exchange:
         return True
 
     def _awaits_topology(self, header: Header, source: str | None) -> bool:
-        """A change-set from the province, come from above, for a node this one does not
-        know yet: one that joins, whose topology is on its way here too. It waits in
-        ``incoming/`` and is screened again once the topology is taken."""
+        """A change-set from the province, come from above, that this node has no route
+        for: for a node that joins, or was moved (a detour through its former parent),
+        whose topology is on its way here too. It waits in ``incoming/`` and is screened
+        again once the topology is taken."""
         topology = self.node.topology
         return (
-            header.recipient not in topology
-            and header.origin == topology.province.code
+            header.origin == topology.province.code
             and (source is None or source in {link.code for link in self.links.values()})
+            and self.routes.refusal("", header.recipient, source) is not None
         )
 
     def _quarantine(self, path: Path, reason: str, detail: str, summary: RoundSummary) -> None:
@@ -676,6 +677,9 @@ class Exchange:
                 Stage.SEND, path, entry.id, entry.recipient, "this node's copy", summary
             ):
                 continue
+            detour = self.routes.detour(entry.recipient)
+            if detour is not None:
+                self._send(detour, path)  # a moved node may still dial its former parent
             sent = entry.attempts + 1
             with self.engine.begin() as conn:
                 conn.execute(

@@ -10,10 +10,11 @@ node R leaves node N by the first route that fits:
 4. otherwise: up to N's parent, which relays it onward.
 
 A node moved to another parent (``former_parents``) learns it from the topology change-set
-that moved it, which must reach it the old way: while a sender waits for its receipt of
-a topology change-set (``moving``), what it sends that node goes through the former
-parent, which hands what comes from above for a former child down into that child's
-mailbox there.
+that moved it, which must reach it whichever parent it still dials: while a sender waits
+for its receipt of a topology change-set (``moving``), what it sends that node also takes
+a :meth:`Routes.detour` through the former parent, which hands what comes from above for
+a former child down into that child's mailbox there. The copy that is not collected
+stays in the mailbox nobody reads any more; the one collected is taken once.
 
 A relay forwards only along these routes toward the recipient named in the signed
 header, and never back the way a change-set came (:meth:`Routes.refusal`): one that
@@ -75,11 +76,7 @@ class Routes:
         topology = self.topology
         if recipient not in topology or recipient == self.me:
             return None
-        through = self.moving.get(recipient)
-        if through is not None and through in topology:
-            path = [recipient, through, *topology.ancestors(through)]
-        else:
-            path = [recipient, *topology.ancestors(recipient)]
+        path = [recipient, *topology.ancestors(recipient)]
         if self.hosts_mailboxes and self.me in path[1:]:
             child = path[path.index(self.me) - 1]
             return Hop(child, None, f"{child}/down")
@@ -97,6 +94,20 @@ class Routes:
         if PARENT in self.links:
             return Hop(self.links[PARENT], PARENT, f"{self.me}/up")
         return None
+
+    def detour(self, recipient: str) -> Hop | None:
+        """The second way of a change-set for a moved node that may still dial its former
+        parent (see ``moving``); None when there is none, or it is the first way."""
+        through = self.moving.get(recipient)
+        topology = self.topology
+        if through is None or through not in topology or not self.hosts_mailboxes:
+            return None
+        path = [recipient, through, *topology.ancestors(through)]
+        if self.me not in path[1:]:
+            return None
+        child = path[path.index(self.me) - 1]
+        hop = Hop(child, None, f"{child}/down")
+        return None if hop == self.next_hop(recipient) else hop
 
     def refusal(self, filename: str, recipient: str, source: str | None) -> str | None:
         """Why this node must not relay ``filename`` for ``recipient``, which came from the
