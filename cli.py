@@ -877,7 +877,7 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
 
 
 @network.command("add-node")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--code", required=True, help="Region code of the node that joins, e.g. 410183.")
 @click.option("--parent", required=True, help="Code of its fiscal parent (province or city).")
 @click.option("--name", help="Its name (default: the region list's).")
@@ -885,8 +885,10 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool) -> Non
 @click.option("--abbreviation", help="What its document numbers start with, e.g. 新财.")
 @click.option("--db-url", help="Its database URL (default: SQLite in its home).")
 @_lang_option
+@click.pass_context
 def network_add_node(
-    directory: Path,
+    ctx: click.Context,
+    directory: Path | None,
     code: str,
     parent: str,
     name: str | None,
@@ -895,26 +897,41 @@ def network_add_node(
     db_url: str | None,
     lang: str,
 ) -> None:
-    """Add a node to a province hosted under DIRECTORY (加入 join).
+    """Add a node to the network (加入 join), at the province.
 
-    Its home gets a key and certificate from DIRECTORY/ca as 'network init' gives them;
-    the province sends the next topology version to every node, and the new node gets
+    The province sends the next topology version to every node, and the new node gets
     first the topology, the province's code-set extensions and the revocation list.
-    The next 'network sync' delivers them.
+    On a province hosted under DIRECTORY, the new node's home is made too, with a key
+    and certificate from DIRECTORY/ca as 'network init' gives them, and the next
+    'network sync' delivers everything. Without DIRECTORY it runs in the province's
+    home (--home); the new machine is set up as the README says.
 
     \b
     Example:
       fiscalsync network add-node /srv/province --code 410183 --parent 410100
+      fiscalsync --home /srv/fiscalsync/410000 network add-node --code 410183 --parent 410100
     """
-    published = add_node(
-        directory,
-        code,
-        parent,
-        name=name,
-        role=role,
-        abbreviation=abbreviation,
-        database_url=db_url,
-    )
+    if directory is not None:
+        published = add_node(
+            directory,
+            code,
+            parent,
+            name=name,
+            role=role,
+            abbreviation=abbreviation,
+            database_url=db_url,
+        )
+    else:
+        if db_url is not None:
+            raise click.UsageError("--db-url makes a home: give the DIRECTORY of a local province")
+        with Node.open(_home(ctx)) as node:
+            published = membership.publish(
+                node,
+                lambda current: membership.added(
+                    current, code, parent, name=name, role=role, abbreviation=abbreviation
+                ),
+                joining=code,
+            )
     spec = published.topology.node(code)
     click.echo(
         labels(lang)["n.added"].format(

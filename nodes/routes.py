@@ -80,11 +80,7 @@ class Routes:
         if self.hosts_mailboxes and self.me in path[1:]:
             child = path[path.index(self.me) - 1]
             return Hop(child, None, f"{child}/down")
-        if (
-            relaying
-            and self.hosts_mailboxes
-            and self.me in topology.node(recipient).former_parents
-        ):
+        if relaying and self.hosts_mailboxes and self.me in topology.node(recipient).former_parents:
             return Hop(recipient, None, f"{recipient}/down")  # a former child, from above
         if self.me == self.center:
             if recipient != self.parent and self.hosts_mailboxes:

@@ -110,7 +110,9 @@ def test_a_county_joins_mid_year_and_takes_its_first_appropriation(
         ("revocation", "applied"),
     ]
     assert set(versions(province).values()) == {1}
-    listed = run(province, NEW, "codes", "list", "--codeset", "func", "--year", "2026", "--lang", "en")
+    listed = run(
+        province, NEW, "codes", "list", "--codeset", "func", "--year", "2026", "--lang", "en"
+    )
     assert "2059901" in listed.output
     with Node.open(province.path / "410100") as city:
         assert NEW in [c.code for c in city.topology.children("410100")]
@@ -147,7 +149,9 @@ def test_a_county_moved_to_provincial_management_still_reconciles_and_conserves(
         assert county.spec.former_parents == ("410100",)
 
     # the old parent still adjusts what it issued, and reconciles it
-    cut = run(province, "410100", "adjust", below, "--delta", "-100.00", "--doc", "郑财预〔2026〕2号")
+    cut = run(
+        province, "410100", "adjust", below, "--delta", "-100.00", "--doc", "郑财预〔2026〕2号"
+    )
     assert cut.exit_code == 0, cut.stderr
     settle(province)
     statement = run(province, "410100", "reconcile", "--with", "410122", "--wait", "--lang", "en")
@@ -162,7 +166,9 @@ def test_a_county_moved_to_provincial_management_still_reconciles_and_conserves(
 
     by_issuer: dict[str, int] = {}
     for row in listing(province, "410122", "received"):
-        by_issuer[str(row["issuer"])] = by_issuer.get(str(row["issuer"]), 0) + int(row["amount_fen"])
+        by_issuer[str(row["issuer"])] = by_issuer.get(str(row["issuer"]), 0) + int(
+            row["amount_fen"]
+        )
     assert by_issuer == {"410100": 50_000, "410000": 5_000}
     assert issued_total(province, "410000") == received_total(province, "410100") + 5_000
     assert issued_total(province, "410100") == by_issuer["410100"]
