@@ -382,14 +382,19 @@ class Exchange:
         return True
 
     def _awaits_topology(self, header: Header, source: str | None) -> bool:
-        """A change-set from the province, come from above, that this node has no route
-        for: for a node that joins, or was moved (a detour through its former parent),
-        whose topology is on its way here too. It waits in ``incoming/`` and is screened
+        """A change-set from the province, come from above, for a node this one does not
+        know (one that joins), or a topology this node has no route for (a detour through
+        a moved node's former parent): its topology is on its way here too. It waits in ``incoming/`` and is screened
         again once the topology is taken."""
         topology = self.node.topology
+        if header.origin != topology.province.code:
+            return False
+        if source is not None and source not in {link.code for link in self.links.values()}:
+            return False
+        if header.recipient not in topology:
+            return True
         return (
-            header.origin == topology.province.code
-            and (source is None or source in {link.code for link in self.links.values()})
+            header.kind == membership.KIND
             and self.routes.refusal("", header.recipient, source) is not None
         )
 
@@ -677,7 +682,7 @@ class Exchange:
                 Stage.SEND, path, entry.id, entry.recipient, "this node's copy", summary
             ):
                 continue
-            detour = self.routes.detour(entry.recipient)
+            detour = self.routes.detour(entry.recipient) if entry.kind == membership.KIND else None
             if detour is not None:
                 self._send(detour, path)  # a moved node may still dial its former parent
             sent = entry.attempts + 1

@@ -11,8 +11,8 @@ node R leaves node N by the first route that fits:
 
 A node moved to another parent (``former_parents``) learns it from the topology change-set
 that moved it, which must reach it whichever parent it still dials: while a sender waits
-for its receipt of a topology change-set (``moving``), what it sends that node also takes
-a :meth:`Routes.detour` through the former parent, which hands what comes from above for
+for its receipt of a topology change-set (``moving``), the topology change-sets it sends
+that node also take a :meth:`Routes.detour` through the former parent, which hands what comes from above for
 a former child down into that child's mailbox there. The copy that is not collected
 stays in the mailbox nobody reads any more; the one collected is taken once.
 
