@@ -3127,6 +3127,14 @@ def demo(directory: Path | None, suite: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Users and hashed passwords (fiscalsync serve-password) for HTTP basic login.",
 )
+@click.option(
+    "--homes",
+    "homes_from",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Serve every node home under this folder (repeatable), as 'agent --homes' runs "
+    "them: each home's wall under /home/CODE/.",
+)
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -3135,6 +3143,7 @@ def serve_command(
     tls_cert: Path | None,
     tls_key: Path | None,
     logins: Path | None,
+    homes_from: tuple[Path, ...],
 ) -> None:
     """Serve the data wall (金财数据墙) of this node, read-only, from its own database:
     every node of the province with its last contact, channel lag, quarantine, report
@@ -3142,12 +3151,18 @@ def serve_command(
     detail on click; '?lang=en' for English. Also /api/wall, /api/nodes/CODE (JSON) and
     /metrics (Prometheus).
 
+    With --homes (a city's data center hosting its counties, 市级集中部署), the page
+    shows every hosted home as its own wall tells it, each home's wall under
+    /home/CODE/, /api/homes as JSON and /metrics labelled by node; a home that cannot
+    be opened is named and left out.
+
     It binds to 127.0.0.1 unless told otherwise; another address needs both TLS
     (--tls-cert, --tls-key) and --logins.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 serve --port 8470
+      fiscalsync serve --homes /srv/fiscalsync --port 8471
       fiscalsync --home /srv/fiscalsync/410000-dc serve --host 0.0.0.0 \\
           --tls-cert wall.crt --tls-key wall.key --logins wall.logins
     """
@@ -3156,6 +3171,24 @@ def serve_command(
     tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
     users = load_logins(logins) if logins is not None else None
     web.check_binding(host, tls, users)
+    if homes_from:
+        with contextlib.ExitStack() as stack:
+            servings = {}
+            for path in hosting.find_homes(list(homes_from)):
+                try:
+                    node = stack.enter_context(Node.open(path))
+                except FiscalsyncError as exc:
+                    click.echo(f"{path}: left out: {exc.message}", err=True)
+                    continue
+                servings[node.spec.code] = web.Serving(node)
+            web.serve_app(
+                web.hosted_app(web.Hosted(servings, logins=users)),
+                host,
+                port,
+                tls,
+                on_start=lambda url: click.echo(f"Data wall of {len(servings)} homes on {url}"),
+            )
+        return
     with Node.open(_home(ctx)) as node:
         web.serve(
             web.Serving(node, logins=users),

@@ -31,7 +31,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from nodes import metrics
 from nodes.logins import Logins
@@ -45,11 +45,14 @@ from sync.errors import ConfigError
 __all__ = [
     "DEFAULT_HOST",
     "LABELS",
+    "Hosted",
     "Serving",
     "app",
+    "hosted_app",
     "check_binding",
     "running",
     "serve",
+    "serve_app",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -113,6 +116,7 @@ LABELS = {
         "backup_fresh": "备份新鲜",
         "yes": "是",
         "no": "否",
+        "hosted": "本中心托管的节点",
     },
     "en": {
         "title": "Finance data wall",
@@ -168,6 +172,7 @@ LABELS = {
         "backup_fresh": "Backup fresh",
         "yes": "yes",
         "no": "no",
+        "hosted": "node homes hosted here",
     },
 }
 
@@ -255,6 +260,45 @@ class Serving:
                 self._metrics = metrics.exposition(self.node, self.clock)
                 self._metrics_at = time.monotonic()
             return self._metrics
+
+
+@dataclass
+class Hosted:
+    """What ``serve --homes`` holds: the serving of every node home a data center hosts
+    (市级集中部署), by code, each with its own database and its own wall."""
+
+    servings: dict[str, Serving]
+    logins: Logins | None = None
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """Each home as its own wall tells it: its state (the worst of what it waits
+        for), what it waits for, its last contact with its parent, quarantine, backup."""
+        rows = []
+        for code, serving in self.servings.items():
+            data = serving.wall()
+            me = data.node(code) or {}
+            parent = data.node(me.get("parent") or "") or {}
+            states = {r["state"] for r in data.nodes}
+            rows.append(
+                {
+                    "code": code,
+                    "name": me.get("name", ""),
+                    "role": me.get("role", ""),
+                    "parent": me.get("parent"),
+                    "province_managed": me.get("province_managed", False),
+                    "state": next((s for s in _STATES if s in states), "ok"),
+                    "unacknowledged": sum(r["lag"]["changesets"] for r in data.nodes),
+                    "last_contact": parent.get("last_contact"),
+                    "quarantine": sum(r["quarantine"] for r in data.nodes),
+                    "parked": sum(r["parked"] for r in data.nodes),
+                    "backup": me.get("backup", {}),
+                    "certificate": me.get("certificate", {}),
+                }
+            )
+        return rows
+
+
+_STATES = ("behind", "in flight")
 
 
 def _lang(request: Request) -> str:
@@ -445,16 +489,53 @@ def app(serving: Serving) -> Any:
     return application
 
 
+def hosted_app(hosted: Hosted) -> Any:
+    """The ASGI application of ``serve --homes``: ``/`` every hosted home's tile,
+    ``/api/homes`` the same as JSON, ``/metrics`` every home's figures labelled by node,
+    and each home's own wall under ``/home/CODE/``."""
+
+    def page(request: Request) -> Response:
+        lang = _lang(request)
+        html = _TEMPLATES.get_template("homes.html").render(
+            homes=hosted.summaries(),
+            t=LABELS[lang],
+            lang=lang,
+            at_local=SYSTEM_CLOCK.now().astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M:%S"),
+        )
+        return HTMLResponse(html)
+
+    def api_homes(_request: Request) -> Response:
+        return JSONResponse({"homes": hosted.summaries()})
+
+    def metrics_page(_request: Request) -> Response:
+        nodes = [serving.node for serving in hosted.servings.values()]
+        return Response(metrics.exposition_of(nodes), media_type=metrics.CONTENT_TYPE)
+
+    application = Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/homes", api_homes),
+            Route("/metrics", metrics_page),
+            *(Mount(f"/home/{code}", app=app(s)) for code, s in hosted.servings.items()),
+        ]
+    )
+    if hosted.logins is not None:
+        return _BasicAuth(application, hosted.logins)
+    return application
+
+
 @contextmanager
-def running(serving: Serving, host: str = DEFAULT_HOST, port: int = 0) -> Iterator[str]:
-    """Serve the wall from a background thread while the block runs; yield its URL
-    (``port`` 0: a free one). For tests, benchmarks and embedding; no TLS, loopback."""
+def running(serving: Serving | Hosted, host: str = DEFAULT_HOST, port: int = 0) -> Iterator[str]:
+    """Serve the wall (or a data center's hosted homes) from a background thread while
+    the block runs; yield its URL (``port`` 0: a free one). For tests, benchmarks and
+    embedding; no TLS, loopback."""
     check_binding(host, None, serving.logins)
     with socket.socket() as probe:
         probe.bind((host, port))
         port = probe.getsockname()[1]
+    application = hosted_app(serving) if isinstance(serving, Hosted) else app(serving)
     server = uvicorn.Server(
-        uvicorn.Config(app(serving), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Config(application, host=host, port=port, log_level="warning", access_log=False)
     )
     thread = threading.Thread(target=server.run, name="wall", daemon=True)
     thread.start()
@@ -479,8 +560,19 @@ def serve(
 ) -> None:
     """Serve the wall until stopped (SIGINT, SIGTERM); refuse an unsafe binding first."""
     check_binding(host, tls, serving.logins)
+    serve_app(app(serving), host, port, tls, on_start)
+
+
+def serve_app(
+    application: Any,
+    host: str = DEFAULT_HOST,
+    port: int = 8470,
+    tls: tuple[Path, Path] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> None:
+    """Serve an application of this module until stopped (the binding checked first)."""
     config = uvicorn.Config(
-        app(serving),
+        application,
         host=host,
         port=port,
         ssl_certfile=str(tls[0]) if tls else None,
