@@ -3128,6 +3128,12 @@ def demo(directory: Path | None, suite: str) -> None:
     help="Users and hashed passwords (fiscalsync serve-password) for HTTP basic login.",
 )
 @click.option(
+    "--client-certs",
+    is_flag=True,
+    help="Log in by client certificate (with TLS): one the province's root CA issued and "
+    "the revocation list (keys/crl.pem, read at start) does not name.",
+)
+@click.option(
     "--homes",
     "homes_from",
     multiple=True,
@@ -3143,6 +3149,7 @@ def serve_command(
     tls_cert: Path | None,
     tls_key: Path | None,
     logins: Path | None,
+    client_certs: bool,
     homes_from: tuple[Path, ...],
 ) -> None:
     """Serve the data wall (金财数据墙) of this node, read-only, from its own database:
@@ -3157,12 +3164,16 @@ def serve_command(
     be opened is named and left out.
 
     It binds to 127.0.0.1 unless told otherwise; another address needs both TLS
-    (--tls-cert, --tls-key) and --logins.
+    (--tls-cert, --tls-key) and a login: --logins, or --client-certs (any certificate of
+    the province's PKI not revoked, e.g. a node's; SM2 certificates are not offered by
+    browsers' TLS).
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 serve --port 8470
       fiscalsync serve --homes /srv/fiscalsync --port 8471
+      fiscalsync --home /srv/fiscalsync/410000 serve --host 0.0.0.0 \\
+          --tls-cert wall.crt --tls-key wall.key --client-certs
       fiscalsync --home /srv/fiscalsync/410000-dc serve --host 0.0.0.0 \\
           --tls-cert wall.crt --tls-key wall.key --logins wall.logins
     """
@@ -3170,7 +3181,12 @@ def serve_command(
         raise click.UsageError("give both --tls-cert and --tls-key, or neither")
     tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
     users = load_logins(logins) if logins is not None else None
-    web.check_binding(host, tls, users)
+    clients = None
+    if client_certs:
+        found = hosting.find_homes(list(homes_from)) if homes_from else [_home(ctx)]
+        keys_dir = NodeHome(found[0]).keys
+        clients = web.ClientCertificates(keys_dir / "ca.crt", keys_dir / "crl.pem")
+    web.check_binding(host, tls, users, clients)
     if homes_from:
         with contextlib.ExitStack() as stack:
             servings = {}
@@ -3187,6 +3203,7 @@ def serve_command(
                 port,
                 tls,
                 on_start=lambda url: click.echo(f"Data wall of {len(servings)} homes on {url}"),
+                clients=clients,
             )
         return
     with Node.open(_home(ctx)) as node:
@@ -3196,6 +3213,7 @@ def serve_command(
             port,
             tls,
             on_start=lambda url: click.echo(f"Data wall of {node.spec.code} on {url}"),
+            clients=clients,
         )
 
 

@@ -8,8 +8,12 @@ seconds from ``/fragment``; ``/node/CODE`` one node's detail; ``/api/wall`` and
 Prometheus text (:mod:`nodes.metrics`). Nothing writes.
 
 It binds to 127.0.0.1 by default. Any other address is refused unless both TLS (a
-certificate and its key) and a logins file (:mod:`nodes.logins`, HTTP basic) are given:
-the wall shows every node of the province and what it holds.
+certificate and its key) and a login are given: a logins file (:mod:`nodes.logins`,
+HTTP basic) or client certificates of the province's PKI (:class:`ClientCertificates`:
+any certificate its root issued and its revocation list does not name, checked in the
+TLS handshake; the server does not see which node's it is, so any node's certificate
+of the province opens the wall). The wall shows every node of the province and what it
+holds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import base64
 import binascii
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
@@ -45,6 +50,7 @@ from sync.errors import ConfigError
 __all__ = [
     "DEFAULT_HOST",
     "LABELS",
+    "ClientCertificates",
     "Hosted",
     "Serving",
     "app",
@@ -209,19 +215,45 @@ _TEMPLATES = Environment(
 _TEMPLATES.filters.update(local=_local, yuan=_yuan, age=_age)
 
 
-def check_binding(host: str, tls: tuple[Path, Path] | None, logins: Logins | None) -> None:
-    """Refuse to bind beyond the loopback without both TLS and a login."""
+@dataclass(frozen=True)
+class ClientCertificates:
+    """Login by client certificate: TLS asks every browser or program for a certificate
+    the province's root CA (``ca``) issued and has not revoked (``crl``, read at start)."""
+
+    ca: Path
+    crl: Path
+
+
+def check_binding(
+    host: str,
+    tls: tuple[Path, Path] | None,
+    logins: Logins | None,
+    clients: ClientCertificates | None = None,
+) -> None:
+    """Refuse to bind beyond the loopback without TLS and a login (a password or a
+    client certificate); refuse client certificates without TLS."""
+    if clients is not None:
+        if tls is None:
+            raise ConfigError(
+                "a login by client certificate needs TLS",
+                hint="give --tls-cert and --tls-key as well",
+            )
+        for path in (clients.ca, clients.crl):
+            if not path.is_file():
+                raise ConfigError(
+                    f"no {path}", hint="the home's keys/ca.crt and keys/crl.pem are used"
+                )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
     if loopback:
         return
-    if tls is None or logins is None:
+    if tls is None or (logins is None and clients is None):
         raise ConfigError(
             f"refusing to serve the data wall on {host} without TLS and a login",
-            hint="give --tls-cert, --tls-key and --logins (fiscalsync serve-password), "
-            "or bind to 127.0.0.1 behind your own proxy",
+            hint="give --tls-cert, --tls-key and --logins (fiscalsync serve-password) or "
+            "--client-certs, or bind to 127.0.0.1 behind your own proxy",
         )
     for path in tls:
         if not path.is_file():
@@ -525,18 +557,22 @@ def hosted_app(hosted: Hosted) -> Any:
 
 
 @contextmanager
-def running(serving: Serving | Hosted, host: str = DEFAULT_HOST, port: int = 0) -> Iterator[str]:
+def running(
+    serving: Serving | Hosted,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    tls: tuple[Path, Path] | None = None,
+    clients: ClientCertificates | None = None,
+) -> Iterator[str]:
     """Serve the wall (or a data center's hosted homes) from a background thread while
     the block runs; yield its URL (``port`` 0: a free one). For tests, benchmarks and
-    embedding; no TLS, loopback."""
-    check_binding(host, None, serving.logins)
+    embedding, on the loopback."""
+    check_binding(host, tls, serving.logins, clients)
     with socket.socket() as probe:
         probe.bind((host, port))
         port = probe.getsockname()[1]
     application = hosted_app(serving) if isinstance(serving, Hosted) else app(serving)
-    server = uvicorn.Server(
-        uvicorn.Config(application, host=host, port=port, log_level="warning", access_log=False)
-    )
+    server = uvicorn.Server(_config(application, host, port, tls, clients))
     thread = threading.Thread(target=server.run, name="wall", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -545,7 +581,7 @@ def running(serving: Serving | Hosted, host: str = DEFAULT_HOST, port: int = 0) 
             raise ConfigError(f"the data wall could not start on {host}:{port}")
         time.sleep(0.02)
     try:
-        yield f"http://{host}:{port}/"
+        yield f"{'https' if tls else 'http'}://{host}:{port}/"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -557,10 +593,11 @@ def serve(
     port: int = 8470,
     tls: tuple[Path, Path] | None = None,
     on_start: Callable[[str], None] | None = None,
+    clients: ClientCertificates | None = None,
 ) -> None:
     """Serve the wall until stopped (SIGINT, SIGTERM); refuse an unsafe binding first."""
-    check_binding(host, tls, serving.logins)
-    serve_app(app(serving), host, port, tls, on_start)
+    check_binding(host, tls, serving.logins, clients)
+    serve_app(app(serving), host, port, tls, on_start, clients)
 
 
 def serve_app(
@@ -569,19 +606,37 @@ def serve_app(
     port: int = 8470,
     tls: tuple[Path, Path] | None = None,
     on_start: Callable[[str], None] | None = None,
+    clients: ClientCertificates | None = None,
 ) -> None:
     """Serve an application of this module until stopped (the binding checked first)."""
+    server = uvicorn.Server(_config(application, host, port, tls, clients))
+    if on_start is not None:
+        scheme = "https" if tls else "http"
+        on_start(f"{scheme}://{host}:{port}/")
+    server.run()
+
+
+def _config(
+    application: Any,
+    host: str,
+    port: int,
+    tls: tuple[Path, Path] | None,
+    clients: ClientCertificates | None,
+) -> uvicorn.Config:
     config = uvicorn.Config(
         application,
         host=host,
         port=port,
         ssl_certfile=str(tls[0]) if tls else None,
         ssl_keyfile=str(tls[1]) if tls else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if clients else ssl.CERT_NONE,
+        ssl_ca_certs=str(clients.ca) if clients else None,
         log_level="warning",
         access_log=False,
     )
-    server = uvicorn.Server(config)
-    if on_start is not None:
-        scheme = "https" if tls else "http"
-        on_start(f"{scheme}://{host}:{port}/")
-    server.run()
+    if clients is not None:
+        config.load()  # the server then keeps this context
+        assert config.ssl is not None
+        config.ssl.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        config.ssl.load_verify_locations(cafile=str(clients.crl))
+    return config
