@@ -3,9 +3,11 @@
 The province holds the topology every node follows. Each change (a node added, a county
 moved to provincial management 省直管, a node retired) gives it the next **version** and
 goes to every node as a signed change-set of kind ``topology`` carrying the whole file
-(:func:`publish`). A node takes a version only above the one it holds (:func:`adopt`):
-an older one, replayed or signed before a later one, is refused with a negative
-receipt, and the same version again is taken only if it is the same file.
+(:func:`publish`). A node takes a version only above the one its database holds
+(:func:`adopt`): an older one, replayed or signed before a later one, is refused with a
+negative receipt, and the same version again is taken only if it is the same file. The
+file is replaced only by a later version than its own (a home made with the latest
+file, or restored beside it, replays the versions before it into its database only).
 
 A node that joins gets, as its first change-sets, everything it needs to work: the
 topology itself, the province's code-set extensions (of every year the province holds)
@@ -35,7 +37,7 @@ from nodes.locks import topology_lock
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
 from schema import tables
-from schema.channels import outbox
+from schema.channels import changeset_log, outbox
 from schema.locks import lock_scope
 from schema.tables import code_item
 from sync.changeset import Verified
@@ -382,7 +384,7 @@ def adopt(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
         )
     if version == held:
         if digest == topology.sha256():
-            return  # the same version again (a retransmission after a crash)
+            return  # the same version again
         raise InputError(f"another topology was taken here under version {version}")
     if me not in topology or topology.node(me).role != node.spec.role:
         raise InputError(f"topology version {version} does not list {me} as a {node.spec.role}")
@@ -390,6 +392,8 @@ def adopt(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
     _record(conn, topology, me, version)
     if gone:
         _close_channels(node, conn, gone, version, now)
+    if node.topology.version > version:
+        return  # the file is ahead (a new home made with it, a restore replaying)
     if load_topology(file).version < version:
         write_atomic(file, op["toml"].encode("utf-8"))
     if topology.children(me) and not node.home.mailboxes.exists():
@@ -398,8 +402,9 @@ def adopt(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
 
 
 def _close_channels(node: Node, conn: Connection, gone: list[str], version: int, now: Any) -> None:
-    """Close this node's channels to nodes that left the topology (retired): what still
-    waited for their receipt is marked closed, and listed in a statement."""
+    """Close this node's channels with nodes that left the topology (retired): what still
+    waited for their receipt is marked closed, the receipts still owed to them are let
+    go, and both are listed in a statement."""
     for code in gone:
         waiting = conn.execute(
             sa.select(outbox.c.id, outbox.c.kind, outbox.c.seq, outbox.c.created_at)
@@ -412,6 +417,16 @@ def _close_channels(node: Node, conn: Connection, gone: list[str], version: int,
             .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
             .values(acked_at=now, receipt_verdict="closed", receipt_reason=why)
         )
+        owed = conn.execute(
+            sa.select(changeset_log.c.id, changeset_log.c.kind, changeset_log.c.seq).where(
+                changeset_log.c.origin == code, changeset_log.c.receipt_sent_at.is_(None)
+            )
+        ).all()
+        conn.execute(  # receipts it can no longer be sent: closed with the channel
+            changeset_log.update()
+            .where(changeset_log.c.origin == code, changeset_log.c.receipt_sent_at.is_(None))
+            .values(receipt_sent_at=now)
+        )
         statement = {
             "node": node.spec.code,
             "retired": code,
@@ -421,6 +436,7 @@ def _close_channels(node: Node, conn: Connection, gone: list[str], version: int,
                 {"id": w.id, "kind": w.kind, "seq": w.seq, "created": w.created_at.isoformat()}
                 for w in waiting
             ],
+            "receipts_not_sent": [{"id": o.id, "kind": o.kind, "seq": o.seq} for o in owed],
         }
         folder = node.home.path / STATEMENTS
         folder.mkdir(exist_ok=True)
