@@ -37,7 +37,7 @@ from nodes.locks import topology_lock
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
 from schema import tables
-from schema.channels import changeset_log, outbox
+from schema.channels import changeset_log, channel_head, outbox
 from schema.locks import lock_scope
 from schema.tables import code_item
 from sync.changeset import Verified
@@ -234,6 +234,8 @@ def publish(
         wrote = False
         try:
             with node.engine.begin() as conn:
+                if joining is not None:
+                    _check_new_channel(conn, node.spec.code, joining)
                 held = lock_scope(conn, COUNTER, node.spec.code)
                 version = max(held, current.version) + 1
                 text = dataclasses.replace(proposed, version=version).to_toml()
@@ -261,6 +263,22 @@ def publish(
             raise
     node.adopt_topology(topology)
     return Published(topology, count)
+
+
+def _check_new_channel(conn: Connection, me: str, joining: str) -> None:
+    """A joining node starts its channels from the first change-set: refused when this
+    node already had a channel to that code (a node of it retired before)."""
+    found = conn.execute(
+        sa.select(channel_head.c.seq).where(
+            channel_head.c.origin == me, channel_head.c.recipient == joining
+        )
+    ).first()
+    if found is not None:
+        raise InputError(
+            f"{me} already had a channel to {joining} ({found.seq} change-set(s)): a node of "
+            "that code was here before and retired",
+            hint="a retired code does not join again; give the new node its own code",
+        )
 
 
 def _checked(text: str, file: Path) -> Topology:

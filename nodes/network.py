@@ -159,6 +159,11 @@ def add_node(
         if target.exists():
             raise HomeError(f"{target} exists", hint="a node home of that code is there already")
         ca = pki.load_root(path / keys.CA_FOLDER, None)
+        if code in pki.revoked_codes(ca):
+            raise InputError(
+                f"{code} was here before and retired (its certificates are revoked)",
+                hint="a retired code does not join again: its peers' channels with it ended",
+            )
         created_db = database_url is not None and ensure_database(database_url)
         home: NodeHome | None = None
         try:

@@ -8,6 +8,7 @@ and real sync rounds; money is checked to conserve every fen across each change.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -330,3 +331,15 @@ def test_a_node_retired_with_change_sets_in_flight_gets_a_statement(province: Ne
             sa.select(outbox.c.receipt_verdict).where(outbox.c.recipient == "410322")
         ).scalars()
         assert list(closed) == ["closed"]
+
+
+def test_a_retired_code_does_not_join_again(province: Network) -> None:
+    assert net("retire-node", str(province.path), "--code", "410122").exit_code == 0
+    settle(province)
+    shutil.rmtree(province.path / "410122")  # even with its home gone
+    before = (province.path / "410000" / "topology.toml").read_bytes()
+    again = net("add-node", str(province.path), "--code", "410122", "--parent", "410100")
+    assert again.exit_code == 3
+    assert "was here before and retired" in again.stderr and "Hint:" in again.stderr
+    assert (province.path / "410000" / "topology.toml").read_bytes() == before
+    assert not (province.path / "410122").exists()
