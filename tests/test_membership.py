@@ -20,11 +20,12 @@ from click.testing import CliRunner, Result
 from test_allocate import LINE, listing, settle
 
 from cli import cli
-from nodes import Node, membership
-from nodes.network import Network, database_url_for
+from nodes import Node, NodeHome, keys, membership
+from nodes.network import Network, database_url_for, sync_network
 from nodes.topology import load_topology
 from schema.backups import backup_catalogue
 from schema.channels import changeset_log, outbox
+from sync import pki
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK
 from sync.pki import load_signer
@@ -343,3 +344,35 @@ def test_a_retired_code_does_not_join_again(province: Network) -> None:
     assert "was here before and retired" in again.stderr and "Hint:" in again.stderr
     assert (province.path / "410000" / "topology.toml").read_bytes() == before
     assert not (province.path / "410122").exists()
+
+
+def test_a_node_joining_on_its_own_machine_catches_up_when_it_comes(
+    province: Network, db_url_template: str | None
+) -> None:
+    """``network add-node`` in the province's home: what the new node needs waits for it
+    (relayed by its parent once the parent knows it); the node set up afterwards, as on
+    its own machine (``init`` with the province's topology, its key and certificate),
+    takes it at its first sync."""
+    added = run(province, "410000", "network", "add-node", "--code", NEW, "--parent", "410100")
+    assert added.exit_code == 0, added.stderr
+    with Node.open(province.path / "410000") as node:
+        published = node.settings.topology
+        assert node.topology.version == 1 and NEW in node.topology
+    assert not sync_network(province.path, until_quiet=True, max_rounds=12).quiet  # not yet
+    # the parent holds what waits for its new child, in the child's mailbox
+    assert list((province.path / "410100" / "mailboxes" / NEW / "down").iterdir())
+
+    url = database_url_for(db_url_template, NEW)
+    made = CliRunner().invoke(
+        cli,
+        ["init", str(province.path / NEW), "--node", NEW, "--topology", str(published),
+         *(["--db", str(url)] if url else [])],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    ca = pki.load_root(province.path / "ca", None)
+    home = NodeHome(province.path / NEW)
+    keys.issue(ca, load_topology(published).node(NEW), home)
+    topology_file = province.path / "topology.toml"
+    topology_file.write_bytes(published.read_bytes())  # the folder's list of nodes
+    settle(province)
+    assert [k for k, _v, _s, _r in taken(province, NEW)] == ["topology", "revocation"]
