@@ -30,6 +30,7 @@ from nodes import (
     init_node,
     keys,
     load_topology,
+    membership,
     retention,
     service,
     sftp_accounts,
@@ -46,7 +47,7 @@ from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
 from nodes.labels import labels, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
-from nodes.network import sync_network
+from nodes.network import add_node, move_node, retire_node, sync_network
 from nodes.node import inspect_changeset
 from nodes.settings import LOCAL_TIME, load_settings
 from nodes.topology import NodeSpec
@@ -881,6 +882,144 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool, lang: 
                 click.echo(f"  {shown(problem, words)}")
     if summary.errors:
         raise TransportError("; ".join(summary.errors))
+
+
+@network.command("add-node")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--code", required=True, help="Region code of the node that joins, e.g. 410183.")
+@click.option("--parent", required=True, help="Code of its fiscal parent (province or city).")
+@click.option("--name", help="Its name (default: the region list's).")
+@click.option("--role", type=click.Choice(["county", "city"]), default="county", show_default=True)
+@click.option("--abbreviation", help="What its document numbers start with, e.g. 新财.")
+@click.option("--db-url", help="Its database URL (default: SQLite in its home).")
+@_lang_option
+@click.pass_context
+def network_add_node(
+    ctx: click.Context,
+    directory: Path | None,
+    code: str,
+    parent: str,
+    name: str | None,
+    role: str,
+    abbreviation: str | None,
+    db_url: str | None,
+    lang: str,
+) -> None:
+    """Add a node to the network (加入 join), at the province.
+
+    The province sends the next topology version to every node, and the new node gets
+    first the topology, the province's code-set extensions and the revocation list.
+    On a province hosted under DIRECTORY, the new node's home is made too, with a key
+    and certificate from DIRECTORY/ca as 'network init' gives them, and the next
+    'network sync' delivers everything. Without DIRECTORY it runs in the province's
+    home (--home); the new machine is set up as the README says.
+
+    \b
+    Example:
+      fiscalsync network add-node /srv/province --code 410183 --parent 410100
+      fiscalsync --home /srv/fiscalsync/410000 network add-node --code 410183 --parent 410100
+    """
+    if directory is not None:
+        published = add_node(
+            directory,
+            code,
+            parent,
+            name=name,
+            role=role,
+            abbreviation=abbreviation,
+            database_url=db_url,
+        )
+    else:
+        if db_url is not None:
+            raise click.UsageError("--db-url makes a home: give the DIRECTORY of a local province")
+        with Node.open(_home(ctx)) as node:
+            published = membership.publish(
+                node,
+                lambda current: membership.added(
+                    current, code, parent, name=name, role=role, abbreviation=abbreviation
+                ),
+                joining=code,
+            )
+    spec = published.topology.node(code)
+    click.echo(
+        labels(lang)["n.added"].format(
+            code=code,
+            name=spec.name,
+            parent=parent,
+            version=published.topology.version,
+            count=published.changesets,
+        )
+    )
+
+
+@network.command("move-node")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--code", required=True, help="Code of the node to move, e.g. 410122.")
+@click.option("--parent", required=True, help="Code of its new fiscal parent, e.g. 410000.")
+@_lang_option
+@click.pass_context
+def network_move_node(
+    ctx: click.Context, directory: Path | None, code: str, parent: str, lang: str
+) -> None:
+    """Move a node under another parent, e.g. a county to provincial management (省直管).
+
+    Run at the province: in its home (--home), or on a province hosted under DIRECTORY.
+    The next topology version goes to every node; what the old parent issued to the node
+    is still adjusted and reconciled there.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 network move-node --code 410122 --parent 410000
+      fiscalsync network move-node /srv/province --code 410122 --parent 410000
+    """
+    if directory is not None:
+        published = move_node(directory, code, parent)
+    else:
+        with Node.open(_home(ctx)) as node:
+            published = membership.publish(
+                node, lambda current: membership.moved(current, code, parent)
+            )
+    spec = published.topology.node(code)
+    click.echo(
+        labels(lang)["n.moved"].format(
+            code=code,
+            name=spec.name,
+            parent=parent,
+            version=published.topology.version,
+            count=published.changesets,
+        )
+    )
+
+
+@network.command("retire-node")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--code", required=True, help="Code of the node to retire, e.g. 410322.")
+@click.option("--no-drain", is_flag=True, help="Do not sync until quiet first.")
+@_lang_option
+def network_retire_node(directory: Path, code: str, no_drain: bool, lang: str) -> None:
+    """Retire a node of a province hosted under DIRECTORY (撤销 retire).
+
+    Sync rounds drain its channels first; then every certificate of it is revoked, the
+    revocation list published, and the next topology version, without it, sent to every
+    node. What was still in flight with it is closed at each node, with a statement in
+    HOME/statements/. Its home stays, and its backups stay at the center.
+
+    \b
+    Example:
+      fiscalsync network retire-node /srv/province --code 410322
+    """
+    retired = retire_node(directory, code, drain=not no_drain)
+    words = labels(lang)
+    click.echo(
+        words["n.retired"].format(
+            code=code,
+            crl=retired.crl_number,
+            version=retired.published.topology.version,
+            count=retired.published.changesets,
+        )
+    )
+    if not retired.drained:
+        click.echo(words["n.not_drained"])
 
 
 @network.command("reconcile")
@@ -3024,6 +3163,20 @@ def demo(directory: Path | None, suite: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Users and hashed passwords (fiscalsync serve-password) for HTTP basic login.",
 )
+@click.option(
+    "--client-certs",
+    is_flag=True,
+    help="Log in by client certificate (with TLS): one the province's root CA issued and "
+    "the revocation list (keys/crl.pem, read at start) does not name.",
+)
+@click.option(
+    "--homes",
+    "homes_from",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Serve every node home under this folder (repeatable), as 'agent --homes' runs "
+    "them: each home's wall under /home/CODE/.",
+)
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -3032,6 +3185,8 @@ def serve_command(
     tls_cert: Path | None,
     tls_key: Path | None,
     logins: Path | None,
+    client_certs: bool,
+    homes_from: tuple[Path, ...],
 ) -> None:
     """Serve the data wall (金财数据墙) of this node, read-only, from its own database:
     every node of the province with its last contact, channel lag, quarantine, report
@@ -3039,12 +3194,22 @@ def serve_command(
     detail on click; '?lang=en' for English. Also /api/wall, /api/nodes/CODE (JSON) and
     /metrics (Prometheus).
 
+    With --homes (a city's data center hosting its counties, 市级集中部署), the page
+    shows every hosted home as its own wall tells it, each home's wall under
+    /home/CODE/, /api/homes as JSON and /metrics labelled by node; a home that cannot
+    be opened is named and left out.
+
     It binds to 127.0.0.1 unless told otherwise; another address needs both TLS
-    (--tls-cert, --tls-key) and --logins.
+    (--tls-cert, --tls-key) and a login: --logins, or --client-certs (any certificate of
+    the province's PKI not revoked, e.g. a node's; SM2 certificates are not offered by
+    browsers' TLS).
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 serve --port 8470
+      fiscalsync serve --homes /srv/fiscalsync --port 8471
+      fiscalsync --home /srv/fiscalsync/410000 serve --host 0.0.0.0 \\
+          --tls-cert wall.crt --tls-key wall.key --client-certs
       fiscalsync --home /srv/fiscalsync/410000-dc serve --host 0.0.0.0 \\
           --tls-cert wall.crt --tls-key wall.key --logins wall.logins
     """
@@ -3052,7 +3217,31 @@ def serve_command(
         raise click.UsageError("give both --tls-cert and --tls-key, or neither")
     tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
     users = load_logins(logins) if logins is not None else None
-    web.check_binding(host, tls, users)
+    clients = None
+    if client_certs:
+        found = hosting.find_homes(list(homes_from)) if homes_from else [_home(ctx)]
+        keys_dir = NodeHome(found[0]).keys
+        clients = web.ClientCertificates(keys_dir / "ca.crt", keys_dir / "crl.pem")
+    web.check_binding(host, tls, users, clients)
+    if homes_from:
+        with contextlib.ExitStack() as stack:
+            servings = {}
+            for path in hosting.find_homes(list(homes_from)):
+                try:
+                    node = stack.enter_context(Node.open(path))
+                except FiscalsyncError as exc:
+                    click.echo(f"{path}: left out: {exc.message}", err=True)
+                    continue
+                servings[node.spec.code] = web.Serving(node)
+            web.serve_app(
+                web.hosted_app(web.Hosted(servings, logins=users)),
+                host,
+                port,
+                tls,
+                on_start=lambda url: click.echo(f"Data wall of {len(servings)} homes on {url}"),
+                clients=clients,
+            )
+        return
     with Node.open(_home(ctx)) as node:
         web.serve(
             web.Serving(node, logins=users),
@@ -3060,6 +3249,7 @@ def serve_command(
             port,
             tls,
             on_start=lambda url: click.echo(f"Data wall of {node.spec.code} on {url}"),
+            clients=clients,
         )
 
 

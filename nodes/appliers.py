@@ -4,7 +4,7 @@ and with each receipt that comes back (the channel's ``on_receipt``).
 Each handler runs inside the channel's transaction, reads every operation, and raises
 :class:`InputError` to refuse the content (the change-set is then logged as rejected,
 nothing of it kept, and a negative receipt goes back). The runtime handles revocation
-lists and backup manifests itself; every other kind is a capability's (:mod:`nodes.capabilities`).
+lists, topologies and backup manifests itself; every other kind is a capability's (:mod:`nodes.capabilities`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from nodes import keeper, keys
+from nodes import keeper, keys, membership
 from nodes.capabilities import APPLIERS, RECEIPT_HOOKS, Context, Handler
 from nodes.node import Node
 from sync import revocation
@@ -50,10 +50,14 @@ def for_node(node: Node, trust: TrustStore, clock: Clock = SYSTEM_CLOCK) -> Appl
     def apply_backup(conn: Connection, verified: Verified) -> None:
         keeper.apply_manifest(node, conn, verified, clock.now())
 
+    def apply_topology(conn: Connection, verified: Verified) -> None:
+        membership.adopt(node, conn, verified, clock.now())
+
     context = Context(node, trust, clock)
     handlers: dict[str, Handler] = {kind: make(context) for kind, make in APPLIERS.items()}
     handlers["revocation"] = apply_revocation
     handlers["backup"] = apply_backup
+    handlers[membership.KIND] = apply_topology
 
     def apply(conn: Connection, verified: Verified) -> None:
         handler = handlers.get(verified.header.kind)

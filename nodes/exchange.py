@@ -24,10 +24,11 @@ import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
-from nodes import appliers, backups, keeper, keys, rejoin
+from nodes import appliers, backups, keeper, keys, membership, rejoin
 from nodes.backups import keeper_of
 from nodes.labels import said
 from nodes.locks import home_lock, sync_lock
@@ -118,31 +119,69 @@ class Exchange:
         self.spool = Spool(node.home.spool).ensure()
         self.signer = load_signer(node.home.keys)
         self.trust = keys.trust_store(node.home, clock)
-        self.authorize = authorizer(node.topology)
+        self.authorize = self._authorize
         self.applier = appliers.for_node(node, self.trust, clock)
         self.acknowledged = appliers.acknowledged_for(node)
         self.retention = timedelta(days=node.settings.quarantine_retention_days)
-        topology = node.topology
-        center = topology.center
+        self._backup_pending = False
+        self._rejoining = False
         self.links: dict[str, _Link] = {}
+        self.local: Transport | None = None
+        self._connect()
+        with contextlib.suppress(Exception):  # else the round says why
+            keeper.offer_crl(node, self.trust.crl)  # one taken by a process that died
+
+    def _connect(self) -> None:
+        """Make the links and routes of the topology the node follows now."""
+        node = self.node
+        topology = node.topology
+        self._topology = topology
+        center = topology.center
+        self.links = {}
         parent = node.parent
         if parent is not None:
             self.links[PARENT] = self._link(PARENT, parent.endpoint, parent.code)
         if center is not None and center.code != self.me and center.parent != self.me:
             self.links[CENTER] = self._link(CENTER, center.endpoint, center.code)
-        self._backup_pending = False
-        self._rejoining = False
-        self.local: Transport | None = None
-        if node.home.mailboxes.is_dir():
+        if self.local is None and node.home.mailboxes.is_dir():
             self.local = self._wrapped(MAILBOXES, LocalTransport(node.home.mailboxes))
-        with contextlib.suppress(Exception):  # else the round says why
-            keeper.offer_crl(node, self.trust.crl)  # one taken by a process that died
         self.routes = Routes(
             topology,
             self.me,
             hosts_mailboxes=self.local is not None,
             links={name: link.code for name, link in self.links.items()},
+            moving=self._moving(),
         )
+
+    def _moving(self) -> dict[str, str]:
+        """Moved nodes that have not acknowledged a topology change-set from this node yet
+        (they may not know they moved), each with the former parent to go through."""
+        moved = {n.code: n.former_parents[-1] for n in self.node.topology if n.former_parents}
+        if not moved:
+            return {}
+        with reading(self.engine) as conn:
+            waiting = conn.execute(
+                sa.select(outbox.c.recipient)
+                .where(
+                    outbox.c.kind == membership.KIND,
+                    outbox.c.acked_at.is_(None),
+                    outbox.c.recipient.in_(sorted(moved)),
+                )
+                .distinct()
+            ).scalars()
+            return {code: moved[code] for code in waiting}
+
+    def _follow_topology(self) -> None:
+        """After a ``topology`` change-set was taken: links and routes of the new version
+        (a moved node dials its new parent from the next round on)."""
+        if self.node.topology is self._topology:
+            return
+        for link in self.links.values():
+            link.transport.close()
+        self._connect()
+
+    def _authorize(self, header: Any, signer: Any) -> None:
+        authorizer(self.node.topology)(header, signer)
 
     def _link(self, name: str, endpoint: Endpoint | None, code: str) -> _Link:
         if endpoint is None:
@@ -191,6 +230,7 @@ class Exchange:
         self._summary = summary
         for link in self.links.values():
             link.error = None
+        self.routes.moving = self._moving()
         summary.purged = quarantine.purge(self.engine, self.spool, self.retention, self.clock)
         relays.purge(self.engine, self.retention, self.clock)
         failing = attempts.failures(self.engine)
@@ -316,6 +356,8 @@ class Exchange:
     ) -> bool:
         """Admit a file for another node to ``relay/`` (True), or quarantine it here."""
         try:
+            if self._awaits_topology(header, source):
+                return False  # for a node joining: relayed once its topology comes
             refusal = self.routes.refusal(path.name, header.recipient, source)
             if refusal is not None:
                 self._quarantine(path, "route", refusal, summary)
@@ -327,7 +369,7 @@ class Exchange:
             except VerificationError as exc:
                 self._quarantine(path, exc.reason, exc.message, summary)
                 return False
-            hop = self.routes.next_hop(header.recipient)
+            hop = self.routes.next_hop(header.recipient, relaying=True)
             assert hop is not None
             admission = relays.admit(self.engine, header, source, hop.neighbor, self.clock)
             if admission.problem is not None:
@@ -340,6 +382,23 @@ class Exchange:
             return False
         summary.new_relays += admission.first
         return True
+
+    def _awaits_topology(self, header: Header, source: str | None) -> bool:
+        """A change-set from the province, come from above, for a node this one does not
+        know (one that joins), or a topology this node has no route for (a detour through
+        a moved node's former parent): its topology is on its way here too. It waits in ``incoming/`` and is screened
+        again once the topology is taken."""
+        topology = self.node.topology
+        if header.origin != topology.province.code:
+            return False
+        if source is not None and source not in {link.code for link in self.links.values()}:
+            return False
+        if header.recipient not in topology:
+            return True
+        return (
+            header.kind == membership.KIND
+            and self.routes.refusal("", header.recipient, source) is not None
+        )
 
     def _quarantine(self, path: Path, reason: str, detail: str, summary: RoundSummary) -> None:
         quarantine.quarantine_file(self.engine, self.spool, path, reason, detail, self.clock)
@@ -401,6 +460,8 @@ class Exchange:
                     continue
                 progress = True
                 summary.count(result.outcome)
+                if header.kind == membership.KIND:
+                    self._follow_topology()
                 if result.refusal in ("replay", "chain") and result.first and result.origin:
                     self._tell_forked(result)
         summary.waiting = waiting
@@ -648,6 +709,9 @@ class Exchange:
                 Stage.SEND, path, entry.id, entry.recipient, "this node's copy", summary
             ):
                 continue
+            detour = self.routes.detour(entry.recipient) if entry.kind == membership.KIND else None
+            if detour is not None:
+                self._send(detour, path)  # a moved node may still dial its former parent
             sent = entry.attempts + 1
             with self.engine.begin() as conn:
                 conn.execute(
@@ -707,7 +771,7 @@ class Exchange:
                     header, _seal = changeset.read_header(path)
                     if not self._screen(path, header, None, summary):
                         continue
-                if self._send(self.routes.next_hop(name.recipient), path):
+                if self._send(self.routes.next_hop(name.recipient, relaying=True), path):
                     path.unlink()
                     summary.relayed += 1
             except VerificationError as exc:

@@ -627,6 +627,14 @@ _LISTINGS = {
         "b.verified": "校验时间",
         "b.problem": "问题",
         "b.empty": "这里没有保存备份。",
+        # the network's shape
+        "n.added": "{code}（{name}）已加入，上级 {parent}：拓扑第 {version} 版，"
+        "发出变更集 {count} 个。",
+        "n.moved": "{code}（{name}）已移至 {parent} 之下：拓扑第 {version} 版，"
+        "发出变更集 {count} 个。",
+        "n.retired": "{code} 已退出：证书已吊销（吊销列表第 {crl} 号），拓扑第 {version} 版，"
+        "发出变更集 {count} 个；其数据保留在数据中心。",
+        "n.not_drained": "注意：退出前仍有在途变更集，已在各节点关闭并记入 statements/ 下的说明。",
     },
     "en": {
         "st.node": "Node",
@@ -1072,6 +1080,14 @@ _LISTINGS = {
         "b.verified": "verified",
         "b.problem": "problem",
         "b.empty": "No backups kept here.",
+        "n.added": "{code} ({name}) joined under {parent}: topology version {version}, "
+        "{count} change-set(s) queued.",
+        "n.moved": "{code} ({name}) moved under {parent}: topology version {version}, "
+        "{count} change-set(s) queued.",
+        "n.retired": "{code} retired: certificate revoked (revocation list {crl}), topology "
+        "version {version}, {count} change-set(s) queued; its data stays at the center.",
+        "n.not_drained": "Note: change-sets still in flight were closed at each node that "
+        "held them, each with a statement under statements/.",
     },
 }
 """Words of the listings and messages outside reports (the same keys in each language)."""

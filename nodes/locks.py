@@ -12,6 +12,10 @@ Three advisory locks (``flock``), each a file in the home:
 - ``agent.lock``: the agent holds it for as long as it runs; a second agent is refused.
 - ``backup.lock``: a backup being taken holds it; a second one waits, then follows it.
 
+And ``topology.lock`` in the province's home, held exclusive while the topology is read,
+changed and sent down as its next version (``network add-node``, ``move-node``,
+``retire-node``): two changes at once would lose one of them.
+
 And one in the province's CA folder: ``ca.lock``, held exclusive by whatever issues a
 revocation list from it (``pki revoke``, ``revocation publish``, the agent's
 re-publication), each of which reads the current list and writes the next: two at once
@@ -46,6 +50,7 @@ __all__ = [
     "ca_lock",
     "home_lock",
     "sync_lock",
+    "topology_lock",
 ]
 
 HOME_LOCK = "home.lock"
@@ -53,6 +58,7 @@ SYNC_LOCK = "sync.lock"
 AGENT_LOCK = "agent.lock"
 BACKUP_LOCK = "backup.lock"
 CA_LOCK = "ca.lock"
+TOPOLOGY_LOCK = "topology.lock"
 WAIT_SECONDS = 30.0
 WAIT_VARIABLE = "FISCALSYNC_LOCK_WAIT"
 _POLL_SECONDS = 0.05
@@ -176,5 +182,18 @@ def ca_lock(ca_dir: Path) -> Iterator[None]:
         wait=None,
         busy=f"the CA folder {ca_dir} is in use by another command",
         hint="another revocation is being issued or published; run this again when it is done",
+    ):
+        yield
+
+
+@contextmanager
+def topology_lock(home: Path) -> Iterator[None]:
+    """Hold the province's topology lock while it changes the topology and sends it."""
+    with _held(
+        home / TOPOLOGY_LOCK,
+        exclusive=True,
+        wait=None,
+        busy=f"the topology of {home} is being changed by another command",
+        hint="run this again when the other change is done",
     ):
         yield

@@ -37,6 +37,7 @@ __all__ = [
     "NodeCollector",
     "agent_registry",
     "exposition",
+    "exposition_of",
     "record_round",
     "start_server",
 ]
@@ -178,6 +179,14 @@ def exposition(node: Node, clock: Clock = SYSTEM_CLOCK) -> bytes:
     """The node's metrics in the Prometheus text format, read now."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node, clock))
+    return bytes(generate_latest(registry))
+
+
+def exposition_of(nodes: Iterable[Node]) -> bytes:
+    """Several nodes' metrics in one Prometheus text, each series labelled by node."""
+    chosen = list(nodes)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Nodes(lambda: chosen))
     return bytes(generate_latest(registry))
 
 

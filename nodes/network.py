@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nodes import alerts, keys
+from nodes import alerts, keys, membership
 from nodes.alerts import Unsettled
 from nodes.exchange import Exchange, RoundSummary
 from nodes.home import NodeHome, create_home
@@ -24,11 +24,20 @@ from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology
 from schema.engine import drop_database, ensure_database
 from sync import pki
+from sync.backup.keys import RECOVERY_CERT
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import HomeError, InputError
 from sync.signing import DEFAULT_SUITE, get_suite
 
-__all__ = ["Network", "NetworkSync", "init_network", "sync_network"]
+__all__ = [
+    "Network",
+    "NetworkSync",
+    "add_node",
+    "init_network",
+    "move_node",
+    "retire_node",
+    "sync_network",
+]
 
 TOPOLOGY_FILE = "topology.toml"
 
@@ -113,6 +122,138 @@ def init_network(
         raise
     final = load_topology(path / TOPOLOGY_FILE)
     return Network(path, final, {n.code: NodeHome(path / n.code) for n in final})
+
+
+def add_node(
+    path: Path,
+    code: str,
+    parent: str,
+    *,
+    name: str | None = None,
+    role: str | None = None,
+    abbreviation: str | None = None,
+    database_url: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> membership.Published:
+    """``network add-node``: a node joins the province hosted under ``path``.
+
+    Its home is made (``path/<code>``, its database at ``database_url``, else SQLite)
+    with its key, certificate and revocation list from ``path/ca``, as ``network init``
+    gives them; then the province sends the next topology version to every node, and to
+    the new one first the topology, the code-set extensions and the revocation list.
+    Any refusal (unknown parent, a code already there, ...) leaves nothing behind.
+    """
+    path = path.resolve()
+    province = _province_home(path)
+    target = path / code
+    with Node.open(province) as node:
+        proposed = membership.added(
+            load_topology(node.settings.topology),
+            code,
+            parent,
+            name=name,
+            role=role,
+            abbreviation=abbreviation,
+            parent_endpoint=Endpoint("local", str(path / parent / "mailboxes")),
+        )
+        if target.exists():
+            raise HomeError(f"{target} exists", hint="a node home of that code is there already")
+        ca = pki.load_root(path / keys.CA_FOLDER, None)
+        if code in pki.revoked_codes(ca):
+            raise InputError(
+                f"{code} was here before and retired (its certificates are revoked)",
+                hint="a retired code does not join again: its peers' channels with it ended",
+            )
+        created_db = database_url is not None and ensure_database(database_url)
+        home: NodeHome | None = None
+        try:
+            home = create_home(target, proposed, code, database_url, ca.suite.name)
+            keys.issue(ca, proposed.node(code), home, clock)
+            keys.install_recovery(home, ca.ca_dir / RECOVERY_CERT)
+            published = membership.publish(
+                node, lambda current: _with(current, proposed, code), joining=code, clock=clock
+            )
+        except BaseException:
+            if home is not None:
+                shutil.rmtree(home.path, ignore_errors=True)
+            if created_db and database_url is not None:
+                drop_database(database_url)
+            raise
+    text = published.topology.to_toml()
+    (target / TOPOLOGY_FILE).write_text(text, encoding="utf-8")
+    (path / TOPOLOGY_FILE).write_text(text, encoding="utf-8")
+    return published
+
+
+def _with(current: Topology, proposed: Topology, code: str) -> Topology:
+    """The change ``proposed`` made, made again on the topology held under the lock."""
+    spec = proposed.node(code)
+    parent = proposed.node(spec.parent or "")
+    return membership.added(
+        current,
+        code,
+        parent.code,
+        name=spec.name,
+        role=spec.role,
+        abbreviation=spec.abbreviation,
+        parent_endpoint=parent.endpoint,
+    )
+
+
+def move_node(
+    path: Path, code: str, parent: str, clock: Clock = SYSTEM_CLOCK
+) -> membership.Published:
+    """``network move-node`` on a province hosted under ``path``: the province moves
+    ``code`` under ``parent`` and sends the next topology version to every node."""
+    with Node.open(_province_home(path)) as node:
+        published = membership.publish(
+            node, lambda current: membership.moved(current, code, parent), clock=clock
+        )
+    (path / TOPOLOGY_FILE).write_text(published.topology.to_toml(), encoding="utf-8")
+    return published
+
+
+@dataclass(frozen=True)
+class Retired:
+    """What ``network retire-node`` did."""
+
+    published: membership.Published
+    crl_number: int
+    drained: bool
+    """Whether every channel went quiet before the node was cut off (else what still
+    waited is closed, with a statement at each node that held it)."""
+
+
+def retire_node(
+    path: Path, code: str, *, drain: bool = True, clock: Clock = SYSTEM_CLOCK
+) -> Retired:
+    """``network retire-node``: drain the province hosted under ``path`` (sync rounds
+    until quiet), revoke every certificate of ``code`` and publish the revocation list,
+    then send the topology without it; each node closes what it still had in flight
+    with it, with a statement. Its home and its backups at the center are kept."""
+    path = path.resolve()
+    province = _province_home(path)
+    with Node.open(province) as node:
+        membership.retired(load_topology(node.settings.topology), code)  # refused early
+    drained = not drain or sync_network(path, until_quiet=True, clock=clock).quiet
+    ca_dir = path / keys.CA_FOLDER
+    keys.revoke_node(ca_dir, code, "cessation_of_operation", None)
+    with Node.open(province) as node:
+        number, _sent = keys.publish_revocation(node, ca_dir, None, clock)
+        published = membership.publish(
+            node, lambda current: membership.retired(current, code), clock=clock
+        )
+    (path / TOPOLOGY_FILE).write_text(published.topology.to_toml(), encoding="utf-8")
+    return Retired(published, number, drained)
+
+
+def _province_home(path: Path) -> Path:
+    if not (path / TOPOLOGY_FILE).is_file():
+        raise HomeError(
+            f"{path} holds no province ({TOPOLOGY_FILE} missing)",
+            hint="give the folder 'fiscalsync network init' made",
+        )
+    return path / load_topology(path / TOPOLOGY_FILE).province.code
 
 
 @dataclass

@@ -173,6 +173,11 @@ class Node:
                 hint="correct [database] url in node.toml",
             )
 
+    def adopt_topology(self, topology: Topology) -> None:
+        """Follow ``topology`` from now on (a new version this node took or published)."""
+        self.topology = topology
+        self.spec = topology.node(self.settings.code)
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -2,16 +2,19 @@
 
 The rules, checked against the topology and the signer's certified role:
 
-- ``appropriation``: only an ancestor issues appropriations (下达) to a descendant.
+- ``appropriation``: only an ancestor issues appropriations (下达) to a descendant, or
+  adjusts them after the descendant was moved from under it (``former_parents``; what
+  it issues anew is refused where it is allocated).
 - ``copy`` (抄送): an information copy of an appropriation issued over a node's head; only
   an ancestor sends one to a descendant (that the copied recipient is below it is checked
   where it is applied).
 - ``receipt``: any two nodes that exchange change-sets; that the receipt is signed by
   the recipient of the change-set it acknowledges is checked where it is matched.
 - ``report``: from a node to its parent, or to the center.
-- ``reconcile``: between a node and one above it (an issuer and its recipient), or a node
-  and the center (its reports), either way.
-- ``codeset`` and ``revocation``: only the province signs them, for any other node.
+- ``reconcile``: between a node and one above it (an issuer and its recipient, a former
+  parent included), or a node and the center (its reports), either way.
+- ``codeset``, ``revocation`` and ``topology``: only the province signs them, for any
+  other node.
 - ``backup``: only to the center, and the center's own to its parent (the province).
 - ``rejoin``: between two nodes that share a channel (after one of them was restored).
 - ``yearclose``: a year-end balance statement (结转), from a recipient to a node above it.
@@ -37,6 +40,7 @@ KINDS = (
     "reconcile",
     "codeset",
     "revocation",
+    "topology",
     "backup",
     "rejoin",
     "yearclose",
@@ -73,7 +77,7 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
     receiver = topology.node(recipient)
     allowed: bool
     if kind == "appropriation":
-        allowed = topology.is_ancestor(origin, recipient)
+        allowed = origin in topology.issuers_above(recipient)
         why = f"only an ancestor issues appropriations; {origin} is not above {recipient}"
     elif kind == "copy":
         allowed = topology.is_ancestor(origin, recipient)
@@ -86,15 +90,15 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
         why = f"reports go to the parent or the center; {recipient} is neither for {origin}"
     elif kind == "reconcile":
         allowed = (
-            topology.is_ancestor(origin, recipient)
-            or topology.is_ancestor(recipient, origin)
+            origin in topology.issuers_above(recipient)
+            or recipient in topology.issuers_above(origin)
             or "center" in (sender.role, receiver.role)
         )
         why = (
             f"reconciliation is between a node and one above it, or the center; {origin} and "
             f"{recipient} are neither"
         )
-    elif kind in ("codeset", "revocation"):
+    elif kind in ("codeset", "revocation", "topology"):
         allowed = sender.role == "province"
         why = f"only the province signs {kind} change-sets, not {sender.role} {origin}"
     elif kind == "rejoin":

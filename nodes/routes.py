@@ -9,6 +9,13 @@ node R leaves node N by the first route that fits:
 3. R is the center: to the center's endpoint;
 4. otherwise: up to N's parent, which relays it onward.
 
+A node moved to another parent (``former_parents``) learns it from the topology change-set
+that moved it, which must reach it whichever parent it still dials: while a sender waits
+for its receipt of a topology change-set (``moving``), the topology change-sets it sends
+that node also take a :meth:`Routes.detour` through the former parent, which hands what comes from above for
+a former child down into that child's mailbox there. The copy that is not collected
+stays in the mailbox nobody reads any more; the one collected is taken once.
+
 A relay forwards only along these routes toward the recipient named in the signed
 header, and never back the way a change-set came (:meth:`Routes.refusal`): one that
 came from a child goes up or down to another child, one that came from above (the
@@ -43,26 +50,38 @@ class Routes:
     """The routes of one node, from its place in the topology and the links it dials."""
 
     def __init__(
-        self, topology: Topology, me: str, *, hosts_mailboxes: bool, links: dict[str, str]
+        self,
+        topology: Topology,
+        me: str,
+        *,
+        hosts_mailboxes: bool,
+        links: dict[str, str],
+        moving: dict[str, str] | None = None,
     ) -> None:
-        """``links`` maps each upstream link this node dials to the node it reaches."""
+        """``links`` maps each upstream link this node dials to the node it reaches;
+        ``moving`` each moved node not known to follow its move yet to the former
+        parent its change-sets go through."""
         self.topology = topology
         self.me = me
         self.hosts_mailboxes = hosts_mailboxes
         self.links = links
+        self.moving = moving or {}
         center = topology.center
         self.center = center.code if center is not None else None
         self.parent = topology.node(me).parent
 
-    def next_hop(self, recipient: str) -> Hop | None:
-        """Where a change-set for ``recipient`` goes next; None when it cannot go anywhere."""
+    def next_hop(self, recipient: str, *, relaying: bool = False) -> Hop | None:
+        """Where a change-set for ``recipient`` goes next (``relaying``: one come from
+        another node); None when it cannot go anywhere."""
         topology = self.topology
         if recipient not in topology or recipient == self.me:
             return None
-        if self.hosts_mailboxes and topology.is_ancestor(self.me, recipient):
-            path = [recipient, *topology.ancestors(recipient)]
+        path = [recipient, *topology.ancestors(recipient)]
+        if self.hosts_mailboxes and self.me in path[1:]:
             child = path[path.index(self.me) - 1]
             return Hop(child, None, f"{child}/down")
+        if relaying and self.hosts_mailboxes and self.me in topology.node(recipient).former_parents:
+            return Hop(recipient, None, f"{recipient}/down")  # a former child, from above
         if self.me == self.center:
             if recipient != self.parent and self.hosts_mailboxes:
                 return Hop(recipient, None, f"{recipient}/down")
@@ -72,10 +91,24 @@ class Routes:
             return Hop(self.links[PARENT], PARENT, f"{self.me}/up")
         return None
 
+    def detour(self, recipient: str) -> Hop | None:
+        """The second way of a change-set for a moved node that may still dial its former
+        parent (see ``moving``); None when there is none, or it is the first way."""
+        through = self.moving.get(recipient)
+        topology = self.topology
+        if through is None or through not in topology or not self.hosts_mailboxes:
+            return None
+        path = [recipient, through, *topology.ancestors(through)]
+        if self.me not in path[1:]:
+            return None
+        child = path[path.index(self.me) - 1]
+        hop = Hop(child, None, f"{child}/down")
+        return None if hop == self.next_hop(recipient) else hop
+
     def refusal(self, filename: str, recipient: str, source: str | None) -> str | None:
         """Why this node must not relay ``filename`` for ``recipient``, which came from the
         neighbour ``source`` (None: not known), or None when it may."""
-        hop = self.next_hop(recipient)
+        hop = self.next_hop(recipient, relaying=True)
         if hop is None:
             return f"{filename}: {self.me} has no route to its recipient {recipient}"
         if source is None:

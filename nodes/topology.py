@@ -4,6 +4,7 @@ A topology is a TOML file::
 
     [topology]
     name = "demo"
+    version = 3                          # optional: raised by every change the province sends
     document_kinds = ["预", "教", "社"]   # optional: the kinds of document (文号) in use
 
     [[node]]
@@ -19,6 +20,7 @@ A topology is a TOML file::
     name = "巩义市"
     role = "county"
     parent = "410000"          # 省直管县: the province, although the code is Zhengzhou's
+    former_parents = ["410100"]   # moved from under 郑州市: what it issued here still counts
 
 The fiscal parent is always explicit, never derived from the code prefix. ``endpoint``
 is where a node's children reach it: an ``sftp://`` URL (with its pinned ``host_key``)
@@ -62,7 +64,9 @@ __all__ = [
 ]
 
 ROLES = ("province", "city", "county", "center")
-NODE_KEYS = {"code", "name", "role", "parent", "endpoint", "host_key", "abbreviation"}
+NODE_KEYS = {
+    "code", "name", "role", "parent", "endpoint", "host_key", "abbreviation", "former_parents",
+}  # fmt: skip
 DOCUMENT_KINDS = (
     "预", "教", "社", "农", "建", "行", "企", "金", "债", "科", "文", "外", "采", "综", "绩",
     "监", "会", "库", "税", "资环",
@@ -112,6 +116,9 @@ class NodeSpec:
     endpoint: Endpoint | None
     line: int
     abbreviation: str | None = None  # 简称 its document numbers start with (豫财, 郑财)
+    former_parents: tuple[str, ...] = ()
+    """Parents it was moved away from (a county made 省直管): their appropriations to it
+    are still adjusted and reconciled (:meth:`Topology.issuers_above`)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,9 @@ class Topology:
     nodes: dict[str, NodeSpec]
     source: Path | None
     document_kinds: tuple[str, ...] = DOCUMENT_KINDS
+    version: int = 0
+    """Raised by one at every change the province sends down (a ``topology`` change-set);
+    a node never takes a version lower than the one it holds."""
 
     def __contains__(self, code: object) -> bool:
         return code in self.nodes
@@ -164,6 +174,19 @@ class Topology:
     def is_ancestor(self, ancestor: str, code: str) -> bool:
         return ancestor in self.ancestors(code)
 
+    def issuers_above(self, code: str) -> set[str]:
+        """Who may adjust and reconcile appropriations to ``code``: its ancestors, and
+        every node it, or one of its ancestors, was moved away from, with theirs."""
+        found: set[str] = set()
+        for member in [code, *self.ancestors(code)]:
+            if member != code:
+                found.add(member)
+            for former in self.nodes[member].former_parents:
+                if former in self.nodes:
+                    found.update([former, *self.ancestors(former)])
+        found.discard(code)
+        return found
+
     @property
     def province(self) -> NodeSpec:
         return next(n for n in self.nodes.values() if n.role == "province")
@@ -183,10 +206,11 @@ class Topology:
                 endpoints.get(code, n.endpoint),
                 0,
                 n.abbreviation,
+                n.former_parents,
             )  # fmt: skip
             for code, n in self.nodes.items()
         }
-        return Topology(self.name, nodes, None, self.document_kinds)
+        return Topology(self.name, nodes, None, self.document_kinds, self.version)
 
     def to_toml(self) -> str:
         """Render as TOML (endpoints absolute); :func:`parse_topology` reads it back."""
@@ -195,6 +219,8 @@ class Topology:
     @functools.cached_property
     def _toml(self) -> str:  # rendered once: every new node home of a province writes it
         lines = ["[topology]", f"name = {_toml_string(self.name)}"]
+        if self.version:
+            lines.append(f"version = {self.version}")
         if self.document_kinds != DOCUMENT_KINDS:
             kinds = ", ".join(_toml_string(k) for k in self.document_kinds)
             lines.append(f"document_kinds = [{kinds}]")
@@ -208,6 +234,9 @@ class Topology:
                 lines.append(f"abbreviation = {_toml_string(n.abbreviation)}")
             if n.parent is not None:
                 lines.append(f"parent = {_toml_string(n.parent)}")
+            if n.former_parents:
+                formers = ", ".join(_toml_string(f) for f in n.former_parents)
+                lines.append(f"former_parents = [{formers}]")
             if n.endpoint is not None:
                 lines.append(f"endpoint = {_toml_string(n.endpoint.location)}")
                 if n.endpoint.host_key:
@@ -361,7 +390,11 @@ class _Checker:
                 0, 'document_kinds must be a list of Chinese words, e.g. ["预", "教", "社"]'
             )
             kinds = list(DOCUMENT_KINDS)
-        return Topology(name, nodes, self.path, tuple(kinds))
+        version = header.get("version", 0) if isinstance(header, dict) else 0
+        if type(version) is not int or version < 0:
+            self.problem(0, f"version must be a whole number of 0 or more, not {version!r}")
+            version = 0
+        return Topology(name, nodes, self.path, tuple(kinds), version)
 
     def _node(self, index: int, raw: dict[str, Any]) -> NodeSpec | None:
         line = self.lines.of_node(index)
@@ -419,10 +452,19 @@ class _Checker:
                 "(e.g. 豫财)",
             )
             ok = False
+        formers = raw.get("former_parents", [])
+        if not (isinstance(formers, list) and all(isinstance(f, str) for f in formers)):
+            self.problem(
+                self.lines.of_key(index, "former_parents"),
+                f'{code}: former_parents must be a list of codes, e.g. ["410100"]',
+            )
+            ok = False
         if not ok:
             return None
         assert name is not None and role is not None
-        return NodeSpec(code, name, role, values["parent"], endpoint, line, abbreviation)
+        return NodeSpec(
+            code, name, role, values["parent"], endpoint, line, abbreviation, tuple(formers)
+        )
 
     def _endpoint(
         self, index: int, code: str, location: str | None, host_key: str | None

@@ -8,8 +8,12 @@ seconds from ``/fragment``; ``/node/CODE`` one node's detail; ``/api/wall`` and
 Prometheus text (:mod:`nodes.metrics`). Nothing writes.
 
 It binds to 127.0.0.1 by default. Any other address is refused unless both TLS (a
-certificate and its key) and a logins file (:mod:`nodes.logins`, HTTP basic) are given:
-the wall shows every node of the province and what it holds.
+certificate and its key) and a login are given: a logins file (:mod:`nodes.logins`,
+HTTP basic) or client certificates of the province's PKI (:class:`ClientCertificates`:
+any certificate its root issued and its revocation list does not name, checked in the
+TLS handshake; the server does not see which node's it is, so any node's certificate
+of the province opens the wall). The wall shows every node of the province and what it
+holds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import base64
 import binascii
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
@@ -31,13 +36,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from nodes import metrics
 from nodes.logins import Logins
 from nodes.node import Node
 from nodes.settings import LOCAL_TIME
 from nodes.wall import Wall, wall
+from nodes.wall_labels import FIGURES, LABELS, LEVELS
 from schema.types import parse_utc
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import ConfigError
@@ -45,11 +51,15 @@ from sync.errors import ConfigError
 __all__ = [
     "DEFAULT_HOST",
     "LABELS",
+    "ClientCertificates",
+    "Hosted",
     "Serving",
     "app",
+    "hosted_app",
     "check_binding",
     "running",
     "serve",
+    "serve_app",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -57,122 +67,6 @@ REFRESH_SECONDS = 5
 FRESH_FOR = 1.0
 """Seconds one computed wall (and metrics text) is served to every viewer before it is
 read again: many screens on the wall cost the database no more than one."""
-
-LABELS = {
-    "zh": {
-        "title": "金财数据墙",
-        "at": "数据时间",
-        "ok": "正常",
-        "in flight": "传输中",
-        "behind": "滞后",
-        "nodes": "节点",
-        "missing_reports": "未报",
-        "province": "省级",
-        "city": "市级",
-        "county": "县级",
-        "center": "数据中心",
-        "province_managed": "省直管",
-        "province_managed_group": "省直管县",
-        "lag": "待回执",
-        "changesets": "个变更集",
-        "yuan": "元",
-        "oldest": "最久",
-        "last_contact": "最近联系",
-        "reports": "报表",
-        "on time": "按时",
-        "late": "逾期",
-        "sent": "已发送待回执",
-        "missing": "未报",
-        "not yet due": "未到期",
-        "reconcile": "对账",
-        "concluded": "已完成",
-        "failed": "失败",
-        "discrepancies": "处差异",
-        "quarantine": "隔离",
-        "parked": "搁置",
-        "backup": "备份",
-        "totals": "资金汇总",
-        "level": "级次",
-        "func_class": "功能分类(类)",
-        "issued": "下达",
-        "received": "收到",
-        "broken_down": "分解",
-        "spent": "支出",
-        "code": "编码",
-        "name": "名称",
-        "role": "级别",
-        "parent": "上级",
-        "state": "状态",
-        "lag_changesets": "待回执变更集",
-        "lag_amount": "待回执金额(元)",
-        "lag_oldest": "最久待回执",
-        "report_current": "本期报表",
-        "report_last": "上期报表",
-        "deadline": "截止",
-        "certificate": "证书到期",
-        "backup_fresh": "备份新鲜",
-        "yes": "是",
-        "no": "否",
-    },
-    "en": {
-        "title": "Finance data wall",
-        "at": "as of",
-        "ok": "ok",
-        "in flight": "in flight",
-        "behind": "behind",
-        "nodes": "nodes",
-        "missing_reports": "missing reports",
-        "province": "Province",
-        "city": "City",
-        "county": "County",
-        "center": "Data center",
-        "province_managed": "province-managed",
-        "province_managed_group": "Counties managed by the province",
-        "lag": "unacknowledged",
-        "changesets": "change-sets",
-        "yuan": "yuan",
-        "oldest": "oldest",
-        "last_contact": "last contact",
-        "reports": "reports",
-        "on time": "on time",
-        "late": "late",
-        "sent": "sent, no receipt yet",
-        "missing": "missing",
-        "not yet due": "not yet due",
-        "reconcile": "reconciliation",
-        "concluded": "concluded",
-        "failed": "failed",
-        "discrepancies": "discrepancies",
-        "quarantine": "quarantined",
-        "parked": "parked",
-        "backup": "backup",
-        "totals": "Money totals",
-        "level": "Level",
-        "func_class": "Function class",
-        "issued": "Issued",
-        "received": "Received",
-        "broken_down": "Broken down",
-        "spent": "Spent",
-        "code": "Code",
-        "name": "Name",
-        "role": "Role",
-        "parent": "Parent",
-        "state": "State",
-        "lag_changesets": "Unacknowledged change-sets",
-        "lag_amount": "Unacknowledged amount (yuan)",
-        "lag_oldest": "Oldest unacknowledged",
-        "report_current": "Report, current period",
-        "report_last": "Report, last period",
-        "deadline": "deadline",
-        "certificate": "Certificate expires",
-        "backup_fresh": "Backup fresh",
-        "yes": "yes",
-        "no": "no",
-    },
-}
-
-LEVELS = ("province", "city", "county")
-FIGURES = ("issued", "received", "broken_down", "spent")
 
 
 def _local(text: str | None) -> str:
@@ -204,19 +98,45 @@ _TEMPLATES = Environment(
 _TEMPLATES.filters.update(local=_local, yuan=_yuan, age=_age)
 
 
-def check_binding(host: str, tls: tuple[Path, Path] | None, logins: Logins | None) -> None:
-    """Refuse to bind beyond the loopback without both TLS and a login."""
+@dataclass(frozen=True)
+class ClientCertificates:
+    """Login by client certificate: TLS asks every browser or program for a certificate
+    the province's root CA (``ca``) issued and has not revoked (``crl``, read at start)."""
+
+    ca: Path
+    crl: Path
+
+
+def check_binding(
+    host: str,
+    tls: tuple[Path, Path] | None,
+    logins: Logins | None,
+    clients: ClientCertificates | None = None,
+) -> None:
+    """Refuse to bind beyond the loopback without TLS and a login (a password or a
+    client certificate); refuse client certificates without TLS."""
+    if clients is not None:
+        if tls is None:
+            raise ConfigError(
+                "a login by client certificate needs TLS",
+                hint="give --tls-cert and --tls-key as well",
+            )
+        for path in (clients.ca, clients.crl):
+            if not path.is_file():
+                raise ConfigError(
+                    f"no {path}", hint="the home's keys/ca.crt and keys/crl.pem are used"
+                )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
     if loopback:
         return
-    if tls is None or logins is None:
+    if tls is None or (logins is None and clients is None):
         raise ConfigError(
             f"refusing to serve the data wall on {host} without TLS and a login",
-            hint="give --tls-cert, --tls-key and --logins (fiscalsync serve-password), "
-            "or bind to 127.0.0.1 behind your own proxy",
+            hint="give --tls-cert, --tls-key and --logins (fiscalsync serve-password) or "
+            "--client-certs, or bind to 127.0.0.1 behind your own proxy",
         )
     for path in tls:
         if not path.is_file():
@@ -255,6 +175,45 @@ class Serving:
                 self._metrics = metrics.exposition(self.node, self.clock)
                 self._metrics_at = time.monotonic()
             return self._metrics
+
+
+@dataclass
+class Hosted:
+    """What ``serve --homes`` holds: the serving of every node home a data center hosts
+    (市级集中部署), by code, each with its own database and its own wall."""
+
+    servings: dict[str, Serving]
+    logins: Logins | None = None
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """Each home as its own wall tells it: its state (the worst of what it waits
+        for), what it waits for, its last contact with its parent, quarantine, backup."""
+        rows = []
+        for code, serving in self.servings.items():
+            data = serving.wall()
+            me = data.node(code) or {}
+            parent = data.node(me.get("parent") or "") or {}
+            states = {r["state"] for r in data.nodes}
+            rows.append(
+                {
+                    "code": code,
+                    "name": me.get("name", ""),
+                    "role": me.get("role", ""),
+                    "parent": me.get("parent"),
+                    "province_managed": me.get("province_managed", False),
+                    "state": next((s for s in _STATES if s in states), "ok"),
+                    "unacknowledged": sum(r["lag"]["changesets"] for r in data.nodes),
+                    "last_contact": parent.get("last_contact"),
+                    "quarantine": sum(r["quarantine"] for r in data.nodes),
+                    "parked": sum(r["parked"] for r in data.nodes),
+                    "backup": me.get("backup", {}),
+                    "certificate": me.get("certificate", {}),
+                }
+            )
+        return rows
+
+
+_STATES = ("behind", "in flight")
 
 
 def _lang(request: Request) -> str:
@@ -445,17 +404,58 @@ def app(serving: Serving) -> Any:
     return application
 
 
+def hosted_app(hosted: Hosted) -> Any:
+    """The ASGI application of ``serve --homes``: ``/`` every hosted home's tile,
+    ``/api/homes`` the same as JSON, ``/metrics`` every home's figures labelled by node,
+    and each home's own wall under ``/home/CODE/``."""
+
+    def page(request: Request) -> Response:
+        lang = _lang(request)
+        html = _TEMPLATES.get_template("homes.html").render(
+            homes=hosted.summaries(),
+            t=LABELS[lang],
+            lang=lang,
+            at_local=SYSTEM_CLOCK.now().astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M:%S"),
+        )
+        return HTMLResponse(html)
+
+    def api_homes(_request: Request) -> Response:
+        return JSONResponse({"homes": hosted.summaries()})
+
+    def metrics_page(_request: Request) -> Response:
+        nodes = [serving.node for serving in hosted.servings.values()]
+        return Response(metrics.exposition_of(nodes), media_type=metrics.CONTENT_TYPE)
+
+    application = Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/homes", api_homes),
+            Route("/metrics", metrics_page),
+            *(Mount(f"/home/{code}", app=app(s)) for code, s in hosted.servings.items()),
+        ]
+    )
+    if hosted.logins is not None:
+        return _BasicAuth(application, hosted.logins)
+    return application
+
+
 @contextmanager
-def running(serving: Serving, host: str = DEFAULT_HOST, port: int = 0) -> Iterator[str]:
-    """Serve the wall from a background thread while the block runs; yield its URL
-    (``port`` 0: a free one). For tests, benchmarks and embedding; no TLS, loopback."""
-    check_binding(host, None, serving.logins)
+def running(
+    serving: Serving | Hosted,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    tls: tuple[Path, Path] | None = None,
+    clients: ClientCertificates | None = None,
+) -> Iterator[str]:
+    """Serve the wall (or a data center's hosted homes) from a background thread while
+    the block runs; yield its URL (``port`` 0: a free one). For tests, benchmarks and
+    embedding, on the loopback."""
+    check_binding(host, tls, serving.logins, clients)
     with socket.socket() as probe:
         probe.bind((host, port))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app(serving), host=host, port=port, log_level="warning", access_log=False)
-    )
+    application = hosted_app(serving) if isinstance(serving, Hosted) else app(serving)
+    server = uvicorn.Server(_config(application, host, port, tls, clients))
     thread = threading.Thread(target=server.run, name="wall", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -464,7 +464,7 @@ def running(serving: Serving, host: str = DEFAULT_HOST, port: int = 0) -> Iterat
             raise ConfigError(f"the data wall could not start on {host}:{port}")
         time.sleep(0.02)
     try:
-        yield f"http://{host}:{port}/"
+        yield f"{'https' if tls else 'http'}://{host}:{port}/"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -476,20 +476,50 @@ def serve(
     port: int = 8470,
     tls: tuple[Path, Path] | None = None,
     on_start: Callable[[str], None] | None = None,
+    clients: ClientCertificates | None = None,
 ) -> None:
     """Serve the wall until stopped (SIGINT, SIGTERM); refuse an unsafe binding first."""
-    check_binding(host, tls, serving.logins)
-    config = uvicorn.Config(
-        app(serving),
-        host=host,
-        port=port,
-        ssl_certfile=str(tls[0]) if tls else None,
-        ssl_keyfile=str(tls[1]) if tls else None,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
+    check_binding(host, tls, serving.logins, clients)
+    serve_app(app(serving), host, port, tls, on_start, clients)
+
+
+def serve_app(
+    application: Any,
+    host: str = DEFAULT_HOST,
+    port: int = 8470,
+    tls: tuple[Path, Path] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    clients: ClientCertificates | None = None,
+) -> None:
+    """Serve an application of this module until stopped (the binding checked first)."""
+    server = uvicorn.Server(_config(application, host, port, tls, clients))
     if on_start is not None:
         scheme = "https" if tls else "http"
         on_start(f"{scheme}://{host}:{port}/")
     server.run()
+
+
+def _config(
+    application: Any,
+    host: str,
+    port: int,
+    tls: tuple[Path, Path] | None,
+    clients: ClientCertificates | None,
+) -> uvicorn.Config:
+    config = uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if clients else ssl.CERT_NONE,
+        ssl_ca_certs=str(clients.ca) if clients else None,
+        log_level="warning",
+        access_log=False,
+    )
+    if clients is not None:
+        config.load()  # the server then keeps this context
+        assert config.ssl is not None
+        config.ssl.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        config.ssl.load_verify_locations(cafile=str(clients.crl))
+    return config

@@ -107,6 +107,11 @@ def _static_problems(
             line = dataclasses.replace(line, amount_fen=1)
     try:
         check_send(node.topology, node.spec.code, line.recipient, "appropriation")
+        if not node.topology.is_ancestor(node.spec.code, line.recipient):
+            raise NotAuthorized(
+                f"{line.recipient} was moved from under {node.spec.code}: its new parent "
+                "issues to it now (what was issued before may still be adjusted)"
+            )
     except NotAuthorized as exc:
         problems.append(f"{where}: recipient {line.recipient}: {exc.message}")
     if line.amount_fen <= 0:

@@ -1,0 +1,464 @@
+"""The network's shape changes at the province and flows down: a node joins, moves, retires.
+
+The province holds the topology every node follows. Each change (a node added, a county
+moved to provincial management 省直管, a node retired) gives it the next **version** and
+goes to every node as a signed change-set of kind ``topology`` carrying the whole file
+(:func:`publish`). A node takes a version only above the one its database holds
+(:func:`adopt`): an older one, replayed or signed before a later one, is refused with a
+negative receipt, and the same version again is taken only if it is the same file. The
+file is replaced only by a later version than its own (a home made with the latest
+file, or restored beside it, replays the versions before it into its database only).
+
+A node that joins gets, as its first change-sets, everything it needs to work: the
+topology itself, the province's code-set extensions (of every year the province holds)
+and the current revocation list. A node that leaves the topology (retired) has its
+channels closed at every node that still waited for its receipts, with a statement in
+``HOME/statements/``. A moved node keeps its former parent in ``former_parents``: what
+that parent issued to it is still adjusted and reconciled there.
+
+Two operators changing the topology at once are serialized by the province home's
+``topology.lock`` and the version counter's row lock: no two versions share a number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes import keys
+from nodes.locks import topology_lock
+from nodes.node import Node
+from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
+from schema import tables
+from schema.channels import changeset_log, channel_head, outbox
+from schema.locks import lock_scope
+from schema.tables import code_item
+from sync.changeset import Verified
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError, TopologyError
+from sync.files import write_atomic
+from sync.pki import load_signer
+
+__all__ = [
+    "KIND",
+    "STATEMENTS",
+    "Published",
+    "adopt",
+    "added",
+    "held_version",
+    "moved",
+    "publish",
+    "retired",
+]
+
+KIND = "topology"
+COUNTER = "topology"
+"""The counter (:func:`schema.locks.lock_scope`) holding the version this node holds."""
+STATEMENTS = "statements"
+"""Where a node writes what it closed when a peer left the topology."""
+
+
+# --- the changes, on a topology ---------------------------------------------------------
+
+
+def added(
+    topology: Topology,
+    code: str,
+    parent: str,
+    *,
+    name: str | None = None,
+    role: str | None = None,
+    abbreviation: str | None = None,
+    parent_endpoint: Endpoint | None = None,
+) -> Topology:
+    """``topology`` with node ``code`` added under ``parent`` (a county unless a city is
+    asked for). A parent without an endpoint yet gets ``parent_endpoint``."""
+    if code in topology:
+        raise InputError(
+            f"{code} ({topology.node(code).name}) is already in topology {topology.name!r}",
+            hint="choose a code that is not listed yet; 'fiscalsync topology check' lists them",
+        )
+    over = _parent(topology, parent)
+    role = role or "county"
+    if role not in ("city", "county"):
+        raise InputError(f"a node joins as a city or a county, not a {role}", hint="--role county")
+    if role == "city" and over.role != "province":
+        raise InputError(
+            f"a city sits under the province, not under {over.role} {parent}",
+            hint=f"--parent {topology.province.code}",
+        )
+    if name is None:
+        from nodes.regions import load_regions
+
+        regions = load_regions()
+        if code not in regions:
+            raise InputError(
+                f"code {code} is not in the region list",
+                hint="give a GB/T 2260 region code, e.g. 410183",
+            )
+        name = regions.name(code)
+    nodes = dict(topology.nodes)
+    if over.endpoint is None:
+        if parent_endpoint is None:
+            raise InputError(
+                f"{parent} has no endpoint for children to reach it",
+                hint="add endpoint (and host_key for sftp) to it in the topology first",
+            )
+        nodes[parent] = dataclasses.replace(over, endpoint=parent_endpoint)
+    nodes[code] = NodeSpec(code, name, role, parent, None, 0, abbreviation)
+    return dataclasses.replace(topology, nodes=nodes)
+
+
+def moved(topology: Topology, code: str, parent: str) -> Topology:
+    """``topology`` with ``code`` moved under ``parent``; its old parent is kept among its
+    ``former_parents``."""
+    spec = _member(topology, code)
+    if spec.role in ("province", "center"):
+        raise InputError(f"the {spec.role} {code} cannot be moved", hint="move a city or county")
+    over = _parent(topology, parent)
+    if parent == spec.parent:
+        raise InputError(
+            f"{code} is under {parent} already", hint="name the parent it should move to"
+        )
+    if parent == code or topology.is_ancestor(code, parent):
+        raise InputError(
+            f"{parent} is below {code}: moving it there would make a cycle",
+            hint="choose a parent above or beside it",
+        )
+    if spec.role == "city" and over.role != "province":
+        raise InputError(
+            f"a city sits under the province, not under {over.role} {parent}",
+            hint=f"--parent {topology.province.code}",
+        )
+    if over.endpoint is None:
+        raise InputError(
+            f"{parent} has no endpoint for children to reach it",
+            hint="add endpoint (and host_key for sftp) to it in the topology first",
+        )
+    formers = spec.former_parents
+    if spec.parent is not None and spec.parent not in formers:
+        formers = (*formers, spec.parent)
+    formers = tuple(f for f in formers if f != parent)
+    nodes = dict(topology.nodes)
+    nodes[code] = dataclasses.replace(spec, parent=parent, former_parents=formers)
+    return dataclasses.replace(topology, nodes=nodes)
+
+
+def retired(topology: Topology, code: str) -> Topology:
+    """``topology`` without ``code`` (which must have no children left)."""
+    spec = _member(topology, code)
+    if spec.role in ("province", "center"):
+        raise InputError(
+            f"the {spec.role} {code} cannot be retired", hint="retire a city or county"
+        )
+    below = [c.code for c in topology.children(code)]
+    if below:
+        raise InputError(
+            f"{code} still has children: {', '.join(below)}",
+            hint="move or retire them first ('fiscalsync network move-node')",
+        )
+    nodes = {c: n for c, n in topology.nodes.items() if c != code}
+    return dataclasses.replace(topology, nodes=nodes)
+
+
+def _member(topology: Topology, code: str) -> NodeSpec:
+    if code not in topology:
+        raise InputError(
+            f"{code} is not a node of topology {topology.name!r}",
+            hint="use one of the codes listed by 'fiscalsync topology check FILE'",
+        )
+    return topology.node(code)
+
+
+def _parent(topology: Topology, parent: str) -> NodeSpec:
+    if parent not in topology:
+        raise InputError(
+            f"unknown parent {parent}: not a node of topology {topology.name!r}",
+            hint="the parent must already be in the topology (the province, or a city)",
+        )
+    over = topology.node(parent)
+    if over.role not in ("province", "city"):
+        raise InputError(
+            f"{parent} is a {over.role}: only the province or a city can be a parent",
+            hint=f"choose the province ({topology.province.code}) or a city",
+        )
+    return over
+
+
+# --- at the province ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Published:
+    """What :func:`publish` did: the new topology and how many change-sets it queued."""
+
+    topology: Topology
+    changesets: int
+
+
+def publish(
+    node: Node,
+    change: Callable[[Topology], Topology],
+    *,
+    joining: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Published:
+    """At the province: apply ``change`` to the topology it holds, number it the next
+    version and send it to every node, all in one transaction; the province's own file
+    is replaced before the commit and put back if the commit fails.
+
+    ``joining`` names a node that joins with this version: it also gets the province's
+    code-set extensions and its current revocation list, right after the topology.
+    A change that fails its checks raises, and nothing is written.
+    """
+    if node.spec.role != "province":
+        raise InputError(
+            f"only the province changes the topology; this node is a {node.spec.role}",
+            hint="run it in the province's node home",
+        )
+    file = node.settings.topology
+    with topology_lock(node.home.path):
+        current = load_topology(file)
+        proposed = change(current)
+        old_text = file.read_text(encoding="utf-8")
+        signer = load_signer(node.home.keys)
+        spool = node.spool
+        wrote = False
+        try:
+            with node.engine.begin() as conn:
+                if joining is not None:
+                    _check_new_channel(conn, node.spec.code, joining)
+                held = lock_scope(conn, COUNTER, node.spec.code)
+                version = max(held, current.version) + 1
+                text = dataclasses.replace(proposed, version=version).to_toml()
+                topology = _checked(text, file)
+                _record(conn, topology, node.spec.code, version)
+                gone = sorted(n.code for n in current if n.code not in topology)
+                if gone:
+                    _close_channels(node, conn, gone, version, clock.now())
+                operations = [{"op": KIND, "version": version, "toml": text}]
+                first = _first_changesets(conn, node) if joining is not None else []
+                recipients = sorted(n.code for n in topology if n.code != node.spec.code)
+                count = 0
+                for code in recipients:
+                    enqueue(conn, spool, signer, code, KIND, operations, clock)
+                    count += 1
+                    if code == joining:
+                        for kind, ops in first:
+                            enqueue(conn, spool, signer, code, kind, ops, clock)
+                            count += 1
+                write_atomic(file, text.encode("utf-8"))
+                wrote = True
+        except BaseException:
+            if wrote:
+                write_atomic(file, old_text.encode("utf-8"))
+            raise
+    node.adopt_topology(topology)
+    return Published(topology, count)
+
+
+def _check_new_channel(conn: Connection, me: str, joining: str) -> None:
+    """A joining node starts its channels from the first change-set: refused when this
+    node already had a channel to that code (a node of it retired before)."""
+    found = conn.execute(
+        sa.select(channel_head.c.seq).where(
+            channel_head.c.origin == me, channel_head.c.recipient == joining
+        )
+    ).first()
+    if found is not None:
+        raise InputError(
+            f"{me} already had a channel to {joining} ({found.seq} change-set(s)): a node of "
+            "that code was here before and retired",
+            hint="a retired code does not join again; give the new node its own code",
+        )
+
+
+def _checked(text: str, file: Path) -> Topology:
+    try:
+        return parse_topology(text, file)
+    except TopologyError as exc:
+        raise InputError(
+            f"the changed topology fails its checks: {'; '.join(exc.problems) or exc.message}",
+            hint="nothing was changed",
+        ) from exc
+
+
+def _first_changesets(conn: Connection, node: Node) -> list[tuple[str, list[dict[str, Any]]]]:
+    """What a joining node needs beside the topology: the province's code-set extensions
+    and its revocation list."""
+    rows = conn.execute(
+        sa.select(code_item)
+        .where(code_item.c.is_extension.is_(True))
+        .order_by(code_item.c.year, code_item.c.codeset, code_item.c.code)
+    ).all()
+    first: list[tuple[str, list[dict[str, Any]]]] = []
+    if rows:
+        first.append(
+            (
+                "codeset",
+                [
+                    {
+                        "op": "code",
+                        "codeset": r.codeset,
+                        "year": r.year,
+                        "code": r.code,
+                        "name": r.name,
+                        "parent": r.parent_code,
+                        "level": r.level,
+                        "extension": True,
+                    }
+                    for r in rows
+                ],
+            )
+        )
+    crl = keys.trust_store(node.home).crl
+    if crl is not None:
+        first.append(("revocation", [{"op": "crl", "pem": crl.pem.decode("ascii")}]))
+    return first
+
+
+def _record(conn: Connection, topology: Topology, me: str, version: int) -> None:
+    """Write what this node's database keeps of its topology: the version held, the
+    digest and its parent (``node_identity``), and every node (``topology_node``)."""
+    conn.execute(
+        tables.counter.update()
+        .where(tables.counter.c.name == COUNTER, tables.counter.c.scope == me)
+        .values(last=version)
+    )
+    conn.execute(
+        tables.node_identity.update().values(
+            topology_sha256=topology.sha256(), parent_code=topology.node(me).parent
+        )
+    )
+    conn.execute(tables.topology_node.delete())
+    conn.execute(
+        tables.topology_node.insert(),
+        [
+            {
+                "code": n.code,
+                "name": n.name,
+                "role": n.role,
+                "parent_code": n.parent,
+                "endpoint": n.endpoint.location if n.endpoint else None,
+                "host_key": n.endpoint.host_key if n.endpoint else None,
+            }
+            for n in topology
+        ],
+    )
+
+
+def held_version(node: Node) -> int:
+    """The topology version this node holds (0: never changed since it was made)."""
+    with node.engine.connect() as conn:
+        value = conn.execute(
+            sa.select(tables.counter.c.last).where(
+                tables.counter.c.name == COUNTER, tables.counter.c.scope == node.spec.code
+            )
+        ).scalar_one_or_none()
+    return max(int(value or 0), node.topology.version)
+
+
+# --- at every other node ------------------------------------------------------------------
+
+
+def adopt(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
+    """Take a ``topology`` change-set, in the channel's transaction: a higher version
+    replaces the topology (file and database), the same version is taken again only if
+    it is the same file, an older one is refused (:class:`InputError`)."""
+    operations = list(verified.operations())
+    op = operations[0] if len(operations) == 1 else None
+    if not (
+        isinstance(op, dict)
+        and op.get("op") == KIND
+        and type(op.get("version")) is int
+        and isinstance(op.get("toml"), str)
+    ):
+        raise InputError("a topology change-set carries one {'op': 'topology', ...} operation")
+    me = node.spec.code
+    file = node.settings.topology
+    try:
+        topology = parse_topology(op["toml"], file)
+    except TopologyError as exc:
+        raise InputError(
+            f"topology version {op['version']} fails its checks: {exc.message}"
+        ) from exc
+    version = op["version"]
+    if topology.version != version:
+        raise InputError(f"the topology inside says version {topology.version}, not {version}")
+    held = lock_scope(conn, COUNTER, me)
+    digest = conn.execute(sa.select(tables.node_identity.c.topology_sha256)).scalar_one()
+    if version < held:
+        raise InputError(
+            f"topology version {version} is older than version {held}, held here",
+            hint="a topology never goes back; the province sends the next version",
+        )
+    if version == held:
+        if digest == topology.sha256():
+            return  # the same version again
+        raise InputError(f"another topology was taken here under version {version}")
+    if me not in topology or topology.node(me).role != node.spec.role:
+        raise InputError(f"topology version {version} does not list {me} as a {node.spec.role}")
+    gone = sorted(n.code for n in node.topology if n.code not in topology)
+    _record(conn, topology, me, version)
+    if gone:
+        _close_channels(node, conn, gone, version, now)
+    if node.topology.version > version:
+        return  # the file is ahead (a new home made with it, a restore replaying)
+    if load_topology(file).version < version:
+        write_atomic(file, op["toml"].encode("utf-8"))
+    if topology.children(me) and not node.home.mailboxes.exists():
+        node.home.mailboxes.mkdir()
+    node.adopt_topology(topology)
+
+
+def _close_channels(node: Node, conn: Connection, gone: list[str], version: int, now: Any) -> None:
+    """Close this node's channels with nodes that left the topology (retired): what still
+    waited for their receipt is marked closed, the receipts still owed to them are let
+    go, and both are listed in a statement."""
+    for code in gone:
+        waiting = conn.execute(
+            sa.select(outbox.c.id, outbox.c.kind, outbox.c.seq, outbox.c.created_at)
+            .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
+            .order_by(outbox.c.seq)
+        ).all()
+        why = f"{code} retired (topology version {version})"
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
+            .values(acked_at=now, receipt_verdict="closed", receipt_reason=why)
+        )
+        owed = conn.execute(
+            sa.select(changeset_log.c.id, changeset_log.c.kind, changeset_log.c.seq).where(
+                changeset_log.c.origin == code, changeset_log.c.receipt_sent_at.is_(None)
+            )
+        ).all()
+        conn.execute(  # receipts it can no longer be sent: closed with the channel
+            changeset_log.update()
+            .where(changeset_log.c.origin == code, changeset_log.c.receipt_sent_at.is_(None))
+            .values(receipt_sent_at=now)
+        )
+        statement = {
+            "node": node.spec.code,
+            "retired": code,
+            "topology_version": version,
+            "closed_at": now.isoformat(),
+            "unacknowledged": [
+                {"id": w.id, "kind": w.kind, "seq": w.seq, "created": w.created_at.isoformat()}
+                for w in waiting
+            ],
+            "receipts_not_sent": [{"id": o.id, "kind": o.kind, "seq": o.seq} for o in owed],
+        }
+        folder = node.home.path / STATEMENTS
+        folder.mkdir(exist_ok=True)
+        write_atomic(
+            folder / f"retired-{code}-v{version}.json",
+            json.dumps(statement, ensure_ascii=False, indent=2).encode("utf-8"),
+        )
