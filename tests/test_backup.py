@@ -877,8 +877,7 @@ def revoke_a_stolen_key(network: Network, code: str) -> Any:
     change-sets queued, not sent). Returns the certificate revoked."""
     from cryptography import x509
 
-    from nodes import keys as node_keys
-    from sync import pki, revocation
+    from sync import pki
 
     stolen = network.path / f"stolen-{code}"
     request = pki.new_node_key(stolen, code)
@@ -887,6 +886,17 @@ def revoke_a_stolen_key(network: Network, code: str) -> Any:
     cert = x509.load_pem_x509_certificate(
         pki.sign_csr(ca, request.read_bytes(), role, clock=SYSTEM_CLOCK)
     )
+    revoke(network, cert)
+    return cert
+
+
+def revoke(network: Network, cert: Any) -> None:
+    """The CA revokes ``cert`` (key compromise), and the province publishes the list down
+    the tree (its change-sets queued, not sent)."""
+    from nodes import keys as node_keys
+    from sync import pki, revocation
+
+    ca = pki.load_root(network.ca_dir)
     current = ca.crl()
     now = datetime.now(UTC)
     entry = revocation.revocation_entry(
@@ -897,7 +907,27 @@ def revoke_a_stolen_key(network: Network, code: str) -> Any:
     )
     with Node.open(network.path / "410000") as node:
         node_keys.publish_revocation(node, network.ca_dir, None)
-    return cert
+
+
+def certificate_of(network: Network, code: str) -> Any:
+    """The certificate ``code`` signs with now."""
+    from sync.pki import load_signer
+
+    return load_signer(network.path / code / "keys").certificate
+
+
+def rekey(network: Network, code: str) -> None:
+    """``code`` gets a new key and certificate (``keys new --renew``, then ``keys install``)."""
+    from nodes import keys as node_keys
+    from sync import pki
+
+    home = network.homes[code]
+    request, _ssh = node_keys.new_key(home, code, renew=True)
+    ca = pki.load_root(network.ca_dir)
+    signed = network.path / f"{code}-renewed.crt"
+    role = network.topology.node(code).role
+    signed.write_bytes(pki.sign_csr(ca, request.read_bytes(), role, clock=SYSTEM_CLOCK))
+    node_keys.install_certificate(home, signed, network.ca_dir / "ca.crt")
 
 
 def verifies_at(network: Network, code: str, cert: Any) -> bool:
@@ -1008,4 +1038,79 @@ def test_a_node_restored_twice_is_not_cut_off_by_the_fence_its_peer_got_back_fro
             sa.select(outbox.c.receipt_verdict).where(outbox.c.recipient == "410102")
         ).scalars()
     assert verdict == "applied"
+    check_books(province)
+
+
+@pytest.mark.slow
+def test_a_node_restored_after_its_stolen_certificate_was_revoked_rejoins_with_all_it_signed(
+    province: Network,
+) -> None:
+    """郑州市's server is stolen after its last backup, by then it had issued 300.00 元 to
+    中原区 with the certificate it held: the CA revokes that certificate. The city is
+    restored (with that certificate, from the backup) and given a new key before it
+    rejoins. Its requests are signed again with the new key, and what 中原区 took from it
+    under the revoked certificate, vouched for by 中原区's answer, is taken back: nothing
+    lost, no fork."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    stolen = certificate_of(province, "410100")
+    url = lose(province, "410100")
+    revoke(province, stolen)
+    bring_back(province, "410100", url)
+    rekey(province, "410100")
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        assert not rejoin.in_progress(node)
+    assert not verifies_at(province, "410100", stolen)
+    assert amounts(province, "410100", "issued") == {down: 300_00}
+    assert amounts(province, "410102", "received") == {down: 300_00}
+    later = issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)  # the channel goes on after the change-set taken back
+    assert amounts(province, "410102", "received") == {down: 300_00, later: 200_00}
+    assert quarantined(province) == []
+    check_books(province)
+
+
+@pytest.mark.slow
+def test_an_answer_whose_signer_is_revoked_before_the_rejoin_ends_is_asked_again(
+    province: Network,
+) -> None:
+    """中原区 answers the restored city's request, then its certificate is revoked (the
+    city learns it from the province's answer) and it gets a new key. Its answer is
+    quarantined and it is asked again; the new answer, signed with the new key, vouches
+    for the receipt 中原区 signed with the revoked one, and the city rejoins."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    bring_back(province, "410100", lose(province, "410100"))
+    for code in ("410100", "410102", "410100"):  # 中原区 answers; the others sleep
+        with Node.open(province.path / code) as node:
+            Exchange(node).run_round()
+    with Node.open(province.path / "410100") as city:
+        assert rejoin.in_progress(city)
+        assert [r for r in rejoin.rejoining(city).waiting if r == "410102"] == []
+    county = certificate_of(province, "410102")
+    revoke(province, county)
+    rekey(province, "410102")
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        assert not rejoin.in_progress(node)
+    assert not verifies_at(province, "410100", county)
+    assert [(q[0], q[2]) for q in quarantined(province)] == [("410100", "410102")]
+    assert amounts(province, "410100", "issued") == {down: 300_00}
+    with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
+        (verdict,) = conn.execute(
+            sa.select(outbox.c.receipt_verdict).where(outbox.c.recipient == "410102")
+        ).scalars()
+    assert verdict == "applied"
+    later = issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)
+    assert amounts(province, "410102", "received") == {down: 300_00, later: 200_00}
     check_books(province)
