@@ -223,10 +223,11 @@ class _Objects:
         self.batch = Batch(staging)
         """Packs closed and not yet durable (see :meth:`commit`)."""
 
-    def add(self, data: bytes) -> str:
-        sha = hashlib.sha256(data).hexdigest()
+    def add(self, data: bytes | memoryview) -> str:
+        digest = hashlib.sha256(data).digest()
+        sha = digest.hex()
         if sha not in self.placed and sha not in self.packing:
-            sealed = envelope.encrypt_object(self.key, data)
+            sealed = envelope.seal_chunk(self.key, data, digest)
             self.packing[sha] = (len(self.pack), len(sealed), len(data))
             self.pack += sealed
             self.new_bytes += len(sealed)

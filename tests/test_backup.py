@@ -230,9 +230,14 @@ def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: N
     target = province.path / "410100"
     for victim in journal_objects(province, "410100", 2)[:1]:
         original = victim.read_bytes()
-        for bad in (original[:60] + bytes([original[60] ^ 1]) + original[61:], original[:-7]):
+        for bad, why in (
+            # a byte of a chunk this restore does not open (the second backup's
+            # database): the object is hashed against its name
+            (original[:60] + bytes([original[60] ^ 1]) + original[61:], "does not hash"),
+            (original[:-7], "shorter than the index says"),
+        ):
             victim.write_bytes(bad)
-            with pytest.raises(BackupDamaged, match="does not hash to its name"):
+            with pytest.raises(BackupDamaged, match=why):
                 bring_back(province, "410100", url, at=between)
             assert not target.exists()
             assert not list(province.path.glob(".410100.partial-*"))
@@ -365,9 +370,9 @@ def test_bad_inputs_are_refused_and_nothing_is_created(province: Network, tmp_pa
     victim = max((store / "objects").iterdir(), key=lambda p: p.stat().st_size)
     original = victim.read_bytes()
     victim.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
-    assert "does not hash to its name" in attempt(BackupDamaged)
+    assert "fails authentication" in attempt(BackupDamaged)  # a chunk opened
     victim.write_bytes(original[: len(original) // 2])
-    assert "hash" in attempt(BackupDamaged)
+    assert "shorter than the index says" in attempt(BackupDamaged)
     victim.write_bytes(original)
     # a manifest from another node, and an older manifest replayed under a newer name
     backup(province, "410122")
@@ -597,6 +602,45 @@ def test_object_envelope_detects_tampering(cipher: str) -> None:
             envelope.decrypt_object(keys_by_id, bad, "x")
     with pytest.raises(BackupDamaged):
         envelope.decrypt_object({}, sealed, "x")
+
+
+@pytest.mark.parametrize("cipher", envelope.CIPHERS)
+def test_a_chunk_opens_only_as_the_chunk_its_index_names(cipher: str) -> None:
+    """Format 2: the plaintext hash is bound in, so a chunk swapped for another chunk of
+    the same backup (same key, both authentic) is refused like a tampered one."""
+    import hashlib
+
+    key = DataKey.fresh(cipher)
+    keys_by_id = {key.id: key}
+    data = bytes(range(256)) * 9000  # three segments
+    other = b"another chunk of the same backup"
+    digest, other_digest = hashlib.sha256(data).digest(), hashlib.sha256(other).digest()
+    sealed = envelope.seal_chunk(key, data, digest)
+    assert envelope.is_bound(sealed) and sealed[:4] == b"FSB2"
+    assert envelope.open_chunk(keys_by_id, sealed, "x", digest) == data
+    assert envelope.open_chunk(keys_by_id, memoryview(sealed), "x", digest) == data
+    swapped = envelope.seal_chunk(key, other, other_digest)
+    assert envelope.open_chunk(keys_by_id, swapped, "x", other_digest) == other
+    with pytest.raises(BackupDamaged, match="not the chunk the index names"):
+        envelope.open_chunk(keys_by_id, swapped, "x", digest)
+    assert envelope.seal_chunk(key, data, digest)[20:32] != sealed[20:32]  # fresh nonces
+    step = envelope.SEGMENT + 16
+    for bad in (
+        sealed[:-1],  # truncated
+        sealed[: 32 + step],  # a whole final segment dropped
+        sealed[:32]
+        + sealed[32 + step : 32 + 2 * step]
+        + sealed[32 : 32 + step]
+        + sealed[32 + 2 * step :],
+        sealed[:50] + bytes([sealed[50] ^ 0x80]) + sealed[51:],
+        sealed[:24] + bytes([sealed[24] ^ 1]) + sealed[25:],  # the nonce
+    ):
+        with pytest.raises(BackupDamaged):
+            envelope.open_chunk(keys_by_id, bad, "x", digest)
+    with pytest.raises(BackupDamaged):
+        envelope.open_chunk({}, sealed, "x", digest)
+    old = envelope.encrypt_object(key, data)  # format 1 still opens
+    assert envelope.open_chunk(keys_by_id, old, "x", digest) == data
 
 
 def test_the_center_unreachable_mid_backup_resumes_and_lists_nothing_half_written(
