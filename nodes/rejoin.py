@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from nodes import keys
+from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.policy import KINDS, check_send
 from nodes.topology import Topology
@@ -591,6 +592,7 @@ def finish(exchange: Exchange) -> str | None:
             now = channel.signing_clock(conn, exchange.clock).now()  # not before its requests
             own, taken = replayer.redo(conn, in_order(steps))
             conn.execute(rejoin_peer.delete())
+            again = sum(hook(conn, node, exchange.clock) for hook in REJOINED)
             last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()
             conn.execute(
                 restore_log.update().where(restore_log.c.id == last).values(rejoined_at=now)
@@ -606,7 +608,8 @@ def finish(exchange: Exchange) -> str | None:
         if revoked
         else ""
     )
+    sent = f"; sent {again} change-set(s) again that its peers may have missed" if again else ""
     return (
         f"rejoined: took back {own} change-set(s) of its own and took {taken} again "
-        f"from {len(rows)} peer(s) ({format_utc(now)}){vouched}"
+        f"from {len(rows)} peer(s) ({format_utc(now)}){vouched}{sent}"
     )

@@ -1158,3 +1158,47 @@ def test_an_answer_whose_signer_is_revoked_before_the_rejoin_ends_is_asked_again
     settle(province)
     assert amounts(province, "410102", "received") == {down: 300_00, later: 200_00}
     check_books(province)
+
+
+def extensions(network: Network, code: str) -> list[str]:
+    """The extension codes node ``code`` holds."""
+    from schema.tables import code_item
+
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        return sorted(
+            conn.execute(
+                sa.select(code_item.c.code).where(code_item.c.is_extension.is_(True))
+            ).scalars()
+        )
+
+
+@pytest.mark.slow
+def test_a_code_set_the_lost_province_had_sent_reaches_every_node_after_it_rejoins(
+    province: Network, tmp_path: Path
+) -> None:
+    """The province imports an extension after its last backup and sends it to every
+    node; only 郑州市 takes it before the province's disk dies, with the copies for the
+    others still in its mailboxes. Restored, the province takes the code set back from
+    郑州市 and, once rejoined, sends its extensions to every node again."""
+    from nodes.fiscal.codes import import_codes
+
+    backup(province, "410000")
+    settle(province)
+    csv = tmp_path / "codes.csv"
+    csv.write_text(
+        "codeset,year,code,name,parent,level\nfunc,2026,2059902,扩展项目二,20599,3\n",
+        encoding="utf-8",
+    )
+    with Node.open(province.path / "410000") as node:
+        import_codes(node, csv)
+    for code in ("410000", "410100"):  # sent; only the city takes it
+        with Node.open(province.path / code) as node:
+            Exchange(node).run_round()
+    assert extensions(province, "410100") == ["2059902"]
+    assert extensions(province, "410102") == []
+    bring_back(province, "410000", lose(province, "410000"))
+    settle(province)
+    for spec in province.topology:
+        assert extensions(province, spec.code) == ["2059902"], spec.code
+    # the lost copies, relayed by the city, arrive after the rejoin: void, not a fork
+    assert {(why, origin) for _where, why, origin in quarantined(province)} <= {("void", "410000")}

@@ -16,6 +16,7 @@ from nodes.capabilities import (
     HOME_LOADERS,
     JOBS,
     RECEIPT_HOOKS,
+    REJOINED,
     SUITE_CHANGED,
     UPGRADE_STEPS,
     WALL_FIGURES,
@@ -122,6 +123,7 @@ UPGRADE_STEPS.extend(
 SUITE_CHANGED.append(records.rebuild)
 ALERTS.append(statement.alerts)
 FORGOTTEN_ON_RESTORE.add("reconcile")  # run again after a restore, never redone
+REJOINED.append(codes.publish_again)
 WALL_FIGURES.append(figures.node_figures)
 WALL_TOTALS.append(figures.totals)
 ADOPTERS.update(

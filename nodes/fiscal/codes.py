@@ -40,6 +40,7 @@ __all__ = [
     "load_national",
     "national_years",
     "parse_operations",
+    "publish_again",
     "read_csv",
     "store",
 ]
@@ -229,6 +230,28 @@ def import_codes(
 
 def _store_all(conn: Connection, items: list[CodeItem]) -> None:
     store(conn, items)
+
+
+def publish_again(conn: Connection, node: Node, clock: Clock) -> int:
+    """Once the province has rejoined after a restore, send every extension it holds to
+    every node again; return the change-sets queued. A code set it imported and sent
+    before it was lost reached some nodes and not others (the copies still in its
+    mailboxes were lost with it); those that took it gave it back, so the province holds
+    it again, and storing codes is idempotent where they were taken."""
+    if node.spec.role != "province":
+        return 0
+    rows = conn.execute(
+        sa.select(code_item)
+        .where(code_item.c.is_extension.is_(True))
+        .order_by(code_item.c.codeset, code_item.c.year, code_item.c.code)
+    ).all()
+    if not rows:
+        return 0
+    operations = [
+        CodeItem(r.codeset, r.year, r.code, r.name, r.parent_code, r.level, True).as_operation()
+        for r in rows
+    ]
+    return len(node.broadcast_in(conn, "codeset", operations, clock=clock))
 
 
 def items(node: Node, codeset: str, year: int | None = None) -> list[CodeItem]:
