@@ -425,6 +425,9 @@ def _snapshot(
                 engine.dispose()
         with target.open("rb") as stream:
             hashes = [objects.add(c) for c in chunks.fixed_chunks(stream)]
+        # Gone before the packs are synced: a file system that orders data (ext4) would
+        # otherwise write the whole scratch copy out with them.
+        target.unlink()
         return [(Part("node.db"), hashes)], snap, found
     parts: list[tuple[Part, list[str]]] = []
     cutters: list[chunks.ContentCutter] = []

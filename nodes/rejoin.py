@@ -75,6 +75,7 @@ from sync.errors import (
     CertificateRejected,
     InputError,
     NotAuthorized,
+    StorageError,
     VerificationError,
 )
 from sync.files import write_atomic
@@ -198,7 +199,7 @@ def ask_again(exchange: Exchange, peers: list[str] | None = None) -> list[str]:
                 try:
                     if changeset.read_header(old)[0].signer == signer.fingerprint:
                         continue
-                except (VerificationError, OSError):
+                except (VerificationError, StorageError, OSError):
                     pass  # unreadable or gone: written again
             elif row.peer not in peers:
                 continue
@@ -543,6 +544,9 @@ def _refused_answers(exchange: Exchange, rows: list[Any]) -> dict[str, str]:
     refused: dict[str, str] = {}
     for row in rows:
         path = folder / row.answer_file
+        if not path.is_file():  # lost between its quarantine and the new request
+            refused[row.peer] = "its answer is no longer here"
+            continue
         try:
             changeset.verify(path, exchange.trust, recipient=exchange.me)
         except CertificateNotYetBegun:

@@ -6,7 +6,8 @@ recovery kit, or the node's own ``keys/backup.key``) and an empty place for the 
 It fetches the node's manifests from the keeper, verifies every one (signature under
 the province's root, the node's own, named after itself) and their chain, picks the
 latest taken at or before ``at``, opens its data keys, fetches every object it needs
-(each must hash to its name, then decrypt, which authenticates it) and builds
+(each chunk must decrypt as the one the index names there, which authenticates it, and
+the bytes of an object no chunk opened covers must hash to its name) and builds
 the home beside its final place: settings, topology, keys, the spool's journal, and
 the database (the SQLite file, or a new PostgreSQL database loaded by COPY). Only then
 is it renamed into place; any failure leaves nothing behind.
