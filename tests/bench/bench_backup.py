@@ -206,6 +206,8 @@ def step_baseline(directory: Path) -> dict[str, Any]:
                 "createdb",
                 "-h",
                 plain.host or "127.0.0.1",
+                "-p",
+                str(plain.port or 5432),
                 "-U",
                 plain.username or "postgres",
                 target.database,
@@ -259,11 +261,13 @@ def run_step(step: str, directory: Path, events: int) -> dict[str, Any]:
             "--events",
             str(events),
         ],
-        check=True,
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"step {step} failed (exit {out.returncode})")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
