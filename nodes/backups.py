@@ -223,10 +223,11 @@ class _Objects:
         self.batch = Batch(staging)
         """Packs closed and not yet durable (see :meth:`commit`)."""
 
-    def add(self, data: bytes) -> str:
-        sha = hashlib.sha256(data).hexdigest()
+    def add(self, data: bytes | memoryview) -> str:
+        digest = hashlib.sha256(data).digest()
+        sha = digest.hex()
         if sha not in self.placed and sha not in self.packing:
-            sealed = envelope.encrypt_object(self.key, data)
+            sealed = envelope.seal_chunk(self.key, data, digest)
             self.packing[sha] = (len(self.pack), len(sealed), len(data))
             self.pack += sealed
             self.new_bytes += len(sealed)
@@ -424,6 +425,9 @@ def _snapshot(
                 engine.dispose()
         with target.open("rb") as stream:
             hashes = [objects.add(c) for c in chunks.fixed_chunks(stream)]
+        # Gone before the packs are synced: a file system that orders data (ext4) would
+        # otherwise write the whole scratch copy out with them.
+        target.unlink()
         return [(Part("node.db"), hashes)], snap, found
     parts: list[tuple[Part, list[str]]] = []
     cutters: list[chunks.ContentCutter] = []

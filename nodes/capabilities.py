@@ -7,8 +7,8 @@ a capability registers here, when it is imported, what the runtime must know of 
 - :data:`RECEIPT_HOOKS`: per kind, what the origin does when a receipt comes back;
 - :data:`ADOPTERS`: per kind, what the origin redoes when one of its own change-sets is
   returned to it after it was restored from a backup that predates it;
-- :data:`REJOINED`: what a node does once rejoined, with its own change-sets it took
-  back (the province sends its code sets again);
+- :data:`REJOINED`: what a restored node sends again once it has rejoined, in the
+  transaction that ends the rejoin (what it published that its peers may have missed);
 - :data:`FORGOTTEN_ON_RESTORE`: kinds whose effect a restored node forgets instead of
   redoing (an exchange between two nodes that can be run again, like reconciliation);
 - :data:`DRILL_CHECKS`: what a restored database must satisfy (``backup drill``);
@@ -134,6 +134,13 @@ class Job:
 
 
 JOBS: list[Job] = []
+
+REJOINED: list[Callable[[Connection, Node, Clock], int]] = []
+"""What a restored node sends again once it has rejoined, in the transaction that ends the
+rejoin; each returns how many change-sets it queued. For what a node publishes to every
+node and a peer cannot give back whole: a copy still on its way when the node was lost
+is gone with it (or void at its recipient), and the recipients that had not taken it
+would never get it. Taking it again must change nothing where it was taken."""
 
 HOME_LOADERS: list[Callable[[Connection], None]] = []
 """Run in the transaction that creates a node's database, after its identity is written."""

@@ -95,6 +95,7 @@ def drill(
                 target = sqlite_url(work / "drill.db")
             try:
                 load_database(read.manifest.backend, read.manifest.schema, index, fetcher, target)
+                fetcher.finish()
                 seconds = time.perf_counter() - started
                 engine = open_engine(target)
                 try:

@@ -242,6 +242,8 @@ class Exchange:
             listed |= self._fetch(link, summary)
         self._collect_backups(summary)
         self._rejoining = rejoin.in_progress(self.node)
+        if self._rejoining:
+            self._ask_again(summary)
         self._take_incoming(summary)
         self._offer_crl(summary)
         self._ship_backup(summary)
@@ -501,6 +503,17 @@ class Exchange:
         if done is not None:
             self._rejoining = False
             summary.notes.append(done)
+
+    def _ask_again(self, summary: RoundSummary) -> None:
+        """Sign the rejoin requests again with this node's certificate when another one
+        signed them (a restored node given a new key: its old one may be revoked)."""
+        try:
+            asked = rejoin.ask_again(self)
+        except Exception as exc:  # tried again next round
+            summary.problems.append(f"rejoin: {failure_message(exc)}")
+            return
+        if asked:
+            summary.notes.append(f"asked {', '.join(asked)} again, signed with the new key")
 
     def quarantine_message(self, path: Path, detail: str) -> None:
         """Keep a peer's notice in quarantine, where ``status`` shows it."""

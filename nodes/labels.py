@@ -503,7 +503,9 @@ _LISTINGS = {
         "m.rejoin_answer": "{origin} 已应答",
         "m.rejoin_kept_old": "{origin} 为较早一次重连发来的收回清单，已丢弃",
         "m.rejoin_kept": "{origin} 收回了发给本节点的变更集 {count} 个（新记 {added} 个），放行",
-        "m.rejoined": "已重连：收回本节点的变更集 {own} 个，重新接收 {taken} 个，来自 {peers} 个节点（{at}）",
+        "m.rejoined": "已重连：收回本节点的变更集 {own} 个，重新接收 {taken} 个，来自 {peers} 个节点（{at}）{vouched}{sent}",
+        "m.rejoined_vouched": "；其中 {count} 个文件的签名证书此后已吊销，凭应答节点担保接收：请复核",
+        "m.rejoined_sent": "；重发 {count} 个变更集，下级可能未曾收到",
         "m.backup_numbered": "#{number}：{problem}",
         "m.kept_none": "此处尚未保管其备份",
         "m.kept_stale": "最近的备份 #{number} 已过期（{taken} 备份）",
@@ -947,7 +949,10 @@ _LISTINGS = {
         "m.rejoin_kept": "{origin} took back {count} change-set(s) of its own for this node "
         "({added} new), let through",
         "m.rejoined": "rejoined: took back {own} change-set(s) of its own and took {taken} again "
-        "from {peers} peer(s) ({at})",
+        "from {peers} peer(s) ({at}){vouched}{sent}",
+        "m.rejoined_vouched": "; {count} of the files returned were signed by a certificate "
+        "revoked since, taken on their peer's word: review them",
+        "m.rejoined_sent": "; sent {count} change-set(s) again that its peers may have missed",
         "m.backup_numbered": "#{number}: {problem}",
         "m.kept_none": "no backup kept here yet",
         "m.kept_stale": "latest backup #{number} is stale (taken {taken})",

@@ -262,6 +262,21 @@ class Node:
         committed together or not at all. Nodes in ``exclude`` (e.g. revoked ones, which
         could never sign a receipt) are left out.
         """
+        with self.engine.begin() as conn:
+            if also is not None:
+                also(conn)
+            return self.broadcast_in(conn, kind, operations, exclude=exclude, clock=clock)
+
+    def broadcast_in(
+        self,
+        conn: Connection,
+        kind: str,
+        operations: list[dict[str, Any]],
+        *,
+        exclude: frozenset[str] = frozenset(),
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> list[WrittenChangeSet]:
+        """:meth:`broadcast` in the caller's transaction."""
         signer = load_signer(self.home.keys)
         spool = self.spool
         recipients = sorted(  # channel heads are locked in code order
@@ -269,13 +284,7 @@ class Node:
         )
         for code in recipients:
             check_send(self.topology, self.spec.code, code, kind)
-        written = []
-        with self.engine.begin() as conn:
-            if also is not None:
-                also(conn)
-            for code in recipients:
-                written.append(enqueue(conn, spool, signer, code, kind, operations, clock))
-        return written
+        return [enqueue(conn, spool, signer, code, kind, operations, clock) for code in recipients]
 
     def outbox(self, *, include_acknowledged: bool = False) -> list[Any]:
         return waiting.pending_outbox(self.engine, include_acknowledged=include_acknowledged)

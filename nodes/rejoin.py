@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from nodes import keys
-from nodes.capabilities import REJOINED, Context
+from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.labels import Said, said
 from nodes.policy import KINDS, check_send
@@ -74,12 +74,19 @@ from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.locks import insert_missing
 from schema.types import format_utc, parse_utc
-from sync import changeset, channel
+from sync import changeset, channel, quarantine
 from sync.changeset import Verified
 from sync.clock import SYSTEM_CLOCK, Clock, NotBefore
-from sync.errors import CertificateRejected, InputError, NotAuthorized, VerificationError
+from sync.errors import (
+    CertificateNotYetBegun,
+    CertificateRejected,
+    InputError,
+    NotAuthorized,
+    StorageError,
+    VerificationError,
+)
 from sync.files import write_atomic
-from sync.pki import load_signer
+from sync.pki import Signer, load_signer
 
 if TYPE_CHECKING:
     from nodes.exchange import Exchange
@@ -153,15 +160,78 @@ def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
         conn.execute(restore_log.update().where(restore_log.c.id == restored).values(epoch=epoch))
         conn.execute(rejoin_peer.delete())
         for peer in peers:
-            heads = _heads(conn, me, peer)
-            request = {"rejoin": "request", **heads, "epoch": epoch}
-            written = changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
+            written = _ask(conn, me, signer, folder, peer, epoch, clock)
             conn.execute(
                 rejoin_peer.insert().values(
                     peer=peer, request_id=written.id, asked_at=written.header.created
                 )
             )
     return peers
+
+
+def _ask(
+    conn: Any, me: str, signer: Signer, folder: Path, peer: str, epoch: str, clock: Clock
+) -> changeset.WrittenChangeSet:
+    """Write this node's request to ``peer``: where their channels stand here, and the
+    epoch of this restore."""
+    request = {"rejoin": "request", **_heads(conn, me, peer), "epoch": epoch}
+    return changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
+
+
+def ask_again(exchange: Exchange, peers: list[str] | None = None) -> list[str]:
+    """Ask ``peers`` again (None: every peer not answered yet whose request was signed by
+    another certificate than the one this node signs with now); return whom.
+
+    A node whose certificate was revoked (a stolen server, the usual reason to restore)
+    is restored with that certificate and given a new one before it rejoins: its peers
+    refuse what the revoked one signed, its requests included. A peer whose answer's
+    signer was revoked before the rejoin ended is asked again too (:func:`finish`). The
+    new request names the same epoch, is dated after every stamp the node holds, and
+    takes the place of the old one, whose answer, should it still come, is dropped.
+    """
+    node = exchange.node
+    me = exchange.me
+    signer = exchange.signer
+    folder = exchange.spool.root / MESSAGES
+    asked: list[str] = []
+    with node.engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(rejoin_peer).order_by(rejoin_peer.c.peer).with_for_update()
+        ).all()
+        epoch = conn.execute(
+            sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        if epoch is None:
+            return []
+        for row in rows:
+            old = folder / f"{me}_{row.peer}_{1:010d}_{row.request_id}.fcs"
+            if peers is None:
+                if row.answered_at is not None:
+                    continue
+                try:
+                    if changeset.read_header(old)[0].signer == signer.fingerprint:
+                        continue
+                except (VerificationError, StorageError, OSError):
+                    pass  # unreadable or gone: written again
+            elif row.peer not in peers:
+                continue
+            latest = channel.latest_stamp(conn)
+            clock = NotBefore(exchange.clock, None if latest is None else latest + STAMP_STEP)
+            written = _ask(conn, me, signer, folder, row.peer, epoch, clock)
+            conn.execute(
+                rejoin_peer.update()
+                .where(rejoin_peer.c.peer == row.peer)
+                .values(
+                    request_id=written.id,
+                    asked_at=written.header.created,
+                    sent_at=None,
+                    answer_file=None,
+                    answered_at=None,
+                )
+            )
+            old.unlink(missing_ok=True)
+            asked.append(row.peer)
+    return asked
 
 
 @dataclass(frozen=True)
@@ -500,8 +570,9 @@ def adopt_carried_crl(exchange: Exchange, path: Path) -> bool:
     return adopted is not None
 
 
-def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[Step]:
-    """The files an answer carries, written out and verified, as steps to redo."""
+def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> tuple[list[Step], int]:
+    """The files an answer carries, written out and verified, as steps to redo, and how
+    many of them a certificate revoked since signed (vouched for by the answer)."""
     me = exchange.me
     peer = changeset.read_header(answer_path)[0].origin
     pending: dict[str, bytearray] = {}
@@ -518,28 +589,61 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> list[Step]:
             write_atomic(target, bytes(pending.pop(name)))
             done.append((str(op["role"]), target))
     steps: list[Step] = []
-    trust = exchange.trust
+    # The peer's answer, checked in full, vouches for every file it carries: each was
+    # verified when the peer took it, so a signer revoked since is no reason to refuse.
+    trust = exchange.trust.vouched()
+    revoked = 0
+
+    def check(target: Path, **how: Any) -> Verified:
+        nonlocal revoked
+        verified = changeset.verify(target, trust, **how)
+        revoked += exchange.trust.revoked(verified.signer.serial)
+        return verified
+
     for number, (role, target) in enumerate(done):
         if role == "mine":
-            own = changeset.verify(target, trust, recipient=peer)
+            own = check(target, recipient=peer)
             if own.header.origin != me:
                 raise InputError(f"{target.name} is not this node's own change-set")
             receipt = None
             if number + 1 < len(done) and done[number + 1][0] == "mine-receipt":
-                receipt = changeset.verify(done[number + 1][1], trust, recipient=me)
+                receipt = check(done[number + 1][1], recipient=me)
             steps.append(Step(own.header.created, True, own, receipt))
         elif role == "yours":
-            theirs = changeset.verify(target, trust, recipient=me, authorize=exchange.authorize)
+            theirs = check(target, recipient=me, authorize=exchange.authorize)
             receipt = None
             if number + 1 < len(done) and done[number + 1][0] == "yours-receipt":
-                receipt = changeset.verify(done[number + 1][1], trust, recipient=peer)
+                receipt = check(done[number + 1][1], recipient=peer)
             if receipt is not None:
                 body = next(iter(receipt.operations()), {})
                 stamp = parse_utc(str(body.get("taken_at")))
                 steps.append(Step(stamp, False, theirs, receipt))
             else:  # never acknowledged: taken after everything else, in channel order
                 steps.append(Step(NEVER, False, theirs, None))
-    return steps
+    return steps, revoked
+
+
+def _refused_answers(exchange: Exchange, rows: list[Any]) -> dict[str, str]:
+    """The peers whose answer's signer is now refused (revoked since it was taken), each
+    with why; those answers are moved to quarantine. A certificate not begun yet by this
+    node's clock is not refused: its answer waits (the caller fails, and tries again)."""
+    folder = exchange.spool.root / ANSWERS
+    refused: dict[str, str] = {}
+    for row in rows:
+        path = folder / row.answer_file
+        if not path.is_file():  # lost between its quarantine and the new request
+            refused[row.peer] = "its answer is no longer here"
+            continue
+        try:
+            changeset.verify(path, exchange.trust, recipient=exchange.me)
+        except CertificateNotYetBegun:
+            raise
+        except CertificateRejected as exc:
+            refused[row.peer] = exc.message
+            quarantine.quarantine_file(
+                exchange.engine, exchange.spool, path, exc.reason, exc.message, exchange.clock
+            )
+    return refused
 
 
 def finish(exchange: Exchange) -> Said | None:
@@ -555,13 +659,25 @@ def finish(exchange: Exchange) -> Said | None:
     shutil.rmtree(unpacked, ignore_errors=True)
     unpacked.mkdir(parents=True)
     try:
+        # Checked again under the newest list any answer carried (the province's holds
+        # every revocation): one that verified under an older list does not count once
+        # its signer is known to be revoked. It is quarantined and its peer asked again:
+        # answering with its new certificate, the peer vouches for the same history.
+        refused = _refused_answers(exchange, rows)
+        if refused:
+            asked = ask_again(exchange, sorted(refused))
+            raise InputError(
+                "the rejoin answer of "
+                + "; of ".join(f"{peer} ({why})" for peer, why in sorted(refused.items()))
+                + f": quarantined, and {', '.join(asked)} asked again",
+                hint="the peer answers again once it signs with a certificate not revoked",
+            )
         steps = []
+        revoked = 0
         for row in rows:
-            # Checked again under the newest list any answer carried (the province's
-            # holds every revocation): one that verified under an older list does not
-            # count once its signer is known to be revoked.
-            changeset.verify(folder / row.answer_file, exchange.trust, recipient=exchange.me)
-            steps.extend(_unpack(exchange, folder / row.answer_file, unpacked))
+            more, signed_revoked = _unpack(exchange, folder / row.answer_file, unpacked)
+            steps.extend(more)
+            revoked += signed_revoked
         replayer = Replayer(node, exchange.clock)
         asked = {row.peer: row.request_id for row in rows}
         with node.engine.begin() as conn:
@@ -571,9 +687,7 @@ def finish(exchange: Exchange) -> Said | None:
             taken_back = [s.changeset for s in ordered if s.own]
             _write_kept(exchange, conn, asked, taken_back)
             conn.execute(rejoin_peer.delete())
-            context = Context(node, replayer.trust, exchange.clock)
-            for rejoined in REJOINED:
-                rejoined(context, conn, taken_back)
+            again = sum(hook(conn, node, exchange.clock) for hook in REJOINED)
             last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()
             conn.execute(
                 restore_log.update().where(restore_log.c.id == last).values(rejoined_at=now)
@@ -583,4 +697,14 @@ def finish(exchange: Exchange) -> Said | None:
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)
-    return said("rejoined", own=own, taken=taken, peers=len(rows), at=format_utc(now))
+    vouched = said("rejoined_vouched", count=revoked) if revoked else ""
+    sent = said("rejoined_sent", count=again) if again else ""
+    return said(
+        "rejoined",
+        own=own,
+        taken=taken,
+        peers=len(rows),
+        at=format_utc(now),
+        vouched=vouched,
+        sent=sent,
+    )

@@ -6,7 +6,8 @@ recovery kit, or the node's own ``keys/backup.key``) and an empty place for the 
 It fetches the node's manifests from the keeper, verifies every one (signature under
 the province's root, the node's own, named after itself) and their chain, picks the
 latest taken at or before ``at``, opens its data keys, fetches every object it needs
-(each must hash to its name, then decrypt, which authenticates it) and builds
+(each chunk must decrypt as the one the index names there, which authenticates it, and
+the bytes of an object no chunk opened covers must hash to its name) and builds
 the home beside its final place: settings, topology, keys, the spool's journal, and
 the database (the SQLite file, or a new PostgreSQL database loaded by COPY). Only then
 is it renamed into place; any failure leaves nothing behind.
@@ -80,6 +81,8 @@ __all__ = ["Fetcher", "Restored", "choose", "fetch_manifests", "load_database", 
 
 LARGEST_CRL = 16 << 20
 """No revocation list offered by a keeper is read past this size."""
+WRITE = 4 * 1024 * 1024
+"""A restored SQLite file is written in pieces of about this size."""
 _NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
 
 
@@ -188,6 +191,10 @@ class Fetcher:
         self.progress = progress
         self.bytes = 0
         self.kept: OrderedDict[str, bytes] = OrderedDict()
+        self.named: set[str] = set()
+        """Objects whose bytes were checked against their name."""
+        self.opened: dict[str, dict[int, int]] = {}
+        """Of each object kept, where format-2 chunks were opened: offset → length."""
 
     def _object(self, name: str) -> bytes:
         data = self.kept.get(name)
@@ -200,25 +207,56 @@ class Fetcher:
             if self.also is None:
                 raise
             data = self.also[0].read(self.also[1], name, LARGEST_OBJECT)
-        if envelope.object_id(data) != name:
-            raise BackupDamaged(f"object {name[:16]}… does not hash to its name")
         self.bytes += len(data)
         self.kept[name] = data
+        self.opened[name] = {}
         if len(self.kept) > self.KEPT:
-            self.kept.popitem(last=False)
+            self._settle(*self.kept.popitem(last=False))
         return data
+
+    def _check_name(self, name: str, data: bytes) -> None:
+        if name not in self.named:
+            if envelope.object_id(data) != name:
+                raise BackupDamaged(f"object {name[:16]}… does not hash to its name")
+            self.named.add(name)
+
+    def _settle(self, name: str, data: bytes) -> None:
+        """An object is done with: every byte of it was opened by the AEAD as the chunk
+        the index names there, or it is hashed against its name. So a byte altered
+        anywhere in an object fetched is refused, as if the name had been checked at
+        once, without hashing what the AEAD already checked (the bulk of a restore)."""
+        spans = self.opened.pop(name, {})
+        if name in self.named or sum(spans.values()) == len(data):
+            return
+        self._check_name(name, data)
+
+    def finish(self) -> None:
+        """Settle every object still kept (see :meth:`_settle`); call after the last
+        chunk, before anything restored counts."""
+        while self.kept:
+            self._settle(*self.kept.popitem(last=False))
 
     def chunks(self, part: Part) -> Iterator[bytes]:
         for chunk in part.chunks:
             data = self._object(chunk.object)
+            sealed: bytes | memoryview = data
             if chunk.length is not None:
                 if chunk.offset + chunk.length > len(data):
                     raise BackupDamaged(
                         f"object {chunk.object[:16]}… is shorter than the index says"
                     )
-                data = data[chunk.offset : chunk.offset + chunk.length]
-            # the name binds the bytes and the AEAD their plaintext: no second digest needed
-            plain = envelope.decrypt_object(self.keys, data, chunk.object)
+                sealed = memoryview(data)[chunk.offset : chunk.offset + chunk.length]
+            # A format-2 chunk opens only as the chunk whose hash the sealed index names
+            # (the AEAD binds it); the rest of its object is hashed when it is settled.
+            # A format-1 chunk is bound by its object's name, hashed at once.
+            bound = chunk.length is not None and envelope.is_bound(sealed)
+            if not bound:
+                self._check_name(chunk.object, data)
+            plain = envelope.open_chunk(
+                self.keys, sealed, chunk.object, bytes.fromhex(chunk.sha256)
+            )
+            if bound and chunk.object in self.opened:
+                self.opened[chunk.object][chunk.offset] = len(sealed)
             if len(plain) != chunk.size:
                 raise BackupDamaged(f"object {chunk.object[:16]}… is not the chunk the index names")
             if self.progress is not None:
@@ -329,6 +367,7 @@ def restore(
             if manifest.backend == "postgresql" and ensure_database(url):
                 created_db = url
             load_database(manifest.backend, manifest.schema, index, fetcher, url)
+            fetcher.finish()
             for folder in ("spool", "spool/outbox", "spool/receipts", "spool/taken", "keys"):
                 (staging / folder).mkdir(parents=True, exist_ok=True)
             os.chmod(staging / "keys", 0o700)
@@ -467,8 +506,15 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
     if target.exists():
         raise HomeError(f"{target} exists", hint="restore into a new database file")
     with target.open("xb") as out:
+        pending: list[bytes] = []
+        size = 0
         for piece in fetcher.chunks(index.database[0]):
-            out.write(piece)
+            pending.append(piece)
+            size += len(piece)
+            if size >= WRITE:
+                out.write(b"".join(pending))
+                pending, size = [], 0
+        out.write(b"".join(pending))
         out.flush()
         os.fsync(out.fileno())
 

@@ -90,7 +90,10 @@ def _heads(conn: Connection | sqlite3.Connection, me: str) -> dict[str, dict[str
 
 
 def export_sqlite(engine: Engine, target: Path, me: str) -> Snapshot:
-    """Copy the live SQLite database into ``target`` (a new file) with the backup API."""
+    """Copy the live SQLite database into ``target`` (a new file) with the backup API.
+
+    ``target`` is a scratch file, read once and deleted (what must last is sealed from
+    it), so it is written without a journal or a sync: a crash leaves no backup taken."""
     database = engine.url.database
     if not database:
         raise DatabaseError("the SQLite database has no file to back up")
@@ -98,6 +101,8 @@ def export_sqlite(engine: Engine, target: Path, me: str) -> Snapshot:
         # sqlite3's own context manager only ends the transaction; closing() closes.
         with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(target)) as copy:
             source.execute("PRAGMA busy_timeout=30000")
+            copy.execute("PRAGMA journal_mode=OFF")
+            copy.execute("PRAGMA synchronous=OFF")
             source.backup(copy)
             revision = copy.execute("SELECT version_num FROM alembic_version").fetchone()[0]
             heads = _heads(copy, me)

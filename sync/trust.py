@@ -16,7 +16,10 @@ difference:
   chain and its receipt, and nothing has to be re-signed (see :mod:`sync.pki`).
 
 A revoked certificate verifies nothing, whenever it signed; without a revocation list
-nothing verifies at all, and a stale list is used but reported.
+nothing verifies at all, and a stale list is used but reported. One exception: history
+that a trusted peer vouches for (the files a restored node's peer returns inside its
+signed rejoin answer, which that peer took when they verified) is checked under
+:meth:`TrustStore.vouched`, for everything but revocation.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ class TrustStore:
         """``revocation=False`` checks no revocation list (``restore`` on a fresh machine,
         which has none yet: the restored node checks every signer again as it goes on)."""
         self._revocation = revocation
+        self._vouched = False
         self._root = root_cert
         self._suite, self._root_public = check_root(root_cert)
         self._clock = clock
@@ -145,6 +149,24 @@ class TrustStore:
         crl_file = keys_dir / CRL_FILE
         crl = read_crl(crl_file, root) if crl_pem is None else load_crl(crl_pem, root)
         return cls(root, crl, clock, skew, crl_file=crl_file)
+
+    def vouched(self) -> TrustStore:
+        """This store, for files a trusted signer vouches for: every check but revocation.
+
+        A restored node's peer returns, inside an answer it signed (checked in full, under
+        the newest list), the files it took from the node and sent to it: each verified
+        when it was taken, and a fact of the network since (money moved on it). One whose
+        signer was revoked after that (the usual reason to restore is a stolen server)
+        is still what happened; refusing it would leave the channel forked for good.
+        """
+        twin = TrustStore(self._root, self._crl, self._clock, self._skew, crl_file=self._crl_file)
+        twin._revocation = self._revocation
+        twin._vouched = True
+        return twin
+
+    def revoked(self, serial: int) -> bool:
+        """Whether the list held revokes the certificate ``serial`` (False without one)."""
+        return self._crl is not None and self._crl.is_revoked(serial)
 
     @property
     def root(self) -> x509.Certificate:
@@ -242,7 +264,7 @@ class TrustStore:
                     f"{who} carries an unknown critical extension {ext.oid.dotted_string}"
                 )
         self._check_validity(who, cert, signed_at)
-        if crl is not None and crl.is_revoked(cert.serial_number):
+        if crl is not None and not self._vouched and crl.is_revoked(cert.serial_number):
             raise CertificateRejected(
                 f"{who} is revoked (serial {cert.serial_number:x}, revocation list {crl.number})"
             )

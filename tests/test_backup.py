@@ -241,9 +241,14 @@ def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: N
     target = province.path / "410100"
     for victim in journal_objects(province, "410100", 2)[:1]:
         original = victim.read_bytes()
-        for bad in (original[:60] + bytes([original[60] ^ 1]) + original[61:], original[:-7]):
+        for bad, why in (
+            # a byte of a chunk this restore does not open (the second backup's
+            # database): the object is hashed against its name
+            (original[:60] + bytes([original[60] ^ 1]) + original[61:], "does not hash"),
+            (original[:-7], "shorter than the index says"),
+        ):
             victim.write_bytes(bad)
-            with pytest.raises(BackupDamaged, match="does not hash to its name"):
+            with pytest.raises(BackupDamaged, match=why):
                 bring_back(province, "410100", url, at=between)
             assert not target.exists()
             assert not list(province.path.glob(".410100.partial-*"))
@@ -377,9 +382,9 @@ def test_bad_inputs_are_refused_and_nothing_is_created(province: Network, tmp_pa
     victim = max((store / "objects").iterdir(), key=lambda p: p.stat().st_size)
     original = victim.read_bytes()
     victim.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
-    assert "does not hash to its name" in attempt(BackupDamaged)
+    assert "fails authentication" in attempt(BackupDamaged)  # a chunk opened
     victim.write_bytes(original[: len(original) // 2])
-    assert "hash" in attempt(BackupDamaged)
+    assert "shorter than the index says" in attempt(BackupDamaged)
     victim.write_bytes(original)
     # a manifest from another node, and an older manifest replayed under a newer name
     backup(province, "410122")
@@ -609,6 +614,45 @@ def test_object_envelope_detects_tampering(cipher: str) -> None:
             envelope.decrypt_object(keys_by_id, bad, "x")
     with pytest.raises(BackupDamaged):
         envelope.decrypt_object({}, sealed, "x")
+
+
+@pytest.mark.parametrize("cipher", envelope.CIPHERS)
+def test_a_chunk_opens_only_as_the_chunk_its_index_names(cipher: str) -> None:
+    """Format 2: the plaintext hash is bound in, so a chunk swapped for another chunk of
+    the same backup (same key, both authentic) is refused like a tampered one."""
+    import hashlib
+
+    key = DataKey.fresh(cipher)
+    keys_by_id = {key.id: key}
+    data = bytes(range(256)) * 9000  # three segments
+    other = b"another chunk of the same backup"
+    digest, other_digest = hashlib.sha256(data).digest(), hashlib.sha256(other).digest()
+    sealed = envelope.seal_chunk(key, data, digest)
+    assert envelope.is_bound(sealed) and sealed[:4] == b"FSB2"
+    assert envelope.open_chunk(keys_by_id, sealed, "x", digest) == data
+    assert envelope.open_chunk(keys_by_id, memoryview(sealed), "x", digest) == data
+    swapped = envelope.seal_chunk(key, other, other_digest)
+    assert envelope.open_chunk(keys_by_id, swapped, "x", other_digest) == other
+    with pytest.raises(BackupDamaged, match="not the chunk the index names"):
+        envelope.open_chunk(keys_by_id, swapped, "x", digest)
+    assert envelope.seal_chunk(key, data, digest)[20:32] != sealed[20:32]  # fresh nonces
+    step = envelope.SEGMENT + 16
+    for bad in (
+        sealed[:-1],  # truncated
+        sealed[: 32 + step],  # a whole final segment dropped
+        sealed[:32]
+        + sealed[32 + step : 32 + 2 * step]
+        + sealed[32 : 32 + step]
+        + sealed[32 + 2 * step :],
+        sealed[:50] + bytes([sealed[50] ^ 0x80]) + sealed[51:],
+        sealed[:24] + bytes([sealed[24] ^ 1]) + sealed[25:],  # the nonce
+    ):
+        with pytest.raises(BackupDamaged):
+            envelope.open_chunk(keys_by_id, bad, "x", digest)
+    with pytest.raises(BackupDamaged):
+        envelope.open_chunk({}, sealed, "x", digest)
+    old = envelope.encrypt_object(key, data)  # format 1 still opens
+    assert envelope.open_chunk(keys_by_id, old, "x", digest) == data
 
 
 def test_the_center_unreachable_mid_backup_resumes_and_lists_nothing_half_written(
@@ -903,8 +947,7 @@ def revoke_a_stolen_key(network: Network, code: str) -> Any:
     change-sets queued, not sent). Returns the certificate revoked."""
     from cryptography import x509
 
-    from nodes import keys as node_keys
-    from sync import pki, revocation
+    from sync import pki
 
     stolen = network.path / f"stolen-{code}"
     request = pki.new_node_key(stolen, code)
@@ -913,6 +956,17 @@ def revoke_a_stolen_key(network: Network, code: str) -> Any:
     cert = x509.load_pem_x509_certificate(
         pki.sign_csr(ca, request.read_bytes(), role, clock=SYSTEM_CLOCK)
     )
+    revoke(network, cert)
+    return cert
+
+
+def revoke(network: Network, cert: Any) -> None:
+    """The CA revokes ``cert`` (key compromise), and the province publishes the list down
+    the tree (its change-sets queued, not sent)."""
+    from nodes import keys as node_keys
+    from sync import pki, revocation
+
+    ca = pki.load_root(network.ca_dir)
     current = ca.crl()
     now = datetime.now(UTC)
     entry = revocation.revocation_entry(
@@ -923,7 +977,27 @@ def revoke_a_stolen_key(network: Network, code: str) -> Any:
     )
     with Node.open(network.path / "410000") as node:
         node_keys.publish_revocation(node, network.ca_dir, None)
-    return cert
+
+
+def certificate_of(network: Network, code: str) -> Any:
+    """The certificate ``code`` signs with now."""
+    from sync.pki import load_signer
+
+    return load_signer(network.path / code / "keys").certificate
+
+
+def rekey(network: Network, code: str) -> None:
+    """``code`` gets a new key and certificate (``keys new --renew``, then ``keys install``)."""
+    from nodes import keys as node_keys
+    from sync import pki
+
+    home = network.homes[code]
+    request, _ssh = node_keys.new_key(home, code, renew=True)
+    ca = pki.load_root(network.ca_dir)
+    signed = network.path / f"{code}-renewed.crt"
+    role = network.topology.node(code).role
+    signed.write_bytes(pki.sign_csr(ca, request.read_bytes(), role, clock=SYSTEM_CLOCK))
+    node_keys.install_certificate(home, signed, network.ca_dir / "ca.crt")
 
 
 def verifies_at(network: Network, code: str, cert: Any) -> bool:
@@ -1035,3 +1109,122 @@ def test_a_node_restored_twice_is_not_cut_off_by_the_fence_its_peer_got_back_fro
         ).scalars()
     assert verdict == "applied"
     check_books(province)
+
+
+@pytest.mark.slow
+def test_a_node_restored_after_its_stolen_certificate_was_revoked_rejoins_with_all_it_signed(
+    province: Network,
+) -> None:
+    """郑州市's server is stolen after its last backup, by then it had issued 300.00 元 to
+    中原区 with the certificate it held: the CA revokes that certificate. The city is
+    restored (with that certificate, from the backup) and given a new key before it
+    rejoins. Its requests are signed again with the new key, and what 中原区 took from it
+    under the revoked certificate, vouched for by 中原区's answer, is taken back: nothing
+    lost, no fork."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    stolen = certificate_of(province, "410100")
+    url = lose(province, "410100")
+    revoke(province, stolen)
+    bring_back(province, "410100", url)
+    rekey(province, "410100")
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        assert not rejoin.in_progress(node)
+    assert not verifies_at(province, "410100", stolen)
+    assert amounts(province, "410100", "issued") == {down: 300_00}
+    assert amounts(province, "410102", "received") == {down: 300_00}
+    later = issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)  # the channel goes on after the change-set taken back
+    assert amounts(province, "410102", "received") == {down: 300_00, later: 200_00}
+    assert quarantined(province) == []
+    check_books(province)
+
+
+@pytest.mark.slow
+def test_an_answer_whose_signer_is_revoked_before_the_rejoin_ends_is_asked_again(
+    province: Network,
+) -> None:
+    """中原区 answers the restored city's request, then its certificate is revoked (the
+    city learns it from the province's answer) and it gets a new key. Its answer is
+    quarantined and it is asked again; the new answer, signed with the new key, vouches
+    for the receipt 中原区 signed with the revoked one, and the city rejoins."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    settle(province)
+    bring_back(province, "410100", lose(province, "410100"))
+    for code in ("410100", "410102", "410100"):  # 中原区 answers; the others sleep
+        with Node.open(province.path / code) as node:
+            Exchange(node).run_round()
+    with Node.open(province.path / "410100") as city:
+        assert rejoin.in_progress(city)
+        assert [r for r in rejoin.rejoining(city).waiting if r == "410102"] == []
+    county = certificate_of(province, "410102")
+    revoke(province, county)
+    rekey(province, "410102")
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        assert not rejoin.in_progress(node)
+    assert not verifies_at(province, "410100", county)
+    assert [(q[0], q[2]) for q in quarantined(province)] == [("410100", "410102")]
+    assert amounts(province, "410100", "issued") == {down: 300_00}
+    with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
+        (verdict,) = conn.execute(
+            sa.select(outbox.c.receipt_verdict).where(outbox.c.recipient == "410102")
+        ).scalars()
+    assert verdict == "applied"
+    later = issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)
+    assert amounts(province, "410102", "received") == {down: 300_00, later: 200_00}
+    check_books(province)
+
+
+def extensions(network: Network, code: str) -> list[str]:
+    """The extension codes node ``code`` holds."""
+    from schema.tables import code_item
+
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        return sorted(
+            conn.execute(
+                sa.select(code_item.c.code).where(code_item.c.is_extension.is_(True))
+            ).scalars()
+        )
+
+
+@pytest.mark.slow
+def test_a_code_set_the_lost_province_had_sent_reaches_every_node_after_it_rejoins(
+    province: Network, tmp_path: Path
+) -> None:
+    """The province imports an extension after its last backup and sends it to every
+    node; only 郑州市 takes it before the province's disk dies, with the copies for the
+    others still in its mailboxes. Restored, the province takes the code set back from
+    郑州市 and, once rejoined, sends its extensions to every node again."""
+    from nodes.fiscal.codes import import_codes
+
+    backup(province, "410000")
+    settle(province)
+    csv = tmp_path / "codes.csv"
+    csv.write_text(
+        "codeset,year,code,name,parent,level\nfunc,2026,2059902,扩展项目二,20599,3\n",
+        encoding="utf-8",
+    )
+    with Node.open(province.path / "410000") as node:
+        import_codes(node, csv)
+    for code in ("410000", "410100"):  # sent; only the city takes it
+        with Node.open(province.path / code) as node:
+            Exchange(node).run_round()
+    assert extensions(province, "410100") == ["2059902"]
+    assert extensions(province, "410102") == []
+    bring_back(province, "410000", lose(province, "410000"))
+    settle(province)
+    for spec in province.topology:
+        assert extensions(province, spec.code) == ["2059902"], spec.code
+    # the lost copies, relayed by the city, arrive after the rejoin: void, not a fork
+    assert {(why, origin) for _where, why, origin in quarantined(province)} <= {("void", "410000")}

@@ -25,26 +25,22 @@ from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.limits import misfit
 from schema.tables import code_item
-from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
-from sync.pki import load_signer
 
 if TYPE_CHECKING:
-    from nodes.capabilities import Context
     from nodes.node import Node
-    from sync.changeset import Verified
 
 __all__ = [
     "CODESETS",
     "CodeItem",
     "Known",
     "import_codes",
-    "publish_again",
     "items",
     "load_national",
     "national_years",
     "parse_operations",
+    "publish_again",
     "read_csv",
     "store",
 ]
@@ -232,29 +228,30 @@ def import_codes(
     return len(items), len(written)
 
 
-def publish_again(context: Context, conn: Connection, taken_back: list[Verified]) -> None:
-    """Once the province has rejoined: send again to every node the code items of the
-    ``codeset`` change-sets it took back. A node restored at the same time as the province
-    may have lost them, and no peer could return them to either; storing them is the same
-    whether a node holds them or not (:func:`store`)."""
-    node = context.node
-    if node.spec.role != "province":
-        return
-    found: dict[tuple[str, int, str], CodeItem] = {}
-    for verified in taken_back:
-        if verified.header.kind == "codeset":
-            for item in parse_operations(verified.operations()):
-                found[(item.codeset, item.year, item.code)] = item
-    if not found:
-        return
-    operations = [item.as_operation() for _key, item in sorted(found.items())]
-    signer = load_signer(node.home.keys)
-    for code in sorted(n.code for n in node.topology if n.code != node.spec.code):
-        enqueue(conn, node.spool, signer, code, "codeset", operations, context.clock)
-
-
 def _store_all(conn: Connection, items: list[CodeItem]) -> None:
     store(conn, items)
+
+
+def publish_again(conn: Connection, node: Node, clock: Clock) -> int:
+    """Once the province has rejoined after a restore, send every extension it holds to
+    every node again; return the change-sets queued. A code set it imported and sent
+    before it was lost reached some nodes and not others (the copies still in its
+    mailboxes were lost with it); those that took it gave it back, so the province holds
+    it again, and storing codes is idempotent where they were taken."""
+    if node.spec.role != "province":
+        return 0
+    rows = conn.execute(
+        sa.select(code_item)
+        .where(code_item.c.is_extension.is_(True))
+        .order_by(code_item.c.codeset, code_item.c.year, code_item.c.code)
+    ).all()
+    if not rows:
+        return 0
+    operations = [
+        CodeItem(r.codeset, r.year, r.code, r.name, r.parent_code, r.level, True).as_operation()
+        for r in rows
+    ]
+    return len(node.broadcast_in(conn, "codeset", operations, clock=clock))
 
 
 def items(node: Node, codeset: str, year: int | None = None) -> list[CodeItem]:

@@ -41,13 +41,22 @@ travel in packs (:data:`sync.backup.manifest.PACK`), so small ones cost no file 
 WINDOW = 16 * MAXIMUM
 
 
-def fixed_chunks(stream: BinaryIO, size: int = FIXED) -> Iterator[bytes]:
-    """The stream in pieces of ``size`` bytes (the last may be shorter)."""
+READ = 4 * 1024 * 1024
+"""What :func:`fixed_chunks` reads at once (a multiple of any chunk size used)."""
+
+
+def fixed_chunks(stream: BinaryIO, size: int = FIXED) -> Iterator[memoryview]:
+    """The stream in pieces of ``size`` bytes (the last may be shorter), as views into
+    a block of :data:`READ` bytes read at once: each is valid until the next is drawn."""
+    block = max(size, READ - READ % size)
     while True:
-        piece = stream.read(size)
-        if not piece:
+        data = stream.read(block)
+        if not data:
             return
-        yield piece
+        with memoryview(data) as view:
+            for start in range(0, len(view), size):
+                with view[start : start + size] as piece:
+                    yield piece
 
 
 class ContentCutter:

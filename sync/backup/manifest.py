@@ -159,7 +159,8 @@ class Index:
             "files": files,
             "digests": self.digests,
         }
-        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+        # Level 1: the hashes, most of it, do not compress at any level.
+        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Index:

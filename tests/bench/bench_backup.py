@@ -29,6 +29,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,7 @@ from nodes.backups import take_backup, upload  # noqa: E402
 from nodes.exchange import Exchange  # noqa: E402
 from nodes.network import sync_network  # noqa: E402
 from nodes.restore import restore  # noqa: E402
-from schema.engine import parse_url  # noqa: E402
+from schema.engine import drop_database, parse_url  # noqa: E402
 from schema.tables import appropriation, appropriation_event  # noqa: E402
 from sync.merkle import leaf_of  # noqa: E402
 
@@ -57,6 +58,11 @@ PG = os.environ.get("FISCALSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432"
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident set (``VmHWM``), in MB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -134,9 +140,11 @@ def step_ours(directory: Path) -> dict[str, Any]:
     backed, backed_cpu = time.perf_counter() - started, cpu_s() - cpu
     sync_network(directory / "province", until_quiet=True)
     target = directory / "restored"
+    shutil.rmtree(target, ignore_errors=True)  # of an earlier repetition
     url = None
     if (directory / "backend").read_text() == "postgresql":
         url = f"{PG}/{(directory / 'dbprefix').read_text()}_restored"
+        drop_database(url)
     started, cpu = time.perf_counter(), cpu_s()
     done = restore(
         PROVINCE,
@@ -192,11 +200,14 @@ def step_baseline(directory: Path) -> dict[str, Any]:
         )
         backed, backed_cpu = time.perf_counter() - started, cpu_s() - cpu
         target = plain.set(database=f"{plain.database}_pgrestore")
+        drop_database(target.render_as_string(hide_password=False))  # an earlier repetition
         subprocess.run(
             [
                 "createdb",
                 "-h",
                 plain.host or "127.0.0.1",
+                "-p",
+                str(plain.port or 5432),
                 "-U",
                 plain.username or "postgres",
                 target.database,
@@ -250,11 +261,13 @@ def run_step(step: str, directory: Path, events: int) -> dict[str, Any]:
             "--events",
             str(events),
         ],
-        check=True,
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"step {step} failed (exit {out.returncode})")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -295,6 +308,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the baseline and ours this many times each, alternating, on the same "
+        "databases, and report the median of each figure (for a machine doing other work)",
+    )
     parser.add_argument("--step")
     parser.add_argument("--dir", type=Path)
     args = parser.parse_args()
@@ -319,7 +339,15 @@ def main() -> int:
                     f"prepared {args.events:,} events for {name} in {time.perf_counter() - started:.1f} s",
                     file=sys.stderr,
                 )
-                results[name] = run_step(name, directory, args.events)
+            runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "ours": []}
+            for _ in range(args.repeat):
+                for name in runs:
+                    runs[name].append(run_step(name, base / name, args.events))
+            for name, done in runs.items():
+                results[name] = {
+                    key: statistics.median(run[key] for run in done) for key in done[0]
+                }
+            results["incremental"] = run_step("incremental", base / "incremental", args.events)
         finally:
             for name in ("baseline", "ours", "incremental"):
                 drop_all(base / name)
@@ -327,7 +355,8 @@ def main() -> int:
     total = ours["backup_s"] + ours["restore_s"]
     base_total = base_["backup_s"] + base_["restore_s"]
     tool = "sqlite .backup + copy" if args.backend == "sqlite" else "pg_dump -Fc + pg_restore"
-    print(f"\n{args.events:,} appropriation events, {args.backend}")
+    runs_note = f", median of {args.repeat} alternating runs" if args.repeat > 1 else ""
+    print(f"\n{args.events:,} appropriation events, {args.backend}{runs_note}")
     cpu, base_cpu = (r["backup_cpu"] + r["restore_cpu"] for r in (ours, base_))
     print(
         "| configuration | backup s | restore s | total s | CPU s (this process and its "
