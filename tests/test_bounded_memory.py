@@ -192,3 +192,80 @@ def test_listings_stream_in_blocks_with_the_balances_of_each_block(
     empty = runner.invoke(cli, ["--home", str(province.path / "410181"), "appropriations",
                                 "--issued", "--lang", "en"])  # fmt: skip
     assert empty.output == "No appropriations issued.\n"
+
+
+# A command line run in a fresh interpreter that reports its own peak RSS (VmHWM) as it
+# exits, with the blocks it works in made small (as the tests above do by monkeypatch), so
+# that a few thousand rows are many blocks and holding every row would show.
+PEAK_RUNNER = """
+import atexit, sys
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("VMHWM_KB " + line.split()[1] + "\\n")
+atexit.register(peak)
+from nodes.fiscal.appropriations import issuing, listings
+issuing.BATCH = 500
+listings.STREAM_ROWS = 500
+from cli import cli
+cli(sys.argv[1:], prog_name="fiscalsync")
+"""
+
+BATCH_RECIPIENTS = ("410100", "410300", "410181", "410102", "410122", "410322")
+
+
+def _write_batch(path: Path, count: int, first_doc: int) -> None:
+    """A CSV batch of ``count`` varied lines, 文号 numbered from ``first_doc``."""
+    head = "recipient,amount,func,econ,fund,doc,title,year\n"
+    with path.open("w", encoding="utf-8") as out:
+        out.write(head)
+        for n in range(count):
+            out.write(
+                f"{BATCH_RECIPIENTS[n % 6]},{1 + (n * 7919) % 999_999}.{n % 100:02d},"
+                f"{FUNCS[n % len(FUNCS)]},{'50201' if n % 2 else '51301'},111,"
+                f"豫财{'预教社'[n % 3]}〔2026〕{first_doc + n // 4}号,第{n}行 {'项' * (n % 40)},"
+                "2026\n"
+            )
+
+
+def _peak_mb(home: Path, *args: str) -> float:
+    """The peak RSS of one command over ``home`` in a fresh interpreter, in MB."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RUNNER, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak = [line for line in done.stderr.splitlines() if line.startswith("VMHWM_KB ")]
+    return int(peak[-1].split()[1]) / 1024
+
+
+@pytest.mark.slow
+def test_the_peak_memory_of_allocate_file_and_the_listing_does_not_grow_with_the_rows(
+    province: Network, tmp_path: Path
+) -> None:
+    """The same commands over 2,000 and then 20,000 more rows, blocks of 500: the child's
+    own high-water mark may not grow by what holding the extra rows would take (about
+    2 KB a line for allocate, 4 KB a row for the JSON listing, 40 MB and more here)."""
+    home = province.path / "410000"
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    _write_batch(small, 2_000, first_doc=1)
+    _write_batch(large, 20_000, first_doc=10_000)
+    listing = ["appropriations", "--issued", "--format", "json", "-o"]
+    allocate_small = _peak_mb(home, "allocate", "--file", str(small), "--year", "2026")
+    list_small = _peak_mb(home, *listing, str(tmp_path / "small.json"))
+    allocate_large = _peak_mb(home, "allocate", "--file", str(large), "--year", "2026")
+    list_large = _peak_mb(home, *listing, str(tmp_path / "large.json"))
+    with (tmp_path / "large.json").open(encoding="utf-8") as listed:
+        records = json.load(listed)
+    assert len(records) == 22_000 and len({r["id"] for r in records}) == 22_000
+    with Node.open(home) as node, node.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(appropriation)).scalar() == (
+            22_000
+        )
+    grown = {"allocate": allocate_large - allocate_small, "listing": list_large - list_small}
+    assert max(grown.values()) < 12, (grown, allocate_small, list_small)
