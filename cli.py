@@ -3252,8 +3252,6 @@ def ledger_list(
             days.append(date.fromisoformat(text) if text else None)
         except ValueError as exc:
             raise InputError(f"{option} {text!r} is not a date", hint="e.g. 2026-10-15") from exc
-    with Node.open(_home(ctx)) as node:
-        found = ledger.entries(node, start=days[0], end=days[1], appropriation_id=appropriation_id)
     columns = [
         tabular.Column("date", "date (日期)"),
         tabular.Column("direction", "收支"),
@@ -3270,12 +3268,17 @@ def ledger_list(
         direction = {d: say(words, "direction", d) for d in ("expenditure", "revenue")}
     else:
         direction = {"expenditure": "支出", "revenue": "收入"}
-    rows = [
-        [e.entry_date.isoformat(), direction[e.direction], e.code, e.econ or "", e.amount_fen,
-         e.appropriation_id or "", e.memo, e.recorded_by]
-        for e in found
-    ]  # fmt: skip
-    _emit(columns, rows, fmt, output, title="ledger", empty=words["l.empty"])
+    with Node.open(_home(ctx)) as node:
+
+        def rows() -> Iterator[list[Any]]:
+            found = ledger.iter_entries(
+                node, start=days[0], end=days[1], appropriation_id=appropriation_id
+            )
+            for e in found:
+                yield [e.entry_date.isoformat(), direction[e.direction], e.code, e.econ or "",
+                       e.amount_fen, e.appropriation_id or "", e.memo, e.recorded_by]  # fmt: skip
+
+        _emit(columns, rows, fmt, output, title="ledger", empty=words["l.empty"])
 
 
 # --- transfer types and 直达资金 commands ---

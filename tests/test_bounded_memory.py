@@ -269,3 +269,34 @@ def test_the_peak_memory_of_allocate_file_and_the_listing_does_not_grow_with_the
         )
     grown = {"allocate": allocate_large - allocate_small, "listing": list_large - list_small}
     assert max(grown.values()) < 12, (grown, allocate_small, list_small)
+
+
+def test_the_ledger_listing_streams_its_entries_in_blocks(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from nodes.fiscal import ledger
+
+    monkeypatch.setattr(ledger, "STREAM_ROWS", 7)  # blocks much smaller than the listing
+    entries = [
+        ledger.Entry(
+            date(2026, 10, 1 + n % 28), "expenditure", "2050202", 100 + n, "50201", memo=f"第{n}笔"
+        )
+        for n in range(45)
+    ]
+    home = province.path / "410102"
+    with Node.open(home) as node:
+        assert ledger.record(node, entries, actor="test") == 45
+        streamed = ledger.iter_entries(node)
+        assert isinstance(streamed, Iterator)  # a lazy iterator, not a list
+        first = next(streamed)
+        streamed.close()
+    ordered = sorted(entries, key=lambda e: e.entry_date)  # by date, then as recorded
+    assert (first.entry_date, first.memo) == (ordered[0].entry_date, ordered[0].memo)
+    listed = CliRunner().invoke(cli, ["--home", str(home), "ledger", "list", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert [(r["memo"], r["amount"]) for r in rows] == [
+        (e.memo, f"{e.amount_fen // 100}.{e.amount_fen % 100:02d}") for e in ordered
+    ]
