@@ -300,3 +300,33 @@ def test_the_ledger_listing_streams_its_entries_in_blocks(
     assert [(r["memo"], r["amount"]) for r in rows] == [
         (e.memo, f"{e.amount_fen // 100}.{e.amount_fen % 100:02d}") for e in ordered
     ]
+
+
+def test_the_jurisdiction_listing_streams_what_was_received_and_the_copies(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nodes.fiscal.appropriations import copies
+
+    monkeypatch.setattr(copies, "STREAM_ROWS", 7)  # blocks much smaller than the listing
+    count = 60
+    with Node.open(province.path / "410000") as node:
+        appropriations.allocate(node, lines(count), actor="test")
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    city = province.path / "410100"
+    with Node.open(city) as node:
+        shares = copies.iter_jurisdiction(node, 2026)
+        assert isinstance(shares, Iterator)  # a lazy iterator, not a list
+        shares.close()
+        held = copies.jurisdiction(node, 2026)
+    own = [line.amount_fen for line in lines(count) if line.recipient == "410100"]
+    below = [line.amount_fen for line in lines(count) if line.recipient == "410102"]
+    assert [s.amount_fen for s in held if not s.copy] == own
+    assert [s.available_fen for s in held if not s.copy] == own
+    assert [s.amount_fen for s in held if s.copy] == below  # 抄送 of what went over its head
+    listed = CliRunner().invoke(
+        cli, ["--home", str(city), "appropriations", "jurisdiction", "--lang", "en"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.output.splitlines()) == 2 + len(own) + len(below) + 1
+    total = f"{sum(own) // 100:,}.{sum(own) % 100:02d}"
+    assert total in listed.output.splitlines()[-1]
