@@ -330,3 +330,20 @@ def test_the_jurisdiction_listing_streams_what_was_received_and_the_copies(
     assert len(listed.output.splitlines()) == 2 + len(own) + len(below) + 1
     total = f"{sum(own) // 100:,}.{sum(own) % 100:02d}"
     assert total in listed.output.splitlines()[-1]
+
+
+def test_repeats_are_named_exactly_when_the_fixed_size_filter_says_seen_to_every_line(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filter of keys seen is approximate: with 64 bits almost every line "may be seen";
+    the lines themselves are compared, so only the true repeat is named."""
+    monkeypatch.setattr(issuing._Seen, "BITS", 64)
+    monkeypatch.setattr(issuing, "BATCH", 40)
+    with Node.open(province.path / "410000") as node:
+        with pytest.raises(RowsRefused) as repeat:
+            appropriations.allocate(node, Once(batch_with_repeat()), actor="test")
+        assert repeat.value.problems == [
+            "line 101: repeats line 1 (the same 文号, recipient, function and amount)"
+        ]
+        issued = appropriations.allocate(node, Once(lines(100)), actor="test")
+    assert len(issued) == 100
