@@ -3478,8 +3478,6 @@ def ledger_list(
             days.append(date.fromisoformat(text) if text else None)
         except ValueError as exc:
             raise InputError(f"{option} {text!r} is not a date", hint="e.g. 2026-10-15") from exc
-    with Node.open(_home(ctx)) as node:
-        found = ledger.entries(node, start=days[0], end=days[1], appropriation_id=appropriation_id)
     columns = [
         tabular.Column("date", "date (日期)"),
         tabular.Column("direction", "收支"),
@@ -3496,12 +3494,17 @@ def ledger_list(
         direction = {d: say(words, "direction", d) for d in ("expenditure", "revenue")}
     else:
         direction = {"expenditure": "支出", "revenue": "收入"}
-    rows = [
-        [e.entry_date.isoformat(), direction[e.direction], e.code, e.econ or "", e.amount_fen,
-         e.appropriation_id or "", e.memo, e.recorded_by]
-        for e in found
-    ]  # fmt: skip
-    _emit(columns, rows, fmt, output, title="ledger", empty=words["l.empty"])
+    with Node.open(_home(ctx)) as node:
+
+        def rows() -> Iterator[list[Any]]:
+            found = ledger.iter_entries(
+                node, start=days[0], end=days[1], appropriation_id=appropriation_id
+            )
+            for e in found:
+                yield [e.entry_date.isoformat(), direction[e.direction], e.code, e.econ or "",
+                       e.amount_fen, e.appropriation_id or "", e.memo, e.recorded_by]  # fmt: skip
+
+        _emit(columns, rows, fmt, output, title="ledger", empty=words["l.empty"])
 
 
 # --- transfer types and 直达资金 commands ---
@@ -3587,8 +3590,6 @@ def appropriations_jurisdiction(
     Example:
       fiscalsync --home /srv/fiscalsync/410100 appropriations jurisdiction --year 2026
     """
-    with Node.open(_home(ctx)) as node:
-        shares = appropriations.jurisdiction(node, year)
     columns = [
         tabular.Column("id", "id"),
         tabular.Column("held", "here"),
@@ -3613,26 +3614,24 @@ def appropriations_jurisdiction(
         held = {True: words["held.copy"], False: words["held.own"]}
         transfers = {kind: say(words, "transfer", kind) for kind in transfers}
         direct = words["direct.yes"]
-    rows = [
-        [
-            s.id,
-            held[s.copy],
-            s.issuer,
-            s.recipient,
-            s.func_code,
-            transfers[s.transfer_type],
-            direct if s.direct else "",
-            s.doc_no,
-            s.amount_fen,
-            s.available_fen,
-        ]
-        for s in shares
-    ]
-    _emit(columns, rows, fmt, output, title="jurisdiction", empty=words["a.empty_jurisdiction"])
-    if fmt == "table" and output is None and shares:
-        own = sum(s.amount_fen for s in shares if not s.copy)
-        everything = sum(s.amount_fen for s in shares)
-        click.echo(words["a.totals"].format(own=format_yuan(own), all=format_yuan(everything)))
+    sums = {"own": 0, "all": 0, "shares": 0}  # as the rows stream by (the table's last pass)
+
+    with Node.open(_home(ctx)) as node:
+
+        def rows() -> Iterator[list[Any]]:
+            sums.update(own=0, all=0, shares=0)
+            for s in appropriations.iter_jurisdiction(node, year):
+                sums["shares"] += 1
+                sums["all"] += s.amount_fen
+                sums["own"] += 0 if s.copy else s.amount_fen
+                yield [s.id, held[s.copy], s.issuer, s.recipient, s.func_code,
+                       transfers[s.transfer_type], direct if s.direct else "", s.doc_no,
+                       s.amount_fen, s.available_fen]  # fmt: skip
+
+        _emit(columns, rows, fmt, output, title="jurisdiction", empty=words["a.empty_jurisdiction"])
+    if fmt == "table" and output is None and sums["shares"]:
+        own, everything = format_yuan(sums["own"]), format_yuan(sums["all"])
+        click.echo(words["a.totals"].format(own=own, all=everything))
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

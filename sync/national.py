@@ -68,7 +68,7 @@ class SM3Hash:
         if data:
             self._hash.update(data)
 
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: bytes | bytearray, /) -> None:
         self._hash.update(data)
 
     def digest(self) -> bytes:

@@ -192,3 +192,158 @@ def test_listings_stream_in_blocks_with_the_balances_of_each_block(
     empty = runner.invoke(cli, ["--home", str(province.path / "410181"), "appropriations",
                                 "--issued", "--lang", "en"])  # fmt: skip
     assert empty.output == "No appropriations issued.\n"
+
+
+# A command line run in a fresh interpreter that reports its own peak RSS (VmHWM) as it
+# exits, with the blocks it works in made small (as the tests above do by monkeypatch), so
+# that a few thousand rows are many blocks and holding every row would show.
+PEAK_RUNNER = """
+import atexit, sys
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("VMHWM_KB " + line.split()[1] + "\\n")
+atexit.register(peak)
+from nodes.fiscal.appropriations import issuing, listings
+issuing.BATCH = 500
+listings.STREAM_ROWS = 500
+from cli import cli
+cli(sys.argv[1:], prog_name="fiscalsync")
+"""
+
+BATCH_RECIPIENTS = ("410100", "410300", "410181", "410102", "410122", "410322")
+
+
+def _write_batch(path: Path, count: int, first_doc: int) -> None:
+    """A CSV batch of ``count`` varied lines, 文号 numbered from ``first_doc``."""
+    head = "recipient,amount,func,econ,fund,doc,title,year\n"
+    with path.open("w", encoding="utf-8") as out:
+        out.write(head)
+        for n in range(count):
+            out.write(
+                f"{BATCH_RECIPIENTS[n % 6]},{1 + (n * 7919) % 999_999}.{n % 100:02d},"
+                f"{FUNCS[n % len(FUNCS)]},{'50201' if n % 2 else '51301'},111,"
+                f"豫财{'预教社'[n % 3]}〔2026〕{first_doc + n // 4}号,第{n}行 {'项' * (n % 40)},"
+                "2026\n"
+            )
+
+
+def _peak_mb(home: Path, *args: str) -> float:
+    """The peak RSS of one command over ``home`` in a fresh interpreter, in MB."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RUNNER, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak = [line for line in done.stderr.splitlines() if line.startswith("VMHWM_KB ")]
+    return int(peak[-1].split()[1]) / 1024
+
+
+@pytest.mark.slow
+def test_the_peak_memory_of_allocate_file_and_the_listing_does_not_grow_with_the_rows(
+    province: Network, tmp_path: Path
+) -> None:
+    """The same commands over 2,000 and then 20,000 more rows, blocks of 500: the child's
+    own high-water mark may not grow by what holding the extra rows would take (about
+    2 KB a line for allocate, 4 KB a row for the JSON listing, 40 MB and more here)."""
+    home = province.path / "410000"
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    _write_batch(small, 2_000, first_doc=1)
+    _write_batch(large, 20_000, first_doc=10_000)
+    listing = ["appropriations", "--issued", "--format", "json", "-o"]
+    allocate_small = _peak_mb(home, "allocate", "--file", str(small), "--year", "2026")
+    list_small = _peak_mb(home, *listing, str(tmp_path / "small.json"))
+    allocate_large = _peak_mb(home, "allocate", "--file", str(large), "--year", "2026")
+    list_large = _peak_mb(home, *listing, str(tmp_path / "large.json"))
+    with (tmp_path / "large.json").open(encoding="utf-8") as listed:
+        records = json.load(listed)
+    assert len(records) == 22_000 and len({r["id"] for r in records}) == 22_000
+    with Node.open(home) as node, node.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(appropriation)).scalar() == (
+            22_000
+        )
+    grown = {"allocate": allocate_large - allocate_small, "listing": list_large - list_small}
+    assert max(grown.values()) < 12, (grown, allocate_small, list_small)
+
+
+def test_the_ledger_listing_streams_its_entries_in_blocks(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from nodes.fiscal import ledger
+
+    monkeypatch.setattr(ledger, "STREAM_ROWS", 7)  # blocks much smaller than the listing
+    entries = [
+        ledger.Entry(
+            date(2026, 10, 1 + n % 28), "expenditure", "2050202", 100 + n, "50201", memo=f"第{n}笔"
+        )
+        for n in range(45)
+    ]
+    home = province.path / "410102"
+    with Node.open(home) as node:
+        assert ledger.record(node, entries, actor="test") == 45
+        streamed = ledger.iter_entries(node)
+        assert isinstance(streamed, Iterator)  # a lazy iterator, not a list
+        first = next(streamed)
+        streamed.close()
+    ordered = sorted(entries, key=lambda e: e.entry_date)  # by date, then as recorded
+    assert (first.entry_date, first.memo) == (ordered[0].entry_date, ordered[0].memo)
+    listed = CliRunner().invoke(cli, ["--home", str(home), "ledger", "list", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert [(r["memo"], r["amount"]) for r in rows] == [
+        (e.memo, f"{e.amount_fen // 100}.{e.amount_fen % 100:02d}") for e in ordered
+    ]
+
+
+def test_the_jurisdiction_listing_streams_what_was_received_and_the_copies(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nodes.fiscal.appropriations import copies
+
+    monkeypatch.setattr(copies, "STREAM_ROWS", 7)  # blocks much smaller than the listing
+    count = 60
+    with Node.open(province.path / "410000") as node:
+        appropriations.allocate(node, lines(count), actor="test")
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    city = province.path / "410100"
+    with Node.open(city) as node:
+        shares = copies.iter_jurisdiction(node, 2026)
+        assert isinstance(shares, Iterator)  # a lazy iterator, not a list
+        shares.close()
+        held = copies.jurisdiction(node, 2026)
+    own = [line.amount_fen for line in lines(count) if line.recipient == "410100"]
+    below = [line.amount_fen for line in lines(count) if line.recipient == "410102"]
+    assert [s.amount_fen for s in held if not s.copy] == own
+    assert [s.available_fen for s in held if not s.copy] == own
+    assert [s.amount_fen for s in held if s.copy] == below  # 抄送 of what went over its head
+    listed = CliRunner().invoke(
+        cli, ["--home", str(city), "appropriations", "jurisdiction", "--lang", "en"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.output.splitlines()) == 2 + len(own) + len(below) + 1
+    total = f"{sum(own) // 100:,}.{sum(own) % 100:02d}"
+    assert total in listed.output.splitlines()[-1]
+
+
+def test_repeats_are_named_exactly_when_the_fixed_size_filter_says_seen_to_every_line(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filter of keys seen is approximate: with 64 bits almost every line "may be seen";
+    the lines themselves are compared, so only the true repeat is named."""
+    monkeypatch.setattr(issuing._Seen, "BITS", 64)
+    monkeypatch.setattr(issuing, "BATCH", 40)
+    with Node.open(province.path / "410000") as node:
+        with pytest.raises(RowsRefused) as repeat:
+            appropriations.allocate(node, Once(batch_with_repeat()), actor="test")
+        assert repeat.value.problems == [
+            "line 101: repeats line 1 (the same 文号, recipient, function and amount)"
+        ]
+        issued = appropriations.allocate(node, Once(lines(100)), actor="test")
+    assert len(issued) == 100

@@ -10,7 +10,7 @@ row is named.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from sync.errors import InputError
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["DIRECTIONS", "Entry", "Recorded", "entries", "read_entries", "record"]
+__all__ = ["DIRECTIONS", "Entry", "Recorded", "entries", "iter_entries", "read_entries", "record"]
 
 DIRECTIONS = {
     "expenditure": "expenditure",
@@ -263,6 +263,23 @@ def entries(
 ) -> list[Recorded]:
     """``ledger list``: the entries recorded here, by date (between ``start`` and ``end``,
     both included), or those spent against one appropriation."""
+    return list(iter_entries(node, start=start, end=end, appropriation_id=appropriation_id))
+
+
+STREAM_ROWS = 2_000
+"""Entries fetched from the database at a time by :func:`iter_entries`."""
+
+
+def iter_entries(
+    node: Node,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    appropriation_id: str | None = None,
+) -> Iterator[Recorded]:
+    """:func:`entries` one at a time, in bounded memory whatever their number (a
+    server-side cursor on PostgreSQL); the connection stays open until the iterator is
+    exhausted or closed."""
     query = sa.select(ledger_entry).order_by(ledger_entry.c.entry_date, ledger_entry.c.id)
     if start is not None:
         query = query.where(ledger_entry.c.entry_date >= start)
@@ -271,19 +288,18 @@ def entries(
     if appropriation_id is not None:
         query = query.where(ledger_entry.c.appropriation_id == appropriation_id)
     with reading(node.engine) as conn:
-        rows = conn.execute(query).all()
-    return [
-        Recorded(
-            r.id,
-            r.entry_date,
-            r.direction,
-            r.func_code,
-            r.econ_code,
-            int(r.amount_fen),
-            r.appropriation_id,
-            r.memo,
-            r.recorded_at,
-            r.recorded_by,
-        )  # fmt: skip
-        for r in rows
-    ]
+        streamed = {"stream_results": True, "yield_per": STREAM_ROWS}
+        rows = conn.execute(query, execution_options=streamed)
+        for r in rows:
+            yield Recorded(
+                r.id,
+                r.entry_date,
+                r.direction,
+                r.func_code,
+                r.econ_code,
+                int(r.amount_fen),
+                r.appropriation_id,
+                r.memo,
+                r.recorded_at,
+                r.recorded_by,
+            )  # fmt: skip

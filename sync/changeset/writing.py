@@ -165,8 +165,7 @@ class ChangeSetWriter:
         self._deflate_crc = 0
         self._size = 0
         self._count = 0
-        self._lines: list[bytes] = []
-        self._buffered = 0
+        self._buffer = bytearray()  # encoded lines, each copied in and let go at once
         self._body: BinaryIO | None = None
         self._body_path: Path | None = None
         self._result: WrittenChangeSet | None = None
@@ -208,11 +207,10 @@ class ChangeSetWriter:
         """Append every operation of ``ops``, in order (see :meth:`add`)."""
         if self._body is None:
             raise RuntimeError("use ChangeSetWriter in a 'with' block")
-        lines = self._lines
+        buffer = self._buffer
         exact = _exact
         encode = encode_line
         count = self._count
-        buffered = self._buffered
         try:
             for op in ops:
                 if type(op) is not dict or not exact(op):
@@ -226,30 +224,29 @@ class ChangeSetWriter:
                         else f"cannot be written ({exc}; integers are at most 64 bits)"
                     )
                     raise InputError(f"operation {count + 1} {problem}") from exc
-                lines.append(line)
+                # the encoder's bytes hold spare capacity: copied into one buffer and
+                # dropped, a line costs its length, not a page
+                buffer += line
+                buffer += b"\n"
                 count += 1
-                buffered += len(line)
-                if buffered >= WRITE_BUFFER:
+                if len(buffer) >= WRITE_BUFFER:
                     self._count = count
                     self._flush()
-                    buffered = 0
         except RecursionError:
             raise InputError(f"operation {count + 1} nests too deeply or contains itself") from None
         finally:
             self._count = count
-            self._buffered = buffered
 
     def _flush(self) -> None:
-        if not self._lines:
+        data = self._buffer
+        if not data:
             return
         assert self._body is not None
-        data = b"\n".join(self._lines) + b"\n"
-        self._lines.clear()
-        self._buffered = 0
         self._digest.update(data)
         self._crc = zlib.crc32(data, self._crc)
         self._size += len(data)
         self._write(self._compressor.compress(data))
+        data.clear()
 
     def _write(self, data: bytes) -> None:
         assert self._body is not None

@@ -20,7 +20,7 @@ agent, can never both spend the same available balance.
 from nodes.fiscal.appropriations.adopting import adopt_issued
 from nodes.fiscal.appropriations.balances import available, balances, budget_by_func
 from nodes.fiscal.appropriations.batches import INDICATOR_WORDS, LEVEL_WORDS, read_allocations
-from nodes.fiscal.appropriations.copies import Share, apply_copy, jurisdiction
+from nodes.fiscal.appropriations.copies import Share, apply_copy, iter_jurisdiction, jurisdiction
 from nodes.fiscal.appropriations.direct import DirectFund, direct_funds
 from nodes.fiscal.appropriations.issuing import Allocation, allocate, change
 from nodes.fiscal.appropriations.listings import (
@@ -63,6 +63,7 @@ __all__ = [
     "history",
     "holdings",
     "iter_holdings",
+    "iter_jurisdiction",
     "jurisdiction",
     "read_allocations",
     "refused",

@@ -168,6 +168,18 @@ class Share:
 def jurisdiction(node: Node, year: int | None = None) -> list[Share]:
     """What came into this node's jurisdiction (全辖) from above: what it received, and
     the copies of what was issued over its head to the nodes below it."""
+    return list(iter_jurisdiction(node, year))
+
+
+STREAM_ROWS = 2_000
+"""Rows fetched from the database at a time by :func:`iter_jurisdiction`."""
+
+
+def iter_jurisdiction(node: Node, year: int | None = None) -> Iterator[Share]:
+    """:func:`jurisdiction` one share at a time, in bounded memory whatever their number:
+    what was received, a few thousand rows at a time with the balances of each block,
+    then the copies. The connection stays open until the iterator is exhausted or
+    closed."""
     me = node.spec.code
     own = appropriation.c.recipient == me
     copies = sa.true()
@@ -175,27 +187,30 @@ def jurisdiction(node: Node, year: int | None = None) -> list[Share]:
         own = own & (appropriation.c.year == year)
         copies = appropriation_copy.c.year == year
     a, c = appropriation, appropriation_copy
-    with reading(node.engine) as conn:
-        received = conn.execute(sa.select(a).where(own).order_by(a.c.id)).all()
-        left = balances(conn, [r.id for r in received])
+    streamed = {"stream_results": True, "yield_per": STREAM_ROWS}
+    with reading(node.engine, snapshot=True) as conn:
+        received = conn.execute(
+            sa.select(a, total(appropriation_event.c.amount_fen).label("amount"))
+            .select_from(a.outerjoin(appropriation_event))
+            .where(own)
+            .group_by(*a.c)
+            .order_by(a.c.id),
+            execution_options=streamed,
+        )
+        for block in received.partitions():
+            left = balances(conn, [r.id for r in block])
+            for r in block:
+                yield _share(r, int(r.amount or 0), left.get(r.id, 0))
         copy_rows = conn.execute(
             sa.select(c, total(appropriation_copy_event.c.amount_fen).label("amount"))
             .select_from(c.join(appropriation_copy_event))
             .where(copies)
             .group_by(*c.c)
-            .order_by(c.c.id)
-        ).all()
-        amounts = dict(
-            conn.execute(
-                sa.select(a.c.id, total(appropriation_event.c.amount_fen))
-                .select_from(a.join(appropriation_event))
-                .where(own)
-                .group_by(a.c.id)
-            ).all()
+            .order_by(c.c.id),
+            execution_options=streamed,
         )
-    shares = [_share(r, int(amounts.get(r.id, 0)), left.get(r.id, 0)) for r in received]
-    shares.extend(_share(r, int(r.amount), None) for r in copy_rows)
-    return shares
+        for r in copy_rows:
+            yield _share(r, int(r.amount), None)
 
 
 def _share(row: Any, amount_fen: int, available_fen: int | None) -> Share:

@@ -136,10 +136,17 @@ def _yuan(fen: int) -> str:
     return format_yuan(fen).replace(",", "")
 
 
+STREAM_LINES = 2_000
+"""Report lines fetched at a time: a consolidation of every report of a province sums
+them as they come (a server-side cursor on PostgreSQL), holding only the sums by code."""
+
+
 def stored_lines(conn: Connection, report_ids: Iterable[int]) -> Iterator[Any]:
-    return iter(
-        conn.execute(sa.select(report_line).where(report_line.c.report_id.in_(list(report_ids))))
-    )
+    """The stored lines of the reports ``report_ids``, streamed; read them to the end
+    before the next query on ``conn``."""
+    query = sa.select(report_line).where(report_line.c.report_id.in_(list(report_ids)))
+    streamed = {"stream_results": True, "yield_per": STREAM_LINES}
+    return iter(conn.execute(query, execution_options=streamed))
 
 
 def line_of(row: Any) -> ReportLine:
