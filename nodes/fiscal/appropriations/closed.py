@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schema.locks import lock_scope
-from schema.tables import appropriation, year_close
+from schema.tables import appropriation, year_close, year_close_line
 
-__all__ = ["KIND", "closed_ids", "closed_years", "lock_edge"]
+__all__ = ["KIND", "closed_ids", "closed_years", "lock_edge", "stated_balances"]
 
 KIND = "yearclose"
 """The kind of change-set of a year-end statement."""
@@ -49,6 +49,32 @@ def closed_ids(conn: Connection, ids: Collection[str]) -> dict[str, int]:
         .where(appropriation.c.id.in_(sorted(ids)))
     )
     return {ident: int(year) for ident, year in conn.execute(query)}
+
+
+def stated_balances(conn: Connection, ids: Collection[str]) -> dict[str, int]:
+    """Of the appropriations ``ids`` received here, those of a year closed here, with the
+    balance its statement named: the one recovery it takes from above. Not the balance
+    that stands now: restored from a backup older than a payment it recorded before the
+    close, a node stands higher than it stated, and the issuer's acceptance (recovering
+    what was stated) must be taken again as it was the first time."""
+    if not ids:
+        return {}
+    query = (
+        sa.select(year_close_line.c.appropriation_id, year_close_line.c.balance_fen)
+        .select_from(
+            year_close_line.join(
+                year_close,
+                sa.and_(
+                    year_close.c.issuer == year_close_line.c.issuer,
+                    year_close.c.recipient == year_close_line.c.recipient,
+                    year_close.c.year == year_close_line.c.year,
+                    year_close.c.state == "sent",
+                ),
+            )
+        )
+        .where(year_close_line.c.appropriation_id.in_(sorted(ids)))
+    )
+    return {ident: int(balance) for ident, balance in conn.execute(query)}
 
 
 def closed_years(

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations.balances import balances
-from nodes.fiscal.appropriations.closed import closed_ids, closed_years
+from nodes.fiscal.appropriations.closed import closed_ids, closed_years, stated_balances
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
@@ -266,6 +266,7 @@ def _number_adjustments(
     amount_of = {ident: int(amount) for ident, _seq, amount in standing}
     left = balances(conn, list(held))
     closed = closed_ids(conn, list(held))
+    stated = stated_balances(conn, list(closed))
     numbered = []
     for event in events:
         ident, seq, kind, amount = event[0], event[1], event[2], event[3]
@@ -283,10 +284,11 @@ def _number_adjustments(
                 f"{kind} of {ident} refused: only its issuer {row.issuer} may change it, "
                 f"not {issuer}"
             )
-        if ident in closed and (kind != "recover" or -amount != left.get(ident, 0)):
+        if ident in closed and (kind != "recover" or -amount != stated.get(ident)):
             raise InputError(
                 f"{kind} of {ident} refused: {closed[ident]} is closed here (已结转); it takes "
-                f"only the recovery of its balance, {format_yuan(left.get(ident, 0))} 元"
+                f"only the recovery of the balance its statement named, "
+                f"{format_yuan(stated.get(ident, 0))} 元"
             )
         if amount < 0 and -amount > left.get(ident, 0):
             raise InputError(
