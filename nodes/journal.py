@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes import membership
 from nodes.capabilities import ADOPTERS, FORGOTTEN_ON_RESTORE, Context
 from nodes.policy import authorizer
 from schema.channels import channel_head, outbox
@@ -125,6 +126,8 @@ class Replayer:
                 adopter = self.adopters.get(kind)
                 if adopter is not None:
                     adopter(conn, step.changeset)
+                elif kind == membership.KIND:
+                    membership.adopt_own(self.node, conn, step.changeset, now)
                 elif kind not in ("backup", "revocation", "receipt", *FORGOTTEN_ON_RESTORE):
                     raise InputError(f"{self.node.spec.code} cannot take back a {kind} change-set")
                 if step.receipt is not None:

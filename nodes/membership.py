@@ -373,26 +373,8 @@ def adopt(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
     """Take a ``topology`` change-set, in the channel's transaction: a higher version
     replaces the topology (file and database), the same version is taken again only if
     it is the same file, an older one is refused (:class:`InputError`)."""
-    operations = list(verified.operations())
-    op = operations[0] if len(operations) == 1 else None
-    if not (
-        isinstance(op, dict)
-        and op.get("op") == KIND
-        and type(op.get("version")) is int
-        and isinstance(op.get("toml"), str)
-    ):
-        raise InputError("a topology change-set carries one {'op': 'topology', ...} operation")
     me = node.spec.code
-    file = node.settings.topology
-    try:
-        topology = parse_topology(op["toml"], file)
-    except TopologyError as exc:
-        raise InputError(
-            f"topology version {op['version']} fails its checks: {exc.message}"
-        ) from exc
-    version = op["version"]
-    if topology.version != version:
-        raise InputError(f"the topology inside says version {topology.version}, not {version}")
+    topology, version, text = _carried(node, verified)
     held = lock_scope(conn, COUNTER, me)
     digest = conn.execute(sa.select(tables.node_identity.c.topology_sha256)).scalar_one()
     if version < held:
@@ -406,6 +388,49 @@ def adopt(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
         raise InputError(f"another topology was taken here under version {version}")
     if me not in topology or topology.node(me).role != node.spec.role:
         raise InputError(f"topology version {version} does not list {me} as a {node.spec.role}")
+    _hold(node, conn, topology, version, text, now)
+
+
+def adopt_own(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
+    """At the province restored from a backup older than a topology it published, taking
+    that change-set back (:mod:`nodes.journal`): the version it names is held again, as
+    publishing it held it, unless this one holds that version or a later one already
+    (the same version went to every node; each copy comes back)."""
+    topology, version, text = _carried(node, verified)
+    if version > lock_scope(conn, COUNTER, node.spec.code):
+        _hold(node, conn, topology, version, text, now)
+
+
+def _carried(node: Node, verified: Verified) -> tuple[Topology, int, str]:
+    """The topology a ``topology`` change-set carries, its version and its text."""
+    operations = list(verified.operations())
+    op = operations[0] if len(operations) == 1 else None
+    if not (
+        isinstance(op, dict)
+        and op.get("op") == KIND
+        and type(op.get("version")) is int
+        and isinstance(op.get("toml"), str)
+    ):
+        raise InputError("a topology change-set carries one {'op': 'topology', ...} operation")
+    try:
+        topology = parse_topology(op["toml"], node.settings.topology)
+    except TopologyError as exc:
+        raise InputError(
+            f"topology version {op['version']} fails its checks: {exc.message}"
+        ) from exc
+    version = op["version"]
+    if topology.version != version:
+        raise InputError(f"the topology inside says version {topology.version}, not {version}")
+    return topology, version, op["toml"]
+
+
+def _hold(
+    node: Node, conn: Connection, topology: Topology, version: int, text: str, now: Any
+) -> None:
+    """Hold ``topology`` as version ``version``: the database, the channels of the nodes
+    it no longer lists closed, and the file when it is older."""
+    me = node.spec.code
+    file = node.settings.topology
     gone = sorted(n.code for n in node.topology if n.code not in topology)
     _record(conn, topology, me, version)
     if gone:
@@ -413,7 +438,7 @@ def adopt(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
     if node.topology.version > version:
         return  # the file is ahead (a new home made with it, a restore replaying)
     if load_topology(file).version < version:
-        write_atomic(file, op["toml"].encode("utf-8"))
+        write_atomic(file, text.encode("utf-8"))
     if topology.children(me) and not node.home.mailboxes.exists():
         node.home.mailboxes.mkdir()
     node.adopt_topology(topology)

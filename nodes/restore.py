@@ -49,7 +49,7 @@ from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_f
 from nodes.exchange import open_transport
 from nodes.home import NodeHome, check_empty
 from nodes.node import Node
-from nodes.settings import LOCAL_TIME, SETTINGS_FILE
+from nodes.settings import LOCAL_TIME, SETTINGS_FILE, load_settings
 from nodes.topology import load_topology
 from schema import snapshot
 from schema.backups import rejoin_fence, restore_log
@@ -292,6 +292,16 @@ def _set_database_url(settings: Path, url: str) -> None:
     settings.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _take_later_topology(staging: Path, given: Path) -> None:
+    """The restored home takes the topology the operator gave when it is a later version
+    than its backup's: the network changed shape since (a node joined, moved or retired).
+    Its peers route by the later one, and a province that published it takes its own
+    topology change-sets back when it rejoins, which it could not reach by the older."""
+    kept = load_settings(staging, environ={}).topology
+    if not kept.is_file() or load_topology(given).version > load_topology(kept).version:
+        shutil.copyfile(given, kept)
+
+
 def restore(
     code: str,
     topology_file: Path,
@@ -362,6 +372,7 @@ def restore(
                 _write_part(staging, part, fetcher)
             for part in extra:
                 _write_part(work / "journal", part, fetcher)
+            _take_later_topology(staging, topology_file)
             if db_url is not None:
                 _set_database_url(staging / SETTINGS_FILE, db_url)
             if manifest.backend == "postgresql" and ensure_database(url):

@@ -376,3 +376,39 @@ def test_a_node_joining_on_its_own_machine_catches_up_when_it_comes(
     topology_file.write_bytes(published.read_bytes())  # the folder's list of nodes
     settle(province)
     assert [k for k, _v, _s, _r in taken(province, NEW)] == ["topology", "revocation"]
+
+
+def test_a_province_restored_from_before_a_move_holds_the_topology_it_published(
+    province: Network,
+) -> None:
+    """The province is backed up, then moves 中牟县 under itself (topology version 1), and
+    its disk dies. Restored from the backup, it takes its topology change-sets back from
+    the nodes (as it takes back every change-set of its own): it holds version 1 again,
+    file and database, and rejoins. (It could not take a topology change-set back: the
+    restore never ended.)"""
+    from test_backup import backup, lose
+
+    from nodes.restore import restore
+
+    assert backup(province, "410000").number == 1
+    settle(province)
+    moved = run(province, "410000", "network", "move-node", "--code", "410122", "--parent",
+                "410000")  # fmt: skip
+    assert moved.exit_code == 0, moved.stderr
+    settle(province)
+    # The operator restores with the topology the network holds now (version 1, as a
+    # city's home keeps it): the province's backup has version 0.
+    current = province.path.parent / "topology-now.toml"
+    shutil.copy(province.path / "410100" / "topology.toml", current)
+    url = lose(province, "410000")
+    restore(
+        "410000", current, province.path / "410000", province.ca_dir / "recovery-kit.pem",
+        db_url=url,
+    )  # fmt: skip
+    settle(province)
+    with Node.open(province.path / "410000") as node:
+        alerts = node.status().as_dict()["alerts"]
+        assert not any(a["kind"] == "restored" for a in alerts), alerts
+        assert node.topology.node("410122").parent == "410000"
+    assert set(versions(province).values()) == {1}
+    assert load_topology(province.path / "410000" / "topology.toml").version == 1
