@@ -110,7 +110,8 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
         )
         why = f"{origin} and {recipient} share no channel to rejoin on"
     elif kind == "yearclose":
-        allowed = topology.is_ancestor(recipient, origin)
+        # A moved node states its balances to a former parent too: it issued to it.
+        allowed = recipient in topology.issuers_above(origin)
         why = f"a year-end statement goes to a node above; {recipient} is not above {origin}"
     elif kind == "backup":
         allowed = receiver.role == "center" or (

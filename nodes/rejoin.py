@@ -495,11 +495,12 @@ def _write_kept(
         if not ids:
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        body = {"rejoin": "kept", "request": request_id, "kept": ids}
-        written = changeset.write_changeset(
-            folder, exchange.signer, peer, KIND, 1, "", [body], exchange.clock
-        )
-        os.utime(written.path, (0, 0))  # never sent yet: sent at the next round
+        for start in range(0, len(ids), KEPT_MOST):  # each within what a peer takes
+            body = {"rejoin": "kept", "request": request_id, "kept": ids[start : start + KEPT_MOST]}
+            written = changeset.write_changeset(
+                folder, exchange.signer, peer, KIND, 1, "", [body], exchange.clock
+            )
+            os.utime(written.path, (0, 0))  # never sent yet: sent at the next round
 
 
 def owed(conn: Any, path: Path) -> bool:

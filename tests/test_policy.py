@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,15 @@ def test_certified_role_must_match_the_topology() -> None:
     authorize(H("410100", "410102", "appropriation"), S("410100", "city"))
     with pytest.raises(NotAuthorized, match="certified as province"):
         authorize(H("410100", "410102", "codeset"), S("410100", "province"))
+
+
+def test_a_moved_county_states_its_year_to_its_former_parent_too(province: Any) -> None:
+    """中牟县 moved under the province (省直管) still holds what 郑州市 issued it: its
+    year-end statement goes to 郑州市 as well as to the province, never to a sibling."""
+    from nodes.membership import moved
+
+    after = moved(province.topology, "410122", "410000")
+    check_send(after, "410122", "410100", "yearclose")
+    check_send(after, "410122", "410000", "yearclose")
+    with pytest.raises(NotAuthorized):
+        check_send(after, "410122", "410102", "yearclose")
