@@ -358,18 +358,19 @@ class Exchange:
     ) -> bool:
         """Admit a file for another node to ``relay/`` (True), or quarantine it here."""
         try:
-            if self._awaits_topology(header, source):
-                return False  # for a node joining: relayed once its topology comes
-            refusal = self.routes.refusal(path.name, header.recipient, source)
-            if refusal is not None:
-                self._quarantine(path, "route", refusal, summary)
-                return False
+            # Verified first: only what the province signed waits for a topology here.
             try:
                 relays.verify_for_relay(path, self.trust)
             except CertificateNotYetBegun:
                 return False  # this node's clock runs slow: screened again next round
             except VerificationError as exc:
                 self._quarantine(path, exc.reason, exc.message, summary)
+                return False
+            if self._awaits_topology(header, source):
+                return False  # for a node joining: relayed once its topology comes
+            refusal = self.routes.refusal(path.name, header.recipient, source)
+            if refusal is not None:
+                self._quarantine(path, "route", refusal, summary)
                 return False
             hop = self.routes.next_hop(header.recipient, relaying=True)
             assert hop is not None

@@ -21,6 +21,7 @@ from test_allocate import LINE, listing, settle
 
 from cli import cli
 from nodes import Node, NodeHome, keys, membership
+from nodes.exchange import Exchange
 from nodes.network import Network, database_url_for, sync_network
 from nodes.topology import load_topology
 from schema.backups import backup_catalogue
@@ -412,3 +413,35 @@ def test_a_province_restored_from_before_a_move_holds_the_topology_it_published(
         assert node.topology.node("410122").parent == "410000"
     assert set(versions(province).values()) == {1}
     assert load_topology(province.path / "410000" / "topology.toml").version == 1
+
+
+def test_a_forged_change_set_for_an_unknown_node_is_quarantined_not_held(
+    province: Network,
+) -> None:
+    """A file that names the province as its origin and a node 郑州市 does not know, but
+    that the province did not sign as it is (a byte changed), arrives at 郑州市 as if
+    from above. Only what the province signed
+    waits at a relay for the topology that names its recipient: this one is quarantined
+    at once, not kept in ``incoming/`` for ever, read again every round."""
+    from sync import changeset
+
+    with Node.open(province.path / "410000") as top:
+        signer = load_signer(top.home.keys)
+    incoming = province.path / "410100" / "spool" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    forged = changeset.write_changeset(
+        incoming, signer, "410199", "codeset", 1, "", [{"op": "x"}], SYSTEM_CLOCK
+    )
+    data = bytearray(forged.path.read_bytes())
+    data[-2] ^= 0x01  # what the province signed, changed on its way
+    forged.path.write_bytes(bytes(data))
+    with Node.open(province.path / "410100") as city:
+        exchange = Exchange(city)
+        try:
+            exchange.run_round()
+        finally:
+            exchange.close()
+        held = [p.name for p in incoming.iterdir()]
+        parked = [row.filename for row in city.quarantined()]
+    assert forged.path.name not in held
+    assert any(name.endswith(forged.path.name) for name in parked), parked
