@@ -16,10 +16,17 @@ from sqlalchemy.engine import Connection
 from schema.locks import lock_scope
 from schema.tables import appropriation, year_close, year_close_line
 
-__all__ = ["KIND", "closed_ids", "closed_years", "lock_edge", "stated_balances"]
+__all__ = ["KIND", "closed_ids", "closed_years", "lock_edge", "lock_year", "stated_balances"]
 
 KIND = "yearclose"
 """The kind of change-set of a year-end statement."""
+
+
+def lock_year(conn: Connection, node: str, year: int) -> None:
+    """Hold the year-end work of ``year`` at ``node`` until the transaction ends: its own
+    close and its acceptance of the statements from below take it first (before any
+    edge), so that neither reads what the other is in the middle of writing."""
+    lock_scope(conn, KIND, f"{node}/{year}")
 
 
 def lock_edge(conn: Connection, issuer: str, recipient: str, year: int) -> None:

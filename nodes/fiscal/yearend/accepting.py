@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import rejoin
 from nodes.fiscal.appropriations import copies
-from nodes.fiscal.appropriations.closed import lock_edge
+from nodes.fiscal.appropriations.closed import lock_edge, lock_year
 from nodes.fiscal.appropriations.issuing import _sends
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
@@ -132,6 +132,7 @@ def accept(
     done = Accepted(recipient, year, mode, doc)
     with node.engine.begin() as conn:
         rejoin.require_joined(conn, me)
+        lock_year(conn, me, year)  # never while this node closes the year itself
         lock_edge(conn, me, recipient, year)
         held = conn.execute(
             sa.select(year_close).where(

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import rejoin
 from nodes.fiscal.appropriations.balances import balances, counted, issued_events
-from nodes.fiscal.appropriations.closed import KIND, lock_edge
+from nodes.fiscal.appropriations.closed import KIND, lock_edge, lock_year
 from schema.channels import outbox
 from schema.engine import reading
 from schema.locks import insert_missing, lock_rows
@@ -118,6 +118,7 @@ def close(node: Node, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK) -> 
     now = clock.now()
     with node.engine.begin() as conn:
         rejoin.require_joined(conn, me)
+        lock_year(conn, me, year)
         held_from = sorted(
             conn.execute(
                 sa.select(appropriation.c.issuer)
@@ -140,6 +141,16 @@ def close(node: Node, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK) -> 
                 f"{year} is closed here already (已结转): its statement went to {done.issuer}",
                 hint="a year is closed once; see it with 'fiscalsync year list'",
             )
+        ids = list(
+            conn.execute(
+                sa.select(appropriation.c.id).where(
+                    appropriation.c.recipient == me, appropriation.c.year == year
+                )
+            ).scalars()
+        )
+        rows = lock_rows(conn, appropriation.c.id, ids)
+        # Read once what it reasons about is held: a breakdown or an acceptance that
+        # committed while it waited is seen (in flight, or accepted).
         pending = in_flight(conn, me, year)
         if pending:
             raise InputError(
@@ -171,14 +182,6 @@ def close(node: Node, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK) -> 
                 hint=f"each runs 'fiscalsync year close {year}'; then here 'fiscalsync year "
                 f"close {year} --accept CODE --doc 文号'",
             )
-        ids = list(
-            conn.execute(
-                sa.select(appropriation.c.id).where(
-                    appropriation.c.recipient == me, appropriation.c.year == year
-                )
-            ).scalars()
-        )
-        rows = lock_rows(conn, appropriation.c.id, ids)
         left = balances(conn, ids)
         signer = load_signer(node.home.keys)
         at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
