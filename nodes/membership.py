@@ -431,7 +431,10 @@ def _hold(
     it no longer lists closed, and the file when it is older."""
     me = node.spec.code
     file = node.settings.topology
-    gone = sorted(n.code for n in node.topology if n.code not in topology)
+    # Gone since the version this database holds (its file may be later: a home made or
+    # restored with a newer one), not since the file.
+    held = conn.execute(sa.select(tables.topology_node.c.code)).scalars()
+    gone = sorted(code for code in held if code not in topology)
     _record(conn, topology, me, version)
     if gone:
         _close_channels(node, conn, gone, version, now)

@@ -292,14 +292,32 @@ def _set_database_url(settings: Path, url: str) -> None:
     settings.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _take_later_topology(staging: Path, given: Path) -> None:
+def _take_later_topology(staging: Path, given: Path, code: str) -> None:
     """The restored home takes the topology the operator gave when it is a later version
-    than its backup's: the network changed shape since (a node joined, moved or retired).
-    Its peers route by the later one, and a province that published it takes its own
-    topology change-sets back when it rejoins, which it could not reach by the older."""
+    of the same network than its backup's: the network changed shape since (a node
+    joined, moved or retired). It routes by the later one until the province's signed
+    ``topology`` change-sets move it on, and a province that published it takes its own
+    change-sets of it back (:func:`nodes.membership.adopt_own`), which it could not reach
+    by the older. Another network's file, or one that makes this node another role, is
+    refused; a home whose settings keep the topology outside it is left as it was."""
     kept = load_settings(staging, environ={}).topology
-    if not kept.is_file() or load_topology(given).version > load_topology(kept).version:
-        shutil.copyfile(given, kept)
+    if staging.resolve() not in kept.resolve().parents or not kept.is_file():
+        return
+    older, later = load_topology(kept), load_topology(given)
+    if later.version <= older.version:
+        return
+    if later.name != older.name or later.province.code != older.province.code:
+        raise ConfigError(
+            f"{given} is the topology of {later.name} ({later.province.code}), not of "
+            f"{older.name} ({older.province.code}) that {code}'s backup holds",
+            hint="give the topology of this node's own network",
+        )
+    if code not in later or later.node(code).role != older.node(code).role:
+        raise ConfigError(
+            f"{given} does not list {code} as the {older.node(code).role} its backup is",
+            hint="give the topology of this node's own network",
+        )
+    kept.write_text(later.to_toml(), encoding="utf-8")
 
 
 def restore(
@@ -372,7 +390,7 @@ def restore(
                 _write_part(staging, part, fetcher)
             for part in extra:
                 _write_part(work / "journal", part, fetcher)
-            _take_later_topology(staging, topology_file)
+            _take_later_topology(staging, topology_file, code)
             if db_url is not None:
                 _set_database_url(staging / SETTINGS_FILE, db_url)
             if manifest.backend == "postgresql" and ensure_database(url):

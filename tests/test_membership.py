@@ -445,3 +445,33 @@ def test_a_forged_change_set_for_an_unknown_node_is_quarantined_not_held(
         parked = [row.filename for row in city.quarantined()]
     assert forged.path.name not in held
     assert any(name.endswith(forged.path.name) for name in parked), parked
+
+
+def test_a_restore_refuses_a_later_topology_of_another_network(province: Network) -> None:
+    """A later topology given to ``restore`` is taken only when it is this node's own
+    network's: another network's, however late its version, is refused, and nothing is
+    restored."""
+    from test_backup import backup, lose
+
+    from nodes.restore import restore
+    from schema.errors import FiscalsyncError
+
+    assert backup(province, "410100").number == 1
+    settle(province)
+    text = (province.path / "410100" / "topology.toml").read_text(encoding="utf-8")
+    other = province.path.parent / "other.toml"
+    name = load_topology(province.path / "410100" / "topology.toml").name
+    other.write_text(
+        text.replace(f'name = "{name}"', 'name = "another"', 1).replace(
+            "[topology]\n", "[topology]\nversion = 7\n", 1
+        ),
+        encoding="utf-8",
+    )
+    assert load_topology(other).version == 7 and load_topology(other).name == "another"
+    url = lose(province, "410100")
+    with pytest.raises(FiscalsyncError, match="topology of another"):
+        restore(
+            "410100", other, province.path / "410100", province.ca_dir / "recovery-kit.pem",
+            db_url=url,
+        )  # fmt: skip
+    assert not (province.path / "410100").exists()

@@ -327,19 +327,20 @@ def test_spending_at_the_moment_of_the_close_is_in_the_statement_or_refused(
 def test_a_county_restored_after_its_close_was_accepted_rejoins_to_what_was_stated(
     province: Network, tmp_path: Path
 ) -> None:
-    """中原区 is backed up, pays 30.00, closes 2026 (320.00 stated) and 郑州市 accepts:
-    320.00 recovered and carried into 2027. Its disk dies and it is restored from the
+    """中原区 is backed up, pays 200.00, closes 2026 (150.00 stated) and 郑州市 accepts:
+    150.00 recovered and carried into 2027. Its disk dies and it is restored from the
     backup, from before the payment (a payment is this node's own record, in no journal).
     Taking the acceptance again, the recovery is judged against the balance its statement
     named, not the one that stands after the restore (350.00): it rejoins, and the
     carry-over is there. (It was refused against the balance that stands, while its
-    receipt said applied: the restore never ended.)"""
+    receipt said applied: the restore never ended.) And it takes that recovery once: a
+    second one of 150.00, which the 200.00 standing again would cover, is refused."""
     from test_backup import backup, bring_back, lose
 
     two_levels(province, tmp_path)
     assert backup(province, "410102").number == 1
     settle(province)
-    assert spend(province, "410102", C1, "30.00").exit_code == 0
+    assert spend(province, "410102", C1, "200.00").exit_code == 0
     assert run(province, "410102", "year", "close", "2026").exit_code == 0
     settle(province)
     accepted = run(
@@ -349,7 +350,7 @@ def test_a_county_restored_after_its_close_was_accepted_rejoins_to_what_was_stat
     assert accepted.exit_code == 0, accepted.stderr
     settle(province)
     carried = held(province, "410102", 2027)
-    assert [fen for fen, _row in carried.values()] == [320_00]
+    assert [fen for fen, _row in carried.values()] == [150_00]
 
     url = lose(province, "410102")
     bring_back(province, "410102", url)
@@ -358,6 +359,15 @@ def test_a_county_restored_after_its_close_was_accepted_rejoins_to_what_was_stat
         alerts = node.status().as_dict()["alerts"]
     assert not any(a["kind"] == "restored" for a in alerts), alerts
     assert held(province, "410102", 2027).keys() == carried.keys()
-    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [320_00]
-    # The 30.00 paid after the backup went with the lost disk: it stands again, unspent.
-    assert unspent(province, "410102", 2026) == 30_00
+    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [150_00]
+    # The 200.00 paid after the backup went with the lost disk: it stands again, unspent.
+    assert unspent(province, "410102", 2026) == 200_00
+    # The stated balance is recovered once: a second recovery of it is refused there.
+    city = held(province, "410100", 2026)[P1][0]
+    again = run(
+        province, "410100", "recover", C1, "--amount", "150.00", "--doc", "郑财预〔2027〕2号"
+    )
+    assert again.exit_code == 0, again.stderr
+    settle(province)
+    assert unspent(province, "410102", 2026) == 200_00
+    assert held(province, "410100", 2026)[P1][0] == city  # nothing came back to the city

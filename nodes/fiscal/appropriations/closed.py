@@ -16,10 +16,22 @@ from sqlalchemy.engine import Connection
 from schema.locks import lock_scope
 from schema.tables import appropriation, year_close, year_close_line
 
-__all__ = ["KIND", "closed_ids", "closed_years", "lock_edge", "lock_year", "stated_balances"]
+__all__ = [
+    "CLOSED",
+    "KIND",
+    "accepted_here",
+    "closed_ids",
+    "closed_years",
+    "lock_edge",
+    "lock_year",
+    "stated_balances",
+]
 
 KIND = "yearclose"
 """The kind of change-set of a year-end statement."""
+CLOSED = ("sent", "accepted")
+"""The states of a close at the recipient: its statement ``sent``, then its issuer's
+acceptance taken here (``accepted``). Either way the year is closed here."""
 
 
 def lock_year(conn: Connection, node: str, year: int) -> None:
@@ -49,7 +61,7 @@ def closed_ids(conn: Connection, ids: Collection[str]) -> dict[str, int]:
                     year_close.c.issuer == appropriation.c.issuer,
                     year_close.c.recipient == appropriation.c.recipient,
                     year_close.c.year == appropriation.c.year,
-                    year_close.c.state == "sent",
+                    year_close.c.state.in_(CLOSED),
                 ),
             )
         )
@@ -60,7 +72,8 @@ def closed_ids(conn: Connection, ids: Collection[str]) -> dict[str, int]:
 
 def stated_balances(conn: Connection, ids: Collection[str]) -> dict[str, int]:
     """Of the appropriations ``ids`` received here, those of a year closed here, with the
-    balance its statement named: the one recovery it takes from above. Not the balance
+    balance its statement named: the one recovery it takes from above, once (the close
+    is ``accepted`` here once it is taken, :func:`accepted_here`). Not the balance
     that stands now: restored from a backup older than a payment it recorded before the
     close, a node stands higher than it stated, and the issuer's acceptance (recovering
     what was stated) must be taken again as it was the first time."""
@@ -84,6 +97,29 @@ def stated_balances(conn: Connection, ids: Collection[str]) -> dict[str, int]:
     return {ident: int(balance) for ident, balance in conn.execute(query)}
 
 
+def accepted_here(conn: Connection, ids: Collection[str]) -> None:
+    """The recoveries of the closed appropriations ``ids`` were taken here: their closes
+    are ``accepted``, and no second recovery of a stated balance is taken."""
+    if not ids:
+        return
+    pairs = conn.execute(
+        sa.select(appropriation.c.issuer, appropriation.c.recipient, appropriation.c.year)
+        .distinct()
+        .where(appropriation.c.id.in_(sorted(ids)))
+    ).all()
+    for issuer, recipient, year in pairs:
+        conn.execute(
+            year_close.update()
+            .where(
+                year_close.c.issuer == issuer,
+                year_close.c.recipient == recipient,
+                year_close.c.year == year,
+                year_close.c.state == "sent",
+            )
+            .values(state="accepted")
+        )
+
+
 def closed_years(
     conn: Connection, issuer: str, recipient: str, years: Collection[int]
 ) -> list[int]:
@@ -98,7 +134,7 @@ def closed_years(
                 year_close.c.issuer == issuer,
                 year_close.c.recipient == recipient,
                 year_close.c.year.in_(sorted(years)),
-                year_close.c.state == "sent",
+                year_close.c.state.in_(CLOSED),
             )
         ).scalars()
     )

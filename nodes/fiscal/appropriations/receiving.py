@@ -18,7 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations.balances import balances
-from nodes.fiscal.appropriations.closed import closed_ids, closed_years, stated_balances
+from nodes.fiscal.appropriations.closed import (
+    accepted_here,
+    closed_ids,
+    closed_years,
+    stated_balances,
+)
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
@@ -304,4 +309,5 @@ def _number_adjustments(
         amount_of[ident] = amount_of.get(ident, 0) + amount
         left[ident] = left.get(ident, 0) + amount
         numbered.append((ident, last[ident], *event[2:]))
+    accepted_here(conn, [e[0] for e in events if not e[1] and e[0] in closed])
     return numbered
