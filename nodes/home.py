@@ -21,6 +21,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -34,7 +35,7 @@ from sync.errors import HomeError, SchemaTooNew
 from sync.files import fsync_directory, fsync_tree
 from sync.signing import DEFAULT_SUITE, get_suite
 
-__all__ = ["NodeHome", "check_empty", "create_home"]
+__all__ = ["NodeHome", "check_empty", "create_home", "topology_rows"]
 
 TOPOLOGY_FILE = "topology.toml"
 
@@ -154,23 +155,25 @@ def _migrate_new_database(url: str, topology: Topology, code: str, suite: str) -
                     suite=suite,
                 )
             )
-            conn.execute(
-                tables.topology_node.insert(),
-                [
-                    {
-                        "code": n.code,
-                        "name": n.name,
-                        "role": n.role,
-                        "parent_code": n.parent,
-                        "endpoint": n.endpoint.location if n.endpoint else None,
-                        "host_key": n.endpoint.host_key if n.endpoint else None,
-                    }
-                    for n in topology
-                ],
-            )
+            conn.execute(tables.topology_node.insert(), topology_rows(topology))
             for load in HOME_LOADERS:
                 load(conn)
 
         migrate.install(engine, after=record_identity)
     finally:
         engine.dispose()
+
+
+def topology_rows(topology: Topology) -> list[dict[str, Any]]:
+    """The rows of ``topology_node`` for ``topology``: every node, as a database keeps it."""
+    return [
+        {
+            "code": n.code,
+            "name": n.name,
+            "role": n.role,
+            "parent_code": n.parent,
+            "endpoint": n.endpoint.location if n.endpoint else None,
+            "host_key": n.endpoint.host_key if n.endpoint else None,
+        }
+        for n in topology
+    ]

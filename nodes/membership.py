@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes import keys
+from nodes.home import topology_rows
 from nodes.locks import topology_lock
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
@@ -339,20 +340,7 @@ def _record(conn: Connection, topology: Topology, me: str, version: int) -> None
         )
     )
     conn.execute(tables.topology_node.delete())
-    conn.execute(
-        tables.topology_node.insert(),
-        [
-            {
-                "code": n.code,
-                "name": n.name,
-                "role": n.role,
-                "parent_code": n.parent,
-                "endpoint": n.endpoint.location if n.endpoint else None,
-                "host_key": n.endpoint.host_key if n.endpoint else None,
-            }
-            for n in topology
-        ],
-    )
+    conn.execute(tables.topology_node.insert(), topology_rows(topology))
 
 
 def held_version(node: Node) -> int:
