@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nodes import appliers, backups, keeper, keys, membership, rejoin
+from nodes import appliers, backups, keeper, keys, membership, rejoin, rejoin_mail
 from nodes.backups import keeper_of
 from nodes.labels import said
 from nodes.locks import home_lock, sync_lock
@@ -37,7 +37,6 @@ from nodes.policy import authorizer
 from nodes.routes import CENTER, PARENT, Hop, Routes
 from nodes.summary import RoundSummary
 from nodes.topology import Endpoint
-from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, relay_log
 from schema.engine import reading
 from sync import attempts, changeset, channel, quarantine, relays
@@ -62,9 +61,6 @@ __all__ = ["Exchange", "RoundSummary", "open_transport"]
 
 MAILBOXES = "mailboxes"
 """The name under which :class:`Exchange` wraps the transport of its own mailboxes."""
-
-REQUEST_RESEND = 300
-"""Seconds before a rejoin request not answered yet is sent again."""
 
 
 def open_transport(endpoint: Endpoint, keys_dir: Path, code: str) -> Transport:
@@ -247,8 +243,8 @@ class Exchange:
         self._take_incoming(summary)
         self._offer_crl(summary)
         self._ship_backup(summary)
-        self._send_messages(summary)
-        self._send_kept(summary)
+        rejoin_mail.send_messages(self, summary)
+        rejoin_mail.send_kept(self, summary)
         self._send_outbox(summary, retransmit_now)
         self._send_receipts(summary)
         self._send_relays(summary)
@@ -531,71 +527,6 @@ class Exchange:
         with contextlib.suppress(Exception):  # a notice is a courtesy; the refusal stands
             rejoin.notice(self, origin, detail)
 
-    def _send_messages(self, summary: RoundSummary) -> None:
-        """Send the ``rejoin`` change-sets this node signed: requests until answered,
-        answers and notices once."""
-        folder = self.spool.root / rejoin.MESSAGES
-        if not folder.is_dir():
-            return
-        now = self.clock.now()
-        with reading(self.engine) as conn:
-            asking = {
-                row.request_id: row
-                for row in conn.execute(
-                    sa.select(rejoin_peer).where(rejoin_peer.c.answered_at.is_(None))
-                )
-            }
-        for path in sorted(folder.iterdir()):
-            if not path.is_file() or is_temporary(path.name) or path.name.startswith("."):
-                continue
-            try:
-                name = changeset.parse_filename(path.name)
-                asked = asking.get(name.id)
-                if asked is not None and asked.sent_at is not None:
-                    if (now - asked.sent_at).total_seconds() < REQUEST_RESEND:
-                        continue  # a request is sent again only after a while
-                if not self._send(self.routes.next_hop(name.recipient), path):
-                    continue
-                summary.messages += 1
-                if asked is None:
-                    path.unlink()
-                    continue
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        rejoin_peer.update()
-                        .where(rejoin_peer.c.peer == asked.peer)
-                        .values(sent_at=now)
-                    )
-            except Exception as exc:  # one file never stops the round
-                summary.problems.append(
-                    said("message_unsent", name=path.name, error=failure_message(exc))
-                )
-
-    def _send_kept(self, summary: RoundSummary) -> None:
-        """Send each *kept* message of this node's last rejoin (:func:`rejoin.owed`) again
-        every while until what it names is acknowledged; then drop it."""
-        folder = self.spool.root / rejoin.KEPT
-        if not folder.is_dir():
-            return
-        now = self.clock.now().timestamp()
-        for path in sorted(folder.iterdir()):
-            if not path.is_file() or is_temporary(path.name) or path.name.startswith("."):
-                continue
-            try:
-                with reading(self.engine) as conn:
-                    owed = rejoin.owed(conn, path)
-                if not owed:
-                    path.unlink()
-                    continue
-                if 0 <= now - path.stat().st_mtime < REQUEST_RESEND:
-                    continue  # sent a while ago (a clock set back does not hold it for long)
-                name = changeset.parse_filename(path.name)
-                if self._send(self.routes.next_hop(name.recipient), path):
-                    summary.messages += 1
-                    os.utime(path, (now, now))
-            except Exception as exc:  # one file never stops the round
-                summary.problems.append(f"{path.name}: not sent: {failure_message(exc)}")
-
     def _incoming_in_order(self) -> list[Path]:
         # origin_recipient_seq_id.fcs: sorted names put each channel in sequence order
         incoming = self.spool.incoming.iterdir()
@@ -603,7 +534,7 @@ class Exchange:
 
     # --- what leaves ------------------------------------------------------------------------
 
-    def _send(self, hop: Hop | None, source: Path) -> bool:
+    def send(self, hop: Hop | None, source: Path) -> bool:
         """Publish ``source`` one hop on; False when there is no way this round. A link
         that fails is marked down for the rest of the round; other errors propagate."""
         way = None if hop is None else self._way(hop)
@@ -639,7 +570,7 @@ class Exchange:
             return False
         try:
             changeset.check_stored(path, expect_id)
-            sent = self._send(hop, path)
+            sent = self.send(hop, path)
         except (VerificationError, StorageError) as exc:
             why = exc.message.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
             self._unsendable(stage, path.name, f"{what} is damaged: {why}", summary)
@@ -725,7 +656,7 @@ class Exchange:
                 continue
             detour = self.routes.detour(entry.recipient) if entry.kind == membership.KIND else None
             if detour is not None:
-                self._send(detour, path)  # a moved node may still dial its former parent
+                self.send(detour, path)  # a moved node may still dial its former parent
             sent = entry.attempts + 1
             with self.engine.begin() as conn:
                 conn.execute(
@@ -785,7 +716,7 @@ class Exchange:
                     header, _seal = changeset.read_header(path)
                     if not self._screen(path, header, None, summary):
                         continue
-                if self._send(self.routes.next_hop(name.recipient, relaying=True), path):
+                if self.send(self.routes.next_hop(name.recipient, relaying=True), path):
                     path.unlink()
                     summary.relayed += 1
             except VerificationError as exc:
