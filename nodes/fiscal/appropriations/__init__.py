@@ -7,7 +7,8 @@ number. Every check of a balance locks the appropriation rows it reasons about f
 agent, can never both spend the same available balance.
 
 - :mod:`.operations`: the operations of a change-set and the checks they must pass;
-- :mod:`.issuing`: issuing, breaking down and adjusting, at the issuer;
+- :mod:`.issuing`: issuing and breaking down, at the issuer;
+- :mod:`.changing`: adjusting (调增, 调减, 收回) what was issued, at the issuer;
 - :mod:`.batches`: lines to issue read from a spreadsheet;
 - :mod:`.receiving`: what the recipient does with a change-set that arrives;
 - :mod:`.balances`: what is available, and which events count;
@@ -20,9 +21,10 @@ agent, can never both spend the same available balance.
 from nodes.fiscal.appropriations.adopting import adopt_issued
 from nodes.fiscal.appropriations.balances import available, balances, budget_by_func
 from nodes.fiscal.appropriations.batches import INDICATOR_WORDS, LEVEL_WORDS, read_allocations
+from nodes.fiscal.appropriations.changing import change
 from nodes.fiscal.appropriations.copies import Share, apply_copy, iter_jurisdiction, jurisdiction
 from nodes.fiscal.appropriations.direct import DirectFund, direct_funds
-from nodes.fiscal.appropriations.issuing import Allocation, allocate, change
+from nodes.fiscal.appropriations.issuing import Allocation, allocate
 from nodes.fiscal.appropriations.listings import (
     Event,
     History,

@@ -48,23 +48,23 @@ def lock_edge(conn: Connection, issuer: str, recipient: str, year: int) -> None:
     lock_scope(conn, KIND, f"{issuer}/{recipient}/{year}")
 
 
+def _close_of(table: sa.Table, states: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    """Join ``table`` (issuer, recipient, year) to its close, in one of ``states``."""
+    return sa.and_(
+        year_close.c.issuer == table.c.issuer,
+        year_close.c.recipient == table.c.recipient,
+        year_close.c.year == table.c.year,
+        year_close.c.state.in_(states),
+    )
+
+
 def closed_ids(conn: Connection, ids: Collection[str]) -> dict[str, int]:
     """Of the appropriations ``ids`` received here, those of a year closed here, with it."""
     if not ids:
         return {}
     query = (
         sa.select(appropriation.c.id, appropriation.c.year)
-        .select_from(
-            appropriation.join(
-                year_close,
-                sa.and_(
-                    year_close.c.issuer == appropriation.c.issuer,
-                    year_close.c.recipient == appropriation.c.recipient,
-                    year_close.c.year == appropriation.c.year,
-                    year_close.c.state.in_(CLOSED),
-                ),
-            )
-        )
+        .select_from(appropriation.join(year_close, _close_of(appropriation, CLOSED)))
         .where(appropriation.c.id.in_(sorted(ids)))
     )
     return {ident: int(year) for ident, year in conn.execute(query)}
@@ -81,17 +81,7 @@ def stated_balances(conn: Connection, ids: Collection[str]) -> dict[str, int]:
         return {}
     query = (
         sa.select(year_close_line.c.appropriation_id, year_close_line.c.balance_fen)
-        .select_from(
-            year_close_line.join(
-                year_close,
-                sa.and_(
-                    year_close.c.issuer == year_close_line.c.issuer,
-                    year_close.c.recipient == year_close_line.c.recipient,
-                    year_close.c.year == year_close_line.c.year,
-                    year_close.c.state == "sent",
-                ),
-            )
-        )
+        .select_from(year_close_line.join(year_close, _close_of(year_close_line, ("sent",))))
         .where(year_close_line.c.appropriation_id.in_(sorted(ids)))
     )
     return {ident: int(balance) for ident, balance in conn.execute(query)}

@@ -46,7 +46,7 @@ from sync.errors import InputError
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["KIND", "Share", "apply_copy", "copied", "in_between", "jurisdiction"]
+__all__ = ["KIND", "Share", "apply_copy", "copied", "in_between", "jurisdiction", "sends"]
 
 KIND = "copy"
 """The change-set kind of an information copy (抄送)."""
@@ -58,6 +58,18 @@ def in_between(topology: Topology, issuer: str, recipient: str) -> list[str]:
     if issuer not in chain:
         return []
     return chain[: chain.index(issuer)]
+
+
+def sends(topology: Topology, issuer: str, recipients: Iterable[str]) -> list[tuple[str, str, str]]:
+    """The change-sets ``issuer`` writes for what goes to ``recipients``, in the lock order
+    of their channel heads, as (to whom, kind, whose operations): each recipient's
+    appropriations, and the information copies (抄送) for every node between the issuer
+    and a recipient below its child."""
+    found = [(to, "appropriation", to) for to in recipients]
+    for to in recipients:
+        for between in in_between(topology, issuer, to):
+            found.append((between, KIND, to))
+    return sorted(found, key=lambda send: (send[0], send[1] == KIND))
 
 
 def copied(operations: Iterable[dict[str, Any]], recipient: str) -> Iterator[dict[str, Any]]:

@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection
 from nodes import rejoin
 from nodes.fiscal.appropriations import copies
 from nodes.fiscal.appropriations.closed import lock_edge, lock_year
-from nodes.fiscal.appropriations.issuing import _sends
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
@@ -223,7 +222,7 @@ def accept(
         written_id = None
         if operations:
             signer = load_signer(node.home.keys)
-            for to, kind, _whose in _sends(node, [recipient]):
+            for to, kind, _whose in copies.sends(node.topology, me, [recipient]):
                 sent = operations if kind != copies.KIND else list(copies.copied(operations, to))
                 written = enqueue(conn, node.spool, signer, to, kind, sent, clock)
                 if kind != copies.KIND:

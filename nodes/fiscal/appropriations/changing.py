@@ -1,0 +1,160 @@
+"""Adjusting an appropriation issued here: 调增 (increase), 调减 (decrease), 收回
+(recover), at the issuer. The appropriation, and the one it was broken down from, are
+locked before they are checked; the event and the signed change-set (with its 抄送
+copies) are written in one transaction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from nodes.fiscal.appropriations import copies
+from nodes.fiscal.appropriations.balances import available, issued_events
+from nodes.fiscal.appropriations.closed import closed_ids
+from nodes.fiscal.appropriations.operations import EVENT_SIGN, FIELD_LENGTH
+from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
+from nodes.fiscal.documents import Documents
+from nodes.fiscal.reconcile import records
+from schema.channels import outbox
+from schema.locks import lock_rows
+from schema.sums import total
+from schema.tables import appropriation, appropriation_event
+from schema.types import MAX_AMOUNT_FEN, format_yuan
+from sync.channel import enqueue
+from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import InputError
+from sync.pki import load_signer
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = ["change"]
+
+
+def change(
+    node: Node,
+    ident: str,
+    kind: str,
+    amount_fen: int,
+    doc: str,
+    *,
+    actor: str,
+    clock: Clock = SYSTEM_CLOCK,
+) -> int:
+    """Increase (调增), decrease (调减) or recover (收回) an appropriation issued here.
+
+    Recorded as a new event and sent to the recipient as a signed change-set, in one
+    transaction; returns the event's number. An increase of a breakdown takes from the
+    received appropriation's balance; a decrease or recovery may not exceed what was
+    issued, and the recipient refuses it (negative receipt, and the event never counts)
+    when less than that is still available down there. The appropriation (and, for an
+    increase of a breakdown, the one it was taken from) is locked before it is checked.
+    """
+    if kind not in ("increase", "decrease", "recover"):
+        raise InputError(f"unknown change {kind!r}")
+    if amount_fen <= 0:
+        raise InputError("the amount must be more than zero", hint="an amount in 元, e.g. 100.00")
+    if amount_fen > MAX_AMOUNT_FEN:
+        raise InputError(
+            f"{format_yuan(amount_fen)} 元 is more than the largest amount of one line, "
+            f"{format_yuan(MAX_AMOUNT_FEN)} 元"
+        )
+    if not doc.strip():
+        raise InputError("the document number (文号) is missing", hint="pass --doc")
+    if len(doc) > FIELD_LENGTH["doc"]:
+        raise InputError(
+            f"the document number (文号) is longer than {FIELD_LENGTH['doc']} characters"
+        )
+    me = node.spec.code
+    if problem := Documents(node.topology).problem(doc, me):
+        raise InputError(problem, hint=f"e.g. --doc '{DOCUMENT_EXAMPLE}'")
+    signer = load_signer(node.home.keys)
+    with node.engine.begin() as conn:
+        row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
+        if row is not None:  # its parent never changes: lock both, in id order
+            locked = [ident] if row.parent_id is None else [ident, row.parent_id]
+            row = next(r for r in lock_rows(conn, appropriation.c.id, locked) if r.id == ident)
+        if row is None:
+            raise InputError(
+                f"no appropriation {ident} here",
+                hint="list them with 'fiscalsync appropriations --issued'",
+            )
+        if row.issuer != me:
+            raise InputError(
+                f"{ident} was issued by {row.issuer}; only its issuer can {kind} it",
+                hint="list those issued here with 'fiscalsync appropriations --issued'",
+            )
+        standing = conn.execute(
+            sa.select(total(appropriation_event.c.amount_fen))
+            .select_from(issued_events())
+            .where(
+                appropriation.c.id == ident,
+                sa.or_(outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"),
+            )
+        ).scalar_one()
+        if kind == "increase" and standing + amount_fen > MAX_AMOUNT_FEN:
+            raise InputError(
+                f"increasing {ident} by {format_yuan(amount_fen)} 元 takes it past the largest "
+                f"amount of one appropriation, {format_yuan(MAX_AMOUNT_FEN)} 元"
+            )
+        if kind == "increase" and row.parent_id in closed_ids(conn, [row.parent_id]):
+            raise InputError(
+                f"{row.parent_id}, which {ident} was broken down from, is of a year closed "
+                "here (已结转): nothing more is taken from it"
+            )
+        if kind == "increase" and row.parent_id is not None:
+            left = available(conn, row.parent_id)
+            if amount_fen > left:
+                raise InputError(
+                    f"increasing {ident} by {format_yuan(amount_fen)} 元 exceeds the available "
+                    f"balance of {row.parent_id}: {format_yuan(left)} 元",
+                    hint="指标控制: a breakdown may not exceed what is still available",
+                )
+        if kind != "increase" and amount_fen > standing:
+            raise InputError(
+                f"a {kind} of {format_yuan(amount_fen)} 元 exceeds what stands of {ident}: "
+                f"{format_yuan(standing)} 元",
+                hint="指标控制: no more than was issued can come back",
+            )
+        now = clock.now()
+        operation = {
+            "op": kind,
+            "id": ident,
+            "amount": amount_fen,
+            "doc": doc,
+            "actor": actor,
+            "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        written = None
+        for recipient, sent, to in copies.sends(node.topology, me, [row.recipient]):
+            operations = [operation] if sent != copies.KIND else copies.copied([operation], to)
+            done = enqueue(conn, node.spool, signer, recipient, sent, operations, clock)
+            written = done if sent != copies.KIND else written
+        assert written is not None
+        seq = (
+            int(
+                conn.execute(
+                    sa.select(sa.func.max(appropriation_event.c.seq)).where(
+                        appropriation_event.c.appropriation_id == ident
+                    )
+                ).scalar_one()
+            )
+            + 1
+        )
+        before = records.view(conn, records.ISSUER, [ident])
+        conn.execute(
+            appropriation_event.insert().values(
+                appropriation_id=ident,
+                seq=seq,
+                kind=kind,
+                amount_fen=EVENT_SIGN[kind] * amount_fen,
+                doc_no=doc,
+                actor=actor,
+                at=now,
+                changeset_id=written.id,
+            )
+        )
+        after = records.view(conn, records.ISSUER, [ident])
+        records.refresh(conn, records.scope(me, row.recipient), before, after)
+    return seq
