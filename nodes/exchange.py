@@ -59,6 +59,41 @@ from sync.transports.retry import RetryingTransport
 
 __all__ = ["Exchange", "RoundSummary", "open_transport"]
 
+# What every round of every node asks, built once (building a statement costs several
+# times what SQLite takes to run it).
+_UNACKNOWLEDGED = (
+    sa.select(outbox).where(outbox.c.acked_at.is_(None)).order_by(outbox.c.recipient, outbox.c.seq)
+)
+_DUE = _UNACKNOWLEDGED.where(outbox.c.next_attempt_at <= sa.bindparam("now"))
+_SENT = (
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("entry"))
+    .values(
+        attempts=sa.bindparam("sent"),
+        sent_at=sa.bindparam("now"),
+        next_attempt_at=sa.bindparam("next_at"),
+    )
+)
+_RECEIPTS_UNSENT = (
+    sa.select(
+        changeset_log.c.id,
+        changeset_log.c.origin,
+        changeset_log.c.receipt_id,
+        changeset_log.c.receipt_file,
+    )
+    .where(changeset_log.c.receipt_sent_at.is_(None))
+    .order_by(changeset_log.c.origin, changeset_log.c.seq)
+)
+_RECEIPT_SENT = (
+    changeset_log.update()
+    .where(changeset_log.c.id == sa.bindparam("entry"))
+    .values(receipt_sent_at=sa.bindparam("now"))
+)
+_ADMITTED = sa.select(relay_log.c.id).where(relay_log.c.id.in_(sa.bindparam("ids", expanding=True)))
+_COUNT_UNACKNOWLEDGED = (
+    sa.select(sa.func.count()).select_from(outbox).where(outbox.c.acked_at.is_(None))
+)
+
 MAILBOXES = "mailboxes"
 """The name under which :class:`Exchange` wraps the transport of its own mailboxes."""
 
@@ -637,15 +672,11 @@ class Exchange:
 
     def _send_outbox(self, summary: RoundSummary, retransmit_now: bool) -> None:
         now = self.clock.now()
-        query = (
-            sa.select(outbox)
-            .where(outbox.c.acked_at.is_(None))
-            .order_by(outbox.c.recipient, outbox.c.seq)
-        )
-        if not retransmit_now:
-            query = query.where(outbox.c.next_attempt_at <= now)
         with reading(self.engine) as conn:
-            due = conn.execute(query).all()
+            if retransmit_now:
+                due = conn.execute(_UNACKNOWLEDGED).all()
+            else:
+                due = conn.execute(_DUE, {"now": now}).all()
         for entry in due:
             if entry.kind == backups.KIND and self._backup_pending:
                 continue  # nothing half-written is listed: its objects go first
@@ -660,29 +691,20 @@ class Exchange:
             sent = entry.attempts + 1
             with self.engine.begin() as conn:
                 conn.execute(
-                    outbox.update()
-                    .where(outbox.c.id == entry.id)
-                    .values(
-                        attempts=sent,
-                        sent_at=now,
-                        next_attempt_at=now + channel.backoff(sent),
-                    )
+                    _SENT,
+                    {
+                        "entry": entry.id,
+                        "sent": sent,
+                        "now": now,
+                        "next_at": now + channel.backoff(sent),
+                    },
                 )
             summary.sent += 1
             summary.resent += entry.attempts > 0
 
     def _send_receipts(self, summary: RoundSummary) -> None:
         with reading(self.engine) as conn:
-            pending = conn.execute(
-                sa.select(
-                    changeset_log.c.id,
-                    changeset_log.c.origin,
-                    changeset_log.c.receipt_id,
-                    changeset_log.c.receipt_file,
-                )
-                .where(changeset_log.c.receipt_sent_at.is_(None))
-                .order_by(changeset_log.c.origin, changeset_log.c.seq)
-            ).all()
+            pending = conn.execute(_RECEIPTS_UNSENT).all()
         for entry in pending:
             path = self.spool.receipts / entry.receipt_file
             if not self._send_own(
@@ -690,25 +712,21 @@ class Exchange:
             ):
                 continue
             with self.engine.begin() as conn:
-                conn.execute(
-                    changeset_log.update()
-                    .where(changeset_log.c.id == entry.id)
-                    .values(receipt_sent_at=self.clock.now())
-                )
+                conn.execute(_RECEIPT_SENT, {"entry": entry.id, "now": self.clock.now()})
             summary.receipts_sent += 1
 
     def _send_relays(self, summary: RoundSummary) -> None:
         files = sorted(
             p for p in self.spool.relay.iterdir() if p.is_file() and not is_temporary(p.name)
         )
+        if not files:
+            return
         ids = []
         for path in files:
             with contextlib.suppress(VerificationError):
                 ids.append(changeset.parse_filename(path.name).id)
         with reading(self.engine) as conn:
-            admitted = set(
-                conn.execute(sa.select(relay_log.c.id).where(relay_log.c.id.in_(ids))).scalars()
-            )
+            admitted = set(conn.execute(_ADMITTED, {"ids": ids}).scalars())
         for path in files:
             try:
                 name = changeset.parse_filename(path.name)
@@ -752,13 +770,7 @@ class Exchange:
 
     def _count_unacknowledged(self) -> int:
         with reading(self.engine) as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(outbox)
-                    .where(outbox.c.acked_at.is_(None))
-                ).scalar_one()
-            )
+            return int(conn.execute(_COUNT_UNACKNOWLEDGED).scalar_one())
 
 
 def _size(path: Path) -> int:

@@ -261,15 +261,19 @@ def rejoining(node: Node) -> Rejoining | None:
         )
 
 
+_ANY_PEER = sa.select(rejoin_peer.c.peer).limit(1)
+"""Whether a peer is still asked (built once: every round of every node runs it)."""
+
+
 def in_progress(node: Node) -> bool:
     """True while this node rejoins: it then sends nothing new and takes only answers."""
     with reading(node.engine) as conn:
-        return conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None
+        return conn.execute(_ANY_PEER).first() is not None
 
 
 def require_joined(conn: Any, me: str) -> None:
     """Refuse to record anything new while the node rejoins (in the writer's transaction)."""
-    if conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None:
+    if conn.execute(_ANY_PEER).first() is not None:
         raise InputError(
             f"{me} was restored from a backup and is rejoining: nothing new until every "
             "peer has answered",

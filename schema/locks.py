@@ -36,9 +36,18 @@ def insert_missing(conn: Connection, table: sa.Table, values: Mapping[str, Any])
     ``INSERT … ON CONFLICT DO NOTHING``: two transactions creating the same row at once
     never fail with a unique violation; the second waits for the first and then finds it.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return bool(conn.execute(statement).rowcount)
+    key = (conn.dialect.name, table, tuple(values))
+    statement = _INSERT_MISSING.get(key)
+    if statement is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table).on_conflict_do_nothing()
+        _INSERT_MISSING[key] = statement
+    return bool(conn.execute(statement, dict(values)).rowcount)
+
+
+_INSERT_MISSING: dict[tuple[str, sa.Table, tuple[str, ...]], Any] = {}
+"""The statement of :func:`insert_missing`, built once per database kind, table and
+columns given (building it costs several times what the database takes to run it)."""
 
 
 def lock_rows(conn: Connection, column: sa.Column[Any], keys: Collection[Any]) -> list[Any]:

@@ -167,10 +167,13 @@ def forget_absent(engine: Engine, stage: Stage, present: Collection[str]) -> Non
         )
 
 
+_FAILING = sa.select(file_attempt).order_by(file_attempt.c.first_failed_at, file_attempt.c.name)
+_FAILING_AT = _FAILING.where(file_attempt.c.stage == sa.bindparam("stage"))
+
+
 def failures(engine: Engine, stage: Stage | None = None) -> list[Failure]:
     """Files failing now (of one stage, or all), oldest failure first."""
-    query = sa.select(file_attempt).order_by(file_attempt.c.first_failed_at, file_attempt.c.name)
-    if stage is not None:
-        query = query.where(file_attempt.c.stage == stage.value)
     with reading(engine) as conn:
-        return [Failure.of(row) for row in conn.execute(query)]
+        if stage is None:
+            return [Failure.of(row) for row in conn.execute(_FAILING)]
+        return [Failure.of(row) for row in conn.execute(_FAILING_AT, {"stage": stage.value})]

@@ -213,17 +213,40 @@ def next_state(
     return hashlib.sha256(data).hexdigest() if suite is None else suite.digest(data)
 
 
+_LATEST_STAMPS = sa.select(
+    sa.select(sa.func.max(channel_head.c.updated_at)).scalar_subquery(),
+    sa.select(sa.func.max(restore_log.c.restored_at)).scalar_subquery(),
+    sa.select(sa.func.max(restore_log.c.rejoined_at)).scalar_subquery(),
+    sa.select(sa.func.max(rejoin_peer.c.asked_at)).scalar_subquery(),
+)
+_HEAD = (
+    sa.select(channel_head)
+    .where(
+        channel_head.c.origin == sa.bindparam("origin"),
+        channel_head.c.recipient == sa.bindparam("recipient"),
+    )
+    .with_for_update()
+)
+_ADVANCE = (
+    channel_head.update()
+    .where(
+        channel_head.c.origin == sa.bindparam("head_origin"),
+        channel_head.c.recipient == sa.bindparam("head_recipient"),
+    )
+    .values(
+        seq=sa.bindparam("new_seq"),
+        last_id=sa.bindparam("new_last_id"),
+        state=sa.bindparam("new_state"),
+        updated_at=sa.bindparam("now"),
+    )
+)
+_REJOINING = sa.select(rejoin_peer.c.peer).limit(1)
+
+
 def latest_stamp(conn: Connection) -> datetime | None:
     """The latest time this node stamped in its database: a channel of its advanced (by
     a change-set it signed or took), a restore, a rejoin request (None: none yet)."""
-    found = conn.execute(
-        sa.select(
-            sa.select(sa.func.max(channel_head.c.updated_at)).scalar_subquery(),
-            sa.select(sa.func.max(restore_log.c.restored_at)).scalar_subquery(),
-            sa.select(sa.func.max(restore_log.c.rejoined_at)).scalar_subquery(),
-            sa.select(sa.func.max(rejoin_peer.c.asked_at)).scalar_subquery(),
-        )
-    ).one()
+    found = conn.execute(_LATEST_STAMPS).one()
     stamps = [s for s in found if s is not None]
     return max(stamps) if stamps else None
 
@@ -255,17 +278,22 @@ def _head(
             "updated_at": now,
         },
     )
-    where = (channel_head.c.origin == origin) & (channel_head.c.recipient == recipient)
-    return conn.execute(sa.select(channel_head).where(where).with_for_update()).one()
+    return conn.execute(_HEAD, {"origin": origin, "recipient": recipient}).one()
 
 
 def _advance(
     conn: Connection, origin: str, recipient: str, seq: int, last_id: str, state: str, now: datetime
 ) -> None:
     conn.execute(
-        channel_head.update()
-        .where(channel_head.c.origin == origin, channel_head.c.recipient == recipient)
-        .values(seq=seq, last_id=last_id, state=state, updated_at=now)
+        _ADVANCE,
+        {
+            "head_origin": origin,
+            "head_recipient": recipient,
+            "new_seq": seq,
+            "new_last_id": last_id,
+            "new_state": state,
+            "now": now,
+        },
     )
 
 
@@ -285,7 +313,7 @@ def enqueue(
     """
     clock = signing_clock(conn, clock)
     now = clock.now()
-    if conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None:
+    if conn.execute(_REJOINING).first() is not None:
         raise HomeError(
             f"{signer.code} was restored from a backup and is rejoining: it sends nothing new "
             "until every peer has answered",

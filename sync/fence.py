@@ -21,12 +21,18 @@ from sync.changeset import Header
 __all__ = ["epoch", "why_void"]
 
 
+_EPOCH = sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
+_FENCE = sa.select(rejoin_fence).where(rejoin_fence.c.node == sa.bindparam("origin"))
+_KEPT = sa.select(rejoin_kept.c.changeset_id).where(
+    rejoin_kept.c.node == sa.bindparam("origin"),
+    rejoin_kept.c.changeset_id == sa.bindparam("changeset"),
+)
+
+
 def epoch(conn: Connection) -> str | None:
     """This node's epoch since its latest restore (None: never restored, or restored by a
     fiscalsync that kept none), named in the header of everything it signs."""
-    return conn.execute(
-        sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
-    ).scalar_one_or_none()
+    return conn.execute(_EPOCH).scalar_one_or_none()
 
 
 def why_void(
@@ -41,9 +47,7 @@ def why_void(
     none is judged by time: void when dated before its request. A change-set of the lost
     state that the node took back when it rejoined (``changeset_id`` among those it named
     since, :data:`schema.backups.rejoin_kept`) is not void."""
-    fence = conn.execute(
-        sa.select(rejoin_fence).where(rejoin_fence.c.node == header.origin)
-    ).first()
+    fence = conn.execute(_FENCE, {"origin": header.origin}).first()
     if fence is None or seq <= getattr(fence, column):
         return None
     if fence.epoch is not None:
@@ -53,11 +57,7 @@ def why_void(
         return None
     if (
         changeset_id is not None
-        and conn.execute(
-            sa.select(rejoin_kept.c.changeset_id).where(
-                rejoin_kept.c.node == header.origin, rejoin_kept.c.changeset_id == changeset_id
-            )
-        ).first()
+        and conn.execute(_KEPT, {"origin": header.origin, "changeset": changeset_id}).first()
     ):
         return None
     return (

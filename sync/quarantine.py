@@ -184,17 +184,20 @@ def drop(engine: Engine, spool: Spool, entry_id: int, clock: Clock) -> None:
         (spool.quarantine / row.filename).unlink(missing_ok=True)
 
 
+_CLOSED_AT = sa.func.coalesce(quarantine.c.dropped_at, quarantine.c.released_at)
+_CLOSED_BEFORE = (
+    sa.select(quarantine.c.id, quarantine.c.filename)
+    .where(_CLOSED_AT.is_not(None), _CLOSED_AT < sa.bindparam("cutoff"))
+    .with_for_update()
+)
+
+
 def purge(engine: Engine, spool: Spool, retention: timedelta, clock: Clock) -> int:
     """Delete entries closed (released or dropped) longer than ``retention`` ago, and any
     file of theirs left; return how many. Open entries are never purged."""
     cutoff = clock.now() - retention
-    closed_at = sa.func.coalesce(quarantine.c.dropped_at, quarantine.c.released_at)
     with engine.begin() as conn:
-        old = conn.execute(
-            sa.select(quarantine.c.id, quarantine.c.filename)
-            .where(closed_at.is_not(None), closed_at < cutoff)
-            .with_for_update()
-        ).all()
+        old = conn.execute(_CLOSED_BEFORE, {"cutoff": cutoff}).all()
         if old:
             conn.execute(quarantine.delete().where(quarantine.c.id.in_([r.id for r in old])))
     for row in old:

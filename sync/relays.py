@@ -97,10 +97,11 @@ def admit(
     return Admission(first=first)
 
 
+_SEEN_BEFORE = relay_log.delete().where(relay_log.c.last_at < sa.bindparam("cutoff"))
+
+
 def purge(engine: Engine, retention: timedelta, clock: Clock) -> int:
     """Forget relays last seen longer than ``retention`` ago; return how many."""
     with engine.begin() as conn:
-        result = conn.execute(
-            relay_log.delete().where(relay_log.c.last_at < clock.now() - retention)
-        )
+        result = conn.execute(_SEEN_BEFORE, {"cutoff": clock.now() - retention})
     return int(result.rowcount)

@@ -7,6 +7,7 @@ package's docstring)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import struct
 import zlib
@@ -54,6 +55,36 @@ def gzip_member(data: bytes, level: int = COMPRESSION_LEVEL) -> bytes:
         + deflated
         + TRAILER.pack(zlib.crc32(data), len(data) & 0xFFFFFFFF)
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _header(line: bytes) -> Header:
+    """The header a header line holds, checked canonical. Kept by the line's exact bytes
+    (a file is read several times on its way through a node; parsing and canonicalizing
+    are what cost, inflating does not), so a changed byte is a different line, read anew.
+    Only a valid line is kept: a failure raises every time."""
+    header = Header.from_dict(strict_json(line))
+    if line != header.canonical():
+        raise MalformedChangeSet("the header is not in RFC 8785 canonical form")
+    return header
+
+
+@functools.lru_cache(maxsize=1024)
+def _seal(line: bytes) -> Seal:
+    """The seal a seal line holds, checked canonical; kept as :func:`_header` is."""
+    try:
+        data = strict_json(line)
+    except MalformedChangeSet as exc:
+        raise MalformedChangeSet(f"invalid seal: {exc.message}") from exc
+    if not isinstance(data, dict) or set(data) != SEAL_KEYS:
+        raise MalformedChangeSet('invalid seal: not an object of exactly "sig" and "cert"')
+    try:
+        seal = Seal(b64(data["sig"]), b64(data["cert"]))
+    except (TypeError, ValueError) as exc:
+        raise MalformedChangeSet("invalid seal: sig or cert is not canonical base64") from exc
+    if line != canonical_json(seal.to_dict()):
+        raise MalformedChangeSet("the seal is not in RFC 8785 canonical form")
+    return seal
 
 
 class Reader:
@@ -133,28 +164,9 @@ class Reader:
             raise self.fail("the header member does not hold exactly a header and a seal line")
         header_line, seal_line = lines[0], lines[1]
         try:
-            header = Header.from_dict(strict_json(header_line))
+            return _header(header_line), _seal(seal_line), header_line
         except MalformedChangeSet as exc:
             raise self.fail(exc.message) from exc
-        if header_line != header.canonical():
-            raise self.fail("the header is not in RFC 8785 canonical form")
-        seal = self._seal(seal_line)
-        return header, seal, header_line
-
-    def _seal(self, line: bytes) -> Seal:
-        try:
-            data = strict_json(line)
-        except MalformedChangeSet as exc:
-            raise self.fail(f"invalid seal: {exc.message}") from exc
-        if not isinstance(data, dict) or set(data) != SEAL_KEYS:
-            raise self.fail('invalid seal: not an object of exactly "sig" and "cert"')
-        try:
-            seal = Seal(b64(data["sig"]), b64(data["cert"]))
-        except (TypeError, ValueError) as exc:
-            raise self.fail("invalid seal: sig or cert is not canonical base64") from exc
-        if line != canonical_json(seal.to_dict()):
-            raise self.fail("the seal is not in RFC 8785 canonical form")
-        return seal
 
     def body(self) -> Iterator[bytes]:
         """Yield the decompressed body, then require the end of the file."""
