@@ -40,6 +40,7 @@ revocation list that must not be trusted).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -631,15 +632,29 @@ def describe_certificate(cert: x509.Certificate) -> NodeIdentity:
 
 def load_signer(keys_dir: Path) -> Signer:
     """Load the node's key and certificate from ``keys_dir`` for signing change-sets."""
-    cert = parse_certificate(
-        _read(
-            keys_dir / NODE_CERT,
-            "node certificate",
-            "have the province sign node.csr, then install the certificate",
-        )
+    cert_pem = _read(
+        keys_dir / NODE_CERT,
+        "node certificate",
+        "have the province sign node.csr, then install the certificate",
     )
+    key_pem = _read(
+        keys_dir / NODE_KEY,
+        "node key",
+        "make the node's key first (new_node_key) and have the province sign its node.csr",
+    )
+    return _signer(keys_dir, cert_pem, key_pem)
+
+
+@functools.lru_cache(maxsize=64)
+def _signer(keys_dir: Path, cert_pem: bytes, key_pem: bytes) -> Signer:
+    """The signer of these exact files (read every time: a renewal replaces them); kept,
+    as parsing a key and checking that it holds the certificate's costs far more."""
+    cert = parse_certificate(cert_pem)
     suite, public = suite_public(cert, KeyMaterialError)
-    key = _load_node_key(keys_dir, suite)
+    try:
+        key = suite.load_private_key_pem(key_pem, None)
+    except KeyMaterialError as exc:
+        raise KeyMaterialError(f"{keys_dir / NODE_KEY} is not a readable {suite.name} key") from exc
     if not _holds(suite, key, public):
         raise KeyMaterialError(
             f"{keys_dir / NODE_CERT} does not belong to {keys_dir / NODE_KEY}",

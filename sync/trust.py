@@ -127,7 +127,10 @@ class TrustStore:
         self._skew = skew
         self._crl_file = crl_file
         self._crl: RevocationList | None = None
-        self._root_signed: set[x509.Certificate] = set()  # only those the root signed
+        # What a certificate's bytes settle once and for all, kept for those that passed:
+        # the root signed it and its extensions are a node's; who it binds.
+        self._root_signed: set[x509.Certificate] = set()
+        self._identified: dict[x509.Certificate, SignerInfo] = {}
         if crl is not None:
             self._crl = checked_crl(crl.x509, root_cert)
 
@@ -240,12 +243,25 @@ class TrustStore:
         who = f"certificate of {subject_code(cert)}"
         if cert.issuer != self._root.subject:
             raise CertificateRejected(f"{who} is not issued by this province's root CA")
-        if cert not in self._root_signed:  # each certificate is checked against the root once
-            if not signed_by(cert, self._suite, self._root_public):
-                raise CertificateRejected(
-                    f"{who} is not signed by this province's root CA (signature does not verify)"
-                )
+        if cert not in self._root_signed:
+            self._check_shape(who, cert)
             self._root_signed.add(cert)
+        self._check_validity(who, cert, signed_at)
+        if crl is not None and not self._vouched and crl.is_revoked(cert.serial_number):
+            raise CertificateRejected(
+                f"{who} is revoked (serial {cert.serial_number:x}, revocation list {crl.number})"
+            )
+        known = self._identified.get(cert)
+        if known is None:
+            known = self._identified[cert] = self._identify(who, cert)
+        return known
+
+    def _check_shape(self, who: str, cert: x509.Certificate) -> None:
+        """Signed by the root, and a node's certificate by its extensions."""
+        if not signed_by(cert, self._suite, self._root_public):
+            raise CertificateRejected(
+                f"{who} is not signed by this province's root CA (signature does not verify)"
+            )
         try:
             extensions = cert.extensions
         except ValueError as exc:
@@ -263,11 +279,9 @@ class TrustStore:
                 raise CertificateRejected(
                     f"{who} carries an unknown critical extension {ext.oid.dotted_string}"
                 )
-        self._check_validity(who, cert, signed_at)
-        if crl is not None and not self._vouched and crl.is_revoked(cert.serial_number):
-            raise CertificateRejected(
-                f"{who} is revoked (serial {cert.serial_number:x}, revocation list {crl.number})"
-            )
+
+    def _identify(self, who: str, cert: x509.Certificate) -> SignerInfo:
+        """Who the certificate binds, in this network's suite."""
         code, role = certificate_identity(cert, CertificateRejected)
         suite, _public = suite_public(cert, CertificateRejected)
         if suite is not self._suite:
