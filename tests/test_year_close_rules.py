@@ -256,8 +256,8 @@ def test_receiving_a_change_takes_the_year_and_the_edge_before_the_rows(
 ) -> None:
     """A recovery from 中原区's appropriation arrives while its close holds the year and the
     edge and is about to lock the rows: the arrival waits at the year, holding no row, so
-    the close locks the rows at once (it was the other way round: the arrival held the row
-    and waited for the edge, and the two waited on each other)."""
+    the close locks the rows at once (it was the other way round: the arrival took the row
+    first, and the edge, when it took it at all, after it)."""
     two_levels(province, tmp_path)
     with Node.open(province.path / "410102") as county:
         if county.engine.dialect.name != "postgresql":

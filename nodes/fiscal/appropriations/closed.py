@@ -12,6 +12,7 @@ miss each other, and no two of them wait on each other in a cycle.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -30,6 +31,7 @@ __all__ = [
     "lock_edge",
     "lock_edges_of",
     "lock_year",
+    "of_close",
     "require_open",
     "stated_balances",
 ]
@@ -97,25 +99,25 @@ def stated_balances(conn: Connection, ids: Collection[str]) -> dict[str, int]:
     return {ident: int(balance) for ident, balance in conn.execute(query)}
 
 
+def of_close(table: sa.Table, issuer: str, recipient: str, year: int) -> sa.ColumnElement[bool]:
+    """The rows of ``table`` (``year_close`` or ``year_close_line``) of one close."""
+    return sa.and_(table.c.issuer == issuer, table.c.recipient == recipient, table.c.year == year)
+
+
+def _edges_of(conn: Connection, ids: Collection[str]) -> list[Any]:
+    """(year, issuer, recipient) of the appropriations ``ids``, in that order."""
+    columns = (appropriation.c.year, appropriation.c.issuer, appropriation.c.recipient)
+    query = sa.select(*columns).distinct().where(appropriation.c.id.in_(sorted(ids)))
+    return list(conn.execute(query.order_by(*columns)).all())
+
+
 def accepted_here(conn: Connection, ids: Collection[str]) -> None:
     """The recoveries of the closed appropriations ``ids`` were taken here: their closes
     are ``accepted``, and no second recovery of a stated balance is taken."""
-    if not ids:
-        return
-    pairs = conn.execute(
-        sa.select(appropriation.c.issuer, appropriation.c.recipient, appropriation.c.year)
-        .distinct()
-        .where(appropriation.c.id.in_(sorted(ids)))
-    ).all()
-    for issuer, recipient, year in pairs:
+    for year, issuer, recipient in _edges_of(conn, ids) if ids else []:
         conn.execute(
             year_close.update()
-            .where(
-                year_close.c.issuer == issuer,
-                year_close.c.recipient == recipient,
-                year_close.c.year == year,
-                year_close.c.state == "sent",
-            )
+            .where(of_close(year_close, issuer, recipient, year), year_close.c.state == "sent")
             .values(state="accepted")
         )
 
@@ -123,14 +125,7 @@ def accepted_here(conn: Connection, ids: Collection[str]) -> None:
 def lock_edges_of(conn: Connection, ids: Collection[str]) -> None:
     """Before the rows ``ids`` are locked: the year at their recipient, then their
     edges, for each year of them (ascending), in the year-end lock order."""
-    if not ids:
-        return
-    pairs = conn.execute(
-        sa.select(appropriation.c.year, appropriation.c.issuer, appropriation.c.recipient)
-        .distinct()
-        .where(appropriation.c.id.in_(sorted(ids)))
-        .order_by(appropriation.c.year, appropriation.c.issuer, appropriation.c.recipient)
-    ).all()
+    pairs = _edges_of(conn, ids) if ids else []
     for year, _issuer, recipient in pairs:
         lock_year(conn, recipient, year)
     for year, issuer, recipient in pairs:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import rejoin
 from nodes.fiscal.appropriations import copies
-from nodes.fiscal.appropriations.closed import MARK, lock_edge, lock_year
+from nodes.fiscal.appropriations.closed import MARK, lock_edge, lock_year, of_close
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 __all__ = ["MODES", "Accepted", "accept", "adopt_acceptance", "apply_statement", "refused"]
 
 MODES = ("carry", "recover")
+UNACCEPTED = {"state": "stated"} | dict.fromkeys(
+    ("mode", "doc_no", "accepted_at", "accepted_by", "accepted_id")
+)
+"""A statement's columns when it is to be accepted (again)."""
 
 
 @dataclass
@@ -257,14 +261,9 @@ def _accepted(
     carried: dict[str, str],
 ) -> None:
     """The statement of ``year`` from ``recipient`` accepted, by ``changeset_id``."""
-    edge = (
-        year_close.c.issuer == issuer,
-        year_close.c.recipient == recipient,
-        year_close.c.year == year,
-    )
     conn.execute(
         year_close.update()
-        .where(*edge)
+        .where(of_close(year_close, issuer, recipient, year))
         .values(
             state="accepted",
             mode=mode,
@@ -278,9 +277,7 @@ def _accepted(
         conn.execute(
             year_close_line.update()
             .where(
-                year_close_line.c.issuer == issuer,
-                year_close_line.c.recipient == recipient,
-                year_close_line.c.year == year,
+                of_close(year_close_line, issuer, recipient, year),
                 year_close_line.c.appropriation_id == old_id,
             )
             .values(carried_to=new_id)
@@ -292,32 +289,20 @@ def refused(conn: Connection, entry: Any) -> None:
     receipt): its recoveries and carry-overs never count (as any refused change-set's
     events), and the statement is ``stated`` again, to be accepted once its cause is
     fixed (the next year's codes imported there, say)."""
-    edge = (year_close.c.accepted_id == entry.id, year_close.c.state == "accepted")
-    found = conn.execute(sa.select(year_close).where(*edge)).all()
+    found = conn.execute(
+        sa.select(year_close).where(
+            year_close.c.accepted_id == entry.id, year_close.c.state == "accepted"
+        )
+    ).all()
     for row in found:
         conn.execute(
             year_close.update()
-            .where(
-                year_close.c.issuer == row.issuer,
-                year_close.c.recipient == row.recipient,
-                year_close.c.year == row.year,
-            )
-            .values(
-                state="stated",
-                mode=None,
-                doc_no=None,
-                accepted_at=None,
-                accepted_by=None,
-                accepted_id=None,
-            )
+            .where(of_close(year_close, row.issuer, row.recipient, row.year))
+            .values(UNACCEPTED)
         )
         conn.execute(
             year_close_line.update()
-            .where(
-                year_close_line.c.issuer == row.issuer,
-                year_close_line.c.recipient == row.recipient,
-                year_close_line.c.year == row.year,
-            )
+            .where(of_close(year_close_line, row.issuer, row.recipient, row.year))
             .values(carried_to=None)
         )
 
