@@ -289,3 +289,47 @@ def test_receiving_a_change_takes_the_year_and_the_edge_before_the_rows(
     arrival.join()
     settle(province)
     assert unspent(province, "410102", 2026) == 340_00
+
+
+def test_the_close_and_an_arriving_recovery_at_once_each_see_the_other_whole(
+    province: Network, tmp_path: Path
+) -> None:
+    """中原区 closes 2026 while 郑州市's recovery of 10.00 is taken there: the recovery
+    comes first and the statement names what it left, or it comes after and is refused
+    (a closed year takes only its acceptance's); no error, and every fen carried over."""
+    two_levels(province, tmp_path)
+    recovery = run(
+        province, "410100", "recover", C1, "--amount", "10.00", "--doc", "郑财预〔2026〕8号"
+    )
+    assert recovery.exit_code == 0, recovery.stderr
+    with Node.open(province.path / "410100") as city:
+        Exchange(city).run_round()
+    start = threading.Barrier(2)
+    outcomes: dict[str, Any] = {}
+
+    def close() -> None:
+        with Node.open(province.path / "410102") as node:
+            start.wait()
+            outcomes["close"] = yearend.close(node, 2026, actor="closer")
+
+    def arrive() -> None:
+        with Node.open(province.path / "410102") as node:
+            exchange = Exchange(node)
+            start.wait()
+            outcomes["round"] = exchange.run_round()
+
+    threads = [threading.Thread(target=close), threading.Thread(target=arrive)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (statement,) = outcomes["close"]
+    assert outcomes["round"].errors == []
+    assert statement.balance_fen in (340_00, 350_00)
+    assert unspent(province, "410102", 2026) == statement.balance_fen
+    settle(province)
+    assert unspent(province, "410102", 2026) == statement.balance_fen
+    assert accept(province, "410100", "410102", "郑财预〔2027〕1号").exit_code == 0
+    settle(province)
+    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [statement.balance_fen]
+    no_stale_digests(province, "410100", "410102")
