@@ -8,8 +8,9 @@ lock is granted sees every commit made before it. On SQLite every writing transa
 already holds the database's write lock from its first statement (``BEGIN IMMEDIATE``,
 :mod:`schema.engine`), and the same calls run there, so both databases take one code path.
 
-Lock order across the product, to keep it free of deadlocks: appropriation rows (by id),
-then counters, then outbound channel heads (by recipient). Applying a change-set takes
+Lock order across the product, to keep it free of deadlocks: the year-end close of a
+year (at a node, then its edges, each a :func:`lock_scope`), then appropriation rows (by
+id), then counters, then outbound channel heads (by recipient). Applying a change-set takes
 its inbound channel head first and appropriation rows after it; that cannot close a cycle,
 because nothing else ever takes an inbound head.
 """

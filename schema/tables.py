@@ -399,6 +399,7 @@ year_close = Table(
     Column("doc_no", String(100)),
     Column("accepted_at", UTCDateTime()),
     Column("accepted_by", String(100)),
+    Column("accepted_id", String(DIGEST_LENGTH)),
     CheckConstraint("state IN ('sent', 'stated', 'accepted')", name="state"),
     CheckConstraint("mode IN ('carry', 'recover')", name="mode"),
 )
@@ -406,7 +407,9 @@ year_close = Table(
 from one issuer. At the recipient the row is ``sent`` (the year is closed there: no more
 spending or breaking down); at the issuer ``stated`` until an operator accepts it, then
 ``accepted``, with how (``carry`` 结转 into the next year, or ``recover`` 收回) and the
-document (文号) of the acceptance. A second close of the same year breaks the key."""
+document (文号) of the acceptance, and the change-set that carried it (``accepted_id``:
+refused by the recipient, the statement is ``stated`` again). A second close of the same
+year breaks the key."""
 
 year_close_line = Table(
     "year_close_line",

@@ -362,12 +362,13 @@ def test_a_county_restored_after_its_close_was_accepted_rejoins_to_what_was_stat
     assert [fen for fen, _row in held(province, "410102", 2027).values()] == [150_00]
     # The 200.00 paid after the backup went with the lost disk: it stands again, unspent.
     assert unspent(province, "410102", 2026) == 200_00
-    # The stated balance is recovered once: a second recovery of it is refused there.
+    # The stated balance is recovered once: a second recovery of it is refused.
     city = held(province, "410100", 2026)[P1][0]
     again = run(
         province, "410100", "recover", C1, "--amount", "150.00", "--doc", "郑财预〔2027〕2号"
     )
-    assert again.exit_code == 0, again.stderr
+    assert again.exit_code == 3
+    assert "its statement was accepted here" in again.stderr
     settle(province)
     assert unspent(province, "410102", 2026) == 200_00
     assert held(province, "410100", 2026)[P1][0] == city  # nothing came back to the city

@@ -80,6 +80,8 @@ def _appropriation_receipt(node: Node) -> Any:
 
     def taken(conn: Connection, entry: Any, verdict: str) -> None:
         records.receipt_taken(conn, me, entry, verdict)
+        if verdict == "rejected":
+            yearend.refused(conn, entry)
 
     return taken
 
@@ -93,7 +95,11 @@ def _reconcile_receipt(node: Node) -> Any:
 
 
 def _adopt_appropriation(_context: Context) -> Handler:
-    return appropriations.adopt_issued
+    def adopt(conn: Connection, verified: Verified) -> None:
+        appropriations.adopt_issued(conn, verified)
+        yearend.adopt_acceptance(conn, verified)
+
+    return adopt
 
 
 def _adopt_report(context: Context) -> Handler:

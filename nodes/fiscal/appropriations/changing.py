@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from nodes.fiscal.appropriations import copies
 from nodes.fiscal.appropriations.balances import available, issued_events
-from nodes.fiscal.appropriations.closed import closed_ids
+from nodes.fiscal.appropriations.closed import closed_ids, lock_edge
 from nodes.fiscal.appropriations.operations import EVENT_SIGN, FIELD_LENGTH
 from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
 from nodes.fiscal.documents import Documents
@@ -19,7 +19,7 @@ from nodes.fiscal.reconcile import records
 from schema.channels import outbox
 from schema.locks import lock_rows
 from schema.sums import total
-from schema.tables import appropriation, appropriation_event
+from schema.tables import appropriation, appropriation_event, year_close
 from schema.types import MAX_AMOUNT_FEN, format_yuan
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -72,7 +72,26 @@ def change(
     signer = load_signer(node.home.keys)
     with node.engine.begin() as conn:
         row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
-        if row is not None:  # its parent never changes: lock both, in id order
+        if row is not None:  # its edge's close, then it and its parent (never changes)
+            lock_edge(conn, row.issuer, row.recipient, row.year)
+            stated = conn.execute(
+                sa.select(year_close.c.state).where(
+                    year_close.c.issuer == row.issuer,
+                    year_close.c.recipient == row.recipient,
+                    year_close.c.year == row.year,
+                )
+            ).first()
+            if stated is not None and row.issuer == me and stated.state == "accepted":
+                raise InputError(
+                    f"{row.recipient} closed {row.year} (已结转) and its statement was accepted "
+                    f"here: {ident} changes no more"
+                )
+            if stated is not None and row.issuer == me:
+                raise InputError(
+                    f"{row.recipient} closed {row.year} (已结转): its statement of what is left "
+                    f"of {ident} is here; what it stated comes back by accepting it",
+                    hint=f"'fiscalsync year close {row.year} --accept {row.recipient} --doc 文号'",
+                )
             locked = [ident] if row.parent_id is None else [ident, row.parent_id]
             row = next(r for r in lock_rows(conn, appropriation.c.id, locked) if r.id == ident)
         if row is None:

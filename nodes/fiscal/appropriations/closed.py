@@ -2,33 +2,45 @@
 more spending, no breakdown, and from above nothing but the recovery of each balance its
 statement named (:mod:`nodes.fiscal.yearend`).
 
-Whoever closes, accepts, or receives a year's appropriations on an edge first takes
-:func:`lock_edge` for it, then reads: a close and what it must see never miss each other.
+Lock order of the year-end work, the same everywhere: the year at the node
+(:func:`lock_year`), then the edges (:func:`lock_edge`), then the appropriation rows.
+Whoever closes, accepts, receives, issues or changes a year's appropriations takes what
+of it it reasons about in that order, then reads: a close and what it must see never
+miss each other, and no two of them wait on each other in a cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schema.locks import lock_scope
 from schema.tables import appropriation, year_close, year_close_line
+from sync.errors import InputError
 
 __all__ = [
     "CLOSED",
     "KIND",
+    "MARK",
     "accepted_here",
+    "closed_here",
     "closed_ids",
-    "closed_years",
     "lock_edge",
+    "lock_edges_of",
     "lock_year",
+    "of_close",
+    "require_open",
     "stated_balances",
 ]
 
 KIND = "yearclose"
 """The kind of change-set of a year-end statement."""
+MARK = "close"
+"""The key of an acceptance's recovery (``"close": year``): the one recovery a closed
+year takes from above, told apart from a 收回 an operator sent by hand."""
 CLOSED = ("sent", "accepted")
 """The states of a close at the recipient: its statement ``sent``, then its issuer's
 acceptance taken here (``accepted``). Either way the year is closed here."""
@@ -87,44 +99,67 @@ def stated_balances(conn: Connection, ids: Collection[str]) -> dict[str, int]:
     return {ident: int(balance) for ident, balance in conn.execute(query)}
 
 
+def of_close(table: sa.Table, issuer: str, recipient: str, year: int) -> sa.ColumnElement[bool]:
+    """The rows of ``table`` (``year_close`` or ``year_close_line``) of one close."""
+    return sa.and_(table.c.issuer == issuer, table.c.recipient == recipient, table.c.year == year)
+
+
+def _edges_of(conn: Connection, ids: Collection[str]) -> list[Any]:
+    """(year, issuer, recipient) of the appropriations ``ids``, in that order."""
+    columns = (appropriation.c.year, appropriation.c.issuer, appropriation.c.recipient)
+    query = sa.select(*columns).distinct().where(appropriation.c.id.in_(sorted(ids)))
+    return list(conn.execute(query.order_by(*columns)).all())
+
+
 def accepted_here(conn: Connection, ids: Collection[str]) -> None:
     """The recoveries of the closed appropriations ``ids`` were taken here: their closes
     are ``accepted``, and no second recovery of a stated balance is taken."""
-    if not ids:
-        return
-    pairs = conn.execute(
-        sa.select(appropriation.c.issuer, appropriation.c.recipient, appropriation.c.year)
-        .distinct()
-        .where(appropriation.c.id.in_(sorted(ids)))
-    ).all()
-    for issuer, recipient, year in pairs:
+    for year, issuer, recipient in _edges_of(conn, ids) if ids else []:
         conn.execute(
             year_close.update()
-            .where(
-                year_close.c.issuer == issuer,
-                year_close.c.recipient == recipient,
-                year_close.c.year == year,
-                year_close.c.state == "sent",
-            )
+            .where(of_close(year_close, issuer, recipient, year), year_close.c.state == "sent")
             .values(state="accepted")
         )
 
 
-def closed_years(
-    conn: Connection, issuer: str, recipient: str, years: Collection[int]
-) -> list[int]:
-    """Of ``years``, those ``recipient`` closed with ``issuer`` (each edge locked first)."""
-    for year in sorted(years):
+def lock_edges_of(conn: Connection, ids: Collection[str]) -> None:
+    """Before the rows ``ids`` are locked: the year at their recipient, then their
+    edges, for each year of them (ascending), in the year-end lock order."""
+    pairs = _edges_of(conn, ids) if ids else []
+    for year, _issuer, recipient in pairs:
+        lock_year(conn, recipient, year)
+    for year, issuer, recipient in pairs:
         lock_edge(conn, issuer, recipient, year)
+
+
+def closed_here(conn: Connection, node: str, years: Collection[int]) -> list[int]:
+    """Of ``years``, those ``node`` closed, with any issuer (each year locked first: a
+    close under way is waited for). A closed year takes no new appropriation from
+    anyone, not only from the issuers its statements went to."""
+    for year in sorted(years):
+        lock_year(conn, node, year)
     if not years:
         return []
     return sorted(
         conn.execute(
-            sa.select(year_close.c.year).where(
-                year_close.c.issuer == issuer,
-                year_close.c.recipient == recipient,
+            sa.select(year_close.c.year)
+            .distinct()
+            .where(
+                year_close.c.recipient == node,
                 year_close.c.year.in_(sorted(years)),
                 year_close.c.state.in_(CLOSED),
             )
         ).scalars()
     )
+
+
+def require_open(conn: Connection, node: str, years: Collection[int]) -> None:
+    """Before ``node`` issues appropriations of ``years``: none of them is closed there
+    (each year locked first, so a close under way sees the issue or is seen by it, and
+    nothing reaches a node below after the close here)."""
+    shut = closed_here(conn, node, years)
+    if shut:
+        raise InputError(
+            f"{shut[0]} is closed here (已结转): nothing more of it is issued",
+            hint=f"appropriations of {shut[0] + 1} are issued as before",
+        )

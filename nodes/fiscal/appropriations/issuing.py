@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations import copies
 from nodes.fiscal.appropriations.balances import balances, issued_events
-from nodes.fiscal.appropriations.closed import closed_ids
+from nodes.fiscal.appropriations.closed import closed_ids, require_open
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     BUDGET_LEVELS,
@@ -478,7 +478,7 @@ def allocate(
     a time; the change-sets and the events are written from the scratch files last.
 
     What the checks reason about is locked first, in the product's lock order: the
-    parents' rows, then this issuer's counter of each year (ids are taken from it), then
+    year-end close of each year here (refused when one is closed), the parents' rows, then this issuer's counter of each year (ids are taken from it), then
     the channel heads. A second operator doing the same at once waits, then sees what the
     first one did.
     """
@@ -514,7 +514,9 @@ def allocate(
                 del seen
                 if count == 0:
                     return issued
-                # 2. locked in the product's order: the parents, then each year's counter
+                # 2. locked in the product's order: each year's close here (a close of the
+                # year waits, then sees what is issued), the parents, each year's counter
+                require_open(conn, me, years)
                 parents = _lock_parents(conn, wanted, me)
                 balance = balances(conn, list(parents))
                 closed = closed_ids(conn, list(parents))

@@ -19,9 +19,11 @@ from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations.balances import balances
 from nodes.fiscal.appropriations.closed import (
+    MARK,
     accepted_here,
+    closed_here,
     closed_ids,
-    closed_years,
+    lock_edges_of,
     stated_balances,
 )
 from nodes.fiscal.appropriations.operations import (
@@ -100,25 +102,32 @@ def _apply(conn: Connection, verified: Verified, documents: Documents | None) ->
     digest = records.digester(conn)
     adjusted: set[str] = set()
     years: set[int] = set()
+    marks: dict[str, int] = {}
     events = 0
     done = 0
     while True:
         chunk = _Chunk(islice(operations, CHUNK), done, issues, header.seq, digests, digest)
         chunk.years = years
+        chunk.marks = marks
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, chunk.appropriations())
         event_rows = chunk.events
         if chunk.adjusted:
-            event_rows = _number_adjustments(conn, event_rows, header.origin, header.recipient)
+            event_rows = _number_adjustments(
+                conn, event_rows, header.origin, header.recipient, marks
+            )
             adjusted.update(e[0] for e in event_rows if e[2] != "issue")
         insert_rows(conn, appropriation_event, EVENT_COLUMNS, event_rows)
         events += len(event_rows)
         done = chunk.index
         if chunk.taken < CHUNK:
             break
-    closed = closed_years(conn, header.origin, header.recipient, years)
+    # The new rows above are seen by no other transaction before this one commits, so
+    # none waits on them: taking the year after them closes no cycle (closed.lock_year).
+    closed = closed_here(conn, header.recipient, years)
     if closed:
         raise InputError(
-            f"{header.recipient} closed {closed[0]} (已结转): it takes no new appropriation of it"
+            f"{header.recipient} closed {closed[0]} (已结转): it takes no new appropriation "
+            f"of that year, from {header.origin} or any other issuer"
         )
     merkle.apply(conn, digests)
     if adjusted:
@@ -175,6 +184,7 @@ class _Chunk:
         self.issues = issues
         self.events: list[tuple[Any, ...]] = []
         self.years: set[int] = set()  # of the appropriations issued
+        self.marks: dict[str, int] = {}  # id → the year an acceptance's recovery closes
 
     def appropriations(self) -> Iterator[tuple[Any, ...]]:
         issues = self.issues
@@ -204,6 +214,13 @@ class _Chunk:
                 )
                 self.adjusted = True
                 kind = op["op"]
+                if MARK in op:
+                    if kind != "recover" or type(op[MARK]) is not int:
+                        raise InputError(
+                            f"operation {self.index}: '{MARK}' (a year) marks only the "
+                            "recovery of a year-end acceptance"
+                        )
+                    self.marks[op["id"]] = op[MARK]
                 append(
                     (
                         op["id"],
@@ -246,7 +263,11 @@ def _name_known_ids(conn: Connection, verified: Verified) -> None:
 
 
 def _number_adjustments(
-    conn: Connection, events: list[tuple[Any, ...]], issuer: str, recipient: str
+    conn: Connection,
+    events: list[tuple[Any, ...]],
+    issuer: str,
+    recipient: str,
+    marks: dict[str, int],
 ) -> list[tuple[Any, ...]]:
     """Return ``events`` (rows in EVENT_COLUMNS order) with each adjustment's seq filled in.
 
@@ -254,9 +275,13 @@ def _number_adjustments(
     A decrease or recovery may take no more than is still available here (what was
     received, less what was broken down to children and spent): the issuer cannot see
     that, so the recipient checks it, with the rows locked, and refuses the change-set
-    otherwise. An increase may not take the appropriation past ``MAX_AMOUNT_FEN``.
+    otherwise. An increase may not take the appropriation past ``MAX_AMOUNT_FEN``. Of a
+    year closed here it takes only the recovery of an acceptance (marked with the year,
+    ``marks``) of the balance the statement named. The year and edges of the rows are
+    locked before the rows (the year-end lock order, as a close takes them).
     """
     ids = {e[0] for e in events if e[1] == 0}
+    lock_edges_of(conn, ids)
     held = {r.id: r for r in lock_rows(conn, appropriation.c.id, ids)}
     standing = conn.execute(
         sa.select(
@@ -289,11 +314,13 @@ def _number_adjustments(
                 f"{kind} of {ident} refused: only its issuer {row.issuer} may change it, "
                 f"not {issuer}"
             )
-        if ident in closed and (kind != "recover" or -amount != stated.get(ident)):
+        if ident in closed and (
+            kind != "recover" or -amount != stated.get(ident) or marks.get(ident) != closed[ident]
+        ):
             raise InputError(
                 f"{kind} of {ident} refused: {closed[ident]} is closed here (已结转); it takes "
-                f"only the recovery of the balance its statement named, "
-                f"{format_yuan(stated.get(ident, 0))} 元"
+                f"only its issuer's acceptance of the statement, which recovers the balance "
+                f"it named, {format_yuan(stated.get(ident, 0))} 元"
             )
         if amount < 0 and -amount > left.get(ident, 0):
             raise InputError(

@@ -12,12 +12,22 @@ recovered upward, edge by edge, bottom up.
    and flags). Sum recovered = sum carried (or, under ``"recover"``, nothing carried),
    to the fen.
 
+Refused by the recipient (negative receipt), an acceptance counts for nothing and its
+statement is ``stated`` again (:func:`.accepting.refused`); an issuer restored from a
+backup older than its acceptance takes it back (:func:`.accepting.adopt_acceptance`).
+
 A node closes after every node it issued that year's appropriations to has closed with
 it and been accepted, so that nothing comes back to a year it has closed already.
 """
 
 from nodes.fiscal.appropriations.closed import KIND, closed_ids
-from nodes.fiscal.yearend.accepting import Accepted, accept, apply_statement
+from nodes.fiscal.yearend.accepting import (
+    Accepted,
+    accept,
+    adopt_acceptance,
+    apply_statement,
+    refused,
+)
 from nodes.fiscal.yearend.closing import Closed, adopt_statement, close, closes
 
 __all__ = [
@@ -25,9 +35,11 @@ __all__ = [
     "Accepted",
     "Closed",
     "accept",
+    "adopt_acceptance",
     "adopt_statement",
     "apply_statement",
     "close",
     "closed_ids",
     "closes",
+    "refused",
 ]

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import rejoin
 from nodes.fiscal.appropriations import copies
-from nodes.fiscal.appropriations.closed import lock_edge, lock_year
+from nodes.fiscal.appropriations.closed import MARK, lock_edge, lock_year, of_close
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
@@ -40,7 +40,7 @@ from nodes.fiscal.yearend.closing import (
 from schema.bulk import insert_rows
 from schema.locks import lock_rows, take_numbers
 from schema.tables import appropriation, appropriation_event, year_close, year_close_line
-from schema.types import format_yuan
+from schema.types import format_yuan, parse_utc
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -51,9 +51,13 @@ from sync.pki import load_signer
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["MODES", "Accepted", "accept", "apply_statement"]
+__all__ = ["MODES", "Accepted", "accept", "adopt_acceptance", "apply_statement", "refused"]
 
 MODES = ("carry", "recover")
+UNACCEPTED = {"state": "stated"} | dict.fromkeys(
+    ("mode", "doc_no", "accepted_at", "accepted_by", "accepted_id")
+)
+"""A statement's columns when it is to be accepted (again)."""
 
 
 @dataclass
@@ -79,6 +83,7 @@ def apply_statement(conn: Connection, verified: Verified) -> None:
     header = verified.header
     me, sender = header.recipient, header.origin
     ids = [op["id"] for op in operations]
+    lock_year(conn, me, year)
     lock_edge(conn, me, sender, year)
     rows = {r.id: r for r in lock_rows(conn, appropriation.c.id, ids)}
     stands = standing(conn, ids)
@@ -207,7 +212,15 @@ def accept(
         for ident in carrying:
             fen = lines[ident]
             operations.append(
-                {"op": "recover", "id": ident, "amount": fen, "doc": doc, "actor": actor, "at": at}
+                {
+                    "op": "recover",
+                    "id": ident,
+                    "amount": fen,
+                    "doc": doc,
+                    "actor": actor,
+                    "at": at,
+                    MARK: year,
+                }
             )
             if mode == "recover":
                 done.recovered_fen += fen
@@ -231,27 +244,96 @@ def accept(
             _record_events(conn, operations, written_id, doc, actor, now)
             after = records.view(conn, records.ISSUER, [*carrying, *done.carried.values()])
             records.refresh(conn, records.scope(me, recipient), before, after)
+        _accepted(conn, me, recipient, year, mode, doc, now, actor, written_id, done.carried)
+    return done
+
+
+def _accepted(
+    conn: Connection,
+    issuer: str,
+    recipient: str,
+    year: int,
+    mode: str,
+    doc: str,
+    at: Any,
+    actor: str,
+    changeset_id: str | None,
+    carried: dict[str, str],
+) -> None:
+    """The statement of ``year`` from ``recipient`` accepted, by ``changeset_id``."""
+    conn.execute(
+        year_close.update()
+        .where(of_close(year_close, issuer, recipient, year))
+        .values(
+            state="accepted",
+            mode=mode,
+            doc_no=doc,
+            accepted_at=at,
+            accepted_by=actor,
+            accepted_id=changeset_id,
+        )
+    )
+    for old_id, new_id in carried.items():
+        conn.execute(
+            year_close_line.update()
+            .where(
+                of_close(year_close_line, issuer, recipient, year),
+                year_close_line.c.appropriation_id == old_id,
+            )
+            .values(carried_to=new_id)
+        )
+
+
+def refused(conn: Connection, entry: Any) -> None:
+    """The recipient refused the acceptance carried by outbox ``entry`` (negative
+    receipt): its recoveries and carry-overs never count (as any refused change-set's
+    events), and the statement is ``stated`` again, to be accepted once its cause is
+    fixed (the next year's codes imported there, say)."""
+    found = conn.execute(
+        sa.select(year_close).where(
+            year_close.c.accepted_id == entry.id, year_close.c.state == "accepted"
+        )
+    ).all()
+    for row in found:
         conn.execute(
             year_close.update()
-            .where(
-                year_close.c.issuer == me,
-                year_close.c.recipient == recipient,
-                year_close.c.year == year,
-            )
-            .values(state="accepted", mode=mode, doc_no=doc, accepted_at=now, accepted_by=actor)
+            .where(of_close(year_close, row.issuer, row.recipient, row.year))
+            .values(UNACCEPTED)
         )
-        for old_id, new_id in done.carried.items():
-            conn.execute(
-                year_close_line.update()
-                .where(
-                    year_close_line.c.issuer == me,
-                    year_close_line.c.recipient == recipient,
-                    year_close_line.c.year == year,
-                    year_close_line.c.appropriation_id == old_id,
-                )
-                .values(carried_to=new_id)
-            )
-    return done
+        conn.execute(
+            year_close_line.update()
+            .where(of_close(year_close_line, row.issuer, row.recipient, row.year))
+            .values(carried_to=None)
+        )
+
+
+def adopt_acceptance(conn: Connection, verified: Verified) -> None:
+    """An acceptance this node sent before it was restored (its own ``appropriation``
+    change-set, taken back at the rejoin after :func:`adopt_issued` redid its events):
+    the statement it accepted is ``accepted`` again, as it was."""
+    operations = list(verified.operations())
+    recovered = [op for op in operations if op.get("op") == "recover" and MARK in op]
+    if not recovered:
+        return
+    first = recovered[0]
+    carried = {
+        str(op["carried_from"]): str(op["id"])
+        for op in operations
+        if op.get("op") == "issue" and op.get("carried_from")
+    }
+    header = verified.header
+    _accepted(
+        conn,
+        header.origin,
+        header.recipient,
+        int(first[MARK]),
+        "carry" if carried else "recover",
+        str(first["doc"]),
+        parse_utc(str(first["at"])),
+        str(first["actor"]),
+        verified.id,
+        carried,
+    )
 
 
 def _check_codes(conn: Connection, rows: list[Any], year: int) -> None:

@@ -106,10 +106,10 @@ def close(node: Node, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK) -> 
     """Close ``year`` here: send each issuer a signed statement of the balances of what
     it issued here that year, and take nothing more of that year from then on.
 
-    All in one transaction, with the year's edges and appropriations locked first (the
-    product's lock order: the close of each edge, then the rows), so that spending, a
-    breakdown or an arriving appropriation either comes before the close and is in the
-    statement, or after it and is refused. Refused when the year is closed here already,
+    All in one transaction, with the year, its edges and appropriations locked first (the
+    product's lock order: the year, the close of each edge, then the rows), so that
+    spending, a breakdown, an issue from here or an arriving appropriation either comes
+    before the close and is in the statement, or after it and is refused. Refused when the year is closed here already,
     when something this node issued that year is still in flight (its receipt not back:
     run sync first), and while a node it issued that year's appropriations to has not
     closed with it (bottom up: the counties, then the city).

@@ -1,0 +1,335 @@
+"""What a closed year refuses, what a refused acceptance undoes, and how the close waits
+for what it reasons about (年终结转), on SQLite and on PostgreSQL.
+
+An acceptance its recipient refuses leaves the statement to be accepted again; a closed
+year takes nothing new from any issuer, and from above only its acceptance's recovery;
+an issuer restored from before its acceptance takes it back; the close and an issue, a
+recovery or an arriving change takes the year, its edges and the rows in that order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from test_allocate import allocate, run, settle
+from test_year_close import C1, P1, held, two_levels, unspent
+
+from nodes import Node
+from nodes.exchange import Exchange
+from nodes.fiscal import yearend
+from nodes.fiscal.appropriations import allocate as issue
+from nodes.fiscal.appropriations.closed import lock_edge, lock_year
+from nodes.fiscal.appropriations.issuing import Allocation
+from nodes.fiscal.appropriations.listings import refused
+from nodes.fiscal.reconcile.records import stale
+from nodes.network import Network
+from schema.engine import reading
+from schema.tables import appropriation, code_item
+from sync.errors import InputError
+
+FUNC = "2050202"
+
+
+def accept(network: Network, code: str, recipient: str, doc: str) -> Any:
+    return run(
+        network, code, "year", "close", "2026", "--accept", recipient, "--doc", doc,
+        "--lang", "en",
+    )  # fmt: skip
+
+
+def state(network: Network, code: str, recipient: str) -> str:
+    with Node.open(network.path / code) as node:
+        (found,) = (c for c in yearend.closes(node, 2026) if c.recipient == recipient)
+    return found.state
+
+
+def no_stale_digests(network: Network, *codes: str) -> None:
+    for code in codes:
+        with Node.open(network.path / code) as node, reading(node.engine) as conn:
+            assert stale(conn, code) == []
+
+
+def test_an_acceptance_its_recipient_refuses_is_undone_and_accepted_again(
+    province: Network, tmp_path: Path
+) -> None:
+    """中原区 does not hold the 2027 code carried over yet: it refuses 郑州市's acceptance.
+    The recovery and the carry-over never count, the statement is to be accepted again;
+    once the code is there, it is, and every fen is where it was, then carried over."""
+    two_levels(province, tmp_path)
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    where = (code_item.c.codeset == "func", code_item.c.year == 2027, code_item.c.code == FUNC)
+    with Node.open(province.path / "410102") as node, node.engine.begin() as conn:
+        kept = conn.execute(sa.select(code_item).where(*where)).one()._asdict()
+        conn.execute(code_item.delete().where(*where))
+    city_before = unspent(province, "410100", 2026)
+
+    first = accept(province, "410100", "410102", "郑财预〔2027〕1号")
+    assert first.exit_code == 0, first.stderr
+    assert state(province, "410100", "410102") == "accepted"
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        (refusal,) = refused(node)
+    assert refusal.recipient == "410102" and "not a code of 2027" in refusal.reason
+    assert state(province, "410100", "410102") == "stated"
+    assert unspent(province, "410102", 2026) == 350_00  # nothing recovered
+    assert held(province, "410102", 2027) == {}
+    assert unspent(province, "410100", 2026) == city_before
+    with Node.open(province.path / "410100") as node, reading(node.engine) as conn:
+        assert yearend.closing.standing(conn, [C1]) == {C1: 600_00}
+    early = run(province, "410100", "year", "close", "2026", "--lang", "en")
+    assert early.exit_code == 3 and "before the nodes it issued to: 410102" in early.stderr
+
+    with Node.open(province.path / "410102") as node, node.engine.begin() as conn:
+        conn.execute(code_item.insert().values(**kept))
+    again = accept(province, "410100", "410102", "郑财预〔2027〕2号")
+    assert again.exit_code == 0, again.stderr
+    assert "350.00 yuan stated, 350.00 carried over" in again.output
+    settle(province)
+    assert state(province, "410100", "410102") == "accepted"
+    assert unspent(province, "410102", 2026) == 0
+    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [350_00]
+    assert unspent(province, "410100", 2026) == city_before
+    assert run(province, "410100", "year", "close", "2026").exit_code == 0
+    no_stale_digests(province, "410100", "410102")
+
+
+def test_a_closed_year_takes_no_new_appropriation_from_any_issuer(
+    province: Network, tmp_path: Path
+) -> None:
+    """中原区 closed 2026 with 郑州市; 河南省 then issues it 2026 money directly: refused
+    there, with why, and the province's issue counts for nothing."""
+    two_levels(province, tmp_path)
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    late = allocate(province, "410000", "410102", "100.00")
+    assert late.exit_code == 0, late.stderr
+    settle(province)
+    assert unspent(province, "410102", 2026) == 350_00
+    assert all(row.issuer == "410100" for _fen, row in held(province, "410102", 2026).values())
+    with Node.open(province.path / "410000") as node:
+        (refusal,) = refused(node)
+    assert refusal.recipient == "410102"
+    assert "410102 closed 2026 (已结转)" in refusal.reason
+    assert "any other issuer" in refusal.reason
+    # the recovery of what it stated is still taken: its acceptance goes through
+    assert accept(province, "410100", "410102", "郑财预〔2027〕1号").exit_code == 0
+    settle(province)
+    assert unspent(province, "410102", 2026) == 0
+
+
+def test_an_issuer_restored_from_before_its_acceptance_takes_it_back(
+    province: Network, tmp_path: Path
+) -> None:
+    """郑州市 is backed up with 中原区's statement in hand, accepts it, and its disk dies.
+    Restored, it takes the acceptance back from 中原区: accepted, not to be accepted twice,
+    and it can close the year."""
+    from test_backup import backup, bring_back, lose
+
+    two_levels(province, tmp_path)
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    assert state(province, "410100", "410102") == "stated"
+    backup(province, "410100")
+    settle(province)
+    assert accept(province, "410100", "410102", "郑财预〔2027〕1号").exit_code == 0
+    settle(province)
+
+    url = lose(province, "410100")
+    bring_back(province, "410100", url)
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        (close,) = (c for c in yearend.closes(node, 2026) if c.recipient == "410102")
+    assert (close.state, close.mode, close.doc) == ("accepted", "carry", "郑财预〔2027〕1号")
+    twice = accept(province, "410100", "410102", "郑财预〔2027〕2号")
+    assert twice.exit_code == 3 and "was accepted already" in twice.stderr
+    assert run(province, "410100", "year", "close", "2026").exit_code == 0
+    settle(province)
+    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [350_00]
+    assert unspent(province, "410102", 2026) == 0
+    no_stale_digests(province, "410100", "410102")
+
+
+def test_a_full_recovery_racing_the_close_is_refused_and_the_statement_accepted(
+    province: Network, tmp_path: Path
+) -> None:
+    """郑州市 recovers all 350.00 left of its breakdown while 中原区 closes 2026 before it
+    arrives: the statement names 350.00, the recovery is refused down there (a closed year
+    takes only its acceptance's), and the statement is accepted, every fen carried over.
+    Once the statement is at 郑州市, a recovery there is refused at once."""
+    two_levels(province, tmp_path)
+    recovered = run(
+        province, "410100", "recover", C1, "--amount", "350.00", "--doc", "郑财预〔2026〕5号"
+    )
+    assert recovered.exit_code == 0, recovered.stderr
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        (refusal,) = refused(node)
+    assert "only its issuer's acceptance of the statement" in refusal.reason
+    assert state(province, "410100", "410102") == "stated"
+    late = run(province, "410100", "recover", C1, "--amount", "1.00", "--doc", "郑财预〔2026〕6号")
+    assert late.exit_code == 3
+    assert "its statement of what is left of" in late.stderr
+    accepted = accept(province, "410100", "410102", "郑财预〔2027〕1号")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "350.00 yuan stated, 350.00 carried over" in accepted.output
+    settle(province)
+    assert unspent(province, "410102", 2026) == 0
+    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [350_00]
+    assert held(province, "410100", 2026)[P1][0] == 300_00
+    no_stale_digests(province, "410100", "410102")
+
+
+def closed_below(province: Network, tmp_path: Path) -> None:
+    """中原区 closed 2026 and 郑州市 accepted it: 郑州市 may close 2026 now."""
+    two_levels(province, tmp_path)
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    assert accept(province, "410100", "410102", "郑财预〔2027〕1号").exit_code == 0
+    settle(province)
+
+
+def test_a_node_issues_nothing_of_a_year_it_closed(province: Network, tmp_path: Path) -> None:
+    closed_below(province, tmp_path)
+    assert run(province, "410100", "year", "close", "2026").exit_code == 0
+    own = allocate(province, "410100", "410122", "10.00")
+    assert own.exit_code == 3
+    assert "2026 is closed here (已结转): nothing more of it is issued" in own.stderr
+    next_year = allocate(
+        province, "410100", "410122", "10.00", "--year", "2027", "--doc", "郑财预〔2027〕3号"
+    )
+    assert next_year.exit_code == 0, next_year.stderr
+
+
+def test_an_own_level_issue_and_the_close_at_once_never_both_pass(
+    province: Network, tmp_path: Path
+) -> None:
+    """郑州市 closes 2026 while an operator issues 本级安排 money of 2026 to 中牟县, which
+    received nothing before: the issue comes first and the close waits for 中牟县, or the
+    close comes first and the issue is refused; never a closed city above an open county."""
+    closed_below(province, tmp_path)
+    start = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def close() -> None:
+        with Node.open(province.path / "410100") as node:
+            start.wait()
+            try:
+                outcomes["close"] = yearend.close(node, 2026, actor="closer")
+            except InputError as exc:
+                outcomes["close"] = exc.message
+
+    def own_level() -> None:
+        line = Allocation("410122", 10_00, FUNC, "50201", "111", "郑财预〔2026〕7号", 2026)
+        with Node.open(province.path / "410100") as node:
+            start.wait()
+            try:
+                outcomes["issue"] = issue(node, [line], actor="issuer")
+            except InputError as exc:
+                outcomes["issue"] = exc.message
+
+    threads = [threading.Thread(target=close), threading.Thread(target=own_level)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if isinstance(outcomes["close"], str):
+        assert "before the nodes it issued to: 410122" in outcomes["close"]
+        assert not isinstance(outcomes["issue"], str)
+    else:
+        assert "2026 is closed here (已结转)" in str(outcomes["issue"])
+    with Node.open(province.path / "410100") as node, reading(node.engine) as conn:
+        to_410122 = conn.execute(
+            sa.select(appropriation.c.id).where(appropriation.c.recipient == "410122")
+        ).all()
+    assert len(to_410122) == (1 if isinstance(outcomes["close"], str) else 0)
+
+
+def test_receiving_a_change_takes_the_year_and_the_edge_before_the_rows(
+    province: Network, tmp_path: Path
+) -> None:
+    """A recovery from 中原区's appropriation arrives while its close holds the year and the
+    edge and is about to lock the rows: the arrival waits at the year, holding no row, so
+    the close locks the rows at once (it was the other way round: the arrival took the row
+    first, and the edge, when it took it at all, after it)."""
+    two_levels(province, tmp_path)
+    with Node.open(province.path / "410102") as county:
+        if county.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite takes the whole database at once: no two writers interleave")
+    recovery = run(
+        province, "410100", "recover", C1, "--amount", "10.00", "--doc", "郑财预〔2026〕8号"
+    )
+    assert recovery.exit_code == 0, recovery.stderr
+    with Node.open(province.path / "410100") as city:
+        Exchange(city).run_round()  # the change-set is on its way, not taken yet
+    done: dict[str, object] = {}
+
+    def arrive() -> None:
+        with Node.open(province.path / "410102") as node:
+            done["round"] = Exchange(node).run_round()
+
+    with Node.open(province.path / "410102") as county, county.engine.begin() as conn:
+        lock_year(conn, "410102", 2026)
+        lock_edge(conn, "410100", "410102", 2026)
+        arrival = threading.Thread(target=arrive)
+        arrival.start()
+        time.sleep(2)
+        assert "round" not in done  # it waits
+        conn.execute(
+            sa.select(appropriation.c.id)
+            .where(appropriation.c.id == C1)
+            .with_for_update(nowait=True)
+        ).one()
+    arrival.join()
+    settle(province)
+    assert unspent(province, "410102", 2026) == 340_00
+
+
+def test_the_close_and_an_arriving_recovery_at_once_each_see_the_other_whole(
+    province: Network, tmp_path: Path
+) -> None:
+    """中原区 closes 2026 while 郑州市's recovery of 10.00 is taken there: the recovery
+    comes first and the statement names what it left, or it comes after and is refused
+    (a closed year takes only its acceptance's); no error, and every fen carried over."""
+    two_levels(province, tmp_path)
+    recovery = run(
+        province, "410100", "recover", C1, "--amount", "10.00", "--doc", "郑财预〔2026〕8号"
+    )
+    assert recovery.exit_code == 0, recovery.stderr
+    with Node.open(province.path / "410100") as city:
+        Exchange(city).run_round()
+    start = threading.Barrier(2)
+    outcomes: dict[str, Any] = {}
+
+    def close() -> None:
+        with Node.open(province.path / "410102") as node:
+            start.wait()
+            outcomes["close"] = yearend.close(node, 2026, actor="closer")
+
+    def arrive() -> None:
+        with Node.open(province.path / "410102") as node:
+            exchange = Exchange(node)
+            start.wait()
+            outcomes["round"] = exchange.run_round()
+
+    threads = [threading.Thread(target=close), threading.Thread(target=arrive)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (statement,) = outcomes["close"]
+    assert outcomes["round"].errors == []
+    assert statement.balance_fen in (340_00, 350_00)
+    assert unspent(province, "410102", 2026) == statement.balance_fen
+    settle(province)
+    assert unspent(province, "410102", 2026) == statement.balance_fen
+    assert accept(province, "410100", "410102", "郑财预〔2027〕1号").exit_code == 0
+    settle(province)
+    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [statement.balance_fen]
+    no_stale_digests(province, "410100", "410102")
