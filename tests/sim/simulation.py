@@ -389,7 +389,7 @@ class _Run:
         path = self.world.network.path
         folders = [path / code / "spool", path / code / "mailboxes"]
         folders += [path / other / "mailboxes" / code for other in self.world.codes]
-        return sum(len(names) for folder in folders for _, _, names in os.walk(folder))
+        return sum(_files_under(str(folder)) for folder in folders)
 
     def _mailbox_folders(self) -> list[Path]:
         """Every ``up`` and ``down`` folder of every node's mailboxes (there or not yet):
@@ -675,6 +675,22 @@ class _Run:
     def _unsettled(self, code: str) -> list[alerts.Unsettled]:
         node = self.world.node(code)
         return alerts.unsettled(node.engine, node.spool, code)
+
+
+def _files_under(folder: str) -> int:
+    """How many files (anything but a folder) are under ``folder``, 0 if it is not there."""
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return 0
+    count = 0
+    with entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                count += _files_under(entry.path)
+            else:
+                count += 1
+    return count
 
 
 def _report_receivers(world: World) -> dict[str, list[str]]:
