@@ -109,35 +109,41 @@ class Snapshot:
     available: dict[str, int]  # what the product says is available of each received one
 
 
+_ALL = {
+    table.name: sa.select(table)
+    for table in (
+        appropriation,
+        appropriation_event,
+        ledger_entry,
+        outbox,
+        changeset_log,
+        relay_log,
+    )
+}
+_HEADS = sa.select(channel_head).where(channel_head.c.recipient == sa.bindparam("code"))
+_HELD_BACK = sa.select(quarantine.c.reason, quarantine.c.origin).where(
+    quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None)
+)
+_REPORTS = sa.select(report.c.node_code, report.c.period, report.c.version, report.c.state)
+
+
 def read(node: Node) -> Snapshot:
     """Read node ``node``'s tables in one read-only transaction."""
     code = node.spec.code
     with reading(node.engine) as conn:
-        rows = {r.id: r for r in conn.execute(sa.select(appropriation))}
+        rows = {r.id: r for r in conn.execute(_ALL[appropriation.name])}
         events = {
-            (e.appropriation_id, e.seq): e for e in conn.execute(sa.select(appropriation_event))
+            (e.appropriation_id, e.seq): e for e in conn.execute(_ALL[appropriation_event.name])
         }
-        ledger = {e.id: e for e in conn.execute(sa.select(ledger_entry))}
-        boxed = {r.id: r for r in conn.execute(sa.select(outbox))}
-        log = {r.id: r for r in conn.execute(sa.select(changeset_log))}
-        heads = {
-            h.origin: h
-            for h in conn.execute(sa.select(channel_head).where(channel_head.c.recipient == code))
-        }
-        held_back = conn.execute(
-            sa.select(quarantine.c.reason, quarantine.c.origin).where(
-                quarantine.c.released_at.is_(None), quarantine.c.dropped_at.is_(None)
-            )
-        ).all()
+        ledger = {e.id: e for e in conn.execute(_ALL[ledger_entry.name])}
+        boxed = {r.id: r for r in conn.execute(_ALL[outbox.name])}
+        log = {r.id: r for r in conn.execute(_ALL[changeset_log.name])}
+        heads = {h.origin: h for h in conn.execute(_HEADS, {"code": code})}
+        held_back = conn.execute(_HELD_BACK).all()
         open_entries = sum(1 for r in held_back if r.reason != "void")
         voided = frozenset(str(r.origin) for r in held_back if r.reason == "void")
-        relayed = {r.id: r for r in conn.execute(sa.select(relay_log))}
-        reports = {
-            (r.node_code, r.period, r.version): r.state
-            for r in conn.execute(
-                sa.select(report.c.node_code, report.c.period, report.c.version, report.c.state)
-            )
-        }
+        relayed = {r.id: r for r in conn.execute(_ALL[relay_log.name])}
+        reports = {(r.node_code, r.period, r.version): r.state for r in conn.execute(_REPORTS)}
         received = [i for i, r in rows.items() if r.recipient == code]
         available = balances(conn, received) if received else {}
     return Snapshot(
