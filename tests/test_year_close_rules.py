@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
 from test_allocate import allocate, run, settle
 from test_year_close import C1, P1, held, two_levels, unspent
 
@@ -23,13 +26,24 @@ from nodes import Node
 from nodes.exchange import Exchange
 from nodes.fiscal import yearend
 from nodes.fiscal.appropriations import allocate as issue
-from nodes.fiscal.appropriations.closed import lock_edge, lock_year
+from nodes.fiscal.appropriations.closed import MARK, lock_edge, lock_year, of_close
+from nodes.fiscal.appropriations.copies import jurisdiction
 from nodes.fiscal.appropriations.issuing import Allocation
 from nodes.fiscal.appropriations.listings import refused
 from nodes.fiscal.reconcile.records import stale
+from nodes.fiscal.yearend import accepting
 from nodes.network import Network
+from schema.channels import outbox
 from schema.engine import reading
-from schema.tables import appropriation, code_item
+from schema.migrate import MIGRATIONS
+from schema.tables import (
+    appropriation,
+    appropriation_event,
+    code_item,
+    year_close,
+    year_close_line,
+)
+from sync.channel import enqueue
 from sync.errors import InputError
 
 FUNC = "2050202"
@@ -46,6 +60,39 @@ def state(network: Network, code: str, recipient: str) -> str:
     with Node.open(network.path / code) as node:
         (found,) = (c for c in yearend.closes(node, 2026) if c.recipient == recipient)
     return found.state
+
+
+def without_code(network: Network, code: str) -> dict[str, Any]:
+    """``code`` loses the 2027 function code carried over (it refuses a carry-over into
+    it); returns the row, to be put back with :func:`with_code`."""
+    where = (code_item.c.codeset == "func", code_item.c.year == 2027, code_item.c.code == FUNC)
+    with Node.open(network.path / code) as node, node.engine.begin() as conn:
+        kept = conn.execute(sa.select(code_item).where(*where)).one()._asdict()
+        conn.execute(code_item.delete().where(*where))
+    return kept
+
+
+def with_code(network: Network, code: str, kept: dict[str, Any]) -> None:
+    with Node.open(network.path / code) as node, node.engine.begin() as conn:
+        conn.execute(code_item.insert().values(**kept))
+
+
+def before_0019(network: Network, code: str, *, then: Any = None) -> None:
+    """Take ``code``'s database back to revision 0018 (``then`` writes rows as the code of
+    that time did, in the same transaction), and upgrade it with 'db upgrade'."""
+    with Node.open(network.path / code) as node:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with node.engine.connect() as conn:
+            if node.engine.dialect.name == "sqlite":  # batch mode rebuilds tables
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.downgrade(config, "0018")
+                if then is not None:
+                    then(conn)
+    upgraded = run(network, code, "db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output + upgraded.stderr
 
 
 def no_stale_digests(network: Network, *codes: str) -> None:
@@ -211,8 +258,9 @@ def test_an_own_level_issue_and_the_close_at_once_never_both_pass(
     province: Network, tmp_path: Path
 ) -> None:
     """郑州市 closes 2026 while an operator issues 本级安排 money of 2026 to 中牟县, which
-    received nothing before: the issue comes first and the close waits for 中牟县, or the
-    close comes first and the issue is refused; never a closed city above an open county."""
+    received nothing before: the issue comes first and the close waits for 中牟县 (for its
+    receipt, then for its close), or the close comes first and the issue is refused; never
+    a closed city above an open county."""
     closed_below(province, tmp_path)
     start = threading.Barrier(2)
     outcomes: dict[str, object] = {}
@@ -240,8 +288,12 @@ def test_an_own_level_issue_and_the_close_at_once_never_both_pass(
     for thread in threads:
         thread.join()
     if isinstance(outcomes["close"], str):
-        assert "before the nodes it issued to: 410122" in outcomes["close"]
         assert not isinstance(outcomes["issue"], str)
+        waits = ("are in flight (no receipt yet)", "before the nodes it issued to: 410122")
+        assert any(why in outcomes["close"] for why in waits), outcomes["close"]
+        settle(province)  # the receipt is back: the close still waits for 中牟县's
+        later = run(province, "410100", "year", "close", "2026", "--lang", "en")
+        assert later.exit_code == 3 and waits[1] in later.stderr
     else:
         assert "2026 is closed here (已结转)" in str(outcomes["issue"])
     with Node.open(province.path / "410100") as node, reading(node.engine) as conn:
@@ -333,3 +385,148 @@ def test_the_close_and_an_arriving_recovery_at_once_each_see_the_other_whole(
     settle(province)
     assert [fen for fen, _row in held(province, "410102", 2027).values()] == [statement.balance_fen]
     no_stale_digests(province, "410100", "410102")
+
+
+def test_an_acceptance_refused_before_0019_is_stated_again_after_the_upgrade(
+    province: Network, tmp_path: Path
+) -> None:
+    """郑州市's acceptance was refused by 中原区 while the code of that time left the
+    statement ``accepted`` for good (no change-set was kept with it): the upgrade finds
+    the change-set by its recoveries, sees the refusal, and states it again; it is
+    accepted again, every fen carried over."""
+    two_levels(province, tmp_path)
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    kept = without_code(province, "410102")
+    doc = "郑财预〔2027〕1号"
+    assert accept(province, "410100", "410102", doc).exit_code == 0
+    settle(province)
+    assert state(province, "410100", "410102") == "stated"
+
+    def as_it_was(conn: Connection) -> None:  # no refused() then: accepted it stayed
+        carried = conn.execute(
+            sa.select(appropriation.c.id).where(appropriation.c.indicator_kind == "carryover")
+        ).scalar_one()
+        close = of_close(year_close, "410100", "410102", 2026)
+        conn.execute(
+            year_close.update()
+            .where(close)
+            .values(state="accepted", mode="carry", doc_no=doc, accepted_by="operator")
+        )
+        conn.execute(
+            year_close_line.update()
+            .where(of_close(year_close_line, "410100", "410102", 2026))
+            .values(carried_to=carried)
+        )
+
+    before_0019(province, "410100", then=as_it_was)
+    assert state(province, "410100", "410102") == "stated"
+    with Node.open(province.path / "410100") as node, reading(node.engine) as conn:
+        lines = conn.execute(sa.select(year_close_line.c.carried_to)).scalars().all()
+    assert lines and set(lines) == {None}
+    with_code(province, "410102", kept)
+    again = accept(province, "410100", "410102", "郑财预〔2027〕2号")
+    assert again.exit_code == 0, again.stderr
+    settle(province)
+    assert state(province, "410100", "410102") == "accepted"
+    assert unspent(province, "410102", 2026) == 0
+    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [350_00]
+    no_stale_digests(province, "410100", "410102")
+
+
+def test_an_acceptance_written_before_the_mark_is_taken_and_kept(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """郑州市 accepted 中原区's statement with the code of before 0019 (its recovery has
+    no ``close`` mark) and upgraded while it was on its way: the upgrade keeps the
+    change-set that carried it, and 中原区 takes the unmarked recovery, since the same
+    change-set carries the balance over."""
+    two_levels(province, tmp_path)
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+
+    def unmarked(
+        conn: Connection, spool: Any, signer: Any, to: str, kind: str, ops: Any, clock: Any
+    ) -> Any:
+        ops = [{k: v for k, v in op.items() if k != MARK} for op in ops]
+        return enqueue(conn, spool, signer, to, kind, ops, clock)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(accepting, "enqueue", unmarked)
+        accepted = accept(province, "410100", "410102", "郑财预〔2027〕1号")
+    assert accepted.exit_code == 0, accepted.stderr
+    before_0019(province, "410100")
+    with Node.open(province.path / "410100") as node, reading(node.engine) as conn:
+        sent = (
+            conn.execute(
+                sa.select(outbox.c.id)
+                .where(outbox.c.recipient == "410102", outbox.c.kind == "appropriation")
+                .order_by(outbox.c.seq.desc())
+            )
+            .scalars()
+            .first()
+        )
+        kept = conn.execute(
+            sa.select(year_close.c.accepted_id).where(year_close.c.recipient == "410102")
+        ).scalar_one()
+    assert kept == sent
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        assert refused(node) == []
+    assert state(province, "410100", "410102") == "accepted"
+    assert unspent(province, "410102", 2026) == 0
+    assert [fen for fen, _row in held(province, "410102", 2027).values()] == [350_00]
+    no_stale_digests(province, "410100", "410102")
+
+
+def copies_at(network: Network, code: str) -> dict[str, int]:
+    """The copies (抄送) ``code`` holds that count in its 全辖 view: id → fen."""
+    with Node.open(network.path / code) as node:
+        return {s.id: s.amount_fen for s in jurisdiction(node) if s.copy and s.amount_fen}
+
+
+def received_from(network: Network, code: str, issuer: str) -> dict[str, int]:
+    """What ``code`` holds of what ``issuer`` issued it: id → fen (the truth)."""
+    with Node.open(network.path / code) as node, reading(node.engine) as conn:
+        rows = conn.execute(
+            sa.select(appropriation.c.id, sa.func.sum(appropriation_event.c.amount_fen))
+            .join(appropriation_event)
+            .where(appropriation.c.issuer == issuer, appropriation.c.recipient == code)
+            .group_by(appropriation.c.id)
+        ).all()
+    return {ident: int(fen) for ident, fen in rows if fen}
+
+
+def test_a_refused_acceptance_over_the_citys_head_takes_its_copies_back(
+    province: Network, tmp_path: Path
+) -> None:
+    """河南省 issued 中原区 100.00 over 郑州市's head (郑州市 holds a copy, 抄送). 中原区
+    refuses the province's first acceptance of its statement, takes the second: 郑州市's
+    全辖 view of the copies is what 中原区 holds from the province, not off by 100.00."""
+    two_levels(province, tmp_path)
+    assert allocate(province, "410000", "410102", "100.00").exit_code == 0
+    settle(province)
+    assert copies_at(province, "410100") == received_from(province, "410102", "410000")
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    kept = without_code(province, "410102")
+    first = accept(province, "410000", "410102", "豫财预〔2027〕1号")
+    assert first.exit_code == 0, first.stderr
+    settle(province)
+    with Node.open(province.path / "410000") as node:
+        (refusal,) = refused(node)
+    assert refusal.recipient == "410102"
+    assert state(province, "410000", "410102") == "stated"
+    assert copies_at(province, "410100") == received_from(province, "410102", "410000")
+
+    with_code(province, "410102", kept)
+    again = accept(province, "410000", "410102", "豫财预〔2027〕2号")
+    assert again.exit_code == 0, again.stderr
+    settle(province)
+    assert state(province, "410000", "410102") == "accepted"
+    truth = received_from(province, "410102", "410000")
+    assert sorted(truth.values()) == [100_00]  # the carry-over of 2027; 2026's is 0
+    assert copies_at(province, "410100") == truth
+    with Node.open(province.path / "410100") as node:
+        assert refused(node) == []
+    no_stale_digests(province, "410000", "410102")

@@ -81,7 +81,7 @@ def _appropriation_receipt(node: Node) -> Any:
     def taken(conn: Connection, entry: Any, verdict: str) -> None:
         records.receipt_taken(conn, me, entry, verdict)
         if verdict == "rejected":
-            yearend.refused(conn, entry)
+            yearend.refused(node, conn, entry)
 
     return taken
 

@@ -161,5 +161,5 @@ def require_open(conn: Connection, node: str, years: Collection[int]) -> None:
     if shut:
         raise InputError(
             f"{shut[0]} is closed here (已结转): nothing more of it is issued",
-            hint=f"appropriations of {shut[0] + 1} are issued as before",
+            hint=f"appropriations of {shut[0] + 1}, the year 结转 carries into, are issued as before",
         )

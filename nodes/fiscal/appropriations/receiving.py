@@ -103,17 +103,20 @@ def _apply(conn: Connection, verified: Verified, documents: Documents | None) ->
     adjusted: set[str] = set()
     years: set[int] = set()
     marks: dict[str, int] = {}
+    carried: set[str] = set()  # the ids the change-set's issues carry over (carried_from)
+    unmarked: dict[str, InputError] = {}  # a closed id's recovery with no mark: why not
     events = 0
     done = 0
     while True:
         chunk = _Chunk(islice(operations, CHUNK), done, issues, header.seq, digests, digest)
         chunk.years = years
         chunk.marks = marks
+        chunk.carried = carried
         insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, chunk.appropriations())
         event_rows = chunk.events
         if chunk.adjusted:
             event_rows = _number_adjustments(
-                conn, event_rows, header.origin, header.recipient, marks
+                conn, event_rows, header.origin, header.recipient, marks, unmarked
             )
             adjusted.update(e[0] for e in event_rows if e[2] != "issue")
         insert_rows(conn, appropriation_event, EVENT_COLUMNS, event_rows)
@@ -121,6 +124,9 @@ def _apply(conn: Connection, verified: Verified, documents: Documents | None) ->
         done = chunk.index
         if chunk.taken < CHUNK:
             break
+    for ident, refusal in unmarked.items():
+        if ident not in carried:
+            raise refusal
     # The new rows above are seen by no other transaction before this one commits, so
     # none waits on them: taking the year after them closes no cycle (closed.lock_year).
     closed = closed_here(conn, header.recipient, years)
@@ -185,6 +191,7 @@ class _Chunk:
         self.events: list[tuple[Any, ...]] = []
         self.years: set[int] = set()  # of the appropriations issued
         self.marks: dict[str, int] = {}  # id → the year an acceptance's recovery closes
+        self.carried: set[str] = set()  # ids an issue carries over (an acceptance's)
 
     def appropriations(self) -> Iterator[tuple[Any, ...]]:
         issues = self.issues
@@ -199,6 +206,8 @@ class _Chunk:
             self.index += 1
             self.taken += 1
             if op.get("op") == "issue":
+                if op.get("carried_from"):
+                    self.carried.add(str(op["carried_from"]))
                 row, event = take(op, self.index, times)
                 append(event)
                 at = event[6]
@@ -218,7 +227,7 @@ class _Chunk:
                     if kind != "recover" or type(op[MARK]) is not int:
                         raise InputError(
                             f"operation {self.index}: '{MARK}' (a year) marks only the "
-                            "recovery of a year-end acceptance"
+                            "recovery (收回) of a year-end acceptance (年终结转)"
                         )
                     self.marks[op["id"]] = op[MARK]
                 append(
@@ -268,6 +277,7 @@ def _number_adjustments(
     issuer: str,
     recipient: str,
     marks: dict[str, int],
+    unmarked: dict[str, InputError],
 ) -> list[tuple[Any, ...]]:
     """Return ``events`` (rows in EVENT_COLUMNS order) with each adjustment's seq filled in.
 
@@ -277,8 +287,11 @@ def _number_adjustments(
     that, so the recipient checks it, with the rows locked, and refuses the change-set
     otherwise. An increase may not take the appropriation past ``MAX_AMOUNT_FEN``. Of a
     year closed here it takes only the recovery of an acceptance (marked with the year,
-    ``marks``) of the balance the statement named. The year and edges of the rows are
-    locked before the rows (the year-end lock order, as a close takes them).
+    ``marks``) of the balance the statement named; one of that balance with no mark, from
+    an acceptance written before the mark, only when the same change-set carries the id
+    over (an issue's ``carried_from``: the caller checks, with the refusal kept in
+    ``unmarked``). The year and edges of the rows are locked before the rows (the
+    year-end lock order, as a close takes them).
     """
     ids = {e[0] for e in events if e[1] == 0}
     lock_edges_of(conn, ids)
@@ -317,11 +330,14 @@ def _number_adjustments(
         if ident in closed and (
             kind != "recover" or -amount != stated.get(ident) or marks.get(ident) != closed[ident]
         ):
-            raise InputError(
+            refusal = InputError(
                 f"{kind} of {ident} refused: {closed[ident]} is closed here (已结转); it takes "
                 f"only its issuer's acceptance of the statement, which recovers the balance "
                 f"it named, {format_yuan(stated.get(ident, 0))} 元"
             )
+            if kind != "recover" or -amount != stated.get(ident) or ident in marks:
+                raise refusal
+            unmarked[ident] = refusal
         if amount < 0 and -amount > left.get(ident, 0):
             raise InputError(
                 f"{kind} of {format_yuan(-amount)} 元 exceeds what is still available of "

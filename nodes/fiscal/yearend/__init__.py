@@ -13,7 +13,8 @@ recovered upward, edge by edge, bottom up.
    to the fen.
 
 Refused by the recipient (negative receipt), an acceptance counts for nothing and its
-statement is ``stated`` again (:func:`.accepting.refused`); an issuer restored from a
+statement is ``stated`` again and its copies (抄送) are taken back from the nodes in
+between (:func:`.accepting.refused`); an issuer restored from a
 backup older than its acceptance takes it back (:func:`.accepting.adopt_acceptance`).
 
 A node closes after every node it issued that year's appropriations to has closed with

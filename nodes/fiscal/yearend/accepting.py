@@ -235,8 +235,8 @@ def accept(
         written_id = None
         if operations:
             signer = load_signer(node.home.keys)
-            for to, kind, _whose in copies.sends(node.topology, me, [recipient]):
-                sent = operations if kind != copies.KIND else list(copies.copied(operations, to))
+            for to, kind, whose in copies.sends(node.topology, me, [recipient]):
+                sent = operations if kind != copies.KIND else list(copies.copied(operations, whose))
                 written = enqueue(conn, node.spool, signer, to, kind, sent, clock)
                 if kind != copies.KIND:
                     written_id = written.id
@@ -284,17 +284,20 @@ def _accepted(
         )
 
 
-def refused(conn: Connection, entry: Any) -> None:
+def refused(node: Node, conn: Connection, entry: Any, clock: Clock = SYSTEM_CLOCK) -> None:
     """The recipient refused the acceptance carried by outbox ``entry`` (negative
     receipt): its recoveries and carry-overs never count (as any refused change-set's
     events), and the statement is ``stated`` again, to be accepted once its cause is
-    fixed (the next year's codes imported there, say)."""
+    fixed (the next year's codes imported there, say). The nodes in between, which took
+    the acceptance's copies (抄送), get copies that take them back, in this transaction."""
     found = conn.execute(
         sa.select(year_close).where(
             year_close.c.accepted_id == entry.id, year_close.c.state == "accepted"
         )
     ).all()
     for row in found:
+        lock_year(conn, row.issuer, row.year)
+        lock_edge(conn, row.issuer, row.recipient, row.year)
         conn.execute(
             year_close.update()
             .where(of_close(year_close, row.issuer, row.recipient, row.year))
@@ -304,6 +307,41 @@ def refused(conn: Connection, entry: Any) -> None:
             year_close_line.update()
             .where(of_close(year_close_line, row.issuer, row.recipient, row.year))
             .values(carried_to=None)
+        )
+    if found:
+        _take_back_copies(node, conn, entry, clock)
+
+
+def _take_back_copies(node: Node, conn: Connection, entry: Any, clock: Clock) -> None:
+    """Send each node between here and ``entry``'s recipient copies that undo the refused
+    acceptance's: each recovery increased back, each carry-over decreased to nothing."""
+    sent = copies.sends(node.topology, node.spec.code, [entry.recipient])
+    between = [to for to, kind, _whose in sent if kind == copies.KIND]
+    if not between:
+        return
+    at = clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    e = appropriation_event.c
+    undone = [
+        {
+            "op": "increase" if r.kind == "recover" else "decrease",
+            "id": r.appropriation_id,
+            "amount": abs(int(r.amount_fen)),
+            "doc": r.doc_no,
+            "actor": r.actor,
+            "at": at,
+        }
+        for r in conn.execute(
+            sa.select(e.appropriation_id, e.kind, e.amount_fen, e.doc_no, e.actor)
+            .where(e.changeset_id == entry.id, e.amount_fen != 0)
+            .order_by(e.appropriation_id, e.seq)
+        )
+    ]
+    if not undone:
+        return
+    signer = load_signer(node.home.keys)
+    for to in between:
+        enqueue(
+            conn, node.spool, signer, to, copies.KIND, copies.copied(undone, entry.recipient), clock
         )
 
 
