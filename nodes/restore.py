@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from nodes import journal, keys, rejoin
+from nodes import journal, keys, rejoin_request
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_folder
 from nodes.exchange import open_transport
 from nodes.home import NodeHome, check_empty
@@ -422,7 +422,7 @@ def restore(
                     # its backup: a peer restored since names another. Judged by time
                     # instead, an old fence voids nothing a peer signs after it.
                     conn.execute(rejoin_fence.update().values(epoch=None))
-                peers = rejoin.start(node, clock)
+                peers = rejoin_request.start(node, clock)
             fsync_tree(staging)
             os.replace(staging, home)
             fsync_directory(home.parent)
