@@ -39,6 +39,7 @@ import tomllib
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -534,15 +535,22 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
     target = Path(parse_url(url).database or "")
     if target.exists():
         raise HomeError(f"{target} exists", hint="restore into a new database file")
-    with target.open("xb") as out:
+    # Written by a thread of its own while the next pieces are fetched and opened (a
+    # write releases the GIL); one block at most waits for it.
+    with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
+        behind: Future[int] | None = None
         pending: list[bytes] = []
         size = 0
         for piece in fetcher.chunks(index.database[0]):
             pending.append(piece)
             size += len(piece)
             if size >= WRITE:
-                out.write(b"".join(pending))
+                if behind is not None:
+                    behind.result()
+                behind = writer.submit(out.write, b"".join(pending))
                 pending, size = [], 0
+        if behind is not None:
+            behind.result()
         out.write(b"".join(pending))
         out.flush()
         os.fsync(out.fileno())
