@@ -216,6 +216,7 @@ class _Objects:
     ) -> None:
         self.staging = staging
         self.key = key
+        self.key_name = key.name
         self.placed = dict(known)
         self.sizes = dict(sizes)
         """Object name → size, of every object a chunk here lies in."""
@@ -274,7 +275,7 @@ class _Objects:
         except OSError as exc:
             raise self._failed(exc) from exc
         for sha, (offset, length, chunk_size) in packing.items():
-            self.placed[sha] = Chunk(sha, name, self.key.name, chunk_size, offset, length)
+            self.placed[sha] = Chunk(sha, name, self.key_name, chunk_size, offset, length)
             self.sealed.discard(sha)
         self.sizes[name] = size
         self.new += 1

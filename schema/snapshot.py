@@ -2,10 +2,12 @@
 
 Two forms, each the database's own consistent export:
 
-- **SQLite**: the online backup API copies every page of the live database into a file
-  while holding one read snapshot (WAL mode: writers go on, nobody waits); pages keep
-  their places, so a page that did not change keeps its bytes from one backup to the
-  next. Loading is writing the file back.
+- **SQLite**: the live database file itself, pinned to one read snapshot
+  (:func:`pinned_sqlite`), or, when an older reader keeps it from being pinned, a copy
+  of every page made by the online backup API while it holds one read snapshot
+  (:func:`export_sqlite`); WAL mode: writers go on, nobody waits. Pages keep their
+  places, so a page that did not change keeps its bytes from one backup to the next.
+  Loading is writing the file back.
 - **PostgreSQL**: every table of the schema is exported with ``COPY … TO STDOUT``
   (text format), in primary-key order, inside ONE ``REPEATABLE READ READ ONLY``
   transaction: the same snapshot for all tables, without a lock that blocks a writer.

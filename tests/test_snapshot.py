@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import provinces
 import pytest
@@ -54,6 +55,17 @@ def _count(database: Path) -> tuple[int, str]:
         return conn.execute("SELECT count(*) FROM filler").fetchone()[0], check
 
 
+def _synced_and_restored(network: Network) -> Any:
+    """The backup taken reaches the center, and the node is restored from it beside."""
+    sync_network(network.path, until_quiet=True)
+    return restore(
+        ME,
+        network.path / "topology.toml",
+        network.path.parent / "restored",
+        network.ca_dir / "recovery-kit.pem",
+    )
+
+
 def test_a_pinned_file_holds_its_snapshot_while_writers_commit_and_checkpoint(
     sqlite_province: Network, tmp_path: Path
 ) -> None:
@@ -94,13 +106,7 @@ def test_a_file_an_older_reader_holds_back_is_not_pinned_and_is_copied(
                 assert pinned is None
             taken = take_backup(node)
         older.execute("ROLLBACK")
-    sync_network(sqlite_province.path, until_quiet=True)
-    restored = restore(
-        ME,
-        sqlite_province.path / "topology.toml",
-        sqlite_province.path.parent / "restored",
-        sqlite_province.ca_dir / "recovery-kit.pem",
-    )
+    restored = _synced_and_restored(sqlite_province)
     assert restored.number == taken.number
     assert _count(restored.home / "node.db") == (60, "ok")
 
@@ -121,13 +127,7 @@ def test_a_sqlite_backup_writes_no_copy_of_the_database(
         take_backup(node)
         with node.engine.connect() as conn:
             held = sorted(map(tuple, conn.execute(sa.select(appropriation))))
-    sync_network(sqlite_province.path, until_quiet=True)
-    restored = restore(
-        ME,
-        sqlite_province.path / "topology.toml",
-        sqlite_province.path.parent / "restored",
-        sqlite_province.ca_dir / "recovery-kit.pem",
-    )
+    restored = _synced_and_restored(sqlite_province)
     assert _count(restored.home / "node.db") == (300, "ok")
     with Node.open(restored.home) as node, node.engine.connect() as conn:
         assert sorted(map(tuple, conn.execute(sa.select(appropriation)))) == held
