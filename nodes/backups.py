@@ -34,7 +34,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -200,11 +199,7 @@ def _previous_keys(previous: ReadManifest, own: keys.BackupKey) -> dict[bytes, D
 class _Objects:
     """Seals new chunks into packs staged as objects; reuses the chunks seen before where
     they lie. :meth:`add` gives a chunk's hash; :meth:`chunk` its place once
-    :meth:`commit` has closed the last pack.
-
-    A closed pack is named (hashed) and written by a thread of its own while the next
-    is sealed: both release the GIL, so hashing and sealing go on while the disk writes.
-    At most one pack waits for it, so memory stays within two packs."""
+    :meth:`commit` has closed the last pack."""
 
     def __init__(
         self,
@@ -226,18 +221,13 @@ class _Objects:
         self.pack = bytearray()
         self.packing: dict[str, tuple[int, int, int]] = {}
         """Chunks in the open pack: hash → (offset, sealed length, size)."""
-        self.closing: list[tuple[Future[str], dict[str, tuple[int, int, int]], int]] = []
-        """Packs closed and being written, oldest first: (their name to come, chunks, size)."""
-        self.sealed: set[str] = set()
-        """Chunks in the packs being written."""
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-pack")
         self.batch = Batch(staging)
         """Packs closed and not yet durable (see :meth:`commit`)."""
 
     def add(self, data: bytes | memoryview) -> str:
         digest = hashlib.sha256(data).digest()
         sha = digest.hex()
-        if sha not in self.placed and sha not in self.packing and sha not in self.sealed:
+        if sha not in self.placed and sha not in self.packing:
             sealed = envelope.seal_chunk(self.key, data, digest)
             self.packing[sha] = (len(self.pack), len(sealed), len(data))
             self.pack += sealed
@@ -254,47 +244,26 @@ class _Objects:
     def _close_pack(self) -> None:
         if not self.packing:
             return
-        pack = self.pack
-        self.closing.append((self.writer.submit(self._write, pack), self.packing, len(pack)))
-        self.sealed.update(self.packing)
-        self.pack = bytearray()
-        self.packing = {}
-        while len(self.closing) > 1:
-            self._place()
-
-    def _write(self, pack: bytearray) -> str:
-        name = envelope.object_id(pack)
-        self.batch.write(name, pack)
-        return name
-
-    def _place(self) -> None:
-        """Wait for the oldest pack being written, and place its chunks."""
-        written, packing, size = self.closing.pop(0)
+        name = envelope.object_id(self.pack)
         try:
-            name = written.result()
+            self.batch.write(name, self.pack)
         except OSError as exc:
             raise self._failed(exc) from exc
-        for sha, (offset, length, chunk_size) in packing.items():
-            self.placed[sha] = Chunk(sha, name, self.key_name, chunk_size, offset, length)
-            self.sealed.discard(sha)
-        self.sizes[name] = size
+        for sha, (offset, length, size) in self.packing.items():
+            self.placed[sha] = Chunk(sha, name, self.key_name, size, offset, length)
+        self.sizes[name] = len(self.pack)
         self.new += 1
+        self.pack = bytearray()
+        self.packing = {}
 
     def commit(self) -> None:
         """Close the last pack and make the new ones durable together, staged under their
         names."""
         self._close_pack()
-        while self.closing:
-            self._place()
         try:
             self.batch.commit()
         except OSError as exc:
             raise self._failed(exc) from exc
-
-    def discard(self) -> None:
-        """Remove what was written and not committed (after the writes under way)."""
-        self.writer.shutdown(wait=True)
-        self.batch.discard()
 
     def _failed(self, exc: OSError) -> StorageError:
         return StorageError(
@@ -422,7 +391,7 @@ def take_backup(
                     clock,
                 )
         finally:
-            objects.discard()
+            objects.batch.discard()
             shutil.rmtree(work, ignore_errors=True)
     return Taken(
         manifest_id=written.id,
