@@ -71,7 +71,7 @@ from sync.errors import (
     TransportError,
     VerificationError,
 )
-from sync.files import fsync_directory, fsync_tree
+from sync.files import fsync_directory, fsync_tree, write_in_pieces
 from sync.revocation import CRL_FILE
 from sync.transports.base import Transport
 from sync.trust import TrustStore
@@ -538,7 +538,7 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
     # Written by a thread of its own while the next pieces are fetched and opened (a
     # write releases the GIL); one block at most waits for it.
     with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
-        behind: Future[int] | None = None
+        behind: Future[None] | None = None
         pending: list[bytes] = []
         size = 0
         for piece in fetcher.chunks(index.database[0]):
@@ -547,11 +547,11 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
             if size >= WRITE:
                 if behind is not None:
                     behind.result()
-                behind = writer.submit(out.write, b"".join(pending))
+                behind = writer.submit(write_in_pieces, out, b"".join(pending))
                 pending, size = [], 0
         if behind is not None:
             behind.result()
-        out.write(b"".join(pending))
+        write_in_pieces(out, b"".join(pending))
         out.flush()
         os.fsync(out.fileno())
 

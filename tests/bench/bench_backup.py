@@ -172,9 +172,8 @@ def step_baseline(directory: Path) -> dict[str, Any]:
         url = node.settings.database_url
         backend = node.engine.dialect.name
     out = directory / "baseline"
-    # Each run writes new files, as a backup does and ours does (its packs are new
-    # objects): pages overwritten in place, or freed and taken again at once, cost less
-    # than new ones on a virtual machine that hands freed memory back to its host.
+    # Each run writes new files, as a backup does (ours writes new objects every run),
+    # not over the files of the run before.
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     if backend == "sqlite":
