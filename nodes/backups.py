@@ -211,6 +211,7 @@ class _Objects:
     ) -> None:
         self.staging = staging
         self.key = key
+        self.key_name = key.name
         self.placed = dict(known)
         self.sizes = dict(sizes)
         """Object name → size, of every object a chunk here lies in."""
@@ -249,7 +250,7 @@ class _Objects:
         except OSError as exc:
             raise self._failed(exc) from exc
         for sha, (offset, length, size) in self.packing.items():
-            self.placed[sha] = Chunk(sha, name, self.key.name, size, offset, length)
+            self.placed[sha] = Chunk(sha, name, self.key_name, size, offset, length)
         self.sizes[name] = len(self.pack)
         self.new += 1
         self.pack = bytearray()
@@ -412,7 +413,14 @@ def _snapshot(
 ) -> tuple[list[tuple[Part, list[str]]], snapshot.Snapshot, dict[str, str]]:
     """The database's parts, each with the hashes of its chunks (placed at commit)."""
     me = node.spec.code
-    if node.engine.dialect.name == "sqlite":
+    if node.engine.dialect.name == "sqlite" and not digests:
+        # The live file itself, pinned to one read snapshot: no copy written and read.
+        with snapshot.pinned_sqlite(node.engine, me) as pinned:
+            if pinned is not None:
+                snap, stream, size = pinned
+                hashes = [objects.add(c) for c in chunks.fixed_chunks(stream, length=size)]
+                return [(Part("node.db"), hashes)], snap, {}
+    if node.engine.dialect.name == "sqlite":  # a copy, read inside its snapshot
         target = work / "snapshot.db"
         snap = snapshot.export_sqlite(node.engine, target, me)
         found: dict[str, str] = {}

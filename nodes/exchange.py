@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nodes import appliers, backups, keeper, keys, membership, rejoin, rejoin_mail
+from nodes import appliers, backups, keeper, keys, membership, rejoin, rejoin_mail, rejoin_request
 from nodes.backups import keeper_of
 from nodes.labels import said
 from nodes.locks import home_lock, sync_lock
@@ -540,7 +540,7 @@ class Exchange:
         """Sign the rejoin requests again with this node's certificate when another one
         signed them (a restored node given a new key: its old one may be revoked)."""
         try:
-            asked = rejoin.ask_again(self)
+            asked = rejoin_request.ask_again(self)
         except Exception as exc:  # tried again next round
             summary.problems.append(f"rejoin: {failure_message(exc)}")
             return

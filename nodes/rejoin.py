@@ -6,7 +6,7 @@ took them, and would refuse a different change-set under the same number: a fork
 So a restored node sends nothing new, and takes nothing but answers, until every peer
 (every node it may share a channel with) has answered its *request*, a signed
 change-set of kind ``rejoin`` that says where each of its two channels with that peer
-stands in its restored state. A peer answers with a signed ``rejoin`` change-set that
+stands in its restored state (:mod:`nodes.rejoin_request`). A peer answers with a signed ``rejoin`` change-set that
 carries, byte for byte:
 
 - the node's own change-sets it took past that point, each with its signed receipt:
@@ -41,7 +41,7 @@ is dated before the request.) A node may take back some of its own change-sets f
 (its keeper's journal, when it and that recipient were restored at once and the recipient
 had answered from its own restored state): once rejoined, it tells each such recipient
 which (a ``rejoin`` *kept* message, sent again until each of them is acknowledged), and
-the recipient lets exactly those through its fence (:data:`schema.backups.rejoin_kept`).
+the recipient lets exactly those through its fence (:mod:`nodes.rejoin_kept`).
 A peer that meets a fork from a node that
 did *not* rejoin (re-initialised with ``init``, or an old database copied back) sends it
 a ``rejoin`` *notice*, which the node shows in ``status``: restore from the center.
@@ -53,185 +53,44 @@ import base64
 import contextlib
 import os
 import re
-import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from nodes import keys
+from nodes import keys, rejoin_request
 from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.labels import Said, said
-from nodes.policy import KINDS, check_send
-from nodes.topology import Topology
+from nodes.rejoin_kept import keep, write_kept
+from nodes.rejoin_request import KIND, MESSAGES
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
-from schema.locks import insert_missing
 from schema.types import format_utc, parse_utc
 from sync import changeset, channel, quarantine
 from sync.changeset import Verified
-from sync.clock import SYSTEM_CLOCK, Clock, NotBefore
 from sync.errors import (
     CertificateNotYetBegun,
     CertificateRejected,
     InputError,
-    NotAuthorized,
-    StorageError,
     VerificationError,
 )
 from sync.files import write_atomic
-from sync.pki import Signer, load_signer
 
 if TYPE_CHECKING:
     from nodes.exchange import Exchange
     from nodes.node import Node
 
-__all__ = ["KEPT", "KIND", "Rejoining", "answer", "owed", "peers_of", "rejoining", "start", "take"]
+__all__ = ["KIND", "Rejoining", "answer", "finish", "in_progress", "rejoining", "take"]
 
-KIND = "rejoin"
-MESSAGES = "messages"
 ANSWERS = "rejoin"
-KEPT = "rejoin-kept"
-"""The folder of ``spool/`` with the *kept* messages, sent until what they name is acknowledged."""
-KEPT_MOST = 100_000
-"""The most change-set ids a *kept* message may name: one naming more is refused."""
 PIECE = 6 * 1024 * 1024
 EPOCH = re.compile(r"[0-9a-f]{32}")
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-STAMP_STEP = timedelta(microseconds=1)
-"""How far a rejoin request is dated after the latest stamp the restored node holds."""
-
-
-def peers_of(topology: Topology, me: str) -> list[str]:
-    """Every node ``me`` may share a channel with (either way), by policy."""
-    found = []
-    for spec in topology:
-        if spec.code == me:
-            continue
-        for kind in KINDS:
-            if kind == "receipt":
-                continue
-            for origin, recipient in ((me, spec.code), (spec.code, me)):
-                try:
-                    check_send(topology, origin, recipient, kind)
-                except NotAuthorized:
-                    continue
-                found.append(spec.code)
-                break
-            if found and found[-1] == spec.code:
-                break
-    return found
-
-
-def _heads(conn: Any, me: str, peer: str) -> dict[str, list[Any]]:
-    def head(origin: str, recipient: str) -> list[Any]:
-        row = conn.execute(
-            sa.select(channel_head.c.seq, channel_head.c.last_id).where(
-                channel_head.c.origin == origin, channel_head.c.recipient == recipient
-            )
-        ).first()
-        return [int(row.seq), row.last_id] if row else [0, ""]
-
-    return {"in": head(peer, me), "out": head(me, peer)}
-
-
-def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
-    """Ask every peer for what this node lost; return them (called by ``restore``)."""
-    me = node.spec.code
-    signer = load_signer(node.home.keys)
-    folder = node.home.spool / MESSAGES
-    folder.mkdir(parents=True, exist_ok=True)
-    peers = peers_of(node.topology, me)
-    with node.engine.begin() as conn:
-        # Strictly after every stamp of its own it still holds: what it signed before the
-        # restore and did not get back is dated before its request, and void at its peers.
-        latest = channel.latest_stamp(conn)
-        clock = NotBefore(clock, None if latest is None else latest + STAMP_STEP)
-        # A new epoch, which all it signs from now on names (sync.fence.epoch): what it
-        # signed before the loss cannot name it, however far ahead its clock then ran.
-        epoch = secrets.token_hex(16)
-        restored = sa.select(sa.func.max(restore_log.c.id)).scalar_subquery()
-        conn.execute(restore_log.update().where(restore_log.c.id == restored).values(epoch=epoch))
-        conn.execute(rejoin_peer.delete())
-        for peer in peers:
-            written = _ask(conn, me, signer, folder, peer, epoch, clock)
-            conn.execute(
-                rejoin_peer.insert().values(
-                    peer=peer, request_id=written.id, asked_at=written.header.created
-                )
-            )
-    return peers
-
-
-def _ask(
-    conn: Any, me: str, signer: Signer, folder: Path, peer: str, epoch: str, clock: Clock
-) -> changeset.WrittenChangeSet:
-    """Write this node's request to ``peer``: where their channels stand here, and the
-    epoch of this restore."""
-    request = {"rejoin": "request", **_heads(conn, me, peer), "epoch": epoch}
-    return changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
-
-
-def ask_again(exchange: Exchange, peers: list[str] | None = None) -> list[str]:
-    """Ask ``peers`` again (None: every peer not answered yet whose request was signed by
-    another certificate than the one this node signs with now); return whom.
-
-    A node whose certificate was revoked (a stolen server, the usual reason to restore)
-    is restored with that certificate and given a new one before it rejoins: its peers
-    refuse what the revoked one signed, its requests included. A peer whose answer's
-    signer was revoked before the rejoin ended is asked again too (:func:`finish`). The
-    new request names the same epoch, is dated after every stamp the node holds, and
-    takes the place of the old one, whose answer, should it still come, is dropped.
-    """
-    node = exchange.node
-    me = exchange.me
-    signer = exchange.signer
-    folder = exchange.spool.root / MESSAGES
-    asked: list[str] = []
-    with node.engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(rejoin_peer).order_by(rejoin_peer.c.peer).with_for_update()
-        ).all()
-        epoch = conn.execute(
-            sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
-        ).scalar_one_or_none()
-        if epoch is None:
-            return []
-        for row in rows:
-            old = folder / f"{me}_{row.peer}_{1:010d}_{row.request_id}.fcs"
-            if peers is None:
-                if row.answered_at is not None:
-                    continue
-                try:
-                    if changeset.read_header(old)[0].signer == signer.fingerprint:
-                        continue
-                except (VerificationError, StorageError, OSError):
-                    pass  # unreadable or gone: written again
-            elif row.peer not in peers:
-                continue
-            latest = channel.latest_stamp(conn)
-            clock = NotBefore(exchange.clock, None if latest is None else latest + STAMP_STEP)
-            written = _ask(conn, me, signer, folder, row.peer, epoch, clock)
-            conn.execute(
-                rejoin_peer.update()
-                .where(rejoin_peer.c.peer == row.peer)
-                .values(
-                    request_id=written.id,
-                    asked_at=written.header.created,
-                    sent_at=None,
-                    answer_file=None,
-                    answered_at=None,
-                )
-            )
-            old.unlink(missing_ok=True)
-            asked.append(row.peer)
-    return asked
 
 
 @dataclass(frozen=True)
@@ -445,7 +304,7 @@ def take(exchange: Exchange, path: Path) -> Said:
         )
         return said("rejoin_notice", origin=origin)
     if what == "kept":
-        note = _keep(exchange, verified, first)
+        note = keep(exchange, verified, first)
         path.unlink(missing_ok=True)
         return note
     if what != "answer":
@@ -476,75 +335,6 @@ def take(exchange: Exchange, path: Path) -> Said:
     if problems:
         return said("rejoin_answer_problems", origin=origin, problems="; ".join(map(str, problems)))
     return said("rejoin_answer", origin=origin)
-
-
-def _write_kept(
-    exchange: Exchange, conn: Any, asked: dict[str, str], taken_back: list[Verified]
-) -> None:
-    """Write, for each peer, a *kept* message naming its own change-sets to that peer that
-    this node took back and that are still unacknowledged (in the rejoin's transaction: a
-    message written before a rollback names only what the retried rejoin takes back again)."""
-    unacked = {
-        row.id
-        for row in conn.execute(
-            sa.select(outbox.c.id).where(
-                outbox.c.id.in_([v.id for v in taken_back]), outbox.c.acked_at.is_(None)
-            )
-        )
-    }
-    folder = exchange.spool.root / KEPT
-    shutil.rmtree(folder, ignore_errors=True)  # of an attempt that rolled back, or before
-    for peer, request_id in sorted(asked.items()):
-        ids = [v.id for v in taken_back if v.header.recipient == peer and v.id in unacked]
-        if not ids:
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        for start in range(0, len(ids), KEPT_MOST):  # each within what a peer takes
-            body = {"rejoin": "kept", "request": request_id, "kept": ids[start : start + KEPT_MOST]}
-            written = changeset.write_changeset(
-                folder, exchange.signer, peer, KIND, 1, "", [body], exchange.clock
-            )
-            os.utime(written.path, (0, 0))  # never sent yet: sent at the next round
-
-
-def owed(conn: Any, path: Path) -> bool:
-    """True while a *kept* message names a change-set still unacknowledged here (it is
-    sent again until its recipient has let them all through and acknowledged them)."""
-    with contextlib.closing(changeset.iter_operations(path)) as operations:
-        first = next(operations, {})
-    ids = [i for i in first.get("kept") or [] if isinstance(i, str)]
-    if not ids:
-        return False
-    return (
-        conn.execute(
-            sa.select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.acked_at.is_(None))
-        ).first()
-        is not None
-    )
-
-
-def _keep(exchange: Exchange, verified: Verified, body: dict[str, Any]) -> Said:
-    """At a peer: let through its fence the change-sets a restored node took back."""
-    origin = verified.header.origin
-    ids = body.get("kept")
-    if (
-        not isinstance(ids, list)
-        or len(ids) > KEPT_MOST
-        or not all(isinstance(i, str) and _DIGEST.fullmatch(i) for i in ids)
-    ):
-        raise InputError(f"{verified.header.filename}: not a well-formed rejoin kept message")
-    with exchange.node.engine.begin() as conn:
-        fence = conn.execute(
-            sa.select(rejoin_fence.c.request_id)
-            .where(rejoin_fence.c.node == origin)
-            .with_for_update()
-        ).first()
-        if fence is None or fence.request_id != body.get("request"):
-            return said("rejoin_kept_old", origin=origin)
-        added = sum(
-            insert_missing(conn, rejoin_kept, {"node": origin, "changeset_id": i}) for i in ids
-        )
-    return said("rejoin_kept", origin=origin, count=len(ids), added=added)
 
 
 def adopt_carried_crl(exchange: Exchange, path: Path) -> bool:
@@ -670,7 +460,7 @@ def finish(exchange: Exchange) -> Said | None:
         # answering with its new certificate, the peer vouches for the same history.
         refused = _refused_answers(exchange, rows)
         if refused:
-            asked = ask_again(exchange, sorted(refused))
+            asked = rejoin_request.ask_again(exchange, sorted(refused))
             raise InputError(
                 "the rejoin answer of "
                 + "; of ".join(f"{peer} ({why})" for peer, why in sorted(refused.items()))
@@ -690,7 +480,7 @@ def finish(exchange: Exchange) -> Said | None:
             ordered = in_order(steps)
             own, taken = replayer.redo(conn, ordered)
             taken_back = [s.changeset for s in ordered if s.own]
-            _write_kept(exchange, conn, asked, taken_back)
+            write_kept(exchange, conn, asked, taken_back)
             conn.execute(rejoin_peer.delete())
             again = sum(hook(conn, node, exchange.clock) for hook in REJOINED)
             last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from nodes import rejoin
+from nodes import rejoin_kept, rejoin_request
 from nodes.labels import said
 from nodes.summary import RoundSummary
 from schema.backups import rejoin_peer
@@ -30,7 +30,7 @@ REQUEST_RESEND = 300
 def send_messages(exchange: Exchange, summary: RoundSummary) -> None:
     """Send the ``rejoin`` change-sets this node signed: requests until answered,
     answers and notices once."""
-    folder = exchange.spool.root / rejoin.MESSAGES
+    folder = exchange.spool.root / rejoin_request.MESSAGES
     if not folder.is_dir():
         return
     now = exchange.clock.now()
@@ -67,9 +67,9 @@ def send_messages(exchange: Exchange, summary: RoundSummary) -> None:
 
 
 def send_kept(exchange: Exchange, summary: RoundSummary) -> None:
-    """Send each *kept* message of this node's last rejoin (:func:`rejoin.owed`) again
+    """Send each *kept* message of this node's last rejoin (:func:`rejoin_kept.owed`) again
     every while until what it names is acknowledged; then drop it."""
-    folder = exchange.spool.root / rejoin.KEPT
+    folder = exchange.spool.root / rejoin_kept.KEPT
     if not folder.is_dir():
         return
     now = exchange.clock.now().timestamp()
@@ -78,7 +78,7 @@ def send_kept(exchange: Exchange, summary: RoundSummary) -> None:
             continue
         try:
             with reading(exchange.engine) as conn:
-                owed = rejoin.owed(conn, path)
+                owed = rejoin_kept.owed(conn, path)
             if not owed:
                 path.unlink()
                 continue

@@ -39,12 +39,13 @@ import tomllib
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from nodes import journal, keys, rejoin
+from nodes import journal, keys, rejoin_request
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_folder
 from nodes.exchange import open_transport
 from nodes.home import NodeHome, check_empty
@@ -70,7 +71,7 @@ from sync.errors import (
     TransportError,
     VerificationError,
 )
-from sync.files import fsync_directory, fsync_tree
+from sync.files import fsync_directory, fsync_tree, write_in_pieces
 from sync.revocation import CRL_FILE
 from sync.transports.base import Transport
 from sync.trust import TrustStore
@@ -422,7 +423,7 @@ def restore(
                     # its backup: a peer restored since names another. Judged by time
                     # instead, an old fence voids nothing a peer signs after it.
                     conn.execute(rejoin_fence.update().values(epoch=None))
-                peers = rejoin.start(node, clock)
+                peers = rejoin_request.start(node, clock)
             fsync_tree(staging)
             os.replace(staging, home)
             fsync_directory(home.parent)
@@ -534,16 +535,23 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
     target = Path(parse_url(url).database or "")
     if target.exists():
         raise HomeError(f"{target} exists", hint="restore into a new database file")
-    with target.open("xb") as out:
+    # Written by a thread of its own while the next pieces are fetched and opened (a
+    # write releases the GIL); one block at most waits for it.
+    with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
+        behind: Future[None] | None = None
         pending: list[bytes] = []
         size = 0
         for piece in fetcher.chunks(index.database[0]):
             pending.append(piece)
             size += len(piece)
             if size >= WRITE:
-                out.write(b"".join(pending))
+                if behind is not None:
+                    behind.result()
+                behind = writer.submit(write_in_pieces, out, b"".join(pending))
                 pending, size = [], 0
-        out.write(b"".join(pending))
+        if behind is not None:
+            behind.result()
+        write_in_pieces(out, b"".join(pending))
         out.flush()
         os.fsync(out.fileno())
 

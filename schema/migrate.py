@@ -92,14 +92,18 @@ def upgrade(
             f"(which knows up to {head_revision()})"
         )
     config = _config()
-    sqlite = engine.dialect.name == "sqlite"
+    # Nothing to migrate: foreign keys stay on for ``after``, and need no check whole
+    # (on a large database the check is most of the time an up-to-date upgrade takes).
+    migrating_sqlite = engine.dialect.name == "sqlite" and current != (
+        head_revision() if revision == "head" else revision
+    )
     try:
         with engine.connect() as conn:
             # SQLite rebuilds a table to change its constraints (Alembic's batch mode):
             # foreign keys are off while it does, as SQLite's ALTER TABLE procedure says,
             # then checked whole before the transaction commits.
-            raw: Any = conn.connection.driver_connection if sqlite else None
-            if sqlite:
+            raw: Any = conn.connection.driver_connection if migrating_sqlite else None
+            if migrating_sqlite:
                 raw.execute("PRAGMA foreign_keys=OFF")
             try:
                 with conn.begin():
@@ -107,7 +111,7 @@ def upgrade(
                     command.upgrade(config, revision)
                     if after is not None:
                         after(conn)
-                    if sqlite and (
+                    if migrating_sqlite and (
                         broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()
                     ):
                         raise DatabaseError(
@@ -115,7 +119,7 @@ def upgrade(
                             f"break a foreign key, the first in table {broken[0][0]}"
                         )
             finally:
-                if sqlite:
+                if migrating_sqlite:
                     raw.execute("PRAGMA foreign_keys=ON")
     except SQLAlchemyError as exc:
         raise DatabaseError(f"migration failed, nothing was changed: {exc}") from exc

@@ -1186,6 +1186,66 @@ def test_an_answer_whose_signer_is_revoked_before_the_rejoin_ends_is_asked_again
     check_books(province)
 
 
+@pytest.mark.slow
+def test_a_forged_answer_signed_with_a_revoked_key_is_quarantined_and_the_rejoin_completes(
+    province: Network,
+) -> None:
+    """郑州市 is restored. A thief holding a key of 中原区 whose certificate the CA revoked
+    forges 中原区's answer to the city's request (nothing to give back, it says) and slips
+    it into the city's incoming before any honest answer. The city quarantines it and goes
+    on waiting for 中原区; the honest answers then come, and the city rejoins with the
+    300.00 元 it had issued to 中原区 after its backup: nothing lost, no fork."""
+    from schema.backups import rejoin_peer
+    from sync import changeset
+    from sync.certificates import certificate_pem
+    from sync.pki import load_signer
+
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    down = issue(province, "410100", "410102", 300_00, "郑财预〔2026〕1号", parent=first)
+    stolen = revoke_a_stolen_key(province, "410102")
+    settle(province)
+    bring_back(province, "410100", lose(province, "410100"))
+    with Node.open(province.path / "410100") as city, city.engine.connect() as conn:
+        request = conn.execute(
+            sa.select(rejoin_peer.c.request_id).where(rejoin_peer.c.peer == "410102")
+        ).scalar_one()
+    thief = province.path / "stolen-410102"
+    (thief / "node.crt").write_bytes(certificate_pem(stolen))
+    forged = changeset.write_changeset(
+        Path(tempfile.mkdtemp(dir=province.path)),
+        load_signer(thief),
+        "410100",
+        rejoin.KIND,
+        1,
+        "",
+        [{"rejoin": "answer", "request": request, "problems": []}],
+        SYSTEM_CLOCK,
+    )
+    shutil.copyfile(forged.path, province.homes["410100"].spool / "incoming" / forged.path.name)
+    with Node.open(province.path / "410100") as city:
+        Exchange(city).run_round()  # before any peer has answered
+    with Node.open(province.path / "410100") as city:
+        assert rejoin.in_progress(city)
+        assert "410102" in rejoin.rejoining(city).waiting
+    assert quarantined(province) == [("410100", "certificate", "410102")]
+    with Node.open(province.path / "410100") as city, city.engine.connect() as conn:
+        (detail,) = conn.execute(sa.select(quarantine.c.detail)).scalars()
+    assert "revoked" in detail
+    settle(province)
+    with Node.open(province.path / "410100") as city:
+        assert not rejoin.in_progress(city)
+    assert amounts(province, "410100", "issued") == {down: 300_00}
+    assert amounts(province, "410102", "received") == {down: 300_00}
+    later = issue(province, "410100", "410102", 200_00, "郑财预〔2026〕2号", parent=first)
+    settle(province)  # the channel goes on after the change-set taken back
+    assert amounts(province, "410102", "received") == {down: 300_00, later: 200_00}
+    assert len(quarantined(province)) == 1
+    check_books(province)
+
+
 def extensions(network: Network, code: str) -> list[str]:
     """The extension codes node ``code`` holds."""
     from schema.tables import code_item

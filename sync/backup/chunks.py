@@ -45,14 +45,19 @@ READ = 4 * 1024 * 1024
 """What :func:`fixed_chunks` reads at once (a multiple of any chunk size used)."""
 
 
-def fixed_chunks(stream: BinaryIO, size: int = FIXED) -> Iterator[memoryview]:
-    """The stream in pieces of ``size`` bytes (the last may be shorter), as views into
-    a block of :data:`READ` bytes read at once: each is valid until the next is drawn."""
+def fixed_chunks(
+    stream: BinaryIO, size: int = FIXED, length: int | None = None
+) -> Iterator[memoryview]:
+    """The stream (its first ``length`` bytes, when given) in pieces of ``size`` bytes
+    (the last may be shorter), as views into a block of :data:`READ` bytes read at once:
+    each is valid until the next is drawn."""
     block = max(size, READ - READ % size)
-    while True:
-        data = stream.read(block)
+    left = -1 if length is None else length
+    while left:
+        data = stream.read(block if left < 0 else min(block, left))
         if not data:
             return
+        left -= 0 if left < 0 else len(data)
         with memoryview(data) as view:
             for start in range(0, len(view), size):
                 with view[start : start + size] as piece:

@@ -172,7 +172,10 @@ def step_baseline(directory: Path) -> dict[str, Any]:
         url = node.settings.database_url
         backend = node.engine.dialect.name
     out = directory / "baseline"
-    out.mkdir(exist_ok=True)
+    # Each run writes new files, as a backup does (ours writes new objects every run),
+    # not over the files of the run before.
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
     if backend == "sqlite":
         import sqlite3
 
@@ -355,8 +358,15 @@ def main() -> int:
     total = ours["backup_s"] + ours["restore_s"]
     base_total = base_["backup_s"] + base_["restore_s"]
     tool = "sqlite .backup + copy" if args.backend == "sqlite" else "pg_dump -Fc + pg_restore"
+    if args.backend == "postgresql":
+        server = sa.make_url(PG)
+        tool += f" (server {server.host}:{server.port or 5432})"
     runs_note = f", median of {args.repeat} alternating runs" if args.repeat > 1 else ""
     print(f"\n{args.events:,} appropriation events, {args.backend}{runs_note}")
+    print(
+        "(the same database for both sides; each side and each run in its own process, "
+        "peak RSS its VmHWM; each run writes new files)"
+    )
     cpu, base_cpu = (r["backup_cpu"] + r["restore_cpu"] for r in (ours, base_))
     print(
         "| configuration | backup s | restore s | total s | CPU s (this process and its "

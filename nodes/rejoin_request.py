@@ -1,0 +1,168 @@
+"""A restored node's rejoin *request* (:mod:`nodes.rejoin`): whom it asks, what it says,
+and asking again.
+
+The request is a signed change-set of kind ``rejoin`` that says where each of the node's
+two channels with a peer stands in its restored state, and names the *epoch* of this
+restore (a new random id, which everything the node signs from then on names too). It
+is dated strictly after every stamp the restored node holds, so that what it signed
+before the loss is dated before it. A request signed by a certificate revoked since, or
+whose answer's signer was, is asked again (:func:`ask_again`): same epoch, a later
+date, in the place of the old one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from nodes.policy import KINDS, check_send
+from nodes.topology import Topology
+from schema.backups import rejoin_peer, restore_log
+from schema.channels import channel_head
+from sync import changeset, channel
+from sync.clock import SYSTEM_CLOCK, Clock, NotBefore
+from sync.errors import NotAuthorized, StorageError, VerificationError
+from sync.pki import Signer, load_signer
+
+if TYPE_CHECKING:
+    from nodes.exchange import Exchange
+    from nodes.node import Node
+
+__all__ = ["KIND", "MESSAGES", "STAMP_STEP", "ask", "ask_again", "heads", "peers_of", "start"]
+
+KIND = "rejoin"
+"""The kind of every rejoin change-set: request, answer, notice and kept message."""
+MESSAGES = "messages"
+"""The folder of ``spool/`` with the rejoin change-sets this node signed, until sent."""
+STAMP_STEP = timedelta(microseconds=1)
+"""How far a rejoin request is dated after the latest stamp the restored node holds."""
+
+
+def peers_of(topology: Topology, me: str) -> list[str]:
+    """Every node ``me`` may share a channel with (either way), by policy."""
+    found = []
+    for spec in topology:
+        if spec.code == me:
+            continue
+        for kind in KINDS:
+            if kind == "receipt":
+                continue
+            for origin, recipient in ((me, spec.code), (spec.code, me)):
+                try:
+                    check_send(topology, origin, recipient, kind)
+                except NotAuthorized:
+                    continue
+                found.append(spec.code)
+                break
+            if found and found[-1] == spec.code:
+                break
+    return found
+
+
+def heads(conn: Any, me: str, peer: str) -> dict[str, list[Any]]:
+    def head(origin: str, recipient: str) -> list[Any]:
+        row = conn.execute(
+            sa.select(channel_head.c.seq, channel_head.c.last_id).where(
+                channel_head.c.origin == origin, channel_head.c.recipient == recipient
+            )
+        ).first()
+        return [int(row.seq), row.last_id] if row else [0, ""]
+
+    return {"in": head(peer, me), "out": head(me, peer)}
+
+
+def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+    """Ask every peer for what this node lost; return them (called by ``restore``)."""
+    me = node.spec.code
+    signer = load_signer(node.home.keys)
+    folder = node.home.spool / MESSAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    peers = peers_of(node.topology, me)
+    with node.engine.begin() as conn:
+        # Strictly after every stamp of its own it still holds: what it signed before the
+        # restore and did not get back is dated before its request, and void at its peers.
+        latest = channel.latest_stamp(conn)
+        clock = NotBefore(clock, None if latest is None else latest + STAMP_STEP)
+        # A new epoch, which all it signs from now on names (sync.fence.epoch): what it
+        # signed before the loss cannot name it, however far ahead its clock then ran.
+        epoch = secrets.token_hex(16)
+        restored = sa.select(sa.func.max(restore_log.c.id)).scalar_subquery()
+        conn.execute(restore_log.update().where(restore_log.c.id == restored).values(epoch=epoch))
+        conn.execute(rejoin_peer.delete())
+        for peer in peers:
+            written = ask(conn, me, signer, folder, peer, epoch, clock)
+            conn.execute(
+                rejoin_peer.insert().values(
+                    peer=peer, request_id=written.id, asked_at=written.header.created
+                )
+            )
+    return peers
+
+
+def ask(
+    conn: Any, me: str, signer: Signer, folder: Path, peer: str, epoch: str, clock: Clock
+) -> changeset.WrittenChangeSet:
+    """Write this node's request to ``peer``: where their channels stand here, and the
+    epoch of this restore."""
+    request = {"rejoin": "request", **heads(conn, me, peer), "epoch": epoch}
+    return changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
+
+
+def ask_again(exchange: Exchange, peers: list[str] | None = None) -> list[str]:
+    """Ask ``peers`` again (None: every peer not answered yet whose request was signed by
+    another certificate than the one this node signs with now); return whom.
+
+    A node whose certificate was revoked (a stolen server, the usual reason to restore)
+    is restored with that certificate and given a new one before it rejoins: its peers
+    refuse what the revoked one signed, its requests included. A peer whose answer's
+    signer was revoked before the rejoin ended is asked again too (:func:`nodes.rejoin.finish`). The
+    new request names the same epoch, is dated after every stamp the node holds, and
+    takes the place of the old one, whose answer, should it still come, is dropped.
+    """
+    node = exchange.node
+    me = exchange.me
+    signer = exchange.signer
+    folder = exchange.spool.root / MESSAGES
+    asked: list[str] = []
+    with node.engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(rejoin_peer).order_by(rejoin_peer.c.peer).with_for_update()
+        ).all()
+        epoch = conn.execute(
+            sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        if epoch is None:
+            return []
+        for row in rows:
+            old = folder / f"{me}_{row.peer}_{1:010d}_{row.request_id}.fcs"
+            if peers is None:
+                if row.answered_at is not None:
+                    continue
+                try:
+                    if changeset.read_header(old)[0].signer == signer.fingerprint:
+                        continue
+                except (VerificationError, StorageError, OSError):
+                    pass  # unreadable or gone: written again
+            elif row.peer not in peers:
+                continue
+            latest = channel.latest_stamp(conn)
+            clock = NotBefore(exchange.clock, None if latest is None else latest + STAMP_STEP)
+            written = ask(conn, me, signer, folder, row.peer, epoch, clock)
+            conn.execute(
+                rejoin_peer.update()
+                .where(rejoin_peer.c.peer == row.peer)
+                .values(
+                    request_id=written.id,
+                    asked_at=written.header.created,
+                    sent_at=None,
+                    answer_file=None,
+                    answered_at=None,
+                )
+            )
+            old.unlink(missing_ok=True)
+            asked.append(row.peer)
+    return asked
