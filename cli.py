@@ -12,6 +12,7 @@ import errno
 import getpass
 import json
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,7 +45,7 @@ from nodes.fiscal.budget import lines as budget_lines
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import labels, say, shown
+from nodes.labels import Said, labels, said, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import add_node, move_node, retire_node, sync_network
@@ -88,22 +89,38 @@ LARGE_TRANSFER = 512 * 1024
 
 HOME_OPTION_HELP = "Node home folder (default: $FISCALSYNC_HOME)."
 
+LANG_META = "fiscalsync.lang"
+"""Where a command's ``--lang`` is kept (``ctx.meta``), for its error messages."""
+
 
 class Failure(click.ClickException):
-    """A fiscalsync error on its way out: ``Error: <what>`` and a hint, its own status."""
+    """A fiscalsync error on its way out: ``Error: <what>`` and a hint, its own status.
 
-    def __init__(self, message: str, hint: str = "", details: Sequence[str] = (), code: int = 1):
+    A message said by key (:class:`nodes.labels.Said`) is shown in ``lang`` with its
+    hint, under the words of that language (错误：, 提示：); a message not (yet) said by
+    key stays in English, hint and all, so that no line mixes the two."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        details: Sequence[str] = (),
+        code: int = 1,
+        lang: str = "en",
+    ):
         super().__init__(message)
-        self.hint = hint
+        self.said, self.hint = message, hint
         self.details = list(details)
         self.exit_code = code
+        self.lang = lang
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.message}", err=True)
+        words = labels(self.lang if isinstance(self.said, Said) else "en")
+        click.echo(words["m.error"].format(what=shown(self.said, words)), err=True)
         for line in self.details:
-            click.echo(f"  {line}", err=True)
+            click.echo(f"  {shown(line, words)}", err=True)
         if self.hint:
-            click.echo(f"Hint: {self.hint}", err=True)
+            click.echo(words["m.hint"].format(what=shown(self.hint, words)), err=True)
 
 
 class _Group(click.Group):
@@ -117,7 +134,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except FiscalsyncError as exc:
             details = exc.problems if isinstance(exc, TopologyError | RowsRefused) else ()
-            raise Failure(exc.message, exc.hint, details, exc.exit_code) from exc
+            lang = ctx.meta.get(LANG_META) or _locale_language()
+            hint = _default_hint(exc)
+            raise Failure(exc.message, hint, details, exc.exit_code, lang) from exc
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): stop quietly
             sys.exit(0)
@@ -130,6 +149,16 @@ class _Group(click.Group):
             if failure is None:
                 raise
             raise Failure(failure.message, failure.hint, code=failure.exit_code) from exc
+
+
+def _default_hint(exc: FiscalsyncError) -> str:
+    """The hint of ``exc``: the default of its family said by key (``m.<family>_hint``,
+    ``topology_error_hint``), so that it reads in the operator's language."""
+    family = next((c for c in type(exc).__mro__ if "default_hint" in c.__dict__), None)
+    if family is None or not exc.hint or exc.hint != family.__dict__["default_hint"]:
+        return exc.hint
+    key = re.sub(r"(?<!^)(?=[A-Z])", "_", family.__name__).lower() + "_hint"
+    return said(key) if f"m.{key}" in labels("en") else exc.hint
 
 
 def _home(ctx: click.Context) -> Path:
@@ -213,11 +242,17 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
     )
 
 
+def _chosen_language(ctx: click.Context, _param: Any, value: str | None) -> str:
+    """The language of a command's output, kept for its error messages too."""
+    ctx.meta[LANG_META] = value or _locale_language()
+    return str(ctx.meta[LANG_META])
+
+
 _lang_option = click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
     default=None,
-    callback=lambda _ctx, _param, value: value or _locale_language(),
+    callback=_chosen_language,
     help="Labels in Chinese (中文, the default) or English; without it, English only when "
     "the locale names another language (LANG=en_US.UTF-8).",
 )
@@ -1082,8 +1117,12 @@ def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
         click.echo(f"  {item.node:<10} {item.channel:<22} {item.state:<15} {item.detail}")
     nodes = sorted({item.node for item in result.unsettled})
     raise NotQuiet(
-        f"the province did not go quiet in {result.rounds} round(s): "
-        f"{len(result.unsettled)} thing(s) in flight at {', '.join(nodes) or 'no node'}"
+        said(
+            "not_quiet",
+            rounds=result.rounds,
+            count=len(result.unsettled),
+            names=", ".join(nodes) or "no node",
+        )
     )
 
 
@@ -1367,7 +1406,7 @@ def check_command(
             problem, action = shown(finding.problem, words), shown(finding.action, words)
             click.echo(f"  {finding.kind:<18} {finding.subject}: {problem} → {action}")
     if report.problems:
-        raise Inconsistent(f"{len(report.problems)} problem(s) in the home of {report.node}")
+        raise Inconsistent(said("home_problems", count=len(report.problems), node=report.node))
 
 
 @cli.group(cls=_Group)
@@ -1470,7 +1509,7 @@ def _yuan(value: str, field: str) -> int:
         return parse_yuan(value)
     except ValueError as exc:
         raise InputError(
-            f"{field}: {exc}", hint="an amount in 元 with at most two decimals, e.g. 1234.56"
+            said("amount_bad", field=field, error=exc), hint=said("amount_bad_hint")
         ) from exc
 
 
@@ -1884,8 +1923,8 @@ def reconcile_group(
     network = home.resolve().parent
     if not (network / "topology.toml").is_file() or not (network / peer).is_dir():
         raise InputError(
-            f"{home} is not in a province hosted in one folder: --wait cannot run its rounds",
-            hint="leave out --wait and let the agents sync; then 'fiscalsync reconcile show'",
+            said("wait_needs_province", home=home),
+            hint=said("wait_needs_province_hint"),
         )
     sync_network(network, until_quiet=True)
     with Node.open(home) as node:
@@ -2239,7 +2278,7 @@ def ledger_add(
     try:
         day = date.fromisoformat(when)
     except ValueError as exc:
-        raise InputError(f"--date {when!r} is not a date", hint="e.g. 2026-10-15") from exc
+        raise InputError(said("date_bad", when=when), hint=said("date_bad_hint")) from exc
     entry = ledger.Entry(
         entry_date=day,
         direction=direction,
@@ -2537,8 +2576,8 @@ def backup_verify(ctx: click.Context, code: str | None, read_data: bool, lang: s
         from sync.backup.envelope import BackupDamaged
 
         raise BackupDamaged(
-            f"{bad} node(s) with a missing, stale or damaged backup",
-            hint="take a backup at each node named (fiscalsync backup; --full if objects are lost)",
+            said("backups_bad", bad=bad),
+            hint=said("backups_bad_hint"),
         )
 
 
@@ -2587,7 +2626,7 @@ def backup_drill(ctx: click.Context) -> None:
         return
     for difference in result.differences:
         click.echo(f"  {difference}")
-    raise BackupDamaged(f"the drill found {len(result.differences)} difference(s): FAILED")
+    raise BackupDamaged(said("drill_failed", count=len(result.differences)))
 
 
 @backup_group.group("recovery-key", cls=_Group)
@@ -2654,8 +2693,8 @@ def _point_in_time(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise InputError(
-            f"--at {text!r} is not a time",
-            hint="e.g. --at '2026-11-20 18:00' (the node's own time zone) or '2026-11-20T10:00Z'",
+            said("time_bad", text=text),
+            hint=said("time_bad_hint"),
         ) from exc
     return moment if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -3477,7 +3516,9 @@ def ledger_list(
         try:
             days.append(date.fromisoformat(text) if text else None)
         except ValueError as exc:
-            raise InputError(f"{option} {text!r} is not a date", hint="e.g. 2026-10-15") from exc
+            raise InputError(
+                said("option_date_bad", option=option, text=text), hint=said("date_bad_hint")
+            ) from exc
     columns = [
         tabular.Column("date", "date (日期)"),
         tabular.Column("direction", "收支"),

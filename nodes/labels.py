@@ -21,7 +21,10 @@ LANGUAGES = ("zh", "en")
 
 
 _LABELS = {"zh": words_zh.LABELS, "en": words_en.LABELS}
-_LISTINGS = {"zh": words_zh.LISTINGS, "en": words_en.LISTINGS}
+_LISTINGS = {
+    "zh": {**words_zh.LISTINGS, **words_zh.REFUSALS},
+    "en": {**words_en.LISTINGS, **words_en.REFUSALS},
+}
 
 
 def labels(lang: str = "zh") -> dict[str, str]:

@@ -340,7 +340,7 @@ def test_a_damaged_outbox_copy_is_named_and_never_sent(province: Network, how: s
     _damage(copy, how)
     result = cli_run("network", "sync", str(province.path), "--until-quiet")
     assert result.exit_code == 16, result.output + result.stderr
-    assert "Error: the province did not go quiet" in result.stderr
+    assert "错误：全省在" in result.stderr
     assert "Traceback" not in result.output + result.stderr
     line = next(x for x in result.output.splitlines() if "410000 -> 410181" in x)
     assert "damaged" in line and "seq 1" in line

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import config
+from nodes.labels import said
 from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.limits import misfit
@@ -130,11 +131,11 @@ def read_csv(path: Path, *, extension: bool = True, year: int | None = None) -> 
             rows = list(csv.DictReader(handle))
             header = rows[0].keys() if rows else []
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
+        raise InputError(said("cannot_read", path=path, error=exc)) from exc
     missing = [c for c in COLUMNS if c not in header and not (c == "year" and year is not None)]
     if not rows or missing:
         raise InputError(
-            f"{path}: missing columns {', '.join(missing) or '(no rows)'}",
+            said("codes_missing_columns", path=path, names=", ".join(missing) or "(no rows)"),
             hint="the first line must be: " + ",".join(COLUMNS),
         )
     items, problems = [], []
@@ -173,10 +174,12 @@ def parse_operations(operations: Iterable[dict[str, Any]]) -> Iterator[CodeItem]
     exact types, the shape of each code, and every field fitting its column)."""
     for index, op in enumerate(operations, start=1):
         if op.get("op") != "code":
-            raise InputError(f"operation {index} is {op.get('op')!r}, not 'code'")
+            raise InputError(said("codes_op_not_code", index=index, value=op.get("op")))
         for key, kinds in _WIRE_TYPES.items():
             if type(op.get(key)) not in kinds:
-                raise InputError(f"operation {index}: {key} {op.get(key)!r} has the wrong type")
+                raise InputError(
+                    said("codes_op_wrong_type", index=index, key=key, value=op.get(key))
+                )
         yield _check(op, f"operation {index}", extension=op["extension"])
 
 
@@ -213,11 +216,11 @@ def import_codes(
     """
     if node.spec.role != "province":
         raise InputError(
-            f"only the province imports code sets; this node is a {node.spec.role}",
-            hint="run it in the province's node home",
+            said("codes_province_only", role=node.spec.role),
+            hint=said("codes_province_only_hint"),
         )
     if year is not None and not 2000 <= year <= 2100:
-        raise InputError(f"{year} is not a fiscal year", hint="give --year like 2027")
+        raise InputError(said("codes_year_bad", year=year), hint=said("codes_year_bad_hint"))
     items = read_csv(path, year=year)
     written = node.broadcast(
         "codeset",
@@ -258,7 +261,10 @@ def items(node: Node, codeset: str, year: int | None = None) -> list[CodeItem]:
     """``codes list``: the codes of ``codeset`` known here (national and extensions), of
     ``year`` or of every year, in code order."""
     if codeset not in CODESETS:
-        raise InputError(f"unknown code set {codeset!r}", hint=f"one of {', '.join(CODESETS)}")
+        raise InputError(
+            said("codeset_unknown", codeset=codeset),
+            hint=said("codeset_unknown_hint", names=", ".join(CODESETS)),
+        )
     query = sa.select(code_item).where(code_item.c.codeset == codeset)
     if year is not None:
         query = query.where(code_item.c.year == year)
