@@ -1087,7 +1087,8 @@ def network_reconcile(directory: Path, full: bool, lang: str) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--until-quiet", is_flag=True, help="Repeat rounds until nothing is in flight.")
 @click.option("--max-rounds", default=100, show_default=True, help="Stop after this many rounds.")
-def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
+@_lang_option
+def network_sync(directory: Path, until_quiet: bool, max_rounds: int, lang: str) -> None:
     """Run sync rounds over every node of a province hosted under DIRECTORY.
 
     With --until-quiet, rounds go on until nothing is in flight anywhere, or until they
@@ -1101,20 +1102,25 @@ def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
       fiscalsync network sync /tmp/province --until-quiet
     """
 
+    words = labels(lang)
+
     def show(number: int, summary: RoundSummary) -> None:
-        click.echo(f"round {number}: {_summary_line(summary)}", err=True)
+        line = _summary_line(summary, lang)
+        click.echo(words["m.net_round"].format(number=number, summary=line), err=True)
 
     result = sync_network(directory, until_quiet=until_quiet, max_rounds=max_rounds, on_round=show)
-    state = "quiet" if result.quiet else "NOT quiet"
+    state = words["m.net_quiet" if result.quiet else "m.net_not_quiet"]
     if not until_quiet:
-        state = f"{result.unacknowledged} change-set(s) still unacknowledged"
-    click.echo(f"{result.rounds} round(s); {state}.")
-    click.echo(_summary_line(result.totals))
+        state = words["m.net_unacknowledged"].format(n=result.unacknowledged)
+    click.echo(words["m.net_rounds"].format(rounds=result.rounds, state=state))
+    click.echo(_summary_line(result.totals, lang))
     if not until_quiet or result.quiet:
         return
-    click.echo(f"Still in flight ({len(result.unsettled)}):")
+    click.echo(words["m.net_in_flight"].format(n=len(result.unsettled)))
     for item in result.unsettled:
-        click.echo(f"  {item.node:<10} {item.channel:<22} {item.state:<15} {item.detail}")
+        flight = _pad(say(words, "flight", item.state), 15)
+        detail = shown(item.detail, words)
+        click.echo(f"  {item.node:<10} {item.channel:<22} {flight}{detail}")
     nodes = sorted({item.node for item in result.unsettled})
     raise NotQuiet(
         said(

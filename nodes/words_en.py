@@ -1,11 +1,12 @@
 """The words of fiscalsync in English: :data:`LABELS`, of reports and their columns,
 sections, levels and states; :data:`LISTINGS`, of listings, ``status`` and the messages
-an operator reads (keys ``m.<key>``, said by :func:`nodes.labels.said`). Looked up through
-:mod:`nodes.labels`; every key is in both languages."""
+an operator reads (keys ``m.<key>``, said by :func:`nodes.labels.said`); :data:`MESSAGES`,
+the refusals (one-line errors and their hints) and what a province's sync rounds report.
+Looked up through :mod:`nodes.labels`; every key is in both languages."""
 
 from __future__ import annotations
 
-__all__ = ["LABELS", "LISTINGS", "REFUSALS"]
+__all__ = ["LABELS", "LISTINGS", "MESSAGES"]
 
 LABELS: dict[str, str] = {
     "revenue": "Revenue",
@@ -519,7 +520,32 @@ LISTINGS: dict[str, str] = {
     "held them, each with a statement under statements/.",
 }
 
-REFUSALS: dict[str, str] = {
+MESSAGES: dict[str, str] = {
+    # what a province's sync rounds report (network sync), what is still in flight
+    "m.net_round": "round {number}: {summary}",
+    "m.net_rounds": "{rounds} round(s); {state}.",
+    "m.net_quiet": "quiet",
+    "m.net_not_quiet": "NOT quiet",
+    "m.net_unacknowledged": "{n} change-set(s) still unacknowledged",
+    "m.net_in_flight": "Still in flight ({n}):",
+    "m.flight_sent": "{kind} seq {seq}: sent {attempts} time(s), no receipt yet",
+    "m.flight_failing": "{kind} seq {seq}: {error}",
+    "m.flight_receipt_unsent": "receipt for seq {seq}: not sent yet (no route this round)",
+    "m.flight_receipt_failing": "receipt for seq {seq}: {error}",
+    "m.flight_rejoining": "restored: waits for its answer",
+    "m.flight_parked": "quarantine entry {id}: {detail}",
+    "m.flight_to_check": "{name}: to be checked",
+    "m.flight_waiting": "{kind} seq {seq} waits for seq {expected}",
+    "m.flight_next_hop": "{name}: waits for its next hop",
+    "m.flight_file_failing": "{name}: {error}",
+    "flight.unacknowledged": "unacknowledged",
+    "flight.damaged": "damaged",
+    "flight.waiting": "waiting",
+    "flight.relaying": "relaying",
+    "flight.receipt unsent": "receipt unsent",
+    "flight.retrying": "retrying",
+    "flight.parked": "parked",
+    "flight.rejoining": "rejoining",
     # refusals: the one-line errors an operator reads (their hints end in _hint)
     # the hints of the error families (sync/errors.py, schema/errors.py)
     "m.topology_error_hint": "run 'fiscalsync topology check FILE' and fix every problem it lists",

@@ -1,11 +1,12 @@
 """The words of fiscalsync in Chinese (中文, the default): :data:`LABELS`, of reports and their columns,
 sections, levels and states; :data:`LISTINGS`, of listings, ``status`` and the messages
-an operator reads (keys ``m.<key>``, said by :func:`nodes.labels.said`). Looked up through
-:mod:`nodes.labels`; every key is in both languages."""
+an operator reads (keys ``m.<key>``, said by :func:`nodes.labels.said`); :data:`MESSAGES`,
+the refusals (one-line errors and their hints) and what a province's sync rounds report.
+Looked up through :mod:`nodes.labels`; every key is in both languages."""
 
 from __future__ import annotations
 
-__all__ = ["LABELS", "LISTINGS", "REFUSALS"]
+__all__ = ["LABELS", "LISTINGS", "MESSAGES"]
 
 LABELS: dict[str, str] = {
     "revenue": "收入",
@@ -491,7 +492,32 @@ LISTINGS: dict[str, str] = {
     "n.not_drained": "注意：退出前仍有在途变更集，已在各节点关闭并记入 statements/ 下的说明。",
 }
 
-REFUSALS: dict[str, str] = {
+MESSAGES: dict[str, str] = {
+    # what a province's sync rounds report (network sync), what is still in flight
+    "m.net_round": "第 {number} 轮：{summary}",
+    "m.net_rounds": "共 {rounds} 轮；{state}。",
+    "m.net_quiet": "已静止",
+    "m.net_not_quiet": "未静止",
+    "m.net_unacknowledged": "仍有 {n} 个变更集未确认",
+    "m.net_in_flight": "仍在途（{n}）：",
+    "m.flight_sent": "{kind} 序号 {seq}：已发送 {attempts} 次，尚无回执",
+    "m.flight_failing": "{kind} 序号 {seq}：{error}",
+    "m.flight_receipt_unsent": "序号 {seq} 的回执：尚未发送（本轮无路由）",
+    "m.flight_receipt_failing": "序号 {seq} 的回执：{error}",
+    "m.flight_rejoining": "已从备份恢复：等待其应答",
+    "m.flight_parked": "隔离条目 {id}：{detail}",
+    "m.flight_to_check": "{name}：待检查",
+    "m.flight_waiting": "{kind} 序号 {seq} 等待序号 {expected}",
+    "m.flight_next_hop": "{name}：等待下一跳",
+    "m.flight_file_failing": "{name}：{error}",
+    "flight.unacknowledged": "未确认",
+    "flight.damaged": "已损坏",
+    "flight.waiting": "等待前序",
+    "flight.relaying": "转发中",
+    "flight.receipt unsent": "回执未发",
+    "flight.retrying": "重试中",
+    "flight.parked": "已搁置",
+    "flight.rejoining": "重连中",
     # refusals: the one-line errors an operator reads (their hints end in _hint)
     # the hints of the error families (sync/errors.py, schema/errors.py)
     "m.topology_error_hint": "运行 'fiscalsync topology check FILE'，修正它列出的每个问题",

@@ -343,7 +343,11 @@ def test_a_damaged_outbox_copy_is_named_and_never_sent(province: Network, how: s
     assert "错误：全省在" in result.stderr
     assert "Traceback" not in result.output + result.stderr
     line = next(x for x in result.output.splitlines() if "410000 -> 410181" in x)
-    assert "damaged" in line and "seq 1" in line
+    assert "已损坏" in line and "代码集 序号 1：" in line
+    english = cli_run("network", "sync", str(province.path), "--until-quiet", "--lang", "en")
+    assert english.exit_code == 16 and "Error: the province did not go quiet" in english.stderr
+    line = next(x for x in english.output.splitlines() if "410000 -> 410181" in x)
+    assert "damaged" in line and "codeset seq 1: " in line
     # never reached the county: nothing in its quarantine; everyone else has the codes
     assert rows(province, "410181", quarantine) == []
     assert codes_at(province, "410181") == set() and codes_at(province, "410100") == {"2059901"}

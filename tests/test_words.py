@@ -24,7 +24,7 @@ from nodes.network import Network
 from sync.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("LABELS", "LISTINGS", "REFUSALS")
+TABLES = ("LABELS", "LISTINGS", "MESSAGES")
 
 
 def _fields(text: str) -> set[str]:
