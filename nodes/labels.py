@@ -104,7 +104,7 @@ def named(family: str, value: object) -> Named:
     return Named(family, "-" if value is None else str(value))
 
 
-def said(key: str, **values: Any) -> Said:
+def said(key: str, /, **values: Any) -> Said:
     """The message ``m.<key>`` naming ``values``: ``said("backup_refused", reason=...)``."""
     return Said(key, tuple(values.items()))
 

@@ -110,3 +110,9 @@ def test_a_settings_refusal_is_said_in_the_locales_language(province: Network) -
     assert "提示：填写 IANA 名称" in chinese.stderr
     english = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None}).invoke(cli, home)
     assert "'Mars/Olympus' is not a time zone" in english.stderr and "Hint: " in english.stderr
+
+
+def test_a_message_may_name_a_value_called_key() -> None:
+    refusal = said("codes_op_wrong_type", index=2, key="year", value="2026")
+    assert str(refusal) == "operation 2: year '2026' has the wrong type"
+    assert shown(refusal, labels("zh")) == "第 2 项操作：year '2026' 类型不对"
