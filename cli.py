@@ -42,6 +42,7 @@ from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular, yearend
 from nodes.fiscal.budget import import_budget
 from nodes.fiscal.budget import lines as budget_lines
+from nodes.fiscal.code_changes import listed as changed_codes
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
@@ -1433,8 +1434,18 @@ def codes() -> None:
     help="Every row is of this fiscal year (the year column may then be left out): "
     "a new year's code set (新年度科目).",
 )
+@click.option(
+    "--changes",
+    "changes_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --year: the codes of the year before that change in it (科目变动对照), a CSV "
+    "codeset,old,new; a carry-over (结转) into the year takes the new code.",
+)
+@_lang_option
 @click.pass_context
-def codes_import(ctx: click.Context, file: Path, year: int | None) -> None:
+def codes_import(
+    ctx: click.Context, file: Path, year: int | None, changes_file: Path | None, lang: str
+) -> None:
     """Import the province's code-set extensions and send them to every node.
 
     FILE is a CSV with the columns codeset,year,code,name,parent,level. Every bad row is
@@ -1443,11 +1454,12 @@ def codes_import(ctx: click.Context, file: Path, year: int | None) -> None:
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
-      fiscalsync --home /srv/fiscalsync/410000 codes import codes-2027.csv --year 2027
+      fiscalsync --home /srv/fiscalsync/410000 codes import codes-2027.csv --year 2027 \\
+          --changes changes-2027.csv
     """
     with _writing(ctx) as node:
-        items, sent = import_codes(node, file, year)
-    click.echo(f"Imported {items} code(s); {sent} signed change-set(s) queued for the other nodes.")
+        items, sent = import_codes(node, file, year, changes=changes_file)
+    click.echo(labels(lang)["m.codes_imported"].format(items=items, sent=sent))
 
 
 @cli.group(cls=_Group)
@@ -3461,18 +3473,37 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None, lang: str) -> No
     help="func, econ, fund, transfer, revenue or region.",
 )
 @click.option("--year", type=int, help="Only this year.")
+@click.option(
+    "--changes",
+    "show_changes",
+    is_flag=True,
+    help="The codes of the year before that changed in --year (科目变动对照), every code set.",
+)
 @_output_option
 @_lang_option
 @click.pass_context
 def codes_list(
-    ctx: click.Context, codeset: str, year: int | None, fmt: str, output: Path | None, lang: str
+    ctx: click.Context,
+    codeset: str,
+    year: int | None,
+    show_changes: bool,
+    fmt: str,
+    output: Path | None,
+    lang: str,
 ) -> None:
     """List the codes known here (national code sets and the province's extensions).
+
+    With --changes, the codes that changed from the year before into --year, each with
+    its old and new name: what a carry-over (结转) into that year does to them.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 codes list --codeset func --year 2026
+      fiscalsync --home /srv/fiscalsync/410102 codes list --year 2027 --changes
     """
+    if show_changes:
+        _code_changes(ctx, year, fmt, output, lang)
+        return
     with Node.open(_home(ctx)) as node:
         found = code_items(node, codeset, year)
     words = labels(lang)
@@ -3493,6 +3524,33 @@ def codes_list(
         for i in found
     ]  # fmt: skip
     _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty=words["k.empty"])
+
+
+def _code_changes(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
+) -> None:
+    """``codes list --changes``: each changed code with its old and new name."""
+    with Node.open(_home(ctx)) as node:
+        found = changed_codes(node, year)
+    words = labels(lang)
+    keys = ("year", "codeset", "old", "old_name", "new", "new_name", "extension")
+    columns = [tabular.Column(k, k, "int" if k == "year" else "text") for k in keys]
+    if _for_people(fmt):
+        columns = [
+            tabular.Column(
+                c.key,
+                words[f"k.{c.key}" if c.key in ("year", "extension") else f"g.{c.key}"],
+                c.kind,
+            )
+            for c in columns
+        ]
+    extension = words["k.is_extension"] if _for_people(fmt) else "扩展"
+    rows = [
+        [c.year, say(words, "codeset", c.codeset) if _for_people(fmt) else c.codeset, c.old,
+         c.old_name, c.new, c.new_name, extension if c.extension else ""]
+        for c in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title="code changes", empty=words["g.empty"])
 
 
 @ledger_group.command("list")
@@ -3763,6 +3821,9 @@ def year_close(
     )
     for old, new in done.carried.items():
         click.echo(f"  {old} → {new}")
+    for old, codeset, was, now in done.recoded:
+        changed = dict(ident=old, codeset=say(words, "codeset", codeset), old=was, new=now)
+        click.echo(words["m.carried_recoded"].format(**changed, year=year + 1))
 
 
 _YEAR_KINDS = {"balance": "money", "lines": "int", "year": "int"}
