@@ -1667,6 +1667,7 @@ def _bar(total: int, label: str) -> Any:
     is_flag=True,
     help="Issue a line even if the same 文号, recipient, function and amount was issued already.",
 )
+@_lang_option
 @click.pass_context
 def allocate_command(
     ctx: click.Context,
@@ -1687,6 +1688,7 @@ def allocate_command(
     indicator: str,
     level: str | None,
     upper_doc: str | None,
+    lang: str,
 ) -> None:
     """Issue (下达) an appropriation to a descendant, or break one down (分解) with --from.
 
@@ -1743,9 +1745,11 @@ def allocate_command(
             )
         total, recipients = ids.total_fen, len(ids.recipients)
         click.echo(
-            f"Issued {len(ids)} appropriation(s), {format_yuan(total)} 元, to {recipients} "
-            f"recipient(s) ({ids[0]} … {ids[-1]}); they travel at the next sync."
-        )
+            labels(lang)["m.done_issued_many"].format(
+                count=len(ids), amount=format_yuan(total), recipients=recipients,
+                first=ids[0], last=ids[-1],
+            )
+        )  # fmt: skip
         return
     missing = [
         n
@@ -1784,7 +1788,9 @@ def allocate_command(
             node, [line], actor=getpass.getuser(), allow_duplicate=allow_duplicate
         )
     click.echo(
-        f"Issued {ident}: {format_yuan(line.amount_fen)} 元 to {recipient}; it travels at the next sync."
+        labels(lang)["m.done_issued"].format(
+            ident=ident, amount=format_yuan(line.amount_fen), recipient=recipient
+        )
     )
 
 
@@ -1796,8 +1802,9 @@ def allocate_command(
     help="Change in 元: positive increases (调增), negative decreases (调减).",
 )
 @click.option("--doc", required=True, help="The document number (文号) of the adjustment.")
+@_lang_option
 @click.pass_context
-def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None:
+def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str, lang: str) -> None:
     """Increase (调增) or decrease (调减) an appropriation issued here.
 
     The change is a new event (nothing is overwritten) and travels to the recipient as
@@ -1816,9 +1823,11 @@ def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None
     kind = "decrease" if negative else "increase"
     with _writing(ctx) as node:
         seq = appropriations.change(node, ident, kind, fen, doc, actor=getpass.getuser())
+    words = labels(lang)
     click.echo(
-        f"{ident}: {kind} of {format_yuan(fen)} 元 recorded as event {seq}; "
-        "it travels at the next sync."
+        words["m.done_changed"].format(
+            ident=ident, kind=say(words, "event", kind), amount=format_yuan(fen), seq=seq
+        )
     )
 
 
@@ -1826,8 +1835,9 @@ def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None
 @click.argument("ident", metavar="ID")
 @click.option("--amount", required=True, help="Amount in 元 to bring back up (收回).")
 @click.option("--doc", required=True, help="The document number (文号) of the recovery.")
+@_lang_option
 @click.pass_context
-def recover_command(ctx: click.Context, ident: str, amount: str, doc: str) -> None:
+def recover_command(ctx: click.Context, ident: str, amount: str, doc: str, lang: str) -> None:
     """Recover (收回) the unspent part of an appropriation issued here.
 
     The recipient refuses the recovery (negative receipt) when less than the amount is
@@ -1842,8 +1852,12 @@ def recover_command(ctx: click.Context, ident: str, amount: str, doc: str) -> No
     with _writing(ctx) as node:
         seq = appropriations.change(node, ident, "recover", fen, doc, actor=getpass.getuser())
     click.echo(
-        f"{ident}: recovery of {format_yuan(fen)} 元 recorded as event {seq}; "
-        "it travels at the next sync."
+        labels(lang)["m.done_changed"].format(
+            ident=ident,
+            kind=say(labels(lang), "event", "recover"),
+            amount=format_yuan(fen),
+            seq=seq,
+        )
     )
 
 
@@ -2273,6 +2287,7 @@ def ledger_group() -> None:
 @click.option("--econ", help="Economic classification (经济分类), 5 digits.")
 @click.option("--appropriation", "appropriation_id", help="The appropriation it is spent against.")
 @click.option("--memo", default="", help="A note (摘要).")
+@_lang_option
 @click.pass_context
 def ledger_add(
     ctx: click.Context,
@@ -2283,6 +2298,7 @@ def ledger_add(
     econ: str | None,
     appropriation_id: str | None,
     memo: str,
+    lang: str,
 ) -> None:
     """Record one payment or receipt.
 
@@ -2308,13 +2324,22 @@ def ledger_add(
     )
     with _writing(ctx) as node:
         ledger.record(node, [entry], actor=getpass.getuser())
-    click.echo(f"Recorded {direction} of {format_yuan(entry.amount_fen)} 元 under {code} on {day}.")
+    words = labels(lang)
+    click.echo(
+        words["m.done_recorded"].format(
+            direction=words.get(direction, direction),
+            amount=format_yuan(entry.amount_fen),
+            code=code,
+            day=day,
+        )
+    )
 
 
 @ledger_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_lang_option
 @click.pass_context
-def ledger_import(ctx: click.Context, file: Path) -> None:
+def ledger_import(ctx: click.Context, file: Path, lang: str) -> None:
     """Record every payment and receipt of a CSV or XLSX file, all or nothing.
 
     Columns (English or Chinese headers): date, direction (expenditure/revenue or
@@ -2331,8 +2356,9 @@ def ledger_import(ctx: click.Context, file: Path) -> None:
     spent = sum(e.amount_fen for e in entries if e.direction == "expenditure")
     received = sum(e.amount_fen for e in entries if e.direction == "revenue")
     click.echo(
-        f"Recorded {count} entries from {file.name}: expenditure {format_yuan(spent)} 元, "
-        f"revenue {format_yuan(received)} 元."
+        labels(lang)["m.done_recorded_file"].format(
+            count=count, name=file.name, spent=format_yuan(spent), received=format_yuan(received)
+        )
     )
 
 
@@ -2919,8 +2945,9 @@ def report_generate(
     help="all: send the parent this node's consolidation (全辖) again, after a report "
     "below it changed.",
 )
+@_lang_option
 @click.pass_context
-def report_submit(ctx: click.Context, period: str, scope: str) -> None:
+def report_submit(ctx: click.Context, period: str, scope: str, lang: str) -> None:
     """Send this node's report to its parent and a copy to the data center.
 
     Two signed change-sets (the province sends to the center only). Generates the
@@ -2937,17 +2964,20 @@ def report_submit(ctx: click.Context, period: str, scope: str) -> None:
     with _writing(ctx) as node:
         if scope == "all":
             version = reports.submit_region(node, period, actor=getpass.getuser())
-            click.echo(f"Submitted version {version} of the {period} consolidation (全辖).")
+            click.echo(labels(lang)["m.done_submitted_all"].format(version=version, period=period))
             return
         sent = reports.submit(node, period, actor=getpass.getuser())
+    words = labels(lang)
     click.echo(
-        f"Submitted version {sent.version} of {sent.period} to {' and '.join(sent.recipients)} "
-        f"({len(sent.changesets)} signed change-set(s)); they travel at the next sync."
+        words["m.done_submitted"].format(
+            version=sent.version,
+            period=sent.period,
+            recipients=words["m.and"].join(sent.recipients),
+            count=len(sent.changesets),
+        )
     )
     if sent.consolidated is not None:
-        click.echo(
-            f"With it, version {sent.consolidated} of its consolidation (全辖) to the parent."
-        )
+        click.echo(words["m.done_submitted_with"].format(version=sent.consolidated))
 
 
 @report_group.command("show")
@@ -3063,8 +3093,9 @@ def budget_group() -> None:
 @budget_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--year", type=int, required=True, help="The budget year, e.g. 2026.")
+@_lang_option
 @click.pass_context
-def budget_import(ctx: click.Context, file: Path, year: int) -> None:
+def budget_import(ctx: click.Context, file: Path, year: int, lang: str) -> None:
     """Replace this node's budget lines of a year with those of FILE (.csv or .xlsx).
 
     Columns: section (收支: 收入/支出), code (科目编码), amount (金额, 元). Every bad line
@@ -3078,9 +3109,13 @@ def budget_import(ctx: click.Context, file: Path, year: int) -> None:
     with _writing(ctx) as node:
         done = import_budget(node, file, year, actor=getpass.getuser())
     click.echo(
-        f"Imported {done.lines} budget line(s) of {done.year}: revenue "
-        f"{format_yuan(done.revenue_fen)} 元, expenditure {format_yuan(done.expenditure_fen)} 元 "
-        f"(replacing {done.replaced})."
+        labels(lang)["m.done_budget"].format(
+            lines=done.lines,
+            year=done.year,
+            revenue=format_yuan(done.revenue_fen),
+            expenditure=format_yuan(done.expenditure_fen),
+            replaced=done.replaced,
+        )
     )
 
 

@@ -564,6 +564,17 @@ MESSAGES: dict[str, str] = {
     "g.new": "code",
     "g.new_name": "name",
     "g.empty": "No changed codes.",
+    # what the fiscal commands did
+    "m.done_issued_many": "Issued {count} appropriation(s), {amount} 元, to {recipients} recipient(s) ({first} … {last}); they travel at the next sync.",
+    "m.done_issued": "Issued {ident}: {amount} 元 to {recipient}; it travels at the next sync.",
+    "m.done_changed": "{ident}: {kind} of {amount} 元 recorded as event {seq}; it travels at the next sync.",
+    "m.done_recorded": "Recorded {direction} of {amount} 元 under {code} on {day}.",
+    "m.done_recorded_file": "Recorded {count} entries from {name}: expenditure {spent} 元, revenue {received} 元.",
+    "m.done_submitted_all": "Submitted version {version} of the {period} consolidation (全辖).",
+    "m.done_submitted": "Submitted version {version} of {period} to {recipients} ({count} signed change-set(s)); they travel at the next sync.",
+    "m.done_submitted_with": "With it, version {version} of its consolidation (全辖) to the parent.",
+    "m.and": " and ",
+    "m.done_budget": "Imported {lines} budget line(s) of {year}: revenue {revenue} 元, expenditure {expenditure} 元 (replacing {replaced}).",
     # refusals: the one-line errors an operator reads (their hints end in _hint)
     # the hints of the error families (sync/errors.py, schema/errors.py)
     "m.topology_error_hint": "run 'fiscalsync topology check FILE' and fix every problem it lists",

@@ -536,6 +536,17 @@ MESSAGES: dict[str, str] = {
     "g.new": "新编码",
     "g.new_name": "新名称",
     "g.empty": "没有变动的编码。",
+    # what the fiscal commands did
+    "m.done_issued_many": "已下达 {count} 笔指标，共 {amount} 元，接收单位 {recipients} 个（{first} … {last}）；下次同步时发出。",
+    "m.done_issued": "已下达 {ident}：{amount} 元至 {recipient}；下次同步时发出。",
+    "m.done_changed": "{ident}：{kind} {amount} 元，记为第 {seq} 个事件；下次同步时发出。",
+    "m.done_recorded": "已记录{direction} {amount} 元，科目 {code}，日期 {day}。",
+    "m.done_recorded_file": "已从 {name} 记录 {count} 笔：支出 {spent} 元，收入 {received} 元。",
+    "m.done_submitted_all": "已报送 {period} 全辖汇总报表第 {version} 版。",
+    "m.done_submitted": "已报送 {period} 报表第 {version} 版至 {recipients}（签名变更集 {count} 个）；下次同步时发出。",
+    "m.done_submitted_with": "同时向上级报送其全辖汇总报表第 {version} 版。",
+    "m.and": "和",
+    "m.done_budget": "已导入 {year} 年预算 {lines} 行：收入 {revenue} 元，支出 {expenditure} 元（替换 {replaced} 行）。",
     # refusals: the one-line errors an operator reads (their hints end in _hint)
     # the hints of the error families (sync/errors.py, schema/errors.py)
     "m.topology_error_hint": "运行 'fiscalsync topology check FILE'，修正它列出的每个问题",

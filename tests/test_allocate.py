@@ -259,7 +259,7 @@ def test_a_batch_file_is_issued_all_or_nothing(province: Network, tmp_path: Path
     )
     result = run(province, "410000", "allocate", "--file", str(good), "--year", "2026")
     assert result.exit_code == 0, result.stderr
-    assert "Issued 3 appropriation(s), 3,300.50 元, to 3 recipient(s)" in result.output
+    assert "已下达 3 笔指标，共 3,300.50 元，接收单位 3 个" in result.output
     settle(province)
     issued = listing(province, "410000", "issued")
     assert [(r["recipient"], r["amount_fen"], r["acknowledged_fen"]) for r in issued] == [

@@ -376,7 +376,7 @@ def test_a_city_consolidates_its_counties_and_sends_it_up_level_by_level(
         assert reports.region_outdated(city, "2026-10")
     again = cli_run(province, "410100", "report", "submit", "2026-10", "--scope", "all")
     assert again.exit_code == 0, again.stderr
-    assert "version 2 of the 2026-10 consolidation (全辖)" in again.output
+    assert "已报送 2026-10 全辖汇总报表第 2 版" in again.output
     with at(province, "410100") as city:
         assert not reports.region_outdated(city, "2026-10")
     settle(province, beijing("2026-11-10"))
@@ -774,7 +774,7 @@ def test_a_budget_import_names_every_bad_line_and_writes_nothing(
     for _ in range(2):  # the same file twice leaves the same lines
         done = cli_run(province, county, "budget", "import", str(good), "--year", "2026")
         assert done.exit_code == 0, done.stderr
-    assert "replacing 2" in done.output
+    assert "（替换 2 行）" in done.output
     listed = cli_run(province, county, "budget", "list", "--year", "2026", "--format", "json")
     assert [(b["section"], b["code"], b["amount"]) for b in json.loads(listed.output)] == [
         ("Revenue", "10101", "5000.00"),  # json is for programs: English in any language
@@ -789,9 +789,7 @@ def test_a_budget_import_names_every_bad_line_and_writes_nothing(
     done = cli_run(province, county, "budget", "import", str(tmp_path / "budget.xlsx"),
                    "--year", "2026")  # fmt: skip
     assert done.exit_code == 0, done.stderr
-    assert "Imported 2 budget line(s) of 2026: revenue 5,000.00 元, expenditure 300.00 元" in (
-        done.output
-    )
+    assert "已导入 2026 年预算 2 行：收入 5,000.00 元，支出 300.00 元" in done.output
     with at(province, county) as node:
         view = reports.generate(node, period, actor=ACTOR, clock=beijing("2026-07-01"))
     assert leaf(view, "revenue", "10101").budget_fen == 500_000  # a revenue budget shows

@@ -116,3 +116,20 @@ def test_a_message_may_name_a_value_called_key() -> None:
     refusal = said("codes_op_wrong_type", index=2, key="year", value="2026")
     assert str(refusal) == "operation 2: year '2026' has the wrong type"
     assert shown(refusal, labels("zh")) == "第 2 项操作：year '2026' 类型不对"
+
+
+def test_what_the_fiscal_commands_did_is_said_in_either_language(province: Network) -> None:
+    issued = run(province, "410000", "allocate", "--to", "410100", "--amount", "1000.00",
+                 "--func", "2050202", "--econ", "50201", "--fund", "111",
+                 "--doc", "豫财预〔2026〕1号", "--year", "2026")  # fmt: skip
+    assert issued.exit_code == 0, issued.stderr
+    ident = "410000-2026-000001"
+    assert issued.output.strip() == f"已下达 {ident}：1,000.00 元至 410100；下次同步时发出。"
+    adjusted = run(province, "410000", "adjust", ident, "--delta", "-1.00",
+                   "--doc", "豫财预〔2026〕2号", "--lang", "en")  # fmt: skip
+    assert adjusted.output.strip() == (
+        f"{ident}: decrease of 1.00 元 recorded as event 2; it travels at the next sync."
+    )
+    recovered = run(province, "410000", "recover", ident, "--amount", "2.00",
+                    "--doc", "豫财预〔2026〕3号")  # fmt: skip
+    assert recovered.output.strip() == f"{ident}：收回 2.00 元，记为第 3 个事件；下次同步时发出。"
