@@ -1,16 +1,16 @@
 """Changed codes (科目变动对照): a code of one year that is another code in the next,
 shipped with the next year's code set or imported beside it, taken by a carry-over.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-11-27
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
