@@ -12,6 +12,7 @@ import errno
 import getpass
 import json
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,10 +42,11 @@ from nodes.exchange import Exchange, RoundSummary
 from nodes.fiscal import appropriations, ledger, reconcile, reports, tabular, yearend
 from nodes.fiscal.budget import import_budget
 from nodes.fiscal.budget import lines as budget_lines
+from nodes.fiscal.code_changes import listed as changed_codes
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import labels, say, shown
+from nodes.labels import Said, labels, said, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import add_node, move_node, retire_node, sync_network
@@ -88,22 +90,38 @@ LARGE_TRANSFER = 512 * 1024
 
 HOME_OPTION_HELP = "Node home folder (default: $FISCALSYNC_HOME)."
 
+LANG_META = "fiscalsync.lang"
+"""Where a command's ``--lang`` is kept (``ctx.meta``), for its error messages."""
+
 
 class Failure(click.ClickException):
-    """A fiscalsync error on its way out: ``Error: <what>`` and a hint, its own status."""
+    """A fiscalsync error on its way out: ``Error: <what>`` and a hint, its own status.
 
-    def __init__(self, message: str, hint: str = "", details: Sequence[str] = (), code: int = 1):
+    A message said by key (:class:`nodes.labels.Said`) is shown in ``lang`` with its
+    hint, under the words of that language (错误：, 提示：); a message not (yet) said by
+    key stays in English, hint and all, so that no line mixes the two."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        details: Sequence[str] = (),
+        code: int = 1,
+        lang: str = "en",
+    ):
         super().__init__(message)
-        self.hint = hint
+        self.said, self.hint = message, hint
         self.details = list(details)
         self.exit_code = code
+        self.lang = lang
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.message}", err=True)
+        words = labels(self.lang if isinstance(self.said, Said) else "en")
+        click.echo(words["m.error"].format(what=shown(self.said, words)), err=True)
         for line in self.details:
-            click.echo(f"  {line}", err=True)
+            click.echo(f"  {shown(line, words)}", err=True)
         if self.hint:
-            click.echo(f"Hint: {self.hint}", err=True)
+            click.echo(words["m.hint"].format(what=shown(self.hint, words)), err=True)
 
 
 class _Group(click.Group):
@@ -117,7 +135,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except FiscalsyncError as exc:
             details = exc.problems if isinstance(exc, TopologyError | RowsRefused) else ()
-            raise Failure(exc.message, exc.hint, details, exc.exit_code) from exc
+            lang = ctx.meta.get(LANG_META) or _locale_language()
+            hint = _default_hint(exc)
+            raise Failure(exc.message, hint, details, exc.exit_code, lang) from exc
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): stop quietly
             sys.exit(0)
@@ -130,6 +150,16 @@ class _Group(click.Group):
             if failure is None:
                 raise
             raise Failure(failure.message, failure.hint, code=failure.exit_code) from exc
+
+
+def _default_hint(exc: FiscalsyncError) -> str:
+    """The hint of ``exc``: the default of its family said by key (``m.<family>_hint``,
+    ``topology_error_hint``), so that it reads in the operator's language."""
+    family = next((c for c in type(exc).__mro__ if "default_hint" in c.__dict__), None)
+    if family is None or not exc.hint or exc.hint != family.__dict__["default_hint"]:
+        return exc.hint
+    key = re.sub(r"(?<!^)(?=[A-Z])", "_", family.__name__).lower() + "_hint"
+    return said(key) if f"m.{key}" in labels("en") else exc.hint
 
 
 def _home(ctx: click.Context) -> Path:
@@ -213,11 +243,17 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
     )
 
 
+def _chosen_language(ctx: click.Context, _param: Any, value: str | None) -> str:
+    """The language of a command's output, kept for its error messages too."""
+    ctx.meta[LANG_META] = value or _locale_language()
+    return str(ctx.meta[LANG_META])
+
+
 _lang_option = click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
     default=None,
-    callback=lambda _ctx, _param, value: value or _locale_language(),
+    callback=_chosen_language,
     help="Labels in Chinese (中文, the default) or English; without it, English only when "
     "the locale names another language (LANG=en_US.UTF-8).",
 )
@@ -1052,7 +1088,8 @@ def network_reconcile(directory: Path, full: bool, lang: str) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--until-quiet", is_flag=True, help="Repeat rounds until nothing is in flight.")
 @click.option("--max-rounds", default=100, show_default=True, help="Stop after this many rounds.")
-def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
+@_lang_option
+def network_sync(directory: Path, until_quiet: bool, max_rounds: int, lang: str) -> None:
     """Run sync rounds over every node of a province hosted under DIRECTORY.
 
     With --until-quiet, rounds go on until nothing is in flight anywhere, or until they
@@ -1066,24 +1103,33 @@ def network_sync(directory: Path, until_quiet: bool, max_rounds: int) -> None:
       fiscalsync network sync /tmp/province --until-quiet
     """
 
+    words = labels(lang)
+
     def show(number: int, summary: RoundSummary) -> None:
-        click.echo(f"round {number}: {_summary_line(summary)}", err=True)
+        line = _summary_line(summary, lang)
+        click.echo(words["m.net_round"].format(number=number, summary=line), err=True)
 
     result = sync_network(directory, until_quiet=until_quiet, max_rounds=max_rounds, on_round=show)
-    state = "quiet" if result.quiet else "NOT quiet"
+    state = words["m.net_quiet" if result.quiet else "m.net_not_quiet"]
     if not until_quiet:
-        state = f"{result.unacknowledged} change-set(s) still unacknowledged"
-    click.echo(f"{result.rounds} round(s); {state}.")
-    click.echo(_summary_line(result.totals))
+        state = words["m.net_unacknowledged"].format(n=result.unacknowledged)
+    click.echo(words["m.net_rounds"].format(rounds=result.rounds, state=state))
+    click.echo(_summary_line(result.totals, lang))
     if not until_quiet or result.quiet:
         return
-    click.echo(f"Still in flight ({len(result.unsettled)}):")
+    click.echo(words["m.net_in_flight"].format(n=len(result.unsettled)))
     for item in result.unsettled:
-        click.echo(f"  {item.node:<10} {item.channel:<22} {item.state:<15} {item.detail}")
+        flight = _pad(say(words, "flight", item.state), 15)
+        detail = shown(item.detail, words)
+        click.echo(f"  {item.node:<10} {item.channel:<22} {flight}{detail}")
     nodes = sorted({item.node for item in result.unsettled})
     raise NotQuiet(
-        f"the province did not go quiet in {result.rounds} round(s): "
-        f"{len(result.unsettled)} thing(s) in flight at {', '.join(nodes) or 'no node'}"
+        said(
+            "not_quiet",
+            rounds=result.rounds,
+            count=len(result.unsettled),
+            names=", ".join(nodes) or "no node",
+        )
     )
 
 
@@ -1367,7 +1413,7 @@ def check_command(
             problem, action = shown(finding.problem, words), shown(finding.action, words)
             click.echo(f"  {finding.kind:<18} {finding.subject}: {problem} → {action}")
     if report.problems:
-        raise Inconsistent(f"{len(report.problems)} problem(s) in the home of {report.node}")
+        raise Inconsistent(said("home_problems", count=len(report.problems), node=report.node))
 
 
 @cli.group(cls=_Group)
@@ -1388,8 +1434,18 @@ def codes() -> None:
     help="Every row is of this fiscal year (the year column may then be left out): "
     "a new year's code set (新年度科目).",
 )
+@click.option(
+    "--changes",
+    "changes_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --year: the codes of the year before that change in it (科目变动对照), a CSV "
+    "codeset,old,new; a carry-over (结转) into the year takes the new code.",
+)
+@_lang_option
 @click.pass_context
-def codes_import(ctx: click.Context, file: Path, year: int | None) -> None:
+def codes_import(
+    ctx: click.Context, file: Path, year: int | None, changes_file: Path | None, lang: str
+) -> None:
     """Import the province's code-set extensions and send them to every node.
 
     FILE is a CSV with the columns codeset,year,code,name,parent,level. Every bad row is
@@ -1398,11 +1454,12 @@ def codes_import(ctx: click.Context, file: Path, year: int | None) -> None:
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410000 codes import extensions.csv
-      fiscalsync --home /srv/fiscalsync/410000 codes import codes-2027.csv --year 2027
+      fiscalsync --home /srv/fiscalsync/410000 codes import codes-2027.csv --year 2027 \\
+          --changes changes-2027.csv
     """
     with _writing(ctx) as node:
-        items, sent = import_codes(node, file, year)
-    click.echo(f"Imported {items} code(s); {sent} signed change-set(s) queued for the other nodes.")
+        items, sent = import_codes(node, file, year, changes=changes_file)
+    click.echo(labels(lang)["m.codes_imported"].format(items=items, sent=sent))
 
 
 @cli.group(cls=_Group)
@@ -1470,7 +1527,7 @@ def _yuan(value: str, field: str) -> int:
         return parse_yuan(value)
     except ValueError as exc:
         raise InputError(
-            f"{field}: {exc}", hint="an amount in 元 with at most two decimals, e.g. 1234.56"
+            said("amount_bad", field=field, error=exc), hint=said("amount_bad_hint")
         ) from exc
 
 
@@ -1610,6 +1667,7 @@ def _bar(total: int, label: str) -> Any:
     is_flag=True,
     help="Issue a line even if the same 文号, recipient, function and amount was issued already.",
 )
+@_lang_option
 @click.pass_context
 def allocate_command(
     ctx: click.Context,
@@ -1630,6 +1688,7 @@ def allocate_command(
     indicator: str,
     level: str | None,
     upper_doc: str | None,
+    lang: str,
 ) -> None:
     """Issue (下达) an appropriation to a descendant, or break one down (分解) with --from.
 
@@ -1686,9 +1745,11 @@ def allocate_command(
             )
         total, recipients = ids.total_fen, len(ids.recipients)
         click.echo(
-            f"Issued {len(ids)} appropriation(s), {format_yuan(total)} 元, to {recipients} "
-            f"recipient(s) ({ids[0]} … {ids[-1]}); they travel at the next sync."
-        )
+            labels(lang)["m.done_issued_many"].format(
+                count=len(ids), amount=format_yuan(total), recipients=recipients,
+                first=ids[0], last=ids[-1],
+            )
+        )  # fmt: skip
         return
     missing = [
         n
@@ -1727,7 +1788,9 @@ def allocate_command(
             node, [line], actor=getpass.getuser(), allow_duplicate=allow_duplicate
         )
     click.echo(
-        f"Issued {ident}: {format_yuan(line.amount_fen)} 元 to {recipient}; it travels at the next sync."
+        labels(lang)["m.done_issued"].format(
+            ident=ident, amount=format_yuan(line.amount_fen), recipient=recipient
+        )
     )
 
 
@@ -1739,8 +1802,9 @@ def allocate_command(
     help="Change in 元: positive increases (调增), negative decreases (调减).",
 )
 @click.option("--doc", required=True, help="The document number (文号) of the adjustment.")
+@_lang_option
 @click.pass_context
-def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None:
+def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str, lang: str) -> None:
     """Increase (调增) or decrease (调减) an appropriation issued here.
 
     The change is a new event (nothing is overwritten) and travels to the recipient as
@@ -1759,9 +1823,11 @@ def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None
     kind = "decrease" if negative else "increase"
     with _writing(ctx) as node:
         seq = appropriations.change(node, ident, kind, fen, doc, actor=getpass.getuser())
+    words = labels(lang)
     click.echo(
-        f"{ident}: {kind} of {format_yuan(fen)} 元 recorded as event {seq}; "
-        "it travels at the next sync."
+        words["m.done_changed"].format(
+            ident=ident, kind=say(words, "event", kind), amount=format_yuan(fen), seq=seq
+        )
     )
 
 
@@ -1769,8 +1835,9 @@ def adjust_command(ctx: click.Context, ident: str, delta: str, doc: str) -> None
 @click.argument("ident", metavar="ID")
 @click.option("--amount", required=True, help="Amount in 元 to bring back up (收回).")
 @click.option("--doc", required=True, help="The document number (文号) of the recovery.")
+@_lang_option
 @click.pass_context
-def recover_command(ctx: click.Context, ident: str, amount: str, doc: str) -> None:
+def recover_command(ctx: click.Context, ident: str, amount: str, doc: str, lang: str) -> None:
     """Recover (收回) the unspent part of an appropriation issued here.
 
     The recipient refuses the recovery (negative receipt) when less than the amount is
@@ -1785,8 +1852,12 @@ def recover_command(ctx: click.Context, ident: str, amount: str, doc: str) -> No
     with _writing(ctx) as node:
         seq = appropriations.change(node, ident, "recover", fen, doc, actor=getpass.getuser())
     click.echo(
-        f"{ident}: recovery of {format_yuan(fen)} 元 recorded as event {seq}; "
-        "it travels at the next sync."
+        labels(lang)["m.done_changed"].format(
+            ident=ident,
+            kind=say(labels(lang), "event", "recover"),
+            amount=format_yuan(fen),
+            seq=seq,
+        )
     )
 
 
@@ -1884,8 +1955,8 @@ def reconcile_group(
     network = home.resolve().parent
     if not (network / "topology.toml").is_file() or not (network / peer).is_dir():
         raise InputError(
-            f"{home} is not in a province hosted in one folder: --wait cannot run its rounds",
-            hint="leave out --wait and let the agents sync; then 'fiscalsync reconcile show'",
+            said("wait_needs_province", home=home),
+            hint=said("wait_needs_province_hint"),
         )
     sync_network(network, until_quiet=True)
     with Node.open(home) as node:
@@ -2216,6 +2287,7 @@ def ledger_group() -> None:
 @click.option("--econ", help="Economic classification (经济分类), 5 digits.")
 @click.option("--appropriation", "appropriation_id", help="The appropriation it is spent against.")
 @click.option("--memo", default="", help="A note (摘要).")
+@_lang_option
 @click.pass_context
 def ledger_add(
     ctx: click.Context,
@@ -2226,6 +2298,7 @@ def ledger_add(
     econ: str | None,
     appropriation_id: str | None,
     memo: str,
+    lang: str,
 ) -> None:
     """Record one payment or receipt.
 
@@ -2239,7 +2312,7 @@ def ledger_add(
     try:
         day = date.fromisoformat(when)
     except ValueError as exc:
-        raise InputError(f"--date {when!r} is not a date", hint="e.g. 2026-10-15") from exc
+        raise InputError(said("date_bad", when=when), hint=said("date_bad_hint")) from exc
     entry = ledger.Entry(
         entry_date=day,
         direction=direction,
@@ -2251,13 +2324,22 @@ def ledger_add(
     )
     with _writing(ctx) as node:
         ledger.record(node, [entry], actor=getpass.getuser())
-    click.echo(f"Recorded {direction} of {format_yuan(entry.amount_fen)} 元 under {code} on {day}.")
+    words = labels(lang)
+    click.echo(
+        words["m.done_recorded"].format(
+            direction=words.get(direction, direction),
+            amount=format_yuan(entry.amount_fen),
+            code=code,
+            day=day,
+        )
+    )
 
 
 @ledger_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_lang_option
 @click.pass_context
-def ledger_import(ctx: click.Context, file: Path) -> None:
+def ledger_import(ctx: click.Context, file: Path, lang: str) -> None:
     """Record every payment and receipt of a CSV or XLSX file, all or nothing.
 
     Columns (English or Chinese headers): date, direction (expenditure/revenue or
@@ -2274,8 +2356,9 @@ def ledger_import(ctx: click.Context, file: Path) -> None:
     spent = sum(e.amount_fen for e in entries if e.direction == "expenditure")
     received = sum(e.amount_fen for e in entries if e.direction == "revenue")
     click.echo(
-        f"Recorded {count} entries from {file.name}: expenditure {format_yuan(spent)} 元, "
-        f"revenue {format_yuan(received)} 元."
+        labels(lang)["m.done_recorded_file"].format(
+            count=count, name=file.name, spent=format_yuan(spent), received=format_yuan(received)
+        )
     )
 
 
@@ -2537,8 +2620,8 @@ def backup_verify(ctx: click.Context, code: str | None, read_data: bool, lang: s
         from sync.backup.envelope import BackupDamaged
 
         raise BackupDamaged(
-            f"{bad} node(s) with a missing, stale or damaged backup",
-            hint="take a backup at each node named (fiscalsync backup; --full if objects are lost)",
+            said("backups_bad", bad=bad),
+            hint=said("backups_bad_hint"),
         )
 
 
@@ -2587,7 +2670,7 @@ def backup_drill(ctx: click.Context) -> None:
         return
     for difference in result.differences:
         click.echo(f"  {difference}")
-    raise BackupDamaged(f"the drill found {len(result.differences)} difference(s): FAILED")
+    raise BackupDamaged(said("drill_failed", count=len(result.differences)))
 
 
 @backup_group.group("recovery-key", cls=_Group)
@@ -2654,8 +2737,8 @@ def _point_in_time(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise InputError(
-            f"--at {text!r} is not a time",
-            hint="e.g. --at '2026-11-20 18:00' (the node's own time zone) or '2026-11-20T10:00Z'",
+            said("time_bad", text=text),
+            hint=said("time_bad_hint"),
         ) from exc
     return moment if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -2862,8 +2945,9 @@ def report_generate(
     help="all: send the parent this node's consolidation (全辖) again, after a report "
     "below it changed.",
 )
+@_lang_option
 @click.pass_context
-def report_submit(ctx: click.Context, period: str, scope: str) -> None:
+def report_submit(ctx: click.Context, period: str, scope: str, lang: str) -> None:
     """Send this node's report to its parent and a copy to the data center.
 
     Two signed change-sets (the province sends to the center only). Generates the
@@ -2880,17 +2964,20 @@ def report_submit(ctx: click.Context, period: str, scope: str) -> None:
     with _writing(ctx) as node:
         if scope == "all":
             version = reports.submit_region(node, period, actor=getpass.getuser())
-            click.echo(f"Submitted version {version} of the {period} consolidation (全辖).")
+            click.echo(labels(lang)["m.done_submitted_all"].format(version=version, period=period))
             return
         sent = reports.submit(node, period, actor=getpass.getuser())
+    words = labels(lang)
     click.echo(
-        f"Submitted version {sent.version} of {sent.period} to {' and '.join(sent.recipients)} "
-        f"({len(sent.changesets)} signed change-set(s)); they travel at the next sync."
+        words["m.done_submitted"].format(
+            version=sent.version,
+            period=sent.period,
+            recipients=words["m.and"].join(sent.recipients),
+            count=len(sent.changesets),
+        )
     )
     if sent.consolidated is not None:
-        click.echo(
-            f"With it, version {sent.consolidated} of its consolidation (全辖) to the parent."
-        )
+        click.echo(words["m.done_submitted_with"].format(version=sent.consolidated))
 
 
 @report_group.command("show")
@@ -3006,8 +3093,9 @@ def budget_group() -> None:
 @budget_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--year", type=int, required=True, help="The budget year, e.g. 2026.")
+@_lang_option
 @click.pass_context
-def budget_import(ctx: click.Context, file: Path, year: int) -> None:
+def budget_import(ctx: click.Context, file: Path, year: int, lang: str) -> None:
     """Replace this node's budget lines of a year with those of FILE (.csv or .xlsx).
 
     Columns: section (收支: 收入/支出), code (科目编码), amount (金额, 元). Every bad line
@@ -3021,9 +3109,13 @@ def budget_import(ctx: click.Context, file: Path, year: int) -> None:
     with _writing(ctx) as node:
         done = import_budget(node, file, year, actor=getpass.getuser())
     click.echo(
-        f"Imported {done.lines} budget line(s) of {done.year}: revenue "
-        f"{format_yuan(done.revenue_fen)} 元, expenditure {format_yuan(done.expenditure_fen)} 元 "
-        f"(replacing {done.replaced})."
+        labels(lang)["m.done_budget"].format(
+            lines=done.lines,
+            year=done.year,
+            revenue=format_yuan(done.revenue_fen),
+            expenditure=format_yuan(done.expenditure_fen),
+            replaced=done.replaced,
+        )
     )
 
 
@@ -3416,18 +3508,37 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None, lang: str) -> No
     help="func, econ, fund, transfer, revenue or region.",
 )
 @click.option("--year", type=int, help="Only this year.")
+@click.option(
+    "--changes",
+    "show_changes",
+    is_flag=True,
+    help="The codes of the year before that changed in --year (科目变动对照), every code set.",
+)
 @_output_option
 @_lang_option
 @click.pass_context
 def codes_list(
-    ctx: click.Context, codeset: str, year: int | None, fmt: str, output: Path | None, lang: str
+    ctx: click.Context,
+    codeset: str,
+    year: int | None,
+    show_changes: bool,
+    fmt: str,
+    output: Path | None,
+    lang: str,
 ) -> None:
     """List the codes known here (national code sets and the province's extensions).
+
+    With --changes, the codes that changed from the year before into --year, each with
+    its old and new name: what a carry-over (结转) into that year does to them.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 codes list --codeset func --year 2026
+      fiscalsync --home /srv/fiscalsync/410102 codes list --year 2027 --changes
     """
+    if show_changes:
+        _code_changes(ctx, year, fmt, output, lang)
+        return
     with Node.open(_home(ctx)) as node:
         found = code_items(node, codeset, year)
     words = labels(lang)
@@ -3448,6 +3559,33 @@ def codes_list(
         for i in found
     ]  # fmt: skip
     _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty=words["k.empty"])
+
+
+def _code_changes(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
+) -> None:
+    """``codes list --changes``: each changed code with its old and new name."""
+    with Node.open(_home(ctx)) as node:
+        found = changed_codes(node, year)
+    words = labels(lang)
+    keys = ("year", "codeset", "old", "old_name", "new", "new_name", "extension")
+    columns = [tabular.Column(k, k, "int" if k == "year" else "text") for k in keys]
+    if _for_people(fmt):
+        columns = [
+            tabular.Column(
+                c.key,
+                words[f"k.{c.key}" if c.key in ("year", "extension") else f"g.{c.key}"],
+                c.kind,
+            )
+            for c in columns
+        ]
+    extension = words["k.is_extension"] if _for_people(fmt) else "扩展"
+    rows = [
+        [c.year, say(words, "codeset", c.codeset) if _for_people(fmt) else c.codeset, c.old,
+         c.old_name, c.new, c.new_name, extension if c.extension else ""]
+        for c in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title="code changes", empty=words["g.empty"])
 
 
 @ledger_group.command("list")
@@ -3477,7 +3615,9 @@ def ledger_list(
         try:
             days.append(date.fromisoformat(text) if text else None)
         except ValueError as exc:
-            raise InputError(f"{option} {text!r} is not a date", hint="e.g. 2026-10-15") from exc
+            raise InputError(
+                said("option_date_bad", option=option, text=text), hint=said("date_bad_hint")
+            ) from exc
     columns = [
         tabular.Column("date", "date (日期)"),
         tabular.Column("direction", "收支"),
@@ -3716,6 +3856,9 @@ def year_close(
     )
     for old, new in done.carried.items():
         click.echo(f"  {old} → {new}")
+    for old, codeset, was, now in done.recoded:
+        changed = dict(ident=old, codeset=say(words, "codeset", codeset), old=was, new=now)
+        click.echo(words["m.carried_recoded"].format(**changed, year=year + 1))
 
 
 _YEAR_KINDS = {"balance": "money", "lines": "int", "year": "int"}

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from nodes.check import last_problems
-from nodes.labels import Said, said
+from nodes.labels import Said, named, said
 from nodes.settings import LOCAL_TIME
 from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, quarantine
@@ -55,11 +55,12 @@ class Unsettled:
     """``origin -> recipient``, or ``-`` when the file says nothing that can be trusted."""
     state: str
     """``unacknowledged``, ``damaged``, ``waiting``, ``relaying``, ``receipt unsent``,
-    ``retrying``, ``parked`` or ``rejoining``."""
-    detail: str
+    ``retrying``, ``parked`` or ``rejoining`` (labels ``flight.<state>``)."""
+    detail: str | Said
+    """For people in their language (:func:`nodes.labels.shown`); ``str()`` is English."""
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {**asdict(self), "detail": str(self.detail)}
 
 
 _WHAT = {
@@ -191,24 +192,26 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
         ).all()
     for entry in waiting_receipt:
         failure = failing.get((Stage.SEND, entry.filename))
-        state, why = "unacknowledged", f"sent {entry.attempts} time(s), no receipt yet"
+        kind = named("kind", entry.kind)
+        state, why = (
+            "unacknowledged",
+            said("flight_sent", kind=kind, seq=entry.seq, attempts=entry.attempts),
+        )
         if failure is not None:
             state = "damaged" if failure.damaged else "retrying"
-            why = failure.error
-        found.append(
-            Unsettled(
-                me, f"{me} -> {entry.recipient}", state, f"{entry.kind} seq {entry.seq}: {why}"
-            )
-        )
+            why = said("flight_failing", kind=kind, seq=entry.seq, error=failure.error)
+        found.append(Unsettled(me, f"{me} -> {entry.recipient}", state, why))
     for entry in unsent:
         failure = failing.get((Stage.RECEIPT, entry.receipt_file))
         state = (
             "receipt unsent" if failure is None else ("damaged" if failure.damaged else "retrying")
         )
-        why = "not sent yet (no route this round)" if failure is None else failure.error
-        found.append(
-            Unsettled(me, f"{me} -> {entry.origin}", state, f"receipt for seq {entry.seq}: {why}")
+        why = (
+            said("flight_receipt_unsent", seq=entry.seq)
+            if failure is None
+            else said("flight_receipt_failing", seq=entry.seq, error=failure.error)
         )
+        found.append(Unsettled(me, f"{me} -> {entry.origin}", state, why))
     found.extend(_spooled(engine, spool, me, failing))
     with reading(engine) as conn:
         asking = conn.execute(
@@ -217,13 +220,13 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
             .order_by(rejoin_peer.c.peer)
         ).scalars()
         for peer in asking:
-            found.append(
-                Unsettled(me, f"{me} -> {peer}", "rejoining", "restored: waits for its answer")
-            )
+            found.append(Unsettled(me, f"{me} -> {peer}", "rejoining", said("flight_rejoining")))
     for entry in parked:
         channel = f"{entry.origin} -> {entry.recipient}" if entry.origin else "-"
         found.append(
-            Unsettled(me, channel, "parked", f"quarantine entry {entry.id}: {entry.detail}")
+            Unsettled(
+                me, channel, "parked", said("flight_parked", id=entry.id, detail=entry.detail)
+            )
         )
     return found
 
@@ -238,9 +241,16 @@ def _spooled(
         if (Stage.TAKE, item.filename) in failing or (Stage.RELAY, item.filename) in failing:
             continue  # named below, with its failure
         if item.recipient != me:
-            found.append(Unsettled(me, route, "relaying", f"{item.filename}: to be checked"))
+            found.append(
+                Unsettled(me, route, "relaying", said("flight_to_check", name=item.filename))
+            )
         else:
-            detail = f"{item.kind} seq {item.seq} waits for seq {item.expected}"
+            detail = said(
+                "flight_waiting",
+                kind=named("kind", item.kind),
+                seq=item.seq,
+                expected=item.expected,
+            )
             found.append(Unsettled(me, route, "waiting", detail))
     for path in sorted(spool.relay.iterdir()):
         if path.is_file() and not is_temporary(path.name):
@@ -249,9 +259,13 @@ def _spooled(
                 route = f"{name.origin} -> {name.recipient}"
             except VerificationError:
                 route = "-"
-            found.append(Unsettled(me, route, "relaying", f"{path.name}: waits for its next hop"))
+            found.append(Unsettled(me, route, "relaying", said("flight_next_hop", name=path.name)))
     for (stage, name), failure in failing.items():
         if stage in (Stage.TAKE, Stage.RELAY, Stage.FETCH):
             state = "parked" if failure.parked else "retrying"
-            found.append(Unsettled(me, "-", state, f"{name}: {failure.error}"))
+            found.append(
+                Unsettled(
+                    me, "-", state, said("flight_file_failing", name=name, error=failure.error)
+                )
+            )
     return found

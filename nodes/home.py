@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from nodes.capabilities import HOME_LOADERS
+from nodes.labels import said
 from nodes.settings import DEFAULT_SYNC_INTERVAL, SETTINGS_FILE, render_settings
 from nodes.topology import Topology
 from schema import migrate, tables
@@ -69,12 +70,9 @@ class NodeHome:
 
 def check_empty(path: Path) -> None:
     if path.exists() and not path.is_dir():
-        raise HomeError(f"{path} exists and is not a folder", hint="choose another HOME")
+        raise HomeError(said("not_a_folder", path=path), hint=said("not_a_folder_hint"))
     if path.is_dir() and any(path.iterdir()):
-        raise HomeError(
-            f"{path} is not empty",
-            hint="choose a new or empty folder for the node home; nothing was changed",
-        )
+        raise HomeError(said("folder_not_empty", path=path), hint=said("home_not_empty_hint"))
 
 
 def create_home(

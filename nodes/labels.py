@@ -15,13 +15,16 @@ from typing import Any
 from nodes import words_en, words_zh
 from sync.errors import InputError
 
-__all__ = ["LANGUAGES", "Said", "labels", "said", "say", "shown"]
+__all__ = ["LANGUAGES", "Named", "Said", "labels", "named", "said", "say", "shown"]
 
 LANGUAGES = ("zh", "en")
 
 
 _LABELS = {"zh": words_zh.LABELS, "en": words_en.LABELS}
-_LISTINGS = {"zh": words_zh.LISTINGS, "en": words_en.LISTINGS}
+_LISTINGS = {
+    "zh": {**words_zh.LISTINGS, **words_zh.MESSAGES},
+    "en": {**words_en.LISTINGS, **words_en.MESSAGES},
+}
 
 
 def labels(lang: str = "zh") -> dict[str, str]:
@@ -80,14 +83,38 @@ class Said(str):
             return None
 
 
-def said(key: str, **values: Any) -> Said:
+class Named(str):
+    """An enumerated value named in a message (``kind`` ``appropriation``): the value
+    itself as a ``str``, its label (:func:`say`) when the message is :func:`shown`."""
+
+    family: str
+
+    def __new__(cls, family: str, value: str) -> Named:
+        made = super().__new__(cls, value)
+        made.family = family
+        return made
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return self.family, str(self)
+
+
+def named(family: str, value: object) -> Named:
+    """``value`` of the enumeration ``family``, to be said in a message:
+    ``said("in_flight", kind=named("kind", "appropriation"))``."""
+    return Named(family, "-" if value is None else str(value))
+
+
+def said(key: str, /, **values: Any) -> Said:
     """The message ``m.<key>`` naming ``values``: ``said("backup_refused", reason=...)``."""
     return Said(key, tuple(values.items()))
 
 
 def shown(text: object, words: dict[str, str]) -> Any:
     """``text`` for people in the language of ``words``: a :class:`Said` in their words,
-    anything else as it is (a foreign error's own text, a number)."""
+    a :class:`Named` value by its label, anything else as it is (a foreign error's own
+    text, a number)."""
+    if isinstance(text, Named):
+        return say(words, text.family, text)
     return text.said_in(words) if isinstance(text, Said) else text
 
 

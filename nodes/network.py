@@ -20,6 +20,7 @@ from nodes import alerts, keys, membership
 from nodes.alerts import Unsettled
 from nodes.exchange import Exchange, RoundSummary
 from nodes.home import NodeHome, create_home
+from nodes.labels import said
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology
 from schema.engine import drop_database, ensure_database
@@ -61,8 +62,8 @@ def database_url_for(template: str | None, code: str) -> str | None:
         return None
     if "{code}" not in template:
         raise InputError(
-            f"database URL template {template!r} has no {{code}}",
-            hint="e.g. postgresql://127.0.0.1/fs_{code}: each node needs its own database",
+            said("url_template_no_code", template=template),
+            hint=said("url_template_no_code_hint"),
         )
     return template.replace("{code}", code.replace("-", "_"))
 
@@ -86,7 +87,7 @@ def init_network(
     source = load_topology(topology_file)
     path = path.resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise HomeError(f"{path} is not empty", hint="choose a new or empty folder")
+        raise HomeError(said("folder_not_empty", path=path), hint=said("folder_not_empty_hint"))
     database_url_for(db_url_template, source.province.code)  # check the template early
     endpoints = {
         n.code: Endpoint("local", str(path / n.code / "mailboxes"))
@@ -157,12 +158,12 @@ def add_node(
             parent_endpoint=Endpoint("local", str(path / parent / "mailboxes")),
         )
         if target.exists():
-            raise HomeError(f"{target} exists", hint="a node home of that code is there already")
+            raise HomeError(said("home_exists", target=target), hint=said("home_exists_hint"))
         ca = pki.load_root(path / keys.CA_FOLDER, None)
         if code in pki.revoked_codes(ca):
             raise InputError(
-                f"{code} was here before and retired (its certificates are revoked)",
-                hint="a retired code does not join again: its peers' channels with it ended",
+                said("code_retired", code=code),
+                hint=said("code_retired_hint"),
             )
         created_db = database_url is not None and ensure_database(database_url)
         home: NodeHome | None = None
@@ -250,8 +251,8 @@ def retire_node(
 def _province_home(path: Path) -> Path:
     if not (path / TOPOLOGY_FILE).is_file():
         raise HomeError(
-            f"{path} holds no province ({TOPOLOGY_FILE} missing)",
-            hint="give the folder 'fiscalsync network init' made",
+            said("no_province_here", path=path, file=TOPOLOGY_FILE),
+            hint=said("no_province_here_hint"),
         )
     return path / load_topology(path / TOPOLOGY_FILE).province.code
 

@@ -17,6 +17,7 @@ from nodes.alerts import Alert, alerts
 from nodes.capabilities import ALERTS, UPGRADE_STEPS
 from nodes.home import NodeHome, create_home
 from nodes.identity import settle_suite
+from nodes.labels import said
 from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
 from nodes.topology import NodeSpec, Topology, load_topology
@@ -71,7 +72,7 @@ class ChangeSetView:
 def inspect_changeset(path: Path, limit: int) -> ChangeSetView:
     """Read a change-set's header and first ``limit`` operations, verifying nothing."""
     if not path.is_file():
-        raise InputError(f"no change-set file {path}")
+        raise InputError(said("no_changeset_file", path=path))
     header, seal = changeset.read_header(path)
     operations = list(itertools.islice(changeset.iter_operations(path), max(limit, 0)))
     return ChangeSetView(path, header, seal.fingerprint, operations)
@@ -145,13 +146,15 @@ class Node:
         """Open the node at ``home``; with ``check_schema`` the database must be current."""
         if not home.is_dir():
             raise HomeError(
-                f"node home {home} does not exist",
-                hint="pass --home DIR or set FISCALSYNC_HOME; 'fiscalsync init' creates one",
+                said("home_missing", home=home),
+                hint=said("home_missing_hint"),
             )
         settings = load_settings(home)
         topology = load_topology(settings.topology)
         if settings.code not in topology:
-            raise ConfigError(f"{settings.topology} does not list this node ({settings.code})")
+            raise ConfigError(
+                said("topology_lacks_node", topology=settings.topology, code=settings.code)
+            )
         engine = open_engine(settings.database_url)
         try:
             if check_schema:
@@ -168,9 +171,13 @@ class Node:
             stored = conn.execute(sa.select(tables.node_identity.c.code)).scalar_one_or_none()
         if stored != settings.code:
             raise HomeError(
-                f"the database at {redact(settings.database_url)} belongs to node {stored}, "
-                f"not {settings.code}",
-                hint="correct [database] url in node.toml",
+                said(
+                    "database_of_other_node",
+                    url=redact(settings.database_url),
+                    stored=stored,
+                    code=settings.code,
+                ),
+                hint=said("database_of_other_node_hint"),
             )
 
     def adopt_topology(self, topology: Topology) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from nodes.labels import said
 from schema.engine import sqlite_url
 from schema.types import is_node_code
 from sync.errors import ConfigError
@@ -169,77 +170,77 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(
-            f"{home} is not a node home (no {SETTINGS_FILE})",
-            hint="pass --home DIR or set FISCALSYNC_HOME, or create one with 'fiscalsync init'",
+            said("not_a_home", home=home, file=SETTINGS_FILE),
+            hint=said("not_a_home_hint"),
         ) from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", hint="fix the settings file") from exc
+        raise ConfigError(
+            said("cannot_read", path=path, error=exc), hint=said("cannot_read_hint")
+        ) from exc
 
     def get(section: str, key: str, kind: type, default: Any = None) -> Any:
         value = document.get(section, {}).get(key, default)
         if value is None:
-            raise ConfigError(f"{path}: [{section}] {key} is missing")
+            raise ConfigError(said("settings_missing", path=path, section=section, key=key))
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(f"{path}: [{section}] {key} must be a {kind.__name__}")
+            raise ConfigError(
+                said("settings_wrong_kind", path=path, section=section, key=key, kind=kind.__name__)
+            )
         return value
 
     code = get("node", "code", str)
     if not is_node_code(code):
-        raise ConfigError(f"{path}: [node] code {code!r} is not a node code")
+        raise ConfigError(said("settings_code_bad", path=path, code=code))
     topology = home / get("node", "topology", str, "topology.toml")
     zone_name = get("node", "time_zone", str, "Asia/Shanghai")
     try:
         zone = ZoneInfo(zone_name)
     except (ValueError, KeyError, OSError) as exc:  # not found is a KeyError
         raise ConfigError(
-            f"{path}: [node] time_zone {zone_name!r} is not a time zone",
-            hint='write an IANA name such as "Asia/Shanghai" or "Asia/Urumqi"',
+            said("settings_time_zone", path=path, zone_name=zone_name),
+            hint=said("settings_time_zone_hint"),
         ) from exc
     url = environ.get(ENV_PREFIX + "DATABASE_URL") or document.get("database", {}).get("url")
     if url is None:
         url = sqlite_url(home / DATABASE_FILE)
     elif not isinstance(url, str):
-        raise ConfigError(f"{path}: [database] url must be a string")
+        raise ConfigError(said("settings_database_url", path=path))
     interval = get("sync", "interval_seconds", int, 300)
     if interval < 10:
-        raise ConfigError(f"{path}: [sync] interval_seconds must be at least 10")
+        raise ConfigError(said("settings_interval", path=path))
     monthly_day = get("reports", "monthly_deadline_day", int, DEFAULT_MONTHLY_DEADLINE_DAY)
     if not 1 <= monthly_day <= 28:
-        raise ConfigError(
-            f"{path}: [reports] monthly_deadline_day must be a day from 1 to 28 (every month has it)"
-        )
+        raise ConfigError(said("settings_monthly_deadline", path=path))
     tenday_days = get("reports", "tenday_deadline_days", int, DEFAULT_TENDAY_DEADLINE_DAYS)
     if not 1 <= tenday_days <= 10:
-        raise ConfigError(f"{path}: [reports] tenday_deadline_days must be from 1 to 10")
+        raise ConfigError(said("settings_tenday_deadline", path=path))
     submits = get("reports", "agent_submits", list, ["monthly", "tenday"])
     if not all(kind in ("monthly", "tenday") for kind in submits):
-        raise ConfigError(
-            f'{path}: [reports] agent_submits must list "monthly" and/or "tenday", not {submits!r}'
-        )
+        raise ConfigError(said("settings_agent_submits", path=path, submits=submits))
     retention = get("quarantine", "retention_days", int, DEFAULT_QUARANTINE_RETENTION_DAYS)
     if not 1 <= retention <= 36_500:
-        raise ConfigError(f"{path}: [quarantine] retention_days must be from 1 to 36500")
+        raise ConfigError(said("settings_quarantine_days", path=path))
     ca = get("revocation", "ca", str, "")
     passphrase_file = get("revocation", "passphrase_file", str, "")
     crl_days = get("revocation", "validity_days", int, DEFAULT_CRL_VALIDITY_DAYS)
     if not 1 <= crl_days <= 60:
-        raise ConfigError(f"{path}: [revocation] validity_days must be from 1 to 60")
+        raise ConfigError(said("settings_crl_days", path=path))
     backup_hour = get("backup", "hour", int, 1)
     max_age = get("backup", "max_age_hours", int, 36)
     keep_daily = get("backup", "keep_daily", int, 30)
     keep_monthly = get("backup", "keep_monthly", int, 12)
     if not 0 <= backup_hour <= 23:
-        raise ConfigError(f"{path}: [backup] hour must be from 0 to 23")
+        raise ConfigError(said("settings_backup_hour", path=path))
     if not 1 <= max_age <= 24 * 366:
-        raise ConfigError(f"{path}: [backup] max_age_hours must be from 1 to 8784")
+        raise ConfigError(said("settings_backup_age", path=path))
     if not 1 <= keep_daily <= 3660 or not 0 <= keep_monthly <= 1200:
-        raise ConfigError(f"{path}: [backup] keep_daily (1 to 3660) or keep_monthly (0 to 1200)")
+        raise ConfigError(said("settings_backup_keep", path=path))
     year_close = get("year", "close", str, "carry")
     if year_close not in ("carry", "recover"):
-        raise ConfigError(f'{path}: [year] close must be "carry" or "recover", not {year_close!r}')
+        raise ConfigError(said("settings_year_close", path=path, year_close=year_close))
     retention_days = get("retention", "days", int, 400)
     if not 1 <= retention_days <= 36_500:
-        raise ConfigError(f"{path}: [retention] days must be from 1 to 36500")
+        raise ConfigError(said("settings_retention_days", path=path))
     return Settings(
         home.resolve(),
         code,
@@ -269,5 +270,5 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
 
 def _days(value: int, path: Path, key: str) -> int:
     if not 1 <= value <= 3_650:
-        raise ConfigError(f"{path}: [reconcile] {key} must be from 1 to 3650 days")
+        raise ConfigError(said("settings_reconcile_days", path=path, key=key))
     return value

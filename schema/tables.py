@@ -35,6 +35,7 @@ __all__ = [
     "appropriation_copy_event",
     "appropriation_event",
     "budget_line",
+    "code_change",
     "code_item",
     "counter",
     "reconciliation",
@@ -113,6 +114,19 @@ code_item = Table(
     Column("is_extension", Boolean, nullable=False, default=False),
 )
 """Code sets (基础数据规范): functional and economic classifications, fund types, regions."""
+
+code_change = Table(
+    "code_change",
+    metadata,
+    Column("codeset", String(16), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("old_code", String(16), primary_key=True),
+    Column("new_code", String(16), nullable=False),
+    Column("is_extension", Boolean, nullable=False, default=False),
+)
+"""Changed codes (科目变动对照): a code of ``year - 1`` that is ``new_code`` in ``year``,
+shipped with (or imported beside) the year's code set; a carry-over (结转) into ``year``
+takes the new code."""
 
 appropriation = Table(
     "appropriation",

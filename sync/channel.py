@@ -551,7 +551,7 @@ def _apply(
         applier(conn, verified)
     except (NotAuthorized, InputError) as exc:
         savepoint.rollback()
-        return "rejected", exc.message
+        return "rejected", str(exc.message)  # the English text: a receipt is JSON
     except BaseException:
         savepoint.rollback()
         raise

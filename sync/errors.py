@@ -144,7 +144,7 @@ def failure_message(exc: BaseException) -> str:
     Used where one file's failure is recorded and the round goes on.
     """
     if isinstance(exc, FiscalsyncError):
-        return exc.message
+        return str(exc.message)  # the English text of a message said by key
     translated = database_failure(exc)
     if translated is not None:
         return translated.message

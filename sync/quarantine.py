@@ -99,7 +99,7 @@ def quarantine_file(
         "origin": origin,
         "recipient": recipient,
         "reason": reason,
-        "detail": detail,
+        "detail": str(detail),
         "received_at": now,
         "last_seen_at": now,
         "sha256": digest,

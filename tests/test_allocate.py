@@ -259,7 +259,7 @@ def test_a_batch_file_is_issued_all_or_nothing(province: Network, tmp_path: Path
     )
     result = run(province, "410000", "allocate", "--file", str(good), "--year", "2026")
     assert result.exit_code == 0, result.stderr
-    assert "Issued 3 appropriation(s), 3,300.50 元, to 3 recipient(s)" in result.output
+    assert "已下达 3 笔指标，共 3,300.50 元，接收单位 3 个" in result.output
     settle(province)
     issued = listing(province, "410000", "issued")
     assert [(r["recipient"], r["amount_fen"], r["acknowledged_fen"]) for r in issued] == [
@@ -339,7 +339,7 @@ def test_adjust_recover_and_the_history_of_each_event(province: Network) -> None
     too_much = run(
         province, "410000", "recover", ident, "--amount", "1000.01", "--doc", doc("410000", 5)
     )
-    assert too_much.exit_code == 3 and "exceeds what stands" in too_much.stderr
+    assert too_much.exit_code == 3 and "的现有数" in too_much.stderr
     settle(province)
     (received,) = listing(province, "410100", "received")
     assert (received["amount_fen"], received["available_fen"]) == (100_000, 100_000)
@@ -354,7 +354,7 @@ def test_adjust_recover_and_the_history_of_each_event(province: Network) -> None
     assert [e["amount_fen"] for e in history["events"]] == [100_000, 50_000, -20_000, -30_000]
     assert all(e["verdict"] == "applied" and e["receipt_id"] for e in history["events"])
     not_mine = run(province, "410100", "adjust", ident, "--delta", "1", "--doc", doc("410100"))
-    assert not_mine.exit_code == 3 and "only its issuer" in not_mine.stderr
+    assert not_mine.exit_code == 3 and "只有下达单位可以调整" in not_mine.stderr
 
 
 def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:

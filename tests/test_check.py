@@ -398,7 +398,7 @@ def test_a_check_waits_for_a_sync_round_and_repair_for_every_writer_then_says_so
         result = CliRunner().invoke(cli, ["--home", str(home), "check"])
     assert result.exit_code == 4
     assert result.stderr.startswith(f"Error: a sync round is already running on {home}")
-    assert "Hint: " in result.stderr and "Traceback" not in result.stderr
+    assert "提示：" in result.stderr and "Traceback" not in result.stderr
     with Node.open(home) as node:
         stale = node.spool.outbox / ".left.fcs.abc.tmp"
     stale.write_bytes(b"half written")
@@ -434,8 +434,8 @@ def test_a_young_file_may_belong_to_a_transaction_in_flight_and_is_not_judged(
 def test_check_of_a_home_that_is_not_one_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--home", str(tmp_path / "nowhere"), "check"])
     assert result.exit_code == 4
-    assert result.stderr.startswith("Error: node home ")
-    assert "Hint: " in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("错误：节点目录 ")
+    assert "提示：" in result.stderr and "Traceback" not in result.stderr
     result = CliRunner().invoke(cli, ["check"], env={"FISCALSYNC_HOME": ""})
     assert result.exit_code == 2
 

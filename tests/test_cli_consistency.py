@@ -106,7 +106,7 @@ def test_codes_list_and_ledger_list(province: Network) -> None:
     types = run(province, "410102", "codes", "list", "--codeset", "transfer", "--format", "json")
     assert {row["code"] for row in json.loads(types.output)} == {"general", "special", "shared"}
     unknown = run(province, "410102", "codes", "list", "--codeset", "roads")
-    assert unknown.exit_code == 3 and "unknown code set 'roads'" in unknown.stderr
+    assert unknown.exit_code == 3 and "未知的编码集 'roads'" in unknown.stderr
 
     assert allocate(province, "410000", "410181", "100.00").exit_code == 0
     settle(province)
@@ -125,7 +125,7 @@ def test_codes_list_and_ledger_list(province: Network) -> None:
     against = run(province, "410181", "ledger", "list", "--appropriation", FIRST)
     assert "2026-10-01" in against.output and "2026-10-20" not in against.output
     bad = run(province, "410181", "ledger", "list", "--to", "October")
-    assert bad.exit_code == 3 and "--to 'October' is not a date" in bad.stderr
+    assert bad.exit_code == 3 and "--to 'October' 不是日期" in bad.stderr
 
 
 def test_refused_change_sets_are_listed_on_both_sides(province: Network) -> None:

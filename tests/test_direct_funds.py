@@ -197,7 +197,7 @@ def test_a_direct_appropriation_is_traced_at_every_level(province: Network) -> N
     assert table.exit_code == 0 and "收到" in table.output and "一般性转移支付" in table.output
     missing = run(province, "410102", "appropriations", "trace", "410000-2026-000404")
     assert missing.exit_code == 3
-    assert "Error: no appropriation 410000-2026-000404 here" in missing.stderr
+    assert "错误：本节点没有指标 410000-2026-000404，也没有其抄送" in missing.stderr
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,7 @@ def test_amounts_beyond_the_bound_are_refused_at_every_entry_point(
         province, "410000", "adjust", PARENT, "--delta", "0.01", "--doc", "豫财预〔2026〕2号"
     )
     assert more.exit_code == 3
-    assert "past the largest amount of one appropriation" in more.stderr
+    assert "超过单笔指标最大金额" in more.stderr
     spend = run(
         province, "410181", "ledger", "add", "--date", "2026-10-15", "--code", "2050202",
         "--amount", "10000000000000.01", "--appropriation", PARENT,
@@ -124,5 +124,5 @@ def test_totals_past_64_bits_are_refused_cleanly_not_crashed(province: Network) 
         record(node, entries, actor="test")
     report = run(province, "410181", "report", "generate", "--period", "2026-10")
     assert report.exit_code == 3, report.output + report.stderr
-    assert "adds up to more than a report can hold" in report.stderr
+    assert "合计超过报表可容纳的金额" in report.stderr
     assert run(province, "410181", "appropriations").exit_code == 0

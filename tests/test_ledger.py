@@ -135,7 +135,7 @@ def test_an_xlsx_with_chinese_headers_is_imported(county: Network, tmp_path: Pat
     book.save(path)
     result = run(county, "410181", "ledger", "import", str(path))
     assert result.exit_code == 0, result.stderr
-    assert "expenditure 250.25 元, revenue 1,000.00 元" in result.output
+    assert "支出 250.25 元，收入 1,000.00 元" in result.output
     assert [(e[1], e[2], e[3]) for e in entries(county)] == [
         ("expenditure", "2050202", 25_025),
         ("revenue", "10101", 100_000),

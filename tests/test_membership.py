@@ -342,7 +342,7 @@ def test_a_retired_code_does_not_join_again(province: Network) -> None:
     before = (province.path / "410000" / "topology.toml").read_bytes()
     again = net("add-node", str(province.path), "--code", "410122", "--parent", "410100")
     assert again.exit_code == 3
-    assert "was here before and retired" in again.stderr and "Hint:" in again.stderr
+    assert "曾在本网络中并已退出" in again.stderr and "提示：" in again.stderr
     assert (province.path / "410000" / "topology.toml").read_bytes() == before
     assert not (province.path / "410122").exists()
 

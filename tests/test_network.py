@@ -110,7 +110,7 @@ def test_network_init_into_a_non_empty_folder(tmp_path: Path, demo_topology: Pat
         cli, ["network", "init", str(tmp_path / "p"), "--topology", str(demo_topology)]
     )
     assert result.exit_code == 4
-    assert "is not empty" in result.stderr
+    assert "不是空文件夹" in result.stderr
 
 
 @pytest.mark.slow

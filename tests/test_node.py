@@ -99,7 +99,7 @@ def test_init_into_a_non_empty_home_changes_nothing(tmp_path: Path, demo_topolog
     (home / "precious.txt").write_text("keep me")
     result = run("init", home, "--node", "410100", "--topology", demo_topology)
     assert result.exit_code == 4
-    assert "is not empty" in result.stderr and "Hint:" in result.stderr
+    assert "不是空文件夹" in result.stderr and "提示：" in result.stderr
     assert leftovers(home) == ["precious.txt"]
     assert leftovers(tmp_path) == ["home"]
 
@@ -160,7 +160,7 @@ def test_commands_without_a_home_say_how_to_give_one(tmp_path: Path) -> None:
     assert "FISCALSYNC_HOME" in result.stderr
     result = run("--home", tmp_path / "nowhere", "status")
     assert result.exit_code == 4
-    assert "does not exist" in result.stderr
+    assert "不存在" in result.stderr
 
 
 def test_a_home_whose_database_belongs_to_another_node_is_refused(

@@ -260,9 +260,9 @@ def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:
     aside = run(province, "410100", "reconcile", "--with", "410322")
     assert aside.exit_code == 3 and "issues no appropriations to 410322" in aside.stderr
     unknown = run(province, "410000", "reconcile", "show", "410000-R999999")
-    assert unknown.exit_code == 3 and "no reconciliation 410000-R999999 here" in unknown.stderr
+    assert unknown.exit_code == 3 and "本节点没有对账 410000-R999999" in unknown.stderr
     none = run(province, "410000", "reconcile", "show")
-    assert none.exit_code == 3 and "Hint:" in none.stderr
+    assert none.exit_code == 3 and "提示：" in none.stderr
 
 
 @pytest.mark.slow

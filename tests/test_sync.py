@@ -86,7 +86,8 @@ def test_code_sets_reach_every_node_and_every_receipt_comes_back(province: Netwo
     import_codes(province)
     result = CliRunner().invoke(cli, ["network", "sync", str(province.path), "--until-quiet"])
     assert result.exit_code == 0, result.stderr
-    assert "quiet" in result.output
+    assert "；已静止。" in result.stdout.splitlines()[0]
+    assert result.stderr.startswith("第 1 轮：发送 ")
     for spec in province.topology:
         assert codes_at(province, spec.code) == {"2059901"}, spec.code
     sent = rows(province, "410000", outbox)

@@ -340,10 +340,14 @@ def test_a_damaged_outbox_copy_is_named_and_never_sent(province: Network, how: s
     _damage(copy, how)
     result = cli_run("network", "sync", str(province.path), "--until-quiet")
     assert result.exit_code == 16, result.output + result.stderr
-    assert "Error: the province did not go quiet" in result.stderr
+    assert "错误：全省在" in result.stderr
     assert "Traceback" not in result.output + result.stderr
     line = next(x for x in result.output.splitlines() if "410000 -> 410181" in x)
-    assert "damaged" in line and "seq 1" in line
+    assert "已损坏" in line and "代码集 序号 1：" in line
+    english = cli_run("network", "sync", str(province.path), "--until-quiet", "--lang", "en")
+    assert english.exit_code == 16 and "Error: the province did not go quiet" in english.stderr
+    line = next(x for x in english.output.splitlines() if "410000 -> 410181" in x)
+    assert "damaged" in line and "codeset seq 1: " in line
     # never reached the county: nothing in its quarantine; everyone else has the codes
     assert rows(province, "410181", quarantine) == []
     assert codes_at(province, "410181") == set() and codes_at(province, "410100") == {"2059901"}
@@ -528,7 +532,7 @@ def test_the_round_purges_with_the_retention_of_node_toml(province: Network) -> 
     assert rows(province, "410181", quarantine) == []
     settings.write_text(text.replace("retention_days = 90", "retention_days = 0"), "utf-8")
     refused = cli_run("--home", str(home.path), "status")
-    assert refused.exit_code == 3 and "retention_days must be from 1" in refused.stderr
+    assert refused.exit_code == 3 and "retention_days 须为 1 到 36500" in refused.stderr
 
 
 def test_quarantine_entries_from_before_are_kept_by_the_upgrade(db_url: str) -> None:

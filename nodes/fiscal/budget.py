@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from nodes.fiscal.codes import Known
 from nodes.fiscal.ledger import DIRECTIONS
 from nodes.fiscal.tabular import read_table, refuse
+from nodes.labels import said
 from schema.engine import reading
 from schema.locks import lock_scope
 from schema.tables import budget_line
@@ -82,7 +83,10 @@ def _read(path: Path, year: int, known: Known) -> list[tuple[str, str, int]]:
     """The lines of ``path``, or every problem of it at once (:class:`RowsRefused`)."""
     sheet = read_table(path, COLUMNS, tuple(COLUMNS))
     if not sheet.rows:
-        raise InputError(f"{path.name} has no budget lines", hint=f"the header line is: {HEADER}")
+        raise InputError(
+            said("budget_no_lines", name=path.name),
+            hint=said("budget_no_lines_hint", header=HEADER),
+        )
     problems: list[str] = []
     found: list[tuple[str, str, int]] = []
     seen: dict[tuple[str, str], int] = {}
@@ -128,11 +132,11 @@ def import_budget(
     file or a year outside 2000-2100.
     """
     if not 2000 <= year <= 2100:
-        raise InputError(f"{year} is not a budget year", hint="give --year like 2026")
+        raise InputError(said("budget_year_bad", year=year), hint=said("budget_year_bad_hint"))
     if node.spec.role == "center":
         raise InputError(
-            f"the central node {node.spec.code} has no budget of its own",
-            hint="run it in the home of the province, a city or a county",
+            said("budget_central", code=node.spec.code),
+            hint=said("budget_central_hint"),
         )
     now = clock.now()
     with node.engine.begin() as conn:

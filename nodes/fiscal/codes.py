@@ -5,7 +5,9 @@ sets ship under ``config/codesets/<year>/`` and are loaded into every node's dat
 when it is created (:func:`load_national`). The province imports its extensions
 (``codes import``) and they flow down the tree as a signed change-set of kind
 ``codeset`` to every node. :class:`Known` answers "is this code valid for that year",
-where an appropriation or a ledger entry is made and again where one arrives.
+where an appropriation or a ledger entry is made and again where one arrives. The
+codes that change from a year to the next travel with the year's set
+(:mod:`nodes.fiscal.code_changes`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import config
+from nodes.fiscal.code_changes import FILE_NAME as CHANGES_FILE
+from nodes.fiscal.code_changes import (
+    CodeChange,
+    check_known,
+    parse_change,
+    read_changes,
+    store_changes,
+)
+from nodes.fiscal.code_changes import changes as code_changes
+from nodes.labels import said
 from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.limits import misfit
@@ -130,11 +142,11 @@ def read_csv(path: Path, *, extension: bool = True, year: int | None = None) -> 
             rows = list(csv.DictReader(handle))
             header = rows[0].keys() if rows else []
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
+        raise InputError(said("cannot_read", path=path, error=exc)) from exc
     missing = [c for c in COLUMNS if c not in header and not (c == "year" and year is not None)]
     if not rows or missing:
         raise InputError(
-            f"{path}: missing columns {', '.join(missing) or '(no rows)'}",
+            said("codes_missing_columns", path=path, names=", ".join(missing) or "(no rows)"),
             hint="the first line must be: " + ",".join(COLUMNS),
         )
     items, problems = [], []
@@ -168,22 +180,30 @@ _WIRE_TYPES: dict[str, tuple[type, ...]] = {
 """The type of every field of a ``code`` operation: on the wire nothing is converted."""
 
 
-def parse_operations(operations: Iterable[dict[str, Any]]) -> Iterator[CodeItem]:
-    """Code items from a ``codeset`` change-set's operations (checked again on arrival:
-    exact types, the shape of each code, and every field fitting its column)."""
+def parse_operations(operations: Iterable[dict[str, Any]]) -> Iterator[CodeItem | CodeChange]:
+    """Code items and changed codes from a ``codeset`` change-set's operations (checked
+    again on arrival: exact types, the shape of each code, every field fitting its column)."""
     for index, op in enumerate(operations, start=1):
+        if op.get("op") == "change":
+            yield parse_change(op, f"operation {index}")
+            continue
         if op.get("op") != "code":
-            raise InputError(f"operation {index} is {op.get('op')!r}, not 'code'")
+            raise InputError(said("codes_op_not_code", index=index, value=op.get("op")))
         for key, kinds in _WIRE_TYPES.items():
             if type(op.get(key)) not in kinds:
-                raise InputError(f"operation {index}: {key} {op.get(key)!r} has the wrong type")
+                raise InputError(
+                    said("codes_op_wrong_type", index=index, key=key, value=op.get(key))
+                )
         yield _check(op, f"operation {index}", extension=op["extension"])
 
 
-def store(conn: Connection, items: Iterable[CodeItem]) -> int:
-    """Insert or replace code items; return how many."""
+def store(conn: Connection, items: Iterable[CodeItem | CodeChange]) -> int:
+    """Insert or replace code items (and changed codes); return how many."""
     count = 0
     for item in items:
+        if isinstance(item, CodeChange):
+            count += store_changes(conn, [item])
+            continue
         key = (
             (code_item.c.codeset == item.codeset)
             & (code_item.c.year == item.year)
@@ -204,32 +224,42 @@ def store(conn: Connection, items: Iterable[CodeItem]) -> int:
 
 
 def import_codes(
-    node: Node, path: Path, year: int | None = None, clock: Clock = SYSTEM_CLOCK
+    node: Node,
+    path: Path,
+    year: int | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    *,
+    changes: Path | None = None,
 ) -> tuple[int, int]:
     """``codes import``: store the province's extensions and send them to every node.
 
-    With ``year``, every row is of that year (a new year's code set, 新年度科目). Returns
-    (code items, change-sets). Only the province may import code sets.
+    With ``year``, every row is of that year (a new year's code set, 新年度科目); with
+    ``changes`` too, the mapping of the codes of ``year - 1`` that change in it goes in
+    the same change-sets (each old code known the year before, each new one in ``year``
+    or in this import). Returns (code items and changes, change-sets). Only the province
+    may import code sets.
     """
     if node.spec.role != "province":
         raise InputError(
-            f"only the province imports code sets; this node is a {node.spec.role}",
-            hint="run it in the province's node home",
+            said("codes_province_only", role=node.spec.role),
+            hint=said("codes_province_only_hint"),
         )
     if year is not None and not 2000 <= year <= 2100:
-        raise InputError(f"{year} is not a fiscal year", hint="give --year like 2027")
-    items = read_csv(path, year=year)
+        raise InputError(said("codes_year_bad", year=year), hint=said("codes_year_bad_hint"))
+    if changes is not None and year is None:
+        raise InputError(said("changes_need_year"), hint=said("changes_need_year_hint"))
+    items: list[CodeItem | CodeChange] = list(read_csv(path, year=year))
+    mapping = read_changes(changes, year) if changes is not None and year is not None else []
+    coming = {(i.codeset, i.year, i.code) for i in items if isinstance(i, CodeItem)}
+
+    def keep(conn: Connection) -> None:
+        check_known(conn, mapping, coming)
+        store(conn, [*items, *mapping])
+
     written = node.broadcast(
-        "codeset",
-        [item.as_operation() for item in items],
-        also=lambda conn: _store_all(conn, items),
-        clock=clock,
+        "codeset", [item.as_operation() for item in [*items, *mapping]], also=keep, clock=clock
     )
-    return len(items), len(written)
-
-
-def _store_all(conn: Connection, items: list[CodeItem]) -> None:
-    store(conn, items)
+    return len(items) + len(mapping), len(written)
 
 
 def publish_again(conn: Connection, node: Node, clock: Clock) -> int:
@@ -245,12 +275,12 @@ def publish_again(conn: Connection, node: Node, clock: Clock) -> int:
         .where(code_item.c.is_extension.is_(True))
         .order_by(code_item.c.codeset, code_item.c.year, code_item.c.code)
     ).all()
-    if not rows:
-        return 0
     operations = [
         CodeItem(r.codeset, r.year, r.code, r.name, r.parent_code, r.level, True).as_operation()
         for r in rows
-    ]
+    ] + [c.as_operation() for c in code_changes(conn) if c.extension]
+    if not operations:
+        return 0
     return len(node.broadcast_in(conn, "codeset", operations, clock=clock))
 
 
@@ -258,7 +288,10 @@ def items(node: Node, codeset: str, year: int | None = None) -> list[CodeItem]:
     """``codes list``: the codes of ``codeset`` known here (national and extensions), of
     ``year`` or of every year, in code order."""
     if codeset not in CODESETS:
-        raise InputError(f"unknown code set {codeset!r}", hint=f"one of {', '.join(CODESETS)}")
+        raise InputError(
+            said("codeset_unknown", codeset=codeset),
+            hint=said("codeset_unknown_hint", names=", ".join(CODESETS)),
+        )
     query = sa.select(code_item).where(code_item.c.codeset == codeset)
     if year is not None:
         query = query.where(code_item.c.year == year)
@@ -280,13 +313,22 @@ def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
     files = []
     for year in national_years(directory):
         for path in sorted((directory / str(year)).glob("*.csv")):
+            if path.name == CHANGES_FILE:
+                continue  # the year's changed codes, read below
             stat = path.stat()
             files.append((path, stat.st_size, stat.st_mtime_ns))
     items = _national_items(tuple(files))
     rows = ((i.codeset, i.year, i.code, i.name, i.parent, i.level, i.extension) for i in items)
     columns = ("codeset", "year", "code", "name", "parent_code", "level", "is_extension")
     insert_rows(conn, code_item, columns, rows)
-    return len(items)
+    shipped = [
+        change
+        for year in national_years(directory)
+        if (directory / str(year) / CHANGES_FILE).is_file()
+        for change in read_changes(directory / str(year) / CHANGES_FILE, year, extension=False)
+    ]
+    store_changes(conn, shipped)
+    return len(items) + len(shipped)
 
 
 @cache

@@ -23,6 +23,7 @@ from nodes.fiscal.appropriations import balances
 from nodes.fiscal.appropriations.closed import closed_ids
 from nodes.fiscal.codes import Known
 from nodes.fiscal.tabular import read_table, refuse
+from nodes.labels import said
 from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.locks import lock_rows
@@ -89,7 +90,10 @@ def read_entries(path: Path) -> list[Entry]:
     finds (codes, balances), in one pass."""
     sheet = read_table(path, COLUMNS, REQUIRED)
     if not sheet.rows:
-        raise InputError(f"{path.name} has no entries", hint=f"the header line is: {HEADER}")
+        raise InputError(
+            said("ledger_no_entries", name=path.name),
+            hint=said("budget_no_lines_hint", header=HEADER),
+        )
     entries = []
     for row in sheet.rows:
         where = f"{path.name} row {row.number}"

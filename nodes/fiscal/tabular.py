@@ -35,6 +35,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from nodes.labels import said
 from schema.types import format_yuan
 from sync.errors import InputError, RowsRefused
 from sync.files import atomic_file
@@ -160,8 +161,8 @@ def open_table(
         encoding = None
     else:
         raise InputError(
-            f"{path}: cannot read a '{suffix or path.name}' file as a table",
-            hint="save it as .csv (UTF-8 or GBK) or as .xlsx",
+            said("table_unreadable_kind", path=path, suffix=suffix or path.name),
+            hint=said("table_unreadable_kind_hint"),
         )
     leading: list[tuple[int, list[str]]] = []
     for number, cells in _lines(path, encoding):
@@ -181,8 +182,14 @@ def open_table(
         names = ", ".join(f"{key} ({' / '.join(columns[key])})" for key in missing)
         expected = ",".join(aliases[0] if aliases else key for key, aliases in columns.items())
         raise InputError(
-            f"{path}: missing column{'s' if len(missing) > 1 else ''} {names} (header in row {header_number})",
-            hint=f"the header row should read: {expected}",
+            said(
+                "table_missing_columns",
+                path=path,
+                value="s" if len(missing) > 1 else "",
+                names=names,
+                header_number=header_number,
+            ),
+            hint=said("table_missing_columns_hint", expected=expected),
         )
     return Table(path, tuple(columns), found, header_number, encoding)
 
@@ -208,8 +215,8 @@ def _match_header(
         if key in found:
             first, second = get_column_letter(found[key] + 1), get_column_letter(index + 1)
             raise InputError(
-                f"{path}: columns {first} and {second} both give {key}",
-                hint="delete or rename one of the two columns",
+                said("table_two_columns", path=path, first=first, second=second, key=key),
+                hint=said("table_two_columns_hint"),
             )
         found[key] = index
     return found
@@ -241,8 +248,8 @@ def _csv_encoding(path: Path) -> str:
             continue
         return encoding
     raise InputError(
-        f"{path}: the text is neither UTF-8 nor GBK/GB18030",
-        hint="save it from Excel as 'CSV UTF-8 (逗号分隔)' or as .xlsx",
+        said("text_not_utf8_gbk", path=path),
+        hint=said("text_not_utf8_gbk_hint"),
     )
 
 
@@ -253,16 +260,18 @@ def _csv_lines(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
             for number, cells in enumerate(csv.reader(handle), 1):
                 yield number, [cell.strip() for cell in cells]
     except csv.Error as exc:
-        raise InputError(f"{path}: not a readable CSV file ({exc})") from exc
+        raise InputError(said("csv_unreadable", path=path, error=exc)) from exc
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise InputError(said("file_unreadable", path=path, error=exc.strerror or exc)) from exc
     except UnicodeDecodeError as exc:  # the file changed since its encoding was found
-        raise InputError(f"{path}: the text is not {encoding} any more ({exc})") from exc
+        raise InputError(
+            said("text_encoding_changed", path=path, encoding=encoding, error=exc)
+        ) from exc
 
 
 def _xlsx_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise InputError(said("no_such_file", path=path))
     damaged = InputError(
         f"{path}: not a readable .xlsx workbook",
         hint="open it in Excel or WPS and save it again as .xlsx, without a password",
@@ -348,10 +357,12 @@ def write_table(
         if column.kind not in KINDS:
             raise ValueError(f"column {column.key}: kind {column.kind!r} is not one of {KINDS}")
     if fmt not in FORMATS:
-        raise InputError(f"unknown output format {fmt!r}", hint="use csv, xlsx or json")
+        raise InputError(
+            said("output_format_unknown", fmt=fmt), hint=said("output_format_unknown_hint")
+        )
     if out is None:
         if fmt == "xlsx":
-            raise InputError("xlsx output needs a file", hint="--output FILE.xlsx")
+            raise InputError(said("xlsx_needs_file"), hint=said("xlsx_needs_file_hint"))
         if fmt == "csv":
             _write_csv(sys.stdout, columns, rows, lineterminator="\n", heading=heading)
         else:

@@ -13,6 +13,7 @@ from nodes.fiscal.appropriations.operations import (
     TRANSFER_WORDS,
 )
 from nodes.fiscal.tabular import Row, Table, open_table
+from nodes.labels import said
 from schema.types import parse_yuan
 from sync.errors import InputError
 
@@ -85,7 +86,10 @@ def read_allocations(path: Path, default_year: int) -> AllocationFile:
     """
     table = open_table(path, FILE_COLUMNS, FILE_REQUIRED)
     if next(iter(table), None) is None:
-        raise InputError(f"{path.name} has no lines", hint=f"the header line is: {FILE_HEADER}")
+        raise InputError(
+            said("batch_no_lines", name=path.name),
+            hint=said("budget_no_lines_hint", header=FILE_HEADER),
+        )
     return AllocationFile(table, default_year)
 
 

@@ -16,6 +16,7 @@ from nodes.fiscal.appropriations.operations import EVENT_SIGN, FIELD_LENGTH
 from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
 from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
+from nodes.labels import said
 from schema.channels import outbox
 from schema.locks import lock_rows
 from schema.sums import total
@@ -52,20 +53,21 @@ def change(
     increase of a breakdown, the one it was taken from) is locked before it is checked.
     """
     if kind not in ("increase", "decrease", "recover"):
-        raise InputError(f"unknown change {kind!r}")
+        raise InputError(said("change_unknown", kind=kind))
     if amount_fen <= 0:
-        raise InputError("the amount must be more than zero", hint="an amount in 元, e.g. 100.00")
+        raise InputError(said("amount_not_positive"), hint=said("amount_not_positive_hint"))
     if amount_fen > MAX_AMOUNT_FEN:
         raise InputError(
-            f"{format_yuan(amount_fen)} 元 is more than the largest amount of one line, "
-            f"{format_yuan(MAX_AMOUNT_FEN)} 元"
+            said(
+                "amount_over_line",
+                amount=format_yuan(amount_fen),
+                largest=format_yuan(MAX_AMOUNT_FEN),
+            )
         )
     if not doc.strip():
-        raise InputError("the document number (文号) is missing", hint="pass --doc")
+        raise InputError(said("doc_missing"), hint=said("doc_missing_hint"))
     if len(doc) > FIELD_LENGTH["doc"]:
-        raise InputError(
-            f"the document number (文号) is longer than {FIELD_LENGTH['doc']} characters"
-        )
+        raise InputError(said("doc_too_long", doc=FIELD_LENGTH["doc"]))
     me = node.spec.code
     if problem := Documents(node.topology).problem(doc, me):
         raise InputError(problem, hint=f"e.g. --doc '{DOCUMENT_EXAMPLE}'")
@@ -96,13 +98,13 @@ def change(
             row = next(r for r in lock_rows(conn, appropriation.c.id, locked) if r.id == ident)
         if row is None:
             raise InputError(
-                f"no appropriation {ident} here",
-                hint="list them with 'fiscalsync appropriations --issued'",
+                said("no_appropriation", ident=ident),
+                hint=said("no_appropriation_hint"),
             )
         if row.issuer != me:
             raise InputError(
-                f"{ident} was issued by {row.issuer}; only its issuer can {kind} it",
-                hint="list those issued here with 'fiscalsync appropriations --issued'",
+                said("not_issuer", ident=ident, issuer=row.issuer, kind=kind),
+                hint=said("not_issuer_hint"),
             )
         standing = conn.execute(
             sa.select(total(appropriation_event.c.amount_fen))
@@ -114,27 +116,38 @@ def change(
         ).scalar_one()
         if kind == "increase" and standing + amount_fen > MAX_AMOUNT_FEN:
             raise InputError(
-                f"increasing {ident} by {format_yuan(amount_fen)} 元 takes it past the largest "
-                f"amount of one appropriation, {format_yuan(MAX_AMOUNT_FEN)} 元"
+                said(
+                    "increase_over_largest",
+                    ident=ident,
+                    amount=format_yuan(amount_fen),
+                    largest=format_yuan(MAX_AMOUNT_FEN),
+                )
             )
         if kind == "increase" and row.parent_id in closed_ids(conn, [row.parent_id]):
-            raise InputError(
-                f"{row.parent_id}, which {ident} was broken down from, is of a year closed "
-                "here (已结转): nothing more is taken from it"
-            )
+            raise InputError(said("parent_year_closed", parent_id=row.parent_id, ident=ident))
         if kind == "increase" and row.parent_id is not None:
             left = available(conn, row.parent_id)
             if amount_fen > left:
                 raise InputError(
-                    f"increasing {ident} by {format_yuan(amount_fen)} 元 exceeds the available "
-                    f"balance of {row.parent_id}: {format_yuan(left)} 元",
-                    hint="指标控制: a breakdown may not exceed what is still available",
+                    said(
+                        "increase_exceeds_available",
+                        ident=ident,
+                        amount=format_yuan(amount_fen),
+                        parent_id=row.parent_id,
+                        left=format_yuan(left),
+                    ),
+                    hint=said("increase_exceeds_available_hint"),
                 )
         if kind != "increase" and amount_fen > standing:
             raise InputError(
-                f"a {kind} of {format_yuan(amount_fen)} 元 exceeds what stands of {ident}: "
-                f"{format_yuan(standing)} 元",
-                hint="指标控制: no more than was issued can come back",
+                said(
+                    "change_exceeds_standing",
+                    kind=kind,
+                    amount=format_yuan(amount_fen),
+                    ident=ident,
+                    standing=format_yuan(standing),
+                ),
+                hint=said("change_exceeds_standing_hint"),
             )
         now = clock.now()
         operation = {

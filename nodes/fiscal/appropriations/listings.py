@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from nodes.fiscal.appropriations.balances import balances, issued_events
 from nodes.fiscal.appropriations.operations import BUDGET_LEVELS, INDICATOR_KINDS, SOURCES
+from nodes.labels import said
 from schema.channels import changeset_log, outbox
 from schema.engine import reading
 from schema.sums import total
@@ -185,8 +186,8 @@ def history(node: Node, ident: str) -> History:
         row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()
         if row is None:
             raise InputError(
-                f"no appropriation {ident} here",
-                hint="list them with 'fiscalsync appropriations --issued' or '--received'",
+                said("no_appropriation", ident=ident),
+                hint=said("no_appropriation_hint2"),
             )
         issued_here = row.issuer == me
         if issued_here:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from nodes.fiscal.appropriations.copies import jurisdiction
 from nodes.fiscal.appropriations.listings import Holding, holdings
+from nodes.labels import said
 from schema.engine import reading
 from schema.sums import total
 from schema.tables import appropriation, ledger_entry
@@ -71,9 +72,8 @@ def trace(node: Node, ident: str) -> list[Step]:
         copy = next((s for s in jurisdiction(node) if s.copy and s.id == ident), None)
         if copy is None:
             raise InputError(
-                f"no appropriation {ident} here, nor a copy (抄送) of one",
-                hint="list them with 'fiscalsync appropriations --received', '--issued' or "
-                "'appropriations jurisdiction'",
+                said("no_appropriation_nor_copy", ident=ident),
+                hint=said("no_appropriation_nor_copy_hint"),
             )
         return [
             Step(

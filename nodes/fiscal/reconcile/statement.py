@@ -128,8 +128,8 @@ def load(node: Node, ident: str | None = None) -> Statement:
     ident = ident or latest(node)
     if ident is None:
         raise InputError(
-            "no reconciliation yet at this node",
-            hint="start one with 'fiscalsync reconcile --with CODE'",
+            said("no_reconciliation_yet"),
+            hint=said("no_reconciliation_yet_hint"),
         )
     with reading(node.engine) as conn:
         row = conn.execute(
@@ -137,8 +137,8 @@ def load(node: Node, ident: str | None = None) -> Statement:
         ).one_or_none()
         if row is None:
             raise InputError(
-                f"no reconciliation {ident} here",
-                hint="list them with 'fiscalsync reconcile show --all'",
+                said("no_reconciliation", ident=ident),
+                hint=said("no_reconciliation_hint"),
             )
         found = list(
             conn.execute(

@@ -14,6 +14,7 @@ from nodes.fiscal.reports.levels import has_children, level_sum
 from nodes.fiscal.reports.lines import CODESET, LEAF, ReportLine, add_amounts, build_lines
 from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView, line_of, stored_lines
+from nodes.labels import said
 from nodes.topology import NodeSpec, Topology
 from schema.engine import reading
 from schema.tables import code_item, region_report, region_report_line, report
@@ -48,8 +49,8 @@ def region_of(node: Node, region: str | None) -> str:
         return node.topology.province.code if node.spec.role == "center" else node.spec.code
     if region not in node.topology or node.topology.node(region).role == "center":
         raise InputError(
-            f"region {region!r} is not a reporting node of topology {node.topology.name!r}",
-            hint="give the code of the province, a city or a county",
+            said("region_not_reporting", region=region, name=node.topology.name),
+            hint=said("region_not_reporting_hint"),
         )
     return region
 
@@ -59,9 +60,8 @@ def check_held(node: Node, codes: Iterable[str]) -> None:
     others = [c for c in codes if c not in held]
     if others:
         raise InputError(
-            f"{node.spec.code} does not receive the reports of {', '.join(others)}",
-            hint="reports go to the parent and the central node: ask the center (数据中心), "
-            "which holds every report",
+            said("reports_not_received", code=node.spec.code, names=", ".join(others)),
+            hint=said("reports_not_received_hint"),
         )
 
 
@@ -137,7 +137,7 @@ def view(
     """
     period = Period.of(period)
     if scope not in SCOPES:
-        raise InputError(f"scope {scope!r} is neither own nor all", hint="use --scope own|all")
+        raise InputError(said("scope_unknown", scope=scope), hint=said("scope_unknown_hint"))
     code = region_of(node, region)
     if scope == "all" and node.spec.role != "center":
         return _level_view(node, period, code)
@@ -147,7 +147,7 @@ def view(
         current = _current(conn, members, period, sent_only=scope == "all")
         if scope == "own" and not current:
             raise InputError(
-                f"no {period} report of {code} here",
+                said("no_report", period=period, code=code),
                 hint=f"generate it with 'fiscalsync report generate {period}'"
                 if code == node.spec.code
                 else "it has not been received (yet)",
@@ -194,9 +194,8 @@ def _level_view(node: Node, period: Period, code: str) -> ReportView:
     me = node.spec.code
     if code != me and topology.node(code).parent != me:
         raise InputError(
-            f"{me} sees the consolidation (全辖) of its own region and of the nodes right "
-            f"below it, not of {code}",
-            hint="ask the node above it, or the center (数据中心), which holds every report",
+            said("consolidation_not_seen", me=me, code=code),
+            hint=said("consolidation_not_seen_hint"),
         )
     with reading(node.engine) as conn:
         if code != me and has_children(topology, code):
@@ -208,8 +207,8 @@ def _level_view(node: Node, period: Period, code: str) -> ReportView:
             ).first()
             if row is None:
                 raise InputError(
-                    f"no {period} consolidated (全辖) report of {code} here",
-                    hint="it has not been received (yet)",
+                    said("no_consolidated_report", period=period, code=code),
+                    hint=said("no_consolidated_report_hint"),
                 )
             lines = [
                 line_of(x)

@@ -16,6 +16,7 @@ from nodes.fiscal.reports.consolidation import view
 from nodes.fiscal.reports.lines import LEAF_DIGITS, ReportLine, build_lines, check_lines, zero
 from nodes.fiscal.reports.periods import Period, local_today
 from nodes.fiscal.reports.versions import ReportView
+from nodes.labels import said
 from schema.limits import misfit
 from schema.locks import lock_scope
 from schema.sums import total
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 def refuse_center(node: Node, what: str) -> None:
     if node.spec.role == "center":
         raise InputError(
-            f"the central node {node.spec.code} {what} no reports of its own",
-            hint="run it in the home of the province, a city or a county",
+            said("central_no_reports", code=node.spec.code, what=what),
+            hint=said("budget_central_hint"),
         )
 
 
@@ -70,9 +71,8 @@ def _ledger_leaves(
     for direction, code, in_period, in_month, ytd, last_year, smallest in rows:
         if not (code.isascii() and code.isdigit() and len(code) in LEAF_DIGITS):
             raise InputError(
-                f"the ledger has {direction} entries under {code!r}, which is not a "
-                "classification code of 3, 5, 7 or 9 digits: they cannot be reported",
-                hint="correct those ledger entries, then generate the report again",
+                said("ledger_code_unreportable", direction=direction, code=code),
+                hint=said("ledger_code_unreportable_hint"),
             )
         leaves[(direction, code)] = [0, in_period, in_month, ytd, last_year]
         negative = negative or (smallest is not None and int(smallest) < 0)
@@ -92,9 +92,13 @@ def _compute(conn: Connection, me: str, period: Period) -> tuple[list[ReportLine
     for x in lines:
         if max(abs(amount) for amount in x.amounts) > MAX_STORED_FEN:
             raise InputError(
-                f"the {x.section} line {x.code or 'total'} adds up to more than a report can "
-                f"hold ({format_yuan(MAX_STORED_FEN)} 元)",
-                hint="look for ledger entries recorded many times over, and correct them",
+                said(
+                    "report_line_too_large",
+                    section=x.section,
+                    code=x.code or "total",
+                    largest=format_yuan(MAX_STORED_FEN),
+                ),
+                hint=said("report_line_too_large_hint"),
             )
     return lines, negative
 
@@ -120,8 +124,8 @@ def writing(node: Node) -> Iterator[Connection]:
             yield conn
     except sa.exc.IntegrityError as exc:
         raise InputError(
-            "the report was generated or submitted by someone else at the same time",
-            hint="look at it with 'fiscalsync report show', then run this again if needed",
+            said("report_raced"),
+            hint=said("report_raced_hint"),
         ) from exc
 
 
@@ -164,8 +168,8 @@ def generate_in(conn: Connection, node: Node, period: Period, actor: str, clock:
     me = node.spec.code
     if period.start > local_today(clock):
         raise InputError(
-            f"period {period} has not begun",
-            hint="a report covers a period that has begun, usually one that has ended",
+            said("period_not_begun", period=period),
+            hint=said("period_not_begun_hint"),
         )
     lines, negative = _compute(conn, me, period)
     values = {

@@ -25,7 +25,7 @@ from nodes.fiscal import tabular
 from nodes.fiscal.appropriations import DirectFund
 from nodes.fiscal.reports.lines import TOTAL, ReportLine
 from nodes.fiscal.reports.versions import ReportView
-from nodes.labels import labels
+from nodes.labels import labels, said
 from nodes.settings import LOCAL_TIME
 from schema.types import format_yuan
 from sync.errors import InputError
@@ -204,7 +204,10 @@ def write(
     (xlsx needs a file). ``extra`` goes into the json document beside the report (who
     reported, at the center). A file appears complete or not at all."""
     if fmt not in FORMATS:
-        raise InputError(f"unknown report format {fmt!r}", hint=f"use {', '.join(FORMATS)}")
+        raise InputError(
+            said("report_format_unknown", fmt=fmt),
+            hint=said("report_format_unknown_hint", names=", ".join(FORMATS)),
+        )
     if fmt in ("csv", "xlsx"):
         shape = layout(view, lang, zone)
         title = f"{view.region} {view.period.label}"
@@ -229,8 +232,8 @@ def _write_text(out: Path, text: str) -> None:
             stream.write(text.encode("utf-8"))
     except OSError as exc:
         raise InputError(
-            f"cannot write {out}: {exc.strerror or exc}",
-            hint="check that the folder exists and is writable",
+            said("cannot_write", out=out, error=exc.strerror or exc),
+            hint=said("cannot_write_hint"),
         ) from exc
 
 

@@ -15,6 +15,7 @@ from nodes.fiscal.reports.levels import build_region, has_children, store_region
 from nodes.fiscal.reports.lines import ReportLine, check_lines, line_order
 from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.versions import line_of, stored_lines
+from nodes.labels import said
 from nodes.policy import check_send
 from schema.tables import report
 from schema.types import format_utc
@@ -50,8 +51,8 @@ def _recipients(node: Node) -> list[str]:
         recipients.append(center.code)
     if not recipients:
         raise InputError(
-            f"{node.spec.code} has neither a parent nor a central node to report to",
-            hint="add the central node to the topology",
+            said("no_report_recipient", code=node.spec.code),
+            hint=said("no_report_recipient_hint"),
         )
     for code in recipients:
         check_send(node.topology, node.spec.code, code, "report")
@@ -106,8 +107,8 @@ def submit(
     recipients = _recipients(node)
     if clock.now() < period.ends_at():
         raise InputError(
-            f"period {period} is not over until {period.end.isoformat()}",
-            hint="a report is submitted once its period has ended",
+            said("period_not_over", period=period, end=period.end.isoformat()),
+            hint=said("period_not_over_hint"),
         )
     me = node.spec.code
     signer = load_signer(node.home.keys)
@@ -119,10 +120,13 @@ def submit(
             row = latest_own(conn, me, period)
         if row.state != "draft":
             raise InputError(
-                f"version {row.version} of the {period} report was already submitted "
-                f"({format_utc(row.submitted_at)})",
-                hint=f"to correct it, run 'fiscalsync report generate {period}' and submit "
-                "the new version",
+                said(
+                    "report_already_submitted",
+                    version=row.version,
+                    period=period,
+                    submitted_at=format_utc(row.submitted_at),
+                ),
+                hint=said("report_already_submitted_hint", period=period),
             )
         lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
         check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
@@ -185,16 +189,15 @@ def submit_region(
     refuse_center(node, "submits")
     if node.spec.parent is None or not has_children(node.topology, node.spec.code):
         raise InputError(
-            f"{node.spec.code} sends no consolidated (全辖) report: it needs a parent and "
-            "nodes below it",
-            hint="submit its own report with 'fiscalsync report submit PERIOD'",
+            said("no_consolidated_sender", code=node.spec.code),
+            hint=said("no_consolidated_sender_hint"),
         )
     with writing(node) as conn:
         row = latest_own(conn, node.spec.code, period)
         if row is None or row.state != "submitted":
             raise InputError(
-                f"the {period} report of {node.spec.code} itself is not submitted yet",
-                hint=f"run 'fiscalsync report submit {period}', which sends both",
+                said("own_report_unsubmitted", period=period, code=node.spec.code),
+                hint=said("own_report_unsubmitted_hint", period=period),
             )
         version = _send_region(conn, node, period, actor, clock)
     assert version is not None

@@ -7,7 +7,8 @@ issuer recovers (收回) every stated balance from the old appropriation and, un
 ``[year] close = "carry"``, issues it again as an appropriation of the next year of
 指标类型 结转 (carryover): 上级文号 the old 文号, the same classification, transfer type,
 直达资金 flag, project and 预算级次, and (at this issuer) the same appropriation it was
-broken down from, whose balance the pair leaves as it was. Both go to the recipient in
+broken down from, whose balance the pair leaves as it was; a code that the next year's
+code set changed (科目变动对照) is carried as its new code. Both go to the recipient in
 one change-set. Under ``"recover"`` the balances come back to this level.
 """
 
@@ -27,6 +28,7 @@ from nodes.fiscal.appropriations.operations import (
     EVENT_COLUMNS,
     issued_under,
 )
+from nodes.fiscal.code_changes import CHANGED, recoded, renamed
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
@@ -74,6 +76,8 @@ class Accepted:
     recovered_fen: int = 0
     carried: dict[str, str] = field(default_factory=dict)
     """Old appropriation id → the next year's that carries its balance."""
+    recoded: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(old appropriation id, code set, old code, new code) for each code that changed."""
 
 
 def apply_statement(conn: Connection, verified: Verified) -> None:
@@ -196,8 +200,10 @@ def accept(
                 f"the statement of {year} from {recipient} states more than stands of {named(over)}"
             )
         carrying = sorted(i for i, fen in lines.items() if fen > 0)
+        renames = renamed(conn, following) if mode == "carry" else {}
+        carried_rows = {i: recoded(rows[i], renames) for i in carrying}
         if mode == "carry":
-            _check_codes(conn, [rows[i] for i in carrying], following)
+            _check_codes(conn, list(carried_rows.values()), following)
         done.stated_fen = sum(lines.values())
         operations: list[dict[str, Any]] = []
         new_rows: list[tuple[Any, ...]] = []
@@ -225,7 +231,12 @@ def accept(
             if mode == "recover":
                 done.recovered_fen += fen
                 continue
-            old = rows[ident]
+            old = carried_rows[ident]
+            done.recoded += [
+                (ident, codeset, getattr(rows[ident], column), getattr(old, column))
+                for codeset, column in CHANGED.items()
+                if getattr(old, column) != getattr(rows[ident], column)
+            ]
             new = f"{issued_under(me, following)}{next(numbers):06d}"
             done.carried[ident] = new
             done.carried_fen += fen

@@ -1,0 +1,261 @@
+"""Changed codes (科目变动对照): a classification code of one year that is another code
+in the next, shipped with the next year's code set.
+
+A year's code set may renumber codes (a 项 merged into another, a 款 split). The
+mapping (old code of ``year - 1`` → new code of ``year``) comes with the code set: a
+national one as ``config/codesets/<year>/changes.csv``, the province's beside its
+import (``codes import FILE --year 2027 --changes CHANGES.csv``), in the same signed
+``codeset`` change-set (operations ``change``), so that every issuer holds it. A
+carry-over (结转) into ``year`` of an appropriation whose code changed takes the new
+code (:func:`renamed`); ``codes list --year 2027 --changes`` shows the mapping.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nodes.labels import said
+from schema.engine import reading
+from schema.tables import code_change, code_item
+from sync.errors import InputError
+
+if TYPE_CHECKING:
+    from nodes.node import Node
+
+__all__ = [
+    "CHANGED",
+    "CodeChange",
+    "changes",
+    "check_known",
+    "listed",
+    "parse_change",
+    "read_changes",
+    "recoded",
+    "renamed",
+    "store_changes",
+]
+
+CHANGED = {"func": "func_code", "econ": "econ_code", "fund": "fund_code"}
+"""The code sets whose codes may change from a year to the next, and the column of an
+appropriation that holds each."""
+COLUMNS = ("codeset", "old", "new")
+FILE_NAME = "changes.csv"
+
+
+@dataclass(frozen=True)
+class CodeChange:
+    """``old`` (a code of ``year - 1``) is ``new`` in ``year``."""
+
+    codeset: str
+    year: int
+    old: str
+    new: str
+    extension: bool
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "codeset": self.codeset,
+            "year": self.year,
+            "old_code": self.old,
+            "new_code": self.new,
+            "is_extension": self.extension,
+        }
+
+    def as_operation(self) -> dict[str, Any]:
+        return {
+            "op": "change",
+            "codeset": self.codeset,
+            "year": self.year,
+            "old": self.old,
+            "new": self.new,
+            "extension": self.extension,
+        }
+
+
+def _problem(raw: Mapping[str, Any]) -> str | None:
+    """What is wrong with one change's fields, or None."""
+    codeset, old, new, year = raw.get("codeset"), raw.get("old"), raw.get("new"), raw.get("year")
+    if codeset not in CHANGED:
+        return f"codeset {codeset!r} is not one of {', '.join(CHANGED)}"
+    if not isinstance(year, int) or isinstance(year, bool) or not 2001 <= year <= 2100:
+        return f"year {year!r} is not a fiscal year"
+    for what, code in (("old", old), ("new", new)):
+        if not isinstance(code, str) or not code.isascii() or not code.isdigit() or len(code) > 16:
+            return f"{what} code {code!r} is not a code of digits"
+    if old == new:
+        return f"{old} is mapped to itself"
+    return None
+
+
+def read_changes(path: Path, year: int, *, extension: bool = True) -> list[CodeChange]:
+    """Read a mapping file (``codeset,old,new``: a code of ``year - 1`` and what it is in
+    ``year``); every bad row at once, nothing read unless all are good."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+            header = list(rows[0].keys()) if rows else []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(said("cannot_read", path=path, error=exc)) from exc
+    missing = [c for c in COLUMNS if c not in header]
+    if not rows or missing:
+        raise InputError(
+            said("codes_missing_columns", path=path, names=", ".join(missing) or "(no rows)"),
+            hint=said("changes_columns_hint", columns=",".join(COLUMNS)),
+        )
+    found, problems, seen = [], [], set()
+    for number, row in enumerate(rows, start=2):
+        raw = {
+            "codeset": (row.get("codeset") or "").strip(),
+            "year": year,
+            "old": (row.get("old") or "").strip(),
+            "new": (row.get("new") or "").strip(),
+        }
+        problem = _problem(raw)
+        if problem is None and (raw["codeset"], raw["old"]) in seen:
+            problem = f"{raw['codeset']} {raw['old']} is mapped twice"
+        if problem is not None:
+            problems.append(f"{path.name} row {number}: {problem}")
+            continue
+        seen.add((raw["codeset"], raw["old"]))
+        found.append(CodeChange(raw["codeset"], year, raw["old"], raw["new"], extension))
+    if problems:
+        raise InputError(
+            said(
+                "changes_bad_rows",
+                count=len(problems),
+                name=path.name,
+                problems=" | ".join(problems),
+            )
+        )
+    return found
+
+
+def check_known(
+    conn: Connection, found: Iterable[CodeChange], coming: set[tuple[str, int, str]]
+) -> None:
+    """Every old code is a code of the year before, every new one a code of its year
+    (held here, or ``coming`` in the same import); all problems at once."""
+    problems = []
+    for change in found:
+        for code, year in ((change.old, change.year - 1), (change.new, change.year)):
+            if (change.codeset, year, code) in coming:
+                continue
+            held = conn.execute(
+                sa.select(code_item.c.code).where(
+                    code_item.c.codeset == change.codeset,
+                    code_item.c.year == year,
+                    code_item.c.code == code,
+                )
+            ).first()
+            if held is None:
+                problems.append(f"{change.codeset} {code} is not a code of {year}")
+    if problems:
+        raise InputError(
+            said("changes_unknown_codes", count=len(problems), problems="; ".join(problems[:5])),
+            hint=said("changes_unknown_codes_hint"),
+        )
+
+
+def parse_change(op: Mapping[str, Any], where: str) -> CodeChange:
+    """A ``change`` operation of a ``codeset`` change-set, checked again on arrival."""
+    problem = _problem(op)
+    if problem is None and type(op.get("extension")) is not bool:
+        problem = "extension must be true or false"
+    if problem is not None:
+        raise InputError(f"{where}: {problem}")
+    return CodeChange(op["codeset"], op["year"], op["old"], op["new"], op["extension"])
+
+
+def store_changes(conn: Connection, found: Iterable[CodeChange]) -> int:
+    """Insert or replace changes; return how many."""
+    count = 0
+    for change in found:
+        key = (
+            (code_change.c.codeset == change.codeset)
+            & (code_change.c.year == change.year)
+            & (code_change.c.old_code == change.old)
+        )
+        values = {"new_code": change.new, "is_extension": change.extension}
+        if conn.execute(sa.select(code_change.c.old_code).where(key)).first() is None:
+            conn.execute(code_change.insert().values(**change.as_row()))
+        else:
+            conn.execute(code_change.update().where(key).values(**values))
+        count += 1
+    return count
+
+
+def changes(conn: Connection, year: int | None = None) -> list[CodeChange]:
+    """The changes held here (into ``year``, or every year), by code set and old code."""
+    query = sa.select(code_change)
+    if year is not None:
+        query = query.where(code_change.c.year == year)
+    rows = conn.execute(
+        query.order_by(code_change.c.year, code_change.c.codeset, code_change.c.old_code)
+    ).all()
+    return [
+        CodeChange(r.codeset, r.year, r.old_code, r.new_code, bool(r.is_extension)) for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A changed code for people: its old and new names."""
+
+    year: int
+    codeset: str
+    old: str
+    old_name: str
+    new: str
+    new_name: str
+    extension: bool
+
+
+def listed(node: Node, year: int | None = None) -> list[Listed]:
+    """``codes list --changes``: the changes into ``year`` (or every year) held here,
+    each with the name of its old code (the year before) and of its new one."""
+    with reading(node.engine) as conn:
+        found = changes(conn, year)
+        names = {
+            (r.codeset, r.year, r.code): r.name
+            for r in conn.execute(
+                sa.select(code_item.c.codeset, code_item.c.year, code_item.c.code, code_item.c.name)
+                .where(code_item.c.codeset.in_(list(CHANGED)))
+                .where(code_item.c.year.in_({c.year for c in found} | {c.year - 1 for c in found}))
+            )
+        }
+    return [
+        Listed(
+            c.year,
+            c.codeset,
+            c.old,
+            names.get((c.codeset, c.year - 1, c.old), ""),
+            c.new,
+            names.get((c.codeset, c.year, c.new), ""),
+            c.extension,
+        )
+        for c in found
+    ]
+
+
+def renamed(conn: Connection, year: int) -> dict[tuple[str, str], str]:
+    """(code set, old code of ``year - 1``) → its code in ``year``."""
+    return {(c.codeset, c.old): c.new for c in changes(conn, year)}
+
+
+def recoded(row: Any, renames: Mapping[tuple[str, str], str]) -> Any:
+    """``row`` (an appropriation) with each code that changed in the next year replaced
+    by its new code; the row itself when none did."""
+    new = {
+        column: renames[(codeset, getattr(row, column))]
+        for codeset, column in CHANGED.items()
+        if (codeset, getattr(row, column)) in renames
+    }
+    return SimpleNamespace(**{**row._asdict(), **new}) if new else row

@@ -1,0 +1,170 @@
+"""Changed codes (科目变动对照): the mapping of the codes of one year that change in the
+next, imported beside the next year's code set (or shipped with a national one), sent to
+every node with it, shown by ``codes list --year 2027 --changes``, and taken by a
+carry-over (结转) of an appropriation whose code changed.
+
+From the command line on a ``network init`` province, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+from test_allocate import allocate, run, settle
+from test_year_close import CODESETS, held
+
+from nodes import Node
+from nodes.fiscal import code_changes
+from nodes.fiscal.codes import load_national
+from nodes.network import Network
+from schema.channels import outbox
+from schema.engine import reading
+from schema.tables import code_change, code_item
+
+P1 = "410000-2026-000001"
+
+
+def codes_2027(tmp_path: Path, *extra: str) -> Path:
+    """The 2027 code set: the 2026 one again, and ``extra`` rows (codeset,code,name,parent,level)."""
+    rows = ["codeset,code,name,parent,level"]
+    for name in ("func", "econ", "fund"):
+        for line in (CODESETS / f"{name}.csv").read_text(encoding="utf-8").splitlines()[1:]:
+            codeset, _year, rest = line.split(",", 2)
+            rows.append(f"{codeset},{rest}")
+    path = tmp_path / "codes-2027.csv"
+    path.write_text("\n".join([*rows, *extra]) + "\n", encoding="utf-8")
+    return path
+
+
+def mapping(tmp_path: Path, *rows: str) -> Path:
+    path = tmp_path / "changes-2027.csv"
+    path.write_text("\n".join(["codeset,old,new", *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+NEW_CODE = "func,2050299,小学教育（含原小学教育）,20502,3"
+
+
+def stored(network: Network, code: str) -> tuple[int, int, int]:
+    """Changed codes, codes of 2027 and outbox entries held at ``code``."""
+    with Node.open(network.path / code) as node, reading(node.engine) as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar()
+            for table, where in (
+                (code_change, ()),
+                (code_item, (code_item.c.year == 2027,)),
+                (outbox, ()),
+            )
+        )
+
+
+def test_a_carry_over_takes_the_new_code_of_a_changed_code(
+    province: Network, tmp_path: Path
+) -> None:
+    assert allocate(province, "410000", "410100", "1000.00").exit_code == 0
+    settle(province)
+    imported = run(
+        province, "410000", "codes", "import", str(codes_2027(tmp_path, NEW_CODE)),
+        "--year", "2027", "--changes", str(mapping(tmp_path, "func,2050202,2050299")),
+    )  # fmt: skip
+    assert imported.exit_code == 0, imported.stderr
+    assert imported.output.startswith("已导入 ")
+
+    shown = run(province, "410000", "codes", "list", "--year", "2027", "--changes")
+    assert shown.exit_code == 0, shown.stderr
+    header, _rule, row = shown.output.splitlines()
+    assert header.split()[:4] == ["年度", "编码集", "原编码（上年）", "原名称（上年）"]
+    assert row.split()[:6] == ["2027", "功能分类", "2050202", "小学教育", "2050299", "小学教育（含原小学教育）"]  # fmt: skip
+    english = run(
+        province, "410000", "codes", "list", "--year", "2027", "--changes", "--lang", "en"
+    )
+    assert english.output.splitlines()[0].split()[:3] == ["year", "code", "set"]
+    assert run(
+        province, "410000", "codes", "list", "--year", "2026", "--changes"
+    ).output.strip() == ("没有变动的编码。")
+    settle(province)  # the mapping travels with the code set, to every node
+    (sent,) = json.loads(
+        run(province, "410100", "codes", "list", "--year", "2027", "--changes", "--format", "json").output
+    )  # fmt: skip
+    assert (sent["codeset"], sent["old"], sent["new"], sent["extension"]) == (
+        "func", "2050202", "2050299", "扩展",
+    )  # fmt: skip
+    assert stored(province, "410102")[0] == 1
+
+    assert run(province, "410100", "year", "close", "2026").exit_code == 0
+    settle(province)
+    accepted = run(
+        province, "410000", "year", "close", "2026", "--accept", "410100",
+        "--doc", "豫财预〔2027〕1号",
+    )  # fmt: skip
+    assert accepted.exit_code == 0, accepted.stderr
+    assert f"{P1}：功能分类 2050202 → 2050299（2027 年变动）" in accepted.output
+    settle(province)
+    (old,) = (row for _fen, row in held(province, "410100", 2026).values())
+    (carried,) = (row for _fen, row in held(province, "410100", 2027).values())
+    assert (old.func_code, carried.func_code) == ("2050202", "2050299")
+    assert (carried.econ_code, carried.fund_code) == (old.econ_code, old.fund_code)
+    assert (carried.indicator_kind, carried.upper_doc_no) == ("carryover", old.doc_no)
+    with Node.open(province.path / "410000") as node, reading(node.engine) as conn:
+        issued = conn.execute(
+            sa.select(code_item.c.code).where(
+                code_item.c.year == 2026, code_item.c.code == "2050202"
+            )
+        ).scalar()
+    assert issued == "2050202"  # the old year keeps its code
+
+
+def test_a_mapping_to_codes_not_in_the_code_sets_is_refused_and_nothing_is_written(
+    province: Network, tmp_path: Path
+) -> None:
+    before = stored(province, "410000")
+    codes = codes_2027(tmp_path)
+    unknown = run(
+        province, "410000", "codes", "import", str(codes), "--year", "2027",
+        "--changes", str(mapping(tmp_path, "func,2050202,2050299", "econ,59998,50201")),
+    )  # fmt: skip
+    assert unknown.exit_code == 3
+    assert unknown.stderr.startswith("错误：2 个变动编码不在编码集中："), unknown.stderr
+    assert "func 2050299 is not a code of 2027" in unknown.stderr
+    assert "econ 59998 is not a code of 2026" in unknown.stderr
+    assert "提示：原编码须为上一年度的编码" in unknown.stderr
+    assert stored(province, "410000") == before
+
+    bad = run(
+        province, "410000", "codes", "import", str(codes), "--year", "2027", "--lang", "en",
+        "--changes", str(mapping(tmp_path, "region,410100,410199", "func,2050202,2050202",
+                                 "func,2050203,2050201", "func,2050203,2050202")),
+    )  # fmt: skip
+    assert bad.exit_code == 3
+    assert bad.stderr.startswith("Error: 3 bad row(s) in changes-2027.csv, nothing imported: ")
+    for problem in ("row 2: codeset 'region'", "row 3: 2050202 is mapped to itself",
+                    "row 5: func 2050203 is mapped twice"):  # fmt: skip
+        assert problem in bad.stderr
+    no_year = run(
+        province, "410000", "codes", "import", str(codes),
+        "--changes", str(mapping(tmp_path, "func,2050202,2050203")),
+    )  # fmt: skip
+    assert no_year.exit_code == 3 and "请给出 --year" in no_year.stderr
+    assert stored(province, "410000") == before
+
+
+def test_a_national_code_set_ships_its_changes(province: Network, tmp_path: Path) -> None:
+    shipped = tmp_path / "codesets"
+    shutil.copytree(CODESETS, shipped / "2026")
+    shutil.copytree(CODESETS, shipped / "2027")
+    for path in (shipped / "2027").glob("*.csv"):
+        path.write_text(path.read_text("utf-8").replace(",2026,", ",2027,"), "utf-8")
+    (shipped / "2027" / "changes.csv").write_text(
+        "codeset,old,new\nfunc,2050202,2050203\n", "utf-8"
+    )
+    with Node.open(province.path / "410102") as node:
+        with node.engine.begin() as conn:
+            conn.execute(code_item.delete())
+            load_national(conn, shipped)
+        with reading(node.engine) as conn:
+            assert code_changes.renamed(conn, 2027) == {("func", "2050202"): "2050203"}
+            (change,) = code_changes.changes(conn)
+    assert not change.extension

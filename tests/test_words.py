@@ -1,0 +1,135 @@
+"""The word tables (nodes/words_zh.py, nodes/words_en.py) say the same things: every key
+in both languages, each message naming the same values in both, and every message the
+code says by key (``said("key", ...)``) present in both, so that nothing an operator
+reads falls back to English or fails to format.
+
+Refusals reach an operator in Chinese by default (错误：…，提示：…), by locale, or in
+English with ``--lang en``; their English text is what logs, JSON and ``str()`` keep.
+On a ``network init`` province, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from click.testing import CliRunner
+from test_allocate import run
+
+from cli import cli
+from nodes import words_en, words_zh
+from nodes.labels import labels, said, shown
+from nodes.network import Network
+from sync.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = ("LABELS", "LISTINGS", "MESSAGES")
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_key_is_in_both_languages_with_the_same_values() -> None:
+    for table in TABLES:
+        chinese, english = getattr(words_zh, table), getattr(words_en, table)
+        assert set(chinese) == set(english), (table, set(chinese) ^ set(english))
+        for key, text in chinese.items():
+            assert _fields(text) <= _fields(english[key]), (key, text, english[key])
+    every = [k for table in TABLES for k in getattr(words_en, table)]
+    assert len(every) == len(set(every)), "a key is in two tables"
+
+
+def test_every_message_said_in_the_code_is_in_both_tables() -> None:
+    said_here = re.compile(r"""\bsaid\(\s*["']([a-z0-9_]+)["']""")
+    keys: set[str] = set()
+    for package in ("nodes", "cli.py"):
+        for path in [ROOT / package] if package.endswith(".py") else (ROOT / package).rglob("*.py"):
+            if path.name != "labels.py":  # its docstring's example
+                keys |= set(said_here.findall(path.read_text("utf-8")))
+    assert len(keys) > 150
+    for lang in ("zh", "en"):
+        words = labels(lang)
+        missing = sorted(k for k in keys if f"m.{k}" not in words)
+        assert not missing, (lang, missing)
+
+
+def test_a_refusal_is_english_as_text_and_chinese_when_shown() -> None:
+    refusal = InputError(said("no_appropriation", ident="X"), hint=said("no_appropriation_hint"))
+    assert str(refusal) == "no appropriation X here"
+    assert shown(refusal.message, labels("zh")) == "本节点没有指标 X"
+    assert shown(refusal.hint, labels("en")).startswith("list them with")
+
+
+def test_refusals_are_chinese_by_default_and_english_with_lang_en(province: Network) -> None:
+    home = province.path / "410000"
+    for args, chinese, english in (
+        (
+            ["appropriations", "show", "410000-2026-000404"],
+            "错误：本节点没有指标 410000-2026-000404\n提示：用 'fiscalsync appropriations",
+            "Error: no appropriation 410000-2026-000404 here\nHint: list them with",
+        ),
+        (
+            ["ledger", "list", "--from", "yesterday"],
+            "错误：--from 'yesterday' 不是日期",
+            "Error: --from 'yesterday' is not a date",
+        ),
+        (
+            ["report", "show", "2026-01", "--region", "999999"],
+            "错误：'999999' 不是拓扑",
+            "Error: region '999999' is not a reporting node",
+        ),
+    ):
+        refused = run(province, "410000", *args)
+        assert refused.exit_code == 3, refused.output
+        assert refused.stderr.startswith(chinese), refused.stderr
+        assert "提示：" in refused.stderr
+        english_run = run(province, "410000", *args, "--lang", "en")
+        assert english_run.exit_code == 3, (args, english_run.output)
+        assert english_run.stderr.startswith(english), english_run.stderr
+        assert "Hint: " in english_run.stderr
+    by_locale = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    none_yet = by_locale.invoke(cli, ["--home", str(home), "reconcile", "show"])
+    assert none_yet.exit_code == 3
+    assert none_yet.stderr.startswith("Error: no reconciliation yet at this node"), none_yet.stderr
+    chinese = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None}).invoke(
+        cli, ["--home", str(home), "reconcile", "show"]
+    )
+    assert chinese.stderr.startswith("错误：本节点尚无对账"), chinese.stderr
+
+
+def test_a_settings_refusal_is_said_in_the_locales_language(province: Network) -> None:
+    settings = province.path / "410100" / "node.toml"
+    text = settings.read_text("utf-8")
+    settings.write_text(text.replace("Asia/Shanghai", "Mars/Olympus"), "utf-8")
+    home = ["--home", str(province.path / "410100"), "status"]
+    chinese = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None}).invoke(cli, home)
+    assert chinese.exit_code == 3
+    assert "[node] time_zone 'Mars/Olympus' 不是时区" in chinese.stderr
+    assert "提示：填写 IANA 名称" in chinese.stderr
+    english = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None}).invoke(cli, home)
+    assert "'Mars/Olympus' is not a time zone" in english.stderr and "Hint: " in english.stderr
+
+
+def test_a_message_may_name_a_value_called_key() -> None:
+    refusal = said("codes_op_wrong_type", index=2, key="year", value="2026")
+    assert str(refusal) == "operation 2: year '2026' has the wrong type"
+    assert shown(refusal, labels("zh")) == "第 2 项操作：year '2026' 类型不对"
+
+
+def test_what_the_fiscal_commands_did_is_said_in_either_language(province: Network) -> None:
+    issued = run(province, "410000", "allocate", "--to", "410100", "--amount", "1000.00",
+                 "--func", "2050202", "--econ", "50201", "--fund", "111",
+                 "--doc", "豫财预〔2026〕1号", "--year", "2026")  # fmt: skip
+    assert issued.exit_code == 0, issued.stderr
+    ident = "410000-2026-000001"
+    assert issued.output.strip() == f"已下达 {ident}：1,000.00 元至 410100；下次同步时发出。"
+    adjusted = run(province, "410000", "adjust", ident, "--delta", "-1.00",
+                   "--doc", "豫财预〔2026〕2号", "--lang", "en")  # fmt: skip
+    assert adjusted.output.strip() == (
+        f"{ident}: decrease of 1.00 元 recorded as event 2; it travels at the next sync."
+    )
+    recovered = run(province, "410000", "recover", ident, "--amount", "2.00",
+                    "--doc", "豫财预〔2026〕3号")  # fmt: skip
+    assert recovered.output.strip() == f"{ident}：收回 2.00 元，记为第 3 个事件；下次同步时发出。"
