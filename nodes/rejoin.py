@@ -233,14 +233,22 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         ).scalar_one_or_none()
         # A request of an earlier restore, delayed, never takes the place of a later one's
         # fence (its stamps are earlier: they never go back), or all the node signs since
-        # would be void here.
+        # would be void here. But a node restored again, from a copy older than its
+        # previous restore, on a machine whose clock is behind the previous one's, dates
+        # its new request before the fence too: the answer says so ("fenced_after"), and
+        # the node, if that request is still its own, asks again dated after the fence.
+        fenced_after = None
         if held is None or held <= verified.header.created:
             conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
             conn.execute(rejoin_kept.delete().where(rejoin_kept.c.node == asker))
             conn.execute(rejoin_fence.insert().values(node=asker, **values))
+        else:
+            fenced_after = format_utc(held)
 
         crl = exchange.trust.crl
         first: dict[str, Any] = {"rejoin": "answer", "request": verified.id, "problems": problems}
+        if fenced_after is not None:
+            first["fenced_after"] = fenced_after
         if crl is not None:
             first["crl"] = crl.pem.decode("ascii")
 
@@ -319,14 +327,20 @@ def take(exchange: Exchange, path: Path) -> Said:
         if row is None or row.request_id != first.get("request") or row.answered_at is not None:
             path.unlink(missing_ok=True)
             return said("rejoin_old_answer", origin=origin)
-        folder = exchange.spool.root / ANSWERS
-        folder.mkdir(parents=True, exist_ok=True)
-        os.replace(path, folder / path.name)
-        conn.execute(
-            rejoin_peer.update()
-            .where(rejoin_peer.c.peer == origin)
-            .values(answer_file=path.name, answered_at=exchange.clock.now())
-        )
+        fenced_after = _fenced_after(first)
+        if fenced_after is None:
+            folder = exchange.spool.root / ANSWERS
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(path, folder / path.name)
+            conn.execute(
+                rejoin_peer.update()
+                .where(rejoin_peer.c.peer == origin)
+                .values(answer_file=path.name, answered_at=exchange.clock.now())
+            )
+    if fenced_after is not None:
+        rejoin_request.ask_again(exchange, [origin], after=fenced_after)
+        path.unlink(missing_ok=True)
+        return said("rejoin_fenced_later", origin=origin, fence=format_utc(fenced_after))
     request = (
         exchange.spool.root / MESSAGES / f"{exchange.me}_{origin}_{1:010d}_{row.request_id}.fcs"
     )
@@ -335,6 +349,18 @@ def take(exchange: Exchange, path: Path) -> Said:
     if problems:
         return said("rejoin_answer_problems", origin=origin, problems="; ".join(map(str, problems)))
     return said("rejoin_answer", origin=origin)
+
+
+def _fenced_after(first: dict[str, Any]) -> datetime | None:
+    """When the answering peer kept the fence of a request of this node dated later than
+    the one it answers (:func:`answer`), that fence's time; None otherwise."""
+    value = first.get("fenced_after")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_utc(value)
+    except ValueError:
+        return None
 
 
 def adopt_carried_crl(exchange: Exchange, path: Path) -> bool:

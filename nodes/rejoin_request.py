@@ -13,7 +13,7 @@ date, in the place of the old one.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +112,9 @@ def ask(
     return changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
 
 
-def ask_again(exchange: Exchange, peers: list[str] | None = None) -> list[str]:
+def ask_again(
+    exchange: Exchange, peers: list[str] | None = None, *, after: datetime | None = None
+) -> list[str]:
     """Ask ``peers`` again (None: every peer not answered yet whose request was signed by
     another certificate than the one this node signs with now); return whom.
 
@@ -122,6 +124,9 @@ def ask_again(exchange: Exchange, peers: list[str] | None = None) -> list[str]:
     signer was revoked before the rejoin ended is asked again too (:func:`nodes.rejoin.finish`). The
     new request names the same epoch, is dated after every stamp the node holds, and
     takes the place of the old one, whose answer, should it still come, is dropped.
+    With ``after``, it is dated after that time as well: a peer that holds the fence of a
+    request of this node dated later (a restore before this one, on a machine whose clock
+    ran ahead of this one's) takes the new request's fence only then.
     """
     node = exchange.node
     me = exchange.me
@@ -150,6 +155,8 @@ def ask_again(exchange: Exchange, peers: list[str] | None = None) -> list[str]:
             elif row.peer not in peers:
                 continue
             latest = channel.latest_stamp(conn)
+            if after is not None and (latest is None or latest < after):
+                latest = after
             clock = NotBefore(exchange.clock, None if latest is None else latest + STAMP_STEP)
             written = ask(conn, me, signer, folder, row.peer, epoch, clock)
             conn.execute(

@@ -217,6 +217,33 @@ def test_a_node_restored_with_its_clock_ahead_then_set_right_is_not_voided(sim_b
     assert outcome.counts["restored"] == 1
 
 
+def test_a_node_restored_again_with_its_clock_behind_its_first_restore_rejoins(
+    sim_base: Path,
+) -> None:
+    """郑州市, its clock a day ahead, is restored and rejoins: its peers fence what it
+    signed before that request, dated by its clock. Its disk is lost again, and it is
+    restored from the same backup on a machine whose clock is right, so its new request is
+    dated before the fence its peers hold. They tell it so, and it asks again dated after
+    the fence: what it signs from then on is taken, not void (seed 400 of the CI setting
+    played this, two restores of 410181 at one moment, and never went quiet)."""
+    history = [
+        Step("backup", "410100"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("skew", "410100", (24,)),
+        Step("restore", "410100", ("latest",)),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("skew", "410100", (0,)),
+        Step("restore", "410100", ("latest",)),
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+    ]
+    outcome = play(sim_base, 400, 0, SMALL, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["restored"] == 2
+
+
 def test_a_round_that_loops_is_caught_by_the_watchdog(
     sim_base: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
