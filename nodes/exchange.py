@@ -123,6 +123,7 @@ class Exchange:
         self._rejoining = False
         self.links: dict[str, _Link] = {}
         self.local: Transport | None = None
+        membership.follow(node)  # a crash may have left its file ahead of or behind it
         self._connect()
         with contextlib.suppress(Exception):  # else the round says why
             keeper.offer_crl(node, self.trust.crl)  # one taken by a process that died
@@ -170,6 +171,7 @@ class Exchange:
     def _follow_topology(self) -> None:
         """After a ``topology`` change-set was taken: links and routes of the new version
         (a moved node dials its new parent from the next round on)."""
+        membership.follow(self.node)
         if self.node.topology is self._topology:
             return
         for link in self.links.values():
