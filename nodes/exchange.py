@@ -39,7 +39,7 @@ from nodes.summary import RoundSummary
 from nodes.topology import Endpoint
 from schema.channels import changeset_log, outbox, relay_log
 from schema.engine import reading
-from sync import attempts, changeset, channel, quarantine, relays
+from sync import attempts, changeset, channel, held, quarantine, relays
 from sync.attempts import Stage
 from sync.changeset import Header
 from sync.channel import Outcome, Spool
@@ -119,6 +119,7 @@ class Exchange:
         self.applier = appliers.for_node(node, self.trust, clock)
         self.acknowledged = appliers.acknowledged_for(node)
         self.retention = timedelta(days=node.settings.quarantine_retention_days)
+        self.held_limit = timedelta(days=node.settings.held_days)
         self._backup_pending = False
         self._rejoining = False
         self.links: dict[str, _Link] = {}
@@ -250,6 +251,8 @@ class Exchange:
         self._send_outbox(summary, retransmit_now)
         self._send_receipts(summary)
         self._send_relays(summary)
+        waiting = [*self.spool.incoming.iterdir(), *self.spool.relay.iterdir()]
+        held.forget_absent(self.engine, {p.name for p in waiting})
         self._forget_gone(listed)
         summary.pending_receipts = self._count_unacknowledged()
         for link in self.links.values():
@@ -356,15 +359,19 @@ class Exchange:
     ) -> bool:
         """Admit a file for another node to ``relay/`` (True), or quarantine it here."""
         try:
-            # Verified first: only what the province signed waits for a topology here.
-            try:
-                relays.verify_for_relay(path, self.trust)
-            except CertificateNotYetBegun:
-                return False  # this node's clock runs slow: screened again next round
-            except VerificationError as exc:
-                self._quarantine(path, exc.reason, exc.message, summary)
-                return False
+            # Verified first: only what the province signed waits for a topology here;
+            # once, for a file that waits (sync.held).
+            if not held.verified(self.engine, path, self.trust):
+                try:
+                    relays.verify_for_relay(path, self.trust)
+                except CertificateNotYetBegun:  # this node's clock runs slow: next round
+                    held.hold(self.engine, path, header, held.EARLY, self.trust, self.clock)
+                    return False
+                except VerificationError as exc:
+                    self._quarantine(path, exc.reason, exc.message, summary)
+                    return False
             if self._awaits_topology(header, source):
+                self._hold(path, header, summary)
                 return False  # for a node joining: relayed once its topology comes
             refusal = self.routes.refusal(path.name, header.recipient, source)
             if refusal is not None:
@@ -383,6 +390,14 @@ class Exchange:
             return False
         summary.new_relays += admission.first
         return True
+
+    def _hold(self, path: Path, header: Header, summary: RoundSummary) -> None:
+        """Keep a file for a node not known here, until the age limit (by this node's
+        clock): then it goes to quarantine, as a retired or never-coming node's would."""
+        waiting = held.hold(self.engine, path, header, held.VERIFIED, self.trust, self.clock)
+        late = held.overdue(waiting, self.clock, self.held_limit, self.node.topology.version)
+        if late is not None:
+            self._quarantine(path, held.REASON, late, summary)
 
     def _awaits_topology(self, header: Header, source: str | None) -> bool:
         """A change-set from the province, come from above, for a node this one does not
