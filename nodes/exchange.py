@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nodes import appliers, backups, keeper, keys, membership, rejoin, rejoin_mail
+from nodes import appliers, backups, former, keeper, keys, membership, rejoin, rejoin_mail
 from nodes.backups import keeper_of
 from nodes.labels import said
 from nodes.locks import home_lock, sync_lock
@@ -239,6 +239,7 @@ class Exchange:
         listed = self._collect_local(summary)
         for link in self.links.values():
             listed |= self._fetch(link, summary)
+        listed |= self._collect_former(summary)
         self._collect_backups(summary)
         self._rejoining = rejoin.in_progress(self.node)
         if self._rejoining:
@@ -320,6 +321,22 @@ class Exchange:
             summary.received += 1
             summary.bytes_received += remote.size
             self._arrived(target, link.code, summary)
+        return seen
+
+    def _collect_former(self, summary: RoundSummary) -> set[str]:
+        """A moved node empties its mailbox at a former parent (:mod:`nodes.former`)."""
+        seen: set[str] = set()
+        for spec in former.to_collect(self.node):
+            link = self._link(f"former parent {spec.code}", spec.endpoint, spec.code)
+            try:
+                found = self._fetch(link, summary)
+            finally:
+                link.transport.close()
+            if link.error is not None:
+                former.failed(self.node, spec.code)
+            elif not found:
+                former.done(self.node, spec.code)
+            seen |= found
         return seen
 
     def _still_up(self, link: _Link, exc: TransportError) -> bool:
