@@ -446,7 +446,8 @@ def follow(node: Node) -> bool:
     database is put back at the province (a version that never committed: only
     :func:`publish` writes its file) unless the province was restored beside a later
     file; at any other node a later file is the operator's (a home given the version
-    that added it) and the database takes it, as it does a file it never held."""
+    that added it) and the database takes it, as it does a file it never held and one
+    of the version it holds edited by hand (an endpoint, a host key)."""
     file = node.settings.topology
     text = file.read_text(encoding="utf-8")
     on_disk = load_topology(file)
@@ -475,7 +476,9 @@ def follow(node: Node) -> bool:
 
 def _takes_file(node: Node, conn: Connection, row: Any, on_disk: Topology) -> bool:
     """Whether the database takes a file other than the one it holds (see :func:`follow`)."""
-    if on_disk.version <= row.version:
+    if on_disk.version == row.version:
+        return True  # edited by hand (an endpoint, a host key)
+    if on_disk.version < row.version:
         return False
     if node.spec.role != "province":
         return True

@@ -15,7 +15,7 @@ from test_membership import give, listing, run
 from nodes import Node, former
 from nodes.exchange import Exchange
 from nodes.network import Network
-from schema.channels import changeset_log
+from schema.channels import changeset_log, outbox
 
 COUNTY, CITY = "410122", "410100"
 
@@ -71,3 +71,49 @@ def test_a_moved_node_collects_what_waits_in_its_old_mailbox(province: Network) 
     settle(province)
     assert [r["amount_fen"] for r in listing(province, COUNTY, "received")] == [60_000]
     assert old_mailbox(province) == []
+
+
+def copies_at(network: Network, code: str) -> dict[str, int]:
+    from nodes.fiscal.appropriations.copies import jurisdiction
+
+    with Node.open(network.path / code) as node:
+        return {s.id: s.amount_fen for s in jurisdiction(node) if s.copy}
+
+
+def test_an_adjustment_after_a_move_copies_the_new_parent_and_not_the_old_one(
+    province: Network,
+) -> None:
+    """The province issued to 中牟县 under 郑州市 (郑州市 holds the 抄送 copy); the county
+    moves under 洛阳市; the province's 调减 then copies 洛阳市, which opens the copy from
+    what stood and takes the decrease, as an issue made now would copy it. 郑州市's copy
+    stays as it was: it is no longer in between."""
+    ident = give(province, "410000", COUNTY, "1000.00", "豫财预〔2026〕1号")
+    settle(province)
+    assert copies_at(province, CITY) == {ident: 100_000}
+    moved = run(province, "410000", "network", "move-node", "--code", COUNTY, "--parent", "410300")
+    assert moved.exit_code == 0, moved.stderr
+    settle(province)
+    cut = run(
+        province, "410000", "adjust", ident, "--delta", "-100.00", "--doc", "豫财预〔2026〕2号"
+    )
+    assert cut.exit_code == 0, cut.stderr
+    settle(province)
+    assert copies_at(province, "410300") == {ident: 90_000}
+    assert copies_at(province, CITY) == {ident: 100_000}
+    with Node.open(province.path / "410000") as top, top.engine.connect() as conn:
+        verdicts = conn.execute(
+            sa.select(outbox.c.recipient, outbox.c.kind, outbox.c.receipt_verdict)
+            .where(outbox.c.kind == "copy")
+            .order_by(outbox.c.seq)
+        ).all()
+    assert [tuple(v) for v in verdicts] == [
+        (CITY, "copy", "applied"),
+        ("410300", "copy", "applied"),
+    ]
+    assert [r["amount_fen"] for r in listing(province, COUNTY, "received")] == [90_000]
+    again = run(
+        province, "410000", "adjust", ident, "--delta", "50.00", "--doc", "豫财预〔2026〕3号"
+    )
+    assert again.exit_code == 0, again.stderr
+    settle(province)
+    assert copies_at(province, "410300") == {ident: 95_000}
