@@ -3197,7 +3197,9 @@ def serve_command(
     With --homes (a city's data center hosting its counties, 市级集中部署), the page
     shows every hosted home as its own wall tells it, each home's wall under
     /home/CODE/, /api/homes as JSON and /metrics labelled by node; a home that cannot
-    be opened is named and left out.
+    be opened is named and left out. The folders are scanned again before a request (at
+    most every second): a home added there is served, one removed let go, without a
+    restart.
 
     It binds to 127.0.0.1 unless told otherwise; another address needs both TLS
     (--tls-cert, --tls-key) and a login: --logins, or --client-certs (any certificate of
@@ -3224,23 +3226,27 @@ def serve_command(
         clients = web.ClientCertificates(keys_dir / "ca.crt", keys_dir / "crl.pem")
     web.check_binding(host, tls, users, clients)
     if homes_from:
-        with contextlib.ExitStack() as stack:
-            servings = {}
-            for path in hosting.find_homes(list(homes_from)):
-                try:
-                    node = stack.enter_context(Node.open(path))
-                except FiscalsyncError as exc:
-                    click.echo(f"{path}: left out: {exc.message}", err=True)
-                    continue
-                servings[node.spec.code] = web.Serving(node)
+        hosting.find_homes(list(homes_from))  # none there is refused at once
+        hosted = web.Hosted(
+            {},
+            logins=users,
+            scan=lambda: hosting.find_homes(list(homes_from), none_ok=True),
+            on_problem=lambda path, why: click.echo(f"{path}: left out: {why}", err=True),
+        )
+        hosted.refresh()
+        try:
             web.serve_app(
-                web.hosted_app(web.Hosted(servings, logins=users)),
+                web.hosted_app(hosted),
                 host,
                 port,
                 tls,
-                on_start=lambda url: click.echo(f"Data wall of {len(servings)} homes on {url}"),
+                on_start=lambda url: click.echo(
+                    f"Data wall of {len(hosted.servings)} homes on {url}"
+                ),
                 clients=clients,
             )
+        finally:
+            hosted.close()
         return
     with Node.open(_home(ctx)) as node:
         web.serve(
