@@ -992,33 +992,65 @@ def network_move_node(
 
 
 @network.command("retire-node")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--code", required=True, help="Code of the node to retire, e.g. 410322.")
 @click.option("--no-drain", is_flag=True, help="Do not sync until quiet first.")
+@click.option(
+    "--ca",
+    "ca_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Without DIRECTORY: the root CA folder (default: [revocation] ca of node.toml).",
+)
+@_passphrase_option
 @_lang_option
-def network_retire_node(directory: Path, code: str, no_drain: bool, lang: str) -> None:
-    """Retire a node of a province hosted under DIRECTORY (撤销 retire).
+@click.pass_context
+def network_retire_node(
+    ctx: click.Context,
+    directory: Path | None,
+    code: str,
+    no_drain: bool,
+    ca_dir: Path | None,
+    passphrase_file: Path | None,
+    lang: str,
+) -> None:
+    """Retire a node (撤销 retire), at the province.
 
-    Sync rounds drain its channels first; then every certificate of it is revoked, the
-    revocation list published, and the next topology version, without it, sent to every
-    node. What was still in flight with it is closed at each node, with a statement in
-    HOME/statements/. Its home stays, and its backups stay at the center.
+    Every certificate of it is revoked, the revocation list published, and the next
+    topology version, without it, sent to every node. What was still in flight with it
+    is closed at each node, with a statement in HOME/statements/. Its home stays, and its
+    backups stay at the center. On a province hosted under DIRECTORY, sync rounds drain
+    its channels first (unless --no-drain); without DIRECTORY it runs in the province's
+    home (--home) with its root CA (--ca, or [revocation] ca of node.toml), and the
+    province's change-sets to it still without a receipt are closed and counted.
 
     \b
     Example:
       fiscalsync network retire-node /srv/province --code 410322
+      fiscalsync --home /srv/fiscalsync/410000 network retire-node --code 410322 --ca /secure/ca
     """
-    retired = retire_node(directory, code, drain=not no_drain)
     words = labels(lang)
+    if directory is not None:
+        retired = retire_node(directory, code, drain=not no_drain)
+        published, number, drained = retired.published, retired.crl_number, retired.drained
+    else:
+        with _writing(ctx) as node:
+            ca = ca_dir or node.settings.revocation_ca
+            if ca is None:
+                raise click.UsageError(
+                    "give --ca DIR (the root CA folder), or [revocation] ca in node.toml"
+                )
+            secret = passphrase_file or node.settings.revocation_passphrase_file
+            done = membership.retire(node, code, ca, _passphrase(secret))
+        published, number, drained = done.published, done.crl_number, not done.in_flight
     click.echo(
         words["n.retired"].format(
             code=code,
-            crl=retired.crl_number,
-            version=retired.published.topology.version,
-            count=retired.published.changesets,
+            crl=number,
+            version=published.topology.version,
+            count=published.changesets,
         )
     )
-    if not retired.drained:
+    if not drained:
         click.echo(words["n.not_drained"])
 
 

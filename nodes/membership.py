@@ -53,12 +53,14 @@ __all__ = [
     "KIND",
     "STATEMENTS",
     "Published",
+    "Retirement",
     "adopt",
     "follow",
     "added",
     "held_version",
     "moved",
     "publish",
+    "retire",
     "retired",
 ]
 
@@ -260,6 +262,36 @@ def publish(
         write_atomic(file, text.encode("utf-8"))
     node.adopt_topology(topology)
     return Published(topology, count)
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """What :func:`retire` did."""
+
+    published: Published
+    crl_number: int
+    in_flight: int
+    """The province's change-sets to it still without a receipt (closed, with a statement)."""
+
+
+def retire(
+    node: Node, code: str, ca_dir: Path, passphrase: bytes | None, clock: Clock = SYSTEM_CLOCK
+) -> Retirement:
+    """At the province (撤销 retire): revoke every certificate of ``code`` with the root CA
+    in ``ca_dir`` and send the revocation list down, then the next topology version
+    without it; each node closes what it still had in flight with it, with a statement.
+    Refused before anything is written when ``code`` cannot be retired."""
+    retired(load_topology(node.settings.topology), code)
+    with node.engine.connect() as conn:
+        in_flight = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(outbox)
+            .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
+        ).scalar_one()
+    keys.revoke_node(ca_dir, code, "cessation_of_operation", passphrase)
+    number, _sent = keys.publish_revocation(node, ca_dir, passphrase, clock)
+    published = publish(node, lambda current: retired(current, code), clock=clock)
+    return Retirement(published, number, int(in_flight))
 
 
 def _check_new_channel(conn: Connection, me: str, joining: str) -> None:
