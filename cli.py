@@ -28,6 +28,7 @@ from nodes import (
     hosting,
     init_network,
     init_node,
+    joining,
     keys,
     load_topology,
     membership,
@@ -211,6 +212,57 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
     click.echo(
         _next_steps(created.path, code, load_topology(created.topology_file).node(code).role)
     )
+
+
+@cli.command()
+@click.argument("home", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--node", "code", required=True, help="This node's code, e.g. 410183.")
+@click.option(
+    "--topology",
+    "topology_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The province's topology that lists this node ('network add-node' made it).",
+)
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new folder for the request to send (CODE.csr, CODE.pub).",
+)
+@click.option("--db", "db_url", help="Database URL (default: SQLite node.db in HOME).")
+@click.option(
+    "--suite",
+    type=click.Choice(registered_suites()),
+    default=DEFAULT_SUITE,
+    show_default=True,
+    help="Signature suite of the network.",
+)
+def join(
+    home: Path, code: str, topology_file: Path, out: Path, db_url: str | None, suite: str
+) -> None:
+    """Join the network on this machine (加入): make the node home and its keys, and
+    write the request to send: CODE.csr to the province, CODE.pub to the parent.
+
+    The province answers with 'network answer-join', and 'keys install ANSWER' here
+    installs what comes back; then start the agent.
+
+    \b
+    Example:
+      fiscalsync join /srv/fiscalsync/410183 --node 410183 --topology topology.toml \\
+          -o /tmp/410183-request
+    """
+    made = joining.request(home, code, topology_file, out, database_url=db_url, suite=suite)
+    parent = made.spec.parent
+    click.echo(f"Created node home {made.home.path} for {code} ({made.spec.role}).")
+    click.echo(f"Send {made.csr} to the province, which runs:")
+    click.echo(
+        f"  fiscalsync --home PROVINCE_HOME network answer-join {out} --ca CA -o {code}-answer"
+    )
+    click.echo(f"Send {made.ssh_public} to the parent {parent}, which runs:")
+    click.echo(f"  fiscalsync --home PARENT_HOME sftp-config --keys FOLDER_OF_{code}.pub")
+    click.echo(f"With the answer: fiscalsync --home {made.home.path} keys install ANSWER")
 
 
 _lang_option = click.option(
@@ -645,21 +697,41 @@ def keys_new(ctx: click.Context, renew: bool, suite: str | None) -> None:
 
 
 @keys_group.command("install")
-@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("cert", type=click.Path(path_type=Path))
 @click.option(
     "--ca-cert",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The province's ca.crt.",
+    help="The province's ca.crt (with a certificate file).",
 )
 @click.pass_context
-def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
+def keys_install(ctx: click.Context, cert: Path, ca_cert: Path | None) -> None:
     """Install this node's certificate and the root certificate, after checking them.
+
+    Given the folder the province's 'network answer-join' wrote, it installs the
+    certificate and root certificate in it, and its revocation list and recovery
+    certificate when this home has none yet.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 keys install 410102.crt --ca-cert ca.crt
+      fiscalsync --home /srv/fiscalsync/410183 keys install /tmp/410183-answer
     """
+    if cert.is_dir():
+        with _writing(ctx, check_schema=False) as node:
+            done = joining.install(node.home, node.spec.code, cert)
+            node.settle_suite()
+        identity = done.identity
+        click.echo(
+            f"Installed certificate of {identity.code} ({identity.role}), serial "
+            f"{identity.serial:x}."
+        )
+        if done.crl_number is not None:
+            click.echo(f"Installed revocation list {done.crl_number}.")
+        if done.recovery:
+            click.echo("Installed the province's recovery certificate.")
+        return
+    if ca_cert is None:
+        raise click.UsageError("give --ca-cert FILE with a certificate file, or an answer folder")
     with _writing(ctx, check_schema=False) as node:
         identity, superseded = keys.install_certificate(node.home, cert, ca_cert)
         if identity.code != node.spec.code:
@@ -988,6 +1060,51 @@ def network_move_node(
             version=published.topology.version,
             count=published.changesets,
         )
+    )
+
+
+@network.command("answer-join")
+@click.argument("request", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--ca",
+    "ca_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The root CA folder (default: [revocation] ca of node.toml).",
+)
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new folder for the answer to send back.",
+)
+@_passphrase_option
+@click.pass_context
+def network_answer_join(
+    ctx: click.Context,
+    request: Path,
+    ca_dir: Path | None,
+    out: Path,
+    passphrase_file: Path | None,
+) -> None:
+    """Answer a node joining on its own machine, at the province: sign the request
+    'fiscalsync join' wrote, for the role the topology gives it, and write what goes
+    back: CODE.crt, ca.crt, crl.pem, recovery.crt and topology.toml.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 network answer-join /tmp/410183-request \\
+          --ca /secure/ca -o /tmp/410183-answer
+    """
+    with Node.open(_home(ctx)) as node:
+        ca = ca_dir or node.settings.revocation_ca
+        if ca is None:
+            raise click.UsageError("give --ca DIR (the root CA folder), or [revocation] ca")
+        secret = passphrase_file or node.settings.revocation_passphrase_file
+        answered = joining.answer(node, request, ca, _passphrase(secret), out)
+    click.echo(
+        f"Signed {answered.code} ({answered.role}); send back {answered.folder}: "
+        f"{', '.join(answered.files)}"
     )
 
 
@@ -1475,7 +1592,7 @@ def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path |
 
 
 @revocation.command("install")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.pass_context
 def revocation_install(ctx: click.Context, file: Path) -> None:
     """Install the province's revocation list (crl.pem) on this node, after checking it.
@@ -1486,7 +1603,10 @@ def revocation_install(ctx: click.Context, file: Path) -> None:
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 revocation install crl.pem
+      fiscalsync --home /srv/fiscalsync/410183 revocation install /tmp/410183-answer
     """
+    if file.is_dir():  # the answer to a join
+        file = file / "crl.pem"
     with _writing(ctx, exclusive=True, check_schema=False) as node:  # not during a round
         crl = keys.install_crl(node.home, file)
         zone = node.settings.time_zone
