@@ -481,6 +481,16 @@ def follow(node: Node) -> bool:
     that added it) and the database takes it, as it does a file it never held and one
     of the version it holds edited by hand (an endpoint, a host key)."""
     file = node.settings.topology
+    with topology_lock(node.home.path):  # not while the province publishes
+        written, topology = _follow(node, file)
+    if topology.children(node.spec.code) and not node.home.mailboxes.exists():
+        node.home.mailboxes.mkdir()
+    if topology.sha256() != node.topology.sha256():
+        node.adopt_topology(topology)
+    return written
+
+
+def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
     text = file.read_text(encoding="utf-8")
     on_disk = load_topology(file)
     with node.engine.begin() as conn:
@@ -498,12 +508,7 @@ def follow(node: Node) -> bool:
             elif row.toml != text:
                 values = {"version": on_disk.version, "toml": text}
                 conn.execute(tables.topology_file.update().values(values))
-    topology = load_topology(file) if written else on_disk
-    if topology.children(node.spec.code) and not node.home.mailboxes.exists():
-        node.home.mailboxes.mkdir()
-    if topology.sha256() != node.topology.sha256():
-        node.adopt_topology(topology)
-    return written
+    return written, load_topology(file) if written else on_disk
 
 
 def _takes_file(node: Node, conn: Connection, row: Any, on_disk: Topology) -> bool:

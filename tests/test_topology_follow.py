@@ -93,3 +93,35 @@ def test_a_county_given_a_later_file_keeps_it_until_the_version_comes(
     assert load_topology(county).version == 1
     settle(province)
     assert held(province, "410102") == (1, 1)
+
+
+def test_two_starts_at_once_put_the_file_right_once(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes of one home start together after the crash (the agent and an
+    operator's ``sync``): each holds the home's topology lock while it compares and
+    writes, and the file ends as the database holds it."""
+    import threading
+
+    with monkeypatch.context() as patched:
+        crash_before_the_file(patched)
+        with Node.open(province.path / "410000") as node, pytest.raises(Crash):
+            membership.publish(node, lambda t: membership.moved(t, "410181", "410100"))
+    nodes = [Node.open(province.path / "410000") for _ in range(2)]
+    written: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def start(node: Node) -> None:
+        barrier.wait()
+        written.append(membership.follow(node))
+
+    threads = [threading.Thread(target=start, args=[n]) for n in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for node in nodes:
+        assert node.topology.version == 1
+        node.close()
+    assert sorted(written) == [False, True]  # one wrote it, the other found it right
+    assert held(province, "410000") == (1, 1)
