@@ -29,6 +29,7 @@ from nodes import (
     hosting,
     init_network,
     init_node,
+    joining,
     keys,
     load_topology,
     membership,
@@ -247,6 +248,57 @@ def _chosen_language(ctx: click.Context, _param: Any, value: str | None) -> str:
     """The language of a command's output, kept for its error messages too."""
     ctx.meta[LANG_META] = value or _locale_language()
     return str(ctx.meta[LANG_META])
+
+
+@cli.command()
+@click.argument("home", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--node", "code", required=True, help="This node's code, e.g. 410183.")
+@click.option(
+    "--topology",
+    "topology_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The province's topology that lists this node ('network add-node' made it).",
+)
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new folder for the request to send (CODE.csr, CODE.pub).",
+)
+@click.option("--db", "db_url", help="Database URL (default: SQLite node.db in HOME).")
+@click.option(
+    "--suite",
+    type=click.Choice(registered_suites()),
+    default=DEFAULT_SUITE,
+    show_default=True,
+    help="Signature suite of the network.",
+)
+def join(
+    home: Path, code: str, topology_file: Path, out: Path, db_url: str | None, suite: str
+) -> None:
+    """Join the network on this machine (加入): make the node home and its keys, and
+    write the request to send: CODE.csr to the province, CODE.pub to the parent.
+
+    The province answers with 'network answer-join', and 'keys install ANSWER' here
+    installs what comes back; then start the agent.
+
+    \b
+    Example:
+      fiscalsync join /srv/fiscalsync/410183 --node 410183 --topology topology.toml \\
+          -o /tmp/410183-request
+    """
+    made = joining.request(home, code, topology_file, out, database_url=db_url, suite=suite)
+    parent = made.spec.parent
+    click.echo(f"Created node home {made.home.path} for {code} ({made.spec.role}).")
+    click.echo(f"Send {made.csr} to the province, which runs:")
+    click.echo(
+        f"  fiscalsync --home PROVINCE_HOME network answer-join {out} --ca CA -o {code}-answer"
+    )
+    click.echo(f"Send {made.ssh_public} to the parent {parent}, which runs:")
+    click.echo(f"  fiscalsync --home PARENT_HOME sftp-config --keys FOLDER_OF_{code}.pub")
+    click.echo(f"With the answer: fiscalsync --home {made.home.path} keys install ANSWER")
 
 
 _lang_option = click.option(
@@ -681,21 +733,41 @@ def keys_new(ctx: click.Context, renew: bool, suite: str | None) -> None:
 
 
 @keys_group.command("install")
-@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("cert", type=click.Path(path_type=Path))
 @click.option(
     "--ca-cert",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The province's ca.crt.",
+    help="The province's ca.crt (with a certificate file).",
 )
 @click.pass_context
-def keys_install(ctx: click.Context, cert: Path, ca_cert: Path) -> None:
+def keys_install(ctx: click.Context, cert: Path, ca_cert: Path | None) -> None:
     """Install this node's certificate and the root certificate, after checking them.
+
+    Given the folder the province's 'network answer-join' wrote, it installs the
+    certificate and root certificate in it, and its revocation list and recovery
+    certificate when this home has none yet.
 
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 keys install 410102.crt --ca-cert ca.crt
+      fiscalsync --home /srv/fiscalsync/410183 keys install /tmp/410183-answer
     """
+    if cert.is_dir():
+        with _writing(ctx, check_schema=False) as node:
+            done = joining.install(node.home, node.spec.code, cert)
+            node.settle_suite()
+        identity = done.identity
+        click.echo(
+            f"Installed certificate of {identity.code} ({identity.role}), serial "
+            f"{identity.serial:x}."
+        )
+        if done.crl_number is not None:
+            click.echo(f"Installed revocation list {done.crl_number}.")
+        if done.recovery:
+            click.echo("Installed the province's recovery certificate.")
+        return
+    if ca_cert is None:
+        raise click.UsageError("give --ca-cert FILE with a certificate file, or an answer folder")
     with _writing(ctx, check_schema=False) as node:
         identity, superseded = keys.install_certificate(node.home, cert, ca_cert)
         if identity.code != node.spec.code:
@@ -1027,34 +1099,111 @@ def network_move_node(
     )
 
 
+@network.command("answer-join")
+@click.argument("request", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--ca",
+    "ca_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The root CA folder (default: [revocation] ca of node.toml).",
+)
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new folder for the answer to send back.",
+)
+@_passphrase_option
+@click.pass_context
+def network_answer_join(
+    ctx: click.Context,
+    request: Path,
+    ca_dir: Path | None,
+    out: Path,
+    passphrase_file: Path | None,
+) -> None:
+    """Answer a node joining on its own machine, at the province: sign the request
+    'fiscalsync join' wrote, for the role the topology gives it, and write what goes
+    back: CODE.crt, ca.crt, crl.pem, recovery.crt and topology.toml.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410000 network answer-join /tmp/410183-request \\
+          --ca /secure/ca -o /tmp/410183-answer
+    """
+    with Node.open(_home(ctx)) as node:
+        ca = ca_dir or node.settings.revocation_ca
+        if ca is None:
+            raise click.UsageError("give --ca DIR (the root CA folder), or [revocation] ca")
+        secret = passphrase_file or node.settings.revocation_passphrase_file
+        answered = joining.answer(node, request, ca, _passphrase(secret), out)
+    click.echo(
+        f"Signed {answered.code} ({answered.role}); send back {answered.folder}: "
+        f"{', '.join(answered.files)}"
+    )
+
+
 @network.command("retire-node")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--code", required=True, help="Code of the node to retire, e.g. 410322.")
 @click.option("--no-drain", is_flag=True, help="Do not sync until quiet first.")
+@click.option(
+    "--ca",
+    "ca_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Without DIRECTORY: the root CA folder (default: [revocation] ca of node.toml).",
+)
+@_passphrase_option
 @_lang_option
-def network_retire_node(directory: Path, code: str, no_drain: bool, lang: str) -> None:
-    """Retire a node of a province hosted under DIRECTORY (撤销 retire).
+@click.pass_context
+def network_retire_node(
+    ctx: click.Context,
+    directory: Path | None,
+    code: str,
+    no_drain: bool,
+    ca_dir: Path | None,
+    passphrase_file: Path | None,
+    lang: str,
+) -> None:
+    """Retire a node (撤销 retire), at the province.
 
-    Sync rounds drain its channels first; then every certificate of it is revoked, the
-    revocation list published, and the next topology version, without it, sent to every
-    node. What was still in flight with it is closed at each node, with a statement in
-    HOME/statements/. Its home stays, and its backups stay at the center.
+    Every certificate of it is revoked, the revocation list published, and the next
+    topology version, without it, sent to every node. What was still in flight with it
+    is closed at each node, with a statement in HOME/statements/. Its home stays, and its
+    backups stay at the center. On a province hosted under DIRECTORY, sync rounds drain
+    its channels first (unless --no-drain); without DIRECTORY it runs in the province's
+    home (--home) with its root CA (--ca, or [revocation] ca of node.toml), and the
+    province's change-sets to it still without a receipt are closed and counted.
 
     \b
     Example:
       fiscalsync network retire-node /srv/province --code 410322
+      fiscalsync --home /srv/fiscalsync/410000 network retire-node --code 410322 --ca /secure/ca
     """
-    retired = retire_node(directory, code, drain=not no_drain)
     words = labels(lang)
+    if directory is not None:
+        retired = retire_node(directory, code, drain=not no_drain)
+        published, number, drained = retired.published, retired.crl_number, retired.drained
+    else:
+        with _writing(ctx) as node:
+            ca = ca_dir or node.settings.revocation_ca
+            if ca is None:
+                raise click.UsageError(
+                    "give --ca DIR (the root CA folder), or [revocation] ca in node.toml"
+                )
+            secret = passphrase_file or node.settings.revocation_passphrase_file
+            done = membership.retire(node, code, ca, _passphrase(secret))
+        published, number, drained = done.published, done.crl_number, not done.in_flight
     click.echo(
         words["n.retired"].format(
             code=code,
-            crl=retired.crl_number,
-            version=retired.published.topology.version,
-            count=retired.published.changesets,
+            crl=number,
+            version=published.topology.version,
+            count=published.changesets,
         )
     )
-    if not retired.drained:
+    if not drained:
         click.echo(words["n.not_drained"])
 
 
@@ -1500,7 +1649,7 @@ def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path |
 
 
 @revocation.command("install")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.pass_context
 def revocation_install(ctx: click.Context, file: Path) -> None:
     """Install the province's revocation list (crl.pem) on this node, after checking it.
@@ -1511,7 +1660,10 @@ def revocation_install(ctx: click.Context, file: Path) -> None:
     \b
     Example:
       fiscalsync --home /srv/fiscalsync/410102 revocation install crl.pem
+      fiscalsync --home /srv/fiscalsync/410183 revocation install /tmp/410183-answer
     """
+    if file.is_dir():  # the answer to a join
+        file = file / "crl.pem"
     with _writing(ctx, exclusive=True, check_schema=False) as node:  # not during a round
         crl = keys.install_crl(node.home, file)
         zone = node.settings.time_zone
@@ -3289,7 +3441,9 @@ def serve_command(
     With --homes (a city's data center hosting its counties, 市级集中部署), the page
     shows every hosted home as its own wall tells it, each home's wall under
     /home/CODE/, /api/homes as JSON and /metrics labelled by node; a home that cannot
-    be opened is named and left out.
+    be opened is named and left out. The folders are scanned again before a request (at
+    most every second): a home added there is served, one removed let go, without a
+    restart.
 
     It binds to 127.0.0.1 unless told otherwise; another address needs both TLS
     (--tls-cert, --tls-key) and a login: --logins, or --client-certs (any certificate of
@@ -3316,23 +3470,27 @@ def serve_command(
         clients = web.ClientCertificates(keys_dir / "ca.crt", keys_dir / "crl.pem")
     web.check_binding(host, tls, users, clients)
     if homes_from:
-        with contextlib.ExitStack() as stack:
-            servings = {}
-            for path in hosting.find_homes(list(homes_from)):
-                try:
-                    node = stack.enter_context(Node.open(path))
-                except FiscalsyncError as exc:
-                    click.echo(f"{path}: left out: {exc.message}", err=True)
-                    continue
-                servings[node.spec.code] = web.Serving(node)
+        hosting.find_homes(list(homes_from))  # none there is refused at once
+        hosted = web.Hosted(
+            {},
+            logins=users,
+            scan=lambda: hosting.find_homes(list(homes_from), none_ok=True),
+            on_problem=lambda path, why: click.echo(f"{path}: left out: {why}", err=True),
+        )
+        hosted.refresh()
+        try:
             web.serve_app(
-                web.hosted_app(web.Hosted(servings, logins=users)),
+                web.hosted_app(hosted),
                 host,
                 port,
                 tls,
-                on_start=lambda url: click.echo(f"Data wall of {len(servings)} homes on {url}"),
+                on_start=lambda url: click.echo(
+                    f"Data wall of {len(hosted.servings)} homes on {url}"
+                ),
                 clients=clients,
             )
+        finally:
+            hosted.close()
         return
     with Node.open(_home(ctx)) as node:
         web.serve(

@@ -53,6 +53,7 @@ __all__ = [
     "AgentRun",
     "HomeJobStore",
     "add_home",
+    "remove_home",
     "backup_job",
     "keeper_job",
     "purge_job",
@@ -322,6 +323,15 @@ def add_home(
         # Nothing of a home that could not start stays behind: it is tried again whole.
         scheduler.remove_jobstore(store, shutdown=False)
         raise
+
+
+def remove_home(scheduler: BaseScheduler, code: str) -> None:
+    """Take the jobs, job store and worker thread of home ``code`` (:func:`add_home`) out
+    of ``scheduler``; its running job, if any, is let finish. Its jobs stay in its
+    database, where the next agent on that home finds them."""
+    store = f"home-{code}"
+    scheduler.remove_jobstore(store, shutdown=False)
+    scheduler.remove_executor(store, shutdown=False)
 
 
 def schedule_jobs(

@@ -22,7 +22,7 @@ from nodes.settings import LOCAL_TIME
 from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, quarantine
 from schema.engine import reading
-from sync import attempts, changeset, waiting
+from sync import attempts, changeset, held, waiting
 from sync.attempts import MAX_ATTEMPTS, Failure, Stage
 from sync.channel import Spool
 from sync.errors import VerificationError
@@ -37,7 +37,8 @@ class Alert:
     """One thing at a node that an operator should look at."""
 
     kind: str
-    """``parked``, ``damaged``, ``retrying``, ``quarantined`` or ``check``."""
+    """``parked``, ``damaged``, ``retrying``, ``quarantined``, ``held-early``,
+    ``held-verified`` or ``check``."""
     subject: str
     detail: str | Said
     """For people in their language (:func:`nodes.labels.shown`); ``str()`` is English."""
@@ -127,7 +128,22 @@ def alerts(engine: Engine, zone: tzinfo = LOCAL_TIME) -> list[Alert]:
             else said("alert_quarantined", id=entry.id, reason=entry.reason, detail=entry.detail)
         )
         found.append(Alert(kind, original_name(entry.filename), detail))
-    return found + _check_alerts(engine, zone)
+    return found + _held_alerts(engine, zone) + _check_alerts(engine, zone)
+
+
+def _held_alerts(engine: Engine, zone: tzinfo) -> list[Alert]:
+    """The files for other nodes waiting here: those whose signer's certificate begins
+    after this node's clock (it runs slow), and those for a node not known here yet."""
+    waiting = held.held(engine)
+    found = []
+    for verdict, key in ((held.EARLY, "alert_held_early"), (held.VERIFIED, "alert_held")):
+        files = [h for h in waiting if h.verdict == verdict]
+        if files:
+            since = shown_time(files[0].first_seen_at, zone)
+            recipients = ", ".join(sorted({h.recipient for h in files}))
+            detail = said(key, count=len(files), since=since, recipients=recipients)
+            found.append(Alert(f"held-{verdict}", "incoming", detail))
+    return found
 
 
 def shown_time(moment: datetime, zone: tzinfo) -> str:

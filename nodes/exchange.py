@@ -28,7 +28,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nodes import appliers, backups, keeper, keys, membership, rejoin, rejoin_mail, rejoin_request
+from nodes import (
+    appliers,
+    backups,
+    former,
+    keeper,
+    keys,
+    membership,
+    rejoin,
+    rejoin_mail,
+    rejoin_request,
+)
 from nodes.backups import keeper_of
 from nodes.labels import said
 from nodes.locks import home_lock, sync_lock
@@ -39,7 +49,7 @@ from nodes.summary import RoundSummary
 from nodes.topology import Endpoint
 from schema.channels import changeset_log, outbox, relay_log
 from schema.engine import reading
-from sync import attempts, changeset, channel, quarantine, relays
+from sync import attempts, changeset, channel, held, quarantine, relays
 from sync.attempts import Stage
 from sync.changeset import Header
 from sync.channel import Outcome, Spool
@@ -154,10 +164,12 @@ class Exchange:
         self.applier = appliers.for_node(node, self.trust, clock)
         self.acknowledged = appliers.acknowledged_for(node)
         self.retention = timedelta(days=node.settings.quarantine_retention_days)
+        self.held_limit = timedelta(days=node.settings.held_days)
         self._backup_pending = False
         self._rejoining = False
         self.links: dict[str, _Link] = {}
         self.local: Transport | None = None
+        membership.follow(node)  # a crash may have left its file ahead of or behind it
         self._connect()
         with contextlib.suppress(Exception):  # else the round says why
             keeper.offer_crl(node, self.trust.crl)  # one taken by a process that died
@@ -205,6 +217,7 @@ class Exchange:
     def _follow_topology(self) -> None:
         """After a ``topology`` change-set was taken: links and routes of the new version
         (a moved node dials its new parent from the next round on)."""
+        membership.follow(self.node)
         if self.node.topology is self._topology:
             return
         for link in self.links.values():
@@ -271,6 +284,7 @@ class Exchange:
         listed = self._collect_local(summary)
         for link in self.links.values():
             listed |= self._fetch(link, summary)
+        listed |= self._collect_former(summary)
         self._collect_backups(summary)
         self._rejoining = rejoin.in_progress(self.node)
         if self._rejoining:
@@ -283,6 +297,8 @@ class Exchange:
         self._send_outbox(summary, retransmit_now)
         self._send_receipts(summary)
         self._send_relays(summary)
+        waiting = [*self.spool.incoming.iterdir(), *self.spool.relay.iterdir()]
+        held.forget_absent(self.engine, {p.name for p in waiting})
         self._forget_gone(listed)
         summary.pending_receipts = self._count_unacknowledged()
         for link in self.links.values():
@@ -352,6 +368,22 @@ class Exchange:
             self._arrived(target, link.code, summary)
         return seen
 
+    def _collect_former(self, summary: RoundSummary) -> set[str]:
+        """A moved node empties its mailbox at a former parent (:mod:`nodes.former`)."""
+        seen: set[str] = set()
+        for spec in former.to_collect(self.node):
+            link = self._link(f"former parent {spec.code}", spec.endpoint, spec.code)
+            try:
+                found = self._fetch(link, summary)
+            finally:
+                link.transport.close()
+            if link.error is not None:
+                former.failed(self.node, spec.code)
+            elif not found:
+                former.done(self.node, spec.code)
+            seen |= found
+        return seen
+
     def _still_up(self, link: _Link, exc: TransportError) -> bool:
         """After one file failed to transfer: is the link still up (the file's failure),
         or down (marked so for the rest of the round)?"""
@@ -389,15 +421,19 @@ class Exchange:
     ) -> bool:
         """Admit a file for another node to ``relay/`` (True), or quarantine it here."""
         try:
-            # Verified first: only what the province signed waits for a topology here.
-            try:
-                relays.verify_for_relay(path, self.trust)
-            except CertificateNotYetBegun:
-                return False  # this node's clock runs slow: screened again next round
-            except VerificationError as exc:
-                self._quarantine(path, exc.reason, exc.message, summary)
-                return False
+            # Verified first: only what the province signed waits for a topology here;
+            # once, for a file that waits (sync.held).
+            if not held.verified(self.engine, path, self.trust):
+                try:
+                    relays.verify_for_relay(path, self.trust)
+                except CertificateNotYetBegun:  # this node's clock runs slow: next round
+                    held.hold(self.engine, path, header, held.EARLY, self.trust, self.clock)
+                    return False
+                except VerificationError as exc:
+                    self._quarantine(path, exc.reason, exc.message, summary)
+                    return False
             if self._awaits_topology(header, source):
+                self._hold(path, header, summary)
                 return False  # for a node joining: relayed once its topology comes
             refusal = self.routes.refusal(path.name, header.recipient, source)
             if refusal is not None:
@@ -416,6 +452,14 @@ class Exchange:
             return False
         summary.new_relays += admission.first
         return True
+
+    def _hold(self, path: Path, header: Header, summary: RoundSummary) -> None:
+        """Keep a file for a node not known here, until the age limit (by this node's
+        clock): then it goes to quarantine, as a retired or never-coming node's would."""
+        waiting = held.hold(self.engine, path, header, held.VERIFIED, self.trust, self.clock)
+        late = held.overdue(waiting, self.clock, self.held_limit, self.node.topology.version)
+        if late is not None:
+            self._quarantine(path, held.REASON, late, summary)
 
     def _awaits_topology(self, header: Header, source: str | None) -> bool:
         """A change-set from the province, come from above, for a node this one does not

@@ -154,6 +154,11 @@ def _migrate_new_database(url: str, topology: Topology, code: str, suite: str) -
                 )
             )
             conn.execute(tables.topology_node.insert(), topology_rows(topology))
+            conn.execute(
+                tables.topology_file.insert().values(
+                    id=1, version=topology.version, toml=topology.to_toml()
+                )
+            )
             for load in HOME_LOADERS:
                 load(conn)
 

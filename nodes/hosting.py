@@ -14,6 +14,9 @@ kept in the same table of its database, so a home moves between the two freely).
   A job that fails is logged by the scheduler, and runs again at its next time; a home
   whose database refuses to record its jobs' times (a full disk) has its jobs held back
   ``retry_seconds`` (:class:`nodes.agent.HomeJobStore`).
+- The folders are scanned again every ``retry_seconds``, and at once on SIGHUP: a home
+  added there starts without a restart, one removed stops (its jobs leave the
+  scheduler, its lock is let go).
 - ``--metrics-port`` serves every running home's figures, each series labelled ``node``.
 """
 
@@ -21,12 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from nodes import logs, metrics
-from nodes.agent import add_home, run_until_stopped, scheduler_for_homes
+from nodes.agent import add_home, remove_home, run_until_stopped, scheduler_for_homes
 from nodes.locks import agent_lock
 from nodes.node import Node
 from nodes.settings import SETTINGS_FILE
@@ -39,19 +45,21 @@ RETRY_SECONDS = 60
 log = logging.getLogger("fiscalsync.agent")
 
 
-def find_homes(folders: list[Path]) -> list[Path]:
+def find_homes(folders: list[Path], *, none_ok: bool = False) -> list[Path]:
     """The node homes among ``folders`` and their subfolders (a folder with ``node.toml``),
-    in order, each once; refused when there is none."""
+    in order, each once; refused when there is none (unless ``none_ok``: a rescan)."""
     found: list[Path] = []
     for folder in folders:
         if not folder.is_dir():
+            if none_ok:
+                continue
             raise InputError(f"{folder} is not a folder", hint="give a folder of node homes")
         if (folder / SETTINGS_FILE).is_file():
             candidates = [folder]
         else:
             candidates = sorted(p for p in folder.iterdir() if (p / SETTINGS_FILE).is_file())
         found += [p.resolve() for p in candidates if p.resolve() not in found]
-    if not found:
+    if not found and not none_ok:
         names = ", ".join(str(f) for f in folders)
         raise InputError(
             f"no node home (a folder with {SETTINGS_FILE}) in {names}",
@@ -61,14 +69,20 @@ def find_homes(folders: list[Path]) -> list[Path]:
 
 
 class _Homes:
-    """The homes of one agent: those running, and those to try again."""
+    """The homes of one agent: those running, and those to try again. The folders are
+    scanned again every ``retry_seconds`` (and on SIGHUP): a home added there starts, one
+    removed stops (its jobs leave the scheduler, its lock is let go)."""
 
-    def __init__(self, scheduler: Any, homes: list[Path], retry_seconds: int) -> None:
+    def __init__(
+        self, scheduler: Any, folders: list[Path], homes: list[Path], retry_seconds: int
+    ) -> None:
         self.scheduler = scheduler
+        self.folders = folders
         self.retry_seconds = retry_seconds
         self.waiting = list(homes)
         self.running: tuple[Node, ...] = ()  # replaced whole: a scrape reads it meanwhile
-        self.stack = contextlib.ExitStack()
+        self.held: dict[Path, tuple[Node, contextlib.ExitStack]] = {}
+        self.lock = threading.Lock()  # the rescan job and SIGHUP's
 
     def start_waiting(self) -> list[str]:
         """Open and schedule every waiting home that can be; describe what started."""
@@ -95,8 +109,32 @@ class _Homes:
             except BaseException:
                 self.running = tuple(n for n in self.running if n is not node)
                 raise
-            self.stack.enter_context(stack.pop_all())
+            self.held[home] = (node, stack.pop_all())
         return f"{node.spec.code} ({', '.join(described)})"
+
+    def rescan(self) -> tuple[list[str], list[str]]:
+        """Scan the folders again: start the homes added (and those still waiting), stop
+        those removed; describe what started and what stopped."""
+        with self.lock:
+            found = find_homes(self.folders, none_ok=True)
+            stopped = [self._stop(home) for home in list(self.held) if home not in found]
+            self.waiting = [h for h in self.waiting if h in found]
+            self.waiting += [h for h in found if h not in self.held and h not in self.waiting]
+            return self.start_waiting(), stopped
+
+    def _stop(self, home: Path) -> str:
+        node, stack = self.held.pop(home)
+        code = node.spec.code
+        remove_home(self.scheduler, code)
+        self.running = tuple(n for n in self.running if n is not node)
+        metrics.forget_node(code)
+        stack.close()
+        return f"{code} ({home}: no longer a node home there)"
+
+    def close(self) -> None:
+        for home in list(self.held):
+            _node, stack = self.held.pop(home)
+            stack.close()
 
 
 def run_homes(
@@ -110,30 +148,46 @@ def run_homes(
     """Run the jobs of every home under ``folders`` until SIGTERM or SIGINT (see the module)."""
     homes = find_homes(folders)
     logs.configure("agent", log_format)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # before any thread
     scheduler = scheduler_for_homes()
-    state = _Homes(scheduler, homes, retry_seconds)
-    with state.stack:
+    state = _Homes(scheduler, folders, homes, retry_seconds)
+    try:
         described = state.start_waiting()
+        scheduler.add_job(
+            _rescan,
+            "interval",
+            seconds=retry_seconds,
+            args=[state],
+            id="homes",
+            name="scan the folders of homes again",
+        )
         if state.waiting:
-            scheduler.add_job(
-                _retry,
-                "interval",
-                seconds=retry_seconds,
-                args=[state],
-                id="homes",
-                name="open the homes that could not be",
-            )
             described.append(f"{len(state.waiting)} home(s) tried again every {retry_seconds}s")
+        described.append(f"{', '.join(map(str, folders))} scanned every {retry_seconds}s")
         if metrics_port is not None:
             metrics.start_server(metrics.agent_registry(lambda: state.running), metrics_port)
             described.append(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
         for line in described:
             log.info("started: %s", line)
+        threading.Thread(target=_on_sighup, args=[scheduler], name="sighup", daemon=True).start()
         run_until_stopped(scheduler, described, on_start)
+    finally:
+        state.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
-def _retry(state: _Homes) -> None:
-    for line in state.start_waiting():
+def _on_sighup(scheduler: Any) -> None:
+    """SIGHUP (blocked in every thread, waited for here, so it is never lost in one that
+    sleeps): scan the folders of homes now, not at the next interval."""
+    while True:
+        signal.sigwait({signal.SIGHUP})
+        log.info("signal SIGHUP: scanning the folders of homes again")
+        scheduler.modify_job("homes", next_run_time=datetime.now(UTC))
+
+
+def _rescan(state: _Homes) -> None:
+    started, stopped = state.rescan()
+    for line in started:
         log.info("started: %s", line)
-    if not state.waiting:
-        state.scheduler.remove_job("homes")
+    for line in stopped:
+        log.info("stopped: %s", line)

@@ -38,6 +38,7 @@ from nodes.locks import topology_lock
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
 from schema import tables
+from schema.backups import restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.locks import lock_scope
 from schema.tables import code_item
@@ -52,11 +53,14 @@ __all__ = [
     "KIND",
     "STATEMENTS",
     "Published",
+    "Retirement",
     "adopt",
+    "follow",
     "added",
     "held_version",
     "moved",
     "publish",
+    "retire",
     "retired",
 ]
 
@@ -214,7 +218,8 @@ def publish(
 ) -> Published:
     """At the province: apply ``change`` to the topology it holds, number it the next
     version and send it to every node, all in one transaction; the province's own file
-    is replaced before the commit and put back if the commit fails.
+    follows once that transaction committed (a crash in between leaves it behind its
+    database, and :func:`follow` puts it right at the next start).
 
     ``joining`` names a node that joins with this version: it also gets the province's
     code-set extensions and its current revocation list, right after the topology.
@@ -229,41 +234,64 @@ def publish(
     with topology_lock(node.home.path):
         current = load_topology(file)
         proposed = change(current)
-        old_text = file.read_text(encoding="utf-8")
         signer = load_signer(node.home.keys)
         spool = node.spool
-        wrote = False
-        try:
-            with node.engine.begin() as conn:
-                if joining is not None:
-                    _check_new_channel(conn, node.spec.code, joining)
-                held = lock_scope(conn, COUNTER, node.spec.code)
-                version = max(held, current.version) + 1
-                text = dataclasses.replace(proposed, version=version).to_toml()
-                topology = _checked(text, file)
-                _record(conn, topology, node.spec.code, version)
-                gone = sorted(n.code for n in current if n.code not in topology)
-                if gone:
-                    _close_channels(node, conn, gone, version, clock.now())
-                operations = [{"op": KIND, "version": version, "toml": text}]
-                first = _first_changesets(conn, node) if joining is not None else []
-                recipients = sorted(n.code for n in topology if n.code != node.spec.code)
-                count = 0
-                for code in recipients:
-                    enqueue(conn, spool, signer, code, KIND, operations, clock)
-                    count += 1
-                    if code == joining:
-                        for kind, ops in first:
-                            enqueue(conn, spool, signer, code, kind, ops, clock)
-                            count += 1
-                write_atomic(file, text.encode("utf-8"))
-                wrote = True
-        except BaseException:
-            if wrote:
-                write_atomic(file, old_text.encode("utf-8"))
-            raise
+        with node.engine.begin() as conn:
+            if joining is not None:
+                _check_new_channel(conn, node.spec.code, joining)
+            held = lock_scope(conn, COUNTER, node.spec.code)
+            version = max(held, current.version) + 1
+            text = dataclasses.replace(proposed, version=version).to_toml()
+            topology = _checked(text, file)
+            _record(conn, topology, node.spec.code, version)
+            _hold_file(conn, version, text)
+            gone = sorted(n.code for n in current if n.code not in topology)
+            if gone:
+                _close_channels(node, conn, gone, version, clock.now())
+            operations = [{"op": KIND, "version": version, "toml": text}]
+            first = _first_changesets(conn, node) if joining is not None else []
+            recipients = sorted(n.code for n in topology if n.code != node.spec.code)
+            count = 0
+            for code in recipients:
+                enqueue(conn, spool, signer, code, KIND, operations, clock)
+                count += 1
+                if code == joining:
+                    for kind, ops in first:
+                        enqueue(conn, spool, signer, code, kind, ops, clock)
+                        count += 1
+        write_atomic(file, text.encode("utf-8"))
     node.adopt_topology(topology)
     return Published(topology, count)
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """What :func:`retire` did."""
+
+    published: Published
+    crl_number: int
+    in_flight: int
+    """The province's change-sets to it still without a receipt (closed, with a statement)."""
+
+
+def retire(
+    node: Node, code: str, ca_dir: Path, passphrase: bytes | None, clock: Clock = SYSTEM_CLOCK
+) -> Retirement:
+    """At the province (撤销 retire): revoke every certificate of ``code`` with the root CA
+    in ``ca_dir`` and send the revocation list down, then the next topology version
+    without it; each node closes what it still had in flight with it, with a statement.
+    Refused before anything is written when ``code`` cannot be retired."""
+    retired(load_topology(node.settings.topology), code)
+    with node.engine.connect() as conn:
+        in_flight = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(outbox)
+            .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
+        ).scalar_one()
+    keys.revoke_node(ca_dir, code, "cessation_of_operation", passphrase)
+    number, _sent = keys.publish_revocation(node, ca_dir, passphrase, clock)
+    published = publish(node, lambda current: retired(current, code), clock=clock)
+    return Retirement(published, number, int(in_flight))
 
 
 def _check_new_channel(conn: Connection, me: str, joining: str) -> None:
@@ -416,9 +444,9 @@ def _hold(
     node: Node, conn: Connection, topology: Topology, version: int, text: str, now: Any
 ) -> None:
     """Hold ``topology`` as version ``version``: the database, the channels of the nodes
-    it no longer lists closed, and the file when it is older."""
+    it no longer lists closed, and the file it follows when that is older (written
+    after the commit, by :func:`follow`)."""
     me = node.spec.code
-    file = node.settings.topology
     # Gone since the version this database holds (its file may be later: a home made or
     # restored with a newer one), not since the file.
     held = conn.execute(sa.select(tables.topology_node.c.code)).scalars()
@@ -426,13 +454,72 @@ def _hold(
     _record(conn, topology, me, version)
     if gone:
         _close_channels(node, conn, gone, version, now)
-    if node.topology.version > version:
-        return  # the file is ahead (a new home made with it, a restore replaying)
-    if load_topology(file).version < version:
-        write_atomic(file, text.encode("utf-8"))
-    if topology.children(me) and not node.home.mailboxes.exists():
+    _hold_file(conn, version, text)
+
+
+def _hold_file(conn: Connection, version: int, text: str) -> None:
+    """Keep ``text`` as the topology file this node follows, unless the one kept is of
+    the same version or a later one (a home made with a later file, a restore replaying)."""
+    row = conn.execute(
+        sa.select(tables.topology_file.c.version).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        conn.execute(tables.topology_file.insert().values(id=1, version=version, toml=text))
+    elif row < version:
+        conn.execute(tables.topology_file.update().values(version=version, toml=text))
+
+
+def follow(node: Node) -> bool:
+    """Make the home's topology file, and the topology ``node`` follows, the ones its
+    database holds; True when the file was written.
+
+    The file is written after the commit that changed what the database holds, so a
+    crash in between leaves it behind, which this puts right. A file ahead of the
+    database is put back at the province (a version that never committed: only
+    :func:`publish` writes its file) unless the province was restored beside a later
+    file; at any other node a later file is the operator's (a home given the version
+    that added it) and the database takes it, as it does a file it never held and one
+    of the version it holds edited by hand (an endpoint, a host key)."""
+    file = node.settings.topology
+    with topology_lock(node.home.path):  # not while the province publishes
+        written, topology = _follow(node, file)
+    if topology.children(node.spec.code) and not node.home.mailboxes.exists():
         node.home.mailboxes.mkdir()
-    node.adopt_topology(topology)
+    if topology.sha256() != node.topology.sha256():
+        node.adopt_topology(topology)
+    return written
+
+
+def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
+    text = file.read_text(encoding="utf-8")
+    on_disk = load_topology(file)
+    with node.engine.begin() as conn:
+        row = conn.execute(
+            sa.select(tables.topology_file.c.version, tables.topology_file.c.toml).with_for_update()
+        ).first()
+        if row is not None and row.toml != text and not _takes_file(node, conn, row, on_disk):
+            write_atomic(file, row.toml.encode("utf-8"))
+            written = True
+        else:
+            written = False
+            if row is None:
+                values = {"id": 1, "version": on_disk.version, "toml": text}
+                conn.execute(tables.topology_file.insert().values(values))
+            elif row.toml != text:
+                values = {"version": on_disk.version, "toml": text}
+                conn.execute(tables.topology_file.update().values(values))
+    return written, load_topology(file) if written else on_disk
+
+
+def _takes_file(node: Node, conn: Connection, row: Any, on_disk: Topology) -> bool:
+    """Whether the database takes a file other than the one it holds (see :func:`follow`)."""
+    if on_disk.version == row.version:
+        return True  # edited by hand (an endpoint, a host key)
+    if on_disk.version < row.version:
+        return False
+    if node.spec.role != "province":
+        return True
+    return conn.execute(sa.select(restore_log.c.manifest_id).limit(1)).first() is not None
 
 
 def _close_channels(node: Node, conn: Connection, gone: list[str], version: int, now: Any) -> None:

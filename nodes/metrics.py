@@ -13,6 +13,7 @@ both.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -219,6 +220,18 @@ def record_round(code: str, summary: RoundSummary) -> None:
         _MOVED.labels(code, name).inc(getattr(summary, name))
     _BYTES.labels(code, "sent").inc(summary.bytes_sent)
     _BYTES.labels(code, "received").inc(summary.bytes_received)
+
+
+def forget_node(code: str) -> None:
+    """Let go of the agent's counts of node ``code`` (a hosted home that stopped)."""
+    with contextlib.suppress(KeyError):
+        _ROUNDS.remove(code)
+    for name in _ROUND_COUNTS:
+        with contextlib.suppress(KeyError):
+            _MOVED.remove(code, name)
+    for direction in ("sent", "received"):
+        with contextlib.suppress(KeyError):
+            _BYTES.remove(code, direction)
 
 
 class _Nodes(Collector):

@@ -237,15 +237,10 @@ def retire_node(
     with Node.open(province) as node:
         membership.retired(load_topology(node.settings.topology), code)  # refused early
     drained = not drain or sync_network(path, until_quiet=True, clock=clock).quiet
-    ca_dir = path / keys.CA_FOLDER
-    keys.revoke_node(ca_dir, code, "cessation_of_operation", None)
     with Node.open(province) as node:
-        number, _sent = keys.publish_revocation(node, ca_dir, None, clock)
-        published = membership.publish(
-            node, lambda current: membership.retired(current, code), clock=clock
-        )
-    (path / TOPOLOGY_FILE).write_text(published.topology.to_toml(), encoding="utf-8")
-    return Retired(published, number, drained)
+        done = membership.retire(node, code, path / keys.CA_FOLDER, None, clock)
+    (path / TOPOLOGY_FILE).write_text(done.published.topology.to_toml(), encoding="utf-8")
+    return Retired(done.published, done.crl_number, drained)
 
 
 def _province_home(path: Path) -> Path:

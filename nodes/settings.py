@@ -43,6 +43,7 @@ DEFAULT_TENDAY_DEADLINE_DAYS = 3
 DEFAULT_QUARANTINE_RETENTION_DAYS = 90
 DEFAULT_RECONCILE_DAYS = {"unacknowledged_days": 3, "late_receipt_days": 3, "breakdown_days": 30}
 DEFAULT_CRL_VALIDITY_DAYS = 7
+DEFAULT_HELD_DAYS = 30
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 """The zone of every node (Beijing time): times are stored in UTC and shown in it, and
 report days begin and end in it."""
@@ -90,6 +91,9 @@ class Settings:
     backup_hour: int = 1
     """The hour (Beijing time) the agent takes the nightly backup; the keeper verifies at
     this hour plus two."""
+    held_days: int = DEFAULT_HELD_DAYS
+    """[relay] held_days: a change-set for another node held here longer than this (by this
+    node's clock; a node that retired or never came) goes to quarantine (:mod:`sync.held`)."""
     retention_days: int = 400
     """[retention] days: acknowledged change-sets' files older than this (and never
     younger than the backup retention) are purged (:mod:`nodes.retention`)."""
@@ -132,6 +136,10 @@ def render_settings(code: str, database_url: str | None, sync_interval_seconds: 
         "# Entries released or dropped more than this many days ago are purged, with any file\n"
         "# of theirs, by the sync round (open entries are kept until an operator closes them).\n"
         f"retention_days = {DEFAULT_QUARANTINE_RETENTION_DAYS}\n"
+        "\n[relay]\n"
+        "# A change-set held here for a node this one does not know yet (one joining) goes to\n"
+        "# quarantine when it has waited this many days, by this node's clock (1 to 3650).\n"
+        f"held_days = {DEFAULT_HELD_DAYS}\n"
         "\n[reconcile]\n"
         "# A change-set with no receipt after this many days, a receipt back later than this,\n"
         "# and a breakdown (分解) made this long after its appropriation arrived are findings.\n"
@@ -238,6 +246,9 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     year_close = get("year", "close", str, "carry")
     if year_close not in ("carry", "recover"):
         raise ConfigError(said("settings_year_close", path=path, year_close=year_close))
+    held_days = get("relay", "held_days", int, DEFAULT_HELD_DAYS)
+    if not 1 <= held_days <= 3_650:
+        raise ConfigError(f"{path}: [relay] held_days must be from 1 to 3650")
     retention_days = get("retention", "days", int, 400)
     if not 1 <= retention_days <= 36_500:
         raise ConfigError(said("settings_retention_days", path=path))
@@ -263,6 +274,7 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         backup_keep_daily=keep_daily,
         backup_keep_monthly=keep_monthly,
         backup_hour=backup_hour,
+        held_days=held_days,
         retention_days=retention_days,
         year_close=year_close,
     )

@@ -34,6 +34,7 @@ from typing import Any
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -44,6 +45,7 @@ from nodes.node import Node
 from nodes.settings import LOCAL_TIME
 from nodes.wall import Wall, wall
 from nodes.wall_labels import FIGURES, LABELS, LEVELS
+from schema.errors import FiscalsyncError
 from schema.types import parse_utc
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import ConfigError
@@ -180,10 +182,68 @@ class Serving:
 @dataclass
 class Hosted:
     """What ``serve --homes`` holds: the serving of every node home a data center hosts
-    (市级集中部署), by code, each with its own database and its own wall."""
+    (市级集中部署), by code, each with its own database and its own wall.
+
+    With ``scan`` (the homes under the folders now), they are found again before a
+    request at most every ``rescan_seconds``: a home added is opened and served, one
+    removed let go, without a restart; one that cannot be opened is told to
+    ``on_problem`` and tried again at the next scan."""
 
     servings: dict[str, Serving]
     logins: Logins | None = None
+    scan: Callable[[], list[Path]] | None = None
+    on_problem: Callable[[Path, str], None] | None = None
+    rescan_seconds: float = FRESH_FOR
+
+    def __post_init__(self) -> None:
+        self._scan_lock = threading.Lock()
+        self._scanned_at: float | None = None
+        self._opened: dict[Path, str] = {}
+        self._told: dict[Path, str] = {}
+        self.version = 0
+        """Raised whenever the homes served change (the routes are made again)."""
+
+    def refresh(self) -> None:
+        """Find the homes again (with ``scan``), at most every ``rescan_seconds``."""
+        if self.scan is None:
+            return
+        with self._scan_lock:
+            now = time.monotonic()
+            if self._scanned_at is not None and now - self._scanned_at < self.rescan_seconds:
+                return
+            self._scanned_at = now
+            found = self.scan()
+            servings = dict(self.servings)
+            for path, code in list(self._opened.items()):
+                if path not in found:
+                    del self._opened[path]
+                    servings.pop(code).node.close()
+            for path in found:
+                if path in self._opened:
+                    continue
+                try:
+                    node = Node.open(path)
+                except FiscalsyncError as exc:
+                    if self.on_problem is not None and self._told.get(path) != exc.message:
+                        self.on_problem(path, exc.message)  # once, until it changes
+                    self._told[path] = exc.message
+                    continue
+                self._told.pop(path, None)
+                if node.spec.code in servings:  # the same node twice: served once
+                    node.close()
+                    continue
+                self._opened[path] = node.spec.code
+                servings[node.spec.code] = Serving(node)
+            if servings.keys() != self.servings.keys():
+                self.servings = servings  # replaced whole: a request reads it meanwhile
+                self.version += 1
+
+    def close(self) -> None:
+        """Let go of every home opened by :meth:`refresh`."""
+        with self._scan_lock:
+            for code in self._opened.values():
+                self.servings[code].node.close()
+            self._opened.clear()
 
     def summaries(self) -> list[dict[str, Any]]:
         """Each home as its own wall tells it: its state (the worst of what it waits
@@ -407,7 +467,8 @@ def app(serving: Serving) -> Any:
 def hosted_app(hosted: Hosted) -> Any:
     """The ASGI application of ``serve --homes``: ``/`` every hosted home's tile,
     ``/api/homes`` the same as JSON, ``/metrics`` every home's figures labelled by node,
-    and each home's own wall under ``/home/CODE/``."""
+    and each home's own wall under ``/home/CODE/``; the homes found again before a
+    request when ``hosted`` scans (:meth:`Hosted.refresh`)."""
 
     def page(request: Request) -> Response:
         lang = _lang(request)
@@ -426,17 +487,28 @@ def hosted_app(hosted: Hosted) -> Any:
         nodes = [serving.node for serving in hosted.servings.values()]
         return Response(metrics.exposition_of(nodes), media_type=metrics.CONTENT_TYPE)
 
-    application = Starlette(
-        routes=[
+    def routes() -> list[Any]:
+        return [
             Route("/", page),
             Route("/api/homes", api_homes),
             Route("/metrics", metrics_page),
             *(Mount(f"/home/{code}", app=app(s)) for code, s in hosted.servings.items()),
         ]
-    )
+
+    application = Starlette(routes=routes())
+    made = [hosted.version]
+
+    async def rescanning(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and hosted.scan is not None:
+            await run_in_threadpool(hosted.refresh)
+            if made[0] != hosted.version:
+                made[0] = hosted.version
+                application.router.routes = routes()
+        await application(scope, receive, send)
+
     if hosted.logins is not None:
-        return _BasicAuth(application, hosted.logins)
-    return application
+        return _BasicAuth(rescanning, hosted.logins)
+    return rescanning
 
 
 @contextmanager

@@ -168,6 +168,7 @@ LISTINGS: dict[str, str] = {
     "reason.parked": "parked",
     "reason.route": "route",
     "reason.rejoin": "rejoin",
+    "reason.held": "held too long",
     "a.id": "id",
     "a.year": "year",
     "a.issuer": "issuer",
@@ -266,6 +267,9 @@ LISTINGS: dict[str, str] = {
     "m.alert_quarantined": "quarantine entry {id} ({reason}): {detail}",
     "m.alert_quarantined_again": "quarantine entry {id} ({reason}, arrived {count} times): "
     "{detail}",
+    "m.alert_held_early": "{count} file(s) for {recipients} wait: their signer's certificate begins "
+    "later than this node's clock (first seen {since}); check this node's clock",
+    "m.alert_held": "{count} file(s) held for {recipients}, not known here yet (first seen {since})",
     "m.alert_check": "{kind} (check of {time}): {problem} → {action}",
     "m.alert_check_more": "problems found by the last check: run 'fiscalsync check --read-data'",
     "m.alert_discrepancies": "{count} discrepancy(ies) with {other} (fiscalsync reconcile "

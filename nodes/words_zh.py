@@ -170,6 +170,7 @@ LISTINGS: dict[str, str] = {
     "reason.parked": "已搁置",
     "reason.route": "无法转发",
     "reason.rejoin": "恢复重连",
+    "reason.held": "滞留超期",
     # appropriations
     "a.id": "指标编号",
     "a.year": "年度",
@@ -269,6 +270,9 @@ LISTINGS: dict[str, str] = {
     "m.alert_retrying": "{what}：{max} 轮中已失败 {attempts} 轮：{error}",
     "m.alert_quarantined": "隔离条目 {id}（{reason}）：{detail}",
     "m.alert_quarantined_again": "隔离条目 {id}（{reason}，已到达 {count} 次）：{detail}",
+    "m.alert_held_early": "{count} 个发往 {recipients} 的文件在等待：签名证书的生效时间晚于本节点时钟"
+    "（首次见到 {since}）；请检查本节点时钟",
+    "m.alert_held": "{count} 个发往 {recipients} 的文件滞留在此，本节点尚不认识该节点（首次见到 {since}）",
     "m.alert_check": "{kind}（{time} 的检查）：{problem} → {action}",
     "m.alert_check_more": "上次检查发现的问题：运行 'fiscalsync check --read-data'",
     "m.alert_discrepancies": "与 {other} 对账有 {count} 处不符（fiscalsync reconcile show {id}）",

@@ -41,6 +41,7 @@ from schema.tables import (
     ledger_entry,
     metadata,
     node_identity,
+    topology_file,
     topology_node,
 )
 from schema.types import format_yuan, is_node_code, is_region_code, parse_yuan, utcnow
@@ -86,6 +87,7 @@ __all__ = [
     "rejoin_peer",
     "restore_log",
     "relay_log",
+    "topology_file",
     "topology_node",
     "upgrade",
     "utcnow",

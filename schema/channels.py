@@ -31,6 +31,7 @@ __all__ = [
     "check_finding",
     "check_run",
     "file_attempt",
+    "held_file",
     "outbox",
     "quarantine",
     "relay_log",
@@ -173,6 +174,22 @@ relay_log = Table(
 A change-set travels one path: a copy coming from another neighbour than the first
 (``source``; NULL when not known) is going round in a loop, and is quarantined.
 """
+
+held_file = Table(
+    "held_file",
+    metadata,
+    Column("filename", String(200), primary_key=True),
+    Column("sha256", String(DIGEST_LENGTH), nullable=False),
+    Column("recipient", code_column_type(), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("crl_number", BigInteger),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    CheckConstraint("verdict IN ('verified', 'early')", name="verdict"),
+)
+"""Change-sets for another node waiting here (:mod:`sync.held`): when this node first saw
+each (its own clock), and the verdict of checking it as a relay can (``verified``, under
+revocation list ``crl_number``; ``early``: its signer's certificate begins after this
+node's clock), for the file of hash ``sha256``."""
 
 check_run = Table(
     "check_run",

@@ -47,6 +47,7 @@ __all__ = [
     "region_report",
     "region_report_line",
     "report_line",
+    "topology_file",
     "topology_node",
     "year_close",
     "year_close_line",
@@ -89,6 +90,18 @@ topology_node = Table(
     Column("host_key", String(1000)),
 )
 """The topology this node was set up with (a snapshot; the file in the home is the source)."""
+
+topology_file = Table(
+    "topology_file",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("toml", Text, nullable=False),
+    CheckConstraint("id = 1", name="one"),
+)
+"""The topology file this node follows (one row): written in the transaction that takes or
+publishes a version, and the file in the home is written from it after the commit
+(:func:`nodes.membership.follow`)."""
 
 counter = Table(
     "counter",

@@ -34,6 +34,7 @@ from sync.spool import Spool
 
 __all__ = [
     "Quarantined",
+    "content_sha256",
     "drop",
     "entries",
     "entry",
@@ -57,7 +58,7 @@ class Quarantined:
     changeset_id: str | None
 
 
-def _sha256(path: Path) -> str | None:
+def content_sha256(path: Path) -> str | None:
     """The file's content hash; None when it cannot be read (it is then kept as it is,
     under an entry of its own)."""
     digest = hashlib.sha256()
@@ -91,7 +92,7 @@ def quarantine_file(
         origin, recipient, changeset_id = name.origin, name.recipient, name.id
     except VerificationError:
         pass
-    digest = _sha256(path)
+    digest = content_sha256(path)
     now = clock.now()
     values = {
         "filename": f"{now:%Y%m%dT%H%M%S%f}-{path.name}"[:200],

@@ -6,8 +6,8 @@ would give it: the first request of each kind (topology, backend, suite, clock) 
 ``init_network`` into a template folder, and every request copies that folder (and, on
 PostgreSQL, clones its databases with ``CREATE DATABASE … TEMPLATE``), then writes the new
 folder's paths where a province keeps them: the topology files, each database's
-``topology_node`` endpoints and ``node_identity.topology_sha256``, and the database URLs in
-``node.toml``. What differs from a fresh ``init_network`` is only that the keys and the
+``topology_node`` endpoints, ``topology_file`` and ``node_identity.topology_sha256``, and
+the database URLs in ``node.toml``. What differs from a fresh ``init_network`` is only that the keys and the
 certificates' serial numbers are the same in every copy, which no test compares across
 provinces.
 
@@ -158,5 +158,7 @@ def _rewrite_paths(url: str, old: str, new: str, topology_sha256: str) -> None:
                 .values(endpoint=sa.func.replace(endpoint, old, new))
             )
             conn.execute(tables.node_identity.update().values(topology_sha256=topology_sha256))
+            toml = tables.topology_file.c.toml
+            conn.execute(tables.topology_file.update().values(toml=sa.func.replace(toml, old, new)))
     finally:
         engine.dispose()

@@ -114,3 +114,43 @@ def test_serve_refuses_client_certificates_without_tls(tmp_path: Path, province:
         cli, ["--home", str(province.path / "410000"), "serve", "--client-certs"]
     )
     assert result.exit_code != 0 and "needs TLS" in result.stderr
+
+
+def test_serve_homes_serves_a_home_added_and_lets_go_one_removed(
+    province: Network, tmp_path: Path
+) -> None:
+    from nodes.hosting import find_homes
+
+    hosted_dir = tmp_path / "hosted"
+    hosted_dir.mkdir()
+    (hosted_dir / "410100").symlink_to(province.path / "410100")
+    told: list[str] = []
+    hosted = Hosted(
+        {},
+        scan=lambda: find_homes([hosted_dir], none_ok=True),
+        on_problem=lambda path, why: told.append(f"{path.name}: {why}"),
+        rescan_seconds=0,
+    )
+    try:
+        with running(hosted) as url:
+            codes = [r["code"] for r in json.loads(fetch(url + "api/homes")[1])["homes"]]
+            assert codes == ["410100"]
+            (hosted_dir / "410102").symlink_to(province.path / "410102")
+            broken = hosted_dir / "410122"
+            broken.mkdir()
+            (broken / "node.toml").write_text("[node]\n", encoding="utf-8")
+            codes = [r["code"] for r in json.loads(fetch(url + "api/homes")[1])["homes"]]
+            assert codes == ["410100", "410102"]
+            status, own = fetch(url + "home/410102/api/wall")
+            assert status == 200 and json.loads(own)["served_by"] == "410102"
+            fetch(url + "api/homes")
+            assert len(told) == 1 and told[0].startswith("410122: ")  # told once
+            (hosted_dir / "410100").unlink()
+            codes = [r["code"] for r in json.loads(fetch(url + "api/homes")[1])["homes"]]
+            assert codes == ["410102"]
+            with pytest.raises(urllib.error.HTTPError) as gone:
+                fetch(url + "home/410100/api/wall")
+            assert gone.value.code == 404
+            gone.value.close()
+    finally:
+        hosted.close()

@@ -203,3 +203,64 @@ def _next_sync(engine: Any) -> float:
     with engine.connect() as conn:
         due = conn.exec_driver_sql("SELECT next_run_time FROM agent_jobs WHERE id = 'sync'")
         return float(due.scalar_one())
+
+
+def _lock_free(home: Path, seconds: float = 60) -> bool:
+    """Whether the agent lock of ``home`` could be taken before the deadline."""
+    from schema.errors import FiscalsyncError
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with agent_lock(home):
+                return True
+        except FiscalsyncError:
+            time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+def test_a_home_added_or_removed_under_the_folder_starts_or_stops_without_a_restart(
+    province: Network, tmp_path: Path
+) -> None:
+    """The agent of a data center runs 郑州市; a county's home is added to the folder and
+    runs at the next scan (SIGHUP: at once); the city's is taken away and stops, its
+    lock let go, while the agent and the county go on."""
+    hosted = tmp_path / "hosted"
+    hosted.mkdir()
+    (hosted / CITY).symlink_to(province.homes[CITY].path)
+    port = free_port()
+    process = subprocess.Popen(
+        [str(FISCALSYNC), "agent", "--homes", str(hosted), "--log-format", "json"]
+        + ["--metrics-port", str(port), "--retry-seconds", "3600"],
+        env={k: v for k, v in os.environ.items() if k != "FISCALSYNC_HOME"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    county = COUNTIES[0]
+    try:
+        city_round = f'fiscalsync_sync_rounds_total{{node="{CITY}"}} 1.0'
+        assert city_round in scrape(port, [city_round])
+        (hosted / county).symlink_to(province.homes[county].path)
+        process.send_signal(signal.SIGHUP)
+        county_round = f'fiscalsync_sync_rounds_total{{node="{county}"}} 1.0'
+        assert county_round in scrape(port, [county_round])
+        (hosted / CITY).unlink()
+        process.send_signal(signal.SIGHUP)
+        assert _lock_free(province.homes[CITY].path)
+        text = scrape(port, [county_round], seconds=5)
+        assert f'node="{CITY}"' not in text and county_round in text
+    except BaseException:
+        print("exited:", process.poll())
+        process.kill()
+        print(process.communicate(timeout=60)[1][-3000:])
+        raise
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    said = [line["message"] for line in lines]
+    assert any(m.startswith(f"started: {county} (") for m in said), said
+    assert any(m.startswith(f"stopped: {CITY} (") for m in said), said

@@ -159,8 +159,10 @@ def change(
             "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         }
         written = None
+        # A node in between that holds no copy (moved in since) opens it as issuing would.
+        opened = {**operation, "opening": copies.opening(row, standing)} if standing else operation
         for recipient, sent, to in copies.sends(node.topology, me, [row.recipient]):
-            operations = [operation] if sent != copies.KIND else copies.copied([operation], to)
+            operations = [operation] if sent != copies.KIND else copies.copied([opened], to)
             done = enqueue(conn, node.spool, signer, recipient, sent, operations, clock)
             written = done if sent != copies.KIND else written
         assert written is not None

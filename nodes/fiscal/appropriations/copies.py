@@ -13,6 +13,12 @@ in its 全辖 view (:func:`jurisdiction`), never in its own balance. The receivi
 checks a copy as it would check the appropriation itself, and more: the issuer is the
 origin (an id of its own numbering), ``to`` is a node below the receiving one, and an
 adjustment changes only a copy it holds from that issuer, never below zero.
+
+Copies go to the nodes in between as the topology stands when the change-set is
+written, for an adjustment as for an issue: after a move (a county under another city,
+or made 省直管) its former parent gets no more, and a node now in between that holds no
+copy opens it from the ``opening`` an adjustment's copy carries (the issue, for what
+stood of it before), then takes the adjustment.
 """
 
 from __future__ import annotations
@@ -46,7 +52,16 @@ from sync.errors import InputError
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["KIND", "Share", "apply_copy", "copied", "in_between", "jurisdiction", "sends"]
+__all__ = [
+    "KIND",
+    "Share",
+    "apply_copy",
+    "copied",
+    "in_between",
+    "jurisdiction",
+    "opening",
+    "sends",
+]
 
 KIND = "copy"
 """The change-set kind of an information copy (抄送)."""
@@ -70,6 +85,36 @@ def sends(topology: Topology, issuer: str, recipients: Iterable[str]) -> list[tu
         for between in in_between(topology, issuer, to):
             found.append((between, KIND, to))
     return sorted(found, key=lambda send: (send[0], send[1] == KIND))
+
+
+def opening(row: Any, standing: int) -> dict[str, Any]:
+    """What an adjustment's copy carries for a node in between that holds no copy of the
+    appropriation ``row`` (one moved in between since it was issued, 省直管 and other
+    moves): its issue, for ``standing`` fen, as issuing it now would copy it."""
+    from nodes.fiscal.reconcile.records import wire_time
+
+    return {
+        "op": "issue",
+        "id": row.id,
+        "year": row.year,
+        "doc": row.doc_no,
+        "title": row.title,
+        "upper_doc": row.upper_doc_no,
+        "parent_id": None,
+        "from": row.parent_id,
+        "func": row.func_code,
+        "econ": row.econ_code,
+        "fund": row.fund_code,
+        "type": row.transfer_type,
+        "direct": row.direct,
+        "indicator": row.indicator_kind,
+        "source": row.fund_source,
+        "level": row.budget_level,
+        "project": row.project_code,
+        "amount": standing,
+        "actor": row.created_by,
+        "at": wire_time(row.created_at),
+    }
 
 
 def copied(operations: Iterable[dict[str, Any]], recipient: str) -> Iterator[dict[str, Any]]:
@@ -101,58 +146,83 @@ def apply_copy(conn: Connection, verified: Verified, topology: Topology) -> int:
             raise InputError(f"{where}: {issuer} is not above {me} and {to}")
         ident, kind = op["id"], op["op"]
         held = lock_rows(conn, appropriation_copy.c.id, [ident])
+        if kind != "issue" and not held and isinstance(op.get("opening"), dict):
+            opened = {**op["opening"], "to": to}  # a node moved in between since it was issued
+            if opened.get("op") != "issue" or opened.get("id") != ident:
+                raise InputError(f"{where}: the opening of a copy is the issue of {ident}")
+            opened_at = check_operation(opened, where, times, issuer, known, documents)
+            _open(conn, verified, opened, opened_at)
+            held = lock_rows(conn, appropriation_copy.c.id, [ident])
         if kind == "issue":
             if held:
                 raise InputError(f"{where}: a copy of {ident} is held already")
-            conn.execute(
-                appropriation_copy.insert().values(
-                    id=ident,
-                    year=op["year"],
-                    issuer=issuer,
-                    recipient=to,
-                    doc_no=op["doc"],
-                    title=op.get("title") or "",
-                    func_code=op["func"],
-                    econ_code=op["econ"],
-                    fund_code=op["fund"],
-                    transfer_type=op.get("type", "general"),
-                    direct=op.get("direct", False),
-                    project_code=op.get("project"),
-                    taken_at=at,
-                )
+            _open(conn, verified, {**op, "to": to}, at)
+            count += 1
+            continue
+        if not held or held[0].issuer != issuer or held[0].recipient != to:
+            raise InputError(
+                f"{where}: {kind} of {ident}, of which no copy from {issuer} to {to} is held"
             )
-            seq = 1
-        else:
-            if not held or held[0].issuer != issuer or held[0].recipient != to:
-                raise InputError(
-                    f"{where}: {kind} of {ident}, of which no copy from {issuer} to {to} is held"
-                )
-            last, standing = conn.execute(
-                sa.select(
-                    sa.func.max(appropriation_copy_event.c.seq),
-                    total(appropriation_copy_event.c.amount_fen),
-                ).where(appropriation_copy_event.c.appropriation_id == ident)
-            ).one()
-            change = EVENT_SIGN[kind] * op["amount"]
-            if not 0 <= int(standing) + change <= MAX_AMOUNT_FEN:
-                raise InputError(
-                    f"{where}: {kind} of {format_yuan(op['amount'])} 元 takes the copy of "
-                    f"{ident} ({format_yuan(int(standing))} 元) out of bounds"
-                )
-            seq = int(last) + 1
-        conn.execute(
-            appropriation_copy_event.insert().values(
-                appropriation_id=ident,
-                seq=seq,
-                kind=kind,
-                amount_fen=EVENT_SIGN[kind] * op["amount"],
-                doc_no=op["doc"],
-                at=at,
-                changeset_id=verified.id,
+        last, standing = conn.execute(
+            sa.select(
+                sa.func.max(appropriation_copy_event.c.seq),
+                total(appropriation_copy_event.c.amount_fen),
+            ).where(appropriation_copy_event.c.appropriation_id == ident)
+        ).one()
+        change = EVENT_SIGN[kind] * op["amount"]
+        if not 0 <= int(standing) + change <= MAX_AMOUNT_FEN:
+            raise InputError(
+                f"{where}: {kind} of {format_yuan(op['amount'])} 元 takes the copy of "
+                f"{ident} ({format_yuan(int(standing))} 元) out of bounds"
             )
-        )
+        _event(conn, verified, ident, int(last) + 1, kind, change, op["doc"], at)
         count += 1
     return count
+
+
+def _open(conn: Connection, verified: Verified, op: dict[str, Any], at: datetime) -> None:
+    """Keep the copy an ``issue`` operation (checked) opens, with its first event."""
+    conn.execute(
+        appropriation_copy.insert().values(
+            id=op["id"],
+            year=op["year"],
+            issuer=verified.header.origin,
+            recipient=op["to"],
+            doc_no=op["doc"],
+            title=op.get("title") or "",
+            func_code=op["func"],
+            econ_code=op["econ"],
+            fund_code=op["fund"],
+            transfer_type=op.get("type", "general"),
+            direct=op.get("direct", False),
+            project_code=op.get("project"),
+            taken_at=at,
+        )
+    )
+    _event(conn, verified, op["id"], 1, "issue", op["amount"], op["doc"], at)
+
+
+def _event(
+    conn: Connection,
+    verified: Verified,
+    ident: str,
+    seq: int,
+    kind: str,
+    amount_fen: int,
+    doc: str,
+    at: datetime,
+) -> None:
+    conn.execute(
+        appropriation_copy_event.insert().values(
+            appropriation_id=ident,
+            seq=seq,
+            kind=kind,
+            amount_fen=amount_fen,
+            doc_no=doc,
+            at=at,
+            changeset_id=verified.id,
+        )
+    )
 
 
 @dataclass(frozen=True)
