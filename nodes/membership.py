@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import keys
 from nodes.home import topology_rows
+from nodes.labels import named, said
 from nodes.locks import topology_lock
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
@@ -88,16 +89,16 @@ def added(
     asked for). A parent without an endpoint yet gets ``parent_endpoint``."""
     if code in topology:
         raise InputError(
-            f"{code} ({topology.node(code).name}) is already in topology {topology.name!r}",
-            hint="choose a code that is not listed yet; 'fiscalsync topology check' lists them",
+            said("node_listed", code=code, name=topology.node(code).name, topology=topology.name),
+            hint=said("node_listed_hint"),
         )
     over = _parent(topology, parent)
     role = role or "county"
     if role not in ("city", "county"):
-        raise InputError(f"a node joins as a city or a county, not a {role}", hint="--role county")
+        raise InputError(said("join_role_bad", role=role), hint="--role county")
     if role == "city" and over.role != "province":
         raise InputError(
-            f"a city sits under the province, not under {over.role} {parent}",
+            said("city_under_province", role=named("role", over.role), parent=parent),
             hint=f"--parent {topology.province.code}",
         )
     if name is None:
@@ -105,17 +106,14 @@ def added(
 
         regions = load_regions()
         if code not in regions:
-            raise InputError(
-                f"code {code} is not in the region list",
-                hint="give a GB/T 2260 region code, e.g. 410183",
-            )
+            raise InputError(said("code_not_region", code=code), hint=said("code_not_region_hint"))
         name = regions.name(code)
     nodes = dict(topology.nodes)
     if over.endpoint is None:
         if parent_endpoint is None:
             raise InputError(
-                f"{parent} has no endpoint for children to reach it",
-                hint="add endpoint (and host_key for sftp) to it in the topology first",
+                said("parent_no_endpoint", parent=parent),
+                hint=said("parent_no_endpoint_hint"),
             )
         nodes[parent] = dataclasses.replace(over, endpoint=parent_endpoint)
     nodes[code] = NodeSpec(code, name, role, parent, None, 0, abbreviation)
@@ -127,26 +125,26 @@ def moved(topology: Topology, code: str, parent: str) -> Topology:
     ``former_parents``."""
     spec = _member(topology, code)
     if spec.role in ("province", "center"):
-        raise InputError(f"the {spec.role} {code} cannot be moved", hint="move a city or county")
+        raise InputError(
+            said("cannot_move", role=named("role", spec.role), code=code),
+            hint=said("cannot_move_hint"),
+        )
     over = _parent(topology, parent)
     if parent == spec.parent:
         raise InputError(
-            f"{code} is under {parent} already", hint="name the parent it should move to"
+            said("under_already", code=code, parent=parent), hint=said("under_already_hint")
         )
     if parent == code or topology.is_ancestor(code, parent):
-        raise InputError(
-            f"{parent} is below {code}: moving it there would make a cycle",
-            hint="choose a parent above or beside it",
-        )
+        raise InputError(said("move_cycle", code=code, parent=parent), hint=said("move_cycle_hint"))
     if spec.role == "city" and over.role != "province":
         raise InputError(
-            f"a city sits under the province, not under {over.role} {parent}",
+            said("city_under_province", role=named("role", over.role), parent=parent),
             hint=f"--parent {topology.province.code}",
         )
     if over.endpoint is None:
         raise InputError(
-            f"{parent} has no endpoint for children to reach it",
-            hint="add endpoint (and host_key for sftp) to it in the topology first",
+            said("parent_no_endpoint", parent=parent),
+            hint=said("parent_no_endpoint_hint"),
         )
     formers = spec.former_parents
     if spec.parent is not None and spec.parent not in formers:
@@ -162,13 +160,14 @@ def retired(topology: Topology, code: str) -> Topology:
     spec = _member(topology, code)
     if spec.role in ("province", "center"):
         raise InputError(
-            f"the {spec.role} {code} cannot be retired", hint="retire a city or county"
+            said("cannot_retire", role=named("role", spec.role), code=code),
+            hint=said("cannot_retire_hint"),
         )
     below = [c.code for c in topology.children(code)]
     if below:
         raise InputError(
-            f"{code} still has children: {', '.join(below)}",
-            hint="move or retire them first ('fiscalsync network move-node')",
+            said("still_children", code=code, children=", ".join(below)),
+            hint=said("still_children_hint"),
         )
     nodes = {c: n for c, n in topology.nodes.items() if c != code}
     return dataclasses.replace(topology, nodes=nodes)
@@ -177,8 +176,8 @@ def retired(topology: Topology, code: str) -> Topology:
 def _member(topology: Topology, code: str) -> NodeSpec:
     if code not in topology:
         raise InputError(
-            f"{code} is not a node of topology {topology.name!r}",
-            hint="use one of the codes listed by 'fiscalsync topology check FILE'",
+            said("not_a_member", code=code, topology=topology.name),
+            hint=said("not_a_member_hint"),
         )
     return topology.node(code)
 
@@ -186,14 +185,14 @@ def _member(topology: Topology, code: str) -> NodeSpec:
 def _parent(topology: Topology, parent: str) -> NodeSpec:
     if parent not in topology:
         raise InputError(
-            f"unknown parent {parent}: not a node of topology {topology.name!r}",
-            hint="the parent must already be in the topology (the province, or a city)",
+            said("parent_unknown", parent=parent, topology=topology.name),
+            hint=said("parent_unknown_hint"),
         )
     over = topology.node(parent)
     if over.role not in ("province", "city"):
         raise InputError(
-            f"{parent} is a {over.role}: only the province or a city can be a parent",
-            hint=f"choose the province ({topology.province.code}) or a city",
+            said("parent_role_bad", parent=parent, role=named("role", over.role)),
+            hint=said("parent_role_bad_hint", province=topology.province.code),
         )
     return over
 
@@ -227,8 +226,8 @@ def publish(
     """
     if node.spec.role != "province":
         raise InputError(
-            f"only the province changes the topology; this node is a {node.spec.role}",
-            hint="run it in the province's node home",
+            said("topology_province_only", role=named("role", node.spec.role)),
+            hint=said("topology_province_only_hint"),
         )
     file = node.settings.topology
     with topology_lock(node.home.path):
@@ -304,9 +303,8 @@ def _check_new_channel(conn: Connection, me: str, joining: str) -> None:
     ).first()
     if found is not None:
         raise InputError(
-            f"{me} already had a channel to {joining} ({found.seq} change-set(s)): a node of "
-            "that code was here before and retired",
-            hint="a retired code does not join again; give the new node its own code",
+            said("channel_was_here", me=me, code=joining, count=found.seq),
+            hint=said("channel_was_here_hint"),
         )
 
 
@@ -315,8 +313,8 @@ def _checked(text: str, file: Path) -> Topology:
         return parse_topology(text, file)
     except TopologyError as exc:
         raise InputError(
-            f"the changed topology fails its checks: {'; '.join(exc.problems) or exc.message}",
-            hint="nothing was changed",
+            said("topology_change_fails", problems="; ".join(exc.problems) or exc.message),
+            hint=said("topology_change_fails_hint"),
         ) from exc
 
 
@@ -395,15 +393,17 @@ def adopt(node: Node, conn: Connection, verified: Verified, now: Any) -> None:
     digest = conn.execute(sa.select(tables.node_identity.c.topology_sha256)).scalar_one()
     if version < held:
         raise InputError(
-            f"topology version {version} is older than version {held}, held here",
-            hint="a topology never goes back; the province sends the next version",
+            said("topology_older", version=version, held=held),
+            hint=said("topology_older_hint"),
         )
     if version == held:
         if digest == topology.sha256():
             return  # the same version again
-        raise InputError(f"another topology was taken here under version {version}")
+        raise InputError(said("topology_other_same_version", version=version))
     if me not in topology or topology.node(me).role != node.spec.role:
-        raise InputError(f"topology version {version} does not list {me} as a {node.spec.role}")
+        raise InputError(
+            said("topology_drops_me", version=version, code=me, role=named("role", node.spec.role))
+        )
     _hold(node, conn, topology, version, text, now)
 
 
@@ -427,16 +427,16 @@ def _carried(node: Node, verified: Verified) -> tuple[Topology, int, str]:
         and type(op.get("version")) is int
         and isinstance(op.get("toml"), str)
     ):
-        raise InputError("a topology change-set carries one {'op': 'topology', ...} operation")
+        raise InputError(said("topology_one_op"))
     try:
         topology = parse_topology(op["toml"], node.settings.topology)
     except TopologyError as exc:
         raise InputError(
-            f"topology version {op['version']} fails its checks: {exc.message}"
+            said("topology_version_fails", version=op["version"], error=exc.message)
         ) from exc
     version = op["version"]
     if topology.version != version:
-        raise InputError(f"the topology inside says version {topology.version}, not {version}")
+        raise InputError(said("topology_inside_version", inside=topology.version, version=version))
     return topology, version, op["toml"]
 
 

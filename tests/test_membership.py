@@ -218,7 +218,7 @@ def test_bad_changes_are_refused_and_nothing_is_written(
     province: Network, args: list[str], why: str
 ) -> None:
     before = {p: p.read_bytes() for p in province.path.glob("**/topology.toml")}
-    result = net(args[0], str(province.path), *args[1:])
+    result = net(args[0], str(province.path), *args[1:], "--lang", "en")
     assert result.exit_code == 3, result.output + result.stderr
     lines = result.stderr.splitlines()
     assert lines[0].startswith("Error: ") and why in lines[0], result.stderr

@@ -65,7 +65,7 @@ def test_retiring_from_the_provinces_home_needs_its_root_ca(province: Network) -
     assert refused.exit_code == 2 and "--ca DIR" in refused.stderr
     unknown = run(
         province, "410000", "network", "retire-node", "--code", "410999",
-        "--ca", str(province.ca_dir),
+        "--ca", str(province.ca_dir), "--lang", "en",
     )  # fmt: skip
     assert unknown.exit_code == 3 and "410999 is not a node" in unknown.stderr
     assert (province.path / "410000" / "topology.toml").read_bytes() == before

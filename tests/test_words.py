@@ -133,3 +133,21 @@ def test_what_the_fiscal_commands_did_is_said_in_either_language(province: Netwo
     recovered = run(province, "410000", "recover", ident, "--amount", "2.00",
                     "--doc", "豫财预〔2026〕3号")  # fmt: skip
     assert recovered.output.strip() == f"{ident}：收回 2.00 元，记为第 3 个事件；下次同步时发出。"
+
+
+def test_a_topology_change_is_refused_in_either_language(province: Network) -> None:
+    args = ["network", "move-node", "--code", "410102", "--parent", "410100"]
+    chinese = run(province, "410000", *args)
+    assert chinese.exit_code == 3, chinese.output
+    assert chinese.stderr.splitlines() == [
+        "错误：410102 已在 410100 之下",
+        "提示：指定它要迁往的上级",
+    ]
+    english = run(province, "410000", *args, "--lang", "en")
+    assert english.stderr.splitlines() == [
+        "Error: 410102 is under 410100 already",
+        "Hint: name the parent it should move to",
+    ]
+    retired = run(province, "410000", "network", "retire-node", "--code", "410000",
+                  "--ca", str(province.ca_dir))  # fmt: skip
+    assert retired.stderr.startswith("错误：省级节点 410000 不能撤销\n"), retired.stderr
