@@ -33,6 +33,7 @@ from typing import Any
 
 from nodes import logs, metrics
 from nodes.agent import add_home, remove_home, run_until_stopped, scheduler_for_homes
+from nodes.labels import said
 from nodes.locks import agent_lock
 from nodes.node import Node
 from nodes.settings import SETTINGS_FILE
@@ -53,7 +54,9 @@ def find_homes(folders: list[Path], *, none_ok: bool = False) -> list[Path]:
         if not folder.is_dir():
             if none_ok:
                 continue
-            raise InputError(f"{folder} is not a folder", hint="give a folder of node homes")
+            raise InputError(
+                said("homes_not_folder", path=folder), hint=said("homes_not_folder_hint")
+            )
         if (folder / SETTINGS_FILE).is_file():
             candidates = [folder]
         else:
@@ -62,8 +65,7 @@ def find_homes(folders: list[Path], *, none_ok: bool = False) -> list[Path]:
     if not found and not none_ok:
         names = ", ".join(str(f) for f in folders)
         raise InputError(
-            f"no node home (a folder with {SETTINGS_FILE}) in {names}",
-            hint="give the folder that holds the homes, e.g. --homes /srv/fiscalsync",
+            said("no_homes", file=SETTINGS_FILE, names=names), hint=said("no_homes_hint")
         )
     return found
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from nodes import keys
 from nodes.home import NodeHome, create_home
+from nodes.labels import named, said
 from nodes.node import Node
 from nodes.topology import NodeSpec, load_topology
 from sync import pki
@@ -66,8 +67,8 @@ def request(
     topology = load_topology(topology_file)
     if code not in topology:
         raise InputError(
-            f"{topology_file} does not list {code}",
-            hint="the province adds it first ('network add-node'); give the topology it sent",
+            said("join_not_listed", topology=topology_file, code=code),
+            hint=said("join_not_listed_hint"),
         )
     _empty_folder(out)
     made = create_home(home, topology, code, database_url, suite)
@@ -97,20 +98,19 @@ def answer(
     gives its node, and write the answer into ``out`` (see the module)."""
     if node.spec.role != "province":
         raise InputError(
-            f"only the province answers a join; this node is a {node.spec.role}",
-            hint="run it in the province's node home",
+            said("answer_province_only", role=named("role", node.spec.role)),
+            hint=said("topology_province_only_hint"),
         )
     requests = sorted(request_folder.glob("*.csr")) if request_folder.is_dir() else []
     if len(requests) != 1:
         raise InputError(
-            f"{request_folder} holds {len(requests)} signing request(s), not one",
-            hint="give the folder 'fiscalsync join' wrote",
+            said("join_requests_count", folder=request_folder, count=len(requests)),
+            hint=said("join_requests_count_hint"),
         )
     code = requests[0].stem
     if code not in node.topology:
         raise InputError(
-            f"{code} is not in the topology here",
-            hint=f"add it first: fiscalsync network add-node --code {code} --parent PARENT",
+            said("answer_not_listed", code=code), hint=said("answer_not_listed_hint", code=code)
         )
     role = node.topology.node(code).role
     _empty_folder(out)
@@ -154,8 +154,8 @@ def install(home: NodeHome, code: str, folder: Path) -> Installed:
     cert = folder / f"{code}.crt"
     if not cert.is_file():
         raise InputError(
-            f"{folder} holds no certificate for {code} ({cert.name})",
-            hint="give the folder the province's 'network answer-join' wrote",
+            said("answer_no_certificate", folder=folder, code=code, file=cert.name),
+            hint=said("answer_no_certificate_hint"),
         )
     identity, _superseded = keys.install_certificate(home, cert, folder / pki.CA_CERT)
     crl_number = None
@@ -169,4 +169,4 @@ def install(home: NodeHome, code: str, folder: Path) -> Installed:
 
 def _empty_folder(path: Path) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise InputError(f"{path} is not an empty folder", hint="give a new folder for it")
+        raise InputError(said("not_empty_folder", path=path), hint=said("not_empty_folder_hint"))

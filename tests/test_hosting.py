@@ -100,7 +100,8 @@ def test_one_agent_runs_a_city_and_its_counties_and_a_locked_home_waits(
 def test_homes_must_name_a_folder_of_homes_and_once_takes_one_home(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = CliRunner().invoke(cli, ["agent", "--homes", str(empty)])
+    english = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    result = english.invoke(cli, ["agent", "--homes", str(empty)])
     assert result.exit_code == 3
     assert "no node home (a folder with node.toml)" in result.stderr
     assert "Traceback" not in result.output + result.stderr

@@ -102,10 +102,11 @@ def test_a_join_for_a_node_the_province_has_not_added_is_refused(
     province: Network, tmp_path: Path
 ) -> None:
     home = tmp_path / NEW
-    refused = fiscalsync(
-        "join", home, "--node", NEW, "--topology", province.path / "topology.toml",
-        "-o", tmp_path / "request",
-    )  # fmt: skip
+    english = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    refused = english.invoke(cli, [
+        "join", str(home), "--node", NEW, "--topology", str(province.path / "topology.toml"),
+        "-o", str(tmp_path / "request"),
+    ])  # fmt: skip
     assert refused.exit_code == 3, refused.output
     assert f"does not list {NEW}" in refused.stderr and "network add-node" in refused.stderr
     assert not home.exists() and not (tmp_path / "request").exists()

@@ -151,3 +151,22 @@ def test_a_topology_change_is_refused_in_either_language(province: Network) -> N
     retired = run(province, "410000", "network", "retire-node", "--code", "410000",
                   "--ca", str(province.ca_dir))  # fmt: skip
     assert retired.stderr.startswith("错误：省级节点 410000 不能撤销\n"), retired.stderr
+
+
+def test_a_join_and_the_agent_are_refused_in_the_locales_language(
+    province: Network, tmp_path: Path
+) -> None:
+    join = ["join", str(tmp_path / "410183"), "--node", "410183", "-o", str(tmp_path / "out"),
+            "--topology", str(province.path / "topology.toml")]  # fmt: skip
+    by_locale = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    chinese = by_locale.invoke(cli, join)
+    assert chinese.exit_code == 3
+    assert chinese.stderr.splitlines() == [
+        f"错误：{province.path / 'topology.toml'} 中没有列出 410183",
+        "提示：先由省级添加（'network add-node'）；使用它发来的拓扑文件",
+    ]
+    english = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None}).invoke(cli, join)
+    assert english.stderr.startswith(f"Error: {province.path / 'topology.toml'} does not list")
+    agent = by_locale.invoke(cli, ["agent", "--homes", str(tmp_path)])
+    assert agent.exit_code == 3
+    assert agent.stderr.startswith(f"错误：{tmp_path} 中没有节点目录（含 node.toml 的文件夹）")
