@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from nodes.labels import said
 from nodes.locks import backup_lock
 from nodes.topology import Topology
 from schema import snapshot
@@ -106,14 +107,11 @@ def keeper_of(topology: Topology, code: str) -> str:
     its parent (the province)."""
     center = topology.center
     if center is None:
-        raise ConfigError(
-            f"topology {topology.name!r} has no data center to keep backups",
-            hint="add the node with role center to the topology",
-        )
+        raise ConfigError(said("no_center", topology=topology.name), hint=said("no_center_hint"))
     if code != center.code:
         return center.code
     if center.parent is None:
-        raise ConfigError("the data center has no parent to keep its own backups")
+        raise ConfigError(said("center_no_parent"))
     return center.parent
 
 
@@ -142,9 +140,8 @@ def recovery_key(node: Node) -> Any:
         root = (node.home.keys / "ca.crt").read_bytes()
     except FileNotFoundError as exc:
         raise KeyMaterialError(
-            f"no recovery certificate in {node.home.keys}: a backup would be readable by "
-            "this node's own key only",
-            hint="install the province's: fiscalsync backup recovery-key install recovery.crt",
+            said("no_recovery_cert", folder=node.home.keys),
+            hint=said("no_recovery_cert_hint"),
         ) from exc
     return keys.load_recovery_certificate(data, root, str(path))
 
@@ -267,8 +264,8 @@ class _Objects:
 
     def _failed(self, exc: OSError) -> StorageError:
         return StorageError(
-            f"cannot stage backup object in {self.staging}: {exc.strerror or exc}",
-            hint="free disk space and take the backup again; nothing was queued",
+            said("cannot_stage", folder=self.staging, error=exc.strerror or str(exc)),
+            hint=said("cannot_stage_hint"),
         )
 
 
@@ -331,7 +328,9 @@ def take_backup(
             for stray in Batch.strays(staging):  # sealed by a backup that did not finish
                 stray.unlink()
         except OSError as exc:
-            raise StorageError(f"cannot prepare {root}: {exc.strerror or exc}") from exc
+            raise StorageError(
+                said("cannot_prepare", folder=root, error=exc.strerror or str(exc))
+            ) from exc
         objects = _Objects(staging, key, known, sizes, progress)
         try:
             taken_at = clock.now()
@@ -519,5 +518,7 @@ def upload(
     except TransportError as exc:
         return len(staged(node)), exc.message
     except OSError as exc:
-        raise StorageError(f"cannot keep backup objects in {root}: {exc.strerror or exc}") from exc
+        raise StorageError(
+            said("cannot_keep_objects", folder=root, error=exc.strerror or str(exc))
+        ) from exc
     return 0, None

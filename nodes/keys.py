@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nodes.home import NodeHome
-from nodes.labels import Said, said
+from nodes.labels import Said, named, said
 from nodes.locks import ca_lock
 from nodes.settings import LOCAL_TIME
 from nodes.topology import NodeSpec, Topology
@@ -120,10 +120,12 @@ def install_certificate(
         now = clock.now()
         if now < begins:
             raise KeyMaterialError(
-                f"the renewed certificate is valid from {certificates.utc_text(begins)}; this "
-                f"node's clock says {certificates.utc_text(now)}: it could sign nothing with it, "
-                "so the certificate it holds goes on signing",
-                hint="set the node's clock right, then install the certificate again",
+                said(
+                    "renewed_not_begun",
+                    begins=certificates.utc_text(begins),
+                    now=certificates.utc_text(now),
+                ),
+                hint=said("renewed_not_begun_hint"),
             )
     identity = pki.install_certificate(
         home.keys, _read(cert_file, "certificate"), _read(ca_cert_file, "CA certificate")
@@ -150,7 +152,9 @@ def _installed_certificate(home: NodeHome, name: str) -> certificates.Certificat
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read {home.keys / name}: {exc.strerror}") from exc
+        raise KeyMaterialError(
+            said("cannot_read", path=home.keys / name, error=exc.strerror)
+        ) from exc
     return certificates.parse_certificate(data)
 
 
@@ -182,7 +186,11 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read {what} {path}: {exc.strerror}") from exc
+        raise KeyMaterialError(
+            said(
+                "cannot_read_material", what=named("material", what), path=path, error=exc.strerror
+            )
+        ) from exc
 
 
 def create_root(
@@ -212,15 +220,21 @@ def sign_request(
     code = pki.requested_code(request)
     if code not in topology:
         raise InputError(
-            f"{code} asks for a certificate but is not a node of topology {topology.name!r}",
-            hint="check the signing request, or the topology (--topology FILE)",
+            said("csr_not_member", code=code, topology=topology.name),
+            hint=said("csr_not_member_hint"),
         )
     expected = topology.node(code).role
     if role != expected:
         raise InputError(
-            f"{code} ({topology.node(code).name}) is a {expected} in topology "
-            f"{topology.name!r}, not a {role}",
-            hint=f"sign it with --role {expected}",
+            said(
+                "csr_role_bad",
+                code=code,
+                name=topology.node(code).name,
+                expected=named("role", expected),
+                topology=topology.name,
+                role=named("role", role),
+            ),
+            hint=said("csr_role_bad_hint", role=expected),
         )
     ca = pki.load_root(ca_dir, passphrase)
     cert_pem = pki.sign_csr(
@@ -256,7 +270,7 @@ def create_recovery(
     certificate, root certificate; mode 0600) goes to ``kit``, to be kept offline; the
     certificate to ``ca_dir/recovery.crt``, for every node to install. Returns it."""
     if kit.exists():
-        raise KeyMaterialError(f"{kit} exists", hint="choose a new file for the recovery kit")
+        raise KeyMaterialError(said("kit_exists", path=kit), hint=said("kit_exists_hint"))
     ca = pki.load_root(ca_dir, passphrase)
     kit_pem, cert_pem = backup_keys.issue_recovery(ca.cert, ca.key, ca.province_code, clock.now())
     write_atomic(kit, kit_pem, 0o600, exclusive=True)
@@ -329,10 +343,8 @@ def _reissued(node: Node, ca: pki.RootCA, clock: Clock) -> RevocationList:
     current = ca.crl()
     if held is not None and not held.serials <= current.serials:
         raise KeyMaterialError(
-            f"the revocation list in {ca.ca_dir} lacks revocations that list {held.number}, "
-            "already published, holds",
-            hint="the CA folder may have been restored from an old copy; restore its latest "
-            "crl.pem before publishing",
+            said("crl_behind", folder=ca.ca_dir, number=held.number),
+            hint=said("crl_behind_hint"),
         )
     validity = timedelta(days=node.settings.crl_validity_days)
     crl = revocation.renewed(
@@ -353,7 +365,7 @@ def publish_revocation(
     longer sign a receipt for it.
     """
     if node.spec.role != "province":
-        raise KeyMaterialError(f"only the province publishes revocations, not {node.spec.role}")
+        raise KeyMaterialError(said("crl_province_only", role=named("role", node.spec.role)))
     ca = pki.load_root(ca_dir, passphrase)
     with ca_lock(ca_dir):
         crl = _reissued(node, ca, clock)

@@ -40,6 +40,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 
 from nodes import metrics
+from nodes.labels import said
 from nodes.logins import Logins
 from nodes.node import Node
 from nodes.settings import LOCAL_TIME
@@ -120,14 +121,11 @@ def check_binding(
     if clients is not None:
         if tls is None:
             raise ConfigError(
-                "a login by client certificate needs TLS",
-                hint="give --tls-cert and --tls-key as well",
+                said("client_certs_need_tls"), hint=said("client_certs_need_tls_hint")
             )
         for path in (clients.ca, clients.crl):
             if not path.is_file():
-                raise ConfigError(
-                    f"no {path}", hint="the home's keys/ca.crt and keys/crl.pem are used"
-                )
+                raise ConfigError(said("no_file", path=path), hint=said("client_files_hint"))
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -135,14 +133,10 @@ def check_binding(
     if loopback:
         return
     if tls is None or (logins is None and clients is None):
-        raise ConfigError(
-            f"refusing to serve the data wall on {host} without TLS and a login",
-            hint="give --tls-cert, --tls-key and --logins (fiscalsync serve-password) or "
-            "--client-certs, or bind to 127.0.0.1 behind your own proxy",
-        )
+        raise ConfigError(said("wall_open", host=host), hint=said("wall_open_hint"))
     for path in tls:
         if not path.is_file():
-            raise ConfigError(f"no TLS file {path}")
+            raise ConfigError(said("no_tls_file", path=path))
 
 
 @dataclass
@@ -533,7 +527,7 @@ def running(
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise ConfigError(f"the data wall could not start on {host}:{port}")
+            raise ConfigError(said("wall_not_started", host=host, port=port))
         time.sleep(0.02)
     try:
         yield f"{'https' if tls else 'http'}://{host}:{port}/"

@@ -110,10 +110,16 @@ def test_client_certificates_of_the_province_log_in(province: Network) -> None:
 
 
 def test_serve_refuses_client_certificates_without_tls(tmp_path: Path, province: Network) -> None:
-    result = CliRunner().invoke(
-        cli, ["--home", str(province.path / "410000"), "serve", "--client-certs"]
-    )
+    args = ["--home", str(province.path / "410000"), "serve", "--client-certs"]
+    english = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    result = english.invoke(cli, args)
     assert result.exit_code != 0 and "needs TLS" in result.stderr
+    chinese = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    result = chinese.invoke(cli, args)
+    assert result.stderr.splitlines() == [
+        "错误：凭客户端证书登录需要 TLS",
+        "提示：同时给出 --tls-cert 和 --tls-key",
+    ]
 
 
 def test_serve_homes_serves_a_home_added_and_lets_go_one_removed(

@@ -208,10 +208,16 @@ def test_pki_sign_checks_the_role_against_the_topology(tmp_path: Path, demo_topo
     assert run("pki", "init-root", ca, "--province", "410000").exit_code == 0
     assert run("--home", home, "keys", "new").exit_code == 0
     csr = home / "keys" / "node.csr"
-    as_city = run("pki", "sign", csr, "--ca", ca, "--role", "city", "--topology", demo_topology)
+    sign = ["pki", "sign", csr, "--ca", ca, "--role", "city", "--topology", demo_topology]
+    as_city = run(*sign, env={"LC_ALL": "en_US.UTF-8"})
     assert as_city.exit_code == 3
     assert "Error: 410102 (中原区) is a county in topology 'demo', not a city" in as_city.stderr
     assert "--role county" in as_city.stderr
+    in_chinese = run(*sign, env={"LC_ALL": "zh_CN.UTF-8"}).stderr.splitlines()
+    assert in_chinese == [
+        "错误：410102（中原区）在拓扑 'demo' 中是县级，而不是市级",
+        "提示：用 --role county 签发",
+    ]
     assert list((ca / "issued").glob("*.pem")) == []  # nothing was issued
     unchecked = run("pki", "sign", csr, "--ca", ca, "--role", "county")
     assert unchecked.exit_code == 2 and "--topology FILE or --home DIR" in unchecked.stderr

@@ -257,7 +257,8 @@ def test_binding_beyond_the_loopback_needs_tls_and_a_login(tmp_path: Path, node_
     cert.write_text("x"), key.write_text("x")
     check_binding("0.0.0.0", (cert, key), logins)
     check_binding("127.0.0.1", None, None)
-    result = CliRunner().invoke(cli, ["--home", str(node_home), "serve", "--host", "0.0.0.0"])
+    english = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    result = english.invoke(cli, ["--home", str(node_home), "serve", "--host", "0.0.0.0"])
     assert result.exit_code != 0
     assert result.output.startswith("Error: refusing to serve the data wall on 0.0.0.0")
     with Node.open(node_home) as node, running(Serving(node, logins=logins)) as url:
