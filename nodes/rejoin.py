@@ -133,11 +133,7 @@ def in_progress(node: Node) -> bool:
 def require_joined(conn: Any, me: str) -> None:
     """Refuse to record anything new while the node rejoins (in the writer's transaction)."""
     if conn.execute(_ANY_PEER).first() is not None:
-        raise InputError(
-            f"{me} was restored from a backup and is rejoining: nothing new until every "
-            "peer has answered",
-            hint="run 'fiscalsync sync' (the agent does) and look at 'fiscalsync status'",
-        )
+        raise InputError(said("rejoining_wait", code=me), hint=said("rejoining_wait_hint"))
 
 
 # --- a peer answers -----------------------------------------------------------------------
@@ -488,10 +484,12 @@ def finish(exchange: Exchange) -> Said | None:
         if refused:
             asked = rejoin_request.ask_again(exchange, sorted(refused))
             raise InputError(
-                "the rejoin answer of "
-                + "; of ".join(f"{peer} ({why})" for peer, why in sorted(refused.items()))
-                + f": quarantined, and {', '.join(asked)} asked again",
-                hint="the peer answers again once it signs with a certificate not revoked",
+                said(
+                    "rejoin_answers_refused",
+                    peers="; ".join(f"{peer} ({why})" for peer, why in sorted(refused.items())),
+                    asked=", ".join(asked),
+                ),
+                hint=said("rejoin_answers_refused_hint"),
             )
         steps = []
         revoked = 0
@@ -514,7 +512,7 @@ def finish(exchange: Exchange) -> Said | None:
                 restore_log.update().where(restore_log.c.id == last).values(rejoined_at=now)
             )
     except VerificationError as exc:
-        raise InputError(f"a returned file does not verify: {exc.message}") from exc
+        raise InputError(said("returned_not_verified", error=exc.message)) from exc
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)

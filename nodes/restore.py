@@ -49,6 +49,7 @@ from nodes import journal, keys, rejoin_request
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_folder
 from nodes.exchange import open_transport
 from nodes.home import NodeHome, check_empty
+from nodes.labels import named, said
 from nodes.node import Node
 from nodes.settings import LOCAL_TIME, SETTINGS_FILE, load_settings
 from nodes.topology import load_topology
@@ -159,11 +160,12 @@ def choose(manifests: list[ReadManifest], at: datetime | None, owner: str) -> Re
     """The latest backup taken at or before ``at`` (the latest of all without it)."""
     fit = [m for m in manifests if at is None or parse_utc(m.manifest.taken_at) <= at]
     if not fit:
-        when = f" at or before {at:%Y-%m-%d %H:%M} UTC" if at else ""
-        raise InputError(
-            f"the keeper holds no backup of {owner}{when}",
-            hint="list them with 'fiscalsync backup list' at the keeper",
+        none = (
+            said("no_backup_before", owner=owner, at=f"{at:%Y-%m-%d %H:%M}")
+            if at
+            else said("no_backup", owner=owner)
         )
+        raise InputError(none, hint=said("no_backup_hint"))
     return fit[-1]
 
 
@@ -270,12 +272,11 @@ def _root(kit: backup_keys.RecoveryKit, ca_cert: Path | None) -> bytes:
         try:
             return ca_cert.read_bytes()
         except OSError as exc:
-            raise KeyMaterialError(f"cannot read {ca_cert}: {exc.strerror or exc}") from exc
+            raise KeyMaterialError(
+                said("cannot_read", path=ca_cert, error=exc.strerror or str(exc))
+            ) from exc
     if kit.root_pem is None:
-        raise KeyMaterialError(
-            "no root certificate to verify the backups with",
-            hint="give --ca-cert with the province's ca.crt (a recovery kit holds it)",
-        )
+        raise KeyMaterialError(said("no_root_for_backups"), hint=said("no_root_for_backups_hint"))
     return kit.root_pem
 
 
@@ -309,14 +310,26 @@ def _take_later_topology(staging: Path, given: Path, code: str) -> None:
         return
     if later.name != older.name or later.province.code != older.province.code:
         raise ConfigError(
-            f"{given} is the topology of {later.name} ({later.province.code}), not of "
-            f"{older.name} ({older.province.code}) that {code}'s backup holds",
-            hint="give the topology of this node's own network",
+            said(
+                "restore_other_network",
+                given=given,
+                name=later.name,
+                province=later.province.code,
+                held=older.name,
+                held_province=older.province.code,
+                code=code,
+            ),
+            hint=said("restore_topology_hint"),
         )
     if code not in later or later.node(code).role != older.node(code).role:
         raise ConfigError(
-            f"{given} does not list {code} as the {older.node(code).role} its backup is",
-            hint="give the topology of this node's own network",
+            said(
+                "restore_role_changed",
+                given=given,
+                code=code,
+                role=named("role", older.node(code).role),
+            ),
+            hint=said("restore_topology_hint"),
         )
     kept.write_text(later.to_toml(), encoding="utf-8")
 
@@ -342,13 +355,13 @@ def restore(
     check_empty(home)
     topology = load_topology(topology_file)
     if code not in topology:
-        raise ConfigError(f"{topology_file} does not list node {code}")
+        raise ConfigError(said("restore_not_listed", topology=topology_file, code=code))
     keeper = keeper or keeper_of(topology, code)
     if keeper not in topology:
-        raise ConfigError(f"{topology_file} does not list the keeper {keeper}")
+        raise ConfigError(said("keeper_not_listed", topology=topology_file, keeper=keeper))
     endpoint = topology.node(keeper).endpoint
     if endpoint is None:
-        raise ConfigError(f"{keeper} has no endpoint in {topology_file}: it cannot be reached")
+        raise ConfigError(said("keeper_no_endpoint", topology=topology_file, keeper=keeper))
     kit = backup_keys.load_kit(key_file)
     trust = TrustStore(
         certificates.parse_certificate(_root(kit, ca_cert)), None, clock, revocation=False
@@ -371,8 +384,7 @@ def restore(
             manifest = chosen.manifest
             if parse_utc(manifest.taken_at) > clock.now():
                 raise InputError(
-                    f"backup #{manifest.number} was taken at {manifest.taken_at}, after this "
-                    "machine's clock: set the clock right before restoring"
+                    said("backup_after_clock", number=manifest.number, at=manifest.taken_at)
                 )
             later = _journal_of(manifests, chosen, at)
             keys = _open_keys(chosen, kit.key)
@@ -534,7 +546,7 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
         return
     target = Path(parse_url(url).database or "")
     if target.exists():
-        raise HomeError(f"{target} exists", hint="restore into a new database file")
+        raise HomeError(said("home_exists", target=target), hint=said("restore_new_file_hint"))
     # Written by a thread of its own while the next pieces are fetched and opened (a
     # write releases the GIL); one block at most waits for it.
     with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
@@ -559,16 +571,13 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
 def _target_url(backend: str, form: str, db_url: str | None, staging: Path) -> str:
     if db_url is None:
         if backend == "postgresql":
-            raise InputError(
-                "this backup is of a PostgreSQL database: say where to restore it",
-                hint="give --db-url postgresql://USER@HOST/DBNAME (a new, empty database)",
-            )
+            raise InputError(said("restore_needs_db_url"), hint=said("restore_needs_db_url_hint"))
         return sqlite_url(staging / "node.db")
     wanted = parse_url(db_url).get_backend_name()
     if wanted != backend:
         raise InputError(
-            f"this backup is of a {backend} database; it restores into {backend} only",
-            hint=f"give a {backend} --db-url, or none for SQLite in the home",
+            said("restore_backend", backend=backend),
+            hint=said("restore_backend_hint", backend=backend),
         )
     return db_url
 

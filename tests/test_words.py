@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import re
 import string
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from test_allocate import run
 
 from cli import cli
-from nodes import words_en, words_zh
+from nodes import restore, words_en, words_zh
 from nodes.labels import labels, said, shown
 from nodes.network import Network
 from sync.errors import InputError
@@ -170,3 +172,16 @@ def test_a_join_and_the_agent_are_refused_in_the_locales_language(
     agent = by_locale.invoke(cli, ["agent", "--homes", str(tmp_path)])
     assert agent.exit_code == 3
     assert agent.stderr.startswith(f"错误：{tmp_path} 中没有节点目录（含 node.toml 的文件夹）")
+
+
+def test_a_restore_is_refused_in_either_language(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as none:
+        restore.choose([], datetime(2026, 11, 20, 10, 0, tzinfo=UTC), "410102")
+    assert (
+        str(none.value) == "the keeper holds no backup of 410102 at or before 2026-11-20 10:00 UTC"
+    )
+    assert (
+        shown(none.value.message, labels("zh"))
+        == "保管方没有 410102 在 2026-11-20 10:00 UTC 或之前的备份"
+    )
+    assert shown(none.value.hint, labels("zh")) == "在保管方用 'fiscalsync backup list' 列出"
