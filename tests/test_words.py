@@ -21,6 +21,7 @@ from test_allocate import run
 
 from cli import cli
 from nodes import restore, words_en, words_zh
+from nodes.fiscal.yearend.closing import named as named_ids
 from nodes.labels import labels, said, shown
 from nodes.network import Network
 from sync.errors import InputError
@@ -185,3 +186,21 @@ def test_a_restore_is_refused_in_either_language(tmp_path: Path) -> None:
         == "保管方没有 410102 在 2026-11-20 10:00 UTC 或之前的备份"
     )
     assert shown(none.value.hint, labels("zh")) == "在保管方用 'fiscalsync backup list' 列出"
+
+
+def test_a_year_close_is_refused_in_either_language(province: Network) -> None:
+    chinese = run(province, "410102", "year", "close", "2026")
+    assert chinese.exit_code == 3, chinese.output
+    assert chinese.stderr.splitlines() == [
+        "错误：410102 没有收到 2026 年度的指标：无可结转",
+        "提示：用 'fiscalsync appropriations --year 2026' 查看收到的指标",
+    ]
+    english = run(province, "410102", "year", "close", "2026", "--lang", "en")
+    assert english.stderr.startswith(
+        "Error: 410102 received no appropriation of 2026: there is nothing to close\n"
+    )
+    many = said(
+        "close_in_flight", year=2026, count=12, ids=named_ids([f"A{i:02}" for i in range(12)])
+    )
+    assert str(many).endswith("A07, A08, A09 and 2 more"), str(many)
+    assert shown(many, labels("zh")).endswith("A07, A08, A09 等（另有 2 个）")

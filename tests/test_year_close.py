@@ -97,7 +97,7 @@ def test_a_year_is_carried_over_bottom_up_and_every_fen_is_conserved(
     closed = run(province, "410102", "year", "close", "2026", "--lang", "en")
     assert closed.exit_code == 0, closed.stderr
     assert "a balance statement of 350.00 yuan (1 appropriation(s)) to 410100" in closed.output
-    again = run(province, "410102", "year", "close", "2026")
+    again = run(province, "410102", "year", "close", "2026", "--lang", "en")
     assert again.exit_code == 3
     assert "2026 is closed here already (已结转)" in again.stderr
     late = spend(province, "410102", C1, "1.00")
@@ -114,6 +114,8 @@ def test_a_year_is_carried_over_bottom_up_and_every_fen_is_conserved(
         "410102",
         "--doc",
         "郑财预〔2027〕1号",
+        "--lang",
+        "en",
     )
     assert not_yet.exit_code == 3
     assert "no year-end statement of 2026 from 410102" in not_yet.stderr
@@ -139,14 +141,15 @@ def test_a_year_is_carried_over_bottom_up_and_every_fen_is_conserved(
     assert "350.00 yuan stated, 350.00 carried over, 0.00 recovered" in accepted.output
     assert f"{C1} → 410100-2027-000001" in accepted.output
 
-    in_flight = run(province, "410100", "year", "close", "2026")
+    in_flight = run(province, "410100", "year", "close", "2026", "--lang", "en")
     assert in_flight.exit_code == 3
     assert f"in flight (no receipt yet): {C1}" in in_flight.stderr
     settle(province)
     assert run(province, "410100", "year", "close", "2026").exit_code == 0
     settle(province)
     twice = [
-        run(province, "410000", "year", "close", "2026", "--accept", "410100", "--doc", "豫财预〔2027〕1号")
+        run(province, "410000", "year", "close", "2026", "--accept", "410100", "--doc", "豫财预〔2027〕1号",
+            "--lang", "en")
         for _ in range(2)
     ]  # fmt: skip
     assert twice[0].exit_code == 0, twice[0].stderr
@@ -270,6 +273,8 @@ def test_a_carry_over_needs_the_next_years_code_set(province: Network) -> None:
         "410100",
         "--doc",
         "豫财预〔2027〕1号",
+        "--lang",
+        "en",
     )
     assert result.exit_code == 3
     assert "cannot carry over into 2027" in result.stderr

@@ -39,6 +39,7 @@ from nodes.fiscal.yearend.closing import (
     standing,
     statement_operations,
 )
+from nodes.labels import said
 from schema.bulk import insert_rows
 from schema.locks import lock_rows, take_numbers
 from schema.tables import appropriation, appropriation_event, year_close, year_close_line
@@ -129,12 +130,10 @@ def accept(
     me = node.spec.code
     mode = mode or node.settings.year_close
     if mode not in MODES:
-        raise InputError(f"a close is carried over or recovered, not {mode!r}")
+        raise InputError(said("close_mode_bad", mode=mode))
     following = year + 1
     if problem := Documents(node.topology).problem(doc, me, following):
-        raise InputError(
-            problem, hint=f"the document of {following} that carries the balances over"
-        )
+        raise InputError(problem, hint=said("carry_doc_hint", year=following))
     now = clock.now()
     at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     done = Accepted(recipient, year, mode, doc)
@@ -151,21 +150,31 @@ def accept(
         ).first()
         if held is None:
             raise InputError(
-                f"no year-end statement of {year} from {recipient} here",
-                hint=f"{recipient} runs 'fiscalsync year close {year}'; it arrives at the next sync",
+                said("no_statement", year=year, code=recipient),
+                hint=said("no_statement_hint", year=year, code=recipient),
             )
         if held.state == "accepted":
             raise InputError(
-                f"{recipient}'s close of {year} was accepted already, by {held.accepted_by} "
-                f"under {held.doc_no}",
-                hint="a statement is accepted once; see it with 'fiscalsync year list'",
+                said(
+                    "accepted_already",
+                    code=recipient,
+                    year=year,
+                    by=held.accepted_by,
+                    doc=held.doc_no,
+                ),
+                hint=said("accepted_already_hint"),
             )
         pending = in_flight(conn, me, year, recipient)
         if pending:
             raise InputError(
-                f"{len(pending)} appropriation(s) of {year} issued to {recipient} are in "
-                f"flight (no receipt yet): {named(pending)}",
-                hint="run 'fiscalsync sync' until their receipts are back, then accept again",
+                said(
+                    "accept_in_flight",
+                    count=len(pending),
+                    year=year,
+                    code=recipient,
+                    ids=named(pending),
+                ),
+                hint=said("accept_in_flight_hint"),
             )
         lines = {
             r.appropriation_id: int(r.balance_fen)
@@ -191,14 +200,12 @@ def accept(
         left_out = sorted(i for i in issued if stands.get(i, 0) and i not in lines)
         if left_out:
             raise InputError(
-                f"the statement of {year} from {recipient} leaves out {named(left_out)}",
-                hint="it was closed before they arrived there; sync, and ask it to check",
+                said("statement_leaves_out", year=year, code=recipient, ids=named(left_out)),
+                hint=said("statement_leaves_out_hint"),
             )
         over = sorted(i for i, fen in lines.items() if fen > stands.get(i, 0))
         if over:
-            raise InputError(
-                f"the statement of {year} from {recipient} states more than stands of {named(over)}"
-            )
+            raise InputError(said("statement_over", year=year, code=recipient, ids=named(over)))
         carrying = sorted(i for i, fen in lines.items() if fen > 0)
         renames = renamed(conn, following) if mode == "carry" else {}
         carried_rows = {i: recoded(rows[i], renames) for i in carrying}
@@ -402,8 +409,8 @@ def _check_codes(conn: Connection, rows: list[Any], year: int) -> None:
     )
     if problems:
         raise InputError(
-            f"cannot carry over into {year}: " + "; ".join(problems[:5]),
-            hint=f"import the {year} code set first: 'fiscalsync codes import FILE --year {year}'",
+            said("cannot_carry", year=year, problems="; ".join(problems[:5])),
+            hint=said("cannot_carry_hint", year=year),
         )
 
 

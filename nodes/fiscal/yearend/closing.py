@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from nodes import rejoin
 from nodes.fiscal.appropriations.balances import balances, counted, issued_events
 from nodes.fiscal.appropriations.closed import KIND, lock_edge, lock_year
+from nodes.labels import said
 from schema.channels import outbox
 from schema.engine import reading
 from schema.locks import insert_missing, lock_rows
@@ -77,7 +78,9 @@ def named(ids: Collection[str]) -> str:
     """Ids for a message: the first few, and how many more."""
     ordered = sorted(ids)
     text = ", ".join(ordered[:NAMED])
-    return text + (f" and {len(ordered) - NAMED} more" if len(ordered) > NAMED else "")
+    if len(ordered) > NAMED:
+        return said("ids_and_more", ids=text, count=len(ordered) - NAMED)
+    return text
 
 
 def in_flight(conn: Connection, issuer: str, year: int, recipient: str | None = None) -> list[str]:
@@ -128,8 +131,8 @@ def close(node: Node, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK) -> 
         )
         if not held_from:
             raise InputError(
-                f"{me} received no appropriation of {year}: there is nothing to close",
-                hint=f"see what was received with 'fiscalsync appropriations --year {year}'",
+                said("close_nothing", code=me, year=year),
+                hint=said("close_nothing_hint", year=year),
             )
         for issuer in held_from:
             lock_edge(conn, issuer, me, year)
@@ -138,8 +141,8 @@ def close(node: Node, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK) -> 
         ).first()
         if done is not None:
             raise InputError(
-                f"{year} is closed here already (已结转): its statement went to {done.issuer}",
-                hint="a year is closed once; see it with 'fiscalsync year list'",
+                said("closed_already", year=year, issuer=done.issuer),
+                hint=said("closed_already_hint"),
             )
         ids = list(
             conn.execute(
@@ -154,9 +157,8 @@ def close(node: Node, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK) -> 
         pending = in_flight(conn, me, year)
         if pending:
             raise InputError(
-                f"{year} cannot be closed while {len(pending)} appropriation(s) issued here "
-                f"are in flight (no receipt yet): {named(pending)}",
-                hint="run 'fiscalsync sync' until their receipts are back, then close again",
+                said("close_in_flight", year=year, count=len(pending), ids=named(pending)),
+                hint=said("close_in_flight_hint"),
             )
         below = set(
             conn.execute(
@@ -177,10 +179,8 @@ def close(node: Node, year: int, *, actor: str, clock: Clock = SYSTEM_CLOCK) -> 
         if below - accepted:
             waiting = sorted(below - accepted)
             raise InputError(
-                f"{year} cannot be closed here before the nodes it issued to: "
-                f"{', '.join(waiting)} (their statements accepted here first)",
-                hint=f"each runs 'fiscalsync year close {year}'; then here 'fiscalsync year "
-                f"close {year} --accept CODE --doc 文号'",
+                said("close_before_below", year=year, codes=", ".join(waiting)),
+                hint=said("close_before_below_hint", year=year),
             )
         left = balances(conn, ids)
         signer = load_signer(node.home.keys)
