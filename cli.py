@@ -166,7 +166,7 @@ def _default_hint(exc: FiscalsyncError) -> str:
 def _home(ctx: click.Context) -> Path:
     home = ctx.find_root().params.get("home")
     if home is None:
-        raise click.UsageError("no node home: pass --home DIR or set FISCALSYNC_HOME")
+        raise _usage("no_home_given")
     return Path(home)
 
 
@@ -242,6 +242,18 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
     click.echo(
         _next_steps(created.path, code, load_topology(created.topology_file).node(code).role)
     )
+
+
+def _in_language(text: Said) -> str:
+    """``text`` in the language of the command running (its ``--lang``, else the locale)."""
+    ctx = click.get_current_context(silent=True)
+    lang = (ctx.meta.get(LANG_META) if ctx is not None else None) or _locale_language()
+    return str(shown(text, labels(lang)))
+
+
+def _usage(key: str, **values: Any) -> click.UsageError:
+    """A misuse of the command line, said by key in the command's language."""
+    return click.UsageError(_in_language(said(key, **values)))
 
 
 def _chosen_language(ctx: click.Context, _param: Any, value: str | None) -> str:
@@ -530,7 +542,9 @@ def _passphrase(passphrase_file: Path | None) -> bytes | None:
         try:
             return passphrase_file.read_bytes().rstrip(b"\r\n")
         except OSError as exc:
-            raise click.BadParameter(f"cannot read {passphrase_file}: {exc.strerror}") from exc
+            raise click.BadParameter(
+                _in_language(said("cannot_read", path=passphrase_file, error=exc.strerror))
+            ) from exc
     value = os.environ.get("FISCALSYNC_CA_PASSPHRASE")
     return value.encode("utf-8") if value else None
 
@@ -638,9 +652,7 @@ def pki_sign(
     elif ctx.find_root().params.get("home") is not None:
         topology = load_topology(NodeHome(_home(ctx)).topology_file)
     else:
-        raise click.UsageError(
-            "the role is checked against the topology: give --topology FILE or --home DIR"
-        )
+        raise _usage("sign_needs_topology")
     target, identity = keys.sign_request(
         csr,
         ca_dir,
@@ -767,13 +779,11 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path | None) -> None:
             click.echo("Installed the province's recovery certificate.")
         return
     if ca_cert is None:
-        raise click.UsageError("give --ca-cert FILE with a certificate file, or an answer folder")
+        raise _usage("install_needs_ca_cert")
     with _writing(ctx, check_schema=False) as node:
         identity, superseded = keys.install_certificate(node.home, cert, ca_cert)
         if identity.code != node.spec.code:
-            raise click.UsageError(
-                f"certificate is for {identity.code}, this node is {node.spec.code}"
-            )
+            raise _usage("certificate_not_ours", code=identity.code, me=node.spec.code)
         node.settle_suite()
     click.echo(
         f"Installed certificate of {identity.code} ({identity.role}), serial {identity.serial:x}."
@@ -1039,7 +1049,7 @@ def network_add_node(
         )
     else:
         if db_url is not None:
-            raise click.UsageError("--db-url makes a home: give the DIRECTORY of a local province")
+            raise _usage("db_url_makes_home")
         with Node.open(_home(ctx)) as node:
             published = membership.publish(
                 node,
@@ -1135,7 +1145,7 @@ def network_answer_join(
     with Node.open(_home(ctx)) as node:
         ca = ca_dir or node.settings.revocation_ca
         if ca is None:
-            raise click.UsageError("give --ca DIR (the root CA folder), or [revocation] ca")
+            raise _usage("needs_ca_dir")
         secret = passphrase_file or node.settings.revocation_passphrase_file
         answered = joining.answer(node, request, ca, _passphrase(secret), out)
     click.echo(
@@ -1189,9 +1199,7 @@ def network_retire_node(
         with _writing(ctx) as node:
             ca = ca_dir or node.settings.revocation_ca
             if ca is None:
-                raise click.UsageError(
-                    "give --ca DIR (the root CA folder), or [revocation] ca in node.toml"
-                )
+                raise _usage("needs_ca_dir")
             secret = passphrase_file or node.settings.revocation_passphrase_file
             done = membership.retire(node, code, ca, _passphrase(secret))
         published, number, drained = done.published, done.crl_number, not done.in_flight
@@ -1878,7 +1886,7 @@ def allocate_command(
             n for n, v in (("--to", recipient), ("--amount", amount), ("--from", parent_id)) if v
         ]
         if given:
-            raise click.UsageError(f"--file replaces {', '.join(given)}: give one or the other")
+            raise _usage("file_replaces", options=", ".join(given))
         lines = appropriations.read_allocations(batch, default_year)
         with _writing(ctx) as node, contextlib.ExitStack() as stack:
             bars: list[Any] = []
@@ -1916,7 +1924,7 @@ def allocate_command(
         if not v
     ]
     if missing:
-        raise click.UsageError(f"missing {', '.join(missing)} (or give --file)")
+        raise _usage("allocate_missing", options=", ".join(missing))
     assert recipient and amount and func and econ and fund and doc
     line = appropriations.Allocation(
         recipient=recipient,
@@ -2096,7 +2104,7 @@ def reconcile_group(
     if ctx.invoked_subcommand is not None:
         return
     if peer is None:
-        raise click.UsageError("give --with CODE (a node this one issued appropriations to)")
+        raise _usage("reconcile_needs_peer")
     words = labels(lang)
     home = _home(ctx)
     with _writing(ctx) as node:
@@ -2574,7 +2582,7 @@ def agent_command(
     """
     if homes_folders:
         if once:
-            raise click.UsageError("--once runs one home: give it --home, not --homes")
+            raise _usage("once_one_home")
         hosting.run_homes(
             list(homes_folders),
             on_start=lambda jobs: click.echo("Agent started: " + "; ".join(jobs)),
@@ -3074,10 +3082,10 @@ def report_generate(
     for `report submit` and `report show`.
     """
     if period and period_option and period != period_option:
-        raise click.UsageError(f"two periods given: {period} and --period {period_option}")
+        raise _usage("two_periods", period=period, option=period_option)
     period = period or period_option
     if not period:
-        raise click.UsageError("missing PERIOD, e.g. 'fiscalsync report generate 2026-10'")
+        raise _usage("missing_period")
     words = reports.labels(lang)
     with _writing(ctx) as node:
         view = reports.generate(node, period, actor=getpass.getuser())
@@ -3460,7 +3468,7 @@ def serve_command(
           --tls-cert wall.crt --tls-key wall.key --logins wall.logins
     """
     if (tls_cert is None) != (tls_key is None):
-        raise click.UsageError("give both --tls-cert and --tls-key, or neither")
+        raise _usage("tls_pair")
     tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
     users = load_logins(logins) if logins is not None else None
     clients = None
@@ -3985,7 +3993,7 @@ def year_close(
     words = labels(lang)
     if recipient is None:
         if doc is not None:
-            raise click.UsageError("--doc goes with --accept (the issuer's side)")
+            raise _usage("doc_with_accept")
         with _writing(ctx) as node:
             sent = yearend.close(node, year, actor=getpass.getuser())
         for s in sent:
@@ -3999,7 +4007,7 @@ def year_close(
             )
         return
     if not doc:
-        raise click.UsageError("--accept needs --doc, the 文号 of the carry-over")
+        raise _usage("accept_needs_doc")
     with _writing(ctx) as node:
         done = yearend.accept(node, year, recipient, doc, actor=getpass.getuser())
     click.echo(

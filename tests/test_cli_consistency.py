@@ -53,8 +53,10 @@ def test_one_form_of_the_period_and_the_hint_works_as_written(province: Network)
     assert run(province, "410181", "report", "show", "2026-09").exit_code == 0
     older = run(province, "410181", "report", "generate", "--period", "2026-09-D1")
     assert older.exit_code == 0, older.stderr  # the older form still works
-    none = run(province, "410181", "report", "generate")
+    none = run(province, "410181", "report", "generate", "--lang", "en")
     assert none.exit_code == 2 and "missing PERIOD" in none.stderr
+    in_chinese = run(province, "410181", "report", "generate")
+    assert in_chinese.exit_code == 2 and "缺少期间 PERIOD" in in_chinese.stderr
 
 
 def test_an_unknown_code_gets_the_hint_that_applies(province: Network) -> None:

@@ -105,7 +105,7 @@ def test_homes_must_name_a_folder_of_homes_and_once_takes_one_home(tmp_path: Pat
     assert result.exit_code == 3
     assert "no node home (a folder with node.toml)" in result.stderr
     assert "Traceback" not in result.output + result.stderr
-    result = CliRunner().invoke(cli, ["agent", "--homes", str(empty), "--once"])
+    result = english.invoke(cli, ["agent", "--homes", str(empty), "--once"])
     assert result.exit_code == 2 and "--once runs one home" in result.stderr
 
 

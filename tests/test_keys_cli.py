@@ -219,7 +219,9 @@ def test_pki_sign_checks_the_role_against_the_topology(tmp_path: Path, demo_topo
         "提示：用 --role county 签发",
     ]
     assert list((ca / "issued").glob("*.pem")) == []  # nothing was issued
-    unchecked = run("pki", "sign", csr, "--ca", ca, "--role", "county")
+    unchecked = run(
+        "pki", "sign", csr, "--ca", ca, "--role", "county", env={"LC_ALL": "en_US.UTF-8"}
+    )
     assert unchecked.exit_code == 2 and "--topology FILE or --home DIR" in unchecked.stderr
     by_home = run("--home", home, "pki", "sign", csr, "--ca", ca, "--role", "county")
     assert by_home.exit_code == 0, by_home.stderr

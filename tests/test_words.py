@@ -204,3 +204,14 @@ def test_a_year_close_is_refused_in_either_language(province: Network) -> None:
     )
     assert str(many).endswith("A07, A08, A09 and 2 more"), str(many)
     assert shown(many, labels("zh")).endswith("A07, A08, A09 等（另有 2 个）")
+
+
+def test_a_misuse_of_the_command_line_is_said_in_either_language(province: Network) -> None:
+    args = ["report", "generate", "2026-09", "--period", "2026-10"]
+    chinese = run(province, "410181", *args)
+    assert chinese.exit_code == 2
+    assert "给出了两个期间：2026-09 和 --period 2026-10" in chinese.stderr
+    english = run(province, "410181", *args, "--lang", "en")
+    assert "two periods given: 2026-09 and --period 2026-10" in english.stderr
+    nowhere = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None, "FISCALSYNC_HOME": None})
+    assert "没有节点目录：用 --home DIR 指定" in nowhere.invoke(cli, ["status"]).stderr
