@@ -216,6 +216,22 @@ def cli(home: Path | None) -> None:
     """
 
 
+def _chosen_language(ctx: click.Context, _param: Any, value: str | None) -> str:
+    """The language of a command's output, kept for its error messages too."""
+    ctx.meta[LANG_META] = value or _locale_language()
+    return str(ctx.meta[LANG_META])
+
+
+_lang_option = click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    callback=_chosen_language,
+    help="Labels in Chinese (中文, the default) or English; without it, English only when "
+    "the locale names another language (LANG=en_US.UTF-8).",
+)
+
+
 @cli.command()
 @click.argument("home", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--node", "code", required=True, help="This node's code, e.g. 410102.")
@@ -254,12 +270,6 @@ def _in_language(text: Said) -> str:
 def _usage(key: str, **values: Any) -> click.UsageError:
     """A misuse of the command line, said by key in the command's language."""
     return click.UsageError(_in_language(said(key, **values)))
-
-
-def _chosen_language(ctx: click.Context, _param: Any, value: str | None) -> str:
-    """The language of a command's output, kept for its error messages too."""
-    ctx.meta[LANG_META] = value or _locale_language()
-    return str(ctx.meta[LANG_META])
 
 
 @cli.command()
@@ -311,16 +321,6 @@ def join(
     click.echo(f"Send {made.ssh_public} to the parent {parent}, which runs:")
     click.echo(f"  fiscalsync --home PARENT_HOME sftp-config --keys FOLDER_OF_{code}.pub")
     click.echo(f"With the answer: fiscalsync --home {made.home.path} keys install ANSWER")
-
-
-_lang_option = click.option(
-    "--lang",
-    type=click.Choice(["zh", "en"]),
-    default=None,
-    callback=_chosen_language,
-    help="Labels in Chinese (中文, the default) or English; without it, English only when "
-    "the locale names another language (LANG=en_US.UTF-8).",
-)
 
 
 @cli.command()
@@ -573,8 +573,9 @@ def pki() -> None:
 )
 @_passphrase_option
 @_suite_option
+@_lang_option
 def pki_init_root(
-    directory: Path, province_code: str, passphrase_file: Path | None, suite: str
+    directory: Path, province_code: str, passphrase_file: Path | None, suite: str, lang: str
 ) -> None:
     """Create the province's root CA in DIRECTORY (key file mode 0600).
 
@@ -590,12 +591,14 @@ def pki_init_root(
     """
     passphrase = _passphrase(passphrase_file)
     ca = keys.create_root(directory, province_code, passphrase, suite)
-    protected = "encrypted with the passphrase" if passphrase else "NOT encrypted"
+    words = labels(lang)
+    protected = words["n.key_encrypted" if passphrase else "n.key_plain"]
     click.echo(
-        f"Created root CA of {province_code} in {ca.ca_dir} "
-        f"(suite {ca.suite.name}, key {protected})."
+        words["n.root_created"].format(
+            province=province_code, folder=ca.ca_dir, suite=ca.suite.name, key=protected
+        )
     )
-    click.echo(f"Distribute {ca.ca_dir / 'ca.crt'} to every node with its certificate.")
+    click.echo(words["n.root_distribute"].format(file=ca.ca_dir / "ca.crt"))
 
 
 @pki.command("sign")
@@ -626,6 +629,7 @@ def pki_init_root(
     help="The topology the role is checked against (default: that of --home).",
 )
 @_passphrase_option
+@_lang_option
 @click.pass_context
 def pki_sign(
     ctx: click.Context,
@@ -636,6 +640,7 @@ def pki_sign(
     out: Path | None,
     topology_file: Path | None,
     passphrase_file: Path | None,
+    lang: str,
 ) -> None:
     """Issue a certificate binding a node's code and role to the key of its CSR.
 
@@ -663,8 +668,15 @@ def pki_sign(
         topology=topology,
     )
     until = identity.not_valid_after.strftime("%Y-%m-%d")
+    words = labels(lang)
     click.echo(
-        f"Issued certificate for {identity.code} ({identity.role}), serial {identity.serial:x}, valid until {until}: {target}"
+        words["n.cert_issued"].format(
+            code=identity.code,
+            role=say(words, "role", identity.role),
+            serial=f"{identity.serial:x}",
+            until=until,
+            file=target,
+        )
     )
 
 
@@ -681,7 +693,10 @@ def pki_sign(
 )
 @click.option("--reason", help="RFC 5280 reason, e.g. key_compromise, superseded.")
 @_passphrase_option
-def pki_revoke(ca_dir: Path, code: str, reason: str | None, passphrase_file: Path | None) -> None:
+@_lang_option
+def pki_revoke(
+    ca_dir: Path, code: str, reason: str | None, passphrase_file: Path | None, lang: str
+) -> None:
     """Revoke every certificate of a node; the revocation list's number goes up.
 
     \b
@@ -689,7 +704,7 @@ def pki_revoke(ca_dir: Path, code: str, reason: str | None, passphrase_file: Pat
       fiscalsync pki revoke --ca /secure/ca --node 410102 --reason key_compromise
     """
     crl = keys.revoke_node(ca_dir, code, reason, _passphrase(passphrase_file))
-    click.echo(f"Revocation list number {crl.number}: {len(crl.serials)} certificate(s) revoked.")
+    click.echo(labels(lang)["n.crl_numbered"].format(number=crl.number, count=len(crl.serials)))
 
 
 @cli.group(cls=_Group, name="keys")
@@ -715,8 +730,9 @@ def keys_group() -> None:
     default=None,
     help="Signature suite of the network (default: the installed root's, else ed25519).",
 )
+@_lang_option
 @click.pass_context
-def keys_new(ctx: click.Context, renew: bool, suite: str | None) -> None:
+def keys_new(ctx: click.Context, renew: bool, suite: str | None, lang: str) -> None:
     """Make this node's private key (it never leaves the node) and a signing request.
 
     With --renew (before the certificate expires, or to change keys) the new key waits
@@ -732,15 +748,10 @@ def keys_new(ctx: click.Context, renew: bool, suite: str | None) -> None:
     """
     with _writing(ctx, check_schema=False) as node:
         csr, ssh_public = keys.new_key(node.home, node.spec.code, renew=renew, suite=suite)
-    if renew:
-        click.echo(
-            f"Wrote a new private key (pending, keys/node.key.new) and the signing request "
-            f"{csr}; the node signs with its current key until the new certificate is installed."
-        )
-    else:
-        click.echo(f"Wrote the private key and the signing request {csr}.")
-    click.echo("Send the request to the province: fiscalsync pki sign node.csr --ca CA --role ROLE")
-    click.echo("SSH key for the parent's authorized_keys (to reach its SFTP endpoint):")
+    words = labels(lang)
+    click.echo(words["n.key_renewing" if renew else "n.key_made"].format(csr=csr))
+    click.echo(words["n.key_send_csr"])
+    click.echo(words["n.key_ssh"])
     click.echo(f"  {ssh_public}")
 
 
@@ -751,8 +762,9 @@ def keys_new(ctx: click.Context, renew: bool, suite: str | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The province's ca.crt (with a certificate file).",
 )
+@_lang_option
 @click.pass_context
-def keys_install(ctx: click.Context, cert: Path, ca_cert: Path | None) -> None:
+def keys_install(ctx: click.Context, cert: Path, ca_cert: Path | None, lang: str) -> None:
     """Install this node's certificate and the root certificate, after checking them.
 
     Given the folder the province's 'network answer-join' wrote, it installs the
@@ -764,19 +776,16 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path | None) -> None:
       fiscalsync --home /srv/fiscalsync/410102 keys install 410102.crt --ca-cert ca.crt
       fiscalsync --home /srv/fiscalsync/410183 keys install /tmp/410183-answer
     """
+    words = labels(lang)
     if cert.is_dir():
         with _writing(ctx, check_schema=False) as node:
             done = joining.install(node.home, node.spec.code, cert)
             node.settle_suite()
-        identity = done.identity
-        click.echo(
-            f"Installed certificate of {identity.code} ({identity.role}), serial "
-            f"{identity.serial:x}."
-        )
+        click.echo(_installed(done.identity, words))
         if done.crl_number is not None:
-            click.echo(f"Installed revocation list {done.crl_number}.")
+            click.echo(words["n.crl_installed"].format(number=done.crl_number))
         if done.recovery:
-            click.echo("Installed the province's recovery certificate.")
+            click.echo(words["n.recovery_installed"])
         return
     if ca_cert is None:
         raise _usage("install_needs_ca_cert")
@@ -785,14 +794,16 @@ def keys_install(ctx: click.Context, cert: Path, ca_cert: Path | None) -> None:
         if identity.code != node.spec.code:
             raise _usage("certificate_not_ours", code=identity.code, me=node.spec.code)
         node.settle_suite()
-    click.echo(
-        f"Installed certificate of {identity.code} ({identity.role}), serial {identity.serial:x}."
-    )
+    click.echo(_installed(identity, words))
     if superseded is not None:
-        click.echo(
-            f"Renewed: certificate {superseded.serial:x} is superseded (kept in "
-            "keys/superseded/) and its key is gone; what it signed stays valid."
-        )
+        click.echo(words["n.cert_superseded"].format(serial=f"{superseded.serial:x}"))
+
+
+def _installed(identity: Any, words: dict[str, str]) -> str:
+    """The line that says which certificate ``keys install`` installed."""
+    return words["n.cert_installed"].format(
+        code=identity.code, role=say(words, "role", identity.role), serial=f"{identity.serial:x}"
+    )
 
 
 @cli.command("sftp-config")

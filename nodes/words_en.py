@@ -529,6 +529,21 @@ LISTINGS: dict[str, str] = {
     "version {version}, {count} change-set(s) queued; its data stays at the center.",
     "n.not_drained": "Note: change-sets still in flight were closed at each node that "
     "held them, each with a statement under statements/.",
+    # what the key and certificate commands did (keys, pki)
+    "n.key_encrypted": "encrypted with the passphrase",
+    "n.key_plain": "NOT encrypted",
+    "n.root_created": "Created root CA of {province} in {folder} (suite {suite}, key {key}).",
+    "n.root_distribute": "Distribute {file} to every node with its certificate.",
+    "n.cert_issued": "Issued certificate for {code} ({role}), serial {serial}, valid until {until}: {file}",
+    "n.crl_numbered": "Revocation list number {number}: {count} certificate(s) revoked.",
+    "n.key_made": "Wrote the private key and the signing request {csr}.",
+    "n.key_renewing": "Wrote a new private key (pending, keys/node.key.new) and the signing request {csr}; the node signs with its current key until the new certificate is installed.",
+    "n.key_send_csr": "Send the request to the province: fiscalsync pki sign node.csr --ca CA --role ROLE",
+    "n.key_ssh": "SSH key for the parent's authorized_keys (to reach its SFTP endpoint):",
+    "n.cert_installed": "Installed certificate of {code} ({role}), serial {serial}.",
+    "n.crl_installed": "Installed revocation list {number}.",
+    "n.recovery_installed": "Installed the province's recovery certificate.",
+    "n.cert_superseded": "Renewed: certificate {serial} is superseded (kept in keys/superseded/) and its key is gone; what it signed stays valid.",
 }
 
 MESSAGES: dict[str, str] = {

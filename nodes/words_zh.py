@@ -501,6 +501,21 @@ LISTINGS: dict[str, str] = {
     "n.retired": "{code} 已退出：证书已吊销（吊销列表第 {crl} 号），拓扑第 {version} 版，"
     "发出变更集 {count} 个；其数据保留在数据中心。",
     "n.not_drained": "注意：退出前仍有在途变更集，已在各节点关闭并记入 statements/ 下的说明。",
+    # what the key and certificate commands did (keys, pki)
+    "n.key_encrypted": "已用口令加密",
+    "n.key_plain": "未加密",
+    "n.root_created": "已在 {folder} 创建 {province} 的根 CA（算法套件 {suite}，私钥{key}）。",
+    "n.root_distribute": "将 {file} 连同各节点证书分发给每个节点。",
+    "n.cert_issued": "已为 {code}（{role}）签发证书，序列号 {serial}，有效期至 {until}：{file}",
+    "n.crl_numbered": "吊销列表第 {number} 号：已吊销 {count} 张证书。",
+    "n.key_made": "已写入私钥和证书签名请求 {csr}。",
+    "n.key_renewing": "已写入新私钥（待用，keys/node.key.new）和证书签名请求 {csr}；新证书安装前，节点仍用现有私钥签名。",
+    "n.key_send_csr": "将请求发给省级：fiscalsync pki sign node.csr --ca CA --role ROLE",
+    "n.key_ssh": "供上级 authorized_keys 使用的 SSH 公钥（用于连接其 SFTP 端点）：",
+    "n.cert_installed": "已安装 {code}（{role}）的证书，序列号 {serial}。",
+    "n.crl_installed": "已安装吊销列表第 {number} 号。",
+    "n.recovery_installed": "已安装省级的恢复证书。",
+    "n.cert_superseded": "已续期：证书 {serial} 已被取代（保存在 keys/superseded/），其私钥已删除；它签过的内容仍然有效。",
 }
 
 MESSAGES: dict[str, str] = {

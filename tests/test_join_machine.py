@@ -71,7 +71,7 @@ def test_a_county_joins_on_its_own_machine_and_syncs_over_sftp(
     with sshd.authorized_keys.open("a") as keys:  # the parent lets it log in
         keys.write(public)
 
-    installed = fiscalsync("--home", home, "keys", "install", answer)
+    installed = fiscalsync("--home", home, "keys", "install", answer, "--lang", "en")
     assert installed.exit_code == 0, installed.stderr
     assert "Installed revocation list" in installed.output
     again = fiscalsync("--home", home, "revocation", "install", answer)

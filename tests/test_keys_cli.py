@@ -41,7 +41,7 @@ def outgoing(province: Network, tmp_path: Path) -> Path:
 def test_root_ca_with_a_passphrase(tmp_path: Path) -> None:
     ca = tmp_path / "ca"
     env = {"FISCALSYNC_CA_PASSPHRASE": "correct horse"}
-    result = run("pki", "init-root", ca, "--province", "410000", env=env)
+    result = run("pki", "init-root", ca, "--province", "410000", "--lang", "en", env=env)
     assert result.exit_code == 0, result.stderr
     assert "encrypted with the passphrase" in result.output
     assert stat.S_IMODE((ca / "ca.key").stat().st_mode) == 0o600
@@ -78,6 +78,8 @@ def test_key_made_on_the_node_signed_by_the_province_installed_on_the_node(
         tmp_path / "410102.crt",
         "--topology",
         demo_topology,
+        "--lang",
+        "en",
     )
     assert signed.exit_code == 0, signed.stderr
     assert "Issued certificate for 410102 (county)" in signed.output
@@ -129,12 +131,13 @@ def test_a_certificate_for_another_key_is_not_installed(
 
 def test_revocation_list_numbers_only_go_up(province: Network) -> None:
     first = run(
-        "pki", "revoke", "--ca", province.ca_dir, "--node", "410102", "--reason", "key_compromise"
-    )
+        "pki", "revoke", "--ca", province.ca_dir, "--node", "410102", "--reason", "key_compromise",
+        "--lang", "en",
+    )  # fmt: skip
     assert first.exit_code == 0, first.stderr
     assert "Revocation list number 2: 1 certificate(s) revoked" in first.output
     second = run("pki", "revoke", "--ca", province.ca_dir, "--node", "410122")
-    assert "Revocation list number 3: 2 certificate(s) revoked" in second.output
+    assert "吊销列表第 3 号：已吊销 2 张证书。" in second.output
 
 
 def test_inspect_shows_the_header_and_first_operations(outgoing: Path) -> None:
@@ -232,7 +235,9 @@ def test_an_sm2_province_enrols_a_node_and_refuses_an_ed25519_key(
 ) -> None:
     ca = tmp_path / "ca"
     env = {"FISCALSYNC_CA_PASSPHRASE": "correct horse"}
-    created = run("pki", "init-root", ca, "--province", "410000", "--suite", "sm2", env=env)
+    created = run(
+        "pki", "init-root", ca, "--province", "410000", "--suite", "sm2", "--lang", "en", env=env
+    )
     assert created.exit_code == 0, created.stderr
     assert "suite sm2" in created.output
     assert b"ENCRYPTED SM2 PRIVATE KEY" in (ca / "ca.key").read_bytes()

@@ -98,7 +98,10 @@ def renew(network: Network, code: str, tmp_path: Path, *new: str) -> Result:
         "--role", role, "--out", cert,
     )  # fmt: skip
     assert signed.exit_code == 0, signed.stderr
-    installed = run("--home", home, "keys", "install", cert, "--ca-cert", network.ca_dir / "ca.crt")
+    installed = run(
+        "--home", home, "keys", "install", cert, "--ca-cert", network.ca_dir / "ca.crt",
+        "--lang", "en",
+    )  # fmt: skip
     assert installed.exit_code == 0, installed.stderr
     return installed
 

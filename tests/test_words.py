@@ -215,3 +215,18 @@ def test_a_misuse_of_the_command_line_is_said_in_either_language(province: Netwo
     assert "two periods given: 2026-09 and --period 2026-10" in english.stderr
     nowhere = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None, "FISCALSYNC_HOME": None})
     assert "没有节点目录：用 --home DIR 指定" in nowhere.invoke(cli, ["status"]).stderr
+
+
+def test_what_the_key_commands_did_is_said_in_either_language(tmp_path: Path) -> None:
+    made = CliRunner().invoke(
+        cli, ["pki", "init-root", str(tmp_path / "zh"), "--province", "410000"]
+    )
+    assert made.exit_code == 0, made.stderr
+    assert made.output.splitlines() == [
+        f"已在 {tmp_path / 'zh'} 创建 410000 的根 CA（算法套件 ed25519，私钥未加密）。",
+        f"将 {tmp_path / 'zh' / 'ca.crt'} 连同各节点证书分发给每个节点。",
+    ]
+    english = CliRunner().invoke(
+        cli, ["pki", "init-root", str(tmp_path / "en"), "--province", "410000", "--lang", "en"]
+    )
+    assert english.output.startswith(f"Created root CA of 410000 in {tmp_path / 'en'} (suite")
