@@ -243,7 +243,8 @@ _lang_option = click.option(
     help="Topology file listing every node.",
 )
 @click.option("--db", "db_url", help="Database URL (default: SQLite node.db in HOME).")
-def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None:
+@_lang_option
+def init(home: Path, code: str, topology_file: Path, db_url: str | None, lang: str) -> None:
     """Create a node home: settings, migrated database, folders for keys and spool.
 
     \b
@@ -254,10 +255,10 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None) -> None
           --topology henan.toml --db postgresql://fiscal@db.local/fs_410100
     """
     created = init_node(home, code, topology_file, db_url)
-    click.echo(f"Created node home {created.path} for {code}.")
-    click.echo(
-        _next_steps(created.path, code, load_topology(created.topology_file).node(code).role)
-    )
+    words = labels(lang)
+    click.echo(words["n.home_created"].format(home=created.path, code=code))
+    role = load_topology(created.topology_file).node(code).role
+    click.echo(_next_steps(created.path, code, role, words))
 
 
 def _in_language(text: Said) -> str:
@@ -297,8 +298,15 @@ def _usage(key: str, **values: Any) -> click.UsageError:
     show_default=True,
     help="Signature suite of the network.",
 )
+@_lang_option
 def join(
-    home: Path, code: str, topology_file: Path, out: Path, db_url: str | None, suite: str
+    home: Path,
+    code: str,
+    topology_file: Path,
+    out: Path,
+    db_url: str | None,
+    suite: str,
+    lang: str,
 ) -> None:
     """Join the network on this machine (加入): make the node home and its keys, and
     write the request to send: CODE.csr to the province, CODE.pub to the parent.
@@ -313,14 +321,16 @@ def join(
     """
     made = joining.request(home, code, topology_file, out, database_url=db_url, suite=suite)
     parent = made.spec.parent
-    click.echo(f"Created node home {made.home.path} for {code} ({made.spec.role}).")
-    click.echo(f"Send {made.csr} to the province, which runs:")
+    words = labels(lang)
+    role = say(words, "role", made.spec.role)
+    click.echo(words["n.joined_home"].format(home=made.home.path, code=code, role=role))
+    click.echo(words["n.joined_send_csr"].format(file=made.csr))
     click.echo(
         f"  fiscalsync --home PROVINCE_HOME network answer-join {out} --ca CA -o {code}-answer"
     )
-    click.echo(f"Send {made.ssh_public} to the parent {parent}, which runs:")
+    click.echo(words["n.joined_send_ssh"].format(file=made.ssh_public, parent=parent))
     click.echo(f"  fiscalsync --home PARENT_HOME sftp-config --keys FOLDER_OF_{code}.pub")
-    click.echo(f"With the answer: fiscalsync --home {made.home.path} keys install ANSWER")
+    click.echo(words["n.joined_then"].format(home=made.home.path))
 
 
 @cli.command()
@@ -1136,6 +1146,7 @@ def network_move_node(
     help="A new folder for the answer to send back.",
 )
 @_passphrase_option
+@_lang_option
 @click.pass_context
 def network_answer_join(
     ctx: click.Context,
@@ -1143,6 +1154,7 @@ def network_answer_join(
     ca_dir: Path | None,
     out: Path,
     passphrase_file: Path | None,
+    lang: str,
 ) -> None:
     """Answer a node joining on its own machine, at the province: sign the request
     'fiscalsync join' wrote, for the role the topology gives it, and write what goes
@@ -1159,9 +1171,14 @@ def network_answer_join(
             raise _usage("needs_ca_dir")
         secret = passphrase_file or node.settings.revocation_passphrase_file
         answered = joining.answer(node, request, ca, _passphrase(secret), out)
+    words = labels(lang)
     click.echo(
-        f"Signed {answered.code} ({answered.role}); send back {answered.folder}: "
-        f"{', '.join(answered.files)}"
+        words["n.join_answered"].format(
+            code=answered.code,
+            role=say(words, "role", answered.role),
+            folder=answered.folder,
+            files=", ".join(answered.files),
+        )
     )
 
 
@@ -3624,18 +3641,18 @@ def _locale_language() -> str:
     return "zh"
 
 
-def _next_steps(home: Path, code: str, role: str) -> str:
+def _next_steps(home: Path, code: str, role: str, words: dict[str, str]) -> str:
     """What an operator does after ``init``: a key, the province's certificate, the
     revocation list, then status."""
     h = f"fiscalsync --home {home}"
     return "\n".join(
         [
-            "Next steps (下一步):",
-            f"  1. {h} keys new                      # here: the key and node.csr",
+            words["n.next_steps"],
+            f"  1. {h} keys new                      # {words['n.step_key']}",
             f"  2. fiscalsync --home PROVINCE pki sign {home}/keys/node.csr --ca CA_DIR "
-            f"--role {role}   # at the province",
-            f"  3. {h} keys install {code}.crt --ca-cert ca.crt   # here, with the root certificate",
-            f"  4. {h} revocation install crl.pem     # the province's revocation list",
+            f"--role {role}   # {words['n.step_sign']}",
+            f"  3. {h} keys install {code}.crt --ca-cert ca.crt   # {words['n.step_install']}",
+            f"  4. {h} revocation install crl.pem     # {words['n.step_crl']}",
             f"  5. {h} status",
         ]
     )

@@ -544,6 +544,18 @@ LISTINGS: dict[str, str] = {
     "n.crl_installed": "Installed revocation list {number}.",
     "n.recovery_installed": "Installed the province's recovery certificate.",
     "n.cert_superseded": "Renewed: certificate {serial} is superseded (kept in keys/superseded/) and its key is gone; what it signed stays valid.",
+    # what init, join and answer-join did
+    "n.home_created": "Created node home {home} for {code}.",
+    "n.next_steps": "Next steps (下一步):",
+    "n.step_key": "here: the key and node.csr",
+    "n.step_sign": "at the province",
+    "n.step_install": "here, with the root certificate",
+    "n.step_crl": "the province's revocation list",
+    "n.joined_home": "Created node home {home} for {code} ({role}).",
+    "n.joined_send_csr": "Send {file} to the province, which runs:",
+    "n.joined_send_ssh": "Send {file} to the parent {parent}, which runs:",
+    "n.joined_then": "With the answer: fiscalsync --home {home} keys install ANSWER",
+    "n.join_answered": "Signed {code} ({role}); send back {folder}: {files}",
 }
 
 MESSAGES: dict[str, str] = {

@@ -516,6 +516,18 @@ LISTINGS: dict[str, str] = {
     "n.crl_installed": "已安装吊销列表第 {number} 号。",
     "n.recovery_installed": "已安装省级的恢复证书。",
     "n.cert_superseded": "已续期：证书 {serial} 已被取代（保存在 keys/superseded/），其私钥已删除；它签过的内容仍然有效。",
+    # what init, join and answer-join did
+    "n.home_created": "已为 {code} 创建节点目录 {home}。",
+    "n.next_steps": "下一步：",
+    "n.step_key": "在此：生成私钥和 node.csr",
+    "n.step_sign": "在省级",
+    "n.step_install": "在此，连同根证书",
+    "n.step_crl": "省级的吊销列表",
+    "n.joined_home": "已为 {code}（{role}）创建节点目录 {home}。",
+    "n.joined_send_csr": "将 {file} 发给省级，由省级运行：",
+    "n.joined_send_ssh": "将 {file} 发给上级 {parent}，由上级运行：",
+    "n.joined_then": "收到答复后：fiscalsync --home {home} keys install ANSWER",
+    "n.join_answered": "已为 {code}（{role}）签发；将 {folder} 发回：{files}",
 }
 
 MESSAGES: dict[str, str] = {

@@ -60,7 +60,7 @@ def test_a_county_joins_on_its_own_machine_and_syncs_over_sftp(
     answer = tmp_path / "answer"
     answered = fiscalsync(
         "--home", top, "network", "answer-join", machine / "request", "--ca", province.ca_dir,
-        "-o", answer,
+        "-o", answer, "--lang", "en",
     )  # fmt: skip
     assert answered.exit_code == 0, answered.stderr
     assert f"Signed {NEW} (county)" in answered.output

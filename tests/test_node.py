@@ -27,7 +27,7 @@ def test_init_creates_a_whole_home(
     tmp_path: Path, db_url: str, backend: str, demo_topology: Path
 ) -> None:
     home = tmp_path / "home"
-    args = ["init", home, "--node", "410100", "--topology", demo_topology]
+    args = ["init", home, "--node", "410100", "--topology", demo_topology, "--lang", "en"]
     if backend == "postgresql":
         args += ["--db", db_url]
     result = run(*args)

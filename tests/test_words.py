@@ -230,3 +230,18 @@ def test_what_the_key_commands_did_is_said_in_either_language(tmp_path: Path) ->
         cli, ["pki", "init-root", str(tmp_path / "en"), "--province", "410000", "--lang", "en"]
     )
     assert english.output.startswith(f"Created root CA of 410000 in {tmp_path / 'en'} (suite")
+
+
+def test_init_says_what_it_made_in_either_language(tmp_path: Path, demo_topology: Path) -> None:
+    made = CliRunner().invoke(
+        cli, ["init", str(tmp_path / "zh"), "--node", "410122", "--topology", str(demo_topology)]
+    )
+    assert made.exit_code == 0, made.stderr
+    lines = made.output.splitlines()
+    assert lines[:2] == [f"已为 410122 创建节点目录 {tmp_path / 'zh'}。", "下一步："]
+    assert lines[2].endswith("# 在此：生成私钥和 node.csr")
+    english = CliRunner().invoke(
+        cli, ["init", str(tmp_path / "en"), "--node", "410122", "--topology", str(demo_topology),
+              "--lang", "en"],
+    )  # fmt: skip
+    assert english.output.startswith(f"Created node home {tmp_path / 'en'} for 410122.\n")
