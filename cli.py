@@ -2661,8 +2661,9 @@ def _bytes_bar(label: str, length: int | None) -> Iterator[Callable[[int], None]
 
 @cli.group("backup", cls=_Group, invoke_without_command=True)
 @click.option("--full", is_flag=True, help="Ship every chunk anew (no reuse of earlier backups).")
+@_lang_option
 @click.pass_context
-def backup_group(ctx: click.Context, full: bool) -> None:
+def backup_group(ctx: click.Context, full: bool, lang: str) -> None:
     """Back this node up to the data center (备份): snapshot and journal, encrypted here.
 
     The database snapshot and the home's journal are cut into chunks; chunks not in the
@@ -2693,15 +2694,22 @@ def backup_group(ctx: click.Context, full: bool) -> None:
                 left, why = backups.upload(node, exchange.backup_way(), step)
         finally:
             exchange.close()
+    words = labels(lang)
     click.echo(
-        f"Backup #{taken.number} of {node.spec.code} taken at "
-        f"{_local(taken.taken_at, node.settings.time_zone)}: "
-        f"{taken.objects} objects, {_mb(taken.bytes)}; new {taken.new_objects} objects, "
-        f"{_mb(taken.new_bytes)} in {taken.seconds:.1f} s."
+        words["n.backup_taken"].format(
+            number=taken.number,
+            code=node.spec.code,
+            at=_local(taken.taken_at, node.settings.time_zone),
+            objects=taken.objects,
+            size=_mb(taken.bytes),
+            new_objects=taken.new_objects,
+            new_size=_mb(taken.new_bytes),
+            seconds=f"{taken.seconds:.1f}",
+        )
     )
     if left:
-        click.echo(f"{left} object(s) not uploaded yet ({why}): the next sync resumes.")
-    click.echo(f"Its manifest goes to {taken.keeper} with the next sync.")
+        click.echo(words["n.backup_left"].format(count=left, why=shown(why, words)))
+    click.echo(words["n.backup_manifest"].format(keeper=taken.keeper))
 
 
 def _database_size(node: Node) -> int | None:
@@ -2964,6 +2972,7 @@ def _point_in_time(text: str) -> datetime:
 @click.option(
     "--ssh-key", type=click.Path(dir_okay=False, path_type=Path), help="SSH key for an sftp keeper."
 )
+@_lang_option
 def restore_command(
     home: Path,
     code: str,
@@ -2974,6 +2983,7 @@ def restore_command(
     ca_cert: Path | None,
     db_url: str | None,
     ssh_key: Path | None,
+    lang: str,
 ) -> None:
     """Restore a node from its backups into HOME, on a fresh machine (恢复).
 
@@ -3025,25 +3035,33 @@ def restore_command(
         )
     zone = load_settings(done.home).time_zone
     at = done.at
+    words = labels(lang)
     click.echo(
-        f"Restored {done.node} from backup #{done.number} taken {_local(done.taken_at, zone)} "
-        f"({done.files} files, {_mb(done.bytes)}) in {done.seconds:.1f} s into {done.home}."
+        words["n.restored"].format(
+            code=done.node,
+            number=done.number,
+            at=_local(done.taken_at, zone),
+            files=done.files,
+            size=_mb(done.bytes),
+            seconds=f"{done.seconds:.1f}",
+            home=done.home,
+        )
     )
     if done.replayed is not None and done.journal_from is not None and at is not None:
+        replayed = words["n.replayed_last" if done.replayed.last else "n.replayed"]
         click.echo(
-            f"Replayed the journal of backup #{done.journal_from} up to {_local(at, zone)}: took back "
-            f"{done.replayed.own} change-set(s) of its own and took {done.replayed.taken} again"
-            + (f" (the last at {_local(done.replayed.last, zone)})." if done.replayed.last else ".")
+            replayed.format(
+                number=done.journal_from,
+                at=_local(at, zone),
+                own=done.replayed.own,
+                taken=done.replayed.taken,
+                last=_local(done.replayed.last, zone) if done.replayed.last else "",
+            )
         )
     elif at is not None:
-        click.echo(
-            f"No backup after #{done.number} holds a journal to replay up to {_local(at, zone)}."
-        )
-    click.echo(
-        f"Rejoining: asked {len(done.peers)} peer(s) ({', '.join(done.peers)}) for what it "
-        "lost; it sends nothing new until all have answered."
-    )
-    click.echo(f"Next: fiscalsync --home {done.home} sync   (or start the agent), then status")
+        click.echo(words["n.no_journal"].format(number=done.number, at=_local(at, zone)))
+    click.echo(words["n.rejoining"].format(count=len(done.peers), peers=", ".join(done.peers)))
+    click.echo(words["n.restore_next"].format(home=done.home))
 
 
 def _show_submitters(who: list[reports.Submitter], words: dict[str, str], zone: tzinfo) -> None:

@@ -556,6 +556,16 @@ LISTINGS: dict[str, str] = {
     "n.joined_send_ssh": "Send {file} to the parent {parent}, which runs:",
     "n.joined_then": "With the answer: fiscalsync --home {home} keys install ANSWER",
     "n.join_answered": "Signed {code} ({role}); send back {folder}: {files}",
+    # what backup and restore did
+    "n.backup_taken": "Backup #{number} of {code} taken at {at}: {objects} objects, {size}; new {new_objects} objects, {new_size} in {seconds} s.",
+    "n.backup_left": "{count} object(s) not uploaded yet ({why}): the next sync resumes.",
+    "n.backup_manifest": "Its manifest goes to {keeper} with the next sync.",
+    "n.restored": "Restored {code} from backup #{number} taken {at} ({files} files, {size}) in {seconds} s into {home}.",
+    "n.replayed": "Replayed the journal of backup #{number} up to {at}: took back {own} change-set(s) of its own and took {taken} again.",
+    "n.replayed_last": "Replayed the journal of backup #{number} up to {at}: took back {own} change-set(s) of its own and took {taken} again (the last at {last}).",
+    "n.no_journal": "No backup after #{number} holds a journal to replay up to {at}.",
+    "n.rejoining": "Rejoining: asked {count} peer(s) ({peers}) for what it lost; it sends nothing new until all have answered.",
+    "n.restore_next": "Next: fiscalsync --home {home} sync   (or start the agent), then status",
 }
 
 MESSAGES: dict[str, str] = {

@@ -528,6 +528,16 @@ LISTINGS: dict[str, str] = {
     "n.joined_send_ssh": "将 {file} 发给上级 {parent}，由上级运行：",
     "n.joined_then": "收到答复后：fiscalsync --home {home} keys install ANSWER",
     "n.join_answered": "已为 {code}（{role}）签发；将 {folder} 发回：{files}",
+    # what backup and restore did
+    "n.backup_taken": "已为 {code} 做第 {number} 号备份（{at}）：{objects} 个对象，{size}；新增 {new_objects} 个对象，{new_size}，用时 {seconds} 秒。",
+    "n.backup_left": "还有 {count} 个对象未上传（{why}）：下次同步时继续。",
+    "n.backup_manifest": "其清单在下次同步时发给 {keeper}。",
+    "n.restored": "已从第 {number} 号备份（{at}）恢复 {code}（{files} 个文件，{size}），用时 {seconds} 秒，恢复到 {home}。",
+    "n.replayed": "已重放第 {number} 号备份的日志至 {at}：取回本节点自己的变更集 {own} 个，重新接收 {taken} 个。",
+    "n.replayed_last": "已重放第 {number} 号备份的日志至 {at}：取回本节点自己的变更集 {own} 个，重新接收 {taken} 个（最后一个在 {last}）。",
+    "n.no_journal": "第 {number} 号之后没有可重放至 {at} 的备份日志。",
+    "n.rejoining": "正在重新加入：已向 {count} 个对端（{peers}）索取丢失的内容；全部答复前不发出新内容。",
+    "n.restore_next": "下一步：fiscalsync --home {home} sync（或启动代理程序），然后查看 status",
 }
 
 MESSAGES: dict[str, str] = {

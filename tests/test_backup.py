@@ -258,6 +258,7 @@ def test_a_city_restored_to_a_point_in_time_lands_there_then_rejoins(province: N
     arguments = ["restore", str(target), "--node", "410100", "--at", local.isoformat(" ")]
     arguments += ["--topology", str(province.path / "topology.toml")]
     arguments += ["--recovery-key", str(province.ca_dir / "recovery-kit.pem")]
+    arguments += ["--lang", "en"]
     result = CliRunner().invoke(cli, arguments + (["--db-url", url] if url else []))
     assert result.exit_code == 0, result.output + result.stderr
     assert "from backup #1 taken" in result.output
@@ -743,7 +744,7 @@ def test_a_reinitialised_node_is_told_to_restore(province: Network) -> None:
 
 def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(cli, ["--home", str(province.path / "410102"), "backup"])
+    result = runner.invoke(cli, ["--home", str(province.path / "410102"), "backup", "--lang", "en"])
     assert result.exit_code == 0, result.output + result.stderr
     assert "Backup #1 of 410102" in result.output
     settle(province)

@@ -245,3 +245,13 @@ def test_init_says_what_it_made_in_either_language(tmp_path: Path, demo_topology
               "--lang", "en"],
     )  # fmt: skip
     assert english.output.startswith(f"Created node home {tmp_path / 'en'} for 410122.\n")
+
+
+def test_what_a_backup_did_is_said_in_either_language(province: Network) -> None:
+    first = run(province, "410102", "backup")
+    assert first.exit_code == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith("已为 410102 做第 1 号备份（"), lines
+    assert lines[-1] == "其清单在下次同步时发给 410000-dc。"
+    second = run(province, "410102", "backup", "--lang", "en")
+    assert second.stdout.startswith("Backup #2 of 410102 taken at "), second.stdout
