@@ -65,6 +65,7 @@ from sync.errors import (
     TopologyError,
     TransportError,
 )
+from sync.said import Said as SaidBelow
 from sync.signing import DEFAULT_SUITE, registered_suites
 
 EXIT_STATUS = """\b
@@ -117,7 +118,7 @@ class Failure(click.ClickException):
         self.lang = lang
 
     def show(self, file: Any = None) -> None:
-        words = labels(self.lang if isinstance(self.said, Said) else "en")
+        words = labels(self.lang if isinstance(self.said, SaidBelow) else "en")
         click.echo(words["m.error"].format(what=shown(self.said, words)), err=True)
         for line in self.details:
             click.echo(f"  {shown(line, words)}", err=True)

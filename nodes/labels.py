@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from nodes import words_en, words_zh
+from sync import said as below
 from sync.errors import InputError
 
 __all__ = ["LANGUAGES", "Named", "Said", "labels", "named", "said", "say", "shown"]
@@ -36,23 +37,15 @@ def labels(lang: str = "zh") -> dict[str, str]:
         raise InputError(f"no labels in {lang!r}", hint="use --lang en or --lang zh") from None
 
 
-class Said(str):
+class Said(below.Said):
     """A message for people: its English text (what logs, JSON and scripts read, and
     what it is as a ``str``), kept with its key (labels ``m.<key>``) and the values it
     names, so that :func:`shown` gives it in the reader's language. A value may itself
-    be a :class:`Said`."""
+    be a :class:`Said`, or one said below nodes/ (:class:`sync.said.Said`)."""
 
-    key: str
-    values: tuple[tuple[str, Any], ...]
-
-    def __new__(cls, key: str, values: tuple[tuple[str, Any], ...] = ()) -> Said:
-        text = _LISTINGS["en"][f"m.{key}"].format(**dict(values))
-        made = super().__new__(cls, text)
-        made.key, made.values = key, values
-        return made
-
-    def __getnewargs__(self) -> tuple[str, tuple[tuple[str, Any], ...]]:  # type: ignore[override]
-        return self.key, self.values
+    @classmethod
+    def english(cls, key: str) -> str:
+        return _LISTINGS["en"][f"m.{key}"]
 
     def said_in(self, words: dict[str, str]) -> str:
         values = {k: shown(v, words) for k, v in self.values}
@@ -62,7 +55,7 @@ class Said(str):
         """The message as JSON values, to be kept: its key and values (nested ones too)."""
         return {
             "m": self.key,
-            "v": {k: v.as_json() if isinstance(v, Said) else v for k, v in self.values},
+            "v": {k: _as_json(v) for k, v in self.values},
         }
 
     @classmethod
@@ -81,6 +74,14 @@ class Said(str):
             return cls(str(kept.get("m")), tuple(values))
         except (KeyError, IndexError, ValueError):
             return None
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, Said):
+        return value.as_json()
+    if isinstance(value, below.Said):  # said below nodes/: kept as the same kind of JSON
+        return Said(value.key, value.values).as_json()
+    return value
 
 
 class Named(str):
@@ -115,7 +116,7 @@ def shown(text: object, words: dict[str, str]) -> Any:
     text, a number)."""
     if isinstance(text, Named):
         return say(words, text.family, text)
-    return text.said_in(words) if isinstance(text, Said) else text
+    return text.said_in(words) if isinstance(text, below.Said) else text
 
 
 def say(words: dict[str, str], family: str, value: object) -> str:

@@ -6,6 +6,8 @@ Looked up through :mod:`nodes.labels`; every key is in both languages."""
 
 from __future__ import annotations
 
+from sync import said as said_below
+
 __all__ = ["LABELS", "LISTINGS", "MESSAGES"]
 
 LABELS: dict[str, str] = {
@@ -569,6 +571,7 @@ LISTINGS: dict[str, str] = {
 }
 
 MESSAGES: dict[str, str] = {
+    **said_below.ENGLISH,  # the messages said below nodes/ (sync/said.py)
     # what a province's sync rounds report (network sync), what is still in flight
     "m.net_round": "round {number}: {summary}",
     "m.net_rounds": "{rounds} round(s); {state}.",

@@ -903,4 +903,13 @@ MESSAGES: dict[str, str] = {
     "m.tls_pair": "--tls-cert 和 --tls-key 要么都给，要么都不给",
     "m.doc_with_accept": "--doc 与 --accept 一起使用（下达方一侧）",
     "m.accept_needs_doc": "--accept 需要 --doc，即结转所依据的文号",
+    # key material (sync/pki.py)
+    "m.key_file_missing": "{what} {path} 不存在",
+    "m.key_file_unreadable": "无法读取 {what} {path}：{error}",
+    "m.key_file_unwritable": "无法写入 {path}：{error}",
+    "m.key_file_exists": "{path} 已存在；拒绝覆盖",
+    "m.key_folder_unmade": "无法创建 {path}：{error}",
+    "m.ca_passphrase_empty": "CA 口令不能为空",
+    "m.ca_exists": "{folder} 中已有 CA（{file} 已存在）",
+    "m.ca_exists_hint": "载入现有 CA，或为新 CA 另选一个空文件夹",
 }

@@ -85,6 +85,7 @@ from sync.revocation import (
     revocation_entry,
     write_crl,
 )
+from sync.said import said
 from sync.signing import (
     DEFAULT_SUITE,
     SignatureSuite,
@@ -136,25 +137,31 @@ def write_key_material(path: Path, data: bytes, mode: int, *, exclusive: bool = 
     try:
         write_atomic(path, data, mode, exclusive=exclusive)
     except FileExistsError as exc:
-        raise KeyMaterialError(f"{path} already exists; refusing to overwrite it") from exc
+        raise KeyMaterialError(said("key_file_exists", path=path)) from exc
     except OSError as exc:
-        raise KeyMaterialError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise KeyMaterialError(
+            said("key_file_unwritable", path=path, error=exc.strerror or str(exc))
+        ) from exc
 
 
 def _read(path: Path, what: str, hint: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:
-        raise KeyMaterialError(f"{what} {path} does not exist", hint=hint) from exc
+        raise KeyMaterialError(said("key_file_missing", what=what, path=path), hint=hint) from exc
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+        raise KeyMaterialError(
+            said("key_file_unreadable", what=what, path=path, error=exc.strerror or str(exc))
+        ) from exc
 
 
 def _make_private_dir(directory: Path) -> None:
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise KeyMaterialError(f"cannot create {directory}: {exc.strerror or exc}") from exc
+        raise KeyMaterialError(
+            said("key_folder_unmade", path=directory, error=exc.strerror or str(exc))
+        ) from exc
 
 
 # --- root CA ------------------------------------------------------------------------------
@@ -211,12 +218,11 @@ def init_root(
     if validity_days < 1:
         raise InputError(f"validity_days must be at least 1, not {validity_days}")
     if passphrase is not None and not passphrase:
-        raise KeyMaterialError("the CA passphrase must not be empty")
+        raise KeyMaterialError(said("ca_passphrase_empty"))
     for existing in (CA_KEY, CA_CERT):
         if (ca_dir / existing).exists():
             raise KeyMaterialError(
-                f"{ca_dir} already holds a CA ({existing} exists)",
-                hint="load the existing CA, or choose an empty folder for a new one",
+                said("ca_exists", folder=ca_dir, file=existing), hint=said("ca_exists_hint")
             )
     _make_private_dir(ca_dir)
     _make_private_dir(ca_dir / ISSUED_DIR)

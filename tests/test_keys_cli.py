@@ -46,7 +46,7 @@ def test_root_ca_with_a_passphrase(tmp_path: Path) -> None:
     assert "encrypted with the passphrase" in result.output
     assert stat.S_IMODE((ca / "ca.key").stat().st_mode) == 0o600
     assert b"ENCRYPTED" in (ca / "ca.key").read_bytes()
-    again = run("pki", "init-root", ca, "--province", "410000", env=env)
+    again = run("pki", "init-root", ca, "--province", "410000", "--lang", "en", env=env)
     assert again.exit_code == 8 and "already holds a CA" in again.stderr
     # signing without the passphrase is refused with its own status
     wrong = run(

@@ -25,6 +25,7 @@ from nodes.fiscal.yearend.closing import named as named_ids
 from nodes.labels import labels, said, shown
 from nodes.network import Network
 from sync.errors import InputError
+from sync.said import said as below
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("LABELS", "LISTINGS", "MESSAGES")
@@ -47,9 +48,9 @@ def test_every_key_is_in_both_languages_with_the_same_values() -> None:
 def test_every_message_said_in_the_code_is_in_both_tables() -> None:
     said_here = re.compile(r"""\bsaid\(\s*["']([a-z0-9_]+)["']""")
     keys: set[str] = set()
-    for package in ("nodes", "cli.py"):
+    for package in ("nodes", "sync", "cli.py"):
         for path in [ROOT / package] if package.endswith(".py") else (ROOT / package).rglob("*.py"):
-            if path.name != "labels.py":  # its docstring's example
+            if path.name not in ("labels.py", "said.py"):  # their docstrings' examples
                 keys |= set(said_here.findall(path.read_text("utf-8")))
     assert len(keys) > 150
     for lang in ("zh", "en"):
@@ -255,3 +256,24 @@ def test_what_a_backup_did_is_said_in_either_language(province: Network) -> None
     assert lines[-1] == "其清单在下次同步时发给 410000-dc。"
     second = run(province, "410102", "backup", "--lang", "en")
     assert second.stdout.startswith("Backup #2 of 410102 taken at "), second.stdout
+
+
+def test_an_error_said_below_nodes_is_shown_in_the_operators_language(tmp_path: Path) -> None:
+    ca = str(tmp_path / "ca")
+    assert CliRunner().invoke(cli, ["pki", "init-root", ca, "--province", "410000"]).exit_code == 0
+    again = CliRunner().invoke(cli, ["pki", "init-root", ca, "--province", "410000"])
+    assert again.exit_code == 8, again.stderr
+    assert again.stderr.splitlines() == [
+        f"错误：{ca} 中已有 CA（ca.key 已存在）",
+        "提示：载入现有 CA，或为新 CA 另选一个空文件夹",
+    ]
+    english = CliRunner().invoke(
+        cli, ["pki", "init-root", ca, "--province", "410000", "--lang", "en"]
+    )
+    assert english.stderr.startswith(f"Error: {ca} already holds a CA (ca.key exists)\nHint: load")
+    kept = said("cannot_read", path="x", error=below("ca_passphrase_empty"))
+    assert kept.as_json() == {
+        "m": "cannot_read",
+        "v": {"path": "x", "error": {"m": "ca_passphrase_empty", "v": {}}},
+    }
+    assert shown(kept, labels("zh")) == "无法读取 x：CA 口令不能为空"
