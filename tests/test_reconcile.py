@@ -602,6 +602,16 @@ def _submit(province: Network, code: str, amount: int) -> None:
     assert sync_network(province.path, until_quiet=True).quiet
 
 
+def shift_at_center(province: Network, code: str, column: str, fen: int) -> None:
+    """Change the leaf lines of ``code``'s reports the center holds, behind its back."""
+    edit(
+        province,
+        "410000-dc",
+        f"UPDATE report_line SET {column} = {column} + ({fen}) WHERE level = 3 AND report_id IN "
+        f"(SELECT id FROM report WHERE node_code = '{code}')",
+    )
+
+
 def test_a_city_that_has_not_reported_leaves_its_counties_out_of_both_sides(
     province: Network,
 ) -> None:
@@ -617,12 +627,7 @@ def test_a_city_that_has_not_reported_leaves_its_counties_out_of_both_sides(
     _submit(province, "410100", 20_00)
     session = reconcile(province, "410000", "410000-dc")
     assert found(province, "410000", session) == set()
-    edit(
-        province,
-        "410000-dc",
-        "UPDATE report_line SET ytd_fen = ytd_fen + 1 WHERE level = 3 AND report_id IN "
-        "(SELECT id FROM report WHERE node_code = '410102')",
-    )
+    shift_at_center(province, "410102", "ytd_fen", 1)
     session = reconcile(province, "410000", "410000-dc")
     assert found(province, "410000", session) == {("report_mismatch", "2026-10 全省", None)}
 
@@ -641,12 +646,7 @@ def test_a_citys_quanxia_is_reconciled_with_the_centers_city_sum(province: Netwo
         assert reported_held_wide(node) == {}
     assert found(province, "410102", reconcile(province, "410102", "410000-dc")) == set()
 
-    edit(
-        province,
-        "410000-dc",
-        "UPDATE report_line SET period_fen = period_fen + 1 WHERE level = 3 AND report_id IN "
-        "(SELECT id FROM report WHERE node_code = '410102')",
-    )
+    shift_at_center(province, "410102", "period_fen", +1)
     session = reconcile(province, "410100", "410000-dc")
     assert found(province, "410100", session) == {("report_mismatch", "2026-10 市级", None)}
     assert found(province, "410000-dc", session) == {("report_mismatch", "2026-10 市级", None)}
@@ -654,12 +654,7 @@ def test_a_citys_quanxia_is_reconciled_with_the_centers_city_sum(province: Netwo
     assert "本级报送的 2026-10 全辖与数据中心的市级汇总不符" in shown, shown
     english = run(province, "410100", "reconcile", "show", session, "--lang", "en").output
     assert "the 全辖 of 2026-10 this node sent up is not the center's 市级汇总" in english, english
-    edit(
-        province,
-        "410000-dc",
-        "UPDATE report_line SET period_fen = period_fen - 1 WHERE level = 3 AND report_id IN "
-        "(SELECT id FROM report WHERE node_code = '410102')",
-    )
+    shift_at_center(province, "410102", "period_fen", -1)
 
     _submit(province, "410102", 7_00)  # a correction the city has not passed up yet
     session = reconcile(province, "410100", "410000-dc")

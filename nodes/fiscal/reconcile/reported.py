@@ -131,6 +131,21 @@ def in_flight(conn: Connection, peer: str) -> int:
     )
 
 
+_WIDE = {
+    PROVINCE_WIDE: (
+        "the province's 全辖 of {period} is not the center's 全省汇总 of it: a 全辖 below is "
+        "out of date (report submit PERIOD --scope all), or one side lacks a report",
+        "province_wide",
+    ),
+    CITY_WIDE: (
+        "the 全辖 of {period} this node sent up is not the center's 市级汇总 of it: send it "
+        "again (report submit PERIOD --scope all), or one side lacks a report",
+        "city_wide",
+    ),
+}
+"""A region's mark → the detail of its mismatch, and its words' key (f.KEY)."""
+
+
 def compare(
     ours: Mapping[str, list[Any]], theirs: Mapping[str, list[Any]], peer: str
 ) -> list[Finding]:
@@ -141,33 +156,17 @@ def compare(
         mine, other = ours.get(period), theirs.get(period)
         if mine == other:
             continue
-        if period.endswith(f" {PROVINCE_WIDE}"):
-            label = period.removesuffix(f" {PROVINCE_WIDE}")
+        label, _, mark = period.partition(" ")
+        if mark in _WIDE:
+            message, key = _WIDE[mark]
             found.append(
                 Finding(
                     "report_mismatch",
                     period,
-                    f"the province's 全辖 of {label} is not the center's 全省汇总 of it: a "
-                    "全辖 below is out of date (report submit PERIOD --scope all), or one side "
-                    "lacks a report",
+                    message.format(period=label),
                     ours=mine,
                     theirs=other,
-                    params={"m": "province_wide", "period": label},
-                )
-            )
-            continue
-        if period.endswith(f" {CITY_WIDE}"):
-            label = period.removesuffix(f" {CITY_WIDE}")
-            found.append(
-                Finding(
-                    "report_mismatch",
-                    period,
-                    f"the 全辖 of {label} this node sent up is not the center's 市级汇总 of it: "
-                    "send it again (report submit PERIOD --scope all), or one side lacks a "
-                    "report",
-                    ours=mine,
-                    theirs=other,
-                    params={"m": "city_wide", "period": label},
+                    params={"m": key, "period": label},
                 )
             )
             continue
