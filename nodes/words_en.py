@@ -445,6 +445,8 @@ LISTINGS: dict[str, str] = {
     "f.province_wide": "the province's 全辖 of {period} is not the center's 全省汇总 of it: "
     "a 全辖 below is out of date (report submit PERIOD --scope all), or one side lacks a "
     "report",
+    "f.city_wide": "the 全辖 of {period} this node sent up is not the center's 市级汇总 of it: "
+    "send it again (report submit PERIOD --scope all), or one side lacks a report",
     # year-end close (结转)
     "y.year": "Year",
     "y.issuer": "Issuer",

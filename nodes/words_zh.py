@@ -417,6 +417,8 @@ LISTINGS: dict[str, str] = {
     "f.report_lines": "第 {mine} 版：{peer} 持有的行与报送的不同",
     "f.province_wide": "省级 {period} 全辖与数据中心的全省汇总不符：下级某个全辖已过时"
     "（report submit PERIOD --scope all），或一方缺少报表",
+    "f.city_wide": "本级报送的 {period} 全辖与数据中心的市级汇总不符：请重新报送全辖"
+    "（report submit PERIOD --scope all），或一方缺少报表",
     # year-end close (结转)
     "y.year": "年度",
     "y.issuer": "上级",
