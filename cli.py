@@ -1058,6 +1058,13 @@ def network_add_node(
             count=published.changesets,
         )
     )
+    _file_later(published, lang)
+
+
+def _file_later(published: membership.Published, lang: str) -> None:
+    """Say that the province's topology file waits for the next round, if it does."""
+    if published.note is not None:
+        click.echo(shown(published.note, labels(lang)), err=True)
 
 
 @network.command("move-node")
@@ -1097,6 +1104,7 @@ def network_move_node(
             count=published.changesets,
         )
     )
+    _file_later(published, lang)
 
 
 @network.command("answer-join")
@@ -1205,6 +1213,7 @@ def network_retire_node(
     )
     if not drained:
         click.echo(words["n.not_drained"])
+    _file_later(published, lang)
 
 
 @network.command("reconcile")

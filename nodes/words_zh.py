@@ -717,4 +717,5 @@ MESSAGES: dict[str, str] = {
     "m.join_request_names_other_hint": "加入节点的申请以其自身编码命名：请原样提交 'fiscalsync join' 写出的文件夹",
     "m.join_already_certified": "CA 已为 {code} 签发过未吊销的证书；加入只适用于新节点",
     "m.join_already_certified_hint": "续期：在 {code} 上运行 'fiscalsync keys new --renew'，再运行 'fiscalsync pki sign'；更换机器：先退役或吊销 {code}",
+    "m.topology_file_later": "拓扑版本 {version} 已发布；文件 {file} 将在下一轮写入（此刻无法写入：{error}）",
 }
