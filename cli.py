@@ -1203,14 +1203,21 @@ def network_retire_node(
             secret = passphrase_file or node.settings.revocation_passphrase_file
             done = membership.retire(node, code, ca, _passphrase(secret))
         published, number, drained = done.published, done.crl_number, not done.in_flight
-    click.echo(
-        words["n.retired"].format(
-            code=code,
-            crl=number,
-            version=published.topology.version,
-            count=published.changesets,
+    if number is None:
+        shape = published.topology
+        never = said(
+            "retired_uncertified", code=code, version=shape.version, count=published.changesets
         )
-    )
+        click.echo(shown(never, words))
+    else:
+        click.echo(
+            words["n.retired"].format(
+                code=code,
+                crl=number,
+                version=published.topology.version,
+                count=published.changesets,
+            )
+        )
     if not drained:
         click.echo(words["n.not_drained"])
     _file_later(published, lang)

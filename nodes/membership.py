@@ -42,6 +42,7 @@ from schema import tables
 from schema.channels import changeset_log, channel_head, outbox
 from schema.locks import lock_scope
 from schema.tables import code_item
+from sync import pki
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -277,7 +278,8 @@ class Retirement:
     """What :func:`retire` did."""
 
     published: Published
-    crl_number: int
+    crl_number: int | None
+    """The revocation list sent down (None: the node never had a certificate)."""
     in_flight: int
     """The province's change-sets to it still without a receipt (closed, with a statement)."""
 
@@ -288,7 +290,9 @@ def retire(
     """At the province (撤销 retire): revoke every certificate of ``code`` with the root CA
     in ``ca_dir`` and send the revocation list down, then the next topology version
     without it; each node closes what it still had in flight with it, with a statement.
-    Refused before anything is written when ``code`` cannot be retired."""
+    A node added that never joined (no certificate issued) has nothing to revoke: only
+    the topology goes. Refused before anything is written when ``code`` cannot be
+    retired."""
     retired(load_topology(node.settings.topology), code)
     with node.engine.connect() as conn:
         in_flight = conn.execute(
@@ -296,8 +300,10 @@ def retire(
             .select_from(outbox)
             .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
         ).scalar_one()
-    keys.revoke_node(ca_dir, code, "cessation_of_operation", passphrase)
-    number, _sent = keys.publish_revocation(node, ca_dir, passphrase, clock)
+    number: int | None = None
+    if pki.issued_in(ca_dir, code):
+        keys.revoke_node(ca_dir, code, "cessation_of_operation", passphrase)
+        number, _sent = keys.publish_revocation(node, ca_dir, passphrase, clock)
     published = publish(node, lambda current: retired(current, code), clock=clock)
     return Retirement(published, number, int(in_flight))
 

@@ -746,4 +746,5 @@ MESSAGES: dict[str, str] = {
     "m.join_already_certified": "the CA already issued {code} a certificate that is not revoked; a join is for a new node",
     "m.join_already_certified_hint": "to renew: 'fiscalsync keys new --renew' at {code}, then 'fiscalsync pki sign'; to replace its machine, retire or revoke {code} first",
     "m.topology_file_later": "topology version {version} published; the file {file} is written at the next round (it could not be now: {error})",
+    "m.retired_uncertified": "{code} retired: it never had a certificate (nothing to revoke); topology version {version} sent ({count} change-sets)",
 }
