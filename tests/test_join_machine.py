@@ -126,6 +126,20 @@ def _request_for(code: str, province: Network, folder: Path) -> Path:
     return folder / "request"
 
 
+def _answer_refused(province: Network, request: Path, tmp_path: Path) -> str:
+    """Run ``network answer-join`` on ``request``; it must be refused with nothing
+    written (no answer, no certificate issued). Its error, in English."""
+    issued = sorted((province.ca_dir / "issued").iterdir())
+    refused = in_english(
+        "--home", province.path / "410000", "network", "answer-join", request,
+        "--ca", province.ca_dir, "-o", tmp_path / "answer",
+    )  # fmt: skip
+    assert refused.exit_code == 3, refused.output
+    assert not (tmp_path / "answer").exists()
+    assert sorted((province.ca_dir / "issued").iterdir()) == issued
+    return refused.stderr
+
+
 def test_a_request_whose_name_hides_another_code_is_refused(
     province: Network, tmp_path: Path
 ) -> None:
@@ -135,32 +149,17 @@ def test_a_request_whose_name_hides_another_code_is_refused(
     request = _request_for("410102", province, tmp_path)  # asks for a running county
     (request / "410102.csr").rename(request / f"{NEW}.csr")
     (request / "410102.pub").rename(request / f"{NEW}.pub")
-    issued = sorted((province.ca_dir / "issued").iterdir())
 
-    refused = in_english(
-        "--home", top, "network", "answer-join", request,
-        "--ca", province.ca_dir, "-o", tmp_path / "answer",
-    )  # fmt: skip
-    assert refused.exit_code == 3, refused.output
-    assert f"{NEW}.csr asks for a certificate for 410102" in refused.stderr
-    assert "'fiscalsync join' wrote" in refused.stderr
-    assert not (tmp_path / "answer").exists()
-    assert sorted((province.ca_dir / "issued").iterdir()) == issued
+    refused = _answer_refused(province, request, tmp_path)
+    assert f"{NEW}.csr asks for a certificate for 410102" in refused
+    assert "'fiscalsync join' wrote" in refused
 
 
 def test_a_join_for_a_node_the_ca_already_certified_is_refused(
     province: Network, tmp_path: Path
 ) -> None:
-    top = province.path / "410000"
     request = _request_for("410102", province, tmp_path)  # a running county joins again
-    issued = sorted((province.ca_dir / "issued").iterdir())
 
-    refused = in_english(
-        "--home", top, "network", "answer-join", request,
-        "--ca", province.ca_dir, "-o", tmp_path / "answer",
-    )  # fmt: skip
-    assert refused.exit_code == 3, refused.output
-    assert "already issued 410102 a certificate that is not revoked" in refused.stderr
-    assert "keys new --renew" in refused.stderr
-    assert not (tmp_path / "answer").exists()
-    assert sorted((province.ca_dir / "issued").iterdir()) == issued
+    refused = _answer_refused(province, request, tmp_path)
+    assert "already issued 410102 a certificate that is not revoked" in refused
+    assert "keys new --renew" in refused
