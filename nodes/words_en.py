@@ -744,4 +744,10 @@ MESSAGES: dict[str, str] = {
     "m.no_reconciliation_yet_hint": "start one with 'fiscalsync reconcile --with CODE'",
     "m.no_reconciliation": "no reconciliation {ident} here",
     "m.no_reconciliation_hint": "list them with 'fiscalsync reconcile show --all'",
+    "m.join_request_names_other": "{file} asks for a certificate for {asked}, not for the node its name gives",
+    "m.join_request_names_other_hint": "a joining node's request is named by its own code: give the folder 'fiscalsync join' wrote, unchanged",
+    "m.join_already_certified": "the CA already issued {code} a certificate that is not revoked; a join is for a new node",
+    "m.join_already_certified_hint": "to renew: 'fiscalsync keys new --renew' at {code}, then 'fiscalsync pki sign'; to replace its machine, retire or revoke {code} first",
+    "m.topology_file_later": "topology version {version} published; the file {file} is written at the next round (it could not be now: {error})",
+    "m.retired_uncertified": "{code} retired: it never had a certificate (nothing to revoke); topology version {version} sent ({count} change-sets)",
 }

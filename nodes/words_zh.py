@@ -716,4 +716,10 @@ MESSAGES: dict[str, str] = {
     "m.no_reconciliation_yet_hint": "用 'fiscalsync reconcile --with CODE' 发起",
     "m.no_reconciliation": "本节点没有对账 {ident}",
     "m.no_reconciliation_hint": "用 'fiscalsync reconcile show --all' 列出",
+    "m.join_request_names_other": "{file} 申请的是 {asked} 的证书，与文件名所指节点不符",
+    "m.join_request_names_other_hint": "加入节点的申请以其自身编码命名：请原样提交 'fiscalsync join' 写出的文件夹",
+    "m.join_already_certified": "CA 已为 {code} 签发过未吊销的证书；加入只适用于新节点",
+    "m.join_already_certified_hint": "续期：在 {code} 上运行 'fiscalsync keys new --renew'，再运行 'fiscalsync pki sign'；更换机器：先退役或吊销 {code}",
+    "m.topology_file_later": "拓扑版本 {version} 已发布；文件 {file} 将在下一轮写入（此刻无法写入：{error}）",
+    "m.retired_uncertified": "{code} 已撤销：该节点从未获发证书（无需吊销）；已发送拓扑版本 {version}（{count} 个变更集）",
 }
