@@ -1090,6 +1090,13 @@ def network_add_node(
             count=published.changesets,
         )
     )
+    _file_later(published, lang)
+
+
+def _file_later(published: membership.Published, lang: str) -> None:
+    """Say that the province's topology file waits for the next round, if it does."""
+    if published.note is not None:
+        click.echo(shown(published.note, labels(lang)), err=True)
 
 
 @network.command("move-node")
@@ -1129,6 +1136,7 @@ def network_move_node(
             count=published.changesets,
         )
     )
+    _file_later(published, lang)
 
 
 @network.command("answer-join")
@@ -1232,16 +1240,24 @@ def network_retire_node(
             secret = passphrase_file or node.settings.revocation_passphrase_file
             done = membership.retire(node, code, ca, _passphrase(secret))
         published, number, drained = done.published, done.crl_number, not done.in_flight
-    click.echo(
-        words["n.retired"].format(
-            code=code,
-            crl=number,
-            version=published.topology.version,
-            count=published.changesets,
+    if number is None:
+        shape = published.topology
+        never = said(
+            "retired_uncertified", code=code, version=shape.version, count=published.changesets
         )
-    )
+        click.echo(shown(never, words))
+    else:
+        click.echo(
+            words["n.retired"].format(
+                code=code,
+                crl=number,
+                version=published.topology.version,
+                count=published.changesets,
+            )
+        )
     if not drained:
         click.echo(words["n.not_drained"])
+    _file_later(published, lang)
 
 
 @network.command("reconcile")

@@ -412,13 +412,10 @@ def _snapshot(
 ) -> tuple[list[tuple[Part, list[str]]], snapshot.Snapshot, dict[str, str]]:
     """The database's parts, each with the hashes of its chunks (placed at commit)."""
     me = node.spec.code
-    if node.engine.dialect.name == "sqlite" and not digests:
-        # The live file itself, pinned to one read snapshot: no copy written and read.
-        with snapshot.pinned_sqlite(node.engine, me) as pinned:
-            if pinned is not None:
-                snap, stream, size = pinned
-                hashes = [objects.add(c) for c in chunks.fixed_chunks(stream, length=size)]
-                return [(Part("node.db"), hashes)], snap, {}
+    # SQLite: a copy made by the backup API, then read. The live file is never opened
+    # outside SQLite here: closing any descriptor of it drops every POSIX lock this
+    # process holds on it, and another process could then take the database for unused
+    # and remove its write-ahead log under the node's open connections.
     if node.engine.dialect.name == "sqlite":  # a copy, read inside its snapshot
         target = work / "snapshot.db"
         snap = snapshot.export_sqlite(node.engine, target, me)

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from nodes import (
     appliers,
+    backup_mail,
     backups,
     former,
     keeper,
@@ -39,7 +40,6 @@ from nodes import (
     rejoin_mail,
     rejoin_request,
 )
-from nodes.backups import keeper_of
 from nodes.labels import said
 from nodes.locks import home_lock, sync_lock
 from nodes.node import Node
@@ -285,13 +285,13 @@ class Exchange:
         for link in self.links.values():
             listed |= self._fetch(link, summary)
         listed |= self._collect_former(summary)
-        self._collect_backups(summary)
+        backup_mail.collect(self, summary)
         self._rejoining = rejoin.in_progress(self.node)
         if self._rejoining:
             self._ask_again(summary)
         self._take_incoming(summary)
-        self._offer_crl(summary)
-        self._ship_backup(summary)
+        backup_mail.offer_crl(self, summary)
+        self._backup_pending = backup_mail.ship(self, summary)
         rejoin_mail.send_messages(self, summary)
         rejoin_mail.send_kept(self, summary)
         self._send_outbox(summary, retransmit_now)
@@ -669,49 +669,12 @@ class Exchange:
         summary.damaged += 1
         summary.problems.append(said("unsendable", name=name, error=error))
 
-    def _collect_backups(self, summary: RoundSummary) -> None:
-        """At a keeper: collect the backup objects a node it dials left for it."""
-        for link in self.links.values():
-            if link.error is not None or keeper_of(self.node.topology, link.code) != self.me:
-                continue
-            try:
-                keeper.collect(self.node, link.transport, link.code)
-            except TransportError as exc:
-                summary.problems.append(
-                    said("backup_objects_failed", code=link.code, error=exc.message)
-                )
-
-    def _offer_crl(self, summary: RoundSummary) -> None:
-        """At a keeper: offer its revocation list to the nodes it keeps backups of, for a
-        restore to start from (one just taken this round included)."""
-        try:
-            keeper.offer_crl(self.node, self.trust.crl)
-        except Exception as exc:  # a restore still gets the list from the rejoin answers
-            summary.problems.append(said("crl_offer_failed", error=failure_message(exc)))
-
     def backup_way(self) -> tuple[Transport, str] | None:
-        """Where this node's backup objects go: straight into its keeper's store, or,
-        when the keeper dials this node, into this node's mailboxes for it to collect."""
-        keeper_code = keeper_of(self.node.topology, self.me)
-        hop = self.routes.next_hop(keeper_code)
-        if hop is None or hop.neighbor != keeper_code:
-            return None
-        if hop.link is None:
-            assert self.local is not None
-            return self.local, f"{keeper_code}/{backups.PICKUP}"
-        link = self.links[hop.link]
-        return (link.transport, backups.store_folder(self.me)) if link.error is None else None
+        """Where this node's backup objects go (:func:`nodes.backup_mail.way`)."""
+        return backup_mail.way(self)
 
-    def _ship_backup(self, summary: RoundSummary) -> None:
-        self._backup_pending = False
-        if not backups.to_upload(self.node):
-            return
-        left, why = backups.upload(self.node, self.backup_way(), self._count_sent)
-        if left:
-            self._backup_pending = True
-            summary.problems.append(said("backup_upload_left", left=left, why=why))
-
-    def _count_sent(self, size: int) -> None:
+    def count_sent(self, size: int) -> None:
+        """Count ``size`` bytes sent this round (an upload of backup objects)."""
         self._summary.bytes_sent += size
 
     def _send_outbox(self, summary: RoundSummary, retransmit_now: bool) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from nodes import keys
 from nodes.home import NodeHome, create_home
 from nodes.labels import named, said
+from nodes.locks import ca_lock
 from nodes.node import Node
 from nodes.topology import NodeSpec, load_topology
 from sync import pki
@@ -112,18 +113,30 @@ def answer(
         raise InputError(
             said("answer_not_listed", code=code), hint=said("answer_not_listed_hint", code=code)
         )
+    asked = keys.requested_code(requests[0])
+    if asked != code:
+        raise InputError(
+            said("join_request_names_other", file=requests[0].name, asked=asked),
+            hint=said("join_request_names_other_hint"),
+        )
     role = node.topology.node(code).role
-    _empty_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
-    keys.sign_request(
-        requests[0],
-        ca_dir,
-        role,
-        validity_days=825,
-        passphrase=passphrase,
-        out=out / f"{code}.crt",
-        topology=node.topology,
-    )
+    with ca_lock(ca_dir):  # two answers for one code: the second sees the first's certificate
+        if keys.live_certificates(ca_dir, code):
+            raise InputError(
+                said("join_already_certified", code=code),
+                hint=said("join_already_certified_hint", code=code),
+            )
+        _empty_folder(out)
+        out.mkdir(parents=True, exist_ok=True)
+        keys.sign_request(
+            requests[0],
+            ca_dir,
+            role,
+            validity_days=825,
+            passphrase=passphrase,
+            out=out / f"{code}.crt",
+            topology=node.topology,
+        )
     files = [f"{code}.crt"]
     for source, name in (
         (ca_dir / pki.CA_CERT, pki.CA_CERT),

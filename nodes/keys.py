@@ -55,9 +55,11 @@ __all__ = [
     "install_crl",
     "installed_suite",
     "issue",
+    "live_certificates",
     "new_key",
     "publish_revocation",
     "refresh_revocation",
+    "requested_code",
     "revoke_node",
     "sign_request",
     "ssh_key",
@@ -249,6 +251,22 @@ def sign_request(
     target = out or csr_file.with_name(f"{identity.code}.crt")
     write_atomic(target, cert_pem)
     return target, identity
+
+
+def requested_code(csr_file: Path) -> str:
+    """The node code the signing request in ``csr_file`` asks for (its subject CN)."""
+    return pki.requested_code(_read(csr_file, "signing request"))
+
+
+def live_certificates(ca_dir: Path, code: str) -> list[certificates.Certificate]:
+    """The certificates the CA in ``ca_dir`` issued to ``code`` and has not revoked (no
+    key is needed). Hold :func:`ca_lock` to act on the answer."""
+    issued = pki.issued_in(ca_dir, code)
+    if not issued:
+        return []
+    root = certificates.parse_certificate(_read(ca_dir / pki.CA_CERT, "root certificate"))
+    crl = revocation.load_crl(_read(ca_dir / CRL_FILE, "revocation list"), root)
+    return [cert for cert in issued if not crl.is_revoked(cert.serial_number)]
 
 
 def revoke_node(

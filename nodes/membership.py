@@ -34,15 +34,15 @@ from sqlalchemy.engine import Connection
 
 from nodes import keys
 from nodes.home import topology_rows
-from nodes.labels import named, said
+from nodes.labels import Said, named, said
 from nodes.locks import topology_lock
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
 from schema import tables
-from schema.backups import restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.locks import lock_scope
 from schema.tables import code_item
+from sync import pki
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -206,6 +206,8 @@ class Published:
 
     topology: Topology
     changesets: int
+    note: Said | None = None
+    """For the operator: the province's file could not be written after the commit."""
 
 
 def publish(
@@ -217,8 +219,9 @@ def publish(
 ) -> Published:
     """At the province: apply ``change`` to the topology it holds, number it the next
     version and send it to every node, all in one transaction; the province's own file
-    follows once that transaction committed (a crash in between leaves it behind its
-    database, and :func:`follow` puts it right at the next start).
+    follows once that transaction committed (a crash or a failed write in between leaves
+    it behind its database, and :func:`follow` puts it right at the next round, or at
+    the next publish, which starts from what the database holds).
 
     ``joining`` names a node that joins with this version: it also gets the province's
     code-set extensions and its current revocation list, right after the topology.
@@ -231,7 +234,7 @@ def publish(
         )
     file = node.settings.topology
     with topology_lock(node.home.path):
-        current = load_topology(file)
+        _written, current = _follow(node, file)  # the version the database holds
         proposed = change(current)
         signer = load_signer(node.home.keys)
         spool = node.spool
@@ -258,7 +261,12 @@ def publish(
                     for kind, ops in first:
                         enqueue(conn, spool, signer, code, kind, ops, clock)
                         count += 1
-        write_atomic(file, text.encode("utf-8"))
+        try:
+            write_atomic(file, text.encode("utf-8"))
+        except OSError as exc:
+            note = said("topology_file_later", version=version, file=file, error=exc.strerror)
+            node.adopt_topology(topology)
+            return Published(topology, count, note)
     node.adopt_topology(topology)
     return Published(topology, count)
 
@@ -268,7 +276,8 @@ class Retirement:
     """What :func:`retire` did."""
 
     published: Published
-    crl_number: int
+    crl_number: int | None
+    """The revocation list sent down (None: the node never had a certificate)."""
     in_flight: int
     """The province's change-sets to it still without a receipt (closed, with a statement)."""
 
@@ -279,7 +288,9 @@ def retire(
     """At the province (撤销 retire): revoke every certificate of ``code`` with the root CA
     in ``ca_dir`` and send the revocation list down, then the next topology version
     without it; each node closes what it still had in flight with it, with a statement.
-    Refused before anything is written when ``code`` cannot be retired."""
+    A node added that never joined (no certificate issued) has nothing to revoke: only
+    the topology goes. Refused before anything is written when ``code`` cannot be
+    retired."""
     retired(load_topology(node.settings.topology), code)
     with node.engine.connect() as conn:
         in_flight = conn.execute(
@@ -287,8 +298,10 @@ def retire(
             .select_from(outbox)
             .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
         ).scalar_one()
-    keys.revoke_node(ca_dir, code, "cessation_of_operation", passphrase)
-    number, _sent = keys.publish_revocation(node, ca_dir, passphrase, clock)
+    number: int | None = None
+    if pki.issued_in(ca_dir, code):
+        keys.revoke_node(ca_dir, code, "cessation_of_operation", passphrase)
+        number, _sent = keys.publish_revocation(node, ca_dir, passphrase, clock)
     published = publish(node, lambda current: retired(current, code), clock=clock)
     return Retirement(published, number, int(in_flight))
 
@@ -475,11 +488,13 @@ def follow(node: Node) -> bool:
 
     The file is written after the commit that changed what the database holds, so a
     crash in between leaves it behind, which this puts right. A file ahead of the
-    database is put back at the province (a version that never committed: only
-    :func:`publish` writes its file) unless the province was restored beside a later
-    file; at any other node a later file is the operator's (a home given the version
-    that added it) and the database takes it, as it does a file it never held and one
-    of the version it holds edited by hand (an endpoint, a host key)."""
+    database is never put back: at the province it is a version that committed (only
+    :func:`publish` writes its file, after the commit) in a database since rolled back
+    or restored, and the database takes it with its version counter raised to it, so
+    that no version number is sent twice; at any other node a later file is the
+    operator's (a home given the version that added it) and the database takes it, as
+    it does a file it never held and one of the version it holds edited by hand (an
+    endpoint, a host key)."""
     file = node.settings.topology
     with topology_lock(node.home.path):  # not while the province publishes
         written, topology = _follow(node, file)
@@ -497,11 +512,14 @@ def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
         row = conn.execute(
             sa.select(tables.topology_file.c.version, tables.topology_file.c.toml).with_for_update()
         ).first()
-        if row is not None and row.toml != text and not _takes_file(node, conn, row, on_disk):
+        if row is not None and row.toml != text and on_disk.version < row.version:
             write_atomic(file, row.toml.encode("utf-8"))
             written = True
         else:
             written = False
+            me = node.spec.code
+            if node.spec.role == "province" and on_disk.version > lock_scope(conn, COUNTER, me):
+                _record(conn, on_disk, me, on_disk.version)  # its database was rolled back
             if row is None:
                 values = {"id": 1, "version": on_disk.version, "toml": text}
                 conn.execute(tables.topology_file.insert().values(values))
@@ -509,17 +527,6 @@ def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
                 values = {"version": on_disk.version, "toml": text}
                 conn.execute(tables.topology_file.update().values(values))
     return written, load_topology(file) if written else on_disk
-
-
-def _takes_file(node: Node, conn: Connection, row: Any, on_disk: Topology) -> bool:
-    """Whether the database takes a file other than the one it holds (see :func:`follow`)."""
-    if on_disk.version == row.version:
-        return True  # edited by hand (an endpoint, a host key)
-    if on_disk.version < row.version:
-        return False
-    if node.spec.role != "province":
-        return True
-    return conn.execute(sa.select(restore_log.c.manifest_id).limit(1)).first() is not None
 
 
 def _close_channels(node: Node, conn: Connection, gone: list[str], version: int, now: Any) -> None:

@@ -219,7 +219,8 @@ class Retired:
     """What ``network retire-node`` did."""
 
     published: membership.Published
-    crl_number: int
+    crl_number: int | None
+    """The revocation list sent down (None: the node never had a certificate)."""
     drained: bool
     """Whether every channel went quiet before the node was cut off (else what still
     waited is closed, with a statement at each node that held it)."""

@@ -81,6 +81,7 @@ from sync.errors import (
     VerificationError,
 )
 from sync.files import write_atomic
+from sync.trust import LONGEST_WAIT
 
 if TYPE_CHECKING:
     from nodes.exchange import Exchange
@@ -334,6 +335,17 @@ def take(exchange: Exchange, path: Path) -> Said:
                 .values(answer_file=path.name, answered_at=exchange.clock.now())
             )
     if fenced_after is not None:
+        if fenced_after > exchange.clock.now() + LONGEST_WAIT:
+            # Asking again after it would date all this node signs from then on as far
+            # ahead: a clock to be set right (or a peer to be looked at), not followed.
+            exchange.quarantine_message(
+                path,
+                f"{origin} holds the fence of a request of this node dated "
+                f"{format_utc(fenced_after)}, more than {LONGEST_WAIT.days} days after this "
+                "node's clock: not asked again after it; set the clock right (or look at "
+                f"{origin}), then release this file",
+            )
+            return said("rejoin_fenced_too_far", origin=origin, fence=format_utc(fenced_after))
         rejoin_request.ask_again(exchange, [origin], after=fenced_after)
         path.unlink(missing_ok=True)
         return said("rejoin_fenced_later", origin=origin, fence=format_utc(fenced_after))

@@ -70,6 +70,10 @@ REFRESH_SECONDS = 5
 FRESH_FOR = 1.0
 """Seconds one computed wall (and metrics text) is served to every viewer before it is
 read again: many screens on the wall cost the database no more than one."""
+RETRY_SECONDS = 10.0
+"""Seconds before a hosted home that could not be opened is tried again (then twice as
+long after each failure, up to :data:`RETRY_MOST`)."""
+RETRY_MOST = 600.0
 
 
 def _local(text: str | None) -> str:
@@ -181,19 +185,26 @@ class Hosted:
     With ``scan`` (the homes under the folders now), they are found again before a
     request at most every ``rescan_seconds``: a home added is opened and served, one
     removed let go, without a restart; one that cannot be opened is told to
-    ``on_problem`` and tried again at the next scan."""
+    ``on_problem`` and tried again after ``retry_seconds``, twice as long after each
+    failure up to ``retry_most`` (a database that does not answer costs its wait once
+    in a while, not at every scan). A request that comes while another scans never
+    waits for it: it is served the homes found so far."""
 
     servings: dict[str, Serving]
     logins: Logins | None = None
     scan: Callable[[], list[Path]] | None = None
     on_problem: Callable[[Path, str], None] | None = None
     rescan_seconds: float = FRESH_FOR
+    retry_seconds: float = RETRY_SECONDS
+    retry_most: float = RETRY_MOST
 
     def __post_init__(self) -> None:
         self._scan_lock = threading.Lock()
         self._scanned_at: float | None = None
         self._opened: dict[Path, str] = {}
         self._told: dict[Path, str] = {}
+        self._failed: dict[Path, tuple[float, float]] = {}
+        """A home that could not be opened: (when it is tried again, the wait before)."""
         self.version = 0
         """Raised whenever the homes served change (the routes are made again)."""
 
@@ -201,36 +212,49 @@ class Hosted:
         """Find the homes again (with ``scan``), at most every ``rescan_seconds``."""
         if self.scan is None:
             return
-        with self._scan_lock:
-            now = time.monotonic()
-            if self._scanned_at is not None and now - self._scanned_at < self.rescan_seconds:
-                return
-            self._scanned_at = now
-            found = self.scan()
-            servings = dict(self.servings)
-            for path, code in list(self._opened.items()):
-                if path not in found:
-                    del self._opened[path]
-                    servings.pop(code).node.close()
-            for path in found:
-                if path in self._opened:
-                    continue
-                try:
-                    node = Node.open(path)
-                except FiscalsyncError as exc:
-                    if self.on_problem is not None and self._told.get(path) != exc.message:
-                        self.on_problem(path, exc.message)  # once, until it changes
-                    self._told[path] = exc.message
-                    continue
-                self._told.pop(path, None)
-                if node.spec.code in servings:  # the same node twice: served once
-                    node.close()
-                    continue
-                self._opened[path] = node.spec.code
-                servings[node.spec.code] = Serving(node)
-            if servings.keys() != self.servings.keys():
-                self.servings = servings  # replaced whole: a request reads it meanwhile
-                self.version += 1
+        if not self._scan_lock.acquire(blocking=False):
+            return  # another request scans: this one is served the homes found so far
+        try:
+            self._rescan()
+        finally:
+            self._scan_lock.release()
+
+    def _rescan(self) -> None:
+        now = time.monotonic()
+        if self._scanned_at is not None and now - self._scanned_at < self.rescan_seconds:
+            return
+        self._scanned_at = now
+        found = self.scan() if self.scan is not None else []
+        servings = dict(self.servings)
+        for path, code in list(self._opened.items()):
+            if path not in found:
+                del self._opened[path]
+                servings.pop(code).node.close()
+        for path in set(self._failed) - set(found):
+            del self._failed[path]
+        for path in found:
+            if path in self._opened or self._failed.get(path, (now, 0.0))[0] > now:
+                continue
+            try:
+                node = Node.open(path)
+            except FiscalsyncError as exc:
+                if self.on_problem is not None and self._told.get(path) != exc.message:
+                    self.on_problem(path, exc.message)  # once, until it changes
+                self._told[path] = exc.message
+                waited = self._failed.get(path, (now, 0.0))[1]
+                wait = min(max(2 * waited, self.retry_seconds), self.retry_most)
+                self._failed[path] = (time.monotonic() + wait, wait)
+                continue
+            self._told.pop(path, None)
+            self._failed.pop(path, None)
+            if node.spec.code in servings:  # the same node twice: served once
+                node.close()
+                continue
+            self._opened[path] = node.spec.code
+            servings[node.spec.code] = Serving(node)
+        if servings.keys() != self.servings.keys():
+            self.servings = servings  # replaced whole: a request reads it meanwhile
+            self.version += 1
 
     def close(self) -> None:
         """Let go of every home opened by :meth:`refresh`."""

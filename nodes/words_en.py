@@ -381,6 +381,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_answered_request": "answered the rejoin request of {origin}",
     "m.rejoin_notice": "{origin} says this node must be restored",
     "m.rejoin_old_answer": "an answer of {origin} to an older request, dropped",
+    "m.rejoin_fenced_too_far": "{origin} holds the fence of a request of this node dated far ahead of this node's clock ({fence}): not asked again after it, quarantined",
     "m.rejoin_fenced_later": "{origin} holds the fence of a request of this node dated later ({fence}): asked again, dated after it",
     "m.rejoin_answer_problems": "{origin} answered, with problems: {problems}",
     "m.rejoin_answer": "{origin} answered",
@@ -453,6 +454,8 @@ LISTINGS: dict[str, str] = {
     "f.province_wide": "the province's 全辖 of {period} is not the center's 全省汇总 of it: "
     "a 全辖 below is out of date (report submit PERIOD --scope all), or one side lacks a "
     "report",
+    "f.city_wide": "the 全辖 of {period} this node sent up is not the center's 市级汇总 of it: "
+    "send it again (report submit PERIOD --scope all), or one side lacks a report",
     # year-end close (结转)
     "y.year": "Year",
     "y.issuer": "Issuer",
@@ -934,4 +937,10 @@ MESSAGES: dict[str, str] = {
     "m.tls_pair": "give both --tls-cert and --tls-key, or neither",
     "m.doc_with_accept": "--doc goes with --accept (the issuer's side)",
     "m.accept_needs_doc": "--accept needs --doc, the 文号 of the carry-over",
+    "m.join_request_names_other": "{file} asks for a certificate for {asked}, not for the node its name gives",
+    "m.join_request_names_other_hint": "a joining node's request is named by its own code: give the folder 'fiscalsync join' wrote, unchanged",
+    "m.join_already_certified": "the CA already issued {code} a certificate that is not revoked; a join is for a new node",
+    "m.join_already_certified_hint": "to renew: 'fiscalsync keys new --renew' at {code}, then 'fiscalsync pki sign'; to replace its machine, retire or revoke {code} first",
+    "m.topology_file_later": "topology version {version} published; the file {file} is written at the next round (it could not be now: {error})",
+    "m.retired_uncertified": "{code} retired: it never had a certificate (nothing to revoke); topology version {version} sent ({count} change-sets)",
 }

@@ -363,6 +363,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_answered_request": "已应答 {origin} 的重连请求",
     "m.rejoin_notice": "{origin} 告知本节点须从备份恢复",
     "m.rejoin_old_answer": "{origin} 对较早请求的应答，已丢弃",
+    "m.rejoin_fenced_too_far": "{origin} 所持本节点请求的隔断时间（{fence}）远超本节点时钟：未据此再次请求，已隔离待查",
     "m.rejoin_fenced_later": "{origin} 已按本节点一次时间更晚的请求设限（{fence}），已在其后再次请求",
     "m.rejoin_answer_problems": "{origin} 已应答，但有问题：{problems}",
     "m.rejoin_answer": "{origin} 已应答",
@@ -422,6 +423,8 @@ LISTINGS: dict[str, str] = {
     "f.report_version": "已报送第 {mine} 版；{peer} 持有第 {theirs} 版：请重新报送",
     "f.report_lines": "第 {mine} 版：{peer} 持有的行与报送的不同",
     "f.province_wide": "省级 {period} 全辖与数据中心的全省汇总不符：下级某个全辖已过时"
+    "（report submit PERIOD --scope all），或一方缺少报表",
+    "f.city_wide": "本级报送的 {period} 全辖与数据中心的市级汇总不符：请重新报送全辖"
     "（report submit PERIOD --scope all），或一方缺少报表",
     # year-end close (结转)
     "y.year": "年度",
@@ -912,4 +915,10 @@ MESSAGES: dict[str, str] = {
     "m.ca_passphrase_empty": "CA 口令不能为空",
     "m.ca_exists": "{folder} 中已有 CA（{file} 已存在）",
     "m.ca_exists_hint": "载入现有 CA，或为新 CA 另选一个空文件夹",
+    "m.join_request_names_other": "{file} 申请的是 {asked} 的证书，与文件名所指节点不符",
+    "m.join_request_names_other_hint": "加入节点的申请以其自身编码命名：请原样提交 'fiscalsync join' 写出的文件夹",
+    "m.join_already_certified": "CA 已为 {code} 签发过未吊销的证书；加入只适用于新节点",
+    "m.join_already_certified_hint": "续期：在 {code} 上运行 'fiscalsync keys new --renew'，再运行 'fiscalsync pki sign'；更换机器：先退役或吊销 {code}",
+    "m.topology_file_later": "拓扑版本 {version} 已发布；文件 {file} 将在下一轮写入（此刻无法写入：{error}）",
+    "m.retired_uncertified": "{code} 已撤销：该节点从未获发证书（无需吊销）；已发送拓扑版本 {version}（{count} 个变更集）",
 }

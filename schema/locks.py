@@ -40,6 +40,9 @@ def insert_missing(conn: Connection, table: sa.Table, values: Mapping[str, Any])
     key = (conn.dialect.name, table, tuple(values))
     statement = _INSERT_MISSING.get(key)
     if statement is None:
+        unknown = sorted(set(values) - set(table.c.keys()))
+        if unknown:  # a value for no column would otherwise be dropped without a word
+            raise ValueError(f"{table.name} has no column {', '.join(unknown)}")
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(table).on_conflict_do_nothing()
         _INSERT_MISSING[key] = statement

@@ -2,10 +2,10 @@
 
 Two forms, each the database's own consistent export:
 
-- **SQLite**: the live database file itself, pinned to one read snapshot
-  (:func:`pinned_sqlite`), or, when an older reader keeps it from being pinned, a copy
-  of every page made by the online backup API while it holds one read snapshot
-  (:func:`export_sqlite`); WAL mode: writers go on, nobody waits. Pages keep their
+- **SQLite**: a copy of every page made by the online backup API while it holds one
+  read snapshot (:func:`export_sqlite`); WAL mode: writers go on, nobody waits. The live
+  file is never opened outside SQLite: closing any descriptor of it would drop every
+  POSIX lock the process holds on it (``tests/test_snapshot.py``). Pages keep their
   places, so a page that did not change keeps its bytes from one backup to the next.
   Loading is writing the file back.
 - **PostgreSQL**: every table of the schema is exported with ``COPY … TO STDOUT``
@@ -25,10 +25,10 @@ import hashlib
 import io
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -46,7 +46,6 @@ __all__ = [
     "export_postgresql",
     "export_sqlite",
     "load_postgresql",
-    "pinned_sqlite",
     "table_digests",
     "tables",
 ]
@@ -112,61 +111,6 @@ def export_sqlite(engine: Engine, target: Path, me: str) -> Snapshot:
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot take a snapshot of {database}: {exc}") from exc
     return Snapshot(SQLITE_FORM, str(revision), heads)
-
-
-PIN_TRIES = 3
-"""Attempts at pinning the live SQLite file (:func:`pinned_sqlite`) before a backup
-copies it instead."""
-
-
-@contextmanager
-def pinned_sqlite(engine: Engine, me: str) -> Iterator[tuple[Snapshot, BinaryIO, int] | None]:
-    """The live SQLite database file itself, pinned to one read snapshot: ``(snapshot,
-    stream, size)``, the file's first ``size`` bytes being exactly that snapshot's pages
-    for as long as the context lasts; None when it cannot be pinned now (then copy it
-    with :func:`export_sqlite`).
-
-    How (WAL mode): a read transaction is opened, then a passive checkpoint. A checkpoint
-    never copies into the file a frame later than what an open reader sees, and a
-    writer never writes the file at all; so once the checkpoint reports every frame of
-    the log copied in, the file holds the reader's snapshot, page for page, and keeps it
-    while the reader stays open. A reader older than ours (the checkpoint stops at what
-    it sees) or a writer between the two leaves frames uncopied: tried again, then None.
-    Writers go on meanwhile, as with the backup API; nothing is written here but what a
-    checkpoint of the node's own would write."""
-    database = engine.url.database
-    if not database:
-        raise DatabaseError("the SQLite database has no file to back up")
-    try:
-        with (
-            closing(sqlite3.connect(database, isolation_level=None)) as reader,
-            closing(sqlite3.connect(database, isolation_level=None)) as checkpointer,
-        ):
-            for connection in (reader, checkpointer):
-                connection.execute("PRAGMA busy_timeout=30000")
-            if reader.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                yield None
-                return
-            for _attempt in range(PIN_TRIES):
-                reader.execute("BEGIN")
-                revision = reader.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-                busy, log, copied = checkpointer.execute(
-                    "PRAGMA wal_checkpoint(PASSIVE)"
-                ).fetchone()
-                if busy == 0 and log == copied:
-                    break
-                reader.execute("ROLLBACK")
-            else:
-                yield None
-                return
-            pages = reader.execute("PRAGMA page_count").fetchone()[0]
-            size = reader.execute("PRAGMA page_size").fetchone()[0]
-            snap = Snapshot(SQLITE_FORM, str(revision), _heads(reader, me))
-            with open(database, "rb", buffering=0) as stream:
-                yield snap, stream, int(pages) * int(size)
-            reader.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        raise DatabaseError(f"cannot take a snapshot of {database}: {exc}") from exc
 
 
 def _order(table: sa.Table) -> str:

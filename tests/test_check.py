@@ -398,7 +398,7 @@ def test_a_check_waits_for_a_sync_round_and_repair_for_every_writer_then_says_so
         result = CliRunner().invoke(cli, ["--home", str(home), "check"])
     assert result.exit_code == 4
     assert result.stderr.startswith(f"Error: a sync round is already running on {home}")
-    assert "提示：" in result.stderr and "Traceback" not in result.stderr
+    assert "Hint: " in result.stderr and "Traceback" not in result.stderr
     with Node.open(home) as node:
         stale = node.spool.outbox / ".left.fcs.abc.tmp"
     stale.write_bytes(b"half written")

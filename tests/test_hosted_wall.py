@@ -8,7 +8,11 @@ holds its counties'), real HTTP and real TLS handshakes on the loopback.
 from __future__ import annotations
 
 import json
+import re
+import socket
 import ssl
+import threading
+import time
 import urllib.error
 import urllib.request
 from contextlib import ExitStack
@@ -158,5 +162,98 @@ def test_serve_homes_serves_a_home_added_and_lets_go_one_removed(
                 fetch(url + "home/410100/api/wall")
             assert gone.value.code == 404
             gone.value.close()
+    finally:
+        hosted.close()
+
+
+def test_a_request_is_never_kept_waiting_by_a_scan_in_progress(
+    province: Network, tmp_path: Path
+) -> None:
+    """A scan that takes long (a home's database slow to answer): the requests that
+    come meanwhile are served the homes found so far, at once."""
+    from nodes.hosting import find_homes
+
+    hosted_dir = tmp_path / "hosted"
+    hosted_dir.mkdir()
+    (hosted_dir / "410100").symlink_to(province.path / "410100")
+    scanning, finish = threading.Event(), threading.Event()
+    slow = False
+
+    def scan() -> list[Path]:
+        if slow:
+            scanning.set()
+            finish.wait(60)
+        return find_homes([hosted_dir], none_ok=True)
+
+    hosted = Hosted({}, scan=scan, rescan_seconds=0)
+    scanner = threading.Thread(target=hosted.refresh)
+    try:
+        with running(hosted) as url:
+            assert [r["code"] for r in json.loads(fetch(url + "api/homes")[1])["homes"]] == [
+                "410100"
+            ]
+            slow = True
+            scanner.start()
+            assert scanning.wait(30)
+            started = time.monotonic()
+            with urllib.request.urlopen(url + "api/homes", timeout=5) as response:
+                homes = json.loads(response.read())["homes"]
+            assert time.monotonic() - started < 5
+            assert [r["code"] for r in homes] == ["410100"]
+    finally:
+        finish.set()
+        if scanner.is_alive():
+            scanner.join(30)
+        hosted.close()
+
+
+def test_a_home_whose_database_does_not_answer_is_tried_again_after_a_while(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hosted home whose database URL names a closed port: told once, tried again
+    only after a wait that doubles, while the other homes are served."""
+    from nodes.hosting import find_homes
+
+    hosted_dir = tmp_path / "hosted"
+    hosted_dir.mkdir()
+    (hosted_dir / "410100").symlink_to(province.path / "410100")
+    broken = hosted_dir / "410102"
+    broken.mkdir()
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = (province.path / "410102" / "node.toml").read_text(encoding="utf-8")
+    url_line = f'url = "postgresql://postgres@127.0.0.1:{port}/fiscalsync_410102"'
+    (broken / "node.toml").write_text(
+        re.sub(r"(?m)^#? ?url = .*$", url_line, settings, count=1), encoding="utf-8"
+    )
+    (broken / "topology.toml").write_bytes((province.path / "topology.toml").read_bytes())
+    opened: list[Path] = []
+    really = Node.open
+
+    def counted(cls: type[Node], path: Path, *args: Any, **kwargs: Any) -> Node:
+        opened.append(path)
+        return really(path, *args, **kwargs)
+
+    monkeypatch.setattr(Node, "open", classmethod(counted))
+    told: list[str] = []
+    hosted = Hosted(
+        {},
+        scan=lambda: find_homes([hosted_dir], none_ok=True),
+        on_problem=lambda path, why: told.append(path.name),
+        rescan_seconds=0,
+        retry_seconds=1.0,
+    )
+    try:
+        with running(hosted) as url:
+            for _ in range(4):
+                homes = json.loads(fetch(url + "api/homes")[1])["homes"]
+                assert [r["code"] for r in homes] == ["410100"]
+            assert opened.count(broken) == 1 and told == ["410102"]
+            time.sleep(1.1)
+            fetch(url + "api/homes")
+            fetch(url + "api/homes")
+            assert opened.count(broken) == 2  # once more after the wait, then 2 s before
+            assert told == ["410102"]
     finally:
         hosted.close()

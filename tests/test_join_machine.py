@@ -31,6 +31,10 @@ def fiscalsync(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def in_english(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], env={"LANG": "en_US.UTF-8"})
+
+
 def test_a_county_joins_on_its_own_machine_and_syncs_over_sftp(
     province: Network, sshd: Sshd, tmp_path: Path, db_url_template: str | None
 ) -> None:
@@ -110,3 +114,53 @@ def test_a_join_for_a_node_the_province_has_not_added_is_refused(
     assert refused.exit_code == 3, refused.output
     assert f"does not list {NEW}" in refused.stderr and "network add-node" in refused.stderr
     assert not home.exists() and not (tmp_path / "request").exists()
+
+
+def _request_for(code: str, province: Network, folder: Path) -> Path:
+    """A joining machine's request folder for ``code`` (its own key, the province's
+    topology)."""
+    joined = fiscalsync(
+        "join", folder / code, "--node", code, "--topology", province.path / "topology.toml",
+        "-o", folder / "request",
+    )  # fmt: skip
+    assert joined.exit_code == 0, joined.stderr
+    return folder / "request"
+
+
+def _answer_refused(province: Network, request: Path, tmp_path: Path) -> str:
+    """Run ``network answer-join`` on ``request``; it must be refused with nothing
+    written (no answer, no certificate issued). Its error, in English."""
+    issued = sorted((province.ca_dir / "issued").iterdir())
+    refused = in_english(
+        "--home", province.path / "410000", "network", "answer-join", request,
+        "--ca", province.ca_dir, "-o", tmp_path / "answer",
+    )  # fmt: skip
+    assert refused.exit_code == 3, refused.output
+    assert not (tmp_path / "answer").exists()
+    assert sorted((province.ca_dir / "issued").iterdir()) == issued
+    return refused.stderr
+
+
+def test_a_request_whose_name_hides_another_code_is_refused(
+    province: Network, tmp_path: Path
+) -> None:
+    top = province.path / "410000"
+    added = fiscalsync("--home", top, "network", "add-node", "--code", NEW, "--parent", CITY)
+    assert added.exit_code == 0, added.stderr
+    request = _request_for("410102", province, tmp_path)  # asks for a running county
+    (request / "410102.csr").rename(request / f"{NEW}.csr")
+    (request / "410102.pub").rename(request / f"{NEW}.pub")
+
+    refused = _answer_refused(province, request, tmp_path)
+    assert f"{NEW}.csr asks for a certificate for 410102" in refused
+    assert "'fiscalsync join' wrote" in refused
+
+
+def test_a_join_for_a_node_the_ca_already_certified_is_refused(
+    province: Network, tmp_path: Path
+) -> None:
+    request = _request_for("410102", province, tmp_path)  # a running county joins again
+
+    refused = _answer_refused(province, request, tmp_path)
+    assert "already issued 410102 a certificate that is not revoked" in refused
+    assert "keys new --renew" in refused

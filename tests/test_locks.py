@@ -22,7 +22,7 @@ from nodes.network import Network
 from schema.channels import channel_head, outbox
 from schema.engine import database_failure, open_engine, reading
 from schema.errors import DatabaseBusy
-from schema.locks import take_numbers
+from schema.locks import insert_missing, take_numbers
 from schema.migrate import upgrade
 from schema.tables import counter
 from sync.channel import enqueue
@@ -87,6 +87,22 @@ def test_numbers_are_never_handed_out_twice(db_url: str) -> None:
             conn.rollback()
         with reading(engine) as conn:  # a rolled-back transaction gave its numbers back
             assert conn.execute(sa.select(counter.c.last)).scalar_one() == 240
+    finally:
+        engine.dispose()
+
+
+def test_insert_missing_refuses_a_value_for_no_column(db_url: str) -> None:
+    """The statement is built once per set of columns given; a misspelt column is an
+    error, never a value dropped without a word (a NULL or a default written instead)."""
+    engine = open_engine(db_url)
+    upgrade(engine)
+    row = {"scope": "x", "name": "y", "last": 1}
+    try:
+        with engine.begin() as conn:
+            assert insert_missing(conn, counter, row)
+            assert not insert_missing(conn, counter, row)
+            with pytest.raises(ValueError, match="no column lsat"):
+                insert_missing(conn, counter, {"scope": "x", "name": "z", "lsat": 1})
     finally:
         engine.dispose()
 

@@ -581,7 +581,86 @@ def test_the_provinces_quanxia_is_reconciled_with_the_centers_province_wide_sum(
 
 
 def reported_held_wide(node: Node) -> dict[str, Any]:
-    from nodes.fiscal.reconcile.reported import province_wide
+    from nodes.fiscal.reconcile.reported import region_wide
 
     with reading(node.engine) as conn:
-        return province_wide(conn, node.topology, node.spec.code, at_center=False)
+        return region_wide(conn, node.topology, node.spec.code, at_center=False)
+
+
+def _submit(province: Network, code: str, amount: int) -> None:
+    """Record revenue at ``code`` and submit (a correction once submitted) its 2026-10."""
+    from datetime import date
+
+    from nodes.fiscal import reports
+    from nodes.fiscal.ledger import Entry, record
+    from sync.clock import SYSTEM_CLOCK as clock
+
+    with Node.open(province.path / code) as node:
+        record(node, [Entry(date(2026, 10, 15), "revenue", "10101", amount)], actor="t")
+        reports.generate(node, "2026-10", actor="t", clock=clock)
+        reports.submit(node, "2026-10", actor="t", clock=clock)
+    assert sync_network(province.path, until_quiet=True).quiet
+
+
+def shift_at_center(province: Network, code: str, column: str, fen: int) -> None:
+    """Change the leaf lines of ``code``'s reports the center holds, behind its back."""
+    edit(
+        province,
+        "410000-dc",
+        f"UPDATE report_line SET {column} = {column} + ({fen}) WHERE level = 3 AND report_id IN "
+        f"(SELECT id FROM report WHERE node_code = '{code}')",
+    )
+
+
+def test_a_city_that_has_not_reported_leaves_its_counties_out_of_both_sides(
+    province: Network,
+) -> None:
+    """A county reported, its city not yet: the city sent no 全辖, so the province's 全辖
+    holds nothing of that city (it lists it missing), and the center's 全省汇总 it is
+    compared with leaves the county out too, as the 全辖 would count it level by level;
+    once the city reports, both count the county."""
+    _submit(province, "410102", 100_00)
+    _submit(province, "410000", 3_00)
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == set()
+
+    _submit(province, "410100", 20_00)
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == set()
+    shift_at_center(province, "410102", "ytd_fen", 1)
+    session = reconcile(province, "410000", "410000-dc")
+    assert found(province, "410000", session) == {("report_mismatch", "2026-10 全省", None)}
+
+
+def test_a_citys_quanxia_is_reconciled_with_the_centers_city_sum(province: Network) -> None:
+    """A city's 全辖, as it sent it up, against the center's 市级汇总 of it (2026-10 市级):
+    a matching month concludes; a line changed at the center is found; so is a county's
+    correction the city has not sent up again, until it does."""
+    _submit(province, "410102", 100_00)
+    _submit(province, "410100", 20_00)
+    session = reconcile(province, "410100", "410000-dc")
+    assert found(province, "410100", session) == set()
+    with Node.open(province.path / "410100") as node:
+        assert set(reported_held_wide(node)) == {"2026-10 市级"}
+    with Node.open(province.path / "410102") as node:
+        assert reported_held_wide(node) == {}
+    assert found(province, "410102", reconcile(province, "410102", "410000-dc")) == set()
+
+    shift_at_center(province, "410102", "period_fen", +1)
+    session = reconcile(province, "410100", "410000-dc")
+    assert found(province, "410100", session) == {("report_mismatch", "2026-10 市级", None)}
+    assert found(province, "410000-dc", session) == {("report_mismatch", "2026-10 市级", None)}
+    shown = run(province, "410100", "reconcile", "show", session).output
+    assert "本级报送的 2026-10 全辖与数据中心的市级汇总不符" in shown, shown
+    english = run(province, "410100", "reconcile", "show", session, "--lang", "en").output
+    assert "the 全辖 of 2026-10 this node sent up is not the center's 市级汇总" in english, english
+    shift_at_center(province, "410102", "period_fen", -1)
+
+    _submit(province, "410102", 7_00)  # a correction the city has not passed up yet
+    session = reconcile(province, "410100", "410000-dc")
+    assert found(province, "410100", session) == {("report_mismatch", "2026-10 市级", None)}
+    result = run(province, "410100", "report", "submit", "2026-10", "--scope", "all")
+    assert result.exit_code == 0, result.stderr
+    assert sync_network(province.path, until_quiet=True).quiet
+    session = reconcile(province, "410100", "410000-dc")
+    assert found(province, "410100", session) == set()

@@ -14,13 +14,13 @@ from test_allocate import settle
 from test_membership import give, run
 
 from nodes import Node
-from nodes.network import Network
+from nodes.network import Network, sync_network
 from nodes.topology import load_topology
 from schema.channels import outbox
 from sync.pki import load_signer
 from sync.trust import TrustStore
 
-CITY, COUNTY = "410300", "410322"
+CITY, COUNTY, NEVER = "410300", "410322", "410183"
 
 
 def test_a_node_retired_from_the_provinces_home_is_revoked_and_closed_everywhere(
@@ -70,3 +70,29 @@ def test_retiring_from_the_provinces_home_needs_its_root_ca(province: Network) -
     assert unknown.exit_code == 3 and "410999 is not a node" in unknown.stderr
     assert (province.path / "410000" / "topology.toml").read_bytes() == before
     assert TrustStore.load(province.homes["410000"].keys).crl.number == 1  # type: ignore[union-attr]
+
+
+def test_a_node_added_that_never_joined_is_retired_without_a_revocation(
+    province: Network,
+) -> None:
+    """Added at the province's home, it never asked for its certificate: nothing to
+    revoke, and the topology without it still goes to every node."""
+    added = run(province, "410000", "network", "add-node", "--code", NEVER, "--parent", "410100")
+    assert added.exit_code == 0, added.stderr
+    assert not sync_network(province.path, until_quiet=True, max_rounds=12).quiet  # it waits
+    issued = sorted((province.ca_dir / "issued").iterdir())
+
+    retired = run(
+        province, "410000", "network", "retire-node", "--code", NEVER,
+        "--ca", str(province.ca_dir), "--lang", "en",
+    )  # fmt: skip
+    assert retired.exit_code == 0, retired.stderr
+    assert f"{NEVER} retired: it never had a certificate" in retired.output
+    assert "topology version 2 sent" in retired.output
+    assert sorted((province.ca_dir / "issued").iterdir()) == issued
+    settle(province)
+    for spec in load_topology(province.path / "410000" / "topology.toml"):
+        with Node.open(province.path / spec.code) as node:
+            assert NEVER not in node.topology and node.topology.version == 2, spec.code
+            trust = TrustStore.load(node.home.keys)
+            assert trust.crl is not None and trust.crl.number == 1, spec.code

@@ -10,8 +10,10 @@ the shrinker keeps what still fails, and a defect put back into the product is c
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -244,6 +246,36 @@ def test_a_node_restored_again_with_its_clock_behind_its_first_restore_rejoins(
     assert outcome.counts["restored"] == 2
 
 
+def test_a_fence_more_than_a_week_ahead_is_not_followed_but_quarantined(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but the first restore's clock ran 200 hours ahead: asking again after
+    its fence would date everything 郑州市 signs from then on as far ahead, so the answers
+    go to quarantine for the operator (set the clock right) and nothing is dated ahead;
+    the simulation rightly finds the quarantine not bounded by any fault."""
+    monkeypatch.setenv("FISCALSYNC_SIM_KEEP", "1")
+    base = sim_base / "fence-far"
+    history = [
+        Step("backup", "410100"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("skew", "410100", (200,)),
+        Step("restore", "410100", ("latest",)),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("skew", "410100", (0,)),
+        Step("restore", "410100", ("latest",)),
+        Step("province round", "*"),
+    ]
+    outcome = play(base, 401, 0, SMALL, written=history)
+    assert outcome.failure is not None and outcome.failure.invariant == "quarantine bounded"
+    with closing(sqlite3.connect(base / "province" / "410100" / "node.db")) as conn:
+        held = conn.execute("SELECT reason, detail FROM quarantine").fetchall()
+        asked = [row[0] for row in conn.execute("SELECT asked_at FROM rejoin_peer")]
+    assert len(held) == 3 and all(r == "restore" and "more than 7 days" in d for r, d in held)
+    assert asked and all(a < "2026-02-15" for a in asked)  # not dated after the fence
+
+
 def test_a_round_that_loops_is_caught_by_the_watchdog(
     sim_base: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -448,3 +480,28 @@ def test_a_code_set_lost_by_the_province_and_a_county_at_once_reaches_the_county
     outcome = play(sim_base, 110, 0, SMALL, database=db_url_template, written=history)
     assert outcome.failure is None, outcome.failure
     assert outcome.counts.get("restored") == 2
+
+
+@pytest.mark.parametrize(
+    "reporting",
+    [("410000", "410102"), ("410000", "410100", "410102")],
+    ids=["city-not-reported", "county-after-city"],
+)
+def test_a_county_reporting_while_or_after_its_city_has_not_is_no_discrepancy(
+    sim_base: Path, reporting: tuple[str, ...]
+) -> None:
+    """中原区 reports with money broken down to it, 郑州市 not (seed 131, shrunk): the
+    province's 全辖 holds nothing of 郑州市, which sent no 全辖, and the center's 全省汇总
+    it is reconciled with leaves 中原区 out, as that 全辖 would. Or 郑州市 reports before
+    中原区: its 全辖 is out of date until it is sent again, as the agent's report job does
+    and the simulation before it reconciles; then it matches the center's 市级汇总."""
+    history = [
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("break_down", "410100", (0, "part")),
+        Step("province round", "*"),
+    ]
+    for code in reporting:
+        history += [Step("report", code), Step("province round", "*")]
+    outcome = play(sim_base, 131, 0, SMALL, written=history)
+    assert outcome.failure is None, outcome.failure

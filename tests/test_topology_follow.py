@@ -1,22 +1,26 @@
 """The topology file follows the database: a province writes it after the commit that
 publishes a version, and a node whose file a crash left behind (or, at the province,
-ahead) puts it right from its database when it starts.
+ahead) puts it right from its database when it starts; a province file ahead of its database
+(the database rolled back) is kept, and the database takes its version.
 
 On a ``network init`` province, on SQLite and on PostgreSQL, with real sync rounds.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import errno
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from test_allocate import settle
 
+from cli import cli
 from nodes import Node, membership
 from nodes.exchange import Exchange
 from nodes.network import Network
 from nodes.topology import load_topology
+from schema import tables
 
 
 class Crash(BaseException):
@@ -55,27 +59,70 @@ def test_a_crash_after_the_commit_leaves_the_file_behind_and_the_start_repairs_i
         assert held(province, spec.code) == (1, 1), spec.code
 
 
-def test_a_province_file_ahead_of_its_database_is_put_back(province: Network) -> None:
-    """A version written to the file whose transaction never committed (an older
-    fiscalsync wrote it first): the province's start puts the file back, and the next
-    version published is numbered after what committed."""
-    file = province.path / "410000" / "topology.toml"
+def test_a_province_file_ahead_of_its_database_is_kept_and_numbers_go_on_from_it(
+    province: Network,
+) -> None:
+    """The province's database rolled back (a DBA's restore, an old database put back)
+    behind the version its file and every node hold: the start keeps the file, the
+    database takes it with its version counter, and the next version is numbered after
+    it, so that every node takes it."""
+    top = province.path / "410000"
+    file = top / "topology.toml"
     before = file.read_text(encoding="utf-8")
-    never = membership.moved(load_topology(file), "410181", "410100")
-    file.write_text(dataclasses.replace(never, version=1).to_toml(), encoding="utf-8")
-    with Node.open(province.path / "410000") as node:
-        assert node.topology.version == 1  # what the file says, until the start
-        exchange = Exchange(node)
-        exchange.close()
-        assert node.topology.version == 0
-        assert node.topology.node("410181").parent == "410000"
-    assert file.read_text(encoding="utf-8") == before
-    with Node.open(province.path / "410000") as node:
-        published = membership.publish(node, lambda t: membership.moved(t, "410102", "410000"))
-    assert published.topology.version == 1
-    assert published.topology.node("410181").parent == "410000"
+    with Node.open(top) as node:
+        membership.publish(node, lambda t: membership.moved(t, "410181", "410100"))
     settle(province)
-    assert held(province, "410102") == (1, 1)
+    sent = file.read_text(encoding="utf-8")
+    with Node.open(top) as node, node.engine.begin() as conn:  # back to before version 1
+        conn.execute(
+            tables.counter.update()
+            .where(tables.counter.c.name == membership.COUNTER)
+            .values(last=0)
+        )
+        conn.execute(tables.topology_file.update().values(version=0, toml=before))
+    with Node.open(top) as node:
+        Exchange(node).close()  # a start
+        assert node.topology.version == 1 and membership.held_version(node) == 1
+    assert file.read_text(encoding="utf-8") == sent
+    with Node.open(top) as node:
+        published = membership.publish(node, lambda t: membership.moved(t, "410102", "410000"))
+    assert published.topology.version == 2
+    assert published.topology.node("410181").parent == "410100"
+    settle(province)
+    for spec in load_topology(file):
+        assert held(province, spec.code) == (2, 2), spec.code
+
+
+def test_a_publish_after_a_failed_file_write_starts_from_the_database(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file cannot be written after the commit (a full disk): the operator is told
+    the version went out, and a second publish before any round builds on it."""
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    top = province.path / "410000"
+    with monkeypatch.context() as patched:
+        patched.setattr(membership, "write_atomic", full)
+        moved = CliRunner().invoke(
+            cli,
+            ["--home", str(top), "network", "move-node", "--code", "410181", "--parent", "410100",
+             "--lang", "en"],
+        )  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+    assert "topology version 1 published" in moved.stderr
+    assert "at the next round" in moved.stderr and "No space left" in moved.stderr
+    assert load_topology(top / "topology.toml").version == 0
+    with Node.open(top) as node:
+        second = membership.publish(node, lambda t: membership.moved(t, "410102", "410000"))
+    assert second.note is None
+    assert second.topology.version == 2
+    assert second.topology.node("410181").parent == "410100"  # the first change kept
+    assert second.topology.node("410102").parent == "410000"
+    settle(province)
+    for spec in load_topology(top / "topology.toml"):
+        assert held(province, spec.code) == (2, 2), spec.code
 
 
 def test_a_county_given_a_later_file_keeps_it_until_the_version_comes(

@@ -76,16 +76,30 @@ def main() -> int:
     finally:
         for base in places.values():
             shutil.rmtree(base, ignore_errors=True)
-    print(f"\n{args.seeds} seed(s) of {args.steps} steps, one process, alternating")
-    print(f"{'province on':<12}{'seconds':>10}{'seeds/min':>12}{'CPU s/seed':>12}{'500 on 2':>10}")
-    for name, seconds in spent.items():
-        per_seed = cpu[name] / args.seeds
-        print(
-            f"{name:<12}{seconds:>10.1f}{args.seeds / seconds * 60:>12.2f}{per_seed:>12.2f}"
-            f"{500 * per_seed / 2 / 60:>9.1f}m"
-        )
+    _table(
+        f"{args.seeds} seed(s) of {args.steps} steps, one process, alternating",
+        "province on",
+        spent,
+        cpu,
+        args.seeds,
+    )
     print(f"speed-up: {spent['disk'] / spent['/dev/shm']:.2f}x; same histories: {same}")
     return 0 if same else 1
+
+
+def _table(
+    title: str, what: str, spent: dict[str, float], cpu: dict[str, float], seeds: int
+) -> None:
+    """Seconds, seeds per minute, CPU seconds a seed, and what 500 seeds would take on
+    2 cores doing nothing else (``make sim-ci``), for each side."""
+    print(f"\n{title}")
+    print(f"{what:<16}{'seconds':>10}{'seeds/min':>12}{'CPU s/seed':>12}{'500 on 2':>10}")
+    for name, seconds in spent.items():
+        per_seed = cpu[name] / seeds
+        print(
+            f"{name:<16}{seconds:>10.1f}{seeds / seconds * 60:>12.2f}{per_seed:>12.2f}"
+            f"{500 * per_seed / 2 / 60:>9.1f}m"
+        )
 
 
 _RUNNER = """
@@ -151,14 +165,13 @@ def _against(args: argparse.Namespace) -> int:
             ["git", "-C", str(here), "worktree", "remove", "--force", str(other)],
             capture_output=True,
         )
-    print(f"\n{args.seeds} seed(s) of {args.steps} steps, two processes, alternating")
-    print(f"{'code':<16}{'seconds':>10}{'seeds/min':>12}{'CPU s/seed':>12}{'500 on 2':>10}")
-    for name, seconds in spent.items():
-        per_seed = cpu[name] / args.seeds
-        print(
-            f"{name:<16}{seconds:>10.1f}{args.seeds / seconds * 60:>12.2f}{per_seed:>12.2f}"
-            f"{500 * per_seed / 2 / 60:>9.1f}m"
-        )
+    _table(
+        f"{args.seeds} seed(s) of {args.steps} steps, two processes, alternating",
+        "code",
+        spent,
+        cpu,
+        args.seeds,
+    )
     base = spent[args.against]
     print(f"speed-up: {base / spent['this checkout']:.2f}x; same histories: {same}")
     return 0

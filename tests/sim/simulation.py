@@ -26,7 +26,7 @@ from nodes.fiscal.ledger import Entry, record
 from nodes.fiscal.reconcile.rounds import start_everywhere
 from nodes.fiscal.reconcile.statement import load
 from nodes.fiscal.reports import generate as generate_report
-from nodes.fiscal.reports import submit
+from nodes.fiscal.reports import region_outdated, submit, submit_region
 from nodes.node import Node
 from nodes.summary import RoundSummary
 from schema.engine import database_failure, reading
@@ -620,6 +620,7 @@ class _Run:
         quiet again, every statement is concluded and finds nothing but lateness (which
         partitions and skewed clocks make real)."""
         world = self.world
+        self._send_regions_again()
         started = {}
         for code in world.codes:
             if world.topology.node(code).role != "center":
@@ -642,6 +643,18 @@ class _Run:
                     f"{code} with {statement.session.recipient} "
                     f"({statement.session.dataset}, {statement.session.state}): {found[:6]}",
                 )
+
+    def _send_regions_again(self) -> None:
+        """Send every 全辖 (逐级) that reports from below outdated again, until none is, as
+        the agent's report job does after each period: a 全辖 sent before a county
+        reported is out of date, and reconciling it finds that, rightly."""
+        world = self.world
+        while outdated := [
+            code for code in world.codes if region_outdated(world.node(code), PERIOD)
+        ]:
+            for code in outdated:
+                submit_region(world.node(code), PERIOD, actor="sim", clock=world.hosts[code].clock)
+            self._until_quiet()
 
     def _restored_behind(self, finding: Any) -> bool:
         """A recipient behind (下级落后), told as no discrepancy, that was restored here."""

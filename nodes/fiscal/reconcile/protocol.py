@@ -174,8 +174,8 @@ def _request_reports(conn: Connection, sender: _Sender, peer: str) -> str:
     region = peer == sender.node.spec.parent  # its 全辖 goes to its parent only
     ours = reported.held(conn, me, own=True, region=region)
     topology = sender.node.topology
-    if sender.node.spec.role == "province" and topology.center and peer == topology.center.code:
-        ours.update(reported.province_wide(conn, topology, me, at_center=False))
+    if topology.center and peer == topology.center.code:
+        ours.update(reported.region_wide(conn, topology, me, at_center=False))
     session = _new_session(conn, sender, REPORTS, peer, None, {"reports": ours})
     sender.send(conn, peer, {"step": "request", "session": session, "dataset": REPORTS})
     return session
@@ -328,8 +328,7 @@ def _on_report_request(conn: Connection, sender: _Sender, origin: str, session: 
     region = origin in topology and topology.node(origin).parent == sender.node.spec.code
     theirs = reported.held(conn, origin, own=False, region=region)
     if sender.node.spec.role == "center" and origin in topology:
-        if topology.node(origin).role == "province":
-            theirs.update(reported.province_wide(conn, topology, origin, at_center=True))
+        theirs.update(reported.region_wide(conn, topology, origin, at_center=True))
     sender.send(conn, origin, {"step": "answer", "session": session, "reports": theirs})
 
 

@@ -19,13 +19,15 @@ from schema.tables import region_report, region_report_line, report, report_line
 from sync.changeset.codec import encode_line
 from sync.signing import SignatureSuite
 
-__all__ = ["PROVINCE_WIDE", "REGION", "compare", "held", "in_flight", "province_wide"]
+__all__ = ["CITY_WIDE", "PROVINCE_WIDE", "REGION", "compare", "held", "in_flight", "region_wide"]
 
 
 REGION = "全辖"
 """The mark of a consolidated (全辖) report's period among those compared: 2026-10 全辖."""
 PROVINCE_WIDE = "全省"
 """The mark of the province's 全辖 against the center's 全省汇总: 2026-10 全省."""
+CITY_WIDE = "市级"
+"""The mark of a city's 全辖 against the center's 市级汇总 of it: 2026-10 市级."""
 
 
 def _hash(
@@ -70,25 +72,35 @@ def held(conn: Connection, sender: str, *, own: bool, region: bool = False) -> d
     return found
 
 
-def province_wide(
-    conn: Connection, topology: Topology, province: str, *, at_center: bool
+def region_wide(
+    conn: Connection, topology: Topology, code: str, *, at_center: bool
 ) -> dict[str, list[Any]]:
-    """``PERIOD 全省`` → ["all", hash of its leaf lines] for every period of the province's
-    own reports held here: at the province its 全辖 (level by level: its own report, each
-    city's 全辖, the counties it manages), at the center its 全省汇总 (every node's own).
-    Equal when every 全辖 below is up to date and both hold the same reports."""
+    """``PERIOD 全省`` (the province) or ``PERIOD 市级`` (a node with a parent and nodes
+    below it: a city) → ["all", hash of its leaf lines] for every period of ``code``'s own
+    reports held here; empty for any other node. At the node its 全辖: the province's
+    level by level from what reached it (its own report, each city's 全辖, the counties
+    it manages), a city's as it last sent it up. At the center the consolidation of that
+    region (全省汇总, 市级汇总) as those 全辖 would sum it (:func:`reached_lines`). Equal
+    when every 全辖 in the region is up to date and both hold the same reports."""
     # the reports package imports appropriations, which import this one's package
-    from nodes.fiscal.reports.consolidation import region_lines
-    from nodes.fiscal.reports.levels import level_sum
+    from nodes.fiscal.reports.consolidation import reached_lines
+    from nodes.fiscal.reports.levels import has_children, level_sum, sent_region
     from nodes.fiscal.reports.lines import LEAF
     from nodes.fiscal.reports.periods import Period
 
+    spec = topology.node(code)
+    if spec.role == "province":
+        mark = PROVINCE_WIDE
+    elif spec.parent is not None and has_children(topology, code):
+        mark = CITY_WIDE
+    else:
+        return {}
     state = "received" if at_center else "submitted"
     periods = sorted(
         set(
             conn.execute(
                 sa.select(report.c.period).where(
-                    report.c.node_code == province, report.c.state == state
+                    report.c.node_code == code, report.c.state == state
                 )
             ).scalars()
         )
@@ -98,11 +110,13 @@ def province_wide(
     for label in periods:
         period = Period.of(label)
         if at_center:
-            lines = region_lines(conn, topology, province, period)
+            lines = reached_lines(conn, topology, code, period)
+        elif mark == PROVINCE_WIDE:
+            lines, _sources, _missing = level_sum(conn, topology, code, period)
         else:
-            lines, _sources, _missing = level_sum(conn, topology, province, period)
+            lines = sent_region(conn, code, period)
         leaves = sorted([x.section, x.code, *x.amounts] for x in lines if x.level == LEAF)
-        found[f"{label} {PROVINCE_WIDE}"] = ["all", suite.digest(encode_line(leaves))]
+        found[f"{label} {mark}"] = ["all", suite.digest(encode_line(leaves))]
     return found
 
 
@@ -117,6 +131,21 @@ def in_flight(conn: Connection, peer: str) -> int:
     )
 
 
+_WIDE = {
+    PROVINCE_WIDE: (
+        "the province's 全辖 of {period} is not the center's 全省汇总 of it: a 全辖 below is "
+        "out of date (report submit PERIOD --scope all), or one side lacks a report",
+        "province_wide",
+    ),
+    CITY_WIDE: (
+        "the 全辖 of {period} this node sent up is not the center's 市级汇总 of it: send it "
+        "again (report submit PERIOD --scope all), or one side lacks a report",
+        "city_wide",
+    ),
+}
+"""A region's mark → the detail of its mismatch, and its words' key (f.KEY)."""
+
+
 def compare(
     ours: Mapping[str, list[Any]], theirs: Mapping[str, list[Any]], peer: str
 ) -> list[Finding]:
@@ -127,18 +156,17 @@ def compare(
         mine, other = ours.get(period), theirs.get(period)
         if mine == other:
             continue
-        if period.endswith(f" {PROVINCE_WIDE}"):
-            label = period.removesuffix(f" {PROVINCE_WIDE}")
+        label, _, mark = period.partition(" ")
+        if mark in _WIDE:
+            message, key = _WIDE[mark]
             found.append(
                 Finding(
                     "report_mismatch",
                     period,
-                    f"the province's 全辖 of {label} is not the center's 全省汇总 of it: a "
-                    "全辖 below is out of date (report submit PERIOD --scope all), or one side "
-                    "lacks a report",
+                    message.format(period=label),
                     ours=mine,
                     theirs=other,
-                    params={"m": "province_wide", "period": label},
+                    params={"m": key, "period": label},
                 )
             )
             continue

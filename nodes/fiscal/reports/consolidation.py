@@ -169,14 +169,22 @@ def view(
     )
 
 
-def region_lines(
+def reached_lines(
     conn: Connection, topology: Topology, code: str, period: Period
 ) -> list[ReportLine]:
-    """At the center: the consolidation of ``code``'s region (全省汇总 for the province)
-    from the newest submitted version of every report in it, as ``view`` sums it."""
+    """At the center: ``code``'s region as its 全辖 sums it level by level (逐级) when every
+    全辖 below it is up to date: a node counts, with what is below it, only once it has
+    reported itself, since its 全辖 goes up with its own report; so a city that has not
+    reported yet leaves its counties out, as the province's 全辖 does. The consolidation
+    (市级汇总, 全省汇总) a node's 全辖 is reconciled with."""
     current = _current(conn, subtree(topology, code), period, sent_only=True)
+
+    def reached(member: str) -> bool:
+        chain = [member, *topology.ancestors(member)]
+        return all(c in current for c in chain[: chain.index(code) + 1])
+
     leaves: dict[tuple[str, str], list[int]] = {}
-    for row in stored_lines(conn, [row.id for row in current.values()]):
+    for row in stored_lines(conn, [row.id for c, row in current.items() if reached(c)]):
         if row.level == LEAF:
             add_amounts(leaves, (row.section, row.code), line_of(row).amounts)
     return build_lines(leaves)

@@ -36,7 +36,14 @@ from schema.tables import region_report, region_report_line, report, report_line
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["build_region", "has_children", "level_sum", "region_outdated", "store_region"]
+__all__ = [
+    "build_region",
+    "has_children",
+    "level_sum",
+    "region_outdated",
+    "sent_region",
+    "store_region",
+]
 
 SENT = ("submitted", "received")
 
@@ -85,6 +92,12 @@ def level_sum(
             if line.level == LEAF:
                 add_amounts(leaves, (line.section, line.code), line.amounts)
     return build_lines(leaves), sources, missing
+
+
+def sent_region(conn: Connection, code: str, period: Period) -> list[ReportLine]:
+    """The lines of the newest 全辖 ``code`` sent up for ``period`` (none: no lines)."""
+    row = _newest(conn, region_report, code, period)
+    return [] if row is None else _lines(conn, region_report_line, row.id)
 
 
 def members_text(sources: Iterable[ReportVersion]) -> str:
