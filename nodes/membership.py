@@ -40,8 +40,9 @@ from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
 from schema import tables
 from schema.channels import changeset_log, channel_head, outbox
+from schema.engine import reading
 from schema.locks import lock_scope
-from schema.tables import code_item
+from schema.tables import code_item, counter
 from sync import pki
 from sync.changeset import Verified
 from sync.channel import enqueue
@@ -508,6 +509,8 @@ def follow(node: Node) -> bool:
 def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
     text = file.read_text(encoding="utf-8")
     on_disk = load_topology(file)
+    if _in_step(node, text, on_disk):
+        return False, on_disk  # read only: a node whose disk is full still starts its round
     with node.engine.begin() as conn:
         row = conn.execute(
             sa.select(tables.topology_file.c.version, tables.topology_file.c.toml).with_for_update()
@@ -527,6 +530,20 @@ def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
                 values = {"version": on_disk.version, "toml": text}
                 conn.execute(tables.topology_file.update().values(values))
     return written, load_topology(file) if written else on_disk
+
+
+def _in_step(node: Node, text: str, on_disk: Topology) -> bool:
+    """Whether the database already holds this very file, and (at the province) a
+    version counter not behind it: nothing for :func:`_follow` to write."""
+    me = node.spec.code
+    with reading(node.engine) as conn:
+        held = conn.execute(sa.select(tables.topology_file.c.toml)).scalar_one_or_none()
+        counted = conn.execute(
+            sa.select(counter.c.last).where(counter.c.name == COUNTER, counter.c.scope == me)
+        ).scalar_one_or_none()
+    if held != text:
+        return False
+    return node.spec.role != "province" or on_disk.version <= (counted or 0)
 
 
 def _close_channels(node: Node, conn: Connection, gone: list[str], version: int, now: Any) -> None:

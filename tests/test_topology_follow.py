@@ -12,6 +12,7 @@ import errno
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from test_allocate import settle
 
@@ -172,3 +173,57 @@ def test_two_starts_at_once_put_the_file_right_once(
         node.close()
     assert sorted(written) == [False, True]  # one wrote it, the other found it right
     assert held(province, "410000") == (1, 1)
+
+
+def test_a_start_with_the_file_in_step_writes_nothing(province: Network) -> None:
+    """A round starts by following the topology; when the database already holds the
+    file (and the province's counter is not behind it), that is a read only: a node
+    whose database refuses every write (a full disk) still starts its round."""
+    membership_moved = membership.moved
+    with Node.open(province.path / "410000") as node:
+        membership.publish(node, lambda t: membership_moved(t, "410181", "410100"))
+        Exchange(node).close()  # the file and the database agree from here
+    for code in ("410000", "410100"):
+        with Node.open(province.path / code) as node:
+            with node.engine.begin() as conn:
+                _refuse_writes(conn)
+            try:
+                Exchange(node).close()  # a start: it would fail on any write
+            finally:
+                with node.engine.begin() as conn:
+                    _allow_writes(conn)
+
+
+_TABLES = ("counter", "topology_file")
+
+
+def _refuse_writes(conn: sa.Connection) -> None:
+    """Triggers that refuse every insert into and update of the tables a start may touch."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.execute(
+            sa.text(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"
+            )
+        )
+    for table in _TABLES:
+        for what in ("INSERT", "UPDATE"):
+            name = f"refuse_{what.lower()}_{table}"
+            body = (
+                "EXECUTE FUNCTION refuse()"
+                if postgres
+                else "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+            each = "FOR EACH ROW " if postgres else ""
+            conn.execute(sa.text(f"CREATE TRIGGER {name} BEFORE {what} ON {table} {each}{body}"))
+
+
+def _allow_writes(conn: sa.Connection) -> None:
+    postgres = conn.dialect.name == "postgresql"
+    for table in _TABLES:
+        for what in ("insert", "update"):
+            on = f" ON {table}" if postgres else ""
+            conn.execute(sa.text(f"DROP TRIGGER refuse_{what}_{table}{on}"))
+    if postgres:
+        conn.execute(sa.text("DROP FUNCTION refuse()"))
