@@ -256,7 +256,7 @@ class Fetcher:
             if not bound:
                 self._check_name(chunk.object, data)
             plain = envelope.open_chunk(
-                self.keys, sealed, chunk.object, bytes.fromhex(chunk.sha256)
+                self.keys, sealed, chunk.object, bytes.fromhex(chunk.sha256), chunk.size
             )
             if bound and chunk.object in self.opened:
                 self.opened[chunk.object][chunk.offset] = len(sealed)

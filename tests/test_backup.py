@@ -350,6 +350,43 @@ def test_a_second_backup_ships_only_what_changed_and_chains(province: Network) -
     assert [r.number for r in kept_rows(province) if r.node == "410102"] == [1, 2]
 
 
+def test_a_backup_of_the_uncompressed_format_still_restores_and_seeds_the_next(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backup written as before compression (manifest and index format 2, every chunk
+    FSB2) restores; the next backup, compressed, reuses its chunks and restores too."""
+    from sync.backup import compression, manifest
+
+    first = issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    with monkeypatch.context() as old:
+        old.setattr(manifest, "FORMAT", 2)
+        old.setattr(compression, "squeeze", lambda data: None)
+        taken = backup(province, "410000")
+    settle(province)
+    store = province.path / CENTER / "mailboxes" / "410000" / "backup" / "objects"
+    packs = [p.read_bytes() for p in store.iterdir()]
+    assert packs and all(p[:4] == b"FSB2" and b"FSB3" not in p for p in packs)
+    issue(province, "410000", "410100", 5_00, "豫财预〔2026〕2号", parent=None)
+    settle(province)
+    before = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == 1
+    settle(province)
+    assert books(province, "410000") == before
+    again = backup(province, "410000")
+    assert again.number == 2 and again.new_bytes * 4 < taken.new_bytes
+    settle(province)
+    news = [p.read_bytes() for p in store.iterdir()]
+    assert any(p[:4] == b"FSB3" for p in news if p not in packs)
+    before = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == 2
+    settle(province)
+    assert books(province, "410000") == before
+    assert first in amounts(province, "410000", "issued")
+
+
 def test_bad_inputs_are_refused_and_nothing_is_created(province: Network, tmp_path: Path) -> None:
     backup(province, "410102")
     settle(province)
@@ -618,26 +655,32 @@ def test_object_envelope_detects_tampering(cipher: str) -> None:
 
 
 @pytest.mark.parametrize("cipher", envelope.CIPHERS)
-def test_a_chunk_opens_only_as_the_chunk_its_index_names(cipher: str) -> None:
-    """Format 2: the plaintext hash is bound in, so a chunk swapped for another chunk of
-    the same backup (same key, both authentic) is refused like a tampered one."""
+@pytest.mark.parametrize("compress", [False, True], ids=["format2", "format3"])
+def test_a_chunk_opens_only_as_the_chunk_its_index_names(cipher: str, compress: bool) -> None:
+    """Formats 2 and 3: the plaintext hash is bound in, so a chunk swapped for another
+    chunk of the same backup (same key, both authentic) is refused like a tampered one."""
     import hashlib
 
     key = DataKey.fresh(cipher)
     keys_by_id = {key.id: key}
-    data = bytes(range(256)) * 9000  # three segments
-    other = b"another chunk of the same backup"
+    # three segments as they are; compressed (4 bits of noise a byte), more than two
+    noise = bytes(b & 0x0F for b in os.urandom(6 * envelope.SEGMENT))
+    data = noise if compress else bytes(range(256)) * 9000
+    other = b"another chunk of the same backup" * 100
     digest, other_digest = hashlib.sha256(data).digest(), hashlib.sha256(other).digest()
-    sealed = envelope.seal_chunk(key, data, digest)
-    assert envelope.is_bound(sealed) and sealed[:4] == b"FSB2"
-    assert envelope.open_chunk(keys_by_id, sealed, "x", digest) == data
-    assert envelope.open_chunk(keys_by_id, memoryview(sealed), "x", digest) == data
-    swapped = envelope.seal_chunk(key, other, other_digest)
-    assert envelope.open_chunk(keys_by_id, swapped, "x", other_digest) == other
+    sealed = envelope.seal_chunk(key, data, digest, compress=compress)
+    assert envelope.is_bound(sealed) and sealed[:4] == (b"FSB3" if compress else b"FSB2")
+    size = len(data)
+    assert envelope.open_chunk(keys_by_id, sealed, "x", digest, size) == data
+    assert envelope.open_chunk(keys_by_id, memoryview(sealed), "x", digest, size) == data
+    swapped = envelope.seal_chunk(key, other, other_digest, compress=compress)
+    assert envelope.open_chunk(keys_by_id, swapped, "x", other_digest, len(other)) == other
     with pytest.raises(BackupDamaged, match="not the chunk the index names"):
-        envelope.open_chunk(keys_by_id, swapped, "x", digest)
-    assert envelope.seal_chunk(key, data, digest)[20:32] != sealed[20:32]  # fresh nonces
+        envelope.open_chunk(keys_by_id, swapped, "x", digest, len(other))
+    again = envelope.seal_chunk(key, data, digest, compress=compress)
+    assert again[20:32] != sealed[20:32]  # fresh nonces
     step = envelope.SEGMENT + 16
+    assert len(sealed) > 32 + 2 * step  # three segments or more
     for bad in (
         sealed[:-1],  # truncated
         sealed[: 32 + step],  # a whole final segment dropped
@@ -647,13 +690,53 @@ def test_a_chunk_opens_only_as_the_chunk_its_index_names(cipher: str) -> None:
         + sealed[32 + 2 * step :],
         sealed[:50] + bytes([sealed[50] ^ 0x80]) + sealed[51:],
         sealed[:24] + bytes([sealed[24] ^ 1]) + sealed[25:],  # the nonce
+        (b"FSB2" if compress else b"FSB3") + sealed[4:],  # the other format's magic
     ):
         with pytest.raises(BackupDamaged):
-            envelope.open_chunk(keys_by_id, bad, "x", digest)
+            envelope.open_chunk(keys_by_id, bad, "x", digest, size)
     with pytest.raises(BackupDamaged):
-        envelope.open_chunk({}, sealed, "x", digest)
+        envelope.open_chunk({}, sealed, "x", digest, size)
     old = envelope.encrypt_object(key, data)  # format 1 still opens
-    assert envelope.open_chunk(keys_by_id, old, "x", digest) == data
+    assert envelope.open_chunk(keys_by_id, old, "x", digest, size) == data
+
+
+def test_a_chunk_is_compressed_only_when_that_shrinks_it_and_must_expand_to_its_size() -> None:
+    import hashlib
+
+    key = DataKey.fresh()
+    keys_by_id = {key.id: key}
+    pages = b"page of a ledger " * 1000
+    noise = os.urandom(16 * 1024)  # keys, signatures: nothing to gain
+    for data, magic in ((pages, b"FSB3"), (noise, b"FSB2")):
+        digest = hashlib.sha256(data).digest()
+        sealed = envelope.seal_chunk(key, data, digest)
+        assert sealed[:4] == magic
+        assert envelope.open_chunk(keys_by_id, sealed, "x", digest, len(data)) == data
+    sealed = envelope.seal_chunk(key, pages, hashlib.sha256(pages).digest())
+    assert len(sealed) < len(pages) // 10
+    # an index that gives another size (a key holder's mistake, or a forged index)
+    with pytest.raises(BackupDamaged, match="holds 17000 bytes, not 16999"):
+        envelope.open_chunk(keys_by_id, sealed, "x", hashlib.sha256(pages).digest(), 16999)
+
+
+def test_fixed_chunks_of_a_stream_shorter_than_its_length_is_an_error(tmp_path: Path) -> None:
+    from sync.backup import chunks
+    from sync.errors import StorageError
+
+    path = tmp_path / "copy.db"
+    path.write_bytes(bytes(range(256)) * 200)  # 51,200 bytes
+    with path.open("rb") as stream:
+        whole = [bytes(c) for c in chunks.fixed_chunks(stream, length=51_200)]
+    assert [len(c) for c in whole] == [16_384] * 3 + [2_048]
+    assert b"".join(whole) == path.read_bytes()
+    with path.open("rb") as stream:
+        assert sum(len(c) for c in chunks.fixed_chunks(stream, length=20_000)) == 20_000
+    with (
+        path.open("rb") as stream,
+        pytest.raises(StorageError, match="copy.db ends after 51200 of its 60000 bytes"),
+    ):
+        for _chunk in chunks.fixed_chunks(stream, length=60_000):
+            pass
 
 
 def test_the_center_unreachable_mid_backup_resumes_and_lists_nothing_half_written(

@@ -100,6 +100,7 @@ LIBRARY_HOMES = {
         "sync/backup/envelope.py",
     },
     "fastcdc": {"sync/backup/chunks.py"},
+    "zstandard": {"sync/backup/compression.py"},
     "gmalglib": {"sync/sm2.py"},
     "starlette": {"nodes/web.py"},
     "uvicorn": {"nodes/web.py"},

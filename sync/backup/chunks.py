@@ -18,6 +18,8 @@ from typing import BinaryIO
 
 import fastcdc
 
+from sync.errors import StorageError
+
 __all__ = [
     "AVERAGE",
     "FIXED",
@@ -50,12 +52,19 @@ def fixed_chunks(
 ) -> Iterator[memoryview]:
     """The stream (its first ``length`` bytes, when given) in pieces of ``size`` bytes
     (the last may be shorter), as views into a block of :data:`READ` bytes read at once:
-    each is valid until the next is drawn."""
+    each is valid until the next is drawn. A stream that ends before ``length`` bytes
+    is :class:`StorageError`: what was drawn is not the whole of what was meant."""
     block = max(size, READ - READ % size)
     left = -1 if length is None else length
     while left:
         data = stream.read(block if left < 0 else min(block, left))
         if not data:
+            if length is not None:
+                name = getattr(stream, "name", "a stream")
+                raise StorageError(
+                    f"{name} ends after {length - left} of its {length} bytes",
+                    hint="it changed while it was read: take the backup again",
+                )
             return
         left -= 0 if left < 0 else len(data)
         with memoryview(data) as view:

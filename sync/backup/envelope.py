@@ -39,6 +39,13 @@ tampered one, and a restore need not hash an object to trust its bytes. Random 9
 nonces under one key are safe far beyond the chunks one backup seals (a fresh data key
 each backup; NIST SP 800-38D allows 2^32).
 
+**Compressed chunks** (format 3, what a backup seals since, for every chunk that
+compression shrinks, :mod:`sync.backup.compression`): format 2 with ``MAGIC3`` in the
+header and the associated data, and the plaintext's Zstandard frame sealed in its place.
+The hash bound in is still the plaintext's, so dedup, the index and the binding are as
+in format 2; the frame names its size, which must be the size the index gives. A chunk
+that does not shrink is sealed in format 2, which is also how older backups are read.
+
 **Ciphers.** A network on the ``sm2`` suite (national commercial cryptography) seals
 with SM4-GCM instead of AES-256-GCM everywhere above, with 16-byte keys derived by
 HKDF-SM3: the data key carries its cipher, and the manifest records it
@@ -69,6 +76,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sync import sm2
+from sync.backup import compression
 from sync.backup.keys import BackupKey, PublicBackupKey, fingerprint, public_bytes
 from sync.errors import InputError, KeyMaterialError
 
@@ -78,6 +86,7 @@ __all__ = [
     "SM4_GCM",
     "cipher_for_suite",
     "MAGIC",
+    "MAGIC3",
     "SEGMENT",
     "SM2_WRAP",
     "X25519_WRAP",
@@ -94,6 +103,9 @@ __all__ = [
 
 MAGIC = b"FSB1"
 MAGIC2 = b"FSB2"
+MAGIC3 = b"FSB3"
+BOUND = (MAGIC2, MAGIC3)
+"""Magics of chunks bound to their plaintext hash: as it is, and compressed."""
 SEGMENT = 1024 * 1024
 WRAP_INFO = b"fiscalsync backup data key v1"
 OBJECT_INFO = b"fiscalsync backup object v1"
@@ -307,15 +319,15 @@ def encrypt_object(key: DataKey, plaintext: bytes | memoryview) -> bytes:
 def object_key_id(data: bytes | memoryview) -> bytes:
     """The key id an object names (BackupDamaged if it is not an object at all)."""
     magic = bytes(data[: len(MAGIC)])
-    header = _HEADER2 if magic == MAGIC2 else _HEADER
-    if len(data) < header + _TAG or magic not in (MAGIC, MAGIC2):
-        raise BackupDamaged("not a backup object (no FSB1 or FSB2 header, or truncated)")
+    header = _HEADER2 if magic in BOUND else _HEADER
+    if len(data) < header + _TAG or magic not in (MAGIC, *BOUND):
+        raise BackupDamaged("not a backup object (no FSB1, FSB2 or FSB3 header, or truncated)")
     return bytes(data[len(MAGIC) : len(MAGIC) + 16])
 
 
 def is_bound(data: bytes | memoryview) -> bool:
-    """Whether a sealed chunk is of format 2 (bound to its plaintext hash)."""
-    return bytes(data[: len(MAGIC2)]) == MAGIC2
+    """Whether a sealed chunk is of format 2 or 3 (bound to its plaintext hash)."""
+    return bytes(data[: len(MAGIC2)]) in BOUND
 
 
 @functools.lru_cache(maxsize=64)
@@ -327,8 +339,8 @@ def _chunk_nonce(base: bytes, index: int) -> bytes:
     return base[:4] + (int.from_bytes(base[4:], "big") ^ index).to_bytes(8, "big")
 
 
-def _chunk_aad(key_id: bytes, sha256: bytes, index: int, final: bool) -> bytes:
-    return MAGIC2 + key_id + sha256 + _FLAGS.pack(index, 1 if final else 0)
+def _chunk_aad(magic: bytes, key_id: bytes, sha256: bytes, index: int, final: bool) -> bytes:
+    return magic + key_id + sha256 + _FLAGS.pack(index, 1 if final else 0)
 
 
 class _Nonces:
@@ -356,20 +368,25 @@ _ONLY = _FLAGS.pack(0, 1)
 """The flags of a chunk's one and final segment (most chunks are one segment)."""
 
 
-def seal_chunk(key: DataKey, plaintext: bytes | memoryview, sha256: bytes) -> bytes:
-    """Seal one chunk (format 2, see the module docstring), bound to ``sha256``, the
-    SHA-256 of ``plaintext`` that the index names it by."""
+def seal_chunk(
+    key: DataKey, plaintext: bytes | memoryview, sha256: bytes, *, compress: bool = True
+) -> bytes:
+    """Seal one chunk, bound to ``sha256``, the SHA-256 of ``plaintext`` that the index
+    names it by: compressed (format 3) when that shrinks it, else as it is (format 2);
+    see the module docstring."""
     aead = _chunk_aead(key.cipher, key.secret)
     base = _NONCES.draw()
-    view = memoryview(plaintext)
+    squeezed = compression.squeeze(plaintext) if compress else None
+    magic = MAGIC2 if squeezed is None else MAGIC3
+    view = memoryview(plaintext if squeezed is None else squeezed)
     if len(view) <= SEGMENT:  # segment 0, final: the nonce is the base itself
-        sealed = aead.encrypt(base, view, MAGIC2 + key.id + sha256 + _ONLY)
-        return b"".join((MAGIC2, key.id, base, sealed))
-    parts = [MAGIC2, key.id, base]
+        sealed = aead.encrypt(base, view, magic + key.id + sha256 + _ONLY)
+        return b"".join((magic, key.id, base, sealed))
+    parts = [magic, key.id, base]
     count = max(1, -(-len(view) // SEGMENT))
     for index in range(count):
         segment = view[index * SEGMENT : (index + 1) * SEGMENT]
-        aad = _chunk_aad(key.id, sha256, index, index == count - 1)
+        aad = _chunk_aad(magic, key.id, sha256, index, index == count - 1)
         parts.append(aead.encrypt(_chunk_nonce(base, index), segment, aad))
     return b"".join(parts)
 
@@ -382,13 +399,26 @@ def _unopened(name: str, index: int) -> BackupDamaged:
 
 
 def open_chunk(
-    keys: dict[bytes, DataKey], data: bytes | memoryview, name: str, sha256: bytes
+    keys: dict[bytes, DataKey], data: bytes | memoryview, name: str, sha256: bytes, size: int
 ) -> bytes:
-    """Open a sealed chunk of either format; a format-2 chunk only if it is the one
-    whose plaintext hash is ``sha256`` (a format-1 one is bound by its object's name,
-    which the caller checks)."""
+    """Open a sealed chunk of any format, of ``size`` bytes; a format-2 or 3 chunk only
+    if it is the one whose plaintext hash is ``sha256`` (a format-1 one is bound by its
+    object's name, which the caller checks). The caller checks the size of what it gets."""
     if not is_bound(data):
         return decrypt_object(keys, bytes(data), name)
+    opened = _open_bound(keys, data, name, sha256)
+    if bytes(data[: len(MAGIC3)]) != MAGIC3:
+        return opened
+    try:
+        return compression.expand(opened, size)
+    except ValueError as exc:
+        raise BackupDamaged(f"object {name[:16]}…: {exc}") from exc
+
+
+def _open_bound(
+    keys: dict[bytes, DataKey], data: bytes | memoryview, name: str, sha256: bytes
+) -> bytes:
+    magic = bytes(data[: len(MAGIC2)])
     key_id = object_key_id(data)
     key = keys.get(key_id)
     if key is None:
@@ -399,14 +429,14 @@ def open_chunk(
     step = SEGMENT + _TAG
     if len(body) <= step:  # one segment, the final one
         try:
-            return aead.decrypt(base, body, MAGIC2 + key_id + sha256 + _ONLY)
+            return aead.decrypt(base, body, magic + key_id + sha256 + _ONLY)
         except InvalidTag as exc:
             raise _unopened(name, 0) from exc
     count = max(1, -(-len(body) // step))
     out = []
     for index in range(count):
         sealed = body[index * step : (index + 1) * step]
-        aad = _chunk_aad(key_id, sha256, index, index == count - 1)
+        aad = _chunk_aad(magic, key_id, sha256, index, index == count - 1)
         try:
             out.append(aead.decrypt(_chunk_nonce(base, index), sealed, aad))
         except InvalidTag as exc:
