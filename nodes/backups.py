@@ -34,6 +34,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -206,7 +207,9 @@ def _previous_keys(previous: ReadManifest, own: keys.BackupKey) -> dict[bytes, D
 class _Objects:
     """Seals new chunks into packs staged as objects; reuses the chunks seen before where
     they lie. :meth:`add` gives a chunk's hash; :meth:`chunk` its place once
-    :meth:`commit` has closed the last pack."""
+    :meth:`commit` has closed the last pack. A closed pack is named (hashed) and written
+    by a thread of its own while the next one fills (both release the GIL for the whole
+    pack); one pack at most is in flight. :meth:`close` waits for it."""
 
     def __init__(
         self,
@@ -230,11 +233,18 @@ class _Objects:
         """Chunks in the open pack: hash → (offset, sealed length, size)."""
         self.batch = Batch(staging)
         """Packs closed and not yet durable (see :meth:`commit`)."""
+        self.closer = ThreadPoolExecutor(1, "backup-pack")
+        self.flight: tuple[Future[str], dict[str, tuple[int, int, int]], int] | None = None
+        """The pack being named and written: its name to come, its chunks, its size."""
 
     def add(self, data: bytes | memoryview, compress: bool = True) -> str:
         digest = hashlib.sha256(data).digest()
         sha = digest.hex()
-        if sha not in self.placed and sha not in self.packing:
+        if (
+            sha not in self.placed
+            and sha not in self.packing
+            and (self.flight is None or sha not in self.flight[1])
+        ):
             sealed = envelope.seal_chunk(self.key, data, digest, compress=compress)
             self.packing[sha] = (len(self.pack), len(sealed), len(data))
             self.pack += sealed
@@ -251,22 +261,42 @@ class _Objects:
     def _close_pack(self) -> None:
         if not self.packing:
             return
-        name = envelope.object_id(self.pack)
-        try:
-            self.batch.write(name, self.pack)
-        except OSError as exc:
-            raise self._failed(exc) from exc
-        for sha, (offset, length, size) in self.packing.items():
-            self.placed[sha] = Chunk(sha, name, self.key_name, size, offset, length)
-        self.sizes[name] = len(self.pack)
+        self._land()
+        self.flight = (self.closer.submit(self._write, self.pack), self.packing, len(self.pack))
         self.new += 1
         self.pack = bytearray()
         self.packing = {}
+
+    def _write(self, pack: bytearray) -> str:
+        name = envelope.object_id(pack)
+        self.batch.write(name, pack)
+        return name
+
+    def _land(self) -> None:
+        """Wait for the pack in flight and place its chunks."""
+        if self.flight is None:
+            return
+        future, packing, size = self.flight
+        self.flight = None
+        try:
+            name = future.result()
+        except OSError as exc:
+            raise self._failed(exc) from exc
+        for sha, (offset, length, plain) in packing.items():
+            self.placed[sha] = Chunk(sha, name, self.key_name, plain, offset, length)
+        self.sizes[name] = size
+
+    def close(self) -> None:
+        """Wait for the pack in flight (after a failure too) and remove what was not
+        committed."""
+        self.closer.shutdown(wait=True)
+        self.batch.discard()
 
     def commit(self) -> None:
         """Close the last pack and make the new ones durable together, staged under their
         names."""
         self._close_pack()
+        self._land()
         try:
             self.batch.commit()
         except OSError as exc:
@@ -400,7 +430,7 @@ def take_backup(
                     clock,
                 )
         finally:
-            objects.batch.discard()
+            objects.close()
             shutil.rmtree(work, ignore_errors=True)
     return Taken(
         manifest_id=written.id,

@@ -72,7 +72,7 @@ from sync.errors import (
     TransportError,
     VerificationError,
 )
-from sync.files import fsync_directory, fsync_tree, write_in_pieces
+from sync.files import fsync_directory, fsync_tree, write_gathered
 from sync.revocation import CRL_FILE
 from sync.transports.base import Transport
 from sync.trust import TrustStore
@@ -548,8 +548,9 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
     if target.exists():
         raise HomeError(said("home_exists", target=target), hint=said("restore_new_file_hint"))
     # Written by a thread of its own while the next pieces are fetched and opened (a
-    # write releases the GIL); one block at most waits for it.
+    # write releases the GIL): a block of pieces in one call; one block at most waits.
     with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
+        fd = out.fileno()
         behind: Future[None] | None = None
         pending: list[bytes] = []
         size = 0
@@ -559,13 +560,12 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
             if size >= WRITE:
                 if behind is not None:
                     behind.result()
-                behind = writer.submit(write_in_pieces, out, b"".join(pending))
+                behind = writer.submit(write_gathered, fd, pending)
                 pending, size = [], 0
         if behind is not None:
             behind.result()
-        write_in_pieces(out, b"".join(pending))
-        out.flush()
-        os.fsync(out.fileno())
+        write_gathered(fd, pending)
+        os.fsync(fd)
 
 
 def _target_url(backend: str, form: str, db_url: str | None, staging: Path) -> str:
