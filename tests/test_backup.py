@@ -597,6 +597,23 @@ def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) ->
             exchange.close()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+def test_a_forked_process_never_seals_with_its_parents_nonces() -> None:
+    """The nonces are drawn in blocks: a child forked while its parent holds one draws
+    its own, not the parent's next."""
+    envelope._NONCES.draw()  # the parent holds a block
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write, envelope._NONCES.draw())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    assert len(child) == 12 and child != envelope._NONCES.draw()
+
+
 @pytest.mark.parametrize("cipher", envelope.CIPHERS)
 def test_object_envelope_detects_tampering(cipher: str) -> None:
     key = DataKey.fresh(cipher)
