@@ -37,7 +37,9 @@ a new random *epoch*, which the header of everything the node signs from then on
 too (:func:`sync.fence.epoch`); what the lost state signed cannot name it, however far
 ahead the lost machine's clock ran. (A request from a node that names no epoch is judged
 by its own stamps, which never go back (:func:`sync.channel.signing_clock`): void is what
-is dated before the request.) A node may take back some of its own change-sets from another node than their recipient
+is dated before the request.) A fence of another epoch is never replaced by a request
+because it is dated later: the node replaces it, told by the answer which fence its peer
+holds (:func:`_takes_place`, :mod:`nodes.rejoin_request`). A node may take back some of its own change-sets from another node than their recipient
 (its keeper's journal, when it and that recipient were restored at once and the recipient
 had answered from its own restored state): once rejoined, it tells each such recipient
 which (a ``rejoin`` *kept* message, sent again until each of them is acknowledged), and
@@ -67,7 +69,7 @@ from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.labels import Said, said
 from nodes.rejoin_kept import keep, write_kept
-from nodes.rejoin_request import KIND, MESSAGES
+from nodes.rejoin_request import KIND, MESSAGES, VERSION
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
@@ -80,6 +82,7 @@ from sync.errors import (
     InputError,
     VerificationError,
 )
+from sync.fence import epoch as current_epoch
 from sync.files import write_atomic
 from sync.trust import LONGEST_WAIT
 
@@ -92,6 +95,7 @@ __all__ = ["KIND", "Rejoining", "answer", "finish", "in_progress", "rejoining", 
 ANSWERS = "rejoin"
 PIECE = 6 * 1024 * 1024
 EPOCH = re.compile(r"[0-9a-f]{32}")
+DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,9 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
     epoch = request.get("epoch")  # None from a node that names none
     if epoch is not None and not (isinstance(epoch, str) and EPOCH.fullmatch(epoch)):
         raise InputError(f"{verified.header.filename}: epoch {epoch!r} is not 32 hex digits")
+    replaces = request.get("replaces")  # the fence the node was told this peer holds
+    if replaces is not None and not (isinstance(replaces, str) and DIGEST.fullmatch(replaces)):
+        raise InputError(f"{verified.header.filename}: replaces {replaces!r} is not a request id")
     files: list[tuple[Path, str]] = []
     problems: list[str] = []
     with node.engine.begin() as conn:
@@ -226,24 +233,30 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             "epoch": epoch,
         }
         held = conn.execute(
-            sa.select(rejoin_fence.c.void_before).where(rejoin_fence.c.node == asker)
-        ).scalar_one_or_none()
-        # A request of an earlier restore, delayed, never takes the place of a later one's
-        # fence (its stamps are earlier: they never go back), or all the node signs since
-        # would be void here. But a node restored again, from a copy older than its
-        # previous restore, on a machine whose clock is behind the previous one's, dates
-        # its new request before the fence too: the answer says so ("fenced_after"), and
-        # the node, if that request is still its own, asks again dated after the fence.
+            sa.select(rejoin_fence).where(rejoin_fence.c.node == asker).with_for_update()
+        ).first()
         fenced_after = None
-        if held is None or held <= verified.header.created:
+        if _takes_place(held, verified, epoch, replaces, _ordered(request)):
             conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
-            conn.execute(rejoin_kept.delete().where(rejoin_kept.c.node == asker))
+            if held is None or epoch is None or held.epoch != epoch:
+                # What the node took back of its lost state is not void; another
+                # restore's lost state is another (the same restore asking again keeps it).
+                conn.execute(rejoin_kept.delete().where(rejoin_kept.c.node == asker))
             conn.execute(rejoin_fence.insert().values(node=asker, **values))
+            fence = {"request": verified.id, "epoch": epoch}
         else:
-            fenced_after = format_utc(held)
+            files = []  # the node takes this answer only once the fence is its own
+            fence = {"request": held.request_id, "epoch": held.epoch}
+            if held.void_before > verified.header.created:
+                fenced_after = format_utc(held.void_before)  # what an earlier fiscalsync reads
 
         crl = exchange.trust.crl
-        first: dict[str, Any] = {"rejoin": "answer", "request": verified.id, "problems": problems}
+        first: dict[str, Any] = {
+            "rejoin": "answer",
+            "request": verified.id,
+            "problems": problems,
+            "fence": fence,
+        }
         if fenced_after is not None:
             first["fenced_after"] = fenced_after
         if crl is not None:
@@ -260,6 +273,34 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             folder, exchange.signer, asker, KIND, 1, "", operations(), exchange.clock
         )
     return written.path
+
+
+def _takes_place(
+    held: Any, verified: Verified, epoch: str | None, replaces: str | None, ordered: bool
+) -> bool:
+    """Whether a restored node's request takes the place of the fence ``held`` here.
+
+    Never by the dates of two restores: the clock of a machine lost with its disk may
+    have run ahead of the live one's, and a request of that restore, delayed or replayed,
+    would void all the live node signs. So a fence of another epoch stays until the node
+    itself replaces it: told in an answer which fence this peer holds, a node that does
+    not live in that epoch asks again naming it (``replaces``). A request of the epoch
+    held (the node asking again, signed with a new certificate) takes its place when dated
+    no earlier. A node or a fence that names no epoch is judged by time, as before epochs,
+    and so is a request of a fiscalsync that does not ask again so (not ``ordered``: no
+    :data:`nodes.rejoin_request.VERSION`): it asks again dated after ``fenced_after``.
+    """
+    if held is None or (replaces is not None and replaces == held.request_id):
+        return True
+    if ordered and epoch is not None and held.epoch is not None and epoch != held.epoch:
+        return False
+    return bool(held.void_before <= verified.header.created)
+
+
+def _ordered(request: dict[str, Any]) -> bool:
+    """Whether the request's node asks again when told of another epoch's fence."""
+    version = request.get("version")
+    return isinstance(version, int) and version >= VERSION
 
 
 def notice(exchange: Exchange, origin: str, detail: str) -> None:
@@ -317,23 +358,44 @@ def take(exchange: Exchange, path: Path) -> Said:
             f"{path.name}: a rejoin change-set that is neither request, answer, notice nor kept"
         )
     node = exchange.node
+    held = _fence(first)
     with node.engine.begin() as conn:
         row = conn.execute(
             sa.select(rejoin_peer).where(rejoin_peer.c.peer == origin).with_for_update()
         ).first()
-        if row is None or row.request_id != first.get("request") or row.answered_at is not None:
-            path.unlink(missing_ok=True)
-            return said("rejoin_old_answer", origin=origin)
-        fenced_after = _fenced_after(first)
-        if fenced_after is None:
-            folder = exchange.spool.root / ANSWERS
-            folder.mkdir(parents=True, exist_ok=True)
-            os.replace(path, folder / path.name)
-            conn.execute(
-                rejoin_peer.update()
-                .where(rejoin_peer.c.peer == origin)
-                .values(answer_file=path.name, answered_at=exchange.clock.now())
-            )
+        mine = current_epoch(conn)
+        current = (
+            row is not None and row.request_id == first.get("request") and row.answered_at is None
+        )
+        # The peer holds the fence of another epoch of this node (a request of an earlier
+        # restore took its place there, or kept it): all this node signs is void there
+        # until it asks again naming that fence, now or long after its rejoin ended.
+        other = held is not None and mine is not None and held[1] != mine
+        if not current or other:
+            fenced_after = None
+        else:
+            fenced_after = _fenced_after(first)
+            if fenced_after is None:
+                folder = exchange.spool.root / ANSWERS
+                folder.mkdir(parents=True, exist_ok=True)
+                os.replace(path, folder / path.name)
+                conn.execute(
+                    rejoin_peer.update()
+                    .where(rejoin_peer.c.peer == origin)
+                    .values(answer_file=path.name, answered_at=exchange.clock.now())
+                )
+    if held is not None and other:
+        path.unlink(missing_ok=True)
+        if row is not None:
+            rejoin_request.ask_again(exchange, [origin], replaces=held[0])
+        else:
+            rejoin_request.ask_for_fence(exchange, origin, held[0])
+        return said("rejoin_fenced_other", origin=origin)
+    if not current:
+        if held is not None and row is None:  # the answer to asking for the fence
+            rejoin_request.fenced(exchange, origin, str(first.get("request")))
+        path.unlink(missing_ok=True)
+        return said("rejoin_old_answer", origin=origin)
     if fenced_after is not None:
         if fenced_after > exchange.clock.now() + LONGEST_WAIT:
             # Asking again after it would date all this node signs from then on as far
@@ -357,6 +419,21 @@ def take(exchange: Exchange, path: Path) -> Said:
     if problems:
         return said("rejoin_answer_problems", origin=origin, problems="; ".join(map(str, problems)))
     return said("rejoin_answer", origin=origin)
+
+
+def _fence(first: dict[str, Any]) -> tuple[str, str | None] | None:
+    """The fence the answering peer holds for this node once it answered: the id of the
+    request it took it from and that request's epoch (None from an earlier fiscalsync,
+    which names none)."""
+    value = first.get("fence")
+    if not isinstance(value, dict):
+        return None
+    request, named = value.get("request"), value.get("epoch")
+    if not (isinstance(request, str) and DIGEST.fullmatch(request)):
+        return None
+    if named is not None and not (isinstance(named, str) and EPOCH.fullmatch(named)):
+        return None
+    return request, named
 
 
 def _fenced_after(first: dict[str, Any]) -> datetime | None:

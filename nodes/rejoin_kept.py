@@ -28,6 +28,7 @@ from schema.locks import insert_missing
 from sync import changeset
 from sync.changeset import Verified
 from sync.errors import InputError
+from sync.fence import epoch as current_epoch
 
 if TYPE_CHECKING:
     from nodes.exchange import Exchange
@@ -55,6 +56,7 @@ def write_kept(
             )
         )
     }
+    epoch = current_epoch(conn)
     folder = exchange.spool.root / KEPT
     shutil.rmtree(folder, ignore_errors=True)  # of an attempt that rolled back, or before
     for peer, request_id in sorted(asked.items()):
@@ -63,7 +65,12 @@ def write_kept(
             continue
         folder.mkdir(parents=True, exist_ok=True)
         for start in range(0, len(ids), KEPT_MOST):  # each within what a peer takes
-            body = {"rejoin": "kept", "request": request_id, "kept": ids[start : start + KEPT_MOST]}
+            body = {
+                "rejoin": "kept",
+                "request": request_id,
+                "epoch": epoch,
+                "kept": ids[start : start + KEPT_MOST],
+            }
             written = changeset.write_changeset(
                 folder, exchange.signer, peer, KIND, 1, "", [body], exchange.clock
             )
@@ -98,11 +105,16 @@ def keep(exchange: Exchange, verified: Verified, body: dict[str, Any]) -> Said:
         raise InputError(f"{verified.header.filename}: not a well-formed rejoin kept message")
     with exchange.node.engine.begin() as conn:
         fence = conn.execute(
-            sa.select(rejoin_fence.c.request_id)
+            sa.select(rejoin_fence.c.request_id, rejoin_fence.c.epoch)
             .where(rejoin_fence.c.node == origin)
             .with_for_update()
         ).first()
-        if fence is None or fence.request_id != body.get("request"):
+        # The fence of the request it names, or of the same restore asking again since
+        # (it held another epoch's fence for a while: nodes.rejoin_request.ask_for_fence).
+        if fence is None or (
+            fence.request_id != body.get("request")
+            and (fence.epoch is None or fence.epoch != body.get("epoch"))
+        ):
             return said("rejoin_kept_old", origin=origin)
         added = sum(
             insert_missing(conn, rejoin_kept, {"node": origin, "changeset_id": i}) for i in ids

@@ -5,9 +5,12 @@ every while until what they name is acknowledged."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from nodes import rejoin_kept, rejoin_request
 from nodes.labels import said
@@ -68,8 +71,21 @@ def send_messages(exchange: Exchange, summary: RoundSummary) -> None:
 
 def send_kept(exchange: Exchange, summary: RoundSummary) -> None:
     """Send each *kept* message of this node's last rejoin (:func:`rejoin_kept.owed`) again
-    every while until what it names is acknowledged; then drop it."""
-    folder = exchange.spool.root / rejoin_kept.KEPT
+    every while until what it names is acknowledged; then drop it. Send each request for a
+    peer's fence (:func:`rejoin_request.ask_for_fence`) again every while until answered."""
+    _send_again(exchange, summary, exchange.spool.root / rejoin_kept.KEPT, rejoin_kept.owed)
+    _send_again(
+        exchange, summary, exchange.spool.root / rejoin_request.FENCE_REQUESTS, lambda c, p: True
+    )
+
+
+def _send_again(
+    exchange: Exchange,
+    summary: RoundSummary,
+    folder: Path,
+    owed: Callable[[Connection, Path], bool],
+) -> None:
+    """Send every file of ``folder`` again every while as long as it is ``owed``; then drop it."""
     if not folder.is_dir():
         return
     now = exchange.clock.now().timestamp()
@@ -78,8 +94,8 @@ def send_kept(exchange: Exchange, summary: RoundSummary) -> None:
             continue
         try:
             with reading(exchange.engine) as conn:
-                owed = rejoin_kept.owed(conn, path)
-            if not owed:
+                still = owed(conn, path)
+            if not still:
                 path.unlink()
                 continue
             if 0 <= now - path.stat().st_mtime < REQUEST_RESEND:

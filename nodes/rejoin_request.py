@@ -8,11 +8,20 @@ is dated strictly after every stamp the restored node holds, so that what it sig
 before the loss is dated before it. A request signed by a certificate revoked since, or
 whose answer's signer was, is asked again (:func:`ask_again`): same epoch, a later
 date, in the place of the old one.
+
+Two restores are never ordered by their dates (a lost machine's clock may have run
+ahead): a peer keeps the fence of the epoch it holds, and every answer names it. A node
+told of a fence of another epoch asks that peer again naming it (``replaces``), while it
+rejoins (:func:`ask_again`) or long after (:func:`ask_for_fence`): only the live node
+does, so a request of an earlier life, delayed or replayed, voids nothing for longer
+than one exchange with that peer.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,18 +35,40 @@ from schema.channels import channel_head
 from sync import changeset, channel
 from sync.clock import SYSTEM_CLOCK, Clock, NotBefore
 from sync.errors import NotAuthorized, StorageError, VerificationError
+from sync.fence import epoch as current_epoch
 from sync.pki import Signer, load_signer
 
 if TYPE_CHECKING:
     from nodes.exchange import Exchange
     from nodes.node import Node
 
-__all__ = ["KIND", "MESSAGES", "STAMP_STEP", "ask", "ask_again", "heads", "peers_of", "start"]
+__all__ = [
+    "FENCE_REQUESTS",
+    "KIND",
+    "MESSAGES",
+    "STAMP_STEP",
+    "VERSION",
+    "ask",
+    "ask_again",
+    "ask_for_fence",
+    "fenced",
+    "heads",
+    "peers_of",
+    "start",
+]
 
 KIND = "rejoin"
 """The kind of every rejoin change-set: request, answer, notice and kept message."""
 MESSAGES = "messages"
 """The folder of ``spool/`` with the rejoin change-sets this node signed, until sent."""
+VERSION = 2
+"""Of a request: its node reads the fence an answer names, and asks again naming that fence
+(``replaces``) when it is another epoch's, during its rejoin or after
+(:func:`ask_for_fence`); its peers then never let a request of another epoch take the place
+of a fence by its date. A request without it is judged by time (see :func:`nodes.rejoin.answer`)."""
+FENCE_REQUESTS = "rejoin-fence"
+"""The folder of ``spool/`` with the requests of a rejoined node to a peer that holds the
+fence of another epoch of it, sent again every while until the answer names its own."""
 STAMP_STEP = timedelta(microseconds=1)
 """How far a rejoin request is dated after the latest stamp the restored node holds."""
 
@@ -81,6 +112,7 @@ def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
     signer = load_signer(node.home.keys)
     folder = node.home.spool / MESSAGES
     folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(node.home.spool / FENCE_REQUESTS, ignore_errors=True)  # of a life before
     peers = peers_of(node.topology, me)
     with node.engine.begin() as conn:
         # Strictly after every stamp of its own it still holds: what it signed before the
@@ -104,16 +136,62 @@ def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
 
 
 def ask(
-    conn: Any, me: str, signer: Signer, folder: Path, peer: str, epoch: str, clock: Clock
+    conn: Any,
+    me: str,
+    signer: Signer,
+    folder: Path,
+    peer: str,
+    epoch: str,
+    clock: Clock,
+    replaces: str | None = None,
 ) -> changeset.WrittenChangeSet:
-    """Write this node's request to ``peer``: where their channels stand here, and the
-    epoch of this restore."""
-    request = {"rejoin": "request", **heads(conn, me, peer), "epoch": epoch}
+    """Write this node's request to ``peer``: where their channels stand here, the epoch
+    of this restore and, when ``peer`` said it holds the fence of another request of this
+    node's (another epoch's), that request's id."""
+    request = {"rejoin": "request", **heads(conn, me, peer), "epoch": epoch, "version": VERSION}
+    if replaces is not None:
+        request["replaces"] = replaces
     return changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
 
 
+def ask_for_fence(exchange: Exchange, peer: str, replaces: str) -> Path | None:
+    """After this node's rejoin: ask ``peer``, which said it holds the fence of request
+    ``replaces`` of another epoch of this node (a request of an earlier restore, delayed
+    or replayed, that took its place there), to hold this epoch's; return the request
+    (None: this node has no epoch). The request is sent again every while until
+    ``peer`` answers naming this epoch (:func:`fenced`); the node goes on meanwhile: its
+    channels with ``peer`` stand as they are, so the answer carries nothing to take."""
+    folder = exchange.spool.root / FENCE_REQUESTS
+    with exchange.node.engine.begin() as conn:
+        epoch = current_epoch(conn)
+        if epoch is None:
+            return None
+        latest = channel.latest_stamp(conn)
+        clock = NotBefore(exchange.clock, None if latest is None else latest + STAMP_STEP)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"{exchange.me}_{peer}_*.fcs"):
+            old.unlink()  # one request to a peer: the latest
+        written = ask(conn, exchange.me, exchange.signer, folder, peer, epoch, clock, replaces)
+    os.utime(written.path, (0, 0))  # never sent yet: sent at the next round
+    return written.path
+
+
+def fenced(exchange: Exchange, peer: str, request_id: str) -> bool:
+    """``peer`` answered request ``request_id`` of :func:`ask_for_fence` naming this
+    node's epoch: that request is no longer sent; True when it was still."""
+    path = exchange.spool.root / FENCE_REQUESTS / f"{exchange.me}_{peer}_{1:010d}_{request_id}.fcs"
+    if not path.is_file():
+        return False
+    path.unlink(missing_ok=True)
+    return True
+
+
 def ask_again(
-    exchange: Exchange, peers: list[str] | None = None, *, after: datetime | None = None
+    exchange: Exchange,
+    peers: list[str] | None = None,
+    *,
+    after: datetime | None = None,
+    replaces: str | None = None,
 ) -> list[str]:
     """Ask ``peers`` again (None: every peer not answered yet whose request was signed by
     another certificate than the one this node signs with now); return whom.
@@ -126,7 +204,9 @@ def ask_again(
     takes the place of the old one, whose answer, should it still come, is dropped.
     With ``after``, it is dated after that time as well: a peer that holds the fence of a
     request of this node dated later (a restore before this one, on a machine whose clock
-    ran ahead of this one's) takes the new request's fence only then.
+    ran ahead of this one's) takes the new request's fence only then: what a peer of an
+    earlier fiscalsync asks (``fenced_after``). With ``replaces``, the new request names
+    that request of another epoch, whose fence the peer holds: it takes its place.
     """
     node = exchange.node
     me = exchange.me
@@ -137,9 +217,7 @@ def ask_again(
         rows = conn.execute(
             sa.select(rejoin_peer).order_by(rejoin_peer.c.peer).with_for_update()
         ).all()
-        epoch = conn.execute(
-            sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
-        ).scalar_one_or_none()
+        epoch = current_epoch(conn)
         if epoch is None:
             return []
         for row in rows:
@@ -158,7 +236,7 @@ def ask_again(
             if after is not None and (latest is None or latest < after):
                 latest = after
             clock = NotBefore(exchange.clock, None if latest is None else latest + STAMP_STEP)
-            written = ask(conn, me, signer, folder, row.peer, epoch, clock)
+            written = ask(conn, me, signer, folder, row.peer, epoch, clock, replaces)
             conn.execute(
                 rejoin_peer.update()
                 .where(rejoin_peer.c.peer == row.peer)

@@ -29,18 +29,21 @@ from nodes.fiscal.appropriations import Allocation, allocate
 from nodes.fiscal.reconcile.records import stale
 from nodes.keeper import kept
 from nodes.network import Network, sync_network
+from nodes.rejoin_request import FENCE_REQUESTS, heads
 from nodes.restore import Fetcher, restore
 from schema.backups import rejoin_fence
 from schema.channels import outbox, quarantine
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
-from sync import sm2
+from sync import changeset, sm2
 from sync.backup import envelope, keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import Chunk, Index, Part
 from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.errors import HomeError, InputError, KeyMaterialError
+from sync.fence import epoch as current_epoch
 from sync.national import sm3
+from sync.pki import load_signer
 
 CENTER = "410000-dc"
 
@@ -634,6 +637,23 @@ def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) ->
             exchange.close()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+def test_a_forked_process_never_seals_with_its_parents_nonces() -> None:
+    """The nonces are drawn in blocks: a child forked while its parent holds one draws
+    its own, not the parent's next."""
+    envelope._NONCES.draw()  # the parent holds a block
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write, envelope._NONCES.draw())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    assert len(child) == 12 and child != envelope._NONCES.draw()
+
+
 @pytest.mark.parametrize("cipher", envelope.CIPHERS)
 def test_object_envelope_detects_tampering(cipher: str) -> None:
     key = DataKey.fresh(cipher)
@@ -1195,6 +1215,100 @@ def test_a_node_restored_twice_is_not_cut_off_by_the_fence_its_peer_got_back_fro
             sa.select(outbox.c.receipt_verdict).where(outbox.c.recipient == "410102")
         ).scalars()
     assert verdict == "applied"
+    check_books(province)
+
+
+def fence_at(network: Network, peer: str, code: str) -> Any:
+    with Node.open(network.path / peer) as node, node.engine.connect() as conn:
+        return conn.execute(sa.select(rejoin_fence).where(rejoin_fence.c.node == code)).one()
+
+
+def epoch_of(network: Network, code: str) -> str:
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        found = current_epoch(conn)
+    assert found is not None
+    return found
+
+
+def receipt_verdicts(network: Network, code: str, recipient: str) -> list[str]:
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        query = sa.select(outbox.c.receipt_verdict).where(outbox.c.recipient == recipient)
+        return list(conn.execute(query).scalars())
+
+
+@pytest.mark.slow
+def test_a_delayed_request_of_a_restore_with_its_clock_ahead_never_voids_the_restore_after_it(
+    province: Network,
+) -> None:
+    """郑州市 is restored on a machine whose clock runs a day ahead; its disk dies again
+    before it synced, and it is restored from the same backup with its clock right, and
+    rejoins. Then the first restore's request reaches the province, dated a day after the
+    live one's: the province keeps the fence of the live epoch (a fence of another epoch
+    is never replaced by a later date), and the city's receipt for what the province
+    issues next is taken, not void."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    ahead = FixedClock(datetime.now(UTC) + timedelta(days=1))
+    bring_back(province, "410100", lose(province, "410100"), clock=ahead)
+    messages = province.homes["410100"].spool / "messages"
+    (request,) = [p for p in messages.iterdir() if p.name.startswith("410100_410000_")]
+    delayed = province.path.parent / request.name
+    shutil.copyfile(request, delayed)
+    bring_back(province, "410100", lose(province, "410100"))
+    settle(province)
+    live = epoch_of(province, "410100")
+    assert fence_at(province, "410000", "410100").epoch == live
+
+    shutil.copyfile(delayed, province.homes["410000"].spool / "incoming" / delayed.name)
+    settle(province)
+    fence = fence_at(province, "410000", "410100")
+    assert fence.epoch == live and fence.void_before < datetime.now(UTC) + timedelta(hours=1)
+    later = issue(province, "410000", "410100", 500_00, "豫财预〔2026〕2号")
+    settle(province)
+    assert quarantined(province) == []
+    assert amounts(province, "410100", "received") == {first: 1000_00, later: 500_00}
+    assert receipt_verdicts(province, "410000", "410100") == ["applied", "applied"]
+    check_books(province)
+
+
+@pytest.mark.slow
+def test_a_replayed_request_that_took_the_fence_by_its_date_is_replaced_by_the_live_node(
+    province: Network,
+) -> None:
+    """A request of 郑州市 of an earlier fiscalsync (no version: judged by its date), dated a
+    day ahead and naming another epoch, is replayed to the province long after the city
+    rejoined. The province takes its fence and answers naming it; the city, rejoined,
+    asks for its own back naming that one, and the province holds the live epoch again:
+    the city's receipt for what the province issues next is taken."""
+    first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    bring_back(province, "410100", lose(province, "410100"))
+    settle(province)
+    live = epoch_of(province, "410100")
+    ahead = FixedClock(datetime.now(UTC) + timedelta(days=1))
+    with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
+        body = {"rejoin": "request", **heads(conn, "410100", "410000"), "epoch": "ab" * 16}
+        replayed = changeset.write_changeset(
+            province.path.parent, load_signer(node.home.keys), "410000", "rejoin", 1, "",
+            [body], ahead,
+        )  # fmt: skip
+    os.replace(replayed.path, province.homes["410000"].spool / "incoming" / replayed.path.name)
+    sync_network(province.path, until_quiet=False, max_rounds=1)
+    assert fence_at(province, "410000", "410100").epoch == "ab" * 16  # taken by its date
+
+    settle(province)
+    fence = fence_at(province, "410000", "410100")
+    assert fence.epoch == live and fence.request_id != replayed.id
+    assert not any((province.homes["410100"].spool / FENCE_REQUESTS).glob("*.fcs"))
+    later = issue(province, "410000", "410100", 500_00, "豫财预〔2026〕2号")
+    settle(province)
+    assert quarantined(province) == []
+    assert amounts(province, "410100", "received") == {first: 1000_00, later: 500_00}
+    assert receipt_verdicts(province, "410000", "410100") == ["applied", "applied"]
     check_books(province)
 
 

@@ -21,6 +21,7 @@ from sim import FAULTS, Shape, Step, play, replay_command
 from sim.shrinking import shrink
 
 import sync.channel
+from nodes import rejoin
 from nodes.routes import Routes
 from nodes.summary import RoundSummary
 from sync.errors import InputError, NotAuthorized
@@ -246,16 +247,46 @@ def test_a_node_restored_again_with_its_clock_behind_its_first_restore_rejoins(
     assert outcome.counts["restored"] == 2
 
 
-def test_a_fence_more_than_a_week_ahead_is_not_followed_but_quarantined(
-    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_delayed_request_of_a_first_restore_with_its_clock_ahead_never_voids_the_second(
+    sim_base: Path,
 ) -> None:
-    """As above, but the first restore's clock ran 200 hours ahead: asking again after
-    its fence would date everything 郑州市 signs from then on as far ahead, so the answers
-    go to quarantine for the operator (set the clock right) and nothing is dated ahead;
-    the simulation rightly finds the quarantine not bounded by any fault."""
-    monkeypatch.setenv("FISCALSYNC_SIM_KEEP", "1")
-    base = sim_base / "fence-far"
+    """郑州市, its clock a day ahead, is restored; its three rejoin requests are held in the
+    network. Its disk is lost again and it is restored from the same backup with its clock
+    right: its peers fence its new epoch and it rejoins. Then the first restore's requests
+    arrive, dated a day later than the live ones. A fence is not replaced by a request of
+    another epoch because it is dated later (that clock is not to be trusted for order):
+    what 郑州市 signs from then on is taken, not void."""
     history = [
+        Step("backup", "410100"),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("skew", "410100", (24,)),
+        Step("restore", "410100", ("latest",)),
+        Step("round", "410100"),
+        Step("hold", "*", (0, 0)),  # its requests to the province, the center, 中原区
+        Step("hold", "*", (0, 0)),
+        Step("hold", "*", (0, 0)),
+        Step("skew", "410100", (0,)),
+        Step("restore", "410100", ("latest",)),
+        Step("province round", "*"),
+        Step("province round", "*"),
+        Step("release", "*", (0, 0)),
+        Step("release", "*", (0, 0)),
+        Step("release", "*", (0, 0)),
+        Step("province round", "*"),
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("break_down", "410100", (0, "part")),
+        Step("province round", "*"),
+    ]
+    outcome = play(sim_base, 402, 0, SMALL, written=history)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["restored"] == 2
+
+
+def far_ahead_history() -> list[Step]:
+    """As above, but the first restore's clock ran 200 hours ahead."""
+    return [
         Step("backup", "410100"),
         Step("province round", "*"),
         Step("province round", "*"),
@@ -267,7 +298,51 @@ def test_a_fence_more_than_a_week_ahead_is_not_followed_but_quarantined(
         Step("restore", "410100", ("latest",)),
         Step("province round", "*"),
     ]
+
+
+def test_a_node_restored_again_after_a_restore_far_ahead_rejoins_dating_nothing_ahead(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The peers keep the fence of the first restore's epoch and say which it is; 郑州市
+    asks again naming it, not dated after it: it rejoins, and its peers hold its epoch
+    with nothing it signed dated ahead."""
+    monkeypatch.setenv("FISCALSYNC_SIM_KEEP", "1")
+    base = sim_base / "fence-far-named"
+    history = [
+        *far_ahead_history(),
+        Step("issue", "410000", (0, 500_000)),
+        Step("province round", "*"),
+        Step("break_down", "410100", (0, "part")),
+        Step("province round", "*"),
+    ]
     outcome = play(base, 401, 0, SMALL, written=history)
+    assert outcome.failure is None, outcome.failure
+    city = base / "province" / "410100" / "node.db"
+    with closing(sqlite3.connect(city)) as conn:
+        epoch, rejoined = conn.execute(
+            "SELECT epoch, rejoined_at FROM restore_log ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        signed = conn.execute("SELECT max(created_at) FROM outbox").fetchone()[0]
+    assert rejoined < "2026-02-15" and signed < "2026-02-15"  # not dated after the fence
+    for peer in ("410000", "410102", "410000-dc"):
+        with closing(sqlite3.connect(base / "province" / peer / "node.db")) as conn:
+            fence = conn.execute("SELECT epoch FROM rejoin_fence WHERE node = '410100'").fetchone()
+        assert fence == (epoch,), peer
+
+
+def test_with_peers_judging_by_time_a_fence_more_than_a_week_ahead_is_quarantined(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Peers of an earlier fiscalsync (their answers name no fence, and they judge every
+    request by its date): asking again after the fence would date everything 郑州市 signs
+    from then on as far ahead, so the answers go to quarantine for the operator (set the
+    clock right) and nothing is dated ahead; the simulation rightly finds the quarantine
+    not bounded by any fault."""
+    monkeypatch.setattr(rejoin, "_ordered", lambda request: False)
+    monkeypatch.setattr(rejoin, "_fence", lambda first: None)
+    monkeypatch.setenv("FISCALSYNC_SIM_KEEP", "1")
+    base = sim_base / "fence-far"
+    outcome = play(base, 401, 0, SMALL, written=far_ahead_history())
     assert outcome.failure is not None and outcome.failure.invariant == "quarantine bounded"
     with closing(sqlite3.connect(base / "province" / "410100" / "node.db")) as conn:
         held = conn.execute("SELECT reason, detail FROM quarantine").fetchall()

@@ -345,20 +345,26 @@ def _chunk_aad(magic: bytes, key_id: bytes, sha256: bytes, index: int, final: bo
 
 class _Nonces:
     """Random 96-bit nonces, drawn from the operating system a block at a time (one
-    system call for thousands of chunks); drawn anew in a forked process."""
+    system call for thousands of chunks). A forked child forgets its parent's block (and
+    its lock, which another thread may have held at the fork) at once, so it draws its
+    own: it never seals with a nonce its parent seals with too."""
 
     BLOCK = 12 * 4096
 
     def __init__(self) -> None:
+        self._forget()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
         self._lock = threading.Lock()
         self._block = b""
         self._at = 0
-        self._pid = 0
 
     def draw(self) -> bytes:
         with self._lock:
-            if self._at + 12 > len(self._block) or self._pid != os.getpid():
-                self._block, self._at, self._pid = os.urandom(self.BLOCK), 0, os.getpid()
+            if self._at + 12 > len(self._block):
+                self._block, self._at = os.urandom(self.BLOCK), 0
             self._at += 12
             return self._block[self._at - 12 : self._at]
 
