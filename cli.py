@@ -56,6 +56,7 @@ from nodes.settings import LOCAL_TIME, load_settings
 from nodes.topology import NodeSpec
 from schema.engine import database_failure
 from schema.errors import FiscalsyncError
+from schema.said import Said as SaidBelow
 from schema.types import format_yuan, parse_yuan
 from sync.errors import (
     Inconsistent,
@@ -65,7 +66,6 @@ from sync.errors import (
     TopologyError,
     TransportError,
 )
-from sync.said import Said as SaidBelow
 from sync.signing import DEFAULT_SUITE, registered_suites
 
 EXIT_STATUS = """\b
@@ -151,7 +151,9 @@ class _Group(click.Group):
             failure = database_failure(exc)
             if failure is None:
                 raise
-            raise Failure(failure.message, failure.hint, code=failure.exit_code) from exc
+            lang = ctx.meta.get(LANG_META) or _locale_language()
+            hint = _default_hint(failure)
+            raise Failure(failure.message, hint, code=failure.exit_code, lang=lang) from exc
 
 
 def _default_hint(exc: FiscalsyncError) -> str:
@@ -1732,7 +1734,7 @@ def _yuan(value: str, field: str) -> int:
         return parse_yuan(value)
     except ValueError as exc:
         raise InputError(
-            said("amount_bad", field=field, error=exc), hint=said("amount_bad_hint")
+            said("amount_bad", field=field, error=exc.args[0]), hint=said("amount_bad_hint")
         ) from exc
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from nodes import words_en, words_zh
-from sync import said as below
+from schema import said as below
 from sync.errors import InputError
 
 __all__ = ["LANGUAGES", "Named", "Said", "labels", "named", "said", "say", "shown"]
@@ -41,7 +41,8 @@ class Said(below.Said):
     """A message for people: its English text (what logs, JSON and scripts read, and
     what it is as a ``str``), kept with its key (labels ``m.<key>``) and the values it
     names, so that :func:`shown` gives it in the reader's language. A value may itself
-    be a :class:`Said`, or one said below nodes/ (:class:`sync.said.Said`)."""
+    be a :class:`Said`, or one said below nodes/ (:class:`sync.said.Said`,
+    :class:`schema.said.Said`); :meth:`as_json` keeps it, :meth:`from_json` takes it back."""
 
     @classmethod
     def english(cls, key: str) -> str:
@@ -50,13 +51,6 @@ class Said(below.Said):
     def said_in(self, words: dict[str, str]) -> str:
         values = {k: shown(v, words) for k, v in self.values}
         return words[f"m.{self.key}"].format(**values)
-
-    def as_json(self) -> dict[str, Any]:
-        """The message as JSON values, to be kept: its key and values (nested ones too)."""
-        return {
-            "m": self.key,
-            "v": {k: _as_json(v) for k, v in self.values},
-        }
 
     @classmethod
     def from_json(cls, kept: object) -> Said | None:
@@ -74,14 +68,6 @@ class Said(below.Said):
             return cls(str(kept.get("m")), tuple(values))
         except (KeyError, IndexError, ValueError):
             return None
-
-
-def _as_json(value: Any) -> Any:
-    if isinstance(value, Said):
-        return value.as_json()
-    if isinstance(value, below.Said):  # said below nodes/: kept as the same kind of JSON
-        return Said(value.key, value.values).as_json()
-    return value
 
 
 class Named(str):

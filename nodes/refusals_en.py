@@ -5,12 +5,16 @@ languages."""
 
 from __future__ import annotations
 
+from schema import said as said_schema
 from sync import said as said_below
 
 __all__ = ["MESSAGES"]
 
 MESSAGES: dict[str, str] = {
     **said_below.ENGLISH,  # the messages said below nodes/ (sync/said.py)
+    **said_schema.ENGLISH,  # and in the database layer (schema/said.py)
+    # a row that does not fit its table (schema/limits.py), named where it was read
+    "m.row_misfit": "{where}: {problem}",
     # what a province's sync rounds report (network sync), what is still in flight
     "m.net_round": "round {number}: {summary}",
     "m.net_rounds": "{rounds} round(s); {state}.",
