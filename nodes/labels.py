@@ -10,13 +10,24 @@ its keys and values and never goes through here.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from nodes import words_en, words_zh
 from schema import said as below
 from sync.errors import InputError
 
-__all__ = ["LANGUAGES", "Named", "Said", "labels", "named", "said", "say", "shown"]
+__all__ = [
+    "LANGUAGES",
+    "Named",
+    "Said",
+    "labels",
+    "named",
+    "recalled",
+    "said",
+    "say",
+    "shown",
+]
 
 LANGUAGES = ("zh", "en")
 
@@ -59,7 +70,9 @@ class Said(below.Said):
             return None
         values = []
         for k, v in kept["v"].items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and isinstance(v.get("family"), str):
+                v = named(v["family"], v.get("value"))
+            elif isinstance(v, dict):
                 v = cls.from_json(v)
                 if v is None:
                     return None
@@ -94,6 +107,20 @@ def named(family: str, value: object) -> Named:
 def said(key: str, /, **values: Any) -> Said:
     """The message ``m.<key>`` naming ``values``: ``said("backup_refused", reason=...)``."""
     return Said(key, tuple(values.items()))
+
+
+def recalled(text: str, kept: str | None) -> str:
+    """A message stored as its English ``text`` and, beside it, ``kept``: the JSON of
+    :func:`schema.said.kept` (a quarantine entry's detail, a refusal's reason). The
+    message by key, to be :func:`shown` in the reader's language, when it was said by key
+    and this version knows it; else ``text`` as it is (rows from before, a foreign error)."""
+    if not kept:
+        return text
+    try:
+        found = Said.from_json(json.loads(kept))
+    except ValueError:
+        found = None
+    return text if found is None else found
 
 
 def shown(text: object, words: dict[str, str]) -> Any:

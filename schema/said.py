@@ -107,6 +107,9 @@ class Said(str):
 def _as_json(value: Any) -> Any:
     if isinstance(value, Said):
         return value.as_json()
+    family = getattr(value, "family", None)
+    if isinstance(value, str) and isinstance(family, str):  # an enumerated value, to label
+        return {"family": family, "value": str(value)}
     if value is None or type(value) in (int, bool):
         return value
     return str(value)  # a path, a foreign error, an enumerated value: its text
