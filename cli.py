@@ -56,6 +56,7 @@ from nodes.settings import LOCAL_TIME, load_settings
 from nodes.topology import NodeSpec
 from schema.engine import database_failure
 from schema.errors import FiscalsyncError
+from schema.migrate import is_known_revision
 from schema.said import Said as SaidBelow
 from schema.types import format_yuan, parse_yuan
 from sync.errors import (
@@ -364,6 +365,8 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
     schema_state = "current" if report.schema_revision == report.schema_head else "outdated"
     if report.schema_revision is None:
         schema_state = "empty"
+    elif not is_known_revision(report.schema_revision):
+        schema_state = "newer"  # migrated by a newer fiscalsync: upgrade the code, not the db
     children = ", ".join(f"{c.code} {c.name}" for c in report.children) or "-"
     rows = [
         ("st.node", f"{report.code} {report.name} ({say(words, 'role', report.role)})"),

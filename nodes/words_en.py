@@ -81,6 +81,7 @@ LISTINGS: dict[str, str] = {
     "schema.current": "up to date",
     "schema.outdated": "OUTDATED",
     "schema.empty": "empty",
+    "schema.newer": "NEWER than this fiscalsync: upgrade fiscalsync",
     "st.certificate": "Certificate",
     "st.certificate_value": "serial {serial}, valid {start} to {end}",
     "st.renewal": " (renewal pending)",

@@ -82,6 +82,7 @@ LISTINGS: dict[str, str] = {
     "schema.current": "最新",
     "schema.outdated": "待升级",
     "schema.empty": "空库",
+    "schema.newer": "比本程序新：请升级 fiscalsync",
     "st.certificate": "证书",
     "st.certificate_value": "序列号 {serial}，有效期 {start} 至 {end}",
     "st.renewal": "（待更换）",

@@ -61,6 +61,9 @@ def test_a_database_newer_than_the_code_is_refused_in_either_language(node_home:
         f"(which knows up to {head_revision()})",
         "Hint: upgrade fiscalsync on this machine before using this database",
     ]
+    status = run(node_home, "status")  # status still shows the node, and says so
+    assert status.exit_code == 0, status.output
+    assert f"9999（比本程序新：请升级 fiscalsync；程序版本 {head_revision()}）" in status.output
 
 
 def test_a_database_older_than_the_code_is_refused_in_either_language(node_home: Path) -> None:
