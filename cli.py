@@ -47,7 +47,7 @@ from nodes.fiscal.code_changes import listed as changed_codes
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import Said, labels, said, say, shown
+from nodes.labels import Said, labels, recalled, said, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import add_node, move_node, retire_node, sync_network
@@ -56,6 +56,8 @@ from nodes.settings import LOCAL_TIME, load_settings
 from nodes.topology import NodeSpec
 from schema.engine import database_failure
 from schema.errors import FiscalsyncError
+from schema.migrate import is_known_revision
+from schema.said import Said as SaidBelow
 from schema.types import format_yuan, parse_yuan
 from sync.errors import (
     Inconsistent,
@@ -65,7 +67,6 @@ from sync.errors import (
     TopologyError,
     TransportError,
 )
-from sync.said import Said as SaidBelow
 from sync.signing import DEFAULT_SUITE, registered_suites
 
 EXIT_STATUS = """\b
@@ -151,7 +152,9 @@ class _Group(click.Group):
             failure = database_failure(exc)
             if failure is None:
                 raise
-            raise Failure(failure.message, failure.hint, code=failure.exit_code) from exc
+            lang = ctx.meta.get(LANG_META) or _locale_language()
+            hint = _default_hint(failure)
+            raise Failure(failure.message, hint, code=failure.exit_code, lang=lang) from exc
 
 
 def _default_hint(exc: FiscalsyncError) -> str:
@@ -362,6 +365,8 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
     schema_state = "current" if report.schema_revision == report.schema_head else "outdated"
     if report.schema_revision is None:
         schema_state = "empty"
+    elif not is_known_revision(report.schema_revision):
+        schema_state = "newer"  # migrated by a newer fiscalsync: upgrade the code, not the db
     children = ", ".join(f"{c.code} {c.name}" for c in report.children) or "-"
     rows = [
         ("st.node", f"{report.code} {report.name} ({say(words, 'role', report.role)})"),
@@ -1466,7 +1471,7 @@ def quarantine_group(ctx: click.Context, include_all: bool, lang: str) -> None:
                 if e.released_at
                 else "quarantine.open"
             ],
-            e.detail
+            shown(recalled(e.detail, e.detail_said), words)
             + (
                 words["quarantine.seen"].format(n=e.seen_count, last=_local(e.last_seen_at, zone))
                 if e.seen_count > 1
@@ -1515,6 +1520,8 @@ def quarantine_show(ctx: click.Context, entry_id: int, lang: str) -> None:
             value = _local(value, zone)
         elif key == "reason":
             value = say(words, "reason", value)
+        elif key == "detail":
+            value = shown(recalled(e.detail, e.detail_said), words)
         click.echo(f"{_pad(words[f'q.{key}'], width)}{value if value is not None else '-'}")
 
 
@@ -1732,7 +1739,7 @@ def _yuan(value: str, field: str) -> int:
         return parse_yuan(value)
     except ValueError as exc:
         raise InputError(
-            said("amount_bad", field=field, error=exc), hint=said("amount_bad_hint")
+            said("amount_bad", field=field, error=exc.args[0]), hint=said("amount_bad_hint")
         ) from exc
 
 
@@ -2463,7 +2470,7 @@ def _receipt_text(event: appropriations.Event, issued_here: bool, words: dict[st
     if event.verdict is None:
         return words["show.awaiting"] if issued_here else "-"
     receipt = (event.receipt_id or "")[:12]
-    reason = f": {event.reason}" if event.reason else ""
+    reason = f": {shown(event.reason, words)}" if event.reason else ""
     return f"{say(words, 'verdict', event.verdict)} {receipt}{reason}"
 
 
@@ -3084,7 +3091,7 @@ def restore_command(
 def _show_submitters(who: list[reports.Submitter], words: dict[str, str], zone: tzinfo) -> None:
     behind = [w for w in who if w.state != "on time"]
     on_time = len(who) - len(behind)
-    click.echo(f"{on_time} of {len(who)} node(s) reported on time.")
+    click.echo(words["demo.on_time"].format(on_time=on_time, total=len(who)))
     if behind:
         columns = [
             tabular.Column("code", words["node"]),
@@ -3373,7 +3380,8 @@ def budget_list(ctx: click.Context, year: int, fmt: str, output: Path | None, la
 @cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @_suite_option
-def demo(directory: Path | None, suite: str) -> None:
+@_lang_option
+def demo(directory: Path | None, suite: str, lang: str) -> None:
     """Run the product's main job on the demo province, on SQLite.
 
     Creates the demo province (a province, two cities, four counties, one of them
@@ -3390,42 +3398,46 @@ def demo(directory: Path | None, suite: str) -> None:
       fiscalsync demo
       fiscalsync demo /tmp/demo-province
       fiscalsync demo --suite sm2
+      fiscalsync demo --lang en
     """
     result = run_demo(directory, suite=suite)
     net = result.network
     topology = net.topology
-    click.echo(f"The demo's calendar starts on {DEMO_TODAY:%Y-%m-%d %H:%M} (Beijing time).")
-    click.echo(f"Demo province {topology.name!r} created under {net.path}: {len(net.homes)} nodes,")
+    words = labels(lang)
+    click.echo(words["demo.calendar"].format(start=f"{DEMO_TODAY:%Y-%m-%d %H:%M}"))
     click.echo(
-        "each with its own SQLite database, key and certificate from the province's root CA."
+        words["demo.created"].format(name=topology.name, path=net.path, count=len(net.homes))
     )
+    click.echo(words["demo.each"])
     click.echo("")
+    click.echo(words["demo.codes"].format(codes=result.codes, changesets=result.changesets))
     click.echo(
-        f"1. Code sets: {result.codes} province extensions sent to every node "
-        f"({result.changesets} signed change-sets)."
+        words["demo.allocation"].format(
+            lines=result.allocated,
+            amount=format_yuan(result.allocated_fen),
+            file=DEMO_ALLOCATIONS.name,
+        )
     )
-    click.echo(
-        f"2. Allocation: {result.allocated} lines, {format_yuan(result.allocated_fen)} 元, "
-        f"from {DEMO_ALLOCATIONS.name} to the cities and the directly managed county."
-    )
-    click.echo(f"3. Breakdown: the cities issued {result.breakdowns} lines to their counties.")
-    click.echo(
-        f"4. Ledger: {result.entries} payments and receipts recorded at cities and counties."
-    )
+    click.echo(words["demo.breakdown"].format(lines=result.breakdowns))
+    click.echo(words["demo.ledger"].format(entries=result.entries))
     sent = sum(1 for w in result.submitters if w.state != "missing")
     click.echo(
-        f"5. Reports: {sent} of {len(result.submitters)} nodes submitted their "
-        f"{result.period.label} monthly report; sync took {result.rounds} rounds in all."
+        words["demo.reports"].format(
+            sent=sent,
+            total=len(result.submitters),
+            period=result.period.label,
+            rounds=result.rounds,
+        )
     )
     click.echo("")
-    click.echo("The province's view of what it issued (receipts signed by each recipient):")
+    click.echo(words["demo.issued_title"])
     columns = [
-        tabular.Column("id", "id"),
-        tabular.Column("recipient", "recipient"),
-        tabular.Column("func", "func"),
-        tabular.Column("doc", "doc"),
-        tabular.Column("issued", "issued (元)", "money"),
-        tabular.Column("acknowledged", "acknowledged (元)", "money"),
+        tabular.Column("id", words["a.id"]),
+        tabular.Column("recipient", words["a.recipient"]),
+        tabular.Column("func", words["a.func_code"]),
+        tabular.Column("doc", words["a.doc_no"]),
+        tabular.Column("issued", words["a.issued"], "money"),
+        tabular.Column("acknowledged", words["a.acknowledged"], "money"),
     ]
     click.echo(
         tabular.render_text(
@@ -3437,13 +3449,13 @@ def demo(directory: Path | None, suite: str) -> None:
         )
     )
     click.echo("")
-    click.echo("What the cities received and still have available (after breakdown and spending):")
+    click.echo(words["demo.received_title"])
     columns = [
-        tabular.Column("city", "city"),
-        tabular.Column("id", "id"),
-        tabular.Column("func", "func"),
-        tabular.Column("received", "received (元)", "money"),
-        tabular.Column("available", "available (元)", "money"),
+        tabular.Column("city", words["demo.city"]),
+        tabular.Column("id", words["a.id"]),
+        tabular.Column("func", words["a.func_code"]),
+        tabular.Column("received", words["a.received"], "money"),
+        tabular.Column("available", words["a.available"], "money"),
     ]
     rows = [
         [city, h.id, h.func_code, h.amount_fen, h.available_fen]
@@ -3452,15 +3464,15 @@ def demo(directory: Path | None, suite: str) -> None:
     ]
     click.echo(tabular.render_text(columns, rows))
     click.echo("")
-    click.echo("The data center's consolidation (全省汇总):")
-    words = reports.labels("zh")
-    click.echo(reports.render_text(result.consolidated, "zh"))
+    click.echo(words["demo.consolidation_title"])
+    click.echo(reports.render_text(result.consolidated, lang))
     click.echo("")
     _show_submitters(result.submitters, words, LOCAL_TIME)
     click.echo("")
-    click.echo(f"Done in {result.seconds:.1f} s.")
+    click.echo(words["demo.done"].format(seconds=result.seconds))
     center = net.homes[topology.center.code].path if topology.center else net.path
-    click.echo(f"Try: fiscalsync --home {center} report show {result.period.label} --region 410100")
+    command = f"fiscalsync --home {center} report show {result.period.label} --region 410100"
+    click.echo(words["demo.try"].format(command=command))
 
 
 # --- data wall (金财数据墙), metrics and retention commands ---
@@ -3722,7 +3734,7 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None, lang: str) -> No
             f"{f.origin} → {f.recipient}",
             f.seq,
             _local(f.at, zone),
-            f.reason,
+            shown(f.reason, words) if human else str(f.reason),
         ]
         for f in found
     ]

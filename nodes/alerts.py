@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from nodes.check import last_problems
-from nodes.labels import Said, named, said
+from nodes.labels import Said, named, recalled, said
 from nodes.settings import LOCAL_TIME
 from schema.backups import rejoin_peer
 from schema.channels import changeset_log, outbox, quarantine
@@ -116,16 +116,18 @@ def alerts(engine: Engine, zone: tzinfo = LOCAL_TIME) -> list[Alert]:
         ).all()
     for entry in held:
         kind = "parked" if entry.reason == "parked" else "quarantined"
+        why = recalled(entry.detail, entry.detail_said)
+        reason = named("reason", entry.reason)
         detail = (
             said(
                 "alert_quarantined_again",
                 id=entry.id,
-                reason=entry.reason,
+                reason=reason,
                 count=entry.seen_count,
-                detail=entry.detail,
+                detail=why,
             )
             if entry.seen_count > 1
-            else said("alert_quarantined", id=entry.id, reason=entry.reason, detail=entry.detail)
+            else said("alert_quarantined", id=entry.id, reason=reason, detail=why)
         )
         found.append(Alert(kind, original_name(entry.filename), detail))
     return found + _held_alerts(engine, zone) + _check_alerts(engine, zone)
@@ -239,11 +241,8 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
             found.append(Unsettled(me, f"{me} -> {peer}", "rejoining", said("flight_rejoining")))
     for entry in parked:
         channel = f"{entry.origin} -> {entry.recipient}" if entry.origin else "-"
-        found.append(
-            Unsettled(
-                me, channel, "parked", said("flight_parked", id=entry.id, detail=entry.detail)
-            )
-        )
+        why = said("flight_parked", id=entry.id, detail=recalled(entry.detail, entry.detail_said))
+        found.append(Unsettled(me, channel, "parked", why))
     return found
 
 

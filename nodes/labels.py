@@ -10,13 +10,24 @@ its keys and values and never goes through here.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from nodes import words_en, words_zh
-from sync import said as below
+from schema import said as below
 from sync.errors import InputError
 
-__all__ = ["LANGUAGES", "Named", "Said", "labels", "named", "said", "say", "shown"]
+__all__ = [
+    "LANGUAGES",
+    "Named",
+    "Said",
+    "labels",
+    "named",
+    "recalled",
+    "said",
+    "say",
+    "shown",
+]
 
 LANGUAGES = ("zh", "en")
 
@@ -41,7 +52,8 @@ class Said(below.Said):
     """A message for people: its English text (what logs, JSON and scripts read, and
     what it is as a ``str``), kept with its key (labels ``m.<key>``) and the values it
     names, so that :func:`shown` gives it in the reader's language. A value may itself
-    be a :class:`Said`, or one said below nodes/ (:class:`sync.said.Said`)."""
+    be a :class:`Said`, or one said below nodes/ (:class:`sync.said.Said`,
+    :class:`schema.said.Said`); :meth:`as_json` keeps it, :meth:`from_json` takes it back."""
 
     @classmethod
     def english(cls, key: str) -> str:
@@ -51,13 +63,6 @@ class Said(below.Said):
         values = {k: shown(v, words) for k, v in self.values}
         return words[f"m.{self.key}"].format(**values)
 
-    def as_json(self) -> dict[str, Any]:
-        """The message as JSON values, to be kept: its key and values (nested ones too)."""
-        return {
-            "m": self.key,
-            "v": {k: _as_json(v) for k, v in self.values},
-        }
-
     @classmethod
     def from_json(cls, kept: object) -> Said | None:
         """A message kept by :meth:`as_json`; None when it is not one this version knows."""
@@ -65,7 +70,9 @@ class Said(below.Said):
             return None
         values = []
         for k, v in kept["v"].items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and isinstance(v.get("family"), str):
+                v = named(v["family"], v.get("value"))
+            elif isinstance(v, dict):
                 v = cls.from_json(v)
                 if v is None:
                     return None
@@ -74,14 +81,6 @@ class Said(below.Said):
             return cls(str(kept.get("m")), tuple(values))
         except (KeyError, IndexError, ValueError):
             return None
-
-
-def _as_json(value: Any) -> Any:
-    if isinstance(value, Said):
-        return value.as_json()
-    if isinstance(value, below.Said):  # said below nodes/: kept as the same kind of JSON
-        return Said(value.key, value.values).as_json()
-    return value
 
 
 class Named(str):
@@ -108,6 +107,20 @@ def named(family: str, value: object) -> Named:
 def said(key: str, /, **values: Any) -> Said:
     """The message ``m.<key>`` naming ``values``: ``said("backup_refused", reason=...)``."""
     return Said(key, tuple(values.items()))
+
+
+def recalled(text: str, kept: str | None) -> str:
+    """A message stored as its English ``text`` and, beside it, ``kept``: the JSON of
+    :func:`schema.said.kept` (a quarantine entry's detail, a refusal's reason). The
+    message by key, to be :func:`shown` in the reader's language, when it was said by key
+    and this version knows it; else ``text`` as it is (rows from before, a foreign error)."""
+    if not kept:
+        return text
+    try:
+        found = Said.from_json(json.loads(kept))
+    except ValueError:
+        found = None
+    return text if found is None else found
 
 
 def shown(text: object, words: dict[str, str]) -> Any:

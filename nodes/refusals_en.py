@@ -5,12 +5,25 @@ languages."""
 
 from __future__ import annotations
 
+from schema import said as said_schema
 from sync import said as said_below
 
 __all__ = ["MESSAGES"]
 
 MESSAGES: dict[str, str] = {
     **said_below.ENGLISH,  # the messages said below nodes/ (sync/said.py)
+    **said_schema.ENGLISH,  # and in the database layer (schema/said.py)
+    # a row that does not fit its table (schema/limits.py), named where it was read
+    "m.row_misfit": "{where}: {problem}",
+    # appropriations refused on arrival (a negative receipt keeps the English text)
+    "m.recv_already_issued": "appropriation {ident} was already issued",
+    "m.recv_issued_twice": "the same appropriation id {ident} is issued twice in one change-set",
+    "m.recv_unknown": "{kind} of unknown appropriation {ident}",
+    # why a relay refuses a file (quarantined, reason route)
+    "m.route_none": "{file}: {me} has no route to its recipient {recipient}",
+    "m.route_back": "{file}: for {recipient}, it would go back to {source}, where it came from",
+    "m.route_not_below": "{file}: it came down from {source} but its recipient {recipient} is not below {me}",
+    "m.recv_not_issuer": "{kind} of {ident} refused: only its issuer {issuer} may change it, not {sender}",
     # what a province's sync rounds report (network sync), what is still in flight
     "m.net_round": "round {number}: {summary}",
     "m.net_rounds": "{rounds} round(s); {state}.",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nodes.labels import said
 from nodes.topology import Topology
 
 __all__ = ["CENTER", "PARENT", "Hop", "Routes"]
@@ -110,15 +111,14 @@ class Routes:
         neighbour ``source`` (None: not known), or None when it may."""
         hop = self.next_hop(recipient, relaying=True)
         if hop is None:
-            return f"{filename}: {self.me} has no route to its recipient {recipient}"
+            return said("route_none", file=filename, me=self.me, recipient=recipient)
         if source is None:
             return None
         if hop.neighbor == source:
-            return f"{filename}: for {recipient}, it would go back to {source}, where it came from"
+            return said("route_back", file=filename, recipient=recipient, source=source)
         from_above = source in self.links.values()
         if from_above and hop.link is not None:
-            return (
-                f"{filename}: it came down from {source} but its recipient {recipient} "
-                f"is not below {self.me}"
+            return said(
+                "route_not_below", file=filename, source=source, recipient=recipient, me=self.me
             )
         return None

@@ -55,6 +55,7 @@ changeset_log = Table(
     Column("receipt_file", String(200), nullable=False),
     Column("receipt_sent_at", UTCDateTime()),
     Column("purged_at", UTCDateTime()),
+    Column("reason_said", Text),
     UniqueConstraint("origin", "recipient", "seq"),
     CheckConstraint("verdict IN ('applied', 'rejected')", name="verdict"),
     Index(None, "receipt_sent_at"),
@@ -65,6 +66,8 @@ A ``rejected`` change-set (valid signature, content refused) still takes its pla
 channel, so that one bad change-set never blocks the ones after it; nothing of it is
 applied and its negative receipt tells the origin why. ``purged_at``: when its file in
 ``spool/taken/`` and the receipt this node signed were let go (``fiscalsync purge``).
+``reason`` is in English (what the receipt says); ``reason_said`` (JSON) keeps it by key,
+to show it in the reader's language (:func:`schema.said.kept`).
 """
 
 channel_head = Table(
@@ -127,6 +130,7 @@ quarantine = Table(
     Column("sha256", String(DIGEST_LENGTH)),
     Column("seen_count", Integer, nullable=False, server_default="1"),
     Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("detail_said", Text),
     UniqueConstraint("sha256"),
     CheckConstraint("seen_count >= 1", name="seen_count"),
 )
@@ -134,7 +138,8 @@ quarantine = Table(
 
 One entry per file content (``sha256``): a copy that arrives again bumps ``seen_count`` and
 ``last_seen_at`` (``received_at`` is when it was first seen) and adds no row and no file.
-Entries written before content hashes were kept have none.
+Entries written before content hashes were kept have none. ``detail`` is in English;
+``detail_said`` (JSON) keeps it by key, to show it in the reader's language.
 """
 
 file_attempt = Table(

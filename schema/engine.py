@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from schema.errors import DatabaseBusy, DatabaseError, DatabaseUnavailable
+from schema.said import said
 
 __all__ = [
     "database_failure",
@@ -47,19 +48,13 @@ def parse_url(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseError(
-            f"{url!r} is not a database URL",
-            hint="use sqlite:///PATH or postgresql://HOST/DBNAME",
-        ) from exc
+        raise DatabaseError(said("db_url_bad", url=str(url)), hint=said("db_url_hint")) from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg2")
     if backend == "sqlite":
         return parsed
-    raise DatabaseError(
-        f"database {backend!r} is not supported",
-        hint="use sqlite:///PATH or postgresql://HOST/DBNAME",
-    )
+    raise DatabaseError(said("db_backend_unsupported", backend=backend), hint=said("db_url_hint"))
 
 
 def sqlite_url(path: Path) -> str:
@@ -90,7 +85,7 @@ def open_engine(url: str | URL, *, check: bool = True) -> Engine:
         except SQLAlchemyError as exc:
             engine.dispose()
             raise DatabaseUnavailable(
-                f"cannot open database {redact(parsed)}: {_first_line(exc)}"
+                said("db_cannot_open", url=redact(parsed), error=_first_line(exc))
             ) from exc
     return engine
 
@@ -101,8 +96,8 @@ def _open_sqlite(url: URL) -> Engine:
         parent = Path(database).parent
         if not parent.is_dir():
             raise DatabaseUnavailable(
-                f"cannot open database {url}: folder {parent} does not exist",
-                hint="create the folder or correct the path in the URL",
+                said("db_folder_missing", url=str(url), folder=str(parent)),
+                hint=said("db_folder_missing_hint"),
             )
     engine = sa.create_engine(url, connect_args={"isolation_level": None})
 
@@ -154,18 +149,16 @@ def database_failure(exc: BaseException) -> DatabaseError | None:
     text = _first_line(exc)
     lowered = text.lower()
     if "database is locked" in lowered or "lock timeout" in lowered:
-        return DatabaseBusy(f"the database is busy: {text}")
+        return DatabaseBusy(said("db_busy", error=text))
     if "disk is full" in lowered or "no space left" in lowered:
-        return DatabaseError(
-            f"the database cannot write: {text}", hint="free disk space and run the command again"
-        )
+        return DatabaseError(said("db_disk_full", error=text), hint=said("db_disk_full_hint"))
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return DatabaseUnavailable(f"the database connection was lost: {text}")
+        return DatabaseUnavailable(said("db_connection_lost", error=text))
     if isinstance(exc, sa.exc.OperationalError) and (
         "connection" in lowered or "server" in lowered or "unable to open" in lowered
     ):
-        return DatabaseUnavailable(f"the database cannot be used: {text}")
-    return DatabaseError(f"the database refused an operation: {text}")
+        return DatabaseUnavailable(said("db_unusable", error=text))
+    return DatabaseError(said("db_refused", error=text))
 
 
 def ensure_database(url: str | URL) -> bool:
@@ -179,7 +172,9 @@ def ensure_database(url: str | URL) -> bool:
         return False
     name = parsed.database
     if not name:
-        raise DatabaseError(f"{redact(parsed)} names no database", hint="end the URL with /DBNAME")
+        raise DatabaseError(
+            said("db_url_no_name", url=redact(parsed)), hint=said("db_url_no_name_hint")
+        )
     admin = _admin_engine(parsed)
     try:
         with admin.connect() as conn:
@@ -192,7 +187,7 @@ def ensure_database(url: str | URL) -> bool:
             return True
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(
-            f"cannot create database {redact(parsed)}: {_first_line(exc)}"
+            said("db_cannot_create", url=redact(parsed), error=_first_line(exc))
         ) from exc
     finally:
         admin.dispose()
@@ -208,7 +203,9 @@ def drop_database(url: str | URL) -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{_pg_identifier(parsed.database)}"')
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot drop database {redact(parsed)}: {_first_line(exc)}") from exc
+        raise DatabaseError(
+            said("db_cannot_drop", url=redact(parsed), error=_first_line(exc))
+        ) from exc
     finally:
         admin.dispose()
 
@@ -224,7 +221,7 @@ def _admin_engine(url: URL) -> Engine:
 
 def _pg_identifier(name: str) -> str:
     if '"' in name or "\x00" in name:
-        raise DatabaseError(f"database name {name!r} contains a quote")
+        raise DatabaseError(said("db_name_quoted", name=name))
     return name
 
 

@@ -11,7 +11,9 @@ class FiscalsyncError(Exception):
     """Base of every error fiscalsync raises on purpose.
 
     ``exit_code`` is the process exit status when the error reaches the command line;
-    ``hint`` is one line telling the operator what to do about it.
+    ``hint`` is one line telling the operator what to do about it. Either may be said by
+    key (:class:`schema.said.Said`): its English text, with the key and the values it
+    names, which the command line shows in the operator's language.
     """
 
     exit_code = 1

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from schema.errors import DatabaseError, SchemaOutdated, SchemaTooNew
+from schema.said import said
 from schema.tables import metadata
 
 __all__ = [
@@ -62,7 +63,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot read the schema version: {exc}") from exc
+        raise DatabaseError(said("schema_unreadable", error=str(exc))) from exc
 
 
 def is_known_revision(revision: str) -> bool:
@@ -87,10 +88,7 @@ def upgrade(
     """
     current = current_revision(engine)
     if current is not None and not is_known_revision(current):
-        raise SchemaTooNew(
-            f"the database is at schema revision {current}, newer than this fiscalsync "
-            f"(which knows up to {head_revision()})"
-        )
+        raise SchemaTooNew(said("schema_newer", revision=current, head=head_revision()))
     config = _config()
     # Nothing to migrate: foreign keys stay on for ``after``, and need no check whole
     # (on a large database the check is most of the time an up-to-date upgrade takes).
@@ -115,14 +113,13 @@ def upgrade(
                         broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()
                     ):
                         raise DatabaseError(
-                            f"migration failed, nothing was changed: {len(broken)} row(s) would "
-                            f"break a foreign key, the first in table {broken[0][0]}"
+                            said("migration_broken_keys", count=len(broken), table=broken[0][0])
                         )
             finally:
                 if migrating_sqlite:
                     raw.execute("PRAGMA foreign_keys=ON")
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"migration failed, nothing was changed: {exc}") from exc
+        raise DatabaseError(said("migration_failed", error=str(exc))) from exc
     finally:
         config.attributes.pop("connection", None)
     new = current_revision(engine)
@@ -144,14 +141,14 @@ def install(engine: Engine, *, after: Callable[[Connection], None] | None = None
             context = MigrationContext.configure(conn)
             current = context.get_current_revision()
             if current is not None:
-                raise DatabaseError(f"the database already has schema revision {current}")
+                raise DatabaseError(said("schema_present", revision=current))
             for statement in _creation_script(conn.dialect):
                 conn.exec_driver_sql(statement)
             context.stamp(_scripts(), "head")
             if after is not None:
                 after(conn)
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"creating the schema failed, nothing was changed: {exc}") from exc
+        raise DatabaseError(said("schema_creation_failed", error=str(exc))) from exc
     return head_revision()
 
 
@@ -184,10 +181,7 @@ def check_schema(engine: Engine) -> str:
     if current == head:
         return current
     if current is None:
-        raise SchemaOutdated("the database has no fiscalsync schema", hint="run 'fiscalsync init'")
+        raise SchemaOutdated(said("schema_none"), hint=said("schema_none_hint"))
     if not is_known_revision(current):
-        raise SchemaTooNew(
-            f"the database is at schema revision {current}, newer than this fiscalsync "
-            f"(which knows up to {head})"
-        )
-    raise SchemaOutdated(f"the database is at schema revision {current}, this fiscalsync at {head}")
+        raise SchemaTooNew(said("schema_newer", revision=current, head=head))
+    raise SchemaOutdated(said("schema_older", revision=current, head=head))

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from schema import migrate
 from schema.engine import redact
 from schema.errors import DatabaseError
+from schema.said import said
 from schema.tables import metadata
 
 __all__ = [
@@ -98,7 +99,7 @@ def export_sqlite(engine: Engine, target: Path, me: str) -> Snapshot:
     it), so it is written without a journal or a sync: a crash leaves no backup taken."""
     database = engine.url.database
     if not database:
-        raise DatabaseError("the SQLite database has no file to back up")
+        raise DatabaseError(said("snapshot_no_file"))
     try:
         # sqlite3's own context manager only ends the transaction; closing() closes.
         with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(target)) as copy:
@@ -109,7 +110,7 @@ def export_sqlite(engine: Engine, target: Path, me: str) -> Snapshot:
             revision = copy.execute("SELECT version_num FROM alembic_version").fetchone()[0]
             heads = _heads(copy, me)
     except sqlite3.Error as exc:
-        raise DatabaseError(f"cannot take a snapshot of {database}: {exc}") from exc
+        raise DatabaseError(said("snapshot_failed", database=database, error=str(exc))) from exc
     return Snapshot(SQLITE_FORM, str(revision), heads)
 
 
@@ -158,10 +159,11 @@ def export_postgresql(
         driver.rollback()
         driver.set_session(isolation_level="READ COMMITTED", readonly=False)
     except sa.exc.DBAPIError as exc:
-        raise DatabaseError(f"cannot export {redact(engine.url)}: {exc}") from exc
+        raise DatabaseError(said("export_failed", url=redact(engine.url), error=str(exc))) from exc
     except Exception as exc:
         if type(exc).__module__.startswith("psycopg2"):
-            raise DatabaseError(f"cannot export {redact(engine.url)}: {exc}") from exc
+            failed = said("export_failed", url=redact(engine.url), error=str(exc))
+            raise DatabaseError(failed) from exc
         raise
     finally:
         raw.close()
@@ -227,8 +229,8 @@ def load_postgresql(
     ``revision``, then each table's COPY text, all in one transaction."""
     if migrate.current_revision(engine) is not None:
         raise DatabaseError(
-            f"the database {redact(engine.url)} is not empty",
-            hint="restore into a new, empty database",
+            said("restore_target_not_empty", url=redact(engine.url)),
+            hint=said("restore_target_not_empty_hint"),
         )
     known = {t.name: t for t in tables()}
 
@@ -238,7 +240,7 @@ def load_postgresql(
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for name, blocks in parts:
             if name not in known:
-                raise DatabaseError(f"the snapshot holds a table {name!r} this fiscalsync lacks")
+                raise DatabaseError(said("snapshot_unknown_table", table=name))
             reader = _Reader(blocks)
             try:
                 cursor.copy_expert(f'COPY "{name}" FROM STDIN', io.BufferedReader(reader))

@@ -22,6 +22,8 @@ from sqlalchemy import BigInteger, DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from schema.said import said
+
 __all__ = [
     "format_utc",
     "parse_utc",
@@ -74,16 +76,14 @@ def parse_yuan(text: str) -> int:
     """
     cleaned = text.strip().replace(",", "")
     if not _YUAN.match(cleaned):
-        raise ValueError(f"{text!r} is not an amount in yuan with at most two decimals")
+        raise ValueError(said("amount_not_yuan", text=text))
     try:
         fen = Decimal(cleaned) * 100
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
-        raise ValueError(f"{text!r} is not an amount") from exc
+        raise ValueError(said("amount_not_yuan", text=text)) from exc
     if abs(fen) > MAX_AMOUNT_FEN:
-        raise ValueError(
-            f"{text.strip()} is more than the largest amount of one line, "
-            f"{format_yuan(MAX_AMOUNT_FEN)} 元"
-        )
+        largest = format_yuan(MAX_AMOUNT_FEN)
+        raise ValueError(said("amount_too_large", text=text.strip(), largest=largest))
     return int(fen)
 
 
@@ -101,7 +101,7 @@ def parse_utc(text: str) -> datetime:
     """
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone")
+        raise ValueError(said("time_no_zone", text=text))
     return moment.astimezone(UTC)
 
 

@@ -68,6 +68,7 @@ from sqlalchemy.engine import Connection, Engine
 from schema.backups import rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.locks import insert_missing, lock_rows
+from schema.said import kept
 from schema.types import format_utc, parse_utc
 from sync import attempts, changeset
 from sync.attempts import Stage
@@ -494,7 +495,7 @@ def _take(
                 "kind": header.kind,
                 "seq": header.seq,
                 "verdict": verdict,
-                "reason": reason,
+                "reason": None if reason is None else str(reason),  # English: JSON
                 "state": state,
                 "taken_at": format_utc(now),
             }
@@ -520,7 +521,8 @@ def _log(
     *,
     sent_at: datetime | None = None,
 ) -> None:
-    """Log a change-set taken here, with its verdict and signed receipt."""
+    """Log a change-set taken here, with its verdict and signed receipt; the reason of a
+    refusal in English and, when it was said by key, by key beside it."""
     header = verified.header
     conn.execute(
         changeset_log.insert().values(
@@ -534,7 +536,8 @@ def _log(
             created=header.created,
             applied_at=applied_at,
             verdict=verdict,
-            reason=reason,
+            reason=None if reason is None else str(reason),
+            reason_said=kept(reason),
             receipt_id=receipt_id,
             receipt_file=receipt_file,
             receipt_sent_at=sent_at,
@@ -551,7 +554,7 @@ def _apply(
         applier(conn, verified)
     except (NotAuthorized, InputError) as exc:
         savepoint.rollback()
-        return "rejected", str(exc.message)  # the English text: a receipt is JSON
+        return "rejected", exc.message  # said by key; a receipt keeps its English text
     except BaseException:
         savepoint.rollback()
         raise

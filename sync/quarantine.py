@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from schema.channels import quarantine
 from schema.engine import reading
 from schema.locks import insert_missing
+from schema.said import kept as kept_by_key
 from sync import changeset
 from sync.clock import Clock
 from sync.errors import InputError, VerificationError
@@ -79,7 +80,8 @@ def original_name(filename: str) -> str:
 def quarantine_file(
     engine: Engine, spool: Spool, path: Path, reason: str, detail: str, clock: Clock
 ) -> Quarantined:
-    """Quarantine ``path`` with ``reason`` (a word) and ``detail`` (a sentence).
+    """Quarantine ``path`` with ``reason`` (a word) and ``detail`` (a sentence, kept in
+    English and, when said by key, by key beside it).
 
     The entry is written (or, for content already held, counted) and committed first;
     then the file is moved into ``quarantine/`` or, when the entry already holds it,
@@ -101,6 +103,7 @@ def quarantine_file(
         "recipient": recipient,
         "reason": reason,
         "detail": str(detail),
+        "detail_said": kept_by_key(detail),
         "received_at": now,
         "last_seen_at": now,
         "sha256": digest,
@@ -125,7 +128,8 @@ def quarantine_file(
                     seen_count=count,
                     last_seen_at=now,
                     reason=reason,
-                    detail=detail,
+                    detail=str(detail),
+                    detail_said=kept_by_key(detail),
                     released_at=None,
                 )
             )

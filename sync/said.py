@@ -1,7 +1,8 @@
-"""Messages said by key below nodes/ (which sync does not depend on): :class:`Said` is a
-message's English text, what logs, receipts, quarantine rows and JSON keep, kept with
-its key and the values it names, so that where an operator reads it (cli.py's error
-handler) it is shown in the operator's language from the word tables of nodes/.
+"""Messages said by key in sync/ (which does not depend on nodes/): :class:`Said` (built on
+:class:`schema.said.Said`) is a message's English text, what logs, receipts, quarantine
+rows and JSON keep, kept with its key and the values it names, so that where an operator
+reads it (cli.py's error handler) it is shown in the operator's language from the word
+tables of nodes/.
 
 The English texts of the messages said here are in :data:`ENGLISH`; nodes/words_en.py
 takes them in, and nodes/words_zh.py says each in Chinese under the same key.
@@ -9,7 +10,9 @@ takes them in, and nodes/words_zh.py says each in Chinese under the same key.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
+
+from schema import said as below
 
 __all__ = ["ENGLISH", "Said", "said"]
 
@@ -26,32 +29,13 @@ ENGLISH: dict[str, str] = {
 }
 
 
-class Said(str):
-    """A message for people: its English text (what it is as a ``str``), kept with its
-    key (``m.<key>`` in the word tables) and the values it names; a value may itself be
-    a :class:`Said`."""
-
-    key: str
-    values: tuple[tuple[str, Any], ...]
-
-    def __new__(cls, key: str, values: tuple[tuple[str, Any], ...] = ()) -> Self:
-        text = cls.english(key).format(**dict(values))
-        made = super().__new__(cls, text)
-        made.key, made.values = key, values
-        return made
+class Said(below.Said):
+    """A message for people said in sync/ (:class:`schema.said.Said`, with the English
+    texts of :data:`ENGLISH`)."""
 
     @classmethod
     def english(cls, key: str) -> str:
-        """The English text of ``key``, with its ``{value}`` fields."""
         return ENGLISH[f"m.{key}"]
-
-    def __getnewargs__(self) -> tuple[str, tuple[tuple[str, Any], ...]]:  # type: ignore[override]
-        return self.key, self.values
-
-    def said_in(self, words: dict[str, str]) -> str:
-        """The message in the language of ``words`` (a table of ``m.<key>`` texts)."""
-        values = {k: v.said_in(words) if isinstance(v, Said) else v for k, v in self.values}
-        return words[f"m.{self.key}"].format(**values)
 
 
 def said(key: str, /, **values: Any) -> Said:

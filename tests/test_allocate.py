@@ -143,8 +143,8 @@ def test_only_down_the_tree(province: Network, code: str, to: str, why: str) -> 
 @pytest.mark.parametrize(
     ("amount", "why"),
     [
-        ("1.234", "at most two decimals"),
-        ("abc", "at most two decimals"),
+        ("1.234", "不是以元为单位、最多两位小数的金额"),
+        ("abc", "不是以元为单位、最多两位小数的金额"),
         ("0", "more than zero"),
         ("-5", "more than zero"),
     ],

@@ -65,7 +65,7 @@ def test_amounts_beyond_the_bound_are_refused_at_every_entry_point(
     for amount in ("10000000000000.01", "92233720368547758.08", "1" + "0" * 40):
         result = allocate(province, "410000", "410100", amount)
         assert result.exit_code == 3, result.output
-        assert "more than the largest amount of one line" in result.stderr
+        assert "元超过单行最大金额 10,000,000,000,000.00 元" in result.stderr
         assert "Traceback" not in result.output + result.stderr
     batch = tmp_path / "batch.csv"
     batch.write_text(
@@ -88,7 +88,7 @@ def test_amounts_beyond_the_bound_are_refused_at_every_entry_point(
         province, "410181", "ledger", "add", "--date", "2026-10-15", "--code", "2050202",
         "--amount", "10000000000000.01", "--appropriation", PARENT,
     )  # fmt: skip
-    assert spend.exit_code == 3 and "more than the largest amount" in spend.stderr
+    assert spend.exit_code == 3 and "元超过单行最大金额" in spend.stderr
     listed = run(province, "410181", "appropriations")
     assert listed.exit_code == 0 and "10,000,000,000,000.00" in listed.output
 

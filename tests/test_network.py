@@ -118,6 +118,7 @@ def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "fiscalsync"
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FISCALSYNC_")}
+    env.update(LANG="C.UTF-8", LC_ALL="", LC_MESSAGES="")  # a server's locale names none
     done = subprocess.run(
         [*command, "demo", str(tmp_path / "demo")],
         capture_output=True,
@@ -127,7 +128,8 @@ def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "8 nodes" in out and "2. Allocation: 8 lines, 18,750,000.00 元" in out
+    # in the operator's language: Chinese by default
+    assert "共 8 个节点" in out and "向各市和省直管县下达指标 8 条，共 18,750,000.00 元。" in out
     # Every line the province issued is acknowledged in full by its recipient's receipt.
     issued = [line.split() for line in out.splitlines() if line.startswith("410000-2026-")]
     assert len(issued) == 8 and all(cells[-1] == cells[-2] for cells in issued)
@@ -141,7 +143,7 @@ def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
     assert "汇总报表 (6)" in out and "410181 v1" in out  # 巩义市, 省直管县
     assert "财政收支月报" in out and "金额单位：元" in out  # the title block
     # on the demo's own calendar: on time, one late and one missing, every time
-    assert "5 of 7 node(s) reported on time." in out
+    assert "7 个单位中 5 个按时报送。" in out
     assert "410322  孟津县  逾期  2026-11-05  2026-11-07 15:00" in out
     assert "410122  中牟县  未报  2026-11-05  -" in out
     status = subprocess.run(

@@ -87,8 +87,8 @@ def test_database_newer_than_the_code_is_refused(node_home: Path) -> None:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
     result = run("--home", node_home, "db", "upgrade")
     assert result.exit_code == 9
-    assert result.stderr.startswith("Error: the database is at schema revision 9999_future")
-    assert "Hint: upgrade fiscalsync" in result.stderr
+    assert result.stderr.startswith("错误：数据库结构版本为 9999_future，比本 fiscalsync 新")
+    assert "提示：先在本机升级 fiscalsync" in result.stderr
     status = json.loads(run("--home", node_home, "status", "--json").output)
     assert status["database"]["up_to_date"] is False
 
@@ -133,7 +133,7 @@ def test_init_with_unreachable_postgres(tmp_path: Path, demo_topology: Path) -> 
     )
     assert result.exit_code == 5
     first = result.stderr.splitlines()[0]
-    assert first.startswith("Error: cannot create database") and "secret" not in first
+    assert first.startswith("错误：无法创建数据库 ") and "secret" not in first
     assert leftovers(tmp_path) == []
 
 

@@ -480,9 +480,8 @@ class Inspection:
                         Finding(
                             Kind.QUARANTINE_MISSING,
                             f"quarantine entry {row.id}",
-                            f"its file {row.filename} is gone",
-                            f"drop the entry: 'fiscalsync quarantine drop {row.id}' (the origin's "
-                            "retransmission heals the channel)",
+                            said("ck_q_file_gone", file=row.filename),
+                            said("ck_act_q_drop", id=row.id),
                         ),
                     )
                 )
@@ -498,23 +497,22 @@ class Inspection:
                         Finding(
                             Kind.QUARANTINE_STRAY,
                             name,
-                            f"in quarantine/, but its entry {entry.id} was dropped",
-                            "harmless: 'fiscalsync check --repair' deletes it",
+                            said("ck_q_dropped", id=entry.id),
+                            said("ck_act_repair"),
                             removable=path,
                         ),
                     )
                 )
             else:
-                why = "no entry names it" if entry is None else f"its entry {entry.id} was released"
+                why = said("ck_q_no_entry") if entry is None else said("ck_q_released", id=entry.id)
                 found.append(
                     (
                         0,
                         Finding(
                             Kind.QUARANTINE_STRAY,
                             name,
-                            f"in quarantine/, but {why}",
-                            "move it to spool/incoming/ to have it verified again by the next "
-                            "sync, or delete it",
+                            why,
+                            said("ck_act_q_stray"),
                         ),
                     )
                 )

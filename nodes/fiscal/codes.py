@@ -128,7 +128,7 @@ def _check(raw: dict[str, Any], where: str, extension: bool) -> CodeItem:
     item = CodeItem(codeset, year, code, name, parent, level, extension)
     problem = misfit(code_item, item.as_row())
     if problem is not None:
-        raise InputError(f"{where}: {problem}")
+        raise InputError(said("row_misfit", where=where, problem=problem))
     return item
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from nodes.fiscal.appropriations.balances import balances, issued_events
 from nodes.fiscal.appropriations.operations import BUDGET_LEVELS, INDICATOR_KINDS, SOURCES
-from nodes.labels import said
+from nodes.labels import recalled, said
 from schema.channels import changeset_log, outbox
 from schema.engine import reading
 from schema.sums import total
@@ -196,6 +196,7 @@ def history(node: Node, ident: str) -> History:
                 outbox.c.receipt_id,
                 outbox.c.receipt_verdict.label("verdict"),
                 outbox.c.receipt_reason.label("reason"),
+                sa.null().label("reason_said"),  # the recipient's: its receipt's English
             ).select_from(
                 appropriation_event.outerjoin(
                     outbox, outbox.c.id == appropriation_event.c.changeset_id
@@ -207,6 +208,7 @@ def history(node: Node, ident: str) -> History:
                 changeset_log.c.receipt_id,
                 changeset_log.c.verdict,
                 changeset_log.c.reason,
+                changeset_log.c.reason_said,
             ).select_from(
                 appropriation_event.outerjoin(
                     changeset_log, changeset_log.c.id == appropriation_event.c.changeset_id
@@ -223,7 +225,7 @@ def history(node: Node, ident: str) -> History:
                 changeset_id=e.changeset_id,
                 receipt_id=e.receipt_id,
                 verdict=e.verdict,
-                reason=e.reason,
+                reason=e.reason and recalled(e.reason, e.reason_said),
             )
             for e in conn.execute(
                 log_query.where(appropriation_event.c.appropriation_id == ident).order_by(
@@ -284,7 +286,14 @@ def refused(node: Node) -> list[Refusal]:
     ]
     found.extend(
         Refusal(
-            "taken", r.id, r.kind, r.origin, r.recipient, int(r.seq), r.applied_at, r.reason or ""
+            "taken",
+            r.id,
+            r.kind,
+            r.origin,
+            r.recipient,
+            int(r.seq),
+            r.applied_at,
+            recalled(r.reason or "", r.reason_said),
         )
         for r in taken
     )

@@ -36,6 +36,7 @@ from nodes.fiscal.appropriations.operations import (
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
+from nodes.labels import named, said
 from schema.bulk import insert_rows
 from schema.locks import lock_rows
 from schema.sums import total
@@ -254,14 +255,14 @@ def _name_known_ids(conn: Connection, verified: Verified) -> None:
         query = sa.select(appropriation.c.id).where(appropriation.c.id.in_(ids)).limit(1)
         known = conn.execute(query).scalar_one_or_none()
         if known is not None:
-            raise InputError(f"appropriation {known} was already issued")
+            raise InputError(said("recv_already_issued", ident=known))
 
     for op in verified.operations():
         if op.get("op") != "issue":
             continue
         ident = op["id"]
         if ident in seen:
-            raise InputError(f"the same appropriation id {ident} is issued twice in one change-set")
+            raise InputError(said("recv_issued_twice", ident=ident))
         seen.add(ident)
         batch.append(ident)
         if len(batch) == _NAMING:
@@ -321,11 +322,16 @@ def _number_adjustments(
             continue
         row = held.get(ident)
         if row is None or row.recipient != recipient:
-            raise InputError(f"{kind} of unknown appropriation {ident}")
+            raise InputError(said("recv_unknown", kind=named("event", kind), ident=ident))
         if row.issuer != issuer:
             raise InputError(
-                f"{kind} of {ident} refused: only its issuer {row.issuer} may change it, "
-                f"not {issuer}"
+                said(
+                    "recv_not_issuer",
+                    kind=named("event", kind),
+                    ident=ident,
+                    issuer=row.issuer,
+                    sender=issuer,
+                )
             )
         if ident in closed and (
             kind != "recover" or -amount != stated.get(ident) or marks.get(ident) != closed[ident]

@@ -159,7 +159,7 @@ def fitting(table: sa.Table, where: str, row: dict[str, Any]) -> dict[str, Any]:
     """``row`` if every value fits its column of ``table``; else InputError naming it."""
     problem = misfit(table, row)
     if problem is not None:
-        raise InputError(f"{where}: {problem}")
+        raise InputError(said("row_misfit", where=where, problem=problem))
     return row
 
 
