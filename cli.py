@@ -2555,11 +2555,10 @@ def ledger_import(ctx: click.Context, file: Path, lang: str) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 ledger import payments-2026-10.csv
     """
-    entries = ledger.read_entries(file)
+    entries = ledger.read_entries(file)  # streamed: read once, a row at a time
     with _writing(ctx) as node:
         count = ledger.record(node, entries, actor=getpass.getuser())
-    spent = sum(e.amount_fen for e in entries if e.direction == "expenditure")
-    received = sum(e.amount_fen for e in entries if e.direction == "revenue")
+    spent, received = entries.spent_fen, entries.received_fen
     click.echo(
         labels(lang)["m.done_recorded_file"].format(
             count=count, name=file.name, spent=format_yuan(spent), received=format_yuan(received)

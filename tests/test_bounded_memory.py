@@ -24,6 +24,7 @@ from nodes.fiscal.appropriations.issuing import Allocation
 from nodes.network import Network, sync_network
 from schema.channels import outbox
 from schema.tables import appropriation, appropriation_event
+from schema.types import format_yuan
 from sync.errors import RowsRefused
 
 FUNCS = ("2050201", "2050202", "2050203", "2080101", "2100101")
@@ -207,6 +208,8 @@ atexit.register(peak)
 from nodes.fiscal.appropriations import issuing, listings
 issuing.BATCH = 500
 listings.STREAM_ROWS = 500
+from nodes.fiscal import ledger
+ledger.CHUNK = 500
 from cli import cli
 cli(sys.argv[1:], prog_name="fiscalsync")
 """
@@ -347,3 +350,94 @@ def test_repeats_are_named_exactly_when_the_fixed_size_filter_says_seen_to_every
         ]
         issued = appropriations.allocate(node, Once(lines(100)), actor="test")
     assert len(issued) == 100
+
+
+def _write_ledger(path: Path, count: int) -> tuple[int, int]:
+    """A CSV of ``count`` varied entries (expenditures and revenues); their totals in fen."""
+    spent = received = 0
+    with path.open("w", encoding="utf-8") as out:
+        out.write("date,direction,code,econ,amount,memo\n")
+        for n in range(count):
+            fen = 100 + (n * 7919) % 9_999_901
+            if n % 4:
+                spent += fen
+                line = f"expenditure,{FUNCS[n % len(FUNCS)]},{'50201' if n % 2 else '51301'}"
+            else:
+                received += fen
+                line = "revenue,10199,"
+            out.write(
+                f"2026-{1 + n % 12:02d}-{1 + n % 28:02d},{line},{fen // 100}.{fen % 100:02d},"
+                f"第{n}笔 {'款' * (n % 30)}\n"
+            )
+    return spent, received
+
+
+def test_a_ledger_file_is_imported_from_one_pass_in_chunks(
+    province: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The file is read once (an iterable that refuses a second pass will do), written a
+    chunk at a time, all or nothing; a bad row far down refuses the chunks before it."""
+    from nodes.fiscal import ledger
+
+    monkeypatch.setattr(ledger, "CHUNK", 40)
+    book = tmp_path / "book.csv"
+    spent, received = _write_ledger(book, 250)
+    home = province.path / "410102"
+
+    class OnceEntries:
+        def __init__(self) -> None:
+            self.file = ledger.read_entries(book)
+            self.passes = 0
+
+        def __iter__(self) -> Iterator[ledger.Entry]:
+            self.passes += 1
+            assert self.passes == 1, "the entries were read twice"
+            return iter(self.file)
+
+    given = OnceEntries()
+    with Node.open(home) as node:
+        assert ledger.record(node, given, actor="test") == 250
+    assert (given.file.spent_fen, given.file.received_fen) == (spent, received)
+    with Node.open(home) as node:
+        recorded = ledger.entries(node)
+    assert len(recorded) == 250
+    assert sum(e.amount_fen for e in recorded if e.direction == "expenditure") == spent
+    bad = tmp_path / "bad.csv"
+    _write_ledger(bad, 200)
+    with bad.open("a", encoding="utf-8") as out:
+        out.write("2026-10-01,expenditure,2059998,,1.00,\n")  # row 202: an unknown code
+    refused = CliRunner().invoke(cli, ["--home", str(home), "ledger", "import", str(bad)])
+    assert refused.exit_code == 3
+    assert "bad.csv row 202: functional classification" in refused.stderr
+    with Node.open(home) as node:
+        assert len(ledger.entries(node)) == 250  # nothing of the refused file
+    more = tmp_path / "more.csv"
+    spent, received = _write_ledger(more, 90)
+    done = CliRunner().invoke(
+        cli, ["--home", str(home), "ledger", "import", str(more), "--lang", "en"]
+    )
+    assert done.exit_code == 0, done.stderr
+    assert done.output == (
+        f"Recorded 90 entries from more.csv: expenditure {format_yuan(spent)} 元, "
+        f"revenue {format_yuan(received)} 元.\n"
+    )
+
+
+@pytest.mark.slow
+def test_the_peak_memory_of_ledger_import_does_not_grow_with_the_rows(
+    province: Network, tmp_path: Path
+) -> None:
+    """``ledger import`` of 2,000 and then 20,000 entries, chunks of 500: the child's own
+    high-water mark may not grow by what holding the extra entries would take (about
+    1.5 KB an entry, 30 MB here)."""
+    home = province.path / "410102"
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    _write_ledger(small, 2_000)
+    spent, _received = _write_ledger(large, 20_000)
+    import_small = _peak_mb(home, "ledger", "import", str(small))
+    import_large = _peak_mb(home, "ledger", "import", str(large))
+    from nodes.fiscal import ledger
+
+    with Node.open(home) as node:
+        assert len(ledger.entries(node)) == 22_000
+    assert import_large - import_small < 8, (import_small, import_large)
