@@ -29,11 +29,12 @@ def engine(db_url: str):  # type: ignore[no-untyped-def]
 def test_migrations_build_exactly_the_declared_tables(engine: sa.Engine, backend: str) -> None:
     assert migrate.current_revision(engine) is None
     assert migrate.upgrade(engine) == migrate.head_revision()
-    with engine.connect() as conn:
-        def include(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-            # a foreign key declared for the other database only
-            return reflected or type_ != "foreign_key_constraint" or enforced(obj, backend)
 
+    def include(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+        # a foreign key declared for the other database only
+        return reflected or type_ != "foreign_key_constraint" or enforced(obj, backend)
+
+    with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_object": include})
         diff = compare_metadata(context, metadata)
     assert diff == []
