@@ -2196,24 +2196,38 @@ def _show_statement(statement: Any, lang: str) -> None:
             transit=s.in_transit,
         )
     )
-    rows = statement.finding_rows(words)
-    if rows:
-        columns, rows = _finding_words(rows, lang)
-        click.echo(tabular.render_text(columns, rows))
+    tabular.write_text(
+        sys.stdout,
+        _finding_columns(lang),
+        lambda: _finding_words(statement.finding_rows(words), lang),
+    )
 
 
-def _finding_words(
-    rows: list[list[Any]], lang: str
-) -> tuple[list[tabular.Column], list[list[Any]]]:
-    """Findings for people: the label of each kind in ``lang`` alone (the statement's
-    labels read "下级缺失 missing below")."""
+def _finding_columns(lang: str) -> list[tabular.Column]:
     words = labels(lang)
-    shown = []
+    return [tabular.Column(c.key, words[f"r.{c.key}"], c.kind) for c in RECONCILE_COLUMNS]
+
+
+def _finding_words(rows: Iterable[list[Any]], lang: str) -> Iterator[list[Any]]:
+    """Findings for people: the label of each kind in ``lang`` alone (the statement's
+    labels read "下级缺失 missing below"), as they come."""
     for kind, label, *rest in rows:
         chinese, _, english = str(label).partition(" ")
-        shown.append([kind, english or chinese if lang == "en" else chinese, *rest])
-    columns = [tabular.Column(c.key, words[f"r.{c.key}"], c.kind) for c in RECONCILE_COLUMNS]
-    return columns, shown
+        yield [kind, english or chinese if lang == "en" else chinese, *rest]
+
+
+def _echo_json(head: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+    """Print ``{**head, key: [*items]}`` as ``json.dumps(..., indent=2)`` would, the items
+    written as they come (bounded memory); ``key`` comes last."""
+    text = json.dumps({**head, key: []}, ensure_ascii=False, indent=2)
+    opening, _, _closing = text.rpartition("[]")
+    click.echo(opening + "[", nl=False)
+    first = True
+    for item in items:
+        dumped = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
+        click.echo(("\n    " if first else ",\n    ") + dumped, nl=False)
+        first = False
+    click.echo(("]" if first else "\n  ]") + "\n}")
 
 
 def _session_rows(sessions: Iterable[Any], words: dict[str, str] | None) -> list[list[Any]]:
@@ -2278,25 +2292,37 @@ def reconcile_show(
                 empty=words["r.empty"],
             )
             return
-        statement = reconcile.statement.load(node, ident)
-    if fmt == "table":
-        _show_statement(statement, lang)
-        return
-    if fmt == "html":
-        text = reconcile.statement.render_html(statement, zone)
-        if output is None:
-            click.echo(text)
+        statement = reconcile.statement.load(node, ident)  # its findings read as written
+        if fmt == "table":
+            _show_statement(statement, lang)
+            return
+        if fmt == "html":
+            parts = reconcile.statement.html_parts(statement, zone)
+            if output is None:
+                for part in parts:
+                    click.echo(part, nl=False)
+                click.echo()
+            else:
+                with output.open("w", encoding="utf-8") as written:
+                    written.writelines(parts)
+                click.echo(f"Wrote the statement to {output}", err=True)
+            return
+        if fmt == "json" and output is None:
+            _echo_json(statement.head(), "findings", statement.finding_dicts())
+            return
+        if _for_people(fmt):
+            columns = _finding_columns(lang)
+
+            def rows() -> Iterator[list[Any]]:
+                return _finding_words(statement.finding_rows(labels(lang)), lang)
+
         else:
-            output.write_text(text, encoding="utf-8")
-            click.echo(f"Wrote the statement to {output}", err=True)
-        return
-    if fmt == "json" and output is None:
-        click.echo(json.dumps(statement.as_dict(), ensure_ascii=False, indent=2))
-        return
-    columns, rows = RECONCILE_COLUMNS, statement.finding_rows()
-    if _for_people(fmt):
-        columns, rows = _finding_words(statement.finding_rows(labels(lang)), lang)
-    _emit(columns, rows, fmt, output, title=statement.session.id, empty="")
+            columns = RECONCILE_COLUMNS
+
+            def rows() -> Iterator[list[Any]]:
+                return statement.finding_rows()
+
+        _emit(columns, rows, fmt, output, title=statement.session.id, empty="")
 
 
 @cli.group("appropriations", cls=_Group, invoke_without_command=True)
@@ -2562,11 +2588,10 @@ def ledger_import(ctx: click.Context, file: Path, lang: str) -> None:
     Example:
       fiscalsync --home /srv/fiscalsync/410102 ledger import payments-2026-10.csv
     """
-    entries = ledger.read_entries(file)
+    entries = ledger.read_entries(file)  # streamed: read once, a row at a time
     with _writing(ctx) as node:
         count = ledger.record(node, entries, actor=getpass.getuser())
-    spent = sum(e.amount_fen for e in entries if e.direction == "expenditure")
-    received = sum(e.amount_fen for e in entries if e.direction == "revenue")
+    spent, received = entries.spent_fen, entries.received_fen
     click.echo(
         labels(lang)["m.done_recorded_file"].format(
             count=count, name=file.name, spent=format_yuan(spent), received=format_yuan(received)
@@ -3296,15 +3321,21 @@ def report_direct(
       fiscalsync --home /srv/fiscalsync/410100 report direct --year 2026
       fiscalsync --home /srv/fiscalsync/410100 report direct --format xlsx -o direct.xlsx
     """
-    with Node.open(_home(ctx)) as node:
-        funds = appropriations.direct_funds(node, year)
-        name = f"{node.spec.code} {node.spec.name}"
     # csv and json are for programs: English keys and words, whatever the language.
-    shape = reports.direct_layout(name, funds, lang if _for_people(fmt) else "en")
-    if fmt == "table" and output is None and shape.rows:
-        click.echo("\n".join(shape.heading))
+    words = lang if _for_people(fmt) else "en"
     empty = "没有直达资金。" if lang == "zh" else "No direct funds."
-    _emit(shape.columns, shape.rows, fmt, output, title="direct", empty=empty)
+    with Node.open(_home(ctx)) as node:
+        shape = reports.direct_layout(f"{node.spec.code} {node.spec.name}", [], words)
+
+        def rows() -> Iterator[list[Any]]:  # streamed: read again for each pass
+            return reports.direct_rows(appropriations.iter_direct_funds(node, year), words)
+
+        if fmt == "table" and output is None:
+            probe = appropriations.iter_direct_funds(node, year)
+            if next(probe, None) is not None:
+                click.echo("\n".join(shape.heading))
+            probe.close()
+        _emit(shape.columns, rows, fmt, output, title="direct", empty=empty)
 
 
 @cli.group("budget", cls=_Group)

@@ -13,7 +13,8 @@ Two forms, each the database's own consistent export:
   transaction: the same snapshot for all tables, without a lock that blocks a writer.
   Loading runs the migrations up to the snapshot's schema revision on an empty database,
   then, in one transaction, drops the tables' keys and indexes, ``COPY … FROM STDIN``
-  each table and builds the keys and indexes again (as ``pg_restore`` does).
+  each table and builds the keys and indexes again (as ``pg_restore`` does); the
+  references PostgreSQL does not enforce are checked too (:mod:`schema.references`).
 
 Channel heads and the schema revision are read inside the same snapshot, so what a
 backup says of itself is exactly what it holds.
@@ -33,7 +34,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from schema import migrate
+from schema import migrate, references
 from schema.engine import redact
 from schema.errors import DatabaseError
 from schema.said import said
@@ -250,6 +251,12 @@ def load_postgresql(
                 raise
         for statement in rebuild:
             cursor.execute(statement)
+        broken = references.dangling(conn)
+        if broken:
+            raise DatabaseError(
+                f"the snapshot holds a row whose reference points at nothing: {broken[0]}",
+                hint="restore from another backup; this one is not a consistent database",
+            )
         for table in tables():
             for column in table.columns:
                 if column.autoincrement is True and isinstance(column.type, sa.Integer):

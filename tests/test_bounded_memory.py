@@ -24,6 +24,7 @@ from nodes.fiscal.appropriations.issuing import Allocation
 from nodes.network import Network, sync_network
 from schema.channels import outbox
 from schema.tables import appropriation, appropriation_event
+from schema.types import format_yuan
 from sync.errors import RowsRefused
 
 FUNCS = ("2050201", "2050202", "2050203", "2080101", "2100101")
@@ -207,6 +208,10 @@ atexit.register(peak)
 from nodes.fiscal.appropriations import issuing, listings
 issuing.BATCH = 500
 listings.STREAM_ROWS = 500
+from nodes.fiscal.appropriations import direct
+direct.STREAM_ROWS = 500
+from nodes.fiscal import ledger
+ledger.CHUNK = 500
 from cli import cli
 cli(sys.argv[1:], prog_name="fiscalsync")
 """
@@ -216,7 +221,7 @@ BATCH_RECIPIENTS = ("410100", "410300", "410181", "410102", "410122", "410322")
 
 def _write_batch(path: Path, count: int, first_doc: int) -> None:
     """A CSV batch of ``count`` varied lines, 文号 numbered from ``first_doc``."""
-    head = "recipient,amount,func,econ,fund,doc,title,year\n"
+    head = "recipient,amount,func,econ,fund,doc,title,year,direct\n"
     with path.open("w", encoding="utf-8") as out:
         out.write(head)
         for n in range(count):
@@ -224,7 +229,7 @@ def _write_batch(path: Path, count: int, first_doc: int) -> None:
                 f"{BATCH_RECIPIENTS[n % 6]},{1 + (n * 7919) % 999_999}.{n % 100:02d},"
                 f"{FUNCS[n % len(FUNCS)]},{'50201' if n % 2 else '51301'},111,"
                 f"豫财{'预教社'[n % 3]}〔2026〕{first_doc + n // 4}号,第{n}行 {'项' * (n % 40)},"
-                "2026\n"
+                f"2026,{'否' if n % 5 == 0 else '是'}\n"
             )
 
 
@@ -250,16 +255,20 @@ def test_the_peak_memory_of_allocate_file_and_the_listing_does_not_grow_with_the
 ) -> None:
     """The same commands over 2,000 and then 20,000 more rows, blocks of 500: the child's
     own high-water mark may not grow by what holding the extra rows would take (about
-    2 KB a line for allocate, 4 KB a row for the JSON listing, 40 MB and more here)."""
+    2 KB a line for allocate, 4 KB a row for the JSON listing, 1.3 KB a row for the
+    直达资金 report, 20 MB and more here)."""
     home = province.path / "410000"
     small, large = tmp_path / "small.csv", tmp_path / "large.csv"
     _write_batch(small, 2_000, first_doc=1)
     _write_batch(large, 20_000, first_doc=10_000)
     listing = ["appropriations", "--issued", "--format", "json", "-o"]
+    direct = ["report", "direct", "--format", "json", "-o"]
     allocate_small = _peak_mb(home, "allocate", "--file", str(small), "--year", "2026")
     list_small = _peak_mb(home, *listing, str(tmp_path / "small.json"))
+    direct_small = _peak_mb(home, *direct, str(tmp_path / "direct-small.json"))
     allocate_large = _peak_mb(home, "allocate", "--file", str(large), "--year", "2026")
     list_large = _peak_mb(home, *listing, str(tmp_path / "large.json"))
+    direct_large = _peak_mb(home, *direct, str(tmp_path / "direct-large.json"))
     with (tmp_path / "large.json").open(encoding="utf-8") as listed:
         records = json.load(listed)
     assert len(records) == 22_000 and len({r["id"] for r in records}) == 22_000
@@ -267,7 +276,13 @@ def test_the_peak_memory_of_allocate_file_and_the_listing_does_not_grow_with_the
         assert conn.execute(sa.select(sa.func.count()).select_from(appropriation)).scalar() == (
             22_000
         )
-    grown = {"allocate": allocate_large - allocate_small, "listing": list_large - list_small}
+    with (tmp_path / "direct-large.json").open(encoding="utf-8") as listed:
+        assert len(json.load(listed)) == 22_000 * 4 // 5 + 1  # the 直达 lines, then the total
+    grown = {
+        "allocate": allocate_large - allocate_small,
+        "listing": list_large - list_small,
+        "direct": direct_large - direct_small,
+    }
     assert max(grown.values()) < 12, (grown, allocate_small, list_small)
 
 
@@ -347,3 +362,188 @@ def test_repeats_are_named_exactly_when_the_fixed_size_filter_says_seen_to_every
         ]
         issued = appropriations.allocate(node, Once(lines(100)), actor="test")
     assert len(issued) == 100
+
+
+def _write_ledger(path: Path, count: int) -> tuple[int, int]:
+    """A CSV of ``count`` varied entries (expenditures and revenues); their totals in fen."""
+    spent = received = 0
+    with path.open("w", encoding="utf-8") as out:
+        out.write("date,direction,code,econ,amount,memo\n")
+        for n in range(count):
+            fen = 100 + (n * 7919) % 9_999_901
+            if n % 4:
+                spent += fen
+                line = f"expenditure,{FUNCS[n % len(FUNCS)]},{'50201' if n % 2 else '51301'}"
+            else:
+                received += fen
+                line = "revenue,10199,"
+            out.write(
+                f"2026-{1 + n % 12:02d}-{1 + n % 28:02d},{line},{fen // 100}.{fen % 100:02d},"
+                f"第{n}笔 {'款' * (n % 30)}\n"
+            )
+    return spent, received
+
+
+def test_a_ledger_file_is_imported_from_one_pass_in_chunks(
+    province: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The file is read once (an iterable that refuses a second pass will do), written a
+    chunk at a time, all or nothing; a bad row far down refuses the chunks before it."""
+    from nodes.fiscal import ledger
+
+    monkeypatch.setattr(ledger, "CHUNK", 40)
+    book = tmp_path / "book.csv"
+    spent, received = _write_ledger(book, 250)
+    home = province.path / "410102"
+
+    class OnceEntries:
+        def __init__(self) -> None:
+            self.file = ledger.read_entries(book)
+            self.passes = 0
+
+        def __iter__(self) -> Iterator[ledger.Entry]:
+            self.passes += 1
+            assert self.passes == 1, "the entries were read twice"
+            return iter(self.file)
+
+    given = OnceEntries()
+    with Node.open(home) as node:
+        assert ledger.record(node, given, actor="test") == 250
+    assert (given.file.spent_fen, given.file.received_fen) == (spent, received)
+    with Node.open(home) as node:
+        recorded = ledger.entries(node)
+    assert len(recorded) == 250
+    assert sum(e.amount_fen for e in recorded if e.direction == "expenditure") == spent
+    bad = tmp_path / "bad.csv"
+    _write_ledger(bad, 200)
+    with bad.open("a", encoding="utf-8") as out:
+        out.write("2026-10-01,expenditure,2059998,,1.00,\n")  # row 202: an unknown code
+    refused = CliRunner().invoke(cli, ["--home", str(home), "ledger", "import", str(bad)])
+    assert refused.exit_code == 3
+    assert "bad.csv row 202: functional classification" in refused.stderr
+    with Node.open(home) as node:
+        assert len(ledger.entries(node)) == 250  # nothing of the refused file
+    more = tmp_path / "more.csv"
+    spent, received = _write_ledger(more, 90)
+    done = CliRunner().invoke(
+        cli, ["--home", str(home), "ledger", "import", str(more), "--lang", "en"]
+    )
+    assert done.exit_code == 0, done.stderr
+    assert done.output == (
+        f"Recorded 90 entries from more.csv: expenditure {format_yuan(spent)} 元, "
+        f"revenue {format_yuan(received)} 元.\n"
+    )
+
+
+@pytest.mark.slow
+def test_the_peak_memory_of_ledger_import_does_not_grow_with_the_rows(
+    province: Network, tmp_path: Path
+) -> None:
+    """``ledger import`` of 2,000 and then 20,000 entries, chunks of 500: the child's own
+    high-water mark may not grow by what holding the extra entries would take (about
+    1.5 KB an entry, 30 MB here)."""
+    home = province.path / "410102"
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    _write_ledger(small, 2_000)
+    spent, _received = _write_ledger(large, 20_000)
+    import_small = _peak_mb(home, "ledger", "import", str(small))
+    import_large = _peak_mb(home, "ledger", "import", str(large))
+    from nodes.fiscal import ledger
+
+    with Node.open(home) as node:
+        assert len(ledger.entries(node)) == 22_000
+    assert import_large - import_small < 8, (import_small, import_large)
+
+
+def plain(fen: int) -> str:
+    """An amount as csv and json give it: yuan, two decimals, no grouping."""
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def test_the_direct_funds_report_streams_in_blocks_with_the_sums_of_each_block(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from nodes.fiscal.appropriations import direct
+
+    monkeypatch.setattr(direct, "STREAM_ROWS", 7)  # blocks much smaller than the report
+    count = 40
+    given = [replace(line, direct=bool(n % 2)) for n, line in enumerate(lines(count))]
+    with Node.open(province.path / "410000") as node:
+        appropriations.allocate(node, given, actor="test")
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    city = [line for line in given if line.recipient == "410100" and line.direct]
+    with Node.open(province.path / "410100") as node:
+        funds = direct.iter_direct_funds(node, 2026)
+        assert isinstance(funds, Iterator)  # a lazy iterator, not a list
+        first = next(funds)
+        funds.close()
+        down = [Allocation("410102", first.received_fen // 4, first.func_code, "50201", "111",
+                           "郑财预〔2026〕5号", 2026, parent_id=first.id)]  # fmt: skip
+        appropriations.allocate(node, down, actor="test")
+        held = list(direct.iter_direct_funds(node, 2026))
+    assert [f.received_fen for f in held] == [line.amount_fen for line in city]
+    assert held[0].allocated_fen == first.received_fen // 4  # the sums of its own block
+    assert [f.balance_fen for f in held[1:]] == [line.amount_fen for line in city[1:]]
+    home = ["--home", str(province.path / "410000"), "report", "direct", "--year", "2026"]
+    listed = CliRunner().invoke(cli, [*home, "--format", "json"])
+    assert listed.exit_code == 0, listed.stderr
+    rows = json.loads(listed.output)
+    issued = [line for line in given if line.direct]
+    assert [r["issued"] for r in rows[:-1]] == [plain(line.amount_fen) for line in issued]
+    assert rows[-1]["id"] == "Total"
+    assert rows[-1]["issued"] == plain(sum(line.amount_fen for line in issued))
+    table = CliRunner().invoke(cli, [*home, "--lang", "en"])
+    assert table.exit_code == 0, table.stderr
+    shown = table.output.splitlines()
+    assert "410000" in shown[0] and len(shown) == 2 + 2 + len(issued) + 1
+
+
+def test_a_statement_streams_its_findings(
+    province: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every appropriation of a recipient differs: the statement's findings are read from
+    the database in blocks as they are written, in every format, the same as before."""
+    from nodes.fiscal.reconcile import statement
+    from nodes.fiscal.reconcile.protocol import start
+
+    monkeypatch.setattr(statement, "STREAM_ROWS", 3)
+    count = 30
+    with Node.open(province.path / "410000") as node:
+        appropriations.allocate(node, lines(count), actor="test")
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    with Node.open(province.path / "410100") as node, node.engine.begin() as conn:
+        conn.execute(sa.update(appropriation).values(econ_code="50299"))
+    with Node.open(province.path / "410000") as node:
+        session = start(node, "410100", full=True)
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    city = sum(1 for line in lines(count) if line.recipient == "410100")
+    with Node.open(province.path / "410000") as node:
+        found = statement.load(node, session)
+        streamed = found.findings
+        assert isinstance(streamed, Iterator)  # a lazy iterator, not a list
+        next(streamed)
+        streamed.close()
+        whole = found.as_dict()
+    assert len(whole["findings"]) == city
+    assert {f["recipient"] for f in whole["findings"]} == {"50299"}
+    runner = CliRunner()
+    home = ["--home", str(province.path / "410000"), "reconcile", "show"]
+    as_json = runner.invoke(cli, [*home, "--format", "json"])
+    assert as_json.exit_code == 0, as_json.stderr
+    assert json.loads(as_json.output) == whole
+    assert as_json.output == json.dumps(whole, ensure_ascii=False, indent=2) + "\n"
+    page = tmp_path / "statement.html"
+    assert runner.invoke(cli, [*home, "--format", "html", "-o", str(page)]).exit_code == 0
+    with Node.open(province.path / "410000") as node:
+        assert page.read_text(encoding="utf-8") == statement.render_html(
+            statement.load(node, session), node.settings.time_zone
+        )
+    assert page.read_text(encoding="utf-8").count("&#x27;50299&#x27; held below") == city
+    table = runner.invoke(cli, [*home, "--lang", "en"])
+    assert table.exit_code == 0, table.stderr
+    assert sum("'50299' held below" in line for line in table.output.splitlines()) == city
+    target = tmp_path / "findings.csv"
+    assert runner.invoke(cli, [*home, "--format", "csv", "-o", str(target)]).exit_code == 0
+    assert len(target.read_text(encoding="utf-8").splitlines()) == city + 1

@@ -14,6 +14,7 @@ from schema import channels, metadata, migrate, tables
 from schema.bulk import insert_rows
 from schema.engine import BUSY_TIMEOUT_MS, ensure_database, open_engine
 from schema.errors import DatabaseError, DatabaseUnavailable, SchemaOutdated, SchemaTooNew
+from schema.references import enforced
 from schema.sums import total
 from schema.types import format_yuan, parse_yuan
 
@@ -25,11 +26,17 @@ def engine(db_url: str):  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
-def test_migrations_build_exactly_the_declared_tables(engine: sa.Engine) -> None:
+def test_migrations_build_exactly_the_declared_tables(engine: sa.Engine, backend: str) -> None:
     assert migrate.current_revision(engine) is None
     assert migrate.upgrade(engine) == migrate.head_revision()
+
+    def include(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+        # a foreign key declared for the other database only
+        return reflected or type_ != "foreign_key_constraint" or enforced(obj, backend)
+
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include})
+        diff = compare_metadata(context, metadata)
     assert diff == []
     assert migrate.check_schema(engine) == migrate.head_revision()
 
@@ -136,14 +143,14 @@ def test_foreign_keys_are_enforced(engine: sa.Engine) -> None:
     migrate.upgrade(engine)
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(
-            tables.appropriation_event.insert().values(
-                appropriation_id="nope",
-                seq=1,
-                kind="issue",
+            tables.ledger_entry.insert().values(
+                entry_date=datetime(2026, 1, 5, tzinfo=UTC).date(),
+                direction="expenditure",
+                func_code="2050202",
                 amount_fen=1,
-                doc_no="d",
-                actor="a",
-                at=datetime.now(UTC),
+                appropriation_id="nope",
+                recorded_at=datetime.now(UTC),
+                recorded_by="a",
             )
         )
 

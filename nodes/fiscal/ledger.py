@@ -10,11 +10,12 @@ row is named.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -22,7 +23,8 @@ from nodes import rejoin
 from nodes.fiscal.appropriations import balances
 from nodes.fiscal.appropriations.closed import closed_ids
 from nodes.fiscal.codes import Known
-from nodes.fiscal.tabular import read_table, refuse
+from nodes.fiscal.scratch import Problems, Spill, chunks
+from nodes.fiscal.tabular import Row, Table, open_table
 from nodes.labels import said
 from schema.bulk import insert_rows
 from schema.engine import reading
@@ -35,7 +37,16 @@ from sync.errors import InputError
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["DIRECTIONS", "Entry", "Recorded", "entries", "iter_entries", "read_entries", "record"]
+__all__ = [
+    "DIRECTIONS",
+    "Entry",
+    "EntryFile",
+    "Recorded",
+    "entries",
+    "iter_entries",
+    "read_entries",
+    "record",
+]
 
 DIRECTIONS = {
     "expenditure": "expenditure",
@@ -84,53 +95,89 @@ def _hint(problems: list[str], *, from_file: bool) -> str:
     return "fix what is named; nothing was recorded"
 
 
-def read_entries(path: Path) -> list[Entry]:
-    """Read a CSV or XLSX of entries. What is wrong with a row as written goes with its
-    entry (``Entry.problems``), so that :func:`record` names it with everything else it
-    finds (codes, balances), in one pass."""
-    sheet = read_table(path, COLUMNS, REQUIRED)
-    if not sheet.rows:
+class EntryFile:
+    """The entries of a CSV or XLSX file (:func:`read_entries`), read from the file again
+    on each iteration, one row at a time: bounded memory whatever the file's size. Each
+    full pass totals what it read: ``spent_fen`` (expenditures) and ``received_fen``."""
+
+    def __init__(self, table: Table) -> None:
+        self.path = table.path
+        self._table = table
+        self.spent_fen = 0
+        self.received_fen = 0
+
+    def __iter__(self) -> Iterator[Entry]:
+        self.spent_fen = self.received_fen = 0
+        for row in self._table:
+            entry = _entry(self.path, row)
+            if entry.direction == "expenditure":
+                self.spent_fen += entry.amount_fen
+            elif entry.direction == "revenue":
+                self.received_fen += entry.amount_fen
+            yield entry
+
+
+def read_entries(path: Path) -> EntryFile:
+    """Open a CSV or XLSX of entries (its header checked at once). What is wrong with a row
+    as written goes with its entry (``Entry.problems``), so that :func:`record` names it
+    with everything else it finds (codes, balances)."""
+    table = open_table(path, COLUMNS, REQUIRED)
+    if next(iter(table), None) is None:
         raise InputError(
             said("ledger_no_entries", name=path.name),
             hint=said("budget_no_lines_hint", header=HEADER),
         )
-    entries = []
-    for row in sheet.rows:
-        where = f"{path.name} row {row.number}"
-        values = row.values
-        found = []
-        when = None
-        try:
-            when = date.fromisoformat(values["date"])
-        except ValueError:
-            found.append(f"date {values['date']!r} is not a date like 2026-10-15")
-        direction = DIRECTIONS.get(values["direction"].lower())
-        if direction is None:
-            found.append(f"direction {values['direction']!r} is not expenditure or revenue")
-        amount = 0
-        try:
-            amount = parse_yuan(values["amount"])
-        except ValueError as exc:
-            found.append(f"amount: {exc}")
-        entries.append(
-            Entry(
-                entry_date=when or date.min,
-                direction=direction or "",
-                code=values["code"],
-                amount_fen=amount,
-                econ=values.get("econ") or None,
-                appropriation_id=values.get("appropriation") or None,
-                memo=values.get("memo", ""),
-                label=where,
-                problems=tuple(found),
-            )
-        )
-    return entries
+    return EntryFile(table)
+
+
+def _entry(path: Path, row: Row) -> Entry:
+    values = row.values
+    found = []
+    when = None
+    try:
+        when = date.fromisoformat(values["date"])
+    except ValueError:
+        found.append(f"date {values['date']!r} is not a date like 2026-10-15")
+    direction = DIRECTIONS.get(values["direction"].lower())
+    if direction is None:
+        found.append(f"direction {values['direction']!r} is not expenditure or revenue")
+    amount = 0
+    try:
+        amount = parse_yuan(values["amount"])
+    except ValueError as exc:
+        found.append(f"amount: {exc}")
+    return Entry(
+        entry_date=when or date.min,
+        direction=direction or "",
+        code=values["code"],
+        amount_fen=amount,
+        econ=values.get("econ") or None,
+        appropriation_id=values.get("appropriation") or None,
+        memo=values.get("memo", ""),
+        label=f"{path.name} row {row.number}",
+        problems=tuple(found),
+    )
+
+
+CHUNK = 5_000
+"""Entries written at a time, once every entry is checked."""
+_ENTRIES = "entries"  # the spill of the entries as checked
+_COLUMNS = (
+    "entry_date",
+    "direction",
+    "func_code",
+    "econ_code",
+    "amount_fen",
+    "appropriation_id",
+    "memo",
+    "recorded_at",
+    "recorded_by",
+)
 
 
 def record(
     node: Node,
-    entries: list[Entry],
+    entries: Iterable[Entry],
     *,
     actor: str,
     clock: Clock = SYSTEM_CLOCK,
@@ -138,108 +185,152 @@ def record(
 ) -> int:
     """Record every entry, all or nothing; return how many.
 
+    ``entries`` is read once, one at a time (a generator or an :class:`EntryFile` will
+    do), as ``allocate`` reads its lines (:mod:`nodes.fiscal.scratch`): each entry as
+    written, its codes and amount are checked in a first pass and kept in a scratch file;
+    the appropriations spent against are then locked, and a second pass over the scratch
+    file checks what they allow and writes the entries, ``CHUNK`` at a time, in the same
+    transaction. Every bad entry is named (the first fifty of each pass, all counted).
+
     The appropriations spent against are locked before their balances are read, so two
     operators (or an operator and the agent applying a recovery) never both take the same
     available balance: the second waits, then sees what the first one left.
     """
     me = node.spec.code
     now = clock.now()
-    with node.engine.begin() as conn:
-        rejoin.require_joined(conn, node.spec.code)
-        known = Known(conn)
-        wanted = {e.appropriation_id for e in entries if e.appropriation_id}
-        held = {r.id: r for r in lock_rows(conn, appropriation.c.id, wanted) if r.recipient == me}
-        left = balances(conn, list(held))
-        closed = closed_ids(conn, list(held))
-        problems = []
-        for number, entry in enumerate(entries, 1):
-            where = entry.label or f"entry {number}"
-            problems.extend(f"{where}: {p}" for p in entry.problems)
-            if entry.problems and (not entry.direction or entry.entry_date == date.min):
-                continue  # what the rest is checked against is unreadable, and named
-            year = entry.entry_date.year
-            if entry.problems and entry.amount_fen == 0:
-                pass  # its amount is named already
-            elif entry.amount_fen <= 0:
-                problems.append(f"{where}: amount must be more than zero")
-            elif entry.amount_fen > MAX_AMOUNT_FEN:
-                problems.append(
-                    f"{where}: amount {format_yuan(entry.amount_fen)} 元 is more than the "
-                    f"largest amount of one entry, {format_yuan(MAX_AMOUNT_FEN)} 元"
-                )
-            for what, text, limit in (
-                ("memo", entry.memo, MEMO_LIMIT),
-                ("code", entry.code, CODE_LIMIT),
-                ("econ", entry.econ or "", CODE_LIMIT),
-            ):
-                if len(text) > limit:
-                    problems.append(f"{where}: {what} is longer than {limit} characters")
-            if entry.direction not in ("expenditure", "revenue"):
-                problems.append(f"{where}: direction must be expenditure or revenue")
-                continue
-            codeset = "func" if entry.direction == "expenditure" else "revenue"
-            if problem := known.problem(codeset, year, entry.code):
-                problems.append(f"{where}: {problem}")
-            if entry.econ and (problem := known.problem("econ", year, entry.econ)):
-                problems.append(f"{where}: {problem}")
-            ident = entry.appropriation_id
-            if ident is None:
-                continue
-            if entry.direction == "revenue":
-                problems.append(f"{where}: a revenue is not spent against an appropriation")
-                continue
-            if ident not in held:
-                problems.append(f"{where}: {ident} is not an appropriation received here")
-                continue
-            if held[ident].func_code != entry.code:
-                problems.append(
-                    f"{where}: {ident} is for {held[ident].func_code}, not for {entry.code}"
-                )
-            if held[ident].year != year:
-                problems.append(f"{where}: {ident} belongs to {held[ident].year}, not {year}")
-            if ident in closed:
-                problems.append(
-                    f"{where}: {ident} is of {closed[ident]}, closed here (已结转): nothing "
-                    "more is spent against it"
-                )
-            left[ident] = left.get(ident, 0) - max(entry.amount_fen, 0)
-            if left[ident] < 0:
-                problems.append(
-                    f"{where}: spending {format_yuan(entry.amount_fen)} 元 exceeds what is "
-                    f"still available of {ident}: "
-                    f"{format_yuan(left[ident] + entry.amount_fen)} 元"
-                )
-        if problems:
-            refuse(problems, "recorded", _hint(problems, from_file=any(e.label for e in entries)))
-        rows = [
-            (
-                e.entry_date.isoformat(),
-                e.direction,
-                e.code,
-                e.econ,
-                e.amount_fen,
-                e.appropriation_id,
-                e.memo,
-                now,
-                actor,
-            )
-            for e in entries
-        ]
-        columns = (
-            "entry_date",
-            "direction",
-            "func_code",
-            "econ_code",
-            "amount_fen",
-            "appropriation_id",
-            "memo",
-            "recorded_at",
-            "recorded_by",
-        )
-        insert_rows(conn, ledger_entry, columns, rows)
+    found = Problems(("as written", "appropriations"))
+    with tempfile.TemporaryDirectory(prefix="fiscalsync-ledger-") as folder:
+        spill = Spill(Path(folder))
+        try:
+            with node.engine.begin() as conn:
+                rejoin.require_joined(conn, node.spec.code)
+                known = Known(conn)
+                wanted: set[str] = set()
+                from_file = False
+                count = 0
+                for count, entry in enumerate(entries, 1):
+                    where = entry.label or f"entry {count}"
+                    from_file = from_file or entry.label is not None
+                    readable = _static_problems(entry, where, known, found)
+                    if readable and entry.appropriation_id and entry.direction == "expenditure":
+                        wanted.add(entry.appropriation_id)
+                    spill.write(_ENTRIES, [*_fields(entry), where, readable])
+                held = {
+                    r.id: r
+                    for r in lock_rows(conn, appropriation.c.id, wanted)
+                    if r.recipient == me
+                }
+                left = balances(conn, list(held))
+                closed = closed_ids(conn, list(held))
+                for chunk in chunks(spill.read(_ENTRIES), CHUNK):
+                    for fields in chunk:
+                        *values, where, readable = fields
+                        entry = _from_fields(values)
+                        if readable and entry.appropriation_id and entry.direction == "expenditure":
+                            found.add("appropriations", _spending_problems(
+                                entry, where, held, left, closed
+                            ))  # fmt: skip
+                    if not found.count:
+                        rows = [(*fields[:7], now, actor) for fields in chunk]
+                        insert_rows(conn, ledger_entry, _COLUMNS, rows)
+                if found.count:
+                    found.refuse("recorded", _hint(found.listed(), from_file=from_file))
+        finally:
+            spill.close()
     if progress is not None:
-        progress(len(entries))
-    return len(entries)
+        progress(count)
+    return count
+
+
+def _fields(entry: Entry) -> list[Any]:
+    """An entry as it is kept in the scratch file, in the order of the table's columns."""
+    return [
+        entry.entry_date.isoformat(),
+        entry.direction,
+        entry.code,
+        entry.econ,
+        entry.amount_fen,
+        entry.appropriation_id,
+        entry.memo,
+    ]
+
+
+def _from_fields(values: list[Any]) -> Entry:
+    when, direction, code, econ, amount, ident, memo = values
+    return Entry(date.fromisoformat(when), direction, code, amount, econ, ident, memo)
+
+
+def _static_problems(entry: Entry, where: str, known: Known, found: Problems) -> bool:
+    """Add what is wrong with ``entry`` itself (as written, its codes and amount) to
+    ``found``; tell whether what the rest is checked against (its date and direction) is
+    readable."""
+    problems = [f"{where}: {p}" for p in entry.problems]
+    readable = not (entry.problems and (not entry.direction or entry.entry_date == date.min))
+    if readable:
+        problems += _checked(entry, where, known)
+    found.add("as written", problems)
+    return readable
+
+
+def _checked(entry: Entry, where: str, known: Known) -> list[str]:
+    problems = []
+    year = entry.entry_date.year
+    if entry.problems and entry.amount_fen == 0:
+        pass  # its amount is named already
+    elif entry.amount_fen <= 0:
+        problems.append(f"{where}: amount must be more than zero")
+    elif entry.amount_fen > MAX_AMOUNT_FEN:
+        problems.append(
+            f"{where}: amount {format_yuan(entry.amount_fen)} 元 is more than the "
+            f"largest amount of one entry, {format_yuan(MAX_AMOUNT_FEN)} 元"
+        )
+    for what, text, limit in (
+        ("memo", entry.memo, MEMO_LIMIT),
+        ("code", entry.code, CODE_LIMIT),
+        ("econ", entry.econ or "", CODE_LIMIT),
+    ):
+        if len(text) > limit:
+            problems.append(f"{where}: {what} is longer than {limit} characters")
+    if entry.direction not in ("expenditure", "revenue"):
+        problems.append(f"{where}: direction must be expenditure or revenue")
+        return problems
+    codeset = "func" if entry.direction == "expenditure" else "revenue"
+    if problem := known.problem(codeset, year, entry.code):
+        problems.append(f"{where}: {problem}")
+    if entry.econ and (problem := known.problem("econ", year, entry.econ)):
+        problems.append(f"{where}: {problem}")
+    if entry.appropriation_id is not None and entry.direction == "revenue":
+        problems.append(f"{where}: a revenue is not spent against an appropriation")
+    return problems
+
+
+def _spending_problems(
+    entry: Entry, where: str, held: dict[str, Any], left: dict[str, int], closed: dict[str, int]
+) -> list[str]:
+    """What the appropriation an expenditure is spent against allows (its row locked),
+    ``left`` taking the spending off its balance."""
+    ident = entry.appropriation_id
+    assert ident is not None
+    year = entry.entry_date.year
+    if ident not in held:
+        return [f"{where}: {ident} is not an appropriation received here"]
+    problems = []
+    if held[ident].func_code != entry.code:
+        problems.append(f"{where}: {ident} is for {held[ident].func_code}, not for {entry.code}")
+    if held[ident].year != year:
+        problems.append(f"{where}: {ident} belongs to {held[ident].year}, not {year}")
+    if ident in closed:
+        problems.append(
+            f"{where}: {ident} is of {closed[ident]}, closed here (已结转): nothing "
+            "more is spent against it"
+        )
+    left[ident] = left.get(ident, 0) - max(entry.amount_fen, 0)
+    if left[ident] < 0:
+        problems.append(
+            f"{where}: spending {format_yuan(entry.amount_fen)} 元 exceeds what is "
+            f"still available of {ident}: {format_yuan(left[ident] + entry.amount_fen)} 元"
+        )
+    return problems
 
 
 @dataclass(frozen=True)

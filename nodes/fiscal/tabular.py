@@ -413,12 +413,18 @@ def write_text(stream: IO[str], columns: Sequence[Column], rows: Callable[[], Ro
             for width, cell in zip(widths, _shown(columns, row), strict=True)
         ]
     if count:
-        table = itertools.chain(
-            [[column.label for column in columns]],
-            (_shown(columns, row) for row in itertools.islice(rows(), count)),
-        )
-        for line in _text_lines(columns, widths, table):
-            stream.write(line + "\n")
+        again = iter(rows())
+        try:
+            table = itertools.chain(
+                [[column.label for column in columns]],
+                (_shown(columns, row) for row in itertools.islice(again, count)),
+            )
+            for line in _text_lines(columns, widths, table):
+                stream.write(line + "\n")
+        finally:  # the rows may hold a database cursor: let it go now, not at collection
+            close = getattr(again, "close", None)
+            if close is not None:
+                close()
     return count
 
 

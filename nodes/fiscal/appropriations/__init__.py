@@ -23,7 +23,7 @@ from nodes.fiscal.appropriations.balances import available, balances, budget_by_
 from nodes.fiscal.appropriations.batches import INDICATOR_WORDS, LEVEL_WORDS, read_allocations
 from nodes.fiscal.appropriations.changing import change
 from nodes.fiscal.appropriations.copies import Share, apply_copy, iter_jurisdiction, jurisdiction
-from nodes.fiscal.appropriations.direct import DirectFund, direct_funds
+from nodes.fiscal.appropriations.direct import DirectFund, direct_funds, iter_direct_funds
 from nodes.fiscal.appropriations.issuing import Allocation, allocate
 from nodes.fiscal.appropriations.listings import (
     Event,
@@ -42,6 +42,7 @@ from nodes.fiscal.appropriations.tracing import Step, trace
 __all__ = [
     "DirectFund",
     "direct_funds",
+    "iter_direct_funds",
     "EVENT_SIGN",
     "INDICATOR_WORDS",
     "LEVEL_WORDS",

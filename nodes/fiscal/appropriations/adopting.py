@@ -18,10 +18,11 @@ from sqlalchemy.engine import Connection
 from nodes.fiscal.appropriations.operations import APPROPRIATION_COLUMNS, EVENT_SIGN
 from nodes.fiscal.reconcile import records
 from schema.bulk import insert_rows
-from schema.locks import lock_scope
+from schema.locks import lock_rows, lock_scope
 from schema.tables import appropriation, appropriation_event, counter
 from schema.types import parse_utc
 from sync.changeset import Verified
+from sync.errors import InputError
 from sync.merkle import leaf_of
 
 __all__ = ["adopt_issued"]
@@ -35,6 +36,25 @@ def _count_past(conn: Connection, me: str, ident: str, year: int) -> None:
             counter.update()
             .where(counter.c.name == "appropriation", counter.c.scope == scope)
             .values(last=number)
+        )
+
+
+def _check_held(
+    conn: Connection, me: str, recipient: str, operations: list[dict[str, Any]]
+) -> None:
+    """Refuse an increase, decrease or recovery of an appropriation this node did not
+    issue to ``recipient`` (on PostgreSQL no foreign key would: ``schema.tables``)."""
+    changed = {str(op["id"]) for op in operations if op["op"] != "issue"}
+    held = {
+        r.id
+        for r in lock_rows(conn, appropriation.c.id, changed)
+        if r.issuer == me and r.recipient == recipient
+    }
+    for ident in sorted(changed - held):
+        raise InputError(
+            f"the change-set changes appropriation {ident}, which {me} did not issue to "
+            f"{recipient}",
+            hint="its own change-sets are taken back in the order it sent them",
         )
 
 
@@ -75,6 +95,7 @@ def adopt_issued(conn: Connection, verified: Verified) -> None:
         )
         _count_past(conn, me, str(op["id"]), int(op["year"]))
     insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
+    _check_held(conn, me, recipient, operations)
     last: dict[str, int] = {}
     for op in operations:
         ident = str(op["id"])

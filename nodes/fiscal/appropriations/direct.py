@@ -12,10 +12,12 @@ happens to it below is the recipient's to report.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations.balances import counted, issued_events
 from schema.engine import reading
@@ -25,7 +27,7 @@ from schema.tables import appropriation, appropriation_event, ledger_entry
 if TYPE_CHECKING:
     from nodes.node import Node
 
-__all__ = ["DirectFund", "direct_funds"]
+__all__ = ["DirectFund", "direct_funds", "iter_direct_funds"]
 
 
 @dataclass(frozen=True)
@@ -52,57 +54,72 @@ class DirectFund:
 def direct_funds(node: Node, year: int | None = None) -> list[DirectFund]:
     """``report direct``: the 直达资金 held here (received, or issued from this level
     with no appropriation above it), of ``year`` or every year, by id."""
+    return list(iter_direct_funds(node, year))
+
+
+STREAM_ROWS = 2_000
+"""Appropriations fetched from the database at a time by :func:`iter_direct_funds`."""
+
+
+def iter_direct_funds(node: Node, year: int | None = None) -> Iterator[DirectFund]:
+    """:func:`direct_funds` one at a time, in bounded memory whatever their number: the
+    appropriations are fetched a few thousand at a time (a server-side cursor on
+    PostgreSQL) in one snapshot, and the sums of each such block read for it. The
+    connection stays open until the iterator is exhausted or closed."""
     me = node.spec.code
     a = appropriation
     held = a.c.direct & ((a.c.recipient == me) | ((a.c.issuer == me) & a.c.parent_id.is_(None)))
     if year is not None:
         held = held & (a.c.year == year)
-    with reading(node.engine) as conn:
-        rows = conn.execute(sa.select(a).where(held).order_by(a.c.id)).all()
-        ids = [r.id for r in rows]
-        amounts = dict(
-            conn.execute(
-                sa.select(
-                    appropriation_event.c.appropriation_id, total(appropriation_event.c.amount_fen)
-                )
-                .where(appropriation_event.c.appropriation_id.in_(ids))
-                .group_by(appropriation_event.c.appropriation_id)
-            ).all()
-        )
-        allocated = dict(
-            conn.execute(
-                sa.select(a.c.parent_id, total(appropriation_event.c.amount_fen))
-                .select_from(issued_events())
-                .where(a.c.parent_id.in_(ids), counted())
-                .group_by(a.c.parent_id)
-            ).all()
-        )
-        spent = dict(
-            conn.execute(
-                sa.select(ledger_entry.c.appropriation_id, total(ledger_entry.c.amount_fen))
-                .where(
-                    ledger_entry.c.appropriation_id.in_(ids),
-                    ledger_entry.c.direction == "expenditure",
-                )
-                .group_by(ledger_entry.c.appropriation_id)
-            ).all()
-        )
-    found = []
+    query = sa.select(a).where(held).order_by(a.c.id)
+    with reading(node.engine, snapshot=True) as conn:
+        result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(query)
+        for block in result.partitions():
+            yield from _funds(conn, me, block)
+
+
+def _funds(conn: Connection, me: str, rows: Sequence[Any]) -> Iterator[DirectFund]:
+    a = appropriation
+    ids = [r.id for r in rows]
+    amounts = dict(
+        conn.execute(
+            sa.select(
+                appropriation_event.c.appropriation_id, total(appropriation_event.c.amount_fen)
+            )
+            .where(appropriation_event.c.appropriation_id.in_(ids))
+            .group_by(appropriation_event.c.appropriation_id)
+        ).all()
+    )
+    allocated = dict(
+        conn.execute(
+            sa.select(a.c.parent_id, total(appropriation_event.c.amount_fen))
+            .select_from(issued_events())
+            .where(a.c.parent_id.in_(ids), counted())
+            .group_by(a.c.parent_id)
+        ).all()
+    )
+    spent = dict(
+        conn.execute(
+            sa.select(ledger_entry.c.appropriation_id, total(ledger_entry.c.amount_fen))
+            .where(
+                ledger_entry.c.appropriation_id.in_(ids),
+                ledger_entry.c.direction == "expenditure",
+            )
+            .group_by(ledger_entry.c.appropriation_id)
+        ).all()
+    )
     for r in rows:
         amount = int(amounts.get(r.id, 0))
         received = r.recipient == me
-        found.append(
-            DirectFund(
-                id=r.id,
-                year=r.year,
-                doc_no=r.doc_no,
-                func_code=r.func_code,
-                issuer=r.issuer,
-                recipient=r.recipient,
-                issued_fen=0 if received else amount,
-                received_fen=amount if received else 0,
-                allocated_fen=int(allocated.get(r.id, 0)) if received else 0,
-                spent_fen=int(spent.get(r.id, 0)) if received else 0,
-            )
+        yield DirectFund(
+            id=r.id,
+            year=r.year,
+            doc_no=r.doc_no,
+            func_code=r.func_code,
+            issuer=r.issuer,
+            recipient=r.recipient,
+            issued_fen=0 if received else amount,
+            received_fen=amount if received else 0,
+            allocated_fen=int(allocated.get(r.id, 0)) if received else 0,
+            spent_fen=int(spent.get(r.id, 0)) if received else 0,
         )
-    return found

@@ -10,14 +10,13 @@ doing the same at once waits, then sees what the first one did.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -40,7 +39,7 @@ from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
 from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
-from nodes.fiscal.tabular import MAX_PROBLEMS, refuse
+from nodes.fiscal.scratch import Problems, Spill, chunks
 from nodes.policy import check_send
 from schema.bulk import insert_rows
 from schema.channels import outbox
@@ -48,7 +47,6 @@ from schema.locks import lock_rows, take_numbers
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan
 from sync import merkle
-from sync.changeset.codec import decode_value, encode_line
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import NotAuthorized
@@ -313,29 +311,16 @@ def _earlier(conn: Connection, me: str, lines: list[Allocation]) -> dict[tuple[A
     return earlier
 
 
-class _Found:
-    """Problems of a batch by kind, in the order found; the first MAX_PROBLEMS of each kind
-    are kept, all are counted (a million bad lines take no memory)."""
+class _Found(Problems):
+    """Problems of a batch by kind, in the order found (:class:`~nodes.fiscal.scratch.Problems`)."""
 
     KINDS = ("static", "parent", "repeat", "earlier")
 
     def __init__(self) -> None:
-        self.kept: dict[str, list[str]] = {kind: [] for kind in self.KINDS}
-        self.counts: dict[str, int] = dict.fromkeys(self.KINDS, 0)
+        super().__init__(self.KINDS)
 
-    def add(self, kind: str, problems: Iterable[str]) -> None:
-        for problem in problems:
-            self.counts[kind] += 1
-            if len(self.kept[kind]) < MAX_PROBLEMS:
-                self.kept[kind].append(problem)
-
-    @property
-    def count(self) -> int:
-        return sum(self.counts.values())
-
-    def refuse(self) -> None:
+    def refuse_batch(self) -> None:
         """Refuse the batch, naming the problems found, with the hint that applies."""
-        listed = [problem for kind in self.KINDS for problem in self.kept[kind]]
         duplicates = self.counts["repeat"] + self.counts["earlier"]
         if duplicates and duplicates == self.count:
             hint = "add --allow-duplicate to issue the same line again on purpose"
@@ -346,37 +331,12 @@ class _Found:
             )
         else:
             hint = f"fix the lines named; nothing was issued (文号 like {DOCUMENT_EXAMPLE})"
-        refuse(listed, "issued", hint, total=self.count)
+        self.refuse("issued", hint)
 
 
-class _Spill:
-    """Scratch files of one batch in a private folder: its lines as checked, and the
-    operations for each recipient, one JSON line each (read back in bounded memory)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._files: dict[str, BinaryIO] = {}
-        self._names: dict[str, Path] = {}
-
-    def write(self, name: str, value: list[Any] | dict[str, Any]) -> None:
-        out = self._files.get(name)
-        if out is None:
-            out = self._files[name] = (self.folder / f"{len(self._names)}.jsonl").open("wb")
-            self._names[name] = self.folder / f"{len(self._names)}.jsonl"
-        out.write(encode_line(value) + b"\n")
-
-    def close(self) -> None:
-        for out in self._files.values():
-            out.close()
-        self._files.clear()
-
-    def read(self, name: str) -> Iterator[Any]:
-        out = self._files.get(name)
-        if out is not None:
-            out.flush()
-        with self._names[name].open("rb") as handle:
-            for line in handle:
-                yield decode_value(line)
+class _Spill(Spill):
+    """The scratch files of one batch: its lines as checked, and the operations for each
+    recipient."""
 
     def lines(self) -> Iterator[Allocation]:
         for fields in self.read(_LINES):
@@ -528,7 +488,7 @@ def allocate(
                     found.add("repeat", _repeats(spill, again))
                 drawn: dict[str, int] = {}
                 done = 0
-                for chunk in _chunks(spill.lines(), BATCH):
+                for chunk in chunks(spill.lines(), BATCH):
                     for number, line in enumerate(chunk, done + 1):
                         if line.parent_id:
                             where = line.label or f"line {number}"
@@ -555,7 +515,7 @@ def allocate(
                     if progress is not None:
                         progress(done, count)
                 if found.count:
-                    found.refuse()
+                    found.refuse_batch()
                 # 3. the change-sets, then the events that name them and the edges' digests
                 seq_of: dict[str, int] = {}
                 id_of: dict[str, str] = {}
@@ -575,12 +535,6 @@ def allocate(
         finally:
             spill.close()
     return issued
-
-
-def _chunks(items: Iterable[Allocation], size: int) -> Iterator[list[Allocation]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 def _write_chunk(

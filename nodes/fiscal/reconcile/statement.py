@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from nodes.alerts import Alert
 from nodes.fiscal.reconcile.findings import KINDS, describe
@@ -31,6 +32,7 @@ __all__ = [
     "FINDING_COLUMNS",
     "Statement",
     "alerts",
+    "html_parts",
     "latest",
     "load",
     "render_html",
@@ -43,16 +45,21 @@ WAITING = timedelta(days=3)
 FINDING_COLUMNS = ("kind", "label", "subject", "field", "issuer", "recipient", "detail")
 
 
+STREAM_ROWS = 2_000
+"""Findings fetched from the database at a time."""
+
+
 @dataclass(frozen=True)
 class Statement:
-    """One reconciliation as this node holds it, with everything it found."""
+    """One reconciliation as this node holds it; its findings are read from the database
+    as they are iterated (:attr:`findings`), in bounded memory whatever their number."""
 
     session: Any
-    findings: list[Any]
     summary: dict[str, Any]
     me: str
     names: dict[str, str]
     own_fingerprint: str
+    engine: Engine
 
     @property
     def issuer(self) -> str:
@@ -62,11 +69,27 @@ class Statement:
     def recipient(self) -> str:
         return str(self.session.recipient)
 
-    def finding_rows(self, words: Mapping[str, str] | None = None) -> list[list[Any]]:
-        """The findings, one row each (:data:`FINDING_COLUMNS`); with ``words``, each
-        detail in their language (else as written, in English)."""
-        return [
-            [
+    @property
+    def findings(self) -> Iterator[Any]:
+        """The findings in their order, streamed (a server-side cursor on PostgreSQL); the
+        connection stays open until the iterator is exhausted or closed."""
+        return self._findings()
+
+    def _findings(self) -> Iterator[Any]:
+        query = (
+            sa.select(reconciliation_finding)
+            .where(reconciliation_finding.c.reconciliation_id == self.session.id)
+            .order_by(reconciliation_finding.c.number)
+        )
+        with reading(self.engine) as conn:
+            streamed = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS)
+            yield from streamed.execute(query)
+
+    def finding_rows(self, words: Mapping[str, str] | None = None) -> Iterator[list[Any]]:
+        """The findings, one row each (:data:`FINDING_COLUMNS`), streamed; with ``words``,
+        each detail in their language (else as written, in English)."""
+        for f in self.findings:
+            yield [
                 f.kind,
                 KINDS.get(f.kind, f.kind),
                 f.subject,
@@ -75,10 +98,9 @@ class Statement:
                 _value(f.theirs),
                 f.detail if words is None else describe(f.detail, f.params, words),
             ]
-            for f in self.findings
-        ]
 
-    def as_dict(self) -> dict[str, Any]:
+    def head(self) -> dict[str, Any]:
+        """What :meth:`as_dict` says but the findings."""
         s = self.session
         return {
             "id": s.id,
@@ -93,10 +115,15 @@ class Statement:
             "started_at": _local(s.started_at),
             "concluded_at": _local(s.concluded_at) if s.concluded_at else None,
             "summary": self.summary,
-            "findings": [
-                dict(zip(FINDING_COLUMNS, row, strict=True)) for row in self.finding_rows()
-            ],
         }
+
+    def finding_dicts(self) -> Iterator[dict[str, Any]]:
+        """The findings as :meth:`as_dict` lists them, streamed."""
+        for row in self.finding_rows():
+            yield dict(zip(FINDING_COLUMNS, row, strict=True))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.head(), "findings": list(self.finding_dicts())}
 
 
 def _value(text: str | None) -> str:
@@ -140,28 +167,26 @@ def load(node: Node, ident: str | None = None) -> Statement:
                 said("no_reconciliation", ident=ident),
                 hint=said("no_reconciliation_hint"),
             )
-        found = list(
-            conn.execute(
-                sa.select(reconciliation_finding)
-                .where(reconciliation_finding.c.reconciliation_id == ident)
-                .order_by(reconciliation_finding.c.number)
-            )
-        )
     topology = node.topology
     names = {c: topology.node(c).name for c in (row.origin, row.recipient) if c in topology}
     return Statement(
         session=row,
-        findings=found,
         summary=json.loads(row.summary or "{}"),
         me=node.spec.code,
         names=names,
         own_fingerprint=load_signer(node.home.keys).fingerprint,
+        engine=node.engine,
     )
 
 
 def render_html(statement: Statement, zone: tzinfo = LOCAL_TIME) -> str:
     """A printable statement: title block, totals per function class, every finding;
     its time in ``zone`` (the node's [node] time_zone)."""
+    return "".join(html_parts(statement, zone))
+
+
+def html_parts(statement: Statement, zone: tzinfo = LOCAL_TIME) -> Iterator[str]:
+    """:func:`render_html` in pieces, a finding at a time (bounded memory)."""
     s = statement.session
     e = html.escape
     title = "上下级指标对账单 Reconciliation statement"
@@ -181,13 +206,6 @@ def render_html(statement: Statement, zone: tzinfo = LOCAL_TIME) -> str:
         f"<td>{'' if issuer_totals.get(k, 0) == recipient_totals.get(k, 0) else '≠'}</td></tr>"
         for k in classes
     )
-    finding_rows = (
-        "".join(
-            "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row[1:]) + "</tr>"
-            for row in statement.finding_rows()
-        )
-        or "<tr><td colspan=6>无 none</td></tr>"
-    )
     fingerprints = statement.summary.get("fingerprints", {})
     block = [
         ("对账编号 Statement", s.id),
@@ -200,7 +218,7 @@ def render_html(statement: Statement, zone: tzinfo = LOCAL_TIME) -> str:
         ("在途 In transit", str(s.in_transit)),
     ]
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in block)
-    return f"""<!doctype html>
+    yield f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{e(title)} {e(s.id)}</title>
 <style>
 body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 2em; }}
@@ -215,7 +233,14 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 <table><tr><th>类 Class</th><th>上级 Issuer</th><th>下级 Recipient</th><th></th></tr>{total_rows}</table>
 <h2>差异明细 Findings</h2>
 <table><tr><th>类型 Kind</th><th>对象 Subject</th><th>字段 Field</th><th>上级 Issuer</th>
-<th>下级 Recipient</th><th>说明 Detail</th></tr>{finding_rows}</table>
+<th>下级 Recipient</th><th>说明 Detail</th></tr>"""
+    found = False
+    for row in statement.finding_rows():
+        found = True
+        yield "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row[1:]) + "</tr>"
+    if not found:
+        yield "<tr><td colspan=6>无 none</td></tr>"
+    yield """</table>
 </body></html>
 """
 

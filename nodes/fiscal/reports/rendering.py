@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "FORMATS",
     "Layout",
     "direct_layout",
+    "direct_rows",
     "layout",
     "render_html",
     "render_text",
@@ -237,8 +239,23 @@ def _write_text(out: Path, text: str) -> None:
         ) from exc
 
 
-def direct_layout(node: str, funds: list[DirectFund], lang: str = "zh") -> Layout:
-    """The 直达资金 report as a table: one row per appropriation, then the total."""
+def direct_rows(funds: Iterable[DirectFund], lang: str = "zh") -> Iterator[list[Any]]:
+    """The rows of the 直达资金 report as ``funds`` come (one per appropriation), then the
+    total (none without a fund): in bounded memory whatever their number."""
+    sums = [0] * 5
+    any_fund = False
+    for f in funds:
+        any_fund = True
+        amounts = [f.issued_fen, f.received_fen, f.allocated_fen, f.spent_fen, f.balance_fen]
+        sums = [a + b for a, b in zip(sums, amounts, strict=True)]
+        yield [f.id, f.year, f.doc_no, f.func_code, f.issuer, f.recipient, *amounts]
+    if any_fund:
+        yield [labels(lang)["total"], None, "", "", "", "", *sums]
+
+
+def direct_layout(node: str, funds: Iterable[DirectFund], lang: str = "zh") -> Layout:
+    """The 直达资金 report as a table: one row per appropriation, then the total (its
+    columns and heading alone with no ``funds``; :func:`direct_rows` streams the rows)."""
     words = labels(lang)
     columns = [
         tabular.Column("id", words["appropriation"]),
@@ -253,14 +270,7 @@ def direct_layout(node: str, funds: list[DirectFund], lang: str = "zh") -> Layou
         tabular.Column("spent", words["spent"], "money"),
         tabular.Column("balance", words["balance"], "money"),
     ]
-    rows: list[list[Any]] = []
-    sums = [0] * 5
-    for f in funds:
-        amounts = [f.issued_fen, f.received_fen, f.allocated_fen, f.spent_fen, f.balance_fen]
-        sums = [a + b for a, b in zip(sums, amounts, strict=True)]
-        rows.append([f.id, f.year, f.doc_no, f.func_code, f.issuer, f.recipient, *amounts])
-    if rows:
-        rows.append([words["total"], None, "", "", "", "", *sums])
+    rows = list(direct_rows(funds, lang))
     colon = "：" if lang == "zh" else ": "
     heading = [
         words["direct_title"].format(node=node),
