@@ -343,7 +343,7 @@ class Exchange:
         try:
             listing = link.transport.list(link.down)
         except TransportError as exc:
-            link.error = f"{link.name} unreachable: {exc.message}"
+            link.error = said("link_unreachable", name=link.name, error=exc.message)
             return self._failing_at(link)
         for remote in listing:
             key = f"{link.code}:{remote.name}"
@@ -390,7 +390,7 @@ class Exchange:
         try:
             link.transport.list(link.down)
         except TransportError:
-            link.error = f"{link.name} unreachable: {exc.message}"
+            link.error = said("link_unreachable", name=link.name, error=exc.message)
             return False
         return True
 
@@ -626,7 +626,7 @@ class Exchange:
         except TransportError as exc:
             for link in self.links.values():
                 if link.transport is transport:
-                    link.error = f"{link.name} unreachable: {exc.message}"
+                    link.error = said("link_unreachable", name=link.name, error=exc.message)
             return False
         self._summary.bytes_sent += size
         return True
