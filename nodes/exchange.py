@@ -132,6 +132,8 @@ class _Link:
         self.up = f"{me}/up"
         self.down = f"{me}/down"
         self.error: str | None = None
+        self.label: str = name
+        """What an operator reads for it: 上级 (parent), 数据中心 (center)…"""
 
 
 class Exchange:
@@ -234,7 +236,11 @@ class Exchange:
                 hint="add endpoint (and host_key for sftp) to that node in the topology",
             )
         transport = self._wrapped(name, open_transport(endpoint, self.node.home.keys, self.me))
-        return _Link(name, code, transport, self.me)
+        link = _Link(name, code, transport, self.me)
+        link.label = {PARENT: said("link_parent"), CENTER: said("link_center")}.get(
+            name, said("link_former_parent", code=code)
+        )
+        return link
 
     def _wrapped(self, name: str, transport: Transport) -> Transport:
         return transport if self._wrap is None else self._wrap(name, transport)
@@ -343,7 +349,7 @@ class Exchange:
         try:
             listing = link.transport.list(link.down)
         except TransportError as exc:
-            link.error = said("link_unreachable", name=link.name, error=exc.message)
+            link.error = said("link_unreachable", name=link.label, error=exc.message)
             return self._failing_at(link)
         for remote in listing:
             key = f"{link.code}:{remote.name}"
@@ -390,7 +396,7 @@ class Exchange:
         try:
             link.transport.list(link.down)
         except TransportError:
-            link.error = said("link_unreachable", name=link.name, error=exc.message)
+            link.error = said("link_unreachable", name=link.label, error=exc.message)
             return False
         return True
 
@@ -626,7 +632,7 @@ class Exchange:
         except TransportError as exc:
             for link in self.links.values():
                 if link.transport is transport:
-                    link.error = said("link_unreachable", name=link.name, error=exc.message)
+                    link.error = said("link_unreachable", name=link.label, error=exc.message)
             return False
         self._summary.bytes_sent += size
         return True

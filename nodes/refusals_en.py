@@ -395,4 +395,8 @@ MESSAGES: dict[str, str] = {
     "m.object_shorter": "object {name}… is shorter than the index says",
     "m.object_not_chunk": "object {name}… is not the chunk the index names",
     "m.backup_outside_home": "the backup names a file outside the home: {name}",
+    # sync/… the links a sync round dials (nodes/exchange.py)
+    "m.link_parent": "parent",
+    "m.link_center": "center",
+    "m.link_former_parent": "former parent {code}",
 }

@@ -188,7 +188,7 @@ SYNC_MESSAGES: dict[str, str] = {
     "m.mailbox_rights_hint": "检查邮箱各文件夹的属主和权限",
     "m.download_short": "下载到 {dest} 在 {size} 字节中的第 {received} 字节处中断",
     "m.mailbox_missing": "邮箱文件夹 {root} 不存在",
-    "m.link_unreachable": "{name} 无法连接：{error}",
+    "m.link_unreachable": "无法连接{name}：{error}",
     "m.and_then": "{first}；{then}",
     # the spool, quarantine, relays and rejoins (sync/channel.py, fence.py, held.py, quarantine.py)
     "m.void_before_restore": "{name}：由 {origin} 在其从备份恢复（{at}）之前签名，且不在其重新加入时收回之列：作废，随其丢失的状态一并失效",

@@ -402,4 +402,8 @@ MESSAGES: dict[str, str] = {
     "m.object_shorter": "对象 {name}… 比索引所记的短",
     "m.object_not_chunk": "对象 {name}… 不是索引所指的数据块",
     "m.backup_outside_home": "备份中有节点目录之外的文件：{name}",
+    # sync/… the links a sync round dials (nodes/exchange.py)
+    "m.link_parent": "上级",
+    "m.link_center": "数据中心",
+    "m.link_former_parent": "原上级 {code}",
 }
