@@ -56,6 +56,7 @@ from sync.channel import Outcome, Spool
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import (
     CertificateNotYetBegun,
+    FiscalsyncError,
     InputError,
     StorageError,
     TransportError,
@@ -63,6 +64,7 @@ from sync.errors import (
     failure_message,
 )
 from sync.pki import load_signer
+from sync.said import unlabelled
 from sync.transports.base import Transport, is_temporary
 from sync.transports.local import LocalTransport
 from sync.transports.retry import RetryingTransport
@@ -657,12 +659,13 @@ class Exchange:
             changeset.check_stored(path, expect_id)
             sent = self.send(hop, path)
         except (VerificationError, StorageError) as exc:
-            why = exc.message.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
-            self._unsendable(stage, path.name, f"{what} is damaged: {why}", summary)
+            why = unlabelled(exc.message, path, path.name)
+            self._unsendable(stage, path.name, said("copy_damaged", what=what, why=why), summary)
             return False
         except Exception as exc:  # one file never stops the round
+            error = exc.message if isinstance(exc, FiscalsyncError) else failure_message(exc)
             self._unsendable(
-                stage, path.name, f"{what} cannot be sent: {failure_message(exc)}", summary
+                stage, path.name, said("copy_unsendable", what=what, error=error), summary
             )
             return False
         if sent and (stage, path.name) in self._failing:
@@ -695,7 +698,7 @@ class Exchange:
                 continue  # nothing half-written is listed: its objects go first
             path = self.spool.outbox / entry.filename
             if not self._send_own(
-                Stage.SEND, path, entry.id, entry.recipient, "this node's copy", summary
+                Stage.SEND, path, entry.id, entry.recipient, said("own_copy"), summary
             ):
                 continue
             detour = self.routes.detour(entry.recipient) if entry.kind == membership.KIND else None
@@ -721,7 +724,7 @@ class Exchange:
         for entry in pending:
             path = self.spool.receipts / entry.receipt_file
             if not self._send_own(
-                Stage.RECEIPT, path, entry.receipt_id, entry.origin, "the signed receipt", summary
+                Stage.RECEIPT, path, entry.receipt_id, entry.origin, said("signed_receipt"), summary
             ):
                 continue
             with self.engine.begin() as conn:

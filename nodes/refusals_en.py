@@ -399,4 +399,8 @@ MESSAGES: dict[str, str] = {
     "m.link_parent": "parent",
     "m.link_center": "center",
     "m.link_former_parent": "former parent {code}",
+    "m.copy_damaged": "{what} is damaged: {why}",
+    "m.copy_unsendable": "{what} cannot be sent: {error}",
+    "m.own_copy": "this node's copy",
+    "m.signed_receipt": "the signed receipt",
 }

@@ -406,4 +406,8 @@ MESSAGES: dict[str, str] = {
     "m.link_parent": "上级",
     "m.link_center": "数据中心",
     "m.link_former_parent": "原上级 {code}",
+    "m.copy_damaged": "{what}已损坏：{why}",
+    "m.copy_unsendable": "{what}无法发送：{error}",
+    "m.own_copy": "本节点的副本",
+    "m.signed_receipt": "已签名的回执",
 }

@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from sync import said_en
 
-__all__ = ["ENGLISH", "Said", "said"]
+__all__ = ["ENGLISH", "Said", "said", "unlabelled"]
 
 ENGLISH: dict[str, str] = {
     **said_en.CHANGESETS,
@@ -125,6 +125,19 @@ class Said(str):
         """The message in the language of ``words`` (a table of ``m.<key>`` texts)."""
         values = {k: v.said_in(words) if isinstance(v, Said) else v for k, v in self.values}
         return words[f"m.{self.key}"].format(**values)
+
+
+def unlabelled(message: str, *labels: object) -> str:
+    """``message`` without the ``LABEL: `` it starts with, when LABEL is one of ``labels``
+    (a file's path or name); a message said by key stays said by key."""
+    names = [str(label) for label in labels]
+    if isinstance(message, Said) and message.key == "labelled":
+        values = dict(message.values)
+        if str(values["label"]) in names:
+            return values["what"]  # type: ignore[no-any-return]
+    for name in names:
+        message = message.removeprefix(f"{name}: ")
+    return message
 
 
 def said(key: str, /, **values: Any) -> Said:

@@ -186,3 +186,19 @@ def test_a_damaged_backup_object_is_refused_in_either_language(
     assert english.exit_code == 11
     assert english.stderr.startswith(f"Error: object {victim.name[:16]}… fails authentication")
     assert not (tmp_path / "restored").exists() or not any((tmp_path / "restored").iterdir())
+
+
+def test_a_damaged_copy_in_the_outbox_is_named_by_check_in_either_language(
+    province: Network, outgoing: Path
+) -> None:
+    home = province.path / "410000"
+    copy = home / "spool" / "outbox" / outgoing.name
+    data = bytearray(copy.read_bytes())
+    data[-TRAILER.size] ^= 0x01
+    copy.write_bytes(bytes(data))
+    chinese = run("--home", home, "check", "--read-data")
+    assert chinese.exit_code == 17, chinese.output + chinese.stderr
+    assert "正文段的 gzip 校验和不符（文件被改动或损坏）" in chinese.output, chinese.output
+    assert "body member fails" not in chinese.output
+    english = run("--home", home, "check", "--read-data", "--lang", "en")
+    assert "the body member fails its gzip checksum (file altered or damaged)" in english.output
