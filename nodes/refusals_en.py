@@ -403,4 +403,7 @@ MESSAGES: dict[str, str] = {
     "m.copy_unsendable": "{what} cannot be sent: {error}",
     "m.own_copy": "this node's copy",
     "m.signed_receipt": "the signed receipt",
+    # codes import: a changed code, once sent, stays (nodes/fiscal/code_changes.py)
+    "m.changes_remapped": "{count} changed code(s) of {year} already mapped otherwise: {problems}",
+    "m.changes_remapped_hint": "a changed code is kept once sent (carry-overs may have taken it): keep its new code in the file, or map a code not yet mapped",
 }

@@ -410,4 +410,7 @@ MESSAGES: dict[str, str] = {
     "m.copy_unsendable": "{what}无法发送：{error}",
     "m.own_copy": "本节点的副本",
     "m.signed_receipt": "已签名的回执",
+    # codes import: a changed code, once sent, stays (nodes/fiscal/code_changes.py)
+    "m.changes_remapped": "{count} 个 {year} 年变动编码已有其他对照：{problems}",
+    "m.changes_remapped_hint": "变动对照一经发出即保持不变（结转可能已按其办理）：文件中保留原有新编码，或只对尚未对照的编码设置变动",
 }
