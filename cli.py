@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import getpass
 import json
 import os
@@ -934,8 +935,9 @@ def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
 
 @changeset.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_lang_option
 @click.pass_context
-def changeset_verify(ctx: click.Context, file: Path) -> None:
+def changeset_verify(ctx: click.Context, file: Path, lang: str) -> None:
     """Verify a change-set for this node: framing, body, signature, certificate, rights.
 
     Prints OK and the change-set id, or the precise reason with its own exit status
@@ -944,7 +946,7 @@ def changeset_verify(ctx: click.Context, file: Path) -> None:
 
     \b
     Example:
-      fiscalsync --home /srv/fiscalsync/410100 changeset verify 410000_410100_...fcs
+      fiscalsync --home /srv/fiscalsync/410100 changeset verify 410000_410100_...fcs --lang en
     """
     with Node.open(_home(ctx), check_schema=False) as node:
         verified = node.verify_changeset(file)
@@ -953,6 +955,11 @@ def changeset_verify(ctx: click.Context, file: Path) -> None:
     click.echo(
         f"   {header.kind} {header.origin} -> {header.recipient}, seq {header.seq}, {header.count} operations, signed by {verified.signer.code} ({verified.signer.role})"
     )
+
+
+def _joined(errors: Sequence[str]) -> str:
+    """Several errors as one message, ``first; then``: each still said in its language."""
+    return functools.reduce(lambda first, then: said("and_then", first=first, then=then), errors)
 
 
 def _summary_line(summary: RoundSummary, lang: str = "en") -> str:
@@ -1026,7 +1033,7 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool, lang: 
             for problem in summary.problems:
                 click.echo(f"  {shown(problem, words)}")
     if summary.errors:
-        raise TransportError("; ".join(summary.errors))
+        raise TransportError(_joined(summary.errors))
 
 
 @network.command("add-node")
@@ -1710,8 +1717,9 @@ def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path |
 
 @revocation.command("install")
 @click.argument("file", type=click.Path(path_type=Path))
+@_lang_option
 @click.pass_context
-def revocation_install(ctx: click.Context, file: Path) -> None:
+def revocation_install(ctx: click.Context, file: Path, lang: str) -> None:
     """Install the province's revocation list (crl.pem) on this node, after checking it.
 
     A node takes nothing in without one. It must be signed by the installed root CA and
@@ -2680,7 +2688,7 @@ def agent_command(
             click.echo(f"{run.job}: {_summary_line(run.summary)}")
             failed.extend(run.summary.errors)
         if failed:
-            raise TransportError("; ".join(failed))
+            raise TransportError(_joined(failed))
         return
     agent.run_agent(
         home,

@@ -56,6 +56,7 @@ from sync.channel import Outcome, Spool
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import (
     CertificateNotYetBegun,
+    FiscalsyncError,
     InputError,
     StorageError,
     TransportError,
@@ -63,6 +64,7 @@ from sync.errors import (
     failure_message,
 )
 from sync.pki import load_signer
+from sync.said import unlabelled
 from sync.transports.base import Transport, is_temporary
 from sync.transports.local import LocalTransport
 from sync.transports.retry import RetryingTransport
@@ -132,6 +134,8 @@ class _Link:
         self.up = f"{me}/up"
         self.down = f"{me}/down"
         self.error: str | None = None
+        self.label: str = name
+        """What an operator reads for it: 上级 (parent), 数据中心 (center)…"""
 
 
 class Exchange:
@@ -234,7 +238,11 @@ class Exchange:
                 hint="add endpoint (and host_key for sftp) to that node in the topology",
             )
         transport = self._wrapped(name, open_transport(endpoint, self.node.home.keys, self.me))
-        return _Link(name, code, transport, self.me)
+        link = _Link(name, code, transport, self.me)
+        link.label = {PARENT: said("link_parent"), CENTER: said("link_center")}.get(
+            name, said("link_former_parent", code=code)
+        )
+        return link
 
     def _wrapped(self, name: str, transport: Transport) -> Transport:
         return transport if self._wrap is None else self._wrap(name, transport)
@@ -343,7 +351,7 @@ class Exchange:
         try:
             listing = link.transport.list(link.down)
         except TransportError as exc:
-            link.error = f"{link.name} unreachable: {exc.message}"
+            link.error = said("link_unreachable", name=link.label, error=exc.message)
             return self._failing_at(link)
         for remote in listing:
             key = f"{link.code}:{remote.name}"
@@ -390,7 +398,7 @@ class Exchange:
         try:
             link.transport.list(link.down)
         except TransportError:
-            link.error = f"{link.name} unreachable: {exc.message}"
+            link.error = said("link_unreachable", name=link.label, error=exc.message)
             return False
         return True
 
@@ -626,7 +634,7 @@ class Exchange:
         except TransportError as exc:
             for link in self.links.values():
                 if link.transport is transport:
-                    link.error = f"{link.name} unreachable: {exc.message}"
+                    link.error = said("link_unreachable", name=link.label, error=exc.message)
             return False
         self._summary.bytes_sent += size
         return True
@@ -651,12 +659,13 @@ class Exchange:
             changeset.check_stored(path, expect_id)
             sent = self.send(hop, path)
         except (VerificationError, StorageError) as exc:
-            why = exc.message.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
-            self._unsendable(stage, path.name, f"{what} is damaged: {why}", summary)
+            why = unlabelled(exc.message, path, path.name)
+            self._unsendable(stage, path.name, said("copy_damaged", what=what, why=why), summary)
             return False
         except Exception as exc:  # one file never stops the round
+            error = exc.message if isinstance(exc, FiscalsyncError) else failure_message(exc)
             self._unsendable(
-                stage, path.name, f"{what} cannot be sent: {failure_message(exc)}", summary
+                stage, path.name, said("copy_unsendable", what=what, error=error), summary
             )
             return False
         if sent and (stage, path.name) in self._failing:
@@ -689,7 +698,7 @@ class Exchange:
                 continue  # nothing half-written is listed: its objects go first
             path = self.spool.outbox / entry.filename
             if not self._send_own(
-                Stage.SEND, path, entry.id, entry.recipient, "this node's copy", summary
+                Stage.SEND, path, entry.id, entry.recipient, said("own_copy"), summary
             ):
                 continue
             detour = self.routes.detour(entry.recipient) if entry.kind == membership.KIND else None
@@ -715,7 +724,7 @@ class Exchange:
         for entry in pending:
             path = self.spool.receipts / entry.receipt_file
             if not self._send_own(
-                Stage.RECEIPT, path, entry.receipt_id, entry.origin, "the signed receipt", summary
+                Stage.RECEIPT, path, entry.receipt_id, entry.origin, said("signed_receipt"), summary
             ):
                 continue
             with self.engine.begin() as conn:

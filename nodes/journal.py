@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import membership
 from nodes.capabilities import ADOPTERS, FORGOTTEN_ON_RESTORE, Context
+from nodes.labels import said
 from nodes.policy import authorizer
 from schema.channels import channel_head, outbox
 from schema.types import parse_utc
@@ -45,7 +46,7 @@ from sync import changeset, channel
 from sync.backup.envelope import BackupDamaged
 from sync.changeset import Header, Verified
 from sync.clock import SYSTEM_CLOCK, Clock
-from sync.errors import InputError, StorageError, VerificationError
+from sync.errors import FiscalsyncError, InputError, StorageError, VerificationError
 from sync.fence import why_void
 from sync.pki import load_signer
 from sync.spool import Spool
@@ -200,7 +201,13 @@ def _receipt(path: Path) -> _Receipt:
         body = next(iter(changeset.iter_operations(path)), {})
         return _Receipt(path, str(body.get("changeset")), parse_utc(str(body.get("taken_at"))))
     except (VerificationError, StorageError, ValueError) as exc:
-        raise BackupDamaged(f"the journal's receipt {path.name} is unreadable: {exc}") from exc
+        raise BackupDamaged(
+            said(
+                "journal_receipt_unreadable",
+                name=path.name,
+                error=exc.message if isinstance(exc, FiscalsyncError) else str(exc),
+            )
+        ) from exc
 
 
 def read(
@@ -281,9 +288,9 @@ def _header(path: Path) -> Header:
     try:
         header, _seal = changeset.read_header(path)
     except (VerificationError, StorageError) as exc:
-        raise BackupDamaged(f"the journal's {path.name} is unreadable: {exc}") from exc
+        raise BackupDamaged(said("journal_unreadable", name=path.name, error=exc.message)) from exc
     if header.filename != path.name:
-        raise BackupDamaged(f"the journal's {path.name} holds {header.filename}")
+        raise BackupDamaged(said("journal_holds_other", name=path.name, other=header.filename))
     return header
 
 
@@ -298,7 +305,7 @@ def _verified(
             return verified, None
         return verified, changeset.verify(receipt, trust, recipient=header.origin)
     except VerificationError as exc:
-        raise BackupDamaged(f"the journal's {path.name} does not verify: {exc.message}") from exc
+        raise BackupDamaged(said("journal_unverified", name=path.name, error=exc.message)) from exc
 
 
 def replay(

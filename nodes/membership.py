@@ -42,7 +42,7 @@ from schema import tables
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.locks import lock_scope
-from schema.tables import code_item, counter
+from schema.tables import code_change, code_item, counter
 from sync import pki
 from sync.changeset import Verified
 from sync.channel import enqueue
@@ -334,32 +334,38 @@ def _checked(text: str, file: Path) -> Topology:
 
 def _first_changesets(conn: Connection, node: Node) -> list[tuple[str, list[dict[str, Any]]]]:
     """What a joining node needs beside the topology: the province's code-set extensions
-    and its revocation list."""
+    and changed codes, and its revocation list."""
     rows = conn.execute(
         sa.select(code_item)
         .where(code_item.c.is_extension.is_(True))
         .order_by(code_item.c.year, code_item.c.codeset, code_item.c.code)
     ).all()
-    first: list[tuple[str, list[dict[str, Any]]]] = []
-    if rows:
-        first.append(
-            (
-                "codeset",
-                [
-                    {
-                        "op": "code",
-                        "codeset": r.codeset,
-                        "year": r.year,
-                        "code": r.code,
-                        "name": r.name,
-                        "parent": r.parent_code,
-                        "level": r.level,
-                        "extension": True,
-                    }
-                    for r in rows
-                ],
-            )
+    codes = [
+        {
+            "op": "code",
+            "codeset": r.codeset,
+            "year": r.year,
+            "code": r.code,
+            "name": r.name,
+            "parent": r.parent_code,
+            "level": r.level,
+            "extension": True,
+        }
+        for r in rows
+    ]
+    # its changed codes (科目变动对照) too, after the codes they name
+    mapped = [
+        {"op": "change", "codeset": r.codeset, "year": r.year, "old": r.old_code,
+         "new": r.new_code, "extension": True}
+        for r in conn.execute(
+            sa.select(code_change)
+            .where(code_change.c.is_extension.is_(True))
+            .order_by(code_change.c.year, code_change.c.codeset, code_change.c.old_code)
         )
+    ]  # fmt: skip
+    first: list[tuple[str, list[dict[str, Any]]]] = []
+    if codes or mapped:
+        first.append(("codeset", codes + mapped))
     crl = keys.trust_store(node.home).crl
     if crl is not None:
         first.append(("revocation", [{"op": "crl", "pem": crl.pem.decode("ascii")}]))

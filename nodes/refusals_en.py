@@ -392,4 +392,31 @@ MESSAGES: dict[str, str] = {
     "m.join_already_certified_hint": "to renew: 'fiscalsync keys new --renew' at {code}, then 'fiscalsync pki sign'; to replace its machine, retire or revoke {code} first",
     "m.topology_file_later": "topology version {version} published; the file {file} is written at the next round (it could not be now: {error})",
     "m.retired_uncertified": "{code} retired: it never had a certificate (nothing to revoke); topology version {version} sent ({count} change-sets)",
+    # sync/… backups as restore and the journal read them (nodes/restore.py, nodes/journal.py)
+    "m.journal_receipt_unreadable": "the journal's receipt {name} is unreadable: {error}",
+    "m.journal_unreadable": "the journal's {name} is unreadable: {error}",
+    "m.journal_holds_other": "the journal's {name} holds {other}",
+    "m.journal_unverified": "the journal's {name} does not verify: {error}",
+    "m.manifest_refused": "manifest {name}: {error}",
+    "m.manifest_kind": "manifest {name} is a {kind} change-set",
+    "m.manifest_other_owner": "manifest {name} is a backup of {origin}, not of {owner}",
+    "m.manifest_renamed": "manifest {name} is backup #{number} ({id}): its name was changed "
+    "(an older manifest replayed?)",
+    "m.manifest_chain_broken": "backup #{number} does not follow #{earlier}: the chain of "
+    "manifests is broken",
+    "m.object_hash_not_name": "object {name}… does not hash to its name",
+    "m.object_shorter": "object {name}… is shorter than the index says",
+    "m.object_not_chunk": "object {name}… is not the chunk the index names",
+    "m.backup_outside_home": "the backup names a file outside the home: {name}",
+    # sync/… the links a sync round dials (nodes/exchange.py)
+    "m.link_parent": "parent",
+    "m.link_center": "center",
+    "m.link_former_parent": "former parent {code}",
+    "m.copy_damaged": "{what} is damaged: {why}",
+    "m.copy_unsendable": "{what} cannot be sent: {error}",
+    "m.own_copy": "this node's copy",
+    "m.signed_receipt": "the signed receipt",
+    # codes import: a changed code, once sent, stays (nodes/fiscal/code_changes.py)
+    "m.changes_remapped": "{count} changed code(s) of {year} already mapped otherwise: {problems}",
+    "m.changes_remapped_hint": "a changed code is kept once sent (carry-overs may have taken it): keep its new code in the file, or map a code not yet mapped",
 }

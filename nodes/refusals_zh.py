@@ -5,9 +5,12 @@ languages."""
 
 from __future__ import annotations
 
+from nodes.refusals_sync_zh import SYNC_MESSAGES
+
 __all__ = ["MESSAGES"]
 
 MESSAGES: dict[str, str] = {
+    **SYNC_MESSAGES,  # sync/… what sync says (nodes/refusals_sync_zh.py)
     # what a province's sync rounds report (network sync), what is still in flight
     "m.net_round": "第 {number} 轮：{summary}",
     "m.net_rounds": "共 {rounds} 轮；{state}。",
@@ -439,4 +442,29 @@ MESSAGES: dict[str, str] = {
     "m.join_already_certified_hint": "续期：在 {code} 上运行 'fiscalsync keys new --renew'，再运行 'fiscalsync pki sign'；更换机器：先退役或吊销 {code}",
     "m.topology_file_later": "拓扑版本 {version} 已发布；文件 {file} 将在下一轮写入（此刻无法写入：{error}）",
     "m.retired_uncertified": "{code} 已撤销：该节点从未获发证书（无需吊销）；已发送拓扑版本 {version}（{count} 个变更集）",
+    # sync/… backups as restore and the journal read them (nodes/restore.py, nodes/journal.py)
+    "m.journal_receipt_unreadable": "日志中的回执 {name} 无法读取：{error}",
+    "m.journal_unreadable": "日志中的 {name} 无法读取：{error}",
+    "m.journal_holds_other": "日志中的 {name} 装的是 {other}",
+    "m.journal_unverified": "日志中的 {name} 验证失败：{error}",
+    "m.manifest_refused": "清单 {name}：{error}",
+    "m.manifest_kind": "清单 {name} 是 {kind} 变更集",
+    "m.manifest_other_owner": "清单 {name} 是 {origin} 的备份，不是 {owner} 的",
+    "m.manifest_renamed": "清单 {name} 是第 {number} 号备份（{id}）：其名称被改过（重放了旧清单？）",
+    "m.manifest_chain_broken": "第 {number} 号备份没有接在第 {earlier} 号之后：清单链断裂",
+    "m.object_hash_not_name": "对象 {name}… 的哈希与其名称不符",
+    "m.object_shorter": "对象 {name}… 比索引所记的短",
+    "m.object_not_chunk": "对象 {name}… 不是索引所指的数据块",
+    "m.backup_outside_home": "备份中有节点目录之外的文件：{name}",
+    # sync/… the links a sync round dials (nodes/exchange.py)
+    "m.link_parent": "上级",
+    "m.link_center": "数据中心",
+    "m.link_former_parent": "原上级 {code}",
+    "m.copy_damaged": "{what}已损坏：{why}",
+    "m.copy_unsendable": "{what}无法发送：{error}",
+    "m.own_copy": "本节点的副本",
+    "m.signed_receipt": "已签名的回执",
+    # codes import: a changed code, once sent, stays (nodes/fiscal/code_changes.py)
+    "m.changes_remapped": "{count} 个 {year} 年变动编码已有其他对照：{problems}",
+    "m.changes_remapped_hint": "变动对照一经发出即保持不变（结转可能已按其办理）：文件中保留原有新编码，或只对尚未对照的编码设置变动",
 }

@@ -129,19 +129,25 @@ def fetch_manifests(
         try:
             verified = changeset.verify(path, trust, recipient=keeper)
         except VerificationError as exc:
-            raise BackupDamaged(f"manifest {remote.name}: {exc.message}") from exc
+            raise BackupDamaged(
+                said("manifest_refused", name=remote.name, error=exc.message)
+            ) from exc
         header = verified.header
         if header.kind != KIND:
-            raise BackupDamaged(f"manifest {remote.name} is a {header.kind} change-set")
+            raise BackupDamaged(said("manifest_kind", name=remote.name, kind=header.kind))
         if header.origin != owner:
             raise BackupDamaged(
-                f"manifest {remote.name} is a backup of {header.origin}, not of {owner}"
+                said("manifest_other_owner", name=remote.name, origin=header.origin, owner=owner)
             )
         read = read_manifest(header, verified.operations())
         if read.manifest.number != int(match["number"]) or verified.id != match["id"]:
             raise BackupDamaged(
-                f"manifest {remote.name} is backup #{read.manifest.number} ({verified.id[:12]}): "
-                "its name was changed (an older manifest replayed?)"
+                said(
+                    "manifest_renamed",
+                    name=remote.name,
+                    number=read.manifest.number,
+                    id=verified.id[:12],
+                )
             )
         found.append(read)
     found.sort(key=lambda r: r.manifest.number)
@@ -150,8 +156,11 @@ def fetch_manifests(
             later.manifest.prev != earlier.header.id
         ):
             raise BackupDamaged(
-                f"backup #{later.manifest.number} does not follow #{earlier.manifest.number}: "
-                "the chain of manifests is broken"
+                said(
+                    "manifest_chain_broken",
+                    number=later.manifest.number,
+                    earlier=earlier.manifest.number,
+                )
             )
     return found
 
@@ -220,7 +229,7 @@ class Fetcher:
     def _check_name(self, name: str, data: bytes) -> None:
         if name not in self.named:
             if envelope.object_id(data) != name:
-                raise BackupDamaged(f"object {name[:16]}… does not hash to its name")
+                raise BackupDamaged(said("object_hash_not_name", name=name[:16]))
             self.named.add(name)
 
     def _settle(self, name: str, data: bytes) -> None:
@@ -245,9 +254,7 @@ class Fetcher:
             sealed: bytes | memoryview = data
             if chunk.length is not None:
                 if chunk.offset + chunk.length > len(data):
-                    raise BackupDamaged(
-                        f"object {chunk.object[:16]}… is shorter than the index says"
-                    )
+                    raise BackupDamaged(said("object_shorter", name=chunk.object[:16]))
                 sealed = memoryview(data)[chunk.offset : chunk.offset + chunk.length]
             # A format-2 chunk opens only as the chunk whose hash the sealed index names
             # (the AEAD binds it); the rest of its object is hashed when it is settled.
@@ -261,7 +268,7 @@ class Fetcher:
             if bound and chunk.object in self.opened:
                 self.opened[chunk.object][chunk.offset] = len(sealed)
             if len(plain) != chunk.size:
-                raise BackupDamaged(f"object {chunk.object[:16]}… is not the chunk the index names")
+                raise BackupDamaged(said("object_not_chunk", name=chunk.object[:16]))
             if self.progress is not None:
                 self.progress(len(plain))
             yield plain
@@ -585,7 +592,7 @@ def _target_url(backend: str, form: str, db_url: str | None, staging: Path) -> s
 def _write_part(root: Path, part: Part, fetcher: Fetcher) -> None:
     target = (root / part.name).resolve()
     if root.resolve() not in target.parents:
-        raise BackupDamaged(f"the backup names a file outside the home: {part.name!r}")
+        raise BackupDamaged(said("backup_outside_home", name=repr(part.name)))
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("xb") as out:
         for piece in fetcher.chunks(part):

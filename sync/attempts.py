@@ -115,7 +115,7 @@ def failed(
                 "attempts": 0,
                 "first_failed_at": now,
                 "last_failed_at": now,
-                "error": error,
+                "error": str(error),  # the English text, said by key or not
             },
         )
         row = conn.execute(
@@ -128,7 +128,7 @@ def failed(
         conn.execute(
             file_attempt.update()
             .where(_where(stage, name))
-            .values(attempts=attempts, last_failed_at=now, error=error, parked_at=parked_at)
+            .values(attempts=attempts, last_failed_at=now, error=str(error), parked_at=parked_at)
         )
     return Failure(stage, name, attempts, error, row.first_failed_at, now, parked_at)
 

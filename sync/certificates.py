@@ -23,6 +23,7 @@ from sync.errors import (
     FiscalsyncError,
     KeyMaterialError,
 )
+from sync.said import said
 from sync.signing import SignatureSuite, canonical_json, suite_of_certificate
 
 __all__ = [
@@ -77,7 +78,7 @@ def parse_certificate(data: bytes) -> x509.Certificate:
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
     except ValueError as exc:
-        raise KeyMaterialError(f"not a readable X.509 certificate ({exc})") from exc
+        raise KeyMaterialError(said("cert_unreadable", error=str(exc))) from exc
 
 
 def certificate_public_key(cert: x509.Certificate) -> Any:
@@ -132,32 +133,35 @@ def certificate_identity(cert: x509.Certificate, error: type[FiscalsyncError]) -
     code = name_attribute(cert.subject, NameOID.COMMON_NAME)
     role = name_attribute(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
     org = name_attribute(cert.subject, NameOID.ORGANIZATION_NAME)
-    who = f"certificate of {code}" if code else "certificate"
+    who = said("cert_of", code=code) if code else said("cert_plain")
     if not is_node_code(code):
-        raise error(f"{who} does not name a node code in its subject CN")
+        raise error(said("cert_no_code", who=who))
     if org != ORGANIZATION:
-        raise error(f"{who} is not a fiscalsync certificate (O={org})")
+        raise error(said("cert_not_ours", who=who, org=org))
     if role not in ROLES:
-        raise error(f"{who} has no known role in its subject OU (OU={role})")
+        raise error(said("cert_no_role", who=who, role=role))
     try:
         ext = cert.extensions.get_extension_for_oid(IDENTITY_OID)
     except x509.ExtensionNotFound:
-        raise error(
-            f"{who} lacks the fiscalsync identity extension {IDENTITY_OID.dotted_string}"
-        ) from None
+        raise error(said("cert_no_identity", who=who, oid=IDENTITY_OID.dotted_string)) from None
     except ValueError as exc:  # duplicate extensions
-        raise error(f"{who} has unreadable extensions ({exc})") from exc
+        raise error(said("cert_extensions_unreadable", who=who, error=str(exc))) from exc
     value = ext.value
     if not isinstance(value, x509.UnrecognizedExtension):
-        raise error(f"{who} has an unreadable identity extension")
+        raise error(said("cert_identity_unreadable", who=who))
     try:
         bound = json.loads(value.value.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise error(f"{who} has an identity extension that is not JSON") from exc
+        raise error(said("cert_identity_not_json", who=who)) from exc
     if bound != {"code": code, "role": role} or value.value != canonical_json(bound):
         raise error(
-            f"{who} has an identity extension {value.value.decode('utf-8', 'replace')} "
-            f"that does not match its subject (code {code}, role {role})"
+            said(
+                "cert_identity_mismatch",
+                who=who,
+                identity=value.value.decode("utf-8", "replace"),
+                code=code,
+                role=role,
+            )
         )
     assert code is not None and role is not None  # for mypy: checked above
     return code, role
@@ -171,7 +175,9 @@ def suite_public(
         suite = suite_of_certificate(cert)
         return suite, suite.certificate_public_key(cert)
     except KeyMaterialError as exc:
-        raise error(f"certificate of {subject_code(cert)}: {exc.message}") from exc
+        raise error(
+            said("labelled", label=said("cert_of", code=subject_code(cert)), what=exc.message)
+        ) from exc
 
 
 def signed_by(cert: x509.Certificate, suite: SignatureSuite, issuer_key: Any) -> bool:
@@ -188,7 +194,7 @@ def check_root(cert: x509.Certificate) -> tuple[SignatureSuite, Any]:
         or not signed_by(cert, suite, key)
     ):
         raise KeyMaterialError(
-            f"{cert.subject.rfc4514_string()} is not a self-signed CA certificate",
-            hint="use the province's ca.crt",
+            said("not_self_signed_ca", subject=cert.subject.rfc4514_string()),
+            hint=said("not_self_signed_ca_hint"),
         )
     return suite, key

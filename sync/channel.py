@@ -86,6 +86,7 @@ from sync.fence import epoch, why_void
 from sync.files import copy_atomic
 from sync.pki import Signer
 from sync.quarantine import quarantine_file
+from sync.said import said
 from sync.signing import SignatureSuite, get_suite
 from sync.spool import Spool
 from sync.trust import SignerInfo, TrustStore
@@ -316,9 +317,8 @@ def enqueue(
     now = clock.now()
     if conn.execute(_REJOINING).first() is not None:
         raise HomeError(
-            f"{signer.code} was restored from a backup and is rejoining: it sends nothing new "
-            "until every peer has answered",
-            hint="run 'fiscalsync sync' (the agent does) and look at 'fiscalsync status'",
+            said("rejoining_sends_nothing", code=signer.code),
+            hint=said("rejoining_sends_nothing_hint"),
         )
     head = _head(conn, signer.code, recipient, now, signer.suite)
     seq = head.seq + 1
@@ -462,8 +462,7 @@ def _take(
         if logged != verified.id:
             return _Refusal(
                 "replay",
-                f"{name}: a different change-set under seq {header.seq}, already taken as "
-                f"{(logged or '?')[:12]}: a replay or a fork",
+                said("cs_replay", name=name, seq=header.seq, taken=(logged or "?")[:12]),
             )
         conn.execute(
             changeset_log.update().where(changeset_log.c.id == logged).values(receipt_sent_at=None)
@@ -473,8 +472,13 @@ def _take(
     if header.prev != previous:
         return _Refusal(
             "chain",
-            f"{name}: seq {header.seq} names predecessor {header.prev[:12] or '(none)'} but "
-            f"this node took {previous[:12] or '(none)'}: a fork",
+            said(
+                "cs_fork",
+                name=name,
+                seq=header.seq,
+                prev=header.prev[:12] or "(none)",
+                took=previous[:12] or "(none)",
+            ),
         )
     verdict, reason = _apply(conn, verified, authorize, applier)
     crashpoint("before-commit")
@@ -651,8 +655,13 @@ def adopt_own(conn: Connection, spool: Spool, verified: Verified, now: datetime)
     head = _head(conn, header.origin, header.recipient, now, suite)
     if header.seq != head.seq + 1 or header.prev != head.last_id:
         raise InputError(
-            f"{header.filename}: returned as seq {header.seq}, but this node's channel to "
-            f"{header.recipient} is at seq {head.seq}: it does not follow"
+            said(
+                "returned_not_following",
+                name=header.filename,
+                seq=header.seq,
+                recipient=header.recipient,
+                head=head.seq,
+            )
         )
     assert verified.path is not None
     copy_atomic(verified.path, spool.outbox / header.filename)
@@ -686,7 +695,12 @@ def store_receipt(
         or body.get("changeset") != entry.id
     ):
         raise InputError(
-            f"{receipt.header.filename} is not {entry.recipient}'s receipt for seq {entry.seq}"
+            said(
+                "returned_receipt_other",
+                name=receipt.header.filename,
+                recipient=entry.recipient,
+                seq=entry.seq,
+            )
         )
     assert receipt.path is not None
     copy_atomic(receipt.path, spool.outbox / receipt.header.filename)
@@ -736,11 +750,11 @@ def take_again(
         _keep_copy(spool, verified.path)
         return str(result.outcome)
     if header.seq != head.seq + 1 or header.prev != head.last_id:
-        raise InputError(f"{header.filename}: re-sent out of its channel's order")
+        raise InputError(said("resent_out_of_order", name=header.filename))
     body = next(iter(receipt.operations()), {})
     if receipt.header.origin != signer.code or body.get("changeset") != verified.id:
         raise InputError(
-            f"{receipt.header.filename} is not this node's receipt for {header.filename}"
+            said("resent_receipt_other", receipt=receipt.header.filename, name=header.filename)
         )
     before = str(body.get("verdict"))
     reason = body.get("reason")
@@ -750,15 +764,17 @@ def take_again(
         verdict, reason = _apply(conn, verified, authorize, applier)
         if verdict != before:
             raise InputError(
-                f"{header.filename} was {before} here before the restore, but is {verdict} "
-                f"now ({reason}): this node's restored state cannot honour its own receipt"
+                said(
+                    "resent_verdict_changed",
+                    name=header.filename,
+                    before=before,
+                    verdict=verdict,
+                    reason=reason,
+                )
             )
     state = next_state(head.state, verified.id, verdict, signer.suite)
     if body.get("state") != state:
-        raise InputError(
-            f"{header.filename}: the channel from {header.origin} comes out other than "
-            "this node's own receipt says"
-        )
+        raise InputError(said("resent_channel_differs", name=header.filename, origin=header.origin))
     assert receipt.path is not None and verified.path is not None
     copy_atomic(receipt.path, spool.receipts / receipt.header.filename)
     taken_at = _receipt_time(body.get("taken_at")) or now

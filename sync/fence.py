@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from schema.backups import rejoin_fence, rejoin_kept, restore_log
 from schema.types import format_utc
 from sync.changeset import Header
+from sync.said import said
 
 __all__ = ["epoch", "why_void"]
 
@@ -60,8 +61,9 @@ def why_void(
         and conn.execute(_KEPT, {"origin": header.origin, "changeset": changeset_id}).first()
     ):
         return None
-    return (
-        f"{header.filename}: signed by {header.origin} before it was restored from a backup "
-        f"({format_utc(fence.void_before)}) and not among what it took back when it rejoined: "
-        "void, it went with the state it lost"
+    return said(
+        "void_before_restore",
+        name=header.filename,
+        origin=header.origin,
+        at=format_utc(fence.void_before),
     )

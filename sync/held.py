@@ -30,6 +30,7 @@ from schema.locks import insert_missing
 from sync.changeset import Header
 from sync.clock import Clock
 from sync.quarantine import content_sha256
+from sync.said import said
 from sync.trust import TrustStore
 
 __all__ = [
@@ -126,9 +127,12 @@ def overdue(waiting: Held, clock: Clock, limit: timedelta, version: int) -> str 
     age = clock.now() - waiting.first_seen_at
     if age <= limit:
         return None
-    return (
-        f"held {age.days} day(s) for {waiting.recipient}, not in topology version {version} "
-        f"here (limit: [relay] held_days = {limit.days})"
+    return said(
+        "held_overdue",
+        days=age.days,
+        recipient=waiting.recipient,
+        version=version,
+        limit=limit.days,
     )
 
 

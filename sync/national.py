@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sync import der, sm2
 from sync.errors import KeyMaterialError, SignatureInvalid
+from sync.said import said
 from sync.signing import Hasher, SignatureSuite, register_suite
 
 __all__ = ["SM2Suite", "SM3Hash", "sm3"]
@@ -135,10 +136,10 @@ class SM2Suite(SignatureSuite):
     def verify(self, public_key: Any, signature: bytes, message: bytes) -> None:
         if not isinstance(public_key, sm2.SM2PublicKey):
             raise SignatureInvalid(
-                f"the signer's key is a {type(public_key).__name__}, not an sm2 key"
+                said("sig_key_type", type=type(public_key).__name__, suite="sm2")
             )
         if not public_key.verify(signature, message):
-            raise SignatureInvalid("sm2 signature does not verify")
+            raise SignatureInvalid(said("sig_fails", suite="sm2"))
 
     def new_hash(self) -> Hasher:
         return SM3Hash()
@@ -161,35 +162,35 @@ class SM2Suite(SignatureSuite):
     def load_private_key_pem(self, data: bytes, passphrase: bytes | None = None) -> Any:
         match = _PEM.search(data)
         if match is None:
-            raise KeyMaterialError("not a PEM private key")
+            raise KeyMaterialError(said("not_pem_key"))
         label = match[1].decode("ascii")
         try:
             body = base64.b64decode(b"".join(match[2].split()), validate=True)
         except ValueError as exc:
-            raise KeyMaterialError("a PEM private key that is not base64") from exc
+            raise KeyMaterialError(said("pem_not_base64")) from exc
         if label == _SEALED_LABEL:
             if not passphrase:
-                raise KeyMaterialError("the key is encrypted and no passphrase was given")
+                raise KeyMaterialError(said("key_needs_passphrase"))
             if len(body) < 16 + 12 + 16:
-                raise KeyMaterialError("an encrypted sm2 key too short to hold one")
+                raise KeyMaterialError(said("sm2_key_too_short"))
             salt, nonce, sealed = body[:16], body[16:28], body[28:]
             decryptor = _sm4_gcm(_passphrase_key(passphrase, salt), nonce).decryptor()
             try:
                 body = decryptor.update(sealed[:-16]) + decryptor.finalize_with_tag(sealed[-16:])
             except InvalidTag as exc:
-                raise KeyMaterialError(
-                    "wrong passphrase for the sm2 key (or a damaged file)"
-                ) from exc
+                raise KeyMaterialError(said("sm2_wrong_passphrase")) from exc
         elif label != _PLAIN_LABEL:
-            raise KeyMaterialError(f"a PEM {label}, not an sm2 private key")
+            raise KeyMaterialError(said("pem_other_label", label=label))
         try:
             return sm2.private_key_from_der(body)
         except ValueError as exc:
-            raise KeyMaterialError(f"not an sm2 key ({exc})") from exc
+            raise KeyMaterialError(said("not_sm2_key", error=str(exc))) from exc
 
     def public_bytes(self, public_key: Any) -> bytes:
         if not isinstance(public_key, sm2.SM2PublicKey):
-            raise KeyMaterialError(f"a {type(public_key).__name__} is not an sm2 key")
+            raise KeyMaterialError(
+                said("key_not_suite", type=type(public_key).__name__, suite="sm2")
+            )
         return public_key.point
 
     def owns(self, cert: x509.Certificate) -> bool:
@@ -204,7 +205,7 @@ class SM2Suite(SignatureSuite):
             parts = der.elements(der.unwrap(cert.tbs_certificate_bytes, der.SEQUENCE))
             return sm2.public_key_from_info(parts[_tbs_offset(parts) + 5])
         except (ValueError, IndexError) as exc:
-            raise KeyMaterialError("the certificate does not hold an sm2 key") from exc
+            raise KeyMaterialError(said("cert_not_suite", suite="sm2")) from exc
 
     def key_identifier(self, public_key: Any) -> bytes:
         return sm3(self.public_bytes(public_key))[:20]
@@ -224,7 +225,9 @@ class SM2Suite(SignatureSuite):
         parts[at + 1] = sm2.algorithm_identifier()
         if subject_key is not None:
             if not isinstance(subject_key, sm2.SM2PublicKey):
-                raise KeyMaterialError(f"a {type(subject_key).__name__} is not an sm2 key")
+                raise KeyMaterialError(
+                    said("key_not_suite", type=type(subject_key).__name__, suite="sm2")
+                )
             parts[at + 5] = subject_key.info()
         return self._parse(x509.load_der_x509_certificate, _signed(der.sequence(*parts), key))
 
@@ -242,11 +245,11 @@ class SM2Suite(SignatureSuite):
             parts = der.elements(der.unwrap(csr.tbs_certrequest_bytes, der.SEQUENCE))
             public = sm2.public_key_from_info(parts[2])
         except (ValueError, IndexError) as exc:
-            raise KeyMaterialError("the signing request does not hold an sm2 key") from exc
+            raise KeyMaterialError(said("csr_not_suite", suite="sm2")) from exc
         if csr.signature_algorithm_oid.dotted_string != sm2.SM2_WITH_SM3_OID or not (
             public.verify(csr.signature, csr.tbs_certrequest_bytes)
         ):
-            raise KeyMaterialError("the signing request's signature does not verify (damaged?)")
+            raise KeyMaterialError(said("csr_signature_fails"))
         return public
 
     def sign_revocation_list(
@@ -263,11 +266,13 @@ class SM2Suite(SignatureSuite):
         try:
             return load(data)
         except ValueError as exc:  # pragma: no cover - what we just built parses
-            raise KeyMaterialError(f"cannot read back the signed structure ({exc})") from exc
+            raise KeyMaterialError(said("signed_unreadable", error=str(exc))) from exc
 
     def _private(self, private_key: Any) -> sm2.SM2PrivateKey:
         if not isinstance(private_key, sm2.SM2PrivateKey):
-            raise KeyMaterialError(f"a {type(private_key).__name__} cannot sign with the sm2 suite")
+            raise KeyMaterialError(
+                said("cannot_sign_with", type=type(private_key).__name__, suite="sm2")
+            )
         return private_key
 
 

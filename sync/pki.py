@@ -188,7 +188,8 @@ class RootCA:
     def crl(self) -> RevocationList:
         """Return the current revocation list, ``crl.pem``."""
         return load_crl(
-            _read(self.ca_dir / CRL_FILE, "revocation list", "restore the CA folder"), self.cert
+            _read(self.ca_dir / CRL_FILE, said("what_crl"), said("restore_ca_folder_hint")),
+            self.cert,
         )
 
     def publish_crl(self, crl: RevocationList) -> None:
@@ -214,9 +215,9 @@ def init_root(
     """
     signature = get_suite(suite)
     if not is_node_code(province_code):
-        raise InputError(f"{province_code!r} is not a node code")
+        raise InputError(said("not_node_code", code=repr(province_code)))
     if validity_days < 1:
-        raise InputError(f"validity_days must be at least 1, not {validity_days}")
+        raise InputError(said("validity_days", days=validity_days))
     if passphrase is not None and not passphrase:
         raise KeyMaterialError(said("ca_passphrase_empty"))
     for existing in (CA_KEY, CA_CERT):
@@ -258,39 +259,39 @@ def init_root(
 
 def load_root(ca_dir: Path, passphrase: bytes | None = None) -> RootCA:
     """Load the root CA from ``ca_dir``; a wrong or missing passphrase is a KeyMaterialError."""
-    hint = f"create it with init_root, or point to the folder holding {CA_KEY}"
-    key_pem = _read(ca_dir / CA_KEY, "CA key", hint)
-    cert_pem = _read(ca_dir / CA_CERT, "CA certificate", hint)
+    hint = said("ca_missing_hint", file=CA_KEY)
+    key_pem = _read(ca_dir / CA_KEY, said("what_ca_key"), hint)
+    cert_pem = _read(ca_dir / CA_CERT, said("what_ca_cert"), hint)
     cert = parse_certificate(cert_pem)
     suite, public = check_root(cert)
     encrypted = _ENCRYPTED_PEM.search(key_pem) is not None
     if encrypted and passphrase is None:
         raise KeyMaterialError(
-            f"{ca_dir / CA_KEY} is encrypted and no passphrase was given",
-            hint="give the CA passphrase",
+            said("ca_key_encrypted", path=ca_dir / CA_KEY),
+            hint=said("ca_key_encrypted_hint"),
         )
     if not encrypted and passphrase is not None:
         raise KeyMaterialError(
-            f"{ca_dir / CA_KEY} is not encrypted but a passphrase was given",
-            hint="load it without a passphrase",
+            said("ca_key_plain", path=ca_dir / CA_KEY),
+            hint=said("ca_key_plain_hint"),
         )
     try:
         key = suite.load_private_key_pem(key_pem, passphrase)
     except KeyMaterialError as exc:
         if passphrase is not None:
             raise KeyMaterialError(
-                f"wrong passphrase for {ca_dir / CA_KEY} (or the key file is damaged)",
-                hint="check the CA passphrase",
+                said("ca_wrong_passphrase", path=ca_dir / CA_KEY),
+                hint=said("ca_wrong_passphrase_hint"),
             ) from exc
         raise KeyMaterialError(
-            f"{ca_dir / CA_KEY} is not a readable {suite.name} private key"
+            said("not_readable_private_key", path=ca_dir / CA_KEY, suite=suite.name)
         ) from exc
     if suite.public_bytes(public) != suite.public_bytes(suite.public_key_of(key)):
-        raise KeyMaterialError(f"{ca_dir / CA_CERT} does not belong to {ca_dir / CA_KEY}")
+        raise KeyMaterialError(said("cert_not_of_key", cert=ca_dir / CA_CERT, key=ca_dir / CA_KEY))
     common_name = name_attribute(cert.subject, NameOID.COMMON_NAME) or ""
     code = common_name.removeprefix(ROOT_CN_PREFIX)
     if not common_name.startswith(ROOT_CN_PREFIX) or not is_node_code(code):
-        raise KeyMaterialError(f"{ca_dir / CA_CERT} is not a fiscalsync root CA certificate")
+        raise KeyMaterialError(said("not_root_ca", path=ca_dir / CA_CERT))
     return RootCA(ca_dir=ca_dir, province_code=code, cert=cert, key=key)
 
 
@@ -352,16 +353,13 @@ class Signer:
         ends = self.certificate.not_valid_after_utc
         if moment < begins:
             raise KeyMaterialError(
-                f"this node's clock says {utc_text(moment)}, before its certificate is valid "
-                f"(from {utc_text(begins)}): nothing it signs now would be accepted",
-                hint="set the node's clock right (the province issued the certificate by its own)",
+                said("own_cert_not_begun", now=utc_text(moment), begins=utc_text(begins)),
+                hint=said("own_cert_not_begun_hint"),
             )
         if moment > ends:
             raise KeyMaterialError(
-                f"this node's certificate expired on {utc_text(ends)}: nothing it signs now "
-                "would be accepted",
-                hint="renew it: fiscalsync keys new --renew, have the province sign node.csr, "
-                "then fiscalsync keys install",
+                said("own_cert_expired", ends=utc_text(ends)),
+                hint=said("own_cert_expired_hint"),
             )
 
 
@@ -379,15 +377,15 @@ def new_node_key(
     installed root's is refused: a network has one suite.
     """
     if not is_node_code(code):
-        raise InputError(f"{code!r} is not a node code")
+        raise InputError(said("not_node_code", code=repr(code)))
     signature = _node_suite(keys_dir, suite)
     target = keys_dir / NODE_KEY
     if renew:
         target = _renewal_target(keys_dir, code)
     elif target.exists():
         raise KeyMaterialError(
-            f"{target} already exists; refusing to replace this node's key",
-            hint="to renew the certificate with a new key, run 'fiscalsync keys new --renew'",
+            said("node_key_exists", path=target),
+            hint=said("node_key_exists_hint"),
         )
     _make_private_dir(keys_dir)
     key = signature.generate_private_key()
@@ -416,8 +414,8 @@ def _node_suite(keys_dir: Path, name: str | None) -> SignatureSuite:
     chosen = get_suite(name)
     if installed is not None and chosen is not installed:
         raise KeyMaterialError(
-            f"this node's network signs with {installed.name}, not {chosen.name}",
-            hint=f"leave --suite out, or give --suite {installed.name}",
+            said("network_suite", installed=installed.name, chosen=chosen.name),
+            hint=said("network_suite_hint", installed=installed.name),
         )
     return chosen
 
@@ -426,18 +424,17 @@ def _renewal_target(keys_dir: Path, code: str) -> Path:
     """Where a renewal's key goes, once the node is known to hold a key and certificate."""
     if not (keys_dir / NODE_KEY).exists() or not (keys_dir / NODE_CERT).exists():
         raise KeyMaterialError(
-            f"nothing to renew: {keys_dir} holds no installed key and certificate",
-            hint="make the node's first key with 'fiscalsync keys new'",
+            said("nothing_to_renew", folder=keys_dir),
+            hint=said("nothing_to_renew_hint"),
         )
-    installed = parse_certificate(_read(keys_dir / NODE_CERT, "node certificate", ""))
+    installed = parse_certificate(_read(keys_dir / NODE_CERT, said("what_node_cert"), ""))
     if certificate_identity(installed, KeyMaterialError)[0] != code:
-        raise KeyMaterialError(f"{keys_dir / NODE_CERT} is not a certificate of {code}")
+        raise KeyMaterialError(said("cert_not_of_code", path=keys_dir / NODE_CERT, code=code))
     pending = keys_dir / NODE_KEY_PENDING
     if pending.exists():
         raise KeyMaterialError(
-            f"a renewal is already pending: {pending} waits for its certificate",
-            hint="install the certificate signed for node.csr (fiscalsync keys install), "
-            f"or delete {pending.name} to start the renewal again",
+            said("renewal_pending", path=pending),
+            hint=said("renewal_pending_hint", name=pending.name),
         )
     return pending
 
@@ -448,10 +445,10 @@ def requested_code(csr_pem: bytes) -> str:
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
-        raise KeyMaterialError(f"not a PEM certificate signing request ({exc})") from exc
+        raise KeyMaterialError(said("csr_unreadable", error=str(exc))) from exc
     code = name_attribute(csr.subject, NameOID.COMMON_NAME)
     if code is None or not is_node_code(code):
-        raise KeyMaterialError(f"the signing request's CN {code!r} is not a node code")
+        raise KeyMaterialError(said("csr_cn", code=repr(code)))
     return code
 
 
@@ -469,28 +466,28 @@ def sign_csr(
     certificate never outlives the root. It is recorded as ``issued/<serial-hex>.pem``.
     """
     if role not in ROLES:
-        raise InputError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        raise InputError(said("unknown_role", role=repr(role), roles=", ".join(ROLES)))
     if validity_days < 1:
-        raise InputError(f"validity_days must be at least 1, not {validity_days}")
+        raise InputError(said("validity_days", days=validity_days))
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
-        raise KeyMaterialError(f"not a PEM certificate signing request ({exc})") from exc
+        raise KeyMaterialError(said("csr_unreadable", error=str(exc))) from exc
     suite = ca.suite
     try:
         public = suite.request_public_key(csr)
     except KeyMaterialError as exc:
         raise KeyMaterialError(
-            f"{exc.message} (this network's suite is {suite.name})",
-            hint="make the key with the network's suite: fiscalsync keys new --suite " + suite.name,
+            said("csr_other_suite", error=exc.message, suite=suite.name),
+            hint=said("csr_other_suite_hint", suite=suite.name),
         ) from exc
     code = name_attribute(csr.subject, NameOID.COMMON_NAME)
     if code is None or not is_node_code(code):
-        raise KeyMaterialError(f"the signing request's CN {code!r} is not a node code")
+        raise KeyMaterialError(said("csr_cn", code=repr(code)))
     now = clock.now()
     root_end = ca.cert.not_valid_after_utc
     if now >= root_end:
-        raise KeyMaterialError(f"the root CA certificate expired on {utc_text(root_end)}")
+        raise KeyMaterialError(said("root_expired", ends=utc_text(root_end)))
     not_after = min(now + timedelta(days=validity_days), root_end)
     root_public = suite.public_key_of(ca.key)
     builder = (
@@ -529,15 +526,11 @@ def sign_csr(
 
 def _load_node_key(keys_dir: Path, suite: SignatureSuite, name: str = NODE_KEY) -> Any:
     path = keys_dir / name
-    data = _read(
-        path,
-        "node key",
-        "make the node's key first (new_node_key) and have the province sign its node.csr",
-    )
+    data = _read(path, said("what_node_key"), said("node_key_missing_hint"))
     try:
         return suite.load_private_key_pem(data, None)
     except KeyMaterialError as exc:
-        raise KeyMaterialError(f"{path} is not a readable {suite.name} key") from exc
+        raise KeyMaterialError(said("not_readable_key", path=path, suite=suite.name)) from exc
 
 
 def _holds(suite: SignatureSuite, key: Any, public: Any) -> bool:
@@ -560,16 +553,20 @@ def install_certificate(keys_dir: Path, cert_pem: bytes, ca_cert_pem: bytes) -> 
     root_suite, root_public = check_root(root)
     if cert.issuer != root.subject or not signed_by(cert, root_suite, root_public):
         raise KeyMaterialError(
-            f"certificate of {subject_code(cert)} is not issued by the given root CA",
-            hint="install the certificate together with the ca.crt of the CA that signed it",
+            said("cert_not_by_given_root", code=subject_code(cert)),
+            hint=said("cert_not_by_given_root_hint"),
         )
     if is_ca_certificate(cert):
-        raise KeyMaterialError(f"certificate of {subject_code(cert)} is a CA certificate")
+        raise KeyMaterialError(said("cert_is_ca", who=said("cert_of", code=subject_code(cert))))
     suite, public = suite_public(cert, KeyMaterialError)
     if suite is not root_suite:
         raise KeyMaterialError(
-            f"certificate of {subject_code(cert)} holds an {suite.name} key, but its root "
-            f"signs with {root_suite.name}"
+            said(
+                "cert_suite_not_root",
+                code=subject_code(cert),
+                suite=suite.name,
+                root=root_suite.name,
+            )
         )
     key = _load_node_key(keys_dir, suite)
     pending = keys_dir / NODE_KEY_PENDING
@@ -578,19 +575,23 @@ def install_certificate(keys_dir: Path, cert_pem: bytes, ca_cert_pem: bytes) -> 
         pending.exists()
         and _holds(suite, _load_node_key(keys_dir, suite, NODE_KEY_PENDING), public)
     ):
-        keys = f"{keys_dir / NODE_KEY}" + (f" or {pending.name}" if pending.exists() else "")
+        keys = (
+            said("key_or_pending", key=keys_dir / NODE_KEY, pending=pending.name)
+            if pending.exists()
+            else str(keys_dir / NODE_KEY)
+        )
         raise KeyMaterialError(
-            f"certificate of {subject_code(cert)} is for another key than {keys}",
-            hint="install the certificate issued for this node's own node.csr",
+            said("cert_other_key", code=subject_code(cert), keys=keys),
+            hint=said("cert_other_key_hint"),
         )
     identity = describe_certificate(cert)
     existing_root = keys_dir / CA_CERT
     if existing_root.exists():
-        current = parse_certificate(_read(existing_root, "CA certificate", ""))
+        current = parse_certificate(_read(existing_root, said("what_ca_cert"), ""))
         if current != root:
             raise KeyMaterialError(
-                f"{existing_root} already holds a different root CA",
-                hint="remove it by hand only if the province really replaced its root CA",
+                said("other_root_held", path=existing_root),
+                hint=said("other_root_held_hint"),
             )
     if renewing:
         _supersede(keys_dir, identity.code)
@@ -603,12 +604,10 @@ def _supersede(keys_dir: Path, code: str) -> None:
     """Keep the installed certificate in ``superseded/`` and make the pending key the
     node's key (replacing, and so destroying, the old one)."""
     installed = parse_certificate(
-        _read(keys_dir / NODE_CERT, "node certificate", "a renewal needs the installed one")
+        _read(keys_dir / NODE_CERT, said("what_node_cert"), said("renewal_needs_cert_hint"))
     )
     if certificate_identity(installed, KeyMaterialError)[0] != code:
-        raise KeyMaterialError(
-            f"the certificate is for {code}, but {keys_dir / NODE_CERT} is of another node"
-        )
+        raise KeyMaterialError(said("cert_for_other_node", code=code, path=keys_dir / NODE_CERT))
     _make_private_dir(keys_dir / SUPERSEDED_DIR)
     kept = keys_dir / SUPERSEDED_DIR / f"{installed.serial_number:x}.crt"
     write_key_material(kept, certificate_pem(installed), 0o644)
@@ -616,7 +615,9 @@ def _supersede(keys_dir: Path, code: str) -> None:
         os.replace(keys_dir / NODE_KEY_PENDING, keys_dir / NODE_KEY)
         fsync_directory(keys_dir)
     except OSError as exc:
-        raise KeyMaterialError(f"cannot replace {keys_dir / NODE_KEY}: {exc.strerror}") from exc
+        raise KeyMaterialError(
+            said("cannot_replace", path=keys_dir / NODE_KEY, error=exc.strerror)
+        ) from exc
 
 
 def describe_certificate(cert: x509.Certificate) -> NodeIdentity:
@@ -638,16 +639,8 @@ def describe_certificate(cert: x509.Certificate) -> NodeIdentity:
 
 def load_signer(keys_dir: Path) -> Signer:
     """Load the node's key and certificate from ``keys_dir`` for signing change-sets."""
-    cert_pem = _read(
-        keys_dir / NODE_CERT,
-        "node certificate",
-        "have the province sign node.csr, then install the certificate",
-    )
-    key_pem = _read(
-        keys_dir / NODE_KEY,
-        "node key",
-        "make the node's key first (new_node_key) and have the province sign its node.csr",
-    )
+    cert_pem = _read(keys_dir / NODE_CERT, said("what_node_cert"), said("node_cert_missing_hint"))
+    key_pem = _read(keys_dir / NODE_KEY, said("what_node_key"), said("node_key_missing_hint"))
     return _signer(keys_dir, cert_pem, key_pem)
 
 
@@ -660,12 +653,13 @@ def _signer(keys_dir: Path, cert_pem: bytes, key_pem: bytes) -> Signer:
     try:
         key = suite.load_private_key_pem(key_pem, None)
     except KeyMaterialError as exc:
-        raise KeyMaterialError(f"{keys_dir / NODE_KEY} is not a readable {suite.name} key") from exc
+        raise KeyMaterialError(
+            said("not_readable_key", path=keys_dir / NODE_KEY, suite=suite.name)
+        ) from exc
     if not _holds(suite, key, public):
         raise KeyMaterialError(
-            f"{keys_dir / NODE_CERT} does not belong to {keys_dir / NODE_KEY}",
-            hint="install the certificate signed for this key (fiscalsync keys install CERT "
-            "--ca-cert ca.crt); after an interrupted renewal, install the new one again",
+            said("cert_not_of_key", cert=keys_dir / NODE_CERT, key=keys_dir / NODE_KEY),
+            hint=said("node_cert_not_of_key_hint"),
         )
     code, role = certificate_identity(cert, KeyMaterialError)
     return Signer(
@@ -693,8 +687,8 @@ def issued_in(ca_dir: Path, code: str | None = None) -> list[x509.Certificate]:
     try:
         records = sorted(issued.glob("*.pem"))
     except OSError as exc:
-        raise KeyMaterialError(f"cannot list {issued}: {exc.strerror or exc}") from exc
-    certs = [parse_certificate(_read(record, "issued certificate", "")) for record in records]
+        raise KeyMaterialError(said("cannot_list", path=issued, error=exc.strerror or exc)) from exc
+    certs = [parse_certificate(_read(record, said("what_issued_cert"), "")) for record in records]
     if code is None:
         return certs
     return [cert for cert in certs if name_attribute(cert.subject, NameOID.COMMON_NAME) == code]
@@ -722,7 +716,7 @@ def revoke(ca: RootCA, code: str, reason: str | None, clock: Clock) -> Revocatio
     flag = reason_flag(reason)
     certs = issued_certificates(ca, code)
     if not certs:
-        raise KeyMaterialError(f"no certificate was ever issued to {code} by this CA")
+        raise KeyMaterialError(said("never_issued", code=code))
     current = ca.crl()
     fresh = [cert for cert in certs if not current.is_revoked(cert.serial_number)]
     if not fresh:

@@ -31,6 +31,7 @@ from schema.said import kept as kept_by_key
 from sync import changeset
 from sync.clock import Clock
 from sync.errors import InputError, VerificationError
+from sync.said import said
 from sync.spool import Spool
 
 __all__ = [
@@ -156,9 +157,7 @@ def entry(engine: Engine, entry_id: int) -> Any:
     with reading(engine) as conn:
         row = conn.execute(sa.select(quarantine).where(quarantine.c.id == entry_id)).one_or_none()
     if row is None:
-        raise InputError(
-            f"no quarantine entry {entry_id}", hint="list them with 'fiscalsync quarantine'"
-        )
+        raise InputError(said("q_no_entry", id=entry_id), hint=said("q_no_entry_hint"))
     return row
 
 
@@ -166,7 +165,7 @@ def release(engine: Engine, spool: Spool, entry_id: int, clock: Clock) -> Path:
     """Put a quarantined file back in ``incoming/`` to be taken again (verified afresh)."""
     row = entry(engine, entry_id)
     if row.released_at is not None or row.dropped_at is not None:
-        raise InputError(f"quarantine entry {entry_id} is already closed")
+        raise InputError(said("q_closed", id=entry_id))
     source = spool.quarantine / row.filename
     target = spool.incoming / original_name(row.filename)
     with engine.begin() as conn:
@@ -181,7 +180,7 @@ def drop(engine: Engine, spool: Spool, entry_id: int, clock: Clock) -> None:
     """Delete a quarantined file for good; its entry stays, marked dropped."""
     row = entry(engine, entry_id)
     if row.dropped_at is not None:
-        raise InputError(f"quarantine entry {entry_id} is already dropped")
+        raise InputError(said("q_dropped", id=entry_id))
     with engine.begin() as conn:
         conn.execute(
             quarantine.update().where(quarantine.c.id == entry_id).values(dropped_at=clock.now())

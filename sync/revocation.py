@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import serialization
 
 from sync.errors import CertificateRejected, InputError, KeyMaterialError
 from sync.files import write_atomic
+from sync.said import said
 from sync.signing import SignatureSuite, suite_of_certificate
 
 __all__ = [
@@ -81,9 +82,9 @@ class RevocationList:
         try:
             number_ext = crl.extensions.get_extension_for_class(x509.CRLNumber)
         except x509.ExtensionNotFound:
-            raise CertificateRejected("revocation list has no CRL number") from None
+            raise CertificateRejected(said("crl_no_number")) from None
         except ValueError as exc:  # duplicate or unreadable extensions
-            raise CertificateRejected(f"revocation list has unreadable extensions ({exc})") from exc
+            raise CertificateRejected(said("crl_extensions", error=str(exc))) from exc
         self._crl = crl
         self._number = number_ext.value.crl_number
         self._serials = frozenset(entry.serial_number for entry in crl)
@@ -138,17 +139,16 @@ def _root_key(root: x509.Certificate) -> tuple[SignatureSuite, Any]:
         suite = suite_of_certificate(root)
         return suite, suite.certificate_public_key(root)
     except KeyMaterialError as exc:
-        raise KeyMaterialError(f"the root CA certificate: {exc.message}") from exc
+        raise KeyMaterialError(
+            said("labelled", label=said("root_ca_cert"), what=exc.message)
+        ) from exc
 
 
 def checked_crl(crl: x509.CertificateRevocationList, root: x509.Certificate) -> RevocationList:
     """Return ``crl`` as a :class:`RevocationList` if ``root`` signed it; else CertificateRejected."""
     suite, key = _root_key(root)
     if crl.issuer != root.subject or not suite.signs(key, crl.signature, crl.tbs_certlist_bytes):
-        raise CertificateRejected(
-            "revocation list is not signed by this province's root CA",
-            hint="take the revocation list from the province that issued this node's certificate",
-        )
+        raise CertificateRejected(said("crl_not_by_root"), hint=said("crl_not_by_root_hint"))
     return RevocationList(crl)
 
 
@@ -157,7 +157,7 @@ def load_crl(pem: bytes, root: x509.Certificate) -> RevocationList:
     try:
         crl = x509.load_pem_x509_crl(pem)
     except ValueError as exc:
-        raise CertificateRejected(f"not a readable PEM revocation list ({exc})") from exc
+        raise CertificateRejected(said("crl_unreadable", error=str(exc))) from exc
     return checked_crl(crl, root)
 
 
@@ -168,15 +168,16 @@ def read_crl(path: Path, root: x509.Certificate) -> RevocationList | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise KeyMaterialError(
+            said("path_unreadable", path=path, error=exc.strerror or exc)
+        ) from exc
     try:
         return load_crl(pem, root)
     except CertificateRejected as exc:
-        hint = (
-            exc.hint
-            or "install the province's crl.pem again: fiscalsync revocation install crl.pem"
-        )
-        raise CertificateRejected(f"{path}: {exc.message}", hint=hint) from exc
+        hint = exc.hint or said("crl_install_again_hint")
+        raise CertificateRejected(
+            said("labelled", label=path, what=exc.message), hint=hint
+        ) from exc
 
 
 def write_crl(path: Path, crl: RevocationList) -> None:
@@ -184,7 +185,9 @@ def write_crl(path: Path, crl: RevocationList) -> None:
     try:
         write_atomic(path, crl.pem, 0o644)
     except OSError as exc:
-        raise KeyMaterialError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise KeyMaterialError(
+            said("key_file_unwritable", path=path, error=exc.strerror or exc)
+        ) from exc
 
 
 _REASONS = {flag.value: flag for flag in x509.ReasonFlags} | {
@@ -199,8 +202,11 @@ def reason_flag(reason: str | None) -> x509.ReasonFlags | None:
     flag = _REASONS.get(reason)
     if flag is None:
         raise InputError(
-            f"unknown revocation reason {reason!r}; reasons are "
-            + ", ".join(f.value for f in x509.ReasonFlags)
+            said(
+                "crl_unknown_reason",
+                reason=repr(reason),
+                reasons=", ".join(f.value for f in x509.ReasonFlags),
+            )
         )
     return flag
 
@@ -217,10 +223,7 @@ def revocation_entry(
 
 def _check_validity(validity: timedelta) -> None:
     if not _SHORTEST <= validity <= _LONGEST:
-        raise InputError(
-            f"a revocation list is valid from 1 hour to 366 days, not {validity}",
-            hint="the default is 7 days",
-        )
+        raise InputError(said("crl_validity", validity=validity), hint=said("crl_validity_hint"))
 
 
 def issue_crl(

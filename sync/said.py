@@ -4,8 +4,9 @@ rows and JSON keep, kept with its key and the values it names, so that where an 
 reads it (cli.py's error handler) it is shown in the operator's language from the word
 tables of nodes/.
 
-The English texts of the messages said here are in :data:`ENGLISH`; nodes/words_en.py
-takes them in, and nodes/words_zh.py says each in Chinese under the same key.
+The English texts of the messages said here are in :data:`ENGLISH`, gathered by concept
+from :mod:`sync.said_en`; nodes/words_en.py takes them in, and nodes/words_zh.py says each
+in Chinese under the same key.
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ from typing import Any
 
 from schema import said as below
 
-__all__ = ["ENGLISH", "Said", "said"]
+from sync import said_en
+
+__all__ = ["ENGLISH", "Said", "said", "unlabelled"]
 
 ENGLISH: dict[str, str] = {
-    # key material (sync/pki.py)
-    "m.key_file_missing": "{what} {path} does not exist",
-    "m.key_file_unreadable": "cannot read {what} {path}: {error}",
-    "m.key_file_unwritable": "cannot write {path}: {error}",
-    "m.key_file_exists": "{path} already exists; refusing to overwrite it",
-    "m.key_folder_unmade": "cannot create {path}: {error}",
-    "m.ca_passphrase_empty": "the CA passphrase must not be empty",
-    "m.ca_exists": "{folder} already holds a CA ({file} exists)",
-    "m.ca_exists_hint": "load the existing CA, or choose an empty folder for a new one",
+    **said_en.KEYS,
+    **said_en.CHANGESETS,
+    **said_en.TRUST,
+    **said_en.TRANSPORTS,
+    **said_en.FILES,
+    **said_en.BACKUPS,
 }
 
 
@@ -36,6 +36,19 @@ class Said(below.Said):
     @classmethod
     def english(cls, key: str) -> str:
         return ENGLISH[f"m.{key}"]
+
+
+def unlabelled(message: str, *labels: object) -> str:
+    """``message`` without the ``LABEL: `` it starts with, when LABEL is one of ``labels``
+    (a file's path or name); a message said by key stays said by key."""
+    names = [str(label) for label in labels]
+    if isinstance(message, Said) and message.key == "labelled":
+        values = dict(message.values)
+        if str(values["label"]) in names:
+            return values["what"]  # type: ignore[no-any-return]
+    for name in names:
+        message = message.removeprefix(f"{name}: ")
+    return message
 
 
 def said(key: str, /, **values: Any) -> Said:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from sync.errors import KeyMaterialError, SignatureInvalid
+from sync.said import said
 
 __all__ = [
     "DEFAULT_SUITE",
@@ -207,12 +208,12 @@ class Ed25519Suite(SignatureSuite):
     def verify(self, public_key: Any, signature: bytes, message: bytes) -> None:
         if not isinstance(public_key, Ed25519PublicKey):
             raise SignatureInvalid(
-                f"the signer's key is a {type(public_key).__name__}, not an ed25519 key"
+                said("sig_key_type", type=type(public_key).__name__, suite="ed25519")
             )
         try:
             public_key.verify(signature, message)
         except InvalidSignature as exc:
-            raise SignatureInvalid("ed25519 signature does not verify") from exc
+            raise SignatureInvalid(said("sig_fails", suite="ed25519")) from exc
 
     def new_hash(self) -> Hasher:
         return hashlib.sha256()
@@ -231,14 +232,16 @@ class Ed25519Suite(SignatureSuite):
         try:
             key = serialization.load_pem_private_key(data, passphrase)
         except (TypeError, ValueError, UnsupportedAlgorithm) as exc:
-            raise KeyMaterialError(f"not a readable private key ({exc})") from exc
+            raise KeyMaterialError(said("private_key_unreadable", error=str(exc))) from exc
         if not isinstance(key, Ed25519PrivateKey):
-            raise KeyMaterialError("not an ed25519 key")
+            raise KeyMaterialError(said("not_suite_key", suite="ed25519"))
         return key
 
     def public_bytes(self, public_key: Any) -> bytes:
         if not isinstance(public_key, Ed25519PublicKey):
-            raise KeyMaterialError(f"a {type(public_key).__name__} is not an ed25519 key")
+            raise KeyMaterialError(
+                said("key_not_suite", type=type(public_key).__name__, suite="ed25519")
+            )
         return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     def owns(self, cert: x509.Certificate) -> bool:
@@ -251,9 +254,11 @@ class Ed25519Suite(SignatureSuite):
         try:
             key = cert.public_key()
         except (ValueError, UnsupportedAlgorithm) as exc:
-            raise KeyMaterialError(f"the certificate does not hold an ed25519 key ({exc})") from exc
+            raise KeyMaterialError(
+                said("cert_not_suite_because", suite="ed25519", error=str(exc))
+            ) from exc
         if not isinstance(key, Ed25519PublicKey):
-            raise KeyMaterialError("the certificate does not hold an ed25519 key")
+            raise KeyMaterialError(said("cert_not_suite", suite="ed25519"))
         return key
 
     def key_identifier(self, public_key: Any) -> bytes:
@@ -279,12 +284,12 @@ class Ed25519Suite(SignatureSuite):
             public = csr.public_key()
         except (ValueError, UnsupportedAlgorithm) as exc:
             raise KeyMaterialError(
-                f"the signing request does not hold an ed25519 key ({exc})"
+                said("csr_not_suite_because", suite="ed25519", error=str(exc))
             ) from exc
         if not isinstance(public, Ed25519PublicKey):
-            raise KeyMaterialError("the signing request does not hold an ed25519 key")
+            raise KeyMaterialError(said("csr_not_suite", suite="ed25519"))
         if not csr.is_signature_valid:
-            raise KeyMaterialError("the signing request's signature does not verify (damaged?)")
+            raise KeyMaterialError(said("csr_signature_fails"))
         return public
 
     def sign_revocation_list(
@@ -295,7 +300,7 @@ class Ed25519Suite(SignatureSuite):
     def _private(self, private_key: Any) -> Ed25519PrivateKey:
         if not isinstance(private_key, Ed25519PrivateKey):
             raise KeyMaterialError(
-                f"a {type(private_key).__name__} cannot sign with the ed25519 suite"
+                said("cannot_sign_with", type=type(private_key).__name__, suite="ed25519")
             )
         return private_key
 
@@ -325,8 +330,7 @@ def get_suite(name: str) -> SignatureSuite:
     except KeyError:
         known = ", ".join(sorted(_SUITES))
         raise KeyMaterialError(
-            f"unknown signature suite {name!r} (known: {known})",
-            hint="upgrade fiscalsync on this node to one that knows this suite",
+            said("suite_unknown", name=repr(name), known=known), hint=said("suite_unknown_hint")
         ) from None
 
 
@@ -343,10 +347,7 @@ def suite_of_certificate(cert: x509.Certificate) -> SignatureSuite:
     for name in sorted(_SUITES):
         if _SUITES[name].owns(cert):
             return _SUITES[name]
-    raise KeyMaterialError(
-        "the certificate holds a key of no known signature suite "
-        f"(known: {', '.join(sorted(_SUITES))})"
-    )
+    raise KeyMaterialError(said("cert_no_suite", known=", ".join(sorted(_SUITES))))
 
 
 def canonical_json(value: Any) -> bytes:

@@ -51,6 +51,7 @@ from sync.revocation import (
     load_crl,
     read_crl,
 )
+from sync.said import said
 from sync.signing import SignatureSuite
 
 __all__ = ["DEFAULT_SKEW", "LONGEST_WAIT", "SignerInfo", "TrustStore"]
@@ -61,10 +62,10 @@ def _read_root(path: Path) -> x509.Certificate:
         data = path.read_bytes()
     except FileNotFoundError as exc:
         raise KeyMaterialError(
-            f"CA certificate {path} does not exist", hint="install the node's certificate first"
+            said("ca_cert_missing", path=path), hint=said("ca_cert_missing_hint")
         ) from exc
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read CA certificate {path}: {exc.strerror}") from exc
+        raise KeyMaterialError(said("ca_cert_unreadable", path=path, error=exc.strerror)) from exc
     return parse_certificate(data)
 
 
@@ -188,12 +189,12 @@ class TrustStore:
         """The revocation list; without one, :class:`CertificateRejected` naming the file."""
         if self._crl is not None:
             return self._crl
-        where = f"{self._crl_file} is missing" if self._crl_file else "none was given"
-        raise CertificateRejected(
-            f"no revocation list ({where}): no signer can be checked, so nothing is accepted",
-            hint="install the province's crl.pem (from its CA folder): "
-            "fiscalsync revocation install crl.pem",
+        where = (
+            said("crl_file_missing", file=self._crl_file)
+            if self._crl_file
+            else said("crl_none_given")
         )
+        raise CertificateRejected(said("crl_missing", where=where), hint=said("crl_missing_hint"))
 
     def update_crl(self, crl: RevocationList) -> bool:
         """Adopt a newer revocation list; return False if it is the one already held.
@@ -207,23 +208,22 @@ class TrustStore:
         if current is not None:
             if checked.number < current.number:
                 raise CertificateRejected(
-                    f"revocation list number {checked.number} is older than the one in use "
-                    f"({current.number}); revocation never goes backwards"
+                    said("crl_older", number=checked.number, current=current.number)
                 )
             if checked.number == current.number:
                 if checked.pem == current.pem:
                     return False
-                raise CertificateRejected(
-                    f"a different revocation list with the same number {checked.number} "
-                    "as the one in use; refusing it"
-                )
+                raise CertificateRejected(said("crl_same_number", number=checked.number))
             dropped = current.serials - checked.serials
             if dropped:
                 raise CertificateRejected(
-                    f"revocation list number {checked.number} no longer revokes "
-                    f"{len(dropped)} certificate(s) that list {current.number} revokes; "
-                    "revocation never goes backwards",
-                    hint="the CA folder it came from may have been restored from an old copy",
+                    said(
+                        "crl_unrevokes",
+                        number=checked.number,
+                        count=len(dropped),
+                        current=current.number,
+                    ),
+                    hint=said("crl_unrevokes_hint"),
                 )
         self._crl = checked
         return True
@@ -240,16 +240,16 @@ class TrustStore:
         was superseded by a renewal) after signing is accepted: see the module docstring.
         """
         crl = self.require_crl() if self._revocation else self._crl
-        who = f"certificate of {subject_code(cert)}"
+        who = said("cert_of", code=subject_code(cert))
         if cert.issuer != self._root.subject:
-            raise CertificateRejected(f"{who} is not issued by this province's root CA")
+            raise CertificateRejected(said("cert_not_issued_by_root", who=who))
         if cert not in self._root_signed:
             self._check_shape(who, cert)
             self._root_signed.add(cert)
         self._check_validity(who, cert, signed_at)
         if crl is not None and not self._vouched and crl.is_revoked(cert.serial_number):
             raise CertificateRejected(
-                f"{who} is revoked (serial {cert.serial_number:x}, revocation list {crl.number})"
+                said("cert_revoked", who=who, serial=f"{cert.serial_number:x}", number=crl.number)
             )
         known = self._identified.get(cert)
         if known is None:
@@ -259,25 +259,25 @@ class TrustStore:
     def _check_shape(self, who: str, cert: x509.Certificate) -> None:
         """Signed by the root, and a node's certificate by its extensions."""
         if not signed_by(cert, self._suite, self._root_public):
-            raise CertificateRejected(
-                f"{who} is not signed by this province's root CA (signature does not verify)"
-            )
+            raise CertificateRejected(said("cert_not_signed_by_root", who=who))
         try:
             extensions = cert.extensions
         except ValueError as exc:
-            raise CertificateRejected(f"{who} has unreadable extensions ({exc})") from exc
+            raise CertificateRejected(
+                said("cert_extensions_unreadable", who=who, error=str(exc))
+            ) from exc
         if is_ca_certificate(cert):
-            raise CertificateRejected(f"{who} is a CA certificate, not a node certificate")
+            raise CertificateRejected(said("cert_is_ca", who=who))
         try:
             usage = extensions.get_extension_for_class(x509.KeyUsage).value
         except x509.ExtensionNotFound:
             usage = None
         if usage is not None and not usage.digital_signature:
-            raise CertificateRejected(f"{who} is not allowed to sign (key usage)")
+            raise CertificateRejected(said("cert_may_not_sign", who=who))
         for ext in extensions:
             if ext.critical and ext.oid not in _KNOWN_CRITICAL:
                 raise CertificateRejected(
-                    f"{who} carries an unknown critical extension {ext.oid.dotted_string}"
+                    said("cert_unknown_critical", who=who, oid=ext.oid.dotted_string)
                 )
 
     def _identify(self, who: str, cert: x509.Certificate) -> SignerInfo:
@@ -286,7 +286,7 @@ class TrustStore:
         suite, _public = suite_public(cert, CertificateRejected)
         if suite is not self._suite:
             raise CertificateRejected(
-                f"{who} holds an {suite.name} key; this network signs with {self._suite.name}"
+                said("cert_other_suite", who=who, suite=suite.name, network=self._suite.name)
             )
         return SignerInfo(
             code=code,
@@ -301,12 +301,10 @@ class TrustStore:
         root = self._root
         if _before(now, root.not_valid_before_utc, skew):
             raise CertificateRejected(
-                f"the root CA certificate is not valid before {utc_text(root.not_valid_before_utc)}"
+                said("root_not_yet_valid", begins=utc_text(root.not_valid_before_utc))
             )
         if _after(now, root.not_valid_after_utc, skew):
-            raise CertificateRejected(
-                f"the root CA certificate expired on {utc_text(root.not_valid_after_utc)}"
-            )
+            raise CertificateRejected(said("root_expired", ends=utc_text(root.not_valid_after_utc)))
         begins, ends = cert.not_valid_before_utc, cert.not_valid_after_utc
         if _before(now, begins, skew):
             if (
@@ -315,28 +313,30 @@ class TrustStore:
                 and begins - now <= LONGEST_WAIT
             ):
                 raise CertificateNotYetBegun(  # this node's clock is behind the signer's
-                    f"{who} is not valid before {utc_text(begins)} and this node's clock says "
-                    f"{utc_text(now)}: the change-set waits until the clock has caught up",
-                    hint="check this node's clock",
+                    said(
+                        "cert_waits_for_clock", who=who, begins=utc_text(begins), now=utc_text(now)
+                    ),
+                    hint=said("check_clock_hint"),
                 )
             raise CertificateRejected(
-                f"{who} is not valid before {utc_text(begins)}, and this node's clock says "
-                f"{utc_text(now)}",
-                hint="check this node's clock; once it is right, release the file from quarantine",
+                said("cert_not_yet_valid", who=who, begins=utc_text(begins), now=utc_text(now)),
+                hint=said("cert_not_yet_valid_hint"),
             )
         if signed_at is None:
             if _after(now, ends, skew):
-                raise CertificateRejected(f"{who} expired on {utc_text(ends)}")
+                raise CertificateRejected(said("cert_expired", who=who, ends=utc_text(ends)))
             return
         if _before(signed_at, begins, skew):
             raise CertificateRejected(
-                f"{who} is not valid before {utc_text(begins)}, yet the change-set says it "
-                f"was signed at {utc_text(signed_at)} (is the signer's clock slow?)"
+                said(
+                    "cert_signed_before",
+                    who=who,
+                    begins=utc_text(begins),
+                    signed=utc_text(signed_at),
+                )
             )
         if _after(signed_at, ends, skew):
             raise CertificateRejected(
-                f"{who} expired on {utc_text(ends)}, before the change-set was signed at "
-                f"{utc_text(signed_at)}",
-                hint="the signer must renew its certificate (keys new --renew, pki sign, "
-                "keys install)",
+                said("cert_signed_after", who=who, ends=utc_text(ends), signed=utc_text(signed_at)),
+                hint=said("cert_signed_after_hint"),
             )

@@ -893,6 +893,8 @@ def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: P
             str(province.path / "topology.toml"),
             "--recovery-key",
             str(tmp_path / "nope.pem"),
+            "--lang",
+            "en",
         ],
     )
     assert result.exit_code == 8

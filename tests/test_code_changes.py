@@ -13,13 +13,15 @@ import shutil
 from pathlib import Path
 
 import sqlalchemy as sa
+from click.testing import CliRunner
 from test_allocate import allocate, run, settle
 from test_year_close import CODESETS, held
 
+from cli import cli
 from nodes import Node
 from nodes.fiscal import code_changes
 from nodes.fiscal.codes import load_national
-from nodes.network import Network
+from nodes.network import Network, database_url_for
 from schema.channels import outbox
 from schema.engine import reading
 from schema.tables import code_change, code_item
@@ -168,3 +170,67 @@ def test_a_national_code_set_ships_its_changes(province: Network, tmp_path: Path
             assert code_changes.renamed(conn, 2027) == {("func", "2050202"): "2050203"}
             (change,) = code_changes.changes(conn)
     assert not change.extension
+
+
+def test_a_node_that_joins_later_receives_the_changed_codes(
+    province: Network, db_url_template: str | None, tmp_path: Path
+) -> None:
+    imported = run(
+        province, "410000", "codes", "import", str(codes_2027(tmp_path, NEW_CODE)),
+        "--year", "2027", "--changes", str(mapping(tmp_path, "func,2050202,2050299")),
+    )  # fmt: skip
+    assert imported.exit_code == 0, imported.stderr
+    settle(province)
+    joining = "410183"  # 新密市, under 郑州市
+    added = CliRunner().invoke(
+        cli,
+        ["network", "add-node", str(province.path), "--code", joining, "--parent", "410100",
+         *(["--db-url", str(database_url_for(db_url_template, joining))]
+           if db_url_template else [])],
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    settle(province)
+    (sent,) = json.loads(
+        run(province, joining, "codes", "list", "--year", "2027", "--changes", "--format", "json").output
+    )  # fmt: skip
+    assert (sent["codeset"], sent["old"], sent["new"]) == ("func", "2050202", "2050299")
+    assert stored(province, joining)[:2] == stored(province, "410102")[:2]
+
+
+def test_a_changed_code_once_sent_is_not_mapped_anew(province: Network, tmp_path: Path) -> None:
+    codes = str(codes_2027(tmp_path, NEW_CODE))
+    first = ["--changes", str(mapping(tmp_path, "func,2050202,2050299"))]
+    imported = run(province, "410000", "codes", "import", codes, "--year", "2027", *first)
+    assert imported.exit_code == 0, imported.stderr
+    settle(province)
+    before = stored(province, "410000")
+
+    # A carry-over made now takes 2050299; one made after a remapping would take another
+    # code: a mapping, once sent, stays. The same one again is no change.
+    again = run(province, "410000", "codes", "import", codes, "--year", "2027", *first)
+    assert again.exit_code == 0, again.stderr
+    other = mapping(tmp_path, "func,2050202,2050204", "func,2050203,2050299")
+    remapped = run(
+        province, "410000", "codes", "import", codes, "--year", "2027", "--changes", str(other)
+    )
+    assert remapped.exit_code == 3, remapped.output
+    assert remapped.stderr.splitlines() == [
+        "错误：1 个 2027 年变动编码已有其他对照：func 2050202 → 2050299 ≠ 2050204",
+        "提示：变动对照一经发出即保持不变（结转可能已按其办理）：文件中保留原有新编码，"
+        "或只对尚未对照的编码设置变动",
+    ]
+    english = run(
+        province, "410000", "codes", "import", codes, "--year", "2027", "--changes", str(other),
+        "--lang", "en",
+    )  # fmt: skip
+    assert english.stderr.startswith("Error: 1 changed code(s) of 2027 already mapped otherwise")
+    assert stored(province, "410000")[0] == before[0]  # nothing written
+    with Node.open(province.path / "410000") as node, reading(node.engine) as conn:
+        assert [(c.old, c.new) for c in code_changes.changes(conn, 2027)] == [
+            ("2050202", "2050299")
+        ]
+    settle(province)
+    with Node.open(province.path / "410102") as node, reading(node.engine) as conn:
+        assert [(c.old, c.new) for c in code_changes.changes(conn, 2027)] == [
+            ("2050202", "2050299")
+        ]

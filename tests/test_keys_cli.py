@@ -50,8 +50,9 @@ def test_root_ca_with_a_passphrase(tmp_path: Path) -> None:
     assert again.exit_code == 8 and "already holds a CA" in again.stderr
     # signing without the passphrase is refused with its own status
     wrong = run(
-        "pki", "revoke", "--ca", ca, "--node", "410102", env={"FISCALSYNC_CA_PASSPHRASE": "nope"}
-    )
+        "pki", "revoke", "--ca", ca, "--node", "410102", "--lang", "en",
+        env={"FISCALSYNC_CA_PASSPHRASE": "nope"},
+    )  # fmt: skip
     assert wrong.exit_code == 8
     assert wrong.stderr.startswith("Error:")
 
@@ -123,6 +124,8 @@ def test_a_certificate_for_another_key_is_not_installed(
         tmp_path / "other.crt",
         "--ca-cert",
         ca / "ca.crt",
+        "--lang",
+        "en",
     )
     assert result.exit_code == 8
     assert "for another key" in result.stderr
@@ -176,7 +179,9 @@ def test_verify_a_tampered_file(
     data[index] ^= 0x01
     tampered = tmp_path / outgoing.name
     tampered.write_bytes(bytes(data))
-    result = run("--home", province.path / "410100", "changeset", "verify", tampered)
+    result = run(
+        "--home", province.path / "410100", "changeset", "verify", tampered, "--lang", "en"
+    )
     assert result.exit_code in status, (result.exit_code, result.stderr)
     assert result.stderr.startswith("Error: ")
 
@@ -192,7 +197,9 @@ def test_verify_with_a_revoked_signer(province: Network, outgoing: Path) -> None
     run("pki", "revoke", "--ca", province.ca_dir, "--node", "410000")
     crl = (province.ca_dir / "crl.pem").read_bytes()
     (province.path / "410100" / "keys" / "crl.pem").write_bytes(crl)
-    result = run("--home", province.path / "410100", "changeset", "verify", outgoing)
+    result = run(
+        "--home", province.path / "410100", "changeset", "verify", outgoing, "--lang", "en"
+    )
     assert result.exit_code == 13
     assert "revoked" in result.stderr
 
@@ -242,17 +249,17 @@ def test_an_sm2_province_enrols_a_node_and_refuses_an_ed25519_key(
     assert "suite sm2" in created.output
     assert b"ENCRYPTED SM2 PRIVATE KEY" in (ca / "ca.key").read_bytes()
 
-    def sign(home: Path, out: Path) -> Result:
+    def sign(home: Path, out: Path, *more: str) -> Result:
         return run(
             "pki", "sign", home / "keys" / "node.csr", "--ca", ca, "--role", "county",
-            "--out", out, "--topology", demo_topology, env=env,
+            "--out", out, "--topology", demo_topology, *more, env=env,
         )  # fmt: skip
 
     # A node that made an ed25519 key: the SM2 province refuses its request, saying why.
     stray = tmp_path / "410122"
     init_node(stray, "410122", demo_topology, None)
     assert run("--home", stray, "keys", "new").exit_code == 0
-    refused = sign(stray, tmp_path / "410122.crt")
+    refused = sign(stray, tmp_path / "410122.crt", "--lang", "en")
     assert refused.exit_code == 8, refused.output
     assert "does not hold an sm2 key" in refused.stderr and "--suite sm2" in refused.stderr
     assert not (tmp_path / "410122.crt").exists()
@@ -270,7 +277,7 @@ def test_an_sm2_province_enrols_a_node_and_refuses_an_ed25519_key(
     with Node.open(home) as node, reading(node.engine) as conn:
         assert network_suite(conn).name == "sm2"
     # Once the node trusts an SM2 root, a key of another suite is refused before it is made.
-    renewal = run("--home", home, "keys", "new", "--renew", "--suite", "ed25519")
+    renewal = run("--home", home, "keys", "new", "--renew", "--suite", "ed25519", "--lang", "en")
     assert renewal.exit_code == 8 and "signs with sm2, not ed25519" in renewal.stderr
     assert not (home / "keys" / "node.key.new").exists()
     assert run("--home", home, "keys", "new", "--renew").exit_code == 0

@@ -120,14 +120,16 @@ def test_a_missing_list_refuses_every_change_set_with_a_clear_error(
     crl = network.path / "410100" / "keys" / "crl.pem"
     crl.unlink()
 
-    refused = run("--home", network.path / "410100", "sync")
+    refused = run("--home", network.path / "410100", "sync", "--lang", "en")
     assert refused.exit_code == 13
     assert refused.stderr.startswith(f"Error: no revocation list ({crl} is missing)")
     assert "Hint: install the province's crl.pem" in refused.stderr
     assert "fiscalsync revocation install crl.pem" in refused.stderr
     assert "Traceback" not in refused.stderr
     waiting = next((network.path / "410000" / "mailboxes" / "410100" / "down").glob("*.fcs"))
-    verified = run("--home", network.path / "410100", "changeset", "verify", waiting)
+    verified = run(
+        "--home", network.path / "410100", "changeset", "verify", waiting, "--lang", "en"
+    )
     assert verified.exit_code == 13 and "no revocation list" in verified.stderr
     shown = status(network, "410100")
     assert shown["revocation"]["state"] == "missing"
@@ -152,7 +154,7 @@ def test_a_damaged_list_is_named_and_can_be_replaced(
     )
     crl = network.path / "410102" / "keys" / "crl.pem"
     crl.write_bytes(b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")
-    refused = run("--home", network.path / "410102", "sync")
+    refused = run("--home", network.path / "410102", "sync", "--lang", "en")
     assert refused.exit_code == 13
     assert f"Error: {crl}: not a readable PEM revocation list" in refused.stderr
     assert "Hint: install the province's crl.pem again" in refused.stderr
@@ -266,12 +268,13 @@ def test_without_its_ca_folder_the_province_is_told_to_publish_by_hand(
     older = tmp_path / "old-crl.pem"
     ca = load_root(network.ca_dir)
     older.write_bytes(revocation.issue_crl(ca.cert, ca.key, 1, [], NOW).pem)
-    refused = run("--home", network.path / "410102", "revocation", "install", older)
+    refused = run("--home", network.path / "410102", "revocation", "install", older, "--lang", "en")
     assert refused.exit_code == 13 and "older than the one in use" in refused.stderr
     foreign = init_root(tmp_path / "other-ca", "410000", clock=FixedClock(NOW), suite=suite_name)
     refused = run(
-        "--home", network.path / "410102", "revocation", "install", foreign.ca_dir / "crl.pem"
-    )
+        "--home", network.path / "410102", "revocation", "install", foreign.ca_dir / "crl.pem",
+        "--lang", "en",
+    )  # fmt: skip
     assert refused.exit_code == 13 and "not signed by this province's root CA" in refused.stderr
 
 

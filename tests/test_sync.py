@@ -349,6 +349,9 @@ def test_an_unreachable_parent_fails_cleanly_and_the_next_round_succeeds(provinc
     mailboxes.rename(hidden)  # the province's endpoint is gone
     result = CliRunner().invoke(cli, ["--home", str(province.path / "410181"), "sync"])
     assert result.exit_code == 7
+    assert result.stderr.startswith(f"错误：无法连接上级：邮箱文件夹 {mailboxes} 不存在")
+    sync = ["--home", str(province.path / "410181"), "sync", "--lang", "en"]
+    result = CliRunner().invoke(cli, sync)
     assert result.stderr.startswith("Error: parent unreachable")
     hidden.rename(mailboxes)
     run_round(province, "410181")

@@ -28,6 +28,7 @@ from sync.changeset import ChangeSetName, Header
 from sync.channel import RECEIPT, Spool, genesis_state, next_state
 from sync.clock import Clock
 from sync.errors import StorageError, VerificationError
+from sync.said import unlabelled
 from sync.signing import SignatureSuite
 from sync.transports.base import is_temporary
 from sync.trust import TrustStore
@@ -611,13 +612,13 @@ def _header_problem(path: Path, expect_id: str) -> tuple[Kind, str] | None:
     if header.id != expect_id:
         return (
             Kind.WRONG_COPY,
-            f"the header is that of change-set {header.id[:16]}…, not of {expect_id[:16]}…",
+            said("cs_other_header", found=header.id[:16], expected=expect_id[:16]),
         )
     return None
 
 
 def _without_label(message: str, path: Path) -> str:
-    return message.removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")
+    return unlabelled(message, path, path.name)
 
 
 def _is_temporary(name: str) -> bool:

@@ -35,6 +35,7 @@ __all__ = [
     "CodeChange",
     "changes",
     "check_known",
+    "check_unchanged",
     "listed",
     "parse_change",
     "read_changes",
@@ -162,6 +163,29 @@ def check_known(
             said("changes_unknown_codes", count=len(problems), problems="; ".join(problems[:5])),
             hint=said("changes_unknown_codes_hint"),
         )
+
+
+def check_unchanged(conn: Connection, found: Iterable[CodeChange]) -> None:
+    """No change held here is mapped anew: once sent, a carry-over may already have taken
+    an old code's new one anywhere in the province, and one made after a remapping would
+    take another. The same mapping imported again is no change; all problems at once."""
+    problems = []
+    for change in found:
+        held = conn.execute(
+            sa.select(code_change.c.new_code).where(
+                code_change.c.codeset == change.codeset,
+                code_change.c.year == change.year,
+                code_change.c.old_code == change.old,
+            )
+        ).scalar_one_or_none()
+        if held is not None and held != change.new:
+            problems.append(f"{change.codeset} {change.old} → {held} ≠ {change.new}")
+    if problems:
+        raise InputError(
+            said("changes_remapped", count=len(problems), year=next(iter(found)).year,
+                 problems="; ".join(problems[:5])),
+            hint=said("changes_remapped_hint"),
+        )  # fmt: skip
 
 
 def parse_change(op: Mapping[str, Any], where: str) -> CodeChange:

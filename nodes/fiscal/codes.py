@@ -27,6 +27,7 @@ from nodes.fiscal.code_changes import FILE_NAME as CHANGES_FILE
 from nodes.fiscal.code_changes import (
     CodeChange,
     check_known,
+    check_unchanged,
     parse_change,
     read_changes,
     store_changes,
@@ -254,6 +255,7 @@ def import_codes(
 
     def keep(conn: Connection) -> None:
         check_known(conn, mapping, coming)
+        check_unchanged(conn, mapping)
         store(conn, [*items, *mapping])
 
     written = node.broadcast(

@@ -19,6 +19,7 @@ from typing import BinaryIO
 import fastcdc
 
 from sync.errors import StorageError
+from sync.said import said
 
 __all__ = [
     "AVERAGE",
@@ -62,8 +63,8 @@ def fixed_chunks(
             if length is not None:
                 name = getattr(stream, "name", "a stream")
                 raise StorageError(
-                    f"{name} ends after {length - left} of its {length} bytes",
-                    hint="it changed while it was read: take the backup again",
+                    said("bk_stream_short", name=name, read=length - left, length=length),
+                    hint=said("bk_stream_short_hint"),
                 )
             return
         left -= 0 if left < 0 else len(data)

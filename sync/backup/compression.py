@@ -18,6 +18,8 @@ import threading
 
 import zstandard
 
+from sync.said import said
+
 __all__ = ["LEVEL", "WORTH", "expand", "squeeze"]
 
 LEVEL = 1
@@ -58,10 +60,10 @@ def expand(frame: bytes | memoryview, size: int) -> bytes:
     try:
         named = zstandard.frame_content_size(frame)
         if named != size:
-            raise ValueError(f"the compressed chunk holds {named} bytes, not {size}")
+            raise ValueError(said("bk_chunk_holds", named=named, size=size))
         out = _decompressor().decompress(frame, max_output_size=size)
     except zstandard.ZstdError as exc:
-        raise ValueError(f"the compressed chunk does not expand: {exc}") from exc
+        raise ValueError(said("bk_chunk_unexpandable", error=str(exc))) from exc
     if len(out) != size:
-        raise ValueError(f"the compressed chunk expands to {len(out)} bytes, not {size}")
+        raise ValueError(said("bk_chunk_expands", got=len(out), size=size))
     return out

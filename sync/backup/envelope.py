@@ -79,6 +79,7 @@ from sync import sm2
 from sync.backup import compression
 from sync.backup.keys import BackupKey, PublicBackupKey, fingerprint, public_bytes
 from sync.errors import InputError, KeyMaterialError
+from sync.said import said
 
 __all__ = [
     "AES_GCM",
@@ -163,7 +164,7 @@ def _aead(cipher: str, secret: bytes, salt: bytes, info: bytes) -> AESGCM | _SM4
     if cipher == SM4_GCM:
         return _SM4GCM(HKDF(hashes.SM3(), 16, salt, info).derive(secret))
     if cipher != AES_GCM:
-        raise BackupDamaged(f"unknown backup cipher {cipher!r}")
+        raise BackupDamaged(said("bk_unknown_cipher", cipher=repr(cipher)))
     return AESGCM(_hkdf(secret, salt, info))
 
 
@@ -212,7 +213,7 @@ class Wrap:
                 scheme,
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise BackupDamaged(f"a wrapped data key is malformed: {exc}") from exc
+            raise BackupDamaged(said("bk_wrap_malformed", error=str(exc))) from exc
 
 
 @dataclass(frozen=True)
@@ -257,40 +258,36 @@ def unwrap(key_id: bytes, wraps: list[Wrap], key: BackupKey, cipher: str = AES_G
     mine = [w for w in wraps if w.recipient == key.fingerprint]
     if not mine:
         raise KeyMaterialError(
-            f"this backup is not encrypted for the key given (fingerprint {key.fingerprint[:16]}…)",
-            hint="give the province's recovery kit, or this node's own keys/backup.key",
+            said("bk_not_for_key", fingerprint=key.fingerprint[:16]),
+            hint=said("bk_not_for_key_hint"),
         )
     wrap = mine[0]
     if isinstance(key.private, sm2.SM2PrivateKey):
         return _unwrap_sm2(key_id, wrap, key.private, cipher)
     if wrap.scheme != X25519_WRAP:
-        raise BackupDamaged(f"the data key wrapped for an X25519 key is an {wrap.scheme} wrap")
+        raise BackupDamaged(said("bk_wrap_scheme", kind="X25519", scheme=wrap.scheme))
     try:
         ephemeral = X25519PublicKey.from_public_bytes(wrap.ephemeral)
         shared = key.private.exchange(ephemeral)
     except ValueError as exc:
-        raise BackupDamaged(f"a wrapped data key is malformed: {exc}") from exc
+        raise BackupDamaged(said("bk_wrap_malformed", error=str(exc))) from exc
     sealing = _aead(cipher, shared, wrap.ephemeral + public_bytes(key.public), WRAP_INFO)
     try:
         secret = sealing.decrypt(bytes(12), wrap.sealed, key_id + wrap.recipient.encode())
     except InvalidTag as exc:
-        raise BackupDamaged(
-            "the data key wrapped for this key does not open: the manifest was altered"
-        ) from exc
+        raise BackupDamaged(said("bk_wrap_altered")) from exc
     return DataKey(key_id, secret, cipher)
 
 
 def _unwrap_sm2(key_id: bytes, wrap: Wrap, key: sm2.SM2PrivateKey, cipher: str) -> DataKey:
     if wrap.scheme != SM2_WRAP:
-        raise BackupDamaged(f"the data key wrapped for an SM2 key is an {wrap.scheme} wrap")
+        raise BackupDamaged(said("bk_wrap_scheme", kind="SM2", scheme=wrap.scheme))
     try:
         opened = key.decrypt(wrap.sealed)
     except ValueError as exc:
-        raise BackupDamaged(
-            "the data key wrapped for this key does not open: the manifest was altered"
-        ) from exc
+        raise BackupDamaged(said("bk_wrap_altered")) from exc
     if len(opened) != len(key_id) + 32 or opened[: len(key_id)] != key_id:
-        raise BackupDamaged(f"the data key wrapped for this key is not key {key_id.hex()}")
+        raise BackupDamaged(said("bk_wrap_other_key", key=key_id.hex()))
     return DataKey(key_id, opened[len(key_id) :], cipher)
 
 
@@ -321,7 +318,7 @@ def object_key_id(data: bytes | memoryview) -> bytes:
     magic = bytes(data[: len(MAGIC)])
     header = _HEADER2 if magic in BOUND else _HEADER
     if len(data) < header + _TAG or magic not in (MAGIC, *BOUND):
-        raise BackupDamaged("not a backup object (no FSB1, FSB2 or FSB3 header, or truncated)")
+        raise BackupDamaged(said("bk_not_object"))
     return bytes(data[len(MAGIC) : len(MAGIC) + 16])
 
 
@@ -398,10 +395,7 @@ def seal_chunk(
 
 
 def _unopened(name: str, index: int) -> BackupDamaged:
-    return BackupDamaged(
-        f"object {name[:16]}… fails authentication at segment {index} (altered, "
-        "truncated, reordered, or not the chunk the index names)"
-    )
+    return BackupDamaged(said("bk_chunk_fails", name=name[:16], index=index))
 
 
 def open_chunk(
@@ -418,7 +412,7 @@ def open_chunk(
     try:
         return compression.expand(opened, size)
     except ValueError as exc:
-        raise BackupDamaged(f"object {name[:16]}…: {exc}") from exc
+        raise BackupDamaged(said("bk_object_problem", name=name[:16], problem=exc.args[0])) from exc
 
 
 def _open_bound(
@@ -428,7 +422,7 @@ def _open_bound(
     key_id = object_key_id(data)
     key = keys.get(key_id)
     if key is None:
-        raise BackupDamaged(f"object {name[:16]}… is sealed under a key no manifest gives")
+        raise BackupDamaged(said("bk_unknown_key", name=name[:16]))
     aead = _chunk_aead(key.cipher, key.secret)
     base = bytes(data[len(MAGIC2) + 16 : _HEADER2])
     body = memoryview(data)[_HEADER2:]
@@ -456,7 +450,7 @@ def decrypt_object(keys: dict[bytes, DataKey], data: bytes, name: str) -> bytes:
     key_id = object_key_id(data)
     key = keys.get(key_id)
     if key is None:
-        raise BackupDamaged(f"object {name[:16]}… is sealed under a key no manifest gives")
+        raise BackupDamaged(said("bk_unknown_key", name=name[:16]))
     salt = data[len(MAGIC) + 16 : _HEADER]
     aead = _aead(key.cipher, key.secret, salt, OBJECT_INFO)
     body = memoryview(data)[_HEADER:]
@@ -468,8 +462,5 @@ def decrypt_object(keys: dict[bytes, DataKey], data: bytes, name: str) -> bytes:
         try:
             out.append(aead.decrypt(_nonce(index), sealed, _aad(key_id, index, index == count - 1)))
         except InvalidTag as exc:
-            raise BackupDamaged(
-                f"object {name[:16]}… fails authentication at segment {index} "
-                "(altered, truncated or reordered)"
-            ) from exc
+            raise BackupDamaged(said("bk_segment_fails", name=name[:16], index=index)) from exc
     return b"".join(out)

@@ -37,6 +37,7 @@ from cryptography.x509.oid import NameOID
 from sync import sm2
 from sync.errors import KeyMaterialError
 from sync.files import write_atomic
+from sync.said import said
 from sync.signing import get_suite, suite_of_certificate
 
 __all__ = [
@@ -128,12 +129,10 @@ def _load_private(data: bytes, where: str) -> PrivateBackupKey:
         return _sm2_private(data, where)
     except (ValueError, TypeError) as exc:
         raise KeyMaterialError(
-            f"{where} holds no readable backup key", hint="give the recovery kit (PEM) file"
+            said("bk_key_unreadable", where=where), hint=said("bk_kit_hint")
         ) from exc
     if not isinstance(key, X25519PrivateKey):
-        raise KeyMaterialError(
-            f"{where} holds a {type(key).__name__}, not an X25519 or SM2 backup key"
-        )
+        raise KeyMaterialError(said("bk_key_type", where=where, type=type(key).__name__))
     return key
 
 
@@ -142,11 +141,11 @@ def _sm2_private(data: bytes, where: str) -> sm2.SM2PrivateKey:
         key = get_suite("sm2").load_private_key_pem(data)
     except KeyMaterialError as exc:
         raise KeyMaterialError(
-            f"{where} holds no readable backup key ({exc.message})",
-            hint="give the recovery kit (PEM) file",
+            said("bk_key_unreadable_because", where=where, error=exc.message),
+            hint=said("bk_kit_hint"),
         ) from exc
     if not isinstance(key, sm2.SM2PrivateKey):  # pragma: no cover - the suite makes these
-        raise KeyMaterialError(f"{where} holds no readable backup key")
+        raise KeyMaterialError(said("bk_key_unreadable", where=where))
     return key
 
 
@@ -155,7 +154,9 @@ def load_backup_key(path: Path) -> BackupKey:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read the backup key {path}: {exc.strerror or exc}") from exc
+        raise KeyMaterialError(
+            said("bk_key_file_unreadable", path=path, error=exc.strerror or exc)
+        ) from exc
     return BackupKey(_load_private(data, str(path)))
 
 
@@ -180,8 +181,8 @@ def load_kit(path: Path) -> RecoveryKit:
         data = path.read_bytes()
     except OSError as exc:
         raise KeyMaterialError(
-            f"cannot read the key file {path}: {exc.strerror or exc}",
-            hint="give the province's recovery kit, or this node's keys/backup.key",
+            said("bk_kit_unreadable", path=path, error=exc.strerror or exc),
+            hint=said("bk_not_for_key_hint"),
         ) from exc
     key: PrivateBackupKey | None = None
     root: bytes | None = None
@@ -195,8 +196,7 @@ def load_kit(path: Path) -> RecoveryKit:
                 root = block.group(0)
     if key is None:
         raise KeyMaterialError(
-            f"{path} holds no private key",
-            hint="give the province's recovery kit, or this node's keys/backup.key",
+            said("bk_no_private_key", path=path), hint=said("bk_not_for_key_hint")
         )
     return RecoveryKit(BackupKey(key), root)
 
@@ -205,7 +205,7 @@ def _certificate(data: bytes, where: str) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(data)
     except ValueError as exc:
-        raise KeyMaterialError(f"{where} holds an unreadable certificate") from exc
+        raise KeyMaterialError(said("bk_cert_unreadable", where=where)) from exc
 
 
 def issue_recovery(
@@ -258,12 +258,11 @@ def load_recovery_certificate(data: bytes, root_pem: bytes, where: str) -> Publi
     root_key = suite.certificate_public_key(root)
     if not suite.signs(root_key, cert.signature, cert.tbs_certificate_bytes):
         raise KeyMaterialError(
-            f"{where} is not signed by this province's root CA",
-            hint="install the recovery certificate the province issued (ca/recovery.crt)",
+            said("bk_recovery_not_by_root", where=where), hint=said("bk_recovery_hint")
         )
     units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     if [a.value for a in units] != [RECOVERY_OU]:
-        raise KeyMaterialError(f"{where} is not a recovery certificate")
+        raise KeyMaterialError(said("bk_not_recovery", where=where))
     national = get_suite("sm2")
     if national.owns(cert):
         found: Any = national.certificate_public_key(cert)
@@ -271,7 +270,7 @@ def load_recovery_certificate(data: bytes, root_pem: bytes, where: str) -> Publi
     try:
         public = cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyMaterialError(f"{where} holds an unreadable key") from exc
+        raise KeyMaterialError(said("bk_recovery_key_unreadable", where=where)) from exc
     if not isinstance(public, X25519PublicKey):
-        raise KeyMaterialError(f"{where} does not hold an X25519 or SM2 key")
+        raise KeyMaterialError(said("bk_recovery_key_type", where=where))
     return public

@@ -55,6 +55,7 @@ from sync.backup.envelope import (
     encrypt_object,
 )
 from sync.changeset import Header
+from sync.said import Said, said
 
 __all__ = [
     "FORMAT",
@@ -203,7 +204,7 @@ class Index:
                 {str(k): str(v) for k, v in document.get("digests", {}).items()},
             )
         except (ValueError, KeyError, TypeError, IndexError, zlib.error) as exc:
-            raise BackupDamaged(f"the backup's index is unreadable: {exc}") from exc
+            raise BackupDamaged(said("bk_index_unreadable", error=str(exc))) from exc
 
 
 def _nth(names: list[str], number: Any) -> str:
@@ -296,7 +297,11 @@ class Manifest:
                 cipher=cipher,
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise BackupDamaged(f"{where}: not a well-formed backup manifest ({exc})") from exc
+            raise BackupDamaged(_on(where, said("bk_manifest_malformed", error=str(exc)))) from exc
+
+
+def _on(where: str, what: str) -> Said:
+    return said("labelled", label=where, what=what)
 
 
 def seal_index(index: Index, key: DataKey) -> list[bytes]:
@@ -343,8 +348,7 @@ def read_manifest(header: Header, operations: Iterable[dict[str, Any]]) -> ReadM
     manifest = Manifest.from_operation(next(ops, None) or {}, where)
     if manifest.node != header.origin:
         raise BackupDamaged(
-            f"{where}: a manifest of node {manifest.node} signed by {header.origin}: "
-            "a node backs up only itself"
+            _on(where, said("bk_manifest_other", node=manifest.node, origin=header.origin))
         )
     sealed = bytearray()
     objects: dict[str, int] = {}
@@ -355,17 +359,17 @@ def read_manifest(header: Header, operations: Iterable[dict[str, Any]]) -> ReadM
             try:
                 sealed += base64.b64decode(str(op["data"]), validate=True)
             except ValueError as exc:
-                raise BackupDamaged(f"{where}: an index piece is not base64") from exc
+                raise BackupDamaged(_on(where, said("bk_piece_base64"))) from exc
             pieces += 1
         elif kind == "object":
             name, size = op.get("id"), op.get("size")
             if not isinstance(name, str) or not _HEX64.fullmatch(name) or type(size) is not int:
-                raise BackupDamaged(f"{where}: an object entry is malformed: {op!r:.80}")
+                raise BackupDamaged(_on(where, said("bk_entry_malformed", entry=f"{op!r:.80}")))
             if name in objects:
-                raise BackupDamaged(f"{where}: object {name[:16]}… is listed twice")
+                raise BackupDamaged(_on(where, said("bk_listed_twice", name=name[:16])))
             objects[name] = size
         else:
-            raise BackupDamaged(f"{where}: unexpected operation {kind!r}")
+            raise BackupDamaged(_on(where, said("bk_unexpected_op", kind=repr(kind))))
     if pieces != manifest.index_pieces or len(objects) != manifest.objects:
-        raise BackupDamaged(f"{where}: the manifest's counts do not match what it carries")
+        raise BackupDamaged(_on(where, said("bk_counts")))
     return ReadManifest(header, manifest, bytes(sealed), objects)

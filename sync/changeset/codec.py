@@ -18,6 +18,7 @@ import orjson
 from sync.errors import (
     MalformedChangeSet,
 )
+from sync.said import said
 
 MAX_OPERATION_BYTES = 16 * 1024 * 1024
 """Longest operation line accepted."""
@@ -26,7 +27,7 @@ MAX_OPERATION_BYTES = 16 * 1024 * 1024
 def _duplicate_free(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise MalformedChangeSet("an object repeats a key")
+        raise MalformedChangeSet(said("json_repeated_key"))
     return result
 
 
@@ -99,6 +100,6 @@ def strict_json(line: bytes) -> Any:
     try:
         return _STRICT.decode(line.decode("utf-8"))
     except FloatFound as exc:
-        raise MalformedChangeSet(f"holds a non-integer number {exc}") from exc
+        raise MalformedChangeSet(said("json_float", number=str(exc))) from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise MalformedChangeSet(f"not valid JSON ({exc})") from exc
+        raise MalformedChangeSet(said("json_invalid", error=str(exc))) from exc

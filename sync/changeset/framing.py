@@ -21,6 +21,7 @@ from sync.errors import (
     MalformedChangeSet,
     StorageError,
 )
+from sync.said import said
 from sync.signing import canonical_json
 
 COMPRESSION_LEVEL = 3
@@ -65,7 +66,7 @@ def _header(line: bytes) -> Header:
     Only a valid line is kept: a failure raises every time."""
     header = Header.from_dict(strict_json(line))
     if line != header.canonical():
-        raise MalformedChangeSet("the header is not in RFC 8785 canonical form")
+        raise MalformedChangeSet(said("cs_not_canonical", part=said("cs_part_header")))
     return header
 
 
@@ -75,15 +76,15 @@ def _seal(line: bytes) -> Seal:
     try:
         data = strict_json(line)
     except MalformedChangeSet as exc:
-        raise MalformedChangeSet(f"invalid seal: {exc.message}") from exc
+        raise MalformedChangeSet(said("cs_invalid_seal", problem=exc.message)) from exc
     if not isinstance(data, dict) or set(data) != SEAL_KEYS:
-        raise MalformedChangeSet('invalid seal: not an object of exactly "sig" and "cert"')
+        raise MalformedChangeSet(said("cs_invalid_seal", problem=said("cs_seal_keys")))
     try:
         seal = Seal(b64(data["sig"]), b64(data["cert"]))
     except (TypeError, ValueError) as exc:
-        raise MalformedChangeSet("invalid seal: sig or cert is not canonical base64") from exc
+        raise MalformedChangeSet(said("cs_invalid_seal", problem=said("cs_seal_base64"))) from exc
     if line != canonical_json(seal.to_dict()):
-        raise MalformedChangeSet("the seal is not in RFC 8785 canonical form")
+        raise MalformedChangeSet(said("cs_not_canonical", part=said("cs_part_seal")))
     return seal
 
 
@@ -96,7 +97,7 @@ class Reader:
         self._pending = b""
 
     def fail(self, problem: str) -> MalformedChangeSet:
-        return MalformedChangeSet(f"{self.label}: {problem}")
+        return MalformedChangeSet(said("labelled", label=self.label, what=problem))
 
     def _read(self, size: int) -> bytes:
         try:
@@ -109,7 +110,7 @@ class Reader:
         while len(data) < size:
             more = self._read(max(size - len(data), _READ_SIZE))
             if not more:
-                raise self.fail(f"file is truncated (it ends inside the {what})")
+                raise self.fail(said("cs_truncated", part=what))
             data += more
         self._pending = data[size:]
         return data[:size]
@@ -118,7 +119,7 @@ class Reader:
         """Yield the decompressed bytes of the next member, then check its gzip trailer."""
         prefix = self._take(len(MEMBER_PREFIX) + CRC.size, what)
         if prefix[: len(MEMBER_PREFIX)] != MEMBER_PREFIX:
-            raise self.fail(f"the {what} does not start with fiscalsync's gzip header")
+            raise self.fail(said("cs_no_gzip_header", part=what))
         (want_deflate_crc,) = CRC.unpack(prefix[len(MEMBER_PREFIX) :])
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         deflate_crc = 0
@@ -132,9 +133,9 @@ class Reader:
             try:
                 out = inflater.decompress(data, _OUT_SIZE)
             except zlib.error as exc:
-                raise self.fail(f"the {what} is not valid deflate data ({exc})") from exc
+                raise self.fail(said("cs_not_deflate", part=what, error=str(exc))) from exc
             if not data and not out and not inflater.eof:
-                raise self.fail(f"file is truncated (it ends inside the {what})")
+                raise self.fail(said("cs_truncated", part=what))
             # At the end of the stream the input left over is in unused_data (and
             # unconsumed_tail may still show a stale copy of it); before, in unconsumed_tail.
             tail = b"" if inflater.eof else inflater.unconsumed_tail
@@ -148,20 +149,20 @@ class Reader:
         self._pending = inflater.unused_data
         want_crc, want_size = TRAILER.unpack(self._take(TRAILER.size, what))
         if deflate_crc != want_deflate_crc or want_crc != crc or want_size != size & 0xFFFFFFFF:
-            raise self.fail(f"the {what} fails its gzip checksum (file altered or damaged)")
+            raise self.fail(said("cs_gzip_checksum", part=what))
 
     def head(self) -> tuple[Header, Seal, bytes]:
         """Read member 1; return the header, the seal and the header line's bytes."""
         parts = []
         size = 0
-        for chunk in self.member("header member"):
+        for chunk in self.member(said("cs_header_member")):
             size += len(chunk)
             if size > _HEAD_LIMIT:
-                raise self.fail(f"the header member is larger than {_HEAD_LIMIT} bytes")
+                raise self.fail(said("cs_head_too_large", limit=_HEAD_LIMIT))
             parts.append(chunk)
         lines = b"".join(parts).split(b"\n")
         if len(lines) != 3 or lines[2] != b"":
-            raise self.fail("the header member does not hold exactly a header and a seal line")
+            raise self.fail(said("cs_head_lines"))
         header_line, seal_line = lines[0], lines[1]
         try:
             return _header(header_line), _seal(seal_line), header_line
@@ -170,9 +171,9 @@ class Reader:
 
     def body(self) -> Iterator[bytes]:
         """Yield the decompressed body, then require the end of the file."""
-        yield from self.member("body member")
+        yield from self.member(said("cs_body_member"))
         if self._pending or self._read(1):
-            raise self.fail("unexpected data after the body member (trailing garbage)")
+            raise self.fail(said("cs_trailing"))
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from sync.errors import (
     KeyMaterialError,
     MalformedChangeSet,
 )
+from sync.said import Said, said
 from sync.signing import DEFAULT_SUITE, SignatureSuite, canonical_json, get_suite
 
 FORMAT = 1
@@ -74,24 +75,24 @@ def _is_int(value: object) -> bool:
 
 def channel_problem(
     origin: object, recipient: object, kind: object, seq: object, prev: object
-) -> str | None:
+) -> Said | None:
     """Return what is wrong with a change-set's channel fields, or None."""
     if not is_node_code(origin):
-        return f"origin {origin!r} is not a node code"
+        return said("h_not_node_code", field="origin", value=repr(origin))
     if not is_node_code(recipient):
-        return f"recipient {recipient!r} is not a node code"
+        return said("h_not_node_code", field="recipient", value=repr(recipient))
     if origin == recipient:
-        return f"origin and recipient are both {origin}"
+        return said("h_same_ends", code=origin)
     if not isinstance(kind, str) or _KIND.fullmatch(kind) is None:
-        return f"kind {kind!r} is not a lower-case word"
+        return said("h_kind", value=repr(kind))
     if not (isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= _MAX_SEQ):
-        return f"seq {seq!r} is not an integer from 1 to {_MAX_SEQ}"
+        return said("h_seq", value=repr(seq), top=_MAX_SEQ)
     if not isinstance(prev, str):
-        return f"prev {prev!r} is not a string"
+        return said("h_not_string", field="prev", value=repr(prev))
     if seq == 1 and prev != "":
-        return "prev must be empty for seq 1"
+        return said("h_prev_first")
     if seq != 1 and _HEX64.fullmatch(prev) is None:
-        return f"prev {prev!r} is not the 64-hex-digit id of the previous change-set"
+        return said("h_prev", value=repr(prev))
     return None
 
 
@@ -134,37 +135,37 @@ class Header:
     def __post_init__(self) -> None:
         problem = self._problem()
         if problem is not None:
-            raise MalformedChangeSet(f"invalid header: {problem}")
+            raise MalformedChangeSet(said("h_invalid", problem=problem))
         object.__setattr__(self, "created", self.created.astimezone(UTC))
 
     def _problem(self) -> str | None:
         if not _is_int(self.format) or self.format != FORMAT:
-            return f"format {self.format!r} is not {FORMAT} (written by a newer fiscalsync?)"
+            return said("h_format", value=repr(self.format), format=FORMAT)
         problem = channel_problem(self.origin, self.recipient, self.kind, self.seq, self.prev)
         if problem is not None:
             return problem
         created = self.created
         if not isinstance(created, datetime) or created.utcoffset() is None:
-            return f"created {created!r} is not an aware datetime"
+            return said("h_created_naive", value=repr(created))
         if not _is_int(self.count) or not 0 <= self.count <= _MAX_COUNT:
-            return f"count {self.count!r} is not an integer from 0 to 2**53-1"
+            return said("h_count", value=repr(self.count))
         if not isinstance(self.suite, str):
-            return f"suite {self.suite!r} is not a string"
+            return said("h_not_string", field="suite", value=repr(self.suite))
         try:
             suite = suite_of(self.suite)
         except KeyMaterialError as exc:
             return exc.message
         if not isinstance(self.body, str):
-            return f"body {self.body!r} is not a string"
+            return said("h_not_string", field="body", value=repr(self.body))
         hash_name, _, digest = self.body.partition(":")
         if hash_name != suite.hash_name or not _is_hex(digest, _DIGEST_SIZES[self.suite]):
-            return f"body {self.body!r} is not '{suite.hash_name}:' and a hex digest"
+            return said("h_body", value=repr(self.body), hash=suite.hash_name)
         if not isinstance(self.signer, str) or _HEX64.fullmatch(self.signer) is None:
-            return f"signer {self.signer!r} is not a 64-hex-digit certificate fingerprint"
+            return said("h_signer", value=repr(self.signer))
         if self.epoch is not None and (
             not isinstance(self.epoch, str) or _EPOCH.fullmatch(self.epoch) is None
         ):
-            return f"epoch {self.epoch!r} is not 32 hex digits"
+            return said("h_epoch", value=repr(self.epoch))
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,20 +188,22 @@ class Header:
     def from_dict(cls, data: object) -> Header:
         """Build a header from its JSON object; any deviation is MalformedChangeSet."""
         if not isinstance(data, dict):
-            raise MalformedChangeSet("invalid header: not a JSON object")
+            raise MalformedChangeSet(said("h_invalid", problem=said("h_not_object")))
         keys = set(data)
         if not _HEADER_KEYS <= keys <= _HEADER_KEYS | _OPTIONAL_KEYS:
             missing = ", ".join(sorted(_HEADER_KEYS - keys)) or "none"
             known = _HEADER_KEYS | _OPTIONAL_KEYS
             extra = ", ".join(sorted(str(key) for key in keys - known)) or "none"
-            raise MalformedChangeSet(f"invalid header: missing fields {missing}; unknown {extra}")
+            raise MalformedChangeSet(
+                said("h_invalid", problem=said("h_fields", missing=missing, extra=extra))
+            )
         if "epoch" in data and data["epoch"] is None:
-            raise MalformedChangeSet("invalid header: epoch is null (leave it out instead)")
+            raise MalformedChangeSet(said("h_invalid", problem=said("h_epoch_null")))
         created_text = data["created"]
         created = _parse_created(created_text) if isinstance(created_text, str) else None
         if created is None:
             raise MalformedChangeSet(
-                f"invalid header: created {created_text!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ"
+                said("h_invalid", problem=said("h_created", value=repr(created_text)))
             )
         return cls(**{**data, "created": created})
 
@@ -283,7 +286,8 @@ def parse_filename(name: str) -> ChangeSetName:
     """Split ``<origin>_<recipient>_<seq:010d>_<id>.fcs``; MalformedChangeSet otherwise."""
     match = _FILENAME.fullmatch(name)
     if match is None or int(match["seq"]) < 1:
-        raise MalformedChangeSet(f"{name}: not a change-set file name")
+        raise MalformedChangeSet(said("labelled", label=name, what=said("cs_not_a_name")))
+
     return ChangeSetName(match["origin"], match["recipient"], int(match["seq"]), match["id"])
 
 

@@ -29,6 +29,7 @@ from sync.errors import (
     SignatureInvalid,
     WrongRecipient,
 )
+from sync.said import Said, said
 from sync.trust import SignerInfo, TrustStore
 
 # --- reading ------------------------------------------------------------------------------
@@ -46,7 +47,7 @@ class Verified:
     def operations(self) -> Iterator[dict[str, Any]]:
         """Stream the operations, failing at the end if the file changed since it was verified."""
         if self.path is None:
-            raise InputError(f"change-set {self.id} was verified from a stream; reopen it")
+            raise InputError(said("cs_from_stream", id=self.id))
         return iter_operations(self.path, expect_id=self.id)
 
 
@@ -85,21 +86,20 @@ def verify(
         try:
             signer = trust.check_signer(cert, signed_at=header.created)
         except CertificateRejected as exc:  # of its kind (one not begun yet waits)
-            raise type(exc)(f"{label}: {exc.message}", hint=exc.hint) from exc
+            raise type(exc)(_on(label, exc.message), hint=exc.hint) from exc
         if signer.code != header.origin:
             raise CertificateRejected(
-                f"{label}: signed with the certificate of {signer.code}, "
-                f"which does not belong to the origin {header.origin}"
+                _on(label, said("cs_signer_not_origin", signer=signer.code, origin=header.origin))
             )
         if header.recipient != recipient:
             raise WrongRecipient(
-                f"{label}: addressed to {header.recipient}, not to this node ({recipient})"
+                _on(label, said("cs_wrong_recipient", recipient=header.recipient, me=recipient))
             )
         if authorize is not None:
             try:
                 authorize(header, signer)
             except NotAuthorized as exc:
-                raise NotAuthorized(f"{label}: {exc.message}", hint=exc.hint) from exc
+                raise NotAuthorized(_on(label, exc.message), hint=exc.hint) from exc
         if check_operations:
             for _op in _operations(reader, header, label):
                 pass
@@ -126,8 +126,7 @@ def check_stored(path: Path, expect_id: str, *, signature: bool = False) -> Head
         header, seal, _line = reader.head()
         if header.id != expect_id:
             raise IntegrityError(
-                f"{label}: the header is that of change-set {header.id[:16]}…, "
-                f"not of {expect_id[:16]}…"
+                _on(label, said("cs_other_header", found=header.id[:16], expected=expect_id[:16]))
             )
         if signature:
             _check_seal(label, header, seal)
@@ -139,23 +138,28 @@ def _check_seal(label: str, header: Header, seal: Seal) -> Certificate:
     """Verify the header signature under the embedded certificate; return the certificate."""
     if seal.fingerprint != header.signer:
         raise SignatureInvalid(
-            f"{label}: the embedded certificate ({seal.fingerprint[:16]}…) is not the "
-            f"signer named in the header ({header.signer[:16]}…)"
+            _on(
+                label,
+                said("cs_seal_not_signer", seal=seal.fingerprint[:16], signer=header.signer[:16]),
+            )
         )
     try:
         cert = seal.certificate()
     except KeyMaterialError as exc:
-        raise MalformedChangeSet(f"{label}: embedded certificate: {exc.message}") from exc
+        raise MalformedChangeSet(_on(label, said("cs_embedded_cert", error=exc.message))) from exc
     try:
         public_key = certificate_public_key(cert)
         suite_of(header.suite).verify(public_key, seal.signature, signing_message(header))
     except KeyMaterialError as exc:
-        raise SignatureInvalid(f"{label}: the signer's key is unusable ({exc.message})") from exc
+        raise SignatureInvalid(_on(label, said("cs_key_unusable", error=exc.message))) from exc
     except SignatureInvalid as exc:
-        raise SignatureInvalid(
-            f"{label}: header signature does not verify ({exc.message})"
-        ) from exc
+        raise SignatureInvalid(_on(label, said("cs_signature_fails", error=exc.message))) from exc
     return cert
+
+
+def _on(label: str, what: str) -> Said:
+    """``what`` said of the change-set file ``label``: ``LABEL: what``."""
+    return said("labelled", label=label, what=what)
 
 
 def _check_name(label: str, header: Header) -> None:
@@ -165,9 +169,7 @@ def _check_name(label: str, header: Header) -> None:
         return  # a temporary or quarantine name: nothing to compare
     expected = ChangeSetName(header.origin, header.recipient, header.seq, header.id)
     if name != expected:
-        raise MalformedChangeSet(
-            f"{label}: the file name does not match its header (expected {header.filename})"
-        )
+        raise MalformedChangeSet(_on(label, said("cs_name_mismatch", expected=header.filename)))
 
 
 def _check_body(reader: Reader, header: Header, label: str) -> None:
@@ -183,15 +185,11 @@ def _check_body(reader: Reader, header: Header, label: str) -> None:
 
 def _check_totals(label: str, header: Header, digest: str, count: int, complete: bool) -> None:
     if digest != header.body_digest:
-        raise IntegrityError(
-            f"{label}: body hash does not match the header (file altered or truncated)"
-        )
+        raise IntegrityError(_on(label, said("cs_body_hash")))
     if not complete:
-        raise IntegrityError(f"{label}: the last operation has no end of line")
+        raise IntegrityError(_on(label, said("cs_no_end_of_line")))
     if count != header.count:
-        raise IntegrityError(
-            f"{label}: body holds {count} operations but the header says {header.count}"
-        )
+        raise IntegrityError(_on(label, said("cs_count", count=count, header=header.count)))
 
 
 def iter_operations(
@@ -210,10 +208,7 @@ def iter_operations(
         reader = Reader(stream, label)
         header, _seal, _line = reader.head()
         if expect_id is not None and header.id != expect_id:
-            raise IntegrityError(
-                f"{label}: the header is no longer that of change-set {expect_id} "
-                "(file replaced after it was verified)"
-            )
+            raise IntegrityError(_on(label, said("cs_replaced", expected=expect_id)))
         yield from _operations(reader, header, label)
 
 
@@ -230,7 +225,7 @@ def _operations(reader: Reader, header: Header, label: str) -> Iterator[dict[str
             pending = data
             if len(pending) > MAX_OPERATION_BYTES:
                 raise MalformedChangeSet(
-                    f"{label}: operation {count + 1} is longer than {MAX_OPERATION_BYTES} bytes"
+                    _on(label, said("cs_op_too_long", index=count + 1, limit=MAX_OPERATION_BYTES))
                 )
             continue
         pending = data[cut:]
@@ -242,19 +237,18 @@ def _operations(reader: Reader, header: Header, label: str) -> Iterator[dict[str
                 op = decode(line)
             except FloatFound as exc:
                 raise MalformedChangeSet(
-                    f"{label}: operation {count} holds the non-integer number {exc} "
-                    "(amounts are integer fen)"
+                    _on(label, said("cs_op_float", index=count, number=str(exc)))
                 ) from exc
             except NotAnObject:
                 raise MalformedChangeSet(
-                    f"{label}: operation {count} is not exactly one JSON object"
+                    _on(label, said("cs_op_not_object", index=count))
                 ) from None
             except ValueError as exc:  # not JSON, not UTF-8, huge ints, depth
                 problem = (
-                    "is not valid UTF-8"
+                    said("cs_op_not_utf8", index=count)
                     if "UTF-8" in str(exc)
-                    else f"is not JSON ({exc}: {line[:40]!r})"
+                    else said("cs_op_not_json", index=count, error=f"{exc}: {line[:40]!r}")
                 )
-                raise MalformedChangeSet(f"{label}: operation {count} {problem}") from exc
+                raise MalformedChangeSet(_on(label, problem)) from exc
             yield op
     _check_totals(label, header, digest.hexdigest(), count, not pending)

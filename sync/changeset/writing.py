@@ -30,6 +30,7 @@ from sync.errors import (
 )
 from sync.files import atomic_file
 from sync.pki import Signer
+from sync.said import said
 from sync.signing import canonical_json
 
 # --- writing ------------------------------------------------------------------------------
@@ -143,10 +144,13 @@ class ChangeSetWriter:
         origin = signer.code if origin is None else origin
         problem = channel_problem(origin, recipient, kind, seq, prev)
         if problem is not None:
-            raise InputError(f"cannot write change-set: {problem}")
+            raise InputError(said("cs_unwritable", problem=problem))
         if origin != signer.code:
             raise InputError(
-                f"cannot write change-set: origin {origin} is not the signer's code {signer.code}"
+                said(
+                    "cs_unwritable",
+                    problem=said("cs_origin_not_signer", origin=origin, signer=signer.code),
+                )
             )
         signer.require_valid(clock.now())
         self._out_dir = out_dir
@@ -177,7 +181,7 @@ class ChangeSetWriter:
             fd, name = tempfile.mkstemp(prefix=".body-", suffix=".tmp", dir=self._out_dir)
         except OSError as exc:
             raise HomeError(
-                f"cannot write a change-set in {self._out_dir}: {exc.strerror or exc}"
+                said("cs_cannot_write_in", folder=self._out_dir, error=exc.strerror or exc)
             ) from exc
         self._body_path = Path(name)
         self._body = os.fdopen(fd, "w+b")
@@ -254,7 +258,7 @@ class ChangeSetWriter:
         try:
             self._body.write(data)
         except OSError as exc:
-            raise HomeError(f"cannot write the change-set body: {exc.strerror or exc}") from exc
+            raise HomeError(said("cs_cannot_write_body", error=exc.strerror or exc)) from exc
 
     def _publish(self) -> WrittenChangeSet:
         assert self._body is not None
@@ -287,7 +291,10 @@ class ChangeSetWriter:
                 shutil.copyfileobj(self._body, out, WRITE_BUFFER)
                 out.write(TRAILER.pack(self._crc, self._size & 0xFFFFFFFF))
         except OSError as exc:
-            raise HomeError(f"cannot publish {path}: {exc.strerror or exc}") from exc
+            raise HomeError(
+                said("cs_cannot_publish", path=path, error=exc.strerror or exc)
+            ) from exc
+
         return WrittenChangeSet(path=path, header=header)
 
     def _discard(self) -> None:

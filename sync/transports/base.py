@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Self
 
 from sync.errors import TransferFailed
+from sync.said import said
 
 __all__ = [
     "PARTIAL_SUFFIX",
@@ -148,7 +149,7 @@ class Transport(ABC):
             target = Path(scratch) / check_name(name)
             self.fetch(folder, name, target)
             if target.stat().st_size > limit:
-                raise TransferFailed(f"{folder}/{name} is larger than {limit} bytes")
+                raise TransferFailed(said("file_too_large", path=f"{folder}/{name}", limit=limit))
             return target.read_bytes()
 
     @abstractmethod

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sync.errors import RemoteFileMissing, TransferFailed, TransportError, TransportUnreachable
 from sync.files import fsync_all, fsync_directory
+from sync.said import said
 from sync.transports.base import (
     Progress,
     RemoteFile,
@@ -38,17 +39,17 @@ CHUNK = 1024 * 1024
 def disk_error(exc: OSError, path: Path, doing: str = "write") -> TransportError:
     """Translate an error of the local disk into our tree, naming ``path``."""
     reason = exc.strerror or str(exc)
+    done = said(f"doing_{doing.replace(' ', '_')}")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return TransferFailed(
-            f"disk full: cannot {doing} {path}",
-            hint="free disk space (or raise the quota); the next sync resumes",
+            said("disk_full_cannot", doing=done, path=path), hint=said("disk_full_hint")
         )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return TransportError(
-            f"cannot {doing} {path}: {reason}",
-            hint="check the ownership and permissions of the mailbox folders",
+            said("cannot_do", doing=done, path=path, error=reason),
+            hint=said("mailbox_rights_hint"),
         )
-    return TransferFailed(f"cannot {doing} {path}: {reason}")
+    return TransferFailed(said("cannot_do", doing=done, path=path, error=reason))
 
 
 def fsync_folder(folder: Path) -> None:
@@ -97,7 +98,7 @@ def receive(
             if progress is not None:
                 progress(len(chunk))
         if received != size:
-            raise TransferFailed(f"download to {dest} ended at {received} of {size} bytes")
+            raise TransferFailed(said("download_short", dest=dest, received=received, size=size))
         try:
             out.flush()
             os.fsync(out.fileno())
@@ -130,7 +131,7 @@ class LocalTransport(Transport):
     def _folder(self, folder: str) -> Path:
         path = self.root / check_folder(folder)
         if not self.root.is_dir():
-            raise TransportUnreachable(f"mailbox folder {self.root} does not exist")
+            raise TransportUnreachable(said("mailbox_missing", root=self.root))
         return path
 
     def _make_folders(self, folder: Path) -> None:
@@ -145,9 +146,7 @@ class LocalTransport(Transport):
                 path.mkdir()
             except FileExistsError as exc:
                 if not path.is_dir():
-                    raise TransportError(
-                        f"cannot create folder {path}: a file has its name"
-                    ) from exc
+                    raise TransportError(said("folder_is_file", path=path)) from exc
                 continue  # made meanwhile by another writer
             except OSError as exc:
                 raise disk_error(exc, path, "create folder") from exc
@@ -217,11 +216,11 @@ class LocalTransport(Transport):
             with open(path, "rb") as src:
                 data = src.read(limit + 1)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
-            raise RemoteFileMissing(f"no file {path}") from exc
+            raise RemoteFileMissing(said("remote_no_file", path=path)) from exc
         except OSError as exc:
             raise disk_error(exc, path, "read") from exc
         if len(data) > limit:
-            raise TransferFailed(f"{path} is larger than {limit} bytes")
+            raise TransferFailed(said("file_too_large", path=path, limit=limit))
         return data
 
     def list(self, folder: str) -> builtins.list[RemoteFile]:
@@ -249,7 +248,7 @@ class LocalTransport(Transport):
         try:
             src = open(path, "rb")  # closed by the with-block below
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
-            raise RemoteFileMissing(f"no file {path}") from exc
+            raise RemoteFileMissing(said("remote_no_file", path=path)) from exc
         except OSError as exc:
             raise disk_error(exc, path, "read") from exc
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import errno
 import posixpath
 import socket
 import stat
@@ -49,6 +50,7 @@ from sync.errors import (
     TransportError,
     TransportUnreachable,
 )
+from sync.said import said
 from sync.transports.base import (
     Progress,
     RemoteFile,
@@ -82,13 +84,11 @@ class SftpUrl:
             parts = urlsplit(url)
             port = parts.port or SSH_PORT
         except ValueError as exc:
-            raise ConfigError(f"not an sftp URL: {url!r} ({exc})") from exc
+            raise ConfigError(said("sftp_bad_url_because", url=repr(url), error=str(exc))) from exc
         if parts.scheme != "sftp" or not parts.hostname or not parts.username:
-            raise ConfigError(
-                f"not an sftp URL: {url!r}", hint="write it as sftp://USER@HOST:PORT/PATH"
-            )
+            raise ConfigError(said("sftp_bad_url", url=repr(url)), hint=said("sftp_bad_url_hint"))
         if parts.password is not None or parts.query or parts.fragment:
-            raise ConfigError(f"an sftp URL has no password, query or fragment: {url!r}")
+            raise ConfigError(said("sftp_url_extras", url=repr(url)))
         root = posixpath.normpath(unquote(parts.path)) if parts.path else "."
         return cls(unquote(parts.username), parts.hostname, port, root)
 
@@ -109,28 +109,44 @@ class SftpUrl:
 def _parse_host_key(host_key: str) -> Any:
     fields = host_key.split()
     if len(fields) < 2:
-        raise ConfigError(
-            f"host key must read 'TYPE BASE64', like 'ssh-ed25519 AAAA...': {host_key!r}"
-        )
+        raise ConfigError(said("host_key_form", key=repr(host_key)))
     try:
         return paramiko.PKey.from_type_string(fields[0], base64.b64decode(fields[1], validate=True))
     except (binascii.Error, ValueError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
-        raise ConfigError(f"unusable host key {fields[0]} {fields[1][:16]}...: {exc}") from exc
+        raise ConfigError(
+            said("host_key_unusable", type=fields[0], key=fields[1][:16], error=str(exc))
+        ) from exc
 
 
 def _load_client_key(key_path: Path) -> Any:
     try:
         return paramiko.PKey.from_path(key_path)
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read client key {key_path}: {exc.strerror}") from exc
+        raise KeyMaterialError(
+            said("client_key_unreadable", path=key_path, error=exc.strerror)
+        ) from exc
     except (paramiko.SSHException, paramiko.UnknownKeyType, ValueError, TypeError) as exc:
         raise KeyMaterialError(
-            f"{key_path} is not an unencrypted OpenSSH private key: {exc}"
+            said("client_key_not_openssh", path=key_path, error=str(exc))
         ) from exc
 
 
+_SAID_ERRNO = {
+    errno.ECONNREFUSED: "net_refused",
+    errno.ECONNRESET: "net_reset",
+    errno.EHOSTUNREACH: "net_host_unreachable",
+    errno.ENETUNREACH: "net_unreachable",
+    errno.ETIMEDOUT: "net_timed_out",
+}
+
+
 def _reason(exc: BaseException) -> str:
-    """One line saying what went wrong, for messages."""
+    """One line saying what went wrong, for messages: the common network failures said by
+    key, anything else in the words of the library or the system."""
+    if isinstance(exc, socket.gaierror):
+        return said("net_unknown_host", error=exc.strerror or str(exc))
+    if isinstance(exc, OSError) and exc.errno in _SAID_ERRNO:
+        return said(_SAID_ERRNO[exc.errno])
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     text = " ".join(str(exc).split())
@@ -180,7 +196,9 @@ class SftpTransport(Transport):
         try:
             sock = socket.create_connection((u.host, u.port), timeout=self.connect_timeout)
         except OSError as exc:
-            raise TransportUnreachable(f"cannot connect to {u.address}: {_reason(exc)}") from exc
+            raise TransportUnreachable(
+                said("net_cannot_connect", address=u.address, error=_reason(exc))
+            ) from exc
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         client.get_host_keys().add(u.known_hosts_name, self._host_key.get_name(), self._host_key)
@@ -213,26 +231,44 @@ class SftpTransport(Transport):
         self._sock, self._client, self._sftp = sock, client, sftp
         if not root_is_folder:
             self._disconnect()
-            raise TransportUnreachable(f"{u.address}: mailbox root {u.root} is not a folder")
+            raise TransportUnreachable(
+                said("labelled", label=u.address, what=said("mailbox_root_not_folder", root=u.root))
+            )
         return sftp
 
     def _connect_error(self, exc: Exception) -> TransportError:
         u = self.url
         if isinstance(exc, paramiko.BadHostKeyException):
             return HostKeyRejected(
-                f"{u.address} presented host key {exc.key.get_name()} {exc.key.fingerprint}, "
-                f"not the pinned {self._host_key.get_name()} {self._host_key.fingerprint}"
+                said(
+                    "host_key_mismatch",
+                    address=u.address,
+                    found=f"{exc.key.get_name()} {exc.key.fingerprint}",
+                    pinned=f"{self._host_key.get_name()} {self._host_key.fingerprint}",
+                )
             )
         if isinstance(exc, paramiko.AuthenticationException):
             return TransportUnreachable(
-                f"{u.address} refused the login of {u.user} with key {self.key_path}: {_reason(exc)}",
-                hint="add this node's public key to the server's authorized_keys for that user",
+                said(
+                    "login_refused",
+                    address=u.address,
+                    user=u.user,
+                    key=self.key_path,
+                    error=_reason(exc),
+                ),
+                hint=said("login_refused_hint"),
             )
         if isinstance(exc, FileNotFoundError):
-            return TransportUnreachable(f"{u.address}: mailbox root {u.root} does not exist")
+            return TransportUnreachable(
+                said("labelled", label=u.address, what=said("mailbox_root_missing", root=u.root))
+            )
         if isinstance(exc, TimeoutError):
-            return TransportUnreachable(f"{u.address}: timed out while connecting")
-        return TransportUnreachable(f"cannot connect to {u.address}: {_reason(exc)}")
+            return TransportUnreachable(
+                said("labelled", label=u.address, what=said("net_connect_timed_out"))
+            )
+        return TransportUnreachable(
+            said("net_cannot_connect", address=u.address, error=_reason(exc))
+        )
 
     def _session(self) -> Any:
         """The SFTP session, connecting (again) if there is none or it died."""
@@ -261,24 +297,28 @@ class SftpTransport(Transport):
     def _using(self, path: str) -> Iterator[Any]:
         """Yield a live SFTP session; translate what breaks while using it for ``path``."""
         sftp = self._session()
-        where = f"{self.url.address}: {path}"
+        where = said("labelled", label=self.url.address, what=path)
         try:
             yield sftp
         except TransportError:
             raise
         except PermissionError as exc:
             raise TransportError(
-                f"{where}: permission denied",
-                hint="check the rights of the sftp account on the mailbox folders",
+                said("labelled", label=where, what=said("permission_denied")),
+                hint=said("sftp_rights_hint"),
             ) from exc
         except TimeoutError as exc:
             self._disconnect()
             raise TransferFailed(
-                f"{where}: no progress for {self.transfer_timeout:g} s; transfer aborted"
+                said(
+                    "labelled",
+                    label=where,
+                    what=said("transfer_stalled", seconds=f"{self.transfer_timeout:g}"),
+                )
             ) from exc
         except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as exc:
             self._disconnect()
-            raise TransferFailed(f"{where}: {_reason(exc)}") from exc
+            raise TransferFailed(said("labelled", label=where, what=_reason(exc))) from exc
 
     def _abandon(self, remote: Any) -> None:
         """Drop the connection, then let go of ``remote`` without waiting on the server."""
@@ -327,7 +367,11 @@ class SftpTransport(Transport):
             except OSError as exc:  # most likely there already; stat says
                 if not stat.S_ISDIR(sftp.stat(path).st_mode or 0):
                     raise TransportError(
-                        f"{self.url.address}: cannot create folder {path}: a file has its name"
+                        said(
+                            "labelled",
+                            label=self.url.address,
+                            what=said("folder_is_file", path=path),
+                        )
                     ) from exc
 
     def _remove_quietly(self, path: str) -> None:
@@ -355,7 +399,9 @@ class SftpTransport(Transport):
             try:
                 remote = sftp.open(path, "rb")
             except FileNotFoundError as exc:
-                raise RemoteFileMissing(f"{self.url.address}: no file {path}") from exc
+                raise RemoteFileMissing(
+                    said("labelled", label=self.url.address, what=said("remote_no_file", path=path))
+                ) from exc
             try:
                 size = remote.stat().st_size
                 receive(dest, size, lambda offset: self._read(remote, path, offset, size), progress)
@@ -377,7 +423,10 @@ class SftpTransport(Transport):
             batch = [(o, min(CHUNK, end - o)) for o in range(offset, end, CHUNK)]
             for (_, length), block in zip(batch, remote.readv(batch), strict=True):
                 if len(block) != length:
-                    raise TransferFailed(f"{self.url.address}: {path} shrank while reading")
+                    raise TransferFailed(
+                        said("labelled", label=self.url.address, what=said("shrank", path=path))
+                    )
+
                 yield block
             offset = end
 
