@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from schema import said as below
-
 from sync import said_en
 
 __all__ = ["ENGLISH", "Said", "said", "unlabelled"]
