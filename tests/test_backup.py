@@ -1516,3 +1516,36 @@ def test_a_code_set_the_lost_province_had_sent_reaches_every_node_after_it_rejoi
     # the lost copies, relayed by the city, arrive after the rejoin: void, not a fork
     assert {(why, origin) for _where, why, origin in quarantined(province)} <= {("void", "410000")}
 
+
+@pytest.mark.parametrize(("count", "size"), [(2, 100_000), (3000, 1000)])
+def test_pieces_are_written_whole_where_the_system_sets_no_iov_max(
+    tmp_path: Path, count: int, size: int
+) -> None:
+    """``sysconf`` says -1 for IOV_MAX where the system sets no limit: the pieces of a
+    backup's pack are still written whole, in batches (run apart, in case it hangs)."""
+    import subprocess
+    import sys
+
+    script = """
+import os, sys
+os.sysconf = lambda name: -1
+from sync import files
+count, size = int(sys.argv[2]), int(sys.argv[3])
+pieces = [bytes([n % 251]) * (size + n) for n in range(count)]
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+try:
+    files.write_gathered(fd, pieces)
+finally:
+    os.close(fd)
+with open(sys.argv[1], "rb") as written:
+    sys.exit(0 if written.read() == b"".join(pieces) else 3)
+"""
+    target = tmp_path / "pack"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(target), str(count), str(size)],
+        timeout=30,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert target.stat().st_size == sum(size + n for n in range(count))
