@@ -72,6 +72,8 @@ class Said(below.Said):
         for k, v in kept["v"].items():
             if isinstance(v, dict) and isinstance(v.get("family"), str):
                 v = named(v["family"], v.get("value"))
+            elif (value := below.rendered(v)) is not None:
+                v = value
             elif isinstance(v, dict):
                 v = cls.from_json(v)
                 if v is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Self
 
-__all__ = ["ENGLISH", "Said", "kept", "said"]
+__all__ = ["ENGLISH", "Rendered", "Said", "kept", "rendered", "said"]
 
 ENGLISH: dict[str, str] = {
     # database URLs and connections (schema/engine.py)
@@ -110,9 +110,38 @@ def _as_json(value: Any) -> Any:
     family = getattr(value, "family", None)
     if isinstance(value, str) and isinstance(family, str):  # an enumerated value, to label
         return {"family": family, "value": str(value)}
-    if value is None or type(value) in (int, bool):
+    if value is None or type(value) in (int, bool, str):
         return value
-    return str(value)  # a path, a foreign error, an enumerated value: its text
+    # a path, a Decimal, bytes, a foreign error: its text and its repr, for ``!r``
+    return {"text": str(value), "repr": repr(value)}
+
+
+class Rendered(str):
+    """A value of a message kept as its text and its repr (:meth:`Said.as_json`), taken
+    back: its text as a ``str``, its repr under ``!r``, so that the message said again
+    is the text it was (``seq Decimal('1.5') is not a whole number``)."""
+
+    shown_as: str
+
+    def __new__(cls, text: str, shown_as: str) -> Self:
+        made = super().__new__(cls, text)
+        made.shown_as = shown_as
+        return made
+
+    def __repr__(self) -> str:
+        return self.shown_as
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return str(self), self.shown_as
+
+
+def rendered(kept: object) -> Rendered | None:
+    """The value :func:`_as_json` kept as text and repr; None when ``kept`` is not one."""
+    if isinstance(kept, dict) and set(kept) == {"text", "repr"}:
+        text, shown_as = kept["text"], kept["repr"]
+        if isinstance(text, str) and isinstance(shown_as, str):
+            return Rendered(text, shown_as)
+    return None
 
 
 def kept(text: object) -> str | None:

@@ -45,7 +45,18 @@ cost several times as much: measured on a virtual machine, 318 MB in 8 MiB write
 host either way."""
 
 
-_IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 16
+def _iov_max() -> int:
+    """Pieces one ``writev`` takes: the system's IOV_MAX, at most 1024; 1024 where it
+    sets no limit (``sysconf`` says -1), 16 (the least POSIX allows) where it cannot
+    say."""
+    try:
+        limit = os.sysconf("SC_IOV_MAX")
+    except (AttributeError, ValueError, OSError):
+        return 16
+    return 1024 if limit < 0 else max(1, min(1024, limit))
+
+
+_IOV_MAX = _iov_max()
 
 
 def write_gathered(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
@@ -60,6 +71,9 @@ def write_gathered(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) ->
     at = 0
     while at < len(views):
         written = os.writev(fd, views[at : at + _IOV_MAX])
+        if not written:
+            left = sum(len(v) for v in views[at:])
+            raise OSError(f"writev wrote nothing of the {left} bytes left to write")
         while written:  # drop what was written, the last view perhaps in part
             if written >= len(views[at]):
                 written -= len(views[at])

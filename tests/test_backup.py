@@ -357,14 +357,13 @@ def test_a_second_backup_ships_only_what_changed_and_chains(province: Network) -
 def test_a_backup_of_the_uncompressed_format_still_restores_and_seeds_the_next(
     province: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A backup written as before compression (manifest and index format 2, every chunk
-    FSB2) restores; the next backup, compressed, reuses its chunks and restores too."""
-    from sync.backup import compression, manifest
+    """A backup written as before compression (every chunk FSB2) restores; the next
+    backup, compressed, reuses its chunks and restores too."""
+    from sync.backup import compression
 
     first = issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
     settle(province)
     with monkeypatch.context() as old:
-        old.setattr(manifest, "FORMAT", 2)
         old.setattr(compression, "squeeze", lambda data: None)
         assert backup(province, "410000").number == 1
     settle(province)
@@ -390,6 +389,33 @@ def test_a_backup_of_the_uncompressed_format_still_restores_and_seeds_the_next(
     assert bring_back(province, "410000", url).number == 2
     settle(province)
     assert books(province, "410000") == before
+    assert first in amounts(province, "410000", "issued")
+
+
+def test_a_keeper_of_the_release_before_compression_keeps_a_compressed_backup(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keeper reads the manifest, never a chunk: one that reads manifest formats 1
+    and 2 only (the release before compressed chunks) takes a compressed backup, and
+    the backup restores. A county upgraded before its data center is still kept."""
+    from sync.backup import manifest
+
+    first = issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    taken = backup(province, "410000")
+    index = Index("pg-copy", [Part("db", [Chunk("ab" * 32, "cd" * 32, "ef" * 16, 1, 0, 1)])], [])
+    assert json.loads(zlib.decompress(index.to_bytes()))["format"] in (1, 2)
+    with monkeypatch.context() as before:
+        before.setattr(manifest, "READABLE", (1, 2))
+        settle(province)
+        assert [r.number for r in kept_rows(province) if r.node == "410000"] == [taken.number]
+    store = province.path / CENTER / "mailboxes" / "410000" / "backup" / "objects"
+    assert any(b"FSB3" in p.read_bytes() for p in store.iterdir())  # compressed chunks
+    before_loss = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == taken.number
+    settle(province)
+    assert books(province, "410000") == before_loss
     assert first in amounts(province, "410000", "issued")
 
 
@@ -1491,3 +1517,37 @@ def test_a_code_set_the_lost_province_had_sent_reaches_every_node_after_it_rejoi
         assert extensions(province, spec.code) == ["2059902"], spec.code
     # the lost copies, relayed by the city, arrive after the rejoin: void, not a fork
     assert {(why, origin) for _where, why, origin in quarantined(province)} <= {("void", "410000")}
+
+
+@pytest.mark.parametrize(("count", "size"), [(2, 100_000), (3000, 1000)])
+def test_pieces_are_written_whole_where_the_system_sets_no_iov_max(
+    tmp_path: Path, count: int, size: int
+) -> None:
+    """``sysconf`` says -1 for IOV_MAX where the system sets no limit: the pieces of a
+    backup's pack are still written whole, in batches (run apart, in case it hangs)."""
+    import subprocess
+    import sys
+
+    script = """
+import os, sys
+os.sysconf = lambda name: -1
+from sync import files
+count, size = int(sys.argv[2]), int(sys.argv[3])
+pieces = [bytes([n % 251]) * (size + n) for n in range(count)]
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+try:
+    files.write_gathered(fd, pieces)
+finally:
+    os.close(fd)
+with open(sys.argv[1], "rb") as written:
+    sys.exit(0 if written.read() == b"".join(pieces) else 3)
+"""
+    target = tmp_path / "pack"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(target), str(count), str(size)],
+        timeout=30,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert target.stat().st_size == sum(size + n for n in range(count))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import string
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from test_allocate import run
 from cli import cli
 from nodes import restore, words_en, words_zh
 from nodes.fiscal.yearend.closing import named as named_ids
-from nodes.labels import labels, said, shown
+from nodes.labels import labels, recalled, said, shown
 from nodes.network import Network
 from sync.errors import InputError
 from sync.said import said as below
@@ -277,3 +278,24 @@ def test_an_error_said_below_nodes_is_shown_in_the_operators_language(tmp_path: 
         "v": {"path": "x", "error": {"m": "ca_passphrase_empty", "v": {}}},
     }
     assert shown(kept, labels("zh")) == "无法读取 x：CA 口令不能为空"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Decimal("1.5"), b"\x00seq", [1, "2"], 1.5, Path("/srv/fiscal"), "1.5"],
+    ids=["decimal", "bytes", "list", "float", "path", "text"],
+)
+def test_a_stored_message_recalled_is_the_text_it_was(value: object) -> None:
+    """A value kept with a message (neither text nor a whole number) is said again as
+    it was, its repr under ``!r`` too: in English the stored text, in Chinese the same."""
+    from schema.said import kept
+    from schema.said import said as said_below
+
+    stored = said_below("fit_not_whole", column="seq", value=value)
+    assert str(stored) == f"seq {value!r} is not a whole number"
+    again = recalled(str(stored), kept(stored))
+    assert str(again) == str(stored)
+    assert shown(again, labels("en")) == str(stored)
+    assert shown(again, labels("zh")) == f"seq {value!r} 不是整数"
+    named_too = said_below("db_cannot_open", url=value, error=value)
+    assert shown(recalled(str(named_too), kept(named_too)), labels("en")) == str(named_too)

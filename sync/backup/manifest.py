@@ -5,7 +5,7 @@ to the node that keeps its backups (the data center; the province keeps the cent
 so it is signed by the node's certificate, sequenced, acknowledged and relayed like
 any change-set. Its operations::
 
-    {"op": "manifest", "format": 3, "node": "410102", "number": 7, "prev": "<id>",
+    {"op": "manifest", "format": 2, "node": "410102", "number": 7, "prev": "<id>",
      "taken_at": "...Z", "schema": "0008", "backend": "sqlite",
      "heads": {"in": {"410100": [12, "<id>"]}, "out": {"410100": [3, "<id>"]}},
      "keys": [{"id": "<hex>", "wraps": [{"recipient", "ephemeral", "sealed"}, ...]}],
@@ -71,11 +71,15 @@ __all__ = [
     "seal_index",
 ]
 
-FORMAT = 3
+FORMAT = 2
 READABLE = (1, 2, 3)
-"""Manifest and index formats this code reads (it writes :data:`FORMAT`). Format 3 is
-format 2 whose chunks may be compressed (:mod:`sync.backup.envelope`): a fiscalsync
-that reads only up to 2 refuses it by its number, not by a chunk it cannot open."""
+"""Manifest and index formats this code reads (it writes :data:`FORMAT`). Compressed
+chunks changed nothing in either: a compressed chunk says so by its own magic (FSB3,
+:mod:`sync.backup.envelope`), which a fiscalsync that predates it refuses as "not a
+backup object" when it restores. So the manifest stays format 2, which a keeper of the
+release before accepts: the keeper reads the manifest but never a chunk, and a county
+upgraded before its data center still gets its backups kept. Format 3 (format 2 under
+another number) is read for the backups a build that wrote it took."""
 KIND = "backup"
 PACK = 8 * 1024 * 1024
 """Sealed bytes gathered into one object before it is closed (it may exceed this by
