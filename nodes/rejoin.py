@@ -225,17 +225,28 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             "answered_at": exchange.clock.now(),
             "epoch": epoch,
         }
-        held = conn.execute(
-            sa.select(rejoin_fence.c.void_before).where(rejoin_fence.c.node == asker)
-        ).scalar_one_or_none()
+        fence = conn.execute(
+            sa.select(rejoin_fence.c.void_before, rejoin_fence.c.request_id).where(
+                rejoin_fence.c.node == asker
+            )
+        ).first()
+        held = None if fence is None else fence.void_before
         # A request of an earlier restore, delayed, never takes the place of a later one's
         # fence (its stamps are earlier: they never go back), or all the node signs since
         # would be void here. But a node restored again, from a copy older than its
         # previous restore, on a machine whose clock is behind the previous one's, dates
         # its new request before the fence too: the answer says so ("fenced_after"), and
         # the node, if that request is still its own, asks again dated after the fence.
+        # Two restores from one copy can date their requests alike (both just after the
+        # copy's last stamp): which of them is the later one cannot be told here, so a
+        # request dated as the fence held, but not the one it came from, is answered the
+        # same way; only the node's current request is asked again, and takes the fence.
         fenced_after = None
-        if held is None or held <= verified.header.created:
+        if (
+            fence is None
+            or fence.void_before < verified.header.created
+            or (fence.void_before == verified.header.created and fence.request_id == verified.id)
+        ):
             conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
             conn.execute(rejoin_kept.delete().where(rejoin_kept.c.node == asker))
             conn.execute(rejoin_fence.insert().values(node=asker, **values))
