@@ -83,6 +83,22 @@ def test_one_seed_is_one_history(sim_base: Path) -> None:
     assert other.fingerprint != first.fingerprint
 
 
+def test_fingerprints_written_in_any_order_compare_equal(tmp_path: Path) -> None:
+    """``--fingerprints`` writes one line per seed, whatever order the seeds ran in, and
+    ``--compare`` tells the same runs from different ones (exit 1, the seed named)."""
+    from sim.__main__ import main
+
+    common = ["--seeds", "2", "--first", "7", "--steps", "12", "--shape", "1x1+0"]
+    up, down = tmp_path / "up.txt", tmp_path / "down.txt"
+    assert main([*common, "--jobs", "1", "--fingerprints", str(up)]) == 0
+    assert main([*common, "--jobs", "1", "--order", "down", "--fingerprints", str(down)]) == 0
+    lines = up.read_text(encoding="utf-8").splitlines()
+    assert [line.split()[:2] for line in lines] == [["7", "ok"], ["8", "ok"]]
+    assert main(["--compare", str(up), str(down)]) == 0
+    down.write_text(lines[0] + "\n" + lines[1].replace(" ok ", " convergence ") + "\n")
+    assert main(["--compare", str(up), str(down)]) == 1
+
+
 def test_the_shrinker_keeps_the_fewest_steps_that_still_fail() -> None:
     def fails(steps: list[int]) -> bool:  # fails when steps 3 and 17 are both played
         return 3 in steps and 17 in steps

@@ -17,6 +17,13 @@ simulation owns are the seams the product already has:
   operators at one node, interleaved as far as the database lets them);
 - a lost disk: a node's home (and its PostgreSQL database) gone, restored from its
   backups at the keeper with the province's recovery kit, to rejoin its peers;
+- chance: the keys and certificate serial numbers the province and its nodes make
+  (:func:`keys_drawn_from`) and the epoch of every restore are drawn from the seed, so
+  every change-set of one seed is the same file, named alike, in every process;
+- waits: the simulation runs in one thread, so a lock another of its processes holds
+  (the second operator's, the home locks) is never let go while one waits for it; a
+  wait ends the same way however long it lasts, and how loaded the machine is decides
+  nothing;
 - a full disk: after n writes, the next write to a node's database fails in its driver
   (on SQLite the driver's authorizer refuses it, which reaches raw cursors too; on
   PostgreSQL the driver's error for a full disk); the database itself is real.
@@ -89,6 +96,9 @@ SQLITE_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DE
 
 
 IMPATIENT_MS = 200
+"""How long a second operator waits for a lock the first one holds. The first one is
+inside its transaction in the same thread, so the lock is never let go in the meantime:
+the second one is told the database is busy whatever the wait (the seed decides when)."""
 
 
 def _impatient(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
