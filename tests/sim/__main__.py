@@ -145,19 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     global _root
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
     _root = Path(tempfile.mkdtemp(prefix="fiscalsync-sim-", dir=shm))
+    if args.fingerprints:
+        Path(args.fingerprints).write_text("", encoding="utf-8")
     try:
         if args.jobs > 1 and len(seeds) > 1:
             with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
                 results = pool.imap_unordered(_run, jobs)
                 for outcome, shrunk in results:
-                    lines[outcome.seed] = fingerprint_line(outcome)
+                    _keep(lines, outcome, args.fingerprints)
                     steps += outcome.steps
                     played.update(outcome.counts)
                     failed += _report(outcome, shrunk, args)
         else:
             for job in jobs:
                 outcome, shrunk = _run(job)
-                lines[outcome.seed] = fingerprint_line(outcome)
+                _keep(lines, outcome, args.fingerprints)
                 steps += outcome.steps
                 played.update(outcome.counts)
                 failed += _report(outcome, shrunk, args)
@@ -174,6 +176,15 @@ def main(argv: list[str] | None = None) -> int:
         f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {min(args.jobs, len(seeds))} worker(s))"
     )
     return 1 if failed else 0
+
+
+def _keep(lines: dict[int, str], outcome: Outcome, path: str | None) -> None:
+    """Note ``outcome``'s line, and add it to the file at once (a run cut short keeps the
+    seeds it played; the file is written again in seed order at the end)."""
+    lines[outcome.seed] = fingerprint_line(outcome)
+    if path:
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(lines[outcome.seed] + "\n")
 
 
 def fingerprint_line(outcome: Outcome) -> str:
