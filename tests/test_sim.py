@@ -27,7 +27,7 @@ from sync.errors import InputError, NotAuthorized
 
 SEEDS = range(1, 5)
 STEPS = 60
-"""A few short seeds: ``make sim-ci`` runs 500 longer ones apart from the suite."""
+"""A few short seeds: ``make sim-ci`` runs 500 longer ones after the suite, in CI."""
 SMALL = Shape(cities=1, counties=1, direct=0)
 """The province, 郑州市, 中原区 and the center: enough for a history written by hand
 that only those play in, at a quarter of the default province's cost."""
