@@ -106,8 +106,11 @@ def heads(conn: Any, me: str, peer: str) -> dict[str, list[Any]]:
     return {"in": head(peer, me), "out": head(me, peer)}
 
 
-def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
-    """Ask every peer for what this node lost; return them (called by ``restore``)."""
+def start(node: Node, clock: Clock = SYSTEM_CLOCK, epoch: str | None = None) -> list[str]:
+    """Ask every peer for what this node lost; return them (called by ``restore``).
+
+    ``epoch`` is this restore's epoch, 32 hex digits, drawn from the operating system
+    when None (a simulation gives its own, so that one seed replays one history)."""
     me = node.spec.code
     signer = load_signer(node.home.keys)
     folder = node.home.spool / MESSAGES
@@ -121,7 +124,7 @@ def start(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[str]:
         clock = NotBefore(clock, None if latest is None else latest + STAMP_STEP)
         # A new epoch, which all it signs from now on names (sync.fence.epoch): what it
         # signed before the loss cannot name it, however far ahead its clock then ran.
-        epoch = secrets.token_hex(16)
+        epoch = epoch or secrets.token_hex(16)
         restored = sa.select(sa.func.max(restore_log.c.id)).scalar_subquery()
         conn.execute(restore_log.update().where(restore_log.c.id == restored).values(epoch=epoch))
         conn.execute(rejoin_peer.delete())

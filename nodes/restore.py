@@ -355,8 +355,11 @@ def restore(
     clock: Clock = SYSTEM_CLOCK,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    epoch: str | None = None,
 ) -> Restored:
-    """Rebuild node ``code`` at ``home`` (which must be new or empty); see the module."""
+    """Rebuild node ``code`` at ``home`` (which must be new or empty); see the module.
+    ``epoch`` names the restore in its rejoin requests (random when None, see
+    :func:`nodes.rejoin_request.start`)."""
     started = time.perf_counter()
     home = home.resolve()
     check_empty(home)
@@ -442,7 +445,7 @@ def restore(
                     # its backup: a peer restored since names another. Judged by time
                     # instead, an old fence voids nothing a peer signs after it.
                     conn.execute(rejoin_fence.update().values(epoch=None))
-                peers = rejoin_request.start(node, clock)
+                peers = rejoin_request.start(node, clock, epoch)
             fsync_tree(staging)
             os.replace(staging, home)
             fsync_directory(home.parent)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -103,39 +104,70 @@ def main(argv: list[str] | None = None) -> int:
         "--faults", type=_faults, default=FAULTS, help=f"which faults ({','.join(FAULTS)})"
     )
     parser.add_argument("--keep", help="play only these steps of the history (a shrunk replay)")
+    parser.add_argument(
+        "--order",
+        choices=("up", "down", "shuffled"),
+        default="up",
+        help="the order seeds are played in (a seed's history must not depend on it)",
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers")
     parser.add_argument("--database", help="PostgreSQL URL template with {code} (default SQLite)")
     parser.add_argument("--log", action="store_true", help="print every step as it is played")
     parser.add_argument("--no-shrink", action="store_true", help="do not shrink failing seeds")
     parser.add_argument("--shrink-budget", type=int, default=150, help="runs a shrink may take")
+    parser.add_argument(
+        "--fingerprints",
+        metavar="FILE",
+        help="write one line per seed to FILE: seed, outcome, fingerprint of its history",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar="FILE",
+        help="compare two --fingerprints files seed by seed, and run nothing",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        return compare(Path(args.compare[0]), Path(args.compare[1]))
     seeds = (
         [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
     )
+    if args.order == "down":
+        seeds.reverse()
+    elif args.order == "shuffled":
+        random.Random(len(seeds)).shuffle(seeds)
     jobs = [(seed, args) for seed in seeds]
     started = time.monotonic()
     failed = 0
     steps = 0
     played: Counter[str] = Counter()  # steps played, and what came of them, by kind
+    lines: dict[int, str] = {}
     global _root
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
     _root = Path(tempfile.mkdtemp(prefix="fiscalsync-sim-", dir=shm))
+    if args.fingerprints:
+        Path(args.fingerprints).write_text("", encoding="utf-8")
     try:
         if args.jobs > 1 and len(seeds) > 1:
             with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
                 results = pool.imap_unordered(_run, jobs)
                 for outcome, shrunk in results:
+                    _keep(lines, outcome, args.fingerprints)
                     steps += outcome.steps
                     played.update(outcome.counts)
                     failed += _report(outcome, shrunk, args)
         else:
             for job in jobs:
                 outcome, shrunk = _run(job)
+                _keep(lines, outcome, args.fingerprints)
                 steps += outcome.steps
                 played.update(outcome.counts)
                 failed += _report(outcome, shrunk, args)
     finally:
         shutil.rmtree(_root, ignore_errors=True)
+        if args.fingerprints:
+            text = "".join(lines[seed] + "\n" for seed in sorted(lines))
+            Path(args.fingerprints).write_text(text, encoding="utf-8")
     minutes = (time.monotonic() - started) / 60
     if len(seeds) > 1:
         print("played: " + ", ".join(f"{kind} {n}" for kind, n in sorted(played.items())))
@@ -144,6 +176,42 @@ def main(argv: list[str] | None = None) -> int:
         f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {min(args.jobs, len(seeds))} worker(s))"
     )
     return 1 if failed else 0
+
+
+def _keep(lines: dict[int, str], outcome: Outcome, path: str | None) -> None:
+    """Note ``outcome``'s line, and add it to the file at once (a run cut short keeps the
+    seeds it played; the file is written again in seed order at the end)."""
+    lines[outcome.seed] = fingerprint_line(outcome)
+    if path:
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(lines[outcome.seed] + "\n")
+
+
+def fingerprint_line(outcome: Outcome) -> str:
+    """``seed outcome fingerprint steps counts``: what two plays of one seed must agree on
+    (the outcome is ``ok`` or the invariant broken; the counts are the steps played and
+    what came of them, by kind, so a busy database or a crash shows)."""
+    verdict = "ok" if outcome.failure is None else outcome.failure.invariant.replace(" ", "_")
+    counts = ",".join(f"{kind.replace(' ', '_')}={n}" for kind, n in sorted(outcome.counts.items()))
+    return f"{outcome.seed} {verdict} {outcome.fingerprint} {outcome.steps} {counts}"
+
+
+def compare(first: Path, second: Path) -> int:
+    """Compare two ``--fingerprints`` files: 0 when every seed both hold is the same."""
+    runs = []
+    for path in (first, second):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        runs.append({line.split(" ", 1)[0]: line for line in lines if line})
+    common = sorted(set(runs[0]) & set(runs[1]), key=int)
+    differ = [seed for seed in common if runs[0][seed] != runs[1][seed]]
+    for seed in differ:
+        print(f"seed {seed} differs:\n  {first}: {runs[0][seed]}\n  {second}: {runs[1][seed]}")
+    alone = len(set(runs[0]) ^ set(runs[1]))
+    print(
+        f"{len(common)} seed(s) in both, {len(common) - len(differ)} the same, "
+        f"{len(differ)} different; {alone} in only one file"
+    )
+    return 1 if differ else 0
 
 
 def _report(outcome: Outcome, shrunk: list[int] | None, args: argparse.Namespace) -> int:

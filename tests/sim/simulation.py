@@ -48,7 +48,17 @@ from .invariants import (
     require,
     spooled_files,
 )
-from .world import DEFAULT_SHAPE, Crash, Runaway, Shape, SimClock, World, clear, make_world
+from .world import (
+    DEFAULT_SHAPE,
+    Crash,
+    Runaway,
+    Shape,
+    SimClock,
+    World,
+    clear,
+    keys_drawn_from,
+    make_world,
+)
 
 __all__ = ["Failure", "Outcome", "play", "replay_command"]
 
@@ -762,6 +772,22 @@ def play(
     """Play ``seed``'s history (only the steps ``keep``, if given) on a fresh province;
     or the history ``written`` by hand, when given. With ``shortest``, the seed draws
     how many steps its history has, from ``shortest`` to ``steps``."""
+    with keys_drawn_from(f"the keys of {seed}"):
+        return _play(base, seed, steps, shape, faults, keep, database, log, written, shortest)
+
+
+def _play(
+    base: Path,
+    seed: int,
+    steps: int,
+    shape: Shape,
+    faults: tuple[str, ...],
+    keep: list[int] | None,
+    database: str | None,
+    log: bool,
+    written: list[Step] | None,
+    shortest: int | None,
+) -> Outcome:
     world = make_world(base, shape, seed, database)
     try:
         parents = {s.code: s.parent for s in world.topology}

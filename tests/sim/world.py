@@ -17,6 +17,13 @@ simulation owns are the seams the product already has:
   operators at one node, interleaved as far as the database lets them);
 - a lost disk: a node's home (and its PostgreSQL database) gone, restored from its
   backups at the keeper with the province's recovery kit, to rejoin its peers;
+- chance: the keys and certificate serial numbers the province and its nodes make
+  (:func:`keys_drawn_from`) and the epoch of every restore are drawn from the seed, so
+  every change-set of one seed is the same file, named alike, in every process;
+- waits: the simulation runs in one thread, so a lock another of its processes holds
+  (the second operator's, the home locks) is never let go while one waits for it; a
+  wait ends the same way however long it lasts, and how loaded the machine is decides
+  nothing;
 - a full disk: after n writes, the next write to a node's database fails in its driver
   (on SQLite the driver's authorizer refuses it, which reaches raw cursors too; on
   PostgreSQL the driver's error for a full disk); the database itself is real.
@@ -30,10 +37,12 @@ from __future__ import annotations
 
 import builtins
 import os
+import random
 import shutil
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +50,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from nodes import keys
 from nodes.backups import keeper_of, take_backup
@@ -56,7 +66,7 @@ from nodes.settings import SETTINGS_FILE, load_settings
 from nodes.topology import Topology, load_topology
 from schema.engine import drop_database
 from schema.errors import FiscalsyncError
-from sync import pki, revocation
+from sync import pki, revocation, signing
 from sync.clock import FixedClock
 from sync.errors import TransportUnreachable
 from sync.transports.base import Progress, RemoteFile, Transport
@@ -73,6 +83,7 @@ __all__ = [
     "SimClock",
     "World",
     "clear",
+    "keys_drawn_from",
     "make_world",
 ]
 
@@ -85,6 +96,9 @@ SQLITE_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DE
 
 
 IMPATIENT_MS = 200
+"""How long a second operator waits for a lock the first one holds. The first one is
+inside its transaction in the same thread, so the lock is never let go in the meantime:
+the second one is told the database is busy whatever the wait (the seed decides when)."""
 
 
 def _impatient(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -113,6 +127,38 @@ def share_statements(engine: sa.Engine) -> None:
     dialect and one cache; what runs on the connection is unchanged."""
     engine.dialect = _dialects.setdefault(engine.dialect.name, engine.dialect)
     engine._compiled_cache = _statements
+
+
+@contextmanager
+def keys_drawn_from(text: str) -> Iterator[None]:
+    """While inside, every key pair a node or the CA makes (ed25519) and every
+    certificate's serial number are drawn from ``text``, not from the operating system.
+
+    A change-set is named by its content, which names its signer's certificate: keys drawn
+    afresh by each process would name the files of one history differently in each, and
+    files that share an origin, a recipient and a number (every rejoin message, a channel
+    forked by a restore) would be taken in another order. The simulation's keys stay
+    secret from nobody; the product's are drawn as before everywhere else."""
+    rng = random.Random(text)
+    suite = signing.get_suite("ed25519")
+    outer = vars(suite).get("generate_private_key"), x509.random_serial_number
+
+    def private_key() -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+
+    def serial_number() -> int:
+        return int.from_bytes(rng.randbytes(20), "big") >> 1
+
+    suite.generate_private_key = private_key  # type: ignore[method-assign]
+    x509.random_serial_number = serial_number
+    try:
+        yield
+    finally:
+        x509.random_serial_number = outer[1]
+        if outer[0] is None:
+            del suite.generate_private_key
+        else:
+            suite.generate_private_key = outer[0]  # type: ignore[method-assign]
 
 
 class Crash(BaseException):  # noqa: N818  (a crash is not an error the product may catch)
@@ -359,6 +405,7 @@ class World:
             self.hosts[spec.code] = Host(spec.code, SimClock(self.time, budget), budget)
         self.cut: set[str] = set()  # nodes whose way up is partitioned
         self.restores = 0  # on PostgreSQL: databases restored into, numbered
+        self.epochs = random.Random(f"epochs of {seed}")  # each restore's, from the seed
         self.stolen: list[x509.Certificate] = []  # certificates revoked for a lost key
         self.keys_lost = 0  # keys gone astray, each in its own folder
         for code in self.hosts:
@@ -434,6 +481,7 @@ class World:
                 at=at,
                 db_url=url,
                 clock=host.clock.twin(),
+                epoch=self.epochs.randbytes(16).hex(),
             )
         except FiscalsyncError:
             shutil.rmtree(home, ignore_errors=True)
@@ -620,7 +668,8 @@ def _init(base: Path, shape: Shape, database: str | None) -> Network:
     base.mkdir(parents=True, exist_ok=True)
     topology = base / f"topology-{shape}.toml"
     topology.write_text(shape.topology_toml(), encoding="utf-8")
-    return init_network(base / "province", topology, database, clock=FixedClock(BORN))
+    with keys_drawn_from(f"the province of {shape}"):
+        return init_network(base / "province", topology, database, clock=FixedClock(BORN))
 
 
 def _load(path: Path) -> Network:
