@@ -266,11 +266,15 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None, lang: s
     click.echo(_next_steps(created.path, code, role, words))
 
 
+def _current_language() -> str:
+    """The language of the command running (its ``--lang``, else the locale)."""
+    ctx = click.get_current_context(silent=True)
+    return (ctx.meta.get(LANG_META) if ctx is not None else None) or _locale_language()
+
+
 def _in_language(text: Said) -> str:
     """``text`` in the language of the command running (its ``--lang``, else the locale)."""
-    ctx = click.get_current_context(silent=True)
-    lang = (ctx.meta.get(LANG_META) if ctx is not None else None) or _locale_language()
-    return str(shown(text, labels(lang)))
+    return str(shown(text, labels(_current_language())))
 
 
 def _usage(key: str, **values: Any) -> click.UsageError:
@@ -460,9 +464,12 @@ def db_upgrade(ctx: click.Context) -> None:
     with _writing(ctx, exclusive=True, check_schema=False) as node:
         before, after = node.upgrade_database()
     if before == after:
-        click.echo(f"Database already at schema {after}.")
+        click.echo(_in_language(said("db_current", schema=after)))
     else:
-        click.echo(f"Database upgraded from schema {before or '(empty)'} to {after}.")
+        if before:
+            click.echo(_in_language(said("db_upgraded", before=before, after=after)))
+        else:
+            click.echo(_in_language(said("db_created", after=after)))
 
 
 @cli.group(cls=_Group)
@@ -489,12 +496,15 @@ def topology_check(file: Path) -> None:
     for spec in checked:
         counts[spec.role] = counts.get(spec.role, 0) + 1
     direct = [n for n in checked if n.role == "county" and n.parent == checked.province.code]
-    summary = ", ".join(
-        f"{counts[r]} {r}" for r in ("province", "city", "county", "center") if r in counts
+    words = labels(_current_language())
+    summary = words["m.list_sep"].join(
+        words["m.topology_role_count"].format(count=counts[r], role=say(words, "role", r))
+        for r in ("province", "city", "county", "center")
+        if r in counts
     )
-    click.echo(f"OK {file}: {len(checked)} nodes ({summary})")
+    click.echo(_in_language(said("topology_ok", file=file, count=len(checked), summary=summary)))
     if direct:
-        click.echo(f"   {len(direct)} counties managed directly by the province (省直管县)")
+        click.echo(_in_language(said("topology_direct", count=len(direct))))
 
 
 @cli.group(cls=_Group)
@@ -550,7 +560,7 @@ def network_init(
         created = init_network(
             directory, topology_file, db_url_template, lambda _: bar.update(1), suite=suite
         )
-    click.echo(f"Created {len(created.homes)} node homes under {created.path}.")
+    click.echo(_in_language(said("homes_created", count=len(created.homes), path=created.path)))
 
 
 def _passphrase(passphrase_file: Path | None) -> bytes | None:
@@ -1712,7 +1722,7 @@ def revocation_publish(ctx: click.Context, ca_dir: Path, passphrase_file: Path |
     """
     with _writing(ctx) as node:
         number, sent = keys.publish_revocation(node, ca_dir, _passphrase(passphrase_file))
-    click.echo(f"Revocation list {number} queued for {sent} node(s).")
+    click.echo(_in_language(said("crl_queued", number=number, count=sent)))
 
 
 @revocation.command("install")
@@ -1806,7 +1816,7 @@ def _emit(
     counted = _Counted(rows() if callable(rows) else rows)
     tabular.write_table(columns, counted, fmt, output, title=title)
     if output is not None:
-        click.echo(f"Wrote {counted.count} row(s) to {output}", err=True)
+        click.echo(_in_language(said("rows_written", count=counted.count, path=output)), err=True)
 
 
 class _Counted:
@@ -2313,7 +2323,7 @@ def reconcile_show(
             else:
                 with output.open("w", encoding="utf-8") as written:
                     written.writelines(parts)
-                click.echo(f"Wrote the statement to {output}", err=True)
+                click.echo(_in_language(said("statement_written", path=output)), err=True)
             return
         if fmt == "json" and output is None:
             _echo_json(statement.head(), "findings", statement.finding_dicts())
@@ -2894,7 +2904,7 @@ def backup_prune(ctx: click.Context) -> None:
         manifests, objects = keeper.prune(
             node, daily=node.settings.backup_keep_daily, monthly=node.settings.backup_keep_monthly
         )
-    click.echo(f"Pruned {manifests} backup(s) and {objects} object(s) no kept backup needs.")
+    click.echo(_in_language(said("backups_pruned", manifests=manifests, objects=objects)))
 
 
 @backup_group.command("drill")
@@ -2919,7 +2929,7 @@ def backup_drill(ctx: click.Context) -> None:
         f"the center {result.restore_seconds:.1f} s ({_mb(result.bytes)}), {result.tables} tables"
     )
     if result.passed:
-        click.echo("The restored database equals the live one at the snapshot: PASSED.")
+        click.echo(_in_language(said("drill_passed")))
         return
     for difference in result.differences:
         click.echo(f"  {difference}")
@@ -2962,8 +2972,8 @@ def recovery_key_new(ca_dir: Path, kit: Path, passphrase_file: Path | None) -> N
       fiscalsync backup recovery-key new --ca /secure/ca --out /offline/recovery-kit.pem
     """
     cert = keys.create_recovery(ca_dir, kit, _passphrase(passphrase_file))
-    click.echo(f"Recovery kit written to {kit} (mode 0600): keep it offline.")
-    click.echo(f"Install {cert} on every node: fiscalsync backup recovery-key install {cert.name}")
+    click.echo(_in_language(said("recovery_kit_written", kit=kit)))
+    click.echo(_in_language(said("recovery_cert_install", cert=cert, name=cert.name)))
 
 
 @recovery_key.command("install")
@@ -3709,7 +3719,7 @@ def install_service(
         code, name, home, executable, user=user, port=port, metrics_port=metrics_port
     )
     for path in service.write_units(folder, made):
-        click.echo(f"Wrote {path}")
+        click.echo(_in_language(said("unit_written", path=path)))
 
 
 # --- CLI consistency commands ---

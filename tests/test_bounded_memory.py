@@ -183,7 +183,7 @@ def test_listings_stream_in_blocks_with_the_balances_of_each_block(
     assert [r["id"] for r in records] == [f"410000-2026-{n:06d}" for n in range(1, count + 1)]
     target = tmp_path / "issued.json"
     to_file = runner.invoke(cli, [*home, "--format", "json", "-o", str(target)])
-    assert to_file.exit_code == 0 and f"Wrote {count} row(s)" in to_file.stderr
+    assert to_file.exit_code == 0 and f"已将 {count} 行写入" in to_file.stderr
     assert json.loads(target.read_text(encoding="utf-8")) == records
     table = runner.invoke(cli, home)
     assert table.exit_code == 0

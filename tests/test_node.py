@@ -79,7 +79,7 @@ def test_home_comes_from_the_environment(node_home: Path) -> None:
 def test_db_upgrade_is_idempotent(node_home: Path) -> None:
     result = run("--home", node_home, "db", "upgrade")
     assert result.exit_code == 0
-    assert "already at schema" in result.output
+    assert "数据库结构已是最新版本" in result.output
 
 
 def test_database_newer_than_the_code_is_refused(node_home: Path) -> None:

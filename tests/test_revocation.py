@@ -260,7 +260,7 @@ def test_without_its_ca_folder_the_province_is_told_to_publish_by_hand(
         "--home", network.path / "410000", "revocation", "publish", "--ca", network.ca_dir
     )
     assert published.exit_code == 0, published.stderr
-    assert published.output == "Revocation list 2 queued for 7 node(s).\n"
+    assert published.output == "第 2 号吊销列表已排队发往 7 个节点。\n"
     assert status(network, "410000")["alerts"] == []
     settle(network)
     assert {crl_number(network, spec.code) for spec in network.topology} == {2}

@@ -299,3 +299,29 @@ def test_a_stored_message_recalled_is_the_text_it_was(value: object) -> None:
     assert shown(again, labels("zh")) == f"seq {value!r} 不是整数"
     named_too = said_below("db_cannot_open", url=value, error=value)
     assert shown(recalled(str(named_too), kept(named_too)), labels("en")) == str(named_too)
+
+
+def test_a_topology_check_and_a_database_upgrade_are_said_in_either_language(
+    tmp_path: Path, demo_topology: Path
+) -> None:
+    """What the plainer commands did is said in the operator's language too: the roles of a
+    checked topology by their labels, a database already at the newest schema."""
+    henan = Path(__file__).parent.parent / "config" / "topologies" / "henan.toml"
+    chinese = CliRunner(env={"LANG": "zh_CN.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    english = CliRunner(env={"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
+    said_zh = chinese.invoke(cli, ["topology", "check", str(henan)])
+    assert said_zh.exit_code == 0, said_zh.output
+    assert "检查通过：共 " in said_zh.output and "市级 " in said_zh.output
+    assert "省直管县" in said_zh.output and " nodes " not in said_zh.output
+    said_en = english.invoke(cli, ["topology", "check", str(henan)])
+    assert said_en.exit_code == 0, said_en.output
+    assert said_en.output.startswith(f"OK {henan}: ") and " city, " in said_en.output
+    home = tmp_path / "410102"
+    made = english.invoke(
+        cli, ["init", str(home), "--node", "410102", "--topology", str(demo_topology)]
+    )
+    assert made.exit_code == 0, made.output
+    upgraded_zh = chinese.invoke(cli, ["--home", str(home), "db", "upgrade"])
+    assert upgraded_zh.exit_code == 0 and "数据库结构已是最新版本" in upgraded_zh.output
+    upgraded_en = english.invoke(cli, ["--home", str(home), "db", "upgrade"])
+    assert upgraded_en.output.startswith("Database already at schema ")
