@@ -69,7 +69,7 @@ from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.labels import Said, said
 from nodes.rejoin_kept import keep, write_kept
-from nodes.rejoin_request import KIND, MESSAGES, VERSION
+from nodes.rejoin_request import ANSWERS, DIGEST, KIND, MESSAGES, VERSION
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
@@ -92,10 +92,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KIND", "Rejoining", "answer", "finish", "in_progress", "rejoining", "take"]
 
-ANSWERS = "rejoin"
 PIECE = 6 * 1024 * 1024
 EPOCH = re.compile(r"[0-9a-f]{32}")
-DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -236,13 +234,18 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             sa.select(rejoin_fence).where(rejoin_fence.c.node == asker).with_for_update()
         ).first()
         fenced_after = None
-        if _takes_place(held, verified, epoch, replaces, _ordered(request)):
+        ordered = _ordered(request)
+        if _takes_place(held, verified, epoch, replaces, ordered):
             conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
-            if held is None or epoch is None or held.epoch != epoch:
+            same = held is not None and epoch is not None and held.epoch == epoch
+            if not same:
                 # What the node took back of its lost state is not void; another
                 # restore's lost state is another (the same restore asking again keeps it).
                 conn.execute(rejoin_kept.delete().where(rejoin_kept.c.node == asker))
-            conn.execute(rejoin_fence.insert().values(node=asker, **values))
+            # Once a restore asked with a version, its node reads the fence an answer
+            # names: a request of another epoch takes its place only by naming it.
+            versioned = ordered or (same and bool(held.versioned))
+            conn.execute(rejoin_fence.insert().values(node=asker, versioned=versioned, **values))
             fence = {"request": verified.id, "epoch": epoch}
         else:
             files = []  # the node takes this answer only once the fence is its own
@@ -286,13 +289,20 @@ def _takes_place(
     itself replaces it: told in an answer which fence this peer holds, a node that does
     not live in that epoch asks again naming it (``replaces``). A request of the epoch
     held (the node asking again, signed with a new certificate) takes its place when dated
-    no earlier. A node or a fence that names no epoch is judged by time, as before epochs,
-    and so is a request of a fiscalsync that does not ask again so (not ``ordered``: no
-    :data:`nodes.rejoin_request.VERSION`): it asks again dated after ``fenced_after``.
+    no earlier. A fence that names no epoch is judged by time, as before epochs.
+
+    A request without :data:`nodes.rejoin_request.VERSION` (not ``ordered``) comes from a
+    fiscalsync that does not ask again so: it asks again dated after ``fenced_after``,
+    and takes the place of a fence from another such request by its date, so that an
+    older fiscalsync's node still rejoins. Not of a fence from a versioned request
+    (``held.versioned``): that node reads the fences answers name, and a request of
+    another epoch without a version is one of an earlier life (signed before the upgrade,
+    held in a relay, or replayed), never the live node's, which cannot go back to a
+    fiscalsync older than its database.
     """
     if held is None or (replaces is not None and replaces == held.request_id):
         return True
-    if ordered and epoch is not None and held.epoch is not None and epoch != held.epoch:
+    if held.epoch is not None and epoch != held.epoch and (ordered or held.versioned):
         return False
     return bool(held.void_before <= verified.header.created)
 
@@ -364,13 +374,16 @@ def take(exchange: Exchange, path: Path) -> Said:
             sa.select(rejoin_peer).where(rejoin_peer.c.peer == origin).with_for_update()
         ).first()
         mine = current_epoch(conn)
-        current = (
-            row is not None and row.request_id == first.get("request") and row.answered_at is None
-        )
+        asked = row is not None and row.request_id == first.get("request")
+        current = asked and row is not None and row.answered_at is None
+        if row is None:  # rejoined: asking for its fence (rejoin_request.ask_for_fence)?
+            asked = rejoin_request.pending(exchange, origin, first.get("request"))
         # The peer holds the fence of another epoch of this node (a request of an earlier
         # restore took its place there, or kept it): all this node signs is void there
-        # until it asks again naming that fence, now or long after its rejoin ended.
-        other = held is not None and mine is not None and held[1] != mine
+        # until it asks again naming that fence, now or long after its rejoin ended. Only
+        # an answer to what this life asks says so: one to a request of a life before
+        # (meant for the lost machine, delayed) names the fence of its own time.
+        other = asked and held is not None and mine is not None and held[1] != mine
         if not current or other:
             fenced_after = None
         else:

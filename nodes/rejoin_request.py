@@ -20,6 +20,7 @@ than one exchange with that peer.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 from datetime import datetime, timedelta
@@ -53,6 +54,7 @@ __all__ = [
     "ask_for_fence",
     "fenced",
     "heads",
+    "pending",
     "peers_of",
     "start",
 ]
@@ -69,6 +71,9 @@ of a fence by its date. A request without it is judged by time (see :func:`nodes
 FENCE_REQUESTS = "rejoin-fence"
 """The folder of ``spool/`` with the requests of a rejoined node to a peer that holds the
 fence of another epoch of it, sent again every while until the answer names its own."""
+ANSWERS = "rejoin"
+"""The folder of ``spool/`` with the answers taken while the node rejoins."""
+DIGEST = re.compile(r"[0-9a-f]{64}")
 STAMP_STEP = timedelta(microseconds=1)
 """How far a rejoin request is dated after the latest stamp the restored node holds."""
 
@@ -179,14 +184,24 @@ def ask_for_fence(exchange: Exchange, peer: str, replaces: str) -> Path | None:
     return written.path
 
 
+def pending(exchange: Exchange, peer: str, request_id: object) -> bool:
+    """Whether ``request_id`` is a request of :func:`ask_for_fence` to ``peer`` still sent."""
+    if not (isinstance(request_id, str) and DIGEST.fullmatch(request_id)):
+        return False
+    return _fence_request(exchange, peer, request_id).is_file()
+
+
 def fenced(exchange: Exchange, peer: str, request_id: str) -> bool:
     """``peer`` answered request ``request_id`` of :func:`ask_for_fence` naming this
     node's epoch: that request is no longer sent; True when it was still."""
-    path = exchange.spool.root / FENCE_REQUESTS / f"{exchange.me}_{peer}_{1:010d}_{request_id}.fcs"
-    if not path.is_file():
+    if not pending(exchange, peer, request_id):
         return False
-    path.unlink(missing_ok=True)
+    _fence_request(exchange, peer, request_id).unlink(missing_ok=True)
     return True
+
+
+def _fence_request(exchange: Exchange, peer: str, request_id: str) -> Path:
+    return exchange.spool.root / FENCE_REQUESTS / f"{exchange.me}_{peer}_{1:010d}_{request_id}.fcs"
 
 
 def ask_again(
@@ -252,5 +267,7 @@ def ask_again(
                 )
             )
             old.unlink(missing_ok=True)
+            if row.answer_file:  # an answer the new request takes the place of: not kept
+                (exchange.spool.root / ANSWERS / row.answer_file).unlink(missing_ok=True)
             asked.append(row.peer)
     return asked

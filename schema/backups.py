@@ -10,7 +10,17 @@ that what the restored node signed before it and did not get back is void (but f
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from schema.tables import metadata
 from schema.types import DIGEST_LENGTH, UTCDateTime, code_column_type
@@ -78,13 +88,17 @@ rejoin_fence = Table(
     Column("in_seq", BigInteger, nullable=False),
     Column("answered_at", UTCDateTime(), nullable=False),
     Column("epoch", String(EPOCH_LENGTH)),
+    Column("versioned", Boolean),
 )
 """A peer's record of a node's restore. ``out_seq``: the last change-set of the node's
 channel to this one that was returned to it; ``in_seq``: the last of this node's
 channel to it that the node still held. What the node signed before ``void_before``
 beyond those is void: it went with the node's lost state. When the node named an ``epoch``
 in its request, whatever it signs beyond those that does not name that epoch is void,
-however it is dated (a clock that ran ahead before the loss cannot carry it past)."""
+however it is dated (a clock that ran ahead before the loss cannot carry it past).
+``versioned``: the request said its version (its node asks again naming the fence an
+answer names), so a request of another epoch takes this fence's place only by naming it;
+false or null (before schema revision 0025), by its date."""
 
 rejoin_kept = Table(
     "rejoin_kept",

@@ -31,7 +31,7 @@ from nodes.keeper import kept
 from nodes.network import Network, sync_network
 from nodes.rejoin_request import FENCE_REQUESTS, heads
 from nodes.restore import Fetcher, restore
-from schema.backups import rejoin_fence
+from schema.backups import rejoin_fence, rejoin_peer
 from schema.channels import outbox, quarantine
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
@@ -1302,14 +1302,14 @@ def test_a_delayed_request_of_a_restore_with_its_clock_ahead_never_voids_the_res
 
 
 @pytest.mark.slow
-def test_a_replayed_request_that_took_the_fence_by_its_date_is_replaced_by_the_live_node(
+def test_a_replayed_request_without_a_version_never_takes_the_fence_of_a_versioned_restore(
     province: Network,
 ) -> None:
-    """A request of 郑州市 of an earlier fiscalsync (no version: judged by its date), dated a
-    day ahead and naming another epoch, is replayed to the province long after the city
-    rejoined. The province takes its fence and answers naming it; the city, rejoined,
-    asks for its own back naming that one, and the province holds the live epoch again:
-    the city's receipt for what the province issues next is taken."""
+    """A request of 郑州市 as an earlier fiscalsync wrote it (no version), dated a day ahead
+    and naming another epoch, is replayed to the province long after the city rejoined.
+    The city's fence came from a request that said its version: a request of another
+    epoch takes its place only by naming it, so the province keeps the live epoch's fence
+    and the kept rows beside it, and the city's receipt for what it issues next is taken."""
     first = issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
     settle(province)
     backup(province, "410100")
@@ -1317,6 +1317,8 @@ def test_a_replayed_request_that_took_the_fence_by_its_date_is_replaced_by_the_l
     bring_back(province, "410100", lose(province, "410100"))
     settle(province)
     live = epoch_of(province, "410100")
+    held = fence_at(province, "410000", "410100")
+    assert held.epoch == live and held.versioned
     ahead = FixedClock(datetime.now(UTC) + timedelta(days=1))
     with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
         body = {"rejoin": "request", **heads(conn, "410100", "410000"), "epoch": "ab" * 16}
@@ -1326,11 +1328,10 @@ def test_a_replayed_request_that_took_the_fence_by_its_date_is_replaced_by_the_l
         )  # fmt: skip
     os.replace(replayed.path, province.homes["410000"].spool / "incoming" / replayed.path.name)
     sync_network(province.path, until_quiet=False, max_rounds=1)
-    assert fence_at(province, "410000", "410100").epoch == "ab" * 16  # taken by its date
+    assert fence_at(province, "410000", "410100") == held
 
     settle(province)
-    fence = fence_at(province, "410000", "410100")
-    assert fence.epoch == live and fence.request_id != replayed.id
+    assert fence_at(province, "410000", "410100") == held
     assert not any((province.homes["410100"].spool / FENCE_REQUESTS).glob("*.fcs"))
     later = issue(province, "410000", "410100", 500_00, "豫财预〔2026〕2号")
     settle(province)
@@ -1338,6 +1339,52 @@ def test_a_replayed_request_that_took_the_fence_by_its_date_is_replaced_by_the_l
     assert amounts(province, "410100", "received") == {first: 1000_00, later: 500_00}
     assert receipt_verdicts(province, "410000", "410100") == ["applied", "applied"]
     check_books(province)
+
+
+def rejoin_row(network: Network, code: str, peer: str) -> Any:
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        return conn.execute(sa.select(rejoin_peer).where(rejoin_peer.c.peer == peer)).first()
+
+
+@pytest.mark.slow
+def test_a_delayed_answer_meant_for_the_lost_machine_is_dropped_as_old(
+    province: Network,
+) -> None:
+    """郑州市 is restored on a machine whose clock runs a day ahead, and the province answers
+    its request, but the answer is held on its way; the disk dies again and the city is
+    restored from the same backup. The held answer names the fence of the lost epoch, but
+    it answers no request of the live one: arriving while the city rejoins, it leaves its
+    request to the province as it was; arriving after, it asks nothing."""
+    issue(province, "410000", "410100", 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410100")
+    settle(province)
+    ahead = FixedClock(datetime.now(UTC) + timedelta(days=1))
+    bring_back(province, "410100", lose(province, "410100"), clock=ahead)
+    city_spool = province.homes["410100"].spool
+    (request,) = city_spool.joinpath("messages").glob("410100_410000_*.fcs")
+    held = province.path.parent / "held"
+    held.mkdir()
+    with Node.open(province.path / "410000") as node:
+        rejoin.take(Exchange(node), Path(shutil.copy(request, held / request.name)))
+    (answered,) = province.homes["410000"].spool.joinpath("messages").glob("410000_410100_*")
+    old_answer = Path(shutil.move(answered, held / answered.name))
+    lost = epoch_of(province, "410100")
+    assert fence_at(province, "410000", "410100").epoch == lost
+
+    bring_back(province, "410100", lose(province, "410100"))
+    before = rejoin_row(province, "410100", "410000")
+    with Node.open(province.path / "410100") as node:
+        rejoin.take(Exchange(node), Path(shutil.copy(old_answer, city_spool / old_answer.name)))
+    assert rejoin_row(province, "410100", "410000") == before
+
+    settle(province)
+    live = epoch_of(province, "410100")
+    assert live != lost and fence_at(province, "410000", "410100").epoch == live
+    with Node.open(province.path / "410100") as node:
+        rejoin.take(Exchange(node), Path(shutil.copy(old_answer, city_spool / old_answer.name)))
+    assert not any((city_spool / FENCE_REQUESTS).glob("*.fcs"))
+    assert fence_at(province, "410000", "410100").epoch == live
 
 
 @pytest.mark.slow

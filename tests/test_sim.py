@@ -15,15 +15,17 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sim import FAULTS, Shape, Step, play, replay_command
 from sim.shrinking import shrink
 
 import sync.channel
-from nodes import rejoin
+from nodes import rejoin, rejoin_request
 from nodes.routes import Routes
 from nodes.summary import RoundSummary
+from sync import changeset
 from sync.errors import InputError, NotAuthorized
 
 SEEDS = range(1, 5)
@@ -301,7 +303,13 @@ def test_a_delayed_request_of_a_first_restore_with_its_clock_ahead_never_voids_t
     arrive, dated a day later than the live ones. A fence is not replaced by a request of
     another epoch because it is dated later (that clock is not to be trusted for order):
     what 郑州市 signs from then on is taken, not void."""
-    history = [
+    outcome = play(sim_base, 402, 0, SMALL, written=delayed_first_restore_history())
+    assert outcome.failure is None, outcome.failure
+    assert outcome.counts["restored"] == 2
+
+
+def delayed_first_restore_history() -> list[Step]:
+    return [
         Step("backup", "410100"),
         Step("province round", "*"),
         Step("province round", "*"),
@@ -324,9 +332,46 @@ def test_a_delayed_request_of_a_first_restore_with_its_clock_ahead_never_voids_t
         Step("break_down", "410100", (0, "part")),
         Step("province round", "*"),
     ]
-    outcome = play(sim_base, 402, 0, SMALL, written=history)
+
+
+def test_a_delayed_request_without_a_version_never_voids_a_restore_that_asked_with_one(
+    sim_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but the first restore was by an earlier fiscalsync: its three requests say
+    no version (judged by their dates where the fence came from such a request). The
+    peers hold the second restore's fence, from requests that said their version: a
+    request of another epoch takes its place only by naming it, whatever its version."""
+    first: list[str] = []
+    start = rejoin_request.start
+
+    def unversioned(
+        conn: Any, me: str, signer: Any, folder: Path, peer: str, epoch: str, clock: Any,
+        replaces: str | None = None,
+    ) -> Any:  # fmt: skip
+        body = {"rejoin": "request", **rejoin_request.heads(conn, me, peer), "epoch": epoch}
+        return changeset.write_changeset(folder, signer, peer, "rejoin", 1, "", [body], clock)
+
+    def start_earlier_first(node: Any, clock: Any) -> list[str]:
+        with pytest.MonkeyPatch.context() as patch:
+            if not first:
+                patch.setattr(rejoin_request, "ask", unversioned)
+            first.append(node.spec.code)
+            return start(node, clock)
+
+    monkeypatch.setattr(rejoin_request, "start", start_earlier_first)
+    monkeypatch.setenv("FISCALSYNC_SIM_KEEP", "1")
+    base = sim_base / "unversioned-first"
+    outcome = play(base, 402, 0, SMALL, written=delayed_first_restore_history())
+    assert first == ["410100", "410100"]
     assert outcome.failure is None, outcome.failure
-    assert outcome.counts["restored"] == 2
+    with closing(sqlite3.connect(base / "province" / "410100" / "node.db")) as conn:
+        (epoch,) = conn.execute("SELECT epoch FROM restore_log ORDER BY id DESC LIMIT 1").fetchone()
+    for peer in ("410000", "410102", "410000-dc"):
+        with closing(sqlite3.connect(base / "province" / peer / "node.db")) as conn:
+            fence = conn.execute(
+                "SELECT epoch, versioned FROM rejoin_fence WHERE node = '410100'"
+            ).fetchone()
+        assert fence == (epoch, 1), peer
 
 
 def far_ahead_history() -> list[Step]:
