@@ -3671,15 +3671,17 @@ def purge_command(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(done.as_dict(), ensure_ascii=False, indent=2))
         return
-    verb = "Would purge" if dry_run else "Purged"
-    click.echo(
-        f"{verb} the files of {done.sent} sent and {done.taken} taken change-set(s) "
-        f"acknowledged before {_local(done.cutoff, node.settings.time_zone)} ({done.files} file(s), {_mb(done.bytes)}) "
-        f"and {done.quarantine} closed quarantine entries."
-    )
-    click.echo(
-        f"Spool now {_mb(done.spool_bytes)}." if not dry_run else f"Spool {_mb(done.spool_bytes)}."
-    )
+    values = {
+        "sent": done.sent,
+        "taken": done.taken,
+        "before": _local(done.cutoff, node.settings.time_zone),
+        "files": done.files,
+        "size": _mb(done.bytes),
+        "quarantine": done.quarantine,
+        "spool": _mb(done.spool_bytes),
+    }
+    for key in ("purge_would", "purge_spool") if dry_run else ("purged", "purged_spool"):
+        click.echo(_in_language(said(key, **values)))
 
 
 @cli.command("install-service")

@@ -612,5 +612,9 @@ LISTINGS: dict[str, str] = {
     "m.drill_passed": "The restored database equals the live one at the snapshot: PASSED.",
     "m.recovery_kit_written": "Recovery kit written to {kit} (mode 0600): keep it offline.",
     "m.recovery_cert_install": "Install {cert} on every node: fiscalsync backup recovery-key install {name}",
+    "m.purged": "Purged the files of {sent} sent and {taken} taken change-set(s) acknowledged before {before} ({files} file(s), {size}) and {quarantine} closed quarantine entries.",
+    "m.purge_would": "Would purge the files of {sent} sent and {taken} taken change-set(s) acknowledged before {before} ({files} file(s), {size}) and {quarantine} closed quarantine entries.",
+    "m.purged_spool": "Spool now {spool}.",
+    "m.purge_spool": "Spool {spool}.",
     "m.unit_written": "Wrote {path}",
 }

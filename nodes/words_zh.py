@@ -583,5 +583,9 @@ LISTINGS: dict[str, str] = {
     "m.drill_passed": "恢复出的数据库与快照时的在用数据库一致：演练通过。",
     "m.recovery_kit_written": "恢复密钥包已写入 {kit}（权限 0600）：请离线保管。",
     "m.recovery_cert_install": "请在每个节点安装 {cert}：fiscalsync backup recovery-key install {name}",
+    "m.purged": "已清理 {before} 前已确认的 {sent} 个已发送、{taken} 个已接收变更集的文件（{files} 个文件，{size}）和 {quarantine} 条已关闭的隔离记录。",
+    "m.purge_would": "将清理 {before} 前已确认的 {sent} 个已发送、{taken} 个已接收变更集的文件（{files} 个文件，{size}）和 {quarantine} 条已关闭的隔离记录。",
+    "m.purged_spool": "文件缓存现为 {spool}。",
+    "m.purge_spool": "文件缓存 {spool}。",
     "m.unit_written": "已写入 {path}",
 }

@@ -135,7 +135,7 @@ def test_purge_and_status_from_the_command_line(province: Network) -> None:
     assert "Spool" in shown.output
     result = runner.invoke(cli, ["--home", home, "purge", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Would purge the files of 0 sent and 0 taken")
+    assert "将清理 " in result.output and "0 个已发送、0 个已接收变更集的文件" in result.output
     result = runner.invoke(cli, ["--home", home, "purge", "--json"])
     assert result.exit_code == 0, result.output
     assert '"dry_run": false' in result.output
