@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from .fingerprints import compare, keep
 from .history import FAULTS
 from .shrinking import shrink
 from .simulation import Outcome, play, replay_command
@@ -152,14 +153,14 @@ def main(argv: list[str] | None = None) -> int:
             with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
                 results = pool.imap_unordered(_run, jobs)
                 for outcome, shrunk in results:
-                    _keep(lines, outcome, args.fingerprints)
+                    keep(lines, outcome, args.fingerprints)
                     steps += outcome.steps
                     played.update(outcome.counts)
                     failed += _report(outcome, shrunk, args)
         else:
             for job in jobs:
                 outcome, shrunk = _run(job)
-                _keep(lines, outcome, args.fingerprints)
+                keep(lines, outcome, args.fingerprints)
                 steps += outcome.steps
                 played.update(outcome.counts)
                 failed += _report(outcome, shrunk, args)
@@ -176,42 +177,6 @@ def main(argv: list[str] | None = None) -> int:
         f"({len(seeds) / max(minutes, 1e-9):.1f} seeds per minute, {min(args.jobs, len(seeds))} worker(s))"
     )
     return 1 if failed else 0
-
-
-def _keep(lines: dict[int, str], outcome: Outcome, path: str | None) -> None:
-    """Note ``outcome``'s line, and add it to the file at once (a run cut short keeps the
-    seeds it played; the file is written again in seed order at the end)."""
-    lines[outcome.seed] = fingerprint_line(outcome)
-    if path:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(lines[outcome.seed] + "\n")
-
-
-def fingerprint_line(outcome: Outcome) -> str:
-    """``seed outcome fingerprint steps counts``: what two plays of one seed must agree on
-    (the outcome is ``ok`` or the invariant broken; the counts are the steps played and
-    what came of them, by kind, so a busy database or a crash shows)."""
-    verdict = "ok" if outcome.failure is None else outcome.failure.invariant.replace(" ", "_")
-    counts = ",".join(f"{kind.replace(' ', '_')}={n}" for kind, n in sorted(outcome.counts.items()))
-    return f"{outcome.seed} {verdict} {outcome.fingerprint} {outcome.steps} {counts}"
-
-
-def compare(first: Path, second: Path) -> int:
-    """Compare two ``--fingerprints`` files: 0 when every seed both hold is the same."""
-    runs = []
-    for path in (first, second):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        runs.append({line.split(" ", 1)[0]: line for line in lines if line})
-    common = sorted(set(runs[0]) & set(runs[1]), key=int)
-    differ = [seed for seed in common if runs[0][seed] != runs[1][seed]]
-    for seed in differ:
-        print(f"seed {seed} differs:\n  {first}: {runs[0][seed]}\n  {second}: {runs[1][seed]}")
-    alone = len(set(runs[0]) ^ set(runs[1]))
-    print(
-        f"{len(common)} seed(s) in both, {len(common) - len(differ)} the same, "
-        f"{len(differ)} different; {alone} in only one file"
-    )
-    return 1 if differ else 0
 
 
 def _report(outcome: Outcome, shrunk: list[int] | None, args: argparse.Namespace) -> int:

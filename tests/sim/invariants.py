@@ -51,7 +51,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -62,7 +62,11 @@ from schema.channels import changeset_log, channel_head, outbox, quarantine, rel
 from schema.engine import reading
 from schema.tables import appropriation, appropriation_event, ledger_entry, report
 
+if TYPE_CHECKING:
+    from .world import World
+
 __all__ = [
+    "report_receivers",
     "Snapshot",
     "Violation",
     "check_final",
@@ -488,3 +492,16 @@ def check_final(states: dict[str, Snapshot], receivers: dict[str, list[str]]) ->
         "conservation",
         f"{issued_by_province} fen issued from the top, {accounted} fen spent or available below",
     )
+
+
+def report_receivers(world: World) -> dict[str, list[str]]:
+    """Where each node's reports go: its parent and the center."""
+    center = world.topology.center
+    found = {}
+    for spec in world.topology:
+        if spec.role == "center":
+            continue
+        found[spec.code] = sorted(
+            {c for c in (spec.parent, center and center.code) if c is not None} - {spec.code}
+        )
+    return found

@@ -9,7 +9,6 @@ the run with a :class:`Failure` naming it, the step and the way to replay it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import traceback
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from sync.transports.base import is_temporary
 from sync.transports.faulty import Fault
 from sync.trust import TrustStore
 
+from .fingerprints import fingerprint
 from .history import FAULTS, Step, Swarm, generate
 from .invariants import (
     Snapshot,
@@ -45,6 +45,7 @@ from .invariants import (
     check_final,
     check_step,
     read,
+    report_receivers,
     require,
     spooled_files,
 )
@@ -716,32 +717,6 @@ def _files_under(folder: str) -> int:
     return count
 
 
-def _report_receivers(world: World) -> dict[str, list[str]]:
-    """Where each node's reports go: its parent and the center."""
-    center = world.topology.center
-    found = {}
-    for spec in world.topology:
-        if spec.role == "center":
-            continue
-        found[spec.code] = sorted(
-            {c for c in (spec.parent, center and center.code) if c is not None} - {spec.code}
-        )
-    return found
-
-
-def _fingerprint(states: dict[str, Snapshot]) -> str:
-    """What two plays of one history must agree on: every change-set each node queued and
-    took, by channel and number, with its verdict."""
-    seen = sorted(
-        (code, kind, row.recipient if kind == "out" else row.origin, row.seq, row.kind, verdict)
-        for code, state in states.items()
-        for kind, rows in (("out", state.outbox), ("in", state.log))
-        for row in rows.values()
-        for verdict in [row.receipt_verdict if kind == "out" else row.verdict]
-    )
-    return hashlib.sha256(repr(seen).encode()).hexdigest()
-
-
 def _local(exc: Exception) -> bool:
     """Whether ``exc`` is a failure of this node (as the command line reports it)."""
     return isinstance(exc, LocalFailure) or database_failure(exc) is not None
@@ -808,14 +783,14 @@ def _play(
             index, step = len(history), "settling"
             outcome.settle_rounds = run.settle()
             step = "final"
-            check_final(run.states, _report_receivers(world))
+            check_final(run.states, report_receivers(world))
             run.check_codes()
             step = "reconciling"
             run.reconcile()
         except Violation as exc:
             outcome.failure = Failure(exc.invariant, exc.detail, index, step)
         outcome.counts = run.counts
-        outcome.fingerprint = _fingerprint(run.states)
+        outcome.fingerprint = fingerprint(run.states)
         return outcome
     finally:
         world.close()
