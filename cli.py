@@ -1794,17 +1794,13 @@ def _emit(
     files in one pass, the table in two (the widths first)."""
     if fmt == "table":
         if callable(rows):
-            stream = output.open("w", encoding="utf-8") if output is not None else None
-            try:
-                shown = tabular.write_text(stream or sys.stdout, columns, rows)
-            finally:
-                if stream is not None:
-                    stream.close()
-            if not shown:
-                if output is None:
+            if output is None:
+                if not tabular.write_text(sys.stdout, columns, rows):
                     click.echo(empty)
-                else:
-                    output.write_text(empty + "\n", encoding="utf-8")
+                return
+            with tabular.text_file(output) as stream:
+                if not tabular.write_text(stream, columns, rows):
+                    stream.write(empty + "\n")
             return
         rows = list(rows)
         text = tabular.render_text(columns, rows) if rows else empty
@@ -2321,7 +2317,7 @@ def reconcile_show(
                     click.echo(part, nl=False)
                 click.echo()
             else:
-                with output.open("w", encoding="utf-8") as written:
+                with tabular.text_file(output) as written:
                     written.writelines(parts)
                 click.echo(_in_language(said("statement_written", path=output)), err=True)
             return

@@ -6,6 +6,7 @@ import io
 import json
 import random
 import unicodedata
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from nodes.fiscal.tabular import (
     Sheet,
     read_table,
     render_text,
+    text_file,
     write_table,
     write_text,
 )
@@ -339,8 +341,8 @@ def test_parse_yuan_reads_what_is_written(tmp_path: Path) -> None:
 
 
 def test_a_streamed_table_and_json_are_the_text_of_the_whole(tmp_path: Path) -> None:
-    """Rows given as a function (read twice: widths, then lines) give the same table as
-    rows in memory; json written row by row is the array json.dumps makes of them all."""
+    """Rows given as a function (read once, kept aside while the widths are measured) give
+    the same table as rows in memory; json written row by row is the array json.dumps makes of them all."""
     columns = [Column("code", "编码"), Column("amount", "金额", "money"), Column("n", "n", "int")]
     rows = [["410100", 123_456, 7], ["410102 郑州\n中原区", None, None], ["x", -5, 12_345]]
     out = io.StringIO()
@@ -358,3 +360,39 @@ def test_a_streamed_table_and_json_are_the_text_of_the_whole(tmp_path: Path) -> 
         assert target.read_text(encoding="utf-8") == (
             json.dumps(expected, ensure_ascii=False, indent=2) + "\n"
         )
+
+
+def test_a_streamed_table_is_read_once_so_its_total_goes_with_its_rows() -> None:
+    """A listing read from the database twice could see a row added between the reads and
+    print it in place of its total: the rows are read once, in one snapshot."""
+    columns = [Column("code", "编码"), Column("amount", "金额", "money")]
+    reads = []
+
+    def rows() -> Iterator[list[object]]:
+        reads.append(1)
+        funds = [["410102", 10_000], ["410122", 20_000]] + [["410181", 30_000]] * (len(reads) - 1)
+        return iter([*funds, ["合计", sum(int(f[1]) for f in funds)]])
+
+    out = io.StringIO()
+    assert write_text(out, columns, rows) == 3
+    assert reads == [1]
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("合计") and lines[-1].endswith("300.00") and len(lines) == 5
+
+
+def test_a_streamed_file_that_fails_half_way_leaves_the_one_before(tmp_path: Path) -> None:
+    """``-o FILE`` of a streamed listing appears complete or not at all."""
+    target = tmp_path / "list.txt"
+    target.write_text("the good one\n", encoding="utf-8")
+
+    def failing() -> Iterator[str]:
+        yield "a line\n"
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError), text_file(target) as stream:
+        stream.writelines(failing())
+    assert target.read_text(encoding="utf-8") == "the good one\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["list.txt"]
+    with text_file(target) as stream:
+        stream.write("中文\n")
+    assert target.read_text(encoding="utf-8") == "中文\n"

@@ -21,9 +21,11 @@ import itertools
 import json
 import re
 import sys
+import tempfile
 import unicodedata
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -402,30 +404,53 @@ def render_text(columns: Sequence[Column], rows: Rows) -> str:
 
 def write_text(stream: IO[str], columns: Sequence[Column], rows: Callable[[], Rows]) -> int:
     """Write the table :func:`render_text` gives, and a newline, to ``stream`` in bounded
-    memory: ``rows()`` is called twice, once for the widths and once for the lines.
-    Return how many rows were written; none writes nothing."""
+    memory: ``rows()`` is read once (one snapshot, its total row with the rows it sums),
+    its cells kept in a scratch file while the widths are measured, then laid out from
+    there. Return how many rows were written; none writes nothing."""
     widths = [_display_width(column.label) for column in columns]
     count = 0
-    for row in rows():
-        count += 1
-        widths = [
-            max(width, _display_width(cell))
-            for width, cell in zip(widths, _shown(columns, row), strict=True)
-        ]
-    if count:
-        again = iter(rows())
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as scratch:
+        read = iter(rows())
         try:
+            for row in read:
+                cells = _shown(columns, row)
+                count += 1
+                widths = [
+                    max(width, _display_width(cell))
+                    for width, cell in zip(widths, cells, strict=True)
+                ]
+                scratch.write(json.dumps(cells, ensure_ascii=False) + "\n")
+        finally:  # the rows may hold a database cursor: let it go now, not at collection
+            close = getattr(read, "close", None)
+            if close is not None:
+                close()
+        if count:
+            scratch.seek(0)
             table = itertools.chain(
-                [[column.label for column in columns]],
-                (_shown(columns, row) for row in itertools.islice(again, count)),
+                [[column.label for column in columns]], (json.loads(line) for line in scratch)
             )
             for line in _text_lines(columns, widths, table):
                 stream.write(line + "\n")
-        finally:  # the rows may hold a database cursor: let it go now, not at collection
-            close = getattr(again, "close", None)
-            if close is not None:
-                close()
     return count
+
+
+@contextmanager
+def text_file(out: Path) -> Iterator[IO[str]]:
+    """A UTF-8 text file that appears at ``out`` complete, or not at all (a listing or a
+    statement streamed from the database that fails half-way leaves the file before it);
+    :class:`InputError` if it cannot be written."""
+    try:
+        with atomic_file(out) as stream:
+            text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+            try:
+                yield text
+            finally:
+                text.detach()  # flushes; atomic_file still owns and closes the stream
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {out}: {exc.strerror or exc}",
+            hint="check that the folder exists and is writable",
+        ) from exc
 
 
 def _shown(columns: Sequence[Column], row: Sequence[Any]) -> list[str]:
