@@ -555,7 +555,7 @@ def network_init(
     """
     total = len(load_topology(topology_file))
     with click.progressbar(
-        length=total, label="Creating node homes", file=sys.stderr, show_pos=True
+        length=total, label=_in_language(said("creating_homes")), file=sys.stderr, show_pos=True
     ) as bar:
         created = init_network(
             directory, topology_file, db_url_template, lambda _: bar.update(1), suite=suite
@@ -2846,7 +2846,9 @@ def backup_verify(ctx: click.Context, code: str | None, read_data: bool, lang: s
 
     with _writing(ctx) as node:
         trust = keys.trust_store(node.home)
-        with click.progressbar(length=0, label="verifying", file=sys.stderr, show_pos=True) as bar:
+        with click.progressbar(
+            length=0, label=_in_language(said("verifying")), file=sys.stderr, show_pos=True
+        ) as bar:
             results = keeper.verify(
                 node,
                 trust,
@@ -3075,7 +3077,9 @@ def restore_command(
             if size >= LARGE_TRANSFER:
                 bar.append(
                     stack.enter_context(
-                        click.progressbar(length=size, label="恢复 restoring", file=sys.stderr)
+                        click.progressbar(
+                            length=size, label=_in_language(said("restoring")), file=sys.stderr
+                        )
                     )
                 )
 

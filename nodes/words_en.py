@@ -616,5 +616,8 @@ LISTINGS: dict[str, str] = {
     "m.purge_would": "Would purge the files of {sent} sent and {taken} taken change-set(s) acknowledged before {before} ({files} file(s), {size}) and {quarantine} closed quarantine entries.",
     "m.purged_spool": "Spool now {spool}.",
     "m.purge_spool": "Spool {spool}.",
+    "m.creating_homes": "Creating node homes",
+    "m.verifying": "verifying",
+    "m.restoring": "restoring",
     "m.unit_written": "Wrote {path}",
 }

@@ -587,5 +587,8 @@ LISTINGS: dict[str, str] = {
     "m.purge_would": "将清理 {before} 前已确认的 {sent} 个已发送、{taken} 个已接收变更集的文件（{files} 个文件，{size}）和 {quarantine} 条已关闭的隔离记录。",
     "m.purged_spool": "文件缓存现为 {spool}。",
     "m.purge_spool": "文件缓存 {spool}。",
+    "m.creating_homes": "正在创建节点目录",
+    "m.verifying": "正在验证",
+    "m.restoring": "正在恢复",
     "m.unit_written": "已写入 {path}",
 }

@@ -54,7 +54,7 @@ def test_henan_province_on_sqlite(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.stderr
-    assert "Created 177 node homes" in result.output
+    assert "下创建 177 个节点目录。" in result.output
     homes = [p for p in (tmp_path / "henan").iterdir() if (p / "node.toml").is_file()]
     assert len(homes) == 177
     assert (tmp_path / "henan" / "ca" / "ca.crt").is_file()

@@ -351,12 +351,12 @@ def test_a_delayed_request_without_a_version_never_voids_a_restore_that_asked_wi
         body = {"rejoin": "request", **rejoin_request.heads(conn, me, peer), "epoch": epoch}
         return changeset.write_changeset(folder, signer, peer, "rejoin", 1, "", [body], clock)
 
-    def start_earlier_first(node: Any, clock: Any) -> list[str]:
+    def start_earlier_first(node: Any, clock: Any, epoch: str | None = None) -> list[str]:
         with pytest.MonkeyPatch.context() as patch:
             if not first:
                 patch.setattr(rejoin_request, "ask", unversioned)
             first.append(node.spec.code)
-            return start(node, clock)
+            return start(node, clock, epoch)
 
     monkeypatch.setattr(rejoin_request, "start", start_earlier_first)
     monkeypatch.setenv("FISCALSYNC_SIM_KEEP", "1")
