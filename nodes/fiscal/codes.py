@@ -382,7 +382,7 @@ class Known:
         """Why ``code`` is not valid in ``codeset`` for ``year``, or None when it is."""
         if code in self.codes(codeset, year):
             return None
-        what = self.NAMES.get(codeset, codeset)
+        what: str = said(f"rows_codeset_{codeset}") if codeset in self.NAMES else codeset
         if not self.codes(codeset, year):
-            return f"no {what} code set is known for {year}"
-        return f"{what} {code!r} is not a code of {year}"
+            return said("rows_no_codeset", what=what, year=year)
+        return said("rows_not_a_code", what=what, code=code, year=year)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nodes.labels import said
 from nodes.topology import Topology
 
 __all__ = ["CENTRAL", "EXAMPLE", "Documents"]
@@ -43,10 +44,7 @@ class Documents:
             return "the document number (文号) is missing"
         found = _SHAPE.match(doc)
         if found is None:
-            return (
-                f"document number (文号) {doc!r} is not of the form <简称><kind>〔YYYY〕N号 "
-                f"(e.g. {EXAMPLE}, with the brackets 〔 〕)"
-            )
+            return said("rows_doc_form", doc=doc, example=EXAMPLE)
         spec = self.topology.nodes.get(issuer)
         abbreviation = spec.abbreviation if spec is not None else None
         head = found["head"]
