@@ -57,6 +57,11 @@ ROWS: dict[str, str] = {
     "m.rows_exceeds": "spending {amount} 元 exceeds what is still available of {ident}: {left} 元",
     "m.rows_doc_form": "document number (文号) {doc!r} is not of the form "
     "<简称><kind>〔YYYY〕N号 (e.g. {example}, with the brackets 〔 〕)",
+    # budget import (nodes/fiscal/budget.py)
+    "m.rows_section_bad": "section {value!r} is not 收入 or 支出",
+    "m.rows_budget_code_bad": "code {code!r} is not a classification code of 3-9 digits",
+    "m.rows_budget_negative": "a budget is not negative",
+    "m.rows_budget_again": "{section} {code} is given again (first in row {first})",
     "m.rows_no_codeset": "no {what} code set is known for {year}",
     "m.rows_not_a_code": "{what} {code!r} is not a code of {year}",
     "m.rows_codeset_func": "functional classification (功能分类)",

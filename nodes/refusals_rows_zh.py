@@ -55,6 +55,11 @@ ROWS: dict[str, str] = {
     "m.rows_exceeds": "支出 {amount} 元超过 {ident} 的可用余额 {left} 元",
     "m.rows_doc_form": "文号 {doc!r} 不符合 <简称><类别>〔YYYY〕N号 的格式"
     "（如 {example}，用 〔 〕 括号）",
+    # budget import (nodes/fiscal/budget.py)
+    "m.rows_section_bad": "类别 {value!r} 不是 收入 或 支出",
+    "m.rows_budget_code_bad": "科目编码 {code!r} 不是 3 至 9 位数字的分类编码",
+    "m.rows_budget_negative": "预算数不能为负",
+    "m.rows_budget_again": "{section} {code} 重复（首次在第 {first} 行）",
     "m.rows_no_codeset": "{year} 年度没有{what}科目",
     "m.rows_not_a_code": "{what} {code!r} 不是 {year} 年度的科目编码",
     "m.rows_codeset_func": "功能分类",

@@ -163,8 +163,9 @@ def read_csv(path: Path, *, extension: bool = True, year: int | None = None) -> 
         except InputError as exc:
             problems.append(exc.message)
     if problems:
+        joined = " | ".join(problems)
         raise InputError(
-            f"{len(problems)} bad row(s) in {path.name}, nothing imported: " + " | ".join(problems)
+            said("changes_bad_rows", count=len(problems), name=path.name, problems=joined)
         )
     return items
 
