@@ -57,6 +57,14 @@ ROWS: dict[str, str] = {
     "m.rows_exceeds": "spending {amount} 元 exceeds what is still available of {ident}: {left} 元",
     "m.rows_doc_form": "document number (文号) {doc!r} is not of the form "
     "<简称><kind>〔YYYY〕N号 (e.g. {example}, with the brackets 〔 〕)",
+    "m.rows_doc_head": "document number (文号) {doc!r} of {issuer} starts with {abbreviation}",
+    "m.rows_doc_kind": "document number (文号) {doc!r}: {kind} after {abbreviation} "
+    "is not a document kind ({kinds})",
+    "m.rows_doc_no_kind": "document number (文号) {doc!r} names no document kind ({kinds})",
+    "m.rows_doc_year": "document number (文号) {doc!r} is of {written}, not of the fiscal "
+    "year {year}",
+    "m.rows_doc_year_advance": "document number (文号) {doc!r} is of {written}, not of the "
+    "fiscal year {year} or the year before",
     # budget import (nodes/fiscal/budget.py)
     "m.rows_section_bad": "section {value!r} is not 收入 or 支出",
     "m.rows_budget_code_bad": "code {code!r} is not a classification code of 3-9 digits",

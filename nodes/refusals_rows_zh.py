@@ -55,6 +55,11 @@ ROWS: dict[str, str] = {
     "m.rows_exceeds": "支出 {amount} 元超过 {ident} 的可用余额 {left} 元",
     "m.rows_doc_form": "文号 {doc!r} 不符合 <简称><类别>〔YYYY〕N号 的格式"
     "（如 {example}，用 〔 〕 括号）",
+    "m.rows_doc_head": "{issuer} 的文号 {doc!r} 应以 {abbreviation} 开头",
+    "m.rows_doc_kind": "文号 {doc!r}：{abbreviation} 之后的 {kind} 不是文种（{kinds}）",
+    "m.rows_doc_no_kind": "文号 {doc!r} 未写明文种（{kinds}）",
+    "m.rows_doc_year": "文号 {doc!r} 属于 {written} 年，不是预算年度 {year} 年",
+    "m.rows_doc_year_advance": "文号 {doc!r} 属于 {written} 年，不是预算年度 {year} 年或其上一年",
     # budget import (nodes/fiscal/budget.py)
     "m.rows_section_bad": "类别 {value!r} 不是 收入 或 支出",
     "m.rows_budget_code_bad": "科目编码 {code!r} 不是 3 至 9 位数字的分类编码",
