@@ -65,6 +65,13 @@ ROWS: dict[str, str] = {
     "year {year}",
     "m.rows_doc_year_advance": "document number (文号) {doc!r} is of {written}, not of the "
     "fiscal year {year} or the year before",
+    "m.rows_closed_parent": "{ident} is of {year}, closed here (已结转): nothing more is "
+    "broken down from it",
+    "m.rows_breakdown_exceeds": "breaking down {amount} 元 from {ident} exceeds its available "
+    "balance of {left} 元",
+    "m.rows_duplicate_hint": "add --allow-duplicate to issue the same line again on purpose",
+    "m.rows_breakdown_hint": "指标控制: a breakdown may not exceed what is still available, "
+    "and keeps the classification of what it is taken from",
     # budget import (nodes/fiscal/budget.py)
     "m.rows_section_bad": "section {value!r} is not 收入 or 支出",
     "m.rows_budget_code_bad": "code {code!r} is not a classification code of 3-9 digits",

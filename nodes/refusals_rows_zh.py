@@ -60,6 +60,10 @@ ROWS: dict[str, str] = {
     "m.rows_doc_no_kind": "文号 {doc!r} 未写明文种（{kinds}）",
     "m.rows_doc_year": "文号 {doc!r} 属于 {written} 年，不是预算年度 {year} 年",
     "m.rows_doc_year_advance": "文号 {doc!r} 属于 {written} 年，不是预算年度 {year} 年或其上一年",
+    "m.rows_closed_parent": "{ident} 属于 {year} 年度，本节点已结转：不能再从中分解",
+    "m.rows_breakdown_exceeds": "从 {ident} 分解 {amount} 元，超过其可用余额 {left} 元",
+    "m.rows_duplicate_hint": "确需再次下达相同的一行时，加 --allow-duplicate",
+    "m.rows_breakdown_hint": "指标控制：分解不得超过可用余额，且沿用所分解指标的分类",
     # budget import (nodes/fiscal/budget.py)
     "m.rows_section_bad": "类别 {value!r} 不是 收入 或 支出",
     "m.rows_budget_code_bad": "科目编码 {code!r} 不是 3 至 9 位数字的分类编码",

@@ -110,7 +110,8 @@ def test_a_breakdown_beyond_the_available_balance_is_refused(province: Network) 
     allocate(province, "410000", "410100", "100.00")
     settle(province)
     allocate(province, "410100", "410102", "60.00", "--from", "410000-2026-000001")
-    result = allocate(province, "410100", "410122", "40.01", "--from", "410000-2026-000001")
+    result = allocate(province, "410100", "410122", "40.01", "--from", "410000-2026-000001",
+                      "--lang", "en")  # fmt: skip
     assert result.exit_code == 3
     assert "exceeds its available balance of 40.00 元" in result.stderr
     with Node.open(province.path / "410100") as node, node.engine.connect() as conn:
@@ -123,7 +124,7 @@ def test_only_an_appropriation_received_here_can_be_broken_down(province: Networ
     settle(province)
     result = allocate(province, "410100", "410102", "1.00", "--from", "410000-2026-000001")
     assert result.exit_code == 3
-    assert "is not an appropriation received here" in result.stderr
+    assert "410000-2026-000001 不是本节点收到的指标" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(

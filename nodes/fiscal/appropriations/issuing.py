@@ -189,20 +189,21 @@ def _parent_problems(
     assert line.parent_id is not None
     parent = parents.get(line.parent_id)
     if parent is None:
-        return [f"{where}: {line.parent_id} is not an appropriation received here"]
+        return [said("rows_at", where=where, what=said("rows_not_received", ident=line.parent_id))]
     if line.parent_id in closed:
-        return [
-            f"{where}: {line.parent_id} is of {closed[line.parent_id]}, closed here "
-            "(已结转): nothing more is broken down from it"
-        ]
+        closing = said("rows_closed_parent", ident=line.parent_id, year=closed[line.parent_id])
+        return [said("rows_at", where=where, what=closing)]
     problems = [f"{where}: {p}" for p in _breakdown_problems(line, parent)]
     drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
     left = balance.get(line.parent_id, 0)
     if drawn[line.parent_id] > left:
-        problems.append(
-            f"{where}: breaking down {format_yuan(drawn[line.parent_id])} 元 from "
-            f"{line.parent_id} exceeds its available balance of {format_yuan(left)} 元"
+        beyond = said(
+            "rows_breakdown_exceeds",
+            amount=format_yuan(drawn[line.parent_id]),
+            ident=line.parent_id,
+            left=format_yuan(left),
         )
+        problems.append(said("rows_at", where=where, what=beyond))
     return problems
 
 
@@ -326,12 +327,9 @@ class _Found(Problems):
         """Refuse the batch, naming the problems found, with the hint that applies."""
         duplicates = self.counts["repeat"] + self.counts["earlier"]
         if duplicates and duplicates == self.count:
-            hint = "add --allow-duplicate to issue the same line again on purpose"
+            hint = said("rows_duplicate_hint")
         elif self.counts["parent"]:
-            hint = (
-                "指标控制: a breakdown may not exceed what is still available, and keeps the "
-                "classification of what it is taken from"
-            )
+            hint = said("rows_breakdown_hint")
         else:
             hint = said("rows_issue_hint", example=DOCUMENT_EXAMPLE)
         self.refuse("issued", hint)
