@@ -1959,7 +1959,9 @@ def allocate_command(
 
             def advance(done: int, total: int) -> None:
                 if not bars:  # the count is known once every line is checked
-                    bars.append(stack.enter_context(_bar(total, "Issuing")))
+                    bars.append(
+                        stack.enter_context(_bar(total, _in_language(said("rows_issuing"))))
+                    )
                 bars[0].update(done - bars[0].pos)
 
             ids = appropriations.allocate(

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from nodes.labels import said
 from nodes.topology import Topology
 from sync.errors import NotAuthorized
 
@@ -70,7 +71,7 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
     """Raise :class:`NotAuthorized` unless ``origin`` may send ``kind`` to ``recipient``."""
     if origin not in topology or recipient not in topology:
         unknown = origin if origin not in topology else recipient
-        raise NotAuthorized(f"{unknown} is not a node of topology {topology.name!r}")
+        raise NotAuthorized(said("not_a_member", code=unknown, topology=topology.name))
     if origin == recipient:
         raise NotAuthorized(f"{origin} cannot send a change-set to itself")
     sender = topology.node(origin)

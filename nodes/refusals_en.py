@@ -5,6 +5,7 @@ languages."""
 
 from __future__ import annotations
 
+from nodes.refusals_rows_en import ROWS
 from schema import said as said_schema
 from sync import said as said_below
 
@@ -13,6 +14,7 @@ __all__ = ["MESSAGES"]
 MESSAGES: dict[str, str] = {
     **said_below.ENGLISH,  # the messages said below nodes/ (sync/said.py)
     **said_schema.ENGLISH,  # and in the database layer (schema/said.py)
+    **ROWS,  # the problems of a batch or table file (nodes/refusals_rows_en.py)
     # a row that does not fit its table (schema/limits.py), named where it was read
     "m.row_misfit": "{where}: {problem}",
     # appropriations refused on arrival (a negative receipt keeps the English text)

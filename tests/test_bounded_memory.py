@@ -418,7 +418,9 @@ def test_a_ledger_file_is_imported_from_one_pass_in_chunks(
     _write_ledger(bad, 200)
     with bad.open("a", encoding="utf-8") as out:
         out.write("2026-10-01,expenditure,2059998,,1.00,\n")  # row 202: an unknown code
-    refused = CliRunner().invoke(cli, ["--home", str(home), "ledger", "import", str(bad)])
+    refused = CliRunner().invoke(
+        cli, ["--home", str(home), "ledger", "import", str(bad), "--lang", "en"]
+    )
     assert refused.exit_code == 3
     assert "bad.csv row 202: functional classification" in refused.stderr
     with Node.open(home) as node:

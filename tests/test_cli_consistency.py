@@ -62,7 +62,7 @@ def test_one_form_of_the_period_and_the_hint_works_as_written(province: Network)
 def test_an_unknown_code_gets_the_hint_that_applies(province: Network) -> None:
     result = run(province, "410000", "allocate", "--to", "410100", "--amount", "1.00",
                  "--func", "2059998", "--econ", "50201", "--fund", "111",
-                 "--doc", "豫财预〔2026〕1号", "--year", "2026")  # fmt: skip
+                 "--doc", "豫财预〔2026〕1号", "--year", "2026", "--lang", "en")  # fmt: skip
     assert result.exit_code == 3
     assert "'2059998' is not a code of 2026" in result.stderr
     assert "指标控制" not in result.stderr
@@ -92,7 +92,7 @@ def test_ledger_problems_in_one_pass_and_no_file_talk_for_one_entry(
         f"2026-10-04,expenditure,2050202,100.01,{FIRST}\n",  # row 5: beyond the balance
         encoding="utf-8",
     )
-    result = run(province, "410181", "ledger", "import", str(book))
+    result = run(province, "410181", "ledger", "import", str(book), "--lang", "en")
     assert result.exit_code == 3
     for text in ("row 2: date", "row 3: revenue classification", "row 4: amount",
                  "row 5: spending 100.01 元 exceeds"):  # fmt: skip

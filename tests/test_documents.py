@@ -43,7 +43,7 @@ def issue(network: Network, code: str, to: str, doc: str, *extra: str) -> Any:
 def test_a_malformed_document_number_is_refused(
     province: Network, code: str, doc: str, why: str
 ) -> None:
-    result = issue(province, code, "410100", doc)
+    result = issue(province, code, "410100", doc, "--lang", "en")
     assert result.exit_code == 3, result.output
     assert why in result.stderr
     assert "Traceback" not in result.stderr
@@ -112,7 +112,9 @@ def test_every_problem_of_a_batch_file_is_named_in_one_pass(
         "410300,4.00,2050202,50201,111,豫财预〔2024〕2号,d,general,,村级\n",
         encoding="utf-8",
     )
-    result = run(province, "410000", "allocate", "--file", str(batch), "--year", "2026")
+    result = run(
+        province, "410000", "allocate", "--file", str(batch), "--year", "2026", "--lang", "en"
+    )
     assert result.exit_code == 3
     for expected in (
         "batch.csv row 3: document number (文号) 'x' is not of the form",
@@ -150,7 +152,8 @@ def test_an_adjustment_under_a_malformed_document_is_refused_at_both_ends(
 ) -> None:
     assert issue(province, "410000", "410100", "豫财预〔2026〕1号").exit_code == 0
     settle(province)
-    bad = run(province, "410000", "adjust", FIRST, "--delta", "1.00", "--doc", "调增1号")
+    bad = run(province, "410000", "adjust", FIRST, "--delta", "1.00", "--doc", "调增1号",
+              "--lang", "en")  # fmt: skip
     assert bad.exit_code == 3 and "is not of the form" in bad.stderr
     increase = {"op": "increase", "id": FIRST, "amount": 1, "doc": "调增1号", "actor": "x",
                 "at": ISSUE["at"]}  # fmt: skip

@@ -72,7 +72,9 @@ def test_amounts_beyond_the_bound_are_refused_at_every_entry_point(
         BATCH_HEADER + "\n410100,10000000000000.01,2050201,51301,111,豫财教〔2026〕1号,x,general\n",
         encoding="utf-8",
     )
-    result = run(province, "410000", "allocate", "--file", str(batch), "--year", "2026")
+    result = run(
+        province, "410000", "allocate", "--file", str(batch), "--year", "2026", "--lang", "en"
+    )
     assert result.exit_code == 3
     assert "batch.csv row 2: amount" in result.stderr
     assert listing(province, "410000", "issued") == []

@@ -76,13 +76,15 @@ def test_spending_is_recorded_up_to_the_available_balance(county: Network) -> No
     first = run(county, "410181", *spend, "--amount", "600.00", "--appropriation", APPROPRIATION)
     assert first.exit_code == 0, first.stderr
     assert available(county) == "400.00"
-    beyond = run(county, "410181", *spend, "--amount", "400.01", "--appropriation", APPROPRIATION)
+    beyond = run(county, "410181", *spend, "--amount", "400.01", "--appropriation", APPROPRIATION,
+                 "--lang", "en")  # fmt: skip
     assert beyond.exit_code == 3
     assert "exceeds what is still available of 410000-2026-000001: 400.00 元" in beyond.stderr
     assert available(county) == "400.00"
     other = run(
-        county, "410181", *spend[:5], "2050203", "--amount", "1", "--appropriation", APPROPRIATION
-    )
+        county, "410181", *spend[:5], "2050203", "--amount", "1", "--appropriation", APPROPRIATION,
+        "--lang", "en",
+    )  # fmt: skip
     assert other.exit_code == 3 and "is for 2050202, not for 2050203" in other.stderr
     assert len(entries(county)) == 1
 
@@ -100,7 +102,7 @@ def test_a_file_is_imported_all_or_nothing_with_every_bad_row_named(
         "2026-10-04,收入,10101,,abc,,\n",  # row 6 text amount
         encoding="utf-8",
     )
-    result = run(county, "410181", "ledger", "import", str(bad))
+    result = run(county, "410181", "ledger", "import", str(bad), "--lang", "en")
     assert result.exit_code == 3
     for text in ("row 3: date", "row 4: amount", "row 5: direction", "row 6: amount"):
         assert f"payments.csv {text}" in result.stderr
@@ -115,7 +117,7 @@ def test_a_file_is_imported_all_or_nothing_with_every_bad_row_named(
         f"2026-10-04,expenditure,2050202,100.01,{APPROPRIATION}\n",  # row 5 beyond balance
         encoding="utf-8",
     )
-    second = run(county, "410181", "ledger", "import", str(codes))
+    second = run(county, "410181", "ledger", "import", str(codes), "--lang", "en")
     assert second.exit_code == 3
     assert (
         "codes.csv row 4: revenue classification (收入分类) '99999' is not a code of 2026"

@@ -760,7 +760,9 @@ def test_a_budget_import_names_every_bad_line_and_writes_nothing(
         "收入,10101,7.00\n",  # the same line again
         encoding="utf-8",
     )
-    refused = cli_run(province, county, "budget", "import", str(bad), "--year", "2026")
+    refused = cli_run(
+        province, county, "budget", "import", str(bad), "--year", "2026", "--lang", "en"
+    )
     assert refused.exit_code == 3
     assert "4 problem(s), nothing imported" in refused.stderr
     for row in (3, 4, 5, 6):
@@ -768,6 +770,10 @@ def test_a_budget_import_names_every_bad_line_and_writes_nothing(
     assert "given again (first in row 2)" in refused.stderr
     listed = cli_run(province, county, "budget", "list", "--year", "2026", "--format", "json")
     assert json.loads(listed.output) == []
+    chinese = cli_run(province, county, "budget", "import", str(bad), "--year", "2026")
+    assert chinese.stderr.startswith("错误：4 处问题，未导入任何内容\n"), chinese.stderr
+    assert "bad.csv 第 5 行：类别 '其他' 不是 收入 或 支出" in chinese.stderr
+    assert "bad.csv 第 6 行：收入 10101 重复（首次在第 2 行）" in chinese.stderr
 
     good = tmp_path / "budget.csv"
     good.write_text("收支,科目编码,金额\n收入,10101,5000.00\n支出,2050202,300.00\n", "utf-8")

@@ -102,7 +102,7 @@ def test_a_year_is_carried_over_bottom_up_and_every_fen_is_conserved(
     assert "2026 is closed here already (已结转)" in again.stderr
     late = spend(province, "410102", C1, "1.00")
     assert late.exit_code == 3
-    assert "closed here (已结转)" in late.stderr
+    assert "本节点已结转：不能再据以支出" in late.stderr, late.stderr
 
     not_yet = run(
         province,
@@ -130,6 +130,8 @@ def test_a_year_is_carried_over_bottom_up_and_every_fen_is_conserved(
         "410102",
         "--doc",
         "郑财预〔2026〕9号",
+        "--lang",
+        "en",
     )
     assert wrong_year.exit_code == 3
     assert "not of the fiscal year 2027" in wrong_year.stderr

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from nodes.fiscal.codes import Known
 from nodes.fiscal.ledger import DIRECTIONS
 from nodes.fiscal.tabular import read_table, refuse
-from nodes.labels import said
+from nodes.labels import named, said
 from schema.engine import reading
 from schema.locks import lock_scope
 from schema.tables import budget_line
@@ -91,32 +91,45 @@ def _read(path: Path, year: int, known: Known) -> list[tuple[str, str, int]]:
     found: list[tuple[str, str, int]] = []
     seen: dict[tuple[str, str], int] = {}
     for row in sheet.rows:
-        where = f"{path.name} row {row.number}"
+        where = said("rows_file_row", name=path.name, number=row.number)
+
+        def at(what: str, where: str = where) -> str:
+            return said("rows_at", where=where, what=what)
+
         values = row.values
         section = DIRECTIONS.get(values["section"].lower())
         code = values["code"]
         if section is None:
-            problems.append(f"{where}: section {values['section']!r} is not 收入 or 支出")
+            problems.append(at(said("rows_section_bad", value=values["section"])))
         elif not (code.isascii() and code.isdigit() and len(code) in LEAF_DIGITS):
-            problems.append(f"{where}: code {code!r} is not a classification code of 3-9 digits")
+            problems.append(at(said("rows_budget_code_bad", code=code)))
         elif problem := known.problem(CODESET[section], year, code):
-            problems.append(f"{where}: {problem}")
+            problems.append(at(problem))
         amount = None
         try:
             amount = parse_yuan(values["amount"])
         except ValueError as exc:
-            problems.append(f"{where}: amount: {exc}")
+            problems.append(at(said("rows_amount", problem=exc.args[0])))
         if amount is not None and amount < 0:
-            problems.append(f"{where}: a budget is not negative")
+            problems.append(at(said("rows_budget_negative")))
             amount = None
         if section is None or amount is None:
             continue
         first = seen.setdefault((section, code), row.number)
         if first != row.number:
-            problems.append(f"{where}: {section} {code} is given again (first in row {first})")
+            problems.append(
+                at(
+                    said(
+                        "rows_budget_again",
+                        section=named("direction", section),
+                        code=code,
+                        first=first,
+                    )
+                )
+            )
             continue
         found.append((section, code, amount))
-    refuse(problems, "imported", hint=f"the header line is: {HEADER}")
+    refuse(problems, "imported", hint=said("rows_header_hint", header=HEADER))
     return found
 
 

@@ -163,8 +163,9 @@ def read_csv(path: Path, *, extension: bool = True, year: int | None = None) -> 
         except InputError as exc:
             problems.append(exc.message)
     if problems:
+        joined = " | ".join(problems)
         raise InputError(
-            f"{len(problems)} bad row(s) in {path.name}, nothing imported: " + " | ".join(problems)
+            said("changes_bad_rows", count=len(problems), name=path.name, problems=joined)
         )
     return items
 
@@ -382,7 +383,7 @@ class Known:
         """Why ``code`` is not valid in ``codeset`` for ``year``, or None when it is."""
         if code in self.codes(codeset, year):
             return None
-        what = self.NAMES.get(codeset, codeset)
+        what: str = said(f"rows_codeset_{codeset}") if codeset in self.NAMES else codeset
         if not self.codes(codeset, year):
-            return f"no {what} code set is known for {year}"
-        return f"{what} {code!r} is not a code of {year}"
+            return said("rows_no_codeset", what=what, year=year)
+        return said("rows_not_a_code", what=what, code=code, year=year)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nodes.labels import said
 from nodes.topology import Topology
 
 __all__ = ["CENTRAL", "EXAMPLE", "Documents"]
@@ -43,35 +44,29 @@ class Documents:
             return "the document number (文号) is missing"
         found = _SHAPE.match(doc)
         if found is None:
-            return (
-                f"document number (文号) {doc!r} is not of the form <简称><kind>〔YYYY〕N号 "
-                f"(e.g. {EXAMPLE}, with the brackets 〔 〕)"
-            )
+            return said("rows_doc_form", doc=doc, example=EXAMPLE)
         spec = self.topology.nodes.get(issuer)
         abbreviation = spec.abbreviation if spec is not None else None
         head = found["head"]
         if abbreviation is not None:
             if not head.startswith(abbreviation):
-                return f"document number (文号) {doc!r} of {issuer} starts with {abbreviation}"
+                return said("rows_doc_head", doc=doc, issuer=issuer, abbreviation=abbreviation)
             kind = head[len(abbreviation) :]
             if kind not in self.topology.document_kinds:
-                return (
-                    f"document number (文号) {doc!r}: {kind or 'nothing'!r} after {abbreviation} "
-                    f"is not a document kind ({'/'.join(self.topology.document_kinds)})"
+                kinds = "/".join(self.topology.document_kinds)
+                after = repr(kind or "nothing")
+                return said(
+                    "rows_doc_kind", doc=doc, kind=after, abbreviation=abbreviation, kinds=kinds
                 )
         elif not any(head.endswith(kind) for kind in self.topology.document_kinds):
-            return (
-                f"document number (文号) {doc!r} names no document kind "
-                f"({'/'.join(self.topology.document_kinds)})"
-            )
+            kinds = "/".join(self.topology.document_kinds)
+            return said("rows_doc_no_kind", doc=doc, kinds=kinds)
         if year is not None:
             written = int(found["year"])
             allowed = (year - 1, year) if advance else (year,)
             if written not in allowed:
-                return (
-                    f"document number (文号) {doc!r} is of {written}, not of the fiscal year "
-                    f"{year}" + (" or the year before" if advance else "")
-                )
+                key = "rows_doc_year_advance" if advance else "rows_doc_year"
+                return said(key, doc=doc, written=written, year=year)
         return None
 
     def upper_problem(self, doc: object, issuer: str, *, carried: bool = False) -> str | None:

@@ -23,7 +23,7 @@ from nodes import rejoin
 from nodes.fiscal.appropriations import balances
 from nodes.fiscal.appropriations.closed import closed_ids
 from nodes.fiscal.codes import Known
-from nodes.fiscal.scratch import Problems, Spill, chunks
+from nodes.fiscal.scratch import Problems, Spill, chunks, spilled, unspilled
 from nodes.fiscal.tabular import Row, Table, open_table
 from nodes.labels import said
 from schema.bulk import insert_rows
@@ -87,12 +87,12 @@ class Entry:
 def _hint(problems: list[str], *, from_file: bool) -> str:
     """The hint that applies to what was found."""
     if any("still available" in p or "received here" in p for p in problems):
-        return "指标控制: see what is available with 'fiscalsync appropriations'"
+        return said("rows_available_hint")
     if any("is not a code of" in p or "code set" in p for p in problems):
-        return "see the codes of the year with 'fiscalsync codes list --codeset func'"
+        return said("rows_codes_hint")
     if from_file:
-        return f"the header line is: {HEADER}"
-    return "fix what is named; nothing was recorded"
+        return said("rows_header_hint", header=HEADER)
+    return said("rows_recorded_hint")
 
 
 class EntryFile:
@@ -137,15 +137,15 @@ def _entry(path: Path, row: Row) -> Entry:
     try:
         when = date.fromisoformat(values["date"])
     except ValueError:
-        found.append(f"date {values['date']!r} is not a date like 2026-10-15")
+        found.append(said("rows_date_bad", value=values["date"]))
     direction = DIRECTIONS.get(values["direction"].lower())
     if direction is None:
-        found.append(f"direction {values['direction']!r} is not expenditure or revenue")
+        found.append(said("rows_direction_bad", value=values["direction"]))
     amount = 0
     try:
         amount = parse_yuan(values["amount"])
     except ValueError as exc:
-        found.append(f"amount: {exc}")
+        found.append(said("rows_amount", problem=exc.args[0]))
     return Entry(
         entry_date=when or date.min,
         direction=direction or "",
@@ -154,7 +154,7 @@ def _entry(path: Path, row: Row) -> Entry:
         econ=values.get("econ") or None,
         appropriation_id=values.get("appropriation") or None,
         memo=values.get("memo", ""),
-        label=f"{path.name} row {row.number}",
+        label=said("rows_file_row", name=path.name, number=row.number),
         problems=tuple(found),
     )
 
@@ -209,12 +209,12 @@ def record(
                 from_file = False
                 count = 0
                 for count, entry in enumerate(entries, 1):
-                    where = entry.label or f"entry {count}"
+                    where = entry.label or said("rows_entry", number=count)
                     from_file = from_file or entry.label is not None
                     readable = _static_problems(entry, where, known, found)
                     if readable and entry.appropriation_id and entry.direction == "expenditure":
                         wanted.add(entry.appropriation_id)
-                    spill.write(_ENTRIES, [*_fields(entry), where, readable])
+                    spill.write(_ENTRIES, [*_fields(entry), spilled(where), readable])
                 held = {
                     r.id: r
                     for r in lock_rows(conn, appropriation.c.id, wanted)
@@ -225,6 +225,7 @@ def record(
                 for chunk in chunks(spill.read(_ENTRIES), CHUNK):
                     for fields in chunk:
                         *values, where, readable = fields
+                        where = unspilled(where)
                         entry = _from_fields(values)
                         if readable and entry.appropriation_id and entry.direction == "expenditure":
                             found.add("appropriations", _spending_problems(
@@ -264,7 +265,7 @@ def _static_problems(entry: Entry, where: str, known: Known, found: Problems) ->
     """Add what is wrong with ``entry`` itself (as written, its codes and amount) to
     ``found``; tell whether what the rest is checked against (its date and direction) is
     readable."""
-    problems = [f"{where}: {p}" for p in entry.problems]
+    problems = [said("rows_at", where=where, what=p) for p in entry.problems]
     readable = not (entry.problems and (not entry.direction or entry.entry_date == date.min))
     if readable:
         problems += _checked(entry, where, known)
@@ -273,34 +274,35 @@ def _static_problems(entry: Entry, where: str, known: Known, found: Problems) ->
 
 
 def _checked(entry: Entry, where: str, known: Known) -> list[str]:
+    def at(what: str) -> str:
+        return said("rows_at", where=where, what=what)
+
     problems = []
     year = entry.entry_date.year
     if entry.problems and entry.amount_fen == 0:
         pass  # its amount is named already
     elif entry.amount_fen <= 0:
-        problems.append(f"{where}: amount must be more than zero")
+        problems.append(at(said("rows_amount_not_positive")))
     elif entry.amount_fen > MAX_AMOUNT_FEN:
-        problems.append(
-            f"{where}: amount {format_yuan(entry.amount_fen)} 元 is more than the "
-            f"largest amount of one entry, {format_yuan(MAX_AMOUNT_FEN)} 元"
-        )
+        amount, largest = format_yuan(entry.amount_fen), format_yuan(MAX_AMOUNT_FEN)
+        problems.append(at(said("rows_amount_too_large_entry", amount=amount, largest=largest)))
     for what, text, limit in (
         ("memo", entry.memo, MEMO_LIMIT),
         ("code", entry.code, CODE_LIMIT),
         ("econ", entry.econ or "", CODE_LIMIT),
     ):
         if len(text) > limit:
-            problems.append(f"{where}: {what} is longer than {limit} characters")
+            problems.append(at(said("rows_too_long", what=what, limit=limit)))
     if entry.direction not in ("expenditure", "revenue"):
-        problems.append(f"{where}: direction must be expenditure or revenue")
+        problems.append(at(said("rows_direction_must")))
         return problems
     codeset = "func" if entry.direction == "expenditure" else "revenue"
     if problem := known.problem(codeset, year, entry.code):
-        problems.append(f"{where}: {problem}")
+        problems.append(at(problem))
     if entry.econ and (problem := known.problem("econ", year, entry.econ)):
-        problems.append(f"{where}: {problem}")
+        problems.append(at(problem))
     if entry.appropriation_id is not None and entry.direction == "revenue":
-        problems.append(f"{where}: a revenue is not spent against an appropriation")
+        problems.append(at(said("rows_revenue_spent")))
     return problems
 
 
@@ -312,24 +314,25 @@ def _spending_problems(
     ident = entry.appropriation_id
     assert ident is not None
     year = entry.entry_date.year
+
+    def at(what: str) -> str:
+        return said("rows_at", where=where, what=what)
+
     if ident not in held:
-        return [f"{where}: {ident} is not an appropriation received here"]
+        return [at(said("rows_not_received", ident=ident))]
     problems = []
     if held[ident].func_code != entry.code:
-        problems.append(f"{where}: {ident} is for {held[ident].func_code}, not for {entry.code}")
+        code = held[ident].func_code
+        problems.append(at(said("rows_other_code", ident=ident, code=code, given=entry.code)))
     if held[ident].year != year:
-        problems.append(f"{where}: {ident} belongs to {held[ident].year}, not {year}")
+        given = held[ident].year
+        problems.append(at(said("rows_other_year", ident=ident, year=given, given=year)))
     if ident in closed:
-        problems.append(
-            f"{where}: {ident} is of {closed[ident]}, closed here (已结转): nothing "
-            "more is spent against it"
-        )
+        problems.append(at(said("rows_closed", ident=ident, year=closed[ident])))
     left[ident] = left.get(ident, 0) - max(entry.amount_fen, 0)
     if left[ident] < 0:
-        problems.append(
-            f"{where}: spending {format_yuan(entry.amount_fen)} 元 exceeds what is "
-            f"still available of {ident}: {format_yuan(left[ident] + entry.amount_fen)} 元"
-        )
+        amount, still = format_yuan(entry.amount_fen), format_yuan(left[ident] + entry.amount_fen)
+        problems.append(at(said("rows_exceeds", amount=amount, ident=ident, left=still)))
     return problems
 
 

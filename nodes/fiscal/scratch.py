@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from nodes.fiscal.tabular import MAX_PROBLEMS, refuse
+from nodes.labels import Said
 from sync.changeset.codec import decode_value, encode_line
 
-__all__ = ["Problems", "Spill", "chunks"]
+__all__ = ["Problems", "Spill", "chunks", "spilled", "unspilled"]
 
 T = TypeVar("T")
 
@@ -28,6 +29,21 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def spilled(label: str | None) -> Any:
+    """A line's label (``bad.csv row 3``) as it is spilled: said by key, it keeps its key
+    and values (:func:`unspilled` takes it back), so that a refusal names it in the
+    operator's language."""
+    return label.as_json() if isinstance(label, Said) else label
+
+
+def unspilled(value: Any) -> Any:
+    """A label as :func:`spilled` kept it."""
+    if isinstance(value, dict):
+        found = Said.from_json(value)
+        return found if found is not None else str(value)
+    return value
 
 
 class Spill:

@@ -605,5 +605,5 @@ def refuse(problems: list[str], what: str, hint: str | None = None, *, total: in
     if count:
         shown = problems[:MAX_PROBLEMS]
         if count > len(shown):
-            shown.append(f"... and {count - len(shown)} more")
-        raise RowsRefused(f"{count} problem(s), nothing {what}", shown, hint=hint)
+            shown.append(said("rows_more", count=count - len(shown)))
+        raise RowsRefused(said(f"rows_refused_{what}", count=count), shown, hint=hint)

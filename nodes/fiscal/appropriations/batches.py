@@ -94,37 +94,36 @@ def read_allocations(path: Path, default_year: int) -> AllocationFile:
 
 
 def _allocation(path: Path, row: Row, default_year: int) -> Allocation:
-    where = f"{path.name} row {row.number}"
+    where = said("rows_file_row", name=path.name, number=row.number)
     v = row.values
-    found = [f"{key} is empty" for key in FILE_REQUIRED if not v.get(key)]
+    found = [said("rows_empty", key=key) for key in FILE_REQUIRED if not v.get(key)]
     amount = 0
     if v.get("amount"):
         try:
             amount = parse_yuan(v["amount"])
         except ValueError as exc:
-            found.append(f"amount: {exc}")
+            found.append(said("rows_amount", problem=exc.args[0]))
     year = default_year
     if v.get("year"):
         if not v["year"].isdigit():
-            found.append(f"year {v['year']!r} is not a year")
+            found.append(said("rows_year_bad", value=v["year"]))
         else:
             year = int(v["year"])
     transfer = TRANSFER_WORDS.get((v.get("type") or "general").lower())
     if transfer is None:
-        found.append(f"type {v['type']!r} is not one of {', '.join(TRANSFER_WORDS)}")
+        found.append(said("rows_type_bad", value=v["type"], choices=", ".join(TRANSFER_WORDS)))
     indicator = INDICATOR_WORDS.get(v.get("indicator") or "annual")
     if indicator is None:
-        found.append(
-            f"indicator (指标类型) {v['indicator']!r} is not one of {', '.join(INDICATOR_WORDS)}"
-        )
+        choices = ", ".join(INDICATOR_WORDS)
+        found.append(said("rows_indicator_bad", value=v["indicator"], choices=choices))
     level = LEVEL_WORDS.get(v["level"]) if v.get("level") else None
     if v.get("level") and level is None:
-        found.append(f"level (预算级次) {v['level']!r} is not one of {', '.join(LEVEL_WORDS)}")
+        found.append(said("rows_level_bad", value=v["level"], choices=", ".join(LEVEL_WORDS)))
     direct = None
     if v.get("direct"):
         direct = DIRECT_WORDS.get(v["direct"].lower())
         if direct is None:
-            found.append(f"direct {v['direct']!r} is not yes or no (是/否)")
+            found.append(said("rows_direct_bad", value=v["direct"]))
     return Allocation(
         recipient=v.get("recipient") or "",
         amount_fen=amount,

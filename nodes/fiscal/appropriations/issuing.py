@@ -39,7 +39,8 @@ from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
 from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
-from nodes.fiscal.scratch import Problems, Spill, chunks
+from nodes.fiscal.scratch import Problems, Spill, chunks, spilled, unspilled
+from nodes.labels import said
 from nodes.policy import check_send
 from schema.bulk import insert_rows
 from schema.channels import outbox
@@ -96,7 +97,11 @@ class Allocation:
 def _static_problems(
     where: str, line: Allocation, node: Node, known: Known, documents: Documents
 ) -> list[str]:
-    problems = [f"{where}: {p}" for p in line.problems]
+    problems = [said("rows_at", where=where, what=p) for p in line.problems]
+
+    def at(what: str) -> str:
+        return said("rows_at", where=where, what=what)
+
     if line.problems:  # what its file left empty or unreadable is named already
         if not (line.recipient and line.func and line.econ and line.fund and line.doc):
             return problems
@@ -110,39 +115,37 @@ def _static_problems(
                 "issues to it now (what was issued before may still be adjusted)"
             )
     except NotAuthorized as exc:
-        problems.append(f"{where}: recipient {line.recipient}: {exc.message}")
+        problems.append(at(said("rows_recipient", code=line.recipient, problem=exc.message)))
     if line.amount_fen <= 0:
-        problems.append(f"{where}: amount must be more than zero")
+        problems.append(at(said("rows_amount_not_positive")))
     elif line.amount_fen > MAX_AMOUNT_FEN:
-        problems.append(
-            f"{where}: amount {format_yuan(line.amount_fen)} 元 is more than the largest "
-            f"amount of one line, {format_yuan(MAX_AMOUNT_FEN)} 元"
-        )
+        amount, largest = format_yuan(line.amount_fen), format_yuan(MAX_AMOUNT_FEN)
+        problems.append(at(said("rows_amount_too_large_line", amount=amount, largest=largest)))
     if not (line.func.isdigit() and len(line.func) == 7):
-        problems.append(f"{where}: functional classification {line.func!r} is not 7 digits")
+        problems.append(at(said("rows_func_not_7", value=line.func)))
     elif problem := known.problem("func", line.year, line.func):
-        problems.append(f"{where}: {problem}")
+        problems.append(at(problem))
     if not (line.econ.isdigit() and len(line.econ) == 5):
-        problems.append(f"{where}: economic classification {line.econ!r} is not 5 digits")
+        problems.append(at(said("rows_econ_not_5", value=line.econ)))
     elif problem := known.problem("econ", line.year, line.econ):
-        problems.append(f"{where}: {problem}")
+        problems.append(at(problem))
     if not line.fund.strip():
-        problems.append(f"{where}: fund type is missing")
+        problems.append(at(said("rows_fund_missing")))
     elif problem := known.problem("fund", line.year, line.fund):
-        problems.append(f"{where}: {problem}")
+        problems.append(at(problem))
     if not line.doc.strip():
-        problems.append(f"{where}: document number (文号) is missing")
+        problems.append(at(said("rows_doc_missing")))
     for what, text, key in (
         ("document number (文号)", line.doc, "doc"),
         ("title", line.title, "title"),
         ("project", line.project or "", "project"),
     ):
         if len(text) > FIELD_LENGTH[key]:
-            problems.append(f"{where}: {what} is longer than {FIELD_LENGTH[key]} characters")
+            problems.append(at(said("rows_too_long", what=what, limit=FIELD_LENGTH[key])))
     if line.transfer_type not in TRANSFER_TYPES:
-        problems.append(f"{where}: type must be one of {', '.join(TRANSFER_TYPES)}")
+        problems.append(at(said("rows_type_must", choices=", ".join(TRANSFER_TYPES))))
     if line.indicator not in INDICATOR_KINDS:
-        problems.append(f"{where}: 指标类型 must be one of {', '.join(INDICATOR_KINDS)}")
+        problems.append(at(said("rows_indicator_must", choices=", ".join(INDICATOR_KINDS))))
     elif line.indicator == "carryover":
         problems.append(
             f"{where}: a carry-over (结转) is issued by accepting a year-end statement "
@@ -153,9 +156,9 @@ def _static_problems(
             line.doc, node.spec.code, line.year, advance=line.indicator == "advance"
         )
     ):
-        problems.append(f"{where}: {problem}")
+        problems.append(at(problem))
     if line.level is not None and line.level not in BUDGET_LEVELS:
-        problems.append(f"{where}: 预算级次 must be one of {', '.join(BUDGET_LEVELS)}")
+        problems.append(at(said("rows_level_must", choices=", ".join(BUDGET_LEVELS))))
     if line.upper_doc is not None:
         if line.parent_id is not None:
             problems.append(
@@ -186,20 +189,21 @@ def _parent_problems(
     assert line.parent_id is not None
     parent = parents.get(line.parent_id)
     if parent is None:
-        return [f"{where}: {line.parent_id} is not an appropriation received here"]
+        return [said("rows_at", where=where, what=said("rows_not_received", ident=line.parent_id))]
     if line.parent_id in closed:
-        return [
-            f"{where}: {line.parent_id} is of {closed[line.parent_id]}, closed here "
-            "(已结转): nothing more is broken down from it"
-        ]
+        closing = said("rows_closed_parent", ident=line.parent_id, year=closed[line.parent_id])
+        return [said("rows_at", where=where, what=closing)]
     problems = [f"{where}: {p}" for p in _breakdown_problems(line, parent)]
     drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
     left = balance.get(line.parent_id, 0)
     if drawn[line.parent_id] > left:
-        problems.append(
-            f"{where}: breaking down {format_yuan(drawn[line.parent_id])} 元 from "
-            f"{line.parent_id} exceeds its available balance of {format_yuan(left)} 元"
+        beyond = said(
+            "rows_breakdown_exceeds",
+            amount=format_yuan(drawn[line.parent_id]),
+            ident=line.parent_id,
+            left=format_yuan(left),
         )
+        problems.append(said("rows_at", where=where, what=beyond))
     return problems
 
 
@@ -271,7 +275,7 @@ def _repeats(spill: _Spill, again: list[tuple[int, int]]) -> Iterator[str]:
         k = _key(line)
         if hash(k) not in hashes:
             continue
-        where = line.label or f"line {number}"
+        where = line.label or said("rows_line", number=number)
         if k not in first:
             first[k] = where
         elif number in later:
@@ -323,14 +327,11 @@ class _Found(Problems):
         """Refuse the batch, naming the problems found, with the hint that applies."""
         duplicates = self.counts["repeat"] + self.counts["earlier"]
         if duplicates and duplicates == self.count:
-            hint = "add --allow-duplicate to issue the same line again on purpose"
+            hint = said("rows_duplicate_hint")
         elif self.counts["parent"]:
-            hint = (
-                "指标控制: a breakdown may not exceed what is still available, and keeps the "
-                "classification of what it is taken from"
-            )
+            hint = said("rows_breakdown_hint")
         else:
-            hint = f"fix the lines named; nothing was issued (文号 like {DOCUMENT_EXAMPLE})"
+            hint = said("rows_issue_hint", example=DOCUMENT_EXAMPLE)
         self.refuse("issued", hint)
 
 
@@ -340,6 +341,7 @@ class _Spill(Spill):
 
     def lines(self) -> Iterator[Allocation]:
         for fields in self.read(_LINES):
+            fields[11] = unspilled(fields[11])
             yield Allocation(*fields)
 
 
@@ -360,7 +362,7 @@ def _fields(line: Allocation, where: str) -> list[Any]:
         line.transfer_type,
         line.project,
         line.parent_id,
-        where,
+        spilled(where),
         line.direct,
         line.indicator,
         line.level,
@@ -461,7 +463,7 @@ def allocate(
                 again: list[tuple[int, int]] = []
                 count = 0
                 for count, line in enumerate(lines, 1):
-                    where = line.label or f"line {count}"
+                    where = line.label or said("rows_line", number=count)
                     found.add("static", _static_problems(where, line, node, known, documents))
                     years[line.year] += 1
                     if line.parent_id:
@@ -491,7 +493,7 @@ def allocate(
                 for chunk in chunks(spill.lines(), BATCH):
                     for number, line in enumerate(chunk, done + 1):
                         if line.parent_id:
-                            where = line.label or f"line {number}"
+                            where = line.label or said("rows_line", number=number)
                             found.add(
                                 "parent",
                                 _parent_problems(line, where, parents, balance, drawn, closed),
