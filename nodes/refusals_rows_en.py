@@ -84,4 +84,27 @@ ROWS: dict[str, str] = {
     "m.rows_codeset_fund": "fund type (资金性质)",
     "m.rows_codeset_transfer": "transfer type",
     "m.rows_codeset_revenue": "revenue classification (收入分类)",
+    "m.rows_upper_form": "upper document number (上级文号) {doc!r} is not of the form "
+    "<简称><kind>〔YYYY〕N号 (e.g. 财预〔2026〕3号)",
+    "m.rows_upper_not_above": "upper document number (上级文号) {doc!r} is not a document of "
+    "the Ministry of Finance (财) or of a node above {issuer}",
+    "m.rows_moved_away": "{code} was moved from under {issuer}: its new parent issues to it now "
+    "(what was issued before may still be adjusted)",
+    "m.rows_carryover": "a carry-over (结转) is issued by accepting a year-end statement "
+    "('fiscalsync year close {year} --accept CODE --doc 文号')",
+    "m.rows_breakdown_upper": "a breakdown's upper document (上级文号) is the 文号 of {ident}: "
+    "give no other",
+    "m.rows_bd_year": "year {year} differs from {ident}'s year {parent_year}",
+    "m.rows_bd_fund": "a breakdown keeps the fund type (资金性质) of {ident}, {fund}, not {given}",
+    "m.rows_bd_type": "a breakdown keeps the transfer type of {ident}, {type} ({label}), "
+    "not {given}",
+    "m.rows_bd_direct": "a breakdown keeps the 直达资金 flag of {ident}: it is 直达, so must "
+    "its breakdowns be",
+    "m.rows_bd_not_direct": "a breakdown keeps the 直达资金 flag of {ident}: it is not 直达, so "
+    "must its breakdowns be",
+    "m.rows_bd_func": "a breakdown's functional classification is that of {ident} or one below "
+    "it: {func} is not {parent_func} or under it",
+    "m.rows_repeats": "repeats {first} (the same 文号, recipient, function and amount)",
+    "m.rows_already_issued": "already issued as {ident} (the same 文号, recipient, function "
+    "and amount)",
 }

@@ -47,13 +47,13 @@ ROWS: dict[str, str] = {
     "m.rows_indicator_must": "指标类型必须是 {choices} 之一",
     "m.rows_level_must": "预算级次必须是 {choices} 之一",
     "m.rows_direction_must": "方向必须是 expenditure（支出）或 revenue（收入）",
-    "m.rows_revenue_spent": "收入不对应指标支出",
+    "m.rows_revenue_spent": "收入记录不能填写指标编号（appropriation 列应为空）",
     "m.rows_not_received": "{ident} 不是本节点收到的指标",
     "m.rows_other_code": "{ident} 的功能分类是 {code}，不是 {given}",
     "m.rows_other_year": "{ident} 属于 {year} 年度，不是 {given} 年度",
     "m.rows_closed": "{ident} 属于 {year} 年度，本节点已结转：不能再据以支出",
     "m.rows_exceeds": "支出 {amount} 元超过 {ident} 的可用余额 {left} 元",
-    "m.rows_doc_form": "文号 {doc!r} 不符合 <简称><类别>〔YYYY〕N号 的格式"
+    "m.rows_doc_form": "文号 {doc!r} 不符合 <简称><文种>〔YYYY〕N号 的格式"
     "（如 {example}，用 〔 〕 括号）",
     "m.rows_doc_head": "{issuer} 的文号 {doc!r} 应以 {abbreviation} 开头",
     "m.rows_doc_kind": "文号 {doc!r}：{abbreviation} 之后的 {kind} 不是文种（{kinds}）",
@@ -61,7 +61,7 @@ ROWS: dict[str, str] = {
     "m.rows_doc_year": "文号 {doc!r} 属于 {written} 年，不是预算年度 {year} 年",
     "m.rows_doc_year_advance": "文号 {doc!r} 属于 {written} 年，不是预算年度 {year} 年或其上一年",
     "m.rows_closed_parent": "{ident} 属于 {year} 年度，本节点已结转：不能再从中分解",
-    "m.rows_breakdown_exceeds": "从 {ident} 分解 {amount} 元，超过其可用余额 {left} 元",
+    "m.rows_breakdown_exceeds": "本批累计从 {ident} 分解 {amount} 元，超过其可用余额 {left} 元",
     "m.rows_duplicate_hint": "确需再次下达相同的一行时，加 --allow-duplicate",
     "m.rows_breakdown_hint": "指标控制：分解不得超过可用余额，且沿用所分解指标的分类",
     # budget import (nodes/fiscal/budget.py)
@@ -76,4 +76,18 @@ ROWS: dict[str, str] = {
     "m.rows_codeset_fund": "资金性质",
     "m.rows_codeset_transfer": "转移支付类型",
     "m.rows_codeset_revenue": "收入分类",
+    "m.rows_upper_form": "上级文号 {doc!r} 不符合 <简称><文种>〔YYYY〕N号 的格式（如 财预〔2026〕3号）",
+    "m.rows_upper_not_above": "上级文号 {doc!r} 既不是财政部（财）的文件，也不是 {issuer} 上级节点的文件",
+    "m.rows_moved_away": "{code} 已不在 {issuer} 之下：现由其新上级向其下达（此前下达的仍可调整）",
+    "m.rows_carryover": "结转指标须通过接受年终结转表下达"
+    "（'fiscalsync year close {year} --accept CODE --doc 文号'）",
+    "m.rows_breakdown_upper": "分解的上级文号即 {ident} 的文号：不要另填",
+    "m.rows_bd_year": "年度 {year} 与 {ident} 的年度 {parent_year} 不同",
+    "m.rows_bd_fund": "分解须沿用 {ident} 的资金性质 {fund}，不能是 {given}",
+    "m.rows_bd_type": "分解须沿用 {ident} 的转移支付类型 {type}（{label}），不能是 {given}",
+    "m.rows_bd_direct": "分解须沿用 {ident} 的直达资金标志：{ident} 是直达资金，其分解也须标为直达",
+    "m.rows_bd_not_direct": "分解须沿用 {ident} 的直达资金标志：{ident} 不是直达资金，其分解也不能标为直达",
+    "m.rows_bd_func": "分解的功能分类须为 {ident} 的功能分类或其下级：{func} 不是 {parent_func} 或其下级",
+    "m.rows_repeats": "与 {first} 重复（文号、接收方、功能分类和金额均相同）",
+    "m.rows_already_issued": "已下达为 {ident}（文号、接收方、功能分类和金额均相同）",
 }

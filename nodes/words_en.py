@@ -619,5 +619,12 @@ LISTINGS: dict[str, str] = {
     "m.creating_homes": "Creating node homes",
     "m.verifying": "verifying",
     "m.restoring": "restoring",
+    # the fields a line's text may be too long in (said by their labels)
+    "field.document number (文号)": "document number (文号)",
+    "field.title": "title",
+    "field.project": "project",
+    "field.memo": "memo",
+    "field.code": "code",
+    "field.econ": "econ",
     "m.unit_written": "Wrote {path}",
 }

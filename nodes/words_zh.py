@@ -590,5 +590,12 @@ LISTINGS: dict[str, str] = {
     "m.creating_homes": "正在创建节点目录",
     "m.verifying": "正在验证",
     "m.restoring": "正在恢复",
+    # the fields a line's text may be too long in (said by their labels)
+    "field.document number (文号)": "文号",
+    "field.title": "标题",
+    "field.project": "项目",
+    "field.memo": "摘要",
+    "field.code": "科目编码",
+    "field.econ": "经济分类",
     "m.unit_written": "已写入 {path}",
 }

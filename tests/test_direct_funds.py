@@ -102,7 +102,7 @@ def test_direct_funds_are_kept_by_every_breakdown(province: Network) -> None:
     assert received["direct_label"] == "直达"
     dropped = allocate(province, "410100", "410102", "10.00", "--from", FIRST, "--not-direct")
     assert dropped.exit_code == 3
-    assert f"keeps the 直达资金 flag of {FIRST}" in dropped.stderr
+    assert f"分解须沿用 {FIRST} 的直达资金标志" in dropped.stderr
     assert listing(province, "410100", "issued") == []
     kept = allocate(province, "410100", "410102", "400.00", "--from", FIRST)
     assert kept.exit_code == 0, kept.stderr
@@ -117,7 +117,7 @@ def test_direct_funds_are_kept_by_every_breakdown(province: Network) -> None:
     made = allocate(
         province, "410300", "410322", "1.00", "--from", "410000-2026-000002", "--direct"
     )
-    assert made.exit_code == 3 and "is not 直达, so must its breakdowns be" in made.stderr
+    assert made.exit_code == 3 and "不是直达资金，其分解也不能标为直达" in made.stderr
 
 
 def test_a_city_gets_a_copy_of_what_the_province_issues_to_its_county(

@@ -88,16 +88,12 @@ def test_the_province_records_the_central_document_and_breakdowns_carry_it_on(
     other = issue(province, "410100", "410122", "郑财预〔2026〕2号", "--from", FIRST,
                   "--upper-doc", "财预〔2026〕3号")  # fmt: skip
     assert other.exit_code == 3
-    assert (
-        "a breakdown's upper document (上级文号) is the 文号 of 410000-2026-000001" in other.stderr
-    )
+    assert "分解的上级文号即 410000-2026-000001 的文号" in other.stderr
     below = issue(
         province, "410000", "410300", "豫财预〔2026〕6号", "--upper-doc", "郑财预〔2026〕1号"
     )
     assert below.exit_code == 3
-    assert "is not a document of the Ministry of Finance (财) or of a node above 410000" in (
-        below.stderr
-    )
+    assert "既不是财政部（财）的文件，也不是 410000 上级节点的文件" in (below.stderr)
 
 
 def test_every_problem_of_a_batch_file_is_named_in_one_pass(

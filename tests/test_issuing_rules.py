@@ -24,7 +24,7 @@ def test_the_same_line_twice_is_refused_naming_the_earlier_one(province: Network
     assert allocate(province, "410000", "410100", "100.00").exit_code == 0
     again = allocate(province, "410000", "410100", "100.00")
     assert again.exit_code == 3
-    assert f"already issued as {PARENT}" in again.stderr
+    assert f"已下达为 {PARENT}" in again.stderr
     assert "--allow-duplicate" in again.stderr
     assert len(listing(province, "410000", "issued")) == 1
     on_purpose = allocate(province, "410000", "410100", "100.00", "--allow-duplicate")
@@ -46,7 +46,7 @@ def test_importing_a_spreadsheet_twice_issues_nothing_twice(
     batch.write_text("\n".join([BATCH_HEADER, *rows, rows[0]]) + "\n", encoding="utf-8")
     within = run(province, "410000", "allocate", "--file", str(batch), "--year", "2026")
     assert within.exit_code == 3
-    assert "batch.csv row 4: repeats batch.csv row 2" in within.stderr
+    assert "batch.csv 第 4 行：与 batch.csv 第 2 行 重复" in within.stderr
     assert listing(province, "410000", "issued") == []
 
     batch.write_text("\n".join([BATCH_HEADER, *rows]) + "\n", encoding="utf-8")
@@ -54,8 +54,8 @@ def test_importing_a_spreadsheet_twice_issues_nothing_twice(
     assert first.exit_code == 0, first.stderr
     second = run(province, "410000", "allocate", "--file", str(batch), "--year", "2026")
     assert second.exit_code == 3
-    assert "batch.csv row 2: already issued as 410000-2026-000001" in second.stderr
-    assert "batch.csv row 3: already issued as 410000-2026-000002" in second.stderr
+    assert "batch.csv 第 2 行：已下达为 410000-2026-000001" in second.stderr
+    assert "batch.csv 第 3 行：已下达为 410000-2026-000002" in second.stderr
     assert len(listing(province, "410000", "issued")) == 2
 
 
@@ -99,9 +99,9 @@ def test_a_breakdown_keeps_the_classification_it_is_taken_from(province: Network
     assert allocate(province, "410000", "410100", "1000.00").exit_code == 0
     settle(province)
     for change, why in (
-        (["--fund", "112"], "keeps the fund type (资金性质) of 410000-2026-000001, 111, not 112"),
-        (["--type", "special"], "keeps the transfer type of 410000-2026-000001, general"),
-        (["--func", "2100101"], "2100101 is not 2050202 or under it"),
+        (["--fund", "112"], "分解须沿用 410000-2026-000001 的资金性质 111，不能是 112"),
+        (["--type", "special"], "分解须沿用 410000-2026-000001 的转移支付类型 general"),
+        (["--func", "2100101"], "2100101 不是 2050202 或其下级"),
     ):
         line = ["--func", "2050202", "--econ", "50201", "--fund", "111"]
         for option, value in zip(change[::2], change[1::2], strict=True):

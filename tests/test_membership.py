@@ -163,7 +163,7 @@ def test_a_county_moved_to_provincial_management_still_reconciles_and_conserves(
     # but issues nothing new to it: its new parent does
     again = run(province, "410100", "allocate", "--to", "410122", "--amount", "1.00", *LINE,
                 "--doc", "郑财预〔2026〕3号", "--year", "2026", "--from", top)  # fmt: skip
-    assert again.exit_code == 3 and "was moved from under 410100" in again.stderr
+    assert again.exit_code == 3 and "已不在 410100 之下" in again.stderr
     give(province, "410000", "410122", "50.00", "豫财预〔2026〕2号")
     settle(province)
 

@@ -48,7 +48,7 @@ def test_a_bad_allocation_file_is_refused_in_either_language(
     assert _problems(chinese) == [
         "  bad.csv 第 2 行：金额：'abc' 不是以元为单位、最多两位小数的金额",
         "  bad.csv 第 3 行：接收方 999999：999999 不是拓扑 'demo' 中的节点",
-        "  bad.csv 第 3 行：文号 'x' 不符合 <简称><类别>〔YYYY〕N号 的格式（如 豫财预〔2026〕12号，"
+        "  bad.csv 第 3 行：文号 'x' 不符合 <简称><文种>〔YYYY〕N号 的格式（如 豫财预〔2026〕12号，"
         "用 〔 〕 括号）",
         "  bad.csv 第 4 行：转移支付类型 'foo' 不是 general, special, shared, 一般性, 专项, "
         "共同财政事权, 一般性转移支付, 专项转移支付, 共同财政事权转移支付 之一",

@@ -54,9 +54,14 @@ class Documents:
             kind = head[len(abbreviation) :]
             if kind not in self.topology.document_kinds:
                 kinds = "/".join(self.topology.document_kinds)
-                after = repr(kind or "nothing")
+                if not kind:
+                    return said("rows_doc_no_kind", doc=doc, kinds=kinds)
                 return said(
-                    "rows_doc_kind", doc=doc, kind=after, abbreviation=abbreviation, kinds=kinds
+                    "rows_doc_kind",
+                    doc=doc,
+                    kind=repr(kind),
+                    abbreviation=abbreviation,
+                    kinds=kinds,
                 )
         elif not any(head.endswith(kind) for kind in self.topology.document_kinds):
             kinds = "/".join(self.topology.document_kinds)
@@ -74,10 +79,7 @@ class Documents:
         document of the Ministry of Finance (财) or of a node above the issuer; for a
         carry-over (结转, ``carried``) also one of the issuer's own, the one carried over."""
         if not isinstance(doc, str) or _SHAPE.match(doc) is None:
-            return (
-                f"upper document number (上级文号) {doc!r} is not of the form "
-                f"<简称><kind>〔YYYY〕N号 (e.g. 财预〔2026〕3号)"
-            )
+            return said("rows_upper_form", doc=doc)
         above = [CENTRAL]
         if carried and issuer in self.topology and self.topology.node(issuer).abbreviation:
             above.append(self.topology.node(issuer).abbreviation)  # type: ignore[arg-type]
@@ -94,7 +96,4 @@ class Documents:
             for code in (self.topology.ancestors(issuer) if issuer in self.topology else [])
         ):
             return None
-        return (
-            f"upper document number (上级文号) {doc!r} is not a document of the Ministry of "
-            f"Finance (财) or of a node above {issuer}"
-        )
+        return said("rows_upper_not_above", doc=doc, issuer=issuer)

@@ -25,7 +25,7 @@ from nodes.fiscal.appropriations.closed import closed_ids
 from nodes.fiscal.codes import Known
 from nodes.fiscal.scratch import Problems, Spill, chunks, spilled, unspilled
 from nodes.fiscal.tabular import Row, Table, open_table
-from nodes.labels import said
+from nodes.labels import named, said
 from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.locks import lock_rows
@@ -292,7 +292,7 @@ def _checked(entry: Entry, where: str, known: Known) -> list[str]:
         ("econ", entry.econ or "", CODE_LIMIT),
     ):
         if len(text) > limit:
-            problems.append(at(said("rows_too_long", what=what, limit=limit)))
+            problems.append(at(said("rows_too_long", what=named("field", what), limit=limit)))
     if entry.direction not in ("expenditure", "revenue"):
         problems.append(at(said("rows_direction_must")))
         return problems

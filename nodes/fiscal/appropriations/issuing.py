@@ -40,7 +40,7 @@ from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
 from nodes.fiscal.scratch import Problems, Spill, chunks, spilled, unspilled
-from nodes.labels import said
+from nodes.labels import named, said
 from nodes.policy import check_send
 from schema.bulk import insert_rows
 from schema.channels import outbox
@@ -110,10 +110,7 @@ def _static_problems(
     try:
         check_send(node.topology, node.spec.code, line.recipient, "appropriation")
         if not node.topology.is_ancestor(node.spec.code, line.recipient):
-            raise NotAuthorized(
-                f"{line.recipient} was moved from under {node.spec.code}: its new parent "
-                "issues to it now (what was issued before may still be adjusted)"
-            )
+            raise NotAuthorized(said("rows_moved_away", code=line.recipient, issuer=node.spec.code))
     except NotAuthorized as exc:
         problems.append(at(said("rows_recipient", code=line.recipient, problem=exc.message)))
     if line.amount_fen <= 0:
@@ -141,16 +138,15 @@ def _static_problems(
         ("project", line.project or "", "project"),
     ):
         if len(text) > FIELD_LENGTH[key]:
-            problems.append(at(said("rows_too_long", what=what, limit=FIELD_LENGTH[key])))
+            problems.append(
+                at(said("rows_too_long", what=named("field", what), limit=FIELD_LENGTH[key]))
+            )
     if line.transfer_type not in TRANSFER_TYPES:
         problems.append(at(said("rows_type_must", choices=", ".join(TRANSFER_TYPES))))
     if line.indicator not in INDICATOR_KINDS:
         problems.append(at(said("rows_indicator_must", choices=", ".join(INDICATOR_KINDS))))
     elif line.indicator == "carryover":
-        problems.append(
-            f"{where}: a carry-over (结转) is issued by accepting a year-end statement "
-            f"('fiscalsync year close {line.year - 1} --accept CODE --doc 文号')"
-        )
+        problems.append(at(said("rows_carryover", year=line.year - 1)))
     elif line.doc.strip() and (
         problem := documents.problem(
             line.doc, node.spec.code, line.year, advance=line.indicator == "advance"
@@ -161,12 +157,9 @@ def _static_problems(
         problems.append(at(said("rows_level_must", choices=", ".join(BUDGET_LEVELS))))
     if line.upper_doc is not None:
         if line.parent_id is not None:
-            problems.append(
-                f"{where}: a breakdown's upper document (上级文号) is the 文号 of "
-                f"{line.parent_id}: give no other"
-            )
+            problems.append(at(said("rows_breakdown_upper", ident=line.parent_id)))
         elif problem := documents.upper_problem(line.upper_doc, node.spec.code):
-            problems.append(f"{where}: {problem}")
+            problems.append(at(problem))
     return problems
 
 
@@ -193,7 +186,7 @@ def _parent_problems(
     if line.parent_id in closed:
         closing = said("rows_closed_parent", ident=line.parent_id, year=closed[line.parent_id])
         return [said("rows_at", where=where, what=closing)]
-    problems = [f"{where}: {p}" for p in _breakdown_problems(line, parent)]
+    problems = [said("rows_at", where=where, what=p) for p in _breakdown_problems(line, parent)]
     drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
     left = balance.get(line.parent_id, 0)
     if drawn[line.parent_id] > left:
@@ -212,26 +205,25 @@ def _breakdown_problems(line: Allocation, parent: Any) -> list[str]:
     ident = parent.id
     found = []
     if parent.year != line.year:
-        found.append(f"year {line.year} differs from {ident}'s year {parent.year}")
+        found.append(said("rows_bd_year", year=line.year, ident=ident, parent_year=parent.year))
     if line.fund != parent.fund_code:
-        found.append(
-            f"a breakdown keeps the fund type (资金性质) of {ident}, {parent.fund_code}, "
-            f"not {line.fund}"
-        )
+        found.append(said("rows_bd_fund", ident=ident, fund=parent.fund_code, given=line.fund))
     if line.transfer_type != parent.transfer_type:
+        label = TRANSFER_LABELS.get(parent.transfer_type, "")
         found.append(
-            f"a breakdown keeps the transfer type of {ident}, {parent.transfer_type} "
-            f"({TRANSFER_LABELS.get(parent.transfer_type, '')}), not {line.transfer_type}"
+            said(
+                "rows_bd_type",
+                ident=ident,
+                type=parent.transfer_type,
+                label=label,
+                given=line.transfer_type,
+            )
         )
     if line.direct is not None and line.direct != parent.direct:
-        found.append(
-            f"a breakdown keeps the 直达资金 flag of {ident}: it is "
-            f"{'直达' if parent.direct else 'not 直达'}, so must its breakdowns be"
-        )
+        found.append(said("rows_bd_direct" if parent.direct else "rows_bd_not_direct", ident=ident))
     if not line.func.startswith(parent.func_code):
         found.append(
-            f"a breakdown's functional classification is that of {ident} or one below it: "
-            f"{line.func} is not {parent.func_code} or under it"
+            said("rows_bd_func", ident=ident, func=line.func, parent_func=parent.func_code)
         )
     return found
 
@@ -279,7 +271,7 @@ def _repeats(spill: _Spill, again: list[tuple[int, int]]) -> Iterator[str]:
         if k not in first:
             first[k] = where
         elif number in later:
-            yield f"{where}: repeats {first[k]} (the same 文号, recipient, function and amount)"
+            yield said("rows_at", where=where, what=said("rows_repeats", first=first[k]))
 
 
 def _earlier(conn: Connection, me: str, lines: list[Allocation]) -> dict[tuple[Any, ...], str]:
@@ -503,8 +495,11 @@ def allocate(
                         found.add(
                             "earlier",
                             (
-                                f"{line.label}: already issued as {earlier[_key(line)]} (the "
-                                "same 文号, recipient, function and amount)"
+                                said(
+                                    "rows_at",
+                                    where=line.label,
+                                    what=said("rows_already_issued", ident=earlier[_key(line)]),
+                                )
                                 for line in chunk
                                 if _key(line) in earlier
                             ),
