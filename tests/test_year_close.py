@@ -288,7 +288,7 @@ def test_a_carry_over_needs_the_next_years_code_set(province: Network) -> None:
 def test_a_carry_over_is_not_issued_by_hand(province: Network, indicator: str) -> None:
     result = allocate(province, "410000", "410100", "1.00", "--indicator", indicator)
     assert result.exit_code == 3
-    assert "is issued by accepting a year-end statement" in result.stderr
+    assert "结转指标须通过接受年终结转表下达" in result.stderr
 
 
 def test_spending_at_the_moment_of_the_close_is_in_the_statement_or_refused(
