@@ -29,6 +29,11 @@ def province(
     tmp_path: Path, db_url_template: str | None, demo_topology: Path, sshd: Sshd
 ) -> Network:
     network = provinces.make(tmp_path / "province", demo_topology, db_url_template)
+    return county_dials_by_sftp(network, sshd)
+
+
+def county_dials_by_sftp(network: Network, sshd: Sshd) -> Network:
+    """``network`` with 巩义市 reaching the province's mailboxes through ``sshd``, pinned."""
     county = network.homes[COUNTY]
     public = (county.keys / "ssh_ed25519.pub").read_text().strip()
     with sshd.authorized_keys.open("a") as keys:

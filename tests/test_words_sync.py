@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
-from test_sync_sftp import COUNTY, import_codes, province_round
+from test_sync_sftp import COUNTY, county_dials_by_sftp, import_codes, province_round
 
 from cli import cli
 from nodes import Node
 from nodes.network import Network
-from nodes.topology import Endpoint, load_topology
 from schema.channels import quarantine
 from sync import said
 from sync.changeset.framing import TRAILER
@@ -113,16 +112,7 @@ def sftp_province(
     import provinces
 
     network = provinces.make(tmp_path / "province", demo_topology, db_url_template)
-    county = network.homes[COUNTY]
-    public = (county.keys / "ssh_ed25519.pub").read_text().strip()
-    with sshd.authorized_keys.open("a") as keys:
-        keys.write(public + "\n")
-    topology = load_topology(county.topology_file)
-    sftp = Endpoint("sftp", sshd.url(network.homes["410000"].mailboxes), sshd.host_key)
-    county.topology_file.write_text(
-        topology.with_endpoints({"410000": sftp}).to_toml(), encoding="utf-8"
-    )
-    return network
+    return county_dials_by_sftp(network, sshd)
 
 
 def test_a_server_down_or_with_another_host_key_is_said_in_either_language(
