@@ -87,7 +87,31 @@ def open_engine(url: str | URL, *, check: bool = True) -> Engine:
             raise DatabaseUnavailable(
                 said("db_cannot_open", url=redact(parsed), error=_first_line(exc))
             ) from exc
+        _share_statements(engine)
     return engine
+
+
+_Server = tuple[str, str | None, int | None]
+_dialects: dict[_Server, Any] = {}
+_statements: dict[_Server, Any] = {}
+STATEMENTS_KEPT = 2_000
+"""Compiled statements kept per database server (SQLAlchemy keeps 500 per engine)."""
+
+
+def _share_statements(engine: Engine) -> None:
+    """Let ``engine`` use the statements that every engine of this process on the same
+    server has compiled.
+
+    SQLAlchemy caches a compiled statement per engine, under the engine's dialect: a
+    process that opens nodes again and again (``network sync`` of a province hosted in
+    one folder, a round of the agent, every command of a test) would compile the same few
+    hundred statements at every opening. Engines of one server (SQLite: this process's
+    library) are made alike here, so they can share one dialect and one cache. Only an
+    engine that has connected is shared: its dialect has then read the server's version
+    and settings, which are the same for every database of that server."""
+    server = (engine.dialect.name, engine.url.host, engine.url.port)
+    engine.dialect = _dialects.setdefault(server, engine.dialect)
+    engine._compiled_cache = _statements.setdefault(server, sa.util.LRUCache(STATEMENTS_KEPT))
 
 
 def _open_sqlite(url: URL) -> Engine:

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 
 from schema import channels, metadata, migrate, tables
 from schema.bulk import insert_rows
-from schema.engine import BUSY_TIMEOUT_MS, ensure_database, open_engine
+from schema.engine import BUSY_TIMEOUT_MS, drop_database, ensure_database, open_engine, sqlite_url
 from schema.errors import DatabaseError, DatabaseUnavailable, SchemaOutdated, SchemaTooNew
 from schema.references import enforced
 from schema.sums import total
@@ -137,6 +137,32 @@ def test_sqlite_connections_are_durable_and_checked(tmp_path: Path) -> None:
         "foreign_keys": 1,
         "busy_timeout": BUSY_TIMEOUT_MS,
     }
+
+
+def test_databases_of_one_server_share_compiled_statements_and_keep_their_own_rows(
+    engine: sa.Engine, db_url: str, backend: str, tmp_path: Path
+) -> None:
+    other_url = sqlite_url(tmp_path / "other.db") if backend == "sqlite" else f"{db_url}_other"
+    ensure_database(other_url)
+    other = open_engine(other_url)
+    try:
+        for each, name in ((engine, "本库"), (other, "他库")):
+            migrate.upgrade(each)
+            with each.begin() as conn:
+                row = {"codeset": "func", "year": 2026, "code": "201", "name": name, "level": 1}
+                conn.execute(tables.code_item.insert(), row)
+        names = sa.select(tables.code_item.c.name).where(tables.code_item.c.code == "201")
+        with engine.connect() as conn:
+            assert conn.execute(names).scalar_one() == "本库"
+        compiled = len(other._compiled_cache)
+        with other.connect() as conn:
+            assert conn.execute(names).scalar_one() == "他库"
+        assert other._compiled_cache is engine._compiled_cache
+        assert len(other._compiled_cache) == compiled  # compiled once, for the first
+    finally:
+        other.dispose()
+        if backend == "postgresql":
+            drop_database(other_url)
 
 
 def test_foreign_keys_are_enforced(engine: sa.Engine) -> None:
