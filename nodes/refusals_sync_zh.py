@@ -226,6 +226,8 @@ SYNC_MESSAGES: dict[str, str] = {
     "m.bk_chunk_fails": "对象 {name}… 在第 {index} 段认证失败（被改动、截断、重排，或不是索引所指的数据块）",
     "m.bk_segment_fails": "对象 {name}… 在第 {index} 段认证失败（被改动、截断或重排）",
     "m.bk_index_unreadable": "备份索引无法读取：{error}",
+    "m.bk_format_newer": "{name}：格式 {format} 的备份，由更新版本的 fiscalsync 制作（本程序只能读到格式 {known}）",
+    "m.bk_format_newer_hint": "用制作它的 fiscalsync 或更新的版本恢复",
     "m.bk_manifest_malformed": "不是格式正确的备份清单（{error}）",
     "m.bk_manifest_other": "由 {origin} 签名的节点 {node} 的清单：节点只备份自己",
     "m.bk_piece_base64": "索引片段不是 base64",

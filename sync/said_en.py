@@ -344,6 +344,9 @@ BACKUPS: dict[str, str] = {
     "m.bk_segment_fails": "object {name}… fails authentication at segment {index} (altered, "
     "truncated or reordered)",
     "m.bk_index_unreadable": "the backup's index is unreadable: {error}",
+    "m.bk_format_newer": "{name}: a backup of format {format}, taken by a newer fiscalsync "
+    "(this one reads up to format {known})",
+    "m.bk_format_newer_hint": "restore it with the fiscalsync that took it, or a newer one",
     "m.bk_manifest_malformed": "not a well-formed backup manifest ({error})",
     "m.bk_manifest_other": "a manifest of node {node} signed by {origin}: a node backs up only "
     "itself",

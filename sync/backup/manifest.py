@@ -55,6 +55,7 @@ from sync.backup.envelope import (
     encrypt_object,
 )
 from sync.changeset import Header
+from sync.errors import InputError
 from sync.said import Said, said
 
 __all__ = [
@@ -79,7 +80,14 @@ chunks changed nothing in either: a compressed chunk says so by its own magic (F
 backup object" when it restores. So the manifest stays format 2, which a keeper of the
 release before accepts: the keeper reads the manifest but never a chunk, and a county
 upgraded before its data center still gets its backups kept. Format 3 (format 2 under
-another number) is read for the backups a build that wrote it took."""
+another number) is read for the backups a build that wrote it took.
+
+A keeper reads only a manifest's public part (:class:`Manifest`: node, number, previous
+one, time, heads, index pieces and objects), never its index or a chunk. So it takes and
+keeps a manifest of any format, as long as that part reads: a node upgraded before its
+data center keeps its backups kept. Only what reads the index (restore, drill, the next
+backup) needs a format it reads, and refuses any other as taken by a newer fiscalsync.
+A later format must keep the public part as it is."""
 KIND = "backup"
 PACK = 8 * 1024 * 1024
 """Sealed bytes gathered into one object before it is closed (it may exceed this by
@@ -236,12 +244,14 @@ class Manifest:
     restored_from: str | None = None
     cipher: str = AES_GCM
     """The cipher of its data keys; written only when not AES-256-GCM."""
+    format: int = FORMAT
+    """The format of the manifest and its index; a keeper takes any (see :data:`READABLE`)."""
 
     def as_operation(self) -> dict[str, Any]:
         cipher = {} if self.cipher == AES_GCM else {"cipher": self.cipher}
         return cipher | {
             "op": "manifest",
-            "format": FORMAT,
+            "format": self.format,
             "node": self.node,
             "number": self.number,
             "prev": self.prev,
@@ -262,8 +272,9 @@ class Manifest:
     @classmethod
     def from_operation(cls, op: Any, where: str) -> Manifest:
         try:
-            if op.get("op") != "manifest" or op.get("format") not in READABLE:
-                raise ValueError("the first operation is not a manifest of a known format")
+            form = op.get("format")
+            if op.get("op") != "manifest" or type(form) is not int or form < 1:
+                raise ValueError("the first operation is not a manifest with a format")
             number = op["number"]
             prev = op["prev"]
             if type(number) is not int or number < 1:
@@ -299,6 +310,7 @@ class Manifest:
                 size=int(op["bytes"]),
                 restored_from=op.get("restored_from"),
                 cipher=cipher,
+                format=form,
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise BackupDamaged(_on(where, said("bk_manifest_malformed", error=str(exc)))) from exc
@@ -328,6 +340,13 @@ def manifest_operations(
         yield {"op": "object", "id": name, "size": objects[name]}
 
 
+class BackupTooNew(InputError):
+    """A backup whose manifest is of a format this fiscalsync does not read: taken by a
+    newer one. Nothing is wrong with it; a newer fiscalsync restores it."""
+
+    exit_code = 11
+
+
 @dataclass(frozen=True)
 class ReadManifest:
     """A manifest as read from its change-set: public part, sealed index, objects."""
@@ -338,7 +357,18 @@ class ReadManifest:
     objects: dict[str, int]
 
     def index(self, keys: dict[bytes, DataKey]) -> Index:
-        """Decrypt the index with the manifest's data keys."""
+        """Decrypt the index with the manifest's data keys; :class:`BackupTooNew` if this
+        code does not read the manifest's format."""
+        if self.manifest.format not in READABLE:
+            raise BackupTooNew(
+                said(
+                    "bk_format_newer",
+                    name=self.header.filename,
+                    format=self.manifest.format,
+                    known=max(READABLE),
+                ),
+                hint=said("bk_format_newer_hint"),
+            )
         return Index.from_bytes(decrypt_object(keys, self.sealed_index, "index"))
 
 
