@@ -39,7 +39,7 @@ from openpyxl.utils import get_column_letter
 
 from nodes.labels import said
 from schema.types import format_yuan
-from sync.errors import InputError, RowsRefused
+from sync.errors import InputError, RowsRefused, StorageError
 from sync.files import atomic_file
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "read_table",
     "refuse",
     "render_text",
+    "unwritable",
     "write_table",
     "write_text",
 ]
@@ -352,8 +353,9 @@ def write_table(
     ``out=None`` writes csv (without BOM) or json to standard output; a file appears
     complete or not at all (:func:`sync.files.atomic_file`); csv files carry a UTF-8 BOM
     for Excel. Money cells take integer fen, or None for an empty cell. Raises
-    :class:`InputError` for an unknown format, xlsx without a file, or an unwritable
-    path; ``TypeError`` for a money or int value that is not an int.
+    :class:`InputError` for an unknown format or xlsx without a file,
+    :class:`StorageError` for a file that cannot be written (:func:`unwritable`);
+    ``TypeError`` for a money or int value that is not an int.
     """
     for column in columns:
         if column.kind not in KINDS:
@@ -387,10 +389,15 @@ def write_table(
                 finally:
                     text.detach()
     except OSError as exc:
-        raise InputError(
-            f"cannot write {out}: {exc.strerror or exc}",
-            hint="check that the folder exists and is writable",
-        ) from exc
+        raise unwritable(out, exc) from exc
+
+
+def unwritable(out: Path, exc: OSError) -> StorageError:
+    """The error for a file ``out`` this node cannot write (a missing folder, no right to
+    write there, a full disk): a local failure, not a verdict on what was asked."""
+    return StorageError(
+        said("cannot_write", out=out, error=exc.strerror or exc), hint=said("cannot_write_hint")
+    )
 
 
 def render_text(columns: Sequence[Column], rows: Rows) -> str:
@@ -438,7 +445,7 @@ def write_text(stream: IO[str], columns: Sequence[Column], rows: Callable[[], Ro
 def text_file(out: Path) -> Iterator[IO[str]]:
     """A UTF-8 text file that appears at ``out`` complete, or not at all (a listing or a
     statement streamed from the database that fails half-way leaves the file before it);
-    :class:`InputError` if it cannot be written."""
+    :class:`StorageError` if it cannot be written (:func:`unwritable`)."""
     try:
         with atomic_file(out) as stream:
             text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
@@ -447,10 +454,7 @@ def text_file(out: Path) -> Iterator[IO[str]]:
             finally:
                 text.detach()  # flushes; atomic_file still owns and closes the stream
     except OSError as exc:
-        raise InputError(
-            f"cannot write {out}: {exc.strerror or exc}",
-            hint="check that the folder exists and is writable",
-        ) from exc
+        raise unwritable(out, exc) from exc
 
 
 def _shown(columns: Sequence[Column], row: Sequence[Any]) -> list[str]:
