@@ -20,6 +20,7 @@ import io
 import itertools
 import json
 import re
+import shutil
 import sys
 import tempfile
 import unicodedata
@@ -350,7 +351,8 @@ def write_table(
     column header in csv and xlsx, one cell each, the first one as the title; json,
     a list of records, has none. :func:`read_table` passes over them when reading back.
 
-    ``out=None`` writes csv (without BOM) or json to standard output; a file appears
+    ``out=None`` writes csv (without BOM) or json to standard output, once every row is
+    read (they are kept in a scratch file meanwhile); a file appears
     complete or not at all (:func:`sync.files.atomic_file`); csv files carry a UTF-8 BOM
     for Excel. Money cells take integer fen, or None for an empty cell. Raises
     :class:`InputError` for an unknown format or xlsx without a file,
@@ -367,10 +369,15 @@ def write_table(
     if out is None:
         if fmt == "xlsx":
             raise InputError(said("xlsx_needs_file"), hint=said("xlsx_needs_file_hint"))
-        if fmt == "csv":
-            _write_csv(sys.stdout, columns, rows, lineterminator="\n", heading=heading)
-        else:
-            _write_json(sys.stdout, columns, rows)
+        # the rows (a database cursor, perhaps) are read whole into a scratch file first,
+        # so that a reader of standard output that pauses (``| less``) holds no transaction
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as scratch:
+            if fmt == "csv":
+                _write_csv(scratch, columns, rows, lineterminator="\n", heading=heading)
+            else:
+                _write_json(scratch, columns, rows)
+            scratch.seek(0)
+            shutil.copyfileobj(scratch, sys.stdout)
         return
     try:
         with atomic_file(out) as stream:
