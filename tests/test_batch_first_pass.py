@@ -10,7 +10,7 @@ passes refuses its line, and nothing is written. On SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -78,61 +78,58 @@ def count(node: Node, table: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-def test_a_ledger_file_is_read_while_others_write_and_a_vanished_code_refuses_it(
-    province: Network, tmp_path: Path
-) -> None:
-    book = tmp_path / "payments.csv"
-    book.write_text(
-        "date,direction,code,econ,amount,appropriation,memo\n"
-        "2026-03-01,expenditure,2050201,50201,10.00,,学前\n"
-        "2026-03-02,expenditure,2050202,50201,20.00,,小学\n"
-        "2026-03-03,expenditure,2050201,50201,30.00,,学前\n",
-        encoding="utf-8",
-    )
-    with Node.open(province.path / PROVINCE) as node:
-        before = count(node, ledger_entry)
-        entries = read_entries(book)
-        with pytest.raises(RowsRefused) as refused:
-            record(node, meanwhile(entries, node), actor="op")
-        assert count(node, ledger_entry) == before  # all or nothing
-    assert [str(p) for p in refused.value.problems] == [
-        f"payments.csv row 3: functional classification (功能分类) '{GONE}' is not a code of 2026"
-    ]
+PAYMENTS = (
+    "date,direction,code,econ,amount,appropriation,memo\n"
+    "2026-03-01,expenditure,2050201,50201,10.00,,学前\n"
+    "2026-03-02,expenditure,2050202,50201,20.00,,小学\n"
+    "2026-03-03,expenditure,2050201,50201,30.00,,学前\n"
+)
+BATCH = (
+    "recipient,amount,func,econ,fund,doc,title,type\n"
+    "410100,1000.00,2050201,51301,111,豫财教〔2026〕1号,学前教育,general\n"
+    "410300,2000.50,2050202,51301,111,豫财教〔2026〕1号,小学教育,special\n"
+    "410181,300,2050203,51301,111,豫财教〔2026〕1号,初中教育,special\n"
+)
 
 
-def test_an_allocation_file_is_read_while_others_write_and_a_vanished_code_refuses_it(
-    province: Network, tmp_path: Path
+def written(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def refusal(node: Node, table: sa.Table, batch: Callable[[], object]) -> list[str]:
+    """The problems ``batch`` is refused for, having written nothing to ``table``."""
+    before = count(node, table)
+    with pytest.raises(RowsRefused) as refused:
+        batch()
+    assert count(node, table) == before  # all or nothing
+    return [str(p) for p in refused.value.problems]
+
+
+@pytest.mark.parametrize("command", ["ledger import", "allocate --file"])
+def test_a_file_is_read_while_others_write_and_a_vanished_code_refuses_it(
+    province: Network, tmp_path: Path, command: str
 ) -> None:
-    batch = tmp_path / "batch.csv"
-    batch.write_text(
-        "recipient,amount,func,econ,fund,doc,title,type\n"
-        "410100,1000.00,2050201,51301,111,豫财教〔2026〕1号,学前教育,general\n"
-        "410300,2000.50,2050202,51301,111,豫财教〔2026〕1号,小学教育,special\n"
-        "410181,300,2050203,51301,111,豫财教〔2026〕1号,初中教育,special\n",
-        encoding="utf-8",
-    )
     with Node.open(province.path / PROVINCE) as node:
-        before = count(node, appropriation)
-        lines = read_allocations(batch, YEAR)
-        with pytest.raises(RowsRefused) as refused:
-            allocate(node, meanwhile(lines, node), actor="op")
-        assert count(node, appropriation) == before  # all or nothing
-    assert [str(p) for p in refused.value.problems] == [
-        f"batch.csv row 3: functional classification (功能分类) '{GONE}' is not a code of 2026"
+        if command == "ledger import":
+            name, table = "payments.csv", ledger_entry
+            entries = meanwhile(read_entries(written(tmp_path, name, PAYMENTS)), node)
+            problems = refusal(node, table, lambda: record(node, entries, actor="op"))
+        else:
+            name, table = "batch.csv", appropriation
+            lines = meanwhile(read_allocations(written(tmp_path, name, BATCH), YEAR), node)
+            problems = refusal(node, table, lambda: allocate(node, lines, actor="op"))
+    assert problems == [
+        f"{name} row 3: functional classification (功能分类) '{GONE}' is not a code of 2026"
     ]
 
 
 def test_a_code_the_file_does_not_use_removed_meanwhile_changes_nothing(
     province: Network, tmp_path: Path
 ) -> None:
-    book = tmp_path / "payments.csv"
-    book.write_text(
-        "date,direction,code,econ,amount,appropriation,memo\n"
-        "2026-03-01,expenditure,2050201,50201,10.00,,学前\n"
-        "2026-03-02,expenditure,2050202,50201,20.00,,小学\n",
-        encoding="utf-8",
-    )
+    book = written(tmp_path, "payments.csv", PAYMENTS)
     with Node.open(province.path / PROVINCE) as node:
         before = count(node, ledger_entry)
-        assert record(node, meanwhile(read_entries(book), node, "2050203"), actor="op") == 2
-        assert count(node, ledger_entry) == before + 2
+        assert record(node, meanwhile(read_entries(book), node, "2050203"), actor="op") == 3
+        assert count(node, ledger_entry) == before + 3
