@@ -204,6 +204,8 @@ def record(
     with tempfile.TemporaryDirectory(prefix="fiscalsync-ledger-") as folder:
         spill = Spill(Path(folder))
         try:
+            with reading(node.engine) as conn:  # at once, not after a large file is read
+                rejoin.require_joined(conn, me)
             # 1. every entry as written, in the spill: no transaction is open meanwhile
             known = CodesRead(node.engine)
             wanted: set[str] = set()
