@@ -1807,7 +1807,8 @@ def _emit(
         if output is None:
             click.echo(text)
         else:
-            output.write_text(text + "\n", encoding="utf-8")
+            with tabular.text_file(output) as stream:
+                stream.write(text + "\n")
         return
     counted = _Counted(rows() if callable(rows) else rows)
     tabular.write_table(columns, counted, fmt, output, title=title)

@@ -24,7 +24,7 @@ from nodes.fiscal.tabular import (
     write_text,
 )
 from schema.types import format_yuan, parse_yuan
-from sync.errors import InputError
+from sync.errors import InputError, StorageError
 
 BATCH = {
     "recipient": ("recipient", "to", "下达对象"),
@@ -288,10 +288,29 @@ def test_xlsx_needs_a_path_and_formats_are_checked(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "json"])
 def test_a_missing_folder_is_a_clear_error_and_leaves_no_file(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / "absent" / f"report.{fmt}"
-    with pytest.raises(InputError, match="cannot write .*absent") as caught:
+    with pytest.raises(StorageError, match="cannot write .*absent") as caught:
         write_table(REPORT, ROWS, fmt, path)
     assert "folder" in caught.value.hint
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "json", "text"])
+def test_a_file_that_cannot_be_written_is_a_storage_failure(tmp_path: Path, fmt: str) -> None:
+    """A path under a file (ENOTDIR) fails the write for real: this node's storage failed
+    (exit 74), not the operator's input (exit 3), and the message says which file."""
+    (tmp_path / "plain").write_text("a file, not a folder", encoding="utf-8")
+    path = tmp_path / "plain" / f"listing.{fmt}"
+    with pytest.raises(StorageError) as caught:
+        if fmt == "text":
+            with text_file(path) as stream:
+                stream.write("never written")
+        else:
+            write_table(REPORT, ROWS, fmt, path)
+    assert not isinstance(caught.value, InputError)
+    assert caught.value.exit_code == 74
+    assert caught.value.message == f"cannot write {path}: Not a directory"
+    assert caught.value.hint == "check that the folder exists and is writable"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "json"])
@@ -396,3 +415,34 @@ def test_a_streamed_file_that_fails_half_way_leaves_the_one_before(tmp_path: Pat
     with text_file(target) as stream:
         stream.write("中文\n")
     assert target.read_text(encoding="utf-8") == "中文\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["codes", "list", "--codeset", "fund"],  # a table written whole
+        ["codes", "list", "--codeset", "fund", "--format", "csv"],
+        ["ledger", "list"],  # a table streamed from the database
+        ["ledger", "list", "--format", "xlsx"],
+    ],
+)
+def test_an_output_file_that_cannot_be_written_exits_74_in_both_languages(
+    node_home: Path, tmp_path: Path, command: list[str]
+) -> None:
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    (tmp_path / "plain").write_text("a file, not a folder", encoding="utf-8")
+    out = tmp_path / "plain" / "listing"
+    said = {
+        "en": (f"Error: cannot write {out}: Not a directory", "check that the folder exists"),
+        "zh": (f"错误：无法写入 {out}：Not a directory", "请确认文件夹存在且可写"),
+    }
+    for lang, (error, hint) in said.items():
+        args = ["--home", str(node_home), *command, "-o", str(out), "--lang", lang]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 74, result.output
+        lines = result.stderr.splitlines()
+        assert lines[0] == error and hint in lines[1], result.stderr
+        assert "Traceback" not in result.output

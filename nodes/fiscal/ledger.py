@@ -23,7 +23,7 @@ from nodes import rejoin
 from nodes.fiscal.appropriations import balances
 from nodes.fiscal.appropriations.closed import closed_ids
 from nodes.fiscal.codes import Known
-from nodes.fiscal.scratch import Problems, Spill, chunks, spilled, unspilled
+from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, spilled, unspilled
 from nodes.fiscal.tabular import Row, Table, open_table
 from nodes.labels import named, said
 from schema.bulk import insert_rows
@@ -187,10 +187,12 @@ def record(
 
     ``entries`` is read once, one at a time (a generator or an :class:`EntryFile` will
     do), as ``allocate`` reads its lines (:mod:`nodes.fiscal.scratch`): each entry as
-    written, its codes and amount are checked in a first pass and kept in a scratch file;
-    the appropriations spent against are then locked, and a second pass over the scratch
-    file checks what they allow and writes the entries, ``CHUNK`` at a time, in the same
-    transaction. Every bad entry is named (the first fifty of each pass, all counted).
+    written, its codes and amount are checked in a first pass, before the write
+    transaction begins, and kept in a scratch file; in the transaction the appropriations
+    spent against are then locked, and a second pass over the scratch file checks again
+    the codes (one that vanished since the first pass refuses its entry) and what the
+    appropriations allow, and writes the entries, ``CHUNK`` at a time. Every bad entry is
+    named (the first fifty of each kind, all counted).
 
     The appropriations spent against are locked before their balances are read, so two
     operators (or an operator and the agent applying a recovery) never both take the same
@@ -198,23 +200,28 @@ def record(
     """
     me = node.spec.code
     now = clock.now()
-    found = Problems(("as written", "appropriations"))
+    found = Problems(("as written", "codes", "appropriations"))
     with tempfile.TemporaryDirectory(prefix="fiscalsync-ledger-") as folder:
         spill = Spill(Path(folder))
         try:
+            with reading(node.engine) as conn:  # at once, not after a large file is read
+                rejoin.require_joined(conn, me)
+            # 1. every entry as written, in the spill: no transaction is open meanwhile
+            known = CodesRead(node.engine)
+            wanted: set[str] = set()
+            from_file = False
+            count = 0
+            for count, entry in enumerate(entries, 1):
+                where = entry.label or said("rows_entry", number=count)
+                from_file = from_file or entry.label is not None
+                readable = _static_problems(entry, where, known, found)
+                if readable and entry.appropriation_id and entry.direction == "expenditure":
+                    wanted.add(entry.appropriation_id)
+                spill.write(_ENTRIES, [*_fields(entry), spilled(where), readable])
+            # 2. what may have changed since, and what the locked balances allow
             with node.engine.begin() as conn:
                 rejoin.require_joined(conn, node.spec.code)
-                known = Known(conn)
-                wanted: set[str] = set()
-                from_file = False
-                count = 0
-                for count, entry in enumerate(entries, 1):
-                    where = entry.label or said("rows_entry", number=count)
-                    from_file = from_file or entry.label is not None
-                    readable = _static_problems(entry, where, known, found)
-                    if readable and entry.appropriation_id and entry.direction == "expenditure":
-                        wanted.add(entry.appropriation_id)
-                    spill.write(_ENTRIES, [*_fields(entry), spilled(where), readable])
+                vanished = Vanished(known, conn)
                 held = {
                     r.id: r
                     for r in lock_rows(conn, appropriation.c.id, wanted)
@@ -225,9 +232,13 @@ def record(
                 for chunk in chunks(spill.read(_ENTRIES), CHUNK):
                     for fields in chunk:
                         *values, where, readable = fields
+                        if not readable:
+                            continue
                         where = unspilled(where)
                         entry = _from_fields(values)
-                        if readable and entry.appropriation_id and entry.direction == "expenditure":
+                        if vanished:
+                            found.add("codes", _vanished(entry, where, vanished))
+                        if entry.appropriation_id and entry.direction == "expenditure":
                             found.add("appropriations", _spending_problems(
                                 entry, where, held, left, closed
                             ))  # fmt: skip
@@ -259,6 +270,14 @@ def _fields(entry: Entry) -> list[Any]:
 def _from_fields(values: list[Any]) -> Entry:
     when, direction, code, econ, amount, ident, memo = values
     return Entry(date.fromisoformat(when), direction, code, amount, econ, ident, memo)
+
+
+def _vanished(entry: Entry, where: str, vanished: Vanished) -> list[str]:
+    """The codes of ``entry`` that were valid when it was read and are no longer."""
+    codeset = "func" if entry.direction == "expenditure" else "revenue"
+    codes = [(codeset, entry.code), ("econ", entry.econ)]
+    problems = vanished.problems(entry.entry_date.year, codes)
+    return [said("rows_at", where=where, what=p) for p in problems]
 
 
 def _static_problems(entry: Entry, where: str, known: Known, found: Problems) -> bool:

@@ -1,9 +1,12 @@
 """What a batch (批量导入) keeps while it is checked, before it is written: bounded memory.
 
 A batch of any size (``allocate --file``, ``ledger import``) is read once, one line at a
-time; each line is checked as written and kept in a :class:`Spill` (scratch files of JSON
-lines in a private folder); what needs the locks is checked in a second pass over the
-spill, which writes the rows :func:`chunks` at a time in the same transaction.
+time, before its write transaction begins (no write lock is held while a large file is
+read): each line is checked as written and against the codes (:class:`CodesRead`) and kept
+in a :class:`Spill` (scratch files of JSON lines in a private folder). The write
+transaction then checks, in a second pass over the spill, what needs the locks, and what
+may have changed since the first pass (:class:`Vanished` codes), and writes the rows
+:func:`chunks` at a time.
 :class:`Problems` keeps the first ``MAX_PROBLEMS`` problems of each kind and counts all of
 them, so that a million bad lines take no memory.
 """
@@ -15,11 +18,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from sqlalchemy.engine import Connection, Engine
+
+from nodes.fiscal.codes import Known
 from nodes.fiscal.tabular import MAX_PROBLEMS, refuse
 from nodes.labels import Said
+from schema.engine import reading
 from sync.changeset.codec import decode_value, encode_line
 
-__all__ = ["Problems", "Spill", "chunks", "spilled", "unspilled"]
+__all__ = ["CodesRead", "Problems", "Spill", "Vanished", "chunks", "spilled", "unspilled"]
 
 T = TypeVar("T")
 
@@ -44,6 +51,44 @@ def unspilled(value: Any) -> Any:
         found = Said.from_json(value)
         return found if found is not None else str(value)
     return value
+
+
+class CodesRead(Known):
+    """The codes valid here, as a first pass reads them before its write transaction:
+    each code set and year in a short read of its own, so that no transaction stays open
+    while the batch's file is read."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(None)  # type: ignore[arg-type]
+        self.engine = engine
+
+    def codes(self, codeset: str, year: int) -> frozenset[str]:
+        key = (codeset, year)
+        if key not in self.sets:
+            with reading(self.engine) as conn:
+                self.sets[key] = Known(conn).codes(codeset, year)
+        return self.sets[key]
+
+
+class Vanished:
+    """The codes a first pass found valid (``then``) that are no longer, read in the write
+    transaction (``conn``): a line using one is refused as if it had been read now."""
+
+    def __init__(self, then: Known, conn: Connection) -> None:
+        self.now = Known(conn)
+        gone = {key: codes - self.now.codes(*key) for key, codes in then.sets.items()}
+        self.gone = {key: codes for key, codes in gone.items() if codes}
+
+    def __bool__(self) -> bool:
+        return bool(self.gone)
+
+    def problems(self, year: int, codes: Iterable[tuple[str, str | None]]) -> list[str]:
+        """Why each of ``codes`` (code set, code) of ``year`` is no longer valid."""
+        return [
+            self.now.problem(codeset, year, code)  # type: ignore[misc]
+            for codeset, code in codes
+            if code in self.gone.get((codeset, year), ())
+        ]
 
 
 class Spill:

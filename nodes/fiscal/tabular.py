@@ -20,6 +20,7 @@ import io
 import itertools
 import json
 import re
+import shutil
 import sys
 import tempfile
 import unicodedata
@@ -39,7 +40,7 @@ from openpyxl.utils import get_column_letter
 
 from nodes.labels import said
 from schema.types import format_yuan
-from sync.errors import InputError, RowsRefused
+from sync.errors import InputError, RowsRefused, StorageError
 from sync.files import atomic_file
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "read_table",
     "refuse",
     "render_text",
+    "unwritable",
     "write_table",
     "write_text",
 ]
@@ -349,11 +351,13 @@ def write_table(
     column header in csv and xlsx, one cell each, the first one as the title; json,
     a list of records, has none. :func:`read_table` passes over them when reading back.
 
-    ``out=None`` writes csv (without BOM) or json to standard output; a file appears
+    ``out=None`` writes csv (without BOM) or json to standard output, once every row is
+    read (they are kept in a scratch file meanwhile); a file appears
     complete or not at all (:func:`sync.files.atomic_file`); csv files carry a UTF-8 BOM
     for Excel. Money cells take integer fen, or None for an empty cell. Raises
-    :class:`InputError` for an unknown format, xlsx without a file, or an unwritable
-    path; ``TypeError`` for a money or int value that is not an int.
+    :class:`InputError` for an unknown format or xlsx without a file,
+    :class:`StorageError` for a file that cannot be written (:func:`unwritable`);
+    ``TypeError`` for a money or int value that is not an int.
     """
     for column in columns:
         if column.kind not in KINDS:
@@ -365,10 +369,15 @@ def write_table(
     if out is None:
         if fmt == "xlsx":
             raise InputError(said("xlsx_needs_file"), hint=said("xlsx_needs_file_hint"))
-        if fmt == "csv":
-            _write_csv(sys.stdout, columns, rows, lineterminator="\n", heading=heading)
-        else:
-            _write_json(sys.stdout, columns, rows)
+        # the rows (a database cursor, perhaps) are read whole into a scratch file first,
+        # so that a reader of standard output that pauses (``| less``) holds no transaction
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as scratch:
+            if fmt == "csv":
+                _write_csv(scratch, columns, rows, lineterminator="\n", heading=heading)
+            else:
+                _write_json(scratch, columns, rows)
+            scratch.seek(0)
+            shutil.copyfileobj(scratch, sys.stdout)
         return
     try:
         with atomic_file(out) as stream:
@@ -387,10 +396,15 @@ def write_table(
                 finally:
                     text.detach()
     except OSError as exc:
-        raise InputError(
-            f"cannot write {out}: {exc.strerror or exc}",
-            hint="check that the folder exists and is writable",
-        ) from exc
+        raise unwritable(out, exc) from exc
+
+
+def unwritable(out: Path, exc: OSError) -> StorageError:
+    """The error for a file ``out`` this node cannot write (a missing folder, no right to
+    write there, a full disk): a local failure, not a verdict on what was asked."""
+    return StorageError(
+        said("cannot_write", out=out, error=exc.strerror or exc), hint=said("cannot_write_hint")
+    )
 
 
 def render_text(columns: Sequence[Column], rows: Rows) -> str:
@@ -438,7 +452,7 @@ def write_text(stream: IO[str], columns: Sequence[Column], rows: Callable[[], Ro
 def text_file(out: Path) -> Iterator[IO[str]]:
     """A UTF-8 text file that appears at ``out`` complete, or not at all (a listing or a
     statement streamed from the database that fails half-way leaves the file before it);
-    :class:`InputError` if it cannot be written."""
+    :class:`StorageError` if it cannot be written (:func:`unwritable`)."""
     try:
         with atomic_file(out) as stream:
             text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
@@ -447,10 +461,7 @@ def text_file(out: Path) -> Iterator[IO[str]]:
             finally:
                 text.detach()  # flushes; atomic_file still owns and closes the stream
     except OSError as exc:
-        raise InputError(
-            f"cannot write {out}: {exc.strerror or exc}",
-            hint="check that the folder exists and is writable",
-        ) from exc
+        raise unwritable(out, exc) from exc
 
 
 def _shown(columns: Sequence[Column], row: Sequence[Any]) -> list[str]:

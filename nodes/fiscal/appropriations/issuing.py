@@ -39,7 +39,7 @@ from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
 from nodes.fiscal.documents import Documents
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
-from nodes.fiscal.scratch import Problems, Spill, chunks, spilled, unspilled
+from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, spilled, unspilled
 from nodes.labels import named, said
 from nodes.policy import check_send
 from schema.bulk import insert_rows
@@ -161,6 +161,12 @@ def _static_problems(
         elif problem := documents.upper_problem(line.upper_doc, node.spec.code):
             problems.append(at(problem))
     return problems
+
+
+def _vanished(line: Allocation, where: str, vanished: Vanished) -> list[str]:
+    """The codes of ``line`` that were valid when it was read and are no longer."""
+    codes = [("func", line.func), ("econ", line.econ), ("fund", line.fund)]
+    return [said("rows_at", where=where, what=p) for p in vanished.problems(line.year, codes)]
 
 
 def _lock_parents(conn: Connection, wanted: set[str], me: str) -> dict[str, Any]:
@@ -310,7 +316,7 @@ def _earlier(conn: Connection, me: str, lines: list[Allocation]) -> dict[tuple[A
 class _Found(Problems):
     """Problems of a batch by kind, in the order found (:class:`~nodes.fiscal.scratch.Problems`)."""
 
-    KINDS = ("static", "parent", "repeat", "earlier")
+    KINDS = ("static", "codes", "parent", "repeat", "earlier")
 
     def __init__(self) -> None:
         super().__init__(self.KINDS)
@@ -427,9 +433,11 @@ def allocate(
 
     ``lines`` is read once, one line at a time (a generator will do): what is kept of
     them goes to scratch files, so that memory stays bounded whatever their number. The
-    lines as written are checked in a first pass; the balances, the ids and the
-    duplicates of earlier batches in a second one, which writes the rows a few thousand at
-    a time; the change-sets and the events are written from the scratch files last.
+    lines as written are checked in a first pass, before the write transaction begins (no
+    lock is held while a large file is read); the balances, the ids, the duplicates of
+    earlier batches and the codes again (one gone since the first pass refuses its line)
+    in a second one, in the transaction, which writes the rows a few thousand at a time;
+    the change-sets and the events are written from the scratch files last.
 
     What the checks reason about is locked first, in the product's lock order: the
     year-end close of each year here (refused when one is closed), the parents' rows, then this issuer's counter of each year (ids are taken from it), then
@@ -446,28 +454,28 @@ def allocate(
     with tempfile.TemporaryDirectory(prefix="fiscalsync-allocate-") as scratch:
         spill = _Spill(Path(scratch))
         try:
+            # 1. every line as written, in the spill: no transaction is open meanwhile
+            known = CodesRead(node.engine)
+            years: Counter[int] = Counter()
+            wanted: set[str] = set()
+            seen = _Seen()
+            again: list[tuple[int, int]] = []
+            count = 0
+            for count, line in enumerate(lines, 1):
+                where = line.label or said("rows_line", number=count)
+                found.add("static", _static_problems(where, line, node, known, documents))
+                years[line.year] += 1
+                if line.parent_id:
+                    wanted.add(line.parent_id)
+                if not allow_duplicate:
+                    digest = hash(_key(line))
+                    if seen.add(digest):
+                        again.append((count, digest))
+                spill.write(_LINES, _fields(line, where))
+            del seen
+            if count == 0:
+                return issued
             with node.engine.begin() as conn:
-                # 1. every line as written, in the spill
-                known = Known(conn)
-                years: Counter[int] = Counter()
-                wanted: set[str] = set()
-                seen = _Seen()
-                again: list[tuple[int, int]] = []
-                count = 0
-                for count, line in enumerate(lines, 1):
-                    where = line.label or said("rows_line", number=count)
-                    found.add("static", _static_problems(where, line, node, known, documents))
-                    years[line.year] += 1
-                    if line.parent_id:
-                        wanted.add(line.parent_id)
-                    if not allow_duplicate:
-                        digest = hash(_key(line))
-                        if seen.add(digest):
-                            again.append((count, digest))
-                    spill.write(_LINES, _fields(line, where))
-                del seen
-                if count == 0:
-                    return issued
                 # 2. locked in the product's order: each year's close here (a close of the
                 # year waits, then sees what is issued), the parents, each year's counter
                 require_open(conn, me, years)
@@ -478,14 +486,17 @@ def allocate(
                     year: iter(take_numbers(conn, "appropriation", issued_under(me, year)[:-1], n))
                     for year, n in sorted(years.items())
                 }
+                vanished = Vanished(known, conn)  # codes gone since the first pass
                 if again:
                     found.add("repeat", _repeats(spill, again))
                 drawn: dict[str, int] = {}
                 done = 0
                 for chunk in chunks(spill.lines(), BATCH):
                     for number, line in enumerate(chunk, done + 1):
+                        where = line.label or said("rows_line", number=number)
+                        if vanished:
+                            found.add("codes", _vanished(line, where, vanished))
                         if line.parent_id:
-                            where = line.label or said("rows_line", number=number)
                             found.add(
                                 "parent",
                                 _parent_problems(line, where, parents, balance, drawn, closed),

@@ -83,24 +83,45 @@ class Holding:
         return BUDGET_LEVELS.get(self.budget_level or "", "")
 
 
-def holdings(node: Node, *, issued: bool, year: int | None = None) -> list[Holding]:
-    """Appropriations issued by this node (``issued``) or received by it, with amounts."""
-    return list(iter_holdings(node, issued=issued, year=year))
+def holdings(
+    node: Node,
+    *,
+    issued: bool,
+    year: int | None = None,
+    ident: str | None = None,
+    parent: str | None = None,
+) -> list[Holding]:
+    """Appropriations issued by this node (``issued``) or received by it, with amounts
+    (those :func:`iter_holdings` keeps)."""
+    return list(iter_holdings(node, issued=issued, year=year, ident=ident, parent=parent))
 
 
 STREAM_ROWS = 2_000
 """Rows fetched from the database at a time by :func:`iter_holdings`."""
 
 
-def iter_holdings(node: Node, *, issued: bool, year: int | None = None) -> Iterator[Holding]:
+def iter_holdings(
+    node: Node,
+    *,
+    issued: bool,
+    year: int | None = None,
+    ident: str | None = None,
+    parent: str | None = None,
+) -> Iterator[Holding]:
     """:func:`holdings` one at a time, in id order, in bounded memory whatever their number:
     rows are fetched a few thousand at a time (a server-side cursor on PostgreSQL) and the
     balances of what was received are computed for each such block. The database
-    connection stays open until the iterator is exhausted or closed."""
+    connection stays open until the iterator is exhausted or closed. ``ident`` keeps only
+    that appropriation, ``parent`` only what was broken down from that one (keyed look-ups,
+    whatever the number of the year's)."""
     me = node.spec.code
     mine = (appropriation.c.issuer if issued else appropriation.c.recipient) == me
     if year is not None:
         mine = mine & (appropriation.c.year == year)
+    if ident is not None:
+        mine = mine & (appropriation.c.id == ident)
+    if parent is not None:
+        mine = mine & (appropriation.c.parent_id == parent)
     amount = appropriation_event.c.amount_fen
     if issued:
         standing = sa.or_(
@@ -233,9 +254,8 @@ def history(node: Node, ident: str) -> History:
                 )
             )
         ]
-    listing = holdings(node, issued=issued_here, year=row.year)
-    own = next(h for h in listing if h.id == ident)
-    children = [h for h in holdings(node, issued=True, year=row.year) if h.parent_id == ident]
+    (own,) = holdings(node, issued=issued_here, year=row.year, ident=ident)
+    children = holdings(node, issued=True, year=row.year, parent=ident)
     return History(own, events, children, issued_here)
 
 

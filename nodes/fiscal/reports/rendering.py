@@ -233,10 +233,7 @@ def _write_text(out: Path, text: str) -> None:
         with atomic_file(out) as stream:
             stream.write(text.encode("utf-8"))
     except OSError as exc:
-        raise InputError(
-            said("cannot_write", out=out, error=exc.strerror or exc),
-            hint=said("cannot_write_hint"),
-        ) from exc
+        raise tabular.unwritable(out, exc) from exc
 
 
 def direct_rows(funds: Iterable[DirectFund], lang: str = "zh") -> Iterator[list[Any]]:
