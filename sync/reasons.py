@@ -11,12 +11,16 @@ text. The body hash covers it, so the recipient's signature does too.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from schema.said import Said
+from sync.changeset.codec import encode_line
 
-__all__ = ["in_receipt", "kept_from"]
+__all__ = ["MOST", "in_receipt", "kept_from"]
+
+MOST = 4096
+"""The longest reason by key kept (its JSON, in characters): a reason is a sentence, and
+one nested deeper than a reader can follow is shown in its English text instead."""
 
 
 def in_receipt(reason: str | None) -> dict[str, Any]:
@@ -32,8 +36,13 @@ def in_receipt(reason: str | None) -> dict[str, Any]:
 
 def kept_from(body: dict[str, Any]) -> str | None:
     """The reason by key of a receipt's operation ``body``, as a column keeps it (JSON,
-    read by ``nodes.labels.recalled``); None when the receipt says it only in English."""
+    read by ``nodes.labels.recalled``); None when the receipt says it only in English, or
+    says by key something longer than :data:`MOST`."""
     found = body.get("reason_said")
     if not isinstance(found, dict) or not isinstance(body.get("reason"), str):
         return None
-    return json.dumps(found, ensure_ascii=False)
+    try:
+        text = encode_line(found).decode()
+    except TypeError:  # nested deeper than JSON is written here
+        return None
+    return text if len(text) <= MOST else None

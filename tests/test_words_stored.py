@@ -21,6 +21,7 @@ from test_sync_rounds import _codeset_for, _damage
 from cli import cli
 from nodes import Node
 from nodes.exchange import Exchange
+from nodes.labels import Said, labels, recalled
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, file_attempt, outbox, quarantine
 from sync import changeset, pki
@@ -28,6 +29,7 @@ from sync.attempts import MAX_ATTEMPTS
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK
+from sync.reasons import kept_from
 
 
 def run(network: Network, code: str, *args: str) -> Result:
@@ -201,3 +203,22 @@ def test_a_receipt_without_the_key_is_shown_in_its_english_text(province: Networ
     refused = run(province, "410000", "appropriations", "--refused")
     assert refused.exit_code == 0, refused.output
     assert english in refused.output and "调减的指标" not in refused.output
+
+
+def test_a_receipts_reason_by_key_is_kept_only_when_it_can_be_said_again() -> None:
+    by_key = {"m": "recv_unknown", "v": {"kind": {"family": "event", "value": "increase"},
+                                         "ident": "410000-2026-000007"}}  # fmt: skip
+    kept = kept_from({"reason": "increase of unknown appropriation 410000-2026-000007",
+                      "reason_said": by_key})  # fmt: skip
+    shown = recalled("(its English text)", kept)
+    assert isinstance(shown, Said)
+    assert shown.said_in(labels("zh")) == "调增的指标 410000-2026-000007 在本节点不存在"
+    # no reason in English, or by key as no message: nothing kept
+    assert kept_from({"reason": None, "reason_said": by_key}) is None
+    assert kept_from({"reason": "r", "reason_said": "调增"}) is None
+    # a key this version does not know, or a reason nested past reading, shows the English
+    assert recalled("r", kept_from({"reason": "r", "reason_said": {"m": "?", "v": {}}})) == "r"
+    deep = by_key
+    for _ in range(300):
+        deep = {"m": "labelled", "v": {"label": "x", "what": deep}}
+    assert kept_from({"reason": "r", "reason_said": deep}) is None
