@@ -11,6 +11,7 @@ text. The body hash covers it, so the recipient's signature does too.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from schema.said import Said
@@ -19,7 +20,7 @@ from sync.changeset.codec import encode_line
 __all__ = ["MOST", "in_receipt", "kept_from"]
 
 MOST = 4096
-"""The longest reason by key kept (its JSON, in characters): a reason is a sentence, and
+"""The longest reason by key kept (its JSON, in bytes): a reason is a sentence, and
 one nested deeper than a reader can follow is shown in its English text instead."""
 
 
@@ -42,7 +43,8 @@ def kept_from(body: dict[str, Any]) -> str | None:
     if not isinstance(found, dict) or not isinstance(body.get("reason"), str):
         return None
     try:
-        text = encode_line(found).decode()
+        if len(encode_line(found)) > MOST:
+            return None
     except TypeError:  # nested deeper than JSON is written here
         return None
-    return text if len(text) <= MOST else None
+    return json.dumps(found, ensure_ascii=False)  # as schema.said.kept writes it

@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from test_appropriations_apply import COUNTY, ID, adjust, send
+from test_backup import backup, bring_back, lose
 from test_sync import import_codes, mailbox, rows, run_round
 from test_sync_rounds import _codeset_for, _damage
 
@@ -222,3 +223,21 @@ def test_a_receipts_reason_by_key_is_kept_only_when_it_can_be_said_again() -> No
     for _ in range(300):
         deep = {"m": "labelled", "v": {"label": "x", "what": deep}}
     assert kept_from({"reason": "r", "reason_said": deep}) is None
+
+
+def test_a_restored_node_taking_a_refused_change_set_again_keeps_its_reason_by_key(
+    province: Network,
+) -> None:
+    assert backup(province, COUNTY).number == 1
+    unknown = ID(999997)
+    send(province, [adjust("increase", unknown, 100)])
+    [before] = rows(province, COUNTY, changeset_log)
+    assert before.verdict == "rejected" and before.reason_said
+    bring_back(province, COUNTY, lose(province, COUNTY))
+    assert sync_network(province.path, until_quiet=True, max_rounds=40).quiet
+    # taken again with the receipt it signed then: its reason, by key too, as that says
+    [after] = rows(province, COUNTY, changeset_log)
+    assert (after.id, after.receipt_id) == (before.id, before.receipt_id)
+    assert (after.reason, after.reason_said) == (before.reason, before.reason_said)
+    refused = run(province, COUNTY, "appropriations", "--refused")
+    assert f"调增的指标 {unknown} 在本节点不存在" in refused.output
