@@ -526,9 +526,8 @@ def _log(
     sent_at: datetime | None = None,
     by_key: str | None = None,
 ) -> None:
-    """Log a change-set taken here, with its verdict and signed receipt; the reason of a
-    refusal in English and, when it was said by key, by key beside it (or ``by_key``,
-    as the receipt signed here before says it)."""
+    """Log a change-set taken here, with its verdict and signed receipt; a refusal's reason
+    in English and by key beside it (``by_key``: as a receipt signed here before says)."""
     header = verified.header
     conn.execute(
         changeset_log.insert().values(
