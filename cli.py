@@ -1404,7 +1404,8 @@ def outbox_command(ctx: click.Context, include_all: bool, lang: str) -> None:
     for e, line in zip(entries, lines[2:], strict=True):
         click.echo(line)
         if e.filename in damaged:
-            message = words["outbox.damaged"].format(file=e.filename, error=damaged[e.filename])
+            error = shown(damaged[e.filename], words)
+            message = words["outbox.damaged"].format(file=e.filename, error=error)
             click.echo(f"  {message}")
 
 

@@ -73,6 +73,11 @@ _WHAT = {
 }
 
 
+def _error(failure: Failure) -> str:
+    """The last error of ``failure``, by key when it was kept so (see :func:`recalled`)."""
+    return recalled(failure.error, failure.error_said)
+
+
 def _failure_alert(failure: Failure) -> Alert:
     name = failure.name.partition(":")[2] if failure.stage is Stage.FETCH else failure.name
     where = (
@@ -82,14 +87,14 @@ def _failure_alert(failure: Failure) -> Alert:
         return Alert(
             "damaged",
             name,
-            said("alert_damaged", error=failure.error, attempts=failure.attempts),
+            said("alert_damaged", error=_error(failure), attempts=failure.attempts),
         )
     what = _WHAT[failure.stage]
     if failure.parked:
         return Alert(
             "parked",
             name + where,
-            said("alert_parked", what=what, attempts=failure.attempts, error=failure.error),
+            said("alert_parked", what=what, attempts=failure.attempts, error=_error(failure)),
         )
     return Alert(
         "retrying",
@@ -99,7 +104,7 @@ def _failure_alert(failure: Failure) -> Alert:
             what=what,
             attempts=failure.attempts,
             max=MAX_ATTEMPTS,
-            error=failure.error,
+            error=_error(failure),
         ),
     )
 
@@ -217,7 +222,7 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
         )
         if failure is not None:
             state = "damaged" if failure.damaged else "retrying"
-            why = said("flight_failing", kind=kind, seq=entry.seq, error=failure.error)
+            why = said("flight_failing", kind=kind, seq=entry.seq, error=_error(failure))
         found.append(Unsettled(me, f"{me} -> {entry.recipient}", state, why))
     for entry in unsent:
         failure = failing.get((Stage.RECEIPT, entry.receipt_file))
@@ -227,7 +232,7 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
         why = (
             said("flight_receipt_unsent", seq=entry.seq)
             if failure is None
-            else said("flight_receipt_failing", seq=entry.seq, error=failure.error)
+            else said("flight_receipt_failing", seq=entry.seq, error=_error(failure))
         )
         found.append(Unsettled(me, f"{me} -> {entry.origin}", state, why))
     found.extend(_spooled(engine, spool, me, failing))
@@ -280,7 +285,7 @@ def _spooled(
             state = "parked" if failure.parked else "retrying"
             found.append(
                 Unsettled(
-                    me, "-", state, said("flight_file_failing", name=name, error=failure.error)
+                    me, "-", state, said("flight_file_failing", name=name, error=_error(failure))
                 )
             )
     return found

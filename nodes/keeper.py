@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.alerts import shown_time
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, PICKUP, UPLOAD_BATCH, keeper_of
-from nodes.labels import Said, said
+from nodes.labels import Said, recalled, said
 from nodes.settings import LOCAL_TIME
 from schema.backups import backup_catalogue
 from schema.engine import reading
@@ -500,7 +500,10 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
                 (
                     "backup",
                     f"seq {latest.seq}",
-                    said("alert_backup_refused", reason=latest.receipt_reason),
+                    said(
+                        "alert_backup_refused",
+                        reason=recalled(latest.receipt_reason, latest.receipt_reason_said),
+                    ),
                 )
             )
         elif now - latest.created_at > max_age:

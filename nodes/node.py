@@ -17,7 +17,7 @@ from nodes.alerts import Alert, alerts
 from nodes.capabilities import ALERTS, UPGRADE_STEPS
 from nodes.home import NodeHome, create_home
 from nodes.identity import settle_suite
-from nodes.labels import said
+from nodes.labels import recalled, said
 from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
 from nodes.topology import NodeSpec, Topology, load_topology
@@ -298,7 +298,8 @@ class Node:
 
     def damaged_copies(self) -> dict[str, str]:
         """This node's own stored copies found damaged (never sent): file name → why."""
-        return {f.name: f.error for f in attempts.failures(self.engine) if f.damaged}
+        failures = attempts.failures(self.engine)
+        return {f.name: recalled(f.error, f.error_said) for f in failures if f.damaged}
 
     def waiting(self) -> list[waiting.Waiting]:
         return waiting.waiting(self.engine, self.spool, self.spec.code)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from nodes.labels import Said, said
 from sync.attempts import MAX_ATTEMPTS, Failure
 from sync.channel import Outcome
+from sync.said import unlabelled
 
 __all__ = ["RoundSummary"]
 
@@ -107,7 +108,7 @@ class RoundSummary:
         """Count a file that failed this round and name it, with why: not ``doing`` yet
         (``collected`` or ``taken``; tried again next round), or parked at the bound (left
         where it is, or in quarantine)."""
-        why = failure.error.removeprefix(f"{name}: ")
+        why = unlabelled(failure.error, name)
         attempts = failure.attempts
         if failure.parked:
             self.parked += 1

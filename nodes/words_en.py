@@ -178,6 +178,11 @@ LISTINGS: dict[str, str] = {
     "reason.route": "route",
     "reason.rejoin": "rejoin",
     "reason.held": "held too long",
+    "stage.take": "take",
+    "stage.relay": "relay",
+    "stage.send": "send",
+    "stage.receipt": "receipt",
+    "stage.fetch": "fetch",
     # what 'fiscalsync demo' says (cli.py demo)
     "demo.calendar": "The demo's calendar starts on {start} (Beijing time).",
     "demo.created": "Demo province {name!r} created under {path}: {count} nodes,",

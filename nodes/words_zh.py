@@ -180,6 +180,11 @@ LISTINGS: dict[str, str] = {
     "reason.route": "无法转发",
     "reason.rejoin": "恢复重连",
     "reason.held": "滞留超期",
+    "stage.take": "接收",
+    "stage.relay": "转发",
+    "stage.send": "发送",
+    "stage.receipt": "回执",
+    "stage.fetch": "收取",
     # what 'fiscalsync demo' says (cli.py demo)
     "demo.calendar": "演示日历从 {start}（北京时间）开始。",
     "demo.created": "已在 {path} 下创建演示省 {name!r}：共 {count} 个节点，",

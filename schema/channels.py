@@ -105,6 +105,7 @@ outbox = Table(
     Column("receipt_reason", Text),
     Column("receipt_taken_at", UTCDateTime()),
     Column("purged_at", UTCDateTime()),
+    Column("receipt_reason_said", Text),
     UniqueConstraint("recipient", "seq"),
     Index(None, "acked_at", "next_attempt_at"),
 )
@@ -112,7 +113,10 @@ outbox = Table(
 
 ``receipt_taken_at`` is when the recipient took the change-set, by the recipient's clock,
 as its signed receipt says (``acked_at`` is when the receipt arrived, by this node's).
-``purged_at``: when the file and its receipt were let go (``fiscalsync purge``)."""
+``purged_at``: when the file and its receipt were let go (``fiscalsync purge``).
+``receipt_reason`` is in English, as the receipt says it; ``receipt_reason_said`` (JSON)
+keeps it by key when the receipt does too (a recipient of an earlier fiscalsync does not),
+to show it in the reader's language."""
 
 quarantine = Table(
     "quarantine",
@@ -152,13 +156,15 @@ file_attempt = Table(
     Column("last_failed_at", UTCDateTime(), nullable=False),
     Column("error", Text, nullable=False),
     Column("parked_at", UTCDateTime()),
+    Column("error_said", Text),
     CheckConstraint("stage IN ('take', 'relay', 'send', 'receipt', 'fetch')", name="stage"),
 )
 """Files that failed inside a sync round, by stage and file name, until they succeed.
 
 A failing file is retried on later rounds; after a bounded number of attempts (or at
 once, for a damaged copy of this node's own) it is parked (``parked_at``) and named in
-``status`` until it is taken, repaired or gone.
+``status`` until it is taken, repaired or gone. ``error`` is in English; ``error_said``
+(JSON) keeps it by key, when it was said by key, to show it in the reader's language.
 """
 
 relay_log = Table(

@@ -33,8 +33,10 @@ from sqlalchemy.engine import Connection, Engine
 from schema.channels import file_attempt
 from schema.engine import reading
 from schema.locks import insert_missing
+from schema.said import kept
 from sync.clock import Clock
 from sync.quarantine import quarantine_file
+from sync.said import said, unlabelled
 from sync.spool import Spool
 
 __all__ = [
@@ -59,10 +61,16 @@ class Stage(StrEnum):
     RECEIPT = "receipt"
     FETCH = "fetch"
 
+    @property
+    def family(self) -> str:
+        """Named in a message, a stage is labelled (``stage.take``) where it is shown."""
+        return "stage"
+
 
 @dataclass(frozen=True)
 class Failure:
-    """A file's failures so far."""
+    """A file's failures so far: the last ``error`` in English and, when it was said by
+    key, by key beside it (``error_said``, the JSON of :func:`schema.said.kept`)."""
 
     stage: Stage
     name: str
@@ -71,6 +79,7 @@ class Failure:
     first_failed_at: datetime
     last_failed_at: datetime
     parked_at: datetime | None
+    error_said: str | None = None
 
     @property
     def parked(self) -> bool:
@@ -91,6 +100,7 @@ class Failure:
             row.first_failed_at,
             row.last_failed_at,
             row.parked_at,
+            row.error_said,
         )
 
 
@@ -116,6 +126,7 @@ def failed(
                 "first_failed_at": now,
                 "last_failed_at": now,
                 "error": str(error),  # the English text, said by key or not
+                "error_said": kept(error),
             },
         )
         row = conn.execute(
@@ -128,9 +139,15 @@ def failed(
         conn.execute(
             file_attempt.update()
             .where(_where(stage, name))
-            .values(attempts=attempts, last_failed_at=now, error=str(error), parked_at=parked_at)
+            .values(
+                attempts=attempts,
+                last_failed_at=now,
+                error=str(error),
+                error_said=kept(error),
+                parked_at=parked_at,
+            )
         )
-    return Failure(stage, name, attempts, error, row.first_failed_at, now, parked_at)
+    return Failure(stage, name, attempts, error, row.first_failed_at, now, parked_at, kept(error))
 
 
 def count_failure(
@@ -141,8 +158,8 @@ def count_failure(
     and its failures forgotten, the quarantine entry keeping them."""
     failure = failed(engine, stage, path.name, error, clock)
     if failure.parked:
-        why = error.removeprefix(f"{path.name}: ")
-        detail = f"parked after {failure.attempts} failed rounds ({stage.value}); the last: {why}"
+        why = unlabelled(error, path.name)
+        detail = said("parked_after", attempts=failure.attempts, stage=stage, why=why)
         quarantine_file(engine, spool, path, "parked", detail, clock)
         with engine.begin() as conn:
             forget(conn, stage, path.name)

@@ -70,7 +70,7 @@ from schema.channels import changeset_log, channel_head, outbox
 from schema.locks import insert_missing, lock_rows
 from schema.said import kept
 from schema.types import format_utc, parse_utc
-from sync import attempts, changeset
+from sync import attempts, changeset, reasons
 from sync.attempts import Stage
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.clock import Clock, NotBefore
@@ -499,7 +499,7 @@ def _take(
                 "kind": header.kind,
                 "seq": header.seq,
                 "verdict": verdict,
-                "reason": None if reason is None else str(reason),  # English: JSON
+                **reasons.in_receipt(reason),  # English, and by key when said so
                 "state": state,
                 "taken_at": format_utc(now),
             }
@@ -524,9 +524,10 @@ def _log(
     applied_at: datetime,
     *,
     sent_at: datetime | None = None,
+    by_key: str | None = None,
 ) -> None:
-    """Log a change-set taken here, with its verdict and signed receipt; the reason of a
-    refusal in English and, when it was said by key, by key beside it."""
+    """Log a change-set taken here, with its verdict and signed receipt; a refusal's reason
+    in English and by key beside it (``by_key``: as a receipt signed here before says)."""
     header = verified.header
     conn.execute(
         changeset_log.insert().values(
@@ -541,7 +542,7 @@ def _log(
             applied_at=applied_at,
             verdict=verdict,
             reason=None if reason is None else str(reason),
-            reason_said=kept(reason),
+            reason_said=by_key or kept(reason),
             receipt_id=receipt_id,
             receipt_file=receipt_file,
             receipt_sent_at=sent_at,
@@ -612,6 +613,7 @@ def _take_receipt(
                     receipt_file=kept.name,
                     receipt_verdict=str(body.get("verdict")),
                     receipt_reason=body.get("reason"),
+                    receipt_reason_said=reasons.kept_from(body),
                     receipt_taken_at=taken_at,
                 )
             )
@@ -714,6 +716,7 @@ def store_receipt(
             receipt_file=receipt.header.filename,
             receipt_verdict=verdict,
             receipt_reason=body.get("reason"),
+            receipt_reason_said=reasons.kept_from(body),
             receipt_taken_at=_receipt_time(body.get("taken_at")),
         )
     )
@@ -788,6 +791,7 @@ def take_again(
         receipt.header.filename,
         taken_at,
         sent_at=now,
+        by_key=reasons.kept_from(body) if before == "rejected" else None,
     )
     _advance(conn, header.origin, signer.code, header.seq, verified.id, state, now)
     _keep_copy(spool, verified.path)

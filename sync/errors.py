@@ -144,7 +144,7 @@ def failure_message(exc: BaseException) -> str:
     Used where one file's failure is recorded and the round goes on.
     """
     if isinstance(exc, FiscalsyncError):
-        return str(exc.message)  # the English text of a message said by key
+        return exc.message  # said by key (its English text as a str), or a text
     translated = database_failure(exc)
     if translated is not None:
         return translated.message

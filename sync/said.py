@@ -41,7 +41,7 @@ def unlabelled(message: str, *labels: object) -> str:
     """``message`` without the ``LABEL: `` it starts with, when LABEL is one of ``labels``
     (a file's path or name); a message said by key stays said by key."""
     names = [str(label) for label in labels]
-    if isinstance(message, Said) and message.key == "labelled":
+    if isinstance(message, below.Said) and message.key == "labelled":
         values = dict(message.values)
         if str(values["label"]) in names:
             return values["what"]  # type: ignore[no-any-return]

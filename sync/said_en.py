@@ -319,6 +319,7 @@ FILES: dict[str, str] = {
     "now ({reason}): this node's restored state cannot honour its own receipt",
     "m.resent_channel_differs": "{name}: the channel from {origin} comes out other than this "
     "node's own receipt says",
+    "m.parked_after": "parked after {attempts} failed rounds ({stage}); the last: {why}",
 }
 
 BACKUPS: dict[str, str] = {

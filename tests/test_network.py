@@ -155,3 +155,15 @@ def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
     )
     assert status.returncode == 0, status.stderr
     assert "410000 河南省 (province)" in status.stdout
+
+
+@pytest.mark.slow
+def test_the_demo_reports_are_dated_by_the_demo_calendar(tmp_path: Path) -> None:
+    done = CliRunner().invoke(cli, ["demo", str(tmp_path / "demo")])
+    assert done.exit_code == 0, done.output
+    # the consolidation's 报送日期 is the latest of the reports summed: 孟津县's, sent
+    # late on the demo's calendar (2026-11-07), never the day the demo is run
+    assert "报送日期：2026-11-07" in done.output.splitlines()
+    with Node.open(tmp_path / "demo" / "410000") as node, node.engine.connect() as conn:
+        stamps = conn.execute(sa.text("SELECT created_at FROM outbox")).scalars().all()
+    assert stamps and all(str(s) < "2026-11-08" for s in stamps)

@@ -137,7 +137,7 @@ def work_a_month(
         syncs.append(sync_network(path, until_quiet=True, clock=clock))
 
     with Node.open(province) as node:
-        codes, changesets = import_codes(node, DEMO_CODES)
+        codes, changesets = import_codes(node, DEMO_CODES, clock=clock)
         lines = appropriations.read_allocations(DEMO_ALLOCATIONS, period.year)
         allocated = appropriations.allocate(node, lines, actor=ACTOR, clock=clock)
     settle()

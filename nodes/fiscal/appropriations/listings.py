@@ -217,7 +217,7 @@ def history(node: Node, ident: str) -> History:
                 outbox.c.receipt_id,
                 outbox.c.receipt_verdict.label("verdict"),
                 outbox.c.receipt_reason.label("reason"),
-                sa.null().label("reason_said"),  # the recipient's: its receipt's English
+                outbox.c.receipt_reason_said.label("reason_said"),
             ).select_from(
                 appropriation_event.outerjoin(
                     outbox, outbox.c.id == appropriation_event.c.changeset_id
@@ -300,7 +300,7 @@ def refused(node: Node) -> list[Refusal]:
             r.recipient,
             int(r.seq),
             r.receipt_taken_at or r.acked_at or r.created_at,
-            r.receipt_reason or "",
+            recalled(r.receipt_reason or "", r.receipt_reason_said),
         )  # fmt: skip
         for r in sent
     ]
