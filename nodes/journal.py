@@ -11,11 +11,11 @@ A step of the journal is dated by this node's own clock: its own change-set by t
 snapshot up to a point in time, each through the path it took the first time:
 
 - its own change-set goes back into the outbox, same seq, prev and bytes
-  (:func:`sync.channel.adopt_own`), and the capability's adopter redoes what sending
+  (:func:`sync.returned.adopt_own`), and the capability's adopter redoes what sending
   it did (the issuer's appropriation, counters and digests); the recipient's receipt is
   kept with it when the recipient had signed it by then;
 - one it took is taken again through the exactly-once apply
-  (:func:`sync.channel.take_again`) with the receipt it signed then: the verdict, and
+  (:func:`sync.returned.take_again`) with the receipt it signed then: the verdict, and
   the channel state that receipt names, must come out the same.
 
 Each channel is redone in sequence order, and the channels are interleaved by their
@@ -42,7 +42,7 @@ from nodes.labels import said
 from nodes.policy import authorizer
 from schema.channels import channel_head, outbox
 from schema.types import parse_utc
-from sync import changeset, channel
+from sync import changeset, channel, returned
 from sync.backup.envelope import BackupDamaged
 from sync.changeset import Header, Verified
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -122,7 +122,7 @@ class Replayer:
         now = self.clock.now()
         for step in steps:
             if step.own:
-                entry = channel.adopt_own(conn, self.spool, step.changeset, now)
+                entry = returned.adopt_own(conn, self.spool, step.changeset, now)
                 kind = step.changeset.header.kind
                 adopter = self.adopters.get(kind)
                 if adopter is not None:
@@ -135,7 +135,7 @@ class Replayer:
                     self._store(conn, entry, step.receipt, now)
                 own += 1
             else:
-                channel.take_again(
+                returned.take_again(
                     conn,
                     self.spool,
                     step.changeset,
@@ -165,7 +165,7 @@ class Replayer:
         no longer holds the change-set, which stays unacknowledged and goes to it again."""
         if why_void(conn, receipt.header, int(entry.seq), "in_seq") is not None:
             return
-        verdict = channel.store_receipt(conn, self.spool, entry, receipt, now)
+        verdict = returned.store_receipt(conn, self.spool, entry, receipt, now)
         self.acknowledged(conn, entry, verdict)
 
 

@@ -10,11 +10,11 @@ stands in its restored state (:mod:`nodes.rejoin_request`). A peer answers with 
 carries, byte for byte:
 
 - the node's own change-sets it took past that point, each with its signed receipt:
-  the node takes them back (:func:`sync.channel.adopt_own`, then the capability's
+  the node takes them back (:func:`sync.returned.adopt_own`, then the capability's
   adopter redoes what sending them did) and goes on after them, same seq, prev and id;
 - its own change-sets to the node past that point, each with the receipt the node
   signed before it was restored when it has one: the node takes them again and its
-  verdict stands (:func:`sync.channel.take_again`); those without are taken as new.
+  verdict stands (:func:`sync.returned.take_again`); those without are taken as new.
 
 Every answer also carries the peer's revocation list, which the node adopts when it is
 newer *before* it checks the answer (:func:`adopt_carried_crl`): restored, it holds its
