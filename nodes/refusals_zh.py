@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from nodes.refusals_rows_zh import ROWS
 from nodes.refusals_sync_zh import SYNC_MESSAGES
+from nodes.refusals_usage_zh import USAGE
 
 __all__ = ["MESSAGES"]
 
 MESSAGES: dict[str, str] = {
     **SYNC_MESSAGES,  # sync/… what sync says (nodes/refusals_sync_zh.py)
     **ROWS,  # the problems of a batch or table file (nodes/refusals_rows_zh.py)
+    **USAGE,  # a misuse of the command line (nodes/refusals_usage_zh.py)
     # what a province's sync rounds report (network sync), what is still in flight
     "m.net_round": "第 {number} 轮：{summary}",
     "m.net_rounds": "共 {rounds} 轮；{state}。",
