@@ -422,8 +422,10 @@ def _current_language(args: Sequence[str] = ()) -> str:
     command line, or in ``args``), else the locale."""
     ctx = click.get_current_context(silent=True)
     meta = ctx.meta if ctx is not None else {}
-    return meta.get(LANG_META) or _written_language(args or meta.get(ARGS_META, ())) or (
-        _locale_language()
+    return (
+        meta.get(LANG_META)
+        or _written_language(args or meta.get(ARGS_META, ()))
+        or _locale_language()
     )
 
 

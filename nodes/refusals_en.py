@@ -58,7 +58,6 @@ MESSAGES: dict[str, str] = {
     "codeset.econ": "economic classification",
     "codeset.fund": "fund type",
     "m.changes_columns_hint": "the first line must be: {columns}",
-    "m.changes_bad_rows": "{count} bad row(s) in {name}, nothing imported: {problems}",
     "m.changes_unknown_codes": "{count} changed code(s) not in the code sets: {problems}",
     "m.changes_unknown_codes_hint": "an old code is of the year before, a new one of the year imported (in the file or known here)",
     "m.changes_need_year": "--changes maps codes into a year: give --year",

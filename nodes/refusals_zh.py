@@ -45,7 +45,6 @@ MESSAGES: dict[str, str] = {
     "codeset.econ": "经济分类",
     "codeset.fund": "资金性质",
     "m.changes_columns_hint": "第一行应为：{columns}",
-    "m.changes_bad_rows": "{name} 中有 {count} 行有误，未导入任何内容：{problems}",
     "m.changes_unknown_codes": "{count} 个变动编码不在编码集中：{problems}",
     "m.changes_unknown_codes_hint": "原编码须为上一年度的编码，新编码须为导入年度的编码（在文件中或本节点已有）",
     "m.changes_need_year": "--changes 把编码对应到某一年度：请给出 --year",

@@ -130,8 +130,8 @@ def test_a_mapping_to_codes_not_in_the_code_sets_is_refused_and_nothing_is_writt
     )  # fmt: skip
     assert unknown.exit_code == 3
     assert unknown.stderr.startswith("错误：2 个变动编码不在编码集中："), unknown.stderr
-    assert "func 2050299 is not a code of 2027" in unknown.stderr
-    assert "econ 59998 is not a code of 2026" in unknown.stderr
+    assert "func 2050299 不是 2027 年度的编码" in unknown.stderr
+    assert "econ 59998 不是 2026 年度的编码" in unknown.stderr
     assert "提示：原编码须为上一年度的编码" in unknown.stderr
     assert stored(province, "410000") == before
 
@@ -141,9 +141,10 @@ def test_a_mapping_to_codes_not_in_the_code_sets_is_refused_and_nothing_is_writt
                                  "func,2050203,2050201", "func,2050203,2050202")),
     )  # fmt: skip
     assert bad.exit_code == 3
-    assert bad.stderr.startswith("Error: 3 bad row(s) in changes-2027.csv, nothing imported: ")
-    for problem in ("row 2: codeset 'region'", "row 3: 2050202 is mapped to itself",
-                    "row 5: func 2050203 is mapped twice"):  # fmt: skip
+    assert bad.stderr.startswith("Error: 3 problem(s), nothing imported\n")
+    for problem in ("changes-2027.csv row 2: codeset 'region'",
+                    "changes-2027.csv row 3: 2050202 is mapped to itself",
+                    "changes-2027.csv row 5: func 2050203 is mapped twice"):  # fmt: skip
         assert problem in bad.stderr
     no_year = run(
         province, "410000", "codes", "import", str(codes),
