@@ -48,7 +48,7 @@ from nodes.fiscal.code_changes import listed as changed_codes
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import LANGUAGES, Said, labels, recalled, said, say, shown
+from nodes.labels import LANGUAGES, Said, joined, labels, recalled, said, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import add_node, move_node, retire_node, sync_network
@@ -1094,7 +1094,8 @@ def changeset() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--ops", "limit", default=10, show_default=True, help="How many operations to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
+@_lang_option
+def changeset_inspect(file: Path, limit: int, as_json: bool, lang: str) -> None:
     """Print a change-set's header and its first operations (nothing is verified).
 
     \b
@@ -1105,10 +1106,10 @@ def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
         return
+    words = labels(lang)
     for label, value in view.header_rows():
-        click.echo(f"{label:<10} {value}")
-    shown = len(view.operations)
-    click.echo(f"operations (first {shown} of {view.header.count}):")
+        click.echo(f"{_pad(words[f'cs.{label}'], 11)}{value}")
+    click.echo(words["cs.operations"].format(shown=len(view.operations), count=view.header.count))
     for op in view.operations:
         click.echo("  " + json.dumps(op, ensure_ascii=False))
 
@@ -1120,7 +1121,7 @@ def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
 def changeset_verify(ctx: click.Context, file: Path, lang: str) -> None:
     """Verify a change-set for this node: framing, body, signature, certificate, rights.
 
-    Prints OK and the change-set id, or the precise reason with its own exit status
+    Prints OK (核验通过) and the change-set id, or the precise reason with its own exit status
     (10 malformed, 11 integrity, 12 signature, 13 certificate, 14 not for this node,
     15 not authorized).
 
@@ -1130,10 +1131,18 @@ def changeset_verify(ctx: click.Context, file: Path, lang: str) -> None:
     """
     with Node.open(_home(ctx), check_schema=False) as node:
         verified = node.verify_changeset(file)
-    header = verified.header
-    click.echo(f"OK {verified.id}")
+    header, words = verified.header, labels(lang)
+    click.echo(words["cs.verified"].format(id=verified.id))
     click.echo(
-        f"   {header.kind} {header.origin} -> {header.recipient}, seq {header.seq}, {header.count} operations, signed by {verified.signer.code} ({verified.signer.role})"
+        words["cs.verified_detail"].format(
+            kind=say(words, "kind", header.kind),
+            origin=header.origin,
+            recipient=header.recipient,
+            seq=header.seq,
+            count=header.count,
+            signer=verified.signer.code,
+            role=say(words, "role", verified.signer.role),
+        )
     )
 
 
@@ -2848,12 +2857,14 @@ def agent_command(
             raise _usage("once_one_home")
         hosting.run_homes(
             list(homes_folders),
-            on_start=lambda jobs: click.echo("Agent started: " + "; ".join(jobs)),
+            on_start=lambda jobs: click.echo(
+                _in_language(said("agent_started", jobs=joined(jobs)))
+            ),
             metrics_port=metrics_port,
             log_format=log_format,
             retry_seconds=retry_seconds,
         )
-        click.echo("Agent stopped.")
+        click.echo(_in_language(said("agent_stopped")))
         return
     home = _home(ctx)
     if once:
@@ -2870,11 +2881,13 @@ def agent_command(
         return
     agent.run_agent(
         home,
-        on_start=lambda jobs: click.echo("Agent started: " + ", ".join(jobs)),
+        on_start=lambda jobs: click.echo(
+            _in_language(said("agent_started", jobs=joined(jobs, "listed")))
+        ),
         metrics_port=metrics_port,
         log_format=log_format,
     )
-    click.echo("Agent stopped.")
+    click.echo(_in_language(said("agent_stopped")))
 
 
 # --- backups (备份) and restore (恢复) -------------------------------------------------------

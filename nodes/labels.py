@@ -113,9 +113,10 @@ def said(key: str, /, **values: Any) -> Said:
     return Said(key, tuple(values.items()))
 
 
-def joined(problems: list[str]) -> str:
-    """``problems`` said as one, each after the other (``a; b``: ``and_then``)."""
-    return functools.reduce(lambda first, then: said("and_then", first=first, then=then), problems)
+def joined(parts: list[str], key: str = "and_then") -> str:
+    """``parts`` said as one, each after the other: ``a; b`` (``and_then``), ``a, b``
+    (``listed``)."""
+    return functools.reduce(lambda first, then: said(key, first=first, then=then), parts)
 
 
 def recalled(text: str, kept: str | None) -> str:

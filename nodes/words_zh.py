@@ -69,6 +69,39 @@ LABELS: dict[str, str] = {
 }
 
 LISTINGS: dict[str, str] = {
+    # what the agent runs, said when it starts (its log lines stay in English)
+    "m.listed": "{first}，{then}",
+    "m.agent_started": "代理已启动：{jobs}",
+    "m.agent_stopped": "代理已停止。",
+    "m.agent_sync": "每 {seconds} 秒同步一次",
+    "m.agent_revocation": "吊销列表（{ca}）过半有效期时重新发布",
+    "m.agent_check": "每天 {time}（{zone}）自检",
+    "m.agent_purge": "每天 {time} 清理 {days} 天前的文件",
+    "m.agent_backup": "每晚 {time} 备份",
+    "m.agent_keeper": "每晚 {time} 核验在此保管的备份",
+    "m.agent_report": "每月 {days} 日 {time}（{zone}）生成报表",
+    "m.agent_reconcile": "每月 {day} 日 {time}（{zone}）对账",
+    "m.agent_metrics": "Prometheus 监控数据：{url}",
+    "m.agent_home": "{code}（{jobs}）",
+    "m.agent_homes_waiting": "{count} 个节点目录每 {seconds} 秒重试一次",
+    "m.agent_homes_scanned": "每 {seconds} 秒扫描一次 {folders}",
+    # changeset inspect and verify
+    "cs.id": "编号",
+    "cs.kind": "类型",
+    "cs.origin": "发送方",
+    "cs.recipient": "接收方",
+    "cs.seq": "序号",
+    "cs.prev": "前一编号",
+    "cs.created": "生成时间",
+    "cs.count": "操作数",
+    "cs.body": "正文摘要",
+    "cs.suite": "算法套件",
+    "cs.signer": "签名证书",
+    "cs.epoch": "epoch",
+    "cs.operations": "操作（前 {shown} 项，共 {count} 项）：",
+    "cs.verified": "核验通过 {id}",
+    "cs.verified_detail": "   {kind} {origin} → {recipient}，序号 {seq}，{count} 项操作，"
+    "签名者 {signer}（{role}）",
     # status
     "st.node": "节点",
     "st.parent": "上级",
