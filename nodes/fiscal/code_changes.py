@@ -162,10 +162,11 @@ def check_known(
 
 
 def check_unchanged(conn: Connection, found: Iterable[CodeChange]) -> None:
-    """No change held here is mapped anew: once sent, a carry-over may already have taken
-    an old code's new one anywhere in the province, and one made after a remapping would
-    take another. The same mapping imported again is no change; all problems at once."""
-    problems = []
+    """No change held here is mapped anew, the province's or a national one (``changes.csv``
+    of a shipped year): once sent, a carry-over may already have taken an old code's new
+    one anywhere in the province, and one made after a remapping would take another. The
+    same mapping again is no change; every conflict named at once, of every year."""
+    problems, years = [], set()
     for change in found:
         held = conn.execute(
             sa.select(code_change.c.new_code).where(
@@ -176,9 +177,10 @@ def check_unchanged(conn: Connection, found: Iterable[CodeChange]) -> None:
         ).scalar_one_or_none()
         if held is not None and held != change.new:
             problems.append(f"{change.codeset} {change.old} → {held} ≠ {change.new}")
+            years.add(str(change.year))
     if problems:
         raise InputError(
-            said("changes_remapped", count=len(problems), year=next(iter(found)).year,
+            said("changes_remapped", count=len(problems), year=", ".join(sorted(years)),
                  problems="; ".join(problems)),
             hint=said("changes_remapped_hint"),
         )  # fmt: skip
@@ -195,7 +197,8 @@ def parse_change(op: Mapping[str, Any], where: str) -> CodeChange:
 
 
 def store_changes(conn: Connection, found: Iterable[CodeChange]) -> int:
-    """Insert or replace changes; return how many."""
+    """Insert or replace changes (one held with the same new code is left as it is);
+    return how many were given."""
     count = 0
     for change in found:
         key = (
@@ -204,9 +207,10 @@ def store_changes(conn: Connection, found: Iterable[CodeChange]) -> int:
             & (code_change.c.old_code == change.old)
         )
         values = {"new_code": change.new, "is_extension": change.extension}
-        if conn.execute(sa.select(code_change.c.old_code).where(key)).first() is None:
+        held = conn.execute(sa.select(code_change.c.new_code).where(key)).first()
+        if held is None:
             conn.execute(code_change.insert().values(**change.as_row()))
-        else:
+        elif held.new_code != change.new:
             conn.execute(code_change.update().where(key).values(**values))
         count += 1
     return count

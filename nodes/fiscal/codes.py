@@ -319,7 +319,17 @@ def national_years(directory: Path = config.CODESETS) -> list[int]:
 
 
 def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
-    """Load every shipped national code set into a new node's database; return the count."""
+    """Load every shipped national code set into a new node's database; return the count.
+
+    A year's ``changes.csv`` (its changed codes) maps no code held here anew, as an
+    import may not (:func:`check_unchanged`): refused whole, every conflict named."""
+    shipped = [
+        change
+        for year in national_years(directory)
+        if (directory / str(year) / CHANGES_FILE).is_file()
+        for change in read_changes(directory / str(year) / CHANGES_FILE, year, extension=False)
+    ]
+    check_unchanged(conn, shipped)
     files = []
     for year in national_years(directory):
         for path in sorted((directory / str(year)).glob("*.csv")):
@@ -331,12 +341,6 @@ def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
     rows = ((i.codeset, i.year, i.code, i.name, i.parent, i.level, i.extension) for i in items)
     columns = ("codeset", "year", "code", "name", "parent_code", "level", "is_extension")
     insert_rows(conn, code_item, columns, rows)
-    shipped = [
-        change
-        for year in national_years(directory)
-        if (directory / str(year) / CHANGES_FILE).is_file()
-        for change in read_changes(directory / str(year) / CHANGES_FILE, year, extension=False)
-    ]
     store_changes(conn, shipped)
     return len(items) + len(shipped)
 
