@@ -574,7 +574,7 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
         click.echo(f"{_pad(words['st.alerts'], width)}{len(report.alerts) or words['st.none']}")
     for alert in report.alerts:
         kind = _pad(say(words, "alert", alert.kind), 12)
-        click.echo(f"  {kind}{alert.subject}: {shown(alert.detail, words)}")
+        click.echo(f"  {kind}{shown(alert.subject, words)}: {shown(alert.detail, words)}")
 
 
 def _local(moment: datetime, zone: tzinfo) -> str:
