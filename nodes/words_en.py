@@ -450,6 +450,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_problem_purged_yours": "seq {seq} from {me} was purged here (older than the "
     "retention)",
     "m.rejoin_request_bad": "{file}: not a well-formed rejoin request",
+    "m.rejoin_kept_bad": "{file}: not a well-formed rejoin kept message",
     "m.rejoin_epoch_bad": "{file}: epoch {epoch!r} is not 32 hex digits",
     "m.rejoin_replaces_bad": "{file}: replaces {replaces!r} is not a request id",
     "m.rejoin_kind_bad": "{file}: a rejoin change-set that is neither request, answer, notice "

@@ -431,6 +431,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_problem_not_sent": "其从 {me} 收下的序号 {seq} 不是 {me} 发出的那个变更集",
     "m.rejoin_problem_purged_yours": "{me} 发出的序号 {seq} 已在此清理（超过保留期）",
     "m.rejoin_request_bad": "{file}：不是格式正确的恢复重连请求",
+    "m.rejoin_kept_bad": "{file}：不是格式正确的恢复重连保留消息",
     "m.rejoin_epoch_bad": "{file}：epoch {epoch!r} 不是 32 位十六进制数",
     "m.rejoin_replaces_bad": "{file}：replaces {replaces!r} 不是请求编号",
     "m.rejoin_kind_bad": "{file}：恢复重连变更集既不是请求、应答、通知，也不是保留消息",
