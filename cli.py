@@ -48,7 +48,7 @@ from nodes.fiscal.code_changes import listed as changed_codes
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import Said, labels, recalled, said, say, shown
+from nodes.labels import LANGUAGES, Said, joined, labels, recalled, said, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import add_node, move_node, retire_node, sync_network
@@ -128,8 +128,59 @@ class Failure(click.ClickException):
             click.echo(words["m.hint"].format(what=shown(self.hint, words)), err=True)
 
 
-class _Group(click.Group):
+ARGS_META = "fiscalsync.args"
+"""The command line as given (``ctx.meta``), to find its ``--lang`` when click refuses it
+before the option is read."""
+
+
+class _SaysMisuse:
+    """A command whose misuse by click (a missing option, an unknown one, a bad value)
+    is said by key in the operator's language, with a hint to its ``--help``: one path
+    out, the exit status of click's usage errors (2)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        given = list(args)
+        try:
+            ctx: click.Context = super().make_context(  # type: ignore[misc]
+                info_name, args, parent, **extra
+            )
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # the help itself, as asked
+        except click.UsageError as exc:
+            path = " ".join(p for p in (parent.command_path if parent else "", info_name) if p)
+            left = self._extra(info_name, given, parent) if type(exc) is click.UsageError else []
+            raise _misuse(exc, path or "fiscalsync", given, left) from exc
+        if parent is None:
+            ctx.meta[ARGS_META] = given
+        return ctx
+
+    def _extra(
+        self, info_name: str | None, args: list[str], parent: click.Context | None
+    ) -> list[str]:
+        """The arguments left over by the command line ``args``: read again, leniently."""
+        try:
+            ctx = super().make_context(  # type: ignore[misc]
+                info_name, list(args), parent, resilient_parsing=True
+            )
+        except click.UsageError:
+            return []
+        return list(ctx.args)
+
+
+class _Command(_SaysMisuse, click.Command):
+    """A command whose misuse is said in the operator's language (:class:`_SaysMisuse`)."""
+
+
+class _Group(_SaysMisuse, click.Group):
     """Lists commands in declared order and translates our errors into :class:`Failure`."""
+
+    command_class = _Command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
@@ -137,11 +188,14 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:  # an unknown command, none given, a misused value
+            raise _misuse(exc, ctx.command_path, ctx.meta.get(ARGS_META, []), []) from exc
         except FiscalsyncError as exc:
             details = exc.problems if isinstance(exc, TopologyError | RowsRefused) else ()
-            lang = ctx.meta.get(LANG_META) or _locale_language()
             hint = _default_hint(exc)
-            raise Failure(exc.message, hint, details, exc.exit_code, lang) from exc
+            raise Failure(exc.message, hint, details, exc.exit_code, _current_language()) from exc
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): stop quietly
             sys.exit(0)
@@ -153,9 +207,106 @@ class _Group(click.Group):
             failure = database_failure(exc)
             if failure is None:
                 raise
-            lang = ctx.meta.get(LANG_META) or _locale_language()
             hint = _default_hint(failure)
-            raise Failure(failure.message, hint, code=failure.exit_code, lang=lang) from exc
+            raise Failure(
+                failure.message, hint, code=failure.exit_code, lang=_current_language()
+            ) from exc
+
+
+def _misuse(exc: click.UsageError, command: str, args: Sequence[str], extra: list[str]) -> Failure:
+    """Click's usage error ``exc`` of ``command`` (its command line ``args``, the arguments
+    it did not take ``extra``), said by key from what it names, with a hint to its help."""
+    lang = _current_language(args)
+    hint = said("usage_hint", command=command)
+    return Failure(_misuse_said(exc, args, extra), hint, code=exc.exit_code, lang=lang)
+
+
+def _misuse_said(exc: click.UsageError, args: Sequence[str], extra: list[str]) -> Said:
+    """What ``exc`` says, by its kind and what it names (never by its English text)."""
+    if isinstance(exc, click.MissingParameter):
+        param = exc.param
+        kind = exc.param_type or (param.param_type_name if param is not None else "parameter")
+        if kind not in ("option", "argument"):
+            kind = "parameter"
+        missing = said(f"usage_missing_{kind}", name=_param_name(exc))
+        if param is not None and isinstance(param.type, click.Choice):
+            return said("usage_choose", what=missing, choices=_choices(param.type))
+        return missing
+    if isinstance(exc, click.BadParameter):
+        problem = _value_problem(exc.param, exc.message)
+        if exc.param is None and exc.param_hint is None:
+            return said("usage_bad_value_bare", problem=problem)
+        given = _given(exc.param, args)
+        if given is not None:
+            return said("usage_bad_given", value=given, name=_param_name(exc), problem=problem)
+        return said("usage_bad_value", name=_param_name(exc), problem=problem)
+    if isinstance(exc, click.NoSuchOption | click.NoSuchCommand):
+        if isinstance(exc, click.NoSuchOption):
+            unknown = said("usage_no_option", name=exc.option_name)
+        else:
+            unknown = said("usage_no_command", name=exc.command_name)
+        if exc.possibilities:
+            return said("usage_did_you_mean", what=unknown, names=", ".join(exc.possibilities))
+        return unknown
+    if isinstance(exc, click.BadOptionUsage):
+        command = exc.ctx.command if exc.ctx is not None else None
+        options = [p for p in command.params if exc.option_name in p.opts] if command else []
+        flag = any(isinstance(p, click.Option) and p.is_flag for p in options)
+        key = "usage_option_takes_no_value" if flag else "usage_option_needs_value"
+        return said(key, name=exc.option_name)
+    if type(exc) is click.UsageError and extra:
+        return said("usage_extra_arguments", args=" ".join(extra))
+    if type(exc) is click.UsageError and isinstance(exc.ctx and exc.ctx.command, click.Group):
+        return said("usage_missing_command")
+    return said("usage_misused", problem=exc.format_message())
+
+
+def _param_name(exc: click.BadParameter) -> str:
+    """How click names the parameter of ``exc`` (``'--year'``, ``'FILE'``)."""
+    hint = exc.param_hint
+    if hint is None and exc.param is not None:
+        hint = exc.param.get_error_hint(exc.ctx)  # type: ignore[arg-type]
+    if hint is None:
+        return "-"
+    return hint if isinstance(hint, str) else " / ".join(repr(h) for h in hint)
+
+
+def _choices(kind: click.Choice) -> str:  # type: ignore[type-arg]
+    return ", ".join(str(c) for c in kind.choices)
+
+
+def _value_problem(param: click.Parameter | None, message: str) -> Said | str:
+    """What a value of ``param`` must be, by its type; else ``message`` as it was given
+    (said by our own code, or by a type this does not know)."""
+    kind = param.type if param is not None else None
+    if isinstance(kind, click.Choice):
+        return said("usage_one_of", choices=_choices(kind))
+    if isinstance(kind, click.IntRange):
+        if kind.min is not None and kind.max is not None:
+            return said("usage_whole_from_to", low=kind.min, high=kind.max)
+        if kind.min is not None:
+            return said("usage_whole_from", low=kind.min)
+        return said("usage_whole_to", high=kind.max)
+    if isinstance(kind, click.types.IntParamType):
+        return said("usage_whole_number")
+    if isinstance(kind, click.types.FloatParamType):
+        return said("usage_number")
+    if isinstance(kind, click.Path) and not (kind.file_okay and kind.dir_okay):
+        return said("usage_a_file" if kind.file_okay else "usage_a_folder")
+    return message
+
+
+def _given(param: click.Parameter | None, args: Sequence[str]) -> str | None:
+    """The value given to the option ``param`` on the command line ``args``, if found."""
+    if not isinstance(param, click.Option):
+        return None
+    for index, arg in enumerate(args):
+        for name in param.opts:
+            if arg == name and index + 1 < len(args):
+                return args[index + 1]
+            if arg.startswith(f"{name}="):
+                return arg.split("=", 1)[1]
+    return None
 
 
 def _default_hint(exc: FiscalsyncError) -> str:
@@ -266,10 +417,26 @@ def init(home: Path, code: str, topology_file: Path, db_url: str | None, lang: s
     click.echo(_next_steps(created.path, code, role, words))
 
 
-def _current_language() -> str:
-    """The language of the command running (its ``--lang``, else the locale)."""
+def _current_language(args: Sequence[str] = ()) -> str:
+    """The language of the command running: its ``--lang`` (read, else as written on its
+    command line, or in ``args``), else the locale."""
     ctx = click.get_current_context(silent=True)
-    return (ctx.meta.get(LANG_META) if ctx is not None else None) or _locale_language()
+    meta = ctx.meta if ctx is not None else {}
+    return (
+        meta.get(LANG_META)
+        or _written_language(args or meta.get(ARGS_META, ()))
+        or _locale_language()
+    )
+
+
+def _written_language(args: Sequence[str]) -> str | None:
+    """The language a command line names (``--lang en``, ``--lang=zh``), if one."""
+    for index, arg in enumerate(args):
+        value = args[index + 1] if arg == "--lang" and index + 1 < len(args) else None
+        value = arg.split("=", 1)[1] if arg.startswith("--lang=") else value
+        if value in LANGUAGES:
+            return value
+    return None
 
 
 def _in_language(text: Said) -> str:
@@ -277,9 +444,12 @@ def _in_language(text: Said) -> str:
     return str(shown(text, labels(_current_language())))
 
 
-def _usage(key: str, **values: Any) -> click.UsageError:
-    """A misuse of the command line, said by key in the command's language."""
-    return click.UsageError(_in_language(said(key, **values)))
+def _usage(key: str, **values: Any) -> Failure:
+    """A misuse of the command line, said by key in the command's language, with a hint
+    to the command's help (status 2, as click's own)."""
+    ctx = click.get_current_context(silent=True)
+    hint = said("usage_hint", command=ctx.command_path if ctx is not None else "fiscalsync")
+    return Failure(said(key, **values), hint, code=2, lang=_current_language())
 
 
 @cli.command()
@@ -404,7 +574,7 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
         click.echo(f"{_pad(words['st.alerts'], width)}{len(report.alerts) or words['st.none']}")
     for alert in report.alerts:
         kind = _pad(say(words, "alert", alert.kind), 12)
-        click.echo(f"  {kind}{alert.subject}: {shown(alert.detail, words)}")
+        click.echo(f"  {kind}{shown(alert.subject, words)}: {shown(alert.detail, words)}")
 
 
 def _local(moment: datetime, zone: tzinfo) -> str:
@@ -924,7 +1094,8 @@ def changeset() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--ops", "limit", default=10, show_default=True, help="How many operations to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
+@_lang_option
+def changeset_inspect(file: Path, limit: int, as_json: bool, lang: str) -> None:
     """Print a change-set's header and its first operations (nothing is verified).
 
     \b
@@ -935,10 +1106,10 @@ def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
         return
+    words = labels(lang)
     for label, value in view.header_rows():
-        click.echo(f"{label:<10} {value}")
-    shown = len(view.operations)
-    click.echo(f"operations (first {shown} of {view.header.count}):")
+        click.echo(f"{_pad(words[f'cs.{label}'], 11)}{value}")
+    click.echo(words["cs.operations"].format(shown=len(view.operations), count=view.header.count))
     for op in view.operations:
         click.echo("  " + json.dumps(op, ensure_ascii=False))
 
@@ -950,7 +1121,7 @@ def changeset_inspect(file: Path, limit: int, as_json: bool) -> None:
 def changeset_verify(ctx: click.Context, file: Path, lang: str) -> None:
     """Verify a change-set for this node: framing, body, signature, certificate, rights.
 
-    Prints OK and the change-set id, or the precise reason with its own exit status
+    Prints OK (核验通过) and the change-set id, or the precise reason with its own exit status
     (10 malformed, 11 integrity, 12 signature, 13 certificate, 14 not for this node,
     15 not authorized).
 
@@ -960,10 +1131,18 @@ def changeset_verify(ctx: click.Context, file: Path, lang: str) -> None:
     """
     with Node.open(_home(ctx), check_schema=False) as node:
         verified = node.verify_changeset(file)
-    header = verified.header
-    click.echo(f"OK {verified.id}")
+    header, words = verified.header, labels(lang)
+    click.echo(words["cs.verified"].format(id=verified.id))
     click.echo(
-        f"   {header.kind} {header.origin} -> {header.recipient}, seq {header.seq}, {header.count} operations, signed by {verified.signer.code} ({verified.signer.role})"
+        words["cs.verified_detail"].format(
+            kind=say(words, "kind", header.kind),
+            origin=header.origin,
+            recipient=header.recipient,
+            seq=header.seq,
+            count=header.count,
+            signer=verified.signer.code,
+            role=say(words, "role", verified.signer.role),
+        )
     )
 
 
@@ -2680,12 +2859,14 @@ def agent_command(
             raise _usage("once_one_home")
         hosting.run_homes(
             list(homes_folders),
-            on_start=lambda jobs: click.echo("Agent started: " + "; ".join(jobs)),
+            on_start=lambda jobs: click.echo(
+                _in_language(said("agent_started", jobs=joined(jobs)))
+            ),
             metrics_port=metrics_port,
             log_format=log_format,
             retry_seconds=retry_seconds,
         )
-        click.echo("Agent stopped.")
+        click.echo(_in_language(said("agent_stopped")))
         return
     home = _home(ctx)
     if once:
@@ -2702,11 +2883,13 @@ def agent_command(
         return
     agent.run_agent(
         home,
-        on_start=lambda jobs: click.echo("Agent started: " + ", ".join(jobs)),
+        on_start=lambda jobs: click.echo(
+            _in_language(said("agent_started", jobs=joined(jobs, "listed")))
+        ),
         metrics_port=metrics_port,
         log_format=log_format,
     )
-    click.echo("Agent stopped.")
+    click.echo(_in_language(said("agent_stopped")))
 
 
 # --- backups (备份) and restore (恢复) -------------------------------------------------------

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_SCHEDULER_START
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -40,6 +41,7 @@ from nodes import keys, logs, metrics, retention
 from nodes.capabilities import JOBS
 from nodes.check import CheckReport, check_home
 from nodes.exchange import Exchange, RoundSummary
+from nodes.labels import said
 from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
 from nodes.settings import LOCAL_TIME
@@ -350,7 +352,7 @@ def schedule_jobs(
         next_run_time=datetime.now(UTC),
         replace_existing=True,
     )
-    described = [f"sync every {node.settings.sync_interval_seconds}s"]
+    described = [said("agent_sync", seconds=node.settings.sync_interval_seconds)]
     if node.spec.role == "province" and node.settings.revocation_ca is not None:
         add(
             revocation_job,
@@ -362,9 +364,7 @@ def schedule_jobs(
             next_run_time=datetime.now(UTC),
             replace_existing=True,
         )
-        described.append(
-            f"revocation list from {node.settings.revocation_ca} re-published at half-life"
-        )
+        described.append(said("agent_revocation", ca=node.settings.revocation_ca))
     add(
         check_job,
         CronTrigger(**CHECK_SCHEDULE, timezone=LOCAL_TIME),
@@ -373,9 +373,7 @@ def schedule_jobs(
         kwargs={"home": str(home)},
         replace_existing=True,
     )
-    described.append(
-        f"check daily at {CHECK_SCHEDULE['hour']:02d}:{CHECK_SCHEDULE['minute']:02d} {LOCAL_TIME}"
-    )
+    described.append(said("agent_check", time=_clock(CHECK_SCHEDULE), zone=str(LOCAL_TIME)))
     add(
         purge_job,
         CronTrigger(**PURGE_SCHEDULE, timezone=LOCAL_TIME),
@@ -384,10 +382,8 @@ def schedule_jobs(
         kwargs={"home": str(home)},
         replace_existing=True,
     )
-    described.append(
-        f"purge daily at {PURGE_SCHEDULE['hour']:02d}:{PURGE_SCHEDULE['minute']:02d}, "
-        f"files older than {retention.horizon(node.settings).days} days"
-    )
+    days = retention.horizon(node.settings).days
+    described.append(said("agent_purge", time=_clock(PURGE_SCHEDULE), days=days))
     if node.topology.center is not None:
         hour = node.settings.backup_hour
         add(
@@ -398,7 +394,7 @@ def schedule_jobs(
             kwargs={"home": str(home)},
             replace_existing=True,
         )
-        described.append(f"backup every night at {hour:02d}:00")
+        described.append(said("agent_backup", time=f"{hour:02d}:00"))
         if any(
             n.code != node.spec.code and n.code in node.topology and _keeps(node, n.code)
             for n in node.topology
@@ -411,7 +407,7 @@ def schedule_jobs(
                 kwargs={"home": str(home)},
                 replace_existing=True,
             )
-            described.append(f"backups kept here verified every night at {(hour + 2) % 24:02d}:00")
+            described.append(said("agent_keeper", time=f"{(hour + 2) % 24:02d}:00"))
     for job in JOBS:
         schedule = job.schedule(node)
         if schedule is None:
@@ -433,6 +429,11 @@ def schedule_jobs(
         )
         described.append(job.describe(node))
     return described
+
+
+def _clock(schedule: dict[str, Any]) -> str:
+    """The time of day of a daily ``schedule`` (cron fields): ``03:30``."""
+    return f"{schedule['hour']:02d}:{schedule['minute']:02d}"
 
 
 def _keeps(node: Node, code: str) -> bool:
@@ -457,7 +458,7 @@ def run_agent(
         described = schedule_jobs(scheduler, node, home)
         if metrics_port is not None:
             metrics.start_server(metrics.agent_registry(node), metrics_port)
-            described.append(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
+            described.append(said("agent_metrics", url=f"http://127.0.0.1:{metrics_port}/metrics"))
         run_until_stopped(scheduler, described, on_start)
 
 
@@ -469,9 +470,17 @@ def run_until_stopped(
     """Run ``scheduler`` until SIGTERM or SIGINT (the running jobs are let finish), having
     told ``on_start`` what it runs."""
 
+    stopping: list[int] = []
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping after the running job", signum)
-        scheduler.shutdown(wait=False)
+        stopping.append(signum)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    def stopped_meanwhile(_event: Any) -> None:
+        if stopping:  # a signal while it was starting: stop now it can
+            scheduler.shutdown(wait=False)
 
     previous: dict[int, Any] = {
         sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)
@@ -479,6 +488,7 @@ def run_until_stopped(
     try:
         if on_start is not None:
             on_start(described)
+        scheduler.add_listener(stopped_meanwhile, EVENT_SCHEDULER_START)
         scheduler.start()
     finally:
         for sig, handler in previous.items():

@@ -33,7 +33,7 @@ from typing import Any
 
 from nodes import logs, metrics
 from nodes.agent import add_home, remove_home, run_until_stopped, scheduler_for_homes
-from nodes.labels import said
+from nodes.labels import joined, said
 from nodes.locks import agent_lock
 from nodes.node import Node
 from nodes.settings import SETTINGS_FILE
@@ -112,7 +112,7 @@ class _Homes:
                 self.running = tuple(n for n in self.running if n is not node)
                 raise
             self.held[home] = (node, stack.pop_all())
-        return f"{node.spec.code} ({', '.join(described)})"
+        return said("agent_home", code=node.spec.code, jobs=joined(described, "listed"))
 
     def rescan(self) -> tuple[list[str], list[str]]:
         """Scan the folders again: start the homes added (and those still waiting), stop
@@ -164,11 +164,14 @@ def run_homes(
             name="scan the folders of homes again",
         )
         if state.waiting:
-            described.append(f"{len(state.waiting)} home(s) tried again every {retry_seconds}s")
-        described.append(f"{', '.join(map(str, folders))} scanned every {retry_seconds}s")
+            described.append(
+                said("agent_homes_waiting", count=len(state.waiting), seconds=retry_seconds)
+            )
+        scanned = ", ".join(map(str, folders))
+        described.append(said("agent_homes_scanned", folders=scanned, seconds=retry_seconds))
         if metrics_port is not None:
             metrics.start_server(metrics.agent_registry(lambda: state.running), metrics_port)
-            described.append(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
+            described.append(said("agent_metrics", url=f"http://127.0.0.1:{metrics_port}/metrics"))
         for line in described:
             log.info("started: %s", line)
         threading.Thread(target=_on_sighup, args=[scheduler], name="sighup", daemon=True).start()

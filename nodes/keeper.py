@@ -130,7 +130,7 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
     """Take a ``backup`` change-set in the channel's transaction (see the module)."""
     owner = verified.header.origin
     if keeper_of(node.topology, owner) != node.spec.code:
-        raise InputError(f"{node.spec.code} does not keep the backups of {owner}")
+        raise InputError(said("keeper_not_keeping", me=node.spec.code, owner=owner))
     try:
         read = read_manifest(verified.header, verified.operations())
     except BackupDamaged as exc:
@@ -146,10 +146,9 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
         manifest.number != latest.number + 1 or manifest.prev != latest.manifest_id
     ):
         raise InputError(
-            f"backup #{manifest.number} of {owner} does not follow the latest kept here, "
-            f"#{latest.number} ({latest.manifest_id[:12]}): an older manifest replayed, or a "
-            "link of the chain forged"
-        )
+            said("keeper_not_following", number=manifest.number, owner=owner,
+                 latest=latest.number, id=latest.manifest_id[:12])
+        )  # fmt: skip
     folder = store(node, owner)
     objects = folder / OBJECTS
     earlier = set(_objects_of(folder / MANIFESTS / latest.filename)) if latest else set()
@@ -167,15 +166,14 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
             missing.append(name)
     if lost:
         raise InputError(
-            f"{len(lost)} object(s) of earlier backups of {owner} are no longer kept here "
-            f"(e.g. {lost[0][:16]}…)",
-            hint=f"take a full backup at {owner}: fiscalsync backup --full",
+            said("keeper_objects_lost", count=len(lost), owner=owner, name=lost[0][:16]),
+            hint=said("keeper_objects_lost_hint", owner=owner),
         )
     if missing:
         raise StorageError(
-            f"backup #{manifest.number} of {owner}: {len(missing)} object(s) not (or not whole) "
-            f"here yet (e.g. {missing[0][:16]}…); taken again when they arrive"
-        )
+            said("keeper_objects_waiting", number=manifest.number, owner=owner,
+                 count=len(missing), name=missing[0][:16])
+        )  # fmt: skip
     name = _manifest_name(manifest.number, verified.id)
     assert verified.path is not None
     (folder / MANIFESTS).mkdir(parents=True, exist_ok=True)
@@ -263,7 +261,7 @@ def verify(
     """Check every backup kept here (or ``owner``'s) without any key; record the result."""
     owners = [owner] if owner else backed_up_here(node)
     if owner is not None and owner not in backed_up_here(node):
-        raise InputError(f"{node.spec.code} does not keep the backups of {owner}")
+        raise InputError(said("keeper_not_keeping", me=node.spec.code, owner=owner))
     rows = kept(node)
     now = clock.now()
     results = []
@@ -454,7 +452,7 @@ def pull_all(node: Node, links: dict[str, Any]) -> list[str]:
         try:
             collect(node, link.transport, link.code)
         except TransportError as exc:
-            errors.append(f"backup objects of {link.code}: {exc.message}")
+            errors.append(said("backup_objects_failed", code=link.code, error=exc.message))
     return errors
 
 
@@ -473,7 +471,7 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
         found.append(
             (
                 "restored",
-                f"backup #{state.number}",
+                said("subject_backup", number=state.number),
                 said(
                     "alert_restored",
                     taken=shown_time(state.taken_at, node.settings.time_zone),
@@ -499,7 +497,7 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
             found.append(
                 (
                     "backup",
-                    f"seq {latest.seq}",
+                    said("subject_seq", seq=latest.seq),
                     said(
                         "alert_backup_refused",
                         reason=recalled(latest.receipt_reason, latest.receipt_reason_said),
@@ -510,7 +508,7 @@ def status_alerts(node: Node, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, st
             found.append(
                 (
                     "backup",
-                    "latest",
+                    said("subject_latest"),
                     said(
                         "alert_backup_old",
                         taken=shown_time(latest.created_at, node.settings.time_zone),

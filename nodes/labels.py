@@ -10,6 +10,7 @@ its keys and values and never goes through here.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "LANGUAGES",
     "Named",
     "Said",
+    "joined",
     "labels",
     "named",
     "recalled",
@@ -109,6 +111,12 @@ def named(family: str, value: object) -> Named:
 def said(key: str, /, **values: Any) -> Said:
     """The message ``m.<key>`` naming ``values``: ``said("backup_refused", reason=...)``."""
     return Said(key, tuple(values.items()))
+
+
+def joined(parts: list[str], key: str = "and_then") -> str:
+    """``parts`` said as one, each after the other: ``a; b`` (``and_then``), ``a, b``
+    (``listed``)."""
+    return functools.reduce(lambda first, then: said(key, first=first, then=then), parts)
 
 
 def recalled(text: str, kept: str | None) -> str:

@@ -6,6 +6,7 @@ languages."""
 from __future__ import annotations
 
 from nodes.refusals_rows_en import ROWS
+from nodes.refusals_usage_en import USAGE
 from schema import said as said_schema
 from sync import said as said_below
 
@@ -15,6 +16,7 @@ MESSAGES: dict[str, str] = {
     **said_below.ENGLISH,  # the messages said below nodes/ (sync/said.py)
     **said_schema.ENGLISH,  # and in the database layer (schema/said.py)
     **ROWS,  # the problems of a batch or table file (nodes/refusals_rows_en.py)
+    **USAGE,  # a misuse of the command line (nodes/refusals_usage_en.py)
     # a row that does not fit its table (schema/limits.py), named where it was read
     "m.row_misfit": "{where}: {problem}",
     # appropriations refused on arrival (a negative receipt keeps the English text)
@@ -56,7 +58,6 @@ MESSAGES: dict[str, str] = {
     "codeset.econ": "economic classification",
     "codeset.fund": "fund type",
     "m.changes_columns_hint": "the first line must be: {columns}",
-    "m.changes_bad_rows": "{count} bad row(s) in {name}, nothing imported: {problems}",
     "m.changes_unknown_codes": "{count} changed code(s) not in the code sets: {problems}",
     "m.changes_unknown_codes_hint": "an old code is of the year before, a new one of the year imported (in the file or known here)",
     "m.changes_need_year": "--changes maps codes into a year: give --year",

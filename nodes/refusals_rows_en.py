@@ -107,4 +107,19 @@ ROWS: dict[str, str] = {
     "m.rows_repeats": "repeats {first} (the same 文号, recipient, function and amount)",
     "m.rows_already_issued": "already issued as {ident} (the same 文号, recipient, function "
     "and amount)",
+    # a code set and its changed codes (nodes/fiscal/codes.py, code_changes.py)
+    "m.rows_operation": "operation {number}",
+    "m.rows_codeset_bad": "codeset {value!r} is not one of {choices}",
+    "m.rows_fiscal_year_bad": "year {value!r} is not a fiscal year",
+    "m.rows_year_not_given": "year {given} is not {year}",
+    "m.rows_code_not_digits": "code {value!r} is not a code of digits",
+    "m.rows_old_not_digits": "old code {value!r} is not a code of digits",
+    "m.rows_new_not_digits": "new code {value!r} is not a code of digits",
+    "m.rows_name_empty": "name is empty",
+    "m.rows_parent_not_prefix": "parent {parent} is not a prefix of {code}",
+    "m.rows_level_not_1_5": "level {value!r} is not 1 to 5",
+    "m.rows_mapped_to_itself": "{old} is mapped to itself",
+    "m.rows_mapped_twice": "{codeset} {old} is mapped twice",
+    "m.rows_extension_bad": "extension must be true or false",
+    "m.rows_change_unknown": "{codeset} {code} is not a code of {year}",
 }

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from nodes.refusals_rows_zh import ROWS
 from nodes.refusals_sync_zh import SYNC_MESSAGES
+from nodes.refusals_usage_zh import USAGE
 
 __all__ = ["MESSAGES"]
 
 MESSAGES: dict[str, str] = {
     **SYNC_MESSAGES,  # sync/… what sync says (nodes/refusals_sync_zh.py)
     **ROWS,  # the problems of a batch or table file (nodes/refusals_rows_zh.py)
+    **USAGE,  # a misuse of the command line (nodes/refusals_usage_zh.py)
     # what a province's sync rounds report (network sync), what is still in flight
     "m.net_round": "第 {number} 轮：{summary}",
     "m.net_rounds": "共 {rounds} 轮；{state}。",
@@ -43,7 +45,6 @@ MESSAGES: dict[str, str] = {
     "codeset.econ": "经济分类",
     "codeset.fund": "资金性质",
     "m.changes_columns_hint": "第一行应为：{columns}",
-    "m.changes_bad_rows": "{name} 中有 {count} 行有误，未导入任何内容：{problems}",
     "m.changes_unknown_codes": "{count} 个变动编码不在编码集中：{problems}",
     "m.changes_unknown_codes_hint": "原编码须为上一年度的编码，新编码须为导入年度的编码（在文件中或本节点已有）",
     "m.changes_need_year": "--changes 把编码对应到某一年度：请给出 --year",

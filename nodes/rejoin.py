@@ -67,7 +67,7 @@ import sqlalchemy as sa
 from nodes import keys, rejoin_request
 from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
-from nodes.labels import Said, said
+from nodes.labels import Said, joined, said
 from nodes.rejoin_kept import keep, write_kept
 from nodes.rejoin_request import ANSWERS, DIGEST, KIND, MESSAGES, VERSION
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
@@ -171,15 +171,17 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         s_in, id_in = int(request["in"][0]), str(request["in"][1])
         s_out, id_out = int(request["out"][0]), str(request["out"][1])
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise InputError(f"{verified.header.filename}: not a well-formed rejoin request") from exc
+        raise InputError(said("rejoin_request_bad", file=verified.header.filename)) from exc
     epoch = request.get("epoch")  # None from a node that names none
     if epoch is not None and not (isinstance(epoch, str) and EPOCH.fullmatch(epoch)):
-        raise InputError(f"{verified.header.filename}: epoch {epoch!r} is not 32 hex digits")
+        raise InputError(said("rejoin_epoch_bad", file=verified.header.filename, epoch=epoch))
     replaces = request.get("replaces")  # the fence the node was told this peer holds
     if replaces is not None and not (isinstance(replaces, str) and DIGEST.fullmatch(replaces)):
-        raise InputError(f"{verified.header.filename}: replaces {replaces!r} is not a request id")
+        raise InputError(
+            said("rejoin_replaces_bad", file=verified.header.filename, replaces=replaces)
+        )
     files: list[tuple[Path, str]] = []
-    problems: list[str] = []
+    problems: list[Said] = []
     with node.engine.begin() as conn:
         inbound = conn.execute(
             sa.select(channel_head)
@@ -195,12 +197,10 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         for row in taken:
             if row.seq == s_out:
                 if row.id != id_out:
-                    problems.append(f"its seq {s_out} to {me} is not the one {me} took")
+                    problems.append(said("rejoin_problem_not_taken", seq=s_out, me=me))
                 continue
             if row.purged_at is not None:
-                problems.append(
-                    f"its seq {row.seq} to {me} was purged here (older than the retention)"
-                )
+                problems.append(said("rejoin_problem_purged_mine", seq=row.seq, me=me))
                 continue
             files.append((spool.taken / f"{asker}_{me}_{row.seq:010d}_{row.id}.fcs", "mine"))
             files.append((spool.receipts / row.receipt_file, "mine-receipt"))
@@ -212,12 +212,10 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         for row in sent:
             if row.seq == s_in:
                 if row.id != id_in:
-                    problems.append(f"the seq {s_in} it took from {me} is not the one {me} sent")
+                    problems.append(said("rejoin_problem_not_sent", seq=s_in, me=me))
                 continue
             if row.purged_at is not None:
-                problems.append(
-                    f"seq {row.seq} from {me} was purged here (older than the retention)"
-                )
+                problems.append(said("rejoin_problem_purged_yours", seq=row.seq, me=me))
                 continue
             files.append((spool.outbox / row.filename, "yours"))
             if row.receipt_file and row.receipt_verdict is not None:
@@ -257,7 +255,8 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         first: dict[str, Any] = {
             "rejoin": "answer",
             "request": verified.id,
-            "problems": problems,
+            "problems": [str(p) for p in problems],  # the English text, as ever
+            "problems_said": [p.as_json() for p in problems],  # and by key, for its reader
             "fence": fence,
         }
         if fenced_after is not None:
@@ -352,21 +351,14 @@ def take(exchange: Exchange, path: Path) -> Said:
         return said("rejoin_answered_request", origin=origin)
     if what == "notice":
         detail = str(first.get("detail", ""))[:500]
-        exchange.quarantine_message(
-            path,
-            f"{origin} says this node lost its history: {detail}. Restore this node from its "
-            "backups: fiscalsync restore --node CODE --from CENTER --topology FILE "
-            "--recovery-key FILE HOME",
-        )
+        exchange.quarantine_message(path, said("rejoin_lost_history", origin=origin, detail=detail))
         return said("rejoin_notice", origin=origin)
     if what == "kept":
         note = keep(exchange, verified, first)
         path.unlink(missing_ok=True)
         return note
     if what != "answer":
-        raise InputError(
-            f"{path.name}: a rejoin change-set that is neither request, answer, notice nor kept"
-        )
+        raise InputError(said("rejoin_kind_bad", file=path.name))
     node = exchange.node
     held = _fence(first)
     with node.engine.begin() as conn:
@@ -413,13 +405,8 @@ def take(exchange: Exchange, path: Path) -> Said:
         if fenced_after > exchange.clock.now() + LONGEST_WAIT:
             # Asking again after it would date all this node signs from then on as far
             # ahead: a clock to be set right (or a peer to be looked at), not followed.
-            exchange.quarantine_message(
-                path,
-                f"{origin} holds the fence of a request of this node dated "
-                f"{format_utc(fenced_after)}, more than {LONGEST_WAIT.days} days after this "
-                "node's clock: not asked again after it; set the clock right (or look at "
-                f"{origin}), then release this file",
-            )
+            far = dict(origin=origin, fence=format_utc(fenced_after), days=LONGEST_WAIT.days)
+            exchange.quarantine_message(path, said("rejoin_fence_far_detail", **far))
             return said("rejoin_fenced_too_far", origin=origin, fence=format_utc(fenced_after))
         rejoin_request.ask_again(exchange, [origin], after=fenced_after)
         path.unlink(missing_ok=True)
@@ -428,10 +415,22 @@ def take(exchange: Exchange, path: Path) -> Said:
         exchange.spool.root / MESSAGES / f"{exchange.me}_{origin}_{1:010d}_{row.request_id}.fcs"
     )
     request.unlink(missing_ok=True)
-    problems = first.get("problems") or []
+    problems = _problems(first)
     if problems:
-        return said("rejoin_answer_problems", origin=origin, problems="; ".join(map(str, problems)))
+        return said("rejoin_answer_problems", origin=origin, problems=joined(problems))
     return said("rejoin_answer", origin=origin)
+
+
+def _problems(first: dict[str, Any]) -> list[str]:
+    """The problems an answer names: by key when it says them so and this version knows
+    each (to be shown in the reader's language), else as the English text it sent."""
+    sent = [str(p) for p in first.get("problems") or []]
+    kept = first.get("problems_said")
+    if isinstance(kept, list) and len(kept) == len(sent):
+        known = [Said.from_json(p) for p in kept]
+        if all(p is not None for p in known):
+            return [p for p in known if p is not None]
+    return sent
 
 
 def _fence(first: dict[str, Any]) -> tuple[str, str | None] | None:
@@ -483,9 +482,7 @@ def adopt_carried_crl(exchange: Exchange, path: Path) -> bool:
     try:
         adopted = keys.adopt_newer_crl(exchange.node.home, exchange.trust, pem.encode())
     except CertificateRejected as exc:
-        raise InputError(
-            f"{path.name}: the revocation list it carries is refused: {exc.message}"
-        ) from exc
+        raise InputError(said("rejoin_crl_refused", file=path.name, error=exc.message)) from exc
     return adopted is not None
 
 
@@ -501,7 +498,7 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> tuple[list[Ste
             continue
         name = str(op["file"])
         if "/" in name or name.startswith("."):
-            raise InputError(f"{answer_path.name}: a carried file is misnamed: {name!r}")
+            raise InputError(said("rejoin_carried_misnamed", file=answer_path.name, name=name))
         pending.setdefault(name, bytearray()).extend(base64.b64decode(str(op["data"])))
         if op.get("last"):
             target = into / name
@@ -523,7 +520,7 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> tuple[list[Ste
         if role == "mine":
             own = check(target, recipient=peer)
             if own.header.origin != me:
-                raise InputError(f"{target.name} is not this node's own change-set")
+                raise InputError(said("rejoin_not_own", file=target.name))
             receipt = None
             if number + 1 < len(done) and done[number + 1][0] == "mine-receipt":
                 receipt = check(done[number + 1][1], recipient=me)

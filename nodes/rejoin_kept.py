@@ -102,7 +102,7 @@ def keep(exchange: Exchange, verified: Verified, body: dict[str, Any]) -> Said:
         or len(ids) > KEPT_MOST
         or not all(isinstance(i, str) and _DIGEST.fullmatch(i) for i in ids)
     ):
-        raise InputError(f"{verified.header.filename}: not a well-formed rejoin kept message")
+        raise InputError(said("rejoin_kept_bad", file=verified.header.filename))
     with exchange.node.engine.begin() as conn:
         fence = conn.execute(
             sa.select(rejoin_fence.c.request_id, rejoin_fence.c.epoch)

@@ -105,4 +105,6 @@ def _send_again(
                 summary.messages += 1
                 os.utime(path, (now, now))
         except Exception as exc:  # one file never stops the round
-            summary.problems.append(f"{path.name}: not sent: {failure_message(exc)}")
+            summary.problems.append(
+                said("message_unsent", name=path.name, error=failure_message(exc))
+            )

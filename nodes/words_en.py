@@ -69,6 +69,39 @@ LABELS: dict[str, str] = {
 }
 
 LISTINGS: dict[str, str] = {
+    # what the agent runs, said when it starts (its log lines stay in English)
+    "m.listed": "{first}, {then}",
+    "m.agent_started": "Agent started: {jobs}",
+    "m.agent_stopped": "Agent stopped.",
+    "m.agent_sync": "sync every {seconds}s",
+    "m.agent_revocation": "revocation list from {ca} re-published at half-life",
+    "m.agent_check": "check daily at {time} {zone}",
+    "m.agent_purge": "purge daily at {time}, files older than {days} days",
+    "m.agent_backup": "backup every night at {time}",
+    "m.agent_keeper": "backups kept here verified every night at {time}",
+    "m.agent_report": "report on days {days} at {time} {zone}",
+    "m.agent_reconcile": "reconcile on day {day} at {time} {zone}",
+    "m.agent_metrics": "metrics on {url}",
+    "m.agent_home": "{code} ({jobs})",
+    "m.agent_homes_waiting": "{count} home(s) tried again every {seconds}s",
+    "m.agent_homes_scanned": "{folders} scanned every {seconds}s",
+    # changeset inspect and verify
+    "cs.id": "id",
+    "cs.kind": "kind",
+    "cs.origin": "origin",
+    "cs.recipient": "recipient",
+    "cs.seq": "seq",
+    "cs.prev": "prev",
+    "cs.created": "created",
+    "cs.count": "count",
+    "cs.body": "body",
+    "cs.suite": "suite",
+    "cs.signer": "signer",
+    "cs.epoch": "epoch",
+    "cs.operations": "operations (first {shown} of {count}):",
+    "cs.verified": "OK {id}",
+    "cs.verified_detail": "   {kind} {origin} -> {recipient}, seq {seq}, {count} operations, "
+    "signed by {signer} ({role})",
     "st.node": "Node",
     "st.parent": "Parent",
     "st.children": "Children",
@@ -415,6 +448,38 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_fenced_later": "{origin} holds the fence of a request of this node dated later ({fence}): asked again, dated after it",
     "m.rejoin_answer_problems": "{origin} answered, with problems: {problems}",
     "m.rejoin_answer": "{origin} answered",
+    "m.rejoin_problem_not_taken": "its seq {seq} to {me} is not the one {me} took",
+    "m.rejoin_problem_purged_mine": "its seq {seq} to {me} was purged here (older than the "
+    "retention)",
+    "m.rejoin_problem_not_sent": "the seq {seq} it took from {me} is not the one {me} sent",
+    "m.rejoin_problem_purged_yours": "seq {seq} from {me} was purged here (older than the "
+    "retention)",
+    "m.rejoin_request_bad": "{file}: not a well-formed rejoin request",
+    "m.rejoin_kept_bad": "{file}: not a well-formed rejoin kept message",
+    "m.rejoin_epoch_bad": "{file}: epoch {epoch!r} is not 32 hex digits",
+    "m.rejoin_replaces_bad": "{file}: replaces {replaces!r} is not a request id",
+    "m.rejoin_kind_bad": "{file}: a rejoin change-set that is neither request, answer, notice "
+    "nor kept",
+    "m.rejoin_lost_history": "{origin} says this node lost its history: {detail}. Restore this "
+    "node from its backups: fiscalsync restore --node CODE --from CENTER --topology FILE "
+    "--recovery-key FILE HOME",
+    "m.rejoin_fence_far_detail": "{origin} holds the fence of a request of this node dated "
+    "{fence}, more than {days} days after this node's clock: not asked again after it; set "
+    "the clock right (or look at {origin}), then release this file",
+    "m.rejoin_crl_refused": "{file}: the revocation list it carries is refused: {error}",
+    "m.rejoin_carried_misnamed": "{file}: a carried file is misnamed: {name!r}",
+    "m.rejoin_not_own": "{file} is not this node's own change-set",
+    "m.keeper_not_keeping": "{me} does not keep the backups of {owner}",
+    "m.keeper_not_following": "backup #{number} of {owner} does not follow the latest kept "
+    "here, #{latest} ({id}): an older manifest replayed, or a link of the chain forged",
+    "m.keeper_objects_lost": "{count} object(s) of earlier backups of {owner} are no longer "
+    "kept here (e.g. {name}…)",
+    "m.keeper_objects_lost_hint": "take a full backup at {owner}: fiscalsync backup --full",
+    "m.keeper_objects_waiting": "backup #{number} of {owner}: {count} object(s) not (or not "
+    "whole) here yet (e.g. {name}…); taken again when they arrive",
+    "m.subject_backup": "backup #{number}",
+    "m.subject_seq": "seq {seq}",
+    "m.subject_latest": "latest",
     "m.rejoin_kept_old": "a kept message of {origin} for an older rejoin, dropped",
     "m.rejoin_kept": "{origin} took back {count} change-set(s) of its own for this node "
     "({added} new), let through",

@@ -105,8 +105,8 @@ def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_sigter
             agent.kill()
             agent.communicate()
     assert agent.returncode == 0, err
-    assert "Agent started: sync every 300s" in out
-    assert "Agent stopped." in out
+    assert "代理已启动：每 300 秒同步一次，每天 03:30（Asia/Shanghai）自检" in out
+    assert "代理已停止。" in out
 
 
 def test_the_report_job_is_scheduled_on_the_period_boundaries(province: Network) -> None:

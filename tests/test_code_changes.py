@@ -25,6 +25,7 @@ from nodes.network import Network, database_url_for
 from schema.channels import outbox
 from schema.engine import reading
 from schema.tables import code_change, code_item
+from sync.errors import InputError
 
 P1 = "410000-2026-000001"
 
@@ -130,8 +131,8 @@ def test_a_mapping_to_codes_not_in_the_code_sets_is_refused_and_nothing_is_writt
     )  # fmt: skip
     assert unknown.exit_code == 3
     assert unknown.stderr.startswith("错误：2 个变动编码不在编码集中："), unknown.stderr
-    assert "func 2050299 is not a code of 2027" in unknown.stderr
-    assert "econ 59998 is not a code of 2026" in unknown.stderr
+    assert "func 2050299 不是 2027 年度的编码" in unknown.stderr
+    assert "econ 59998 不是 2026 年度的编码" in unknown.stderr
     assert "提示：原编码须为上一年度的编码" in unknown.stderr
     assert stored(province, "410000") == before
 
@@ -141,9 +142,10 @@ def test_a_mapping_to_codes_not_in_the_code_sets_is_refused_and_nothing_is_writt
                                  "func,2050203,2050201", "func,2050203,2050202")),
     )  # fmt: skip
     assert bad.exit_code == 3
-    assert bad.stderr.startswith("Error: 3 bad row(s) in changes-2027.csv, nothing imported: ")
-    for problem in ("row 2: codeset 'region'", "row 3: 2050202 is mapped to itself",
-                    "row 5: func 2050203 is mapped twice"):  # fmt: skip
+    assert bad.stderr.startswith("Error: 3 problem(s), nothing imported\n")
+    for problem in ("changes-2027.csv row 2: codeset 'region'",
+                    "changes-2027.csv row 3: 2050202 is mapped to itself",
+                    "changes-2027.csv row 5: func 2050203 is mapped twice"):  # fmt: skip
         assert problem in bad.stderr
     no_year = run(
         province, "410000", "codes", "import", str(codes),
@@ -234,3 +236,73 @@ def test_a_changed_code_once_sent_is_not_mapped_anew(province: Network, tmp_path
         assert [(c.old, c.new) for c in code_changes.changes(conn, 2027)] == [
             ("2050202", "2050299")
         ]
+
+
+def test_a_national_changed_code_once_held_is_not_mapped_anew(
+    province: Network, tmp_path: Path
+) -> None:
+    shipped = tmp_path / "codesets"
+    shutil.copytree(CODESETS, shipped / "2026")
+    shutil.copytree(CODESETS, shipped / "2027")
+    for path in (shipped / "2027").glob("*.csv"):
+        path.write_text(path.read_text("utf-8").replace(",2026,", ",2027,"), "utf-8")
+    national = shipped / "2027" / "changes.csv"
+    national.write_text("codeset,old,new\nfunc,2050202,2050203\n", "utf-8")
+
+    def load(code: str) -> None:
+        with Node.open(province.path / code) as node, node.engine.begin() as conn:
+            conn.execute(code_item.delete())
+            load_national(conn, shipped)
+
+    def held(code: str) -> list[tuple[str, str, bool]]:
+        with Node.open(province.path / code) as node, reading(node.engine) as conn:
+            return [(c.old, c.new, c.extension) for c in code_changes.changes(conn, 2027)]
+
+    load("410000")
+    assert held("410000") == [("2050202", "2050203", False)]
+    load("410000")  # the same mapping again changes nothing
+    assert held("410000") == [("2050202", "2050203", False)]
+
+    # the province's import may not map the national changed code anew
+    codes = str(codes_2027(tmp_path, NEW_CODE))
+    remapped = run(
+        province, "410000", "codes", "import", codes, "--year", "2027",
+        "--changes", str(mapping(tmp_path, "func,2050202,2050299")),
+    )  # fmt: skip
+    assert remapped.exit_code == 3, remapped.output
+    assert remapped.stderr.splitlines()[0] == (
+        "错误：1 个 2027 年变动编码已有其他对照：func 2050202 → 2050203 ≠ 2050299"
+    )
+
+    # nor may a national changes.csv shipped later map anew what the province sent
+    imported = run(
+        province, "410000", "codes", "import", codes, "--year", "2027",
+        "--changes", str(mapping(tmp_path, "func,2050201,2050299", "func,2050204,2050299")),
+    )  # fmt: skip
+    assert imported.exit_code == 0, imported.stderr
+    settle(province)
+    assert held("410102") == [("2050201", "2050299", True), ("2050204", "2050299", True)]
+    national.write_text(
+        "codeset,old,new\nfunc,2050201,2050203\nfunc,2050202,2050203\nfunc,2050204,2050205\n",
+        "utf-8",
+    )
+    with Node.open(province.path / "410102") as node:
+        with reading(node.engine) as conn:
+            items = conn.execute(sa.select(sa.func.count()).select_from(code_item)).scalar()
+        with node.engine.begin() as conn:
+            conn.execute(code_item.delete())
+            try:
+                load_national(conn, shipped)
+            except InputError as exc:
+                refused = exc
+            else:
+                raise AssertionError("a national mapping replaced one already held")
+            conn.rollback()
+        with reading(node.engine) as conn:
+            after = conn.execute(sa.select(sa.func.count()).select_from(code_item)).scalar()
+    assert str(refused.message) == (
+        "2 changed code(s) of 2027 already mapped otherwise: func 2050201 → 2050299 ≠ 2050203; "
+        "func 2050204 → 2050299 ≠ 2050205"
+    )  # every conflict named
+    assert after == items  # nothing written
+    assert held("410102") == [("2050201", "2050299", True), ("2050204", "2050299", True)]

@@ -138,7 +138,7 @@ def test_codes_import_refuses_a_name_too_long_naming_the_row(
         encoding="utf-8",
     )
     result = CliRunner().invoke(
-        cli, ["--home", str(province.path / "410000"), "codes", "import", str(csv)]
+        cli, ["--home", str(province.path / "410000"), "codes", "import", str(csv), "--lang", "en"]
     )
     assert result.exit_code == 3
     assert "codes.csv row 3: name is 201 characters long; at most 200 fit" in result.stderr

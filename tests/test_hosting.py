@@ -88,7 +88,7 @@ def test_one_agent_runs_a_city_and_its_counties_and_a_locked_home_waits(
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert "Agent started:" in out and "Agent stopped." in out
+    assert "代理已启动：" in out and "代理已停止。" in out
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     synced = {line["node"] for line in lines if line["message"].startswith("sync:")}
     assert synced == {CITY, *COUNTIES}

@@ -144,7 +144,7 @@ def test_revocation_list_numbers_only_go_up(province: Network) -> None:
 
 
 def test_inspect_shows_the_header_and_first_operations(outgoing: Path) -> None:
-    table = run("changeset", "inspect", outgoing)
+    table = run("changeset", "inspect", outgoing, "--lang", "en")
     assert table.exit_code == 0, table.stderr
     assert "kind       codeset" in table.output
     assert "origin     410000" in table.output and "recipient  410100" in table.output
@@ -155,7 +155,9 @@ def test_inspect_shows_the_header_and_first_operations(outgoing: Path) -> None:
 
 
 def test_verify_at_the_recipient_says_ok(province: Network, outgoing: Path) -> None:
-    result = run("--home", province.path / "410100", "changeset", "verify", outgoing)
+    result = run(
+        "--home", province.path / "410100", "changeset", "verify", outgoing, "--lang", "en"
+    )
     assert result.exit_code == 0, result.stderr
     assert result.output.startswith("OK ")
     assert (

@@ -858,7 +858,7 @@ def test_codes_import_year_refuses_a_row_of_another_year(province: Network, tmp_
     )
     refused = cli_run(province, "410000", "codes", "import", str(codes), "--year", "2027")
     assert refused.exit_code == 3, refused.stderr
-    assert "codes-2027.csv row 3: year 2024 is not 2027" in refused.stderr
+    assert "codes-2027.csv 第 3 行：年度 2024 不是 2027" in refused.stderr
     listed = cli_run(province, "410000", "codes", "list", "--year", "2027", "--format", "json")
     assert json.loads(listed.output) == []  # nothing imported
     # the 2025 code sets the module imported with --year reached the county that used them

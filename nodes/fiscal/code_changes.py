@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.labels import said
+from nodes.fiscal.tabular import refuse
+from nodes.labels import joined, said
 from schema.engine import reading
 from schema.tables import code_change, code_item
 from sync.errors import InputError
@@ -82,17 +83,17 @@ class CodeChange:
 
 
 def _problem(raw: Mapping[str, Any]) -> str | None:
-    """What is wrong with one change's fields, or None."""
+    """What is wrong with one change's fields (said by key), or None."""
     codeset, old, new, year = raw.get("codeset"), raw.get("old"), raw.get("new"), raw.get("year")
     if codeset not in CHANGED:
-        return f"codeset {codeset!r} is not one of {', '.join(CHANGED)}"
+        return said("rows_codeset_bad", value=codeset, choices=", ".join(CHANGED))
     if not isinstance(year, int) or isinstance(year, bool) or not 2001 <= year <= 2100:
-        return f"year {year!r} is not a fiscal year"
+        return said("rows_fiscal_year_bad", value=year)
     for what, code in (("old", old), ("new", new)):
         if not isinstance(code, str) or not code.isascii() or not code.isdigit() or len(code) > 16:
-            return f"{what} code {code!r} is not a code of digits"
+            return said(f"rows_{what}_not_digits", value=code)
     if old == new:
-        return f"{old} is mapped to itself"
+        return said("rows_mapped_to_itself", old=old)
     return None
 
 
@@ -106,10 +107,11 @@ def read_changes(path: Path, year: int, *, extension: bool = True) -> list[CodeC
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(said("cannot_read", path=path, error=exc)) from exc
     missing = [c for c in COLUMNS if c not in header]
+    hint = said("changes_columns_hint", columns=",".join(COLUMNS))
     if not rows or missing:
         raise InputError(
             said("codes_missing_columns", path=path, names=", ".join(missing) or "(no rows)"),
-            hint=said("changes_columns_hint", columns=",".join(COLUMNS)),
+            hint=hint,
         )
     found, problems, seen = [], [], set()
     for number, row in enumerate(rows, start=2):
@@ -121,21 +123,14 @@ def read_changes(path: Path, year: int, *, extension: bool = True) -> list[CodeC
         }
         problem = _problem(raw)
         if problem is None and (raw["codeset"], raw["old"]) in seen:
-            problem = f"{raw['codeset']} {raw['old']} is mapped twice"
+            problem = said("rows_mapped_twice", codeset=raw["codeset"], old=raw["old"])
         if problem is not None:
-            problems.append(f"{path.name} row {number}: {problem}")
+            where = said("rows_file_row", name=path.name, number=number)
+            problems.append(said("rows_at", where=where, what=problem))
             continue
         seen.add((raw["codeset"], raw["old"]))
         found.append(CodeChange(raw["codeset"], year, raw["old"], raw["new"], extension))
-    if problems:
-        raise InputError(
-            said(
-                "changes_bad_rows",
-                count=len(problems),
-                name=path.name,
-                problems=" | ".join(problems),
-            )
-        )
+    refuse(problems, "imported", hint=hint)
     return found
 
 
@@ -157,19 +152,21 @@ def check_known(
                 )
             ).first()
             if held is None:
-                problems.append(f"{change.codeset} {code} is not a code of {year}")
+                problems.append(said("rows_change_unknown", codeset=change.codeset, code=code,
+                                     year=year))  # fmt: skip
     if problems:
         raise InputError(
-            said("changes_unknown_codes", count=len(problems), problems="; ".join(problems[:5])),
+            said("changes_unknown_codes", count=len(problems), problems=joined(problems)),
             hint=said("changes_unknown_codes_hint"),
         )
 
 
 def check_unchanged(conn: Connection, found: Iterable[CodeChange]) -> None:
-    """No change held here is mapped anew: once sent, a carry-over may already have taken
-    an old code's new one anywhere in the province, and one made after a remapping would
-    take another. The same mapping imported again is no change; all problems at once."""
-    problems = []
+    """No change held here is mapped anew, the province's or a national one (``changes.csv``
+    of a shipped year): once sent, a carry-over may already have taken an old code's new
+    one anywhere in the province, and one made after a remapping would take another. The
+    same mapping again is no change; every conflict named at once, of every year."""
+    problems, years = [], set()
     for change in found:
         held = conn.execute(
             sa.select(code_change.c.new_code).where(
@@ -180,10 +177,11 @@ def check_unchanged(conn: Connection, found: Iterable[CodeChange]) -> None:
         ).scalar_one_or_none()
         if held is not None and held != change.new:
             problems.append(f"{change.codeset} {change.old} → {held} ≠ {change.new}")
+            years.add(str(change.year))
     if problems:
         raise InputError(
-            said("changes_remapped", count=len(problems), year=next(iter(found)).year,
-                 problems="; ".join(problems[:5])),
+            said("changes_remapped", count=len(problems), year=", ".join(sorted(years)),
+                 problems="; ".join(problems)),
             hint=said("changes_remapped_hint"),
         )  # fmt: skip
 
@@ -192,14 +190,15 @@ def parse_change(op: Mapping[str, Any], where: str) -> CodeChange:
     """A ``change`` operation of a ``codeset`` change-set, checked again on arrival."""
     problem = _problem(op)
     if problem is None and type(op.get("extension")) is not bool:
-        problem = "extension must be true or false"
+        problem = said("rows_extension_bad")
     if problem is not None:
-        raise InputError(f"{where}: {problem}")
+        raise InputError(said("rows_at", where=where, what=problem))
     return CodeChange(op["codeset"], op["year"], op["old"], op["new"], op["extension"])
 
 
 def store_changes(conn: Connection, found: Iterable[CodeChange]) -> int:
-    """Insert or replace changes; return how many."""
+    """Insert or replace changes (one held with the same new code is left as it is);
+    return how many were given."""
     count = 0
     for change in found:
         key = (
@@ -208,9 +207,10 @@ def store_changes(conn: Connection, found: Iterable[CodeChange]) -> int:
             & (code_change.c.old_code == change.old)
         )
         values = {"new_code": change.new, "is_extension": change.extension}
-        if conn.execute(sa.select(code_change.c.old_code).where(key)).first() is None:
+        held = conn.execute(sa.select(code_change.c.new_code).where(key)).first()
+        if held is None:
             conn.execute(code_change.insert().values(**change.as_row()))
-        else:
+        elif held.new_code != change.new:
             conn.execute(code_change.update().where(key).values(**values))
         count += 1
     return count

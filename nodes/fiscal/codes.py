@@ -33,7 +33,8 @@ from nodes.fiscal.code_changes import (
     store_changes,
 )
 from nodes.fiscal.code_changes import changes as code_changes
-from nodes.labels import said
+from nodes.fiscal.tabular import refuse
+from nodes.labels import joined, said
 from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.limits import misfit
@@ -97,40 +98,47 @@ class CodeItem:
         }
 
 
-def _check(raw: dict[str, Any], where: str, extension: bool) -> CodeItem:
-    problems = []
+def _checked(raw: dict[str, Any], extension: bool) -> CodeItem | list[str]:
+    """The code item of ``raw``, or every problem of it (said by key)."""
+    problems: list[str] = []
     codeset = raw.get("codeset")
     if codeset not in CODESETS:
-        problems.append(f"codeset {codeset!r} is not one of {', '.join(CODESETS)}")
+        problems.append(said("rows_codeset_bad", value=codeset, choices=", ".join(CODESETS)))
     year = raw.get("year")
     if isinstance(year, str) and year.strip().isdigit():
         year = int(year)
     if not isinstance(year, int) or not 2000 <= year <= 2100:
-        problems.append(f"year {raw.get('year')!r} is not a fiscal year")
+        problems.append(said("rows_fiscal_year_bad", value=raw.get("year")))
     code = str(raw.get("code") or "").strip()
     # Transfer types are words (general, special); every other code set is digits.
     wellformed = code.isascii() and (code.isalpha() if codeset == "transfer" else code.isdigit())
     if not wellformed or len(code) > 16:
-        problems.append(f"code {raw.get('code')!r} is not a code of digits")
+        problems.append(said("rows_code_not_digits", value=raw.get("code")))
     name = str(raw.get("name") or "").strip()
     if not name:
-        problems.append("name is empty")
+        problems.append(said("rows_name_empty"))
     parent = str(raw.get("parent") or "").strip() or None
     if parent is not None and not (code.startswith(parent) and len(parent) < len(code)):
-        problems.append(f"parent {parent} is not a prefix of {code}")
+        problems.append(said("rows_parent_not_prefix", parent=parent, code=code))
     level = raw.get("level")
     if isinstance(level, str) and level.strip().isdigit():
         level = int(level)
     if not isinstance(level, int) or not 1 <= level <= 5:
-        problems.append(f"level {raw.get('level')!r} is not 1 to 5")
+        problems.append(said("rows_level_not_1_5", value=raw.get("level")))
     if problems:
-        raise InputError(f"{where}: " + "; ".join(problems))
+        return problems
     assert isinstance(codeset, str) and isinstance(year, int) and isinstance(level, int)
     item = CodeItem(codeset, year, code, name, parent, level, extension)
     problem = misfit(code_item, item.as_row())
-    if problem is not None:
-        raise InputError(said("row_misfit", where=where, problem=problem))
-    return item
+    return item if problem is None else [problem]
+
+
+def _check(raw: dict[str, Any], where: str, extension: bool) -> CodeItem:
+    """The code item of ``raw`` (read at ``where``), or an error naming all its problems."""
+    found = _checked(raw, extension)
+    if isinstance(found, list):
+        raise InputError(said("rows_at", where=where, what=joined(found)))
+    return found
 
 
 def read_csv(path: Path, *, extension: bool = True, year: int | None = None) -> list[CodeItem]:
@@ -148,25 +156,24 @@ def read_csv(path: Path, *, extension: bool = True, year: int | None = None) -> 
     if not rows or missing:
         raise InputError(
             said("codes_missing_columns", path=path, names=", ".join(missing) or "(no rows)"),
-            hint="the first line must be: " + ",".join(COLUMNS),
+            hint=said("changes_columns_hint", columns=",".join(COLUMNS)),
         )
     items, problems = [], []
     for number, row in enumerate(rows, start=2):
+        where = said("rows_file_row", name=path.name, number=number)
         if year is not None:
             given = (row.get("year") or "").strip()
             if given and given != str(year):
-                problems.append(f"{path.name} row {number}: year {given} is not {year}")
+                what = said("rows_year_not_given", given=given, year=year)
+                problems.append(said("rows_at", where=where, what=what))
                 continue
             row["year"] = str(year)
-        try:
-            items.append(_check(row, f"{path.name} row {number}", extension=extension))
-        except InputError as exc:
-            problems.append(exc.message)
-    if problems:
-        joined = " | ".join(problems)
-        raise InputError(
-            said("changes_bad_rows", count=len(problems), name=path.name, problems=joined)
-        )
+        found = _checked(row, extension)
+        if isinstance(found, CodeItem):
+            items.append(found)
+        else:
+            problems.extend(said("rows_at", where=where, what=problem) for problem in found)
+    refuse(problems, "imported", hint=said("changes_columns_hint", columns=",".join(COLUMNS)))
     return items
 
 
@@ -187,7 +194,7 @@ def parse_operations(operations: Iterable[dict[str, Any]]) -> Iterator[CodeItem 
     again on arrival: exact types, the shape of each code, every field fitting its column)."""
     for index, op in enumerate(operations, start=1):
         if op.get("op") == "change":
-            yield parse_change(op, f"operation {index}")
+            yield parse_change(op, said("rows_operation", number=index))
             continue
         if op.get("op") != "code":
             raise InputError(said("codes_op_not_code", index=index, value=op.get("op")))
@@ -196,7 +203,7 @@ def parse_operations(operations: Iterable[dict[str, Any]]) -> Iterator[CodeItem 
                 raise InputError(
                     said("codes_op_wrong_type", index=index, key=key, value=op.get(key))
                 )
-        yield _check(op, f"operation {index}", extension=op["extension"])
+        yield _check(op, said("rows_operation", number=index), extension=op["extension"])
 
 
 def store(conn: Connection, items: Iterable[CodeItem | CodeChange]) -> int:
@@ -312,7 +319,17 @@ def national_years(directory: Path = config.CODESETS) -> list[int]:
 
 
 def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
-    """Load every shipped national code set into a new node's database; return the count."""
+    """Load every shipped national code set into a new node's database; return the count.
+
+    A year's ``changes.csv`` (its changed codes) maps no code held here anew, as an
+    import may not (:func:`check_unchanged`): refused whole, every conflict named."""
+    shipped = [
+        change
+        for year in national_years(directory)
+        if (directory / str(year) / CHANGES_FILE).is_file()
+        for change in read_changes(directory / str(year) / CHANGES_FILE, year, extension=False)
+    ]
+    check_unchanged(conn, shipped)
     files = []
     for year in national_years(directory):
         for path in sorted((directory / str(year)).glob("*.csv")):
@@ -324,12 +341,6 @@ def load_national(conn: Connection, directory: Path = config.CODESETS) -> int:
     rows = ((i.codeset, i.year, i.code, i.name, i.parent, i.level, i.extension) for i in items)
     columns = ("codeset", "year", "code", "name", "parent_code", "level", "is_extension")
     insert_rows(conn, code_item, columns, rows)
-    shipped = [
-        change
-        for year in national_years(directory)
-        if (directory / str(year) / CHANGES_FILE).is_file()
-        for change in read_changes(directory / str(year) / CHANGES_FILE, year, extension=False)
-    ]
     store_changes(conn, shipped)
     return len(items) + len(shipped)
 

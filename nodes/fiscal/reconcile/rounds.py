@@ -9,6 +9,7 @@ from pathlib import Path
 from nodes.capabilities import Job, Schedule
 from nodes.fiscal.reconcile import protocol, records
 from nodes.fiscal.reconcile.statement import Statement, load
+from nodes.labels import said
 from nodes.locks import home_lock
 from nodes.network import NetworkSync, sync_network
 from nodes.node import Node
@@ -62,7 +63,7 @@ RECONCILE_JOB = Job(
     name="reconcile every edge this node issues on",
     run=reconcile_job,
     schedule=lambda node: None if node.spec.role == "center" else Schedule(cron=RECONCILE_SCHEDULE),
-    describe=lambda _node: "reconcile on day 1 at 02:00 Asia/Shanghai",
+    describe=lambda _node: said("agent_reconcile", day=1, time="02:00", zone="Asia/Shanghai"),
 )
 
 

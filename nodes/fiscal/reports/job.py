@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nodes.capabilities import Job, Schedule
 from nodes.fiscal import reports
+from nodes.labels import said
 from nodes.locks import home_lock
 from nodes.node import Node
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -70,10 +71,8 @@ def _resend_regions(node: Node, today: date, clock: Clock, failures: list[Fiscal
 
 def _describe(_node: Node) -> str:
     when = REPORT_SCHEDULE
-    return (
-        f"report on days {when['day']} at {when['hour']:02d}:{when['minute']:02d} "
-        f"{reports.LOCAL_TIME}"
-    )
+    time = f"{when['hour']:02d}:{when['minute']:02d}"
+    return said("agent_report", days=when["day"], time=time, zone=str(reports.LOCAL_TIME))
 
 
 REPORT_JOB = Job(

@@ -1,0 +1,80 @@
+"""What a restored node and a backup keeper tell an operator is said in the operator's
+language: the alert ``status`` shows while a restored node rejoins (its subject too),
+the keeper's refusal of a node it does not keep, and the problems a peer's rejoin answer
+names, which travel as English text and, beside it, by key. Through the real command
+line on a ``network init`` province (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner, Result
+from test_backup import CENTER, backup, bring_back, issue, lose, settle
+
+from cli import cli
+from nodes.labels import joined, labels, said, shown
+from nodes.network import Network
+from nodes.rejoin import _problems
+
+CHINESE = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+ENGLISH = {"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+
+
+def _run(env: dict[str, str | None], network: Network, code: str, *args: str) -> Result:
+    return CliRunner(env=env).invoke(cli, ["--home", str(network.path / code), *args])
+
+
+def test_a_restored_node_and_its_keeper_speak_the_operators_language(province: Network) -> None:
+    issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    assert backup(province, "410102").number == 1
+    settle(province)
+    bring_back(province, "410102", lose(province, "410102"))
+
+    chinese = _run(CHINESE, province, "410102", "status")
+    assert chinese.exit_code == 0, chinese.stderr
+    (restored,) = [line for line in chinese.output.splitlines() if "备份 #1:" in line]
+    assert "已从备份恢复" in restored or "已恢复" in restored, restored
+    english = _run(ENGLISH, province, "410102", "status", "--lang", "en")
+    (restored,) = [line for line in english.output.splitlines() if "backup #1:" in line]
+    assert "restored" in restored, restored
+    settle(province)  # rejoined: the alert is gone
+    assert "备份 #1:" not in _run(CHINESE, province, "410102", "status").output
+
+    refused = _run(CHINESE, province, CENTER, "backup", "verify", "--node", "410199")
+    assert refused.exit_code == 3, refused.output
+    assert refused.stderr.splitlines()[-1] == f"错误：{CENTER} 不保管 410199 的备份"
+    refused = _run(ENGLISH, province, CENTER, "backup", "verify", "--node", "410199")
+    assert refused.stderr.splitlines()[-1] == (
+        f"Error: {CENTER} does not keep the backups of 410199"
+    )
+
+
+def test_the_problems_of_a_rejoin_answer_are_read_by_key_when_sent_so() -> None:
+    problems = [
+        said("rejoin_problem_purged_mine", seq=7, me="410100"),
+        said("rejoin_problem_not_sent", seq=3, me="410100"),
+    ]
+    first = {
+        "rejoin": "answer",
+        "problems": [str(p) for p in problems],
+        "problems_said": [p.as_json() for p in problems],
+    }
+    read = _problems(first)
+    note = said("rejoin_answer_problems", origin="410100", problems=joined(read))
+    assert [str(p) for p in read] == [
+        "its seq 7 to 410100 was purged here (older than the retention)",
+        "the seq 3 it took from 410100 is not the one 410100 sent",
+    ]
+    assert [shown(p, labels("zh")) for p in read] == [
+        "其发给 410100 的序号 7 已在此清理（超过保留期）",
+        "其从 410100 收下的序号 3 不是 410100 发出的那个变更集",
+    ]
+    assert str(note).startswith("410100 answered, with problems: its seq 7 to 410100 was")
+    assert shown(note, labels("zh")) == (
+        "410100 已应答，但有问题：其发给 410100 的序号 7 已在此清理（超过保留期）；"
+        "其从 410100 收下的序号 3 不是 410100 发出的那个变更集"
+    )
+    # from an earlier fiscalsync (its English text only), or naming what this one does
+    # not know: its English text, as sent
+    assert _problems({"problems": first["problems"]}) == first["problems"]
+    unknown = {**first, "problems_said": [{"m": "no_such_key", "v": {}}, {"m": "x", "v": {}}]}
+    assert _problems(unknown) == first["problems"]

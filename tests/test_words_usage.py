@@ -1,0 +1,94 @@
+"""A misuse of the command line that click itself finds (a missing option or argument,
+an unknown option or command, a value its option does not take, an extra argument) is
+said in the operator's language: one error line and a hint to the command's help, in
+Chinese by default, in English by ``--lang en`` (before or after the failing option) or
+an English locale; the exit status stays click's, 2. No database is touched."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from cli import cli
+
+CHINESE = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+ENGLISH = {"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+
+
+def _run(*args: str, env: dict[str, str | None] = CHINESE) -> Result:
+    return CliRunner(env=env).invoke(cli, list(args), prog_name="fiscalsync")
+
+
+@pytest.mark.parametrize(
+    ("args", "chinese", "english", "command"),
+    [
+        (["codes", "import", "x.csv", "--year"], "选项 '--year' 须带一个值",
+         "Option '--year' requires a value.", "fiscalsync codes import"),
+        (["init", "/nowhere/home"], "缺少选项 '--node'", "Missing option '--node'.",
+         "fiscalsync init"),
+        (["codes", "import"], "缺少参数 'FILE'", "Missing argument 'FILE'.",
+         "fiscalsync codes import"),
+        (["codes", "import", "x.csv", "--yeer", "2027"], "没有选项 '--yeer'（是否要用 --year？）",
+         "No such option '--yeer'. Did you mean --year?", "fiscalsync codes import"),
+        (["codes", "import", "x.csv", "--year", "abc"], "'--year' 的值 'abc' 无效：须为整数",
+         "Invalid value 'abc' for '--year': it must be a whole number",
+         "fiscalsync codes import"),
+        (["codes", "import", "x.csv", "y.csv", "z.csv"], "多余的参数（y.csv z.csv）",
+         "Got unexpected extra argument(s) (y.csv z.csv).", "fiscalsync codes import"),
+        (["codes", "impor", "x.csv"], "没有命令 'impor'（是否要用 import？）",
+         "No such command 'impor'. Did you mean import?", "fiscalsync codes"),
+        (["--bogus", "status"], "没有选项 '--bogus'", "No such option '--bogus'.",
+         "fiscalsync"),
+        (["--home", "/nowhere"], "缺少命令", "Missing command.", "fiscalsync"),
+        (["allocate", "--to", "410100", "--status", "x"], "没有选项 '--status'",
+         "No such option '--status'.", "fiscalsync allocate"),
+        (["codes", "list", "func"], "多余的参数（func）",
+         "Got unexpected extra argument(s) (func).", "fiscalsync codes list"),
+    ],
+)  # fmt: skip
+def test_click_finds_a_misuse_and_it_is_said_in_either_language(
+    args: list[str], chinese: str, english: str, command: str
+) -> None:
+    said = _run(*args)
+    assert said.exit_code == 2, said.output
+    assert said.stderr.splitlines() == [f"错误：{chinese}", f"提示：用 {command} --help 查看用法"]
+    words = len(command.split()) - 1  # --lang right after the command's name, or at the end
+    named: click.Command = cli
+    for name in command.split()[1:]:
+        named = named.commands[name]  # type: ignore[attr-defined]
+    at = len(args) if isinstance(named, click.Group) else words
+    by_option = [] if not words else [_run(*args[:at], "--lang", "en", *args[at:])]
+    for in_english in (*by_option, _run(*args, env=ENGLISH)):
+        assert in_english.exit_code == 2, in_english.output
+        assert in_english.stderr.splitlines() == [
+            f"Error: {english}",
+            f"Hint: see '{command} --help'",
+        ]
+
+
+def test_the_language_is_read_wherever_it_is_given() -> None:
+    before = _run("codes", "import", "--lang", "en", "x.csv", "--bogus")
+    after = _run("codes", "import", "x.csv", "--bogus", "--lang=en")
+    assert (
+        before.stderr
+        == after.stderr
+        == ("Error: No such option '--bogus'.\nHint: see 'fiscalsync codes import --help'\n")
+    )
+    chosen = _run("codes", "import", "x.csv", "--lang", "fr")
+    assert chosen.exit_code == 2
+    assert chosen.stderr.splitlines()[0] == "错误：'--lang' 的值 'fr' 无效：须为 zh, en 之一"
+    english = _run("codes", "import", "x.csv", "--lang", "fr", env=ENGLISH)
+    assert english.stderr.splitlines()[0] == (
+        "Error: Invalid value 'fr' for '--lang': it must be one of zh, en"
+    )
+    # a misuse found by the command itself reads the same way, with the same hint
+    own = _run("year", "close", "2026", "--doc", "x", "--lang", "en")
+    assert own.exit_code == 2
+    assert own.stderr.splitlines()[-1] == "Hint: see 'fiscalsync year close --help'"
+
+
+def test_help_and_a_bare_group_still_show_the_help() -> None:
+    assert _run("codes", "import", "--help").exit_code == 0
+    bare = _run("codes")
+    assert bare.exit_code == 2 and "Usage: fiscalsync codes" in bare.output
