@@ -2415,16 +2415,18 @@ def _finding_words(rows: Iterable[list[Any]], lang: str) -> Iterator[list[Any]]:
 
 def _echo_json(head: dict[str, Any], key: str, items: Iterable[Any]) -> None:
     """Print ``{**head, key: [*items]}`` as ``json.dumps(..., indent=2)`` would, the items
-    written as they come (bounded memory); ``key`` comes last."""
+    written as they come (bounded memory) and printed once read whole
+    (:func:`tabular.standard_output`); ``key`` comes last."""
     text = json.dumps({**head, key: []}, ensure_ascii=False, indent=2)
     opening, _, _closing = text.rpartition("[]")
-    click.echo(opening + "[", nl=False)
-    first = True
-    for item in items:
-        dumped = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
-        click.echo(("\n    " if first else ",\n    ") + dumped, nl=False)
-        first = False
-    click.echo(("]" if first else "\n  ]") + "\n}")
+    with tabular.standard_output() as out:
+        out.write(opening + "[")
+        first = True
+        for item in items:
+            dumped = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
+            out.write(("\n    " if first else ",\n    ") + dumped)
+            first = False
+        out.write(("]" if first else "\n  ]") + "\n}\n")
 
 
 def _session_rows(sessions: Iterable[Any], words: dict[str, str] | None) -> list[list[Any]]:
@@ -2496,9 +2498,9 @@ def reconcile_show(
         if fmt == "html":
             parts = reconcile.statement.html_parts(statement, zone)
             if output is None:
-                for part in parts:
-                    click.echo(part, nl=False)
-                click.echo()
+                with tabular.standard_output() as out:
+                    out.writelines(parts)
+                    out.write("\n")
             else:
                 with tabular.text_file(output) as written:
                     written.writelines(parts)

@@ -11,6 +11,7 @@ transaction. On SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import subprocess
@@ -20,11 +21,14 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from nodes import Node
+from nodes.fiscal.appropriations import Allocation, allocate
 from nodes.fiscal.ledger import Entry, record
-from nodes.network import Network
+from nodes.network import Network, sync_network
+from schema.tables import appropriation
 
 ENTRIES = 5_000  # about 300 kB of csv: far more than the pipe and every buffer hold
 PAGE = 4096
@@ -65,22 +69,15 @@ def no_transaction_open(node: Node) -> None:
     assert idle == 0, "a session stays in its transaction while the reader pauses"
 
 
-def test_a_paused_reader_of_a_streamed_listing_holds_no_transaction(province: Network) -> None:
-    home = province.path / "410000"
-    book = (
-        Entry(date(2026, 3, 1), "expenditure", "2050201", 100 + n, "50201", memo=f"第{n}笔")
-        for n in range(ENTRIES)
-    )
-    with Node.open(home) as node:
-        assert record(node, book, actor="op") == ENTRIES
+def printed_to_a_paused_reader(home: Path, args: list[str]) -> bytes:
+    """What ``fiscalsync --home HOME ARGS`` prints into a pipe of one page that nobody
+    reads until it is half full; meanwhile no transaction of the command is open."""
     read, write = os.pipe()
     fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, PAGE)
     command = Path(sys.executable).with_name("fiscalsync")
     with os.fdopen(read, "rb") as out:
         proc = subprocess.Popen(
-            [str(command), "--home", str(home), "ledger", "list", "--format", "csv"],
-            stdout=write,
-            stderr=subprocess.PIPE,
+            [str(command), "--home", str(home), *args], stdout=write, stderr=subprocess.PIPE
         )
         os.close(write)
         try:
@@ -91,5 +88,43 @@ def test_a_paused_reader_of_a_streamed_listing_holds_no_transaction(province: Ne
             listed = out.read()
             _, errors = proc.communicate(timeout=120)
     assert proc.returncode == 0, errors.decode()
+    return listed
+
+
+def test_a_paused_reader_of_a_streamed_listing_holds_no_transaction(province: Network) -> None:
+    home = province.path / "410000"
+    book = (
+        Entry(date(2026, 3, 1), "expenditure", "2050201", 100 + n, "50201", memo=f"第{n}笔")
+        for n in range(ENTRIES)
+    )
+    with Node.open(home) as node:
+        assert record(node, book, actor="op") == ENTRIES
+    listed = printed_to_a_paused_reader(home, ["ledger", "list", "--format", "csv"])
     lines = listed.decode("utf-8").splitlines()
     assert len(lines) == ENTRIES + 1 and lines[1].endswith(",op")
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_a_paused_reader_of_a_statement_holds_no_transaction(province: Network, fmt: str) -> None:
+    """``reconcile show --format json|html`` without ``-o`` reads its findings whole first."""
+    from nodes.fiscal.reconcile.protocol import start
+
+    count = 80
+    lines = [
+        Allocation("410100", 1000 + n, "2050201", "50201", "111", f"豫财预〔2026〕{n + 1}号", 2026)
+        for n in range(count)
+    ]
+    with Node.open(province.path / "410000") as node:
+        allocate(node, lines, actor="test")
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    with Node.open(province.path / "410100") as node, node.engine.begin() as conn:
+        conn.execute(sa.update(appropriation).values(econ_code="50299"))  # every one differs
+    with Node.open(province.path / "410000") as node:
+        start(node, "410100", full=True)
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    home = province.path / "410000"
+    shown = printed_to_a_paused_reader(home, ["reconcile", "show", "--format", fmt]).decode()
+    if fmt == "json":
+        assert len(json.loads(shown)["findings"]) == count
+    else:
+        assert shown.count("&#x27;50299&#x27; held below") == count

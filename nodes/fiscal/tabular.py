@@ -369,15 +369,11 @@ def write_table(
     if out is None:
         if fmt == "xlsx":
             raise InputError(said("xlsx_needs_file"), hint=said("xlsx_needs_file_hint"))
-        # the rows (a database cursor, perhaps) are read whole into a scratch file first,
-        # so that a reader of standard output that pauses (``| less``) holds no transaction
-        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as scratch:
+        with standard_output() as scratch:
             if fmt == "csv":
                 _write_csv(scratch, columns, rows, lineterminator="\n", heading=heading)
             else:
                 _write_json(scratch, columns, rows)
-            scratch.seek(0)
-            shutil.copyfileobj(scratch, sys.stdout)
         return
     try:
         with atomic_file(out) as stream:
@@ -446,6 +442,19 @@ def write_text(stream: IO[str], columns: Sequence[Column], rows: Callable[[], Ro
             for line in _text_lines(columns, widths, table):
                 stream.write(line + "\n")
     return count
+
+
+@contextmanager
+def standard_output() -> Iterator[IO[str]]:
+    """A scratch file whose text goes to standard output once the block is over: rows read
+    from the database inside the block are read whole before a reader of standard output
+    that pauses (``| less``) can hold them, so no transaction waits on that reader (SQLite's
+    WAL stays free to checkpoint; PostgreSQL keeps no session idle in a transaction). The
+    text waits on disk, in the system's temporary folder, not in memory."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as scratch:
+        yield scratch
+        scratch.seek(0)
+        shutil.copyfileobj(scratch, sys.stdout)
 
 
 @contextmanager
