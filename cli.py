@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import functools
 import getpass
 import json
 import os
@@ -233,7 +232,7 @@ def _misuse_said(exc: click.UsageError, args: Sequence[str], extra: list[str]) -
             return said("usage_choose", what=missing, choices=_choices(param.type))
         return missing
     if isinstance(exc, click.BadParameter):
-        problem = _value_problem(exc.param, exc.message)
+        problem = _value_problem(exc.param, exc.message, args)
         if exc.param is None and exc.param_hint is None:
             return said("usage_bad_value_bare", problem=problem)
         given = _given(exc.param, args)
@@ -275,9 +274,10 @@ def _choices(kind: click.Choice) -> str:  # type: ignore[type-arg]
     return ", ".join(str(c) for c in kind.choices)
 
 
-def _value_problem(param: click.Parameter | None, message: str) -> Said | str:
+def _value_problem(param: click.Parameter | None, message: str, args: Sequence[str]) -> Said | str:
     """What a value of ``param`` must be, by its type; else ``message`` as it was given
-    (said by our own code, or by a type this does not know)."""
+    (said by our own code, or by a type this does not know, or a path refused for another
+    reason than its kind: one that cannot be read)."""
     kind = param.type if param is not None else None
     if isinstance(kind, click.Choice):
         return said("usage_one_of", choices=_choices(kind))
@@ -292,21 +292,38 @@ def _value_problem(param: click.Parameter | None, message: str) -> Said | str:
     if isinstance(kind, click.types.FloatParamType):
         return said("usage_number")
     if isinstance(kind, click.Path) and not (kind.file_okay and kind.dir_okay):
-        return said("usage_a_file" if kind.file_okay else "usage_a_folder")
+        if any(os.path.isdir(v) == kind.file_okay for v in _paths_given(param, args)):
+            return said("usage_a_file" if kind.file_okay else "usage_a_folder")
     return message
+
+
+def _paths_given(param: click.Parameter | None, args: Sequence[str]) -> list[str]:
+    """The existing paths the command line ``args`` may have given ``param``: an option's
+    value, or for an argument each word that is neither an option nor an option's value."""
+    if isinstance(param, click.Option):
+        values = [_given(param, args)]
+    else:
+        values = [
+            arg
+            for index, arg in enumerate(args)
+            if not arg.startswith("-")
+            and not (index and args[index - 1].startswith("-") and "=" not in args[index - 1])
+        ]
+    return [v for v in values if v is not None and os.path.exists(v)]
 
 
 def _given(param: click.Parameter | None, args: Sequence[str]) -> str | None:
     """The value given to the option ``param`` on the command line ``args``, if found."""
     if not isinstance(param, click.Option):
         return None
+    found = None  # the last one given, as click keeps
     for index, arg in enumerate(args):
         for name in param.opts:
             if arg == name and index + 1 < len(args):
-                return args[index + 1]
-            if arg.startswith(f"{name}="):
-                return arg.split("=", 1)[1]
-    return None
+                found = args[index + 1]
+            elif arg.startswith(f"{name}="):
+                found = arg.split("=", 1)[1]
+    return found
 
 
 def _default_hint(exc: FiscalsyncError) -> str:
@@ -1146,11 +1163,6 @@ def changeset_verify(ctx: click.Context, file: Path, lang: str) -> None:
     )
 
 
-def _joined(errors: Sequence[str]) -> str:
-    """Several errors as one message, ``first; then``: each still said in its language."""
-    return functools.reduce(lambda first, then: said("and_then", first=first, then=then), errors)
-
-
 def _summary_line(summary: RoundSummary, lang: str = "en") -> str:
     words = labels(lang)
     line = words["m.sync_summary"].format(
@@ -1222,7 +1234,7 @@ def sync_command(ctx: click.Context, retransmit_now: bool, as_json: bool, lang: 
             for problem in summary.problems:
                 click.echo(f"  {shown(problem, words)}")
     if summary.errors:
-        raise TransportError(_joined(summary.errors))
+        raise TransportError(joined(summary.errors))
 
 
 @network.command("add-node")
@@ -2881,7 +2893,7 @@ def agent_command(
             click.echo(f"{run.job}: {_summary_line(run.summary)}")
             failed.extend(run.summary.errors)
         if failed:
-            raise TransportError(_joined(failed))
+            raise TransportError(joined(failed))
         return
     agent.run_agent(
         home,

@@ -479,7 +479,7 @@ def run_until_stopped(
             scheduler.shutdown(wait=False)
 
     def stopped_meanwhile(_event: Any) -> None:
-        if stopping:  # a signal while it was starting: stop now it can
+        if stopping and scheduler.running:  # a signal while it was starting: stop now
             scheduler.shutdown(wait=False)
 
     previous: dict[int, Any] = {

@@ -10,8 +10,8 @@ its keys and values and never goes through here.
 
 from __future__ import annotations
 
-import functools
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from nodes import words_en, words_zh
@@ -113,10 +113,14 @@ def said(key: str, /, **values: Any) -> Said:
     return Said(key, tuple(values.items()))
 
 
-def joined(parts: list[str], key: str = "and_then") -> str:
+def joined(parts: Sequence[str], key: str = "and_then") -> str:
     """``parts`` said as one, each after the other: ``a; b`` (``and_then``), ``a, b``
-    (``listed``)."""
-    return functools.reduce(lambda first, then: said(key, first=first, then=then), parts)
+    (``listed``). Joined by halves, so that a message of thousands of parts nests only as
+    deep as their logarithm (saying a message is recursive); the text is the same."""
+    if len(parts) == 1:
+        return parts[0]
+    half = len(parts) // 2
+    return said(key, first=joined(parts[:half], key), then=joined(parts[half:], key))
 
 
 def recalled(text: str, kept: str | None) -> str:

@@ -71,6 +71,7 @@ LABELS: dict[str, str] = {
 LISTINGS: dict[str, str] = {
     # what the agent runs, said when it starts (its log lines stay in English)
     "m.listed": "{first}, {then}",
+    "m.days_listed": "{first},{then}",
     "m.agent_started": "Agent started: {jobs}",
     "m.agent_stopped": "Agent stopped.",
     "m.agent_sync": "sync every {seconds}s",

@@ -71,6 +71,7 @@ LABELS: dict[str, str] = {
 LISTINGS: dict[str, str] = {
     # what the agent runs, said when it starts (its log lines stay in English)
     "m.listed": "{first}，{then}",
+    "m.days_listed": "{first}、{then}",
     "m.agent_started": "代理已启动：{jobs}",
     "m.agent_stopped": "代理已停止。",
     "m.agent_sync": "每 {seconds} 秒同步一次",
@@ -432,7 +433,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_answer_problems": "{origin} 已应答，但有问题：{problems}",
     "m.rejoin_answer": "{origin} 已应答",
     "m.rejoin_problem_not_taken": "其发给 {me} 的序号 {seq} 不是 {me} 收下的那个变更集",
-    "m.rejoin_problem_purged_mine": "其发给 {me} 的序号 {seq} 已在此清理（超过保留期）",
+    "m.rejoin_problem_purged_mine": "其发给 {me} 的序号 {seq} 已在 {me} 清理（超过保留期）",
     "m.rejoin_problem_not_sent": "其从 {me} 收下的序号 {seq} 不是 {me} 发出的那个变更集",
     "m.rejoin_problem_purged_yours": "{me} 发出的序号 {seq} 已在此清理（超过保留期）",
     "m.rejoin_request_bad": "{file}：不是格式正确的恢复重连请求",

@@ -102,7 +102,7 @@ def test_the_agent_says_its_start_and_stop_in_the_language_it_starts_in(
     out, err = _agent(province, "C.UTF-8")
     assert out.splitlines() == [
         "代理已启动：每 300 秒同步一次，每天 03:30（Asia/Shanghai）自检，每天 04:30 清理 400 天前的文件，"
-        "每晚 01:00 备份，每月 1,11,21 日 00:10（Asia/Shanghai）生成报表，"
+        "每晚 01:00 备份，每月 1、11、21 日 00:10（Asia/Shanghai）生成报表，"
         "每月 1 日 02:00（Asia/Shanghai）对账",
         "代理已停止。",
     ]

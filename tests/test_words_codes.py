@@ -138,6 +138,27 @@ def test_every_bad_row_of_a_mapping_is_named_in_either_language(
     assert _held(province) == before  # nothing imported
 
 
+def test_a_mapping_of_many_unknown_codes_names_the_first_fifty_and_counts_the_rest(
+    province: Network, tmp_path: Path
+) -> None:
+    codes = tmp_path / "codes-2027.csv"
+    codes.write_text("codeset,code,name,parent,level\nfunc,2050299,其他,20502,3\n", "utf-8")
+    changes = tmp_path / "changes.csv"
+    rows = "".join(f"func,{3000000 + n},2050299\n" for n in range(600))
+    changes.write_text("codeset,old,new\n" + rows, "utf-8")
+    home = province.path / "410000"
+    before = _held(province)
+    args = ("codes", "import", str(codes), "--year", "2027", "--changes", str(changes))
+    chinese = _run(CHINESE, home, *args)
+    assert chinese.exit_code == 3, chinese.output
+    (line, hint) = chinese.stderr.splitlines()
+    assert line.startswith("错误：600 个变动编码不在编码集中：func 3000000 不是 2026 年度的编码；")
+    assert line.count("不是 2026 年度的编码") == 50 and line.endswith("；……另有 550 处")
+    english = _run(ENGLISH, home, *args)
+    assert english.stderr.splitlines()[0].endswith("; ... and 550 more")
+    assert _held(province) == before  # nothing imported
+
+
 def test_a_bad_code_operation_is_refused_in_english_and_said_in_chinese() -> None:
     bad = {"op": "code", "codeset": "func", "year": 2026, "code": "2059901", "name": " ",
            "parent": "9", "level": 3, "extension": True}  # fmt: skip

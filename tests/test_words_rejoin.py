@@ -65,12 +65,12 @@ def test_the_problems_of_a_rejoin_answer_are_read_by_key_when_sent_so() -> None:
         "the seq 3 it took from 410100 is not the one 410100 sent",
     ]
     assert [shown(p, labels("zh")) for p in read] == [
-        "其发给 410100 的序号 7 已在此清理（超过保留期）",
+        "其发给 410100 的序号 7 已在 410100 清理（超过保留期）",
         "其从 410100 收下的序号 3 不是 410100 发出的那个变更集",
     ]
     assert str(note).startswith("410100 answered, with problems: its seq 7 to 410100 was")
     assert shown(note, labels("zh")) == (
-        "410100 已应答，但有问题：其发给 410100 的序号 7 已在此清理（超过保留期）；"
+        "410100 已应答，但有问题：其发给 410100 的序号 7 已在 410100 清理（超过保留期）；"
         "其从 410100 收下的序号 3 不是 410100 发出的那个变更集"
     )
     # from an earlier fiscalsync (its English text only), or naming what this one does

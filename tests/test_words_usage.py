@@ -6,6 +6,10 @@ an English locale; the exit status stays click's, 2. No database is touched."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner, Result
@@ -29,19 +33,19 @@ def _run(*args: str, env: dict[str, str | None] = CHINESE) -> Result:
          "fiscalsync init"),
         (["codes", "import"], "缺少参数 'FILE'", "Missing argument 'FILE'.",
          "fiscalsync codes import"),
-        (["codes", "import", "x.csv", "--yeer", "2027"], "没有选项 '--yeer'（是否要用 --year？）",
+        (["codes", "import", "x.csv", "--yeer", "2027"], "未知选项 '--yeer'（是否指 --year？）",
          "No such option '--yeer'. Did you mean --year?", "fiscalsync codes import"),
         (["codes", "import", "x.csv", "--year", "abc"], "'--year' 的值 'abc' 无效：须为整数",
          "Invalid value 'abc' for '--year': it must be a whole number",
          "fiscalsync codes import"),
         (["codes", "import", "x.csv", "y.csv", "z.csv"], "多余的参数（y.csv z.csv）",
          "Got unexpected extra argument(s) (y.csv z.csv).", "fiscalsync codes import"),
-        (["codes", "impor", "x.csv"], "没有命令 'impor'（是否要用 import？）",
+        (["codes", "impor", "x.csv"], "未知命令 'impor'（是否指 import？）",
          "No such command 'impor'. Did you mean import?", "fiscalsync codes"),
-        (["--bogus", "status"], "没有选项 '--bogus'", "No such option '--bogus'.",
+        (["--bogus", "status"], "未知选项 '--bogus'", "No such option '--bogus'.",
          "fiscalsync"),
         (["--home", "/nowhere"], "缺少命令", "Missing command.", "fiscalsync"),
-        (["allocate", "--to", "410100", "--status", "x"], "没有选项 '--status'",
+        (["allocate", "--to", "410100", "--status", "x"], "未知选项 '--status'",
          "No such option '--status'.", "fiscalsync allocate"),
         (["codes", "list", "func"], "多余的参数（func）",
          "Got unexpected extra argument(s) (func).", "fiscalsync codes list"),
@@ -92,3 +96,34 @@ def test_help_and_a_bare_group_still_show_the_help() -> None:
     assert _run("codes", "import", "--help").exit_code == 0
     bare = _run("codes")
     assert bare.exit_code == 2 and "Usage: fiscalsync codes" in bare.output
+
+
+def test_a_message_of_thousands_of_parts_is_said_in_either_language() -> None:
+    from nodes.labels import joined, labels, shown
+
+    parts = [f"第 {n} 项" for n in range(5000)]
+    message = joined(parts)
+    assert str(message) == "; ".join(parts)
+    assert shown(message, labels("zh")) == "；".join(parts)
+    assert len(json.dumps(message.as_json())) > 5000  # kept whole, as a column keeps it
+
+
+def test_a_path_refused_for_another_reason_than_its_kind_keeps_that_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unread = tmp_path / "codes.csv"
+    unread.write_text("codeset,year,code,name,parent,level\n", "utf-8")
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: str(p) != str(unread) and real_access(p, mode, **kw)
+    )
+    said = _run("--home", str(tmp_path), "codes", "import", str(unread), "--lang", "en")
+    assert said.exit_code == 2
+    assert "is not readable" in said.stderr and "not a folder" not in said.stderr
+    folder = _run("--home", str(tmp_path), "codes", "import", str(tmp_path))
+    assert "须为文件，不能是目录" in folder.stderr
+
+
+def test_a_value_given_twice_is_quoted_as_click_keeps_it_the_last() -> None:
+    said = _run("codes", "import", "x.csv", "--year", "1", "--year", "abc")
+    assert "'--year' 的值 'abc' 无效：须为整数" in said.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nodes.capabilities import Job, Schedule
 from nodes.fiscal import reports
-from nodes.labels import said
+from nodes.labels import joined, said
 from nodes.locks import home_lock
 from nodes.node import Node
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -72,7 +72,8 @@ def _resend_regions(node: Node, today: date, clock: Clock, failures: list[Fiscal
 def _describe(_node: Node) -> str:
     when = REPORT_SCHEDULE
     time = f"{when['hour']:02d}:{when['minute']:02d}"
-    return said("agent_report", days=when["day"], time=time, zone=str(reports.LOCAL_TIME))
+    days = joined(str(when["day"]).split(","), "days_listed")  # 1,11,21 / 1、11、21
+    return said("agent_report", days=days, time=time, zone=str(reports.LOCAL_TIME))
 
 
 REPORT_JOB = Job(
