@@ -134,7 +134,9 @@ def recalled(text: str, kept: str | None) -> str:
         found = Said.from_json(json.loads(kept))
     except ValueError:
         found = None
-    return text if found is None else found
+    # said by key only as the English text it was kept beside says (a peer's receipt
+    # could carry a key of another message, or a later release word it otherwise)
+    return text if found is None or str(found) != text else found
 
 
 def shown(text: object, words: dict[str, str]) -> Any:

@@ -207,7 +207,7 @@ SYNC_MESSAGES: dict[str, str] = {
     "m.resent_receipt_other": "{receipt} 不是本节点对 {name} 的回执",
     "m.resent_verdict_changed": "{name} 在恢复前于本节点为 {before}，现在却为 {verdict}（{reason}）：本节点恢复后的状态无法兑现自己的回执",
     "m.resent_channel_differs": "{name}：来自 {origin} 的通道与本节点自己的回执所载不符",
-    "m.parked_after": "失败 {attempts} 轮（{stage}）后搁置；最后一次：{why}",
+    "m.parked_after": "{stage}失败 {attempts} 轮后搁置；最后一次错误：{why}",
     # backups (sync/backup/…)
     "m.bk_unknown_cipher": "未知的备份加密算法 {cipher}",
     "m.bk_wrap_malformed": "封装的数据密钥格式错误：{error}",

@@ -585,7 +585,8 @@ def _take_receipt(
         taken_at = _receipt_time(body.get("taken_at"))
     except ValueError:
         acknowledged = None  # a receipt with a bad time is not a well-formed receipt
-    if not isinstance(acknowledged, str) or body.get("recipient") != header.origin:
+    well_formed = isinstance(acknowledged, str) and body.get("verdict") in reasons.VERDICTS
+    if not well_formed or body.get("recipient") != header.origin:
         return _quarantine(
             engine, spool, path, "receipt", f"{path.name}: not a well-formed receipt", clock
         )
@@ -609,7 +610,7 @@ def _take_receipt(
                     receipt_id=verified.id,
                     receipt_file=kept.name,
                     receipt_verdict=str(body.get("verdict")),
-                    receipt_reason=body.get("reason"),
+                    receipt_reason=reasons.english(body),
                     receipt_reason_said=reasons.kept_from(body),
                     receipt_taken_at=taken_at,
                 )
@@ -627,7 +628,7 @@ def _take_receipt(
         )
     crashpoint("receipt-committed")
     path.unlink(missing_ok=True)
-    return Received(Outcome.RECEIPT, path.name, header.origin, header.seq, body.get("reason"))
+    return Received(Outcome.RECEIPT, path.name, header.origin, header.seq, reasons.english(body))
 
 
 def _receipt_time(value: object) -> datetime | None:

@@ -17,11 +17,24 @@ from typing import Any
 from schema.said import Said
 from sync.changeset.codec import encode_line
 
-__all__ = ["MOST", "in_receipt", "kept_from"]
+__all__ = ["MOST", "VERDICTS", "english", "in_receipt", "kept_from"]
 
 MOST = 4096
 """The longest reason by key kept (its JSON, in bytes): a reason is a sentence, and
 one nested deeper than a reader can follow is shown in its English text instead."""
+
+
+VERDICTS = ("applied", "rejected")
+"""What a receipt says of the change-set it acknowledges; a receipt saying anything else
+is not well-formed."""
+
+
+def english(body: dict[str, Any]) -> str | None:
+    """The English reason of a receipt's operation ``body`` as a column keeps it: None, or
+    its text with any NUL (which PostgreSQL's text cannot hold: the receipt would fail to
+    be stored round after round) shown as U+FFFD."""
+    reason = body.get("reason")
+    return None if reason is None else str(reason).replace("\x00", "\ufffd")
 
 
 def in_receipt(reason: str | None) -> dict[str, Any]:
@@ -31,7 +44,12 @@ def in_receipt(reason: str | None) -> dict[str, Any]:
         return {"reason": None}
     fields: dict[str, Any] = {"reason": str(reason)}
     if isinstance(reason, Said):
-        fields["reason_said"] = reason.as_json()
+        by_key = reason.as_json()
+        try:  # only what its reader keeps: a receipt is signed whatever its reason holds
+            if len(encode_line(by_key)) <= MOST:
+                fields["reason_said"] = by_key
+        except TypeError:  # a value JSON cannot carry here (an integer past 64 bits)
+            pass
     return fields
 
 

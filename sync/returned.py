@@ -115,7 +115,7 @@ def store_receipt(
             receipt_id=receipt.id,
             receipt_file=receipt.header.filename,
             receipt_verdict=verdict,
-            receipt_reason=body.get("reason"),
+            receipt_reason=reasons.english(body),
             receipt_reason_said=reasons.kept_from(body),
             receipt_taken_at=_receipt_time(body.get("taken_at")),
         )

@@ -22,7 +22,7 @@ from test_sync_rounds import _codeset_for, _damage
 from cli import cli
 from nodes import Node
 from nodes.exchange import Exchange
-from nodes.labels import Said, labels, recalled
+from nodes.labels import Said, labels, recalled, said
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, file_attempt, outbox, quarantine
 from sync import changeset, pki
@@ -145,7 +145,7 @@ def test_a_file_parked_after_its_rounds_says_so_in_either_language(province: Net
     [entry] = rows(province, "410100", quarantine)
     # a failure of no key (a bug, the operating system's) keeps its own text inside
     english = "parked after 5 failed rounds (take); the last: ValueError: a bug in the applier"
-    chinese = "失败 5 轮（接收）后搁置；最后一次：ValueError: a bug in the applier"
+    chinese = "接收失败 5 轮后搁置；最后一次错误：ValueError: a bug in the applier"
     assert (entry.reason, entry.detail) == ("parked", english)
     listed = run(province, "410100", "quarantine")
     assert chinese in listed.output and english not in listed.output
@@ -211,9 +211,13 @@ def test_a_receipts_reason_by_key_is_kept_only_when_it_can_be_said_again() -> No
                                          "ident": "410000-2026-000007"}}  # fmt: skip
     kept = kept_from({"reason": "increase of unknown appropriation 410000-2026-000007",
                       "reason_said": by_key})  # fmt: skip
-    shown = recalled("(its English text)", kept)
+    shown = recalled("increase of unknown appropriation 410000-2026-000007", kept)
     assert isinstance(shown, Said)
     assert shown.said_in(labels("zh")) == "调增的指标 410000-2026-000007 在本节点不存在"
+    # by key only as its English text says: a key of another message shows the English
+    assert recalled("decrease of unknown appropriation 410000-2026-000007", kept) == (
+        "decrease of unknown appropriation 410000-2026-000007"
+    )
     # no reason in English, or by key as no message: nothing kept
     assert kept_from({"reason": None, "reason_said": by_key}) is None
     assert kept_from({"reason": "r", "reason_said": "调增"}) is None
@@ -223,6 +227,17 @@ def test_a_receipts_reason_by_key_is_kept_only_when_it_can_be_said_again() -> No
     for _ in range(300):
         deep = {"m": "labelled", "v": {"label": "x", "what": deep}}
     assert kept_from({"reason": "r", "reason_said": deep}) is None
+
+
+def test_a_receipt_carries_its_reason_by_key_only_when_its_reader_keeps_it() -> None:
+    from sync.reasons import MOST, in_receipt
+
+    fits = in_receipt(said("recv_unknown", kind="increase", ident="410000-2026-000007"))
+    assert fits["reason_said"]["m"] == "recv_unknown"
+    huge = in_receipt(said("recv_unknown", kind="increase", ident="9" * (MOST + 1)))
+    wide = in_receipt(said("recv_unknown", kind="increase", ident=2**70))
+    for fields in (huge, wide):  # the English alone, and the receipt is still signed
+        assert "reason_said" not in fields and fields["reason"].startswith("increase of")
 
 
 def test_a_restored_node_taking_a_refused_change_set_again_keeps_its_reason_by_key(
@@ -241,3 +256,45 @@ def test_a_restored_node_taking_a_refused_change_set_again_keeps_its_reason_by_k
     assert (after.reason, after.reason_said) == (before.reason, before.reason_said)
     refused = run(province, COUNTY, "appropriations", "--refused")
     assert f"调增的指标 {unknown} 在本节点不存在" in refused.output
+
+
+def _receipt_rewritten(province: Network, ident: str, **changes: object) -> None:
+    """The county refuses a decrease of ``ident``; its receipt is signed again with
+    ``changes`` to its operation, as a faulty or hostile peer could sign it."""
+    with Node.open(province.path / "410000") as node, node.engine.begin() as conn:
+        signer = pki.load_signer(node.home.keys)
+        enqueue(conn, node.spool, signer, COUNTY, "appropriation",
+                [adjust("decrease", ident, 100)], SYSTEM_CLOCK)  # fmt: skip
+    run_round(province, "410000")
+    run_round(province, COUNTY)
+    up = mailbox(province, "410000", COUNTY, "up")
+    [signed] = list(up.iterdir())
+    header, _seal = changeset.read_header(signed)
+    [body] = changeset.iter_operations(signed)
+    signed.unlink()
+    county = pki.load_signer(province.homes[COUNTY].keys)
+    changeset.write_changeset(up, county, "410000", "receipt", header.seq, header.prev,
+                              [body | changes], SYSTEM_CLOCK)  # fmt: skip
+    run_round(province, "410000")
+
+
+def test_a_receipt_is_shown_as_its_english_says_and_a_nul_in_it_is_stored(
+    province: Network,
+) -> None:
+    disk_full = {"m": "db_disk_full", "v": {"error": "disk I/O error"}}  # not what it says
+    _receipt_rewritten(province, ID(999996), reason="no such\x00one", reason_said=disk_full)
+    [sent] = rows(province, "410000", outbox, outbox.c.recipient == COUNTY)
+    assert sent.receipt_verdict == "rejected" and sent.receipt_reason == "no such\ufffdone"
+    for args in ([], ["--lang", "en"], ["--format", "csv"]):
+        listed = run(province, "410000", "appropriations", "--refused", *args)
+        assert listed.exit_code == 0, listed.output
+        assert "no such\ufffdone" in listed.output and "disk" not in listed.output
+        assert "数据库" not in listed.output
+
+
+def test_a_receipt_of_no_known_verdict_is_not_taken(province: Network) -> None:
+    _receipt_rewritten(province, ID(999995), verdict="x" * 40)
+    [sent] = rows(province, "410000", outbox, outbox.c.recipient == COUNTY)
+    assert sent.acked_at is None  # sent again until a well-formed receipt comes
+    [kept] = rows(province, "410000", quarantine)
+    assert kept.reason == "receipt" and "not a well-formed receipt" in kept.detail
