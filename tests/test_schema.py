@@ -392,3 +392,44 @@ def test_reports_from_before_get_their_month_to_date_and_keep_their_figures(
             ).order_by(line.c.report_id)  # fmt: skip
         ).all()
     assert [tuple(r) for r in rows] == [(1, 300, 300, 0, 900), (2, 300, 300, 0, 900)]
+
+
+def test_rows_from_before_0026_keep_their_english_text_up_and_down(engine: sa.Engine) -> None:
+    from alembic import command
+
+    assert migrate.upgrade(engine, "0025") == "0025"
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO outbox (id, recipient, kind, seq, filename, created_at, attempts,"
+                " next_attempt_at, receipt_verdict, receipt_reason) VALUES ('a', '410102',"
+                " 'appropriation', 1, 'f', :at, 1, :at, 'rejected', 'amount mismatch')"
+            ),
+            {"at": at},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO file_attempt (stage, name, attempts, first_failed_at,"
+                " last_failed_at, error) VALUES ('take', 'x.fcs', 2, :at, :at, 'boom')"
+            ),
+            {"at": at},
+        )
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    with engine.connect() as conn:
+        sent = conn.execute(sa.select(channels.outbox)).one()
+        failed = conn.execute(sa.select(channels.file_attempt)).one()
+    assert (sent.receipt_reason, sent.receipt_reason_said) == ("amount mismatch", None)
+    assert (failed.error, failed.error_said) == ("boom", None)
+    config = migrate._config()
+    with engine.begin() as conn:  # down again, as alembic runs it
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0025")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT receipt_reason FROM outbox").scalar() == (
+            "amount mismatch"
+        )
+        assert conn.exec_driver_sql("SELECT error FROM file_attempt").scalar() == "boom"
+    assert migrate.upgrade(engine) == migrate.head_revision()
