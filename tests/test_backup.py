@@ -31,7 +31,7 @@ from nodes.keeper import kept
 from nodes.network import Network, sync_network
 from nodes.rejoin_request import FENCE_REQUESTS, heads
 from nodes.restore import Fetcher, restore
-from schema.backups import rejoin_fence, rejoin_peer
+from schema.backups import backup_catalogue, rejoin_fence, rejoin_peer
 from schema.channels import outbox, quarantine
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
@@ -907,6 +907,19 @@ def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: P
     assert f"#1：对象 {lost.name[:16]}… 缺失" in result.output, result.output
     result = runner.invoke(cli, [*verify, "--lang", "en"])
     assert f"#1: object {lost.name[:16]}… is missing" in result.output, result.output
+    # the catalogue keeps it in English, and by key beside it: status says it either way
+    english, chinese = f"object {lost.name[:16]}… is missing", f"对象 {lost.name[:16]}… 缺失"
+    with Node.open(province.path / CENTER) as center:
+        assert [r.problem for r in kept(center, "410102")] == [english]
+    status = ["--home", str(province.path / CENTER), "status"]
+    result = runner.invoke(cli, status)
+    assert f"备份 #1：{chinese}" in result.output, result.output
+    result = runner.invoke(cli, [*status, "--lang", "en"])
+    assert f"backup #1: {english}" in result.output, result.output
+    with Node.open(province.path / CENTER) as center, center.engine.begin() as conn:
+        conn.execute(backup_catalogue.update().values(problem_said=None))  # kept before
+    result = runner.invoke(cli, status)
+    assert f"备份 #1：{english}" in result.output, result.output
     shutil.move(aside, lost)
     result = runner.invoke(
         cli,
