@@ -48,7 +48,7 @@ from nodes.fiscal.code_changes import listed as changed_codes
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import LANGUAGES, Said, joined, labels, recalled, said, say, shown
+from nodes.labels import LANGUAGES, Said, joined, labels, named, recalled, said, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import add_node, move_node, retire_node, sync_network
@@ -2825,6 +2825,7 @@ def ledger_import(ctx: click.Context, file: Path, lang: str) -> None:
     show_default=True,
     help="With --homes: how often a home that could not be opened is tried again.",
 )
+@_lang_option
 @click.pass_context
 def agent_command(
     ctx: click.Context,
@@ -2833,6 +2834,7 @@ def agent_command(
     log_format: str,
     homes_folders: tuple[Path, ...],
     retry_seconds: int,
+    lang: str,
 ) -> None:
     """Run this node's scheduled jobs until stopped: sync with the parent, reports on
     their period boundaries, and every day at 03:30 (Beijing time) 'fiscalsync check
@@ -2873,10 +2875,12 @@ def agent_command(
         runs = agent.run_once(home)
         failed = []
         for run in runs:
+            job = named("agent_job", run.job)
             if run.summary is None:
-                click.echo(f"{run.job}: {run.note}")
+                click.echo(_in_language(said("agent_ran", job=job, note=run.note)))
                 continue
-            click.echo(f"{run.job}: {_summary_line(run.summary)}")
+            line = _summary_line(run.summary, _current_language())
+            click.echo(_in_language(said("agent_ran", job=job, note=line)))
             failed.extend(run.summary.errors)
         if failed:
             raise TransportError(_joined(failed))

@@ -85,6 +85,16 @@ LISTINGS: dict[str, str] = {
     "m.agent_home": "{code} ({jobs})",
     "m.agent_homes_waiting": "{count} home(s) tried again every {seconds}s",
     "m.agent_homes_scanned": "{folders} scanned every {seconds}s",
+    # what a job did, as ``agent --once`` says it (its log line says it in English)
+    "m.agent_ran": "{job}: {note}",
+    "agent_job.sync": "sync",
+    "agent_job.revocation": "revocation",
+    "m.agent_republished": "revocation list {number} re-published to {sent} node(s)",
+    "m.agent_purged": "purged {sent} sent and {taken} taken change-set(s), {quarantine} "
+    "quarantine entries: {files} file(s), {bytes} bytes; spool {spool} bytes",
+    "m.agent_backed_up": "backup #{number}: {objects} new object(s), {bytes} bytes",
+    "m.agent_backup_left": "{note}; {left} to upload ({why})",
+    "m.agent_kept_checked": "verified {count} node(s), {bad} with problems; pruned {pruned}",
     # changeset inspect and verify
     "cs.id": "id",
     "cs.kind": "kind",
@@ -438,6 +448,7 @@ LISTINGS: dict[str, str] = {
     "m.unsendable": "{name}: not sent, {error}",
     "m.backup_objects_failed": "backup objects of {code}: {error}",
     "m.crl_offer_failed": "revocation list for restores: {error}",
+    "m.keeper_unreachable_round": "the keeper cannot be reached this round",
     "m.backup_upload_left": "backup: {left} object(s) still to upload ({why}); its manifest "
     "waits for them",
     "m.rejoin_answered_request": "answered the rejoin request of {origin}",

@@ -85,6 +85,15 @@ LISTINGS: dict[str, str] = {
     "m.agent_home": "{code}（{jobs}）",
     "m.agent_homes_waiting": "{count} 个节点目录每 {seconds} 秒重试一次",
     "m.agent_homes_scanned": "每 {seconds} 秒扫描一次 {folders}",
+    "m.agent_ran": "{job}：{note}",
+    "agent_job.sync": "同步",
+    "agent_job.revocation": "吊销列表",
+    "m.agent_republished": "吊销列表第 {number} 版已重新发布给 {sent} 个节点",
+    "m.agent_purged": "已清理发出的变更集 {sent} 个、收下的变更集 {taken} 个、隔离条目 "
+    "{quarantine} 个：文件 {files} 个，{bytes} 字节；spool 现有 {spool} 字节",
+    "m.agent_backed_up": "备份 #{number}：新对象 {objects} 个，{bytes} 字节",
+    "m.agent_backup_left": "{note}；{left} 个待上传（{why}）",
+    "m.agent_kept_checked": "已核验 {count} 个节点，其中 {bad} 个有问题；已清理 {pruned} 个",
     # changeset inspect and verify
     "cs.id": "编号",
     "cs.kind": "类型",
@@ -422,6 +431,7 @@ LISTINGS: dict[str, str] = {
     "m.unsendable": "{name}：未发送，{error}",
     "m.backup_objects_failed": "{code} 的备份对象：{error}",
     "m.crl_offer_failed": "供恢复用的吊销列表：{error}",
+    "m.keeper_unreachable_round": "本轮无法连接备份保管方",
     "m.backup_upload_left": "备份：还有 {left} 个对象待上传（{why}）；其清单等待它们",
     "m.rejoin_answered_request": "已应答 {origin} 的重连请求",
     "m.rejoin_notice": "{origin} 告知本节点须从备份恢复",
