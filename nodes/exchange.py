@@ -607,10 +607,7 @@ class Exchange:
         origin = result.origin
         if origin is None or origin not in self.node.topology:
             return
-        detail = (
-            f"{self.me} already took another change-set under the number of {result.filename} "
-            f"({result.reason})"
-        )
+        detail = said("forked_notice", me=self.me, name=result.filename, reason=result.reason)
         with contextlib.suppress(Exception):  # a notice is a courtesy; the refusal stands
             rejoin.notice(self, origin, detail)
 

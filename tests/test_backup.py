@@ -872,6 +872,17 @@ def test_a_reinitialised_node_is_told_to_restore(province: Network) -> None:
     with Node.open(home) as county:
         alerts = county.status().as_dict()["alerts"]
     assert any("Restore this node" in a["detail"] for a in alerts), alerts
+    # the center's notice says why in English and by key: read in the operator's language
+    with Node.open(home) as county, county.engine.connect() as conn:
+        query = sa.select(quarantine).where(quarantine.c.reason == "restore")
+        [entry] = conn.execute(query).all()
+    assert f"{CENTER} already took another change-set under the number of " in entry.detail
+    runner = CliRunner()
+    chinese = runner.invoke(cli, ["--home", str(home), "status"]).output
+    assert f"{CENTER} 已在 " in chinese and "的编号下收下了另一个变更集（" in chinese, chinese
+    assert "already took" not in chinese
+    english = runner.invoke(cli, ["--home", str(home), "status", "--lang", "en"]).output
+    assert f"{CENTER} already took another change-set under the number of " in english
 
 
 def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: Path) -> None:
