@@ -452,6 +452,7 @@ LISTINGS: dict[str, str] = {
     "m.backup_upload_left": "backup: {left} object(s) still to upload ({why}); its manifest "
     "waits for them",
     "m.rejoin_answered_request": "answered the rejoin request of {origin}",
+    "m.channel_retired": "{code} retired (topology version {version})",
     "m.forked_notice": "{me} already took another change-set under the number of {name} "
     "({reason})",
     "m.rejoin_notice": "{origin} says this node must be restored",

@@ -434,6 +434,7 @@ LISTINGS: dict[str, str] = {
     "m.keeper_unreachable_round": "本轮无法连接备份保管方",
     "m.backup_upload_left": "备份：还有 {left} 个对象待上传（{why}）；其清单等待它们",
     "m.rejoin_answered_request": "已应答 {origin} 的重连请求",
+    "m.channel_retired": "{code} 已退出（拓扑第 {version} 版）",
     "m.forked_notice": "{me} 已在 {name} 的编号下收下了另一个变更集（{reason}）",
     "m.rejoin_notice": "{origin} 告知本节点须从备份恢复",
     "m.rejoin_old_answer": "{origin} 对较早请求的应答，已丢弃",
