@@ -493,6 +493,7 @@ LISTINGS: dict[str, str] = {
     "whole) here yet (e.g. {name}…); taken again when they arrive",
     "m.subject_backup": "backup #{number}",
     "m.subject_seq": "seq {seq}",
+    "m.subject_in_mailbox": "{name} (in {mailbox}'s mailbox)",
     "m.subject_latest": "latest",
     "m.rejoin_kept_old": "a kept message of {origin} for an older rejoin, dropped",
     "m.rejoin_kept": "{origin} took back {count} change-set(s) of its own for this node "

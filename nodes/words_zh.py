@@ -468,6 +468,7 @@ LISTINGS: dict[str, str] = {
     "（如 {name}…）；到达后再收下",
     "m.subject_backup": "备份 #{number}",
     "m.subject_seq": "序号 {seq}",
+    "m.subject_in_mailbox": "{name}（在 {mailbox} 的信箱中）",
     "m.subject_latest": "最新",
     "m.rejoin_kept_old": "{origin} 为较早一次重连发来的收回清单，已丢弃",
     "m.rejoin_kept": "{origin} 收回了发给本节点的变更集 {count} 个（新记 {added} 个），放行",

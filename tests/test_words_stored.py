@@ -26,11 +26,13 @@ from nodes.labels import Said, labels, recalled
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, file_attempt, outbox, quarantine
 from sync import changeset, pki
-from sync.attempts import MAX_ATTEMPTS
+from sync import attempts
+from sync.attempts import MAX_ATTEMPTS, Stage
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK
 from sync.reasons import kept_from
+from sync.said import said as said_below
 
 
 def run(network: Network, code: str, *args: str) -> Result:
@@ -241,3 +243,18 @@ def test_a_restored_node_taking_a_refused_change_set_again_keeps_its_reason_by_k
     assert (after.reason, after.reason_said) == (before.reason, before.reason_said)
     refused = run(province, COUNTY, "appropriations", "--refused")
     assert f"调增的指标 {unknown} 在本节点不存在" in refused.output
+
+
+def test_a_file_that_cannot_be_collected_names_its_mailbox_in_either_language(
+    province: Network,
+) -> None:
+    # what the sync round counts when a file in the province's mailbox cannot be taken
+    with Node.open(province.path / "410100") as node:
+        error = said_below("link_unreachable", name="410000", error="timed out")
+        attempts.failed(node.engine, Stage.FETCH, "410000:x.fcs", error, SYSTEM_CLOCK)
+    status = run(province, "410100", "status")
+    assert "x.fcs（在 410000 的信箱中）: 收取：5 轮中已失败 1 轮" in status.output, status.output
+    status = run(province, "410100", "status", "--lang", "en")
+    assert "x.fcs (in 410000's mailbox): to collect: failed 1 of 5 rounds" in status.output
+    as_json = run(province, "410100", "status", "--json")
+    assert '"subject": "x.fcs (in 410000\'s mailbox)"' in as_json.output, as_json.output
