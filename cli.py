@@ -199,10 +199,12 @@ class _Group(_SaysMisuse, click.Group):
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): stop quietly
             sys.exit(0)
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            hint = "free disk space and run the command again" if exc.errno == errno.ENOSPC else ""
-            raise Failure(f"{exc.strerror or exc}{where}", hint, code=74) from exc
+        except OSError as exc:  # the operating system's words, as it gives them, inside ours
+            error = exc.strerror or str(exc)
+            failed = said("os_failed_at", error=error, path=exc.filename) if exc.filename else None
+            hint = said("os_disk_full_hint") if exc.errno == errno.ENOSPC else ""
+            lang = _current_language()
+            raise Failure(failed or said("os_failed", error=error), hint, code=74, lang=lang) from exc
         except Exception as exc:
             failure = database_failure(exc)
             if failure is None:

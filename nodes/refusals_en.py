@@ -383,6 +383,10 @@ MESSAGES: dict[str, str] = {
     "m.file_replaces": "--file replaces {options}: give one or the other",
     "m.allocate_missing": "missing {options} (or give --file)",
     "m.reconcile_needs_peer": "give --with CODE (a node this one issued appropriations to)",
+    # what the operating system refused a command (its own words inside), cli.py
+    "m.os_failed": "{error}",
+    "m.os_failed_at": "{error} ({path})",
+    "m.os_disk_full_hint": "free disk space and run the command again",
     "m.once_one_home": "--once runs one home: give it --home, not --homes",
     "m.two_periods": "two periods given: {period} and --period {option}",
     "m.missing_period": "missing PERIOD, e.g. 'fiscalsync report generate 2026-10'",

@@ -6,6 +6,8 @@ an English locale; the exit status stays click's, 2. No database is touched."""
 
 from __future__ import annotations
 
+import errno
+
 import click
 import pytest
 from click.testing import CliRunner, Result
@@ -92,3 +94,40 @@ def test_help_and_a_bare_group_still_show_the_help() -> None:
     assert _run("codes", "import", "--help").exit_code == 0
     bare = _run("codes")
     assert bare.exit_code == 2 and "Usage: fiscalsync codes" in bare.output
+
+
+def test_what_the_operating_system_refuses_is_said_in_either_language() -> None:
+    """An error of the operating system no command expects (its own words kept inside)
+    goes out as one line, exit 74; a full disk with a hint."""
+    from cli import _Group
+
+    group = _Group("fiscalsync")
+
+    @group.command("write")
+    def write() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "/srv/fiscalsync/x.csv")
+
+    @group.command("open")
+    def open_() -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    said = [
+        (
+            CHINESE,
+            "错误：操作系统报错：No space left on device（/srv/fiscalsync/x.csv）",
+            "提示：腾出磁盘空间后再运行一次",
+            "错误：操作系统报错：Input/output error",
+        ),
+        (
+            ENGLISH,
+            "Error: No space left on device (/srv/fiscalsync/x.csv)",
+            "Hint: free disk space and run the command again",
+            "Error: Input/output error",
+        ),
+    ]
+    for env, full, hint, failed in said:
+        result = CliRunner(env=env).invoke(group, ["write"])
+        assert result.exit_code == 74, result.output
+        assert result.stderr.splitlines() == [full, hint], result.stderr
+        result = CliRunner(env=env).invoke(group, ["open"])
+        assert (result.exit_code, result.stderr.splitlines()) == (74, [failed]), result.stderr
