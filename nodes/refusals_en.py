@@ -354,6 +354,9 @@ MESSAGES: dict[str, str] = {
     "m.ids_and_more": "{ids} and {count} more",
     "m.close_nothing": "{code} received no appropriation of {year}: there is nothing to close",
     "m.close_nothing_hint": "see what was received with 'fiscalsync appropriations --year {year}'",
+    "m.closed_issues_nothing": "{year} is closed here (已结转): nothing more of it is issued",
+    "m.closed_issues_nothing_hint": "appropriations of {next}, the year 结转 carries into, are "
+    "issued as before",
     "m.closed_already": "{year} is closed here already (已结转): its statement went to {issuer}",
     "m.closed_already_hint": "a year is closed once; see it with 'fiscalsync year list'",
     "m.close_in_flight": "{year} cannot be closed while {count} appropriation(s) issued here are in flight (no receipt yet): {ids}",

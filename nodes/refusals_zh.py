@@ -395,6 +395,8 @@ MESSAGES: dict[str, str] = {
     "m.ids_and_more": "{ids} 等（另有 {count} 个）",
     "m.close_nothing": "{code} 没有收到 {year} 年度的指标：无可结转",
     "m.close_nothing_hint": "用 'fiscalsync appropriations --year {year}' 查看收到的指标",
+    "m.closed_issues_nothing": "{year} 年度本节点已结转：不再下达该年度的指标",
+    "m.closed_issues_nothing_hint": "结转转入的 {next} 年度指标照常下达",
     "m.closed_already": "{year} 年度本节点已结转：其余额报告已发给 {issuer}",
     "m.closed_already_hint": "一个年度只结转一次；用 'fiscalsync year list' 查看",
     "m.close_in_flight": "本节点下达的 {count} 笔指标仍在途（尚无回执），{year} 年度不能结转：{ids}",

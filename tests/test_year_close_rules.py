@@ -247,7 +247,11 @@ def test_a_node_issues_nothing_of_a_year_it_closed(province: Network, tmp_path: 
     assert run(province, "410100", "year", "close", "2026").exit_code == 0
     own = allocate(province, "410100", "410122", "10.00")
     assert own.exit_code == 3
+    assert "2026 年度本节点已结转：不再下达该年度的指标" in own.stderr, own.stderr
+    assert "结转转入的 2027 年度指标照常下达" in own.stderr
+    own = allocate(province, "410100", "410122", "10.00", "--lang", "en")
     assert "2026 is closed here (已结转): nothing more of it is issued" in own.stderr
+    assert "appropriations of 2027, the year 结转 carries into, are issued as" in own.stderr
     next_year = allocate(
         province, "410100", "410122", "10.00", "--year", "2027", "--doc", "郑财预〔2027〕3号"
     )
