@@ -204,7 +204,9 @@ class _Group(_SaysMisuse, click.Group):
             failed = said("os_failed_at", error=error, path=exc.filename) if exc.filename else None
             hint = said("os_disk_full_hint") if exc.errno == errno.ENOSPC else ""
             lang = _current_language()
-            raise Failure(failed or said("os_failed", error=error), hint, code=74, lang=lang) from exc
+            raise Failure(
+                failed or said("os_failed", error=error), hint, code=74, lang=lang
+            ) from exc
         except Exception as exc:
             failure = database_failure(exc)
             if failure is None:

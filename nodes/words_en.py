@@ -453,8 +453,7 @@ LISTINGS: dict[str, str] = {
     "waits for them",
     "m.rejoin_answered_request": "answered the rejoin request of {origin}",
     "m.channel_retired": "{code} retired (topology version {version})",
-    "m.forked_notice": "{me} already took another change-set under the number of {name} "
-    "({reason})",
+    "m.forked_notice": "{me} already took another change-set under the number of {name} ({reason})",
     "m.rejoin_notice": "{origin} says this node must be restored",
     "m.rejoin_old_answer": "an answer of {origin} to an older request, dropped",
     "m.rejoin_fenced_too_far": "{origin} holds the fence of a request of this node dated far ahead of this node's clock ({fence}): not asked again after it, quarantined",

@@ -25,8 +25,7 @@ from nodes.exchange import Exchange
 from nodes.labels import Said, labels, recalled
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, file_attempt, outbox, quarantine
-from sync import changeset, pki
-from sync import attempts
+from sync import attempts, changeset, pki
 from sync.attempts import MAX_ATTEMPTS, Stage
 from sync.changeset import Verified
 from sync.channel import enqueue
