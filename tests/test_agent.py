@@ -82,7 +82,7 @@ def test_two_agents_cannot_run_on_one_home(province: Network) -> None:
                 pass
         result = CliRunner().invoke(cli, ["--home", str(home), "agent", "--once"])
         assert result.exit_code == 4
-        assert "another agent is running" in result.stderr
+        assert f"{home} 上已有另一个代理在运行（pid " in result.stderr, result.stderr
     with agent_lock(home):  # released
         pass
 

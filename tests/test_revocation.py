@@ -289,5 +289,5 @@ def test_one_list_at_a_time_is_issued_from_the_ca_folder(tmp_path: Path) -> None
             env={"FISCALSYNC_LOCK_WAIT": "0"},
         )
     assert busy.exit_code == 4
-    assert busy.stderr.startswith(f"Error: the CA folder {ca} is in use by another command")
+    assert busy.stderr.startswith(f"错误：CA 目录 {ca} 正被另一个命令使用"), busy.stderr
     assert load_crl((ca / "crl.pem").read_bytes(), load_root(ca).cert).number == 1
