@@ -3101,8 +3101,9 @@ def backup_prune(ctx: click.Context) -> None:
 
 
 @backup_group.command("drill")
+@_lang_option
 @click.pass_context
-def backup_drill(ctx: click.Context) -> None:
+def backup_drill(ctx: click.Context, lang: str) -> None:
     """Take a backup, restore it from the data center into a scratch database, and
     compare it with the live one, table by table and by its reconciliation digests;
     report the restore time (恢复演练). Exit status 11 when they differ.
@@ -3117,10 +3118,15 @@ def backup_drill(ctx: click.Context) -> None:
     with _writing(ctx) as node:
         with _bytes_bar("备份 backing up", _database_size(node)) as step:
             result = drill(node, progress=step)
-    click.echo(
-        f"Drill of backup #{result.number}: backup {result.backup_seconds:.1f} s, restore from "
-        f"the center {result.restore_seconds:.1f} s ({_mb(result.bytes)}), {result.tables} tables"
+    drilled = said(
+        "drill_done",
+        number=result.number,
+        backup=f"{result.backup_seconds:.1f}",
+        restore=f"{result.restore_seconds:.1f}",
+        size=_mb(result.bytes),
+        tables=result.tables,
     )
+    click.echo(_in_language(drilled))
     if result.passed:
         click.echo(_in_language(said("drill_passed")))
         return

@@ -234,8 +234,7 @@ class Exchange:
     def _link(self, name: str, endpoint: Endpoint | None, code: str) -> _Link:
         if endpoint is None:
             raise InputError(
-                f"{code} has no endpoint in the topology: {self.me} cannot reach it",
-                hint="add endpoint (and host_key for sftp) to that node in the topology",
+                said("no_endpoint", code=code, me=self.me), hint=said("no_endpoint_hint")
             )
         transport = self._wrapped(name, open_transport(endpoint, self.node.home.keys, self.me))
         link = _Link(name, code, transport, self.me)

@@ -357,6 +357,17 @@ MESSAGES: dict[str, str] = {
     "m.closed_issues_nothing": "{year} is closed here (已结转): nothing more of it is issued",
     "m.closed_issues_nothing_hint": "appropriations of {next}, the year 结转 carries into, are "
     "issued as before",
+    "m.no_endpoint": "{code} has no endpoint in the topology: {me} cannot reach it",
+    "m.no_endpoint_hint": "add endpoint (and host_key for sftp) to that node in the topology",
+    "m.drill_not_shipped": "the backup's objects could not be shipped: {why}",
+    "m.drill_no_endpoint": "{code} has no endpoint to restore from",
+    "m.drill_done": "Drill of backup #{number}: backup {backup} s, restore from the center "
+    "{restore} s ({size}), {tables} tables",
+    "m.change_closed_accepted": "{code} closed {year} (已结转) and its statement was accepted "
+    "here: {ident} changes no more",
+    "m.change_closed_stated": "{code} closed {year} (已结转): its statement of what is left of "
+    "{ident} is here; what it stated comes back by accepting it",
+    "m.change_closed_stated_hint": "'fiscalsync year close {year} --accept {code} --doc 文号'",
     "m.closed_already": "{year} is closed here already (已结转): its statement went to {issuer}",
     "m.closed_already_hint": "a year is closed once; see it with 'fiscalsync year list'",
     "m.close_in_flight": "{year} cannot be closed while {count} appropriation(s) issued here are in flight (no receipt yet): {ids}",

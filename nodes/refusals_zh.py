@@ -397,6 +397,17 @@ MESSAGES: dict[str, str] = {
     "m.close_nothing_hint": "用 'fiscalsync appropriations --year {year}' 查看收到的指标",
     "m.closed_issues_nothing": "{year} 年度本节点已结转：不再下达该年度的指标",
     "m.closed_issues_nothing_hint": "结转转入的 {next} 年度指标照常下达",
+    "m.no_endpoint": "{code} 在拓扑中没有端点：{me} 无法连接它",
+    "m.no_endpoint_hint": "在拓扑中为该节点加上 endpoint（sftp 还须 host_key）",
+    "m.drill_not_shipped": "备份的对象未能送出：{why}",
+    "m.drill_no_endpoint": "{code} 没有可从中恢复的端点",
+    "m.drill_done": "备份 #{number} 的演练：备份 {backup} 秒，从数据中心恢复 {restore} 秒"
+    "（{size}），{tables} 张表",
+    "m.change_closed_accepted": "{code} 已结转 {year} 年度，其余额报告已在此确认：{ident} "
+    "不能再变动",
+    "m.change_closed_stated": "{code} 已结转 {year} 年度：其关于 {ident} 余额的报告已到此；"
+    "所报余额在确认报告时收回",
+    "m.change_closed_stated_hint": "'fiscalsync year close {year} --accept {code} --doc 文号'",
     "m.closed_already": "{year} 年度本节点已结转：其余额报告已发给 {issuer}",
     "m.closed_already_hint": "一个年度只结转一次；用 'fiscalsync year list' 查看",
     "m.close_in_flight": "本节点下达的 {count} 笔指标仍在途（尚无回执），{year} 年度不能结转：{ids}",

@@ -950,6 +950,13 @@ def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: P
     assert result.exit_code == 8
     assert result.stderr.startswith("Error: cannot read the key file") and "Hint:" in result.stderr
     assert "Traceback" not in result.output + result.stderr
+    drill = ["--home", str(province.path / "410102"), "backup", "drill"]
+    result = runner.invoke(cli, drill)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "备份 #2 的演练：备份 " in result.output and "演练通过" in result.output
+    result = runner.invoke(cli, [*drill, "--lang", "en"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Drill of backup #3: backup " in result.output and "PASSED" in result.output
 
 
 def test_an_object_damaged_on_its_way_to_the_center_is_sent_again(province: Network) -> None:
