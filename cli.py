@@ -3808,7 +3808,9 @@ def serve_command(
             {},
             logins=users,
             scan=lambda: hosting.find_homes(list(homes_from), none_ok=True),
-            on_problem=lambda path, why: click.echo(f"{path}: left out: {why}", err=True),
+            on_problem=lambda path, why: click.echo(
+                _in_language(said("wall_left_out", path=path, why=why)), err=True
+            ),
         )
         hosted.refresh()
         try:
@@ -3818,7 +3820,7 @@ def serve_command(
                 port,
                 tls,
                 on_start=lambda url: click.echo(
-                    f"Data wall of {len(hosted.servings)} homes on {url}"
+                    _in_language(said("wall_homes_on", count=len(hosted.servings), url=url))
                 ),
                 clients=clients,
             )
@@ -3831,7 +3833,9 @@ def serve_command(
             host,
             port,
             tls,
-            on_start=lambda url: click.echo(f"Data wall of {node.spec.code} on {url}"),
+            on_start=lambda url: click.echo(
+                _in_language(said("wall_on", code=node.spec.code, url=url))
+            ),
             clients=clients,
         )
 

@@ -86,6 +86,9 @@ LISTINGS: dict[str, str] = {
     "m.agent_homes_waiting": "{count} home(s) tried again every {seconds}s",
     "m.agent_homes_scanned": "{folders} scanned every {seconds}s",
     # what a job did, as ``agent --once`` says it (its log line says it in English)
+    "m.wall_on": "Data wall of {code} on {url}",
+    "m.wall_homes_on": "Data wall of {count} homes on {url}",
+    "m.wall_left_out": "{path}: left out: {why}",
     "m.agent_ran": "{job}: {note}",
     "agent_job.sync": "sync",
     "agent_job.revocation": "revocation",
