@@ -44,8 +44,8 @@ backup_catalogue = Table(
     Column("filename", String(200), nullable=False),
     Column("verified_at", UTCDateTime()),
     Column("problem", Text),
-    Column("problem_said", Text),
     Column("pruned_at", UTCDateTime()),
+    Column("problem_said", Text),
     UniqueConstraint("node", "number"),
     Index(None, "node", "taken_at"),
 )
