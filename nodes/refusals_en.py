@@ -368,6 +368,10 @@ MESSAGES: dict[str, str] = {
     "m.change_closed_stated": "{code} closed {year} (已结转): its statement of what is left of "
     "{ident} is here; what it stated comes back by accepting it",
     "m.change_closed_stated_hint": "'fiscalsync year close {year} --accept {code} --doc 文号'",
+    "m.period_none": "no report period {period}",
+    "m.period_bad": "{text!r} is not a report period",
+    "m.period_hint": "write the period as 2026-10 (the month), 2026-10-D1 (days 1-10), "
+    "2026-10-D2 (days 11-20) or 2026-10-D3 (day 21 to the month's end)",
     "m.closed_already": "{year} is closed here already (已结转): its statement went to {issuer}",
     "m.closed_already_hint": "a year is closed once; see it with 'fiscalsync year list'",
     "m.close_in_flight": "{year} cannot be closed while {count} appropriation(s) issued here are in flight (no receipt yet): {ids}",

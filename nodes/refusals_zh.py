@@ -408,6 +408,10 @@ MESSAGES: dict[str, str] = {
     "m.change_closed_stated": "{code} 已结转 {year} 年度：其关于 {ident} 余额的报告已到此；"
     "所报余额在确认报告时收回",
     "m.change_closed_stated_hint": "'fiscalsync year close {year} --accept {code} --doc 文号'",
+    "m.period_none": "没有报表期间 {period}",
+    "m.period_bad": "{text!r} 不是报表期间",
+    "m.period_hint": "期间写作 2026-10（整月）、2026-10-D1（1—10 日）、2026-10-D2（11—20 日）"
+    "或 2026-10-D3（21 日至月末）",
     "m.closed_already": "{year} 年度本节点已结转：其余额报告已发给 {issuer}",
     "m.closed_already_hint": "一个年度只结转一次；用 'fiscalsync year list' 查看",
     "m.close_in_flight": "本节点下达的 {count} 笔指标仍在途（尚无回执），{year} 年度不能结转：{ids}",
