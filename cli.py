@@ -47,7 +47,7 @@ from nodes.fiscal.code_changes import listed as changed_codes
 from nodes.fiscal.codes import import_codes
 from nodes.fiscal.codes import items as code_items
 from nodes.fiscal.demo import DEMO_ALLOCATIONS, DEMO_TODAY, run_demo
-from nodes.labels import LANGUAGES, Said, joined, labels, recalled, said, say, shown
+from nodes.labels import LANGUAGES, Said, joined, labels, named, recalled, said, say, shown
 from nodes.locks import home_lock
 from nodes.logins import hash_password, load_logins
 from nodes.network import add_node, move_node, retire_node, sync_network
@@ -198,10 +198,14 @@ class _Group(_SaysMisuse, click.Group):
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): stop quietly
             sys.exit(0)
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            hint = "free disk space and run the command again" if exc.errno == errno.ENOSPC else ""
-            raise Failure(f"{exc.strerror or exc}{where}", hint, code=74) from exc
+        except OSError as exc:  # the operating system's words, as it gives them, inside ours
+            error = exc.strerror or str(exc)
+            failed = said("os_failed_at", error=error, path=exc.filename) if exc.filename else None
+            hint = said("os_disk_full_hint") if exc.errno == errno.ENOSPC else ""
+            lang = _current_language()
+            raise Failure(
+                failed or said("os_failed", error=error), hint, code=74, lang=lang
+            ) from exc
         except Exception as exc:
             failure = database_failure(exc)
             if failure is None:
@@ -2839,6 +2843,7 @@ def ledger_import(ctx: click.Context, file: Path, lang: str) -> None:
     show_default=True,
     help="With --homes: how often a home that could not be opened is tried again.",
 )
+@_lang_option
 @click.pass_context
 def agent_command(
     ctx: click.Context,
@@ -2847,6 +2852,7 @@ def agent_command(
     log_format: str,
     homes_folders: tuple[Path, ...],
     retry_seconds: int,
+    lang: str,
 ) -> None:
     """Run this node's scheduled jobs until stopped: sync with the parent, reports on
     their period boundaries, and every day at 03:30 (Beijing time) 'fiscalsync check
@@ -2887,10 +2893,12 @@ def agent_command(
         runs = agent.run_once(home)
         failed = []
         for run in runs:
+            job = named("agent_job", run.job)
             if run.summary is None:
-                click.echo(f"{run.job}: {run.note}")
+                click.echo(_in_language(said("agent_ran", job=job, note=run.note)))
                 continue
-            click.echo(f"{run.job}: {_summary_line(run.summary)}")
+            line = _summary_line(run.summary, _current_language())
+            click.echo(_in_language(said("agent_ran", job=job, note=line)))
             failed.extend(run.summary.errors)
         if failed:
             raise TransportError(joined(failed))
@@ -3107,8 +3115,9 @@ def backup_prune(ctx: click.Context) -> None:
 
 
 @backup_group.command("drill")
+@_lang_option
 @click.pass_context
-def backup_drill(ctx: click.Context) -> None:
+def backup_drill(ctx: click.Context, lang: str) -> None:
     """Take a backup, restore it from the data center into a scratch database, and
     compare it with the live one, table by table and by its reconciliation digests;
     report the restore time (恢复演练). Exit status 11 when they differ.
@@ -3123,10 +3132,15 @@ def backup_drill(ctx: click.Context) -> None:
     with _writing(ctx) as node:
         with _bytes_bar("备份 backing up", _database_size(node)) as step:
             result = drill(node, progress=step)
-    click.echo(
-        f"Drill of backup #{result.number}: backup {result.backup_seconds:.1f} s, restore from "
-        f"the center {result.restore_seconds:.1f} s ({_mb(result.bytes)}), {result.tables} tables"
+    drilled = said(
+        "drill_done",
+        number=result.number,
+        backup=f"{result.backup_seconds:.1f}",
+        restore=f"{result.restore_seconds:.1f}",
+        size=_mb(result.bytes),
+        tables=result.tables,
     )
+    click.echo(_in_language(drilled))
     if result.passed:
         click.echo(_in_language(said("drill_passed")))
         return
@@ -3808,7 +3822,9 @@ def serve_command(
             {},
             logins=users,
             scan=lambda: hosting.find_homes(list(homes_from), none_ok=True),
-            on_problem=lambda path, why: click.echo(f"{path}: left out: {why}", err=True),
+            on_problem=lambda path, why: click.echo(
+                _in_language(said("wall_left_out", path=path, why=why)), err=True
+            ),
         )
         hosted.refresh()
         try:
@@ -3818,7 +3834,7 @@ def serve_command(
                 port,
                 tls,
                 on_start=lambda url: click.echo(
-                    f"Data wall of {len(hosted.servings)} homes on {url}"
+                    _in_language(said("wall_homes_on", count=len(hosted.servings), url=url))
                 ),
                 clients=clients,
             )
@@ -3831,7 +3847,9 @@ def serve_command(
             host,
             port,
             tls,
-            on_start=lambda url: click.echo(f"Data wall of {node.spec.code} on {url}"),
+            on_start=lambda url: click.echo(
+                _in_language(said("wall_on", code=node.spec.code, url=url))
+            ),
             clients=clients,
         )
 

@@ -41,7 +41,7 @@ from nodes import keys, logs, metrics, retention
 from nodes.capabilities import JOBS
 from nodes.check import CheckReport, check_home
 from nodes.exchange import Exchange, RoundSummary
-from nodes.labels import said
+from nodes.labels import Said, said
 from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
 from nodes.settings import LOCAL_TIME
@@ -140,7 +140,7 @@ class AgentRun:
 
     job: str
     summary: RoundSummary | None = None
-    note: str = ""
+    note: str = ""  # English as a ``str``, said by key (:class:`nodes.labels.Said`)
 
 
 def sync_job(home: str) -> RoundSummary:
@@ -170,7 +170,7 @@ def sync_job(home: str) -> RoundSummary:
 REVOCATION_INTERVAL_HOURS = 1
 
 
-def revocation_job(home: str, clock: Clock = SYSTEM_CLOCK) -> str | None:
+def revocation_job(home: str, clock: Clock = SYSTEM_CLOCK) -> Said | None:
     """The ``revocation`` job (province): re-publish the revocation list when it is due.
 
     Returns what it did, or None when nothing was due (or this node does not publish).
@@ -180,7 +180,7 @@ def revocation_job(home: str, clock: Clock = SYSTEM_CLOCK) -> str | None:
     if published is None:
         return None
     number, sent = published
-    note = f"revocation list {number} re-published to {sent} node(s)"
+    note = said("agent_republished", number=number, sent=sent)
     log.info("revocation: %s", note)
     return note
 
@@ -213,19 +213,24 @@ PURGE_SCHEDULE = {"hour": 4, "minute": 30}
 """When the ``purge`` job runs (cron fields, Beijing time): every day, after the check."""
 
 
-def purge_job(home: str) -> str:
+def purge_job(home: str) -> Said:
     """The ``purge`` job: let go of the spool's files older than the retention."""
     with home_lock(Path(home)), Node.open(Path(home)) as node:
         done = retention.purge(node)
-    note = (
-        f"purged {done.sent} sent and {done.taken} taken change-set(s), {done.quarantine} "
-        f"quarantine entries: {done.files} file(s), {done.bytes} bytes; spool {done.spool_bytes} bytes"
+    note = said(
+        "agent_purged",
+        sent=done.sent,
+        taken=done.taken,
+        quarantine=done.quarantine,
+        files=done.files,
+        bytes=done.bytes,
+        spool=done.spool_bytes,
     )
     log.info("purge: %s", note)
     return note
 
 
-def backup_job(home: str) -> str:
+def backup_job(home: str) -> Said:
     """The ``backup`` job: a nightly backup of this node, shipped to its keeper."""
     from nodes import backups
     from nodes.exchange import Exchange
@@ -237,14 +242,16 @@ def backup_job(home: str) -> str:
             left, why = backups.upload(node, exchange.backup_way())
         finally:
             exchange.close()
-    note = f"backup #{taken.number}: {taken.new_objects} new object(s), {taken.new_bytes} bytes"
+    note = said(
+        "agent_backed_up", number=taken.number, objects=taken.new_objects, bytes=taken.new_bytes
+    )
     if left:
-        note += f"; {left} to upload ({why})"
+        note = said("agent_backup_left", note=note, left=left, why=why)
     log.info("backup: %s", note)
     return note
 
 
-def keeper_job(home: str) -> str:
+def keeper_job(home: str) -> Said:
     """The ``backup-check`` job of a keeper: verify what it keeps, then prune."""
     from datetime import timedelta
 
@@ -262,7 +269,7 @@ def keeper_job(home: str) -> str:
     bad = [f"{r.node}: {'; '.join(map(str, r.problems))}" for r in results if r.problems]
     for line in bad:
         log.warning("backup check: %s", line)
-    return f"verified {len(results)} node(s), {len(bad)} with problems; pruned {pruned[0]}"
+    return said("agent_kept_checked", count=len(results), bad=len(bad), pruned=pruned[0])
 
 
 def run_once(home: Path) -> list[AgentRun]:

@@ -80,9 +80,9 @@ def _error(failure: Failure) -> str:
 
 def _failure_alert(failure: Failure) -> Alert:
     name = failure.name.partition(":")[2] if failure.stage is Stage.FETCH else failure.name
-    where = (
-        f" (in {failure.name.partition(':')[0]}'s mailbox)" if failure.stage is Stage.FETCH else ""
-    )
+    subject = name
+    if failure.stage is Stage.FETCH:
+        subject = said("subject_in_mailbox", name=name, mailbox=failure.name.partition(":")[0])
     if failure.damaged:
         return Alert(
             "damaged",
@@ -93,12 +93,12 @@ def _failure_alert(failure: Failure) -> Alert:
     if failure.parked:
         return Alert(
             "parked",
-            name + where,
+            subject,
             said("alert_parked", what=what, attempts=failure.attempts, error=_error(failure)),
         )
     return Alert(
         "retrying",
-        name + where,
+        subject,
         said(
             "alert_retrying",
             what=what,

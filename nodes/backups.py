@@ -537,7 +537,7 @@ def upload(
     if not waiting and not sent:
         return 0, None
     if way is None:
-        return len(waiting), "the keeper cannot be reached this round" if waiting else None
+        return len(waiting), said("keeper_unreachable_round") if waiting else None
     transport, folder = way
     try:
         present = {f.name for f in transport.list(folder)}

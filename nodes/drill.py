@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from nodes import backups
 from nodes.capabilities import DRILL_CHECKS
 from nodes.exchange import Exchange, open_transport
+from nodes.labels import said
 from nodes.restore import Fetcher, load_database
 from schema import snapshot
 from schema.engine import drop_database, ensure_database, open_engine, sqlite_url
@@ -62,10 +63,10 @@ def drill(
     try:
         left, why = backups.upload(node, exchange.backup_way())
         if left:
-            raise TransportError(f"the backup's objects could not be shipped: {why}")
+            raise TransportError(said("drill_not_shipped", why=why))
         keeper = node.topology.node(taken.keeper)
         if keeper.endpoint is None:
-            raise ConfigError(f"{keeper.code} has no endpoint to restore from")
+            raise ConfigError(said("drill_no_endpoint", code=keeper.code))
         found = backups.last_manifest(node)
         assert found is not None
         read = found[1]

@@ -234,8 +234,7 @@ class Exchange:
     def _link(self, name: str, endpoint: Endpoint | None, code: str) -> _Link:
         if endpoint is None:
             raise InputError(
-                f"{code} has no endpoint in the topology: {self.me} cannot reach it",
-                hint="add endpoint (and host_key for sftp) to that node in the topology",
+                said("no_endpoint", code=code, me=self.me), hint=said("no_endpoint_hint")
             )
         transport = self._wrapped(name, open_transport(endpoint, self.node.home.keys, self.me))
         link = _Link(name, code, transport, self.me)
@@ -607,10 +606,7 @@ class Exchange:
         origin = result.origin
         if origin is None or origin not in self.node.topology:
             return
-        detail = (
-            f"{self.me} already took another change-set under the number of {result.filename} "
-            f"({result.reason})"
-        )
+        detail = said("forked_notice", me=self.me, name=result.filename, reason=result.reason)
         with contextlib.suppress(Exception):  # a notice is a courtesy; the refusal stands
             rejoin.notice(self, origin, detail)
 

@@ -41,10 +41,11 @@ from sqlalchemy.engine import Connection
 
 from nodes.alerts import shown_time
 from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, PICKUP, UPLOAD_BATCH, keeper_of
-from nodes.labels import Said, recalled, said
+from nodes.labels import Said, joined, recalled, said
 from nodes.settings import LOCAL_TIME
 from schema.backups import backup_catalogue
 from schema.engine import reading
+from schema.said import kept as kept_by_key
 from schema.types import parse_utc
 from sync import changeset
 from sync.backup.envelope import BackupDamaged
@@ -273,11 +274,16 @@ def verify(
         previous: Any = None
         for row in mine:
             found = _check_one(node, trust, row, previous, read_data, hashed, checked, progress)
+            problem = joined(found) if found else None
             with node.engine.begin() as conn:
                 conn.execute(
                     backup_catalogue.update()
                     .where(backup_catalogue.c.manifest_id == row.manifest_id)
-                    .values(verified_at=now, problem="; ".join(map(str, found)) or None)
+                    .values(
+                        verified_at=now,
+                        problem=None if problem is None else str(problem),
+                        problem_said=kept_by_key(problem),
+                    )
                 )
             checked.problems.extend(
                 said("backup_numbered", number=row.number, problem=p) for p in found
@@ -375,7 +381,8 @@ def problems(node: Node, max_age: timedelta, clock: Clock = SYSTEM_CLOCK) -> lis
             )
         for row in mine:
             if row.problem:
-                found.append((code, said("kept_problem", number=row.number, problem=row.problem)))
+                problem = recalled(row.problem, row.problem_said)
+                found.append((code, said("kept_problem", number=row.number, problem=problem)))
     return found
 
 

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from nodes.labels import Said, said
 from sync.errors import ConfigError, HomeError
 
 __all__ = [
@@ -74,22 +75,22 @@ def _wait() -> float:
         seconds = -1.0
     if not 0 <= seconds <= 86_400:
         raise ConfigError(
-            f"{WAIT_VARIABLE}={text!r} is not a number of seconds",
-            hint=f"e.g. {WAIT_VARIABLE}=60, or unset it for {WAIT_SECONDS:g} seconds",
+            said("lock_wait_bad", variable=WAIT_VARIABLE, text=text),
+            hint=said("lock_wait_bad_hint", variable=WAIT_VARIABLE, seconds=f"{WAIT_SECONDS:g}"),
         )
     return seconds
 
 
 @contextmanager
 def _held(
-    path: Path, *, exclusive: bool, wait: float | None, busy: str, hint: str
+    path: Path, *, exclusive: bool, wait: float | None, busy: Said, hint: Said
 ) -> Iterator[None]:
     try:
         handle = path.open("a+")
     except OSError as exc:
         raise HomeError(
-            f"cannot open the lock {path}: {exc.strerror or exc}",
-            hint="check that the node home exists and is writable",
+            said("lock_cannot_open", path=path, error=exc.strerror or str(exc)),
+            hint=said("lock_cannot_open_hint"),
         ) from exc
     with handle:
         mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
@@ -102,7 +103,8 @@ def _held(
                 if time.monotonic() >= deadline:
                     handle.seek(0)
                     holder = handle.read().strip()
-                    raise HomeError(busy + (f" ({holder})" if holder else ""), hint=hint) from None
+                    held = said("lock_held_by", busy=busy, holder=holder) if holder else busy
+                    raise HomeError(held, hint=hint) from None
                 time.sleep(_POLL_SECONDS)
         if exclusive:
             handle.seek(0)
@@ -125,10 +127,8 @@ def home_lock(home: Path, *, exclusive: bool = False, wait: float | None = None)
         home / HOME_LOCK,
         exclusive=exclusive,
         wait=wait,
-        busy=f"node home {home} is in use by another command"
-        if exclusive
-        else f"node home {home} is held for maintenance",
-        hint="wait for the other command to finish, then run this one again",
+        busy=said("lock_home_busy" if exclusive else "lock_home_maintenance", home=home),
+        hint=said("lock_home_busy_hint"),
     ):
         yield
 
@@ -140,8 +140,8 @@ def sync_lock(home: Path, *, wait: float | None = None) -> Iterator[None]:
         home / SYNC_LOCK,
         exclusive=True,
         wait=wait,
-        busy=f"a sync round is already running on {home}",
-        hint="the agent or another 'fiscalsync sync' is syncing this node; try again shortly",
+        busy=said("lock_sync_busy", home=home),
+        hint=said("lock_sync_busy_hint"),
     ):
         yield
 
@@ -154,8 +154,8 @@ def backup_lock(home: Path) -> Iterator[None]:
         home / BACKUP_LOCK,
         exclusive=True,
         wait=None,
-        busy=f"a backup of {home} is already being taken",
-        hint="wait for it to finish; it will be the latest backup",
+        busy=said("lock_backup_busy", home=home),
+        hint=said("lock_backup_busy_hint"),
     ):
         yield
 
@@ -167,8 +167,8 @@ def agent_lock(home: Path) -> Iterator[None]:
         home / AGENT_LOCK,
         exclusive=True,
         wait=0.0,
-        busy=f"another agent is running on {home}",
-        hint="stop it first; one agent per node home",
+        busy=said("lock_agent_busy", home=home),
+        hint=said("lock_agent_busy_hint"),
     ):
         yield
 
@@ -180,8 +180,8 @@ def ca_lock(ca_dir: Path) -> Iterator[None]:
         ca_dir / CA_LOCK,
         exclusive=True,
         wait=None,
-        busy=f"the CA folder {ca_dir} is in use by another command",
-        hint="another revocation is being issued or published; run this again when it is done",
+        busy=said("lock_ca_busy", ca=ca_dir),
+        hint=said("lock_ca_busy_hint"),
     ):
         yield
 
@@ -193,7 +193,7 @@ def topology_lock(home: Path) -> Iterator[None]:
         home / TOPOLOGY_LOCK,
         exclusive=True,
         wait=None,
-        busy=f"the topology of {home} is being changed by another command",
-        hint="run this again when the other change is done",
+        busy=said("lock_topology_busy", home=home),
+        hint=said("lock_topology_busy_hint"),
     ):
         yield

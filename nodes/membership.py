@@ -42,6 +42,7 @@ from schema import tables
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.locks import lock_scope
+from schema.said import kept
 from schema.tables import code_change, code_item, counter
 from sync import pki
 from sync.changeset import Verified
@@ -562,11 +563,16 @@ def _close_channels(node: Node, conn: Connection, gone: list[str], version: int,
             .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
             .order_by(outbox.c.seq)
         ).all()
-        why = f"{code} retired (topology version {version})"
+        why = said("channel_retired", code=code, version=version)
         conn.execute(
             outbox.update()
             .where(outbox.c.recipient == code, outbox.c.acked_at.is_(None))
-            .values(acked_at=now, receipt_verdict="closed", receipt_reason=why)
+            .values(
+                acked_at=now,
+                receipt_verdict="closed",
+                receipt_reason=str(why),
+                receipt_reason_said=kept(why),
+            )
         )
         owed = conn.execute(
             sa.select(changeset_log.c.id, changeset_log.c.kind, changeset_log.c.seq).where(

@@ -354,6 +354,24 @@ MESSAGES: dict[str, str] = {
     "m.ids_and_more": "{ids} and {count} more",
     "m.close_nothing": "{code} received no appropriation of {year}: there is nothing to close",
     "m.close_nothing_hint": "see what was received with 'fiscalsync appropriations --year {year}'",
+    "m.closed_issues_nothing": "{year} is closed here (已结转): nothing more of it is issued",
+    "m.closed_issues_nothing_hint": "appropriations of {next}, the year 结转 carries into, are "
+    "issued as before",
+    "m.no_endpoint": "{code} has no endpoint in the topology: {me} cannot reach it",
+    "m.no_endpoint_hint": "add endpoint (and host_key for sftp) to that node in the topology",
+    "m.drill_not_shipped": "the backup's objects could not be shipped: {why}",
+    "m.drill_no_endpoint": "{code} has no endpoint to restore from",
+    "m.drill_done": "Drill of backup #{number}: backup {backup} s, restore from the center "
+    "{restore} s ({size}), {tables} tables",
+    "m.change_closed_accepted": "{code} closed {year} (已结转) and its statement was accepted "
+    "here: {ident} changes no more",
+    "m.change_closed_stated": "{code} closed {year} (已结转): its statement of what is left of "
+    "{ident} is here; what it stated comes back by accepting it",
+    "m.change_closed_stated_hint": "'fiscalsync year close {year} --accept {code} --doc 文号'",
+    "m.period_none": "no report period {period}",
+    "m.period_bad": "{text!r} is not a report period",
+    "m.period_hint": "write the period as 2026-10 (the month), 2026-10-D1 (days 1-10), "
+    "2026-10-D2 (days 11-20) or 2026-10-D3 (day 21 to the month's end)",
     "m.closed_already": "{year} is closed here already (已结转): its statement went to {issuer}",
     "m.closed_already_hint": "a year is closed once; see it with 'fiscalsync year list'",
     "m.close_in_flight": "{year} cannot be closed while {count} appropriation(s) issued here are in flight (no receipt yet): {ids}",
@@ -383,6 +401,31 @@ MESSAGES: dict[str, str] = {
     "m.file_replaces": "--file replaces {options}: give one or the other",
     "m.allocate_missing": "missing {options} (or give --file)",
     "m.reconcile_needs_peer": "give --with CODE (a node this one issued appropriations to)",
+    # what the operating system refused a command (its own words inside), cli.py
+    "m.os_failed": "{error}",
+    "m.os_failed_at": "{error} ({path})",
+    "m.os_disk_full_hint": "free disk space and run the command again",
+    # a lock a command waits for (nodes/locks.py)
+    "m.lock_wait_bad": "{variable}={text!r} is not a number of seconds",
+    "m.lock_wait_bad_hint": "e.g. {variable}=60, or unset it for {seconds} seconds",
+    "m.lock_cannot_open": "cannot open the lock {path}: {error}",
+    "m.lock_cannot_open_hint": "check that the node home exists and is writable",
+    "m.lock_held_by": "{busy} ({holder})",
+    "m.lock_home_busy": "node home {home} is in use by another command",
+    "m.lock_home_maintenance": "node home {home} is held for maintenance",
+    "m.lock_home_busy_hint": "wait for the other command to finish, then run this one again",
+    "m.lock_sync_busy": "a sync round is already running on {home}",
+    "m.lock_sync_busy_hint": "the agent or another 'fiscalsync sync' is syncing this node; try "
+    "again shortly",
+    "m.lock_backup_busy": "a backup of {home} is already being taken",
+    "m.lock_backup_busy_hint": "wait for it to finish; it will be the latest backup",
+    "m.lock_agent_busy": "another agent is running on {home}",
+    "m.lock_agent_busy_hint": "stop it first; one agent per node home",
+    "m.lock_ca_busy": "the CA folder {ca} is in use by another command",
+    "m.lock_ca_busy_hint": "another revocation is being issued or published; run this again "
+    "when it is done",
+    "m.lock_topology_busy": "the topology of {home} is being changed by another command",
+    "m.lock_topology_busy_hint": "run this again when the other change is done",
     "m.once_one_home": "--once runs one home: give it --home, not --homes",
     "m.two_periods": "two periods given: {period} and --period {option}",
     "m.missing_period": "missing PERIOD, e.g. 'fiscalsync report generate 2026-10'",

@@ -312,8 +312,9 @@ def _ordered(request: dict[str, Any]) -> bool:
     return isinstance(version, int) and version >= VERSION
 
 
-def notice(exchange: Exchange, origin: str, detail: str) -> None:
-    """Tell ``origin`` that it forked a channel with this node and must be restored."""
+def notice(exchange: Exchange, origin: str, detail: Said) -> None:
+    """Tell ``origin`` that it forked a channel with this node and must be restored: why,
+    in English (what every fiscalsync reads) and by key beside it, as an answer's problems."""
     folder = exchange.spool.root / MESSAGES
     folder.mkdir(parents=True, exist_ok=True)
     changeset.write_changeset(
@@ -323,7 +324,7 @@ def notice(exchange: Exchange, origin: str, detail: str) -> None:
         KIND,
         1,
         "",
-        [{"rejoin": "notice", "detail": detail}],
+        [{"rejoin": "notice", "detail": str(detail), "detail_said": detail.as_json()}],
         exchange.clock,
     )
 
@@ -350,7 +351,7 @@ def take(exchange: Exchange, path: Path) -> Said:
         path.unlink(missing_ok=True)
         return said("rejoin_answered_request", origin=origin)
     if what == "notice":
-        detail = str(first.get("detail", ""))[:500]
+        detail = _notice_detail(first)
         exchange.quarantine_message(path, said("rejoin_lost_history", origin=origin, detail=detail))
         return said("rejoin_notice", origin=origin)
     if what == "kept":
@@ -419,6 +420,19 @@ def take(exchange: Exchange, path: Path) -> Said:
     if problems:
         return said("rejoin_answer_problems", origin=origin, problems=joined(problems))
     return said("rejoin_answer", origin=origin)
+
+
+def _notice_detail(first: dict[str, Any]) -> str:
+    """Why a notice says this node forked: by key when it says it so, this version knows
+    it and it is short, else its English text (cut short)."""
+    found = Said.from_json(first.get("detail_said"))
+    if found is not None and len(found) <= NOTICE_MOST:
+        return found
+    return str(first.get("detail", ""))[:NOTICE_MOST]
+
+
+NOTICE_MOST = 500
+"""The longest detail of a notice shown (in characters, its English text)."""
 
 
 def _problems(first: dict[str, Any]) -> list[str]:

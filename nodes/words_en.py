@@ -86,6 +86,19 @@ LISTINGS: dict[str, str] = {
     "m.agent_home": "{code} ({jobs})",
     "m.agent_homes_waiting": "{count} home(s) tried again every {seconds}s",
     "m.agent_homes_scanned": "{folders} scanned every {seconds}s",
+    # what a job did, as ``agent --once`` says it (its log line says it in English)
+    "m.wall_on": "Data wall of {code} on {url}",
+    "m.wall_homes_on": "Data wall of {count} homes on {url}",
+    "m.wall_left_out": "{path}: left out: {why}",
+    "m.agent_ran": "{job}: {note}",
+    "agent_job.sync": "sync",
+    "agent_job.revocation": "revocation",
+    "m.agent_republished": "revocation list {number} re-published to {sent} node(s)",
+    "m.agent_purged": "purged {sent} sent and {taken} taken change-set(s), {quarantine} "
+    "quarantine entries: {files} file(s), {bytes} bytes; spool {spool} bytes",
+    "m.agent_backed_up": "backup #{number}: {objects} new object(s), {bytes} bytes",
+    "m.agent_backup_left": "{note}; {left} to upload ({why})",
+    "m.agent_kept_checked": "verified {count} node(s), {bad} with problems; pruned {pruned}",
     # changeset inspect and verify
     "cs.id": "id",
     "cs.kind": "kind",
@@ -439,9 +452,12 @@ LISTINGS: dict[str, str] = {
     "m.unsendable": "{name}: not sent, {error}",
     "m.backup_objects_failed": "backup objects of {code}: {error}",
     "m.crl_offer_failed": "revocation list for restores: {error}",
+    "m.keeper_unreachable_round": "the keeper cannot be reached this round",
     "m.backup_upload_left": "backup: {left} object(s) still to upload ({why}); its manifest "
     "waits for them",
     "m.rejoin_answered_request": "answered the rejoin request of {origin}",
+    "m.channel_retired": "{code} retired (topology version {version})",
+    "m.forked_notice": "{me} already took another change-set under the number of {name} ({reason})",
     "m.rejoin_notice": "{origin} says this node must be restored",
     "m.rejoin_old_answer": "an answer of {origin} to an older request, dropped",
     "m.rejoin_fenced_too_far": "{origin} holds the fence of a request of this node dated far ahead of this node's clock ({fence}): not asked again after it, quarantined",
@@ -480,6 +496,7 @@ LISTINGS: dict[str, str] = {
     "whole) here yet (e.g. {name}…); taken again when they arrive",
     "m.subject_backup": "backup #{number}",
     "m.subject_seq": "seq {seq}",
+    "m.subject_in_mailbox": "{name} (in {mailbox}'s mailbox)",
     "m.subject_latest": "latest",
     "m.rejoin_kept_old": "a kept message of {origin} for an older rejoin, dropped",
     "m.rejoin_kept": "{origin} took back {count} change-set(s) of its own for this node "

@@ -45,11 +45,13 @@ backup_catalogue = Table(
     Column("verified_at", UTCDateTime()),
     Column("problem", Text),
     Column("pruned_at", UTCDateTime()),
+    Column("problem_said", Text),
     UniqueConstraint("node", "number"),
     Index(None, "node", "taken_at"),
 )
 """Backups this node keeps for others, one row per manifest taken whole (every object
-present and of its size). ``problem`` is what the last ``backup verify`` found;
+present and of its size). ``problem`` is what the last ``backup verify`` found, in
+English; ``problem_said`` (JSON) keeps it by key, to show it in the reader's language;
 ``pruned_at`` says the retention policy let it go (its manifest file is gone)."""
 
 restore_log = Table(

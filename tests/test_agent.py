@@ -20,6 +20,7 @@ from cli import cli
 from nodes import Node, agent
 from nodes.fiscal import ledger, reports
 from nodes.fiscal.reports.job import report_job
+from nodes.labels import labels, shown
 from nodes.locks import agent_lock
 from nodes.network import Network
 from schema.tables import code_item
@@ -61,8 +62,16 @@ def test_agent_once_runs_the_sync_job(province: Network) -> None:
     for code in ("410000", "410181", "410000"):
         result = CliRunner().invoke(cli, ["--home", str(province.path / code), "agent", "--once"])
         assert result.exit_code == 0, result.stderr
-        assert result.output.startswith("sync: ")
+        assert result.output.startswith("同步：发送 "), result.output
+    result = CliRunner().invoke(
+        cli, ["--home", str(province.path / "410181"), "agent", "--once", "--lang", "en"]
+    )
+    assert result.output.startswith("sync: sent "), result.output
     assert codes_at(province, "410181") == {"2059901"}
+    # what the scheduled purge did, in English in its log line, in either language to read
+    note = agent.purge_job(str(province.path / "410181"))
+    assert str(note).startswith("purged 0 sent and 0 taken change-set(s), 0 quarantine entries")
+    assert shown(note, labels("zh")).startswith("已清理发出的变更集 0 个、收下的变更集 0 个")
 
 
 def test_two_agents_cannot_run_on_one_home(province: Network) -> None:
@@ -73,7 +82,7 @@ def test_two_agents_cannot_run_on_one_home(province: Network) -> None:
                 pass
         result = CliRunner().invoke(cli, ["--home", str(home), "agent", "--once"])
         assert result.exit_code == 4
-        assert "another agent is running" in result.stderr
+        assert f"{home} 上已有另一个代理在运行（pid " in result.stderr, result.stderr
     with agent_lock(home):  # released
         pass
 

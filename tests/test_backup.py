@@ -31,7 +31,7 @@ from nodes.keeper import kept
 from nodes.network import Network, sync_network
 from nodes.rejoin_request import FENCE_REQUESTS, heads
 from nodes.restore import Fetcher, restore
-from schema.backups import rejoin_fence, rejoin_peer
+from schema.backups import backup_catalogue, rejoin_fence, rejoin_peer
 from schema.channels import outbox, quarantine
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
@@ -872,6 +872,17 @@ def test_a_reinitialised_node_is_told_to_restore(province: Network) -> None:
     with Node.open(home) as county:
         alerts = county.status().as_dict()["alerts"]
     assert any("Restore this node" in a["detail"] for a in alerts), alerts
+    # the center's notice says why in English and by key: read in the operator's language
+    with Node.open(home) as county, county.engine.connect() as conn:
+        query = sa.select(quarantine).where(quarantine.c.reason == "restore")
+        [entry] = conn.execute(query).all()
+    assert f"{CENTER} already took another change-set under the number of " in entry.detail
+    runner = CliRunner()
+    chinese = runner.invoke(cli, ["--home", str(home), "status"]).output
+    assert f"{CENTER} 已在 " in chinese and "的编号下收下了另一个变更集（" in chinese, chinese
+    assert "already took" not in chinese
+    english = runner.invoke(cli, ["--home", str(home), "status", "--lang", "en"]).output
+    assert f"{CENTER} already took another change-set under the number of " in english
 
 
 def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: Path) -> None:
@@ -907,6 +918,19 @@ def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: P
     assert f"#1：对象 {lost.name[:16]}… 缺失" in result.output, result.output
     result = runner.invoke(cli, [*verify, "--lang", "en"])
     assert f"#1: object {lost.name[:16]}… is missing" in result.output, result.output
+    # the catalogue keeps it in English, and by key beside it: status says it either way
+    english, chinese = f"object {lost.name[:16]}… is missing", f"对象 {lost.name[:16]}… 缺失"
+    with Node.open(province.path / CENTER) as center:
+        assert [r.problem for r in kept(center, "410102")] == [english]
+    status = ["--home", str(province.path / CENTER), "status"]
+    result = runner.invoke(cli, status)
+    assert f"备份 #1：{chinese}" in result.output, result.output
+    result = runner.invoke(cli, [*status, "--lang", "en"])
+    assert f"backup #1: {english}" in result.output, result.output
+    with Node.open(province.path / CENTER) as center, center.engine.begin() as conn:
+        conn.execute(backup_catalogue.update().values(problem_said=None))  # kept before
+    result = runner.invoke(cli, status)
+    assert f"备份 #1：{english}" in result.output, result.output
     shutil.move(aside, lost)
     result = runner.invoke(
         cli,
@@ -926,6 +950,13 @@ def test_restore_and_backup_from_the_command_line(province: Network, tmp_path: P
     assert result.exit_code == 8
     assert result.stderr.startswith("Error: cannot read the key file") and "Hint:" in result.stderr
     assert "Traceback" not in result.output + result.stderr
+    drill = ["--home", str(province.path / "410102"), "backup", "drill"]
+    result = runner.invoke(cli, drill)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "备份 #2 的演练：备份 " in result.output and "演练通过" in result.output
+    result = runner.invoke(cli, [*drill, "--lang", "en"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Drill of backup #3: backup " in result.output and "PASSED" in result.output
 
 
 def test_an_object_damaged_on_its_way_to_the_center_is_sent_again(province: Network) -> None:

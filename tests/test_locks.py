@@ -177,4 +177,4 @@ def test_writers_share_the_home_lock_and_maintenance_is_alone(province: Network)
             env={"FISCALSYNC_LOCK_WAIT": "0.1"},
         )
     assert result.exit_code == 4, result.output + result.stderr
-    assert "held for maintenance" in result.stderr
+    assert f"节点目录 {home} 正在维护中" in result.stderr, result.stderr

@@ -320,7 +320,7 @@ def test_a_retired_node_is_revoked_closed_and_kept_at_the_center(province: Netwo
 def test_a_node_retired_with_change_sets_in_flight_gets_a_statement(province: Network) -> None:
     top = give(province, "410000", "410300", "100.00", "豫财预〔2026〕1号")
     settle(province)
-    give(province, "410300", "410322", "30.00", "洛财预〔2026〕1号", "--from", top)
+    child = give(province, "410300", "410322", "30.00", "洛财预〔2026〕1号", "--from", top)
     retired = net("retire-node", str(province.path), "--code", "410322", "--no-drain")
     assert retired.exit_code == 0, retired.stderr
     settle(province)
@@ -333,6 +333,13 @@ def test_a_node_retired_with_change_sets_in_flight_gets_a_statement(province: Ne
             sa.select(outbox.c.receipt_verdict).where(outbox.c.recipient == "410322")
         ).scalars()
         assert list(closed) == ["closed"]
+        why = conn.execute(sa.select(outbox.c.receipt_reason).where(outbox.c.recipient == "410322"))
+        assert why.scalar_one().startswith("410322 retired (topology version ")  # as ever
+    # why it was closed, in the reader's language
+    history = run(province, "410300", "appropriations", "show", child)
+    assert "410322 已退出（拓扑第 " in history.output, history.output
+    history = run(province, "410300", "appropriations", "show", child, "--lang", "en")
+    assert "410322 retired (topology version " in history.output, history.output
 
 
 def test_a_retired_code_does_not_join_again(province: Network) -> None:

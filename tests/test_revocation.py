@@ -223,7 +223,7 @@ def test_the_province_agent_republishes_the_list_at_half_life(
     ran = run("--home", network.path / "410000", "agent", "--once")  # four days old
     after = SYSTEM_CLOCK.now()
     assert ran.exit_code == 0, ran.stderr
-    assert ran.output.startswith("revocation: revocation list 2 re-published to 7 node(s)\n")
+    assert ran.output.startswith("吊销列表：吊销列表第 2 版已重新发布给 7 个节点\n")
     settle(network)
     published = load_crl((network.ca_dir / "crl.pem").read_bytes(), _root(network))
     assert published.number == 2 and published.next_update is not None
@@ -231,12 +231,13 @@ def test_the_province_agent_republishes_the_list_at_half_life(
     assert {crl_number(network, spec.code) for spec in network.topology} == {2}
     assert status(network, "410102")["revocation"]["state"] == "fresh"
     again = run("--home", network.path / "410000", "agent", "--once")
-    assert again.output.startswith("sync: ")  # fresh: nothing to re-publish
+    assert again.output.startswith("同步：")  # fresh: nothing to re-publish
 
     # A revocation made in the CA folder goes out with the agent's next run.
     assert run("pki", "revoke", "--ca", network.ca_dir, "--node", "410322").exit_code == 0
-    ran = run("--home", network.path / "410000", "agent", "--once")
+    ran = run("--home", network.path / "410000", "agent", "--once", "--lang", "en")
     assert ran.output.startswith("revocation: revocation list 4 re-published to 6 node(s)\n")
+    assert "\nsync: sent " in ran.output
     settle(network)
     for spec in network.topology:
         expected = 2 if spec.code == "410322" else 4  # the revoked county is left out
@@ -288,5 +289,5 @@ def test_one_list_at_a_time_is_issued_from_the_ca_folder(tmp_path: Path) -> None
             env={"FISCALSYNC_LOCK_WAIT": "0"},
         )
     assert busy.exit_code == 4
-    assert busy.stderr.startswith(f"Error: the CA folder {ca} is in use by another command")
+    assert busy.stderr.startswith(f"错误：CA 目录 {ca} 正被另一个命令使用"), busy.stderr
     assert load_crl((ca / "crl.pem").read_bytes(), load_root(ca).cert).number == 1

@@ -325,3 +325,18 @@ def test_a_topology_check_and_a_database_upgrade_are_said_in_either_language(
     assert upgraded_zh.exit_code == 0 and "数据库结构已是最新版本" in upgraded_zh.output
     upgraded_en = english.invoke(cli, ["--home", str(home), "db", "upgrade"])
     assert upgraded_en.output.startswith("Database already at schema ")
+
+
+def test_a_report_period_that_is_none_is_refused_in_either_language(node_home: Path) -> None:
+    """``report show`` of a month that does not exist: one line and a hint, by key."""
+    chinese = CliRunner().invoke(cli, ["--home", str(node_home), "report", "show", "2026-13"])
+    assert chinese.exit_code == 3, chinese.output
+    assert chinese.stderr.splitlines() == [
+        "错误：'2026-13' 不是报表期间",
+        "提示：期间写作 2026-10（整月）、2026-10-D1（1—10 日）、2026-10-D2（11—20 日）"
+        "或 2026-10-D3（21 日至月末）",
+    ], chinese.stderr
+    english = CliRunner().invoke(
+        cli, ["--home", str(node_home), "report", "show", "2026-13", "--lang", "en"]
+    )
+    assert english.stderr.startswith("Error: '2026-13' is not a report period\nHint: write")

@@ -12,7 +12,7 @@ from test_backup import CENTER, backup, bring_back, issue, lose, settle
 from cli import cli
 from nodes.labels import joined, labels, said, shown
 from nodes.network import Network
-from nodes.rejoin import _problems
+from nodes.rejoin import _notice_detail, _problems
 
 CHINESE = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
 ENGLISH = {"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
@@ -78,3 +78,20 @@ def test_the_problems_of_a_rejoin_answer_are_read_by_key_when_sent_so() -> None:
     assert _problems({"problems": first["problems"]}) == first["problems"]
     unknown = {**first, "problems_said": [{"m": "no_such_key", "v": {}}, {"m": "x", "v": {}}]}
     assert _problems(unknown) == first["problems"]
+
+
+def test_a_notice_says_why_by_key_and_in_english_to_an_earlier_reader() -> None:
+    why = said("forked_notice", me="410000-dc", name="410102_410000-dc_1_ab.fcs", reason="x")
+    first = {"rejoin": "notice", "detail": str(why), "detail_said": why.as_json()}
+    english = "410000-dc already took another change-set under the number of 410102_410000-dc"
+    assert str(_notice_detail(first)).startswith(english)
+    assert shown(_notice_detail(first), labels("zh")) == (
+        "410000-dc 已在 410102_410000-dc_1_ab.fcs 的编号下收下了另一个变更集（x）"
+    )
+    # from an earlier fiscalsync (its English text only), naming a key this one does not
+    # know, or longer than a notice is shown: its English text, cut short
+    assert _notice_detail({"detail": str(why)}) == str(why)
+    unknown = {**first, "detail_said": {"m": "no_such_key", "v": {}}}
+    assert _notice_detail(unknown) == str(why)
+    long = said("forked_notice", me="410000-dc", name="n.fcs", reason="y" * 600)
+    assert _notice_detail({"detail": str(long), "detail_said": long.as_json()}) == str(long)[:500]

@@ -25,12 +25,13 @@ from nodes.exchange import Exchange
 from nodes.labels import Said, labels, recalled, said
 from nodes.network import Network, sync_network
 from schema.channels import changeset_log, file_attempt, outbox, quarantine
-from sync import changeset, pki
-from sync.attempts import MAX_ATTEMPTS
+from sync import attempts, changeset, pki
+from sync.attempts import MAX_ATTEMPTS, Stage
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK
 from sync.reasons import kept_from
+from sync.said import said as said_below
 
 
 def run(network: Network, code: str, *args: str) -> Result:
@@ -298,3 +299,18 @@ def test_a_receipt_of_no_known_verdict_is_not_taken(province: Network) -> None:
     assert sent.acked_at is None  # sent again until a well-formed receipt comes
     [kept] = rows(province, "410000", quarantine)
     assert kept.reason == "receipt" and "not a well-formed receipt" in kept.detail
+
+
+def test_a_file_that_cannot_be_collected_names_its_mailbox_in_either_language(
+    province: Network,
+) -> None:
+    # what the sync round counts when a file in the province's mailbox cannot be taken
+    with Node.open(province.path / "410100") as node:
+        error = said_below("link_unreachable", name="410000", error="timed out")
+        attempts.failed(node.engine, Stage.FETCH, "410000:x.fcs", error, SYSTEM_CLOCK)
+    status = run(province, "410100", "status")
+    assert "x.fcs（在 410000 的信箱中）: 收取：5 轮中已失败 1 轮" in status.output, status.output
+    status = run(province, "410100", "status", "--lang", "en")
+    assert "x.fcs (in 410000's mailbox): to collect: failed 1 of 5 rounds" in status.output
+    as_json = run(province, "410100", "status", "--json")
+    assert '"subject": "x.fcs (in 410000\'s mailbox)"' in as_json.output, as_json.output

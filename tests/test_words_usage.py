@@ -6,6 +6,7 @@ an English locale; the exit status stays click's, 2. No database is touched."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -127,3 +128,40 @@ def test_a_path_refused_for_another_reason_than_its_kind_keeps_that_reason(
 def test_a_value_given_twice_is_quoted_as_click_keeps_it_the_last() -> None:
     said = _run("codes", "import", "x.csv", "--year", "1", "--year", "abc")
     assert "'--year' 的值 'abc' 无效：须为整数" in said.stderr
+
+
+def test_what_the_operating_system_refuses_is_said_in_either_language() -> None:
+    """An error of the operating system no command expects (its own words kept inside)
+    goes out as one line, exit 74; a full disk with a hint."""
+    from cli import _Group
+
+    group = _Group("fiscalsync")
+
+    @group.command("write")
+    def write() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "/srv/fiscalsync/x.csv")
+
+    @group.command("open")
+    def open_() -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    said = [
+        (
+            CHINESE,
+            "错误：操作系统报错：No space left on device（/srv/fiscalsync/x.csv）",
+            "提示：腾出磁盘空间后再运行一次",
+            "错误：操作系统报错：Input/output error",
+        ),
+        (
+            ENGLISH,
+            "Error: No space left on device (/srv/fiscalsync/x.csv)",
+            "Hint: free disk space and run the command again",
+            "Error: Input/output error",
+        ),
+    ]
+    for env, full, hint, failed in said:
+        result = CliRunner(env=env).invoke(group, ["write"])
+        assert result.exit_code == 74, result.output
+        assert result.stderr.splitlines() == [full, hint], result.stderr
+        result = CliRunner(env=env).invoke(group, ["open"])
+        assert (result.exit_code, result.stderr.splitlines()) == (74, [failed]), result.stderr

@@ -222,7 +222,13 @@ def test_a_full_recovery_racing_the_close_is_refused_and_the_statement_accepted(
     assert state(province, "410100", "410102") == "stated"
     late = run(province, "410100", "recover", C1, "--amount", "1.00", "--doc", "郑财预〔2026〕6号")
     assert late.exit_code == 3
+    assert f"410102 已结转 2026 年度：其关于 {C1} 余额的报告已到此" in late.stderr, late.stderr
+    late = run(
+        province, "410100", "recover", C1, "--amount", "1.00", "--doc", "郑财预〔2026〕6号",
+        "--lang", "en",
+    )  # fmt: skip
     assert "its statement of what is left of" in late.stderr
+    assert "Hint: 'fiscalsync year close 2026 --accept 410102 --doc 文号'" in late.stderr
     accepted = accept(province, "410100", "410102", "郑财预〔2027〕1号")
     assert accepted.exit_code == 0, accepted.stderr
     assert "350.00 yuan stated, 350.00 carried over" in accepted.output
@@ -247,7 +253,11 @@ def test_a_node_issues_nothing_of_a_year_it_closed(province: Network, tmp_path: 
     assert run(province, "410100", "year", "close", "2026").exit_code == 0
     own = allocate(province, "410100", "410122", "10.00")
     assert own.exit_code == 3
+    assert "2026 年度本节点已结转：不再下达该年度的指标" in own.stderr, own.stderr
+    assert "结转转入的 2027 年度指标照常下达" in own.stderr
+    own = allocate(province, "410100", "410122", "10.00", "--lang", "en")
     assert "2026 is closed here (已结转): nothing more of it is issued" in own.stderr
+    assert "appropriations of 2027, the year 结转 carries into, are issued as" in own.stderr
     next_year = allocate(
         province, "410100", "410122", "10.00", "--year", "2027", "--doc", "郑财预〔2027〕3号"
     )

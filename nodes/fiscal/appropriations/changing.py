@@ -85,14 +85,12 @@ def change(
             ).first()
             if stated is not None and row.issuer == me and stated.state == "accepted":
                 raise InputError(
-                    f"{row.recipient} closed {row.year} (已结转) and its statement was accepted "
-                    f"here: {ident} changes no more"
+                    said("change_closed_accepted", code=row.recipient, year=row.year, ident=ident)
                 )
             if stated is not None and row.issuer == me:
                 raise InputError(
-                    f"{row.recipient} closed {row.year} (已结转): its statement of what is left "
-                    f"of {ident} is here; what it stated comes back by accepting it",
-                    hint=f"'fiscalsync year close {row.year} --accept {row.recipient} --doc 文号'",
+                    said("change_closed_stated", code=row.recipient, year=row.year, ident=ident),
+                    hint=said("change_closed_stated_hint", year=row.year, code=row.recipient),
                 )
             locked = [ident] if row.parent_id is None else [ident, row.parent_id]
             row = next(r for r in lock_rows(conn, appropriation.c.id, locked) if r.id == ident)

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes.labels import said
 from schema.locks import lock_scope
 from schema.tables import appropriation, year_close, year_close_line
 from sync.errors import InputError
@@ -160,6 +161,6 @@ def require_open(conn: Connection, node: str, years: Collection[int]) -> None:
     shut = closed_here(conn, node, years)
     if shut:
         raise InputError(
-            f"{shut[0]} is closed here (已结转): nothing more of it is issued",
-            hint=f"appropriations of {shut[0] + 1}, the year 结转 carries into, are issued as before",
+            said("closed_issues_nothing", year=shut[0]),
+            hint=said("closed_issues_nothing_hint", next=shut[0] + 1),
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from nodes.labels import said
 from nodes.settings import LOCAL_TIME, Settings
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
@@ -20,10 +21,7 @@ KINDS = ("monthly", "tenday")
 
 _PART = {1: (1, 11), 2: (11, 21), 3: (21, None)}
 """Ten-day parts of a month: first day and first day after (None: the next month)."""
-_PERIOD_HINT = (
-    "write the period as 2026-10 (the month), 2026-10-D1 (days 1-10), "
-    "2026-10-D2 (days 11-20) or 2026-10-D3 (day 21 to the month's end)"
-)
+_PERIOD_HINT = "period_hint"
 
 
 @dataclass(frozen=True, order=True)
@@ -36,7 +34,9 @@ class Period:
 
     def __post_init__(self) -> None:
         if not (2000 <= self.year <= 2100 and 1 <= self.month <= 12 and 0 <= self.part <= 3):
-            raise InputError(f"no report period {self.year}-{self.month:02d}", hint=_PERIOD_HINT)
+            raise InputError(
+                said("period_none", period=f"{self.year}-{self.month:02d}"), hint=said(_PERIOD_HINT)
+            )
 
     @classmethod
     def parse(cls, text: str) -> Period:
@@ -51,7 +51,7 @@ class Period:
             and (len(parts) == 2 or parts[2] in ("D1", "D2", "D3"))
         )
         if not shape_ok or not 1 <= int(parts[1]) <= 12:
-            raise InputError(f"{text!r} is not a report period", hint=_PERIOD_HINT)
+            raise InputError(said("period_bad", text=text), hint=said(_PERIOD_HINT))
         part = int(parts[2][1]) if len(parts) == 3 else 0
         return cls(int(parts[0]), int(parts[1]), part)
 
