@@ -1802,7 +1802,7 @@ def check_command(
     with Node.open(_home(ctx)) as node, contextlib.ExitStack() as bars:
 
         def progress(total: int) -> Callable[[int], None]:
-            bar = bars.enter_context(_bar(total, "Reading stored change-sets"))
+            bar = bars.enter_context(_bar(total, _in_language(said("reading_stored"))))
             return bar.update
 
         report = check_home(node, read_data=read_data, repair=repair, on_read=progress)
@@ -2958,11 +2958,11 @@ def backup_group(ctx: click.Context, full: bool, lang: str) -> None:
 
     with _writing(ctx) as node:
         size = _database_size(node)
-        with _bytes_bar("备份 backing up", size) as step:
+        with _bytes_bar(_in_language(said("backing_up")), size) as step:
             taken = backups.take_backup(node, full=full, progress=step)
         exchange = Exchange(node)
         try:
-            with _bytes_bar("uploading", taken.new_bytes) as step:
+            with _bytes_bar(_in_language(said("uploading")), taken.new_bytes) as step:
                 left, why = backups.upload(node, exchange.backup_way(), step)
         finally:
             exchange.close()
@@ -3130,7 +3130,7 @@ def backup_drill(ctx: click.Context, lang: str) -> None:
     from sync.backup.envelope import BackupDamaged
 
     with _writing(ctx) as node:
-        with _bytes_bar("备份 backing up", _database_size(node)) as step:
+        with _bytes_bar(_in_language(said("backing_up")), _database_size(node)) as step:
             result = drill(node, progress=step)
     drilled = said(
         "drill_done",

@@ -707,6 +707,9 @@ LISTINGS: dict[str, str] = {
     "m.creating_homes": "Creating node homes",
     "m.verifying": "verifying",
     "m.restoring": "restoring",
+    "m.backing_up": "backing up",
+    "m.uploading": "uploading",
+    "m.reading_stored": "reading stored change-sets",
     # the fields a line's text may be too long in (said by their labels)
     "field.document number (文号)": "document number (文号)",
     "field.title": "title",

@@ -671,6 +671,9 @@ LISTINGS: dict[str, str] = {
     "m.creating_homes": "正在创建节点目录",
     "m.verifying": "正在验证",
     "m.restoring": "正在恢复",
+    "m.backing_up": "正在备份",
+    "m.uploading": "正在上传",
+    "m.reading_stored": "正在读取已存变更集",
     # the fields a line's text may be too long in (said by their labels)
     "field.document number (文号)": "文号",
     "field.title": "标题",

@@ -145,7 +145,7 @@ def test_a_month_of_work_is_consistent_then_every_inconsistency_is_found_and_rep
         assert result.exit_code == 0, spec.code + result.output + result.stderr
         assert result.stdout.startswith(f"Checked {spec.code}: ")
         assert result.stdout.endswith("No problems found.\n")
-        assert "Reading stored change-sets" in result.stderr  # the progress bar
+        assert "reading stored change-sets" in result.stderr  # the progress bar
     status, report = check(month, PROVINCE, "--read-data")
     assert status == 0 and report["problems"] == 0 and report["findings"] == []
     checked = report["checked"]
