@@ -117,8 +117,10 @@ def _open_sqlite(url: URL) -> Engine:
         # statement through SQLAlchemy would cost more than the BEGIN does.
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a connection being begun is open
         try:
-            conn.connection.driver_connection.execute(statement)
+            driver.execute(statement)
         except sqlite3.Error as exc:  # as SQLAlchemy would raise it: a busy one is ours
             raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
