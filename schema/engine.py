@@ -13,6 +13,7 @@ translates any other error of the database or its driver at the command boundary
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,8 +137,16 @@ def _open_sqlite(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
+        # On the driver's connection itself: every transaction begins here, and a
+        # statement through SQLAlchemy would cost more than the BEGIN does.
         read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a connection being begun is open
+        try:
+            driver.execute(statement)
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it: a busy one is ours
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
     return engine
 

@@ -57,14 +57,24 @@ columns given (building it costs several times what the database takes to run it
 def lock_rows(conn: Connection, column: sa.Column[Any], keys: Collection[Any]) -> list[Any]:
     """Lock the rows of ``column``'s table whose ``column`` is in ``keys``, in key order;
     return them (rows that do not exist are simply not returned)."""
-    table = column.table
+    query = _LOCKING.get(column)
+    if query is None:
+        query = _LOCKING[column] = (
+            sa.select(column.table)
+            .where(column.in_(sa.bindparam("keys", expanding=True)))
+            .order_by(column)
+            .with_for_update()
+        )
     found: list[Any] = []
     ordered = sorted(set(keys))
     for start in range(0, len(ordered), _LOCK_BATCH):
-        some = ordered[start : start + _LOCK_BATCH]
-        query = sa.select(table).where(column.in_(some)).order_by(column).with_for_update()
-        found.extend(conn.execute(query).all())
+        found.extend(conn.execute(query, {"keys": ordered[start : start + _LOCK_BATCH]}).all())
     return found
+
+
+_LOCKING: dict[sa.Column[Any], sa.Select[Any]] = {}
+"""The statement locking rows by each column, built once (lock_rows runs for every
+change-set taken and every operator's write)."""
 
 
 def lock_scope(conn: Connection, name: str, scope: str) -> int:

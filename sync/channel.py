@@ -240,6 +240,22 @@ _ADVANCE = (
     )
 )
 _REJOINING = sa.select(rejoin_peer.c.peer).limit(1)
+_QUEUED = outbox.insert()
+_LOGGED = changeset_log.insert()
+_ACKNOWLEDGED = (
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("entry"))
+    .values(
+        acked_at=sa.bindparam("at"),
+        receipt_id=sa.bindparam("receipt"),
+        receipt_file=sa.bindparam("file"),
+        receipt_verdict=sa.bindparam("verdict"),
+        receipt_reason=sa.bindparam("reason"),
+        receipt_reason_said=sa.bindparam("reason_said"),
+        receipt_taken_at=sa.bindparam("taken_at"),
+    )
+)
+"""Statements every change-set sent, taken or acknowledged runs, built once."""
 
 
 def latest_stamp(conn: Connection) -> datetime | None:
@@ -331,16 +347,17 @@ def enqueue(
         epoch=epoch(conn),
     )
     conn.execute(
-        outbox.insert().values(
-            id=written.id,
-            recipient=recipient,
-            kind=kind,
-            seq=seq,
-            filename=written.path.name,
-            created_at=now,
-            attempts=0,
-            next_attempt_at=now,
-        )
+        _QUEUED,
+        {
+            "id": written.id,
+            "recipient": recipient,
+            "kind": kind,
+            "seq": seq,
+            "filename": written.path.name,
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+        },
     )
     state = next_state(head.state, written.id, "sent", signer.suite)
     _advance(conn, signer.code, recipient, seq, written.id, state, now)
@@ -527,23 +544,24 @@ def _log(
     in English and by key beside it (``by_key``: as a receipt signed here before says)."""
     header = verified.header
     conn.execute(
-        changeset_log.insert().values(
-            id=verified.id,
-            origin=header.origin,
-            recipient=me,
-            kind=header.kind,
-            seq=header.seq,
-            prev=header.prev,
-            op_count=header.count,
-            created=header.created,
-            applied_at=applied_at,
-            verdict=verdict,
-            reason=None if reason is None else str(reason),
-            reason_said=by_key or kept(reason),
-            receipt_id=receipt_id,
-            receipt_file=receipt_file,
-            receipt_sent_at=sent_at,
-        )
+        _LOGGED,
+        {
+            "id": verified.id,
+            "origin": header.origin,
+            "recipient": me,
+            "kind": header.kind,
+            "seq": header.seq,
+            "prev": header.prev,
+            "op_count": header.count,
+            "created": header.created,
+            "applied_at": applied_at,
+            "verdict": verdict,
+            "reason": None if reason is None else str(reason),
+            "reason_said": by_key or kept(reason),
+            "receipt_id": receipt_id,
+            "receipt_file": receipt_file,
+            "receipt_sent_at": sent_at,
+        },
     )
 
 
@@ -603,17 +621,17 @@ def _take_receipt(
             copy_atomic(path, kept)
             crashpoint("receipt-stored")
             conn.execute(
-                outbox.update()
-                .where(outbox.c.id == entry.id)
-                .values(
-                    acked_at=clock.now(),
-                    receipt_id=verified.id,
-                    receipt_file=kept.name,
-                    receipt_verdict=str(body.get("verdict")),
-                    receipt_reason=reasons.english(body),
-                    receipt_reason_said=reasons.kept_from(body),
-                    receipt_taken_at=taken_at,
-                )
+                _ACKNOWLEDGED,
+                {
+                    "entry": entry.id,
+                    "at": clock.now(),
+                    "receipt": verified.id,
+                    "file": kept.name,
+                    "verdict": str(body.get("verdict")),
+                    "reason": reasons.english(body),
+                    "reason_said": reasons.kept_from(body),
+                    "taken_at": taken_at,
+                },
             )
             if on_receipt is not None:
                 on_receipt(conn, entry, str(body.get("verdict")))

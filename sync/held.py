@@ -66,15 +66,18 @@ def _crl_number(trust: TrustStore) -> int | None:
     return None if trust.crl is None else trust.crl.number
 
 
+_CHECKED = sa.select(held_file.c.sha256, held_file.c.verdict, held_file.c.crl_number).where(
+    held_file.c.filename == sa.bindparam("name")
+)
+_NAMES = sa.select(held_file.c.filename)
+"""What every round asks of the files waiting here (built once)."""
+
+
 def verified(engine: Engine, path: Path, trust: TrustStore) -> bool:
     """Whether the file at ``path`` waits here already, found good as a relay checks it,
     with the same bytes and under the same revocation list (then it is not checked again)."""
     with reading(engine) as conn:
-        row = conn.execute(
-            sa.select(held_file.c.sha256, held_file.c.verdict, held_file.c.crl_number).where(
-                held_file.c.filename == path.name
-            )
-        ).first()
+        row = conn.execute(_CHECKED, {"name": path.name}).first()
     if row is None or row.verdict != VERIFIED or row.crl_number != _crl_number(trust):
         return False
     return bool(row.sha256 == content_sha256(path))
@@ -149,7 +152,7 @@ def forget_absent(engine: Engine, present: set[str]) -> int:
     """Forget the records of files no longer waiting (relayed, quarantined, removed);
     return how many."""
     with engine.begin() as conn:
-        names = conn.execute(sa.select(held_file.c.filename)).scalars().all()
+        names = conn.execute(_NAMES).scalars().all()
         gone = [name for name in names if name not in present]
         if gone:
             conn.execute(held_file.delete().where(held_file.c.filename.in_(gone)))

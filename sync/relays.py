@@ -53,6 +53,20 @@ class Admission:
     """Why it may not: it came from another neighbour before."""
 
 
+_RELAYED = sa.select(relay_log).where(relay_log.c.id == sa.bindparam("relay")).with_for_update()
+_RELAYED_AGAIN = (
+    relay_log.update()
+    .where(relay_log.c.id == sa.bindparam("relay"))
+    .values(
+        times=sa.bindparam("seen"),
+        last_at=sa.bindparam("at"),
+        target=sa.bindparam("going_to"),
+        source=sa.bindparam("came_from"),
+    )
+)
+"""A relay's record, locked, and counted once more (built once: every file relayed)."""
+
+
 def admit(
     engine: Engine, header: Header, source: str | None, target: str, clock: Clock
 ) -> Admission:
@@ -78,9 +92,7 @@ def admit(
                 "last_at": now,
             },
         )
-        row = conn.execute(
-            sa.select(relay_log).where(relay_log.c.id == header.id).with_for_update()
-        ).one()
+        row = conn.execute(_RELAYED, {"relay": header.id}).one()
         if source is not None and row.source is not None and row.source != source:
             return Admission(
                 first=False,
@@ -90,9 +102,14 @@ def admit(
                 ),
             )
         conn.execute(
-            relay_log.update()
-            .where(relay_log.c.id == header.id)
-            .values(times=row.times + 1, last_at=now, target=target, source=row.source or source)
+            _RELAYED_AGAIN,
+            {
+                "relay": header.id,
+                "seen": row.times + 1,
+                "at": now,
+                "going_to": target,
+                "came_from": row.source or source,
+            },
         )
     return Admission(first=first)
 

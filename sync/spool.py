@@ -58,5 +58,6 @@ class Spool:
             self.relay,
             self.quarantine,
         ):
-            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.is_dir():  # one look; there after the first time
+                folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -6,6 +6,7 @@ on SQLite and on PostgreSQL, or two processes on one home.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -151,6 +152,34 @@ def test_a_locked_database_is_a_clear_error_not_a_traceback(tmp_path: Path) -> N
         assert database_failure(ValueError("not ours")) is None
     finally:
         other.dispose()
+        engine.dispose()
+
+
+def test_a_writer_that_cannot_begin_on_sqlite_is_told_the_database_is_busy(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "n.db"
+    engine = open_engine(f"sqlite:///{path}", check=False)
+    sa.event.listen(
+        engine, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA busy_timeout=100")
+    )
+    upgrade(engine)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with reading(engine) as conn:  # a reader does not wait for it
+            assert conn.execute(sa.select(sa.func.count()).select_from(counter)).scalar_one() == 0
+        with pytest.raises(sa.exc.OperationalError) as raised, engine.begin() as conn:
+            conn.execute(counter.insert().values(name="x", scope="y", last=1))
+        failure = database_failure(raised.value)
+        assert isinstance(failure, DatabaseBusy) and "BEGIN IMMEDIATE" in str(raised.value)
+        other.execute("ROLLBACK")
+        with engine.begin() as conn:  # the lock let go, the same engine writes
+            conn.execute(counter.insert().values(name="x", scope="y", last=1))
+        with reading(engine) as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(counter)).scalar_one() == 1
+    finally:
+        other.close()
         engine.dispose()
 
 

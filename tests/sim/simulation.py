@@ -397,10 +397,10 @@ class _Run:
     def _work(self, code: str) -> int:
         """The files a round at ``code`` can meet: its spool and mailboxes, and its own
         folders in the mailboxes of the nodes it dials."""
-        path = self.world.network.path
-        folders = [path / code / "spool", path / code / "mailboxes"]
-        folders += [path / other / "mailboxes" / code for other in self.world.codes]
-        return sum(_files_under(str(folder)) for folder in folders)
+        path = str(self.world.network.path)
+        folders = [os.path.join(path, code, "spool"), os.path.join(path, code, "mailboxes")]
+        folders += [os.path.join(path, other, "mailboxes", code) for other in self.world.codes]
+        return sum(_files_under(folder) for folder in folders)
 
     def _mailbox_folders(self) -> list[Path]:
         """Every ``up`` and ``down`` folder of every node's mailboxes (there or not yet):
