@@ -23,6 +23,7 @@ __all__ = [
     "Named",
     "Said",
     "joined",
+    "vouched",
     "labels",
     "named",
     "recalled",
@@ -121,6 +122,20 @@ def joined(parts: Sequence[str], key: str = "and_then") -> str:
         return parts[0]
     half = len(parts) // 2
     return said(key, first=joined(parts[:half], key), then=joined(parts[half:], key))
+
+
+def vouched(text: str, by_key: object) -> str:
+    """What a peer signed as its English ``text`` and by key as ``by_key`` (the JSON form
+    of a message, as a notice or a rejoin answer carries it): the message by key, to be
+    shown in the reader's language, when this version knows it and it says exactly
+    ``text``; else ``text``. A peer's key never shows a reader another message than the
+    English it signed, and one far longer than its text is not read at all."""
+    try:
+        small = len(json.dumps(by_key)) <= 4 * len(text) + 1024
+    except (TypeError, ValueError, RecursionError):
+        return text
+    found = Said.from_json(by_key) if small else None
+    return found if found is not None and str(found) == text else text
 
 
 def recalled(text: str, kept: str | None) -> str:

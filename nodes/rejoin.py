@@ -67,7 +67,7 @@ import sqlalchemy as sa
 from nodes import keys, rejoin_request
 from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
-from nodes.labels import Said, joined, said
+from nodes.labels import Said, joined, said, vouched
 from nodes.rejoin_kept import keep, write_kept
 from nodes.rejoin_request import ANSWERS, DIGEST, KIND, MESSAGES, VERSION
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
@@ -423,12 +423,12 @@ def take(exchange: Exchange, path: Path) -> Said:
 
 
 def _notice_detail(first: dict[str, Any]) -> str:
-    """Why a notice says this node forked: by key when it says it so, this version knows
-    it and it is short, else its English text (cut short)."""
-    found = Said.from_json(first.get("detail_said"))
-    if found is not None and len(found) <= NOTICE_MOST:
-        return found
-    return str(first.get("detail", ""))[:NOTICE_MOST]
+    """Why a notice says this node forked: by key when it says so as its English text does
+    and this version knows it (:func:`nodes.labels.vouched`), else that text, cut short."""
+    detail = str(first.get("detail", ""))
+    if len(detail) > NOTICE_MOST:
+        return detail[:NOTICE_MOST]
+    return vouched(detail, first.get("detail_said"))
 
 
 NOTICE_MOST = 500
@@ -436,14 +436,13 @@ NOTICE_MOST = 500
 
 
 def _problems(first: dict[str, Any]) -> list[str]:
-    """The problems an answer names: by key when it says them so and this version knows
-    each (to be shown in the reader's language), else as the English text it sent."""
+    """The problems an answer names: each by key when it says so as its English text does
+    and this version knows it (to be shown in the reader's language, see
+    :func:`nodes.labels.vouched`), else as the English text it sent."""
     sent = [str(p) for p in first.get("problems") or []]
     kept = first.get("problems_said")
     if isinstance(kept, list) and len(kept) == len(sent):
-        known = [Said.from_json(p) for p in kept]
-        if all(p is not None for p in known):
-            return [p for p in known if p is not None]
+        return [vouched(text, by_key) for text, by_key in zip(sent, kept, strict=True)]
     return sent
 
 

@@ -95,3 +95,19 @@ def test_a_notice_says_why_by_key_and_in_english_to_an_earlier_reader() -> None:
     assert _notice_detail(unknown) == str(why)
     long = said("forked_notice", me="410000-dc", name="n.fcs", reason="y" * 600)
     assert _notice_detail({"detail": str(long), "detail_said": long.as_json()}) == str(long)[:500]
+
+
+def test_a_peers_key_never_shows_another_message_than_its_english() -> None:
+    why = said("forked_notice", me="410000-dc", name="410102_410000-dc_1_ab.fcs", reason="x")
+    disk_full = said("db_disk_full", error="x").as_json()
+    other_values = said("forked_notice", me="EVIL", name="n.fcs", reason="pay now").as_json()
+    for by_key in (disk_full, other_values):
+        assert _notice_detail({"detail": str(why), "detail_said": by_key}) == str(why)
+    problem = said("rejoin_problem_purged_mine", seq=7, me="410100")
+    told = {"problems": [str(problem)], "problems_said": [disk_full]}
+    assert _problems(told) == [str(problem)]
+    # a key far longer than the text it stands beside is not read at all
+    bomb: object = {"m": "labelled", "v": {"label": "x" * 10_000, "what": "y"}}
+    for _ in range(50):
+        bomb = {"m": "labelled", "v": {"label": "x" * 10_000, "what": bomb}}
+    assert _notice_detail({"detail": str(why), "detail_said": bomb}) == str(why)
