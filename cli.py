@@ -200,7 +200,8 @@ class _Group(_SaysMisuse, click.Group):
             sys.exit(0)
         except OSError as exc:  # the operating system's words, as it gives them, inside ours
             error = exc.strerror or str(exc)
-            failed = said("os_failed_at", error=error, path=exc.filename) if exc.filename else None
+            path = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else exc.filename
+            failed = said("os_failed_at", error=error, path=path) if exc.filename else None
             hint = said("os_disk_full_hint") if exc.errno == errno.ENOSPC else ""
             lang = _current_language()
             raise Failure(

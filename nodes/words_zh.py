@@ -93,8 +93,8 @@ LISTINGS: dict[str, str] = {
     "agent_job.sync": "同步",
     "agent_job.revocation": "吊销列表",
     "m.agent_republished": "吊销列表第 {number} 版已重新发布给 {sent} 个节点",
-    "m.agent_purged": "已清理发出的变更集 {sent} 个、收下的变更集 {taken} 个、隔离条目 "
-    "{quarantine} 个：文件 {files} 个，{bytes} 字节；spool 现有 {spool} 字节",
+    "m.agent_purged": "已清理已发送变更集 {sent} 个、已接收变更集 {taken} 个、隔离条目 "
+    "{quarantine} 个：文件 {files} 个，{bytes} 字节；文件缓存现为 {spool} 字节",
     "m.agent_backed_up": "备份 #{number}：新对象 {objects} 个，{bytes} 字节",
     "m.agent_backup_left": "{note}；{left} 个待上传（{why}）",
     "m.agent_kept_checked": "已核验 {count} 个节点，其中 {bad} 个有问题；已清理 {pruned} 个",

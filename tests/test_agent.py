@@ -71,7 +71,7 @@ def test_agent_once_runs_the_sync_job(province: Network) -> None:
     # what the scheduled purge did, in English in its log line, in either language to read
     note = agent.purge_job(str(province.path / "410181"))
     assert str(note).startswith("purged 0 sent and 0 taken change-set(s), 0 quarantine entries")
-    assert shown(note, labels("zh")).startswith("已清理发出的变更集 0 个、收下的变更集 0 个")
+    assert shown(note, labels("zh")).startswith("已清理已发送变更集 0 个、已接收变更集 0 个")
 
 
 def test_two_agents_cannot_run_on_one_home(province: Network) -> None:

@@ -165,3 +165,12 @@ def test_what_the_operating_system_refuses_is_said_in_either_language() -> None:
         assert result.stderr.splitlines() == [full, hint], result.stderr
         result = CliRunner(env=env).invoke(group, ["open"])
         assert (result.exit_code, result.stderr.splitlines()) == (74, [failed]), result.stderr
+
+    @group.command("move")
+    def move() -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link", "/srv/a.fcs", None, "/mnt/b.fcs")
+
+    moved = CliRunner(env=ENGLISH).invoke(group, ["move"])
+    assert moved.stderr.splitlines() == [
+        "Error: Invalid cross-device link (/srv/a.fcs -> /mnt/b.fcs)"
+    ]
