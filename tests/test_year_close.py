@@ -375,7 +375,7 @@ def test_a_county_restored_after_its_close_was_accepted_rejoins_to_what_was_stat
         province, "410100", "recover", C1, "--amount", "150.00", "--doc", "郑财预〔2027〕2号"
     )
     assert again.exit_code == 3
-    assert "its statement was accepted here" in again.stderr
+    assert "其余额报告已在此确认" in again.stderr
     settle(province)
     assert unspent(province, "410102", 2026) == 200_00
     assert held(province, "410100", 2026)[P1][0] == city  # nothing came back to the city
