@@ -131,7 +131,7 @@ def vouched(text: str, by_key: object) -> str:
     ``text``; else ``text``. A peer's key never shows a reader another message than the
     English it signed, and one far longer than its text is not read at all."""
     try:
-        small = len(json.dumps(by_key)) <= 4 * len(text) + 1024
+        small = len(json.dumps(by_key, ensure_ascii=False)) <= 16 * len(text) + 4096
     except (TypeError, ValueError, RecursionError):
         return text
     found = Said.from_json(by_key) if small else None
@@ -146,12 +146,12 @@ def recalled(text: str, kept: str | None) -> str:
     if not kept:
         return text
     try:
-        found = Said.from_json(json.loads(kept))
+        by_key = json.loads(kept)
     except ValueError:
-        found = None
-    # said by key only as the English text it was kept beside says (a peer's receipt
-    # could carry a key of another message, or a later release word it otherwise)
-    return text if found is None or str(found) != text else found
+        return text
+    # by key only as the English text it was kept beside says (a peer's receipt could
+    # carry a key of another message, or a later release word it otherwise)
+    return vouched(text, by_key)
 
 
 def shown(text: object, words: dict[str, str]) -> Any:

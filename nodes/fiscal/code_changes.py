@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.tabular import MAX_PROBLEMS, refuse
+from nodes.fiscal.tabular import first_problems, refuse
 from nodes.labels import joined, said
 from schema.engine import reading
 from schema.tables import code_change, code_item
@@ -156,7 +156,11 @@ def check_known(
                                      year=year))  # fmt: skip
     if problems:
         raise InputError(
-            said("changes_unknown_codes", count=len(problems), problems=joined(_first(problems))),
+            said(
+                "changes_unknown_codes",
+                count=len(problems),
+                problems=joined(first_problems(problems)),
+            ),
             hint=said("changes_unknown_codes_hint"),
         )
 
@@ -181,16 +185,9 @@ def check_unchanged(conn: Connection, found: Iterable[CodeChange]) -> None:
     if problems:
         raise InputError(
             said("changes_remapped", count=len(problems), year=", ".join(sorted(years)),
-                 problems=joined(_first(problems))),
+                 problems=joined(first_problems(problems))),
             hint=said("changes_remapped_hint"),
         )  # fmt: skip
-
-
-def _first(problems: list[str]) -> list[str]:
-    """The first :data:`MAX_PROBLEMS` of ``problems``, and how many more there are."""
-    if len(problems) <= MAX_PROBLEMS:
-        return problems
-    return [*problems[:MAX_PROBLEMS], said("rows_more", count=len(problems) - MAX_PROBLEMS)]
 
 
 def parse_change(op: Mapping[str, Any], where: str) -> CodeChange:

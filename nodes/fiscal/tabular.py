@@ -50,6 +50,7 @@ __all__ = [
     "Table",
     "open_table",
     "read_table",
+    "first_problems",
     "refuse",
     "render_text",
     "unwritable",
@@ -623,7 +624,13 @@ def refuse(problems: list[str], what: str, hint: str | None = None, *, total: in
     ``total`` counts them when more were found than ``problems`` keeps."""
     count = max(total, len(problems))
     if count:
-        shown = problems[:MAX_PROBLEMS]
-        if count > len(shown):
-            shown.append(said("rows_more", count=count - len(shown)))
+        shown = first_problems(problems, total)
         raise RowsRefused(said(f"rows_refused_{what}", count=count), shown, hint=hint)
+
+
+def first_problems(problems: list[str], total: int = 0) -> list[str]:
+    """The first :data:`MAX_PROBLEMS` of ``problems``, then how many more there are
+    (``total`` counts them when more were found than ``problems`` keeps)."""
+    shown = problems[:MAX_PROBLEMS]
+    more = max(total, len(problems)) - len(shown)
+    return [*shown, said("rows_more", count=more)] if more > 0 else shown
