@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeDecorator
 from schema.said import said
 
 __all__ = [
+    "storable",
     "format_utc",
     "parse_utc",
     "DIGEST_LENGTH",
@@ -54,6 +55,13 @@ MAX_STORED_FEN = 2**63 - 1
 
 Fen = BigInteger
 """Column type of every amount: a signed 64-bit integer number of fen."""
+
+
+def storable(text: str) -> str:
+    """``text`` as a text column holds it on every backend: a NUL, which PostgreSQL's text
+    cannot hold (a row naming one would fail to be written, round after round), as U+FFFD.
+    For what another node wrote: a receipt's reason, a notice's detail."""
+    return text.replace("\x00", "\ufffd")
 
 
 def is_region_code(code: str) -> bool:

@@ -28,6 +28,7 @@ from schema.channels import quarantine
 from schema.engine import reading
 from schema.locks import insert_missing
 from schema.said import kept as kept_by_key
+from schema.types import storable
 from sync import changeset
 from sync.clock import Clock
 from sync.errors import InputError, VerificationError
@@ -103,7 +104,7 @@ def quarantine_file(
         "origin": origin,
         "recipient": recipient,
         "reason": reason,
-        "detail": str(detail),
+        "detail": storable(str(detail)),
         "detail_said": kept_by_key(detail),
         "received_at": now,
         "last_seen_at": now,

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from schema.said import Said
+from schema.types import storable
 from sync.changeset.codec import encode_line
 
 __all__ = ["MOST", "VERDICTS", "english", "in_receipt", "kept_from"]
@@ -34,7 +35,7 @@ def english(body: dict[str, Any]) -> str | None:
     its text with any NUL (which PostgreSQL's text cannot hold: the receipt would fail to
     be stored round after round) shown as U+FFFD."""
     reason = body.get("reason")
-    return None if reason is None else str(reason).replace("\x00", "\ufffd")
+    return None if reason is None else storable(str(reason))
 
 
 def in_receipt(reason: str | None) -> dict[str, Any]:

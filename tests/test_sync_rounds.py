@@ -568,3 +568,22 @@ def test_a_round_counts_the_bytes_it_moves(
     assert city.received == len(via_city) > 0
     assert city.bytes_received == sum(f.stat().st_size for f in via_city)
     assert city.bytes_sent > 0  # its receipt, and what it relays below
+
+
+def test_a_detail_holding_a_nul_is_quarantined_on_every_backend(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A peer's notice may say anything: a NUL in it is kept as U+FFFD, not refused by
+    PostgreSQL round after round."""
+    engine = open_engine(db_url)
+    migrate.upgrade(engine)
+    spool = Spool(tmp_path / "spool").ensure()
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+    path = spool.incoming / "notice"
+    path.write_bytes(b"notice")
+    try:
+        quarantine_module.quarantine_file(engine, spool, path, "notice", "a\x00b", clock)
+        [entry] = quarantine_module.entries(engine)
+        assert entry.detail == "a\ufffdb"
+    finally:
+        engine.dispose()
