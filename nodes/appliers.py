@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import keeper, keys, membership
 from nodes.capabilities import APPLIERS, RECEIPT_HOOKS, Context, Handler
+from nodes.labels import named, said
 from nodes.node import Node
 from sync import revocation
 from sync.changeset import Verified
@@ -37,7 +38,7 @@ def for_node(node: Node, trust: TrustStore, clock: Clock = SYSTEM_CLOCK) -> Appl
     def apply_revocation(conn: Connection, verified: Verified) -> None:
         operations = list(verified.operations())
         if len(operations) != 1 or not isinstance(operations[0].get("pem"), str):
-            raise InputError("a revocation change-set carries exactly one {'pem': ...} operation")
+            raise InputError(said("revocation_one_pem"))
         try:
             crl = revocation.load_crl(operations[0]["pem"].encode("ascii"), trust.root)
             held = trust.crl
@@ -63,7 +64,12 @@ def for_node(node: Node, trust: TrustStore, clock: Clock = SYSTEM_CLOCK) -> Appl
         handler = handlers.get(verified.header.kind)
         if handler is None:
             raise InputError(
-                f"{node.spec.role} {node.spec.code} takes no {verified.header.kind} change-sets"
+                said(
+                    "kind_not_taken",
+                    role=named("role", node.spec.role),
+                    code=node.spec.code,
+                    kind=named("kind", verified.header.kind),
+                )
             )
         handler(conn, verified)
 

@@ -593,10 +593,10 @@ class Exchange:
         try:
             asked = rejoin_request.ask_again(self)
         except Exception as exc:  # tried again next round
-            summary.problems.append(f"rejoin: {failure_message(exc)}")
+            summary.problems.append(said("rejoin_failed", error=failure_message(exc)))
             return
         if asked:
-            summary.notes.append(f"asked {', '.join(asked)} again, signed with the new key")
+            summary.notes.append(said("rejoin_asked_again", peers=", ".join(asked)))
 
     def quarantine_message(self, path: Path, detail: str) -> None:
         """Keep a peer's notice in quarantine, where ``status`` shows it."""

@@ -131,15 +131,9 @@ def _migrate_new_database(url: str, topology: Topology, code: str, suite: str) -
     try:
         current = migrate.current_revision(engine)
         if current is not None and not migrate.is_known_revision(current):
-            raise SchemaTooNew(
-                f"database {redact(url)} is at schema revision {current}, "
-                "newer than this fiscalsync"
-            )
+            raise SchemaTooNew(said("home_db_newer", url=redact(url), revision=current))
         if current is not None:
-            raise HomeError(
-                f"database {redact(url)} already holds a fiscalsync schema",
-                hint="give each node a new, empty database",
-            )
+            raise HomeError(said("home_db_taken", url=redact(url)), hint=said("home_db_taken_hint"))
 
         def record_identity(conn: Connection) -> None:
             conn.execute(

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import membership
 from nodes.capabilities import ADOPTERS, FORGOTTEN_ON_RESTORE, Context
-from nodes.labels import said
+from nodes.labels import named, said
 from nodes.policy import authorizer
 from schema.channels import channel_head, outbox
 from schema.types import parse_utc
@@ -130,7 +130,9 @@ class Replayer:
                 elif kind == membership.KIND:
                     membership.adopt_own(self.node, conn, step.changeset, now)
                 elif kind not in ("backup", "revocation", "receipt", *FORGOTTEN_ON_RESTORE):
-                    raise InputError(f"{self.node.spec.code} cannot take back a {kind} change-set")
+                    raise InputError(
+                        said("cannot_take_back", code=self.node.spec.code, kind=named("kind", kind))
+                    )
                 if step.receipt is not None:
                     self._store(conn, entry, step.receipt, now)
                 own += 1

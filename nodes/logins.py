@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nodes.labels import said
 from sync.errors import ConfigError, InputError
 
 __all__ = ["Logins", "hash_password", "load_logins"]
@@ -31,9 +32,9 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 def hash_password(name: str, password: str) -> str:
     """The line of a logins file for ``name`` with ``password``."""
     if not name or ":" in name or any(c.isspace() for c in name):
-        raise InputError(f"user name {name!r} is empty or holds ':' or a space")
+        raise InputError(said("login_name_bad", name=name))
     if len(password) < MIN_PASSWORD:
-        raise InputError(f"the password is shorter than {MIN_PASSWORD} characters")
+        raise InputError(said("login_password_short", least=MIN_PASSWORD))
     salt = os.urandom(16)
     digest = _scrypt(password, salt, N, R, P)
     b64 = base64.b64encode
@@ -59,7 +60,7 @@ def load_logins(path: Path) -> Logins:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the logins file {path}: {exc}") from exc
+        raise ConfigError(said("logins_unreadable", path=path, error=str(exc))) from exc
     users = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -74,10 +75,10 @@ def load_logins(path: Path) -> Logins:
             salt, digest = base64.b64decode(parts[4]), base64.b64decode(parts[5])
         except (ValueError, IndexError) as exc:
             raise ConfigError(
-                f"{path}, line {number}: not 'name:scrypt$n$r$p$salt$hash'",
-                hint="write lines with 'fiscalsync serve-password NAME'",
+                said("logins_line_bad", path=path, number=number),
+                hint=said("logins_line_bad_hint"),
             ) from exc
         users[name] = (n, r, p, salt, digest)
     if not users:
-        raise ConfigError(f"the logins file {path} names no user")
+        raise ConfigError(said("logins_empty", path=path))
     return Logins(users)

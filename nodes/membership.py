@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import keys
 from nodes.home import topology_rows
-from nodes.labels import Said, named, said
+from nodes.labels import Said, joined, named, said
 from nodes.locks import topology_lock
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
@@ -328,7 +328,10 @@ def _checked(text: str, file: Path) -> Topology:
         return parse_topology(text, file)
     except TopologyError as exc:
         raise InputError(
-            said("topology_change_fails", problems="; ".join(exc.problems) or exc.message),
+            said(
+                "topology_change_fails",
+                problems=joined(exc.problems) if exc.problems else exc.message,
+            ),
             hint=said("topology_change_fails_hint"),
         ) from exc
 

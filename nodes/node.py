@@ -241,7 +241,7 @@ class Node:
     def verify_changeset(self, path: Path) -> Verified:
         """Verify a change-set addressed to this node, under this node's trust and policy."""
         if not path.is_file():
-            raise InputError(f"no change-set file {path}")
+            raise InputError(said("no_changeset_file", path=path))
         return changeset.verify(
             path,
             self.trust(),

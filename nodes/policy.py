@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from nodes.labels import said
+from nodes.labels import named, said
 from nodes.topology import Topology
 from sync.errors import NotAuthorized
 
@@ -73,35 +73,37 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
         unknown = origin if origin not in topology else recipient
         raise NotAuthorized(said("not_a_member", code=unknown, topology=topology.name))
     if origin == recipient:
-        raise NotAuthorized(f"{origin} cannot send a change-set to itself")
+        raise NotAuthorized(said("policy_to_itself", origin=origin))
     sender = topology.node(origin)
     receiver = topology.node(recipient)
     allowed: bool
     if kind == "appropriation":
         allowed = origin in topology.issuers_above(recipient)
-        why = f"only an ancestor issues appropriations; {origin} is not above {recipient}"
+        why = said("policy_appropriation", origin=origin, recipient=recipient)
     elif kind == "copy":
         allowed = topology.is_ancestor(origin, recipient)
-        why = f"only an ancestor sends copies (抄送); {origin} is not above {recipient}"
+        why = said("policy_copy", origin=origin, recipient=recipient)
     elif kind == "receipt":
         allowed = True
-        why = ""
+        why = said("policy_none")
     elif kind == "report":
         allowed = receiver.role == "center" or sender.parent == recipient
-        why = f"reports go to the parent or the center; {recipient} is neither for {origin}"
+        why = said("policy_report", origin=origin, recipient=recipient)
     elif kind == "reconcile":
         allowed = (
             origin in topology.issuers_above(recipient)
             or recipient in topology.issuers_above(origin)
             or "center" in (sender.role, receiver.role)
         )
-        why = (
-            f"reconciliation is between a node and one above it, or the center; {origin} and "
-            f"{recipient} are neither"
-        )
+        why = said("policy_reconcile", origin=origin, recipient=recipient)
     elif kind in ("codeset", "revocation", "topology"):
         allowed = sender.role == "province"
-        why = f"only the province signs {kind} change-sets, not {sender.role} {origin}"
+        why = said(
+            "policy_province_only",
+            kind=named("kind", kind),
+            role=named("role", sender.role),
+            origin=origin,
+        )
     elif kind == "rejoin":
         allowed = any(
             _may(topology, a, b, other)
@@ -109,24 +111,29 @@ def check_send(topology: Topology, origin: str, recipient: str, kind: str) -> No
             if other not in ("receipt", "rejoin")
             for a, b in ((origin, recipient), (recipient, origin))
         )
-        why = f"{origin} and {recipient} share no channel to rejoin on"
+        why = said("policy_rejoin", origin=origin, recipient=recipient)
     elif kind == "yearclose":
         # A moved node states its balances to a former parent too: it issued to it.
         allowed = recipient in topology.issuers_above(origin)
-        why = f"a year-end statement goes to a node above; {recipient} is not above {origin}"
+        why = said("policy_yearclose", origin=origin, recipient=recipient)
     elif kind == "backup":
         allowed = receiver.role == "center" or (
             sender.role == "center" and sender.parent == recipient
         )
-        why = (
-            f"backups go only to the center (the center's own to its parent), "
-            f"not to {receiver.role} {recipient}"
-        )
+        why = said("policy_backup", role=named("role", receiver.role), recipient=recipient)
     else:
         allowed = False
-        why = f"unknown change-set kind {kind!r}"
+        why = said("policy_kind_unknown", kind=kind)
     if not allowed:
-        raise NotAuthorized(f"{kind} from {origin} to {recipient} refused: {why}")
+        raise NotAuthorized(
+            said(
+                "policy_refused",
+                kind=named("kind", kind),
+                origin=origin,
+                recipient=recipient,
+                why=why,
+            )
+        )
 
 
 def _may(topology: Topology, origin: str, recipient: str, kind: str) -> bool:
@@ -145,8 +152,12 @@ def authorizer(topology: Topology) -> Authorizer:
             expected = topology.node(header.origin).role
             if signer.role != expected:
                 raise NotAuthorized(
-                    f"{header.origin} is certified as {signer.role} but the topology "
-                    f"makes it a {expected}"
+                    said(
+                        "policy_role_mismatch",
+                        origin=header.origin,
+                        certified=named("role", signer.role),
+                        expected=named("role", expected),
+                    )
                 )
         check_send(topology, header.origin, header.recipient, header.kind)
 

@@ -5,7 +5,10 @@ languages."""
 
 from __future__ import annotations
 
+from nodes.refusals_received_en import RECEIVED
+from nodes.refusals_reconcile_en import RECONCILE
 from nodes.refusals_rows_en import ROWS
+from nodes.refusals_setup_en import SETUP
 from nodes.refusals_usage_en import USAGE
 from schema import said as said_schema
 from sync import said as said_below
@@ -17,6 +20,9 @@ MESSAGES: dict[str, str] = {
     **said_schema.ENGLISH,  # and in the database layer (schema/said.py)
     **ROWS,  # the problems of a batch or table file (nodes/refusals_rows_en.py)
     **USAGE,  # a misuse of the command line (nodes/refusals_usage_en.py)
+    **RECEIVED,  # why a received change-set is refused (nodes/refusals_received_en.py)
+    **RECONCILE,  # why a step of a reconciliation is refused (nodes/refusals_reconcile_en.py)
+    **SETUP,  # what sets a node up: topology, logins, units (nodes/refusals_setup_en.py)
     # a row that does not fit its table (schema/limits.py), named where it was read
     "m.row_misfit": "{where}: {problem}",
     # appropriations refused on arrival (a negative receipt keeps the English text)
@@ -348,6 +354,7 @@ MESSAGES: dict[str, str] = {
     "m.rejoining_wait": "{code} was restored from a backup and is rejoining: nothing new until every peer has answered",
     "m.rejoining_wait_hint": "run 'fiscalsync sync' (the agent does) and look at 'fiscalsync status'",
     "m.rejoin_answers_refused": "the rejoin answer of {peers}: quarantined, and {asked} asked again",
+    "m.rejoin_asked_again": "asked {peers} again, signed with the new key",
     "m.rejoin_answers_refused_hint": "the peer answers again once it signs with a certificate not revoked",
     "m.returned_not_verified": "a returned file does not verify: {error}",
     # closing a year, accepting a close (nodes/fiscal/yearend/)

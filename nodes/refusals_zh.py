@@ -5,7 +5,10 @@ languages."""
 
 from __future__ import annotations
 
+from nodes.refusals_received_zh import RECEIVED
+from nodes.refusals_reconcile_zh import RECONCILE
 from nodes.refusals_rows_zh import ROWS
+from nodes.refusals_setup_zh import SETUP
 from nodes.refusals_sync_zh import SYNC_MESSAGES
 from nodes.refusals_usage_zh import USAGE
 
@@ -15,6 +18,9 @@ MESSAGES: dict[str, str] = {
     **SYNC_MESSAGES,  # sync/… what sync says (nodes/refusals_sync_zh.py)
     **ROWS,  # the problems of a batch or table file (nodes/refusals_rows_zh.py)
     **USAGE,  # a misuse of the command line (nodes/refusals_usage_zh.py)
+    **RECEIVED,  # why a received change-set is refused (nodes/refusals_received_zh.py)
+    **RECONCILE,  # why a step of a reconciliation is refused (nodes/refusals_reconcile_zh.py)
+    **SETUP,  # what sets a node up: topology, logins, units (nodes/refusals_setup_zh.py)
     # what a province's sync rounds report (network sync), what is still in flight
     "m.net_round": "第 {number} 轮：{summary}",
     "m.net_rounds": "共 {rounds} 轮；{state}。",
@@ -389,6 +395,7 @@ MESSAGES: dict[str, str] = {
     "m.rejoining_wait": "{code} 已从备份恢复、正在重新加入：各对端答复之前不办理新业务",
     "m.rejoining_wait_hint": "运行 'fiscalsync sync'（代理程序会运行），并查看 'fiscalsync status'",
     "m.rejoin_answers_refused": "重新加入答复已隔离（{peers}），已再次询问 {asked}",
+    "m.rejoin_asked_again": "已用新密钥签名，再次询问 {peers}",
     "m.rejoin_answers_refused_hint": "对端改用未吊销的证书签名后会再次答复",
     "m.returned_not_verified": "返回的文件未通过校验：{error}",
     # closing a year, accepting a close (nodes/fiscal/yearend/)

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 import config
+from nodes.labels import said
 from sync.errors import ConfigError
 
 __all__ = ["RegionList", "load_regions"]
@@ -41,12 +42,12 @@ def load_regions(path: Path = config.REGIONS) -> RegionList:
         with path.open(encoding="utf-8", newline="") as handle:
             rows = list(csv.reader(handle, delimiter="\t"))
     except OSError as exc:
-        raise ConfigError(f"cannot read region list {path}: {exc.strerror}") from exc
+        raise ConfigError(said("regions_unreadable", path=path, error=exc.strerror)) from exc
     if not rows or rows[0][:2] != ["code", "name"]:
-        raise ConfigError(f"{path}: the first line must be the header 'code<TAB>name'")
+        raise ConfigError(said("regions_header", path=path))
     names: dict[str, str] = {}
     for number, row in enumerate(rows[1:], start=2):
         if len(row) < 2 or not row[0].isdigit():
-            raise ConfigError(f"{path}:{number}: expected 'code<TAB>name', got {row!r}")
+            raise ConfigError(said("regions_row_bad", path=path, number=number, row=row))
         names[row[0]] = row[1]
     return RegionList(names, path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from nodes.labels import said
 from sync.errors import InputError
 from sync.files import write_atomic
 
@@ -92,21 +93,21 @@ def units(
 ) -> list[Unit]:
     """The units of node ``code`` at ``home``, running ``executable`` (``fiscalsync``)."""
     if not home.is_absolute() or not executable.is_absolute():
-        raise InputError("the home and the fiscalsync executable must be absolute paths")
+        raise InputError(said("service_not_absolute"))
     hidden = next((p for p in HIDDEN if home == Path(p) or Path(p) in home.parents), None)
     if hidden is not None:
         raise InputError(
-            f"the home {home} is under {hidden}, which the units hide from the service",
-            hint="move the home under /srv or /var/lib (fiscalsync restore or a copy)",
+            said("service_home_hidden", home=home, hidden=hidden),
+            hint=said("service_home_move_hint"),
         )
     volatile = next((p for p in VOLATILE if Path(p) in home.parents), None)
     if volatile is not None:
         raise InputError(
-            f"the home {home} is under {volatile}, which is emptied at every restart",
-            hint="move the home under /srv or /var/lib (fiscalsync restore or a copy)",
+            said("service_home_volatile", home=home, volatile=volatile),
+            hint=said("service_home_move_hint"),
         )
     if not user or any(c.isspace() for c in user):
-        raise InputError(f"user {user!r} is not a user name")
+        raise InputError(said("service_user_bad", user=user))
     agent = f"{executable} agent --log-format json"
     if metrics_port is not None:
         agent += f" --metrics-port {metrics_port}"
@@ -131,7 +132,9 @@ def units(
 def write_units(folder: Path, made: list[Unit]) -> list[Path]:
     """Write the units into ``folder`` (each atomically, readable by all); return them."""
     if not folder.is_dir():
-        raise InputError(f"no folder {folder}", hint="give --dir an existing folder")
+        raise InputError(
+            said("service_no_folder", folder=folder), hint=said("service_no_folder_hint")
+        )
     written = []
     for unit in made:
         path = folder / unit.name

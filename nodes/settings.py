@@ -248,7 +248,7 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         raise ConfigError(said("settings_year_close", path=path, year_close=year_close))
     held_days = get("relay", "held_days", int, DEFAULT_HELD_DAYS)
     if not 1 <= held_days <= 3_650:
-        raise ConfigError(f"{path}: [relay] held_days must be from 1 to 3650")
+        raise ConfigError(said("settings_held_days", path=path))
     retention_days = get("retention", "days", int, 400)
     if not 1 <= retention_days <= 36_500:
         raise ConfigError(said("settings_retention_days", path=path))

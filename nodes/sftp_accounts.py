@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from nodes import keys
 from nodes.home import NodeHome
+from nodes.labels import said
 from nodes.topology import CODE_PLACEHOLDER, NodeSpec, Topology
 from sync.errors import InputError, KeyMaterialError
 from sync.files import write_atomic
@@ -218,8 +219,8 @@ def plan_accounts(
     dialers = topology.dialers(code)
     if not dialers:
         raise InputError(
-            f"{code} {spec.name} has no children: no node logs in to its SFTP endpoint",
-            hint="run sftp-config at the home of a node with children (a city, the province)",
+            said("sftp_no_children", code=code, name=spec.name),
+            hint=said("sftp_no_children_hint"),
         )
     keys_from = keys_from if keys_from is not None else home.path.resolve().parent
     chroots, config_dir = chroots.absolute(), config_dir.absolute()
@@ -240,9 +241,8 @@ def plan_accounts(
         )
     if missing:
         raise KeyMaterialError(
-            f"no SSH public key in {keys_from} for {', '.join(missing)}",
-            hint="ask each of them for keys/ssh_ed25519.pub ('fiscalsync keys new' prints it) "
-            "and save it as CODE.pub there, or name the folder with --keys",
+            said("sftp_keys_missing", folder=keys_from, codes=", ".join(missing)),
+            hint=said("sftp_keys_missing_hint"),
         )
     return SftpPlan(
         spec,
@@ -262,12 +262,9 @@ def _public_key(folder: Path, code: str) -> str | None:
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError) as exc:
-            raise KeyMaterialError(f"cannot read SSH public key {path}: {exc}") from exc
+            raise KeyMaterialError(said("sftp_key_unreadable", path=path, error=str(exc))) from exc
         if not _PUBLIC_KEY.match(line) or "\n" in line:
-            raise KeyMaterialError(
-                f"{path} is not one SSH public key line ('ssh-ed25519 AAAA... comment')",
-                hint="copy the child's keys/ssh_ed25519.pub unchanged",
-            )
+            raise KeyMaterialError(said("sftp_key_bad", path=path), hint=said("sftp_key_bad_hint"))
         return line
     return None
 

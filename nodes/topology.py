@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from nodes.labels import Said, named, said
 from nodes.regions import RegionList, load_regions
 from schema.types import is_node_code
 from sync.errors import ConfigError, TopologyError
@@ -147,8 +148,8 @@ class Topology:
             return self.nodes[code]
         except KeyError:
             raise ConfigError(
-                f"node {code} is not in topology {self.name!r}",
-                hint="use one of the codes listed by 'fiscalsync topology check FILE'",
+                said("topo_no_node", code=code, name=self.name),
+                hint=said("not_a_member_hint"),
             ) from None
 
     def children(self, code: str) -> list[NodeSpec]:
@@ -259,10 +260,13 @@ def load_topology(path: Path, regions: RegionList | None = None) -> Topology:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
-            f"cannot read topology {path}: {exc.strerror}", hint="check the path"
+            said("topo_unreadable", path=path, error=exc.strerror),
+            hint=said("topo_unreadable_hint"),
         ) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text", hint="save it as UTF-8") from exc
+        raise ConfigError(
+            said("topo_not_utf8", path=path), hint=said("topo_not_utf8_hint")
+        ) from exc
     return parse_topology(text, path, regions)
 
 
@@ -289,16 +293,16 @@ def parse_topology(text: str, path: Path, regions: RegionList | None = None) -> 
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(
-            f"{path} is not valid TOML", [f"{path}: {exc}"], hint="fix the TOML syntax"
+            said("topo_not_toml", path=path),
+            [said("topo_at_file", path=path, what=str(exc))],
+            hint=said("topo_not_toml_hint"),
         ) from exc
     checker = _Checker(text, path, regions)
     topology = checker.check(document)
     if checker.problems:
         count = len(checker.problems)
-        raise TopologyError(
-            f"{path}: {count} problem{'s' if count > 1 else ''} in the topology",
-            checker.problems,
-        )
+        key = "topo_problems" if count > 1 else "topo_problem"
+        raise TopologyError(said(key, path=path, count=count), checker.problems)
     assert topology is not None
     if len(_PARSED) >= _PARSED_KEPT:
         _PARSED.clear()
@@ -338,17 +342,22 @@ class _Checker:
         self.path = path
         self.regions = regions
         self.lines = _Lines(text)
-        self._found: list[tuple[int, str]] = []
+        self._found: list[tuple[int, Said]] = []
         self.relative = False  # an endpoint was a folder relative to the file's
 
-    def problem(self, line: int, message: str) -> None:
+    def problem(self, line: int, message: Said) -> None:
         self._found.append((line, message))
 
     @property
     def problems(self) -> list[str]:
         """Every problem, in line order, as ``FILE:LINE: message``."""
         ordered = sorted(self._found, key=lambda found: found[0])
-        return [f"{self.path}:{ln}: {msg}" if ln else f"{self.path}: {msg}" for ln, msg in ordered]
+        return [
+            said("topo_at", path=self.path, line=ln, what=msg)
+            if ln
+            else said("topo_at_file", path=self.path, what=msg)
+            for ln, msg in ordered
+        ]
 
     def check(self, document: dict[str, Any]) -> Topology | None:
         header = document.get("topology", {})
@@ -357,19 +366,19 @@ class _Checker:
             name = self.path.stem
         raw_nodes = document.get("node")
         if not isinstance(raw_nodes, list) or not raw_nodes:
-            self.problem(0, "no [[node]] tables: a topology lists every node")
+            self.problem(0, said("topo_no_nodes"))
             return None
         nodes: dict[str, NodeSpec] = {}
         first_line: dict[str, int] = {}
         for index, raw in enumerate(raw_nodes):
             if not isinstance(raw, dict):
-                self.problem(self.lines.of_node(index), "each [[node]] must be a table")
+                self.problem(self.lines.of_node(index), said("topo_node_not_table"))
                 continue
             code = raw.get("code")
             if isinstance(code, str) and code in first_line:
                 first = first_line[code]
                 self.problem(
-                    self.lines.of_node(index), f"duplicate code {code} (first at line {first})"
+                    self.lines.of_node(index), said("topo_duplicate", code=code, first=first)
                 )
                 continue
             if isinstance(code, str):
@@ -386,13 +395,11 @@ class _Checker:
             and kinds
             and all(isinstance(k, str) and _ABBREVIATION.match(k) for k in kinds)
         ):
-            self.problem(
-                0, 'document_kinds must be a list of Chinese words, e.g. ["预", "教", "社"]'
-            )
+            self.problem(0, said("topo_document_kinds"))
             kinds = list(DOCUMENT_KINDS)
         version = header.get("version", 0) if isinstance(header, dict) else 0
         if type(version) is not int or version < 0:
-            self.problem(0, f"version must be a whole number of 0 or more, not {version!r}")
+            self.problem(0, said("topo_version_bad", version=version))
             version = 0
         return Topology(name, nodes, self.path, tuple(kinds), version)
 
@@ -401,46 +408,46 @@ class _Checker:
         for key in sorted(set(raw) - NODE_KEYS):
             self.problem(
                 self.lines.of_key(index, key),
-                f"unknown key {key!r} (known: {', '.join(sorted(NODE_KEYS))})",
+                said("topo_unknown_key", key=key, known=", ".join(sorted(NODE_KEYS))),
             )
         values: dict[str, str | None] = {}
         for key in ("code", "name", "role", "parent", "endpoint", "host_key", "abbreviation"):
             value = raw.get(key)
             if value is not None and not isinstance(value, str):
-                self.problem(self.lines.of_key(index, key), f"{key} must be a string")
+                self.problem(self.lines.of_key(index, key), said("topo_not_string", key=key))
                 value = None
             values[key] = value
         code, name, role = values["code"], values["name"], values["role"]
         ok = True
         if not code:
-            self.problem(line, "node without a code")
+            self.problem(line, said("topo_no_code"))
             return None
         if not is_node_code(code):
             self.problem(
                 self.lines.of_key(index, "code"),
-                f"{code!r} is not a node code (six digits, e.g. 410102, or 410000-dc for a center)",
+                said("topo_code_bad", code=code),
             )
             ok = False
         elif role == "center":
             if "-" not in code or code.split("-")[0] not in self.regions:
                 self.problem(
                     self.lines.of_key(index, "code"),
-                    f"center code {code} must be its province's code with a suffix, e.g. 410000-dc",
+                    said("topo_center_code", code=code),
                 )
                 ok = False
         elif code not in self.regions:
             self.problem(
                 self.lines.of_key(index, "code"),
-                f"code {code} is not in the region list ({self.regions.source.name})",
+                said("topo_code_not_region", code=code, source=self.regions.source.name),
             )
             ok = False
         if not name:
-            self.problem(line, f"node {code} has no name")
+            self.problem(line, said("topo_no_name", code=code))
             ok = False
         if role not in ROLES:
             self.problem(
                 self.lines.of_key(index, "role"),
-                f"node {code} has role {role!r}; expected one of {', '.join(ROLES)}",
+                said("topo_role_bad", code=code, role=role, roles=", ".join(ROLES)),
             )
             ok = False
         endpoint = self._endpoint(index, code, values["endpoint"], values["host_key"])
@@ -448,15 +455,14 @@ class _Checker:
         if abbreviation is not None and not _ABBREVIATION.match(abbreviation):
             self.problem(
                 self.lines.of_key(index, "abbreviation"),
-                f"{code}: abbreviation {abbreviation!r} is not 1 to 8 Chinese characters "
-                "(e.g. 豫财)",
+                said("topo_abbreviation_bad", code=code, abbreviation=abbreviation),
             )
             ok = False
         formers = raw.get("former_parents", [])
         if not (isinstance(formers, list) and all(isinstance(f, str) for f in formers)):
             self.problem(
                 self.lines.of_key(index, "former_parents"),
-                f'{code}: former_parents must be a list of codes, e.g. ["410100"]',
+                said("topo_former_parents", code=code),
             )
             ok = False
         if not ok:
@@ -473,7 +479,7 @@ class _Checker:
         if location is None:
             if host_key is not None:
                 self.problem(
-                    self.lines.of_key(index, "host_key"), f"{code}: host_key without an endpoint"
+                    self.lines.of_key(index, "host_key"), said("topo_host_key_alone", code=code)
                 )
             return None
         if location.startswith("sftp://"):
@@ -481,35 +487,32 @@ class _Checker:
             try:
                 parts.port  # noqa: B018  (raises on a bad port)
             except ValueError:
-                self.problem(line, f"{code}: bad port in endpoint {location!r}")
+                self.problem(line, said("topo_bad_port", code=code, location=location))
                 return None
             if not parts.hostname or not parts.username or not parts.path:
-                self.problem(line, f"{code}: endpoint must be sftp://USER@HOST[:PORT]/PATH")
+                self.problem(line, said("topo_endpoint_form", code=code))
                 return None
             if "{" in location.replace(CODE_PLACEHOLDER, "", 1) or (
                 CODE_PLACEHOLDER in location and CODE_PLACEHOLDER not in parts.username
             ):
                 self.problem(
                     line,
-                    f"{code}: {CODE_PLACEHOLDER} may stand once, in the user name only, "
-                    'e.g. "sftp://fs-{code}@10.41.0.10:22/"',
+                    said("topo_placeholder", code=code, placeholder=CODE_PLACEHOLDER),
                 )
                 return None
             if host_key is None:
-                self.problem(
-                    line, f"{code}: an sftp endpoint needs host_key (pinned, never learned)"
-                )
+                self.problem(line, said("topo_needs_host_key", code=code))
                 return None
             if not _HOST_KEY.match(host_key.strip()):
                 self.problem(
                     self.lines.of_key(index, "host_key"),
-                    f"{code}: host_key must be 'TYPE BASE64' as in known_hosts, e.g. 'ssh-ed25519 AAAA...'",
+                    said("topo_host_key_form", code=code),
                 )
                 return None
             key_type, key_data = host_key.split()[:2]  # a trailing comment is dropped
             return Endpoint("sftp", location, f"{key_type} {key_data}")
         if "://" in location:
-            self.problem(line, f"{code}: endpoint {location!r} is neither sftp:// nor a folder")
+            self.problem(line, said("topo_endpoint_kind", code=code, location=location))
             return None
         folder = Path(location)
         if not folder.is_absolute():
@@ -521,30 +524,32 @@ class _Checker:
         provinces = [n for n in nodes.values() if n.role == "province"]
         centers = [n for n in nodes.values() if n.role == "center"]
         if not provinces:
-            self.problem(0, "no node has role 'province'")
+            self.problem(0, said("topo_no_province"))
         for extra in provinces[1:]:
             self.problem(
-                extra.line, f"more than one province ({provinces[0].code} and {extra.code})"
+                extra.line, said("topo_two_provinces", first=provinces[0].code, other=extra.code)
             )
         for extra in centers[1:]:
-            self.problem(extra.line, f"more than one center ({centers[0].code} and {extra.code})")
+            self.problem(
+                extra.line, said("topo_two_centers", first=centers[0].code, other=extra.code)
+            )
         for n in nodes.values():
             if n.role == "province":
                 if n.parent is not None:
-                    self.problem(n.line, f"province {n.code} must not have a parent")
+                    self.problem(n.line, said("topo_province_parent", code=n.code))
                 continue
             if n.parent is None:
-                self.problem(n.line, f"{n.role} {n.code} has no parent")
+                self.problem(
+                    n.line, said("topo_no_parent", role=named("role", n.role), code=n.code)
+                )
                 continue
             parent = nodes.get(n.parent)
             if parent is None:
-                self.problem(n.line, f"{n.code} names unknown parent {n.parent}")
+                self.problem(n.line, said("topo_parent_unknown", code=n.code, parent=n.parent))
             elif parent.role == "center":
-                self.problem(
-                    n.line, f"{n.code}: the center {parent.code} cannot be a fiscal parent"
-                )
+                self.problem(n.line, said("topo_center_parent", code=n.code, parent=parent.code))
             elif n.role == "center" and parent.role != "province":
-                self.problem(n.line, f"center {n.code} must have the province as parent")
+                self.problem(n.line, said("topo_center_under", code=n.code))
         self._check_cycles(nodes)
 
     def _check_cycles(self, nodes: dict[str, NodeSpec]) -> None:
@@ -560,4 +565,4 @@ class _Checker:
                 if not reported.intersection(cycle):
                     reported.update(cycle)
                     path = " -> ".join([*cycle, code])
-                    self.problem(nodes[code].line, f"parent cycle: {path}")
+                    self.problem(nodes[code].line, said("topo_cycle", path=path))

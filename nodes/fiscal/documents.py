@@ -41,7 +41,7 @@ class Documents:
         With ``year``, the document's year must be it, or the year before for an advance
         allocation (提前下达, ``advance``)."""
         if not isinstance(doc, str):
-            return "the document number (文号) is missing"
+            return said("doc_missing")
         found = _SHAPE.match(doc)
         if found is None:
             return said("rows_doc_form", doc=doc, example=EXAMPLE)

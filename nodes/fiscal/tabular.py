@@ -246,9 +246,9 @@ def _csv_encoding(path: Path) -> str:
                     decoder.decode(chunk)
                 decoder.decode(b"", final=True)
         except FileNotFoundError as exc:
-            raise InputError(f"{path}: no such file") from exc
+            raise InputError(said("no_such_file", path=path)) from exc
         except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+            raise InputError(said("file_unreadable", path=path, error=exc.strerror or exc)) from exc
         except UnicodeDecodeError:
             continue
         return encoding
@@ -277,17 +277,14 @@ def _csv_lines(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
 def _xlsx_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     if not path.exists():
         raise InputError(said("no_such_file", path=path))
-    damaged = InputError(
-        f"{path}: not a readable .xlsx workbook",
-        hint="open it in Excel or WPS and save it again as .xlsx, without a password",
-    )
+    damaged = InputError(said("xlsx_unreadable", path=path), hint=said("xlsx_unreadable_hint"))
     with warnings.catch_warnings():
         # openpyxl warns about styles and extensions it skips; the values are unaffected.
         warnings.simplefilter("ignore", UserWarning)
         try:
             book = load_workbook(path, read_only=True, data_only=True)
         except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+            raise InputError(said("file_unreadable", path=path, error=exc.strerror or exc)) from exc
         except Exception as exc:  # a damaged zip or XML surfaces as many exception types
             raise damaged from exc
     try:

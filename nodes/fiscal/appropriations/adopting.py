@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations.operations import APPROPRIATION_COLUMNS, EVENT_SIGN
 from nodes.fiscal.reconcile import records
+from nodes.labels import said
 from schema.bulk import insert_rows
 from schema.locks import lock_rows, lock_scope
 from schema.tables import appropriation, appropriation_event, counter
@@ -52,9 +53,8 @@ def _check_held(
     }
     for ident in sorted(changed - held):
         raise InputError(
-            f"the change-set changes appropriation {ident}, which {me} did not issue to "
-            f"{recipient}",
-            hint="its own change-sets are taken back in the order it sent them",
+            said("adopt_not_issued", ident=ident, me=me, recipient=recipient),
+            hint=said("adopt_not_issued_hint"),
         )
 
 

@@ -70,7 +70,7 @@ def change(
         raise InputError(said("doc_too_long", doc=FIELD_LENGTH["doc"]))
     me = node.spec.code
     if problem := Documents(node.topology).problem(doc, me):
-        raise InputError(problem, hint=f"e.g. --doc '{DOCUMENT_EXAMPLE}'")
+        raise InputError(problem, hint=said("doc_example_hint", example=DOCUMENT_EXAMPLE))
     signer = load_signer(node.home.keys)
     with node.engine.begin() as conn:
         row = conn.execute(sa.select(appropriation).where(appropriation.c.id == ident)).first()

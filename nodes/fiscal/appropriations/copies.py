@@ -35,6 +35,7 @@ from nodes.fiscal.appropriations.balances import balances
 from nodes.fiscal.appropriations.operations import EVENT_SIGN, check_operation
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import Documents
+from nodes.labels import named, said
 from nodes.topology import Topology
 from schema.engine import reading
 from schema.locks import lock_rows
@@ -137,31 +138,38 @@ def apply_copy(conn: Connection, verified: Verified, topology: Topology) -> int:
     times: dict[str, datetime] = {}
     count = 0
     for index, op in enumerate(verified.operations(), 1):
-        where = f"operation {index}"
+        where = said("rows_operation", number=index)
         at = check_operation(op, where, times, issuer, known, documents)
         to = op.get("to")
         if not isinstance(to, str) or to not in topology or not topology.is_ancestor(me, to):
-            raise InputError(f"{where}: a copy names a recipient below {me} in 'to', not {to!r}")
+            raise InputError(said("copy_to_bad", where=where, me=me, to=to))
         if issuer in (me, to) or not topology.is_ancestor(issuer, me):
-            raise InputError(f"{where}: {issuer} is not above {me} and {to}")
+            raise InputError(said("copy_not_above", where=where, issuer=issuer, me=me, to=to))
         ident, kind = op["id"], op["op"]
         held = lock_rows(conn, appropriation_copy.c.id, [ident])
         if kind != "issue" and not held and isinstance(op.get("opening"), dict):
             opened = {**op["opening"], "to": to}  # a node moved in between since it was issued
             if opened.get("op") != "issue" or opened.get("id") != ident:
-                raise InputError(f"{where}: the opening of a copy is the issue of {ident}")
+                raise InputError(said("copy_opening_bad", where=where, ident=ident))
             opened_at = check_operation(opened, where, times, issuer, known, documents)
             _open(conn, verified, opened, opened_at)
             held = lock_rows(conn, appropriation_copy.c.id, [ident])
         if kind == "issue":
             if held:
-                raise InputError(f"{where}: a copy of {ident} is held already")
+                raise InputError(said("copy_held", where=where, ident=ident))
             _open(conn, verified, {**op, "to": to}, at)
             count += 1
             continue
         if not held or held[0].issuer != issuer or held[0].recipient != to:
             raise InputError(
-                f"{where}: {kind} of {ident}, of which no copy from {issuer} to {to} is held"
+                said(
+                    "copy_none",
+                    where=where,
+                    kind=named("event", kind),
+                    ident=ident,
+                    issuer=issuer,
+                    to=to,
+                )
             )
         last, standing = conn.execute(
             sa.select(
@@ -172,8 +180,14 @@ def apply_copy(conn: Connection, verified: Verified, topology: Topology) -> int:
         change = EVENT_SIGN[kind] * op["amount"]
         if not 0 <= int(standing) + change <= MAX_AMOUNT_FEN:
             raise InputError(
-                f"{where}: {kind} of {format_yuan(op['amount'])} 元 takes the copy of "
-                f"{ident} ({format_yuan(int(standing))} 元) out of bounds"
+                said(
+                    "copy_out_of_bounds",
+                    where=where,
+                    kind=named("event", kind),
+                    amount=format_yuan(op["amount"]),
+                    ident=ident,
+                    standing=format_yuan(int(standing)),
+                )
             )
         _event(conn, verified, ident, int(last) + 1, kind, change, op["doc"], at)
         count += 1

@@ -26,11 +26,13 @@ becomes are in the column orders :data:`APPROPRIATION_COLUMNS` and :data:`EVENT_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import Documents
+from nodes.labels import said
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_utc
 from sync.errors import InputError
@@ -128,20 +130,24 @@ EVENT_COLUMNS = (
 
 def _when(text: Any, where: str) -> datetime:
     if not isinstance(text, str):
-        raise InputError(f"{where}: 'at' must be a UTC time")
+        raise InputError(said("op_at_missing", where=where))
     try:
         return parse_utc(text)
     except ValueError as exc:
-        raise InputError(f"{where}: 'at' {text!r} is not a UTC time: {exc}") from exc
+        raise InputError(said("op_at_bad", where=where, text=text, error=str(exc))) from exc
 
 
 def _amount(value: Any, where: str) -> int:
     if type(value) is not int or value <= 0:
-        raise InputError(f"{where}: amount must be a positive whole number of fen, not {value!r}")
+        raise InputError(said("op_amount_bad", where=where, value=value))
     if value > MAX_AMOUNT_FEN:
         raise InputError(
-            f"{where}: amount {format_yuan(value)} 元 is more than the largest amount of one "
-            f"line, {format_yuan(MAX_AMOUNT_FEN)} 元"
+            said(
+                "op_amount_too_large",
+                where=where,
+                amount=format_yuan(value),
+                largest=format_yuan(MAX_AMOUNT_FEN),
+            )
         )
     return value
 
@@ -152,11 +158,15 @@ def _text(op: dict[str, Any], key: str, where: str, *, required: bool = True) ->
         return
     if not isinstance(value, str) or (required and not value):
         raise InputError(
-            f"{where}: {key!r} is missing" if required else f"{where}: {key!r} is not text"
+            said("op_text_missing" if required else "op_not_text", where=where, key=key)
         )
     limit = FIELD_LENGTH.get(key)
     if limit is not None and len(value) > limit:
-        raise InputError(f"{where}: {key!r} is longer than {limit} characters")
+        raise InputError(said("op_too_long", where=where, key=key, limit=limit))
+
+
+def _listed(values: Iterable[str]) -> str:
+    return ", ".join(values)
 
 
 def issued_under(issuer: str, year: int) -> str:
@@ -183,7 +193,7 @@ def check_operation(
     """
     kind = op.get("op")
     if type(kind) is not str or kind not in EVENT_SIGN:
-        raise InputError(f"{where}: unknown appropriation operation {kind!r}")
+        raise InputError(said("op_unknown", where=where, kind=kind))
     _amount(op.get("amount"), where)
     text: Any = op.get("at")
     at = _when(text, where)
@@ -191,30 +201,41 @@ def check_operation(
         _text(op, key, where)
     if kind != "issue" and documents is not None:
         if problem := documents.problem(op["doc"], issuer):
-            raise InputError(f"{where}: {problem}")
+            raise InputError(said("rows_at", where=where, what=problem))
     if kind == "issue":
         for key in _ISSUE_TEXT:
             _text(op, key, where)
         for key in _OPTIONAL_TEXT:
             _text(op, key, where, required=False)
         if op.get("type", "general") not in TRANSFER_TYPES:
-            raise InputError(f"{where}: type must be one of {', '.join(TRANSFER_TYPES)}")
+            raise InputError(
+                said(
+                    "rows_at",
+                    where=where,
+                    what=said("rows_type_must", choices=_listed(TRANSFER_TYPES)),
+                )
+            )
         if type(op.get("direct", False)) is not bool:
-            raise InputError(f"{where}: direct (直达资金) must be true or false")
+            raise InputError(said("op_direct_bad", where=where))
         if type(op.get("year")) is not int:
-            raise InputError(f"{where}: year must be a whole number")
+            raise InputError(said("op_year_bad", where=where))
         if not _own_number(op["id"], issued_under(issuer, op["year"])):
             raise InputError(
-                f"{where}: {issuer} may issue only ids it numbers itself "
-                f"({issued_under(issuer, op['year'])}N), not {op['id']}"
+                said(
+                    "op_not_own_number",
+                    where=where,
+                    issuer=issuer,
+                    prefix=issued_under(issuer, op["year"]),
+                    ident=op["id"],
+                )
             )
         if known is not None:
             for codeset, key in (("func", "func"), ("econ", "econ"), ("fund", "fund")):
                 problem = known.problem(codeset, op["year"], op[key])
                 if problem:
-                    raise InputError(f"{where}: {problem}")
+                    raise InputError(said("rows_at", where=where, what=problem))
         if problem := _fields_problem(op, issuer, documents):
-            raise InputError(f"{where}: {problem}")
+            raise InputError(said("rows_at", where=where, what=problem))
     times[text] = at
     return at
 
@@ -223,19 +244,19 @@ def _fields_problem(op: dict[str, Any], issuer: str, documents: Documents | None
     """What is wrong with an issue's 指标类型, 指标来源, 预算级次 and 文号, or None."""
     indicator = op.get("indicator", "annual")
     if type(indicator) is not str or indicator not in INDICATOR_KINDS:
-        return f"indicator (指标类型) must be one of {', '.join(INDICATOR_KINDS)}"
+        return said("op_indicator_bad", choices=_listed(INDICATOR_KINDS))
     upper_doc = op.get("upper_doc")
     source = op.get("source", "own" if upper_doc is None else "upper")
     if type(source) is not str or source not in SOURCES:
-        return f"source (指标来源) must be one of {', '.join(SOURCES)}"
+        return said("op_source_bad", choices=_listed(SOURCES))
     carried = indicator == "carryover"
     if carried and upper_doc is None:
-        return "a carry-over (结转) names the 文号 it carries over as its upper document (上级文号)"
+        return said("op_carryover_upper")
     if not carried and (source == "upper") != (upper_doc is not None):
-        return "source (指标来源) is upper (上级补助) exactly when an upper document (上级文号) is named"
+        return said("op_source_upper")
     level = op.get("level")
     if level is not None and (type(level) is not str or level not in BUDGET_LEVELS):
-        return f"level (预算级次) must be one of {', '.join(BUDGET_LEVELS)}"
+        return said("op_level_bad", choices=_listed(BUDGET_LEVELS))
     if documents is not None:
         problem = documents.problem(op["doc"], issuer, op["year"], advance=indicator == "advance")
         if problem is None and upper_doc is not None:
@@ -350,7 +371,12 @@ class Issues:
         at = self.quick(op, times)
         if at is None:
             at = check_operation(
-                op, f"operation {index}", times, self.issuer, self.known, self.documents
+                op,
+                said("rows_operation", number=index),
+                times,
+                self.issuer,
+                self.known,
+                self.documents,
             )
         get = op.get
         ident, doc, actor, title = get("id"), get("doc"), get("actor"), get("title")

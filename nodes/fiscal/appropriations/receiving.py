@@ -133,8 +133,7 @@ def _apply(conn: Connection, verified: Verified, documents: Documents | None) ->
     closed = closed_here(conn, header.recipient, years)
     if closed:
         raise InputError(
-            f"{header.recipient} closed {closed[0]} (已结转): it takes no new appropriation "
-            f"of that year, from {header.origin} or any other issuer"
+            said("recv_year_closed", code=header.recipient, year=closed[0], issuer=header.origin)
         )
     merkle.apply(conn, digests)
     if adjusted:
@@ -219,17 +218,13 @@ class _Chunk:
                 self.years.add(row[1])
                 yield row
             else:
-                at = check_operation(
-                    op, f"operation {self.index}", times, issues.issuer, None, issues.documents
-                )
+                where = said("rows_operation", number=self.index)
+                at = check_operation(op, where, times, issues.issuer, None, issues.documents)
                 self.adjusted = True
                 kind = op["op"]
                 if MARK in op:
                     if kind != "recover" or type(op[MARK]) is not int:
-                        raise InputError(
-                            f"operation {self.index}: '{MARK}' (a year) marks only the "
-                            "recovery (收回) of a year-end acceptance (年终结转)"
-                        )
+                        raise InputError(said("recv_mark_misplaced", where=where, mark=MARK))
                     self.marks[op["id"]] = op[MARK]
                 append(
                     (
@@ -337,22 +332,36 @@ def _number_adjustments(
             kind != "recover" or -amount != stated.get(ident) or marks.get(ident) != closed[ident]
         ):
             refusal = InputError(
-                f"{kind} of {ident} refused: {closed[ident]} is closed here (已结转); it takes "
-                f"only its issuer's acceptance of the statement, which recovers the balance "
-                f"it named, {format_yuan(stated.get(ident, 0))} 元"
+                said(
+                    "recv_closed_change",
+                    kind=named("event", kind),
+                    ident=ident,
+                    year=closed[ident],
+                    balance=format_yuan(stated.get(ident, 0)),
+                )
             )
             if kind != "recover" or -amount != stated.get(ident) or ident in marks:
                 raise refusal
             unmarked[ident] = refusal
         if amount < 0 and -amount > left.get(ident, 0):
             raise InputError(
-                f"{kind} of {format_yuan(-amount)} 元 exceeds what is still available of "
-                f"{ident} here: {format_yuan(left.get(ident, 0))} 元"
+                said(
+                    "recv_exceeds_available",
+                    kind=named("event", kind),
+                    amount=format_yuan(-amount),
+                    ident=ident,
+                    left=format_yuan(left.get(ident, 0)),
+                )
             )
         if amount_of.get(ident, 0) + amount > MAX_AMOUNT_FEN:
             raise InputError(
-                f"{kind} of {format_yuan(amount)} 元 takes {ident} past the largest amount "
-                f"of one appropriation, {format_yuan(MAX_AMOUNT_FEN)} 元"
+                said(
+                    "recv_over_largest",
+                    kind=named("event", kind),
+                    amount=format_yuan(amount),
+                    ident=ident,
+                    largest=format_yuan(MAX_AMOUNT_FEN),
+                )
             )
         last[ident] = last.get(ident, 0) + 1
         amount_of[ident] = amount_of.get(ident, 0) + amount

@@ -47,6 +47,7 @@ from nodes.fiscal.reconcile import records, reported
 from nodes.fiscal.reconcile.cut import Edge, acknowledged_prefix, channel_head_seq
 from nodes.fiscal.reconcile.findings import Finding
 from nodes.fiscal.reconcile.records import ISSUER, RECIPIENT
+from nodes.labels import said
 from nodes.node import Node
 from nodes.policy import check_send
 from schema.locks import lock_scope, take_numbers
@@ -102,8 +103,8 @@ def start(
         check_send(node.topology, me, peer, "appropriation")
     except NotAuthorized as exc:
         raise InputError(
-            f"{me} issues no appropriations to {peer}, nor reports to it: {exc.message}",
-            hint="reconcile with a node below this one, or with its parent or the center",
+            said("rc_no_peer", me=me, peer=peer, why=exc.message),
+            hint=said("rc_no_peer_hint"),
         ) from exc
     with node.engine.begin() as conn:
         return _request(conn, sender, peer, cut, full)
@@ -226,12 +227,12 @@ def apply_step(conn: Connection, verified: Verified, sender: _Sender) -> None:
     it (negative receipt) and nothing of it is kept."""
     operations = list(verified.operations())
     if len(operations) != 1 or not isinstance(operations[0], dict):
-        raise InputError("a reconcile change-set carries exactly one step")
+        raise InputError(said("rc_one_step"))
     op = operations[0]
     step = op.get("step")
     session = op.get("session")
     if not isinstance(session, str) or not 1 <= len(session) <= 40:
-        raise InputError("a reconcile step names its session")
+        raise InputError(said("rc_no_session"))
     origin = verified.header.origin
     steps = {
         "request": _on_request,
@@ -242,7 +243,7 @@ def apply_step(conn: Connection, verified: Verified, sender: _Sender) -> None:
     }
     take = steps.get(step) if isinstance(step, str) else None
     if take is None:
-        raise InputError(f"unknown reconcile step {step!r}")
+        raise InputError(said("rc_step_unknown", step=step))
     take(conn, sender, origin, session, op, verified.header.signer)
 
 
@@ -257,22 +258,22 @@ def _on_request(
         _on_report_request(conn, sender, origin, session)
         return
     if op.get("dataset") != DATASET:
-        raise InputError(f"reconciliation of {op.get('dataset')!r} is not known here")
+        raise InputError(said("rc_dataset_unknown", dataset=op.get("dataset")))
     cut, sent = _count(op, "cut"), _count(op, "sent")
     root = _digest(op.get("root"))
     try:
         theirs = merkle.decode_level(op.get("level1"), merkle.LEVEL1)
     except ValueError as exc:
-        raise InputError(f"reconcile request {session}: {exc}") from exc
+        raise InputError(said("rc_request_bad", session=session, error=str(exc))) from exc
     if conn.execute(sa.select(reconciliation.c.id).where(reconciliation.c.id == session)).first():
-        raise InputError(f"reconciliation {session} was requested already")
+        raise InputError(said("rc_requested_already", session=session))
     if op.get("full") is True:
         records.rebuild_edge(conn, RECIPIENT, origin, me)
     head = channel_head_seq(conn, origin, me)
     now = sender.clock.now()
     answer: dict[str, Any] = {"step": "answer", "session": session, "head": head}
     if head < cut:  # the request is taken in channel order: after everything up to the cut
-        raise InputError(f"reconcile request {session}: its cut {cut} is past seq {head} here")
+        raise InputError(said("rc_cut_ahead", session=session, cut=cut, head=head))
     edge = Edge(conn, RECIPIENT, origin, me, cut)
     if op.get("full") is True:
         answer["totals"] = edge.totals()
@@ -308,7 +309,7 @@ def _on_request(
 
 def _on_report_request(conn: Connection, sender: _Sender, origin: str, session: str) -> None:
     if conn.execute(sa.select(reconciliation.c.id).where(reconciliation.c.id == session)).first():
-        raise InputError(f"reconciliation {session} was requested already")
+        raise InputError(said("rc_requested_already", session=session))
     now = sender.clock.now()
     conn.execute(
         reconciliation.insert().values(
@@ -339,17 +340,17 @@ def _on_leaves(
     row = _session(conn, session, "peer", "answered", origin)
     listed = op.get("records")
     if not isinstance(listed, dict):
-        raise InputError(f"reconcile step leaves of {session}: records must be an object")
+        raise InputError(said("rc_leaves_not_object", session=session))
     theirs: dict[str, int] = {}
     leaves = []
     for leaf, by_id in listed.items():
         if not (isinstance(leaf, str) and leaf.isdigit() and int(leaf) < merkle.LEAVES):
-            raise InputError(f"reconcile step leaves of {session}: {leaf!r} is not a leaf")
+            raise InputError(said("rc_leaf_bad", session=session, leaf=leaf))
         leaves.append(int(leaf))
         try:
             theirs.update(merkle.decode_level_ids(by_id))
         except ValueError as exc:
-            raise InputError(f"reconcile step leaves of {session}: {exc}") from exc
+            raise InputError(said("rc_leaves_bad", session=session, error=str(exc))) from exc
     edge = Edge(conn, RECIPIENT, origin, me, int(row.cut))
     mine = edge.records(leaves)
     differ = sorted(
@@ -373,11 +374,11 @@ def _on_statement(
     _session(conn, session, "peer", ("answered", "comparing"), origin)
     listed = op.get("findings")
     if not isinstance(listed, list):
-        raise InputError(f"the statement of {session} lists no findings")
+        raise InputError(said("rc_statement_no_findings", session=session))
     try:
         kept = [Finding.from_op(f) for f in listed]
     except (ValueError, AttributeError) as exc:
-        raise InputError(f"the statement of {session}: {exc}") from exc
+        raise InputError(said("rc_statement_bad", session=session, error=str(exc))) from exc
     summary = op.get("summary") if isinstance(op.get("summary"), dict) else {}
     _conclude(conn, session, bool(op.get("agree")), kept, summary, sender.clock, None)
 
@@ -395,7 +396,7 @@ def _on_answer(
         summary.setdefault("fingerprints", {})[origin] = signer
         theirs = op.get("reports")
         if not isinstance(theirs, dict):
-            raise InputError(f"the answer of {session} lists no reports")
+            raise InputError(said("rc_answer_no_reports", session=session))
         ours = summary.pop("reports", {})
         found = reported.compare(ours, theirs, origin)
         waiting = reported.in_flight(conn, origin)
@@ -436,10 +437,10 @@ def _on_answer(
     try:
         theirs = merkle.decode_level(op.get("leaves"), merkle.LEAVES)
     except ValueError as exc:
-        raise InputError(f"the answer of {session}: {exc}") from exc
+        raise InputError(said("rc_answer_bad", session=session, error=str(exc))) from exc
     buckets = op.get("buckets")
     if not isinstance(buckets, list) or not all(isinstance(b, int) for b in buckets):
-        raise InputError(f"the answer of {session} names no buckets")
+        raise InputError(said("rc_answer_no_buckets", session=session))
     edge = Edge(conn, ISSUER, me, origin, cut)
     leaves = merkle.differing(edge.level(2, buckets), theirs)
     if not leaves:
@@ -467,11 +468,11 @@ def _on_records(
     summary = json.loads(row.summary or "{}")
     listed, absent = op.get("records"), op.get("absent")
     if not isinstance(listed, list) or not isinstance(absent, list):
-        raise InputError(f"the records of {session} are not lists")
+        raise InputError(said("rc_records_not_lists", session=session))
     theirs = {}
     for content in listed:
         if not (isinstance(content, list) and len(content) == 11 and isinstance(content[0], str)):
-            raise InputError(f"the records of {session} hold something that is not a record")
+            raise InputError(said("rc_records_bad", session=session))
         theirs[content[0]] = content
     edge = Edge(conn, ISSUER, me, origin, cut)
     mine = edge.records(summary.get("leaves", []))
@@ -593,10 +594,7 @@ def _session(
     ).one_or_none()
     other = None if row is None else (row.recipient if role == "initiator" else row.origin)
     if row is None or row.role != role or other != peer or row.state not in wanted:
-        raise InputError(
-            f"no reconciliation {session} with {peer} waits for this step here "
-            f"(a replay, a step out of order, or another node's)"
-        )
+        raise InputError(said("rc_not_waiting", session=session, peer=peer))
     return row
 
 
@@ -611,27 +609,27 @@ def _touch(conn: Connection, session: str, state: str, clock: Clock) -> None:
 def _noticed(op: Any, session: str) -> list[Finding]:
     listed = op.get("noticed", [])
     if not isinstance(listed, list):
-        raise InputError(f"the answer of {session}: what it noticed is not a list")
+        raise InputError(said("rc_noticed_not_list", session=session))
     try:
         return [Finding.from_op(f) for f in listed]
     except (ValueError, AttributeError) as exc:
-        raise InputError(f"the answer of {session}: {exc}") from exc
+        raise InputError(said("rc_answer_bad", session=session, error=str(exc))) from exc
 
 
 def _count(op: Any, key: str) -> int:
     value = op.get(key)
     if type(value) is not int or value < 0:
-        raise InputError(f"a reconcile step's {key} must be a sequence number, not {value!r}")
+        raise InputError(said("rc_count_bad", key=key, value=value))
     return value
 
 
 def _digest(value: Any) -> int:
     if not (isinstance(value, str) and len(value) == _HEX64):
-        raise InputError("a reconcile request's root digest must be 64 hex digits")
+        raise InputError(said("rc_root_bad"))
     try:
         return int(value, 16)
     except ValueError as exc:
-        raise InputError("a reconcile request's root digest must be 64 hex digits") from exc
+        raise InputError(said("rc_root_bad")) from exc
 
 
 def _hex(digest: int) -> str:

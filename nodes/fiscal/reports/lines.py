@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from nodes.labels import labels
+from nodes.labels import labels, named, said
 from schema.types import format_yuan
 from sync.errors import InputError
 
@@ -61,10 +61,12 @@ class ReportLine:
 
     def describe(self) -> str:
         """How refusals name it, e.g. ``expenditure 款 20502 (subtotal)``."""
+        section = named("direction", self.section)
         if self.level == TOTAL:
-            return f"{self.section} total"
+            return said("rep_line_total", section=section)
         rank = labels("zh")[self.grade]
-        return f"{self.section} {rank} {self.code}" + (" (subtotal)" if self.is_subtotal else "")
+        key = "rep_line_subtotal" if self.is_subtotal else "rep_line"
+        return said(key, section=section, rank=rank, code=self.code)
 
     @property
     def amounts(self) -> tuple[int, int, int, int, int]:
@@ -172,21 +174,25 @@ def of_amounts(
 
 def _shape_problem(line: ReportLine) -> str | None:
     if line.section not in SECTIONS:
-        return f"section {line.section!r} is neither revenue nor expenditure"
+        return said("rep_section_bad", section=line.section)
     for column, amount in zip(COLUMNS, line.amounts, strict=True):
         if type(amount) is not int:
-            return f"{column} {amount!r} is not a whole number of fen"
+            return said("rep_amount_bad", column=named("line_column", column), amount=amount)
     code = line.code
     if line.level == TOTAL:
-        return None if code == "" else f"a total line has no code, not {code!r}"
+        return None if code == "" else said("rep_total_code", code=code)
     if not (code.isascii() and code.isdigit()):
-        return f"code {code!r} is not a classification code"
+        return said("rep_code_bad", code=code)
     if line.level in SUBTOTAL_DIGITS:
         digits = SUBTOTAL_DIGITS[line.level]
-        return None if len(code) == digits else f"a level {line.level} code has {digits} digits"
+        return (
+            None
+            if len(code) == digits
+            else said("rep_level_digits", level=line.level, digits=digits)
+        )
     if line.level == LEAF:
-        return None if len(code) in LEAF_DIGITS else "a classification code has 3, 5, 7 or 9 digits"
-    return f"level {line.level!r} is not 0 (total), 1 (类), 2 (款) or 3 (the codes booked)"
+        return None if len(code) in LEAF_DIGITS else said("rep_leaf_digits")
+    return said("rep_level_bad", level=line.level)
 
 
 def check_lines(
@@ -198,47 +204,66 @@ def check_lines(
     for line in lines:
         problem = _shape_problem(line)
         if problem is not None:
-            raise InputError(f"report line {line.section} {line.code or 'total'}: {problem}")
+            section = named("direction", line.section)
+            named_as = said("rep_line_named", section=section, code=line.code or "total")
+            raise InputError(said("rows_at", where=named_as, what=problem))
         key = (line.section, line.level, line.code)
         if key in held:
-            raise InputError(f"{line.describe()}: the line appears twice")
+            raise InputError(said("rep_line_twice", line=line.describe()))
         held[key] = line
         if kind == "monthly" and line.month_fen != line.period_fen:
             raise InputError(
-                f"{line.describe()}: the month to date {format_yuan(line.month_fen)} 元 of a "
-                f"monthly report is not its period's {format_yuan(line.period_fen)} 元"
+                said(
+                    "rep_month_not_period",
+                    line=line.describe(),
+                    month=format_yuan(line.month_fen),
+                    period=format_yuan(line.period_fen),
+                )
             )
     leaves = {(s, c): line.amounts for (s, level, c), line in held.items() if level == LEAF}
     expected = _sums(leaves)
     for key, amounts in expected.items():
         found = held.get(key)
         if found is None:
-            what = "total" if key[1] == TOTAL else f"subtotal {key[2]}"
-            raise InputError(f"{key[0]}: the {what} line is missing")
+            section = named("direction", key[0])
+            if key[1] == TOTAL:
+                raise InputError(said("rep_total_missing", section=section))
+            raise InputError(said("rep_subtotal_missing", section=section, code=key[2]))
         for index, column in enumerate(COLUMNS):
             if found.amounts[index] != amounts[index]:
                 raise InputError(
-                    f"{found.describe()}: {column} {format_yuan(found.amounts[index])} 元 is not "
-                    f"the sum of the lines under it, {format_yuan(amounts[index])} 元",
-                    hint="the report's arithmetic does not hold; generate it again",
+                    said(
+                        "rep_not_sum",
+                        line=found.describe(),
+                        column=named("line_column", column),
+                        amount=format_yuan(found.amounts[index]),
+                        sum=format_yuan(amounts[index]),
+                    ),
+                    hint=said("rep_not_sum_hint"),
                 )
     for key, line in held.items():
         if key[1] != LEAF and key not in expected:
-            raise InputError(f"{line.describe()}: a subtotal with no line under it")
+            raise InputError(said("rep_subtotal_alone", line=line.describe()))
     if negative_entries:
         return
     # The sums hold, so a subtotal can only break this rule where a leaf under it does.
     for line in sorted((x for x in held.values() if x.level == LEAF), key=line_order):
         if line.period_fen < 0 or line.ytd_fen < line.period_fen:
             raise InputError(
-                f"{line.describe()}: the year to date {format_yuan(line.ytd_fen)} 元 is less "
-                f"than the period's {format_yuan(line.period_fen)} 元 (or the period is "
-                "negative), yet no negative ledger entry went into the report"
+                said(
+                    "rep_ytd_below_period",
+                    line=line.describe(),
+                    ytd=format_yuan(line.ytd_fen),
+                    period=format_yuan(line.period_fen),
+                )
             )
         if not line.period_fen <= line.month_fen <= line.ytd_fen:
             raise InputError(
-                f"{line.describe()}: the month to date {format_yuan(line.month_fen)} 元 is not "
-                f"between the period's {format_yuan(line.period_fen)} 元 and the year to "
-                f"date {format_yuan(line.ytd_fen)} 元, yet no negative ledger entry went into "
-                "the report"
+                said(
+                    "rep_month_outside",
+                    line=line.describe(),
+                    month=format_yuan(line.month_fen),
+                    period=format_yuan(line.period_fen),
+                    ytd=format_yuan(line.ytd_fen),
+                )
             )

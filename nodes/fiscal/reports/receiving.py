@@ -14,6 +14,7 @@ from nodes.fiscal.reports.generating import fitting, line_row, store
 from nodes.fiscal.reports.levels import has_children, store_region
 from nodes.fiscal.reports.lines import ReportLine, check_lines
 from nodes.fiscal.reports.periods import Period
+from nodes.labels import said
 from nodes.topology import Topology
 from schema.tables import region_report, report, report_line
 from schema.types import parse_utc
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 def _field(op: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = op.get(key)
     if type(value) is not kind:
-        raise InputError(f"{where}: {key!r} must be a {kind.__name__}, not {value!r}")
+        raise InputError(
+            said("rep_field_kind", where=where, key=key, kind=kind.__name__, value=value)
+        )
     return value
 
 
@@ -35,7 +38,7 @@ def _received_time(text: str, where: str) -> datetime:
     try:
         return parse_utc(text)
     except ValueError as exc:
-        raise InputError(f"{where}: {text!r} is not a UTC time: {exc}") from exc
+        raise InputError(said("rep_time_bad", where=where, text=text, error=str(exc))) from exc
 
 
 def _month(op: Mapping[str, Any], period: Period, where: str) -> int:
@@ -57,8 +60,14 @@ def _refuse_stale(
     ).scalar_one_or_none()
     if held is not None and version <= held:
         raise InputError(
-            f"version {version} of the {period} {what} of {node} is not newer than "
-            f"version {held}, held here"
+            said(
+                "rep_not_newer",
+                version=version,
+                period=str(period),
+                what=said(what),
+                node=node,
+                held=held,
+            )
         )
 
 
@@ -72,19 +81,19 @@ def _keep_region(
     taken_at: datetime,
 ) -> None:
     """Keep a consolidated report (全辖) sent level by level, after its own checks."""
-    where = "report operation"
+    where = said("rep_report_op")
     node = str(head["node"])
     if not has_children(topology, node):
-        raise InputError(f"{node} has no nodes below it: it sends no consolidated (全辖) report")
+        raise InputError(said("rep_no_children", node=node))
     members = _field(head, "members", str, where)
     for member in members.split():
         code, _, rest = member.partition(":")
         version, _, scope = rest.partition(":")
         ok = (code == node or topology.is_ancestor(node, code)) and version.isdigit()
         if not ok or scope not in ("own", "all"):
-            raise InputError(f"{where}: member {member!r} is not a report of {node}'s region")
+            raise InputError(said("rep_member_bad", where=where, member=member, node=node))
     version = int(head["version"])
-    _refuse_stale(conn, region_report, node, period, version, "consolidated report")
+    _refuse_stale(conn, region_report, node, period, version, "rep_consolidated")
     store_region(
         conn,
         fitting(
@@ -122,28 +131,28 @@ def apply_received(
     operations = verified.operations()
     head = next(operations, None)
     if head is None or head.get("op") != "report":
-        raise InputError("a report change-set starts with its 'report' operation")
-    where = "report operation"
+        raise InputError(said("rep_no_head"))
+    where = said("rep_report_op")
     node = _field(head, "node", str, where)
     if node not in topology or topology.node(node).role == "center":
-        raise InputError(f"a report of {node!r}, which is not a reporting node of the topology")
+        raise InputError(said("rep_not_reporting", node=node))
     if node != origin:
-        raise InputError(f"the report of {node} came from {origin}: a node sends only its own")
+        raise InputError(said("rep_not_own", node=node, origin=origin))
     period = Period.parse(_field(head, "period", str, where))
     if _field(head, "kind", str, where) != period.kind or head.get("year") != period.year:
-        raise InputError(f"{where}: kind and year do not match period {period}")
+        raise InputError(said("rep_period_mismatch", where=where, period=str(period)))
     version = _field(head, "version", int, where)
     if version < 1:
-        raise InputError(f"{where}: version {version} is not a version number")
+        raise InputError(said("rep_version_bad", where=where, version=version))
     generated_at = _received_time(_field(head, "generated_at", str, where), where)
     generated_by = _field(head, "generated_by", str, where)
     negative = _field(head, "negative_entries", bool, where)
     count = _field(head, "lines", int, where)
     lines = []
     for number, op in enumerate(operations, start=1):
-        at = f"line operation {number}"
+        at = said("rep_line_op", number=number)
         if op.get("op") != "line":
-            raise InputError(f"{at}: {op.get('op')!r} is not a 'line' operation")
+            raise InputError(said("rep_not_line", where=at, op=op.get("op")))
         lines.append(
             ReportLine(
                 section=_field(op, "section", str, at),
@@ -157,7 +166,7 @@ def apply_received(
             )
         )
     if len(lines) != count:
-        raise InputError(f"the report announces {count} lines but carries {len(lines)}")
+        raise InputError(said("rep_line_count", count=count, carried=len(lines)))
     check_lines(lines, negative_entries=negative, kind=period.kind)
     for line in lines:
         fitting(report_line, line.describe(), line_row(0, line))
@@ -166,8 +175,8 @@ def apply_received(
         _keep_region(conn, verified, topology, head, period, lines, taken_at)
         return
     if scope != "own":
-        raise InputError(f"{where}: scope {scope!r} is neither own nor all")
-    _refuse_stale(conn, report, node, period, version, "report")
+        raise InputError(said("rep_scope_bad", where=where, scope=scope))
+    _refuse_stale(conn, report, node, period, version, "rep_own")
     store(
         conn,
         fitting(

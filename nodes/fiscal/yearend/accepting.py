@@ -96,14 +96,24 @@ def apply_statement(conn: Connection, verified: Verified) -> None:
         row = rows.get(op["id"])
         if row is None or row.issuer != me or row.recipient != sender or row.year != year:
             raise InputError(
-                f"operation {number}: {op['id']} is not an appropriation of {year} that "
-                f"{me} issued to {sender}"
+                said(
+                    "accept_not_issued",
+                    where=said("rows_operation", number=number),
+                    ident=op["id"],
+                    year=year,
+                    me=me,
+                    sender=sender,
+                )
             )
         if op["balance"] > stands.get(op["id"], 0):
             raise InputError(
-                f"operation {number}: the balance of {op['id']}, "
-                f"{format_yuan(op['balance'])} 元, is more than what stands of it: "
-                f"{format_yuan(stands.get(op['id'], 0))} 元"
+                said(
+                    "accept_over_standing",
+                    where=said("rows_operation", number=number),
+                    ident=op["id"],
+                    balance=format_yuan(op["balance"]),
+                    standing=format_yuan(stands.get(op["id"], 0)),
+                )
             )
     _record(conn, me, sender, year, "stated", verified.id, operations, at)
 

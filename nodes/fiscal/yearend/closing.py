@@ -233,7 +233,7 @@ def _record(
         },
     )
     if not fresh:
-        raise InputError(f"{recipient} closed {year} with {issuer} already: a year closes once")
+        raise InputError(said("ye_closed_once", code=recipient, year=year, issuer=issuer))
     if operations:
         conn.execute(
             year_close_line.insert(),
@@ -255,26 +255,27 @@ def statement_operations(verified: Verified) -> tuple[int, list[dict[str, Any]],
     """The year, operations and time of a statement, each checked; InputError if bad."""
     operations = list(verified.operations())
     if not operations:
-        raise InputError("a year-end statement names at least one appropriation")
+        raise InputError(said("ye_statement_empty"))
     year = operations[0].get("year")
     if type(year) is not int:
-        raise InputError("a year-end statement's year must be a whole number")
+        raise InputError(said("ye_statement_year"))
     seen = set()
     for number, op in enumerate(operations, 1):
-        where = f"operation {number}"
+        where = said("rows_operation", number=number)
         if op.get("op") != KIND or op.get("year") != year:
-            raise InputError(f"{where}: a year-end statement holds only {KIND} lines of {year}")
+            raise InputError(said("ye_statement_line", where=where, kind=KIND, year=year))
         if type(op.get("id")) is not str or op["id"] in seen:
-            raise InputError(f"{where}: an appropriation id, each named once")
+            raise InputError(said("ye_statement_id", where=where))
         seen.add(op["id"])
         if type(op.get("balance")) is not int or op["balance"] < 0:
-            raise InputError(f"{where}: balance must be a whole number of fen, at least 0")
+            raise InputError(said("ye_statement_balance", where=where))
         if type(op.get("actor")) is not str or type(op.get("at")) is not str:
-            raise InputError(f"{where}: 'actor' and 'at' are text")
+            raise InputError(said("ye_statement_text", where=where))
     try:
         at = parse_utc(operations[0]["at"])
     except ValueError as exc:
-        raise InputError(f"operation 1: 'at' is not a UTC time: {exc}") from exc
+        where = said("rows_operation", number=1)
+        raise InputError(said("ye_statement_at", where=where, error=str(exc))) from exc
     return year, operations, at
 
 

@@ -1,0 +1,123 @@
+"""Why a node refuses a change-set it received, in Chinese: :data:`RECEIVED`, the keys of
+:mod:`nodes.refusals_received_en`. Taken in by :mod:`nodes.refusals_zh`."""
+
+from __future__ import annotations
+
+__all__ = ["RECEIVED"]
+
+RECEIVED: dict[str, str] = {
+    # an appropriation operation (nodes/fiscal/appropriations/operations.py)
+    "m.op_at_missing": "{where}：'at' 须为 UTC 时间",
+    "m.op_at_bad": "{where}：'at' {text!r} 不是 UTC 时间：{error}",
+    "m.op_amount_bad": "{where}：金额须为以分计的正整数，而不是 {value!r}",
+    "m.op_amount_too_large": "{where}：金额 {amount} 元超过单行最大金额 {largest} 元",
+    "m.op_text_missing": "{where}：缺少 {key!r}",
+    "m.op_not_text": "{where}：{key!r} 不是文本",
+    "m.op_too_long": "{where}：{key!r} 超过 {limit} 个字符",
+    "m.op_unknown": "{where}：未知的指标操作 {kind!r}",
+    "m.op_direct_bad": "{where}：直达资金标志（direct）须为 true 或 false",
+    "m.op_year_bad": "{where}：年度须为整数",
+    "m.op_not_own_number": "{where}：{issuer} 只能下达本级编号的指标（{prefix}N），不能是 {ident}",
+    "m.op_indicator_bad": "指标类型（indicator）须为 {choices} 之一",
+    "m.op_source_bad": "指标来源（source）须为 {choices} 之一",
+    "m.op_carryover_upper": "结转指标须以所结转指标的文号作为上级文号",
+    "m.op_source_upper": "指标来源为上级补助（upper）当且仅当填写了上级文号",
+    "m.op_level_bad": "预算级次（level）须为 {choices} 之一",
+    # appropriations received (nodes/fiscal/appropriations/receiving.py)
+    "m.recv_year_closed": "{code} 的 {year} 年度已结转：不再接收该年度新下达的指标"
+    "（无论来自 {issuer} 还是其他下达单位）",
+    "m.recv_mark_misplaced": "{where}：'{mark}'（年度）只用于标记确认年终结转时的收回",
+    "m.recv_closed_change": "拒收对 {ident} 的{kind}：{year} 年度本节点已结转；只接受下达单位"
+    "确认余额报告时收回所报余额 {balance} 元",
+    "m.recv_exceeds_available": "{kind} {amount} 元超过 {ident} 在本节点的可用余额 {left} 元",
+    "m.recv_over_largest": "{kind} {amount} 元后 {ident} 超过单笔指标最大金额 {largest} 元",
+    # copies (抄送) received (nodes/fiscal/appropriations/copies.py)
+    "m.copy_to_bad": "{where}：抄送的 'to' 须为 {me} 的下级单位，不能是 {to!r}",
+    "m.copy_not_above": "{where}：{issuer} 不是 {me} 和 {to} 的上级",
+    "m.copy_opening_bad": "{where}：抄送的起始操作须为 {ident} 的下达",
+    "m.copy_held": "{where}：已有 {ident} 的抄送",
+    "m.copy_none": "{where}：{ident} 的{kind}，但本节点没有 {issuer} 下达给 {to} 的该指标抄送",
+    "m.copy_out_of_bounds": "{where}：{kind} {amount} 元使 {ident} 的抄送（{standing} 元）超出范围",
+    # its own change-sets taken back after a restore (adopting.py, nodes/journal.py)
+    "m.adopt_not_issued": "该变更集调整指标 {ident}，但它不是 {me} 下达给 {recipient} 的",
+    "m.adopt_not_issued_hint": "本节点自己的变更集按发出顺序收回",
+    "m.cannot_take_back": "{code} 不能收回{kind}变更集",
+    # year-end statements (nodes/fiscal/yearend/closing.py, accepting.py)
+    "m.ye_closed_once": "{code} 已与 {issuer} 结转 {year} 年度：一个年度只结转一次",
+    "m.ye_statement_empty": "年终余额报告至少要列出一笔指标",
+    "m.ye_statement_year": "年终余额报告的年度须为整数",
+    "m.ye_statement_line": "{where}：年终余额报告只含 {year} 年度的 {kind} 行",
+    "m.ye_statement_id": "{where}：须为指标编号，且每个只列一次",
+    "m.ye_statement_balance": "{where}：余额须为以分计的整数，且不小于 0",
+    "m.ye_statement_text": "{where}：'actor' 和 'at' 须为文本",
+    "m.ye_statement_at": "{where}：'at' 不是 UTC 时间：{error}",
+    "m.accept_not_issued": "{where}：{ident} 不是 {me} 下达给 {sender} 的 {year} 年度指标",
+    "m.accept_over_standing": "{where}：{ident} 的余额 {balance} 元超过其现有数 {standing} 元",
+    # reports received (nodes/fiscal/reports/receiving.py)
+    "m.rep_report_op": "报表操作",
+    "m.rep_line_op": "第 {number} 项报表行操作",
+    "m.rep_own": "报表",
+    "m.rep_consolidated": "全辖汇总报表",
+    "m.rep_field_kind": "{where}：{key!r} 须为 {kind} 类型，而不是 {value!r}",
+    "m.rep_time_bad": "{where}：{text!r} 不是 UTC 时间：{error}",
+    "m.rep_not_newer": "{node} 的 {period} {what}第 {version} 版不比本节点已有的第 {held} 版新",
+    "m.rep_no_children": "{node} 没有下级：不报送全辖汇总报表",
+    "m.rep_member_bad": "{where}：成员 {member!r} 不是 {node} 辖区的报表",
+    "m.rep_no_head": "报表变更集须以 'report' 操作开头",
+    "m.rep_not_reporting": "{node!r} 不是拓扑中的报表单位，不接收其报表",
+    "m.rep_not_own": "{node} 的报表来自 {origin}：节点只报送本级报表",
+    "m.rep_period_mismatch": "{where}：报表种类和年度与报表期 {period} 不符",
+    "m.rep_version_bad": "{where}：版本 {version} 不是有效的版本号",
+    "m.rep_not_line": "{where}：{op!r} 不是 'line' 操作",
+    "m.rep_line_count": "报表声明有 {count} 行，实际有 {carried} 行",
+    "m.rep_scope_bad": "{where}：范围 {scope!r} 既不是 own 也不是 all",
+    # a report's lines and their arithmetic (nodes/fiscal/reports/lines.py)
+    "m.rep_line_total": "{section}合计",
+    "m.rep_line": "{section}{rank} {code}",
+    "m.rep_line_subtotal": "{section}{rank} {code}（小计）",
+    "m.rep_line_named": "报表行 {section} {code}",
+    "m.rep_section_bad": "类别 {section!r} 既不是收入也不是支出",
+    "m.rep_amount_bad": "{column} {amount!r} 不是以分计的整数",
+    "m.rep_total_code": "合计行没有科目编码，不能是 {code!r}",
+    "m.rep_code_bad": "{code!r} 不是分类科目编码",
+    "m.rep_level_digits": "第 {level} 级科目编码为 {digits} 位",
+    "m.rep_leaf_digits": "分类科目编码为 3、5、7 或 9 位",
+    "m.rep_level_bad": "级次 {level!r} 不是 0（合计）、1（类）、2（款）或 3（记账科目）",
+    "m.rep_line_twice": "{line}：该行出现两次",
+    "m.rep_month_not_period": "{line}：月报的本月累计 {month} 元不等于本期数 {period} 元",
+    "m.rep_total_missing": "{section}：缺少合计行",
+    "m.rep_subtotal_missing": "{section}：缺少小计 {code} 行",
+    "m.rep_not_sum": "{line}：{column} {amount} 元不等于其下各行之和 {sum} 元",
+    "m.rep_not_sum_hint": "报表的勾稽关系不成立；请重新生成",
+    "m.rep_subtotal_alone": "{line}：小计行之下没有明细行",
+    "m.rep_ytd_below_period": "{line}：累计数 {ytd} 元小于本期数 {period} 元（或本期数为负），"
+    "但报表中没有负数收支记录",
+    "m.rep_month_outside": "{line}：本月累计 {month} 元不在本期数 {period} 元与累计数 {ytd} 元"
+    "之间，但报表中没有负数收支记录",
+    "line_column.budget": "预算数",
+    "line_column.period": "本期数",
+    "line_column.month to date": "本月累计",
+    "line_column.year to date": "累计数",
+    "line_column.last year": "上年同期",
+    # what a node takes (nodes/appliers.py)
+    "m.revocation_one_pem": "吊销列表变更集只含一项 {{'pem': ...}} 操作",
+    "m.kind_not_taken": "{role}节点 {code} 不接收{kind}变更集",
+    # who may send what to whom (nodes/policy.py): a change-set refused on arrival
+    "m.policy_to_itself": "{origin} 不能向自己发送变更集",
+    "m.policy_refused": "拒收 {origin} 发往 {recipient} 的{kind}变更集：{why}",
+    "m.policy_none": "",
+    "m.policy_appropriation": "只有上级可以下达指标；{origin} 不在 {recipient} 之上",
+    "m.policy_copy": "只有上级可以抄送；{origin} 不在 {recipient} 之上",
+    "m.policy_report": "报表报送上级或数据中心；{recipient} 既不是 {origin} 的上级也不是数据中心",
+    "m.policy_reconcile": "对账在节点与其上级之间或与数据中心之间进行；{origin} 与 {recipient} 都不是",
+    "m.policy_province_only": "只有省级签发{kind}变更集，{role}节点 {origin} 不能",
+    "m.policy_rejoin": "{origin} 与 {recipient} 之间没有可用于恢复重连的通道",
+    "m.policy_yearclose": "年终余额报告报送上级；{recipient} 不在 {origin} 之上",
+    "m.policy_backup": "备份只送数据中心（数据中心自己的送其上级），不能送{role}节点 {recipient}",
+    "m.policy_kind_unknown": "未知的变更集种类 {kind!r}",
+    "m.policy_role_mismatch": "{origin} 的证书角色为{certified}，但拓扑中为{expected}",
+    # a table file and a document number given on the command line
+    "m.xlsx_unreadable": "{path}：不是可读的 .xlsx 工作簿",
+    "m.xlsx_unreadable_hint": "用 Excel 或 WPS 打开，不设密码另存为 .xlsx",
+    "m.doc_example_hint": "如 --doc '{example}'",
+}
