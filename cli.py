@@ -676,19 +676,21 @@ def topology() -> None:
 
 @topology.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def topology_check(file: Path) -> None:
+@_lang_option
+def topology_check(file: Path, lang: str) -> None:
     """Check a topology file and report every problem at once, with its line.
 
     \b
     Example:
       fiscalsync topology check config/topologies/henan.toml
+      fiscalsync topology check config/topologies/henan.toml --lang en
     """
     checked = load_topology(file)
     counts: dict[str, int] = {}
     for spec in checked:
         counts[spec.role] = counts.get(spec.role, 0) + 1
     direct = [n for n in checked if n.role == "county" and n.parent == checked.province.code]
-    words = labels(_current_language())
+    words = labels(lang)
     summary = words["m.list_sep"].join(
         words["m.topology_role_count"].format(count=counts[r], role=say(words, "role", r))
         for r in ("province", "city", "county", "center")

@@ -107,6 +107,9 @@ def test_init_into_a_non_empty_home_changes_nothing(tmp_path: Path, demo_topolog
 def test_init_with_an_unknown_node_code(tmp_path: Path, demo_topology: Path) -> None:
     result = run("init", tmp_path / "home", "--node", "419999", "--topology", demo_topology)
     assert result.exit_code == 3
+    assert "节点 419999 不在拓扑 'demo' 中" in result.stderr
+    again = ["--node", "419999", "--topology", demo_topology, "--lang", "en"]
+    result = run("init", tmp_path / "home", *again)
     assert "node 419999 is not in topology 'demo'" in result.stderr
     assert leftovers(tmp_path) == []
 
@@ -116,6 +119,8 @@ def test_init_with_a_topology_that_fails_its_check(tmp_path: Path) -> None:
     bad.write_text('[[node]]\ncode = "410100"\nname = "x"\nrole = "city"\nparent = "410000"\n')
     result = run("init", tmp_path / "home", "--node", "410100", "--topology", bad)
     assert result.exit_code == 6
+    assert "bad.toml:1：410100 的上级 410000 不存在" in result.stderr
+    result = run("init", tmp_path / "home", "--node", "410100", "--topology", bad, "--lang", "en")
     assert "bad.toml:1: 410100 names unknown parent 410000" in result.stderr
     assert leftovers(tmp_path) == ["bad.toml"]
 
@@ -150,6 +155,9 @@ def test_init_into_a_database_already_in_use(
         "init", tmp_path / "b", "--node", "410300", "--topology", demo_topology, "--db", pg_url
     )
     assert result.exit_code == 4
+    assert "中已有 fiscalsync 的数据库结构" in result.stderr
+    again = ["--node", "410300", "--topology", demo_topology, "--db", pg_url, "--lang", "en"]
+    result = run("init", tmp_path / "b", *again)
     assert "already holds a fiscalsync schema" in result.stderr
     assert leftovers(tmp_path) == ["a"]
 

@@ -258,7 +258,17 @@ def test_from_the_command_line_with_every_statement_format(
 
 def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:
     aside = run(province, "410100", "reconcile", "--with", "410322")
-    assert aside.exit_code == 3 and "issues no appropriations to 410322" in aside.stderr
+    assert aside.exit_code == 3
+    assert (
+        "410100 既未向 410322 下达指标，也不向其报送报表：拒收 410100 发往 410322 的指标变更集："
+        "只有上级可以下达指标；410100 不在 410322 之上" in aside.stderr
+    )
+    aside = run(province, "410100", "reconcile", "--with", "410322", "--lang", "en")
+    assert aside.exit_code == 3
+    assert (
+        "410100 issues no appropriations to 410322, nor reports to it: appropriation from "
+        "410100 to 410322 refused: only an ancestor issues appropriations" in aside.stderr
+    )
     unknown = run(province, "410000", "reconcile", "show", "410000-R999999")
     assert unknown.exit_code == 3 and "本节点没有对账 410000-R999999" in unknown.stderr
     none = run(province, "410000", "reconcile", "show")

@@ -65,7 +65,7 @@ def test_install_service_from_the_command_line(node_home: Path, tmp_path: Path) 
         cli, ["--home", str(node_home), "install-service", "--dir", str(tmp_path)]
     )
     assert result.exit_code != 0  # the test's home is under /tmp or /dev/shm: not for a service
-    assert result.output.startswith("Error: the home ")
+    assert result.output.startswith("错误：节点目录 ")
 
 
 def _free_port() -> int:

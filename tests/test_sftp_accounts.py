@@ -230,15 +230,15 @@ def test_sftp_config_names_what_is_missing(province: Network, tmp_path: Path) ->
     county = runner.invoke(cli, ["--home", str(province.homes["410102"].path), "sftp-config"])
     assert county.exit_code == 3
     assert county.stderr.splitlines()[0] == (
-        "Error: 410102 中原区 has no children: no node logs in to its SFTP endpoint"
+        "错误：410102 中原区 没有下级：没有节点登录其 SFTP 端点"
     )
     (province.homes["410122"].keys / "ssh_ed25519.pub").unlink()
     city = runner.invoke(
         cli, ["--home", str(province.homes[CITY].path), "sftp-config", "-o", str(tmp_path / "o")]
     )
     assert city.exit_code == 8
-    assert city.stderr.startswith(f"Error: no SSH public key in {province.path} for 410122\n")
-    assert "Hint: ask each of them for keys/ssh_ed25519.pub" in city.stderr
+    assert city.stderr.startswith(f"错误：{province.path} 中没有 410122 的 SSH 公钥\n")
+    assert "提示：向各节点索取 keys/ssh_ed25519.pub" in city.stderr
     assert not (tmp_path / "o").exists()
     keys = tmp_path / "keys"
     keys.mkdir()
