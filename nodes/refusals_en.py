@@ -148,6 +148,7 @@ MESSAGES: dict[str, str] = {
     "m.consolidation_not_seen": "{me} sees the consolidation (全辖) of its own region and of the nodes right below it, not of {code}",
     "m.consolidation_not_seen_hint": "ask the node above it, or the center (数据中心), which holds every report",
     "m.no_report": "no {period} report of {code} here",
+    "m.no_report_generate_hint": "generate it with 'fiscalsync report generate {period}'",
     "m.no_consolidated_report": "no {period} consolidated (全辖) report of {code} here",
     "m.no_consolidated_report_hint": "it has not been received (yet)",
     "m.central_no_reports": "the central node {code} {what} no reports of its own",

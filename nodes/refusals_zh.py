@@ -189,6 +189,7 @@ MESSAGES: dict[str, str] = {
     "m.consolidation_not_seen": "{me} 只能查看本地区及直接下级的全辖汇总，不能查看 {code} 的",
     "m.consolidation_not_seen_hint": "请向其上级或持有全部报表的数据中心查询",
     "m.no_report": "本节点没有 {code} 的 {period} 报表",
+    "m.no_report_generate_hint": "用 'fiscalsync report generate {period}' 生成",
     "m.no_consolidated_report": "本节点没有 {code} 的 {period} 全辖汇总报表",
     "m.no_consolidated_report_hint": "尚未收到",
     "m.central_no_reports": "数据中心 {code} 没有本级报表",

@@ -130,9 +130,9 @@ def test_only_an_appropriation_received_here_can_be_broken_down(province: Networ
 @pytest.mark.parametrize(
     ("code", "to", "why"),
     [
-        ("410102", "410100", "only an ancestor issues appropriations"),
-        ("410100", "410322", "410100 is not above 410322"),
-        ("410100", "410181", "410100 is not above 410181"),
+        ("410102", "410100", "只有上级可以下达指标"),
+        ("410100", "410322", "410100 不在 410322 之上"),
+        ("410100", "410181", "410100 不在 410181 之上"),
     ],
 )
 def test_only_down_the_tree(province: Network, code: str, to: str, why: str) -> None:

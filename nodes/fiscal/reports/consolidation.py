@@ -148,9 +148,9 @@ def view(
         if scope == "own" and not current:
             raise InputError(
                 said("no_report", period=period, code=code),
-                hint=f"generate it with 'fiscalsync report generate {period}'"
+                hint=said("no_report_generate_hint", period=period)
                 if code == node.spec.code
-                else "it has not been received (yet)",
+                else said("no_consolidated_report_hint"),
             )
         leaves: dict[tuple[str, str], list[int]] = {}
         ids = [row.id for row in current.values()]
