@@ -40,8 +40,8 @@ RECEIVED: dict[str, str] = {
     "m.copy_out_of_bounds": "{where}：{kind} {amount} 元使 {ident} 的抄送（{standing} 元）超出范围",
     # its own change-sets taken back after a restore (adopting.py, nodes/journal.py)
     "m.adopt_not_issued": "该变更集调整指标 {ident}，但它不是 {me} 下达给 {recipient} 的",
-    "m.adopt_not_issued_hint": "本节点自己的变更集按发出顺序收回",
-    "m.cannot_take_back": "{code} 不能收回{kind}变更集",
+    "m.adopt_not_issued_hint": "本节点自己的变更集按发出顺序取回",
+    "m.cannot_take_back": "{code} 不能取回自己发出的{kind}变更集",
     # year-end statements (nodes/fiscal/yearend/closing.py, accepting.py)
     "m.ye_closed_once": "{code} 已与 {issuer} 结转 {year} 年度：一个年度只结转一次",
     "m.ye_statement_empty": "年终余额报告至少要列出一笔指标",

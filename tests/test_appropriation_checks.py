@@ -109,12 +109,10 @@ def test_the_quick_test_passes_only_what_the_full_checks_pass(
             op[key] = value
     issues = Issues("410000", "410181", "c" * 64, known, DOCUMENTS)
     times: dict[str, datetime] = {}
-    check_operation(dict(GOOD), "operation 1", times, "410000", known, DOCUMENTS)  # seen
+    check_operation(dict(GOOD), 1, times, "410000", known, DOCUMENTS)  # seen
     quick = issues.quick(op, times)
     try:
-        full: datetime | None = check_operation(
-            op, "operation 1", dict(times), "410000", known, DOCUMENTS
-        )
+        full: datetime | None = check_operation(op, 1, dict(times), "410000", known, DOCUMENTS)
     except InputError:
         full = None
     if quick is not None:

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations.balances import balances
-from nodes.fiscal.appropriations.operations import EVENT_SIGN, check_operation
+from nodes.fiscal.appropriations.operations import EVENT_SIGN, check_operation, operation_at
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import Documents
 from nodes.labels import named, said
@@ -138,25 +138,26 @@ def apply_copy(conn: Connection, verified: Verified, topology: Topology) -> int:
     times: dict[str, datetime] = {}
     count = 0
     for index, op in enumerate(verified.operations(), 1):
-        where = said("rows_operation", number=index)
-        at = check_operation(op, where, times, issuer, known, documents)
+        at = check_operation(op, index, times, issuer, known, documents)
         to = op.get("to")
         if not isinstance(to, str) or to not in topology or not topology.is_ancestor(me, to):
-            raise InputError(said("copy_to_bad", where=where, me=me, to=to))
+            raise InputError(said("copy_to_bad", where=operation_at(index), me=me, to=to))
         if issuer in (me, to) or not topology.is_ancestor(issuer, me):
-            raise InputError(said("copy_not_above", where=where, issuer=issuer, me=me, to=to))
+            raise InputError(
+                said("copy_not_above", where=operation_at(index), issuer=issuer, me=me, to=to)
+            )
         ident, kind = op["id"], op["op"]
         held = lock_rows(conn, appropriation_copy.c.id, [ident])
         if kind != "issue" and not held and isinstance(op.get("opening"), dict):
             opened = {**op["opening"], "to": to}  # a node moved in between since it was issued
             if opened.get("op") != "issue" or opened.get("id") != ident:
-                raise InputError(said("copy_opening_bad", where=where, ident=ident))
-            opened_at = check_operation(opened, where, times, issuer, known, documents)
+                raise InputError(said("copy_opening_bad", where=operation_at(index), ident=ident))
+            opened_at = check_operation(opened, index, times, issuer, known, documents)
             _open(conn, verified, opened, opened_at)
             held = lock_rows(conn, appropriation_copy.c.id, [ident])
         if kind == "issue":
             if held:
-                raise InputError(said("copy_held", where=where, ident=ident))
+                raise InputError(said("copy_held", where=operation_at(index), ident=ident))
             _open(conn, verified, {**op, "to": to}, at)
             count += 1
             continue
@@ -164,7 +165,7 @@ def apply_copy(conn: Connection, verified: Verified, topology: Topology) -> int:
             raise InputError(
                 said(
                     "copy_none",
-                    where=where,
+                    where=operation_at(index),
                     kind=named("event", kind),
                     ident=ident,
                     issuer=issuer,
@@ -182,7 +183,7 @@ def apply_copy(conn: Connection, verified: Verified, topology: Topology) -> int:
             raise InputError(
                 said(
                     "copy_out_of_bounds",
-                    where=where,
+                    where=operation_at(index),
                     kind=named("event", kind),
                     amount=format_yuan(op["amount"]),
                     ident=ident,

@@ -53,6 +53,7 @@ __all__ = [
     "TRANSFER_LABELS",
     "TRANSFER_TYPES",
     "check_operation",
+    "operation_at",
     "issued_under",
 ]
 
@@ -128,23 +129,30 @@ EVENT_COLUMNS = (
 )
 
 
-def _when(text: Any, where: str) -> datetime:
+def operation_at(number: int) -> str:
+    """How a refusal names the operation of that number (counted from 1) of a change-set."""
+    return said("rows_operation", number=number)
+
+
+def _when(text: Any, number: int) -> datetime:
     if not isinstance(text, str):
-        raise InputError(said("op_at_missing", where=where))
+        raise InputError(said("op_at_missing", where=operation_at(number)))
     try:
         return parse_utc(text)
     except ValueError as exc:
-        raise InputError(said("op_at_bad", where=where, text=text, error=str(exc))) from exc
+        raise InputError(
+            said("op_at_bad", where=operation_at(number), text=text, error=str(exc))
+        ) from exc
 
 
-def _amount(value: Any, where: str) -> int:
+def _amount(value: Any, number: int) -> int:
     if type(value) is not int or value <= 0:
-        raise InputError(said("op_amount_bad", where=where, value=value))
+        raise InputError(said("op_amount_bad", where=operation_at(number), value=value))
     if value > MAX_AMOUNT_FEN:
         raise InputError(
             said(
                 "op_amount_too_large",
-                where=where,
+                where=operation_at(number),
                 amount=format_yuan(value),
                 largest=format_yuan(MAX_AMOUNT_FEN),
             )
@@ -152,17 +160,21 @@ def _amount(value: Any, where: str) -> int:
     return value
 
 
-def _text(op: dict[str, Any], key: str, where: str, *, required: bool = True) -> None:
+def _text(op: dict[str, Any], key: str, number: int, *, required: bool = True) -> None:
     value = op.get(key)
     if value is None and not required:
         return
     if not isinstance(value, str) or (required and not value):
         raise InputError(
-            said("op_text_missing" if required else "op_not_text", where=where, key=key)
+            said(
+                "op_text_missing" if required else "op_not_text",
+                where=operation_at(number),
+                key=key,
+            )
         )
     limit = FIELD_LENGTH.get(key)
     if limit is not None and len(value) > limit:
-        raise InputError(said("op_too_long", where=where, key=key, limit=limit))
+        raise InputError(said("op_too_long", where=operation_at(number), key=key, limit=limit))
 
 
 def _listed(values: Iterable[str]) -> str:
@@ -180,7 +192,7 @@ def _own_number(ident: str, prefix: str) -> bool:
 
 def check_operation(
     op: dict[str, Any],
-    where: str,
+    number: int,
     times: dict[str, datetime],
     issuer: str,
     known: Known | None = None,
@@ -188,42 +200,44 @@ def check_operation(
 ) -> datetime:
     """Check one operation completely, in the order the errors are reported; return its time.
 
-    ``times`` caches the 'at' texts already parsed. The exact path: every adjustment goes
+    ``number`` is the operation's place in its change-set (from 1), which a refusal names
+    (:func:`operation_at`, said only then). ``times`` caches the 'at' texts already
+    parsed. The exact path: every adjustment goes
     through it, and an issue whenever :meth:`Issues.take`'s quick test does not pass.
     """
     kind = op.get("op")
     if type(kind) is not str or kind not in EVENT_SIGN:
-        raise InputError(said("op_unknown", where=where, kind=kind))
-    _amount(op.get("amount"), where)
+        raise InputError(said("op_unknown", where=operation_at(number), kind=kind))
+    _amount(op.get("amount"), number)
     text: Any = op.get("at")
-    at = _when(text, where)
+    at = _when(text, number)
     for key in ("id", "doc", "actor"):
-        _text(op, key, where)
+        _text(op, key, number)
     if kind != "issue" and documents is not None:
         if problem := documents.problem(op["doc"], issuer):
-            raise InputError(said("rows_at", where=where, what=problem))
+            raise InputError(said("rows_at", where=operation_at(number), what=problem))
     if kind == "issue":
         for key in _ISSUE_TEXT:
-            _text(op, key, where)
+            _text(op, key, number)
         for key in _OPTIONAL_TEXT:
-            _text(op, key, where, required=False)
+            _text(op, key, number, required=False)
         if op.get("type", "general") not in TRANSFER_TYPES:
             raise InputError(
                 said(
                     "rows_at",
-                    where=where,
+                    where=operation_at(number),
                     what=said("rows_type_must", choices=_listed(TRANSFER_TYPES)),
                 )
             )
         if type(op.get("direct", False)) is not bool:
-            raise InputError(said("op_direct_bad", where=where))
+            raise InputError(said("op_direct_bad", where=operation_at(number)))
         if type(op.get("year")) is not int:
-            raise InputError(said("op_year_bad", where=where))
+            raise InputError(said("op_year_bad", where=operation_at(number)))
         if not _own_number(op["id"], issued_under(issuer, op["year"])):
             raise InputError(
                 said(
                     "op_not_own_number",
-                    where=where,
+                    where=operation_at(number),
                     issuer=issuer,
                     prefix=issued_under(issuer, op["year"]),
                     ident=op["id"],
@@ -233,9 +247,9 @@ def check_operation(
             for codeset, key in (("func", "func"), ("econ", "econ"), ("fund", "fund")):
                 problem = known.problem(codeset, op["year"], op[key])
                 if problem:
-                    raise InputError(said("rows_at", where=where, what=problem))
+                    raise InputError(said("rows_at", where=operation_at(number), what=problem))
         if problem := _fields_problem(op, issuer, documents):
-            raise InputError(said("rows_at", where=where, what=problem))
+            raise InputError(said("rows_at", where=operation_at(number), what=problem))
     times[text] = at
     return at
 
@@ -372,7 +386,7 @@ class Issues:
         if at is None:
             at = check_operation(
                 op,
-                said("rows_operation", number=index),
+                index,
                 times,
                 self.issuer,
                 self.known,

@@ -32,6 +32,7 @@ from nodes.fiscal.appropriations.operations import (
     EVENT_SIGN,
     Issues,
     check_operation,
+    operation_at,
 )
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import Documents
@@ -218,12 +219,12 @@ class _Chunk:
                 self.years.add(row[1])
                 yield row
             else:
-                where = said("rows_operation", number=self.index)
-                at = check_operation(op, where, times, issues.issuer, None, issues.documents)
+                at = check_operation(op, self.index, times, issues.issuer, None, issues.documents)
                 self.adjusted = True
                 kind = op["op"]
                 if MARK in op:
                     if kind != "recover" or type(op[MARK]) is not int:
+                        where = operation_at(self.index)
                         raise InputError(said("recv_mark_misplaced", where=where, mark=MARK))
                     self.marks[op["id"]] = op[MARK]
                 append(

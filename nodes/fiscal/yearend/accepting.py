@@ -27,6 +27,7 @@ from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
     issued_under,
+    operation_at,
 )
 from nodes.fiscal.code_changes import CHANGED, recoded, renamed
 from nodes.fiscal.codes import Known
@@ -98,7 +99,7 @@ def apply_statement(conn: Connection, verified: Verified) -> None:
             raise InputError(
                 said(
                     "accept_not_issued",
-                    where=said("rows_operation", number=number),
+                    where=operation_at(number),
                     ident=op["id"],
                     year=year,
                     me=me,
@@ -109,7 +110,7 @@ def apply_statement(conn: Connection, verified: Verified) -> None:
             raise InputError(
                 said(
                     "accept_over_standing",
-                    where=said("rows_operation", number=number),
+                    where=operation_at(number),
                     ident=op["id"],
                     balance=format_yuan(op["balance"]),
                     standing=format_yuan(stands.get(op["id"], 0)),

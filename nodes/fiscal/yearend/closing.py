@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from nodes import rejoin
 from nodes.fiscal.appropriations.balances import balances, counted, issued_events
 from nodes.fiscal.appropriations.closed import KIND, lock_edge, lock_year
+from nodes.fiscal.appropriations.operations import operation_at
 from nodes.labels import said
 from schema.channels import outbox
 from schema.engine import reading
@@ -261,21 +262,26 @@ def statement_operations(verified: Verified) -> tuple[int, list[dict[str, Any]],
         raise InputError(said("ye_statement_year"))
     seen = set()
     for number, op in enumerate(operations, 1):
-        where = said("rows_operation", number=number)
         if op.get("op") != KIND or op.get("year") != year:
-            raise InputError(said("ye_statement_line", where=where, kind=KIND, year=year))
+            raise InputError(
+                said(
+                    "ye_statement_line",
+                    where=operation_at(number),
+                    kind=KIND,
+                    year=year,
+                )
+            )
         if type(op.get("id")) is not str or op["id"] in seen:
-            raise InputError(said("ye_statement_id", where=where))
+            raise InputError(said("ye_statement_id", where=operation_at(number)))
         seen.add(op["id"])
         if type(op.get("balance")) is not int or op["balance"] < 0:
-            raise InputError(said("ye_statement_balance", where=where))
+            raise InputError(said("ye_statement_balance", where=operation_at(number)))
         if type(op.get("actor")) is not str or type(op.get("at")) is not str:
-            raise InputError(said("ye_statement_text", where=where))
+            raise InputError(said("ye_statement_text", where=operation_at(number)))
     try:
         at = parse_utc(operations[0]["at"])
     except ValueError as exc:
-        where = said("rows_operation", number=1)
-        raise InputError(said("ye_statement_at", where=where, error=str(exc))) from exc
+        raise InputError(said("ye_statement_at", where=operation_at(1), error=str(exc))) from exc
     return year, operations, at
 
 
