@@ -1825,7 +1825,7 @@ def check_command(
         for finding in report.repaired:
             click.echo(
                 words["m.check_repaired"].format(
-                    kind=f"{finding.kind:<18}", subject=finding.subject
+                    kind=f"{finding.kind:<18}", subject=shown(finding.subject, words)
                 )
             )
         problems = report.problems
@@ -1836,7 +1836,8 @@ def check_command(
         )
         for finding in problems:
             problem, action = shown(finding.problem, words), shown(finding.action, words)
-            click.echo(f"  {finding.kind:<18} {finding.subject}: {problem} → {action}")
+            subject = shown(finding.subject, words)
+            click.echo(f"  {finding.kind:<18} {subject}: {problem} → {action}")
     if report.problems:
         raise Inconsistent(said("home_problems", count=len(report.problems), node=report.node))
 

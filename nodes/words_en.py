@@ -428,6 +428,13 @@ LISTINGS: dict[str, str] = {
     "m.ck_act_repair": "harmless: 'fiscalsync check --repair' deletes it",
     "m.ck_act_discards": "harmless: the next sync discards it",
     # the quarantine against its files (check)
+    "m.ck_q_entry": "quarantine entry {id}",
+    "m.ck_chain_prev": "seq {seq} names predecessor {prev} but seq {before} is {last}",
+    "m.ck_chain_no_head": "{count} change-set(s) but no channel head",
+    "m.ck_chain_gaps": "seq {gaps} missing (the head is at seq {head})",
+    "m.ck_chain_head": "the head is at seq {head} ({head_id}) but the last change-set is seq "
+    "{last} ({last_id})",
+    "m.ck_chain_state": "the head's state digest does not replay from the ids and verdicts",
     "m.ck_q_file_gone": "its file {file} is gone",
     "m.ck_act_q_drop": "drop the entry: 'fiscalsync quarantine drop {id}' (the origin's retransmission heals the channel)",
     "m.ck_q_dropped": "in quarantine/, but its entry {id} was dropped",

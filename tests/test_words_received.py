@@ -20,7 +20,7 @@ from test_appropriations_apply import AT, COUNTY, ID, adjust, issue
 from cli import cli
 from nodes import Node
 from nodes.fiscal.reports.lines import ReportLine
-from nodes.labels import Said, labels, named, recalled, said
+from nodes.labels import Said, labels, named, recalled, said, shown
 from nodes.network import Network, sync_network
 from schema.channels import outbox
 from schema.types import MAX_AMOUNT_FEN, format_yuan
@@ -295,3 +295,13 @@ def test_the_scan_finds_english_of_its_own(tmp_path: Path, source: str) -> None:
     module = tmp_path / "refusing.py"
     module.write_text(source + "\n", encoding="utf-8")
     assert len(english_of_its_own(module)) == 1
+
+
+def test_what_check_finds_wrong_with_a_channel_is_said_in_either_language() -> None:
+    from nodes.check.inspection import _chain_problems, _Link
+
+    history = [_Link(1, "a" * 64, "accepted", ""), _Link(3, "b" * 64, "accepted", "a" * 64)]
+    [unheaded] = _chain_problems(None, history, None)
+    assert unheaded == "2 change-set(s) but no channel head"
+    assert shown(unheaded, labels("zh")) == "有 2 个变更集，但没有通道头"
+    assert shown(unheaded, labels("en")) == "2 change-set(s) but no channel head"

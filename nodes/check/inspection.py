@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import keys
 from nodes.identity import network_suite
-from nodes.labels import said
+from nodes.labels import joined, said
 from schema.channels import (
     changeset_log,
     channel_head,
@@ -307,7 +307,7 @@ class Inspection:
             self.found(
                 Kind.HEAD,
                 f"{channel[0]} -> {channel[1]}",
-                "; ".join(problems),
+                joined(problems),
                 said("ck_act_head"),
             )
 
@@ -480,7 +480,7 @@ class Inspection:
                         row.id,
                         Finding(
                             Kind.QUARANTINE_MISSING,
-                            f"quarantine entry {row.id}",
+                            said("ck_q_entry", id=row.id),
                             said("ck_q_file_gone", file=row.filename),
                             said("ck_act_q_drop", id=row.id),
                         ),
@@ -658,26 +658,36 @@ def _chain_problems(head: Any, history: Iterable[_Link], suite: SignatureSuite |
             gaps.append(_span(expected, link.seq - 1))
         elif link.prev is not None and link.prev != last_id:
             problems.append(
-                f"seq {link.seq} names predecessor {link.prev[:16] or '(none)'} but seq "
-                f"{link.seq - 1} is {last_id[:16] or '(none)'}"
+                said(
+                    "ck_chain_prev",
+                    seq=link.seq,
+                    prev=link.prev[:16] or "(none)",
+                    before=link.seq - 1,
+                    last=last_id[:16] or "(none)",
+                )
             )
         expected = link.seq + 1
         last_id = link.id
         state = next_state(state, link.id, link.verdict, suite)
     last_seq = expected - 1
     if head is None:
-        return [f"{count} change-set(s) but no channel head"] if count else []
+        return [said("ck_chain_no_head", count=count)] if count else []
     if head.seq > last_seq:
         gaps.append(_span(last_seq + 1, head.seq))
     if gaps:
-        problems.append(f"seq {', '.join(gaps)} missing (the head is at seq {head.seq})")
+        problems.append(said("ck_chain_gaps", gaps=", ".join(gaps), head=head.seq))
     if (head.seq, head.last_id) != (last_seq, last_id) and not gaps:
         problems.append(
-            f"the head is at seq {head.seq} ({head.last_id[:16] or 'none'}) but the last "
-            f"change-set is seq {last_seq} ({last_id[:16] or 'none'})"
+            said(
+                "ck_chain_head",
+                head=head.seq,
+                head_id=head.last_id[:16] or "none",
+                last=last_seq,
+                last_id=last_id[:16] or "none",
+            )
         )
     if not problems and head.state != state:
-        problems.append("the head's state digest does not replay from the ids and verdicts")
+        problems.append(said("ck_chain_state"))
     return problems
 
 
