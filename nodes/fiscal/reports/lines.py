@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from nodes.labels import labels
@@ -63,7 +64,7 @@ class ReportLine:
         """How refusals name it, e.g. ``expenditure 款 20502 (subtotal)``."""
         if self.level == TOTAL:
             return f"{self.section} total"
-        rank = labels("zh")[self.grade]
+        rank = _rank(self.grade)
         return f"{self.section} {rank} {self.code}" + (" (subtotal)" if self.is_subtotal else "")
 
     @property
@@ -91,6 +92,13 @@ class ReportLine:
         tenths = (self.ytd_fen * 2000 + self.budget_fen) // (2 * self.budget_fen)
         sign = "-" if tenths < 0 else ""
         return f"{sign}{abs(tenths) // 10}.{abs(tenths) % 10}%"
+
+
+@cache
+def _rank(grade: str) -> str:
+    """The Chinese name of a rank (类, 款, 项, 目) as refusals give it: the labels are
+    gathered once, not for every line a received report is checked by."""
+    return labels("zh")[grade]
 
 
 _Key = tuple[str, int, str]
