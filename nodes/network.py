@@ -23,7 +23,7 @@ from nodes.home import NodeHome, create_home
 from nodes.labels import said
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology
-from schema.engine import drop_database, ensure_database
+from schema.engine import drop_database, ensure_database, release_memory
 from sync import pki
 from sync.backup.keys import RECOVERY_CERT
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -304,8 +304,9 @@ def sync_network(
         while rounds < max_rounds:
             rounds += 1
             this_round = RoundSummary()
-            for exchange in exchanges:
+            for node, exchange in zip(opened, exchanges, strict=True):
                 this_round.add(exchange.run_round(retransmit_now=idle > 0))
+                release_memory(node.engine)  # its cache serves the next node
             unacknowledged = this_round.pending_receipts
             totals.add(this_round)
             totals.waiting = this_round.waiting

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tomllib
@@ -175,7 +176,7 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
     """Read ``HOME/node.toml``; environment overrides apply on top."""
     path = home / SETTINGS_FILE
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        document = _document(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(
             said("not_a_home", home=home, file=SETTINGS_FILE),
@@ -278,6 +279,14 @@ def load_settings(home: Path, environ: Mapping[str, str] = os.environ) -> Settin
         retention_days=retention_days,
         year_close=year_close,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _document(text: str) -> dict[str, Any]:
+    """The TOML document of a settings text, parsed once per text in a process that
+    opens the same homes again and again (``network sync`` of a province hosted in one
+    folder): only read, never changed."""
+    return tomllib.loads(text)
 
 
 def _days(value: int, path: Path, key: str) -> int:

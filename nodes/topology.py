@@ -192,8 +192,8 @@ class Topology:
     def province(self) -> NodeSpec:
         return next(n for n in self.nodes.values() if n.role == "province")
 
-    @property
-    def center(self) -> NodeSpec | None:
+    @functools.cached_property
+    def center(self) -> NodeSpec | None:  # asked for every node by whoever keeps backups
         return next((n for n in self.nodes.values() if n.role == "center"), None)
 
     def with_endpoints(self, endpoints: dict[str, Endpoint]) -> Topology:
@@ -246,7 +246,19 @@ class Topology:
         return "\n".join(lines)
 
     def sha256(self) -> str:
+        return self._sha256
+
+    @functools.cached_property
+    def _sha256(self) -> str:  # compared at every node's every round (membership.follow)
         return hashlib.sha256(self.to_toml().encode("utf-8")).hexdigest()
+
+    def read_from(self, source: Path) -> Topology:
+        """The same topology read from ``source``, its rendering and digest kept (they
+        do not name the file: relative endpoints are resolved already)."""
+        copy = dataclasses.replace(self, source=source)
+        copy.__dict__["_toml"] = self._toml
+        copy.__dict__["_sha256"] = self._sha256
+        return copy
 
 
 def _toml_string(value: str) -> str:
@@ -288,7 +300,7 @@ def parse_topology(text: str, path: Path, regions: RegionList | None = None) -> 
     if kept is not None:
         topology, relative = kept
         if not relative or (topology.source is not None and topology.source.parent == path.parent):
-            return dataclasses.replace(topology, source=path)
+            return topology.read_from(path)
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

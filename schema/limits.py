@@ -9,7 +9,8 @@ negative receipt) with the reason, the same way on both databases.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -32,8 +33,13 @@ def misfit(table: sa.Table, row: Mapping[str, Any]) -> Said | None:
     The reason is said by key (:class:`schema.said.Said`); its English text is what a
     receipt carries.
     """
+    checks = _checks(table)
     for name, value in row.items():
-        problem = _column_misfit(table.c[name], value)
+        if value is None:
+            if checks[name][0]:
+                continue
+            return said("fit_missing", column=name)
+        problem = checks[name][1](value)
         if problem is not None:
             key, values = problem
             return said(key, column=name, **values)
@@ -41,32 +47,55 @@ def misfit(table: sa.Table, row: Mapping[str, Any]) -> Said | None:
 
 
 _Problem = tuple[str, dict[str, Any]]
+_Check = Callable[[Any], "_Problem | None"]
 
 
-def _column_misfit(column: sa.Column[Any], value: Any) -> _Problem | None:
-    if value is None:
-        return None if column.nullable else ("fit_missing", {})
+@functools.cache
+def _checks(table: sa.Table) -> dict[str, tuple[bool, _Check]]:
+    """Each column's (nullable, check of a value that is not None), read from its
+    declaration once: an applier checks every row of a change-set against it."""
+    return {key: (bool(column.nullable), _check(column)) for key, column in table.c.items()}
+
+
+def _check(column: sa.Column[Any]) -> _Check:
     kind = column.type
     if isinstance(kind, sa.types.TypeDecorator):
         kind = kind.impl_instance
     if isinstance(kind, sa.String):
-        return _text_misfit(value, kind.length)
+        length = kind.length
+        return lambda value: _text_misfit(value, length)
     if isinstance(kind, sa.Boolean):
-        return None if type(value) is bool else ("fit_not_bool", {"value": value})
+        return lambda value: None if type(value) is bool else ("fit_not_bool", {"value": value})
     if isinstance(kind, sa.Integer):
         bits = next(b for t, b in _INTEGER_BITS if isinstance(kind, t))
-        if type(value) is not int:
-            return "fit_not_whole", {"value": value}
-        if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
-            return "fit_too_many_bits", {"value": value, "bits": bits}
-        return None
+        return functools.partial(_integer_misfit, bits=bits)
     if isinstance(kind, sa.DateTime):
-        aware = isinstance(value, datetime) and value.utcoffset() is not None
-        return None if aware else ("fit_not_time", {"value": value})
+        return _time_misfit
     if isinstance(kind, sa.Date):
-        plain = isinstance(value, date) and not isinstance(value, datetime)
-        return None if plain else ("fit_not_date", {"value": value})
-    raise TypeError(f"no limits known for column {column} of type {kind!r}")
+        return _date_misfit
+
+    def unknown(value: Any) -> _Problem | None:
+        raise TypeError(f"no limits known for column {column} of type {kind!r}")
+
+    return unknown
+
+
+def _integer_misfit(value: Any, bits: int) -> _Problem | None:
+    if type(value) is not int:
+        return "fit_not_whole", {"value": value}
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        return "fit_too_many_bits", {"value": value, "bits": bits}
+    return None
+
+
+def _time_misfit(value: Any) -> _Problem | None:
+    aware = isinstance(value, datetime) and value.utcoffset() is not None
+    return None if aware else ("fit_not_time", {"value": value})
+
+
+def _date_misfit(value: Any) -> _Problem | None:
+    plain = isinstance(value, date) and not isinstance(value, datetime)
+    return None if plain else ("fit_not_date", {"value": value})
 
 
 def _text_misfit(value: Any, length: int | None) -> _Problem | None:

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -61,9 +62,22 @@ def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at, or None for an empty database."""
     try:
         with engine.connect() as conn:
+            held = conn.execute(_HELD).scalars().all()
+    except SQLAlchemyError:
+        held = []  # no version table yet: Alembic tells
+    if len(held) == 1:  # what Alembic would read, without looking for the table first
+        return str(held[0])
+    try:
+        with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
         raise DatabaseError(said("schema_unreadable", error=str(exc))) from exc
+
+
+_HELD: sa.Select[tuple[Any]] = sa.select(sa.column("version_num")).select_from(
+    sa.table("alembic_version")
+)
+"""The revision Alembic keeps (its default version table), read at every node opening."""
 
 
 def is_known_revision(revision: str) -> bool:

@@ -183,3 +183,13 @@ def test_misfit_names_what_the_column_cannot_hold(
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+def test_misfit_knows_no_limits_of_a_type_it_was_not_taught() -> None:
+    """A column of a type without known limits is an error of the code, found when a
+    value is checked against it (the limits of a table are read once, from its
+    declaration), not a misfit of the row."""
+    odd = sa.Table("odd", sa.MetaData(), sa.Column("ratio", sa.Float, nullable=True))
+    assert misfit(odd, {"ratio": None}) is None
+    with pytest.raises(TypeError, match="no limits known"):
+        misfit(odd, {"ratio": 0.5})

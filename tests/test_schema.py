@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.util.exc import CommandError
 
 from schema import channels, metadata, migrate, tables
 from schema.bulk import insert_rows
@@ -433,3 +434,23 @@ def test_rows_from_before_0026_keep_their_english_text_up_and_down(engine: sa.En
         )
         assert conn.exec_driver_sql("SELECT error FROM file_attempt").scalar() == "boom"
     assert migrate.upgrade(engine) == migrate.head_revision()
+
+
+def test_the_revision_is_read_as_alembic_reads_it(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revision is read from Alembic's table directly (every opening of a node reads
+    it); where that is not one row, Alembic says what it is (None for an empty table, an
+    error for two heads)."""
+    migrate.upgrade(engine)
+    head = migrate.head_revision()
+    with monkeypatch.context() as patched:
+        patched.setattr(MigrationContext, "configure", None)  # not asked
+        assert migrate.current_revision(engine) == head
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM alembic_version"))
+    assert migrate.current_revision(engine) is None
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"INSERT INTO alembic_version VALUES ('{head}'), ('other')"))
+    with pytest.raises(CommandError, match="more than one head"):
+        migrate.current_revision(engine)

@@ -189,3 +189,27 @@ def test_a_topology_is_checked_once_per_text_and_folder(tmp_path: Path) -> None:
     with pytest.raises(TopologyError):
         load_topology(homes[1])
     assert load_topology(homes[0]).nodes is a.nodes
+
+
+def test_a_topology_read_again_keeps_its_rendering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every node compares the topology it follows with its file at every round: reading
+    the same text again gives the digest worked out once, not rendered again."""
+    text = node("410000", "province") + node("410100", "city", "410000")
+    homes = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        homes.append(tmp_path / name / "topology.toml")
+        homes[-1].write_text(text, encoding="utf-8")
+    first = load_topology(homes[0])
+    digest, rendered = first.sha256(), first.to_toml()
+
+    def refused(value: str) -> str:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr("nodes.topology._toml_string", refused)
+    again = load_topology(homes[1])
+    assert again.source == homes[1]
+    assert (again.sha256(), again.to_toml()) == (digest, rendered)
+    assert again.center is None and load_topology(HENAN).center is not None

@@ -4,6 +4,7 @@ Run by hand (pytest never collects it)::
 
     .venv/bin/python tests/bench/bench_fiscal.py                 # 100,000 lines
     .venv/bin/python tests/bench/bench_fiscal.py --lines 20000 --keep /tmp/henan
+    .venv/bin/python tests/bench/bench_fiscal.py --lines 10000 --profile /tmp/henan-prof
 
 On a ``network init`` of ``config/topologies/henan.toml`` (SQLite, every node its own
 database, key and certificate):
@@ -19,7 +20,7 @@ database, key and certificate):
    network syncs until quiet: reports go to the parents and to the center;
 5. the center consolidates the whole province (全省汇总) and lists the submitters.
 
-Printed: each phase's wall time and rows/s, the rounds, the peak RSS of this process
+Printed: each phase's wall and CPU time and rows/s, the rounds, the peak RSS of this process
 (everything runs in it), and the checks that every fen arrived: what the province issued
 equals what its children received, each city's breakdowns equal what its counties
 received, and the consolidation's expenditure equals the sum of every node's ledger.
@@ -30,6 +31,7 @@ with a peak RSS under 200 MB.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import resource
 import shutil
@@ -86,16 +88,26 @@ def write_batch(path: Path, recipients: list[str], lines: int) -> None:
 
 
 class Phases:
-    def __init__(self) -> None:
+    def __init__(self, profile: Path | None = None) -> None:
         self.rows: list[tuple[str, float, int | None, str]] = []
+        self.profile = profile  # a folder: each phase after the first profiled there
 
     def run(
         self, name: str, work: Callable[[], Any], count: int | Callable[[], int] | None = None
     ) -> Any:
-        """Time ``work``; ``count`` (or a function giving it afterwards) is its rows."""
-        started = time.perf_counter()
-        result = work()
+        """Time ``work`` (wall and CPU, this process's: the machine may be shared);
+        ``count`` (or a function giving it afterwards) is its rows."""
+        profiler = cProfile.Profile() if self.profile is not None and self.rows else None
+        started, cpu = time.perf_counter(), time.process_time()
+        if profiler is None:
+            result = work()
+        else:
+            result = profiler.runcall(work)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        if profiler is not None and self.profile is not None:
+            self.profile.mkdir(parents=True, exist_ok=True)
+            profiler.dump_stats(self.profile / f"phase{len(self.rows)}.prof")
         if callable(count):
             count = count()
         note = ""
@@ -103,7 +115,7 @@ class Phases:
             note = f"{result.rounds} rounds"
         self.rows.append((name, seconds, count, note))
         rate = f"{count / seconds:>10,.0f}" if count else " " * 10
-        print(f"  {name:<44} {seconds:7.2f} s {rate} rows/s  {note}", flush=True)
+        print(f"  {name:<44} {seconds:7.2f} s {rate} rows/s  cpu {cpu:6.2f} s  {note}", flush=True)
         return result
 
 
@@ -121,10 +133,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="build the province here and keep it")
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of each phase after init here (phaseN.prof)"
+    )
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="fiscalsync-bench-"))
     path = base / "henan"
-    phases = Phases()
+    phases = Phases(args.profile)
     print(f"Henan fiscal flow, {args.lines:,} lines, SQLite, under {path}")
     try:
         network = phases.run("network init (176 nodes + center)", lambda: init_network(path, HENAN))

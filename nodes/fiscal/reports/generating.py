@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -155,11 +155,15 @@ def _insert_lines(conn: Connection, report_id: int, lines: Iterable[ReportLine])
     conn.execute(report_line.insert(), [line_row(report_id, x) for x in lines])
 
 
-def fitting(table: sa.Table, where: str, row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` if every value fits its column of ``table``; else InputError naming it."""
+def fitting(
+    table: sa.Table, where: str | Callable[[], str], row: dict[str, Any]
+) -> dict[str, Any]:
+    """``row`` if every value fits its column of ``table``; else InputError naming it
+    (``where``, or what ``where()`` says: a name built only when it is needed)."""
     problem = misfit(table, row)
     if problem is not None:
-        raise InputError(said("row_misfit", where=where, problem=problem))
+        named = where if isinstance(where, str) else where()
+        raise InputError(said("row_misfit", where=named, problem=problem))
     return row
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from nodes.labels import labels, named, said
@@ -64,7 +65,7 @@ class ReportLine:
         section = named("direction", self.section)
         if self.level == TOTAL:
             return said("rep_line_total", section=section)
-        rank = labels("zh")[self.grade]
+        rank = _rank(self.grade)
         key = "rep_line_subtotal" if self.is_subtotal else "rep_line"
         return said(key, section=section, rank=rank, code=self.code)
 
@@ -93,6 +94,13 @@ class ReportLine:
         tenths = (self.ytd_fen * 2000 + self.budget_fen) // (2 * self.budget_fen)
         sign = "-" if tenths < 0 else ""
         return f"{sign}{abs(tenths) // 10}.{abs(tenths) % 10}%"
+
+
+@cache
+def _rank(grade: str) -> str:
+    """The Chinese name of a rank (类, 款, 项, 目) as refusals give it: the labels are
+    gathered once, not for every line a received report is checked by."""
+    return labels("zh")[grade]
 
 
 _Key = tuple[str, int, str]

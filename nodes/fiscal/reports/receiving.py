@@ -169,7 +169,7 @@ def apply_received(
         raise InputError(said("rep_line_count", count=count, carried=len(lines)))
     check_lines(lines, negative_entries=negative, kind=period.kind)
     for line in lines:
-        fitting(report_line, line.describe(), line_row(0, line))
+        fitting(report_line, line.describe, line_row(0, line))
     scope = head.get("scope", "own")
     if scope == "all":
         _keep_region(conn, verified, topology, head, period, lines, taken_at)
