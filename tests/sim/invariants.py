@@ -131,8 +131,9 @@ _HELD_BACK = sa.select(quarantine.c.reason, quarantine.c.origin).where(
 _REPORTS = sa.select(report.c.node_code, report.c.period, report.c.version, report.c.state)
 
 
-def read(node: Node) -> Snapshot:
-    """Read node ``node``'s tables in one read-only transaction."""
+def read(node: Node, spooled: frozenset[str] | None = None) -> Snapshot:
+    """Read node ``node``'s tables in one read-only transaction (and the files of its
+    spool's outbox, unless ``spooled`` is what they are)."""
     code = node.spec.code
     with reading(node.engine) as conn:
         rows = {r.id: r for r in conn.execute(_ALL[appropriation.name])}
@@ -150,6 +151,7 @@ def read(node: Node) -> Snapshot:
         reports = {(r.node_code, r.period, r.version): r.state for r in conn.execute(_REPORTS)}
         received = [i for i, r in rows.items() if r.recipient == code]
         available = balances(conn, received) if received else {}
+        rejoining = rejoin.asking(conn)
     return Snapshot(
         code,
         rows,
@@ -162,8 +164,8 @@ def read(node: Node) -> Snapshot:
         voided,
         relayed,
         reports,
-        rejoin.in_progress(node),
-        spooled_files(node),
+        rejoining,
+        spooled_files(node) if spooled is None else spooled,
         available,
     )
 

@@ -503,7 +503,7 @@ class _Run:
         state = self.states.get(code)
         if version is not None and known == version and state and state.spooled == spooled:
             return state
-        state = read(self.world.node(code))
+        state = read(self.world.node(code), spooled)
         if version is not None:
             self.read_at[code] = version
         return state
