@@ -191,28 +191,36 @@ def _check_alerts(engine: Engine, zone: tzinfo) -> list[Alert]:
     return found
 
 
+_WAITING_RECEIPT = (
+    sa.select(outbox).where(outbox.c.acked_at.is_(None)).order_by(outbox.c.recipient, outbox.c.seq)
+)
+_RECEIPT_UNSENT = (
+    sa.select(changeset_log)
+    .where(changeset_log.c.receipt_sent_at.is_(None))
+    .order_by(changeset_log.c.origin, changeset_log.c.seq)
+)
+_PARKED = sa.select(quarantine).where(
+    quarantine.c.reason == "parked",
+    quarantine.c.released_at.is_(None),
+    quarantine.c.dropped_at.is_(None),
+)
+_ASKING = (
+    sa.select(rejoin_peer.c.peer)
+    .where(rejoin_peer.c.answered_at.is_(None))
+    .order_by(rejoin_peer.c.peer)
+)
+"""What :func:`unsettled` asks (built once: the agent's health check and every settling
+round of the simulation ask it of every node)."""
+
+
 def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
     """Everything still in flight at node ``me``: empty when it is quiet."""
     failing = {(f.stage, f.name): f for f in attempts.failures(engine)}
     found: list[Unsettled] = []
     with reading(engine) as conn:
-        waiting_receipt = conn.execute(
-            sa.select(outbox)
-            .where(outbox.c.acked_at.is_(None))
-            .order_by(outbox.c.recipient, outbox.c.seq)
-        ).all()
-        unsent = conn.execute(
-            sa.select(changeset_log)
-            .where(changeset_log.c.receipt_sent_at.is_(None))
-            .order_by(changeset_log.c.origin, changeset_log.c.seq)
-        ).all()
-        parked = conn.execute(
-            sa.select(quarantine).where(
-                quarantine.c.reason == "parked",
-                quarantine.c.released_at.is_(None),
-                quarantine.c.dropped_at.is_(None),
-            )
-        ).all()
+        waiting_receipt = conn.execute(_WAITING_RECEIPT).all()
+        unsent = conn.execute(_RECEIPT_UNSENT).all()
+        parked = conn.execute(_PARKED).all()
     for entry in waiting_receipt:
         failure = failing.get((Stage.SEND, entry.filename))
         kind = named("kind", entry.kind)
@@ -237,11 +245,7 @@ def unsettled(engine: Engine, spool: Spool, me: str) -> list[Unsettled]:
         found.append(Unsettled(me, f"{me} -> {entry.origin}", state, why))
     found.extend(_spooled(engine, spool, me, failing))
     with reading(engine) as conn:
-        asking = conn.execute(
-            sa.select(rejoin_peer.c.peer)
-            .where(rejoin_peer.c.answered_at.is_(None))
-            .order_by(rejoin_peer.c.peer)
-        ).scalars()
+        asking = conn.execute(_ASKING).scalars()
         for peer in asking:
             found.append(Unsettled(me, f"{me} -> {peer}", "rejoining", said("flight_rejoining")))
     for entry in parked:

@@ -24,8 +24,11 @@ __all__ = ["network_suite", "settle_suite"]
 
 def network_suite(conn: Connection) -> SignatureSuite:
     """The signature suite of this node's network, as its database records it."""
-    name = conn.execute(sa.select(node_identity.c.suite)).scalar_one()
+    name = conn.execute(_SUITE).scalar_one()
     return get_suite(name)
+
+
+_SUITE = sa.select(node_identity.c.suite)
 
 
 def settle_suite(conn: Connection, suite: str) -> bool:

@@ -130,12 +130,17 @@ _ANY_PEER = sa.select(rejoin_peer.c.peer).limit(1)
 def in_progress(node: Node) -> bool:
     """True while this node rejoins: it then sends nothing new and takes only answers."""
     with reading(node.engine) as conn:
-        return conn.execute(_ANY_PEER).first() is not None
+        return asking(conn)
+
+
+def asking(conn: Any) -> bool:
+    """:func:`in_progress`, in the caller's transaction."""
+    return conn.execute(_ANY_PEER).first() is not None
 
 
 def require_joined(conn: Any, me: str) -> None:
     """Refuse to record anything new while the node rejoins (in the writer's transaction)."""
-    if conn.execute(_ANY_PEER).first() is not None:
+    if asking(conn):
         raise InputError(said("rejoining_wait", code=me), hint=said("rejoining_wait_hint"))
 
 

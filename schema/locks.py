@@ -77,13 +77,20 @@ _LOCKING: dict[sa.Column[Any], sa.Select[Any]] = {}
 change-set taken and every operator's write)."""
 
 
+_THIS_COUNTER = (counter.c.name == sa.bindparam("counter")) & (
+    counter.c.scope == sa.bindparam("in_scope")
+)
+_COUNTER = sa.select(counter.c.last).where(_THIS_COUNTER).with_for_update()
+_COUNTED = counter.update().where(_THIS_COUNTER).values(last=sa.bindparam("new_last"))
+"""The statements of a counter, built once (every number taken runs them)."""
+
+
 def lock_scope(conn: Connection, name: str, scope: str) -> int:
     """Lock counter ``name`` in ``scope`` (created at 0 if missing) until the transaction
     ends; return its value. Also a mutex for what has no row to lock yet (the first
     version of a report, say)."""
     insert_missing(conn, counter, {"name": name, "scope": scope, "last": 0})
-    where = (counter.c.name == name) & (counter.c.scope == scope)
-    return int(conn.execute(sa.select(counter.c.last).where(where).with_for_update()).scalar_one())
+    return int(conn.execute(_COUNTER, {"counter": name, "in_scope": scope}).scalar_one())
 
 
 def take_numbers(conn: Connection, name: str, scope: str, count: int) -> range:
@@ -95,9 +102,5 @@ def take_numbers(conn: Connection, name: str, scope: str, count: int) -> range:
     if count <= 0:
         return range(0)
     last = lock_scope(conn, name, scope)
-    conn.execute(
-        counter.update()
-        .where(counter.c.name == name, counter.c.scope == scope)
-        .values(last=last + count)
-    )
+    conn.execute(_COUNTED, {"counter": name, "in_scope": scope, "new_last": last + count})
     return range(last + 1, last + count + 1)

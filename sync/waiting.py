@@ -43,18 +43,16 @@ def pending_outbox(engine: Engine, *, include_acknowledged: bool = False) -> lis
         return list(conn.execute(query).all())
 
 
+_HEADS = sa.select(channel_head.c.origin, channel_head.c.seq).where(
+    channel_head.c.recipient == sa.bindparam("me")
+)
+
+
 def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
     """Files in ``incoming/`` and the sequence number each channel expects next."""
     found = []
     with reading(engine) as conn:
-        heads = {
-            row.origin: row.seq
-            for row in conn.execute(
-                sa.select(channel_head.c.origin, channel_head.c.seq).where(
-                    channel_head.c.recipient == me
-                )
-            )
-        }
+        heads = {row.origin: row.seq for row in conn.execute(_HEADS, {"me": me})}
     if not spool.incoming.is_dir():
         return []
     for path in sorted(spool.incoming.iterdir()):

@@ -670,3 +670,93 @@ def test_a_county_reporting_while_or_after_its_city_has_not_is_no_discrepancy(
         history += [Step("report", code), Step("province round", "*")]
     outcome = play(sim_base, 131, 0, SMALL, written=history)
     assert outcome.failure is None, outcome.failure
+
+
+def _snapshot(code: str, **tables: Any) -> Any:
+    from sim.invariants import Snapshot
+
+    empty: dict[str, Any] = {}
+    fields = dict.fromkeys(
+        ("appropriations", "events", "ledger", "outbox", "log", "heads", "relayed", "reports"),
+        empty,
+    )
+    fields.update(tables)
+    spooled = frozenset(r.filename for r in fields["outbox"].values() if r.acked_at is None)
+    return Snapshot(
+        code,
+        **fields,
+        quarantined=0,
+        voided=frozenset(),
+        rejoining=False,
+        spooled=spooled,
+        available={},
+    )
+
+
+def _took_from(sender: str, recipient: str, ident: str) -> tuple[Any, Any]:
+    """The snapshots of ``sender``, which queued ``ident`` to ``recipient`` as its first
+    code set, and of ``recipient``, which took the one named ``c1`` under that number."""
+    from types import SimpleNamespace as Row
+
+    queued = Row(
+        id=ident,
+        recipient=recipient,
+        seq=1,
+        kind="codeset",
+        acked_at=None,
+        filename=f"{ident}.fcs",
+        receipt_verdict=None,
+        receipt_id=None,
+    )
+    taken = Row(
+        id="c1",
+        origin=sender,
+        seq=1,
+        prev="",
+        kind="codeset",
+        verdict="applied",
+        receipt_id="r1",
+        op_count=1,
+        reason=None,
+    )
+    head = Row(seq=1, last_id="c1")
+    return (
+        _snapshot(sender, outbox={ident: queued}),
+        _snapshot(recipient, log={"c1": taken}, heads={sender: head}),
+    )
+
+
+def test_a_node_unchanged_is_checked_again_when_a_peer_it_names_changed() -> None:
+    """A node's checks read its peers' snapshots: the node whose own snapshot is the same
+    is checked again when the sender it took from changed (here: it now stands by
+    another change-set under that number, a fork), and not when nothing it reads did."""
+    from sim.invariants import Violation, check_step
+
+    sender, recipient = _took_from("410000", "410100", "c1")
+    states = {"410000": sender, "410100": recipient}
+    passed: dict[str, Any] = {}
+    check_step(states, {}, states, 0, passed=passed)
+    check_step(states, dict(states), states, 0, passed=passed)  # nothing changed: passes
+
+    forked, _same = _took_from("410000", "410100", "c2")
+    again = {"410000": forked, "410100": recipient}
+    with pytest.raises(Violation, match="no fork"):
+        check_step(again, {"410100": recipient}, ["410100"], 0, passed=passed)
+
+
+def test_a_node_whose_snapshots_are_the_same_is_not_checked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sim.invariants
+
+    sender, recipient = _took_from("410000", "410100", "c1")
+    states = {"410000": sender, "410100": recipient}
+    passed: dict[str, Any] = {}
+    checked = []
+    control = sim.invariants._control
+    monkeypatch.setattr(
+        sim.invariants, "_control", lambda state: checked.append(state.code) or control(state)
+    )
+    sim.invariants.check_step(states, {}, states, 0, passed=passed)
+    sim.invariants.check_step(states, dict(states), states, 0, passed=passed)
+    assert checked == ["410000", "410100"]

@@ -363,6 +363,12 @@ def load_transfer_types(conn: Connection, _me: str = "", directory: Path = confi
     return store(conn, items)
 
 
+_CODES = sa.select(code_item.c.code).where(
+    code_item.c.codeset == sa.bindparam("codeset"), code_item.c.year == sa.bindparam("year")
+)
+"""The codes of one code set and year (built once: every line checked asks)."""
+
+
 class Known:
     """The codes valid at this node, by code set and year, read once per set and year."""
 
@@ -382,11 +388,7 @@ class Known:
         key = (codeset, year)
         if key not in self.sets:
             self.sets[key] = frozenset(
-                self.conn.execute(
-                    sa.select(code_item.c.code).where(
-                        code_item.c.codeset == codeset, code_item.c.year == year
-                    )
-                ).scalars()
+                self.conn.execute(_CODES, {"codeset": codeset, "year": year}).scalars()
             )
         return self.sets[key]
 

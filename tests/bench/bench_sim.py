@@ -14,6 +14,9 @@ revision in a ``git worktree`` made for the run), the seeds alternating between 
 
     .venv/bin/python tests/bench/bench_sim.py --against 7415c52 --seeds 20 --shortest 30
 
+``--against`` also takes a folder holding a checkout (``/work/main``): that one runs as
+it is, with its own ``.venv`` when it has one.
+
 The seeds run one after another in one process, each seed once per place, the two
 places alternating, so that a machine busy with something else slows both alike. Each
 place's template province is made once, before the clock starts. Printed: seconds per
@@ -122,12 +125,16 @@ for line in sys.stdin:
 def _against(args: argparse.Namespace) -> int:
     """This checkout against revision ``args.against``, each in its own process."""
     here = Path(__file__).resolve().parents[2]
-    other = Path(tempfile.mkdtemp(prefix="fiscalsync-bench-rev-"))
-    subprocess.run(
-        ["git", "-C", str(here), "worktree", "add", "--detach", str(other), args.against],
-        check=True,
-        capture_output=True,
-    )
+    given = Path(args.against)
+    if given.is_dir():  # a checkout already there, with its own venv if it has one
+        other = given.resolve()
+    else:
+        other = Path(tempfile.mkdtemp(prefix="fiscalsync-bench-rev-"))
+        subprocess.run(
+            ["git", "-C", str(here), "worktree", "add", "--detach", str(other), args.against],
+            check=True,
+            capture_output=True,
+        )
     sides = {"this checkout": here, args.against: other}
     spent = dict.fromkeys(sides, 0.0)
     cpu = dict.fromkeys(sides, 0.0)
@@ -136,8 +143,9 @@ def _against(args: argparse.Namespace) -> int:
     try:
         for name, root in sides.items():
             env = {**os.environ, "PYTHONPATH": str(root)}
+            own = root / ".venv" / "bin" / "python"
             runners[name] = subprocess.Popen(
-                [sys.executable, "-c", _RUNNER],
+                [str(own) if own.exists() else sys.executable, "-c", _RUNNER],
                 cwd=root,
                 env=env,
                 stdin=subprocess.PIPE,
@@ -161,10 +169,11 @@ def _against(args: argparse.Namespace) -> int:
     finally:
         for runner in runners.values():
             runner.kill()
-        subprocess.run(
-            ["git", "-C", str(here), "worktree", "remove", "--force", str(other)],
-            capture_output=True,
-        )
+        if other != given.resolve():
+            subprocess.run(
+                ["git", "-C", str(here), "worktree", "remove", "--force", str(other)],
+                capture_output=True,
+            )
     _table(
         f"{args.seeds} seed(s) of {args.steps} steps, two processes, alternating",
         "code",
@@ -173,8 +182,12 @@ def _against(args: argparse.Namespace) -> int:
         args.seeds,
     )
     base = spent[args.against]
-    print(f"speed-up: {base / spent['this checkout']:.2f}x; same histories: {same}")
-    return 0
+    ratio = cpu["this checkout"] / cpu[args.against]
+    print(
+        f"speed-up: {base / spent['this checkout']:.2f}x; CPU this/other: {ratio:.3f}; "
+        f"same histories: {same}"
+    )
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -141,6 +141,7 @@ class _Run:
         self.owed: dict[str, set[int]] = {}  # held before a restore, not offered to it since
         self.offered: dict[str, frozenset[int]] = {}  # its keeper's list when restored
         self.trusts: dict[str, tuple[bytes, TrustStore]] = {}  # by the list it was loaded with
+        self.passed: dict[str, tuple[Snapshot | None, ...]] = {}  # what each node passed on
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -488,6 +489,7 @@ class _Run:
             [c for c in self.world.codes if c in changed],
             self.spoilers,
             frozenset(self.ever_restored),
+            self.passed,
         )
         self._trust(sorted(changed), restored)
 
@@ -501,7 +503,7 @@ class _Run:
         state = self.states.get(code)
         if version is not None and known == version and state and state.spooled == spooled:
             return state
-        state = read(self.world.node(code))
+        state = read(self.world.node(code), spooled)
         if version is not None:
             self.read_at[code] = version
         return state

@@ -52,28 +52,43 @@ def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[st
     ``ids`` may be a list or a query selecting the ids; three grouped queries in all. A
     caller about to write what it decides from a balance holds the rows locked.
     """
-    amount = total(appropriation_event.c.amount_fen)
-    received = conn.execute(
-        sa.select(appropriation_event.c.appropriation_id, amount)
-        .where(appropriation_event.c.appropriation_id.in_(ids))
-        .group_by(appropriation_event.c.appropriation_id)
-    ).all()
-    broken_down = conn.execute(
-        sa.select(appropriation.c.parent_id, amount)
-        .select_from(issued_events())
-        .where(appropriation.c.parent_id.in_(ids), counted())
-        .group_by(appropriation.c.parent_id)
-    ).all()
-    spent = conn.execute(
-        sa.select(ledger_entry.c.appropriation_id, total(ledger_entry.c.amount_fen))
-        .where(ledger_entry.c.appropriation_id.in_(ids), ledger_entry.c.direction == "expenditure")
-        .group_by(ledger_entry.c.appropriation_id)
-    ).all()
+    if isinstance(ids, sa.Select):
+        queries, params = _balance_queries(ids), {}
+    else:
+        queries, params = _BY_LIST, {"ids": list(ids)}
+    received, broken_down, spent = (conn.execute(q, params).all() for q in queries)
     result: dict[str, int] = dict(received)
     for rows in (broken_down, spent):
         for ident, fen in rows:
             result[ident] = result.get(ident, 0) - fen
     return result
+
+
+def _balance_queries(ids: Any) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
+    """What was received, broken down (as it counts) and spent, of each of ``ids``."""
+    amount = total(appropriation_event.c.amount_fen)
+    received = (
+        sa.select(appropriation_event.c.appropriation_id, amount)
+        .where(appropriation_event.c.appropriation_id.in_(ids))
+        .group_by(appropriation_event.c.appropriation_id)
+    )
+    broken_down = (
+        sa.select(appropriation.c.parent_id, amount)
+        .select_from(issued_events())
+        .where(appropriation.c.parent_id.in_(ids), counted())
+        .group_by(appropriation.c.parent_id)
+    )
+    spent = (
+        sa.select(ledger_entry.c.appropriation_id, total(ledger_entry.c.amount_fen))
+        .where(ledger_entry.c.appropriation_id.in_(ids), ledger_entry.c.direction == "expenditure")
+        .group_by(ledger_entry.c.appropriation_id)
+    )
+    return received, broken_down, spent
+
+
+_BY_LIST = _balance_queries(sa.bindparam("ids", expanding=True))
+"""The three queries of :func:`balances` for a list of ids, built once (every check of
+an amount and every reading of a node's balances runs them)."""
 
 
 def available(conn: Connection, appropriation_id: str) -> int:

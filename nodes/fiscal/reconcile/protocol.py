@@ -553,6 +553,17 @@ def refused(conn: Connection, entry: Any) -> None:
 # --- shared --------------------------------------------------------------------------------
 
 
+_SESSION = (
+    sa.select(reconciliation)
+    .where(reconciliation.c.id == sa.bindparam("session"))
+    .with_for_update()
+)
+_FORGET_FINDINGS = reconciliation_finding.delete().where(
+    reconciliation_finding.c.reconciliation_id == sa.bindparam("session")
+)
+"""Statements every step of a reconciliation runs, built once."""
+
+
 def _conclude(
     conn: Connection,
     session: str,
@@ -563,9 +574,7 @@ def _conclude(
     statement: str | None,
 ) -> None:
     now = clock.now()
-    conn.execute(
-        reconciliation_finding.delete().where(reconciliation_finding.c.reconciliation_id == session)
-    )
+    conn.execute(_FORGET_FINDINGS, {"session": session})
     if found:
         conn.execute(
             reconciliation_finding.insert(),
@@ -589,9 +598,7 @@ def _session(
     conn: Connection, session: str, role: str, states: str | Iterable[str], peer: str
 ) -> Any:
     wanted = (states,) if isinstance(states, str) else tuple(states)
-    row = conn.execute(
-        sa.select(reconciliation).where(reconciliation.c.id == session).with_for_update()
-    ).one_or_none()
+    row = conn.execute(_SESSION, {"session": session}).one_or_none()
     other = None if row is None else (row.recipient if role == "initiator" else row.origin)
     if row is None or row.role != role or other != peer or row.state not in wanted:
         raise InputError(said("rc_not_waiting", session=session, peer=peer))

@@ -30,6 +30,20 @@ CITY_WIDE = "市级"
 """The mark of a city's 全辖 against the center's 市级汇总 of it: 2026-10 市级."""
 
 
+_LINES = {
+    lines_of.name: sa.select(lines_of).where(lines_of.c.report_id == sa.bindparam("report"))
+    for lines_of in (report_line, region_report_line)
+}
+_VERSIONS = {
+    table.name: sa.select(table.c.id, table.c.period, table.c.version)
+    .where(table.c.node_code == sa.bindparam("sender"), table.c.state == sa.bindparam("state"))
+    .order_by(table.c.period, table.c.version)
+    for table in (report, region_report)
+}
+"""The queries of :func:`held`, by table, built once (every reconciliation of reports
+runs them, at both ends)."""
+
+
 def _hash(
     conn: Connection, report_id: int, suite: SignatureSuite, lines_of: sa.Table = report_line
 ) -> str:
@@ -44,7 +58,7 @@ def _hash(
             int(r.month_fen),
             int(r.last_year_fen),
         ]
-        for r in conn.execute(sa.select(lines_of).where(lines_of.c.report_id == report_id))
+        for r in conn.execute(_LINES[lines_of.name], {"report": report_id})
     )
     return suite.digest(encode_line(lines))
 
@@ -61,11 +75,7 @@ def held(conn: Connection, sender: str, *, own: bool, region: bool = False) -> d
         (report, report_line, ""),
         *([(region_report, region_report_line, f" {REGION}")] if region else []),
     ):
-        rows = conn.execute(
-            sa.select(table.c.id, table.c.period, table.c.version)
-            .where(table.c.node_code == sender, table.c.state == state)
-            .order_by(table.c.period, table.c.version)
-        ).all()
+        rows = conn.execute(_VERSIONS[table.name], {"sender": sender, "state": state}).all()
         newest = {row.period: row for row in rows}
         for period, row in newest.items():
             found[period + mark] = [row.version, _hash(conn, row.id, suite, lines_of)]
@@ -122,13 +132,14 @@ def region_wide(
 
 def in_flight(conn: Connection, peer: str) -> int:
     """How many report change-sets this node sent ``peer`` still wait for their receipt."""
-    return int(
-        conn.execute(
-            sa.select(sa.func.count()).where(
-                outbox.c.recipient == peer, outbox.c.kind == "report", outbox.c.acked_at.is_(None)
-            )
-        ).scalar_one()
-    )
+    return int(conn.execute(_IN_FLIGHT, {"peer": peer}).scalar_one())
+
+
+_IN_FLIGHT = sa.select(sa.func.count()).where(
+    outbox.c.recipient == sa.bindparam("peer"),
+    outbox.c.kind == "report",
+    outbox.c.acked_at.is_(None),
+)
 
 
 _WIDE = {
