@@ -155,9 +155,7 @@ def _insert_lines(conn: Connection, report_id: int, lines: Iterable[ReportLine])
     conn.execute(report_line.insert(), [line_row(report_id, x) for x in lines])
 
 
-def fitting(
-    table: sa.Table, where: str | Callable[[], str], row: dict[str, Any]
-) -> dict[str, Any]:
+def fitting(table: sa.Table, where: str | Callable[[], str], row: dict[str, Any]) -> dict[str, Any]:
     """``row`` if every value fits its column of ``table``; else InputError naming it
     (``where``, or what ``where()`` says: a name built only when it is needed)."""
     problem = misfit(table, row)
