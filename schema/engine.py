@@ -160,8 +160,17 @@ def release_memory(engine: Engine) -> None:
     operating system's cache. Nothing to do on PostgreSQL, whose cache is the server's."""
     if engine.dialect.name != "sqlite":
         return
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA shrink_memory")
+    # On the driver's connection, outside any transaction: through SQLAlchemy the pragma
+    # would begin one, which here takes the write lock, and wait behind a writer.
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None  # checked out, so open
+        driver.execute("PRAGMA shrink_memory")
+    except sqlite3.Error:
+        pass  # a hint only: what is not let go now is at the next round
+    finally:
+        raw.close()
 
 
 @contextmanager

@@ -23,7 +23,14 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
-from schema.errors import DatabaseError, SchemaOutdated, SchemaTooNew
+from schema.engine import database_failure, reading
+from schema.errors import (
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseUnavailable,
+    SchemaOutdated,
+    SchemaTooNew,
+)
 from schema.said import said
 from schema.tables import metadata
 
@@ -61,16 +68,19 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at, or None for an empty database."""
     try:
-        with engine.connect() as conn:
+        with reading(engine) as conn:  # no write lock: it never waits behind a writer
             held = conn.execute(_HELD).scalars().all()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
+        failure = database_failure(exc)
+        if isinstance(failure, DatabaseBusy | DatabaseUnavailable):
+            raise failure from exc
         held = []  # no version table yet: Alembic tells
     if len(held) == 1:  # what Alembic would read, without looking for the table first
         return str(held[0])
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, CommandError) as exc:  # CommandError: more than one head
         raise DatabaseError(said("schema_unreadable", error=str(exc))) from exc
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -9,11 +11,17 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from alembic.util.exc import CommandError
 
 from schema import channels, metadata, migrate, tables
 from schema.bulk import insert_rows
-from schema.engine import BUSY_TIMEOUT_MS, drop_database, ensure_database, open_engine, sqlite_url
+from schema.engine import (
+    BUSY_TIMEOUT_MS,
+    drop_database,
+    ensure_database,
+    open_engine,
+    release_memory,
+    sqlite_url,
+)
 from schema.errors import DatabaseError, DatabaseUnavailable, SchemaOutdated, SchemaTooNew
 from schema.references import enforced
 from schema.sums import total
@@ -452,5 +460,36 @@ def test_the_revision_is_read_as_alembic_reads_it(
     assert migrate.current_revision(engine) is None
     with engine.begin() as conn:
         conn.execute(sa.text(f"INSERT INTO alembic_version VALUES ('{head}'), ('other')"))
-    with pytest.raises(CommandError, match="more than one head"):
+    with pytest.raises(DatabaseError, match="more than one head"):
         migrate.current_revision(engine)
+
+
+def test_reading_the_revision_and_letting_go_of_pages_never_wait_behind_a_writer(
+    tmp_path: Path,
+) -> None:
+    """Every opening of a node reads its revision, and ``network sync`` lets go of a
+    node's cached pages after its round: neither takes SQLite's write lock, so neither
+    waits (up to the busy timeout, then fails) while an agent writes to the node."""
+    path = tmp_path / "n.db"
+    engine = open_engine(sqlite_url(path))
+    try:
+        migrate.upgrade(engine)
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        done: list[object] = []
+
+        def both() -> None:
+            done.append(migrate.current_revision(engine))
+            release_memory(engine)
+            done.append("released")
+
+        worker = threading.Thread(target=both, daemon=True)
+        worker.start()
+        worker.join(10)  # the busy timeout is 30 s: waiting for the lock would outlast this
+        finished = not worker.is_alive()
+        writer.rollback()
+        worker.join()
+        writer.close()
+    finally:
+        engine.dispose()
+    assert finished and done == [migrate.head_revision(), "released"]
