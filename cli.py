@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import errno
 import getpass
+import inspect
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from nodes import (
     Node,
     NodeHome,
     agent,
+    help_zh,
     hosting,
     init_network,
     init_node,
@@ -172,11 +174,101 @@ class _SaysMisuse:
         return list(ctx.args)
 
 
-class _Command(_SaysMisuse, click.Command):
-    """A command whose misuse is said in the operator's language (:class:`_SaysMisuse`)."""
+class _SaysHelp:
+    """A command whose ``--help`` is in the operator's language: Chinese by default, from
+    the catalogue :mod:`nodes.help_zh` (its text, options, commands and click's own words),
+    English as written here with ``--lang en`` or an English locale. ``--help`` is eager,
+    read before ``--lang``: the language is the command line's as written, else the
+    locale's (:func:`_current_language`). What the catalogue lacks stays English."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if _current_language() != "zh":
+            return super().format_usage(ctx, formatter)  # type: ignore[misc, no-any-return]
+        pieces = self.collect_usage_pieces(ctx)  # type: ignore[attr-defined]
+        formatter.write_usage(ctx.command_path, " ".join(pieces), help_zh.CLICK["usage"])
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        found = help_zh.command_help(_help_path(ctx)) if _current_language() == "zh" else None
+        if found is None:
+            return super().format_help_text(ctx, formatter)  # type: ignore[misc, no-any-return]
+        _write_help_text(formatter, found[1])
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        found = help_zh.EPILOGS.get(_help_path(ctx)) if _current_language() == "zh" else None
+        if found is None:
+            return super().format_epilog(ctx, formatter)  # type: ignore[misc, no-any-return]
+        _write_help_text(formatter, found)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if _current_language() != "zh":
+            return super().format_options(ctx, formatter)  # type: ignore[misc, no-any-return]
+        path = _help_path(ctx)
+        params = self.get_params(ctx)  # type: ignore[attr-defined]
+        rows = [_option_row(ctx, path, p) for p in params if isinstance(p, click.Option)]
+        if any(rows):
+            _write_rows(formatter, help_zh.CLICK["options"], [r for r in rows if r is not None])
+        if isinstance(self, click.Group):
+            names = [n for n in self.list_commands(ctx) if not self.commands[n].hidden]
+            shown = [(n, _short_help(path, n, self.commands[n])) for n in names]
+            if shown:
+                _write_rows(formatter, help_zh.CLICK["commands"], shown)
 
 
-class _Group(_SaysMisuse, click.Group):
+def _help_path(ctx: click.Context) -> str:
+    """The path of the command of ``ctx`` below ``fiscalsync`` (``"backup verify"``)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def _write_help_text(formatter: click.HelpFormatter, text: str) -> None:
+    formatter.write_paragraph()
+    with formatter.indentation():
+        width = formatter.width - formatter.current_indent
+        formatter.write_text(help_zh.wrapped(inspect.cleandoc(text), width))
+
+
+def _write_rows(formatter: click.HelpFormatter, title: str, rows: list[tuple[str, str]]) -> None:
+    """A section of help listing ``rows`` (options, commands), the text of each broken
+    into lines by terminal cells, at the width click gives it."""
+    first_column = min(max(len(first) for first, _ in rows), 30) + 2
+    width = formatter.width - first_column - 2
+    with formatter.section(title):
+        formatter.write_dl([(first, help_zh.wrapped(text, width)) for first, text in rows])
+
+
+def _short_help(path: str, name: str, command: click.Command) -> str:
+    """The line of the command ``name`` in the list of its group at ``path``."""
+    found = help_zh.command_help(f"{path} {name}".strip())
+    return found[0] if found is not None else command.get_short_help_str()
+
+
+def _option_row(ctx: click.Context, path: str, option: click.Option) -> tuple[str, str] | None:
+    """The line of ``option`` in the help of the command at ``path``, in Chinese: its help
+    from the catalogue, and what click adds to it (default, required) in Chinese words."""
+    record = option.get_help_record(ctx)
+    name = next((o for o in option.opts if o.startswith("--")), option.opts[0])
+    chinese = help_zh.option_help(path, name, option.help) if option.help else ""
+    if record is None or chinese is None:
+        return record
+    words, extra = help_zh.CLICK, option.get_help_extra(ctx)
+    notes = [words["env var"].format(var=", ".join(extra["envvars"]))] if "envvars" in extra else []
+    notes += [words["default"].format(default=extra["default"])] if "default" in extra else []
+    notes += [extra["range"]] if "range" in extra else []
+    notes += [words["required"]] if "required" in extra else []
+    if notes:
+        chinese = f"{chinese}  [{words['separator'].join(notes)}]".lstrip()
+    return record[0], chinese
+
+
+class _Command(_SaysHelp, _SaysMisuse, click.Command):
+    """A command whose misuse is said in the operator's language (:class:`_SaysMisuse`),
+    and its help (:class:`_SaysHelp`)."""
+
+
+class _Group(_SaysHelp, _SaysMisuse, click.Group):
     """Lists commands in declared order and translates our errors into :class:`Failure`."""
 
     command_class = _Command

@@ -1,0 +1,134 @@
+"""The help of the ``fiscalsync`` command in Chinese (命令帮助, the default language).
+
+The catalogue is data, kept by command group in :mod:`nodes.help_zh_nodes` (the node, its
+keys and its sync), :mod:`nodes.help_zh_fiscal` (appropriations, ledger, reports, budget,
+year-end) and :mod:`nodes.help_zh_service` (agent, backup, restore, the wall): each
+command's help by its path (``"report generate"``; ``""`` is ``fiscalsync`` itself), each
+option's by its path and its first long name (``("allocate", "--to")``). An option whose
+English help is the same on many commands (``--lang``, ``--format``) is translated once,
+by that English text, in :data:`SHARED`; click's own words in help are in :data:`CLICK`.
+
+``cli.py`` shows it when the language of the command line is Chinese; what is not in the
+catalogue stays English (a test checks that nothing is missing and nothing is left over).
+Example command lines are kept verbatim, as are the ``\\b`` paragraphs click keeps."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from nodes.help_zh_fiscal import COMMANDS as FISCAL_COMMANDS
+from nodes.help_zh_fiscal import OPTIONS as FISCAL_OPTIONS
+from nodes.help_zh_nodes import COMMANDS as NODE_COMMANDS
+from nodes.help_zh_nodes import EXIT_STATUS
+from nodes.help_zh_nodes import OPTIONS as NODE_OPTIONS
+from nodes.help_zh_service import COMMANDS as SERVICE_COMMANDS
+from nodes.help_zh_service import OPTIONS as SERVICE_OPTIONS
+
+__all__ = [
+    "CLICK",
+    "COMMANDS",
+    "EPILOGS",
+    "OPTIONS",
+    "SHARED",
+    "command_help",
+    "option_help",
+    "wrapped",
+]
+
+COMMANDS: dict[str, tuple[str, str]] = {**NODE_COMMANDS, **FISCAL_COMMANDS, **SERVICE_COMMANDS}
+"""Each command's and group's help, by its path below ``fiscalsync``: its short line (in
+its group's list of commands) and its whole text."""
+
+EPILOGS: dict[str, str] = {"": EXIT_STATUS}
+"""The text after a command's options, by its path: the exit statuses of ``fiscalsync``."""
+
+OPTIONS: dict[tuple[str, str], str] = {**NODE_OPTIONS, **FISCAL_OPTIONS, **SERVICE_OPTIONS}
+"""Each option's help, by its command's path and its first long name."""
+
+SHARED: dict[str, str] = {
+    "Labels in Chinese (中文, the default) or English; without it, English only when "
+    "the locale names another language (LANG=en_US.UTF-8).": "以中文（默认）或英文显示；不给此选项时，"
+    "只有区域设置指明其他语言（如 LANG=en_US.UTF-8）才显示英文。",
+    "table for the terminal; csv, xlsx or json for other programs.": "table 在终端显示；"
+    "csv、xlsx 或 json 供其他程序使用。",
+    "Write to this file instead of the terminal (required for xlsx).": "写入此文件而不显示在终端"
+    "（xlsx 必须给出）。",
+    "File holding the CA key's passphrase (default: $FISCALSYNC_CA_PASSPHRASE).": "存放 CA 私钥"
+    "口令的文件（默认：$FISCALSYNC_CA_PASSPHRASE）。",
+    "Signature suite of the network: ed25519, or sm2 (SM2/SM3/SM4, 国密).": "全网的签名算法："
+    "ed25519，或 sm2（SM2/SM3/SM4，国密）。",
+    "Database URL (default: SQLite node.db in HOME).": "数据库 URL（默认：HOME 中的 SQLite "
+    "node.db）。",
+    "Topology file listing every node.": "列出每个节点的拓扑文件。",
+    "Root CA folder.": "根 CA 目录。",
+    "Print JSON.": "输出 JSON。",
+    "Only this year.": "只列此年度。",
+    "Only this fiscal year.": "只列此预算年度。",
+    "Only this node's backups.": "只列此节点的备份。",
+    "The budget year, e.g. 2026.": "预算年度，如 2026。",
+    "Show this message and exit.": "显示此帮助并退出。",
+    "Show the version and exit.": "显示版本并退出。",
+}
+"""Option help said the same on many commands, by its English text."""
+
+CLICK: dict[str, str] = {
+    "usage": "用法：",
+    "options": "选项",
+    "commands": "命令",
+    "arguments": "参数",
+    "default": "默认：{default}",
+    "env var": "环境变量：{var}",
+    "required": "必填",
+    "separator": "；",
+}
+"""Click's own words in help: the usage line's prefix, section titles, option notes."""
+
+
+def command_help(path: str) -> tuple[str, str] | None:
+    """The Chinese help of the command at ``path`` (``""`` for ``fiscalsync``), its short
+    line and its text, if any."""
+    return COMMANDS.get(path)
+
+
+def option_help(path: str, name: str, english: str) -> str | None:
+    """The Chinese help of the option ``name`` of the command at ``path``, whose English
+    help is ``english``, if any."""
+    return OPTIONS.get((path, name)) or SHARED.get(english)
+
+
+KEPT = "\b"
+"""What starts a paragraph click shows as it is (not wrapped again)."""
+
+NO_LINE_START = set("，。、；：！？）」』》〕”’,.;:!?)]")
+"""Punctuation a line does not start with: it stays at the end of the line before."""
+
+
+def wrapped(text: str, width: int) -> str:
+    """``text`` with each paragraph broken into lines of at most ``width`` terminal cells
+    (a Chinese character takes two) and kept so by click (``\\b``); click itself counts
+    characters, and would make Chinese lines twice too long. Paragraphs kept already,
+    such as examples, are left as they are."""
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        if paragraph.startswith(KEPT) or not paragraph.strip():
+            paragraphs.append(paragraph)
+        else:
+            paragraphs.append("\n".join([KEPT, *_lines(paragraph, max(width, 20))]))
+    return "\n\n".join(paragraphs)
+
+
+def _lines(paragraph: str, width: int) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for token in re.findall(r"[^\s\u2e80-\uffef]+|\s+|.", " ".join(paragraph.split())):
+        if line and _cells(line + token) > width and token not in NO_LINE_START:
+            lines.append(line.rstrip())
+            line = token.lstrip()
+        else:
+            line += token
+    return [*lines, line.rstrip()] if line.strip() else lines
+
+
+def _cells(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

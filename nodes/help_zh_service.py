@@ -1,0 +1,3 @@
+COMMANDS = {}
+OPTIONS = {}
+EXIT_STATUS = ""
