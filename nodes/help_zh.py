@@ -103,6 +103,9 @@ KEPT = "\b"
 NO_LINE_START = set("，。、；：！？）」』》〕”’,.;:!?)]")
 """Punctuation a line does not start with: it stays at the end of the line before."""
 
+NO_LINE_END = set("（「『《〔“‘([")
+"""Punctuation a line does not end with: it goes to the start of the next line."""
+
 
 def wrapped(text: str, width: int) -> str:
     """``text`` with each paragraph broken into lines of at most ``width`` terminal cells
@@ -123,8 +126,9 @@ def _lines(paragraph: str, width: int) -> list[str]:
     line = ""
     for token in re.findall(r"[^\s\u2e80-\uffef]+|\s+|.", " ".join(paragraph.split())):
         if line and _cells(line + token) > width and token not in NO_LINE_START:
-            lines.append(line.rstrip())
-            line = token.lstrip()
+            carried = line[-1] if line[-1] in NO_LINE_END and len(line) > 1 else ""
+            lines.append(line[: len(line) - len(carried)].rstrip())
+            line = carried + token.lstrip()
         else:
             line += token
     return [*lines, line.rstrip()] if line.strip() else lines
