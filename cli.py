@@ -179,28 +179,28 @@ class _SaysHelp:
     the catalogue :mod:`nodes.help_zh` (its text, options, commands and click's own words),
     English as written here with ``--lang en`` or an English locale. ``--help`` is eager,
     read before ``--lang``: the language is the command line's as written, else the
-    locale's (:func:`_current_language`). What the catalogue lacks stays English."""
+    locale's (:func:`_help_language`). What the catalogue lacks stays English."""
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        if _current_language() != "zh":
+        if _help_language() != "zh":
             return super().format_usage(ctx, formatter)  # type: ignore[misc, no-any-return]
         pieces = self.collect_usage_pieces(ctx)  # type: ignore[attr-defined]
         formatter.write_usage(ctx.command_path, " ".join(pieces), help_zh.CLICK["usage"])
 
     def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        found = help_zh.command_help(_help_path(ctx)) if _current_language() == "zh" else None
+        found = help_zh.command_help(_help_path(ctx)) if _help_language() == "zh" else None
         if found is None:
             return super().format_help_text(ctx, formatter)  # type: ignore[misc, no-any-return]
         _write_help_text(formatter, found[1])
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        found = help_zh.EPILOGS.get(_help_path(ctx)) if _current_language() == "zh" else None
+        found = help_zh.EPILOGS.get(_help_path(ctx)) if _help_language() == "zh" else None
         if found is None:
             return super().format_epilog(ctx, formatter)  # type: ignore[misc, no-any-return]
         _write_help_text(formatter, found)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        if _current_language() != "zh":
+        if _help_language() != "zh":
             return super().format_options(ctx, formatter)  # type: ignore[misc, no-any-return]
         path = _help_path(ctx)
         params = self.get_params(ctx)  # type: ignore[attr-defined]
@@ -212,6 +212,14 @@ class _SaysHelp:
             shown = [(n, _short_help(path, n, self.commands[n])) for n in names]
             if shown:
                 _write_rows(formatter, help_zh.CLICK["commands"], shown)
+
+
+def _help_language() -> str:
+    """The language of ``--help``: the command line's as written (``--lang`` of the
+    command asked about, read before a group's default), else the locale's."""
+    ctx = click.get_current_context(silent=True)
+    written = _written_language(ctx.meta.get(ARGS_META, ())) if ctx is not None else None
+    return written or _current_language()
 
 
 def _help_path(ctx: click.Context) -> str:

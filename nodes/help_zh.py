@@ -101,7 +101,7 @@ KEPT = "\b"
 """What starts a paragraph click shows as it is (not wrapped again)."""
 
 NO_LINE_START = set("，。、；：！？）」』》〕”’,.;:!?)]")
-"""Punctuation a line does not start with: it stays at the end of the line before."""
+"""Punctuation a line does not start with: the word before it goes to the next line too."""
 
 NO_LINE_END = set("（「『《〔“‘([")
 """Punctuation a line does not end with: it goes to the start of the next line."""
@@ -122,16 +122,20 @@ def wrapped(text: str, width: int) -> str:
 
 
 def _lines(paragraph: str, width: int) -> list[str]:
-    lines: list[str] = []
-    line = ""
+    """``paragraph`` filled greedily into lines of ``width`` cells; a line does not start
+    with a closing mark nor end with an opening one: the word before it goes along."""
+    lines: list[list[str]] = [[]]
     for token in re.findall(r"[^\s\u2e80-\uffef]+|\s+|.", " ".join(paragraph.split())):
-        if line and _cells(line + token) > width and token not in NO_LINE_START:
-            carried = line[-1] if line[-1] in NO_LINE_END and len(line) > 1 else ""
-            lines.append(line[: len(line) - len(carried)].rstrip())
-            line = carried + token.lstrip()
-        else:
-            line += token
-    return [*lines, line.rstrip()] if line.strip() else lines
+        line = lines[-1]
+        if line and _cells("".join(line) + token) > width:
+            carried = line.pop() if token in NO_LINE_START and len(line) > 1 else ""
+            if line and line[-1] in NO_LINE_END and len(line) > 1:
+                carried = line.pop() + carried
+            lines.append([carried] if carried else [])
+            if token.isspace():
+                continue
+        lines[-1].append(token)
+    return ["".join(line).strip() for line in lines if "".join(line).strip()]
 
 
 def _cells(text: str) -> int:

@@ -1,0 +1,174 @@
+"""``fiscalsync ... --help`` is Chinese by default (用法, 选项, 命令 and every command's text
+from :mod:`nodes.help_zh`), English with ``--lang en`` or an English locale; the catalogue
+covers every command and option of the command tree and names nothing else, and its
+examples are the English ones, verbatim."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from cli import cli
+from nodes import help_zh
+
+CHINESE = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None, "COLUMNS": "80"}
+ENGLISH = {"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None, "COLUMNS": "80"}
+
+
+def _tree(command: click.Command = cli, path: str = "") -> Iterator[tuple[str, click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _tree(sub, f"{path} {name}".strip())
+
+
+TREE = dict(_tree())
+
+
+def _options(path: str) -> list[click.Option]:
+    """The options of the command at ``path`` shown in its help, click's own included."""
+    command = TREE[path]
+    ctx = click.Context(command)
+    params = command.get_params(ctx)
+    return [p for p in params if isinstance(p, click.Option) and p.help and not p.hidden]
+
+
+def _name(option: click.Option) -> str:
+    return next((o for o in option.opts if o.startswith("--")), option.opts[0])
+
+
+def _examples(text: str) -> list[str]:
+    """The lines of the example paragraph of a help ``text``, under its heading."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    found = [p for p in paragraphs if p.startswith(("\b\nExample:", "\b\n示例："))]
+    assert len(found) == 1, text
+    return found[0].splitlines()[2:]
+
+
+def _help(*args: str, env: dict[str, str | None] = CHINESE) -> Result:
+    result = CliRunner(env=env).invoke(cli, [*args, "--help"], prog_name="fiscalsync")
+    assert result.exit_code == 0, result.output
+    assert result.exception is None and "Traceback" not in result.output
+    return result
+
+
+def _cells(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def test_every_command_and_option_has_its_chinese_help() -> None:
+    missing = [path for path in TREE if help_zh.command_help(path) is None]
+    missing += [
+        f"{path} {_name(option)}"
+        for path in TREE
+        for option in _options(path)
+        if help_zh.option_help(path, _name(option), option.help or "") is None
+    ]
+    assert missing == []
+    assert all(short and text for short, text in help_zh.COMMANDS.values())
+
+
+def test_the_catalogue_names_no_command_or_option_that_is_gone() -> None:
+    options = {(path, _name(option)) for path in TREE for option in _options(path)}
+    english = {option.help for path in TREE for option in _options(path)}
+    assert set(help_zh.COMMANDS) - set(TREE) == set()
+    assert set(help_zh.EPILOGS) - set(TREE) == set()
+    assert set(help_zh.OPTIONS) - options == set()
+    assert set(help_zh.SHARED) - english == set()
+
+
+@pytest.mark.parametrize("path", list(TREE), ids=lambda path: path or "fiscalsync")
+def test_each_chinese_example_is_the_english_one(path: str) -> None:
+    found = help_zh.command_help(path)
+    assert found is not None
+    assert _examples(found[1]) == _examples(TREE[path].help or "")
+
+
+def test_fiscalsync_help_is_chinese_by_default_and_english_by_locale() -> None:
+    chinese = _help().output
+    assert chinese.startswith("用法：fiscalsync [OPTIONS] COMMAND [ARGS]...")
+    for phrase in ("示例：", "选项:", "命令:", "显示此帮助并退出。", "显示版本并退出。",
+                   "节点目录（默认：$FISCALSYNC_HOME）。", "向下级下达指标，或用 --from 分解收到的指标。",
+                   "退出状态：", "  74  磁盘或文件系统故障"):  # fmt: skip
+        assert phrase in chinese
+    assert "    fiscalsync --home /srv/fiscalsync/410102 status\n" in chinese
+    assert "Usage:" not in chinese and "Options:" not in chinese and "Show this" not in chinese
+    english = _help(env=ENGLISH).output
+    assert english.startswith("Usage: fiscalsync [OPTIONS] COMMAND [ARGS]...")
+    assert "Exit status:" in english and "Show the version and exit." in english
+    assert "用法" not in english and "选项" not in english
+
+
+def test_allocate_help_is_chinese_by_default_english_with_lang_en_or_the_locale() -> None:
+    chinese = _help("allocate").output
+    assert chinese.startswith("用法：fiscalsync allocate [OPTIONS]")
+    for phrase in ("指标控制", "--allow-duplicate", "接收单位的节点代码（须为下级）。",
+                   "--type [general|shared|special"):  # fmt: skip
+        assert phrase in chinese
+    assert "[默认：annual]" in "".join(chinese.split())  # the note of click, in Chinese
+    example = (
+        "    fiscalsync --home /srv/fiscalsync/410000 allocate --to 410100 --amount 1234.56 \\\n"
+        '        --func 2050201 --econ 50201 --fund 111 --doc "豫财教〔2026〕12号"\n'
+    )
+    assert example in chinese
+    for english in (
+        _help("allocate", "--lang", "en").output,
+        _help("allocate", env=ENGLISH).output,
+    ):
+        assert english.startswith("Usage: fiscalsync allocate [OPTIONS]")
+        assert "Recipient node code (a descendant)." in english and "[default: annual]" in english
+        assert example in english and "接收单位" not in english
+    assert "接收单位" in _help("allocate", "--lang=zh", env=ENGLISH).output
+
+
+def test_backup_verify_help_is_chinese_by_default_english_with_lang_en_or_the_locale() -> None:
+    chinese = _help("--home", "/nowhere", "backup", "verify").output
+    assert chinese.startswith("用法：fiscalsync backup verify [OPTIONS]")
+    assert "不用任何密钥检查此处保管的备份（类似 restic check）。" in chinese
+    assert "同时读取每个对象并检查其哈希。" in chinese and "只列此节点的备份。" in chinese
+    example = "    fiscalsync --home /srv/fiscalsync/410000-dc backup verify --read-data\n"
+    assert example in chinese
+    lang_en = _help("backup", "verify", "--lang", "en").output
+    for english in (lang_en, _help("backup", "verify", env=ENGLISH).output):
+        assert "Check the backups kept here, without any key (like restic check)." in english
+        assert "Show this message and exit." in english and example in english
+        assert "备份" not in english
+
+
+def test_a_group_lists_its_commands_in_chinese() -> None:
+    chinese = _help("backup").output
+    assert "命令:" in chinese and "不用任何密钥检查此处保管的备份（类似 restic check）。" in chinese
+    assert "重新上传每个数据块（不复用以前的备份）。" in chinese
+
+
+@pytest.mark.parametrize("path", list(TREE), ids=lambda path: path or "fiscalsync")
+def test_chinese_help_lines_fit_the_terminal(path: str) -> None:
+    """Click counts characters; a Chinese one takes two cells. A line longer than the
+    terminal is an example or a value list, the same in English."""
+    english = _help(*path.split(), env=ENGLISH).output.splitlines()
+    verbatim = {line.strip() for line in english}
+    for line in _help(*path.split()).output.splitlines():
+        if line.strip() not in verbatim and not line.lstrip().startswith("--"):
+            assert _cells(line) <= 80, line
+
+
+def test_the_installed_command_shows_chinese_help_without_a_locale(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONIOENCODING": "utf-8"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli", "backup", "verify", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
+    assert shown.returncode == 0 and shown.stderr == ""
+    assert shown.stdout.startswith("用法：fiscalsync backup verify [OPTIONS]")
