@@ -76,7 +76,6 @@ CLICK: dict[str, str] = {
     "usage": "用法：",
     "options": "选项",
     "commands": "命令",
-    "arguments": "参数",
     "default": "默认：{default}",
     "env var": "环境变量：{var}",
     "required": "必填",
@@ -128,10 +127,14 @@ def _lines(paragraph: str, width: int) -> list[str]:
     for token in re.findall(r"[^\s\u2e80-\uffef]+|\s+|.", " ".join(paragraph.split())):
         line = lines[-1]
         if line and _cells("".join(line) + token) > width:
-            carried = line.pop() if token in NO_LINE_START and len(line) > 1 else ""
-            if line and line[-1] in NO_LINE_END and len(line) > 1:
-                carried = line.pop() + carried
-            lines.append([carried] if carried else [])
+            carried: list[str] = []
+            while token in NO_LINE_START and len(line) > 1:  # the word the mark closes
+                carried.insert(0, line.pop())
+                if carried[0] not in NO_LINE_START:
+                    break
+            if len(line) > 1 and line[-1] in NO_LINE_END:
+                carried.insert(0, line.pop())
+            lines.append(carried)
             if token.isspace():
                 continue
         lines[-1].append(token)

@@ -152,12 +152,14 @@ def test_a_group_lists_its_commands_in_chinese() -> None:
 @pytest.mark.parametrize("path", list(TREE), ids=lambda path: path or "fiscalsync")
 def test_chinese_help_lines_fit_the_terminal(path: str) -> None:
     """Click counts characters; a Chinese one takes two cells. A line longer than the
-    terminal is an example or a value list, the same in English."""
+    terminal is an example or a value list, the same in English. No line starts with a
+    closing mark or ends with an opening one."""
     english = _help(*path.split(), env=ENGLISH).output.splitlines()
     verbatim = {line.strip() for line in english}
     for line in _help(*path.split()).output.splitlines():
         if line.strip() not in verbatim and not line.lstrip().startswith("--"):
             assert _cells(line) <= 80, line
+            assert line.strip()[:1] not in "，。、；：）" and line.strip()[-1:] not in "（", line
 
 
 def test_the_installed_command_shows_chinese_help_without_a_locale(tmp_path: Path) -> None:
