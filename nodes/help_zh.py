@@ -15,8 +15,9 @@ Example command lines are kept verbatim, as are the ``\\b`` paragraphs click kee
 from __future__ import annotations
 
 import re
-import unicodedata
+import textwrap
 
+from nodes.fiscal.tabular import display_width
 from nodes.help_zh_fiscal import COMMANDS as FISCAL_COMMANDS
 from nodes.help_zh_fiscal import OPTIONS as FISCAL_OPTIONS
 from nodes.help_zh_nodes import COMMANDS as NODE_COMMANDS
@@ -33,6 +34,7 @@ __all__ = [
     "SHARED",
     "command_help",
     "option_help",
+    "usage",
     "wrapped",
 ]
 
@@ -116,22 +118,41 @@ def wrapped(text: str, width: int) -> str:
         if paragraph.startswith(KEPT) or not paragraph.strip():
             paragraphs.append(paragraph)
         else:
-            paragraphs.append("\n".join([KEPT, *_lines(paragraph, max(width, 20))]))
+            paragraphs.append("\n".join([KEPT, *_lines(paragraph, max(width, 10))]))
     return "\n\n".join(paragraphs)
+
+
+def usage(prog: str, args: str, width: int) -> str:
+    """The usage line of the command ``prog`` (``用法：fiscalsync init [OPTIONS] HOME``)
+    at most ``width`` cells wide, its ``args`` wrapped as click wraps them: under the
+    first, or below it when the line has no room; click would count 用法： as three."""
+    prefix = f"{CLICK['usage']}{prog} "
+    room = width - display_width(prefix)
+    if room >= 20:
+        indent = " " * display_width(prefix)
+        return prefix + f"\n{indent}".join(textwrap.wrap(args, room) or [""]) + "\n"
+    indent = " " * (display_width(CLICK["usage"]) + 4)
+    lines = textwrap.wrap(args, width, initial_indent=indent, subsequent_indent=indent)
+    return "\n".join([prefix.rstrip(), *lines]) + "\n"
 
 
 def _lines(paragraph: str, width: int) -> list[str]:
     """``paragraph`` filled greedily into lines of ``width`` cells; a line does not start
-    with a closing mark nor end with an opening one: the word before it goes along."""
+    with a closing mark nor end with an opening one: the word before it goes along. A word
+    longer than a line is cut, as click cuts it."""
     lines: list[list[str]] = [[]]
-    for token in re.findall(r"[^\s\u2e80-\uffef]+|\s+|.", " ".join(paragraph.split())):
+    words = re.findall(r"[^\s\u2e80-\uffef]+|\s+|.", " ".join(paragraph.split()))
+    cut = [w[i : i + width] for w in words for i in range(0, len(w), width)]
+    for token in cut:
         line = lines[-1]
-        if line and _cells("".join(line) + token) > width:
+        if line and display_width("".join(line) + token) > width:
             carried: list[str] = []
             while token in NO_LINE_START and len(line) > 1:  # the word the mark closes
                 carried.insert(0, line.pop())
                 if carried[0] not in NO_LINE_START:
                     break
+            if token in NO_LINE_START and not carried and len(line[-1]) > 1:  # a word alone
+                carried, line[-1] = [line[-1][-1]], line[-1][:-1]  # its last letter goes along
             if len(line) > 1 and line[-1] in NO_LINE_END:
                 carried.insert(0, line.pop())
             lines.append(carried)
@@ -139,7 +160,3 @@ def _lines(paragraph: str, width: int) -> list[str]:
                 continue
         lines[-1].append(token)
     return ["".join(line).strip() for line in lines if "".join(line).strip()]
-
-
-def _cells(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

@@ -287,7 +287,7 @@ PERIOD 为月份（2026-10）或其中的一旬（2026-10-D1、D2、D3），与 
 
 不给 --accept 时：向每个下达单位发送一份签名说明，列出从它收到的 YEAR 年度每条指标的可用余额；此后本节点不再对 YEAR 年度的指标支出或分解。一个节点要在它下达了 YEAR 年度指标的各下级节点之后结束（先县，后市），且其下达的内容仍在途时不能结束。
 
-给出 --accept CODE --doc 文号 时：收回 CODE 说明中的每项余额，并按 [year] close 的设置（"carry" 结转，默认；或 "recover" 收回），在一个事务内把每项余额重新下达为 YEAR+1 年度、指标类型为 结转 的指标，与原指标关联。
+给出 --accept CODE --doc 文号 时：收回 CODE 说明中的每项余额；[year] close 为 "carry"（结转，默认）时，在同一事务内把每项余额重新下达为 YEAR+1 年度、指标类型为 结转 的指标，并与原指标关联；为 "recover" 时只收回，不再下达。
 
 \b
 示例：
@@ -340,7 +340,7 @@ OPTIONS: dict[tuple[str, str], str] = {
     ("recover", "--amount"): "要收回的金额（元）。",
     ("recover", "--doc"): "收回的文号。",
     ("reconcile", "--with"): "要与之对账的下级节点。",
-    ("reconcile", "--full"): "由双方的记录重新计算其摘要。",
+    ("reconcile", "--full"): "由双方的记录重新计算其哈希摘要。",
     ("reconcile", "--wait"): "运行本地省级网络的同步轮次，直到对账完成。",
     ("reconcile show", "--all"): "改为列出全部对账。",
     ("reconcile show", "--format"): "table 在终端显示；csv、xlsx、json，或可打印的 html 对账单。",

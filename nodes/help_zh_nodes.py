@@ -487,6 +487,8 @@ FILE 是 CSV 文件，列为 codeset,year,code,name,parent,level。每一行错�
 
 OPTIONS: dict[tuple[str, str], str] = {
     ("", "--home"): "节点目录（默认：$FISCALSYNC_HOME）。",
+    ("", "--lang"): "所有命令以中文（默认）或英文显示帮助、输出和消息；"
+    "命令自己的 --lang（写在命令之后）优先。",
     ("init", "--node"): "本节点的代码，如 410102。",
     ("join", "--node"): "本节点的代码，如 410183。",
     ("join", "--topology"): "列有本节点的省级拓扑（由 'network add-node' 生成）。",
@@ -512,7 +514,7 @@ OPTIONS: dict[tuple[str, str], str] = {
         "network retire-node",
         "--ca",
     ): "不给 DIRECTORY 时：根 CA 目录（默认：node.toml 的 [revocation] ca）。",
-    ("network reconcile", "--full"): "由各方的记录重新计算其摘要。",
+    ("network reconcile", "--full"): "由各方的记录重新计算其哈希摘要。",
     ("network sync", "--until-quiet"): "重复同步轮次，直到没有在途内容。",
     ("network sync", "--max-rounds"): "运行这么多轮后停止。",
     ("pki init-root", "--province"): "省级代码，如 410000。",

@@ -6,6 +6,7 @@ examples are the English ones, verbatim."""
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 import unicodedata
@@ -53,8 +54,12 @@ def _examples(text: str) -> list[str]:
     return found[0].splitlines()[2:]
 
 
-def _help(*args: str, env: dict[str, str | None] = CHINESE) -> Result:
-    result = CliRunner(env=env).invoke(cli, [*args, "--help"], prog_name="fiscalsync")
+def _help(*args: str, env: dict[str, str | None] = CHINESE, width: int = 80) -> Result:
+    """The help of the command ``args`` on a terminal ``width`` cells wide (click reads
+    no COLUMNS under CliRunner: the width is given to the command's context)."""
+    result = CliRunner(env=env).invoke(
+        cli, [*args, "--help"], prog_name="fiscalsync", terminal_width=width
+    )
     assert result.exit_code == 0, result.output
     assert result.exception is None and "Traceback" not in result.output
     return result
@@ -62,6 +67,20 @@ def _help(*args: str, env: dict[str, str | None] = CHINESE) -> Result:
 
 def _cells(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _kept(path: str) -> set[str]:
+    """The lines of the Chinese help of ``path`` that click shows as they are (``\\b``
+    paragraphs: examples, the exit statuses), as it does in English."""
+    found = help_zh.command_help(path)
+    text = inspect.cleandoc(found[1] if found else "") + "\n\n" + help_zh.EPILOGS.get(path, "")
+    kept = [p for p in text.split("\n\n") if p.startswith("\b")]
+    return {line.strip() for p in kept for line in p.splitlines()}
+
+
+def _help_column(line: str) -> str:
+    """The help of an option's or a command's row, after its first column."""
+    return line.strip().split("  ", 1)[-1].strip() if "  " in line.strip() else line.strip()
 
 
 def test_every_command_and_option_has_its_chinese_help() -> None:
@@ -133,7 +152,7 @@ def test_backup_verify_help_is_chinese_by_default_english_with_lang_en_or_the_lo
     chinese = _help("--home", "/nowhere", "backup", "verify").output
     assert chinese.startswith("用法：fiscalsync backup verify [OPTIONS]")
     assert "不用任何密钥检查此处保管的备份（类似 restic check）。" in chinese
-    assert "同时读取每个对象并检查其哈希。" in chinese and "只列此节点的备份。" in chinese
+    assert "同时读取每个对象并检查其哈希。" in chinese and "只检查此节点的备份。" in chinese
     example = "    fiscalsync --home /srv/fiscalsync/410000-dc backup verify --read-data\n"
     assert example in chinese
     lang_en = _help("backup", "verify", "--lang", "en").output
@@ -149,28 +168,52 @@ def test_a_group_lists_its_commands_in_chinese() -> None:
     assert "重新上传每个数据块（不复用以前的备份）。" in chinese
 
 
+@pytest.mark.parametrize("width", [50, 80, 120])
 @pytest.mark.parametrize("path", list(TREE), ids=lambda path: path or "fiscalsync")
-def test_chinese_help_lines_fit_the_terminal(path: str) -> None:
+def test_chinese_help_lines_fit_the_terminal(path: str, width: int) -> None:
     """Click counts characters; a Chinese one takes two cells. A line longer than the
     terminal is an example or a value list, the same in English. No line starts with a
-    closing mark or ends with an opening one."""
-    english = _help(*path.split(), env=ENGLISH).output.splitlines()
-    verbatim = {line.strip() for line in english}
-    for line in _help(*path.split()).output.splitlines():
-        if line.strip() not in verbatim and not line.lstrip().startswith("--"):
-            assert _cells(line) <= 80, line
-            assert line.strip()[:1] not in "，。、；：）" and line.strip()[-1:] not in "（", line
+    closing mark or ends with an opening one, the rows of options and commands too
+    (their help, after the first column)."""
+    english = _help(*path.split(), env=ENGLISH, width=width).output.splitlines()
+    verbatim = {line.strip() for line in english} | _kept(path)
+    for line in _help(*path.split(), width=width).output.splitlines():
+        if line.strip() not in verbatim:
+            assert _cells(line) <= width, line
+            text = _help_column(line)
+            assert text[:1] not in "，。、；：）" and text[-1:] not in "（", line
 
 
-def test_the_installed_command_shows_chinese_help_without_a_locale(tmp_path: Path) -> None:
+def _installed(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command line ``args`` run as a program, without a locale, on a narrow terminal."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONIOENCODING": "utf-8"}
-    shown = subprocess.run(
-        [sys.executable, "-m", "cli", "backup", "verify", "--help"],
+    return subprocess.run(
+        list(args),
         capture_output=True,
         text=True,
-        env=env,
+        env={**env, "COLUMNS": "60"},
         cwd=Path(__file__).resolve().parent.parent,
         check=False,
     )
+
+
+def test_the_installed_command_shows_chinese_help_without_a_locale(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "fiscalsync"
+    shown = _installed(tmp_path, str(script), "backup", "verify", "--help")
     assert shown.returncode == 0 and shown.stderr == ""
     assert shown.stdout.startswith("用法：fiscalsync backup verify [OPTIONS]")
+    assert all(_cells(line) <= 60 for line in shown.stdout.splitlines()[2:8]), shown.stdout
+
+
+def test_python_m_cli_knows_every_command(tmp_path: Path) -> None:
+    shown = _installed(tmp_path, sys.executable, "-m", "cli", "year", "--help")
+    assert shown.returncode == 0 and shown.stderr == ""
+    assert "年终结转" in shown.stdout and "close" in shown.stdout
+
+
+def test_the_chinese_exit_statuses_are_the_english_ones() -> None:
+    def statuses(text: str) -> list[str]:
+        return re.findall(r"^ +(\d+) ", text, re.MULTILINE)
+
+    assert statuses(help_zh.EPILOGS[""]) == statuses(cli.epilog or "")
+    assert len(statuses(help_zh.EPILOGS[""])) >= 10
