@@ -5,6 +5,7 @@ examples are the English ones, verbatim."""
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import re
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import cli
-from nodes import help_zh
+from nodes import help_zh, help_zh_sources
 
 CHINESE = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None, "COLUMNS": "80"}
 ENGLISH = {"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None, "COLUMNS": "80"}
@@ -217,3 +218,44 @@ def test_the_chinese_exit_statuses_are_the_english_ones() -> None:
 
     assert statuses(help_zh.EPILOGS[""]) == statuses(cli.epilog or "")
     assert len(statuses(help_zh.EPILOGS[""])) >= 10
+
+
+def _translated() -> dict[str, str]:
+    """What each entry of the catalogue translates, by the name of the entry in
+    :data:`nodes.help_zh_sources.TRANSLATED`: the first 8 hex digits of the SHA-256 of
+    the English text (a command's help, its epilog, an option's help)."""
+    found: dict[str, str] = {}
+    for path, command in TREE.items():
+        here = f"fiscalsync {path}".strip()
+        if path in help_zh.COMMANDS:
+            found[here] = command.help or ""
+        if path in help_zh.EPILOGS:
+            found[f"{here} (epilog)"] = command.epilog or ""
+        for option in _options(path):
+            if (path, _name(option)) in help_zh.OPTIONS:
+                found[f"{here} {_name(option)}"] = option.help or ""
+    return {name: hashlib.sha256(text.encode()).hexdigest()[:8] for name, text in found.items()}
+
+
+def test_each_chinese_entry_translates_the_english_of_today() -> None:
+    """An English help changed since its Chinese was written: the Chinese is revisited,
+    then the new hash written down (``python tests/test_help_zh.py`` prints them all)."""
+    now, then = _translated(), help_zh_sources.TRANSLATED
+    stale = [
+        f"{name!r}: the English changed; revisit its Chinese in nodes/help_zh_*.py, then "
+        f"write {name!r}: {digest!r} in nodes/help_zh_sources.py"
+        for name, digest in now.items()
+        if then.get(name) != digest
+    ]
+    stale += [
+        f"{name!r}: no such entry; remove it from nodes/help_zh_sources.py"
+        for name in then.keys() - now.keys()
+    ]
+    assert stale == [], "\n".join(stale)
+
+
+if __name__ == "__main__":
+    print("TRANSLATED: dict[str, str] = {")
+    for name, digest in _translated().items():
+        print(f"    {name!r}: {digest!r},")
+    print("}")
