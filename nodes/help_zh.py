@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import textwrap
 
-from nodes.fiscal.tabular import display_width
 from nodes.help_zh_fiscal import COMMANDS as FISCAL_COMMANDS
 from nodes.help_zh_fiscal import OPTIONS as FISCAL_OPTIONS
 from nodes.help_zh_nodes import COMMANDS as NODE_COMMANDS
@@ -25,6 +24,7 @@ from nodes.help_zh_nodes import EXIT_STATUS
 from nodes.help_zh_nodes import OPTIONS as NODE_OPTIONS
 from nodes.help_zh_service import COMMANDS as SERVICE_COMMANDS
 from nodes.help_zh_service import OPTIONS as SERVICE_OPTIONS
+from nodes.labels import display_width
 
 __all__ = [
     "CLICK",

@@ -38,7 +38,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from nodes.labels import said
+from nodes.labels import display_width, said
 from schema.types import format_yuan
 from sync.errors import InputError, RowsRefused, StorageError
 from sync.files import atomic_file
@@ -48,7 +48,7 @@ __all__ = [
     "Row",
     "Sheet",
     "Table",
-    "display_width",
+    "display_width",  # from nodes.labels: the terminal cells of a text, for columns
     "open_table",
     "read_table",
     "first_problems",
@@ -502,14 +502,6 @@ def _text_lines(
     yield "  ".join("-" * width for width in widths)
     for cells in rows:
         yield line(cells)
-
-
-def display_width(text: str) -> int:
-    """How many terminal cells ``text`` takes: a CJK character two, a combining mark none."""
-    return sum(
-        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
-        for char in text
-    )
 
 
 def _integer(column: Column, value: object) -> int:
