@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import getpass
+import inspect
 import json
 import os
 import re
 import sys
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
@@ -26,6 +27,7 @@ from nodes import (
     Node,
     NodeHome,
     agent,
+    help_zh,
     hosting,
     init_network,
     init_node,
@@ -172,11 +174,125 @@ class _SaysMisuse:
         return list(ctx.args)
 
 
-class _Command(_SaysMisuse, click.Command):
-    """A command whose misuse is said in the operator's language (:class:`_SaysMisuse`)."""
+class _SaysHelp:
+    """A command whose ``--help`` is in the operator's language: Chinese by default, from
+    the catalogue :mod:`nodes.help_zh` (its text, options, commands and click's own words),
+    English as written here with ``--lang en`` or an English locale. ``--help`` is eager,
+    read before ``--lang``: the language is the command line's as written, else the
+    locale's (:func:`_help_language`). What the catalogue lacks stays English.
+
+    ``--help --lang en`` shows the help in English even on a command that has no
+    ``--lang`` of its own (its output then takes ``fiscalsync --lang en CMD``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser takes the words of args as it reads them
+        if ctx.parent is None:  # the command line, for the help's language: before --help
+            ctx.meta.setdefault(ARGS_META, given)
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc, no-any-return]
+        except click.NoSuchOption as exc:
+            asked = set(given[: given.index("--")] if "--" in given else given)
+            if exc.option_name != "--lang" or not asked & set(ctx.help_option_names):
+                raise
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit()
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if _help_language() != "zh":
+            return super().format_usage(ctx, formatter)  # type: ignore[misc, no-any-return]
+        pieces = self.collect_usage_pieces(ctx)  # type: ignore[attr-defined]
+        formatter.write(help_zh.usage(ctx.command_path, " ".join(pieces), formatter.width))
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        found = help_zh.command_help(_help_path(ctx)) if _help_language() == "zh" else None
+        if found is None:
+            return super().format_help_text(ctx, formatter)  # type: ignore[misc, no-any-return]
+        _write_help_text(formatter, found[1])
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        found = help_zh.EPILOGS.get(_help_path(ctx)) if _help_language() == "zh" else None
+        if found is None:
+            return super().format_epilog(ctx, formatter)  # type: ignore[misc, no-any-return]
+        _write_help_text(formatter, found)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if _help_language() != "zh":
+            return super().format_options(ctx, formatter)  # type: ignore[misc, no-any-return]
+        path = _help_path(ctx)
+        params = self.get_params(ctx)  # type: ignore[attr-defined]
+        rows = [_option_row(ctx, path, p) for p in params if isinstance(p, click.Option)]
+        if any(rows):
+            _write_rows(formatter, help_zh.CLICK["options"], [r for r in rows if r is not None])
+        if isinstance(self, click.Group):
+            names = [n for n in self.list_commands(ctx) if not self.commands[n].hidden]
+            shown = [(n, _short_help(path, n, self.commands[n])) for n in names]
+            if shown:
+                _write_rows(formatter, help_zh.CLICK["commands"], shown)
 
 
-class _Group(_SaysMisuse, click.Group):
+def _help_language() -> str:
+    """The language of ``--help``: the command line's as written (``--lang`` of the
+    command asked about, read before a group's default), else the locale's."""
+    ctx = click.get_current_context(silent=True)
+    written = _written_language(ctx.meta.get(ARGS_META, ())) if ctx is not None else None
+    return written or _current_language()
+
+
+def _help_path(ctx: click.Context) -> str:
+    """The path of the command of ``ctx`` below ``fiscalsync`` (``"backup verify"``)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def _write_help_text(formatter: click.HelpFormatter, text: str) -> None:
+    formatter.write_paragraph()
+    with formatter.indentation():
+        width = formatter.width - formatter.current_indent
+        formatter.write_text(help_zh.wrapped(inspect.cleandoc(text), width))
+
+
+def _write_rows(formatter: click.HelpFormatter, title: str, rows: list[tuple[str, str]]) -> None:
+    """A section of help listing ``rows`` (options, commands), the text of each broken
+    into lines by terminal cells, at the width click gives it."""
+    first_column = min(max(len(first) for first, _ in rows), 30) + 2
+    width = formatter.width - first_column - 2
+    with formatter.section(title):
+        formatter.write_dl([(first, help_zh.wrapped(text, width)) for first, text in rows])
+
+
+def _short_help(path: str, name: str, command: click.Command) -> str:
+    """The line of the command ``name`` in the list of its group at ``path``."""
+    found = help_zh.command_help(f"{path} {name}".strip())
+    return found[0] if found is not None else command.get_short_help_str()
+
+
+def _option_row(ctx: click.Context, path: str, option: click.Option) -> tuple[str, str] | None:
+    """The line of ``option`` in the help of the command at ``path``, in Chinese: its help
+    from the catalogue, and what click adds to it (default, required) in Chinese words."""
+    record = option.get_help_record(ctx)
+    name = next((o for o in option.opts if o.startswith("--")), option.opts[0])
+    chinese = help_zh.option_help(path, name, option.help) if option.help else ""
+    if record is None or chinese is None:
+        return record
+    words, extra = help_zh.CLICK, option.get_help_extra(ctx)
+    notes = [words["env var"].format(var=", ".join(extra["envvars"]))] if "envvars" in extra else []
+    notes += [words["default"].format(default=extra["default"])] if "default" in extra else []
+    notes += [extra["range"]] if "range" in extra else []
+    notes += [words["required"]] if "required" in extra else []
+    if notes:
+        chinese = f"{chinese}  [{words['separator'].join(notes)}]".lstrip()
+    return record[0], chinese
+
+
+class _Command(_SaysHelp, _SaysMisuse, click.Command):
+    """A command whose misuse is said in the operator's language (:class:`_SaysMisuse`),
+    and its help (:class:`_SaysHelp`)."""
+
+
+class _Group(_SaysHelp, _SaysMisuse, click.Group):
     """Lists commands in declared order and translates our errors into :class:`Failure`."""
 
     command_class = _Command
@@ -222,6 +338,9 @@ def _misuse(exc: click.UsageError, command: str, args: Sequence[str], extra: lis
     it did not take ``extra``), said by key from what it names, with a hint to its help."""
     lang = _current_language(args)
     hint = said("usage_hint", command=command)
+    if isinstance(exc, click.NoSuchOption) and exc.option_name == "--lang":  # the root's
+        below = command.removeprefix("fiscalsync").strip()
+        hint = said("usage_lang_first_hint", lang=_written_language(args) or lang, command=below)
     return Failure(_misuse_said(exc, args, extra), hint, code=exc.exit_code, lang=lang)
 
 
@@ -359,14 +478,9 @@ def _writing(
         yield node
 
 
-def _cells(text: str) -> int:
-    """How many terminal cells ``text`` takes: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _pad(text: str, width: int) -> str:
     """Left-align text in a terminal column; CJK characters take two cells."""
-    return text + " " * max(width - _cells(text), 1)
+    return text + " " * max(width - tabular.display_width(text), 1)
 
 
 def _describe(spec: NodeSpec | None, words: dict[str, str]) -> str:
@@ -382,6 +496,15 @@ def _describe(spec: NodeSpec | None, words: dict[str, str]) -> str:
     envvar="FISCALSYNC_HOME",
     help=HOME_OPTION_HELP,
 )
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _every_command_language(ctx, value),
+    help="Chinese (中文, the default) or English for every command: its help, output and "
+    "messages; a command's own --lang, written after it, has the last word.",
+)
 @click.version_option(package_name="fiscalsync")
 def cli(home: Path | None) -> None:
     """fiscalsync: province → city → county sync of budget appropriations (预算指标),
@@ -394,9 +517,19 @@ def cli(home: Path | None) -> None:
     """
 
 
+def _every_command_language(ctx: click.Context, value: str | None) -> None:
+    """``fiscalsync --lang``: the language of the command below it and of its errors
+    (``ctx.meta`` is shared by every context of a command line)."""
+    if value is not None:
+        ctx.meta[LANG_META] = value
+
+
 def _chosen_language(ctx: click.Context, _param: Any, value: str | None) -> str:
-    """The language of a command's output, kept for its error messages too."""
-    ctx.meta[LANG_META] = value or _locale_language()
+    """The language of a command's output, kept for its error messages too: its own
+    ``--lang``, else ``fiscalsync --lang``, else the one written on the command line (a
+    group's ``--lang`` is read before its command's), else the locale's."""
+    written = _written_language(ctx.meta.get(ARGS_META, ()))
+    ctx.meta[LANG_META] = value or ctx.meta.get(LANG_META) or written or _locale_language()
     return str(ctx.meta[LANG_META])
 
 
@@ -452,13 +585,34 @@ def _current_language(args: Sequence[str] = ()) -> str:
 
 
 def _written_language(args: Sequence[str]) -> str | None:
-    """The language a command line names (``--lang en``, ``--lang=zh``), if one."""
+    """The language a command line names (``--lang en``, ``--lang=zh``), if one: the last
+    one written, as click keeps. A ``--lang`` right after an option that takes a value on
+    some command (``--memo --lang``) is that option's value, and not read; nor is
+    anything after ``--``."""
+    found = None
     for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if index and args[index - 1] in _options_with_values():
+            continue
         value = args[index + 1] if arg == "--lang" and index + 1 < len(args) else None
         value = arg.split("=", 1)[1] if arg.startswith("--lang=") else value
-        if value in LANGUAGES:
-            return value
-    return None
+        found = value if value in LANGUAGES else found
+    return found
+
+
+@functools.cache
+def _options_with_values() -> frozenset[str]:
+    """The names of the options that take a value, on any command of ``fiscalsync``."""
+    commands: list[click.Command] = [cli]
+    names: set[str] = set()
+    for command in commands:
+        if isinstance(command, click.Group):
+            commands.extend(command.commands.values())
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.is_flag and not param.count:
+                names.update(param.opts)
+    return frozenset(names)
 
 
 def _in_language(text: Said) -> str:
@@ -589,7 +743,7 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
             words["st.spool_value"].format(size=f"{report.spool_bytes / 1e6:.1f} MB"),
         ),
     ]
-    width = max(_cells(words[key]) for key, _ in rows) + 1
+    width = max(tabular.display_width(words[key]) for key, _ in rows) + 1
     for key, value in rows:
         click.echo(f"{_pad(words[key], width)}{value}")
     if report.schema_revision == report.schema_head or report.alerts:
@@ -1729,7 +1883,7 @@ def quarantine_show(ctx: click.Context, entry_id: int, lang: str) -> None:
         "released_at",
         "dropped_at",
     )
-    width = max(_cells(words[f"q.{key}"]) for key in keys_shown) + 2
+    width = max(tabular.display_width(words[f"q.{key}"]) for key in keys_shown) + 2
     for key in keys_shown:
         value = e._mapping[key]
         if isinstance(value, datetime):
@@ -4294,10 +4448,6 @@ def main(argv: Sequence[str] | None = None) -> Any:
     return cli.main(args=list(argv) if argv is not None else None, prog_name="fiscalsync")
 
 
-if __name__ == "__main__":
-    main()
-
-
 # --- year-end close (年终结转) ---
 
 
@@ -4329,9 +4479,10 @@ def year_close(
     broken down here. A node closes after the nodes it issued YEAR's appropriations to
     (counties first, then their city), and not while what it issued is in flight.
 
-    With --accept CODE --doc 文号: recover every balance CODE stated and, as [year] close
-    says ("carry", the default, or "recover"), issue each again as an appropriation of
-    YEAR+1 of 指标类型 结转, linked to the old one, all in one transaction.
+    With --accept CODE --doc 文号: recover every balance CODE stated; when [year] close
+    is "carry" (the default), issue each again, in the same transaction, as an
+    appropriation of YEAR+1 of 指标类型 结转, linked to the old one; when "recover",
+    only recover it.
 
     \b
     Example:
@@ -4418,3 +4569,7 @@ def year_list(
         for c in found
     ]
     _emit(columns, rows, fmt, output, title="year closes", empty=words["y.empty"])
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ its keys and values and never goes through here.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "LANGUAGES",
     "Named",
     "Said",
+    "display_width",
     "joined",
     "vouched",
     "labels",
@@ -171,3 +173,11 @@ def say(words: dict[str, str], family: str, value: object) -> str:
 
 
 """Words of the listings and messages outside reports (the same keys in each language)."""
+
+
+def display_width(text: str) -> int:
+    """How many terminal cells ``text`` takes: a CJK character two, a combining mark none."""
+    return sum(
+        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        for char in text
+    )

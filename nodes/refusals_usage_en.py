@@ -10,6 +10,8 @@ __all__ = ["USAGE"]
 
 USAGE: dict[str, str] = {
     "m.usage_hint": "see '{command} --help'",
+    "m.usage_lang_first_hint": "--lang goes before the command: 'fiscalsync --lang {lang} "
+    "{command}'",
     "m.usage_missing_option": "Missing option {name}.",
     "m.usage_missing_argument": "Missing argument {name}.",
     "m.usage_missing_parameter": "Missing parameter {name}.",

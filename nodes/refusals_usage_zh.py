@@ -7,6 +7,7 @@ __all__ = ["USAGE"]
 
 USAGE: dict[str, str] = {
     "m.usage_hint": "用 {command} --help 查看用法",
+    "m.usage_lang_first_hint": "--lang 要写在命令之前：fiscalsync --lang {lang} {command}",
     "m.usage_missing_option": "缺少选项 {name}",
     "m.usage_missing_argument": "缺少参数 {name}",
     "m.usage_missing_parameter": "缺少参数 {name}",

@@ -11,6 +11,9 @@ from click.testing import CliRunner
 
 from cli import cli
 
+ENGLISH = {"LANG": "en_US.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+"""The English help these tests read (Chinese is the default: see test_help_zh)."""
+
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
@@ -37,7 +40,7 @@ def test_the_command_tree_is_not_empty() -> None:
 
 @pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
 def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
-    result = CliRunner().invoke(cli, [*path, "--help"])
+    result = CliRunner(env=ENGLISH).invoke(cli, [*path, "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.output
     examples = re.sub(r"--home \S+ ", "", result.output)
@@ -50,7 +53,7 @@ def test_every_command_is_in_the_readme(path: tuple[str, ...]) -> None:
 
 
 def test_top_level_help_lists_the_exit_statuses() -> None:
-    result = CliRunner().invoke(cli, ["--help"])
+    result = CliRunner(env=ENGLISH).invoke(cli, ["--help"])
     assert "Exit status:" in result.output
     listed = {
         line.split()[0]

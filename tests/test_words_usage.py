@@ -96,7 +96,8 @@ def test_the_language_is_read_wherever_it_is_given() -> None:
 def test_help_and_a_bare_group_still_show_the_help() -> None:
     assert _run("codes", "import", "--help").exit_code == 0
     bare = _run("codes")
-    assert bare.exit_code == 2 and "Usage: fiscalsync codes" in bare.output
+    assert bare.exit_code == 2 and "用法：fiscalsync codes" in bare.output
+    assert "Usage: fiscalsync codes" in _run("codes", env=ENGLISH).output
 
 
 def test_a_message_of_thousands_of_parts_is_said_in_either_language() -> None:

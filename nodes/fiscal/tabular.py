@@ -38,7 +38,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from nodes.labels import said
+from nodes.labels import display_width, said
 from schema.types import format_yuan
 from sync.errors import InputError, RowsRefused, StorageError
 from sync.files import atomic_file
@@ -48,6 +48,7 @@ __all__ = [
     "Row",
     "Sheet",
     "Table",
+    "display_width",  # from nodes.labels: the terminal cells of a text, for columns
     "open_table",
     "read_table",
     "first_problems",
@@ -406,7 +407,7 @@ def render_text(columns: Sequence[Column], rows: Rows) -> str:
     Amounts are grouped by thousands for the eye (1,234,567.89); files keep them plain."""
     table = [[column.label for column in columns]]
     table.extend(_shown(columns, row) for row in rows)
-    widths = [max(_display_width(line[i]) for line in table) for i in range(len(columns))]
+    widths = [max(display_width(line[i]) for line in table) for i in range(len(columns))]
     return "\n".join(_text_lines(columns, widths, table))
 
 
@@ -415,7 +416,7 @@ def write_text(stream: IO[str], columns: Sequence[Column], rows: Callable[[], Ro
     memory: ``rows()`` is read once (one snapshot, its total row with the rows it sums),
     its cells kept in a scratch file while the widths are measured, then laid out from
     there. Return how many rows were written; none writes nothing."""
-    widths = [_display_width(column.label) for column in columns]
+    widths = [display_width(column.label) for column in columns]
     count = 0
     with tempfile.TemporaryFile("w+", encoding="utf-8") as scratch:
         read = iter(rows())
@@ -424,7 +425,7 @@ def write_text(stream: IO[str], columns: Sequence[Column], rows: Callable[[], Ro
                 cells = _shown(columns, row)
                 count += 1
                 widths = [
-                    max(width, _display_width(cell))
+                    max(width, display_width(cell))
                     for width, cell in zip(widths, cells, strict=True)
                 ]
                 scratch.write(json.dumps(cells, ensure_ascii=False) + "\n")
@@ -489,7 +490,7 @@ def _text_lines(
     def line(cells: Sequence[str]) -> str:
         padded = []
         for cell, width, flush_right in zip(cells, widths, right, strict=True):
-            gap = " " * max(width - _display_width(cell), 0)
+            gap = " " * max(width - display_width(cell), 0)
             padded.append(gap + cell if flush_right else cell + gap)
         return "  ".join(padded).rstrip()
 
@@ -498,13 +499,6 @@ def _text_lines(
     yield "  ".join("-" * width for width in widths)
     for cells in rows:
         yield line(cells)
-
-
-def _display_width(text: str) -> int:
-    return sum(
-        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
-        for char in text
-    )
 
 
 def _integer(column: Column, value: object) -> int:
@@ -575,7 +569,7 @@ def _write_xlsx(
     sheet = book.create_sheet(_sheet_title(title))
     for number, column in enumerate(columns, 1):
         least = 14 if column.kind == "money" else 10
-        width = min(max(_display_width(column.label) + 2, least), 60)
+        width = min(max(display_width(column.label) + 2, least), 60)
         sheet.column_dimensions[get_column_letter(number)].width = width
     sheet.freeze_panes = f"A{len(heading) + 2}"
     bold = Font(bold=True)
