@@ -94,6 +94,7 @@ fiscalsync：省→市→县三级同步预算指标、回执、报表和上下�
 \b
 示例：
   fiscalsync topology check config/topologies/henan.toml
+  fiscalsync topology check config/topologies/henan.toml --lang en
 """,
     ),
     "network": (

@@ -29,7 +29,7 @@ TRANSLATED: dict[str, str] = {
     "fiscalsync db": "3c2a4130",
     "fiscalsync db upgrade": "cab89a89",
     "fiscalsync topology": "465d5584",
-    "fiscalsync topology check": "ec510634",
+    "fiscalsync topology check": "686a10f5",
     "fiscalsync network": "bf33eb17",
     "fiscalsync network init": "7d39c3db",
     "fiscalsync network init --db-url-template": "3eecb962",
