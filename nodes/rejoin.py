@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from nodes import keys, rejoin_request
 from nodes.capabilities import REJOINED
@@ -90,7 +91,17 @@ if TYPE_CHECKING:
     from nodes.exchange import Exchange
     from nodes.node import Node
 
-__all__ = ["KIND", "Rejoining", "answer", "finish", "in_progress", "rejoining", "take"]
+__all__ = [
+    "KIND",
+    "Rejoining",
+    "answer",
+    "asking",
+    "finish",
+    "in_progress",
+    "rejoining",
+    "require_joined",
+    "take",
+]
 
 PIECE = 6 * 1024 * 1024
 EPOCH = re.compile(r"[0-9a-f]{32}")
@@ -133,12 +144,12 @@ def in_progress(node: Node) -> bool:
         return asking(conn)
 
 
-def asking(conn: Any) -> bool:
+def asking(conn: Connection) -> bool:
     """:func:`in_progress`, in the caller's transaction."""
     return conn.execute(_ANY_PEER).first() is not None
 
 
-def require_joined(conn: Any, me: str) -> None:
+def require_joined(conn: Connection, me: str) -> None:
     """Refuse to record anything new while the node rejoins (in the writer's transaction)."""
     if asking(conn):
         raise InputError(said("rejoining_wait", code=me), hint=said("rejoining_wait_hint"))

@@ -738,7 +738,7 @@ def test_a_node_unchanged_is_checked_again_when_a_peer_it_names_changed() -> Non
     check_step(states, {}, states, 0, passed=passed)
     check_step(states, dict(states), states, 0, passed=passed)  # nothing changed: passes
 
-    forked, _same = _took_from("410000", "410100", "c2")
+    forked, _unchanged = _took_from("410000", "410100", "c2")
     again = {"410000": forked, "410100": recipient}
     with pytest.raises(Violation, match="no fork"):
         check_step(again, {"410100": recipient}, ["410100"], 0, passed=passed)

@@ -181,6 +181,8 @@ def _against(args: argparse.Namespace) -> int:
         cpu,
         args.seeds,
     )
+    if not cpu[args.against] or not spent["this checkout"]:
+        raise SystemExit("nothing was played: give --seeds 1 or more")
     base = spent[args.against]
     ratio = cpu["this checkout"] / cpu[args.against]
     print(
