@@ -27,6 +27,10 @@ LEAF_DIGITS = (3, 5, 7, 9)
 """Lengths of classification codes a leaf may have: 类, 款, 项, 目."""
 CODESET = {"expenditure": "func", "revenue": "revenue"}
 
+# The rank of a line's code as refusals name it, in Chinese in either language (``款
+# 20502``): looked up once, not for each line described.
+_RANKS = {grade: labels("zh")[grade] for grade in ("class", "subclass", "item", "subitem")}
+
 
 @dataclass(frozen=True)
 class ReportLine:
@@ -64,7 +68,7 @@ class ReportLine:
         section = named("direction", self.section)
         if self.level == TOTAL:
             return said("rep_line_total", section=section)
-        rank = labels("zh")[self.grade]
+        rank = _RANKS[self.grade]
         key = "rep_line_subtotal" if self.is_subtotal else "rep_line"
         return said(key, section=section, rank=rank, code=self.code)
 
@@ -205,7 +209,11 @@ def check_lines(
         problem = _shape_problem(line)
         if problem is not None:
             section = named("direction", line.section)
-            named_as = said("rep_line_named", section=section, code=line.code or "total")
+            named_as = (
+                said("rep_line_named", section=section, code=line.code)
+                if line.code
+                else said("rep_line_named_total", section=section)
+            )
             raise InputError(said("rows_at", where=named_as, what=problem))
         key = (line.section, line.level, line.code)
         if key in held:
