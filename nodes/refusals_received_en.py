@@ -93,6 +93,7 @@ RECEIVED: dict[str, str] = {
     "m.rep_line": "{section} {rank} {code}",
     "m.rep_line_subtotal": "{section} {rank} {code} (subtotal)",
     "m.rep_line_named": "report line {section} {code}",
+    "m.rep_line_named_total": "report line {section} total",
     "m.rep_section_bad": "section {section!r} is neither revenue nor expenditure",
     "m.rep_amount_bad": "{column} {amount!r} is not a whole number of fen",
     "m.rep_total_code": "a total line has no code, not {code!r}",
@@ -125,7 +126,6 @@ RECEIVED: dict[str, str] = {
     # who may send what to whom (nodes/policy.py): a change-set refused on arrival
     "m.policy_to_itself": "{origin} cannot send a change-set to itself",
     "m.policy_refused": "{kind} from {origin} to {recipient} refused: {why}",
-    "m.policy_none": "",
     "m.policy_appropriation": "only an ancestor issues appropriations; {origin} is not above "
     "{recipient}",
     "m.policy_copy": "only an ancestor sends copies (抄送); {origin} is not above {recipient}",

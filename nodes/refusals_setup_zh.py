@@ -58,7 +58,7 @@ SETUP: dict[str, str] = {
     "m.settings_held_days": "{path}：[relay] held_days 须为 1 到 3650",
     # the data wall's logins (nodes/logins.py)
     "m.login_name_bad": "用户名 {name!r} 为空或含有 ':' 或空格",
-    "m.login_password_short": "密码短于 {least} 个字符",
+    "m.login_password_short": "密码少于 {least} 个字符",
     "m.logins_unreadable": "无法读取登录文件 {path}：{error}",
     "m.logins_line_bad": "{path} 第 {number} 行：不是 'name:scrypt$n$r$p$salt$hash' 格式",
     "m.logins_line_bad_hint": "用 'fiscalsync serve-password NAME' 写出各行",
@@ -69,7 +69,7 @@ SETUP: dict[str, str] = {
     "m.regions_row_bad": "{path}:{number}：应为 'code<TAB>name'，实为 {row!r}",
     # service units (nodes/service.py)
     "m.service_not_absolute": "节点目录和 fiscalsync 可执行文件须为绝对路径",
-    "m.service_home_hidden": "节点目录 {home} 位于 {hidden} 之下，服务单元对服务隐藏该位置",
+    "m.service_home_hidden": "节点目录 {home} 在 {hidden} 之下，而服务单元让服务看不到 {hidden}",
     "m.service_home_volatile": "节点目录 {home} 位于 {volatile} 之下，每次重启都会被清空",
     "m.service_home_move_hint": "把节点目录移到 /srv 或 /var/lib 之下（用 fiscalsync restore 或复制）",
     "m.service_user_bad": "{user!r} 不是用户名",

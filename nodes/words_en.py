@@ -188,6 +188,9 @@ LISTINGS: dict[str, str] = {
     "kind.rejoin": "rejoin",
     "kind.backup": "backup",
     "kind.yearclose": "year close",
+    "field_type.int": "int",
+    "field_type.str": "str",
+    "field_type.bool": "bool",
     "verdict.applied": "applied",
     "verdict.duplicate": "duplicate",
     "verdict.rejected": "rejected",
@@ -434,6 +437,8 @@ LISTINGS: dict[str, str] = {
     "m.ck_chain_gaps": "seq {gaps} missing (the head is at seq {head})",
     "m.ck_chain_head": "the head is at seq {head} ({head_id}) but the last change-set is seq "
     "{last} ({last_id})",
+    "m.ck_chain_no_prev": "(none)",
+    "m.ck_chain_no_id": "none",
     "m.ck_chain_state": "the head's state digest does not replay from the ids and verdicts",
     "m.ck_q_file_gone": "its file {file} is gone",
     "m.ck_act_q_drop": "drop the entry: 'fiscalsync quarantine drop {id}' (the origin's retransmission heals the channel)",

@@ -131,8 +131,8 @@ def test_only_an_appropriation_received_here_can_be_broken_down(province: Networ
     ("code", "to", "why"),
     [
         ("410102", "410100", "只有上级可以下达指标"),
-        ("410100", "410322", "410100 不在 410322 之上"),
-        ("410100", "410181", "410100 不在 410181 之上"),
+        ("410100", "410322", "410100 不是 410322 的上级"),
+        ("410100", "410181", "410100 不是 410181 的上级"),
     ],
 )
 def test_only_down_the_tree(province: Network, code: str, to: str, why: str) -> None:

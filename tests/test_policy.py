@@ -88,3 +88,20 @@ def test_a_moved_county_states_its_year_to_its_former_parent_too(province: Any) 
     check_send(after, "410122", "410000", "yearclose")
     with pytest.raises(NotAuthorized):
         check_send(after, "410122", "410102", "yearclose")
+
+
+@pytest.mark.parametrize(("origin", "recipient", "kind"), ALLOWED)
+def test_a_send_allowed_says_nothing(
+    monkeypatch: pytest.MonkeyPatch, origin: str, recipient: str, kind: str
+) -> None:
+    """What is allowed builds no refusal: this runs for every line issued, every
+    change-set checked (a refusal said for each cost several times the check)."""
+    import nodes.policy
+
+    def unsaid(*args: object, **values: object) -> None:
+        raise AssertionError(f"a refusal said for an allowed {kind}: {args}")
+
+    monkeypatch.setattr(nodes.policy, "said", unsaid)
+    monkeypatch.setattr(nodes.policy, "named", unsaid)
+    check_send(DEMO, origin, recipient, kind)
+    check_send(DEMO, origin, recipient, "rejoin")

@@ -261,7 +261,7 @@ def test_bad_requests_are_refused_with_a_clear_error(province: Network) -> None:
     assert aside.exit_code == 3
     assert (
         "410100 既未向 410322 下达指标，也不向其报送报表：拒收 410100 发往 410322 的指标变更集："
-        "只有上级可以下达指标；410100 不在 410322 之上" in aside.stderr
+        "只有上级可以下达指标；410100 不是 410322 的上级" in aside.stderr
     )
     aside = run(province, "410100", "reconcile", "--with", "410322", "--lang", "en")
     assert aside.exit_code == 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -135,6 +136,20 @@ def test_the_english_of_refusals_said_by_key_is_the_text_receipts_signed_before(
             said("rep_line_twice", line=line.describe()),
         ),
         (
+            "report line expenditure total",
+            said("rep_line_named_total", section=named("direction", "expenditure")),
+        ),
+        (
+            f"line operation {number}: 'budget' must be a int, not '5'",
+            said(
+                "rep_field_kind",
+                where=said("rep_line_op", number=number),
+                key="budget",
+                kind=named("field_type", "int"),
+                value="5",
+            ),
+        ),
+        (
             "a revocation change-set carries exactly one {'pem': ...} operation",
             said("revocation_one_pem"),
         ),
@@ -155,9 +170,46 @@ def test_the_english_of_refusals_said_by_key_is_the_text_receipts_signed_before(
         ),
     ]
     for before, now in pairs:
-        assert str(now) == before
-        assert now.said_in(labels("en")) == before  # what --lang en shows
+        assert str(now) == before  # the English a receipt signs, byte for byte
+        # --lang en shows the same words here: no value these name has an English label
+        # other than the value itself (see the next test for one that has)
+        assert now.said_in(labels("en")) == before
         assert now.said_in(labels("zh")) != before  # and the Chinese is another text
+
+
+def test_english_shown_names_a_value_by_its_label_and_the_signed_text_by_the_value() -> None:
+    """A value named in a message (:func:`nodes.labels.named`) is in the signed English
+    text as the value itself (``yearclose``), and shown with ``--lang en`` by its English
+    label (``year close``); the two differ where the label is not the value."""
+    refused = said(
+        "policy_refused",
+        kind=named("kind", "yearclose"),
+        origin="410000",
+        recipient=COUNTY,
+        why=said("policy_yearclose", origin="410000", recipient=COUNTY),
+    )
+    signed = (
+        f"yearclose from 410000 to {COUNTY} refused: a year-end statement goes to a node "
+        f"above; {COUNTY} is not above 410000"
+    )
+    assert str(refused) == signed
+    assert refused.said_in(labels("en")) == signed.replace("yearclose", "year close", 1)
+    assert refused.said_in(labels("zh")) == (
+        f"拒收 410000 发往 {COUNTY} 的年终结转变更集：年终余额报告报送上级；"
+        f"{COUNTY} 不是 410000 的上级"
+    )
+    # a statement's line of another kind, as the issuer refuses it
+    line = said(
+        "ye_statement_line",
+        where=said("rows_operation", number=1),
+        kind=named("kind", "yearclose"),
+        year=2026,
+    )
+    assert str(line) == "operation 1: a year-end statement holds only yearclose lines of 2026"
+    assert line.said_in(labels("en")) == (
+        "operation 1: a year-end statement holds only year close lines of 2026"
+    )
+    assert line.said_in(labels("zh")) == "第 1 项操作：年终余额报告只含 2026 年度的年终结转行"
 
 
 def test_an_appropriation_refused_by_its_recipient_is_read_in_either_language(
@@ -241,34 +293,106 @@ def test_topology_check_lists_its_problems_in_either_language(tmp_path: Path) ->
     assert f"{bad}:9: city 410100 has no parent" in checked.stderr
 
 
-# The modules whose refusals a negative receipt carries to another node's operator, and
-# the calls there that may hold English of their own: errors that never leave as they are
-# (ValueError, TypeError, KeyError, AssertionError, RuntimeError: a bug, or caught and
-# said inside a message by key as its {error}).
-RECEIPT_REFUSALS = ("nodes/fiscal", "nodes/appliers.py", "nodes/journal.py", "nodes/policy.py")
+# The modules whose refusals a negative receipt carries to another node's operator (and
+# the keeper's and the membership's, which say theirs to this node's), and the calls there
+# that may hold English of their own: errors that never leave as they are (ValueError,
+# TypeError, KeyError, AssertionError, RuntimeError: a bug, or caught and said inside a
+# message by key as its {error}).
+RECEIPT_REFUSALS = (
+    "nodes/fiscal",
+    "nodes/appliers.py",
+    "nodes/journal.py",
+    "nodes/policy.py",
+    "nodes/keeper.py",
+    "nodes/membership.py",
+)
 INTERNAL = {"ValueError", "TypeError", "KeyError", "AssertionError", "RuntimeError"}
 
 
+def _our_errors() -> set[str]:
+    """The names of every error of ours, named *Error or not (RowsRefused, NotAuthorized)."""
+    from schema.errors import DatabaseError  # noqa: F401  (its subclasses are ours too)
+    from sync.errors import FiscalsyncError
+
+    found, waiting = set(), [FiscalsyncError]
+    while waiting:
+        error = waiting.pop()
+        found.add(error.__name__)
+        waiting.extend(error.__subclasses__())
+    return found
+
+
+ERRORS = _our_errors()
+
+
+def _is_text(value: ast.expr) -> bool:
+    """Whether ``value`` makes text of its own: a string, an f-string, text joined by +."""
+    if isinstance(value, ast.IfExp):
+        return _is_text(value.body) or _is_text(value.orelse)
+    if isinstance(value, ast.BinOp):
+        return _is_text(value.left) or _is_text(value.right)
+    return isinstance(value, ast.JoinedStr) or (
+        isinstance(value, ast.Constant) and isinstance(value.value, str)
+    )
+
+
+def _is_sentence(value: ast.expr) -> bool:
+    """Whether ``value`` is text of its own that reads as English words: its literal parts
+    hold a space and an ASCII letter. A short technical value is allowed as a message's
+    value (a code, ``"-"``, ``"{code}"``, an id pattern ``"410000-2026-N"``, a key such as
+    ``"total"``): it names, it does not say, and it reads the same in either language."""
+    if isinstance(value, ast.IfExp):
+        return _is_sentence(value.body) or _is_sentence(value.orelse)
+    if not _is_text(value):
+        return False
+    literal = "".join(
+        part.value
+        for part in ast.walk(value)
+        if isinstance(part, ast.Constant) and isinstance(part.value, str)
+    )
+    return " " in literal and any(c.isascii() and c.isalpha() for c in literal)
+
+
+def _typed(value: ast.expr) -> bool:
+    """Whether ``value`` is an option to type (a hint ``--parent 410000``), the same in
+    either language."""
+    first = value.values[0] if isinstance(value, ast.JoinedStr) and value.values else value
+    return isinstance(first, ast.Constant) and str(first.value).startswith("--")
+
+
+def _name(call: ast.Call) -> str:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+
+
 def english_of_its_own(path: Path) -> list[str]:
-    """The calls in ``path`` that make an error of English text rather than by key."""
+    """The calls in ``path`` that make an error, or a message said by key, of English text
+    rather than by key: an error of ours (or anything raised) given text as its message,
+    hint or ``message=``; a ``message=`` of any call given text; a value of :func:`said`
+    given an English sentence (see :func:`_is_sentence`)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    raised = {
+        id(node.exc)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+    }
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-        if not (name.endswith("Error") or name == "NotAuthorized") or name in INTERNAL:
-            continue
-        given = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "hint")]
-        for value in given:
-            texts = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
-            if any(
-                isinstance(t, ast.JoinedStr | ast.BinOp)
-                or (isinstance(t, ast.Constant) and isinstance(t.value, str))
-                for t in texts
-            ):
-                named_as = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-                found.append(f"{named_as}:{node.lineno}: {ast.unparse(value)[:80]}")
+        name = _name(node)
+        message = [k.value for k in node.keywords if k.arg == "message"]
+        if name == "said":
+            given = [k.value for k in node.keywords if _is_sentence(k.value)]
+        elif name in INTERNAL:
+            given = []
+        elif name.endswith("Error") or name in ERRORS or id(node) in raised:
+            hint = [k.value for k in node.keywords if k.arg == "hint" and not _typed(k.value)]
+            given = [v for v in (*node.args[:1], *hint, *message) if _is_text(v)]
+        else:
+            given = [v for v in message if _is_text(v)]
+        named_as = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        found += [f"{named_as}:{node.lineno}: {ast.unparse(v)[:80]}" for v in given]
     return found
 
 
@@ -282,19 +406,43 @@ def test_no_refusal_a_receipt_carries_is_english_of_its_own() -> None:
     assert found == [], "said by key (nodes.labels.said) instead:\n" + "\n".join(found)
 
 
+ENGLISH_OF_ITS_OWN = [
+    'raise InputError(f"{where}: a copy of {ident} is held already")',
+    'raise InputError("a reconcile step names its session")',
+    'refusal = InputError(said("x"), hint=f"e.g. --doc {doc}")',
+    'raise NotAuthorized(f"{a} cannot send" if x else "y")',
+    # a message said by key, handed an English sentence as a value
+    'raise InputError(said("rows_at", where=f"line {number}", what=problem))',
+    'raise InputError(said("x", why="not above " + parent))',
+    'problem = said("x", what="the line appears twice" if twice else code)',
+    # an error of ours not named *Error, raised or made
+    'raise RowsRefused(f"{count} rows refused", problems)',
+    'refused = NotAuthorized("only the province signs it")',
+    'raise Refusal("the node is not a member")',
+    # a message= keyword
+    'raise InputError(said("x"), message=f"{code} is unknown")',
+    'return Answer(message="the channel is quarantined")',
+]
+SAID_BY_KEY_OR_TECHNICAL = [
+    'raise InputError(said("rep_line_named", section=section, code="total"))',
+    'raise InputError(said("topo_placeholder", code=code, placeholder="{code}"))',
+    'raise InputError(said("x", pattern=f"{me}-{year}-N", where=said("y", n=1)))',
+    'raise ValueError(f"{value} is not a whole number")',
+    'raise InputError(said("x", key=f"rows_refused_{what}"))',
+    'raise InputError(said("city_under_province"), hint=f"--parent {code}")',
+]
+
+
 @pytest.mark.parametrize(
-    "source",
-    [
-        'raise InputError(f"{where}: a copy of {ident} is held already")',
-        'raise InputError("a reconcile step names its session")',
-        'refusal = InputError(said("x"), hint=f"e.g. --doc {doc}")',
-        'raise NotAuthorized(f"{a} cannot send" if x else "y")',
-    ],
+    ("source", "found"),
+    [*((s, 1) for s in ENGLISH_OF_ITS_OWN), *((s, 0) for s in SAID_BY_KEY_OR_TECHNICAL)],
 )
-def test_the_scan_finds_english_of_its_own(tmp_path: Path, source: str) -> None:
+def test_the_scan_finds_english_of_its_own(tmp_path: Path, source: str, found: int) -> None:
+    """Each sample of English of its own is found, once; what is said by key, or a short
+    technical value, is let be."""
     module = tmp_path / "refusing.py"
     module.write_text(source + "\n", encoding="utf-8")
-    assert len(english_of_its_own(module)) == 1
+    assert len(english_of_its_own(module)) == found
 
 
 def test_what_check_finds_wrong_with_a_channel_is_said_in_either_language() -> None:
@@ -305,3 +453,33 @@ def test_what_check_finds_wrong_with_a_channel_is_said_in_either_language() -> N
     assert unheaded == "2 change-set(s) but no channel head"
     assert shown(unheaded, labels("zh")) == "有 2 个变更集，但没有通道头"
     assert shown(unheaded, labels("en")) == "2 change-set(s) but no channel head"
+
+
+def test_the_chain_of_a_channel_without_ids_says_none_in_either_language() -> None:
+    from nodes.check.inspection import _chain_problems, _Link
+
+    history = [_Link(1, "a" * 64, "accepted", ""), _Link(2, "b" * 64, "accepted", "")]
+    head = SimpleNamespace(seq=2, last_id="", state=b"")
+    prev, unmatched = _chain_problems(head, history, None)
+    assert prev == f"seq 2 names predecessor (none) but seq 1 is {'a' * 16}"
+    assert shown(prev, labels("zh")) == f"序号 2 所记的前序为 （无），但序号 1 是 {'a' * 16}"
+    assert unmatched == f"the head is at seq 2 (none) but the last change-set is seq 2 ({'b' * 16})"
+    assert shown(unmatched, labels("zh")) == (
+        f"通道头在序号 2（无），但最后一个变更集是序号 2（{'b' * 16}）"
+    )
+
+
+def test_a_report_line_is_described_without_building_the_labels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every line received is described (to name it if it does not fit): the rank of its
+    code is looked up in a table made once, not in all the labels built anew."""
+    import nodes.fiscal.reports.lines
+
+    def rebuilt(lang: str = "zh") -> dict[str, str]:
+        raise AssertionError("the labels built for a line described")
+
+    monkeypatch.setattr(nodes.fiscal.reports.lines, "labels", rebuilt)
+    described = ReportLine("expenditure", 2, "20502", 0, 0, 0).describe()
+    assert described == "expenditure 款 20502 (subtotal)"
+    assert shown(described, labels("zh")) == "支出款 20502（小计）"

@@ -661,9 +661,9 @@ def _chain_problems(head: Any, history: Iterable[_Link], suite: SignatureSuite |
                 said(
                     "ck_chain_prev",
                     seq=link.seq,
-                    prev=link.prev[:16] or "(none)",
+                    prev=link.prev[:16] or said("ck_chain_no_prev"),
                     before=link.seq - 1,
-                    last=last_id[:16] or "(none)",
+                    last=last_id[:16] or said("ck_chain_no_prev"),
                 )
             )
         expected = link.seq + 1
@@ -681,9 +681,9 @@ def _chain_problems(head: Any, history: Iterable[_Link], suite: SignatureSuite |
             said(
                 "ck_chain_head",
                 head=head.seq,
-                head_id=head.last_id[:16] or "none",
+                head_id=head.last_id[:16] or said("ck_chain_no_id"),
                 last=last_seq,
-                last_id=last_id[:16] or "none",
+                last_id=last_id[:16] or said("ck_chain_no_id"),
             )
         )
     if not problems and head.state != state:

@@ -155,14 +155,23 @@ def _insert_lines(conn: Connection, report_id: int, lines: Iterable[ReportLine])
     conn.execute(report_line.insert(), [line_row(report_id, x) for x in lines])
 
 
-def fitting(table: sa.Table, where: str | Callable[[], str], row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` if every value fits its column of ``table``; else InputError naming it
-    (``where``, or what ``where()`` says: a name built only when it is needed)."""
+def fitting(table: sa.Table, where: Where, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` if every value fits its column of ``table``; else InputError naming it."""
     problem = misfit(table, row)
     if problem is not None:
-        named = where if isinstance(where, str) else where()
-        raise InputError(said("row_misfit", where=named, problem=problem))
+        raise InputError(said("row_misfit", where=placed(where), problem=problem))
     return row
+
+
+# Where a value was read, for a refusal to name: the message, or (read once per line of
+# a report, where a message built for each line would cost more than the checking) what
+# says it when a refusal is made.
+Where = str | Callable[[], str]
+
+
+def placed(where: Where) -> str:
+    """The message naming ``where``."""
+    return where if isinstance(where, str) else where()
 
 
 def generate_in(conn: Connection, node: Node, period: Period, actor: str, clock: Clock) -> int:

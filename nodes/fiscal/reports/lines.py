@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from nodes.labels import labels, named, said
@@ -27,6 +26,10 @@ TOTAL = 0
 LEAF_DIGITS = (3, 5, 7, 9)
 """Lengths of classification codes a leaf may have: 类, 款, 项, 目."""
 CODESET = {"expenditure": "func", "revenue": "revenue"}
+
+# The rank of a line's code as refusals name it, in Chinese in either language (``款
+# 20502``): looked up once, not for each line described.
+_RANKS = {grade: labels("zh")[grade] for grade in ("class", "subclass", "item", "subitem")}
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class ReportLine:
         section = named("direction", self.section)
         if self.level == TOTAL:
             return said("rep_line_total", section=section)
-        rank = _rank(self.grade)
+        rank = _RANKS[self.grade]
         key = "rep_line_subtotal" if self.is_subtotal else "rep_line"
         return said(key, section=section, rank=rank, code=self.code)
 
@@ -94,13 +97,6 @@ class ReportLine:
         tenths = (self.ytd_fen * 2000 + self.budget_fen) // (2 * self.budget_fen)
         sign = "-" if tenths < 0 else ""
         return f"{sign}{abs(tenths) // 10}.{abs(tenths) % 10}%"
-
-
-@cache
-def _rank(grade: str) -> str:
-    """The Chinese name of a rank (类, 款, 项, 目) as refusals give it: the labels are
-    gathered once, not for every line a received report is checked by."""
-    return labels("zh")[grade]
 
 
 _Key = tuple[str, int, str]
@@ -213,7 +209,11 @@ def check_lines(
         problem = _shape_problem(line)
         if problem is not None:
             section = named("direction", line.section)
-            named_as = said("rep_line_named", section=section, code=line.code or "total")
+            named_as = (
+                said("rep_line_named", section=section, code=line.code)
+                if line.code
+                else said("rep_line_named_total", section=section)
+            )
             raise InputError(said("rows_at", where=named_as, what=problem))
         key = (line.section, line.level, line.code)
         if key in held:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.reports.generating import fitting, line_row, store
+from nodes.fiscal.reports.generating import Where, fitting, line_row, placed, store
 from nodes.fiscal.reports.levels import has_children, store_region
 from nodes.fiscal.reports.lines import ReportLine, check_lines
 from nodes.fiscal.reports.periods import Period
-from nodes.labels import said
+from nodes.labels import named, said
 from nodes.topology import Topology
 from schema.tables import region_report, report, report_line
 from schema.types import parse_utc
@@ -25,23 +26,31 @@ if TYPE_CHECKING:
     pass
 
 
-def _field(op: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+def _field(op: Mapping[str, Any], key: str, kind: type, where: Where) -> Any:
     value = op.get(key)
     if type(value) is not kind:
         raise InputError(
-            said("rep_field_kind", where=where, key=key, kind=kind.__name__, value=value)
+            said(
+                "rep_field_kind",
+                where=placed(where),
+                key=key,
+                kind=named("field_type", kind.__name__),
+                value=value,
+            )
         )
     return value
 
 
-def _received_time(text: str, where: str) -> datetime:
+def _received_time(text: str, where: Where) -> datetime:
     try:
         return parse_utc(text)
     except ValueError as exc:
-        raise InputError(said("rep_time_bad", where=where, text=text, error=str(exc))) from exc
+        raise InputError(
+            said("rep_time_bad", where=placed(where), text=text, error=str(exc))
+        ) from exc
 
 
-def _month(op: Mapping[str, Any], period: Period, where: str) -> int:
+def _month(op: Mapping[str, Any], period: Period, where: Where) -> int:
     """The month to date of a line; a report from a fiscalsync that did not send it has
     its period there when that is the month to date (a month, its first ten days)."""
     if "month" in op or period.part > 1:
@@ -150,9 +159,9 @@ def apply_received(
     count = _field(head, "lines", int, where)
     lines = []
     for number, op in enumerate(operations, start=1):
-        at = said("rep_line_op", number=number)
+        at = partial(said, "rep_line_op", number=number)  # said only when refused
         if op.get("op") != "line":
-            raise InputError(said("rep_not_line", where=at, op=op.get("op")))
+            raise InputError(said("rep_not_line", where=at(), op=op.get("op")))
         lines.append(
             ReportLine(
                 section=_field(op, "section", str, at),

@@ -26,6 +26,7 @@ from nodes import rejoin
 from nodes.fiscal.appropriations.balances import balances, counted, issued_events
 from nodes.fiscal.appropriations.closed import KIND, lock_edge, lock_year
 from nodes.fiscal.appropriations.operations import operation_at
+from nodes.labels import named as enumerated
 from nodes.labels import said
 from schema.channels import outbox
 from schema.engine import reading
@@ -267,7 +268,7 @@ def statement_operations(verified: Verified) -> tuple[int, list[dict[str, Any]],
                 said(
                     "ye_statement_line",
                     where=operation_at(number),
-                    kind=KIND,
+                    kind=enumerated("kind", KIND),
                     year=year,
                 )
             )
