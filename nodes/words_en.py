@@ -240,7 +240,10 @@ LISTINGS: dict[str, str] = {
     "demo.codes": "1. Code sets: {codes} province extensions sent to every node ({changesets} signed change-sets).",
     "demo.allocation": "2. Allocation: {lines} lines, {amount} 元, from {file} to the cities and the directly managed county.",
     "demo.breakdown": "3. Breakdown: the cities issued {lines} lines to their counties.",
-    "demo.ledger": "4. Ledger: {entries} payments and receipts recorded at cities and counties.",
+    "demo.ledger": (
+        "4. Ledger: cities and counties import their revenue budget of the year (年初预算, "
+        "under budgets/) and record {entries} payments and receipts."
+    ),
     "demo.reports": "5. Reports: {sent} of {total} nodes submitted their {period} monthly report; sync took {rounds} rounds in all.",
     "demo.issued_title": "The province's view of what it issued (receipts signed by each recipient):",
     "demo.received_title": "What the cities received and still have available (after breakdown and spending):",

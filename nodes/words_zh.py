@@ -241,7 +241,7 @@ LISTINGS: dict[str, str] = {
     "demo.codes": "1. 科目：{codes} 个省级扩展科目已发往每个节点（签名变更集 {changesets} 个）。",
     "demo.allocation": "2. 下达：依据 {file} 向各市和省直管县下达指标 {lines} 条，共 {amount} 元。",
     "demo.breakdown": "3. 分解：各市向所辖县分解下达指标 {lines} 条。",
-    "demo.ledger": "4. 收支记录：各市、县记录支付和收入 {entries} 笔。",
+    "demo.ledger": "4. 收支记录：各市、县导入本年收入预算（年初预算，budgets/ 下），记录支付和收入 {entries} 笔。",
     "demo.reports": "5. 报表：{total} 个单位中 {sent} 个报送了 {period} 月报；同步共 {rounds} 轮。",
     "demo.issued_title": "省级所见的下达情况（各接收单位签名回执确认）：",
     "demo.received_title": "各市的接收数和可用数（分解和支出之后）：",

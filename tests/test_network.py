@@ -140,6 +140,18 @@ def test_demo_runs_from_the_installed_command(tmp_path: Path) -> None:
     # (the budget of the county that did not report is not in it)
     budget = Decimal(total[2].replace(",", ""))
     assert 0 < budget < Decimal("18750000.00") and total[3] == total[4] != "0.00"
+    # revenue has a budget (预算数): each city's and county's 年初预算, imported from a
+    # file the demo writes as an operator would, with a year's receipts
+    (revenue,) = [
+        line.split() for line in out.splitlines() if line.startswith("收入") and "合计" in line
+    ]
+    assert Decimal(revenue[2].replace(",", "")) > Decimal(revenue[3].replace(",", "")) > 0
+    assert revenue[5] == "8.3%"  # a month of twelve
+    assert (
+        (tmp_path / "demo" / "budgets" / "410102-2026.csv")
+        .read_text(encoding="utf-8")
+        .startswith("section,code,amount\n收入,10101,")
+    )
     assert "汇总报表 (6)" in out and "410181 v1" in out  # 巩义市, 省直管县
     assert "财政收支月报" in out and "金额单位：元" in out  # the title block
     # on the demo's own calendar: on time, one late and one missing, every time

@@ -7,7 +7,10 @@ step through signed change-sets between the nodes' own databases:
 2. it allocates to the cities and to the county it manages directly, one batch from the
    spreadsheet ``config/demo/allocations-2026.xlsx`` (下达);
 3. each city breaks what it received down to its counties (分解), keeping a share;
-4. counties and cities record spending against their appropriations, and revenue;
+4. counties and cities import their own revenue budget of the year (年初预算, the 预算数
+   of revenue in their reports: a year's receipts at the month's pace, written to
+   ``budgets/CODE-YEAR.csv`` in the demo folder), then record spending against their
+   appropriations, and revenue;
 5. every node generates its monthly report for the last complete month and submits it
    to its parent and to the data center (月报), which consolidates them (汇总): all of
    them two days before the deadline, but 孟津县 (:data:`LATE`) two days after it and
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import config
 from nodes.fiscal import appropriations, ledger, reports
+from nodes.fiscal.budget import import_budget
 from nodes.fiscal.codes import import_codes
 from nodes.network import Network, NetworkSync, init_network, sync_network
 from nodes.node import Node
@@ -160,6 +164,8 @@ def work_a_month(
     spenders = [n for n in topology if n.role in ("city", "county")]
     for spec in spenders:
         with Node.open(network.homes[spec.code].path) as node:
+            budget = _revenue_budget(path / "budgets", spec.code, period.year)
+            import_budget(node, budget, period.year, actor=ACTOR, clock=clock)
             book = _entries(node, spec.code, period)
             entries += ledger.record(node, book, actor=ACTOR, clock=clock)
     with Node.open(network.homes[topology.center.code].path) as node:
@@ -223,6 +229,24 @@ def _share(
     )
 
 
+def _revenue_budget(folder: Path, code: str, year: int) -> Path:
+    """A node's revenue budget of ``year`` (年初预算), as an operator imports it: a file
+    of one line per revenue code, a year's receipts at the pace :func:`_entries` records
+    a month's."""
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{code}-{year}.csv"
+    rows = [f"收入,{revenue},{12 * _receipts(code, weight) // 100}" for revenue, weight in REVENUE]
+    path.write_text("\n".join(["section,code,amount", *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def _receipts(code: str, weight: int) -> int:
+    """A month's receipts of a node under a revenue code of ``weight``, in fen: a
+    different size of economy per node."""
+    scale = int(code[2:4]) + int(code[4:6]) + 7
+    return weight * scale * 1_000_00
+
+
 def _entries(node: Node, code: str, period: reports.Period) -> list[ledger.Entry]:
     """A month's payments against what the node holds, and its tax and fee receipts."""
     book = []
@@ -241,14 +265,13 @@ def _entries(node: Node, code: str, period: reports.Period) -> list[ledger.Entry
                     memo=held.title,
                 )
             )
-    scale = int(code[2:4]) + int(code[4:6]) + 7  # a different size of economy per node
     for revenue, weight in REVENUE:
         book.append(
             ledger.Entry(
                 entry_date=date(period.year, period.month, 25),
                 direction="revenue",
                 code=revenue,
-                amount_fen=weight * scale * 1_000_00,
+                amount_fen=_receipts(code, weight),
             )
         )
     return book
