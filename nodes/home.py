@@ -16,6 +16,7 @@ final place and renamed into place once its database is migrated.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -43,27 +44,27 @@ TOPOLOGY_FILE = "topology.toml"
 
 @dataclass(frozen=True)
 class NodeHome:
-    """The paths of a node home."""
+    """The paths of a node home (each built once: a round asks for them often)."""
 
     path: Path
 
-    @property
+    @functools.cached_property
     def settings_file(self) -> Path:
         return self.path / SETTINGS_FILE
 
-    @property
+    @functools.cached_property
     def topology_file(self) -> Path:
         return self.path / TOPOLOGY_FILE
 
-    @property
+    @functools.cached_property
     def keys(self) -> Path:
         return self.path / "keys"
 
-    @property
+    @functools.cached_property
     def spool(self) -> Path:
         return self.path / "spool"
 
-    @property
+    @functools.cached_property
     def mailboxes(self) -> Path:
         return self.path / "mailboxes"
 

@@ -13,6 +13,7 @@ Layout (under a node's ``spool/``)::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,31 +22,31 @@ __all__ = ["Spool"]
 
 @dataclass(frozen=True)
 class Spool:
-    """The folders of a node's spool."""
+    """The folders of a node's spool (each path built once: a round asks for them often)."""
 
     root: Path
 
-    @property
+    @functools.cached_property
     def outbox(self) -> Path:
         return self.root / "outbox"
 
-    @property
+    @functools.cached_property
     def receipts(self) -> Path:
         return self.root / "receipts"
 
-    @property
+    @functools.cached_property
     def incoming(self) -> Path:
         return self.root / "incoming"
 
-    @property
+    @functools.cached_property
     def taken(self) -> Path:
         return self.root / "taken"
 
-    @property
+    @functools.cached_property
     def relay(self) -> Path:
         return self.root / "relay"
 
-    @property
+    @functools.cached_property
     def quarantine(self) -> Path:
         return self.root / "quarantine"
 

@@ -124,12 +124,16 @@ class LocalTransport(Transport):
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._paths: dict[str, Path] = {}
+        """Each folder's path, by the name asked for (checked once: a round asks often)."""
 
     def __repr__(self) -> str:
         return f"LocalTransport({str(self.root)!r})"
 
     def _folder(self, folder: str) -> Path:
-        path = self.root / check_folder(folder)
+        path = self._paths.get(folder)
+        if path is None:
+            path = self._paths[folder] = self.root / check_folder(folder)
         if not self.root.is_dir():
             raise TransportUnreachable(said("mailbox_missing", root=self.root))
         return path
