@@ -44,6 +44,7 @@ from nodes.labels import said
 from nodes.locks import home_lock, sync_lock
 from nodes.node import Node
 from nodes.policy import authorizer
+from nodes.round_headers import RoundHeaders
 from nodes.routes import CENTER, PARENT, Hop, Routes
 from nodes.summary import RoundSummary
 from nodes.topology import Endpoint
@@ -171,6 +172,7 @@ class Exchange:
         self.held_limit = timedelta(days=node.settings.held_days)
         self._backup_pending = False
         self._rejoining = False
+        self._headers = RoundHeaders()
         self.links: dict[str, _Link] = {}
         self.local: Transport | None = None
         membership.follow(node)  # a crash may have left its file ahead of or behind it
@@ -274,7 +276,10 @@ class Exchange:
         home lock; a round already running elsewhere is waited for, then refused."""
         home = self.node.home.path
         with sync_lock(home), home_lock(home):
-            return self._round(retransmit_now)
+            try:
+                return self._round(retransmit_now)
+            finally:
+                self._headers.clear()  # read anew next round: files change in between
 
     def _round(self, retransmit_now: bool) -> RoundSummary:
         summary = RoundSummary()
@@ -414,7 +419,7 @@ class Exchange:
         """A file just arrived from neighbour ``source``: one for another node is checked
         now, while it is known where it came from."""
         try:
-            header, _seal = changeset.read_header(path)
+            header = self._headers.header(path)
         except VerificationError:
             return  # quarantined when taken
         except Exception as exc:  # one file never stops the round
@@ -509,7 +514,7 @@ class Exchange:
                 if path.name in self._failed_now:
                     continue  # tried once this round is enough
                 try:
-                    header, _seal = changeset.read_header(path)
+                    header = self._headers.header(path)
                 except VerificationError as exc:
                     self._quarantine(path, exc.reason, exc.message, summary)
                     continue
@@ -743,7 +748,7 @@ class Exchange:
             try:
                 name = changeset.parse_filename(path.name)
                 if name.id not in admitted:  # left by an earlier version: check it first
-                    header, _seal = changeset.read_header(path)
+                    header = self._headers.header(path)
                     if not self._screen(path, header, None, summary):
                         continue
                 if self.send(self.routes.next_hop(name.recipient, relaying=True), path):
