@@ -58,12 +58,30 @@ def gzip_member(data: bytes, level: int = COMPRESSION_LEVEL) -> bytes:
     )
 
 
+_WRITTEN: dict[bytes, Header] = {}
+"""Headers this process wrote, by their line, until the line is first read back."""
+_WRITTEN_LIMIT = 1024
+
+
+def remember_written(header: Header) -> None:
+    """Keep ``header``, just written, so that reading its line back (this process checks
+    its own copies before sending them, and a province hosted in one process takes them)
+    finds it without parsing: the line is the header's canonical bytes, a header valid
+    by construction. Bounded: forgotten, the line is parsed as any other."""
+    if len(_WRITTEN) >= _WRITTEN_LIMIT:
+        _WRITTEN.clear()
+    _WRITTEN[header.canonical()] = header
+
+
 @functools.lru_cache(maxsize=1024)
 def _header(line: bytes) -> Header:
     """The header a header line holds, checked canonical. Kept by the line's exact bytes
     (a file is read several times on its way through a node; parsing and canonicalizing
     are what cost, inflating does not), so a changed byte is a different line, read anew.
     Only a valid line is kept: a failure raises every time."""
+    written = _WRITTEN.pop(line, None)
+    if written is not None:
+        return written  # its line is its canonical bytes (see remember_written)
     header = Header.from_dict(strict_json(line))
     if line != header.canonical():
         raise MalformedChangeSet(said("cs_not_canonical", part=said("cs_part_header")))

@@ -21,6 +21,7 @@ from sync.changeset.framing import (
     TRAILER,
     WRITE_BUFFER,
     gzip_member,
+    remember_written,
 )
 from sync.changeset.header import Header, Seal, channel_problem, signing_message
 from sync.clock import Clock
@@ -294,7 +295,7 @@ class ChangeSetWriter:
             raise HomeError(
                 said("cs_cannot_publish", path=path, error=exc.strerror or exc)
             ) from exc
-
+        remember_written(header)
         return WrittenChangeSet(path=path, header=header)
 
     def _discard(self) -> None:
