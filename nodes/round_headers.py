@@ -1,9 +1,11 @@
 """The change-set headers one sync round has read, so that it parses each file's header
 once on the file's way through the round (arrived, screened, taken, relayed).
 
-A header read is kept with the file's identity and state (its inode, size and time of
-change, which a rename keeps and a rewrite changes) and served again only while the
-file is still that file; the round starts with none. What is applied is still verified
+A header read is kept with the file's identity and state (its inode, size, and times
+of modification and of status change) and served again only while the file is still
+that file, untouched: a rewrite changes them, and the status change time cannot be set
+back by whoever owns the file (a child that delivered it, say), as the modification
+time can; a file moved is read again. The round starts with none. What is applied is still verified
 from its bytes (:func:`sync.changeset.verify`): this only spares reading the header
 again to decide where a file goes."""
 
@@ -22,7 +24,7 @@ class RoundHeaders:
     """The headers read in the round running, by file name."""
 
     def __init__(self) -> None:
-        self._read: dict[str, tuple[tuple[int, int, int, int], Header]] = {}
+        self._read: dict[str, tuple[tuple[int, int, int, int, int], Header]] = {}
 
     def clear(self) -> None:
         """A new round: every file is read anew."""
@@ -35,7 +37,7 @@ class RoundHeaders:
             st = os.stat(path)
         except OSError:
             return changeset.read_header(path)[0]  # its own error, as ever
-        state = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        state = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         kept = self._read.get(path.name)
         if kept is not None and kept[0] == state:
             return kept[1]

@@ -1,5 +1,5 @@
 """The headers a sync round reads once (nodes.round_headers): served again while the file
-is the same file, wherever the round moved it; read anew once it is another."""
+is the same file, untouched; read anew once it is another, or was touched or moved."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from test_changeset import HENAN, SmallPki, appropriations, make_pki
 from nodes.round_headers import RoundHeaders
 from sync import changeset
 from sync.changeset import write_changeset
+from sync.errors import VerificationError
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +43,44 @@ def _written(pki: SmallPki, folder: Path, recipient: str, rows: int) -> Path:
     ).path
 
 
-def test_a_file_moved_is_not_read_again(pki: SmallPki, tmp_path: Path, reads: list[Path]) -> None:
+def test_a_file_is_read_once_while_it_stays_as_it_was(
+    pki: SmallPki, tmp_path: Path, reads: list[Path]
+) -> None:
     path = _written(pki, tmp_path / "incoming", "410100", 3)
     headers = RoundHeaders()
     first = headers.header(path)
+    assert headers.header(path) == first == changeset.read_header(path)[0]
+    assert reads == [path, path]  # the second read is this test's own
     (tmp_path / "relay").mkdir()
     moved = tmp_path / "relay" / path.name
-    os.replace(path, moved)
-    assert headers.header(moved) == first == changeset.read_header(moved)[0]
-    assert reads == [path, moved]  # the second read is this test's own
+    os.replace(path, moved)  # moved: its status changed, so it is read again
+    assert headers.header(moved) == first
+    assert reads == [path, path, moved]
+
+
+def test_a_file_rewritten_at_its_size_with_its_time_set_back_is_read_again(
+    pki: SmallPki, tmp_path: Path, reads: list[Path]
+) -> None:
+    """Whoever owns a delivered file can rewrite it at the same size and set its
+    modification time back; its status change time says it changed all the same."""
+    path = _written(pki, tmp_path / "incoming", "410100", 3)
+    headers = RoundHeaders()
+    assert headers.header(path).recipient == "410100"
+    before = os.stat(path)
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF  # inside the header's member
+    with path.open("r+b") as stream:  # the same inode, the same size
+        stream.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    with pytest.raises(VerificationError):  # the file as it is now
+        headers.header(path)
+    assert reads == [path, path]
 
 
 def test_another_file_under_the_name_is_read(
