@@ -436,8 +436,8 @@ class Exchange:
             # Verified first: only what the province signed waits for a topology here;
             # once, for a file that waits (sync.held).
             if not held.verified(self.engine, path, self.trust):
-                try:
-                    relays.verify_for_relay(path, self.trust)
+                try:  # routed by the header of the bytes verified, not one read before
+                    header = relays.verify_for_relay(path, self.trust).header
                 except CertificateNotYetBegun:  # this node's clock runs slow: next round
                     held.hold(self.engine, path, header, held.EARLY, self.trust, self.clock)
                     return False
