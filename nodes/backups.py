@@ -33,6 +33,7 @@ import hashlib
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -140,6 +141,11 @@ def object_size(plain: int) -> int:
 
 LARGEST_OBJECT = PACK + object_size(chunks.MAXIMUM)
 """No object (a pack) is larger: what is read of one at most."""
+IN_FLIGHT = 2
+"""Packs named and written by their thread while the next one fills."""
+ROOM = PACK + envelope.sealed_size(chunks.MAXIMUM)
+"""The room a pack is sealed into: a pack closes once it holds :data:`PACK` bytes, so
+the largest chunk cut still fits after it."""
 
 
 def recovery_key(node: Node) -> Any:
@@ -173,6 +179,8 @@ class Taken:
     staged: int = 0
     """Objects still to upload (the keeper was unreachable): the sync round resumes."""
     digests: dict[str, str] = field(default_factory=dict)
+    in_place: bool = False
+    """A SQLite node's pages were read in its live file, not from a copy."""
 
 
 def last_manifest(node: Node) -> tuple[Any, ReadManifest] | None:
@@ -209,7 +217,7 @@ class _Objects:
     they lie. :meth:`add` gives a chunk's hash; :meth:`chunk` its place once
     :meth:`commit` has closed the last pack. A closed pack is named (hashed) and written
     by a thread of its own while the next one fills (both release the GIL for the whole
-    pack); one pack at most is in flight. :meth:`close` waits for it."""
+    pack); :data:`IN_FLIGHT` packs at most are. :meth:`close` waits for them."""
 
     def __init__(
         self,
@@ -228,32 +236,52 @@ class _Objects:
         self.progress = progress
         self.new = 0
         self.new_bytes = 0
-        self.pack = bytearray()
+        self.pack = bytearray(ROOM)
+        """The open pack's room: chunks are sealed into it in place, up to :attr:`fill`."""
+        self.fill = 0
         self.packing: dict[str, tuple[int, int, int]] = {}
         """Chunks in the open pack: hash → (offset, sealed length, size)."""
         self.batch = Batch(staging)
         """Packs closed and not yet durable (see :meth:`commit`)."""
         self.closer = ThreadPoolExecutor(1, "backup-pack")
-        self.flight: tuple[Future[str], dict[str, tuple[int, int, int]], int] | None = None
-        """The pack being named and written: its name to come, its chunks, its size."""
+        self.flights: deque[tuple[Future[str], dict[str, tuple[int, int, int]], int]] = deque()
+        """Packs being named and written, in order (at most :data:`IN_FLIGHT`): each one's
+        name to come, its chunks, its size."""
 
     def add(self, data: bytes | memoryview, compress: bool = True) -> str:
+        """Seal ``data`` unless it is placed already; its hash."""
         digest = hashlib.sha256(data).digest()
         sha = digest.hex()
         if (
             sha not in self.placed
             and sha not in self.packing
-            and (self.flight is None or sha not in self.flight[1])
+            and not any(sha in packing for _f, packing, _s in self.flights)
         ):
-            sealed = envelope.seal_chunk(self.key, data, digest, compress=compress)
-            self.packing[sha] = (len(self.pack), len(sealed), len(data))
-            self.pack += sealed
-            self.new_bytes += len(sealed)
-            if len(self.pack) >= PACK:
+            start = self._room(envelope.sealed_size(len(data)))
+            with memoryview(self.pack) as room:
+                if compress:
+                    sealed = envelope.seal_chunk(self.key, data, digest, compress=True)
+                    end = start + len(sealed)
+                    room[start:end] = sealed
+                else:
+                    end = start + envelope.seal_chunk_into(self.key, data, digest, room[start:])
+            self.packing[sha] = (start, end - start, len(data))
+            self.fill = end
+            self.new_bytes += end - start
+            if end >= PACK:
                 self._close_pack()
         if self.progress is not None:
             self.progress(len(data))
         return sha
+
+    def _room(self, size: int) -> int:
+        """Where a chunk sealed into at most ``size`` bytes goes in the open pack, which
+        is closed first if it has not that much room left."""
+        if self.fill + size > len(self.pack):
+            self._close_pack()
+            if size > len(self.pack):
+                self.pack = bytearray(size)
+        return self.fill
 
     def chunk(self, sha: str) -> Chunk:
         return self.placed[sha]
@@ -261,33 +289,40 @@ class _Objects:
     def _close_pack(self) -> None:
         if not self.packing:
             return
-        self._land()
-        self.flight = (self.closer.submit(self._write, self.pack), self.packing, len(self.pack))
+        if len(self.flights) >= IN_FLIGHT:
+            self._land_one()
+        closed = memoryview(self.pack)[: self.fill]
+        self.flights.append((self.closer.submit(self._write, closed), self.packing, self.fill))
         self.new += 1
-        self.pack = bytearray()
+        self.pack = bytearray(ROOM)
+        self.fill = 0
         self.packing = {}
 
-    def _write(self, pack: bytearray) -> str:
+    def _write(self, pack: memoryview) -> str:
         name = envelope.object_id(pack)
-        self.batch.write(name, pack)
+        self.batch.write(name, pack, start=True)
         return name
 
-    def _land(self) -> None:
-        """Wait for the pack in flight and place its chunks."""
-        if self.flight is None:
-            return
-        future, packing, size = self.flight
-        self.flight = None
+    def _land_one(self) -> None:
+        """Wait for the oldest pack in flight and place its chunks."""
+        future, packing, size = self.flights.popleft()
         try:
             name = future.result()
         except OSError as exc:
             raise self._failed(exc) from exc
+        key_name = self.key_name
+        placed = self.placed
         for sha, (offset, length, plain) in packing.items():
-            self.placed[sha] = Chunk(sha, name, self.key_name, plain, offset, length)
+            placed[sha] = Chunk(sha, name, key_name, plain, offset, length)
         self.sizes[name] = size
 
+    def _land(self) -> None:
+        """Wait for every pack in flight and place their chunks."""
+        while self.flights:
+            self._land_one()
+
     def close(self) -> None:
-        """Wait for the pack in flight (after a failure too) and remove what was not
+        """Wait for the packs in flight (after a failure too) and remove what was not
         committed."""
         self.closer.shutdown(wait=True)
         self.batch.discard()
@@ -444,6 +479,7 @@ def take_backup(
         seconds=time.perf_counter() - started,
         staged=len(staged(node)),
         digests=found,
+        in_place=snap.in_place,
     )
 
 
@@ -452,10 +488,20 @@ def _snapshot(
 ) -> tuple[list[tuple[Part, list[str]]], snapshot.Snapshot, dict[str, str]]:
     """The database's parts, each with the hashes of its chunks (placed at commit)."""
     me = node.spec.code
-    # SQLite: a copy made by the backup API, then read. The live file is never opened
-    # outside SQLite here: closing any descriptor of it drops every POSIX lock this
-    # process holds on it, and another process could then take the database for unused
-    # and remove its write-ahead log under the node's open connections.
+    # SQLite: the pages read in place while a read snapshot pins them, else a copy made
+    # by the backup API, then read. The live file is never opened outside SQLite here:
+    # closing any descriptor of it drops every POSIX lock this process holds on it, and
+    # another process could then take the database for unused and remove its
+    # write-ahead log under the node's open connections.
+    if node.engine.dialect.name == "sqlite" and not digests:
+        with snapshot.pinned_sqlite(node.engine, me) as pinned:
+            if pinned is not None:  # read in place, inside its snapshot
+                snap, pages = pinned
+                hashes = [
+                    objects.add(c, COMPRESS_PAGES)
+                    for c in chunks.fixed_chunks(pages, length=pages.length)
+                ]
+                return [(Part("node.db"), hashes)], snap, {}
     if node.engine.dialect.name == "sqlite":  # a copy, read inside its snapshot
         target = work / "snapshot.db"
         snap = snapshot.export_sqlite(node.engine, target, me)

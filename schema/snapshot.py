@@ -2,12 +2,15 @@
 
 Two forms, each the database's own consistent export:
 
-- **SQLite**: a copy of every page made by the online backup API while it holds one
-  read snapshot (:func:`export_sqlite`); WAL mode: writers go on, nobody waits. The live
-  file is never opened outside SQLite: closing any descriptor of it would drop every
-  POSIX lock the process holds on it (``tests/test_snapshot.py``). Pages keep their
-  places, so a page that did not change keeps its bytes from one backup to the next.
-  Loading is writing the file back.
+- **SQLite**: the pages of the file as one read snapshot holds them. Read in place
+  (:func:`pinned_sqlite`) when the write-ahead log is empty as the snapshot begins:
+  the snapshot then reads the file alone, and while it lasts no checkpoint may write
+  the file, so its bytes are the snapshot's; writers go on into the log. Else copied
+  by the online backup API (:func:`export_sqlite`). The live file is never opened
+  outside SQLite: closing any descriptor of it would drop every POSIX lock the process
+  holds on it (``tests/test_snapshot.py``), so it is read through SQLite's own
+  descriptor. Pages keep their places, so a page that did not change keeps its bytes
+  from one backup to the next. Loading is writing the file back.
 - **PostgreSQL**: every table of the schema is exported with ``COPY … TO STDOUT``
   (text format), in primary-key order, inside ONE ``REPEATABLE READ READ ONLY``
   transaction: the same snapshot for all tables, without a lock that blocks a writer.
@@ -24,9 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +53,7 @@ __all__ = [
     "export_postgresql",
     "export_sqlite",
     "load_postgresql",
+    "pinned_sqlite",
     "table_digests",
     "tables",
 ]
@@ -70,6 +76,8 @@ class Snapshot:
     revision: str
     heads: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    in_place: bool = False
+    """SQLite: the pages were read in the live file (:func:`pinned_sqlite`), not copied."""
 
 
 def tables() -> list[sa.Table]:
@@ -113,6 +121,105 @@ def export_sqlite(engine: Engine, target: Path, me: str) -> Snapshot:
     except sqlite3.Error as exc:
         raise DatabaseError(said("snapshot_failed", database=database, error=str(exc))) from exc
     return Snapshot(SQLITE_FORM, str(revision), heads)
+
+
+PIN_TRIES = 3
+"""How often :func:`pinned_sqlite` empties the write-ahead log and begins its snapshot
+before it gives up (a writer committed in between each time)."""
+PIN_WAIT_MS = 2000
+"""How long emptying the log waits for readers and writers, each time."""
+
+
+class Pages:
+    """The first ``length`` bytes of a SQLite file, read in order by :meth:`read` through
+    a descriptor SQLite holds open (never closed here: see the module docstring)."""
+
+    def __init__(self, fd: int, length: int, name: str) -> None:
+        self.fd = fd
+        self.length = length
+        self.name = name
+        self.offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        left = self.length - self.offset
+        wanted = left if size < 0 else min(size, left)
+        data = os.pread(self.fd, wanted, self.offset) if wanted > 0 else b""
+        self.offset += len(data)
+        return data
+
+
+@contextmanager
+def pinned_sqlite(engine: Engine, me: str) -> Iterator[tuple[Snapshot, Pages] | None]:
+    """The live SQLite database's pages in one read snapshot, read in place; None when
+    they cannot be (the write-ahead log was written again each time it was emptied, or
+    no descriptor of SQLite's is found): the caller copies with :func:`export_sqlite`.
+
+    The log is emptied (``wal_checkpoint(TRUNCATE)``), then a read transaction begins.
+    If the log is still empty once it has begun, the transaction reads the file alone
+    and holds the read lock that every checkpoint must take exclusively before it
+    writes a page into the file (SQLite's ``WAL_READ_LOCK(0)``): until it ends, the
+    file's first ``page_count`` pages are the snapshot's. In rollback-journal mode the
+    transaction's shared lock keeps every writer out of the file alike.
+
+    The pages are read with ``pread`` on a descriptor SQLite opened for this file (one
+    that appeared with this connection, else any of the file's: while this connection
+    holds its shared lock, SQLite defers closing every descriptor of the file), never
+    on one of our own: closing it would drop the process's locks."""
+    database = engine.url.database
+    if not database:
+        raise DatabaseError(said("snapshot_no_file"))
+    wal = Path(f"{database}-wal")
+    try:
+        before = _descriptors(database)
+        with closing(sqlite3.connect(database, isolation_level=None)) as source:
+            source.execute(f"PRAGMA busy_timeout={PIN_WAIT_MS}")
+            for _try in range(PIN_TRIES):
+                source.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                source.execute("BEGIN")
+                source.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                if not wal.exists() or wal.stat().st_size == 0:
+                    break
+                source.execute("COMMIT")
+            else:
+                yield None
+                return
+            try:
+                found = _descriptors(database)
+                fd = min(found - before, default=min(found, default=None))
+                if fd is None:
+                    yield None
+                    return
+                page_size = source.execute("PRAGMA page_size").fetchone()[0]
+                pages = source.execute("PRAGMA page_count").fetchone()[0]
+                revision = source.execute("SELECT version_num FROM alembic_version").fetchone()
+                snap = Snapshot(SQLITE_FORM, str(revision[0]), _heads(source, me), in_place=True)
+                yield snap, Pages(fd, page_size * pages, database)
+            finally:
+                if source.in_transaction:
+                    source.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise DatabaseError(said("snapshot_failed", database=database, error=str(exc))) from exc
+
+
+def _descriptors(database: str) -> set[int]:
+    """This process's descriptors of the file ``database`` (none where ``/proc`` is not)."""
+    try:
+        wanted = os.stat(database)
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return set()
+    found = set()
+    for name in names:
+        try:
+            seen = os.stat(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # gone since it was listed, or the listing's own descriptor
+        if stat.S_ISREG(seen.st_mode) and (seen.st_dev, seen.st_ino) == (
+            wanted.st_dev,
+            wanted.st_ino,
+        ):
+            found.add(int(name))
+    return found
 
 
 def _order(table: sa.Table) -> str:

@@ -171,12 +171,19 @@ class Batch:
         self.folder = folder
         self.pending: list[tuple[Path, Path]] = []
 
-    def write(self, name: str, data: bytes) -> None:
+    def write(self, name: str, data: bytes | memoryview, *, start: bool = False) -> None:
+        """Write a file of the batch; ``start``: and have the kernel start writing it to
+        disk at once, without waiting (a hint: :meth:`commit` still flushes it), so that
+        the flush at commit finds little left to do."""
         unsynced = self.folder / f".{name}.batch"
         self.pending.append((unsynced, self.folder / name))
         fd = os.open(unsynced, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
             write_gathered(fd, [data])
+            if start and hasattr(os, "posix_fadvise"):
+                # Linux starts the writeback of dirty pages (and drops none that are not
+                # yet written) for DONTNEED; elsewhere it is a hint that may do nothing.
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
 

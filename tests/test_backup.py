@@ -749,6 +749,30 @@ def test_a_chunk_opens_only_as_the_chunk_its_index_names(cipher: str, compress: 
     assert envelope.open_chunk(keys_by_id, old, "x", digest, size) == data
 
 
+@pytest.mark.parametrize("cipher", envelope.CIPHERS)
+@pytest.mark.parametrize("size", [16 * 1024, 3 * envelope.SEGMENT + 5])
+def test_a_chunk_sealed_in_place_opens_as_one_sealed_into_bytes(cipher: str, size: int) -> None:
+    """A pack's chunks are sealed into its room in place: the same format as
+    :func:`seal_chunk` gives uncompressed, at any offset, with nothing written past it."""
+    import hashlib
+
+    key = DataKey.fresh(cipher)
+    keys_by_id = {key.id: key}
+    data = os.urandom(size)
+    digest = hashlib.sha256(data).digest()
+    room = bytearray(b"\xee" * (envelope.sealed_size(size) + 100))
+    with memoryview(room) as view:
+        written = envelope.seal_chunk_into(key, data, digest, view[7:])
+    assert written == envelope.sealed_size(size) == len(envelope.seal_chunk(key, data, digest))
+    assert room[:7] == b"\xee" * 7 and room[7 + written :] == b"\xee" * 93
+    sealed = bytes(room[7 : 7 + written])
+    assert sealed[:4] == b"FSB2"
+    assert envelope.open_chunk(keys_by_id, sealed, "x", digest, size) == data
+    for bad in (sealed[:-1], sealed[:60] + bytes([sealed[60] ^ 1]) + sealed[61:]):
+        with pytest.raises(BackupDamaged):
+            envelope.open_chunk(keys_by_id, bad, "x", digest, size)
+
+
 def test_a_chunk_is_compressed_only_when_that_shrinks_it_and_must_expand_to_its_size() -> None:
     import hashlib
 

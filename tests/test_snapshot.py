@@ -13,6 +13,7 @@ SQLite only: a PostgreSQL snapshot is COPY inside one repeatable-read transactio
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from nodes import Node
 from nodes.backups import take_backup
 from nodes.network import Network
+from schema import snapshot
 
 ME = "410100"
 
@@ -82,3 +84,110 @@ def test_what_the_node_commits_after_a_backup_is_seen_by_every_process(
     with closing(sqlite3.connect(database)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM filler").fetchone()[0] == 3
+
+
+def _locks_held(database: Path) -> int:
+    """POSIX locks this process holds on the file ``database``."""
+    inode = database.stat().st_ino
+    mine = f" {os.getpid()} "
+    with open("/proc/locks", encoding="ascii") as locks:
+        return sum(1 for line in locks if mine in line and f":{inode} " in line)
+
+
+_CHECKPOINT_ELSEWHERE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA busy_timeout=0")
+for n in range(int(sys.argv[2]), int(sys.argv[2]) + 50):
+    conn.execute("INSERT INTO filler VALUES (?)", (n,))
+print(*conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+conn.close()
+"""
+
+
+def test_a_backup_reads_the_live_pages_in_place_and_keeps_the_process_locks(
+    sqlite_province: Network,
+) -> None:
+    database = sqlite_province.path / ME / "node.db"
+    with Node.open(sqlite_province.path / ME) as node:
+        with node.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))  # a pooled connection, holding its lock
+        held = _locks_held(database)
+        assert held > 0
+        taken = take_backup(node)
+        assert taken.in_place
+        assert _locks_held(database) == held
+
+
+def test_pages_read_in_place_stay_the_snapshot_while_another_process_writes(
+    sqlite_province: Network, tmp_path: Path
+) -> None:
+    """Half the pages are read, another process writes 50 rows and asks for a
+    checkpoint; the rest is read. The pages form the database as it was when the read
+    began, and the checkpoint could not write into the file meanwhile."""
+    database = sqlite_province.path / ME / "node.db"
+    subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "1"], check=True)
+    copy = tmp_path / "pages.db"
+    with Node.open(sqlite_province.path / ME) as node:
+        with snapshot.pinned_sqlite(node.engine, ME) as pinned:
+            assert pinned is not None
+            snap, pages = pinned
+            assert snap.in_place and snap.revision
+            with copy.open("wb") as out:
+                out.write(pages.read(pages.length // 2))
+                checkpoint = subprocess.run(
+                    [sys.executable, "-c", _CHECKPOINT_ELSEWHERE, str(database), "100"],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                busy, _log, backfilled = (int(n) for n in checkpoint.stdout.split())
+                assert busy == 1 or backfilled == 0
+                out.write(pages.read())
+            assert copy.stat().st_size == pages.length
+        assert _count_elsewhere(database) == 51
+        with closing(sqlite3.connect(database, isolation_level=None)) as conn:
+            assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+    with closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM filler").fetchone()[0] == 1
+
+
+_READER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN")
+conn.execute("SELECT count(*) FROM filler").fetchone()
+print("reading", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+"""
+
+
+def test_a_backup_copies_when_a_reader_keeps_the_log_from_emptying(
+    sqlite_province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process reads an older snapshot while the log holds newer pages: the log
+    cannot be emptied, so the pages cannot be read in place; the backup copies them."""
+    monkeypatch.setattr(snapshot, "PIN_WAIT_MS", 50)
+    database = sqlite_province.path / ME / "node.db"
+    subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "1"], check=True)
+    with subprocess.Popen(
+        [sys.executable, "-c", _READER, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as reader:
+        assert reader.stdin is not None and reader.stdout is not None
+        try:
+            assert reader.stdout.readline() == "reading\n"
+            subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "2"], check=True)
+            with Node.open(sqlite_province.path / ME) as node:
+                with snapshot.pinned_sqlite(node.engine, ME) as pinned:
+                    assert pinned is None
+                taken = take_backup(node)
+                assert not taken.in_place
+        finally:
+            reader.stdin.write("\n")
+            reader.stdin.flush()
+            reader.wait(timeout=30)

@@ -99,6 +99,8 @@ __all__ = [
     "object_id",
     "open_chunk",
     "seal_chunk",
+    "seal_chunk_into",
+    "sealed_size",
     "unwrap",
 ]
 
@@ -392,6 +394,42 @@ def seal_chunk(
         aad = _chunk_aad(magic, key.id, sha256, index, index == count - 1)
         parts.append(aead.encrypt(_chunk_nonce(base, index), segment, aad))
     return b"".join(parts)
+
+
+def sealed_size(plain: int) -> int:
+    """The size of a chunk of ``plain`` bytes sealed as it is (format 2)."""
+    return _HEADER2 + plain + _TAG * max(1, -(-plain // SEGMENT))
+
+
+def seal_chunk_into(
+    key: DataKey, plaintext: bytes | memoryview, sha256: bytes, out: memoryview
+) -> int:
+    """Seal one chunk as it is (format 2, as :func:`seal_chunk` does uncompressed) into
+    the start of ``out``, which holds at least :func:`sealed_size` bytes; the size
+    written. No bytes are made but the nonce: the sealing is written in place."""
+    aead = _chunk_aead(key.cipher, key.secret)
+    if not isinstance(aead, AESGCM):  # SM4-GCM seals into bytes of its own
+        sealed = seal_chunk(key, plaintext, sha256, compress=False)
+        out[: len(sealed)] = sealed
+        return len(sealed)
+    base = _NONCES.draw()
+    view = memoryview(plaintext)
+    out[: len(MAGIC2)] = MAGIC2
+    out[len(MAGIC2) : len(MAGIC2) + 16] = key.id
+    out[len(MAGIC2) + 16 : _HEADER2] = base
+    if len(view) <= SEGMENT:  # segment 0, final: the nonce is the base itself
+        end = _HEADER2 + len(view) + _TAG
+        aead.encrypt_into(base, view, MAGIC2 + key.id + sha256 + _ONLY, out[_HEADER2:end])
+        return end
+    at = _HEADER2
+    count = -(-len(view) // SEGMENT)
+    for index in range(count):
+        segment = view[index * SEGMENT : (index + 1) * SEGMENT]
+        aad = _chunk_aad(MAGIC2, key.id, sha256, index, index == count - 1)
+        end = at + len(segment) + _TAG
+        aead.encrypt_into(_chunk_nonce(base, index), segment, aad, out[at:end])
+        at = end
+    return at
 
 
 def _unopened(name: str, index: int) -> BackupDamaged:
