@@ -825,6 +825,9 @@ def test_checks_run_cheapest_first(sample: Path, pki: SmallPki) -> None:
         ("NaN", "is not JSON"),
         ("-Infinity", "is not JSON"),
         (str(2**64), "holds the non-integer number"),  # integers hold at most 64 bits
+        ("[1, 2.5]", "holds the non-integer number 2.5"),  # inside a list
+        ('{"fen": 7, "rate": [0.5]}', "holds the non-integer number 0.5"),  # deeper
+        ('[true, null, "x", -0.0]', "holds the non-integer number -0.0"),
     ],
 )
 def test_floats_in_operations_are_refused_on_read(
