@@ -23,11 +23,13 @@ from nodes.home import NodeHome, create_home
 from nodes.labels import said
 from nodes.node import Node
 from nodes.topology import Endpoint, NodeSpec, Topology, load_topology
+from schema.deferred import flushing_deferred
 from schema.engine import drop_database, ensure_database, release_memory
 from sync import pki
 from sync.backup.keys import RECOVERY_CERT
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import HomeError, InputError
+from sync.files import fsync_directory, fsync_tree
 from sync.signing import DEFAULT_SUITE, get_suite
 
 __all__ = [
@@ -99,23 +101,27 @@ def init_network(
     created: list[str] = []
     try:
         staging.mkdir(parents=True)
-        (staging / TOPOLOGY_FILE).write_text(topology.to_toml(), encoding="utf-8")
-        ca = pki.init_root(
-            staging / keys.CA_FOLDER, topology.province.code, suite=suite, clock=clock
-        )
-        recovery = keys.create_recovery(ca.ca_dir, ca.ca_dir / keys.RECOVERY_KIT, None, clock)
-        for spec in topology:
-            url = database_url_for(db_url_template, spec.code)
-            if url is not None and ensure_database(url):
-                created.append(url)
-            home = create_home(staging / spec.code, topology, spec.code, url, suite)
-            keys.issue(ca, spec, home, clock)
-            keys.install_recovery(home, recovery)
-            if progress is not None:
-                progress(spec)
+        # Nothing of the tree counts before it is renamed into place: flushed once, whole.
+        with flushing_deferred(staging):
+            (staging / TOPOLOGY_FILE).write_text(topology.to_toml(), encoding="utf-8")
+            ca = pki.init_root(
+                staging / keys.CA_FOLDER, topology.province.code, suite=suite, clock=clock
+            )
+            recovery = keys.create_recovery(ca.ca_dir, ca.ca_dir / keys.RECOVERY_KIT, None, clock)
+            for spec in topology:
+                url = database_url_for(db_url_template, spec.code)
+                if url is not None and ensure_database(url):
+                    created.append(url)
+                home = create_home(staging / spec.code, topology, spec.code, url, suite)
+                keys.issue(ca, spec, home, clock)
+                keys.install_recovery(home, recovery)
+                if progress is not None:
+                    progress(spec)
+        fsync_tree(staging)
         if path.exists():
             path.rmdir()
         os.replace(staging, path)
+        fsync_directory(path.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         for url in created:

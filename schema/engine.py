@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from schema.deferred import deferred
 from schema.errors import DatabaseBusy, DatabaseError, DatabaseUnavailable
 from schema.said import said
 
@@ -126,12 +127,15 @@ def _open_sqlite(url: URL) -> Engine:
                 hint=said("db_folder_missing_hint"),
             )
     engine = sa.create_engine(url, connect_args={"isolation_level": None})
+    # In a tree being built under a temporary name, flushed whole before it is renamed
+    # into place (schema.deferred): no commit waits for the disk.
+    synchronous = "OFF" if database and deferred(database) else "FULL"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()

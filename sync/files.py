@@ -8,6 +8,11 @@ Many files written together (the objects of a backup) keep that order as a batch
 written under temporary names, all fsynced at once (:func:`fsync_all`: in parallel, so
 that the file system commits them together instead of one journal commit each), all
 renamed, then each folder fsynced once.
+
+A tree built under a temporary name and renamed into place whole (``network init``) is
+flushed once, by :func:`fsync_tree` just before the rename: inside
+:func:`schema.deferred.flushing_deferred`, what is written in that tree is not flushed
+file by file.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
+
+from schema.deferred import deferred
 
 __all__ = [
     "FSYNC_WORKERS",
@@ -85,6 +92,8 @@ def write_gathered(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) ->
 
 def fsync_directory(directory: Path) -> None:
     """Flush ``directory``'s entries to disk, so a rename inside it survives a crash."""
+    if deferred(directory):
+        return
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
@@ -103,6 +112,9 @@ def _fsync_file(path: Path) -> None:
 def fsync_all(paths: Iterable[Path]) -> None:
     """Flush every file of ``paths`` to disk, many at once; the first OSError goes up
     once all are done. Their folders are the caller's to flush, after renaming them."""
+    paths = [path for path in paths if not deferred(path)]
+    if not paths:
+        return
     with ThreadPoolExecutor(max_workers=FSYNC_WORKERS) as pool:
         for _done in pool.map(_fsync_file, paths):
             pass
@@ -137,7 +149,8 @@ def atomic_file(path: Path, mode: int = 0o644, *, exclusive: bool = False) -> It
             os.fchmod(stream.fileno(), mode)
             yield stream
             stream.flush()
-            os.fsync(stream.fileno())
+            if not deferred(path):
+                os.fsync(stream.fileno())
         if exclusive:
             os.link(tmp, path)
             tmp.unlink()
