@@ -31,6 +31,7 @@ from nodes.labels import said
 from nodes.settings import DEFAULT_SYNC_INTERVAL, SETTINGS_FILE, render_settings
 from nodes.topology import Topology
 from schema import migrate, tables
+from schema.deferred import flushing_deferred
 from schema.engine import drop_database, ensure_database, open_engine, redact, sqlite_url
 from schema.types import utcnow
 from sync.errors import HomeError, SchemaTooNew
@@ -101,18 +102,19 @@ def create_home(
         path.parent.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
         home = NodeHome(staging)
-        home.keys.mkdir(mode=0o700)
-        home.spool.mkdir()
-        if topology.children(code) or spec.role == "center":
-            home.mailboxes.mkdir()
-        home.topology_file.write_text(topology.to_toml(), encoding="utf-8")
-        home.settings_file.write_text(
-            render_settings(code, database_url, DEFAULT_SYNC_INTERVAL[spec.role]),
-            encoding="utf-8",
-        )
-        url = database_url or sqlite_url(home.path / "node.db")
-        created_db = ensure_database(url)
-        _migrate_new_database(url, topology, code, suite)
+        with flushing_deferred(staging):  # flushed whole below, before the rename
+            home.keys.mkdir(mode=0o700)
+            home.spool.mkdir()
+            if topology.children(code) or spec.role == "center":
+                home.mailboxes.mkdir()
+            home.topology_file.write_text(topology.to_toml(), encoding="utf-8")
+            home.settings_file.write_text(
+                render_settings(code, database_url, DEFAULT_SYNC_INTERVAL[spec.role]),
+                encoding="utf-8",
+            )
+            url = database_url or sqlite_url(home.path / "node.db")
+            created_db = ensure_database(url)
+            _migrate_new_database(url, topology, code, suite)
         fsync_tree(staging)
         if path.exists():
             path.rmdir()

@@ -38,18 +38,7 @@ def test_network_init_flushes_every_file_and_folder_once_before_the_rename(
 ) -> None:
     flushed = _flushes(monkeypatch)
     network = init_network(tmp_path / "province", demo_topology)
-    staged = {Path(p) for p in flushed if ".partial-" in p}
-    assert staged, "the tree is flushed under its temporary name, before the rename"
-    parts = next(iter(staged)).parts
-    named = next(i for i, part in enumerate(parts) if ".partial-" in part)
-    staging = Path(*parts[: named + 1])  # the temporary name of the whole tree
-    tree = [network.path, *network.path.rglob("*")]
-    kept = [p for p in tree if p.is_file() or p.is_dir()]
-    for path in kept:
-        assert staging / path.relative_to(network.path) in staged, f"{path} never flushed"
-    assert len(flushed) == len(set(flushed)), "a file flushed twice: once by itself"
-    assert str(network.path.parent) in flushed  # the rename into place
-    assert len(kept) + 5 >= len(flushed)
+    _assert_flushed_once_under_its_temporary_name(flushed, network.path)
 
 
 def test_a_node_database_made_by_network_init_commits_to_disk_afterwards(
@@ -96,3 +85,40 @@ def test_a_file_outside_the_tree_is_flushed_while_the_tree_is_deferred(
     assert not any(p.startswith(str(tree)) for p in flushed)
     assert any(p.startswith(str(elsewhere / ".out.toml.")) for p in flushed)
     assert str(elsewhere) in flushed
+
+
+def test_a_home_is_flushed_once_whole_before_its_rename(
+    tmp_path: Path, demo_topology: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nodes.home
+    from nodes.home import create_home
+    from nodes.topology import load_topology
+
+    migrated = nodes.home._migrate_new_database
+    unflushed: list[bool] = []
+
+    def migrate(url: str, *args: object) -> None:  # its commits wait for no disk
+        unflushed.append(deferred(sa.make_url(url).database or ""))
+        migrated(url, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nodes.home, "_migrate_new_database", migrate)
+    flushed = _flushes(monkeypatch)
+    home = create_home(tmp_path / "home", load_topology(demo_topology), ME, None, "ed25519")
+    assert unflushed == [True]
+    _assert_flushed_once_under_its_temporary_name(flushed, home.path)
+
+
+def _assert_flushed_once_under_its_temporary_name(flushed: list[str], tree: Path) -> None:
+    """Every file and folder of ``tree`` was flushed once, under the temporary name the
+    tree had before its rename into place, and the folder it was renamed in after."""
+    staged = {Path(p) for p in flushed if ".partial-" in p}
+    assert staged, "the tree is flushed under its temporary name, before the rename"
+    parts = next(iter(staged)).parts
+    named = next(i for i, part in enumerate(parts) if ".partial-" in part)
+    staging = Path(*parts[: named + 1])  # the temporary name of the whole tree
+    kept = [p for p in [tree, *tree.rglob("*")] if p.is_file() or p.is_dir()]
+    for path in kept:
+        assert staging / path.relative_to(tree) in staged, f"{path} never flushed"
+    assert len(flushed) == len(set(flushed)), "a file flushed twice: once by itself"
+    assert str(tree.parent) in flushed  # the rename into place
+    assert len(kept) + 5 >= len(flushed)
