@@ -493,15 +493,15 @@ def _snapshot(
     # closing any descriptor of it drops every POSIX lock this process holds on it, and
     # another process could then take the database for unused and remove its
     # write-ahead log under the node's open connections.
-    if node.engine.dialect.name == "sqlite" and not digests:
+    if node.engine.dialect.name == "sqlite":
         with snapshot.pinned_sqlite(node.engine, me) as pinned:
             if pinned is not None:  # read in place, inside its snapshot
-                snap, pages = pinned
+                snap, pages, table_digests = pinned
                 hashes = [
                     objects.add(c, COMPRESS_PAGES)
                     for c in chunks.fixed_chunks(pages, length=pages.length)
                 ]
-                return [(Part("node.db"), hashes)], snap, {}
+                return [(Part("node.db"), hashes)], snap, table_digests() if digests else {}
     if node.engine.dialect.name == "sqlite":  # a copy, read inside its snapshot
         target = work / "snapshot.db"
         snap = snapshot.export_sqlite(node.engine, target, me)

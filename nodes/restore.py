@@ -55,6 +55,7 @@ from nodes.settings import LOCAL_TIME, SETTINGS_FILE, load_settings
 from nodes.topology import load_topology
 from schema import snapshot
 from schema.backups import rejoin_fence, restore_log
+from schema.deferred import flushing_deferred
 from schema.engine import drop_database, ensure_database, open_engine, parse_url, sqlite_url
 from schema.types import parse_utc
 from sync import certificates, changeset
@@ -412,43 +413,45 @@ def restore(
                 on_total(sum(p.size for p in (*index.database, *index.files, *extra)))
             fetcher = Fetcher(transport, code, keys, work, progress)
             staging.mkdir(parents=True)
-            for part in index.files:
-                _write_part(staging, part, fetcher)
-            for part in extra:
-                _write_part(work / "journal", part, fetcher)
-            _take_later_topology(staging, topology_file, code)
-            if db_url is not None:
-                _set_database_url(staging / SETTINGS_FILE, db_url)
-            if manifest.backend == "postgresql" and ensure_database(url):
-                created_db = url
-            load_database(manifest.backend, manifest.schema, index, fetcher, url)
-            fetcher.finish()
-            for folder in ("spool", "spool/outbox", "spool/receipts", "spool/taken", "keys"):
-                (staging / folder).mkdir(parents=True, exist_ok=True)
-            os.chmod(staging / "keys", 0o700)
-            if topology.children(code) or topology.node(code).role == "center":
-                (staging / "mailboxes").mkdir(exist_ok=True)
-            _adopt_keepers_crl(transport, code, staging, clock)
-            with Node.open(staging, check_schema=False) as node:
-                node.upgrade_database()
-                replayed = journal.replay(node, work / "journal" / "spool", at, clock)
-                # Its stamps never go back (sync.channel.signing_clock), not even behind
-                # the newest backup the keeper holds of it, which its lost state signed.
-                newest = max(parse_utc(m.manifest.taken_at) for m in manifests)
-                with node.engine.begin() as conn:
-                    conn.execute(
-                        restore_log.insert().values(
-                            manifest_id=chosen.header.id,
-                            number=manifest.number,
-                            taken_at=parse_utc(manifest.taken_at),
-                            restored_at=NotBefore(clock, newest).now(),
+            # Nothing in the new home counts before its rename: flushed once, whole.
+            with flushing_deferred(staging):
+                for part in index.files:
+                    _write_part(staging, part, fetcher)
+                for part in extra:
+                    _write_part(work / "journal", part, fetcher)
+                _take_later_topology(staging, topology_file, code)
+                if db_url is not None:
+                    _set_database_url(staging / SETTINGS_FILE, db_url)
+                if manifest.backend == "postgresql" and ensure_database(url):
+                    created_db = url
+                load_database(manifest.backend, manifest.schema, index, fetcher, url)
+                fetcher.finish()
+                for folder in ("spool", "spool/outbox", "spool/receipts", "spool/taken", "keys"):
+                    (staging / folder).mkdir(parents=True, exist_ok=True)
+                os.chmod(staging / "keys", 0o700)
+                if topology.children(code) or topology.node(code).role == "center":
+                    (staging / "mailboxes").mkdir(exist_ok=True)
+                _adopt_keepers_crl(transport, code, staging, clock)
+                with Node.open(staging, check_schema=False) as node:
+                    node.upgrade_database()
+                    replayed = journal.replay(node, work / "journal" / "spool", at, clock)
+                    # Its stamps never go back (sync.channel.signing_clock), not even behind
+                    # the newest backup the keeper holds of it, which its lost state signed.
+                    newest = max(parse_utc(m.manifest.taken_at) for m in manifests)
+                    with node.engine.begin() as conn:
+                        conn.execute(
+                            restore_log.insert().values(
+                                manifest_id=chosen.header.id,
+                                number=manifest.number,
+                                taken_at=parse_utc(manifest.taken_at),
+                                restored_at=NotBefore(clock, newest).now(),
+                            )
                         )
-                    )
-                    # The epochs of its peers' own restores that it kept are as old as
-                    # its backup: a peer restored since names another. Judged by time
-                    # instead, an old fence voids nothing a peer signs after it.
-                    conn.execute(rejoin_fence.update().values(epoch=None))
-                peers = rejoin_request.start(node, clock, epoch)
+                        # The epochs of its peers' own restores that it kept are as old as
+                        # its backup: a peer restored since names another. Judged by time
+                        # instead, an old fence voids nothing a peer signs after it.
+                        conn.execute(rejoin_fence.update().values(epoch=None))
+                    peers = rejoin_request.start(node, clock, epoch)
             fsync_tree(staging)
             os.replace(staging, home)
             fsync_directory(home.parent)

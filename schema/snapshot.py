@@ -126,79 +126,178 @@ def export_sqlite(engine: Engine, target: Path, me: str) -> Snapshot:
 PIN_TRIES = 3
 """How often :func:`pinned_sqlite` empties the write-ahead log and begins its snapshot
 before it gives up (a writer committed in between each time)."""
-PIN_WAIT_MS = 2000
-"""How long emptying the log waits for readers and writers, each time."""
+PIN_WAIT_MS = 200
+"""How long emptying the log waits for readers and writers, each time: the node's
+writers wait meanwhile, so briefly; a backup that cannot pin copies instead."""
+_MAGIC = b"SQLite format 3\x00"
 
 
 class Pages:
     """The first ``length`` bytes of a SQLite file, read in order by :meth:`read` through
-    a descriptor SQLite holds open (never closed here: see the module docstring)."""
+    a descriptor SQLite holds open (never closed here: see the module docstring), only
+    while the snapshot that pins them lasts. The file must still be the one pinned when
+    the first byte and the last are read, and must begin as a SQLite file does:
+    :class:`DatabaseError` otherwise, and the backup fails whole."""
 
-    def __init__(self, fd: int, length: int, name: str) -> None:
+    def __init__(self, fd: int, length: int, name: str, identity: tuple[int, int]) -> None:
         self.fd = fd
         self.length = length
         self.name = name
+        self.identity = identity
         self.offset = 0
+        self.pinned = True
 
     def read(self, size: int = -1) -> bytes:
+        if not self.pinned:
+            raise DatabaseError(said("snapshot_failed", database=self.name, error="unpinned"))
         left = self.length - self.offset
         wanted = left if size < 0 else min(size, left)
+        if self.offset == 0:
+            self._same_file()
         data = os.pread(self.fd, wanted, self.offset) if wanted > 0 else b""
+        if self.offset == 0 and wanted and not data.startswith(_MAGIC[: len(data)]):
+            raise DatabaseError(
+                said("snapshot_failed", database=self.name, error="not a SQLite file")
+            )
         self.offset += len(data)
+        if self.offset == self.length and wanted:
+            self._same_file()
         return data
+
+    def _same_file(self) -> None:
+        seen = os.fstat(self.fd)
+        if (seen.st_dev, seen.st_ino) != self.identity:
+            raise DatabaseError(
+                said("snapshot_failed", database=self.name, error="the file was replaced")
+            )
 
 
 @contextmanager
-def pinned_sqlite(engine: Engine, me: str) -> Iterator[tuple[Snapshot, Pages] | None]:
-    """The live SQLite database's pages in one read snapshot, read in place; None when
-    they cannot be (the write-ahead log was written again each time it was emptied, or
-    no descriptor of SQLite's is found): the caller copies with :func:`export_sqlite`.
+def pinned_sqlite(
+    engine: Engine, me: str
+) -> Iterator[tuple[Snapshot, Pages, Callable[[], dict[str, str]]] | None]:
+    """The live SQLite database's pages in one read snapshot, read in place, with what
+    gives each table's digest in that snapshot (:func:`table_digests`); None when they
+    cannot be read so (the log was written again each time it was emptied, the database
+    was busy, no descriptor of this connection's is found): the caller copies with
+    :func:`export_sqlite`.
 
     The log is emptied (``wal_checkpoint(TRUNCATE)``), then a read transaction begins.
     If the log is still empty once it has begun, the transaction reads the file alone
     and holds the read lock that every checkpoint must take exclusively before it
     writes a page into the file (SQLite's ``WAL_READ_LOCK(0)``): until it ends, the
-    file's first ``page_count`` pages are the snapshot's. In rollback-journal mode the
-    transaction's shared lock keeps every writer out of the file alike.
+    file's first ``page_count`` pages are the snapshot's. The log is the one SQLite
+    names beside the file it opened (``PRAGMA database_list``: a URL through a symbolic
+    link names another). In rollback-journal mode the transaction's shared lock keeps
+    every writer out of the file alike.
 
-    The pages are read with ``pread`` on a descriptor SQLite opened for this file (one
-    that appeared with this connection, else any of the file's: while this connection
-    holds its shared lock, SQLite defers closing every descriptor of the file), never
-    on one of our own: closing it would drop the process's locks."""
+    The pages are read with ``pread`` on the descriptor SQLite opened for this
+    connection, never on one of our own: closing it would drop the process's locks."""
     database = engine.url.database
     if not database:
         raise DatabaseError(said("snapshot_no_file"))
-    wal = Path(f"{database}-wal")
     try:
         before = _descriptors(database)
         with closing(sqlite3.connect(database, isolation_level=None)) as source:
-            source.execute(f"PRAGMA busy_timeout={PIN_WAIT_MS}")
-            for _try in range(PIN_TRIES):
-                source.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                source.execute("BEGIN")
-                source.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                if not wal.exists() or wal.stat().st_size == 0:
-                    break
-                source.execute("COMMIT")
-            else:
+            begun = _begin_pinned(source)
+            if begun is None:
                 yield None
                 return
             try:
-                found = _descriptors(database)
-                fd = min(found - before, default=min(found, default=None))
-                if fd is None:
+                real, identity = begun
+                fd = min(_descriptors(database) - before, default=None)
+                if fd is None or _identity(f"/proc/self/fd/{fd}") != identity:
                     yield None
                     return
                 page_size = source.execute("PRAGMA page_size").fetchone()[0]
                 pages = source.execute("PRAGMA page_count").fetchone()[0]
                 revision = source.execute("SELECT version_num FROM alembic_version").fetchone()
                 snap = Snapshot(SQLITE_FORM, str(revision[0]), _heads(source, me), in_place=True)
-                yield snap, Pages(fd, page_size * pages, database)
+                read = Pages(fd, page_size * pages, real, identity)
+
+                def digests() -> dict[str, str]:
+                    found = _digests_through(source)
+                    if not source.in_transaction:  # never: the snapshot must still hold
+                        raise DatabaseError(said("snapshot_failed", database=real, error="ended"))
+                    return found
+
+                try:
+                    yield snap, read, digests
+                finally:
+                    read.pinned = False
             finally:
                 if source.in_transaction:
                     source.execute("COMMIT")
     except sqlite3.Error as exc:
         raise DatabaseError(said("snapshot_failed", database=database, error=str(exc))) from exc
+
+
+def _begin_pinned(source: sqlite3.Connection) -> tuple[str, tuple[int, int]] | None:
+    """Begin the read transaction that pins the file (see :func:`pinned_sqlite`): the
+    file's real path and identity; None (no transaction left open) when it cannot."""
+    source.execute(f"PRAGMA busy_timeout={PIN_WAIT_MS}")
+    try:
+        wal_mode = source.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        for _try in range(PIN_TRIES):
+            if wal_mode:
+                source.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            source.execute("BEGIN")
+            source.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            real = source.execute("PRAGMA database_list").fetchone()[2]
+            if not wal_mode or _empty(Path(f"{real}-wal")):
+                return real, _identity(real)
+            source.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if source.in_transaction:
+            source.execute("ROLLBACK")
+        if "locked" in str(exc) or "busy" in str(exc):
+            return None  # busy: the backup API copies, waiting as long as it must
+        raise
+    return None
+
+
+def _empty(log: Path) -> bool:
+    """Whether the write-ahead log ``log`` holds no frame. It exists while a connection
+    in WAL mode is open (this one): missing, it is not the log SQLite uses."""
+    try:
+        return log.stat().st_size == 0
+    except FileNotFoundError:
+        return False
+
+
+def _identity(path: str) -> tuple[int, int]:
+    seen = os.stat(path)
+    return seen.st_dev, seen.st_ino
+
+
+class _Lent:
+    """The pinning connection lent to SQLAlchemy to read through: it can neither end the
+    transaction that pins the file nor close the connection."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def rollback(self) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def _digests_through(source: sqlite3.Connection) -> dict[str, str]:
+    """:func:`table_digests` read through ``source``, inside the transaction it holds."""
+    lent = _Lent(source)
+    engine = sa.create_engine(
+        "sqlite://", creator=lambda: lent, poolclass=sa.pool.StaticPool, pool_reset_on_return=None
+    )
+    with engine.connect() as conn:
+        return table_digests(conn)
 
 
 def _descriptors(database: str) -> set[int]:

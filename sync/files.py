@@ -196,7 +196,8 @@ class Batch:
             if start and hasattr(os, "posix_fadvise"):
                 # Linux starts the writeback of dirty pages (and drops none that are not
                 # yet written) for DONTNEED; elsewhere it is a hint that may do nothing.
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                with contextlib.suppress(OSError):  # only a hint: commit flushes anyway
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
 

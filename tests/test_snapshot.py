@@ -28,6 +28,8 @@ from nodes import Node
 from nodes.backups import take_backup
 from nodes.network import Network
 from schema import snapshot
+from schema.engine import open_engine
+from schema.errors import DatabaseError
 
 ME = "410100"
 
@@ -131,7 +133,7 @@ def test_pages_read_in_place_stay_the_snapshot_while_another_process_writes(
     with Node.open(sqlite_province.path / ME) as node:
         with snapshot.pinned_sqlite(node.engine, ME) as pinned:
             assert pinned is not None
-            snap, pages = pinned
+            snap, pages, _digests = pinned
             assert snap.in_place and snap.revision
             with copy.open("wb") as out:
                 out.write(pages.read(pages.length // 2))
@@ -191,3 +193,109 @@ def test_a_backup_copies_when_a_reader_keeps_the_log_from_emptying(
             reader.stdin.write("\n")
             reader.stdin.flush()
             reader.wait(timeout=30)
+
+
+def test_a_database_named_through_a_link_is_pinned_by_the_log_beside_its_real_file(
+    sqlite_province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite keeps the log beside the file a link names, not beside the link: the log
+    that a reader keeps from emptying is found there, and nothing is read in place."""
+    monkeypatch.setattr(snapshot, "PIN_WAIT_MS", 50)
+    database = sqlite_province.path / ME / "node.db"
+    link = tmp_path / "linked.db"
+    link.symlink_to(database)
+    subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "1"], check=True)
+    with subprocess.Popen(
+        [sys.executable, "-c", _READER, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as reader:
+        assert reader.stdin is not None and reader.stdout is not None
+        try:
+            assert reader.stdout.readline() == "reading\n"
+            subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "2"], check=True)
+            engine = open_engine(f"sqlite:///{link}")
+            try:
+                with snapshot.pinned_sqlite(engine, ME) as pinned:
+                    assert pinned is None
+            finally:
+                engine.dispose()
+        finally:
+            reader.stdin.write("\n")
+            reader.stdin.flush()
+            reader.wait(timeout=30)
+
+
+_EXCLUSIVE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA locking_mode=EXCLUSIVE")  # in WAL mode, readers wait too
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+print("holding", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+"""
+
+
+def test_a_busy_database_is_not_pinned_but_copied(
+    sqlite_province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot, "PIN_WAIT_MS", 50)
+    database = sqlite_province.path / ME / "node.db"
+    with subprocess.Popen(
+        [sys.executable, "-c", _EXCLUSIVE, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline() == "holding\n"
+            engine = sa.create_engine(f"sqlite:///{database}")  # only its file is read
+            with snapshot.pinned_sqlite(engine, ME) as pinned:
+                assert pinned is None
+            engine.dispose()
+        finally:
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            holder.wait(timeout=30)
+
+
+def test_pages_are_read_only_from_the_file_pinned_and_only_while_it_is(
+    sqlite_province: Network, tmp_path: Path
+) -> None:
+    database = sqlite_province.path / ME / "node.db"
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"not a database" * 1000)
+    fd = os.open(other, os.O_RDONLY)
+    try:
+        seen = os.stat(database)
+        replaced = snapshot.Pages(fd, 4096, str(database), (seen.st_dev, seen.st_ino))
+        with pytest.raises(DatabaseError, match="replaced"):
+            replaced.read(4096)
+        mine = os.stat(other)
+        foreign = snapshot.Pages(fd, 4096, str(other), (mine.st_dev, mine.st_ino))
+        with pytest.raises(DatabaseError, match="not a SQLite file"):
+            foreign.read(4096)
+    finally:
+        os.close(fd)
+    with Node.open(sqlite_province.path / ME) as node:
+        with snapshot.pinned_sqlite(node.engine, ME) as pinned:
+            assert pinned is not None
+            _snap, pages, _digests = pinned
+            assert pages.read(100).startswith(b"SQLite format 3\x00")
+        with pytest.raises(DatabaseError):
+            pages.read(100)
+
+
+def test_a_drill_reads_in_place_and_its_digests_are_those_of_the_pages(
+    sqlite_province: Network,
+) -> None:
+    with Node.open(sqlite_province.path / ME) as node:
+        with node.engine.connect() as conn:
+            before = snapshot.table_digests(conn)  # the backup's own manifest comes after
+        taken = take_backup(node, digests=True)
+        assert taken.in_place
+        assert taken.digests == before and len(before) > 10
