@@ -17,7 +17,8 @@ import os
 import sqlite3
 import subprocess
 import sys
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import provinces
@@ -166,6 +167,26 @@ conn.execute("COMMIT")
 """
 
 
+@contextmanager
+def _another_process(script: str, database: Path) -> Iterator[None]:
+    """``script`` running in another process on ``database`` until the block ends, once
+    it has said it holds what it takes (its first line)."""
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as other:
+        assert other.stdin is not None and other.stdout is not None
+        try:
+            assert other.stdout.readline() in ("reading\n", "holding\n")
+            yield
+        finally:
+            other.stdin.write("\n")
+            other.stdin.flush()
+            other.wait(timeout=30)
+
+
 def test_a_backup_copies_when_a_reader_keeps_the_log_from_emptying(
     sqlite_province: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,25 +195,13 @@ def test_a_backup_copies_when_a_reader_keeps_the_log_from_emptying(
     monkeypatch.setattr(snapshot, "PIN_WAIT_MS", 50)
     database = sqlite_province.path / ME / "node.db"
     subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "1"], check=True)
-    with subprocess.Popen(
-        [sys.executable, "-c", _READER, str(database)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as reader:
-        assert reader.stdin is not None and reader.stdout is not None
-        try:
-            assert reader.stdout.readline() == "reading\n"
-            subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "2"], check=True)
-            with Node.open(sqlite_province.path / ME) as node:
-                with snapshot.pinned_sqlite(node.engine, ME) as pinned:
-                    assert pinned is None
-                taken = take_backup(node)
-                assert not taken.in_place
-        finally:
-            reader.stdin.write("\n")
-            reader.stdin.flush()
-            reader.wait(timeout=30)
+    with _another_process(_READER, database):
+        subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "2"], check=True)
+        with Node.open(sqlite_province.path / ME) as node:
+            with snapshot.pinned_sqlite(node.engine, ME) as pinned:
+                assert pinned is None
+            taken = take_backup(node)
+            assert not taken.in_place
 
 
 def test_a_database_named_through_a_link_is_pinned_by_the_log_beside_its_real_file(
@@ -205,26 +214,14 @@ def test_a_database_named_through_a_link_is_pinned_by_the_log_beside_its_real_fi
     link = tmp_path / "linked.db"
     link.symlink_to(database)
     subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "1"], check=True)
-    with subprocess.Popen(
-        [sys.executable, "-c", _READER, str(database)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as reader:
-        assert reader.stdin is not None and reader.stdout is not None
+    with _another_process(_READER, database):
+        subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "2"], check=True)
+        engine = open_engine(f"sqlite:///{link}")
         try:
-            assert reader.stdout.readline() == "reading\n"
-            subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(database), "2"], check=True)
-            engine = open_engine(f"sqlite:///{link}")
-            try:
-                with snapshot.pinned_sqlite(engine, ME) as pinned:
-                    assert pinned is None
-            finally:
-                engine.dispose()
+            with snapshot.pinned_sqlite(engine, ME) as pinned:
+                assert pinned is None
         finally:
-            reader.stdin.write("\n")
-            reader.stdin.flush()
-            reader.wait(timeout=30)
+            engine.dispose()
 
 
 _EXCLUSIVE = """
@@ -244,23 +241,11 @@ def test_a_busy_database_is_not_pinned_but_copied(
 ) -> None:
     monkeypatch.setattr(snapshot, "PIN_WAIT_MS", 50)
     database = sqlite_province.path / ME / "node.db"
-    with subprocess.Popen(
-        [sys.executable, "-c", _EXCLUSIVE, str(database)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        try:
-            assert holder.stdout.readline() == "holding\n"
-            engine = sa.create_engine(f"sqlite:///{database}")  # only its file is read
-            with snapshot.pinned_sqlite(engine, ME) as pinned:
-                assert pinned is None
-            engine.dispose()
-        finally:
-            holder.stdin.write("\n")
-            holder.stdin.flush()
-            holder.wait(timeout=30)
+    with _another_process(_EXCLUSIVE, database):
+        engine = sa.create_engine(f"sqlite:///{database}")  # only its file is read
+        with snapshot.pinned_sqlite(engine, ME) as pinned:
+            assert pinned is None
+        engine.dispose()
 
 
 def test_pages_are_read_only_from_the_file_pinned_and_only_while_it_is(
