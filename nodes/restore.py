@@ -55,7 +55,7 @@ from nodes.settings import LOCAL_TIME, SETTINGS_FILE, load_settings
 from nodes.topology import load_topology
 from schema import snapshot
 from schema.backups import rejoin_fence, restore_log
-from schema.deferred import flushing_deferred
+from schema.deferred import deferred, flushing_deferred
 from schema.engine import drop_database, ensure_database, open_engine, parse_url, sqlite_url
 from schema.types import parse_utc
 from sync import certificates, changeset
@@ -86,9 +86,6 @@ LARGEST_CRL = 16 << 20
 """No revocation list offered by a keeper is read past this size."""
 WRITE = 4 * 1024 * 1024
 """A restored SQLite file is written in pieces of about this size."""
-FLUSH = 8 * WRITE
-"""The writer of a restored SQLite file flushes it to disk every this many bytes, while
-the next pieces are opened, so that little is left to flush at the end."""
 _NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
 
 
@@ -569,28 +566,20 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
         fd = out.fileno()
         behind: Future[None] | None = None
         pending: list[bytes] = []
-        size = written = 0
+        size = 0
         for piece in fetcher.chunks(index.database[0]):
             pending.append(piece)
             size += len(piece)
             if size >= WRITE:
                 if behind is not None:
                     behind.result()
-                written += size
-                flush = written >= FLUSH
-                written = 0 if flush else written
-                behind = writer.submit(_write_block, fd, pending, flush)
+                behind = writer.submit(write_gathered, fd, pending)
                 pending, size = [], 0
         if behind is not None:
             behind.result()
         write_gathered(fd, pending)
-        os.fsync(fd)
-
-
-def _write_block(fd: int, pieces: list[bytes], flush: bool) -> None:
-    write_gathered(fd, pieces)
-    if flush:
-        os.fdatasync(fd)
+        if not deferred(target):  # else flushed with the rest of the new home
+            os.fsync(fd)
 
 
 def _target_url(backend: str, form: str, db_url: str | None, staging: Path) -> str:
