@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes import keys, rejoin_request
+from nodes import keys, rejoin_request, rejoin_void
 from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.labels import Said, joined, said, vouched
@@ -76,7 +76,7 @@ from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
 from schema.types import format_utc, parse_utc
 from sync import changeset, channel, quarantine
-from sync.changeset import Verified
+from sync.changeset import Header, Verified
 from sync.errors import (
     CertificateNotYetBegun,
     CertificateRejected,
@@ -101,6 +101,7 @@ __all__ = [
     "rejoining",
     "require_joined",
     "take",
+    "tell_refused",
 ]
 
 PIECE = 6 * 1024 * 1024
@@ -249,6 +250,13 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         ).first()
         fenced_after = None
         ordered = _ordered(request)
+        if _takes_back(held, epoch, replaces):
+            # The epoch this fence took the place of names it in turn: that node lives on
+            # two machines, each told of the other's fence. Flipping it at each request
+            # would void each one's in turn, forever: the fence stays, and both are told.
+            fork = {"origin": asker, "epoch": epoch, "held": held.epoch}
+            notice(exchange, asker, said("fence_fork_notice", me=me, **fork))
+            raise InputError(said("rejoin_fence_fork", file=verified.header.filename, **fork))
         if _takes_place(held, verified, epoch, replaces, ordered):
             conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
             same = held is not None and epoch is not None and held.epoch == epoch
@@ -259,7 +267,12 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             # Once a restore asked with a version, its node reads the fence an answer
             # names: a request of another epoch takes its place only by naming it.
             versioned = ordered or (same and bool(held.versioned))
-            conn.execute(rejoin_fence.insert().values(node=asker, versioned=versioned, **values))
+            replaced = _replaced(held, replaces, same)
+            conn.execute(
+                rejoin_fence.insert().values(
+                    node=asker, versioned=versioned, replaced=replaced, **values
+                )
+            )
             fence = {"request": verified.id, "epoch": epoch}
         else:
             files = []  # the node takes this answer only once the fence is its own
@@ -322,6 +335,39 @@ def _takes_place(
     return bool(held.void_before <= verified.header.created)
 
 
+def _takes_back(held: Any, epoch: str | None, replaces: str | None) -> bool:
+    """Whether a request naming the fence ``held`` here comes from an epoch whose fence a
+    request of another epoch took the place of by naming it (``held.replaced``): two
+    machines live as one node, each restored, each told that this peer holds the other's
+    fence (:func:`take`, :mod:`nodes.rejoin_void`), and each would take it back in turn.
+    Only a live node names a fence, and only one it was told of: so that epoch's machine
+    lived on after another took its place, which is a fork of the node, not a stale or
+    replayed request (one of those names a fence no longer held here)."""
+    return (
+        held is not None
+        and replaces is not None
+        and replaces == held.request_id
+        and epoch is not None
+        and held.epoch != epoch
+        and epoch in (held.replaced or "").split()
+    )
+
+
+REPLACED_MOST = 32
+"""The most epochs a fence remembers as replaced by name (restores of one node are few)."""
+
+
+def _replaced(held: Any, replaces: str | None, same: bool) -> str | None:
+    """The epochs replaced by name on the way to the fence a request takes the place of
+    ``held`` with: ``held``'s, and ``held``'s own epoch when the request names it."""
+    if held is None:
+        return None
+    epochs = (held.replaced or "").split()
+    if not same and replaces == held.request_id and held.epoch is not None:
+        epochs = [e for e in epochs if e != held.epoch] + [held.epoch]
+    return " ".join(epochs[-REPLACED_MOST:]) or None
+
+
 def _ordered(request: dict[str, Any]) -> bool:
     """Whether the request's node asks again when told of another epoch's fence."""
     version = request.get("version")
@@ -343,6 +389,20 @@ def notice(exchange: Exchange, origin: str, detail: Said) -> None:
         [{"rejoin": "notice", "detail": str(detail), "detail_said": detail.as_json()}],
         exchange.clock,
     )
+
+
+def tell_refused(exchange: Exchange, result: channel.Received, header: Header) -> None:
+    """Tell the origin of a file refused here (``header``, first refused) what it must
+    know: that it forked a channel (a replay or a fork: :func:`notice`), or that what it
+    signed is void here, with the fence held (:func:`nodes.rejoin_void.tell`). A courtesy:
+    the refusal stands whether or not it is told."""
+    origin = result.origin
+    with contextlib.suppress(Exception):
+        if result.refusal in ("replay", "chain") and origin in exchange.node.topology:
+            why = said("forked_notice", me=exchange.me, name=result.filename, reason=result.reason)
+            notice(exchange, str(origin), why)
+        elif result.refusal == "void":
+            rejoin_void.tell(exchange, header)
 
 
 # --- the restored node takes the answers --------------------------------------------------
@@ -369,7 +429,12 @@ def take(exchange: Exchange, path: Path) -> Said:
     if what == "notice":
         detail = _notice_detail(first)
         exchange.quarantine_message(path, said("rejoin_lost_history", origin=origin, detail=detail))
+        rejoin_request.stop_asking(exchange, origin)  # for its fence: restore first
         return said("rejoin_notice", origin=origin)
+    if what == rejoin_void.VOID:
+        note = rejoin_void.take(exchange, origin, _fence(first))
+        path.unlink(missing_ok=True)
+        return note
     if what == "kept":
         note = keep(exchange, verified, first)
         path.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ than one exchange with that peer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -57,6 +58,7 @@ __all__ = [
     "pending",
     "peers_of",
     "start",
+    "stop_asking",
 ]
 
 KIND = "rejoin"
@@ -168,8 +170,14 @@ def ask_for_fence(exchange: Exchange, peer: str, replaces: str) -> Path | None:
     or replayed, that took its place there), to hold this epoch's; return the request
     (None: this node has no epoch). The request is sent again every while until
     ``peer`` answers naming this epoch (:func:`fenced`); the node goes on meanwhile: its
-    channels with ``peer`` stand as they are, so the answer carries nothing to take."""
+    channels with ``peer`` stand as they are, so the answer carries nothing to take. A
+    request to ``peer`` still sent that names ``replaces`` already is kept as it is."""
     folder = exchange.spool.root / FENCE_REQUESTS
+    for sent in folder.glob(f"{exchange.me}_{peer}_*.fcs"):
+        with contextlib.suppress(VerificationError, StorageError, OSError):
+            with contextlib.closing(changeset.iter_operations(sent)) as operations:
+                if next(operations, {}).get("replaces") == replaces:
+                    return sent
     with exchange.node.engine.begin() as conn:
         epoch = current_epoch(conn)
         if epoch is None:
@@ -182,6 +190,15 @@ def ask_for_fence(exchange: Exchange, peer: str, replaces: str) -> Path | None:
         written = ask(conn, exchange.me, exchange.signer, folder, peer, epoch, clock, replaces)
     os.utime(written.path, (0, 0))  # never sent yet: sent at the next round
     return written.path
+
+
+def stop_asking(exchange: Exchange, peer: str) -> bool:
+    """Send no more requests of :func:`ask_for_fence` to ``peer`` (it said this node
+    forked: restored again, it asks anew); True when one was still sent."""
+    found = list((exchange.spool.root / FENCE_REQUESTS).glob(f"{exchange.me}_{peer}_*.fcs"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return bool(found)
 
 
 def pending(exchange: Exchange, peer: str, request_id: object) -> bool:

@@ -1,0 +1,81 @@
+"""Telling a node that something it signed is void at a peer (:mod:`nodes.rejoin`), and
+the node repairing the fence that voids it.
+
+A peer voids what a restored node's lost state signed (:func:`sync.fence.why_void`). When
+the file it voids names an epoch, it tells the node so, with the fence it holds: a
+``rejoin`` *void* message. Most of the time the fence is the node's own and what was void
+was its lost state's: nothing to do. But a peer may hold the fence of another epoch long
+after the node's rejoin ended: one taken by the date of a request without a version (from
+a fiscalsync before revision 0025, delayed or replayed, or kept from before it), or one a
+peer restored from a backup got back. Then everything the live node signs is void there,
+and nothing else would tell it: an answer to a request it did not send is one to a request
+of a life before, and is dropped (:func:`nodes.rejoin.take`). Told by the void message, the
+node asks that peer again naming the fence it holds (:func:`rejoin_request.ask_for_fence`),
+and once the fence is its own epoch's, its peer takes what it sends again.
+
+Only the live node asks, and it asks in its own epoch: a stale or replayed void message
+costs one exchange and fences nothing but the live epoch; the lost state never names it.
+Two live machines of one node would take the fence back and forth so: the peer refuses
+that (:func:`nodes.rejoin._takes_back`) and tells them both to restore.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from nodes import rejoin_request
+from nodes.labels import Said, said
+from nodes.rejoin_request import KIND, MESSAGES
+from schema.backups import rejoin_fence, rejoin_peer
+from schema.engine import reading
+from sync import changeset
+from sync.changeset import Header
+from sync.fence import epoch as current_epoch
+
+if TYPE_CHECKING:
+    from nodes.exchange import Exchange
+
+__all__ = ["VOID", "take", "tell"]
+
+VOID = "void"
+"""What a *void* message says it is (its first operation's ``rejoin``)."""
+
+
+def tell(exchange: Exchange, header: Header) -> bool:
+    """Tell the origin of ``header``, just voided here, which fence of it this node holds;
+    True when told. Only a file that names an epoch is told of: its signer names the fence
+    a peer holds in its rejoin requests (a node that names none cannot)."""
+    if header.epoch is None or header.origin not in exchange.node.topology:
+        return False
+    with reading(exchange.engine) as conn:
+        fence = conn.execute(
+            sa.select(rejoin_fence).where(rejoin_fence.c.node == header.origin)
+        ).first()
+    if fence is None:
+        return False
+    folder = exchange.spool.root / MESSAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    body = {
+        "rejoin": VOID,
+        "name": header.filename,
+        "fence": {"request": fence.request_id, "epoch": fence.epoch},
+    }
+    changeset.write_changeset(
+        folder, exchange.signer, header.origin, KIND, 1, "", [body], exchange.clock
+    )
+    return True
+
+
+def take(exchange: Exchange, origin: str, held: tuple[str, str | None] | None) -> Said:
+    """Take ``origin``'s void message, which says it holds fence ``held`` (its request's
+    id and epoch) of this node: ask it for this epoch's fence when ``held`` is another's
+    and this node rejoined (while it rejoins, its answers name the fence)."""
+    with reading(exchange.engine) as conn:
+        mine = current_epoch(conn)
+        rejoining = conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None
+    if held is None or mine is None or rejoining or held[1] == mine:
+        return said("rejoin_void_lost", origin=origin)
+    rejoin_request.ask_for_fence(exchange, origin, held[0])
+    return said("rejoin_void_fence_other", origin=origin)

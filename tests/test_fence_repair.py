@@ -1,0 +1,264 @@
+"""A peer's fence of a restored node that voids the live node is repaired after its rejoin
+ended, and two live machines of one node do not take the fence back and forth: real
+``network init`` provinces, SQLite and PostgreSQL, real restores and signed messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from test_backup import (
+    backup,
+    bring_back,
+    epoch_of,
+    fence_at,
+    issue,
+    lose,
+    quarantined,
+    receipt_verdicts,
+    settle,
+)
+
+from nodes import Node, rejoin
+from nodes.exchange import Exchange
+from nodes.fiscal.appropriations import Allocation, allocate
+from nodes.network import Network, sync_network
+from nodes.rejoin_request import FENCE_REQUESTS, heads
+from schema.backups import rejoin_fence
+from schema.channels import outbox, quarantine
+from sync import changeset
+from sync.clock import FixedClock
+from sync.fence import epoch as current_epoch
+from sync.pki import load_signer
+
+CITY = "410100"
+PROVINCE = "410000"
+
+
+def replay_unversioned_request(network: Network, days_ahead: int = 1) -> str:
+    """A request of 郑州市 as a fiscalsync before revision 0025 wrote it (no version),
+    naming another epoch and dated ``days_ahead`` days ahead, reaches the province (a
+    request of a life before, held in a relay, or replayed). Returns its epoch."""
+    ahead = FixedClock(datetime.now(UTC) + timedelta(days=days_ahead))
+    other = "ab" * 16
+    with Node.open(network.path / CITY) as node, node.engine.connect() as conn:
+        body = {"rejoin": "request", **heads(conn, CITY, PROVINCE), "epoch": other}
+        replayed = changeset.write_changeset(
+            network.path.parent, load_signer(node.home.keys), PROVINCE, "rejoin", 1, "",
+            [body], ahead,
+        )  # fmt: skip
+    incoming = network.homes[PROVINCE].spool / "incoming"
+    os.replace(replayed.path, incoming / replayed.path.name)
+    return other
+
+
+def fenced_before_versions(network: Network) -> None:
+    """The province's fence of 郑州市 was recorded before revision 0025 (no version)."""
+    with Node.open(network.path / PROVINCE) as node, node.engine.begin() as conn:
+        conn.execute(
+            rejoin_fence.update().where(rejoin_fence.c.node == CITY).values(versioned=None)
+        )
+
+
+@pytest.mark.slow
+def test_a_fence_taken_by_date_after_the_rejoin_ended_is_repaired(province: Network) -> None:
+    """郑州市 rejoined before its province was upgraded to revision 0025, so the fence there
+    says no version. Long after, a request of an earlier life of the city without a version,
+    dated a day ahead, reaches the province and takes that fence's place by its date: the
+    city's receipt for what the province issues next is void there. The province tells the
+    city so, with the fence it holds; the city asks for it again naming it, and once the
+    fence is its own epoch's (and says its version), the province takes the receipt the
+    city sends again. Replayed once more, the old request no longer takes the fence."""
+    first = issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, CITY)
+    settle(province)
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    live = epoch_of(province, CITY)
+    fenced_before_versions(province)
+
+    stale = replay_unversioned_request(province)
+    sync_network(province.path, until_quiet=False, max_rounds=1)
+    assert fence_at(province, PROVINCE, CITY).epoch == stale  # taken by its date
+
+    later = issue(province, PROVINCE, CITY, 500_00, "豫财预〔2026〕2号")
+    settle(province)
+    fence = fence_at(province, PROVINCE, CITY)
+    assert fence.epoch == live and fence.versioned
+    assert receipt_verdicts(province, PROVINCE, CITY) == ["applied", "applied"]
+    assert not any((province.homes[CITY].spool / FENCE_REQUESTS).glob("*.fcs"))
+    # What was void while the fence was another's: the city's receipt, once.
+    assert quarantined(province) == [(PROVINCE, "void", CITY)]
+
+    replay_unversioned_request(province, days_ahead=2)
+    settle(province)
+    assert fence_at(province, PROVINCE, CITY).epoch == live
+    again = issue(province, PROVINCE, CITY, 200_00, "豫财预〔2026〕3号")
+    settle(province)
+    assert receipt_verdicts(province, PROVINCE, CITY) == ["applied"] * 3
+    with Node.open(province.path / CITY) as node:
+        assert not rejoin.in_progress(node)
+    del first, later, again
+
+
+@pytest.mark.slow
+def test_a_void_message_about_the_lost_state_asks_for_nothing(province: Network) -> None:
+    """郑州市, restored once (epoch one), issues 300.00 元 to 中原区 and its disk dies with
+    that change-set on its way; it is restored again (epoch two) and rejoins. The lost
+    change-set arrives at last: 中原区 holds it void and tells the city so, with the fence
+    it holds, which is epoch two's: the city asks for nothing, and the county's fence
+    stays."""
+    parent = issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, CITY)
+    settle(province)
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    one = epoch_of(province, CITY)
+    backup(province, CITY)
+    settle(province)
+    with Node.open(province.path / CITY) as node:
+        line = Allocation(
+            "410102", 300_00, "2050202", "50201", "111", "郑财预〔2026〕1号", 2026, parent_id=parent
+        )
+        allocate(node, [line], actor="test")
+        (in_flight,) = (node.home.spool / "outbox").glob(f"{CITY}_410102_*.fcs")
+        kept = Path(shutil.copy(in_flight, province.path.parent / in_flight.name))
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    two = epoch_of(province, CITY)
+    assert one != two and fence_at(province, "410102", CITY).epoch == two
+
+    county = province.homes["410102"]
+    kept.replace(county.spool / "incoming" / kept.name)
+    done = sync_network(province.path, until_quiet=True, max_rounds=40)
+    assert done.quiet, done.unsettled
+    assert ("410102", "void", CITY) in quarantined(province)
+    assert "410102 holds void what this node's lost state signed: its fence is this node's" in [
+        str(note) for note in done.totals.notes
+    ]
+    assert not any((province.homes[CITY].spool / FENCE_REQUESTS).glob("*.fcs"))
+    assert fence_at(province, "410102", CITY).epoch == two
+
+
+# --- two machines live as one node ---------------------------------------------------------
+
+
+def rounds(network: Network, city: Path, count: int) -> None:
+    """``count`` sync rounds of the province, with the machine at ``city`` as 郑州市."""
+    for _ in range(count):
+        for spec in network.topology:
+            home = city if spec.code == CITY else network.path / spec.code
+            with Node.open(home) as node:
+                Exchange(node).run_round(retransmit_now=True)
+
+
+def second_machine(network: Network, url: str | None) -> Path:
+    """郑州市 restored from its backup on a second machine, while the first lives on: it
+    hosts the same mailboxes (its counties deliver to one folder) and has a database of
+    its own. Rounds run with it as the city until it rejoined."""
+    home = network.path.parent / "410100-second"
+    bring_back_to(network, home, None if url is None else f"{url}_second")
+    (home / "mailboxes").rmdir()
+    (home / "mailboxes").symlink_to(network.path / CITY / "mailboxes")
+    for _ in range(12):
+        rounds(network, home, 1)
+        with Node.open(home) as node:
+            if not rejoin.in_progress(node):
+                return home
+    raise AssertionError("the second machine did not rejoin")
+
+
+def bring_back_to(network: Network, home: Path, url: str | None) -> Any:
+    from nodes.restore import restore
+
+    return restore(
+        CITY,
+        network.path / "topology.toml",
+        home,
+        network.ca_dir / "recovery-kit.pem",
+        db_url=url,
+    )
+
+
+def epoch_at(home: Path) -> str:
+    with Node.open(home) as node, node.engine.connect() as conn:
+        found = current_epoch(conn)
+    assert found is not None
+    return found
+
+
+def entries(home: Path, reason: str) -> list[Any]:
+    with Node.open(home) as node, node.engine.connect() as conn:
+        return conn.execute(sa.select(quarantine).where(quarantine.c.reason == reason)).all()
+
+
+@pytest.mark.slow
+def test_two_live_machines_of_one_node_do_not_take_the_fence_back_and_forth(
+    province: Network,
+) -> None:
+    """郑州市 is restored and rejoins (epoch one); the operator restores it again on a
+    second machine while the first still runs (epoch two), and the second rejoins: its
+    peers hold epoch two's fence, which took epoch one's place by naming it. The first
+    machine's receipt is void at the province, which tells it which fence it holds; the
+    first machine asks for it again, naming it. The province does not flip the fence back:
+    an epoch replaced by name naming its replacer is a second machine living as the node.
+    It keeps epoch two's fence, quarantines the request with why (an alert), and tells the
+    node to restore; played on, each machine in turn, the fence stays."""
+    issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, CITY)
+    settle(province)
+    url = lose(province, CITY)
+    bring_back(province, CITY, url)
+    settle(province)
+    first = province.path / CITY
+    one = epoch_at(first)
+    second = second_machine(province, url)
+    two = epoch_at(second)
+    assert one != two
+    held = fence_at(province, PROVINCE, CITY)
+    assert held.epoch == two and held.replaced == one
+
+    seen = []
+    for number, machine in enumerate([first, second, first, second, first], start=2):
+        issue(province, PROVINCE, CITY, 100_00, f"豫财预〔2026〕{number}号")
+        rounds(province, machine, 4)
+        seen.append(fence_at(province, PROVINCE, CITY).epoch)
+    assert seen == [two] * 5  # never flipped back
+
+    forks = entries(province.path / PROVINCE, "rejoin")
+    keys = [json.loads(e.detail_said)["m"] for e in forks]
+    assert keys and set(keys) == {"rejoin_fence_fork"}, [e.detail for e in forks]
+    assert all(one in e.detail and two in e.detail for e in forks)
+    told = entries(first, "restore")  # the first machine is told to restore
+    assert told and all("two machines run as 410100" in e.detail for e in told)
+    assert not any((first / "spool" / FENCE_REQUESTS).glob("*.fcs"))
+    status = alerts_of(first)
+    assert any(a["kind"] == "quarantined" and "restore" in a["detail"] for a in status)
+    assert any("two machines" in a["detail"] for a in alerts_of(province.path / PROVINCE))
+
+    issue(province, PROVINCE, CITY, 100_00, "豫财预〔2026〕9号")
+    rounds(province, second, 3)  # what the machine whose epoch is fenced signs is taken
+    with Node.open(province.path / PROVINCE) as node, node.engine.connect() as conn:
+        last = conn.execute(
+            sa.select(outbox.c.receipt_verdict)
+            .where(outbox.c.recipient == CITY)
+            .order_by(outbox.c.seq.desc())
+            .limit(1)
+        ).scalar_one()
+    assert last == "applied"
+
+
+def alerts_of(home: Path) -> list[dict[str, str]]:
+    from nodes import alerts
+
+    with Node.open(home) as node:
+        return [a.as_dict() for a in alerts.alerts(node.engine)]
