@@ -39,7 +39,12 @@ ahead the lost machine's clock ran. (A request from a node that names no epoch i
 by its own stamps, which never go back (:func:`sync.channel.signing_clock`): void is what
 is dated before the request.) A fence of another epoch is never replaced by a request
 because it is dated later: the node replaces it, told by the answer which fence its peer
-holds (:func:`_takes_place`, :mod:`nodes.rejoin_request`). A node may take back some of its own change-sets from another node than their recipient
+holds (:func:`_takes_place`, :mod:`nodes.rejoin_request`), or, long after its rejoin
+ended, by the peer that holds something it signed void (:mod:`nodes.rejoin_void`). An
+epoch whose fence another took the place of by naming it never takes a fence back that
+way: its machine lived on beside another one as the same node (a fork), and the two would
+take the fence back and forth forever; the peer keeps the fence, quarantines the request
+and sends the node a notice (:func:`_takes_back`). A node may take back some of its own change-sets from another node than their recipient
 (its keeper's journal, when it and that recipient were restored at once and the recipient
 had answered from its own restored state): once rejoined, it tells each such recipient
 which (a ``rejoin`` *kept* message, sent again until each of them is acknowledged), and

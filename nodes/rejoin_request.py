@@ -12,7 +12,8 @@ date, in the place of the old one.
 Two restores are never ordered by their dates (a lost machine's clock may have run
 ahead): a peer keeps the fence of the epoch it holds, and every answer names it. A node
 told of a fence of another epoch asks that peer again naming it (``replaces``), while it
-rejoins (:func:`ask_again`) or long after (:func:`ask_for_fence`): only the live node
+rejoins (:func:`ask_again`) or long after (:func:`ask_for_fence`, told by an answer or by
+a peer that holds void what it signed, :mod:`nodes.rejoin_void`): only the live node
 does, so a request of an earlier life, delayed or replayed, voids nothing for longer
 than one exchange with that peer.
 """
