@@ -263,7 +263,6 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             notice(exchange, asker, said("fence_fork_notice", me=me, **fork))
             raise InputError(said("rejoin_fence_fork", file=verified.header.filename, **fork))
         if _takes_place(held, verified, epoch, replaces, ordered):
-            conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
             same = held is not None and epoch is not None and held.epoch == epoch
             if not same:
                 # What the node took back of its lost state is not void; another
@@ -272,12 +271,13 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             # Once a restore asked with a version, its node reads the fence an answer
             # names: a request of another epoch takes its place only by naming it.
             versioned = ordered or (same and bool(held.versioned))
-            replaced = _replaced(held, replaces, same)
-            conn.execute(
-                rejoin_fence.insert().values(
-                    node=asker, versioned=versioned, replaced=replaced, **values
+            values |= {"versioned": versioned, "replaced": _replaced(held, replaces, same)}
+            if held is None:
+                conn.execute(rejoin_fence.insert().values(node=asker, **values))
+            else:  # in place: a request waiting on this row's lock then reads the new fence
+                conn.execute(
+                    rejoin_fence.update().where(rejoin_fence.c.node == asker).values(**values)
                 )
-            )
             fence = {"request": verified.id, "epoch": epoch}
         else:
             files = []  # the node takes this answer only once the fence is its own

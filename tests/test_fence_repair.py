@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ from nodes.rejoin_request import FENCE_REQUESTS, heads
 from schema.backups import rejoin_fence
 from schema.channels import outbox, quarantine
 from sync import changeset
-from sync.clock import FixedClock
+from sync.clock import SYSTEM_CLOCK, FixedClock
+from sync.errors import InputError
 from sync.fence import epoch as current_epoch
 from sync.pki import load_signer
 
@@ -262,3 +264,96 @@ def alerts_of(home: Path) -> list[dict[str, str]]:
 
     with Node.open(home) as node:
         return [a.as_dict() for a in alerts.alerts(node.engine)]
+
+
+def request_naming(network: Network, epoch: str, replaces: str) -> Path:
+    """A request of 郑州市 in ``epoch`` naming the fence ``replaces``, as a rejoined machine
+    of it asks for its fence (:func:`nodes.rejoin_request.ask_for_fence`)."""
+    with Node.open(network.path / CITY) as node, node.engine.connect() as conn:
+        body = {
+            "rejoin": "request",
+            **heads(conn, CITY, PROVINCE),
+            "epoch": epoch,
+            "version": 2,
+            "replaces": replaces,
+        }
+        folder = network.path.parent / f"asks-{epoch[:4]}"
+        folder.mkdir(exist_ok=True)
+        written = changeset.write_changeset(
+            folder, load_signer(node.home.keys), PROVINCE, "rejoin", 1, "", [body], SYSTEM_CLOCK
+        )
+    return written.path
+
+
+def answers_to(network: Network) -> dict[str, str]:
+    """The province's answers to 郑州市: the request each answers → the fence it names."""
+    found = {}
+    for path in (network.homes[PROVINCE].spool / "messages").glob(f"{PROVINCE}_{CITY}_*.fcs"):
+        first = next(iter(changeset.iter_operations(path)))
+        if first.get("rejoin") == "answer":
+            found[str(first["request"])] = str(first["fence"]["request"])
+        path.unlink()
+    return found
+
+
+def take_at_once(network: Network, paths: list[Path]) -> list[BaseException]:
+    """The province takes ``paths`` at once, each in a thread of its own."""
+    start = threading.Barrier(len(paths))
+    failed: list[BaseException] = []
+
+    def take(path: Path) -> None:
+        try:
+            with Node.open(network.path / PROVINCE) as node:
+                exchange = Exchange(node)
+                start.wait()
+                rejoin.take(exchange, path)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failed.append(exc)
+
+    threads = [threading.Thread(target=take, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failed
+
+
+@pytest.mark.slow
+def test_two_machines_naming_one_fence_at_once_take_it_once(province: Network) -> None:
+    """Two machines of 郑州市 in two epochs name the city's fence at the province at once:
+    the province takes one request in its place (remembering the epoch it replaced), and
+    answers the other with the fence it now holds. The other then names that fence and
+    takes it (its epoch was never replaced by name); the first, naming it in turn, is
+    refused as a fork, and the fence stays."""
+    issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, CITY)
+    settle(province)
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    live = epoch_of(province, CITY)
+    held = fence_at(province, PROVINCE, CITY).request_id
+    answers_to(province)
+    one, two = "1" * 32, "2" * 32
+    asks = [request_naming(province, one, held), request_naming(province, two, held)]
+    ids = [changeset.parse_filename(p.name).id for p in asks]
+    assert take_at_once(province, asks) == []
+
+    fence = fence_at(province, PROVINCE, CITY)
+    assert fence.epoch in (one, two) and fence.replaced == live
+    answered = answers_to(province)
+    assert sorted(answered) == sorted(ids)
+    assert set(answered.values()) == {fence.request_id}  # one took it; the other is told
+    winner, loser = (one, two) if fence.epoch == one else (two, one)
+
+    taken = request_naming(province, loser, fence.request_id)
+    with Node.open(province.path / PROVINCE) as node:
+        rejoin.take(Exchange(node), taken)
+    second = fence_at(province, PROVINCE, CITY)
+    assert second.epoch == loser and second.replaced == f"{live} {winner}"
+
+    back = request_naming(province, winner, second.request_id)
+    with Node.open(province.path / PROVINCE) as node, pytest.raises(InputError) as refused:
+        rejoin.take(Exchange(node), back)
+    assert refused.value.message.key == "rejoin_fence_fork"
+    assert fence_at(province, PROVINCE, CITY) == second
