@@ -78,6 +78,7 @@ from nodes.rejoin_kept import keep, write_kept
 from nodes.rejoin_request import ANSWERS, DIGEST, KIND, MESSAGES, VERSION
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
+from schema.channels import quarantine as quarantined
 from schema.engine import reading
 from schema.types import format_utc, parse_utc
 from sync import changeset, channel, quarantine
@@ -260,7 +261,8 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             # two machines, each told of the other's fence. Flipping it at each request
             # would void each one's in turn, forever: the fence stays, and both are told.
             fork = {"origin": asker, "epoch": epoch, "held": held.epoch}
-            notice(exchange, asker, said("fence_fork_notice", me=me, **fork))
+            if conn.execute(_REFUSED, {"id": verified.id}).first() is None:  # told once
+                notice(exchange, asker, said("fence_fork_notice", me=me, **fork))
             raise InputError(said("rejoin_fence_fork", file=verified.header.filename, **fork))
         if _takes_place(held, verified, epoch, replaces, ordered):
             same = held is not None and epoch is not None and held.epoch == epoch
@@ -338,6 +340,10 @@ def _takes_place(
     if held.epoch is not None and epoch != held.epoch and (ordered or held.versioned):
         return False
     return bool(held.void_before <= verified.header.created)
+
+
+_REFUSED = sa.select(quarantined.c.id).where(quarantined.c.changeset_id == sa.bindparam("id"))
+"""Whether a request was refused here before (a copy of it sent again)."""
 
 
 def _takes_back(held: Any, epoch: str | None, replaces: str | None) -> bool:

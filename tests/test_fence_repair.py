@@ -38,6 +38,7 @@ from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.errors import InputError
 from sync.fence import epoch as current_epoch
 from sync.pki import load_signer
+from sync.quarantine import quarantine_file
 
 CITY = "410100"
 PROVINCE = "410000"
@@ -353,7 +354,22 @@ def test_two_machines_naming_one_fence_at_once_take_it_once(province: Network) -
     assert second.epoch == loser and second.replaced == f"{live} {winner}"
 
     back = request_naming(province, winner, second.request_id)
-    with Node.open(province.path / PROVINCE) as node, pytest.raises(InputError) as refused:
-        rejoin.take(Exchange(node), back)
-    assert refused.value.message.key == "rejoin_fence_fork"
+    again = Path(shutil.copy(back, back.with_suffix(".again")))
+    for copy in (back, again):  # the machine sends it again before it is told
+        with Node.open(province.path / PROVINCE) as node, pytest.raises(InputError) as refused:
+            exchange = Exchange(node)
+            try:
+                rejoin.take(exchange, copy)
+            except InputError as exc:
+                quarantine_file(  # as a round does
+                    node.engine, exchange.spool, copy, "rejoin", exc.message, SYSTEM_CLOCK
+                )
+                raise
+        assert refused.value.message.key == "rejoin_fence_fork"
     assert fence_at(province, PROVINCE, CITY) == second
+    notices = [
+        next(iter(changeset.iter_operations(path)))
+        for path in (province.homes[PROVINCE].spool / "messages").glob(f"{PROVINCE}_{CITY}_*")
+    ]
+    told = [n["detail_said"]["m"] for n in notices if n["rejoin"] == "notice"]
+    assert told == ["fence_fork_notice"]  # once
