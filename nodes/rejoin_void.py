@@ -29,6 +29,7 @@ from nodes import rejoin_request
 from nodes.labels import Said, said
 from nodes.rejoin_request import KIND, MESSAGES
 from schema.backups import rejoin_fence, rejoin_peer
+from schema.channels import quarantine
 from schema.engine import reading
 from sync import changeset
 from sync.changeset import Header
@@ -41,6 +42,16 @@ __all__ = ["VOID", "take", "tell"]
 
 VOID = "void"
 """What a *void* message says it is (its first operation's ``rejoin``)."""
+
+
+_TOLD = sa.select(quarantine.c.id).where(
+    quarantine.c.origin == sa.bindparam("origin"),
+    quarantine.c.reason == "restore",
+    quarantine.c.released_at.is_(None),
+    quarantine.c.dropped_at.is_(None),
+)
+"""A notice of that peer, still in quarantine, that this node forked and must be restored
+(:func:`nodes.rejoin.notice`): it asks that peer for nothing until an operator drops it."""
 
 
 def tell(exchange: Exchange, header: Header) -> bool:
@@ -71,11 +82,15 @@ def tell(exchange: Exchange, header: Header) -> bool:
 def take(exchange: Exchange, origin: str, held: tuple[str, str | None] | None) -> Said:
     """Take ``origin``'s void message, which says it holds fence ``held`` (its request's
     id and epoch) of this node: ask it for this epoch's fence when ``held`` is another's
-    and this node rejoined (while it rejoins, its answers name the fence)."""
+    and this node rejoined (while it rejoins, its answers name the fence), unless
+    ``origin`` told it that it forked (a notice still in quarantine: restore first)."""
     with reading(exchange.engine) as conn:
         mine = current_epoch(conn)
         rejoining = conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None
+        told = conn.execute(_TOLD, {"origin": origin}).first() is not None
     if held is None or mine is None or rejoining or held[1] == mine:
         return said("rejoin_void_lost", origin=origin)
+    if told:
+        return said("rejoin_void_told", origin=origin)
     rejoin_request.ask_for_fence(exchange, origin, held[0])
     return said("rejoin_void_fence_other", origin=origin)

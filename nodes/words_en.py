@@ -480,6 +480,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_fenced_later": "{origin} holds the fence of a request of this node dated later ({fence}): asked again, dated after it",
     "m.rejoin_void_lost": "{origin} holds void what this node's lost state signed: its fence is this node's",
     "m.rejoin_void_fence_other": "{origin} holds void what this node signed: its fence is of another restore of this node; asked for it again, naming that fence",
+    "m.rejoin_void_told": "{origin} holds void what this node signed, and told it to restore: not asked again",
     "m.rejoin_fence_fork": "{file}: {origin} asks in epoch {epoch} for the fence of epoch {held}, which took the place of epoch {epoch}'s: two machines run as {origin} (a fork); the fence held stays. Keep one of them and restore the other from the center",
     "m.fence_fork_notice": "{me} holds the fence of epoch {held} of {origin}, which took the place of epoch {epoch}'s, and a request of epoch {epoch} asked for it again: two machines run as {origin}",
     "m.rejoin_answer_problems": "{origin} answered, with problems: {problems}",

@@ -458,6 +458,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_fenced_later": "{origin} 已按本节点一次时间更晚的请求设限（{fence}），已在其后再次请求",
     "m.rejoin_void_lost": "{origin} 判定本节点丢失状态所签内容作废：其所持隔断属本节点",
     "m.rejoin_void_fence_other": "{origin} 判定本节点所签内容作废：其所持为本节点另一次恢复的隔断；已指明该隔断再次请求",
+    "m.rejoin_void_told": "{origin} 判定本节点所签内容作废，且已告知本节点须从备份恢复：不再请求",
     "m.rejoin_fence_fork": "{file}：{origin} 以纪元 {epoch} 请求取回纪元 {held} 的隔断，而该隔断正是取代纪元 {epoch} 的隔断：有两台机器同时作为 {origin} 运行（分叉）；保留现有隔断。请保留其中一台，另一台从数据中心恢复",
     "m.fence_fork_notice": "{me} 所持 {origin} 纪元 {held} 的隔断取代了纪元 {epoch} 的隔断，而纪元 {epoch} 的请求又要求取回：有两台机器同时作为 {origin} 运行",
     "m.rejoin_answer_problems": "{origin} 已应答，但有问题：{problems}",

@@ -215,7 +215,7 @@ def test_two_live_machines_of_one_node_do_not_take_the_fence_back_and_forth(
     an epoch replaced by name naming its replacer is a second machine living as the node.
     It keeps epoch two's fence, quarantines the request with why (an alert), and tells the
     node to restore; played on, each machine in turn, the fence stays."""
-    issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    parent = issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
     settle(province)
     backup(province, CITY)
     settle(province)
@@ -239,7 +239,7 @@ def test_two_live_machines_of_one_node_do_not_take_the_fence_back_and_forth(
 
     forks = entries(province.path / PROVINCE, "rejoin")
     keys = [json.loads(e.detail_said)["m"] for e in forks]
-    assert keys and set(keys) == {"rejoin_fence_fork"}, [e.detail for e in forks]
+    assert keys == ["rejoin_fence_fork"], [e.detail for e in forks]  # told, it asks no more
     assert all(one in e.detail and two in e.detail for e in forks)
     told = entries(first, "restore")  # the first machine is told to restore
     assert told and all("two machines run as 410100" in e.detail for e in told)
@@ -258,6 +258,21 @@ def test_two_live_machines_of_one_node_do_not_take_the_fence_back_and_forth(
             .limit(1)
         ).scalar_one()
     assert last == "applied"
+
+    # The first machine issues to 中原区 twice: void there, and told so each time; the
+    # county refuses its request for the fence as a fork once, and it asks no more.
+    county = province.path / "410102"
+    for doc in ("郑财预〔2026〕1号", "郑财预〔2026〕2号"):
+        with Node.open(first) as node:
+            line = Allocation(
+                "410102", 100_00, "2050202", "50201", "111", doc, 2026, parent_id=parent
+            )
+            allocate(node, [line], actor="test")
+        rounds(province, first, 4)
+    assert len(entries(county, "void")) == 2
+    keys = [json.loads(e.detail_said)["m"] for e in entries(county, "rejoin")]
+    assert keys == ["rejoin_fence_fork"]
+    assert fence_at(province, "410102", CITY).epoch == two
 
 
 def alerts_of(home: Path) -> list[dict[str, str]]:
