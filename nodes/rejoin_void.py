@@ -16,7 +16,8 @@ and once the fence is its own epoch's, its peer takes what it sends again.
 Only the live node asks, and it asks in its own epoch: a stale or replayed void message
 costs one exchange and fences nothing but the live epoch; the lost state never names it.
 Two live machines of one node would take the fence back and forth so: the peer refuses
-that (:func:`nodes.rejoin._takes_back`) and tells them both to restore.
+that (:func:`nodes.rejoin._takes_back`) and sends the node a notice to restore; a node
+holding such a notice of a peer asks it for nothing more until an operator drops it.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def take(exchange: Exchange, origin: str, held: tuple[str, str | None] | None) -
         mine = current_epoch(conn)
         rejoining = conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None
         told = conn.execute(_TOLD, {"origin": origin}).first() is not None
-    if held is None or mine is None or rejoining or held[1] == mine:
+    if held is None or mine is None or rejoining:
+        return said("rejoin_void", origin=origin)  # nothing it can ask, or not yet
+    if held[1] == mine:
         return said("rejoin_void_lost", origin=origin)
     if told:
         return said("rejoin_void_told", origin=origin)

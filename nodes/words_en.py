@@ -478,6 +478,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_fenced_too_far": "{origin} holds the fence of a request of this node dated far ahead of this node's clock ({fence}): not asked again after it, quarantined",
     "m.rejoin_fenced_other": "{origin} holds the fence of another restore of this node: asked again, naming that fence",
     "m.rejoin_fenced_later": "{origin} holds the fence of a request of this node dated later ({fence}): asked again, dated after it",
+    "m.rejoin_void": "{origin} holds void something this node signed",
     "m.rejoin_void_lost": "{origin} holds void what this node's lost state signed: its fence is this node's",
     "m.rejoin_void_fence_other": "{origin} holds void what this node signed: its fence is of another restore of this node; asked for it again, naming that fence",
     "m.rejoin_void_told": "{origin} holds void what this node signed, and told it to restore: not asked again",

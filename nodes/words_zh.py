@@ -456,6 +456,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_fenced_too_far": "{origin} 所持本节点请求的隔断时间（{fence}）远超本节点时钟：未据此再次请求，已隔离待查",
     "m.rejoin_fenced_other": "{origin} 所持为本节点另一次恢复的隔断：已指明该隔断再次请求",
     "m.rejoin_fenced_later": "{origin} 已按本节点一次时间更晚的请求设限（{fence}），已在其后再次请求",
+    "m.rejoin_void": "{origin} 判定本节点所签的某项内容作废",
     "m.rejoin_void_lost": "{origin} 判定本节点丢失状态所签内容作废：其所持隔断属本节点",
     "m.rejoin_void_fence_other": "{origin} 判定本节点所签内容作废：其所持为本节点另一次恢复的隔断；已指明该隔断再次请求",
     "m.rejoin_void_told": "{origin} 判定本节点所签内容作废，且已告知本节点须从备份恢复：不再请求",

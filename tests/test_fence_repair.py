@@ -214,7 +214,9 @@ def test_two_live_machines_of_one_node_do_not_take_the_fence_back_and_forth(
     first machine asks for it again, naming it. The province does not flip the fence back:
     an epoch replaced by name naming its replacer is a second machine living as the node.
     It keeps epoch two's fence, quarantines the request with why (an alert), and tells the
-    node to restore; played on, each machine in turn, the fence stays."""
+    node to restore; played on, each machine in turn, the fence stays. The first machine
+    then issues to 中原区, twice: the county refuses its request for the fence once, and,
+    told, it asks no more."""
     parent = issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
     settle(province)
     backup(province, CITY)
