@@ -274,6 +274,9 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             # names: a request of another epoch takes its place only by naming it.
             versioned = ordered or (same and bool(held.versioned))
             values |= {"versioned": versioned, "replaced": _replaced(held, replaces, same)}
+            if same:  # its restore's point stands: what it took since names its epoch
+                values["out_seq"] = min(int(held.out_seq), int(values["out_seq"]))
+                values["in_seq"] = min(int(held.in_seq), int(values["in_seq"]))
             if held is None:
                 conn.execute(rejoin_fence.insert().values(node=asker, **values))
             else:  # in place: a request waiting on this row's lock then reads the new fence

@@ -26,7 +26,7 @@ from test_backup import (
     settle,
 )
 
-from nodes import Node, rejoin
+from nodes import Node, rejoin, rejoin_request
 from nodes.exchange import Exchange
 from nodes.fiscal.appropriations import Allocation, allocate
 from nodes.network import Network, sync_network
@@ -44,10 +44,10 @@ CITY = "410100"
 PROVINCE = "410000"
 
 
-def replay_unversioned_request(network: Network, days_ahead: int = 1) -> str:
+def replay_unversioned_request(network: Network, days_ahead: int = 1) -> tuple[str, str]:
     """A request of 郑州市 as a fiscalsync before revision 0025 wrote it (no version),
     naming another epoch and dated ``days_ahead`` days ahead, reaches the province (a
-    request of a life before, held in a relay, or replayed). Returns its epoch."""
+    request of a life before, held in a relay, or replayed). Returns its epoch and id."""
     ahead = FixedClock(datetime.now(UTC) + timedelta(days=days_ahead))
     other = "ab" * 16
     with Node.open(network.path / CITY) as node, node.engine.connect() as conn:
@@ -58,7 +58,7 @@ def replay_unversioned_request(network: Network, days_ahead: int = 1) -> str:
         )  # fmt: skip
     incoming = network.homes[PROVINCE].spool / "incoming"
     os.replace(replayed.path, incoming / replayed.path.name)
-    return other
+    return other, replayed.id
 
 
 def fenced_before_versions(network: Network) -> None:
@@ -87,7 +87,7 @@ def test_a_fence_taken_by_date_after_the_rejoin_ended_is_repaired(province: Netw
     live = epoch_of(province, CITY)
     fenced_before_versions(province)
 
-    stale = replay_unversioned_request(province)
+    stale, stale_id = replay_unversioned_request(province)
     sync_network(province.path, until_quiet=False, max_rounds=1)
     assert fence_at(province, PROVINCE, CITY).epoch == stale  # taken by its date
 
@@ -109,6 +109,16 @@ def test_a_fence_taken_by_date_after_the_rejoin_ended_is_repaired(province: Netw
     with Node.open(province.path / CITY) as node:
         assert not rejoin.in_progress(node)
     del first, later, again
+
+    # A stale void message naming the old fence makes the city ask for it again: the
+    # province holds the city's epoch's fence already, and its restore point stands.
+    before = fence_at(province, PROVINCE, CITY)
+    with Node.open(province.path / CITY) as node:
+        rejoin_request.ask_for_fence(Exchange(node), PROVINCE, stale_id)
+    settle(province)
+    after = fence_at(province, PROVINCE, CITY)
+    assert after.request_id != before.request_id and after.epoch == live
+    assert (after.out_seq, after.in_seq) == (before.out_seq, before.in_seq)
 
 
 @pytest.mark.slow
