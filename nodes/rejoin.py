@@ -75,7 +75,7 @@ from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.labels import Said, joined, said, vouched
 from nodes.rejoin_kept import keep, write_kept
-from nodes.rejoin_request import ANSWERS, DIGEST, KIND, MESSAGES, VERSION
+from nodes.rejoin_request import ANSWERS, DIGEST, FENCE_ONLY, KIND, MESSAGES, VERSION
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.channels import quarantine as quarantined
@@ -251,6 +251,9 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             "answered_at": exchange.clock.now(),
             "epoch": epoch,
         }
+        if request.get(FENCE_ONLY) is True:  # rejoined: its heads are no restore's point
+            files, problems = [], []
+            values |= rejoin_void.held_here(conn, asker, inbound, s_in)
         held = conn.execute(
             sa.select(rejoin_fence).where(rejoin_fence.c.node == asker).with_for_update()
         ).first()

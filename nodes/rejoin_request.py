@@ -74,6 +74,10 @@ of a fence by its date. A request without it is judged by time (see :func:`nodes
 FENCE_REQUESTS = "rejoin-fence"
 """The folder of ``spool/`` with the requests of a rejoined node to a peer that holds the
 fence of another epoch of it, sent again every while until the answer names its own."""
+FENCE_ONLY = "fence_only"
+"""Of a request of a node that rejoined (:func:`ask_for_fence`), true: its peer fences at
+what it holds of the node's channels itself, and sends back nothing
+(:func:`nodes.rejoin.answer`)."""
 ANSWERS = "rejoin"
 """The folder of ``spool/`` with the answers taken while the node rejoins."""
 DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -155,13 +159,17 @@ def ask(
     epoch: str,
     clock: Clock,
     replaces: str | None = None,
+    fence_only: bool = False,
 ) -> changeset.WrittenChangeSet:
     """Write this node's request to ``peer``: where their channels stand here, the epoch
     of this restore and, when ``peer`` said it holds the fence of another request of this
-    node's (another epoch's), that request's id."""
+    node's (another epoch's), that request's id. ``fence_only``: the node rejoined, and
+    asks only for the fence (:func:`ask_for_fence`): its heads are no restore's point."""
     request = {"rejoin": "request", **heads(conn, me, peer), "epoch": epoch, "version": VERSION}
     if replaces is not None:
         request["replaces"] = replaces
+    if fence_only:
+        request[FENCE_ONLY] = True
     return changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
 
 
@@ -171,8 +179,11 @@ def ask_for_fence(exchange: Exchange, peer: str, replaces: str) -> Path | None:
     or replayed, that took its place there), to hold this epoch's; return the request
     (None: this node has no epoch). The request is sent again every while until
     ``peer`` answers naming this epoch (:func:`fenced`); the node goes on meanwhile: its
-    channels with ``peer`` stand as they are, so the answer carries nothing to take. A
-    request to ``peer`` still sent that names ``replaces`` already is kept as it is."""
+    channels with ``peer`` stand as they are, so the answer carries nothing to take. The
+    request says it asks for the fence only (:data:`FENCE_ONLY`): ``peer`` fences at what
+    it holds itself, not at this node's heads, which name what it signed while void there
+    (those name this epoch, and go through once the fence is this epoch's). A request to
+    ``peer`` still sent that names ``replaces`` already is kept as it is."""
     folder = exchange.spool.root / FENCE_REQUESTS
     for sent in folder.glob(f"{exchange.me}_{peer}_*.fcs"):
         with contextlib.suppress(VerificationError, StorageError, OSError):
@@ -188,7 +199,9 @@ def ask_for_fence(exchange: Exchange, peer: str, replaces: str) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob(f"{exchange.me}_{peer}_*.fcs"):
             old.unlink()  # one request to a peer: the latest
-        written = ask(conn, exchange.me, exchange.signer, folder, peer, epoch, clock, replaces)
+        written = ask(
+            conn, exchange.me, exchange.signer, folder, peer, epoch, clock, replaces, True
+        )
     os.utime(written.path, (0, 0))  # never sent yet: sent at the next round
     return written.path
 

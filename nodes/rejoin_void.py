@@ -22,15 +22,16 @@ holding such a notice of a peer asks it for nothing more until an operator drops
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from nodes import rejoin_request
 from nodes.labels import Said, said
 from nodes.rejoin_request import KIND, MESSAGES
 from schema.backups import rejoin_fence, rejoin_peer
-from schema.channels import quarantine
+from schema.channels import outbox, quarantine
 from schema.engine import reading
 from sync import changeset
 from sync.changeset import Header
@@ -39,7 +40,7 @@ from sync.fence import epoch as current_epoch
 if TYPE_CHECKING:
     from nodes.exchange import Exchange
 
-__all__ = ["VOID", "take", "tell"]
+__all__ = ["VOID", "held_here", "take", "tell"]
 
 VOID = "void"
 """What a *void* message says it is (its first operation's ``rejoin``)."""
@@ -97,3 +98,33 @@ def take(exchange: Exchange, origin: str, held: tuple[str, str | None] | None) -
         return said("rejoin_void_told", origin=origin)
     rejoin_request.ask_for_fence(exchange, origin, held[0])
     return said("rejoin_void_fence_other", origin=origin)
+
+
+def held_here(conn: Connection, node: str, inbound: Any, s_in: int) -> dict[str, int]:
+    """The fence's point for a request of ``node`` that asks only for it, long after its
+    rejoin (:data:`nodes.rejoin_request.FENCE_ONLY`): what this peer holds of their
+    channels itself. Not the heads the request names: those are the live node's, and name
+    what it signed while void here and this peer never took; a fence raised to them would
+    let through whatever its lost state signed with those numbers (held in a relay, or
+    replayed). ``out_seq``: the head of ``node``'s channel here (``inbound``, its row);
+    ``in_seq``: the last of this peer's change-sets to ``node`` up to which every one is
+    acknowledged here (a receipt of one acknowledged already is not taken again), and no
+    further than ``s_in``, the node's own head of that channel. What the live node signed
+    beyond those names its epoch, which the fence names: it goes through, sent again."""
+    waiting = conn.execute(
+        sa.select(sa.func.min(outbox.c.seq)).where(
+            outbox.c.recipient == node, outbox.c.acked_at.is_(None)
+        )
+    ).scalar_one_or_none()
+    if waiting is None:
+        waiting = 1 + int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0)).where(
+                    outbox.c.recipient == node
+                )
+            ).scalar_one()
+        )
+    return {
+        "out_seq": int(inbound.seq) if inbound is not None else 0,
+        "in_seq": max(0, min(int(waiting) - 1, s_in)),
+    }

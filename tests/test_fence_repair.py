@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from test_backup import (
+    amounts,
     backup,
     bring_back,
+    check_books,
     epoch_of,
     fence_at,
     issue,
@@ -32,7 +34,7 @@ from nodes.fiscal.appropriations import Allocation, allocate
 from nodes.network import Network, sync_network
 from nodes.rejoin_request import FENCE_REQUESTS, heads
 from schema.backups import rejoin_fence
-from schema.channels import outbox, quarantine
+from schema.channels import changeset_log, outbox, quarantine
 from sync import changeset
 from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.errors import InputError
@@ -400,3 +402,111 @@ def test_two_machines_naming_one_fence_at_once_take_it_once(province: Network) -
     ]
     told = [n["detail_said"]["m"] for n in notices if n["rejoin"] == "notice"]
     assert told == ["fence_fork_notice"]  # once
+
+
+# --- the repaired fence stands where the peer stands ----------------------------------------
+
+COUNTY = "410102"
+
+
+def allocate_to_county(network: Network, doc: str, parent: str, amount: int) -> None:
+    with Node.open(network.path / CITY) as node:
+        line = Allocation(COUNTY, amount, "2050202", "50201", "111", doc, 2026, parent_id=parent)
+        allocate(node, [line], actor="test")
+
+
+def taken_at_county(network: Network) -> list[tuple[int, str]]:
+    """The city's change-sets 中原区 took, in order: (seq, id)."""
+    with Node.open(network.path / COUNTY) as node, node.engine.connect() as conn:
+        query = (
+            sa.select(changeset_log.c.seq, changeset_log.c.id)
+            .where(changeset_log.c.origin == CITY, changeset_log.c.recipient == COUNTY)
+            .order_by(changeset_log.c.seq)
+        )
+        return [(int(r.seq), r.id) for r in conn.execute(query)]
+
+
+def resend_all(network: Network, count: int) -> None:
+    """``count`` rounds of every node, each sending again at once what is not acknowledged."""
+    for _ in range(count):
+        for spec in network.topology:
+            with Node.open(network.path / spec.code) as node:
+                Exchange(node).run_round(retransmit_now=True)
+
+
+@pytest.mark.slow
+def test_a_fence_repaired_after_the_rejoin_lets_nothing_of_the_lost_state_through(
+    province: Network,
+) -> None:
+    """郑州市 (epoch A) issues 777.00 元 to 中原区 as seq 2 and its disk dies with that
+    change-set on its way; restored (epoch B), it rejoins. A stale request without a
+    version takes 中原区's fence by its date: B's seq 2 and 3 (200.00 元 and 300.00 元)
+    are void there, the county says so, and the city asks for its fence again. The county
+    fences at what it holds itself (seq 1), not at the city's heads (seq 3): A's seq 2,
+    arriving at last, is void, while B's, sent again, are taken; the channel does not
+    fork, and the books agree to the fen."""
+    parent = issue(province, PROVINCE, CITY, 5000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, CITY)
+    settle(province)
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    allocate_to_county(province, "郑财预〔2026〕1号", parent, 100_00)
+    settle(province)
+    backup(province, CITY)
+    settle(province)
+    allocate_to_county(province, "郑财预〔2026〕99号", parent, 777_00)
+    outbox_dir = province.homes[CITY].spool / "outbox"
+    (lost,) = outbox_dir.glob(f"{CITY}_{COUNTY}_{2:010d}_*.fcs")
+    kept = Path(shutil.copy(lost, province.path.parent / lost.name))
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    live = epoch_of(province, CITY)
+    assert taken_at_county(province) == [(1, taken_at_county(province)[0][1])]
+
+    with Node.open(province.path / COUNTY) as node, node.engine.begin() as conn:
+        conn.execute(
+            rejoin_fence.update().where(rejoin_fence.c.node == CITY).values(versioned=None)
+        )
+    ahead = FixedClock(datetime.now(UTC) + timedelta(days=1))
+    with Node.open(province.path / CITY) as node, node.engine.connect() as conn:
+        body = {"rejoin": "request", **heads(conn, CITY, COUNTY), "epoch": "ab" * 16}
+        stale = changeset.write_changeset(
+            province.path.parent, load_signer(node.home.keys), COUNTY, "rejoin", 1, "",
+            [body], ahead,
+        )  # fmt: skip
+    os.replace(stale.path, province.homes[COUNTY].spool / "incoming" / stale.path.name)
+    sync_network(province.path, until_quiet=False, max_rounds=1)
+    assert fence_at(province, COUNTY, CITY).epoch == "ab" * 16
+
+    allocate_to_county(province, "郑财预〔2026〕2号", parent, 200_00)
+    allocate_to_county(province, "郑财预〔2026〕3号", parent, 300_00)
+    for _ in range(8):
+        sync_network(province.path, until_quiet=False, max_rounds=1)
+        if fence_at(province, COUNTY, CITY).epoch == live:
+            break
+    fence = fence_at(province, COUNTY, CITY)
+    assert fence.epoch == live
+    assert fence.out_seq == 1  # what the county holds, not the city's head (3)
+
+    kept.replace(province.homes[COUNTY].spool / "incoming" / kept.name)
+    resend_all(province, 4)
+    settle(province)
+    lost_id = changeset.parse_filename(kept.name).id
+    taken = taken_at_county(province)
+    assert [seq for seq, _ in taken] == [1, 2, 3]
+    assert lost_id not in [ident for _, ident in taken]
+    with Node.open(province.path / COUNTY) as node, node.engine.connect() as conn:
+        reasons = [
+            r.reason
+            for r in conn.execute(sa.select(quarantine.c.reason).where(quarantine.c.origin == CITY))
+        ]
+    assert "replay" not in reasons and "chain" not in reasons
+    assert reasons.count("void") >= 1
+    with Node.open(province.path / CITY) as node, node.engine.connect() as conn:
+        told = conn.execute(
+            sa.select(quarantine.c.id).where(quarantine.c.reason == "restore")
+        ).all()
+    assert not told  # never told it forked
+    check_books(province)
+    assert sum(amounts(province, COUNTY, "received").values()) == 100_00 + 200_00 + 300_00
