@@ -17,11 +17,14 @@ Only the live node asks, and it asks in its own epoch: a stale or replayed void 
 costs one exchange and fences nothing but the live epoch; the lost state never names it.
 Two live machines of one node would take the fence back and forth so: the peer refuses
 that (:func:`nodes.rejoin._takes_back`) and sends the node a notice to restore; a node
-holding such a notice of a peer asks it for nothing more until an operator drops it.
+holding such a notice of a peer, received since its latest restore, asks it for nothing
+more until an operator drops it (no other notice, nor one its backup carried).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -30,7 +33,7 @@ from sqlalchemy.engine import Connection
 from nodes import rejoin_request
 from nodes.labels import Said, said
 from nodes.rejoin_request import KIND, MESSAGES
-from schema.backups import rejoin_fence, rejoin_peer
+from schema.backups import rejoin_fence, rejoin_peer, restore_log
 from schema.channels import outbox, quarantine
 from schema.engine import reading
 from sync import changeset
@@ -46,14 +49,33 @@ VOID = "void"
 """What a *void* message says it is (its first operation's ``rejoin``)."""
 
 
-_TOLD = sa.select(quarantine.c.id).where(
+_TOLD = sa.select(quarantine.c.detail_said).where(
     quarantine.c.origin == sa.bindparam("origin"),
     quarantine.c.reason == "restore",
     quarantine.c.released_at.is_(None),
     quarantine.c.dropped_at.is_(None),
+    quarantine.c.received_at >= sa.bindparam("since"),
 )
-"""A notice of that peer, still in quarantine, that this node forked and must be restored
-(:func:`nodes.rejoin.notice`): it asks that peer for nothing until an operator drops it."""
+"""Notices of that peer still in quarantine, kept since this node's latest restore."""
+_RESTORED = sa.select(restore_log.c.restored_at).order_by(restore_log.c.id.desc()).limit(1)
+
+
+def _told(conn: Connection, origin: str) -> bool:
+    """Whether ``origin`` told this node, since its latest restore, that it refused its
+    request for the fence as one of another machine living as this node (a fork notice,
+    :func:`nodes.rejoin.answer`, still in quarantine): it asks that peer for nothing more
+    until an operator drops it. No other notice (that it forked a channel, that its fence
+    is dated too far): those ask for a restore, and asking for the fence is how a restored
+    node goes on; nor one of a life before its restore, carried in its database."""
+    since = conn.execute(_RESTORED).scalar_one_or_none()
+    if since is None:
+        return False
+    for (kept,) in conn.execute(_TOLD, {"origin": origin, "since": since}):
+        with contextlib.suppress(ValueError, TypeError):
+            detail = json.loads(kept or "null")["v"]["detail"]
+            if isinstance(detail, dict) and detail.get("m") == "fence_fork_notice":
+                return True
+    return False
 
 
 def tell(exchange: Exchange, header: Header) -> bool:
@@ -89,7 +111,7 @@ def take(exchange: Exchange, origin: str, held: tuple[str, str | None] | None) -
     with reading(exchange.engine) as conn:
         mine = current_epoch(conn)
         rejoining = conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None
-        told = conn.execute(_TOLD, {"origin": origin}).first() is not None
+        told = _told(conn, origin)
     if held is None or mine is None or rejoining:
         return said("rejoin_void", origin=origin)  # nothing it can ask, or not yet
     if held[1] == mine:

@@ -28,9 +28,10 @@ from test_backup import (
     settle,
 )
 
-from nodes import Node, rejoin, rejoin_request
+from nodes import Node, rejoin, rejoin_request, rejoin_void
 from nodes.exchange import Exchange
 from nodes.fiscal.appropriations import Allocation, allocate
+from nodes.labels import said
 from nodes.network import Network, sync_network
 from nodes.rejoin_request import FENCE_REQUESTS, heads
 from schema.backups import rejoin_fence
@@ -510,3 +511,29 @@ def test_a_fence_repaired_after_the_rejoin_lets_nothing_of_the_lost_state_throug
     assert not told  # never told it forked
     check_books(province)
     assert sum(amounts(province, COUNTY, "received").values()) == 100_00 + 200_00 + 300_00
+
+
+@pytest.mark.slow
+def test_a_notice_of_a_life_before_the_restore_leaves_the_void_repair_on(
+    province: Network,
+) -> None:
+    """中原区 tells 郑州市 it forked a channel; the notice stays in the city's quarantine,
+    and the city's backup carries it. Restored, the city is told a peer holds another
+    epoch's fence: it asks for its own, for the notice is not one that refused its fence
+    (and is of a life before the restore)."""
+    issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    with Node.open(province.path / "410102") as node:
+        forked = said("forked_notice", me="410102", name="x.fcs", reason="a fork")
+        rejoin.notice(Exchange(node), CITY, forked)
+    settle(province)
+    assert entries(province.path / CITY, "restore")
+    backup(province, CITY)
+    settle(province)
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    assert entries(province.path / CITY, "restore")  # carried across the restore
+    with Node.open(province.path / CITY) as node:
+        note = rejoin_void.take(Exchange(node), "410102", ("e" * 64, "f" * 32))
+    assert note.key == "rejoin_void_fence_other"
+    assert any((province.homes[CITY].spool / FENCE_REQUESTS).glob(f"{CITY}_410102_*.fcs"))
