@@ -80,6 +80,7 @@ from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.channels import quarantine as quarantined
 from schema.engine import reading
+from schema.locks import insert_missing
 from schema.types import format_utc, parse_utc
 from sync import changeset, channel, quarantine
 from sync.changeset import Header, Verified
@@ -254,9 +255,11 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         if request.get(FENCE_ONLY) is True:  # rejoined: its heads are no restore's point
             files, problems = [], []
             values |= rejoin_void.held_here(conn, asker, inbound, s_in)
-        held = conn.execute(
-            sa.select(rejoin_fence).where(rejoin_fence.c.node == asker).with_for_update()
-        ).first()
+        held = conn.execute(_HELD, {"node": asker}).first()
+        if held is None and not insert_missing(conn, rejoin_fence, {"node": asker, **values}):
+            held = conn.execute(
+                _HELD, {"node": asker}
+            ).first()  # another's first fence: judged by it
         fenced_after = None
         ordered = _ordered(request)
         if _takes_back(held, epoch, replaces):
@@ -280,12 +283,9 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             if same:  # its restore's point stands: what it took since names its epoch
                 values["out_seq"] = min(int(held.out_seq), int(values["out_seq"]))
                 values["in_seq"] = min(int(held.in_seq), int(values["in_seq"]))
-            if held is None:
-                conn.execute(rejoin_fence.insert().values(node=asker, **values))
-            else:  # in place: a request waiting on this row's lock then reads the new fence
-                conn.execute(
-                    rejoin_fence.update().where(rejoin_fence.c.node == asker).values(**values)
-                )
+            # In place (the first inserted above): a request waiting on this row's lock
+            # then reads the new fence.
+            conn.execute(rejoin_fence.update().where(rejoin_fence.c.node == asker).values(**values))
             fence = {"request": verified.id, "epoch": epoch}
         else:
             files = []  # the node takes this answer only once the fence is its own
@@ -347,6 +347,11 @@ def _takes_place(
         return False
     return bool(held.void_before <= verified.header.created)
 
+
+_HELD = sa.select(rejoin_fence).where(rejoin_fence.c.node == sa.bindparam("node")).with_for_update()
+"""A node's fence here, locked. A node's first fence is inserted unless there already
+(:func:`schema.locks.insert_missing`): two first requests at once insert it once, and
+the second then reads the first's."""
 
 _REFUSED = sa.select(quarantined.c.id).where(quarantined.c.changeset_id == sa.bindparam("id"))
 """Whether a request was refused here before (a copy of it sent again)."""

@@ -537,3 +537,24 @@ def test_a_notice_of_a_life_before_the_restore_leaves_the_void_repair_on(
         note = rejoin_void.take(Exchange(node), "410102", ("e" * 64, "f" * 32))
     assert note.key == "rejoin_void_fence_other"
     assert any((province.homes[CITY].spool / FENCE_REQUESTS).glob(f"{CITY}_410102_*.fcs"))
+
+
+@pytest.mark.slow
+def test_two_first_requests_at_once_with_no_fence_held_place_one(province: Network) -> None:
+    """The province holds no fence of 郑州市 (one never restored, or a peer restored from
+    before it): two requests of two epochs come at once. One places the first fence; the
+    other, waiting on it, is answered with it; neither fails."""
+    issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    with Node.open(province.path / PROVINCE) as node, node.engine.begin() as conn:
+        conn.execute(rejoin_fence.delete())
+    answers_to(province)
+    one, two = "1" * 32, "2" * 32
+    asks = [request_naming(province, one, "a" * 64), request_naming(province, two, "a" * 64)]
+    ids = [changeset.parse_filename(p.name).id for p in asks]
+    assert take_at_once(province, asks) == []
+    fence = fence_at(province, PROVINCE, CITY)
+    assert fence.epoch in (one, two) and fence.versioned and fence.replaced is None
+    answered = answers_to(province)
+    assert sorted(answered) == sorted(ids)
+    assert set(answered.values()) == {fence.request_id}
