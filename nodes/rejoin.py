@@ -268,7 +268,8 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             # would void each one's in turn, forever: the fence stays, and both are told.
             fork = {"origin": asker, "epoch": epoch, "held": held.epoch}
             if conn.execute(_REFUSED, {"id": verified.id}).first() is None:  # told once
-                notice(exchange, asker, said("fence_fork_notice", me=me, **fork))
+                epochs = {"held": held.epoch, "refused": epoch}  # which machine to keep
+                notice(exchange, asker, said("fence_fork_notice", me=me, **fork), epochs)
             raise InputError(said("rejoin_fence_fork", file=verified.header.filename, **fork))
         if _takes_place(held, verified, epoch, replaces, ordered):
             same = held is not None and epoch is not None and held.epoch == epoch
@@ -396,21 +397,20 @@ def _ordered(request: dict[str, Any]) -> bool:
     return isinstance(version, int) and version >= VERSION
 
 
-def notice(exchange: Exchange, origin: str, detail: Said) -> None:
+def notice(
+    exchange: Exchange, origin: str, detail: Said, fork: dict[str, str] | None = None
+) -> None:
     """Tell ``origin`` that it forked a channel with this node and must be restored: why,
-    in English (what every fiscalsync reads) and by key beside it, as an answer's problems."""
+    in English (what every fiscalsync reads) and by key beside it, as an answer's problems.
+    ``fork``: the epochs of two machines living as ``origin``, the one whose fence is
+    ``held`` here and the one ``refused`` (:func:`nodes.rejoin_void.take_fork`)."""
     folder = exchange.spool.root / MESSAGES
     folder.mkdir(parents=True, exist_ok=True)
-    changeset.write_changeset(
-        folder,
-        exchange.signer,
-        origin,
-        KIND,
-        1,
-        "",
-        [{"rejoin": "notice", "detail": str(detail), "detail_said": detail.as_json()}],
-        exchange.clock,
-    )
+    body: dict[str, Any] = {"rejoin": "notice", "detail": str(detail)}
+    body["detail_said"] = detail.as_json()
+    if fork is not None:
+        body[rejoin_void.FORK] = fork
+    changeset.write_changeset(folder, exchange.signer, origin, KIND, 1, "", [body], exchange.clock)
 
 
 def tell_refused(exchange: Exchange, result: channel.Received, header: Header) -> None:
@@ -449,6 +449,9 @@ def take(exchange: Exchange, path: Path) -> Said:
         path.unlink(missing_ok=True)
         return said("rejoin_answered_request", origin=origin)
     if what == "notice":
+        forked = rejoin_void.take_fork(exchange, path, origin, first)
+        if forked is not None:
+            return forked
         detail = _notice_detail(first)
         exchange.quarantine_message(path, said("rejoin_lost_history", origin=origin, detail=detail))
         rejoin_request.stop_asking(exchange, origin)  # for its fence: restore first

@@ -16,15 +16,17 @@ and once the fence is its own epoch's, its peer takes what it sends again.
 Only the live node asks, and it asks in its own epoch: a stale or replayed void message
 costs one exchange and fences nothing but the live epoch; the lost state never names it.
 Two live machines of one node would take the fence back and forth so: the peer refuses
-that (:func:`nodes.rejoin._takes_back`) and sends the node a notice to restore; a node
-holding such a notice of a peer, received since its latest restore, asks it for nothing
-more until an operator drops it (no other notice, nor one its backup carried).
+that (:func:`nodes.rejoin._takes_back`) and sends the node a notice naming both epochs
+(:func:`take_fork`): the machine refused, holding such a notice of a peer received since
+its latest restore, asks it for nothing more until an operator drops it (no other notice,
+nor one its backup carried); the one whose fence the peer holds goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -41,12 +43,18 @@ from sync.changeset import Header
 from sync.fence import epoch as current_epoch
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from nodes.exchange import Exchange
 
-__all__ = ["VOID", "held_here", "take", "tell"]
+__all__ = ["FORK", "VOID", "held_here", "take", "take_fork", "tell"]
 
 VOID = "void"
 """What a *void* message says it is (its first operation's ``rejoin``)."""
+FORK = "fork"
+"""Of a notice that a peer refused a request for its fence as a fork of the node: the
+epochs of the machine whose fence it holds (``held``) and of the one it refused."""
+EPOCH = re.compile(r"[0-9a-f]{32}")
 
 
 _TOLD = sa.select(quarantine.c.detail_said).where(
@@ -60,22 +68,52 @@ _TOLD = sa.select(quarantine.c.detail_said).where(
 _RESTORED = sa.select(restore_log.c.restored_at).order_by(restore_log.c.id.desc()).limit(1)
 
 
-def _told(conn: Connection, origin: str) -> bool:
-    """Whether ``origin`` told this node, since its latest restore, that it refused its
-    request for the fence as one of another machine living as this node (a fork notice,
-    :func:`nodes.rejoin.answer`, still in quarantine): it asks that peer for nothing more
-    until an operator drops it. No other notice (that it forked a channel, that its fence
-    is dated too far): those ask for a restore, and asking for the fence is how a restored
-    node goes on; nor one of a life before its restore, carried in its database."""
+def _told(conn: Connection, origin: str, mine: str) -> bool:
+    """Whether ``origin`` told this machine, since its latest restore, to stop: it refused
+    a request for the fence of this epoch (``mine``) as one of a second machine living as
+    this node (:func:`take_fork`; the notice still in quarantine). It asks that peer for
+    nothing more until an operator drops it. No other notice (that it forked a channel,
+    that its fence is dated too far, that another machine runs as it): those ask for a
+    restore or for the other machine to stop, and asking for the fence is how this one
+    goes on; nor one of a life before its restore, carried in its database."""
     since = conn.execute(_RESTORED).scalar_one_or_none()
     if since is None:
         return False
     for (kept,) in conn.execute(_TOLD, {"origin": origin, "since": since}):
-        with contextlib.suppress(ValueError, TypeError):
-            detail = json.loads(kept or "null")["v"]["detail"]
-            if isinstance(detail, dict) and detail.get("m") == "fence_fork_notice":
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            detail = json.loads(kept or "null")
+            if detail["m"] == "rejoin_fork_stop" and detail["v"]["epoch"] == mine:
                 return True
     return False
+
+
+def take_fork(exchange: Exchange, path: Path, origin: str, first: dict[str, Any]) -> Said | None:
+    """Take ``origin``'s notice ``path`` (its first operation ``first``) when it says it
+    refused a request for this node's fence as one of a second machine living as this
+    node, naming both epochs (:data:`FORK`), and one is this machine's: quarantined with
+    what to do (``status`` shows it), which it says (None: not such a notice, or one of
+    neither epoch, taken as any other notice). Two machines may read one mailbox: either
+    may be told. The machine whose fence ``origin`` holds is told to stop the other, and
+    goes on repairing its fences; the other, refused, is told to stop, and asks ``origin``
+    for its fence no more (:func:`_told`)."""
+    fork = first.get(FORK)
+    if not isinstance(fork, dict):
+        return None
+    held, refused = fork.get("held"), fork.get("refused")
+    if not all(isinstance(e, str) and EPOCH.fullmatch(e) for e in (held, refused)):
+        return None
+    with reading(exchange.engine) as conn:
+        mine = current_epoch(conn)
+    if mine is None or held == refused or mine not in (held, refused):
+        return None
+    if mine == held:
+        detail = said("rejoin_fork_other", origin=origin, epoch=refused, held=held)
+    else:
+        detail = said("rejoin_fork_stop", origin=origin, epoch=refused, held=held)
+    exchange.quarantine_message(path, detail)
+    if mine == refused:
+        rejoin_request.stop_asking(exchange, origin)
+    return detail
 
 
 def tell(exchange: Exchange, header: Header) -> bool:
@@ -111,7 +149,7 @@ def take(exchange: Exchange, origin: str, held: tuple[str, str | None] | None) -
     with reading(exchange.engine) as conn:
         mine = current_epoch(conn)
         rejoining = conn.execute(sa.select(rejoin_peer.c.peer).limit(1)).first() is not None
-        told = _told(conn, origin)
+        told = mine is not None and _told(conn, origin, mine)
     if held is None or mine is None or rejoining:
         return said("rejoin_void", origin=origin)  # nothing it can ask, or not yet
     if held[1] == mine:

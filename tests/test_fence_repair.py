@@ -31,7 +31,7 @@ from test_backup import (
 from nodes import Node, rejoin, rejoin_request, rejoin_void
 from nodes.exchange import Exchange
 from nodes.fiscal.appropriations import Allocation, allocate
-from nodes.labels import said
+from nodes.labels import labels, recalled, said, shown
 from nodes.network import Network, sync_network
 from nodes.rejoin_request import FENCE_REQUESTS, heads
 from schema.backups import rejoin_fence
@@ -256,8 +256,11 @@ def test_two_live_machines_of_one_node_do_not_take_the_fence_back_and_forth(
     keys = [json.loads(e.detail_said)["m"] for e in forks]
     assert keys == ["rejoin_fence_fork"], [e.detail for e in forks]  # told, it asks no more
     assert all(one in e.detail and two in e.detail for e in forks)
-    told = entries(first, "restore")  # the first machine is told to restore
-    assert told and all("two machines run as 410100" in e.detail for e in told)
+    told = entries(first, "restore")  # the first machine is told to stop
+    assert [json.loads(e.detail_said)["m"] for e in told] == ["rejoin_fork_stop"]
+    assert all(f"Stop this machine (epoch {one})" in e.detail for e in told)
+    assert all(f"runs as this node in epoch {two}" in e.detail for e in told)
+    assert all(f"Keep the machine of epoch {two}" in e.detail for e in forks)
     assert not any((first / "spool" / FENCE_REQUESTS).glob("*.fcs"))
     status = alerts_of(first)
     assert any(a["kind"] == "quarantined" and "restore" in a["detail"] for a in status)
@@ -558,3 +561,60 @@ def test_two_first_requests_at_once_with_no_fence_held_place_one(province: Netwo
     answered = answers_to(province)
     assert sorted(answered) == sorted(ids)
     assert set(answered.values()) == {fence.request_id}
+
+
+def fork_notice(network: Network, held: str, refused: str) -> None:
+    """The province tells 郑州市 it refused a request of epoch ``refused`` for the fence
+    of epoch ``held`` as a second machine's (:func:`nodes.rejoin.answer`)."""
+    with Node.open(network.path / PROVINCE) as node:
+        fork = {"origin": CITY, "epoch": refused, "held": held}
+        detail = said("fence_fork_notice", me=PROVINCE, **fork)
+        rejoin.notice(Exchange(node), CITY, detail, {"held": held, "refused": refused})
+
+
+@pytest.mark.slow
+def test_a_fork_notice_tells_each_machine_which_to_keep(province: Network) -> None:
+    """Two machines of 郑州市 read one mailbox: the province's notice that it refused a
+    request for the fence as a second machine's may reach either. It names both epochs.
+    The machine whose fence the province holds is told to stop the other, and goes on
+    asking for its fences; the refused one is told to stop (restore it from the center if
+    it must live on), and asks the province for its fence no more."""
+    issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, CITY)
+    settle(province)
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    live, other = epoch_of(province, CITY), "1" * 32
+    city = province.path / CITY
+    requests = province.homes[CITY].spool / FENCE_REQUESTS
+
+    fork_notice(province, held=live, refused=other)
+    with Node.open(city) as node:
+        rejoin_request.ask_for_fence(Exchange(node), PROVINCE, "e" * 64)
+    sync_network(province.path, until_quiet=False, max_rounds=1)
+    (kept,) = entries(city, "restore")
+    assert json.loads(kept.detail_said)["m"] == "rejoin_fork_other"
+    assert kept.detail.startswith(f"{PROVINCE} refused a request for this node's fence from")
+    assert f"in epoch {other}: stop it" in kept.detail
+    assert shown(recalled(kept.detail, kept.detail_said), labels("zh")).startswith(
+        f"{PROVINCE} 拒绝了另一台以纪元 {other} 作为本节点运行的机器"
+    )
+    with Node.open(city) as node:
+        note = rejoin_void.take(Exchange(node), PROVINCE, ("e" * 64, other))
+    assert note.key == "rejoin_void_fence_other"  # it goes on repairing
+    assert any(requests.glob("*.fcs"))
+
+    fork_notice(province, held=other, refused=live)
+    sync_network(province.path, until_quiet=False, max_rounds=1)
+    stop = [e for e in entries(city, "restore") if e.id != kept.id]
+    assert [json.loads(e.detail_said)["m"] for e in stop] == ["rejoin_fork_stop"]
+    assert stop[0].detail.startswith(f"Stop this machine (epoch {live}): it is fenced out at")
+    assert shown(recalled(stop[0].detail, stop[0].detail_said), labels("zh")).startswith(
+        f"请停用本机（纪元 {live}）：它已被 {PROVINCE} 隔断在外"
+    )
+    assert not any(requests.glob("*.fcs"))  # it stops asking
+    with Node.open(city) as node:
+        note = rejoin_void.take(Exchange(node), PROVINCE, ("e" * 64, other))
+    assert note.key == "rejoin_void_told"
+    assert not any(requests.glob("*.fcs"))
