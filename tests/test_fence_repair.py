@@ -98,6 +98,10 @@ def test_a_fence_taken_by_date_after_the_rejoin_ended_is_repaired(province: Netw
     settle(province)
     fence = fence_at(province, PROVINCE, CITY)
     assert fence.epoch == live and fence.versioned
+    # Fenced where the province stands: its last change-set to the city it holds a receipt
+    # for (seq 1), not the city's head (seq 2, whose receipt was void): a receipt of the
+    # lost state for seq 2 would be void still.
+    assert (fence.in_seq, fence.out_seq) == (1, 0)
     assert receipt_verdicts(province, PROVINCE, CITY) == ["applied", "applied"]
     assert not any((province.homes[CITY].spool / FENCE_REQUESTS).glob("*.fcs"))
     # What was void while the fence was another's: the city's receipt, once.
