@@ -552,8 +552,8 @@ class Exchange:
                 summary.count(result.outcome)
                 if header.kind == membership.KIND:
                     self._follow_topology()
-                if result.refusal in ("replay", "chain") and result.first and result.origin:
-                    self._tell_forked(result)
+                if result.first and result.refusal is not None:
+                    rejoin.tell_refused(self, result, header)
         summary.waiting = waiting
 
     def _take_message(self, path: Path, summary: RoundSummary) -> bool:
@@ -606,14 +606,6 @@ class Exchange:
     def quarantine_message(self, path: Path, detail: str) -> None:
         """Keep a peer's notice in quarantine, where ``status`` shows it."""
         quarantine.quarantine_file(self.engine, self.spool, path, "restore", detail, self.clock)
-
-    def _tell_forked(self, result: channel.Received) -> None:
-        origin = result.origin
-        if origin is None or origin not in self.node.topology:
-            return
-        detail = said("forked_notice", me=self.me, name=result.filename, reason=result.reason)
-        with contextlib.suppress(Exception):  # a notice is a courtesy; the refusal stands
-            rejoin.notice(self, origin, detail)
 
     def _incoming_in_order(self) -> list[Path]:
         # origin_recipient_seq_id.fcs: sorted names put each channel in sequence order

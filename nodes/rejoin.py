@@ -39,7 +39,12 @@ ahead the lost machine's clock ran. (A request from a node that names no epoch i
 by its own stamps, which never go back (:func:`sync.channel.signing_clock`): void is what
 is dated before the request.) A fence of another epoch is never replaced by a request
 because it is dated later: the node replaces it, told by the answer which fence its peer
-holds (:func:`_takes_place`, :mod:`nodes.rejoin_request`). A node may take back some of its own change-sets from another node than their recipient
+holds (:func:`_takes_place`, :mod:`nodes.rejoin_request`), or, long after its rejoin
+ended, by the peer that holds something it signed void (:mod:`nodes.rejoin_void`). An
+epoch whose fence another took the place of by naming it never takes a fence back that
+way: its machine lived on beside another one as the same node (a fork), and the two would
+take the fence back and forth forever; the peer keeps the fence, quarantines the request
+and sends the node a notice (:func:`_takes_back`). A node may take back some of its own change-sets from another node than their recipient
 (its keeper's journal, when it and that recipient were restored at once and the recipient
 had answered from its own restored state): once rejoined, it tells each such recipient
 which (a ``rejoin`` *kept* message, sent again until each of them is acknowledged), and
@@ -65,18 +70,20 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes import keys, rejoin_request
+from nodes import keys, rejoin_request, rejoin_void
 from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.labels import Said, joined, said, vouched
 from nodes.rejoin_kept import keep, write_kept
-from nodes.rejoin_request import ANSWERS, DIGEST, KIND, MESSAGES, VERSION
+from nodes.rejoin_request import ANSWERS, DIGEST, FENCE_ONLY, KIND, MESSAGES, VERSION
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
+from schema.channels import quarantine as quarantined
 from schema.engine import reading
+from schema.locks import insert_missing
 from schema.types import format_utc, parse_utc
 from sync import changeset, channel, quarantine
-from sync.changeset import Verified
+from sync.changeset import Header, Verified
 from sync.errors import (
     CertificateNotYetBegun,
     CertificateRejected,
@@ -101,6 +108,7 @@ __all__ = [
     "rejoining",
     "require_joined",
     "take",
+    "tell_refused",
 ]
 
 PIECE = 6 * 1024 * 1024
@@ -244,13 +252,26 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             "answered_at": exchange.clock.now(),
             "epoch": epoch,
         }
-        held = conn.execute(
-            sa.select(rejoin_fence).where(rejoin_fence.c.node == asker).with_for_update()
-        ).first()
+        if request.get(FENCE_ONLY) is True:  # rejoined: its heads are no restore's point
+            files, problems = [], []
+            values |= rejoin_void.held_here(conn, asker, inbound, s_in)
+        held = conn.execute(_HELD, {"node": asker}).first()
+        if held is None and not insert_missing(conn, rejoin_fence, {"node": asker, **values}):
+            held = conn.execute(
+                _HELD, {"node": asker}
+            ).first()  # another's first fence: judged by it
         fenced_after = None
         ordered = _ordered(request)
+        if _takes_back(held, epoch, replaces):
+            # The epoch this fence took the place of names it in turn: that node lives on
+            # two machines, each told of the other's fence. Flipping it at each request
+            # would void each one's in turn, forever: the fence stays, and both are told.
+            fork = {"origin": asker, "epoch": epoch, "held": held.epoch}
+            if conn.execute(_REFUSED, {"id": verified.id}).first() is None:  # told once
+                epochs = {"held": held.epoch, "refused": epoch}  # which machine to keep
+                notice(exchange, asker, said("fence_fork_notice", me=me, **fork), epochs)
+            raise InputError(said("rejoin_fence_fork", file=verified.header.filename, **fork))
         if _takes_place(held, verified, epoch, replaces, ordered):
-            conn.execute(rejoin_fence.delete().where(rejoin_fence.c.node == asker))
             same = held is not None and epoch is not None and held.epoch == epoch
             if not same:
                 # What the node took back of its lost state is not void; another
@@ -259,7 +280,13 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             # Once a restore asked with a version, its node reads the fence an answer
             # names: a request of another epoch takes its place only by naming it.
             versioned = ordered or (same and bool(held.versioned))
-            conn.execute(rejoin_fence.insert().values(node=asker, versioned=versioned, **values))
+            values |= {"versioned": versioned, "replaced": _replaced(held, replaces, same)}
+            if same:  # its restore's point stands: what it took since names its epoch
+                values["out_seq"] = min(int(held.out_seq), int(values["out_seq"]))
+                values["in_seq"] = min(int(held.in_seq), int(values["in_seq"]))
+            # In place (the first inserted above): a request waiting on this row's lock
+            # then reads the new fence.
+            conn.execute(rejoin_fence.update().where(rejoin_fence.c.node == asker).values(**values))
             fence = {"request": verified.id, "epoch": epoch}
         else:
             files = []  # the node takes this answer only once the fence is its own
@@ -322,27 +349,82 @@ def _takes_place(
     return bool(held.void_before <= verified.header.created)
 
 
+_HELD = sa.select(rejoin_fence).where(rejoin_fence.c.node == sa.bindparam("node")).with_for_update()
+"""A node's fence here, locked. A node's first fence is inserted unless there already
+(:func:`schema.locks.insert_missing`): two first requests at once insert it once, and
+the second then reads the first's."""
+
+_REFUSED = sa.select(quarantined.c.id).where(quarantined.c.changeset_id == sa.bindparam("id"))
+"""Whether a request was refused here before (a copy of it sent again)."""
+
+
+def _takes_back(held: Any, epoch: str | None, replaces: str | None) -> bool:
+    """Whether a request naming the fence ``held`` here comes from an epoch whose fence a
+    request of another epoch took the place of by naming it (``held.replaced``): two
+    machines live as one node, each restored, each told that this peer holds the other's
+    fence (:func:`take`, :mod:`nodes.rejoin_void`), and each would take it back in turn.
+    Only a live node names a fence, and only one it was told of: so that epoch's machine
+    lived on after another took its place, which is a fork of the node, not a stale or
+    replayed request (one of those names a fence no longer held here)."""
+    return (
+        held is not None
+        and replaces is not None
+        and replaces == held.request_id
+        and epoch is not None
+        and held.epoch != epoch
+        and epoch in (held.replaced or "").split()
+    )
+
+
+REPLACED_MOST = 32
+"""The most epochs a fence remembers as replaced by name (restores of one node are few)."""
+
+
+def _replaced(held: Any, replaces: str | None, same: bool) -> str | None:
+    """The epochs replaced by name on the way to the fence a request takes the place of
+    ``held`` with: ``held``'s, and ``held``'s own epoch when the request names it."""
+    if held is None:
+        return None
+    epochs = (held.replaced or "").split()
+    if not same and replaces == held.request_id and held.epoch is not None:
+        epochs = [e for e in epochs if e != held.epoch] + [held.epoch]
+    return " ".join(epochs[-REPLACED_MOST:]) or None
+
+
 def _ordered(request: dict[str, Any]) -> bool:
     """Whether the request's node asks again when told of another epoch's fence."""
     version = request.get("version")
     return isinstance(version, int) and version >= VERSION
 
 
-def notice(exchange: Exchange, origin: str, detail: Said) -> None:
+def notice(
+    exchange: Exchange, origin: str, detail: Said, fork: dict[str, str] | None = None
+) -> None:
     """Tell ``origin`` that it forked a channel with this node and must be restored: why,
-    in English (what every fiscalsync reads) and by key beside it, as an answer's problems."""
+    in English (what every fiscalsync reads) and by key beside it, as an answer's problems.
+    ``fork``: the epochs of two machines living as ``origin``, the one whose fence is
+    ``held`` here and the one ``refused`` (:func:`nodes.rejoin_void.take_fork`)."""
     folder = exchange.spool.root / MESSAGES
     folder.mkdir(parents=True, exist_ok=True)
-    changeset.write_changeset(
-        folder,
-        exchange.signer,
-        origin,
-        KIND,
-        1,
-        "",
-        [{"rejoin": "notice", "detail": str(detail), "detail_said": detail.as_json()}],
-        exchange.clock,
-    )
+    body: dict[str, Any] = {"rejoin": "notice", "detail": str(detail)}
+    body["detail_said"] = detail.as_json()
+    if fork is not None:
+        body[rejoin_void.FORK] = fork
+    changeset.write_changeset(folder, exchange.signer, origin, KIND, 1, "", [body], exchange.clock)
+
+
+def tell_refused(exchange: Exchange, result: channel.Received, header: Header) -> None:
+    """Tell the origin of a file refused here (``header``, first refused) what it must
+    know: that it forked a channel (a replay or a fork: :func:`notice`), or that what it
+    signed is void here, with the fence held (:func:`nodes.rejoin_void.tell`). A courtesy:
+    the refusal stands whether or not it is told."""
+    origin = result.origin
+    with contextlib.suppress(Exception):
+        if result.refusal in ("replay", "chain") and origin in exchange.node.topology:
+            why = said("forked_notice", me=exchange.me, name=result.filename, reason=result.reason)
+            notice(exchange, str(origin), why)
+        elif result.refusal == "void":
+            rejoin_void.tell(exchange, header)
 
 
 # --- the restored node takes the answers --------------------------------------------------
@@ -367,9 +449,17 @@ def take(exchange: Exchange, path: Path) -> Said:
         path.unlink(missing_ok=True)
         return said("rejoin_answered_request", origin=origin)
     if what == "notice":
+        forked = rejoin_void.take_fork(exchange, path, origin, first)
+        if forked is not None:
+            return forked
         detail = _notice_detail(first)
         exchange.quarantine_message(path, said("rejoin_lost_history", origin=origin, detail=detail))
+        rejoin_request.stop_asking(exchange, origin)  # for its fence: restore first
         return said("rejoin_notice", origin=origin)
+    if what == rejoin_void.VOID:
+        note = rejoin_void.take(exchange, origin, _fence(first))
+        path.unlink(missing_ok=True)
+        return note
     if what == "kept":
         note = keep(exchange, verified, first)
         path.unlink(missing_ok=True)

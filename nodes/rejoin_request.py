@@ -12,13 +12,15 @@ date, in the place of the old one.
 Two restores are never ordered by their dates (a lost machine's clock may have run
 ahead): a peer keeps the fence of the epoch it holds, and every answer names it. A node
 told of a fence of another epoch asks that peer again naming it (``replaces``), while it
-rejoins (:func:`ask_again`) or long after (:func:`ask_for_fence`): only the live node
+rejoins (:func:`ask_again`) or long after (:func:`ask_for_fence`, told by an answer or by
+a peer that holds void what it signed, :mod:`nodes.rejoin_void`): only the live node
 does, so a request of an earlier life, delayed or replayed, voids nothing for longer
 than one exchange with that peer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -57,6 +59,7 @@ __all__ = [
     "pending",
     "peers_of",
     "start",
+    "stop_asking",
 ]
 
 KIND = "rejoin"
@@ -71,6 +74,10 @@ of a fence by its date. A request without it is judged by time (see :func:`nodes
 FENCE_REQUESTS = "rejoin-fence"
 """The folder of ``spool/`` with the requests of a rejoined node to a peer that holds the
 fence of another epoch of it, sent again every while until the answer names its own."""
+FENCE_ONLY = "fence_only"
+"""Of a request of a node that rejoined (:func:`ask_for_fence`), true: its peer fences at
+what it holds of the node's channels itself, and sends back nothing
+(:func:`nodes.rejoin.answer`)."""
 ANSWERS = "rejoin"
 """The folder of ``spool/`` with the answers taken while the node rejoins."""
 DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -152,13 +159,17 @@ def ask(
     epoch: str,
     clock: Clock,
     replaces: str | None = None,
+    fence_only: bool = False,
 ) -> changeset.WrittenChangeSet:
     """Write this node's request to ``peer``: where their channels stand here, the epoch
     of this restore and, when ``peer`` said it holds the fence of another request of this
-    node's (another epoch's), that request's id."""
+    node's (another epoch's), that request's id. ``fence_only``: the node rejoined, and
+    asks only for the fence (:func:`ask_for_fence`): its heads are no restore's point."""
     request = {"rejoin": "request", **heads(conn, me, peer), "epoch": epoch, "version": VERSION}
     if replaces is not None:
         request["replaces"] = replaces
+    if fence_only:
+        request[FENCE_ONLY] = True
     return changeset.write_changeset(folder, signer, peer, KIND, 1, "", [request], clock)
 
 
@@ -168,8 +179,17 @@ def ask_for_fence(exchange: Exchange, peer: str, replaces: str) -> Path | None:
     or replayed, that took its place there), to hold this epoch's; return the request
     (None: this node has no epoch). The request is sent again every while until
     ``peer`` answers naming this epoch (:func:`fenced`); the node goes on meanwhile: its
-    channels with ``peer`` stand as they are, so the answer carries nothing to take."""
+    channels with ``peer`` stand as they are, so the answer carries nothing to take. The
+    request says it asks for the fence only (:data:`FENCE_ONLY`): ``peer`` fences at what
+    it holds itself, not at this node's heads, which name what it signed while void there
+    (those name this epoch, and go through once the fence is this epoch's). A request to
+    ``peer`` still sent that names ``replaces`` already is kept as it is."""
     folder = exchange.spool.root / FENCE_REQUESTS
+    for sent in folder.glob(f"{exchange.me}_{peer}_*.fcs"):
+        with contextlib.suppress(VerificationError, StorageError, OSError):
+            with contextlib.closing(changeset.iter_operations(sent)) as operations:
+                if next(operations, {}).get("replaces") == replaces:
+                    return sent
     with exchange.node.engine.begin() as conn:
         epoch = current_epoch(conn)
         if epoch is None:
@@ -179,9 +199,20 @@ def ask_for_fence(exchange: Exchange, peer: str, replaces: str) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob(f"{exchange.me}_{peer}_*.fcs"):
             old.unlink()  # one request to a peer: the latest
-        written = ask(conn, exchange.me, exchange.signer, folder, peer, epoch, clock, replaces)
+        written = ask(
+            conn, exchange.me, exchange.signer, folder, peer, epoch, clock, replaces, True
+        )
     os.utime(written.path, (0, 0))  # never sent yet: sent at the next round
     return written.path
+
+
+def stop_asking(exchange: Exchange, peer: str) -> bool:
+    """Send no more requests of :func:`ask_for_fence` to ``peer`` (it said this node
+    forked: restored again, it asks anew); True when one was still sent."""
+    found = list((exchange.spool.root / FENCE_REQUESTS).glob(f"{exchange.me}_{peer}_*.fcs"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return bool(found)
 
 
 def pending(exchange: Exchange, peer: str, request_id: object) -> bool:

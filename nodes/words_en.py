@@ -478,6 +478,14 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_fenced_too_far": "{origin} holds the fence of a request of this node dated far ahead of this node's clock ({fence}): not asked again after it, quarantined",
     "m.rejoin_fenced_other": "{origin} holds the fence of another restore of this node: asked again, naming that fence",
     "m.rejoin_fenced_later": "{origin} holds the fence of a request of this node dated later ({fence}): asked again, dated after it",
+    "m.rejoin_void": "{origin} holds void something this node signed",
+    "m.rejoin_void_lost": "{origin} holds void what this node's lost state signed: its fence is this node's",
+    "m.rejoin_void_fence_other": "{origin} holds void what this node signed: its fence is of another restore of this node; asked for it again, naming that fence",
+    "m.rejoin_void_told": "{origin} holds void what this node signed, and told it to restore: not asked again",
+    "m.rejoin_fence_fork": "{file}: {origin} asks in epoch {epoch} for the fence of epoch {held}, which took the place of epoch {epoch}'s: two machines run as {origin} (a fork); the fence held stays. Keep the machine of epoch {held}; stop the one of epoch {epoch}, and if it must live on, restore it from the center",
+    "m.fence_fork_notice": "{me} holds the fence of epoch {held} of {origin}, which took the place of epoch {epoch}'s, and a request of epoch {epoch} asked for it again: two machines run as {origin}. Keep the machine of epoch {held}; stop the one of epoch {epoch}, and if it must live on, restore it from the center",
+    "m.rejoin_fork_other": "{origin} refused a request for this node's fence from another machine running as this node in epoch {epoch}: stop it. This machine (epoch {held}) holds the fence there and goes on",
+    "m.rejoin_fork_stop": "Stop this machine (epoch {epoch}): it is fenced out at {origin}, where another machine runs as this node in epoch {held}; what it signs is void there, and it asks for the fence no more. If it must live on, restore it from the center: fiscalsync restore --node CODE --from CENTER --topology FILE --recovery-key FILE HOME",
     "m.rejoin_answer_problems": "{origin} answered, with problems: {problems}",
     "m.rejoin_answer": "{origin} answered",
     "m.rejoin_problem_not_taken": "its seq {seq} to {me} is not the one {me} took",
@@ -490,8 +498,8 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_kept_bad": "{file}: not a well-formed rejoin kept message",
     "m.rejoin_epoch_bad": "{file}: epoch {epoch!r} is not 32 hex digits",
     "m.rejoin_replaces_bad": "{file}: replaces {replaces!r} is not a request id",
-    "m.rejoin_kind_bad": "{file}: a rejoin change-set that is neither request, answer, notice "
-    "nor kept",
+    "m.rejoin_kind_bad": "{file}: a rejoin change-set that is neither request, answer, notice, "
+    "kept nor void",
     "m.rejoin_lost_history": "{origin} says this node lost its history: {detail}. Restore this "
     "node from its backups: fiscalsync restore --node CODE --from CENTER --topology FILE "
     "--recovery-key FILE HOME",

@@ -456,6 +456,14 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_fenced_too_far": "{origin} 所持本节点请求的隔断时间（{fence}）远超本节点时钟：未据此再次请求，已隔离待查",
     "m.rejoin_fenced_other": "{origin} 所持为本节点另一次恢复的隔断：已指明该隔断再次请求",
     "m.rejoin_fenced_later": "{origin} 已按本节点一次时间更晚的请求设限（{fence}），已在其后再次请求",
+    "m.rejoin_void": "{origin} 判定本节点所签的某项内容作废",
+    "m.rejoin_void_lost": "{origin} 判定本节点丢失状态所签内容作废：其所持隔断属本节点",
+    "m.rejoin_void_fence_other": "{origin} 判定本节点所签内容作废：其所持为本节点另一次恢复的隔断；已指明该隔断再次请求",
+    "m.rejoin_void_told": "{origin} 判定本节点所签内容作废，且已告知本节点须从备份恢复：不再请求",
+    "m.rejoin_fence_fork": "{file}：{origin} 以纪元 {epoch} 请求取回纪元 {held} 的隔断，而该隔断正是取代纪元 {epoch} 的隔断：有两台机器同时作为 {origin} 运行（分叉）；保留现有隔断。请保留纪元 {held} 的机器，停用纪元 {epoch} 的机器；如须继续使用，请从数据中心恢复",
+    "m.fence_fork_notice": "{me} 所持 {origin} 纪元 {held} 的隔断取代了纪元 {epoch} 的隔断，而纪元 {epoch} 的请求又要求取回：有两台机器同时作为 {origin} 运行。请保留纪元 {held} 的机器，停用纪元 {epoch} 的机器；如须继续使用，请从数据中心恢复",
+    "m.rejoin_fork_other": "{origin} 拒绝了另一台以纪元 {epoch} 作为本节点运行的机器对本节点隔断的请求：请停用那台机器。本机（纪元 {held}）持有该处隔断，照常运行",
+    "m.rejoin_fork_stop": "请停用本机（纪元 {epoch}）：它已被 {origin} 隔断在外，另一台机器正以纪元 {held} 作为本节点在该处运行；本机所签内容在该处作废，且不再请求隔断。如须继续使用，请从数据中心恢复：fiscalsync restore --node CODE --from CENTER --topology FILE --recovery-key FILE HOME",
     "m.rejoin_answer_problems": "{origin} 已应答，但有问题：{problems}",
     "m.rejoin_answer": "{origin} 已应答",
     "m.rejoin_problem_not_taken": "其发给 {me} 的序号 {seq} 不是 {me} 收下的那个变更集",
@@ -466,7 +474,7 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_kept_bad": "{file}：不是格式正确的恢复重连保留消息",
     "m.rejoin_epoch_bad": "{file}：epoch {epoch!r} 不是 32 位十六进制数",
     "m.rejoin_replaces_bad": "{file}：replaces {replaces!r} 不是请求编号",
-    "m.rejoin_kind_bad": "{file}：恢复重连变更集既不是请求、应答、通知，也不是保留消息",
+    "m.rejoin_kind_bad": "{file}：恢复重连变更集既不是请求、应答、通知、保留消息，也不是作废消息",
     "m.rejoin_lost_history": "{origin} 称本节点丢失了历史：{detail}。请从备份恢复本节点："
     "fiscalsync restore --node CODE --from CENTER --topology FILE --recovery-key FILE HOME",
     "m.rejoin_fence_far_detail": "{origin} 持有本节点一个请求的隔断，其日期 {fence} 比本节点时钟"

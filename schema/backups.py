@@ -91,6 +91,7 @@ rejoin_fence = Table(
     Column("answered_at", UTCDateTime(), nullable=False),
     Column("epoch", String(EPOCH_LENGTH)),
     Column("versioned", Boolean),
+    Column("replaced", Text),
 )
 """A peer's record of a node's restore. ``out_seq``: the last change-set of the node's
 channel to this one that was returned to it; ``in_seq``: the last of this node's
@@ -100,7 +101,11 @@ in its request, whatever it signs beyond those that does not name that epoch is 
 however it is dated (a clock that ran ahead before the loss cannot carry it past).
 ``versioned``: the request said its version (its node asks again naming the fence an
 answer names), so a request of another epoch takes this fence's place only by naming it;
-false or null (before schema revision 0025), by its date."""
+false or null (before schema revision 0025), by its date. ``replaced``: the epochs (space-separated, oldest first)
+whose fence a request of another epoch took the place of by naming it, on the way to this
+one; a request of one of them that names a fence again comes from a machine that lived on
+after another took over as the same node (a fork), and takes no place (null: none so, or
+before revision 0028)."""
 
 rejoin_kept = Table(
     "rejoin_kept",

@@ -444,6 +444,44 @@ def test_rows_from_before_0026_keep_their_english_text_up_and_down(engine: sa.En
     assert migrate.upgrade(engine) == migrate.head_revision()
 
 
+def test_a_fence_from_before_0028_keeps_its_point_and_remembers_no_epoch_up_and_down(
+    engine: sa.Engine,
+) -> None:
+    from alembic import command
+
+    assert migrate.upgrade(engine, "0027") == "0027"
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO rejoin_fence (node, request_id, void_before, out_seq, in_seq,"
+                " answered_at, epoch, versioned) VALUES ('410100', :r, :at, 3, 4, :at, :e, :v)"
+            ),
+            {"r": "a" * 64, "at": at, "e": "b" * 32, "v": True},
+        )
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    with engine.begin() as conn:
+        row = conn.exec_driver_sql("SELECT replaced, out_seq, in_seq FROM rejoin_fence").one()
+        assert tuple(row) == (None, 3, 4)
+        conn.exec_driver_sql("UPDATE rejoin_fence SET replaced = '" + "c" * 32 + "'")
+    config = migrate._config()
+    with engine.begin() as conn:  # down again, as alembic runs it
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0027")
+    with engine.connect() as conn:
+        columns = [c["name"] for c in sa.inspect(conn).get_columns("rejoin_fence")]
+        assert "replaced" not in columns
+        assert tuple(conn.exec_driver_sql("SELECT out_seq, epoch FROM rejoin_fence").one()) == (
+            3,
+            "b" * 32,
+        )
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT replaced FROM rejoin_fence").scalar() is None
+
+
 def test_the_revision_is_read_as_alembic_reads_it(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
