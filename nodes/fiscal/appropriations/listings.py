@@ -145,9 +145,17 @@ def iter_holdings(
     with reading(node.engine, snapshot=True) as conn:
         result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(query)
         for block in result.partitions():
-            left = {} if issued else balances(conn, [r.id for r in block])
+            left = {} if issued else balances(conn, _between(mine, block[0].id, block[-1].id))
             for r in block:
                 yield _holding(r, issued, left)
+
+
+def _between(mine: sa.ColumnElement[bool], first: str, last: str) -> sa.Select[Any]:
+    """The ids of ``mine`` from ``first`` to ``last``: a block of :func:`iter_holdings` as
+    a query, so that its balances are read by joining, not through thousands of bound ids
+    (every one of the block is among them; one without events, not in the block, only
+    adds a balance nobody reads)."""
+    return sa.select(appropriation.c.id).where(mine, appropriation.c.id.between(first, last))
 
 
 def _holding(r: Any, issued: bool, left: dict[str, int]) -> Holding:
