@@ -262,8 +262,10 @@ ledger_entry = Table(
     Column("recorded_by", String(100), nullable=False),
     CheckConstraint("direction IN ('expenditure', 'revenue')", name="direction"),
     Index(None, "entry_date"),
+    Index(None, "appropriation_id"),
 )
-"""Expenditure payments and revenue receipts at this node, the source of its reports."""
+"""Expenditure payments and revenue receipts at this node, the source of its reports;
+the spending of an appropriation is found by its id (:mod:`nodes.fiscal.appropriations.balances`)."""
 
 
 def _report_header(kept: Column[Any]) -> list[Any]:

@@ -217,7 +217,7 @@ def record(
                 readable = _static_problems(entry, where, known, found)
                 if readable and entry.appropriation_id and entry.direction == "expenditure":
                     wanted.add(entry.appropriation_id)
-                spill.write(_ENTRIES, [*_fields(entry), spilled(where), readable])
+                spill.write(_ENTRIES, [*_fields(entry), spilled(entry.label), readable])
             # 2. what may have changed since, and what the locked balances allow
             with node.engine.begin() as conn:
                 rejoin.require_joined(conn, node.spec.code)
@@ -229,12 +229,16 @@ def record(
                 }
                 left = balances(conn, list(held))
                 closed = closed_ids(conn, list(held))
+                number = 0
                 for chunk in chunks(spill.read(_ENTRIES), CHUNK):
                     for fields in chunk:
-                        *values, where, readable = fields
+                        number += 1
+                        *values, label, readable = fields
                         if not readable:
                             continue
-                        where = unspilled(where)
+                        # an entry without a label of its own is named by its number again
+                        # (cheaper than keeping the message in the spill)
+                        where = unspilled(label) or said("rows_entry", number=number)
                         entry = _from_fields(values)
                         if vanished:
                             found.add("codes", _vanished(entry, where, vanished))

@@ -19,7 +19,7 @@ from schema.tables import appropriation, appropriation_event, ledger_entry
 if TYPE_CHECKING:
     pass
 
-__all__ = ["available", "balances", "budget_by_func", "counted", "issued_events"]
+__all__ = ["available", "balances", "budget_by_func", "counted", "issued_events", "taken"]
 
 
 def issued_events() -> sa.Join:
@@ -61,6 +61,18 @@ def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[st
     for rows in (broken_down, spent):
         for ident, fen in rows:
             result[ident] = result.get(ident, 0) - fen
+    return result
+
+
+def taken(conn: Connection, ids: sa.Select[Any]) -> dict[str, int]:
+    """What was broken down (as it counts) and spent of each appropriation ``ids``
+    selects, in fen: what :func:`balances` takes off what was received (two grouped
+    queries; for one that caller has just summed the events of itself)."""
+    _, broken_down, spent = _balance_queries(ids)
+    result: dict[str, int] = {}
+    for query in (broken_down, spent):
+        for ident, fen in conn.execute(query):
+            result[ident] = result.get(ident, 0) + fen
     return result
 
 

@@ -346,8 +346,9 @@ class _Spill(Spill):
 _LINES = "\0lines"  # the spill of the batch's lines (never a node code)
 
 
-def _fields(line: Allocation, where: str) -> list[Any]:
-    """A line as it is spilled: every field but its problems, named by ``where``."""
+def _fields(line: Allocation) -> list[Any]:
+    """A line as it is spilled: every field but its problems. A line without a label of
+    its own keeps none: whoever names it names it by its number again."""
     return [
         line.recipient,
         line.amount_fen,
@@ -360,7 +361,7 @@ def _fields(line: Allocation, where: str) -> list[Any]:
         line.transfer_type,
         line.project,
         line.parent_id,
-        spilled(where),
+        spilled(line.label),
         line.direct,
         line.indicator,
         line.level,
@@ -471,7 +472,7 @@ def allocate(
                     digest = hash(_key(line))
                     if seen.add(digest):
                         again.append((count, digest))
-                spill.write(_LINES, _fields(line, where))
+                spill.write(_LINES, _fields(line))
             del seen
             if count == 0:
                 return issued
@@ -508,10 +509,10 @@ def allocate(
                             (
                                 said(
                                     "rows_at",
-                                    where=line.label,
+                                    where=line.label or said("rows_line", number=number),
                                     what=said("rows_already_issued", ident=earlier[_key(line)]),
                                 )
-                                for line in chunk
+                                for number, line in enumerate(chunk, done + 1)
                                 if _key(line) in earlier
                             ),
                         )

@@ -1,0 +1,150 @@
+"""What is available of the appropriations a node holds (指标余额), read a block at a time.
+
+:func:`iter_holdings` reads the balances of each block of what a node received through a
+query selecting the block (its ids from the first to the last), not through thousands of
+bound ids; and the spending of an appropriation is found by its id in the ledger (an
+index). The figures are those :func:`balances` gives for each id alone, on data with
+several appropriations, a breakdown whose recovery the recipient refused, one decreased
+to nothing, one whose decrease is pending its receipt, and spending at both levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from nodes import Node
+from nodes.fiscal.appropriations import Allocation, allocate, balances, change, holdings
+from nodes.fiscal.appropriations import listings as listings_module
+from nodes.fiscal.ledger import Entry, record
+from nodes.network import Network, sync_network
+from schema.tables import appropriation
+
+YEAR = 2026
+ACTOR = "test"
+SPENT_ON = date(YEAR, 6, 30)
+
+
+@pytest.fixture
+def held(province: Network) -> Iterator[dict[str, Any]]:
+    """The demo province after a year of breakdowns, refusals and spending at 410100."""
+    nodes = {code: Node.open(province.path / code) for code in ("410000", "410100", "410102")}
+    try:
+        ids = _a_year(province, nodes)
+        yield {"nodes": nodes, "ids": ids}
+    finally:
+        for node in nodes.values():
+            node.close()
+
+
+def _settle(province: Network) -> None:
+    assert sync_network(province.path, until_quiet=True, max_rounds=30).quiet
+
+
+def _a_year(province: Network, nodes: dict[str, Node]) -> dict[str, str]:
+    def line(to: str, fen: int, func: str, doc: str, parent: str | None = None) -> Allocation:
+        return Allocation(to, fen, func, "50201", "111", doc, YEAR, parent_id=parent)
+
+    p1, p2, p3, p4 = allocate(
+        nodes["410000"],
+        [
+            line("410100", 100_000, "2050202", "豫财预〔2026〕1号"),
+            line("410100", 200_000, "2050201", "豫财预〔2026〕1号"),
+            line("410100", 50_000, "2050202", "豫财预〔2026〕2号"),
+            line("410100", 70_000, "2050203", "豫财预〔2026〕2号"),
+        ],
+        actor=ACTOR,
+    )
+    _settle(province)
+    city = nodes["410100"]
+    c1, c2, c3, c4 = allocate(
+        city,
+        [
+            line("410102", 60_000, "2050202", "郑财预〔2026〕1号", p1),
+            line("410122", 80_000, "2050201", "郑财预〔2026〕1号", p2),
+            line("410102", 30_000, "2050201", "郑财预〔2026〕1号", p2),
+            line("410102", 50_000, "2050202", "郑财预〔2026〕1号", p3),
+        ],
+        actor=ACTOR,
+    )
+    _settle(province)
+    record(
+        nodes["410102"], [Entry(SPENT_ON, "expenditure", "2050202", 50_000, None, c1)], actor=ACTOR
+    )
+    change(city, c1, "recover", 20_000, "郑财预〔2026〕2号", actor=ACTOR)  # refused below
+    change(city, c2, "decrease", 80_000, "郑财预〔2026〕3号", actor=ACTOR)  # to nothing
+    record(
+        city,
+        [
+            Entry(SPENT_ON, "expenditure", "2050203", 10_000, None, p4),
+            Entry(SPENT_ON, "expenditure", "2050201", 5_000, None, p2),
+            Entry(SPENT_ON, "revenue", "10101", 7_000),
+        ],
+        actor=ACTOR,
+    )
+    _settle(province)
+    change(city, c3, "decrease", 10_000, "郑财预〔2026〕4号", actor=ACTOR)  # pending
+    return {"p1": p1, "p2": p2, "p3": p3, "p4": p4, "c1": c1, "c2": c2, "c3": c3, "c4": c4}
+
+
+def _one_by_one(node: Node) -> dict[str, int]:
+    """The balance of each appropriation received at ``node``, asked for alone."""
+    with node.engine.connect() as conn:
+        ids = conn.execute(
+            sa.select(appropriation.c.id).where(appropriation.c.recipient == node.spec.code)
+        ).scalars()
+        return {ident: balances(conn, [ident]).get(ident, 0) for ident in ids}
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 2_000])
+def test_holdings_read_by_block_give_each_balance_as_asked_alone(
+    held: dict[str, Any], block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listings_module, "STREAM_ROWS", block)
+    ids = held["ids"]
+    for code, expected in (
+        ("410100", {"p1": 40_000, "p2": 165_000, "p3": 0, "p4": 60_000}),
+        ("410102", {"c1": 10_000, "c3": 30_000, "c4": 50_000}),
+    ):
+        node = held["nodes"][code]
+        alone = _one_by_one(node)
+        assert alone == {ids[k]: fen for k, fen in expected.items()}
+        listed = {h.id: h.available_fen for h in holdings(node, issued=False, year=YEAR)}
+        assert listed == alone
+        with node.engine.connect() as conn:
+            assert balances(conn, list(alone)) == alone
+
+
+def test_a_block_of_holdings_binds_its_first_and_last_id_only(held: dict[str, Any]) -> None:
+    city = held["nodes"]["410100"]
+    ids = held["ids"]
+    bound: list[Any] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        bound.extend(v for v in values if isinstance(v, str))
+
+    sa.event.listen(city.engine, "before_cursor_execute", seen)
+    try:
+        listed = [h.id for h in holdings(city, issued=False, year=YEAR)]
+    finally:
+        sa.event.remove(city.engine, "before_cursor_execute", seen)
+    assert listed == [ids["p1"], ids["p2"], ids["p3"], ids["p4"]]
+    assert ids["p1"] in bound and ids["p4"] in bound
+    assert ids["p2"] not in bound and ids["p3"] not in bound
+
+
+def test_the_spending_of_an_appropriation_is_found_by_its_id(held: dict[str, Any]) -> None:
+    city = held["nodes"]["410100"]
+    query = "SELECT sum(amount_fen) FROM ledger_entry WHERE appropriation_id = 'x'"
+    with city.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # a table this small is read whole otherwise
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = conn.exec_driver_sql(f"EXPLAIN {query}").all()
+        else:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").all()
+    assert any("ix_ledger_entry_appropriation_id" in str(row) for row in plan), plan
