@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from nodes import rejoin_request
 from nodes.labels import Said, said
 from nodes.rejoin_request import KIND, MESSAGES
-from schema.backups import rejoin_fence, rejoin_peer, restore_log
+from schema.backups import rejoin_fence, rejoin_peer
 from schema.channels import outbox, quarantine
 from schema.engine import reading
 from sync import changeset
@@ -62,10 +62,8 @@ _TOLD = sa.select(quarantine.c.detail_said).where(
     quarantine.c.reason == "restore",
     quarantine.c.released_at.is_(None),
     quarantine.c.dropped_at.is_(None),
-    quarantine.c.received_at >= sa.bindparam("since"),
 )
-"""Notices of that peer still in quarantine, kept since this node's latest restore."""
-_RESTORED = sa.select(restore_log.c.restored_at).order_by(restore_log.c.id.desc()).limit(1)
+"""Notices of that peer still in quarantine."""
 
 
 def _told(conn: Connection, origin: str, mine: str) -> bool:
@@ -75,11 +73,10 @@ def _told(conn: Connection, origin: str, mine: str) -> bool:
     nothing more until an operator drops it. No other notice (that it forked a channel,
     that its fence is dated too far, that another machine runs as it): those ask for a
     restore or for the other machine to stop, and asking for the fence is how this one
-    goes on; nor one of a life before its restore, carried in its database."""
-    since = conn.execute(_RESTORED).scalar_one_or_none()
-    if since is None:
-        return False
-    for (kept,) in conn.execute(_TOLD, {"origin": origin, "since": since}):
+    goes on; nor one of a life before its restore, carried in its database: every restore
+    names a new epoch, so such a notice names another (not a time, which a restored
+    node's clock may have run past)."""
+    for (kept,) in conn.execute(_TOLD, {"origin": origin}):
         with contextlib.suppress(ValueError, TypeError, KeyError):
             detail = json.loads(kept or "null")
             if detail["m"] == "rejoin_fork_stop" and detail["v"]["epoch"] == mine:

@@ -622,3 +622,38 @@ def test_a_fork_notice_tells_each_machine_which_to_keep(province: Network) -> No
         note = rejoin_void.take(Exchange(node), PROVINCE, ("e" * 64, other))
     assert note.key == "rejoin_void_told"
     assert not any(requests.glob("*.fcs"))
+
+
+def test_a_stop_notice_counts_by_epoch_whatever_the_clock_said_at_the_restore(
+    province: Network,
+) -> None:
+    """A restored node's clock may have run past the notice's arrival (its restore is
+    dated no earlier than its newest backup): a notice that stopped this machine's epoch
+    stops it however it is dated; one naming another epoch never does."""
+    from schema.backups import restore_log
+    from schema.said import kept
+
+    mine, other = "a" * 32, "b" * 32
+    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    with Node.open(province.path / CITY) as node, node.engine.begin() as conn:
+        conn.execute(
+            restore_log.insert().values(
+                manifest_id="f" * 64, number=1, taken_at=now, restored_at=now + timedelta(days=2)
+            )
+        )
+        for number, epoch in enumerate((other, mine)):
+            detail = said("rejoin_fork_stop", origin=PROVINCE, epoch=epoch, held="c" * 32)
+            conn.execute(
+                quarantine.insert().values(
+                    filename=f"notice-{number}.fcs",
+                    origin=PROVINCE,
+                    recipient=CITY,
+                    reason="restore",
+                    detail=str(detail),
+                    detail_said=kept(detail),
+                    received_at=now,
+                    last_seen_at=now,
+                )
+            )
+        assert rejoin_void._told(conn, PROVINCE, mine)
+        assert not rejoin_void._told(conn, PROVINCE, "d" * 32)
