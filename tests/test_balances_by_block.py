@@ -148,3 +148,19 @@ def test_the_spending_of_an_appropriation_is_found_by_its_id(held: dict[str, Any
         else:
             plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").all()
     assert any("ix_ledger_entry_appropriation_id" in str(row) for row in plan), plan
+
+
+def test_a_block_is_found_by_the_key_alone(held: dict[str, Any]) -> None:
+    """A block's ids are read through the key: beside the node's own filter, SQLite read
+    them through the recipient's index, every holding of the node for every block."""
+    city = held["nodes"]["410100"]
+    with city.engine.connect() as conn:
+        block = listings_module._between("410000-2026-0000001", "410000-2026-0000009")
+        query = str(block.compile(conn, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "postgresql":  # a table this small is read whole otherwise
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = conn.exec_driver_sql(f"EXPLAIN {query}").all()
+        else:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").all()
+    assert not any("recipient" in str(row) for row in plan), plan
+    assert any("appropriation" in str(row) for row in plan), plan
