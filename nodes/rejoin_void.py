@@ -157,6 +157,17 @@ def take(exchange: Exchange, origin: str, held: tuple[str, str | None] | None) -
     return said("rejoin_void_fence_other", origin=origin)
 
 
+_WAITING = sa.select(
+    sa.func.coalesce(
+        sa.func.min(sa.case((outbox.c.acked_at.is_(None), outbox.c.seq))),
+        sa.func.max(outbox.c.seq) + 1,
+        1,
+    )
+).where(outbox.c.recipient == sa.bindparam("node"))
+"""The first of this peer's change-sets to a node not acknowledged yet (one past the
+last, when all are)."""
+
+
 def held_here(conn: Connection, node: str, inbound: Any, s_in: int) -> dict[str, int]:
     """The fence's point for a request of ``node`` that asks only for it, long after its
     rejoin (:data:`nodes.rejoin_request.FENCE_ONLY`): what this peer holds of their
@@ -168,19 +179,7 @@ def held_here(conn: Connection, node: str, inbound: Any, s_in: int) -> dict[str,
     acknowledged here (a receipt of one acknowledged already is not taken again), and no
     further than ``s_in``, the node's own head of that channel. What the live node signed
     beyond those names its epoch, which the fence names: it goes through, sent again."""
-    waiting = conn.execute(
-        sa.select(sa.func.min(outbox.c.seq)).where(
-            outbox.c.recipient == node, outbox.c.acked_at.is_(None)
-        )
-    ).scalar_one_or_none()
-    if waiting is None:
-        waiting = 1 + int(
-            conn.execute(
-                sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0)).where(
-                    outbox.c.recipient == node
-                )
-            ).scalar_one()
-        )
+    waiting = conn.execute(_WAITING, {"node": node}).scalar_one()
     return {
         "out_seq": int(inbound.seq) if inbound is not None else 0,
         "in_seq": max(0, min(int(waiting) - 1, s_in)),

@@ -29,7 +29,6 @@ import hashlib
 import io
 import os
 import sqlite3
-import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -296,28 +295,27 @@ def _digests_through(source: sqlite3.Connection) -> dict[str, str]:
     engine = sa.create_engine(
         "sqlite://", creator=lambda: lent, poolclass=sa.pool.StaticPool, pool_reset_on_return=None
     )
-    with engine.connect() as conn:
-        return table_digests(conn)
+    try:
+        with engine.connect() as conn:
+            return table_digests(conn)
+    finally:
+        engine.dispose()  # closes the lent connection: nothing
 
 
 def _descriptors(database: str) -> set[int]:
     """This process's descriptors of the file ``database`` (none where ``/proc`` is not)."""
     try:
-        wanted = os.stat(database)
+        wanted = _identity(database)
         names = os.listdir("/proc/self/fd")
     except OSError:
         return set()
     found = set()
     for name in names:
         try:
-            seen = os.stat(f"/proc/self/fd/{name}")
+            if _identity(f"/proc/self/fd/{name}") == wanted:
+                found.add(int(name))
         except OSError:
             continue  # gone since it was listed, or the listing's own descriptor
-        if stat.S_ISREG(seen.st_mode) and (seen.st_dev, seen.st_ino) == (
-            wanted.st_dev,
-            wanted.st_ino,
-        ):
-            found.add(int(name))
     return found
 
 

@@ -47,6 +47,16 @@ CITY = "410100"
 PROVINCE = "410000"
 
 
+def restored_once(network: Network) -> None:
+    """What the province issued settles; the city is backed up, loses its disk and is
+    restored from that backup, and what follows settles."""
+    settle(network)
+    backup(network, CITY)
+    settle(network)
+    bring_back(network, CITY, lose(network, CITY))
+    settle(network)
+
+
 def replay_unversioned_request(network: Network, days_ahead: int = 1) -> tuple[str, str]:
     """A request of 郑州市 as a fiscalsync before revision 0025 wrote it (no version),
     naming another epoch and dated ``days_ahead`` days ahead, reaches the province (a
@@ -82,11 +92,7 @@ def test_a_fence_taken_by_date_after_the_rejoin_ended_is_repaired(province: Netw
     fence is its own epoch's (and says its version), the province takes the receipt the
     city sends again. Replayed once more, the old request no longer takes the fence."""
     first = issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
-    settle(province)
-    backup(province, CITY)
-    settle(province)
-    bring_back(province, CITY, lose(province, CITY))
-    settle(province)
+    restored_once(province)
     live = epoch_of(province, CITY)
     fenced_before_versions(province)
 
@@ -136,11 +142,7 @@ def test_a_void_message_about_the_lost_state_asks_for_nothing(province: Network)
     it holds, which is epoch two's: the city asks for nothing, and the county's fence
     stays."""
     parent = issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
-    settle(province)
-    backup(province, CITY)
-    settle(province)
-    bring_back(province, CITY, lose(province, CITY))
-    settle(province)
+    restored_once(province)
     one = epoch_of(province, CITY)
     backup(province, CITY)
     settle(province)
@@ -364,11 +366,7 @@ def test_two_machines_naming_one_fence_at_once_take_it_once(province: Network) -
     takes it (its epoch was never replaced by name); the first, naming it in turn, is
     refused as a fork, and the fence stays."""
     issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
-    settle(province)
-    backup(province, CITY)
-    settle(province)
-    bring_back(province, CITY, lose(province, CITY))
-    settle(province)
+    restored_once(province)
     live = epoch_of(province, CITY)
     held = fence_at(province, PROVINCE, CITY).request_id
     answers_to(province)
@@ -454,11 +452,7 @@ def test_a_fence_repaired_after_the_rejoin_lets_nothing_of_the_lost_state_throug
     arriving at last, is void, while B's, sent again, are taken; the channel does not
     fork, and the books agree to the fen."""
     parent = issue(province, PROVINCE, CITY, 5000_00, "豫财预〔2026〕1号")
-    settle(province)
-    backup(province, CITY)
-    settle(province)
-    bring_back(province, CITY, lose(province, CITY))
-    settle(province)
+    restored_once(province)
     allocate_to_county(province, "郑财预〔2026〕1号", parent, 100_00)
     settle(province)
     backup(province, CITY)
@@ -584,11 +578,7 @@ def test_a_fork_notice_tells_each_machine_which_to_keep(province: Network) -> No
     asking for its fences; the refused one is told to stop (restore it from the center if
     it must live on), and asks the province for its fence no more."""
     issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
-    settle(province)
-    backup(province, CITY)
-    settle(province)
-    bring_back(province, CITY, lose(province, CITY))
-    settle(province)
+    restored_once(province)
     live, other = epoch_of(province, CITY), "1" * 32
     city = province.path / CITY
     requests = province.homes[CITY].spool / FENCE_REQUESTS
