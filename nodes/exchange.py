@@ -552,8 +552,10 @@ class Exchange:
                 summary.count(result.outcome)
                 if header.kind == membership.KIND:
                     self._follow_topology()
-                if result.first and result.refusal is not None:
-                    rejoin.tell_refused(self, result, header)
+                if result.tell and result.refusal is not None:
+                    problem = rejoin.tell_refused(self, result, header)
+                    if problem is not None:  # told with a later copy; the round goes on
+                        summary.problems.append(problem)
         summary.waiting = waiting
 
     def _take_message(self, path: Path, summary: RoundSummary) -> bool:

@@ -75,7 +75,7 @@ from nodes.capabilities import REJOINED
 from nodes.journal import NEVER, Replayer, Step, in_order
 from nodes.labels import Said, joined, said, vouched
 from nodes.rejoin_kept import keep, write_kept
-from nodes.rejoin_request import ANSWERS, DIGEST, FENCE_ONLY, KIND, MESSAGES, VERSION
+from nodes.rejoin_request import ANSWERS, DIGEST, FENCE_ONLY, KIND, MESSAGES, VERSION, heads
 from schema.backups import rejoin_fence, rejoin_kept, rejoin_peer, restore_log
 from schema.channels import changeset_log, channel_head, outbox
 from schema.channels import quarantine as quarantined
@@ -89,8 +89,10 @@ from sync.errors import (
     CertificateRejected,
     InputError,
     VerificationError,
+    failure_message,
 )
 from sync.fence import epoch as current_epoch
+from sync.fence import learn
 from sync.files import write_atomic
 from sync.trust import LONGEST_WAIT
 
@@ -314,9 +316,12 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
 
         folder = spool.root / MESSAGES
         folder.mkdir(parents=True, exist_ok=True)
+        # Its header names the epoch this node runs in: a node restored from a backup
+        # learns it for the fence it kept of this one (sync.fence.learn).
         written = changeset.write_changeset(
-            folder, exchange.signer, asker, KIND, 1, "", operations(), exchange.clock
-        )
+            folder, exchange.signer, asker, KIND, 1, "", operations(), exchange.clock,
+            epoch=current_epoch(conn),
+        )  # fmt: skip
     return written.path
 
 
@@ -413,18 +418,24 @@ def notice(
     changeset.write_changeset(folder, exchange.signer, origin, KIND, 1, "", [body], exchange.clock)
 
 
-def tell_refused(exchange: Exchange, result: channel.Received, header: Header) -> None:
+def tell_refused(exchange: Exchange, result: channel.Received, header: Header) -> Said | None:
     """Tell the origin of a file refused here (``header``, first refused) what it must
     know: that it forked a channel (a replay or a fork: :func:`notice`), or that what it
-    signed is void here, with the fence held (:func:`nodes.rejoin_void.tell`). A courtesy:
-    the refusal stands whether or not it is told."""
+    signed is void here, with the fence held (:func:`nodes.rejoin_void.tell`). The refusal
+    stands whether or not it is told. A message this node fails to write (a full disk) is
+    returned as a problem of the round, and written with a later copy of the file
+    (:attr:`sync.channel.Received.tell`)."""
     origin = result.origin
-    with contextlib.suppress(Exception):
+    try:
         if result.refusal in ("replay", "chain") and origin in exchange.node.topology:
             why = said("forked_notice", me=exchange.me, name=result.filename, reason=result.reason)
             notice(exchange, str(origin), why)
         elif result.refusal == "void":
             rejoin_void.tell(exchange, header)
+    except Exception as exc:  # a local failure: the copy after next tells it
+        error = failure_message(exc)
+        return said("rejoin_tell_failed", origin=origin, name=result.filename, error=error)
+    return None
 
 
 # --- the restored node takes the answers --------------------------------------------------
@@ -658,6 +669,26 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> tuple[list[Ste
     return steps, revoked
 
 
+def _learn_epoch(conn: Connection, me: str, peer: str, answer: Path, steps: list[Step]) -> None:
+    """The fence this node's backup kept of ``peer`` takes the epoch ``peer`` runs in, as
+    its ``answer`` names it (:func:`sync.fence.learn`), before what it returned is redone.
+    Its point then covers what this node holds of ``peer``'s channel and what ``peer``
+    returned that was signed before that epoch began: change-sets its own restore kept or
+    took back, receipts of this node's change-sets. Beyond, what does not name the epoch
+    is void, as at the fence this node gave and lost."""
+    epoch = changeset.read_header(answer)[0].epoch
+    held = int(heads(conn, me, peer)["in"][0])
+    out_seq = held
+    in_seq = 0
+    for step in steps:
+        seq = step.changeset.header.seq
+        if not step.own and step.changeset.header.epoch != epoch:
+            out_seq = max(out_seq, seq)
+        elif step.own and step.receipt is not None and step.receipt.header.epoch != epoch:
+            in_seq = max(in_seq, seq)
+    learn(conn, peer, epoch, out_seq, in_seq)
+
+
 def _refused_answers(exchange: Exchange, rows: list[Any]) -> dict[str, str]:
     """The peers whose answer's signer is now refused (revoked since it was taken), each
     with why; those answers are moved to quarantine. A certificate not begun yet by this
@@ -711,13 +742,17 @@ def finish(exchange: Exchange) -> Said | None:
             )
         steps = []
         revoked = 0
+        answered: list[tuple[str, Path, list[Step]]] = []
         for row in rows:
             more, signed_revoked = _unpack(exchange, folder / row.answer_file, unpacked)
             steps.extend(more)
+            answered.append((row.peer, folder / row.answer_file, more))
             revoked += signed_revoked
         replayer = Replayer(node, exchange.clock)
         asked = {row.peer: row.request_id for row in rows}
         with node.engine.begin() as conn:
+            for peer, path, returned in answered:
+                _learn_epoch(conn, exchange.me, peer, path, returned)
             now = channel.signing_clock(conn, exchange.clock).now()  # not before its requests
             ordered = in_order(steps)
             own, taken = replayer.redo(conn, ordered)

@@ -446,8 +446,9 @@ def restore(
                         )
                         # The epochs of its peers' own restores that it kept are as old as
                         # its backup: a peer restored since names another. Judged by time
-                        # instead, an old fence voids nothing a peer signs after it.
-                        conn.execute(rejoin_fence.update().values(epoch=None))
+                        # until each peer's answer names the epoch it runs in now
+                        # (sync.fence.learn), an old fence voids nothing a peer signs after it.
+                        conn.execute(rejoin_fence.update().values(epoch=None, epoch_unknown=True))
                     peers = rejoin_request.start(node, clock, epoch)
             fsync_tree(staging)
             os.replace(staging, home)

@@ -463,6 +463,7 @@ LISTINGS: dict[str, str] = {
     "m.not_collected": "{name}: not collected ({attempts} of {max} rounds): {why}",
     "m.not_taken": "{name}: not taken ({attempts} of {max} rounds): {why}",
     "m.rejoin_failed": "rejoin: {error}",
+    "m.rejoin_tell_failed": "{origin} was not told why {name} was refused ({error}): told with a later copy",
     "m.message_unsent": "{name}: not sent: {error}",
     "m.unsendable": "{name}: not sent, {error}",
     "m.backup_objects_failed": "backup objects of {code}: {error}",

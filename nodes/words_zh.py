@@ -442,6 +442,7 @@ LISTINGS: dict[str, str] = {
     "m.not_collected": "{name}：未收取（{max} 轮中第 {attempts} 轮）：{why}",
     "m.not_taken": "{name}：未接收（{max} 轮中第 {attempts} 轮）：{why}",
     "m.rejoin_failed": "重连：{error}",
+    "m.rejoin_tell_failed": "未能告知 {origin} 拒收 {name} 的原因（{error}）：待其再次发来时再告知",
     "m.message_unsent": "{name}：未发送：{error}",
     "m.unsendable": "{name}：未发送，{error}",
     "m.backup_objects_failed": "{code} 的备份对象：{error}",

@@ -92,6 +92,7 @@ rejoin_fence = Table(
     Column("epoch", String(EPOCH_LENGTH)),
     Column("versioned", Boolean),
     Column("replaced", Text),
+    Column("epoch_unknown", Boolean),
 )
 """A peer's record of a node's restore. ``out_seq``: the last change-set of the node's
 channel to this one that was returned to it; ``in_seq``: the last of this node's
@@ -105,7 +106,10 @@ false or null (before schema revision 0025), by its date. ``replaced``: the epoc
 whose fence a request of another epoch took the place of by naming it, on the way to this
 one; a request of one of them that names a fence again comes from a machine that lived on
 after another took over as the same node (a fork), and takes no place (null: none so, or
-before revision 0028)."""
+before revision 0028). ``epoch_unknown``: true once this node was restored from a backup,
+which holds the fence as it stood then (its ``epoch`` cleared: judged by time meanwhile);
+the fenced peer's answer to this node's rejoin request names the epoch it runs in now,
+and the fence takes it (:func:`sync.fence.learn`)."""
 
 rejoin_kept = Table(
     "rejoin_kept",

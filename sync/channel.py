@@ -166,8 +166,11 @@ class Received:
     """For :attr:`Outcome.FAILED` and :attr:`Outcome.PARKED`: the file's failures so far."""
     refusal: str | None = None
     """For :attr:`Outcome.QUARANTINED`: the reason word (``replay``, ``chain``, ``void``…)."""
-    first: bool = False
-    """For :attr:`Outcome.QUARANTINED`: the first copy of this content quarantined here."""
+    tell: bool = False
+    """For :attr:`Outcome.QUARANTINED`: its origin is to be told why
+    (:func:`nodes.rejoin.tell_refused`): the first copy of this content quarantined here,
+    and its 2nd, 4th, 8th… copy, so that a message lost to a local failure goes with a
+    later copy, and never more than log2 of the copies do."""
 
 
 def crashpoint(name: str) -> None:
@@ -432,8 +435,9 @@ def _quarantine(
     engine: Engine, spool: Spool, path: Path, reason: str, detail: str, clock: Clock
 ) -> Received:
     done = quarantine_file(engine, spool, path, reason, detail, clock)
+    tell = done.new or done.count & (done.count - 1) == 0
     return Received(
-        Outcome.QUARANTINED, path.name, done.origin, None, detail, refusal=reason, first=done.new
+        Outcome.QUARANTINED, path.name, done.origin, None, detail, refusal=reason, tell=tell
     )
 
 

@@ -6,7 +6,8 @@ beyond what the peer gave back, whatever the node's lost state signed is void th
 Since schema revision 0015 the request names a random *epoch*, which the header of
 everything the node signs afterwards names too (:func:`epoch`): what does not name it is
 void, however far ahead the lost machine's clock ran. A fence without an epoch (from a
-node that named none, or kept by a node restored since) is judged by time.
+node that named none) is judged by time, and so is one kept by a node restored since
+until the peer's answer to its rejoin request names the epoch the peer runs in (:func:`learn`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from schema.types import format_utc
 from sync.changeset import Header
 from sync.said import said
 
-__all__ = ["epoch", "why_void"]
+__all__ = ["epoch", "learn", "why_void"]
 
 
 _EPOCH = sa.select(restore_log.c.epoch).order_by(restore_log.c.id.desc()).limit(1)
@@ -66,4 +67,33 @@ def why_void(
         name=header.filename,
         origin=header.origin,
         at=format_utc(fence.void_before),
+    )
+
+
+def learn(conn: Connection, origin: str, epoch: str | None, out_seq: int, in_seq: int) -> None:
+    """Give ``origin``'s fence here, kept by this node's backup and left without its epoch
+    by the restore (``epoch_unknown``), the epoch ``origin`` runs in now, as its answer to
+    this node's rejoin request names it.
+
+    Judged by time meanwhile, the fence of a peer restored after the backup would let
+    through what that peer's lost machine signed after the restore the backup knew, and
+    refuse the live machine's change-set under the same number as a replay. Named now, the
+    fence voids whatever does not name the live epoch beyond its point, raised to
+    ``out_seq`` (of the peer's channel to this node) and ``in_seq`` (of this node's channel
+    to the peer, whose receipts the peer signs): what the peer holds and answered with,
+    signed before its epoch began, stays good. An answer that names no epoch (a peer never
+    restored, or of a fiscalsync before it did) leaves the fence judged by time. A fence
+    this node gave since (answering the peer's own request) knows its epoch: left as it is."""
+    known: dict[str, object] = {"epoch_unknown": None}
+    if epoch is not None:
+        fence = rejoin_fence.c
+        known |= {
+            "epoch": epoch,
+            "out_seq": sa.case((fence.out_seq < out_seq, out_seq), else_=fence.out_seq),
+            "in_seq": sa.case((fence.in_seq < in_seq, in_seq), else_=fence.in_seq),
+        }
+    conn.execute(
+        rejoin_fence.update()
+        .where(rejoin_fence.c.node == origin, rejoin_fence.c.epoch_unknown.is_(True))
+        .values(**known)
     )

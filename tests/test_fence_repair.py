@@ -647,3 +647,40 @@ def test_a_stop_notice_counts_by_epoch_whatever_the_clock_said_at_the_restore(
             )
         assert rejoin_void._told(conn, PROVINCE, mine)
         assert not rejoin_void._told(conn, PROVINCE, "d" * 32)
+
+
+@pytest.mark.slow
+def test_a_void_message_this_node_failed_to_write_goes_with_a_later_copy(
+    province: Network,
+) -> None:
+    """The province voids the city's receipt (a stale request took its fence) but cannot
+    write the void message (its messages folder is broken, as a full disk would leave it):
+    the round says so and goes on. Once it can write again, the receipt's next copy (the
+    province sends its change-set again, the city its receipt) tells the city, which asks
+    for its fence again, and the receipt is taken."""
+    issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    restored_once(province)
+    live = epoch_of(province, CITY)
+    fenced_before_versions(province)
+    replay_unversioned_request(province)
+    sync_network(province.path, until_quiet=False, max_rounds=1)
+    messages = province.homes[PROVINCE].spool / rejoin_request.MESSAGES
+    shutil.rmtree(messages, ignore_errors=True)
+    messages.write_bytes(b"")  # no folder can be made there
+
+    issue(province, PROVINCE, CITY, 500_00, "豫财预〔2026〕2号")
+    problems: list[str] = []
+    for _ in range(3):
+        for code in (PROVINCE, CITY):
+            with Node.open(province.path / code) as node:
+                summary = Exchange(node).run_round(retransmit_now=True)
+            problems += [getattr(p, "key", str(p)) for p in summary.problems]
+    assert "rejoin_tell_failed" in problems
+    assert fence_at(province, PROVINCE, CITY).epoch != live
+    assert quarantined(province) == [(PROVINCE, "void", CITY)]
+
+    messages.unlink()
+    resend_all(province, 3)
+    settle(province)
+    assert fence_at(province, PROVINCE, CITY).epoch == live
+    assert receipt_verdicts(province, PROVINCE, CITY) == ["applied", "applied"]

@@ -482,6 +482,37 @@ def test_a_fence_from_before_0028_keeps_its_point_and_remembers_no_epoch_up_and_
         assert conn.exec_driver_sql("SELECT replaced FROM rejoin_fence").scalar() is None
 
 
+def test_a_fence_from_before_0030_knows_its_epoch_up_and_down(engine: sa.Engine) -> None:
+    from alembic import command
+
+    assert migrate.upgrade(engine, "0029") == "0029"
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO rejoin_fence (node, request_id, void_before, out_seq, in_seq,"
+                " answered_at, epoch) VALUES ('410100', :r, :at, 3, 4, :at, :e)"
+            ),
+            {"r": "a" * 64, "at": at, "e": "b" * 32},
+        )
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    with engine.begin() as conn:
+        row = conn.exec_driver_sql("SELECT epoch_unknown, epoch FROM rejoin_fence").one()
+        assert tuple(row) == (None, "b" * 32)
+        conn.exec_driver_sql("UPDATE rejoin_fence SET epoch_unknown = TRUE, epoch = NULL")
+    config = migrate._config()
+    with engine.begin() as conn:  # down again, as alembic runs it
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0029")
+    with engine.connect() as conn:
+        columns = [c["name"] for c in sa.inspect(conn).get_columns("rejoin_fence")]
+        assert "epoch_unknown" not in columns
+        assert conn.exec_driver_sql("SELECT out_seq FROM rejoin_fence").scalar() == 3
+    assert migrate.upgrade(engine) == migrate.head_revision()
+
+
 def test_the_revision_is_read_as_alembic_reads_it(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
