@@ -253,6 +253,7 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             "in_seq": s_in,
             "answered_at": exchange.clock.now(),
             "epoch": epoch,
+            "epoch_unknown": None,  # given now: the asker's epoch
         }
         if request.get(FENCE_ONLY) is True:  # rejoined: its heads are no restore's point
             files, problems = [], []
@@ -423,8 +424,8 @@ def tell_refused(exchange: Exchange, result: channel.Received, header: Header) -
     know: that it forked a channel (a replay or a fork: :func:`notice`), or that what it
     signed is void here, with the fence held (:func:`nodes.rejoin_void.tell`). The refusal
     stands whether or not it is told. A message this node fails to write (a full disk) is
-    returned as a problem of the round, and written with a later copy of the file
-    (:attr:`sync.channel.Received.tell`)."""
+    returned as a problem of the round; a void message is written with a later copy of the
+    file (:attr:`sync.channel.Received.tell`)."""
     origin = result.origin
     try:
         if result.refusal in ("replay", "chain") and origin in exchange.node.topology:
@@ -670,16 +671,15 @@ def _unpack(exchange: Exchange, answer_path: Path, into: Path) -> tuple[list[Ste
 
 
 def _learn_epoch(conn: Connection, me: str, peer: str, answer: Path, steps: list[Step]) -> None:
-    """The fence this node's backup kept of ``peer`` takes the epoch ``peer`` runs in, as
+    """The fence this node's backup kept of ``peer`` learns the epoch ``peer`` runs in, as
     its ``answer`` names it (:func:`sync.fence.learn`), before what it returned is redone.
-    Its point then covers what this node holds of ``peer``'s channel and what ``peer``
-    returned that was signed before that epoch began: change-sets its own restore kept or
-    took back, receipts of this node's change-sets. Beyond, what does not name the epoch
-    is void, as at the fence this node gave and lost."""
+    Should that be another epoch than the fence's, its point is raised past what this node
+    holds of ``peer``'s channel and what ``peer`` returned that was signed before that
+    epoch began (change-sets its own restore kept or took back), and past this node's
+    change-sets to ``peer``, whose receipts ``peer`` may have signed before it."""
     epoch = changeset.read_header(answer)[0].epoch
-    held = int(heads(conn, me, peer)["in"][0])
-    out_seq = held
-    in_seq = 0
+    held = heads(conn, me, peer)
+    out_seq, in_seq = int(held["in"][0]), int(held["out"][0])
     for step in steps:
         seq = step.changeset.header.seq
         if not step.own and step.changeset.header.epoch != epoch:

@@ -448,7 +448,7 @@ def restore(
                         # its backup: a peer restored since names another. Judged by time
                         # until each peer's answer names the epoch it runs in now
                         # (sync.fence.learn), an old fence voids nothing a peer signs after it.
-                        conn.execute(rejoin_fence.update().values(epoch=None, epoch_unknown=True))
+                        conn.execute(rejoin_fence.update().values(epoch_unknown=True))
                     peers = rejoin_request.start(node, clock, epoch)
             fsync_tree(staging)
             os.replace(staging, home)

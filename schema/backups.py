@@ -107,9 +107,9 @@ whose fence a request of another epoch took the place of by naming it, on the wa
 one; a request of one of them that names a fence again comes from a machine that lived on
 after another took over as the same node (a fork), and takes no place (null: none so, or
 before revision 0028). ``epoch_unknown``: true once this node was restored from a backup,
-which holds the fence as it stood then (its ``epoch`` cleared: judged by time meanwhile);
+which holds the fence as it stood then (judged by time meanwhile, whatever its ``epoch``);
 the fenced peer's answer to this node's rejoin request names the epoch it runs in now,
-and the fence takes it (:func:`sync.fence.learn`)."""
+and the fence learns it (:func:`sync.fence.learn`)."""
 
 rejoin_kept = Table(
     "rejoin_kept",

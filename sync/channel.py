@@ -168,9 +168,10 @@ class Received:
     """For :attr:`Outcome.QUARANTINED`: the reason word (``replay``, ``chain``, ``void``…)."""
     tell: bool = False
     """For :attr:`Outcome.QUARANTINED`: its origin is to be told why
-    (:func:`nodes.rejoin.tell_refused`): the first copy of this content quarantined here,
-    and its 2nd, 4th, 8th… copy, so that a message lost to a local failure goes with a
-    later copy, and never more than log2 of the copies do."""
+    (:func:`nodes.rejoin.tell_refused`): the first copy of this content quarantined here;
+    of one refused as ``void``, also its 2nd, 4th, 8th… copy. A void message makes the
+    node repair its fence, so one lost to a local failure goes with a later copy (never
+    more than log2 of the copies); a notice of a fork is for the operator, once a file."""
 
 
 def crashpoint(name: str) -> None:
@@ -435,7 +436,7 @@ def _quarantine(
     engine: Engine, spool: Spool, path: Path, reason: str, detail: str, clock: Clock
 ) -> Received:
     done = quarantine_file(engine, spool, path, reason, detail, clock)
-    tell = done.new or done.count & (done.count - 1) == 0
+    tell = done.new or (reason == "void" and done.count & (done.count - 1) == 0)
     return Received(
         Outcome.QUARANTINED, path.name, done.origin, None, detail, refusal=reason, tell=tell
     )

@@ -52,7 +52,7 @@ def why_void(
     fence = conn.execute(_FENCE, {"origin": header.origin}).first()
     if fence is None or seq <= getattr(fence, column):
         return None
-    if fence.epoch is not None:
+    if fence.epoch is not None and not fence.epoch_unknown:
         if header.epoch == fence.epoch:
             return None
     elif header.created >= fence.void_before:
@@ -71,29 +71,34 @@ def why_void(
 
 
 def learn(conn: Connection, origin: str, epoch: str | None, out_seq: int, in_seq: int) -> None:
-    """Give ``origin``'s fence here, kept by this node's backup and left without its epoch
-    by the restore (``epoch_unknown``), the epoch ``origin`` runs in now, as its answer to
+    """Tell ``origin``'s fence here, kept by this node's backup and judged by time since
+    its restore (``epoch_unknown``), the epoch ``origin`` runs in now, as its answer to
     this node's rejoin request names it.
 
-    Judged by time meanwhile, the fence of a peer restored after the backup would let
-    through what that peer's lost machine signed after the restore the backup knew, and
-    refuse the live machine's change-set under the same number as a replay. Named now, the
-    fence voids whatever does not name the live epoch beyond its point, raised to
-    ``out_seq`` (of the peer's channel to this node) and ``in_seq`` (of this node's channel
-    to the peer, whose receipts the peer signs): what the peer holds and answered with,
-    signed before its epoch began, stays good. An answer that names no epoch (a peer never
-    restored, or of a fiscalsync before it did) leaves the fence judged by time. A fence
-    this node gave since (answering the peer's own request) knows its epoch: left as it is."""
+    Judged by time, the fence of a peer restored after the backup would let through what
+    that peer's lost machine signed after the restore the backup knew, and refuse the live
+    machine's change-set under the same number as a replay. The same epoch as the fence's:
+    the fence stands as it was. Another: the fence voids whatever does not name it beyond
+    its point, raised to ``out_seq`` (of the peer's channel to this node) and ``in_seq``
+    (of this node's channel to the peer, whose receipts the peer signs), what this node
+    holds and the peer answered with, signed before that epoch began; the fence this node
+    gave that epoch and lost stood at least as far. An answer that names no epoch (from a
+    fiscalsync before answers did) leaves the fence judged by time. A fence this node gave
+    since, answering the peer's own request, knows its epoch: left as it is."""
+    fence = conn.execute(
+        sa.select(rejoin_fence)
+        .where(rejoin_fence.c.node == origin, rejoin_fence.c.epoch_unknown.is_(True))
+        .with_for_update()
+    ).first()
+    if fence is None:
+        return
     known: dict[str, object] = {"epoch_unknown": None}
-    if epoch is not None:
-        fence = rejoin_fence.c
+    if epoch is None:
+        known["epoch"] = None
+    elif epoch != fence.epoch:
         known |= {
             "epoch": epoch,
-            "out_seq": sa.case((fence.out_seq < out_seq, out_seq), else_=fence.out_seq),
-            "in_seq": sa.case((fence.in_seq < in_seq, in_seq), else_=fence.in_seq),
+            "out_seq": max(int(fence.out_seq), out_seq),
+            "in_seq": max(int(fence.in_seq), in_seq),
         }
-    conn.execute(
-        rejoin_fence.update()
-        .where(rejoin_fence.c.node == origin, rejoin_fence.c.epoch_unknown.is_(True))
-        .values(**known)
-    )
+    conn.execute(rejoin_fence.update().where(rejoin_fence.c.node == origin).values(**known))
