@@ -297,11 +297,16 @@ def _checked_operations(
     _check_totals(label, header, digest.hexdigest(), count, complete)
 
 
+_RUN = 64
+"""Operations decoded at a time: few enough that their dicts are still in the processor's
+cache when the apply takes them (measured: a run of 4,500 costs 0.5 µs more per operation)."""
+
+
 def _decoded(
     chunks: Iterable[bytes], label: str
 ) -> Generator[list[dict[str, Any]], None, tuple[int, bool]]:
     """Decode a body given in chunks cut anywhere: yield the operations of each run of
-    whole lines as a list; return how many lines there were and whether the last one
+    :data:`_RUN` whole lines as a list; return how many lines there were and whether the last one
     ended. A bad line raises after the operations before it were yielded."""
     count = 0
     pending = b""
@@ -314,15 +319,17 @@ def _decoded(
                     _on(label, said("cs_op_too_long", index=count + 1, limit=MAX_OPERATION_BYTES))
                 )
             continue
-        ops = decode_operations(lines)
-        if ops is None:  # some line fails: find it, after the operations before it
-            ops = []
-            try:
-                _decode_each(lines, count, label, ops)
-            except MalformedChangeSet:
-                yield ops
-                raise
-        yield ops
+        for start in range(0, len(lines), _RUN):
+            run = lines[start : start + _RUN]
+            ops = decode_operations(run)
+            if ops is None:  # some line fails: find it, after the operations before it
+                ops = []
+                try:
+                    _decode_each(run, count + start, label, ops)
+                except MalformedChangeSet:
+                    yield ops
+                    raise
+            yield ops
         count += len(lines)
     return count, not pending
 
