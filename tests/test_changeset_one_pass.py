@@ -9,7 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import provinces
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_changeset import (
@@ -23,7 +25,12 @@ from test_changeset import (
     make_pki,
     signed_file,
 )
+from test_sync import codes_at, import_codes, mailbox, rows, run_round
 
+from nodes import Node
+from nodes.exchange import Exchange
+from nodes.network import Network
+from schema.channels import quarantine
 from sync.changeset import iter_operations, read_header, reading, verify, write_changeset
 from sync.changeset.codec import decode_operation, decode_operations
 from sync.clock import SystemClock
@@ -253,3 +260,44 @@ def test_a_file_unreadable_after_verify_is_a_local_failure(sample: Path, pki: Sm
     sample.unlink()
     with pytest.raises(StorageError):
         list(verified.operations())
+
+
+# --- a node's round -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def province(tmp_path: Path, db_url_template: str | None, demo_topology: Path) -> Network:
+    return provinces.make(tmp_path / "province", demo_topology, db_url_template)
+
+
+def test_a_node_applies_the_held_body_and_refuses_a_damaged_one_before_any_apply(
+    province: Network,
+) -> None:
+    node = Node.open(province.path / "410181")
+    exchange = Exchange(node)
+    applied: list[tuple[bool, int]] = []
+    apply = exchange.applier
+
+    def recorded(conn: sa.Connection, verified: reading.Verified) -> None:
+        applied.append((verified.held is not None, verified.header.count))
+        apply(conn, verified)
+
+    exchange.applier = recorded
+    try:
+        import_codes(province, "2059901")
+        run_round(province, "410000")
+        assert exchange.run_round().applied == 1
+        assert applied == [(True, 1)] and codes_at(province, "410181") == {"2059901"}
+        import_codes(province, "2059902")
+        run_round(province, "410000")
+        (copy,) = mailbox(province, "410000", "410181").iterdir()
+        data = bytearray(copy.read_bytes())
+        data[len(data) - 12] ^= 0x20  # in the body's deflate data
+        copy.write_bytes(bytes(data))
+        summary = exchange.run_round()
+    finally:
+        exchange.close()
+        node.close()
+    assert summary.applied == 0 and applied == [(True, 1)]  # never handed to the apply
+    assert len(rows(province, "410181", quarantine)) == 1
+    assert codes_at(province, "410181") == {"2059901"}
