@@ -122,6 +122,10 @@ def test_a_body_over_the_limit_is_read_from_the_file_again(
     verified = verify(sample, pki.trust(), recipient="410100", hold=True)
     assert verified.held is None
     assert list(verified.operations()) == appropriations(50)
+    data = bytearray(sample.read_bytes())
+    data[-4:] = (100).to_bytes(4, "little")  # a size that says small: gathered, let go, refused
+    sample.write_bytes(data)
+    assert refusal(sample, pki, hold=True) == refusal(sample, pki)
 
 
 # --- a damaged body is refused by verify, as without hold --------------------------------

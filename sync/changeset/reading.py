@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
@@ -83,6 +84,18 @@ class Verified:
         return chain.from_iterable(_held_operations(self.path, self.id, self.held))
 
 
+def _small_body(stream: BinaryIO) -> bool:
+    """Whether the file's last 4 bytes (the body's size, modulo 2**32, if it is a
+    change-set) say at most :data:`HELD_LIMIT`: a hint, so that a larger body is not
+    gathered only to be let go; the limit is kept while the body is read, whatever it said."""
+    try:
+        size = os.fstat(stream.fileno()).st_size
+        end = os.pread(stream.fileno(), 4, size - 4) if size >= 4 else b""
+    except (OSError, ValueError):
+        return False
+    return len(end) == 4 and int.from_bytes(end, "little") <= HELD_LIMIT
+
+
 def _unchanged(path: Path, content: bytes) -> bool:
     """Whether ``path`` holds exactly ``content`` (a file that cannot be read does not)."""
     try:
@@ -130,7 +143,7 @@ def verify(
     """
     with opened(source) as (stream, label, path):
         reader = Reader(stream, label)
-        if hold and path is not None:
+        if hold and path is not None and _small_body(stream):
             reader.tape = []
         header, seal, _line = reader.head()
         if path is not None:
