@@ -391,7 +391,7 @@ def receive(
 
     def take() -> Received:
         try:
-            verified = changeset.verify(path, trust, recipient=signer.code)
+            verified = changeset.verify(path, trust, recipient=signer.code, hold=True)
         except CertificateNotYetBegun:  # this node's clock runs slow: the file waits
             header, _seal = changeset.read_header(path)
             return Received(Outcome.EARLY, header.filename, header.origin, header.seq)

@@ -11,6 +11,7 @@ most 64 bits); floats are refused by a walk of each decoded object.
 from __future__ import annotations
 
 import json
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -78,6 +79,36 @@ def decode_operation(line: bytes) -> dict[str, Any]:
         if kind is dict or kind is list:
             _no_floats(value)
     return op
+
+
+_OBJECTS_ONLY = {dict}
+
+
+def decode_operations(lines: list[bytes]) -> list[dict[str, Any]] | None:
+    """Many operation lines at once: their dicts, or None when any line is not one
+    exact operation (the caller then reads them one by one with :func:`decode_operation`,
+    which says which line fails and why).
+
+    The same checks as :func:`decode_operation`, made by loops in C over the whole list
+    (the type of every decoded line, then of every value) instead of a Python loop over
+    each value; only operations that nest objects or lists are walked one by one.
+    """
+    try:
+        ops = list(map(orjson.loads, lines))
+    except ValueError:
+        return None
+    if set(map(type, ops)) != _OBJECTS_ONLY:
+        return None
+    kinds = set(map(type, chain.from_iterable(map(dict.values, ops))))
+    if float in kinds:
+        return None
+    if dict in kinds or list in kinds:
+        try:
+            for op in ops:
+                _no_floats(op)
+        except (FloatFound, RecursionError):
+            return None
+    return ops
 
 
 def _no_floats(value: Any) -> None:

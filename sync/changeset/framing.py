@@ -113,15 +113,20 @@ class Reader:
         self.stream = stream
         self.label = label
         self._pending = b""
+        self.tape: list[bytes] | None = None
+        """Every byte read from the stream, in order, while it is a list."""
 
     def fail(self, problem: str) -> MalformedChangeSet:
         return MalformedChangeSet(said("labelled", label=self.label, what=problem))
 
     def _read(self, size: int) -> bytes:
         try:
-            return self.stream.read(size)
+            data = self.stream.read(size)
         except OSError as exc:  # the disk's failure, never a verdict on the content
             raise StorageError.reading(self.label, exc) from exc
+        if self.tape is not None:
+            self.tape.append(data)
+        return data
 
     def _take(self, size: int, what: str) -> bytes:
         data = self._pending
