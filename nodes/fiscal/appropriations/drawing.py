@@ -5,8 +5,9 @@ each and the year closed here of each.
 A batch of a hundred thousand lines names as many appropriations. Their rows are locked
 by their ids (only those, only their key and the columns the checks read), a block of ids
 at a time in id order; what is available of each block is then read through a query
-selecting the block (its ids from the first to the last, :func:`balances.taken`'s way,
-not thousands of ids bound three times over), and the closes of the node once for the
+selecting the block (its ids from the first to the last,
+:func:`~nodes.fiscal.appropriations.balances.balances_between`, not thousands of ids bound
+three times over), and the closes of the node once for the
 whole batch (a handful of rows: one per issuer and year), not per id.
 
 The rows of a block are locked before its balances are read, and every block is locked
@@ -25,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.appropriations.balances import balances
+from nodes.fiscal.appropriations.balances import balances_between
 from nodes.fiscal.appropriations.closed import CLOSED
 from schema.tables import appropriation, year_close
 
@@ -86,10 +87,7 @@ def lock_drawn(conn: Connection, me: str, ids: Collection[str]) -> Drawn:
         rows.update((r.id, r) for r in locked)
         # the block's balances by its first and last id: every id of it is among them,
         # and any other, not locked, only adds a figure nobody reads
-        between = sa.select(appropriation.c.id).where(
-            appropriation.c.id.between(locked[0].id, locked[-1].id)
-        )
-        figures = balances(conn, between)
+        figures = balances_between(conn, locked[0].id, locked[-1].id)
         left.update((r.id, figures.get(r.id, 0)) for r in locked)
     closes = {(issuer, int(year)) for issuer, year in conn.execute(_CLOSES, {"me": me})}
     closed = {ident: int(r.year) for ident, r in rows.items() if (r.issuer, int(r.year)) in closes}
