@@ -64,12 +64,7 @@ def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[st
         queries, params = _balance_queries(ids), {}
     else:
         queries, params = _BY_LIST, {"ids": list(ids)}
-    received, broken_down, spent = (conn.execute(q, params).all() for q in queries)
-    result: dict[str, int] = dict(received)
-    for rows in (broken_down, spent):
-        for ident, fen in rows:
-            result[ident] = result.get(ident, 0) - fen
-    return result
+    return _net(*(conn.execute(q, params).all() for q in queries))
 
 
 def balances_between(conn: Connection, first: str, last: str) -> dict[str, int]:
@@ -77,7 +72,11 @@ def balances_between(conn: Connection, first: str, last: str) -> dict[str, int]:
     order): a block of them read by joining, not through thousands of bound ids. Any id
     between them, held here, has its figure too."""
     params = {"first": first, "last": last}
-    received, broken_down, spent = (conn.execute(q, params).all() for q in _BETWEEN)
+    return _net(*(conn.execute(q, params).all() for q in _BETWEEN))
+
+
+def _net(received: Any, broken_down: Any, spent: Any) -> dict[str, int]:
+    """Each id's received less broken down less spent, from the rows of the three sums."""
     result: dict[str, int] = dict(received)
     for rows in (broken_down, spent):
         for ident, fen in rows:
