@@ -18,11 +18,12 @@ import pytest
 import sqlalchemy as sa
 
 from nodes import Node
-from nodes.fiscal.appropriations import Allocation, allocate, balances, change, holdings
+from nodes.fiscal.appropriations import Allocation, allocate, balances, change, drawing, holdings
 from nodes.fiscal.appropriations import listings as listings_module
 from nodes.fiscal.ledger import Entry, record
 from nodes.network import Network, sync_network
 from schema.tables import appropriation
+from sync.errors import RowsRefused
 
 YEAR = 2026
 ACTOR = "test"
@@ -164,3 +165,58 @@ def test_a_block_is_found_by_the_key_alone(held: dict[str, Any]) -> None:
             plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").all()
     assert not any("recipient" in str(row) for row in plan), plan
     assert any("appropriation" in str(row) for row in plan), plan
+
+
+FUNC = {"p1": "2050202", "p2": "2050201", "p3": "2050202", "p4": "2050203", "c1": "2050202"}
+
+
+def _spending(ids: dict[str, str], *amounts: tuple[str, int]) -> list[Entry]:
+    return [Entry(SPENT_ON, "expenditure", FUNC[k], fen, None, ids[k]) for k, fen in amounts]
+
+
+@pytest.mark.parametrize("block", [1, 2, 2_000])
+def test_spending_is_checked_against_each_balance_read_by_block(
+    held: dict[str, Any], block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spending against appropriations locked and read a block at a time: each is held
+    to its own balance (that of :func:`balances` for it alone), whichever block it falls
+    in; what was issued here is not received here."""
+    monkeypatch.setattr(drawing, "BLOCK", block)
+    city, ids = held["nodes"]["410100"], held["ids"]
+    before = _one_by_one(city)
+    with pytest.raises(RowsRefused) as refused:
+        record(
+            city,
+            _spending(ids, ("p1", 40_000), ("p2", 165_001), ("p3", 1), ("p4", 60_000), ("c1", 1)),
+            actor=ACTOR,
+        )
+    problems = [str(p) for p in refused.value.problems]
+    assert len(problems) == 3, problems
+    assert f"{ids['p2']}: 1,650.00" in problems[0]
+    assert f"{ids['p3']}: 0.00" in problems[1]
+    assert f"{ids['c1']} is not an appropriation received here" in problems[2]
+    assert _one_by_one(city) == before  # all or nothing
+    record(city, _spending(ids, ("p1", 40_000), ("p2", 165_000), ("p4", 60_000)), actor=ACTOR)
+    assert {k: _one_by_one(city)[ids[k]] for k in ("p1", "p2", "p3", "p4")} == dict.fromkeys(
+        ("p1", "p2", "p3", "p4"), 0
+    )
+
+
+def test_spending_binds_each_id_once_to_lock_it(held: dict[str, Any]) -> None:
+    """A batch of spending binds each appropriation's id to lock it, and its balance is
+    read by the block's first and last id: one between them is bound once, not once more
+    for each of the three sums and the closed year."""
+    city, ids = held["nodes"]["410100"], held["ids"]
+    bound: list[Any] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        bound.extend(v for v in values if isinstance(v, str))
+
+    sa.event.listen(city.engine, "before_cursor_execute", seen)
+    try:
+        record(city, _spending(ids, ("p1", 1), ("p2", 1), ("p4", 1)), actor=ACTOR)
+    finally:
+        sa.event.remove(city.engine, "before_cursor_execute", seen)
+    assert sorted([ids["p1"], ids["p2"], ids["p4"]]) == [ids["p1"], ids["p2"], ids["p4"]]
+    assert bound.count(ids["p2"]) == 1, bound

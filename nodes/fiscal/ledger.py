@@ -20,16 +20,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from nodes import rejoin
-from nodes.fiscal.appropriations import balances
-from nodes.fiscal.appropriations.closed import closed_ids
+from nodes.fiscal.appropriations.drawing import Drawn, lock_drawn
 from nodes.fiscal.codes import Known
 from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, spilled, unspilled
 from nodes.fiscal.tabular import Row, Table, open_table
 from nodes.labels import named, said
 from schema.bulk import insert_rows
 from schema.engine import reading
-from schema.locks import lock_rows
-from schema.tables import appropriation, ledger_entry
+from schema.tables import ledger_entry
 from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_yuan
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
@@ -212,9 +210,8 @@ def record(
             from_file = False
             count = 0
             for count, entry in enumerate(entries, 1):
-                where = entry.label or said("rows_entry", number=count)
                 from_file = from_file or entry.label is not None
-                readable = _static_problems(entry, where, known, found)
+                readable = _static_problems(entry, count, known, found)
                 if readable and entry.appropriation_id and entry.direction == "expenditure":
                     wanted.add(entry.appropriation_id)
                 spill.write(_ENTRIES, [*_fields(entry), spilled(entry.label), readable])
@@ -222,30 +219,24 @@ def record(
             with node.engine.begin() as conn:
                 rejoin.require_joined(conn, node.spec.code)
                 vanished = Vanished(known, conn)
-                held = {
-                    r.id: r
-                    for r in lock_rows(conn, appropriation.c.id, wanted)
-                    if r.recipient == me
-                }
-                left = balances(conn, list(held))
-                closed = closed_ids(conn, list(held))
+                drawn = lock_drawn(conn, me, wanted)
+                left = drawn.left
                 number = 0
                 for chunk in chunks(spill.read(_ENTRIES), CHUNK):
                     for fields in chunk:
                         number += 1
-                        *values, label, readable = fields
+                        readable = fields[-1]
                         if not readable:
                             continue
-                        # an entry without a label of its own is named by its number again
-                        # (cheaper than keeping the message in the spill)
-                        where = unspilled(label) or said("rows_entry", number=number)
-                        entry = _from_fields(values)
                         if vanished:
-                            found.add("codes", _vanished(entry, where, vanished))
-                        if entry.appropriation_id and entry.direction == "expenditure":
-                            found.add("appropriations", _spending_problems(
-                                entry, where, held, left, closed
-                            ))  # fmt: skip
+                            entry = _from_fields(fields[:7])
+                            found.add("codes", _at(fields, number, _vanished(entry, vanished)))
+                        # an entry's label (or its number) is made only when it is refused
+                        ident, direction = fields[5], fields[1]
+                        if ident and direction == "expenditure":
+                            problems = _spending_problems(fields, drawn, left)
+                            if problems:
+                                found.add("appropriations", _at(fields, number, problems))
                     if not found.count:
                         rows = [(*fields[:7], now, actor) for fields in chunk]
                         insert_rows(conn, ledger_entry, _COLUMNS, rows)
@@ -276,86 +267,85 @@ def _from_fields(values: list[Any]) -> Entry:
     return Entry(date.fromisoformat(when), direction, code, amount, econ, ident, memo)
 
 
-def _vanished(entry: Entry, where: str, vanished: Vanished) -> list[str]:
-    """The codes of ``entry`` that were valid when it was read and are no longer."""
-    codeset = "func" if entry.direction == "expenditure" else "revenue"
-    codes = [(codeset, entry.code), ("econ", entry.econ)]
-    problems = vanished.problems(entry.entry_date.year, codes)
+def _at(fields: list[Any], number: int, problems: list[str]) -> list[str]:
+    """``problems`` of the spilled entry ``fields`` (the ``number``-th), each named with
+    the entry's label, or its number when it has none of its own."""
+    if not problems:
+        return []
+    where = unspilled(fields[7]) or said("rows_entry", number=number)
     return [said("rows_at", where=where, what=p) for p in problems]
 
 
-def _static_problems(entry: Entry, where: str, known: Known, found: Problems) -> bool:
-    """Add what is wrong with ``entry`` itself (as written, its codes and amount) to
-    ``found``; tell whether what the rest is checked against (its date and direction) is
-    readable."""
-    problems = [said("rows_at", where=where, what=p) for p in entry.problems]
+def _vanished(entry: Entry, vanished: Vanished) -> list[str]:
+    """The codes of ``entry`` that were valid when it was read and are no longer."""
+    codeset = "func" if entry.direction == "expenditure" else "revenue"
+    codes = [(codeset, entry.code), ("econ", entry.econ)]
+    return vanished.problems(entry.entry_date.year, codes)
+
+
+def _static_problems(entry: Entry, number: int, known: Known, found: Problems) -> bool:
+    """Add what is wrong with ``entry`` (the ``number``-th) itself (as written, its codes
+    and amount) to ``found``; tell whether what the rest is checked against (its date and
+    direction) is readable. Its label (or its number) is made only when it is refused."""
+    problems = list(entry.problems)
     readable = not (entry.problems and (not entry.direction or entry.entry_date == date.min))
     if readable:
-        problems += _checked(entry, where, known)
-    found.add("as written", problems)
+        problems += _checked(entry, known)
+    if problems:
+        where = entry.label or said("rows_entry", number=number)
+        found.add("as written", [said("rows_at", where=where, what=p) for p in problems])
     return readable
 
 
-def _checked(entry: Entry, where: str, known: Known) -> list[str]:
-    def at(what: str) -> str:
-        return said("rows_at", where=where, what=what)
-
+def _checked(entry: Entry, known: Known) -> list[str]:
     problems = []
     year = entry.entry_date.year
     if entry.problems and entry.amount_fen == 0:
         pass  # its amount is named already
     elif entry.amount_fen <= 0:
-        problems.append(at(said("rows_amount_not_positive")))
+        problems.append(said("rows_amount_not_positive"))
     elif entry.amount_fen > MAX_AMOUNT_FEN:
         amount, largest = format_yuan(entry.amount_fen), format_yuan(MAX_AMOUNT_FEN)
-        problems.append(at(said("rows_amount_too_large_entry", amount=amount, largest=largest)))
+        problems.append(said("rows_amount_too_large_entry", amount=amount, largest=largest))
     for what, text, limit in (
         ("memo", entry.memo, MEMO_LIMIT),
         ("code", entry.code, CODE_LIMIT),
         ("econ", entry.econ or "", CODE_LIMIT),
     ):
         if len(text) > limit:
-            problems.append(at(said("rows_too_long", what=named("field", what), limit=limit)))
+            problems.append(said("rows_too_long", what=named("field", what), limit=limit))
     if entry.direction not in ("expenditure", "revenue"):
-        problems.append(at(said("rows_direction_must")))
+        problems.append(said("rows_direction_must"))
         return problems
     codeset = "func" if entry.direction == "expenditure" else "revenue"
     if problem := known.problem(codeset, year, entry.code):
-        problems.append(at(problem))
+        problems.append(problem)
     if entry.econ and (problem := known.problem("econ", year, entry.econ)):
-        problems.append(at(problem))
+        problems.append(problem)
     if entry.appropriation_id is not None and entry.direction == "revenue":
-        problems.append(at(said("rows_revenue_spent")))
+        problems.append(said("rows_revenue_spent"))
     return problems
 
 
-def _spending_problems(
-    entry: Entry, where: str, held: dict[str, Any], left: dict[str, int], closed: dict[str, int]
-) -> list[str]:
-    """What the appropriation an expenditure is spent against allows (its row locked),
-    ``left`` taking the spending off its balance."""
-    ident = entry.appropriation_id
-    assert ident is not None
-    year = entry.entry_date.year
-
-    def at(what: str) -> str:
-        return said("rows_at", where=where, what=what)
-
-    if ident not in held:
-        return [at(said("rows_not_received", ident=ident))]
+def _spending_problems(fields: list[Any], drawn: Drawn, left: dict[str, int]) -> list[str]:
+    """What the appropriation a spilled expenditure (``fields``) is spent against allows
+    (its row locked), ``left`` taking the spending off its balance."""
+    when, _direction, code, _econ, amount, ident, *_ = fields
+    row = drawn.rows.get(ident)
+    if row is None:
+        return [said("rows_not_received", ident=ident)]
     problems = []
-    if held[ident].func_code != entry.code:
-        code = held[ident].func_code
-        problems.append(at(said("rows_other_code", ident=ident, code=code, given=entry.code)))
-    if held[ident].year != year:
-        given = held[ident].year
-        problems.append(at(said("rows_other_year", ident=ident, year=given, given=year)))
-    if ident in closed:
-        problems.append(at(said("rows_closed", ident=ident, year=closed[ident])))
-    left[ident] = left.get(ident, 0) - max(entry.amount_fen, 0)
+    year = int(when[:4])  # an ISO date, as spilled
+    if row.func_code != code:
+        problems.append(said("rows_other_code", ident=ident, code=row.func_code, given=code))
+    if row.year != year:
+        problems.append(said("rows_other_year", ident=ident, year=row.year, given=year))
+    if ident in drawn.closed:
+        problems.append(said("rows_closed", ident=ident, year=drawn.closed[ident]))
+    left[ident] = left.get(ident, 0) - max(amount, 0)
     if left[ident] < 0:
-        amount, still = format_yuan(entry.amount_fen), format_yuan(left[ident] + entry.amount_fen)
-        problems.append(at(said("rows_exceeds", amount=amount, ident=ident, left=still)))
+        still = format_yuan(left[ident] + amount)
+        problems.append(said("rows_exceeds", amount=format_yuan(amount), ident=ident, left=still))
     return problems
 
 

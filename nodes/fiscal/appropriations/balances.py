@@ -19,7 +19,15 @@ from schema.tables import appropriation, appropriation_event, ledger_entry
 if TYPE_CHECKING:
     pass
 
-__all__ = ["available", "balances", "budget_by_func", "counted", "issued_events", "taken"]
+__all__ = [
+    "available",
+    "balances",
+    "balances_between",
+    "budget_by_func",
+    "counted",
+    "issued_events",
+    "taken",
+]
 
 
 def issued_events() -> sa.Join:
@@ -56,7 +64,19 @@ def balances(conn: Connection, ids: Collection[str] | sa.Select[Any]) -> dict[st
         queries, params = _balance_queries(ids), {}
     else:
         queries, params = _BY_LIST, {"ids": list(ids)}
-    received, broken_down, spent = (conn.execute(q, params).all() for q in queries)
+    return _net(*(conn.execute(q, params).all() for q in queries))
+
+
+def balances_between(conn: Connection, first: str, last: str) -> dict[str, int]:
+    """:func:`balances` of the appropriations from ``first`` to ``last`` (ids in key
+    order): a block of them read by joining, not through thousands of bound ids. Any id
+    between them, held here, has its figure too."""
+    params = {"first": first, "last": last}
+    return _net(*(conn.execute(q, params).all() for q in _BETWEEN))
+
+
+def _net(received: Any, broken_down: Any, spent: Any) -> dict[str, int]:
+    """Each id's received less broken down less spent, from the rows of the three sums."""
     result: dict[str, int] = dict(received)
     for rows in (broken_down, spent):
         for ident, fen in rows:
@@ -101,6 +121,13 @@ def _balance_queries(ids: Any) -> tuple[sa.Select[Any], sa.Select[Any], sa.Selec
 _BY_LIST = _balance_queries(sa.bindparam("ids", expanding=True))
 """The three queries of :func:`balances` for a list of ids, built once (every check of
 an amount and every reading of a node's balances runs them)."""
+_BETWEEN = _balance_queries(
+    sa.select(appropriation.c.id).where(
+        appropriation.c.id.between(sa.bindparam("first"), sa.bindparam("last"))
+    )
+)
+"""The three queries of :func:`balances_between`, built once (a batch runs them for each
+block of the appropriations it draws on)."""
 
 
 def available(conn: Connection, appropriation_id: str) -> int:

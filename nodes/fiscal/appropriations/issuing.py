@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.appropriations import copies
-from nodes.fiscal.appropriations.balances import balances, issued_events
-from nodes.fiscal.appropriations.closed import closed_ids, require_open
+from nodes.fiscal.appropriations.balances import issued_events
+from nodes.fiscal.appropriations.closed import require_open
+from nodes.fiscal.appropriations.drawing import lock_drawn
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     BUDGET_LEVELS,
@@ -44,7 +45,7 @@ from nodes.labels import named, said
 from nodes.policy import check_send
 from schema.bulk import insert_rows
 from schema.channels import outbox
-from schema.locks import lock_rows, take_numbers
+from schema.locks import take_numbers
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan
 from sync import merkle
@@ -94,13 +95,19 @@ class Allocation:
     """What is wrong with the line as written in its file (named with the rest)."""
 
 
-def _static_problems(
-    where: str, line: Allocation, node: Node, known: Known, documents: Documents
-) -> list[str]:
-    problems = [said("rows_at", where=where, what=p) for p in line.problems]
+def _where(line: Allocation, number: int) -> str:
+    """How a refusal names ``line``, the ``number``-th of its batch: by its label, or by
+    its number when it has none of its own (made only when it is refused)."""
+    return line.label or said("rows_line", number=number)
 
+
+def _static_problems(
+    number: int, line: Allocation, node: Node, known: Known, documents: Documents
+) -> list[str]:
     def at(what: str) -> str:
-        return said("rows_at", where=where, what=what)
+        return said("rows_at", where=_where(line, number), what=what)
+
+    problems = [at(p) for p in line.problems]
 
     if line.problems:  # what its file left empty or unreadable is named already
         if not (line.recipient and line.func and line.econ and line.fund and line.doc):
@@ -163,20 +170,18 @@ def _static_problems(
     return problems
 
 
-def _vanished(line: Allocation, where: str, vanished: Vanished) -> list[str]:
+def _vanished(line: Allocation, number: int, vanished: Vanished) -> list[str]:
     """The codes of ``line`` that were valid when it was read and are no longer."""
     codes = [("func", line.func), ("econ", line.econ), ("fund", line.fund)]
-    return [said("rows_at", where=where, what=p) for p in vanished.problems(line.year, codes)]
-
-
-def _lock_parents(conn: Connection, wanted: set[str], me: str) -> dict[str, Any]:
-    """The received appropriations the lines break down, locked (in id order)."""
-    return {r.id: r for r in lock_rows(conn, appropriation.c.id, wanted) if r.recipient == me}
+    return [
+        said("rows_at", where=_where(line, number), what=p)
+        for p in vanished.problems(line.year, codes)
+    ]
 
 
 def _parent_problems(
     line: Allocation,
-    where: str,
+    number: int,
     parents: dict[str, Any],
     balance: dict[str, int],
     drawn: dict[str, int],
@@ -186,13 +191,17 @@ def _parent_problems(
     before it drew) and classification (a breakdown keeps its fund type and transfer
     type, and its function is the parent's or one below it)."""
     assert line.parent_id is not None
+
+    def at(what: str) -> str:
+        return said("rows_at", where=_where(line, number), what=what)
+
     parent = parents.get(line.parent_id)
     if parent is None:
-        return [said("rows_at", where=where, what=said("rows_not_received", ident=line.parent_id))]
+        return [at(said("rows_not_received", ident=line.parent_id))]
     if line.parent_id in closed:
         closing = said("rows_closed_parent", ident=line.parent_id, year=closed[line.parent_id])
-        return [said("rows_at", where=where, what=closing)]
-    problems = [said("rows_at", where=where, what=p) for p in _breakdown_problems(line, parent)]
+        return [at(closing)]
+    problems = [at(p) for p in _breakdown_problems(line, parent)]
     drawn[line.parent_id] = drawn.get(line.parent_id, 0) + max(line.amount_fen, 0)
     left = balance.get(line.parent_id, 0)
     if drawn[line.parent_id] > left:
@@ -202,7 +211,7 @@ def _parent_problems(
             ident=line.parent_id,
             left=format_yuan(left),
         )
-        problems.append(said("rows_at", where=where, what=beyond))
+        problems.append(at(beyond))
     return problems
 
 
@@ -463,8 +472,7 @@ def allocate(
             again: list[tuple[int, int]] = []
             count = 0
             for count, line in enumerate(lines, 1):
-                where = line.label or said("rows_line", number=count)
-                found.add("static", _static_problems(where, line, node, known, documents))
+                found.add("static", _static_problems(count, line, node, known, documents))
                 years[line.year] += 1
                 if line.parent_id:
                     wanted.add(line.parent_id)
@@ -480,9 +488,8 @@ def allocate(
                 # 2. locked in the product's order: each year's close here (a close of the
                 # year waits, then sees what is issued), the parents, each year's counter
                 require_open(conn, me, years)
-                parents = _lock_parents(conn, wanted, me)
-                balance = balances(conn, list(parents))
-                closed = closed_ids(conn, list(parents))
+                drawn = lock_drawn(conn, me, wanted)
+                parents, balance, closed = drawn.rows, drawn.left, drawn.closed
                 numbers = {
                     year: iter(take_numbers(conn, "appropriation", issued_under(me, year)[:-1], n))
                     for year, n in sorted(years.items())
@@ -490,17 +497,16 @@ def allocate(
                 vanished = Vanished(known, conn)  # codes gone since the first pass
                 if again:
                     found.add("repeat", _repeats(spill, again))
-                drawn: dict[str, int] = {}
+                taken: dict[str, int] = {}
                 done = 0
                 for chunk in chunks(spill.lines(), BATCH):
                     for number, line in enumerate(chunk, done + 1):
-                        where = line.label or said("rows_line", number=number)
                         if vanished:
-                            found.add("codes", _vanished(line, where, vanished))
+                            found.add("codes", _vanished(line, number, vanished))
                         if line.parent_id:
                             found.add(
                                 "parent",
-                                _parent_problems(line, where, parents, balance, drawn, closed),
+                                _parent_problems(line, number, parents, balance, taken, closed),
                             )
                     if not allow_duplicate:
                         earlier = _earlier(conn, me, chunk)

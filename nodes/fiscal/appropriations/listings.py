@@ -133,10 +133,11 @@ def iter_holdings(
         ]
         source: Any = issued_events()
     else:
-        sums = [total(amount)] * 2
+        sums = [total(amount)]  # received: what was acknowledged is what was received
         source = appropriation.join(appropriation_event)
+    labels = ("amount", "acknowledged")
     query = (
-        sa.select(appropriation, sums[0].label("amount"), sums[1].label("acknowledged"))
+        sa.select(*_HELD, *(fen.label(label) for fen, label in zip(sums, labels, strict=False)))
         .select_from(source)
         .where(mine)
         .group_by(appropriation.c.id)  # the key: every other column is the key's
@@ -161,6 +162,27 @@ def _between(first: str, last: str) -> sa.Select[Any]:
     return sa.select(appropriation.c.id).where(appropriation.c.id.between(first, last))
 
 
+_HELD = (
+    appropriation.c.id,
+    appropriation.c.year,
+    appropriation.c.issuer,
+    appropriation.c.recipient,
+    appropriation.c.doc_no,
+    appropriation.c.title,
+    appropriation.c.func_code,
+    appropriation.c.econ_code,
+    appropriation.c.fund_code,
+    appropriation.c.transfer_type,
+    appropriation.c.parent_id,
+    appropriation.c.direct,
+    appropriation.c.upper_doc_no,
+    appropriation.c.indicator_kind,
+    appropriation.c.fund_source,
+    appropriation.c.budget_level,
+)
+"""The columns of an appropriation a :class:`Holding` shows (not who made it and when)."""
+
+
 def _holding(r: Any, issued: bool, less: dict[str, int]) -> Holding:
     return Holding(
         id=r.id,
@@ -175,7 +197,7 @@ def _holding(r: Any, issued: bool, less: dict[str, int]) -> Holding:
         transfer_type=r.transfer_type,
         parent_id=r.parent_id,
         amount_fen=int(r.amount),
-        acknowledged_fen=int(r.acknowledged),
+        acknowledged_fen=int(r.acknowledged if issued else r.amount),
         available_fen=int(r.amount) - (0 if issued else less.get(r.id, 0)),
         direct=bool(r.direct),
         upper_doc_no=r.upper_doc_no,
