@@ -220,3 +220,44 @@ def test_spending_binds_each_id_once_to_lock_it(held: dict[str, Any]) -> None:
         sa.event.remove(city.engine, "before_cursor_execute", seen)
     assert sorted([ids["p1"], ids["p2"], ids["p4"]]) == [ids["p1"], ids["p2"], ids["p4"]]
     assert bound.count(ids["p2"]) == 1, bound
+
+
+def test_a_few_ids_far_apart_are_read_by_their_ids_not_their_range(
+    province: Network, held: dict[str, Any]
+) -> None:
+    """Spending from two appropriations with many held between them reads the two by their
+    ids: read by their range, a batch of two would read every appropriation the node holds
+    between them (at a node holding 400,000, seconds with the database's write lock held).
+    Two adjacent ones are read by their range."""
+    city, ids = held["nodes"]["410100"], held["ids"]
+    more = allocate(
+        held["nodes"]["410000"],
+        [
+            Allocation("410100", 1_000, "2050202", "50201", "111", f"豫财预〔2026〕{n}号", YEAR)
+            for n in range(10, 22)
+        ],
+        actor=ACTOR,
+    )
+    _settle(province)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.lower())
+
+    def summed_by_range() -> int:
+        return sum(1 for s in statements if "between" in s and "sum(" in s)
+
+    before = _one_by_one(city)
+    sa.event.listen(city.engine, "before_cursor_execute", seen)
+    try:
+        far = [Entry(SPENT_ON, "expenditure", "2050202", 1, None, i) for i in (ids["p1"], more[-1])]
+        record(city, far, actor=ACTOR)
+        assert summed_by_range() == 0
+        near = [Entry(SPENT_ON, "expenditure", "2050202", 1, None, i) for i in more[:2]]
+        record(city, near, actor=ACTOR)
+        assert summed_by_range() > 0
+    finally:
+        sa.event.remove(city.engine, "before_cursor_execute", seen)
+    after = _one_by_one(city)
+    for ident in (ids["p1"], more[-1], more[0], more[1]):
+        assert after[ident] == before[ident] - 1

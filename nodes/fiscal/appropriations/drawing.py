@@ -7,8 +7,10 @@ by their ids (only those, only their key and the columns the checks read), a blo
 at a time in id order; what is available of each block is then read through a query
 selecting the block (its ids from the first to the last,
 :func:`~nodes.fiscal.appropriations.balances.balances_between`, not thousands of ids bound
-three times over), and the closes of the node once for the
-whole batch (a handful of rows: one per issuer and year), not per id.
+three times over) when the block is dense (the node holds at most twice as many between
+its first and last id; else by its ids, as a range would read all the node holds
+between), and the closes of the node once for the whole batch (a handful of rows: one per
+issuer and year), not per id.
 
 The rows of a block are locked before its balances are read, and every block is locked
 before the closes are read: on PostgreSQL (READ COMMITTED) what is read is what every
@@ -26,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.appropriations.balances import balances_between
+from nodes.fiscal.appropriations.balances import balances, balances_between
 from nodes.fiscal.appropriations.closed import CLOSED
 from schema.tables import appropriation, year_close
 
@@ -57,6 +59,12 @@ _CLOSES = (
     .where(year_close.c.recipient == sa.bindparam("me"), year_close.c.state.in_(CLOSED))
     .distinct()
 )
+_BETWEEN = sa.select(sa.func.count()).select_from(
+    sa.select(appropriation.c.id)
+    .where(appropriation.c.id.between(sa.bindparam("first"), sa.bindparam("last")))
+    .limit(sa.bindparam("most"))
+    .subquery()
+)
 """The statements built once (every spending and breakdown runs them)."""
 
 
@@ -72,6 +80,14 @@ class Drawn:
     """Those of a year closed here (已结转), with that year."""
 
 
+def _dense(conn: Connection, named: list[str]) -> bool:
+    """Whether the appropriations from the first to the last of ``named`` (in key order)
+    are at most twice as many as ``named``: counted no further than that, on the key."""
+    most = 2 * len(named)
+    between = conn.execute(_BETWEEN, {"first": named[0], "last": named[-1], "most": most + 1})
+    return int(between.scalar_one()) <= most
+
+
 def lock_drawn(conn: Connection, me: str, ids: Collection[str]) -> Drawn:
     """Lock the appropriations ``ids`` (in id order, a block at a time) and read, of those
     received by ``me``, what each is and what is still available of it, and the year
@@ -85,10 +101,14 @@ def lock_drawn(conn: Connection, me: str, ids: Collection[str]) -> Drawn:
         if not locked:
             continue
         rows.update((r.id, r) for r in locked)
-        # the block's balances by its first and last id: every id of it is among them,
-        # and any other, not locked, only adds a figure nobody reads
-        figures = balances_between(conn, locked[0].id, locked[-1].id)
-        left.update((r.id, figures.get(r.id, 0)) for r in locked)
+        named = [r.id for r in locked]
+        if _dense(conn, named):
+            # by its first and last id: every id of it is among them, and the few others
+            # between (not locked) only add a figure nobody reads
+            figures = balances_between(conn, named[0], named[-1])
+        else:  # a few ids far apart: the range would read all the node holds between
+            figures = balances(conn, named)
+        left.update((ident, figures.get(ident, 0)) for ident in named)
     closes = {(issuer, int(year)) for issuer, year in conn.execute(_CLOSES, {"me": me})}
     closed = {ident: int(r.year) for ident, r in rows.items() if (r.issuer, int(r.year)) in closes}
     return Drawn(rows, left, closed)
