@@ -361,6 +361,30 @@ def test_bulk_insert_keeps_every_value_exactly(engine: sa.Engine) -> None:
     assert [tuple(r) for r in got] == sorted(rows)
 
 
+@pytest.mark.parametrize("width", [15, 17])
+def test_a_bulk_row_of_another_width_is_refused_not_cut(engine: sa.Engine, width: int) -> None:
+    """Rows are handed over a slice at a time as columns: a row with a value more or less
+    than the columns, anywhere in a slice, refuses the insert; nothing is dropped or
+    shifted into another column, and the caller's transaction writes nothing."""
+    migrate.upgrade(engine)
+    at = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
+    columns = ("id", "year", "issuer", "recipient", "doc_no", "title", "upper_doc_no",
+               "func_code", "econ_code", "fund_code", "transfer_type", "project_code",
+               "created_at", "created_by", "leaf", "direct")  # fmt: skip
+    good = [
+        (f"id-{n:04d}", 2026, "410000", "410100", "豫财预〔2026〕1号", f"第{n}项", None,
+         "2050201", "50201", "111", "general", None, at, "op", n, False)
+        for n in range(50)
+    ]  # fmt: skip
+    odd = (*good[20][:16], "extra") if width > 16 else good[20][:width]
+    rows = [*good[:20], odd, *good[21:]]
+    with pytest.raises((ValueError, sa.exc.DBAPIError)), engine.begin() as conn:
+        insert_rows(conn, tables.appropriation, columns, iter(rows))
+    with engine.connect() as conn:
+        count = sa.select(sa.func.count()).select_from(tables.appropriation)
+        assert conn.execute(count).scalar() == 0
+
+
 def test_reports_from_before_get_their_month_to_date_and_keep_their_figures(
     engine: sa.Engine,
 ) -> None:
