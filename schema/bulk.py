@@ -127,11 +127,16 @@ class _CopyStream:
         self.error: BaseException | None = None
 
     def read(self, size: int = -1) -> str:
+        """The next slice as text; whatever goes wrong making it (a bad row, a failing
+        source) is kept in ``error`` for the caller to raise in place of COPY's own."""
         try:
-            rows = list(islice(self.rows, _STREAM_ROWS))
+            return self._next_slice()
         except BaseException as exc:
             self.error = exc
             raise
+
+    def _next_slice(self) -> str:
+        rows = list(islice(self.rows, _STREAM_ROWS))
         if not rows:
             return ""
         self.count += len(rows)
