@@ -101,8 +101,10 @@ def _where(line: Allocation, number: int) -> str:
 
 class _Rules:
     """Who may receive and which 文号 are good, for one batch: each answer found once and
-    kept (a batch names few recipients, and its lines share their 文号), at most
-    ``KEPT`` 文号 at a time, so that memory stays bounded whatever the batch."""
+    kept (a batch names few recipients, and its lines share their 文号), so that memory
+    stays bounded whatever the batch: only the answers for codes of the topology (an
+    unknown code is asked again each time), at most ``KEPT`` 文号 at a time, and no 文号
+    longer than a 文号 may be (refused anyway)."""
 
     KEPT = 10_000
 
@@ -125,7 +127,8 @@ class _Rules:
             found: str | None = exc.message
         else:
             found = None
-        self._recipients[code] = found
+        if code in self.node.topology:
+            self._recipients[code] = found
         return found
 
     def document_problem(self, doc: str, year: int, advance: bool) -> str | None:
@@ -133,11 +136,11 @@ class _Rules:
         key = (doc, year, advance)
         if key in self._documents:
             return self._documents[key]
-        if len(self._documents) >= self.KEPT:
-            self._documents.clear()
-        found = self._documents[key] = self.documents.problem(
-            doc, self.node.spec.code, year, advance=advance
-        )
+        found = self.documents.problem(doc, self.node.spec.code, year, advance=advance)
+        if len(doc) <= FIELD_LENGTH["doc"]:
+            if len(self._documents) >= self.KEPT:
+                self._documents.clear()
+            self._documents[key] = found
         return found
 
 
