@@ -41,6 +41,11 @@ What is measured, for every size N:
   last row, found by a primary-key lookup every millisecond (a ``count(*)`` poll would
   slow the subscriber it waits for). Needs ``wal_level = logical``.
 
+CPU seconds are this process's user+sys inside the clock (``time.process_time``): the
+PostgreSQL server's work is not in them, on either side, and in the sftp runs neither is
+that of sshd and the sftp-server it starts for the session (encryption, file writes),
+which are sshd's children, not this process's (so ``os.times()`` cannot count them).
+
 Targets: PostgreSQL at least 1.5x the rows/s of logical replication and at least 0.5x
 the raw COPY of the same rows; SQLite at least 65% of the raw bulk insert; peak RSS
 under 300 MB at 1,000,000 rows. "rows/s" is lines per second: each line is one
@@ -668,7 +673,8 @@ def report(n: int, fs: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]
         "  (fair: both sides write the same N lines as the same rows of both tables at both\n"
         "   ends, each inside its clock, connected before it starts; CPU is this process's\n"
         "   user+sys seconds inside the clock: the PostgreSQL server's is not counted, on\n"
-        "   either side)"
+        "   either side, nor, in the sftp runs, that of sshd and its sftp-server, which\n"
+        "   encrypt and write the files)"
     )
     print(f"{'':38}{'seconds':>9}{'rows/s':>13}{'CPU s':>8}{'peak RSS':>11}  change-set")
     for name, r in fs.items():
