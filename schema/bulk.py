@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from typing import Any
 
 from sqlalchemy import Boolean, DateTime, Table
@@ -72,7 +72,7 @@ def _sqlite(
     marks = ", ".join("?" for _ in columns)
     cursor.executemany(
         f'INSERT INTO "{table.name}" ({_names(columns)}) VALUES ({marks})',
-        _converted(rows, special) if special else rows,
+        _converted(rows, special, len(columns)) if special else rows,
     )
     return int(cursor.rowcount)
 
@@ -93,7 +93,7 @@ def _postgresql(
     rows: Iterator[Sequence[Any]],
 ) -> int:
     special = _special(table, columns, first, (DateTime, Boolean), (datetime, bool), _pg_text)
-    stream = _CopyStream(_converted(rows, special), len(columns))
+    stream = _CopyStream(rows, len(columns), dict(special))
     try:
         cursor.copy_expert(f'COPY "{table.name}" ({_names(columns)}) FROM STDIN', stream)
     except Exception as exc:
@@ -109,42 +109,82 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 class _CopyStream:
     """What COPY FROM STDIN reads: the rows in COPY's text format, a slice at a time.
 
-    A slice is joined as it is (values with ``str``, NULL as ``\\N``), then checked:
-    every tab, newline and backslash in it must be one the joining put there. Only a slice
-    with a value holding one of them (or a carriage return) is escaped value by value.
+    A slice is turned into columns (:func:`_columns`), each column made text at once:
+    a column of text is taken as it is, one of integers by one ``map(str)``, a "special"
+    one (``special``: its index → its memo) converted through its memo first; the
+    columns are then zipped back into lines. The slice is then checked: every tab,
+    newline and backslash in it must be one the joining put there. Only a slice with a
+    value holding one of them (or a carriage return) is escaped value by value.
     """
 
-    def __init__(self, rows: Iterator[Sequence[Any]], width: int) -> None:
+    def __init__(
+        self, rows: Iterator[Sequence[Any]], width: int, special: dict[int, _Memo]
+    ) -> None:
         self.rows = rows
         self.width = width
+        self.special = special
         self.count = 0
         self.error: BaseException | None = None
 
     def read(self, size: int = -1) -> str:
+        """The next slice as text; whatever goes wrong making it (a bad row, a failing
+        source) is kept in ``error`` for the caller to raise in place of COPY's own."""
         try:
-            rows = list(islice(self.rows, _STREAM_ROWS))
+            return self._next_slice()
         except BaseException as exc:
             self.error = exc
             raise
+
+    def _next_slice(self) -> str:
+        rows = list(islice(self.rows, _STREAM_ROWS))
         if not rows:
             return ""
         self.count += len(rows)
-        text = "".join(
-            [
-                "\t".join([_NULL if v is None else v if type(v) is str else str(v) for v in row])
-                + "\n"
-                for row in rows
-            ]
-        )
-        nulls = sum(row.count(None) for row in rows)
+        values = _columns(rows, self.width)
+        for i, memo in self.special.items():
+            values[i] = list(map(memo.__getitem__, values[i]))
+        nulls = 0
+        texts: list[Iterable[str]] = []
+        for column in values:
+            kinds = set(map(type, column))
+            if kinds == _TEXT:
+                texts.append(column)
+            elif kinds == _INTEGER:
+                texts.append(map(str, column))
+            else:
+                found = column.count(None)
+                nulls += found
+                if found == len(column):
+                    texts.append(repeat(_NULL, found))
+                else:
+                    texts.append(
+                        [_NULL if v is None else v if type(v) is str else str(v) for v in column]
+                    )
+        text = "\n".join(map("\t".join, zip(*texts, strict=True))) + "\n"
         if (
             text.count("\t") != len(rows) * (self.width - 1)
             or text.count("\n") != len(rows)
             or text.count("\\") != nulls
             or "\r" in text
         ):
-            text = "".join(_escaped(row) for row in rows)
+            text = "".join(_escaped(row) for row in zip(*values, strict=True))
         return text
+
+
+_TEXT = {str}
+_INTEGER = {int}
+
+
+def _columns(rows: list[Sequence[Any]], width: int) -> list[Any]:
+    """``rows`` (all of ``width`` values) as a list of columns, each a tuple of values."""
+    try:
+        columns = list(zip(*rows, strict=True))
+    except ValueError:
+        columns = []
+    if len(columns) != width:
+        widths = sorted({len(row) for row in rows})
+        raise ValueError(f"bulk insert: rows of {widths} values for {width} columns")
+    return columns
 
 
 def _escaped(row: Sequence[Any]) -> str:
@@ -205,20 +245,22 @@ def _special(
 
 
 def _converted(
-    rows: Iterator[Sequence[Any]], special: list[tuple[int, _Memo]], null: str | None = None
-) -> Iterator[list[Any]]:
-    if null is None and len(special) == 1:
-        ((i, memo),) = special
-        for row in rows:
-            values = list(row)
-            values[i] = memo[values[i]]
-            yield values
-        return
-    for row in rows:
-        values = list(row) if null is None else [null if v is None else v for v in row]
+    rows: Iterator[Sequence[Any]], special: list[tuple[int, _Memo]], width: int
+) -> Iterator[tuple[Any, ...]]:
+    """``rows`` with their special columns converted: a slice at a time is turned into
+    columns, each special column mapped through its memo, and zipped back, so that the
+    driver pulls the rows through C iterators, not a Python frame per row."""
+    return chain.from_iterable(_converted_slices(rows, special, width))
+
+
+def _converted_slices(
+    rows: Iterator[Sequence[Any]], special: list[tuple[int, _Memo]], width: int
+) -> Iterator[Iterator[tuple[Any, ...]]]:
+    while some := list(islice(rows, _STREAM_ROWS)):
+        columns = _columns(some, width)
         for i, memo in special:
-            values[i] = memo[row[i]]
-        yield values
+            columns[i] = map(memo.__getitem__, columns[i])
+        yield zip(*columns, strict=True)
 
 
 def _names(columns: Sequence[str]) -> str:

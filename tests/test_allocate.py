@@ -311,6 +311,40 @@ def test_every_bad_row_of_a_spreadsheet_is_named(province: Network, tmp_path: Pa
     assert listing(province, "410000", "issued") == []
 
 
+def test_lines_sharing_a_refused_recipient_or_document_are_each_named(
+    province: Network, tmp_path: Path
+) -> None:
+    """A batch checks each recipient and each 文号 once and keeps the answer: every line
+    that shares a refused one is still named, by its own row, and no good line is. A
+    文号 of the year before is good for an advance (提前下达) line only, whichever of the
+    two kinds of line shows it first."""
+    path = tmp_path / "batch.csv"
+    path.write_text(
+        BATCH_HEADER + ",indicator\n"
+        "419999,1,2050201,51301,111,豫财教〔2026〕1号,a,general,annual\n"  # 2: not a member
+        "410100,1,2050201,51301,111,豫财教〔2025〕1号,b,general,annual\n"  # 3: the year before
+        "410100,2,2050201,51301,111,豫财教〔2026〕1号,c,general,annual\n"  # 4: fine
+        "419999,3,2050201,51301,111,豫财教〔2026〕1号,d,general,annual\n"  # 5: row 2's recipient
+        "410300,4,2050201,51301,111,豫财教〔2025〕1号,e,general,annual\n"  # 6: row 3's 文号
+        "410300,5,2050201,51301,111,豫财教〔2025〕1号,f,general,advance\n"  # 7: fine, advance
+        "410100,6,2050201,51301,111,豫财教〔2025〕2号,g,general,advance\n"  # 8: fine, advance
+        "410300,7,2050201,51301,111,豫财教〔2025〕2号,h,general,annual\n",  # 9: row 8's, annual
+        encoding="utf-8",
+    )
+    result = run(
+        province, "410000", "allocate", "--file", str(path), "--year", "2026", "--lang", "en"
+    )
+    assert result.exit_code == 3, result.output
+    named = [line for line in result.stderr.splitlines() if "batch.csv row" in line]
+    rows = sorted(line.split("batch.csv row ")[1].split(":")[0] for line in named)
+    assert rows == ["2", "3", "5", "6", "9"], result.stderr
+    for row in ("2", "5"):
+        assert any(f"row {row}: recipient 419999" in line for line in named), result.stderr
+    for row in ("3", "6", "9"):
+        assert any(f"row {row}: " in line and "2025" in line for line in named), result.stderr
+    assert listing(province, "410000", "issued") == []
+
+
 def test_a_batch_file_with_missing_columns_is_refused(province: Network, tmp_path: Path) -> None:
     path = tmp_path / "batch.csv"
     path.write_text("recipient,amount\n410100,1\n", encoding="utf-8")

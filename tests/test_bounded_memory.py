@@ -9,6 +9,7 @@ chunks and blocks smaller than the data, with the same result as before.
 from __future__ import annotations
 
 import json
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -549,3 +550,45 @@ def test_a_statement_streams_its_findings(
     target = tmp_path / "findings.csv"
     assert runner.invoke(cli, [*home, "--format", "csv", "-o", str(target)]).exit_code == 0
     assert len(target.read_text(encoding="utf-8").splitlines()) == city + 1
+
+
+def _distinct_refusals(kind: str, count: int) -> Iterator[Allocation]:
+    """``count`` lines each refused for a recipient, or a 文号 too long, no other line has."""
+    for number in range(count):
+        recipient, doc = "410100", "豫财预〔2026〕1号"
+        if kind == "recipient":
+            recipient = f"R{number:063d}"  # in no topology
+        else:
+            doc = f"豫财预〔2026〕{number}号" + "长" * 1_000
+        yield Allocation(recipient, 100 + number, "2050202", "50201", "111", doc, 2026)
+
+
+def _peak_of_refused_allocate(node: Node, kind: str, count: int) -> int:
+    tracemalloc.start()
+    try:
+        with pytest.raises(RowsRefused) as refused:
+            appropriations.allocate(node, _distinct_refusals(kind, count), actor="test")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    problems = count * (1 if kind == "recipient" else 2)  # too long, and not a good 文号
+    assert refused.value.message.startswith(f"{problems} problem(s), nothing issued")
+    return peak
+
+
+@pytest.mark.parametrize("kind", ["recipient", "doc"])
+def test_the_memory_of_a_batch_of_distinct_refused_recipients_or_documents_is_bounded(
+    province: Network, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A batch keeps what it found of each recipient and 文号 for the lines after, but
+    only of the recipients in the topology and the 文号 short enough to be good: a batch
+    naming a new unknown recipient, or a new overlong 文号, on every line keeps nothing
+    of them, and its peak memory does not grow with its lines."""
+    monkeypatch.setattr(issuing, "BATCH", 200)  # the 文号 of a chunk are looked up at once
+    with Node.open(province.path / "410000") as node:
+        small = _peak_of_refused_allocate(node, kind, 1_000)
+        large = _peak_of_refused_allocate(node, kind, 15_000)
+    if kind == "recipient":
+        assert large - small < 4_000_000, (small, large)
+    else:  # less than one overlong 文号 (2 KB) a line, where keeping them took 5 KB a line
+        assert large - small < 2_000 * (15_000 - 1_000), (small, large)

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -359,6 +360,47 @@ def test_bulk_insert_keeps_every_value_exactly(engine: sa.Engine) -> None:
             )
         ).all()
     assert [tuple(r) for r in got] == sorted(rows)
+
+
+def _bad_row(row: tuple[Any, ...], fault: str) -> tuple[Any, ...]:
+    if fault == "short":
+        return row[:15]
+    if fault == "short, a tab in its title":  # 15 values, 16 once split at its tab
+        return (*row[:14], "第\t项")
+    if fault == "long":
+        return (*row, "extra")
+    assert fault == "naive time"
+    return (*row[:10], row[10].replace(tzinfo=None), *row[11:])
+
+
+@pytest.mark.parametrize("fault", ["short", "short, a tab in its title", "long", "naive time"])
+@pytest.mark.parametrize("index", [20, 1_500])
+def test_a_bad_bulk_row_is_refused_as_itself(engine: sa.Engine, fault: str, index: int) -> None:
+    """Rows are handed over a slice at a time as columns: a row with a value more or less
+    than the columns, or a naive time, in the first slice or a later one, refuses the
+    insert with the ValueError that names it (not the database's cancelled COPY); nothing
+    is dropped or shifted into another column (a tab in a short row's value included),
+    and the caller's transaction writes nothing."""
+    migrate.upgrade(engine)
+    at = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
+    columns = ("id", "year", "issuer", "recipient", "doc_no", "upper_doc_no", "func_code",
+               "econ_code", "fund_code", "transfer_type", "created_at", "created_by", "leaf",
+               "direct", "title", "project_code")  # fmt: skip
+    rows: list[tuple[Any, ...]] = [
+        (f"id-{n:04d}", 2026, "410000", "410100", "豫财预〔2026〕1号", None, "2050201",
+         "50201", "111", "general", at, "op", n, False, f"第{n}项", None)
+        for n in range(2_000)
+    ]  # fmt: skip
+    rows[index] = _bad_row(rows[index], fault)
+    with pytest.raises(Exception) as refused, engine.begin() as conn:
+        insert_rows(conn, tables.appropriation, columns, iter(rows))
+    assert type(refused.value) is ValueError, repr(refused.value)
+    assert ("naive datetime" if fault == "naive time" else "values for 16 columns") in str(
+        refused.value
+    )
+    with engine.connect() as conn:
+        count = sa.select(sa.func.count()).select_from(tables.appropriation)
+        assert conn.execute(count).scalar() == 0
 
 
 def test_reports_from_before_get_their_month_to_date_and_keep_their_figures(

@@ -41,6 +41,11 @@ What is measured, for every size N:
   last row, found by a primary-key lookup every millisecond (a ``count(*)`` poll would
   slow the subscriber it waits for). Needs ``wal_level = logical``.
 
+CPU seconds are this process's user+sys inside the clock (``time.process_time``): the
+PostgreSQL server's work is not in them, on either side, and in the sftp runs neither is
+that of sshd and the sftp-server it starts for the session (encryption, file writes),
+which are sshd's children, not this process's (so ``os.times()`` cannot count them).
+
 Targets: PostgreSQL at least 1.5x the rows/s of logical replication and at least 0.5x
 the raw COPY of the same rows; SQLite at least 65% of the raw bulk insert; peak RSS
 under 300 MB at 1,000,000 rows. "rows/s" is lines per second: each line is one
@@ -229,7 +234,11 @@ def bench_raw_sqlite(n: int, workdir: Path) -> dict[str, Any]:
     county's, each in one transaction; both inside the clock, as fiscalsync's are."""
     appropriations, events = raw_rows(n, SQLITE_AT)
     ends = [_raw_sqlite(n, workdir / f"raw-{end}.db", appropriations, events) for end in ENDS]
-    return {"seconds": sum(ends), "county_seconds": ends[-1]}
+    return {
+        "seconds": sum(wall for wall, _cpu in ends),
+        "county_seconds": ends[-1][0],
+        "cpu": sum(cpu for _wall, cpu in ends),
+    }
 
 
 ENDS = ("origin", "county")
@@ -238,7 +247,8 @@ ENDS = ("origin", "county")
 
 def _raw_sqlite(
     n: int, path: Path, appropriations: list[tuple[Any, ...]], events: list[tuple[Any, ...]]
-) -> float:
+) -> tuple[float, float]:
+    """The wall and CPU seconds of writing the rows into the database at ``path``."""
     engine = open_engine(sqlite_url(path))
     migrate.upgrade(engine)
     engine.dispose()
@@ -247,6 +257,7 @@ def _raw_sqlite(
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
             con.execute(f"PRAGMA {pragma}")
         start = time.perf_counter()
+        cpu_start = time.process_time()
         con.execute("BEGIN IMMEDIATE")
         con.executemany(
             f"INSERT INTO appropriation ({APPROPRIATION_COLUMNS}) VALUES ({', '.join('?' * 20)})",
@@ -258,6 +269,7 @@ def _raw_sqlite(
         )
         con.execute("COMMIT")
         seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         count, total = con.execute(
             "SELECT count(*), sum(amount_fen) FROM appropriation_event"
         ).fetchone()
@@ -265,7 +277,7 @@ def _raw_sqlite(
     finally:
         con.close()
     check("raw sqlite", n, count, total, rows)
-    return seconds
+    return seconds, cpu
 
 
 def bench_raw_postgresql(n: int, prefix: str) -> dict[str, Any]:
@@ -505,6 +517,7 @@ def run_fiscalsync(
         if profiler:
             profiler.enable()
         start = time.perf_counter()
+        cpu_start = time.process_time()
         batch: Any = lines(n)
         if not hasattr(appropriations, "iter_holdings"):  # a fiscalsync that reads lines twice
             batch = list(batch)
@@ -518,6 +531,7 @@ def run_fiscalsync(
         t_take = time.perf_counter()
         back = p_exchange.run_round()
         end = time.perf_counter()
+        cpu = time.process_time() - cpu_start
         if profiler:
             profiler.disable()
             assert profile is not None
@@ -560,6 +574,7 @@ def run_fiscalsync(
         verify_apply = spent["receive"]
         return {
             "seconds": end - start,
+            "cpu": cpu,
             "rss_mb": rss_mb,
             "hwm_mb": hwm_mb,
             "file_mb": size / 1e6,
@@ -654,12 +669,19 @@ def rate(n: int, seconds: float) -> str:
 def report(n: int, fs: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]]) -> None:
     print(f"\n=== N = {n:,} operations: one change-set {PROVINCE} -> {COUNTY} (one hop) ===")
     print("  (fiscalsync's clock includes the origin's own insert, as an operator's allocate does)")
-    print(f"{'':38}{'seconds':>9}{'rows/s':>13}{'peak RSS':>11}  change-set")
+    print(
+        "  (fair: both sides write the same N lines as the same rows of both tables at both\n"
+        "   ends, each inside its clock, connected before it starts; CPU is this process's\n"
+        "   user+sys seconds inside the clock: the PostgreSQL server's is not counted, on\n"
+        "   either side, nor, in the sftp runs, that of sshd and its sftp-server, which\n"
+        "   encrypt and write the files)"
+    )
+    print(f"{'':38}{'seconds':>9}{'rows/s':>13}{'CPU s':>8}{'peak RSS':>11}  change-set")
     for name, r in fs.items():
         label = "fiscalsync " + name.replace("-", " / ")
         print(
-            f"{label:38}{r['seconds']:>9.2f}{rate(n, r['seconds'])}{r['rss_mb']:>8.0f} MB"
-            f"  {r['file_mb']:.1f} MB"
+            f"{label:38}{r['seconds']:>9.2f}{rate(n, r['seconds'])}{r['cpu']:>8.2f}"
+            f"{r['rss_mb']:>8.0f} MB  {r['file_mb']:.1f} MB"
         )
     labels = {
         "sqlite": "raw bulk insert SQLite (executemany)",
@@ -669,7 +691,8 @@ def report(n: int, fs: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]
     for key, label in labels.items():
         if key in base:
             r = base[key]
-            print(f"{label:38}{r['seconds']:>9.2f}{rate(n, r['seconds'])}")
+            cpu = f"{r['cpu']:>8.2f}" if "cpu" in r else ""
+            print(f"{label:38}{r['seconds']:>9.2f}{rate(n, r['seconds'])}{cpu}")
             if "county_seconds" in r:
                 print(
                     f"  (both ends' rows, origin then county, as fiscalsync writes them; "

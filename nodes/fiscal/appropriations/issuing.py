@@ -96,15 +96,59 @@ class Allocation:
 
 
 def _where(line: Allocation, number: int) -> str:
-    """How a refusal names ``line``, the ``number``-th of its batch: by its label, or by
-    its number when it has none of its own (made only when it is refused)."""
+    """How a refusal names the line of that number (counted from 1): its label, if any."""
     return line.label or said("rows_line", number=number)
 
 
+class _Rules:
+    """Who may receive and which 文号 are good, for one batch: each answer found once and
+    kept (a batch names few recipients, and its lines share their 文号), so that memory
+    stays bounded whatever the batch: only the answers for codes of the topology (an
+    unknown code is asked again each time), at most ``KEPT`` 文号 at a time, and no 文号
+    longer than a 文号 may be (refused anyway)."""
+
+    KEPT = 10_000
+
+    def __init__(self, node: Node, documents: Documents) -> None:
+        self.node = node
+        self.documents = documents
+        self._recipients: dict[str, str | None] = {}
+        self._documents: dict[tuple[str, int, bool], str | None] = {}
+
+    def recipient_problem(self, code: str) -> str | None:
+        """Why this node may not issue to ``code``, or None."""
+        if code in self._recipients:
+            return self._recipients[code]
+        me = self.node.spec.code
+        try:
+            check_send(self.node.topology, me, code, "appropriation")
+            if not self.node.topology.is_ancestor(me, code):
+                raise NotAuthorized(said("rows_moved_away", code=code, issuer=me))
+        except NotAuthorized as exc:
+            found: str | None = exc.message
+        else:
+            found = None
+        if code in self.node.topology:
+            self._recipients[code] = found
+        return found
+
+    def document_problem(self, doc: str, year: int, advance: bool) -> str | None:
+        """:meth:`Documents.problem` of ``doc`` as this node's document of ``year``."""
+        key = (doc, year, advance)
+        if key in self._documents:
+            return self._documents[key]
+        found = self.documents.problem(doc, self.node.spec.code, year, advance=advance)
+        if len(doc) <= FIELD_LENGTH["doc"]:
+            if len(self._documents) >= self.KEPT:
+                self._documents.clear()
+            self._documents[key] = found
+        return found
+
+
 def _static_problems(
-    number: int, line: Allocation, node: Node, known: Known, documents: Documents
+    number: int, line: Allocation, node: Node, known: Known, rules: _Rules
 ) -> list[str]:
-    def at(what: str) -> str:
+    def at(what: str) -> str:  # the line named only when it has a problem
         return said("rows_at", where=_where(line, number), what=what)
 
     problems = [at(p) for p in line.problems]
@@ -114,12 +158,8 @@ def _static_problems(
             return problems
         if line.amount_fen <= 0:
             line = dataclasses.replace(line, amount_fen=1)
-    try:
-        check_send(node.topology, node.spec.code, line.recipient, "appropriation")
-        if not node.topology.is_ancestor(node.spec.code, line.recipient):
-            raise NotAuthorized(said("rows_moved_away", code=line.recipient, issuer=node.spec.code))
-    except NotAuthorized as exc:
-        problems.append(at(said("rows_recipient", code=line.recipient, problem=exc.message)))
+    if (refused := rules.recipient_problem(line.recipient)) is not None:
+        problems.append(at(said("rows_recipient", code=line.recipient, problem=refused)))
     if line.amount_fen <= 0:
         problems.append(at(said("rows_amount_not_positive")))
     elif line.amount_fen > MAX_AMOUNT_FEN:
@@ -155,9 +195,7 @@ def _static_problems(
     elif line.indicator == "carryover":
         problems.append(at(said("rows_carryover", year=line.year - 1)))
     elif line.doc.strip() and (
-        problem := documents.problem(
-            line.doc, node.spec.code, line.year, advance=line.indicator == "advance"
-        )
+        problem := rules.document_problem(line.doc, line.year, line.indicator == "advance")
     ):
         problems.append(at(problem))
     if line.level is not None and line.level not in BUDGET_LEVELS:
@@ -165,7 +203,7 @@ def _static_problems(
     if line.upper_doc is not None:
         if line.parent_id is not None:
             problems.append(at(said("rows_breakdown_upper", ident=line.parent_id)))
-        elif problem := documents.upper_problem(line.upper_doc, node.spec.code):
+        elif problem := rules.documents.upper_problem(line.upper_doc, node.spec.code):
             problems.append(at(problem))
     return problems
 
@@ -282,7 +320,7 @@ def _repeats(spill: _Spill, again: list[tuple[int, int]]) -> Iterator[str]:
         k = _key(line)
         if hash(k) not in hashes:
             continue
-        where = line.label or said("rows_line", number=number)
+        where = _where(line, number)
         if k not in first:
             first[k] = where
         elif number in later:
@@ -458,7 +496,7 @@ def allocate(
     now = clock.now()
     at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     signer = load_signer(node.home.keys)
-    documents = Documents(node.topology)
+    rules = _Rules(node, Documents(node.topology))
     found = _Found()
     issued = Issued()
     with tempfile.TemporaryDirectory(prefix="fiscalsync-allocate-") as scratch:
@@ -472,7 +510,7 @@ def allocate(
             again: list[tuple[int, int]] = []
             count = 0
             for count, line in enumerate(lines, 1):
-                found.add("static", _static_problems(count, line, node, known, documents))
+                found.add("static", _static_problems(count, line, node, known, rules))
                 years[line.year] += 1
                 if line.parent_id:
                     wanted.add(line.parent_id)
@@ -515,7 +553,7 @@ def allocate(
                             (
                                 said(
                                     "rows_at",
-                                    where=line.label or said("rows_line", number=number),
+                                    where=_where(line, number),
                                     what=said("rows_already_issued", ident=earlier[_key(line)]),
                                 )
                                 for number, line in enumerate(chunk, done + 1)
@@ -653,7 +691,7 @@ def _record_events(
                 op["id"], op["year"], me, recipient, op["doc"], op["title"], op["upper_doc"],
                 op["from"], op["func"], op["econ"], op["fund"], op["type"], op["project"],
             )  # fmt: skip
-            edge.add(op["id"], records.new_record(row, seq, op["amount"], at, digest).digest)
+            edge.add(op["id"], records.new_digest(row, seq, op["amount"], at, digest))
             yield (op["id"], 1, "issue", op["amount"], op["doc"], actor, now, changeset_id)
 
     insert_rows(conn, appropriation_event, EVENT_COLUMNS, events())

@@ -215,7 +215,7 @@ class _Chunk:
                 text = wire.get(at)
                 if text is None:
                     text = wire[at] = records.wire_time(at)
-                add(row[0], records.new_record(row, seq, event[3], text, digest).digest, row[15])
+                add(row[0], records.new_digest(row, seq, event[3], text, digest), row[15])
                 self.years.add(row[1])
                 yield row
             else:
