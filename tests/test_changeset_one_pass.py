@@ -6,6 +6,8 @@ operation, with the same message; a file changed after verify at the end of the 
 from __future__ import annotations
 
 import tempfile
+import tracemalloc
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from nodes.network import Network
 from schema.channels import quarantine
 from sync.changeset import iter_operations, read_header, reading, verify, write_changeset
 from sync.changeset.codec import decode_operation, decode_operations
+from sync.changeset.framing import CRC, MEMBER_PREFIX, TRAILER
 from sync.clock import SystemClock
 from sync.errors import IntegrityError, MalformedChangeSet, StorageError, VerificationError
 
@@ -181,8 +184,9 @@ def test_a_body_the_signature_does_not_cover_is_refused_by_verify(
         b'{"a":"\xff"}',
         b"",
         b'{"a":1' + b"0" * 30 + b"}",
+        b'{"a":' + b"[" * 1020 + b"]" * 1020 + b"}",
     ],
-    ids=["float", "nested float", "list", "two objects", "utf-8", "empty", "huge int"],
+    ids=["float", "nested float", "list", "two objects", "utf-8", "empty", "huge int", "deep"],
 )
 def test_a_bad_line_is_refused_at_the_same_operation(
     pki: SmallPki, tmp_path: Path, at: int, bad: bytes
@@ -222,6 +226,85 @@ def test_lines_decoded_together_are_decoded_as_one_by_one(batch: list[bytes]) ->
             assert decode_operations(batch) is None
             return
     assert decode_operations(batch) == alone
+
+
+def test_a_line_nested_deeper_than_the_walk_is_not_json() -> None:
+    """orjson takes 1,024 levels; deeper than Python's own stack goes, the walk for floats
+    refuses the line as content (never a RecursionError, a local failure)."""
+    deep = b'{"a":' + b"[" * 1020 + b"]" * 1020 + b"}"
+    assert decode_operations([b'{"a":1}', deep]) is None
+    with pytest.raises(ValueError, match="nesting too deep"):
+        decode_operation(deep)
+
+
+# --- memory stays bounded whatever the file ------------------------------------------------
+
+_EMPTY_STORED_BLOCK = b"\x00\x00\x00\xff\xff"
+"""A deflate block that holds nothing: any number of them inflate to no bytes at all."""
+_PAD = 8 * 1024 * 1024
+
+
+def _padded(path: Path, pad: int) -> None:
+    """Deflate the body of ``path`` again behind ``pad`` bytes of empty blocks: the same
+    header, signature, body and checksums (a CRC is no seal), in a file ``pad`` larger."""
+    data = path.read_bytes()
+    head = head_member_size(data)
+    body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data[head + len(MEMBER_PREFIX) + 4 :])
+    compressor = zlib.compressobj(3, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = _EMPTY_STORED_BLOCK * (pad // 5) + compressor.compress(body) + compressor.flush()
+    crc = CRC.pack(zlib.crc32(deflated))
+    trailer = TRAILER.pack(zlib.crc32(body), len(body))
+    path.write_bytes(data[:head] + MEMBER_PREFIX + crc + deflated + trailer)
+
+
+def _peak(call: Any) -> tuple[Any, int]:
+    """What ``call()`` returns, and the most Python memory it took meanwhile."""
+    tracemalloc.start()
+    try:
+        return call(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("check_operations", [False, True])
+def test_a_body_padded_to_any_size_is_held_in_bounded_memory(
+    sample: Path, pki: SmallPki, check_operations: bool
+) -> None:
+    """A genuine change-set whose body member is padded with empty deflate blocks is
+    accepted (its body is the one signed), but nothing the size of the file is kept."""
+    _padded(sample, _PAD)
+    assert sample.stat().st_size > _PAD
+    verified, peak = _peak(
+        lambda: verify(
+            sample, pki.trust(), recipient="410100", hold=True, check_operations=check_operations
+        )
+    )
+    assert peak < _PAD // 8
+    assert (verified.held is None) is check_operations
+    operations, peak = _peak(lambda: list(verified.operations()))
+    assert operations == appropriations(50) and peak < _PAD // 8
+    data = bytearray(sample.read_bytes())
+    data[len(data) // 2] ^= 0x01  # in the padding: the same size, another file
+    sample.write_bytes(bytes(data))
+    refused = refusal(sample, pki)
+    assert refusal(sample, pki, hold=True) == refused
+    with pytest.raises(VerificationError) as info:
+        list(verified.operations())  # read from the file again, refused as by verify
+    assert (type(info.value), info.value.message) == refused
+
+
+def test_a_header_that_never_ends_is_refused_in_bounded_memory(
+    pki: SmallPki, tmp_path: Path
+) -> None:
+    """No signature is needed to send this: a header member of nothing but empty blocks,
+    ending in four bytes that say the body is small."""
+    path = tmp_path / "hostile.fcs"
+    padding = _EMPTY_STORED_BLOCK * (_PAD // 5)
+    path.write_bytes(MEMBER_PREFIX + bytes(4) + padding + bytes(4))
+    (kind, message), peak = _peak(lambda: refusal(path, pki, hold=True))
+    assert (kind, message) == refusal(path, pki)
+    assert kind is MalformedChangeSet and "truncated" in message
+    assert peak < _PAD // 8
 
 
 # --- a file changed after verify -----------------------------------------------------------

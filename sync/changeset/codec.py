@@ -77,7 +77,10 @@ def decode_operation(line: bytes) -> dict[str, Any]:
         if kind is float:
             raise FloatFound(repr(value))
         if kind is dict or kind is list:
-            _no_floats(value)
+            try:
+                _no_floats(value)
+            except RecursionError:  # nested deeper than the walk goes: refused as content
+                raise ValueError("nesting too deep") from None
     return op
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import struct
 import zlib
@@ -113,8 +114,11 @@ class Reader:
         self.stream = stream
         self.label = label
         self._pending = b""
-        self.tape: list[bytes] | None = None
-        """Every byte read from the stream, in order, while it is a list."""
+        self.digest: hashlib._Hash | None = None
+        """The SHA-256 of every byte read from the stream, in order, while it is a hash
+        (nothing read is kept: a file of any size costs no more memory)."""
+        self.size = 0
+        """Bytes read from the stream."""
 
     def fail(self, problem: str) -> MalformedChangeSet:
         return MalformedChangeSet(said("labelled", label=self.label, what=problem))
@@ -124,8 +128,9 @@ class Reader:
             data = self.stream.read(size)
         except OSError as exc:  # the disk's failure, never a verdict on the content
             raise StorageError.reading(self.label, exc) from exc
-        if self.tape is not None:
-            self.tape.append(data)
+        self.size += len(data)
+        if self.digest is not None:
+            self.digest.update(data)
         return data
 
     def _take(self, size: int, what: str) -> bytes:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,18 +44,21 @@ from sync.trust import SignerInfo, TrustStore
 # --- reading ------------------------------------------------------------------------------
 
 
-HELD_LIMIT = 64 * 1024 * 1024
+HELD_LIMIT = 16 * 1024 * 1024
 """Most body bytes (decompressed) that :func:`verify` holds for the apply (``hold``): about
-280,000 appropriations. A larger body is read from the file again."""
+70,000 appropriations (a change-set is typically a few MB). A larger body is read from
+the file again."""
 
 
 @dataclass(frozen=True)
 class Held:
-    """The body :func:`verify` hashed and counted, kept for the apply, and the bytes of
-    the file it came from (to tell that the file is still the one verified)."""
+    """The body :func:`verify` hashed and counted, kept for the apply, and the SHA-256 and
+    size of the file it came from (to tell that the file is still the one verified; its
+    bytes are not kept: deflate lets a body of a few bytes fill a file of any size)."""
 
     label: str
-    file: bytes
+    file_sha256: bytes
+    file_size: int
     body: list[bytes]
 
 
@@ -72,14 +76,15 @@ class Verified:
         """Stream the operations, failing at the end if the file changed since it was verified.
 
         A body held by :func:`verify` is decoded from memory (not inflated and hashed a
-        second time) while the file is the same, byte for byte, as the one verified: it is
-        compared before the first operation and after the last. A file changed before is
-        read as without a held body (the same refusals, at the same operation); a file
-        changed during is read again at the end, to refuse it as that read would.
+        second time) while the file is the one verified (its size and SHA-256, which verify
+        took as it read it): it is hashed again before the first operation and after the
+        last. A file changed before is read as without a held body (the same refusals, at
+        the same operation); a file changed during is read again at the end, to refuse it
+        as that read would.
         """
         if self.path is None:
             raise InputError(said("cs_from_stream", id=self.id))
-        if self.held is None or not _unchanged(self.path, self.held.file):
+        if self.held is None or not _unchanged(self.path, self.held):
             return iter_operations(self.path, expect_id=self.id)
         return chain.from_iterable(_held_operations(self.path, self.id, self.held))
 
@@ -96,18 +101,32 @@ def _small_body(stream: BinaryIO) -> bool:
     return len(end) == 4 and int.from_bytes(end, "little") <= HELD_LIMIT
 
 
-def _unchanged(path: Path, content: bytes) -> bool:
-    """Whether ``path`` holds exactly ``content`` (a file that cannot be read does not)."""
+_HASH_READ = 256 * 1024
+"""Bytes of a file hashed at a time by :func:`_unchanged`."""
+
+
+def _unchanged(path: Path, held: Held) -> bool:
+    """Whether ``path`` holds the file ``held`` came from: its size and SHA-256 (a file
+    that cannot be read does not). Hashed in bounded memory, whatever its size."""
+    digest = hashlib.sha256()
     try:
-        with path.open("rb") as stream:
-            return stream.read(len(content) + 1) == content
+        with path.open("rb", buffering=0) as stream:
+            if os.fstat(stream.fileno()).st_size != held.file_size:
+                return False
+            size = 0
+            while chunk := stream.read(_HASH_READ):
+                size += len(chunk)
+                if size > held.file_size:
+                    return False
+                digest.update(chunk)
     except OSError:
         return False
+    return size == held.file_size and digest.digest() == held.file_sha256
 
 
 def _held_operations(path: Path, expect_id: str, held: Held) -> Iterator[list[dict[str, Any]]]:
     yield from _decoded(held.body, held.label)
-    if not _unchanged(path, held.file):
+    if not _unchanged(path, held):
         for _op in iter_operations(path, expect_id=expect_id):
             pass
 
@@ -137,14 +156,15 @@ def verify(
     hash and count. With ``check_operations`` every operation is also decoded (no floats,
     objects only); otherwise that is left to :func:`iter_operations`. A file whose name
     is a change-set name must be named after its own header. Read-only; memory stays
-    bounded: with ``hold`` (for an apply that follows) a body of up to
-    :data:`HELD_LIMIT` bytes is kept, so that :meth:`Verified.operations` decodes it
-    without inflating and hashing it again; a larger one is not.
+    bounded: with ``hold`` (for an apply that follows, and without ``check_operations``) a
+    body of up to :data:`HELD_LIMIT` bytes is kept, with the file's size and SHA-256 (never
+    its bytes), so that :meth:`Verified.operations` decodes it without inflating and
+    hashing it again; a larger one is not.
     """
     with opened(source) as (stream, label, path):
         reader = Reader(stream, label)
-        if hold and path is not None and _small_body(stream):
-            reader.tape = []
+        if hold and not check_operations and path is not None and _small_body(stream):
+            reader.digest = hashlib.sha256()
         header, seal, _line = reader.head()
         if path is not None:
             _check_name(label, header)
@@ -170,10 +190,10 @@ def verify(
             for _ops in _checked_operations(reader, header, label):
                 pass
             return Verified(header=header, id=header.id, signer=signer, path=path)
-        body = _check_body(reader, header, label, keep=reader.tape is not None)
+        body = _check_body(reader, header, label, keep=reader.digest is not None)
         held = None
-        if body is not None and reader.tape is not None:
-            held = Held(label, b"".join(reader.tape), body)
+        if body is not None and reader.digest is not None:
+            held = Held(label, reader.digest.digest(), reader.size, body)
         return Verified(header=header, id=header.id, signer=signer, path=path, held=held)
 
 
@@ -258,7 +278,7 @@ def _check_body(
         if kept is not None:
             size += len(chunk)
             if size > HELD_LIMIT:
-                kept = reader.tape = None
+                kept = reader.digest = None
             else:
                 kept.append(chunk)
     _check_totals(label, header, digest.hexdigest(), count, last == b"\n")
