@@ -49,16 +49,7 @@ def city_restored_twice_with_a_change_set_of_its_first_life_on_its_way(
     (kept aside: returned). Restored again (epoch B), it rejoins. Returns the parent
     appropriation and the lost file."""
     parent = issue(network, PROVINCE, CITY, 5000_00, "豫财预〔2026〕1号")
-    settle(network)
-    backup(network, CITY)
-    settle(network)
-    bring_back(network, CITY, lose(network, CITY))
-    settle(network)
-    allocate_to_county(network, "郑财预〔2026〕1号", parent, 100_00)
-    settle(network)
-    backup(network, CITY)
-    backup(network, COUNTY)
-    settle(network)
+    restored_city_backed_up_with_its_county(network, parent)
     allocate_to_county(network, "郑财预〔2026〕99号", parent, 777_00)
     (lost,) = (network.homes[CITY].spool / "outbox").glob(f"{CITY}_{COUNTY}_{2:010d}_*.fcs")
     kept = Path(shutil.copy(lost, network.path.parent / lost.name))
@@ -109,16 +100,7 @@ def test_what_a_peer_returns_of_its_life_before_is_not_void_at_the_node_restored
     answer: the fence takes epoch B with its point past the 777.00 元, which names A,
     so that it, its receipt and the city's change-set after it all stand."""
     parent = issue(province, PROVINCE, CITY, 5000_00, "豫财预〔2026〕1号")
-    settle(province)
-    backup(province, CITY)
-    settle(province)
-    bring_back(province, CITY, lose(province, CITY))
-    settle(province)
-    allocate_to_county(province, "郑财预〔2026〕1号", parent, 100_00)
-    settle(province)
-    backup(province, CITY)
-    backup(province, COUNTY)
-    settle(province)
+    restored_city_backed_up_with_its_county(province, parent)
     allocate_to_county(province, "郑财预〔2026〕99号", parent, 777_00)
     settle(province)  # taken by the county this time
     bring_back(province, CITY, lose(province, CITY))
