@@ -12,7 +12,7 @@ them signed files that never change.
 so no node is a single point of loss), and a backup is too big to be one change-set: a
 county's snapshot can be tens of MB, and change-sets stay in outboxes and are returned
 byte for byte after a restore. So the bulk travels beside the change-sets, as
-content-addressed *objects* (encrypted chunks named by their SHA-256, :mod:`sync.backup`)
+content-addressed *objects* (encrypted chunks named by their hash, :mod:`sync.backup`)
 put straight into the keeper's endpoint (``<node>/backup/objects/``; the province, which
 no one below dials, leaves them in its own mailboxes for the center to collect), and
 only the *manifest*, a small signed list of those objects, is a change-set of kind
@@ -21,15 +21,15 @@ exactly-once apply. The manifest is sent only once every object it needs is at t
 keeper (the sync round uploads what is still staged, resuming where an unreachable
 keeper stopped it), so nothing half-written is ever listed as a backup.
 
-**Incremental.** Each chunk's plaintext SHA-256 is in the previous backup's encrypted
+**Incremental.** Each chunk's plaintext hash is in the previous backup's encrypted
 index: a chunk seen before is not encrypted or shipped again, its object is named in
-the new manifest (with the earlier data key wrapped again). ``--full`` ships everything
-anew under the fresh key.
+the new manifest (with the earlier data key wrapped again), under the hash of the
+backup it builds on (:mod:`sync.backup.hashing`). ``--full`` ships everything anew under
+the fresh key and BLAKE3.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -51,7 +51,7 @@ from schema.channels import outbox
 from schema.engine import reading
 from schema.types import format_utc
 from sync import changeset
-from sync.backup import chunks, envelope, keys
+from sync.backup import chunks, envelope, hashing, keys
 from sync.backup.envelope import DataKey
 from sync.backup.manifest import (
     KIND,
@@ -226,9 +226,12 @@ class _Objects:
         known: dict[str, Chunk],
         sizes: dict[str, int],
         progress: Callable[[int], None] | None,
+        hash_name: str = hashing.CURRENT,
     ) -> None:
         self.staging = staging
         self.key = key
+        self.hash_name = hash_name
+        self.digest = hashing.digester(hash_name)
         self.key_name = key.name
         self.placed = dict(known)
         self.sizes = dict(sizes)
@@ -250,7 +253,7 @@ class _Objects:
 
     def add(self, data: bytes | memoryview, compress: bool = True) -> str:
         """Seal ``data`` unless it is placed already; its hash."""
-        digest = hashlib.sha256(data).digest()
+        digest = self.digest(data)
         sha = digest.hex()
         if (
             sha not in self.placed
@@ -299,7 +302,7 @@ class _Objects:
         self.packing = {}
 
     def _write(self, pack: memoryview) -> str:
-        name = envelope.object_id(pack)
+        name = envelope.object_id(pack, self.hash_name)
         self.batch.write(name, pack, start=True)
         return name
 
@@ -366,12 +369,16 @@ def take_backup(
     digests: bool = False,
     clock: Clock = SYSTEM_CLOCK,
     progress: Callable[[int], None] | None = None,
+    hash_name: str | None = None,
 ) -> Taken:
     """Take a backup: snapshot and journal, sealed and staged, and queue its manifest for
     the keeper. Two at once wait for each other (``backup.lock``); a failure of this
     node's (disk full) leaves nothing queued and nothing half-written behind.
 
     ``digests`` also records each table's digest in the index (``backup drill``).
+    ``hash_name`` names chunks and objects (:mod:`sync.backup.hashing`); by default the
+    previous backup's, or BLAKE3 for one that builds on none. A backup under another
+    hash than the previous one's ships everything anew, like ``full``.
     """
     started = time.perf_counter()
     home = node.home.path
@@ -386,13 +393,16 @@ def take_backup(
         carried: dict[bytes, DataKey] = {}
         known: dict[str, Chunk] = {}
         sizes: dict[str, int] = {}
-        if previous is not None and not full:
-            carried = _previous_keys(previous[1], own)
-            sizes = previous[1].objects
-            for chunk in previous[1].index(carried).chunks():
+        builds_on = None if previous is None or full else previous[1]
+        if hash_name is None:
+            hash_name = hashing.CURRENT if builds_on is None else builds_on.manifest.hash
+        if builds_on is not None and builds_on.manifest.hash == hash_name:
+            carried = _previous_keys(builds_on, own)
+            sizes = builds_on.objects
+            for chunk in builds_on.index(carried).chunks():
                 if chunk.length is None:  # format 1: the chunk is its whole object
                     chunk = replace(chunk, length=object_size(chunk.size))
-                known.setdefault(chunk.sha256, chunk)
+                known.setdefault(chunk.digest, chunk)
         root = home / BACKUPS_DIR
         staging = root / "staging"
         work = root / "work"
@@ -406,7 +416,7 @@ def take_backup(
             raise StorageError(
                 said("cannot_prepare", folder=root, error=exc.strerror or str(exc))
             ) from exc
-        objects = _Objects(staging, key, known, sizes, progress)
+        objects = _Objects(staging, key, known, sizes, progress, hash_name)
         try:
             taken_at = clock.now()
             database, snap, found = _snapshot(node, work, objects, digests)
@@ -453,6 +463,7 @@ def take_backup(
                 size=sum(sizes.values()),
                 restored_from=None,
                 cipher=key.cipher,
+                hash=hash_name,
             )
             with node.engine.begin() as conn:
                 written = enqueue(

@@ -25,7 +25,7 @@ from nodes import backups
 from nodes.capabilities import DRILL_CHECKS
 from nodes.exchange import Exchange, open_transport
 from nodes.labels import said
-from nodes.restore import Fetcher, load_database
+from nodes.restore import Fetcher, load_database, object_hashes
 from schema import snapshot
 from schema.engine import drop_database, ensure_database, open_engine, sqlite_url
 from sync.backup import envelope, keys
@@ -84,7 +84,13 @@ def drill(
         with tempfile.TemporaryDirectory(prefix="fiscalsync-drill-") as scratch:
             work = Path(scratch)
             fetcher = Fetcher(
-                transport, node.spec.code, data_keys, work, progress=None, also=pickup
+                transport,
+                node.spec.code,
+                data_keys,
+                work,
+                progress=None,
+                also=pickup,
+                hashes=object_hashes(read),
             )
             if node.engine.dialect.name == "postgresql":
                 url = node.engine.url.set(

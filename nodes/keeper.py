@@ -4,7 +4,7 @@ own, the province). It never holds a key that decrypts them.
 Its store, for each node, is under its own endpoint, where the node puts its objects
 and, for ``restore``, reads them back::
 
-    mailboxes/<node>/backup/objects/<sha256>     encrypted chunks, named by their hash
+    mailboxes/<node>/backup/objects/<hash>       encrypted chunks, named by their hash
     mailboxes/<node>/backup/manifests/<number>_<id>.fcs   the signed manifests it took
     mailboxes/<node>/backup/crl.pem      the newest revocation list this keeper holds
 
@@ -28,7 +28,6 @@ manifest needs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from schema.engine import reading
 from schema.said import kept as kept_by_key
 from schema.types import parse_utc
 from sync import changeset
+from sync.backup import hashing
 from sync.backup.envelope import BackupDamaged
 from sync.backup.manifest import KIND, ReadManifest, read_manifest
 from sync.changeset import Verified
@@ -74,8 +74,6 @@ __all__ = [
     "store",
     "verify",
 ]
-
-_READ = 1 << 20
 
 
 def store(node: Node, owner: str) -> Path:
@@ -115,12 +113,10 @@ def backed_up_here(node: Node) -> list[str]:
     ]
 
 
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def _hash_file(path: Path, hash_name: str) -> str:
+    """The hex hash of a file under ``hash_name``, the one its manifest names."""
     with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(_READ), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashing.file_hexdigest(hash_name, stream)
 
 
 def _manifest_name(number: int, ident: str) -> str:
@@ -162,7 +158,7 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
         except FileNotFoundError:
             (lost if name in earlier else missing).append(name)
             continue
-        if held != size or (name not in earlier and _hash_file(path) != name):
+        if held != size or (name not in earlier and _hash_file(path, manifest.hash) != name):
             path.unlink(missing_ok=True)
             missing.append(name)
     if lost:
@@ -343,7 +339,7 @@ def _check_one(
             continue
         if read_data and name not in hashed:
             hashed.add(name)
-            if _hash_file(target) != name:
+            if _hash_file(target, read.manifest.hash) != name:
                 problems.append(said("object_damaged", name=name[:16]))
             checked.read += 1
             if progress is not None:

@@ -59,7 +59,7 @@ from schema.deferred import deferred, flushing_deferred
 from schema.engine import drop_database, ensure_database, open_engine, parse_url, sqlite_url
 from schema.types import parse_utc
 from sync import certificates, changeset
-from sync.backup import envelope
+from sync.backup import envelope, hashing
 from sync.backup import keys as backup_keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import KIND, Index, Part, ReadManifest, read_manifest
@@ -80,7 +80,15 @@ from sync.trust import TrustStore
 
 log = logging.getLogger("fiscalsync.restore")
 
-__all__ = ["Fetcher", "Restored", "choose", "fetch_manifests", "load_database", "restore"]
+__all__ = [
+    "Fetcher",
+    "Restored",
+    "choose",
+    "fetch_manifests",
+    "load_database",
+    "object_hashes",
+    "restore",
+]
 
 LARGEST_CRL = 16 << 20
 """No revocation list offered by a keeper is read past this size."""
@@ -195,8 +203,11 @@ class Fetcher:
         progress: Callable[[int], None] | None,
         *,
         also: tuple[Transport, str] | None = None,
+        hashes: dict[str, str] | None = None,
     ) -> None:
         self.transport = transport
+        self.hashes = hashes or {}
+        """Object name → the hash that names it (:func:`object_hashes`); SHA-256 if none."""
         self.folder = store_folder(owner, OBJECTS)
         self.also = also
         self.keys = keys
@@ -229,7 +240,7 @@ class Fetcher:
 
     def _check_name(self, name: str, data: bytes) -> None:
         if name not in self.named:
-            if envelope.object_id(data) != name:
+            if envelope.object_id(data, self.hashes.get(name, hashing.SHA256)) != name:
                 raise BackupDamaged(said("object_hash_not_name", name=name[:16]))
             self.named.add(name)
 
@@ -264,7 +275,7 @@ class Fetcher:
             if not bound:
                 self._check_name(chunk.object, data)
             plain = envelope.open_chunk(
-                self.keys, sealed, chunk.object, bytes.fromhex(chunk.sha256), chunk.size
+                self.keys, sealed, chunk.object, bytes.fromhex(chunk.digest), chunk.size
             )
             if bound and chunk.object in self.opened:
                 self.opened[chunk.object][chunk.offset] = len(sealed)
@@ -273,6 +284,14 @@ class Fetcher:
             if self.progress is not None:
                 self.progress(len(plain))
             yield plain
+
+
+def object_hashes(*manifests: ReadManifest | None) -> dict[str, str]:
+    """Object name → the hash its manifest names it by, for the objects of ``manifests``
+    (a restore may read a later manifest's journal, under another hash)."""
+    return {
+        name: read.manifest.hash for read in manifests if read is not None for name in read.objects
+    }
 
 
 def _root(kit: backup_keys.RecoveryKit, ca_cert: Path | None) -> bytes:
@@ -408,7 +427,9 @@ def restore(
             url = _target_url(manifest.backend, index.database_form, db_url, staging)
             if on_total is not None:
                 on_total(sum(p.size for p in (*index.database, *index.files, *extra)))
-            fetcher = Fetcher(transport, code, keys, work, progress)
+            fetcher = Fetcher(
+                transport, code, keys, work, progress, hashes=object_hashes(chosen, later)
+            )
             staging.mkdir(parents=True)
             # Nothing in the new home counts before its rename: flushed once, whole.
             with flushing_deferred(staging):
@@ -493,7 +514,8 @@ def _zone_of(
         return LOCAL_TIME
     folder = work / "settings"
     folder.mkdir(exist_ok=True)
-    _write_part(folder, part, Fetcher(transport, code, keys, work, None))
+    fetcher = Fetcher(transport, code, keys, work, None, hashes=object_hashes(manifest))
+    _write_part(folder, part, fetcher)
     try:
         name = tomllib.loads((folder / SETTINGS_FILE).read_text("utf-8"))["node"]["time_zone"]
         return ZoneInfo(name)

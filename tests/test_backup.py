@@ -30,7 +30,7 @@ from nodes.fiscal.reconcile.records import stale
 from nodes.keeper import kept
 from nodes.network import Network, sync_network
 from nodes.rejoin_request import FENCE_REQUESTS, heads
-from nodes.restore import Fetcher, restore
+from nodes.restore import Fetcher, object_hashes, restore
 from schema.backups import backup_catalogue, rejoin_fence, rejoin_peer
 from schema.channels import outbox, quarantine
 from schema.engine import drop_database
@@ -655,7 +655,8 @@ def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) ->
         moved = Part("node.db", [replace(every[0], offset=size - 10)])
         try:
             with tempfile.TemporaryDirectory() as work:
-                fetcher = Fetcher(way[0], "410102", data_keys, Path(work), None)
+                hashes = object_hashes(read)
+                fetcher = Fetcher(way[0], "410102", data_keys, Path(work), None, hashes=hashes)
                 assert b"".join(fetcher.chunks(Part("node.db", every[:3])))
                 with pytest.raises(BackupDamaged, match="shorter than the index says"):
                     list(fetcher.chunks(moved))

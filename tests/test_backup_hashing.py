@@ -1,0 +1,105 @@
+"""The hash that names a backup's chunks and objects: BLAKE3 for a backup that builds on
+none, SHA-256 for every backup taken before, which still verifies and restores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from test_backup import CENTER, amounts, books, bring_back, issue, lose, settle
+
+from cli import cli
+from nodes import Node
+from nodes.backups import last_manifest, take_backup
+from nodes.network import Network
+from sync.backup import hashing
+from sync.backup.envelope import BackupDamaged
+
+
+def _verify(network: Network, code: str) -> Any:
+    """``backup verify --read-data`` at the center for ``code``'s backups."""
+    home = str(network.path / CENTER)
+    command = ["--home", home, "backup", "verify", "--read-data", "--node", code, "--lang", "en"]
+    return CliRunner().invoke(cli, command)
+
+
+def _hash_of_last(network: Network, code: str) -> tuple[str, dict[str, Any]]:
+    """The hash the latest manifest of ``code`` names, and its first operation."""
+    with Node.open(network.path / code) as node:
+        found = last_manifest(node)
+        assert found is not None
+        return found[1].manifest.hash, found[1].manifest.as_operation()
+
+
+def _objects(network: Network, code: str) -> Path:
+    return network.path / CENTER / "mailboxes" / code / "backup" / "objects"
+
+
+def test_a_sha256_backup_verifies_restores_and_chains_until_a_full_one_takes_blake3(
+    province: Network,
+) -> None:
+    """A backup named by SHA-256 (every backup before BLAKE3) is verified by its bytes at
+    the center and restores; the backup after it keeps SHA-256 and reuses its packs;
+    a full one takes BLAKE3, and that verifies and restores too."""
+    first = issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    with Node.open(province.path / "410000") as node:
+        assert take_backup(node, hash_name=hashing.SHA256).number == 1
+    name, operation = _hash_of_last(province, "410000")
+    assert name == hashing.SHA256 and "hash" not in operation  # written as it always was
+    issue(province, "410000", "410100", 5_00, "豫财预〔2026〕2号")
+    with Node.open(province.path / "410000") as node:
+        second = take_backup(node)
+    assert second.number == 2 and second.objects > second.new_objects  # the old packs, kept
+    assert _hash_of_last(province, "410000")[0] == hashing.SHA256
+    settle(province)
+    result = _verify(province, "410000")
+    assert result.exit_code == 0, result.output + result.stderr
+    before = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == 2
+    settle(province)
+    assert books(province, "410000") == before
+    with Node.open(province.path / "410000") as node:
+        full = take_backup(node, full=True)
+    name, operation = _hash_of_last(province, "410000")
+    assert name == hashing.BLAKE3 and operation["hash"] == "blake3"
+    assert full.new_objects == full.objects  # nothing named by SHA-256 is reused
+    settle(province)
+    result = _verify(province, "410000")
+    assert result.exit_code == 0, result.output + result.stderr
+    before = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == full.number
+    settle(province)
+    assert books(province, "410000") == before
+    assert first in amounts(province, "410000", "issued")
+
+
+@pytest.mark.parametrize("where", ["header", "middle", "end"])
+def test_a_tampered_blake3_object_is_refused_by_verify_and_by_restore(
+    province: Network, where: str
+) -> None:
+    """One byte flipped in an object of a BLAKE3 backup: the center, which holds no key,
+    finds it damaged by its name, and a restore refuses it."""
+    issue(province, "410000", "410100", 300_00, "豫财预〔2026〕1号")
+    settle(province)
+    with Node.open(province.path / "410000") as node:
+        take_backup(node)
+    assert _hash_of_last(province, "410000")[0] == hashing.BLAKE3
+    settle(province)
+    result = _verify(province, "410000")
+    assert result.exit_code == 0, result.output + result.stderr
+    target = max(_objects(province, "410000").iterdir(), key=lambda p: p.stat().st_size)
+    data = bytearray(target.read_bytes())
+    at = {"header": 20, "middle": len(data) // 2, "end": len(data) - 1}[where]
+    data[at] ^= 0x01
+    target.write_bytes(bytes(data))
+    result = _verify(province, "410000")
+    assert result.exit_code == 11, result.output + result.stderr
+    assert f"object {target.name[:16]}… does not hash to its name" in result.output, result.output
+    url = lose(province, "410000")
+    with pytest.raises(BackupDamaged):
+        bring_back(province, "410000", url)
