@@ -101,6 +101,7 @@ LIBRARY_HOMES = {
     },
     "fastcdc": {"sync/backup/chunks.py"},
     "zstandard": {"sync/backup/compression.py"},
+    "blake3": {"sync/backup/hashing.py"},
     "gmalglib": {"sync/sm2.py"},
     "starlette": {"nodes/web.py"},
     "uvicorn": {"nodes/web.py"},
