@@ -103,3 +103,18 @@ def test_a_tampered_blake3_object_is_refused_by_verify_and_by_restore(
     url = lose(province, "410000")
     with pytest.raises(BackupDamaged):
         bring_back(province, "410000", url)
+
+
+def test_a_manifest_names_its_hash_and_one_it_does_not_know_is_malformed() -> None:
+    """SHA-256 is written as before (no ``hash``), BLAKE3 by name; a hash this code does
+    not know is a malformed manifest, not a guess."""
+    from sync.backup.manifest import Manifest
+
+    heads: dict[str, dict[str, list[Any]]] = {"in": {}, "out": {}}
+    sha = Manifest("410102", 1, "", "2026-11-20T01:00:00Z", "0001", "sqlite", heads, {}, 1, 0, 0)
+    assert "hash" not in sha.as_operation()
+    assert Manifest.from_operation(sha.as_operation(), "x").hash == hashing.SHA256
+    blake = Manifest(**{**sha.__dict__, "hash": hashing.BLAKE3})
+    assert Manifest.from_operation(blake.as_operation(), "x") == blake
+    with pytest.raises(BackupDamaged, match="hash 'md5'"):
+        Manifest.from_operation({**blake.as_operation(), "hash": "md5"}, "x")
