@@ -115,7 +115,8 @@ def submit(
     spool = node.spool
     with writing(node) as conn:
         row = latest_own(conn, me, period)
-        if row is None:
+        generated = row is None  # its lines checked as they were made, just now
+        if generated:
             generate_in(conn, node, period, actor, clock)
             row = latest_own(conn, me, period)
         if row.state != "draft":
@@ -129,7 +130,8 @@ def submit(
                 hint=said("report_already_submitted_hint", period=period),
             )
         lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
-        check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
+        if not generated:  # a draft of an earlier command: checked again before it goes
+            check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
         operations = _operations(row, lines)
         written = [
             enqueue(conn, spool, signer, code, "report", operations, clock) for code in recipients
