@@ -8,6 +8,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reports.generating import generate_in, latest_own, refuse_center, writing
@@ -117,8 +118,8 @@ def submit(
         row = latest_own(conn, me, period)
         generated = row is None  # its lines checked as they were made, just now
         if generated:
-            generate_in(conn, node, period, actor, clock)
-            row = latest_own(conn, me, period)
+            made = generate_in(conn, node, period, actor, clock, latest=row)
+            row = conn.execute(sa.select(report).where(report.c.id == made)).one()
         if row.state != "draft":
             raise InputError(
                 said(
