@@ -35,8 +35,8 @@ from nodes.fiscal.reports.lines import of_amounts
 from nodes.network import Network, database_url_for, sync_network
 from nodes.settings import Settings, load_settings, render_settings
 from schema.channels import changeset_log, outbox
-from schema.tables import report, report_line
 from schema.engine import drop_database
+from schema.tables import report, report_line
 from schema.types import parse_yuan
 from sync.channel import enqueue, latest_stamp
 from sync.clock import SYSTEM_CLOCK, Clock, FixedClock
