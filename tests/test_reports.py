@@ -36,6 +36,7 @@ from nodes.network import Network, database_url_for, sync_network
 from nodes.settings import Settings, load_settings, render_settings
 from schema.channels import changeset_log, outbox
 from schema.engine import drop_database
+from schema.tables import report, report_line
 from schema.types import parse_yuan
 from sync.channel import enqueue, latest_stamp
 from sync.clock import SYSTEM_CLOCK, Clock, FixedClock
@@ -519,6 +520,39 @@ def test_the_receiver_refuses_inconsistent_foreign_and_stale_reports(province: N
             .all()
         )
     assert receipts == ["rejected"] * 3
+
+
+def test_a_draft_changed_since_it_was_generated_is_refused_at_submit(
+    province: Network,
+) -> None:
+    # submit checks the lines of a draft an earlier command made (what it generates
+    # itself was checked as it was made): one changed in the database since is refused
+    with at(province, "410102") as node:
+        reports.generate(node, "2026-09-D2", actor=ACTOR)
+        outbox_before = len(node.outbox())
+        with node.engine.begin() as conn:
+            (draft,) = conn.execute(
+                sa.select(report.c.id).where(
+                    report.c.node_code == "410102", report.c.period == "2026-09-D2"
+                )
+            ).scalars()
+            changed = conn.execute(
+                report_line.update()
+                .where(
+                    report_line.c.report_id == draft,
+                    report_line.c.level == 1,
+                    report_line.c.section == "expenditure",
+                )
+                .values(ytd_fen=report_line.c.ytd_fen + 1)
+            ).rowcount
+        assert changed == 1
+        with pytest.raises(InputError, match="is not the sum of the lines under it"):
+            reports.submit(node, "2026-09-D2", actor=ACTOR)
+        assert [v.state for v in reports.versions(node, "2026-09-D2")] == ["draft"]
+        assert len(node.outbox()) == outbox_before
+        reports.generate(node, "2026-09-D2", actor=ACTOR)  # made again: it goes
+        sent = reports.submit(node, "2026-09-D2", actor=ACTOR)
+    assert sent.version == 1 and len(sent.changesets) == 2
 
 
 def test_regenerating_a_draft_replaces_it(province: Network) -> None:

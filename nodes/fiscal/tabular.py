@@ -146,10 +146,15 @@ class Table:
     def __iter__(self) -> Iterator[Row]:
         if self._header_number == 0:  # an empty file
             return
-        keys, found = self._keys, self._found
+        at = [(key, self._found.get(key)) for key in self._keys]
+        widest = max((index for _, index in at if index is not None), default=-1)
         for number, cells in _lines(self.path, self._encoding):
             if number > self._header_number and any(cells):
-                yield Row(number, {key: _cell_at(cells, found.get(key)) for key in keys})
+                if len(cells) > widest:  # every column found is there
+                    values = {key: "" if index is None else cells[index] for key, index in at}
+                else:
+                    values = {key: _cell_at(cells, index) for key, index in at}
+                yield Row(number, values)
 
 
 def open_table(

@@ -96,8 +96,9 @@ class Allocation:
 
 
 def _where(line: Allocation, number: int) -> str:
-    """How a refusal names the line of that number (counted from 1): its label, if any."""
-    return line.label or said("rows_line", number=number)
+    """How a refusal names the line of that number (counted from 1): its label, if any
+    (a line read back from the spill keeps it as spilled: taken back only when named)."""
+    return unspilled(line.label) or said("rows_line", number=number)
 
 
 class _Rules:
@@ -385,8 +386,9 @@ class _Spill(Spill):
     recipient."""
 
     def lines(self) -> Iterator[Allocation]:
+        """The lines as spilled, each label as :func:`spilled` kept it (:func:`_where`
+        takes it back for the few lines a refusal names)."""
         for fields in self.read(_LINES):
-            fields[11] = unspilled(fields[11])
             yield Allocation(*fields)
 
 

@@ -184,26 +184,32 @@ _HELD = (
 
 
 def _holding(r: Any, issued: bool, less: dict[str, int]) -> Holding:
+    # by position (the order of _HELD, then the sums): a row's attributes by name cost
+    # more than the rest of the holding
+    (ident, year, issuer, recipient, doc_no, title, func_code, econ_code, fund_code,
+     transfer_type, parent_id, direct, upper_doc_no, indicator_kind, fund_source,
+     budget_level, amount, *acknowledged) = r  # fmt: skip
+    amount = int(amount)
     return Holding(
-        id=r.id,
-        year=r.year,
-        issuer=r.issuer,
-        recipient=r.recipient,
-        doc_no=r.doc_no,
-        title=r.title,
-        func_code=r.func_code,
-        econ_code=r.econ_code,
-        fund_code=r.fund_code,
-        transfer_type=r.transfer_type,
-        parent_id=r.parent_id,
-        amount_fen=int(r.amount),
-        acknowledged_fen=int(r.acknowledged if issued else r.amount),
-        available_fen=int(r.amount) - (0 if issued else less.get(r.id, 0)),
-        direct=bool(r.direct),
-        upper_doc_no=r.upper_doc_no,
-        indicator_kind=r.indicator_kind,
-        fund_source=r.fund_source,
-        budget_level=r.budget_level,
+        ident,
+        year,
+        issuer,
+        recipient,
+        doc_no,
+        title,
+        func_code,
+        econ_code,
+        fund_code,
+        transfer_type,
+        parent_id,
+        amount,
+        int(acknowledged[0]) if issued else amount,
+        amount - (0 if issued else less.get(ident, 0)),
+        bool(direct),
+        upper_doc_no,
+        indicator_kind,
+        fund_source,
+        budget_level,
     )
 
 

@@ -174,8 +174,21 @@ def placed(where: Where) -> str:
     return where if isinstance(where, str) else where()
 
 
-def generate_in(conn: Connection, node: Node, period: Period, actor: str, clock: Clock) -> int:
-    """Generate this node's report in the caller's transaction; return its row id."""
+_UNREAD = object()
+
+
+def generate_in(
+    conn: Connection,
+    node: Node,
+    period: Period,
+    actor: str,
+    clock: Clock,
+    *,
+    latest: Any = _UNREAD,
+) -> int:
+    """Generate this node's report in the caller's transaction; return its row id.
+    ``latest`` is the row :func:`latest_own` gave the caller in this transaction (the
+    period's versions locked since), when it has it."""
     me = node.spec.code
     if period.start > local_today(clock):
         raise InputError(
@@ -188,7 +201,8 @@ def generate_in(conn: Connection, node: Node, period: Period, actor: str, clock:
         "generated_at": clock.now(),
         "generated_by": actor,
     }
-    latest = latest_own(conn, me, period)
+    if latest is _UNREAD:
+        latest = latest_own(conn, me, period)
     if latest is not None and latest.state == "draft":
         conn.execute(report_line.delete().where(report_line.c.report_id == latest.id))
         conn.execute(report.update().where(report.c.id == latest.id).values(**values))

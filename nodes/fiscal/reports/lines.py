@@ -111,9 +111,16 @@ def zero() -> list[int]:
 
 
 def add_amounts(into: dict[Any, list[int]], key: Any, amounts: Iterable[int]) -> None:
-    total = into.setdefault(key, zero())
-    for i, amount in enumerate(amounts):
-        total[i] += amount
+    total = into.get(key)
+    if total is None:
+        into[key] = list(amounts)
+        return
+    budget, period, month, ytd, last_year = amounts
+    total[0] += budget
+    total[1] += period
+    total[2] += month
+    total[3] += ytd
+    total[4] += last_year
 
 
 def _sums(leaves: Mapping[tuple[str, str], Sequence[int]]) -> dict[_Key, tuple[int, ...]]:
@@ -126,12 +133,17 @@ def _sums(leaves: Mapping[tuple[str, str], Sequence[int]]) -> dict[_Key, tuple[i
             if len(code) > digits:
                 sums.setdefault((section, level, code[:digits]), zero())
     for (section, code), amounts in leaves.items():
-        values = list(amounts)
-        add_amounts(sums, (section, TOTAL, ""), values)
+        budget, period, month, ytd, last_year = amounts
+        into = [sums[(section, TOTAL, "")]]
         for level, digits in SUBTOTAL_DIGITS.items():
-            key = (section, level, code[:digits])
-            if len(code) >= digits and key in sums:
-                add_amounts(sums, key, values)
+            if len(code) >= digits and (found := sums.get((section, level, code[:digits]))):
+                into.append(found)
+        for total in into:
+            total[0] += budget
+            total[1] += period
+            total[2] += month
+            total[3] += ytd
+            total[4] += last_year
     return {key: tuple(a) for key, a in sums.items()}
 
 

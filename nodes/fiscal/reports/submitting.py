@@ -8,6 +8,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reports.generating import generate_in, latest_own, refuse_center, writing
@@ -115,9 +116,10 @@ def submit(
     spool = node.spool
     with writing(node) as conn:
         row = latest_own(conn, me, period)
-        if row is None:
-            generate_in(conn, node, period, actor, clock)
-            row = latest_own(conn, me, period)
+        generated = row is None  # its lines checked as they were made, just now
+        if generated:
+            made = generate_in(conn, node, period, actor, clock, latest=row)
+            row = conn.execute(sa.select(report).where(report.c.id == made)).one()
         if row.state != "draft":
             raise InputError(
                 said(
@@ -129,7 +131,8 @@ def submit(
                 hint=said("report_already_submitted_hint", period=period),
             )
         lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
-        check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
+        if not generated:  # a draft of an earlier command: checked again before it goes
+            check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
         operations = _operations(row, lines)
         written = [
             enqueue(conn, spool, signer, code, "report", operations, clock) for code in recipients
