@@ -73,6 +73,94 @@ def codes_import(
     click.echo(labels(lang)["m.codes_imported"].format(items=items, sent=sent))
 
 
+@codes.command("list")
+@click.option(
+    "--codeset",
+    default="func",
+    show_default=True,
+    help="func, econ, fund, transfer, revenue or region.",
+)
+@click.option("--year", type=int, help="Only this year.")
+@click.option(
+    "--changes",
+    "show_changes",
+    is_flag=True,
+    help="The codes of the year before that changed in --year (科目变动对照), every code set.",
+)
+@_output_option
+@_lang_option
+@click.pass_context
+def codes_list(
+    ctx: click.Context,
+    codeset: str,
+    year: int | None,
+    show_changes: bool,
+    fmt: str,
+    output: Path | None,
+    lang: str,
+) -> None:
+    """List the codes known here (national code sets and the province's extensions).
+
+    With --changes, the codes that changed from the year before into --year, each with
+    its old and new name: what a carry-over (结转) into that year does to them.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 codes list --codeset func --year 2026
+      fiscalsync --home /srv/fiscalsync/410102 codes list --year 2027 --changes
+    """
+    if show_changes:
+        _code_changes(ctx, year, fmt, output, lang)
+        return
+    with Node.open(_home(ctx)) as node:
+        found = code_items(node, codeset, year)
+    words = labels(lang)
+    columns = [
+        tabular.Column("year", "year", "int"),
+        tabular.Column("code", "code (编码)"),
+        tabular.Column("name", "name (名称)"),
+        tabular.Column("parent", "parent"),
+        tabular.Column("tier", "tier (层次)", "int"),
+        tabular.Column("extension", "extension (扩展)"),
+    ]
+    if _for_people(fmt):
+        columns = [tabular.Column(c.key, words[f"k.{c.key}"], c.kind) for c in columns]
+    extension = words["k.is_extension"] if _for_people(fmt) else "扩展"
+    rows = [
+        [i.year, "  " * (i.level - 1) + i.code if fmt == "table" else i.code, i.name,
+         i.parent or "", i.level, extension if i.extension else ""]
+        for i in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty=words["k.empty"])
+
+
+def _code_changes(
+    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
+) -> None:
+    """``codes list --changes``: each changed code with its old and new name."""
+    with Node.open(_home(ctx)) as node:
+        found = changed_codes(node, year)
+    words = labels(lang)
+    keys = ("year", "codeset", "old", "old_name", "new", "new_name", "extension")
+    columns = [tabular.Column(k, k, "int" if k == "year" else "text") for k in keys]
+    if _for_people(fmt):
+        columns = [
+            tabular.Column(
+                c.key,
+                words[f"k.{c.key}" if c.key in ("year", "extension") else f"g.{c.key}"],
+                c.kind,
+            )
+            for c in columns
+        ]
+    extension = words["k.is_extension"] if _for_people(fmt) else "扩展"
+    rows = [
+        [c.year, say(words, "codeset", c.codeset) if _for_people(fmt) else c.codeset, c.old,
+         c.old_name, c.new, c.new_name, extension if c.extension else ""]
+        for c in found
+    ]  # fmt: skip
+    _emit(columns, rows, fmt, output, title="code changes", empty=words["g.empty"])
+
+
 @click.group("ledger", cls=_Group)
 def ledger_group() -> None:
     """Expenditure payments and revenue receipts at this node (the source of reports).
@@ -172,6 +260,65 @@ def ledger_import(ctx: click.Context, file: Path, lang: str) -> None:
     )
 
 
+@ledger_group.command("list")
+@click.option("--from", "start", help="From this date, e.g. 2026-10-01.")
+@click.option("--to", "end", help="Up to this date, included.")
+@click.option("--appropriation", "appropriation_id", help="Only what was spent against it.")
+@_output_option
+@_lang_option
+@click.pass_context
+def ledger_list(
+    ctx: click.Context,
+    start: str | None,
+    end: str | None,
+    appropriation_id: str | None,
+    fmt: str,
+    output: Path | None,
+    lang: str,
+) -> None:
+    """List the payments and receipts recorded here, by date.
+
+    \b
+    Example:
+      fiscalsync --home /srv/fiscalsync/410102 ledger list --from 2026-10-01 --to 2026-10-31
+    """
+    days = []
+    for option, text in (("--from", start), ("--to", end)):
+        try:
+            days.append(date.fromisoformat(text) if text else None)
+        except ValueError as exc:
+            raise InputError(
+                said("option_date_bad", option=option, text=text), hint=said("date_bad_hint")
+            ) from exc
+    columns = [
+        tabular.Column("date", "date (日期)"),
+        tabular.Column("direction", "收支"),
+        tabular.Column("code", "code (科目)"),
+        tabular.Column("econ", "econ"),
+        tabular.Column("amount", "amount (元)", "money"),
+        tabular.Column("appropriation", "appropriation (指标)"),
+        tabular.Column("memo", "memo (摘要)"),
+        tabular.Column("by", "by"),
+    ]
+    words = labels(lang)
+    if _for_people(fmt):
+        columns = [tabular.Column(c.key, words[f"l.{c.key}"], c.kind) for c in columns]
+        direction = {d: say(words, "direction", d) for d in ("expenditure", "revenue")}
+    else:
+        direction = {"expenditure": "支出", "revenue": "收入"}
+    with Node.open(_home(ctx)) as node:
+
+        def rows() -> Iterator[list[Any]]:
+            found = ledger.iter_entries(
+                node, start=days[0], end=days[1], appropriation_id=appropriation_id
+            )
+            for e in found:
+                yield [e.entry_date.isoformat(), direction[e.direction], e.code, e.econ or "",
+                       e.amount_fen, e.appropriation_id or "", e.memo, e.recorded_by]  # fmt: skip
+
+        _emit(columns, rows, fmt, output, title="ledger", empty=words["l.empty"])
+
+
 @click.group("budget", cls=_Group)
 def budget_group() -> None:
     """This node's own budget (本级预算): revenue and expenditure budget lines by code.
@@ -240,153 +387,6 @@ def budget_list(ctx: click.Context, year: int, fmt: str, output: Path | None, la
     rows = [[words[b.section], b.code, b.amount_fen, b.source] for b in found]
     empty = f"{year}年没有本级预算。" if lang == "zh" else f"No budget lines for {year}."
     _emit(columns, rows, fmt, output, title=f"budget {year}", empty=empty)
-
-
-@codes.command("list")
-@click.option(
-    "--codeset",
-    default="func",
-    show_default=True,
-    help="func, econ, fund, transfer, revenue or region.",
-)
-@click.option("--year", type=int, help="Only this year.")
-@click.option(
-    "--changes",
-    "show_changes",
-    is_flag=True,
-    help="The codes of the year before that changed in --year (科目变动对照), every code set.",
-)
-@_output_option
-@_lang_option
-@click.pass_context
-def codes_list(
-    ctx: click.Context,
-    codeset: str,
-    year: int | None,
-    show_changes: bool,
-    fmt: str,
-    output: Path | None,
-    lang: str,
-) -> None:
-    """List the codes known here (national code sets and the province's extensions).
-
-    With --changes, the codes that changed from the year before into --year, each with
-    its old and new name: what a carry-over (结转) into that year does to them.
-
-    \b
-    Example:
-      fiscalsync --home /srv/fiscalsync/410102 codes list --codeset func --year 2026
-      fiscalsync --home /srv/fiscalsync/410102 codes list --year 2027 --changes
-    """
-    if show_changes:
-        _code_changes(ctx, year, fmt, output, lang)
-        return
-    with Node.open(_home(ctx)) as node:
-        found = code_items(node, codeset, year)
-    words = labels(lang)
-    columns = [
-        tabular.Column("year", "year", "int"),
-        tabular.Column("code", "code (编码)"),
-        tabular.Column("name", "name (名称)"),
-        tabular.Column("parent", "parent"),
-        tabular.Column("tier", "tier (层次)", "int"),
-        tabular.Column("extension", "extension (扩展)"),
-    ]
-    if _for_people(fmt):
-        columns = [tabular.Column(c.key, words[f"k.{c.key}"], c.kind) for c in columns]
-    extension = words["k.is_extension"] if _for_people(fmt) else "扩展"
-    rows = [
-        [i.year, "  " * (i.level - 1) + i.code if fmt == "table" else i.code, i.name,
-         i.parent or "", i.level, extension if i.extension else ""]
-        for i in found
-    ]  # fmt: skip
-    _emit(columns, rows, fmt, output, title=f"codes {codeset}", empty=words["k.empty"])
-
-
-def _code_changes(
-    ctx: click.Context, year: int | None, fmt: str, output: Path | None, lang: str
-) -> None:
-    """``codes list --changes``: each changed code with its old and new name."""
-    with Node.open(_home(ctx)) as node:
-        found = changed_codes(node, year)
-    words = labels(lang)
-    keys = ("year", "codeset", "old", "old_name", "new", "new_name", "extension")
-    columns = [tabular.Column(k, k, "int" if k == "year" else "text") for k in keys]
-    if _for_people(fmt):
-        columns = [
-            tabular.Column(
-                c.key,
-                words[f"k.{c.key}" if c.key in ("year", "extension") else f"g.{c.key}"],
-                c.kind,
-            )
-            for c in columns
-        ]
-    extension = words["k.is_extension"] if _for_people(fmt) else "扩展"
-    rows = [
-        [c.year, say(words, "codeset", c.codeset) if _for_people(fmt) else c.codeset, c.old,
-         c.old_name, c.new, c.new_name, extension if c.extension else ""]
-        for c in found
-    ]  # fmt: skip
-    _emit(columns, rows, fmt, output, title="code changes", empty=words["g.empty"])
-
-
-@ledger_group.command("list")
-@click.option("--from", "start", help="From this date, e.g. 2026-10-01.")
-@click.option("--to", "end", help="Up to this date, included.")
-@click.option("--appropriation", "appropriation_id", help="Only what was spent against it.")
-@_output_option
-@_lang_option
-@click.pass_context
-def ledger_list(
-    ctx: click.Context,
-    start: str | None,
-    end: str | None,
-    appropriation_id: str | None,
-    fmt: str,
-    output: Path | None,
-    lang: str,
-) -> None:
-    """List the payments and receipts recorded here, by date.
-
-    \b
-    Example:
-      fiscalsync --home /srv/fiscalsync/410102 ledger list --from 2026-10-01 --to 2026-10-31
-    """
-    days = []
-    for option, text in (("--from", start), ("--to", end)):
-        try:
-            days.append(date.fromisoformat(text) if text else None)
-        except ValueError as exc:
-            raise InputError(
-                said("option_date_bad", option=option, text=text), hint=said("date_bad_hint")
-            ) from exc
-    columns = [
-        tabular.Column("date", "date (日期)"),
-        tabular.Column("direction", "收支"),
-        tabular.Column("code", "code (科目)"),
-        tabular.Column("econ", "econ"),
-        tabular.Column("amount", "amount (元)", "money"),
-        tabular.Column("appropriation", "appropriation (指标)"),
-        tabular.Column("memo", "memo (摘要)"),
-        tabular.Column("by", "by"),
-    ]
-    words = labels(lang)
-    if _for_people(fmt):
-        columns = [tabular.Column(c.key, words[f"l.{c.key}"], c.kind) for c in columns]
-        direction = {d: say(words, "direction", d) for d in ("expenditure", "revenue")}
-    else:
-        direction = {"expenditure": "支出", "revenue": "收入"}
-    with Node.open(_home(ctx)) as node:
-
-        def rows() -> Iterator[list[Any]]:
-            found = ledger.iter_entries(
-                node, start=days[0], end=days[1], appropriation_id=appropriation_id
-            )
-            for e in found:
-                yield [e.entry_date.isoformat(), direction[e.direction], e.code, e.econ or "",
-                       e.amount_fen, e.appropriation_id or "", e.memo, e.recorded_by]  # fmt: skip
-
-        _emit(columns, rows, fmt, output, title="ledger", empty=words["l.empty"])
 
 
 @click.group("year", cls=_Group)

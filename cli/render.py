@@ -13,8 +13,7 @@ import click
 
 from cli.app import _in_language
 from nodes.fiscal import tabular
-from nodes.labels import said, say
-from nodes.topology import NodeSpec
+from nodes.labels import said
 
 LARGE_TRANSFER = 512 * 1024
 """Downloads at least this large show a progress bar."""
@@ -23,10 +22,6 @@ LARGE_TRANSFER = 512 * 1024
 def _pad(text: str, width: int) -> str:
     """Left-align text in a terminal column; CJK characters take two cells."""
     return text + " " * max(width - tabular.display_width(text), 1)
-
-
-def _describe(spec: NodeSpec | None, words: dict[str, str]) -> str:
-    return f"{spec.code} {spec.name} ({say(words, 'role', spec.role)})" if spec else "-"
 
 
 def _local(moment: datetime, zone: tzinfo) -> str:

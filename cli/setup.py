@@ -12,11 +12,12 @@ from pathlib import Path
 import click
 
 from cli.app import _Command, _Group, _home, _in_language, _lang_option, _writing
-from cli.render import _bar, _describe, _local, _pad
+from cli.render import _bar, _local, _pad
 from nodes import Node, init_node, joining, keys, load_topology, sftp_accounts
 from nodes.check import check_home
 from nodes.fiscal import tabular
 from nodes.labels import labels, said, say, shown
+from nodes.topology import NodeSpec
 from schema.migrate import is_known_revision
 from sync.errors import Inconsistent
 from sync.signing import DEFAULT_SUITE, registered_suites
@@ -174,6 +175,10 @@ def status(ctx: click.Context, as_json: bool, lang: str) -> None:
     for alert in report.alerts:
         kind = _pad(say(words, "alert", alert.kind), 12)
         click.echo(f"  {kind}{shown(alert.subject, words)}: {shown(alert.detail, words)}")
+
+
+def _describe(spec: NodeSpec | None, words: dict[str, str]) -> str:
+    return f"{spec.code} {spec.name} ({say(words, 'role', spec.role)})" if spec else "-"
 
 
 def _trust_rows(
