@@ -1,5 +1,5 @@
-"""``fiscalsync demo``: a province, a city and a county, allocating and reporting, in one
-command."""
+"""``fiscalsync demo``: the demo province built on one machine, and a month of its work
+run through signed change-sets."""
 
 from __future__ import annotations
 
