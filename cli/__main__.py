@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``fiscalsync`` command."""
+
+from cli import main
+
+main()
