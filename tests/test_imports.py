@@ -160,3 +160,24 @@ def test_public_surface_is_declared(package: str) -> None:
     assert exported, f"{package} has no __all__"
     for name in exported:
         assert hasattr(module, name), f"{package}.__all__ names missing {name}"
+
+
+def test_every_folder_of_code_ships_in_the_package() -> None:
+    """A folder of product code without ``__init__.py`` is left out of a built wheel (the
+    build finds packages by it, ``pyproject.toml``): an installed fiscalsync would then
+    fail to import it, while a checkout runs."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        include = tomllib.load(handle)["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(find_packages(where=ROOT, include=include))
+    folders = {
+        path.parent.relative_to(ROOT).as_posix().replace("/", ".")
+        for package in OURS
+        for path in (ROOT / package).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert folders <= found, f"not built into the package: {sorted(folders - found)}"
+    assert set(OURS) <= found
