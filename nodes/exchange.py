@@ -552,7 +552,7 @@ class Exchange:
                 summary.count(result.outcome)
                 if header.kind == membership.KIND:
                     self._follow_topology()
-                if result.tell and result.refusal is not None:
+                if result.refusal is not None:
                     problem = rejoin.tell_refused(self, result, header)
                     if problem is not None:  # told with a later copy; the round goes on
                         summary.problems.append(problem)

@@ -166,12 +166,11 @@ class Received:
     """For :attr:`Outcome.FAILED` and :attr:`Outcome.PARKED`: the file's failures so far."""
     refusal: str | None = None
     """For :attr:`Outcome.QUARANTINED`: the reason word (``replay``, ``chain``, ``void``…)."""
-    tell: bool = False
-    """For :attr:`Outcome.QUARANTINED`: its origin is to be told why
-    (:func:`nodes.rejoin.tell_refused`): the first copy of this content quarantined here;
-    of one refused as ``void``, also its 2nd, 4th, 8th… copy. A void message makes the
-    node repair its fence, so one lost to a local failure goes with a later copy (never
-    more than log2 of the copies); a notice of a fork is for the operator, once a file."""
+    first: bool = False
+    """For :attr:`Outcome.QUARANTINED`: the first copy of this content quarantined here."""
+    copies: int = 0
+    """For :attr:`Outcome.QUARANTINED`: the copies of this content quarantined here so far,
+    this one included (whose origin is told what, and when: :func:`nodes.rejoin.tell_refused`)."""
 
 
 def crashpoint(name: str) -> None:
@@ -436,9 +435,15 @@ def _quarantine(
     engine: Engine, spool: Spool, path: Path, reason: str, detail: str, clock: Clock
 ) -> Received:
     done = quarantine_file(engine, spool, path, reason, detail, clock)
-    tell = done.new or (reason == "void" and done.count & (done.count - 1) == 0)
     return Received(
-        Outcome.QUARANTINED, path.name, done.origin, None, detail, refusal=reason, tell=tell
+        Outcome.QUARANTINED,
+        path.name,
+        done.origin,
+        None,
+        detail,
+        refusal=reason,
+        first=done.new,
+        copies=done.count,
     )
 
 
