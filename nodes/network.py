@@ -338,6 +338,8 @@ def sync_network(
 
 
 def _unsettled(nodes: list[Node]) -> list[Unsettled]:
-    return [
-        item for node in nodes for item in alerts.unsettled(node.engine, node.spool, node.spec.code)
-    ]
+    found: list[Unsettled] = []
+    for node in nodes:
+        found.extend(alerts.unsettled(node.engine, node.spool, node.spec.code))
+        release_memory(node.engine)  # as after a round: the pages it read serve the next node
+    return found

@@ -14,13 +14,15 @@ translates any other error of the database or its driver at the command boundary
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -117,6 +119,38 @@ def _share_statements(engine: Engine) -> None:
     engine._compiled_cache = _statements.setdefault(server, sa.util.LRUCache(STATEMENTS_KEPT))
 
 
+class _SQLiteDialect(SQLiteDialect_pysqlite):
+    """pysqlite, with every transaction begun by us: ``BEGIN IMMEDIATE``, or ``BEGIN``
+    on a connection opened by :func:`reading`.
+
+    A dialect's ``do_begin`` rather than a ``begin`` event: any engine event makes
+    SQLAlchemy dispatch all of its connection events (execute, cursor, commit...) at
+    every statement, which costs more than the statements of a sync round that finds
+    nothing to do. The flag is kept on the pool's checkout (a new one for every
+    connection taken from the pool), set when ``READ_ONLY`` is given.
+    """
+
+    supports_statement_cache = True
+
+    def set_connection_execution_options(
+        self, connection: sa.Connection, opts: Mapping[str, Any]
+    ) -> None:
+        super().set_connection_execution_options(connection, opts)
+        if READ_ONLY in opts:
+            setattr(connection.connection, _READ_ONLY_FLAG, bool(opts[READ_ONLY]))
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        # On the driver's connection itself: a statement through SQLAlchemy would cost
+        # more than the BEGIN does. A failure is wrapped as any statement's would be.
+        read_only = getattr(dbapi_connection, _READ_ONLY_FLAG, False)
+        dbapi_connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+_DRIVER = "fiscalsync"
+_READ_ONLY_FLAG = "_fiscalsync_read_only"
+registry.register(f"sqlite.{_DRIVER}", __name__, "_SQLiteDialect")
+
+
 def _open_sqlite(url: URL) -> Engine:
     database = url.database
     if database and database != ":memory:":
@@ -126,7 +160,10 @@ def _open_sqlite(url: URL) -> Engine:
                 said("db_folder_missing", url=str(url), folder=str(parent)),
                 hint=said("db_folder_missing_hint"),
             )
-    engine = sa.create_engine(url, connect_args={"isolation_level": None})
+    engine = sa.create_engine(
+        url.set(drivername=f"sqlite+{_DRIVER}"), connect_args={"isolation_level": None}
+    )
+    engine.url = url  # the dialect is ours; the URL named and shown is the one given
     # In a tree being built under a temporary name, flushed whole before it is renamed
     # into place (schema.deferred): no commit waits for the disk.
     synchronous = "OFF" if database and deferred(database) else "FULL"
@@ -139,19 +176,6 @@ def _open_sqlite(url: URL) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        # On the driver's connection itself: every transaction begins here, and a
-        # statement through SQLAlchemy would cost more than the BEGIN does.
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-        driver = conn.connection.driver_connection
-        assert driver is not None  # a connection being begun is open
-        try:
-            driver.execute(statement)
-        except sqlite3.Error as exc:  # as SQLAlchemy would raise it: a busy one is ours
-            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
     return engine
 

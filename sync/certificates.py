@@ -9,6 +9,7 @@ SHA-256 fingerprints, or SM2 with SM3 fingerprints.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -185,8 +186,13 @@ def signed_by(cert: x509.Certificate, suite: SignatureSuite, issuer_key: Any) ->
     return suite.signs(issuer_key, cert.signature, cert.tbs_certificate_bytes)
 
 
+@functools.lru_cache(maxsize=16)
 def check_root(cert: x509.Certificate) -> tuple[SignatureSuite, Any]:
-    """The suite and key of a self-signed CA certificate; KeyMaterialError otherwise."""
+    """The suite and key of a self-signed CA certificate; KeyMaterialError otherwise.
+
+    A certificate (equal by its bytes) that passed is not checked again: every node of a
+    province hosted in one folder trusts the same root.
+    """
     suite, key = suite_public(cert, KeyMaterialError)
     if (
         not is_ca_certificate(cert)

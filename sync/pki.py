@@ -637,6 +637,12 @@ def describe_certificate(cert: x509.Certificate) -> NodeIdentity:
     )
 
 
+SIGNERS_KEPT = 1_024
+"""Signers kept per process: more than the nodes of a province hosted in one folder
+(177 for Henan), which ``network sync`` opens one after the other at every sync; fewer,
+and the least recently used, the next node's, would always be the one let go."""
+
+
 def load_signer(keys_dir: Path) -> Signer:
     """Load the node's key and certificate from ``keys_dir`` for signing change-sets."""
     cert_pem = _read(keys_dir / NODE_CERT, said("what_node_cert"), said("node_cert_missing_hint"))
@@ -644,7 +650,7 @@ def load_signer(keys_dir: Path) -> Signer:
     return _signer(keys_dir, cert_pem, key_pem)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=SIGNERS_KEPT)
 def _signer(keys_dir: Path, cert_pem: bytes, key_pem: bytes) -> Signer:
     """The signer of these exact files (read every time: a renewal replaces them); kept,
     as parsing a key and checking that it holds the certificate's costs far more."""

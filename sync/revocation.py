@@ -144,12 +144,30 @@ def _root_key(root: x509.Certificate) -> tuple[SignatureSuite, Any]:
         ) from exc
 
 
+_CHECKED: dict[tuple[bytes, bytes, x509.Certificate], RevocationList] = {}
+_CHECKED_KEPT = 64
+"""Lists checked, by their signed bytes, signature and root: every node of a province
+hosted in one folder holds the same list, and ``network sync`` opens each at every sync."""
+
+
 def checked_crl(crl: x509.CertificateRevocationList, root: x509.Certificate) -> RevocationList:
-    """Return ``crl`` as a :class:`RevocationList` if ``root`` signed it; else CertificateRejected."""
+    """Return ``crl`` as a :class:`RevocationList` if ``root`` signed it; else CertificateRejected.
+
+    A list of the same bytes found signed by the same root before is not checked again
+    (only one that passed is kept).
+    """
+    signed = (crl.tbs_certlist_bytes, crl.signature, root)
+    kept = _CHECKED.get(signed)
+    if kept is not None:
+        return kept
     suite, key = _root_key(root)
     if crl.issuer != root.subject or not suite.signs(key, crl.signature, crl.tbs_certlist_bytes):
         raise CertificateRejected(said("crl_not_by_root"), hint=said("crl_not_by_root_hint"))
-    return RevocationList(crl)
+    checked = RevocationList(crl)
+    if len(_CHECKED) >= _CHECKED_KEPT:
+        _CHECKED.clear()
+    _CHECKED[signed] = checked
+    return checked
 
 
 def load_crl(pem: bytes, root: x509.Certificate) -> RevocationList:

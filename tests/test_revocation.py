@@ -81,6 +81,19 @@ def test_every_list_is_due_again_a_week_after_it_is_issued(suite_name: str, tmp_
         issue_crl(root.cert, root.key, 2, [], NOW, timedelta(days=400))
 
 
+def test_a_list_checked_once_is_still_refused_under_another_root(tmp_path: Path) -> None:
+    # Two provinces' roots with the same name: only the signature tells them apart.
+    ours = init_root(tmp_path / "ours", "410000", clock=SYSTEM_CLOCK)
+    theirs = init_root(tmp_path / "theirs", "410000", clock=SYSTEM_CLOCK)
+    pem = (tmp_path / "ours" / "crl.pem").read_bytes()
+    assert load_crl(pem, ours.cert).number == 1
+    assert load_crl(pem, ours.cert).number == 1  # the second time from what was kept
+    with pytest.raises(CertificateRejected):
+        load_crl(pem, theirs.cert)
+    with pytest.raises(CertificateRejected):
+        revocation.checked_crl(load_crl(pem, ours.cert).x509, theirs.cert)
+
+
 def test_a_list_issued_again_keeps_its_entries_under_a_higher_number(
     suite_name: str, tmp_path: Path
 ) -> None:
