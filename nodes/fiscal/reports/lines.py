@@ -111,11 +111,11 @@ def zero() -> list[int]:
 
 
 def add_amounts(into: dict[Any, list[int]], key: Any, amounts: Iterable[int]) -> None:
+    budget, period, month, ytd, last_year = amounts
     total = into.get(key)
     if total is None:
-        into[key] = list(amounts)
+        into[key] = [budget, period, month, ytd, last_year]
         return
-    budget, period, month, ytd, last_year = amounts
     total[0] += budget
     total[1] += period
     total[2] += month
@@ -136,7 +136,10 @@ def _sums(leaves: Mapping[tuple[str, str], Sequence[int]]) -> dict[_Key, tuple[i
         budget, period, month, ytd, last_year = amounts
         into = [sums[(section, TOTAL, "")]]
         for level, digits in SUBTOTAL_DIGITS.items():
-            if len(code) >= digits and (found := sums.get((section, level, code[:digits]))):
+            if (
+                len(code) >= digits
+                and (found := sums.get((section, level, code[:digits]))) is not None
+            ):
                 into.append(found)
         for total in into:
             total[0] += budget
