@@ -184,7 +184,18 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
         )  # fmt: skip
     folder = store(node, owner)
     objects = folder / OBJECTS
-    earlier = set(_objects_of(folder / MANIFESTS / latest.filename)) if latest else set()
+    earlier: set[str] = set()
+    if latest is not None:
+        earlier_hash, earlier = _hash_and_objects(folder / MANIFESTS / latest.filename)
+        # An object of the latest backup is not hashed again (it was, under that one's
+        # hash): a manifest under another hash may not name one.
+        if earlier_hash != manifest.hash and not earlier.isdisjoint(read.objects):
+            raise InputError(
+                said("labelled", label=f"backup #{manifest.number} of {owner}",
+                     what=said("bk_manifest_malformed",
+                               error=f"named by {manifest.hash}, it lists objects of "
+                               f"backup #{latest.number}, named by {earlier_hash}"))
+            )  # fmt: skip
     missing = []
     lost = []
     for name, size in read.objects.items():
@@ -224,6 +235,20 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
             filename=name,
         )
     )
+
+
+def _hash_and_objects(path: Path) -> tuple[str, set[str]]:
+    """The hash a kept manifest names and the objects it names (none if the file is
+    gone)."""
+    hash_name = hashing.SHA256
+    names = set()
+    if path.is_file():
+        for op in changeset.iter_operations(path):
+            if op.get("op") == "manifest":
+                hash_name = op.get("hash", hashing.SHA256)
+            elif op.get("op") == "object":
+                names.add(str(op["id"]))
+    return hash_name, names
 
 
 def _objects_of(path: Path) -> Iterator[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from test_backup import CENTER, amounts, backup, books, bring_back, issue, kept_rows, lose, settle
 
@@ -15,6 +16,7 @@ from cli import cli
 from nodes import Node, keeper
 from nodes.backups import BACKUPS_DIR, BLAKE3_OFFERED, last_manifest, take_backup
 from nodes.network import Network
+from schema.channels import outbox
 from sync.backup import hashing
 from sync.backup.envelope import BackupDamaged
 
@@ -191,3 +193,38 @@ def test_the_province_and_the_center_learn_blake3_from_each_other(province: Netw
         assert [r.number for r in keeper.kept(node, CENTER)] == [1, 2, 3]
     objects = province.path / CENTER / "mailboxes" / "410000" / "backup" / "objects"
     assert BLAKE3_OFFERED not in {p.name for p in objects.iterdir()}
+
+
+def test_a_manifest_under_another_hash_that_lists_the_previous_ones_objects_is_refused(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keeper hashes only the objects a manifest brings new: one that names BLAKE3
+    while it lists objects of the SHA-256 backup before it (its new objects named by
+    BLAKE3, so each hashes to its name) would be kept and never restore. It is refused
+    as malformed, and the backup before it stays the latest."""
+    from nodes import backups
+    from sync.backup import envelope
+    from sync.backup.manifest import Manifest
+
+    code = "410102"
+    assert backup(province, code).number == 1
+    assert _hash_of_last(province, code)[0] == hashing.SHA256
+    settle(province)
+    issue(province, "410000", "410100", 700_00, "豫财预〔2026〕1号")
+    settle(province)
+    with monkeypatch.context() as forged:
+        forged.setattr(backups, "Manifest", lambda **kw: Manifest(**{**kw, "hash": "blake3"}))
+        forged.setattr(
+            envelope, "object_id", lambda data, hash_name: hashing.hexdigest("blake3", data)
+        )
+        with Node.open(province.path / code) as node:
+            second = take_backup(node)
+    assert second.number == 2 and 0 < second.new_objects < second.objects
+    assert _hash_of_last(province, code)[0] == hashing.BLAKE3
+    settle(province)
+    assert [r.number for r in kept_rows(province) if r.node == code] == [1]
+    with Node.open(province.path / code) as node, node.engine.connect() as conn:
+        row = conn.execute(sa.select(outbox).where(outbox.c.id == second.manifest_id)).one()
+    assert row.receipt_verdict == "rejected"
+    assert "not a well-formed backup manifest" in row.receipt_reason
+    assert "lists objects of backup #1" in row.receipt_reason

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import blake3
 
@@ -33,22 +33,33 @@ _READ = 1024 * 1024
 Buffer = bytes | bytearray | memoryview
 
 
-def _sha256(data: Buffer) -> bytes:
-    return hashlib.sha256(data).digest()
+class _Hasher(Protocol):
+    """What a hash object of ``hashlib`` and of ``blake3`` both do."""
+
+    def update(self, data: Buffer, /) -> object: ...
+    def digest(self) -> bytes: ...
+    def hexdigest(self) -> str: ...
 
 
-def _blake3(data: Buffer) -> bytes:
-    return blake3.blake3(data).digest()
+_NEW: dict[str, Callable[[Buffer], _Hasher]] = {SHA256: hashlib.sha256, BLAKE3: blake3.blake3}
+
+
+def _new(name: str) -> Callable[[Buffer], _Hasher]:
+    try:
+        return _NEW[name]
+    except KeyError:
+        raise ValueError(f"unknown hash {name!r}") from None
 
 
 def digester(name: str) -> Callable[[Buffer], bytes]:
     """The 32-byte digest function of hash ``name`` (:data:`HASHES`); ``ValueError``
     for any other."""
-    if name == SHA256:
-        return _sha256
-    if name == BLAKE3:
-        return _blake3
-    raise ValueError(f"unknown hash {name!r}")
+    new = _new(name)
+
+    def digest(data: Buffer) -> bytes:
+        return new(data).digest()
+
+    return digest
 
 
 def hexdigest(name: str, data: Buffer) -> str:
@@ -59,13 +70,7 @@ def hexdigest(name: str, data: Buffer) -> str:
 def file_hexdigest(name: str, stream: BinaryIO) -> str:
     """The hex digest under hash ``name`` of what is left to read of ``stream``, read in
     bounded memory."""
-    digest: hashlib._Hash | blake3.blake3
-    if name == SHA256:
-        digest = hashlib.sha256()
-    elif name == BLAKE3:
-        digest = blake3.blake3()
-    else:
-        raise ValueError(f"unknown hash {name!r}")
+    digest = _new(name)(b"")
     for block in iter(lambda: stream.read(_READ), b""):
         digest.update(block)
     return digest.hexdigest()
