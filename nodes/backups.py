@@ -32,8 +32,8 @@ only once its keeper says it checks BLAKE3 names: a keeper of the release before
 every new object by SHA-256 and would never keep it. The keeper offers the marker
 :data:`BLAKE3_OFFERED` where the node puts its objects (in its store at the keeper,
 beside ``objects/``, or, for a keeper that collects them, among them); :func:`upload`
-notes at each upload whether it is there (in ``backups/``), and :func:`take_backup`
-reads that note.
+notes at each upload, and once the keeper took the backup, whether it is there (in
+``backups/``), and :func:`take_backup` reads that note.
 """
 
 from __future__ import annotations
@@ -618,12 +618,13 @@ def upload(
     """
     root = node.home.path / BACKUPS_DIR
     sent = _files(root / SENT)
-    if sent and not _awaiting_receipt(node):
+    received = bool(sent) and not _awaiting_receipt(node)
+    if received:  # the keeper took the backup: it is asked once more what it offers
         for path in sent:
             path.unlink(missing_ok=True)
         sent = []
     waiting = staged(node)
-    if not waiting and not sent:
+    if not waiting and not sent and not received:
         return 0, None
     if way is None:
         return len(waiting), said("keeper_unreachable_round") if waiting else None
