@@ -16,9 +16,10 @@ the first moment. The root signs the list, so it is trusted whoever hands it ove
 
 The marker ``blake3`` (:func:`offer_hashes`) tells the node that a backup named by
 BLAKE3 is kept here: a keeper of the release before checks new objects by SHA-256 only,
-and offers none, so its nodes start every chain under SHA-256. A node this keeper dials
-(the center, at the province) finds it among the objects it leaves to be collected
-(:func:`collect` puts it there and never takes it as an object).
+and offers none, so its nodes start every chain under SHA-256. A node that leaves its
+objects in its own mailboxes for this keeper to collect (the province, which the center
+dials) finds the marker among them: :func:`collect` puts it there and never takes it
+for an object.
 
 A manifest (a change-set of kind ``backup``) is taken only whole, in the channel's
 transaction: it must follow the latest manifest held for that node (its ``prev`` and
