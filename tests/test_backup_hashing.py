@@ -78,7 +78,7 @@ def test_a_sha256_backup_verifies_restores_and_chains_until_a_full_one_takes_bla
     assert bring_back(province, "410000", url).number == 2
     settle(province)
     assert books(province, "410000") == before
-    with Node.open(province.path / "410000") as node:
+    with Node.open(province.path / "410000") as node:  # the restore noted the offer
         full = take_backup(node, full=True)
     name, operation = _hash_of_last(province, "410000")
     assert name == hashing.BLAKE3 and operation["hash"] == "blake3"
