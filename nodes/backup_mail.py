@@ -1,6 +1,7 @@
 """What a node does of backups in its sync round (:mod:`nodes.exchange`): at a keeper,
 collect the backup objects the nodes it dials left for it and offer them its revocation
-list; at every node, ship the objects of its own backup to its keeper."""
+list and the marker that it checks BLAKE3 names; at every node, ship the objects of its
+own backup to its keeper."""
 
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ def collect(exchange: Exchange, summary: RoundSummary) -> None:
 
 def offer_crl(exchange: Exchange, summary: RoundSummary) -> None:
     """At a keeper: offer its revocation list to the nodes it keeps backups of, for a
-    restore to start from (one just taken this round included)."""
+    restore to start from (one just taken this round included), and the marker that it
+    checks BLAKE3 names (:func:`nodes.keeper.offer_hashes`)."""
     try:
         keeper.offer_crl(exchange.node, exchange.trust.crl)
+        keeper.offer_hashes(exchange.node)
     except Exception as exc:  # a restore still gets the list from the rejoin answers
         summary.problems.append(said("crl_offer_failed", error=failure_message(exc)))
 

@@ -25,7 +25,15 @@ keeper stopped it), so nothing half-written is ever listed as a backup.
 index: a chunk seen before is not encrypted or shipped again, its object is named in
 the new manifest (with the earlier data key wrapped again), under the hash of the
 backup it builds on (:mod:`sync.backup.hashing`). ``--full`` ships everything anew under
-the fresh key and BLAKE3.
+the fresh key.
+
+**Which hash.** A backup that builds on none (the first, or ``--full``) is named by BLAKE3
+only once its keeper says it checks BLAKE3 names: a keeper of the release before checks
+every new object by SHA-256 and would never keep it. The keeper offers the marker
+:data:`BLAKE3_OFFERED` where the node puts its objects (in its store at the keeper,
+beside ``objects/``, or, for a keeper that collects them, among them); :func:`upload`
+notes at each upload, and once the keeper took the backup, whether it is there (in
+``backups/``), and :func:`take_backup` reads that note.
 """
 
 from __future__ import annotations
@@ -77,11 +85,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKUPS_DIR",
+    "BLAKE3_OFFERED",
     "KIND",
     "LARGEST_OBJECT",
     "PICKUP",
     "OBJECTS",
     "Taken",
+    "blake3_offered",
     "keeper_of",
     "last_manifest",
     "object_size",
@@ -102,6 +112,9 @@ SENT = "sent"
 UPLOAD_BATCH = 256
 """Objects put into the keeper's endpoint at once (made durable there together)."""
 HOME_FILES = ("node.toml", "topology.toml")
+BLAKE3_OFFERED = "blake3"
+"""The keeper's marker that it checks objects named by BLAKE3 (see the module); also the
+file in ``backups/`` that notes the node saw it at its last upload."""
 COMPRESS_PAGES = False
 """Whether the chunks of a SQLite file are compressed (those cut by content, COPY text
 and the home's files, always are). Not, because a second backup would then ship too
@@ -377,8 +390,9 @@ def take_backup(
 
     ``digests`` also records each table's digest in the index (``backup drill``).
     ``hash_name`` names chunks and objects (:mod:`sync.backup.hashing`); by default the
-    previous backup's, or BLAKE3 for one that builds on none. A backup under another
-    hash than the previous one's ships everything anew, like ``full``.
+    previous backup's, or, for one that builds on none, BLAKE3 when the keeper offers it
+    (:func:`blake3_offered`) and SHA-256 otherwise. A backup under another hash than
+    the previous one's ships everything anew, like ``full``.
     """
     started = time.perf_counter()
     home = node.home.path
@@ -395,7 +409,10 @@ def take_backup(
         sizes: dict[str, int] = {}
         builds_on = None if previous is None or full else previous[1]
         if hash_name is None:
-            hash_name = hashing.CURRENT if builds_on is None else builds_on.manifest.hash
+            if builds_on is not None:
+                hash_name = builds_on.manifest.hash
+            else:
+                hash_name = hashing.CURRENT if blake3_offered(node) else hashing.SHA256
         if builds_on is not None and builds_on.manifest.hash == hash_name:
             carried = _previous_keys(builds_on, own)
             sizes = builds_on.objects
@@ -565,6 +582,21 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
+def blake3_offered(node: Node) -> bool:
+    """Whether this node's keeper offered :data:`BLAKE3_OFFERED` at its last upload."""
+    return (node.home.path / BACKUPS_DIR / BLAKE3_OFFERED).is_file()
+
+
+def _note_offer(root: Path, offered: bool) -> None:
+    """Note in ``root`` (``backups/``) whether the keeper offers BLAKE3 (a keeper
+    downgraded takes it back)."""
+    note = root / BLAKE3_OFFERED
+    if offered:
+        note.touch()
+    else:
+        note.unlink(missing_ok=True)
+
+
 def _awaiting_receipt(node: Node) -> bool:
     """Whether a manifest of this node has no receipt from its keeper yet."""
     with reading(node.engine) as conn:
@@ -586,21 +618,25 @@ def upload(
     """
     root = node.home.path / BACKUPS_DIR
     sent = _files(root / SENT)
-    if sent and not _awaiting_receipt(node):
+    received = bool(sent) and not _awaiting_receipt(node)
+    if received:  # the keeper took the backup: it is asked once more what it offers
         for path in sent:
             path.unlink(missing_ok=True)
         sent = []
     waiting = staged(node)
-    if not waiting and not sent:
+    if not waiting and not sent and not received:
         return 0, None
     if way is None:
         return len(waiting), said("keeper_unreachable_round") if waiting else None
     transport, folder = way
     try:
         present = {f.name for f in transport.list(folder)}
+        offers = present
         if folder == store_folder(node.spec.code):
+            offers = {f.name for f in transport.list(store_folder(node.spec.code, None))}
             lost = [(p.name, p) for p in sent if p.name not in present]
             transport.publish_many(folder, lost)
+        _note_offer(root, BLAKE3_OFFERED in offers)
         (root / SENT).mkdir(exist_ok=True)
         for start in range(0, len(waiting), UPLOAD_BATCH):
             batch = waiting[start : start + UPLOAD_BATCH]

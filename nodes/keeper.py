@@ -7,11 +7,19 @@ and, for ``restore``, reads them back::
     mailboxes/<node>/backup/objects/<hash>       encrypted chunks, named by their hash
     mailboxes/<node>/backup/manifests/<number>_<id>.fcs   the signed manifests it took
     mailboxes/<node>/backup/crl.pem      the newest revocation list this keeper holds
+    mailboxes/<node>/backup/blake3       the marker that this keeper checks BLAKE3 names
 
 The revocation list is offered there (:func:`offer_crl`) because a node restored from an
 older backup gets back that backup's older list: ``restore`` reads the keeper's and
 adopts it when it is newer, so a certificate revoked since the backup is refused from
 the first moment. The root signs the list, so it is trusted whoever hands it over.
+
+The marker ``blake3`` (:func:`offer_hashes`) tells the node that a backup named by
+BLAKE3 is kept here: a keeper of the release before checks new objects by SHA-256 only,
+and offers none, so its nodes start every chain under SHA-256. A node that leaves its
+objects in its own mailboxes for this keeper to collect (the province, which the center
+dials) finds the marker among them: :func:`collect` puts it there and never takes it
+for an object.
 
 A manifest (a change-set of kind ``backup``) is taken only whole, in the channel's
 transaction: it must follow the latest manifest held for that node (its ``prev`` and
@@ -39,7 +47,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.alerts import shown_time
-from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, PICKUP, UPLOAD_BATCH, keeper_of
+from nodes.backups import (
+    BLAKE3_OFFERED,
+    LARGEST_OBJECT,
+    MANIFESTS,
+    OBJECTS,
+    PICKUP,
+    UPLOAD_BATCH,
+    keeper_of,
+)
 from nodes.labels import Said, joined, recalled, said
 from nodes.settings import LOCAL_TIME
 from schema.backups import backup_catalogue
@@ -66,6 +82,7 @@ __all__ = [
     "Checked",
     "apply_manifest",
     "offer_crl",
+    "offer_hashes",
     "backed_up_here",
     "collect",
     "kept",
@@ -103,6 +120,26 @@ def offer_crl(node: Node, crl: RevocationList | None) -> None:
             write_atomic(target, pem, 0o644)
         except OSError as exc:
             raise disk_error(exc, target) from exc
+
+
+def offer_hashes(node: Node) -> None:
+    """Offer the marker that this keeper checks BLAKE3 names in the store of every node
+    whose backups are kept here (see the module)."""
+    for owner in backed_up_here(node):
+        folder = store(node, owner)
+        if folder.is_dir():
+            _mark(folder)
+
+
+def _mark(folder: Path) -> Path:
+    """The marker :data:`BLAKE3_OFFERED` in ``folder``, written unless it is there."""
+    target = folder / BLAKE3_OFFERED
+    if not target.is_file():
+        try:
+            write_atomic(target, f"{hashing.BLAKE3}\n".encode("ascii"), 0o644)
+        except OSError as exc:
+            raise disk_error(exc, target) from exc
+    return target
 
 
 def backed_up_here(node: Node) -> list[str]:
@@ -148,7 +185,18 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
         )  # fmt: skip
     folder = store(node, owner)
     objects = folder / OBJECTS
-    earlier = set(_objects_of(folder / MANIFESTS / latest.filename)) if latest else set()
+    earlier: set[str] = set()
+    if latest is not None:
+        earlier_hash, earlier = _hash_and_objects(folder / MANIFESTS / latest.filename)
+        # An object of the latest backup is not hashed again (it was, under that one's
+        # hash): a manifest under another hash may not name one.
+        if earlier_hash != manifest.hash and not earlier.isdisjoint(read.objects):
+            raise InputError(
+                said("labelled", label=f"backup #{manifest.number} of {owner}",
+                     what=said("bk_manifest_malformed",
+                               error=f"named by {manifest.hash}, it lists objects of "
+                               f"backup #{latest.number}, named by {earlier_hash}"))
+            )  # fmt: skip
     missing = []
     lost = []
     for name, size in read.objects.items():
@@ -190,6 +238,20 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
     )
 
 
+def _hash_and_objects(path: Path) -> tuple[str, set[str]]:
+    """The hash a kept manifest names and the objects it names (none if the file is
+    gone)."""
+    hash_name = hashing.SHA256
+    names = set()
+    if path.is_file():
+        for op in changeset.iter_operations(path):
+            if op.get("op") == "manifest":
+                hash_name = op.get("hash", hashing.SHA256)
+            elif op.get("op") == "object":
+                names.add(str(op["id"]))
+    return hash_name, names
+
+
 def _objects_of(path: Path) -> Iterator[str]:
     """The objects a kept manifest names (streamed; nothing if the file is gone)."""
     if not path.is_file():
@@ -204,9 +266,12 @@ def collect(node: Node, transport: Transport, owner: str) -> int:
     mailboxes for this keeper; return how many. Transport errors go up."""
     folder = f"{node.spec.code}/{PICKUP}"
     target = store(node, owner) / OBJECTS
-    waiting = [r.name for r in transport.list(folder)]
+    listed = [r.name for r in transport.list(folder)]
+    waiting = [name for name in listed if name != BLAKE3_OFFERED]
     try:
         target.mkdir(parents=True, exist_ok=True)
+        if len(waiting) == len(listed):
+            transport.publish(folder, BLAKE3_OFFERED, _mark(store(node, owner)))
         for stray in Batch.strays(target):  # a collection that did not finish
             stray.unlink()
         for start in range(0, len(waiting), UPLOAD_BATCH):

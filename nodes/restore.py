@@ -46,7 +46,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from nodes import journal, keys, rejoin_request
-from nodes.backups import LARGEST_OBJECT, MANIFESTS, OBJECTS, keeper_of, store_folder
+from nodes.backups import (
+    BACKUPS_DIR,
+    BLAKE3_OFFERED,
+    LARGEST_OBJECT,
+    MANIFESTS,
+    OBJECTS,
+    keeper_of,
+    store_folder,
+)
 from nodes.exchange import open_transport
 from nodes.home import NodeHome, check_empty
 from nodes.labels import named, said
@@ -450,6 +458,7 @@ def restore(
                 if topology.children(code) or topology.node(code).role == "center":
                     (staging / "mailboxes").mkdir(exist_ok=True)
                 _adopt_keepers_crl(transport, code, staging, clock)
+                _note_keepers_hashes(transport, code, staging)
                 with Node.open(staging, check_schema=False) as node:
                     node.upgrade_database()
                     replayed = journal.replay(node, work / "journal" / "spool", at, clock)
@@ -542,6 +551,19 @@ def _adopt_keepers_crl(transport: Transport, code: str, staging: Path, clock: Cl
         keys.adopt_newer_crl(home, TrustStore.load(home.keys, clock=clock), pem)
     except (VerificationError, KeyMaterialError) as exc:
         log.warning("the keeper's revocation list was not adopted (%s): the answers bring it", exc)
+
+
+def _note_keepers_hashes(transport: Transport, code: str, staging: Path) -> None:
+    """Note, as an upload does (:func:`nodes.backups.upload`), whether the keeper offers
+    BLAKE3 names, so that the restored node's next ``backup --full`` takes them."""
+    try:
+        offered = BLAKE3_OFFERED in {f.name for f in transport.list(store_folder(code, None))}
+    except TransportError as exc:  # the next upload notes it
+        log.warning("the keeper's store could not be listed (%s)", exc)
+        return
+    if offered:
+        (staging / BACKUPS_DIR).mkdir(exist_ok=True)
+        (staging / BACKUPS_DIR / BLAKE3_OFFERED).touch()
 
 
 def _open_keys(read: ReadManifest, key: backup_keys.BackupKey) -> dict[bytes, DataKey]:

@@ -178,7 +178,7 @@ def pinned_sqlite(
     """The live SQLite database's pages in one read snapshot, read in place, with what
     gives each table's digest in that snapshot (:func:`table_digests`); None when they
     cannot be read so (the log was written again each time it was emptied, the database
-    was busy, no descriptor of this connection's is found): the caller copies with
+    was busy, no descriptor of the file is found): the caller copies with
     :func:`export_sqlite`.
 
     The log is emptied (``wal_checkpoint(TRUNCATE)``), then a read transaction begins.
@@ -204,7 +204,7 @@ def pinned_sqlite(
                 return
             try:
                 real, identity = begun
-                fd = min(_descriptors(database) - before, default=None)
+                fd = _its_descriptor(before, _descriptors(database))
                 if fd is None or _identity(f"/proc/self/fd/{fd}") != identity:
                     yield None
                     return
@@ -300,6 +300,19 @@ def _digests_through(source: sqlite3.Connection) -> dict[str, str]:
             return table_digests(conn)
     finally:
         engine.dispose()  # closes the lent connection: nothing
+
+
+def _its_descriptor(before: set[int], after: set[int]) -> int | None:
+    """A descriptor of the database file to read the pinned pages through: the one the
+    pinning connection opened (not open ``before`` it), else, when SQLite handed it one
+    already open, any of the file's. SQLite's unix VFS keeps a closed connection's
+    descriptor open while another connection of the process holds a lock on the file
+    and gives it to the next connection that opens the file: in a process that keeps
+    the node open, every pin after the first opens none. Every descriptor of the file
+    stays open while the pin holds its read lock (SQLite defers closing them until no
+    lock is held), and all read the same bytes; the file's identity is checked on the
+    descriptor before and after the pages are read (:meth:`Pages._same_file`)."""
+    return min(after - before or after, default=None)
 
 
 def _descriptors(database: str) -> set[int]:

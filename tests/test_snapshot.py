@@ -122,6 +122,23 @@ def test_a_backup_reads_the_live_pages_in_place_and_keeps_the_process_locks(
         assert _locks_held(database) == held
 
 
+def test_every_backup_of_a_node_kept_open_reads_in_place(sqlite_province: Network) -> None:
+    """A process that keeps its node open (the agent) takes one backup after another:
+    SQLite keeps the descriptor of the first pin's closed connection (the node's pooled
+    connection holds a lock on the file) and gives it to the next pin, which opens none
+    of its own; the pages are still read in place, through a descriptor of the file."""
+    database = sqlite_province.path / ME / "node.db"
+    with Node.open(sqlite_province.path / ME) as node:
+        held = 0
+        for _ in range(3):
+            with node.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            held = held or _locks_held(database)
+            taken = take_backup(node)
+            assert taken.in_place
+            assert _locks_held(database) == held
+
+
 def test_pages_read_in_place_stay_the_snapshot_while_another_process_writes(
     sqlite_province: Network, tmp_path: Path
 ) -> None:

@@ -126,10 +126,10 @@ class BackupDamaged(InputError):
     exit_code = 11
 
 
-def object_id(data: bytes | memoryview, hash: str = hashing.SHA256) -> str:
+def object_id(data: bytes | memoryview, hash_name: str = hashing.SHA256) -> str:
     """The name of an object: the hex hash of its bytes, under the hash its manifest
     names (:mod:`sync.backup.hashing`)."""
-    return hashing.hexdigest(hash, data)
+    return hashing.hexdigest(hash_name, data)
 
 
 AES_GCM = "aes-256-gcm"

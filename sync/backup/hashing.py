@@ -5,17 +5,17 @@ A manifest names its hash (``"hash": "blake3"``); one that names none is SHA-256
 every backup took before BLAKE3. Both give 32 bytes, so the formats of the index, the
 objects and the AEAD's associated data are the same under either: only the function
 differs. BLAKE3 (the ``blake3`` library, the only module that imports it) is what a
-backup takes now: it hashes 318 MB in 16 KiB chunks in 0.09 s of CPU where SHA-256
-(with the CPU's SHA instructions) takes 0.20 s, and in 8 MiB packs in 0.07 s where
-SHA-256 takes 0.19 s (``tests/bench/bench_backup_hashing.py``); a backup hashes its
-bytes twice (plaintext, then sealed).
+new chain takes once the keeper checks it: it hashes 318 MB in 16 KiB chunks in 0.09 s
+of CPU where SHA-256 (with the CPU's SHA instructions) takes 0.20 s, and in 8 MiB packs
+in 0.07 s where SHA-256 takes 0.19 s (``tests/bench/bench_backup_hashing.py``); a
+backup hashes its bytes twice (plaintext, then sealed).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import blake3
 
@@ -26,29 +26,41 @@ BLAKE3 = "blake3"
 HASHES = (SHA256, BLAKE3)
 """The hashes a manifest may name."""
 CURRENT = BLAKE3
-"""What a backup that builds on none (the first, or ``--full``) takes."""
+"""What a backup that builds on none (the first, or ``--full``) takes once its keeper
+offers it (:func:`nodes.backups.blake3_offered`); SHA-256 before."""
 
 _READ = 1024 * 1024
 
 Buffer = bytes | bytearray | memoryview
 
 
-def _sha256(data: Buffer) -> bytes:
-    return hashlib.sha256(data).digest()
+class _Hasher(Protocol):
+    """What a hash object of ``hashlib`` and of ``blake3`` both do."""
+
+    def update(self, data: Buffer, /) -> object: ...
+    def digest(self) -> bytes: ...
+    def hexdigest(self) -> str: ...
 
 
-def _blake3(data: Buffer) -> bytes:
-    return blake3.blake3(data).digest()
+_NEW: dict[str, Callable[[Buffer], _Hasher]] = {SHA256: hashlib.sha256, BLAKE3: blake3.blake3}
+
+
+def _new(name: str) -> Callable[[Buffer], _Hasher]:
+    try:
+        return _NEW[name]
+    except KeyError:
+        raise ValueError(f"unknown hash {name!r}") from None
 
 
 def digester(name: str) -> Callable[[Buffer], bytes]:
     """The 32-byte digest function of hash ``name`` (:data:`HASHES`); ``ValueError``
     for any other."""
-    if name == SHA256:
-        return _sha256
-    if name == BLAKE3:
-        return _blake3
-    raise ValueError(f"unknown hash {name!r}")
+    new = _new(name)
+
+    def digest(data: Buffer) -> bytes:
+        return new(data).digest()
+
+    return digest
 
 
 def hexdigest(name: str, data: Buffer) -> str:
@@ -59,13 +71,7 @@ def hexdigest(name: str, data: Buffer) -> str:
 def file_hexdigest(name: str, stream: BinaryIO) -> str:
     """The hex digest under hash ``name`` of what is left to read of ``stream``, read in
     bounded memory."""
-    digest: hashlib._Hash | blake3.blake3
-    if name == SHA256:
-        digest = hashlib.sha256()
-    elif name == BLAKE3:
-        digest = blake3.blake3()
-    else:
-        raise ValueError(f"unknown hash {name!r}")
+    digest = _new(name)(b"")
     for block in iter(lambda: stream.read(_READ), b""):
         digest.update(block)
     return digest.hexdigest()
