@@ -126,8 +126,10 @@ class _SQLiteDialect(SQLiteDialect_pysqlite):
     A dialect's ``do_begin`` rather than a ``begin`` event: any engine event makes
     SQLAlchemy dispatch all of its connection events (execute, cursor, commit...) at
     every statement, which costs more than the statements of a sync round that finds
-    nothing to do. The flag is kept on the pool's checkout (a new one for every
-    connection taken from the pool), set when ``READ_ONLY`` is given.
+    nothing to do. The flag is kept on the pool's checkout of a file database (a new one
+    each time a connection is taken from the pool), set when ``READ_ONLY`` is given to a
+    connection (:func:`reading`); given to an engine, it is not seen, and a connection
+    the pool makes anew after a disconnect begins ``BEGIN IMMEDIATE`` (the safe way).
     """
 
     supports_statement_cache = True
@@ -141,12 +143,17 @@ class _SQLiteDialect(SQLiteDialect_pysqlite):
 
     def do_begin(self, dbapi_connection: Any) -> None:
         # On the driver's connection itself: a statement through SQLAlchemy would cost
-        # more than the BEGIN does. A failure is wrapped as any statement's would be.
-        read_only = getattr(dbapi_connection, _READ_ONLY_FLAG, False)
-        dbapi_connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # more than the BEGIN does. A failure is wrapped as any statement's would be,
+        # naming the statement (SQLAlchemy would name none for a begin).
+        statement = "BEGIN" if getattr(dbapi_connection, _READ_ONLY_FLAG, False) else _IMMEDIATE
+        try:
+            dbapi_connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it: a busy one is ours
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
 
 _DRIVER = "fiscalsync"
+_IMMEDIATE = "BEGIN IMMEDIATE"
 _READ_ONLY_FLAG = "_fiscalsync_read_only"
 registry.register(f"sqlite.{_DRIVER}", __name__, "_SQLiteDialect")
 
