@@ -92,7 +92,7 @@ from sync.errors import (
     failure_message,
 )
 from sync.fence import epoch as current_epoch
-from sync.fence import learn
+from sync.fence import learn, why_void
 from sync.files import write_atomic
 from sync.trust import LONGEST_WAIT
 
@@ -754,7 +754,7 @@ def finish(exchange: Exchange) -> Said | None:
             for peer, path, returned in answered:
                 _learn_epoch(conn, exchange.me, peer, path, returned)
             now = channel.signing_clock(conn, exchange.clock).now()  # not before its requests
-            ordered = in_order(steps)
+            ordered, void = _not_void(conn, in_order(steps))
             own, taken = replayer.redo(conn, ordered)
             taken_back = [s.changeset for s in ordered if s.own]
             write_kept(exchange, conn, asked, taken_back)
@@ -779,4 +779,24 @@ def finish(exchange: Exchange) -> Said | None:
         at=format_utc(now),
         vouched=vouched,
         sent=sent,
+        void=said("rejoined_void", count=void) if void else "",
     )
+
+
+def _not_void(conn: Connection, steps: list[Step]) -> tuple[list[Step], int]:
+    """``steps`` without the peers' change-sets void here, and how many those were.
+
+    A peer answers with its own change-sets to this node from the state it holds then.
+    Restored from a backup itself before this node finished rejoining, the peer rejoined
+    through the fence this node gave it: what its lost state signed, and did not take
+    back, is void here (:func:`sync.fence.why_void`), and it may sign another change-set
+    under the same number. Such a change-set, returned in its earlier answer, is not
+    taken (the whole rejoin would fail at it, round after round, and this node take
+    nothing for good); a copy of it arriving is refused as ``void``, as anywhere."""
+    kept = []
+    for step in steps:
+        header = step.changeset.header
+        if not step.own and why_void(conn, header, header.seq, "out_seq", step.changeset.id):
+            continue
+        kept.append(step)
+    return kept, len(steps) - len(kept)
