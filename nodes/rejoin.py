@@ -784,15 +784,10 @@ def finish(exchange: Exchange) -> Said | None:
 
 
 def _not_void(conn: Connection, steps: list[Step]) -> tuple[list[Step], int]:
-    """``steps`` without the peers' change-sets void here, and how many those were.
-
-    A peer answers with its own change-sets to this node from the state it holds then.
-    Restored from a backup itself before this node finished rejoining, the peer rejoined
-    through the fence this node gave it: what its lost state signed, and did not take
-    back, is void here (:func:`sync.fence.why_void`), and it may sign another change-set
-    under the same number. Such a change-set, returned in its earlier answer, is not
-    taken (the whole rejoin would fail at it, round after round, and this node take
-    nothing for good); a copy of it arriving is refused as ``void``, as anywhere."""
+    """``steps`` without the peers' change-sets void here (:func:`sync.fence.why_void`),
+    and how many those were: a peer restored after it answered rejoined through the fence
+    this node gave it, and what its lost state returned is not taken (the rejoin would
+    fail at it round after round); a copy arriving by mail is refused as ``void``."""
     kept = []
     for step in steps:
         header = step.changeset.header
