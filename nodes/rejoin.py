@@ -92,7 +92,7 @@ from sync.errors import (
     failure_message,
 )
 from sync.fence import epoch as current_epoch
-from sync.fence import learn
+from sync.fence import learn, why_void
 from sync.files import write_atomic
 from sync.trust import LONGEST_WAIT
 
@@ -761,7 +761,7 @@ def finish(exchange: Exchange) -> Said | None:
             for peer, path, returned in answered:
                 _learn_epoch(conn, exchange.me, peer, path, returned)
             now = channel.signing_clock(conn, exchange.clock).now()  # not before its requests
-            ordered = in_order(steps)
+            ordered, void = _not_void(conn, in_order(steps))
             own, taken = replayer.redo(conn, ordered)
             taken_back = [s.changeset for s in ordered if s.own]
             write_kept(exchange, conn, asked, taken_back)
@@ -786,4 +786,19 @@ def finish(exchange: Exchange) -> Said | None:
         at=format_utc(now),
         vouched=vouched,
         sent=sent,
+        void=said("rejoined_void", count=void) if void else "",
     )
+
+
+def _not_void(conn: Connection, steps: list[Step]) -> tuple[list[Step], int]:
+    """``steps`` without the peers' change-sets void here (:func:`sync.fence.why_void`),
+    and how many those were: a peer restored after it answered rejoined through the fence
+    this node gave it, and what its lost state returned is not taken (the rejoin would
+    fail at it round after round); a copy arriving by mail is refused as ``void``."""
+    kept = []
+    for step in steps:
+        header = step.changeset.header
+        if not step.own and why_void(conn, header, header.seq, "out_seq", step.changeset.id):
+            continue
+        kept.append(step)
+    return kept, len(steps) - len(kept)

@@ -526,7 +526,9 @@ LISTINGS: dict[str, str] = {
     "m.rejoin_kept": "{origin} took back {count} change-set(s) of its own for this node "
     "({added} new), let through",
     "m.rejoined": "rejoined: took back {own} change-set(s) of its own and took {taken} again "
-    "from {peers} peer(s) ({at}){vouched}{sent}",
+    "from {peers} peer(s) ({at}){vouched}{sent}{void}",
+    "m.rejoined_void": "; {count} change-set(s) a peer returned were signed by a state it lost "
+    "since (restored after it answered): void here, not taken",
     "m.rejoined_vouched": "; {count} of the files returned were signed by a certificate "
     "revoked since, taken on their peer's word: review them",
     "m.rejoined_sent": "; sent {count} change-set(s) again that its peers may have missed",
