@@ -192,10 +192,8 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
         # hash): a manifest under another hash may not name one.
         if earlier_hash != manifest.hash and not earlier.isdisjoint(read.objects):
             raise InputError(
-                said("labelled", label=f"backup #{manifest.number} of {owner}",
-                     what=said("bk_manifest_malformed",
-                               error=f"named by {manifest.hash}, it lists objects of "
-                               f"backup #{latest.number}, named by {earlier_hash}"))
+                said("keeper_hash_switched", number=manifest.number, owner=owner,
+                     hash=manifest.hash, latest=latest.number, earlier=earlier_hash)
             )  # fmt: skip
     missing = []
     lost = []

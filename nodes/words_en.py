@@ -513,6 +513,8 @@ LISTINGS: dict[str, str] = {
     "m.keeper_not_keeping": "{me} does not keep the backups of {owner}",
     "m.keeper_not_following": "backup #{number} of {owner} does not follow the latest kept "
     "here, #{latest} ({id}): an older manifest replayed, or a link of the chain forged",
+    "m.keeper_hash_switched": "backup #{number} of {owner} is not a well-formed backup "
+    "manifest: named by {hash}, it lists objects of backup #{latest}, named by {earlier}",
     "m.keeper_objects_lost": "{count} object(s) of earlier backups of {owner} are no longer "
     "kept here (e.g. {name}…)",
     "m.keeper_objects_lost_hint": "take a full backup at {owner}: fiscalsync backup --full",

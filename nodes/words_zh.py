@@ -486,6 +486,8 @@ LISTINGS: dict[str, str] = {
     "m.keeper_not_keeping": "{me} 不保管 {owner} 的备份",
     "m.keeper_not_following": "{owner} 的备份 #{number} 未接续此处保管的最新备份 #{latest}"
     "（{id}）：旧清单被重放，或链条被伪造",
+    "m.keeper_hash_switched": "{owner} 的备份 #{number} 不是格式正确的备份清单：它以 {hash} "
+    "命名，却列出以 {earlier} 命名的备份 #{latest} 的对象",
     "m.keeper_objects_lost": "{owner} 早先备份的 {count} 个对象已不在此处（如 {name}…）",
     "m.keeper_objects_lost_hint": "在 {owner} 做一次完整备份：fiscalsync backup --full",
     "m.keeper_objects_waiting": "{owner} 的备份 #{number}：{count} 个对象尚未（完整）到达此处"

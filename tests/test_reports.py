@@ -375,6 +375,10 @@ def test_a_city_consolidates_its_counties_and_sends_it_up_level_by_level(
         ]
     with at(province, "410100") as city:
         assert reports.region_outdated(city, "2026-10")
+        # its own report being corrected (a draft of version 2) does not hold its 全辖
+        # back: it sums version 1, which its parent holds
+        reports.generate(city, "2026-10", actor=ACTOR)
+        assert [v.state for v in reports.versions(city, "2026-10")] == ["submitted", "draft"]
     again = cli_run(province, "410100", "report", "submit", "2026-10", "--scope", "all")
     assert again.exit_code == 0, again.stderr
     assert "已报送 2026-10 全辖汇总报表第 2 版" in again.output

@@ -40,6 +40,7 @@ __all__ = [
     "build_region",
     "has_children",
     "level_sum",
+    "newest_sent",
     "region_outdated",
     "sent_region",
     "store_region",
@@ -53,7 +54,8 @@ def has_children(topology: Topology, code: str) -> bool:
     return any(n.role != "center" for n in topology.children(code))
 
 
-def _newest(conn: Connection, table: sa.Table, code: str, period: Period) -> Any:
+def newest_sent(conn: Connection, table: sa.Table, code: str, period: Period) -> Any:
+    """The newest version of ``code``'s report (in ``table``) for ``period`` that was sent."""
     query = sa.select(table).where(table.c.node_code == code, table.c.period == period.label)
     if table is report:
         query = query.where(report.c.state.in_(SENT))
@@ -79,7 +81,7 @@ def level_sum(
         if c.role != "center"
     ]
     for code, table in members:
-        row = _newest(conn, table, code, period)
+        row = newest_sent(conn, table, code, period)
         if row is None:
             missing.append(code)
             continue
@@ -96,7 +98,7 @@ def level_sum(
 
 def sent_region(conn: Connection, code: str, period: Period) -> list[ReportLine]:
     """The lines of the newest 全辖 ``code`` sent up for ``period`` (none: no lines)."""
-    row = _newest(conn, region_report, code, period)
+    row = newest_sent(conn, region_report, code, period)
     return [] if row is None else _lines(conn, region_report_line, row.id)
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reports.generating import generate_in, latest_own, refuse_center, writing
-from nodes.fiscal.reports.levels import build_region, has_children, store_region
+from nodes.fiscal.reports.levels import build_region, has_children, newest_sent, store_region
 from nodes.fiscal.reports.lines import ReportLine, check_lines, line_order
 from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.versions import line_of, stored_lines
@@ -227,7 +227,9 @@ def submit_region(
     node: Node, period: Period | str, *, actor: str, clock: Clock = SYSTEM_CLOCK
 ) -> int:
     """``report submit PERIOD --scope all``: send the parent this node's 全辖 again (the
-    next version), after a report below it changed; its own report must be submitted."""
+    next version), after a report below it changed; its own report must have been
+    submitted (a newer draft of it, being corrected, does not stop it: the 全辖 sums the
+    version its parent holds, as :func:`region_outdated` judges it)."""
     period = Period.of(period)
     refuse_center(node, "submits")
     if node.spec.parent is None or not has_children(node.topology, node.spec.code):
@@ -236,8 +238,8 @@ def submit_region(
             hint=said("no_consolidated_sender_hint"),
         )
     with writing(node) as conn:
-        row = latest_own(conn, node.spec.code, period)
-        if row is None or row.state != "submitted":
+        latest_own(conn, node.spec.code, period)  # the period's versions locked
+        if newest_sent(conn, report, node.spec.code, period) is None:
             raise InputError(
                 said("own_report_unsubmitted", period=period, code=node.spec.code),
                 hint=said("own_report_unsubmitted_hint", period=period),
