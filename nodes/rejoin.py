@@ -420,14 +420,14 @@ def notice(
 
 
 def tell_refused(exchange: Exchange, result: channel.Received, header: Header) -> Said | None:
-    """Tell the origin of a file refused here (``header``) what it must know: that it
-    forked a channel (a replay or a fork: :func:`notice`), or that what it signed is void
-    here, with the fence held (:func:`nodes.rejoin_void.tell`). The refusal stands whether
-    or not it is told. A notice of a fork is for the operator: it goes with the first copy
-    of the file only. A void message makes the origin repair its fence, so one this node
-    fails to write (a full disk) goes with a later copy: the 2nd, 4th, 8th… (never more
-    than log2 of the copies). Such a failure is returned as a problem of the round."""
-    if not (result.first or (result.refusal == "void" and _power_of_two(result.copies))):
+    """Tell the origin of a file refused here (``header``) that it forked a channel (a
+    replay or a fork: :func:`notice`, with the file's first copy only: it is for the
+    operator), or that what it signed is void here, with the fence held
+    (:func:`nodes.rejoin_void.tell`: it repairs the fence, so one this node fails to
+    write goes with the 2nd, 4th, 8th… copy). The refusal stands whether or not it is
+    told; a failure to tell is returned as a problem of the round."""
+    copies = result.copies
+    if not (result.first or (result.refusal == "void" and copies & (copies - 1) == 0)):
         return None
     origin = result.origin
     try:
@@ -440,10 +440,6 @@ def tell_refused(exchange: Exchange, result: channel.Received, header: Header) -
         error = failure_message(exc)
         return said("rejoin_tell_failed", origin=origin, name=result.filename, error=error)
     return None
-
-
-def _power_of_two(count: int) -> bool:
-    return count > 0 and count & (count - 1) == 0
 
 
 # --- the restored node takes the answers --------------------------------------------------
