@@ -1,7 +1,7 @@
-"""What a restored node's lost state signed and never got back after a restore: void at a
-peer still rejoining, which rejoins all the same; a report submission of which only the
-center's copy came back, completed to the parent. A real ``network init`` province,
-SQLite and PostgreSQL, real restores and signed files."""
+"""A node still rejoining holds an answer from a peer that is restored from a backup in
+turn before the node finishes: what the peer's lost state returned is void at the node,
+and the node rejoins all the same: a real ``network init`` province, SQLite and
+PostgreSQL, real restores and signed files."""
 
 from __future__ import annotations
 
@@ -12,16 +12,13 @@ from test_fence_repair import allocate_to_county, taken_at_county
 
 from nodes import Node, rejoin
 from nodes.exchange import Exchange
-from nodes.fiscal import reports
 from nodes.network import Network
 from schema.backups import rejoin_fence
 from schema.channels import quarantine
-from schema.tables import region_report, report
 
 CITY = "410100"
 COUNTY = "410102"
 PROVINCE = "410000"
-CENTER = "410000-dc"
 
 
 def round_of(network: Network, code: str) -> list[str]:
@@ -86,52 +83,3 @@ def test_a_node_rejoins_when_a_peer_that_answered_it_is_restored_before_it_finis
     assert amounts(province, COUNTY, "received") == {down: 200_00}
     assert amounts(province, CITY, "issued") == {down: 200_00}
     check_books(province)
-
-
-def report_states(network: Network, code: str) -> list[tuple[str, int, str]]:
-    """The city's reports ``code`` holds: (period, version, state)."""
-    with Node.open(network.path / code) as node, node.engine.connect() as conn:
-        query = sa.select(report.c.period, report.c.version, report.c.state).where(
-            report.c.node_code == CITY
-        )
-        return sorted((r.period, int(r.version), r.state) for r in conn.execute(query))
-
-
-@pytest.mark.slow
-def test_a_submission_whose_copy_to_the_parent_was_lost_goes_to_it_again_after_a_restore(
-    province: Network,
-) -> None:
-    """郑州市, backed up, submits its October report: to the province, with its 全辖, and a
-    copy to the center. The center takes its copy; the two change-sets to the province are
-    lost on the way, and the city's disk dies before it sends them again. Restored, the
-    city takes its copy back from the center, and the province fences what it never took.
-    The version the center holds goes to the province again once the city has rejoined
-    (before, it stayed a draft at the city that the center alone held)."""
-    settle(province)
-    backup(province, CITY)
-    settle(province)
-    with Node.open(province.path / CITY) as node:
-        reports.submit(node, "2026-10", actor="tester")
-    round_of(province, CITY)
-    lost = [
-        path
-        for path in province.path.rglob(f"{CITY}_{PROVINCE}_*.fcs")
-        if CITY not in path.relative_to(province.path).parts[:1]
-    ]
-    assert len(lost) == 2  # the report and the 全辖, on their way
-    for path in lost:
-        path.unlink()
-    round_of(province, PROVINCE)
-    round_of(province, CENTER)
-    assert report_states(province, CENTER) == [("2026-10", 1, "received")]
-
-    bring_back(province, CITY, lose(province, CITY))
-    settle(province)
-    assert report_states(province, CITY) == [("2026-10", 1, "submitted")]
-    assert report_states(province, PROVINCE) == [("2026-10", 1, "received")]
-    assert report_states(province, CENTER) == [("2026-10", 1, "received")]
-    with Node.open(province.path / PROVINCE) as node, node.engine.connect() as conn:
-        query = sa.select(region_report.c.version, region_report.c.state).where(
-            region_report.c.node_code == CITY
-        )
-        assert [tuple(r) for r in conn.execute(query)] == [(1, "received")]  # its 全辖

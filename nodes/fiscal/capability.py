@@ -130,7 +130,7 @@ UPGRADE_STEPS.extend(
 SUITE_CHANGED.append(records.rebuild)
 ALERTS.append(statement.alerts)
 FORGOTTEN_ON_RESTORE.add("reconcile")  # run again after a restore, never redone
-REJOINED.extend((codes.publish_again, reports.submit_again))
+REJOINED.append(codes.publish_again)
 WALL_FIGURES.append(figures.node_figures)
 WALL_TOTALS.append(figures.totals)
 ADOPTERS.update(

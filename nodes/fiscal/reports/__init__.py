@@ -91,7 +91,7 @@ from nodes.fiscal.reports.rendering import (
     write,
 )
 from nodes.fiscal.reports.submitters import STATES, Submitter, submitters
-from nodes.fiscal.reports.submitting import Submission, submit, submit_again, submit_region
+from nodes.fiscal.reports.submitting import Submission, submit, submit_region
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView
 from nodes.labels import labels
 from nodes.settings import LOCAL_TIME
@@ -124,7 +124,6 @@ __all__ = [
     "render_text",
     "local_today",
     "submit",
-    "submit_again",
     "submit_region",
     "submitters",
     "versions",

@@ -20,10 +20,7 @@ __all__ = ["adopt_submitted"]
 def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -> None:
     """Take back this node's own submission, returned after the node was restored from a
     backup that predates it: the version is stored (or its draft marked) as submitted,
-    by the change-set to its first receiver. A copy to another receiver (the center)
-    names itself on the draft (``changeset_id``): when the one to the first receiver is
-    not returned (void there, it went with the state the node lost), the submission is
-    completed once the node has rejoined (:func:`.submitting.submit_again`)."""
+    by the change-set to its first receiver."""
     operations = verified.operations()
     head = next(operations)
     node = str(head["node"])
@@ -95,10 +92,4 @@ def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -
                 submitted_at=verified.header.created,
                 changeset_id=verified.id,
             )
-        )
-    else:  # a copy went out: a draft left so is sent on at the rejoin's end (submit_again)
-        conn.execute(
-            report.update()
-            .where(key & (report.c.state == "draft"))
-            .values(changeset_id=verified.id)
         )

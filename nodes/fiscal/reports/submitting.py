@@ -8,7 +8,6 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reports.generating import generate_in, latest_own, refuse_center, writing
@@ -153,46 +152,6 @@ def submit(
         submitted_at,
         consolidated,
     )
-
-
-def submit_again(conn: Connection, node: Node, clock: Clock) -> int:
-    """Once this node has rejoined after a restore, complete every submission of its own
-    whose copy to another receiver (the center) it took back and whose change-set to its
-    parent it did not: that one went with the state the node lost, void at the parent,
-    which never took it. The version the center holds goes to the parent again, with the
-    全辖, and the report is submitted; return the change-sets queued. Runs in the
-    transaction that ends the rejoin (:data:`nodes.capabilities.REJOINED`)."""
-    parent = node.spec.parent
-    if parent is None:
-        return 0
-    me = node.spec.code
-    rows = conn.execute(
-        sa.select(report)
-        .where(
-            report.c.node_code == me,
-            report.c.state == "draft",
-            report.c.changeset_id.is_not(None),
-        )
-        .order_by(report.c.period, report.c.version)
-    ).all()
-    signer = load_signer(node.home.keys) if rows else None
-    queued = 0
-    for row in rows:
-        assert signer is not None
-        lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
-        written = enqueue(
-            conn, node.spool, signer, parent, "report", _operations(row, lines), clock
-        )
-        conn.execute(
-            report.update()
-            .where(report.c.id == row.id)
-            .values(state="submitted", submitted_at=written.header.created, changeset_id=written.id)
-        )
-        queued += 1
-        period = Period.parse(str(row.period))
-        if _send_region(conn, node, period, str(row.generated_by), clock) is not None:
-            queued += 1
-    return queued
 
 
 def _send_region(
