@@ -8,7 +8,7 @@ option's by its path and its first long name (``("allocate", "--to")``). An opti
 English help is the same on many commands (``--lang``, ``--format``) is translated once,
 by that English text, in :data:`SHARED`; click's own words in help are in :data:`CLICK`.
 
-The ``cli`` package shows it when the language of the command line is Chinese; what is not in the
+``cli.py`` shows it when the language of the command line is Chinese; what is not in the
 catalogue stays English (a test checks that nothing is missing and nothing is left over).
 Example command lines are kept verbatim, as are the ``\\b`` paragraphs click keeps."""
 

@@ -399,7 +399,7 @@ MESSAGES: dict[str, str] = {
     "m.statement_over": "the statement of {year} from {code} states more than stands of {ids}",
     "m.cannot_carry": "cannot carry over into {year}: {problems}",
     "m.cannot_carry_hint": "import the {year} code set first: 'fiscalsync codes import FILE --year {year}'",
-    # misuses of the command line (cli/app.py)
+    # misuses of the command line (cli.py)
     "m.no_home_given": "no node home: pass --home DIR or set FISCALSYNC_HOME",
     "m.sign_needs_topology": "the role is checked against the topology: give --topology FILE or --home DIR",
     "m.install_needs_ca_cert": "give --ca-cert FILE with a certificate file, or an answer folder",
@@ -409,7 +409,7 @@ MESSAGES: dict[str, str] = {
     "m.file_replaces": "--file replaces {options}: give one or the other",
     "m.allocate_missing": "missing {options} (or give --file)",
     "m.reconcile_needs_peer": "give --with CODE (a node this one issued appropriations to)",
-    # what the operating system refused a command (its own words inside), cli/app.py
+    # what the operating system refused a command (its own words inside), cli.py
     "m.os_failed": "{error}",
     "m.os_failed_at": "{error} ({path})",
     "m.os_disk_full_hint": "free disk space and run the command again",

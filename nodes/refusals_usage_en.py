@@ -1,6 +1,6 @@
 """A misuse of the command line in English (a missing option or argument, an unknown
 option or command, a value its option does not take): :data:`USAGE`, keys
-``m.usage_<key>``, said by cli/app.py from click's usage errors (their kind and what they
+``m.usage_<key>``, said by cli.py from click's usage errors (their kind and what they
 name, never their English text). Taken in by :mod:`nodes.refusals_en`;
 :mod:`nodes.refusals_usage_zh` says each in Chinese."""
 

@@ -439,7 +439,7 @@ MESSAGES: dict[str, str] = {
     "m.statement_over": "{code} 的 {year} 年度余额报告所列超过 {ids} 的现有余额",
     "m.cannot_carry": "无法结转到 {year} 年度：{problems}",
     "m.cannot_carry_hint": "先导入 {year} 年度科目：'fiscalsync codes import FILE --year {year}'",
-    # misuses of the command line (cli/app.py)
+    # misuses of the command line (cli.py)
     "m.no_home_given": "没有节点目录：用 --home DIR 指定，或设置 FISCALSYNC_HOME",
     "m.sign_needs_topology": "角色要与拓扑核对：给出 --topology FILE 或 --home DIR",
     "m.install_needs_ca_cert": "用 --ca-cert FILE 给出 CA 证书文件，或给出答复文件夹",

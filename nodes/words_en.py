@@ -233,7 +233,7 @@ LISTINGS: dict[str, str] = {
     "stage.send": "send",
     "stage.receipt": "receipt",
     "stage.fetch": "fetch",
-    # what 'fiscalsync demo' says (cli/demo.py)
+    # what 'fiscalsync demo' says (cli.py demo)
     "demo.calendar": "The demo's calendar starts on {start} (Beijing time).",
     "demo.created": "Demo province {name!r} created under {path}: {count} nodes,",
     "demo.each": "each with its own SQLite database, key and certificate from the province's root CA.",
@@ -712,7 +712,7 @@ LISTINGS: dict[str, str] = {
     "n.no_journal": "No backup after #{number} holds a journal to replay up to {at}.",
     "n.rejoining": "Rejoining: asked {count} peer(s) ({peers}) for what it lost; it sends nothing new until all have answered.",
     "n.restore_next": "Next: fiscalsync --home {home} sync   (or start the agent), then status",
-    # what the cli package's plainer commands did
+    # what cli.py's plainer commands did
     "m.db_current": "Database already at schema {schema}.",
     "m.db_upgraded": "Database upgraded from schema {before} to {after}.",
     "m.db_created": "Database created at schema {after}.",

@@ -234,7 +234,7 @@ LISTINGS: dict[str, str] = {
     "stage.send": "发送",
     "stage.receipt": "回执",
     "stage.fetch": "收取",
-    # what 'fiscalsync demo' says (cli/demo.py)
+    # what 'fiscalsync demo' says (cli.py demo)
     "demo.calendar": "演示日历从 {start}（北京时间）开始。",
     "demo.created": "已在 {path} 下创建演示省 {name!r}：共 {count} 个节点，",
     "demo.each": "每个节点都有自己的 SQLite 数据库、密钥，以及省级根 CA 签发的证书。",
@@ -671,7 +671,7 @@ LISTINGS: dict[str, str] = {
     "n.no_journal": "第 {number} 号之后没有可重放至 {at} 的备份日志。",
     "n.rejoining": "正在重新加入：已向 {count} 个对端（{peers}）索取丢失的内容；全部答复前不发出新内容。",
     "n.restore_next": "下一步：fiscalsync --home {home} sync（或启动代理程序），然后查看 status",
-    # what the cli package's plainer commands did
+    # what cli.py's plainer commands did
     "m.db_current": "数据库结构已是最新版本 {schema}。",
     "m.db_upgraded": "数据库结构已从 {before} 升级到 {after}。",
     "m.db_created": "已创建数据库，结构版本 {after}。",

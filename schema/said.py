@@ -1,6 +1,6 @@
 """Messages said by key, at the bottom of the tree: :class:`Said` is a message's English
 text (what logs, receipts and ``str()`` keep) with its key and the values it names, so
-that where an operator reads it (the ``cli`` package's error handler, a listing) it is shown in the
+that where an operator reads it (cli.py's error handler, a listing) it is shown in the
 operator's language from the word tables of nodes/. ``sync.said`` and ``nodes.labels``
 build on it; a database error of this package carries its message this way
 (``DatabaseError(said("db_url_bad", url=...))``), its key and values beside its text.

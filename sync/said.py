@@ -1,7 +1,7 @@
 """Messages said by key in sync/ (which does not depend on nodes/): :class:`Said` (built on
 :class:`schema.said.Said`) is a message's English text, what logs, receipts, quarantine
 rows and JSON keep, kept with its key and the values it names, so that where an operator
-reads it (the ``cli`` package's error handler) it is shown in the operator's language from the word
+reads it (cli.py's error handler) it is shown in the operator's language from the word
 tables of nodes/.
 
 The English texts of the messages said here are in :data:`ENGLISH`, gathered by concept

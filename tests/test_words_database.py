@@ -1,6 +1,6 @@
 """The database layer's messages (schema/) reach an operator in the operator's language:
 schema/ imports nothing of ours, so its errors carry their message by key
-(:class:`schema.said.Said`, English as text) and the error handler of cli/ shows them from
+(:class:`schema.said.Said`, English as text) and cli.py's error handler shows them from
 the word tables of nodes/. Through the real command line, on SQLite and PostgreSQL.
 """
 

@@ -1,5 +1,0 @@
-"""``python -m cli``: the ``fiscalsync`` command."""
-
-from cli import main
-
-main()
