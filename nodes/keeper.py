@@ -77,6 +77,7 @@ from sync.trust import TrustStore
 
 if TYPE_CHECKING:
     from nodes.node import Node
+    from nodes.topology import Topology
 
 __all__ = [
     "Checked",
@@ -143,11 +144,38 @@ def _mark(folder: Path) -> Path:
 
 
 def backed_up_here(node: Node) -> list[str]:
-    """The nodes whose backups this node keeps."""
-    me = node.spec.code
-    return [
-        n.code for n in node.topology if n.code != me and keeper_of(node.topology, n.code) == me
-    ]
+    """The nodes whose backups this node keeps (see :func:`_kept_by`)."""
+    topology, me = node.topology, node.spec.code
+    if topology.center is None:  # keeper_of says what is missing
+        return [n.code for n in topology if n.code != me and keeper_of(topology, n.code) == me]
+    return list(_kept_by(topology).get(me, ()))
+
+
+_KEPT_BY: dict[str, dict[str, tuple[str, ...]]] = {}
+_KEPT_BY_KEPT = 8
+
+
+def _kept_by(topology: Topology) -> dict[str, tuple[str, ...]]:
+    """Each keeper of ``topology`` with the nodes whose backups it keeps, in the
+    topology's order: worked out once per topology, not at each node's each round
+    (every node asks, and the center once per node it keeps). Held by the topology's
+    digest, which covers every node, parent and role: a topology changed on disk or
+    taken in a new version has another digest and is worked out anew; a node restored
+    with an older one finds that one's. Filling it twice (two threads at once) gives
+    the same map."""
+    digest = topology.sha256()
+    found = _KEPT_BY.get(digest)
+    if found is None:
+        owners: dict[str, list[str]] = {}
+        for n in topology:
+            keeper_code = keeper_of(topology, n.code)
+            if keeper_code != n.code:
+                owners.setdefault(keeper_code, []).append(n.code)
+        found = {code: tuple(codes) for code, codes in owners.items()}
+        if len(_KEPT_BY) >= _KEPT_BY_KEPT:
+            _KEPT_BY.clear()
+        _KEPT_BY[digest] = found
+    return found
 
 
 def _hash_file(path: Path, hash_name: str) -> str:

@@ -507,8 +507,12 @@ def follow(node: Node) -> bool:
     it does a file it never held and one of the version it holds edited by hand (an
     endpoint, a host key)."""
     file = node.settings.topology
-    with topology_lock(node.home.path):  # not while the province publishes
-        written, topology = _follow(node, file)
+    text, topology = _read(file)
+    if _in_step(node, text, topology):
+        written = False  # nothing to write: the lock is not needed to see it
+    else:
+        with topology_lock(node.home.path):  # not while the province publishes
+            written, topology = _follow(node, file)
     if topology.children(node.spec.code) and not node.home.mailboxes.exists():
         node.home.mailboxes.mkdir()
     if topology.sha256() != node.topology.sha256():
@@ -516,9 +520,14 @@ def follow(node: Node) -> bool:
     return written
 
 
-def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
+def _read(file: Path) -> tuple[str, Topology]:
+    """The topology file's text and the topology it checks as (read once)."""
     text = file.read_text(encoding="utf-8")
-    on_disk = load_topology(file)
+    return text, parse_topology(text, file)
+
+
+def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
+    text, on_disk = _read(file)
     if _in_step(node, text, on_disk):
         return False, on_disk  # read only: a node whose disk is full still starts its round
     with node.engine.begin() as conn:
@@ -545,15 +554,21 @@ def _follow(node: Node, file: Path) -> tuple[bool, Topology]:
 def _in_step(node: Node, text: str, on_disk: Topology) -> bool:
     """Whether the database already holds this very file, and (at the province) a
     version counter not behind it: nothing for :func:`_follow` to write."""
-    me = node.spec.code
     with reading(node.engine) as conn:
-        held = conn.execute(sa.select(tables.topology_file.c.toml)).scalar_one_or_none()
-        counted = conn.execute(
-            sa.select(counter.c.last).where(counter.c.name == COUNTER, counter.c.scope == me)
-        ).scalar_one_or_none()
-    if held != text:
+        row = conn.execute(_HELD, {"me": node.spec.code}).first()
+    if row is None or row.toml != text:
         return False
-    return node.spec.role != "province" or on_disk.version <= (counted or 0)
+    return node.spec.role != "province" or on_disk.version <= (row.counted or 0)
+
+
+# Asked at every exchange a node makes: built once (see nodes.exchange).
+_HELD = sa.select(
+    tables.topology_file.c.toml,
+    sa.select(counter.c.last)
+    .where(counter.c.name == COUNTER, counter.c.scope == sa.bindparam("me"))
+    .scalar_subquery()
+    .label("counted"),
+)
 
 
 def _close_channels(node: Node, conn: Connection, gone: list[str], version: int, now: Any) -> None:
