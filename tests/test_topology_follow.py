@@ -227,3 +227,44 @@ def _allow_writes(conn: sa.Connection) -> None:
             conn.execute(sa.text(f"DROP TRIGGER refuse_{what}_{table}{on}"))
     if postgres:
         conn.execute(sa.text("DROP FUNCTION refuse()"))
+
+
+def test_a_start_while_the_province_publishes_waits_for_the_file_and_follows_it(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start reads the file and the database without the topology lock; a province
+    caught between the commit of a version and its file (the lock held) is found out
+    of step, and the start waits for the lock, then finds the file written and writes
+    nothing itself."""
+    import threading
+
+    committed, go_on = threading.Event(), threading.Event()
+    real_write = membership.write_atomic
+
+    def slow_write(path: Path, data: bytes, *args: object) -> None:
+        committed.set()  # the version committed; its file is not written yet
+        assert go_on.wait(30)
+        real_write(path, data, *args)
+
+    top = province.path / "410000"
+    with Node.open(top) as publisher, Node.open(top) as starter:
+        with monkeypatch.context() as patched:
+            patched.setattr(membership, "write_atomic", slow_write)
+            publishing = threading.Thread(
+                target=membership.publish,
+                args=[publisher, lambda t: membership.moved(t, "410181", "410100")],
+            )
+            publishing.start()
+            assert committed.wait(30)
+            written: list[bool] = []
+            starting = threading.Thread(target=lambda: written.append(membership.follow(starter)))
+            starting.start()
+            starting.join(1.0)
+            assert starting.is_alive()  # out of step: it waits for the lock
+            go_on.set()
+            publishing.join(30)
+            starting.join(30)
+        assert written == [False]  # the file was the publisher's to write
+        assert starter.topology.version == 1
+        assert starter.topology.node("410181").parent == "410100"
+    assert held(province, "410000") == (1, 1)
