@@ -555,7 +555,7 @@ def _in_step(node: Node, text: str, on_disk: Topology) -> bool:
     """Whether the database already holds this very file, and (at the province) a
     version counter not behind it: nothing for :func:`_follow` to write."""
     with reading(node.engine) as conn:
-        row = conn.execute(_HELD, {"me": node.spec.code}).first()
+        row = conn.execute(_HELD, {"me": node.spec.code}).one_or_none()
     if row is None or row.toml != text:
         return False
     return node.spec.role != "province" or on_disk.version <= (row.counted or 0)
