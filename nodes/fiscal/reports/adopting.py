@@ -14,6 +14,7 @@ from nodes.fiscal.reports.levels import store_region
 from nodes.fiscal.reports.lines import ReportLine
 from nodes.fiscal.reports.periods import Period
 from schema.channels import outbox
+from schema.locks import lock_scope
 from schema.tables import region_report, report, report_line
 from schema.types import parse_utc
 from sync import changeset
@@ -78,6 +79,7 @@ def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -
                 lines,
             )
         return
+    lock_scope(conn, "report", f"{node}/{period.label}")  # as a writer of its versions does
     key = (
         (report.c.node_code == node)
         & (report.c.period == period.label)
