@@ -70,14 +70,14 @@ VERSION = 2
 """Of a request: its node reads the fence an answer names, and asks again naming that fence
 (``replaces``) when it is another epoch's, during its rejoin or after
 (:func:`ask_for_fence`); its peers then never let a request of another epoch take the place
-of a fence by its date. A request without it is judged by time (see :func:`nodes.rejoin.answer`)."""
+of a fence by its date. A request without it is judged by time (see :func:`nodes.rejoin_answer.answer`)."""
 FENCE_REQUESTS = "rejoin-fence"
 """The folder of ``spool/`` with the requests of a rejoined node to a peer that holds the
 fence of another epoch of it, sent again every while until the answer names its own."""
 FENCE_ONLY = "fence_only"
 """Of a request of a node that rejoined (:func:`ask_for_fence`), true: its peer fences at
 what it holds of the node's channels itself, and sends back nothing
-(:func:`nodes.rejoin.answer`)."""
+(:func:`nodes.rejoin_answer.answer`)."""
 ANSWERS = "rejoin"
 """The folder of ``spool/`` with the answers taken while the node rejoins."""
 DIGEST = re.compile(r"[0-9a-f]{64}")

@@ -16,7 +16,7 @@ and once the fence is its own epoch's, its peer takes what it sends again.
 Only the live node asks, and it asks in its own epoch: a stale or replayed void message
 costs one exchange and fences nothing but the live epoch; the lost state never names it.
 Two live machines of one node would take the fence back and forth so: the peer refuses
-that (:func:`nodes.rejoin._takes_back`) and sends the node a notice naming both epochs
+that (:func:`nodes.rejoin_answer._takes_back`) and sends the node a notice naming both epochs
 (:func:`take_fork`): the machine refused, holding such a notice of a peer received since
 its latest restore, asks it for nothing more until an operator drops it (no other notice,
 nor one its backup carried); the one whose fence the peer holds goes on.

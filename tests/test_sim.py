@@ -22,7 +22,7 @@ from sim import FAULTS, Shape, Step, play, replay_command
 from sim.shrinking import shrink
 
 import sync.channel
-from nodes import rejoin, rejoin_request
+from nodes import rejoin, rejoin_answer, rejoin_request
 from nodes.routes import Routes
 from nodes.summary import RoundSummary
 from sync import changeset
@@ -428,7 +428,7 @@ def test_with_peers_judging_by_time_a_fence_more_than_a_week_ahead_is_quarantine
     from then on as far ahead, so the answers go to quarantine for the operator (set the
     clock right) and nothing is dated ahead; the simulation rightly finds the quarantine
     not bounded by any fault."""
-    monkeypatch.setattr(rejoin, "_ordered", lambda request: False)
+    monkeypatch.setattr(rejoin_answer, "_ordered", lambda request: False)
     monkeypatch.setattr(rejoin, "_fence", lambda first: None)
     monkeypatch.setenv("FISCALSYNC_SIM_KEEP", "1")
     base = sim_base / "fence-far"

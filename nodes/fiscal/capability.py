@@ -131,6 +131,7 @@ SUITE_CHANGED.append(records.rebuild)
 ALERTS.append(statement.alerts)
 FORGOTTEN_ON_RESTORE.add("reconcile")  # run again after a restore, never redone
 REJOINED.append(codes.publish_again)
+REJOINED.append(reports.send_again)
 WALL_FIGURES.append(figures.node_figures)
 WALL_TOTALS.append(figures.totals)
 ADOPTERS.update(

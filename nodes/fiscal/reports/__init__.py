@@ -73,7 +73,7 @@ the time its first receiver put in its signed receipt (a later correction does n
 a report late).
 """
 
-from nodes.fiscal.reports.adopting import adopt_submitted
+from nodes.fiscal.reports.adopting import adopt_submitted, send_again
 from nodes.fiscal.reports.consolidation import versions, view
 from nodes.fiscal.reports.generating import generate
 from nodes.fiscal.reports.levels import region_outdated
@@ -123,6 +123,7 @@ __all__ = [
     "region_outdated",
     "render_text",
     "local_today",
+    "send_again",
     "submit",
     "submit_region",
     "submitters",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes import rejoin
 from nodes.fiscal.reports.generating import generate_in, latest_own, refuse_center, writing
 from nodes.fiscal.reports.levels import build_region, has_children, newest_sent, store_region
 from nodes.fiscal.reports.lines import ReportLine, check_lines, line_order
@@ -115,6 +116,8 @@ def submit(
     signer = load_signer(node.home.keys)
     spool = node.spool
     with writing(node) as conn:
+        # First, so that what is read below is read after a rejoin's end, never before it.
+        rejoin.require_joined(conn, me)
         row = latest_own(conn, me, period)
         generated = row is None  # its lines checked as they were made, just now
         if generated:
@@ -198,6 +201,7 @@ def submit_region(
             hint=said("no_consolidated_sender_hint"),
         )
     with writing(node) as conn:
+        rejoin.require_joined(conn, node.spec.code)
         latest_own(conn, node.spec.code, period)  # the period's versions locked
         if newest_sent(conn, report, node.spec.code, period) is None:
             raise InputError(

@@ -1,0 +1,236 @@
+"""A city restored from a backup that holds a draft of its report, submitted since, takes
+its submission back whole when it rejoins: the report is sent v1 with the lines it sent,
+and its parent holds the lines the center holds, to the fen, even when the parent never
+took it. A submit while the node rejoins is refused. A real ``network init`` province,
+SQLite and PostgreSQL, real restores, real signed files."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from test_backup import CENTER, backup, bring_back, issue, lose, settle
+from test_rejoin_peer_restored import round_of
+
+from nodes import Node, rejoin
+from nodes.capabilities import REJOINED
+from nodes.fiscal import reports
+from nodes.network import Network
+from schema.tables import report, report_line
+from sync.errors import InputError
+
+CITY = "410100"
+PROVINCE = "410000"
+PERIOD = "2026-10"
+ACTOR = "test"
+
+Lines = list[tuple[str, int, str, int, int, int, int, int]]
+
+
+def held(network: Network, holder: str) -> list[tuple[int, str, Lines]]:
+    """The city's versions of the period at ``holder``: (version, state, lines)."""
+    with Node.open(network.path / holder) as node, node.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(report.c.id, report.c.version, report.c.state)
+            .where(report.c.node_code == CITY, report.c.period == PERIOD)
+            .order_by(report.c.version)
+        ).all()
+        found = []
+        for row in rows:
+            lines = conn.execute(
+                sa.select(
+                    report_line.c.section,
+                    report_line.c.level,
+                    report_line.c.code,
+                    report_line.c.budget_fen,
+                    report_line.c.period_fen,
+                    report_line.c.ytd_fen,
+                    report_line.c.month_fen,
+                    report_line.c.last_year_fen,
+                ).where(report_line.c.report_id == row.id)
+            ).all()
+            found.append((int(row.version), str(row.state), sorted(tuple(x) for x in lines)))
+        return found
+
+
+def draft_then_submit(network: Network) -> Lines:
+    """The city holds 5000.00 元 and a draft of its report, and is backed up; it is given
+    1234.56 元 more, then submits v1 (with it). Returns the lines it submitted."""
+    issue(network, PROVINCE, CITY, 5000_00, "豫财预〔2026〕1号")
+    settle(network)
+    with Node.open(network.path / CITY) as node:
+        reports.generate(node, PERIOD, actor=ACTOR)
+    backup(network, CITY)
+    settle(network)
+    (draft,) = held(network, CITY)
+    issue(network, PROVINCE, CITY, 1234_56, "豫财预〔2026〕2号")
+    settle(network)
+    with Node.open(network.path / CITY) as node:
+        reports.generate(node, PERIOD, actor=ACTOR)
+        sent = reports.submit(node, PERIOD, actor=ACTOR)
+    assert sent.version == 1 and sent.recipients == [PROVINCE, CENTER]
+    ((version, state, lines),) = held(network, CITY)
+    assert (version, state) == (1, "submitted")
+    assert lines != draft[2]  # the backup's draft is not what was sent
+    assert sum(x[3] for x in lines if x[1] == 0) == 6234_56
+    return lines
+
+
+def mail_to_province(network: Network) -> list[Any]:
+    """The city's files waiting in the province's mailboxes."""
+    return sorted((network.path / PROVINCE / "mailboxes").rglob(f"{CITY}_{PROVINCE}_*.fcs"))
+
+
+def check_whole(network: Network, lines: Lines) -> None:
+    """The city's report is sent v1 with the lines it sent; so do the parent and center."""
+    assert held(network, CITY) == [(1, "submitted", lines)]
+    assert held(network, PROVINCE) == [(1, "received", lines)]
+    assert held(network, CENTER) == [(1, "received", lines)]
+
+
+@pytest.mark.slow
+def test_a_submission_made_after_the_backup_is_whole_again_after_the_rejoin(
+    province: Network,
+) -> None:
+    """郑州市 is backed up holding a draft of its October report; it then submits v1, with
+    1234.56 元 more in its budget, to the province and the center, which take it. Its disk
+    dies and it is restored from the backup: after its rejoin the report is sent v1 with
+    the lines it sent (not the backup's draft), and the province and the center hold
+    those lines, to the fen, once each."""
+    lines = draft_then_submit(province)
+    settle(province)
+    assert held(province, PROVINCE) == held(province, CENTER) == [(1, "received", lines)]
+
+    bring_back(province, CITY, lose(province, CITY))
+    assert [v[1] for v in held(province, CITY)] == ["draft"]
+    settle(province)
+    check_whole(province, lines)
+
+
+@pytest.mark.slow
+def test_a_submission_the_parent_never_took_is_sent_it_again_at_the_rejoin(
+    province: Network,
+) -> None:
+    """As above, but the copies to the province are lost on the way: only the center took
+    the submission. Restored, 郑州市 takes it back from the center alone, and sends the
+    province the center's operations at the end of its rejoin: the province then holds
+    what the center holds, line for line."""
+    lines = draft_then_submit(province)
+    round_of(province, CITY)
+    lost = mail_to_province(province)
+    assert lost  # its report (and its 全辖) on the way to the province
+    for path in lost:
+        path.unlink()
+    round_of(province, CENTER)
+    assert held(province, CENTER) == [(1, "received", lines)]
+    assert held(province, PROVINCE) == []
+
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    check_whole(province, lines)
+
+
+@contextmanager
+def finish_held_open(code: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """While in it, ``code``'s rejoin stops inside the transaction that ends it (at what
+    it sends again once rejoined) until the second event is set; the first is set when
+    it gets there."""
+    there, go = threading.Event(), threading.Event()
+
+    def hold(conn: Any, node: Node, clock: Any) -> int:
+        if node.spec.code == code:
+            there.set()
+            assert go.wait(120)
+        return 0
+
+    REJOINED.append(hold)
+    try:
+        yield there, go
+    finally:
+        go.set()
+        REJOINED.remove(hold)
+
+
+def lock_waiters(network: Network, code: str) -> int:
+    """How many transactions on ``code``'s PostgreSQL database wait for a lock."""
+    with Node.open(network.path / code) as node, node.engine.connect() as conn:
+        query = sa.text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(conn.execute(query).scalar_one())
+
+
+def race_submit_with_finish(network: Network) -> BaseException | None:
+    """The city's round ends its rejoin in one thread, held inside that transaction; a
+    submit runs in another meanwhile, and the rejoin goes on once the submit is done or
+    waits for a lock (it then runs on after the rejoin's commit). Returns what the
+    submit raised (None: it went through)."""
+    failures: list[BaseException] = []
+    outcome: list[BaseException | None] = []
+
+    def finish() -> None:
+        try:
+            round_of(network, CITY)
+        except BaseException as exc:  # shown by the caller
+            failures.append(exc)
+
+    def submit() -> None:
+        try:
+            with Node.open(network.path / CITY) as node:
+                reports.submit(node, PERIOD, actor=ACTOR)
+            outcome.append(None)
+        except BaseException as exc:  # shown by the caller
+            outcome.append(exc)
+
+    with finish_held_open(CITY) as (there, go):
+        ending = threading.Thread(target=finish)
+        ending.start()
+        assert there.wait(120), "the city's rejoin did not reach its end"
+        submitting = threading.Thread(target=submit)
+        submitting.start()
+        for _ in range(1200):
+            if not submitting.is_alive() or lock_waiters(network, CITY):
+                break
+            submitting.join(0.05)
+        go.set()
+        ending.join(120)
+        submitting.join(120)
+    assert not failures, failures
+    assert len(outcome) == 1
+    return outcome[0]
+
+
+@pytest.mark.slow
+def test_a_submit_while_the_node_rejoins_is_refused(province: Network) -> None:
+    """Restored, 郑州市 is refused a submit while it waits for its peers' answers, with the
+    rejoin's message; and, on PostgreSQL, while another thread ends its rejoin (that
+    transaction not committed yet): what the submit reads is read after the rejoin's end
+    or not at all. After it, the one v1 held anywhere is the one it sent."""
+    lines = draft_then_submit(province)
+    settle(province)
+    bring_back(province, CITY, lose(province, CITY))
+    with Node.open(province.path / CITY) as node:
+        assert rejoin.in_progress(node)
+        with pytest.raises(InputError, match="is rejoining: nothing new") as refused:
+            reports.submit(node, PERIOD, actor=ACTOR)
+        backend = node.engine.dialect.name
+    waiting_message = str(refused.value)
+    assert held(province, CITY)[0][1] == "draft"
+
+    round_of(province, CITY)  # its requests
+    for spec in province.topology:
+        if spec.code != CITY:
+            round_of(province, spec.code)  # each answers
+    if backend == "postgresql":
+        raced = race_submit_with_finish(province)
+        assert isinstance(raced, InputError), raced
+        assert str(raced) == waiting_message
+    settle(province)
+    with Node.open(province.path / CITY) as node:
+        assert not rejoin.in_progress(node)
+    check_whole(province, lines)
