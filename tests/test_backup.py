@@ -5,6 +5,7 @@ Real ``network init`` provinces, real keys, real files, synced with ``sync_netwo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -652,7 +653,7 @@ def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) ->
         every = list(index.chunks())
         assert len({c.object for c in every}) < len(every)  # many chunks in a pack
         size = read.objects[every[0].object]
-        moved = Part("node.db", [replace(every[0], offset=size - 10)])
+        moved = Part("node.db", [every[0]._replace(offset=size - 10)])
         try:
             with tempfile.TemporaryDirectory() as work:
                 hashes = object_hashes(read)
@@ -660,6 +661,11 @@ def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) ->
                 assert b"".join(fetcher.chunks(Part("node.db", every[:3])))
                 with pytest.raises(BackupDamaged, match="shorter than the index says"):
                     list(fetcher.chunks(moved))
+                assert b"".join(fetcher.blocks(Part("node.db", every[:3]))) == b"".join(
+                    fetcher.chunks(Part("node.db", every[:3]))
+                )
+                with pytest.raises(BackupDamaged, match="shorter than the index says"):
+                    list(fetcher.blocks(moved))
         finally:
             exchange.close()
 
@@ -772,6 +778,62 @@ def test_a_chunk_sealed_in_place_opens_as_one_sealed_into_bytes(cipher: str, siz
     for bad in (sealed[:-1], sealed[:60] + bytes([sealed[60] ^ 1]) + sealed[61:]):
         with pytest.raises(BackupDamaged):
             envelope.open_chunk(keys_by_id, bad, "x", digest, size)
+
+
+@pytest.mark.parametrize("cipher", envelope.CIPHERS)
+def test_chunks_sealed_one_after_another_open_in_place_only_as_the_chunk_named(
+    cipher: str,
+) -> None:
+    """A SQLite file's pages are sealed many at once (:class:`envelope.ChunkSealer`) and
+    opened straight into the restored file (:class:`envelope.ChunkOpener`): the same
+    format 2 as one chunk sealed alone, which every reader opens; an altered byte or
+    another chunk's hash is damage, and what the opener does not open in place (SM4-GCM,
+    another format) it declines for :func:`envelope.open_chunk` to open."""
+    key = DataKey.fresh(cipher)
+    keys_by_id = {key.id: key}
+    sealer = envelope.ChunkSealer(key)
+    pieces = [os.urandom(16384), b"\x00" * 16384, b"the last, shorter"]
+    room = bytearray(sum(envelope.sealed_size(len(p)) for p in pieces))
+    nonces = sealer.nonces(len(pieces))
+    assert len(set(nonces[i : i + 12] for i in range(0, len(nonces), 12))) == len(pieces)
+    places = []
+    at = 0
+    for number, piece in enumerate(pieces):
+        digest = hashlib.sha256(piece).digest()
+        nonce = nonces[12 * number : 12 * number + 12]
+        end = at + sealer.seal_into(memoryview(piece), digest, memoryview(room)[at:], nonce)
+        assert end - at == envelope.sealed_size(len(piece))
+        places.append((at, end - at, digest))
+        at = end
+    data = bytes(room)
+    opener = envelope.ChunkOpener(keys_by_id)
+    for piece, (offset, length, digest) in zip(pieces, places, strict=True):
+        sealed = data[offset : offset + length]
+        assert envelope.open_chunk(keys_by_id, sealed, "x", digest, len(piece)) == piece
+        out = bytearray(len(piece))
+        opened = opener.open_into(
+            data, memoryview(data), offset, length, digest, memoryview(out), "x"
+        )
+        assert opened == (cipher == envelope.AES_GCM)
+        assert out == (piece if opened else bytes(len(piece)))
+    if cipher != envelope.AES_GCM:
+        return
+    offset, length, digest = places[0]
+    out = memoryview(bytearray(len(pieces[0])))
+    with pytest.raises(BackupDamaged):  # the second chunk's hash: not the chunk named there
+        opener.open_into(data, memoryview(data), offset, length, places[1][2], out, "x")
+    altered = bytearray(data)
+    altered[offset + length - 20] ^= 1
+    with pytest.raises(BackupDamaged):
+        opener.open_into(bytes(altered), memoryview(altered), offset, length, digest, out, "x")
+    compressed = envelope.seal_chunk(key, pieces[1], places[1][2])
+    assert compressed[:4] == envelope.MAGIC3  # another format: declined, opened elsewhere
+    assert not opener.open_into(
+        compressed, memoryview(compressed), 0, len(compressed), places[1][2], out, "x"
+    )
+    assert not envelope.ChunkOpener({}).open_into(
+        data, memoryview(data), offset, length, digest, out, "x"
+    )
 
 
 def test_a_chunk_is_compressed_only_when_that_shrinks_it_and_must_expand_to_its_size() -> None:

@@ -48,7 +48,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sync.backup import hashing
 from sync.backup.envelope import (
@@ -103,11 +103,11 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
-@dataclass(frozen=True)
-class Chunk:
+class Chunk(NamedTuple):
     """One chunk of a part: its plaintext hash (hex, under the manifest's hash) and size,
     the object holding it, and where in the object its sealed bytes lie (``length``
-    None: the whole object, format 1)."""
+    None: the whole object, format 1). A tuple: a backup's index holds one per chunk of
+    its database, tens of thousands, made and read in a loop."""
 
     digest: str
     object: str
