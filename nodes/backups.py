@@ -306,10 +306,15 @@ class _Objects:
             hashes.append(found)
             if found in known or found in sealed:
                 continue
-            at = self._room(reserve)
-            nonce = nonces[12 * number : 12 * number + 12]
-            end = at + seal(piece, found, self.room[at:], nonce)
-            self._sealed(found, at, end, len(piece))
+            at = self.fill
+            if at + reserve > len(self.pack):
+                at = self._room(reserve)
+            end = at + seal(piece, found, self.room[at:], nonces[12 * number : 12 * number + 12])
+            sealed[found] = (self.new, at, end - at, len(piece))
+            self.fill = end
+            self.new_bytes += end - at
+            if end >= PACK:
+                self._close_pack()
         if self.progress is not None:
             self.progress(len(block))
         return hashes

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, init_node, rejoin
+from nodes import Node, backups, init_node, rejoin
 from nodes.backups import last_manifest, take_backup
 from nodes.drill import drill
 from nodes.exchange import Exchange
@@ -37,7 +37,7 @@ from schema.channels import outbox, quarantine
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
 from sync import changeset, sm2
-from sync.backup import envelope, keys
+from sync.backup import chunks, envelope, hashing, keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import Chunk, Index, Part
 from sync.clock import SYSTEM_CLOCK, FixedClock
@@ -391,6 +391,45 @@ def test_a_backup_of_the_uncompressed_format_still_restores_and_seeds_the_next(
     settle(province)
     assert books(province, "410000") == before
     assert first in amounts(province, "410000", "issued")
+
+
+@pytest.mark.parametrize(
+    ("fixed", "compress_pages", "hash_name"),
+    [(64 * 1024, False, hashing.SHA256), (16 * 1024, True, hashing.BLAKE3)],
+)
+def test_a_backup_cut_in_other_chunks_restores_and_so_does_the_next(
+    province: Network,
+    monkeypatch: pytest.MonkeyPatch,
+    fixed: int,
+    compress_pages: bool,
+    hash_name: str,
+) -> None:
+    """A SQLite file cut into other chunks than today's (64 KiB under SHA-256, as an
+    earlier build did), or with its pages compressed (chunks a restore cannot open in
+    place, opened one by one), restores to the same books; the next backup, in
+    today's chunks, builds on it and restores too."""
+    issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    with monkeypatch.context() as old:
+        old.setattr(chunks, "FIXED", fixed)
+        old.setattr(backups, "COMPRESS_PAGES", compress_pages)
+        with Node.open(province.path / "410000") as node:
+            assert take_backup(node, hash_name=hash_name).number == 1
+    settle(province)
+    before = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == 1
+    settle(province)
+    assert books(province, "410000") == before
+    issue(province, "410000", "410100", 5_00, "豫财预〔2026〕2号")
+    settle(province)
+    assert backup(province, "410000").number == 2
+    settle(province)
+    before = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == 2
+    settle(province)
+    assert books(province, "410000") == before
 
 
 def test_a_keeper_of_the_release_before_compression_keeps_a_compressed_backup(
