@@ -666,7 +666,7 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
         fd = out.fileno()
         behind: Future[None] | None = None
         at = 0
-        for block in fetcher.blocks(index.database[0]):
+        for block in fetcher.blocks(index.database[0], WRITE):
             if behind is not None:
                 behind.result()
             behind = writer.submit(_write_block, fd, block, at)

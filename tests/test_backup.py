@@ -404,8 +404,8 @@ def test_a_backup_cut_in_other_chunks_restores_and_so_does_the_next(
     compress_pages: bool,
     hash_name: str,
 ) -> None:
-    """A SQLite file cut into other chunks than today's (64 KiB under SHA-256, as an
-    earlier build did), or with its pages compressed (chunks a restore cannot open in
+    """A SQLite file cut into other chunks than today's (64 KiB under SHA-256, as a
+    release before did), or with its pages compressed (chunks a restore cannot open in
     place, opened one by one), restores to the same books; the next backup, in
     today's chunks, builds on it and restores too."""
     issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
