@@ -44,10 +44,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import sqlalchemy as sa
 
@@ -227,7 +227,8 @@ def _previous_keys(previous: ReadManifest, own: keys.BackupKey) -> dict[bytes, D
 
 class _Objects:
     """Seals new chunks into packs staged as objects; reuses the chunks seen before where
-    they lie. :meth:`add` gives a chunk's hash; :meth:`chunk` its place once
+    they lie. :meth:`add` (one chunk) and :meth:`add_pieces` (a block cut into fixed
+    chunks) give the chunks' hashes (32 bytes); :meth:`chunk` a chunk's place once
     :meth:`commit` has closed the last pack. A closed pack is named (hashed) and written
     by a thread of its own while the next one fills (both release the GIL for the whole
     pack); :data:`IN_FLIGHT` packs at most are. :meth:`close` waits for them."""
@@ -236,17 +237,23 @@ class _Objects:
         self,
         staging: Path,
         key: DataKey,
-        known: dict[str, Chunk],
+        known: dict[bytes, Chunk],
         sizes: dict[str, int],
         progress: Callable[[int], None] | None,
         hash_name: str = hashing.CURRENT,
     ) -> None:
         self.staging = staging
         self.key = key
+        self.sealer = envelope.ChunkSealer(key)
         self.hash_name = hash_name
         self.digest = hashing.digester(hash_name)
         self.key_name = key.name
-        self.placed = dict(known)
+        self.known = known
+        """Chunks of the backup this one builds on: hash → where it lies."""
+        self.sealed: dict[bytes, tuple[int, int, int, int]] = {}
+        """Chunks sealed by this backup: hash → (pack number, offset, sealed length, size)."""
+        self.names: list[str] = []
+        """The name of each pack landed, by number."""
         self.sizes = dict(sizes)
         """Object name → size, of every object a chunk here lies in."""
         self.progress = progress
@@ -254,41 +261,70 @@ class _Objects:
         self.new_bytes = 0
         self.pack = bytearray(ROOM)
         """The open pack's room: chunks are sealed into it in place, up to :attr:`fill`."""
+        self.room = memoryview(self.pack)
         self.fill = 0
-        self.packing: dict[str, tuple[int, int, int]] = {}
-        """Chunks in the open pack: hash → (offset, sealed length, size)."""
         self.batch = Batch(staging)
         """Packs closed and not yet durable (see :meth:`commit`)."""
         self.closer = ThreadPoolExecutor(1, "backup-pack")
-        self.flights: deque[tuple[Future[str], dict[str, tuple[int, int, int]], int]] = deque()
+        self.flights: deque[tuple[Future[str], int]] = deque()
         """Packs being named and written, in order (at most :data:`IN_FLIGHT`): each one's
-        name to come, its chunks, its size."""
+        name to come and its size."""
 
-    def add(self, data: bytes | memoryview, compress: bool = True) -> str:
+    def add(self, data: bytes | memoryview, compress: bool = True) -> bytes:
         """Seal ``data`` unless it is placed already; its hash."""
         digest = self.digest(data)
-        sha = digest.hex()
-        if (
-            sha not in self.placed
-            and sha not in self.packing
-            and not any(sha in packing for _f, packing, _s in self.flights)
-        ):
+        if digest not in self.known and digest not in self.sealed:
             start = self._room(envelope.sealed_size(len(data)))
-            with memoryview(self.pack) as room:
-                if compress:
-                    sealed = envelope.seal_chunk(self.key, data, digest, compress=True)
-                    end = start + len(sealed)
-                    room[start:end] = sealed
-                else:
-                    end = start + envelope.seal_chunk_into(self.key, data, digest, room[start:])
-            self.packing[sha] = (start, end - start, len(data))
+            if compress:
+                sealed = envelope.seal_chunk(self.key, data, digest, compress=True)
+                end = start + len(sealed)
+                self.room[start:end] = sealed
+            else:
+                nonce = self.sealer.nonces(1)
+                end = start + self.sealer.seal_into(
+                    memoryview(data), digest, self.room[start:], nonce
+                )
+            self._sealed(digest, start, end, len(data))
+        if self.progress is not None:
+            self.progress(len(data))
+        return digest
+
+    def add_pieces(self, block: memoryview, size: int) -> list[bytes]:
+        """Seal, as they are, the pieces of ``size`` bytes of ``block`` (the last may be
+        shorter) that are not placed already; their hashes, in order. One chunk costs a
+        hash, a look-up and, when new, its sealing in place: nothing else per chunk."""
+        digest = self.digest
+        known, sealed = self.known, self.sealed
+        seal = self.sealer.seal_into
+        count = -(-len(block) // size)
+        nonces = self.sealer.nonces(count)
+        reserve = envelope.sealed_size(size)
+        hashes = []
+        for number, start in enumerate(range(0, len(block), size)):
+            piece = block[start : start + size]
+            found = digest(piece)
+            hashes.append(found)
+            if found in known or found in sealed:
+                continue
+            at = self.fill
+            if at + reserve > len(self.pack):
+                at = self._room(reserve)
+            end = at + seal(piece, found, self.room[at:], nonces[12 * number : 12 * number + 12])
+            sealed[found] = (self.new, at, end - at, len(piece))
             self.fill = end
-            self.new_bytes += end - start
+            self.new_bytes += end - at
             if end >= PACK:
                 self._close_pack()
         if self.progress is not None:
-            self.progress(len(data))
-        return sha
+            self.progress(len(block))
+        return hashes
+
+    def _sealed(self, digest: bytes, start: int, end: int, size: int) -> None:
+        self.sealed[digest] = (self.new, start, end - start, size)
+        self.fill = end
+        self.new_bytes += end - start
+        if end >= PACK:
+            self._close_pack()
 
     def _room(self, size: int) -> int:
         """Where a chunk sealed into at most ``size`` bytes goes in the open pack, which
@@ -297,22 +333,27 @@ class _Objects:
             self._close_pack()
             if size > len(self.pack):
                 self.pack = bytearray(size)
+                self.room = memoryview(self.pack)
         return self.fill
 
-    def chunk(self, sha: str) -> Chunk:
-        return self.placed[sha]
+    def chunk(self, digest: bytes) -> Chunk:
+        found = self.sealed.get(digest)
+        if found is None:
+            return self.known[digest]
+        pack, offset, length, size = found
+        return Chunk(digest.hex(), self.names[pack], self.key_name, size, offset, length)
 
     def _close_pack(self) -> None:
-        if not self.packing:
+        if not self.fill:
             return
         if len(self.flights) >= IN_FLIGHT:
             self._land_one()
-        closed = memoryview(self.pack)[: self.fill]
-        self.flights.append((self.closer.submit(self._write, closed), self.packing, self.fill))
+        closed = self.room[: self.fill]
+        self.flights.append((self.closer.submit(self._write, closed), self.fill))
         self.new += 1
         self.pack = bytearray(ROOM)
+        self.room = memoryview(self.pack)
         self.fill = 0
-        self.packing = {}
 
     def _write(self, pack: memoryview) -> str:
         name = envelope.object_id(pack, self.hash_name)
@@ -320,20 +361,17 @@ class _Objects:
         return name
 
     def _land_one(self) -> None:
-        """Wait for the oldest pack in flight and place its chunks."""
-        future, packing, size = self.flights.popleft()
+        """Wait for the oldest pack in flight and name it."""
+        future, size = self.flights.popleft()
         try:
             name = future.result()
         except OSError as exc:
             raise self._failed(exc) from exc
-        key_name = self.key_name
-        placed = self.placed
-        for sha, (offset, length, plain) in packing.items():
-            placed[sha] = Chunk(sha, name, key_name, plain, offset, length)
+        self.names.append(name)
         self.sizes[name] = size
 
     def _land(self) -> None:
-        """Wait for every pack in flight and place their chunks."""
+        """Wait for every pack in flight and name them."""
         while self.flights:
             self._land_one()
 
@@ -405,7 +443,7 @@ def take_backup(
         previous = last_manifest(node)
         key = DataKey.fresh(envelope.cipher_for_suite(signer.suite.name))
         carried: dict[bytes, DataKey] = {}
-        known: dict[str, Chunk] = {}
+        known: dict[bytes, Chunk] = {}
         sizes: dict[str, int] = {}
         builds_on = None if previous is None or full else previous[1]
         if hash_name is None:
@@ -418,8 +456,8 @@ def take_backup(
             sizes = builds_on.objects
             for chunk in builds_on.index(carried).chunks():
                 if chunk.length is None:  # format 1: the chunk is its whole object
-                    chunk = replace(chunk, length=object_size(chunk.size))
-                known.setdefault(chunk.digest, chunk)
+                    chunk = chunk._replace(length=object_size(chunk.size))
+                known.setdefault(bytes.fromhex(chunk.digest), chunk)
         root = home / BACKUPS_DIR
         staging = root / "staging"
         work = root / "work"
@@ -511,9 +549,19 @@ def take_backup(
     )
 
 
+def _pages(objects: _Objects, stream: BinaryIO, length: int | None = None) -> list[bytes]:
+    """The hashes of a SQLite file's chunks (:data:`chunks.FIXED` bytes each), sealed."""
+    if COMPRESS_PAGES:
+        return [objects.add(c, True) for c in chunks.fixed_chunks(stream, length=length)]
+    hashes: list[bytes] = []
+    for block in chunks.fixed_blocks(stream, length=length):
+        hashes += objects.add_pieces(block, chunks.FIXED)
+    return hashes
+
+
 def _snapshot(
     node: Node, work: Path, objects: _Objects, digests: bool
-) -> tuple[list[tuple[Part, list[str]]], snapshot.Snapshot, dict[str, str]]:
+) -> tuple[list[tuple[Part, list[bytes]]], snapshot.Snapshot, dict[str, str]]:
     """The database's parts, each with the hashes of its chunks (placed at commit)."""
     me = node.spec.code
     # SQLite: the pages read in place while a read snapshot pins them, else a copy made
@@ -525,10 +573,7 @@ def _snapshot(
         with snapshot.pinned_sqlite(node.engine, me) as pinned:
             if pinned is not None:  # read in place, inside its snapshot
                 snap, pages, table_digests = pinned
-                hashes = [
-                    objects.add(c, COMPRESS_PAGES)
-                    for c in chunks.fixed_chunks(pages, length=pages.length)
-                ]
+                hashes = _pages(objects, pages, pages.length)
                 return [(Part("node.db"), hashes)], snap, table_digests() if digests else {}
     if node.engine.dialect.name == "sqlite":  # a copy, read inside its snapshot
         target = work / "snapshot.db"
@@ -542,18 +587,18 @@ def _snapshot(
             finally:
                 engine.dispose()
         with target.open("rb") as stream:
-            hashes = [objects.add(c, COMPRESS_PAGES) for c in chunks.fixed_chunks(stream)]
+            hashes = _pages(objects, stream)
         # Gone before the packs are synced: a file system that orders data (ext4) would
         # otherwise write the whole scratch copy out with them.
         target.unlink()
         return [(Part("node.db"), hashes)], snap, found
-    parts: list[tuple[Part, list[str]]] = []
+    parts: list[tuple[Part, list[bytes]]] = []
     cutters: list[chunks.ContentCutter] = []
 
     def sink(table: str) -> chunks.ContentCutter:
         if cutters:
             cutters[-1].close()
-        hashes: list[str] = []
+        hashes: list[bytes] = []
         parts.append((Part(table), hashes))
         cutter = chunks.ContentCutter(lambda data: hashes.append(objects.add(data)))
         cutters.append(cutter)

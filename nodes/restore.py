@@ -29,6 +29,7 @@ sends nothing new until every peer has answered.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -292,6 +293,59 @@ class Fetcher:
             if self.progress is not None:
                 self.progress(len(plain))
             yield plain
+
+    def blocks(self, part: Part, size: int = WRITE) -> Iterator[memoryview]:
+        """The plaintext of ``part``, opened and checked as :meth:`chunks` does, in blocks
+        of about ``size`` bytes. A chunk sealed as it is in one segment (every page of a
+        SQLite file) is opened straight into its place in the block, with nothing made
+        for it; any other is opened by :meth:`chunks` and copied in. Two buffers take
+        turns: a block is valid until the next-but-one is drawn."""
+        opener = envelope.ChunkOpener(self.keys)
+        buffers = [bytearray(size), bytearray(size)]
+        turn = 0
+        out = memoryview(buffers[0])
+        fill = 0
+        current = None
+        data = b""
+        view = memoryview(data)
+        spans: dict[int, int] | None = None
+        for chunk in part.chunks:
+            length, plain = chunk.length, chunk.size
+            if fill + plain > len(out):
+                if fill:
+                    yield out[:fill]
+                    turn ^= 1
+                if plain > len(buffers[turn]):
+                    buffers[turn] = bytearray(plain)
+                out, fill = memoryview(buffers[turn]), 0
+            if chunk.object != current:
+                data = self._object(chunk.object)
+                view, current = memoryview(data), chunk.object
+                spans = self.opened.get(current)
+            offset = chunk.offset
+            if (
+                length is not None
+                and offset + length <= len(data)
+                and opener.open_into(
+                    data,
+                    view,
+                    offset,
+                    length,
+                    bytes.fromhex(chunk.digest),
+                    out[fill : fill + plain],
+                    chunk.object,
+                )
+            ):
+                if spans is not None:
+                    spans[offset] = length
+                if self.progress is not None:
+                    self.progress(plain)
+            else:
+                for piece in self.chunks(Part(part.name, [chunk])):
+                    out[fill : fill + plain] = piece
+            fill += plain
+        if fill:
+            yield out[:fill]
 
 
 def object_hashes(*manifests: ReadManifest | None) -> dict[str, str]:
@@ -605,26 +659,35 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
     target = Path(parse_url(url).database or "")
     if target.exists():
         raise HomeError(said("home_exists", target=target), hint=said("restore_new_file_hint"))
-    # Written by a thread of its own while the next pieces are fetched and opened (a
-    # write releases the GIL): a block of pieces in one call; one block at most waits.
+    # Written by a thread of its own while the next block is fetched and opened (a
+    # write releases the GIL): a block in one call; one block at most waits, so the
+    # fetcher's two buffers are enough (the next-but-one is drawn only once it is written).
     with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
         fd = out.fileno()
         behind: Future[None] | None = None
-        pending: list[bytes] = []
-        size = 0
-        for piece in fetcher.chunks(index.database[0]):
-            pending.append(piece)
-            size += len(piece)
-            if size >= WRITE:
-                if behind is not None:
-                    behind.result()
-                behind = writer.submit(write_gathered, fd, pending)
-                pending, size = [], 0
+        at = 0
+        for block in fetcher.blocks(index.database[0], WRITE):
+            if behind is not None:
+                behind.result()
+            behind = writer.submit(_write_block, fd, block, at)
+            at += len(block)
         if behind is not None:
             behind.result()
-        write_gathered(fd, pending)
         if not deferred(target):  # else flushed with the rest of the new home
             os.fsync(fd)
+
+
+def _write_block(fd: int, block: memoryview, at: int) -> None:
+    """Write ``block`` (the file's bytes from ``at`` on) and have the kernel start
+    writing it to disk at once, without waiting: the file is flushed with the rest of
+    the new home, which then finds little left to write, the disk having worked while
+    the next blocks were opened."""
+    write_gathered(fd, [block])
+    if hasattr(os, "posix_fadvise"):
+        # Linux starts the writeback of dirty pages (and drops none that are not yet
+        # written) for DONTNEED; elsewhere it is a hint that may do nothing.
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, at, len(block), os.POSIX_FADV_DONTNEED)
 
 
 def _target_url(backend: str, form: str, db_url: str | None, staging: Path) -> str:

@@ -5,6 +5,7 @@ Real ``network init`` provinces, real keys, real files, synced with ``sync_netwo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import cli
-from nodes import Node, init_node, rejoin
+from nodes import Node, backups, init_node, rejoin
 from nodes.backups import last_manifest, take_backup
 from nodes.drill import drill
 from nodes.exchange import Exchange
@@ -36,7 +37,7 @@ from schema.channels import outbox, quarantine
 from schema.engine import drop_database
 from schema.tables import appropriation, appropriation_event
 from sync import changeset, sm2
-from sync.backup import envelope, keys
+from sync.backup import chunks, envelope, hashing, keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import Chunk, Index, Part
 from sync.clock import SYSTEM_CLOCK, FixedClock
@@ -392,6 +393,45 @@ def test_a_backup_of_the_uncompressed_format_still_restores_and_seeds_the_next(
     assert first in amounts(province, "410000", "issued")
 
 
+@pytest.mark.parametrize(
+    ("fixed", "compress_pages", "hash_name"),
+    [(64 * 1024, False, hashing.SHA256), (16 * 1024, True, hashing.BLAKE3)],
+)
+def test_a_backup_cut_in_other_chunks_restores_and_so_does_the_next(
+    province: Network,
+    monkeypatch: pytest.MonkeyPatch,
+    fixed: int,
+    compress_pages: bool,
+    hash_name: str,
+) -> None:
+    """A SQLite file cut into other chunks than today's (64 KiB under SHA-256, as a
+    release before did), or with its pages compressed (chunks a restore cannot open in
+    place, opened one by one), restores to the same books; the next backup, in
+    today's chunks, builds on it and restores too."""
+    issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    with monkeypatch.context() as old:
+        old.setattr(chunks, "FIXED", fixed)
+        old.setattr(backups, "COMPRESS_PAGES", compress_pages)
+        with Node.open(province.path / "410000") as node:
+            assert take_backup(node, hash_name=hash_name).number == 1
+    settle(province)
+    before = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == 1
+    settle(province)
+    assert books(province, "410000") == before
+    issue(province, "410000", "410100", 5_00, "豫财预〔2026〕2号")
+    settle(province)
+    assert backup(province, "410000").number == 2
+    settle(province)
+    before = books(province, "410000")
+    url = lose(province, "410000")
+    assert bring_back(province, "410000", url).number == 2
+    settle(province)
+    assert books(province, "410000") == before
+
+
 def test_a_keeper_of_the_release_before_compression_keeps_a_compressed_backup(
     province: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -652,7 +692,7 @@ def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) ->
         every = list(index.chunks())
         assert len({c.object for c in every}) < len(every)  # many chunks in a pack
         size = read.objects[every[0].object]
-        moved = Part("node.db", [replace(every[0], offset=size - 10)])
+        moved = Part("node.db", [every[0]._replace(offset=size - 10)])
         try:
             with tempfile.TemporaryDirectory() as work:
                 hashes = object_hashes(read)
@@ -660,6 +700,11 @@ def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) ->
                 assert b"".join(fetcher.chunks(Part("node.db", every[:3])))
                 with pytest.raises(BackupDamaged, match="shorter than the index says"):
                     list(fetcher.chunks(moved))
+                assert b"".join(fetcher.blocks(Part("node.db", every[:3]))) == b"".join(
+                    fetcher.chunks(Part("node.db", every[:3]))
+                )
+                with pytest.raises(BackupDamaged, match="shorter than the index says"):
+                    list(fetcher.blocks(moved))
         finally:
             exchange.close()
 
@@ -772,6 +817,62 @@ def test_a_chunk_sealed_in_place_opens_as_one_sealed_into_bytes(cipher: str, siz
     for bad in (sealed[:-1], sealed[:60] + bytes([sealed[60] ^ 1]) + sealed[61:]):
         with pytest.raises(BackupDamaged):
             envelope.open_chunk(keys_by_id, bad, "x", digest, size)
+
+
+@pytest.mark.parametrize("cipher", envelope.CIPHERS)
+def test_chunks_sealed_one_after_another_open_in_place_only_as_the_chunk_named(
+    cipher: str,
+) -> None:
+    """A SQLite file's pages are sealed many at once (:class:`envelope.ChunkSealer`) and
+    opened straight into the restored file (:class:`envelope.ChunkOpener`): the same
+    format 2 as one chunk sealed alone, which every reader opens; an altered byte or
+    another chunk's hash is damage, and what the opener does not open in place (SM4-GCM,
+    another format) it declines for :func:`envelope.open_chunk` to open."""
+    key = DataKey.fresh(cipher)
+    keys_by_id = {key.id: key}
+    sealer = envelope.ChunkSealer(key)
+    pieces = [os.urandom(16384), b"\x00" * 16384, b"the last, shorter"]
+    room = bytearray(sum(envelope.sealed_size(len(p)) for p in pieces))
+    nonces = sealer.nonces(len(pieces))
+    assert len(set(nonces[i : i + 12] for i in range(0, len(nonces), 12))) == len(pieces)
+    places = []
+    at = 0
+    for number, piece in enumerate(pieces):
+        digest = hashlib.sha256(piece).digest()
+        nonce = nonces[12 * number : 12 * number + 12]
+        end = at + sealer.seal_into(memoryview(piece), digest, memoryview(room)[at:], nonce)
+        assert end - at == envelope.sealed_size(len(piece))
+        places.append((at, end - at, digest))
+        at = end
+    data = bytes(room)
+    opener = envelope.ChunkOpener(keys_by_id)
+    for piece, (offset, length, digest) in zip(pieces, places, strict=True):
+        sealed = data[offset : offset + length]
+        assert envelope.open_chunk(keys_by_id, sealed, "x", digest, len(piece)) == piece
+        out = bytearray(len(piece))
+        opened = opener.open_into(
+            data, memoryview(data), offset, length, digest, memoryview(out), "x"
+        )
+        assert opened == (cipher == envelope.AES_GCM)
+        assert out == (piece if opened else bytes(len(piece)))
+    if cipher != envelope.AES_GCM:
+        return
+    offset, length, digest = places[0]
+    out = memoryview(bytearray(len(pieces[0])))
+    with pytest.raises(BackupDamaged):  # the second chunk's hash: not the chunk named there
+        opener.open_into(data, memoryview(data), offset, length, places[1][2], out, "x")
+    altered = bytearray(data)
+    altered[offset + length - 20] ^= 1
+    with pytest.raises(BackupDamaged):
+        opener.open_into(bytes(altered), memoryview(altered), offset, length, digest, out, "x")
+    compressed = envelope.seal_chunk(key, pieces[1], places[1][2])
+    assert compressed[:4] == envelope.MAGIC3  # another format: declined, opened elsewhere
+    assert not opener.open_into(
+        compressed, memoryview(compressed), 0, len(compressed), places[1][2], out, "x"
+    )
+    assert not envelope.ChunkOpener({}).open_into(
+        data, memoryview(data), offset, length, digest, out, "x"
+    )
 
 
 def test_a_chunk_is_compressed_only_when_that_shrinks_it_and_must_expand_to_its_size() -> None:

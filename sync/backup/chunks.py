@@ -29,6 +29,7 @@ __all__ = [
     "MINIMUM",
     "WINDOW",
     "content_chunks",
+    "fixed_blocks",
     "fixed_chunks",
 ]
 
@@ -48,13 +49,14 @@ READ = 4 * 1024 * 1024
 """What :func:`fixed_chunks` reads at once (a multiple of any chunk size used)."""
 
 
-def fixed_chunks(
+def fixed_blocks(
     stream: BinaryIO, size: int = FIXED, length: int | None = None
 ) -> Iterator[memoryview]:
-    """The stream (its first ``length`` bytes, when given) in pieces of ``size`` bytes
-    (the last may be shorter), as views into a block of :data:`READ` bytes read at once:
-    each is valid until the next is drawn. A stream that ends before ``length`` bytes
-    is :class:`StorageError`: what was drawn is not the whole of what was meant."""
+    """The stream (its first ``length`` bytes, when given) in blocks of about
+    :data:`READ` bytes, each a whole number of pieces of ``size`` bytes but the last, as
+    views valid until the next is drawn: :func:`fixed_chunks` cuts them. A stream that
+    ends before ``length`` bytes is :class:`StorageError`: what was drawn is not the
+    whole of what was meant."""
     block = max(size, READ - READ % size)
     left = -1 if length is None else length
     while left:
@@ -69,9 +71,20 @@ def fixed_chunks(
             return
         left -= 0 if left < 0 else len(data)
         with memoryview(data) as view:
-            for start in range(0, len(view), size):
-                with view[start : start + size] as piece:
-                    yield piece
+            yield view
+
+
+def fixed_chunks(
+    stream: BinaryIO, size: int = FIXED, length: int | None = None
+) -> Iterator[memoryview]:
+    """The stream (its first ``length`` bytes, when given) in pieces of ``size`` bytes
+    (the last may be shorter), as views into a block of :data:`READ` bytes read at once:
+    each is valid until the next is drawn. A stream that ends before ``length`` bytes
+    is :class:`StorageError`: what was drawn is not the whole of what was meant."""
+    for view in fixed_blocks(stream, size, length):
+        for start in range(0, len(view), size):
+            with view[start : start + size] as piece:
+                yield piece
 
 
 class ContentCutter:

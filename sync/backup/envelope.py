@@ -92,6 +92,8 @@ __all__ = [
     "SM2_WRAP",
     "X25519_WRAP",
     "BackupDamaged",
+    "ChunkOpener",
+    "ChunkSealer",
     "DataKey",
     "Wrap",
     "decrypt_object",
@@ -431,6 +433,84 @@ def seal_chunk_into(
         aead.encrypt_into(_chunk_nonce(base, index), segment, aad, out[at:end])
         at = end
     return at
+
+
+class ChunkSealer:
+    """Seals many chunks of one data key as they are (format 2), each into its place in
+    a pack, with what they all share worked out once: the sealing, the header's and the
+    associated data's first bytes. Gives the bytes :func:`seal_chunk_into` gives."""
+
+    def __init__(self, key: DataKey) -> None:
+        self.key = key
+        self.aead: Any = _chunk_aead(key.cipher, key.secret)  # AESGCM: encrypt_into
+        self.head = MAGIC2 + key.id
+        self.in_place = hasattr(self.aead, "encrypt_into")
+
+    def seal_into(self, plaintext: memoryview, digest: bytes, out: memoryview, nonce: bytes) -> int:
+        """Seal ``plaintext`` (at most :data:`SEGMENT` bytes, one segment), bound to
+        ``digest``, under ``nonce`` (12 random bytes, never used before under this key)
+        at the start of ``out``; the size written (:func:`sealed_size`)."""
+        end = _HEADER2 + len(plaintext) + _TAG
+        if not self.in_place or len(plaintext) > SEGMENT:
+            sealed = seal_chunk(self.key, plaintext, digest, compress=False)
+            out[: len(sealed)] = sealed
+            return len(sealed)
+        out[:20] = self.head
+        out[20:_HEADER2] = nonce
+        self.aead.encrypt_into(nonce, plaintext, self.head + digest + _ONLY, out[_HEADER2:end])
+        return end
+
+    @staticmethod
+    def nonces(count: int) -> bytes:
+        """``count`` random nonces of 12 bytes, end to end, drawn from the operating
+        system at once (never kept: a forked process draws its own)."""
+        return os.urandom(12 * count)
+
+
+class ChunkOpener:
+    """Opens the chunks of a backup sealed as they are in one segment (format 2, what
+    the pages of a SQLite file are sealed as) straight into the caller's buffer, with
+    the sealing of each data key worked out once. What it does not open so (another
+    format, several segments, a cipher without in-place opening) it declines: the
+    caller opens it with :func:`open_chunk`, which reads every format."""
+
+    def __init__(self, keys: dict[bytes, DataKey]) -> None:
+        self.sealings: dict[bytes, tuple[Any, bytes]] = {}
+        for key_id, key in keys.items():
+            aead = _chunk_aead(key.cipher, key.secret)
+            if hasattr(aead, "decrypt_into"):
+                self.sealings[key_id] = (aead, MAGIC2 + key_id)
+
+    def open_into(
+        self,
+        data: bytes,
+        view: memoryview,
+        offset: int,
+        length: int,
+        digest: bytes,
+        out: memoryview,
+        name: str,
+    ) -> bool:
+        """Open the chunk sealed at ``offset`` (``length`` bytes) of the object ``data``
+        (``view`` a view of it), whose plaintext hash is ``digest``, into ``out``, which
+        is exactly its size; False (``out`` untouched) when declined, :class:`BackupDamaged`
+        when it does not open as that very chunk."""
+        if length != len(out) + _HEADER2 + _TAG or len(out) > SEGMENT:
+            return False
+        found = self.sealings.get(data[offset + 4 : offset + 20])
+        if found is None or data[offset : offset + 4] != MAGIC2:
+            return False
+        aead, head = found
+        try:
+            aead.decrypt_into(
+                data[offset + 20 : offset + _HEADER2],
+                view[offset + _HEADER2 : offset + length],
+                head + digest + _ONLY,
+                out,
+            )
+        except InvalidTag as exc:
+            raise _unopened(name, 0) from exc
+        return True
 
 
 def _unopened(name: str, index: int) -> BackupDamaged:

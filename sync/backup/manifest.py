@@ -48,7 +48,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sync.backup import hashing
 from sync.backup.envelope import (
@@ -103,11 +103,11 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
-@dataclass(frozen=True)
-class Chunk:
+class Chunk(NamedTuple):
     """One chunk of a part: its plaintext hash (hex, under the manifest's hash) and size,
     the object holding it, and where in the object its sealed bytes lie (``length``
-    None: the whole object, format 1)."""
+    None: the whole object, format 1). A tuple: a backup's index holds one per chunk of
+    its database, tens of thousands, made and read in a loop."""
 
     digest: str
     object: str
@@ -205,11 +205,35 @@ class Index:
                     str(sha), _nth(objects, name), _nth(keys, key), int(size), offset, length
                 )
 
+            def chunks(entries: Any) -> list[Chunk]:
+                if form == 1:
+                    return [chunk(entry) for entry in entries]
+                found = []
+                at, held = len(objects), len(keys)
+                for entry in entries:  # one check of each entry, as chunk() makes
+                    sha, name, key, size, offset, length = entry
+                    if (
+                        type(name) is int
+                        and type(key) is int
+                        and type(offset) is int
+                        and type(length) is int
+                        and 0 <= name < at
+                        and 0 <= key < held
+                        and offset >= 0
+                        and length >= 1
+                    ):
+                        found.append(
+                            Chunk(str(sha), objects[name], keys[key], int(size), offset, length)
+                        )
+                    else:
+                        found.append(chunk(entry))  # says what is wrong
+                return found
+
             def parts(items: Any) -> list[Part]:
                 return [
                     Part(
                         str(p["name"]),
-                        [chunk(entry) for entry in p["chunks"]],
+                        chunks(p["chunks"]),
                         int(p.get("mode", 0o644)),
                         p.get("rows"),
                     )
