@@ -1,7 +1,7 @@
 """A city restored from a backup that holds a draft of its report, submitted since, takes
 its submission back whole when it rejoins: the report is sent v1 with the lines it sent,
-and its parent holds the lines the center holds, to the fen, even when the parent never
-took it. A submit while the node rejoins is refused. A real ``network init`` province,
+and its parent holds the lines the center holds, to the fen, even when one of them never
+took it (and the parent its 全辖). A submit while the node rejoins is refused. A real ``network init`` province,
 SQLite and PostgreSQL, real restores, real signed files."""
 
 from __future__ import annotations
