@@ -180,6 +180,7 @@ def send_again(conn: Connection, node: Node, clock: Clock, taken_back: list[Veri
             for v in regions.get(label, [])
         ):
             continue  # the parent returned the 全辖 sent with it, or a later one
+        lock_scope(conn, "report", f"{me}/{label}")  # what it sums, as submit_region does
         try:
             with conn.begin_nested():
                 sent_region = send_region(conn, node, Period.parse(label), REJOIN_ACTOR, clock)
