@@ -86,12 +86,6 @@ RECEIPT_HOOKS: dict[str, Callable[[Node], Callable[[Connection, Any, str], None]
 entry of a change-set of that kind and the receipt's verdict."""
 
 
-REJOINED: list[Callable[[Context, Connection, list[Verified]], None]] = []
-"""What a node restored from a backup does once it has rejoined, in the transaction that
-ends the rejoin, given the change-sets of its own it took back from its peers. What it
-sent and took back may have been lost by some of their recipients (restored at once
-with it) but not by others: the province sends again the code sets among them."""
-
 FORGOTTEN_ON_RESTORE: set[str] = set()
 """Kinds whose change-sets a restored node replays for their channels only: its own are
 taken back without redoing anything, and those it had taken are taken again with the
@@ -135,9 +129,10 @@ class Job:
 
 JOBS: list[Job] = []
 
-REJOINED: list[Callable[[Connection, Node, Clock], int]] = []
+REJOINED: list[Callable[[Connection, Node, Clock, list[Verified]], int]] = []
 """What a restored node sends again once it has rejoined, in the transaction that ends the
-rejoin; each returns how many change-sets it queued. For what a node publishes to every
+rejoin, given the change-sets of its own it took back in this rejoin; each returns how
+many change-sets it queued. For what a node publishes to every
 node and a peer cannot give back whole: a copy still on its way when the node was lost
 is gone with it (or void at its recipient), and the recipients that had not taken it
 would never get it. Taking it again must change nothing where it was taken."""

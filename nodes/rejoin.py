@@ -478,7 +478,7 @@ def finish(exchange: Exchange) -> Said | None:
             taken_back = [s.changeset for s in ordered if s.own]
             write_kept(exchange, conn, asked, taken_back)
             conn.execute(rejoin_peer.delete())
-            again = sum(hook(conn, node, exchange.clock) for hook in REJOINED)
+            again = sum(hook(conn, node, exchange.clock, taken_back) for hook in REJOINED)
             last = conn.execute(sa.select(sa.func.max(restore_log.c.id))).scalar_one()
             conn.execute(
                 restore_log.update().where(restore_log.c.id == last).values(rejoined_at=now)

@@ -1,7 +1,7 @@
 """A city restored from a backup that holds a draft of its report, submitted since, takes
 its submission back whole when it rejoins: the report is sent v1 with the lines it sent,
-and its parent holds the lines the center holds, to the fen, even when the parent never
-took it. A submit while the node rejoins is refused. A real ``network init`` province,
+and its parent holds the lines the center holds, to the fen, even when one of them never
+took it (and the parent its 全辖). A submit while the node rejoins is refused. A real ``network init`` province,
 SQLite and PostgreSQL, real restores, real signed files."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from nodes import Node, rejoin
 from nodes.capabilities import REJOINED
 from nodes.fiscal import reports
 from nodes.network import Network
-from schema.tables import report, report_line
+from schema.tables import region_report, report, report_line
 from sync.errors import InputError
 
 CITY = "410100"
@@ -85,6 +85,33 @@ def mail_to_province(network: Network) -> list[Any]:
     return sorted((network.path / PROVINCE / "mailboxes").rglob(f"{CITY}_{PROVINCE}_*.fcs"))
 
 
+def mail_to_center(network: Network) -> list[Any]:
+    """The city's files waiting in the center's mailboxes."""
+    return sorted((network.path / CENTER / "mailboxes").rglob(f"{CITY}_{CENTER}_*.fcs"))
+
+
+def regions(network: Network, holder: str) -> list[tuple[int, str]]:
+    """The city's 全辖 of the period at ``holder``: (version, state)."""
+    with Node.open(network.path / holder) as node, node.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(region_report.c.version, region_report.c.state)
+            .where(region_report.c.node_code == CITY, region_report.c.period == PERIOD)
+            .order_by(region_report.c.version)
+        ).all()
+        return [(int(r.version), str(r.state)) for r in rows]
+
+
+def submitted(network: Network) -> tuple[Any, str]:
+    """When the city's v1 was submitted, by its own record, and the change-set it names."""
+    with Node.open(network.path / CITY) as node, node.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(report.c.submitted_at, report.c.changeset_id).where(
+                report.c.node_code == CITY, report.c.period == PERIOD, report.c.version == 1
+            )
+        ).one()
+        return row.submitted_at, str(row.changeset_id)
+
+
 def check_whole(network: Network, lines: Lines) -> None:
     """The city's report is sent v1 with the lines it sent; so do the parent and center."""
     assert held(network, CITY) == [(1, "submitted", lines)]
@@ -132,6 +159,38 @@ def test_a_submission_the_parent_never_took_is_sent_it_again_at_the_rejoin(
     bring_back(province, CITY, lose(province, CITY))
     settle(province)
     check_whole(province, lines)
+    # The 全辖 sent with it was lost on the way too: it is sent again, built anew.
+    assert regions(province, CITY) == [(1, "submitted")]
+    assert regions(province, PROVINCE) == [(1, "received")]
+
+
+@pytest.mark.slow
+def test_a_submission_the_center_never_took_is_sent_it_again_at_the_rejoin(
+    province: Network,
+) -> None:
+    """The reverse: the copy to the center is lost on the way, the province takes its own
+    and the 全辖. Restored, 郑州市 takes the submission back from the province alone and
+    sends the center the province's operations at the end of its rejoin; the province,
+    which holds both, is sent nothing again, and the submission stays dated by the
+    province's copy."""
+    lines = draft_then_submit(province)
+    before = submitted(province)
+    round_of(province, CITY)
+    lost = mail_to_center(province)
+    assert lost  # its report on the way to the center
+    for path in lost:
+        path.unlink()
+    round_of(province, PROVINCE)
+    assert held(province, PROVINCE) == [(1, "received", lines)]
+    assert held(province, CENTER) == []
+    assert regions(province, PROVINCE) == [(1, "received")]
+
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    check_whole(province, lines)
+    assert regions(province, PROVINCE) == [(1, "received")]
+    assert regions(province, CITY) == [(1, "submitted")]
+    assert submitted(province) == before
 
 
 @contextmanager
@@ -141,7 +200,7 @@ def finish_held_open(code: str) -> Iterator[tuple[threading.Event, threading.Eve
     it gets there."""
     there, go = threading.Event(), threading.Event()
 
-    def hold(conn: Any, node: Node, clock: Any) -> int:
+    def hold(conn: Any, node: Node, clock: Any, taken_back: Any) -> int:
         if node.spec.code == code:
             there.set()
             assert go.wait(120)

@@ -44,6 +44,7 @@ from sync.errors import InputError
 
 if TYPE_CHECKING:
     from nodes.node import Node
+    from sync.changeset import Verified
 
 __all__ = [
     "CODESETS",
@@ -272,12 +273,13 @@ def import_codes(
     return len(items) + len(mapping), len(written)
 
 
-def publish_again(conn: Connection, node: Node, clock: Clock) -> int:
+def publish_again(conn: Connection, node: Node, clock: Clock, taken_back: list[Verified]) -> int:
     """Once the province has rejoined after a restore, send every extension it holds to
     every node again; return the change-sets queued. A code set it imported and sent
     before it was lost reached some nodes and not others (the copies still in its
     mailboxes were lost with it); those that took it gave it back, so the province holds
-    it again, and storing codes is idempotent where they were taken."""
+    it again, and storing codes is idempotent where they were taken. Every extension it holds,
+    whatever ``taken_back`` carries."""
     if node.spec.role != "province":
         return 0
     rows = conn.execute(

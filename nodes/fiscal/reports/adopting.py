@@ -1,6 +1,6 @@
 """Taking back this node's own report submissions after it was restored from a backup
 that predates them (the rejoin returns them, byte for byte, from their receivers), and
-sending the parent again one that only the center returned."""
+sending one, and its 全辖, again to those of its receivers that did not return it."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nodes.fiscal.reports.generating import line_row, store
-from nodes.fiscal.reports.levels import store_region
+from nodes.fiscal.reports.levels import has_children, store_region
 from nodes.fiscal.reports.lines import ReportLine
 from nodes.fiscal.reports.periods import Period
-from schema.channels import outbox
+from nodes.fiscal.reports.submitting import receivers, send_region
 from schema.locks import lock_scope
 from schema.tables import region_report, report, report_line
 from schema.types import parse_utc
-from sync import changeset
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import Clock
+from sync.errors import InputError
 from sync.pki import load_signer
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["adopt_submitted", "send_again"]
 
 KIND = "report"
+REJOIN_ACTOR = "fiscalsync rejoin"
+"""Who generated a 全辖 built anew at the end of a rejoin."""
 
 
 def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -> None:
@@ -112,32 +114,77 @@ def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -
         conn.execute(report.update().where(key).values(**sent))
 
 
-def send_again(conn: Connection, node: Node, clock: Clock) -> int:
-    """At the end of a rejoin, send the parent again each submission of this node taken
-    back from the center only (:func:`adopt_submitted`): the parent never took it, or
-    took it in a state it lost since. The operations are the returned change-set's, so
-    the parent holds the lines the center holds. Return the change-sets queued."""
+def send_again(conn: Connection, node: Node, clock: Clock, taken_back: list[Verified]) -> int:
+    """At the end of a rejoin, send each submission of this node taken back in it to those
+    of its receivers (the parent, the center) that lack it, and the parent the 全辖 sent
+    with it where the parent lacks that too. Return the change-sets queued.
+
+    The backup predates the submission, which queued its copies (and its 全辖) in one
+    transaction: the receivers holding an outbox row for the version are those that
+    returned their copy (:func:`adopt_submitted` put it back). One that did not never
+    took it, or took it in a state it lost since; it is sent the operations of a copy
+    returned, so it holds the lines the others hold, to the fen. Only what this rejoin
+    took back is looked at: a submission of another period, or one taken back by an
+    earlier rejoin, is left as it is. A 全辖 sent again is built anew from the reports
+    held (the next version, as ``report submit --scope all`` sends); one that would not
+    pass its checks is left to that command, the rejoin ends all the same."""
     me, parent = node.spec.code, node.spec.parent
-    center = node.topology.center
-    if parent is None or center is None or parent == center.code:
+    copies: dict[tuple[str, int], dict[str, Verified]] = {}
+    regions: dict[str, list[Verified]] = {}
+    for verified in taken_back:
+        if verified.header.kind != KIND or verified.header.origin != me:
+            continue
+        head = next(verified.operations())
+        period = str(head["period"])
+        if head.get("scope") == "all":
+            regions.setdefault(period, []).append(verified)
+        else:
+            copies.setdefault((period, int(head["version"])), {})[verified.header.recipient] = (
+                verified
+            )
+    if not copies:
         return 0
-    found = conn.execute(
-        sa.select(report.c.id, outbox.c.filename, outbox.c.id.label("sent"))
-        .join(outbox, outbox.c.id == report.c.changeset_id)
-        .where(report.c.node_code == me, report.c.state == "submitted")
-        .where(outbox.c.recipient != parent)
-        .order_by(report.c.period, report.c.version)
-    ).all()
-    if not found:
+    try:
+        to = receivers(node)
+    except InputError:  # none it may send a report to now: nothing to send again
         return 0
     signer = load_signer(node.home.keys)
-    for row in found:
-        path = node.spool.outbox / row.filename
-        operations = list(changeset.iter_operations(path, expect_id=row.sent))
-        written = enqueue(conn, node.spool, signer, parent, KIND, operations, clock)
-        conn.execute(
-            report.update()
-            .where(report.c.id == row.id)
-            .values(submitted_at=written.header.created, changeset_id=written.id)
-        )
-    return len(found)
+    queued = 0
+    newest: dict[str, dict[str, Verified]] = {}
+    for (label, version), held in sorted(copies.items()):
+        newest[label] = held
+        lacking = [code for code in to if code not in held]
+        if not lacking:
+            continue
+        lock_scope(conn, "report", f"{me}/{label}")  # as a writer of its versions does
+        operations = list(next(iter(held.values())).operations())
+        for code in lacking:
+            written = enqueue(conn, node.spool, signer, code, KIND, operations, clock)
+            queued += 1
+            if code == to[0]:  # the first receiver's copy dates the submission
+                conn.execute(
+                    report.update()
+                    .where(
+                        (report.c.node_code == me)
+                        & (report.c.period == label)
+                        & (report.c.version == version)
+                    )
+                    .values(submitted_at=written.header.created, changeset_id=written.id)
+                )
+    if parent is None or not has_children(node.topology, me):
+        return queued
+    for label, held in sorted(newest.items()):
+        sent = min(v.header.created for v in held.values())
+        if any(
+            v.header.recipient == parent and v.header.created >= sent
+            for v in regions.get(label, [])
+        ):
+            continue  # the parent returned the 全辖 sent with it, or a later one
+        lock_scope(conn, "report", f"{me}/{label}")  # what it sums, as submit_region does
+        try:
+            with conn.begin_nested():
+                sent_region = send_region(conn, node, Period.parse(label), REJOIN_ACTOR, clock)
+            queued += sent_region is not None
+        except InputError:
+            continue
+    return queued

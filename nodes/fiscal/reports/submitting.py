@@ -44,7 +44,9 @@ class Submission:
     """The version of the 全辖 sent to the parent with it (a node with children)."""
 
 
-def _recipients(node: Node) -> list[str]:
+def receivers(node: Node) -> list[str]:
+    """Who this node's report goes to: its parent, then the center (the first is the
+    receiver whose copy dates the submission)."""
     recipients = []
     if node.spec.parent is not None:
         recipients.append(node.spec.parent)
@@ -106,7 +108,7 @@ def submit(
     """
     period = Period.of(period)
     refuse_center(node, "submits")
-    recipients = _recipients(node)
+    recipients = receivers(node)
     if clock.now() < period.ends_at():
         raise InputError(
             said("period_not_over", period=period, end=period.end.isoformat()),
@@ -146,7 +148,7 @@ def submit(
             .where(report.c.id == row.id)
             .values(state="submitted", submitted_at=submitted_at, changeset_id=written[0].id)
         )
-        consolidated = _send_region(conn, node, period, actor, clock)
+        consolidated = send_region(conn, node, period, actor, clock)
     return Submission(
         me,
         period.label,
@@ -158,7 +160,7 @@ def submit(
     )
 
 
-def _send_region(
+def send_region(
     conn: Connection, node: Node, period: Period, actor: str, clock: Clock
 ) -> int | None:
     """Send the parent this node's 全辖 (逐级) in the caller's transaction; its version,
@@ -208,6 +210,6 @@ def submit_region(
                 said("own_report_unsubmitted", period=period, code=node.spec.code),
                 hint=said("own_report_unsubmitted_hint", period=period),
             )
-        version = _send_region(conn, node, period, actor, clock)
+        version = send_region(conn, node, period, actor, clock)
     assert version is not None
     return version
