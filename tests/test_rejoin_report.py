@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -191,6 +192,36 @@ def test_a_submission_the_center_never_took_is_sent_it_again_at_the_rejoin(
     assert regions(province, PROVINCE) == [(1, "received")]
     assert regions(province, CITY) == [(1, "submitted")]
     assert submitted(province) == before
+
+
+class SetBack:
+    """A machine clock an hour behind the one the node signed with before."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) - timedelta(hours=1)
+
+
+@pytest.mark.slow
+def test_a_later_region_report_lost_with_the_clock_set_back_is_sent_again_at_the_rejoin(
+    province: Network,
+) -> None:
+    """v1 and its 全辖 taken; v2 signed with the clock set back (its stamps pinned to v1's
+    全辖's), the province takes v2 but loses its 全辖. The rejoin judges what the returned
+    全辖 sums by its members, not by when it was signed: the province gets a 全辖 of v2."""
+    draft_then_submit(province)
+    with Node.open(province.path / CITY) as node:
+        reports.generate(node, PERIOD, actor=ACTOR, clock=SetBack())
+        reports.submit(node, PERIOD, actor=ACTOR, clock=SetBack())
+    round_of(province, CITY)
+    mail_to_province(province)[-1].unlink()  # the 全辖 of v2, signed last
+    round_of(province, PROVINCE)
+    round_of(province, CENTER)
+    assert [v[:2] for v in held(province, PROVINCE)] == [(1, "received"), (2, "received")]
+    assert regions(province, PROVINCE) == [(1, "received")]
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    assert held(province, PROVINCE) == held(province, CENTER)
+    assert regions(province, PROVINCE) == [(1, "received"), (2, "received")]
 
 
 @contextmanager

@@ -4,6 +4,7 @@ sending one, and its 全辖, again to those of its receivers that did not return
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from nodes.node import Node
 
 __all__ = ["adopt_submitted", "send_again"]
+
+log = logging.getLogger("fiscalsync.agent")
 
 KIND = "report"
 REJOIN_ACTOR = "fiscalsync rejoin"
@@ -150,9 +153,9 @@ def send_again(conn: Connection, node: Node, clock: Clock, taken_back: list[Veri
         return 0
     signer = load_signer(node.home.keys)
     queued = 0
-    newest: dict[str, dict[str, Verified]] = {}
+    newest: dict[str, int] = {}
     for (label, version), held in sorted(copies.items()):
-        newest[label] = held
+        newest[label] = version
         lacking = [code for code in to if code not in held]
         if not lacking:
             continue
@@ -173,10 +176,9 @@ def send_again(conn: Connection, node: Node, clock: Clock, taken_back: list[Veri
                 )
     if parent is None or not has_children(node.topology, me):
         return queued
-    for label, held in sorted(newest.items()):
-        sent = min(v.header.created for v in held.values())
+    for label, version in sorted(newest.items()):
         if any(
-            v.header.recipient == parent and v.header.created >= sent
+            v.header.recipient == parent and _sums_own(v, me) >= version
             for v in regions.get(label, [])
         ):
             continue  # the parent returned the 全辖 sent with it, or a later one
@@ -185,6 +187,25 @@ def send_again(conn: Connection, node: Node, clock: Clock, taken_back: list[Veri
             with conn.begin_nested():
                 sent_region = send_region(conn, node, Period.parse(label), REJOIN_ACTOR, clock)
             queued += sent_region is not None
-        except InputError:
-            continue
+        except InputError as refused:
+            log.warning(
+                "the 全辖 of %s for %s was not sent again at the rejoin (%s): "
+                "send it with `report submit %s --scope all`",
+                me,
+                label,
+                refused,
+                label,
+            )
     return queued
+
+
+def _sums_own(verified: Verified, me: str) -> int:
+    """The version of this node's own report a 全辖 change-set sums (0: none): what it was
+    sent with is named by its members, never judged by the time it was signed."""
+    head = next(verified.operations())
+    for member in str(head.get("members", "")).split():
+        code, _, rest = member.partition(":")
+        number, _, scope = rest.partition(":")
+        if code == me and scope == "own" and number.isdigit():
+            return int(number)
+    return 0
