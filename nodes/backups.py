@@ -270,21 +270,13 @@ class _Objects:
         """Packs being named and written, in order (at most :data:`IN_FLIGHT`): each one's
         name to come and its size."""
 
-    def add(self, data: bytes | memoryview, compress: bool = True) -> bytes:
-        """Seal ``data`` unless it is placed already; its hash."""
+    def add(self, data: bytes | memoryview) -> bytes:
+        """Seal ``data``, compressed where that pays, unless it is placed already; its hash."""
         digest = self.digest(data)
         if digest not in self.known and digest not in self.sealed:
             start = self._room(envelope.sealed_size(len(data)))
-            if compress:
-                sealed = envelope.seal_chunk(self.key, data, digest, compress=True)
-                end = start + len(sealed)
-                self.room[start:end] = sealed
-            else:
-                nonce = self.sealer.nonces(1)
-                end = start + self.sealer.seal_into(
-                    memoryview(data), digest, self.room[start:], nonce
-                )
-            self._sealed(digest, start, end, len(data))
+            sealed = envelope.seal_chunk(self.key, data, digest, compress=True)
+            self._sealed(digest, start, start + len(sealed), len(data), sealed)
         if self.progress is not None:
             self.progress(len(data))
         return digest
@@ -293,33 +285,28 @@ class _Objects:
         """Seal, as they are, the pieces of ``size`` bytes of ``block`` (the last may be
         shorter) that are not placed already; their hashes, in order. One chunk costs a
         hash, a look-up and, when new, its sealing in place: nothing else per chunk."""
-        digest = self.digest
+        digest, seal = self.digest, self.sealer.seal_into
         known, sealed = self.known, self.sealed
-        seal = self.sealer.seal_into
-        count = -(-len(block) // size)
-        nonces = self.sealer.nonces(count)
         reserve = envelope.sealed_size(size)
         hashes = []
-        for number, start in enumerate(range(0, len(block), size)):
+        for start in range(0, len(block), size):
             piece = block[start : start + size]
             found = digest(piece)
             hashes.append(found)
-            if found in known or found in sealed:
-                continue
-            at = self.fill
-            if at + reserve > len(self.pack):
+            if found not in known and found not in sealed:
                 at = self._room(reserve)
-            end = at + seal(piece, found, self.room[at:], nonces[12 * number : 12 * number + 12])
-            sealed[found] = (self.new, at, end - at, len(piece))
-            self.fill = end
-            self.new_bytes += end - at
-            if end >= PACK:
-                self._close_pack()
+                self._sealed(found, at, at + seal(piece, found, self.room[at:]), len(piece))
         if self.progress is not None:
             self.progress(len(block))
         return hashes
 
-    def _sealed(self, digest: bytes, start: int, end: int, size: int) -> None:
+    def _sealed(
+        self, digest: bytes, start: int, end: int, size: int, sealed: bytes | None = None
+    ) -> None:
+        """Place a chunk sealed at ``start:end`` of the open pack (copied there from
+        ``sealed`` when it was sealed elsewhere); close the pack once it is full."""
+        if sealed is not None:
+            self.room[start:end] = sealed
         self.sealed[digest] = (self.new, start, end - start, size)
         self.fill = end
         self.new_bytes += end - start
@@ -552,7 +539,7 @@ def take_backup(
 def _pages(objects: _Objects, stream: BinaryIO, length: int | None = None) -> list[bytes]:
     """The hashes of a SQLite file's chunks (:data:`chunks.FIXED` bytes each), sealed."""
     if COMPRESS_PAGES:
-        return [objects.add(c, True) for c in chunks.fixed_chunks(stream, length=length)]
+        return [objects.add(c) for c in chunks.fixed_chunks(stream, length=length)]
     hashes: list[bytes] = []
     for block in chunks.fixed_blocks(stream, length=length):
         hashes += objects.add_pieces(block, chunks.FIXED)

@@ -29,7 +29,6 @@ sends nothing new until every peer has answered.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -82,7 +81,7 @@ from sync.errors import (
     TransportError,
     VerificationError,
 )
-from sync.files import fsync_directory, fsync_tree, write_gathered
+from sync.files import fsync_directory, fsync_tree, start_writeback, write_gathered
 from sync.revocation import CRL_FILE
 from sync.transports.base import Transport
 from sync.trust import TrustStore
@@ -683,11 +682,7 @@ def _write_block(fd: int, block: memoryview, at: int) -> None:
     the new home, which then finds little left to write, the disk having worked while
     the next blocks were opened."""
     write_gathered(fd, [block])
-    if hasattr(os, "posix_fadvise"):
-        # Linux starts the writeback of dirty pages (and drops none that are not yet
-        # written) for DONTNEED; elsewhere it is a hint that may do nothing.
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, at, len(block), os.POSIX_FADV_DONTNEED)
+    start_writeback(fd, at, len(block))
 
 
 def _target_url(backend: str, form: str, db_url: str | None, staging: Path) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "fsync_all",
     "fsync_directory",
     "fsync_tree",
+    "start_writeback",
     "write_atomic",
     "write_gathered",
 ]
@@ -174,6 +175,16 @@ def copy_atomic(source: Path, path: Path, mode: int = 0o644) -> None:
         shutil.copyfileobj(stream, out)
 
 
+def start_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Have the kernel start writing ``length`` bytes of ``fd`` from ``offset`` (0: to the
+    end) to disk at once, without waiting: a hint, so that a flush later finds little left
+    to do. Linux starts the writeback of dirty pages (and drops none not yet written) for
+    DONTNEED; elsewhere it may do nothing, and its failure is ignored."""
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
 class Batch:
     """Many files written into ``folder`` as one durable batch (see the module): each
     under a temporary name, then :meth:`commit` flushes them all at once, renames them
@@ -193,11 +204,8 @@ class Batch:
         fd = os.open(unsynced, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
             write_gathered(fd, [data])
-            if start and hasattr(os, "posix_fadvise"):
-                # Linux starts the writeback of dirty pages (and drops none that are not
-                # yet written) for DONTNEED; elsewhere it is a hint that may do nothing.
-                with contextlib.suppress(OSError):  # only a hint: commit flushes anyway
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            if start:
+                start_writeback(fd)
         finally:
             os.close(fd)
 

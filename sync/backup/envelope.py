@@ -446,25 +446,18 @@ class ChunkSealer:
         self.head = MAGIC2 + key.id
         self.in_place = hasattr(self.aead, "encrypt_into")
 
-    def seal_into(self, plaintext: memoryview, digest: bytes, out: memoryview, nonce: bytes) -> int:
-        """Seal ``plaintext`` (at most :data:`SEGMENT` bytes, one segment), bound to
-        ``digest``, under ``nonce`` (12 random bytes, never used before under this key)
-        at the start of ``out``; the size written (:func:`sealed_size`)."""
-        end = _HEADER2 + len(plaintext) + _TAG
+    def seal_into(self, plaintext: memoryview, digest: bytes, out: memoryview) -> int:
+        """Seal ``plaintext``, bound to ``digest``, at the start of ``out``, under a nonce
+        of its own; the size written (:func:`sealed_size`). A chunk of several segments,
+        or a sealing that cannot write in place, is sealed by :func:`seal_chunk_into`."""
         if not self.in_place or len(plaintext) > SEGMENT:
-            sealed = seal_chunk(self.key, plaintext, digest, compress=False)
-            out[: len(sealed)] = sealed
-            return len(sealed)
+            return seal_chunk_into(self.key, plaintext, digest, out)
+        nonce = _NONCES.draw()
+        end = _HEADER2 + len(plaintext) + _TAG
         out[:20] = self.head
         out[20:_HEADER2] = nonce
         self.aead.encrypt_into(nonce, plaintext, self.head + digest + _ONLY, out[_HEADER2:end])
         return end
-
-    @staticmethod
-    def nonces(count: int) -> bytes:
-        """``count`` random nonces of 12 bytes, end to end, drawn from the operating
-        system at once (never kept: a forked process draws its own)."""
-        return os.urandom(12 * count)
 
 
 class ChunkOpener:
