@@ -19,21 +19,20 @@ capabilities register (:data:`nodes.capabilities.JOBS`), such as the fiscal doma
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from apscheduler.events import EVENT_SCHEDULER_START
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -285,9 +284,9 @@ def run_once(home: Path) -> list[AgentRun]:
         return runs
 
 
-def scheduler_for(node: Node) -> BlockingScheduler:
+def scheduler_for(node: Node) -> BackgroundScheduler:
     """A scheduler (not started) keeping its jobs in the node database; one job at a time."""
-    return BlockingScheduler(
+    return BackgroundScheduler(
         jobstores={
             "default": HomeJobStore(node.spec.code, engine=node.engine, tablename=JOB_TABLE)
         },
@@ -297,10 +296,10 @@ def scheduler_for(node: Node) -> BlockingScheduler:
     )
 
 
-def scheduler_for_homes() -> BlockingScheduler:
+def scheduler_for_homes() -> BackgroundScheduler:
     """A scheduler (not started) for many homes (:mod:`nodes.hosting`): its own jobs in
     memory; each home's join it with :func:`add_home`."""
-    return BlockingScheduler(
+    return BackgroundScheduler(
         jobstores={"default": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -470,33 +469,43 @@ def run_agent(
 
 
 def run_until_stopped(
-    scheduler: BlockingScheduler,
+    scheduler: BaseScheduler,
     described: list[str],
     on_start: Callable[[list[str]], None] | None = None,
 ) -> None:
-    """Run ``scheduler`` until SIGTERM or SIGINT (the running jobs are let finish), having
-    told ``on_start`` what it runs."""
+    """Run ``scheduler`` in its own thread until SIGTERM or SIGINT, having told
+    ``on_start`` what it runs; then stop it, the running jobs let finish.
 
-    stopping: list[int] = []
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the running job", signum)
-        stopping.append(signum)
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
-
-    def stopped_meanwhile(_event: Any) -> None:
-        if stopping and scheduler.running:  # a signal while it was starting: stop now
-            scheduler.shutdown(wait=False)
-
+    The signal only wakes this thread, through the byte the interpreter writes to a pipe
+    (:func:`signal.set_wakeup_fd`), whichever thread received it. The scheduler is never
+    stopped from inside a handler: a handler runs in the middle of whatever this thread
+    was doing, and stopping takes locks (the executor's) that it may have been holding."""
+    wake, woken = os.pipe()
+    os.set_blocking(woken, False)
     previous: dict[int, Any] = {
-        sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)
+        sig: signal.signal(sig, _noted) for sig in (signal.SIGTERM, signal.SIGINT)
     }
+    previous_fd = signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
     try:
         if on_start is not None:
             on_start(described)
-        scheduler.add_listener(stopped_meanwhile, EVENT_SCHEDULER_START)
         scheduler.start()
+        signum = _wait_for_signal(wake)
+        log.info("signal %d: stopping after the running job", signum)
+        scheduler.shutdown(wait=True)
     finally:
+        signal.set_wakeup_fd(previous_fd)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        os.close(wake)
+        os.close(woken)
+
+
+def _noted(_signum: int, _frame: object) -> None:
+    """The handler of SIGTERM and SIGINT: nothing, the wake-up pipe has the signal."""
+
+
+def _wait_for_signal(wake: int) -> int:
+    """The number of the first signal written to the pipe ``wake``, waited for (a read
+    interrupted by the signal is resumed, PEP 475, and finds its byte)."""
+    return os.read(wake, 1)[0]
