@@ -1,15 +1,20 @@
 """A city restored from a backup that holds a draft of its report, submitted since, takes
 its submission back whole when it rejoins: the report is sent v1 with the lines it sent,
 and its parent holds the lines the center holds, to the fen, even when one of them never
-took it (and the parent its 全辖). A submit while the node rejoins is refused. A real ``network init`` province,
-SQLite and PostgreSQL, real restores, real signed files."""
+took it (and the parent its 全辖). The parent that lost only the 全辖 is sent a new one
+and nothing else; a correction submitted after the backup is the current version at every
+receiver, and the 全辖 sums it; a 全辖 that cannot be built does not stop the rejoin. A
+submit while the node rejoins is refused. A real ``network init`` province, SQLite and
+PostgreSQL, real restores, real signed files."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +25,10 @@ from test_rejoin_peer_restored import round_of
 from nodes import Node, rejoin
 from nodes.capabilities import REJOINED
 from nodes.fiscal import reports
+from nodes.fiscal.budget import import_budget
 from nodes.network import Network
-from schema.tables import region_report, report, report_line
+from schema.channels import changeset_log
+from schema.tables import region_report, region_report_line, report, report_line
 from sync.errors import InputError
 
 CITY = "410100"
@@ -324,3 +331,297 @@ def test_a_submit_while_the_node_rejoins_is_refused(province: Network) -> None:
     with Node.open(province.path / CITY) as node:
         assert not rejoin.in_progress(node)
     check_whole(province, lines)
+
+
+# --- a 全辖 (region report) and the versions it sums -------------------------------------
+
+COUNTY = "410102"
+Totals = dict[str, tuple[int, ...]]
+
+
+def county_submits(network: Network, tmp_path: Path, yuan: str = "800.00") -> None:
+    """中原区, below the city, imports an expenditure budget of ``yuan`` 元 and submits its
+    October report v1 to the city and the center, which take it."""
+    budget = tmp_path / f"budget-{COUNTY}.csv"
+    budget.write_text(f"section,code,amount\nexpenditure,2050202,{yuan}\n", encoding="utf-8")
+    with Node.open(network.path / COUNTY) as node:
+        import_budget(node, budget, 2026, actor=ACTOR)
+        sent = reports.submit(node, PERIOD, actor=ACTOR)
+    assert sent.version == 1 and sent.recipients == [CITY, CENTER]
+    settle(network)
+
+
+def totals(lines: Iterable[tuple[Any, ...]]) -> Totals:
+    """The section totals of report lines as :func:`held` gives them, by section: every
+    amount column (budget, period, year to date, month to date, last year)."""
+    return {x[0]: tuple(x[3:]) for x in lines if x[1] == 0}
+
+
+def added(*reports_totals: Totals) -> Totals:
+    """The totals of several reports summed column by column, section by section."""
+    summed: dict[str, list[int]] = {}
+    for each in reports_totals:
+        for section, amounts in each.items():
+            into = summed.setdefault(section, [0] * len(amounts))
+            for index, amount in enumerate(amounts):
+                into[index] += amount
+    return {section: tuple(amounts) for section, amounts in summed.items()}
+
+
+def region_held(network: Network, holder: str) -> list[tuple[int, str, str, Totals]]:
+    """The city's 全辖 of the period at ``holder``: (version, state, members, totals)."""
+    with Node.open(network.path / holder) as node, node.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(region_report)
+            .where(region_report.c.node_code == CITY, region_report.c.period == PERIOD)
+            .order_by(region_report.c.version)
+        ).all()
+        found = []
+        for row in rows:
+            lines = conn.execute(
+                sa.select(
+                    region_report_line.c.section,
+                    region_report_line.c.level,
+                    region_report_line.c.code,
+                    region_report_line.c.budget_fen,
+                    region_report_line.c.period_fen,
+                    region_report_line.c.ytd_fen,
+                    region_report_line.c.month_fen,
+                    region_report_line.c.last_year_fen,
+                ).where(region_report_line.c.report_id == row.id)
+            ).all()
+            found.append((int(row.version), str(row.state), str(row.members), totals(lines)))
+        return found
+
+
+def county_lines(network: Network, holder: str) -> Lines:
+    """The lines of 中原区's v1 at ``holder``."""
+    with Node.open(network.path / holder) as node, node.engine.connect() as conn:
+        ident = conn.execute(
+            sa.select(report.c.id).where(
+                report.c.node_code == COUNTY, report.c.period == PERIOD, report.c.version == 1
+            )
+        ).scalar_one()
+        rows = conn.execute(
+            sa.select(
+                report_line.c.section,
+                report_line.c.level,
+                report_line.c.code,
+                report_line.c.budget_fen,
+                report_line.c.period_fen,
+                report_line.c.ytd_fen,
+                report_line.c.month_fen,
+                report_line.c.last_year_fen,
+            ).where(report_line.c.report_id == ident)
+        ).all()
+        return sorted(tuple(x) for x in rows)
+
+
+def reports_taken(network: Network, holder: str) -> int:
+    """How many ``report`` change-sets of the city ``holder`` took."""
+    with Node.open(network.path / holder) as node, node.engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(
+            changeset_log.c.origin == CITY,
+            changeset_log.c.recipient == holder,
+            changeset_log.c.kind == "report",
+        )
+        return int(conn.execute(query).scalar_one())
+
+
+def changesets(network: Network, holder: str) -> dict[int, str]:
+    """The change-set each version of the city's report at ``holder`` names, by version."""
+    with Node.open(network.path / holder) as node, node.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(report.c.version, report.c.changeset_id).where(
+                report.c.node_code == CITY, report.c.period == PERIOD
+            )
+        ).all()
+        return {int(r.version): str(r.changeset_id) for r in rows}
+
+
+def rejoined(network: Network) -> bool:
+    """Whether the city's last restore ended in a rejoin."""
+    with Node.open(network.path / CITY) as node:
+        state = rejoin.rejoining(node)
+        return state is not None and state.rejoined_at is not None and not state.waiting
+
+
+@pytest.mark.slow
+def test_a_region_report_the_parent_alone_lost_is_built_anew_and_nothing_else_is_sent(
+    province: Network, tmp_path: Path
+) -> None:
+    """中原区 reports 800.00 元 to 郑州市, which is backed up and then submits v1: the
+    province takes the report but loses the 全辖 sent with it on the way; the center takes
+    its copy. Restored, 郑州市 gets v1 back from both: the province is sent a 全辖 built
+    anew, v1 of it, summing 郑州市's v1 and 中原区's v1, and nothing else: the report is
+    not sent again to either receiver, under its version or a new one."""
+    county_submits(province, tmp_path)
+    lines = draft_then_submit(province)
+    round_of(province, CITY)
+    mail = mail_to_province(province)
+    assert len(mail) == 2  # its report, then its 全辖
+    mail[-1].unlink()
+    round_of(province, PROVINCE)
+    round_of(province, CENTER)
+    assert held(province, PROVINCE) == held(province, CENTER) == [(1, "received", lines)]
+    assert region_held(province, PROVINCE) == []
+    assert reports_taken(province, PROVINCE) == 1
+
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    assert rejoined(province)
+    check_whole(province, lines)
+    county = county_lines(province, CITY)
+    assert county == county_lines(province, CENTER)
+    whole = added(totals(lines), totals(county))
+    assert whole["expenditure"][0] == 6234_56 + 800_00  # every fen of both, once
+    members = f"{CITY}:1:own {COUNTY}:1:own"
+    assert region_held(province, PROVINCE) == [(1, "received", members, whole)]
+    assert region_held(province, CITY) == [(1, "submitted", members, whole)]
+    assert reports_taken(province, PROVINCE) == 2  # the report once, the 全辖 once
+    assert reports_taken(province, CENTER) == 1
+
+
+@pytest.mark.slow
+def test_a_correction_submitted_after_the_backup_is_the_current_version_everywhere(
+    province: Network, tmp_path: Path
+) -> None:
+    """郑州市 is backed up, then submits v1 and, given 100.00 元 more, a corrected v2; 中原区
+    reports to it in between. The center takes v1 and v2; the province takes v1 and its
+    全辖 but loses v2 and the 全辖 sent with it. Restored, 郑州市 gets v1 back from both,
+    v2 from the center alone, and 中原区's report again: the province is sent v2 as the
+    center holds it and a 全辖 of v2, so every receiver holds v2 as the current version,
+    to the fen, and the province's 全辖 sums v2 and 中原区's report, no more, no less."""
+    first = draft_then_submit(province)
+    settle(province)
+    county_submits(province, tmp_path)
+    issue(province, PROVINCE, CITY, 100_00, "豫财预〔2026〕3号")
+    settle(province)
+    with Node.open(province.path / CITY) as node:
+        reports.generate(node, PERIOD, actor=ACTOR)
+        sent = reports.submit(node, PERIOD, actor=ACTOR)
+    assert sent.version == 2 and sent.consolidated == 2
+    second = held(province, CITY)[1][2]
+    assert totals(second)["expenditure"][0] == totals(first)["expenditure"][0] + 100_00
+    round_of(province, CITY)
+    lost = mail_to_province(province)
+    assert len(lost) == 2  # v2, then its 全辖
+    for path in lost:
+        path.unlink()
+    round_of(province, PROVINCE)
+    round_of(province, CENTER)
+    assert held(province, CENTER) == [(1, "received", first), (2, "received", second)]
+    assert held(province, PROVINCE) == [(1, "received", first)]
+    assert [r[:3] for r in region_held(province, PROVINCE)] == [(1, "received", f"{CITY}:1:own")]
+
+    bring_back(province, CITY, lose(province, CITY))
+    settle(province)
+    assert rejoined(province)
+    versions = [(1, first), (2, second)]
+    assert held(province, CITY) == [(v, "submitted", x) for v, x in versions]
+    assert held(province, PROVINCE) == [(v, "received", x) for v, x in versions]
+    assert held(province, CENTER) == [(v, "received", x) for v, x in versions]
+    county = county_lines(province, CITY)
+    assert county == county_lines(province, CENTER)
+    whole = added(totals(second), totals(county))
+    assert whole["expenditure"][0] == 6334_56 + 800_00
+    members = f"{CITY}:2:own {COUNTY}:1:own"
+    at_province = region_held(province, PROVINCE)
+    assert [r[:2] for r in at_province] == [(1, "received"), (2, "received")]
+    assert at_province[-1][2:] == (members, whole)
+    assert region_held(province, CITY)[-1] == (2, "submitted", members, whole)
+    assert reports_taken(province, CENTER) == 2  # v1 and v2, once each
+    # v2 is dated by the copy the province took, sent at the end of the rejoin.
+    assert changesets(province, CITY)[2] == changesets(province, PROVINCE)[2]
+    assert changesets(province, CITY)[2] != changesets(province, CENTER)[2]
+
+
+SEPTEMBER = "2026-09"
+
+
+def periods_at_province(
+    network: Network,
+) -> tuple[list[tuple[str, int]], list[tuple[str, int, str]]]:
+    """The city's reports at the province, of any period: (period, version) of each own
+    report, (period, version, members) of each 全辖."""
+    with Node.open(network.path / PROVINCE) as node, node.engine.connect() as conn:
+        own = conn.execute(
+            sa.select(report.c.period, report.c.version)
+            .where(report.c.node_code == CITY)
+            .order_by(report.c.period, report.c.version)
+        ).all()
+        whole = conn.execute(
+            sa.select(region_report.c.period, region_report.c.version, region_report.c.members)
+            .where(region_report.c.node_code == CITY)
+            .order_by(region_report.c.period, region_report.c.version)
+        ).all()
+    return [(str(p), int(v)) for p, v in own], [(str(p), int(v), str(m)) for p, v, m in whole]
+
+
+def damage_county_report(network: Network, fen: int) -> Lines:
+    """Move the month to date of 中原区's leaf line as the city holds it by ``fen``;
+    return its lines after."""
+    with Node.open(network.path / CITY) as node, node.engine.begin() as conn:
+        ident = conn.execute(
+            sa.select(report.c.id).where(report.c.node_code == COUNTY, report.c.period == PERIOD)
+        ).scalar_one()
+        changed = conn.execute(
+            report_line.update()
+            .where(report_line.c.report_id == ident, report_line.c.level == 3)
+            .values(month_fen=report_line.c.month_fen + fen)
+        ).rowcount
+        assert changed == 1
+    return county_lines(network, CITY)
+
+
+@pytest.mark.slow
+def test_a_region_report_that_cannot_be_built_does_not_stop_the_rejoin(
+    province: Network, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """郑州市 submits its September and October reports after its backup; the center takes
+    them, the province loses both and their 全辖 on the way. 中原区's October report, as
+    the restored 郑州市 holds it, cannot be summed: its month to date is not its period,
+    which a monthly report's must be (no command stores such a report, every one checks
+    it; the row is changed in the database, as damage would). At the end of the rejoin October's 全辖 is
+    refused and the rejoin ends all the same: the province is sent both reports and
+    September's 全辖, and the log names the command that sends October's, which does once
+    the report is put right."""
+    county_submits(province, tmp_path)
+    lines = draft_then_submit(province)
+    with Node.open(province.path / CITY) as node:
+        september = reports.submit(node, SEPTEMBER, actor=ACTOR)
+    assert september.consolidated == 1
+    round_of(province, CITY)
+    lost = mail_to_province(province)
+    assert len(lost) == 4  # each report, then its 全辖
+    for path in lost:
+        path.unlink()
+    round_of(province, CENTER)
+
+    bring_back(province, CITY, lose(province, CITY))
+    damaged = damage_county_report(province, +1)
+    with caplog.at_level(logging.WARNING, logger="fiscalsync.agent"):
+        settle(province)
+    assert rejoined(province)
+    check_whole(province, lines)
+    assert region_held(province, PROVINCE) == region_held(province, CITY) == []
+    assert periods_at_province(province) == (
+        [(SEPTEMBER, 1), (PERIOD, 1)],
+        [(SEPTEMBER, 1, f"{CITY}:{september.version}:own")],
+    )
+    told = [r.getMessage() for r in caplog.records if r.name == "fiscalsync.agent"]
+    assert any(
+        f"the 全辖 of {CITY} for {PERIOD} was not sent again" in m
+        and f"`report submit {PERIOD} --scope all`" in m
+        for m in told
+    ), told
+
+    damage_county_report(province, -1)
+    assert county_lines(province, CITY) != damaged
+    with Node.open(province.path / CITY) as node:
+        assert reports.submit_region(node, PERIOD, actor=ACTOR) == 1
+    settle(province)
+    whole = added(totals(lines), totals(county_lines(province, CITY)))
+    members = f"{CITY}:1:own {COUNTY}:1:own"
+    assert region_held(province, PROVINCE) == [(1, "received", members, whole)]
+    assert held(province, PROVINCE) == [(1, "received", lines)]
