@@ -13,7 +13,14 @@ from sqlalchemy.engine import Connection
 from nodes.fiscal import appropriations
 from nodes.fiscal.budget import own_budget
 from nodes.fiscal.reports.consolidation import view
-from nodes.fiscal.reports.lines import LEAF_DIGITS, ReportLine, build_lines, check_lines, zero
+from nodes.fiscal.reports.lines import (
+    LEAF_DIGITS,
+    ReportLine,
+    build_lines,
+    check_held,
+    check_lines,
+    zero,
+)
 from nodes.fiscal.reports.periods import Period, local_today
 from nodes.fiscal.reports.versions import ReportView
 from nodes.labels import said
@@ -21,7 +28,6 @@ from schema.limits import misfit
 from schema.locks import lock_scope
 from schema.sums import total
 from schema.tables import ledger_entry, report, report_line
-from schema.types import MAX_STORED_FEN, format_yuan
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
 
@@ -89,17 +95,7 @@ def _compute(conn: Connection, me: str, period: Period) -> tuple[list[ReportLine
             leaves.setdefault(key, zero())[0] = budget
     lines = build_lines(leaves)
     check_lines(lines, negative_entries=negative, kind=period.kind)
-    for x in lines:
-        if max(abs(amount) for amount in x.amounts) > MAX_STORED_FEN:
-            raise InputError(
-                said(
-                    "report_line_too_large",
-                    section=x.section,
-                    code=x.code or "total",
-                    largest=format_yuan(MAX_STORED_FEN),
-                ),
-                hint=said("report_line_too_large_hint"),
-            )
+    check_held(lines, "report_line_too_large_hint")
     return lines, negative
 
 

@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.reports.lines import LEAF, ReportLine, add_amounts, build_lines, check_lines
+from nodes.fiscal.reports.lines import (
+    LEAF,
+    ReportLine,
+    add_amounts,
+    build_lines,
+    check_held,
+    check_lines,
+)
 from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.versions import ReportVersion, line_of
 from nodes.topology import Topology
@@ -152,6 +159,7 @@ def build_region(
     me = node.spec.code
     lines, sources, _missing = level_sum(conn, node.topology, me, period)
     check_lines(lines, negative_entries=True, kind=period.kind)
+    check_held(lines, "region_line_too_large_hint")
     header = {
         "node_code": me,
         **period.columns(),

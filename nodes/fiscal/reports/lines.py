@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from nodes.labels import labels, named, said
-from schema.types import format_yuan
+from schema.types import MAX_STORED_FEN, format_yuan
 from sync.errors import InputError
 
 if TYPE_CHECKING:
@@ -212,6 +212,25 @@ def _shape_problem(line: ReportLine) -> str | None:
     if line.level == LEAF:
         return None if len(code) in LEAF_DIGITS else said("rep_leaf_digits")
     return said("rep_level_bad", level=line.level)
+
+
+def check_held(lines: Iterable[ReportLine], hint: str) -> None:
+    """Refuse, naming the line (the deepest first: where the amounts pile up), a report
+    with an amount larger than a report can hold (:data:`~schema.types.MAX_STORED_FEN`,
+    a signed 64-bit column), before anything is written; ``hint`` is the key of what to
+    do about it, where the sums come from."""
+    for x in sorted(lines, key=lambda line: -line.level):
+        if max(abs(amount) for amount in x.amounts) > MAX_STORED_FEN:
+            section = named("direction", x.section)
+            line = (
+                said("rep_line_named", section=section, code=x.code)
+                if x.code
+                else said("rep_line_named_total", section=section)
+            )
+            largest = format_yuan(MAX_STORED_FEN)
+            raise InputError(
+                said("report_line_too_large", line=line, largest=largest), hint=said(hint)
+            )
 
 
 def check_lines(
