@@ -19,14 +19,14 @@ capabilities register (:data:`nodes.capabilities.JOBS`), such as the fiscal doma
 from __future__ import annotations
 
 import logging
-import os
-import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -44,7 +44,9 @@ from nodes.labels import Said, said
 from nodes.locks import agent_lock, home_lock
 from nodes.node import Node
 from nodes.settings import LOCAL_TIME
+from nodes.stopping import Stopping
 from sync.clock import SYSTEM_CLOCK, Clock
+from sync.errors import FiscalsyncError
 
 __all__ = [
     "CHECK_SCHEDULE",
@@ -286,25 +288,27 @@ def run_once(home: Path) -> list[AgentRun]:
 
 def scheduler_for(node: Node) -> BackgroundScheduler:
     """A scheduler (not started) keeping its jobs in the node database; one job at a time."""
-    return BackgroundScheduler(
+    scheduler = BackgroundScheduler(
         jobstores={
             "default": HomeJobStore(node.spec.code, engine=node.engine, tablename=JOB_TABLE)
         },
-        executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=UTC,
     )
+    scheduler.add_executor(_worker(scheduler), "default")
+    return scheduler
 
 
 def scheduler_for_homes() -> BackgroundScheduler:
     """A scheduler (not started) for many homes (:mod:`nodes.hosting`): its own jobs in
     memory; each home's join it with :func:`add_home`."""
-    return BackgroundScheduler(
+    scheduler = BackgroundScheduler(
         jobstores={"default": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=UTC,
     )
+    scheduler.add_executor(_worker(scheduler), "default")
+    return scheduler
 
 
 def add_home(
@@ -319,9 +323,7 @@ def add_home(
         HomeJobStore(code, hold_seconds, engine=node.engine, tablename=JOB_TABLE), store
     )
     try:
-        scheduler.add_executor(
-            ThreadPoolExecutor(1, {"thread_name_prefix": f"{logs.THREAD_PREFIX}{code}"}), store
-        )
+        scheduler.add_executor(_worker(scheduler, f"{logs.THREAD_PREFIX}{code}"), store)
         try:
             return schedule_jobs(scheduler, node, home, store=store)
         except BaseException:
@@ -469,43 +471,54 @@ def run_agent(
 
 
 def run_until_stopped(
-    scheduler: BaseScheduler,
+    scheduler: BackgroundScheduler,
     described: list[str],
     on_start: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Run ``scheduler`` in its own thread until SIGTERM or SIGINT, having told
-    ``on_start`` what it runs; then stop it, the running jobs let finish.
+    ``on_start`` what it runs; then stop it and let its running jobs finish (a second
+    signal: at once). See :mod:`nodes.stopping`.
 
-    The signal only wakes this thread, through the byte the interpreter writes to a pipe
-    (:func:`signal.set_wakeup_fd`), whichever thread received it. The scheduler is never
-    stopped from inside a handler: a handler runs in the middle of whatever this thread
-    was doing, and stopping takes locks (the executor's) that it may have been holding."""
-    wake, woken = os.pipe()
-    os.set_blocking(woken, False)
-    previous: dict[int, Any] = {
-        sig: signal.signal(sig, _noted) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
-    previous_fd = signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
-    try:
+    The scheduler is stopped without waiting, and its jobs waited for after: its own
+    wait holds its locks, which a running job may ask for (the homes' rescan adds and
+    removes homes). A scheduler thread that ends by an exception stops the agent, with
+    an error."""
+    with Stopping() as stopping:
         if on_start is not None:
             on_start(described)
+        before = set(threading.enumerate())
         scheduler.start()
-        signum = _wait_for_signal(wake)
-        log.info("signal %d: stopping after the running job", signum)
-        scheduler.shutdown(wait=True)
-    finally:
-        signal.set_wakeup_fd(previous_fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        os.close(wake)
-        os.close(woken)
+        stopping.watch(set(threading.enumerate()) - before)
+        signum = stopping.wait()
+        if signum is None:
+            log.error("thread %s ended: stopping after the running job", stopping.ended)
+        else:
+            log.info("signal %d: stopping after the running job", signum)
+        scheduler.shutdown(wait=False)
+        stopping.finish(partial(_finish_jobs, scheduler))
+    if signum is None:
+        raise FiscalsyncError(
+            said("agent_thread_ended", thread=stopping.ended), hint=said("agent_thread_ended_hint")
+        )
 
 
-def _noted(_signum: int, _frame: object) -> None:
-    """The handler of SIGTERM and SIGINT: nothing, the wake-up pipe has the signal."""
+_POOLS: WeakKeyDictionary[BaseScheduler, list[ThreadPoolExecutor]] = WeakKeyDictionary()
+"""The worker threads of each scheduler (:func:`_worker`), a home's also once removed."""
 
 
-def _wait_for_signal(wake: int) -> int:
-    """The number of the first signal written to the pipe ``wake``, waited for (a read
-    interrupted by the signal is resumed, PEP 475, and finds its byte)."""
-    return os.read(wake, 1)[0]
+def _worker(scheduler: BaseScheduler, names: str | None = None) -> ThreadPoolExecutor:
+    """A worker thread for ``scheduler`` (one job at a time), its name starting with
+    ``names`` when given; kept, so that its running job is waited for at the stop."""
+    pool = ThreadPoolExecutor(1, {"thread_name_prefix": names} if names else None)
+    _POOLS.setdefault(scheduler, []).append(pool)
+    return pool
+
+
+def _finish_jobs(scheduler: BaseScheduler) -> None:
+    """Wait for the running jobs of ``scheduler``, stopped: of every worker it had (one
+    added meanwhile too)."""
+    pools = _POOLS.get(scheduler, [])
+    done = 0
+    while done < len(pools):
+        pools[done].shutdown(wait=True)
+        done += 1

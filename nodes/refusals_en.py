@@ -430,6 +430,8 @@ MESSAGES: dict[str, str] = {
     "m.lock_backup_busy_hint": "wait for it to finish; it will be the latest backup",
     "m.lock_agent_busy": "another agent is running on {home}",
     "m.lock_agent_busy_hint": "stop it first; one agent per node home",
+    "m.agent_thread_ended": "the agent's scheduler thread {thread} ended with an error (in the log above): the agent stopped",
+    "m.agent_thread_ended_hint": "start it again (as a service it is restarted by itself); report the error if it comes back",
     "m.lock_ca_busy": "the CA folder {ca} is in use by another command",
     "m.lock_ca_busy_hint": "another revocation is being issued or published; run this again "
     "when it is done",

@@ -467,6 +467,8 @@ MESSAGES: dict[str, str] = {
     "m.lock_backup_busy_hint": "等它完成；它将是最近一次备份",
     "m.lock_agent_busy": "{home} 上已有另一个代理在运行",
     "m.lock_agent_busy_hint": "先停止它；每个节点目录只运行一个代理",
+    "m.agent_thread_ended": "代理的调度线程 {thread} 异常结束（错误见上方日志），代理已停止",
+    "m.agent_thread_ended_hint": "重新启动代理（作为服务运行时会自动重启）；如再次出现请报告该错误",
     "m.lock_ca_busy": "CA 目录 {ca} 正被另一个命令使用",
     "m.lock_ca_busy_hint": "另一次吊销正在签发或发布；完成后再运行本命令",
     "m.lock_topology_busy": "{home} 的拓扑正被另一个命令修改",

@@ -118,47 +118,6 @@ def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_sigter
     assert "代理已停止。" in out
 
 
-# Run the agent's stop many times, SIGTERM sent from another thread at a random moment:
-# while the scheduler starts, submits a job to its worker, or sleeps. It prints the count.
-_STOPPED_AT_RANDOM = """
-import logging, os, random, signal, sys, threading, time
-from datetime import UTC, datetime
-from nodes import agent
-
-logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-def signal_soon(_described):
-    later = random.random() * 0.02
-    threading.Timer(later, os.kill, [os.getpid(), signal.SIGTERM]).start()
-
-for number in range(int(sys.argv[1])):
-    scheduler = agent.scheduler_for_homes()
-    for job in range(20):
-        scheduler.add_job(
-            time.sleep, "interval", args=[0], seconds=0.01, id=f"job-{job}",
-            next_run_time=datetime.now(UTC),
-        )
-    agent.run_until_stopped(scheduler, [], signal_soon)
-print(number + 1)
-"""
-
-
-def test_a_signal_at_any_moment_stops_the_agent() -> None:
-    # A stop begun inside the signal handler deadlocked once in a few dozen runs: the
-    # handler had interrupted the scheduler submitting a job, holding the lock the
-    # stop waits for.
-    stopped = subprocess.run(
-        [sys.executable, "-c", _STOPPED_AT_RANDOM, "300"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).parent.parent,
-    )
-    assert stopped.returncode == 0, stopped.stderr
-    assert stopped.stdout.split() == ["300"]
-    assert stopped.stderr.count("signal 15: stopping after the running job") == 300
-
-
 def test_the_report_job_is_scheduled_on_the_period_boundaries(province: Network) -> None:
     scheduled = {}
     for code in ("410181", CENTER):

@@ -1,0 +1,152 @@
+"""The agent's stop (nodes/stopping.py, ``run_until_stopped``): SIGTERM or SIGINT at any
+moment stops it once its running job has finished, even a job that asks the scheduler for
+its locks meanwhile (the homes' rescan); a second signal stops it at once; a scheduler
+thread that dies stops it with an error instead of leaving it alive and idle. Each case
+runs the real scheduler of ``fiscalsync agent`` in a process of its own, signalled for
+real."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+_PRELUDE = """
+import logging, os, random, signal, sys, threading, time
+from datetime import UTC, datetime
+from nodes import agent
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+scheduler = agent.scheduler_for_homes()
+
+def soon(job, **kwargs):
+    scheduler.add_job(job, next_run_time=datetime.now(UTC), **kwargs)
+
+def started(_described):
+    print("started", flush=True)
+"""
+
+
+def _child(script: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _PRELUDE + script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def _finished(child: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+    try:
+        return child.communicate(timeout=timeout)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+
+
+_STOPPED_AT_RANDOM = """
+def signal_soon(_described):
+    later = random.random() * 0.02
+    threading.Timer(later, os.kill, [os.getpid(), signal.SIGTERM]).start()
+
+for number in range(int(sys.argv[1])):
+    scheduler = agent.scheduler_for_homes()
+    for job in range(20):
+        scheduler.add_job(
+            time.sleep, "interval", args=[0], seconds=0.01, id=f"job-{job}",
+            next_run_time=datetime.now(UTC),
+        )
+    agent.run_until_stopped(scheduler, [], signal_soon)
+print(number + 1)
+"""
+
+
+def test_a_signal_at_any_moment_stops_the_agent() -> None:
+    # A stop begun inside the signal handler deadlocked once in a few dozen runs: the
+    # handler had interrupted the scheduler submitting a job, holding the lock the
+    # stop waits for.
+    child = _child(_STOPPED_AT_RANDOM, "300")
+    out, err = _finished(child, timeout=120)
+    assert child.returncode == 0, err
+    assert out.split() == ["300"]
+    assert err.count("signal 15: stopping after the running job") == 300
+
+
+_RESCAN_WHILE_STOPPING = """
+def rescan():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)  # the stop has begun
+    scheduler.get_jobs()  # the scheduler's locks, as add_home and remove_home take
+    print("rescan done", flush=True)
+
+soon(rescan)
+agent.run_until_stopped(scheduler, [], started)
+print("stopped", flush=True)
+"""
+
+
+def test_a_job_that_asks_the_scheduler_s_locks_while_it_stops_finishes_and_the_agent_stops() -> (
+    None
+):
+    child = _child(_RESCAN_WHILE_STOPPING)
+    out, err = _finished(child)
+    assert child.returncode == 0, err
+    assert out.split("\n") == ["started", "rescan done", "stopped", ""]
+    assert "signal 15: stopping after the running job" in err
+
+
+_STUCK_JOB = """
+soon(time.sleep, args=[3600])
+agent.run_until_stopped(scheduler, [], started)
+print("stopped", flush=True)
+"""
+
+
+def test_a_second_signal_stops_the_agent_at_once_its_running_job_abandoned() -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        child = _child(_STUCK_JOB)
+        assert child.stdout is not None
+        assert child.stdout.readline() == "started\n"
+        time.sleep(0.5)  # the job runs
+        child.send_signal(sig)
+        time.sleep(0.5)
+        assert child.poll() is None  # waiting for its job
+        child.send_signal(sig)
+        out, err = _finished(child, timeout=30)
+        assert child.returncode == -sig, err
+        assert out == ""  # never came out of the stop
+        assert f"signal {int(sig)}: stopping after the running job" in err
+
+
+_SCHEDULER_DIES = """
+from apscheduler.jobstores.memory import MemoryJobStore
+from sync.errors import FiscalsyncError
+
+class Broken(MemoryJobStore):
+    def get_next_run_time(self):
+        raise RuntimeError("the job store broke")
+
+scheduler.add_jobstore(Broken(), "broken")
+try:
+    agent.run_until_stopped(scheduler, [], started)
+except FiscalsyncError as error:
+    print(error.message, flush=True)
+    sys.exit(error.exit_code)
+"""
+
+
+def test_a_scheduler_thread_that_dies_stops_the_agent_with_an_error() -> None:
+    child = _child(_SCHEDULER_DIES)
+    out, err = _finished(child)
+    assert child.returncode == 1, err
+    lines = out.splitlines()
+    assert lines[0] == "started"
+    assert lines[1].startswith("the agent's scheduler thread APScheduler ended with an error")
+    assert "RuntimeError: the job store broke" in err  # the traceback, in the log
+    assert "thread APScheduler ended: stopping after the running job" in err
