@@ -336,7 +336,7 @@ def test_a_submit_while_the_node_rejoins_is_refused(province: Network) -> None:
 # --- a 全辖 (region report) and the versions it sums -------------------------------------
 
 COUNTY = "410102"
-Totals = dict[str, tuple[int, ...]]
+Totals = dict[tuple[str, int, str], tuple[int, ...]]
 
 
 def county_submits(network: Network, tmp_path: Path, yuan: str = "800.00") -> None:
@@ -352,20 +352,26 @@ def county_submits(network: Network, tmp_path: Path, yuan: str = "800.00") -> No
 
 
 def totals(lines: Iterable[tuple[Any, ...]]) -> Totals:
-    """The section totals of report lines as :func:`held` gives them, by section: every
-    amount column (budget, period, year to date, month to date, last year)."""
-    return {x[0]: tuple(x[3:]) for x in lines if x[1] == 0}
+    """The amounts of report lines as :func:`held` gives them, by line (section, level,
+    code: the totals, subtotals and leaves): every amount column (budget, period, year
+    to date, month to date, last year)."""
+    return {(x[0], x[1], x[2]): tuple(x[3:]) for x in lines}
+
+
+SPENT = ("expenditure", 0, "")
+"""The line of the total expenditure."""
 
 
 def added(*reports_totals: Totals) -> Totals:
-    """The totals of several reports summed column by column, section by section."""
-    summed: dict[str, list[int]] = {}
+    """Several reports' lines summed column by column, line by line (a line one of them
+    lacks counts as zero there)."""
+    summed: dict[tuple[str, int, str], list[int]] = {}
     for each in reports_totals:
-        for section, amounts in each.items():
-            into = summed.setdefault(section, [0] * len(amounts))
+        for line, amounts in each.items():
+            into = summed.setdefault(line, [0] * len(amounts))
             for index, amount in enumerate(amounts):
                 into[index] += amount
-    return {section: tuple(amounts) for section, amounts in summed.items()}
+    return {line: tuple(amounts) for line, amounts in summed.items()}
 
 
 def region_held(network: Network, holder: str) -> list[tuple[int, str, str, Totals]]:
@@ -474,7 +480,7 @@ def test_a_region_report_the_parent_alone_lost_is_built_anew_and_nothing_else_is
     county = county_lines(province, CITY)
     assert county == county_lines(province, CENTER)
     whole = added(totals(lines), totals(county))
-    assert whole["expenditure"][0] == 6234_56 + 800_00  # every fen of both, once
+    assert whole[SPENT][0] == 6234_56 + 800_00  # every fen of both, once
     members = f"{CITY}:1:own {COUNTY}:1:own"
     assert region_held(province, PROVINCE) == [(1, "received", members, whole)]
     assert region_held(province, CITY) == [(1, "submitted", members, whole)]
@@ -502,7 +508,7 @@ def test_a_correction_submitted_after_the_backup_is_the_current_version_everywhe
         sent = reports.submit(node, PERIOD, actor=ACTOR)
     assert sent.version == 2 and sent.consolidated == 2
     second = held(province, CITY)[1][2]
-    assert totals(second)["expenditure"][0] == totals(first)["expenditure"][0] + 100_00
+    assert totals(second)[SPENT][0] == totals(first)[SPENT][0] + 100_00
     round_of(province, CITY)
     lost = mail_to_province(province)
     assert len(lost) == 2  # v2, then its 全辖
@@ -524,7 +530,7 @@ def test_a_correction_submitted_after_the_backup_is_the_current_version_everywhe
     county = county_lines(province, CITY)
     assert county == county_lines(province, CENTER)
     whole = added(totals(second), totals(county))
-    assert whole["expenditure"][0] == 6334_56 + 800_00
+    assert whole[SPENT][0] == 6334_56 + 800_00
     members = f"{CITY}:2:own {COUNTY}:1:own"
     at_province = region_held(province, PROVINCE)
     assert [r[:2] for r in at_province] == [(1, "received"), (2, "received")]

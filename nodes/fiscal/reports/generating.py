@@ -17,8 +17,8 @@ from nodes.fiscal.reports.lines import (
     LEAF_DIGITS,
     ReportLine,
     build_lines,
-    check_held,
     check_lines,
+    check_storable,
     zero,
 )
 from nodes.fiscal.reports.periods import Period, local_today
@@ -95,7 +95,7 @@ def _compute(conn: Connection, me: str, period: Period) -> tuple[list[ReportLine
             leaves.setdefault(key, zero())[0] = budget
     lines = build_lines(leaves)
     check_lines(lines, negative_entries=negative, kind=period.kind)
-    check_held(lines, "report_line_too_large_hint")
+    check_storable(lines, "report_line_too_large_hint")
     return lines, negative
 
 

@@ -30,8 +30,8 @@ from nodes.fiscal.reports.lines import (
     ReportLine,
     add_amounts,
     build_lines,
-    check_held,
     check_lines,
+    check_storable,
 )
 from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.versions import ReportVersion, line_of
@@ -159,7 +159,7 @@ def build_region(
     me = node.spec.code
     lines, sources, _missing = level_sum(conn, node.topology, me, period)
     check_lines(lines, negative_entries=True, kind=period.kind)
-    check_held(lines, "region_line_too_large_hint")
+    check_storable(lines, "region_line_too_large_hint")
     header = {
         "node_code": me,
         **period.columns(),

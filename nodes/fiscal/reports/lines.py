@@ -214,7 +214,7 @@ def _shape_problem(line: ReportLine) -> str | None:
     return said("rep_level_bad", level=line.level)
 
 
-def check_held(lines: Iterable[ReportLine], hint: str) -> None:
+def check_storable(lines: Iterable[ReportLine], hint: str) -> None:
     """Refuse, naming the line (the deepest first: where the amounts pile up), a report
     with an amount larger than a report can hold (:data:`~schema.types.MAX_STORED_FEN`,
     a signed 64-bit column), before anything is written; ``hint`` is the key of what to
