@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -286,33 +285,77 @@ def run_once(home: Path) -> list[AgentRun]:
         return runs
 
 
-def scheduler_for(node: Node) -> BackgroundScheduler:
+class AgentScheduler(BackgroundScheduler):
+    """APScheduler's scheduler in a thread of its own, as the agent runs it: its worker
+    threads kept by name, so that each one's running job is waited for at the stop outside
+    the scheduler's locks (:meth:`finish_jobs`), and the end of its thread by an exception
+    told to ``when_ended`` (the agent stops) rather than only printed."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.workers: dict[str, ThreadPoolExecutor] = {}
+        self.when_ended: Callable[[str], None] | None = None
+
+    def add_worker(self, alias: str, names: str | None = None) -> None:
+        """A worker thread (one job at a time) for the jobs of executor ``alias``, its
+        name starting with ``names`` when given."""
+        pool = ThreadPoolExecutor(1, {"thread_name_prefix": names} if names else None)
+        self.add_executor(pool, alias)
+        self.workers[alias] = pool
+
+    def remove_worker(self, alias: str) -> None:
+        """Take the worker of ``alias`` out, once its running job, if any, has finished
+        (waited for here, outside the scheduler's locks); its thread ends."""
+        self.remove_executor(alias, shutdown=False)
+        pool = self.workers.pop(alias, None)
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def finish_jobs(self) -> None:
+        """Wait for the running jobs of every worker, the scheduler stopped (a worker
+        added meanwhile too: a job running at the stop may add one)."""
+        finished: set[int] = set()
+        while pending := [p for p in tuple(self.workers.values()) if id(p) not in finished]:
+            for pool in pending:
+                pool.shutdown(wait=True)
+                finished.add(id(pool))
+
+    def _main_loop(self) -> None:  # the scheduler's thread, in APScheduler 3
+        try:
+            super()._main_loop()
+        except BaseException:
+            if self.when_ended is not None:
+                self.when_ended(threading.current_thread().name)
+            raise
+
+
+def scheduler_for(node: Node) -> AgentScheduler:
     """A scheduler (not started) keeping its jobs in the node database; one job at a time."""
-    scheduler = BackgroundScheduler(
+    scheduler = AgentScheduler(
         jobstores={
             "default": HomeJobStore(node.spec.code, engine=node.engine, tablename=JOB_TABLE)
         },
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=UTC,
     )
-    scheduler.add_executor(_worker(scheduler), "default")
+    scheduler.add_worker("default")
     return scheduler
 
 
-def scheduler_for_homes() -> BackgroundScheduler:
+def scheduler_for_homes() -> AgentScheduler:
     """A scheduler (not started) for many homes (:mod:`nodes.hosting`): its own jobs in
     memory; each home's join it with :func:`add_home`."""
-    scheduler = BackgroundScheduler(
+    scheduler = AgentScheduler(
         jobstores={"default": MemoryJobStore()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=UTC,
     )
-    scheduler.add_executor(_worker(scheduler), "default")
+    scheduler.add_worker("default")
     return scheduler
 
 
 def add_home(
-    scheduler: BaseScheduler, node: Node, home: Path, hold_seconds: int = HOLD_SECONDS
+    scheduler: AgentScheduler, node: Node, home: Path, hold_seconds: int = HOLD_SECONDS
 ) -> list[str]:
     """Give ``node`` a job store (its database, :class:`HomeJobStore`) and a worker thread
     of its own in ``scheduler``, its threads named for its log lines
@@ -323,11 +366,11 @@ def add_home(
         HomeJobStore(code, hold_seconds, engine=node.engine, tablename=JOB_TABLE), store
     )
     try:
-        scheduler.add_executor(_worker(scheduler, f"{logs.THREAD_PREFIX}{code}"), store)
+        scheduler.add_worker(store, f"{logs.THREAD_PREFIX}{code}")
         try:
             return schedule_jobs(scheduler, node, home, store=store)
         except BaseException:
-            scheduler.remove_executor(store, shutdown=False)
+            scheduler.remove_worker(store)
             raise
     except BaseException:
         # Nothing of a home that could not start stays behind: it is tried again whole.
@@ -335,13 +378,13 @@ def add_home(
         raise
 
 
-def remove_home(scheduler: BaseScheduler, code: str) -> None:
+def remove_home(scheduler: AgentScheduler, code: str) -> None:
     """Take the jobs, job store and worker thread of home ``code`` (:func:`add_home`) out
     of ``scheduler``; its running job, if any, is let finish. Its jobs stay in its
     database, where the next agent on that home finds them."""
     store = f"home-{code}"
     scheduler.remove_jobstore(store, shutdown=False)
-    scheduler.remove_executor(store, shutdown=False)
+    scheduler.remove_worker(store)
 
 
 def schedule_jobs(
@@ -471,7 +514,7 @@ def run_agent(
 
 
 def run_until_stopped(
-    scheduler: BackgroundScheduler,
+    scheduler: AgentScheduler,
     described: list[str],
     on_start: Callable[[list[str]], None] | None = None,
 ) -> None:
@@ -484,41 +527,18 @@ def run_until_stopped(
     removes homes). A scheduler thread that ends by an exception stops the agent, with
     an error."""
     with Stopping() as stopping:
+        scheduler.when_ended = stopping.thread_ended
         if on_start is not None:
             on_start(described)
-        before = set(threading.enumerate())
         scheduler.start()
-        stopping.watch(set(threading.enumerate()) - before)
         signum = stopping.wait()
         if signum is None:
             log.error("thread %s ended: stopping after the running job", stopping.ended)
         else:
             log.info("signal %d: stopping after the running job", signum)
         scheduler.shutdown(wait=False)
-        stopping.finish(partial(_finish_jobs, scheduler))
+        stopping.finish(scheduler.finish_jobs)
     if signum is None:
         raise FiscalsyncError(
             said("agent_thread_ended", thread=stopping.ended), hint=said("agent_thread_ended_hint")
         )
-
-
-_POOLS: WeakKeyDictionary[BaseScheduler, list[ThreadPoolExecutor]] = WeakKeyDictionary()
-"""The worker threads of each scheduler (:func:`_worker`), a home's also once removed."""
-
-
-def _worker(scheduler: BaseScheduler, names: str | None = None) -> ThreadPoolExecutor:
-    """A worker thread for ``scheduler`` (one job at a time), its name starting with
-    ``names`` when given; kept, so that its running job is waited for at the stop."""
-    pool = ThreadPoolExecutor(1, {"thread_name_prefix": names} if names else None)
-    _POOLS.setdefault(scheduler, []).append(pool)
-    return pool
-
-
-def _finish_jobs(scheduler: BaseScheduler) -> None:
-    """Wait for the running jobs of ``scheduler``, stopped: of every worker it had (one
-    added meanwhile too)."""
-    pools = _POOLS.get(scheduler, [])
-    done = 0
-    while done < len(pools):
-        pools[done].shutdown(wait=True)
-        done += 1

@@ -10,9 +10,9 @@ have finished; a second one stops it at once.
   while the main thread still reads the pipe: a second signal ends the process at once,
   by that signal's default action, its running job abandoned (a transaction is whole or
   not at all, and a change-set taken is taken again).
-- A watched thread (the scheduler's own) that ends by an uncaught exception wakes the
-  main thread too, so the agent stops, with an error, rather than look alive and run
-  nothing.
+- A thread that must not end (the scheduler's own) tells :meth:`Stopping.thread_ended`
+  when it ends by an exception: that wakes the main thread too, so the agent stops,
+  with an error, rather than look alive and run nothing.
 
 The pipe is set before the handlers, and the handlers restored before the pipe, so that
 no signal finds a handler without the pipe behind it.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -34,7 +34,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _DONE = 0
 """Written to the pipe when the running jobs have finished (no signal has number 0)."""
 _ENDED = 255
-"""Written to the pipe when a watched thread ended by an uncaught exception."""
+"""Written to the pipe when a thread that must not end ended by an exception."""
 
 
 class Stopping:
@@ -43,23 +43,21 @@ class Stopping:
 
     def __init__(self) -> None:
         self.ended: str | None = None
-        """The name of the watched thread that ended by an exception, if one did."""
-        self._watched: set[threading.Thread] = set()
+        """The name of the thread that ended by an exception (:meth:`thread_ended`)."""
         self._handlers: dict[int, Any] = {}
-        self._hook = threading.excepthook
         self._wakeup: int | None = None
         """The wake-up fd before ours (-1: none), while ours is set."""
         self._read = self._write = -1
+        self._closing = threading.Lock()
+        """Held to write to the pipe from another thread, and to close it."""
 
     def __enter__(self) -> Stopping:
-        self._hook = threading.excepthook
         self._read, self._write = os.pipe()
         try:
             os.set_blocking(self._write, False)
             self._wakeup = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
             for sig in STOP_SIGNALS:
                 self._handlers[sig] = signal.signal(sig, _noted)
-            threading.excepthook = self._thread_ended
         except BaseException:
             self._restore()
             raise
@@ -73,13 +71,15 @@ class Stopping:
     ) -> None:
         self._restore()
 
-    def watch(self, threads: Iterable[threading.Thread]) -> None:
-        """Stop (:meth:`wait` returns None) should one of ``threads`` end by an exception."""
-        self._watched.update(threads)
+    def thread_ended(self, name: str) -> None:
+        """Thread ``name``, which must not end, is ending by an exception: wake the
+        main thread (:meth:`wait` returns None). Called in that thread."""
+        self.ended = name
+        self._tell(_ENDED)
 
     def wait(self) -> int | None:
-        """The number of the first SIGTERM or SIGINT, waited for; None when a watched
-        thread ended first (:attr:`ended` names it)."""
+        """The number of the first SIGTERM or SIGINT, waited for; None when a thread that
+        must not end ended first (:attr:`ended` names it)."""
         got = self._next({*STOP_SIGNALS, _ENDED})
         return None if got == _ENDED else got
 
@@ -91,13 +91,19 @@ class Stopping:
             try:
                 work()
             finally:
-                os.write(self._write, bytes([_DONE]))
+                self._tell(_DONE)
 
         threading.Thread(target=run, name="stopping", daemon=True).start()
         got = self._next({*STOP_SIGNALS, _DONE})
         if got != _DONE:
             signal.signal(got, signal.SIG_DFL)
             signal.raise_signal(got)
+            os._exit(128 + got)  # where the default action does not end it (process 1)
+
+    def _tell(self, what: int) -> None:
+        with self._closing:
+            if self._write != -1:  # else the stop is over: nobody reads
+                os.write(self._write, bytes([what]))
 
     def _next(self, wanted: set[int]) -> int:
         # A read that a signal interrupts is resumed (PEP 475) and finds its byte.
@@ -105,24 +111,18 @@ class Stopping:
             pass
         return got
 
-    def _thread_ended(self, args: threading.ExceptHookArgs) -> None:
-        self._hook(args)
-        if args.thread in self._watched:
-            self.ended = args.thread.name
-            os.write(self._write, bytes([_ENDED]))
-
     def _restore(self) -> None:
-        threading.excepthook = self._hook
         for sig, handler in self._handlers.items():
             signal.signal(sig, handler)
         self._handlers.clear()
         if self._wakeup is not None:
             signal.set_wakeup_fd(self._wakeup)
             self._wakeup = None
-        if self._read != -1:
-            os.close(self._read)
-            os.close(self._write)
-            self._read = self._write = -1
+        with self._closing:
+            if self._read != -1:
+                os.close(self._read)
+                os.close(self._write)
+                self._read = self._write = -1
 
 
 def _noted(_signum: int, _frame: object) -> None:
