@@ -289,44 +289,57 @@ class AgentScheduler(BackgroundScheduler):
     """APScheduler's scheduler in a thread of its own, as the agent runs it: its worker
     threads kept by name, so that each one's running job is waited for at the stop outside
     the scheduler's locks (:meth:`finish_jobs`), and the end of its thread by an exception
-    told to ``when_ended`` (the agent stops) rather than only printed."""
+    logged and told to ``when_ended`` (the agent stops)."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.workers: dict[str, ThreadPoolExecutor] = {}
+        self.draining: list[threading.Thread] = []
+        """Threads waiting for the running job of a worker taken out, then letting go."""
         self.when_ended: Callable[[str], None] | None = None
 
     def add_worker(self, alias: str, names: str | None = None) -> None:
         """A worker thread (one job at a time) for the jobs of executor ``alias``, its
-        name starting with ``names`` when given."""
+        name starting with ``names`` when given; kept before the scheduler has it."""
         pool = ThreadPoolExecutor(1, {"thread_name_prefix": names} if names else None)
-        self.add_executor(pool, alias)
         self.workers[alias] = pool
+        try:
+            self.add_executor(pool, alias)
+        except BaseException:
+            del self.workers[alias]
+            raise
 
-    def remove_worker(self, alias: str) -> None:
-        """Take the worker of ``alias`` out, once its running job, if any, has finished
-        (waited for here, outside the scheduler's locks); its thread ends."""
+    def remove_worker(self, alias: str, then: Callable[[], None] | None = None) -> None:
+        """Take the worker of ``alias`` out at once; in a thread of its own, wait for its
+        running job, if any, to finish (its thread then ends), then call ``then``."""
         self.remove_executor(alias, shutdown=False)
-        pool = self.workers.pop(alias, None)
-        if pool is not None:
+        pool = self.workers.pop(alias)
+
+        def drain() -> None:
             pool.shutdown(wait=True)
+            if then is not None:
+                then()
+
+        self.draining = [t for t in self.draining if t.is_alive()]
+        thread = threading.Thread(target=drain, name=f"{alias}-draining")
+        self.draining.append(thread)
+        thread.start()
 
     def finish_jobs(self) -> None:
-        """Wait for the running jobs of every worker, the scheduler stopped (a worker
-        added meanwhile too: a job running at the stop may add one)."""
-        finished: set[int] = set()
-        while pending := [p for p in tuple(self.workers.values()) if id(p) not in finished]:
-            for pool in pending:
-                pool.shutdown(wait=True)
-                finished.add(id(pool))
+        """Wait for the running jobs of every worker, the scheduler stopped, then for
+        those of the workers taken out (a job running at the stop may take one out)."""
+        for pool in tuple(self.workers.values()):
+            pool.shutdown(wait=True)
+        for thread in tuple(self.draining):
+            thread.join()
 
     def _main_loop(self) -> None:  # the scheduler's thread, in APScheduler 3
         try:
             super()._main_loop()
         except BaseException:
+            log.exception("the scheduler's thread ended")
             if self.when_ended is not None:
                 self.when_ended(threading.current_thread().name)
-            raise
 
 
 def scheduler_for(node: Node) -> AgentScheduler:
@@ -357,34 +370,37 @@ def scheduler_for_homes() -> AgentScheduler:
 def add_home(
     scheduler: AgentScheduler, node: Node, home: Path, hold_seconds: int = HOLD_SECONDS
 ) -> list[str]:
-    """Give ``node`` a job store (its database, :class:`HomeJobStore`) and a worker thread
-    of its own in ``scheduler``, its threads named for its log lines
-    (:data:`nodes.logs.THREAD_PREFIX`), and schedule its jobs there; describe them."""
+    """Give ``node`` a worker thread of its own in ``scheduler``, its threads named for
+    its log lines (:data:`nodes.logs.THREAD_PREFIX`), and a job store (its database,
+    :class:`HomeJobStore`), and schedule its jobs there; describe them."""
     code = node.spec.code
     store = f"home-{code}"
-    scheduler.add_jobstore(
-        HomeJobStore(code, hold_seconds, engine=node.engine, tablename=JOB_TABLE), store
-    )
+    scheduler.add_worker(store, f"{logs.THREAD_PREFIX}{code}")
     try:
-        scheduler.add_worker(store, f"{logs.THREAD_PREFIX}{code}")
-        try:
-            return schedule_jobs(scheduler, node, home, store=store)
-        except BaseException:
-            scheduler.remove_worker(store)
-            raise
+        scheduler.add_jobstore(
+            HomeJobStore(code, hold_seconds, engine=node.engine, tablename=JOB_TABLE), store
+        )
+    except BaseException:
+        scheduler.remove_worker(store)
+        raise
+    try:
+        return schedule_jobs(scheduler, node, home, store=store)
     except BaseException:
         # Nothing of a home that could not start stays behind: it is tried again whole.
-        scheduler.remove_jobstore(store, shutdown=False)
+        remove_home(scheduler, code)
         raise
 
 
-def remove_home(scheduler: AgentScheduler, code: str) -> None:
+def remove_home(
+    scheduler: AgentScheduler, code: str, then: Callable[[], None] | None = None
+) -> None:
     """Take the jobs, job store and worker thread of home ``code`` (:func:`add_home`) out
-    of ``scheduler``; its running job, if any, is let finish. Its jobs stay in its
-    database, where the next agent on that home finds them."""
+    of ``scheduler`` at once; its running job, if any, is let finish, then ``then`` is
+    called (in a thread of its own). Its jobs stay in its database, where the next agent
+    on that home finds them."""
     store = f"home-{code}"
     scheduler.remove_jobstore(store, shutdown=False)
-    scheduler.remove_worker(store)
+    scheduler.remove_worker(store, then)
 
 
 def schedule_jobs(

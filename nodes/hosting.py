@@ -28,6 +28,7 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ class _Homes:
         self.waiting = list(homes)
         self.running: tuple[Node, ...] = ()  # replaced whole: a scrape reads it meanwhile
         self.held: dict[Path, tuple[Node, contextlib.ExitStack]] = {}
-        self.lock = threading.Lock()  # the rescan job and SIGHUP's
+        self.lock = threading.Lock()  # the rescan job's
 
     def start_waiting(self) -> list[str]:
         """Open and schedule every waiting home that can be; describe what started."""
@@ -118,6 +119,8 @@ class _Homes:
         """Scan the folders again: start the homes added (and those still waiting), stop
         those removed; describe what started and what stopped."""
         with self.lock:
+            if not self.scheduler.running:  # the agent stops: nothing starts
+                return [], []
             found = find_homes(self.folders, none_ok=True)
             stopped = [self._stop(home) for home in list(self.held) if home not in found]
             self.waiting = [h for h in self.waiting if h in found]
@@ -127,10 +130,10 @@ class _Homes:
     def _stop(self, home: Path) -> str:
         node, stack = self.held.pop(home)
         code = node.spec.code
-        remove_home(self.scheduler, code)
         self.running = tuple(n for n in self.running if n is not node)
-        metrics.forget_node(code)
-        stack.close()
+        # Its database closed and its lock let go once its running job has finished,
+        # waited for apart: the scans go on meanwhile.
+        remove_home(self.scheduler, code, partial(_let_go, code, stack))
         return f"{code} ({home}: no longer a node home there)"
 
     def close(self) -> None:
@@ -179,6 +182,13 @@ def run_homes(
     finally:
         state.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _let_go(code: str, stack: contextlib.ExitStack) -> None:
+    """A home taken out of the agent, its running job finished: its figures forgotten,
+    its database closed, its lock let go."""
+    metrics.forget_node(code)
+    stack.close()
 
 
 def _on_sighup(scheduler: Any) -> None:

@@ -85,7 +85,6 @@ _RESCAN_WHILE_STOPPING = """
 def rescan():
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(0.5)  # the stop has begun
-    scheduler.add_worker("home-410102", "home-")  # as add_home does
     scheduler.get_jobs()  # the scheduler's locks, as add_home and remove_home take
     print("rescan done", flush=True)
 
@@ -168,11 +167,14 @@ def home_job():
     time.sleep(0.5)
     print("home job done", flush=True)
 
+def let_go():
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("home-410102_")]
+    print("let go", alive, flush=True)
+
 def rescan():
     time.sleep(0.1)  # the home's job runs
-    scheduler.remove_worker("home-410102")  # as remove_home does
-    alive = [t.name for t in threading.enumerate() if t.name.startswith("home-410102")]
-    print("removed", alive, flush=True)
+    scheduler.remove_worker("home-410102", let_go)  # as remove_home does
+    print("removed", flush=True)  # at once: the scans go on
     os.kill(os.getpid(), signal.SIGTERM)
 
 scheduler.add_worker("home-410102", "home-410102")
@@ -183,11 +185,11 @@ print("stopped", flush=True)
 """
 
 
-def test_a_home_removed_lets_its_running_job_finish_and_its_worker_thread_end() -> None:
+def test_a_home_removed_lets_its_running_job_finish_apart_and_its_worker_thread_end() -> None:
     child = _child(_HOME_REMOVED)
     out, err = _finished(child)
     assert child.returncode == 0, err
-    assert out.splitlines() == ["started", "home job done", "removed []", "stopped"]
+    assert out.splitlines() == ["started", "removed", "home job done", "let go []", "stopped"]
 
 
 _SIGNAL_AS_THE_HANDLER_IS_SET = """
