@@ -24,7 +24,6 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 __all__ = ["STOP_SIGNALS", "Stopping"]
@@ -63,12 +62,7 @@ class Stopping:
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_raised: object) -> None:
         self._restore()
 
     def thread_ended(self, name: str) -> None:

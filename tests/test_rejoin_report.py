@@ -39,6 +39,15 @@ ACTOR = "test"
 Lines = list[tuple[str, int, str, int, int, int, int, int]]
 
 
+def line_rows(conn: Any, table: sa.Table, report_id: int) -> list[Any]:
+    """The lines of report ``report_id`` in ``table`` (a report's or a 全辖's lines):
+    section, level, code and the five amount columns."""
+    columns = ("section", "level", "code", "budget_fen", "period_fen", "ytd_fen")
+    columns += ("month_fen", "last_year_fen")
+    query = sa.select(*(table.c[name] for name in columns))
+    return list(conn.execute(query.where(table.c.report_id == report_id)).all())
+
+
 def held(network: Network, holder: str) -> list[tuple[int, str, Lines]]:
     """The city's versions of the period at ``holder``: (version, state, lines)."""
     with Node.open(network.path / holder) as node, node.engine.connect() as conn:
@@ -49,18 +58,7 @@ def held(network: Network, holder: str) -> list[tuple[int, str, Lines]]:
         ).all()
         found = []
         for row in rows:
-            lines = conn.execute(
-                sa.select(
-                    report_line.c.section,
-                    report_line.c.level,
-                    report_line.c.code,
-                    report_line.c.budget_fen,
-                    report_line.c.period_fen,
-                    report_line.c.ytd_fen,
-                    report_line.c.month_fen,
-                    report_line.c.last_year_fen,
-                ).where(report_line.c.report_id == row.id)
-            ).all()
+            lines = line_rows(conn, report_line, row.id)
             found.append((int(row.version), str(row.state), sorted(tuple(x) for x in lines)))
         return found
 
@@ -384,18 +382,7 @@ def region_held(network: Network, holder: str) -> list[tuple[int, str, str, Tota
         ).all()
         found = []
         for row in rows:
-            lines = conn.execute(
-                sa.select(
-                    region_report_line.c.section,
-                    region_report_line.c.level,
-                    region_report_line.c.code,
-                    region_report_line.c.budget_fen,
-                    region_report_line.c.period_fen,
-                    region_report_line.c.ytd_fen,
-                    region_report_line.c.month_fen,
-                    region_report_line.c.last_year_fen,
-                ).where(region_report_line.c.report_id == row.id)
-            ).all()
+            lines = line_rows(conn, region_report_line, row.id)
             found.append((int(row.version), str(row.state), str(row.members), totals(lines)))
         return found
 
@@ -408,18 +395,7 @@ def county_lines(network: Network, holder: str) -> Lines:
                 report.c.node_code == COUNTY, report.c.period == PERIOD, report.c.version == 1
             )
         ).scalar_one()
-        rows = conn.execute(
-            sa.select(
-                report_line.c.section,
-                report_line.c.level,
-                report_line.c.code,
-                report_line.c.budget_fen,
-                report_line.c.period_fen,
-                report_line.c.ytd_fen,
-                report_line.c.month_fen,
-                report_line.c.last_year_fen,
-            ).where(report_line.c.report_id == ident)
-        ).all()
+        rows = line_rows(conn, report_line, ident)
         return sorted(tuple(x) for x in rows)
 
 

@@ -217,20 +217,20 @@ def _shape_problem(line: ReportLine) -> str | None:
 def check_storable(lines: Iterable[ReportLine], hint: str) -> None:
     """Refuse, naming the line (the deepest first: where the amounts pile up), a report
     with an amount larger than a report can hold (:data:`~schema.types.MAX_STORED_FEN`,
-    a signed 64-bit column), before anything is written; ``hint`` is the key of what to
+    a signed 64-bit column), before anything is recorded; ``hint`` is the key of what to
     do about it, where the sums come from."""
-    for x in sorted(lines, key=lambda line: -line.level):
-        if max(abs(amount) for amount in x.amounts) > MAX_STORED_FEN:
-            section = named("direction", x.section)
-            line = (
-                said("rep_line_named", section=section, code=x.code)
-                if x.code
-                else said("rep_line_named_total", section=section)
-            )
-            largest = format_yuan(MAX_STORED_FEN)
-            raise InputError(
-                said("report_line_too_large", line=line, largest=largest), hint=said(hint)
-            )
+    too_large = [x for x in lines if max(map(abs, x.amounts)) > MAX_STORED_FEN]
+    if not too_large:
+        return
+    x = max(too_large, key=lambda line: line.level)
+    section = named("direction", x.section)
+    line = (
+        said("rep_line_named", section=section, code=x.code)
+        if x.code
+        else said("rep_line_named_total", section=section)
+    )
+    largest = format_yuan(MAX_STORED_FEN)
+    raise InputError(said("report_line_too_large", line=line, largest=largest), hint=said(hint))
 
 
 def check_lines(
