@@ -235,10 +235,18 @@ def take(exchange: Exchange, path: Path) -> Said:
             rejoin_request.ask_for_fence(exchange, origin, held[0])
         return said("rejoin_fenced_other", origin=origin)
     if not current:
-        if held is not None and row is None:  # the answer to asking for the fence
-            rejoin_request.fenced(exchange, origin, str(first.get("request")))
+        fenced = (  # the answer to asking for the fence (rejoin_request.ask_for_fence)
+            held is not None
+            and row is None
+            and rejoin_request.fenced(exchange, origin, str(first.get("request")))
+        )
         path.unlink(missing_ok=True)
-        return said("rejoin_old_answer", origin=origin)
+        if not fenced:
+            return said("rejoin_old_answer", origin=origin)
+        problems = _problems(first)  # a fork of a channel with it, which it found
+        if problems:
+            return said("rejoin_answer_problems", origin=origin, problems=joined(problems))
+        return said("rejoin_fence_answered", origin=origin)
     if fenced_after is not None:
         if fenced_after > exchange.clock.now() + LONGEST_WAIT:
             # Asking again after it would date all this node signs from then on as far

@@ -125,7 +125,10 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
             "epoch_unknown": None,  # given now: the asker's epoch
         }
         if request.get(FENCE_ONLY) is True:  # rejoined: its heads are no restore's point
-            files, problems = [], []
+            # Nothing is returned, so nothing purged is missed; a head the node holds that
+            # this peer's log disagrees with is still a fork of their channel, told.
+            files = []
+            problems = [p for p in problems if p.key in _DISAGREE]
             values |= rejoin_void.held_here(conn, asker, inbound, s_in)
         held = conn.execute(_HELD, {"node": asker}).first()
         if held is None and not insert_missing(conn, rejoin_fence, {"node": asker, **values}):
@@ -223,6 +226,10 @@ def _takes_place(
         return False
     return bool(held.void_before <= verified.header.created)
 
+
+_DISAGREE = ("rejoin_problem_not_taken", "rejoin_problem_not_sent")
+"""The problems of a request's heads themselves: at the seq the node names, this peer
+took or sent another change-set (the others name files to return that are gone)."""
 
 _HELD = sa.select(rejoin_fence).where(rejoin_fence.c.node == sa.bindparam("node")).with_for_update()
 """A node's fence here, locked. A node's first fence is inserted unless there already

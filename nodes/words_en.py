@@ -476,6 +476,7 @@ LISTINGS: dict[str, str] = {
     "m.forked_notice": "{me} already took another change-set under the number of {name} ({reason})",
     "m.rejoin_notice": "{origin} says this node must be restored",
     "m.rejoin_old_answer": "an answer of {origin} to an older request, dropped",
+    "m.rejoin_fence_answered": "{origin} now holds this node's fence of its current epoch",
     "m.rejoin_fenced_too_far": "{origin} holds the fence of a request of this node dated far ahead of this node's clock ({fence}): not asked again after it, quarantined",
     "m.rejoin_fenced_other": "{origin} holds the fence of another restore of this node: asked again, naming that fence",
     "m.rejoin_fenced_later": "{origin} holds the fence of a request of this node dated later ({fence}): asked again, dated after it",

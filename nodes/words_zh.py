@@ -454,6 +454,7 @@ LISTINGS: dict[str, str] = {
     "m.forked_notice": "{me} 已在 {name} 的编号下收下了另一个变更集（{reason}）",
     "m.rejoin_notice": "{origin} 告知本节点须从备份恢复",
     "m.rejoin_old_answer": "{origin} 对较早请求的应答，已丢弃",
+    "m.rejoin_fence_answered": "{origin} 现已持有本节点当前纪元的隔断",
     "m.rejoin_fenced_too_far": "{origin} 所持本节点请求的隔断时间（{fence}）远超本节点时钟：未据此再次请求，已隔离待查",
     "m.rejoin_fenced_other": "{origin} 所持为本节点另一次恢复的隔断：已指明该隔断再次请求",
     "m.rejoin_fenced_later": "{origin} 已按本节点一次时间更晚的请求设限（{fence}），已在其后再次请求",

@@ -684,3 +684,67 @@ def test_a_void_message_this_node_failed_to_write_goes_with_a_later_copy(
     settle(province)
     assert fence_at(province, PROVINCE, CITY).epoch == live
     assert receipt_verdicts(province, PROVINCE, CITY) == ["applied", "applied"]
+
+
+def ask_fence_only(network: Network, replaces: str, took: str | None = None) -> Path:
+    """郑州市, rejoined, asks the province for its fence only, naming ``replaces``, as
+    :func:`nodes.rejoin_request.ask_for_fence` does (the request kept among those it sends
+    again); ``took``: the id it names as the last change-set it took from the province,
+    in place of the one it holds."""
+    with Node.open(network.path / CITY) as node, node.engine.connect() as conn:
+        body: dict[str, Any] = {
+            "rejoin": "request",
+            **heads(conn, CITY, PROVINCE),
+            "epoch": current_epoch(conn),
+            "version": 2,
+            "replaces": replaces,
+            "fence_only": True,
+        }
+        if took is not None:
+            body["in"] = [body["in"][0], took]
+        folder = node.home.spool / FENCE_REQUESTS
+        folder.mkdir(parents=True, exist_ok=True)
+        written = changeset.write_changeset(
+            folder, load_signer(node.home.keys), PROVINCE, "rejoin", 1, "", [body], SYSTEM_CLOCK
+        )
+    return written.path
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["agrees", "forked"])
+def test_a_fence_only_answer_tells_a_head_the_peer_disagrees_with(
+    province: Network, forked: bool
+) -> None:
+    """郑州市, rejoined, asks the province for its fence only. When the last change-set it
+    names as taken from the province is another than the province sent under that seq (a
+    fork of their channel), the province still fences at what it holds itself, and its
+    answer names the fork, which the city shows in its round, in either language; nothing
+    is returned. When the heads agree, the answer names no problem and the city says the
+    province holds its epoch's fence."""
+    issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
+    restored_once(province)
+    live = epoch_of(province, CITY)
+    held = fence_at(province, PROVINCE, CITY)
+    answers_to(province)
+    asked = ask_fence_only(province, held.request_id, "f" * 64 if forked else None)
+    sent = Path(shutil.copy(asked, province.path.parent / asked.name))
+    with Node.open(province.path / PROVINCE) as node:
+        assert str(rejoin.take(Exchange(node), sent)) == str(
+            said("rejoin_answered_request", origin=CITY)
+        )
+    (answer,) = (province.homes[PROVINCE].spool / "messages").glob(f"{PROVINCE}_{CITY}_*.fcs")
+    operations = list(changeset.iter_operations(answer))
+    assert len(operations) == 1  # nothing returned
+    fence = fence_at(province, PROVINCE, CITY)
+    assert fence.epoch == live and fence.request_id == changeset.parse_filename(asked.name).id
+    problems = [p["m"] for p in operations[0]["problems_said"]]
+    assert problems == (["rejoin_problem_not_sent"] if forked else [])
+
+    with Node.open(province.path / CITY) as node:
+        note = rejoin.take(Exchange(node), answer)
+    assert not asked.exists()  # fenced: no longer sent
+    if not forked:
+        assert note.key == "rejoin_fence_answered"
+        return
+    assert note.key == "rejoin_answer_problems"
+    assert "the seq 1 it took from 410000 is not the one 410000 sent" in str(note)
+    assert "其从 410000 收下的序号 1 不是 410000 发出的那个变更集" in shown(note, labels("zh"))
