@@ -27,9 +27,10 @@ the new manifest (with the earlier data key wrapped again), under the hash of th
 backup it builds on (:mod:`sync.backup.hashing`). ``--full`` ships everything anew under
 the fresh key.
 
-**Which hash.** A backup that builds on none (the first, or ``--full``) is named by BLAKE3
-only once its keeper says it checks BLAKE3 names: a keeper of the release before checks
-every new object by SHA-256 and would never keep it. The keeper offers the marker
+**Which hash.** A backup is named by BLAKE3 only once its keeper says it checks BLAKE3
+names: a keeper of the release before checks every new object by SHA-256 and would never
+keep it. A chain of SHA-256 then moves to BLAKE3 at its next backup, which ships
+everything anew (its packs cannot be named again under another hash), once. The keeper offers the marker
 :data:`BLAKE3_OFFERED` where the node puts its objects (in its store at the keeper,
 beside ``objects/``, or, for a keeper that collects them, among them); :func:`upload`
 notes at each upload, and once the keeper took the backup, whether it is there (in
@@ -263,12 +264,15 @@ class _Objects:
         """The open pack's room: chunks are sealed into it in place, up to :attr:`fill`."""
         self.room = memoryview(self.pack)
         self.fill = 0
+        self.spare: list[bytearray] = []
+        """Rooms of packs landed, to fill again: a new room of 8 MiB costs the kernel a
+        fault for each of its pages, over 0.1 s for a 318 MB database."""
         self.batch = Batch(staging)
         """Packs closed and not yet durable (see :meth:`commit`)."""
         self.closer = ThreadPoolExecutor(1, "backup-pack")
-        self.flights: deque[tuple[Future[str], int]] = deque()
+        self.flights: deque[tuple[Future[str], int, bytearray]] = deque()
         """Packs being named and written, in order (at most :data:`IN_FLIGHT`): each one's
-        name to come and its size."""
+        name to come, its size and its room (not filled again before it landed)."""
 
     def add(self, data: bytes | memoryview) -> bytes:
         """Seal ``data``, compressed where that pays, unless it is placed already; its hash."""
@@ -336,9 +340,9 @@ class _Objects:
         if len(self.flights) >= IN_FLIGHT:
             self._land_one()
         closed = self.room[: self.fill]
-        self.flights.append((self.closer.submit(self._write, closed), self.fill))
+        self.flights.append((self.closer.submit(self._write, closed), self.fill, self.pack))
         self.new += 1
-        self.pack = bytearray(ROOM)
+        self.pack = self.spare.pop() if self.spare else bytearray(ROOM)
         self.room = memoryview(self.pack)
         self.fill = 0
 
@@ -349,11 +353,12 @@ class _Objects:
 
     def _land_one(self) -> None:
         """Wait for the oldest pack in flight and name it."""
-        future, size = self.flights.popleft()
+        future, size, room = self.flights.popleft()
         try:
             name = future.result()
         except OSError as exc:
             raise self._failed(exc) from exc
+        self.spare.append(room)
         self.names.append(name)
         self.sizes[name] = size
 
@@ -414,10 +419,10 @@ def take_backup(
     node's (disk full) leaves nothing queued and nothing half-written behind.
 
     ``digests`` also records each table's digest in the index (``backup drill``).
-    ``hash_name`` names chunks and objects (:mod:`sync.backup.hashing`); by default the
-    previous backup's, or, for one that builds on none, BLAKE3 when the keeper offers it
-    (:func:`blake3_offered`) and SHA-256 otherwise. A backup under another hash than
-    the previous one's ships everything anew, like ``full``.
+    ``hash_name`` names chunks and objects (:mod:`sync.backup.hashing`); by default
+    BLAKE3 when the keeper offers it (:func:`blake3_offered`), else the previous backup's,
+    else SHA-256. A backup under another hash than the previous one's ships everything
+    anew, like ``full``: a chain of SHA-256 moves to BLAKE3 so, once.
     """
     started = time.perf_counter()
     home = node.home.path
@@ -434,10 +439,12 @@ def take_backup(
         sizes: dict[str, int] = {}
         builds_on = None if previous is None or full else previous[1]
         if hash_name is None:
-            if builds_on is not None:
+            if blake3_offered(node):  # a SHA-256 chain too: it ships everything anew, once
+                hash_name = hashing.CURRENT
+            elif builds_on is not None:
                 hash_name = builds_on.manifest.hash
             else:
-                hash_name = hashing.CURRENT if blake3_offered(node) else hashing.SHA256
+                hash_name = hashing.SHA256
         if builds_on is not None and builds_on.manifest.hash == hash_name:
             carried = _previous_keys(builds_on, own)
             sizes = builds_on.objects

@@ -148,7 +148,8 @@ def test_a_keeper_of_the_release_before_blake3_keeps_a_new_nodes_first_backup(
     """A keeper that checks new objects by SHA-256 only and offers no marker (the release
     before BLAKE3) keeps a county's first backup and its ``--full`` one: both are named
     by SHA-256. Once the keeper offers BLAKE3, the county's next upload notes it, and its
-    next ``--full`` starts a BLAKE3 chain, kept and verified."""
+    next backup, not asked to be full, moves the chain to BLAKE3: everything shipped anew,
+    once; the one after builds on it. All kept and verified."""
     issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
     settle(province)
     code = "410102"
@@ -171,11 +172,16 @@ def test_a_keeper_of_the_release_before_blake3_keeps_a_new_nodes_first_backup(
     assert _hash_of_last(province, code)[0] == hashing.SHA256  # the chain keeps its hash
     settle(province)  # its upload sees the marker
     with Node.open(province.path / code) as node:
-        full = take_backup(node, full=True)
-    assert full.number == 4 and full.new_objects == full.objects
+        moved = take_backup(node)
+    assert moved.number == 4 and moved.new_objects == moved.objects
     assert _hash_of_last(province, code)[0] == hashing.BLAKE3
     settle(province)
-    assert [r.number for r in kept_rows(province) if r.node == code] == [1, 2, 3, 4]
+    with Node.open(province.path / code) as node:
+        after = take_backup(node)
+    assert after.number == 5 and after.new_objects < after.objects  # builds on it
+    assert _hash_of_last(province, code)[0] == hashing.BLAKE3
+    settle(province)
+    assert [r.number for r in kept_rows(province) if r.node == code] == [1, 2, 3, 4, 5]
     result = _verify(province, code)
     assert result.exit_code == 0, result.output + result.stderr
 
@@ -230,8 +236,8 @@ def test_a_manifest_under_another_hash_that_lists_the_previous_ones_objects_is_r
         forged.setattr(
             envelope, "object_id", lambda data, hash_name: hashing.hexdigest("blake3", data)
         )
-        with Node.open(province.path / code) as node:
-            second = take_backup(node)
+        with Node.open(province.path / code) as node:  # built on the SHA-256 chain
+            second = take_backup(node, hash_name=hashing.SHA256)
     assert second.number == 2 and 0 < second.new_objects < second.objects
     assert _hash_of_last(province, code)[0] == hashing.BLAKE3
     settle(province)
