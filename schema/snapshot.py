@@ -147,21 +147,34 @@ class Pages:
         self.pinned = True
 
     def read(self, size: int = -1) -> bytes:
+        left = self.length - self.offset
+        data = bytearray(left if size < 0 else max(0, min(size, left)))
+        return bytes(data[: self.readinto(data)])
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        """Read into ``buffer`` as much as it holds of what is left; the bytes read (0 at
+        the end). The checks of :meth:`read` are made here."""
         if not self.pinned:
             raise DatabaseError(said("snapshot_failed", database=self.name, error="unpinned"))
-        left = self.length - self.offset
-        wanted = left if size < 0 else min(size, left)
+        wanted = min(len(buffer), self.length - self.offset)
         if self.offset == 0:
             self._same_file()
-        data = os.pread(self.fd, wanted, self.offset) if wanted > 0 else b""
-        if self.offset == 0 and wanted and not data.startswith(_MAGIC[: len(data)]):
+        view = memoryview(buffer)[:wanted]
+        got = 0
+        while got < wanted:
+            done = os.preadv(self.fd, [view[got:]], self.offset + got)
+            if not done:
+                break  # the file is shorter than pinned: whoever reads it says so
+            got += done
+        head = min(got, len(_MAGIC))
+        if self.offset == 0 and got and view[:head] != _MAGIC[:head]:
             raise DatabaseError(
                 said("snapshot_failed", database=self.name, error="not a SQLite file")
             )
-        self.offset += len(data)
+        self.offset += got
         if self.offset == self.length and wanted:
             self._same_file()
-        return data
+        return got
 
     def _same_file(self) -> None:
         seen = os.fstat(self.fd)

@@ -31,6 +31,8 @@ from nodes.network import Network
 from schema import snapshot
 from schema.engine import open_engine
 from schema.errors import DatabaseError
+from sync.backup import chunks
+from sync.errors import StorageError
 
 ME = "410100"
 
@@ -281,6 +283,9 @@ def test_pages_are_read_only_from_the_file_pinned_and_only_while_it_is(
         foreign = snapshot.Pages(fd, 4096, str(other), (mine.st_dev, mine.st_ino))
         with pytest.raises(DatabaseError, match="not a SQLite file"):
             foreign.read(4096)
+        foreign = snapshot.Pages(fd, 4096, str(other), (mine.st_dev, mine.st_ino))
+        with pytest.raises(DatabaseError, match="not a SQLite file"):  # as a backup reads
+            next(chunks.fixed_blocks(foreign, length=4096))
     finally:
         os.close(fd)
     with Node.open(sqlite_province.path / ME) as node:
@@ -288,6 +293,14 @@ def test_pages_are_read_only_from_the_file_pinned_and_only_while_it_is(
             assert pinned is not None
             _snap, pages, _digests = pinned
             assert pages.read(100).startswith(b"SQLite format 3\x00")
+            pages.offset = 0
+            # In blocks of 16 KiB pieces through one buffer, as a backup reads: the file.
+            read = b"".join(bytes(b) for b in chunks.fixed_blocks(pages, 16_384, pages.length))
+            assert read == database.read_bytes()[: pages.length] and len(read) > 4 * 16_384
+            short = snapshot.Pages(pages.fd, pages.length + 4096, pages.name, pages.identity)
+            with pytest.raises(StorageError, match="ends after"):
+                for _block in chunks.fixed_blocks(short, length=short.length):
+                    pass
         with pytest.raises(DatabaseError):
             pages.read(100)
 

@@ -59,8 +59,15 @@ def fixed_blocks(
     whole of what was meant."""
     block = max(size, READ - READ % size)
     left = -1 if length is None else length
+    readinto = getattr(stream, "readinto", None)
+    room = memoryview(bytearray(block))
     while left:
-        data = stream.read(block if left < 0 else min(block, left))
+        wanted = block if left < 0 else min(block, left)
+        data: bytes | memoryview
+        if readinto is not None:  # one buffer for every block: no new pages to fault in
+            data = room[: readinto(room[:wanted]) or 0]
+        else:
+            data = stream.read(wanted)
         if not data:
             if length is not None:
                 name = getattr(stream, "name", "a stream")
