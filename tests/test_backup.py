@@ -378,7 +378,8 @@ def test_a_backup_of_the_uncompressed_format_still_restores_and_seeds_the_next(
     assert bring_back(province, "410000", url).number == 1
     settle(province)
     assert books(province, "410000") == before
-    again = backup(province, "410000")
+    with Node.open(province.path / "410000") as node:  # the chain's hash: it builds on it
+        again = take_backup(node, hash_name=hashing.SHA256)
     assert again.number == 2 and again.objects > again.new_objects  # the old packs, kept
     settle(province)
     news = [p.read_bytes() for p in store.iterdir()]
