@@ -235,13 +235,12 @@ def take(exchange: Exchange, path: Path) -> Said:
             rejoin_request.ask_for_fence(exchange, origin, held[0])
         return said("rejoin_fenced_other", origin=origin)
     if not current:
-        fenced = (  # the answer to asking for the fence (rejoin_request.ask_for_fence)
-            held is not None
-            and row is None
-            and rejoin_request.fenced(exchange, origin, str(first.get("request")))
-        )
+        if held is not None and row is None:  # the answer to asking for the fence
+            rejoin_request.fenced(exchange, origin, str(first.get("request")))
         path.unlink(missing_ok=True)
-        if not fenced:
+        # Rejoined, and the peer holds this life's fence: the answer to asking for it
+        # (rejoin_request.ask_for_fence), or one more answer to a copy of that request.
+        if row is not None or held is None or mine is None or held[1] != mine:
             return said("rejoin_old_answer", origin=origin)
         problems = _problems(first)  # a fork of a channel with it, which it found
         if problems:

@@ -719,19 +719,25 @@ def test_a_fence_only_answer_tells_a_head_the_peer_disagrees_with(
     fork of their channel), the province still fences at what it holds itself, and its
     answer names the fork, which the city shows in its round, in either language; nothing
     is returned. When the heads agree, the answer names no problem and the city says the
-    province holds its epoch's fence."""
+    province holds its epoch's fence. The request, sent again, is answered again: the
+    city says the same of the second answer (not that it answers an older request)."""
     issue(province, PROVINCE, CITY, 1000_00, "豫财预〔2026〕1号")
     restored_once(province)
     live = epoch_of(province, CITY)
     held = fence_at(province, PROVINCE, CITY)
     answers_to(province)
     asked = ask_fence_only(province, held.request_id, "f" * 64 if forked else None)
-    sent = Path(shutil.copy(asked, province.path.parent / asked.name))
-    with Node.open(province.path / PROVINCE) as node:
-        assert str(rejoin.take(Exchange(node), sent)) == str(
-            said("rejoin_answered_request", origin=CITY)
-        )
-    (answer,) = (province.homes[PROVINCE].spool / "messages").glob(f"{PROVINCE}_{CITY}_*.fcs")
+    messages = province.homes[PROVINCE].spool / "messages"
+    answers = []
+    for _copy in range(2):  # the request is sent again every while: answered twice
+        copy = Path(shutil.copy(asked, province.path.parent / asked.name))
+        with Node.open(province.path / PROVINCE) as node:
+            assert str(rejoin.take(Exchange(node), copy)) == str(
+                said("rejoin_answered_request", origin=CITY)
+            )
+        (answer,) = messages.glob(f"{PROVINCE}_{CITY}_*.fcs")
+        answers.append(Path(shutil.move(answer, province.path.parent / f"{len(answers)}.fcs")))
+    answer = answers[0]
     operations = list(changeset.iter_operations(answer))
     assert len(operations) == 1  # nothing returned
     fence = fence_at(province, PROVINCE, CITY)
@@ -740,8 +746,10 @@ def test_a_fence_only_answer_tells_a_head_the_peer_disagrees_with(
     assert problems == (["rejoin_problem_not_sent"] if forked else [])
 
     with Node.open(province.path / CITY) as node:
-        note = rejoin.take(Exchange(node), answer)
+        notes = [rejoin.take(Exchange(node), taken) for taken in answers]
     assert not asked.exists()  # fenced: no longer sent
+    assert [str(n) for n in notes[1:]] == [str(notes[0])]  # the answer again says the same
+    note = notes[0]
     if not forked:
         assert note.key == "rejoin_fence_answered"
         return
