@@ -608,7 +608,7 @@ def _adopt_keepers_crl(transport: Transport, code: str, staging: Path, clock: Cl
 
 def _note_keepers_hashes(transport: Transport, code: str, staging: Path) -> None:
     """Note, as an upload does (:func:`nodes.backups.upload`), whether the keeper offers
-    BLAKE3 names, so that the restored node's next ``backup --full`` takes them."""
+    BLAKE3 names, so that the restored node's next backup takes them."""
     try:
         offered = BLAKE3_OFFERED in {f.name for f in transport.list(store_folder(code, None))}
     except TransportError as exc:  # the next upload notes it

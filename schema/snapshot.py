@@ -132,11 +132,11 @@ _MAGIC = b"SQLite format 3\x00"
 
 
 class Pages:
-    """The first ``length`` bytes of a SQLite file, read in order by :meth:`read` through
-    a descriptor SQLite holds open (never closed here: see the module docstring), only
-    while the snapshot that pins them lasts. The file must still be the one pinned when
-    the first byte and the last are read, and must begin as a SQLite file does:
-    :class:`DatabaseError` otherwise, and the backup fails whole."""
+    """The first ``length`` bytes of a SQLite file, read in order by :meth:`readinto` (or
+    :meth:`read`) through a descriptor SQLite holds open (never closed here: see the
+    module docstring), only while the snapshot that pins them lasts. The file must still
+    be the one pinned when the first byte and the last are read, and must begin as a
+    SQLite file does: :class:`DatabaseError` otherwise, and the backup fails whole."""
 
     def __init__(self, fd: int, length: int, name: str, identity: tuple[int, int]) -> None:
         self.fd = fd

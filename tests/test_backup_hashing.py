@@ -57,8 +57,8 @@ def test_a_sha256_backup_verifies_restores_and_chains_until_a_full_one_takes_bla
     province: Network,
 ) -> None:
     """A backup named by SHA-256 (every backup before BLAKE3) is verified by its bytes at
-    the center and restores; the backup after it keeps SHA-256 and reuses its packs;
-    a full one takes BLAKE3, and that verifies and restores too."""
+    the center and restores; a backup after it on the same hash reuses its packs; a
+    full one takes BLAKE3, and that verifies and restores too."""
     first = issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
     settle(province)
     with Node.open(province.path / "410000") as node:
@@ -67,7 +67,7 @@ def test_a_sha256_backup_verifies_restores_and_chains_until_a_full_one_takes_bla
     assert name == hashing.SHA256 and "hash" not in operation  # written as it always was
     issue(province, "410000", "410100", 5_00, "豫财预〔2026〕2号")
     with Node.open(province.path / "410000") as node:
-        second = take_backup(node)
+        second = take_backup(node, hash_name=hashing.SHA256)
     assert second.number == 2 and second.objects > second.new_objects  # the old packs, kept
     assert _hash_of_last(province, "410000")[0] == hashing.SHA256
     settle(province)

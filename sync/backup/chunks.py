@@ -60,7 +60,7 @@ def fixed_blocks(
     block = max(size, READ - READ % size)
     left = -1 if length is None else length
     readinto = getattr(stream, "readinto", None)
-    room = memoryview(bytearray(block))
+    room = memoryview(bytearray(block if readinto is not None else 0))
     while left:
         wanted = block if left < 0 else min(block, left)
         data: bytes | memoryview
