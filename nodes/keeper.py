@@ -408,7 +408,8 @@ def _check_one(
     if not path.is_file():
         return [said("manifest_missing", name=row.filename)]
     try:
-        verified = changeset.verify(path, trust, recipient=node.spec.code)
+        # Its body held: read_manifest decodes it without inflating it again.
+        verified = changeset.verify(path, trust, recipient=node.spec.code, hold=True)
         if verified.header.kind != KIND or verified.id != row.manifest_id:
             return [said("manifest_other", name=row.filename, id=row.manifest_id[:12])]
         read: ReadManifest = read_manifest(verified.header, verified.operations())

@@ -676,6 +676,36 @@ def test_an_index_names_where_each_chunk_lies_and_reads_the_first_format() -> No
             Index.from_bytes(zlib.compress(json.dumps(bad).encode()))
 
 
+def test_reading_an_index_pauses_the_collector_and_leaves_it_as_it_found_it() -> None:
+    """The cyclic collector is paused while an index is read (its entries are no garbage)
+    and is as it was after, read whole or refused as damaged; one paused already stays so."""
+    import gc
+
+    chunks = [Chunk(f"{n:064x}", "b" * 64, "c" * 32, 16384, 16420 * n, 16420) for n in range(5000)]
+    index = Index("sqlite-file", [Part("node.db", chunks)], [], {})
+    seen: list[bool] = []
+    made = Chunk.__new__
+
+    def making(cls: type, *args: Any) -> Chunk:
+        seen.append(gc.isenabled())
+        return made(cls, *args)
+
+    assert gc.isenabled()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Chunk, "__new__", making)
+        assert Index.from_bytes(index.to_bytes()).database[0].chunks == chunks
+        assert seen and not any(seen) and gc.isenabled()
+        with pytest.raises(BackupDamaged):
+            Index.from_bytes(zlib.compress(b'{"format": 2, "database": 7}'))
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            Index.from_bytes(index.to_bytes())
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+
+
 def test_a_chunk_placed_past_the_end_of_its_pack_is_damage(province: Network) -> None:
     backup(province, "410102")
     settle(province)

@@ -42,10 +42,12 @@ chunk) is still read: its chunks lie whole in their objects.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -186,6 +188,11 @@ class Index:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Index:
+        with _collector_paused():
+            return cls._from_bytes(data)
+
+    @classmethod
+    def _from_bytes(cls, data: bytes) -> Index:
         try:
             document = json.loads(zlib.decompress(data))
             form = document.get("format")
@@ -248,6 +255,23 @@ class Index:
             )
         except (ValueError, KeyError, TypeError, IndexError, zlib.error) as exc:
             raise BackupDamaged(said("bk_index_unreadable", error=str(exc))) from exc
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while an index's entries are made (a list and
+    a chunk for each of tens of thousands, none of them garbage): the collections their
+    making set off walk every object the process holds, and took 0.05 s of the 0.08 s
+    that reading an index of 19,400 chunks took in a restore. Reference counting frees
+    as ever meanwhile; a collector paused already (by another thread too) is left so."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _nth(names: list[str], number: Any) -> str:
