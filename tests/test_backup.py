@@ -677,8 +677,9 @@ def test_an_index_names_where_each_chunk_lies_and_reads_the_first_format() -> No
 
 
 def test_reading_an_index_pauses_the_collector_and_leaves_it_as_it_found_it() -> None:
-    """The cyclic collector is paused while an index is read (its entries are no garbage)
-    and is as it was after, read whole or refused as damaged; one paused already stays so."""
+    """The cyclic collector is paused while an index is written or read (its entries are
+    no garbage) and is as it was after, read whole or refused as damaged; one paused
+    already stays so."""
     import gc
 
     chunks = [Chunk(f"{n:064x}", "b" * 64, "c" * 32, 16384, 16420 * n, 16420) for n in range(5000)]
@@ -690,10 +691,19 @@ def test_reading_an_index_pauses_the_collector_and_leaves_it_as_it_found_it() ->
         seen.append(gc.isenabled())
         return made(cls, *args)
 
+    listed: list[bool] = []
+    as_dict = Part.as_dict
+
+    def listing(part: Part, *args: Any) -> dict[str, Any]:
+        listed.append(gc.isenabled())
+        return as_dict(part, *args)
+
     assert gc.isenabled()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Chunk, "__new__", making)
+        patch.setattr(Part, "as_dict", listing)
         assert Index.from_bytes(index.to_bytes()).database[0].chunks == chunks
+        assert listed == [False]  # written with the collector paused too
         assert seen and not any(seen) and gc.isenabled()
         with pytest.raises(BackupDamaged):
             Index.from_bytes(zlib.compress(b'{"format": 2, "database": 7}'))
