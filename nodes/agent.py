@@ -296,41 +296,52 @@ class AgentScheduler(BackgroundScheduler):
         self.workers: dict[str, ThreadPoolExecutor] = {}
         self.draining: list[threading.Thread] = []
         """Threads waiting for the running job of a worker taken out, then letting go."""
+        self._kept = threading.Lock()
+        """Held to change or read :attr:`workers` and :attr:`draining`: a job (a rescan of
+        ``agent --homes``) takes a worker out while the stop reads them."""
         self.when_ended: Callable[[str], None] | None = None
 
     def add_worker(self, alias: str, names: str | None = None) -> None:
         """A worker thread (one job at a time) for the jobs of executor ``alias``, its
         name starting with ``names`` when given; kept before the scheduler has it."""
         pool = ThreadPoolExecutor(1, {"thread_name_prefix": names} if names else None)
-        self.workers[alias] = pool
+        with self._kept:
+            self.workers[alias] = pool
         try:
             self.add_executor(pool, alias)
         except BaseException:
-            del self.workers[alias]
+            with self._kept:
+                del self.workers[alias]
             raise
 
     def remove_worker(self, alias: str, then: Callable[[], None] | None = None) -> None:
         """Take the worker of ``alias`` out at once; in a thread of its own, wait for its
         running job, if any, to finish (its thread then ends), then call ``then``."""
         self.remove_executor(alias, shutdown=False)
-        pool = self.workers.pop(alias)
+        with self._kept:
+            pool = self.workers.pop(alias)
 
         def drain() -> None:
             pool.shutdown(wait=True)
             if then is not None:
                 then()
 
-        self.draining = [t for t in self.draining if t.is_alive()]
         thread = threading.Thread(target=drain, name=f"{alias}-draining")
-        self.draining.append(thread)
-        thread.start()
+        with self._kept:  # started before the stop can read it: it joins only those
+            self.draining = [t for t in self.draining if t.is_alive()]
+            self.draining.append(thread)
+            thread.start()
 
     def finish_jobs(self) -> None:
         """Wait for the running jobs of every worker, the scheduler stopped, then for
         those of the workers taken out (a job running at the stop may take one out)."""
-        for pool in tuple(self.workers.values()):
+        with self._kept:
+            pools = tuple(self.workers.values())
+        for pool in pools:
             pool.shutdown(wait=True)
-        for thread in tuple(self.draining):
+        with self._kept:
+            draining = tuple(self.draining)
+        for thread in draining:
             thread.join()
 
     def _main_loop(self) -> None:  # the scheduler's thread, in APScheduler 3
