@@ -242,10 +242,7 @@ def take(exchange: Exchange, path: Path) -> Said:
         # (rejoin_request.ask_for_fence), or one more answer to a copy of that request.
         if row is not None or held is None or mine is None or held[1] != mine:
             return said("rejoin_old_answer", origin=origin)
-        problems = _problems(first)  # a fork of a channel with it, which it found
-        if problems:
-            return said("rejoin_answer_problems", origin=origin, problems=joined(problems))
-        return said("rejoin_fence_answered", origin=origin)
+        return _answered(origin, first, "rejoin_fence_answered")  # with the forks it found
     if fenced_after is not None:
         if fenced_after > exchange.clock.now() + LONGEST_WAIT:
             # Asking again after it would date all this node signs from then on as far
@@ -260,10 +257,15 @@ def take(exchange: Exchange, path: Path) -> Said:
         exchange.spool.root / MESSAGES / f"{exchange.me}_{origin}_{1:010d}_{row.request_id}.fcs"
     )
     request.unlink(missing_ok=True)
+    return _answered(origin, first, "rejoin_answer")
+
+
+def _answered(origin: str, first: dict[str, Any], otherwise: str) -> Said:
+    """What an answer of ``origin`` says: the problems it names, or ``otherwise``."""
     problems = _problems(first)
     if problems:
         return said("rejoin_answer_problems", origin=origin, problems=joined(problems))
-    return said("rejoin_answer", origin=origin)
+    return said(otherwise, origin=origin)
 
 
 def _notice_detail(first: dict[str, Any]) -> str:

@@ -77,6 +77,7 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         )
     files: list[tuple[Path, str]] = []
     problems: list[Said] = []
+    forks: list[Said] = []  # of them, where this peer took or sent another change-set
     with node.engine.begin() as conn:
         inbound = conn.execute(
             sa.select(channel_head)
@@ -92,7 +93,8 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         for row in taken:
             if row.seq == s_out:
                 if row.id != id_out:
-                    problems.append(said("rejoin_problem_not_taken", seq=s_out, me=me))
+                    forks.append(said("rejoin_problem_not_taken", seq=s_out, me=me))
+                    problems.append(forks[-1])
                 continue
             if row.purged_at is not None:
                 problems.append(said("rejoin_problem_purged_mine", seq=row.seq, me=me))
@@ -107,7 +109,8 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         for row in sent:
             if row.seq == s_in:
                 if row.id != id_in:
-                    problems.append(said("rejoin_problem_not_sent", seq=s_in, me=me))
+                    forks.append(said("rejoin_problem_not_sent", seq=s_in, me=me))
+                    problems.append(forks[-1])
                 continue
             if row.purged_at is not None:
                 problems.append(said("rejoin_problem_purged_yours", seq=row.seq, me=me))
@@ -127,8 +130,7 @@ def answer(exchange: Exchange, verified: Verified, request: dict[str, Any]) -> P
         if request.get(FENCE_ONLY) is True:  # rejoined: its heads are no restore's point
             # Nothing is returned, so nothing purged is missed; a head the node holds that
             # this peer's log disagrees with is still a fork of their channel, told.
-            files = []
-            problems = [p for p in problems if p.key in _DISAGREE]
+            files, problems = [], forks
             values |= rejoin_void.held_here(conn, asker, inbound, s_in)
         held = conn.execute(_HELD, {"node": asker}).first()
         if held is None and not insert_missing(conn, rejoin_fence, {"node": asker, **values}):
@@ -226,10 +228,6 @@ def _takes_place(
         return False
     return bool(held.void_before <= verified.header.created)
 
-
-_DISAGREE = ("rejoin_problem_not_taken", "rejoin_problem_not_sent")
-"""The problems of a request's heads themselves: at the seq the node names, this peer
-took or sent another change-set (the others name files to return that are gone)."""
 
 _HELD = sa.select(rejoin_fence).where(rejoin_fence.c.node == sa.bindparam("node")).with_for_update()
 """A node's fence here, locked. A node's first fence is inserted unless there already
