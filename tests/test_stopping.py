@@ -50,6 +50,14 @@ def _finished(child: subprocess.Popen[str], timeout: float = 60) -> tuple[str, s
             child.communicate()
 
 
+def _ran(script: str, *args: str, timeout: float = 60) -> tuple[str, str]:
+    """What a child running ``script`` printed, out and err, once it exited with 0."""
+    child = _child(script, *args)
+    out, err = _finished(child, timeout)
+    assert child.returncode == 0, err
+    return out, err
+
+
 _STOPPED_AT_RANDOM = """
 def signal_soon(_described):
     later = random.random() * 0.02
@@ -74,9 +82,7 @@ def test_a_signal_at_any_moment_stops_the_agent() -> None:
     # A stop begun inside the signal handler deadlocked once in a few dozen runs: the
     # handler had interrupted the scheduler submitting a job, holding the lock the
     # stop waits for.
-    child = _child(_STOPPED_AT_RANDOM, "300")
-    out, err = _finished(child, timeout=120)
-    assert child.returncode == 0, err
+    out, err = _ran(_STOPPED_AT_RANDOM, "300", timeout=120)
     assert out.split() == ["300", "True", "True", "True"]  # the handlers and pipe put back
     assert err.count("signal 15: stopping after the running job") == 300
 
@@ -97,9 +103,7 @@ print("stopped", flush=True)
 def test_a_job_that_asks_the_scheduler_s_locks_while_it_stops_finishes_and_the_agent_stops() -> (
     None
 ):
-    child = _child(_RESCAN_WHILE_STOPPING)
-    out, err = _finished(child)
-    assert child.returncode == 0, err
+    out, err = _ran(_RESCAN_WHILE_STOPPING)
     assert out.split("\n") == ["started", "rescan done", "stopped", ""]
     assert "signal 15: stopping after the running job" in err
 
@@ -151,9 +155,7 @@ print(message, flush=True)
 
 def test_a_scheduler_thread_that_dies_stops_the_agent_with_an_error() -> None:
     # Its thread dies at its first pass, as start() returns: 20 times over.
-    child = _child(_SCHEDULER_DIES)
-    out, err = _finished(child)
-    assert child.returncode == 0, err
+    out, err = _ran(_SCHEDULER_DIES)
     lines = out.splitlines()
     assert lines[:20] == ["started"] * 20
     assert lines[20] == "20"
@@ -186,9 +188,7 @@ print("stopped", flush=True)
 
 
 def test_a_home_removed_lets_its_running_job_finish_apart_and_its_worker_thread_end() -> None:
-    child = _child(_HOME_REMOVED)
-    out, err = _finished(child)
-    assert child.returncode == 0, err
+    out, _err = _ran(_HOME_REMOVED)
     assert out.splitlines() == ["started", "removed", "home job done", "let go []", "stopped"]
 
 
@@ -211,8 +211,35 @@ print("stopped", flush=True)
 def test_a_signal_the_moment_its_handler_is_set_stops_the_agent() -> None:
     # The pipe is set before the handler: a handler without the pipe behind it would
     # take the signal and wake nobody.
-    child = _child(_SIGNAL_AS_THE_HANDLER_IS_SET)
-    out, err = _finished(child)
-    assert child.returncode == 0, err
+    out, err = _ran(_SIGNAL_AS_THE_HANDLER_IS_SET)
     assert out.splitlines() == ["started", "stopped"]
     assert "signal 15: stopping after the running job" in err
+
+
+def test_workers_taken_out_while_the_stop_waits_are_each_waited_for() -> None:
+    """A job taking workers out (as a rescan of ``agent --homes`` does) while the stop
+    waits for the workers: each one is waited for and let go of, and none is joined
+    before its draining thread has started."""
+    import threading
+    from functools import partial
+
+    from nodes import agent
+
+    scheduler = agent.scheduler_for_homes()
+    count = 300
+    for n in range(count):
+        scheduler.add_worker(f"w{n}")
+    let_go: list[int] = []
+
+    def take_out() -> None:
+        for n in range(count):
+            scheduler.remove_worker(f"w{n}", partial(let_go.append, n))
+
+    taker = threading.Thread(target=take_out)
+    taker.start()
+    while taker.is_alive():
+        scheduler.finish_jobs()
+    taker.join()
+    scheduler.finish_jobs()
+    assert sorted(let_go) == list(range(count))
+    assert list(scheduler.workers) == ["default"]
