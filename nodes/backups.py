@@ -30,11 +30,11 @@ the fresh key.
 **Which hash.** A backup is named by BLAKE3 only once its keeper says it checks BLAKE3
 names: a keeper of the release before checks every new object by SHA-256 and would never
 keep it. A chain of SHA-256 then moves to BLAKE3 at its next backup, which ships
-everything anew (its packs cannot be named again under another hash), once. The keeper offers the marker
-:data:`BLAKE3_OFFERED` where the node puts its objects (in its store at the keeper,
-beside ``objects/``, or, for a keeper that collects them, among them); :func:`upload`
-notes at each upload, and once the keeper took the backup, whether it is there (in
-``backups/``), and :func:`take_backup` reads that note.
+everything anew (its packs cannot be named again under another hash), once. The keeper
+offers the marker :data:`BLAKE3_OFFERED` where the node puts its objects (in its store
+at the keeper, beside ``objects/``, or, for a keeper that collects them, among them);
+:func:`upload` notes at each upload, and once the keeper took the backup, whether it is
+there (in ``backups/``), and :func:`take_backup` reads that note.
 """
 
 from __future__ import annotations
