@@ -101,8 +101,11 @@ def drill(
             else:
                 target = sqlite_url(work / "drill.db")
             try:
-                load_database(read.manifest.backend, read.manifest.schema, index, fetcher, target)
-                fetcher.finish()
+                with fetcher:
+                    load_database(
+                        read.manifest.backend, read.manifest.schema, index, fetcher, target
+                    )
+                    fetcher.finish()
                 seconds = time.perf_counter() - started
                 engine = open_engine(target)
                 try:

@@ -100,6 +100,8 @@ __all__ = [
 
 LARGEST_CRL = 16 << 20
 """No revocation list offered by a keeper is read past this size."""
+CHECKERS = 2
+"""Threads that check the fetched manifests (see :func:`fetch_manifests`)."""
 WRITE = 4 * 1024 * 1024
 """A restored SQLite file is written in pieces of about this size."""
 _NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
@@ -134,41 +136,39 @@ def fetch_manifests(
     transport: Transport, owner: str, keeper: str, trust: TrustStore, work: Path
 ) -> list[ReadManifest]:
     """Every manifest of ``owner`` the keeper holds, each verified, in number order;
-    a chain link that does not hold is :class:`BackupDamaged`."""
+    a chain link that does not hold is :class:`BackupDamaged`.
+
+    They are fetched one after the other (the transport is used by this thread alone)
+    and each is checked on a thread of :data:`CHECKERS` as soon as it is here: inflating
+    and hashing a manifest's body (the index of a large node makes a manifest of about
+    1 MB) let other work run, so the checks overlap each other and the fetches. A
+    manifest that does not hold is told as the first in the keeper's listing that does
+    not, whatever thread finds it first."""
     folder = store_folder(owner, MANIFESTS)
-    found: list[ReadManifest] = []
-    for remote in transport.list(folder):
-        match = _NAME.fullmatch(remote.name)
-        if match is None:
-            continue
-        path = work / remote.name
-        transport.fetch(folder, remote.name, path)
+    checks: list[Future[ReadManifest]] = []
+    with ThreadPoolExecutor(CHECKERS, "restore-manifest") as checkers:
         try:
-            # Its body held: read_manifest decodes it without inflating it again (the
-            # index of a large node makes a manifest of a few MB).
-            verified = changeset.verify(path, trust, recipient=keeper, hold=True)
-        except VerificationError as exc:
-            raise BackupDamaged(
-                said("manifest_refused", name=remote.name, error=exc.message)
-            ) from exc
-        header = verified.header
-        if header.kind != KIND:
-            raise BackupDamaged(said("manifest_kind", name=remote.name, kind=header.kind))
-        if header.origin != owner:
-            raise BackupDamaged(
-                said("manifest_other_owner", name=remote.name, origin=header.origin, owner=owner)
-            )
-        read = read_manifest(header, verified.operations())
-        if read.manifest.number != int(match["number"]) or verified.id != match["id"]:
-            raise BackupDamaged(
-                said(
-                    "manifest_renamed",
-                    name=remote.name,
-                    number=read.manifest.number,
-                    id=verified.id[:12],
+            for remote in transport.list(folder):
+                match = _NAME.fullmatch(remote.name)
+                if match is None:
+                    continue
+                path = work / remote.name
+                transport.fetch(folder, remote.name, path)
+                checks.append(
+                    checkers.submit(
+                        _check_manifest,
+                        path,
+                        owner,
+                        keeper,
+                        trust,
+                        int(match["number"]),
+                        match["id"],
+                    )
                 )
-            )
-        found.append(read)
+            found = [check.result() for check in checks]
+        finally:
+            for check in checks:
+                check.cancel()
     found.sort(key=lambda r: r.manifest.number)
     for earlier, later in zip(found, found[1:], strict=False):
         if later.manifest.number == earlier.manifest.number + 1 and (
@@ -182,6 +182,33 @@ def fetch_manifests(
                 )
             )
     return found
+
+
+def _check_manifest(
+    path: Path, owner: str, keeper: str, trust: TrustStore, number: int, ident: str
+) -> ReadManifest:
+    """The manifest fetched to ``path``, verified as ``owner``'s backup number ``number``
+    of id ``ident`` (what its name says), else :class:`BackupDamaged`."""
+    try:
+        # Its body held: read_manifest decodes it without inflating it again.
+        verified = changeset.verify(path, trust, recipient=keeper, hold=True)
+    except VerificationError as exc:
+        raise BackupDamaged(said("manifest_refused", name=path.name, error=exc.message)) from exc
+    header = verified.header
+    if header.kind != KIND:
+        raise BackupDamaged(said("manifest_kind", name=path.name, kind=header.kind))
+    if header.origin != owner:
+        raise BackupDamaged(
+            said("manifest_other_owner", name=path.name, origin=header.origin, owner=owner)
+        )
+    read = read_manifest(header, verified.operations())
+    if read.manifest.number != number or verified.id != ident:
+        raise BackupDamaged(
+            said(
+                "manifest_renamed", name=path.name, number=read.manifest.number, id=verified.id[:12]
+            )
+        )
+    return read
 
 
 def choose(manifests: list[ReadManifest], at: datetime | None, owner: str) -> ReadManifest:
@@ -200,7 +227,13 @@ def choose(manifests: list[ReadManifest], at: datetime | None, owner: str) -> Re
 class Fetcher:
     """Fetches, checks and opens the chunks of a part, in order. An object (a pack of
     many chunks) is fetched and checked once and kept while its chunks are read: the
-    last :data:`KEPT` objects are, which holds a part whose chunks are in few packs."""
+    last :data:`KEPT` objects are, which holds a part whose chunks are in few packs.
+
+    :meth:`blocks` fetches the next object of its part while the chunks of the current
+    one are opened (over SFTP a fetch is mostly waiting for the network). The transport
+    is then used by one thread of the fetcher's own alone, every fetch of the fetcher
+    going through it, until :meth:`finish` or :meth:`close`, after which the caller may
+    use the transport again. Use it as a context manager, or call :meth:`close`."""
 
     KEPT = 4
 
@@ -229,18 +262,51 @@ class Fetcher:
         """Objects whose bytes were checked against their name."""
         self.opened: dict[str, dict[int, int]] = {}
         """Of each object kept, where format-2 chunks were opened: offset → length."""
+        self.reader: ThreadPoolExecutor | None = None
+        """The thread every fetch goes through once one was made ahead of its use."""
+        self.ahead: dict[str, Future[bytes]] = {}
+        """Objects being fetched before they are asked for: name → its bytes to come."""
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the fetches made ahead and wait for the one under way: the transport is
+        the caller's again. Nothing is settled (see :meth:`finish`)."""
+        for future in self.ahead.values():
+            future.cancel()
+        self.ahead.clear()
+        if self.reader is not None:
+            self.reader.shutdown(wait=True)
+            self.reader = None
+
+    def _fetch(self, name: str) -> bytes:
+        try:
+            return self.transport.read(self.folder, name, LARGEST_OBJECT)
+        except RemoteFileMissing:
+            if self.also is None:
+                raise
+            return self.also[0].read(self.also[1], name, LARGEST_OBJECT)
+
+    def _fetch_ahead(self, name: str) -> None:
+        if name in self.kept or name in self.ahead:
+            return
+        if self.reader is None:
+            self.reader = ThreadPoolExecutor(1, "restore-fetch")
+        self.ahead[name] = self.reader.submit(self._fetch, name)
 
     def _object(self, name: str) -> bytes:
         data = self.kept.get(name)
         if data is not None:
             self.kept.move_to_end(name)
             return data
-        try:
-            data = self.transport.read(self.folder, name, LARGEST_OBJECT)
-        except RemoteFileMissing:
-            if self.also is None:
-                raise
-            data = self.also[0].read(self.also[1], name, LARGEST_OBJECT)
+        future = self.ahead.pop(name, None)
+        if future is None and self.reader is not None:  # the transport is its thread's
+            future = self.reader.submit(self._fetch, name)
+        data = self._fetch(name) if future is None else future.result()
         self.bytes += len(data)
         self.kept[name] = data
         self.opened[name] = {}
@@ -266,7 +332,8 @@ class Fetcher:
 
     def finish(self) -> None:
         """Settle every object still kept (see :meth:`_settle`); call after the last
-        chunk, before anything restored counts."""
+        chunk, before anything restored counts. The fetcher is closed (:meth:`close`)."""
+        self.close()
         while self.kept:
             self._settle(*self.kept.popitem(last=False))
 
@@ -310,6 +377,7 @@ class Fetcher:
         data = b""
         view = memoryview(data)
         spans: dict[int, int] | None = None
+        following = _following(part)
         for chunk in part.chunks:
             length, plain = chunk.length, chunk.size
             if fill + plain > len(out):
@@ -323,6 +391,8 @@ class Fetcher:
                 data = self._object(chunk.object)
                 view, current = memoryview(data), chunk.object
                 spans = self.opened.get(current)
+                if (after := following.get(current)) is not None:
+                    self._fetch_ahead(after)
             offset = chunk.offset
             if (
                 length is not None
@@ -347,6 +417,17 @@ class Fetcher:
             fill += plain
         if fill:
             yield out[:fill]
+
+
+def _following(part: Part) -> dict[str, str]:
+    """Each object of ``part`` → the object its chunks go on to after it first does."""
+    following: dict[str, str] = {}
+    previous = None
+    for chunk in part.chunks:
+        if previous is not None and chunk.object != previous:
+            following.setdefault(previous, chunk.object)
+        previous = chunk.object
+    return following
 
 
 def object_hashes(*manifests: ReadManifest | None) -> dict[str, str]:
@@ -495,7 +576,7 @@ def restore(
             )
             staging.mkdir(parents=True)
             # Nothing in the new home counts before its rename: flushed once, whole.
-            with flushing_deferred(staging):
+            with fetcher, flushing_deferred(staging):
                 for part in index.files:
                     _write_part(staging, part, fetcher)
                 for part in extra:

@@ -518,6 +518,46 @@ def test_bad_inputs_are_refused_and_nothing_is_created(province: Network, tmp_pa
     assert "no backup of 410102" in attempt(InputError, at=datetime(2000, 1, 1, tzinfo=UTC))
 
 
+def test_of_several_damaged_manifests_the_first_is_told_and_nothing_is_created(
+    province: Network, tmp_path: Path
+) -> None:
+    """The manifests are checked on threads of their own, in whatever order they finish:
+    what a restore tells is still the first that does not hold, every time."""
+    for _ in range(4):
+        backup(province, "410102")
+        settle(province)
+    backup(province, "410122")
+    settle(province)
+    store = province.path / CENTER / "mailboxes"
+    manifests = sorted((store / "410102" / "backup" / "manifests").iterdir())
+    assert len(manifests) == 4
+    second, third = manifests[1], manifests[2]
+    body = second.read_bytes()
+    second.write_bytes(body[:-40] + bytes([body[-40] ^ 1]) + body[-39:])  # in its body
+    third.write_bytes(next((store / "410122" / "backup" / "manifests").iterdir()).read_bytes())
+    target = tmp_path / "restored"
+    with Node.open(province.path / "410102") as node:
+        live = node.settings.database_url
+    fresh = f"{live}_restored" if live.startswith("postgresql") else None
+
+    def told() -> str:
+        with pytest.raises(BackupDamaged) as caught:
+            restore(
+                "410102",
+                province.path / "topology.toml",
+                target,
+                province.ca_dir / "recovery-kit.pem",
+                db_url=fresh,
+            )
+        assert not target.exists() and not list(tmp_path.glob(".restored.partial-*"))
+        return str(caught.value)
+
+    for _ in range(3):
+        assert told().startswith(f"manifest {second.name}: ")
+    second.write_bytes(body)
+    assert told() == f"manifest {third.name} is a backup of 410122, not of 410102"
+
+
 @pytest.mark.slow
 def test_an_sm2_province_seals_its_backups_with_sm4_and_restores_them(
     tmp_path: Path, db_url_template: str | None, demo_topology: Path

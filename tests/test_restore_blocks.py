@@ -4,14 +4,17 @@ written, whatever the size of the blocks and however slow the disk."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_backup import backup, books, bring_back, issue, lose, settle
 
-from nodes import Node
+from nodes import Node, backups
 from nodes import restore as restoring
 from nodes.backups import last_manifest
 from nodes.exchange import Exchange
@@ -49,7 +52,10 @@ def test_a_restore_through_many_blocks_and_a_slow_disk_gives_the_same_books(
     assert books(province, "410000") == before
 
 
-def test_blocks_hold_until_the_next_but_one_and_equal_the_chunks(province: Network) -> None:
+@contextmanager
+def backed_up_county(province: Network) -> Iterator[tuple[Any, Path, Callable[[Any], Fetcher]]]:
+    """The county backed up (SQLite only): its database's largest part, a work folder,
+    and a fetcher of that backup's objects for a transport (the keeper's when None)."""
     issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
     settle(province)
     backup(province, "410102")
@@ -66,25 +72,84 @@ def test_blocks_hold_until_the_next_but_one_and_equal_the_chunks(province: Netwo
             bytes.fromhex(name): envelope.unwrap(bytes.fromhex(name), wraps, own)
             for name, wraps in read.manifest.keys.items()
         }
-        index = read.index(data_keys)
+        part = max(read.index(data_keys).database, key=lambda p: len(p.chunks))
         way = exchange.backup_way()
-        part = max(index.database, key=lambda p: len(p.chunks))
-
-        def fetcher(work: Path) -> Fetcher:
-            return Fetcher(way[0], "410102", data_keys, work, None, hashes=object_hashes(read))
-
         work = province.path / "work"
         work.mkdir()
-        whole = b"".join(fetcher(work).chunks(part))
+
+        def fetcher(transport: Any) -> Fetcher:
+            return Fetcher(
+                transport or way[0], "410102", data_keys, work, None, hashes=object_hashes(read)
+            )
+
+        yield part, way[1], fetcher
+    finally:
+        exchange.close()
+        node.close()
+
+
+def test_blocks_hold_until_the_next_but_one_and_equal_the_chunks(province: Network) -> None:
+    with backed_up_county(province) as (part, _folder, fetcher):
+        whole = b"".join(fetcher(None).chunks(part))
         got: list[bytes] = []
         views: list[memoryview] = []
-        for block in fetcher(work).blocks(part, BLOCK):
+        for block in fetcher(None).blocks(part, BLOCK):
             if views:  # the block before is intact while this one is drawn
                 assert bytes(views[-1]) == got[-1]
             got.append(bytes(block))
             views.append(block)
         assert len(got) > 4
         assert b"".join(got) == whole
-    finally:
-        exchange.close()
-        node.close()
+
+
+class _Watched:
+    """A transport whose reads are slow and watched: which thread made each, and
+    whether two were ever under way at once."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.busy = threading.Lock()
+        self.overlaps = 0
+        self.reads: list[tuple[str, str]] = []
+
+    def read(self, folder: str, name: str, limit: int) -> bytes:
+        if not self.busy.acquire(blocking=False):
+            self.overlaps += 1
+            self.busy.acquire()
+        try:
+            time.sleep(0.005)  # a fetch over the network: the next chunks open meanwhile
+            self.reads.append((name, threading.current_thread().name))
+            return bytes(self.inner.read(folder, name, limit))
+        finally:
+            self.busy.release()
+
+
+def test_the_next_object_is_fetched_ahead_by_one_thread_and_the_transport_is_free_after(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backups, "PACK", 64 * 1024)  # a small node's file in many packs
+    with backed_up_county(province) as (part, folder, fetcher):
+        objects = list(dict.fromkeys(chunk.object for chunk in part.chunks))
+        assert len(objects) > 4
+        whole = b"".join(fetcher(None).chunks(part))
+        watched = _Watched(fetcher(None).transport)
+        with fetcher(watched) as ahead:
+            got = b"".join(bytes(block) for block in ahead.blocks(part, BLOCK))
+            ahead.finish()
+            assert ahead.reader is None and not ahead.ahead
+        assert got == whole
+        assert watched.overlaps == 0
+        # Each fetched in the order the part goes on to it (an object whose chunks come
+        # again after four others is fetched again).
+        assert list(dict.fromkeys(name for name, _thread in watched.reads)) == objects
+        threads = {thread for _name, thread in watched.reads}
+        assert any(t.startswith("restore-fetch") for t in threads), threads
+        # Closed while a fetch ahead is under way: it is waited for, the rest dropped.
+        watched.reads.clear()
+        with fetcher(watched) as ahead:
+            blocks = ahead.blocks(part, BLOCK)
+            next(blocks)
+        assert ahead.reader is None
+        count = len(watched.reads)
+        watched.read(folder, objects[0], 1 << 30)  # the transport is the caller's again
+        assert len(watched.reads) == count + 1 and watched.overlaps == 0
