@@ -141,11 +141,13 @@ def fetch_manifests(
     They are fetched one after the other (the transport is used by this thread alone)
     and each is checked on a thread of :data:`CHECKERS` as soon as it is here: inflating
     and hashing a manifest's body (the index of a large node makes a manifest of about
-    1 MB) let other work run, so the checks overlap each other and the fetches. A
-    manifest that does not hold is told as the first in the keeper's listing that does
-    not, whatever thread finds it first."""
+    1 MB) let other work run, so the checks overlap each other and the fetches. What is
+    told is the first manifest in the keeper's listing (by number) that does not hold,
+    whatever thread finds it first, and before a fetch that fails after it; the fetching
+    stops once a check has failed."""
     folder = store_folder(owner, MANIFESTS)
     checks: list[Future[ReadManifest]] = []
+    found: list[ReadManifest] = []
     with ThreadPoolExecutor(CHECKERS, "restore-manifest") as checkers:
         try:
             for remote in transport.list(folder):
@@ -153,7 +155,14 @@ def fetch_manifests(
                 if match is None:
                     continue
                 path = work / remote.name
-                transport.fetch(folder, remote.name, path)
+                try:
+                    transport.fetch(folder, remote.name, path)
+                except Exception:
+                    found += (check.result() for check in checks[len(found) :])  # told first
+                    raise
+                # The checks done, in order: a damaged manifest stops the fetching.
+                while len(found) < len(checks) and checks[len(found)].done():
+                    found.append(checks[len(found)].result())
                 checks.append(
                     checkers.submit(
                         _check_manifest,
@@ -165,7 +174,7 @@ def fetch_manifests(
                         match["id"],
                     )
                 )
-            found = [check.result() for check in checks]
+            found += (check.result() for check in checks[len(found) :])
         finally:
             for check in checks:
                 check.cancel()
@@ -292,6 +301,8 @@ class Fetcher:
             return self.also[0].read(self.also[1], name, LARGEST_OBJECT)
 
     def _fetch_ahead(self, name: str) -> None:
+        """Have ``name`` fetched while the chunks before it are opened (what :meth:`blocks`
+        asks for next); nothing when it is kept, or on its way."""
         if name in self.kept or name in self.ahead:
             return
         if self.reader is None:
@@ -378,7 +389,7 @@ class Fetcher:
         view = memoryview(data)
         spans: dict[int, int] | None = None
         following = _following(part)
-        for chunk in part.chunks:
+        for position, chunk in enumerate(part.chunks):
             length, plain = chunk.length, chunk.size
             if fill + plain > len(out):
                 if fill:
@@ -391,7 +402,7 @@ class Fetcher:
                 data = self._object(chunk.object)
                 view, current = memoryview(data), chunk.object
                 spans = self.opened.get(current)
-                if (after := following.get(current)) is not None:
+                if (after := following.get(position)) is not None:
                     self._fetch_ahead(after)
             offset = chunk.offset
             if (
@@ -419,14 +430,16 @@ class Fetcher:
             yield out[:fill]
 
 
-def _following(part: Part) -> dict[str, str]:
-    """Each object of ``part`` → the object its chunks go on to after it first does."""
-    following: dict[str, str] = {}
-    previous = None
-    for chunk in part.chunks:
-        if previous is not None and chunk.object != previous:
-            following.setdefault(previous, chunk.object)
-        previous = chunk.object
+def _following(part: Part) -> dict[int, str]:
+    """Where a run of ``part``'s chunks in one object begins → the object of the run after
+    it: what is fetched ahead once that run is begun, so that an object the part comes
+    back to after others is fetched ahead only when it is next."""
+    following: dict[int, str] = {}
+    begun = 0
+    for position in range(1, len(part.chunks)):
+        if (next_object := part.chunks[position].object) != part.chunks[position - 1].object:
+            following[begun] = next_object
+            begun = position
     return following
 
 
@@ -659,8 +672,8 @@ def _zone_of(
         return LOCAL_TIME
     folder = work / "settings"
     folder.mkdir(exist_ok=True)
-    fetcher = Fetcher(transport, code, keys, work, None, hashes=object_hashes(manifest))
-    _write_part(folder, part, fetcher)
+    with Fetcher(transport, code, keys, work, None, hashes=object_hashes(manifest)) as fetcher:
+        _write_part(folder, part, fetcher)
     try:
         name = tomllib.loads((folder / SETTINGS_FILE).read_text("utf-8"))["node"]["time_zone"]
         return ZoneInfo(name)

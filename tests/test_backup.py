@@ -41,7 +41,7 @@ from sync.backup import chunks, envelope, hashing, keys
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import Chunk, Index, Part
 from sync.clock import SYSTEM_CLOCK, FixedClock
-from sync.errors import HomeError, InputError, KeyMaterialError
+from sync.errors import HomeError, InputError, KeyMaterialError, TransferFailed
 from sync.fence import epoch as current_epoch
 from sync.national import sm3
 from sync.pki import load_signer
@@ -556,6 +556,50 @@ def test_of_several_damaged_manifests_the_first_is_told_and_nothing_is_created(
         assert told().startswith(f"manifest {second.name}: ")
     second.write_bytes(body)
     assert told() == f"manifest {third.name} is a backup of 410122, not of 410102"
+
+
+def test_a_damaged_manifest_is_told_before_a_later_one_that_could_not_be_fetched(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link that drops while the third manifest is fetched does not hide that the first
+    one is damaged: that is what the operator must hear of, not a passing network fault."""
+    from nodes import restore as restoring
+
+    for _ in range(3):
+        backup(province, "410102")
+        settle(province)
+    manifests = sorted(
+        (province.path / CENTER / "mailboxes" / "410102" / "backup" / "manifests").iterdir()
+    )
+    first, third = manifests[0], manifests[2]
+    body = first.read_bytes()
+    first.write_bytes(body[:-40] + bytes([body[-40] ^ 1]) + body[-39:])
+    opened = restoring.open_transport
+
+    def dropping(*args: Any, **kwargs: Any) -> Any:
+        transport = opened(*args, **kwargs)
+        fetch = transport.fetch
+
+        def fetch_or_drop(folder: str, name: str, *rest: Any, **more: Any) -> Any:
+            if name == third.name:
+                raise TransferFailed(f"the link dropped while fetching {name}")
+            return fetch(folder, name, *rest, **more)
+
+        transport.fetch = fetch_or_drop
+        return transport
+
+    monkeypatch.setattr(restoring, "open_transport", dropping)
+    with Node.open(province.path / "410102") as node:
+        live = node.settings.database_url
+    with pytest.raises(BackupDamaged, match=f"^manifest {first.name}: "):
+        restore(
+            "410102",
+            province.path / "topology.toml",
+            tmp_path / "restored",
+            province.ca_dir / "recovery-kit.pem",
+            db_url=f"{live}_restored" if live.startswith("postgresql") else None,
+        )
+    assert not (tmp_path / "restored").exists()
 
 
 @pytest.mark.slow

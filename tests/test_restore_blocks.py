@@ -21,6 +21,7 @@ from nodes.exchange import Exchange
 from nodes.network import Network
 from nodes.restore import Fetcher, object_hashes
 from sync.backup import envelope, keys
+from sync.backup.manifest import Part
 
 BLOCK = 3 * 16384  # a few pages a block: many turns of the two buffers
 
@@ -142,8 +143,7 @@ def test_the_next_object_is_fetched_ahead_by_one_thread_and_the_transport_is_fre
         # Each fetched in the order the part goes on to it (an object whose chunks come
         # again after four others is fetched again).
         assert list(dict.fromkeys(name for name, _thread in watched.reads)) == objects
-        threads = {thread for _name, thread in watched.reads}
-        assert any(t.startswith("restore-fetch") for t in threads), threads
+        _fetched_by_one_thread(watched)
         # Closed while a fetch ahead is under way: it is waited for, the rest dropped.
         watched.reads.clear()
         with fetcher(watched) as ahead:
@@ -153,3 +153,41 @@ def test_the_next_object_is_fetched_ahead_by_one_thread_and_the_transport_is_fre
         count = len(watched.reads)
         watched.read(folder, objects[0], 1 << 30)  # the transport is the caller's again
         assert len(watched.reads) == count + 1 and watched.overlaps == 0
+
+
+def _fetched_by_one_thread(watched: _Watched) -> None:
+    """Once an object was fetched ahead, every fetch went through the fetcher's thread."""
+    threads = [thread for _name, thread in watched.reads]
+    first = next(i for i, t in enumerate(threads) if t.startswith("restore-fetch"))
+    assert all(t.startswith("restore-fetch") for t in threads[first:]), threads
+    assert watched.overlaps == 0
+
+
+def test_a_part_that_comes_back_to_objects_fetches_ahead_only_what_comes_next(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks that go back to a pack after others (a later backup reuses chunks where they
+    lie): each fetch ahead is of the object the part goes on to, none is left unused."""
+    monkeypatch.setattr(backups, "PACK", 8 * 1024)
+    with backed_up_county(province) as (part, _folder, fetcher):
+        first: dict[str, Any] = {}
+        for chunk in part.chunks:
+            first.setdefault(chunk.object, chunk)
+        objects = list(first)
+        assert len(objects) >= 12
+        odd, even = objects[0::2], objects[1::2]
+        pairs = min(len(odd), len(even))
+        # O1 X1 O2 X2 …, then O1 O2 … again: each O was let go of (four are kept) since.
+        chunks = [first[o] for pair in zip(odd[:pairs], even[:pairs], strict=True) for o in pair]
+        chunks += [first[o] for o in odd[:pairs]]
+        revisiting = Part(part.name, chunks)
+        plain = _Watched(fetcher(None).transport)
+        whole = b"".join(fetcher(plain).chunks(revisiting))
+        watched = _Watched(plain.inner)
+        with fetcher(watched) as ahead:
+            got = b"".join(bytes(block) for block in ahead.blocks(revisiting, BLOCK))
+            assert not ahead.ahead  # nothing fetched ahead that was not used
+        assert got == whole
+        assert [name for name, _t in watched.reads] == [name for name, _t in plain.reads]
+        assert len(watched.reads) == 3 * pairs
+        _fetched_by_one_thread(watched)
