@@ -77,7 +77,7 @@ from sync.backup.manifest import (
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import ConfigError, KeyMaterialError, StorageError, TransportError
-from sync.files import Batch
+from sync.files import Batch, Filled, Room
 from sync.pki import load_signer
 from sync.transports.base import Transport
 
@@ -260,17 +260,19 @@ class _Objects:
         self.progress = progress
         self.new = 0
         self.new_bytes = 0
-        self.pack = bytearray(ROOM)
+        self.rooms: list[Room] = []
+        """Every room made, let go of by :meth:`close`."""
+        self.pack = self._new_room(ROOM)
         """The open pack's room: chunks are sealed into it in place, up to :attr:`fill`."""
-        self.room = memoryview(self.pack)
+        self.room = self.pack.view
         self.fill = 0
-        self.spare: list[bytearray] = []
+        self.spare: list[Room] = []
         """Rooms of packs landed, to fill again: a new room of 8 MiB costs the kernel a
         fault for each of its pages, over 0.1 s for a 318 MB database."""
         self.batch = Batch(staging)
         """Packs closed and not yet durable (see :meth:`commit`)."""
         self.closer = ThreadPoolExecutor(1, "backup-pack")
-        self.flights: deque[tuple[Future[str], int, bytearray]] = deque()
+        self.flights: deque[tuple[Future[str], int, Room]] = deque()
         """Packs being named and written, in order (at most :data:`IN_FLIGHT`): each one's
         name to come, its size and its room (not filled again before it landed)."""
 
@@ -320,11 +322,11 @@ class _Objects:
     def _room(self, size: int) -> int:
         """Where a chunk sealed into at most ``size`` bytes goes in the open pack, which
         is closed first if it has not that much room left."""
-        if self.fill + size > len(self.pack):
+        if self.fill + size > self.pack.size:
             self._close_pack()
-            if size > len(self.pack):
-                self.pack = bytearray(size)
-                self.room = memoryview(self.pack)
+            if size > self.pack.size:
+                self.pack = self._new_room(size)
+                self.room = self.pack.view
         return self.fill
 
     def chunk(self, digest: bytes) -> Chunk:
@@ -339,15 +341,20 @@ class _Objects:
             return
         if len(self.flights) >= IN_FLIGHT:
             self._land_one()
-        closed = self.room[: self.fill]
+        closed = self.pack.filled(self.fill)
         self.flights.append((self.closer.submit(self._write, closed), self.fill, self.pack))
         self.new += 1
-        self.pack = self.spare.pop() if self.spare else bytearray(ROOM)
-        self.room = memoryview(self.pack)
+        self.pack = self.spare.pop() if self.spare else self._new_room(ROOM)
+        self.room = self.pack.view
         self.fill = 0
 
-    def _write(self, pack: memoryview) -> str:
-        name = envelope.object_id(pack, self.hash_name)
+    def _new_room(self, size: int) -> Room:
+        room = Room(size)
+        self.rooms.append(room)
+        return room
+
+    def _write(self, pack: Filled) -> str:
+        name = envelope.object_id(pack.room.view[: pack.length], self.hash_name)
         self.batch.write(name, pack, start=True)
         return name
 
@@ -372,6 +379,8 @@ class _Objects:
         committed."""
         self.closer.shutdown(wait=True)
         self.batch.discard()
+        for room in self.rooms:
+            room.close()
 
     def commit(self) -> None:
         """Close the last pack and make the new ones durable together, staged under their

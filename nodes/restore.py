@@ -38,7 +38,7 @@ import time
 import tomllib
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,7 +81,7 @@ from sync.errors import (
     TransportError,
     VerificationError,
 )
-from sync.files import fsync_directory, fsync_tree, start_writeback, write_gathered
+from sync.files import Filled, Room, fsync_directory, fsync_tree, start_writeback, write_out
 from sync.revocation import CRL_FILE
 from sync.transports.base import Transport
 from sync.trust import TrustStore
@@ -373,14 +373,21 @@ class Fetcher:
                 self.progress(len(plain))
             yield plain
 
-    def blocks(self, part: Part, size: int = WRITE) -> Iterator[memoryview]:
+    def blocks(
+        self, part: Part, size: int = WRITE, rooms: Sequence[Room] = ()
+    ) -> Iterator[memoryview]:
         """The plaintext of ``part``, opened and checked as :meth:`chunks` does, in blocks
         of about ``size`` bytes. A chunk sealed as it is in one segment (every page of a
         SQLite file) is opened straight into its place in the block, with nothing made
         for it; any other is opened by :meth:`chunks` and copied in. Two buffers take
-        turns: a block is valid until the next-but-one is drawn."""
+        turns: a block is valid until the next-but-one is drawn. They are the two
+        ``rooms`` given, of ``size`` bytes at least, if any: a block is then the start of
+        a room (its ``obj`` is the room's memory) unless a chunk larger than a room made
+        another buffer."""
         opener = envelope.ChunkOpener(self.keys)
-        buffers = [bytearray(size), bytearray(size)]
+        buffers: list[memoryview | bytearray] = (
+            [room.view for room in rooms] if rooms else [bytearray(size), bytearray(size)]
+        )
         turn = 0
         out = memoryview(buffers[0])
         fill = 0
@@ -756,29 +763,36 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
         raise HomeError(said("home_exists", target=target), hint=said("restore_new_file_hint"))
     # Written by a thread of its own while the next block is fetched and opened (a
     # write releases the GIL): a block in one call; one block at most waits, so the
-    # fetcher's two buffers are enough (the next-but-one is drawn only once it is written).
-    with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
-        fd = out.fileno()
-        behind: Future[None] | None = None
-        at = 0
-        for block in fetcher.blocks(index.database[0], WRITE):
+    # fetcher's two rooms are enough (the next-but-one is drawn only once it is written).
+    rooms = (Room(WRITE), Room(WRITE))
+    try:
+        with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
+            fd = out.fileno()
+            behind: Future[None] | None = None
+            at = 0
+            for block in fetcher.blocks(index.database[0], WRITE, rooms):
+                if behind is not None:
+                    behind.result()
+                room = next((r for r in rooms if block.obj is r.memory), None)
+                data = block if room is None else room.filled(len(block))
+                behind = writer.submit(_write_block, fd, data, at, len(block))
+                at += len(block)
             if behind is not None:
                 behind.result()
-            behind = writer.submit(_write_block, fd, block, at)
-            at += len(block)
-        if behind is not None:
-            behind.result()
-        if not deferred(target):  # else flushed with the rest of the new home
-            os.fsync(fd)
+            if not deferred(target):  # else flushed with the rest of the new home
+                os.fsync(fd)
+    finally:
+        for room in rooms:
+            room.close()
 
 
-def _write_block(fd: int, block: memoryview, at: int) -> None:
-    """Write ``block`` (the file's bytes from ``at`` on) and have the kernel start
-    writing it to disk at once, without waiting: the file is flushed with the rest of
-    the new home, which then finds little left to write, the disk having worked while
+def _write_block(fd: int, block: memoryview | Filled, at: int, length: int) -> None:
+    """Write ``block`` (the file's ``length`` bytes from ``at`` on) and have the kernel
+    start writing it to disk at once, without waiting: the file is flushed with the rest
+    of the new home, which then finds little left to write, the disk having worked while
     the next blocks were opened."""
-    write_gathered(fd, [block])
-    start_writeback(fd, at, len(block))
+    write_out(fd, block)
+    start_writeback(fd, at, length)
 
 
 def _target_url(backend: str, form: str, db_url: str | None, staging: Path) -> str:

@@ -22,6 +22,7 @@ from nodes.network import Network
 from nodes.restore import Fetcher, object_hashes
 from sync.backup import envelope, keys
 from sync.backup.manifest import Part
+from sync.files import Filled
 
 BLOCK = 3 * 16384  # a few pages a block: many turns of the two buffers
 
@@ -35,14 +36,14 @@ def test_a_restore_through_many_blocks_and_a_slow_disk_gives_the_same_books(
     settle(province)
     before = books(province, "410000")
     written: list[int] = []
-    write = restoring.write_gathered
+    write = restoring.write_out
 
-    def slow(fd: int, pieces: list[Any]) -> None:
+    def slow(fd: int, data: Any) -> None:
         time.sleep(0.002)  # the writer lags behind the opening, as a busy disk does
-        written.append(sum(len(piece) for piece in pieces))
-        write(fd, pieces)
+        written.append(data.length if isinstance(data, Filled) else len(data))
+        write(fd, data)
 
-    monkeypatch.setattr(restoring, "write_gathered", slow)
+    monkeypatch.setattr(restoring, "write_out", slow)
     monkeypatch.setattr(restoring, "WRITE", BLOCK)
     url = lose(province, "410000")
     bring_back(province, "410000", url)

@@ -350,9 +350,16 @@ def main() -> int:
                     file=sys.stderr,
                 )
             runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "ours": []}
-            for _ in range(args.repeat):
+            for turn in range(1, args.repeat + 1):
                 for name in runs:
-                    runs[name].append(run_step(name, base / name, args.events))
+                    done = run_step(name, base / name, args.events)
+                    runs[name].append(done)
+                    print(
+                        f"run {turn} {name:8}: backup {done['backup_s']:.2f} s "
+                        f"(CPU {done['backup_cpu']:.2f}), restore {done['restore_s']:.2f} s "
+                        f"(CPU {done['restore_cpu']:.2f})",
+                        file=sys.stderr,
+                    )
             for name, done in runs.items():
                 results[name] = {
                     key: statistics.median(run[key] for run in done)

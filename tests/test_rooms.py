@@ -1,0 +1,145 @@
+"""Rooms: buffers whose first bytes the kernel copies into a file (``sendfile`` from a
+file in memory), and the backups whose packs are written from them."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_backup import backup, issue, settle
+
+from nodes import Node, backups
+from nodes.backups import last_manifest, take_backup
+from nodes.network import Network
+from schema.channels import outbox
+from sync.errors import StorageError
+from sync.files import Room, write_out
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(params=["memfd", "bytearray"])
+def room_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Rooms as Linux makes them, and as a system without ``memfd_create`` does."""
+    if request.param == "bytearray":
+        monkeypatch.delattr(os, "memfd_create")
+    elif not hasattr(os, "memfd_create"):
+        pytest.skip("this system has no memfd_create")
+    return str(request.param)
+
+
+def test_a_room_writes_exactly_its_filled_bytes_where_the_file_stands(
+    tmp_path: Path, room_kind: str
+) -> None:
+    room = Room(1 << 20)
+    assert (room.fd is not None) == (room_kind == "memfd")
+    target = tmp_path / "out"
+    expected = bytearray(b"head")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"head")
+        for turn, length in enumerate((0, 1, 4095, 65537, 1 << 20, 300_001)):
+            fill = bytes((turn * 7 + n) % 251 for n in range(length))
+            room.view[:length] = fill
+            room.view[length : length + 3] = b"\xff" * len(room.view[length : length + 3])
+            write_out(fd, room.filled(length))
+            expected += fill
+        write_out(fd, b"tail")  # bytes as they are, after the room's
+        expected += b"tail"
+    finally:
+        os.close(fd)
+        room.close()
+    assert target.read_bytes() == bytes(expected)
+    with pytest.raises(ValueError, match="holds no"):
+        room.filled((1 << 20) + 1)
+
+
+def test_a_file_that_takes_no_sendfile_is_written_as_bytes(tmp_path: Path) -> None:
+    """A file opened to append takes no ``sendfile`` (EINVAL): the room is written by
+    ``write`` instead, the same bytes."""
+    if not hasattr(os, "memfd_create"):
+        pytest.skip("this system has no memfd_create")
+    room = Room(200_000)
+    room.view[:] = bytes(n % 253 for n in range(200_000))
+    target = tmp_path / "appended"
+    target.write_bytes(b"before")
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND)
+    try:
+        with pytest.raises(OSError) as refused:
+            os.sendfile(fd, room.fd, 0, 10)
+        assert refused.value.errno == errno.EINVAL
+        room.write_to(fd, 150_000)
+    finally:
+        os.close(fd)
+        room.close()
+    assert target.read_bytes() == b"before" + bytes(n % 253 for n in range(150_000))
+
+
+def test_a_full_disk_is_an_error_of_the_write_and_a_room_lets_go_of_its_file(
+    room_kind: str,
+) -> None:
+    before = _open_fds()
+    room = Room(65536)
+    room.view[:] = b"x" * 65536
+    fd = os.open("/dev/full", os.O_WRONLY)
+    try:
+        told = None
+        try:
+            room.write_to(fd, 65536)
+        except OSError as exc:
+            told = exc.errno  # the error, not its frames (which may hold a view of the room)
+        assert told == errno.ENOSPC
+    finally:
+        os.close(fd)
+    held = room.view[:10]  # a view still held: the room's memory stays while it does
+    room.close()
+    assert bytes(held) == b"x" * 10
+    del held
+    room.close()  # twice: nothing more, and now its memory goes too
+    assert _open_fds() == before
+
+
+def test_a_backup_whose_disk_fills_while_packs_are_written_leaves_nothing(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second pack cannot be written (the disk is full): the backup is a storage
+    error of this node's, nothing is staged or queued, every room is let go of; the next
+    backup, with room on the disk, is whole."""
+    monkeypatch.setattr(backups, "PACK", 4096)  # the county's backup in many packs
+    issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    home = province.path / "410102"
+    written: list[int] = []
+    write = Room.write_to
+
+    def filling(room: Room, fd: int, length: int) -> None:
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(length)
+        write(room, fd, length)
+
+    def queued(node: Node) -> list[Any]:
+        with node.engine.connect() as conn:
+            return list(conn.execute(outbox.select()).all())
+
+    before = _open_fds()
+    with Node.open(home) as node:
+        sent, last = queued(node), last_manifest(node)
+        monkeypatch.setattr(Room, "write_to", filling)
+        with pytest.raises(StorageError, match="No space left on device"):
+            take_backup(node)
+        monkeypatch.setattr(Room, "write_to", write)
+        assert queued(node) == sent
+        assert last_manifest(node) == last
+    assert written  # the first pack was written, the second was not
+    assert not [p.name for p in (home / backups.BACKUPS_DIR / "staging").iterdir()]
+    assert _open_fds() == before
+    taken = backup(province, "410102")
+    assert taken.objects > 2
+    assert taken.number == (1 if last is None else last[1].manifest.number + 1)
+    settle(province)
