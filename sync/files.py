@@ -155,13 +155,16 @@ class Room:
             sent += done
 
     def close(self) -> None:
-        """Let go of the room's file, and of its memory unless a view of it is still held
-        (then once the last one goes)."""
+        """Let go of the room's file, and of its memory: at once, or, while a view of it is
+        still held (the frames of an error being told may hold one), when the last one
+        goes. The room is not to be used after."""
         self._closed()
-        if isinstance(self.memory, mmap.mmap):
-            with contextlib.suppress(BufferError):
-                self.view.release()
-                self.memory.close()  # and the mapping's own copy of the file's descriptor
+        memory, view = self.__dict__.pop("memory", None), self.__dict__.pop("view", None)
+        if view is not None:
+            view.release()  # its slices hold the memory themselves
+        if isinstance(memory, mmap.mmap):
+            with contextlib.suppress(BufferError):  # a slice is held: it goes with the last
+                memory.close()  # and the mapping's own copy of the file's descriptor
 
 
 def _close_quietly(fd: int | None) -> None:

@@ -3,8 +3,11 @@ file in memory), and the backups whose packs are written from them."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +101,93 @@ def test_a_full_disk_is_an_error_of_the_write_and_a_room_lets_go_of_its_file(
         os.close(fd)
     held = room.view[:10]  # a view still held: the room's memory stays while it does
     room.close()
+    room.close()  # twice: nothing more
     assert bytes(held) == b"x" * 10
-    del held
-    room.close()  # twice: nothing more, and now its memory goes too
+    del held  # and now its memory goes too
     assert _open_fds() == before
+
+
+def test_short_sendfile_counts_still_write_the_right_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal cuts a ``sendfile`` short (the kernel says what it copied): each call
+    after sends from where the one before ended, no more than is left."""
+    if not hasattr(os, "memfd_create"):
+        pytest.skip("this system has no memfd_create")
+    size = 64 << 20
+    room = Room(size + 4096)  # bytes past what is written, which must not be
+    for at in range(0, size + 4096, 1 << 20):
+        room.view[at : at + (1 << 20)] = bytes([(at >> 20) % 251 + 1]) * len(
+            room.view[at : at + (1 << 20)]
+        )
+    counts: list[int] = []
+    sendfile = os.sendfile
+
+    def counted(*args: Any) -> int:
+        done = sendfile(*args)
+        counts.append(done)
+        return done
+
+    monkeypatch.setattr(os, "sendfile", counted)
+    before = signal.signal(signal.SIGALRM, lambda *_args: None)
+    signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        room.write_to(fd, size - 5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+        os.close(fd)
+    assert len(counts) > 1  # the sends were cut short
+    assert (tmp_path / "out").read_bytes() == bytes(room.view[: size - 5])
+    room.close()
+
+
+def _room_files() -> list[str]:
+    """The rooms' files this process holds (their memfds, and their mappings' copies)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if "fiscalsync-room" in os.readlink(f"/proc/self/fd/{fd}"):
+                found.append(fd)
+    return found
+
+
+@pytest.mark.parametrize("failing", ["sendfile", "writev"])
+def test_a_backup_whose_disk_fills_lets_go_of_every_room_once_its_error_goes(
+    province: Network, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """The disk fills at the second pack, sent by ``sendfile`` or (a file system that
+    takes none) written by ``writev``: a storage error, and no room's memory or file kept
+    once the error is let go of."""
+    if not hasattr(os, "memfd_create"):
+        pytest.skip("this system has no memfd_create")
+    monkeypatch.setattr(backups, "PACK", 4096)
+    issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    calls: list[int] = []
+    real = getattr(os, failing)
+
+    def filling(*args: Any) -> int:
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return int(real(*args))
+
+    def no_sendfile(*_args: Any) -> int:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    assert not _room_files()
+    with Node.open(province.path / "410102") as node:
+        monkeypatch.setattr(os, failing, filling)
+        if failing == "writev":
+            monkeypatch.setattr(os, "sendfile", no_sendfile)
+        with pytest.raises(StorageError, match="No space left on device"):
+            take_backup(node)
+        monkeypatch.undo()
+    assert len(calls) >= 2  # packs in flight after the one that failed may have tried too
+    gc.collect()  # the error's frames and what they hold
+    assert not _room_files()
 
 
 def test_a_backup_whose_disk_fills_while_packs_are_written_leaves_nothing(
