@@ -69,7 +69,7 @@ from sync.backup.manifest import KIND, ReadManifest, read_manifest
 from sync.changeset import Verified
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError, StorageError, TransportError, VerificationError
-from sync.files import Batch, copy_atomic, write_atomic
+from sync.files import Batch, Room, copy_atomic, write_atomic
 from sync.revocation import CRL_FILE, RevocationList
 from sync.transports.base import Transport
 from sync.transports.local import disk_error
@@ -300,13 +300,21 @@ def collect(node: Node, transport: Transport, owner: str) -> int:
             transport.publish(folder, BLAKE3_OFFERED, _mark(store(node, owner)))
         for stray in Batch.strays(target):  # a collection that did not finish
             stray.unlink()
-        for start in range(0, len(waiting), UPLOAD_BATCH):
-            names = waiting[start : start + UPLOAD_BATCH]
-            batch = Batch(target)
-            for name in names:
-                batch.write(name, transport.read(folder, name, LARGEST_OBJECT))
-            batch.commit()
-            transport.remove_many(folder, names)
+        # Each object through one room, which the kernel copies into its file (a pack
+        # written in one call costs several times as much: sync.files.Room).
+        room = Room(LARGEST_OBJECT)
+        try:
+            for start in range(0, len(waiting), UPLOAD_BATCH):
+                names = waiting[start : start + UPLOAD_BATCH]
+                batch = Batch(target)
+                for name in names:
+                    data = transport.read(folder, name, LARGEST_OBJECT)
+                    room.view[: len(data)] = data
+                    batch.write(name, room.filled(len(data)))
+                batch.commit()
+                transport.remove_many(folder, names)
+        finally:
+            room.close()
     except OSError as exc:
         raise disk_error(exc, target) from exc
     return len(waiting)
