@@ -107,9 +107,9 @@ class Room:
     within one call: the cost of small writes (:data:`PIECE`) without a system call, and
     a hand-back of the interpreter lock, for each. Measured on a virtual machine, forty
     8 MiB rooms written out in 0.09–0.10 s of CPU where one ``writev`` each took
-    0.4–0.7 s (and 64 KiB writes 0.07 s idle but 6.8 s beside a busy thread, waiting for
-    the lock). Elsewhere it is a ``bytearray`` written by :func:`write_gathered`. Reused
-    for many writes; :meth:`close` lets go of its file (its memory goes with it)."""
+    0.4–0.7 s (and 256 KiB writes 0.07 s alone but 6.8 s beside a busy thread, waiting
+    for the lock). Elsewhere it is a ``bytearray`` written by :func:`write_gathered`.
+    Reused for many writes; :meth:`close` lets go of it."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -160,10 +160,11 @@ class Room:
         goes. The room is not to be used after."""
         self._closed()
         memory, view = self.__dict__.pop("memory", None), self.__dict__.pop("view", None)
-        if view is not None:
-            view.release()  # its slices hold the memory themselves
-        if isinstance(memory, mmap.mmap):
-            with contextlib.suppress(BufferError):  # a slice is held: it goes with the last
+        # A view or slice still held keeps the memory, which then goes with the last one.
+        with contextlib.suppress(BufferError):
+            if view is not None:
+                view.release()
+            if isinstance(memory, mmap.mmap):
                 memory.close()  # and the mapping's own copy of the file's descriptor
 
 
