@@ -4,25 +4,31 @@ written, whatever the size of the blocks and however slow the disk."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from test_backup import backup, books, bring_back, issue, lose, settle
+from test_backup import CENTER, backup, books, bring_back, issue, lose, settle
 
 from nodes import Node, backups
 from nodes import restore as restoring
 from nodes.backups import last_manifest
 from nodes.exchange import Exchange
 from nodes.network import Network
-from nodes.restore import Fetcher, object_hashes
+from nodes.restore import Fetcher, object_hashes, restore
+from nodes.topology import Endpoint, load_topology
 from sync.backup import envelope, keys
 from sync.backup.manifest import Part
 from sync.files import Filled
+from sync.transports.sftp import SftpTransport
+
+if TYPE_CHECKING:
+    from sshd_fixture import Sshd
 
 BLOCK = 3 * 16384  # a few pages a block: many turns of the two buffers
 
@@ -192,3 +198,50 @@ def test_a_part_that_comes_back_to_objects_fetches_ahead_only_what_comes_next(
         assert [name for name, _t in watched.reads] == [name for name, _t in plain.reads]
         assert len(watched.reads) == 3 * pairs
         _fetched_by_one_thread(watched)
+
+
+def test_a_restore_over_sftp_fetches_ahead_and_gives_the_same_books(
+    province: Network, monkeypatch: pytest.MonkeyPatch, sshd: Sshd, tmp_path: Path
+) -> None:
+    """The county is restored from the data center reached through a real sshd (paramiko
+    on the fetcher's own thread, fetching ahead), its file in many packs: the same books."""
+    monkeypatch.setattr(backups, "PACK", 16 * 1024)
+    issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)
+    backup(province, "410102")
+    settle(province)
+    before = books(province, "410102")
+    county = province.homes["410102"]
+    with sshd.authorized_keys.open("a") as keys:
+        keys.write((county.keys / "ssh_ed25519.pub").read_text().strip() + "\n")
+    ssh_key = tmp_path / "county_ssh_ed25519"
+    shutil.copy(county.keys / "ssh_ed25519", ssh_key)
+    center = province.homes[CENTER].mailboxes
+    topology = load_topology(province.path / "topology.toml")
+    by_sftp = tmp_path / "topology.toml"
+    by_sftp.write_text(
+        topology.with_endpoints(
+            {CENTER: Endpoint("sftp", sshd.url(center), sshd.host_key)}
+        ).to_toml(),
+        encoding="utf-8",
+    )
+    threads: set[str] = set()
+    read = SftpTransport.read
+
+    def watched(self: SftpTransport, *args: Any, **kwargs: Any) -> bytes:
+        threads.add(threading.current_thread().name)
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(SftpTransport, "read", watched)
+    url = lose(province, "410102")
+    restore(
+        "410102",
+        by_sftp,
+        province.path / "410102",
+        province.ca_dir / "recovery-kit.pem",
+        db_url=url,
+        ssh_key=ssh_key,
+    )
+    assert books(province, "410102") == before
+    if url is None:  # SQLite: its file fetched ahead, on the fetcher's thread
+        assert any(name.startswith("restore-fetch") for name in threads), threads
