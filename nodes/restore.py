@@ -279,17 +279,20 @@ class Fetcher:
     def __enter__(self) -> Fetcher:
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+    def __exit__(self, failure: type[BaseException] | None, *_exc: object) -> None:
+        self.close(wait=failure is None)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         """Drop the fetches made ahead and wait for the one under way: the transport is
-        the caller's again. Nothing is settled (see :meth:`finish`)."""
+        the caller's again. Nothing is settled (see :meth:`finish`). Without ``wait`` (the
+        ``with`` block left by an error, an interrupt too) the fetch under way is not
+        waited for, which over SFTP may take its whole timeout: the caller is to close
+        the transport, which cuts it off."""
         for future in self.ahead.values():
             future.cancel()
         self.ahead.clear()
         if self.reader is not None:
-            self.reader.shutdown(wait=True)
+            self.reader.shutdown(wait=wait, cancel_futures=True)
             self.reader = None
 
     def _fetch(self, name: str) -> bytes:
@@ -762,7 +765,7 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
     if target.exists():
         raise HomeError(said("home_exists", target=target), hint=said("restore_new_file_hint"))
     # Written by a thread of its own while the next block is fetched and opened (a
-    # write releases the GIL): a block in one call; one block at most waits, so the
+    # write releases the GIL): a block a room's send; one block at most waits, so the
     # fetcher's two rooms are enough (the next-but-one is drawn only once it is written).
     rooms = (Room(WRITE), Room(WRITE))
     try:

@@ -159,6 +159,7 @@ class Room:
         still held (the frames of an error being told may hold one), when the last one
         goes. The room is not to be used after."""
         self._closed()
+        self.fd = None  # never sent from after: its number may be another file's by then
         memory, view = self.__dict__.pop("memory", None), self.__dict__.pop("view", None)
         # A view or slice still held keeps the memory, which then goes with the last one.
         with contextlib.suppress(BufferError):

@@ -4,7 +4,9 @@ written, whatever the size of the blocks and however slow the disk."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -245,3 +247,41 @@ def test_a_restore_over_sftp_fetches_ahead_and_gives_the_same_books(
     assert books(province, "410102") == before
     if url is None:  # SQLite: its file fetched ahead, on the fetcher's thread
         assert any(name.startswith("restore-fetch") for name in threads), threads
+
+
+def test_a_fetcher_left_by_an_interrupt_does_not_wait_for_a_stalled_fetch(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while an object is fetched ahead from a stalled server: the fetcher lets go at
+    once (the caller then closes the transport, which cuts the fetch off), where waiting
+    for it would take the transfer's whole timeout."""
+    monkeypatch.setattr(backups, "PACK", 64 * 1024)
+    stalled = threading.Event()
+
+    class Stalling(_Watched):
+        def read(self, folder: str, name: str, limit: int) -> bytes:
+            if len(self.reads) == 2:  # the third fetch, ahead: the operator's Ctrl-C
+                stalled.set()
+                threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+                time.sleep(3)
+            return super().read(folder, name, limit)
+
+    def interrupted(*_args: Any) -> None:
+        raise KeyboardInterrupt  # as SIGINT does, wherever the main thread waits
+
+    before = signal.signal(signal.SIGUSR1, interrupted)
+    try:
+        with backed_up_county(province) as (part, _folder, fetcher):
+            stalling = Stalling(fetcher(None).transport)
+            started = time.monotonic()
+            with pytest.raises(KeyboardInterrupt), fetcher(stalling) as ahead:
+                for _block in ahead.blocks(part, BLOCK):
+                    pass
+            assert stalled.is_set()
+            assert time.monotonic() - started < 2
+            assert ahead.reader is None and not ahead.ahead
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+        for thread in threading.enumerate():  # the cut-off fetch, let finish here
+            if thread.name.startswith("restore-fetch"):
+                thread.join(10)

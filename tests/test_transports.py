@@ -590,6 +590,20 @@ def test_retry_gives_up_after_the_attempts() -> None:
     assert "gave up after 4 attempts" in caught.value.__notes__
 
 
+def test_retry_stops_trying_once_the_transport_is_closed() -> None:
+    """An operation of another thread cut off by the close is not tried again (it would
+    connect anew), nor is one whose wait before a retry the close came in."""
+    inner = Scripted(*[TransferFailed(f"cut {i}") for i in range(10)])
+    transport = RetryingTransport(inner, attempts=5, sleep=lambda _s: transport.close())
+    with pytest.raises(TransferFailed, match="cut 0") as caught:
+        transport.list("")  # closed while it waited to try again
+    assert inner.calls == 1 and inner.closed
+    assert not getattr(caught.value, "__notes__", None)
+    with pytest.raises(TransferFailed, match="cut 1"):
+        transport.list("")  # closed before: tried once, not again
+    assert inner.calls == 2
+
+
 @pytest.mark.parametrize("error", [HostKeyRejected("impostor"), RemoteFileMissing("gone")])
 def test_retry_does_not_retry_answers(error: TransportError) -> None:
     inner = Scripted(error)

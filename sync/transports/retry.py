@@ -40,7 +40,9 @@ class RetryingTransport(Transport):
     """``inner``, with each operation tried up to ``attempts`` times.
 
     ``sleep`` and ``rng`` are injectable so that tests and simulations do not wait and
-    draw reproducible delays. Closing the wrapper closes ``inner``.
+    draw reproducible delays. Closing the wrapper closes ``inner``; an operation that fails
+    once the wrapper is closed (another thread's, cut off by the close) is not tried
+    again, which would connect anew.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class RetryingTransport(Transport):
         self.jitter = jitter
         self.sleep = sleep
         self.rng = rng if rng is not None else random.Random()
+        self.closed = False
 
     def __repr__(self) -> str:
         return f"RetryingTransport({self.inner!r}, attempts={self.attempts})"
@@ -80,6 +83,8 @@ class RetryingTransport(Transport):
             try:
                 return operation()
             except RETRIED as exc:
+                if self.closed:
+                    raise
                 if attempt >= self.attempts:
                     exc.add_note(f"gave up after {attempt} attempts")
                     raise
@@ -93,6 +98,8 @@ class RetryingTransport(Transport):
                     pause,
                 )
                 self.sleep(pause)
+                if self.closed:
+                    raise
                 attempt += 1
 
     def publish(self, folder: str, name: str, source: Path) -> None:
@@ -123,4 +130,5 @@ class RetryingTransport(Transport):
         )
 
     def close(self) -> None:
+        self.closed = True
         self.inner.close()
