@@ -25,7 +25,7 @@ from nodes import backups
 from nodes.capabilities import DRILL_CHECKS
 from nodes.exchange import Exchange, open_transport
 from nodes.labels import said
-from nodes.restore import Fetcher, load_database, object_hashes
+from nodes.restore_objects import Fetcher, load_database, object_hashes
 from schema import snapshot
 from schema.engine import drop_database, ensure_database, open_engine, sqlite_url
 from sync.backup import envelope, keys
@@ -78,55 +78,55 @@ def drill(
             for name, wraps in read.manifest.keys.items()
         }
         index = read.index(data_keys)
-        transport = open_transport(keeper.endpoint, node.home.keys, node.spec.code)
-        pickup = (exchange.local, f"{keeper.code}/{backups.PICKUP}") if exchange.local else None
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="fiscalsync-drill-") as scratch:
-            work = Path(scratch)
-            fetcher = Fetcher(
-                transport,
-                node.spec.code,
-                data_keys,
-                work,
-                progress=None,
-                also=pickup,
-                hashes=object_hashes(read),
-            )
-            if node.engine.dialect.name == "postgresql":
-                url = node.engine.url.set(
-                    database=f"{node.engine.url.database}_drill_{uuid.uuid4().hex[:8]}"
+        # Closed whatever happens: a fetch still under way when the drill fails is cut off.
+        with open_transport(keeper.endpoint, node.home.keys, node.spec.code) as transport:
+            pickup = (exchange.local, f"{keeper.code}/{backups.PICKUP}") if exchange.local else None
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="fiscalsync-drill-") as scratch:
+                work = Path(scratch)
+                fetcher = Fetcher(
+                    transport,
+                    node.spec.code,
+                    data_keys,
+                    work,
+                    progress=None,
+                    also=pickup,
+                    hashes=object_hashes(read),
                 )
-                target = url.render_as_string(hide_password=False)
-                ensure_database(target)
-            else:
-                target = sqlite_url(work / "drill.db")
-            try:
-                with fetcher:
-                    load_database(
-                        read.manifest.backend, read.manifest.schema, index, fetcher, target
-                    )
-                    fetcher.finish()
-                seconds = time.perf_counter() - started
-                engine = open_engine(target)
-                try:
-                    if engine.dialect.name == "postgresql":
-                        _snap, restored = snapshot.export_postgresql(
-                            engine, node.spec.code, lambda _t: _Null(), digests=True
-                        )
-                    else:
-                        with engine.connect() as conn:
-                            restored = snapshot.table_digests(conn)
-                    with engine.connect() as conn:
-                        findings = [
-                            p for check in DRILL_CHECKS for p in check(conn, node.spec.code)
-                        ]
-                        conn.execute(sa.text("SELECT 1"))
-                finally:
-                    engine.dispose()
-            finally:
                 if node.engine.dialect.name == "postgresql":
-                    drop_database(target)
-        transport.close()
+                    url = node.engine.url.set(
+                        database=f"{node.engine.url.database}_drill_{uuid.uuid4().hex[:8]}"
+                    )
+                    target = url.render_as_string(hide_password=False)
+                    ensure_database(target)
+                else:
+                    target = sqlite_url(work / "drill.db")
+                try:
+                    with fetcher:
+                        load_database(
+                            read.manifest.backend, read.manifest.schema, index, fetcher, target
+                        )
+                        fetcher.finish()
+                    seconds = time.perf_counter() - started
+                    engine = open_engine(target)
+                    try:
+                        if engine.dialect.name == "postgresql":
+                            _snap, restored = snapshot.export_postgresql(
+                                engine, node.spec.code, lambda _t: _Null(), digests=True
+                            )
+                        else:
+                            with engine.connect() as conn:
+                                restored = snapshot.table_digests(conn)
+                        with engine.connect() as conn:
+                            findings = [
+                                p for check in DRILL_CHECKS for p in check(conn, node.spec.code)
+                            ]
+                            conn.execute(sa.text("SELECT 1"))
+                    finally:
+                        engine.dispose()
+                finally:
+                    if node.engine.dialect.name == "postgresql":
+                        drop_database(target)
     finally:
         exchange.close()
     differences = [

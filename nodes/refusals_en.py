@@ -449,7 +449,8 @@ MESSAGES: dict[str, str] = {
     "m.join_already_certified_hint": "to renew: 'fiscalsync keys new --renew' at {code}, then 'fiscalsync pki sign'; to replace its machine, retire or revoke {code} first",
     "m.topology_file_later": "topology version {version} published; the file {file} is written at the next round (it could not be now: {error})",
     "m.retired_uncertified": "{code} retired: it never had a certificate (nothing to revoke); topology version {version} sent ({count} change-sets)",
-    # sync/… backups as restore and the journal read them (nodes/restore.py, nodes/journal.py)
+    # sync/… backups as restore and the journal read them (nodes/restore.py, nodes/restore_objects.py,
+    # nodes/journal.py)
     "m.journal_receipt_unreadable": "the journal's receipt {name} is unreadable: {error}",
     "m.journal_unreadable": "the journal's {name} is unreadable: {error}",
     "m.journal_holds_other": "the journal's {name} holds {other}",

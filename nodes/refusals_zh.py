@@ -494,7 +494,8 @@ MESSAGES: dict[str, str] = {
     "m.join_already_certified_hint": "续期：在 {code} 上运行 'fiscalsync keys new --renew'，再运行 'fiscalsync pki sign'；更换机器：先退役或吊销 {code}",
     "m.topology_file_later": "拓扑版本 {version} 已发布；文件 {file} 将在下一轮写入（此刻无法写入：{error}）",
     "m.retired_uncertified": "{code} 已撤销：该节点从未获发证书（无需吊销）；已发送拓扑版本 {version}（{count} 个变更集）",
-    # sync/… backups as restore and the journal read them (nodes/restore.py, nodes/journal.py)
+    # sync/… backups as restore and the journal read them (nodes/restore.py, nodes/restore_objects.py,
+    # nodes/journal.py)
     "m.journal_receipt_unreadable": "日志中的回执 {name} 无法读取：{error}",
     "m.journal_unreadable": "日志中的 {name} 无法读取：{error}",
     "m.journal_holds_other": "日志中的 {name} 装的是 {other}",

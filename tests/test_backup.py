@@ -31,7 +31,8 @@ from nodes.fiscal.reconcile.records import stale
 from nodes.keeper import kept
 from nodes.network import Network, sync_network
 from nodes.rejoin_request import FENCE_REQUESTS, heads
-from nodes.restore import Fetcher, object_hashes, restore
+from nodes.restore import restore
+from nodes.restore_objects import Fetcher, object_hashes
 from schema.backups import backup_catalogue, rejoin_fence, rejoin_peer
 from schema.channels import outbox, quarantine
 from schema.engine import drop_database

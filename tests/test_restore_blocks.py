@@ -18,11 +18,12 @@ import pytest
 from test_backup import CENTER, backup, books, bring_back, issue, lose, settle
 
 from nodes import Node, backups
-from nodes import restore as restoring
+from nodes import restore_objects as restoring
 from nodes.backups import last_manifest
 from nodes.exchange import Exchange
 from nodes.network import Network
-from nodes.restore import Fetcher, object_hashes, restore
+from nodes.restore import restore
+from nodes.restore_objects import Fetcher, object_hashes
 from nodes.topology import Endpoint, load_topology
 from sync.backup import envelope, keys
 from sync.backup.manifest import Part
