@@ -32,7 +32,7 @@ from schema.errors import (
     SchemaOutdated,
     SchemaTooNew,
 )
-from schema.limits import misfit
+from schema.limits import misfit, misfit_many
 from schema.migrate import check_schema, current_revision, head_revision, upgrade
 from schema.tables import (
     appropriation,
@@ -76,6 +76,7 @@ __all__ = [
     "ledger_entry",
     "metadata",
     "misfit",
+    "misfit_many",
     "node_identity",
     "open_engine",
     "outbox",

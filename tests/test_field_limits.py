@@ -11,14 +11,16 @@ import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli import cli
 from nodes import Node
 from nodes.fiscal import reports
 from nodes.network import Network, sync_network
-from schema import misfit
+from schema import misfit, misfit_many
 from schema.channels import changeset_log, outbox
-from schema.tables import code_item, ledger_entry, report
+from schema.tables import code_item, ledger_entry, report, report_line
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK
 from sync.pki import load_signer
@@ -193,3 +195,77 @@ def test_misfit_knows_no_limits_of_a_type_it_was_not_taught() -> None:
     assert misfit(odd, {"ratio": None}) is None
     with pytest.raises(TypeError, match="no limits known"):
         misfit(odd, {"ratio": 0.5})
+
+
+EDGES = [
+    *("", "revenue", "x" * 16, "x" * 17, "x" * 100, "x" * 101, "长" * 100, "长" * 101),
+    *("a\x00b", "\ud800", "5", "é"),
+    *(0, 1, -1, 2**15, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1),
+    *(2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**30),
+    *(True, False, None, 1.5),
+    *(date(2026, 1, 1), datetime(2026, 1, 1), datetime(2026, 1, 1, tzinfo=UTC)),
+]
+VALUES = st.one_of(st.sampled_from(EDGES), st.text(max_size=20), st.integers())
+TABLES = {
+    "report_line": (report_line, list(report_line.c.keys())),
+    "report": (
+        report,
+        ["node_code", "version", "negative_entries", "generated_by", "state"],
+    ),
+    "report times": (report, ["generated_at", "submitted_at"]),
+    "ledger_entry": (ledger_entry, ["entry_date", "amount_fen", "memo"]),
+}
+GOOD = {
+    "report_line": (7, "expenditure", 3, "2050201", 1, -2, 3, 4, 0),
+    "report": ("410181", 1, False, "张三", "received"),
+    "report times": (datetime(2026, 1, 1, tzinfo=UTC), None),
+    "ledger_entry": (date(2026, 1, 1), -(2**63), "备注"),
+}
+
+
+def first_misfit(table: sa.Table, columns: list[str], rows: list[tuple[Any, ...]]) -> Any:
+    """What :func:`misfit` finds first, row by row: (row index, reason), or None."""
+    for index, row in enumerate(rows):
+        problem = misfit(table, dict(zip(columns, row, strict=True)))
+        if problem is not None:
+            return index, problem
+    return None
+
+
+def varied(which: str, place: int, values: list[Any], before: int) -> list[tuple[Any, ...]]:
+    """``before`` rows that fit, then one row for each of ``values`` in column ``place``."""
+    good = GOOD[which]
+    return [good] * before + [(*good[:place], v, *good[place + 1 :]) for v in values]
+
+
+@pytest.mark.parametrize("which", sorted(TABLES))
+def test_misfit_many_finds_what_misfit_finds_at_every_edge(which: str) -> None:
+    """Each column of each table, each edge value alone in it (every other value fits),
+    after a row that fits: the batch check names the same row and reason as :func:`misfit`
+    row by row, or passes where it does."""
+    table, columns = TABLES[which]
+    for place in range(len(columns)):
+        for value in EDGES:
+            rows = varied(which, place, [value], 1)
+            assert misfit_many(table, columns, rows) == first_misfit(table, columns, rows), (
+                columns[place],
+                value,
+            )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    which=st.sampled_from(sorted(TABLES)),
+    column=st.integers(0, 8),
+    values=st.lists(VALUES, min_size=1, max_size=6),
+    before=st.integers(0, 3),
+)
+def test_misfit_many_names_the_row_and_reason_misfit_finds_first(
+    which: str, column: int, values: list[Any], before: int
+) -> None:
+    """Several values in one column, the others fitting: the same first row and reason
+    as :func:`misfit`; rows that all fit pass."""
+    table, columns = TABLES[which]
+    rows = varied(which, column % len(columns), values, before)
+    assert misfit_many(table, columns, rows) == first_misfit(table, columns, rows)
+    assert misfit_many(table, columns, [GOOD[which]] * (before + 1)) is None

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.reports.generating import line_row, store
+from nodes.fiscal.reports.generating import store
 from nodes.fiscal.reports.levels import has_children, store_region
+from nodes.fiscal.reports.line_rows import insert_lines
 from nodes.fiscal.reports.lines import ReportLine
 from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.submitting import receivers, send_region
@@ -111,7 +112,7 @@ def adopt_submitted(conn: Connection, verified: Verified, first_receiver: str) -
         # The backup's draft of this version, perhaps generated again since: what was
         # sent is what the change-set carries, line by line.
         conn.execute(report_line.delete().where(report_line.c.report_id == row.id))
-        conn.execute(report_line.insert(), [line_row(int(row.id), x) for x in lines])
+        insert_lines(conn, report_line, int(row.id), lines)
         conn.execute(report.update().where(key).values(**header, **sent))
     elif verified.header.recipient == first_receiver:  # the other copy came back first
         conn.execute(report.update().where(key).values(**sent))

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from nodes.fiscal import appropriations
 from nodes.fiscal.budget import own_budget
 from nodes.fiscal.reports.consolidation import view
+from nodes.fiscal.reports.line_rows import insert_lines
 from nodes.fiscal.reports.lines import (
     LEAF_DIGITS,
     ReportLine,
@@ -129,26 +130,8 @@ def store(conn: Connection, header: dict[str, Any], lines: Iterable[ReportLine])
     """Insert a report and its lines; return the report's id."""
     key = conn.execute(report.insert().values(**header)).inserted_primary_key
     assert key is not None
-    _insert_lines(conn, int(key[0]), lines)
+    insert_lines(conn, report_line, int(key[0]), lines)
     return int(key[0])
-
-
-def line_row(report_id: int, line: ReportLine) -> dict[str, Any]:
-    return {
-        "report_id": report_id,
-        "section": line.section,
-        "level": line.level,
-        "code": line.code,
-        "budget_fen": line.budget_fen,
-        "period_fen": line.period_fen,
-        "ytd_fen": line.ytd_fen,
-        "month_fen": line.month_fen,
-        "last_year_fen": line.last_year_fen,
-    }
-
-
-def _insert_lines(conn: Connection, report_id: int, lines: Iterable[ReportLine]) -> None:
-    conn.execute(report_line.insert(), [line_row(report_id, x) for x in lines])
 
 
 def fitting(table: sa.Table, where: Where, row: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +185,7 @@ def generate_in(
     if latest is not None and latest.state == "draft":
         conn.execute(report_line.delete().where(report_line.c.report_id == latest.id))
         conn.execute(report.update().where(report.c.id == latest.id).values(**values))
-        _insert_lines(conn, latest.id, lines)
+        insert_lines(conn, report_line, latest.id, lines)
         return int(latest.id)
     return store(
         conn,

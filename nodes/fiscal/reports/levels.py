@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes.fiscal.reports.line_rows import insert_lines
 from nodes.fiscal.reports.lines import (
     LEAF,
     ReportLine,
@@ -121,23 +122,7 @@ def store_region(
     """Insert a 全辖 report and its lines; return its id."""
     key = conn.execute(region_report.insert().values(**header)).inserted_primary_key
     assert key is not None
-    conn.execute(
-        region_report_line.insert(),
-        [
-            {
-                "report_id": int(key[0]),
-                "section": x.section,
-                "level": x.level,
-                "code": x.code,
-                "budget_fen": x.budget_fen,
-                "period_fen": x.period_fen,
-                "ytd_fen": x.ytd_fen,
-                "month_fen": x.month_fen,
-                "last_year_fen": x.last_year_fen,
-            }
-            for x in lines
-        ],
-    )
+    insert_lines(conn, region_report_line, int(key[0]), lines)
     return int(key[0])
 
 

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.reports.generating import Where, fitting, line_row, placed, store
+from nodes.fiscal.reports.generating import Where, fitting, placed, store
 from nodes.fiscal.reports.levels import has_children, store_region
+from nodes.fiscal.reports.line_rows import LINE_COLUMNS, line_values
 from nodes.fiscal.reports.lines import ReportLine, check_lines
 from nodes.fiscal.reports.periods import Period
 from nodes.labels import named, said
 from nodes.topology import Topology
+from schema.limits import misfit_many
 from schema.tables import region_report, report, report_line
 from schema.types import parse_utc
 from sync.changeset import Verified
@@ -177,8 +179,10 @@ def apply_received(
     if len(lines) != count:
         raise InputError(said("rep_line_count", count=count, carried=len(lines)))
     check_lines(lines, negative_entries=negative, kind=period.kind)
-    for line in lines:
-        fitting(report_line, line.describe, line_row(0, line))
+    misfit = misfit_many(report_line, LINE_COLUMNS, [line_values(line) for line in lines])
+    if misfit is not None:
+        index, problem = misfit
+        raise InputError(said("row_misfit", where=lines[index].describe(), problem=problem))
     scope = head.get("scope", "own")
     if scope == "all":
         _keep_region(conn, verified, topology, head, period, lines, taken_at)
