@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from itertools import chain, islice, repeat
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Table
+from sqlalchemy import Boolean, DateTime, Integer, String, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["insert_rows"]
+__all__ = ["insert_rows", "update_rows"]
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 _NULL = "\\N"
@@ -59,6 +59,61 @@ def insert_rows(
         ) from exc
     finally:
         cursor.close()
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    values: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Set the ``values`` columns of the rows of ``table`` whose ``keys`` columns are the
+    first of each of ``rows`` (tuples: the keys, then the values), within the caller's
+    transaction; a key no row has changes nothing. Columns of text and integers only.
+
+    Each row is changed where it stands (never deleted and inserted again), so that a
+    transaction of PostgreSQL waiting to lock it reads it as changed, not as gone. On
+    SQLite one ``executemany``; on PostgreSQL one ``UPDATE … FROM unnest(…)`` for each
+    :data:`_UPDATE_ROWS` rows, the rows sent as arrays.
+    """
+    if not rows:
+        return
+    for name in (*keys, *values):
+        kind = table.c[name].type
+        if not isinstance(getattr(kind, "impl_instance", kind), String | Integer):
+            raise TypeError(f"update_rows: column {name} of {table.name} is not text or integer")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    driver_error = conn.dialect.loaded_dbapi.Error
+    names = [*keys, *values]
+    try:
+        if conn.dialect.name == "sqlite":
+            settings = ", ".join(f'"{v}" = ?' for v in values)
+            match = " AND ".join(f'"{k}" = ?' for k in keys)
+            cursor.executemany(
+                f'UPDATE "{table.name}" SET {settings} WHERE {match}',
+                ((*row[len(keys) :], *row[: len(keys)]) for row in rows),
+            )
+            return
+        arrays = ", ".join(f"%s::{table.c[n].type.compile(dialect=conn.dialect)}[]" for n in names)
+        settings = ", ".join(f'"{v}" = u."{v}"' for v in values)
+        match = " AND ".join(f'"{table.name}"."{k}" = u."{k}"' for k in keys)
+        statement = (
+            f'UPDATE "{table.name}" SET {settings} '
+            f"FROM unnest({arrays}) AS u({_names(names)}) WHERE {match}"
+        )
+        for start in range(0, len(rows), _UPDATE_ROWS):
+            cursor.execute(
+                statement, [list(c) for c in zip(*rows[start : start + _UPDATE_ROWS], strict=True)]
+            )
+    except driver_error as exc:  # as SQLAlchemy would raise it
+        raise DBAPIError.instance(f"bulk update of {table.name}", None, exc, driver_error) from exc
+    finally:
+        cursor.close()
+
+
+_UPDATE_ROWS = 10_000
+"""Rows of :func:`update_rows` sent in one statement on PostgreSQL."""
 
 
 def _sqlite(

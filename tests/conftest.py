@@ -133,6 +133,18 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def migrated_engine(db_url: str) -> Iterator[sa.Engine]:
+    """An engine on a fresh database of the current backend, its schema at head."""
+    from schema.engine import open_engine
+    from schema.migrate import upgrade
+
+    engine = open_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def db_url_template(backend: str, request: pytest.FixtureRequest) -> str | None:
     """A per-node database URL template for the backend (None: SQLite in each home)."""
     if backend == "sqlite":

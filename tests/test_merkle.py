@@ -12,21 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schema.digests import digest_bucket
-from schema.engine import open_engine, reading
-from schema.migrate import upgrade
+from schema.engine import reading
 from sync import merkle
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    engine = open_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-def buckets(engine: sa.Engine, scope: str) -> set[tuple[object, ...]]:
-    with reading(engine) as conn:
+def buckets(migrated_engine: sa.Engine, scope: str) -> set[tuple[object, ...]]:
+    with reading(migrated_engine) as conn:
         rows = conn.execute(sa.select(digest_bucket).where(digest_bucket.c.scope == scope))
         return {tuple(r[1:]) for r in rows}
 
@@ -49,13 +40,13 @@ def changed(scope: str, held: dict[str, int], batch: list[tuple[str, int]]) -> m
 
 
 def applied(
-    engine: sa.Engine, scope: str, batches: list[list[tuple[str, int]]]
+    migrated_engine: sa.Engine, scope: str, batches: list[list[tuple[str, int]]]
 ) -> Iterator[dict[str, int]]:
     """Each batch applied in a transaction of its own; after each, the records held."""
     held: dict[str, int] = {}
     for batch in batches:
         changes = changed(scope, held, batch)
-        with engine.begin() as conn:
+        with migrated_engine.begin() as conn:
             merkle.apply(conn, changes)
         yield held
 
@@ -69,18 +60,18 @@ STEPS = st.lists(st.tuples(KEYS, st.integers(0, 3)), min_size=1, max_size=30)
 )
 @given(batches=st.lists(STEPS, min_size=1, max_size=6))
 def test_digests_kept_as_records_change_equal_a_recomputation(
-    engine: sa.Engine, batches: list[list[tuple[str, int]]]
+    migrated_engine: sa.Engine, batches: list[list[tuple[str, int]]]
 ) -> None:
     """Random records added, changed and removed in several transactions: the buckets
     always equal those rebuilt from scratch from the records that remain."""
     scope = f"t:{uuid.uuid4().hex}"
-    for held in applied(engine, scope, batches):
-        kept = buckets(engine, scope)
-        with engine.begin() as conn:
+    for held in applied(migrated_engine, scope, batches):
+        kept = buckets(migrated_engine, scope)
+        with migrated_engine.begin() as conn:
             merkle.rebuild(conn, scope + ":fresh", held.items())
-        fresh = {(lvl, b, d, n) for lvl, b, d, n in buckets(engine, scope + ":fresh")}
+        fresh = {(lvl, b, d, n) for lvl, b, d, n in buckets(migrated_engine, scope + ":fresh")}
         assert kept == fresh
-        with engine.begin() as conn:
+        with migrated_engine.begin() as conn:
             conn.execute(digest_bucket.delete().where(digest_bucket.c.scope == scope + ":fresh"))
 
 
@@ -126,7 +117,7 @@ def expected_buckets(scope_records: dict[str, int]) -> set[tuple[object, ...]]:
     block=st.sampled_from([3, 7, 5_000]),
 )
 def test_buckets_read_by_range_keep_the_untouched_ones_between(
-    engine: sa.Engine,
+    migrated_engine: sa.Engine,
     monkeypatch: pytest.MonkeyPatch,
     batches: list[list[tuple[str, int]]],
     block: int,
@@ -136,11 +127,11 @@ def test_buckets_read_by_range_keep_the_untouched_ones_between(
     change does not touch stay as they were; every bucket equals its sum, computed here."""
     monkeypatch.setattr(merkle, "BLOCK", block)
     scope = f"t:{uuid.uuid4().hex}"
-    for held in applied(engine, scope, batches):
-        assert buckets(engine, scope) == expected_buckets(held)
+    for held in applied(migrated_engine, scope, batches):
+        assert buckets(migrated_engine, scope) == expected_buckets(held)
 
 
-def test_a_dense_range_puts_back_the_buckets_it_does_not_change(engine: sa.Engine) -> None:
+def test_a_dense_range_puts_back_the_buckets_it_does_not_change(migrated_engine: sa.Engine) -> None:
     """Even leaves hold records; then the odd leaves between them get theirs, and one
     even leaf is emptied: one range covers them all, and each even leaf's row is as
     before (or gone, the emptied one)."""
@@ -148,37 +139,37 @@ def test_a_dense_range_puts_back_the_buckets_it_does_not_change(engine: sa.Engin
     first = merkle.Changes(scope)
     for leaf in range(0, 100, 2):
         first.add(f"even-{leaf}", leaf + 1, leaf)
-    with engine.begin() as conn:
+    with migrated_engine.begin() as conn:
         merkle.apply(conn, first)
-    before = {r for r in buckets(engine, scope) if r[0] == 2}
+    before = {r for r in buckets(migrated_engine, scope) if r[0] == 2}
     second = merkle.Changes(scope)
     for leaf in range(1, 100, 2):
         second.add(f"odd-{leaf}", 1000 + leaf, leaf)
     second.delta[50] -= 51  # the record of leaf 50 goes
     second.count[50] -= 1
-    with engine.begin() as conn:
+    with migrated_engine.begin() as conn:
         merkle.apply(conn, second)
-    leaves = {r[1]: r for r in buckets(engine, scope) if r[0] == 2}
+    leaves = {r[1]: r for r in buckets(migrated_engine, scope) if r[0] == 2}
     assert merkle._dense(sorted(second.delta))
     assert set(leaves) == set(range(100)) - {50}
     assert {r for r in before if r[1] != 50} <= set(leaves.values())
     assert leaves[51] == (2, 51, f"{1051:064x}", 1)
-    root = next(r for r in buckets(engine, scope) if r[0] == 0)
+    root = next(r for r in buckets(migrated_engine, scope) if r[0] == 0)
     total = sum(leaf + 1 for leaf in range(0, 100, 2) if leaf != 50)
     assert root == (0, 0, f"{total + sum(1000 + leaf for leaf in range(1, 100, 2)):064x}", 99)
 
 
-def test_the_differences_are_found_level_by_level(engine: sa.Engine) -> None:
+def test_the_differences_are_found_level_by_level(migrated_engine: sa.Engine) -> None:
     records = {f"410000-2026-{n:06d}": merkle.record_digest([n]) for n in range(5_000)}
     changed = dict(records)
     altered = ["410000-2026-000007", "410000-2026-004321"]
     for key in altered:
         changed[key] = merkle.record_digest(["other"])
     del changed["410000-2026-000100"]
-    with engine.begin() as conn:
+    with migrated_engine.begin() as conn:
         merkle.rebuild(conn, "a", records.items())
         merkle.rebuild(conn, "b", changed.items())
-    with reading(engine) as conn:
+    with reading(migrated_engine) as conn:
         roots = [merkle.read_level(conn, s, 0) for s in ("a", "b")]
         assert merkle.differing(*roots) == [0]
         top = merkle.differing(merkle.read_level(conn, "a", 1), merkle.read_level(conn, "b", 1))
