@@ -173,7 +173,7 @@ appropriation = Table(
         "budget_level IN ('central', 'province', 'city', 'county')", name="budget_level"
     ),
     Index(None, "recipient", "year"),
-    Index(None, "issuer", "year"),
+    Index(None, "issuer", "year", "doc_no"),
     Index(None, "parent_id"),
     Index(None, "issuer", "recipient", "leaf"),
 )

@@ -337,28 +337,34 @@ def _earlier(conn: Connection, me: str, lines: list[Allocation]) -> dict[tuple[A
     years = sorted({line.year for line in lines})
     earlier: dict[tuple[Any, ...], str] = {}
     for start in range(0, len(docs), BATCH):
-        query = (
-            sa.select(
-                appropriation.c.id,
-                appropriation.c.year,
-                appropriation.c.doc_no,
-                appropriation.c.recipient,
-                appropriation.c.func_code,
-                appropriation_event.c.amount_fen,
-            )
-            .select_from(issued_events())
-            .where(
-                appropriation.c.issuer == me,
-                appropriation.c.year.in_(years),
-                appropriation.c.doc_no.in_(docs[start : start + BATCH]),
-                appropriation_event.c.kind == "issue",
-                sa.or_(outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"),
-            )
-        )
-        for row in conn.execute(query):
+        for row in conn.execute(issued_with(me, years, docs[start : start + BATCH])):
             k = (row.year, row.doc_no, row.recipient, row.func_code, row.amount_fen)
             earlier.setdefault(k, row.id)
     return earlier
+
+
+def issued_with(me: str, years: list[int], docs: list[str]) -> sa.Select[Any]:
+    """The issue events of the appropriations ``me`` issued in ``years`` under the 文号
+    ``docs`` (not refused by their recipient): looked up by the index on (issuer, year,
+    文号), so the cost goes with the lines found, not with all that ``me`` issued."""
+    return (
+        sa.select(
+            appropriation.c.id,
+            appropriation.c.year,
+            appropriation.c.doc_no,
+            appropriation.c.recipient,
+            appropriation.c.func_code,
+            appropriation_event.c.amount_fen,
+        )
+        .select_from(issued_events())
+        .where(
+            appropriation.c.issuer == me,
+            appropriation.c.year.in_(years),
+            appropriation.c.doc_no.in_(docs),
+            appropriation_event.c.kind == "issue",
+            sa.or_(outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"),
+        )
+    )
 
 
 class _Found(Problems):
@@ -486,8 +492,12 @@ def allocate(
     lines as written are checked in a first pass, before the write transaction begins (no
     lock is held while a large file is read); the balances, the ids, the duplicates of
     earlier batches and the codes again (one gone since the first pass refuses its line)
-    in a second one, in the transaction, which writes the rows a few thousand at a time;
-    the change-sets and the events are written from the scratch files last.
+    in a second one, in the transaction, before anything is written: an earlier batch's
+    lines are looked up by their 文号 among what was there before this one, never among
+    this batch's own rows, so each few thousand lines cost the same however many came
+    before them (a refused batch writes nothing). A third pass writes the rows a few
+    thousand at a time; the change-sets and the events are written from the scratch files
+    last.
 
     What the checks reason about is locked first, in the product's lock order: the
     year-end close of each year here (refused when one is closed), the parents' rows, then this issuer's counter of each year (ids are taken from it), then
@@ -539,7 +549,7 @@ def allocate(
                     found.add("repeat", _repeats(spill, again))
                 taken: dict[str, int] = {}
                 done = 0
-                for chunk in chunks(spill.lines(), BATCH):
+                for chunk in chunks(spill.lines(), BATCH):  # every check before any write
                     for number, line in enumerate(chunk, done + 1):
                         if vanished:
                             found.add("codes", _vanished(line, number, vanished))
@@ -562,15 +572,15 @@ def allocate(
                                 if _key(line) in earlier
                             ),
                         )
-                    if not found.count:
-                        _write_chunk(
-                            conn, node, chunk, parents, numbers, issued, spill, now, at, actor
-                        )
+                    done += len(chunk)
+                if found.count:
+                    found.refuse_batch()
+                done = 0
+                for chunk in chunks(spill.lines(), BATCH):
+                    _write_chunk(conn, node, chunk, parents, numbers, issued, spill, now, at, actor)
                     done += len(chunk)
                     if progress is not None:
                         progress(done, count)
-                if found.count:
-                    found.refuse_batch()
                 # 3. the change-sets, then the events that name them and the edges' digests
                 seq_of: dict[str, int] = {}
                 id_of: dict[str, str] = {}
