@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nodes import Node
+from nodes.fiscal.appropriations import operations
 from nodes.fiscal.appropriations.operations import Issues, check_operation
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import Documents
@@ -119,3 +120,22 @@ def test_the_quick_test_passes_only_what_the_full_checks_pass(
         assert full == quick, f"the quick test passed what the full checks refuse: {op}"
     if not changes:
         assert quick is not None
+
+
+def test_what_the_quick_test_remembers_stays_bounded_and_still_checks(
+    known: Known, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change-set under many 文号 (each line its own): the 文号 and fields found good are
+    remembered up to a bound (then forgotten, and checked again), so a million lines do
+    not keep them all; a 文号 not of the enforced form is still refused."""
+    monkeypatch.setattr(operations, "FIELDS_SEEN", 5)
+    issues = Issues("410000", "410181", "c" * 64, known, DOCUMENTS)
+    times: dict[str, datetime] = {}
+    check_operation(dict(GOOD), 1, times, "410000", known, DOCUMENTS)  # its time seen
+    sizes = []
+    for number in range(1, 40):
+        op = {**GOOD, "doc": f"豫财教〔2026〕{number}号"}
+        assert issues.quick(op, times) is not None
+        sizes.append(len(issues.fields_seen))
+    assert max(sizes) == 5 and sizes[-1] <= 5
+    assert issues.quick({**GOOD, "doc": "豫财[2026]1号"}, times) is None

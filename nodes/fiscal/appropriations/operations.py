@@ -279,6 +279,12 @@ def _fields_problem(op: dict[str, Any], issuer: str, documents: Documents | None
     return None
 
 
+FIELDS_SEEN = 4_096
+"""文号-and-fields combinations an :class:`Issues` remembers as checked: a change-set of a
+million lines under 140,000 文号 kept them all (230 MB), where a batch's lines under one
+文号 mostly follow each other; past this many, they are forgotten and checked again."""
+
+
 class Issues:
     """Turns the ``issue`` operations of one change-set into rows, each checked exactly as
     :func:`check_operation` checks it.
@@ -304,7 +310,8 @@ class Issues:
         self.known = known
         self.documents = documents
         self.by_year: dict[Any, tuple[Any, ...]] = {}  # codes of each year seen, id prefix
-        self.fields_seen: set[tuple[Any, ...]] = set()  # 文号 and fields found good
+        self.fields_seen: set[tuple[Any, ...]] = set()  # 文号 and fields found good, the
+        # last :data:`FIELDS_SEEN` sets at most (each holds strings of its operation)
 
     def valid(self, year: Any) -> tuple[Any, ...] | None:
         """The func, econ and fund codes of ``year`` and this issuer's id prefix for it."""
@@ -375,6 +382,8 @@ class Issues:
         if fields not in self.fields_seen:
             if _fields_problem(op, self.issuer, self.documents) is not None:
                 return None
+            if len(self.fields_seen) >= FIELDS_SEEN:
+                self.fields_seen.clear()
             self.fields_seen.add(fields)
         return at
 
