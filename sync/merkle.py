@@ -55,6 +55,7 @@ __all__ = [
     "read_level",
     "record_digest",
     "record_digester",
+    "lock",
     "rebuild",
     "scopes",
     "short",
@@ -308,13 +309,63 @@ def scopes(conn: Connection, prefix: str = "") -> list[str]:
     return list(conn.execute(query).scalars())
 
 
+def lock(conn: Connection, scope: str) -> None:
+    """Lock the root of ``scope`` (when it has one) for the caller's transaction.
+
+    Every change of a scope's buckets takes its root first and keeps it until its
+    transaction ends (:func:`apply` reads level 0 first, :func:`rebuild` calls this), so
+    no two transactions change a scope at once: a caller about to read the records it
+    will digest locks the scope first, so that none is committed between its reading and
+    its writing. A scope with no root yet locks nothing; two first writers of one then
+    meet on its key (one fails, to be tried again), never silently."""
+    conn.execute(
+        sa.select(digest_bucket.c.bucket)
+        .where(
+            digest_bucket.c.scope == scope,
+            digest_bucket.c.level == 0,
+            digest_bucket.c.bucket == _ROOT,
+        )
+        .with_for_update()
+    ).all()
+
+
 def rebuild(conn: Connection, scope: str, records: Iterable[tuple[str, int]]) -> None:
-    """Recompute the scope's buckets from scratch from every (key, digest) it holds."""
-    conn.execute(digest_bucket.delete().where(digest_bucket.c.scope == scope))
-    changes = Changes(scope)
-    for key, digest in records:
-        changes.add(key, digest)
-    apply(conn, changes)
+    """Recompute the scope's buckets from every (key, digest) it holds, and write where
+    they differ from what is kept: changed where they stand, inserted, or deleted (never
+    the whole scope deleted and written again: a transaction waiting on its root would
+    find it gone). The scope is locked first (:func:`lock`); a caller that reads the
+    records from the database locks it before reading them."""
+    lock(conn, scope)
+    fresh = tree(records)
+    query = (
+        sa.select(
+            digest_bucket.c.level,
+            digest_bucket.c.bucket,
+            digest_bucket.c.digest,
+            digest_bucket.c.records,
+        )
+        .where(digest_bucket.c.scope == scope)
+        .order_by(digest_bucket.c.level, digest_bucket.c.bucket)
+        .with_for_update()
+    )
+    kept = {(lvl, b): (int(d, 16), n) for lvl, b, d, n in conn.execute(query)}
+    columns = ("scope", "level", "bucket", "digest", "records")
+    changed = [
+        (scope, *place, f"{digest:064x}", count)
+        for place, (digest, count) in sorted(fresh.items())
+        if place in kept and kept[place] != (digest, count)
+    ]
+    new = [
+        (scope, *place, f"{digest:064x}", count)
+        for place, (digest, count) in sorted(fresh.items())
+        if place not in kept
+    ]
+    for level in (0, 1, 2):
+        gone = sorted(b for lvl, b in kept if lvl == level and (lvl, b) not in fresh)
+        where = (digest_bucket.c.scope == scope) & (digest_bucket.c.level == level)
+        _delete(conn, where, gone)
+    update_rows(conn, digest_bucket, columns[:3], columns[3:], changed)
+    insert_rows(conn, digest_bucket, columns, new)
 
 
 def short(digest: int) -> int:

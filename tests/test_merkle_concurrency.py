@@ -46,6 +46,7 @@ class Waiter:
         self.applied, self.go, self.read_level1 = (threading.Event() for _ in range(3))
         self.before_level1: threading.Event | None = None
         self.error: BaseException | None = None
+        self.work = lambda conn: merkle.apply(conn, changes(self.deltas))
         self.thread = threading.Thread(target=self._run)
 
     def _run(self) -> None:
@@ -67,7 +68,7 @@ class Waiter:
                     self.read_level1.set()
 
             try:
-                merkle.apply(conn, changes(self.deltas))
+                self.work(conn)
                 self.applied.set()
                 self.go.wait(30)
                 transaction.commit()
@@ -144,3 +145,32 @@ def test_a_range_read_loses_nothing_of_a_change_waiting_between(
     """B reads level-1 buckets 0 to 2 as a range (it changes 0 and 2) and locks 1 too;
     C waits to change 1 (and 3: its range 1 to 3 overlaps B's): both keep all they add."""
     assert run(engine, {"A": {0: 11}, "B": {0: 22, 128: 33}, "C": third}) == {}
+
+
+def test_a_rebuild_waiting_on_a_change_writes_the_scope_as_its_records_make_it(
+    engine: sa.Engine,
+) -> None:
+    """A full reconciliation recomputes a scope from its records while a change of that
+    scope (one record more) is open: the rebuild waits for it and the digests are those
+    of every record, counted once, at every level."""
+    first = {f"410000-2026-{n:06d}": 1000 + n for n in range(50)}
+    with engine.begin() as conn:
+        merkle.rebuild(conn, SCOPE, first.items())
+    everything = {**first, "410000-2026-999999": 777}
+    holder = engine.connect()
+    transaction = holder.begin()
+    one_more = merkle.Changes(SCOPE)
+    one_more.add("410000-2026-999999", 777)
+    merkle.apply(holder, one_more)
+    rebuilder = Waiter(engine, "rebuild", {})
+    rebuilder.work = lambda conn: merkle.rebuild(conn, SCOPE, everything.items())
+    rebuilder.thread.start()
+    rebuilder.waiting_on_a_lock()
+    transaction.commit()
+    holder.close()
+    assert rebuilder.applied.wait(20)
+    rebuilder.go.set()
+    rebuilder.thread.join()
+    assert rebuilder.error is None, rebuilder.error
+    with engine.connect() as conn:
+        assert merkle.stored(conn, SCOPE) == merkle.tree(everything.items())

@@ -294,6 +294,10 @@ def rebuild(conn: Connection, me: str) -> None:
 
 
 def rebuild_edge(conn: Connection, side: str, issuer: str, recipient: str) -> None:
-    """Recompute the digests of one edge from its records (every one of them is read)."""
+    """Recompute the digests of one edge from its records (every one of them is read,
+    once the edge's digests are locked: none is committed between the reading and the
+    writing)."""
+    edge = scope(issuer, recipient)
+    merkle.lock(conn, edge)
     held = view(conn, side, list(edge_ids(conn, issuer, recipient)))
-    merkle.rebuild(conn, scope(issuer, recipient), ((i, r.digest) for i, r in held.items()))
+    merkle.rebuild(conn, edge, ((i, r.digest) for i, r in held.items()))
