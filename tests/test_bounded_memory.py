@@ -592,3 +592,45 @@ def test_the_memory_of_a_batch_of_distinct_refused_recipients_or_documents_is_bo
         assert large - small < 4_000_000, (small, large)
     else:  # less than one overlong 文号 (2 KB) a line, where keeping them took 5 KB a line
         assert large - small < 2_000 * (15_000 - 1_000), (small, large)
+
+
+def test_a_line_read_back_from_the_spill_is_the_line_spilled(tmp_path: Path) -> None:
+    """Every field of a line comes back as written (its label as spilled), and the line
+    read back compares and hashes as one made by its constructor."""
+    import dataclasses
+
+    from nodes.fiscal.appropriations.issuing import _LINES, _fields, _Spill, spilled
+
+    made = [
+        appropriations.Allocation(
+            "410181",
+            5,
+            "2050201",
+            "50201",
+            "111",
+            "豫财教〔2026〕1号",
+            2026,
+            "题",
+            "special",
+            "P1",
+            "410000-2026-000001",
+            "row 7",
+            True,
+            "advance",
+            "city",
+            "财预〔2026〕3号",
+        ),  # fmt: skip
+        appropriations.Allocation(
+            "410102", 7, "2050202", "50299", "111", "豫财教〔2026〕2号", 2027
+        ),
+    ]
+    spill = _Spill(tmp_path)
+    try:
+        for line in made:
+            spill.write(_LINES, _fields(line))
+        back = list(spill.lines())
+    finally:
+        spill.close()
+    expected = [dataclasses.replace(line, label=spilled(line.label)) for line in made]
+    assert back == expected
+    assert [hash(line) for line in back] == [hash(line) for line in expected]
