@@ -11,6 +11,7 @@ records). The restore time is the number an auditor asks for.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 import uuid
@@ -59,8 +60,9 @@ def drill(
 ) -> Drill:
     """Back up, restore into scratch, compare; see the module."""
     taken = backups.take_backup(node, digests=True, clock=clock, progress=progress)
-    exchange = Exchange(node, clock)
-    try:
+    with contextlib.ExitStack() as stack:  # undone in reverse, whatever happens
+        exchange = Exchange(node, clock)
+        stack.callback(exchange.close)
         left, why = backups.upload(node, exchange.backup_way())
         if left:
             raise TransportError(said("drill_not_shipped", why=why))
@@ -79,56 +81,35 @@ def drill(
         }
         index = read.index(data_keys)
         # Closed whatever happens: a fetch still under way when the drill fails is cut off.
-        with open_transport(keeper.endpoint, node.home.keys, node.spec.code) as transport:
-            pickup = (exchange.local, f"{keeper.code}/{backups.PICKUP}") if exchange.local else None
-            started = time.perf_counter()
-            with tempfile.TemporaryDirectory(prefix="fiscalsync-drill-") as scratch:
-                work = Path(scratch)
-                fetcher = Fetcher(
-                    transport,
-                    node.spec.code,
-                    data_keys,
-                    work,
-                    progress=None,
-                    also=pickup,
-                    hashes=object_hashes(read),
-                )
-                if node.engine.dialect.name == "postgresql":
-                    url = node.engine.url.set(
-                        database=f"{node.engine.url.database}_drill_{uuid.uuid4().hex[:8]}"
-                    )
-                    target = url.render_as_string(hide_password=False)
-                    ensure_database(target)
-                else:
-                    target = sqlite_url(work / "drill.db")
-                try:
-                    with fetcher:
-                        load_database(
-                            read.manifest.backend, read.manifest.schema, index, fetcher, target
-                        )
-                        fetcher.finish()
-                    seconds = time.perf_counter() - started
-                    engine = open_engine(target)
-                    try:
-                        if engine.dialect.name == "postgresql":
-                            _snap, restored = snapshot.export_postgresql(
-                                engine, node.spec.code, lambda _t: _Null(), digests=True
-                            )
-                        else:
-                            with engine.connect() as conn:
-                                restored = snapshot.table_digests(conn)
-                        with engine.connect() as conn:
-                            findings = [
-                                p for check in DRILL_CHECKS for p in check(conn, node.spec.code)
-                            ]
-                            conn.execute(sa.text("SELECT 1"))
-                    finally:
-                        engine.dispose()
-                finally:
-                    if node.engine.dialect.name == "postgresql":
-                        drop_database(target)
-    finally:
-        exchange.close()
+        transport = stack.enter_context(
+            open_transport(keeper.endpoint, node.home.keys, node.spec.code)
+        )
+        pickup = (exchange.local, f"{keeper.code}/{backups.PICKUP}") if exchange.local else None
+        started = time.perf_counter()
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fiscalsync-drill-")))
+        fetcher = Fetcher(
+            transport,
+            node.spec.code,
+            data_keys,
+            work,
+            progress=None,
+            also=pickup,
+            hashes=object_hashes(read),
+        )
+        if node.engine.dialect.name == "postgresql":
+            url = node.engine.url.set(
+                database=f"{node.engine.url.database}_drill_{uuid.uuid4().hex[:8]}"
+            )
+            target = url.render_as_string(hide_password=False)
+            ensure_database(target)
+            stack.callback(drop_database, target)
+        else:
+            target = sqlite_url(work / "drill.db")
+        with fetcher:
+            load_database(read.manifest.backend, read.manifest.schema, index, fetcher, target)
+            fetcher.finish()
+        seconds = time.perf_counter() - started
+        restored, findings = _read_back(target, node.spec.code)
     differences = [
         f"table {name}: the restored rows differ from the live ones at the snapshot"
         for name, digest in taken.digests.items()
@@ -142,6 +123,26 @@ def drill(
         tables=len(taken.digests),
         differences=differences + findings,
     )
+
+
+def _read_back(target: str, code: str) -> tuple[dict[str, str], list[str]]:
+    """The table digests of the restored database at ``target``, and what the drill's
+    checks find in it."""
+    engine = open_engine(target)
+    try:
+        if engine.dialect.name == "postgresql":
+            _snap, restored = snapshot.export_postgresql(
+                engine, code, lambda _t: _Null(), digests=True
+            )
+        else:
+            with engine.connect() as conn:
+                restored = snapshot.table_digests(conn)
+        with engine.connect() as conn:
+            findings = [p for check in DRILL_CHECKS for p in check(conn, code)]
+            conn.execute(sa.text("SELECT 1"))
+        return restored, findings
+    finally:
+        engine.dispose()
 
 
 class _Null:

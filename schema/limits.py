@@ -59,9 +59,8 @@ def misfit_many(
     the reason named are the ones :func:`misfit` names.
     """
     checks = _checks(table)
-    for place, name in enumerate(columns):
-        values = [row[place] for row in rows]
-        if not _all_fit(table.c[name], checks[name][0], values):
+    for name, values in zip(columns, zip(*rows, strict=True), strict=False):
+        if not _all_fit(table.c[name], checks[name][0], list(values)):
             return _first_misfit(table, columns, rows)
     return None
 
@@ -77,9 +76,7 @@ def _all_fit(column: sa.Column[Any], nullable: bool, values: list[Any]) -> bool:
         values = [v for v in values if v is not None]
     if not values:
         return True
-    kind = column.type
-    if isinstance(kind, sa.types.TypeDecorator):
-        kind = kind.impl_instance
+    kind = _declared(column)
     if isinstance(kind, sa.String):
         if kinds != {str}:
             return False
@@ -94,7 +91,7 @@ def _all_fit(column: sa.Column[Any], nullable: bool, values: list[Any]) -> bool:
     if isinstance(kind, sa.Boolean):
         return kinds == {bool}
     if isinstance(kind, sa.Integer):
-        bits = next(b for t, b in _INTEGER_BITS if isinstance(kind, t))
+        bits = _bits(kind)
         return (
             kinds == {int} and -(2 ** (bits - 1)) <= min(values) and max(values) < 2 ** (bits - 1)
         )
@@ -122,18 +119,26 @@ def _checks(table: sa.Table) -> dict[str, tuple[bool, _Check]]:
     return {key: (bool(column.nullable), _check(column)) for key, column in table.c.items()}
 
 
-def _check(column: sa.Column[Any]) -> _Check:
+def _declared(column: sa.Column[Any]) -> Any:
+    """The type ``column`` is stored as (a decorated type's underlying one)."""
     kind = column.type
-    if isinstance(kind, sa.types.TypeDecorator):
-        kind = kind.impl_instance
+    return kind.impl_instance if isinstance(kind, sa.types.TypeDecorator) else kind
+
+
+def _bits(kind: sa.Integer) -> int:
+    """How many bits an integer column of type ``kind`` holds."""
+    return next(b for t, b in _INTEGER_BITS if isinstance(kind, t))
+
+
+def _check(column: sa.Column[Any]) -> _Check:
+    kind = _declared(column)
     if isinstance(kind, sa.String):
         length = kind.length
         return lambda value: _text_misfit(value, length)
     if isinstance(kind, sa.Boolean):
         return lambda value: None if type(value) is bool else ("fit_not_bool", {"value": value})
     if isinstance(kind, sa.Integer):
-        bits = next(b for t, b in _INTEGER_BITS if isinstance(kind, t))
-        return functools.partial(_integer_misfit, bits=bits)
+        return functools.partial(_integer_misfit, bits=_bits(kind))
     if isinstance(kind, sa.DateTime):
         return _time_misfit
     if isinstance(kind, sa.Date):

@@ -147,15 +147,10 @@ def apply(conn: Connection, changes: Changes) -> None:
         return
     counts = changes.count
     leaves = {leaf: (delta, counts.get(leaf, 0)) for leaf, delta in changes.delta.items()}
-    sums: dict[int, list[int]] = {}
+    level1: dict[int, tuple[int, int]] = {}
     for leaf, (delta, count) in leaves.items():
-        found = sums.get(leaf // LEAVES_PER_BUCKET)
-        if found is None:
-            sums[leaf // LEAVES_PER_BUCKET] = [delta, count]
-        else:
-            found[0] += delta
-            found[1] += count
-    level1 = {bucket: (delta, count) for bucket, (delta, count) in sums.items()}
+        digest, records = level1.get(leaf // LEAVES_PER_BUCKET, (0, 0))
+        level1[leaf // LEAVES_PER_BUCKET] = (digest + delta, records + count)
     root = (sum(d for d, _ in level1.values()), sum(c for _, c in level1.values()))
     for level, deltas in enumerate(({_ROOT: root}, level1, leaves)):
         _apply_level(conn, changes.scope, level, deltas)
@@ -288,14 +283,19 @@ def tree(records: Iterable[tuple[str, int]]) -> dict[tuple[int, int], tuple[int,
     return found
 
 
-def stored(conn: Connection, scope: str) -> dict[tuple[int, int], tuple[int, int]]:
-    """The buckets of ``scope`` as kept in the database, in the shape of :func:`tree`."""
+def stored(
+    conn: Connection, scope: str, *, locked: bool = False
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """The buckets of ``scope`` as kept in the database, in the shape of :func:`tree`;
+    ``locked``: every row locked for the caller's transaction, in (level, bucket) order."""
     query = sa.select(
         digest_bucket.c.level,
         digest_bucket.c.bucket,
         digest_bucket.c.digest,
         digest_bucket.c.records,
     ).where(digest_bucket.c.scope == scope)
+    if locked:
+        query = query.order_by(digest_bucket.c.level, digest_bucket.c.bucket).with_for_update()
     return {(lvl, b): (int(d, 16), n) for lvl, b, d, n in conn.execute(query)}
 
 
@@ -337,29 +337,13 @@ def rebuild(conn: Connection, scope: str, records: Iterable[tuple[str, int]]) ->
     records from the database locks it before reading them."""
     lock(conn, scope)
     fresh = tree(records)
-    query = (
-        sa.select(
-            digest_bucket.c.level,
-            digest_bucket.c.bucket,
-            digest_bucket.c.digest,
-            digest_bucket.c.records,
-        )
-        .where(digest_bucket.c.scope == scope)
-        .order_by(digest_bucket.c.level, digest_bucket.c.bucket)
-        .with_for_update()
-    )
-    kept = {(lvl, b): (int(d, 16), n) for lvl, b, d, n in conn.execute(query)}
+    kept = stored(conn, scope, locked=True)
     columns = ("scope", "level", "bucket", "digest", "records")
-    changed = [
-        (scope, *place, f"{digest:064x}", count)
-        for place, (digest, count) in sorted(fresh.items())
-        if place in kept and kept[place] != (digest, count)
-    ]
-    new = [
-        (scope, *place, f"{digest:064x}", count)
-        for place, (digest, count) in sorted(fresh.items())
-        if place not in kept
-    ]
+    changed: list[tuple[Any, ...]] = []
+    new: list[tuple[Any, ...]] = []
+    for place, (digest, count) in sorted(fresh.items()):
+        if kept.get(place) != (digest, count):
+            (changed if place in kept else new).append((scope, *place, f"{digest:064x}", count))
     for level in (0, 1, 2):
         gone = sorted(b for lvl, b in kept if lvl == level and (lvl, b) not in fresh)
         where = (digest_bucket.c.scope == scope) & (digest_bucket.c.level == level)
