@@ -72,7 +72,7 @@ from schema.said import kept
 from schema.types import format_utc, parse_utc
 from sync import attempts, changeset, reasons
 from sync.attempts import Stage
-from sync.changeset import Header, Verified, WrittenChangeSet
+from sync.changeset import Encoded, Header, Verified, WrittenChangeSet
 from sync.clock import Clock, NotBefore
 from sync.errors import (
     CertificateNotYetBegun,
@@ -321,10 +321,11 @@ def enqueue(
     signer: Signer,
     recipient: str,
     kind: str,
-    operations: Iterable[dict[str, Any]],
+    operations: Iterable[dict[str, Any]] | Encoded,
     clock: Clock,
 ) -> WrittenChangeSet:
-    """Write the next change-set of the channel to ``recipient`` into the outbox.
+    """Write the next change-set of the channel to ``recipient`` into the outbox
+    (``operations`` as :func:`changeset.write_changeset` takes them).
 
     Runs in the caller's transaction: if it rolls back, the outbox entry and the channel
     head go with it (the file left in ``outbox/`` is then an orphan nobody sends).

@@ -415,3 +415,35 @@ def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:
     assert Decimal(repr(issued)) == Decimal("1234.56")  # the issued column, as a number
     no_file = run(province, "410000", "appropriations", "--issued", "--format", "xlsx")
     assert no_file.exit_code == 3 and "--output" in no_file.stderr
+
+
+def test_a_line_json_cannot_hold_exactly_is_refused_and_nothing_is_written(
+    province: Network,
+) -> None:
+    """A line given through the API with an amount that is not integer fen (a float) is
+    refused in the change-set's own words, and nothing of its batch stays (no row, no
+    queued change-set, no file in the outbox): its operation is checked as it is kept."""
+    from nodes.fiscal.appropriations import Allocation
+    from nodes.fiscal.appropriations import allocate as issue
+    from sync.errors import InputError
+
+    def line(amount: object) -> Allocation:
+        return Allocation("410100", amount, "2050202", "50201", "111", doc("410000"), 2026)  # type: ignore[arg-type]
+
+    def counts(node: Node) -> tuple[int, int, list[str]]:
+        with node.engine.connect() as conn:
+            rows = conn.execute(sa.select(sa.func.count()).select_from(appropriation)).scalar()
+            queued = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar()
+        return rows, queued, sorted(p.name for p in node.spool.outbox.iterdir())
+
+    with Node.open(province.path / "410000") as node:
+        before = counts(node)
+        lines = [line(100), line(1.5), line(300)]
+        with pytest.raises(
+            InputError, match=r"operation 2\.amount is the float 1\.5; amounts are integer fen"
+        ):
+            issue(node, lines, actor="test")
+        assert counts(node) == before
+        issue(node, [line(100), line(300)], actor="test", allow_duplicate=True)
+        rows, queued, _files = counts(node)
+        assert (rows, queued) == (before[0] + 2, before[1] + 1)

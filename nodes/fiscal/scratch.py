@@ -101,11 +101,15 @@ class Spill:
         self._names: dict[str, Path] = {}
 
     def write(self, name: str, value: list[Any] | dict[str, Any]) -> None:
+        self.write_line(name, encode_line(value))
+
+    def write_line(self, name: str, line: bytes) -> None:
+        """Keep a value already encoded as one JSON line (without its newline)."""
         out = self._files.get(name)
         if out is None:
             out = self._files[name] = (self.folder / f"{len(self._names)}.jsonl").open("wb")
             self._names[name] = self.folder / f"{len(self._names)}.jsonl"
-        out.write(encode_line(value) + b"\n")
+        out.write(line + b"\n")
 
     def close(self) -> None:
         for out in self._files.values():
@@ -114,6 +118,14 @@ class Spill:
 
     def read(self, name: str) -> Iterator[Any]:
         """The values written under ``name``, in order (none if nothing was)."""
+        return map(decode_value, self._lines(name))
+
+    def read_lines(self, name: str) -> Iterator[bytes]:
+        """The values written under ``name`` as their JSON lines, in order, each without
+        its newline (none if nothing was)."""
+        return (line[:-1] for line in self._lines(name))
+
+    def _lines(self, name: str) -> Iterator[bytes]:
         out = self._files.get(name)
         if out is not None:
             out.flush()
@@ -121,8 +133,7 @@ class Spill:
         if path is None:
             return
         with path.open("rb") as handle:
-            for line in handle:
-                yield decode_value(line)
+            yield from handle
 
 
 class Problems:

@@ -47,7 +47,13 @@ from sync.changeset.header import (
     signing_message,
 )
 from sync.changeset.reading import Verified, check_stored, iter_operations, read_header, verify
-from sync.changeset.writing import ChangeSetWriter, WrittenChangeSet, write_changeset
+from sync.changeset.writing import (
+    ChangeSetWriter,
+    Encoded,
+    WrittenChangeSet,
+    encoded_operation,
+    write_changeset,
+)
 
 __all__ = [
     "COMPRESSION_LEVEL",
@@ -58,11 +64,13 @@ __all__ = [
     "SUFFIX",
     "ChangeSetName",
     "ChangeSetWriter",
+    "Encoded",
     "Header",
     "Seal",
     "Verified",
     "WrittenChangeSet",
     "check_stored",
+    "encoded_operation",
     "iter_operations",
     "parse_filename",
     "read_header",

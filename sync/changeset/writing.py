@@ -101,6 +101,34 @@ def _inexact(value: Any, where: str) -> str | None:
     return f"{where} is a {kind.__name__}, which JSON cannot hold exactly"
 
 
+def encoded_operation(op: dict[str, Any], number: int) -> bytes:
+    """Operation ``number`` (counted from 1) as the line a change-set holds, without its
+    newline; :class:`InputError` naming it if JSON cannot hold it exactly (a float, a
+    non-string key, text that is not Unicode, an integer past 64 bits, a cycle)."""
+    try:
+        if type(op) is not dict or not _exact(op):
+            raise InputError(_refusal(op, number))
+        return encode_line(op)
+    except TypeError as exc:  # text that is not valid Unicode, an int past 64 bits
+        problem = (
+            "holds text that is not valid Unicode"
+            if "UTF-8" in str(exc)
+            else f"cannot be written ({exc}; integers are at most 64 bits)"
+        )
+        raise InputError(f"operation {number} {problem}") from exc
+    except RecursionError:
+        raise InputError(f"operation {number} nests too deeply or contains itself") from None
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Operations already made into lines by :func:`encoded_operation` (each without its
+    newline), for a writer to take as they are: a caller that kept the lines it checked
+    (in a scratch file, say) does not decode and check them again."""
+
+    lines: Iterable[bytes]
+
+
 def _refusal(op: Any, number: int) -> str:
     where = f"operation {number}"
     if type(op) is not dict:
@@ -208,27 +236,22 @@ class ChangeSetWriter:
         """
         self.add_many((op,))
 
-    def add_many(self, ops: Iterable[dict[str, Any]]) -> None:
-        """Append every operation of ``ops``, in order (see :meth:`add`)."""
+    def add_many(self, ops: Iterable[dict[str, Any]] | Encoded) -> None:
+        """Append every operation of ``ops``, in order (see :meth:`add`); operations
+        :class:`Encoded` already are taken as they are."""
         if self._body is None:
             raise RuntimeError("use ChangeSetWriter in a 'with' block")
+        if isinstance(ops, Encoded):
+            self._add_lines(ops.lines)
+            return
+        count = self._count
+        self._add_lines(encoded_operation(op, number) for number, op in enumerate(ops, count + 1))
+
+    def _add_lines(self, lines: Iterable[bytes]) -> None:
         buffer = self._buffer
-        exact = _exact
-        encode = encode_line
         count = self._count
         try:
-            for op in ops:
-                if type(op) is not dict or not exact(op):
-                    raise InputError(_refusal(op, count + 1))
-                try:
-                    line = encode(op)
-                except TypeError as exc:  # text that is not valid Unicode, an int past 64 bits
-                    problem = (
-                        "holds text that is not valid Unicode"
-                        if "UTF-8" in str(exc)
-                        else f"cannot be written ({exc}; integers are at most 64 bits)"
-                    )
-                    raise InputError(f"operation {count + 1} {problem}") from exc
+            for line in lines:
                 # the encoder's bytes hold spare capacity: copied into one buffer and
                 # dropped, a line costs its length, not a page
                 buffer += line
@@ -237,8 +260,6 @@ class ChangeSetWriter:
                 if len(buffer) >= WRITE_BUFFER:
                     self._count = count
                     self._flush()
-        except RecursionError:
-            raise InputError(f"operation {count + 1} nests too deeply or contains itself") from None
         finally:
             self._count = count
 
@@ -337,7 +358,7 @@ def write_changeset(
     kind: str,
     seq: int,
     prev: str,
-    operations: Iterable[dict[str, Any]],
+    operations: Iterable[dict[str, Any]] | Encoded,
     clock: Clock,
     *,
     origin: str | None = None,
