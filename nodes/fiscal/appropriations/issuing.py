@@ -590,15 +590,10 @@ def allocate(
                     done += len(chunk)
                 if found.count:
                     found.refuse_batch()
-                done = 0
-                sent: Counter[str] = Counter()
-                for chunk in chunks(spill.lines(), BATCH):
-                    _write_chunk(
-                        conn, node, chunk, parents, numbers, issued, spill, sent, now, at, actor
-                    )
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(done, count)
+                rows = _rows(node, spill, parents, numbers, issued, now, at, actor)
+                if progress is not None:
+                    rows = _told(rows, progress, count)
+                insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
                 # 3. the change-sets, then the events that name them and the edges' digests
                 seq_of: dict[str, int] = {}
                 id_of: dict[str, str] = {}
@@ -620,24 +615,22 @@ def allocate(
     return issued
 
 
-def _write_chunk(
-    conn: Connection,
+def _rows(
     node: Node,
-    chunk: list[Allocation],
+    spill: _Spill,
     parents: dict[str, Any],
     numbers: dict[int, Iterator[int]],
     issued: Issued,
-    spill: _Spill,
-    sent: Counter[str],
     now: Any,
     at: str,
     actor: str,
-) -> None:
-    """Rows for a chunk of checked lines, and their operations spilled by recipient
-    (``sent`` counts them)."""
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of the checked lines, made as they are inserted (on PostgreSQL the
+    server stores each slice while the next is made), and their operations spilled by
+    recipient as they go."""
     me = node.spec.code
-    rows = []
-    for line in chunk:
+    sent: Counter[str] = Counter()  # each recipient's operations so far
+    for line in spill.lines():
         prefix = issued_under(me, line.year)
         number = next(numbers[line.year])
         ident = f"{prefix}{number:06d}"
@@ -649,29 +642,27 @@ def _write_chunk(
         direct = bool(parent.direct) if parent is not None else bool(line.direct)
         source = "own" if upper_doc is None else "upper"
         level = line.level or _level(node, line.recipient)
-        rows.append(
-            (
-                ident,
-                line.year,
-                me,
-                line.recipient,
-                line.doc,
-                line.title,
-                upper_doc,
-                line.parent_id,
-                line.func,
-                line.econ,
-                line.fund,
-                line.transfer_type,
-                line.project,
-                now,
-                actor,
-                leaf_of(ident),
-                direct,
-                line.indicator,
-                source,
-                level,
-            )
+        row = (
+            ident,
+            line.year,
+            me,
+            line.recipient,
+            line.doc,
+            line.title,
+            upper_doc,
+            line.parent_id,
+            line.func,
+            line.econ,
+            line.fund,
+            line.transfer_type,
+            line.project,
+            now,
+            actor,
+            leaf_of(ident),
+            direct,
+            line.indicator,
+            source,
+            level,
         )
         op = {
             "op": "issue",
@@ -697,7 +688,20 @@ def _write_chunk(
         }
         sent[line.recipient] += 1  # the operation's number in its change-set
         spill.write_line(line.recipient, encoded_operation(op, sent[line.recipient]))
-    insert_rows(conn, appropriation, APPROPRIATION_COLUMNS, rows)
+        yield row
+
+
+def _told(
+    rows: Iterator[tuple[Any, ...]], progress: Callable[[int, int], None], count: int
+) -> Iterator[tuple[Any, ...]]:
+    """``rows``, ``progress`` told how many went by, of ``count``, every :data:`BATCH`."""
+    done = 0
+    for done, row in enumerate(rows, 1):
+        yield row
+        if done % BATCH == 0:
+            progress(done, count)
+    if done % BATCH:
+        progress(done, count)
 
 
 def _record_events(
