@@ -299,3 +299,42 @@ def test_a_drill_on_a_blake3_chain_restores_what_the_node_holds(province: Networ
         report = drill(node)
     assert report.passed, report
     assert _hash_of_last(province, "410000")[0] == hashing.BLAKE3
+
+
+def test_a_backup_asks_the_keeper_first_and_takes_blake3_as_soon_as_it_is_offered(
+    province: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``backup`` asks the keeper what it offers before it takes the backup, not only
+    when it uploads after: the first backup a county takes once its keeper (of the
+    release before, which offered nothing) offers BLAKE3 is BLAKE3 already, everything
+    shipped anew, once; the next builds on it; the keeper keeps and verifies them all.
+    (A backup taken without asking, as before, moves one backup later: the test above.)"""
+    import re
+
+    def backed_up(code: str) -> tuple[int, int]:
+        """``backup`` from the command line: the objects and the new ones it names."""
+        home = str(province.path / code)
+        result = CliRunner().invoke(cli, ["--home", home, "backup", "--lang", "en"])
+        assert result.exit_code == 0, result.output + result.stderr
+        found = re.search(r": (\d+) objects, .*; new (\d+) objects", result.output)
+        assert found is not None, result.output
+        return int(found[1]), int(found[2])
+
+    code = "410102"
+    with monkeypatch.context() as before:
+        before.setattr(keeper, "_hash_file", _sha256_only)
+        before.setattr(keeper, "offer_hashes", lambda node: None)
+        backed_up(code)
+        assert _hash_of_last(province, code)[0] == hashing.SHA256
+        settle(province)
+    issue(province, "410000", "410100", 900_00, "豫财预〔2026〕1号")
+    settle(province)  # the keeper, upgraded, offers BLAKE3; the county uploaded nothing since
+    assert not (province.path / code / BACKUPS_DIR / BLAKE3_OFFERED).exists()
+    objects, new = backed_up(code)
+    assert _hash_of_last(province, code)[0] == hashing.BLAKE3 and new == objects
+    objects, new = backed_up(code)
+    assert _hash_of_last(province, code)[0] == hashing.BLAKE3 and new < objects
+    settle(province)
+    assert [r.number for r in kept_rows(province) if r.node == code] == [1, 2, 3]
+    result = _verify(province, code)
+    assert result.exit_code == 0, result.output + result.stderr
