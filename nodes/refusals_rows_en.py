@@ -36,6 +36,9 @@ ROWS: dict[str, str] = {
     # what a line is checked against (issuing.py, ledger.py, codes.py, documents.py)
     "m.rows_recipient": "recipient {code}: {problem}",
     "m.rows_amount_not_positive": "amount must be more than zero",
+    "m.rows_amount_not_fen": "amount {value!r} is not a whole number of fen",
+    "m.rows_not_unicode": "a field is not valid Unicode (a lone surrogate)",
+    "m.rows_not_storable": "a field holds a value no column can store ({error})",
     "m.rows_amount_too_large_line": "amount {amount} 元 is more than the largest amount of "
     "one line, {largest} 元",
     "m.rows_amount_too_large_entry": "amount {amount} 元 is more than the largest amount of "

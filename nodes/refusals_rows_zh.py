@@ -36,6 +36,9 @@ ROWS: dict[str, str] = {
     # what a line is checked against (issuing.py, ledger.py, codes.py, documents.py)
     "m.rows_recipient": "接收方 {code}：{problem}",
     "m.rows_amount_not_positive": "金额必须大于零",
+    "m.rows_amount_not_fen": "金额 {value!r} 不是整数分",
+    "m.rows_not_unicode": "某个字段不是有效的 Unicode（含孤立代理项）",
+    "m.rows_not_storable": "某个字段的值无法存储（{error}）",
     "m.rows_amount_too_large_line": "金额 {amount} 元超过单行最大金额 {largest} 元",
     "m.rows_amount_too_large_entry": "金额 {amount} 元超过单笔最大金额 {largest} 元",
     "m.rows_func_not_7": "功能分类 {value!r} 不是 7 位数字",

@@ -743,6 +743,7 @@ LISTINGS: dict[str, str] = {
     "field.document number (文号)": "document number (文号)",
     "field.title": "title",
     "field.project": "project",
+    "field.upper document number (上级文号)": "upper document number (上级文号)",
     "field.memo": "memo",
     "field.code": "code",
     "field.econ": "econ",

@@ -702,6 +702,7 @@ LISTINGS: dict[str, str] = {
     "field.document number (文号)": "文号",
     "field.title": "标题",
     "field.project": "项目",
+    "field.upper document number (上级文号)": "上级文号",
     "field.memo": "摘要",
     "field.code": "科目编码",
     "field.econ": "经济分类",

@@ -417,18 +417,36 @@ def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:
     assert no_file.exit_code == 3 and "--output" in no_file.stderr
 
 
-def test_a_line_json_cannot_hold_exactly_is_refused_and_nothing_is_written(
-    province: Network,
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("amount_fen", 1.5, "amount 1.5 is not a whole number of fen"),
+        ("amount_fen", True, "amount True is not a whole number of fen"),
+        ("amount_fen", Decimal("150"), "amount Decimal('150') is not a whole number of fen"),
+        ("amount_fen", float("nan"), "amount nan is not a whole number of fen"),
+        ("year", 2026.0, "year 2026.0 is not a year"),
+        ("title", "学前\x00教育", "title holds a NUL character"),
+        ("project", "P\x001", "project holds a NUL character"),
+        (
+            "project",
+            {"P1"},
+            "a field holds a value no column can store (Type is not JSON serializable: set)",
+        ),
+        ("title", "学前\ud800教育", "a field is not valid Unicode (a lone surrogate)"),
+    ],
+)
+def test_a_line_no_column_can_hold_is_named_and_nothing_is_written(
+    province: Network, field: str, value: object, why: str
 ) -> None:
-    """A line given through the API with an amount that is not integer fen (a float) is
-    refused in the change-set's own words, and nothing of its batch stays (no row, no
-    queued change-set, no file in the outbox): its operation is checked as it is kept."""
+    """A line given through the API with an amount that is not integer fen (a float, a
+    Decimal, True), a year that is not an integer, or text no database stores (a NUL, a
+    lone surrogate) is named with the rest of the batch's problems, and nothing of its
+    batch stays (no row, no queued change-set, no file in the outbox)."""
+    import dataclasses
+
     from nodes.fiscal.appropriations import Allocation
     from nodes.fiscal.appropriations import allocate as issue
-    from sync.errors import InputError
-
-    def line(amount: object) -> Allocation:
-        return Allocation("410100", amount, "2050202", "50201", "111", doc("410000"), 2026)  # type: ignore[arg-type]
+    from sync.errors import RowsRefused
 
     def counts(node: Node) -> tuple[int, int, list[str]]:
         with node.engine.connect() as conn:
@@ -436,14 +454,33 @@ def test_a_line_json_cannot_hold_exactly_is_refused_and_nothing_is_written(
             queued = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar()
         return rows, queued, sorted(p.name for p in node.spool.outbox.iterdir())
 
+    good = Allocation("410100", 100, "2050202", "50201", "111", doc("410000"), 2026)
     with Node.open(province.path / "410000") as node:
         before = counts(node)
-        lines = [line(100), line(1.5), line(300)]
-        with pytest.raises(
-            InputError, match=r"operation 2\.amount is the float 1\.5; amounts are integer fen"
-        ):
-            issue(node, lines, actor="test")
+        lines = [good, dataclasses.replace(good, **{field: value}), good]
+        with pytest.raises(RowsRefused) as refused:
+            issue(node, lines, actor="test", allow_duplicate=True)
+        assert [p for p in refused.value.problems if p.startswith("line 2: ")] == [
+            f"line 2: {why}"
+        ], refused.value.problems
         assert counts(node) == before
-        issue(node, [line(100), line(300)], actor="test", allow_duplicate=True)
+        issue(node, [good, good], actor="test", allow_duplicate=True)
         rows, queued, _files = counts(node)
         assert (rows, queued) == (before[0] + 2, before[1] + 1)
+
+
+def test_a_file_line_holding_a_nul_is_refused_by_its_row(province: Network, tmp_path: Path) -> None:
+    """A NUL in a batch file's title is named by its row, as any other bad field, not
+    a database's refusal (PostgreSQL stores no NUL); nothing is written."""
+    bad = tmp_path / "batch.csv"
+    bad.write_text(
+        BATCH_HEADER
+        + "\n410100,1000.00,2050201,51301,111,豫财教〔2026〕1号,学前\x00教育,general\n",
+        encoding="utf-8",
+    )
+    result = run(
+        province, "410000", "allocate", "--file", str(bad), "--year", "2026", "--lang", "en"
+    )
+    assert result.exit_code != 0
+    assert "batch.csv row 2: title holds a NUL character" in result.stderr, result.stderr
+    assert listing(province, "410000", "issued") == []

@@ -160,9 +160,13 @@ def _static_problems(
             return problems
         if line.amount_fen <= 0:
             line = dataclasses.replace(line, amount_fen=1)
+    if type(line.year) is not int:  # what every other check reads the codes by
+        return [*problems, at(said("rows_year_bad", value=line.year))]
     if (refused := rules.recipient_problem(line.recipient)) is not None:
         problems.append(at(said("rows_recipient", code=line.recipient, problem=refused)))
-    if line.amount_fen <= 0:
+    if type(line.amount_fen) is not int:  # a float, a Decimal, True: not fen
+        problems.append(at(said("rows_amount_not_fen", value=line.amount_fen)))
+    elif line.amount_fen <= 0:
         problems.append(at(said("rows_amount_not_positive")))
     elif line.amount_fen > MAX_AMOUNT_FEN:
         amount, largest = format_yuan(line.amount_fen), format_yuan(MAX_AMOUNT_FEN)
@@ -185,11 +189,14 @@ def _static_problems(
         ("document number (文号)", line.doc, "doc"),
         ("title", line.title, "title"),
         ("project", line.project or "", "project"),
+        ("upper document number (上级文号)", line.upper_doc or "", "upper_doc"),
     ):
         if len(text) > FIELD_LENGTH[key]:
             problems.append(
                 at(said("rows_too_long", what=named("field", what), limit=FIELD_LENGTH[key]))
             )
+        if "\0" in text:  # no database stores it (PostgreSQL refuses it)
+            problems.append(at(said("fit_nul", column=named("field", what))))
     if line.transfer_type not in TRANSFER_TYPES:
         problems.append(at(said("rows_type_must", choices=", ".join(TRANSFER_TYPES))))
     if line.indicator not in INDICATOR_KINDS:
@@ -208,6 +215,13 @@ def _static_problems(
         elif problem := rules.documents.upper_problem(line.upper_doc, node.spec.code):
             problems.append(at(problem))
     return problems
+
+
+def _unstorable(line: Allocation, number: int, error: str) -> str:
+    """Why a line that passed its checks cannot be kept: text that is not Unicode, or a
+    value of a type no field has (given through the API)."""
+    what = said("rows_not_unicode") if "UTF-8" in error else said("rows_not_storable", error=error)
+    return said("rows_at", where=_where(line, number), what=what)
 
 
 def _vanished(line: Allocation, number: int, vanished: Vanished) -> list[str]:
@@ -537,7 +551,6 @@ def allocate(
             again: list[tuple[int, int]] = []
             count = 0
             for count, line in enumerate(lines, 1):
-                found.add("static", _static_problems(count, line, node, known, rules))
                 years[line.year] += 1
                 if line.parent_id:
                     wanted.add(line.parent_id)
@@ -545,7 +558,12 @@ def allocate(
                     digest = hash(_key(line))
                     if seen.add(digest):
                         again.append((count, digest))
-                spill.write(_LINES, _fields(line))
+                problems = _static_problems(count, line, node, known, rules)
+                try:
+                    spill.write(_LINES, _fields(line))
+                except TypeError as exc:  # a value no JSON holds (its problem said first)
+                    problems = problems or [_unstorable(line, count, str(exc))]
+                found.add("static", problems)
             del seen
             if count == 0:
                 return issued
