@@ -22,9 +22,10 @@ import sqlalchemy as sa
 from nodes import rejoin
 from nodes.fiscal.appropriations.drawing import Drawn, lock_drawn
 from nodes.fiscal.codes import Known
+from nodes.fiscal.fields import field_problems
 from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, spilled, unspilled
 from nodes.fiscal.tabular import Row, Table, open_table
-from nodes.labels import named, said
+from nodes.labels import said
 from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.tables import ledger_entry
@@ -312,8 +313,7 @@ def _checked(entry: Entry, known: Known) -> list[str]:
         ("code", entry.code, CODE_LIMIT),
         ("econ", entry.econ or "", CODE_LIMIT),
     ):
-        if len(text) > limit:
-            problems.append(said("rows_too_long", what=named("field", what), limit=limit))
+        problems.extend(field_problems(what, text, limit))
     if entry.direction not in ("expenditure", "revenue"):
         problems.append(said("rows_direction_must"))
         return problems

@@ -38,10 +38,11 @@ from nodes.fiscal.appropriations.operations import (
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
 from nodes.fiscal.documents import Documents
+from nodes.fiscal.fields import field_problems
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
 from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, spilled, unspilled
-from nodes.labels import named, said
+from nodes.labels import said
 from nodes.policy import check_send
 from schema.bulk import insert_rows
 from schema.channels import outbox
@@ -191,12 +192,7 @@ def _static_problems(
         ("project", line.project or "", "project"),
         ("upper document number (上级文号)", line.upper_doc or "", "upper_doc"),
     ):
-        if len(text) > FIELD_LENGTH[key]:
-            problems.append(
-                at(said("rows_too_long", what=named("field", what), limit=FIELD_LENGTH[key]))
-            )
-        if "\0" in text:  # no database stores it (PostgreSQL refuses it)
-            problems.append(at(said("fit_nul", column=named("field", what))))
+        problems.extend(at(p) for p in field_problems(what, text, FIELD_LENGTH[key]))
     if line.transfer_type not in TRANSFER_TYPES:
         problems.append(at(said("rows_type_must", choices=", ".join(TRANSFER_TYPES))))
     if line.indicator not in INDICATOR_KINDS:
