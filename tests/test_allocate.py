@@ -484,3 +484,30 @@ def test_a_file_line_holding_a_nul_is_refused_by_its_row(province: Network, tmp_
     assert result.exit_code != 0
     assert "batch.csv row 2: title holds a NUL character" in result.stderr, result.stderr
     assert listing(province, "410000", "issued") == []
+
+
+def test_an_operation_json_cannot_hold_is_refused_while_the_rows_are_written(
+    province: Network,
+) -> None:
+    """What the line checks let by and JSON cannot hold exactly (a float inside a list,
+    given through the API) is refused in the change-set's words as the rows stream into
+    the database (a COPY on PostgreSQL), and nothing of the batch stays."""
+    import dataclasses
+
+    from nodes.fiscal.appropriations import Allocation
+    from nodes.fiscal.appropriations import allocate as issue
+    from sync.errors import InputError
+
+    good = Allocation("410100", 100, "2050202", "50201", "111", doc("410000"), 2026)
+    bad = dataclasses.replace(good, project=["P", 1.5])  # type: ignore[arg-type]
+    with Node.open(province.path / "410000") as node:
+        with node.engine.connect() as conn:
+            before = conn.execute(sa.select(sa.func.count()).select_from(appropriation)).scalar()
+        with pytest.raises(InputError, match=r"operation 2\.project\[1\] is the float 1\.5"):
+            issue(node, [good, bad, good], actor="test", allow_duplicate=True)
+        with node.engine.connect() as conn:
+            assert (
+                conn.execute(sa.select(sa.func.count()).select_from(appropriation)).scalar()
+                == before
+            )
+            assert conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar() == 0
