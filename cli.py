@@ -3116,11 +3116,10 @@ def backup_group(ctx: click.Context, full: bool, lang: str) -> None:
 
     with _writing(ctx) as node:
         size = _database_size(node)
+        with _bytes_bar(_in_language(said("backing_up")), size) as step:
+            taken = backups.take_backup(node, full=full, progress=step)
         exchange = Exchange(node)
         try:
-            backups.ask_offer(node, exchange.backup_way())
-            with _bytes_bar(_in_language(said("backing_up")), size) as step:
-                taken = backups.take_backup(node, full=full, progress=step)
             with _bytes_bar(_in_language(said("uploading")), taken.new_bytes) as step:
                 left, why = backups.upload(node, exchange.backup_way(), step)
         finally:

@@ -236,10 +236,9 @@ def backup_job(home: str) -> Said:
     from nodes.exchange import Exchange
 
     with home_lock(Path(home)), Node.open(Path(home)) as node:
+        taken = backups.take_backup(node)
         exchange = Exchange(node)
         try:
-            backups.ask_offer(node, exchange.backup_way())
-            taken = backups.take_backup(node)
             left, why = backups.upload(node, exchange.backup_way())
         finally:
             exchange.close()

@@ -34,8 +34,7 @@ everything anew (its packs cannot be named again under another hash), once. The 
 offers the marker :data:`BLAKE3_OFFERED` where the node puts its objects (in its store
 at the keeper, beside ``objects/``, or, for a keeper that collects them, among them);
 :func:`upload` notes at each upload, and once the keeper took the backup, whether it is
-there (in ``backups/``), :func:`ask_offer` before a backup is taken, and
-:func:`take_backup` reads that note.
+there (in ``backups/``), and :func:`take_backup` reads that note.
 """
 
 from __future__ import annotations
@@ -93,7 +92,6 @@ __all__ = [
     "PICKUP",
     "OBJECTS",
     "Taken",
-    "ask_offer",
     "blake3_offered",
     "keeper_of",
     "last_manifest",
@@ -637,37 +635,6 @@ def blake3_offered(node: Node) -> bool:
     return (node.home.path / BACKUPS_DIR / BLAKE3_OFFERED).is_file()
 
 
-def ask_offer(node: Node, way: tuple[Transport, str] | None) -> None:
-    """Ask the keeper (``way``, as :func:`upload` takes it) what it offers and note it,
-    as an upload does, before a backup is taken: a node's first backup is then named by
-    BLAKE3 when its keeper checks BLAKE3, not by SHA-256 until the one after its first
-    upload (which shipped everything anew). A keeper that cannot be reached, or asked,
-    changes nothing: the note of the last upload stands."""
-    if way is None:
-        return
-    transport, folder = way
-    try:
-        offers = _offers(node, transport, folder, {f.name for f in transport.list(folder)})
-    except TransportError:
-        return
-    root = node.home.path / BACKUPS_DIR
-    try:
-        root.mkdir(exist_ok=True)
-        _note_offer(root, BLAKE3_OFFERED in offers)
-    except OSError as exc:
-        raise StorageError(
-            said("cannot_keep_objects", folder=root, error=exc.strerror or str(exc))
-        ) from exc
-
-
-def _offers(node: Node, transport: Transport, folder: str, present: set[str]) -> set[str]:
-    """What the keeper offers where this node puts its objects (``folder``, holding
-    ``present``): beside them in its store, or among them in a folder it collects."""
-    if folder == store_folder(node.spec.code):
-        return {f.name for f in transport.list(store_folder(node.spec.code, None))}
-    return present
-
-
 def _note_offer(root: Path, offered: bool) -> None:
     """Note in ``root`` (``backups/``) whether the keeper offers BLAKE3 (a keeper
     downgraded takes it back)."""
@@ -712,10 +679,12 @@ def upload(
     transport, folder = way
     try:
         present = {f.name for f in transport.list(folder)}
-        _note_offer(root, BLAKE3_OFFERED in _offers(node, transport, folder, present))
+        offers = present
         if folder == store_folder(node.spec.code):
+            offers = {f.name for f in transport.list(store_folder(node.spec.code, None))}
             lost = [(p.name, p) for p in sent if p.name not in present]
             transport.publish_many(folder, lost)
+        _note_offer(root, BLAKE3_OFFERED in offers)
         (root / SENT).mkdir(exist_ok=True)
         for start in range(0, len(waiting), UPLOAD_BATCH):
             batch = waiting[start : start + UPLOAD_BATCH]

@@ -59,11 +59,10 @@ def drill(
     node: Node, clock: Clock = SYSTEM_CLOCK, progress: Callable[[int], None] | None = None
 ) -> Drill:
     """Back up, restore into scratch, compare; see the module."""
+    taken = backups.take_backup(node, digests=True, clock=clock, progress=progress)
     with contextlib.ExitStack() as stack:  # undone in reverse, whatever happens
         exchange = Exchange(node, clock)
         stack.callback(exchange.close)
-        backups.ask_offer(node, exchange.backup_way())
-        taken = backups.take_backup(node, digests=True, clock=clock, progress=progress)
         left, why = backups.upload(node, exchange.backup_way())
         if left:
             raise TransportError(said("drill_not_shipped", why=why))
