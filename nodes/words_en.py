@@ -744,6 +744,8 @@ LISTINGS: dict[str, str] = {
     "field.title": "title",
     "field.project": "project",
     "field.upper document number (上级文号)": "upper document number (上级文号)",
+    "field.appropriation broken down (from)": "appropriation broken down (from)",
+    "field.appropriation": "appropriation",
     "field.memo": "memo",
     "field.code": "code",
     "field.econ": "econ",

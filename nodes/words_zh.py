@@ -703,6 +703,8 @@ LISTINGS: dict[str, str] = {
     "field.title": "标题",
     "field.project": "项目",
     "field.upper document number (上级文号)": "上级文号",
+    "field.appropriation broken down (from)": "被分解的指标（from）",
+    "field.appropriation": "指标",
     "field.memo": "摘要",
     "field.code": "科目编码",
     "field.econ": "经济分类",

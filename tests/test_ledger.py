@@ -100,12 +100,14 @@ def test_a_file_is_imported_all_or_nothing_with_every_bad_row_named(
         "2026-10-02,支出,2050202,,12.345,,\n"  # row 4 three decimals
         "2026-10-03,transfer,2050202,,1,,\n"  # row 5 bad direction
         "2026-10-04,收入,10101,,abc,,\n"  # row 6 text amount
-        "2026-10-05,expenditure,2050202,,1,,办公\x00用品\n",  # row 7 a NUL no database stores
+        "2026-10-05,expenditure,2050202,,1,,办公\x00用品\n"  # row 7 a NUL no database stores
+        f"2026-10-06,expenditure,2050202,,1,{APPROPRIATION}\x00,\n",  # row 8 nor looks up
         encoding="utf-8",
     )
     result = run(county, "410181", "ledger", "import", str(bad), "--lang", "en")
-    assert result.exit_code == 3
+    assert result.exit_code == 3, result.stderr
     assert "payments.csv row 7: memo holds a NUL character" in result.stderr
+    assert "payments.csv row 8: appropriation holds a NUL character" in result.stderr
     for text in ("row 3: date", "row 4: amount", "row 5: direction", "row 6: amount"):
         assert f"payments.csv {text}" in result.stderr
     assert "row 2" not in result.stderr

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 from nodes.labels import Said, named, said
 
-__all__ = ["field_problems"]
+__all__ = ["field_problems", "unusable"]
+
+
+def unusable(*texts: object) -> bool:
+    """Whether any of ``texts`` (values a batch's row is looked up by: an appropriation's
+    id, a 文号) cannot be put into a query: not text, or holding a NUL. Such a row is
+    named by :func:`field_problems`; the batch is refused before anything is looked up."""
+    return any(t is not None and (type(t) is not str or "\0" in t) for t in texts)
 
 
 def field_problems(what: str, text: str, limit: int) -> list[Said]:
     """Why ``text``, the field named ``what`` (a ``field.`` word), cannot be stored in a
     column of ``limit`` characters; none if it can."""
+    if type(text) is not str:  # given through the API
+        return [said("rows_not_storable", error=f"{what}: {type(text).__name__}")]
     found = []
     if len(text) > limit:
         found.append(said("rows_too_long", what=named("field", what), limit=limit))

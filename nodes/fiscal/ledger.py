@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from nodes import rejoin
 from nodes.fiscal.appropriations.drawing import Drawn, lock_drawn
 from nodes.fiscal.codes import Known
-from nodes.fiscal.fields import field_problems
+from nodes.fiscal.fields import field_problems, unusable
 from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, spilled, unspilled
 from nodes.fiscal.tabular import Row, Table, open_table
 from nodes.labels import said
@@ -65,6 +65,7 @@ COLUMNS = {
 REQUIRED = ("date", "direction", "code", "amount")
 CODE_LIMIT = ledger_entry.c.func_code.type.length
 MEMO_LIMIT = 2000
+ID_LIMIT = ledger_entry.c.appropriation_id.type.length
 HEADER = "date,direction,code,econ,amount,appropriation,memo"
 
 
@@ -291,7 +292,8 @@ def _static_problems(entry: Entry, number: int, known: Known, found: Problems) -
     problems = list(entry.problems)
     readable = not (entry.problems and (not entry.direction or entry.entry_date == date.min))
     if readable:
-        problems += _checked(entry, known)
+        problems += _checked(entry, known)  # names an appropriation no query can hold
+        readable = not unusable(entry.appropriation_id)  # so it is not looked up
     if problems:
         where = entry.label or said("rows_entry", number=number)
         found.add("as written", [said("rows_at", where=where, what=p) for p in problems])
@@ -312,6 +314,7 @@ def _checked(entry: Entry, known: Known) -> list[str]:
         ("memo", entry.memo, MEMO_LIMIT),
         ("code", entry.code, CODE_LIMIT),
         ("econ", entry.econ or "", CODE_LIMIT),
+        ("appropriation", entry.appropriation_id or "", ID_LIMIT),
     ):
         problems.extend(field_problems(what, text, limit))
     if entry.direction not in ("expenditure", "revenue"):

@@ -38,7 +38,7 @@ from nodes.fiscal.appropriations.operations import (
 from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import EXAMPLE as DOCUMENT_EXAMPLE
 from nodes.fiscal.documents import Documents
-from nodes.fiscal.fields import field_problems
+from nodes.fiscal.fields import field_problems, unusable
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
 from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, spilled, unspilled
@@ -191,6 +191,7 @@ def _static_problems(
         ("title", line.title, "title"),
         ("project", line.project or "", "project"),
         ("upper document number (上级文号)", line.upper_doc or "", "upper_doc"),
+        ("appropriation broken down (from)", line.parent_id or "", "id"),
     ):
         problems.extend(at(p) for p in field_problems(what, text, FIELD_LENGTH[key]))
     if line.transfer_type not in TRANSFER_TYPES:
@@ -546,6 +547,7 @@ def allocate(
             seen = _Seen()
             again: list[tuple[int, int]] = []
             count = 0
+            unsearchable = False
             for count, line in enumerate(lines, 1):
                 years[line.year] += 1
                 if line.parent_id:
@@ -560,9 +562,15 @@ def allocate(
                 except TypeError as exc:  # a value no JSON holds (its problem said first)
                     problems = problems or [_unstorable(line, count, str(exc))]
                 found.add("static", problems)
+                unsearchable = unsearchable or (
+                    bool(problems)
+                    and (type(line.year) is not int or unusable(line.doc, line.parent_id))
+                )
             del seen
             if count == 0:
                 return issued
+            if unsearchable:  # what the checks in the transaction look up by is not usable
+                found.refuse_batch()
             with node.engine.begin() as conn:
                 # 2. locked in the product's order: each year's close here (a close of the
                 # year waits, then sees what is issued), the parents, each year's counter
