@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
 from test_allocate import BATCH_HEADER, allocate, listing, run, settle
 
 from nodes import Node
+from nodes.fiscal.appropriations import issuing
 from nodes.fiscal.ledger import Entry, record
 from nodes.network import Network
 from schema.types import MAX_AMOUNT_FEN
@@ -35,9 +37,13 @@ def test_the_same_line_twice_is_refused_naming_the_earlier_one(province: Network
     assert allocate(province, "410000", "410300", "100.00").exit_code == 0
 
 
+@pytest.mark.parametrize("kept", [0, 50_000])
 def test_importing_a_spreadsheet_twice_issues_nothing_twice(
-    province: Network, tmp_path: Path
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: int
 ) -> None:
+    """Whether the batch's 文号 are few enough to be looked up at once before its lines
+    are read again (``DOCS_KEPT``), or looked up chunk by chunk as they are."""
+    monkeypatch.setattr(issuing, "DOCS_KEPT", kept)
     batch = tmp_path / "batch.csv"
     rows = [
         "410100,1000.00,2050201,51301,111,豫财教〔2026〕1号,学前教育,general",

@@ -322,6 +322,15 @@ class _Seen:
                 bits[byte] |= bit
         return seen
 
+    def __contains__(self, digest: int) -> bool:
+        """Whether ``digest`` may have been recorded ("no" is certain)."""
+        bits = self._bits
+        for shift in (0, 20, 39):
+            position = (digest >> shift) & (self.BITS - 1)
+            if not bits[position >> 3] & 1 << (position & 7):
+                return False
+        return True
+
 
 def _repeats(spill: _Spill, again: list[tuple[int, int]]) -> Iterator[str]:
     """Lines that repeat an earlier line of the batch, named with it: ``again`` holds the
@@ -350,9 +359,34 @@ def _earlier(conn: Connection, me: str, lines: list[Allocation]) -> dict[tuple[A
     earlier: dict[tuple[Any, ...], str] = {}
     for start in range(0, len(docs), BATCH):
         for row in conn.execute(issued_with(me, years, docs[start : start + BATCH])):
-            k = (row.year, row.doc_no, row.recipient, row.func_code, row.amount_fen)
-            earlier.setdefault(k, row.id)
+            earlier.setdefault(_row_key(row), row.id)
     return earlier
+
+
+def _row_key(row: Any) -> tuple[Any, ...]:
+    """:func:`_key` of an appropriation issued here (a row of :func:`issued_with`)."""
+    return (row.year, row.doc_no, row.recipient, row.func_code, row.amount_fen)
+
+
+DOCS_KEPT = 100_000
+"""Most distinct 文号 a batch's first pass keeps for :func:`_none_earlier` (each at most
+a 文号's length: a few MB); a batch of more is looked up chunk by chunk in the second
+pass."""
+
+
+def _none_earlier(
+    conn: Connection, me: str, years: Iterable[int], docs: set[str], seen: _Seen
+) -> bool:
+    """Whether no line of a batch (its 文号 ``docs``, its keys' hashes in ``seen``) can
+    repeat anything issued here before: no appropriation of those 文号 has a key the
+    batch may hold ("may" is the filter's: a yes is checked line by line, by
+    :func:`_earlier`, in the second pass)."""
+    ordered, years = sorted(docs), sorted(years)
+    for start in range(0, len(ordered), BATCH):
+        for row in conn.execute(issued_with(me, years, ordered[start : start + BATCH])):
+            if hash(_row_key(row)) in seen:
+                return False
+    return True
 
 
 def issued_with(me: str, years: list[int], docs: list[str]) -> sa.Select[Any]:
@@ -521,9 +555,11 @@ def allocate(
     in a second one, in the transaction, before anything is written: an earlier batch's
     lines are looked up by their 文号 among what was there before this one, never among
     this batch's own rows, so each few thousand lines cost the same however many came
-    before them (a refused batch writes nothing). A third pass writes the rows a few
-    thousand at a time; the change-sets and the events are written from the scratch files
-    last.
+    before them (a refused batch writes nothing). That second pass is skipped when
+    nothing needs the lines: no breakdown, no code gone, and none of the batch's 文号
+    (looked up at once, when they are at most ``DOCS_KEPT``) carries an appropriation
+    whose key the batch may hold. A third pass writes the rows as one stream; the
+    change-sets and the events are written from the scratch files last.
 
     What the checks reason about is locked first, in the product's lock order: the
     year-end close of each year here (refused when one is closed), the parents' rows, then this issuer's counter of each year (ids are taken from it), then
@@ -548,14 +584,18 @@ def allocate(
             again: list[tuple[int, int]] = []
             count = 0
             unsearchable = False
+            docs: set[str] | None = set()  # the 文号 of the batch, while they are few
             for count, line in enumerate(lines, 1):
                 years[line.year] += 1
                 if line.parent_id:
                     wanted.add(line.parent_id)
                 if not allow_duplicate:
-                    digest = hash(_key(line))
-                    if seen.add(digest):
+                    key = _key(line)
+                    if seen.add(digest := hash(key)):
                         again.append((count, digest))
+                    if docs is not None and len(key[1]) <= FIELD_LENGTH["doc"]:  # else refused
+                        docs.add(key[1])
+                        docs = docs if len(docs) <= DOCS_KEPT else None
                 problems = _static_problems(count, line, node, known, rules)
                 try:
                     spill.write(_LINES, _fields(line))
@@ -566,7 +606,6 @@ def allocate(
                     bool(problems)
                     and (type(line.year) is not int or unusable(line.doc, line.parent_id))
                 )
-            del seen
             if count == 0:
                 return issued
             if unsearchable:  # what the checks in the transaction look up by is not usable
@@ -586,7 +625,15 @@ def allocate(
                     found.add("repeat", _repeats(spill, again))
                 taken: dict[str, int] = {}
                 done = 0
-                for chunk in chunks(spill.lines(), BATCH):  # every check before any write
+                # read again only for what needs the lines: breakdowns (their parents'
+                # balances), codes gone since the first pass, an earlier issue repeated
+                again_read = (
+                    bool(wanted)
+                    or bool(vanished)
+                    or not allow_duplicate
+                    and (docs is None or not _none_earlier(conn, me, years, docs, seen))
+                )
+                for chunk in chunks(spill.lines() if again_read else (), BATCH):
                     for number, line in enumerate(chunk, done + 1):
                         if vanished:
                             found.add("codes", _vanished(line, number, vanished))
