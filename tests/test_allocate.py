@@ -439,8 +439,9 @@ def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:
         (
             "project",
             {"P1"},
-            "a field holds a value no column can store (project: set)",
+            "project is not text (a set)",
         ),
+        ("project", [], "project is not text (a list)"),
         ("title", "学前\ud800教育", "a field is not valid Unicode (a lone surrogate)"),
     ],
 )
@@ -501,3 +502,42 @@ def test_a_file_line_holding_a_nul_is_refused_by_its_row(
     assert result.exit_code == 3, result.stderr
     assert f"batch.csv row 2: {why} holds a NUL character" in result.stderr, result.stderr
     assert listing(province, "410000", "issued") == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (("--doc", "豫财预〔2026〕1号\n"), "is not of the form"),  # a newline after it
+        (("--from", ""), "from is empty"),
+    ],
+)
+def test_a_document_number_with_a_newline_or_an_empty_from_is_refused(
+    province: Network, extra: tuple[str, str], why: str
+) -> None:
+    """A 文号 is its form to its very end: one with a newline after it was taken, stored
+    as given and never found again by the duplicate look-up (which strips it), so the same
+    line could be issued twice; an empty ``--from`` was left to the database's foreign
+    key. Both are named; nothing is written."""
+    args = ["allocate", "--to", "410100", "--amount", "100.00", *LINE, "--year", "2026"]
+    if extra[0] != "--doc":
+        args += ["--doc", doc("410000")]
+    result = run(province, "410000", *args, *extra, "--lang", "en")
+    assert result.exit_code == 3, result.output + result.stderr
+    assert why in result.stderr, result.stderr
+    assert listing(province, "410000", "issued") == []
+
+
+def test_a_batch_refused_before_its_look_ups_still_names_its_repeats(province: Network) -> None:
+    """A batch refused before anything is looked up (a NUL in a 文号) still names what
+    needs no look-up: a line repeating another line of the batch."""
+    from nodes.fiscal.appropriations import Allocation
+    from nodes.fiscal.appropriations import allocate as issue
+    from sync.errors import RowsRefused
+
+    good = Allocation("410100", 100, "2050202", "50201", "111", doc("410000"), 2026)
+    bad = Allocation("410100", 100, "2050202", "50201", "111", doc("410000") + "\x00", 2026)
+    with Node.open(province.path / "410000") as node, pytest.raises(RowsRefused) as refused:
+        issue(node, [bad, good, good], actor="test")
+    assert "line 3: repeats line 2 (the same 文号, recipient, function and amount)" in (
+        refused.value.problems
+    ), refused.value.problems

@@ -20,7 +20,7 @@ def field_problems(what: str, text: str, limit: int) -> list[Said]:
     """Why ``text``, the field named ``what`` (a ``field.`` word), cannot be stored in a
     column of ``limit`` characters; none if it can."""
     if type(text) is not str:  # given through the API
-        return [said("rows_not_storable", error=f"{what}: {type(text).__name__}")]
+        return [said("rows_not_text", what=named("field", what), kind=type(text).__name__)]
     found = []
     if len(text) > limit:
         found.append(said("rows_too_long", what=named("field", what), limit=limit))

@@ -189,11 +189,15 @@ def _static_problems(
     for what, text, key in (
         ("document number (文号)", line.doc, "doc"),
         ("title", line.title, "title"),
-        ("project", line.project or "", "project"),
-        ("upper document number (上级文号)", line.upper_doc or "", "upper_doc"),
-        ("appropriation broken down (from)", line.parent_id or "", "id"),
+        ("project", line.project, "project"),
+        ("upper document number (上级文号)", line.upper_doc, "upper_doc"),
+        ("appropriation broken down (from)", line.parent_id, "id"),
     ):
+        if text is None:  # not given
+            continue
         problems.extend(at(p) for p in field_problems(what, text, FIELD_LENGTH[key]))
+    if line.parent_id == "":  # given, and empty: not a breakdown, nor an issue
+        problems.append(at(said("rows_empty", key="from")))
     if line.transfer_type not in TRANSFER_TYPES:
         problems.append(at(said("rows_type_must", choices=", ".join(TRANSFER_TYPES))))
     if line.indicator not in INDICATOR_KINDS:
@@ -370,8 +374,8 @@ def _row_key(row: Any) -> tuple[Any, ...]:
 
 DOCS_KEPT = 100_000
 """Most distinct 文号 a batch's first pass keeps for :func:`_none_earlier` (each at most
-a 文号's length: a few MB); a batch of more is looked up chunk by chunk in the second
-pass."""
+a 文号's length: 15 MB for 100,000 of a usual length, 52 MB at the worst; let go once
+looked up); a batch of more is looked up chunk by chunk in the second pass."""
 
 
 def _none_earlier(
@@ -609,6 +613,8 @@ def allocate(
             if count == 0:
                 return issued
             if unsearchable:  # what the checks in the transaction look up by is not usable
+                if again:  # what needs no look-up is named all the same
+                    found.add("repeat", _repeats(spill, again))
                 found.refuse_batch()
             with node.engine.begin() as conn:
                 # 2. locked in the product's order: each year's close here (a close of the
@@ -633,6 +639,7 @@ def allocate(
                     or not allow_duplicate
                     and (docs is None or not _none_earlier(conn, me, years, docs, seen))
                 )
+                del docs, seen
                 for chunk in chunks(spill.lines() if again_read else (), BATCH):
                     for number, line in enumerate(chunk, done + 1):
                         if vanished:
