@@ -541,3 +541,23 @@ def test_a_batch_refused_before_its_look_ups_still_names_its_repeats(province: N
     assert "line 3: repeats line 2 (the same 文号, recipient, function and amount)" in (
         refused.value.problems
     ), refused.value.problems
+
+
+def test_the_lines_after_one_that_cannot_be_kept_keep_their_numbers(province: Network) -> None:
+    """A line the batch's scratch file cannot keep as it is (text that is not Unicode,
+    given through the API) keeps its place there: a repeat after it is named by its own
+    number."""
+    import dataclasses
+
+    from nodes.fiscal.appropriations import Allocation
+    from nodes.fiscal.appropriations import allocate as issue
+    from sync.errors import RowsRefused
+
+    good = Allocation("410100", 100, "2050202", "50201", "111", doc("410000"), 2026)
+    odd = dataclasses.replace(good, amount_fen=200, title="学前\ud800教育")
+    with Node.open(province.path / "410000") as node, pytest.raises(RowsRefused) as refused:
+        issue(node, [good, odd, good], actor="test")
+    assert refused.value.problems == [
+        "line 2: a field is not valid Unicode (a lone surrogate)",
+        "line 3: repeats line 1 (the same 文号, recipient, function and amount)",
+    ], refused.value.problems

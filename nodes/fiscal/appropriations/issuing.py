@@ -51,6 +51,7 @@ from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan
 from sync import merkle
 from sync.changeset import Encoded, encoded_operation
+from sync.changeset.codec import encode_line
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import NotAuthorized
@@ -223,6 +224,18 @@ def _unstorable(line: Allocation, number: int, error: str) -> str:
     value of a type no field has (given through the API)."""
     what = said("rows_not_unicode") if "UTF-8" in error else said("rows_not_storable", error=error)
     return said("rows_at", where=_where(line, number), what=what)
+
+
+def _keepable(value: Any) -> Any:
+    """``value`` of a refused line as the spill can keep it (text made Unicode, a value no
+    JSON holds by its ``repr``), so that the lines after it keep their numbers."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    try:
+        encode_line([value])
+    except TypeError:
+        return repr(value).encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def _vanished(line: Allocation, number: int, vanished: Vanished) -> list[str]:
@@ -605,6 +618,7 @@ def allocate(
                     spill.write(_LINES, _fields(line))
                 except TypeError as exc:  # a value no JSON holds (its problem said first)
                     problems = problems or [_unstorable(line, count, str(exc))]
+                    spill.write(_LINES, [_keepable(v) for v in _fields(line)])  # its place
                 found.add("static", problems)
                 unsearchable = unsearchable or (
                     bool(problems)
