@@ -44,8 +44,8 @@ __all__ = [
 NODE_CODE_LENGTH = 16
 DIGEST_LENGTH = 64
 
-_REGION_CODE = re.compile(r"^[1-9]\d{5}\Z")  # \Z: no newline after it
-_NODE_CODE = re.compile(r"^[1-9]\d{5}(-[a-z][a-z0-9]{0,8})?\Z")
+_REGION_CODE = re.compile(r"^[1-9][0-9]{5}\Z")  # \Z: no newline after it; ASCII digits
+_NODE_CODE = re.compile(r"^[1-9][0-9]{5}(-[a-z][a-z0-9]{0,8})?\Z")
 _YUAN = re.compile(r"^[+-]?\d+(\.\d{1,2})?$")
 
 MAX_AMOUNT_FEN = 10**15

@@ -439,9 +439,9 @@ def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:
         (
             "project",
             {"P1"},
-            "project is not text (a set)",
+            "project is not text (set)",
         ),
-        ("project", [], "project is not text (a list)"),
+        ("project", [], "project is not text (list)"),
         ("title", "学前\ud800教育", "a field is not valid Unicode (a lone surrogate)"),
     ],
 )
@@ -508,7 +508,7 @@ def test_a_file_line_holding_a_nul_is_refused_by_its_row(
     ("extra", "why"),
     [
         (("--doc", "豫财预〔2026〕1号\n"), "is not of the form"),  # a newline after it
-        (("--from", ""), "from is empty"),
+        (("--from", ""), "appropriation broken down (from) is empty"),
     ],
 )
 def test_a_document_number_with_a_newline_or_an_empty_from_is_refused(
@@ -561,3 +561,55 @@ def test_the_lines_after_one_that_cannot_be_kept_keep_their_numbers(province: Ne
         "line 2: a field is not valid Unicode (a lone surrogate)",
         "line 3: repeats line 1 (the same 文号, recipient, function and amount)",
     ], refused.value.problems
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("doc", "豫财预〔2026〕1号\udcff"),  # a byte the terminal could not decode
+        ("parent_id", "410000-2026-000001\udcff"),
+        ("doc", "豫财预〔２０２６〕1号"),  # full-width digits: another spelling of 1号
+        ("title", None),
+    ],
+)
+def test_a_line_that_cannot_be_looked_up_is_named_not_a_raw_error(
+    province: Network, field: str, value: object
+) -> None:
+    """What would reach a query, or a column, as it cannot (a lone surrogate, given
+    through the API or by a terminal's undecodable byte; a 文号 with digits that are not
+    ASCII, which the duplicate look-up would not know as the same document; no title) is
+    named by its line, and nothing is written."""
+    import dataclasses
+
+    from nodes.fiscal.appropriations import Allocation
+    from nodes.fiscal.appropriations import allocate as issue
+    from sync.errors import RowsRefused
+
+    good = Allocation("410100", 100, "2050202", "50201", "111", doc("410000"), 2026)
+    with Node.open(province.path / "410000") as node, pytest.raises(RowsRefused) as refused:
+        issue(
+            node, [good, dataclasses.replace(good, amount_fen=200, **{field: value})], actor="test"
+        )
+    assert [p for p in refused.value.problems if p.startswith("line 2: ")], refused.value.problems
+    assert not [p for p in refused.value.problems if "repeats" in p]
+    assert listing(province, "410000", "issued") == []
+
+
+def test_a_breakdown_whose_amount_is_not_fen_is_named(province: Network) -> None:
+    """A breakdown given through the API with an amount that is not integer fen is named
+    by its line, not a raw error of the balance check."""
+    from decimal import Decimal as D
+
+    from nodes.fiscal.appropriations import Allocation
+    from nodes.fiscal.appropriations import allocate as issue
+    from sync.errors import RowsRefused
+
+    assert allocate(province, "410000", "410100", "900.00").exit_code == 0
+    settle(province)
+    received = listing(province, "410100", "received")[0]["id"]
+    line = Allocation(
+        "410102", D(100), "2050202", "50201", "111", doc("410100"), 2026, parent_id=received
+    )
+    with Node.open(province.path / "410100") as node, pytest.raises(RowsRefused) as refused:
+        issue(node, [line], actor="test")
+    assert refused.value.problems == ["line 1: amount Decimal('100') is not a whole number of fen"]

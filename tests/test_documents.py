@@ -178,10 +178,12 @@ def test_abbreviations_and_document_kinds_come_from_the_topology(tmp_path: Path)
 
 def test_a_code_or_a_document_number_is_its_form_to_its_very_end() -> None:
     """A newline after a 文号, a node code or a region code is not part of its form
-    (a regular expression's ``$`` lets one by)."""
+    (a regular expression's ``$`` lets one by), nor are digits other than ASCII's."""
     from nodes.fiscal.documents import _SHAPE
     from schema.types import is_node_code, is_region_code
 
     assert _SHAPE.match("豫财预〔2026〕1号") and not _SHAPE.match("豫财预〔2026〕1号\n")
+    assert not _SHAPE.match("豫财预〔２０２６〕1号") and not _SHAPE.match("豫财预〔2026〕1０号")
     assert is_node_code("410000-dc") and not is_node_code("410000-dc\n")
+    assert not is_node_code("4１００００") and not is_region_code("4١٠٠٠٠")
     assert is_region_code("410102") and not is_region_code("410102\n")

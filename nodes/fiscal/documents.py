@@ -23,8 +23,12 @@ __all__ = ["CENTRAL", "EXAMPLE", "Documents"]
 
 CENTRAL = "财"
 """The Ministry of Finance's abbreviation (财政部): 财预〔2026〕3号."""
-_SHAPE = re.compile(r"^(?P<head>[\u4e00-\u9fff]+)〔(?P<year>\d{4})〕(?P<number>[1-9]\d{0,5})号\Z")
-"""A 文号's form, to its very end (``$`` would let a newline after it by)."""
+_SHAPE = re.compile(
+    r"^(?P<head>[\u4e00-\u9fff]+)〔(?P<year>[0-9]{4})〕(?P<number>[1-9][0-9]{0,5})号\Z"
+)
+"""A 文号's form, to its very end (``$`` would let a newline after it by), its digits
+ASCII (a class of every Unicode digit would let ２０２６ by: the same document under another
+spelling, which the duplicate look-up would not find)."""
 EXAMPLE = "豫财预〔2026〕12号"
 
 

@@ -11,9 +11,21 @@ __all__ = ["field_problems", "unusable"]
 
 def unusable(*texts: object) -> bool:
     """Whether any of ``texts`` (values a batch's row is looked up by: an appropriation's
-    id, a 文号) cannot be put into a query: not text, or holding a NUL. Such a row is
+    id, a 文号) cannot be put into a query: not text, holding a NUL or a lone surrogate.
+    Such a row is
     named by :func:`field_problems`; the batch is refused before anything is looked up."""
-    return any(t is not None and (type(t) is not str or "\0" in t) for t in texts)
+    return any(
+        t is not None and (type(t) is not str or "\0" in t or _not_unicode(t)) for t in texts
+    )
+
+
+def _not_unicode(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (a byte a terminal could not decode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def field_problems(what: str, text: str, limit: int) -> list[Said]:

@@ -42,7 +42,7 @@ from nodes.fiscal.fields import field_problems, unusable
 from nodes.fiscal.reconcile import records
 from nodes.fiscal.reconcile.records import wire_time
 from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, spilled, unspilled
-from nodes.labels import said
+from nodes.labels import named, said
 from nodes.policy import check_send
 from schema.bulk import insert_rows
 from schema.channels import outbox
@@ -194,11 +194,13 @@ def _static_problems(
         ("upper document number (上级文号)", line.upper_doc, "upper_doc"),
         ("appropriation broken down (from)", line.parent_id, "id"),
     ):
-        if text is None:  # not given
+        if text is None and key not in ("doc", "title"):  # not given
             continue
         problems.extend(at(p) for p in field_problems(what, text, FIELD_LENGTH[key]))
     if line.parent_id == "":  # given, and empty: not a breakdown, nor an issue
-        problems.append(at(said("rows_empty", key="from")))
+        problems.append(
+            at(said("rows_empty", key=named("field", "appropriation broken down (from)")))
+        )
     if line.transfer_type not in TRANSFER_TYPES:
         problems.append(at(said("rows_type_must", choices=", ".join(TRANSFER_TYPES))))
     if line.indicator not in INDICATOR_KINDS:
@@ -229,12 +231,17 @@ def _unstorable(line: Allocation, number: int, error: str) -> str:
 def _keepable(value: Any) -> Any:
     """``value`` of a refused line as the spill can keep it (text made Unicode, a value no
     JSON holds by its ``repr``), so that the lines after it keep their numbers."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")
     try:
+        if isinstance(value, str):
+            return value.encode("utf-8", "replace").decode("utf-8")
         encode_line([value])
     except TypeError:
-        return repr(value).encode("utf-8", "replace").decode("utf-8")
+        try:
+            return repr(value).encode("utf-8", "replace").decode("utf-8")
+        except Exception:  # a repr that fails, or nests too deep: the place is what counts
+            return "?"
+    except RecursionError:
+        return "?"
     return value
 
 
@@ -619,6 +626,7 @@ def allocate(
                 except TypeError as exc:  # a value no JSON holds (its problem said first)
                     problems = problems or [_unstorable(line, count, str(exc))]
                     spill.write(_LINES, [_keepable(v) for v in _fields(line)])  # its place
+                    unsearchable = True  # nor can its values be looked up, or counted on
                 found.add("static", problems)
                 unsearchable = unsearchable or (
                     bool(problems)
