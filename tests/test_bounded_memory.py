@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from cli import cli
 from nodes import Node
 from nodes.fiscal import appropriations
-from nodes.fiscal.appropriations import issuing, listings
+from nodes.fiscal.appropriations import duplicates, issuing, listings
 from nodes.fiscal.appropriations.issuing import Allocation
 from nodes.network import Network, sync_network
 from schema.channels import outbox
@@ -353,7 +353,7 @@ def test_repeats_are_named_exactly_when_the_fixed_size_filter_says_seen_to_every
 ) -> None:
     """The filter of keys seen is approximate: with 64 bits almost every line "may be seen";
     the lines themselves are compared, so only the true repeat is named."""
-    monkeypatch.setattr(issuing._Seen, "BITS", 64)
+    monkeypatch.setattr(duplicates.Seen, "BITS", 64)
     monkeypatch.setattr(issuing, "BATCH", 40)
     with Node.open(province.path / "410000") as node:
         with pytest.raises(RowsRefused) as repeat:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from nodes.fiscal.appropriations.issuing import issued_with
+from nodes.fiscal.appropriations.duplicates import issued_with
 from schema.bulk import insert_rows
 from schema.tables import appropriation, appropriation_event
 

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nodes.fiscal.appropriations import copies
-from nodes.fiscal.appropriations.balances import issued_events
+from nodes.fiscal.appropriations import copies, duplicates
 from nodes.fiscal.appropriations.closed import require_open
 from nodes.fiscal.appropriations.drawing import lock_drawn
 from nodes.fiscal.appropriations.operations import (
@@ -45,7 +43,6 @@ from nodes.fiscal.scratch import CodesRead, Problems, Spill, Vanished, chunks, s
 from nodes.labels import named, said
 from nodes.policy import check_send
 from schema.bulk import insert_rows
-from schema.channels import outbox
 from schema.locks import take_numbers
 from schema.tables import appropriation, appropriation_event
 from schema.types import MAX_AMOUNT_FEN, format_yuan
@@ -63,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Allocation", "Issued", "allocate"]
 
-BATCH = 5_000  # ids or document numbers per query
+BATCH = 5_000  # lines checked again at a time (their 文号 looked up together); progress told
 
 
 @dataclass(frozen=True)
@@ -318,125 +315,6 @@ def _breakdown_problems(line: Allocation, parent: Any) -> list[str]:
     return found
 
 
-def _key(line: Allocation) -> tuple[Any, ...]:
-    """What makes two lines the same issue: 文号, recipient, function and amount, in a year."""
-    return (line.year, line.doc.strip(), line.recipient, line.func, line.amount_fen)
-
-
-class _Seen:
-    """The hashes of the keys a batch has shown, in fixed memory whatever its length (a
-    Bloom filter of 4 MB): "not seen" is certain; "seen" may be wrong (about one line in
-    1,500 of a million-line batch), which is why :func:`_repeats` compares the lines
-    themselves before it names a repeat."""
-
-    BITS = 1 << 25
-
-    def __init__(self) -> None:
-        self._bits = bytearray(self.BITS >> 3)
-
-    def add(self, digest: int) -> bool:
-        """Record ``digest``; tell whether it may have been recorded before."""
-        bits = self._bits
-        seen = True
-        for shift in (0, 20, 39):
-            position = (digest >> shift) & (self.BITS - 1)
-            byte, bit = position >> 3, 1 << (position & 7)
-            if not bits[byte] & bit:
-                seen = False
-                bits[byte] |= bit
-        return seen
-
-    def __contains__(self, digest: int) -> bool:
-        """Whether ``digest`` may have been recorded ("no" is certain)."""
-        bits = self._bits
-        for shift in (0, 20, 39):
-            position = (digest >> shift) & (self.BITS - 1)
-            if not bits[position >> 3] & 1 << (position & 7):
-                return False
-        return True
-
-
-def _repeats(spill: _Spill, again: list[tuple[int, int]]) -> Iterator[str]:
-    """Lines that repeat an earlier line of the batch, named with it: ``again`` holds the
-    lines whose key's hash was seen before (a hash may collide: keys are compared here)."""
-    later = {number for number, _ in again}
-    hashes = {digest for _, digest in again}
-    first: dict[tuple[Any, ...], str] = {}
-    for number, line in enumerate(spill.lines(), 1):
-        k = _key(line)
-        if hash(k) not in hashes:
-            continue
-        where = _where(line, number)
-        if k not in first:
-            first[k] = where
-        elif number in later:
-            yield said("rows_at", where=where, what=said("rows_repeats", first=first[k]))
-
-
-def _earlier(conn: Connection, me: str, lines: list[Allocation]) -> dict[tuple[Any, ...], str]:
-    """Of the keys of ``lines``, those issued here already (and not refused by the
-    recipient), with the id that has each. The caller holds the issuer's counter for
-    every year of the batch, so two batches checked at once cannot both miss each other.
-    """
-    docs = sorted({line.doc.strip() for line in lines})
-    years = sorted({line.year for line in lines})
-    earlier: dict[tuple[Any, ...], str] = {}
-    for start in range(0, len(docs), BATCH):
-        for row in conn.execute(issued_with(me, years, docs[start : start + BATCH])):
-            earlier.setdefault(_row_key(row), row.id)
-    return earlier
-
-
-def _row_key(row: Any) -> tuple[Any, ...]:
-    """:func:`_key` of an appropriation issued here (a row of :func:`issued_with`)."""
-    return (row.year, row.doc_no, row.recipient, row.func_code, row.amount_fen)
-
-
-DOCS_KEPT = 100_000
-"""Most distinct 文号 a batch's first pass keeps for :func:`_none_earlier` (each at most
-a 文号's length: 15 MB for 100,000 of a usual length, 52 MB at the worst; let go once
-looked up); a batch of more is looked up chunk by chunk in the second pass."""
-
-
-def _none_earlier(
-    conn: Connection, me: str, years: Iterable[int], docs: set[str], seen: _Seen
-) -> bool:
-    """Whether no line of a batch (its 文号 ``docs``, its keys' hashes in ``seen``) can
-    repeat anything issued here before: no appropriation of those 文号 has a key the
-    batch may hold ("may" is the filter's: a yes is checked line by line, by
-    :func:`_earlier`, in the second pass)."""
-    ordered, years = sorted(docs), sorted(years)
-    for start in range(0, len(ordered), BATCH):
-        for row in conn.execute(issued_with(me, years, ordered[start : start + BATCH])):
-            if hash(_row_key(row)) in seen:
-                return False
-    return True
-
-
-def issued_with(me: str, years: list[int], docs: list[str]) -> sa.Select[Any]:
-    """The issue events of the appropriations ``me`` issued in ``years`` under the 文号
-    ``docs`` (not refused by their recipient): looked up by the index on (issuer, year,
-    文号), so the cost goes with the lines found, not with all that ``me`` issued."""
-    return (
-        sa.select(
-            appropriation.c.id,
-            appropriation.c.year,
-            appropriation.c.doc_no,
-            appropriation.c.recipient,
-            appropriation.c.func_code,
-            appropriation_event.c.amount_fen,
-        )
-        .select_from(issued_events())
-        .where(
-            appropriation.c.issuer == me,
-            appropriation.c.year.in_(years),
-            appropriation.c.doc_no.in_(docs),
-            appropriation_event.c.kind == "issue",
-            sa.or_(outbox.c.receipt_verdict.is_(None), outbox.c.receipt_verdict != "rejected"),
-        )
-    )
-
-
 class _Found(Problems):
     """Problems of a batch by kind, in the order found (:class:`~nodes.fiscal.scratch.Problems`)."""
 
@@ -581,7 +459,7 @@ def allocate(
     this batch's own rows, so each few thousand lines cost the same however many came
     before them (a refused batch writes nothing). That second pass is skipped when
     nothing needs the lines: no breakdown, no code gone, and none of the batch's 文号
-    (looked up at once, when they are at most ``DOCS_KEPT``) carries an appropriation
+    (looked up at once, when they are at most ``duplicates.DOCS_KEPT``) carries an appropriation
     whose key the batch may hold. A third pass writes the rows as one stream; the
     change-sets and the events are written from the scratch files last.
 
@@ -604,7 +482,7 @@ def allocate(
             known = CodesRead(node.engine)
             years: Counter[int] = Counter()
             wanted: set[str] = set()
-            seen = _Seen()
+            seen = duplicates.Seen()
             again: list[tuple[int, int]] = []
             count = 0
             unsearchable = False
@@ -614,12 +492,12 @@ def allocate(
                 if line.parent_id:
                     wanted.add(line.parent_id)
                 if not allow_duplicate:
-                    key = _key(line)
+                    key = duplicates.key(line)
                     if seen.add(digest := hash(key)):
                         again.append((count, digest))
                     if docs is not None and len(key[1]) <= FIELD_LENGTH["doc"]:  # else refused
                         docs.add(key[1])
-                        docs = docs if len(docs) <= DOCS_KEPT else None
+                        docs = docs if len(docs) <= duplicates.DOCS_KEPT else None
                 problems = _static_problems(count, line, node, known, rules)
                 try:
                     spill.write(_LINES, _fields(line))
@@ -634,9 +512,9 @@ def allocate(
                 )
             if count == 0:
                 return issued
+            if again:  # needs no look-up: named even when nothing can be looked up
+                found.add("repeat", duplicates.repeats(spill.lines(), again, _where))
             if unsearchable:  # what the checks in the transaction look up by is not usable
-                if again:  # what needs no look-up is named all the same
-                    found.add("repeat", _repeats(spill, again))
                 found.refuse_batch()
             with node.engine.begin() as conn:
                 # 2. locked in the product's order: each year's close here (a close of the
@@ -649,8 +527,6 @@ def allocate(
                     for year, n in sorted(years.items())
                 }
                 vanished = Vanished(known, conn)  # codes gone since the first pass
-                if again:
-                    found.add("repeat", _repeats(spill, again))
                 taken: dict[str, int] = {}
                 done = 0
                 # read again only for what needs the lines: breakdowns (their parents'
@@ -659,7 +535,7 @@ def allocate(
                     bool(wanted)
                     or bool(vanished)
                     or not allow_duplicate
-                    and (docs is None or not _none_earlier(conn, me, years, docs, seen))
+                    and (docs is None or not duplicates.none_earlier(conn, me, years, docs, seen))
                 )
                 del docs, seen
                 for chunk in chunks(spill.lines() if again_read else (), BATCH):
@@ -672,19 +548,7 @@ def allocate(
                                 _parent_problems(line, number, parents, balance, taken, closed),
                             )
                     if not allow_duplicate:
-                        earlier = _earlier(conn, me, chunk)
-                        found.add(
-                            "earlier",
-                            (
-                                said(
-                                    "rows_at",
-                                    where=_where(line, number),
-                                    what=said("rows_already_issued", ident=earlier[_key(line)]),
-                                )
-                                for number, line in enumerate(chunk, done + 1)
-                                if _key(line) in earlier
-                            ),
-                        )
+                        found.add("earlier", _issued_before(conn, me, chunk, done))
                     done += len(chunk)
                 if found.count:
                     found.refuse_batch()
@@ -711,6 +575,20 @@ def allocate(
         finally:
             spill.close()
     return issued
+
+
+def _issued_before(conn: Connection, me: str, chunk: list[Allocation], done: int) -> list[str]:
+    """The lines of ``chunk`` (after ``done`` lines) that repeat an issue made here before,
+    each named with the id that has it."""
+    found = duplicates.earlier(conn, me, chunk)
+    named = []
+    for number, line in enumerate(chunk, done + 1):
+        if (ident := found.get(duplicates.key(line))) is not None:
+            where = _where(line, number)
+            named.append(
+                said("rows_at", where=where, what=said("rows_already_issued", ident=ident))
+            )
+    return named
 
 
 def _rows(
