@@ -14,7 +14,7 @@ import pytest
 from test_allocate import BATCH_HEADER, allocate, listing, run, settle
 
 from nodes import Node
-from nodes.fiscal.appropriations import issuing
+from nodes.fiscal.appropriations import duplicates
 from nodes.fiscal.ledger import Entry, record
 from nodes.network import Network
 from schema.types import MAX_AMOUNT_FEN
@@ -43,7 +43,7 @@ def test_importing_a_spreadsheet_twice_issues_nothing_twice(
 ) -> None:
     """Whether the batch's 文号 are few enough to be looked up at once before its lines
     are read again (``DOCS_KEPT``), or looked up chunk by chunk as they are."""
-    monkeypatch.setattr(issuing, "DOCS_KEPT", kept)
+    monkeypatch.setattr(duplicates, "DOCS_KEPT", kept)
     batch = tmp_path / "batch.csv"
     rows = [
         "410100,1000.00,2050201,51301,111,豫财教〔2026〕1号,学前教育,general",
@@ -134,3 +134,44 @@ def test_totals_past_64_bits_are_refused_cleanly_not_crashed(province: Network) 
     assert report.exit_code == 3, report.output + report.stderr
     assert "合计超过报表可容纳的金额" in report.stderr
     assert run(province, "410181", "appropriations").exit_code == 0
+
+
+@pytest.mark.parametrize("kept", [0, 50_000])
+def test_two_operators_issuing_the_same_lines_at_once_issue_them_once(
+    province: Network, monkeypatch: pytest.MonkeyPatch, kept: int
+) -> None:
+    """Two operators at one node issue the same batch at the same moment: the second waits
+    for the first's counter, then finds its lines already issued (looked up at once, or
+    chunk by chunk), and is refused; every line is issued once."""
+    import threading
+
+    from nodes.fiscal.appropriations import Allocation
+    from nodes.fiscal.appropriations import allocate as issue
+    from sync.errors import RowsRefused
+
+    monkeypatch.setattr(duplicates, "DOCS_KEPT", kept)
+    batch = [
+        Allocation("410100", 100 + n, "2050202", "50201", "111", "豫财预〔2026〕7号", 2026)
+        for n in range(300)
+    ]
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def operator() -> None:
+        with Node.open(province.path / "410000") as node:
+            start.wait()
+            try:
+                issue(node, batch, actor="test")
+                outcomes.append("issued")
+            except RowsRefused as exc:
+                named = [p for p in exc.problems if not p.startswith("... and")]
+                assert all("already issued as 410000-2026-" in p for p in named), named[:2]
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=operator) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["issued", "refused"]
+    assert len(listing(province, "410000", "issued")) == len(batch)
