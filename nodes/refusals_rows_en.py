@@ -39,6 +39,7 @@ ROWS: dict[str, str] = {
     "m.rows_amount_not_fen": "amount {value!r} is not a whole number of fen",
     "m.rows_not_unicode": "a field is not valid Unicode (a lone surrogate)",
     "m.rows_not_text": "{what} is not text ({kind})",
+    "m.rows_not_yes_no": "{what} is neither true nor false ({value!r})",
     "m.rows_not_storable": "a field holds a value no column can store ({error})",
     "m.rows_amount_too_large_line": "amount {amount} 元 is more than the largest amount of "
     "one line, {largest} 元",

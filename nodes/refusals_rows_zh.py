@@ -39,6 +39,7 @@ ROWS: dict[str, str] = {
     "m.rows_amount_not_fen": "金额 {value!r} 不是整数分",
     "m.rows_not_unicode": "某个字段不是有效的 Unicode（含孤立代理项）",
     "m.rows_not_text": "{what} 不是文本（{kind}）",
+    "m.rows_not_yes_no": "{what} 既不是“是”也不是“否”（{value!r}）",
     "m.rows_not_storable": "某个字段的值无法存储（{error}）",
     "m.rows_amount_too_large_line": "金额 {amount} 元超过单行最大金额 {largest} 元",
     "m.rows_amount_too_large_entry": "金额 {amount} 元超过单笔最大金额 {largest} 元",

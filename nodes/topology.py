@@ -74,7 +74,7 @@ DOCUMENT_KINDS = (
 )  # fmt: skip
 """The kinds of document (文号 after the issuer's abbreviation) when a topology names none:
 预 budget, 教 education, 社 social security, 农 agriculture, 建 construction, ..."""
-_ABBREVIATION = re.compile(r"^[\u4e00-\u9fff]{1,8}$")
+_ABBREVIATION = re.compile(r"[\u4e00-\u9fff]{1,8}\Z")
 CODE_PLACEHOLDER = "{code}"
 """In an sftp endpoint's user name: the code of the node that dials it."""
 _HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")

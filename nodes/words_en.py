@@ -749,5 +749,8 @@ LISTINGS: dict[str, str] = {
     "field.memo": "memo",
     "field.code": "code",
     "field.econ": "econ",
+    "field.func": "func",
+    "field.fund": "fund",
+    "field.direct (直达资金)": "direct (直达资金)",
     "m.unit_written": "Wrote {path}",
 }

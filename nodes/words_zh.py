@@ -708,5 +708,8 @@ LISTINGS: dict[str, str] = {
     "field.memo": "摘要",
     "field.code": "科目编码",
     "field.econ": "经济分类",
+    "field.func": "功能分类",
+    "field.fund": "资金性质",
+    "field.direct (直达资金)": "直达资金",
     "m.unit_written": "已写入 {path}",
 }

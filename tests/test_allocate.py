@@ -443,15 +443,27 @@ def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:
         ),
         ("project", [], "project is not text (list)"),
         ("title", "学前\ud800教育", "a field is not valid Unicode (a lone surrogate)"),
+        ("recipient", 410100, "recipient 410100: 410100 is not a node of topology 'demo'"),
+        ("func", 2050202, "func is not text (int)"),
+        ("econ", None, "econ is not text (NoneType)"),
+        ("fund", 111, "fund is not text (int)"),
+        ("doc", None, "document number (文号) is not text (NoneType)"),
+        ("transfer_type", None, "type must be one of general, special, shared"),
+        ("indicator", 1, "指标类型 must be one of annual, additional, advance, carryover"),
+        ("level", 5, "预算级次 must be one of central, province, city, county"),
+        ("upper_doc", 7, "upper document number (上级文号) is not text (int)"),
+        ("parent_id", 7, "appropriation broken down (from) is not text (int)"),
+        ("direct", "no", "direct (直达资金) is neither true nor false ('no')"),
     ],
 )
 def test_a_line_no_column_can_hold_is_named_and_nothing_is_written(
     province: Network, field: str, value: object, why: str
 ) -> None:
     """A line given through the API with an amount that is not integer fen (a float, a
-    Decimal, True), a year that is not an integer, or text no database stores (a NUL, a
-    lone surrogate) is named with the rest of the batch's problems, and nothing of its
-    batch stays (no row, no queued change-set, no file in the outbox)."""
+    Decimal, True), a year that is not an integer, text no database stores (a NUL, a
+    lone surrogate), a code or a 文号 that is not text, or a 直达 that is neither true nor
+    false (``bool("no")`` is true) is named with the rest of the batch's problems, and
+    nothing of its batch stays (no row, no queued change-set, no file in the outbox)."""
     import dataclasses
 
     from nodes.fiscal.appropriations import Allocation

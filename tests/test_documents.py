@@ -174,6 +174,12 @@ def test_abbreviations_and_document_kinds_come_from_the_topology(tmp_path: Path)
     with pytest.raises(TopologyError) as refused:
         parse_topology(text.replace('"豫财"', '"YC"'), tmp_path / "t.toml")
     assert "abbreviation 'YC' is not 1 to 8 Chinese characters" in str(refused.value.problems)
+    with pytest.raises(TopologyError) as refused:  # a 文号 never holds the newline
+        parse_topology(text.replace('"豫财"', '"豫财\\n"'), tmp_path / "t.toml")
+    assert any("abbreviation '豫财\\n' is not 1 to" in p for p in refused.value.problems)
+    with pytest.raises(TopologyError) as refused:
+        parse_topology(text.replace('"资环"]', '"资环\\n"]'), tmp_path / "t.toml")
+    assert "document_kinds" in str(refused.value.problems)
 
 
 def test_a_code_or_a_document_number_is_its_form_to_its_very_end() -> None:

@@ -161,6 +161,21 @@ def _static_problems(
             line = dataclasses.replace(line, amount_fen=1)
     if type(line.year) is not int:  # what every other check reads the codes by
         return [*problems, at(said("rows_year_bad", value=line.year))]
+    not_text = [  # given through the API: what the checks below read as text
+        at(said("rows_not_text", what=named("field", what), kind=type(text).__name__))
+        for what, text in (
+            ("func", line.func),
+            ("econ", line.econ),
+            ("fund", line.fund),
+            ("document number (文号)", line.doc),
+        )
+        if type(text) is not str
+    ]
+    if not_text:
+        return [*problems, *not_text]
+    if line.direct is not None and type(line.direct) is not bool:  # bool("no") is True
+        what = named("field", "direct (直达资金)")
+        problems.append(at(said("rows_not_yes_no", what=what, value=line.direct)))
     if (refused := rules.recipient_problem(line.recipient)) is not None:
         problems.append(at(said("rows_recipient", code=line.recipient, problem=refused)))
     if type(line.amount_fen) is not int:  # a float, a Decimal, True: not fen
