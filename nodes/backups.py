@@ -400,6 +400,8 @@ class _Objects:
 
 
 def _home_files(home: Path) -> Iterator[Path]:
+    """The home's files a backup holds. A link in the spool's journal is not followed
+    (the node puts none there: one was left by a release that took a child's link in)."""
     for name in HOME_FILES:
         if (home / name).is_file():
             yield home / name
@@ -410,8 +412,12 @@ def _home_files(home: Path) -> Iterator[Path]:
         root = home / "spool" / folder
         if root.is_dir():
             for path in sorted(root.iterdir()):
-                if path.is_file() and not path.name.startswith("."):
+                if _regular(path) and not path.name.startswith("."):
                     yield path
+
+
+def _regular(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
 
 
 def take_backup(

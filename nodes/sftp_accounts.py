@@ -17,8 +17,10 @@ inside a chroot cannot lead out of it, but one outside may lead in: the parent's
 (running as a member of GROUP, by default the group owning the home) reaches every
 mailbox through the links in its ``mailboxes/`` folder. The setgid folders give every
 file the group GROUP, ``internal-sftp -u 0007`` makes the child's files readable by the
-group, and the agent's own files (umask 022) are readable by the child. CHROOTS must be
-on the file system of the home: the agent takes arrived files into its spool by renaming.
+group, and the agent's own files (umask 022) are readable by the child. No link can be
+made in a mailbox (``-P symlink,hardlink``): the agent reads it outside the chroot, where
+a link's target may be any file of the machine. CHROOTS must be on the file system of
+the home: the agent takes arrived files into its spool by renaming.
 
 Nothing here changes the system: :func:`plan_accounts` works out the plan, whose
 :meth:`SftpPlan.commands` an operator runs as root after reading them.
@@ -117,7 +119,7 @@ class SftpPlan:
                 f"# {account.spec.code} {account.spec.name}",
                 f"Match User {account.user}",
                 f"    ChrootDirectory {account.chroot}",
-                "    ForceCommand internal-sftp -u 0007",
+                "    ForceCommand internal-sftp -u 0007 -P symlink,hardlink",
                 f"    AuthorizedKeysFile {account.authorized_keys}",
                 "    PubkeyAuthentication yes",
                 "    PasswordAuthentication no",

@@ -468,6 +468,10 @@ LISTINGS: dict[str, str] = {
     "m.unsendable": "{name}: not sent, {error}",
     "m.backup_objects_failed": "backup objects of {code}: {error}",
     "m.crl_offer_failed": "revocation list for restores: {error}",
+    "m.mailbox_link_removed": "{name} (from {child}): a symbolic link, not a file: removed, "
+    "not followed",
+    "m.mailbox_link_stays": "{name} (from {child}): a symbolic link, not a file: not "
+    "followed, and it cannot be removed: {error}",
     "m.keeper_unreachable_round": "the keeper cannot be reached this round",
     "m.backup_upload_left": "backup: {left} object(s) still to upload ({why}); its manifest "
     "waits for them",

@@ -447,6 +447,8 @@ LISTINGS: dict[str, str] = {
     "m.unsendable": "{name}：未发送，{error}",
     "m.backup_objects_failed": "{code} 的备份对象：{error}",
     "m.crl_offer_failed": "供恢复用的吊销列表：{error}",
+    "m.mailbox_link_removed": "{name}（来自 {child}）：是符号链接而非文件，已删除，未读取其指向",
+    "m.mailbox_link_stays": "{name}（来自 {child}）：是符号链接而非文件，未读取其指向，且无法删除：{error}",
     "m.keeper_unreachable_round": "本轮无法连接备份保管方",
     "m.backup_upload_left": "备份：还有 {left} 个对象待上传（{why}）；其清单等待它们",
     "m.rejoin_answered_request": "已应答 {origin} 的重连请求",

@@ -1880,3 +1880,22 @@ with open(sys.argv[1], "rb") as written:
     )
     assert done.returncode == 0, done.stderr
     assert target.stat().st_size == sum(size + n for n in range(count))
+
+
+def test_a_link_in_the_spool_journal_is_not_backed_up(tmp_path: Path) -> None:
+    """A backup holds the journal's files, not what a link in it points to (a release
+    that took a child's link in kept it in ``spool/taken/``); the home's own settings
+    and keys are taken as they are."""
+    from nodes.backups import _home_files
+
+    home = tmp_path / "home"
+    (home / "spool" / "taken").mkdir(parents=True)
+    (home / "keys").mkdir()
+    (home / "keys" / "node.key").write_bytes(b"key")
+    kept = home / "spool" / "taken" / "kept.fcs"
+    kept.write_bytes(b"taken here")
+    secret = tmp_path / "elsewhere.txt"
+    secret.write_bytes(b"not the node's")
+    (home / "spool" / "taken" / "linked.fcs").symlink_to(secret)
+    names = [p.relative_to(home).as_posix() for p in _home_files(home)]
+    assert names == ["keys/node.key", "spool/taken/kept.fcs"]

@@ -193,6 +193,28 @@ def test_a_sibling_cannot_list_read_write_or_delete(deployment: Deployment, tmp_
     assert not (deployment.chroots / mine / mine / "up" / "forged.fcs").exists()
 
 
+def test_a_child_can_make_no_link_in_its_mailbox(deployment: Deployment, tmp_path: Path) -> None:
+    """A link a child made in its mailbox would be read by the parent outside the
+    child's chroot (an absolute target names any file of the parent's machine): the
+    account refuses to make one (symbolic links; hard links alike, which paramiko cannot
+    ask for), and its files are left as they were."""
+    import paramiko
+
+    (mine, _sibling), up = COUNTIES, deployment.chroots / COUNTIES[0] / COUNTIES[0] / "up"
+    letter = tmp_path / "letter.fcs"
+    letter.write_bytes(b"signed, not encrypted")
+    with deployment.login(mine) as own:
+        own.publish(f"{mine}/up", "letter.fcs", letter)
+        session = own._session()
+        for target, name in (
+            ("/etc/passwd", "linked.fcs"),
+            (f"/{mine}/up/letter.fcs", "again.fcs"),
+        ):
+            with pytest.raises((OSError, paramiko.SFTPError)):
+                session.symlink(target, f"/{mine}/up/{name}")
+    assert sorted(p.name for p in up.iterdir()) == ["letter.fcs"]
+
+
 # -- without sshd: the endpoint's {code}, and what sftp-config refuses ------------------------
 
 TOPOLOGY = """

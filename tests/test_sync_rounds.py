@@ -202,9 +202,9 @@ def test_a_file_failing_every_round_never_stops_the_rest_and_is_parked_after_fiv
 
 def test_an_unreadable_file_is_named_by_sync_retried_and_parked(province: Network) -> None:
     import_codes(province)
-    up = mailbox(province, "410000", "410181", "up")
     name = f"410181_410000_0000000001_{'ab' * 32}.fcs"
-    os.symlink(EIO_FILE, up / name)  # a file the disk cannot read
+    # taken from a child's mailbox, and now a file the disk cannot read
+    os.symlink(EIO_FILE, province.homes["410000"].spool / "incoming" / name)
     home = str(province.path / "410000")
     result = cli_run("--home", home, "sync", "--lang", "en")
     assert result.exit_code == 0, result.stderr
@@ -222,6 +222,39 @@ def test_an_unreadable_file_is_named_by_sync_retried_and_parked(province: Networ
     assert [a["kind"] for a in status_alerts(province, "410000")] == ["parked"]
     result = cli_run("--home", home, "sync", "--lang", "en")
     assert "sent 0" in result.output and "could not take" not in result.output
+
+
+def test_a_link_a_child_leaves_in_its_mailbox_is_removed_not_followed(
+    province: Network, tmp_path: Path
+) -> None:
+    """A symbolic link in a child's ``up/`` (to a change-set the child signed and may
+    rewrite later, or to any file of the parent's machine) is neither read nor moved into
+    the spool (nor kept in ``taken/`` as if it were the file): it is removed, its target
+    left alone, and named once; the round goes on."""
+    import_codes(province)
+    up = mailbox(province, "410000", "410181", "up")
+    signer = pki.load_signer(province.homes["410181"].keys)
+    own = changeset.write_changeset(
+        tmp_path, signer, "410000", "codeset", 1, "", [CODESET_OP], clock=SYSTEM_CLOCK
+    ).path
+    kept = own.read_bytes()
+    os.symlink(own, up / own.name)
+    elsewhere = f"410181_410000_0000000002_{'ab' * 32}.fcs"
+    os.symlink("/etc/hostname", up / elsewhere)
+    home = str(province.path / "410000")
+    result = cli_run("--home", home, "sync", "--lang", "en")
+    assert result.exit_code == 0, result.stderr
+    for name in (own.name, elsewhere):
+        assert f"{name} (from 410181): a symbolic link, not a file: removed" in result.output
+    assert "sent 7" in result.output  # every child got its code set
+    assert list(up.iterdir()) == []
+    assert own.read_bytes() == kept and Path("/etc/hostname").exists()
+    spool = province.homes["410000"].spool
+    assert [p for p in spool.rglob("*") if p.is_symlink()] == []
+    assert rows(province, "410000", quarantine) == []
+    assert rows(province, "410000", changeset_log, changeset_log.c.origin == "410181") == []
+    again = cli_run("--home", home, "sync", "--lang", "en")
+    assert "symbolic link" not in again.output and again.exit_code == 0
 
 
 # --- 3. relays ------------------------------------------------------------------------------
