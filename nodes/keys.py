@@ -314,11 +314,14 @@ def adopt_crl(home: NodeHome, trust: TrustStore, crl: RevocationList) -> bool:
 
     Returns False when it is the list already held; an older list, or one that drops a
     revoked certificate, is refused (:class:`CertificateRejected`), since revocation
-    never goes backwards.
+    never goes backwards. The file is written before the list is held in memory: a
+    write that fails (a full disk) leaves the node holding the list it had, and the
+    change-set that brought the new one is taken again later.
     """
-    if not trust.update_crl(crl):
+    if trust.newer_crl(crl) is None:
         return False
     revocation.write_crl(home.keys / CRL_FILE, crl)
+    trust.update_crl(crl)
     return True
 
 

@@ -203,6 +203,17 @@ class TrustStore:
         drops a certificate the held list revokes, is refused with
         :class:`CertificateRejected`: revocation never goes backwards.
         """
+        checked = self.newer_crl(crl)
+        if checked is None:
+            return False
+        self._crl = checked
+        return True
+
+    def newer_crl(self, crl: RevocationList) -> RevocationList | None:
+        """``crl`` checked as :meth:`update_crl` checks it, not adopted: None when it is
+        the list already held. Whoever keeps the list on disk writes it first, and
+        adopts it once written: a list held in memory and not on disk would be lost
+        with the process, and never written again (it is the one held)."""
         checked = checked_crl(crl.x509, self._root)
         current = self._crl
         if current is not None:
@@ -212,7 +223,7 @@ class TrustStore:
                 )
             if checked.number == current.number:
                 if checked.pem == current.pem:
-                    return False
+                    return None
                 raise CertificateRejected(said("crl_same_number", number=checked.number))
             dropped = current.serials - checked.serials
             if dropped:
@@ -225,8 +236,7 @@ class TrustStore:
                     ),
                     hint=said("crl_unrevokes_hint"),
                 )
-        self._crl = checked
-        return True
+        return checked
 
     def check_signer(self, cert: x509.Certificate, signed_at: datetime | None = None) -> SignerInfo:
         """Return who ``cert`` identifies if it may have signed at ``signed_at``, else

@@ -292,6 +292,48 @@ def test_without_its_ca_folder_the_province_is_told_to_publish_by_hand(
     assert refused.exit_code == 13 and "not signed by this province's root CA" in refused.stderr
 
 
+def test_a_list_that_could_not_be_written_is_written_when_taken_again(
+    suite_name: str,
+    tmp_path: Path,
+    db_url_template: str | None,
+    demo_topology: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A county whose disk is full when a new list arrives takes it again later, and then
+    keeps it on disk: the rounds after the failure (one process, one trust store for
+    all of them) once saw the list as held already, applied its change-set and never
+    wrote the file, so a restart went back to the older list."""
+    import errno
+
+    network = province_at(tmp_path, db_url_template, demo_topology, 0, suite_name)
+    published = run(
+        "--home", network.path / "410000", "revocation", "publish", "--ca", network.ca_dir
+    )
+    assert published.exit_code == 0, published.stderr
+    county = network.path / "410102" / "keys" / "crl.pem"
+    real = revocation.write_atomic
+    failed: list[Path] = []
+
+    def full_once(path: Path, data: bytes, *args: object, **kwargs: object) -> None:
+        if path == county and not failed:
+            failed.append(path)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(revocation, "write_atomic", full_once)
+    problems: list[str] = []
+    done = sync_network(
+        network.path,
+        until_quiet=True,
+        max_rounds=30,
+        on_round=lambda _n, s: problems.extend(str(p) for p in s.problems),
+    )
+    assert done.quiet and failed == [county]
+    assert any("crl.pem" in p for p in problems), problems
+    assert {crl_number(network, spec.code) for spec in network.topology} == {2}
+    assert status(network, "410102")["revocation"]["number"] == 2
+
+
 def test_one_list_at_a_time_is_issued_from_the_ca_folder(tmp_path: Path) -> None:
     ca = tmp_path / "ca"
     assert run("pki", "init-root", ca, "--province", "410000").exit_code == 0
