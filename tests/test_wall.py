@@ -1,6 +1,7 @@
 """The data wall (``fiscalsync serve``) of a demo province after a month of flows, in a
-real headless Chromium, its JSON API and its metrics against the nodes' databases, and
-the refusal to bind beyond the loopback without TLS and a login.
+real headless Chromium, its JSON API and its metrics against the nodes' databases, the
+spending in its money totals against the reports and the ledger, and the refusal to bind
+beyond the loopback without TLS and a login.
 
 The browser is Debian's ``chromium`` with ``chromium-driver`` (``.ci/run`` installs them).
 """
@@ -12,20 +13,21 @@ import json
 import shutil
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import provinces
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import unavailable
+from conftest import DEMO_TOPOLOGY, unavailable
 from cryptography.x509 import load_pem_x509_certificate
 
 from cli import cli
 from nodes import Node
 from nodes.exchange import Exchange
-from nodes.fiscal import reports
+from nodes.fiscal import ledger, reports
 from nodes.fiscal.appropriations import Allocation, allocate
 from nodes.fiscal.demo import ACTOR, work_a_month
 from nodes.fiscal.reports.periods import Period
@@ -36,7 +38,7 @@ from nodes.wall import wall
 from nodes.web import Serving, check_binding, running
 from schema.channels import outbox
 from schema.tables import appropriation_event
-from schema.types import format_utc
+from schema.types import format_utc, parse_yuan
 from sync.clock import SYSTEM_CLOCK, FixedClock
 from sync.errors import ConfigError
 
@@ -223,6 +225,66 @@ def test_the_json_api_and_the_metrics_match_the_databases(
         for recipient, count in waiting.items():
             line = f'fiscalsync_channel_lag_changesets{{node="{PROVINCE}",recipient="{recipient}"}}'
             assert f"{line} {float(count)}" in text
+
+
+def test_spent_is_every_leaf_of_a_report_once_and_the_own_ledger_before_a_report(
+    tmp_path: Path, db_url_template: str | None
+) -> None:
+    """A county spends at a 类 code with nothing under it (208), at a 类 code beside a
+    leaf under it (205 and 2050201: a 类 subtotal) and deep down (2010101); the wall
+    above it shows each 类 to the fen, adding up to its report's total. A county with
+    no report yet shows its own ledger on its own wall, and no longer once its report
+    is sent (the report then counts, not both)."""
+    clock = FixedClock(datetime.fromisoformat("2026-11-02T09:00:00+08:00"))
+    province = provinces.make(
+        tmp_path / "province",
+        DEMO_TOPOLOGY,
+        db_url_template,
+        clock=FixedClock(datetime.fromisoformat("2026-09-01T00:00:00+08:00")),
+    )
+
+    def record(code: str, rows: list[tuple[str, str, str]]) -> None:
+        entries = [
+            ledger.Entry(date.fromisoformat(day), "expenditure", func, parse_yuan(yuan))
+            for day, func, yuan in rows
+        ]
+        with Node.open(province.path / code) as node:
+            ledger.record(node, entries, actor=ACTOR)
+
+    def spent(code: str) -> dict[str, dict[str, int]]:
+        with Node.open(province.path / code) as node:
+            money = wall(node, clock).totals["money"]
+        assert money["period"] == "2026-10"
+        return dict(money["spent"])
+
+    record(
+        "410102",
+        [
+            ("2026-10-05", "205", "100.00"),
+            ("2026-10-06", "2050201", "3.00"),
+            ("2026-10-07", "2010101", "0.01"),
+            ("2026-10-08", "208", "7.00"),
+        ],
+    )
+    with Node.open(province.path / "410102") as node:
+        reports.submit(node, "2026-10", actor=ACTOR, clock=clock)
+    record(HELD_BACK, [("2026-10-09", "2050201", "500.00")])
+    assert sync_network(province.path, until_quiet=True, max_rounds=20, clock=clock).quiet
+    county = {"201": 1, "205": 100_00 + 3_00, "208": 7_00}
+    for code in ("410100", "410000-dc"):
+        assert spent(code) == {"county": county}, code
+        with Node.open(province.path / code) as node:
+            view = reports.view(node, "2026-10", region="410102", scope="own")
+        assert sum(county.values()) == view.total("expenditure").ytd_fen
+    with Node.open(province.path / "410000-dc") as node, running(Serving(node, clock=clock)) as url:
+        status, body = _get(url + "api/wall")
+    assert status == 200
+    assert json.loads(body)["totals"]["money"]["spent"] == {"county": county}
+
+    assert spent(HELD_BACK) == {"county": {"205": 500_00}}
+    with Node.open(province.path / HELD_BACK) as node:
+        reports.submit(node, "2026-10", actor=ACTOR, clock=clock)
+    assert spent(HELD_BACK) == {"county": {"205": 500_00}}
 
 
 def test_at_a_province_with_its_ca_folder_every_certificate_expiry_is_shown(
