@@ -60,7 +60,7 @@ from schema.engine import database_failure
 from schema.errors import FiscalsyncError
 from schema.migrate import is_known_revision
 from schema.said import Said as SaidBelow
-from schema.types import format_yuan, parse_yuan
+from schema.types import FIRST_YEAR, LAST_YEAR, format_yuan, parse_yuan
 from sync.errors import (
     Inconsistent,
     InputError,
@@ -89,6 +89,9 @@ Exit status:
   17  check found problems in the node home (each named, with what to do)
   74  disk or file-system failure (e.g. disk full); nothing half-written
 """
+
+YEAR = click.IntRange(FIRST_YEAR, LAST_YEAR)
+"""A fiscal year given on the command line (``--year``, ``year close YEAR``)."""
 
 LARGE_TRANSFER = 512 * 1024
 """Downloads at least this large show a progress bar."""
@@ -2010,7 +2013,7 @@ def codes() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--year",
-    type=int,
+    type=YEAR,
     help="Every row is of this fiscal year (the year column may then be left out): "
     "a new year's code set (新年度科目).",
 )
@@ -2203,7 +2206,7 @@ def _bar(total: int, label: str) -> Any:
 @click.option("--fund", help="Fund type (资金性质), e.g. 111.")
 @click.option("--doc", help="This level's document number (本级文号).")
 @click.option("--title", default="", help="Title of the appropriation.")
-@click.option("--year", type=int, help="Fiscal year (default: this year).")
+@click.option("--year", type=YEAR, help="Fiscal year (default: this year).")
 @click.option(
     "--type",
     "transfer_type",
@@ -2713,7 +2716,7 @@ def reconcile_show(
     flag_value="refused",
     help="Change-sets of appropriations refused, by their recipient or here, and why.",
 )
-@click.option("--year", type=int, help="Only this fiscal year.")
+@click.option("--year", type=YEAR, help="Only this fiscal year.")
 @_output_option
 @_lang_option
 @click.pass_context
@@ -3695,7 +3698,7 @@ def report_show(
 
 
 @report_group.command("direct")
-@click.option("--year", type=int, help="Only appropriations of this year (default: every year).")
+@click.option("--year", type=YEAR, help="Only appropriations of this year (default: every year).")
 @_output_option
 @_lang_option
 @click.pass_context
@@ -3744,7 +3747,7 @@ def budget_group() -> None:
 
 @budget_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--year", type=int, required=True, help="The budget year, e.g. 2026.")
+@click.option("--year", type=YEAR, required=True, help="The budget year, e.g. 2026.")
 @_lang_option
 @click.pass_context
 def budget_import(ctx: click.Context, file: Path, year: int, lang: str) -> None:
@@ -3772,7 +3775,7 @@ def budget_import(ctx: click.Context, file: Path, year: int, lang: str) -> None:
 
 
 @budget_group.command("list")
-@click.option("--year", type=int, required=True, help="The budget year, e.g. 2026.")
+@click.option("--year", type=YEAR, required=True, help="The budget year, e.g. 2026.")
 @_output_option
 @_lang_option
 @click.pass_context
@@ -4176,7 +4179,7 @@ def _refused(ctx: click.Context, fmt: str, output: Path | None, lang: str) -> No
     show_default=True,
     help="func, econ, fund, transfer, revenue or region.",
 )
-@click.option("--year", type=int, help="Only this year.")
+@click.option("--year", type=YEAR, help="Only this year.")
 @click.option(
     "--changes",
     "show_changes",
@@ -4384,7 +4387,7 @@ def appropriations_trace(
 
 
 @appropriations_command.command("jurisdiction")
-@click.option("--year", type=int, help="Only this fiscal year.")
+@click.option("--year", type=YEAR, help="Only this fiscal year.")
 @_output_option
 @_lang_option
 @click.pass_context
@@ -4464,7 +4467,7 @@ def year_group() -> None:
 
 
 @year_group.command("close")
-@click.argument("year", type=int)
+@click.argument("year", type=YEAR)
 @click.option("--accept", "recipient", help="Accept this node's statement (at the issuer).")
 @click.option("--doc", help="With --accept: the 文号 of the next year that carries it over.")
 @_lang_option
@@ -4531,7 +4534,7 @@ _YEAR_KINDS = {"balance": "money", "lines": "int", "year": "int"}
 
 
 @year_group.command("list")
-@click.option("--year", type=int, help="Only this year.")
+@click.option("--year", type=YEAR, help="Only this year.")
 @_output_option
 @_lang_option
 @click.pass_context

@@ -48,6 +48,11 @@ _REGION_CODE = re.compile(r"^[1-9][0-9]{5}\Z")  # \Z: no newline after it; ASCII
 _NODE_CODE = re.compile(r"^[1-9][0-9]{5}(-[a-z][a-z0-9]{0,8})?\Z")
 _YUAN = re.compile(r"^[+-]?\d+(\.\d{1,2})?$")
 
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+"""The fiscal years the product takes (a command's, a line's, an operation's): the year
+after each is one a date can hold, and a year past the last is no integer a database
+column holds (SQLite refused one with a raw OverflowError)."""
+
 MAX_AMOUNT_FEN = 10**15
 """The largest amount of one line, event, entry or appropriation, in fen."""
 MAX_STORED_FEN = 2**63 - 1
@@ -62,6 +67,12 @@ def storable(text: str) -> str:
     cannot hold (a row naming one would fail to be written, round after round), as U+FFFD.
     For what another node wrote: a receipt's reason, a notice's detail."""
     return text.replace("\x00", "\ufffd")
+
+
+def is_year(value: object) -> bool:
+    """True for a fiscal year the product takes: an ``int`` (not ``True``) from
+    :data:`FIRST_YEAR` to :data:`LAST_YEAR`."""
+    return type(value) is int and FIRST_YEAR <= value <= LAST_YEAR
 
 
 def is_region_code(code: str) -> bool:

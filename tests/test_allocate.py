@@ -428,6 +428,7 @@ def test_listings_as_csv_and_xlsx(province: Network, tmp_path: Path) -> None:
         ("year", "abc", "year 'abc' is not a year"),
         ("year", None, "year None is not a year"),
         ("year", True, "year True is not a year"),
+        ("year", 10**20, "year 100000000000000000000 is not a year"),
         ("doc", "豫财预〔2026〕1号\x00", "document number (文号) holds a NUL character"),
         (
             "parent_id",

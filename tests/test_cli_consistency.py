@@ -186,3 +186,26 @@ def test_a_report_shows_what_of_its_budget_is_spent(province: Network) -> None:
     assert (leaf[4], leaf[6], leaf[7]) == ("100.00", "33.35", "33.4%")  # rounded half up
     revenue = next(line for line in lines if line[0] == "收入")
     assert (revenue[4], revenue[7]) == ("", "")  # no budget, no percentage
+
+
+def test_a_year_no_fiscal_year_can_be_is_a_usage_error(province: Network) -> None:
+    """A year past any a date or a database column holds is refused as the command is
+    read (SQLite raised a raw OverflowError from ``year close`` and ``allocate``), in
+    the operator's language, and nothing is written."""
+    huge = "99999999999999999999"
+    issued = run(province, "410000", "appropriations", "--issued", "--format", "json").output
+    for code, args in (
+        ("410102", ("year", "close", huge)),
+        ("410000", ("allocate", "--to", "410100", "--amount", "1.00", "--func", "2050202",
+                    "--econ", "50201", "--fund", "111", "--doc", "豫财预〔2026〕1号",
+                    "--year", huge)),
+        ("410000", ("appropriations", "--issued", "--year", "0")),
+    ):  # fmt: skip
+        refused = run(province, code, *args, "--lang", "en")
+        assert refused.exit_code == 2, refused.output
+        assert "must be a whole number from 1900 to 9998" in refused.stderr
+        assert "Traceback" not in refused.output + refused.stderr
+    chinese = run(province, "410102", "year", "close", huge)
+    assert chinese.exit_code == 2 and "1900" in chinese.stderr and "9998" in chinese.stderr
+    after = run(province, "410000", "appropriations", "--issued", "--format", "json").output
+    assert after == issued

@@ -45,7 +45,7 @@ from nodes.policy import check_send
 from schema.bulk import insert_rows
 from schema.locks import take_numbers
 from schema.tables import appropriation, appropriation_event
-from schema.types import MAX_AMOUNT_FEN, format_yuan
+from schema.types import MAX_AMOUNT_FEN, format_yuan, is_year
 from sync import merkle
 from sync.changeset import Encoded, encoded_operation
 from sync.changeset.codec import encode_line
@@ -159,7 +159,7 @@ def _static_problems(
             return problems
         if line.amount_fen <= 0:
             line = dataclasses.replace(line, amount_fen=1)
-    if type(line.year) is not int:  # what every other check reads the codes by
+    if not is_year(line.year):  # what every other check reads the codes by
         return [*problems, at(said("rows_year_bad", value=line.year))]
     not_text = [  # given through the API: what the checks below read as text
         at(said("rows_not_text", what=named("field", what), kind=type(text).__name__))
@@ -523,7 +523,7 @@ def allocate(
                 found.add("static", problems)
                 unsearchable = unsearchable or (
                     bool(problems)
-                    and (type(line.year) is not int or unusable(line.doc, line.parent_id))
+                    and (not is_year(line.year) or unusable(line.doc, line.parent_id))
                 )
             if count == 0:
                 return issued

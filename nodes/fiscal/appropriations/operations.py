@@ -34,7 +34,7 @@ from nodes.fiscal.codes import Known
 from nodes.fiscal.documents import Documents
 from nodes.labels import said
 from schema.tables import appropriation, appropriation_event
-from schema.types import MAX_AMOUNT_FEN, format_yuan, parse_utc
+from schema.types import MAX_AMOUNT_FEN, format_yuan, is_year, parse_utc
 from sync.errors import InputError
 from sync.merkle import leaf_of
 
@@ -231,7 +231,7 @@ def check_operation(
             )
         if type(op.get("direct", False)) is not bool:
             raise InputError(said("op_direct_bad", where=operation_at(number)))
-        if type(op.get("year")) is not int:
+        if not is_year(op.get("year")):
             raise InputError(said("op_year_bad", where=operation_at(number)))
         if not _own_number(op["id"], issued_under(issuer, op["year"])):
             raise InputError(
@@ -315,7 +315,7 @@ class Issues:
 
     def valid(self, year: Any) -> tuple[Any, ...] | None:
         """The func, econ and fund codes of ``year`` and this issuer's id prefix for it."""
-        if type(year) is not int:
+        if not is_year(year):
             return None
         found = self.by_year.get(year)
         if found is None:
