@@ -58,6 +58,8 @@ RECEIVED: dict[str, str] = {
     "m.cannot_take_back": "{code} cannot take back a {kind} change-set",
     # year-end statements (nodes/fiscal/yearend/closing.py, accepting.py)
     "m.ye_closed_once": "{code} closed {year} with {issuer} already: a year closes once",
+    "m.ye_total_too_large": "the balances {code} states to {issuer} for {year} add up to "
+    "{total}, more than the largest sum kept ({largest})",
     "m.ye_statement_empty": "a year-end statement names at least one appropriation",
     "m.ye_statement_year": "a year-end statement's year must be a whole number",
     "m.ye_statement_line": "{where}: a year-end statement holds only {kind} lines of {year}",

@@ -44,6 +44,7 @@ RECEIVED: dict[str, str] = {
     "m.cannot_take_back": "{code} 不能取回自己发出的{kind}变更集",
     # year-end statements (nodes/fiscal/yearend/closing.py, accepting.py)
     "m.ye_closed_once": "{code} 已与 {issuer} 结转 {year} 年度：一个年度只结转一次",
+    "m.ye_total_too_large": "{code} 向 {issuer} 报送的 {year} 年度余额合计 {total}，超过可保存的最大金额（{largest}）",
     "m.ye_statement_empty": "年终余额报告至少要列出一笔指标",
     "m.ye_statement_year": "年终余额报告的年度须为整数",
     "m.ye_statement_line": "{where}：年终余额报告只含 {year} 年度的{kind}行",

@@ -264,6 +264,26 @@ def test_a_node_issues_nothing_of_a_year_it_closed(province: Network, tmp_path: 
     assert next_year.exit_code == 0, next_year.stderr
 
 
+def test_a_statement_whose_total_no_sum_is_kept_as_is_refused_whole(province: Network) -> None:
+    """Balances adding up to more than a sum of money is kept as (2^63 - 1 fen: 9,224
+    appropriations at the largest amount one may hold) are refused with both figures,
+    nothing written: SQLite raised a raw OverflowError, PostgreSQL a database error."""
+    from schema.types import MAX_AMOUNT_FEN, MAX_STORED_FEN
+
+    count = MAX_STORED_FEN // MAX_AMOUNT_FEN + 1
+    with Node.open(province.path / "410000") as node:
+        line = Allocation("410100", MAX_AMOUNT_FEN, FUNC, "50201", "111", "豫财预〔2026〕1号", 2026)
+        issue(node, [line] * count, actor="test", allow_duplicate=True)
+    settle(province)
+    refused = run(province, "410100", "year", "close", "2026", "--lang", "en")
+    assert refused.exit_code == 3, refused.output
+    assert "the balances 410100 states to 410000 for 2026 add up to" in refused.stderr
+    assert "more than the largest sum kept (92,233,720,368,547,758.07)" in refused.stderr
+    with Node.open(province.path / "410100") as node, reading(node.engine) as conn:
+        assert conn.execute(sa.select(year_close)).all() == []
+        assert conn.execute(sa.select(year_close_line)).all() == []
+
+
 def test_an_own_level_issue_and_the_close_at_once_never_both_pass(
     province: Network, tmp_path: Path
 ) -> None:

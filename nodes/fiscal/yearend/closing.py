@@ -33,7 +33,7 @@ from schema.engine import reading
 from schema.locks import insert_missing, lock_rows
 from schema.sums import total
 from schema.tables import appropriation, appropriation_event, year_close, year_close_line
-from schema.types import parse_utc
+from schema.types import MAX_STORED_FEN, format_yuan, parse_utc
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -217,8 +217,20 @@ def _record(
     operations: list[dict[str, Any]],
     closed_at: datetime,
 ) -> Closed:
-    """Keep a statement and its lines; InputError when that edge's year has one."""
+    """Keep a statement and its lines; InputError when that edge's year has one, or when
+    its total is more than a sum of money is stored as (:data:`MAX_STORED_FEN`)."""
     balance = sum(op["balance"] for op in operations)
+    if balance > MAX_STORED_FEN:
+        raise InputError(
+            said(
+                "ye_total_too_large",
+                code=recipient,
+                year=year,
+                issuer=issuer,
+                total=format_yuan(balance),
+                largest=format_yuan(MAX_STORED_FEN),
+            )
+        )
     actor = operations[0]["actor"] if operations else ""
     fresh = insert_missing(
         conn,
