@@ -215,7 +215,7 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
     objects = folder / OBJECTS
     earlier: set[str] = set()
     if latest is not None:
-        earlier_hash, earlier = _hash_and_objects(folder / MANIFESTS / latest.filename)
+        earlier_hash, earlier = _kept_hash_and_objects(folder, latest, owner)
         # An object of the latest backup is not hashed again (it was, under that one's
         # hash): a manifest under another hash may not name one.
         if earlier_hash != manifest.hash and not earlier.isdisjoint(read.objects):
@@ -262,6 +262,21 @@ def apply_manifest(node: Node, conn: Connection, verified: Verified, now: dateti
             filename=name,
         )
     )
+
+
+def _kept_hash_and_objects(folder: Path, latest: Any, owner: str) -> tuple[str, set[str]]:
+    """:func:`_hash_and_objects` of the latest manifest kept here. Its copy here damaged
+    or unreadable is this keeper's failure, not the new manifest's: a
+    :class:`StorageError`, so the new one is taken again later (never refused for it)."""
+    path = folder / MANIFESTS / latest.filename
+    try:
+        return _hash_and_objects(path)
+    except (VerificationError, OSError) as exc:
+        error = exc.message if isinstance(exc, VerificationError) else (exc.strerror or exc)
+        raise StorageError(
+            said("keeper_kept_damaged", number=latest.number, owner=owner, path=path, error=error),
+            hint=said("keeper_kept_damaged_hint", owner=owner),
+        ) from exc
 
 
 def _hash_and_objects(path: Path) -> tuple[str, set[str]]:

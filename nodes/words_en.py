@@ -523,6 +523,10 @@ LISTINGS: dict[str, str] = {
     "m.keeper_objects_lost": "{count} object(s) of earlier backups of {owner} are no longer "
     "kept here (e.g. {name}…)",
     "m.keeper_objects_lost_hint": "take a full backup at {owner}: fiscalsync backup --full",
+    "m.keeper_kept_damaged": "backup #{number} of {owner} kept here cannot be read "
+    "({path}: {error}): the next one is taken once it can",
+    "m.keeper_kept_damaged_hint": "put the file back from this node's own backup; "
+    "fiscalsync backup verify --node {owner} names every damaged one",
     "m.keeper_objects_waiting": "backup #{number} of {owner}: {count} object(s) not (or not "
     "whole) here yet (e.g. {name}…); taken again when they arrive",
     "m.subject_backup": "backup #{number}",

@@ -493,6 +493,8 @@ LISTINGS: dict[str, str] = {
     "命名，却列出以 {earlier} 命名的备份 #{latest} 的对象",
     "m.keeper_objects_lost": "{owner} 早先备份的 {count} 个对象已不在此处（如 {name}…）",
     "m.keeper_objects_lost_hint": "在 {owner} 做一次完整备份：fiscalsync backup --full",
+    "m.keeper_kept_damaged": "本节点保存的 {owner} 第 {number} 号备份无法读取（{path}：{error}）：可读后再接收下一个备份",
+    "m.keeper_kept_damaged_hint": "从本节点自己的备份中恢复该文件；fiscalsync backup verify --node {owner} 会列出每个损坏的备份",
     "m.keeper_objects_waiting": "{owner} 的备份 #{number}：{count} 个对象尚未（完整）到达此处"
     "（如 {name}…）；到达后再收下",
     "m.subject_backup": "备份 #{number}",

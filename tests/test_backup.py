@@ -1232,6 +1232,41 @@ def test_an_object_damaged_on_its_way_to_the_center_is_sent_again(province: Netw
     assert not kept_here.is_dir() or not any(kept_here.iterdir())  # gone once acknowledged
 
 
+def test_the_keepers_own_damaged_copy_of_a_backup_never_refuses_the_next(
+    province: Network,
+) -> None:
+    """The keeper's copy of a node's latest backup damaged on its own disk is the keeper's
+    failure: the node's next backup is taken again each round (named, then parked after
+    its tries), never quarantined as malformed, and taken once the copy is put back."""
+    issue(province, "410000", "410100", 250_00, "豫财预〔2026〕1号")
+    settle(province)
+    assert backup(province, "410102").number == 1
+    settle(province)
+    folder = province.path / "410000-dc" / "mailboxes" / "410102" / "backup" / "manifests"
+    (first,) = folder.iterdir()
+    whole = first.read_bytes()
+    damaged = bytearray(whole)
+    damaged[-20] ^= 0xFF  # a bad sector of the keeper's disk
+    first.write_bytes(bytes(damaged))
+    assert backup(province, "410102").number == 2
+    problems: list[str] = []
+    sync_network(
+        province.path,
+        until_quiet=True,
+        max_rounds=3,
+        on_round=lambda _n, s: problems.extend(str(p) for p in s.problems),
+    )
+    assert any("backup #1 of 410102 kept here cannot be read" in p for p in problems), problems
+    with Node.open(province.path / "410000-dc") as center:
+        assert [b.number for b in kept(center, "410102")] == [1]
+        with center.engine.connect() as conn:
+            assert conn.execute(sa.select(quarantine)).all() == []
+    first.write_bytes(whole)  # put back (from the keeper's own backup)
+    settle(province)
+    with Node.open(province.path / "410000-dc") as center:
+        assert [b.number for b in kept(center, "410102")] == [1, 2]
+
+
 @pytest.mark.slow
 def test_a_node_restored_to_before_a_reconciliation_rejoins_and_reconciles_again(
     province: Network,
