@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import provinces
@@ -21,11 +24,11 @@ from nodes import Node, agent
 from nodes.fiscal import ledger, reports
 from nodes.fiscal.reports.job import report_job
 from nodes.labels import labels, shown
-from nodes.locks import agent_lock
+from nodes.locks import agent_lock, home_lock
 from nodes.network import Network
 from schema.tables import code_item
 from sync.clock import FixedClock
-from sync.errors import ConfigError, HomeError
+from sync.errors import ConfigError, HomeError, InputError
 
 EXE = Path(sys.executable).parent / "fiscalsync"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -163,6 +166,61 @@ def test_the_report_job_submits_the_periods_just_ended_once(province: Network) -
     assert month.total("expenditure").period_fen == 1234
     assert [s.state for s in month.sources] == ["submitted"]
     assert report_job(str(province.path / CENTER), clock=clock) == []
+
+
+def test_an_operator_submitting_while_the_report_job_runs_gets_no_second_version(
+    province: Network,
+) -> None:
+    """The operator's ``report submit`` is made to run the moment the job first reads the
+    period's reports: it is either seen there (the job leaves the period alone) or made
+    after the job's submission (and refused), never followed by a version 2."""
+    home = province.path / "410181"
+    with Node.open(home) as node:
+        entry = ledger.Entry(date(2026, 10, 25), "expenditure", "2050202", 1234)
+        ledger.record(node, [entry], actor="tester")
+    clock = FixedClock(datetime(2026, 11, 1, 0, 10, tzinfo=BEIJING))
+    looked, operator_done = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def first_look(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        values = params.values() if isinstance(params, dict) else params or ()
+        read = re.search(r"\bFROM report\b(?!_)", statement) and "2026-10" in values
+        if threading.current_thread().name == "agent" and read and not looked.is_set():
+            looked.set()
+            operator_done.wait(2)  # long enough for it to finish, unless it is made to wait
+
+    def operator() -> None:
+        looked.wait(60)
+        try:
+            with home_lock(home), Node.open(home) as node:
+                outcome["operator"] = reports.submit(node, "2026-10", actor="operator", clock=clock)
+        except InputError as exc:
+            outcome["operator"] = exc
+        finally:
+            operator_done.set()
+
+    def job() -> None:
+        outcome["agent"] = report_job(str(home), clock=clock)
+
+    sa.event.listen(sa.engine.Engine, "after_cursor_execute", first_look)
+    try:
+        threads = [threading.Thread(target=operator), threading.Thread(target=job, name="agent")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        sa.event.remove(sa.engine.Engine, "after_cursor_execute", first_look)
+    assert looked.is_set() and operator_done.is_set()
+    with Node.open(home) as node:
+        held = [(v.version, v.state, v.generated_by) for v in reports.versions(node, "2026-10")]
+    agent_sent = [s.period for s in outcome["agent"]]  # type: ignore[attr-defined]
+    if isinstance(outcome["operator"], InputError):  # the job's submission came first
+        assert held == [(1, "submitted", "fiscalsync agent")]
+        assert agent_sent == ["2026-10", "2026-10-D3"]
+    else:  # the operator's came first: the month is left alone
+        assert held == [(1, "submitted", "operator")]
+        assert agent_sent == ["2026-10-D3"]
 
 
 def test_the_province_schedules_the_revocation_list_when_it_holds_its_ca(

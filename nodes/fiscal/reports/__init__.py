@@ -91,7 +91,7 @@ from nodes.fiscal.reports.rendering import (
     write,
 )
 from nodes.fiscal.reports.submitters import STATES, Submitter, submitters
-from nodes.fiscal.reports.submitting import Submission, submit, submit_region
+from nodes.fiscal.reports.submitting import Submission, submit, submit_once, submit_region
 from nodes.fiscal.reports.versions import SCOPES, ReportVersion, ReportView
 from nodes.labels import labels
 from nodes.settings import LOCAL_TIME
@@ -125,6 +125,7 @@ __all__ = [
     "local_today",
     "send_again",
     "submit",
+    "submit_once",
     "submit_region",
     "submitters",
     "versions",

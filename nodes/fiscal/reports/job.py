@@ -27,9 +27,10 @@ def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submissio
 
     Only the kinds ``[reports] agent_submits`` of ``node.toml`` lists (both by default;
     ``[]`` leaves every submission to an operator). A period is submitted once: one
-    already submitted (by the agent or by hand) is left alone, so a late or repeated run
-    does no harm, and a correction stays a deliberate act. The center reports nothing. Every period is tried; the first failure is raised
-    afterwards, for the scheduler to record.
+    already submitted (by the agent or by hand, even at the same moment as this run) is
+    left alone, so a late or repeated run does no harm, and a correction stays a
+    deliberate act (:func:`reports.submit_once`). The center reports nothing. Every
+    period is tried; the first failure is raised afterwards, for the scheduler to record.
     """
     submitted: list[reports.Submission] = []
     failures: list[FiscalsyncError] = []
@@ -39,16 +40,15 @@ def report_job(home: str, clock: Clock = SYSTEM_CLOCK) -> list[reports.Submissio
         today = reports.local_today(clock)
         for kind in node.settings.agent_submits:
             period = reports.Period.last_ended(kind, today)
-            if any(v.state == "submitted" for v in reports.versions(node, period)):
-                continue
             try:
-                reports.generate(node, period, actor=REPORT_ACTOR, clock=clock)
-                submitted.append(reports.submit(node, period, actor=REPORT_ACTOR, clock=clock))
+                done = reports.submit_once(node, period, actor=REPORT_ACTOR, clock=clock)
             except FiscalsyncError as exc:
                 log.error("report %s: %s", period, exc.message)
                 failures.append(exc)
                 continue
-            log.info("report %s: version %d submitted", period, submitted[-1].version)
+            if done is not None:
+                submitted.append(done)
+                log.info("report %s: version %d submitted", period, done.version)
         _resend_regions(node, today, clock, failures)
     if failures:
         raise failures[0]

@@ -24,7 +24,7 @@ from schema.types import format_utc
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
-from sync.pki import load_signer
+from sync.pki import Signer, load_signer
 
 if TYPE_CHECKING:
     from nodes.node import Node
@@ -107,6 +107,48 @@ def submit(
     already submitted is refused: a correction is generated first, then submitted.
     """
     period = Period.of(period)
+    recipients = _ready(node, period, clock)
+    signer = load_signer(node.home.keys)
+    with writing(node) as conn:
+        # First, so that what is read below is read after a rejoin's end, never before it.
+        rejoin.require_joined(conn, node.spec.code)
+        row = latest_own(conn, node.spec.code, period)
+        generated = row is None  # its lines checked as they were made, just now
+        if generated:
+            row = _generated(conn, node, period, actor, clock, row)
+        return _send(conn, node, period, row, recipients, signer, actor, clock, checked=generated)
+
+
+def submit_once(
+    node: Node, period: Period | str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> Submission | None:
+    """The agent's submission of a period just ended: generate this node's report afresh
+    and send it as :func:`submit` does, unless a version of the period was submitted
+    already (by anyone: then nothing happens and None is returned, for a correction
+    stays a deliberate act).
+
+    One transaction, the period's versions locked before it looks: an operator's
+    submission of the same period made at the same moment is either seen here (and the
+    period left alone) or made after this one (and refused as already submitted), never
+    followed by a second version nobody asked for.
+    """
+    period = Period.of(period)
+    recipients = _ready(node, period, clock)
+    signer = load_signer(node.home.keys)
+    me = node.spec.code
+    with writing(node) as conn:
+        rejoin.require_joined(conn, me)
+        latest = latest_own(conn, me, period)
+        sent = (report.c.node_code == me) & (report.c.period == period.label)
+        sent &= report.c.state != "draft"
+        if conn.execute(sa.select(sa.exists().where(sent))).scalar():
+            return None
+        row = _generated(conn, node, period, actor, clock, latest)
+        return _send(conn, node, period, row, recipients, signer, actor, clock, checked=True)
+
+
+def _ready(node: Node, period: Period, clock: Clock) -> list[str]:
+    """The receivers of this node's report for ``period``, once the period is over."""
     refuse_center(node, "submits")
     recipients = receivers(node)
     if clock.now() < period.ends_at():
@@ -114,43 +156,58 @@ def submit(
             said("period_not_over", period=period, end=period.end.isoformat()),
             hint=said("period_not_over_hint"),
         )
-    me = node.spec.code
-    signer = load_signer(node.home.keys)
-    spool = node.spool
-    with writing(node) as conn:
-        # First, so that what is read below is read after a rejoin's end, never before it.
-        rejoin.require_joined(conn, me)
-        row = latest_own(conn, me, period)
-        generated = row is None  # its lines checked as they were made, just now
-        if generated:
-            made = generate_in(conn, node, period, actor, clock, latest=row)
-            row = conn.execute(sa.select(report).where(report.c.id == made)).one()
-        if row.state != "draft":
-            raise InputError(
-                said(
-                    "report_already_submitted",
-                    version=row.version,
-                    period=period,
-                    submitted_at=format_utc(row.submitted_at),
-                ),
-                hint=said("report_already_submitted_hint", period=period),
-            )
-        lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
-        if not generated:  # a draft of an earlier command: checked again before it goes
-            check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
-        operations = _operations(row, lines)
-        written = [
-            enqueue(conn, spool, signer, code, "report", operations, clock) for code in recipients
-        ]
-        submitted_at = written[0].header.created
-        conn.execute(
-            report.update()
-            .where(report.c.id == row.id)
-            .values(state="submitted", submitted_at=submitted_at, changeset_id=written[0].id)
+    return recipients
+
+
+def _generated(
+    conn: Connection, node: Node, period: Period, actor: str, clock: Clock, latest: Any
+) -> Any:
+    """The row of this node's report for ``period`` generated now in the caller's
+    transaction (``latest``: what :func:`latest_own` gave it)."""
+    made = generate_in(conn, node, period, actor, clock, latest=latest)
+    return conn.execute(sa.select(report).where(report.c.id == made)).one()
+
+
+def _send(
+    conn: Connection,
+    node: Node,
+    period: Period,
+    row: Any,
+    recipients: list[str],
+    signer: Signer,
+    actor: str,
+    clock: Clock,
+    *,
+    checked: bool,
+) -> Submission:
+    """Send the draft ``row`` in the caller's transaction, the period's versions locked;
+    ``checked``: its lines were checked as they were generated, in this transaction."""
+    if row.state != "draft":
+        raise InputError(
+            said(
+                "report_already_submitted",
+                version=row.version,
+                period=period,
+                submitted_at=format_utc(row.submitted_at),
+            ),
+            hint=said("report_already_submitted_hint", period=period),
         )
-        consolidated = send_region(conn, node, period, actor, clock)
+    lines = sorted((line_of(r) for r in stored_lines(conn, [row.id])), key=line_order)
+    if not checked:  # a draft of an earlier command: checked again before it goes
+        check_lines(lines, negative_entries=bool(row.negative_entries), kind=period.kind)
+    operations = _operations(row, lines)
+    written = [
+        enqueue(conn, node.spool, signer, code, "report", operations, clock) for code in recipients
+    ]
+    submitted_at = written[0].header.created
+    conn.execute(
+        report.update()
+        .where(report.c.id == row.id)
+        .values(state="submitted", submitted_at=submitted_at, changeset_id=written[0].id)
+    )
+    consolidated = send_region(conn, node, period, actor, clock)
     return Submission(
-        me,
+        node.spec.code,
         period.label,
         int(row.version),
         recipients,
