@@ -77,6 +77,37 @@ def test_a_slow_clock_county_that_reports_late_is_late(province: Network) -> Non
     assert next(changeset.iter_operations(receipt))["taken_at"] == "2026-11-20T01:00:00.000000Z"
 
 
+def test_a_report_from_a_slow_clock_county_is_dated_the_day_it_was_taken(
+    province: Network,
+) -> None:
+    county = "410102"
+    spent = ledger.Entry(date(2026, 10, 5), "expenditure", "2050201", 100)
+    with at(province, county) as node:
+        ledger.record(node, [spent], actor=ACTOR)
+        reports.submit(node, "2026-10", actor=ACTOR, clock=beijing("2026-11-02"))
+    taken = beijing("2026-11-20")  # late, whatever the county's clock says
+    assert sync_network(province.path, until_quiet=True, max_rounds=20, clock=taken).quiet
+
+    def printed(holder: str, region: str, scope: str) -> dict[str, str]:
+        with at(province, holder) as node:
+            shown = reports.view(node, "2026-10", region=region, scope=scope)
+        return {
+            "en": reports.render_text(shown, "en").splitlines()[2],
+            "zh": reports.render_text(shown, "zh").splitlines()[2],
+            "html": reports.render_html(shown, "zh"),
+            "files": reports.layout(shown, "zh").heading[2],  # csv and xlsx
+        }
+
+    for holder, scope in ((CENTER, "own"), (CITY, "own"), (CENTER, "all")):
+        assert judged(province, holder, county, "2026-10").state == "late"
+        seen = printed(holder, county, scope)
+        assert seen["en"] == "Submitted: 2026-11-20", (holder, scope)
+        assert seen["zh"] == seen["files"] == "报送日期：2026-11-20", (holder, scope)
+        assert "<p>报送日期：2026-11-20</p>" in seen["html"], (holder, scope)
+    # Its own copy is dated by its own clock: the day it submitted it.
+    assert printed(county, county, "own")["zh"] == "报送日期：2026-11-02"
+
+
 def test_a_change_set_dated_before_its_certificate_is_refused(
     province: Network, tmp_path: Path
 ) -> None:

@@ -7,6 +7,11 @@ it was submitted (报送日期, in the node's time zone; a consolidation's is th
 of the reports summed) and the unit of amounts (金额单位：元). Chinese by default,
 English with ``lang="en"``.
 
+The date is by this node's clock: the day it submitted its own report, and for a
+report it received the day it took it, as :func:`submitters` judges lateness by, never
+the day the sender's clock put in the change-set (a node whose clock is behind would
+print a late report as submitted on time).
+
 The columns: 收支, 科目层次 (files only), 科目编码, 科目名称, 预算数, 本期数, 本月累计
 (ten-day reports only: for a month it is the period), 累计数, 完成预算%, 上年同期 and
 增减%. A revenue line without a budget shows an empty budget, not 0.00.
@@ -63,7 +68,7 @@ class Layout:
 
 
 def _submitted(view: ReportView) -> datetime | None:
-    moments = [s.submitted_at for s in view.sources if s.submitted_at is not None]
+    moments = [s.submitted_here for s in view.sources if s.submitted_here is not None]
     return max(moments) if moments else None
 
 

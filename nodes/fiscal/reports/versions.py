@@ -34,10 +34,20 @@ class ReportVersion:
     generated_at: datetime
     generated_by: str
     submitted_at: datetime | None
+    """When its sender submitted it, by the sender's clock (the time its change-set
+    claims, for a version received here)."""
     received_at: datetime | None
+    """When this node took it, by this node's clock (a version received here only)."""
     changeset_id: str | None
     scope: str = "own"
     """``own`` (本级), or ``all`` for a child's consolidation sent level by level (全辖)."""
+
+    @property
+    def submitted_here(self) -> datetime | None:
+        """When it was submitted, by this node's clock: when this node sent it, or, for a
+        version received here, when this node took it (another node's clock is never
+        taken for a date that may decide whether a report was late)."""
+        return self.received_at if self.state == "received" else self.submitted_at
 
     @classmethod
     def from_row(cls, row: Any, scope: str = "own") -> ReportVersion:
