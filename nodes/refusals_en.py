@@ -114,6 +114,7 @@ MESSAGES: dict[str, str] = {
     "m.not_issuer": "{ident} was issued by {issuer}; only its issuer can {kind} it",
     "m.not_issuer_hint": "list those issued here with 'fiscalsync appropriations --issued'",
     "m.increase_over_largest": "increasing {ident} by {amount} 元 takes it past the largest amount of one appropriation, {largest} 元",
+    "m.parent_year_closed_back": "{parent_id}, which {ident} was broken down from, is of a year closed here (已结转): what a decrease or a recovery gives back would stay there for good, so {ident} keeps it",
     "m.parent_year_closed": "{parent_id}, which {ident} was broken down from, is of a year closed here (已结转): nothing more is taken from it",
     "m.change_exceeds_standing": "a {kind} of {amount} 元 exceeds what stands of {ident}: {standing} 元",
     "m.change_exceeds_standing_hint": "指标控制: no more than was issued can come back",

@@ -155,6 +155,7 @@ MESSAGES: dict[str, str] = {
     "m.not_issuer": "{ident} 由 {issuer} 下达；只有下达单位可以调整",
     "m.not_issuer_hint": "用 'fiscalsync appropriations --issued' 列出本级下达的指标",
     "m.increase_over_largest": "{ident} 调增 {amount} 元后超过单笔指标最大金额 {largest} 元",
+    "m.parent_year_closed_back": "{ident} 分解自 {parent_id}，其年度在本节点已结转：调减或收回的金额将永远留在已结转的年度中，因此不调减、不收回",
     "m.parent_year_closed": "{ident} 分解自 {parent_id}，其年度在本节点已结转：不能再从中分解",
     "m.change_exceeds_standing": "调减或收回 {amount} 元超过 {ident} 的现有数 {standing} 元",
     "m.change_exceeds_standing_hint": "指标控制：收回不能超过已下达数",

@@ -264,6 +264,48 @@ def test_a_node_issues_nothing_of_a_year_it_closed(province: Network, tmp_path: 
     assert next_year.exit_code == 0, next_year.stderr
 
 
+def test_nothing_a_carry_over_gives_back_lands_in_a_closed_year(
+    province: Network, tmp_path: Path
+) -> None:
+    """A carry-over (2027) broken down from a city's 2026 appropriation gives back what it
+    is decreased or recovered by to that appropriation: once the city closed 2026 that
+    money would stay there for good (no spending, breakdown or statement takes from a
+    closed year), so the decrease is refused, nothing written; and the close waits for
+    one still on its way, as for any change of the year it closes."""
+    carried = "410100-2027-000001"
+    two_levels(province, tmp_path)
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    accepted = run(
+        province, "410100", "year", "close", "2026", "--accept", "410102",
+        "--doc", "郑财预〔2027〕1号",
+    )  # fmt: skip
+    assert accepted.exit_code == 0, accepted.stderr
+    settle(province)
+    recovered = run(
+        province, "410100", "recover", carried, "--amount", "10.00", "--doc", "郑财预〔2027〕2号"
+    )
+    assert recovered.exit_code == 0, recovered.stderr  # 2026 open at the city: taken back
+    waiting = run(province, "410100", "year", "close", "2026", "--lang", "en")
+    assert waiting.exit_code == 3 and carried in waiting.stderr, waiting.stderr
+    settle(province)
+    assert run(province, "410100", "year", "close", "2026").exit_code == 0
+    settle(province)
+    before = held(province, "410100", 2026)[P1][0]
+    for kind in ("recover", "adjust"):
+        args = ["--amount", "100.00", "--doc", "郑财预〔2027〕3号"]
+        if kind == "adjust":
+            args = ["--delta", "-100.00", "--doc", "郑财预〔2027〕3号"]
+        refused = run(province, "410100", kind, carried, *args, "--lang", "en")
+        assert refused.exit_code == 3, (kind, refused.output)
+        assert f"{P1}, which {carried} was broken down from, is of a year closed here" in (
+            refused.stderr
+        )
+    settle(province)
+    assert held(province, "410100", 2026)[P1][0] == before
+    assert held(province, "410102", 2027)[carried][0] == 350_00 - 10_00
+
+
 def test_a_statement_whose_total_no_sum_is_kept_as_is_refused_whole(province: Network) -> None:
     """Balances adding up to more than a sum of money is kept as (2^63 - 1 fen: 9,224
     appropriations at the largest amount one may hold) are refused with both figures,

@@ -121,8 +121,12 @@ def change(
                     largest=format_yuan(MAX_AMOUNT_FEN),
                 )
             )
-        if kind == "increase" and row.parent_id in closed_ids(conn, [row.parent_id]):
-            raise InputError(said("parent_year_closed", parent_id=row.parent_id, ident=ident))
+        if row.parent_id is not None and row.parent_id in closed_ids(conn, [row.parent_id]):
+            # Nothing is taken from a closed year, nor given back to it: what a decrease
+            # or a recovery returns would stay there for good (no spending, breakdown or
+            # statement takes anything from it any more).
+            key = "parent_year_closed" if kind == "increase" else "parent_year_closed_back"
+            raise InputError(said(key, parent_id=row.parent_id, ident=ident))
         if kind == "increase" and row.parent_id is not None:
             left = available(conn, row.parent_id)
             if amount_fen > left:

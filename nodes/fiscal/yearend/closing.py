@@ -87,18 +87,25 @@ def named(ids: Collection[str]) -> str:
 
 def in_flight(conn: Connection, issuer: str, year: int, recipient: str | None = None) -> list[str]:
     """Appropriations of ``year`` that ``issuer`` issued (to ``recipient``) with a
-    change-set whose receipt has not come back: what they stand at is not known yet."""
+    change-set whose receipt has not come back: what they stand at is not known yet. So
+    too one of a later year broken down from one of ``year`` (a carry-over) with a
+    decrease or a recovery on its way: what it gives back counts in ``year`` once its
+    receipt comes."""
+    parent = appropriation.alias("parent")
     query = (
         sa.select(appropriation.c.id)
         .distinct()
         .select_from(
-            appropriation.join(appropriation_event).join(
-                outbox, outbox.c.id == appropriation_event.c.changeset_id
-            )
+            appropriation.join(appropriation_event)
+            .join(outbox, outbox.c.id == appropriation_event.c.changeset_id)
+            .outerjoin(parent, parent.c.id == appropriation.c.parent_id)
         )
         .where(
             appropriation.c.issuer == issuer,
-            appropriation.c.year == year,
+            sa.or_(
+                appropriation.c.year == year,
+                (parent.c.year == year) & (appropriation_event.c.amount_fen < 0),
+            ),
             outbox.c.receipt_verdict.is_(None),
         )
     )
