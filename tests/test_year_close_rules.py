@@ -264,6 +264,35 @@ def test_a_node_issues_nothing_of_a_year_it_closed(province: Network, tmp_path: 
     assert next_year.exit_code == 0, next_year.stderr
 
 
+@pytest.mark.parametrize("mode", ["carry", "recover"])
+def test_an_acceptance_on_its_way_never_overdraws_nor_frees_the_parent(
+    province: Network, tmp_path: Path, mode: str
+) -> None:
+    """While an acceptance is on its way to the county, the city's appropriation its
+    statement's lines were broken down from stands where it stood: carried over, the
+    carry-overs and the recoveries count alike from the moment they are sent (the
+    carry-overs alone overdrew it by 50.00 until the receipt came); recovered, the money
+    comes back only with the receipt, which may still refuse it."""
+    two_levels(province, tmp_path)  # P1: 1,000.00, 600.00 broken down, 100.00 spent
+    assert held(province, "410100", 2026)[P1][0] == 300_00
+    if mode == "recover":
+        settings = province.path / "410100" / "node.toml"
+        settings.write_text(settings.read_text() + '\n[year]\nclose = "recover"\n')
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    accepted = run(
+        province, "410100", "year", "close", "2026", "--accept", "410102",
+        "--doc", "郑财预〔2027〕1号",
+    )  # fmt: skip
+    assert accepted.exit_code == 0, accepted.stderr
+    assert held(province, "410100", 2026)[P1][0] == 300_00
+    shown = run(province, "410100", "appropriations", "--received", "--lang", "en")
+    assert "-" not in "".join(ln.split()[-1] for ln in shown.output.splitlines() if P1 in ln)
+    settle(province)
+    assert held(province, "410100", 2026)[P1][0] == (300_00 if mode == "carry" else 650_00)
+    assert unspent(province, "410102", 2026) == 0
+
+
 def test_nothing_a_carry_over_gives_back_lands_in_a_closed_year(
     province: Network, tmp_path: Path
 ) -> None:

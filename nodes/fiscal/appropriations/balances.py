@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from schema.channels import outbox
 from schema.sums import total
-from schema.tables import appropriation, appropriation_event, ledger_entry
+from schema.tables import appropriation, appropriation_event, ledger_entry, year_close
 
 if TYPE_CHECKING:
     pass
@@ -45,11 +45,23 @@ def counted() -> sa.ColumnElement[bool]:
     recovery only once the recipient's receipt accepts it, since the recipient may
     refuse it when the money is no longer available there. Events received from above
     have no outbox entry here and always count.
+
+    Except the recoveries of a year-end acceptance that carries them over (结转): they
+    count from the moment they are sent, as the carry-overs sent with them do. The
+    recipient closed that year (it spends nothing of it any more) and takes or refuses
+    the change-set whole; counted only on its receipt, the carry-overs would overdraw
+    the appropriation they are broken down from until then.
     """
+    carried = sa.exists().where(
+        year_close.c.accepted_id == outbox.c.id, year_close.c.mode == "carry"
+    )
     return sa.or_(
         outbox.c.id.is_(None),
         outbox.c.receipt_verdict == "applied",
-        sa.and_(outbox.c.receipt_verdict.is_(None), appropriation_event.c.amount_fen > 0),
+        sa.and_(
+            outbox.c.receipt_verdict.is_(None),
+            sa.or_(appropriation_event.c.amount_fen > 0, carried),
+        ),
     )
 
 
