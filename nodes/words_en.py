@@ -450,6 +450,8 @@ LISTINGS: dict[str, str] = {
     "m.ck_q_released": "in quarantine/, but its entry {id} was released",
     "m.ck_act_q_stray": "move it to spool/incoming/ to have it verified again by the next sync, or delete it",
     "m.ck_not_changeset": "in {where}, not a change-set file",
+    "m.ck_not_a_file": "in {where}, not a file (a folder, a pipe, a link to nothing): no "
+    "round reads it",
     "m.ck_act_move_out": "move it out of {where}: fiscalsync keeps only its own files there",
     "m.ck_orphan_bad_channel": "in {where}, named by no entry of {origin} -> {recipient}, a "
     "channel that disagrees with its history",

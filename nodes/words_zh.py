@@ -429,6 +429,7 @@ LISTINGS: dict[str, str] = {
     "m.ck_q_released": "在 quarantine/ 中，但其条目 {id} 已放回",
     "m.ck_act_q_stray": "将其移到 spool/incoming/，由下次同步重新核验，或将其删除",
     "m.ck_not_changeset": "在 {where} 中，不是变更集文件",
+    "m.ck_not_a_file": "在 {where} 中，不是文件（文件夹、管道或指向不存在之处的链接）：同步不读取它",
     "m.ck_act_move_out": "将其移出 {where}：fiscalsync 在那里只保存自己的文件",
     "m.ck_orphan_bad_channel": "在 {where} 中，{origin} -> {recipient} 通道没有条目指向它，"
     "而该通道与其历史不符",

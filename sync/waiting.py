@@ -56,6 +56,8 @@ def waiting(engine: Engine, spool: Spool, me: str) -> list[Waiting]:
     if not spool.incoming.is_dir():
         return []
     for path in sorted(spool.incoming.iterdir()):
+        if not path.is_file():  # a pipe would never be read to its end (check names it)
+            continue
         try:
             header, _seal = changeset.read_header(path)
         except (VerificationError, StorageError):

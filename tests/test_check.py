@@ -453,3 +453,45 @@ def test_a_round_after_repair_leaves_the_province_quiet_and_consistent(settled: 
     assert sync_network(settled.path, until_quiet=True, max_rounds=10).quiet
     for spec in settled.topology:
         assert check(settled, spec.code, "--read-data")[0] == 0, spec.code
+
+
+def test_read_data_reads_the_journal_of_what_was_taken(settled: Network) -> None:
+    """``check --read-data`` reads every file of ``spool/taken/`` (the journal a backup
+    holds and a rejoin answer sends again): one damaged on disk is named, with what to
+    do; the check without ``--read-data`` does not read it."""
+    taken = sorted((settled.path / CITY / "spool" / "taken").iterdir())
+    assert taken
+    data = bytearray(taken[0].read_bytes())
+    data[len(data) // 2] ^= 0x01
+    taken[0].write_bytes(bytes(data))
+    status, report = check(settled, CITY)
+    assert status == 0, report["findings"]
+    status, report = check(settled, CITY, "--read-data")
+    assert status == 17
+    (finding,) = report["findings"]
+    assert (finding["kind"], finding["subject"]) == ("damaged", taken[0].name)
+    assert finding["problem"].startswith("in taken/: ")
+
+
+def test_what_in_the_spool_is_not_a_file_is_named_and_never_waited_on(
+    settled: Network, tmp_path: Path
+) -> None:
+    """A pipe, a folder or a link to nothing in ``spool/incoming/`` is named by ``check``
+    (no round reads it, none removes it); listing what waits (``inbox``, and every
+    ``network sync`` after its rounds) skips it: opening the pipe waited for a writer
+    that never came, for ever."""
+    incoming = settled.path / CITY / "spool" / "incoming"
+    name = f"{PROVINCE}_{CITY}_{{}}_{'ab' * 32}.fcs"
+    os.mkfifo(incoming / name.format("0000000091"))
+    (incoming / name.format("0000000092")).mkdir()
+    (incoming / name.format("0000000093")).symlink_to(tmp_path / "gone.fcs")
+    status, report = check(settled, CITY)
+    assert status == 17
+    assert found(report) == {
+        ("unreadable", f"incoming/{name.format(n)}")
+        for n in ("0000000091", "0000000092", "0000000093")
+    }
+    assert all("not a file" in f["problem"] for f in report["findings"])
+    listed = CliRunner().invoke(cli, ["--home", str(settled.path / CITY), "inbox", "--lang", "en"])
+    assert listed.exit_code == 0, listed.output
+    assert sync_network(settled.path, until_quiet=True, max_rounds=5).quiet

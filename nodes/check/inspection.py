@@ -106,12 +106,38 @@ class Inspection:
         self._orphans(listed[self.spool.outbox] | listed[self.spool.receipts], named)
         self._confirm_quarantine(held)
         self._temporaries(listed)
+        self._not_files()
         if self.report.read_data:
-            self._read_data(listed[self.spool.relay], on_read)
+            self._read_data(listed[self.spool.relay], listed[self.spool.taken], on_read)
 
     def _folders(self) -> list[Path]:
         s = self.spool
-        return [s.outbox, s.receipts, s.incoming, s.relay, s.quarantine, self.node.home.keys]
+        return [
+            s.outbox,
+            s.receipts,
+            s.incoming,
+            s.relay,
+            s.quarantine,
+            s.taken,
+            self.node.home.keys,
+        ]
+
+    def _not_files(self) -> None:
+        """Whatever in the spool is not a file (a folder, a pipe, a link to nothing):
+        no round reads it, and none removes it."""
+        s = self.spool
+        for folder in (s.outbox, s.receipts, s.incoming, s.relay, s.quarantine, s.taken):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if not path.is_file():
+                    where = f"{folder.name}/"
+                    self.found(
+                        Kind.UNREADABLE,
+                        f"{where}{path.name}",
+                        said("ck_not_a_file", where=where),
+                        said("ck_act_move_out", where=where),
+                    )
 
     # --- outbox, outbound heads ---------------------------------------------------------------
 
@@ -552,10 +578,28 @@ class Inspection:
 
     # --- reading every byte ---------------------------------------------------------------------
 
-    def _read_data(self, relay: dict[str, Path], on_read: ReadProgress | None) -> None:
+    def _read_data(
+        self, relay: dict[str, Path], taken: dict[str, Path], on_read: ReadProgress | None
+    ) -> None:
         for name, path in sorted(relay.items()):
             if not is_temporary(name) and not name.startswith("."):
                 self.reads.append(_Read(path, None, said("ck_act_quarantines")))
+        # What this node took, kept byte for byte: the journal its backups hold and its
+        # rejoin answers send again.
+        for name, path in sorted(taken.items()):
+            if is_temporary(name) or name.startswith("."):
+                continue
+            try:
+                parsed = changeset.parse_filename(name)
+            except VerificationError:
+                self.found(
+                    Kind.ORPHAN,
+                    name,
+                    said("ck_not_changeset", where="taken/"),
+                    said("ck_act_move_out", where="taken/"),
+                )
+                continue
+            self.reads.append(_Read(path, parsed.id, said("ck_act_restore_file")))
         advance = on_read(len(self.reads)) if on_read is not None else None
         trust: TrustStore | None = None
         for item in self.reads:
