@@ -48,10 +48,9 @@ _REGION_CODE = re.compile(r"^[1-9][0-9]{5}\Z")  # \Z: no newline after it; ASCII
 _NODE_CODE = re.compile(r"^[1-9][0-9]{5}(-[a-z][a-z0-9]{0,8})?\Z")
 _YUAN = re.compile(r"^[+-]?\d+(\.\d{1,2})?$")
 
-FIRST_YEAR, LAST_YEAR = 1900, 9998
-"""The fiscal years the product takes (a command's, a line's, an operation's): the year
-after each is one a date can hold, and a year past the last is no integer a database
-column holds (SQLite refused one with a raw OverflowError)."""
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+"""The fiscal years the product takes (a command's, a line's, an operation's, a code
+set's): a year past any a database column holds raised a raw OverflowError on SQLite."""
 
 MAX_AMOUNT_FEN = 10**15
 """The largest amount of one line, event, entry or appropriation, in fen."""

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from nodes.fiscal.reports.job import report_job
 from nodes.labels import labels, shown
 from nodes.locks import agent_lock, home_lock
 from nodes.network import Network
+from schema.backups import rejoin_peer
 from schema.tables import code_item
 from sync.clock import FixedClock
 from sync.errors import ConfigError, HomeError, InputError
@@ -166,6 +167,15 @@ def test_the_report_job_submits_the_periods_just_ended_once(province: Network) -
     assert month.total("expenditure").period_fen == 1234
     assert [s.state for s in month.sources] == ["submitted"]
     assert report_job(str(province.path / CENTER), clock=clock) == []
+    # A period submitted is left alone whatever holds the node back meanwhile (here a
+    # rejoin after a restore, which refuses anything new until every peer answers).
+    with Node.open(home) as node, node.engine.begin() as conn:
+        conn.execute(
+            rejoin_peer.insert().values(
+                peer="410000", request_id="a" * 64, asked_at=datetime(2026, 11, 1, tzinfo=UTC)
+            )
+        )
+    assert report_job(str(home), clock=clock) == []
 
 
 def test_an_operator_submitting_while_the_report_job_runs_gets_no_second_version(

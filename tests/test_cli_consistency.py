@@ -203,9 +203,9 @@ def test_a_year_no_fiscal_year_can_be_is_a_usage_error(province: Network) -> Non
     ):  # fmt: skip
         refused = run(province, code, *args, "--lang", "en")
         assert refused.exit_code == 2, refused.output
-        assert "must be a whole number from 1900 to 9998" in refused.stderr
+        assert "must be a whole number from 2000 to 2100" in refused.stderr
         assert "Traceback" not in refused.output + refused.stderr
     chinese = run(province, "410102", "year", "close", huge)
-    assert chinese.exit_code == 2 and "1900" in chinese.stderr and "9998" in chinese.stderr
+    assert chinese.exit_code == 2 and "2000" in chinese.stderr and "2100" in chinese.stderr
     after = run(province, "410000", "appropriations", "--issued", "--format", "json").output
     assert after == issued

@@ -36,8 +36,9 @@ def _run(*args: str, env: dict[str, str | None] = CHINESE) -> Result:
          "fiscalsync codes import"),
         (["codes", "import", "x.csv", "--yeer", "2027"], "未知选项 '--yeer'（是否指 --year？）",
          "No such option '--yeer'. Did you mean --year?", "fiscalsync codes import"),
-        (["codes", "import", "x.csv", "--year", "abc"], "'--year' 的值 'abc' 无效：须为整数",
-         "Invalid value 'abc' for '--year': it must be a whole number",
+        (["codes", "import", "x.csv", "--year", "abc"],
+         "'--year' 的值 'abc' 无效：须为 2000 至 2100 之间的整数",
+         "Invalid value 'abc' for '--year': it must be a whole number from 2000 to 2100",
          "fiscalsync codes import"),
         (["codes", "import", "x.csv", "y.csv", "z.csv"], "多余的参数（y.csv z.csv）",
          "Got unexpected extra argument(s) (y.csv z.csv).", "fiscalsync codes import"),
@@ -128,7 +129,7 @@ def test_a_path_refused_for_another_reason_than_its_kind_keeps_that_reason(
 
 def test_a_value_given_twice_is_quoted_as_click_keeps_it_the_last() -> None:
     said = _run("codes", "import", "x.csv", "--year", "1", "--year", "abc")
-    assert "'--year' 的值 'abc' 无效：须为整数" in said.stderr
+    assert "'--year' 的值 'abc' 无效：须为 2000 至 2100 之间的整数" in said.stderr
 
 
 def test_what_the_operating_system_refuses_is_said_in_either_language() -> None:

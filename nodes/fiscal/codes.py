@@ -39,6 +39,7 @@ from schema.bulk import insert_rows
 from schema.engine import reading
 from schema.limits import misfit
 from schema.tables import code_item
+from schema.types import is_year
 from sync.clock import SYSTEM_CLOCK, Clock
 from sync.errors import InputError
 
@@ -108,7 +109,7 @@ def _checked(raw: dict[str, Any], extension: bool) -> CodeItem | list[str]:
     year = raw.get("year")
     if isinstance(year, str) and year.strip().isdigit():
         year = int(year)
-    if not isinstance(year, int) or not 2000 <= year <= 2100:
+    if not is_year(year):
         problems.append(said("rows_fiscal_year_bad", value=raw.get("year")))
     code = str(raw.get("code") or "").strip()
     # Transfer types are words (general, special); every other code set is digits.

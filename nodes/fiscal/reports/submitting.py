@@ -19,6 +19,7 @@ from nodes.fiscal.reports.periods import Period
 from nodes.fiscal.reports.versions import line_of, stored_lines
 from nodes.labels import said
 from nodes.policy import check_send
+from schema.engine import reading
 from schema.tables import report
 from schema.types import format_utc
 from sync.channel import enqueue
@@ -133,15 +134,18 @@ def submit_once(
     followed by a second version nobody asked for.
     """
     period = Period.of(period)
+    me = node.spec.code
+    sent = (report.c.node_code == me) & (report.c.period == period.label)
+    sent &= report.c.state != "draft"
+    with reading(node.engine) as conn:  # a version once sent stays sent: nothing to do
+        if conn.execute(sa.select(sa.exists().where(sent))).scalar():
+            return None
     recipients = _ready(node, period, clock)
     signer = load_signer(node.home.keys)
-    me = node.spec.code
     with writing(node) as conn:
         rejoin.require_joined(conn, me)
         latest = latest_own(conn, me, period)
-        sent = (report.c.node_code == me) & (report.c.period == period.label)
-        sent &= report.c.state != "draft"
-        if conn.execute(sa.select(sa.exists().where(sent))).scalar():
+        if conn.execute(sa.select(sa.exists().where(sent))).scalar():  # sent meanwhile
             return None
         row = _generated(conn, node, period, actor, clock, latest)
         return _send(conn, node, period, row, recipients, signer, actor, clock, checked=True)

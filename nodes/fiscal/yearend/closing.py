@@ -33,7 +33,7 @@ from schema.engine import reading
 from schema.locks import insert_missing, lock_rows
 from schema.sums import total
 from schema.tables import appropriation, appropriation_event, year_close, year_close_line
-from schema.types import MAX_STORED_FEN, format_yuan, parse_utc
+from schema.types import MAX_STORED_FEN, format_yuan, is_year, parse_utc
 from sync.changeset import Verified
 from sync.channel import enqueue
 from sync.clock import SYSTEM_CLOCK, Clock
@@ -278,7 +278,7 @@ def statement_operations(verified: Verified) -> tuple[int, list[dict[str, Any]],
     if not operations:
         raise InputError(said("ye_statement_empty"))
     year = operations[0].get("year")
-    if type(year) is not int:
+    if not is_year(year):
         raise InputError(said("ye_statement_year"))
     seen = set()
     for number, op in enumerate(operations, 1):
