@@ -37,7 +37,14 @@ from nodes.home import topology_rows
 from nodes.labels import Said, joined, named, said
 from nodes.locks import topology_lock
 from nodes.node import Node
-from nodes.topology import Endpoint, NodeSpec, Topology, load_topology, parse_topology
+from nodes.topology import (
+    VERSION_COUNTER,
+    Endpoint,
+    NodeSpec,
+    Topology,
+    load_topology,
+    parse_topology,
+)
 from schema import tables
 from schema.channels import changeset_log, channel_head, outbox
 from schema.engine import reading
@@ -68,7 +75,7 @@ __all__ = [
 ]
 
 KIND = "topology"
-COUNTER = "topology"
+COUNTER = VERSION_COUNTER
 """The counter (:func:`schema.locks.lock_scope`) holding the version this node holds."""
 STATEMENTS = "statements"
 """Where a node writes what it closed when a peer left the topology."""

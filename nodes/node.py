@@ -20,9 +20,10 @@ from nodes.identity import settle_suite
 from nodes.labels import recalled, said
 from nodes.policy import authorizer, check_send
 from nodes.settings import Settings, load_settings
-from nodes.topology import NodeSpec, Topology, load_topology
+from nodes.topology import VERSION_COUNTER, NodeSpec, Topology, load_topology, parse_topology
 from schema import migrate, tables
 from schema.engine import open_engine, reading, redact
+from schema.locks import lock_scope
 from sync import attempts, changeset, quarantine, waiting
 from sync.changeset import Header, Verified, WrittenChangeSet
 from sync.channel import Spool, enqueue
@@ -267,9 +268,12 @@ class Node:
 
         One transaction: ``also`` (this node's own change) and every outbox entry are
         committed together or not at all. Nodes in ``exclude`` (e.g. revoked ones, which
-        could never sign a receipt) are left out.
+        could never sign a receipt) are left out. At the province the topology's version
+        is locked first (:meth:`broadcast_in`): two broadcasts, or one and a change of
+        the topology, each see what the other committed, ``also`` included.
         """
         with self.engine.begin() as conn:
+            self._current_topology(conn)
             if also is not None:
                 also(conn)
             return self.broadcast_in(conn, kind, operations, exclude=exclude, clock=clock)
@@ -283,15 +287,33 @@ class Node:
         exclude: frozenset[str] = frozenset(),
         clock: Clock = SYSTEM_CLOCK,
     ) -> list[WrittenChangeSet]:
-        """:meth:`broadcast` in the caller's transaction."""
+        """:meth:`broadcast` in the caller's transaction.
+
+        At the province, to every node of the topology the database holds, its version
+        locked (as publishing one locks it): a node joining meanwhile either gets this
+        change-set or, joining after it, every extension committed before. The topology
+        this node was opened with may be older by then."""
         signer = load_signer(self.home.keys)
         spool = self.spool
+        topology = self._current_topology(conn)
         recipients = sorted(  # channel heads are locked in code order
-            n.code for n in self.topology if n.code != self.spec.code and n.code not in exclude
+            n.code for n in topology if n.code != self.spec.code and n.code not in exclude
         )
         for code in recipients:
-            check_send(self.topology, self.spec.code, code, kind)
+            check_send(topology, self.spec.code, code, kind)
         return [enqueue(conn, spool, signer, code, kind, operations, clock) for code in recipients]
+
+    def _current_topology(self, conn: Connection) -> Topology:
+        """The topology as the province publishes it, in the caller's transaction (its
+        version counter locked first); any other node's, as it was opened."""
+        if self.spec.role != "province":
+            return self.topology
+        lock_scope(conn, VERSION_COUNTER, self.spec.code)
+        held = conn.execute(sa.select(tables.topology_file.c.version, tables.topology_file.c.toml))
+        row = held.first()
+        if row is None or row.version == self.topology.version:
+            return self.topology
+        return parse_topology(row.toml, self.settings.topology)
 
     def outbox(self, *, include_acknowledged: bool = False) -> list[Any]:
         return waiting.pending_outbox(self.engine, include_acknowledged=include_acknowledged)

@@ -57,6 +57,7 @@ __all__ = [
     "CODE_PLACEHOLDER",
     "DOCUMENT_KINDS",
     "ROLES",
+    "VERSION_COUNTER",
     "Endpoint",
     "NodeSpec",
     "Topology",
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 ROLES = ("province", "city", "county", "center")
+VERSION_COUNTER = "topology"
+"""The counter (:func:`schema.locks.lock_scope`) of the topology version a node holds:
+the province takes it to publish a version, and to send anything to every node."""
 NODE_KEYS = {
     "code", "name", "role", "parent", "endpoint", "host_key", "abbreviation", "former_parents",
 }  # fmt: skip

@@ -133,6 +133,98 @@ def test_a_county_joins_mid_year_and_takes_its_first_appropriation(
     assert issued_total(province, "410100") == received_total(province, NEW) == 40_000
 
 
+def test_a_code_set_imported_while_a_county_joins_reaches_it(
+    province: Network, db_url_template: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A county that joins while the province imports a code set (the join committed
+    after the import opened the province, before it sent anything) gets the code set:
+    the import sends to every node of the topology the database holds by then, where it
+    sent to those of the topology it was opened with, and the county never got it."""
+    from nodes.fiscal import codes as code_sets
+
+    file = tmp_path / "ext.csv"
+    file.write_text(CODES, encoding="utf-8")
+    read = code_sets.read_csv
+    joined: list[Result] = []
+
+    def read_while_joining(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        joined.append(
+            net(
+                "add-node",
+                str(province.path),
+                "--code",
+                NEW,
+                "--parent",
+                "410100",
+                *(
+                    ["--db-url", str(database_url_for(db_url_template, NEW))]
+                    if db_url_template
+                    else []
+                ),
+            )  # fmt: skip
+        )
+        return found
+
+    monkeypatch.setattr(code_sets, "read_csv", read_while_joining)
+    with Node.open(province.path / "410000") as node:
+        assert NEW not in node.topology
+        code_sets.import_codes(node, file)
+    assert joined[0].exit_code == 0, joined[0].stderr
+    settle(province)
+    for code in ("410100", "410102", NEW):
+        with Node.open(province.path / code) as node:
+            assert [i.code for i in code_sets.items(node, "func", 2026) if i.extension] == [
+                "2059901"
+            ], code
+
+
+def test_two_imports_of_one_code_set_at_once_both_land(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two operators importing the same new code at once: the second waits for the
+    first and finds its codes (on PostgreSQL it used to insert them too and fail with a
+    raw unique-key error); every node holds the code once."""
+    import threading
+    import time
+
+    from nodes.fiscal import codes as code_sets
+
+    file = tmp_path / "ext.csv"
+    file.write_text(CODES, encoding="utf-8")
+    store = code_sets.store
+    stored = threading.Event()
+
+    def store_and_linger(conn: Any, items: Any) -> Any:
+        found = store(conn, items)
+        if not stored.is_set():
+            stored.set()
+            time.sleep(1.5)  # the first operator's transaction stays open meanwhile
+        return found
+
+    monkeypatch.setattr(code_sets, "store", store_and_linger)
+    done: dict[str, Any] = {}
+
+    def operator(name: str) -> None:
+        try:
+            with Node.open(province.path / "410000") as node:
+                done[name] = code_sets.import_codes(node, file)
+        except Exception as exc:  # noqa: BLE001  (what the operator would see)
+            done[name] = exc
+
+    first = threading.Thread(target=operator, args=("first",))
+    first.start()
+    assert stored.wait(10)
+    second = threading.Thread(target=operator, args=("second",))
+    second.start()
+    first.join()
+    second.join()
+    assert done == {"first": (1, 7), "second": (1, 7)}, done
+    settle(province)
+    with Node.open(province.path / "410102") as node:
+        assert [i.code for i in code_sets.items(node, "func", 2026) if i.extension] == ["2059901"]
+
+
 def test_a_county_moved_to_provincial_management_still_reconciles_and_conserves(
     province: Network,
 ) -> None:
