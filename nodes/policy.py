@@ -10,7 +10,8 @@ The rules, checked against the topology and the signer's certified role:
   where it is applied).
 - ``receipt``: any two nodes that exchange change-sets; that the receipt is signed by
   the recipient of the change-set it acknowledges is checked where it is matched.
-- ``report``: from a node to its parent, or to the center.
+- ``report``: from a node to its parent, or to the center; or to a former parent (one
+  sent before the move reaches it after, for a period the node was under it).
 - ``reconcile``: between a node and one above it (an issuer and its recipient, a former
   parent included), or a node and the center (its reports), either way.
 - ``codeset``, ``revocation`` and ``topology``: only the province signs them, for any
@@ -99,7 +100,11 @@ def _allowed(topology: Topology, origin: str, recipient: str, kind: str) -> bool
     if kind == "receipt":
         return True
     if kind == "report":
-        return receiver.role == "center" or sender.parent == recipient
+        return (
+            receiver.role == "center"
+            or sender.parent == recipient
+            or recipient in sender.former_parents
+        )
     if kind == "reconcile":
         return (
             origin in topology.issuers_above(recipient)

@@ -225,6 +225,33 @@ def test_two_imports_of_one_code_set_at_once_both_land(
         assert [i.code for i in code_sets.items(node, "func", 2026) if i.extension] == ["2059901"]
 
 
+def test_a_report_sent_before_its_county_moved_reaches_the_parent_it_was_sent_to(
+    province: Network,
+) -> None:
+    """A county's report of a period it spent under its city, submitted just before the
+    province moves it, is taken by that city after the move (it was refused as from a
+    node that is not its child, and no one sent it again), and by the center."""
+    from nodes.fiscal import reports
+    from schema.tables import report
+
+    county, city = "410122", "410100"
+    with Node.open(province.path / county) as node:
+        sent = reports.submit(node, "2026-10", actor="operator")
+    assert sent.recipients == [city, "410000-dc"]
+    with Node.open(province.path / "410000") as node:
+        membership.publish(node, lambda t: membership.moved(t, county, "410000"))
+    settle(province)
+    for code in (city, "410000-dc"):
+        with Node.open(province.path / code) as node, node.engine.connect() as conn:
+            held = conn.execute(
+                sa.select(report.c.period, report.c.state).where(report.c.node_code == county)
+            ).all()
+        assert held == [("2026-10", "received")], code
+    with Node.open(province.path / county) as node, node.engine.connect() as conn:
+        verdicts = conn.execute(sa.select(outbox.c.recipient, outbox.c.receipt_verdict)).all()
+    assert sorted(verdicts) == [("410000-dc", "applied"), (city, "applied")]
+
+
 def test_a_county_moved_to_provincial_management_still_reconciles_and_conserves(
     province: Network,
 ) -> None:
