@@ -58,6 +58,7 @@ ROWS: dict[str, str] = {
     "m.rows_not_received": "{ident} is not an appropriation received here",
     "m.rows_other_code": "{ident} is for {code}, not for {given}",
     "m.rows_other_year": "{ident} belongs to {year}, not {given}",
+    "m.rows_year_closed": "{year} is closed here (已结转): nothing more of it is spent",
     "m.rows_closed": "{ident} is of {year}, closed here (已结转): nothing more is spent against it",
     "m.rows_exceeds": "spending {amount} 元 exceeds what is still available of {ident}: {left} 元",
     "m.rows_doc_form": "document number (文号) {doc!r} is not of the form "

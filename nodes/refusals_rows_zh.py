@@ -56,6 +56,7 @@ ROWS: dict[str, str] = {
     "m.rows_not_received": "{ident} 不是本节点收到的指标",
     "m.rows_other_code": "{ident} 的功能分类是 {code}，不是 {given}",
     "m.rows_other_year": "{ident} 属于 {year} 年度，不是 {given} 年度",
+    "m.rows_year_closed": "{year} 年度本节点已结转：不能再支出",
     "m.rows_closed": "{ident} 属于 {year} 年度，本节点已结转：不能再据以支出",
     "m.rows_exceeds": "支出 {amount} 元超过 {ident} 的可用余额 {left} 元",
     "m.rows_doc_form": "文号 {doc!r} 不符合 <简称><文种>〔YYYY〕N号 的格式"

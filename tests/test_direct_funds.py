@@ -12,6 +12,7 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,6 +208,59 @@ def test_a_direct_appropriation_is_traced_at_every_level(province: Network) -> N
         ({"direct": "yes"}, "direct (直达资金) must be true or false"),
     ],
 )
+def _adds_up(province: Network, code: str, ident: str) -> list[Any]:
+    """The trace of ``ident`` at ``code``, checked to add up to the fen: what was received
+    is what was broken down (as the balance counts it), spent and left."""
+    from nodes.fiscal.appropriations import balances
+    from nodes.fiscal.appropriations.direct import direct_funds
+    from nodes.fiscal.appropriations.tracing import trace
+
+    with Node.open(province.path / code) as node:
+        steps = trace(node, ident)
+        funds = {f.id: f for f in direct_funds(node)}
+        with reading(node.engine) as conn:
+            left = balances(conn, [ident])[ident]
+    head, below = steps[0], steps[1:]
+    broken_down = sum(s.amount_fen for s in below)
+    assert broken_down + head.spent_fen + head.available_fen == head.amount_fen, steps
+    assert head.available_fen == left
+    if ident in funds:  # the 直达资金 report says the same
+        assert (funds[ident].allocated_fen, funds[ident].balance_fen) == (broken_down, left)
+    return below
+
+
+def test_a_trace_adds_up_with_a_decrease_on_its_way_and_after_a_carry_over(
+    province: Network, tmp_path: Path
+) -> None:
+    """A decrease not yet acknowledged takes nothing back yet, in the trace as in the
+    balance (the trace showed it taken back while the balance did not: 100.00 gone);
+    a carry-over (结转, of the next year) is a breakdown of what it was carried from (the
+    trace, listing that year's only, left 350.00 out)."""
+    from test_year_close import C1, P1, two_levels
+
+    two_levels(province, tmp_path)  # P1 1,000.00: 600.00 to 410102, 100.00 spent
+    decreased = run(
+        province, "410100", "adjust", C1, "--delta", "-100.00", "--doc", "郑财预〔2026〕9号"
+    )
+    assert decreased.exit_code == 0, decreased.stderr
+    assert [s.amount_fen for s in _adds_up(province, "410100", P1)] == [600_00]
+    settle(province)
+    assert [s.amount_fen for s in _adds_up(province, "410100", P1)] == [500_00]
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    settle(province)
+    accepted = run(
+        province, "410100", "year", "close", "2026", "--accept", "410102",
+        "--doc", "郑财预〔2027〕1号",
+    )  # fmt: skip
+    assert accepted.exit_code == 0, accepted.stderr
+    settle(province)
+    below = _adds_up(province, "410100", P1)
+    assert [(s.id, s.amount_fen) for s in below] == [
+        (C1, 500_00 - 250_00),
+        ("410100-2027-000001", 250_00),
+    ]
+
+
 def test_the_recipient_refuses_a_bad_type_or_direct_flag(
     province: Network, change: dict[str, Any], why: str
 ) -> None:

@@ -335,6 +335,40 @@ def test_nothing_a_carry_over_gives_back_lands_in_a_closed_year(
     assert held(province, "410102", 2027)[carried][0] == 350_00 - 10_00
 
 
+def test_nothing_of_a_closed_year_is_spent_with_or_without_an_appropriation(
+    province: Network, tmp_path: Path
+) -> None:
+    """Once a county closed 2026, an expenditure of 2026 is refused whether it names an
+    appropriation or not (one that named none was recorded, and changed the closed
+    year's reports); one of 2027 and a revenue of 2026 are recorded."""
+    from schema.tables import ledger_entry
+
+    def spend(*args: str) -> Any:
+        return run(
+            province, "410102", "ledger", "add", "--code", "2050202", "--econ", "50201",
+            *args, "--lang", "en",
+        )  # fmt: skip
+
+    two_levels(province, tmp_path)
+    assert run(province, "410102", "year", "close", "2026").exit_code == 0
+    with Node.open(province.path / "410102") as node, reading(node.engine) as conn:
+        before = conn.execute(sa.select(sa.func.count()).select_from(ledger_entry)).scalar()
+    named = spend("--date", "2026-11-21", "--amount", "1.00", "--appropriation", C1)
+    assert named.exit_code == 3 and "closed here" in named.stderr, named.stderr
+    unnamed = spend("--date", "2026-11-21", "--amount", "5000.00")
+    assert unnamed.exit_code == 3, unnamed.output
+    assert "2026 is closed here (已结转): nothing more of it is spent" in unnamed.stderr
+    with Node.open(province.path / "410102") as node, reading(node.engine) as conn:
+        after = conn.execute(sa.select(sa.func.count()).select_from(ledger_entry)).scalar()
+    assert after == before
+    assert spend("--date", "2027-01-05", "--amount", "5.00").exit_code == 0
+    revenue = run(
+        province, "410102", "ledger", "add", "--date", "2026-12-01", "--direction", "revenue",
+        "--code", "10199", "--amount", "5.00",
+    )  # fmt: skip
+    assert revenue.exit_code == 0, revenue.stderr
+
+
 def test_a_statement_whose_total_no_sum_is_kept_as_is_refused_whole(province: Network) -> None:
     """Balances adding up to more than a sum of money is kept as (2^63 - 1 fen: 9,224
     appropriations at the largest amount one may hold) are refused with both figures,

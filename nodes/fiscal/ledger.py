@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from nodes import rejoin
+from nodes.fiscal.appropriations.closed import closed_here
 from nodes.fiscal.appropriations.drawing import Drawn, lock_drawn
 from nodes.fiscal.codes import Known
 from nodes.fiscal.fields import field_problems, unusable
@@ -209,18 +210,22 @@ def record(
             # 1. every entry as written, in the spill: no transaction is open meanwhile
             known = CodesRead(node.engine)
             wanted: set[str] = set()
+            spent_in: set[int] = set()  # the years of the expenditures
             from_file = False
             count = 0
             for count, entry in enumerate(entries, 1):
                 from_file = from_file or entry.label is not None
                 readable = _static_problems(entry, count, known, found)
-                if readable and entry.appropriation_id and entry.direction == "expenditure":
-                    wanted.add(entry.appropriation_id)
+                if readable and entry.direction == "expenditure":
+                    spent_in.add(entry.entry_date.year)
+                    if entry.appropriation_id:
+                        wanted.add(entry.appropriation_id)
                 spill.write(_ENTRIES, [*_fields(entry), spilled(entry.label), readable])
             # 2. what may have changed since, and what the locked balances allow
             with node.engine.begin() as conn:
                 rejoin.require_joined(conn, node.spec.code)
                 vanished = Vanished(known, conn)
+                shut = set(closed_here(conn, me, spent_in))  # years first, then the rows
                 drawn = lock_drawn(conn, me, wanted)
                 left = drawn.left
                 number = 0
@@ -239,6 +244,9 @@ def record(
                             problems = _spending_problems(fields, drawn, left)
                             if problems:
                                 found.add("appropriations", _at(fields, number, problems))
+                        elif direction == "expenditure" and int(fields[0][:4]) in shut:
+                            closed = said("rows_year_closed", year=int(fields[0][:4]))
+                            found.add("appropriations", _at(fields, number, [closed]))
                     if not found.count:
                         rows = [(*fields[:7], now, actor) for fields in chunk]
                         insert_rows(conn, ledger_entry, _COLUMNS, rows)

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from nodes.fiscal.appropriations.balances import counted, issued_events
 from nodes.fiscal.appropriations.copies import jurisdiction
 from nodes.fiscal.appropriations.listings import Holding, holdings
 from nodes.labels import said
 from schema.engine import reading
 from schema.sums import total
-from schema.tables import appropriation, ledger_entry
+from schema.tables import appropriation, appropriation_event, ledger_entry
 from sync.errors import InputError
 
 if TYPE_CHECKING:
@@ -93,18 +94,36 @@ def trace(node: Node, ident: str) -> list[Step]:
             )  # fmt: skip
         ]
     received = row.recipient == me
-    own = next(h for h in holdings(node, issued=not received, year=row.year) if h.id == ident)
+    (own,) = holdings(node, issued=not received, ident=ident)
     steps = [_step(0, "received" if received else "issued", own, spent, received)]
     if received:
+        # Every breakdown, of any year (a carry-over 结转 is of the next), at what it takes
+        # from this one as its balance counts it (a decrease once its receipt came):
+        # with what was spent and what is left, they add up to what was received.
+        with reading(node.engine) as conn:
+            taken = dict(
+                conn.execute(
+                    sa.select(appropriation.c.id, total(appropriation_event.c.amount_fen))
+                    .select_from(issued_events())
+                    .where(appropriation.c.parent_id == ident, counted())
+                    .group_by(appropriation.c.id)
+                ).all()
+            )
         steps.extend(
-            _step(1, "issued", h, spent, False)
-            for h in holdings(node, issued=True, year=row.year)
-            if h.parent_id == ident
+            _step(1, "issued", h, spent, False, int(taken.get(h.id, 0)))
+            for h in holdings(node, issued=True, parent=ident)
         )
     return steps
 
 
-def _step(depth: int, role: str, h: Holding, spent: dict[str, int], received: bool) -> Step:
+def _step(
+    depth: int,
+    role: str,
+    h: Holding,
+    spent: dict[str, int],
+    received: bool,
+    amount_fen: int | None = None,
+) -> Step:
     return Step(
         depth=depth,
         role=role,
@@ -115,7 +134,7 @@ def _step(depth: int, role: str, h: Holding, spent: dict[str, int], received: bo
         upper_doc_no=h.upper_doc_no,
         transfer_type=h.transfer_type,
         direct=h.direct,
-        amount_fen=h.amount_fen,
+        amount_fen=h.amount_fen if amount_fen is None else amount_fen,
         acknowledged_fen=None if received else h.acknowledged_fen,
         spent_fen=int(spent.get(h.id, 0)) if received else None,
         available_fen=h.available_fen if received else None,
