@@ -27,6 +27,13 @@ RECONCILE: dict[str, str] = {
     "m.rc_answer_no_reports": "the answer of {session} lists no reports",
     "m.rc_answer_bad": "the answer of {session}: {error}",
     "m.rc_answer_no_buckets": "the answer of {session} names no buckets",
+    "m.rc_answer_bucket_bad": "the answer of {session}: {bucket} is not a bucket of level 1 "
+    "(0…{last})",
+    "m.rc_answer_bucket_twice": "the answer of {session} names a bucket twice",
+    "m.rc_answer_report_bad": "the answer of {session}: period {period} holds {value}, not "
+    "[version, hash of its lines]",
+    "m.rc_record_field_bad": "the records of {session}: record {ident} holds {value} as its "
+    "{field}, which is not what a record holds there",
     "m.rc_records_not_lists": "the records of {session} are not lists",
     "m.rc_records_bad": "the records of {session} hold something that is not a record",
     "m.rc_not_waiting": "no reconciliation {session} with {peer} waits for this step here "

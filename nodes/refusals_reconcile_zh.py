@@ -23,6 +23,12 @@ RECONCILE: dict[str, str] = {
     "m.rc_answer_no_reports": "对账 {session} 的应答没有列出报表",
     "m.rc_answer_bad": "对账 {session} 的应答：{error}",
     "m.rc_answer_no_buckets": "对账 {session} 的应答没有列出分组",
+    "m.rc_answer_bucket_bad": "对账 {session} 的应答：{bucket} 不是第 1 层的分组（0…{last}）",
+    "m.rc_answer_bucket_twice": "对账 {session} 的应答两次列出同一分组",
+    "m.rc_answer_report_bad": "对账 {session} 的应答：期间 {period} 的内容为 {value}，"
+    "不是 [版本, 报表行的哈希]",
+    "m.rc_record_field_bad": "对账 {session} 的记录：记录 {ident} 的 {field} 为 {value}，"
+    "不是记录在此处应有的内容",
     "m.rc_records_not_lists": "对账 {session} 的记录不是列表",
     "m.rc_records_bad": "对账 {session} 的记录中有不是记录的内容",
     "m.rc_not_waiting": "本节点没有与 {peer} 的对账 {session} 在等待这一步骤"

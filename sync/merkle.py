@@ -26,6 +26,7 @@ This module knows nothing of what the records are; the caller builds their conte
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +48,7 @@ __all__ = [
     "Changes",
     "RecordDigest",
     "apply",
+    "bucket_number",
     "decode_level",
     "decode_level_ids",
     "differing",
@@ -392,9 +394,22 @@ def decode_level(encoded: object, buckets: int) -> dict[int, int]:
     shift = 256 - 8 * WIRE_BYTES
     found = {}
     for key, value in encoded.items():
-        if not (isinstance(key, str) and key.isdigit() and int(key) < buckets):
-            raise ValueError(f"bucket {key!r} is not one of 0…{buckets - 1}")
+        bucket = bucket_number(key, buckets)
         if not (isinstance(value, str) and len(value) == 2 * WIRE_BYTES):
             raise ValueError(f"bucket {key}: {value!r} is not a {WIRE_BYTES}-byte hex digest")
-        found[int(key)] = int(value, 16) << shift
+        found[bucket] = int(value, 16) << shift
     return found
+
+
+_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+def bucket_number(key: object, buckets: int) -> int:
+    """A bucket's number as the wire writes it, a string of ASCII digits, of one of
+    ``buckets`` buckets (0 … buckets-1); raises ValueError for anything else ("²" and
+    "٣" are digits to ``str.isdigit``, and ``int`` refuses numbers of thousands of
+    digits)."""
+    if isinstance(key, str) and _NUMBER.fullmatch(key) and int(key) < buckets:
+        return int(key)
+    shown = repr(key) if len(repr(key)) <= 40 else repr(key)[:37] + "..."
+    raise ValueError(f"bucket {shown} is not one of 0…{buckets - 1}")

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nodes.fiscal.reconcile.wire import shown
 from schema.backups import rejoin_fence
 from schema.channels import changeset_log, outbox
 from schema.tables import appropriation, appropriation_event, reconciliation
@@ -84,12 +85,21 @@ class Finding:
         return asdict(self)
 
     @classmethod
-    def from_op(cls, op: Mapping[str, Any]) -> Finding:
+    def from_op(cls, op: Any) -> Finding:
+        """A finding as a step carries it (:meth:`as_op`); raises ValueError naming what
+        is not of its shape."""
+        if not isinstance(op, Mapping):
+            raise ValueError(f"a finding must be an object, not {shown(op)}")
         kind = op.get("kind")
-        if kind not in KINDS or not isinstance(op.get("subject"), str):
-            raise ValueError(f"not a finding: {dict(op)!r}")
+        if not (isinstance(kind, str) and kind in KINDS):
+            raise ValueError(f"{shown(kind)} is not a kind of finding")
         detail = op.get("detail")
         field = op.get("field")
+        for name, value in (("subject", op.get("subject")), ("detail", detail), ("field", field)):
+            if (value is not None or name == "subject") and not (
+                isinstance(value, str) and "\x00" not in value
+            ):
+                raise ValueError(f"a finding's {name} must be text, not {shown(value)}")
         return cls(
             kind=str(kind),
             subject=str(op["subject"])[:64],

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection
 
 from nodes.capabilities import Context, Handler
 from nodes.fiscal.reconcile import findings as found_in
-from nodes.fiscal.reconcile import records, reported
+from nodes.fiscal.reconcile import records, reported, wire
 from nodes.fiscal.reconcile.cut import Edge, acknowledged_prefix, channel_head_seq
 from nodes.fiscal.reconcile.findings import Finding
 from nodes.fiscal.reconcile.records import ISSUER, RECIPIENT
@@ -344,9 +344,7 @@ def _on_leaves(
     theirs: dict[str, int] = {}
     leaves = []
     for leaf, by_id in listed.items():
-        if not (isinstance(leaf, str) and leaf.isdigit() and int(leaf) < merkle.LEAVES):
-            raise InputError(said("rc_leaf_bad", session=session, leaf=leaf))
-        leaves.append(int(leaf))
+        leaves.append(wire.leaf(leaf, session))
         try:
             theirs.update(merkle.decode_level_ids(by_id))
         except ValueError as exc:
@@ -394,9 +392,7 @@ def _on_answer(
     summary = json.loads(row.summary or "{}")
     if row.dataset == REPORTS:
         summary.setdefault("fingerprints", {})[origin] = signer
-        theirs = op.get("reports")
-        if not isinstance(theirs, dict):
-            raise InputError(said("rc_answer_no_reports", session=session))
+        theirs = wire.reported(op.get("reports"), session)
         ours = summary.pop("reports", {})
         found = reported.compare(ours, theirs, origin)
         waiting = reported.in_flight(conn, origin)
@@ -438,9 +434,7 @@ def _on_answer(
         theirs = merkle.decode_level(op.get("leaves"), merkle.LEAVES)
     except ValueError as exc:
         raise InputError(said("rc_answer_bad", session=session, error=str(exc))) from exc
-    buckets = op.get("buckets")
-    if not isinstance(buckets, list) or not all(isinstance(b, int) for b in buckets):
-        raise InputError(said("rc_answer_no_buckets", session=session))
+    buckets = wire.buckets(op.get("buckets"), session)
     edge = Edge(conn, ISSUER, me, origin, cut)
     leaves = merkle.differing(edge.level(2, buckets), theirs)
     if not leaves:
@@ -471,9 +465,8 @@ def _on_records(
         raise InputError(said("rc_records_not_lists", session=session))
     theirs = {}
     for content in listed:
-        if not (isinstance(content, list) and len(content) == 11 and isinstance(content[0], str)):
-            raise InputError(said("rc_records_bad", session=session))
-        theirs[content[0]] = content
+        record = wire.record(content, session)
+        theirs[record[0]] = record
     edge = Edge(conn, ISSUER, me, origin, cut)
     mine = edge.records(summary.get("leaves", []))
     asked = set(theirs) | {i for i in absent if isinstance(i, str)}
