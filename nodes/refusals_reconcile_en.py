@@ -34,6 +34,10 @@ RECONCILE: dict[str, str] = {
     "[version, hash of its lines]",
     "m.rc_record_field_bad": "the records of {session}: record {ident} holds {value} as its "
     "{field}, which is not what a record holds there",
+    "m.rc_totals_bad": "reconcile step of {session}: its {key} must map function classes (up "
+    "to 3 digits) to amounts in fen, not {code}: {value}",
+    "m.rc_summary_bad": "the statement of {session}: its summary's {key} is not of its shape: "
+    "{value}",
     "m.rc_records_not_lists": "the records of {session} are not lists",
     "m.rc_records_bad": "the records of {session} hold something that is not a record",
     "m.rc_not_waiting": "no reconciliation {session} with {peer} waits for this step here "

@@ -29,6 +29,9 @@ RECONCILE: dict[str, str] = {
     "不是 [版本, 报表行的哈希]",
     "m.rc_record_field_bad": "对账 {session} 的记录：记录 {ident} 的 {field} 为 {value}，"
     "不是记录在此处应有的内容",
+    "m.rc_totals_bad": "对账 {session} 的步骤：其 {key} 须为功能分类（至多 3 位数字）到金额（分）"
+    "的对应，而不是 {code}：{value}",
+    "m.rc_summary_bad": "对账 {session} 的结论：其摘要中的 {key} 格式不符：{value}",
     "m.rc_records_not_lists": "对账 {session} 的记录不是列表",
     "m.rc_records_bad": "对账 {session} 的记录中有不是记录的内容",
     "m.rc_not_waiting": "本节点没有与 {peer} 的对账 {session} 在等待这一步骤"

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from cli import cli
 from nodes import Node
 from nodes.fiscal.appropriations import Allocation, allocate
 from nodes.fiscal.reconcile.protocol import start
@@ -181,3 +183,75 @@ def test_a_malformed_step_is_refused_and_the_channel_goes_on(
             parked = conn.execute(sa.text("SELECT count(*) FROM quarantine")).scalar_one()
             states = set(conn.execute(sa.select(reconciliation.c.state)).scalars())
         assert parked == 0 and "requested" not in states, (code, states)
+
+
+def shown_as_html(network: Network, code: str, session: str) -> str:
+    result = CliRunner().invoke(
+        cli,
+        ["--home", str(network.path / code), "reconcile", "show", session, "--format", "html"],
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "totals",
+    [{"205": "12,345"}, {"205": [1]}, {"205": True}, {"²05": 1}, {"205": 2**63}, [1]],
+    ids=["text", "list", "true", "superscript", "past_a_column", "not_an_object"],
+)
+def test_an_answer_whose_totals_are_not_fen_per_class_is_refused(
+    province: Network, totals: Any
+) -> None:
+    issue(province, 1)
+    assert sync_network(province.path).quiet
+    with Node.open(province.path / PROVINCE) as node:
+        session = start(node, CITY, full=True)
+    answer = {"step": "answer", "session": session, "head": 1, "agree": True, "totals": totals}
+    crafted = send_as(province, CITY, PROVINCE, answer)
+    assert sync_network(province.path).quiet
+    assert sent(province, CITY, PROVINCE)[crafted] == "rejected"
+    page = shown_as_html(province, PROVINCE, session)  # concluded on the honest answer
+    assert "<tr><td>205</td><td class=n>100.00</td><td class=n>100.00</td>" in page, page
+    assert "上下级指标对账单" in shown_as_html(province, CITY, session)
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        5,
+        {"fingerprints": ["x"]},
+        {"fingerprints": {PROVINCE: 7}},
+        {"issuer_totals": {"205": "1"}},
+        {"recipient_totals": []},
+        {"sent": "1"},
+        {"full": "yes"},
+    ],
+    ids=[
+        "not_an_object",
+        "fingerprints_a_list",
+        "fingerprint_a_number",
+        "issuer_totals_text",
+        "recipient_totals_a_list",
+        "sent_text",
+        "full_text",
+    ],
+)
+def test_a_statement_whose_summary_is_not_of_its_shape_is_refused(
+    province: Network, summary: Any
+) -> None:
+    issue(province, 1)
+    assert sync_network(province.path).quiet
+    with Node.open(province.path / PROVINCE) as node:
+        session = start(node, CITY)
+    sync_network(province.path, max_rounds=1)  # the request reaches the city, answered
+    statement = {
+        "step": "statement",
+        "session": session,
+        "agree": True,
+        "findings": [],
+        "summary": summary,
+    }
+    crafted = send_as(province, PROVINCE, CITY, statement)
+    assert sync_network(province.path).quiet
+    assert sent(province, PROVINCE, CITY)[crafted] == "rejected"
+    assert "上下级指标对账单" in shown_as_html(province, CITY, session)

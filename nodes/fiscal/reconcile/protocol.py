@@ -377,7 +377,7 @@ def _on_statement(
         kept = [Finding.from_op(f) for f in listed]
     except (ValueError, AttributeError) as exc:
         raise InputError(said("rc_statement_bad", session=session, error=str(exc))) from exc
-    summary = op.get("summary") if isinstance(op.get("summary"), dict) else {}
+    summary = wire.summary(op.get("summary"), session)
     _conclude(conn, session, bool(op.get("agree")), kept, summary, sender.clock, None)
 
 
@@ -412,7 +412,7 @@ def _on_answer(
     head = _count(op, "head")
     summary.setdefault("fingerprints", {})[origin] = signer
     summary["recipient_head"] = head
-    summary["recipient_totals"] = op.get("totals") if isinstance(op.get("totals"), dict) else {}
+    summary["recipient_totals"] = wire.totals(op.get("totals"), session, "totals")
     noticed = _noticed(op, session)
     if op.get("ahead"):
         noticed.append(

@@ -19,9 +19,10 @@ from schema.types import MAX_STORED_FEN
 from sync import merkle
 from sync.errors import InputError
 
-__all__ = ["buckets", "leaf", "record", "reported", "shown", "text"]
+__all__ = ["buckets", "leaf", "record", "reported", "shown", "summary", "text", "totals"]
 
 _HASH = re.compile(r"[0-9a-f]{64}")
+_CLASS = re.compile(r"[0-9]{1,3}")
 _SHOWN = 40
 
 
@@ -153,3 +154,52 @@ def record(content: Any, session: str) -> list[Any]:
             said("rc_record_field_bad", session=session, ident=ident, field=field, value=shown(bad))
         )
     return content
+
+
+def totals(value: Any, session: str, key: str) -> dict[str, int]:
+    """The amounts one side holds per function class (功能分类 类), as a full comparison
+    sends them: class (up to 3 ASCII digits) → fen; none when it sends none."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(
+            said("rc_totals_bad", session=session, key=key, code=shown(value), value="-")
+        )
+    for code, fen in value.items():
+        if not (
+            isinstance(code, str)
+            and _CLASS.fullmatch(code)
+            and number(fen, -MAX_STORED_FEN, MAX_STORED_FEN)
+        ):
+            raise InputError(
+                said("rc_totals_bad", session=session, key=key, code=shown(code), value=shown(fen))
+            )
+    return value
+
+
+def summary(value: Any, session: str) -> dict[str, Any]:
+    """The summary of a statement, as its issuer concluded it: both sides' totals, the
+    certificate fingerprints that signed (node code → 64 hex digits), the sequence
+    numbers compared and whether the comparison was full; none when it has none."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(said("rc_summary_bad", session=session, key="summary", value=shown(value)))
+    for key in ("issuer_totals", "recipient_totals"):
+        totals(value.get(key), session, key)
+    signed = value.get("fingerprints", {})
+    fits = {
+        "fingerprints": isinstance(signed, dict)
+        and all(
+            text(code, 16) and text(f, 64) and _HASH.fullmatch(f) for code, f in signed.items()
+        ),
+        "sent": number(value.get("sent", 0), 0, MAX_STORED_FEN),
+        "recipient_head": number(value.get("recipient_head", 0), 0, MAX_STORED_FEN),
+        "full": type(value.get("full", False)) is bool,
+    }
+    for key, fit in fits.items():
+        if not fit:
+            raise InputError(
+                said("rc_summary_bad", session=session, key=key, value=shown(value.get(key)))
+            )
+    return value
