@@ -254,23 +254,53 @@ def read_level(
     conn: Connection, scope: str, level: int, within: Iterable[int] | None = None
 ) -> dict[int, int]:
     """The digests of one level's non-empty buckets (those under the level-1 buckets
-    ``within``, for the leaves), as integers."""
+    ``within``, for the leaves), as integers.
+
+    The leaves under ``within`` are read by ranges of leaves, parents next to each other
+    making one range, :data:`RANGES` ranges a statement: SQLite refuses an expression
+    nested deeper than 1,000 (one condition per parent, ORed, failed past about 1,000
+    differing buckets)."""
     query = sa.select(digest_bucket.c.bucket, digest_bucket.c.digest).where(
         digest_bucket.c.scope == scope, digest_bucket.c.level == level
     )
-    if within is not None:
-        parents = sorted(set(within))
-        if level == 2:
-            ranges = [
-                digest_bucket.c.bucket.between(
-                    p * LEAVES_PER_BUCKET, (p + 1) * LEAVES_PER_BUCKET - 1
+    if within is None:
+        return {bucket: int(digest, 16) for bucket, digest in conn.execute(query)}
+    parents = sorted(set(within))
+    found: dict[int, int] = {}
+    if level != 2:
+        for start in range(0, len(parents), BLOCK):
+            some = query.where(digest_bucket.c.bucket.in_(parents[start : start + BLOCK]))
+            found.update((bucket, int(digest, 16)) for bucket, digest in conn.execute(some))
+        return found
+    ranges = _runs(parents)
+    for start in range(0, len(ranges), RANGES):
+        some = query.where(
+            sa.or_(
+                *(
+                    digest_bucket.c.bucket.between(
+                        first * LEAVES_PER_BUCKET, (last + 1) * LEAVES_PER_BUCKET - 1
+                    )
+                    for first, last in ranges[start : start + RANGES]
                 )
-                for p in parents
-            ]
-            query = query.where(sa.or_(*ranges)) if ranges else query.where(sa.false())
+            )
+        )
+        found.update((bucket, int(digest, 16)) for bucket, digest in conn.execute(some))
+    return found
+
+
+RANGES = 200
+"""Ranges of leaves :func:`read_level` reads by one statement."""
+
+
+def _runs(buckets: list[int]) -> list[tuple[int, int]]:
+    """Sorted ``buckets`` as (first, last) runs of consecutive numbers."""
+    runs: list[tuple[int, int]] = []
+    for bucket in buckets:
+        if runs and runs[-1][1] + 1 == bucket:
+            runs[-1] = (runs[-1][0], bucket)
         else:
-            query = query.where(digest_bucket.c.bucket.in_(parents))
-    return {bucket: int(digest, 16) for bucket, digest in conn.execute(query)}
+            runs.append((bucket, bucket))
+    return runs
 
 
 def tree(records: Iterable[tuple[str, int]]) -> dict[tuple[int, int], tuple[int, int]]:

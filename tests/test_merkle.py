@@ -181,6 +181,28 @@ def test_the_differences_are_found_level_by_level(migrated_engine: sa.Engine) ->
     assert set(top) == {leaf // merkle.LEAVES_PER_BUCKET for leaf in expected}
 
 
+@pytest.mark.parametrize(
+    "within",
+    [range(merkle.LEVEL1), range(0, merkle.LEVEL1, 2), [*range(0, 700, 3), *range(700, 1024)]],
+    ids=["every_bucket", "every_other", "scattered_then_every"],
+)
+def test_the_leaves_under_a_thousand_level1_buckets_are_read_at_once(
+    migrated_engine: sa.Engine, within: list[int]
+) -> None:
+    # every level-1 bucket differs: SQLite refused one condition per bucket, nested
+    # past its depth of 1,000, and a full reconciliation of honest sides failed
+    records = {f"410000-2026-{n:06d}": merkle.record_digest([n]) for n in range(20_000)}
+    with migrated_engine.begin() as conn:
+        merkle.rebuild(conn, "many", records.items())
+    with reading(migrated_engine) as conn:
+        every = merkle.read_level(conn, "many", 2)
+        read = merkle.read_level(conn, "many", 2, within)
+        level1 = merkle.read_level(conn, "many", 1, within)
+    wanted = set(within)
+    assert read == {b: d for b, d in every.items() if b // merkle.LEAVES_PER_BUCKET in wanted}
+    assert set(level1) == wanted
+
+
 def test_the_wire_form_round_trips_and_refuses_garbage() -> None:
     digests = {3: merkle.record_digest(["x"]), 1023: merkle.record_digest(["y"])}
     decoded = merkle.decode_level(merkle.encode_level(digests), merkle.LEVEL1)
