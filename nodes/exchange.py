@@ -35,6 +35,7 @@ from nodes import (
     former,
     keeper,
     keys,
+    mailboxes,
     membership,
     rejoin,
     rejoin_mail,
@@ -321,58 +322,25 @@ class Exchange:
     # --- what arrives -----------------------------------------------------------------------
 
     def _collect_local(self, summary: RoundSummary) -> set[str]:
-        """Take what children delivered into ``mailboxes/<child>/up``; return the names
-        of the files seen there (as the fetch stage knows them).
-
-        Only regular files are taken. A symbolic link (a child's SFTP account can make
-        one, and its target, resolved here outside the child's chroot, may be any file
-        of this machine, or one the child rewrites later) is removed, never followed nor
-        moved into the spool, and named once; anything else that is not a regular file
-        stays where it is."""
-        mailboxes = self.node.home.mailboxes
+        """Take what children delivered into ``mailboxes/<child>/up`` (regular files:
+        :mod:`nodes.mailboxes`); return the names of the files seen there (as the fetch
+        stage knows them)."""
         seen: set[str] = set()
-        if not mailboxes.is_dir():
-            return seen
-        for child in sorted(mailboxes.iterdir()):
-            up = child / "up"
-            if not up.is_dir():
+        for child, item in mailboxes.delivered(self.node.home.mailboxes, summary):
+            key = f"{child}:{item.name}"
+            seen.add(key)
+            if (Stage.FETCH, key) in self._parked:
                 continue
-            for item in sorted(up.iterdir()):
-                if is_temporary(item.name):
-                    continue
-                if item.is_symlink():
-                    self._drop_link(item, child.name, summary)
-                    continue
-                if not item.is_file():
-                    continue
-                key = f"{child.name}:{item.name}"
-                seen.add(key)
-                if (Stage.FETCH, key) in self._parked:
-                    continue
-                target = self.spool.incoming / item.name
-                try:
-                    os.replace(item, target)
-                except Exception as exc:  # one file never stops the round
-                    self._fetch_failed(key, exc, summary)
-                    continue
-                summary.received += 1
-                summary.bytes_received += _size(target)
-                self._arrived(target, child.name, summary)
+            target = self.spool.incoming / item.name
+            try:
+                os.replace(item, target)
+            except Exception as exc:  # one file never stops the round
+                self._fetch_failed(key, exc, summary)
+                continue
+            summary.received += 1
+            summary.bytes_received += _size(target)
+            self._arrived(target, child, summary)
         return seen
-
-    def _drop_link(self, item: Path, child: str, summary: RoundSummary) -> None:
-        """Remove the symbolic link ``item`` a child left in its mailbox (the link alone:
-        its target is not touched), and name it."""
-        try:
-            item.unlink()
-        except FileNotFoundError:
-            return
-        except OSError as exc:  # named each round until it can be removed
-            summary.problems.append(
-                said("mailbox_link_stays", name=item.name, child=child, error=exc.strerror)
-            )
-            return
-        summary.problems.append(said("mailbox_link_removed", name=item.name, child=child))
 
     def _fetch(self, link: _Link, summary: RoundSummary) -> set[str]:
         """Fetch what waits for this node upstream; return the names listed there."""
