@@ -49,7 +49,10 @@ log = logging.getLogger("fiscalsync.agent")
 
 def find_homes(folders: list[Path], *, none_ok: bool = False) -> list[Path]:
     """The node homes among ``folders`` and their subfolders (a folder with ``node.toml``),
-    in order, each once; refused when there is none (unless ``none_ok``: a rescan)."""
+    in order, each once; refused when there is none (unless ``none_ok``: a rescan). A
+    hidden subfolder is none: ``restore``, ``init`` and ``network init`` build a home in
+    one (``.<code>.partial-…``) before its rename, and one a killed run left behind is
+    no node to run (a restored one not yet rejoining would take new work)."""
     found: list[Path] = []
     for folder in folders:
         if not folder.is_dir():
@@ -61,7 +64,11 @@ def find_homes(folders: list[Path], *, none_ok: bool = False) -> list[Path]:
         if (folder / SETTINGS_FILE).is_file():
             candidates = [folder]
         else:
-            candidates = sorted(p for p in folder.iterdir() if (p / SETTINGS_FILE).is_file())
+            candidates = sorted(
+                p
+                for p in folder.iterdir()
+                if not p.name.startswith(".") and (p / SETTINGS_FILE).is_file()
+            )
         found += [p.resolve() for p in candidates if p.resolve() not in found]
     if not found and not none_ok:
         names = ", ".join(str(f) for f in folders)

@@ -118,7 +118,7 @@ MESSAGES: dict[str, str] = {
     "m.snapshot_failed": "无法为 {database} 做快照：{error}",
     "m.export_failed": "无法导出 {url}：{error}",
     "m.restore_target_not_empty": "数据库 {url} 不是空的",
-    "m.restore_target_not_empty_hint": "恢复到一个新的空数据库",
+    "m.restore_target_not_empty_hint": "恢复到一个新的空数据库（中途被强行终止的恢复会留下它的表：删除该数据库后重新运行）",
     "m.snapshot_unknown_table": "快照中有本 fiscalsync 没有的表 {table!r}",
     "m.amount_not_yuan": "{text!r} 不是以元为单位、最多两位小数的金额",
     "m.amount_too_large": "{text} 元超过单行最大金额 {largest} 元",

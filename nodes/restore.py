@@ -60,6 +60,7 @@ from nodes.restore_objects import (
     Fetcher,
     load_database,
     object_hashes,
+    unload_database,
     write_part,
 )
 from nodes.settings import LOCAL_TIME, SETTINGS_FILE, load_settings
@@ -328,6 +329,7 @@ def restore(
     )
     staging = home.parent / f".{home.name}.partial-{uuid.uuid4().hex[:8]}"
     created_db: str | None = None
+    loaded_into: str | None = None
     with tempfile.TemporaryDirectory(prefix="fiscalsync-restore-") as scratch:
         work = Path(scratch)
         keys_dir = work / "keys"
@@ -373,6 +375,8 @@ def restore(
                 if manifest.backend == "postgresql" and ensure_database(url):
                     created_db = url
                 load_database(manifest.backend, manifest.schema, index, fetcher, url)
+                if manifest.backend == "postgresql" and created_db is None:
+                    loaded_into = url  # found empty: emptied again if anything fails now
                 fetcher.finish()
                 for folder in ("spool", "spool/outbox", "spool/receipts", "spool/taken", "keys"):
                     (staging / folder).mkdir(parents=True, exist_ok=True)
@@ -409,6 +413,8 @@ def restore(
             shutil.rmtree(staging, ignore_errors=True)
             if created_db is not None:
                 drop_database(created_db)
+            elif loaded_into is not None:
+                unload_database(loaded_into)
             raise
         finally:
             transport.close()

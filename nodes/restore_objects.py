@@ -24,7 +24,7 @@ from sync.errors import HomeError, RemoteFileMissing
 from sync.files import Filled, Room, start_writeback, write_out
 from sync.transports.base import Transport
 
-__all__ = ["WRITE", "Fetcher", "load_database", "object_hashes", "write_part"]
+__all__ = ["WRITE", "Fetcher", "load_database", "object_hashes", "unload_database", "write_part"]
 
 WRITE = 4 * 1024 * 1024
 """A restored SQLite file is written in pieces of about this size."""
@@ -258,8 +258,19 @@ def object_hashes(*manifests: ReadManifest | None) -> dict[str, str]:
     }
 
 
+def unload_database(url: str) -> None:
+    """Empty the PostgreSQL database at ``url`` that :func:`load_database` loaded (it had
+    no table before): a restore that failed after the load leaves it as it found it."""
+    engine = open_engine(url)
+    try:
+        snapshot.empty_postgresql(engine)
+    finally:
+        engine.dispose()
+
+
 def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url: str) -> None:
-    """Load the snapshot of ``index`` into the new database at ``url``."""
+    """Load the snapshot of ``index`` into the new database at ``url`` (PostgreSQL: one
+    with no table; :func:`unload_database` empties it again)."""
     if backend == "postgresql":
         engine = open_engine(url)
         try:

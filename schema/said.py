@@ -52,7 +52,8 @@ ENGLISH: dict[str, str] = {
     "m.snapshot_failed": "cannot take a snapshot of {database}: {error}",
     "m.export_failed": "cannot export {url}: {error}",
     "m.restore_target_not_empty": "the database {url} is not empty",
-    "m.restore_target_not_empty_hint": "restore into a new, empty database",
+    "m.restore_target_not_empty_hint": "restore into a new, empty database (a restore "
+    "killed part-way leaves its tables: drop the database and run it again)",
     "m.snapshot_unknown_table": "the snapshot holds a table {table!r} this fiscalsync lacks",
     # amounts and times (schema/types.py)
     "m.amount_not_yuan": "{text!r} is not an amount in yuan with at most two decimals",

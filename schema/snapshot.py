@@ -453,12 +453,21 @@ class _Reader(io.RawIOBase):
         return size
 
 
+def empty_postgresql(engine: Engine) -> None:
+    """Drop every table a load put into the database of ``engine`` (one found empty by
+    :func:`load_postgresql`), so that a restore that failed after it leaves it empty."""
+    with engine.begin() as conn:
+        for name in sa.inspect(conn).get_table_names():
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+
+
 def load_postgresql(
     engine: Engine, revision: str, parts: Iterable[tuple[str, Iterator[bytes]]]
 ) -> None:
-    """Load a ``pg-copy`` snapshot into the empty database of ``engine``: migrations up to
+    """Load a ``pg-copy`` snapshot into the empty database of ``engine`` (not a table in
+    it: another application's beside the node's is refused too): migrations up to
     ``revision``, then each table's COPY text, all in one transaction."""
-    if migrate.current_revision(engine) is not None:
+    if migrate.current_revision(engine) is not None or sa.inspect(engine).get_table_names():
         raise DatabaseError(
             said("restore_target_not_empty", url=redact(engine.url)),
             hint=said("restore_target_not_empty_hint"),

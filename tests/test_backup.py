@@ -35,7 +35,8 @@ from nodes.restore import restore
 from nodes.restore_objects import Fetcher, object_hashes
 from schema.backups import backup_catalogue, rejoin_fence, rejoin_peer
 from schema.channels import outbox, quarantine
-from schema.engine import drop_database
+from schema.engine import drop_database, ensure_database, parse_url
+from schema.errors import DatabaseError
 from schema.tables import appropriation, appropriation_event
 from sync import changeset, sm2
 from sync.backup import chunks, envelope, hashing, keys
@@ -1934,3 +1935,72 @@ def test_a_link_in_the_spool_journal_is_not_backed_up(tmp_path: Path) -> None:
     (home / "spool" / "taken" / "linked.fcs").symlink_to(secret)
     names = [p.relative_to(home).as_posix() for p in _home_files(home)]
     assert names == ["keys/node.key", "spool/taken/kept.fcs"]
+
+
+def test_a_home_a_killed_restore_left_half_built_is_no_node_to_run(
+    province: Network, tmp_path: Path
+) -> None:
+    """``restore`` builds the home in a hidden folder beside it and renames it once
+    whole; one left by a restore killed part-way (kill -9 skips every clean-up) is not
+    a home the agent (or ``serve``) runs from the folder of homes: a restored node not
+    yet rejoining would take new work and send it."""
+    from nodes.hosting import find_homes
+
+    homes = tmp_path / "homes"
+    homes.mkdir()
+    shutil.copytree(province.path / "410102", homes / "410102")
+    shutil.copytree(province.path / "410122", homes / ".410122.partial-0a1b2c3d")
+    assert find_homes([homes]) == [(homes / "410102").resolve()]
+
+
+def test_a_restore_into_an_existing_postgresql_database_leaves_it_as_it_found_it(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--db-url`` naming an existing database: one holding any table (another
+    application's) is refused and left alone; an empty one into which a restore failed
+    after loading is emptied again, so that the restore run again succeeds."""
+    from nodes import journal
+
+    with Node.open(province.path / "410102") as node:
+        live = node.settings.database_url
+    if not live.startswith("postgresql"):
+        pytest.skip("a database named by --db-url is PostgreSQL's")
+    backup(province, "410102")
+    settle(province)
+    target = f"{live}_given"
+    drop_database(target)
+    ensure_database(target)
+    engine = sa.create_engine(parse_url(target))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE payroll (id integer)")
+        with pytest.raises(DatabaseError, match="is not empty"):
+            restore(
+                "410102", province.path / "topology.toml", tmp_path / "first",
+                province.ca_dir / "recovery-kit.pem", db_url=target,
+            )  # fmt: skip
+        with engine.begin() as conn:
+            assert sa.inspect(conn).get_table_names() == ["payroll"]
+            conn.exec_driver_sql("DROP TABLE payroll")
+        real = journal.replay
+
+        def interrupted(*args: Any, **kwargs: Any) -> Any:
+            raise KeyboardInterrupt  # Ctrl-C once the database is loaded
+
+        monkeypatch.setattr(journal, "replay", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            restore(
+                "410102", province.path / "topology.toml", tmp_path / "second",
+                province.ca_dir / "recovery-kit.pem", db_url=target,
+            )  # fmt: skip
+        with engine.connect() as conn:
+            assert sa.inspect(conn).get_table_names() == []
+        monkeypatch.setattr(journal, "replay", real)
+        done = restore(
+            "410102", province.path / "topology.toml", tmp_path / "third",
+            province.ca_dir / "recovery-kit.pem", db_url=target,
+        )  # fmt: skip
+        assert done.home == tmp_path / "third"
+    finally:
+        engine.dispose()
+        drop_database(target)
