@@ -40,6 +40,7 @@ there (in ``backups/``), and :func:`take_backup` reads that note.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections import deque
@@ -105,6 +106,9 @@ __all__ = [
 BACKUPS_DIR = "backups"
 OBJECTS = "objects"
 MANIFESTS = "manifests"
+MANIFEST_NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
+"""The name of a manifest kept in a store's ``manifests/``: its number and id. Every such
+file is a backup to ``restore``, which refuses them all if one does not hold."""
 PICKUP = "backup-down"
 """Folder in a node's own mailboxes where objects wait for a keeper that dials it."""
 JOURNAL = ("outbox", "receipts", "taken", "quarantine")

@@ -50,6 +50,7 @@ from nodes.alerts import shown_time
 from nodes.backups import (
     BLAKE3_OFFERED,
     LARGEST_OBJECT,
+    MANIFEST_NAME,
     MANIFESTS,
     OBJECTS,
     PICKUP,
@@ -399,6 +400,7 @@ def verify(
                 said("backup_numbered", number=row.number, problem=p) for p in found
             )
             previous = row
+        checked.problems.extend(_strays(node, code, {r.filename for r in mine}))
         if not mine:
             checked.problems.append(said("backup_none_kept"))
         else:
@@ -414,6 +416,20 @@ def verify(
                 )
         results.append(checked)
     return results
+
+
+def _strays(node: Node, owner: str, kept_names: set[str]) -> list[Said]:
+    """The files in ``owner``'s ``manifests/`` named as manifests that are none kept here
+    (another node's, one replayed under another number): ``restore`` refuses every
+    backup while one is there."""
+    folder = store(node, owner) / MANIFESTS
+    if not folder.is_dir():
+        return []
+    return [
+        said("manifest_stray", name=path.name)
+        for path in sorted(folder.iterdir())
+        if path.name not in kept_names and MANIFEST_NAME.fullmatch(path.name)
+    ]
 
 
 def _check_one(

@@ -48,6 +48,7 @@ from nodes import journal, keys, rejoin_request
 from nodes.backups import (
     BACKUPS_DIR,
     BLAKE3_OFFERED,
+    MANIFEST_NAME,
     MANIFESTS,
     keeper_of,
     store_folder,
@@ -96,7 +97,6 @@ LARGEST_CRL = 16 << 20
 """No revocation list offered by a keeper is read past this size."""
 CHECKERS = 2
 """Threads that check the fetched manifests (see :func:`fetch_manifests`)."""
-_NAME = re.compile(r"(?P<number>[0-9]{10})_(?P<id>[0-9a-f]{64})\.fcs")
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def fetch_manifests(
     with ThreadPoolExecutor(CHECKERS, "restore-manifest") as checkers:
         try:
             for remote in transport.list(folder):
-                match = _NAME.fullmatch(remote.name)
+                match = MANIFEST_NAME.fullmatch(remote.name)
                 if match is None:
                     continue
                 path = work / remote.name

@@ -552,6 +552,8 @@ LISTINGS: dict[str, str] = {
     "m.backup_none_kept": "no backup kept here",
     "m.backup_stale": "the latest backup is {hours} hours old (policy: {policy})",
     "m.manifest_missing": "manifest {name} is missing",
+    "m.manifest_stray": "{name} in manifests/ is no backup kept here, and restore refuses "
+    "every backup while it is there: remove it",
     "m.manifest_other": "{name} is not the manifest taken as {id}",
     "m.manifest_unchained": "does not name #{number} as its previous manifest",
     "m.object_missing": "object {name}… is missing",

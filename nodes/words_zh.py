@@ -515,6 +515,7 @@ LISTINGS: dict[str, str] = {
     "m.backup_none_kept": "此处没有保管备份",
     "m.backup_stale": "最近一次备份已有 {hours} 小时（规定：{policy} 小时）",
     "m.manifest_missing": "清单 {name} 缺失",
+    "m.manifest_stray": "manifests/ 中的 {name} 不是本节点保存的备份；它在时，恢复拒绝所有备份：请删除它",
     "m.manifest_other": "{name} 不是作为 {id} 接收的清单",
     "m.manifest_unchained": "未指明 #{number} 为其上一份清单",
     "m.object_missing": "对象 {name}… 缺失",

@@ -2004,3 +2004,39 @@ def test_a_restore_into_an_existing_postgresql_database_leaves_it_as_it_found_it
     finally:
         engine.dispose()
         drop_database(target)
+
+
+def test_verify_names_a_manifest_file_that_makes_restore_refuse_every_backup(
+    province: Network, tmp_path: Path
+) -> None:
+    """A file in a node's ``manifests/`` at the center named as a manifest but kept as
+    none (another node's manifest, or one of its own replayed under another number):
+    ``restore`` refuses every backup while it is there, so ``backup verify`` names it
+    (it said OK), and says OK again once it is gone."""
+    for code in ("410102", "410122"):
+        assert backup(province, code).number == 1
+    settle(province)
+    store = province.path / CENTER / "mailboxes"
+    (own,) = (store / "410102" / "backup" / "manifests").iterdir()
+    (other,) = (store / "410122" / "backup" / "manifests").iterdir()
+    folder = own.parent
+    strays = [
+        folder / f"0000000007_{other.name.split('_')[1]}",
+        folder / f"0000000004_{own.name.split('_')[1]}",
+    ]
+    shutil.copy(other, strays[0])
+    shutil.copy(own, strays[1])
+    verify = ["--home", str(province.path / CENTER), "backup", "verify", "--node", "410102"]
+    result = CliRunner().invoke(cli, [*verify, "--lang", "en"])
+    assert result.exit_code == 11, result.output + result.stderr
+    for stray in strays:
+        assert f"{stray.name} in manifests/ is no backup kept here" in result.output
+    with pytest.raises(BackupDamaged):  # what verify now names
+        restore(
+            "410102", province.path / "topology.toml", tmp_path / "restored",
+            province.ca_dir / "recovery-kit.pem",
+        )  # fmt: skip
+    for stray in strays:
+        stray.unlink()
+    result = CliRunner().invoke(cli, [*verify, "--lang", "en"])
+    assert result.exit_code == 0 and "OK       410102" in result.output, result.output
