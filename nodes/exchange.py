@@ -78,7 +78,14 @@ __all__ = ["Exchange", "RoundSummary", "open_transport"]
 _UNACKNOWLEDGED = (
     sa.select(outbox).where(outbox.c.acked_at.is_(None)).order_by(outbox.c.recipient, outbox.c.seq)
 )
-_DUE = _UNACKNOWLEDGED.where(outbox.c.next_attempt_at <= sa.bindparam("now"))
+_DUE = _UNACKNOWLEDGED.where(
+    sa.or_(
+        outbox.c.next_attempt_at <= sa.bindparam("now"),
+        # Due later than any backoff puts it: set by a clock that was ahead then (and
+        # has been set right since); otherwise not sent again before that day came.
+        outbox.c.next_attempt_at > sa.bindparam("latest"),
+    )
+)
 _SENT = (
     outbox.update()
     .where(outbox.c.id == sa.bindparam("entry"))
@@ -680,7 +687,8 @@ class Exchange:
             if retransmit_now:
                 due = conn.execute(_UNACKNOWLEDGED).all()
             else:
-                due = conn.execute(_DUE, {"now": now}).all()
+                latest = now + channel.BACKOFF_CEILING
+                due = conn.execute(_DUE, {"now": now, "latest": latest}).all()
         for entry in due:
             if entry.kind == backups.KIND and self._backup_pending:
                 continue  # nothing half-written is listed: its objects go first

@@ -1,5 +1,8 @@
-"""The agent's stop: SIGTERM or SIGINT, whenever it comes, stops it once its running jobs
-have finished; a second one stops it at once.
+"""The agent's stop: SIGTERM, SIGINT or SIGHUP, whenever it comes, stops it once its
+running jobs have finished; a second one stops it at once. (SIGHUP is what a closed
+terminal or a dropped ssh session sends: by default it ended the agent in the middle of
+a round. An agent hosting many homes blocks it in every thread and waits for it to scan
+its folders again, :mod:`nodes.hosting`: there it never reaches these handlers.)
 
 - The handlers of both signals do nothing. The interpreter writes each signal's number
   to a pipe (:func:`signal.set_wakeup_fd`), whichever thread the kernel gave it to, and
@@ -28,7 +31,7 @@ from typing import Any
 
 __all__ = ["STOP_SIGNALS", "Stopping"]
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 _DONE = 0
 """Written to the pipe when the running jobs have finished (no signal has number 0)."""
@@ -72,8 +75,8 @@ class Stopping:
         self._tell(_ENDED)
 
     def wait(self) -> int | None:
-        """The number of the first SIGTERM or SIGINT, waited for; None when a thread that
-        must not end ended first (:attr:`ended` names it)."""
+        """The number of the first stop signal, waited for; None when a thread that must
+        not end ended first (:attr:`ended` names it)."""
         got = self._next({*STOP_SIGNALS, _ENDED})
         return None if got == _ENDED else got
 

@@ -91,9 +91,12 @@ def test_two_agents_cannot_run_on_one_home(province: Network) -> None:
         pass
 
 
-def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_sigterm(
-    province: Network,
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_a_signal(
+    province: Network, stop: signal.Signals
 ) -> None:
+    """SIGTERM, or SIGHUP (a closed terminal, a dropped ssh session: it used to end the
+    agent at once, in the middle of a round), stops it once its running job is done."""
     CliRunner().invoke(cli, ["--home", str(province.path / "410000"), "sync"])
     home = province.path / "410181"
     agent = subprocess.Popen(
@@ -111,7 +114,7 @@ def test_agent_syncs_on_start_keeps_its_jobs_in_the_database_and_stops_on_sigter
         with Node.open(home) as node, node.engine.connect() as conn:
             jobs = conn.execute(sa.text("SELECT id FROM agent_jobs")).scalars().all()
         assert sorted(jobs) == ["backup", "check", "purge", "reconcile", "report", "sync"]
-        agent.send_signal(signal.SIGTERM)
+        agent.send_signal(stop)
         out, err = agent.communicate(timeout=30)
     finally:
         if agent.poll() is None:

@@ -257,6 +257,35 @@ def test_a_link_a_child_leaves_in_its_mailbox_is_removed_not_followed(
     assert "symbolic link" not in again.output and again.exit_code == 0
 
 
+def test_a_round_run_with_the_clock_far_ahead_does_not_hold_back_the_retransmissions(
+    province: Network,
+) -> None:
+    """A round made while the node's clock was years ahead set the next attempt of what
+    it sent from that clock: once the clock is right, a copy lost on its way is sent
+    again by the next rounds (it waited for that year to come, with no round's help but
+    ``network sync --until-quiet``'s)."""
+    import_codes(province)
+
+    def round_at(code: str, clock: Any) -> Any:
+        with Node.open(province.path / code) as node:
+            exchange = Exchange(node, clock)
+            try:
+                return exchange.run_round()
+            finally:
+                exchange.close()
+
+    assert round_at("410000", FixedClock(datetime(2099, 1, 1, tzinfo=UTC))).sent == 7
+    down = mailbox(province, "410000", "410100", "down")
+    lost = [p for p in down.iterdir() if p.name.startswith("410000_410100_")]
+    assert lost
+    for path in lost:
+        path.unlink()  # lost on its way
+    now = FixedClock(datetime.now(UTC) + timedelta(hours=1))
+    assert round_at("410000", now).resent == 7  # none acknowledged yet: all again
+    assert round_at("410100", now).applied == 1
+    assert codes_at(province, "410100") == {"2059901"}
+
+
 # --- 3. relays ------------------------------------------------------------------------------
 
 
