@@ -30,9 +30,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -76,10 +79,34 @@ long after each failure, up to :data:`RETRY_MOST`)."""
 RETRY_MOST = 600.0
 
 
-def _local(text: str | None) -> str:
+def _in_zone(text: str | None, zone: ZoneInfo) -> str:
+    """A UTC time as a clock in ``zone`` reads it."""
     if not text:
         return "-"
-    return parse_utc(text).astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+    return parse_utc(text).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+@pass_context
+def _local(context: Context, text: str | None) -> str:
+    """The filter ``local``: :func:`_in_zone` of the page's ``zone`` (the node's [node]
+    time_zone)."""
+    return _in_zone(text, context.get("zone") or LOCAL_TIME)
+
+
+def _isolated(text: Any) -> Markup:
+    """``text`` (a name another node chose), escaped, in an element of its own direction
+    (``<bdi>``): a right-to-left override in a name reversed the code shown beside it
+    ("201014 区原中")."""
+    return Markup("<bdi>{}</bdi>").format(text)
+
+
+_BIDI_CONTROLS = dict.fromkeys([0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def _plain(text: Any) -> str:
+    """``text`` without the characters that change the direction of what follows them,
+    where no element can isolate it (a page's title)."""
+    return str(text).translate(_BIDI_CONTROLS)
 
 
 def _yuan(fen: Any) -> str:
@@ -102,7 +129,7 @@ _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
-_TEMPLATES.filters.update(local=_local, yuan=_yuan, age=_age)
+_TEMPLATES.filters.update(local=_local, yuan=_yuan, age=_age, isolated=_isolated, plain=_plain)
 
 
 @dataclass(frozen=True)
@@ -305,7 +332,8 @@ def _groups(data: Wall, t: dict[str, str]) -> list[dict[str, Any]]:
     for row in data.nodes:
         if row["role"] == "city":
             children = [r for r in data.nodes if r["parent"] == row["code"]]
-            groups.append({"title": f"{row['name']} {row['code']}", "nodes": [row, *children]})
+            title = Markup("{} {}").format(_isolated(row["name"]), row["code"])
+            groups.append({"title": title, "nodes": [row, *children]})
     managed = [r for r in data.nodes if r["province_managed"]]
     if managed:
         groups.append({"title": t["province_managed_group"], "nodes": managed})
@@ -329,13 +357,15 @@ def _context(serving: Serving, request: Request) -> dict[str, Any]:
         return bool(money) and any((money[what].get(level) or {}).get(klass) for what in FIGURES)
 
     me = data.node(data.served_by) or {}
+    zone = serving.node.settings.time_zone
     return {
+        "zone": zone,
         "wall": {
             "served_by": data.served_by,
             "nodes": data.nodes,
-            "at_local": data.at.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M:%S"),
+            "at_local": data.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
         },
-        "self_name": f"{me.get('name', '')} {data.served_by}",
+        "self_name": Markup("{} {}").format(_isolated(me.get("name", "")), data.served_by),
         "groups": _groups(data, t),
         "behind": sum(1 for r in data.nodes if r["state"] == "behind"),
         "missing": sum(
@@ -354,7 +384,7 @@ def _context(serving: Serving, request: Request) -> dict[str, Any]:
     }
 
 
-def _detail_rows(row: dict[str, Any], t: dict[str, str]) -> list[tuple[str, str]]:
+def _detail_rows(row: dict[str, Any], t: dict[str, str], zone: ZoneInfo) -> list[tuple[str, str]]:
     lag = row["lag"]
     rows = [
         (t["code"], row["code"]),
@@ -362,7 +392,7 @@ def _detail_rows(row: dict[str, Any], t: dict[str, str]) -> list[tuple[str, str]
         (t["role"], t.get(row["role"], row["role"])),
         (t["parent"], row["parent"] or "-"),
         (t["state"], t[row["state"]]),
-        (t["last_contact"], _local(row["last_contact"])),
+        (t["last_contact"], _in_zone(row["last_contact"], zone)),
         (t["lag_changesets"], str(lag["changesets"])),
         (t["lag_amount"], _yuan(lag.get("amount_fen", 0))),
         (t["lag_oldest"], _age(lag["oldest_age_seconds"])),
@@ -372,7 +402,7 @@ def _detail_rows(row: dict[str, Any], t: dict[str, str]) -> list[tuple[str, str]
     for key, label in (("current", "report_current"), ("last", "report_last")):
         report = (row.get("reports") or {}).get(key)
         if report:
-            submitted = _local(report["submitted_at"]) if report["submitted_at"] else ""
+            submitted = _in_zone(report["submitted_at"], zone) if report["submitted_at"] else ""
             rows.append(
                 (
                     t[label],
@@ -386,15 +416,15 @@ def _detail_rows(row: dict[str, Any], t: dict[str, str]) -> list[tuple[str, str]
             (
                 t["reconcile"],
                 f"{t.get(reconcile['state'], reconcile['state'])}, "
-                f"{reconcile['discrepancies']} {t['discrepancies']}, {_local(reconcile['at'])}",
+                f"{reconcile['discrepancies']} {t['discrepancies']}, {_in_zone(reconcile['at'], zone)}",
             )
         )
     backup = row["backup"]
-    rows.append((t["backup"], _local(backup["latest"])))
+    rows.append((t["backup"], _in_zone(backup["latest"], zone)))
     if backup["fresh"] is not None:
         rows.append((t["backup_fresh"], t["yes"] if backup["fresh"] else t["no"]))
     if row.get("certificate"):
-        rows.append((t["certificate"], _local(row["certificate"]["not_valid_after"])))
+        rows.append((t["certificate"], _in_zone(row["certificate"]["not_valid_after"], zone)))
     return rows
 
 
@@ -450,8 +480,9 @@ def app(serving: Serving) -> Any:
         if row is None:
             return PlainTextResponse("no such node", status_code=404)
         t = LABELS[_lang(request)]
+        zone = serving.node.settings.time_zone
         html = _TEMPLATES.get_template("node.html").render(
-            n=row, rows=_detail_rows(row, t), t=t, lang=_lang(request)
+            n=row, rows=_detail_rows(row, t, zone), t=t, lang=_lang(request), zone=zone
         )
         return HTMLResponse(html)
 

@@ -327,3 +327,44 @@ def test_binding_beyond_the_loopback_needs_tls_and_a_login(tmp_path: Path, node_
         assert _get(url + "api/wall")[0] == 401
         assert _get(url + "api/wall", ("wang", "a wrong pass phrase"))[0] == 401
         assert _get(url + "api/wall", ("wang", "a long pass phrase"))[0] == 200
+
+
+def test_the_wall_shows_times_in_the_nodes_zone_and_isolates_names(
+    province: Network, tmp_path: Path
+) -> None:
+    """Every time on the wall (its own moment, each node's last contact, a node's page)
+    is in the node's ``[node] time_zone`` (it was Beijing time whatever that said); a
+    name another node chose is isolated from the code beside it (a right-to-left
+    override in it reversed the code shown: "201014 区原中")."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    from nodes.wall_labels import LABELS
+    from nodes.web import _TEMPLATES
+
+    assert sync_network(province.path, until_quiet=True, max_rounds=20).quiet
+    settings = province.path / PROVINCE / "node.toml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(
+        text.replace('time_zone = "Asia/Shanghai"', 'time_zone = "Europe/London"'),
+        encoding="utf-8",
+    )
+    london = ZoneInfo("Europe/London")
+    with Node.open(province.path / PROVINCE) as node, running(Serving(node)) as url:
+        assert node.settings.time_zone == london
+        status, body = _get(url + "api/wall")
+        at = datetime.fromisoformat(json.loads(body)["at"].replace("Z", "+00:00"))
+        status, page = _get(url)
+        assert status == 200
+        shown = re.search(r'<span id="at">([^<]+)</span>', page.decode()).group(1)
+        moment = datetime.strptime(shown, "%Y-%m-%d %H:%M:%S").replace(tzinfo=london)
+        assert abs((moment - at).total_seconds()) < 60, (shown, at)
+    every = _TEMPLATES.from_string("{{ moment|local }}")  # every time the pages show
+    assert every.render(moment="2026-11-29T00:30:00Z", zone=london) == "2026-11-29 00:30"
+    assert every.render(moment="2026-11-29T00:30:00Z") == "2026-11-29 08:30"  # Beijing
+    html = _TEMPLATES.get_template("node.html").render(
+        n={"name": "\u202e中原区", "code": "410102"}, rows=[], t=LABELS["en"], lang="en"
+    )
+    assert "<bdi>&lt;b&gt;</bdi>" in str(_TEMPLATES.from_string("{{ x|isolated }}").render(x="<b>"))
+    assert "<title>中原区 410102" in html
+    assert '<h1 id="detail"><bdi>\u202e中原区</bdi> 410102</h1>' in html
