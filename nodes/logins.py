@@ -22,6 +22,8 @@ __all__ = ["Logins", "hash_password", "load_logins"]
 
 SCHEME = "scrypt"
 N, R, P = 2**14, 8, 1
+_NOBODY = b"\0" * 16
+"""The salt a password given for no user is hashed with."""
 MIN_PASSWORD = 10
 
 
@@ -49,7 +51,8 @@ class Logins:
 
     def check(self, name: str, password: str) -> bool:
         entry = self.users.get(name)
-        if entry is None:
+        if entry is None:  # hashed all the same: how long it takes names no user
+            _scrypt(password, _NOBODY, N, R, P)
             return False
         n, r, p, salt, digest = entry
         return hmac.compare_digest(_scrypt(password, salt, n, r, p), digest)

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import socket
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -433,11 +435,31 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class _BasicAuth:
-    """HTTP basic authentication in front of every route, when logins are given."""
+    """HTTP basic authentication in front of every route, when logins are given.
+
+    A password is hashed (scrypt, about 50 ms) on a worker thread (Starlette's pool),
+    never on the server's event loop: there, wrong passwords sent by many clients held
+    every request behind them. An accepted ``Authorization`` header is remembered (its
+    hash, the last :data:`REMEMBERED`), so the wall's own refreshes are not hashed
+    again."""
+
+    REMEMBERED = 64
 
     def __init__(self, inner: Any, logins: Logins) -> None:
         self.inner = inner
         self.logins = logins
+        self.accepted: OrderedDict[bytes, None] = OrderedDict()
+
+    async def _checked(self, header: str) -> bool:
+        key = hashlib.sha256(header.encode("latin-1")).digest()
+        if key in self.accepted:
+            return True
+        allowed = await run_in_threadpool(self._allowed, header)
+        if allowed:
+            self.accepted[key] = None
+            while len(self.accepted) > self.REMEMBERED:
+                self.accepted.popitem(last=False)
+        return allowed
 
     def _allowed(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
@@ -453,7 +475,7 @@ class _BasicAuth:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             header = headers.get(b"authorization", b"").decode("latin-1")
-            if not self._allowed(header):
+            if not await self._checked(header):
                 response = PlainTextResponse(
                     "login required",
                     status_code=401,

@@ -327,6 +327,18 @@ def test_binding_beyond_the_loopback_needs_tls_and_a_login(tmp_path: Path, node_
         assert _get(url + "api/wall")[0] == 401
         assert _get(url + "api/wall", ("wang", "a wrong pass phrase"))[0] == 401
         assert _get(url + "api/wall", ("wang", "a long pass phrase"))[0] == 200
+        # many wrong passwords at once (hashed off the server's loop), a right one among
+        # them, and the right one again (remembered): each answered as it should be
+        from concurrent.futures import ThreadPoolExecutor
+
+        tries = [("wang", f"wrong {i}") for i in range(8)] + [("nobody", "x")] * 4
+        tries.insert(5, ("wang", "a long pass phrase"))
+        with ThreadPoolExecutor(len(tries)) as pool:
+            answers = list(pool.map(lambda who: _get(url + "api/wall", who)[0], tries))
+        assert answers == [200 if who[1] == "a long pass phrase" else 401 for who in tries]
+        assert _get(url + "api/wall", ("wang", "a long pass phrase"))[0] == 200
+        assert _get(url + "api/wall", ("wang", "a long pass phrase!"))[0] == 401
+    assert not logins.check("nobody", "a long pass phrase")  # hashed all the same
 
 
 def test_the_wall_shows_times_in_the_nodes_zone_and_isolates_names(
