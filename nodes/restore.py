@@ -408,6 +408,7 @@ def restore(
                     peers = rejoin_request.start(node, clock, epoch)
             fsync_tree(staging)
             os.replace(staging, home)
+            created_db = loaded_into = None  # the home is in place: its database stays
             fsync_directory(home.parent)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

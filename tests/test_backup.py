@@ -2040,3 +2040,44 @@ def test_verify_names_a_manifest_file_that_makes_restore_refuse_every_backup(
         stray.unlink()
     result = CliRunner().invoke(cli, [*verify, "--lang", "en"])
     assert result.exit_code == 0 and "OK       410102" in result.output, result.output
+
+
+def test_a_restore_failing_once_its_home_is_in_place_keeps_the_database(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the new home is renamed into place it points at the database restored: a
+    failure after that (the folder's flush, an interrupt) leaves the database as it is,
+    where it was dropped or emptied, the home in place pointing at nothing."""
+    import errno
+
+    from nodes import restore as restoring
+
+    issue(province, "410000", "410100", 250_00, "豫财预〔2026〕1号")
+    settle(province)
+    with Node.open(province.path / "410100") as node:
+        live = node.settings.database_url
+    backup(province, "410100")
+    settle(province)
+    target = f"{live}_placed" if live.startswith("postgresql") else None
+    if target is not None:
+        drop_database(target)
+
+    def fails(_folder: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(restoring, "fsync_directory", fails)
+    home = tmp_path / "placed"
+    try:
+        with pytest.raises(OSError):
+            restore(
+                "410100", province.path / "topology.toml", home,
+                province.ca_dir / "recovery-kit.pem", db_url=target,
+            )  # fmt: skip
+        assert home.is_dir()
+        assert books(province, "410100")[0]  # the live one, to compare with
+        with Node.open(home, check_schema=False) as node, node.engine.connect() as conn:
+            held = conn.execute(sa.select(sa.func.count()).select_from(appropriation)).scalar()
+        assert held == len(books(province, "410100")[0])
+    finally:
+        if target is not None:
+            drop_database(target)

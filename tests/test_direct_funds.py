@@ -201,13 +201,6 @@ def test_a_direct_appropriation_is_traced_at_every_level(province: Network) -> N
     assert "错误：本节点没有指标 410000-2026-000404，也没有其抄送" in missing.stderr
 
 
-@pytest.mark.parametrize(
-    ("change", "why"),
-    [
-        ({"type": "loan"}, "type must be one of general, special, shared"),
-        ({"direct": "yes"}, "direct (直达资金) must be true or false"),
-    ],
-)
 def _adds_up(province: Network, code: str, ident: str) -> list[Any]:
     """The trace of ``ident`` at ``code``, checked to add up to the fen: what was received
     is what was broken down (as the balance counts it), spent and left."""
@@ -261,6 +254,13 @@ def test_a_trace_adds_up_with_a_decrease_on_its_way_and_after_a_carry_over(
     ]
 
 
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"type": "loan"}, "type must be one of general, special, shared"),
+        ({"direct": "yes"}, "direct (直达资金) must be true or false"),
+    ],
+)
 def test_the_recipient_refuses_a_bad_type_or_direct_flag(
     province: Network, change: dict[str, Any], why: str
 ) -> None:
