@@ -229,7 +229,7 @@ def test_a_trace_adds_up_with_a_decrease_on_its_way_and_after_a_carry_over(
     balance (the trace showed it taken back while the balance did not: 100.00 gone);
     a carry-over (结转, of the next year) is a breakdown of what it was carried from (the
     trace, listing that year's only, left 350.00 out)."""
-    from test_year_close import C1, P1, two_levels
+    from test_year_close import C1, P1, closed_and_carried, two_levels
 
     two_levels(province, tmp_path)  # P1 1,000.00: 600.00 to 410102, 100.00 spent
     decreased = run(
@@ -239,14 +239,7 @@ def test_a_trace_adds_up_with_a_decrease_on_its_way_and_after_a_carry_over(
     assert [s.amount_fen for s in _adds_up(province, "410100", P1)] == [600_00]
     settle(province)
     assert [s.amount_fen for s in _adds_up(province, "410100", P1)] == [500_00]
-    assert run(province, "410102", "year", "close", "2026").exit_code == 0
-    settle(province)
-    accepted = run(
-        province, "410100", "year", "close", "2026", "--accept", "410102",
-        "--doc", "郑财预〔2027〕1号",
-    )  # fmt: skip
-    assert accepted.exit_code == 0, accepted.stderr
-    settle(province)
+    closed_and_carried(province)
     below = _adds_up(province, "410100", P1)
     assert [(s.id, s.amount_fen) for s in below] == [
         (C1, 500_00 - 250_00),

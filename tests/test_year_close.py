@@ -67,6 +67,18 @@ def unspent(network: Network, code: str, year: int) -> int:
     return sum(fen for fen, _row in held(network, code, year).values())
 
 
+def closed_and_carried(network: Network) -> None:
+    """中原区 closes 2026; 郑州市 accepts its statement, carrying each balance into 2027."""
+    assert run(network, "410102", "year", "close", "2026").exit_code == 0
+    settle(network)
+    accepted = run(
+        network, "410100", "year", "close", "2026", "--accept", "410102",
+        "--doc", "郑财预〔2027〕1号",
+    )  # fmt: skip
+    assert accepted.exit_code == 0, accepted.stderr
+    settle(network)
+
+
 def two_levels(network: Network, tmp_path: Path) -> None:
     """1,000.00 to 郑州市, 600.00 of it to 中原区; 中原区 spends 250.00, 郑州市 100.00."""
     assert allocate(network, "410000", "410100", "1000.00").exit_code == 0
@@ -348,14 +360,7 @@ def test_a_county_restored_after_its_close_was_accepted_rejoins_to_what_was_stat
     assert backup(province, "410102").number == 1
     settle(province)
     assert spend(province, "410102", C1, "200.00").exit_code == 0
-    assert run(province, "410102", "year", "close", "2026").exit_code == 0
-    settle(province)
-    accepted = run(
-        province, "410100", "year", "close", "2026", "--accept", "410102",
-        "--doc", "郑财预〔2027〕1号",
-    )  # fmt: skip
-    assert accepted.exit_code == 0, accepted.stderr
-    settle(province)
+    closed_and_carried(province)
     carried = held(province, "410102", 2027)
     assert [fen for fen, _row in carried.values()] == [150_00]
 

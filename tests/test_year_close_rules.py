@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 from test_allocate import allocate, run, settle
-from test_year_close import C1, P1, held, two_levels, unspent
+from test_year_close import C1, P1, closed_and_carried, held, two_levels, unspent
 
 from nodes import Node
 from nodes.exchange import Exchange
@@ -303,14 +303,7 @@ def test_nothing_a_carry_over_gives_back_lands_in_a_closed_year(
     one still on its way, as for any change of the year it closes."""
     carried = "410100-2027-000001"
     two_levels(province, tmp_path)
-    assert run(province, "410102", "year", "close", "2026").exit_code == 0
-    settle(province)
-    accepted = run(
-        province, "410100", "year", "close", "2026", "--accept", "410102",
-        "--doc", "郑财预〔2027〕1号",
-    )  # fmt: skip
-    assert accepted.exit_code == 0, accepted.stderr
-    settle(province)
+    closed_and_carried(province)
     recovered = run(
         province, "410100", "recover", carried, "--amount", "10.00", "--doc", "郑财预〔2027〕2号"
     )
