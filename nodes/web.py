@@ -37,7 +37,6 @@ from zoneinfo import ZoneInfo
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
-from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -95,13 +94,6 @@ def _local(context: Context, text: str | None) -> str:
     return _in_zone(text, context.get("zone") or LOCAL_TIME)
 
 
-def _isolated(text: Any) -> Markup:
-    """``text`` (a name another node chose), escaped, in an element of its own direction
-    (``<bdi>``): a right-to-left override in a name reversed the code shown beside it
-    ("201014 区原中")."""
-    return Markup("<bdi>{}</bdi>").format(text)
-
-
 _BIDI_CONTROLS = dict.fromkeys([0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
@@ -131,7 +123,10 @@ _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
-_TEMPLATES.filters.update(local=_local, yuan=_yuan, age=_age, isolated=_isolated, plain=_plain)
+_TEMPLATES.filters.update(local=_local, yuan=_yuan, age=_age, plain=_plain)
+"""A name another node chose is shown in an element of its own direction (``<bdi>``, in
+the templates): a right-to-left override in a name reversed the code shown beside it
+("201014 区原中")."""
 
 
 @dataclass(frozen=True)
@@ -334,8 +329,9 @@ def _groups(data: Wall, t: dict[str, str]) -> list[dict[str, Any]]:
     for row in data.nodes:
         if row["role"] == "city":
             children = [r for r in data.nodes if r["parent"] == row["code"]]
-            title = Markup("{} {}").format(_isolated(row["name"]), row["code"])
-            groups.append({"title": title, "nodes": [row, *children]})
+            groups.append(
+                {"title": "", "name": row["name"], "code": row["code"], "nodes": [row, *children]}
+            )
     managed = [r for r in data.nodes if r["province_managed"]]
     if managed:
         groups.append({"title": t["province_managed_group"], "nodes": managed})
@@ -367,7 +363,8 @@ def _context(serving: Serving, request: Request) -> dict[str, Any]:
             "nodes": data.nodes,
             "at_local": data.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
         },
-        "self_name": Markup("{} {}").format(_isolated(me.get("name", "")), data.served_by),
+        "self_name": me.get("name", ""),
+        "self_code": data.served_by,
         "groups": _groups(data, t),
         "behind": sum(1 for r in data.nodes if r["state"] == "behind"),
         "missing": sum(
