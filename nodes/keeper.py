@@ -271,7 +271,7 @@ def _kept_hash_and_objects(folder: Path, latest: Any, owner: str) -> tuple[str, 
     :class:`StorageError`, so the new one is taken again later (never refused for it)."""
     path = folder / MANIFESTS / latest.filename
     try:
-        return _hash_and_objects(path)
+        return _hash_and_objects(path, latest.manifest_id)
     except (VerificationError, OSError) as exc:
         error = exc.message if isinstance(exc, VerificationError) else (exc.strerror or exc)
         raise StorageError(
@@ -280,13 +280,13 @@ def _kept_hash_and_objects(folder: Path, latest: Any, owner: str) -> tuple[str, 
         ) from exc
 
 
-def _hash_and_objects(path: Path) -> tuple[str, set[str]]:
+def _hash_and_objects(path: Path, expect_id: str) -> tuple[str, set[str]]:
     """The hash a kept manifest names and the objects it names (none if the file is
-    gone)."""
+    gone); a file that is not the manifest ``expect_id`` is :class:`IntegrityError`."""
     hash_name = hashing.SHA256
     names = set()
     if path.is_file():
-        for op in changeset.iter_operations(path):
+        for op in changeset.iter_operations(path, expect_id=expect_id):
             if op.get("op") == "manifest":
                 hash_name = op.get("hash", hashing.SHA256)
             elif op.get("op") == "object":

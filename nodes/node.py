@@ -273,10 +273,10 @@ class Node:
         the topology, each see what the other committed, ``also`` included.
         """
         with self.engine.begin() as conn:
-            self._current_topology(conn)
+            topology = self._current_topology(conn)
             if also is not None:
                 also(conn)
-            return self.broadcast_in(conn, kind, operations, exclude=exclude, clock=clock)
+            return self._broadcast(conn, topology, kind, operations, exclude, clock)
 
     def broadcast_in(
         self,
@@ -293,9 +293,21 @@ class Node:
         locked (as publishing one locks it): a node joining meanwhile either gets this
         change-set or, joining after it, every extension committed before. The topology
         this node was opened with may be older by then."""
+        topology = self._current_topology(conn)
+        return self._broadcast(conn, topology, kind, operations, exclude, clock)
+
+    def _broadcast(
+        self,
+        conn: Connection,
+        topology: Topology,
+        kind: str,
+        operations: list[dict[str, Any]],
+        exclude: frozenset[str],
+        clock: Clock,
+    ) -> list[WrittenChangeSet]:
+        """To every node of ``topology`` but this one and ``exclude``."""
         signer = load_signer(self.home.keys)
         spool = self.spool
-        topology = self._current_topology(conn)
         recipients = sorted(  # channel heads are locked in code order
             n.code for n in topology if n.code != self.spec.code and n.code not in exclude
         )

@@ -244,8 +244,8 @@ def record(
                             problems = _spending_problems(fields, drawn, left)
                             if problems:
                                 found.add("appropriations", _at(fields, number, problems))
-                        elif direction == "expenditure" and int(fields[0][:4]) in shut:
-                            closed = said("rows_year_closed", year=int(fields[0][:4]))
+                        elif direction == "expenditure" and (year := int(fields[0][:4])) in shut:
+                            closed = said("rows_year_closed", year=year)
                             found.add("appropriations", _at(fields, number, [closed]))
                     if not found.count:
                         rows = [(*fields[:7], now, actor) for fields in chunk]
