@@ -359,7 +359,7 @@ class _Objects:
 
     def _write(self, pack: Filled) -> str:
         name = envelope.object_id(pack.room.view[: pack.length], self.hash_name)
-        self.batch.write(name, pack, start=True)
+        self.batch.write(name, pack, direct=True)  # not read back here: past the cache
         return name
 
     def _land_one(self) -> None:

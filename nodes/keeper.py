@@ -326,7 +326,7 @@ def collect(node: Node, transport: Transport, owner: str) -> int:
                 for name in names:
                     data = transport.read(folder, name, LARGEST_OBJECT)
                     room.view[: len(data)] = data
-                    batch.write(name, room.filled(len(data)))
+                    batch.write(name, room.filled(len(data)), direct=True)
                 batch.commit()
                 transport.remove_many(folder, names)
         finally:

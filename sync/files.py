@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import mmap
 import os
 import shutil
@@ -38,6 +39,7 @@ __all__ = [
     "Filled",
     "Room",
     "atomic_file",
+    "bypass_cache",
     "copy_atomic",
     "fsync_all",
     "fsync_directory",
@@ -59,6 +61,43 @@ with the bytes of its call, not of its pieces: measured on a virtual machine, 32
 8 MiB calls took 0.4–0.7 s of CPU, gathered from 64 KiB pieces too, and 0.1 s in calls
 of 64 KiB (the kernel's page cache taking new memory from its host either way). A large
 buffer written often is a :class:`Room`, which the kernel copies in small pieces itself."""
+
+
+DIRECT_ALIGN = 4096
+"""What the offset, length and memory of a write that bypasses the page cache are a
+multiple of: any logical block size of a disk (512 or 4096 bytes) divides it."""
+
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)
+
+
+def bypass_cache(fd: int) -> bool:
+    """Have the writes of a :class:`Room` to ``fd`` go to the disk without the page cache
+    (``O_DIRECT``), where the system and the file system take it; whether they will.
+    For large files written once and not read back soon (the packs of a backup, a
+    restored database): their bytes then take no memory of the page cache, which on a
+    virtual machine is new memory the host has to give (measured: 320 MB in 8 MiB
+    writes, each file flushed, 0.74-0.91 s through the cache, 0.18-0.20 s without it).
+    What is not aligned (:data:`DIRECT_ALIGN`) still goes through the cache, and the
+    file is flushed as any other: bypassing the cache is not making it durable."""
+    if not _O_DIRECT:
+        return False
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT)
+    except OSError:
+        return False
+    return True
+
+
+def _through_cache(fd: int) -> bool:
+    """Have writes to ``fd`` go through the page cache again; whether they did not."""
+    if not _O_DIRECT:
+        return False
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    if not flags & _O_DIRECT:
+        return False
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
+    return True
 
 
 def _iov_max() -> int:
@@ -137,22 +176,61 @@ class Room:
         return Filled(self, length)
 
     def write_to(self, fd: int, length: int) -> None:
-        """Write the room's first ``length`` bytes at ``fd``'s position."""
-        if self.fd is None:
-            write_gathered(fd, [self.view[:length]])
-            return
-        sent = 0
+        """Write the room's first ``length`` bytes at ``fd``'s position: what is aligned
+        past the page cache where ``fd`` was set so (:func:`bypass_cache`), which it
+        stays for the next write while its position is aligned."""
+        direct = _through_cache(fd)
+        try:
+            if self.fd is None:
+                write_gathered(fd, [self.view[:length]])
+                return
+            sent = self._write_direct(fd, length) if direct else 0
+            self._send(fd, sent, length)
+        finally:
+            if direct and os.lseek(fd, 0, os.SEEK_CUR) % DIRECT_ALIGN == 0:
+                bypass_cache(fd)
+
+    def _send(self, fd: int, start: int, length: int) -> None:
+        """Have the kernel copy the room's bytes ``start:length`` to ``fd``."""
+        assert self.fd is not None
+        sent = start
         while sent < length:
             try:
                 done = os.sendfile(fd, self.fd, sent, length - sent)
             except OSError as exc:  # a file system that takes no sendfile: written as bytes
-                if sent or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                if sent > start or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                     raise
-                write_gathered(fd, [self.view[:length]])
+                write_gathered(fd, [self.view[start:length]])
                 return
             if not done:
                 raise OSError(errno.EIO, f"sendfile wrote nothing of {length - sent} bytes")
             sent += done
+
+    def _write_direct(self, fd: int, length: int) -> int:
+        """Write what is aligned of the room's first ``length`` bytes past the page cache,
+        as far as the file system takes it; how many bytes were written. ``fd`` is
+        through the cache again (:func:`_through_cache`) for the rest."""
+        if os.lseek(fd, 0, os.SEEK_CUR) % DIRECT_ALIGN:
+            return 0
+        aligned = length - length % DIRECT_ALIGN
+        sent = 0
+        bypass_cache(fd)
+        try:
+            while sent < aligned:
+                try:
+                    done = os.write(fd, self.view[sent:aligned])
+                except OSError as exc:  # a file system that takes no such write
+                    if sent or exc.errno != errno.EINVAL:
+                        raise
+                    break
+                if not done:
+                    raise OSError(errno.EIO, f"wrote nothing of {aligned - sent} bytes")
+                sent += done
+                if done % DIRECT_ALIGN:
+                    break  # short of a block: the rest goes through the cache
+        finally:
+            _through_cache(fd)
+        return sent
 
     def close(self) -> None:
         """Let go of the room's file, and of its memory: at once, or, while a view of it is
@@ -189,7 +267,10 @@ def write_out(fd: int, data: bytes | bytearray | memoryview | Filled) -> None:
     if isinstance(data, Filled):
         data.room.write_to(fd, data.length)
     else:
+        direct = _through_cache(fd)  # bytes anywhere in memory: never past the cache
         write_gathered(fd, [data])
+        if direct and os.lseek(fd, 0, os.SEEK_CUR) % DIRECT_ALIGN == 0:
+            bypass_cache(fd)
 
 
 def fsync_directory(directory: Path) -> None:
@@ -297,15 +378,24 @@ class Batch:
         self.pending: list[tuple[Path, Path]] = []
 
     def write(
-        self, name: str, data: bytes | bytearray | memoryview | Filled, *, start: bool = False
+        self,
+        name: str,
+        data: bytes | bytearray | memoryview | Filled,
+        *,
+        start: bool = False,
+        direct: bool = False,
     ) -> None:
         """Write a file of the batch (:func:`write_out`); ``start``: and have the kernel
         start writing it to disk at once, without waiting (a hint: :meth:`commit` still
-        flushes it), so that the flush at commit finds little left to do."""
+        flushes it), so that the flush at commit finds little left to do; ``direct``: a
+        room's bytes past the page cache (:func:`bypass_cache`), for a file not read
+        back soon."""
         unsynced = self.folder / f".{name}.batch"
         self.pending.append((unsynced, self.folder / name))
         fd = os.open(unsynced, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
+            if direct:
+                bypass_cache(fd)
             write_out(fd, data)
             if start:
                 start_writeback(fd)

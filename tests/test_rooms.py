@@ -4,8 +4,10 @@ file in memory), and the backups whose packs are written from them."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import gc
+import mmap
 import os
 import signal
 from pathlib import Path
@@ -19,7 +21,7 @@ from nodes.backups import last_manifest, take_backup
 from nodes.network import Network
 from schema.channels import outbox
 from sync.errors import StorageError
-from sync.files import Room, write_out
+from sync.files import DIRECT_ALIGN, Room, bypass_cache, write_out
 
 
 def _open_fds() -> set[str]:
@@ -143,6 +145,87 @@ def test_short_sendfile_counts_still_write_the_right_bytes(
     room.close()
 
 
+def _cached_pages(path: Path) -> int:
+    """Pages of the file at ``path`` the page cache holds (``mincore`` of a mapping of
+    it, which touches none)."""
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    libc = ctypes.CDLL(None, use_errno=True)
+    with path.open("rb") as stream, mmap.mmap(stream.fileno(), size, access=mmap.ACCESS_COPY) as m:
+        address = ctypes.addressof(ctypes.c_char.from_buffer(m))
+        vector = (ctypes.c_ubyte * pages)()
+        try:
+            if libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vector):
+                raise OSError(ctypes.get_errno(), "mincore")
+        finally:
+            del address
+        return sum(byte & 1 for byte in vector)
+
+
+def _refuses_unaligned_direct(folder: Path) -> bool:
+    """Whether the file system of ``folder`` writes past its cache (a disk's, where an
+    unaligned write bypassing it is refused), not in memory alone (tmpfs takes any)."""
+    probe = folder / "probe"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if not bypass_cache(fd):
+            return False
+        try:
+            os.write(fd, b"x")
+        except OSError as exc:
+            return exc.errno == errno.EINVAL
+        return False
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+def test_a_room_written_past_the_cache_writes_the_same_bytes_and_leaves_them_out_of_it(
+    tmp_path: Path,
+) -> None:
+    """A file set to bypass the page cache: a room's aligned bytes go to the disk past
+    it, what is not aligned (a room's tail, bytes from elsewhere, a write at an
+    unaligned place) through it, and the file holds exactly what was written, in order.
+    On a disk's file system the cache then holds at most the pages written through it."""
+    if not hasattr(os, "memfd_create"):
+        pytest.skip("this system has no memfd_create")
+    room = Room(8 << 20)
+    fill = bytes(range(256)) * (len(room.view) // 256)
+    room.view[:] = fill
+    target = tmp_path / "past-the-cache"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        bypassed = bypass_cache(fd)
+        room.write_to(fd, 8 << 20)  # aligned, whole
+        room.write_to(fd, 3 * DIRECT_ALIGN + 5)  # aligned, and a tail of 5
+        write_out(fd, b"bytes")  # from elsewhere, at an unaligned place
+        room.write_to(fd, DIRECT_ALIGN - 10)  # and back to an aligned place
+        room.write_to(fd, 2 * DIRECT_ALIGN)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        room.close()
+    expected = fill + fill[: 3 * DIRECT_ALIGN + 5] + b"bytes" + fill[: DIRECT_ALIGN - 10]
+    expected += fill[: 2 * DIRECT_ALIGN]
+    assert target.read_bytes() == expected
+    if not (bypassed and _refuses_unaligned_direct(tmp_path)):
+        pytest.skip(f"{tmp_path} is not on a disk's file system: its files are the cache")
+    fd = os.open(target, os.O_WRONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # what reading it back cached
+        assert _cached_pages(target) == 0
+        bypass_cache(fd)
+        os.lseek(fd, 0, os.SEEK_SET)
+        room = Room(8 << 20)
+        room.view[:] = fill
+        room.write_to(fd, 8 << 20)
+    finally:
+        os.close(fd)
+        room.close()
+    assert _cached_pages(target) <= 4  # the page or two written through the cache
+    assert target.read_bytes() == expected
+
+
 def _room_files() -> list[str]:
     """The rooms' files this process holds (their memfds, and their mappings' copies)."""
     found = []
@@ -153,13 +236,13 @@ def _room_files() -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("failing", ["sendfile", "writev"])
+@pytest.mark.parametrize("failing", ["sendfile", "writev", "write"])
 def test_a_backup_whose_disk_fills_lets_go_of_every_room_once_its_error_goes(
     province: Network, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    """The disk fills at the second pack, sent by ``sendfile`` or (a file system that
-    takes none) written by ``writev``: a storage error, and no room's memory or file kept
-    once the error is let go of."""
+    """The disk fills at the second pack, sent by ``sendfile``, (a file system that
+    takes none) written by ``writev``, or (past the page cache) by ``write``: a storage
+    error, and no room's memory or file kept once the error is let go of."""
     if not hasattr(os, "memfd_create"):
         pytest.skip("this system has no memfd_create")
     monkeypatch.setattr(backups, "PACK", 4096)
