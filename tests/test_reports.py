@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -40,7 +41,7 @@ from schema.tables import report, report_line
 from schema.types import parse_yuan
 from sync.channel import enqueue, latest_stamp
 from sync.clock import SYSTEM_CLOCK, Clock, FixedClock
-from sync.errors import ConfigError, InputError
+from sync.errors import ConfigError, InputError, RowsRefused
 from sync.pki import load_signer
 
 CENTER = "410000-dc"
@@ -838,6 +839,34 @@ def test_a_budget_import_names_every_bad_line_and_writes_nothing(
         view = reports.generate(node, period, actor=ACTOR, clock=beijing("2026-07-01"))
     assert leaf(view, "revenue", "10101").budget_fen == 500_000  # a revenue budget shows
     assert view.total("expenditure").budget_fen == 30_000
+
+
+def test_a_budget_file_of_many_bad_lines_is_refused_in_bounded_memory(
+    province: Network, tmp_path: Path
+) -> None:
+    """A budget holds a line per code at most, but its file may be of any size: 40,000
+    lines, each a code given again or no code of the year, are read one at a time and
+    refused naming the first and counting all, holding what is kept of the valid codes
+    alone (a file read whole held every row, every problem and every code seen)."""
+    county = "410181"
+    rows = ["收支,科目编码,金额", "收入,10101,1.00"]
+    for number in range(1, 40_000):
+        rows.append("收入,10101,2.00" if number % 2 else f"支出,9{number:08d},1.00")
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join(rows) + "\n", "utf-8")
+    with at(province, county) as node:
+        tracemalloc.start()
+        try:
+            with pytest.raises(RowsRefused) as refused:
+                import_budget(node, big, 2026, actor=ACTOR)
+            _size, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert not budget_lines(node, 2026)
+    assert str(refused.value.args[0]).startswith("39999 "), refused.value.args[0]
+    assert len(refused.value.problems) == 51  # the first 50, then how many more
+    assert "39949" in refused.value.problems[-1]
+    assert peak < 4_000_000, peak
 
 
 def test_two_budget_imports_at_once_leave_one_whole_budget(

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 
 from nodes.fiscal.codes import Known
 from nodes.fiscal.ledger import DIRECTIONS
-from nodes.fiscal.tabular import read_table, refuse
+from nodes.fiscal.scratch import CodesRead, Problems, Vanished, chunks
+from nodes.fiscal.tabular import open_table
 from nodes.labels import named, said
 from schema.engine import reading
 from schema.locks import lock_scope
@@ -42,6 +43,10 @@ COLUMNS = {
 HEADER = "section,code,amount"
 CODESET = {"expenditure": "func", "revenue": "revenue"}
 LEAF_DIGITS = (3, 5, 7, 9)
+LINES, CODES = "as written", "codes"
+"""The kinds of a budget's problems: found reading its file, and codes gone since."""
+CHUNK = 5_000
+"""Budget lines inserted at once."""
 
 
 @dataclass(frozen=True)
@@ -79,18 +84,17 @@ def own_budget(conn: Connection, year: int) -> dict[tuple[str, str], int]:
     return {(section, code): int(fen) for section, code, fen in rows}
 
 
-def _read(path: Path, year: int, known: Known) -> list[tuple[str, str, int]]:
-    """The lines of ``path``, or every problem of it at once (:class:`RowsRefused`)."""
-    sheet = read_table(path, COLUMNS, tuple(COLUMNS))
-    if not sheet.rows:
-        raise InputError(
-            said("budget_no_lines", name=path.name),
-            hint=said("budget_no_lines_hint", header=HEADER),
-        )
-    problems: list[str] = []
-    found: list[tuple[str, str, int]] = []
+def _read(path: Path, year: int, known: Known, found: Problems) -> list[tuple[str, str, int]]:
+    """The lines of ``path``, read one row at a time; every problem of it counted in
+    ``found`` (its first ones kept). What is kept is bounded by the code sets, whatever
+    the file's size: a line only when its code is valid, and then once (a code given
+    again is a problem)."""
+    table = open_table(path, COLUMNS, tuple(COLUMNS))
+    kept: list[tuple[str, str, int]] = []
     seen: dict[tuple[str, str], int] = {}
-    for row in sheet.rows:
+    rows = 0
+    for row in table:
+        rows += 1
         where = said("rows_file_row", name=path.name, number=row.number)
 
         def at(what: str, where: str = where) -> str:
@@ -99,38 +103,48 @@ def _read(path: Path, year: int, known: Known) -> list[tuple[str, str, int]]:
         values = row.values
         section = DIRECTIONS.get(values["section"].lower())
         code = values["code"]
+        valid = False
         if section is None:
-            problems.append(at(said("rows_section_bad", value=values["section"])))
+            found.add(LINES, [at(said("rows_section_bad", value=values["section"]))])
         elif not (code.isascii() and code.isdigit() and len(code) in LEAF_DIGITS):
-            problems.append(at(said("rows_budget_code_bad", code=code)))
+            found.add(LINES, [at(said("rows_budget_code_bad", code=code))])
         elif problem := known.problem(CODESET[section], year, code):
-            problems.append(at(problem))
+            found.add(LINES, [at(problem)])
+        else:
+            valid = True
         amount = None
         try:
             amount = parse_yuan(values["amount"])
         except ValueError as exc:
-            problems.append(at(said("rows_amount", problem=exc.args[0])))
+            found.add(LINES, [at(said("rows_amount", problem=exc.args[0]))])
         if amount is not None and amount < 0:
-            problems.append(at(said("rows_budget_negative")))
+            found.add(LINES, [at(said("rows_budget_negative"))])
             amount = None
-        if section is None or amount is None:
+        if not valid or section is None or amount is None:
             continue
         first = seen.setdefault((section, code), row.number)
         if first != row.number:
-            problems.append(
-                at(
-                    said(
-                        "rows_budget_again",
-                        section=named("direction", section),
-                        code=code,
-                        first=first,
+            found.add(
+                LINES,
+                [
+                    at(
+                        said(
+                            "rows_budget_again",
+                            section=named("direction", section),
+                            code=code,
+                            first=first,
+                        )
                     )
-                )
+                ],
             )
             continue
-        found.append((section, code, amount))
-    refuse(problems, "imported", hint=said("rows_header_hint", header=HEADER))
-    return found
+        kept.append((section, code, amount))
+    if not rows:
+        raise InputError(
+            said("budget_no_lines", name=path.name),
+            hint=said("budget_no_lines_hint", header=HEADER),
+        )
+    return kept
 
 
 def import_budget(
@@ -139,10 +153,12 @@ def import_budget(
     """``budget import``: replace this node's budget lines of ``year`` with those of
     ``path`` (a .csv or .xlsx), all or nothing.
 
-    Idempotent: importing the same file again leaves the same lines. Two imports of the
-    same year at once are serialised (the year's budget scope is locked first). Raises
-    :class:`RowsRefused` naming every bad line, :class:`InputError` for an unreadable
-    file or a year outside 2000-2100.
+    The file is read and checked once, one row at a time, before the write transaction
+    begins (no lock held while a large file is read); the transaction checks again the
+    codes that may have gone since. Idempotent: importing the same file again leaves the
+    same lines. Two imports of the same year at once are serialised (the year's budget
+    scope is locked first). Raises :class:`RowsRefused` naming the first bad lines and
+    counting all, :class:`InputError` for an unreadable file or a year outside 2000-2100.
     """
     if not 2000 <= year <= 2100:
         raise InputError(said("budget_year_bad", year=year), hint=said("budget_year_bad_hint"))
@@ -151,28 +167,36 @@ def import_budget(
             said("budget_central", code=node.spec.code),
             hint=said("budget_central_hint"),
         )
+    hint = said("rows_header_hint", header=HEADER)
+    found = Problems((LINES, CODES))
+    known = CodesRead(node.engine)
+    kept = _read(path, year, known, found)
+    found.refuse("imported", hint)
     now = clock.now()
     with node.engine.begin() as conn:
         lock_scope(conn, "budget", str(year))
-        found = _read(path, year, Known(conn))
+        if vanished := Vanished(known, conn):
+            found.add(CODES, vanished.problems(year, ((CODESET[s], c) for s, c, _ in kept)))
+            found.refuse("imported", hint)
         replaced = conn.execute(budget_line.delete().where(budget_line.c.year == year)).rowcount
-        conn.execute(
-            budget_line.insert(),
-            [
-                {
-                    "year": year,
-                    "section": section,
-                    "code": code,
-                    "amount_fen": amount,
-                    "imported_at": now,
-                    "imported_by": actor,
-                    "source": path.name[:300],
-                }
-                for section, code, amount in found
-            ],
-        )
-    sums = {s: sum(a for section, _, a in found if section == s) for s in CODESET}
-    return Imported(year, len(found), sums["revenue"], sums["expenditure"], int(replaced))
+        for chunk in chunks(kept, CHUNK):
+            conn.execute(
+                budget_line.insert(),
+                [
+                    {
+                        "year": year,
+                        "section": section,
+                        "code": code,
+                        "amount_fen": amount,
+                        "imported_at": now,
+                        "imported_by": actor,
+                        "source": path.name[:300],
+                    }
+                    for section, code, amount in chunk
+                ],
+            )
+    sums = {s: sum(a for section, _, a in kept if section == s) for s in CODESET}
+    return Imported(year, len(kept), sums["revenue"], sums["expenditure"], int(replaced))
 
 
 def lines(node: Node, year: int) -> list[BudgetLine]:
