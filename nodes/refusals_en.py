@@ -398,6 +398,8 @@ MESSAGES: dict[str, str] = {
     "m.accept_in_flight_hint": "run 'fiscalsync sync' until their receipts are back, then accept again",
     "m.statement_leaves_out": "the statement of {year} from {code} leaves out {ids}",
     "m.statement_leaves_out_hint": "it was closed before they arrived there; sync, and ask it to check",
+    "m.accept_into_closed": "recovered, the balances of {count} appropriation(s) {code} stated for {year} would go back into a year closed here, where they would stay for good: {ident} was broken down from {parent_id}",
+    "m.accept_into_closed_hint": 'accept it with [year] close = "carry" in node.toml: each balance is then issued again for the next year',
     "m.statement_over": "the statement of {year} from {code} states more than stands of {ids}",
     "m.cannot_carry": "cannot carry over into {year}: {problems}",
     "m.cannot_carry_hint": "import the {year} code set first: 'fiscalsync codes import FILE --year {year}'",

@@ -438,6 +438,8 @@ MESSAGES: dict[str, str] = {
     "m.accept_in_flight_hint": "运行 'fiscalsync sync' 直到回执返回，再确认",
     "m.statement_leaves_out": "{code} 的 {year} 年度余额报告漏列了 {ids}",
     "m.statement_leaves_out_hint": "它在这些指标到达前就已结转；同步后请它核查",
+    "m.accept_into_closed": "{code} 的 {year} 年度余额报告中有 {count} 笔指标，收回后余额将退回本节点已结转的年度并永远留在那里：{ident} 分解自 {parent_id}",
+    "m.accept_into_closed_hint": '请在 node.toml 中设置 [year] close = "carry" 后再确认：各笔余额将作为下一年度指标重新下达',
     "m.statement_over": "{code} 的 {year} 年度余额报告所列超过 {ids} 的现有余额",
     "m.cannot_carry": "无法结转到 {year} 年度：{problems}",
     "m.cannot_carry_hint": "先导入 {year} 年度科目：'fiscalsync codes import FILE --year {year}'",

@@ -328,6 +328,82 @@ def test_nothing_a_carry_over_gives_back_lands_in_a_closed_year(
     assert held(province, "410102", 2027)[carried][0] == 350_00 - 10_00
 
 
+def test_an_acceptance_that_recovers_sends_nothing_back_into_a_closed_year(
+    province: Network, tmp_path: Path
+) -> None:
+    """中原区's 2027 carry-over was broken down (carried) from 郑州市's 2026 appropriation,
+    a year 郑州市 has closed since. Once 中原区 closes 2027, an acceptance that only
+    recovers would give its balance back into that closed year, where it would stay for
+    good: refused, naming both, nothing written; the statement waits to be accepted."""
+    carried = "410100-2027-000001"
+    two_levels(province, tmp_path)
+    closed_and_carried(province)
+    assert run(province, "410100", "year", "close", "2026").exit_code == 0
+    settle(province)
+    closed = run(province, "410102", "year", "close", "2027")
+    assert closed.exit_code == 0, closed.stderr
+    settle(province)
+    before = held(province, "410100", 2026)[P1][0]
+    with Node.open(province.path / "410100") as node:
+        with pytest.raises(InputError) as refused:
+            accepting.accept(
+                node, 2027, "410102", "郑财预〔2028〕1号", actor="test", mode="recover"
+            )
+    message = str(refused.value.args[0])
+    assert carried in message and P1 in message and "closed" in message, message
+    with Node.open(province.path / "410100") as node:
+        (close,) = (c for c in yearend.closes(node, 2027) if c.recipient == "410102")
+    assert close.state == "stated"  # still to be accepted
+    settle(province)
+    assert held(province, "410100", 2026)[P1][0] == before
+    assert held(province, "410102", 2027)[carried][0] == 350_00
+
+
+def test_the_close_and_an_acceptance_that_recovers_at_once_never_strand_a_balance(
+    province: Network, tmp_path: Path
+) -> None:
+    """郑州市 closes 2026 while it accepts, only recovering, 中原区's statement of 2027
+    (whose carry-over was broken down from 郑州市's 2026 appropriation): the acceptance
+    comes first, and the close waits for its recovery on its way; or the close comes
+    first, and the acceptance is refused. Never both: the balance would be given back
+    into a year already closed."""
+    two_levels(province, tmp_path)
+    closed_and_carried(province)
+    assert run(province, "410102", "year", "close", "2027").exit_code == 0
+    settle(province)
+    start = threading.Barrier(2)
+    done: dict[str, object] = {}
+
+    def one(name: str) -> None:
+        with Node.open(province.path / "410100") as node:
+            start.wait()
+            try:
+                if name == "accept":
+                    accepting.accept(
+                        node, 2027, "410102", "郑财预〔2028〕1号", actor="test", mode="recover"
+                    )
+                else:
+                    yearend.close(node, 2026, actor="test")
+                done[name] = "done"
+            except InputError as exc:
+                done[name] = str(exc.args[0])
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in ("accept", "close")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert list(done.values()).count("done") == 1, done
+    settle(province)
+    closed_after = run(province, "410100", "year", "close", "2026")  # once nothing is on its way
+    assert (closed_after.exit_code == 0) == (done["close"] != "done"), closed_after.stderr
+    settle(province)
+    if done["accept"] == "done":  # recovered while 2026 was open: the statement names it
+        assert held(province, "410100", 2026)[P1][0] == 300_00 + 350_00
+    else:
+        assert held(province, "410102", 2027)["410100-2027-000001"][0] == 350_00
+
+
 def test_nothing_of_a_closed_year_is_spent_with_or_without_an_appropriation(
     province: Network, tmp_path: Path
 ) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from nodes import rejoin
 from nodes.fiscal.appropriations import copies
-from nodes.fiscal.appropriations.closed import MARK, lock_edge, lock_year, of_close
+from nodes.fiscal.appropriations.closed import MARK, closed_ids, lock_edge, lock_year, of_close
 from nodes.fiscal.appropriations.operations import (
     APPROPRIATION_COLUMNS,
     EVENT_COLUMNS,
@@ -206,7 +206,9 @@ def accept(
                 )
             ).scalars()
         )
-        rows = {r.id: r for r in lock_rows(conn, appropriation.c.id, issued | set(lines))}
+        ids = issued | set(lines)
+        parents = _parents(conn, ids) if mode == "recover" else set()
+        rows = {r.id: r for r in lock_rows(conn, appropriation.c.id, ids | parents)}
         stands = standing(conn, issued)
         left_out = sorted(i for i in issued if stands.get(i, 0) and i not in lines)
         if left_out:
@@ -218,6 +220,8 @@ def accept(
         if over:
             raise InputError(said("statement_over", year=year, code=recipient, ids=named(over)))
         carrying = sorted(i for i, fen in lines.items() if fen > 0)
+        if mode == "recover":
+            _require_open_parents(conn, rows, carrying, year, recipient)
         renames = renamed(conn, following) if mode == "carry" else {}
         carried_rows = {i: recoded(rows[i], renames) for i in carrying}
         if mode == "carry":
@@ -275,6 +279,41 @@ def accept(
             records.refresh(conn, records.scope(me, recipient), before, after)
         _accepted(conn, me, recipient, year, mode, doc, now, actor, written_id, done.carried)
     return done
+
+
+def _parents(conn: Connection, ids: set[str]) -> set[str]:
+    """The appropriations ``ids`` were broken down from (a parent never changes: read
+    before the rows are locked, and locked with them)."""
+    if not ids:
+        return set()
+    query = sa.select(appropriation.c.parent_id).where(
+        appropriation.c.id.in_(sorted(ids)), appropriation.c.parent_id.is_not(None)
+    )
+    return set(conn.execute(query).scalars())
+
+
+def _require_open_parents(
+    conn: Connection, rows: dict[str, Any], carrying: list[str], year: int, recipient: str
+) -> None:
+    """Recovered, a balance goes back to the appropriation it was broken down from: not
+    into one of a year closed here (a carry-over keeps its old year's parent), where it
+    would stay for good, nothing spending, breaking down, stating or recovering it."""
+    parents = {rows[i].parent_id for i in carrying if rows[i].parent_id is not None}
+    shut = closed_ids(conn, parents)
+    stranded = [i for i in carrying if rows[i].parent_id in shut]
+    if stranded:
+        first = stranded[0]
+        raise InputError(
+            said(
+                "accept_into_closed",
+                year=year,
+                code=recipient,
+                ident=first,
+                parent_id=rows[first].parent_id,
+                count=len(stranded),
+            ),
+            hint=said("accept_into_closed_hint"),
+        )
 
 
 def _accepted(
