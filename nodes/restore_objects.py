@@ -21,7 +21,7 @@ from sync.backup import envelope, hashing
 from sync.backup.envelope import BackupDamaged, DataKey
 from sync.backup.manifest import Index, Part, ReadManifest
 from sync.errors import HomeError, RemoteFileMissing
-from sync.files import Filled, Room, bypass_cache, start_writeback, write_out
+from sync.files import Filled, Room, start_writeback, write_out
 from sync.transports.base import Transport
 
 __all__ = ["WRITE", "Fetcher", "load_database", "object_hashes", "unload_database", "write_part"]
@@ -290,7 +290,6 @@ def load_database(backend: str, schema: str, index: Index, fetcher: Fetcher, url
     try:
         with target.open("xb") as out, ThreadPoolExecutor(1, "restore-write") as writer:
             fd = out.fileno()
-            bypass_cache(fd)  # a file this large is not all read back soon
             behind: Future[None] | None = None
             at = 0
             for block in fetcher.blocks(index.database[0], WRITE, rooms):
@@ -314,7 +313,7 @@ def _write_block(fd: int, block: memoryview | Filled, at: int, length: int) -> N
     start writing it to disk at once, without waiting: the file is flushed with the rest
     of the new home, which then finds little left to write, the disk having worked while
     the next blocks were opened."""
-    write_out(fd, block)
+    write_out(fd, block, direct=True)  # a file this large is not all read back soon
     start_writeback(fd, at, length)
 
 

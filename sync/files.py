@@ -39,7 +39,6 @@ __all__ = [
     "Filled",
     "Room",
     "atomic_file",
-    "bypass_cache",
     "copy_atomic",
     "fsync_all",
     "fsync_directory",
@@ -70,34 +69,20 @@ multiple of: any logical block size of a disk (512 or 4096 bytes) divides it."""
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
 
-def bypass_cache(fd: int) -> bool:
-    """Have the writes of a :class:`Room` to ``fd`` go to the disk without the page cache
-    (``O_DIRECT``), where the system and the file system take it; whether they will.
-    For large files written once and not read back soon (the packs of a backup, a
-    restored database): their bytes then take no memory of the page cache, which on a
-    virtual machine is new memory the host has to give (measured: 320 MB in 8 MiB
-    writes, each file flushed, 0.74-0.91 s through the cache, 0.18-0.20 s without it).
-    What is not aligned (:data:`DIRECT_ALIGN`) still goes through the cache, and the
-    file is flushed as any other: bypassing the cache is not making it durable."""
-    if not _O_DIRECT:
-        return False
-    try:
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT)
-    except OSError:
-        return False
-    return True
-
-
-def _through_cache(fd: int) -> bool:
-    """Have writes to ``fd`` go through the page cache again; whether they did not."""
+def _set_direct(fd: int, on: bool) -> bool:
+    """Set or clear ``O_DIRECT`` on ``fd``; whether it is set now."""
     if not _O_DIRECT:
         return False
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    if not flags & _O_DIRECT:
-        return False
-    fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
-    return True
+    wanted = flags | _O_DIRECT if on else flags & ~_O_DIRECT
+    if wanted != flags:
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETFL, wanted)
+        except OSError:
+            if on:
+                return False  # the file system takes no O_DIRECT
+            raise
+    return on
 
 
 def _iov_max() -> int:
@@ -175,20 +160,21 @@ class Room:
             raise ValueError(f"a room of {self.size} bytes holds no {length}")
         return Filled(self, length)
 
-    def write_to(self, fd: int, length: int) -> None:
-        """Write the room's first ``length`` bytes at ``fd``'s position: what is aligned
-        past the page cache where ``fd`` was set so (:func:`bypass_cache`), which it
-        stays for the next write while its position is aligned."""
-        direct = _through_cache(fd)
-        try:
-            if self.fd is None:
-                write_gathered(fd, [self.view[:length]])
-                return
-            sent = self._write_direct(fd, length) if direct else 0
-            self._send(fd, sent, length)
-        finally:
-            if direct and os.lseek(fd, 0, os.SEEK_CUR) % DIRECT_ALIGN == 0:
-                bypass_cache(fd)
+    def write_to(self, fd: int, length: int, *, direct: bool = False) -> None:
+        """Write the room's first ``length`` bytes at ``fd``'s position; ``direct``: what
+        of them is aligned (:data:`DIRECT_ALIGN`) past the page cache, where the file
+        system takes it (``O_DIRECT``, set for this write alone: the descriptor is left
+        as it was given, without it), the rest through the cache. For large files
+        written once and not read back soon (the packs of a backup, a restored
+        database): their bytes then take no memory of the page cache, which on a
+        virtual machine is new memory the host has to give (measured: 320 MB in 8 MiB
+        writes, each file flushed, 0.74-0.91 s through the cache, 0.18-0.20 s past it).
+        Past the cache is not durable either: the file is flushed as any other."""
+        if self.fd is None:
+            write_gathered(fd, [self.view[:length]])
+            return
+        sent = self._write_direct(fd, length) if direct else 0
+        self._send(fd, sent, length)
 
     def _send(self, fd: int, start: int, length: int) -> None:
         """Have the kernel copy the room's bytes ``start:length`` to ``fd``."""
@@ -208,19 +194,20 @@ class Room:
 
     def _write_direct(self, fd: int, length: int) -> int:
         """Write what is aligned of the room's first ``length`` bytes past the page cache,
-        as far as the file system takes it; how many bytes were written. ``fd`` is
-        through the cache again (:func:`_through_cache`) for the rest."""
+        as far as the file system takes it; how many bytes were written (none where it
+        takes no such write: some accept the flag and refuse the write)."""
         if os.lseek(fd, 0, os.SEEK_CUR) % DIRECT_ALIGN:
             return 0
         aligned = length - length % DIRECT_ALIGN
         sent = 0
-        bypass_cache(fd)
+        if not aligned or not _set_direct(fd, True):
+            return 0
         try:
             while sent < aligned:
                 try:
                     done = os.write(fd, self.view[sent:aligned])
                 except OSError as exc:  # a file system that takes no such write
-                    if sent or exc.errno != errno.EINVAL:
+                    if exc.errno != errno.EINVAL:
                         raise
                     break
                 if not done:
@@ -229,7 +216,7 @@ class Room:
                 if done % DIRECT_ALIGN:
                     break  # short of a block: the rest goes through the cache
         finally:
-            _through_cache(fd)
+            _set_direct(fd, False)  # never left set: some file systems refuse its close
         return sent
 
     def close(self) -> None:
@@ -261,16 +248,16 @@ class Filled:
     length: int
 
 
-def write_out(fd: int, data: bytes | bytearray | memoryview | Filled) -> None:
+def write_out(
+    fd: int, data: bytes | bytearray | memoryview | Filled, *, direct: bool = False
+) -> None:
     """Write ``data`` at ``fd``'s position: the filled part of a :class:`Room` by the
-    kernel's copy, other bytes by :func:`write_gathered`."""
+    kernel's copy (``direct``: what is aligned past the page cache, see
+    :meth:`Room.write_to`), other bytes by :func:`write_gathered`."""
     if isinstance(data, Filled):
-        data.room.write_to(fd, data.length)
+        data.room.write_to(fd, data.length, direct=direct)
     else:
-        direct = _through_cache(fd)  # bytes anywhere in memory: never past the cache
-        write_gathered(fd, [data])
-        if direct and os.lseek(fd, 0, os.SEEK_CUR) % DIRECT_ALIGN == 0:
-            bypass_cache(fd)
+        write_gathered(fd, [data])  # bytes anywhere in memory: never past the cache
 
 
 def fsync_directory(directory: Path) -> None:
@@ -388,15 +375,13 @@ class Batch:
         """Write a file of the batch (:func:`write_out`); ``start``: and have the kernel
         start writing it to disk at once, without waiting (a hint: :meth:`commit` still
         flushes it), so that the flush at commit finds little left to do; ``direct``: a
-        room's bytes past the page cache (:func:`bypass_cache`), for a file not read
+        room's bytes past the page cache (:meth:`Room.write_to`), for a file not read
         back soon."""
         unsynced = self.folder / f".{name}.batch"
         self.pending.append((unsynced, self.folder / name))
         fd = os.open(unsynced, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            if direct:
-                bypass_cache(fd)
-            write_out(fd, data)
+            write_out(fd, data, direct=direct)
             if start:
                 start_writeback(fd)
         finally:

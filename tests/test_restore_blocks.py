@@ -47,10 +47,10 @@ def test_a_restore_through_many_blocks_and_a_slow_disk_gives_the_same_books(
     written: list[int] = []
     write = restoring.write_out
 
-    def slow(fd: int, data: Any) -> None:
+    def slow(fd: int, data: Any, **how: Any) -> None:
         time.sleep(0.002)  # the writer lags behind the opening, as a busy disk does
         written.append(data.length if isinstance(data, Filled) else len(data))
-        write(fd, data)
+        write(fd, data, **how)
 
     monkeypatch.setattr(restoring, "write_out", slow)
     monkeypatch.setattr(restoring, "WRITE", BLOCK)

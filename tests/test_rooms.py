@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import gc
 import mmap
 import os
@@ -21,7 +22,7 @@ from nodes.backups import last_manifest, take_backup
 from nodes.network import Network
 from schema.channels import outbox
 from sync.errors import StorageError
-from sync.files import DIRECT_ALIGN, Room, bypass_cache, write_out
+from sync.files import DIRECT_ALIGN, Room, write_out
 
 
 def _open_fds() -> set[str]:
@@ -162,68 +163,121 @@ def _cached_pages(path: Path) -> int:
         return sum(byte & 1 for byte in vector)
 
 
+def _direct(fd: int) -> bool:
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+
+
 def _refuses_unaligned_direct(folder: Path) -> bool:
     """Whether the file system of ``folder`` writes past its cache (a disk's, where an
-    unaligned write bypassing it is refused), not in memory alone (tmpfs takes any)."""
+    aligned write bypassing it is taken and an unaligned one refused), not in memory
+    alone (tmpfs takes any) nor refusing every such write (an overlay of one that takes
+    none)."""
     probe = folder / "probe"
     fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        if not bypass_cache(fd):
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_DIRECT)
+            with mmap.mmap(-1, DIRECT_ALIGN) as aligned:
+                os.write(fd, aligned)
+        except OSError:
             return False
         try:
             os.write(fd, b"x")
         except OSError as exc:
-            return exc.errno == errno.EINVAL
+            return exc.errno == errno.EINVAL and _direct(fd)
         return False
     finally:
+        with contextlib.suppress(OSError):  # some refuse to close a file with it set
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
         os.close(fd)
         probe.unlink()
+
+
+def _written_past_the_cache(room: Room, target: Path, fill: bytes) -> bytes:
+    """Write into ``target``, past the cache where asked, what of ``fill`` (the room's
+    bytes) is aligned and what is not, and bytes from elsewhere; what the file should
+    hold. The descriptor never keeps ``O_DIRECT`` between writes."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        room.write_to(fd, 8 << 20, direct=True)  # aligned, whole
+        assert not _direct(fd)
+        room.write_to(fd, 3 * DIRECT_ALIGN + 5, direct=True)  # aligned, and a tail of 5
+        write_out(fd, b"bytes")  # from elsewhere, at an unaligned place
+        room.write_to(fd, DIRECT_ALIGN - 10, direct=True)  # and back to an aligned place
+        write_out(fd, room.filled(2 * DIRECT_ALIGN), direct=True)
+        assert not _direct(fd)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    expected = fill + fill[: 3 * DIRECT_ALIGN + 5] + b"bytes" + fill[: DIRECT_ALIGN - 10]
+    return expected + fill[: 2 * DIRECT_ALIGN]
 
 
 def test_a_room_written_past_the_cache_writes_the_same_bytes_and_leaves_them_out_of_it(
     tmp_path: Path,
 ) -> None:
-    """A file set to bypass the page cache: a room's aligned bytes go to the disk past
-    it, what is not aligned (a room's tail, bytes from elsewhere, a write at an
-    unaligned place) through it, and the file holds exactly what was written, in order.
-    On a disk's file system the cache then holds at most the pages written through it."""
+    """A room written past the page cache: its aligned bytes go to the disk past it,
+    what is not aligned (a room's tail, bytes from elsewhere, a write at an unaligned
+    place) through it, and the file holds exactly what was written, in order. On a
+    disk's file system the cache then holds none of what went past it."""
     if not hasattr(os, "memfd_create"):
         pytest.skip("this system has no memfd_create")
     room = Room(8 << 20)
     fill = bytes(range(256)) * (len(room.view) // 256)
     room.view[:] = fill
     target = tmp_path / "past-the-cache"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        bypassed = bypass_cache(fd)
-        room.write_to(fd, 8 << 20)  # aligned, whole
-        room.write_to(fd, 3 * DIRECT_ALIGN + 5)  # aligned, and a tail of 5
-        write_out(fd, b"bytes")  # from elsewhere, at an unaligned place
-        room.write_to(fd, DIRECT_ALIGN - 10)  # and back to an aligned place
-        room.write_to(fd, 2 * DIRECT_ALIGN)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-        room.close()
-    expected = fill + fill[: 3 * DIRECT_ALIGN + 5] + b"bytes" + fill[: DIRECT_ALIGN - 10]
-    expected += fill[: 2 * DIRECT_ALIGN]
-    assert target.read_bytes() == expected
-    if not (bypassed and _refuses_unaligned_direct(tmp_path)):
-        pytest.skip(f"{tmp_path} is not on a disk's file system: its files are the cache")
-    fd = os.open(target, os.O_WRONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # what reading it back cached
+        expected = _written_past_the_cache(room, target, fill)
+        assert target.read_bytes() == expected
+        if not _refuses_unaligned_direct(tmp_path):
+            pytest.skip(f"{tmp_path} is not on a disk's file system: its files are the cache")
+        fd = os.open(target, os.O_WRONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # what reading it back cached
+            assert _cached_pages(target) == 0
+            room.write_to(fd, 8 << 20, direct=True)
+        finally:
+            os.close(fd)
         assert _cached_pages(target) == 0
-        bypass_cache(fd)
-        os.lseek(fd, 0, os.SEEK_SET)
-        room = Room(8 << 20)
-        room.view[:] = fill
-        room.write_to(fd, 8 << 20)
+        assert target.read_bytes() == expected
     finally:
-        os.close(fd)
         room.close()
-    assert _cached_pages(target) <= 4  # the page or two written through the cache
-    assert target.read_bytes() == expected
+
+
+def test_a_file_system_that_takes_the_flag_but_not_the_write_is_written_through_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems (an overlay on one without direct writes) take ``O_DIRECT`` and
+    refuse every write made with it, and its close too: each write goes through the
+    cache instead, the same bytes, and the descriptor is closed without it."""
+    if not hasattr(os, "memfd_create"):
+        pytest.skip("this system has no memfd_create")
+    write, close = os.write, os.close
+    refused: list[int] = []
+
+    def no_direct_write(fd: int, data: Any) -> int:
+        if _direct(fd):
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return write(fd, data)
+
+    def no_direct_close(fd: int) -> None:
+        if _direct(fd):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        close(fd)
+
+    room = Room(8 << 20)
+    fill = bytes(range(256)) * (len(room.view) // 256)
+    room.view[:] = fill
+    monkeypatch.setattr(os, "write", no_direct_write)
+    monkeypatch.setattr(os, "close", no_direct_close)
+    try:
+        expected = _written_past_the_cache(room, tmp_path / "through-the-cache", fill)
+    finally:
+        monkeypatch.undo()
+        room.close()
+    assert len(refused) == 3  # each write at an aligned place tried once
+    assert (tmp_path / "through-the-cache").read_bytes() == expected
 
 
 def _room_files() -> list[str]:
@@ -286,11 +340,11 @@ def test_a_backup_whose_disk_fills_while_packs_are_written_leaves_nothing(
     written: list[int] = []
     write = Room.write_to
 
-    def filling(room: Room, fd: int, length: int) -> None:
+    def filling(room: Room, fd: int, length: int, **how: Any) -> None:
         if written:
             raise OSError(errno.ENOSPC, "No space left on device")
         written.append(length)
-        write(room, fd, length)
+        write(room, fd, length, **how)
 
     def queued(node: Node) -> list[Any]:
         with node.engine.connect() as conn:
