@@ -26,6 +26,7 @@ from nodes import Node
 from nodes.exchange import Exchange
 from nodes.fiscal import yearend
 from nodes.fiscal.appropriations import allocate as issue
+from nodes.fiscal.appropriations import receiving
 from nodes.fiscal.appropriations.closed import MARK, lock_edge, lock_year, of_close
 from nodes.fiscal.appropriations.copies import jurisdiction
 from nodes.fiscal.appropriations.issuing import Allocation
@@ -402,6 +403,63 @@ def test_the_close_and_an_acceptance_that_recovers_at_once_never_strand_a_balanc
         assert held(province, "410100", 2026)[P1][0] == 300_00 + 350_00
     else:
         assert held(province, "410102", 2027)["410100-2027-000001"][0] == 350_00
+
+
+def test_an_acceptance_that_recovers_and_the_acceptance_from_above_arriving_never_deadlock(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """郑州市 accepts, only recovering, 中原区's statement of 2027 (nothing to give back:
+    its carry-over was spent) while the province's acceptance of 郑州市's own 2026
+    statement is taken there (it locks the 2026 appropriation, then the year 2027): the
+    acceptance takes the years it reasons about before any row, so both are done, neither
+    refused by the database."""
+    carried = "410100-2027-000001"
+    two_levels(province, tmp_path)
+    with Node.open(province.path / "410100") as city:
+        if city.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite takes the whole database at once: no two writers interleave")
+    closed_and_carried(province)
+    spent = run(
+        province, "410102", "ledger", "add", "--date", "2027-03-01", "--code", FUNC,
+        "--econ", "50201", "--amount", "350.00", "--appropriation", carried,
+    )  # fmt: skip
+    assert spent.exit_code == 0, spent.stderr
+    assert run(province, "410102", "year", "close", "2027").exit_code == 0
+    settle(province)
+    assert run(province, "410100", "year", "close", "2026").exit_code == 0
+    settle(province)
+    accepted = run(
+        province, "410000", "year", "close", "2026", "--accept", "410100",
+        "--doc", "豫财预〔2027〕1号",
+    )  # fmt: skip
+    assert accepted.exit_code == 0, accepted.stderr
+    with Node.open(province.path / "410000") as node:
+        Exchange(node).run_round()  # on its way to the city, not taken yet
+    real = receiving.closed_here
+    holding = threading.Event()
+
+    def slow(conn: Connection, node: str, years: Any) -> Any:
+        holding.set()  # the 2026 appropriation is locked by now
+        time.sleep(1.5)
+        return real(conn, node, years)
+
+    monkeypatch.setattr(receiving, "closed_here", slow)
+    done: dict[str, Any] = {}
+
+    def arrive() -> None:
+        with Node.open(province.path / "410100") as node:
+            done["round"] = Exchange(node).run_round()
+
+    arrival = threading.Thread(target=arrive)
+    arrival.start()
+    assert holding.wait(60)
+    with Node.open(province.path / "410100") as node:
+        done["accept"] = accepting.accept(
+            node, 2027, "410102", "郑财预〔2028〕1号", actor="test", mode="recover"
+        )
+    arrival.join()
+    assert done["round"].applied == 1 and not done["round"].failed, done["round"]
+    assert done["accept"].stated_fen == 0
 
 
 def test_nothing_of_a_closed_year_is_spent_with_or_without_an_appropriation(

@@ -150,7 +150,12 @@ def accept(
     done = Accepted(recipient, year, mode, doc)
     with node.engine.begin() as conn:
         rejoin.require_joined(conn, me)
-        lock_year(conn, me, year)  # never while this node closes the year itself
+        # Never while this node closes the year itself; and, when only recovering, nor
+        # while it closes a year a balance would go back to (carry-overs keep their old
+        # year's parent): the earlier year first, as every holder of two years does.
+        before = _parent_years(conn, me, recipient, year) if mode == "recover" else set()
+        for held_year in sorted(before | {year}):
+            lock_year(conn, me, held_year)
         lock_edge(conn, me, recipient, year)
         held = conn.execute(
             sa.select(year_close).where(
@@ -206,9 +211,7 @@ def accept(
                 )
             ).scalars()
         )
-        ids = issued | set(lines)
-        parents = _parents(conn, ids) if mode == "recover" else set()
-        rows = {r.id: r for r in lock_rows(conn, appropriation.c.id, ids | parents)}
+        rows = {r.id: r for r in lock_rows(conn, appropriation.c.id, issued | set(lines))}
         stands = standing(conn, issued)
         left_out = sorted(i for i in issued if stands.get(i, 0) and i not in lines)
         if left_out:
@@ -281,15 +284,23 @@ def accept(
     return done
 
 
-def _parents(conn: Connection, ids: set[str]) -> set[str]:
-    """The appropriations ``ids`` were broken down from (a parent never changes: read
-    before the rows are locked, and locked with them)."""
-    if not ids:
-        return set()
-    query = sa.select(appropriation.c.parent_id).where(
-        appropriation.c.id.in_(sorted(ids)), appropriation.c.parent_id.is_not(None)
+def _parent_years(conn: Connection, me: str, recipient: str, year: int) -> set[int]:
+    """The years before ``year`` of the appropriations that what this node issued to
+    ``recipient`` in ``year`` was broken down from (carry-overs keep their old year's
+    parent; a parent never changes, so it is read before anything is locked)."""
+    child, parent = appropriation.alias("child"), appropriation.alias("parent")
+    query = (
+        sa.select(parent.c.year)
+        .distinct()
+        .select_from(child.join(parent, parent.c.id == child.c.parent_id))
+        .where(
+            child.c.issuer == me,
+            child.c.recipient == recipient,
+            child.c.year == year,
+            parent.c.year != year,
+        )
     )
-    return set(conn.execute(query).scalars())
+    return {int(found) for found in conn.execute(query).scalars()}
 
 
 def _require_open_parents(
@@ -297,7 +308,8 @@ def _require_open_parents(
 ) -> None:
     """Recovered, a balance goes back to the appropriation it was broken down from: not
     into one of a year closed here (a carry-over keeps its old year's parent), where it
-    would stay for good, nothing spending, breaking down, stating or recovering it."""
+    would stay for good, nothing spending, breaking down, stating or recovering it. The
+    parents' years are locked (:func:`_parent_years`): no close of them comes between."""
     parents = {rows[i].parent_id for i in carrying if rows[i].parent_id is not None}
     shut = closed_ids(conn, parents)
     stranded = [i for i in carrying if rows[i].parent_id in shut]
