@@ -428,10 +428,7 @@ def test_an_acceptance_that_recovers_and_the_acceptance_from_above_arriving_neve
     settle(province)
     assert run(province, "410100", "year", "close", "2026").exit_code == 0
     settle(province)
-    accepted = run(
-        province, "410000", "year", "close", "2026", "--accept", "410100",
-        "--doc", "豫财预〔2027〕1号",
-    )  # fmt: skip
+    accepted = accept(province, "410000", "410100", "豫财预〔2027〕1号")
     assert accepted.exit_code == 0, accepted.stderr
     with Node.open(province.path / "410000") as node:
         Exchange(node).run_round()  # on its way to the city, not taken yet
