@@ -31,16 +31,17 @@ C1 = "410100-2026-000001"  # 郑州市's 600.00 broken down to 中原区
 CODESETS = Path(__file__).resolve().parent.parent / "config" / "codesets" / "2026"
 
 
-def import_2027_codes(network: Network, tmp_path: Path) -> None:
-    """The 2027 code set (新年度科目), as the province imports it: the 2026 one again."""
+def import_2027_codes(network: Network, tmp_path: Path, year: int = 2027) -> None:
+    """The 2027 code set (新年度科目; of ``year`` when told), as the province imports it:
+    the 2026 one again."""
     rows = ["codeset,code,name,parent,level"]
     for name in ("func", "econ", "fund"):
         for line in (CODESETS / f"{name}.csv").read_text(encoding="utf-8").splitlines()[1:]:
             codeset, _year, rest = line.split(",", 2)
             rows.append(f"{codeset},{rest}")
-    path = tmp_path / "codes-2027.csv"
+    path = tmp_path / f"codes-{year}.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    result = run(network, "410000", "codes", "import", str(path), "--year", "2027")
+    result = run(network, "410000", "codes", "import", str(path), "--year", str(year))
     assert result.exit_code == 0, result.stderr
 
 

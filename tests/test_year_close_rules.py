@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 from test_allocate import allocate, run, settle
-from test_year_close import C1, P1, closed_and_carried, held, two_levels, unspent
+from test_year_close import (
+    C1,
+    P1,
+    closed_and_carried,
+    held,
+    import_2027_codes,
+    two_levels,
+    unspent,
+)
 
 from nodes import Node
 from nodes.exchange import Exchange
@@ -405,25 +414,23 @@ def test_the_close_and_an_acceptance_that_recovers_at_once_never_strand_a_balanc
         assert held(province, "410102", 2027)["410100-2027-000001"][0] == 350_00
 
 
-def test_an_acceptance_that_recovers_and_the_acceptance_from_above_arriving_never_deadlock(
-    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """郑州市 accepts, only recovering, 中原区's statement of 2027 (nothing to give back:
-    its carry-over was spent) while the province's acceptance of 郑州市's own 2026
-    statement is taken there (it locks the 2026 appropriation, then the year 2027): the
-    acceptance takes the years it reasons about before any row, so both are done, neither
-    refused by the database."""
-    carried = "410100-2027-000001"
+def _acceptance_from_above_on_its_way(province: Network, tmp_path: Path, spent: str) -> None:
+    """中原区 spent ``spent`` of its 2027 carry-over of 350.00 (broken down from 郑州市's
+    2026 appropriation P1) and closed 2027; 郑州市 closed 2026 and the province's
+    acceptance of it (recovering from P1, carrying over into 2027) is on its way to
+    郑州市, not taken yet."""
     two_levels(province, tmp_path)
     with Node.open(province.path / "410100") as city:
         if city.engine.dialect.name != "postgresql":
             pytest.skip("SQLite takes the whole database at once: no two writers interleave")
     closed_and_carried(province)
-    spent = run(
-        province, "410102", "ledger", "add", "--date", "2027-03-01", "--code", FUNC,
-        "--econ", "50201", "--amount", "350.00", "--appropriation", carried,
-    )  # fmt: skip
-    assert spent.exit_code == 0, spent.stderr
+    import_2027_codes(province, tmp_path, 2028)
+    if spent:
+        done = run(
+            province, "410102", "ledger", "add", "--date", "2027-03-01", "--code", FUNC,
+            "--econ", "50201", "--amount", spent, "--appropriation", "410100-2027-000001",
+        )  # fmt: skip
+        assert done.exit_code == 0, done.stderr
     assert run(province, "410102", "year", "close", "2027").exit_code == 0
     settle(province)
     assert run(province, "410100", "year", "close", "2026").exit_code == 0
@@ -431,13 +438,21 @@ def test_an_acceptance_that_recovers_and_the_acceptance_from_above_arriving_neve
     accepted = accept(province, "410000", "410100", "豫财预〔2027〕1号")
     assert accepted.exit_code == 0, accepted.stderr
     with Node.open(province.path / "410000") as node:
-        Exchange(node).run_round()  # on its way to the city, not taken yet
+        Exchange(node).run_round()
+
+
+def _while_it_arrives(
+    province: Network, monkeypatch: pytest.MonkeyPatch, work: Callable[[], Any]
+) -> tuple[Any, Any]:
+    """Run ``work`` while 郑州市 takes the acceptance from above, once that has locked
+    what it changes (a sleep widens the window); the round's summary and what ``work``
+    gave."""
     real = receiving.closed_here
     holding = threading.Event()
 
     def slow(conn: Connection, node: str, years: Any) -> Any:
-        holding.set()  # the 2026 appropriation is locked by now
-        time.sleep(1.5)
+        holding.set()
+        time.sleep(3)  # long enough for ``work`` to take what it takes first
         return real(conn, node, years)
 
     monkeypatch.setattr(receiving, "closed_here", slow)
@@ -450,13 +465,51 @@ def test_an_acceptance_that_recovers_and_the_acceptance_from_above_arriving_neve
     arrival = threading.Thread(target=arrive)
     arrival.start()
     assert holding.wait(60)
-    with Node.open(province.path / "410100") as node:
-        done["accept"] = accepting.accept(
-            node, 2027, "410102", "郑财预〔2028〕1号", actor="test", mode="recover"
-        )
-    arrival.join()
+    try:
+        given = work()
+    finally:
+        arrival.join()
     assert done["round"].applied == 1 and not done["round"].failed, done["round"]
-    assert done["accept"].stated_fen == 0
+    return done["round"], given
+
+
+@pytest.mark.parametrize("mode", ["recover", "carry"])
+def test_an_acceptance_and_the_acceptance_from_above_arriving_never_deadlock(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """郑州市 accepts 中原区's statement of 2027, only recovering (nothing to give back:
+    the carry-over was spent) or carrying its 350.00 over (a carry-over of 2028 under
+    P1), while it takes the province's acceptance of its own 2026 statement: both are
+    done, neither refused by the database (each takes the years before any row)."""
+    _acceptance_from_above_on_its_way(province, tmp_path, "350.00" if mode == "recover" else "")
+
+    def accepting_below() -> Any:
+        with Node.open(province.path / "410100") as node:
+            return accepting.accept(
+                node, 2027, "410102", "郑财预〔2028〕1号", actor="test", mode=mode
+            )
+
+    _round, accepted = _while_it_arrives(province, monkeypatch, accepting_below)
+    assert accepted.stated_fen == (0 if mode == "recover" else 350_00)
+    assert accepted.carried_fen == (0 if mode == "recover" else 350_00)
+
+
+def test_spending_and_the_acceptance_from_above_arriving_never_deadlock(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """郑州市 records a 2027 expenditure against its 2026 appropriation (refused: of
+    another year) while it takes the province's acceptance: refused for what it is, not
+    by the database, and the acceptance taken."""
+    _acceptance_from_above_on_its_way(province, tmp_path, "350.00")
+
+    def spending() -> Any:
+        return run(
+            province, "410100", "ledger", "add", "--date", "2027-03-01", "--code", FUNC,
+            "--econ", "50201", "--amount", "1.00", "--appropriation", P1, "--lang", "en",
+        )  # fmt: skip
+
+    _round, spent = _while_it_arrives(province, monkeypatch, spending)
+    assert spent.exit_code == 3 and "deadlock" not in spent.stderr, spent.stderr
 
 
 def test_nothing_of_a_closed_year_is_spent_with_or_without_an_appropriation(

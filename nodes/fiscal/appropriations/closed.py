@@ -123,11 +123,18 @@ def accepted_here(conn: Connection, ids: Collection[str]) -> None:
         )
 
 
-def lock_edges_of(conn: Connection, ids: Collection[str]) -> None:
+def lock_edges_of(
+    conn: Connection, ids: Collection[str], *, also: Collection[int] = (), at: str = ""
+) -> None:
     """Before the rows ``ids`` are locked: the year at their recipient, then their
-    edges, for each year of them (ascending), in the year-end lock order."""
+    edges, for each year of them (ascending), in the year-end lock order. ``also``:
+    years of the node ``at`` held with theirs, all ascending (a change-set received
+    takes the years of the rows it issues with those of the rows it changes, before
+    any row: else it would hold a row of one year and wait for a later year, which
+    another holds while it waits for that row)."""
     pairs = _edges_of(conn, ids) if ids else []
-    for year, _issuer, recipient in pairs:
+    years = {(year, recipient) for year, _issuer, recipient in pairs}
+    for year, recipient in sorted(years | {(year, at) for year in also}):
         lock_year(conn, recipient, year)
     for year, issuer, recipient in pairs:
         lock_edge(conn, issuer, recipient, year)

@@ -118,7 +118,7 @@ def _apply(conn: Connection, verified: Verified, documents: Documents | None) ->
         event_rows = chunk.events
         if chunk.adjusted:
             event_rows = _number_adjustments(
-                conn, event_rows, header.origin, header.recipient, marks, unmarked
+                conn, event_rows, header.origin, header.recipient, marks, unmarked, years
             )
             adjusted.update(e[0] for e in event_rows if e[2] != "issue")
         insert_rows(conn, appropriation_event, EVENT_COLUMNS, event_rows)
@@ -275,6 +275,7 @@ def _number_adjustments(
     recipient: str,
     marks: dict[str, int],
     unmarked: dict[str, InputError],
+    issued: set[int],
 ) -> list[tuple[Any, ...]]:
     """Return ``events`` (rows in EVENT_COLUMNS order) with each adjustment's seq filled in.
 
@@ -288,10 +289,11 @@ def _number_adjustments(
     an acceptance written before the mark, only when the same change-set carries the id
     over (an issue's ``carried_from``: the caller checks, with the refusal kept in
     ``unmarked``). The year and edges of the rows are locked before the rows (the
-    year-end lock order, as a close takes them).
+    year-end lock order, as a close takes them), with the years of the rows the
+    change-set issued so far (``issued``): all of them ascending, before any row.
     """
     ids = {e[0] for e in events if e[1] == 0}
-    lock_edges_of(conn, ids)
+    lock_edges_of(conn, ids, also=issued, at=recipient)
     held = {r.id: r for r in lock_rows(conn, appropriation.c.id, ids)}
     standing = conn.execute(
         sa.select(
