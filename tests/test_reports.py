@@ -26,7 +26,7 @@ from openpyxl import Workbook
 
 import config
 from nodes import Node, init_network
-from nodes.fiscal import ledger, reports
+from nodes.fiscal import budget, ledger, reports
 from nodes.fiscal.appropriations import Allocation, allocate, holdings
 from nodes.fiscal.budget import import_budget
 from nodes.fiscal.budget import lines as budget_lines
@@ -37,7 +37,7 @@ from nodes.network import Network, database_url_for, sync_network
 from nodes.settings import Settings, load_settings, render_settings
 from schema.channels import changeset_log, outbox
 from schema.engine import drop_database
-from schema.tables import report, report_line
+from schema.tables import code_item, report, report_line
 from schema.types import parse_yuan
 from sync.channel import enqueue, latest_stamp
 from sync.clock import SYSTEM_CLOCK, Clock, FixedClock
@@ -867,6 +867,41 @@ def test_a_budget_file_of_many_bad_lines_is_refused_in_bounded_memory(
     assert len(refused.value.problems) == 51  # the first 50, then how many more
     assert "39949" in refused.value.problems[-1]
     assert peak < 4_000_000, peak
+
+
+def test_a_code_gone_while_a_budget_file_is_read_is_named_at_its_row(
+    province: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is read before the write transaction: a code that goes meanwhile (a
+    code set replaced) refuses its line there, named at its file and row, nothing
+    written."""
+    county = "410181"
+    path = tmp_path / "v.csv"
+    path.write_text("收支,科目编码,金额\n收入,10101,1.00\n支出,2050202,2.00\n", "utf-8")
+    where = (code_item.c.codeset == "func", code_item.c.year == 2026, code_item.c.code == "2050202")
+    opened = budget.open_table
+    kept: list[dict[str, Any]] = []
+
+    def code_goes(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        yield from opened(*args, **kwargs)
+        with at(province, county) as node, node.engine.begin() as conn:
+            kept.extend(r._asdict() for r in conn.execute(sa.select(code_item).where(*where)))
+            conn.execute(code_item.delete().where(*where))
+
+    monkeypatch.setattr(budget, "open_table", code_goes)
+    try:
+        with at(province, county) as node, pytest.raises(RowsRefused) as refused:
+            import_budget(node, path, 2026, actor=ACTOR)
+    finally:
+        with at(province, county) as node, node.engine.begin() as conn:
+            for row in kept:
+                conn.execute(code_item.insert().values(**row))
+    assert len(kept) == 1
+    assert refused.value.problems == [
+        "v.csv row 3: functional classification (功能分类) '2050202' is not a code of 2026"
+    ]
+    with at(province, county) as node:
+        assert not budget_lines(node, 2026)
 
 
 def test_two_budget_imports_at_once_leave_one_whole_budget(

@@ -84,13 +84,14 @@ def own_budget(conn: Connection, year: int) -> dict[tuple[str, str], int]:
     return {(section, code): int(fen) for section, code, fen in rows}
 
 
-def _read(path: Path, year: int, known: Known, found: Problems) -> list[tuple[str, str, int]]:
+def _read(path: Path, year: int, known: Known, found: Problems) -> list[tuple[str, str, int, int]]:
     """The lines of ``path``, read one row at a time; every problem of it counted in
     ``found`` (its first ones kept). What is kept is bounded by the code sets, whatever
     the file's size: a line only when its code is valid, and then once (a code given
     again is a problem)."""
     table = open_table(path, COLUMNS, tuple(COLUMNS))
-    kept: list[tuple[str, str, int]] = []
+    kept: list[tuple[str, str, int, int]] = []
+    """(section, code, amount in fen, row number) of each line kept."""
     seen: dict[tuple[str, str], int] = {}
     rows = 0
     for row in table:
@@ -138,7 +139,7 @@ def _read(path: Path, year: int, known: Known, found: Problems) -> list[tuple[st
                 ],
             )
             continue
-        kept.append((section, code, amount))
+        kept.append((section, code, amount, row.number))
     if not rows:
         raise InputError(
             said("budget_no_lines", name=path.name),
@@ -176,7 +177,7 @@ def import_budget(
     with node.engine.begin() as conn:
         lock_scope(conn, "budget", str(year))
         if vanished := Vanished(known, conn):
-            found.add(CODES, vanished.problems(year, ((CODESET[s], c) for s, c, _ in kept)))
+            found.add(CODES, _vanished(vanished, path, year, kept))
             found.refuse("imported", hint)
         replaced = conn.execute(budget_line.delete().where(budget_line.c.year == year)).rowcount
         for chunk in chunks(kept, CHUNK):
@@ -192,11 +193,26 @@ def import_budget(
                         "imported_by": actor,
                         "source": path.name[:300],
                     }
-                    for section, code, amount in chunk
+                    for section, code, amount, _number in chunk
                 ],
             )
-    sums = {s: sum(a for section, _, a in kept if section == s) for s in CODESET}
+    sums = {s: sum(a for section, _, a, _n in kept if section == s) for s in CODESET}
     return Imported(year, len(kept), sums["revenue"], sums["expenditure"], int(replaced))
+
+
+def _vanished(
+    vanished: Vanished, path: Path, year: int, kept: list[tuple[str, str, int, int]]
+) -> list[str]:
+    """Why each line kept uses a code gone since the file was read, at its row."""
+    return [
+        said(
+            "rows_at",
+            where=said("rows_file_row", name=path.name, number=number),
+            what=problem,
+        )
+        for section, code, _amount, number in kept
+        for problem in vanished.problems(year, [(CODESET[section], code)])
+    ]
 
 
 def lines(node: Node, year: int) -> list[BudgetLine]:
