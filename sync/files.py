@@ -199,9 +199,9 @@ class Room:
         if os.lseek(fd, 0, os.SEEK_CUR) % DIRECT_ALIGN:
             return 0
         aligned = length - length % DIRECT_ALIGN
-        sent = 0
         if not aligned or not _set_direct(fd, True):
             return 0
+        sent = 0
         try:
             while sent < aligned:
                 try:

@@ -96,48 +96,36 @@ def _read(path: Path, year: int, known: Known, found: Problems) -> list[tuple[st
     rows = 0
     for row in table:
         rows += 1
-        where = said("rows_file_row", name=path.name, number=row.number)
 
-        def at(what: str, where: str = where) -> str:
-            return said("rows_at", where=where, what=what)
+        def bad(what: str, number: int = row.number) -> None:
+            found.add(LINES, [_at(path, number, what)])
 
         values = row.values
         section = DIRECTIONS.get(values["section"].lower())
         code = values["code"]
         valid = False
         if section is None:
-            found.add(LINES, [at(said("rows_section_bad", value=values["section"]))])
+            bad(said("rows_section_bad", value=values["section"]))
         elif not (code.isascii() and code.isdigit() and len(code) in LEAF_DIGITS):
-            found.add(LINES, [at(said("rows_budget_code_bad", code=code))])
+            bad(said("rows_budget_code_bad", code=code))
         elif problem := known.problem(CODESET[section], year, code):
-            found.add(LINES, [at(problem)])
+            bad(problem)
         else:
             valid = True
         amount = None
         try:
             amount = parse_yuan(values["amount"])
         except ValueError as exc:
-            found.add(LINES, [at(said("rows_amount", problem=exc.args[0]))])
+            bad(said("rows_amount", problem=exc.args[0]))
         if amount is not None and amount < 0:
-            found.add(LINES, [at(said("rows_budget_negative"))])
+            bad(said("rows_budget_negative"))
             amount = None
         if not valid or section is None or amount is None:
             continue
         first = seen.setdefault((section, code), row.number)
         if first != row.number:
-            found.add(
-                LINES,
-                [
-                    at(
-                        said(
-                            "rows_budget_again",
-                            section=named("direction", section),
-                            code=code,
-                            first=first,
-                        )
-                    )
-                ],
-            )
+            named_section = named("direction", section)
+            bad(said("rows_budget_again", section=named_section, code=code, first=first))
             continue
         kept.append((section, code, amount, row.number))
     if not rows:
@@ -205,14 +193,15 @@ def _vanished(
 ) -> list[str]:
     """Why each line kept uses a code gone since the file was read, at its row."""
     return [
-        said(
-            "rows_at",
-            where=said("rows_file_row", name=path.name, number=number),
-            what=problem,
-        )
+        _at(path, number, problem)
         for section, code, _amount, number in kept
         for problem in vanished.problems(year, [(CODESET[section], code)])
     ]
+
+
+def _at(path: Path, number: int, what: str) -> str:
+    """A problem of the file's row ``number``, named by the file and the row."""
+    return said("rows_at", where=said("rows_file_row", name=path.name, number=number), what=what)
 
 
 def lines(node: Node, year: int) -> list[BudgetLine]:
